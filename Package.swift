@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// gatewayd: a Bluetooth LE health-device gateway with a columnar time-series store and a FHIR API.
+/// Module arrows follow DESIGN.md: Provenance and TimeSeries import nothing of ours; only `gatewayd` wires.
+let package = Package(
+    name: "gatewayd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gatewayd", targets: ["gatewayd"]),
+        .library(name: "TimeSeries", targets: ["TimeSeries"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // Thin bridges to Debian's C libraries.
+        .systemLibrary(
+            name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(
+            name: "CBlueZ", path: "Sources/CBlueZ", pkgConfig: "bluez",
+            providers: [.apt(["libbluetooth-dev"])]),
+        // libsqlite3 is bridged by GRDB's own system-library target `GRDBSQLite` (the catalog and the
+        // benchmark baseline both use it), so there is one module map for sqlite3.h, not two.
+
+        .target(name: "Provenance"),
+        .target(
+            name: "TimeSeries",
+            dependencies: [
+                "CZstd",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        .target(name: "BLEGateway", dependencies: ["Provenance", "CBlueZ"]),
+        .target(name: "StreamEngine", dependencies: ["Provenance", "TimeSeries"]),
+        .target(name: "FHIR", dependencies: ["Provenance", "TimeSeries", "StreamEngine"]),
+        .executableTarget(
+            name: "gatewayd",
+            dependencies: [
+                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: [
+                "TimeSeries",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/StoreBenchmark"),
+
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
+        .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["gatewayd", "TimeSeries"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,6 @@
+// BlueZ's headers are not self-contained: socket types first, then the core header, then the rest.
+#include <sys/socket.h>
+#include <bluetooth/bluetooth.h>
+#include <bluetooth/hci.h>
+#include <bluetooth/hci_lib.h>
+#include <bluetooth/l2cap.h>

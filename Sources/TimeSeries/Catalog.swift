@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+
+/// Where a chunk lives and what it summarises, as the catalog records it.
+struct ChunkRecord: Sendable {
+    enum Kind: Int { case samples = 1, rollup = 2 }
+    var id: Int64
+    var seriesID: SeriesID
+    var kind: Kind
+    var minTimestampMicros: Int64
+    var maxTimestampMicros: Int64
+    var rowCount: Int
+    var file: Int
+    var offset: Int
+    var length: Int
+    /// Present for sample chunks.
+    var statistics: ChunkStatistics?
+}
+
+/// The store's catalog in SQLite (WAL mode): series, chunk locations and statistics, and the per-series log
+/// position up to which samples are sealed. Later issues add cursors, outbox and audit tables as further
+/// migrations here; the schema only ever changes through `migrator`.
+final class Catalog: Sendable {
+    let pool: DatabasePool
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            // Chunk rows must be durable before the log segments that held their samples are deleted.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: series and chunks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE series (
+                        id INTEGER PRIMARY KEY,
+                        subject TEXT NOT NULL,
+                        device TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        sealed_lsn INTEGER NOT NULL DEFAULT 0,
+                        UNIQUE (subject, device, metric)
+                    );
+                    CREATE TABLE chunk (
+                        id INTEGER PRIMARY KEY,
+                        series_id INTEGER NOT NULL REFERENCES series(id),
+                        kind INTEGER NOT NULL,
+                        min_ts INTEGER NOT NULL,
+                        max_ts INTEGER NOT NULL,
+                        row_count INTEGER NOT NULL,
+                        file INTEGER NOT NULL,
+                        offset INTEGER NOT NULL,
+                        length INTEGER NOT NULL,
+                        stats BLOB
+                    );
+                    CREATE INDEX chunk_by_series_time ON chunk(series_id, kind, min_ts);
+                    """)
+        }
+        return migrator
+    }
+
+    func allSeries() throws -> [(SeriesID, SeriesKey, UInt64)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, subject, device, metric, sealed_lsn FROM series").map { row in
+                (
+                    row["id"], SeriesKey(subject: row["subject"], device: row["device"], metric: row["metric"]),
+                    UInt64(bitPattern: row["sealed_lsn"] as Int64)
+                )
+            }
+        }
+    }
+
+    func insertSeries(_ key: SeriesKey) throws -> SeriesID {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO series (subject, device, metric) VALUES (?, ?, ?)",
+                arguments: [key.subject, key.device, key.metric])
+            guard
+                let id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM series WHERE subject = ? AND device = ? AND metric = ?",
+                    arguments: [key.subject, key.device, key.metric])
+            else { throw StoreError.catalog("series \(key) vanished right after it was inserted") }
+            return id
+        }
+    }
+
+    /// Records a sealed chunk and advances the series' sealed position in one transaction.
+    func recordSealedChunk(_ chunk: ChunkRecord, sealedLSN: UInt64) throws -> Int64 {
+        try pool.write { db in
+            let id = try insert(chunk, db)
+            try db.execute(
+                sql: "UPDATE series SET sealed_lsn = ? WHERE id = ?",
+                arguments: [Int64(bitPattern: sealedLSN), chunk.seriesID])
+            return id
+        }
+    }
+
+    private func insert(_ chunk: ChunkRecord, _ db: Database) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO chunk (series_id, kind, min_ts, max_ts, row_count, file, offset, length, stats)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                chunk.seriesID, chunk.kind.rawValue, chunk.minTimestampMicros, chunk.maxTimestampMicros,
+                chunk.rowCount, chunk.file, chunk.offset, chunk.length,
+                chunk.statistics.map { Data(StatisticsCoding.encode($0)) },
+            ])
+        return db.lastInsertedRowID
+    }
+
+    /// Replaces raw chunks by their rollups (retention), atomically.
+    func replace(chunkIDs: [Int64], with rollups: [ChunkRecord]) throws {
+        try pool.write { db in
+            for id in chunkIDs { try db.execute(sql: "DELETE FROM chunk WHERE id = ?", arguments: [id]) }
+            for rollup in rollups { _ = try insert(rollup, db) }
+        }
+    }
+
+    /// Points chunks at new locations after their data file was compacted.
+    func relocate(_ moves: [(id: Int64, file: Int, offset: Int)]) throws {
+        try pool.write { db in
+            for move in moves {
+                try db.execute(
+                    sql: "UPDATE chunk SET file = ?, offset = ? WHERE id = ?", arguments: [move.file, move.offset, move.id])
+            }
+        }
+    }
+
+    func chunks(series: SeriesID, kind: ChunkRecord.Kind, overlapping range: Range<Int64>) throws -> [ChunkRecord] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM chunk WHERE series_id = ? AND kind = ? AND min_ts < ? AND max_ts >= ?
+                    ORDER BY min_ts, id
+                    """,
+                arguments: [series, kind.rawValue, range.upperBound, range.lowerBound]
+            ).map(Self.record)
+        }
+    }
+
+    func allChunks() throws -> [ChunkRecord] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM chunk ORDER BY id").map(Self.record) }
+    }
+
+    /// The end of the last chunk written to each data file: anything beyond it is an unrecorded partial write.
+    func dataFileEnds() throws -> [Int: Int] {
+        try pool.read { db in
+            var ends: [Int: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT file, MAX(offset + length) AS e FROM chunk GROUP BY file") {
+                ends[row["file"]] = row["e"]
+            }
+            return ends
+        }
+    }
+
+    private static func record(_ row: Row) throws -> ChunkRecord {
+        let stats: Data? = row["stats"]
+        return ChunkRecord(
+            id: row["id"], seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: row["kind"]) ?? .samples,
+            minTimestampMicros: row["min_ts"], maxTimestampMicros: row["max_ts"], rowCount: row["row_count"],
+            file: row["file"], offset: row["offset"], length: row["length"],
+            statistics: try stats.map { try StatisticsCoding.decode([UInt8]($0)) })
+    }
+}

@@ -1,0 +1,156 @@
+/// How one column of a chunk is encoded before compression.
+enum ColumnEncoding: UInt8, Sendable {
+    /// Sorted-ish timestamps: first value, the common divisor of the deltas, bit-packed deltas.
+    case timestampDelta = 1
+    /// Regular timestamps: first value, first delta, bit-packed delta-of-deltas (divided by the common divisor).
+    case timestampDeltaOfDelta = 2
+    /// Values that change a little each step: first value, bit-packed zigzag deltas.
+    case zigzagDelta = 3
+    /// Values that rarely change (exponents, flags, tags): (value, run length) pairs.
+    case runLength = 4
+}
+
+/// Encodes and decodes one column of 64-bit integers. The chunk format decides which encoding each column gets.
+enum ColumnCodec {
+    static func encode(_ values: [Int64], as encoding: ColumnEncoding, minimumWidth: Int = 0) -> [UInt8] {
+        var writer = ByteWriter(capacity: values.count)
+        writer.write(varint: UInt64(values.count))
+        guard let first = values.first else { return writer.bytes }
+        switch encoding {
+        case .timestampDelta, .timestampDeltaOfDelta:
+            encodeTimestamps(
+                values, first: first, deltaOfDelta: encoding == .timestampDeltaOfDelta, minimumWidth: minimumWidth,
+                &writer)
+        case .zigzagDelta:
+            writer.write(signedVarint: first)
+            var packed = [Int64](repeating: 0, count: values.count - 1)
+            for i in 1..<values.count {
+                packed[i - 1] = Int64(bitPattern: ZigZag.encode(values[i] &- values[i - 1]))
+            }
+            packed.withUnsafeBufferPointer { BitPacking.pack($0, minimumWidth: minimumWidth, into: &writer) }
+        case .runLength:
+            var i = 0
+            while i < values.count {
+                var j = i + 1
+                while j < values.count && values[j] == values[i] { j += 1 }
+                writer.write(signedVarint: values[i])
+                writer.write(varint: UInt64(j - i))
+                i = j
+            }
+        }
+        return writer.bytes
+    }
+
+    private static func encodeTimestamps(
+        _ values: [Int64], first: Int64, deltaOfDelta: Bool, minimumWidth: Int, _ writer: inout ByteWriter
+    ) {
+        writer.write(signedVarint: first)
+        var deltas = [Int64](repeating: 0, count: values.count - 1)
+        var divisor: UInt64 = 0
+        for i in 1..<values.count {
+            deltas[i - 1] = values[i] &- values[i - 1]
+            divisor = gcd(divisor, deltas[i - 1].magnitude)
+        }
+        if divisor == 0 || divisor > UInt64(Int64.max) { divisor = 1 }
+        writer.write(varint: divisor)
+        let d = Int64(bitPattern: divisor)
+        var residues: [Int64]
+        if deltaOfDelta {
+            guard let firstDelta = deltas.first else { return }
+            writer.write(signedVarint: firstDelta / d)
+            residues = [Int64](repeating: 0, count: max(deltas.count - 1, 0))
+            for i in 1..<deltas.count { residues[i - 1] = deltas[i] / d &- deltas[i - 1] / d }
+        } else {
+            residues = deltas.map { $0 / d }
+        }
+        residues.withUnsafeBufferPointer { BitPacking.pack($0, minimumWidth: minimumWidth, into: &writer) }
+    }
+
+    /// Decodes a column, checking that it holds exactly `expectedCount` values.
+    static func decode(
+        _ bytes: ArraySlice<UInt8>, as encoding: ColumnEncoding, expectedCount: Int
+    ) throws(ByteReadError) -> [Int64] {
+        var reader = ByteReader(bytes)
+        let count = Int(clamping: try reader.readVarint("column value count"))
+        guard count == expectedCount else {
+            throw reader.error("column value count", "column holds \(count) values, chunk says \(expectedCount)")
+        }
+        guard count > 0 else { return [] }
+        var result = [Int64](repeating: 0, count: count)
+        switch encoding {
+        case .timestampDelta, .timestampDeltaOfDelta:
+            try decodeTimestamps(&reader, into: &result, deltaOfDelta: encoding == .timestampDeltaOfDelta)
+        case .zigzagDelta:
+            let first = try reader.readSignedVarint("first value")
+            var packed = [Int64](repeating: 0, count: count - 1)
+            try packed.withUnsafeMutableBufferPointer { (p) throws(ByteReadError) in
+                try BitPacking.unpack(count: count - 1, from: &reader, into: p)
+            }
+            result.withUnsafeMutableBufferPointer { out in
+                var v = first
+                out[0] = v
+                for i in 1..<count {
+                    v &+= ZigZag.decode(UInt64(bitPattern: packed[i - 1]))
+                    out[i] = v
+                }
+            }
+        case .runLength:
+            var filled = 0
+            while filled < count {
+                let value = try reader.readSignedVarint("run value")
+                let run = Int(clamping: try reader.readVarint("run length"))
+                guard run > 0, run <= count - filled else {
+                    throw reader.error("run length", "run of \(run) overflows the \(count) values of the column")
+                }
+                for i in filled..<(filled + run) { result[i] = value }
+                filled += run
+            }
+        }
+        guard reader.isAtEnd else {
+            throw reader.error("column end", "\(reader.remaining) unexpected trailing bytes")
+        }
+        return result
+    }
+
+    private static func decodeTimestamps(
+        _ reader: inout ByteReader, into result: inout [Int64], deltaOfDelta: Bool
+    ) throws(ByteReadError) {
+        let count = result.count
+        let first = try reader.readSignedVarint("first timestamp")
+        let divisor = Int64(bitPattern: try reader.readVarint("timestamp divisor"))
+        guard divisor > 0 else { throw reader.error("timestamp divisor", "must be positive") }
+        result[0] = first
+        guard count > 1 else { return }
+        if deltaOfDelta {
+            let firstDelta = try reader.readSignedVarint("first delta")
+            var residues = [Int64](repeating: 0, count: count - 2)
+            try residues.withUnsafeMutableBufferPointer { (p) throws(ByteReadError) in
+                try BitPacking.unpack(count: count - 2, from: &reader, into: p)
+            }
+            var delta = firstDelta
+            var t = first &+ delta &* divisor
+            result[1] = t
+            for i in 2..<count {
+                delta &+= residues[i - 2]
+                t &+= delta &* divisor
+                result[i] = t
+            }
+        } else {
+            var residues = [Int64](repeating: 0, count: count - 1)
+            try residues.withUnsafeMutableBufferPointer { (p) throws(ByteReadError) in
+                try BitPacking.unpack(count: count - 1, from: &reader, into: p)
+            }
+            var t = first
+            for i in 1..<count {
+                t &+= residues[i - 1] &* divisor
+                result[i] = t
+            }
+        }
+    }
+
+    static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return x
+    }
+}

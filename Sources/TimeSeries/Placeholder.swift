@@ -1,0 +1,3 @@
+import GRDB
+import CZstd
+public enum TimeSeriesVersion { public static let format = 1 }

@@ -1,0 +1,29 @@
+/// How the store seals, compresses, commits and rolls up. Defaults suit a 1 Hz strap on a Raspberry Pi.
+public struct StoreConfiguration: Sendable {
+    /// A series' head is sealed into a chunk when it holds this many samples…
+    public var chunkMaxSamples: Int
+    /// …or when its samples span this long (so a slow series still reaches a chunk within a day).
+    public var chunkMaxSpanMicros: Int64
+    /// zstd level for chunk columns. 19 squeezes the last few percent out of jittery timestamps at a few
+    /// milliseconds per chunk; sealing happens once per `chunkMaxSamples`, off the acknowledgement path.
+    public var compressionLevel: Int32
+    public var groupCommit: GroupCommitConfiguration
+    /// Widths (µs) of the UTC-aligned rollups kept when raw data is dropped by retention.
+    public var rollupWidthsMicros: [Int64]
+    /// Data files roll over at this size.
+    public var dataFileMaxBytes: Int
+
+    public init(
+        chunkMaxSamples: Int = 16_384, chunkMaxSpanMicros: Int64 = 86_400_000_000, compressionLevel: Int32 = 19,
+        groupCommit: GroupCommitConfiguration = .init(),
+        rollupWidthsMicros: [Int64] = [60_000_000, 3_600_000_000, 86_400_000_000],
+        dataFileMaxBytes: Int = 64 << 20
+    ) {
+        self.chunkMaxSamples = chunkMaxSamples
+        self.chunkMaxSpanMicros = chunkMaxSpanMicros
+        self.compressionLevel = compressionLevel
+        self.groupCommit = groupCommit
+        self.rollupWidthsMicros = rollupWidthsMicros
+        self.dataFileMaxBytes = dataFileMaxBytes
+    }
+}

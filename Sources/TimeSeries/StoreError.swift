@@ -1,0 +1,35 @@
+/// What the store refuses, in words an operator can act on.
+public enum StoreError: Error, CustomStringConvertible {
+    case closed
+    case unknownSeries(SeriesKey)
+    case invalidArgument(name: String, problem: String)
+    case catalog(String)
+    case io(StoreIOError)
+    case rollupCannotAnswer(String)
+
+    public var description: String {
+        switch self {
+        case .closed: "the store is closed"
+        case .unknownSeries(let key): "no series \(key) in this store"
+        case .invalidArgument(let name, let problem): "\(name): \(problem)"
+        case .catalog(let message): "catalog: \(message)"
+        case .io(let error): "\(error)"
+        case .rollupCannotAnswer(let message): message
+        }
+    }
+}
+
+/// A chunk that failed its checksum or could not be decoded: reported with its series and time range, skipped,
+/// and the rest of the query still answered.
+public struct CorruptChunkReport: Hashable, Sendable, CustomStringConvertible {
+    public var series: SeriesKey
+    public var chunkID: Int64
+    public var fromMicros: Int64
+    public var toMicros: Int64
+    public var reason: String
+
+    public var description: String {
+        "chunk \(chunkID) of \(series) covering \(TimeFormat.iso8601(fromMicros))…\(TimeFormat.iso8601(toMicros)) "
+            + "is corrupt and was skipped: \(reason)"
+    }
+}

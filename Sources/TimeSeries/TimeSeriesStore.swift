@@ -1,0 +1,266 @@
+import Foundation
+import Logging
+import Metrics
+
+/// The embedded time-series store: durable appends through a group-committed write-ahead log, immutable
+/// column-encoded chunks, a SQLite catalog, window queries and retention with rollups.
+///
+/// Thread model: the log thread applies durable batches to in-memory heads and seals full heads; callers
+/// query from any thread. `stateLock` guards heads and series maps; `sealLock` serialises sealing so the
+/// per-series sealed log position only moves forward.
+public final class TimeSeriesStore: @unchecked Sendable {
+    public let directory: String
+    public let configuration: StoreConfiguration
+    let logger: Logger
+    let catalog: Catalog
+    let files: ChunkFiles
+    private var wal: WriteAheadLog!
+
+    struct Head {
+        var samples: [Sample] = []
+        var lastLSN: UInt64 = 0
+        var minTime = Int64.max
+        var maxTime = Int64.min
+    }
+
+    let stateLock = NSLock()
+    private let sealLock = NSLock()
+    var heads: [SeriesID: Head] = [:]
+    var keysByID: [SeriesID: SeriesKey] = [:]
+    private var idsByKey: [SeriesKey: SeriesID] = [:]
+    private var sealedLSN: [SeriesID: UInt64] = [:]
+    private var closed = false
+
+    private let appendedCounter = Counter(label: "timeseries_samples_appended_total")
+    private let sealedCounter = Counter(label: "timeseries_chunks_sealed_total")
+    let corruptCounter = Counter(label: "timeseries_corrupt_chunks_total")
+
+    /// Opens (or creates) a store in `directory`, replaying the write-ahead log.
+    public init(
+        directory: String, configuration: StoreConfiguration = .init(),
+        logger: Logger = Logger(label: "gatewayd.timeseries")
+    ) throws {
+        self.directory = directory
+        self.configuration = configuration
+        self.logger = logger
+        try Directory.create(directory)
+        catalog = try Catalog(path: directory + "/catalog.sqlite")
+        files = try ChunkFiles(
+            directory: directory + "/chunks", maxFileBytes: configuration.dataFileMaxBytes,
+            cataloguedEnds: try catalog.dataFileEnds())
+        for (id, key, sealed) in try catalog.allSeries() {
+            keysByID[id] = key
+            idsByKey[key] = id
+            sealedLSN[id] = sealed
+        }
+        var replayed = 0, skipped = 0
+        wal = try WriteAheadLog(
+            directory: directory + "/wal", configuration: configuration.groupCommit, logger: logger
+        ) { lsn, kind, entries in
+            if kind == .checkpoint { self.heads.removeAll() }
+            for entry in entries {
+                if lsn <= self.sealedLSN[entry.series, default: 0] {
+                    skipped += 1
+                    continue
+                }
+                self.applyToHead(entry, lsn: lsn)
+                replayed += 1
+            }
+        }
+        logger.info(
+            "store opened",
+            metadata: ["store.dir": "\(directory)", "wal.replayed": "\(replayed)", "wal.already_sealed": "\(skipped)"])
+        wal.start(
+            onDurable: { [unowned self] lsn, entries in self.applyDurable(lsn: lsn, entries: entries) },
+            liveSamples: { [unowned self] in self.liveSamples() })
+        try sealFullHeads()
+    }
+
+    deinit { close() }
+
+    /// Stops the log thread after finishing queued appends. Unsealed samples stay in the log for the next open.
+    public func close() {
+        let wasOpen = stateLock.locked { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        if wasOpen { wal?.stop() }
+    }
+
+    // MARK: Series
+
+    /// The id of a series, creating it on first use.
+    public func series(_ key: SeriesKey) throws -> SeriesID {
+        if let id = stateLock.locked({ idsByKey[key] }) { return id }
+        let id = try catalog.insertSeries(key)
+        stateLock.locked {
+            idsByKey[key] = id
+            keysByID[id] = key
+        }
+        return id
+    }
+
+    public func existingSeries(_ key: SeriesKey) -> SeriesID? { stateLock.locked { idsByKey[key] } }
+
+    public func allSeries() -> [SeriesKey: SeriesID] { stateLock.locked { idsByKey } }
+
+    func key(for id: SeriesID) -> SeriesKey {
+        stateLock.locked { keysByID[id] } ?? SeriesKey(subject: "?", device: "?", metric: "\(id)")
+    }
+
+    // MARK: Appending
+
+    /// Appends samples durably: returns only when they are on stable storage (write-ahead log fsynced).
+    public func append(_ samples: [Sample], to series: SeriesID) async throws {
+        try await append(samples.map { SeriesSample(series: series, sample: $0) })
+    }
+
+    /// Appends samples of any series in one durable batch.
+    public func append(_ entries: [SeriesSample]) async throws {
+        guard !entries.isEmpty else { return }
+        let unknown = stateLock.locked { entries.first { keysByID[$0.series] == nil } }
+        if let unknown {
+            throw StoreError.invalidArgument(name: "series", problem: "series id \(unknown.series) does not exist")
+        }
+        _ = try await wal.append(entries)
+        appendedCounter.increment(by: Int64(entries.count))
+    }
+
+    private func applyToHead(_ entry: SeriesSample, lsn: UInt64) {
+        var head = heads[entry.series] ?? Head()
+        head.samples.append(entry.sample)
+        head.lastLSN = lsn
+        head.minTime = min(head.minTime, entry.sample.timestampMicros)
+        head.maxTime = max(head.maxTime, entry.sample.timestampMicros)
+        heads[entry.series] = head
+    }
+
+    private func applyDurable(lsn: UInt64, entries: [SeriesSample]) {
+        stateLock.locked {
+            for entry in entries { applyToHead(entry, lsn: lsn) }
+        }
+        do { try sealFullHeads() } catch {
+            logger.error("sealing failed; samples stay in the log", metadata: ["store.error": "\(error)"])
+        }
+    }
+
+    private func liveSamples() -> [SeriesSample] {
+        sealLock.locked {
+            stateLock.locked {
+                heads.flatMap { id, head in head.samples.map { SeriesSample(series: id, sample: $0) } }
+            }
+        }
+    }
+
+    // MARK: Sealing
+
+    private func isFull(_ head: Head) -> Bool {
+        head.samples.count >= configuration.chunkMaxSamples
+            || (!head.samples.isEmpty && head.maxTime &- head.minTime >= configuration.chunkMaxSpanMicros)
+    }
+
+    private func sealFullHeads() throws {
+        let full = stateLock.locked { heads.filter { isFull($0.value) }.map(\.key) }
+        for id in full { try seal(id) }
+    }
+
+    /// Seals every non-empty head into a chunk (e.g. at the end of an import, or before measuring size).
+    public func sealAll() throws {
+        let ids = stateLock.locked { heads.filter { !$0.value.samples.isEmpty }.map(\.key) }
+        for id in ids.sorted() { try seal(id) }
+    }
+
+    /// Seals one series' head: encode, write and fsync the chunk, then record it and advance the series'
+    /// sealed log position in one catalog transaction, and only then drop the samples from the head.
+    private func seal(_ id: SeriesID) throws {
+        try sealLock.locked {
+            guard let head = stateLock.locked({ heads[id] }), !head.samples.isEmpty else { return }
+            let taken = head.samples.count
+            let (bytes, stats) = try ChunkEncoder.encode(head.samples, compressionLevel: configuration.compressionLevel)
+            let location = try files.append(bytes)
+            let record = ChunkRecord(
+                id: 0, seriesID: id, kind: .samples, minTimestampMicros: stats.minTimestampMicros,
+                maxTimestampMicros: stats.maxTimestampMicros, rowCount: stats.count, file: location.file,
+                offset: location.offset, length: bytes.count, statistics: stats)
+            try stateLock.locked {
+                _ = try catalog.recordSealedChunk(record, sealedLSN: head.lastLSN)
+                sealedLSN[id] = head.lastLSN
+                guard var current = heads[id] else { return }
+                current.samples.removeFirst(taken)
+                if current.samples.isEmpty {
+                    heads[id] = nil
+                } else {
+                    current.minTime = current.samples.map(\.timestampMicros).min() ?? .max
+                    current.maxTime = current.samples.map(\.timestampMicros).max() ?? .min
+                    heads[id] = current
+                }
+            }
+            sealedCounter.increment()
+            logger.debug(
+                "sealed chunk",
+                metadata: ["series.id": "\(id)", "chunk.samples": "\(taken)", "chunk.bytes": "\(bytes.count)"])
+        }
+    }
+
+    // MARK: Reading
+
+    /// A consistent view of one series: its catalogued chunks and a copy of its unsealed samples.
+    func snapshot(_ id: SeriesID, kind: ChunkRecord.Kind, range: Range<Int64>) throws -> ([ChunkRecord], [Sample]) {
+        try stateLock.locked {
+            let chunks = try catalog.chunks(series: id, kind: kind, overlapping: range)
+            let head = heads[id]?.samples.filter { range.contains($0.timestampMicros) } ?? []
+            return (chunks, head)
+        }
+    }
+
+    func readChunk(_ chunk: ChunkRecord) throws -> [UInt8] {
+        try files.read(file: chunk.file, offset: chunk.offset, length: chunk.length)
+    }
+
+    func report(corrupt chunk: ChunkRecord, _ reason: String) -> CorruptChunkReport {
+        let report = CorruptChunkReport(
+            series: key(for: chunk.seriesID), chunkID: chunk.id, fromMicros: chunk.minTimestampMicros,
+            toMicros: chunk.maxTimestampMicros, reason: reason)
+        corruptCounter.increment()
+        logger.error("\(report)", metadata: ["series.id": "\(chunk.seriesID)", "chunk.id": "\(chunk.id)"])
+        return report
+    }
+
+    /// Every sample of a series in `range`, ordered by time (append order among equal times).
+    public func scan(_ id: SeriesID, range: Range<Int64>) throws -> ScanResult {
+        let (chunks, head) = try snapshot(id, kind: .samples, range: range)
+        var samples: [Sample] = []
+        var corrupt: [CorruptChunkReport] = []
+        for chunk in chunks {
+            do {
+                let decoded = try ChunkDecoder.decode(try readChunk(chunk)[...])
+                for i in 0..<decoded.count where range.contains(decoded.timestamps[i]) {
+                    samples.append(decoded.sample(at: i))
+                }
+            } catch {
+                corrupt.append(report(corrupt: chunk, "\(error)"))
+            }
+        }
+        samples.append(contentsOf: head)
+        return ScanResult(samples: ChunkEncoder.stableSorted(samples), corruptChunks: corrupt)
+    }
+
+    // MARK: Size
+
+    /// Bytes of every file of the store (catalog, its SQLite WAL, log segments, data files).
+    public func diskBytes() -> Int { Directory.totalSize(directory) }
+
+    /// Bytes written since open: log records and chunks (catalog writes are not counted here).
+    public var bytesWritten: (log: Int, chunks: Int) { (wal.bytesWritten, files.bytesWritten) }
+
+    /// Makes the catalog's SQLite WAL fold into the main file, so on-disk size reflects the data.
+    public func checkpointCatalog() throws {
+        try catalog.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+    }
+}
+
+/// The samples of a range scan and any chunks that had to be skipped.
+public struct ScanResult: Sendable {
+    public var samples: [Sample]
+    public var corruptChunks: [CorruptChunkReport]
+}

@@ -1,0 +1,345 @@
+import Foundation
+import Logging
+
+/// One sample bound for a series, as it travels through the log.
+public struct SeriesSample: Hashable, Sendable {
+    public var series: SeriesID
+    public var sample: Sample
+
+    public init(series: SeriesID, sample: Sample) {
+        self.series = series
+        self.sample = sample
+    }
+}
+
+/// Group-commit settings: a batch is written and fsynced when it holds `maxBatchSamples`, or when its first
+/// sample has waited `maxBatchLatencyMicros`, whichever comes first. With latency 0 the log still groups
+/// naturally: everything that arrives while one fsync runs goes into the next.
+public struct GroupCommitConfiguration: Sendable {
+    public var maxBatchSamples: Int
+    public var maxBatchLatencyMicros: Int
+    /// A log segment is checkpointed (live samples rewritten, old segments deleted) beyond this size.
+    public var maxSegmentBytes: Int
+
+    public init(maxBatchSamples: Int = 65_536, maxBatchLatencyMicros: Int = 0, maxSegmentBytes: Int = 64 << 20) {
+        self.maxBatchSamples = maxBatchSamples
+        self.maxBatchLatencyMicros = maxBatchLatencyMicros
+        self.maxSegmentBytes = maxSegmentBytes
+    }
+}
+
+/// The on-disk record format of the write-ahead log.
+///
+/// Record: payload length (u32) · CRC-32C of (LSN + payload) (u32) · LSN (u64) · payload. Payload: kind (append
+/// or checkpoint), entry count, then per entry series id, timestamp (zigzag delta from the previous entry),
+/// mantissa, exponent, flags, tag+1 — varints, about 8 bytes a sample for a 1 Hz strap.
+enum LogRecord {
+    static let headerSize = 16
+    enum Kind: UInt8 { case append = 1, checkpoint = 2 }
+
+    static func encode(lsn: UInt64, kind: Kind, entries: [SeriesSample]) -> [UInt8] {
+        var payload = ByteWriter(capacity: entries.count * 10 + 8)
+        payload.write(kind.rawValue)
+        payload.write(varint: UInt64(entries.count))
+        var previousTime: Int64 = 0
+        for entry in entries {
+            let s = entry.sample
+            payload.write(varint: UInt64(bitPattern: entry.series))
+            payload.write(signedVarint: s.timestampMicros &- previousTime)
+            previousTime = s.timestampMicros
+            payload.write(signedVarint: s.value.mantissa)
+            payload.write(signedVarint: Int64(s.value.exponent))
+            payload.write(varint: UInt64(s.flags))
+            payload.write(varint: s.contextTag.map { UInt64($0) + 1 } ?? 0)
+        }
+        var lsnBytes = ByteWriter(capacity: 8)
+        lsnBytes.write(littleEndian: lsn)
+        var record = ByteWriter(capacity: headerSize + payload.bytes.count)
+        record.write(littleEndian: UInt32(payload.bytes.count))
+        record.write(littleEndian: CRC32C.update(CRC32C.checksum(lsnBytes.bytes), payload.bytes))
+        record.write(contentsOf: lsnBytes.bytes)
+        record.write(contentsOf: payload.bytes)
+        return record.bytes
+    }
+
+    struct Decoded {
+        var lsn: UInt64
+        var kind: Kind
+        var entries: [SeriesSample]
+        var length: Int
+    }
+
+    enum ReadOutcome {
+        case record(Decoded)
+        case end
+        /// The bytes at this offset are not a whole, valid record (a torn write or corruption).
+        case invalid(reason: String)
+    }
+
+    static func read(_ bytes: [UInt8], at offset: Int) -> ReadOutcome {
+        if offset == bytes.count { return .end }
+        var reader = ByteReader(bytes[offset...])
+        do {
+            let length = Int(try reader.read(UInt32.self, "record length"))
+            let crc = try reader.read(UInt32.self, "record checksum")
+            let lsnBytes = try reader.readBytes(8, "record LSN")
+            let payload = try reader.readBytes(length, "record payload")
+            let computed = CRC32C.update(CRC32C.checksum(lsnBytes), payload)
+            guard computed == crc else { return .invalid(reason: "checksum mismatch") }
+            var lsnReader = ByteReader(lsnBytes)
+            let lsn = try lsnReader.read(UInt64.self, "record LSN")
+            var p = ByteReader(payload)
+            guard let kind = Kind(rawValue: try p.readByte("record kind")) else {
+                return .invalid(reason: "unknown record kind")
+            }
+            let count = Int(clamping: try p.readVarint("entry count"))
+            var entries: [SeriesSample] = []
+            entries.reserveCapacity(min(count, length))
+            var time: Int64 = 0
+            for _ in 0..<count {
+                let series = Int64(bitPattern: try p.readVarint("series id"))
+                time &+= try p.readSignedVarint("timestamp")
+                let mantissa = try p.readSignedVarint("mantissa")
+                guard let exponent = Int8(exactly: try p.readSignedVarint("exponent")) else {
+                    return .invalid(reason: "exponent out of range")
+                }
+                guard let flags = UInt16(exactly: try p.readVarint("flags")) else {
+                    return .invalid(reason: "flags out of range")
+                }
+                let tag = try p.readVarint("tag")
+                guard tag <= UInt64(UInt32.max) + 1 else { return .invalid(reason: "tag out of range") }
+                let sample = Sample(
+                    timestampMicros: time, value: DecimalValue(mantissa: mantissa, exponent: exponent), flags: flags,
+                    contextTag: tag == 0 ? nil : UInt32(tag - 1))
+                entries.append(SeriesSample(series: series, sample: sample))
+            }
+            guard p.isAtEnd else { return .invalid(reason: "trailing bytes in payload") }
+            return .record(Decoded(lsn: lsn, kind: kind, entries: entries, length: headerSize + length))
+        } catch {
+            return .invalid(reason: "\(error)")
+        }
+    }
+}
+
+/// The write-ahead log: durable, checksummed, group-committed appends.
+///
+/// `append` returns only after the batch holding its samples has been written and fdatasync'd; that promise
+/// is what lets the gateway confirm a reading to a device. A dedicated thread does the writing so a slow SD
+/// card never blocks Swift's cooperative thread pool; callers wait on continuations.
+final class WriteAheadLog: @unchecked Sendable {
+    /// Called on the log thread after each durable batch, in LSN order, before the callers are resumed.
+    typealias DurableHandler = (_ lsn: UInt64, _ entries: [SeriesSample]) -> Void
+    /// Returns every sample not yet sealed into a chunk, for a checkpoint.
+    typealias LiveSamplesProvider = () -> [SeriesSample]
+
+    private struct Pending {
+        var entries: [SeriesSample]
+        var continuation: CheckedContinuation<UInt64, any Error>
+    }
+
+    private let directory: String
+    private let configuration: GroupCommitConfiguration
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var queuedSamples = 0
+    private var firstQueuedAt: ContinuousClock.Instant?
+    private var stopping = false
+    private var thread: Thread?
+    private var failure: StoreIOError?
+
+    private var segmentNumber: Int
+    private var segment: StoreFile
+    private var segmentSize: Int
+    private(set) var nextLSN: UInt64
+    private var onDurable: DurableHandler = { _, _ in }
+    private var liveSamples: LiveSamplesProvider = { [] }
+    /// Bytes written to log files since open (for write-amplification reports).
+    private(set) var bytesWritten = 0
+
+    private static func segmentName(_ n: Int) -> String {
+        let digits = String(n)
+        return "wal-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".log"
+    }
+
+    /// Opens the log in `directory`, replaying every valid record through `replay` in order.
+    ///
+    /// A record that is cut short or fails its checksum at the end of the last segment is a torn write from a
+    /// crash: it was never acknowledged, so the segment is truncated there — with a warning naming the file,
+    /// offset and byte count, never silently.
+    init(
+        directory: String, configuration: GroupCommitConfiguration, logger: Logger,
+        replay: (_ lsn: UInt64, _ kind: LogRecord.Kind, _ entries: [SeriesSample]) -> Void
+    ) throws(StoreIOError) {
+        self.directory = directory
+        self.configuration = configuration
+        self.logger = logger
+        try Directory.create(directory)
+        let segments = try Directory.list(directory).filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
+        var lastLSN: UInt64 = 0
+        for (index, name) in segments.enumerated() {
+            let path = directory + "/" + name
+            let file = try StoreFile(path: path, create: false)
+            let bytes = try file.readAll()
+            var offset = 0
+            scan: while true {
+                switch LogRecord.read(bytes, at: offset) {
+                case .end:
+                    break scan
+                case .record(let record):
+                    replay(record.lsn, record.kind, record.entries)
+                    lastLSN = max(lastLSN, record.lsn)
+                    offset += record.length
+                case .invalid(let reason):
+                    let isLast = index == segments.count - 1
+                    logger.warning(
+                        isLast ? "write-ahead log: truncating torn tail" : "write-ahead log: corrupt record in an older segment",
+                        metadata: [
+                            "wal.file": "\(path)", "wal.offset": "\(offset)", "wal.dropped_bytes": "\(bytes.count - offset)",
+                            "wal.reason": "\(reason)",
+                        ])
+                    if isLast { try file.truncate(to: offset); try file.sync() }
+                    break scan
+                }
+            }
+        }
+        nextLSN = lastLSN + 1
+        if let last = segments.last, let number = Int(last.dropFirst(4).dropLast(4)) {
+            segmentNumber = number
+        } else {
+            segmentNumber = 1
+        }
+        let path = directory + "/" + Self.segmentName(segmentNumber)
+        segment = try StoreFile(path: path, create: true)
+        segmentSize = try segment.size
+        if segments.isEmpty { try Directory.sync(directory) }
+    }
+
+    /// Starts the log thread. `onDurable` runs on it after every durable batch.
+    func start(onDurable: @escaping DurableHandler, liveSamples: @escaping LiveSamplesProvider) {
+        condition.lock()
+        self.onDurable = onDurable
+        self.liveSamples = liveSamples
+        let thread = Thread { [unowned self] in self.runLoop() }
+        thread.name = "gatewayd-wal"
+        self.thread = thread
+        condition.unlock()
+        thread.start()
+    }
+
+    /// Appends samples and returns the LSN of the batch once it is on stable storage.
+    func append(_ entries: [SeriesSample]) async throws -> UInt64 {
+        try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            defer { condition.unlock() }
+            if let failure {
+                continuation.resume(throwing: failure)
+                return
+            }
+            guard !stopping else {
+                continuation.resume(throwing: StoreError.closed)
+                return
+            }
+            if queue.isEmpty { firstQueuedAt = .now }
+            queue.append(Pending(entries: entries, continuation: continuation))
+            queuedSamples += entries.count
+            condition.signal()
+        }
+    }
+
+    /// Finishes every queued append, then stops the thread.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        while true {
+            condition.lock()
+            let done = thread == nil
+            condition.unlock()
+            if done { return }
+            usleep(500)
+        }
+    }
+
+    private func runLoop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
+                thread = nil
+                condition.unlock()
+                return
+            }
+            // Wait for the batch to fill or its latency budget to run out.
+            if configuration.maxBatchLatencyMicros > 0, let first = firstQueuedAt {
+                let deadline = first + .microseconds(configuration.maxBatchLatencyMicros)
+                while queuedSamples < configuration.maxBatchSamples && !stopping && ContinuousClock.now < deadline {
+                    let remaining = ContinuousClock.now.duration(to: deadline)
+                    let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
+                }
+            }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            queuedSamples = 0
+            firstQueuedAt = nil
+            condition.unlock()
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) {
+        let lsn = nextLSN
+        nextLSN += 1
+        let entries = batch.count == 1 ? batch[0].entries : batch.flatMap(\.entries)
+        let record = LogRecord.encode(lsn: lsn, kind: .append, entries: entries)
+        do {
+            try segment.write(record, at: segmentSize)
+            try segment.sync()
+            segmentSize += record.count
+            bytesWritten += record.count
+        } catch {
+            logger.error("write-ahead log: append failed", metadata: ["wal.error": "\(error)"])
+            condition.lock()
+            failure = error
+            condition.unlock()
+            for pending in batch { pending.continuation.resume(throwing: error) }
+            return
+        }
+        onDurable(lsn, entries)
+        for pending in batch { pending.continuation.resume(returning: lsn) }
+        if segmentSize > configuration.maxSegmentBytes {
+            do { try checkpoint() } catch {
+                logger.error("write-ahead log: checkpoint failed", metadata: ["wal.error": "\(error)"])
+            }
+        }
+    }
+
+    /// Starts a new segment holding every unsealed sample, then deletes the older segments.
+    ///
+    /// Runs on the log thread, where the heads cannot change underneath it. A crash between writing the new
+    /// segment and deleting the old ones is harmless: replay meets the checkpoint record and discards what it
+    /// replayed before it.
+    private func checkpoint() throws(StoreIOError) {
+        let live = liveSamples()
+        let lsn = nextLSN
+        nextLSN += 1
+        let record = LogRecord.encode(lsn: lsn, kind: .checkpoint, entries: live)
+        let newNumber = segmentNumber + 1
+        let file = try StoreFile(path: directory + "/" + Self.segmentName(newNumber), create: true)
+        try file.truncate(to: 0)
+        try file.write(record, at: 0)
+        try file.sync()
+        try Directory.sync(directory)
+        bytesWritten += record.count
+        for n in stride(from: segmentNumber, through: 1, by: -1) {
+            try Directory.remove(directory + "/" + Self.segmentName(n))
+        }
+        try Directory.sync(directory)
+        segment = file
+        segmentNumber = newNumber
+        segmentSize = record.count
+        logger.debug("write-ahead log: checkpoint", metadata: ["wal.live_samples": "\(live.count)"])
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatewayd",
+        abstract: "A Bluetooth LE health-device gateway with a columnar time-series store.",
+        subcommands: [])
+}

@@ -11,3 +11,11 @@ extension NSLock {
         return try body()
     }
 }
+
+extension NSCondition {
+    @inline(__always) func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

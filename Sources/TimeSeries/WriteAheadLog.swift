@@ -141,12 +141,14 @@ final class WriteAheadLog: @unchecked Sendable {
     private let configuration: GroupCommitConfiguration
     private let logger: Logger
     private let condition = NSCondition()
+    /// Serialises writes to the segment file between group commits and checkpoints.
+    private let ioLock = NSLock()
     private var queue: [Pending] = []
     private var queuedSamples = 0
     private var firstQueuedAt: ContinuousClock.Instant?
     private var stopping = false
     private var thread: Thread?
-    private var failure: StoreIOError?
+    private var failure: (any Error)?
 
     private var segmentNumber: Int
     private var segment: StoreFile
@@ -290,15 +292,19 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     private func commit(_ batch: [Pending]) {
-        let lsn = nextLSN
-        nextLSN += 1
+        let lsn = condition.locked { () -> UInt64 in
+            defer { nextLSN += 1 }
+            return nextLSN
+        }
         let entries = batch.count == 1 ? batch[0].entries : batch.flatMap(\.entries)
         let record = LogRecord.encode(lsn: lsn, kind: .append, entries: entries)
         do {
-            try segment.write(record, at: segmentSize)
-            try segment.sync()
-            segmentSize += record.count
-            bytesWritten += record.count
+            try ioLock.locked {
+                try segment.write(record, at: segmentSize)
+                try segment.sync()
+                segmentSize += record.count
+                bytesWritten += record.count
+            }
         } catch {
             logger.error("write-ahead log: append failed", metadata: ["wal.error": "\(error)"])
             condition.lock()
@@ -309,11 +315,18 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         onDurable(lsn, entries)
         for pending in batch { pending.continuation.resume(returning: lsn) }
-        if segmentSize > configuration.maxSegmentBytes {
-            do { try checkpoint() } catch {
+        if ioLock.locked({ segmentSize }) > configuration.maxSegmentBytes {
+            do { try ioLock.locked { try checkpoint() } } catch {
                 logger.error("write-ahead log: checkpoint failed", metadata: ["wal.error": "\(error)"])
             }
         }
+    }
+
+    /// Checkpoints now (e.g. after everything was sealed), so the log holds only what is not yet in chunks.
+    func checkpointNow() throws {
+        ioLock.lock()
+        defer { ioLock.unlock() }
+        try checkpoint()
     }
 
     /// Starts a new segment holding every unsealed sample, then deletes the older segments.
@@ -323,8 +336,10 @@ final class WriteAheadLog: @unchecked Sendable {
     /// replayed before it.
     private func checkpoint() throws(StoreIOError) {
         let live = liveSamples()
-        let lsn = nextLSN
-        nextLSN += 1
+        let lsn = condition.locked { () -> UInt64 in
+            defer { nextLSN += 1 }
+            return nextLSN
+        }
         let record = LogRecord.encode(lsn: lsn, kind: .checkpoint, entries: live)
         let newNumber = segmentNumber + 1
         let file = try StoreFile(path: directory + "/" + Self.segmentName(newNumber), create: true)
@@ -333,8 +348,8 @@ final class WriteAheadLog: @unchecked Sendable {
         try file.sync()
         try Directory.sync(directory)
         bytesWritten += record.count
-        for n in stride(from: segmentNumber, through: 1, by: -1) {
-            try Directory.remove(directory + "/" + Self.segmentName(n))
+        for name in try Directory.list(directory) where name.hasPrefix("wal-") && name != Self.segmentName(newNumber) {
+            try Directory.remove(directory + "/" + name)
         }
         try Directory.sync(directory)
         segment = file

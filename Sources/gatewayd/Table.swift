@@ -1,0 +1,49 @@
+import Foundation
+import TimeSeries
+
+/// Renders window results as an aligned text table.
+enum Table {
+    static func render(_ result: WindowResult, timeZone: TimeZone) -> String {
+        var rows: [[String]] = [["window start", "count", "excluded", "min", "max", "mean", "stddev", "first", "last"]]
+        for w in result.windows {
+            let a = w.aggregate
+            rows.append([
+                TimeFormat.iso8601(w.startMicros, timeZone: timeZone), String(a.count), String(w.excludedCount),
+                a.min?.description ?? "-", a.max?.description ?? "-",
+                a.mean.map { String(format: "%.3f", $0) } ?? "-",
+                a.standardDeviation.map { String(format: "%.3f", $0) } ?? "-",
+                a.first?.value.description ?? "-", a.last?.value.description ?? "-",
+            ])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+/// Progress on a terminal, silence in a pipe.
+struct Progress {
+    let total: Int
+    let label: String
+    let enabled = isatty(STDERR_FILENO) != 0
+
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    func update(_ done: Int) {
+        guard enabled, total > 0 else { return }
+        let percent = done * 100 / total
+        FileHandle.standardError.write(Data("\r\(label) \(done)/\(total) (\(percent)%)".utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}

@@ -55,7 +55,7 @@ public struct DecimalValue: Hashable, Sendable, CustomStringConvertible {
         if exponent >= 0 {
             return sign + magnitude + (mantissa == 0 ? "" : String(repeating: "0", count: Int(exponent)))
         }
-        let fraction = Int(-exponent)
+        let fraction = -Int(exponent)
         let padded = magnitude.count <= fraction
             ? String(repeating: "0", count: fraction - magnitude.count + 1) + magnitude : magnitude
         let split = padded.index(padded.endIndex, offsetBy: -fraction)

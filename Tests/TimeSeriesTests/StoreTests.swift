@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+
+@testable import TimeSeries
+
+/// A fresh directory per test, removed afterwards.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-test-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite struct StoreTests {
+    static let key = SeriesKey(subject: "alice", device: "cuff-1", metric: "systolic")
+    static let small = StoreConfiguration(chunkMaxSamples: 500, compressionLevel: 3)
+
+    static func samples(from start: Int64, count: Int, stepMicros: Int64, seed: UInt64) -> [Sample] {
+        var rng = TestRandom(seed: seed)
+        var m: Int64 = 1200
+        return (0..<count).map { i in
+            m += Int64(rng.next() % 7) - 3
+            return Sample(
+                timestampMicros: start + Int64(i) * stepMicros + Int64(rng.next() % 1000),
+                value: DecimalValue(mantissa: m, exponent: -1), flags: rng.next() % 40 == 0 ? 0x2 : 0)
+        }
+    }
+
+    @Test func appendedSamplesSurviveReopen() async throws {
+        let dir = TemporaryDirectory()
+        let input = Self.samples(from: 0, count: 1234, stepMicros: 1_000_000, seed: 1)
+        do {
+            let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+            let id = try store.series(Self.key)
+            for batch in stride(from: 0, to: input.count, by: 100) {
+                try await store.append(Array(input[batch..<min(batch + 100, input.count)]), to: id)
+            }
+            store.close()
+        }
+        let reopened = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+        defer { reopened.close() }
+        let id = try #require(reopened.existingSeries(Self.key))
+        let scan = try reopened.scan(id, range: Int64.min..<Int64.max)
+        #expect(scan.samples == input)
+        #expect(scan.corruptChunks.isEmpty)
+    }
+
+    @Test func tornLogTailIsTruncatedNotAccepted() async throws {
+        let dir = TemporaryDirectory()
+        let input = Self.samples(from: 0, count: 10, stepMicros: 1_000_000, seed: 2)
+        do {
+            let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+            try await store.append(input, to: try store.series(Self.key))
+            store.close()
+        }
+        let log = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/wal").first)
+        let handle = try #require(FileHandle(forWritingAtPath: dir.path + "/wal/" + log))
+        handle.seekToEndOfFile()
+        // Half a record: a plausible header promising more bytes than follow.
+        handle.write(Data([200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]))
+        try handle.close()
+        let reopened = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+        defer { reopened.close() }
+        let id = try #require(reopened.existingSeries(Self.key))
+        #expect(try reopened.scan(id, range: Int64.min..<Int64.max).samples == input)
+        let size = try FileManager.default.attributesOfItem(atPath: dir.path + "/wal/" + log)[.size] as? Int
+        let expected = LogRecord.encode(
+            lsn: 1, kind: .append, entries: input.map { SeriesSample(series: id, sample: $0) }
+        ).count
+        #expect(size == expected)
+    }
+
+    @Test func corruptChunkIsReportedAndSkipped() async throws {
+        let dir = TemporaryDirectory()
+        let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+        defer { store.close() }
+        let id = try store.series(Self.key)
+        let input = Self.samples(from: 0, count: 1500, stepMicros: 1_000_000, seed: 3)
+        try await store.append(input, to: id)
+        try store.sealAll()
+        let chunks = try store.catalog.allChunks()
+        #expect(chunks.count == 1)
+        // A second, healthy series must keep being served.
+        let other = try store.series(SeriesKey(subject: "bob", device: "strap", metric: "hr"))
+        try await store.append(Self.samples(from: 0, count: 50, stepMicros: 1_000_000, seed: 4), to: other)
+        try store.sealAll()
+        let target = chunks[0]
+        let file = try #require(FileHandle(forUpdatingAtPath: dir.path + "/chunks/" + ChunkFiles.name(target.file)))
+        file.seek(toFileOffset: UInt64(target.offset + target.length / 2))
+        let original = file.readData(ofLength: 1)
+        file.seek(toFileOffset: UInt64(target.offset + target.length / 2))
+        file.write(Data([original[original.startIndex] ^ 0xFF]))
+        try file.close()
+
+        let scan = try store.scan(id, range: Int64.min..<Int64.max)
+        #expect(scan.samples.isEmpty)
+        #expect(scan.corruptChunks.count == 1)
+        #expect(scan.corruptChunks[0].series == Self.key)
+        #expect(scan.corruptChunks[0].fromMicros == input.map(\.timestampMicros).min())
+        #expect("\(scan.corruptChunks[0])".contains("checksum mismatch"))
+        let windows = try store.windows(WindowQuery(series: id, range: 0..<2_000_000_000, widthMicros: 60_000_000))
+        #expect(windows.corruptChunks.count == 1)
+        #expect(try store.scan(other, range: Int64.min..<Int64.max).samples.count == 50)
+    }
+
+    @Test func retentionKeepsRollupsThatAnswerLikeRawData() async throws {
+        let dir = TemporaryDirectory()
+        let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+        defer { store.close() }
+        let id = try store.series(Self.key)
+        let day: Int64 = 86_400_000_000
+        let input = Self.samples(from: 0, count: 3000, stepMicros: 97_000_000, seed: 5)  // ~3.4 days
+        for batch in stride(from: 0, to: input.count, by: 100) {
+            try await store.append(Array(input[batch..<(batch + 100)]), to: id)
+        }
+        try store.sealAll()
+        let tokyo = try #require(TimeZone(identifier: "Asia/Tokyo"))
+        let queries = [
+            WindowQuery(series: id, range: 0..<(4 * day), widthMicros: 3_600_000_000, excludeFlags: 0xFFFF),
+            WindowQuery(series: id, range: 0..<(4 * day), widthMicros: day, timeZone: tokyo, excludeFlags: 0x2),
+        ]
+        let before = try queries.map { try store.windows($0).windows }
+        let report = try store.applyRetention(rawOlderThan: 2 * day)
+        #expect(report.chunksRolledUp > 0)
+        let after = try queries.map { try store.windows($0) }
+        #expect(after.map(\.windows) == before)
+        #expect(after[0].plan.rollupChunksRead == report.chunksRolledUp)
+        // Including flagged readings cannot be answered from clean rollups: a clear error, not a wrong number.
+        #expect(throws: StoreError.self) {
+            try store.windows(WindowQuery(series: id, range: 0..<(4 * day), widthMicros: 3_600_000_000))
+        }
+    }
+
+    @Test func csvErrorsNameTheLine() throws {
+        #expect(throws: CSVImportError(line: 3, problem: "value 'x' is not a decimal number like 120.5")) {
+            try CSVSamples.parse(Array("ts_ms,bpm\n1,70\n2,x\n".utf8))
+        }
+        #expect(throws: CSVImportError.self) { try CSVSamples.parse(Array("time,bpm\n1,70\n".utf8)) }
+        #expect(try CSVSamples.parse(Array("ts_s,v,flags\n1,120.5,4\n".utf8))
+            == [Sample(timestampMicros: 1_000_000, value: DecimalValue(mantissa: 1205, exponent: -1), flags: 4)])
+    }
+}

@@ -1,4 +1,4 @@
-/// Patched frame-of-reference bit packing in blocks of 128 values.
+/// Patched frame-of-reference bit packing in blocks of 1,024 values.
 ///
 /// Each block stores its minimum (as a zigzag delta from the previous block's minimum, so a timestamp column's
 /// block headers cost a byte, not ten) and packs `value - minimum` at one of the widths 1, 2, 4, 8, 16, 32 or 64
@@ -9,7 +9,7 @@
 /// Widths are powers of two so a packed value never straddles a byte in the narrow cases: zstd's Huffman stage
 /// then sees whole symbols (two 4-bit deltas per byte) and takes the packed stream close to its entropy.
 enum BitPacking {
-    static let blockLength = 128
+    static let blockLength = 1024
     private static let widths: [Int] = [0, 1, 2, 4, 8, 16, 32, 64]
 
     /// `minimumWidth` 8 gives zstd one symbol per byte; which of narrow or byte-wide codes compresses better
@@ -40,7 +40,7 @@ enum BitPacking {
             writer.write(varint: UInt64(exceptions.count))
             writeCodes(offsets, n, width: width, escape: escape, into: &writer)
             for (position, value) in exceptions {
-                writer.write(UInt8(position))
+                writer.write(varint: UInt64(position))
                 writer.write(varint: value)
             }
             start = end
@@ -133,7 +133,7 @@ enum BitPacking {
                 unpackBlock(raw, width: width, minimum: base, into: output, start: start, count: n)
             }
             for _ in 0..<exceptionCount {
-                let position = Int(try reader.readByte("exception position"))
+                let position = Int(clamping: try reader.readVarint("exception position"))
                 guard position < n else {
                     throw reader.error("exception position", "\(position) is outside a block of \(n)")
                 }

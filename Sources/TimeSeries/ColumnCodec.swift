@@ -4,6 +4,10 @@ enum ColumnEncoding: UInt8, Sendable {
     case timestampDelta = 1
     /// Regular timestamps: first value, first delta, bit-packed delta-of-deltas (divided by the common divisor).
     case timestampDeltaOfDelta = 2
+    /// Jittery timestamps: bit-packed residuals of each delta against half the previous one. A sensor whose
+    /// clock wobbles around a fixed period makes consecutive deltas anti-correlated (a late tick is followed by
+    /// an early one); adding back half the previous delta removes that and narrows the residuals.
+    case timestampPredictedDelta = 5
     /// Values that change a little each step: first value, bit-packed zigzag deltas.
     case zigzagDelta = 3
     /// Values that rarely change (exponents, flags, tags): (value, run length) pairs.
@@ -17,10 +21,8 @@ enum ColumnCodec {
         writer.write(varint: UInt64(values.count))
         guard let first = values.first else { return writer.bytes }
         switch encoding {
-        case .timestampDelta, .timestampDeltaOfDelta:
-            encodeTimestamps(
-                values, first: first, deltaOfDelta: encoding == .timestampDeltaOfDelta, minimumWidth: minimumWidth,
-                &writer)
+        case .timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta:
+            encodeTimestamps(values, first: first, encoding: encoding, minimumWidth: minimumWidth, &writer)
         case .zigzagDelta:
             writer.write(signedVarint: first)
             var packed = [Int64](repeating: 0, count: values.count - 1)
@@ -42,7 +44,7 @@ enum ColumnCodec {
     }
 
     private static func encodeTimestamps(
-        _ values: [Int64], first: Int64, deltaOfDelta: Bool, minimumWidth: Int, _ writer: inout ByteWriter
+        _ values: [Int64], first: Int64, encoding: ColumnEncoding, minimumWidth: Int, _ writer: inout ByteWriter
     ) {
         writer.write(signedVarint: first)
         var deltas = [Int64](repeating: 0, count: values.count - 1)
@@ -55,7 +57,15 @@ enum ColumnCodec {
         writer.write(varint: divisor)
         let d = Int64(bitPattern: divisor)
         var residues: [Int64]
-        if deltaOfDelta {
+        if encoding == .timestampPredictedDelta {
+            residues = [Int64](repeating: 0, count: deltas.count)
+            var previous: Int64 = 0
+            for i in 0..<deltas.count {
+                let q = deltas[i] / d
+                residues[i] = q &+ (previous >> 1)
+                previous = q
+            }
+        } else if encoding == .timestampDeltaOfDelta {
             guard let firstDelta = deltas.first else { return }
             writer.write(signedVarint: firstDelta / d)
             residues = [Int64](repeating: 0, count: max(deltas.count - 1, 0))
@@ -78,8 +88,8 @@ enum ColumnCodec {
         guard count > 0 else { return [] }
         var result = [Int64](repeating: 0, count: count)
         switch encoding {
-        case .timestampDelta, .timestampDeltaOfDelta:
-            try decodeTimestamps(&reader, into: &result, deltaOfDelta: encoding == .timestampDeltaOfDelta)
+        case .timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta:
+            try decodeTimestamps(&reader, into: &result, encoding: encoding)
         case .zigzagDelta:
             let first = try reader.readSignedVarint("first value")
             var packed = [Int64](repeating: 0, count: count - 1)
@@ -113,7 +123,7 @@ enum ColumnCodec {
     }
 
     private static func decodeTimestamps(
-        _ reader: inout ByteReader, into result: inout [Int64], deltaOfDelta: Bool
+        _ reader: inout ByteReader, into result: inout [Int64], encoding: ColumnEncoding
     ) throws(ByteReadError) {
         let count = result.count
         let first = try reader.readSignedVarint("first timestamp")
@@ -121,7 +131,7 @@ enum ColumnCodec {
         guard divisor > 0 else { throw reader.error("timestamp divisor", "must be positive") }
         result[0] = first
         guard count > 1 else { return }
-        if deltaOfDelta {
+        if encoding == .timestampDeltaOfDelta {
             let firstDelta = try reader.readSignedVarint("first delta")
             var residues = [Int64](repeating: 0, count: count - 2)
             try residues.withUnsafeMutableBufferPointer { (p) throws(ByteReadError) in
@@ -141,8 +151,15 @@ enum ColumnCodec {
                 try BitPacking.unpack(count: count - 1, from: &reader, into: p)
             }
             var t = first
+            var previous: Int64 = 0
+            let predicted = encoding == .timestampPredictedDelta
             for i in 1..<count {
-                t &+= residues[i - 1] &* divisor
+                var q = residues[i - 1]
+                if predicted {
+                    q &-= previous >> 1
+                    previous = q
+                }
+                t &+= q &* divisor
                 result[i] = t
             }
         }

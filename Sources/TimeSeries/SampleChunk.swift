@@ -69,7 +69,7 @@ public enum ChunkEncoder {
         let (bytes, _) = try ColumnContainer.encode(
             kind: kind, rowCount: samples.count,
             columns: [
-                .init(id: Column.timestamp.rawValue, values: ts, candidates: [.timestampDelta, .timestampDeltaOfDelta]),
+                .init(id: Column.timestamp.rawValue, values: ts, candidates: [.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta]),
                 .init(id: Column.mantissa.rawValue, values: mantissas, candidates: [.zigzagDelta]),
                 .init(id: Column.exponent.rawValue, values: exponents, candidates: [.runLength]),
                 .init(id: Column.flags.rawValue, values: flags, candidates: [.runLength]),

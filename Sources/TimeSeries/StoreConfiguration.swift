@@ -14,7 +14,7 @@ public struct StoreConfiguration: Sendable {
     public var dataFileMaxBytes: Int
 
     public init(
-        chunkMaxSamples: Int = 16_384, chunkMaxSpanMicros: Int64 = 86_400_000_000, compressionLevel: Int32 = 19,
+        chunkMaxSamples: Int = 65_536, chunkMaxSpanMicros: Int64 = 86_400_000_000, compressionLevel: Int32 = 19,
         groupCommit: GroupCommitConfiguration = .init(),
         rollupWidthsMicros: [Int64] = [60_000_000, 3_600_000_000, 86_400_000_000],
         dataFileMaxBytes: Int = 64 << 20

@@ -14,7 +14,7 @@ import Testing
         (0..<1000).map { $0 % 97 == 0 ? Int64($0) * 2_000_000 : Int64($0) * 1_000_000 },
     ]
 
-    @Test(arguments: [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .zigzagDelta, .runLength])
+    @Test(arguments: [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta, .runLength])
     func edgeColumnsRoundTrip(_ encoding: ColumnEncoding) throws {
         for values in Self.edgeColumns {
             for minimumWidth in [0, 8] {
@@ -35,7 +35,7 @@ import Testing
                 v &+= Int64(bitPattern: rng.next() % spread) &- Int64(bitPattern: spread / 2)
                 return v
             }
-            for encoding in [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .zigzagDelta, .runLength] {
+            for encoding in [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta, .runLength] {
                 let bytes = ColumnCodec.encode(values, as: encoding)
                 #expect(try ColumnCodec.decode(bytes[...], as: encoding, expectedCount: count) == values)
             }

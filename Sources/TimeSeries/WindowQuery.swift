@@ -39,6 +39,8 @@ public struct QueryPlanReport: Hashable, Sendable {
     public var chunksDecoded = 0
     public var rollupChunksRead = 0
     public var headSamples = 0
+
+    public init() {}
 }
 
 public struct WindowResult: Sendable {

@@ -120,13 +120,17 @@ enum Directory {
     }
 
     /// Total bytes of regular files under `path` (one level of subdirectories), for bytes-per-sample reports.
-    static func totalSize(_ path: String) -> Int {
+    static func totalSize(_ path: String, suffix: String = "") -> Int {
         var total = 0
         for name in (try? list(path)) ?? [] {
             var info = stat()
             let full = path + "/" + name
             guard stat(full, &info) == 0 else { continue }
-            if (info.st_mode & S_IFMT) == S_IFDIR { total += totalSize(full) } else { total += Int(info.st_size) }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                total += totalSize(full, suffix: suffix)
+            } else if name.hasSuffix(suffix) {
+                total += Int(info.st_size)
+            }
         }
         return total
     }

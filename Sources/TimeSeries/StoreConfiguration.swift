@@ -5,7 +5,8 @@ public struct StoreConfiguration: Sendable {
     /// …or when its samples span this long (so a slow series still reaches a chunk within a day).
     public var chunkMaxSpanMicros: Int64
     /// zstd level for chunk columns. 19 squeezes the last few percent out of jittery timestamps at a few
-    /// milliseconds per chunk; sealing happens once per `chunkMaxSamples`, off the acknowledgement path.
+    /// milliseconds per chunk; sealing happens once per `chunkMaxSamples`, on the log thread after the batch that filled the head
+    /// was acknowledged (the next group commit waits for it).
     public var compressionLevel: Int32
     public var groupCommit: GroupCommitConfiguration
     /// Widths (µs) of the UTC-aligned rollups kept when raw data is dropped by retention.

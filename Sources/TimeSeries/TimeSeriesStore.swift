@@ -72,6 +72,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
             metadata: ["store.dir": "\(directory)", "wal.replayed": "\(replayed)", "wal.already_sealed": "\(skipped)"])
         wal.start(
             onDurable: { [unowned self] lsn, entries in self.applyDurable(lsn: lsn, entries: entries) },
+            afterAcknowledge: { [unowned self] in self.sealAfterCommit() },
             liveSamples: { [unowned self] in self.liveSamples() })
         try sealFullHeads()
     }
@@ -126,19 +127,26 @@ public final class TimeSeriesStore: @unchecked Sendable {
         appendedCounter.increment(by: Int64(entries.count))
     }
 
+    /// Mutates the head in place: copying it out of the dictionary and back would copy every sample of the
+    /// head for every appended sample.
     private func applyToHead(_ entry: SeriesSample, lsn: UInt64) {
-        var head = heads[entry.series] ?? Head()
-        head.samples.append(entry.sample)
-        head.lastLSN = lsn
-        head.minTime = min(head.minTime, entry.sample.timestampMicros)
-        head.maxTime = max(head.maxTime, entry.sample.timestampMicros)
-        heads[entry.series] = head
+        let t = entry.sample.timestampMicros
+        heads[entry.series, default: Head()].samples.append(entry.sample)
+        heads[entry.series, default: Head()].lastLSN = lsn
+        if t < heads[entry.series, default: Head()].minTime { heads[entry.series, default: Head()].minTime = t }
+        if t > heads[entry.series, default: Head()].maxTime { heads[entry.series, default: Head()].maxTime = t }
     }
 
+    /// Runs on the log thread, under the log's I/O lock, before the batch's callers are resumed: a reader that
+    /// saw `append` return sees the samples.
     private func applyDurable(lsn: UInt64, entries: [SeriesSample]) {
         stateLock.locked {
             for entry in entries { applyToHead(entry, lsn: lsn) }
         }
+    }
+
+    /// Runs on the log thread after the callers were resumed, so sealing never delays an acknowledgement.
+    private func sealAfterCommit() {
         do { try sealFullHeads() } catch {
             logger.error("sealing failed; samples stay in the log", metadata: ["store.error": "\(error)"])
         }
@@ -249,15 +257,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     // MARK: Size
 
-    /// Bytes of every file of the store (catalog, its SQLite WAL, log segments, data files).
-    public func diskBytes() -> Int { Directory.totalSize(directory) }
+    /// Bytes of every durable file of the store (catalog, its SQLite WAL, log segments, data files). SQLite's
+    /// `-shm` file is a shared-memory index rebuilt on open, not stored data, and is not counted.
+    public func diskBytes() -> Int { Directory.totalSize(directory) - Directory.totalSize(directory, suffix: "-shm") }
 
     /// Bytes written since open: log records and chunks (catalog writes are not counted here).
     public var bytesWritten: (log: Int, chunks: Int) { (wal.bytesWritten, files.bytesWritten) }
 
     /// Makes the catalog's SQLite WAL fold into the main file, so on-disk size reflects the data.
     public func checkpointCatalog() throws {
-        try catalog.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        _ = try catalog.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 }
 

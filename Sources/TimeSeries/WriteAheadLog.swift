@@ -128,6 +128,7 @@ enum LogRecord {
 /// card never blocks Swift's cooperative thread pool; callers wait on continuations.
 final class WriteAheadLog: @unchecked Sendable {
     /// Called on the log thread after each durable batch, in LSN order, before the callers are resumed.
+    /// Sealing belongs in `afterAcknowledge`, which runs once the callers have been resumed.
     typealias DurableHandler = (_ lsn: UInt64, _ entries: [SeriesSample]) -> Void
     /// Returns every sample not yet sealed into a chunk, for a checkpoint.
     typealias LiveSamplesProvider = () -> [SeriesSample]
@@ -155,6 +156,7 @@ final class WriteAheadLog: @unchecked Sendable {
     private var segmentSize: Int
     private(set) var nextLSN: UInt64
     private var onDurable: DurableHandler = { _, _ in }
+    private var afterAcknowledge: () -> Void = {}
     private var liveSamples: LiveSamplesProvider = { [] }
     /// Bytes written to log files since open (for write-amplification reports).
     private(set) var bytesWritten = 0
@@ -218,9 +220,13 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// Starts the log thread. `onDurable` runs on it after every durable batch.
-    func start(onDurable: @escaping DurableHandler, liveSamples: @escaping LiveSamplesProvider) {
+    func start(
+        onDurable: @escaping DurableHandler, afterAcknowledge: @escaping () -> Void,
+        liveSamples: @escaping LiveSamplesProvider
+    ) {
         condition.lock()
         self.onDurable = onDurable
+        self.afterAcknowledge = afterAcknowledge
         self.liveSamples = liveSamples
         let thread = Thread { [unowned self] in self.runLoop() }
         thread.name = "gatewayd-wal"
@@ -299,11 +305,14 @@ final class WriteAheadLog: @unchecked Sendable {
         let entries = batch.count == 1 ? batch[0].entries : batch.flatMap(\.entries)
         let record = LogRecord.encode(lsn: lsn, kind: .append, entries: entries)
         do {
+            // Applying to the heads happens under the same lock as the write, so a checkpoint (which snapshots
+            // the heads and deletes old segments) never misses a batch that is on disk but not yet in a head.
             try ioLock.locked {
                 try segment.write(record, at: segmentSize)
                 try segment.sync()
                 segmentSize += record.count
                 bytesWritten += record.count
+                onDurable(lsn, entries)
             }
         } catch {
             logger.error("write-ahead log: append failed", metadata: ["wal.error": "\(error)"])
@@ -313,8 +322,8 @@ final class WriteAheadLog: @unchecked Sendable {
             for pending in batch { pending.continuation.resume(throwing: error) }
             return
         }
-        onDurable(lsn, entries)
         for pending in batch { pending.continuation.resume(returning: lsn) }
+        afterAcknowledge()
         if ioLock.locked({ segmentSize }) > configuration.maxSegmentBytes {
             do { try ioLock.locked { try checkpoint() } } catch {
                 logger.error("write-ahead log: checkpoint failed", metadata: ["wal.error": "\(error)"])

@@ -31,19 +31,6 @@ struct StoreGenerate: AsyncParsableCommand {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so generated data and crash tests are reproducible.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `gatewayd store crash-writer`: appends numbered samples and prints each acknowledged number; used by the
 /// crash tests, which SIGKILL it at random instants and check that every printed number survives exactly once.
 struct StoreCrashWriter: AsyncParsableCommand {

@@ -1,0 +1,37 @@
+/// Every characteristic the gateway can decode, by UUID: what `gatewayd decode` and the fuzz targets use.
+public enum CharacteristicCatalog {
+    public static let all: [any CharacteristicValue.Type] =
+        [DateTime.self] + bloodPressureTypes + heartRateTypes + deviceInformationTypes + timeAndBatteryTypes
+        + glucoseTypes
+
+    public static func type(for uuid: BluetoothUUID) -> (any CharacteristicValue.Type)? {
+        all.first { $0.uuid == uuid }
+    }
+
+    /// Why `decode` refused.
+    public enum DecodeFailure: Error, Equatable, CustomStringConvertible {
+        case unknownCharacteristic(BluetoothUUID)
+        case invalid(CharacteristicDecodeError)
+
+        public var description: String {
+            switch self {
+            case .unknownCharacteristic(let uuid):
+                "characteristic \(uuid) is not one this gateway decodes; known: "
+                    + CharacteristicCatalog.all.map { "\($0.uuid) \($0.name)" }.joined(separator: ", ")
+            case .invalid(let error): error.description
+            }
+        }
+    }
+
+    /// Decodes `bytes` as the characteristic `uuid` names.
+    public static func decode(
+        uuid: BluetoothUUID, bytes: [UInt8]
+    ) throws(DecodeFailure) -> any CharacteristicValue {
+        guard let type = type(for: uuid) else { throw .unknownCharacteristic(uuid) }
+        do {
+            return try type.init(decoding: bytes)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+}

@@ -36,7 +36,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        .target(name: "BLEGateway", dependencies: ["Provenance", "CBlueZ"]),
+        .target(
+            name: "BLEGateway",
+            dependencies: [
+                "Provenance", "CBlueZ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .target(name: "StreamEngine", dependencies: ["Provenance", "TimeSeries"]),
         .target(name: "FHIR", dependencies: ["Provenance", "TimeSeries", "StreamEngine"]),
         .executableTarget(

@@ -1,0 +1,298 @@
+import Logging
+
+/// Something the device sent without being asked.
+public enum GATTServerEvent: Sendable {
+    case notification(handle: UInt16, value: [UInt8])
+    /// Must be acknowledged (`Indication.acknowledgeDurable()`) once the reading is durable; only then is the
+    /// ATT Handle Value Confirmation sent (DESIGN.md rule 3).
+    case indication(Indication)
+}
+
+/// An indication awaiting the caller's word that its reading is durable.
+public struct Indication: Sendable {
+    public let handle: UInt16
+    public let value: [UInt8]
+    let id: UInt64
+    let client: GATTClient
+
+    /// Sends the ATT Handle Value Confirmation. Call only after the reading is durably stored.
+    public func acknowledgeDurable() async throws(GATTError) {
+        try await client.confirmIndication(id: id, handle: handle)
+    }
+}
+
+/// Timeouts of the ATT client.
+public struct GATTClientOptions: Sendable {
+    /// The ATT transaction timeout: 30 s in the Core Specification; tests shorten it.
+    public var transactionTimeout: Duration = .seconds(30)
+    /// How long the caller has to acknowledge an indication as durable. It must stay below the device's own
+    /// 30 s transaction timeout, or the device gives up on the link first.
+    public var indicationAcknowledgementTimeout: Duration = .seconds(20)
+    /// The MTU we offer in the MTU exchange.
+    public var preferredMTU: UInt16 = 517
+
+    public init(
+        transactionTimeout: Duration = .seconds(30), indicationAcknowledgementTimeout: Duration = .seconds(20),
+        preferredMTU: UInt16 = 517
+    ) {
+        self.transactionTimeout = transactionTimeout
+        self.indicationAcknowledgementTimeout = indicationAcknowledgementTimeout
+        self.preferredMTU = preferredMTU
+    }
+}
+
+/// The ATT client role of the gateway and the GATT procedures over it.
+///
+/// At most one request is outstanding (callers queue in FIFO order); every response is matched to its
+/// request by opcode; a transaction that times out poisons the bearer as the specification requires.
+/// Requests the peer sends us are answered "request not supported"; unknown commands are ignored.
+public actor GATTClient {
+    public nonisolated let bearer: any ATTBearer
+    public nonisolated let options: GATTClientOptions
+    /// Notifications and indications, in arrival order; ends when the link closes.
+    public nonisolated let events: AsyncStream<GATTServerEvent>
+    private let eventSink: AsyncStream<GATTServerEvent>.Continuation
+    let logger: Logger
+
+    /// The negotiated ATT_MTU (23 until an exchange).
+    public private(set) var mtu: Int = 23
+    /// Why the client stopped working, once it has.
+    public private(set) var failure: GATTError?
+
+    private struct Pending {
+        var opcode: UInt8
+        var id: UInt64
+        var result: Result<ATTPDU, GATTError>?
+        var continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>?
+        var timer: Task<Void, Never>?
+    }
+
+    private var pending: Pending?
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var nextID: UInt64 = 1
+    private var outstandingIndication: (id: UInt64, handle: UInt16, timer: Task<Void, Never>)?
+    private var receiveTask: Task<Void, Never>?
+    /// PDUs that were neither a match for a request nor something we answer (counted for diagnostics).
+    public private(set) var unexpectedPDUs = 0
+
+    public init(bearer: any ATTBearer, options: GATTClientOptions = GATTClientOptions(), logger: Logger? = nil) {
+        self.bearer = bearer
+        self.options = options
+        self.logger = logger ?? Logger(label: "gatewayd.gatt-client")
+        (events, eventSink) = AsyncStream.makeStream(of: GATTServerEvent.self, bufferingPolicy: .unbounded)
+    }
+
+    /// Starts reading PDUs from the bearer. Call once, before the first request.
+    public func start() {
+        guard receiveTask == nil else { return }
+        let incoming = bearer.incoming
+        receiveTask = Task { [weak self] in
+            for await bytes in incoming {
+                guard let self else { return }
+                await self.handle(bytes)
+            }
+            await self?.linkEnded()
+        }
+    }
+
+    /// Closes the link.
+    public func close() {
+        bearer.close()
+    }
+
+    // MARK: Transactions
+
+    /// Sends `request` and waits for its response; ATT Error Responses become `GATTError.errorResponse`.
+    public func transaction(_ request: ATTPDU) async throws(GATTError) -> ATTPDU {
+        await acquire()
+        defer { release() }
+        if let failure { throw failure }
+        let id = nextID
+        nextID += 1
+        pending = Pending(opcode: request.opcode, id: id)
+        do {
+            try await bearer.send(request.encoded())
+        } catch {
+            pending = nil
+            throw .bearer(error)
+        }
+        let timeout = options.transactionTimeout
+        pending?.timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            await self?.transactionTimedOut(id: id)
+        }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>) in
+            if let early = pending?.result {
+                continuation.resume(returning: early)
+            } else {
+                pending?.continuation = continuation
+            }
+        }
+        pending?.timer?.cancel()
+        pending = nil
+        return try result.get()
+    }
+
+    /// Sends a Write Command (no response; the device may drop it).
+    public func writeCommand(handle: UInt16, value: [UInt8]) async throws(GATTError) {
+        if let failure { throw failure }
+        guard value.count <= mtu - 3 else { throw .valueTooLong(size: value.count, limit: mtu - 3) }
+        do {
+            try await bearer.send(ATTPDU.writeCommand(handle: handle, value: value).encoded())
+        } catch {
+            throw .bearer(error)
+        }
+    }
+
+    func setMTU(_ value: Int) { mtu = value }
+
+    private func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            busy = false
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+
+    private func complete(_ result: Result<ATTPDU, GATTError>) {
+        guard pending != nil else { return }
+        if let continuation = pending?.continuation {
+            pending?.continuation = nil
+            pending?.timer?.cancel()
+            continuation.resume(returning: result)
+        } else if pending?.result == nil {
+            pending?.result = result
+        }
+    }
+
+    private func transactionTimedOut(id: UInt64) {
+        guard let current = pending, current.id == id, current.result == nil else { return }
+        let error = GATTError.transactionTimeout(request: current.opcode, seconds: options.transactionTimeout.seconds)
+        logger.warning("ATT transaction timed out; closing the link", metadata: ["request": "\(GATTError.opcodeName(current.opcode))"])
+        failure = error
+        complete(.failure(error))
+        bearer.close()
+    }
+
+    private func linkEnded() {
+        let error = GATTError.linkClosed(bearer.closeReason)
+        if failure == nil { failure = error }
+        complete(.failure(failure ?? error))
+        outstandingIndication?.timer.cancel()
+        outstandingIndication = nil
+        eventSink.finish()
+    }
+
+    // MARK: Incoming PDUs
+
+    private func handle(_ bytes: [UInt8]) async {
+        let pdu: ATTPDU
+        do {
+            pdu = try ATTPDU(decoding: bytes)
+        } catch {
+            await malformed(bytes, error)
+            return
+        }
+        switch pdu {
+        case .errorResponse(let requestOpcode, let handle, let code):
+            if let current = pending, current.opcode == requestOpcode {
+                complete(.failure(.errorResponse(request: requestOpcode, handle: handle, code: code)))
+            } else {
+                unexpected(pdu)
+            }
+        case .handleValueNotification(let handle, let value):
+            eventSink.yield(.notification(handle: handle, value: value))
+        case .handleValueIndication(let handle, let value):
+            receivedIndication(handle: handle, value: value)
+        default:
+            let opcode = pdu.opcode
+            if let current = pending, opcode == current.opcode &+ 1, !(ATTOpcode(rawValue: opcode)?.isRequest ?? false) {
+                complete(.success(pdu))
+            } else if ATTOpcode.isCommand(opcode) {
+                unexpected(pdu)  // commands we do not handle are ignored (Vol 3 F 3.4.9)
+            } else if ATTOpcode(rawValue: opcode)?.isRequest ?? (pdu.isUnknownOpcode) {
+                // The gateway hosts no attributes of its own: every request is "not supported".
+                try? await bearer.send(
+                    ATTPDU.errorResponse(requestOpcode: opcode, handle: 0, error: .requestNotSupported).encoded())
+            } else {
+                unexpected(pdu)
+            }
+        }
+    }
+
+    private func malformed(_ bytes: [UInt8], _ error: ATTPDUError) async {
+        guard let opcode = bytes.first else { return }
+        if let current = pending, opcode == current.opcode &+ 1 || opcode == ATTOpcode.errorResponse.rawValue {
+            complete(.failure(.invalidResponse(request: current.opcode, reason: error.description)))
+        } else if ATTOpcode(rawValue: opcode)?.isRequest ?? false {
+            try? await bearer.send(ATTPDU.errorResponse(requestOpcode: opcode, handle: 0, error: .invalidPDU).encoded())
+        } else {
+            logger.notice("ignoring a malformed PDU from the device", metadata: ["error": "\(error)"])
+            unexpectedPDUs += 1
+        }
+    }
+
+    private func unexpected(_ pdu: ATTPDU) {
+        unexpectedPDUs += 1
+        logger.debug("ignoring an unexpected PDU", metadata: ["opcode": "\(GATTError.opcodeName(pdu.opcode))"])
+    }
+
+    // MARK: Indications
+
+    private func receivedIndication(handle: UInt16, value: [UInt8]) {
+        guard outstandingIndication == nil else {
+            // A second indication before our confirmation breaks the protocol; the device will resend it.
+            unexpectedPDUs += 1
+            logger.notice("device sent an indication before the previous one was confirmed; ignored")
+            return
+        }
+        let id = nextID
+        nextID += 1
+        let timeout = options.indicationAcknowledgementTimeout
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            await self?.indicationTimedOut(id: id)
+        }
+        outstandingIndication = (id, handle, timer)
+        eventSink.yield(.indication(Indication(handle: handle, value: value, id: id, client: self)))
+    }
+
+    func confirmIndication(id: UInt64, handle: UInt16) async throws(GATTError) {
+        guard let outstanding = outstandingIndication, outstanding.id == id else {
+            throw failure ?? .indicationNotOutstanding(handle: handle)
+        }
+        outstanding.timer.cancel()
+        outstandingIndication = nil
+        do {
+            try await bearer.send(ATTPDU.handleValueConfirmation.encoded())
+        } catch {
+            throw .bearer(error)
+        }
+    }
+
+    private func indicationTimedOut(id: UInt64) {
+        guard let outstanding = outstandingIndication, outstanding.id == id else { return }
+        outstandingIndication = nil
+        let error = GATTError.indicationNotAcknowledged(
+            handle: outstanding.handle, seconds: options.indicationAcknowledgementTimeout.seconds)
+        logger.warning("indication not acknowledged as durable in time; not confirming, closing the link")
+        failure = error
+        bearer.close()
+    }
+}
+
+extension ATTPDU {
+    /// True when the opcode is none the specification defines (as opposed to one we do not model).
+    var isUnknownOpcode: Bool { ATTOpcode(rawValue: opcode) == nil }
+}

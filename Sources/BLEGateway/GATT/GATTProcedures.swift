@@ -1,0 +1,216 @@
+/// Characteristic properties (Vol 3, Part G, 3.3.1.1).
+public struct CharacteristicProperties: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let broadcast = CharacteristicProperties(rawValue: 0x01)
+    public static let read = CharacteristicProperties(rawValue: 0x02)
+    public static let writeWithoutResponse = CharacteristicProperties(rawValue: 0x04)
+    public static let write = CharacteristicProperties(rawValue: 0x08)
+    public static let notify = CharacteristicProperties(rawValue: 0x10)
+    public static let indicate = CharacteristicProperties(rawValue: 0x20)
+    public static let authenticatedSignedWrites = CharacteristicProperties(rawValue: 0x40)
+    public static let extendedProperties = CharacteristicProperties(rawValue: 0x80)
+}
+
+/// A characteristic found by discovery: where its value lives and which descriptors follow it.
+public struct DiscoveredCharacteristic: Hashable, Sendable {
+    public var uuid: BluetoothUUID
+    public var declarationHandle: UInt16
+    public var valueHandle: UInt16
+    public var properties: CharacteristicProperties
+    /// The last handle that belongs to this characteristic (its descriptors end here).
+    public var endHandle: UInt16
+    public var descriptors: [HandleType] = []
+
+    /// The Client Characteristic Configuration descriptor, when the device has one.
+    public var cccdHandle: UInt16? {
+        descriptors.first { $0.type == .clientCharacteristicConfiguration }?.handle
+    }
+}
+
+/// A primary service and its characteristics.
+public struct DiscoveredService: Hashable, Sendable {
+    public var uuid: BluetoothUUID
+    public var handles: HandleRange
+    public var characteristics: [DiscoveredCharacteristic] = []
+
+    public func characteristic(_ uuid: BluetoothUUID) -> DiscoveredCharacteristic? {
+        characteristics.first { $0.uuid == uuid }
+    }
+}
+
+/// Everything discovery found on a device.
+public struct DiscoveredDatabase: Hashable, Sendable {
+    public var services: [DiscoveredService]
+
+    public func service(_ uuid: BluetoothUUID) -> DiscoveredService? { services.first { $0.uuid == uuid } }
+
+    /// The characteristic `uuid`, inside `service` when given, else in any service.
+    public func characteristic(_ uuid: BluetoothUUID, in service: BluetoothUUID? = nil) -> DiscoveredCharacteristic? {
+        for candidate in services where service == nil || candidate.uuid == service {
+            if let found = candidate.characteristic(uuid) { return found }
+        }
+        return nil
+    }
+}
+
+/// What to turn on in a Client Characteristic Configuration descriptor.
+public enum CCCDValue: UInt16, Sendable {
+    case off = 0x0000
+    case notifications = 0x0001
+    case indications = 0x0002
+}
+
+extension GATTClient {
+    /// Exchanges MTUs (once per link); the result is the smaller of both, never below ATT's default 23.
+    @discardableResult
+    public func exchangeMTU() async throws(GATTError) -> Int {
+        let response = try await transaction(.exchangeMTURequest(clientRxMTU: options.preferredMTU))
+        guard case .exchangeMTUResponse(let serverMTU) = response else { throw unexpectedResponse(response, to: 0x02) }
+        let negotiated = max(23, min(Int(options.preferredMTU), Int(serverMTU)))
+        setMTU(negotiated)
+        return negotiated
+    }
+
+    /// Discover All Primary Services (Read By Group Type over the whole handle range).
+    public func discoverPrimaryServices() async throws(GATTError) -> [DiscoveredService] {
+        var services: [DiscoveredService] = []
+        var start: UInt16 = 0x0001
+        while true {
+            let response: ATTPDU
+            do {
+                response = try await transaction(.readByGroupTypeRequest(HandleRange(start: start, end: 0xFFFF), type: .primaryService))
+            } catch .errorResponse(_, _, .attributeNotFound) {
+                break
+            }
+            guard case .readByGroupTypeResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x10) }
+            for entry in entries {
+                guard let uuid = BluetoothUUID(attBytes: entry.value), entry.endGroupHandle >= entry.handle, entry.handle >= start else {
+                    throw .invalidResponse(request: 0x10, reason: "service declaration at handle \(entry.handle) is malformed")
+                }
+                services.append(DiscoveredService(uuid: uuid, handles: HandleRange(start: entry.handle, end: entry.endGroupHandle)))
+            }
+            guard let last = entries.last?.endGroupHandle, last < 0xFFFF else { break }
+            start = last + 1
+        }
+        return services
+    }
+
+    /// Discover All Characteristics of a Service, then their descriptors.
+    public func discoverCharacteristics(of service: DiscoveredService) async throws(GATTError) -> [DiscoveredCharacteristic] {
+        var found: [DiscoveredCharacteristic] = []
+        var start = service.handles.start
+        while start <= service.handles.end {
+            let response: ATTPDU
+            do {
+                response = try await transaction(.readByTypeRequest(HandleRange(start: start, end: service.handles.end), type: .characteristic))
+            } catch .errorResponse(_, _, .attributeNotFound) {
+                break
+            }
+            guard case .readByTypeResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x08) }
+            for entry in entries {
+                var reader = PayloadReader(entry.value, characteristic: "Characteristic Declaration")
+                do throws(CharacteristicDecodeError) {
+                    let properties = CharacteristicProperties(rawValue: try reader.uint8("properties"))
+                    let valueHandle = try reader.uint16("value_handle")
+                    guard let uuid = BluetoothUUID(attBytes: try reader.bytes(reader.remaining, "uuid")),
+                          entry.handle >= start, valueHandle > entry.handle
+                    else {
+                        throw reader.error("uuid", .invalidValue("bad characteristic declaration"))
+                    }
+                    found.append(
+                        DiscoveredCharacteristic(
+                            uuid: uuid, declarationHandle: entry.handle, valueHandle: valueHandle, properties: properties,
+                            endHandle: service.handles.end))
+                } catch {
+                    throw .invalidResponse(request: 0x08, reason: error.description)
+                }
+            }
+            guard let last = entries.last?.handle, last < service.handles.end else { break }
+            start = last + 1
+        }
+        for index in found.indices where index + 1 < found.count {
+            found[index].endHandle = found[index + 1].declarationHandle - 1
+        }
+        for index in found.indices where found[index].endHandle > found[index].valueHandle {
+            found[index].descriptors = try await discoverDescriptors(
+                HandleRange(start: found[index].valueHandle + 1, end: found[index].endHandle))
+        }
+        return found
+    }
+
+    /// Discover All Characteristic Descriptors in `range` (Find Information).
+    public func discoverDescriptors(_ range: HandleRange) async throws(GATTError) -> [HandleType] {
+        var found: [HandleType] = []
+        var start = range.start
+        while start <= range.end {
+            let response: ATTPDU
+            do {
+                response = try await transaction(.findInformationRequest(HandleRange(start: start, end: range.end)))
+            } catch .errorResponse(_, _, .attributeNotFound) {
+                break
+            }
+            guard case .findInformationResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x04) }
+            found += entries
+            guard let last = entries.last?.handle, last < range.end, last >= start else { break }
+            start = last + 1
+        }
+        return found
+    }
+
+    /// Discovers every primary service with its characteristics and descriptors.
+    public func discoverAll() async throws(GATTError) -> DiscoveredDatabase {
+        var services = try await discoverPrimaryServices()
+        for index in services.indices {
+            services[index].characteristics = try await discoverCharacteristics(of: services[index])
+        }
+        return DiscoveredDatabase(services: services)
+    }
+
+    /// Reads a value, continuing with Read Blob while parts fill the MTU (long values up to 512 bytes).
+    public func read(handle: UInt16) async throws(GATTError) -> [UInt8] {
+        let response = try await transaction(.readRequest(handle: handle))
+        guard case .readResponse(var value) = response else { throw unexpectedResponse(response, to: 0x0A) }
+        while value.count >= mtu - 1, value.count < 512 {
+            let part: ATTPDU
+            do {
+                part = try await transaction(.readBlobRequest(handle: handle, offset: UInt16(value.count)))
+            } catch .errorResponse(_, _, let code) where code == .attributeNotLong || code == .invalidOffset {
+                break
+            }
+            guard case .readBlobResponse(let bytes) = part else { throw unexpectedResponse(part, to: 0x0C) }
+            value += bytes
+            if bytes.count < mtu - 1 { break }
+        }
+        return value
+    }
+
+    /// Reads and decodes a characteristic value.
+    public func read<Value: CharacteristicValue>(_ type: Value.Type, handle: UInt16) async throws(GATTError) -> Value {
+        let bytes = try await read(handle: handle)
+        do {
+            return try Value(decoding: bytes)
+        } catch {
+            throw .invalidResponse(request: 0x0A, reason: error.description)
+        }
+    }
+
+    /// Write Characteristic Value (Write Request, answered by a Write Response).
+    public func write(handle: UInt16, value: [UInt8]) async throws(GATTError) {
+        guard value.count <= mtu - 3 else { throw .valueTooLong(size: value.count, limit: mtu - 3) }
+        let response = try await transaction(.writeRequest(handle: handle, value: value))
+        guard case .writeResponse = response else { throw unexpectedResponse(response, to: 0x12) }
+    }
+
+    /// Turns notifications or indications of `characteristic` on or off through its CCCD.
+    public func configure(_ characteristic: DiscoveredCharacteristic, _ value: CCCDValue) async throws(GATTError) {
+        guard let cccd = characteristic.cccdHandle else {
+            throw .missing("a Client Characteristic Configuration descriptor for \(characteristic.uuid)")
+        }
+        try await write(handle: cccd, value: [UInt8(value.rawValue & 0xFF), UInt8(value.rawValue >> 8)])
+    }
+
+    private func unexpectedResponse(_ pdu: ATTPDU, to request: UInt8) -> GATTError {
+        .invalidResponse(request: request, reason: "unexpected \(GATTError.opcodeName(pdu.opcode))")
+    }
+}

@@ -97,7 +97,7 @@ public actor GATTClient {
     }
 
     /// Closes the link.
-    public func close() {
+    public nonisolated func close() {
         bearer.close()
     }
 

@@ -1,4 +1,6 @@
 extension CharacteristicCatalog {
-    /// Placeholder until the decoders land; replaced by the file that defines them.
-    static let bloodPressureTypes: [any CharacteristicValue.Type] = []
+    /// Blood Pressure Service characteristics (BloodPressure.swift).
+    static let bloodPressureTypes: [any CharacteristicValue.Type] = [
+        BloodPressureMeasurement.self, IntermediateCuffPressure.self, BloodPressureFeature.self,
+    ]
 }

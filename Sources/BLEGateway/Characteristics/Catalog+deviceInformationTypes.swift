@@ -1,4 +1,8 @@
 extension CharacteristicCatalog {
-    /// Placeholder until the decoders land; replaced by the file that defines them.
-    static let deviceInformationTypes: [any CharacteristicValue.Type] = []
+    /// Device Information Service characteristics (DeviceInformation.swift).
+    static let deviceInformationTypes: [any CharacteristicValue.Type] = [
+        ManufacturerNameString.self, ModelNumberString.self, SerialNumberString.self, HardwareRevisionString.self,
+        FirmwareRevisionString.self, SoftwareRevisionString.self, SystemID.self, RegulatoryCertificationDataList.self,
+        PnPID.self,
+    ]
 }

@@ -1,4 +1,10 @@
 extension CharacteristicCatalog {
-    /// Placeholder until the decoders land; replaced by the file that defines them.
-    static let glucoseTypes: [any CharacteristicValue.Type] = []
+    /// The Glucose Service's characteristics (GlucoseMeasurement.swift, GlucoseMeasurementContext.swift,
+    /// GlucoseFeature.swift, RecordAccessControlPoint.swift).
+    static let glucoseTypes: [any CharacteristicValue.Type] = [
+        GlucoseMeasurement.self,
+        GlucoseMeasurementContext.self,
+        GlucoseFeature.self,
+        RecordAccessControlPoint.self,
+    ]
 }

@@ -1,4 +1,6 @@
 extension CharacteristicCatalog {
-    /// Placeholder until the decoders land; replaced by the file that defines them.
-    static let heartRateTypes: [any CharacteristicValue.Type] = []
+    /// Heart Rate Service characteristics (HeartRate.swift).
+    static let heartRateTypes: [any CharacteristicValue.Type] = [
+        HeartRateMeasurement.self, BodySensorLocation.self, HeartRateControlPoint.self,
+    ]
 }

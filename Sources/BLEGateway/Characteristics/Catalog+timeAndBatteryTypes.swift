@@ -1,4 +1,6 @@
 extension CharacteristicCatalog {
-    /// Placeholder until the decoders land; replaced by the file that defines them.
-    static let timeAndBatteryTypes: [any CharacteristicValue.Type] = []
+    /// Current Time Service and Battery Service characteristics (TimeAndBattery.swift).
+    static let timeAndBatteryTypes: [any CharacteristicValue.Type] = [
+        CurrentTime.self, LocalTimeInformation.self, BatteryLevel.self,
+    ]
 }

@@ -1,0 +1,343 @@
+/// The Glucose Measurement Context characteristic (0x2A34): what was going on around one glucose record
+/// (meal, carbohydrates, exercise, medication, HbA1c, who tested and how they felt).
+///
+/// It arrives after the Glucose Measurement whose flag bit 4 announced it, and is joined to that measurement
+/// by the sequence number. Layout: flags (uint8), sequence number (uint16), then as the flags announce —
+/// extended flags (uint8; note it comes FIRST, right after the sequence number, although it is flag bit 7),
+/// carbohydrate ID (uint8) + carbohydrate (SFLOAT, kilograms), meal (uint8), tester-health (uint8),
+/// exercise duration (uint16 seconds) + exercise intensity (uint8 percent), medication ID (uint8) +
+/// medication (SFLOAT, kilograms or liters per flag bit 5), HbA1c (SFLOAT percent).
+///
+/// Flags: bit 0 carbohydrate; bit 1 meal; bit 2 tester-health; bit 3 exercise; bit 4 medication; bit 5
+/// medication units (0 kilograms, 1 liters); bit 6 HbA1c; bit 7 extended flags present. Every flags bit is
+/// defined, so the flags byte itself has nothing reserved; every bit of the extended flags byte is reserved
+/// and refused (a future extended flag could add a field we would misparse).
+public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
+    public static let uuid = BluetoothUUID.glucoseMeasurementContext
+    public static let name = "Glucose Measurement Context"
+
+    /// Joins this context to the Glucose Measurement with the same sequence number.
+    public var sequenceNumber: UInt16
+    /// Flag bit 7. The extended flags byte has no defined bits, so its only content is its presence, which is
+    /// kept so the value re-encodes to the bytes the device sent.
+    public var extendedFlagsPresent: Bool
+    public var carbohydrate: GlucoseCarbohydrate?
+    public var meal: GlucoseMeal?
+    public var testerHealth: GlucoseTesterHealth?
+    public var exercise: GlucoseExercise?
+    public var medication: GlucoseMedication?
+    /// Flag bit 5. It qualifies `medication`; kept even without a medication field (exact re-encoding).
+    public var medicationUnits: GlucoseMedicationUnits
+    /// Glycated haemoglobin, exact SFLOAT in percent.
+    public var hba1c: MedicalFloat?
+
+    public init(
+        sequenceNumber: UInt16, extendedFlagsPresent: Bool = false, carbohydrate: GlucoseCarbohydrate? = nil,
+        meal: GlucoseMeal? = nil, testerHealth: GlucoseTesterHealth? = nil, exercise: GlucoseExercise? = nil,
+        medication: GlucoseMedication? = nil, medicationUnits: GlucoseMedicationUnits = .kilograms,
+        hba1c: MedicalFloat? = nil
+    ) {
+        self.sequenceNumber = sequenceNumber
+        self.extendedFlagsPresent = extendedFlagsPresent
+        self.carbohydrate = carbohydrate
+        self.meal = meal
+        self.testerHealth = testerHealth
+        self.exercise = exercise
+        self.medication = medication
+        self.medicationUnits = medicationUnits
+        self.hba1c = hba1c
+    }
+
+    /// The flags byte this value encodes to.
+    public var flags: UInt8 {
+        var flags: UInt8 = 0
+        if carbohydrate != nil { flags |= 0x01 }
+        if meal != nil { flags |= 0x02 }
+        if testerHealth != nil { flags |= 0x04 }
+        if exercise != nil { flags |= 0x08 }
+        if medication != nil { flags |= 0x10 }
+        if medicationUnits == .liters { flags |= 0x20 }
+        if hba1c != nil { flags |= 0x40 }
+        if extendedFlagsPresent { flags |= 0x80 }
+        return flags
+    }
+
+    public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
+        var reader = PayloadReader(bytes, characteristic: Self.name)
+        let flags = try reader.uint8("flags")
+        sequenceNumber = try reader.uint16("sequence_number")
+        extendedFlagsPresent = flags & 0x80 != 0
+        if extendedFlagsPresent {
+            let offset = reader.offset
+            let extended = try reader.uint8("extended_flags")
+            try reader.checkReservedBits(UInt64(extended), allowed: 0, field: "extended_flags", at: offset)
+        }
+        if flags & 0x01 != 0 {
+            let id = try Self.enumerated(GlucoseCarbohydrateID.self, &reader, "carbohydrate_id")
+            let amount = try reader.sfloat("carbohydrate")
+            carbohydrate = GlucoseCarbohydrate(id: id, amount: amount)
+        } else {
+            carbohydrate = nil
+        }
+        meal = try flags & 0x02 != 0 ? Self.enumerated(GlucoseMeal.self, &reader, "meal") : nil
+        if flags & 0x04 != 0 {
+            let offset = reader.offset
+            let byte = try reader.uint8("tester_health")
+            guard let tester = GlucoseTester(rawValue: byte & 0x0F) else {
+                throw reader.error("tester_health.tester", .reservedValue(UInt64(byte & 0x0F)), at: offset)
+            }
+            guard let health = GlucoseHealth(rawValue: byte >> 4) else {
+                throw reader.error("tester_health.health", .reservedValue(UInt64(byte >> 4)), at: offset)
+            }
+            testerHealth = GlucoseTesterHealth(tester: tester, health: health)
+        } else {
+            testerHealth = nil
+        }
+        if flags & 0x08 != 0 {
+            let duration = try reader.uint16("exercise_duration")
+            let intensity = try reader.uint8("exercise_intensity")
+            exercise = GlucoseExercise(durationSeconds: duration, intensityPercent: intensity)
+        } else {
+            exercise = nil
+        }
+        if flags & 0x10 != 0 {
+            let id = try Self.enumerated(GlucoseMedicationID.self, &reader, "medication_id")
+            let amount = try reader.sfloat("medication")
+            medication = GlucoseMedication(id: id, amount: amount)
+        } else {
+            medication = nil
+        }
+        medicationUnits = flags & 0x20 != 0 ? .liters : .kilograms
+        hba1c = try flags & 0x40 != 0 ? reader.sfloat("hba1c") : nil
+        try reader.finish()
+    }
+
+    /// Reads a uint8 enumeration, refusing reserved values with the field's name and offset.
+    private static func enumerated<E: RawRepresentable<UInt8>>(
+        _ type: E.Type, _ reader: inout PayloadReader, _ field: String
+    ) throws(CharacteristicDecodeError) -> E {
+        let offset = reader.offset
+        let raw = try reader.uint8(field)
+        guard let value = E(rawValue: raw) else { throw reader.error(field, .reservedValue(UInt64(raw)), at: offset) }
+        return value
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = PayloadWriter()
+        writer.uint8(flags)
+        writer.uint16(sequenceNumber)
+        if extendedFlagsPresent { writer.uint8(0) }
+        if let carbohydrate {
+            writer.uint8(carbohydrate.id.rawValue)
+            writer.sfloat(carbohydrate.amount)
+        }
+        if let meal { writer.uint8(meal.rawValue) }
+        if let testerHealth { writer.uint8(testerHealth.tester.rawValue | testerHealth.health.rawValue << 4) }
+        if let exercise {
+            writer.uint16(exercise.durationSeconds)
+            writer.uint8(exercise.intensityPercent)
+        }
+        if let medication {
+            writer.uint8(medication.id.rawValue)
+            writer.sfloat(medication.amount)
+        }
+        if let hba1c { writer.sfloat(hba1c) }
+        return writer.bytes
+    }
+
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("flags", .int(flags)),
+            ("sequence_number", .int(sequenceNumber)),
+        ]
+        if extendedFlagsPresent { members.append(("extended_flags", .int(0))) }
+        if let carbohydrate {
+            members.append(("carbohydrate_id", .string(carbohydrate.id.specName)))
+            members.append(("carbohydrate", carbohydrate.amount.json))
+        }
+        if let meal { members.append(("meal", .string(meal.specName))) }
+        if let testerHealth {
+            members.append((
+                "tester_health",
+                .object([
+                    ("tester", .string(testerHealth.tester.specName)),
+                    ("health", .string(testerHealth.health.specName)),
+                ])
+            ))
+        }
+        if let exercise {
+            members.append((
+                "exercise_duration", exercise.isOverrun ? .string("overrun") : .int(exercise.durationSeconds)
+            ))
+            members.append(("exercise_intensity", .int(exercise.intensityPercent)))
+        }
+        if let medication {
+            members.append(("medication_id", .string(medication.id.specName)))
+            members.append(("medication", medication.amount.json))
+            members.append(("medication_value_units", .string(medicationUnits.specName)))
+        }
+        if let hba1c { members.append(("hba1c", hba1c.json)) }
+        return .object(members)
+    }
+}
+
+/// Carbohydrate ID + Carbohydrate: which meal the carbohydrates belong to and how much (kilograms).
+public struct GlucoseCarbohydrate: Hashable, Sendable {
+    public var id: GlucoseCarbohydrateID
+    /// Exact SFLOAT in kilograms (50 g arrives as 50 × 10⁻³).
+    public var amount: MedicalFloat
+
+    public init(id: GlucoseCarbohydrateID, amount: MedicalFloat) {
+        self.id = id
+        self.amount = amount
+    }
+}
+
+/// Carbohydrate ID values; 0 and 8–255 are reserved.
+public enum GlucoseCarbohydrateID: UInt8, Hashable, Sendable, CaseIterable {
+    case breakfast = 1, lunch = 2, dinner = 3, snack = 4, drink = 5, supper = 6, brunch = 7
+
+    public var specName: String {
+        switch self {
+        case .breakfast: "breakfast"
+        case .lunch: "lunch"
+        case .dinner: "dinner"
+        case .snack: "snack"
+        case .drink: "drink"
+        case .supper: "supper"
+        case .brunch: "brunch"
+        }
+    }
+}
+
+/// Meal values: when the sample was taken relative to eating; 0 and 6–255 are reserved.
+public enum GlucoseMeal: UInt8, Hashable, Sendable, CaseIterable {
+    case preprandial = 1, postprandial = 2, fasting = 3, casual = 4, bedtime = 5
+
+    public var specName: String {
+        switch self {
+        case .preprandial: "preprandial"
+        case .postprandial: "postprandial"
+        case .fasting: "fasting"
+        case .casual: "casual"
+        case .bedtime: "bedtime"
+        }
+    }
+}
+
+/// The Tester-Health byte: tester in the low nibble, health in the high nibble.
+public struct GlucoseTesterHealth: Hashable, Sendable {
+    public var tester: GlucoseTester
+    public var health: GlucoseHealth
+
+    public init(tester: GlucoseTester, health: GlucoseHealth) {
+        self.tester = tester
+        self.health = health
+    }
+}
+
+/// Who performed the test; 0 and 4–14 are reserved.
+public enum GlucoseTester: UInt8, Hashable, Sendable, CaseIterable {
+    case `self` = 1
+    case healthCareProfessional = 2
+    case labTest = 3
+    case notAvailable = 15
+
+    public var specName: String {
+        switch self {
+        case .`self`: "self"
+        case .healthCareProfessional: "health_care_professional"
+        case .labTest: "lab_test"
+        case .notAvailable: "not_available"
+        }
+    }
+}
+
+/// The tester's state of health at the time; 0 and 6–14 are reserved.
+public enum GlucoseHealth: UInt8, Hashable, Sendable, CaseIterable {
+    case minorHealthIssues = 1
+    case majorHealthIssues = 2
+    case duringMenses = 3
+    case underStress = 4
+    case noHealthIssues = 5
+    case notAvailable = 15
+
+    public var specName: String {
+        switch self {
+        case .minorHealthIssues: "minor_health_issues"
+        case .majorHealthIssues: "major_health_issues"
+        case .duringMenses: "during_menses"
+        case .underStress: "under_stress"
+        case .noHealthIssues: "no_health_issues"
+        case .notAvailable: "not_available"
+        }
+    }
+}
+
+/// Exercise Duration + Exercise Intensity.
+public struct GlucoseExercise: Hashable, Sendable {
+    /// Seconds; 65535 means "overrun" (longer than the field can hold), not 65535 s — see `isOverrun`.
+    public var durationSeconds: UInt16
+    /// Percent of maximum effort as the device reports it (kept as sent, not range-checked).
+    public var intensityPercent: UInt8
+
+    public init(durationSeconds: UInt16, intensityPercent: UInt8) {
+        self.durationSeconds = durationSeconds
+        self.intensityPercent = intensityPercent
+    }
+
+    /// True when the duration is the overrun special value; the real duration is unknown but longer.
+    public var isOverrun: Bool { durationSeconds == 0xFFFF }
+}
+
+/// Medication ID + Medication.
+public struct GlucoseMedication: Hashable, Sendable {
+    public var id: GlucoseMedicationID
+    /// Exact SFLOAT in `GlucoseMeasurementContext.medicationUnits` (kilograms or liters).
+    public var amount: MedicalFloat
+
+    public init(id: GlucoseMedicationID, amount: MedicalFloat) {
+        self.id = id
+        self.amount = amount
+    }
+}
+
+/// Medication ID values (insulin types); 0 and 6–255 are reserved.
+public enum GlucoseMedicationID: UInt8, Hashable, Sendable, CaseIterable {
+    case rapidActingInsulin = 1
+    case shortActingInsulin = 2
+    case intermediateActingInsulin = 3
+    case longActingInsulin = 4
+    case preMixedInsulin = 5
+
+    public var specName: String {
+        switch self {
+        case .rapidActingInsulin: "rapid_acting_insulin"
+        case .shortActingInsulin: "short_acting_insulin"
+        case .intermediateActingInsulin: "intermediate_acting_insulin"
+        case .longActingInsulin: "long_acting_insulin"
+        case .preMixedInsulin: "pre_mixed_insulin"
+        }
+    }
+}
+
+/// Flag bit 5 of the context: the unit of the Medication field.
+public enum GlucoseMedicationUnits: Hashable, Sendable, CaseIterable {
+    case kilograms
+    case liters
+
+    public var specName: String {
+        switch self {
+        case .kilograms: "kilograms"
+        case .liters: "liters"
+        }
+    }
+
+    /// The UCUM unit code.
+    public var symbol: String {
+        switch self {
+        case .kilograms: "kg"
+        case .liters: "L"
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// The gateway's own clock, injectable so tests and simulations can control "now".
+public struct GatewayClock: Sendable {
+    public let now: @Sendable () -> Date
+    public init(now: @escaping @Sendable () -> Date) { self.now = now }
+    public static let system = GatewayClock { Date() }
+}
+
+/// A typed, exact measurement as a health profile delivers it.
+public enum Measurement: Hashable, Sendable {
+    case bloodPressure(BloodPressureMeasurement)
+    case intermediateCuffPressure(IntermediateCuffPressure)
+    /// A glucose record and the context the meter linked to it by sequence number (nil when none followed,
+    /// or when the meter announced one and never sent it — see `ReceivedMeasurement.contextMissing`).
+    case glucose(GlucoseMeasurement, context: GlucoseMeasurementContext?)
+    case heartRate(HeartRateMeasurement)
+
+    public var json: JSONValue {
+        switch self {
+        case .bloodPressure(let value): .object([("blood_pressure_measurement", value.json)])
+        case .intermediateCuffPressure(let value): .object([("intermediate_cuff_pressure", value.json)])
+        case .glucose(let value, let context):
+            .object([("glucose_measurement", value.json), ("glucose_measurement_context", context?.json ?? .null)])
+        case .heartRate(let value): .object([("heart_rate_measurement", value.json)])
+        }
+    }
+}
+
+/// How a reading reached the gateway, which decides how it is acknowledged.
+public enum MeasurementDelivery: Hashable, Sendable {
+    /// A Handle Value Indication: confirmed once durable.
+    case indication
+    /// A Handle Value Notification: the device expects no acknowledgement.
+    case notification
+    /// A stored record reported through the RACP; the durable cursor moves past it once acknowledged.
+    case storedRecord(sequenceNumber: UInt16)
+}
+
+/// Tells the device side that a reading is durable: confirms an indication, or advances the stored-record
+/// cursor. Calling it before the reading is durably stored breaks DESIGN.md rule 3.
+public struct DurabilityAcknowledgement: Sendable {
+    enum Kind: Sendable {
+        case nothingToDo
+        case indication(Indication)
+        case storedRecord(StoredRecordCursor, UInt16)
+    }
+
+    let kind: Kind
+
+    public static let none = DurabilityAcknowledgement(kind: .nothingToDo)
+
+    public func acknowledgeDurable() async throws(GATTError) {
+        switch kind {
+        case .nothingToDo: return
+        case .indication(let indication): try await indication.acknowledgeDurable()
+        case .storedRecord(let cursor, let sequence): await cursor.acknowledge(sequence)
+        }
+    }
+}
+
+/// One measurement with everything the Provenance module needs about how it arrived.
+public struct ReceivedMeasurement: Sendable {
+    public let measurement: Measurement
+    /// The characteristic the value came from (the measurement's, for glucose records with context).
+    public let characteristic: BluetoothUUID
+    /// The exact bytes received, measurement first (then the context for glucose), for hashing.
+    public let rawPayloads: [[UInt8]]
+    /// The gateway's clock when the value arrived.
+    public let receivedAt: Date
+    public let delivery: MeasurementDelivery
+    /// True when a glucose record announced a context that never arrived before the procedure ended.
+    public let contextMissing: Bool
+    public let acknowledgement: DurabilityAcknowledgement
+
+    public func acknowledgeDurable() async throws(GATTError) { try await acknowledgement.acknowledgeDurable() }
+}
+
+/// A payload that failed to decode. It still carries its acknowledgement: the caller keeps the raw bytes
+/// (quarantine) durably and then confirms, so the device does not resend it forever, and nothing is lost.
+public struct MalformedPayload: Sendable {
+    public let characteristic: BluetoothUUID
+    public let bytes: [UInt8]
+    public let error: CharacteristicDecodeError
+    public let receivedAt: Date
+    public let delivery: MeasurementDelivery
+    public let acknowledgement: DurabilityAcknowledgement
+}
+
+/// The outcome of a stored-record transfer.
+public struct StoredRecordTransfer: Hashable, Sendable {
+    /// What the meter said it would send (Number of Stored Records response).
+    public var announced: Int?
+    /// What arrived.
+    public var delivered: Int
+    public var responseCode: RACPResponseCode
+}
+
+/// Everything a profile session reports, in order.
+public enum ProfileEvent: Sendable {
+    /// Discovery found these services.
+    case discovered(DiscoveredDatabase)
+    case identity(DeviceIdentity)
+    case clock(ClockObservation)
+    case bloodPressureFeature(BloodPressureFeature)
+    case glucoseFeature(GlucoseFeature)
+    case bodySensorLocation(BodySensorLocation)
+    case batteryLevel(BatteryLevel)
+    case measurement(ReceivedMeasurement)
+    case malformed(MalformedPayload)
+    /// The number of stored records ≥ the cursor, before the transfer starts.
+    case storedRecordCount(Int)
+    case transferComplete(StoredRecordTransfer)
+}
+
+/// Why a profile session stopped before its end.
+public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
+    case gatt(GATTError)
+    /// The device lacks what the profile requires.
+    case missing(String)
+    /// The RACP procedure did not finish in time; an abort was sent.
+    case procedureTimeout(seconds: Double)
+    /// The meter answered a RACP request with a failure code.
+    case recordAccessFailed(request: UInt8, code: RACPResponseCode)
+    /// The meter's RACP response was not what the request calls for.
+    case unexpectedControlPointResponse(String)
+
+    public var description: String {
+        switch self {
+        case .gatt(let error): error.description
+        case .missing(let what): "the device does not expose \(what)"
+        case .procedureTimeout(let seconds):
+            "the stored-record transfer did not complete within \(seconds) s; it was aborted and will resume from the durable cursor"
+        case .recordAccessFailed(let request, let code):
+            "the meter answered RACP request op code \(request) with \(code.specName)"
+        case .unexpectedControlPointResponse(let what): "unexpected Record Access Control Point response: \(what)"
+        }
+    }
+}
+
+/// The stored-record cursor: the next sequence number not yet durable. It moves only when the caller
+/// acknowledges records, and only past a contiguous prefix of what was delivered, so a crash or a dropped
+/// link resumes exactly after the last durable record. (Sequence numbers are treated as not wrapping: a meter
+/// holds far fewer than 65,536 records, and the cursor is per device.)
+public actor StoredRecordCursor {
+    public private(set) var next: UInt16?
+    private var pending: Set<UInt16> = []
+    private var highestAcknowledged: UInt16?
+
+    public init(next: UInt16?) { self.next = next }
+
+    func delivered(_ sequence: UInt16) { pending.insert(sequence) }
+
+    func acknowledge(_ sequence: UInt16) {
+        guard pending.remove(sequence) != nil else { return }
+        highestAcknowledged = max(highestAcknowledged ?? sequence, sequence)
+        if let lowestPending = pending.min() {
+            if let current = next { next = max(current, lowestPending) } else { next = lowestPending }
+        } else if let highest = highestAcknowledged, highest < UInt16.max {
+            next = max(next ?? 0, highest + 1)
+        }
+    }
+}

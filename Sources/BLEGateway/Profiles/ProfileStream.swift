@@ -1,0 +1,48 @@
+/// Runs a session body in a task and exposes what it emits as a stream; cancelling the consumer cancels the
+/// body. The stream ends with the body's error, if any.
+func profileStream(
+    _ body: @escaping @Sendable (_ emit: @escaping @Sendable (ProfileEvent) -> Void) async throws(ProfileError) -> Void
+) -> AsyncThrowingStream<ProfileEvent, any Error> {
+    let (stream, continuation) = AsyncThrowingStream.makeStream(of: ProfileEvent.self, bufferingPolicy: .unbounded)
+    let task = Task {
+        do {
+            try await body { continuation.yield($0) }
+            continuation.finish()
+        } catch {
+            continuation.finish(throwing: error)
+        }
+    }
+    continuation.onTermination = { _ in task.cancel() }
+    return stream
+}
+
+extension GATTError {
+    /// A link that ended because the peer closed it is how BP cuffs and HR straps finish; everything else is
+    /// a failure the caller should see.
+    var isOrdinaryDisconnect: Bool {
+        if case .linkClosed(let reason) = self { return reason == nil || reason == .closed }
+        return false
+    }
+}
+
+/// Decodes a received payload into an event: the measurement, or the malformed payload with its
+/// acknowledgement so its raw bytes can be kept.
+func decodedEvent<Value: CharacteristicValue>(
+    _ type: Value.Type, _ bytes: [UInt8], receivedAt: Date, delivery: MeasurementDelivery,
+    acknowledgement: DurabilityAcknowledgement, wrap: (Value) -> Measurement
+) -> ProfileEvent {
+    do {
+        let value = try Value(decoding: bytes)
+        return .measurement(
+            ReceivedMeasurement(
+                measurement: wrap(value), characteristic: Value.uuid, rawPayloads: [bytes], receivedAt: receivedAt,
+                delivery: delivery, contextMissing: false, acknowledgement: acknowledgement))
+    } catch {
+        return .malformed(
+            MalformedPayload(
+                characteristic: Value.uuid, bytes: bytes, error: error, receivedAt: receivedAt, delivery: delivery,
+                acknowledgement: acknowledgement))
+    }
+}
+
+import Foundation

@@ -1,0 +1,181 @@
+import Foundation
+
+/// Options every profile session shares.
+public struct ProfileSessionOptions: Sendable {
+    /// Set the device's clock through CTS when it is writable and off by more than this; nil never writes.
+    public var setDeviceClockWhenOffBy: Duration? = .seconds(60)
+    /// The time zone whose wall clock the device should show when the gateway sets it.
+    public var deviceTimeZone: TimeZone = .current
+    /// How long a RACP procedure may go without progress before it is aborted (30 s, as devices use).
+    public var procedureTimeout: Duration = .seconds(30)
+    public var clock: GatewayClock = .system
+    /// A label for the link in identities and logs.
+    public var link: String = "unknown"
+
+    public init(
+        setDeviceClockWhenOffBy: Duration? = .seconds(60), deviceTimeZone: TimeZone = .current,
+        procedureTimeout: Duration = .seconds(30), clock: GatewayClock = .system, link: String = "unknown"
+    ) {
+        self.setDeviceClockWhenOffBy = setDeviceClockWhenOffBy
+        self.deviceTimeZone = deviceTimeZone
+        self.procedureTimeout = procedureTimeout
+        self.clock = clock
+        self.link = link
+    }
+}
+
+/// What a session loop waits on: the device's notifications/indications, its deadlines, the link's end.
+enum SessionInput: Sendable {
+    case event(GATTServerEvent)
+    case deadline(UInt64)
+    case linkClosed
+}
+
+/// Merges the client's events and the session's timers into one ordered stream, so a session loop is a
+/// single `for await` without racing iterators.
+final class SessionInbox: Sendable {
+    let stream: AsyncStream<SessionInput>
+    private let sink: AsyncStream<SessionInput>.Continuation
+    private let pump: Task<Void, Never>
+
+    init(client: GATTClient) {
+        let (stream, sink) = AsyncStream.makeStream(of: SessionInput.self, bufferingPolicy: .unbounded)
+        self.stream = stream
+        self.sink = sink
+        let events = client.events
+        pump = Task {
+            for await event in events { sink.yield(.event(event)) }
+            sink.yield(.linkClosed)
+        }
+    }
+
+    /// Delivers `.deadline(id)` after `delay`.
+    func schedule(_ id: UInt64, after delay: Duration) -> Task<Void, Never> {
+        let sink = self.sink
+        return Task {
+            try? await Task.sleep(for: delay)
+            if !Task.isCancelled { sink.yield(.deadline(id)) }
+        }
+    }
+
+    func finish() {
+        pump.cancel()
+        sink.finish()
+    }
+}
+
+/// The steps every health profile starts with: MTU, discovery, Device Information, battery, the clock.
+enum SessionPrelude {
+    static func discover(_ client: GATTClient, emit: (ProfileEvent) -> Void) async throws(GATTError) -> DiscoveredDatabase {
+        try await client.exchangeMTU()
+        let database = try await client.discoverAll()
+        emit(.discovered(database))
+        return database
+    }
+
+    /// Reads every DIS characteristic present; one that fails to decode is noted, not fatal.
+    static func identity(_ client: GATTClient, _ database: DiscoveredDatabase, link: String) async throws(GATTError) -> DeviceIdentity {
+        var identity = DeviceIdentity(link: link)
+        guard let dis = database.service(.deviceInformationService) else {
+            identity.problems.append("no Device Information Service")
+            return identity
+        }
+        func value<V: CharacteristicValue>(_ type: V.Type) async throws(GATTError) -> V? {
+            guard let characteristic = dis.characteristic(V.uuid), characteristic.properties.contains(.read) else { return nil }
+            let bytes = try await client.read(handle: characteristic.valueHandle)
+            do {
+                return try V(decoding: bytes)
+            } catch {
+                identity.problems.append(error.description)
+                return nil
+            }
+        }
+        identity.manufacturerName = try await value(ManufacturerNameString.self)?.displayValue
+        identity.modelNumber = try await value(ModelNumberString.self)?.displayValue
+        identity.serialNumber = try await value(SerialNumberString.self)?.displayValue
+        identity.hardwareRevision = try await value(HardwareRevisionString.self)?.displayValue
+        identity.firmwareRevision = try await value(FirmwareRevisionString.self)?.displayValue
+        identity.softwareRevision = try await value(SoftwareRevisionString.self)?.displayValue
+        identity.systemID = try await value(SystemID.self)
+        identity.regulatoryCertification = try await value(RegulatoryCertificationDataList.self)
+        identity.pnpID = try await value(PnPID.self)
+        return identity
+    }
+
+    static func battery(_ client: GATTClient, _ database: DiscoveredDatabase, emit: (ProfileEvent) -> Void) async throws(GATTError) {
+        guard let characteristic = database.characteristic(.batteryLevel, in: .batteryService) else { return }
+        if let level = try? BatteryLevel(decoding: try await client.read(handle: characteristic.valueHandle)) {
+            emit(.batteryLevel(level))
+        }
+    }
+
+    /// Reads the device clock through CTS and, when allowed and needed, sets it and reads it back.
+    static func clock(
+        _ client: GATTClient, _ database: DiscoveredDatabase, options: ProfileSessionOptions, emit: (ProfileEvent) -> Void
+    ) async throws(GATTError) {
+        guard let current = database.characteristic(.currentTime, in: .currentTimeService),
+              current.properties.contains(.read)
+        else { return }
+        let localTime: LocalTimeInformation?
+        if let local = database.characteristic(.localTimeInformation, in: .currentTimeService), local.properties.contains(.read) {
+            localTime = try? LocalTimeInformation(decoding: try await client.read(handle: local.valueHandle))
+        } else {
+            localTime = nil
+        }
+        guard let first = try await readClock(client, current.valueHandle, localTime, .read, options) else { return }
+        emit(.clock(first))
+        guard let threshold = options.setDeviceClockWhenOffBy, current.properties.contains(.write) else { return }
+        let offset = abs(deviceOffsetSeconds(first, zone: options.deviceTimeZone) ?? .infinity)
+        guard offset > threshold.seconds else { return }
+        let target = currentTime(at: options.clock.now(), zone: options.deviceTimeZone)
+        do {
+            try await client.write(handle: current.valueHandle, value: target.encoded())
+        } catch .errorResponse {
+            return  // the device refused (e.g. value not allowed); its clock stays as observed
+        }
+        if let after = try await readClock(client, current.valueHandle, localTime, .afterSet, options) { emit(.clock(after)) }
+    }
+
+    private static func readClock(
+        _ client: GATTClient, _ handle: UInt16, _ localTime: LocalTimeInformation?, _ kind: ClockObservation.Kind,
+        _ options: ProfileSessionOptions
+    ) async throws(GATTError) -> ClockObservation? {
+        let before = options.clock.now()
+        let bytes = try await client.read(handle: handle)
+        let after = options.clock.now()
+        guard let time = try? CurrentTime(decoding: bytes) else { return nil }
+        let roundTrip = after.timeIntervalSince(before)
+        return ClockObservation(
+            kind: kind, deviceTime: time, localTime: localTime, gatewayTime: before.addingTimeInterval(roundTrip / 2),
+            roundTrip: .milliseconds(Int64((roundTrip * 1000).rounded())))
+    }
+
+    /// Device wall clock minus gateway wall clock in `zone`, in seconds; nil when the device's date is unknown.
+    static func deviceOffsetSeconds(_ observation: ClockObservation, zone: TimeZone) -> Double? {
+        guard let deviceDate = date(of: observation.deviceTime.dateTime, zone: zone) else { return nil }
+        return deviceDate.timeIntervalSince(observation.gatewayTime)
+    }
+
+    static func date(of time: DateTime, zone: TimeZone) -> Date? {
+        guard let year = time.year, let month = time.month, let day = time.day else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        return calendar.date(
+            from: DateComponents(year: year, month: month, day: day, hour: time.hours, minute: time.minutes, second: time.seconds))
+    }
+
+    /// The Current Time value for `date` shown in `zone`, marked as an external-reference update.
+    static func currentTime(at date: Date, zone: TimeZone) -> CurrentTime {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
+        let weekday = parts.weekday.map { ($0 + 5) % 7 + 1 }  // Calendar: 1 = Sunday; CTS: 1 = Monday
+        return CurrentTime(
+            dateTime: DateTime(
+                year: parts.year, month: parts.month, day: parts.day, hours: parts.hour ?? 0, minutes: parts.minute ?? 0,
+                seconds: parts.second ?? 0),
+            dayOfWeek: weekday.flatMap { CurrentTime.DayOfWeek(rawValue: UInt8($0)) },
+            fractions256: UInt8(min(255, (parts.nanosecond ?? 0) / 3_906_250)),
+            adjustReason: CurrentTime.AdjustReason(externalReferenceTimeUpdate: true))
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+
+/// A blood-pressure cuff that speaks the Blood Pressure Service over real ATT.
+///
+/// Like real cuffs it keeps readings until the collector confirms their indications, sends them when a
+/// collector subscribes, and then drops the link. Knobs reproduce what real cuffs do wrong.
+public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
+    public struct Configuration: Sendable {
+        public var identity = SimulatedIdentity(
+            manufacturer: "Gatewayd Simulated Devices", model: "BP-2", serial: "BP2-000417",
+            systemID: SystemID(manufacturerIdentifier: 0x00_0000_0417, organizationallyUniqueIdentifier: 0x00_1B_C5))
+        public var clock = SimulatedClock()
+        /// Whether the gateway may set the clock through CTS.
+        public var clockWritable = true
+        /// Readings already confirmed are sent again on every connection (many cuffs keep a memory of 60+).
+        public var resendsStoredReadings = false
+        /// Notify a few Intermediate Cuff Pressure values before each new reading.
+        public var sendsIntermediateCuffPressure = false
+        /// Drop the link after the last indication (what cuffs do); false keeps it open.
+        public var disconnectsWhenDone = true
+        public var faults = SimulatedFaults()
+        public var batteryPercent: UInt8 = 80
+        public init() {}
+    }
+
+    /// One stored reading.
+    public struct StoredReading: Sendable {
+        public var measurement: BloodPressureMeasurement
+        public var confirmed = false
+    }
+
+    public nonisolated let kind = SimulatedDeviceKind.bloodPressure
+    public private(set) var configuration: Configuration
+    public private(set) var stored: [StoredReading] = []
+    private let database: AttributeDatabase
+    private let measurementHandle: UInt16
+    private let cuffHandle: UInt16
+    private let currentTimeHandle: UInt16
+    private let now: @Sendable () -> Date
+    private var sentCount = 0
+    /// Indications the collector confirmed, over all connections.
+    public private(set) var confirmedCount = 0
+
+    public init(configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.now = now
+        var db = AttributeDatabase()
+        db.addPrimaryService(.genericAccessService)
+        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) cuff".utf8)))
+        db.addPrimaryService(.bloodPressureService)
+        measurementHandle = db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate]).value
+        cuffHandle = db.addCharacteristic(.intermediateCuffPressure, properties: [.notify]).value
+        db.addCharacteristic(
+            .bloodPressureFeature, properties: [.read],
+            value: .fixed(
+                BloodPressureFeature(
+                    bodyMovementDetection: true, cuffFitDetection: true, irregularPulseDetection: true,
+                    pulseRateRangeDetection: true, measurementPositionDetection: true, multipleBond: true
+                ).encoded()))
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        var identity = configuration.identity
+        if identity.regulatoryCertification == nil { identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1007) }
+        SimulatorDatabase.addDeviceInformation(&db, identity)
+        SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
+        db.finish()
+        database = db
+    }
+
+    /// Takes a reading now: it is time-stamped by the device's own (possibly wrong) clock.
+    public func measure(
+        systolic: MedicalFloat, diastolic: MedicalFloat, meanArterialPressure: MedicalFloat, pulseRate: MedicalFloat?,
+        user: BloodPressureUser?, status: BloodPressureMeasurementStatus? = nil, unit: BloodPressureUnit = .millimetresOfMercury
+    ) {
+        let record = BloodPressureRecord(
+            unit: unit, systolic: systolic, diastolic: diastolic, meanArterialPressure: meanArterialPressure,
+            timeStamp: configuration.clock.dateTime(at: now()), pulseRate: pulseRate, userID: user, measurementStatus: status)
+        stored.append(StoredReading(measurement: BloodPressureMeasurement(record: record)))
+    }
+
+    /// Adds a reading exactly as given (time stamp included).
+    public func store(_ measurement: BloodPressureMeasurement) {
+        stored.append(StoredReading(measurement: measurement))
+    }
+
+    /// The battery is changed: the clock restarts at 2000-01-01 00:00:00.
+    public func changeBattery() {
+        configuration.clock.batteryChangedAt = now()
+    }
+
+    public func reconfigure(_ change: @Sendable (inout Configuration) -> Void) {
+        change(&configuration)
+    }
+
+    public func serve(_ bearer: any ATTBearer) async {
+        let link = SimulatorLink(
+            reader: { [weak self] handle in await self?.read(handle) ?? .failure(.unlikelyError) },
+            writer: { [weak self] handle, value, _ in await self?.write(handle, value) ?? .unlikelyError })
+        let server = ATTServer(bearer: bearer, database: database, handler: link)
+        let running = Task { await server.run() }
+        if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
+            await sendReadings(server)
+            if configuration.disconnectsWhenDone {
+                try? await Task.sleep(for: .milliseconds(20))
+                await server.disconnect()
+            }
+        }
+        await running.value
+    }
+
+    private func sendReadings(_ server: ATTServer) async {
+        var index = 0
+        while index < stored.count {
+            if stored[index].confirmed && !configuration.resendsStoredReadings {
+                index += 1
+                continue
+            }
+            if configuration.sendsIntermediateCuffPressure && !stored[index].confirmed {
+                for pressure in [1500, 1200, 900] as [Int32] {
+                    let cuff = IntermediateCuffPressure(
+                        record: BloodPressureRecord(
+                            unit: .millimetresOfMercury, systolic: .number(mantissa: pressure, exponent: -1), diastolic: .nan,
+                            meanArterialPressure: .nan, timeStamp: nil, pulseRate: nil, userID: stored[index].measurement.record.userID,
+                            measurementStatus: nil))
+                    await server.notify(cuffHandle, cuff.encoded())
+                }
+            }
+            sentCount += 1
+            var payload = stored[index].measurement.encoded()
+            if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+            guard await server.indicate(measurementHandle, payload) else { return }  // link gone: keep it
+            if !stored[index].confirmed { confirmedCount += 1 }
+            stored[index].confirmed = true
+            index += 1
+        }
+        if !configuration.resendsStoredReadings { stored.removeAll { $0.confirmed } }
+    }
+
+    private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
+        if let delay = configuration.faults.responseDelay { try? await Task.sleep(for: delay) }
+        guard handle == currentTimeHandle else { return .failure(.unlikelyError) }
+        return .success(configuration.clock.currentTime(at: now()).encoded())
+    }
+
+    private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
+        guard handle == currentTimeHandle, configuration.clockWritable else { return .writeNotPermitted }
+        guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
+        configuration.clock.set(to: time.dateTime, at: now())
+        return nil
+    }
+}

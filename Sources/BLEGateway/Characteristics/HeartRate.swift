@@ -134,10 +134,10 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
         ]
         if let energyExpended { members.append(("energy_expended", .int(energyExpended))) }
         if let rrIntervals {
-            members.append((
-                "rr_intervals",
-                .array(rrIntervals.map { .object([("ticks", .int($0.ticks)), ("seconds", .number($0.seconds))]) })
-            ))
+            let intervals = rrIntervals.map {
+                JSONValue.object([("ticks", .int($0.ticks)), ("seconds", .number($0.seconds))])
+            }
+            members.append(("rr_intervals", .array(intervals)))
         }
         return .object(members)
     }

@@ -11,7 +11,13 @@ public struct CurrentTime: CharacteristicValue, Hashable {
 
     /// Day of Week: 1 Monday … 7 Sunday; 0 ("not known") is nil, 8-255 are reserved and refused.
     public enum DayOfWeek: UInt8, Hashable, Sendable, CaseIterable {
-        case monday = 1, tuesday, wednesday, thursday, friday, saturday, sunday
+        case monday = 1
+        case tuesday = 2
+        case wednesday = 3
+        case thursday = 4
+        case friday = 5
+        case saturday = 6
+        case sunday = 7
 
         var displayName: String {
             switch self {

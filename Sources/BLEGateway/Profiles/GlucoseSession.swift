@@ -77,7 +77,14 @@ public struct GlucoseSession: Sendable {
         // 1. How many records are waiting?
         try await writeControlPoint(.reportNumberOfStoredRecords(selection), handles)
         var announced: Int?
-        switch try await controlPointResponse(&iterator, inbox, handles) {
+        let countResponse: RACPResponse
+        do {
+            countResponse = try await controlPointResponse(&iterator, inbox, handles)
+        } catch .procedureTimeout(let seconds) {
+            try await abort(&iterator, inbox, handles)
+            throw .procedureTimeout(seconds: seconds)
+        }
+        switch countResponse {
         case .numberOfStoredRecords(let count):
             announced = Int(count)
             emit(.storedRecordCount(Int(count)))

@@ -94,7 +94,10 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
     public func serve(_ bearer: any ATTBearer) async {
         let link = SimulatorLink(
             reader: { [weak self] handle in await self?.read(handle) ?? .failure(.unlikelyError) },
-            writer: { [weak self] handle, value, _ in await self?.write(handle, value) ?? .unlikelyError })
+            writer: { [weak self] handle, value, _ in
+                guard let self else { return .unlikelyError }
+                return await self.write(handle, value)
+            })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         let running = Task { await server.run() }
         if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {

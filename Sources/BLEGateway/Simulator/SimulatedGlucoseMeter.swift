@@ -104,7 +104,10 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
     public func serve(_ bearer: any ATTBearer) async {
         let link = SimulatorLink(
             reader: { [weak self] handle in await self?.read(handle) ?? .failure(.unlikelyError) },
-            writer: { [weak self] handle, value, link in await self?.write(handle, value, link) ?? .unlikelyError })
+            writer: { [weak self] handle, value, link in
+                guard let self else { return .unlikelyError }
+                return await self.write(handle, value, link)
+            })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         activeServer = server
         activeLink = link
@@ -147,6 +150,13 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
             if let response = rejection.response { Task { await self.indicate(response) } }
         }
         return nil
+    }
+
+    /// Ends the running procedure and indicates its response: the procedure is over once the response is
+    /// sent, so a collector that writes its next request right after confirming is not refused.
+    private func complete(_ response: RACPResponse) async {
+        procedureRunning = false
+        await indicate(response)
     }
 
     private func indicate(_ response: RACPResponse) async {
@@ -194,14 +204,14 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         let selected = matching(selection)
         switch request {
         case .reportNumberOfStoredRecords:
-            await indicate(.numberOfStoredRecords(UInt16(clamping: selected.count)))
+            await complete(.numberOfStoredRecords(UInt16(clamping: selected.count)))
         case .deleteStoredRecords:
             let doomed = Set(selected)
             records = records.enumerated().filter { !doomed.contains($0.offset) }.map(\.element)
-            await indicate(.responseCode(for: .deleteStoredRecords, selected.isEmpty ? .noRecordsFound : .success))
+            await complete(.responseCode(for: .deleteStoredRecords, selected.isEmpty ? .noRecordsFound : .success))
         case .reportStoredRecords:
             guard !selected.isEmpty else {
-                await indicate(.responseCode(for: .reportStoredRecords, .noRecordsFound))
+                await complete(.responseCode(for: .reportStoredRecords, .noRecordsFound))
                 return
             }
             var sent = 0
@@ -237,7 +247,7 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
                 let done = Set(reported)
                 records.removeAll { done.contains($0.measurement.sequenceNumber) }
             }
-            await indicate(.responseCode(for: .reportStoredRecords, .success))
+            await complete(.responseCode(for: .reportStoredRecords, .success))
         case .abortOperation:
             return
         }

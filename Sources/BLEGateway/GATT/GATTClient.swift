@@ -147,6 +147,8 @@ public actor GATTClient {
     }
 
     func setMTU(_ value: Int) { mtu = value }
+    private(set) var mtuExchanged = false
+    func markMTUExchanged() { mtuExchanged = true }
 
     private func acquire() async {
         guard busy else {

@@ -65,6 +65,9 @@ extension GATTClient {
     /// Exchanges MTUs (once per link); the result is the smaller of both, never below ATT's default 23.
     @discardableResult
     public func exchangeMTU() async throws(GATTError) -> Int {
+        // The exchange happens at most once per link (Vol 3 F 3.4.2.1); later calls return the result.
+        if mtuExchanged { return mtu }
+        markMTUExchanged()
         let response = try await transaction(.exchangeMTURequest(clientRxMTU: options.preferredMTU))
         guard case .exchangeMTUResponse(let serverMTU) = response else { throw unexpectedResponse(response, to: 0x02) }
         let negotiated = max(23, min(Int(options.preferredMTU), Int(serverMTU)))

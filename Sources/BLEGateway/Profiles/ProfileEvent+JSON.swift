@@ -1,0 +1,98 @@
+import Foundation
+
+extension ProfileEvent {
+    /// One JSON object per event, for `gatewayd connect` and logs at debug level.
+    public var json: JSONValue {
+        switch self {
+        case .discovered(let database):
+            return .object([
+                ("event", .string("discovered")),
+                ("services", .array(database.services.map { service in
+                    .object([
+                        ("uuid", .string(service.uuid.description)),
+                        ("handles", .string("\(service.handles.start)-\(service.handles.end)")),
+                        ("characteristics", .array(service.characteristics.map { .string($0.uuid.description) })),
+                    ])
+                })),
+            ])
+        case .identity(let identity): return .object([("event", .string("identity")), ("device", identity.json)])
+        case .clock(let clock): return .object([("event", .string("clock")), ("observation", clock.json)])
+        case .bloodPressureFeature(let feature):
+            return .object([("event", .string("feature")), ("blood_pressure_feature", feature.json)])
+        case .glucoseFeature(let feature): return .object([("event", .string("feature")), ("glucose_feature", feature.json)])
+        case .bodySensorLocation(let location): return .object([("event", .string("body_sensor_location")), ("value", location.json)])
+        case .batteryLevel(let level): return .object([("event", .string("battery")), ("value", level.json)])
+        case .measurement(let received):
+            return .object([
+                ("event", .string("measurement")),
+                ("characteristic", .string(received.characteristic.description)),
+                ("delivery", .string(received.delivery.label)),
+                ("received_at", .string(ISO8601DateFormatter().string(from: received.receivedAt))),
+                ("context_missing", .bool(received.contextMissing)),
+                ("value", received.measurement.json),
+                ("raw", .array(received.rawPayloads.map { .string(HexBytes.text($0)) })),
+            ])
+        case .malformed(let payload):
+            return .object([
+                ("event", .string("malformed")),
+                ("characteristic", .string(payload.characteristic.description)),
+                ("error", .string(payload.error.description)),
+                ("raw", .string(HexBytes.text(payload.bytes))),
+            ])
+        case .storedRecordCount(let count): return .object([("event", .string("stored_records")), ("count", .int(count))])
+        case .transferComplete(let transfer):
+            return .object([
+                ("event", .string("transfer_complete")),
+                ("announced", transfer.announced.map { .int($0) } ?? .null),
+                ("delivered", .int(transfer.delivered)),
+                ("response_code", .string(transfer.responseCode.specName)),
+            ])
+        }
+    }
+}
+
+extension MeasurementDelivery {
+    var label: String {
+        switch self {
+        case .indication: "indication"
+        case .notification: "notification"
+        case .storedRecord(let sequence): "stored_record \(sequence)"
+        }
+    }
+}
+
+/// Hex text of bytes and back, as `gatewayd decode` and logs use it.
+public enum HexBytes {
+    public static func text(_ bytes: [UInt8]) -> String {
+        bytes.map { BluetoothUUID.hex(UInt64($0), digits: 2) }.joined()
+    }
+
+    /// Parses "0E B5 F4", "0eb5f4" or "0e:b5:f4"; nil names no position, so callers say what was wrong.
+    public static func parse(_ text: String) -> Result<[UInt8], HexParseError> {
+        var digits = text.filter { !" :-_\n\t".contains($0) }
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits.removeFirst(2) }
+        guard digits.count % 2 == 0 else { return .failure(.oddLength(digits.count)) }
+        var bytes: [UInt8] = []
+        var index = digits.startIndex
+        while index < digits.endIndex {
+            let next = digits.index(index, offsetBy: 2)
+            guard let byte = UInt8(digits[index..<next], radix: 16) else {
+                return .failure(.notHex(position: bytes.count * 2, text: String(digits[index..<next])))
+            }
+            bytes.append(byte)
+            index = next
+        }
+        return .success(bytes)
+    }
+
+    public enum HexParseError: Error, Equatable, CustomStringConvertible {
+        case oddLength(Int)
+        case notHex(position: Int, text: String)
+        public var description: String {
+            switch self {
+            case .oddLength(let count): "\(count) hex digits is an odd number: every byte needs two"
+            case .notHex(let position, let text): "'\(text)' at hex digit \(position) is not a hex byte"
+            }
+        }
+    }
+}

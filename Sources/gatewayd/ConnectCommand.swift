@@ -1,0 +1,79 @@
+import ArgumentParser
+import BLEGateway
+import Foundation
+
+/// `gatewayd connect --unix PATH`: the gateway's GATT client against any peer at a socket path; prints what
+/// it discovers and receives as one JSON object per line.
+struct ConnectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connect",
+        abstract: "Connect the GATT client to a device at a unix SEQPACKET socket and print what it finds, as JSON lines.",
+        discussion: """
+            The profile (blood pressure, glucose, heart rate) is chosen from the services discovered. Nothing is \
+            stored: each reading is acknowledged to the device once its line is written to stdout, so do not \
+            point this at a device whose readings you need to keep.
+            """)
+
+    @Option(help: "Socket path of the device.")
+    var unix: String
+
+    @Option(help: "Glucose: request stored records from this sequence number on (default: all).")
+    var cursor: UInt16?
+
+    @Option(help: "ATT transaction timeout in seconds.")
+    var attTimeout: Double = 30
+
+    @Option(help: "Stop after this many seconds (HR straps notify until told to stop).")
+    var seconds: Double?
+
+    func run() async throws {
+        let bearer: SeqPacketBearer
+        do {
+            bearer = try UnixSeqPacket.connect(path: unix)
+        } catch {
+            throw ValidationError("--unix \(unix): \(error)")
+        }
+        let client = GATTClient(bearer: bearer, options: GATTClientOptions(transactionTimeout: .milliseconds(Int64(attTimeout * 1000))))
+        await client.start()
+        let options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
+        let database: DiscoveredDatabase
+        do {
+            try await client.exchangeMTU()
+            database = try await client.discoverAll()
+        } catch {
+            FileHandleOutput.standardError("gatewayd connect: \(error)")
+            throw ExitCode(1)
+        }
+        let stream: AsyncThrowingStream<ProfileEvent, any Error>
+        if database.service(.bloodPressureService) != nil {
+            stream = BloodPressureSession(client: client, options: options).run()
+        } else if database.service(.glucoseService) != nil {
+            stream = GlucoseSession(client: client, cursor: StoredRecordCursor(next: cursor), options: options).run()
+        } else if database.service(.heartRateService) != nil {
+            stream = HeartRateSession(client: client, options: options).run()
+        } else {
+            FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.rendered(indent: 0))
+            FileHandleOutput.standardError("gatewayd connect: no blood pressure, glucose or heart rate service on this device")
+            throw ExitCode(1)
+        }
+        if let seconds {
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                client.close()
+            }
+        }
+        do {
+            for try await event in stream {
+                FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
+                switch event {
+                case .measurement(let measurement): try await measurement.acknowledgeDurable()
+                case .malformed(let payload): try await payload.acknowledgement.acknowledgeDurable()
+                default: break
+                }
+            }
+        } catch {
+            FileHandleOutput.standardError("gatewayd connect: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import BLEGateway
+import Foundation
+
+/// `gatewayd simulate --listen PATH --device bp`: a simulated device served at a unix SEQPACKET socket, so any
+/// peer (the gateway's `connect`, a script) can talk real ATT to it.
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Serve a simulated BP cuff, glucose meter or HR strap over a unix SEQPACKET socket.")
+
+    @Option(help: "Socket path to listen on.")
+    var listen: String
+
+    @Option(help: "bp, glucose or hr.")
+    var device: String
+
+    @Option(help: "Stored readings to start with (bp, glucose).")
+    var readings = 6
+
+    @Option(help: "Seed for the generated readings.")
+    var seed: UInt64 = 7
+
+    @Option(help: "BP user IDs, comma-separated.")
+    var users = "1,2"
+
+    @Flag(help: "The battery was just changed: the device clock restarted at 2000-01-01 00:00:00.")
+    var batteryChanged = false
+
+    @Option(help: "Device clock offset in seconds.")
+    var clockOffset: Double = 0
+
+    @Option(help: "Device clock drift in parts per million.")
+    var driftPpm: Double = 0
+
+    @Flag(help: "Send already-confirmed readings again on every connection (bp), or ignore the RACP filter (glucose).")
+    var resendStored = false
+
+    @Flag(help: "Delete glucose records after reporting them.")
+    var deleteAfterTransfer = false
+
+    @Option(help: "Drop the link after this many glucose records of a transfer (once).")
+    var disconnectAfter: Int?
+
+    @Option(help: "Send every n-th measurement truncated by one byte.")
+    var malformedEvery: Int?
+
+    @Option(help: "Delay every dynamic read by this many milliseconds (past 30,000 to hit the ATT timeout).")
+    var responseDelayMs: Int?
+
+    @Option(help: "HR: milliseconds between notifications.")
+    var intervalMs = 1000
+
+    @Option(help: "HR: stop after this many notifications.")
+    var count: Int?
+
+    @Flag(help: "Serve one connection, then exit.")
+    var once = false
+
+    func run() async throws {
+        guard let kind = SimulatedDeviceKind(rawValue: device) else {
+            throw ValidationError("--device: '\(device)' is not one of bp, glucose, hr")
+        }
+        let userIDs = try users.split(separator: ",").map { text -> UInt8 in
+            guard let id = UInt8(text), id != 0xFF else { throw ValidationError("--users: '\(text)' is not a user ID 0…254") }
+            return id
+        }
+        var clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm)
+        if batteryChanged { clock.batteryChangedAt = Date() }
+        let faults = SimulatedFaults(malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
+        let peripheral: any SimulatedPeripheral
+        switch kind {
+        case .bloodPressure:
+            var configuration = SimulatedBloodPressureMonitor.Configuration()
+            configuration.clock = clock
+            configuration.resendsStoredReadings = resendStored
+            configuration.faults = faults
+            let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
+            await SimulatedReadings.fill(cuff, count: readings, users: userIDs, seed: seed)
+            peripheral = cuff
+        case .glucose:
+            var configuration = SimulatedGlucoseMeter.Configuration()
+            configuration.clock = clock
+            configuration.ignoresRecordFilter = resendStored
+            configuration.deletesAfterTransfer = deleteAfterTransfer
+            configuration.disconnectAfterRecords = disconnectAfter
+            configuration.faults = faults
+            let meter = SimulatedGlucoseMeter(configuration: configuration)
+            await SimulatedReadings.fill(meter, count: readings, seed: seed)
+            peripheral = meter
+        case .heartRate:
+            var configuration = SimulatedHeartRateStrap.Configuration()
+            configuration.interval = .milliseconds(intervalMs)
+            configuration.count = count
+            configuration.seed = seed
+            configuration.faults = faults
+            peripheral = SimulatedHeartRateStrap(configuration: configuration)
+        }
+        let listener: UnixSeqPacket.Listener
+        do {
+            listener = try UnixSeqPacket.Listener(path: listen)
+        } catch {
+            throw ValidationError("--listen \(listen): \(error)")
+        }
+        defer { listener.close() }
+        FileHandleOutput.standardError("simulated \(kind.rawValue) device listening on \(listen)")
+        repeat {
+            let bearer = try await Self.accept(listener)
+            FileHandleOutput.standardError("connection accepted")
+            await peripheral.serve(bearer)
+            FileHandleOutput.standardError("connection closed")
+        } while !once
+    }
+
+    /// `accept` blocks, so it runs off the cooperative pool.
+    static func accept(_ listener: UnixSeqPacket.Listener) async throws -> SeqPacketBearer {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                do {
+                    continuation.resume(returning: try listener.accept())
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}

@@ -26,6 +26,9 @@ struct ConnectCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (HR straps notify until told to stop).")
     var seconds: Double?
 
+    @Flag(help: "One short human-readable line per reading instead of JSON.")
+    var brief = false
+
     func run() async throws {
         let bearer: SeqPacketBearer
         do {
@@ -64,7 +67,11 @@ struct ConnectCommand: AsyncParsableCommand {
         }
         do {
             for try await event in stream {
-                FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
+                if brief {
+                    if let line = Self.briefLine(event) { FileHandleOutput.standardOutput(line) }
+                } else {
+                    FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
+                }
                 switch event {
                 case .measurement(let measurement): try await measurement.acknowledgeDurable()
                 case .malformed(let payload): try await payload.acknowledgement.acknowledgeDurable()
@@ -74,6 +81,21 @@ struct ConnectCommand: AsyncParsableCommand {
         } catch {
             FileHandleOutput.standardError("gatewayd connect: \(error)")
             throw ExitCode(1)
+        }
+    }
+
+    static func briefLine(_ event: ProfileEvent) -> String? {
+        switch event {
+        case .identity(let identity):
+            return "device: \(identity.manufacturerName ?? "?") \(identity.modelNumber ?? "?") serial \(identity.serialNumber ?? "?")"
+                + (identity.systemID.map { ", System ID \($0.eui64Text)" } ?? "")
+        case .clock(let clock):
+            return "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
+        case .measurement(let received): return "reading: \(received.measurement.summary)"
+        case .malformed(let payload): return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"
+        case .storedRecordCount(let count): return "meter holds \(count) record(s) from the cursor on"
+        case .transferComplete(let transfer): return "transfer complete: \(transfer.delivered) record(s), \(transfer.responseCode.specName)"
+        default: return nil
         }
     }
 }

@@ -65,8 +65,12 @@ struct SimulateCommand: AsyncParsableCommand {
             guard let id = UInt8(text), id != 0xFF else { throw ValidationError("--users: '\(text)' is not a user ID 0…254") }
             return id
         }
-        var clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm)
-        if batteryChanged { clock.batteryChangedAt = Date() }
+        // Stored readings are spread back from now (BP every 12 h, glucose every 6 h); a battery change happened
+        // an hour before the first of them, so they carry the reset clock's year-2000 dates.
+        let now = Date()
+        let spacing: TimeInterval = kind == .glucose ? 6 * 3600 : 12 * 3600
+        var clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm, reference: now)
+        if batteryChanged { clock.batteryChangedAt = now.addingTimeInterval(-Double(max(readings, 1)) * spacing - 3600) }
         let faults = SimulatedFaults(malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
         let peripheral: any SimulatedPeripheral
         switch kind {
@@ -76,7 +80,7 @@ struct SimulateCommand: AsyncParsableCommand {
             configuration.resendsStoredReadings = resendStored
             configuration.faults = faults
             let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
-            await SimulatedReadings.fill(cuff, count: readings, users: userIDs, seed: seed)
+            await SimulatedReadings.fill(cuff, count: readings, users: userIDs, seed: seed, end: now, spacing: spacing)
             peripheral = cuff
         case .glucose:
             var configuration = SimulatedGlucoseMeter.Configuration()
@@ -86,7 +90,7 @@ struct SimulateCommand: AsyncParsableCommand {
             configuration.disconnectAfterRecords = disconnectAfter
             configuration.faults = faults
             let meter = SimulatedGlucoseMeter(configuration: configuration)
-            await SimulatedReadings.fill(meter, count: readings, seed: seed)
+            await SimulatedReadings.fill(meter, count: readings, seed: seed, end: now, spacing: spacing)
             peripheral = meter
         case .heartRate:
             var configuration = SimulatedHeartRateStrap.Configuration()

@@ -25,6 +25,7 @@ public actor ATTServer {
     private var configuration: [UInt16: CCCDValue] = [:]
     private var confirmationWaiter: CheckedContinuation<Bool, Never>?
     private var indicationInFlight = false
+    private var confirmationArrived = false
     private var isClosed = false
     /// Requests answered with an error because they were malformed (for tests and logs).
     public private(set) var malformedRequests = 0
@@ -70,12 +71,15 @@ public actor ATTServer {
     public func indicate(_ valueHandle: UInt16, _ value: [UInt8]) async -> Bool {
         guard !isClosed, configuration[valueHandle] == .indications, !indicationInFlight else { return false }
         indicationInFlight = true
+        confirmationArrived = false
         defer { indicationInFlight = false }
         do {
             try await bearer.send(ATTPDU.handleValueIndication(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
         } catch {
             return false
         }
+        // The confirmation can be handled while this task was suspended in `send`.
+        if confirmationArrived { return true }
         let timeout = indicationTimeout
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
@@ -155,6 +159,8 @@ public actor ATTServer {
             if let waiter = confirmationWaiter {
                 confirmationWaiter = nil
                 waiter.resume(returning: true)
+            } else if indicationInFlight {
+                confirmationArrived = true
             }
         default:
             let opcode = pdu.opcode

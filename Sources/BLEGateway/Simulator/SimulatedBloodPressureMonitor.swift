@@ -66,14 +66,15 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
         database = db
     }
 
-    /// Takes a reading now: it is time-stamped by the device's own (possibly wrong) clock.
+    /// Takes a reading now (or at `instant`): it is time-stamped by the device's own (possibly wrong) clock.
     public func measure(
         systolic: MedicalFloat, diastolic: MedicalFloat, meanArterialPressure: MedicalFloat, pulseRate: MedicalFloat?,
-        user: BloodPressureUser?, status: BloodPressureMeasurementStatus? = nil, unit: BloodPressureUnit = .millimetresOfMercury
+        user: BloodPressureUser?, status: BloodPressureMeasurementStatus? = nil, unit: BloodPressureUnit = .millimetresOfMercury,
+        at instant: Date? = nil
     ) {
         let record = BloodPressureRecord(
             unit: unit, systolic: systolic, diastolic: diastolic, meanArterialPressure: meanArterialPressure,
-            timeStamp: configuration.clock.dateTime(at: now()), pulseRate: pulseRate, userID: user, measurementStatus: status)
+            timeStamp: configuration.clock.dateTime(at: instant ?? now()), pulseRate: pulseRate, userID: user, measurementStatus: status)
         stored.append(StoredReading(measurement: BloodPressureMeasurement(record: record)))
     }
 

@@ -77,11 +77,11 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         database = db
     }
 
-    /// Records a measurement now, time-stamped by the meter's clock; returns its sequence number.
+    /// Records a measurement now (or at `instant`), time-stamped by the meter's clock; returns its sequence number.
     @discardableResult
     public func measure(
         milligramsPerDeciliter: Int32, type: GlucoseSampleType = .capillaryPlasma, location: GlucoseSampleLocation = .finger,
-        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false
+        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false, at instant: Date? = nil
     ) -> UInt16 {
         let sequence = nextSequence
         nextSequence &+= 1
@@ -90,7 +90,7 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         var linked = context
         linked?.sequenceNumber = sequence
         let measurement = GlucoseMeasurement(
-            sequenceNumber: sequence, baseTime: configuration.clock.dateTime(at: now()), timeOffset: 0,
+            sequenceNumber: sequence, baseTime: configuration.clock.dateTime(at: instant ?? now()), timeOffset: 0,
             concentration: GlucoseConcentration(value: value, type: type, sampleLocation: location), concentrationUnits: .kilogramsPerLiter,
             sensorStatus: status, contextInformationFollows: linked != nil)
         records.append(Record(measurement: measurement, context: linked))

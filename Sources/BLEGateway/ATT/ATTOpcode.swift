@@ -36,6 +36,12 @@ public enum ATTOpcode: UInt8, Sendable, CaseIterable {
     /// Commands carry bit 6; an unknown command is ignored, an unknown request is answered (Vol 3 F 3.4.9).
     public static func isCommand(_ raw: UInt8) -> Bool { raw & 0x40 != 0 }
 
+    /// Whether a PDU with this opcode must be answered: known requests, and opcodes the specification does not
+    /// define unless they carry the command bit (an unknown request is answered "request not supported").
+    public static func mustBeAnswered(_ raw: UInt8) -> Bool {
+        ATTOpcode(rawValue: raw)?.isRequest ?? !isCommand(raw)
+    }
+
     /// The requests a peer must answer; the rest are responses, notifications, indications and commands.
     public var isRequest: Bool {
         switch self {

@@ -222,7 +222,7 @@ public actor GATTClient {
                 complete(.success(pdu))
             } else if ATTOpcode.isCommand(opcode) {
                 unexpected(pdu)  // commands we do not handle are ignored (Vol 3 F 3.4.9)
-            } else if ATTOpcode(rawValue: opcode)?.isRequest ?? (pdu.isUnknownOpcode) {
+            } else if ATTOpcode.mustBeAnswered(opcode) {
                 // The gateway hosts no attributes of its own: every request is "not supported".
                 try? await bearer.send(
                     ATTPDU.errorResponse(requestOpcode: opcode, handle: 0, error: .requestNotSupported).encoded())
@@ -236,7 +236,7 @@ public actor GATTClient {
         guard let opcode = bytes.first else { return }
         if let current = pending, opcode == current.opcode &+ 1 || opcode == ATTOpcode.errorResponse.rawValue {
             complete(.failure(.invalidResponse(request: current.opcode, reason: error.description)))
-        } else if ATTOpcode(rawValue: opcode)?.isRequest ?? false {
+        } else if ATTOpcode.mustBeAnswered(opcode) {
             try? await bearer.send(ATTPDU.errorResponse(requestOpcode: opcode, handle: 0, error: .invalidPDU).encoded())
         } else {
             logger.notice("ignoring a malformed PDU from the device", metadata: ["error": "\(error)"])
@@ -292,9 +292,4 @@ public actor GATTClient {
         failure = error
         bearer.close()
     }
-}
-
-extension ATTPDU {
-    /// True when the opcode is none the specification defines (as opposed to one we do not model).
-    var isUnknownOpcode: Bool { ATTOpcode(rawValue: opcode) == nil }
 }

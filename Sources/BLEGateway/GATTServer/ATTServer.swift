@@ -113,7 +113,7 @@ public actor ATTServer {
             pdu = try ATTPDU(decoding: bytes)
         } catch {
             malformedRequests += 1
-            if let opcode = bytes.first, !ATTOpcode.isCommand(opcode) {
+            if let opcode = bytes.first, ATTOpcode.mustBeAnswered(opcode) {
                 await send(.errorResponse(requestOpcode: opcode, handle: 0, error: .invalidPDU))
             }
             return
@@ -164,8 +164,7 @@ public actor ATTServer {
             }
         default:
             let opcode = pdu.opcode
-            let isRequest = ATTOpcode(rawValue: opcode)?.isRequest ?? !ATTOpcode.isCommand(opcode)
-            if isRequest {
+            if ATTOpcode.mustBeAnswered(opcode) {
                 await send(.errorResponse(requestOpcode: opcode, handle: 0, error: .requestNotSupported))
             }
         }

@@ -60,6 +60,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/StoreBenchmark"),
+        // libFuzzer targets (README "Fuzzing"). Built with `-sanitize=fuzzer -DFUZZING` libFuzzer supplies `main`;
+        // a plain build gives small executables that replay input files, so `swift build` still links them.
+        .executableTarget(name: "DecoderFuzzer", dependencies: ["BLEGateway"], path: "Fuzz/DecoderFuzzer"),
+        .executableTarget(
+            name: "ATTClientFuzzer",
+            dependencies: ["BLEGateway", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/ATTClientFuzzer"),
 
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway"]),

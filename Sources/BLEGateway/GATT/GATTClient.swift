@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// Something the device sent without being asked.
 public enum GATTServerEvent: Sendable {
@@ -182,6 +183,7 @@ public actor GATTClient {
         let error = GATTError.transactionTimeout(request: current.opcode, seconds: options.transactionTimeout.seconds)
         logger.warning("ATT transaction timed out; closing the link", metadata: ["request": "\(GATTError.opcodeName(current.opcode))"])
         failure = error
+        Counter(label: "gatewayd_att_transaction_timeouts_total").increment()
         complete(.failure(error))
         bearer.close()
     }
@@ -208,6 +210,7 @@ public actor GATTClient {
         switch pdu {
         case .errorResponse(let requestOpcode, let handle, let code):
             if let current = pending, current.opcode == requestOpcode {
+                Counter(label: "gatewayd_att_error_responses_total", dimensions: [("code", "\(code.rawValue)")]).increment()
                 complete(.failure(.errorResponse(request: requestOpcode, handle: handle, code: code)))
             } else {
                 unexpected(pdu)
@@ -289,6 +292,7 @@ public actor GATTClient {
         let error = GATTError.indicationNotAcknowledged(
             handle: outstanding.handle, seconds: options.indicationAcknowledgementTimeout.seconds)
         logger.warning("indication not acknowledged as durable in time; not confirming, closing the link")
+        Counter(label: "gatewayd_att_indications_unacknowledged_total").increment()
         failure = error
         bearer.close()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// The Glucose profile, collector side: download the meter's stored records from the durable cursor on.
 ///
@@ -113,6 +114,7 @@ public struct GlucoseSession: Sendable {
         func deliver(_ record: GlucoseMeasurement, _ raw: [UInt8], context: (GlucoseMeasurementContext, [UInt8])?, at time: Date, missing: Bool) async {
             await cursor.delivered(record.sequenceNumber)
             delivered += 1
+            Counter(label: "gatewayd_racp_records_fetched_total").increment()
             emit(
                 .measurement(
                     ReceivedMeasurement(
@@ -139,6 +141,7 @@ public struct GlucoseSession: Sendable {
                         await deliver(record, value, context: nil, at: now, missing: record.contextInformationFollows)
                     }
                 } catch {
+                    Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "0x2A18")]).increment()
                     emit(.malformed(MalformedPayload(
                         characteristic: .glucoseMeasurement, bytes: value, error: error, receivedAt: now, delivery: .notification,
                         acknowledgement: .none)))

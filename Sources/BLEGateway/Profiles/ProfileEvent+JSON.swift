@@ -63,9 +63,7 @@ extension MeasurementDelivery {
 
 /// Hex text of bytes and back, as `gatewayd decode` and logs use it.
 public enum HexBytes {
-    public static func text(_ bytes: [UInt8]) -> String {
-        bytes.map { BluetoothUUID.hex(UInt64($0), digits: 2) }.joined()
-    }
+    public static func text(_ bytes: [UInt8]) -> String { CharacteristicFormatting.hex(bytes) }
 
     /// Parses "0E B5 F4", "0eb5f4" or "0e:b5:f4"; nil names no position, so callers say what was wrong.
     public static func parse(_ text: String) -> Result<[UInt8], HexParseError> {

@@ -38,6 +38,7 @@ func decodedEvent<Value: CharacteristicValue>(
                 measurement: wrap(value), characteristic: Value.uuid, rawPayloads: [bytes], receivedAt: receivedAt,
                 delivery: delivery, contextMissing: false, acknowledgement: acknowledgement))
     } catch {
+        Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "\(Value.uuid)")]).increment()
         return .malformed(
             MalformedPayload(
                 characteristic: Value.uuid, bytes: bytes, error: error, receivedAt: receivedAt, delivery: delivery,
@@ -46,3 +47,4 @@ func decodedEvent<Value: CharacteristicValue>(
 }
 
 import Foundation
+import Metrics

@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Thin bridges to Debian's C libraries.
@@ -27,7 +28,7 @@ let package = Package(
         // libsqlite3 is bridged by GRDB's own system-library target `GRDBSQLite` (the catalog and the
         // benchmark baseline both use it), so there is one module map for sqlite3.h, not two.
 
-        .target(name: "Provenance"),
+        .target(name: "Provenance", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "TimeSeries",
             dependencies: [
@@ -43,7 +44,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        .target(name: "StreamEngine", dependencies: ["Provenance", "TimeSeries"]),
+        .target(
+            name: "StreamEngine",
+            dependencies: [
+                "Provenance", "TimeSeries",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .target(name: "FHIR", dependencies: ["Provenance", "TimeSeries", "StreamEngine"]),
         .executableTarget(
             name: "gatewayd",
@@ -70,6 +78,8 @@ let package = Package(
 
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway"]),
+        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance"]),
+        .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
         .testTarget(
             name: "IntegrationTests", dependencies: ["gatewayd", "TimeSeries"]),
     ],

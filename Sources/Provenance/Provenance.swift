@@ -1,8 +1,8 @@
 /// The domain model of one reading: who, where, how and when it was measured, and the tamper-evident ledger.
 ///
-/// The reading model arrives with the Provenance/StreamEngine issue; this module exists now so the
-/// package has the shape DESIGN.md agreed on and the arrows between modules are checked by the compiler.
+/// Nothing here knows about Bluetooth, storage or FHIR: BLEGateway maps what it decodes into `Reading`s, the
+/// StreamEngine stores them, FHIR maps them out.
 public enum ProvenanceModel {
-    /// Version of the reading model; recorded with every stored reading once readings exist.
+    /// Version of the reading model and of the rules that fill it; recorded with every stored reading.
     public static let version = 1
 }

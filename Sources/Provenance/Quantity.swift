@@ -1,0 +1,82 @@
+/// An exact decimal, mantissa × 10^exponent, as IEEE 11073 devices send it (DESIGN.md rule 1).
+public struct DecimalQuantity: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var mantissa: Int64
+    public var exponent: Int8
+
+    public init(mantissa: Int64, exponent: Int8) {
+        self.mantissa = mantissa
+        self.exponent = exponent
+    }
+
+    /// Exact text: "120.5", "0.00090", "-3".
+    public var description: String {
+        let negative = mantissa < 0
+        var digits = String(mantissa.magnitude)
+        if exponent >= 0 {
+            if mantissa != 0 { digits += String(repeating: "0", count: Int(exponent)) }
+        } else {
+            let places = -Int(exponent)
+            if digits.count <= places { digits = String(repeating: "0", count: places - digits.count + 1) + digits }
+            digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -places))
+        }
+        return negative ? "-" + digits : digits
+    }
+}
+
+/// Why a reading has no number (a FHIR `dataAbsentReason`, never a value).
+public enum AbsentValueReason: String, Hashable, Sendable, Codable, CaseIterable {
+    case notANumber = "NaN"
+    case notAtThisResolution = "NRes"
+    case positiveInfinity = "+INFINITY"
+    case negativeInfinity = "-INFINITY"
+    case reserved
+}
+
+/// A measured value: an exact number or the reason there is none.
+public enum ReadingValue: Hashable, Sendable, Codable {
+    case quantity(DecimalQuantity)
+    case absent(AbsentValueReason)
+
+    public var quantity: DecimalQuantity? {
+        if case .quantity(let value) = self { return value }
+        return nil
+    }
+}
+
+/// What is measured; the raw value names the series' metric in the store.
+public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
+    case systolicPressure = "bp_systolic"
+    case diastolicPressure = "bp_diastolic"
+    case meanArterialPressure = "bp_mean"
+    /// Pulse rate reported by a blood-pressure cuff.
+    case pulseRate = "pulse_rate"
+    /// Heart rate from a heart-rate sensor.
+    case heartRate = "heart_rate"
+    /// One RR interval, in seconds (exact: ticks/1024).
+    case rrInterval = "rr_interval"
+    case energyExpended = "energy_expended"
+    case glucose = "glucose"
+}
+
+/// The kind of reading, which decides its components and its FHIR profile.
+public enum ReadingKind: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Systolic, diastolic and mean arterial pressure together (a compound observation).
+    case bloodPressure = "blood_pressure"
+    case pulseRate = "pulse_rate"
+    case heartRate = "heart_rate"
+    case glucose = "glucose"
+}
+
+/// One measured quantity of a reading, with its UCUM unit.
+public struct ReadingComponent: Hashable, Sendable, Codable {
+    public var metric: Metric
+    public var value: ReadingValue
+    /// UCUM code: "mm[Hg]", "kPa", "/min", "kg/L", "mol/L", "s", "kJ".
+    public var unit: String
+
+    public init(metric: Metric, value: ReadingValue, unit: String) {
+        self.metric = metric
+        self.value = value
+        self.unit = unit
+    }
+}

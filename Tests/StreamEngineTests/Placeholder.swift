@@ -1,0 +1,1 @@
+// StreamEngine tests live beside this file.

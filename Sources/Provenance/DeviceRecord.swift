@@ -20,12 +20,19 @@ public struct DeviceRecord: Hashable, Sendable, Codable {
     public init(link: String) { self.link = link }
 
     /// The stable key of this device in series names and identities: System ID, else address, else the
-    /// manufacturer/model/serial triple, else the link.
+    /// manufacturer:model:serial triple, else the link. "/" never appears in it (series names use it).
     public var key: String {
-        if let systemID { return systemID }
-        if let address { return address }
-        if let serialNumber { return [manufacturer ?? "", model ?? "", serialNumber].joined(separator: "/") }
-        return link
+        let raw: String
+        if let systemID {
+            raw = systemID
+        } else if let address {
+            raw = address
+        } else if let serialNumber {
+            raw = [manufacturer ?? "", model ?? "", serialNumber].joined(separator: ":")
+        } else {
+            raw = link
+        }
+        return String(raw.map { $0 == "/" ? "-" : $0 })
     }
 }
 

@@ -1,7 +1,257 @@
-/// The pipeline from a measurement to durable storage and back to an acknowledgement.
+import Foundation
+import Logging
+import Metrics
+import Provenance
+import TimeSeries
+
+/// Where accepted batches are chained for tamper evidence (the Provenance ledger).
+public protocol BatchLedger: Sendable {
+    /// Records a batch durably; returns its entry's sequence number.
+    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int
+}
+
+/// What happened to one reading.
+public enum IngestOutcome: Hashable, Sendable {
+    /// Stored durably for the first time.
+    case stored(ReadingIdentity)
+    /// Already stored (resent by the device, heard again): acknowledged, not stored twice.
+    case duplicate(ReadingIdentity)
+    /// Its (device, user) has no subject yet: held durably in quarantine until it is mapped.
+    case quarantined
+    /// Refused: invalid.
+    case rejected(String)
+}
+
+public struct StreamEngineOptions: Sendable {
+    /// Readings processed together (one journal transaction, one store append, one ledger entry).
+    public var batchSize = 256
+    /// Readings waiting beyond this make sources wait (back-pressure).
+    public var queueCapacity = 4096
+    public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+    public init() {}
+}
+
+/// The pipeline from a reading to durable storage and back to an acknowledgement.
 ///
-/// Filled by the Provenance/StreamEngine issue; present now so the module graph of DESIGN.md compiles.
-public enum StreamEngineModule {
-    /// Version of the pipeline's persisted state (dedupe index, cursors).
-    public static let version = 1
+/// Per batch: resolve subjects (unmapped readings go to quarantine), derive identities, drop those already
+/// archived (dedupe survives restarts because the archive is durable), journal the new ones, append their
+/// samples to the store (fsynced), record the batch in the ledger, mark them stored, and only then
+/// acknowledge every reading of the batch to its source (DESIGN.md rule 3).
+public actor StreamEngine {
+    public let store: TimeSeriesStore
+    public let archive: ReadingArchive
+    let ledger: (any BatchLedger)?
+    let options: StreamEngineOptions
+    let logger: Logger
+    private var subjects: [String: String] = [:]
+    private var waiting: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
+    private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+    private var flushing = false
+    private let revisionSink: AsyncStream<WindowRevision>.Continuation
+    /// Every window whose summary a batch changed, in order (sinks: the FHIR outbox).
+    public nonisolated let revisions: AsyncStream<WindowRevision>
+    let windows: WindowTracker
+
+    private let storedCounter = Counter(label: "gatewayd_readings_ingested_total")
+    private let duplicateCounter = Counter(label: "gatewayd_readings_deduplicated_total")
+    private let quarantinedCounter = Counter(label: "gatewayd_readings_quarantined_total")
+    private let rejectedCounter = Counter(label: "gatewayd_readings_rejected_total")
+    private let appendTimer = Timer(label: "gatewayd_append_latency_seconds")
+
+    public init(
+        store: TimeSeriesStore, archive: ReadingArchive, ledger: (any BatchLedger)? = nil, windows: WindowTracker? = nil,
+        options: StreamEngineOptions = StreamEngineOptions(), logger: Logger = Logger(label: "gatewayd.stream-engine")
+    ) throws {
+        self.store = store
+        self.archive = archive
+        self.ledger = ledger
+        self.options = options
+        self.logger = logger
+        self.windows = windows ?? WindowTracker(zones: [:])
+        (revisions, revisionSink) = AsyncStream.makeStream(of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
+        for mapping in try archive.subjectMappings() {
+            subjects[Self.subjectKey(mapping.deviceKey, mapping.userID)] = mapping.subject
+        }
+    }
+
+    static func subjectKey(_ device: String, _ user: UInt8?) -> String { device + "#" + (user.map(String.init) ?? "-") }
+
+    // MARK: Recovery
+
+    /// Resolves readings journaled before a crash: if their samples reached the store they are marked
+    /// stored, otherwise they are appended now. Call once at start-up, before ingesting.
+    @discardableResult
+    public func recover() async throws -> (confirmed: Int, appended: Int) {
+        let pending = try archive.unstored()
+        var confirmed: [String] = [], missing: [(String, Reading)] = []
+        for (identity, reading) in pending {
+            if try samplesPresent(reading) { confirmed.append(identity) } else { missing.append((identity, reading)) }
+        }
+        if !missing.isEmpty {
+            try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
+        }
+        let all = pending.map(\.reading)
+        let sequence = try all.isEmpty ? nil : ledger?.record(all, recordedMicros: options.clock())
+        try archive.markStored(pending.map(\.identity), ledgerSequence: sequence)
+        if !pending.isEmpty {
+            logger.notice("recovered readings journaled before a stop", metadata: [
+                "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",
+            ])
+        }
+        return (confirmed.count, missing.count)
+    }
+
+    /// True when every component of `reading` is in the store exactly as it would be written.
+    private func samplesPresent(_ reading: Reading) throws -> Bool {
+        for component in reading.components {
+            guard let key = SampleMapping.seriesKey(reading, component), let id = store.existingSeries(key) else { return false }
+            let wanted = SampleMapping.sample(reading, component)
+            let found = try store.scan(id, range: wanted.timestampMicros..<(wanted.timestampMicros + 1)).samples
+            if !found.contains(wanted) { return false }
+        }
+        return true
+    }
+
+    // MARK: Subjects
+
+    /// Maps (device, user slot) to a subject and releases that pair's quarantined readings into the store.
+    @discardableResult
+    public func mapSubject(deviceKey: String, userID: UInt8?, subject: String) async throws -> Int {
+        try archive.mapSubject(deviceKey: deviceKey, userID: userID, subject: subject)
+        subjects[Self.subjectKey(deviceKey, userID)] = subject
+        let held = try archive.quarantined(deviceKey: deviceKey, userID: .some(userID))
+        guard !held.isEmpty else { return 0 }
+        var batch: [(PendingReading, Int64?)] = []
+        for entry in held {
+            var reading = entry.reading
+            reading.subject = subject
+            batch.append((PendingReading(reading: reading) {}, entry.id))
+        }
+        _ = try await process(batch)
+        return held.count
+    }
+
+    // MARK: Ingest
+
+    /// Takes one reading through the pipeline; returns once it is durable (or deduplicated, quarantined,
+    /// rejected) and its source has been acknowledged. Waits when the queue is full.
+    public func ingest(_ pending: PendingReading) async throws -> IngestOutcome {
+        while waiting.count >= options.queueCapacity {
+            await withCheckedContinuation { spaceWaiters.append($0) }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.append((pending, continuation))
+            if !flushing {
+                flushing = true
+                Task { await self.flushLoop() }
+            }
+        }
+    }
+
+    /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device).
+    public func consume<S: AsyncSequence & Sendable>(_ source: S) async throws where S.Element == PendingReading {
+        for try await pending in source {
+            _ = try await ingest(pending)
+        }
+    }
+
+    public var queueDepth: Int { waiting.count }
+
+    private func flushLoop() async {
+        while !waiting.isEmpty {
+            let count = min(options.batchSize, waiting.count)
+            let batch = Array(waiting.prefix(count))
+            waiting.removeFirst(count)
+            let resumable = min(spaceWaiters.count, count)
+            for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }
+            spaceWaiters.removeFirst(resumable)
+            do {
+                let outcomes = try await process(batch.map { ($0.0, nil) })
+                for (entry, outcome) in zip(batch, outcomes) { entry.1.resume(returning: outcome) }
+            } catch {
+                logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
+                for entry in batch { entry.1.resume(throwing: error) }
+            }
+        }
+        flushing = false
+    }
+
+    /// Validates a reading before anything is written.
+    private func validate(_ reading: Reading) -> String? {
+        if reading.components.isEmpty { return "a reading needs at least one component" }
+        if reading.time.effectiveMicros <= 0 { return "the reading's time \(reading.time.effectiveMicros) µs is not after 1970" }
+        if reading.rawPayloads.isEmpty && reading.characteristic.hasPrefix("0x") { return "a device reading must carry its raw payload" }
+        return nil
+    }
+
+    private func process(_ batch: [(PendingReading, Int64?)]) async throws -> [IngestOutcome] {
+        // Every entry gets exactly one outcome, at its own index.
+        var outcomes: [IngestOutcome] = []
+        var candidates: [(slot: Int, identity: String, reading: Reading)] = []
+        var quarantine: [Reading] = []
+        var released: [Int64] = []
+        for (slot, (pending, quarantineID)) in batch.enumerated() {
+            var reading = pending.reading
+            if let problem = validate(reading) {
+                // Kept, with the reason, among the malformed payloads: refused but not lost.
+                try archive.recordMalformed(
+                    deviceKey: reading.device.key, characteristic: reading.characteristic,
+                    bytes: reading.rawPayloads.first ?? [], error: problem, receivedMicros: reading.time.receivedMicros)
+                outcomes.append(.rejected(problem))
+                continue
+            }
+            if reading.subject == nil {
+                reading.subject = subjects[Self.subjectKey(reading.device.key, reading.context.userID)]
+            }
+            guard let subject = reading.subject else {
+                quarantine.append(reading)
+                outcomes.append(.quarantined)
+                continue
+            }
+            let identity = ReadingIdentity(of: reading, subject: subject)
+            if let quarantineID { released.append(quarantineID) }
+            candidates.append((slot, identity.hex, reading))
+            outcomes.append(.stored(identity))
+        }
+        let archived = try archive.existing(candidates.map(\.identity))
+        var fresh: [(identity: String, reading: Reading)] = []
+        var seen: Set<String> = []
+        for candidate in candidates {
+            if archived.contains(candidate.identity) || !seen.insert(candidate.identity).inserted {
+                outcomes[candidate.slot] = .duplicate(ReadingIdentity(hex: candidate.identity))
+            } else {
+                fresh.append((candidate.identity, candidate.reading))
+            }
+        }
+
+        // 1. Journal (and quarantine) durably, 2. append the samples durably, 3. ledger, 4. mark stored.
+        try archive.journal(fresh, quarantine: quarantine, released: released)
+        if !fresh.isEmpty {
+            let started = DispatchTime.now().uptimeNanoseconds
+            try await store.append(try fresh.flatMap { try SampleMapping.seriesSamples($0.reading, store: store) })
+            appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            let now = options.clock()
+            let sequence = try ledger?.record(fresh.map(\.reading), recordedMicros: now)
+            try archive.markStored(fresh.map(\.identity), ledgerSequence: sequence)
+            do {
+                for revision in try windows.revise(fresh.map(\.reading), store: store, archive: archive, nowMicros: now) {
+                    revisionSink.yield(revision)
+                }
+            } catch {
+                // Summaries are derived data: a failure here must not hold back the acknowledgement.
+                logger.warning("window summaries could not be revised", metadata: ["error": "\(error)"])
+            }
+        }
+        for outcome in outcomes {
+            switch outcome {
+            case .stored: storedCounter.increment()
+            case .duplicate: duplicateCounter.increment()
+            case .quarantined: quarantinedCounter.increment()
+            case .rejected: rejectedCounter.increment()
+            }
+        }
+        // 5. Only now tell the sources.
+        for (pending, _) in batch { await pending.acknowledge() }
+        return outcomes
+    }
 }

@@ -1,0 +1,43 @@
+import Foundation
+import Provenance
+
+/// One connected device's readings, whatever its profile: discovers the services, runs the matching profile
+/// session, and maps its measurements to `PendingReading`s. The same path serves the daemon, `gatewayd
+/// collect` and the tests.
+public enum DeviceReadings {
+    /// Which profile a discovered device speaks, by its primary services.
+    public static func profile(of database: DiscoveredDatabase) -> SimulatedDeviceKind? {
+        if database.service(.bloodPressureService) != nil { return .bloodPressure }
+        if database.service(.glucoseService) != nil { return .glucose }
+        if database.service(.heartRateService) != nil { return .heartRate }
+        return nil
+    }
+
+    /// `cursor` is asked for the device's durable stored-record cursor once its identity is known; the
+    /// returned cursor moves as readings are acknowledged, for the caller to persist.
+    public static func readings(
+        client: GATTClient, sessionOptions: ProfileSessionOptions, mapperOptions: ReadingMapperOptions,
+        cursor: @Sendable (DeviceRecord) async -> UInt16?,
+        onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping ReadingCollector.MalformedHandler
+    ) async throws(ProfileError) -> (readings: AsyncThrowingStream<PendingReading, any Error>, device: DeviceRecord, cursor: StoredRecordCursor) {
+        let database: DiscoveredDatabase
+        let identity: DeviceIdentity
+        do {
+            try await client.exchangeMTU()
+            database = try await client.discoverAll()
+            identity = try await SessionPrelude.identity(client, database, link: sessionOptions.link)
+        } catch {
+            throw .gatt(error)
+        }
+        let device = ReadingMapper.deviceRecord(identity)
+        let cursor = StoredRecordCursor(next: await cursor(device))
+        let events: AsyncThrowingStream<ProfileEvent, any Error>
+        switch profile(of: database) {
+        case .bloodPressure: events = BloodPressureSession(client: client, options: sessionOptions).run()
+        case .glucose: events = GlucoseSession(client: client, cursor: cursor, options: sessionOptions).run()
+        case .heartRate: events = HeartRateSession(client: client, options: sessionOptions).run()
+        case nil: throw .missing("a blood pressure, glucose or heart rate service")
+        }
+        return (ReadingCollector.readings(from: events, options: mapperOptions, onEvent: onEvent, onMalformed: onMalformed), device, cursor)
+    }
+}

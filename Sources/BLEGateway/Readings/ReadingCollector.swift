@@ -1,0 +1,67 @@
+import Foundation
+import Provenance
+
+/// Turns a profile session's events into `PendingReading`s for the StreamEngine. It remembers the device's
+/// identity and latest clock comparison for the readings that follow, and acknowledges a measurement to the
+/// device only when every reading made from it has been acknowledged as durable.
+public enum ReadingCollector {
+    /// A payload that could not be decoded, handed to `onMalformed` (which must keep it durably) before the
+    /// device is told it may forget it.
+    public typealias MalformedHandler = @Sendable (MalformedPayload, DeviceIdentity?) async -> Void
+
+    public static func readings(
+        from events: AsyncThrowingStream<ProfileEvent, any Error>, options: ReadingMapperOptions,
+        onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping MalformedHandler
+    ) -> AsyncThrowingStream<PendingReading, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: PendingReading.self, bufferingPolicy: .unbounded)
+        let task = Task {
+            var identity: DeviceIdentity?
+            var clock: ClockObservation?
+            do {
+                for try await event in events {
+                    onEvent?(event)
+                    switch event {
+                    case .identity(let value): identity = value
+                    case .clock(let value): clock = value
+                    case .measurement(let received):
+                        let device = identity ?? DeviceIdentity(link: "unknown")
+                        let readings = ReadingMapper.readings(from: received, identity: device, clock: clock, options: options)
+                        guard !readings.isEmpty else {
+                            try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
+                            continue
+                        }
+                        let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
+                        for reading in readings {
+                            continuation.yield(PendingReading(reading: reading) { await group.done() })
+                        }
+                    case .malformed(let payload):
+                        await onMalformed(payload, identity)
+                        try? await payload.acknowledgement.acknowledgeDurable()
+                    default: break
+                    }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}
+
+/// Acknowledges the device once all readings made from one measurement are durable.
+actor AcknowledgementGroup {
+    private var remaining: Int
+    private let action: @Sendable () async -> Void
+
+    init(count: Int, action: @escaping @Sendable () async -> Void) {
+        remaining = count
+        self.action = action
+    }
+
+    func done() async {
+        remaining -= 1
+        if remaining == 0 { await action() }
+    }
+}

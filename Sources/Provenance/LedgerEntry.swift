@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+
+/// SHA-256 over a reading's canonical encoding: what the ledger remembers of a reading, so that any later change
+/// to the archived reading — a value, a flag, the time evidence, the subject — is detectable.
+///
+/// The canonical encoding is `JSONEncoder` with `.sortedKeys` and `.withoutEscapingSlashes` (the same settings
+/// the StreamEngine's archive stores readings with). `Reading` has no floating-point fields, so the bytes are
+/// deterministic and survive a decode/encode round-trip; a test pins the exact bytes of a sample reading, because
+/// if a Foundation upgrade ever changed them, every ledger written before it would stop verifying.
+public struct ReadingDigest: Hashable, Sendable, CustomStringConvertible {
+    /// 64 lowercase hex digits.
+    public let hex: String
+
+    public init(hex: String) { self.hex = hex }
+
+    public init(of reading: Reading) throws(LedgerError) {
+        hex = SHA256.hash(data: try Self.canonicalEncoding(of: reading)).hexString
+    }
+
+    public var description: String { hex }
+
+    /// The bytes the digest is computed over.
+    public static func canonicalEncoding(of reading: Reading) throws(LedgerError) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return try encoder.encode(reading)
+        } catch {
+            throw .encodingFailed(what: "reading", reason: "\(error)")
+        }
+    }
+}
+
+/// One line of the ledger: an accepted batch, chained to the entry before it.
+///
+/// The entry hash covers everything but itself and the signature (see `canonicalText`); the signature covers the
+/// entry hash. In the file an entry is one JSON object with sorted keys and no whitespace:
+/// `{"hash":…,"previous":…,"readings":[{"digest":…,"id":…},…],"recorded":…,"sequence":…,"signature":…,"signer":…}`
+/// (`signature` and `signer` only when signed).
+public struct LedgerEntry: Hashable, Sendable, Codable {
+    /// One reading of the batch: its identity and the digest of the reading as it was accepted.
+    public struct Item: Hashable, Sendable, Codable {
+        public var identity: ReadingIdentity
+        public var digest: ReadingDigest
+
+        public init(identity: ReadingIdentity, digest: ReadingDigest) {
+            self.identity = identity
+            self.digest = digest
+        }
+
+        enum CodingKeys: String, CodingKey { case identity = "id", digest }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            identity = ReadingIdentity(hex: try container.decode(String.self, forKey: .identity))
+            digest = ReadingDigest(hex: try container.decode(String.self, forKey: .digest))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(identity.hex, forKey: .identity)
+            try container.encode(digest.hex, forKey: .digest)
+        }
+    }
+
+    /// 1, 2, 3, … with no gaps: a missing or repeated number is a deleted or duplicated entry.
+    public var sequence: Int
+    /// The previous entry's hash; `LedgerEntry.genesisHash` (64 zeros) for entry 1.
+    public var previousHash: String
+    /// When the gateway accepted the batch, UTC microseconds.
+    public var recordedMicros: Int64
+    /// The batch's readings, in the order they were accepted.
+    public var items: [Item]
+    /// SHA-256 (hex) of `canonicalText`.
+    public var hash: String
+    /// Fingerprint of the key that signed this entry (`GatewayKey.fingerprint`); part of the hashed text, so a
+    /// signature cannot be stripped without the entry failing to verify.
+    public var signer: String?
+    /// Ed25519 signature (128 lowercase hex digits) over the 32 raw bytes of the entry hash. Hex, not base64:
+    /// base64 has several spellings of the same bytes, and a byte changed anywhere in the file must be noticed.
+    public var signature: String?
+
+    /// The previous hash of entry 1.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature
+    }
+
+    /// An entry with its hash computed from the fields and no signature yet.
+    init(sequence: Int, previousHash: String, recordedMicros: Int64, items: [Item], signer: String?) {
+        self.sequence = sequence
+        self.previousHash = previousHash
+        self.recordedMicros = recordedMicros
+        self.items = items
+        self.signer = signer
+        self.hash = ""
+        self.hash = computedHash
+    }
+
+    /// The text the entry hash is computed over (UTF-8, every line ending in "\n"):
+    ///
+    ///     gatewayd-ledger-entry-v1
+    ///     sequence:<decimal>
+    ///     previous:<64 hex>
+    ///     recorded:<decimal UTC microseconds>
+    ///     signer:<16 hex fingerprint, or "-" when unsigned>
+    ///     readings:<count>
+    ///     <identity hex> <digest hex>        (one line per reading, in batch order)
+    ///
+    /// Line-based and versioned so an auditor can recompute it with a shell. It is unambiguous because every
+    /// field is a decimal or lowercase hex (`formatProblem` rejects anything else before the text is built).
+    public var canonicalText: String {
+        var text = "gatewayd-ledger-entry-v1\n"
+        text += "sequence:\(sequence)\n"
+        text += "previous:\(previousHash)\n"
+        text += "recorded:\(recordedMicros)\n"
+        text += "signer:\(signer ?? "-")\n"
+        text += "readings:\(items.count)\n"
+        for item in items { text += "\(item.identity.hex) \(item.digest.hex)\n" }
+        return text
+    }
+
+    /// SHA-256 (hex) of `canonicalText`: what `hash` must equal.
+    public var computedHash: String { SHA256.hash(data: Array(canonicalText.utf8)).hexString }
+
+    /// What is wrong with the entry's form (not its hash or chain), or nil: the fields must be exactly what
+    /// `Ledger` writes, so that the canonical text is unambiguous and one changed character is never ignored.
+    public var formatProblem: String? {
+        if sequence < 1 { return "sequence \(sequence) is not a positive number" }
+        if !previousHash.isLowercaseHex(count: 64) { return "previous hash is not 64 lowercase hex digits" }
+        if !hash.isLowercaseHex(count: 64) { return "hash is not 64 lowercase hex digits" }
+        if let signer, !signer.isLowercaseHex(count: GatewayKey.fingerprintLength) {
+            return "signer is not a \(GatewayKey.fingerprintLength)-digit lowercase hex fingerprint"
+        }
+        if let signature, !signature.isLowercaseHex(count: 128) { return "signature is not 128 lowercase hex digits" }
+        if signature != nil, signer == nil { return "it carries a signature but names no signer" }
+        for (index, item) in items.enumerated() {
+            if !item.identity.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s identity is not 64 lowercase hex digits" }
+            if !item.digest.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s digest is not 64 lowercase hex digits" }
+        }
+        return nil
+    }
+
+    /// The entry as one line of the ledger file, without the newline.
+    func jsonLine() throws(LedgerError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(self))
+        } catch {
+            throw .encodingFailed(what: "ledger entry \(sequence)", reason: "\(error)")
+        }
+    }
+}
+
+extension String {
+    func isLowercaseHex(count: Int) -> Bool {
+        utf8.count == count && utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+}
+
+/// Bytes from lowercase or uppercase hex text; nil if it is not an even number of hex digits.
+func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
+    let digits = Array(text.utf8)
+    guard digits.count % 2 == 0 else { return nil }
+    func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(digits.count / 2)
+    var index = 0
+    while index < digits.count {
+        guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+        bytes.append(high << 4 | low)
+        index += 2
+    }
+    return bytes
+}

@@ -1,0 +1,12 @@
+/// A reading on its way in, with the way to tell its source that it is durable: for a BLE indication that
+/// sends the ATT confirmation, for a stored record it advances the RACP cursor, for an API call it answers.
+/// The StreamEngine calls `acknowledge` only after the durable append (DESIGN.md rule 3).
+public struct PendingReading: Sendable {
+    public var reading: Reading
+    public let acknowledge: @Sendable () async -> Void
+
+    public init(reading: Reading, acknowledge: @escaping @Sendable () async -> Void) {
+        self.reading = reading
+        self.acknowledge = acknowledge
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import GRDB
+import Provenance
+
+/// The StreamEngine's own durable state, in `engine.sqlite` beside the store: every accepted reading with its
+/// full provenance (the dedupe index and the archive `gatewayd verify` checks the ledger against), the
+/// subject registry, the quarantine of unmapped readings, malformed payloads, and stored-record cursors.
+///
+/// A reading is journaled (stored = 0) before its samples go to the time-series store and marked stored
+/// after, so a crash in between is resolved at start-up by looking in the store (see `StreamEngine.recover`).
+public final class ReadingArchive: Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try Self.migrator.migrate(queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: readings, subjects, quarantine, cursors") { db in
+            try db.execute(sql: """
+                CREATE TABLE reading (
+                    identity TEXT PRIMARY KEY NOT NULL, subject TEXT NOT NULL, device_key TEXT NOT NULL,
+                    kind TEXT NOT NULL, effective_micros INTEGER NOT NULL, received_micros INTEGER NOT NULL,
+                    flags INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, ledger_sequence INTEGER,
+                    json BLOB NOT NULL);
+                CREATE INDEX reading_by_subject_time ON reading(subject, effective_micros);
+                CREATE INDEX reading_unstored ON reading(stored) WHERE stored = 0;
+                CREATE TABLE subject_map (
+                    device_key TEXT NOT NULL, user_id INTEGER NOT NULL, subject TEXT NOT NULL,
+                    PRIMARY KEY (device_key, user_id));
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, user_id INTEGER NOT NULL,
+                    received_micros INTEGER NOT NULL, json BLOB NOT NULL);
+                CREATE TABLE malformed (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, characteristic TEXT NOT NULL,
+                    bytes BLOB NOT NULL, error TEXT NOT NULL, received_micros INTEGER NOT NULL);
+                CREATE TABLE record_cursor (device_key TEXT PRIMARY KEY NOT NULL, next_sequence INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// The user slot key of the subject map: the BP User ID, or −1 for a device without user slots.
+    static func userKey(_ userID: UInt8?) -> Int { userID.map(Int.init) ?? -1 }
+
+    // MARK: Subjects
+
+    /// Maps (device, user slot) to a subject. Explicit: nothing is ever inferred (DESIGN.md rule 6).
+    public func mapSubject(deviceKey: String, userID: UInt8?, subject: String) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO subject_map (device_key, user_id, subject) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET subject = excluded.subject",
+                arguments: [deviceKey, Self.userKey(userID), subject])
+        }
+    }
+
+    public func forgetSubjectMapping(deviceKey: String, userID: UInt8?) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM subject_map WHERE device_key = ? AND user_id = ?", arguments: [deviceKey, Self.userKey(userID)])
+        }
+    }
+
+    public struct SubjectMapping: Hashable, Sendable {
+        public var deviceKey: String
+        public var userID: UInt8?
+        public var subject: String
+    }
+
+    public func subjectMappings() throws -> [SubjectMapping] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT device_key, user_id, subject FROM subject_map ORDER BY device_key, user_id").map { row in
+                let user: Int = row["user_id"]
+                return SubjectMapping(deviceKey: row["device_key"], userID: user < 0 ? nil : UInt8(clamping: user), subject: row["subject"])
+            }
+        }
+    }
+
+    // MARK: Readings
+
+    /// Which of these identities are already archived.
+    func existing(_ identities: [String]) throws -> Set<String> {
+        guard !identities.isEmpty else { return [] }
+        return try queue.read { db in
+            var found: Set<String> = []
+            for chunk in stride(from: 0, to: identities.count, by: 500) {
+                let part = Array(identities[chunk..<min(chunk + 500, identities.count)])
+                let marks = part.map { _ in "?" }.joined(separator: ",")
+                for identity in try String.fetchAll(db, sql: "SELECT identity FROM reading WHERE identity IN (\(marks))", arguments: StatementArguments(part)) {
+                    found.insert(identity)
+                }
+            }
+            return found
+        }
+    }
+
+    /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
+    /// durable transaction.
+    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws {
+        try queue.write { db in
+            for (identity, reading) in readings {
+                try db.execute(
+                    sql: """
+                        INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+                        """,
+                    arguments: [
+                        identity, reading.subject ?? "", reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
+                        reading.time.receivedMicros, Int(reading.flags.rawValue), try Self.encoder.encode(reading),
+                    ])
+            }
+            for reading in quarantine {
+                try db.execute(
+                    sql: "INSERT INTO quarantine (device_key, user_id, received_micros, json) VALUES (?, ?, ?, ?)",
+                    arguments: [reading.device.key, Self.userKey(reading.context.userID), reading.time.receivedMicros, try Self.encoder.encode(reading)])
+            }
+            for id in released {
+                try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
+            }
+        }
+    }
+
+    /// Marks journaled readings as stored (their samples are durable in the store), with their ledger entry.
+    func markStored(_ identities: [String], ledgerSequence: Int?) throws {
+        try queue.write { db in
+            for identity in identities {
+                try db.execute(
+                    sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ?", arguments: [ledgerSequence, identity])
+            }
+        }
+    }
+
+    /// Readings journaled but not marked stored: a crash came between the journal and the mark.
+    func unstored() throws -> [(identity: String, reading: Reading)] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT identity, json FROM reading WHERE stored = 0 ORDER BY rowid").compactMap { row in
+                let data: Data = row["json"]
+                guard let reading = try? JSONDecoder().decode(Reading.self, from: data) else { return nil }
+                return (row["identity"], reading)
+            }
+        }
+    }
+
+    /// The archived reading with this identity (the ledger verifier's lookup).
+    public func reading(identity: String) throws -> Reading? {
+        try queue.read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT json FROM reading WHERE identity = ?", arguments: [identity]) else { return nil }
+            return try JSONDecoder().decode(Reading.self, from: data)
+        }
+    }
+
+    /// Readings of a subject in [from, to) by effective time, oldest first.
+    public func readings(subject: String, from: Int64 = .min, to: Int64 = .max, kind: ReadingKind? = nil) throws -> [Reading] {
+        try queue.read { db in
+            var sql = "SELECT json FROM reading WHERE subject = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1"
+            var arguments: StatementArguments = [subject, from, to]
+            if let kind {
+                sql += " AND kind = ?"
+                arguments += [kind.rawValue]
+            }
+            return try Data.fetchAll(db, sql: sql + " ORDER BY effective_micros, identity", arguments: arguments).compactMap {
+                try? JSONDecoder().decode(Reading.self, from: $0)
+            }
+        }
+    }
+
+    public func storedReadingCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") ?? 0 }
+    }
+
+    // MARK: Quarantine
+
+    public struct QuarantinedReading: Sendable {
+        public var id: Int64
+        public var reading: Reading
+    }
+
+    public func quarantined(deviceKey: String? = nil, userID: UInt8?? = nil) throws -> [QuarantinedReading] {
+        try queue.read { db in
+            var sql = "SELECT id, json FROM quarantine"
+            var arguments: StatementArguments = []
+            if let deviceKey {
+                sql += " WHERE device_key = ?"
+                arguments += [deviceKey]
+                if let userID {
+                    sql += " AND user_id = ?"
+                    arguments += [Self.userKey(userID)]
+                }
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY id", arguments: arguments).compactMap { row in
+                let data: Data = row["json"]
+                guard let reading = try? JSONDecoder().decode(Reading.self, from: data) else { return nil }
+                return QuarantinedReading(id: row["id"], reading: reading)
+            }
+        }
+    }
+
+    // MARK: Malformed payloads and cursors
+
+    public func recordMalformed(deviceKey: String, characteristic: String, bytes: [UInt8], error: String, receivedMicros: Int64) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO malformed (device_key, characteristic, bytes, error, received_micros) VALUES (?, ?, ?, ?, ?)",
+                arguments: [deviceKey, characteristic, Data(bytes), error, receivedMicros])
+        }
+    }
+
+    public func malformedCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM malformed") ?? 0 }
+    }
+
+    /// The next stored-record sequence number to ask a device for (nil: from the start).
+    public func recordCursor(deviceKey: String) throws -> UInt16? {
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT next_sequence FROM record_cursor WHERE device_key = ?", arguments: [deviceKey]).map { UInt16(clamping: $0) }
+        }
+    }
+
+    /// Cursors move only forward.
+    public func advanceRecordCursor(deviceKey: String, to next: UInt16) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?)
+                    ON CONFLICT DO UPDATE SET next_sequence = max(next_sequence, excluded.next_sequence)
+                    """,
+                arguments: [deviceKey, Int(next)])
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+import Provenance
+import TimeSeries
+
+/// The width of a continuously maintained summary window.
+public enum SummaryWidth: Int, Hashable, Sendable, Codable, CaseIterable {
+    case hour = 3600
+    case day = 86400
+
+    public var micros: Int64 { Int64(rawValue) * 1_000_000 }
+}
+
+/// A new version of one window's summary: emitted whenever a batch adds readings to the window — including a
+/// record from last Tuesday that arrives today (`late`), which revises Tuesday's hour and day.
+public struct WindowRevision: Hashable, Sendable {
+    public var series: SeriesKey
+    public var width: SummaryWidth
+    /// Local wall-clock start of the window (µs since 1970 in the subject's zone).
+    public var label: Int64
+    public var startMicros: Int64
+    public var endMicros: Int64
+    /// 1 for the first summary of this window, then 2, 3, … (persisted: a restart continues the count).
+    public var version: Int
+    /// Clean readings only; doubtful ones are counted in `summary.excludedCount`.
+    public var summary: WindowSummary
+    /// The window had already ended when the readings that revised it were stored.
+    public var late: Bool
+}
+
+/// Keeps hourly and daily summaries per series up to date as readings arrive, in each subject's time zone.
+public final class WindowTracker: Sendable {
+    let zones: [String: TimeZone]
+    let defaultZone: TimeZone
+
+    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt) {
+        self.zones = zones
+        self.defaultZone = defaultZone
+    }
+
+    public func zone(for subject: String) -> TimeZone { zones[subject] ?? defaultZone }
+
+    static let migration = """
+        CREATE TABLE IF NOT EXISTS window_version (
+            series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (series, width, label));
+        """
+
+    /// Recomputes every window the readings touched and bumps its version.
+    func revise(_ readings: [Reading], store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64) throws -> [WindowRevision] {
+        struct Touched: Hashable {
+            var key: SeriesKey
+            var width: SummaryWidth
+            var label: Int64
+        }
+        var touched: [Touched: (start: Int64, end: Int64)] = [:]
+        var order: [Touched] = []
+        for reading in readings {
+            guard let subject = reading.subject else { continue }
+            let zone = zone(for: subject)
+            let t = reading.time.effectiveMicros
+            for component in reading.components {
+                let key = SeriesKey(subject: subject, device: reading.device.key, metric: component.metric.rawValue)
+                for width in SummaryWidth.allCases {
+                    let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone, covering: t..<(t + 1))
+                    let window = calendar.window(containing: t)
+                    let entry = Touched(key: key, width: width, label: window.label)
+                    if touched[entry] == nil {
+                        touched[entry] = (window.start, window.end)
+                        order.append(entry)
+                    }
+                }
+            }
+        }
+        guard !order.isEmpty else { return [] }
+        var revisions: [WindowRevision] = []
+        try archive.queue.write { db in
+            try db.execute(sql: Self.migration)
+            for entry in order {
+                guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
+                let query = WindowQuery(
+                    series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros, timeZone: zone(for: entry.key.subject),
+                    excludeFlags: ReadingFlags.doubtful.rawValue)
+                guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
+                let series = entry.key.description
+                let previous = try Int.fetchOne(
+                    db, sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?",
+                    arguments: [series, entry.width.rawValue, entry.label]) ?? 0
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)",
+                    arguments: [series, entry.width.rawValue, entry.label, previous + 1])
+                revisions.append(
+                    WindowRevision(
+                        series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start, endMicros: bounds.end,
+                        version: previous + 1, summary: summary, late: bounds.end <= nowMicros))
+            }
+        }
+        return revisions
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import BLEGateway
+import Foundation
+import Logging
+import Provenance
+import StreamEngine
+import TimeSeries
+
+/// `gatewayd collect`: the whole pipeline — session, provenance, dedupe, durable store, ledger, acknowledgement —
+/// against devices at unix SEQPACKET sockets (simulated ones, or any scripted peer), without the daemon.
+struct CollectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collect",
+        abstract: "Connect to devices at unix sockets and store their readings durably, with provenance and the ledger.",
+        discussion: """
+            A reading is acknowledged to its device (indication confirmed, stored-record cursor advanced) only after \
+            it is durable. Readings whose (device, user) has no subject are held in quarantine until `--map` names one.
+            Example: gatewayd collect --dir data --unix /tmp/bp.sock --map 00-1B-C5-00-00-00-04-17#1=alice
+            """)
+
+    @Option(help: "Data directory (store, engine archive, ledger).")
+    var dir: String
+
+    @Option(name: .customLong("unix"), help: "A device's socket path (repeat for several devices).")
+    var sockets: [String] = []
+
+    @Option(name: .customLong("map"), help: "DEVICE[#USER]=SUBJECT: whose readings a device (user slot) takes. Repeatable.")
+    var mappings: [String] = []
+
+    @Option(help: "IANA time zone of the subjects and of device clocks without zone information.")
+    var tz = "UTC"
+
+    @Option(help: "This gateway's identifier, recorded with every reading.")
+    var gatewayID = ProcessInfo.processInfo.hostName
+
+    @Flag(help: "Print one line per reading stored.")
+    var verbose = false
+
+    func run() async throws {
+        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
+        let pipeline = try GatewayPipeline.open(directory: dir, zone: zone)
+        defer { pipeline.close() }
+        for mapping in parsedMappings {
+            let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
+            if released > 0 { FileHandleOutput.standardError("released \(released) quarantined reading(s) to \(mapping.subject)") }
+        }
+        let tally = OutcomeTally()
+        let mapper = GatewayPipeline.mapperOptions(gatewayID: gatewayID, zone: zone)
+        await withTaskGroup(of: Void.self) { group in
+            for path in sockets {
+                group.addTask {
+                    do {
+                        let bearer = try UnixSeqPacket.connect(path: path)
+                        try await pipeline.collect(bearer: bearer, link: "unix:\(path)", zone: zone, mapper: mapper) { outcome, reading in
+                            await tally.add(outcome)
+                            if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) \(reading.subject ?? "(unmapped)") \(reading.device.key)") }
+                        }
+                    } catch {
+                        FileHandleOutput.standardError("gatewayd collect: \(path): \(error)")
+                        await tally.fail()
+                    }
+                }
+            }
+        }
+        let totals = await tally.totals
+        FileHandleOutput.standardOutput(
+            "stored \(totals.stored), duplicates \(totals.duplicates), quarantined \(totals.quarantined), rejected \(totals.rejected); "
+                + "\(try pipeline.archive.storedReadingCount()) readings in \(dir)")
+        if totals.failures > 0 { throw ExitCode(1) }
+    }
+}
+
+func outcomeLabel(_ outcome: IngestOutcome) -> String {
+    switch outcome {
+    case .stored: "stored"
+    case .duplicate: "duplicate"
+    case .quarantined: "quarantined"
+    case .rejected(let why): "rejected (\(why))"
+    }
+}
+
+/// DEVICE[#USER]=SUBJECT.
+struct SubjectMappingArgument {
+    var device: String
+    var user: UInt8?
+    var subject: String
+
+    static func parse(_ text: String) throws -> SubjectMappingArgument {
+        let sides = text.split(separator: "=", maxSplits: 1).map(String.init)
+        guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else {
+            throw ValidationError("--map '\(text)': expected DEVICE[#USER]=SUBJECT, e.g. 00-1B-C5-00-00-00-04-17#1=alice")
+        }
+        let deviceParts = sides[0].split(separator: "#", maxSplits: 1).map(String.init)
+        var user: UInt8?
+        if deviceParts.count == 2 {
+            guard let parsed = UInt8(deviceParts[1]) else {
+                throw ValidationError("--map '\(text)': user '\(deviceParts[1])' is not a user slot 0…255")
+            }
+            user = parsed
+        }
+        return SubjectMappingArgument(device: deviceParts[0], user: user, subject: sides[1])
+    }
+}
+
+actor OutcomeTally {
+    struct Totals {
+        var stored = 0, duplicates = 0, quarantined = 0, rejected = 0, failures = 0
+    }
+    private(set) var totals = Totals()
+
+    func add(_ outcome: IngestOutcome) {
+        switch outcome {
+        case .stored: totals.stored += 1
+        case .duplicate: totals.duplicates += 1
+        case .quarantined: totals.quarantined += 1
+        case .rejected: totals.rejected += 1
+        }
+    }
+
+    func fail() { totals.failures += 1 }
+}

@@ -1,0 +1,86 @@
+import BLEGateway
+import Foundation
+import Logging
+import Provenance
+import StreamEngine
+import TimeSeries
+
+/// The wiring of one data directory: the store, the engine's archive, the ledger and the engine; and the path
+/// from a connected device to durable readings. `collect`, the daemon and the crash tests share it.
+struct GatewayPipeline: Sendable {
+    let store: TimeSeriesStore
+    let archive: ReadingArchive
+    let ledger: Ledger
+    let engine: StreamEngine
+
+    static func open(directory: String, zone: TimeZone) throws -> GatewayPipeline {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var logger = Logger(label: "gatewayd.store")
+        logger.logLevel = .warning
+        let store = try TimeSeriesStore(directory: directory + "/store", logger: logger)
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        let ledger = try Ledger(directory: directory + "/ledger", key: nil)
+        let engine = try StreamEngine(
+            store: store, archive: archive, ledger: LedgerBatches(ledger: ledger), windows: WindowTracker(zones: [:], defaultZone: zone))
+        return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
+    }
+
+    func close() { store.close() }
+
+    static func mapperOptions(gatewayID: String, zone: TimeZone) -> ReadingMapperOptions {
+        let policy = TimePolicy(timeZoneIdentifier: zone.identifier)
+        return ReadingMapperOptions(gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)) { stamp, offset, received, clock in
+            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, clock: clock, policy: policy)
+        }
+    }
+
+    /// Runs one connection to its end: every reading through the engine, the stored-record cursor persisted.
+    func collect(
+        bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions,
+        onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
+    ) async throws {
+        let client = GATTClient(bearer: bearer)
+        await client.start()
+        defer { client.close() }
+        let archive = self.archive
+        let sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
+        let connection = try await DeviceReadings.readings(
+            client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
+            cursor: { device in try? archive.recordCursor(deviceKey: device.key) }
+        ) { payload, identity in
+            try? archive.recordMalformed(
+                deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link, characteristic: payload.characteristic.description,
+                bytes: payload.bytes, error: payload.error.description,
+                receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
+        }
+        do {
+            for try await pending in connection.readings {
+                let outcome = try await engine.ingest(pending)
+                await onOutcome(outcome, pending.reading)
+            }
+        } catch let error as ProfileError where error.isOrdinaryEnd {
+            // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
+        }
+        if let next = await connection.cursor.next { try archive.advanceRecordCursor(deviceKey: connection.device.key, to: next) }
+    }
+}
+
+/// The ledger as the engine's batch recorder.
+struct LedgerBatches: BatchLedger {
+    let ledger: Ledger
+    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
+        try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
+    }
+}
+
+enum GatewayVersion {
+    static let current = "0.4.0"
+}
+
+extension ProfileError {
+    /// A link closed by the device is how connections end; a caller need not treat it as a failure.
+    var isOrdinaryEnd: Bool {
+        if case .gatt(.linkClosed) = self { return true }
+        return false
+    }
+}

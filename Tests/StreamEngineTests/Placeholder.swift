@@ -1,1 +1,0 @@
-// StreamEngine tests live beside this file.

@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance"]),
         .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["gatewayd", "TimeSeries"]),
+            name: "IntegrationTests", dependencies: ["gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway"]),
     ],
     swiftLanguageModes: [.v6]
 )

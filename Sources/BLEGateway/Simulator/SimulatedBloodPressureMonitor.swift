@@ -40,6 +40,8 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
     private var sentCount = 0
     /// Indications the collector confirmed, over all connections.
     public private(set) var confirmedCount = 0
+    /// Every reading whose indication the collector confirmed, in order: what the gateway promised to keep.
+    public private(set) var confirmedReadings: [BloodPressureMeasurement] = []
 
     public init(configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
@@ -100,7 +102,10 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
-        let running = Task { await server.run() }
+        let running = Task {
+            await server.run()
+            await link.closed()
+        }
         if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
             await sendReadings(server)
             if configuration.disconnectsWhenDone {
@@ -132,7 +137,10 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
             var payload = stored[index].measurement.encoded()
             if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
             guard await server.indicate(measurementHandle, payload) else { return }  // link gone: keep it
-            if !stored[index].confirmed { confirmedCount += 1 }
+            if !stored[index].confirmed {
+                confirmedCount += 1
+                confirmedReadings.append(stored[index].measurement)
+            }
             stored[index].confirmed = true
             index += 1
         }

@@ -84,7 +84,10 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
-        let running = Task { await server.run() }
+        let running = Task {
+            await server.run()
+            await link.closed()
+        }
         if await link.waitForSubscription(measurementHandle, .notifications, timeout: .seconds(60)) {
             var index = 0
             while configuration.count.map({ index < $0 }) ?? true {

@@ -9,6 +9,7 @@ actor SimulatorLink: GATTServerHandler {
     private let reader: Reader
     private let writer: Writer
     private var subscriptions: [UInt16: CCCDValue] = [:]
+    private var isClosed = false
     private var waiters: [(handle: UInt16, kind: CCCDValue, continuation: CheckedContinuation<Bool, Never>)] = []
 
     init(reader: @escaping Reader, writer: @escaping Writer) {
@@ -34,12 +35,21 @@ actor SimulatorLink: GATTServerHandler {
     /// Waits until the client turns `kind` on for `handle`; false when `timeout` passes first.
     func waitForSubscription(_ handle: UInt16, _ kind: CCCDValue, timeout: Duration) async -> Bool {
         if subscriptions[handle] == kind { return true }
+        if isClosed { return false }
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             await self?.expire(handle, kind)
         }
         defer { timer.cancel() }
         return await withCheckedContinuation { waiters.append((handle, kind, $0)) }
+    }
+
+    /// The link closed: nobody will subscribe on it any more.
+    func closed() {
+        isClosed = true
+        let all = waiters
+        waiters.removeAll()
+        for waiter in all { waiter.continuation.resume(returning: false) }
     }
 
     private func expire(_ handle: UInt16, _ kind: CCCDValue) {

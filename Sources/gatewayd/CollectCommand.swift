@@ -33,13 +33,19 @@ struct CollectCommand: AsyncParsableCommand {
     @Option(help: "This gateway's identifier, recorded with every reading.")
     var gatewayID = ProcessInfo.processInfo.hostName
 
+    @Option(help: "The gateway's Ed25519 key file (created with mode 0600 when missing): signs every ledger entry.")
+    var key: String?
+
     @Flag(help: "Print one line per reading stored.")
     var verbose = false
 
     func run() async throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
-        let pipeline = try GatewayPipeline.open(directory: dir, zone: zone)
+        let signingKey = try key.map { path in
+            do { return try GatewayKey.loadOrCreate(at: path) } catch { throw ValidationError("--key \(path): \(error)") }
+        }
+        let pipeline = try GatewayPipeline.open(directory: dir, zone: zone, key: signingKey)
         defer { pipeline.close() }
         for mapping in parsedMappings {
             let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)

@@ -13,13 +13,13 @@ struct GatewayPipeline: Sendable {
     let ledger: Ledger
     let engine: StreamEngine
 
-    static func open(directory: String, zone: TimeZone) throws -> GatewayPipeline {
+    static func open(directory: String, zone: TimeZone, key: GatewayKey? = nil) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "gatewayd.store")
         logger.logLevel = .warning
         let store = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
-        let ledger = try Ledger(directory: directory + "/ledger", key: nil)
+        let ledger = try Ledger(directory: directory + "/ledger", key: key)
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerBatches(ledger: ledger), windows: WindowTracker(zones: [:], defaultZone: zone))
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
@@ -29,8 +29,8 @@ struct GatewayPipeline: Sendable {
 
     static func mapperOptions(gatewayID: String, zone: TimeZone) -> ReadingMapperOptions {
         let policy = TimePolicy(timeZoneIdentifier: zone.identifier)
-        return ReadingMapperOptions(gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)) { stamp, offset, received, clock in
-            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, clock: clock, policy: policy)
+        return ReadingMapperOptions(gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)) { stamp, offset, received, clocks in
+            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
         }
     }
 

@@ -192,6 +192,28 @@ private func richReading() -> Reading {
         #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 12)
     }
 
+    @Test func concurrentAppendsFormOneChain() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let ledger = try Ledger(directory: scratch.path, key: GatewayKey.generate())
+        let all = batches(40, size: 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for batch in stride(from: worker, to: all.count, by: 4) {
+                        _ = try ledger.append(readings: all[batch], recordedMicros: Int64(batch))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        var archive = Archive()
+        for batch in all { archive.add(batch) }
+        let result = try ledger.verify(lookup: archive.lookup, publicKey: nil)
+        #expect(result.isIntact && result.entriesVerified == 40 && result.readingsVerified == 80)
+        #expect(ledger.lastSequence == 40 && result.headHash == ledger.lastHash)
+    }
+
     @Test func aSecondProcessCannotOpenTheLedgerAndBadBatchesAreRefused() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }

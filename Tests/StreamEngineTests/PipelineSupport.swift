@@ -52,8 +52,8 @@ let pipelineZone = TimeZone(identifier: "Asia/Tokyo")!
 /// marked as test data (the tests check clinical flags, not HTEST).
 func mapperOptions() -> ReadingMapperOptions {
     let policy = TimePolicy(timeZoneIdentifier: "Asia/Tokyo")
-    return ReadingMapperOptions(gateway: GatewayRecord(id: "gw-test", softwareVersion: "test")) { stamp, offset, received, clock in
-        TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, clock: clock, policy: policy)
+    return ReadingMapperOptions(gateway: GatewayRecord(id: "gw-test", softwareVersion: "test")) { stamp, offset, received, clocks in
+        TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
     }
 }
 

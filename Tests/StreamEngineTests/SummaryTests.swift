@@ -441,6 +441,51 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(w.first?.rmssdMilliseconds?.description == "330")
     }
 
+    // MARK: from readings
+
+    private func reading(_ kind: ReadingKind, _ components: [ReadingComponent], flags: ReadingFlags = [], meal: String? = nil) -> Reading {
+        var context = MeasurementContext()
+        if let meal {
+            var g = GlucoseContext(sequenceNumber: 7)
+            g.meal = meal
+            context.glucose = g
+        }
+        let time = TimeProvenance(
+            deviceTimestamp: nil, receivedMicros: utc(2026, 10, 25, 6, 0), clock: nil, clockOffsetMicros: nil,
+            decision: .receiveTime, effectiveMicros: utc(2026, 10, 25, 5, 59), localOffsetSeconds: 3600, syncMethod: "none")
+        return Reading(
+            kind: kind, components: components, subject: "alice", device: DeviceRecord(link: "le"),
+            gateway: GatewayRecord(id: "gw", softwareVersion: "1"), context: context, time: time, flags: flags,
+            characteristic: "0x2A35", rawPayloads: [])
+    }
+
+    @Test func pointsFromReadingsKeepTheExactValuesAndFlags() {
+        let pressure = reading(.bloodPressure, [
+            ReadingComponent(metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)), unit: "mm[Hg]"),
+            ReadingComponent(metric: .diastolicPressure, value: .absent(.notANumber), unit: "mm[Hg]"),
+        ], flags: [.irregularPulse])
+        let point = BloodPressurePoint(reading: pressure)
+        #expect(point?.micros == utc(2026, 10, 25, 5, 59))
+        #expect(point?.systolic?.description == "120.5")
+        #expect(point?.diastolic == nil)
+        #expect(point?.flags == [.irregularPulse])
+        #expect(BloodPressurePoint(reading: reading(.heartRate, [])) == nil)
+
+        let strap = reading(.heartRate, [
+            ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: 62, exponent: 0)), unit: "/min"),
+            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 78125, exponent: -5)), unit: "s"),
+            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 80078125, exponent: -8)), unit: "s"),
+        ])
+        #expect(SummaryPoint.points(of: .rrInterval, in: strap).map { $0.value?.description } == ["0.78125", "0.80078125"])
+        #expect(SummaryPoint.points(of: .heartRate, in: strap).count == 1)
+
+        let meter = reading(.glucose, [
+            ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: 95, exponent: -5)), unit: "kg/L"),
+        ], meal: "fasting")
+        #expect(SummaryPoint.points(of: .glucose, in: meter).first?.meal == "fasting")
+        #expect(SummaryPoint.points(of: .glucose, in: meter).first?.value?.description == "0.00095")
+    }
+
     // MARK: glucose by meal
 
     private func glucose(_ micros: Int64, _ value: String?, _ meal: String?, _ flags: ReadingFlags = []) -> SummaryPoint {

@@ -16,16 +16,16 @@ public enum ReadingCollector {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: PendingReading.self, bufferingPolicy: .unbounded)
         let task = Task {
             var identity: DeviceIdentity?
-            var clock: ClockObservation?
+            var clocks: [ClockObservation] = []
             do {
                 for try await event in events {
                     onEvent?(event)
                     switch event {
                     case .identity(let value): identity = value
-                    case .clock(let value): clock = value
+                    case .clock(let value): clocks.append(value)
                     case .measurement(let received):
                         let device = identity ?? DeviceIdentity(link: "unknown")
-                        let readings = ReadingMapper.readings(from: received, identity: device, clock: clock, options: options)
+                        let readings = ReadingMapper.readings(from: received, identity: device, clocks: clocks, options: options)
                         guard !readings.isEmpty else {
                             try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
                             continue

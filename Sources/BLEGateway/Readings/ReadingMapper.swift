@@ -7,13 +7,15 @@ public struct ReadingMapperOptions: Sendable {
     public var setting: String
     /// Turns the device's timestamp and the latest clock comparison into the reading's time provenance
     /// (the Provenance module's `TimeDecisionRules`, with the subject's policy).
-    public var decideTime: @Sendable (_ deviceTime: DeviceWallClock?, _ offsetMinutes: Int?, _ receivedMicros: Int64, _ clock: ClockComparison?) -> TimeProvenance
+    /// Every clock comparison of the connection is passed, so a record stamped before the gateway set the clock is
+    /// judged against the comparison made before the set.
+    public var decideTime: @Sendable (_ deviceTime: DeviceWallClock?, _ offsetMinutes: Int?, _ receivedMicros: Int64, _ clocks: [ClockComparison]) -> TimeProvenance
     /// Readings from simulated devices are test data (FHIR `meta.security` HTEST), never a person's.
     public var testData: Bool
 
     public init(
         gateway: GatewayRecord, setting: String = "home", testData: Bool = false,
-        decideTime: @escaping @Sendable (DeviceWallClock?, Int?, Int64, ClockComparison?) -> TimeProvenance
+        decideTime: @escaping @Sendable (DeviceWallClock?, Int?, Int64, [ClockComparison]) -> TimeProvenance
     ) {
         self.gateway = gateway
         self.setting = setting
@@ -69,10 +71,10 @@ public enum ReadingMapper {
     /// The readings one measurement carries: a BP measurement gives the pressure and (when sent) the pulse
     /// rate; Intermediate Cuff Pressure gives none (it is progress, not a result).
     public static func readings(
-        from received: ReceivedMeasurement, identity: DeviceIdentity, clock: ClockObservation?, options: ReadingMapperOptions
+        from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions
     ) -> [Reading] {
         let device = deviceRecord(identity)
-        let comparison = clock.map(clockComparison)
+        let comparison = clocks.map(clockComparison)
         let receivedMicros = micros(received.receivedAt)
         var context = MeasurementContext()
         context.setting = options.setting

@@ -1,0 +1,70 @@
+import Foundation
+import Provenance
+import StreamEngine
+import Testing
+import TimeSeries
+
+/// A glucose reading at `micros` with value `mgdl` (kg/L exact: mg/dL × 10⁻⁵), anchored by `sequence`.
+func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: ReadingFlags = [], subject: String? = "carol") -> Reading {
+    var device = DeviceRecord(link: "test")
+    device.systemID = "00-1B-C5-00-00-00-22-01"
+    var context = MeasurementContext()
+    context.glucose = GlucoseContext(sequenceNumber: sequence)
+    let time = TimeProvenance(
+        deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .kept, effectiveMicros: micros,
+        localOffsetSeconds: 32_400, syncMethod: "none")
+    return Reading(
+        kind: .glucose, components: [ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: mgdl, exponent: -5)), unit: "kg/L")],
+        subject: subject, device: device, gateway: GatewayRecord(id: "gw", softwareVersion: "test"), context: context, time: time, flags: flags,
+        characteristic: "0x2A18", rawPayloads: [[UInt8(truncatingIfNeeded: sequence), UInt8(truncatingIfNeeded: mgdl)]], sequenceNumber: sequence)
+}
+
+@Suite struct LateDataTests {
+    /// 2026-11-17 (a Tuesday) 08:00 JST and 2026-11-21 (Saturday) 08:00 JST, in UTC µs.
+    static let tuesday8 = Int64(1_795_388_400) * 1_000_000 - 4 * 86_400_000_000
+    static let saturday8 = Int64(1_795_388_400) * 1_000_000
+
+    @Test func aRecordFromLastTuesdayRevisesTuesdaysHourAndDayAsNewVersions() async throws {
+        let pipeline = try await TestPipeline.make(zones: ["carol": TimeZone(identifier: "Asia/Tokyo")!])
+        defer { pipeline.remove() }
+        var revisions = pipeline.engine.revisions.makeAsyncIterator()
+        // Tuesday 08:10 and Saturday 08:05 arrive first.
+        #expect(try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 600_000_000, mgdl: 100, sequence: 1)) {}) != .quarantined)
+        let first = [await revisions.next(), await revisions.next()].compactMap { $0 }
+        #expect(first.map(\.width) == [.hour, .day])
+        #expect(first.allSatisfy { $0.version == 1 && $0.summary.aggregate.count == 1 })
+        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.saturday8 + 300_000_000, mgdl: 140, sequence: 3)) {})
+        _ = [await revisions.next(), await revisions.next()]
+        // Then a stored record from Tuesday 08:40 arrives: Tuesday's 08:00 hour and Tuesday's day get version 2.
+        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 2_400_000_000, mgdl: 121, sequence: 2)) {})
+        let late = [await revisions.next(), await revisions.next()].compactMap { $0 }
+        let hour = try #require(late.first { $0.width == .hour })
+        let day = try #require(late.first { $0.width == .day })
+        #expect(hour.version == 2 && day.version == 2)
+        #expect(hour.summary.aggregate.count == 2)
+        #expect(hour.summary.aggregate.sum?.description == "0.00221")  // 100 + 121 mg/dL, exactly
+        #expect(hour.startMicros == Self.tuesday8 && hour.endMicros == Self.tuesday8 + 3_600_000_000)
+        // Tuesday's day in Tokyo starts at 00:00 JST (15:00 UTC the day before).
+        #expect(day.startMicros == Self.tuesday8 - 8 * 3_600_000_000)
+        #expect(hour.late && day.late)
+        // A doubtful reading revises the window too, and is counted as excluded, not averaged.
+        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 3_000_000_000, mgdl: 400, sequence: 4, flags: [.sensorAnnunciation])) {})
+        let doubtful = try #require(await revisions.next())
+        #expect(doubtful.version == 3 && doubtful.summary.aggregate.count == 2 && doubtful.summary.excludedCount == 1)
+    }
+
+    @Test func versionsContinueAcrossARestart() async throws {
+        let zones = ["carol": TimeZone(identifier: "Asia/Tokyo")!]
+        let first = try await TestPipeline.make(zones: zones)
+        _ = try await first.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
+        first.close()
+        let second = try await TestPipeline.make(zones: zones, directory: first.directory)
+        defer { second.remove() }
+        var revisions = second.engine.revisions.makeAsyncIterator()
+        // The same record again is a duplicate: no revision. A new one in the same hour is version 2.
+        #expect(try await second.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
+            == .duplicate(try #require(glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1).identity)))
+        _ = try await second.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 60_000_000, mgdl: 104, sequence: 2)) {})
+        #expect(await revisions.next()?.version == 2)
+    }
+}

@@ -81,7 +81,11 @@ let package = Package(
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance"]),
         .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway"]),
+            name: "IntegrationTests",
+            dependencies: [
+                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

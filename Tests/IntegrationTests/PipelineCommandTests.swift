@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import Testing
+
+/// `gatewayd collect`, `verify` and `summary` as an operator runs them, against simulated devices in other
+/// processes; and `verify` catching an archived reading altered behind the gateway's back.
+@Suite struct PipelineCommandTests {
+    let commands = BLECommandTests()
+
+    @Test func collectQuarantinesUnmappedReleasesOnMappingVerifiesAndSummarises() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/data"
+        let cuffKey = "00-1B-C5-00-00-00-04-17"
+        let socket = dir + "/bp.sock"
+        let cuff = try commands.simulate(["--device", "bp", "--readings", "6", "--users", "1,2", "--once"], socket: socket)
+        let first = try commands.run(["collect", "--dir", data, "--unix", socket, "--map", "\(cuffKey)#1=alice", "--tz", "Asia/Tokyo", "--key", dir + "/gw.key"])
+        cuff.waitUntilExit()
+        #expect(first.status == 0)
+        // 6 readings: users 1 and 2 alternate; the 6th is a NaN without pulse. BP + pulse readings for user 1: 3 + 3.
+        #expect(first.stdout.contains("stored 6, duplicates 0, quarantined 5"), "\(first.stdout)")
+        let keyMode = try FileManager.default.attributesOfItem(atPath: dir + "/gw.key")[.posixPermissions] as? Int
+        #expect(keyMode == 0o600)
+
+        // Mapping user 2 releases the held readings, without any device connected.
+        let release = try commands.run(["collect", "--dir", data, "--map", "\(cuffKey)#2=bob"])
+        #expect(release.status == 0)
+        #expect(release.stderr.contains("released 5 quarantined reading(s) to bob"))
+        #expect(release.stdout.contains("11 readings in"))
+
+        let verified = try commands.run(["verify", "--dir", data])
+        #expect(verified.status == 0, "\(verified.stdout)")
+        #expect(verified.stdout.contains("intact") && verified.stdout.contains("11 readings verified"))
+
+        let summary = try commands.run(["summary", "--dir", data, "--subject", "alice", "--tz", "Asia/Tokyo"])
+        #expect(summary.status == 0)
+        #expect(summary.stdout.contains("7-day average"))
+
+        // Someone edits a stored reading's value in the archive: verify names the entry and the reading.
+        let archive = try DatabaseQueue(path: data + "/engine.sqlite")
+        let identity = try archive.write { db -> String in
+            let row = try Row.fetchOne(db, sql: "SELECT identity, json FROM reading WHERE subject = 'alice' AND kind = 'blood_pressure' LIMIT 1")
+            let identity: String = row?["identity"] ?? ""
+            let json: Data = row?["json"] ?? Data()
+            let edited = String(decoding: json, as: UTF8.self).replacingOccurrences(of: "\"mantissa\":", with: "\"mantissa\":9", options: [], range: nil)
+            try db.execute(sql: "UPDATE reading SET json = ? WHERE identity = ?", arguments: [Data(edited.utf8), identity])
+            return identity
+        }
+        let tampered = try commands.run(["verify", "--dir", data])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("FAILED") && tampered.stdout.contains(identity))
+
+        let badMap = try commands.run(["collect", "--dir", data, "--map", "nobody"])
+        #expect(badMap.status != 0)
+        #expect(badMap.stderr.contains("expected DEVICE[#USER]=SUBJECT"))
+    }
+}

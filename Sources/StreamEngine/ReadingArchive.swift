@@ -46,6 +46,14 @@ public final class ReadingArchive: Sendable {
                 CREATE TABLE record_cursor (device_key TEXT PRIMARY KEY NOT NULL, next_sequence INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2: device health") { db in
+            try db.execute(sql: """
+                CREATE TABLE device_health (
+                    device_key TEXT PRIMARY KEY NOT NULL, device_json BLOB NOT NULL, first_seen_micros INTEGER NOT NULL,
+                    last_contact_micros INTEGER NOT NULL, connections INTEGER NOT NULL, readings_received INTEGER NOT NULL,
+                    readings_expected INTEGER, clock_offset_micros INTEGER, last_error TEXT);
+                """)
+        }
         return migrator
     }
 
@@ -240,5 +248,83 @@ public final class ReadingArchive: Sendable {
                     """,
                 arguments: [deviceKey, Int(next)])
         }
+    }
+
+    // MARK: Device health
+
+    /// What one connection to a device showed, for `gatewayd status`.
+    public struct ConnectionReport: Sendable {
+        public var device: DeviceRecord
+        public var startedMicros: Int64
+        public var endedMicros: Int64
+        public var readingsReceived: Int
+        /// Readings the device said it would send (RACP count) or should have sent (HR cadence); nil: unknown.
+        public var readingsExpected: Int?
+        public var clockOffsetMicros: Int64?
+        public var error: String?
+
+        public init(device: DeviceRecord, startedMicros: Int64, endedMicros: Int64, readingsReceived: Int, readingsExpected: Int?,
+                    clockOffsetMicros: Int64?, error: String?) {
+            self.device = device
+            self.startedMicros = startedMicros
+            self.endedMicros = endedMicros
+            self.readingsReceived = readingsReceived
+            self.readingsExpected = readingsExpected
+            self.clockOffsetMicros = clockOffsetMicros
+            self.error = error
+        }
+    }
+
+    public func recordConnection(_ report: ConnectionReport) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO device_health (device_key, device_json, first_seen_micros, last_contact_micros, connections,
+                        readings_received, readings_expected, clock_offset_micros, last_error)
+                    VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
+                    ON CONFLICT DO UPDATE SET device_json = excluded.device_json, last_contact_micros = excluded.last_contact_micros,
+                        connections = connections + 1, readings_received = readings_received + excluded.readings_received,
+                        readings_expected = CASE WHEN excluded.readings_expected IS NULL THEN readings_expected
+                            ELSE coalesce(readings_expected, 0) + excluded.readings_expected END,
+                        clock_offset_micros = coalesce(excluded.clock_offset_micros, clock_offset_micros),
+                        last_error = excluded.last_error
+                    """,
+                arguments: [
+                    report.device.key, try Self.encoder.encode(report.device), report.startedMicros, report.endedMicros,
+                    report.readingsReceived, report.readingsExpected, report.clockOffsetMicros, report.error,
+                ])
+        }
+    }
+
+    public struct DeviceHealth: Sendable {
+        public var device: DeviceRecord
+        public var firstSeenMicros: Int64
+        public var lastContactMicros: Int64
+        public var connections: Int
+        public var readingsReceived: Int
+        public var readingsExpected: Int?
+        public var clockOffsetMicros: Int64?
+        public var lastError: String?
+        public var quarantined: Int
+    }
+
+    public func deviceHealth() throws -> [DeviceHealth] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT h.*, (SELECT count(*) FROM quarantine q WHERE q.device_key = h.device_key) AS quarantined
+                FROM device_health h ORDER BY h.device_key
+                """).compactMap { row in
+                let data: Data = row["device_json"]
+                guard let device = try? JSONDecoder().decode(DeviceRecord.self, from: data) else { return nil }
+                return DeviceHealth(
+                    device: device, firstSeenMicros: row["first_seen_micros"], lastContactMicros: row["last_contact_micros"],
+                    connections: row["connections"], readingsReceived: row["readings_received"], readingsExpected: row["readings_expected"],
+                    clockOffsetMicros: row["clock_offset_micros"], lastError: row["last_error"], quarantined: row["quarantined"])
+            }
+        }
+    }
+
+    public func quarantineCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine") ?? 0 }
     }
 }

@@ -60,7 +60,7 @@ struct CollectCommand: AsyncParsableCommand {
                         let bearer = try UnixSeqPacket.connect(path: path)
                         try await pipeline.collect(bearer: bearer, link: "unix:\(path)", zone: zone, mapper: mapper) { outcome, reading in
                             await tally.add(outcome)
-                            if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) \(reading.subject ?? "(unmapped)") \(reading.device.key)") }
+                            if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(reading.device.key)") }
                         }
                     } catch {
                         FileHandleOutput.standardError("gatewayd collect: \(path): \(error)")
@@ -79,8 +79,8 @@ struct CollectCommand: AsyncParsableCommand {
 
 func outcomeLabel(_ outcome: IngestOutcome) -> String {
     switch outcome {
-    case .stored: "stored"
-    case .duplicate: "duplicate"
+    case .stored(let identity): "stored \(identity.hex.prefix(12))"
+    case .duplicate(let identity): "duplicate \(identity.hex.prefix(12))"
     case .quarantined: "quarantined"
     case .rejected(let why): "rejected (\(why))"
     }

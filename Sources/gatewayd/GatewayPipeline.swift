@@ -34,7 +34,8 @@ struct GatewayPipeline: Sendable {
         }
     }
 
-    /// Runs one connection to its end: every reading through the engine, the stored-record cursor persisted.
+    /// Runs one connection to its end: every reading through the engine, the stored-record cursor persisted,
+    /// and what the connection showed (readings received against expected, clock offset) kept for `status`.
     func collect(
         bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
@@ -43,16 +44,19 @@ struct GatewayPipeline: Sendable {
         await client.start()
         defer { client.close() }
         let archive = self.archive
+        let stats = ConnectionStats(policy: TimePolicy(timeZoneIdentifier: zone.identifier))
         let sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
-            cursor: { device in try? archive.recordCursor(deviceKey: device.key) }
+            cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
+            onEvent: { event in stats.observe(event) }
         ) { payload, identity in
             try? archive.recordMalformed(
                 deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link, characteristic: payload.characteristic.description,
                 bytes: payload.bytes, error: payload.error.description,
                 receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
         }
+        var failure: String?
         do {
             for try await pending in connection.readings {
                 let outcome = try await engine.ingest(pending)
@@ -60,8 +64,54 @@ struct GatewayPipeline: Sendable {
             }
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
+            failure = "\(error)"
+        } catch {
+            failure = "\(error)"
+            try? archive.recordConnection(stats.report(device: connection.device, error: failure))
+            throw error
         }
         if let next = await connection.cursor.next { try archive.advanceRecordCursor(deviceKey: connection.device.key, to: next) }
+        try archive.recordConnection(stats.report(device: connection.device, error: failure))
+    }
+}
+
+/// What one connection showed: measurements received, what the device announced or its cadence implies,
+/// and the device clock's offset.
+final class ConnectionStats: @unchecked Sendable {
+    private let lock = NSLock()
+    private let policy: TimePolicy
+    private let started = Date()
+    private var received = 0
+    private var announced: Int?
+    private var heartRate = false
+    private var offset: Int64?
+
+    init(policy: TimePolicy) { self.policy = policy }
+
+    func observe(_ event: ProfileEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case .measurement(let measurement):
+            if case .intermediateCuffPressure = measurement.measurement { return }
+            received += 1
+            if case .heartRate = measurement.measurement { heartRate = true }
+        case .storedRecordCount(let count): announced = (announced ?? 0) + count
+        case .clock(let observation):
+            offset = TimeDecisionRules.clockOffsetMicros(ReadingMapper.clockComparison(observation), policy: policy)
+        default: break
+        }
+    }
+
+    func report(device: DeviceRecord, error: String?) -> ReadingArchive.ConnectionReport {
+        lock.lock()
+        defer { lock.unlock() }
+        let ended = Date()
+        // A heart-rate strap notifies once a second (its nominal cadence): that is what it should have sent.
+        let expected = announced ?? (heartRate ? max(1, Int(ended.timeIntervalSince(started).rounded())) : nil)
+        return ReadingArchive.ConnectionReport(
+            device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000), endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
+            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, error: error)
     }
 }
 

@@ -15,7 +15,13 @@ enum Table {
                 a.first?.value.description ?? "-", a.last?.value.description ?? "-",
             ])
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return aligned(rows)
+    }
+
+    /// Rows of cells as aligned text: the first column left-aligned, the others right-aligned.
+    static func aligned(_ rows: [[String]]) -> String {
+        guard let header = rows.first else { return "" }
+        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { i, cell in
                 i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)

@@ -125,9 +125,12 @@ enum SessionPrelude {
         guard let first = try await readClock(client, current.valueHandle, localTime, .read, options) else { return }
         emit(.clock(first))
         guard let threshold = options.setDeviceClockWhenOffBy, current.properties.contains(.write) else { return }
-        let offset = abs(deviceOffsetSeconds(first, zone: options.deviceTimeZone) ?? .infinity)
+        // A device that states its own UTC offset (Local Time Information) shows its wall clock in that offset;
+        // otherwise it is taken to be in the configured zone.
+        let zone = localTime?.utcOffsetMinutes.flatMap { TimeZone(secondsFromGMT: $0 * 60) } ?? options.deviceTimeZone
+        let offset = abs(deviceOffsetSeconds(first, zone: zone) ?? .infinity)
         guard offset > threshold.seconds else { return }
-        let target = currentTime(at: options.clock.now(), zone: options.deviceTimeZone)
+        let target = currentTime(at: options.clock.now(), zone: zone)
         do {
             try await client.write(handle: current.valueHandle, value: target.encoded())
         } catch .errorResponse {

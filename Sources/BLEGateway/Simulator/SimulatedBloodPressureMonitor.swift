@@ -18,6 +18,13 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
         public var sendsIntermediateCuffPressure = false
         /// Drop the link after the last indication (what cuffs do); false keeps it open.
         public var disconnectsWhenDone = true
+        /// With `disconnectsWhenDone` false: readings taken (`measure`, `store`) while a collector is connected are
+        /// indicated as they are taken, like a cuff on a monitoring link; false sends only what was held at
+        /// subscription. Each new reading starts a pass over the memory, as a connection does.
+        public var indicatesNewReadingsWhileConnected = false
+        /// Called with the time from sending each Blood Pressure Measurement indication to receiving its Handle
+        /// Value Confirmation, for confirmed indications only (benchmarks measure the gateway's latency with it).
+        public var indicationLatencyRecorder: (@Sendable (Duration) -> Void)?
         public var faults = SimulatedFaults()
         public var batteryPercent: UInt8 = 80
         public init() {}
@@ -42,6 +49,8 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
     public private(set) var confirmedCount = 0
     /// Every reading whose indication the collector confirmed, in order: what the gateway promised to keep.
     public private(set) var confirmedReadings: [BloodPressureMeasurement] = []
+    /// Wakes a connection waiting for new readings (`indicatesNewReadingsWhileConnected`); nil when none waits.
+    private var newReadings: AsyncStream<Void>.Continuation?
 
     public init(configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
@@ -78,11 +87,13 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
             unit: unit, systolic: systolic, diastolic: diastolic, meanArterialPressure: meanArterialPressure,
             timeStamp: configuration.clock.dateTime(at: instant ?? now()), pulseRate: pulseRate, userID: user, measurementStatus: status)
         stored.append(StoredReading(measurement: BloodPressureMeasurement(record: record)))
+        newReadings?.yield()
     }
 
     /// Adds a reading exactly as given (time stamp included).
     public func store(_ measurement: BloodPressureMeasurement) {
         stored.append(StoredReading(measurement: measurement))
+        newReadings?.yield()
     }
 
     /// The battery is changed: the clock restarts at 2000-01-01 00:00:00.
@@ -102,15 +113,22 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
+        let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let running = Task {
             await server.run()
             await link.closed()
+            signal.finish()
         }
         if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
+            let staysForNewReadings = !configuration.disconnectsWhenDone && configuration.indicatesNewReadingsWhileConnected
+            if staysForNewReadings { newReadings = signal }
             await sendReadings(server)
             if configuration.disconnectsWhenDone {
                 try? await Task.sleep(for: .milliseconds(20))
                 await server.disconnect()
+            } else if staysForNewReadings {
+                for await _ in signals { await sendReadings(server) }  // until the link closes
+                newReadings = nil
             }
         }
         await running.value
@@ -136,7 +154,9 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
             sentCount += 1
             var payload = stored[index].measurement.encoded()
             if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+            let sentAt = ContinuousClock.now
             guard await server.indicate(measurementHandle, payload) else { return }  // link gone: keep it
+            configuration.indicationLatencyRecorder?(sentAt.duration(to: .now))
             if !stored[index].confirmed {
                 confirmedCount += 1
                 confirmedReadings.append(stored[index].measurement)

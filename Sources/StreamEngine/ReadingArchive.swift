@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Provenance
 
 /// The StreamEngine's own durable state, in `engine.sqlite` beside the store: every accepted reading with its
@@ -276,6 +277,15 @@ public final class ReadingArchive: Sendable {
     }
 
     public func recordConnection(_ report: ConnectionReport) throws {
+        let dimensions = [("device", report.device.key)]
+        Gauge(label: "gatewayd_device_last_contact_seconds", dimensions: dimensions).record(Double(report.endedMicros) / 1_000_000)
+        Counter(label: "gatewayd_device_readings_received_total", dimensions: dimensions).increment(by: report.readingsReceived)
+        if let expected = report.readingsExpected {
+            Counter(label: "gatewayd_device_readings_expected_total", dimensions: dimensions).increment(by: expected)
+        }
+        if let offset = report.clockOffsetMicros {
+            Gauge(label: "gatewayd_device_clock_offset_seconds", dimensions: dimensions).record(Double(offset) / 1_000_000)
+        }
         try queue.write { db in
             try db.execute(
                 sql: """

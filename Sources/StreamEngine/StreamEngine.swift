@@ -57,6 +57,7 @@ public actor StreamEngine {
     private let quarantinedCounter = Counter(label: "gatewayd_readings_quarantined_total")
     private let rejectedCounter = Counter(label: "gatewayd_readings_rejected_total")
     private let appendTimer = Timer(label: "gatewayd_append_latency_seconds")
+    private let queueGauge = Gauge(label: "gatewayd_engine_queue_depth")
 
     public init(
         store: TimeSeriesStore, archive: ReadingArchive, ledger: (any BatchLedger)? = nil, windows: WindowTracker? = nil,
@@ -141,6 +142,7 @@ public actor StreamEngine {
         }
         return try await withCheckedThrowingContinuation { continuation in
             waiting.append((pending, continuation))
+            queueGauge.record(waiting.count)
             if !flushing {
                 flushing = true
                 Task { await self.flushLoop() }
@@ -162,6 +164,7 @@ public actor StreamEngine {
             let count = min(options.batchSize, waiting.count)
             let batch = Array(waiting.prefix(count))
             waiting.removeFirst(count)
+            queueGauge.record(waiting.count)
             let resumable = min(spaceWaiters.count, count)
             for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }
             spaceWaiters.removeFirst(resumable)

@@ -55,6 +55,9 @@ public final class ReadingArchive: Sendable {
                     readings_expected INTEGER, clock_offset_micros INTEGER, last_error TEXT);
                 """)
         }
+        migrator.registerMigration("v3: device clock history") { db in
+            try db.execute(sql: "ALTER TABLE device_health ADD COLUMN clock_history BLOB")
+        }
         return migrator
     }
 
@@ -262,16 +265,21 @@ public final class ReadingArchive: Sendable {
         /// Readings the device said it would send (RACP count) or should have sent (HR cadence); nil: unknown.
         public var readingsExpected: Int?
         public var clockOffsetMicros: Int64?
+        /// Every comparison of the device clock with the gateway's during the connection (CTS reads).
+        public var clockComparisons: [ClockComparison] = []
+        /// The zone device wall clocks without Local Time Information are read in.
+        public var clockZone = "UTC"
         public var error: String?
 
         public init(device: DeviceRecord, startedMicros: Int64, endedMicros: Int64, readingsReceived: Int, readingsExpected: Int?,
-                    clockOffsetMicros: Int64?, error: String?) {
+                    clockOffsetMicros: Int64?, clockComparisons: [ClockComparison] = [], error: String?) {
             self.device = device
             self.startedMicros = startedMicros
             self.endedMicros = endedMicros
             self.readingsReceived = readingsReceived
             self.readingsExpected = readingsExpected
             self.clockOffsetMicros = clockOffsetMicros
+            self.clockComparisons = clockComparisons
             self.error = error
         }
     }
@@ -287,6 +295,11 @@ public final class ReadingArchive: Sendable {
             Gauge(label: "gatewayd_device_clock_offset_seconds", dimensions: dimensions).record(Double(offset) / 1_000_000)
         }
         try queue.write { db in
+            // The device's offset and drift history grows by this connection's comparisons (DESIGN.md rule 2).
+            var history = try Data.fetchOne(db, sql: "SELECT clock_history FROM device_health WHERE device_key = ?", arguments: [report.device.key])
+                .flatMap { try? JSONDecoder().decode(DeviceClockHistory.self, from: $0) }
+                ?? DeviceClockHistory(timeZoneIdentifier: report.clockZone)
+            for comparison in report.clockComparisons { history.record(comparison) }
             try db.execute(
                 sql: """
                     INSERT INTO device_health (device_key, device_json, first_seen_micros, last_contact_micros, connections,
@@ -303,6 +316,9 @@ public final class ReadingArchive: Sendable {
                     report.device.key, try Self.encoder.encode(report.device), report.startedMicros, report.endedMicros,
                     report.readingsReceived, report.readingsExpected, report.clockOffsetMicros, report.error,
                 ])
+            try db.execute(
+                sql: "UPDATE device_health SET clock_history = ? WHERE device_key = ?",
+                arguments: [try Self.encoder.encode(history), report.device.key])
         }
     }
 
@@ -316,6 +332,7 @@ public final class ReadingArchive: Sendable {
         public var clockOffsetMicros: Int64?
         public var lastError: String?
         public var quarantined: Int
+        public var clockHistory: DeviceClockHistory?
     }
 
     public func deviceHealth() throws -> [DeviceHealth] {
@@ -329,7 +346,8 @@ public final class ReadingArchive: Sendable {
                 return DeviceHealth(
                     device: device, firstSeenMicros: row["first_seen_micros"], lastContactMicros: row["last_contact_micros"],
                     connections: row["connections"], readingsReceived: row["readings_received"], readingsExpected: row["readings_expected"],
-                    clockOffsetMicros: row["clock_offset_micros"], lastError: row["last_error"], quarantined: row["quarantined"])
+                    clockOffsetMicros: row["clock_offset_micros"], lastError: row["last_error"], quarantined: row["quarantined"],
+                    clockHistory: (row["clock_history"] as Data?).flatMap { try? JSONDecoder().decode(DeviceClockHistory.self, from: $0) })
             }
         }
     }

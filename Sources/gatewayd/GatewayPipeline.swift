@@ -85,6 +85,7 @@ final class ConnectionStats: @unchecked Sendable {
     private var announced: Int?
     private var heartRate = false
     private var offset: Int64?
+    private var comparisons: [ClockComparison] = []
 
     init(policy: TimePolicy) { self.policy = policy }
 
@@ -98,7 +99,9 @@ final class ConnectionStats: @unchecked Sendable {
             if case .heartRate = measurement.measurement { heartRate = true }
         case .storedRecordCount(let count): announced = (announced ?? 0) + count
         case .clock(let observation):
-            offset = TimeDecisionRules.clockOffsetMicros(ReadingMapper.clockComparison(observation), policy: policy)
+            let comparison = ReadingMapper.clockComparison(observation)
+            comparisons.append(comparison)
+            offset = TimeDecisionRules.clockOffsetMicros(comparison, policy: policy)
         default: break
         }
     }
@@ -109,9 +112,11 @@ final class ConnectionStats: @unchecked Sendable {
         let ended = Date()
         // A heart-rate strap notifies once a second (its nominal cadence): that is what it should have sent.
         let expected = announced ?? (heartRate ? max(1, Int(ended.timeIntervalSince(started).rounded())) : nil)
-        return ReadingArchive.ConnectionReport(
+        var report = ReadingArchive.ConnectionReport(
             device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000), endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
-            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, error: error)
+            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons, error: error)
+        report.clockZone = policy.timeZoneIdentifier
+        return report
     }
 }
 

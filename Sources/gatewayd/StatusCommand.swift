@@ -23,13 +23,14 @@ struct StatusCommand: ParsableCommand {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
         let archive = try ReadingArchive(path: dir + "/engine.sqlite")
-        var rows: [[String]] = [["device", "model", "last contact", "connections", "received", "expected", "clock offset", "quarantined", "last problem"]]
+        var rows: [[String]] = [["device", "model", "last contact", "connections", "received", "expected", "clock offset", "drift", "quarantined", "last problem"]]
         for health in try archive.deviceHealth() {
             rows.append([
                 health.device.key, [health.device.manufacturer, health.device.model].compactMap { $0 }.joined(separator: " "),
                 TimeFormat.iso8601(health.lastContactMicros, timeZone: zone), String(health.connections), String(health.readingsReceived),
                 health.readingsExpected.map(String.init) ?? "-",
-                health.clockOffsetMicros.map { Self.offsetText($0) } ?? "-", String(health.quarantined),
+                health.clockOffsetMicros.map { Self.offsetText($0) } ?? "-",
+                health.clockHistory?.driftPPM.map { String(format: "%+.0f ppm", $0) } ?? "-", String(health.quarantined),
                 health.lastError.map { String($0.prefix(60)) } ?? "",
             ])
         }

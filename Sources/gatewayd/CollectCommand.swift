@@ -42,8 +42,15 @@ struct CollectCommand: AsyncParsableCommand {
     func run() async throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
+        // The public half goes beside the key (KEY.pub), for `gatewayd verify --public-key`.
         let signingKey = try key.map { path in
-            do { return try GatewayKey.loadOrCreate(at: path) } catch { throw ValidationError("--key \(path): \(error)") }
+            do {
+                let loaded = try GatewayKey.loadOrCreate(at: path)
+                if !FileManager.default.fileExists(atPath: path + ".pub") { try loaded.writePublicKey(to: path + ".pub") }
+                return loaded
+            } catch {
+                throw ValidationError("--key \(path): \(error)")
+            }
         }
         let pipeline = try GatewayPipeline.open(directory: dir, zone: zone, key: signingKey)
         defer { pipeline.close() }

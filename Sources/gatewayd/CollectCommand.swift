@@ -24,6 +24,9 @@ struct CollectCommand: AsyncParsableCommand {
     @Option(name: .customLong("unix"), help: "A device's socket path (repeat for several devices).")
     var sockets: [String] = []
 
+    @Option(name: .customLong("import"), help: "A file of readings, one JSON `Reading` per line (e.g. exported by another gateway). Repeatable.")
+    var imports: [String] = []
+
     @Option(name: .customLong("map"), help: "DEVICE[#USER]=SUBJECT: whose readings a device (user slot) takes. Repeatable.")
     var mappings: [String] = []
 
@@ -74,6 +77,18 @@ struct CollectCommand: AsyncParsableCommand {
                         await tally.fail()
                     }
                 }
+            }
+        }
+        for file in imports {
+            do {
+                for try await pending in ReadingFile.readings(path: file) {
+                    let outcome = try await pipeline.engine.ingest(pending)
+                    await tally.add(outcome)
+                    if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)") }
+                }
+            } catch {
+                FileHandleOutput.standardError("gatewayd collect: --import \(file): \(error)")
+                await tally.fail()
             }
         }
         let totals = await tally.totals

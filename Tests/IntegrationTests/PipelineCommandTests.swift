@@ -33,6 +33,17 @@ import Testing
         #expect(verified.status == 0, "\(verified.stdout)")
         #expect(verified.stdout.contains("intact") && verified.stdout.contains("11 readings verified"))
 
+        // Readings exported as JSON lines import into another gateway once, however often the file is imported.
+        let export = dir + "/export.jsonl"
+        let lines = try DatabaseQueue(path: data + "/engine.sqlite").read { db in
+            try Data.fetchAll(db, sql: "SELECT json FROM reading").map { String(decoding: $0, as: UTF8.self) }
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: export, atomically: true, encoding: .utf8)
+        let imported = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
+        #expect(imported.stdout.contains("stored 11, duplicates 0"))
+        let again = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
+        #expect(again.stdout.contains("stored 0, duplicates 11"))
+
         let summary = try commands.run(["summary", "--dir", data, "--subject", "alice", "--tz", "Asia/Tokyo"])
         #expect(summary.status == 0)
         #expect(summary.stdout.contains("7-day average"))

@@ -68,6 +68,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/StoreBenchmark"),
+        .executableTarget(
+            name: "PipelineBenchmark",
+            dependencies: [
+                "BLEGateway", "StreamEngine", "Provenance", "TimeSeries",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/PipelineBenchmark"),
         // libFuzzer targets (README "Fuzzing"). Built with `-sanitize=fuzzer -DFUZZING` libFuzzer supplies `main`;
         // a plain build gives small executables that replay input files, so `swift build` still links them.
         .executableTarget(name: "DecoderFuzzer", dependencies: ["BLEGateway"], path: "Fuzz/DecoderFuzzer"),
@@ -77,8 +85,8 @@ let package = Package(
             path: "Fuzz/ATTClientFuzzer"),
 
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
-        .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway"]),
-        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance"]),
+        .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TimeSeries"]),
+        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TimeSeries"]),
         .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
         .testTarget(
             name: "IntegrationTests",

@@ -1,3 +1,4 @@
+import TimeSeries
 import Testing
 
 @testable import BLEGateway
@@ -66,15 +67,5 @@ import Testing
     }
 }
 
-/// SplitMix64, for seeded random inputs in this test target.
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The project's seeded SplitMix64, for reproducible random inputs.
+typealias TestRandom = TimeSeries.SplitMix64

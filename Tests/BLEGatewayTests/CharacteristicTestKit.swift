@@ -1,3 +1,4 @@
+import TimeSeries
 import Testing
 
 @testable import BLEGateway
@@ -5,29 +6,8 @@ import Testing
 /// Shared checks for the characteristic decoder tests: decode-and-catch, truncation at every length against a
 /// field layout, and a seeded fuzz loop. Namespaced so it cannot collide with other suites' helpers.
 enum CharacteristicTestKit {
-    /// SplitMix64: a tiny seeded generator, so a fuzz failure reproduces exactly.
-    struct SplitMix64 {
-        var state: UInt64
-
-        init(seed: UInt64) { state = seed }
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-
-        /// 0..<bound (bound > 0).
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-        mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
-
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
+    /// The project's seeded SplitMix64, so a fuzz failure reproduces exactly.
+    typealias SplitMix64 = TimeSeries.SplitMix64
 
     /// The catalog's type for a 16-bit UUID, as an identity that can be compared.
     static func catalogType(_ uuid: UInt16) -> ObjectIdentifier? {
@@ -151,4 +131,15 @@ enum CharacteristicTestKit {
         }
         return (decoded, refused)
     }
+}
+
+extension TimeSeries.SplitMix64 {
+    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
+
+    /// 0..<bound (bound > 0).
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
+
+    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }

@@ -1,3 +1,4 @@
+import TimeSeries
 import Testing
 
 @testable import BLEGateway
@@ -14,18 +15,8 @@ enum GlucoseTestKit {
         }
     }
 
-    /// A tiny seeded SplitMix64 so the fuzz loops are reproducible without a dependency.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The project's seeded SplitMix64, so the fuzz loops are reproducible.
+    typealias SplitMix64 = TimeSeries.SplitMix64
 
     /// 2026-11-21 08:30:05 as the 7 wire bytes.
     static let sampleTimeBytes: [UInt8] = [0xEA, 0x07, 11, 21, 8, 30, 5]

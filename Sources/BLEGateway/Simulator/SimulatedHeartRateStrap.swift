@@ -57,11 +57,7 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
     /// The next measurement of the simulated heart: a rate wandering around the resting rate, and the RR
     /// intervals of the beats since the last notification.
     func nextMeasurement() -> HeartRateMeasurement {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        let z = SimulatedReadings.next(&state)
         let wobble = Int(z % 11) - 5
         let rate = max(35, configuration.restingRate + wobble + Int(sin(Double(sent) / 30) * 8))
         let ticks = UInt16(clamping: 60 * 1024 / rate)

@@ -24,15 +24,7 @@ public struct HeartRateSession: Sendable {
     }
 
     public func run() -> AsyncThrowingStream<ProfileEvent, any Error> {
-        let client = self.client
-        let options = self.options
-        return profileStream { emit throws(ProfileError) in
-            do throws(GATTError) {
-                try await Self.body(client, options, emit)
-            } catch {
-                if !error.isOrdinaryDisconnect { throw .gatt(error) }
-            }
-        }
+        disconnectEndedStream(client, options, Self.body)
     }
 
     private static func body(

@@ -16,6 +16,21 @@ func profileStream(
     return stream
 }
 
+/// The stream of a session that ends normally when the device drops the link (cuffs and straps do): the
+/// body's ordinary disconnect finishes the stream, any other GATT error fails it.
+func disconnectEndedStream(
+    _ client: GATTClient, _ options: ProfileSessionOptions,
+    _ body: @escaping @Sendable (GATTClient, ProfileSessionOptions, @escaping @Sendable (ProfileEvent) -> Void) async throws(GATTError) -> Void
+) -> AsyncThrowingStream<ProfileEvent, any Error> {
+    profileStream { emit throws(ProfileError) in
+        do throws(GATTError) {
+            try await body(client, options, emit)
+        } catch {
+            if !error.isOrdinaryDisconnect { throw .gatt(error) }
+        }
+    }
+}
+
 extension GATTError {
     /// A link that ended because the peer closed it is how BP cuffs and HR straps finish; everything else is
     /// a failure the caller should see.

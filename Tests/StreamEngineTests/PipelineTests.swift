@@ -18,11 +18,11 @@ import TimeSeries
         return cuff
     }
 
-    static func meter(_ index: Int, ignoresFilter: Bool = false) async -> SimulatedGlucoseMeter {
+    static func meter(_ index: Int, ignoresFilter: Bool = false, clockOffset: Double = 0) async -> SimulatedGlucoseMeter {
         var configuration = SimulatedGlucoseMeter.Configuration()
         configuration.identity.serial = "GL1-\(index)"
         configuration.identity.systemID = SystemID(manufacturerIdentifier: UInt64(0x2000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
-        configuration.clock = SimulatedClock(reference: pipelineNow, timeZone: pipelineZone)
+        configuration.clock = SimulatedClock(offset: clockOffset, reference: pipelineNow, timeZone: pipelineZone)
         configuration.recordInterval = .zero
         configuration.ignoresRecordFilter = ignoresFilter
         let meter = SimulatedGlucoseMeter(configuration: configuration, now: { pipelineNow })
@@ -61,7 +61,7 @@ import TimeSeries
         var cuffs: [SimulatedBloodPressureMonitor] = []
         for index in 0..<20 { cuffs.append(await Self.cuff(index, resend: index % 2 == 0, batteryChangedHoursAgo: index == 3 ? 24 : nil)) }
         var meters: [SimulatedGlucoseMeter] = []
-        for index in 0..<15 { meters.append(await Self.meter(index, ignoresFilter: index % 3 == 0)) }
+        for index in 0..<15 { meters.append(await Self.meter(index, ignoresFilter: index % 3 == 0, clockOffset: index == 1 ? 600 : 0)) }
         let straps = (0..<15).map(Self.strap)
 
         // Two rounds of connections, all 50 devices at once each round.
@@ -99,6 +99,22 @@ import TimeSeries
         for reading in try archive.readings(subject: "alice-3") where reading.device.key == resetKey {
             #expect(reading.time.effectiveMicros > 1_700_000_000_000_000, "a reading dated \(reading.time.effectiveMicros)")
         }
+
+        // Meter 1 runs 10 minutes fast: its records are mapped back by exactly 600 s; meter 2 is in sync: kept.
+        let fast = try archive.readings(subject: "carol-1")
+        #expect(fast.count == 5)
+        for reading in fast {
+            guard case .mapped(let correction) = reading.time.decision else {
+                Issue.record("meter 1's record was \(reading.time.decision), not mapped")
+                continue
+            }
+            // The clock is read to the second (plus 1/256 s), at a gateway clock that ticks 1 ms per read.
+            #expect(abs(correction + 600_000_000) <= 1_000_000, "correction \(correction) µs")
+            #expect(reading.flags.contains(.timeCorrected))
+        }
+        let inSync = try archive.readings(subject: "carol-2")
+        #expect(inSync.allSatisfy { $0.time.decision == .kept && $0.time.syncMethod == "cts_read" })
+        #expect(zip(fast, inSync).allSatisfy { abs($0.time.effectiveMicros - $1.time.effectiveMicros) <= 1_000_000 })
 
         // Map the missing user: the held readings are released and stored once.
         let released = try await engine.mapSubject(deviceKey: Self.key(0x1000), userID: 2, subject: "bob-0")

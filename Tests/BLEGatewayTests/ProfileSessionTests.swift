@@ -192,6 +192,46 @@ struct SessionLog {
         #expect(await cuff.stored.isEmpty)
     }
 
+    @Test func aCuffThatStaysConnectedIndicatesReadingsTakenWhileConnectedAndTimesEachConfirmation() async throws {
+        final class Latencies: @unchecked Sendable {
+            let lock = NSLock()
+            var values: [Duration] = []
+            func append(_ value: Duration) { lock.withLock { values.append(value) } }
+            var all: [Duration] { lock.withLock { values } }
+        }
+        let latencies = Latencies()
+        let cuff = Self.cuff {
+            $0.disconnectsWhenDone = false
+            $0.indicatesNewReadingsWhileConnected = true
+            $0.indicationLatencyRecorder = { latencies.append($0) }
+        }
+        func take(_ systolic: Int32) async {
+            await cuff.measure(
+                systolic: .number(mantissa: systolic, exponent: 0), diastolic: .number(mantissa: 78, exponent: 0),
+                meanArterialPressure: .number(mantissa: 92, exponent: 0), pulseRate: nil, user: .user(1))
+        }
+        await take(118)  // held when the collector subscribes
+        let client = try await connect(cuff)
+        var systolics: [String] = []
+        for try await event in BloodPressureSession(client: client, options: sessionOptions()).run() {
+            guard case .measurement(let m) = event, case .bloodPressure(let reading) = m.measurement else { continue }
+            try await m.acknowledgeDurable()
+            systolics.append(reading.record.systolic.description)
+            if systolics.count == 1 { await take(131) }  // taken while connected: indicated without a reconnect
+            if systolics.count == 2 {
+                var polls = 0  // the confirmation is on its way to the cuff; wait for it before closing the link
+                while await cuff.confirmedCount < 2, polls < 1_000 {
+                    polls += 1
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                client.close()
+            }
+        }
+        #expect(systolics == ["118", "131"])
+        #expect(await cuff.confirmedCount == 2)
+        #expect(latencies.all.count == 2 && latencies.all.allSatisfy { $0 > .zero })
+    }
+
     @Test func aSlowCuffHitsTheATTTransactionTimeout() async throws {
         let cuff = Self.cuff { $0.faults.responseDelay = .seconds(2) }
         let options = GATTClientOptions(transactionTimeout: .milliseconds(200))

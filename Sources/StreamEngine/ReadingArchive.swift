@@ -58,6 +58,9 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v3: device clock history") { db in
             try db.execute(sql: "ALTER TABLE device_health ADD COLUMN clock_history BLOB")
         }
+        migrator.registerMigration("v4: window versions") { db in
+            try db.execute(sql: WindowTracker.migration)
+        }
         return migrator
     }
 
@@ -124,12 +127,13 @@ public final class ReadingArchive: Sendable {
     /// durable transaction.
     func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws {
         try queue.write { db in
+            // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+                """)
             for (identity, reading) in readings {
-                try db.execute(
-                    sql: """
-                        INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
-                        """,
+                try insert.execute(
                     arguments: [
                         identity, reading.subject ?? "", reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
                         reading.time.receivedMicros, Int(reading.flags.rawValue), try Self.encoder.encode(reading),
@@ -149,9 +153,9 @@ public final class ReadingArchive: Sendable {
     /// Marks journaled readings as stored (their samples are durable in the store), with their ledger entry.
     func markStored(_ identities: [String], ledgerSequence: Int?) throws {
         try queue.write { db in
+            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ?")
             for identity in identities {
-                try db.execute(
-                    sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ?", arguments: [ledgerSequence, identity])
+                try update.execute(arguments: [ledgerSequence, identity])
             }
         }
     }

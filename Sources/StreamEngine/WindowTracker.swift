@@ -40,6 +40,11 @@ public final class WindowTracker: Sendable {
 
     public func zone(for subject: String) -> TimeZone { zones[subject] ?? defaultZone }
 
+    /// The metrics with hourly and daily windows.
+    static let windowedMetrics: Set<Metric> = [
+        .systolicPressure, .diastolicPressure, .meanArterialPressure, .pulseRate, .heartRate, .glucose,
+    ]
+
     static let migration = """
         CREATE TABLE IF NOT EXISTS window_version (
             series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
@@ -59,7 +64,8 @@ public final class WindowTracker: Sendable {
             guard let subject = reading.subject else { continue }
             let zone = zone(for: subject)
             let t = reading.time.effectiveMicros
-            for component in reading.components {
+            // RR intervals and energy expended are inputs to other summaries (RMSSD), not windows of their own.
+            for component in reading.components where Self.windowedMetrics.contains(component.metric) {
                 let key = SeriesKey(subject: subject, device: reading.device.key, metric: component.metric.rawValue)
                 for width in SummaryWidth.allCases {
                     let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone, covering: t..<(t + 1))
@@ -75,7 +81,8 @@ public final class WindowTracker: Sendable {
         guard !order.isEmpty else { return [] }
         var revisions: [WindowRevision] = []
         try archive.queue.write { db in
-            try db.execute(sql: Self.migration)
+            let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?")
+            let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)")
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
                 let query = WindowQuery(
@@ -83,12 +90,8 @@ public final class WindowTracker: Sendable {
                     excludeFlags: ReadingFlags.doubtful.rawValue)
                 guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
                 let series = entry.key.description
-                let previous = try Int.fetchOne(
-                    db, sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?",
-                    arguments: [series, entry.width.rawValue, entry.label]) ?? 0
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)",
-                    arguments: [series, entry.width.rawValue, entry.label, previous + 1])
+                let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
+                try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
                 revisions.append(
                     WindowRevision(
                         series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start, endMicros: bounds.end,

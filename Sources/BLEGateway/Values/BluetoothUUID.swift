@@ -1,6 +1,6 @@
 /// A Bluetooth UUID: a 16-bit assigned number (e.g. 0x2A35) or a full 128-bit UUID.
 ///
-/// ATT carries either form; the 16-bit form is shorthand for 0000XXXX-0000-1000-8000-00805F9B34FB, and the
+/// ATT carries either form; the 16-bit form is shorthand for 0000nnnn-0000-1000-8000-00805F9B34FB (nnnn the 16 bits), and the
 /// two spellings of the same UUID compare equal.
 public struct BluetoothUUID: Hashable, Sendable, CustomStringConvertible {
     /// The 16 bytes, most significant first.

@@ -83,14 +83,6 @@ struct DurableSink: ReadingSink {
     }
 }
 
-/// The ledger as the engine's batch recorder (as gatewayd's `LedgerBatches`).
-struct LedgerBatches: BatchLedger {
-    let ledger: Ledger
-    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
-        try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
-    }
-}
-
 /// What one scenario measured; the child process prints it as one JSON line.
 struct ScenarioResult: Codable {
     var scenario: Scenario
@@ -213,7 +205,7 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         let readings = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger")
         let engine = try StreamEngine(
-            store: opened, archive: readings, ledger: LedgerBatches(ledger: ledger),
+            store: opened, archive: readings, ledger: LedgerRecorder(ledger: ledger),
             windows: WindowTracker(zones: [:], defaultZone: zone))
         try await engine.recover()
         // Every device and cuff user has a subject, so nothing is quarantined (mapping is not what is measured).

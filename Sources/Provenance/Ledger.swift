@@ -47,6 +47,9 @@ public final class Ledger: Sendable {
         var end: Int
         var lastSequence: Int
         var lastHash: String
+        /// The readings of the last entry: a crash between appending an entry and recording that its readings
+        /// are stored leaves them to be recorded again; this lets the caller see they already are.
+        var lastIdentities: [ReadingIdentity]
         /// Set when a failed append could not be undone; appends are refused until the ledger is reopened.
         var failure: String?
     }
@@ -94,7 +97,8 @@ public final class Ledger: Sendable {
             state = Mutex(
                 State(
                     file: file, end: tail.end, lastSequence: tail.last?.sequence ?? 0,
-                    lastHash: tail.last?.hash ?? LedgerEntry.genesisHash, failure: nil))
+                    lastHash: tail.last?.hash ?? LedgerEntry.genesisHash, lastIdentities: tail.last?.items.map(\.identity) ?? [],
+                    failure: nil))
         } catch let error as LedgerError {
             file.close()
             throw error
@@ -115,6 +119,11 @@ public final class Ledger: Sendable {
     public var lastSequence: Int { state.withLock { $0.lastSequence } }
     /// The hash of the last entry (64 zeros for an empty ledger): publish it elsewhere to make truncation visible.
     public var lastHash: String { state.withLock { $0.lastHash } }
+
+    /// The last entry's sequence number and the identities of its readings (empty when the ledger is empty).
+    public var lastEntryReadings: (sequence: Int, identities: [ReadingIdentity]) {
+        state.withLock { ($0.lastSequence, $0.lastIdentities) }
+    }
 
     /// Records one accepted batch and returns its entry once the line is on stable storage.
     ///
@@ -158,6 +167,7 @@ public final class Ledger: Sendable {
             }
             state.end += line.count
             state.lastSequence = entry.sequence
+            state.lastIdentities = entry.items.map(\.identity)
             state.lastHash = entry.hash
             return entry
         }

@@ -8,6 +8,23 @@ import TimeSeries
 public protocol BatchLedger: Sendable {
     /// Records a batch durably; returns its entry's sequence number.
     func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int
+    /// The last recorded batch: its sequence number and the identities it holds.
+    func lastBatch() -> (sequence: Int, identities: Set<String>)
+}
+
+/// The Provenance ledger as the engine's batch recorder.
+public struct LedgerRecorder: BatchLedger {
+    public let ledger: Ledger
+    public init(ledger: Ledger) { self.ledger = ledger }
+
+    public func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
+        try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
+    }
+
+    public func lastBatch() -> (sequence: Int, identities: Set<String>) {
+        let last = ledger.lastEntryReadings
+        return (last.sequence, Set(last.identities.map(\.hex)))
+    }
 }
 
 /// What happened to one reading.
@@ -91,9 +108,15 @@ public actor StreamEngine {
         if !missing.isEmpty {
             try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
         }
-        let all = pending.map(\.reading)
-        let sequence = try all.isEmpty ? nil : ledger?.record(all, recordedMicros: options.clock())
-        try archive.markStored(pending.map(\.identity), ledgerSequence: sequence)
+        // A crash after the ledger entry but before the mark leaves readings that are already in the last entry.
+        let last = ledger?.lastBatch()
+        let alreadyRecorded = pending.filter { last?.identities.contains($0.identity) ?? false }
+        let unrecorded = pending.filter { !(last?.identities.contains($0.identity) ?? false) }
+        if let last, !alreadyRecorded.isEmpty {
+            try archive.markStored(alreadyRecorded.map(\.identity), ledgerSequence: last.sequence)
+        }
+        let sequence = try unrecorded.isEmpty ? nil : ledger?.record(unrecorded.map(\.reading), recordedMicros: options.clock())
+        try archive.markStored(unrecorded.map(\.identity), ledgerSequence: sequence)
         if !pending.isEmpty {
             logger.notice("recovered readings journaled before a stop", metadata: [
                 "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",

@@ -21,7 +21,7 @@ struct GatewayPipeline: Sendable {
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         let engine = try StreamEngine(
-            store: store, archive: archive, ledger: LedgerBatches(ledger: ledger), windows: WindowTracker(zones: [:], defaultZone: zone))
+            store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: WindowTracker(zones: [:], defaultZone: zone))
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
     }
 
@@ -117,14 +117,6 @@ final class ConnectionStats: @unchecked Sendable {
             readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons, error: error)
         report.clockZone = policy.timeZoneIdentifier
         return report
-    }
-}
-
-/// The ledger as the engine's batch recorder.
-struct LedgerBatches: BatchLedger {
-    let ledger: Ledger
-    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
-        try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
     }
 }
 

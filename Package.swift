@@ -52,7 +52,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        .target(name: "FHIR", dependencies: ["Provenance", "TimeSeries", "StreamEngine"]),
+        .target(
+            name: "FHIR",
+            dependencies: ["Provenance", "TimeSeries", "StreamEngine", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "gatewayd",
             dependencies: [
@@ -88,6 +90,7 @@ let package = Package(
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TimeSeries"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TimeSeries"]),
         .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Provenance", "StreamEngine", "TimeSeries"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

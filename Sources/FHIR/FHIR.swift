@@ -1,6 +1,6 @@
-/// HL7 FHIR R4 resources, the PHD IG mapping, `$stats`/`$lastn` and the PHR sync client.
-///
-/// Filled by the FHIR issue; present now so the module graph of DESIGN.md compiles.
+/// HL7 FHIR R4 for gatewayd: readings, devices, batches and summaries mapped to resources following the Personal
+/// Health Device IG STU2 (`ObservationMapper`, `DeviceMapper`, `ProvenanceMapper`, `SummaryMapper`), written as JSON
+/// that keeps every measured decimal exactly (`FHIRJSON`).
 public enum FHIRModule {
     /// The FHIR release the gateway emits.
     public static let fhirVersion = "4.0.1"

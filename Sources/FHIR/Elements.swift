@@ -1,0 +1,77 @@
+import Provenance
+
+/// Builders for the FHIR data types the mappers share, so every Coding, Quantity and Reference is spelled one way.
+enum Element {
+    static func coding(_ concept: Concept) -> FHIRJSON {
+        .obj([
+            "system": .string(concept.system), "code": .string(concept.code),
+            "display": concept.display.map(FHIRJSON.string),
+        ])
+    }
+
+    static func codeable(_ concepts: [Concept], text: String? = nil) -> FHIRJSON {
+        .obj(["coding": .array(concepts.map(coding)), "text": text.map(FHIRJSON.string)])
+    }
+
+    static func codeable(_ code: MeasurementCode) -> FHIRJSON { codeable(code.codings, text: code.text) }
+
+    static func reference(_ target: String, display: String? = nil) -> FHIRJSON {
+        .obj(["reference": .string(target), "display": display.map(FHIRJSON.string)])
+    }
+
+    /// A Quantity with the exact decimal text; glucose is shown in mg/dL or mmol/L (an exact shift of the point).
+    static func quantity(_ value: DecimalQuantity, ucum: String) -> FHIRJSON {
+        let presentation = UnitPresentation(ucum: ucum)
+        if let shifted = presentation.shifted(value) {
+            return quantity(number: shifted.description, code: presentation.code, unit: presentation.unit)
+        }
+        return quantity(number: value.description, code: ucum, unit: ucum)
+    }
+
+    static func quantity(number: String, code: String, unit: String) -> FHIRJSON {
+        .obj([
+            "value": .number(number), "unit": .string(unit), "system": .string(FHIRCodes.ucum), "code": .string(code),
+        ])
+    }
+
+    /// `valueQuantity`, or `dataAbsentReason` when the device sent a special value (never both: obs-6).
+    static func value(_ value: ReadingValue, ucum: String) -> (key: String, json: FHIRJSON) {
+        switch value {
+        case .quantity(let quantity): ("valueQuantity", self.quantity(quantity, ucum: ucum))
+        case .absent(let reason): ("dataAbsentReason", dataAbsent(reason))
+        }
+    }
+
+    /// The PHD IG's mapping of IEEE 11073 special values: NaN → not-a-number, ±INFINITY → positive-/negative-infinity,
+    /// NRes and reserved → error. The text keeps the device's own word.
+    static func dataAbsent(_ reason: AbsentValueReason) -> FHIRJSON {
+        let (code, display): (String, String) =
+            switch reason {
+            case .notANumber: ("not-a-number", "Not a Number (NaN)")
+            case .positiveInfinity: ("positive-infinity", "Positive Infinity (PINF)")
+            case .negativeInfinity: ("negative-infinity", "Negative Infinity (NINF)")
+            case .notAtThisResolution, .reserved: ("error", "Error")
+            }
+        return codeable([Concept(FHIRCodes.dataAbsentReason, code, display)], text: reason.rawValue)
+    }
+
+    static func dataAbsent(code: String, display: String, text: String) -> FHIRJSON {
+        codeable([Concept(FHIRCodes.dataAbsentReason, code, display)], text: text)
+    }
+
+    static func extensionReference(_ url: String, _ target: String) -> FHIRJSON {
+        .obj(["url": .string(url), "valueReference": reference(target)])
+    }
+
+    /// `meta`: the profiles claimed, and HTEST when the data is test data (control solution, simulated device).
+    static func meta(profiles: [String], testData: Bool) -> FHIRJSON {
+        .obj([
+            "profile": .list(profiles.map(FHIRJSON.string)),
+            "security": testData ? .array([coding(Concept(FHIRCodes.actReason, "HTEST", "test health data"))]) : nil,
+        ])
+    }
+
+    static let vitalSignsCategory = codeable(
+        [Concept(FHIRCodes.observationCategory, "vital-signs", "Vital Signs")], text: "Vital Signs")
+    static let phdCategory = codeable([Concept(FHIRCodes.phdCategory, "phd", "PHD generated Observation")])
+}

@@ -1,0 +1,50 @@
+import Crypto
+import Provenance
+
+/// Logical ids derived from what a resource describes — never random, never a counter — so mapping the same
+/// reading, device or window again yields the same id and an upload becomes an idempotent update. FHIR ids are
+/// `[A-Za-z0-9\-\.]{1,64}`.
+public enum ResourceIDs {
+    /// A reading's Observation: its identity (64 hex digits, exactly the id length limit).
+    public static func observation(_ identity: ReadingIdentity) -> String { identity.hex }
+
+    /// An Observation derived from a reading (status bits, meal context): "bpstatus-" + 48 hex digits of its identity.
+    static func derived(_ kind: String, of identity: ReadingIdentity) -> String { kind + "-" + identity.hex.prefix(48) }
+
+    /// The PhdDevice of a sensor. A System ID or Bluetooth address key reads as the PHD IG's examples do
+    /// ("phd-001BC50000000417"); any other key (a link name, manufacturer:model:serial) is hashed, because it may
+    /// hold characters an id cannot and two keys must never collapse into one device.
+    public static func phdDevice(key: String) -> String {
+        if let hex = euiHex(key) { return "phd-" + hex }
+        return "phd-x" + sha256Hex(Array("gatewayd-device\n\(key)".utf8)).prefix(32)
+    }
+
+    /// The PhgDevice of a gateway: its configured id when that is already a valid id, else a hash of it.
+    public static func phgDevice(gatewayID: String) -> String {
+        if gatewayID.count <= 59, !gatewayID.isEmpty, gatewayID.allSatisfy(isIDCharacter) { return "phg-" + gatewayID }
+        return "phg-x" + sha256Hex(Array("gatewayd-gateway\n\(gatewayID)".utf8)).prefix(32)
+    }
+
+    /// "AABBCCDDEEFF" for a 6- or 8-octet EUI written with '-' or ':' separators, else nil.
+    static func euiHex(_ key: String) -> String? {
+        let octets = key.split(omittingEmptySubsequences: false) { $0 == "-" || $0 == ":" }
+        guard octets.count == 6 || octets.count == 8,
+            octets.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) })
+        else { return nil }
+        return octets.joined().uppercased()
+    }
+
+    static func isIDCharacter(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == ".")
+    }
+
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        var text = ""
+        for byte in SHA256.hash(data: bytes) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return text
+    }
+}

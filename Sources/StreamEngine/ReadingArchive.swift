@@ -194,6 +194,13 @@ public final class ReadingArchive: Sendable {
         }
     }
 
+    /// Subjects with stored readings, sorted.
+    public func subjects() throws -> [String] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM reading WHERE stored = 1 AND subject <> '' ORDER BY subject")
+        }
+    }
+
     public func storedReadingCount() throws -> Int {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") ?? 0 }
     }

@@ -1,0 +1,44 @@
+import Foundation
+
+/// A request's query string as ordered (name, value) pairs, percent-decoded; '+' stays '+' (clients must encode a
+/// time zone's '+' as %2B, as RFC 3986 query text requires).
+struct APIQuery: Sendable {
+    var items: [(name: String, value: String)]
+
+    init(_ query: String?) {
+        items = (query ?? "").split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = parts.first.flatMap({ String($0).removingPercentEncoding }), !name.isEmpty else { return nil }
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            return (name, value)
+        }
+    }
+
+    func all(_ name: String) -> [String] { items.filter { $0.name == name }.map(\.value) }
+
+    /// The one value of `name`; repeating it is an error (it would be ambiguous).
+    func single(_ name: String) throws(APIError) -> String? {
+        let values = all(name)
+        guard values.count <= 1 else { throw .badParameter(name, "may be given only once") }
+        return values.first
+    }
+
+    /// A non-negative integer parameter within `range`.
+    func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = try single(name) else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw .badParameter(name, "'\(text)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    /// Query text for links: the given items re-encoded in order.
+    static func encode(_ items: [(name: String, value: String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~:/|$*,")
+        return items.map { item in
+            (item.name.addingPercentEncoding(withAllowedCharacters: allowed) ?? item.name) + "="
+                + (item.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? item.value)
+        }.joined(separator: "&")
+    }
+}

@@ -1,0 +1,46 @@
+import FHIR
+import Hummingbird
+import Logging
+
+/// The request context: Hummingbird's core storage plus whether the peer is on loopback (read from the channel's
+/// remote address when the connection is accepted).
+struct APIRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let peerIsLoopback: Bool
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        let address = source.channel.remoteAddress?.ipAddress ?? ""
+        peerIsLoopback = address == "::1" || address.hasPrefix("127.") || address.hasPrefix("::ffff:127.")
+    }
+}
+
+/// Hummingbird wiring: every method on every path goes to `FHIRAPI`, which routes (so unknown routes and methods
+/// get FHIR OperationOutcomes too), and every response is application/fhir+json.
+enum APIServer {
+    static func application(api: FHIRAPI, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+        let router = Router(context: APIRequestContext.self)
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+        for method in methods {
+            for path in ["/", "**"] {
+                router.on(RouterPath(path), method: method) { request, context -> Response in
+                    let apiRequest = APIRequest(
+                        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                        authorization: request.headers[.authorization], host: request.head.authority,
+                        peerIsLoopback: context.peerIsLoopback)
+                    let response = api.respond(apiRequest)
+                    var headers = HTTPFields()
+                    headers[.contentType] = "application/fhir+json; charset=utf-8"
+                    if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
+                    let text = response.body.prettyText + "\n"
+                    return Response(
+                        status: HTTPResponse.Status(code: response.status), headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                }
+            }
+        }
+        return Application(
+            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
+            logger: logger)
+    }
+}

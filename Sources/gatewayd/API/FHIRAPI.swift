@@ -1,0 +1,162 @@
+import FHIR
+import Foundation
+import Provenance
+
+/// One HTTP request as the API needs it, independent of the server library.
+struct APIRequest: Sendable {
+    var method: String
+    var path: String
+    var query: String?
+    var authorization: String?
+    var host: String?
+    var peerIsLoopback: Bool
+}
+
+struct APIResponse: Sendable {
+    var status: Int
+    var body: FHIRJSON
+}
+
+/// The read-only FHIR API: routing, access control, audit. Every response body is a FHIR resource (errors are
+/// OperationOutcomes), served as application/fhir+json.
+struct FHIRAPI: Sendable {
+    let data: APIData
+    let access: APIAccess
+    let audit: AuditLog
+    /// The subjects' time zone: date-only search values and $stats windows are local days/hours here.
+    let zone: TimeZone
+    let listen: String
+    /// The data directory (the ledger lives in DATA/ledger).
+    let directory: String
+
+    func respond(_ request: APIRequest) -> APIResponse {
+        var touched: [String] = []
+        var caller = "none"
+        let response: APIResponse
+        do {
+            response = try route(request, touched: &touched, caller: &caller)
+        } catch let error as APIError {
+            response = APIResponse(status: error.status, body: error.outcome)
+        } catch {
+            response = APIResponse(
+                status: 500, body: APIError(status: 500, code: "exception", diagnostics: "Internal error: \(error)").outcome)
+        }
+        audit.record(
+            caller: caller, method: request.method, route: request.path, query: request.query, subjects: touched,
+            status: response.status)
+        return response
+    }
+
+    func base(_ request: APIRequest) -> String { "http://" + (request.host ?? listen) + "/fhir" }
+
+    private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+        let parts = request.path.split(separator: "/").map(String.init)
+        guard parts.first == "fhir", (2...3).contains(parts.count) else {
+            throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
+        }
+        let known = ["metadata", "Observation", "Device", "Provenance"]
+        guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
+            throw APIError.notFound("No route \(request.path): resource types served are Observation, Device and Provenance.")
+        }
+        guard request.method == "GET" || request.method == "HEAD" else { throw APIError.methodNotAllowed(request.method) }
+        // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
+        caller = request.authorization == nil ? "none" : "unknown-token"
+        let grant = try access.grant(
+            authorization: request.authorization, peerIsLoopback: request.peerIsLoopback,
+            resourceType: parts[1] == "metadata" ? nil : parts[1])
+        caller = grant.caller
+        if parts[1] == "metadata" { return APIResponse(status: 200, body: Capability.statement(base: base(request))) }
+
+        let query = APIQuery(request.query)
+        switch (parts[1], parts.count == 3 ? parts[2] : nil) {
+        case ("Observation", nil):
+            return try searchObservations(request, query, grant, touched: &touched)
+        case ("Observation", "$stats"?):
+            let stats = try StatsOperation(query, grant: grant, zone: zone)
+            touched = [stats.subject]
+            return APIResponse(status: 200, body: try stats.run(data))
+        case ("Observation", "$lastn"?):
+            let lastN = try LastNOperation(query, grant: grant)
+            touched = [lastN.subject]
+            return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
+        case ("Observation", let id?):
+            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: nil)) else {
+                throw APIError.notFound("Observation/\(id) is not known.")
+            }
+            let subject = hit.reading.subject ?? ""
+            touched = [subject]
+            guard grant.allows(subject: subject) else { throw APIError.forbidden("The token may not read subject '\(subject)'.") }
+            return APIResponse(status: 200, body: hit.resource.json)
+        case ("Device", nil):
+            for item in query.items where !item.name.hasPrefix("_format") {
+                throw APIError.badParameter(item.name, "Device supports no search parameters; it lists every device")
+            }
+            let subjects = try data.subjects(allowed: grant.subjects)
+            touched = subjects
+            let devices = try data.devices(subjects: subjects)
+            return APIResponse(
+                status: 200, body: SearchBundle.searchset(devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
+        case ("Device", let id?):
+            let subjects = try data.subjects(allowed: grant.subjects)
+            touched = subjects
+            guard let device = try data.devices(subjects: subjects).first(where: { $0.id == id }) else {
+                throw APIError.notFound("Device/\(id) is not known.")
+            }
+            return APIResponse(status: 200, body: device.json)
+        case ("Provenance", nil):
+            let search = try ProvenanceSearch(query)
+            return APIResponse(
+                status: 200,
+                body: try search.run(data, grant: grant, directory: directory, base: base(request), touched: &touched))
+        default:
+            throw APIError.notFound("No route \(request.path) (Provenance is searched by target, not read by id).")
+        }
+    }
+
+    private func searchObservations(_ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]) throws -> APIResponse {
+        let search = try ObservationSearch(query, zone: zone)
+        var subjects = try data.subjects(allowed: grant.subjects)
+        if let requested = search.subjects {
+            if let denied = requested.first(where: { !grant.allows(subject: $0) }) {
+                touched = requested
+                throw APIError.forbidden("The token may not read subject '\(denied)'.")
+            }
+            subjects = requested
+        }
+        touched = subjects
+        let range = search.bounds
+        let readings = try data.readings(subjects: subjects, from: range.from, to: range.to)
+        let hits = search.sorted(data.observations(of: readings).filter { search.matches($0.reading, $0.resource) })
+        let page = Array(hits.dropFirst(search.offset).prefix(search.count))
+
+        let kept = query.items.filter { $0.name != "_offset" }
+        func link(_ offset: Int) -> String {
+            base(request) + "/Observation?" + APIQuery.encode(kept + [("_offset", String(offset))])
+        }
+        var links = [("self", link(search.offset))]
+        if search.count > 0, search.offset + search.count < hits.count { links.append(("next", link(search.offset + search.count))) }
+        if search.offset > 0 { links.append(("previous", link(max(0, search.offset - max(search.count, 1))))) }
+        return APIResponse(
+            status: 200, body: SearchBundle.searchset(page.map(\.resource), total: hits.count, base: base(request), links: links))
+    }
+}
+
+/// Bundle building.
+enum SearchBundle {
+    static func searchset(_ resources: [FHIRResource], total: Int, base: String, links: [(String, String)]) -> FHIRJSON {
+        .obj([
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": .integer(total),
+            "link": .list(links.map { .obj(["relation": .string($0.0), "url": .string($0.1)]) }),
+            "entry": .list(
+                resources.map { resource in
+                    .obj([
+                        "fullUrl": .string(base + "/" + resource.reference),
+                        "resource": resource.json,
+                        "search": .obj(["mode": "match"]),
+                    ])
+                }),
+        ])
+    }
+}

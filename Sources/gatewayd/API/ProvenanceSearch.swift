@@ -1,0 +1,51 @@
+import FHIR
+import Foundation
+import Provenance
+
+/// `GET /fhir/Provenance?target=Observation/ID`: the Provenance of the ledger batch each target's reading was
+/// accepted in — rebuilt by `ProvenanceMapper` from the ledger entry (DATA/ledger/ledger.jsonl) and the archived
+/// readings of that batch, so it carries the entry's hash and signature. A patient-scoped caller gets the batch
+/// restricted to its subjects (another subject's Observations are never named), which gives a different id.
+struct ProvenanceSearch: Sendable {
+    static let known: Set<String> = ["target"]
+    var targets: [String]
+
+    init(_ query: APIQuery) throws(APIError) {
+        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+            throw .badParameter(item.name, "not a supported search parameter of Provenance (only target)")
+        }
+        guard let text = try query.single("target") else { throw .badParameter("target", "required: Observation/ID") }
+        targets = try ReferenceParameter(text, type: "Observation", parameter: "target").ids
+    }
+
+    func run(_ data: APIData, grant: APIGrant, directory: String, base: String, touched: inout [String]) throws -> FHIRJSON {
+        let entries = Self.ledgerEntries(directory + "/ledger/" + Ledger.fileName)
+        var resources: [FHIRResource] = []
+        for id in targets {
+            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)),
+                let identity = hit.reading.identity,
+                let entry = entries.first(where: { $0.items.contains { $0.identity == identity } })
+            else { continue }
+            let batch = try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }
+                .filter { $0.subject.map(grant.allows(subject:)) ?? false }
+            touched += batch.compactMap(\.subject)
+            // A restricted batch is not the ledger entry any more: do not claim its hash and signature.
+            let whole = batch.count == entry.items.count
+            if let provenance = ProvenanceMapper.provenance(
+                batch: batch, ledgerEntry: whole ? entry : nil, recordedMicros: entry.recordedMicros,
+                gatewayDeviceID: data.gatewayDeviceID), !resources.contains(where: { $0.id == provenance.id })
+            {
+                resources.append(provenance)
+            }
+        }
+        touched = Array(Set(touched)).sorted()
+        return SearchBundle.searchset(resources, total: resources.count, base: base, links: [])
+    }
+
+    /// The ledger's entries; lines that do not decode (a torn tail) are skipped — `gatewayd verify` reports them.
+    static func ledgerEntries(_ path: String) -> [LedgerEntry] {
+        guard let contents = FileManager.default.contents(atPath: path) else { return [] }
+        let decoder = JSONDecoder()
+        return contents.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(LedgerEntry.self, from: Data($0)) }
+    }
+}

@@ -1,0 +1,189 @@
+import Crypto
+import FHIR
+import Foundation
+import Provenance
+import StreamEngine
+import TimeSeries
+
+/// `GET /fhir/Observation/$stats`: R4 observation statistics of one subject and code, optionally bucketed by
+/// `interval` (PT1H, P1D) into windows of the subject's local time (`--tz`). Values are the exact decimals the
+/// mappers put in the Observations; the average is an `ExactMean` (no Double anywhere), rounded half to even one
+/// place finer than the finest value. Doubtful readings (ReadingFlags.doubtful) are left out and counted.
+struct StatsOperation: Sendable {
+    static let documentation =
+        "subject (required), code (system|code, or system + code, or coding), period=START/END (dates or RFC 3339; END inclusive) or duration (hours back from now), statistic (comma list of average, minimum, maximum, count), interval (PT1H or P1D, windows in the subject's time zone). Output: Parameters with one 'statistics' Observation per window (and unit). Doubtful readings are excluded and counted (extension excluded-count)."
+    static let excludedExtension = FHIRCodes.gatewaydExtensionBase + "excluded-count"
+    static let supportedStatistics = ["average", "minimum", "maximum", "count"]
+    static let known: Set<String> = ["subject", "patient", "code", "system", "coding", "period", "duration", "statistic", "interval"]
+
+    enum Interval: String, Sendable { case hour = "PT1H", day = "P1D" }
+
+    var subject: String
+    var code: TokenParameter
+    var from: Int64
+    var to: Int64
+    var statistics: [String]
+    var interval: Interval?
+    let zone: TimeZone
+    let nowMicros: Int64
+
+    init(_ query: APIQuery, grant: APIGrant, zone: TimeZone, now: Date = Date()) throws(APIError) {
+        self.zone = zone
+        nowMicros = DateText.micros(now)
+        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+            let why = ["include", "limit"].contains(item.name) ? "not supported by this server" : "not a parameter of $stats"
+            throw .badParameter(item.name, why)
+        }
+        var subjectText = try query.single("subject")
+        if subjectText == nil { subjectText = try query.single("patient") }
+        if let subjectText {
+            let ids = try ReferenceParameter(subjectText, type: "Patient", parameter: "subject").ids
+            guard ids.count == 1, let only = ids.first else { throw .badParameter("subject", "exactly one subject") }
+            subject = only
+        } else if let bound = grant.subjects, bound.count == 1, let only = bound.first {
+            subject = only
+        } else {
+            throw .badParameter("subject", "required")
+        }
+        guard grant.allows(subject: subject) else { throw .forbidden("The token may not read subject '\(subject)'.") }
+
+        if let coding = try query.single("coding") {
+            code = try TokenParameter(coding, parameter: "coding")
+        } else if let text = try query.single("code") {
+            let system = try query.single("system")
+            code = try TokenParameter(system.map { s in text.split(separator: ",").map { s + "|" + $0 }.joined(separator: ",") } ?? text, parameter: "code")
+        } else {
+            throw .badParameter("code", "required (system|code, or system + code, or coding)")
+        }
+
+        if let period = try query.single("period") {
+            let ends = period.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard ends.count == 2, let start = DateText.range(ends[0], zone: zone), let end = DateText.range(ends[1], zone: zone),
+                start.start < end.end
+            else { throw .badParameter("period", "'\(period)': expected START/END, dates or RFC 3339 date-times, START before END") }
+            (from, to) = (start.start, end.end)
+        } else if let duration = try query.single("duration") {
+            guard let hours = Double(duration), hours > 0, hours <= 24 * 366 * 10 else {
+                throw .badParameter("duration", "'\(duration)' is not a positive number of hours")
+            }
+            (from, to) = (nowMicros - Int64(hours * 3_600_000_000), nowMicros)
+        } else {
+            throw .badParameter("period", "period or duration is required")
+        }
+
+        statistics = query.all("statistic").flatMap { $0.split(separator: ",").map(String.init) }
+        guard !statistics.isEmpty else { throw .badParameter("statistic", "required: \(Self.supportedStatistics.joined(separator: ", "))") }
+        for statistic in statistics where !Self.supportedStatistics.contains(statistic) {
+            throw .badParameter("statistic", "'\(statistic)' is not supported (supported: \(Self.supportedStatistics.joined(separator: ", ")))")
+        }
+        if let text = try query.single("interval") {
+            guard let parsed = Interval(rawValue: text) else { throw .badParameter("interval", "'\(text)': supported are PT1H and P1D") }
+            interval = parsed
+        }
+    }
+
+    /// One window's tally of one unit.
+    struct Tally {
+        var code: FHIRJSON
+        var unit: String
+        var mean = ExactMean()
+        var minimum: (exact: ExactDecimal, text: String)?
+        var maximum: (exact: ExactDecimal, text: String)?
+        var excluded = 0
+
+        mutating func add(_ text: String, _ value: DecimalValue) {
+            mean.add(value)
+            let exact = ExactDecimal(value)
+            if minimum.map({ exact.compare($0.exact) < 0 }) ?? true { minimum = (exact, text) }
+            if maximum.map({ exact.compare($0.exact) > 0 }) ?? true { maximum = (exact, text) }
+        }
+    }
+
+    func run(_ data: APIData) throws -> FHIRJSON {
+        var tallies: [String: Tally] = [:]
+        var windows: [String: (start: Int64, end: Int64)] = [:]
+        for reading in try data.readings(subjects: [subject], from: from, to: to) {
+            let window = self.window(reading.time.effectiveMicros)
+            let doubtful = !reading.flags.intersection(.doubtful).isEmpty
+            for resource in data.observations(of: [reading]).map(\.resource) {
+                var elements: [FHIRJSON] = [resource.json]
+                elements += resource.json["component"]?.arrayValue ?? []
+                for element in elements where code.matches(element["code"]) {
+                    let quantity = element["valueQuantity"]
+                    let unit = quantity?["code"]?.stringValue ?? quantity?["unit"]?.stringValue ?? ""
+                    let key = "\(window.start)|\(unit)"
+                    windows[key] = window
+                    var tally = tallies[key] ?? Tally(code: element["code"] ?? .null, unit: unit)
+                    if !doubtful, let text = quantity?["value"]?.numberText, let value = DecimalValue(parsing: text) {
+                        tally.add(text, value)
+                    } else {
+                        tally.excluded += 1
+                    }
+                    tallies[key] = tally
+                }
+            }
+        }
+        let keys = tallies.keys.sorted { a, b in
+            let (wa, wb) = (windows[a]?.start ?? 0, windows[b]?.start ?? 0)
+            return wa != wb ? wa < wb : a < b
+        }
+        let observations: [FHIRJSON] = keys.compactMap { key in
+            guard let tally = tallies[key], let window = windows[key] else { return nil }
+            return observation(tally, window)
+        }
+        return .obj([
+            "resourceType": "Parameters",
+            "parameter": .list(observations.map { .obj(["name": "statistics", "resource": $0]) }),
+        ])
+    }
+
+    /// The window an instant falls in: the interval's local hour or day, or the whole period.
+    func window(_ micros: Int64) -> (start: Int64, end: Int64) {
+        guard let interval else { return (from, to) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        guard let range = calendar.dateInterval(of: interval == .day ? .day : .hour, for: date) else { return (from, to) }
+        return (DateText.micros(range.start), DateText.micros(range.end))
+    }
+
+    func local(_ micros: Int64) -> String {
+        let offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+        return FHIRTime.dateTime(utcMicros: micros, offsetSeconds: offset)
+    }
+
+    func observation(_ tally: Tally, _ window: (start: Int64, end: Int64)) -> FHIRJSON {
+        let seed = "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
+        let id = "stats-" + SHA256.hash(data: Array(seed.utf8)).prefix(20).map { String(format: "%02x", $0) }.joined()
+        func quantity(_ text: String) -> FHIRJSON {
+            .obj(["value": .number(text), "unit": .string(tally.unit), "system": .string(FHIRCodes.ucum), "code": .string(tally.unit)])
+        }
+        var components: [FHIRJSON] = []
+        for statistic in statistics {
+            let value: (String, FHIRJSON)?
+            switch statistic {
+            case "average": value = tally.mean.value(extraPlaces: 1).map { ("valueQuantity", quantity($0.description)) }
+            case "minimum": value = tally.minimum.map { ("valueQuantity", quantity($0.text)) }
+            case "maximum": value = tally.maximum.map { ("valueQuantity", quantity($0.text)) }
+            default: value = ("valueInteger", .integer(tally.mean.count))
+            }
+            guard let value else { continue }
+            components.append(.object([
+                .init("code", .obj(["coding": .array([.obj(["system": .string(FHIRCodes.statistics), "code": .string(statistic)])])])),
+                .init(value.0, value.1),
+            ]))
+        }
+        let note = tally.excluded > 0 ? "\(tally.excluded) doubtful or valueless reading(s) left out of the statistics." : nil
+        return .obj([
+            "resourceType": "Observation",
+            "id": .string(id),
+            "extension": .array([.obj(["url": .string(Self.excludedExtension), "valueInteger": .integer(tally.excluded)])]),
+            "status": .string(window.end <= nowMicros ? "final" : "preliminary"),
+            "code": tally.code,
+            "subject": .obj(["reference": .string("Patient/" + subject)]),
+            "effectivePeriod": .obj(["start": .string(local(window.start)), "end": .string(local(window.end))]),
+            "note": note.map { .array([.obj(["text": .string($0)])]) },
+            "component": .list(components),
+        ])
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Provenance
+
+/// `gatewayd serve`: the local read-only FHIR API over the data directory's archive.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the stored readings as a read-only FHIR R4 API (Observation, Device, Provenance, $stats, $lastn).",
+        discussion: """
+            Every route, /fhir/metadata included, needs `Authorization: Bearer TOKEN` (DESIGN.md rule 7). Scopes (SMART style, read only): \
+            system/*.read (everything), system/Observation.read, system/Device.read; patient/*.read@SUBJECT (or \
+            patient/Observation.read@SUBJECT …) sees only SUBJECT's resources. --allow-loopback lets requests from a \
+            loopback peer (127.0.0.0/8, ::1) in without a token. Every read is appended to DATA/audit.jsonl.
+            Example: gatewayd serve --dir data --listen 127.0.0.1:8080 --tz Asia/Tokyo --token s3cret=system/*.read \
+            --token alice-phone=patient/*.read@alice
+            """)
+
+    @Option(help: "Data directory (as given to `gatewayd collect`).")
+    var dir: String
+
+    @Option(help: "HOST:PORT to listen on (IPv6: [::1]:8080).")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "IANA time zone of the subjects: date-only search values and $stats windows are local.")
+    var tz = "UTC"
+
+    @Option(name: .customLong("token"), help: "TOKEN=SCOPE[,SCOPE…], e.g. s3cret=system/*.read or t2=patient/*.read@alice. Repeatable.")
+    var tokens: [String] = []
+
+    @Flag(help: "Let requests from a loopback peer in without a token.")
+    var allowLoopback = false
+
+    @Option(help: "This gateway's identifier (its PhgDevice).")
+    var gatewayID = ProcessInfo.processInfo.hostName
+
+    func run() async throws {
+        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let (host, port) = try Self.parseListen(listen)
+        let parsedTokens = try tokens.map { text in
+            do { return try APIToken.parse(text) } catch { throw ValidationError("--token: \(error)") }
+        }
+        guard !parsedTokens.isEmpty || allowLoopback else {
+            throw ValidationError("--token: give at least one token (or --allow-loopback), or nothing could ever be read")
+        }
+        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
+            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
+        }
+        let data = try APIData(directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
+        let api = FHIRAPI(
+            data: data, access: APIAccess(tokens: parsedTokens, allowLoopback: allowLoopback),
+            audit: try AuditLog(path: dir + "/audit.jsonl"), zone: zone, listen: listen, directory: dir)
+        var logger = Logger(label: "gatewayd.serve")
+        logger.logLevel = .notice
+        FileHandleOutput.standardError("gatewayd serve: FHIR API on http://\(listen)/fhir")
+        try await APIServer.application(api: api, host: host, port: port, logger: logger).runService()
+    }
+
+    /// "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[close...].dropFirst().drop { $0 == ":" }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            throw ValidationError("--listen '\(text)': expected HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
+            throw ValidationError("--listen '\(text)': expected HOST:PORT with a port 0-65535")
+        }
+        return (String(host), port)
+    }
+}

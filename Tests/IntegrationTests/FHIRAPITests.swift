@@ -207,6 +207,14 @@ import Testing
         #expect(alicesOwn.status == 200 && alicesOwn.json["total"] as? Int == 5)
         let bobs = try await Self.get(base + "/Observation?subject=bob", token: "alice-secret")
         #expect(bobs.status == 403 && bobs.json["resourceType"] as? String == "OperationOutcome")
+        // Reading one of bob's Observations by id answers as if it did not exist (no hint that the id is real).
+        let bobsSearch = try await Self.get(base + "/Observation?subject=bob", token: sys)
+        let bobsEntries = bobsSearch.json["entry"] as? [[String: Any]] ?? []
+        let bobsID = (bobsEntries.first?["resource"] as? [String: Any])?["id"] as? String ?? ""
+        #expect(!bobsID.isEmpty)
+        let bobsByID = try await Self.get(base + "/Observation/\(bobsID)", token: "alice-secret")
+        #expect(bobsByID.status == 404)
+        #expect(try await Self.get(base + "/Observation/\(bobsID)", token: sys).status == 200)
 
         // Devices: the gateway's PhgDevice and the cuff's PhdDevice.
         let devices = try await Self.get(base + "/Device", token: sys)

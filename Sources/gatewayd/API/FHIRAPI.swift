@@ -80,12 +80,12 @@ struct FHIRAPI: Sendable {
             touched = [lastN.subject]
             return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
         case ("Observation", let id?):
-            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: nil)) else {
+            // Only the token's own subjects are looked in: another person's id answers 404, as an unknown one does,
+            // so a patient-scoped token cannot learn which ids exist.
+            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)) else {
                 throw APIError.notFound("Observation/\(id) is not known.")
             }
-            let subject = hit.reading.subject ?? ""
-            touched = [subject]
-            guard grant.allows(subject: subject) else { throw APIError.forbidden("The token may not read subject '\(subject)'.") }
+            touched = [hit.reading.subject ?? ""]
             return APIResponse(status: 200, body: hit.resource.json)
         case ("Device", nil):
             for item in query.items where !item.name.hasPrefix("_format") {

@@ -42,3 +42,24 @@ struct APIQuery: Sendable {
         }.joined(separator: "&")
     }
 }
+
+extension APIQuery {
+    /// The one subject an operation ($stats, $lastn) works on: `subject` (or `patient`), else the token's only
+    /// subject; refused when the token may not read it.
+    func operationSubject(grant: APIGrant) throws(APIError) -> String {
+        var subjectText = try single("subject")
+        if subjectText == nil { subjectText = try single("patient") }
+        let subject: String
+        if let subjectText {
+            let ids = try ReferenceParameter(subjectText, type: "Patient", parameter: "subject").ids
+            guard ids.count == 1, let only = ids.first else { throw .badParameter("subject", "exactly one subject") }
+            subject = only
+        } else if let bound = grant.subjects, bound.count == 1, let only = bound.first {
+            subject = only
+        } else {
+            throw .badParameter("subject", "required")
+        }
+        guard grant.allows(subject: subject) else { throw .forbidden("The token may not read subject '\(subject)'.") }
+        return subject
+    }
+}

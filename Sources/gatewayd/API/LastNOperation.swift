@@ -17,18 +17,7 @@ struct LastNOperation: Sendable {
         for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
             throw .badParameter(item.name, "not a parameter of $lastn")
         }
-        var subjectText = try query.single("subject")
-        if subjectText == nil { subjectText = try query.single("patient") }
-        if let subjectText {
-            let ids = try ReferenceParameter(subjectText, type: "Patient", parameter: "subject").ids
-            guard ids.count == 1, let only = ids.first else { throw .badParameter("subject", "exactly one subject") }
-            subject = only
-        } else if let bound = grant.subjects, bound.count == 1, let only = bound.first {
-            subject = only
-        } else {
-            throw .badParameter("subject", "required")
-        }
-        guard grant.allows(subject: subject) else { throw .forbidden("The token may not read subject '\(subject)'.") }
+        subject = try query.operationSubject(grant: grant)
         max = try query.integer("max", default: 1, range: 1...100)
         if let text = try query.single("code") { code = try TokenParameter(text, parameter: "code") }
         if let text = try query.single("category") { category = try TokenParameter(text, parameter: "category") }

@@ -34,18 +34,7 @@ struct StatsOperation: Sendable {
             let why = ["include", "limit"].contains(item.name) ? "not supported by this server" : "not a parameter of $stats"
             throw .badParameter(item.name, why)
         }
-        var subjectText = try query.single("subject")
-        if subjectText == nil { subjectText = try query.single("patient") }
-        if let subjectText {
-            let ids = try ReferenceParameter(subjectText, type: "Patient", parameter: "subject").ids
-            guard ids.count == 1, let only = ids.first else { throw .badParameter("subject", "exactly one subject") }
-            subject = only
-        } else if let bound = grant.subjects, bound.count == 1, let only = bound.first {
-            subject = only
-        } else {
-            throw .badParameter("subject", "required")
-        }
-        guard grant.allows(subject: subject) else { throw .forbidden("The token may not read subject '\(subject)'.") }
+        subject = try query.operationSubject(grant: grant)
 
         if let coding = try query.single("coding") {
             code = try TokenParameter(coding, parameter: "coding")

@@ -18,19 +18,36 @@ struct APIRequestContext: RequestContext {
 /// Hummingbird wiring: every method on every path goes to `FHIRAPI`, which routes (so unknown routes and methods
 /// get FHIR OperationOutcomes too), and every response is application/fhir+json.
 enum APIServer {
+    /// A transaction Bundle of a day of one person's readings is well under this; larger bodies get 413.
+    static let maximumBodyBytes = 16 << 20
+
     static func application(api: FHIRAPI, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
         for method in methods {
             for path in ["/", "**"] {
                 router.on(RouterPath(path), method: method) { request, context -> Response in
+                    var headers = HTTPFields()
+                    headers[.contentType] = "application/fhir+json; charset=utf-8"
+                    var body: [UInt8] = []
+                    if method == .post || method == .put {
+                        do {
+                            let buffer = try await request.body.collect(upTo: maximumBodyBytes)
+                            body = Array(buffer.readableBytesView)
+                        } catch {
+                            let outcome = APIError(
+                                status: 413, code: "too-costly",
+                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.").outcome
+                            return Response(
+                                status: .contentTooLarge, headers: headers,
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.prettyText + "\n")))
+                        }
+                    }
                     let apiRequest = APIRequest(
                         method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
                         authorization: request.headers[.authorization], host: request.head.authority,
-                        peerIsLoopback: context.peerIsLoopback)
+                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
                     let response = api.respond(apiRequest)
-                    var headers = HTTPFields()
-                    headers[.contentType] = "application/fhir+json; charset=utf-8"
                     if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
                     let text = response.body.prettyText + "\n"
                     return Response(

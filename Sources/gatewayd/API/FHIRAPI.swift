@@ -10,6 +10,9 @@ struct APIRequest: Sendable {
     var authorization: String?
     var host: String?
     var peerIsLoopback: Bool
+    /// The request body (POST): at most `APIServer.maximumBodyBytes`.
+    var body: [UInt8] = []
+    var contentType: String? = nil
 }
 
 struct APIResponse: Sendable {

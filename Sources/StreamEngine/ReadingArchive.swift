@@ -61,6 +61,11 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v4: window versions") { db in
             try db.execute(sql: WindowTracker.migration)
         }
+        migrator.registerMigration("v5: summary revision and stored reading feeds") { db in
+            try db.execute(sql: SummaryLog.migration)
+            // Readings stored before the feed existed enter it once, in the order they were stored.
+            try db.execute(sql: "INSERT INTO reading_feed (identity, stored_micros) SELECT identity, received_micros FROM reading WHERE stored = 1 ORDER BY rowid")
+        }
         return migrator
     }
 
@@ -151,11 +156,14 @@ public final class ReadingArchive: Sendable {
     }
 
     /// Marks journaled readings as stored (their samples are durable in the store), with their ledger entry.
-    func markStored(_ identities: [String], ledgerSequence: Int?) throws {
+    func markStored(_ identities: [String], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
         try queue.write { db in
-            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ?")
+            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ? AND stored = 0")
+            let feed = try db.cachedStatement(sql: "INSERT INTO reading_feed (identity, stored_micros) VALUES (?, ?)")
             for identity in identities {
                 try update.execute(arguments: [ledgerSequence, identity])
+                // Only a reading that became stored now enters the feed (a repeated mark must not send it twice).
+                if db.changesCount > 0 { try feed.execute(arguments: [identity, nowMicros]) }
             }
         }
     }

@@ -116,6 +116,7 @@ public actor StreamEngine {
             try archive.markStored(alreadyRecorded.map(\.identity), ledgerSequence: last.sequence)
         }
         let sequence = try unrecorded.isEmpty ? nil : ledger?.record(unrecorded.map(\.reading), recordedMicros: options.clock())
+        reviseWindows(pending.map(\.reading), now: options.clock())
         try archive.markStored(unrecorded.map(\.identity), ledgerSequence: sequence)
         if !pending.isEmpty {
             logger.notice("recovered readings journaled before a stop", metadata: [
@@ -123,6 +124,18 @@ public actor StreamEngine {
             ])
         }
         return (confirmed.count, missing.count)
+    }
+
+    /// Revises the windows these readings touched (logged durably in engine.sqlite and yielded to `revisions`).
+    private func reviseWindows(_ readings: [Reading], now: Int64) {
+        do {
+            for revision in try windows.revise(readings, store: store, archive: archive, nowMicros: now) {
+                revisionSink.yield(revision)
+            }
+        } catch {
+            // Summaries are derived data: a failure here must not hold back the acknowledgement.
+            logger.warning("window summaries could not be revised", metadata: ["error": "\(error)"])
+        }
     }
 
     /// True when every component of `reading` is in the store exactly as it would be written.
@@ -258,15 +271,10 @@ public actor StreamEngine {
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
             let sequence = try ledger?.record(fresh.map(\.reading), recordedMicros: now)
-            try archive.markStored(fresh.map(\.identity), ledgerSequence: sequence)
-            do {
-                for revision in try windows.revise(fresh.map(\.reading), store: store, archive: archive, nowMicros: now) {
-                    revisionSink.yield(revision)
-                }
-            } catch {
-                // Summaries are derived data: a failure here must not hold back the acknowledgement.
-                logger.warning("window summaries could not be revised", metadata: ["error": "\(error)"])
-            }
+            // Windows are revised before the mark: a crash in between leaves the readings unstored, and recovery
+            // revises their windows again (a repeated version is harmless; a missed one would never be sent).
+            reviseWindows(fresh.map(\.reading), now: now)
+            try archive.markStored(fresh.map(\.identity), ledgerSequence: sequence, nowMicros: now)
         }
         for outcome in outcomes {
             switch outcome {

@@ -59,6 +59,7 @@ public final class WindowTracker: Sendable {
             var label: Int64
         }
         var touched: [Touched: (start: Int64, end: Int64)] = [:]
+        var units: [SeriesKey: String] = [:]
         var order: [Touched] = []
         for reading in readings {
             guard let subject = reading.subject else { continue }
@@ -67,6 +68,7 @@ public final class WindowTracker: Sendable {
             // RR intervals and energy expended are inputs to other summaries (RMSSD), not windows of their own.
             for component in reading.components where Self.windowedMetrics.contains(component.metric) {
                 let key = SeriesKey(subject: subject, device: reading.device.key, metric: component.metric.rawValue)
+                units[key] = component.unit
                 for width in SummaryWidth.allCases {
                     let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone, covering: t..<(t + 1))
                     let window = calendar.window(containing: t)
@@ -83,6 +85,10 @@ public final class WindowTracker: Sendable {
         try archive.queue.write { db in
             let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?")
             let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)")
+            let log = try db.cachedStatement(sql: """
+                INSERT INTO summary_revision (subject, series, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
                 let query = WindowQuery(
@@ -92,6 +98,10 @@ public final class WindowTracker: Sendable {
                 let series = entry.key.description
                 let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
                 try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
+                try log.execute(arguments: [
+                    entry.key.subject, series, entry.width.rawValue, entry.label, bounds.start, bounds.end, previous + 1,
+                    bounds.end <= nowMicros, units[entry.key] ?? "", try SummaryLog.encode(summary), nowMicros,
+                ])
                 revisions.append(
                     WindowRevision(
                         series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start, endMicros: bounds.end,

@@ -79,8 +79,8 @@ public struct Aggregate: Hashable, Sendable {
         if let l = other.last, let mine = last, l.timestampMicros > mine.timestampMicros { last = l }
     }
 
-    /// Rebuilds a summary from stored fields (catalog rows, rollup columns).
-    init(
+    /// Rebuilds a summary from stored fields (catalog rows, rollup columns, the engine's summary log).
+    public init(
         count: Int, min: DecimalValue?, max: DecimalValue?, sum: ExactDecimal?, sumOfSquares: ExactDecimal?,
         first: TimedValue?, last: TimedValue?
     ) {

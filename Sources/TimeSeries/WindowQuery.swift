@@ -31,6 +31,11 @@ public struct WindowSummary: Hashable, Sendable {
     public var endMicros: Int64
     public var aggregate: Aggregate
     public var excludedCount: Int
+
+    public init(labelMicros: Int64, startMicros: Int64, endMicros: Int64, aggregate: Aggregate, excludedCount: Int) {
+        (self.labelMicros, self.startMicros, self.endMicros) = (labelMicros, startMicros, endMicros)
+        (self.aggregate, self.excludedCount) = (aggregate, excludedCount)
+    }
 }
 
 /// How a query was answered, so "whole chunks from statistics" is observable.

@@ -1,8 +1,11 @@
 import ArgumentParser
+import AsyncHTTPClient
+import FHIR
 import Foundation
 import Hummingbird
 import Logging
 import Provenance
+import StreamEngine
 
 /// `gatewayd serve`: the local read-only FHIR API over the data directory's archive.
 struct ServeCommand: AsyncParsableCommand {
@@ -18,8 +21,11 @@ struct ServeCommand: AsyncParsableCommand {
             --token alice-phone=patient/*.read@alice
             """)
 
+    @Option(help: "The configuration file: data directory, subjects and zones, API tokens, hub mode, sync destinations. The other options are for use without one.")
+    var config: String?
+
     @Option(help: "Data directory (as given to `gatewayd collect`).")
-    var dir: String
+    var dir: String?
 
     @Option(help: "HOST:PORT to listen on (IPv6: [::1]:8080).")
     var listen = "127.0.0.1:8080"
@@ -37,25 +43,65 @@ struct ServeCommand: AsyncParsableCommand {
     var gatewayID = ProcessInfo.processInfo.hostName
 
     func run() async throws {
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
-        let (host, port) = try Self.parseListen(listen)
-        let parsedTokens = try tokens.map { text in
-            do { return try APIToken.parse(text) } catch { throw ValidationError("--token: \(error)") }
-        }
-        guard !parsedTokens.isEmpty || allowLoopback else {
+        let configuration = try resolvedConfiguration()
+        let dir = configuration.dataDirectory
+        let (host, port) = try Self.parseListen(configuration.api.listen)
+        guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
             throw ValidationError("--token: give at least one token (or --allow-loopback), or nothing could ever be read")
+        }
+        if configuration.api.hub {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: dir + "/engine.sqlite") { _ = try ReadingArchive(path: dir + "/engine.sqlite") }
         }
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
-        let data = try APIData(directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
-        let api = FHIRAPI(
-            data: data, access: APIAccess(tokens: parsedTokens, allowLoopback: allowLoopback),
-            audit: try AuditLog(path: dir + "/audit.jsonl"), zone: zone, listen: listen, directory: dir)
+        let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
+        let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
+        let data = try APIData(
+            directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
+            decorate: decorate)
+        let audit = try AuditLog(path: dir + "/audit.jsonl")
+        var api = FHIRAPI(
+            data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
+            audit: audit, zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)
+        api.subjectZones = configuration.zones
+        api.hub = hub
         var logger = Logger(label: "gatewayd.serve")
         logger.logLevel = .notice
-        FileHandleOutput.standardError("gatewayd serve: FHIR API on http://\(listen)/fhir")
-        try await APIServer.application(api: api, host: host, port: port, logger: logger).runService()
+        FileHandleOutput.standardError(
+            "gatewayd serve: FHIR API on http://\(configuration.api.listen)/fhir" + (hub != nil ? " (hub: accepting POST /fhir)" : ""))
+        let application = APIServer.application(api: api, host: host, port: port, logger: logger)
+        guard !configuration.destinations.isEmpty else {
+            try await application.runService()
+            return
+        }
+        let (sync, _) = try SyncService.open(configuration: configuration)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        FileHandleOutput.standardError("gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.runService() }
+            group.addTask { await sync.run(transport: HTTPTransport(client: client)) }
+            try await group.next()
+            group.cancelAll()
+        }
+        try await client.shutdown()
+    }
+
+    /// The configuration file, or one made of the command-line options.
+    func resolvedConfiguration() throws -> GatewayConfiguration {
+        if let config {
+            do { return try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        }
+        guard let dir else { throw ValidationError("give --config FILE, or --dir DATA with --token/--allow-loopback") }
+        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        var configuration = GatewayConfiguration(file: "(command line)", dataDirectory: dir, gatewayID: gatewayID, signingKeyFile: nil, defaultZone: zone)
+        configuration.api.listen = listen
+        configuration.api.allowLoopback = allowLoopback
+        configuration.api.tokens = try tokens.map { text in
+            do { return try APIToken.parse(text) } catch { throw ValidationError("--token: \(error)") }
+        }
+        return configuration
     }
 
     /// "127.0.0.1:8080", "[::1]:8080", "localhost:8080".

@@ -5,21 +5,25 @@ import Crypto
 /// - `system/*.read` (or `system/Observation.read`, `system/Device.read`, `system/Provenance.read`): every subject;
 /// - `patient/*.read@SUBJECT` (or `patient/Observation.read@SUBJECT`, …): only that subject's resources — a
 ///   patient scope must name its subject, since there is no SMART launch context to bind it to.
-/// `.rs` (SMART v2) is accepted as a synonym of `.read`.
+/// `.rs` (SMART v2) is accepted as a synonym of `.read`. A hub's uploaders hold `system/*.write` (or
+/// `patient/*.write@SUBJECT`, `.cud` in SMART v2): it lets them POST transaction Bundles to /fhir, nothing else.
 struct APIToken: Sendable {
     struct Scope: Sendable, Equatable {
         /// "*" or a resource type.
         var resourceType: String
         /// nil for a system scope; the bound subject for a patient scope.
         var subject: String?
+        var write = false
     }
 
     var secret: String
     var scopes: [Scope]
+    /// A name from the configuration, shown in the audit log next to the hash.
+    var name: String?
 
     /// What the audit log records instead of the secret: the first 12 hex digits of its SHA-256.
     var auditID: String {
-        "tok-" + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
+        (name.map { $0 + ":" } ?? "") + "tok-" + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()
@@ -47,19 +51,22 @@ struct APIToken: Sendable {
             guard slash.count == 2, let dot = slash[1].lastIndex(of: ".") else { throw .bad("'\(item)' is not a scope like system/*.read") }
             let type = String(slash[1][..<dot])
             let access = String(slash[1][slash[1].index(after: dot)...])
-            guard access == "read" || access == "rs" else { throw .bad("'\(item)': only read access (.read, .rs) exists") }
+            guard ["read", "rs", "write", "cud"].contains(access) else {
+                throw .bad("'\(item)': access is .read (.rs) or, for a hub's uploaders, .write (.cud)")
+            }
+            let write = access == "write" || access == "cud"
             guard resourceTypes.contains(type) else {
                 throw .bad("'\(item)': resource type must be one of \(resourceTypes.sorted().joined(separator: ", "))")
             }
             switch slash[0] {
             case "system":
                 guard subject == nil else { throw .bad("'\(item)': a system scope is not bound to a subject") }
-                scopes.append(Scope(resourceType: type, subject: nil))
+                scopes.append(Scope(resourceType: type, subject: nil, write: write))
             case "patient":
                 guard let subject, !subject.isEmpty else {
                     throw .bad("'\(item)': a patient scope must name its subject, e.g. patient/*.read@alice")
                 }
-                scopes.append(Scope(resourceType: type, subject: subject))
+                scopes.append(Scope(resourceType: type, subject: subject, write: write))
             default:
                 throw .bad("'\(item)': the context must be system or patient (user scopes need a login, which this API has not)")
             }
@@ -93,8 +100,21 @@ struct APIAccess: Sendable {
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
         }
         guard let resourceType else { return APIGrant(subjects: [], caller: token.auditID) }
-        let scopes = token.scopes.filter { $0.resourceType == "*" || $0.resourceType == resourceType }
+        let scopes = token.scopes.filter { !$0.write && ($0.resourceType == "*" || $0.resourceType == resourceType) }
         guard !scopes.isEmpty else { throw .forbidden("The token's scopes do not allow reading \(resourceType).") }
+        if scopes.contains(where: { $0.subject == nil }) { return APIGrant(subjects: nil, caller: token.auditID) }
+        return APIGrant(subjects: Set(scopes.compactMap(\.subject)), caller: token.auditID)
+    }
+
+    /// The grant for uploading a transaction Bundle (hub mode): a token with a write scope.
+    func writeGrant(authorization: String?) throws(APIError) -> APIGrant {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw .missingToken }
+        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let token = tokens.first(where: { constantTimeEqual($0.secret, secret) }) else {
+            throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
+        }
+        let scopes = token.scopes.filter(\.write)
+        guard !scopes.isEmpty else { throw .forbidden("The token's scopes do not allow uploading (a write scope such as system/*.write is needed).") }
         if scopes.contains(where: { $0.subject == nil }) { return APIGrant(subjects: nil, caller: token.auditID) }
         return APIGrant(subjects: Set(scopes.compactMap(\.subject)), caller: token.auditID)
     }

@@ -3,22 +3,42 @@ import Foundation
 import Provenance
 import StreamEngine
 
-/// The archive as the API sees it: stored readings of the subjects a caller may read, mapped to FHIR on the fly by
-/// the PHD IG mappers (so the API and a future upload always agree on every id and element).
+/// One Observation the API can serve, wherever it came from: mapped from a stored reading, or received by the hub.
+struct ObservationHit: Sendable {
+    var resource: FHIRResource
+    var subject: String
+    var effectiveMicros: Int64
+    /// Left out of statistics (ReadingFlags.doubtful on a local reading; received resources are taken as sent).
+    var doubtful: Bool
+    /// The stored reading it was mapped from (nil for a received resource).
+    var reading: Reading?
+}
+
+/// The data as the API sees it: stored readings of the subjects a caller may read, mapped to FHIR on the fly by
+/// the PHD IG mappers (so the API and an upload always agree on every id and element), plus — on a hub — what home
+/// gateways uploaded.
 struct APIData: Sendable {
     let archive: ReadingArchive
     let gateway: GatewayRecord
+    let received: ReceivedResources?
+    /// Adds optional codings (JP Core) to every resource served.
+    let decorate: @Sendable (FHIRResource) -> FHIRResource
 
     var gatewayDeviceID: String { DeviceMapper.phgDeviceID(gateway) }
 
-    init(directory: String, gateway: GatewayRecord) throws {
+    init(
+        directory: String, gateway: GatewayRecord, received: ReceivedResources? = nil,
+        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 }
+    ) throws {
         archive = try ReadingArchive(path: directory + "/engine.sqlite")
         self.gateway = gateway
+        self.received = received
+        self.decorate = decorate
     }
 
-    /// Subjects with stored readings, restricted to `allowed` when given.
+    /// Subjects with stored or received readings, restricted to `allowed` when given.
     func subjects(allowed: Set<String>?) throws -> [String] {
-        let all = try archive.subjects()
+        let all = Set(try archive.subjects()).union(try received?.subjects() ?? []).sorted()
         return allowed.map { set in all.filter(set.contains) } ?? all
     }
 
@@ -32,20 +52,44 @@ struct APIData: Sendable {
     /// Every Observation of these readings, with the reading it came from.
     func observations(of readings: [Reading]) -> [(reading: Reading, resource: FHIRResource)] {
         readings.flatMap { reading in
-            ObservationMapper.observations(for: reading, gatewayDeviceID: gatewayDeviceID).map { (reading, $0) }
+            ObservationMapper.observations(for: reading, gatewayDeviceID: gatewayDeviceID).map { (reading, decorate($0)) }
         }
     }
 
-    /// The Observation with this id among the readable subjects' readings, with its reading.
-    func observation(id: String, subjects: [String]) throws -> (reading: Reading, resource: FHIRResource)? {
+    /// Every Observation of these subjects effective in [from, to): the archive's (through the index on subject and
+    /// time) and the hub's (likewise indexed).
+    func observationHits(subjects: [String], from: Int64 = .min, to: Int64 = .max) throws -> [ObservationHit] {
+        var hits = observations(of: try readings(subjects: subjects, from: from, to: to)).map { pair in
+            ObservationHit(
+                resource: pair.resource, subject: pair.reading.subject ?? "", effectiveMicros: pair.reading.time.effectiveMicros,
+                doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+        }
+        if let received {
+            hits += try received.resources(type: "Observation", subjects: subjects, from: from, to: to).map { stored in
+                ObservationHit(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+            }
+        }
+        return hits
+    }
+
+    /// The Observation with this id among the readable subjects' Observations.
+    func observation(id: String, subjects: [String]) throws -> ObservationHit? {
         if id.count == 64, let reading = try archive.reading(identity: id), let subject = reading.subject, subjects.contains(subject) {
-            if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) { return hit }
+            if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) {
+                return ObservationHit(
+                    resource: hit.resource, subject: subject, effectiveMicros: reading.time.effectiveMicros,
+                    doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
+            }
+        }
+        if let stored = try received?.resource(type: "Observation", id: id), subjects.contains(stored.subject) {
+            return ObservationHit(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
         }
         // Derived Observations (status bits, context, coincident time stamp) have their own ids: look them up.
-        return observations(of: try readings(subjects: subjects)).first { $0.resource.id == id }
+        return try observationHits(subjects: subjects).first { $0.resource.id == id }
     }
 
-    /// The PhdDevice of every sensor that gave a readable reading, and the gateway's PhgDevice.
+    /// The PhdDevice of every sensor that gave a readable reading, the gateway's PhgDevice, and received Devices
+    /// that a readable received Observation refers to.
     func devices(subjects: [String]) throws -> [FHIRResource] {
         var records: [String: DeviceRecord] = [:]
         var kinds: [String: Set<ReadingKind>] = [:]
@@ -56,6 +100,20 @@ struct APIData: Sendable {
         let phd = records.keys.sorted().compactMap { key in
             records[key].map { DeviceMapper.phdDevice($0, kinds: kinds[key] ?? []) }
         }
-        return [DeviceMapper.phgDevice(gateway: gateway)] + phd
+        var devices = [DeviceMapper.phgDevice(gateway: gateway)] + phd
+        if let received {
+            var referenced: Set<String> = []
+            for stored in try received.resources(type: "Observation", subjects: subjects) {
+                if let reference = stored.resource.json["device"]?["reference"]?.stringValue { referenced.insert(reference) }
+                for item in stored.resource.json["extension"]?.arrayValue ?? [] {
+                    if let reference = item["valueReference"]?["reference"]?.stringValue { referenced.insert(reference) }
+                }
+            }
+            let known = Set(devices.map(\.reference))
+            for stored in try received.resources(type: "Device", subjects: [""]) where referenced.contains(stored.resource.reference) {
+                if !known.contains(stored.resource.reference) { devices.append(stored.resource) }
+            }
+        }
+        return devices.map(decorate)
     }
 }

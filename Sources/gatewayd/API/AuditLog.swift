@@ -3,8 +3,10 @@ import Foundation
 import Synchronization
 
 /// DATA/audit.jsonl: one JSON line per API read — when, who (a token's hash prefix, never the secret), which
-/// route and query, which subjects' data it touched, and the status returned. Appended under a lock and flushed
-/// per line, so concurrent requests never interleave lines.
+/// route and query, which subjects' data it touched, and the status returned — and one per share with a downstream
+/// destination (DESIGN.md rule 7: every read and every share is audited). `kind` tells them apart ("read" when
+/// absent: lines written before shares existed). Appended under a lock and flushed per line, so concurrent
+/// requests never interleave lines. `gatewayd audit` reads it back.
 final class AuditLog: Sendable {
     let path: String
     private let lock = Mutex(())
@@ -24,19 +26,43 @@ final class AuditLog: Sendable {
     }
 
     func record(caller: String, method: String, route: String, query: String?, subjects: [String], status: Int) {
-        let now = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())
-        let line = FHIRJSON.obj([
-            "time": .string(FHIRTime.instant(utcMicros: now)),
-            "token": .string(caller),
-            "method": .string(method),
-            "route": .string(route),
-            "query": query.map { .string($0) },
-            "subjects": .array(subjects.sorted().map { .string($0) }),
-            "status": .integer(status),
-        ]).text + "\n"
+        append(
+            .obj([
+                "kind": "read",
+                "time": .string(Self.now()),
+                "token": .string(caller),
+                "method": .string(method),
+                "route": .string(route),
+                "query": query.map { .string($0) },
+                "subjects": .array(subjects.sorted().map { .string($0) }),
+                "status": .integer(status),
+            ]))
+    }
+
+    /// A share with a downstream destination (the PHR sync): which destination, whose data, how many resources,
+    /// and the destination's HTTP status (0 when it could not be reached), with what went wrong if anything.
+    func recordShare(destination: String, subjects: [String], resources: Int, status: Int, detail: String?) {
+        append(
+            .obj([
+                "kind": "share",
+                "time": .string(Self.now()),
+                "destination": .string(destination),
+                "subjects": .array(subjects.sorted().map { .string($0) }),
+                "resources": .integer(resources),
+                "status": .integer(status),
+                "detail": detail.map { .string($0) },
+            ]))
+    }
+
+    private static func now() -> String {
+        FHIRTime.instant(utcMicros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+
+    private func append(_ entry: FHIRJSON) {
+        let line = entry.text + "\n"
         lock.withLock { _ in
             guard let handle = FileHandle(forWritingAtPath: path) else {
-                FileHandleOutput.standardError("gatewayd serve: cannot append to \(path)")
+                FileHandleOutput.standardError("gatewayd: cannot append to audit log \(path)")
                 return
             }
             defer { try? handle.close() }
@@ -44,7 +70,7 @@ final class AuditLog: Sendable {
                 try handle.seekToEnd()
                 try handle.write(contentsOf: Data(line.utf8))
             } catch {
-                FileHandleOutput.standardError("gatewayd serve: audit log \(path): \(error)")
+                FileHandleOutput.standardError("gatewayd: audit log \(path): \(error)")
             }
         }
     }

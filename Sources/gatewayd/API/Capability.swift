@@ -2,7 +2,8 @@ import FHIR
 import Foundation
 
 /// The CapabilityStatement: exactly what `FHIRAPI` implements — read and search-type on Observation and Device,
-/// the Observation search parameters `ObservationSearch` accepts, and the $stats operation. Nothing is written.
+/// the Observation search parameters `ObservationSearch` accepts, and the $stats operation (GET, or POST with its
+/// parameters in the body). Nothing is written.
 enum Capability {
     static func statement(base: String) -> FHIRJSON {
         .obj([
@@ -18,7 +19,7 @@ enum Capability {
                 .obj([
                     "mode": "server",
                     "documentation": .string(
-                        "Read-only. Bearer tokens with SMART-style scopes: system/*.read, or patient/*.read@SUBJECT bound to one subject. /fhir/metadata needs a token too (any valid one). Every request is audited."),
+                        "Read-only; POST is accepted only for Observation/$stats (form or Parameters body). Bearer tokens with SMART-style scopes: system/*.read, or patient/*.read@SUBJECT bound to one subject. /fhir/metadata needs a token too (any valid one). Every request is audited."),
                     "security": .obj([
                         "service": .array([
                             .obj([
@@ -54,7 +55,9 @@ enum Capability {
                 .obj([
                     "name": "stats",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Observation-stats",
-                    "documentation": .string(StatsOperation.documentation),
+                    "documentation": .string(
+                        StatsOperation.documentation
+                            + " GET with a query string, or POST with the same parameters as application/x-www-form-urlencoded or as a Parameters resource (valueString, valueCode, valueUri, valueDateTime, valueDecimal, valueInteger, valuePeriod for period, valueCoding for coding, valueReference for subject)."),
                 ]),
                 .obj([
                     "name": "lastn",

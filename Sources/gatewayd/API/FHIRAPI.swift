@@ -28,9 +28,13 @@ struct FHIRAPI: Sendable {
     let audit: AuditLog
     /// The subjects' time zone: date-only search values and $stats windows are local days/hours here.
     let zone: TimeZone
+    /// Subjects with a zone of their own (from the configuration); others use `zone`.
+    var subjectZones: [String: TimeZone] = [:]
     let listen: String
     /// The data directory (the ledger lives in DATA/ledger).
     let directory: String
+    /// Hub mode: accept transaction Bundles at POST /fhir into this store.
+    var hub: ReceivedResources? = nil
 
     func respond(_ request: APIRequest) -> APIResponse {
         var touched: [String] = []
@@ -54,6 +58,8 @@ struct FHIRAPI: Sendable {
 
     private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
         let parts = request.path.split(separator: "/").map(String.init)
+        // Hub: POST /fhir (a transaction Bundle from another gateway) is routed here, before the read routes' checks.
+        if parts == ["fhir"], request.method == "POST" { return try receiveTransaction(request, touched: &touched, caller: &caller) }
         guard parts.first == "fhir", (2...3).contains(parts.count) else {
             throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
         }
@@ -61,7 +67,7 @@ struct FHIRAPI: Sendable {
         guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
             throw APIError.notFound("No route \(request.path): resource types served are Observation, Device and Provenance.")
         }
-        guard request.method == "GET" || request.method == "HEAD" else { throw APIError.methodNotAllowed(request.method) }
+        try Self.checkMethod(request.method, parts)
         // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
         caller = request.authorization == nil ? "none" : "unknown-token"
         let grant = try access.grant(
@@ -70,12 +76,13 @@ struct FHIRAPI: Sendable {
         caller = grant.caller
         if parts[1] == "metadata" { return APIResponse(status: 200, body: Capability.statement(base: base(request))) }
 
-        let query = APIQuery(request.query)
+        // A POST carries its parameters in the body (form or Parameters); they join the URL's and are read as one query.
+        let query = request.method == "POST" ? try OperationParameters.query(request) : APIQuery(request.query)
         switch (parts[1], parts.count == 3 ? parts[2] : nil) {
         case ("Observation", nil):
             return try searchObservations(request, query, grant, touched: &touched)
         case ("Observation", "$stats"?):
-            let stats = try StatsOperation(query, grant: grant, zone: zone)
+            let stats = try StatsOperation(query, grant: grant, zone: subjectZones[try query.operationSubject(grant: grant)] ?? zone)
             touched = [stats.subject]
             return APIResponse(status: 200, body: try stats.run(data))
         case ("Observation", "$lastn"?):
@@ -88,7 +95,7 @@ struct FHIRAPI: Sendable {
             guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)) else {
                 throw APIError.notFound("Observation/\(id) is not known.")
             }
-            touched = [hit.reading.subject ?? ""]
+            touched = [hit.subject]
             return APIResponse(status: 200, body: hit.resource.json)
         case ("Device", nil):
             for item in query.items where !item.name.hasPrefix("_format") {
@@ -116,6 +123,40 @@ struct FHIRAPI: Sendable {
         }
     }
 
+    /// GET and HEAD read everything; POST only runs operations whose parameters may travel in the body
+    /// (`$stats`), because a query string cannot carry a long coding list or a Parameters resource.
+    static func checkMethod(_ method: String, _ parts: [String]) throws(APIError) {
+        switch (method, parts.count == 3 ? parts[2] : nil) {
+        case ("GET", _), ("HEAD", _): return
+        case ("POST", "$stats"?) where parts[1] == "Observation": return
+        // POST /fhir (the hub) never reaches here: see the top of `route`.
+        default:
+            throw APIError(
+                status: 405, code: "not-supported",
+                diagnostics: "Method \(method) is not supported on /\(parts.joined(separator: "/")); this API is read-only (GET), "
+                    + "and POST is accepted only for /fhir/Observation/$stats.")
+        }
+    }
+
+    /// POST /fhir on a hub: a home gateway's transaction Bundle, applied all or nothing (HubTransaction). Needs a
+    /// token with a write scope (system/*.write, or patient/*.write@SUBJECT for one person's uploads).
+    private func receiveTransaction(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+        guard let hub else {
+            throw APIError(status: 405, code: "not-supported", diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
+        }
+        caller = request.authorization == nil ? "none" : "unknown-token"
+        let grant = try access.writeGrant(authorization: request.authorization)
+        caller = grant.caller
+        let bundle: FHIRJSON
+        do { bundle = try FHIRJSON.parse(request.body) } catch {
+            throw APIError(status: 400, code: "invalid", diagnostics: "The body is not JSON: \(error)")
+        }
+        let transaction = HubTransaction(store: hub, source: grant.caller, allowedSubjects: grant.subjects)
+        let result = try transaction.apply(bundle, nowMicros: DateText.micros(Date()))
+        touched = result.subjects
+        return APIResponse(status: 200, body: result.response)
+    }
+
     private func searchObservations(_ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]) throws -> APIResponse {
         let search = try ObservationSearch(query, zone: zone)
         var subjects = try data.subjects(allowed: grant.subjects)
@@ -128,8 +169,7 @@ struct FHIRAPI: Sendable {
         }
         touched = subjects
         let range = search.bounds
-        let readings = try data.readings(subjects: subjects, from: range.from, to: range.to)
-        let hits = search.sorted(data.observations(of: readings).filter { search.matches($0.reading, $0.resource) })
+        let hits = search.sorted(try data.observationHits(subjects: subjects, from: range.from, to: range.to).filter(search.matches))
         let page = Array(hits.dropFirst(search.offset).prefix(search.count))
 
         let kept = query.items.filter { $0.name != "_offset" }

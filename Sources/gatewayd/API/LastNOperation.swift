@@ -24,11 +24,11 @@ struct LastNOperation: Sendable {
     }
 
     func run(_ data: APIData, base: String) throws -> FHIRJSON {
-        let hits = data.observations(of: try data.readings(subjects: [subject])).filter { hit in
+        let hits = try data.observationHits(subjects: [subject]).filter { hit in
             (code?.matches(hit.resource.json["code"]) ?? true)
                 && (category.map { c in (hit.resource.json["category"]?.arrayValue ?? []).contains(where: c.matches) } ?? true)
         }
-        var groups: [String: [(reading: Reading, resource: FHIRResource)]] = [:]
+        var groups: [String: [ObservationHit]] = [:]
         for hit in hits {
             let coding = hit.resource.json["code"]?["coding"]?[0]
             let key = (coding?["system"]?.stringValue ?? "") + "|" + (coding?["code"]?.stringValue ?? "")
@@ -37,8 +37,7 @@ struct LastNOperation: Sendable {
         var resources: [FHIRResource] = []
         for key in groups.keys.sorted() {
             let newest = (groups[key] ?? []).sorted { a, b in
-                a.reading.time.effectiveMicros != b.reading.time.effectiveMicros
-                    ? a.reading.time.effectiveMicros > b.reading.time.effectiveMicros : a.resource.id > b.resource.id
+                a.effectiveMicros != b.effectiveMicros ? a.effectiveMicros > b.effectiveMicros : a.resource.id > b.resource.id
             }
             resources += newest.prefix(max).map(\.resource)
         }

@@ -58,22 +58,21 @@ struct ObservationSearch: Sendable {
         }
     }
 
-    func matches(_ reading: Reading, _ resource: FHIRResource) -> Bool {
-        guard dates.allSatisfy({ $0.matches(reading.time.effectiveMicros) }) else { return false }
-        if let code, !code.matches(resource.json["code"]) { return false }
-        if let category, !(resource.json["category"]?.arrayValue ?? []).contains(where: category.matches) { return false }
+    func matches(_ hit: ObservationHit) -> Bool {
+        guard dates.allSatisfy({ $0.matches(hit.effectiveMicros) }) else { return false }
+        if let code, !code.matches(hit.resource.json["code"]) { return false }
+        if let category, !(hit.resource.json["category"]?.arrayValue ?? []).contains(where: category.matches) { return false }
         if let devices {
-            let reference = resource.json["device"]?["reference"]?.stringValue ?? ""
+            let reference = hit.resource.json["device"]?["reference"]?.stringValue ?? ""
             guard devices.contains(where: { "Device/" + $0 == reference }) else { return false }
         }
         return true
     }
 
     /// Sorted by effective time (then id, so pages are stable), in the requested direction.
-    func sorted(_ hits: [(reading: Reading, resource: FHIRResource)]) -> [(reading: Reading, resource: FHIRResource)] {
+    func sorted(_ hits: [ObservationHit]) -> [ObservationHit] {
         let ascending = hits.sorted { a, b in
-            a.reading.time.effectiveMicros != b.reading.time.effectiveMicros
-                ? a.reading.time.effectiveMicros < b.reading.time.effectiveMicros : a.resource.id < b.resource.id
+            a.effectiveMicros != b.effectiveMicros ? a.effectiveMicros < b.effectiveMicros : a.resource.id < b.resource.id
         }
         return descending ? ascending.reversed() : ascending
     }

@@ -23,7 +23,7 @@ struct ProvenanceSearch: Sendable {
         var resources: [FHIRResource] = []
         for id in targets {
             guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)),
-                let identity = hit.reading.identity,
+                let identity = hit.reading?.identity,
                 let entry = entries.first(where: { $0.items.contains { $0.identity == identity } })
             else { continue }
             let batch = try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }

@@ -91,25 +91,26 @@ struct StatsOperation: Sendable {
     func run(_ data: APIData) throws -> FHIRJSON {
         var tallies: [String: Tally] = [:]
         var windows: [String: (start: Int64, end: Int64)] = [:]
-        for reading in try data.readings(subjects: [subject], from: from, to: to) {
-            let window = self.window(reading.time.effectiveMicros)
-            let doubtful = !reading.flags.intersection(.doubtful).isEmpty
-            for resource in data.observations(of: [reading]).map(\.resource) {
-                var elements: [FHIRJSON] = [resource.json]
-                elements += resource.json["component"]?.arrayValue ?? []
-                for element in elements where code.matches(element["code"]) {
-                    let quantity = element["valueQuantity"]
-                    let unit = quantity?["code"]?.stringValue ?? quantity?["unit"]?.stringValue ?? ""
-                    let key = "\(window.start)|\(unit)"
-                    windows[key] = window
-                    var tally = tallies[key] ?? Tally(code: element["code"] ?? .null, unit: unit)
-                    if !doubtful, let text = quantity?["value"]?.numberText, let value = DecimalValue(parsing: text) {
-                        tally.add(text, value)
-                    } else {
-                        tally.excluded += 1
-                    }
-                    tallies[key] = tally
+        for hit in try data.observationHits(subjects: [subject], from: from, to: to) {
+            let window = self.window(hit.effectiveMicros)
+            let doubtful = hit.doubtful
+            let resource = hit.resource
+            // A hub also holds uploaded window summaries: statistics of statistics would be wrong, so they are skipped.
+            if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem { continue }
+            var elements: [FHIRJSON] = [resource.json]
+            elements += resource.json["component"]?.arrayValue ?? []
+            for element in elements where code.matches(element["code"]) {
+                let quantity = element["valueQuantity"]
+                let unit = quantity?["code"]?.stringValue ?? quantity?["unit"]?.stringValue ?? ""
+                let key = "\(window.start)|\(unit)"
+                windows[key] = window
+                var tally = tallies[key] ?? Tally(code: element["code"] ?? .null, unit: unit)
+                if !doubtful, let text = quantity?["value"]?.numberText, let value = DecimalValue(parsing: text) {
+                    tally.add(text, value)
+                } else {
+                    tally.excluded += 1
                 }
+                tallies[key] = tally
             }
         }
         let keys = tallies.keys.sorted { a, b in

@@ -1,0 +1,204 @@
+import Foundation
+import Logging
+import Metrics
+import Provenance
+import StreamEngine
+
+/// How a transaction Bundle reaches a destination (AsyncHTTPClient in the daemon). Throwing means the
+/// destination could not be reached; an HTTP answer, whatever its status, is returned.
+public protocol FHIRTransport: Sendable {
+    func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8])
+}
+
+/// One share, for the audit log: what went to whom, and how it ended.
+public struct ShareRecord: Sendable {
+    public var destination: String
+    public var subjects: [String]
+    public var resources: Int
+    public var status: Int
+    public var detail: String?
+}
+
+/// The PHR sync of one destination: `feed` turns what the engine stored since the last time into outbox entries
+/// (consent applied — nothing matching no rule is even queued), and `deliver` sends pending entries as one FHIR
+/// transaction Bundle — conditional create on identifier for readings and devices, conditional update for summaries
+/// — backing off exponentially, with jitter, while the destination is unreachable or failing.
+public struct SyncClient: Sendable {
+    public let destination: SyncDestination
+    let outbox: Outbox
+    let archive: ReadingArchive
+    let gateway: GatewayRecord
+    let zones: @Sendable (String) -> TimeZone
+    let decorate: @Sendable (FHIRResource) -> FHIRResource
+    let logger: Logger
+
+    public init(
+        destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
+        zones: @escaping @Sendable (String) -> TimeZone, decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
+        logger: Logger = Logger(label: "gatewayd.sync")
+    ) {
+        (self.destination, self.outbox, self.archive, self.gateway) = (destination, outbox, archive, gateway)
+        (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
+    }
+
+    // MARK: Feeding the outbox
+
+    /// Queues what was stored since the last call; returns how many entries were queued or revised.
+    @discardableResult
+    public func feed(nowMicros: Int64) throws -> Int {
+        var positions = try outbox.positions(destination: destination.name) ?? (0, 0)
+        var queued = 0
+        while true {
+            let summaries = try archive.summaryRevisions(after: positions.summaries, limit: 500)
+            let readings = try archive.storedReadings(after: positions.readings, limit: 500)
+            if summaries.isEmpty && readings.isEmpty { return queued }
+            var entries: [Outbox.Entry] = []
+            var devices: [String: DeviceRecord] = [:]
+            for record in summaries {
+                positions.summaries = record.sequence
+                let series = record.revision.series
+                guard destination.allowsSummary(subject: series.subject, metric: series.metric) else { continue }
+                let resource = decorate(SummaryMapper.statistics(record.revision, unit: record.unit, zone: zones(series.subject)))
+                entries.append(Self.summaryEntry(resource, subject: series.subject, record: record))
+                if devices[series.device] == nil, let device = try archive.deviceRecord(key: series.device) { devices[series.device] = device }
+            }
+            for record in readings {
+                positions.readings = record.sequence
+                guard destination.allowsRaw(record.reading), let subject = record.reading.subject else { continue }
+                devices[record.reading.device.key] = record.reading.device
+                for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
+                    entries.append(Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros))
+                }
+            }
+            if !entries.isEmpty {
+                let phg = DeviceMapper.phgDevice(gateway: gateway)
+                entries.insert(Self.createEntry(phg, subject: "", category: .device, measuredMicros: nowMicros), at: 0)
+                for key in devices.keys.sorted() {
+                    guard let record = devices[key] else { continue }
+                    entries.insert(Self.createEntry(DeviceMapper.phdDevice(record), subject: "", category: .device, measuredMicros: nowMicros), at: 1)
+                }
+            }
+            try outbox.enqueue(entries, destination: destination.name, positions: positions, nowMicros: nowMicros)
+            queued += entries.count
+        }
+    }
+
+    /// A summary: PUT on its identifier, so every new version updates the one resource upstream.
+    static func summaryEntry(_ resource: FHIRResource, subject: String, record: SummaryRevisionRecord) -> Outbox.Entry {
+        let identifier = SummaryMapper.summaryIdentifierSystem + "|" + resource.id
+        return Outbox.Entry(
+            resourceKey: resource.reference, subject: subject, category: .summary, version: record.revision.version, method: "PUT",
+            url: "Observation?identifier=" + identifier, ifNoneExist: nil, resource: resource.text,
+            measuredMicros: record.revision.summary.aggregate.last?.timestampMicros ?? record.recordedMicros)
+    }
+
+    /// A reading's Observation or a Device: POST with ifNoneExist on its first identifier, so a resend is harmless.
+    static func createEntry(_ resource: FHIRResource, subject: String, category: Outbox.Entry.Category, measuredMicros: Int64) -> Outbox.Entry {
+        let identifier = resource.json["identifier"]?[0]
+        let value = identifier?["value"]?.stringValue ?? resource.id
+        let token = identifier?["system"]?.stringValue.map { $0 + "|" + value } ?? value
+        return Outbox.Entry(
+            resourceKey: resource.reference, subject: subject, category: category, version: 1, method: "POST", url: resource.resourceType,
+            ifNoneExist: "identifier=" + Self.queryEncode(token), resource: resource.text, measuredMicros: measuredMicros)
+    }
+
+    static func queryEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~:/|")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    // MARK: Delivering
+
+    /// Answers that blame the content (a bad entry), not the destination: retrying the same Bundle cannot help.
+    static let entryFault: Set<Int> = [400, 404, 409, 412, 422]
+
+    public enum DeliveryResult: Sendable, Equatable {
+        /// Nothing was pending.
+        case idle
+        /// The destination is backing off until this instant.
+        case waiting(untilMicros: Int64)
+        case delivered(sent: Int, refused: Int)
+        /// The destination could not take the Bundle; retried after the backoff.
+        case failed(String)
+    }
+
+    /// Sends one Bundle of pending entries. `random` gives the jitter in [0, 1).
+    public func deliver(
+        transport: any FHIRTransport, nowMicros: Int64, random: @Sendable () -> Double = { Double.random(in: 0..<1) },
+        onShare: @Sendable (ShareRecord) -> Void = { _ in }
+    ) async throws -> DeliveryResult {
+        var state = try outbox.state(destination: destination.name)
+        let pending = try outbox.pending(destination: destination.name, limit: destination.batchSize)
+        guard !pending.isEmpty else { return .idle }
+        if state.nextAttemptMicros > nowMicros { return .waiting(untilMicros: state.nextAttemptMicros) }
+        let subjects = Array(Set(pending.map(\.entry.subject).filter { !$0.isEmpty })).sorted()
+
+        func backOff(_ reason: String) throws -> DeliveryResult {
+            state.failures += 1
+            let backoff = Backoff(initialSeconds: destination.retryInitialSeconds, maximumSeconds: destination.retryMaximumSeconds)
+            state.nextAttemptMicros = nowMicros + Int64(backoff.delay(failures: state.failures, unit: random()) * 1_000_000)
+            state.lastError = reason
+            try outbox.setState(state, destination: destination.name)
+            Counter(label: "gatewayd_sync_failures_total", dimensions: [("destination", destination.name)]).increment()
+            logger.warning("sync failed; backing off", metadata: [
+                "destination": "\(destination.name)", "failures": "\(state.failures)", "error": "\(reason)",
+            ])
+            return .failed(reason)
+        }
+
+        let response: (status: Int, body: [UInt8])
+        do {
+            response = try await transport.post(
+                Array(TransactionBundle.make(pending.map(\.entry)).text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
+        } catch {
+            onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
+            return try backOff("unreachable: \(error)")
+        }
+        let outcome = TransactionBundle.outcome(of: response.body)
+        onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: response.status, detail: outcome.diagnostics))
+        switch response.status {
+        case 200..<300:
+            let statuses = outcome.entryStatuses
+            var sent: [(id: Int64, version: Int)] = []
+            var refused = 0
+            for (index, item) in pending.enumerated() {
+                let status = index < statuses.count ? statuses[index] : 0
+                if (200..<300).contains(status) {
+                    sent.append((item.id, item.entry.version))
+                } else {
+                    refused += 1
+                    try outbox.markFailed(id: item.id, version: item.entry.version, reason: "the destination answered \(status) for this entry")
+                }
+            }
+            try outbox.markSent(sent, nowMicros: nowMicros)
+            state = Outbox.DestinationState(failures: 0, nextAttemptMicros: 0, lastError: nil, lastSuccessMicros: nowMicros)
+            try outbox.setState(state, destination: destination.name)
+            Counter(label: "gatewayd_sync_resources_sent_total", dimensions: [("destination", destination.name)]).increment(by: sent.count)
+            return .delivered(sent: sent.count, refused: refused)
+        case let status where Self.entryFault.contains(status) && pending.count > 1:
+            // The transaction was refused as a whole for one bad entry: send them one by one to find it.
+            var sent = 0, refused = 0
+            for item in pending {
+                let single = try await transport.post(
+                    Array(TransactionBundle.make([item.entry]).text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
+                if (200..<300).contains(single.status) {
+                    try outbox.markSent([(item.id, item.entry.version)], nowMicros: nowMicros)
+                    sent += 1
+                } else {
+                    refused += 1
+                    let why = TransactionBundle.outcome(of: single.body).diagnostics ?? "HTTP \(single.status)"
+                    try outbox.markFailed(id: item.id, version: item.entry.version, reason: "refused (\(single.status)): \(why)")
+                }
+            }
+            return .delivered(sent: sent, refused: refused)
+        case let status where Self.entryFault.contains(status):
+            let why = outcome.diagnostics ?? "HTTP \(response.status)"
+            if let only = pending.first { try outbox.markFailed(id: only.id, version: only.entry.version, reason: "refused (\(response.status)): \(why)") }
+            return .delivered(sent: 0, refused: 1)
+        default:
+            // 401/403 (credentials), 408/429 (slow down), 5xx: the destination's problem, not the entries'.
+            return try backOff("HTTP \(response.status)\(outcome.diagnostics.map { ": " + $0 } ?? "")")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Provenance
+import StreamEngine
+
+/// One consent rule of a destination: these subjects' readings of these kinds may leave — as window summaries
+/// always, as raw readings only when `raw` is true (DESIGN.md rule 7). "*" in `subjects` means every subject.
+public struct SharingRule: Sendable, Hashable {
+    public var subjects: Set<String>
+    public var kinds: Set<ReadingKind>
+    public var raw: Bool
+
+    public init(subjects: Set<String>, kinds: Set<ReadingKind>, raw: Bool = false) {
+        (self.subjects, self.kinds, self.raw) = (subjects, kinds, raw)
+    }
+
+    func covers(subject: String) -> Bool { subjects.contains("*") || subjects.contains(subject) }
+}
+
+/// A downstream FHIR server (a personal health record, or a care-facility hub) and what may be sent to it.
+public struct SyncDestination: Sendable {
+    public var name: String
+    /// The FHIR base, e.g. https://phr.example/fhir; transaction Bundles are POSTed to it.
+    public var baseURL: String
+    public var bearerToken: String?
+    public var rules: [SharingRule] = []
+    public var intervalSeconds = 10.0
+    public var batchSize = 100
+    public var retryInitialSeconds = 2.0
+    public var retryMaximumSeconds = 3600.0
+
+    public init(name: String, baseURL: String, bearerToken: String? = nil, rules: [SharingRule] = []) {
+        (self.name, self.baseURL, self.bearerToken, self.rules) = (name, baseURL, bearerToken, rules)
+    }
+
+    /// Whether a summary of this series may be sent: some rule covers its subject and its kind. Nothing matching
+    /// no rule leaves.
+    public func allowsSummary(subject: String, metric: String) -> Bool {
+        guard let kind = Self.kind(ofSeriesMetric: metric) else { return false }
+        return rules.contains { $0.covers(subject: subject) && $0.kinds.contains(kind) }
+    }
+
+    /// Whether this raw reading may be sent: a rule covers its subject and kind and allows raw readings.
+    public func allowsRaw(_ reading: Reading) -> Bool {
+        guard let subject = reading.subject else { return false }
+        return rules.contains { $0.raw && $0.covers(subject: subject) && $0.kinds.contains(reading.kind) }
+    }
+
+    /// The kind a series' metric belongs to, as consent names it (bp_systolic → blood_pressure).
+    public static func kind(ofSeriesMetric metric: String) -> ReadingKind? {
+        switch Metric(rawValue: metric) {
+        case .systolicPressure?, .diastolicPressure?, .meanArterialPressure?: .bloodPressure
+        case .pulseRate?: .pulseRate
+        case .heartRate?, .rrInterval?, .energyExpended?: .heartRate
+        case .glucose?: .glucose
+        case nil: nil
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+import Provenance
+import TimeSeries
+
+/// The durable feeds a downstream sink (the FHIR outbox) reads from engine.sqlite, by sequence number:
+/// every window summary revision, and every reading once it is stored. They are written in the same transactions
+/// as the window versions and the "stored" marks, so a sink in another process, or after a crash, resumes from
+/// its own cursor and misses nothing — unlike the in-memory `StreamEngine.revisions` stream.
+public struct SummaryRevisionRecord: Sendable {
+    public var sequence: Int64
+    public var revision: WindowRevision
+    /// The series' UCUM unit (from the readings that revised it).
+    public var unit: String
+    public var recordedMicros: Int64
+}
+
+public struct StoredReadingRecord: Sendable {
+    public var sequence: Int64
+    public var reading: Reading
+    public var storedMicros: Int64
+}
+
+enum SummaryLog {
+    static let migration = """
+        CREATE TABLE summary_revision (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, series TEXT NOT NULL, width INTEGER NOT NULL,
+            label INTEGER NOT NULL, start_micros INTEGER NOT NULL, end_micros INTEGER NOT NULL, version INTEGER NOT NULL,
+            late INTEGER NOT NULL, unit TEXT NOT NULL, summary BLOB NOT NULL, recorded_micros INTEGER NOT NULL);
+        CREATE TABLE reading_feed (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT NOT NULL, stored_micros INTEGER NOT NULL);
+        """
+
+    /// The window's figures as JSON; big decimals as "mantissa e exponent" text so nothing goes through Double.
+    struct Figures: Codable {
+        var count: Int
+        var excluded: Int
+        var min: [Int64]?
+        var max: [Int64]?
+        var sum: String?
+        var sumOfSquares: String?
+        var first: [Int64]?
+        var last: [Int64]?
+        var labelMicros: Int64
+    }
+
+    static func encode(_ summary: WindowSummary) throws -> Data {
+        let a = summary.aggregate
+        func decimal(_ v: DecimalValue?) -> [Int64]? { v.map { [$0.mantissa, Int64($0.exponent)] } }
+        func exact(_ v: ExactDecimal?) -> String? { v.map { "\($0.mantissa)e\($0.exponent)" } }
+        func timed(_ v: TimedValue?) -> [Int64]? { v.map { [$0.timestampMicros, $0.value.mantissa, Int64($0.value.exponent)] } }
+        let figures = Figures(
+            count: a.count, excluded: summary.excludedCount, min: decimal(a.min), max: decimal(a.max), sum: exact(a.sum),
+            sumOfSquares: exact(a.sumOfSquares), first: timed(a.first), last: timed(a.last), labelMicros: summary.labelMicros)
+        return try ReadingArchive.encoder.encode(figures)
+    }
+
+    static func decode(_ data: Data, start: Int64, end: Int64) throws -> WindowSummary {
+        let f = try JSONDecoder().decode(Figures.self, from: data)
+        func decimal(_ v: [Int64]?) -> DecimalValue? {
+            guard let v, v.count == 2, let e = Int8(exactly: v[1]) else { return nil }
+            return DecimalValue(mantissa: v[0], exponent: e)
+        }
+        func exact(_ text: String?) -> ExactDecimal? {
+            guard let parts = text?.split(separator: "e"), parts.count == 2, let m = Int128(String(parts[0])), let e = Int(parts[1]) else { return nil }
+            return ExactDecimal(mantissa: m, exponent: e)
+        }
+        func timed(_ v: [Int64]?) -> TimedValue? {
+            guard let v, v.count == 3, let e = Int8(exactly: v[2]) else { return nil }
+            return TimedValue(timestampMicros: v[0], value: DecimalValue(mantissa: v[1], exponent: e))
+        }
+        let aggregate = Aggregate(
+            count: f.count, min: decimal(f.min), max: decimal(f.max), sum: exact(f.sum), sumOfSquares: exact(f.sumOfSquares),
+            first: timed(f.first), last: timed(f.last))
+        return WindowSummary(labelMicros: f.labelMicros, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: f.excluded)
+    }
+}
+
+extension ReadingArchive {
+    /// Summary revisions after `sequence`, oldest first.
+    public func summaryRevisions(after sequence: Int64, limit: Int = 500) throws -> [SummaryRevisionRecord] {
+        try queue.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM summary_revision WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [sequence, limit]
+            ).compactMap { row in
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
+                let start: Int64 = row["start_micros"], end: Int64 = row["end_micros"]
+                let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
+                let revision = WindowRevision(
+                    series: key, width: width, label: row["label"], startMicros: start, endMicros: end, version: row["version"],
+                    summary: summary, late: row["late"])
+                return SummaryRevisionRecord(sequence: row["seq"], revision: revision, unit: row["unit"], recordedMicros: row["recorded_micros"])
+            }
+        }
+    }
+
+    /// Readings stored after feed position `sequence`, oldest first.
+    public func storedReadings(after sequence: Int64, limit: Int = 500) throws -> [StoredReadingRecord] {
+        try queue.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.seq, f.stored_micros, r.json FROM reading_feed f JOIN reading r ON r.identity = f.identity
+                    WHERE f.seq > ? ORDER BY f.seq LIMIT ?
+                    """, arguments: [sequence, limit]
+            ).compactMap { row in
+                guard let reading = try? JSONDecoder().decode(Reading.self, from: row["json"] as Data) else { return nil }
+                return StoredReadingRecord(sequence: row["seq"], reading: reading, storedMicros: row["stored_micros"])
+            }
+        }
+    }
+
+    /// The newest positions of both feeds (a sink that starts empty may begin here).
+    public func feedPositions() throws -> (summaries: Int64, readings: Int64) {
+        try queue.read { db in
+            (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM summary_revision") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0)
+        }
+    }
+}
+
+extension ReadingArchive {
+    /// The device record a stored reading of this device carried (the newest), for describing a series' device.
+    public func deviceRecord(key: String) throws -> DeviceRecord? {
+        try queue.read { db in
+            guard let data = try Data.fetchOne(
+                db, sql: "SELECT json FROM reading WHERE device_key = ? AND stored = 1 ORDER BY received_micros DESC LIMIT 1", arguments: [key])
+            else { return nil }
+            return try? JSONDecoder().decode(Reading.self, from: data).device
+        }
+    }
+}

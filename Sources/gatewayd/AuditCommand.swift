@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import TimeSeries
+
+/// `gatewayd audit`: who read a person's data through the API, and what was shared downstream, from
+/// DATA/audit.jsonl (DESIGN.md rule 7). A damaged line is reported with its number and skipped, so one bad line
+/// never hides the rest of the record.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "List the API reads and downstream shares recorded in DATA/audit.jsonl.",
+        discussion: """
+            One row per entry: time, kind (read: a request to `gatewayd serve`; share: data sent to a downstream \
+            destination), status, who (the token's hash prefix, never the secret, or the destination), the subjects \
+            whose data it touched, and the request. Refused reads (status 4xx/5xx) and failed shares are listed too. \
+            Example: gatewayd audit --dir data --subject alice --since 2026-11-01 --tz Asia/Tokyo
+            """)
+
+    @Option(help: "Data directory (as given to `gatewayd serve`).")
+    var dir: String
+
+    @Option(help: "Only entries that touched this subject's data (SUBJECT or Patient/SUBJECT).")
+    var subject: String?
+
+    @Option(help: "Only entries at or after this time: RFC 3339 (2026-11-18T08:00:00+09:00) or a day (2026-11-18, in --tz).")
+    var since: String?
+
+    @Option(help: "IANA time zone for the times shown and for a --since day.")
+    var tz = "UTC"
+
+    @Flag(help: "Print the matching lines as they are in the log (JSON Lines) instead of a table; the summary goes to stderr.")
+    var json = false
+
+    func run() throws {
+        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--dir \(dir): no such directory")
+        }
+        var sinceMicros: Int64?
+        if let since {
+            guard let range = DateText.range(since, zone: zone) else {
+                throw ValidationError("--since '\(since)': expected RFC 3339 (2026-11-18T08:00:00Z) or a day (2026-11-18)")
+            }
+            sinceMicros = range.start
+        }
+        let wanted = subject.map { $0.hasPrefix("Patient/") ? String($0.dropFirst("Patient/".count)) : $0 }
+        let path = dir + "/audit.jsonl"
+        guard FileManager.default.fileExists(atPath: path) else {
+            FileHandleOutput.standardError("gatewayd audit: \(path) does not exist: nothing has been read or shared yet")
+            print("0 reads, 0 refused")
+            return
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path) (permissions?)") }
+        defer { try? handle.close() }
+
+        var rows: [[String]] = [["time", "kind", "status", "who", "subjects", "request"]]
+        var tally = Tally()
+        try AuditLines.forEach(in: handle) { number, line in
+            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { return }
+            let entry: AuditEntry
+            do throws(AuditEntry.Malformed) {
+                entry = try AuditEntry.parse(line)
+            } catch {
+                tally.malformed += 1
+                FileHandleOutput.standardError("gatewayd audit: \(path) line \(number): \(error.description); skipped")
+                return
+            }
+            if let sinceMicros, entry.micros < sinceMicros { return }
+            if let wanted, !entry.subjects.contains(wanted) { return }
+            tally.add(entry)
+            if json {
+                FileHandle.standardOutput.write(Data(line + [UInt8(ascii: "\n")]))
+            } else {
+                rows.append(entry.row(zone: zone))
+            }
+        }
+        if json {
+            FileHandleOutput.standardError(tally.summary)
+        } else {
+            if rows.count > 1 { print(Table.aligned(rows)) } else { print("(no matching entries)") }
+            print(tally.summary)
+        }
+    }
+
+    /// The summary line: reads and how many were refused, and shares when there are any.
+    struct Tally {
+        var reads = 0
+        var refused = 0
+        var shares = 0
+        var failedShares = 0
+        var malformed = 0
+
+        mutating func add(_ entry: AuditEntry) {
+            let ok = (200..<300).contains(entry.status)
+            switch entry.kind {
+            case .read:
+                reads += 1
+                if !ok { refused += 1 }
+            case .share:
+                shares += 1
+                if !ok { failedShares += 1 }
+            }
+        }
+
+        var summary: String {
+            var text = "\(reads) read\(reads == 1 ? "" : "s"), \(refused) refused"
+            if shares > 0 { text += "; \(shares) share\(shares == 1 ? "" : "s"), \(failedShares) failed" }
+            if malformed > 0 { text += "; \(malformed) malformed line\(malformed == 1 ? "" : "s") skipped" }
+            return text
+        }
+    }
+}
+
+/// One line of DATA/audit.jsonl as `AuditLog` writes it.
+struct AuditEntry: Sendable {
+    enum Kind: String, Sendable { case read, share }
+
+    var kind: Kind
+    var time: String
+    var micros: Int64
+    var subjects: [String]
+    var status: Int
+    /// read: the token's audit id ("tok-…", "none", "loopback"); share: the destination's name.
+    var who: String
+    /// read: METHOD route?query; share: "N resources" and the detail.
+    var request: String
+
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func parse(_ line: [UInt8]) throws(Malformed) -> AuditEntry {
+        let object: [String: Any]
+        do {
+            guard let parsed = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                throw Malformed(description: "not a JSON object")
+            }
+            object = parsed
+        } catch let error as Malformed {
+            throw error
+        } catch {
+            throw Malformed(description: "not JSON")
+        }
+        func string(_ key: String) throws(Malformed) -> String {
+            guard let value = object[key] as? String else { throw Malformed(description: "no '\(key)' string") }
+            return value
+        }
+        let kindText = (object["kind"] as? String) ?? "read"
+        guard let kind = Kind(rawValue: kindText) else { throw Malformed(description: "unknown kind '\(kindText)'") }
+        let time = try string("time")
+        guard let range = DateText.dateTime(time) else { throw Malformed(description: "'time' \(time) is not an RFC 3339 time") }
+        guard let subjects = object["subjects"] as? [String] else { throw Malformed(description: "no 'subjects' list of strings") }
+        guard let status = object["status"] as? Int else { throw Malformed(description: "no 'status' number") }
+        switch kind {
+        case .read:
+            let query = (object["query"] as? String).map { "?" + $0 } ?? ""
+            return AuditEntry(
+                kind: kind, time: time, micros: range.start, subjects: subjects, status: status, who: try string("token"),
+                request: try string("method") + " " + (try string("route")) + query)
+        case .share:
+            let count = object["resources"] as? Int ?? 0
+            let detail = (object["detail"] as? String).map { ": " + $0 } ?? ""
+            return AuditEntry(
+                kind: kind, time: time, micros: range.start, subjects: subjects, status: status,
+                who: try string("destination"), request: "\(count) resource\(count == 1 ? "" : "s") shared" + detail)
+        }
+    }
+
+    func row(zone: TimeZone) -> [String] {
+        [
+            TimeFormat.iso8601(micros, timeZone: zone), kind.rawValue, String(status), who,
+            subjects.isEmpty ? "-" : subjects.joined(separator: ","), request,
+        ]
+    }
+}
+
+/// Reads a file line by line in bounded memory (an audit log grows for years).
+enum AuditLines {
+    static func forEach(in handle: FileHandle, _ body: (_ number: Int, _ line: [UInt8]) throws -> Void) throws {
+        var pending: [UInt8] = []
+        var number = 0
+        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+            pending += chunk
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                number += 1
+                try body(number, Array(pending[start..<newline]))
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+        }
+        if !pending.isEmpty {
+            number += 1
+            try body(number, pending)
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import FHIR
+import Foundation
+import Provenance
+import Yams
+
+/// gatewayd's one configuration file (YAML). Every key is documented in README ("Configuration") and in
+/// hw/gatewayd.yaml; unknown keys and wrong types are errors naming the key and its line. Secrets (API tokens,
+/// destination credentials) may be given inline, or — better — as `{ env: NAME }` or `{ file: PATH }`.
+struct GatewayConfiguration: Sendable {
+    struct Subject: Sendable {
+        var id: String
+        var zone: TimeZone
+    }
+
+    struct DeviceMapping: Sendable {
+        var device: String
+        var user: UInt8?
+        var subject: String
+    }
+
+    struct API: Sendable {
+        var listen = "127.0.0.1:8080"
+        var allowLoopback = false
+        var tokens: [APIToken] = []
+        /// Add the JP Core vital-signs category coding to vital-sign Observations.
+        var japaneseCoding = false
+        /// Accept transaction Bundles at POST /fhir from home gateways (care-facility hub mode).
+        var hub = false
+    }
+
+    var file: String
+    var dataDirectory: String
+    var gatewayID: String
+    var signingKeyFile: String?
+    var defaultZone: TimeZone
+    var subjects: [Subject] = []
+    var devices: [DeviceMapping] = []
+    var api = API()
+    var destinations: [SyncDestination] = []
+
+    func zone(for subject: String) -> TimeZone { subjects.first { $0.id == subject }?.zone ?? defaultZone }
+    var zones: [String: TimeZone] { Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
+
+    static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, line: nil, key: "", problem: "cannot read the configuration file")
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    static func parse(_ text: String, file: String, environment: [String: String]) throws(ConfigError) -> GatewayConfiguration {
+        let root: Node
+        do {
+            guard let composed = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: nil, key: "", problem: "the file is empty")
+            }
+            root = composed
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigError(file: file, line: Self.line(of: error), key: "", problem: "not valid YAML: \(Self.problem(of: error))")
+        } catch {
+            throw ConfigError(file: file, line: nil, key: "", problem: "not valid YAML: \(error)")
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let reader = Reader(file: file, base: base, environment: environment)
+        return try reader.configuration(ConfigNode(node: root, path: "", file: file))
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    private static func problem(of error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
+        case .duplicatedKeysInMapping(let duplicates, _): "duplicated keys \(duplicates.joined(separator: ", "))"
+        default: "\(error)"
+        }
+    }
+
+    /// Reads the tree; relative paths are relative to the configuration file's folder.
+    struct Reader {
+        var file: String
+        var base: String
+        var environment: [String: String]
+
+        func path(_ node: ConfigNode) throws(ConfigError) -> String {
+            let text = try node.string()
+            guard !text.isEmpty else { throw node.error("a path may not be empty") }
+            return text.hasPrefix("/") ? text : base + "/" + text
+        }
+
+        func zone(_ node: ConfigNode) throws(ConfigError) -> TimeZone {
+            let name = try node.string()
+            guard let zone = TimeZone(identifier: name) else { throw node.error("'\(name)' is not an IANA time zone name (e.g. Asia/Tokyo)") }
+            return zone
+        }
+
+        /// A secret: inline text, `{ env: NAME }` or `{ file: PATH }` (its first line, without the newline).
+        func secret(_ node: ConfigNode) throws(ConfigError) -> String {
+            if case .scalar = node.node { return try node.string() }
+            let map = try node.mapping()
+            let value: String
+            if let name = map.optional("env") {
+                let variable = try name.string()
+                guard let found = environment[variable], !found.isEmpty else {
+                    throw name.error("the environment variable \(variable) is not set")
+                }
+                value = found
+            } else if let fileNode = map.optional("file") {
+                let secretPath = try path(fileNode)
+                guard let data = FileManager.default.contents(atPath: secretPath), let text = String(data: data, encoding: .utf8) else {
+                    throw fileNode.error("cannot read the secret file \(secretPath)")
+                }
+                value = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                guard !value.isEmpty else { throw fileNode.error("the secret file \(secretPath) is empty") }
+            } else {
+                throw node.error("a secret is text, { env: NAME } or { file: PATH }")
+            }
+            try map.finish()
+            return value
+        }
+
+        func configuration(_ root: ConfigNode) throws(ConfigError) -> GatewayConfiguration {
+            let map = try root.mapping()
+            let dataDirectory = try path(try map.required("data_directory"))
+            var gatewayID = ProcessInfo.processInfo.hostName
+            var signingKey: String?
+            var defaultZone = TimeZone.gmt
+            if let gateway = map.optional("gateway") {
+                let g = try gateway.mapping()
+                if let id = g.optional("id") { gatewayID = try id.string() }
+                if let key = g.optional("signing_key_file") {
+                    let text = try key.string()
+                    signingKey = text.hasPrefix("/") ? text : dataDirectory + "/" + text
+                }
+                if let zoneNode = g.optional("time_zone") { defaultZone = try zone(zoneNode) }
+                try g.finish()
+            }
+            var configuration = GatewayConfiguration(
+                file: file, dataDirectory: dataDirectory, gatewayID: gatewayID, signingKeyFile: signingKey, defaultZone: defaultZone)
+            if let subjects = map.optional("subjects") {
+                for (id, value) in try subjects.mapping().all() {
+                    let s = try value.mapping()
+                    configuration.subjects.append(Subject(id: id, zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone))
+                    try s.finish()
+                }
+            }
+            let known = Set(configuration.subjects.map(\.id))
+            func subject(_ node: ConfigNode) throws(ConfigError) -> String {
+                let id = try node.string()
+                guard id == "*" || known.isEmpty || known.contains(id) else {
+                    throw node.error("'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
+                }
+                return id
+            }
+            if let devices = map.optional("devices") {
+                for item in try devices.sequence() {
+                    let d = try item.mapping()
+                    let user = try d.optional("user").map { n throws(ConfigError) in UInt8(try n.int(0...254)) }
+                    configuration.devices.append(
+                        DeviceMapping(device: try d.required("device").string(), user: user, subject: try subject(try d.required("subject"))))
+                    try d.finish()
+                }
+            }
+            if let api = map.optional("api") {
+                let a = try api.mapping()
+                if let listen = a.optional("listen") { configuration.api.listen = try listen.string() }
+                if let loopback = a.optional("allow_loopback") { configuration.api.allowLoopback = try loopback.bool() }
+                if let jp = a.optional("japanese_coding") { configuration.api.japaneseCoding = try jp.bool() }
+                if let hub = a.optional("hub") { configuration.api.hub = try hub.bool() }
+                if let tokens = a.optional("tokens") {
+                    for item in try tokens.sequence() {
+                        let t = try item.mapping()
+                        let secretNode = try t.required("secret")
+                        let secret = try self.secret(secretNode)
+                        let scopesNode = try t.required("scopes")
+                        let text = secret.replacingOccurrences(of: "=", with: "") + "=" + (try scopesNode.strings()).joined(separator: ",")
+                        do {
+                            var token = try APIToken.parse(text)
+                            token.secret = secret
+                            if let name = t.optional("name") { token.name = try name.string() }
+                            configuration.api.tokens.append(token)
+                        } catch {
+                            throw scopesNode.error("\(error)")
+                        }
+                        try t.finish()
+                    }
+                }
+                try a.finish()
+            }
+            if let sync = map.optional("sync") {
+                for item in try sync.sequence() {
+                    configuration.destinations.append(try destination(item, subject: subject))
+                }
+                let names = configuration.destinations.map(\.name)
+                if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+                    throw sync.error("two destinations are named '\(duplicate)'")
+                }
+            }
+            try map.finish()
+            return configuration
+        }
+
+        func destination(_ item: ConfigNode, subject: (ConfigNode) throws(ConfigError) -> String) throws(ConfigError) -> SyncDestination {
+            let d = try item.mapping()
+            let nameNode = try d.required("name")
+            let name = try nameNode.string()
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw nameNode.error("a destination name is letters, digits, '-', '_' or '.'")
+            }
+            let urlNode = try d.required("url")
+            let urlText = try urlNode.string()
+            guard let url = URL(string: urlText), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw urlNode.error("'\(urlText)' is not an http(s) base URL such as https://phr.example/fhir")
+            }
+            var destination = SyncDestination(name: name, baseURL: urlText.hasSuffix("/") ? String(urlText.dropLast()) : urlText)
+            if let token = d.optional("token") { destination.bearerToken = try secret(token) }
+            if let interval = d.optional("interval") { destination.intervalSeconds = max(0.05, try interval.seconds()) }
+            if let batch = d.optional("batch_size") { destination.batchSize = try batch.int(1...1000) }
+            if let retry = d.optional("retry") {
+                let r = try retry.mapping()
+                if let initial = r.optional("initial") { destination.retryInitialSeconds = max(0.01, try initial.seconds()) }
+                if let maximum = r.optional("maximum") { destination.retryMaximumSeconds = max(0.01, try maximum.seconds()) }
+                try r.finish()
+            }
+            let share = try d.required("share")
+            for ruleNode in try share.sequence() {
+                let r = try ruleNode.mapping()
+                let subjectsNode = try r.required("subjects")
+                let subjects = try subjectsNode.sequenceOrScalar().map { n throws(ConfigError) in try subject(n) }
+                let kindsNode = try r.required("metrics")
+                var kinds: Set<ReadingKind> = []
+                for kindNode in try kindsNode.sequenceOrScalar() {
+                    let text = try kindNode.string()
+                    if text == "*" {
+                        kinds.formUnion(ReadingKind.allCases)
+                    } else if let kind = ReadingKind(rawValue: text) {
+                        kinds.insert(kind)
+                    } else {
+                        throw kindNode.error("'\(text)' is not a metric (\(ReadingKind.allCases.map(\.rawValue).joined(separator: ", ")) or *)")
+                    }
+                }
+                let raw = try r.optional("raw").map { n throws(ConfigError) in try n.bool() } ?? false
+                destination.rules.append(SharingRule(subjects: Set(subjects), kinds: kinds, raw: raw))
+                try r.finish()
+            }
+            guard !destination.rules.isEmpty else { throw share.error("a destination needs at least one sharing rule; nothing else leaves") }
+            try d.finish()
+            return destination
+        }
+    }
+}
+
+extension ConfigNode {
+    /// A list, or a single value standing for a list of one.
+    func sequenceOrScalar() throws(ConfigError) -> [ConfigNode] {
+        if case .scalar = node { return [self] }
+        return try sequence()
+    }
+}

@@ -1,0 +1,25 @@
+import AsyncHTTPClient
+import FHIR
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The sync client's transport: one POST of a transaction Bundle over AsyncHTTPClient (HTTP/1.1 or HTTP/2, TLS
+/// through the system's trust roots), with a timeout so a hung upstream counts as a failure and backs off.
+struct HTTPTransport: FHIRTransport {
+    let client: HTTPClient
+    var timeoutSeconds: Int64 = 30
+
+    func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/fhir+json")
+        request.headers.add(name: "Accept", value: "application/fhir+json")
+        request.headers.add(name: "Prefer", value: "return=minimal")
+        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer " + bearerToken) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: .seconds(timeoutSeconds))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), Array(buffer.readableBytesView))
+    }
+}

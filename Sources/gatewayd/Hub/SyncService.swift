@@ -1,0 +1,87 @@
+import AsyncHTTPClient
+import FHIR
+import Foundation
+import Logging
+import Provenance
+import StreamEngine
+
+/// The PHR sync workers of a data directory: one `SyncClient` per configured destination, each feeding its
+/// outbox from the engine's durable feeds and delivering, every `interval`, until cancelled. Every attempt is a
+/// share in the audit log (what went where, for whom, and how it ended).
+struct SyncService: Sendable {
+    let clients: [SyncClient]
+    let audit: AuditLog
+    let logger: Logger
+
+    init(configuration: GatewayConfiguration, outbox: Outbox, archive: ReadingArchive, audit: AuditLog) {
+        let zones = configuration.zones
+        let fallback = configuration.defaultZone
+        let gateway = GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current)
+        let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
+        clients = configuration.destinations.map { destination in
+            SyncClient(
+                destination: destination, outbox: outbox, archive: archive, gateway: gateway, zones: { zones[$0] ?? fallback },
+                decorate: decorate)
+        }
+        self.audit = audit
+        logger = Logger(label: "gatewayd.sync")
+    }
+
+    static func open(configuration: GatewayConfiguration) throws -> (SyncService, Outbox) {
+        let directory = configuration.dataDirectory
+        let outbox = try Outbox(path: directory + "/outbox.sqlite")
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        let audit = try AuditLog(path: directory + "/audit.jsonl")
+        return (SyncService(configuration: configuration, outbox: outbox, archive: archive, audit: audit), outbox)
+    }
+
+    /// One pass over every destination: feed, then deliver until nothing is due. Returns each destination's last result.
+    func runOnce(transport: any FHIRTransport) async -> [(String, SyncClient.DeliveryResult)] {
+        var results: [(String, SyncClient.DeliveryResult)] = []
+        for client in clients {
+            results.append((client.destination.name, await pass(client, transport: transport)))
+        }
+        return results
+    }
+
+    private func pass(_ client: SyncClient, transport: any FHIRTransport) async -> SyncClient.DeliveryResult {
+        let audit = self.audit
+        do {
+            try client.feed(nowMicros: Self.now())
+            var last = SyncClient.DeliveryResult.idle
+            for _ in 0..<1000 {
+                let result = try await client.deliver(transport: transport, nowMicros: Self.now(), onShare: { share in
+                    audit.recordShare(
+                        destination: share.destination, subjects: share.subjects, resources: share.resources, status: share.status,
+                        detail: share.detail)
+                })
+                if case .delivered(let sent, _) = result, sent > 0 {
+                    last = result
+                    continue
+                }
+                if case .idle = result, case .delivered = last { return last }
+                return result
+            }
+            return last
+        } catch {
+            logger.error("sync pass failed", metadata: ["destination": "\(client.destination.name)", "error": "\(error)"])
+            return .failed("\(error)")
+        }
+    }
+
+    /// Runs every destination's loop until the task is cancelled.
+    func run(transport: any FHIRTransport) async {
+        await withTaskGroup(of: Void.self) { group in
+            for client in clients {
+                group.addTask {
+                    while !Task.isCancelled {
+                        _ = await pass(client, transport: transport)
+                        try? await Task.sleep(for: .seconds(client.destination.intervalSeconds))
+                    }
+                }
+            }
+        }
+    }
+
+    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+}

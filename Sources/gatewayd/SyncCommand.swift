@@ -1,0 +1,64 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FHIR
+import Foundation
+
+/// `gatewayd sync`: the PHR sync of a configuration's destinations, once (for cron and tests) or until stopped.
+/// `gatewayd serve --config` runs the same workers next to the API.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Send consented summaries (and raw readings where allowed) to the configured FHIR destinations.",
+        discussion: """
+            Reads the destinations and their consent rules from the configuration (README, "Configuration"). What was \
+            stored since the last run is queued in DATA/outbox.sqlite and sent as FHIR transaction Bundles; a destination \
+            that is down is retried with exponential backoff. `gatewayd status --config` shows each destination's \
+            pending, sent and refused entries and the lag from measurement to upload.
+            """)
+
+    @Option(help: "The configuration file.")
+    var config: String
+
+    @Flag(help: "One pass over every destination (feed, then send what is due), then exit.")
+    var once = false
+
+    @Option(name: .customLong("retry-failed"), help: "Put the entries DESTINATION refused back in the queue first.")
+    var retryFailed: String?
+
+    func run() async throws {
+        let configuration: GatewayConfiguration
+        do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        guard !configuration.destinations.isEmpty else { throw ValidationError("\(config): no sync destinations are configured") }
+        guard FileManager.default.fileExists(atPath: configuration.dataDirectory + "/engine.sqlite") else {
+            throw ValidationError("data_directory \(configuration.dataDirectory): no gateway data here (missing engine.sqlite)")
+        }
+        let (service, outbox) = try SyncService.open(configuration: configuration)
+        if let retryFailed {
+            guard configuration.destinations.contains(where: { $0.name == retryFailed }) else {
+                throw ValidationError("--retry-failed: no destination is named '\(retryFailed)'")
+            }
+            let count = try outbox.retryFailed(destination: retryFailed)
+            FileHandleOutput.standardError("gatewayd sync: \(count) refused entr\(count == 1 ? "y" : "ies") of \(retryFailed) queued again")
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let transport = HTTPTransport(client: client)
+        if once {
+            for (name, result) in await service.runOnce(transport: transport) {
+                print("\(name): \(Self.describe(result))")
+            }
+        } else {
+            FileHandleOutput.standardError("gatewayd sync: \(configuration.destinations.count) destination(s); Ctrl-C to stop")
+            await service.run(transport: transport)
+        }
+        try await client.shutdown()
+    }
+
+    static func describe(_ result: SyncClient.DeliveryResult) -> String {
+        switch result {
+        case .idle: "nothing to send"
+        case .waiting(let until): "backing off until \(FHIRTime.instant(utcMicros: until))"
+        case .delivered(let sent, let refused): "sent \(sent)" + (refused > 0 ? ", \(refused) refused (see gatewayd status)" : "")
+        case .failed(let why): "failed: \(why) (will retry)"
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FHIR
 import Foundation
 import Logging
 import Provenance
@@ -12,13 +13,21 @@ struct StatusCommand: ParsableCommand {
         abstract: "Devices (last contact, readings received vs expected, clock offset), quarantine, store size and bytes/sample.")
 
     @Option(help: "Data directory.")
-    var dir: String
+    var dir: String?
+
+    @Option(help: "The configuration file (its data directory; and each sync destination's outbox is shown).")
+    var config: String?
 
     @Option(help: "IANA time zone for the times shown.")
     var tz = "UTC"
 
     func run() throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        var configuration: GatewayConfiguration?
+        if let config {
+            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        }
+        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
@@ -50,6 +59,30 @@ struct StatusCommand: ParsableCommand {
             let perSample = samples > 0 ? String(format: "%.2f", Double(bytes) / Double(samples)) : "-"
             print("== store: \(samples) samples in \(store.allSeries().count) series, \(bytes) bytes on disk, \(perSample) bytes/sample")
         }
+        if let configuration, !configuration.destinations.isEmpty {
+            try printOutbox(configuration, zone: zone)
+        }
+    }
+
+    /// The sync ledger per destination: pending, sent, refused, lag from measurement to upload, backoff state.
+    func printOutbox(_ configuration: GatewayConfiguration, zone: TimeZone) throws {
+        let outbox = try Outbox(path: configuration.dataDirectory + "/outbox.sqlite")
+        var rows: [[String]] = [["destination", "pending", "sent", "refused", "oldest pending", "lag p50", "lag max", "failures", "last error"]]
+        var refusals: [String] = []
+        for destination in configuration.destinations {
+            let report = try outbox.report(destination: destination.name)
+            func lag(_ seconds: Double?) -> String { seconds.map { Self.offsetText(Int64($0 * 1_000_000)).replacingOccurrences(of: "+", with: "") } ?? "-" }
+            rows.append([
+                destination.name, String(report.pending), String(report.sent), String(report.failed),
+                report.oldestPendingMeasuredMicros.map { TimeFormat.iso8601($0, timeZone: zone) } ?? "-",
+                lag(report.medianLagSeconds), lag(report.maximumLagSeconds), String(report.state.failures),
+                report.state.lastError.map { String($0.prefix(60)) } ?? "",
+            ])
+            refusals += report.failures.map { "  \(destination.name): \($0.resource): \($0.reason)" }
+        }
+        print("== outbox (not yet fed entries are counted after the next sync pass)")
+        print(Table.aligned(rows))
+        if !refusals.isEmpty { print("refused entries (gatewayd sync --retry-failed NAME queues them again):\n" + refusals.joined(separator: "\n")) }
     }
 
     static func offsetText(_ micros: Int64) -> String {

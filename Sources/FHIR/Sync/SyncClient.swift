@@ -94,7 +94,10 @@ public struct SyncClient: Sendable {
 
     /// A reading's Observation or a Device: POST with ifNoneExist on its first identifier, so a resend is harmless.
     static func createEntry(_ resource: FHIRResource, subject: String, category: Outbox.Entry.Category, measuredMicros: Int64) -> Outbox.Entry {
-        let identifier = resource.json["identifier"]?[0]
+        // A Device is matched on gatewayd's own identifier (the device key or gateway id, listed last): two sensors
+        // without a System ID share the all-zero EUI-64 and must not be taken for one another.
+        let identifiers = resource.json["identifier"]?.arrayValue ?? []
+        let identifier = resource.resourceType == "Device" ? identifiers.last : identifiers.first
         let value = identifier?["value"]?.stringValue ?? resource.id
         let token = identifier?["system"]?.stringValue.map { $0 + "|" + value } ?? value
         return Outbox.Entry(

@@ -1,0 +1,178 @@
+import FHIR
+import Foundation
+import Provenance
+import StreamEngine
+import Synchronization
+import Testing
+import TimeSeries
+
+/// The sync client against an in-process upstream that answers like a FHIR server (transaction-response Bundles),
+/// over a real engine, archive and outbox on disk — the HTTP side is covered by the two-process tests.
+@Suite struct SyncClientTests {
+    /// A FHIR upstream in memory: conditional creates and updates by identifier, or an outage.
+    final class Upstream: FHIRTransport, Sendable {
+        let state = Mutex<(down: Bool, stored: [String: (version: Int, json: FHIRJSON)], posts: Int, status: Int?)>((false, [:], 0, nil))
+
+        func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8]) {
+            try state.withLock { state in
+                state.posts += 1
+                if state.down { throw URLError(.cannotConnectToHost) }
+                if let status = state.status { return (status, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"no"}]}"#.utf8)) }
+                let bundle = try FHIRJSON.parse(body)
+                var responses: [FHIRJSON] = []
+                for entry in bundle["entry"]?.arrayValue ?? [] {
+                    let resource = entry["resource"] ?? .null
+                    let key = (resource["resourceType"]?.stringValue ?? "") + "|" + (resource["id"]?.stringValue ?? "")
+                    let method = entry["request"]?["method"]?.stringValue
+                    if let old = state.stored[key] {
+                        if method == "PUT" { state.stored[key] = (old.version + 1, resource) }
+                        responses.append(.obj(["response": .obj(["status": "200 OK"])]))
+                    } else {
+                        state.stored[key] = (1, resource)
+                        responses.append(.obj(["response": .obj(["status": "201 Created"])]))
+                    }
+                }
+                return (200, Array(FHIRJSON.obj(["resourceType": "Bundle", "type": "transaction-response", "entry": .array(responses)]).text.utf8))
+            }
+        }
+    }
+
+    struct World {
+        let dir: String
+        let engine: StreamEngine
+        let store: TimeSeriesStore
+        let client: SyncClient
+        let outbox: Outbox
+    }
+
+    static func world(rules: [SharingRule]) throws -> World {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let store = try TimeSeriesStore(directory: dir + "/store")
+        let archive = try ReadingArchive(path: dir + "/engine.sqlite")
+        let engine = try StreamEngine(store: store, archive: archive, windows: WindowTracker(zones: ["alice": TimeZone(identifier: "Asia/Tokyo")!]))
+        let outbox = try Outbox(path: dir + "/outbox.sqlite")
+        var destination = SyncDestination(name: "phr", baseURL: "http://phr.invalid/fhir", rules: rules)
+        destination.retryInitialSeconds = 1
+        destination.retryMaximumSeconds = 8
+        let client = SyncClient(
+            destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
+        return World(dir: dir, engine: engine, store: store, client: client, outbox: outbox)
+    }
+
+    static func ingest(_ readings: [Reading], into engine: StreamEngine) async throws {
+        for reading in readings {
+            _ = try await engine.ingest(PendingReading(reading: reading, acknowledge: {}))
+        }
+    }
+
+    static func heartRate(_ bpm: Int64, minute: Int64, subject: String = "alice") -> Reading {
+        var reading = Fixture.heartRate(rr: [])
+        reading.subject = subject
+        reading.components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: bpm, exponent: 0)), unit: "/min")]
+        reading.time.effectiveMicros = Fixture.at0830 + minute * 60_000_000
+        reading.rawPayloads = [[UInt8(truncatingIfNeeded: bpm), UInt8(truncatingIfNeeded: minute)]]
+        return reading
+    }
+
+    @Test func consentDecidesWhatIsQueuedAndRevisedSummariesUpdateTheSameResource() async throws {
+        let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: false)])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        try await Self.ingest([Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1), Self.heartRate(80, minute: 2, subject: "bob")], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let upstream = Upstream()
+        let first = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830)
+        // Summaries only (raw is not consented), of alice only: hour and day of heart rate, plus the two devices.
+        let stored = upstream.state.withLock { $0.stored }
+        #expect(first == .delivered(sent: stored.count, refused: 0))
+        let observations = stored.filter { $0.key.hasPrefix("Observation|") }
+        #expect(observations.count == 2)
+        #expect(observations.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue == "Patient/alice" })
+        #expect(observations.values.allSatisfy { $0.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem })
+
+        // A late reading revises both windows: queued again, sent as an update of the same resources.
+        try await Self.ingest([Self.heartRate(90, minute: 3)], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) == .delivered(sent: 2, refused: 0))
+        let after = upstream.state.withLock { $0.stored }.filter { $0.key.hasPrefix("Observation|") }
+        #expect(after.count == 2)
+        #expect(after.values.allSatisfy { $0.version == 2 })
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) == .idle)
+        world.store.close()
+    }
+
+    @Test func anOutageBacksOffExponentiallyWithJitterAndLosesNothing() async throws {
+        let world = try Self.world(rules: [SharingRule(subjects: ["*"], kinds: [.heartRate], raw: true)])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        try await Self.ingest((0..<5).map { Self.heartRate(60 + $0, minute: $0) }, into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let pendingBefore = try world.outbox.report(destination: "phr").pending
+        let upstream = Upstream()
+        upstream.state.withLock { $0.down = true }
+        var now = Fixture.at0830
+        var waits: [Int64] = []
+        for _ in 0..<5 {
+            guard case .failed = try await world.client.deliver(transport: upstream, nowMicros: now, random: { 0.5 }) else {
+                Issue.record("expected a failure while the upstream is down")
+                return
+            }
+            let next = try world.outbox.state(destination: "phr").nextAttemptMicros
+            waits.append(next - now)
+            // Before the backoff ends, nothing is tried.
+            #expect(try await world.client.deliver(transport: upstream, nowMicros: next - 1) == .waiting(untilMicros: next))
+            now = next
+        }
+        // 1 s, 2 s, 4 s, 8 s, 8 s (capped), each three quarters of the step with jitter 0.5.
+        #expect(waits == [750_000, 1_500_000, 3_000_000, 6_000_000, 6_000_000])
+        #expect(try world.outbox.report(destination: "phr").pending == pendingBefore)
+        upstream.state.withLock { $0.down = false }
+        guard case .delivered(let sent, 0) = try await world.client.deliver(transport: upstream, nowMicros: now) else {
+            Issue.record("expected delivery once the upstream is back")
+            return
+        }
+        #expect(sent == pendingBefore)
+        let report = try world.outbox.report(destination: "phr")
+        #expect(report.pending == 0 && report.sent == pendingBefore && report.state.failures == 0)
+        world.store.close()
+    }
+
+    @Test func anEntryTheDestinationRefusesIsKeptAsFailedWithTheReason() async throws {
+        let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        try await Self.ingest([Self.heartRate(60, minute: 0)], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let upstream = Upstream()
+        upstream.state.withLock { $0.status = 422 }
+        _ = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830)
+        let report = try world.outbox.report(destination: "phr")
+        #expect(report.pending == 0)
+        #expect(report.failed > 0)
+        #expect(report.failures.allSatisfy { $0.reason.contains("422") && $0.reason.contains("no") })
+        #expect(try world.outbox.retryFailed(destination: "phr") == report.failed)
+        world.store.close()
+    }
+
+    @Test func backoffDelaysDoubleUpToTheCapWithEqualJitter() {
+        let backoff = Backoff(initialSeconds: 2, maximumSeconds: 60)
+        #expect(backoff.delay(failures: 1, unit: 0) == 1)
+        #expect(backoff.delay(failures: 1, unit: 0.999_999) < 2)
+        #expect(backoff.delay(failures: 3, unit: 1) == 8)
+        #expect(backoff.delay(failures: 10, unit: 0) == 30)
+        #expect(backoff.delay(failures: 10_000, unit: 1) == 60)
+    }
+
+    @Test func theJSONParserKeepsNumberTextAndOrderAndNamesTheOffsetOfAnError() throws {
+        let json = try FHIRJSON.parse(#"{"b":120.50,"a":[1e3,-0.0,"\u00e9\ud83d\ude00"],"c":null}"#)
+        #expect(json.keys == ["b", "a", "c"])
+        #expect(json["b"]?.numberText == "120.50")
+        #expect(json["a"]?[0]?.numberText == "1e3")
+        #expect(json["a"]?[2]?.stringValue == "é😀")
+        #expect(throws: FHIRJSONParseError.self) { try FHIRJSON.parse(#"{"a":1,"a":2}"#) }
+        do {
+            _ = try FHIRJSON.parse(#"{"a": 01}"#)
+            Issue.record("a leading zero was accepted")
+        } catch {
+            #expect(error.offset == 8)
+        }
+    }
+}

@@ -78,9 +78,23 @@ struct AuditCommand: ParsableCommand {
         if json {
             FileHandleOutput.standardError(tally.summary)
         } else {
-            if rows.count > 1 { print(Table.aligned(rows)) } else { print("(no matching entries)") }
+            if rows.count > 1 { print(Self.render(rows)) } else { print("(no matching entries)") }
             print(tally.summary)
         }
+    }
+
+    /// Table.aligned right-aligns every column after the first; names and routes read better left-aligned, so
+    /// those cells are padded to their column's width first (and the lines' trailing spaces dropped).
+    static func render(_ rows: [[String]]) -> String {
+        var padded = rows
+        for column in [1, 3, 4, 5] {
+            let width = rows.map { $0[column].count }.max() ?? 0
+            for row in padded.indices {
+                padded[row][column] += String(repeating: " ", count: width - padded[row][column].count)
+            }
+        }
+        return Table.aligned(padded).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { line in String(line.reversed().drop { $0 == " " }.reversed()) }.joined(separator: "\n")
     }
 
     /// The summary line: reads and how many were refused, and shares when there are any.

@@ -356,7 +356,7 @@ import Testing
         let patient = try APIToken.parse("abc=patient/Observation.read@alice,patient/Device.rs@alice")
         #expect(patient.scopes == [.init(resourceType: "Observation", subject: "alice"), .init(resourceType: "Device", subject: "alice")])
         #expect(patient.auditID.hasPrefix("tok-") && patient.auditID.count == 16 && !patient.auditID.contains("abc"))
-        for bad in ["abc", "abc=patient/*.read", "abc=system/*.write", "abc=user/*.read", "abc=system/Patient.read", "=system/*.read"] {
+        for bad in ["abc", "abc=patient/*.read", "abc=system/*.delete", "abc=patient/*.write", "abc=user/*.read", "abc=system/Patient.read", "=system/*.read"] {
             #expect(throws: APIToken.ParseError.self, "\(bad)") { try APIToken.parse(bad) }
         }
         let access = APIAccess(tokens: [patient], allowLoopback: false)

@@ -17,7 +17,7 @@ struct APIError: Error, Sendable {
         status: 401, code: "login", diagnostics: "A bearer token is required (Authorization: Bearer TOKEN).")
     static func forbidden(_ why: String) -> APIError { APIError(status: 403, code: "forbidden", diagnostics: why) }
     static func methodNotAllowed(_ method: String) -> APIError {
-        APIError(status: 405, code: "not-supported", diagnostics: "Method \(method) is not supported here; this API is read-only (GET).")
+        APIError(status: 405, code: "not-supported", diagnostics: "Method \(method) is not supported here; reads are GET, $stats may be POSTed, and a hub takes transaction Bundles at POST /fhir.")
     }
 
     var outcome: FHIRJSON {

@@ -82,10 +82,15 @@ struct FHIRAPI: Sendable {
         case ("Observation", nil):
             return try searchObservations(request, query, grant, touched: &touched)
         case ("Observation", "$stats"?):
-            let stats = try StatsOperation(query, grant: grant, zone: subjectZones[try query.operationSubject(grant: grant)] ?? zone)
+            // The subject asked for is audited even when the request is refused (a 403 is what its person wants to see).
+            touched = Self.requestedSubjects(query)
+            // StatsOperation reports a bad request itself, in its own order (an unknown parameter first).
+            let subjectZone = (try? query.operationSubject(grant: grant)).flatMap { subjectZones[$0] } ?? zone
+            let stats = try StatsOperation(query, grant: grant, zone: subjectZone)
             touched = [stats.subject]
             return APIResponse(status: 200, body: try stats.run(data))
         case ("Observation", "$lastn"?):
+            touched = Self.requestedSubjects(query)
             let lastN = try LastNOperation(query, grant: grant)
             touched = [lastN.subject]
             return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
@@ -120,6 +125,13 @@ struct FHIRAPI: Sendable {
                 body: try search.run(data, grant: grant, directory: directory, base: base(request), touched: &touched))
         default:
             throw APIError.notFound("No route \(request.path) (Provenance is searched by target, not read by id).")
+        }
+    }
+
+    /// The subjects an operation's `subject`/`patient` parameters name, for the audit log of a refused request.
+    static func requestedSubjects(_ query: APIQuery) -> [String] {
+        (query.all("subject") + query.all("patient")).flatMap { text in
+            (try? ReferenceParameter(text, type: "Patient", parameter: "subject").ids) ?? [text]
         }
     }
 

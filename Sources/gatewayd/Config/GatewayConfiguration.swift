@@ -37,6 +37,10 @@ struct GatewayConfiguration: Sendable {
     var devices: [DeviceMapping] = []
     var api = API()
     var destinations: [SyncDestination] = []
+    /// Simulated devices the daemon runs (no radio needed).
+    var simulatedDevices: [SimulatedDeviceSpec] = []
+    /// Raw samples older than this are replaced by rollups (nil: kept forever).
+    var retentionRawAgeSeconds: Double?
 
     func zone(for subject: String) -> TimeZone { subjects.first { $0.id == subject }?.zone ?? defaultZone }
     var zones: [String: TimeZone] { Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
@@ -202,8 +206,41 @@ struct GatewayConfiguration: Sendable {
                     throw sync.error("two destinations are named '\(duplicate)'")
                 }
             }
+            if let devices = map.optional("simulated_devices") {
+                for (index, item) in try devices.sequence().enumerated() {
+                    configuration.simulatedDevices.append(try simulatedDevice(item, index: index))
+                }
+            }
+            if let retention = map.optional("retention") {
+                let r = try retention.mapping()
+                if let age = r.optional("raw_age") { configuration.retentionRawAgeSeconds = try age.seconds() }
+                try r.finish()
+            }
             try map.finish()
             return configuration
+        }
+
+        func simulatedDevice(_ item: ConfigNode, index: Int) throws(ConfigError) -> SimulatedDeviceSpec {
+            let d = try item.mapping()
+            let kindNode = try d.required("kind")
+            let kindText = try kindNode.string()
+            guard let kind = SimulatedDeviceSpec.Kind(rawValue: kindText) else {
+                throw kindNode.error("'\(kindText)' is not a simulated device kind (\(SimulatedDeviceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            var spec = SimulatedDeviceSpec(kind: kind, name: try d.optional("name").map { n throws(ConfigError) in try n.string() } ?? "\(kindText)-\(index + 1)")
+            spec.number = UInt64(index + 1)
+            if let users = d.optional("users") {
+                spec.users = try users.sequenceOrScalar().map { n throws(ConfigError) in UInt8(try n.int(0...254)) }
+                guard !spec.users.isEmpty else { throw users.error("give at least one user ID") }
+            }
+            if let stored = d.optional("stored_readings") { spec.storedReadings = try stored.int(0...10_000) }
+            if let battery = d.optional("battery_changed") { spec.batteryChanged = try battery.bool() }
+            if let offset = d.optional("clock_offset") { spec.clockOffsetSeconds = try offset.seconds() }
+            if let every = d.optional("measure_every") { spec.measureEverySeconds = max(0.1, try every.seconds()) }
+            if let every = d.optional("notify_every") { spec.notifyEverySeconds = max(0.01, try every.seconds()) }
+            if let seed = d.optional("seed") { spec.seed = UInt64(try seed.int(0...Int(Int32.max))) }
+            try d.finish()
+            return spec
         }
 
         func destination(_ item: ConfigNode, subject: (ConfigNode) throws(ConfigError) -> String) throws(ConfigError) -> SyncDestination {

@@ -13,7 +13,7 @@ struct GatewayPipeline: Sendable {
     let ledger: Ledger
     let engine: StreamEngine
 
-    static func open(directory: String, zone: TimeZone, key: GatewayKey? = nil) throws -> GatewayPipeline {
+    static func open(directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], key: GatewayKey? = nil) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "gatewayd.store")
         logger.logLevel = .warning
@@ -21,7 +21,7 @@ struct GatewayPipeline: Sendable {
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         let engine = try StreamEngine(
-            store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: WindowTracker(zones: [:], defaultZone: zone))
+            store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: WindowTracker(zones: zones, defaultZone: zone))
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
     }
 

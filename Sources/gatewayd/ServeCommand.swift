@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Provenance
+import ServiceLifecycle
 import StreamEngine
 
 /// `gatewayd serve`: the local read-only FHIR API over the data directory's archive.
@@ -56,36 +57,38 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
-        let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
-        let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
-        let data = try APIData(
-            directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
-            decorate: decorate)
-        let audit = try AuditLog(path: dir + "/audit.jsonl")
-        var api = FHIRAPI(
-            data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
-            audit: audit, zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)
-        api.subjectZones = configuration.zones
-        api.hub = hub
+        let api = try Self.makeAPI(configuration)
+        let hub = api.hub
         var logger = Logger(label: "gatewayd.serve")
         logger.logLevel = .notice
         FileHandleOutput.standardError(
             "gatewayd serve: FHIR API on http://\(configuration.api.listen)/fhir" + (hub != nil ? " (hub: accepting POST /fhir)" : ""))
-        let application = APIServer.application(api: api, host: host, port: port, logger: logger)
-        guard !configuration.destinations.isEmpty else {
-            try await application.runService()
-            return
-        }
-        let (sync, _) = try SyncService.open(configuration: configuration)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        FileHandleOutput.standardError("gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await application.runService() }
-            group.addTask { await sync.run(transport: HTTPTransport(client: client)) }
-            try await group.next()
-            group.cancelAll()
+        var services: [any Service] = []
+        if !configuration.destinations.isEmpty {
+            let (sync, _) = try SyncService.open(configuration: configuration)
+            services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
+            FileHandleOutput.standardError("gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
         }
-        try await client.shutdown()
+        let application = APIServer.application(
+            api: api, host: host, port: port, logger: logger, metrics: GatewayDaemon.registry, services: services)
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        try? await client.shutdown()
+    }
+
+    /// The API over a configuration's data directory (hub store, zones, tokens, JP coding), for serve, run and demo.
+    static func makeAPI(_ configuration: GatewayConfiguration) throws -> FHIRAPI {
+        let dir = configuration.dataDirectory
+        let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
+        let data = try APIData(
+            directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
+            decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding))
+        var api = FHIRAPI(
+            data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
+            audit: try AuditLog(path: dir + "/audit.jsonl"), zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)
+        api.subjectZones = configuration.zones
+        api.hub = hub
+        return api
     }
 
     /// The configuration file, or one made of the command-line options.

@@ -1,6 +1,8 @@
 import FHIR
 import Hummingbird
 import Logging
+import Prometheus
+import ServiceLifecycle
 
 /// The request context: Hummingbird's core storage plus whether the peer is on loopback (read from the channel's
 /// remote address when the connection is accepted).
@@ -21,8 +23,27 @@ enum APIServer {
     /// A transaction Bundle of a day of one person's readings is well under this; larger bodies get 413.
     static let maximumBodyBytes = 16 << 20
 
-    static func application(api: FHIRAPI, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+    /// The FHIR API, `/metrics` (Prometheus text, when `metrics` is given: to loopback callers and any valid token),
+    /// and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
+    static func application(
+        api: FHIRAPI, host: String, port: Int, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        services: [any Service] = [], onServerRunning: @escaping @Sendable () async -> Void = {}
+    ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
+        if let metrics {
+            router.get("/metrics") { request, context -> Response in
+                let allowed =
+                    (api.access.allowLoopback && context.peerIsLoopback)
+                    || (try? api.access.grant(authorization: request.headers[.authorization], peerIsLoopback: false, resourceType: nil)) != nil
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                guard allowed else {
+                    headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\""
+                    return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+                }
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+            }
+        }
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
         for method in methods {
             for path in ["/", "**"] {
@@ -58,6 +79,6 @@ enum APIServer {
         }
         return Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
-            logger: logger)
+            services: services, onServerRunning: { _ in await onServerRunning() }, logger: logger)
     }
 }

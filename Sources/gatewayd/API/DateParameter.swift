@@ -70,6 +70,14 @@ enum DateText {
 
     static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 
+    /// "YYYY-MM-DD": the local date of `date` in `zone`.
+    static func localDay(_ date: Date, zone: TimeZone) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year ?? 1970, parts.month ?? 1, parts.day ?? 1)
+    }
+
     /// "YYYY-MM-DDThh:mm[:ss[.fff…]](Z|±hh:mm)"; the range is one unit of the stated precision.
     static func dateTime(_ text: String) -> (start: Int64, end: Int64)? {
         let chars = Array(text.utf8)

@@ -56,6 +56,13 @@ struct SimulatedFleet: Sendable {
             systemID: SystemID(manufacturerIdentifier: base + spec.number, organizationallyUniqueIdentifier: oui))
     }
 
+    /// The key the gateway stores this device's readings under (what `devices:` mappings name).
+    static func deviceKey(_ spec: SimulatedDeviceSpec) -> String {
+        var record = DeviceRecord(link: "sim:\(spec.name)")
+        record.systemID = identity(spec).systemID?.eui64Text
+        return record.key
+    }
+
     private func runDevice(_ spec: SimulatedDeviceSpec) async {
         let now = Date()
         var clock = SimulatedClock(offset: spec.clockOffsetSeconds, driftPPM: 0, reference: now)

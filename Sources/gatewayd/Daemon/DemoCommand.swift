@@ -1,0 +1,139 @@
+import ArgumentParser
+import BLEGateway
+import Foundation
+import Logging
+import Provenance
+import StreamEngine
+
+/// `gatewayd demo`: the whole gateway on a fresh machine with no radio and no configuration — simulated devices
+/// speaking real ATT, the durable pipeline, the FHIR API on loopback — and a short guide of what to try.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a demo gateway: simulated BP cuff, glucose meter and two HR straps, the full pipeline, the FHIR API on loopback.",
+        discussion: """
+            Everything lives in a new temporary data directory (printed; kept afterwards so you can look). The devices: a \
+            blood-pressure cuff with two users (alice, bob) whose clock was reset by a battery change, a glucose meter with \
+            stored records and a clock 10 minutes fast, and two heart-rate straps sending RR intervals. Stop with Ctrl-C.
+            """)
+
+    @Option(help: "HOST:PORT for the FHIR API.")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "Stop by itself after this many seconds (default: run until Ctrl-C).")
+    var seconds: Double?
+
+    @Option(help: "Data directory (default: a new temporary one).")
+    var dir: String?
+
+    func run() async throws {
+        let directory = try dir ?? Self.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let token = "demo-" + (0..<12).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
+        let configPath = directory + "/gatewayd.yaml"
+        try Self.configurationText(dataDirectory: directory, listen: listen, token: token).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let configuration: GatewayConfiguration
+        do { configuration = try GatewayConfiguration.load(path: configPath) } catch { throw ValidationError("\(error)") }
+        var logger = Logger(label: "gatewayd")
+        logger.logLevel = .warning
+        FileHandleOutput.standardOutput("""
+            gatewayd demo — data directory \(directory) (its configuration: \(configPath))
+            Starting: a BP cuff (users 1 = alice, 2 = bob; its clock was reset to 2000 by a battery change), a glucose meter
+            (8 stored records, clock 10 min fast), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
+            """)
+        if let seconds {
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                kill(getpid(), SIGTERM)
+            }
+        }
+        let base = "http://\(listen)/fhir"
+        try await GatewayDaemon(configuration: configuration, logger: logger) {
+            await Self.printGuide(base: base, token: token, directory: directory, configPath: configPath)
+        }.run()
+        FileHandleOutput.standardOutput("gatewayd demo stopped; the data stays in \(directory)")
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-demo-" + UUID().uuidString.prefix(8)).path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// The demo's devices, as they would be written in a configuration file.
+    static let fleet = """
+        simulated_devices:
+          - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 6, battery_changed: true, measure_every: 20s, seed: 7 }
+          - { kind: glucose, name: meter, stored_readings: 8, clock_offset: 600s, measure_every: 45s, seed: 11 }
+          - { kind: heart_rate, name: strap-alice, notify_every: 1s, seed: 3 }
+          - { kind: heart_rate, name: strap-bob, notify_every: 1s, seed: 5 }
+        """
+
+    static func configurationText(dataDirectory: String, listen: String, token: String) throws -> String {
+        let specs = try GatewayConfiguration.parse("data_directory: .\n" + fleet, file: "(demo)", environment: [:]).simulatedDevices
+        func key(_ name: String) -> String { specs.first { $0.name == name }.map(SimulatedFleet.deviceKey) ?? name }
+        return """
+            # Written by `gatewayd demo`: the same file format as /etc/gatewayd/gatewayd.yaml (README, "Configuration").
+            data_directory: \(dataDirectory)
+            gateway: { id: demo-gateway, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
+            subjects:
+              alice: { time_zone: Asia/Tokyo }
+              bob: { time_zone: Asia/Tokyo }
+            devices:
+              - { device: "\(key("cuff"))", user: 1, subject: alice }
+              - { device: "\(key("cuff"))", user: 2, subject: bob }
+              - { device: "\(key("meter"))", subject: alice }
+              - { device: "\(key("strap-alice"))", subject: alice }
+              - { device: "\(key("strap-bob"))", subject: bob }
+            api:
+              listen: \(listen)
+              tokens:
+                - { name: demo, secret: \(token), scopes: [system/*.read] }
+            \(fleet)
+            """
+    }
+
+    /// Waits for the first readings, then prints commands that show them, with real ids.
+    static func printGuide(base: String, token: String, directory: String, configPath: String) async {
+        let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
+        var observationID: String?
+        for _ in 0..<100 {
+            if let reading = try? archive?.readings(subject: "alice", kind: .bloodPressure).last, let identity = reading.identity {
+                observationID = identity.hex
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let auth = "-H 'Authorization: Bearer \(token)'"
+        let today = DateText.localDay(Date(), zone: TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
+        FileHandleOutput.standardOutput("""
+
+            The FHIR API is up at \(base) (every request needs the token; every read is audited). Try:
+
+              # alice's newest readings (blood pressure, glucose with meal context, heart rate with RR intervals)
+              curl -s \(auth) '\(base)/Observation?subject=alice&_sort=-date&_count=5'
+              # her heart rate today, hour by hour in Tokyo time, exact averages (doubtful readings excluded and counted)
+              curl -s \(auth) '\(base)/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=\(today)/\(today)&statistic=average,minimum,maximum,count&interval=PT1H'
+              # the newest reading of each kind
+              curl -s \(auth) '\(base)/Observation/$lastn?subject=alice&max=1'
+            """)
+        if let observationID {
+            FileHandleOutput.standardOutput("""
+                  # where a blood pressure came from: devices, the clock correction (the cuff's clock said 2000), the signed ledger entry
+                  curl -s \(auth) '\(base)/Provenance?target=Observation/\(observationID)'
+                """)
+        }
+        FileHandleOutput.standardOutput("""
+              # the devices (PhdDevice per sensor, PhgDevice for this gateway)
+              curl -s \(auth) '\(base)/Device'
+              # metrics for Prometheus
+              curl -s \(auth) 'http://\(base.dropFirst(7).split(separator: "/").first ?? "")/metrics' | grep gatewayd_
+              # who read what (run in another terminal), the gateway's health, the ledger's integrity
+              gatewayd audit --dir \(directory)
+              gatewayd status --config \(configPath) --tz Asia/Tokyo
+              gatewayd verify --dir \(directory) --public-key \(directory)/gateway.key.pub
+
+            Stop with Ctrl-C.
+            """)
+    }
+}

@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import BLEGateway
+import FHIR
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import Provenance
+import ServiceLifecycle
+import StreamEngine
+
+/// The daemon: one data directory's pipeline, its devices, the FHIR API (and /metrics), and the sync workers,
+/// run as services of one group. SIGTERM or SIGINT stops the devices first — their links end as a device walking
+/// away would, so every acknowledged reading is on disk and the rest stays on the device — then the rest, and
+/// closes the store. Shared by `gatewayd run` and `gatewayd demo`.
+struct GatewayDaemon {
+    let configuration: GatewayConfiguration
+    var logger = Logger(label: "gatewayd")
+    /// Called once the API listens (the demo prints its guide here).
+    var onReady: @Sendable () async -> Void = {}
+
+    /// swift-metrics can be bootstrapped once per process: the registry it exports through.
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    func run() async throws {
+        let registry = Self.registry
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let key = try configuration.signingKeyFile.map { path in
+            let loaded = try GatewayKey.loadOrCreate(at: path)
+            if !FileManager.default.fileExists(atPath: path + ".pub") { try loaded.writePublicKey(to: path + ".pub") }
+            return loaded
+        }
+        let pipeline = try GatewayPipeline.open(directory: directory, zone: configuration.defaultZone, zones: configuration.zones, key: key)
+        defer { pipeline.close() }
+        let recovered = try await pipeline.engine.recover()
+        if recovered.confirmed + recovered.appended > 0 {
+            logger.notice("recovered readings journaled before the last stop", metadata: [
+                "confirmed": "\(recovered.confirmed)", "appended": "\(recovered.appended)",
+            ])
+        }
+        for mapping in configuration.devices {
+            let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
+            if released > 0 { logger.notice("released quarantined readings", metadata: ["device": "\(mapping.device)", "count": "\(released)"]) }
+        }
+
+        let api = try ServeCommand.makeAPI(configuration)
+        let (host, port) = try ServeCommand.parseListen(configuration.api.listen)
+        let notifier = SystemdNotifier()
+        var services: [any Service] = []
+        if !configuration.simulatedDevices.isEmpty {
+            let fleetLogger = logger
+            let fleet = SimulatedFleet(
+                specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone,
+                mapper: GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone), logger: logger
+            ) { outcome, reading in
+                // No health values at info level: what happened, to which device and whose reading.
+                fleetLogger.info("reading", metadata: [
+                    "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
+                    "subject": "\(reading.subject ?? "-")",
+                ])
+            }
+            services.append(FleetService(fleet: fleet))
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        if !configuration.destinations.isEmpty {
+            let (sync, _) = try SyncService.open(configuration: configuration)
+            services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
+        }
+        if let interval = SystemdNotifier.watchdogInterval() { services.append(WatchdogService(notifier: notifier, interval: interval)) }
+        let ready = onReady
+        let readyLogger = logger
+        let listen = configuration.api.listen
+        let application = APIServer.application(
+            api: api, host: host, port: port, logger: logger, metrics: registry, services: services
+        ) {
+            readyLogger.notice("gatewayd is running", metadata: ["api": "http://\(listen)/fhir"])
+            notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
+            await ready()
+        }
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        notifier.notify("STOPPING=1")
+        try? await client.shutdown()
+        logger.notice("gatewayd stopped; every acknowledged reading is on disk")
+    }
+}
+
+/// The simulated devices as a service: cancelled on graceful shutdown, which ends their links.
+struct FleetService: Service {
+    let fleet: SimulatedFleet
+    func run() async throws { await cancelWhenGracefulShutdown { await fleet.run() } }
+}
+
+struct SyncWorkerService: Service {
+    let sync: SyncService
+    let transport: HTTPTransport
+    func run() async throws { await cancelWhenGracefulShutdown { await sync.run(transport: transport) } }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `gatewayd run --config FILE`: the daemon a person installs and forgets (hw/gatewayd.service runs it).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the gateway: devices, the durable pipeline, the FHIR API with /metrics, and PHR sync, until SIGTERM.",
+        discussion: """
+            Everything comes from the configuration file (README, "Configuration"; an example is hw/gatewayd.yaml). \
+            Under systemd (Type=notify) it reports READY=1 once the API listens and pings the watchdog when WatchdogSec \
+            is set. SIGTERM or SIGINT ends device links cleanly: every acknowledged reading is on disk before it exits.
+            """)
+
+    @Option(help: "The configuration file.")
+    var config: String
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel = "notice"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: '\(logLevel)' is not a level") }
+        let configuration: GatewayConfiguration
+        do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
+            throw ValidationError("\(config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
+        }
+        var logger = Logger(label: "gatewayd")
+        logger.logLevel = level
+        try await GatewayDaemon(configuration: configuration, logger: logger).run()
+    }
+}

@@ -276,13 +276,19 @@ public actor StreamEngine {
             reviseWindows(fresh.map(\.reading), now: now)
             try archive.markStored(fresh.map(\.identity), ledgerSequence: sequence, nowMicros: now)
         }
-        for outcome in outcomes {
+        for (outcome, (pending, _)) in zip(outcomes, batch) {
+            let counter: Counter
             switch outcome {
-            case .stored: storedCounter.increment()
-            case .duplicate: duplicateCounter.increment()
-            case .quarantined: quarantinedCounter.increment()
-            case .rejected: rejectedCounter.increment()
+            case .stored: counter = storedCounter
+            case .duplicate: counter = duplicateCounter
+            case .quarantined: counter = quarantinedCounter
+            case .rejected: counter = rejectedCounter
             }
+            counter.increment()
+            // The same count per kind and device, so one failing device shows in /metrics.
+            Counter(label: counter.label + "_by_device", dimensions: [
+                ("kind", pending.reading.kind.rawValue), ("device", pending.reading.device.key),
+            ]).increment()
         }
         // 5. Only now tell the sources.
         for (pending, _) in batch { await pending.acknowledge() }

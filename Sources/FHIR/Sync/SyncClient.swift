@@ -25,7 +25,7 @@ public struct ShareRecord: Sendable {
 /// — backing off exponentially, with jitter, while the destination is unreachable or failing.
 public struct SyncClient: Sendable {
     public let destination: SyncDestination
-    let outbox: Outbox
+    public let outbox: Outbox
     let archive: ReadingArchive
     let gateway: GatewayRecord
     let zones: @Sendable (String) -> TimeZone

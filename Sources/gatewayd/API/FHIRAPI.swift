@@ -1,4 +1,5 @@
 import FHIR
+import Metrics
 import Foundation
 import Provenance
 
@@ -51,6 +52,7 @@ struct FHIRAPI: Sendable {
         audit.record(
             caller: caller, method: request.method, route: request.path, query: request.query, subjects: touched,
             status: response.status)
+        Counter(label: "gatewayd_api_requests_total", dimensions: [("status", String(response.status))]).increment()
         return response
     }
 

@@ -1,6 +1,7 @@
 import BLEGateway
 import Foundation
 import Logging
+import Metrics
 import Provenance
 import StreamEngine
 
@@ -110,6 +111,7 @@ struct SimulatedFleet: Sendable {
 
     /// One connection: the device serves one end of a socketpair, the gateway's GATT client the other.
     private func connect(_ spec: SimulatedDeviceSpec, serve: @escaping @Sendable (any ATTBearer) async -> Void) async {
+        Counter(label: "gatewayd_device_connections_total", dimensions: [("device", Self.deviceKey(spec))]).increment()
         do {
             let (central, peripheral) = try SeqPacketBearer.pair()
             let device = Task { await serve(peripheral) }

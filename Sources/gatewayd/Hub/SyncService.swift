@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FHIR
 import Foundation
 import Logging
+import Metrics
 import Provenance
 import StreamEngine
 
@@ -45,6 +46,7 @@ struct SyncService: Sendable {
     }
 
     private func pass(_ client: SyncClient, transport: any FHIRTransport) async -> SyncClient.DeliveryResult {
+        defer { publish(client) }
         let audit = self.audit
         do {
             try client.feed(nowMicros: Self.now())
@@ -81,6 +83,15 @@ struct SyncService: Sendable {
                 }
             }
         }
+    }
+
+    /// The outbox's state as gauges, per destination.
+    private func publish(_ client: SyncClient) {
+        guard let report = try? client.outbox.report(destination: client.destination.name) else { return }
+        let dimensions = [("destination", client.destination.name)]
+        Gauge(label: "gatewayd_outbox_pending", dimensions: dimensions).record(report.pending)
+        Gauge(label: "gatewayd_outbox_refused", dimensions: dimensions).record(report.failed)
+        Gauge(label: "gatewayd_outbox_lag_seconds", dimensions: dimensions).record(report.medianLagSeconds ?? 0)
     }
 
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }

@@ -1,0 +1,212 @@
+import Foundation
+import StreamEngine
+import Testing
+
+@testable import gatewayd
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The real `gatewayd run` and `gatewayd demo` binaries: configuration in, FHIR out, systemd's notify protocol,
+/// and a SIGTERM in the middle of ingest that loses nothing acknowledged.
+@Suite(.serialized) struct DaemonTests {
+    static let token = "daemon-test-token"
+
+    /// A unix datagram socket standing in for systemd's $NOTIFY_SOCKET.
+    final class NotifySocket: @unchecked Sendable {
+        let fd: Int32
+        let path: String
+
+        init(path: String) throws {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in bytes.enumerated() { raw[index] = byte }
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard fd >= 0, bound == 0 else { throw APIHarness.HarnessError(description: "cannot bind \(path)") }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+
+        /// Every message received so far.
+        func messages() -> [String] {
+            var result: [String] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { return result }
+                result.append(String(decoding: buffer[0..<count], as: UTF8.self))
+            }
+        }
+
+        deinit { close(fd) }
+    }
+
+    static func observationIDs(base: String) async throws -> Set<String> {
+        var ids: Set<String> = []
+        for subject in ["alice", "bob"] {
+            let reply = try await FHIRAPITests.get(base + "/Observation?subject=\(subject)&_count=500", token: token)
+            ids.formUnion(FHIRAPITests.entries(reply.json).compactMap { $0["id"] as? String })
+        }
+        return ids
+    }
+
+    @Test func runServesFromItsConfigurationTellsSystemdAndLosesNothingOnSIGTERM() async throws {
+        let dir = try APIHarness.scratch("daemon")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = FHIRAPITests.freePort()
+        let config = dir + "/gatewayd.yaml"
+        let cuff = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .bloodPressure, name: "cuff", number: 1))
+        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .heartRate, name: "strap", number: 2))
+        try """
+            data_directory: data
+            gateway: { id: gw-daemon, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
+            subjects:
+              alice: { time_zone: Asia/Tokyo }
+            devices:
+              - { device: "\(cuff)", user: 1, subject: alice }
+              - { device: "\(strap)", subject: alice }
+            api:
+              listen: 127.0.0.1:\(port)
+              tokens:
+                - { name: test, secret: \(Self.token), scopes: [system/*.read] }
+            simulated_devices:
+              - { kind: blood_pressure, name: cuff, users: [1], stored_readings: 30, measure_every: 300ms }
+              - { kind: heart_rate, name: strap, notify_every: 20ms }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let notify = try NotifySocket(path: dir + "/notify.sock")
+        let process = Process()
+        process.executableURL = CrashRecoveryTests.gatewaydBinary
+        process.arguments = ["run", "--config", config]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let base = "http://127.0.0.1:\(port)/fhir"
+        var up = false
+        for _ in 0..<150 where !up {
+            up = (try? await FHIRAPITests.get(base + "/metadata", token: Self.token)) != nil
+            if !up { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        #expect(up, "gatewayd run did not come up")
+        // Readings flow; take a snapshot of what the API has served (every one of them was acknowledged).
+        var served: Set<String> = []
+        for _ in 0..<100 {
+            served = try await Self.observationIDs(base: base)
+            if served.count > 40 { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(served.count > 40)
+        let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token)
+        let metricsText = String(decoding: metrics.data, as: UTF8.self)
+        #expect(metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"), "\(metricsText.prefix(400))")
+        #expect(try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).status == 401)
+
+        process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 20 ms
+        process.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(log.suffix(2000))")
+        #expect(log.contains("every acknowledged reading is on disk"), "\(log.suffix(2000))")
+        let messages = notify.messages()
+        #expect(messages.contains { $0.hasPrefix("READY=1") }, "\(messages)")
+        #expect(messages.contains("STOPPING=1"), "\(messages)")
+
+        // Everything served before the stop is still there, stored, and the signed ledger verifies.
+        let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")
+        let stored = Set(try archive.readings(subject: "alice").compactMap { $0.identity?.hex })
+        let servedReadings = served.filter { $0.count == 64 }
+        #expect(!servedReadings.isEmpty && servedReadings.isSubset(of: stored), "\(servedReadings.subtracting(stored).count) served readings are gone")
+        let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data", "--public-key", dir + "/data/gateway.key.pub"])
+        #expect(verify.status == 0, "\(verify.output)")
+    }
+
+    @Test func aBadConfigurationIsRefusedWithTheKeyAndLine() throws {
+        let dir = try APIHarness.scratch("badconfig")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "data_directory: data\napi:\n  listen: 127.0.0.1:1\n  tokenz: []\n".write(toFile: dir + "/g.yaml", atomically: true, encoding: .utf8)
+        let result = try FHIRAPITests.run(["run", "--config", dir + "/g.yaml"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("g.yaml:4") && result.output.contains("api.tokenz"), "\(result.output)")
+    }
+
+    @Test func demoStartsServesValidFHIRAndStopsCleanly() async throws {
+        let dir = try APIHarness.scratch("demo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = FHIRAPITests.freePort()
+        let process = Process()
+        process.executableURL = CrashRecoveryTests.gatewaydBinary
+        process.arguments = ["demo", "--listen", "127.0.0.1:\(port)", "--dir", dir + "/data", "--seconds", "60"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // The guide names the token once the API is up and the first reading is in.
+        var text = ""
+        let handle = output.fileHandleForReading
+        let started = Date()
+        while !text.contains("Stop with Ctrl-C"), Date().timeIntervalSince(started) < 60 {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let token = try #require(text.split(separator: " ").first { $0.hasPrefix("demo-") }.map { String($0.prefix { $0 != "'" }) }, "\(text)")
+        let base = "http://127.0.0.1:\(port)/fhir"
+        #expect(text.contains("Provenance?target=Observation/"), "the guide has no real Observation id:\n\(text)")
+        let out = dir + "/fhir"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let today = DateText.localDay(Date(), zone: TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
+        let urls = [
+            "/Observation?subject=alice&_sort=-date&_count=20", "/Observation?subject=bob&_count=20", "/Device",
+            "/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=\(today)/\(today)&statistic=average,minimum,maximum,count&interval=PT1H",
+            "/Observation/$lastn?subject=alice&max=2", "/metadata",
+        ]
+        for (index, path) in urls.enumerated() {
+            let reply = try await APIHarness.send("GET", base + path, token: token)
+            #expect(reply.status == 200, "\(path): \(String(decoding: reply.data, as: UTF8.self).prefix(300))")
+            try reply.data.write(to: URL(fileURLWithPath: out + "/\(index).json"))
+        }
+        let alice = try await FHIRAPITests.get(base + "/Observation?subject=alice&_count=500", token: token)
+        let kinds = Set(FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
+        #expect(kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
+        if let python = FHIRValidator.python {
+            let validator = Process()
+            validator.executableURL = URL(fileURLWithPath: python)
+            validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, out]
+            let pipe = Pipe()
+            validator.standardOutput = pipe
+            validator.standardError = pipe
+            try validator.run()
+            let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            validator.waitUntilExit()
+            #expect(validator.terminationStatus == 0, "\(report)")
+        }
+        process.interrupt()  // Ctrl-C
+        process.waitUntilExit()
+        text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        #expect(text.contains("gatewayd demo stopped"), "\(text.suffix(500))")
+    }
+
+    /// README's two commands are what CI runs.
+    @Test func readmeTestCommandIsWhatCIRuns() throws {
+        let root = FHIRValidator.packageRoot
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "## Two commands").dropFirst().first?.components(separatedBy: "```").dropFirst().first)
+        let commands = block.split(separator: "\n").map { $0.split(separator: "#").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }.filter { !$0.isEmpty && $0 != "sh" }
+        #expect(commands == ["scripts/demo", "swift test"], "\(commands)")
+        let ciLines = ci.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(ciLines.last == "swift test", "the last line of .ci/run must be README's test command")
+        #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/demo").path))
+        let demo = try String(contentsOf: root.appendingPathComponent("scripts/demo"), encoding: .utf8)
+        #expect(demo.contains("gatewayd\" demo") || demo.contains("gatewayd demo"), "scripts/demo must run the demo gateway")
+    }
+}

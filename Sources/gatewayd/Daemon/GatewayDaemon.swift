@@ -72,6 +72,9 @@ struct GatewayDaemon {
             let (sync, _) = try SyncService.open(configuration: configuration)
             services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
         }
+        if let age = configuration.retentionRawAgeSeconds {
+            services.append(RetentionService(store: pipeline.store, rawAgeSeconds: age, logger: logger))
+        }
         if let interval = SystemdNotifier.watchdogInterval() { services.append(WatchdogService(notifier: notifier, interval: interval)) }
         let ready = onReady
         let readyLogger = logger

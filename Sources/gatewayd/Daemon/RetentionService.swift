@@ -1,0 +1,27 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TimeSeries
+
+/// `retention.raw_age`: once an hour, raw chunks older than the cutoff are replaced by 1 min / 1 h / 1 day rollups
+/// (which keep answering queries that exclude flagged readings). The engine's archive keeps every reading's record.
+struct RetentionService: Service {
+    let store: TimeSeriesStore
+    let rawAgeSeconds: Double
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let cutoff = Int64((Date().timeIntervalSince1970 - rawAgeSeconds) * 1_000_000)
+                do {
+                    let report = try store.applyRetention(rawOlderThan: cutoff)
+                    logger.info("retention applied", metadata: ["report": "\(report)"])
+                } catch {
+                    logger.error("retention failed; raw data kept", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
+}

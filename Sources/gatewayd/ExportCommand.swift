@@ -1,0 +1,91 @@
+import ArgumentParser
+import FHIR
+import Foundation
+import Provenance
+import StreamEngine
+
+/// `gatewayd export`: one person's readings and summaries for a period as a FHIR Bundle (type collection) — for a
+/// doctor's visit, or to move to another system. Every export is a share in the audit log.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a FHIR Bundle of a subject's readings, devices and window summaries for a period.")
+
+    @Option(help: "Data directory.")
+    var dir: String
+
+    @Option(help: "Whose data.")
+    var subject: String
+
+    @Option(help: "First day (YYYY-MM-DD, in --tz) or an RFC 3339 instant.")
+    var from: String
+
+    @Option(help: "Last day, inclusive (YYYY-MM-DD, in --tz) or an RFC 3339 instant.")
+    var to: String
+
+    @Option(help: "IANA time zone of the days and of the summaries.")
+    var tz = "UTC"
+
+    @Option(help: "The file to write (default: standard output).")
+    var output: String?
+
+    @Option(help: "This gateway's identifier (its PhgDevice).")
+    var gatewayID = ProcessInfo.processInfo.hostName
+
+    func run() throws {
+        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        guard let start = DateText.range(from, zone: zone) else { throw ValidationError("--from '\(from)': expected YYYY-MM-DD or RFC 3339") }
+        guard let end = DateText.range(to, zone: zone), start.start < end.end else {
+            throw ValidationError("--to '\(to)': expected YYYY-MM-DD or RFC 3339, not before --from")
+        }
+        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
+            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
+        }
+        let data = try APIData(directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
+        let readings = try data.readings(subjects: [subject], from: start.start, to: end.end)
+        // A long export shows how far it got on a terminal, and nothing in a pipe.
+        let progress = Progress(total: readings.count, label: "export \(subject): readings")
+        var resources: [FHIRResource] = []
+        for (index, reading) in readings.enumerated() {
+            resources += data.observations(of: [reading]).map(\.resource)
+            if index % 200 == 0 { progress.update(index) }
+        }
+        progress.update(readings.count)
+        progress.finish()
+        resources += try data.devices(subjects: [subject])
+        // The newest version of every window of the subject inside the period.
+        var newest: [String: SummaryRevisionRecord] = [:]
+        var position: Int64 = 0
+        while true {
+            let batch = try data.archive.summaryRevisions(after: position, limit: 2000)
+            guard let last = batch.last else { break }
+            position = last.sequence
+            for record in batch where record.revision.series.subject == subject
+                && record.revision.startMicros >= start.start && record.revision.endMicros <= end.end
+            {
+                let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
+                if (newest[key]?.revision.version ?? 0) < record.revision.version { newest[key] = record }
+            }
+        }
+        resources += newest.keys.sorted().compactMap { key in
+            newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone) }
+        }
+        let bundle = FHIRJSON.obj([
+            "resourceType": "Bundle",
+            "type": "collection",
+            "timestamp": .string(FHIRTime.instant(utcMicros: DateText.micros(Date()))),
+            "entry": .array(resources.map { .obj(["fullUrl": .string("urn:gatewayd:" + $0.reference), "resource": $0.json]) }),
+        ])
+        let text = bundle.prettyText + "\n"
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("--output \(output): cannot write the file")
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        try AuditLog(path: dir + "/audit.jsonl").recordShare(
+            destination: "export:" + (output ?? "stdout"), subjects: [subject], resources: resources.count, status: 200,
+            detail: "\(from)…\(to)")
+    }
+}

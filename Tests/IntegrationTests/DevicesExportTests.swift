@@ -1,0 +1,63 @@
+import Foundation
+import Provenance
+import Testing
+
+@testable import gatewayd
+
+/// `gatewayd devices` (list, map, forget) and `gatewayd export` (a FHIR collection Bundle of a person's period).
+@Suite(.serialized) struct DevicesExportTests {
+    @Test func mappingReleasesQuarantinedReadingsAndForgettingHoldsNewOnes() throws {
+        let dir = try APIHarness.scratch("devices")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Readings without a subject are held: the cuff's user 3 is nobody's yet.
+        var held = FHIRAPITests.bp("alice", user: 3, atHour: 1, systolic: DecimalQuantity(mantissa: 119, exponent: 0), diastolic: 77)
+        held.subject = nil
+        try APIHarness.importReadings(FHIRAPITests.readings() + [held], into: dir)
+        let key = held.device.key
+        let listed = try FHIRAPITests.run(["devices", "--dir", dir + "/data"])
+        #expect(listed.status == 0, "\(listed.output)")
+        let mapped = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#3=carol"])
+        #expect(mapped.status == 0 && mapped.output.contains("released 1"), "\(mapped.output)")
+        #expect(mapped.output.contains("carol"), "\(mapped.output)")
+        let forgot = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#3"])
+        #expect(forgot.status == 0 && !forgot.output.contains("carol"), "\(forgot.output)")
+        let bad = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#999"])
+        #expect(bad.status != 0 && bad.output.contains("USER is 0…254"), "\(bad.output)")
+    }
+
+    @Test func exportWritesACollectionOfTheSubjectsPeriodAndAuditsIt() throws {
+        let dir = try APIHarness.scratch("export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        let result = try FHIRAPITests.run([
+            "export", "--dir", dir + "/data", "--subject", "alice", "--from", "2026-11-18", "--to", "2026-11-18", "--tz", "Asia/Tokyo",
+            "--output", dir + "/alice.json",
+        ])
+        #expect(result.status == 0, "\(result.output)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/alice.json"))
+        let bundle = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(bundle["type"] as? String == "collection")
+        let resources = FHIRAPITests.entries(bundle)
+        let observations = resources.filter { $0["resourceType"] as? String == "Observation" }
+        // Alice's three readings of 11-18 (Tokyo), none of 11-19 and none of bob's, plus her summaries of that day.
+        let readings = observations.filter { ($0["id"] as? String)?.count == 64 }
+        #expect(readings.count == 3)
+        #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == "Patient/alice" })
+        #expect(observations.contains { ($0["id"] as? String)?.hasPrefix("stats-") ?? false })
+        #expect(resources.contains { $0["resourceType"] as? String == "Device" })
+        let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])
+        #expect(audit.output.contains("export:"), "\(audit.output)")
+        if let python = FHIRValidator.python {
+            let validator = Process()
+            validator.executableURL = URL(fileURLWithPath: python)
+            validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, dir + "/alice.json"]
+            let pipe = Pipe()
+            validator.standardOutput = pipe
+            validator.standardError = pipe
+            try validator.run()
+            let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            validator.waitUntilExit()
+            #expect(validator.terminationStatus == 0, "\(report)")
+        }
+    }
+}

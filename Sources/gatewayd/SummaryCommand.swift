@@ -12,7 +12,10 @@ struct SummaryCommand: ParsableCommand {
         commandName: "summary", abstract: "Clinical summaries of a subject's stored readings (doubtful ones excluded and counted).")
 
     @Option(help: "Data directory.")
-    var dir: String
+    var dir: String?
+
+    @Option(help: "The configuration file: its data directory, and the subject's time zone and morning/evening windows.")
+    var config: String?
 
     @Option(help: "The subject.")
     var subject: String
@@ -24,11 +27,18 @@ struct SummaryCommand: ParsableCommand {
     var through: String?
 
     func run() throws {
+        var configuration: GatewayConfiguration?
+        if let config {
+            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        }
+        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
+        let zoneName = configuration.map { $0.zone(for: subject).identifier } ?? tz
+        let windows = configuration?.subjects.first { $0.id == subject }?.windows ?? .standard
         let clock: LocalClock
         do {
-            clock = try LocalClock(identifier: tz)
+            clock = try LocalClock(identifier: zoneName)
         } catch {
-            throw ValidationError("--tz: '\(tz)' is not an IANA time zone name")
+            throw ValidationError("--tz: '\(zoneName)' is not an IANA time zone name")
         }
         let archive = try ReadingArchive(path: dir + "/engine.sqlite")
         let readings = try archive.readings(subject: subject)
@@ -40,8 +50,8 @@ struct SummaryCommand: ParsableCommand {
 
         let pressures = readings.compactMap(BloodPressurePoint.init(reading:))
         if !pressures.isEmpty {
-            let home = HomeBloodPressureSummary(clock: clock)
-            print("== home blood pressure (mmHg; morning 04:00–11:00, evening 18:00–02:00 local)")
+            let home = HomeBloodPressureSummary(clock: clock, windows: windows)
+            print("== home blood pressure (mmHg; morning \(windows.morning), evening \(windows.evening) local)")
             for day in home.days(pressures) {
                 print("\(day.day)  morning \(Self.text(day.morning))  evening \(Self.text(day.evening))")
             }

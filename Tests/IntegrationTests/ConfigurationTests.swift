@@ -130,3 +130,22 @@ import Testing
         }
     }
 }
+
+extension ConfigurationTests {
+    /// hw/gatewayd.yaml, the documented example, reads without an error once its credential files exist.
+    @Test func theRaspberryPiExampleParses() throws {
+        let path = FHIRValidator.packageRoot.appendingPathComponent("hw/gatewayd.yaml").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hwconfig-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["api-alice-phone", "api-family-dashboard", "phr-token"] {
+            try "secret-\(name)\n".write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "/run/credentials/gatewayd.service", with: dir)
+        let configuration = try GatewayConfiguration.parse(text, file: path, environment: [:])
+        #expect(configuration.dataDirectory == "/var/lib/gatewayd")
+        #expect(configuration.api.tokens.map(\.secret) == ["secret-api-alice-phone", "secret-api-family-dashboard"])
+        #expect(configuration.destinations.first?.bearerToken == "secret-phr-token")
+        #expect(configuration.devices.count == 3)
+    }
+}

@@ -84,7 +84,8 @@ import Testing
         let process = Process()
         process.executableURL = CrashRecoveryTests.gatewaydBinary
         process.arguments = ["run", "--config", config]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+        // As hw/gatewayd.service runs it: notify socket and a watchdog (here 2 s, so pings come every second).
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"]) { $1 }
         let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
@@ -117,6 +118,7 @@ import Testing
         let messages = notify.messages()
         #expect(messages.contains { $0.hasPrefix("READY=1") }, "\(messages)")
         #expect(messages.contains("STOPPING=1"), "\(messages)")
+        #expect(messages.contains("WATCHDOG=1"), "\(messages)")
 
         // Everything served before the stop is still there, stored, and the signed ledger verifies.
         let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")

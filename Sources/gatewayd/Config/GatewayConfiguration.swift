@@ -1,6 +1,7 @@
 import FHIR
 import Foundation
 import Provenance
+import StreamEngine
 import Yams
 
 /// gatewayd's one configuration file (YAML). Every key is documented in README ("Configuration") and in
@@ -10,6 +11,8 @@ struct GatewayConfiguration: Sendable {
     struct Subject: Sendable {
         var id: String
         var zone: TimeZone
+        /// Home blood-pressure morning and evening windows (local "HH:MM-HH:MM"; shift workers need their own).
+        var windows = DayPartWindows.standard
     }
 
     struct DeviceMapping: Sendable {
@@ -104,6 +107,14 @@ struct GatewayConfiguration: Sendable {
             return zone
         }
 
+        /// "HH:MM-HH:MM" (may wrap past midnight: 18:00-02:00).
+        func dayPart(_ node: ConfigNode) throws(ConfigError) -> DayPart {
+            let text = try node.string()
+            let ends = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard ends.count == 2 else { throw node.error("'\(text)' is not a window like 04:00-11:00") }
+            do { return try DayPart(start: ends[0], end: ends[1]) } catch { throw node.error("'\(text)': \(error)") }
+        }
+
         /// A secret: inline text, `{ env: NAME }` or `{ file: PATH }` (its first line, without the newline).
         func secret(_ node: ConfigNode) throws(ConfigError) -> String {
             if case .scalar = node.node { return try node.string() }
@@ -150,7 +161,10 @@ struct GatewayConfiguration: Sendable {
             if let subjects = map.optional("subjects") {
                 for (id, value) in try subjects.mapping().all() {
                     let s = try value.mapping()
-                    configuration.subjects.append(Subject(id: id, zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone))
+                    var subject = Subject(id: id, zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone)
+                    if let morning = s.optional("morning") { subject.windows.morning = try dayPart(morning) }
+                    if let evening = s.optional("evening") { subject.windows.evening = try dayPart(evening) }
+                    configuration.subjects.append(subject)
                     try s.finish()
                 }
             }

@@ -86,7 +86,13 @@ struct GatewayDaemon {
             notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
             await ready()
         }
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        do {
+            try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            notifier.notify("STOPPING=1")
+            try? await client.shutdown()
+            throw error
+        }
         notifier.notify("STOPPING=1")
         try? await client.shutdown()
         logger.notice("gatewayd stopped; every acknowledged reading is on disk")

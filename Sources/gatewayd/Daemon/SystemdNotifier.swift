@@ -49,10 +49,11 @@ struct WatchdogService: Service {
     let interval: Duration
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Cancellation (graceful shutdown) ends the loop quietly: a thrown CancellationError would fail the group.
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 notifier.notify("WATCHDOG=1")
-                try await Task.sleep(for: interval / 2)
+                try? await Task.sleep(for: interval / 2)
             }
         }
     }

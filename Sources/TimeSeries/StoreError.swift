@@ -6,6 +6,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case catalog(String)
     case io(StoreIOError)
     case rollupCannotAnswer(String)
+    /// Another process (a running gatewayd) has the store open for writing.
+    case inUse(String)
 
     public var description: String {
         switch self {
@@ -15,6 +17,8 @@ public enum StoreError: Error, CustomStringConvertible {
         case .catalog(let message): "catalog: \(message)"
         case .io(let error): "\(error)"
         case .rollupCannotAnswer(let message): message
+        case .inUse(let directory):
+            "the store \(directory) is open in another process (a running gatewayd?); ask that one (its API, /metrics) or stop it first"
         }
     }
 }

@@ -30,6 +30,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private var idsByKey: [SeriesKey: SeriesID] = [:]
     private var sealedLSN: [SeriesID: UInt64] = [:]
     private var closed = false
+    /// An exclusive flock on DIR/LOCK for as long as the store is open: a second process replaying the log could
+    /// take the tail the first is writing for a torn one and truncate it.
+    private var lockDescriptor: Int32 = -1
 
     private let appendedCounter = Counter(label: "timeseries_samples_appended_total")
     private let sealedCounter = Counter(label: "timeseries_chunks_sealed_total")
@@ -44,6 +47,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         try Directory.create(directory)
+        lockDescriptor = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockDescriptor >= 0, flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            if lockDescriptor >= 0 { _ = Glibc.close(lockDescriptor) }
+            throw StoreError.inUse(directory)
+        }
         catalog = try Catalog(path: directory + "/catalog.sqlite")
         files = try ChunkFiles(
             directory: directory + "/chunks", maxFileBytes: configuration.dataFileMaxBytes,
@@ -85,7 +93,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
             defer { closed = true }
             return !closed
         }
-        if wasOpen { wal?.stop() }
+        if wasOpen {
+            wal?.stop()
+            if lockDescriptor >= 0 { _ = Glibc.close(lockDescriptor) }
+        }
     }
 
     // MARK: Series

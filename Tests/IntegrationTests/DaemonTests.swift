@@ -48,6 +48,16 @@ import Testing
         deinit { close(fd) }
     }
 
+    /// Waits for the process to exit; after `seconds`, kills it (so a hang fails the test instead of stalling CI).
+    static func waitForExit(_ process: Process, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return false
+    }
+
     static func observationIDs(base: String) async throws -> Set<String> {
         var ids: Set<String> = []
         for subject in ["alice", "bob"] {
@@ -78,7 +88,7 @@ import Testing
                 - { name: test, secret: \(Self.token), scopes: [system/*.read] }
             simulated_devices:
               - { kind: blood_pressure, name: cuff, users: [1], stored_readings: 30, measure_every: 300ms }
-              - { kind: heart_rate, name: strap, notify_every: 20ms }
+              - { kind: heart_rate, name: strap, notify_every: 50ms }
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let notify = try NotifySocket(path: dir + "/notify.sock")
         let process = Process()
@@ -86,7 +96,9 @@ import Testing
         process.arguments = ["run", "--config", config]
         // As hw/gatewayd.service runs it: notify socket and a watchdog (here 2 s, so pings come every second).
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"]) { $1 }
-        let errors = Pipe()
+        // A file, not a pipe: a daemon blocked on a full pipe could never stop.
+        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/stderr.log"))
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
         try process.run()
@@ -110,9 +122,10 @@ import Testing
         #expect(metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"), "\(metricsText.prefix(400))")
         #expect(try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).status == 401)
 
-        process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 20 ms
-        process.waitUntilExit()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 50 ms
+        let stopped = await Self.waitForExit(process, seconds: 120)
+        let log = (try? String(contentsOfFile: dir + "/stderr.log", encoding: .utf8)) ?? ""
+        #expect(stopped, "gatewayd run did not stop within 120 s of SIGTERM:\n\(log.suffix(3000))")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(log.suffix(2000))")
         #expect(log.contains("every acknowledged reading is on disk"), "\(log.suffix(2000))")
         let messages = notify.messages()
@@ -191,7 +204,7 @@ import Testing
             #expect(validator.terminationStatus == 0, "\(report)")
         }
         process.interrupt()  // Ctrl-C
-        process.waitUntilExit()
+        #expect(await Self.waitForExit(process, seconds: 60), "gatewayd demo did not stop within 60 s of SIGINT")
         text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0)
         #expect(text.contains("gatewayd demo stopped"), "\(text.suffix(500))")

@@ -34,6 +34,12 @@ struct DemoCommand: AsyncParsableCommand {
         try Self.configurationText(dataDirectory: directory, listen: listen, token: token).write(toFile: configPath, atomically: true, encoding: .utf8)
         let configuration: GatewayConfiguration
         do { configuration = try GatewayConfiguration.load(path: configPath) } catch { throw ValidationError("\(error)") }
+        // The guide is the demo's output; modules only speak up about problems.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
         var logger = Logger(label: "gatewayd")
         logger.logLevel = .warning
         FileHandleOutput.standardOutput("""

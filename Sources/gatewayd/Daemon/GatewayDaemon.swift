@@ -75,19 +75,26 @@ struct GatewayDaemon {
         if let age = configuration.retentionRawAgeSeconds {
             services.append(RetentionService(store: pipeline.store, rawAgeSeconds: age, logger: logger))
         }
-        if let interval = SystemdNotifier.watchdogInterval() { services.append(WatchdogService(notifier: notifier, interval: interval)) }
         let ready = onReady
         let readyLogger = logger
         let listen = configuration.api.listen
-        let application = APIServer.application(
-            api: api, host: host, port: port, logger: logger, metrics: registry, services: services
-        ) {
+        let application = APIServer.application(api: api, host: host, port: port, logger: logger, metrics: registry) {
             readyLogger.notice("gatewayd is running", metadata: ["api": "http://\(listen)/fhir"])
             notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
             await ready()
         }
+        // A group shuts its services down in reverse order: the devices first (their links end, every acknowledged
+        // reading is on disk — draining what they sent can take a while on a loaded Pi), then sync, then the API, and
+        // the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;
+        // hw/gatewayd.service allows 90 s before systemd kills.
+        var watchdog: [any Service] = []
+        if let interval = SystemdNotifier.watchdogInterval() { watchdog.append(WatchdogService(notifier: notifier, interval: interval)) }
+        var group = ServiceGroupConfiguration(
+            services: (watchdog + [application] + services.reversed()).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(60)
         do {
-            try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            try await ServiceGroup(configuration: group).run()
         } catch {
             notifier.notify("STOPPING=1")
             try? await client.shutdown()
@@ -102,11 +109,17 @@ struct GatewayDaemon {
 /// The simulated devices as a service: cancelled on graceful shutdown, which ends their links.
 struct FleetService: Service {
     let fleet: SimulatedFleet
-    func run() async throws { await cancelWhenGracefulShutdown { await fleet.run() } }
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await fleet.run() }
+        fleet.logger.notice("devices stopped")
+    }
 }
 
 struct SyncWorkerService: Service {
     let sync: SyncService
     let transport: HTTPTransport
-    func run() async throws { await cancelWhenGracefulShutdown { await sync.run(transport: transport) } }
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await sync.run(transport: transport) }
+        sync.logger.notice("sync stopped")
+    }
 }

@@ -26,6 +26,12 @@ struct RunCommand: AsyncParsableCommand {
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
             throw ValidationError("\(config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
         }
+        // Every module's logger (GATT client, store, engine, sync) follows --log-level: one line per event on stderr.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         var logger = Logger(label: "gatewayd")
         logger.logLevel = level
         try await GatewayDaemon(configuration: configuration, logger: logger).run()

@@ -39,7 +39,10 @@ struct SimulatedFleet: Sendable {
     func run() async {
         await withTaskGroup(of: Void.self) { group in
             for spec in specs {
-                group.addTask { await self.runDevice(spec) }
+                group.addTask {
+                    await self.runDevice(spec)
+                    self.logger.notice("device stopped", metadata: ["device": "\(spec.name)"])
+                }
             }
         }
     }

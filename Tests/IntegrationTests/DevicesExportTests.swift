@@ -1,5 +1,6 @@
 import Foundation
 import Provenance
+import TimeSeries
 import Testing
 
 @testable import gatewayd
@@ -59,5 +60,24 @@ import Testing
             validator.waitUntilExit()
             #expect(validator.terminationStatus == 0, "\(report)")
         }
+    }
+
+    @Test func queryPrintsWindowsAndRefusesAStoreAnotherProcessHasOpen() throws {
+        let dir = try APIHarness.scratch("query")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        let arguments = ["query", "--dir", dir + "/data", "--subject", "alice", "--metric", "bp_systolic", "--window", "1d", "--tz", "Asia/Tokyo"]
+        let result = try FHIRAPITests.run(arguments)
+        #expect(result.status == 0, "\(result.output)")
+        // 11-18 has three clean readings; 11-19 one clean and one doubtful (left out, counted).
+        #expect(result.output.contains("2 windows; 1 doubtful readings excluded"), "\(result.output)")
+        let unknown = try FHIRAPITests.run(arguments.map { $0 == "bp_systolic" ? "bp_sistolic" : $0 })
+        #expect(unknown.status != 0 && unknown.output.contains("bp_sistolic"), "\(unknown.output)")
+        let holder = try TimeSeriesStore(directory: dir + "/data/store")
+        defer { holder.close() }
+        let busy = try FHIRAPITests.run(arguments)
+        #expect(busy.status != 0 && busy.output.contains("open in another process"), "\(busy.output)")
+        let status = try FHIRAPITests.run(["status", "--dir", dir + "/data"])
+        #expect(status.status == 0 && status.output.contains("open in a running gatewayd"), "\(status.output)")
     }
 }

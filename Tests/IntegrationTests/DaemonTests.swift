@@ -34,14 +34,20 @@ import Testing
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
 
-        /// Every message received so far.
+        private let lock = NSLock()
+        private var received: [String] = []
+
+        /// Reads what has arrived (call it often: like systemd, the test must keep the queue short — a unix datagram
+        /// socket holds only about ten messages) and returns everything received so far.
+        @discardableResult
         func messages() -> [String] {
-            var result: [String] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = recv(fd, &buffer, buffer.count, 0)
-                guard count > 0 else { return result }
-                result.append(String(decoding: buffer[0..<count], as: UTF8.self))
+            return lock.withLock {
+                while true {
+                    let count = recv(fd, &buffer, buffer.count, 0)
+                    guard count > 0 else { return received }
+                    received.append(String(decoding: buffer[0..<count], as: UTF8.self))
+                }
             }
         }
 
@@ -49,9 +55,13 @@ import Testing
     }
 
     /// Waits for the process to exit; after `seconds`, kills it (so a hang fails the test instead of stalling CI).
-    static func waitForExit(_ process: Process, seconds: Double) async -> Bool {
+    static func waitForExit(_ process: Process, seconds: Double, notify: NotifySocket? = nil) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
+        while process.isRunning && Date() < deadline {
+            notify?.messages()
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        notify?.messages()
         guard process.isRunning else { return true }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -105,6 +115,7 @@ import Testing
         let base = "http://127.0.0.1:\(port)/fhir"
         var up = false
         for _ in 0..<150 where !up {
+            notify.messages()
             up = (try? await FHIRAPITests.get(base + "/metadata", token: Self.token)) != nil
             if !up { try await Task.sleep(nanoseconds: 100_000_000) }
         }
@@ -112,6 +123,7 @@ import Testing
         // Readings flow; take a snapshot of what the API has served (every one of them was acknowledged).
         var served: Set<String> = []
         for _ in 0..<100 {
+            notify.messages()
             served = try await Self.observationIDs(base: base)
             if served.count > 40 { break }
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -123,7 +135,7 @@ import Testing
         #expect(try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).status == 401)
 
         process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 50 ms
-        let stopped = await Self.waitForExit(process, seconds: 120)
+        let stopped = await Self.waitForExit(process, seconds: 120, notify: notify)
         let log = (try? String(contentsOfFile: dir + "/stderr.log", encoding: .utf8)) ?? ""
         #expect(stopped, "gatewayd run did not stop within 120 s of SIGTERM:\n\(log.suffix(3000))")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(log.suffix(2000))")

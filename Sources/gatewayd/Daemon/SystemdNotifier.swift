@@ -36,7 +36,8 @@ struct SystemdNotifier: Sendable {
         let message = Array(state.utf8)
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
-                message.withUnsafeBytes { sendto(fd, $0.baseAddress, message.count, 0, sockaddrPointer, length) }
+                // Never blocks: a notify socket whose queue is full (nobody reading) must not stall the daemon.
+                message.withUnsafeBytes { sendto(fd, $0.baseAddress, message.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sockaddrPointer, length) }
             }
         }
         return sent == message.count

@@ -12,6 +12,8 @@ public final class SeqPacketBearer: ATTBearer, @unchecked Sendable {
     public static let maximumPDUSize = 65_535
 
     private let fd: Int32
+    /// The socket, for options such as the L2CAP security level.
+    public var fileDescriptor: Int32 { fd }
     private let lock = NSLock()
     private var isClosed = false
     private var reason: BearerError?
@@ -116,6 +118,8 @@ public enum UnixSeqPacket {
     /// A listening socket at `path` (an existing socket file there is replaced).
     public final class Listener: @unchecked Sendable {
         private let fd: Int32
+    /// The socket, for options such as the L2CAP security level.
+    public var fileDescriptor: Int32 { fd }
         public let path: String
 
         public init(path: String) throws(BearerError) {

@@ -127,7 +127,16 @@ public enum L2CAPSocket {
             }
         }
 
+        private let closeLock = NSLock()
+        private var closed = false
+
+        /// Stops listening; a blocked `accept` returns with an error. Safe to call more than once.
         public func close() {
+            let first = closeLock.withLock {
+                defer { closed = true }
+                return !closed
+            }
+            guard first else { return }
             shutdown(fd, Int32(SHUT_RDWR))
             Glibc.close(fd)
         }

@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "gatewayd",
             dependencies: [
-                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR",
+                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway",
+                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

@@ -1,3 +1,4 @@
+import CBlueZ
 import Foundation
 
 #if canImport(Glibc)
@@ -118,8 +119,6 @@ public enum UnixSeqPacket {
     /// A listening socket at `path` (an existing socket file there is replaced).
     public final class Listener: @unchecked Sendable {
         private let fd: Int32
-    /// The socket, for options such as the L2CAP security level.
-    public var fileDescriptor: Int32 { fd }
         public let path: String
 
         public init(path: String) throws(BearerError) {

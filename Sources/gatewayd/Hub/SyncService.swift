@@ -50,21 +50,21 @@ struct SyncService: Sendable {
         let audit = self.audit
         do {
             try client.feed(nowMicros: Self.now())
-            var last = SyncClient.DeliveryResult.idle
+            // Batch after batch until nothing is due; the pass reports the totals (or why it stopped).
+            var sent = 0, refused = 0
             for _ in 0..<1000 {
                 let result = try await client.deliver(transport: transport, nowMicros: Self.now(), onShare: { share in
                     audit.recordShare(
                         destination: share.destination, subjects: share.subjects, resources: share.resources, status: share.status,
                         detail: share.detail)
                 })
-                if case .delivered(let sent, _) = result, sent > 0 {
-                    last = result
-                    continue
+                guard case .delivered(let batchSent, let batchRefused) = result else {
+                    return result == .idle && sent + refused > 0 ? .delivered(sent: sent, refused: refused) : result
                 }
-                if case .idle = result, case .delivered = last { return last }
-                return result
+                sent += batchSent
+                refused += batchRefused
             }
-            return last
+            return .delivered(sent: sent, refused: refused)
         } catch {
             logger.error("sync pass failed", metadata: ["destination": "\(client.destination.name)", "error": "\(error)"])
             return .failed("\(error)")

@@ -15,12 +15,7 @@ public final class ReadingArchive: Sendable {
 
     public init(path: String) throws {
         self.path = path
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        queue = try DurableDatabase.open(path: path)
         try Self.migrator.migrate(queue)
     }
 

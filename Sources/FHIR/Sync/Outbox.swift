@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StreamEngine
 
 /// DATA/outbox.sqlite: what each destination is owed. Entries are keyed by (destination, resource), so a summary's
 /// new version replaces the one still waiting (or re-opens one already sent, to be updated upstream) instead of
@@ -9,11 +10,7 @@ public final class Outbox: Sendable {
     let queue: DatabaseQueue
 
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: outbox") { db in
             try db.execute(sql: """

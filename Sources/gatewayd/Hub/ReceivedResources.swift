@@ -1,6 +1,7 @@
 import FHIR
 import Foundation
 import GRDB
+import StreamEngine
 
 /// The care-facility hub's store (DATA/hub.sqlite): resources home gateways uploaded in transaction Bundles, one row
 /// per resource, found again by identifier (so a resend is recognised, never stored twice) and by subject and time
@@ -9,11 +10,7 @@ final class ReceivedResources: Sendable {
     let queue: DatabaseQueue
 
     init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: received resources") { db in
             try db.execute(sql: """

@@ -114,6 +114,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

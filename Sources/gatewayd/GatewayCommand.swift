@@ -5,5 +5,22 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatewayd",
         abstract: "A Bluetooth LE health-device gateway with a columnar time-series store.",
-        subcommands: [DemoCommand.self, RunCommand.self, StoreCommand.self, DecodeCommand.self, SimulateCommand.self, ConnectCommand.self, CollectCommand.self, VerifyCommand.self, SummaryCommand.self, StatusCommand.self, DevicesCommand.self, ExportCommand.self, QueryCommand.self, ServeCommand.self, SyncCommand.self, AuditCommand.self])
+        subcommands: [DemoCommand.self, RunCommand.self, StoreCommand.self, DecodeCommand.self, SimulateCommand.self, ConnectCommand.self, CollectCommand.self, VerifyCommand.self, SummaryCommand.self, StatusCommand.self, DevicesCommand.self, ExportCommand.self, QueryCommand.self, ServeCommand.self, SyncCommand.self, AuditCommand.self, PairCommand.self])
+
+    /// `gatewayd --pair …` is `gatewayd pair …`: the spelling a person is told in the guide.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "--pair" { arguments[0] = "pair" }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
+

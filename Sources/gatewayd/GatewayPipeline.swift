@@ -36,8 +36,11 @@ struct GatewayPipeline: Sendable {
 
     /// Runs one connection to its end: every reading through the engine, the stored-record cursor persisted,
     /// and what the connection showed (readings received against expected, clock offset) kept for `status`.
+    /// `onDevice` hears who the device is (its Device Information) before any reading; `onEvent` every profile
+    /// event (stored-record counts, clocks) for progress.
     func collect(
         bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions,
+        onDevice: (@Sendable (DeviceRecord) async -> Void)? = nil, onEvent: (@Sendable (ProfileEvent) -> Void)? = nil,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) async throws {
         let client = GATTClient(bearer: bearer)
@@ -49,13 +52,17 @@ struct GatewayPipeline: Sendable {
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
             cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
-            onEvent: { event in stats.observe(event) }
+            onEvent: { event in
+                stats.observe(event)
+                onEvent?(event)
+            }
         ) { payload, identity in
             try? archive.recordMalformed(
                 deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link, characteristic: payload.characteristic.description,
                 bytes: payload.bytes, error: payload.error.description,
                 receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
         }
+        await onDevice?(connection.device)
         var failure: String?
         do {
             for try await pending in connection.readings {

@@ -1,5 +1,6 @@
 import BLEGateway
 import Foundation
+import Logging
 import Provenance
 import StreamEngine
 import Testing
@@ -198,35 +199,51 @@ extension BlueZTestbedTests {
         #expect(advertisement.deviceKind == .bloodPressureMonitor)
     }
 
-    /// Known gap (issue 7): both User Confirmation Requests are answered, then Pair Device never completes in the
-    /// guest (not even its 60 s timeout fires), so this hangs the run; disabled until that is understood.
-    @Test(.disabled("pairing stalls after both confirmations in the test bed; see the issue 7 note"))
-    func pairingIsAnsweredByOurAgentAndTheLinkIsEncrypted() async throws {
+    static func trace(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = ProcessInfo.processInfo.environment["BT_TRACE"] == nil ? .info : .trace
+        return logger
+    }
+
+    static func stage(_ text: String) {
+        FileHandle.standardError.write(Data("[\(Date())] \(text)\n".utf8))
+    }
+
+    @Test func pairingIsAnsweredByOurAgentAndTheLinkIsEncrypted() async throws {
         let testbed = try #require(BlueZTestbed.current)
         try await Self.settle(testbed)
-        let management = try BluetoothManagement.open()
+        let options = ManagementOptions(commandTimeout: .seconds(20), pairingTimeout: .seconds(90))
+        let management = try BluetoothManagement.open(options: options, logger: Self.trace("mgmt.pair"))
         defer { management.close() }
         try await management.powerOnForLE(index: testbed.peripheralIndex)
         try await management.powerOnForLE(index: testbed.centralIndex)
+        _ = try? await management.removeAdvertising(instance: 3, index: testbed.peripheralIndex)
         _ = try await management.addAdvertising(
-            AdvertisingInstance(instance: 3, advertisingData: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-Sim")),
+            AdvertisingInstance(instance: 3, advertisingData: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-Pair")),
             index: testbed.peripheralIndex)
         // Without bluetoothd nobody answers the kernel's User Confirmation Requests but us (both sides, one kernel).
-        let agent = PairingAgent(management: management)
+        let shared = ProcessInfo.processInfo.environment["BT_SHARED"] != nil
+        let agent = PairingAgent(management: shared ? management : try BluetoothManagement.open(options: options, logger: Self.trace("mgmt.agent")))
         await agent.start()
-        defer { Task { await agent.stop() } }
+        defer { agent.management.close() }
         _ = try? await management.unpair(address: testbed.peripheral, type: .lePublic, index: testbed.centralIndex)
+        Self.stage("pairing")
         let outcome = try await management.pair(address: testbed.peripheral, type: .lePublic, index: testbed.centralIndex)
+        Self.stage("pairing: \(outcome)")
         #expect(outcome == .paired(identity: DeviceAddress(testbed.peripheral, type: .lePublic)) || outcome == .alreadyPaired, "\(outcome)")
+        try await Self.settle(testbed)
         // An encrypted ATT link to the bonded cuff: the kernel reports security level 2 (medium) or better.
         let cuff = SimulatedBloodPressureMonitor()
         await SimulatedReadings.fill(cuff, count: 2, users: [1], end: Date(), spacing: 3600)
         let device = try Self.servePeripheral(testbed) { await cuff.serve($0) }
+        Self.stage("connecting with security medium")
         let bearer = try await L2CAPSocket.connect(local: testbed.central, peer: testbed.peripheral, peerType: .lePublic, security: .medium, timeout: Self.step)
         let level = L2CAPSocket.securityLevel(of: bearer.fileDescriptor)
+        Self.stage("connected, security level \(level.map(String.init) ?? "unknown")")
         #expect((level ?? 0) >= 2, "security level \(level.map(String.init) ?? "unknown")")
         bearer.close()
         _ = try? await device.value
+        Self.stage("done")
     }
 }
 

@@ -1,3 +1,4 @@
+import CBlueZ
 import Foundation
 import Provenance
 import Testing

@@ -208,6 +208,7 @@ public actor BluetoothManagement {
 
     private func handle(_ bytes: [UInt8]) {
         let packet = ManagementEventPacket(decoding: bytes)
+        logger.trace("mgmt event", metadata: ["event": "\(packet.event)", "controller": "\(ManagementFormat.controller(packet.index))"])
         switch packet.event {
         case .commandComplete(let opcode, let status, let parameters):
             if match(opcode: opcode, index: packet.index, reply: Reply(status: status, parameters: parameters)) { return }

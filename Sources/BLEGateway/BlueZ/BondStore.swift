@@ -130,11 +130,12 @@ public actor BondStore {
         ]
     }
 
-    /// Records bond events from `management` until its socket closes.
-    public nonisolated func follow(_ management: BluetoothManagement) async -> Task<Void, Never> {
+    /// Records bond events from `management` until its socket closes — only those of controller `index` when
+    /// given: the management socket reports every controller's keys, and a store belongs to one controller.
+    public nonisolated func follow(_ management: BluetoothManagement, index: UInt16? = nil) async -> Task<Void, Never> {
         let events = await management.events()
         return Task {
-            for await packet in events {
+            for await packet in events where index == nil || packet.index == index {
                 do throws(BondStoreError) {
                     try await self.record(packet.event)
                 } catch {

@@ -47,7 +47,7 @@ public struct PairingPrompt: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func sixDigits(_ value: UInt32) -> String {
+    public static func sixDigits(_ value: UInt32) -> String {
         let text = String(value)
         return String(repeating: "0", count: max(0, 6 - text.count)) + text
     }
@@ -81,8 +81,13 @@ public actor PairingAgent {
         }
     }
 
-    public init(management: BluetoothManagement, logger: Logger? = nil, decide: @escaping Decide = PairingAgent.justWorks) {
+    /// Controller whose prompts this agent answers (nil: every controller's). One kernel reports all controllers'
+    /// prompts on every management socket; a gateway answers only for its own.
+    public nonisolated let index: UInt16?
+
+    public init(management: BluetoothManagement, index: UInt16? = nil, logger: Logger? = nil, decide: @escaping Decide = PairingAgent.justWorks) {
         self.management = management
+        self.index = index
         self.decide = decide
         self.logger = logger ?? Logger(label: "gatewayd.pairing-agent")
     }
@@ -92,9 +97,9 @@ public actor PairingAgent {
     public func start() async {
         guard task == nil else { return }
         let events = await management.events()
-        task = Task { [management, decide, logger] in
+        task = Task { [management, decide, logger, index] in
             await withDiscardingTaskGroup { group in
-                for await packet in events {
+                for await packet in events where index == nil || packet.index == index {
                     guard let prompt = PairingPrompt(packet) else { continue }
                     group.addTask {
                         await PairingAgent.answer(prompt, management: management, decide: decide, logger: logger)

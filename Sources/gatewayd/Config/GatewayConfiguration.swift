@@ -44,6 +44,8 @@ struct GatewayConfiguration: Sendable {
     var simulatedDevices: [SimulatedDeviceSpec] = []
     /// Raw samples older than this are replaced by rollups (nil: kept forever).
     var retentionRawAgeSeconds: Double?
+    /// The radio (nil: none; simulated devices only).
+    var bluetooth: BluetoothSettings?
 
     func zone(for subject: String) -> TimeZone { subjects.first { $0.id == subject }?.zone ?? defaultZone }
     var zones: [String: TimeZone] { Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
@@ -225,6 +227,7 @@ struct GatewayConfiguration: Sendable {
                     configuration.simulatedDevices.append(try simulatedDevice(item, index: index))
                 }
             }
+            if let bluetooth = map.optional("bluetooth") { configuration.bluetooth = try self.bluetooth(bluetooth) }
             if let retention = map.optional("retention") {
                 let r = try retention.mapping()
                 if let age = r.optional("raw_age") { configuration.retentionRawAgeSeconds = try age.seconds() }

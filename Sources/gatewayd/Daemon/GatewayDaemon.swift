@@ -67,6 +67,19 @@ struct GatewayDaemon {
             }
             services.append(FleetService(fleet: fleet))
         }
+        if let bluetooth = configuration.bluetooth {
+            let radioLogger = logger
+            services.append(
+                BondedDeviceService(
+                    settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone,
+                    mapper: GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone), logger: logger
+                ) { outcome, reading in
+                    radioLogger.info("reading", metadata: [
+                        "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
+                        "subject": "\(reading.subject ?? "-")",
+                    ])
+                })
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         if !configuration.destinations.isEmpty {
             let (sync, _) = try SyncService.open(configuration: configuration)

@@ -1,0 +1,176 @@
+import BLEGateway
+import Foundation
+import Logging
+import Metrics
+import Provenance
+import ServiceLifecycle
+import StreamEngine
+
+/// When a paired device should next be tried: after a failed attempt the wait doubles up to a maximum, so a device
+/// that advertises but cannot be reached (out of range at the edge, keys lost) does not occupy the radio.
+struct ReconnectSchedule: Sendable {
+    var initialSeconds: Double
+    var maximumSeconds: Double
+    private(set) var failures: [String: Int] = [:]
+    private(set) var notBefore: [String: Double] = [:]
+
+    init(initialSeconds: Double, maximumSeconds: Double) {
+        self.initialSeconds = initialSeconds
+        self.maximumSeconds = maximumSeconds
+    }
+
+    func mayTry(_ address: String, now: Double) -> Bool { now >= (notBefore[address] ?? 0) }
+
+    /// A connection that ran (even one the device ended mid-transfer): try again as soon as it advertises, after a
+    /// short pause so a device still advertising after its transfer is not reconnected in a loop.
+    mutating func succeeded(_ address: String, now: Double) {
+        failures[address] = 0
+        notBefore[address] = now + initialSeconds
+    }
+
+    /// Returns the wait before the next attempt.
+    @discardableResult
+    mutating func failed(_ address: String, now: Double) -> Double {
+        let count = (failures[address] ?? 0) + 1
+        failures[address] = count
+        let wait = min(maximumSeconds, initialSeconds * pow(2, Double(count - 1)))
+        notBefore[address] = now + wait
+        return wait
+    }
+}
+
+/// Collects from the paired devices (DATA/bluetooth/paired.json, written by `gatewayd pair`) whenever they
+/// advertise — cuffs and meters advertise only after a measurement — on the configured controller: scan, connect
+/// (encrypted with the bond), download (a glucose meter from the durable RACP cursor), back to scanning. One
+/// connection attempt at a time, with scanning paused meanwhile (many controllers cannot scan while initiating).
+struct BondedDeviceService: Service {
+    let settings: BluetoothSettings
+    let dataDirectory: String
+    let pipeline: GatewayPipeline
+    let zone: TimeZone
+    let mapper: ReadingMapperOptions
+    let logger: Logger
+    let onReading: @Sendable (IngestOutcome, Reading) async -> Void
+
+    func run() async throws {
+        let devices = try PairedDevices(path: BluetoothSettings.pairedFile(data: dataDirectory)).load()
+        let radio = try await RadioController.open(settings: settings, dataDirectory: dataDirectory, logger: logger)
+        defer { radio.close() }
+        let known = Set(devices.map { $0.address.uppercased() })
+        // Re-pairing prompts (a device that lost its keys) are answered only for devices a person paired.
+        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
+            known.contains("\(prompt.device.address)".uppercased()) ? await PairingAgent.justWorks(prompt) : .reject
+        }
+        await agent.start()
+        logger.notice("waiting for paired devices to advertise", metadata: [
+            "controller": "hci\(radio.index)", "devices": "\(devices.map(\.address).joined(separator: ","))", "keys_loaded": "\(radio.ownsKeys)",
+        ])
+        await cancelWhenGracefulShutdown { await watch(devices, radio: radio) }
+        await agent.stop()
+        logger.notice("bluetooth devices stopped")
+    }
+
+    private func watch(_ devices: [PairedDevice], radio: RadioController) async {
+        let byAddress = Dictionary(devices.map { ($0.address.uppercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        let events = await radio.management.events()
+        let state = ReconnectState(schedule: ReconnectSchedule(initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
+        await scan(radio)
+        await withDiscardingTaskGroup { group in
+            // Discovery rounds end by themselves; a timer restarts scanning should an end be missed.
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(15))
+                    if await !state.isConnecting { await scan(radio) }
+                }
+            }
+            for await packet in events where packet.index == radio.index {
+                switch packet.event {
+                case .discovering(_, let active) where !active:
+                    if await !state.isConnecting { await scan(radio) }
+                case .deviceFound(let found):
+                    let key = "\(found.device.address)".uppercased()
+                    guard let device = byAddress[key], await state.begin(key, now: Self.now) else { continue }
+                    group.addTask { await connect(device, identity: found.device, radio: radio, state: state) }
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    private func scan(_ radio: RadioController) async {
+        do {
+            try await radio.management.startDiscovery(index: radio.index)
+        } catch {
+            // "Busy" while a round is still running is fine; anything else is worth a line.
+            if case .commandFailed(_, _, let status) = error, status == .busy { return }
+            logger.debug("could not start discovery", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func connect(_ device: PairedDevice, identity: DeviceAddress, radio: RadioController, state: ReconnectState) async {
+        let key = device.address.uppercased()
+        _ = try? await radio.management.stopDiscovery(index: radio.index)
+        Counter(label: "gatewayd_device_connections_total", dimensions: [("device", device.deviceKey ?? device.address)]).increment()
+        let bearer: SeqPacketBearer
+        do {
+            bearer = try await L2CAPSocket.connect(
+                local: radio.address, peer: identity.address, peerType: identity.type == .leRandom ? .leRandom : .lePublic,
+                security: device.encrypted ? .medium : .low, timeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)))
+        } catch {
+            let wait = await state.failed(key, now: Self.now, whileConnecting: true)
+            Counter(label: "gatewayd_bluetooth_connect_failures_total").increment()
+            logger.warning("could not connect to a paired device", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+            await scan(radio)
+            return
+        }
+        await state.connected()
+        await scan(radio)
+        logger.info("connected", metadata: ["device": "\(device.address)", "name": "\(device.name ?? "-")"])
+        do {
+            try await withTaskCancellationHandler {
+                try await pipeline.collect(bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, onOutcome: onReading)
+            } onCancel: {
+                bearer.close()
+            }
+            await state.succeeded(key, now: Self.now)
+            logger.info("device done", metadata: ["device": "\(device.address)"])
+        } catch {
+            let wait = await state.failed(key, now: Self.now, whileConnecting: false)
+            logger.warning("connection to a paired device failed", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+        }
+        bearer.close()
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+}
+
+/// Which devices are being served, which attempt is under way and when each may be tried again.
+actor ReconnectState {
+    private var schedule: ReconnectSchedule
+    private var busy: Set<String> = []
+    private(set) var isConnecting = false
+
+    init(schedule: ReconnectSchedule) { self.schedule = schedule }
+
+    /// Claims the device for an attempt if it is free, due, and no other attempt is under way.
+    func begin(_ address: String, now: Double) -> Bool {
+        guard !isConnecting, !busy.contains(address), schedule.mayTry(address, now: now) else { return false }
+        busy.insert(address)
+        isConnecting = true
+        return true
+    }
+
+    func connected() { isConnecting = false }
+
+    func succeeded(_ address: String, now: Double) {
+        busy.remove(address)
+        schedule.succeeded(address, now: now)
+    }
+
+    func failed(_ address: String, now: Double, whileConnecting: Bool) -> Double {
+        busy.remove(address)
+        if whileConnecting { isConnecting = false }
+        return schedule.failed(address, now: now)
+    }
+}

@@ -33,14 +33,15 @@ struct BlueZTestbedTests {
     }
 
     /// Advertises the peripheral controller as a connectable health device (through our own management code).
-    static func advertise(_ testbed: BlueZTestbed, service: UInt16, name: String, instance: UInt8 = 1) async throws {
+    static func advertise(_ testbed: BlueZTestbed, service: UInt16, name: String, instance: UInt8 = 1, index: UInt16? = nil) async throws {
         let management = try BluetoothManagement.open()
         defer { management.close() }
-        try await management.powerOnForLE(index: testbed.peripheralIndex)
-        _ = try? await management.removeAdvertising(instance: instance, index: testbed.peripheralIndex)
+        let index = index ?? testbed.peripheralIndex
+        try await management.powerOnForLE(index: index)
+        _ = try? await management.removeAdvertising(instance: instance, index: index)
         _ = try await management.addAdvertising(
             AdvertisingInstance(instance: instance, advertisingData: try AdvertisingData.encode(flags: nil, services: [service], name: name)),
-            index: testbed.peripheralIndex)
+            index: index)
     }
 
     /// Serves `serve` on the peripheral controller's ATT socket for one connection. The listener gives up after

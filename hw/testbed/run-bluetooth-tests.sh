@@ -57,7 +57,8 @@ if [ -f trace ]; then export BT_TRACE=1; command -v btmon >/dev/null && { btmon 
 # btmgmt and btgatt-server need a stdin that stays open (testbed README, pitfall 6).
 for c in "le on" "bredr off" "connectable on" "power on"; do btmgmt -i hci0 $c < <(sleep 5) >/dev/null; done
 for i in 1 2; do for c in "le on" "bredr off" "connectable on" "bondable on" "power on"; do btmgmt -i hci$i $c < <(sleep 5) >/dev/null; done; done
-btgatt-server -i hci0 -r > btgatt-server.log 2>&1 < <(sleep 3600) &
+# btgatt-server serves one connection and exits: restarted, like a strap that is always there.
+( while true; do btgatt-server -i hci0 -r < <(sleep 3600); sleep 0.5; done ) > btgatt-server.log 2>&1 &
 sleep 1
 btmgmt -i hci0 add-adv -c -g -u 180d 1 < <(sleep 5) >/dev/null
 echo "fixture: btgatt-server $BT_GATT_SERVER (hci0), peripheral $BT_PERIPHERAL (hci1), central $BT_CENTRAL (hci2)"

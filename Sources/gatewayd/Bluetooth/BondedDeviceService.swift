@@ -21,11 +21,12 @@ struct ReconnectSchedule: Sendable {
 
     func mayTry(_ address: String, now: Double) -> Bool { now >= (notBefore[address] ?? 0) }
 
-    /// A connection that ran (even one the device ended mid-transfer): try again as soon as it advertises, after a
-    /// short pause so a device still advertising after its transfer is not reconnected in a loop.
-    mutating func succeeded(_ address: String, now: Double) {
+    /// A connection that ran (even one the device ended mid-transfer). One that brought readings: try again as soon
+    /// as it advertises (the rest of a transfer, the next measurement). One that brought nothing: the device is
+    /// still advertising after its transfer, so leave it alone for the longest wait rather than reconnect in a loop.
+    mutating func succeeded(_ address: String, now: Double, readings: Int) {
         failures[address] = 0
-        notBefore[address] = now + initialSeconds
+        notBefore[address] = now + (readings > 0 ? initialSeconds : maximumSeconds)
     }
 
     /// Returns the wait before the next attempt.
@@ -127,14 +128,19 @@ struct BondedDeviceService: Service {
         await state.connected()
         await scan(radio)
         logger.info("connected", metadata: ["device": "\(device.address)", "name": "\(device.name ?? "-")"])
+        let received = ReadingCount()
+        let onReading = self.onReading
         do {
             try await withTaskCancellationHandler {
-                try await pipeline.collect(bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, onOutcome: onReading)
+                try await pipeline.collect(bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper) { outcome, reading in
+                    received.add()
+                    await onReading(outcome, reading)
+                }
             } onCancel: {
                 bearer.close()
             }
-            await state.succeeded(key, now: Self.now)
-            logger.info("device done", metadata: ["device": "\(device.address)"])
+            await state.succeeded(key, now: Self.now, readings: received.value)
+            logger.info("device done", metadata: ["device": "\(device.address)", "readings": "\(received.value)"])
         } catch {
             let wait = await state.failed(key, now: Self.now, whileConnecting: false)
             logger.warning("connection to a paired device failed", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
@@ -163,9 +169,9 @@ actor ReconnectState {
 
     func connected() { isConnecting = false }
 
-    func succeeded(_ address: String, now: Double) {
+    func succeeded(_ address: String, now: Double, readings: Int) {
         busy.remove(address)
-        schedule.succeeded(address, now: now)
+        schedule.succeeded(address, now: now, readings: readings)
     }
 
     func failed(_ address: String, now: Double, whileConnecting: Bool) -> Double {
@@ -173,4 +179,11 @@ actor ReconnectState {
         if whileConnecting { isConnecting = false }
         return schedule.failed(address, now: now)
     }
+}
+
+final class ReadingCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -93,7 +93,7 @@ struct PairCommand: AsyncParsableCommand {
         if let forget { return try await self.forget(forget, radio: radio, paired: paired, conversation: conversation) }
 
         let target = try await chooseDevice(radio: radio, conversation: conversation)
-        try await pair(target, radio: radio, conversation: conversation)
+        try await pair(target, radio: radio, conversation: conversation, logger: logger)
         let pipeline = try GatewayPipeline.open(
             directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
@@ -163,7 +163,7 @@ struct PairCommand: AsyncParsableCommand {
         }
     }
 
-    private func pair(_ target: Target, radio: RadioController, conversation: Conversation) async throws {
+    private func pair(_ target: Target, radio: RadioController, conversation: Conversation, logger: Logger) async throws {
         let passkey = try passkeyFile.map { path -> UInt32 in
             guard let text = try? String(contentsOfFile: path, encoding: .utf8), let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value <= 999_999 else {
                 throw ValidationError("--passkey-file \(path): expected the 6-digit passkey the device shows")
@@ -173,7 +173,7 @@ struct PairCommand: AsyncParsableCommand {
         let interactive = conversation.interactive
         let acceptComparison = yes
         // Only this controller's prompts, and only about this device: anything else nearby is refused.
-        let agent = PairingAgent(management: radio.management, index: radio.index) { prompt in
+        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
             guard prompt.device.address == target.device.address else { return .reject }
             switch prompt.request {
             case .confirmation(_, true):
@@ -259,6 +259,8 @@ struct PairCommand: AsyncParsableCommand {
                 switch outcome {
                 case .stored, .quarantined, .duplicate:
                     let (count, expected) = progress.add(reading)
+                    // A cuff's pulse rides along with its blood pressure: one line per measurement.
+                    guard reading.kind != .pulseRate else { return }
                     conversation.say("  \(count)\(expected.map { " of \($0)" } ?? ""): \(reading.kind.rawValue) \(Self.describe(reading))")
                     if reading.kind == .heartRate, count >= limit { bearer.close() }
                 default: break

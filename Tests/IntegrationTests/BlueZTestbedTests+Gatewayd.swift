@@ -1,0 +1,230 @@
+import BLEGateway
+import Foundation
+import StreamEngine
+import Testing
+
+@testable import gatewayd
+
+/// The `gatewayd` command itself on the test bed: `gatewayd pair` (non-interactive and interactive) and the daemon
+/// reconnecting the devices it paired.
+extension BlueZTestbedTests {
+    /// A data directory and configuration whose radio is the central controller.
+    static func gatewaydConfiguration(_ label: String) throws -> (file: String, data: String, dir: String) {
+        let dir = try APIHarness.scratch("bluez-cmd-" + label)
+        let port = 18_000 + Int.random(in: 0..<2000)
+        let text = """
+            data_directory: \(dir)/data
+            gateway: { id: gw-testbed }
+            subjects:
+              alice: {}
+              bob: {}
+            bluetooth:
+              controller: hci\(BlueZTestbed.current?.centralIndex ?? 2)
+              connect_timeout: 60s
+              reconnect: { initial: 1s, maximum: 8s }
+            api: { listen: "127.0.0.1:\(port)", allow_loopback: true }
+            """
+        try text.write(toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
+        return (dir + "/gatewayd.yaml", dir + "/data", dir)
+    }
+
+    /// The peers' side of pairing: in the guest one kernel runs every controller, and without bluetoothd nobody
+    /// answers the peripheral controllers' confirmation requests unless the test does (gatewayd answers only its own).
+    static func peerAgents(_ testbed: BlueZTestbed) async throws -> [PairingAgent] {
+        var agents: [PairingAgent] = []
+        for index in [UInt16(0), testbed.peripheralIndex] {
+            let agent = PairingAgent(management: try BluetoothManagement.open(), index: index)
+            await agent.start()
+            agents.append(agent)
+        }
+        return agents
+    }
+
+    /// Keeps re-announcing a peripheral controller's advertisement (btvirt reports an advertisement to a scan only
+    /// when it is switched on after the scan started) while it has no connection — a device that advertises after
+    /// each measurement and stops once connected (re-enabling advertising mid-connection upsets btvirt's links).
+    static func keepAdvertising(_ testbed: BlueZTestbed, service: UInt16, name: String, index: UInt16? = nil) -> Task<Void, Never> {
+        let index = index ?? testbed.peripheralIndex
+        return Task {
+            guard let management = try? BluetoothManagement.open() else { return }
+            defer { management.close() }
+            let links = LinkCount()
+            let events = await management.events()
+            let watcher = Task {
+                for await packet in events where packet.index == index {
+                    switch packet.event {
+                    case .deviceConnected: links.add(1)
+                    case .deviceDisconnected: links.add(-1)
+                    default: break
+                    }
+                }
+            }
+            defer { watcher.cancel() }
+            while !Task.isCancelled {
+                if links.value == 0 { try? await advertise(testbed, service: service, name: name, instance: 4, index: index) }
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    final class LinkCount: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func add(_ delta: Int) { lock.withLock { count = max(0, count + delta) } }
+        var value: Int { lock.withLock { count } }
+    }
+
+    /// Serves every connection on the peripheral controller until cancelled (a device that comes back).
+    static func servePeripheralRepeatedly(_ testbed: BlueZTestbed, _ serve: @escaping @Sendable (any ATTBearer) async -> Void) throws -> Task<Void, Never> {
+        let listener = try L2CAPSocket.Listener(local: testbed.peripheral)
+        return Task {
+            await withTaskCancellationHandler {
+                while !Task.isCancelled {
+                    let accepted: (SeqPacketBearer, BluetoothAddress)? = await withCheckedContinuation { continuation in
+                        Thread.detachNewThread { continuation.resume(returning: try? listener.accept()) }
+                    }
+                    guard let (bearer, _) = accepted else { return }
+                    await serve(bearer)
+                    bearer.close()
+                }
+            } onCancel: {
+                listener.close()
+            }
+        }
+    }
+
+    static func stopAdvertising(index: UInt16) async throws {
+        let management = try BluetoothManagement.open()
+        defer { management.close() }
+        try await management.removeAdvertising(instance: 0, index: index)  // 0: every instance
+    }
+
+    static func unpairAll(_ testbed: BlueZTestbed) async {
+        guard let management = try? BluetoothManagement.open() else { return }
+        defer { management.close() }
+        for peer in [testbed.gattServer, testbed.peripheral] {
+            try? await management.unpair(address: peer, type: .lePublic, index: testbed.centralIndex)
+        }
+    }
+
+    @Test func gatewaydPairNonInteractivelyMapsATwoUserCuffAndKeepsItsKeys() async throws {
+        let testbed = try #require(BlueZTestbed.current)
+        try await Self.settle(testbed)
+        await Self.unpairAll(testbed)
+        let (config, data, dir) = try Self.gatewaydConfiguration("pair-cuff")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let agents = try await Self.peerAgents(testbed)
+        defer { for agent in agents { agent.management.close() } }
+        let cuff = SimulatedBloodPressureMonitor()
+        await SimulatedReadings.fill(cuff, count: 4, users: [1, 2], end: Date(), spacing: 3600)
+        let device = try Self.servePeripheralRepeatedly(testbed) { await cuff.serve($0) }
+        defer { device.cancel() }
+        try await Self.advertise(testbed, service: 0x1810, name: "BP-Cuff", instance: 4)
+        let pair = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--user", "1=alice", "--user", "2=bob", "--scan-seconds", "2"])
+        let status = await pair.wait(timeout: .seconds(240))
+        Self.stage("gatewayd pair:\n\(pair.stdout)\n\(pair.stderr)")
+        #expect(status == 0)
+        #expect(pair.stdout.contains("Paired") && pair.stdout.contains("Connected:") && pair.stdout.contains("Done:"))
+        #expect(await cuff.confirmedReadings.count == 4)
+        // The keys: in the gateway's own store, readable by its owner only.
+        let bonds = BluetoothSettings.bondsFile(data: data)
+        let mode = try FileManager.default.attributesOfItem(atPath: bonds)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try String(contentsOfFile: bonds, encoding: .utf8).contains("\(testbed.peripheral)"))
+        let paired = try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load()
+        #expect(paired.map(\.address) == ["\(testbed.peripheral)"] && paired.first?.kind == "blood_pressure")
+        // Each user slot's readings went to its person (none left in quarantine).
+        let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
+        defer { pipeline.close() }
+        let alice = try pipeline.archive.readings(subject: "alice", kind: .bloodPressure)
+        let bob = try pipeline.archive.readings(subject: "bob", kind: .bloodPressure)
+        #expect(alice.count == 2 && bob.count == 2, "alice \(alice.count), bob \(bob.count)")
+        #expect(alice.allSatisfy { $0.context.userID == 1 } && bob.allSatisfy { $0.context.userID == 2 })
+        #expect(try pipeline.archive.quarantineCount() == 0)
+    }
+}
+
+extension BlueZTestbedTests {
+    /// A person pairs a glucose meter interactively (picks it from the live scan, says whose it is), and BlueZ's own
+    /// heart-rate peripheral by address; then the daemon collects from both when they advertise: the meter drops
+    /// the link mid-transfer, advertises again, and the rest comes from the durable RACP cursor, none twice.
+    @Test func interactivePairingThenTheDaemonReconnectsAndResumes() async throws {
+        let testbed = try #require(BlueZTestbed.current)
+        try await Self.settle(testbed)
+        await Self.unpairAll(testbed)
+        let (config, data, dir) = try Self.gatewaydConfiguration("daemon")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let agents = try await Self.peerAgents(testbed)
+        defer { for agent in agents { agent.management.close() } }
+        var configuration = SimulatedGlucoseMeter.Configuration()
+        configuration.disconnectAfterRecords = 3
+        let meter = SimulatedGlucoseMeter(configuration: configuration)
+        await SimulatedReadings.fill(meter, count: 2, end: Date().addingTimeInterval(-7200), spacing: 600)
+        let device = try Self.servePeripheralRepeatedly(testbed) { await meter.serve($0) }
+        defer { device.cancel() }
+
+        // 1. Interactive: the live scan lists the meter (and btgatt-server's strap); the person types its number.
+        let pair = try GatewaydProcess(["pair", "--config", config, "--scan-seconds", "8"])
+        let advertising = Self.keepAdvertising(testbed, service: 0x1808, name: "GL-Meter")
+        let listed = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Which one is yours?") }
+        advertising.cancel()
+        Self.stage("gatewayd pair (scan):\n\(pair.stdout)")
+        try #require(listed, "no device list: \(pair.stdout) \(pair.stderr)")
+        let line = pair.stdout.split(separator: "\n").first { $0.contains(". GL-Meter") }
+        let number = try #require(line.flatMap { $0.trimmingCharacters(in: .whitespaces).split(separator: ".").first }.map(String.init))
+        try await Self.advertise(testbed, service: 0x1808, name: "GL-Meter", instance: 4)
+        pair.send(number)
+        let asked = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Whose readings") }
+        try #require(asked, "never asked whose: \(pair.stdout) \(pair.stderr)")
+        pair.send("1")  // alice, first in the list
+        let status = await pair.wait(timeout: .seconds(120))
+        Self.stage("gatewayd pair:\n\(pair.stdout)\n\(pair.stderr)")
+        #expect(status == 0)
+        #expect(pair.stdout.contains("It holds 2 stored reading(s)") && pair.stdout.contains("belongs to alice"))
+
+        // 2. BlueZ's heart-rate peripheral, by address (a peer this project did not write).
+        try await Self.settle(testbed)
+        let strapAdvertising = Self.keepAdvertising(testbed, service: 0x180D, name: "btgatt-server", index: 0)
+        let strap = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.gattServer)", "--subject", "alice", "--scan-seconds", "2"])
+        let strapStatus = await strap.wait(timeout: .seconds(180))
+        strapAdvertising.cancel()
+        Self.stage("gatewayd pair (btgatt-server):\n\(strap.stdout)\n\(strap.stderr)")
+        #expect(strapStatus == 0)
+        #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().count == 2)
+
+        // 3. The daemon: six new meter records; the meter drops the link after three, advertises again, the rest follow.
+        //    Then the strap. One at a time: btvirt's central cannot hold a second LE link (a real controller can).
+        try await Self.settle(testbed)
+        try await Self.stopAdvertising(index: 0)
+        await SimulatedReadings.fill(meter, count: 6, end: Date(), spacing: 600)
+        let daemon = try GatewaydProcess(["run", "--config", config, "--log-level", "info"])
+        let meterAdvertising = Self.keepAdvertising(testbed, service: 0x1808, name: "GL-Meter")
+        let gotGlucose = await daemon.waitForStderr(timeout: .seconds(240)) { Self.count($0, "kind=glucose", "outcome=stored") >= 6 }
+        meterAdvertising.cancel()
+        try await Task.sleep(for: .seconds(1))
+        try await Self.stopAdvertising(index: testbed.peripheralIndex)  // the meter is done: it goes quiet
+        try await Task.sleep(for: .seconds(3))
+        let strapAdvertising2 = Self.keepAdvertising(testbed, service: 0x180D, name: "btgatt-server", index: 0)
+        let gotHeartRate = await daemon.waitForStderr(timeout: .seconds(180)) { Self.count($0, "kind=heart_rate", "outcome=stored") >= 3 }
+        strapAdvertising2.cancel()
+        daemon.process.terminate()  // SIGTERM
+        let stopped = await daemon.wait(timeout: .seconds(90))
+        Self.stage(
+            "gatewayd run: \(Self.count(daemon.stderr, "kind=glucose", "outcome=stored")) glucose, \(Self.count(daemon.stderr, "kind=heart_rate", "outcome=stored")) heart-rate readings stored; connections:\n"
+                + daemon.stderr.split(separator: "\n").filter { $0.contains("connect") || $0.contains("device done") || $0.contains("warning") }.joined(separator: "\n"))
+        #expect(gotGlucose, "the daemon did not collect the meter's 6 new records")
+        #expect(gotHeartRate, "the daemon did not collect 3 heart-rate readings from btgatt-server")
+        #expect(stopped == 0)
+        #expect(Self.count(daemon.stderr, "connected", "\(testbed.peripheral)") >= 2, "the meter was not reconnected after it dropped the link")
+        let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
+        defer { pipeline.close() }
+        let glucose = try pipeline.archive.readings(subject: "alice", kind: .glucose)
+        #expect(glucose.count == 8, "\(glucose.count) glucose readings for alice")
+        #expect(Set(glucose.compactMap(\.sequenceNumber)).count == 8, "a record stored twice")
+        #expect(try pipeline.archive.readings(subject: "alice", kind: .heartRate).count >= 3)
+    }
+
+    static func count(_ log: String, _ needles: String...) -> Int {
+        log.split(separator: "\n").filter { line in needles.allSatisfy { line.contains($0) } }.count
+    }
+}

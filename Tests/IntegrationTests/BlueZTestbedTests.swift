@@ -223,16 +223,33 @@ extension BlueZTestbedTests {
             AdvertisingInstance(instance: 3, advertisingData: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-Pair")),
             index: testbed.peripheralIndex)
         // Without bluetoothd nobody answers the kernel's User Confirmation Requests but us (both sides, one kernel).
-        let shared = ProcessInfo.processInfo.environment["BT_SHARED"] != nil
-        let agent = PairingAgent(management: shared ? management : try BluetoothManagement.open(options: options, logger: Self.trace("mgmt.agent")))
+        let prompts = Counter()
+        let agent = PairingAgent(management: management) { prompt in
+            _ = prompts.increment()
+            return await PairingAgent.justWorks(prompt)
+        }
         await agent.start()
-        defer { agent.management.close() }
+        defer { Task { await agent.stop() } }
+        let dir = try APIHarness.scratch("bonds")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bonds = try BondStore(path: dir + "/bonds.json")
+        let follower = await bonds.follow(management, index: testbed.centralIndex)
+        defer { follower.cancel() }
         _ = try? await management.unpair(address: testbed.peripheral, type: .lePublic, index: testbed.centralIndex)
         Self.stage("pairing")
         let outcome = try await management.pair(address: testbed.peripheral, type: .lePublic, index: testbed.centralIndex)
         Self.stage("pairing: \(outcome)")
-        #expect(outcome == .paired(identity: DeviceAddress(testbed.peripheral, type: .lePublic)) || outcome == .alreadyPaired, "\(outcome)")
+        #expect(outcome == .paired(identity: DeviceAddress(testbed.peripheral, type: .lePublic)), "\(outcome)")
+        #expect(prompts.value == 2, "one confirmation per side")
+        // The central's keys reached the gateway's own store (New Long Term Key events), owner-only.
+        try await Task.sleep(for: .seconds(1))
+        let bond = try #require(await bonds.bond(for: testbed.peripheral), "no bond stored for \(testbed.peripheral)")
+        #expect(!bond.longTermKeys.isEmpty)
+        #expect(try FileManager.default.attributesOfItem(atPath: dir + "/bonds.json")[.posixPermissions] as? Int == 0o600)
+        // A restart as the kernel sees it: its key list emptied, then ours loaded again from the file.
         try await Self.settle(testbed)
+        try await management.send(.loadLongTermKeys([]), index: testbed.centralIndex)
+        try await management.restoreBonds(from: try BondStore(path: dir + "/bonds.json"), index: testbed.centralIndex)
         // An encrypted ATT link to the bonded cuff: the kernel reports security level 2 (medium) or better.
         let cuff = SimulatedBloodPressureMonitor()
         await SimulatedReadings.fill(cuff, count: 2, users: [1], end: Date(), spacing: 3600)
@@ -242,6 +259,7 @@ extension BlueZTestbedTests {
         let level = L2CAPSocket.securityLevel(of: bearer.fileDescriptor)
         Self.stage("connected, security level \(level.map(String.init) ?? "unknown")")
         #expect((level ?? 0) >= 2, "security level \(level.map(String.init) ?? "unknown")")
+        #expect(prompts.value == 2, "encrypted with the restored key: no new pairing")
         bearer.close()
         _ = try? await device.value
         Self.stage("done")

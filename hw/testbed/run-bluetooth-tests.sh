@@ -41,7 +41,6 @@ for f in "$SHARE/tests.bin" "$SHARE/gatewayd"; do
 done
 echo "$FILTER" > "$SHARE/filter"
 [ -n "${BT_TRACE:-}" ] && touch "$SHARE/trace"
-[ -n "${BT_SHARED:-}" ] && touch "$SHARE/shared"
 
 cat > "$SHARE/run.sh" <<'GUEST'
 #!/bin/bash
@@ -52,7 +51,6 @@ for i in $(seq 100); do [ -e /sys/class/bluetooth/hci2 ] && break; sleep 0.1; do
 address() { hciconfig "$1" | awk '/BD Address/{print $3}'; }
 export BT_GATT_SERVER=$(address hci0) BT_PERIPHERAL=$(address hci1) BT_CENTRAL=$(address hci2)
 export BT_PERIPHERAL_INDEX=1 BT_CENTRAL_INDEX=2
-[ -f shared ] && export BT_SHARED=1
 if [ -f trace ]; then export BT_TRACE=1; command -v btmon >/dev/null && { btmon > btmon.log 2>&1 & }; fi
 # btmgmt and btgatt-server need a stdin that stays open (testbed README, pitfall 6).
 for c in "le on" "bredr off" "connectable on" "power on"; do btmgmt -i hci0 $c < <(sleep 5) >/dev/null; done

@@ -1,0 +1,136 @@
+import BLEGateway
+import Foundation
+import Testing
+
+@testable import gatewayd
+
+/// The radio-facing parts of the `gatewayd` command that need no radio: the `bluetooth:` section, the reconnection
+/// backoff, the paired-device list, what a scan shows a person, and `gatewayd pair`'s refusals. (The same code on a
+/// real kernel: BlueZTestbedTests in hw/testbed.)
+@Suite struct BluetoothCommandTests {
+    static func parse(_ bluetooth: String) throws(ConfigError) -> GatewayConfiguration {
+        try GatewayConfiguration.parse("data_directory: /tmp/x\n" + bluetooth, file: "/etc/gatewayd/gatewayd.yaml", environment: [:])
+    }
+
+    @Test func theBluetoothSectionNamesTheControllerAndTheBackoff() throws {
+        let configuration = try Self.parse("""
+            bluetooth:
+              controller: hci1
+              load_bonds: "no"
+              connect_timeout: 45s
+              reconnect: { initial: 5s, maximum: 10m }
+            """)
+        let bluetooth = try #require(configuration.bluetooth)
+        #expect(bluetooth.controller == 1 && bluetooth.loadBonds == .no)
+        #expect(bluetooth.connectTimeoutSeconds == 45 && bluetooth.reconnectInitialSeconds == 5 && bluetooth.reconnectMaximumSeconds == 600)
+        #expect(try Self.parse("bluetooth: { controller: 0 }").bluetooth?.controller == 0)
+        #expect(try Self.parse("api: { listen: 127.0.0.1:1 }").bluetooth == nil)
+    }
+
+    @Test func aBadBluetoothSectionIsNamedWithItsLine() {
+        #expect(throws: ConfigError.self) { try Self.parse("bluetooth: { controller: bt0 }") }
+        do {
+            _ = try Self.parse("bluetooth:\n  controller: hci0\n  load_bond: yes\n")
+            Issue.record("an unknown key was accepted")
+        } catch {
+            #expect("\(error)".contains("gatewayd.yaml:4") && "\(error)".contains("load_bond"), "\(error)")
+        }
+        do {
+            _ = try Self.parse("bluetooth:\n  controller: hci0\n  load_bonds: maybe\n")
+            Issue.record("load_bonds: maybe was accepted")
+        } catch {
+            #expect("\(error)".contains("'maybe' is not auto, yes or no"), "\(error)")
+        }
+    }
+
+    @Test func reconnectionBacksOffAfterFailuresAndWaitsLongestForAQuietDevice() {
+        var schedule = ReconnectSchedule(initialSeconds: 2, maximumSeconds: 20)
+        #expect(schedule.mayTry("A", now: 0))
+        let waits = (0..<6).map { _ in schedule.failed("A", now: 100) }
+        #expect(waits == [2, 4, 8, 16, 20, 20])
+        #expect(!schedule.mayTry("A", now: 119) && schedule.mayTry("A", now: 120))
+        #expect(schedule.mayTry("B", now: 100), "one device's failures do not hold back another")
+        schedule.succeeded("A", now: 200, readings: 3)
+        #expect(schedule.mayTry("A", now: 202) && !schedule.mayTry("A", now: 201.9), "readings came: back soon")
+        #expect(schedule.failed("A", now: 300) == 2, "a success resets the doubling")
+        schedule.succeeded("A", now: 400, readings: 0)
+        #expect(!schedule.mayTry("A", now: 419) && schedule.mayTry("A", now: 420), "nothing new: leave it alone longest")
+    }
+
+    @Test func onlyOneConnectionAttemptAtATime() async {
+        let state = ReconnectState(schedule: ReconnectSchedule(initialSeconds: 1, maximumSeconds: 4))
+        #expect(await state.begin("A", now: 0))
+        #expect(await !state.begin("B", now: 0), "B waits while A is being connected")
+        await state.connected()
+        #expect(await state.begin("B", now: 0), "A is connected (collecting): B may be tried")
+        #expect(await !state.begin("A", now: 0), "A is busy")
+        _ = await state.failed("B", now: 0, whileConnecting: true)
+        #expect(await !state.isConnecting)
+        await state.succeeded("A", now: 0, readings: 1)
+        #expect(await state.begin("A", now: 1))
+    }
+
+    @Test func thePairedDeviceListIsReplacedWholeAndRefusesGarbage() throws {
+        let dir = try APIHarness.scratch("paired")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let list = PairedDevices(path: dir + "/bluetooth/paired.json")
+        #expect(try list.load().isEmpty)
+        let cuff = PairedDevice(address: "00:AA:01:01:00:01", addressType: "le-public", kind: "blood_pressure", name: "BP", deviceKey: "k", pairedAt: Date(timeIntervalSince1970: 0), encrypted: true)
+        try list.save(cuff)
+        var renamed = cuff
+        renamed.name = "BP again"
+        try list.save(renamed)
+        try list.save(PairedDevice(address: "00:AA:01:00:00:00", addressType: "le-random", kind: "heart_rate", pairedAt: Date(), encrypted: false))
+        let loaded = try list.load()
+        #expect(loaded.map(\.address) == ["00:AA:01:00:00:00", "00:AA:01:01:00:01"])
+        let expected = DeviceAddress(try BluetoothAddress(parsing: "00:AA:01:01:00:01"), type: .lePublic)
+        #expect(loaded.last?.name == "BP again" && loaded.last?.deviceAddress == expected)
+        #expect(try list.remove(address: "00:aa:01:01:00:01"))
+        #expect(try !list.remove(address: "00:aa:01:01:00:01"))
+        try "not json".write(toFile: dir + "/bluetooth/paired.json", atomically: true, encoding: .utf8)
+        #expect { try list.load() } throws: { "\($0)".contains("is not a paired-device list") }
+    }
+
+    @Test func aScanShowsNameKindAndSignalOfHealthDevicesOnly() throws {
+        let address = try BluetoothAddress(parsing: "00:AA:01:01:00:01")
+        let cuff = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -52, eir: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-7"))
+        let sighting = try #require(Sighting(cuff))
+        #expect(sighting.line == "BP-7 — blood-pressure monitor — 00:AA:01:01:00:01 — signal strong (-52 dBm)")
+        let far = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -91, eir: try AdvertisingData.encode(flags: nil, services: [0x1808], name: nil))
+        #expect(try #require(Sighting(far)).line == "(no name) — glucose meter — 00:AA:01:01:00:01 — signal weak, bring it closer (-91 dBm)")
+        let speaker = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -40, eir: try AdvertisingData.encode(flags: nil, services: [0x110B], name: "Speaker"))
+        #expect(Sighting(speaker) == nil, "not a health device")
+        #expect(Sighting(DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: 127, eir: [0x05, 0x09])) == nil, "malformed advertisement")
+        let list = SightingList()
+        #expect(list.update(sighting) == true)
+        #expect(list.update(sighting) == nil, "nothing new to show")
+        var renamed = sighting
+        renamed.name = "BP-7 (Alice)"
+        #expect(list.update(renamed) == false)
+        #expect(list.all.count == 1)
+    }
+
+    @Test func gatewaydPairRefusesWhatItCannotDoAndSaysWhy() throws {
+        let dir = try APIHarness.scratch("pair-cmd")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plain = dir + "/plain.yaml"
+        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\n".write(toFile: plain, atomically: true, encoding: .utf8)
+        let radio = dir + "/radio.yaml"
+        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\nbluetooth: { controller: hci0 }\n".write(toFile: radio, atomically: true, encoding: .utf8)
+
+        let noSection = try APIHarness.run(["pair", "--config", plain])
+        #expect(noSection.status != 0 && noSection.stderr.contains("no bluetooth: section"), "\(noSection.stderr)")
+        let nobody = try APIHarness.run(["--pair", "--config", radio, "--address", "00:AA:01:01:00:01"])
+        #expect(nobody.status != 0 && nobody.stderr.contains("--address needs --subject"), "\(nobody.stderr)")
+        let stranger = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "mallory"])
+        #expect(stranger.status != 0 && stranger.stderr.contains("'mallory' is not one of the configuration's subjects"), "\(stranger.stderr)")
+        let slot = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--user", "one=alice"])
+        #expect(slot.status != 0 && slot.stderr.contains("expected SLOT=SUBJECT"), "\(slot.stderr)")
+        // These build machines have no Bluetooth in the kernel: the person is told so, not shown a stack trace.
+        if (try? ManagementSocket()) == nil {
+            let noRadio = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "alice"])
+            #expect(noRadio.status != 0 && (noRadio.stderr.contains("no Bluetooth support") || noRadio.stderr.contains("CAP_NET_ADMIN")), "\(noRadio.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data/bluetooth/paired.json"), "nothing recorded by a refused pairing")
+    }
+}

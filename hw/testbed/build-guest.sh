@@ -29,7 +29,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${WORK:-/tmp/gatewayd-testbed}
 # The Debian mirror: the first "URIs:" of the host's own apt sources (override with MIRROR=...).
+# Older hosts list it as "deb URL suite …" in /etc/apt/sources.list; Debian's own redirector is the last resort.
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)}
+MIRROR=${MIRROR:-$(awk '$1=="deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
 [ -n "$MIRROR" ] || { echo "set MIRROR to a Debian mirror URL" >&2; exit 2; }
 SUITE=bookworm
 mkdir -p "$WORK" && cd "$WORK"

@@ -70,5 +70,7 @@ chmod +x "$SHARE/run.sh"
 echo "[bluetooth-tests] share $SHARE ($(du -sh "$SHARE" | cut -f1)), guest $GUEST"
 rc=0; "$HERE/run-in-guest.sh" "$SHARE" || rc=$?
 cat "$SHARE/guest.log" 2>/dev/null || true
+# The binaries (~400 MB) go; the logs (guest.log, console.log, btgatt-server.log, btvirt.log) stay for a look.
+rm -rf "$SHARE/lib" "$SHARE/tests.bin" "$SHARE/gatewayd"
 echo "[bluetooth-tests] exit code from the guest: $rc"
 exit "$rc"

@@ -407,6 +407,25 @@ extension ManagementTests {
             #expect(await management.unmatchedReplies == 0)
         }
 
+        @Test func powerOnForLEAsksForSecureConnectionsWhenSupported() async throws {
+            let info = ControllerInfo(
+                address: MgmtVectors.address("00:AA:01:00:00:00"), bluetoothVersion: 9, manufacturer: 0x05F1,
+                supportedSettings: [.powered, .bondable, .lowEnergy, .secureConnections], currentSettings: [.lowEnergy],
+                classOfDevice: 0, name: "hci0", shortName: "")
+            let kernel = FakeKernel { packet in
+                switch ManagementOpcode(rawValue: packet.code) {
+                case .readControllerInfo: [FakeKernel.complete(packet, .success, info.encoded())]
+                case .setIOCapability: [FakeKernel.complete(packet)]
+                default: [FakeKernel.complete(packet, .success, [0x00, 0x0A, 0x00, 0x00])]
+                }
+            }
+            let management = BluetoothManagement(transport: kernel)
+            try await management.powerOnForLE(index: 0, ioCapability: .keyboardDisplay)
+            #expect(kernel.sentOpcodes == [0x0004, 0x002D, 0x0009, 0x0018, 0x0005])
+            #expect(kernel.sent.map(\.parameters) == [[], [1], [1], [4], [1]])
+            #expect(throws: ManagementError.self) { try ManagementCommand.setSecureConnections(3).parameters() }
+        }
+
         @Test func powerOnForLESendsTheSequence() async throws {
             let info = ControllerInfo(
                 address: MgmtVectors.address("00:AA:01:00:00:00"), bluetoothVersion: 9, manufacturer: 0x05F1,
@@ -486,6 +505,37 @@ extension ManagementTests {
                     let bond = await store.bond(for: device.address)
                     return bond?.identityResolvingKey == irk && bond?.longTermKeys == [MgmtVectors.meterKey]
                 })
+            await agent.stop()
+        }
+
+        /// One kernel reports every controller's prompts and keys on every management socket: an agent and a bond
+        /// store given a controller ignore the others' (in the test bed the peers' controllers share the kernel).
+        @Test func agentAndBondStoreKeepToTheirController() async throws {
+            let kernel = FakeKernel { packet in [FakeKernel.complete(packet, .success, FakeKernel.peer(packet))] }
+            let management = BluetoothManagement(transport: kernel)
+            let directory = try BondStoreTestKit.directory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let store = try BondStore(path: directory + "/bonds.json")
+            let follower = await store.follow(management, index: 1)
+            defer { follower.cancel() }
+            let prompts = Collected<PairingPrompt>()
+            let agent = PairingAgent(management: management, index: 1) { prompt in
+                await prompts.append(prompt)
+                return .accept
+            }
+            await agent.start()
+            let otherKey = LongTermKey(
+                device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: true, encryptionSize: 16, encryptedDiversifier: 1,
+                randomNumber: 2, value: MgmtVectors.keyValue)
+            kernel.deliver(ManagementEventPacket(index: 0, event: .userConfirmationRequest(MgmtVectors.cuff, confirmHint: true, value: 0)))
+            kernel.deliver(ManagementEventPacket(index: 0, event: .newLongTermKey(storeHint: true, key: otherKey)))
+            kernel.deliver(ManagementEventPacket(index: 1, event: .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)))
+            kernel.deliver(ManagementEventPacket(index: 1, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
+            #expect(await eventually { await store.bond(for: MgmtVectors.meter.address) != nil })
+            #expect(await eventually { kernel.sent.count == 1 })
+            #expect(await prompts.values.map(\.index) == [1])
+            #expect(kernel.sent.map(\.index) == [1] && kernel.sentOpcodes == [0x001C])
+            #expect(await store.bond(for: MgmtVectors.cuff.address) == nil, "controller 0's key is not this gateway's")
             await agent.stop()
         }
 

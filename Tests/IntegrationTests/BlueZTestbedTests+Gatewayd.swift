@@ -30,10 +30,13 @@ extension BlueZTestbedTests {
 
     /// The peers' side of pairing: in the guest one kernel runs every controller, and without bluetoothd nobody
     /// answers the peripheral controllers' confirmation requests unless the test does (gatewayd answers only its own).
-    static func peerAgents(_ testbed: BlueZTestbed) async throws -> [PairingAgent] {
+    static func peerAgents(_ testbed: BlueZTestbed, heard: PromptLog? = nil) async throws -> [PairingAgent] {
         var agents: [PairingAgent] = []
         for index in [UInt16(0), testbed.peripheralIndex] {
-            let agent = PairingAgent(management: try BluetoothManagement.open(), index: index)
+            let agent = PairingAgent(management: try BluetoothManagement.open(), index: index) { prompt in
+                heard?.add(prompt)
+                return await PairingAgent.justWorks(prompt)
+            }
             await agent.start()
             agents.append(agent)
         }
@@ -43,7 +46,9 @@ extension BlueZTestbedTests {
     /// Keeps re-announcing a peripheral controller's advertisement (btvirt reports an advertisement to a scan only
     /// when it is switched on after the scan started) while it has no connection — a device that advertises after
     /// each measurement and stops once connected (re-enabling advertising mid-connection upsets btvirt's links).
-    static func keepAdvertising(_ testbed: BlueZTestbed, service: UInt16, name: String, index: UInt16? = nil) -> Task<Void, Never> {
+    static func keepAdvertising(
+        _ testbed: BlueZTestbed, service: UInt16, name: String, index: UInt16? = nil, ioCapability: IOCapability = .noInputNoOutput
+    ) -> Task<Void, Never> {
         let index = index ?? testbed.peripheralIndex
         return Task {
             guard let management = try? BluetoothManagement.open() else { return }
@@ -61,10 +66,18 @@ extension BlueZTestbedTests {
             }
             defer { watcher.cancel() }
             while !Task.isCancelled {
-                if links.value == 0 { try? await advertise(testbed, service: service, name: name, instance: 4, index: index) }
+                if links.value == 0 { try? await advertise(testbed, service: service, name: name, instance: 4, index: index, ioCapability: ioCapability) }
                 try? await Task.sleep(for: .seconds(2))
             }
         }
+    }
+
+    /// What the peers' side was asked while pairing (the code a device with a display would show).
+    final class PromptLog: @unchecked Sendable {
+        private let lock = NSLock()
+        private var prompts: [PairingPrompt] = []
+        func add(_ prompt: PairingPrompt) { lock.withLock { prompts.append(prompt) } }
+        var all: [PairingPrompt] { lock.withLock { prompts } }
     }
 
     final class LinkCount: @unchecked Sendable {
@@ -141,6 +154,32 @@ extension BlueZTestbedTests {
         #expect(alice.count == 2 && bob.count == 2, "alice \(alice.count), bob \(bob.count)")
         #expect(alice.allSatisfy { $0.context.userID == 1 } && bob.allSatisfy { $0.context.userID == 2 })
         #expect(try pipeline.archive.quarantineCount() == 0)
+        pipeline.close()
+
+        // Unpair: the kernel's and the gateway's keys go, the device leaves the list; its readings stay.
+        let forget = try GatewaydProcess(["pair", "--config", config, "--forget", "\(testbed.peripheral)"])
+        #expect(await forget.wait(timeout: .seconds(60)) == 0, "\(forget.stdout) \(forget.stderr)")
+        #expect(forget.stdout.contains("Forgot \(testbed.peripheral)"))
+        #expect(try !String(contentsOfFile: bonds, encoding: .utf8).contains("\(testbed.peripheral)"))
+        #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().isEmpty)
+    }
+
+    /// Heart rate from gatewayd's own simulated strap over a real L2CAP link (the other peripheral is btgatt-server).
+    @Test func heartRateFromOurSimulatedStrap() async throws {
+        let testbed = try #require(BlueZTestbed.current)
+        try await Self.settle(testbed)
+        try await Self.advertise(testbed, service: 0x180D, name: "HR-Sim")
+        let (pipeline, dir) = try Self.pipeline("hr-sim")
+        defer { pipeline.close(); try? FileManager.default.removeItem(atPath: dir) }
+        var configuration = SimulatedHeartRateStrap.Configuration()
+        configuration.interval = .milliseconds(200)
+        let strap = SimulatedHeartRateStrap(configuration: configuration)
+        let device = try Self.servePeripheral(testbed) { await strap.serve($0) }
+        let stored = try await Self.collect(pipeline, testbed: testbed, peer: testbed.peripheral) { $0 >= 5 }
+        _ = try? await device.value
+        #expect(stored >= 5)
+        let readings = try pipeline.archive.quarantined().map(\.reading) + (try pipeline.archive.readings(subject: ""))
+        #expect(readings.filter { $0.kind == .heartRate }.count >= 5)
     }
 }
 
@@ -154,7 +193,8 @@ extension BlueZTestbedTests {
         await Self.unpairAll(testbed)
         let (config, data, dir) = try Self.gatewaydConfiguration("daemon")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let agents = try await Self.peerAgents(testbed)
+        let heard = PromptLog()
+        let agents = try await Self.peerAgents(testbed, heard: heard)
         defer { for agent in agents { agent.management.close() } }
         var configuration = SimulatedGlucoseMeter.Configuration()
         configuration.disconnectAfterRecords = 3
@@ -165,15 +205,25 @@ extension BlueZTestbedTests {
 
         // 1. Interactive: the live scan lists the meter (and btgatt-server's strap); the person types its number.
         let pair = try GatewaydProcess(["pair", "--config", config, "--scan-seconds", "8"])
-        let advertising = Self.keepAdvertising(testbed, service: 0x1808, name: "GL-Meter")
+        // The meter has a display and a yes/no button: LE Secure Connections numeric comparison.
+        let advertising = Self.keepAdvertising(testbed, service: 0x1808, name: "GL-Meter", ioCapability: .displayYesNo)
         let listed = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Which one is yours?") }
         advertising.cancel()
         Self.stage("gatewayd pair (scan):\n\(pair.stdout)")
         try #require(listed, "no device list: \(pair.stdout) \(pair.stderr)")
         let line = pair.stdout.split(separator: "\n").first { $0.contains(". GL-Meter") }
         let number = try #require(line.flatMap { $0.trimmingCharacters(in: .whitespaces).split(separator: ".").first }.map(String.init))
-        try await Self.advertise(testbed, service: 0x1808, name: "GL-Meter", instance: 4)
+        try await Self.advertise(testbed, service: 0x1808, name: "GL-Meter", instance: 4, ioCapability: .displayYesNo)
         pair.send(number)
+        // The person compares the six digits the gateway shows with the meter's display and says yes.
+        let compared = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Does the device show") }
+        try #require(compared, "no numeric comparison: \(pair.stdout) \(pair.stderr)")
+        let shown = heard.all.compactMap { prompt -> String? in
+            if case .confirmation(let value, false) = prompt.request { return PairingPrompt.sixDigits(value) }
+            return nil
+        }
+        #expect(shown.count == 1 && pair.stdout.contains("Does the device show \(shown.first ?? "?")?"), "meter showed \(shown)")
+        pair.send("y")
         let asked = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Whose readings") }
         try #require(asked, "never asked whose: \(pair.stdout) \(pair.stderr)")
         pair.send("1")  // alice, first in the list

@@ -22,22 +22,30 @@ struct BlueZTestbedTests {
     }
 
     /// Ends any link the central still has (a closed socket's LE link lingers for a moment, and btvirt mixes up
-    /// a second connection made meanwhile), so every test starts from idle controllers.
+    /// a second connection made meanwhile) and resets the advertisements, so every test starts from idle controllers.
     static func settle(_ testbed: BlueZTestbed) async throws {
         let management = try BluetoothManagement.open()
         defer { management.close() }
         for peer in [testbed.gattServer, testbed.peripheral] {
             _ = try? await management.send(.disconnect(DeviceAddress(peer, type: .lePublic)), index: testbed.centralIndex)
         }
+        // The peripheral controller advertises nothing left over from another test; btgatt-server's controller
+        // advertises its heart-rate service as the fixture set it up.
+        _ = try? await management.removeAdvertising(instance: 0, index: testbed.peripheralIndex)
+        _ = try? await management.removeAdvertising(instance: 0, index: 0)
+        _ = try? await management.addAdvertising(
+            AdvertisingInstance(instance: 1, advertisingData: try AdvertisingData.encode(flags: nil, services: [0x180D], name: nil)), index: 0)
         try await Task.sleep(for: .seconds(2))
     }
 
     /// Advertises the peripheral controller as a connectable health device (through our own management code).
-    static func advertise(_ testbed: BlueZTestbed, service: UInt16, name: String, instance: UInt8 = 1, index: UInt16? = nil) async throws {
+    static func advertise(
+        _ testbed: BlueZTestbed, service: UInt16, name: String, instance: UInt8 = 1, index: UInt16? = nil, ioCapability: IOCapability = .noInputNoOutput
+    ) async throws {
         let management = try BluetoothManagement.open()
         defer { management.close() }
         let index = index ?? testbed.peripheralIndex
-        try await management.powerOnForLE(index: index)
+        try await management.powerOnForLE(index: index, ioCapability: ioCapability)
         _ = try? await management.removeAdvertising(instance: instance, index: index)
         _ = try await management.addAdvertising(
             AdvertisingInstance(instance: instance, advertisingData: try AdvertisingData.encode(flags: nil, services: [service], name: name)),

@@ -311,7 +311,7 @@ public actor BluetoothManagement {
     }
 
     /// Makes controller `index` ready to act as an LE central that bonds: checks it supports LE, then Set Low
-    /// Energy on, Set Bondable on, Set IO Capability, Set Powered on. Returns the settings after power-on.
+    /// Energy on, Set Secure Connections on (if supported), Set Bondable on, Set IO Capability, Set Powered on. Returns the settings after power-on.
     @discardableResult
     public func powerOnForLE(index: UInt16, ioCapability: IOCapability = .noInputNoOutput) async throws(ManagementError)
         -> ControllerSettings
@@ -321,6 +321,11 @@ public actor BluetoothManagement {
             throw .unsupported(index: index, reason: "the controller \(info.address) does not support Bluetooth Low Energy")
         }
         if !info.currentSettings.contains(.lowEnergy) { try await setLowEnergy(true, index: index) }
+        // LE Secure Connections when the device offers them: ECDH keys instead of legacy pairing's guessable TK,
+        // and numeric comparison (a code to confirm) for devices with a display.
+        if info.supportedSettings.contains(.secureConnections), !info.currentSettings.contains(.secureConnections) {
+            try await send(.setSecureConnections(1), index: index)
+        }
         try await setBondable(true, index: index)
         try await setIOCapability(ioCapability, index: index)
         return try await setPowered(true, index: index)

@@ -42,6 +42,9 @@ public enum ManagementCommand: Equatable, Sendable {
     case stopDiscovery(DiscoveryAddressTypes)
     /// 0x0029 Advertising (1): 0 off, 1 on, 2 connectable; returns Current_Settings.
     case setAdvertising(AdvertisingMode)
+    /// 0x002D Secure_Connections (1): 0 off, 1 on (LE Secure Connections when the peer offers them), 2 only;
+    /// returns Current_Settings.
+    case setSecureConnections(UInt8)
     /// 0x0030 Key_Count (2) then 23 bytes per key; no return parameters. Replaces the kernel's whole list.
     case loadIdentityResolvingKeys([IdentityResolvingKey])
     /// 0x003E Instance (1), Flags (4), Duration (2), Timeout (2), Adv_Data_Len (1), Scan_Rsp_Len (1), data;
@@ -72,6 +75,7 @@ public enum ManagementCommand: Equatable, Sendable {
         case .startDiscovery: .startDiscovery
         case .stopDiscovery: .stopDiscovery
         case .setAdvertising: .setAdvertising
+        case .setSecureConnections: .setSecureConnections
         case .loadIdentityResolvingKeys: .loadIdentityResolvingKeys
         case .addAdvertising: .addAdvertising
         case .removeAdvertising: .removeAdvertising
@@ -125,6 +129,9 @@ public enum ManagementCommand: Equatable, Sendable {
             writer.uint8(types.rawValue)
         case .setAdvertising(let mode):
             writer.uint8(mode.rawValue)
+        case .setSecureConnections(let mode):
+            try check(mode <= 2, "Secure Connections mode \(mode) is not 0 (off), 1 (on) or 2 (only)")
+            writer.uint8(mode)
         case .loadIdentityResolvingKeys(let keys):
             try checkCount(keys.count, entrySize: IdentityResolvingKey.wireSize)
             writer.uint16(UInt16(keys.count))

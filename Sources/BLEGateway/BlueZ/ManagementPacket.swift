@@ -83,6 +83,7 @@ public struct ManagementOpcode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let startDiscovery = Self(rawValue: 0x0023)
     public static let stopDiscovery = Self(rawValue: 0x0024)
     public static let setAdvertising = Self(rawValue: 0x0029)
+    public static let setSecureConnections = Self(rawValue: 0x002D)
     public static let setPrivacy = Self(rawValue: 0x002F)
     public static let loadIdentityResolvingKeys = Self(rawValue: 0x0030)
     public static let getConnectionInfo = Self(rawValue: 0x0031)

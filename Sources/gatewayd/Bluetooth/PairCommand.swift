@@ -93,7 +93,7 @@ struct PairCommand: AsyncParsableCommand {
         if let forget { return try await self.forget(forget, radio: radio, paired: paired, conversation: conversation) }
 
         let target = try await chooseDevice(radio: radio, conversation: conversation)
-        try await pair(target, radio: radio, conversation: conversation, logger: logger)
+        try await pair(target, radio: radio, ioCapability: capability, conversation: conversation, logger: logger)
         let pipeline = try GatewayPipeline.open(
             directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
@@ -163,7 +163,9 @@ struct PairCommand: AsyncParsableCommand {
         }
     }
 
-    private func pair(_ target: Target, radio: RadioController, conversation: Conversation, logger: Logger) async throws {
+    /// `ioCapability` is what the gateway can do here: with a person at the terminal a display and a keyboard (so a
+    /// device with a display gets numeric comparison, one with a keypad a passkey); for scripts only what was given.
+    private func pair(_ target: Target, radio: RadioController, ioCapability: IOCapability, conversation: Conversation, logger: Logger) async throws {
         let passkey = try passkeyFile.map { path -> UInt32 in
             guard let text = try? String(contentsOfFile: path, encoding: .utf8), let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value <= 999_999 else {
                 throw ValidationError("--passkey-file \(path): expected the 6-digit passkey the device shows")
@@ -200,7 +202,7 @@ struct PairCommand: AsyncParsableCommand {
         defer { Task { await agent.stop() } }
         conversation.say("Pairing with \(target.name ?? "\(target.device.address)")…")
         do {
-            switch try await radio.management.pair(address: target.device.address, type: target.device.type, ioCapability: .keyboardDisplay, index: radio.index) {
+            switch try await radio.management.pair(address: target.device.address, type: target.device.type, ioCapability: ioCapability, index: radio.index) {
             case .paired: conversation.say("Paired.")
             case .alreadyPaired: conversation.say("Already paired with this gateway.")
             }

@@ -147,8 +147,9 @@ struct BlueZTestbedTests {
         try await first.value
         let afterDrop = try pipeline.archive.quarantineCount() + pipeline.archive.storedReadingCount()
         #expect(afterDrop >= 3 && afterDrop < 8, "\(afterDrop) records after the drop")
-        // Reconnection: the rest, from the cursor, none twice.
+        // Reconnection (the meter advertises again): the rest, from the cursor, none twice.
         try await Self.settle(testbed)
+        try await Self.advertise(testbed, service: 0x1808, name: "GL-Sim")
         let second = try Self.servePeripheral(testbed) { await meter.serve($0) }
         _ = try await Self.collect(pipeline, testbed: testbed, peer: testbed.peripheral)
         try await second.value
@@ -256,6 +257,7 @@ extension BlueZTestbedTests {
         #expect(try FileManager.default.attributesOfItem(atPath: dir + "/bonds.json")[.posixPermissions] as? Int == 0o600)
         // A restart as the kernel sees it: its key list emptied, then ours loaded again from the file.
         try await Self.settle(testbed)
+        try await Self.advertise(testbed, service: 0x1810, name: "BP-Pair")
         try await management.send(.loadLongTermKeys([]), index: testbed.centralIndex)
         try await management.restoreBonds(from: try BondStore(path: dir + "/bonds.json"), index: testbed.centralIndex)
         // An encrypted ATT link to the bonded cuff: the kernel reports security level 2 (medium) or better.

@@ -46,6 +46,17 @@ struct StatusCommand: ParsableCommand {
         print("== devices")
         print(rows.count > 1 ? Table.aligned(rows) : "(no device has connected yet)")
         let mappings = try archive.subjectMappings()
+        let paired = (try? PairedDevices(path: BluetoothSettings.pairedFile(data: dir)).load()) ?? []
+        if let bluetooth = configuration?.bluetooth {
+            print("== bluetooth: hci\(bluetooth.controller), \(paired.count) paired device(s)" + (paired.isEmpty ? " (gatewayd pair adds one)" : ""))
+        } else if !paired.isEmpty {
+            print("== bluetooth: \(paired.count) paired device(s), but no bluetooth: section in the configuration, so none is connected")
+        }
+        if !paired.isEmpty {
+            print(Table.aligned([["address", "kind", "name", "device", "paired"]] + paired.map {
+                [$0.address, $0.kind, $0.name ?? "-", $0.deviceKey ?? "-", ISO8601DateFormatter().string(from: $0.pairedAt)]
+            }))
+        }
         print("== subjects: " + (mappings.isEmpty ? "none mapped" : mappings.map { "\($0.deviceKey)\($0.userID.map { "#\($0)" } ?? "")=\($0.subject)" }.joined(separator: ", ")))
         let stored = try archive.storedReadingCount()
         print("== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept")

@@ -133,4 +133,17 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/data/bluetooth/paired.json"), "nothing recorded by a refused pairing")
     }
+    @Test func statusListsThePairedDevices() throws {
+        let dir = try APIHarness.scratch("status-paired")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt)
+        pipeline.close()
+        try PairedDevices(path: BluetoothSettings.pairedFile(data: dir + "/data")).save(
+            PairedDevice(address: "00:AA:01:01:00:01", addressType: "le-public", kind: "glucose", name: "GL-Meter", deviceKey: "00-1B-C5-00-00-00-22-01", pairedAt: Date(), encrypted: true))
+        try "data_directory: \(dir)/data\nbluetooth: { controller: hci1 }\n".write(toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
+        let status = try APIHarness.run(["status", "--config", dir + "/gatewayd.yaml"])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("== bluetooth: hci1, 1 paired device(s)"), "\(status.stdout)")
+        #expect(status.stdout.contains("00:AA:01:01:00:01") && status.stdout.contains("GL-Meter"), "\(status.stdout)")
+    }
 }

@@ -134,7 +134,8 @@ struct PairCommand: AsyncParsableCommand {
                 throw ValidationError("--address-type '\(addressType)' is not le-public or le-random")
             }
             // A quick look for its advertisement, to name it; pairing goes ahead without.
-            let heard = try await HealthDeviceScan.run(radio.management, index: radio.index, seconds: min(scanSeconds, 5), until: { $0.device.address == parsed }) { _, _ in }
+            let heard =
+                (try? await HealthDeviceScan.run(radio.management, index: radio.index, seconds: min(scanSeconds, 5), until: { $0.device.address == parsed }) { _, _ in }) ?? []
             let sighting = heard.first { $0.device.address == parsed }
             return Target(device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name, kind: sighting?.kind)
         }

@@ -164,6 +164,54 @@ extension BlueZTestbedTests {
         #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().isEmpty)
     }
 
+    /// A cuff with a keypad: both sides type the same six digits (passkey entry), the gateway's from --passkey-file.
+    /// A wrong code is refused with a message that says so, and nothing is recorded.
+    @Test func gatewaydPairWithAPasskeyFromAFile() async throws {
+        let testbed = try #require(BlueZTestbed.current)
+        try await Self.settle(testbed)
+        await Self.unpairAll(testbed)
+        let (config, data, dir) = try Self.gatewaydConfiguration("pair-passkey")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let keypad = PairingAgent(management: try BluetoothManagement.open(), index: testbed.peripheralIndex) { prompt in
+            if case .passkeyEntry = prompt.request { return .passkey(123_456) }
+            return await PairingAgent.justWorks(prompt)
+        }
+        await keypad.start()
+        defer { keypad.management.close() }
+        let cuff = SimulatedBloodPressureMonitor()
+        await SimulatedReadings.fill(cuff, count: 1, users: [1], end: Date(), spacing: 3600)
+        let device = try Self.servePeripheralRepeatedly(testbed) { await cuff.serve($0) }
+        defer { device.cancel() }
+        let passkey = dir + "/passkey"
+
+        try "654321\n".write(toFile: passkey, atomically: true, encoding: .utf8)
+        try await Self.advertise(testbed, service: 0x1810, name: "BP-Keypad", instance: 4, ioCapability: .keyboardOnly)
+        let wrong = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file", passkey, "--scan-seconds", "2"])
+        let wrongStatus = await wrong.wait(timeout: .seconds(180))
+        Self.stage("gatewayd pair (wrong passkey):\n\(wrong.stdout)\n\(wrong.stderr)")
+        #expect(wrongStatus != 0 && wrongStatus != nil)
+        #expect(wrong.stderr.contains("was refused") && wrong.stderr.contains("wrong code"), "\(wrong.stderr)")
+        #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().isEmpty)
+
+        try await Self.settle(testbed)
+        try "123456\n".write(toFile: passkey, atomically: true, encoding: .utf8)
+        try await Self.advertise(testbed, service: 0x1810, name: "BP-Keypad", instance: 4, ioCapability: .keyboardOnly)
+        let right = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file", passkey, "--scan-seconds", "2"])
+        let rightStatus = await right.wait(timeout: .seconds(180))
+        Self.stage("gatewayd pair (right passkey):\n\(right.stdout)\n\(right.stderr)")
+        #expect(rightStatus == 0)
+        #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().count == 1)
+        // Passkey entry protects against a man in the middle: the kernel marks the key authenticated.
+        let keys = try #require(await BondStore(path: BluetoothSettings.bondsFile(data: data)).bond(for: testbed.peripheral)).longTermKeys
+        #expect(!keys.isEmpty && keys.allSatisfy { $0.keyType == .authenticatedLegacy || $0.keyType == .authenticatedP256 }, "\(keys.map(\.keyType))")
+        #expect(await cuff.confirmedReadings.count == 1)
+        // "--subject alice" for a cuff with user slots maps the slot it saw too: nothing is left held.
+        let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
+        defer { pipeline.close() }
+        #expect(try pipeline.archive.quarantineCount() == 0)
+        #expect(try pipeline.archive.readings(subject: "alice", kind: .bloodPressure).count == 1)
+    }
+
     /// Heart rate from gatewayd's own simulated strap over a real L2CAP link (the other peripheral is btgatt-server).
     @Test func heartRateFromOurSimulatedStrap() async throws {
         let testbed = try #require(BlueZTestbed.current)

@@ -86,7 +86,7 @@ struct PairCommand: AsyncParsableCommand {
         do {
             radio = try await RadioController.open(settings: settings, dataDirectory: configuration.dataDirectory, ioCapability: capability, logger: logger)
         } catch {
-            throw ValidationError("\(error)")
+            throw PairingFailure(description: "\(error)")
         }
         defer { radio.close() }
         if radio.bluetoothd.isRunning { conversation.say("Note: \(radio.bluetoothd.advice)") }
@@ -209,9 +209,9 @@ struct PairCommand: AsyncParsableCommand {
             }
         } catch {
             if case .commandFailed(_, _, let status) = error, status == .authenticationFailed || status == .rejected {
-                throw ValidationError("pairing with \(target.device.address) was refused (\(status)): a wrong code, or the device left pairing mode; put it in pairing mode and try again")
+                throw PairingFailure(description: "pairing with \(target.device.address) was refused (\(status)): a wrong code, or the device left pairing mode; put it in pairing mode and try again")
             }
-            throw ValidationError("pairing with \(target.device.address) failed: \(error)")
+            throw PairingFailure(description: "pairing with \(target.device.address) failed: \(error)")
         }
     }
 
@@ -234,7 +234,7 @@ struct PairCommand: AsyncParsableCommand {
                 local: radio.address, peer: target.device.address, peerType: target.device.type == .leRandom ? .leRandom : .lePublic,
                 security: .medium, timeout: .seconds(Int64(settings.connectTimeoutSeconds)))
         } catch {
-            throw ValidationError("paired, but the encrypted connection to \(target.device.address) failed: \(error). Run `gatewayd pair --address \(target.device.address) …` again while it advertises.")
+            throw PairingFailure(description: "paired, but the encrypted connection to \(target.device.address) failed: \(error). Run `gatewayd pair --address \(target.device.address) …` again while it advertises.")
         }
         let progress = DownloadProgress()
         let limit = heartRateReadings
@@ -270,9 +270,9 @@ struct PairCommand: AsyncParsableCommand {
                 }
             }
         } catch {
-            throw ValidationError("paired, but downloading from \(target.device.address) failed: \(error); what arrived is kept")
+            throw PairingFailure(description: "paired, but downloading from \(target.device.address) failed: \(error); what arrived is kept")
         }
-        guard let device = progress.device else { throw ValidationError("the connection to \(target.device.address) ended before the device said what it is") }
+        guard let device = progress.device else { throw PairingFailure(description: "the connection to \(target.device.address) ended before the device said what it is") }
         return Download(device: device, readings: progress.count, kind: progress.kind, users: progress.users)
     }
 
@@ -301,6 +301,11 @@ struct PairCommand: AsyncParsableCommand {
                     }, otherwise: "")
                 if let answer, !answer.isEmpty { chosen[slot] = answer }
             }
+        }
+        // The engine never guesses a user slot from a device-wide mapping (a shared cuff's slots are different
+        // people), so "the device is alice's" maps each slot the download showed, as well as the device itself.
+        if let whole = chosen[nil] {
+            for slot in download.users.compactMap({ $0 }) where slot != 0xFF && chosen[slot] == nil { chosen[slot] = whole }
         }
         var done: [String] = []
         for (slot, subject) in chosen.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
@@ -344,13 +349,18 @@ struct PairCommand: AsyncParsableCommand {
         do {
             try await radio.management.unpair(address: address, type: type, index: radio.index)
         } catch {
-            throw ValidationError("the kernel refused to unpair \(address): \(error)")
+            throw PairingFailure(description: "the kernel refused to unpair \(address): \(error)")
         }
         let hadKeys = try await radio.bonds.forget(address: address)
         let listed = try paired.remove(address: "\(address)")
         conversation.say(
             hadKeys || listed ? "Forgot \(address): keys removed, the gateway no longer connects to it; its readings stay." : "\(address) was not paired with this gateway.")
     }
+}
+
+/// A pairing step that failed at run time (not a usage error): said plainly, without the usage text.
+struct PairingFailure: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Counts a download as it goes (callbacks run on the pipeline's tasks).

@@ -53,13 +53,13 @@ extension BlueZTestbedTests {
         return Task {
             guard let management = try? BluetoothManagement.open() else { return }
             defer { management.close() }
-            let links = LinkCount()
+            let links = Counter()
             let events = await management.events()
             let watcher = Task {
                 for await packet in events where packet.index == index {
                     switch packet.event {
-                    case .deviceConnected: links.add(1)
-                    case .deviceDisconnected: links.add(-1)
+                    case .deviceConnected: _ = links.add(1)
+                    case .deviceDisconnected: _ = links.add(-1)
                     default: break
                     }
                 }
@@ -78,13 +78,6 @@ extension BlueZTestbedTests {
         private var prompts: [PairingPrompt] = []
         func add(_ prompt: PairingPrompt) { lock.withLock { prompts.append(prompt) } }
         var all: [PairingPrompt] { lock.withLock { prompts } }
-    }
-
-    final class LinkCount: @unchecked Sendable {
-        private let lock = NSLock()
-        private var count = 0
-        func add(_ delta: Int) { lock.withLock { count = max(0, count + delta) } }
-        var value: Int { lock.withLock { count } }
     }
 
     /// Serves every connection on the peripheral controller until cancelled (a device that comes back).

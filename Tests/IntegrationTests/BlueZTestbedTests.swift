@@ -93,10 +93,12 @@ struct BlueZTestbedTests {
         return counter.value
     }
 
+    /// A count shared between tasks (readings stored, prompts answered, links up); never below zero.
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var count = 0
-        func increment() -> Int { lock.withLock { count += 1; return count } }
+        func increment() -> Int { add(1) }
+        func add(_ delta: Int) -> Int { lock.withLock { count = max(0, count + delta); return count } }
         var value: Int { lock.withLock { count } }
     }
 

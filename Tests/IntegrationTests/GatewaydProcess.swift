@@ -40,21 +40,20 @@ final class GatewaydProcess: @unchecked Sendable {
 
     /// Waits until stdout satisfies `condition`; false at the deadline or when the process ended without it.
     func waitForOutput(timeout: Duration, _ condition: (String) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition(stdout) { return true }
-            if !process.isRunning { return condition(stdout) }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return false
+        await waitFor(timeout: timeout) { condition(stdout) }
     }
 
+    /// The same for stderr (where the daemon logs).
     func waitForStderr(timeout: Duration, _ condition: (String) -> Bool) async -> Bool {
+        await waitFor(timeout: timeout) { condition(stderr) }
+    }
+
+    private func waitFor(timeout: Duration, _ satisfied: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if condition(stderr) { return true }
-            if !process.isRunning { return condition(stderr) }
-            try? await Task.sleep(for: .milliseconds(250))
+            if satisfied() { return true }
+            if !process.isRunning { return satisfied() }
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return false
     }

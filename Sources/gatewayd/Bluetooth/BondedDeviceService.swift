@@ -96,6 +96,13 @@ struct BondedDeviceService: Service {
                     break
                 }
             }
+            // The event stream ends on shutdown (cancellation) or when the kernel closed the socket (the controller
+            // went away): then the timer must stop too, and the service ends, which stops the daemon for systemd
+            // to restart rather than leave it deaf.
+            if !Task.isCancelled {
+                logger.error("the Bluetooth management socket closed; stopping so the service can be restarted", metadata: ["controller": "hci\(radio.index)"])
+            }
+            group.cancelAll()
         }
     }
 

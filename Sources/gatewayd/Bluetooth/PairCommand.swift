@@ -388,9 +388,8 @@ final class DownloadProgress: @unchecked Sendable {
         lock.withLock {
             // A cuff's pulse rides along with its blood pressure: count measurements, not their parts.
             if reading.kind != .pulseRate { _count += 1 }
-            if _kind == nil || reading.kind == .bloodPressure {
-                _kind = reading.kind == .bloodPressure ? "blood_pressure" : (reading.kind == .heartRate ? "heart_rate" : (reading.kind == .pulseRate ? _kind : "glucose"))
-            }
+            // The paired list names the kind as readings do (blood_pressure, glucose, heart_rate).
+            if _kind == nil, reading.kind != .pulseRate { _kind = reading.kind.rawValue }
             if !_users.contains(reading.context.userID) { _users.append(reading.context.userID) }
             return (_count, _expected)
         }

@@ -53,32 +53,27 @@ struct GatewayDaemon {
         let (host, port) = try ServeCommand.parseListen(configuration.api.listen)
         let notifier = SystemdNotifier()
         var services: [any Service] = []
+        // Simulated and radio devices report each reading the same way. No health values at info level: what
+        // happened, to which device and whose reading.
+        let readingLogger = logger
+        let logReading: @Sendable (IngestOutcome, Reading) async -> Void = { outcome, reading in
+            readingLogger.info("reading", metadata: [
+                "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
+                "subject": "\(reading.subject ?? "-")",
+            ])
+        }
+        let mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
         if !configuration.simulatedDevices.isEmpty {
-            let fleetLogger = logger
             let fleet = SimulatedFleet(
-                specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone,
-                mapper: GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone), logger: logger
-            ) { outcome, reading in
-                // No health values at info level: what happened, to which device and whose reading.
-                fleetLogger.info("reading", metadata: [
-                    "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
-                    "subject": "\(reading.subject ?? "-")",
-                ])
-            }
+                specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone, mapper: mapper, logger: logger,
+                onReading: logReading)
             services.append(FleetService(fleet: fleet))
         }
         if let bluetooth = configuration.bluetooth {
-            let radioLogger = logger
             services.append(
                 BondedDeviceService(
-                    settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone,
-                    mapper: GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone), logger: logger
-                ) { outcome, reading in
-                    radioLogger.info("reading", metadata: [
-                        "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
-                        "subject": "\(reading.subject ?? "-")",
-                    ])
-                })
+                    settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone, mapper: mapper,
+                    logger: logger, onReading: logReading))
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         if !configuration.destinations.isEmpty {

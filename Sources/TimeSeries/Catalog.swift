@@ -22,6 +22,9 @@ struct ChunkRecord: Sendable {
 /// migrations here; the schema only ever changes through `migrator`.
 final class Catalog: Sendable {
     let pool: DatabasePool
+    /// Read-only catalogs (a snapshot beside the writing process) see chunks up to this id only: a chunk the
+    /// writer seals later holds samples the snapshot already has from the log.
+    let maxChunkID: Int64?
 
     init(path: String) throws {
         var configuration = Configuration()
@@ -31,7 +34,29 @@ final class Catalog: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        maxChunkID = nil
     }
+
+    /// Opens the catalog of a store another process may be writing, for reading only: no migration, no writes.
+    /// Returns the catalog with its series as of one read transaction.
+    static func readOnly(path: String) throws -> (Catalog, [(SeriesID, SeriesKey, UInt64)]) {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        let (series, maxID) = try pool.read { db in
+            guard try db.tableExists("chunk") else { throw StoreError.catalog("\(path) has no chunk table: not a gatewayd store") }
+            return (try allSeries(db), try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM chunk") ?? 0)
+        }
+        return (Catalog(pool: pool, maxChunkID: maxID), series)
+    }
+
+    private init(pool: DatabasePool, maxChunkID: Int64) {
+        self.pool = pool
+        self.maxChunkID = maxChunkID
+    }
+
+    /// Keeps a read-only snapshot's chunk list as it was when the snapshot was taken.
+    private var chunkLimit: Int64 { maxChunkID ?? Int64.max }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -65,13 +90,15 @@ final class Catalog: Sendable {
     }
 
     func allSeries() throws -> [(SeriesID, SeriesKey, UInt64)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, subject, device, metric, sealed_lsn FROM series").map { row in
-                (
-                    row["id"], SeriesKey(subject: row["subject"], device: row["device"], metric: row["metric"]),
-                    UInt64(bitPattern: row["sealed_lsn"] as Int64)
-                )
-            }
+        try pool.read { db in try Self.allSeries(db) }
+    }
+
+    private static func allSeries(_ db: Database) throws -> [(SeriesID, SeriesKey, UInt64)] {
+        try Row.fetchAll(db, sql: "SELECT id, subject, device, metric, sealed_lsn FROM series").map { row in
+            (
+                row["id"], SeriesKey(subject: row["subject"], device: row["device"], metric: row["metric"]),
+                UInt64(bitPattern: row["sealed_lsn"] as Int64)
+            )
         }
     }
 
@@ -137,16 +164,18 @@ final class Catalog: Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM chunk WHERE series_id = ? AND kind = ? AND min_ts < ? AND max_ts >= ?
+                    SELECT * FROM chunk WHERE series_id = ? AND kind = ? AND min_ts < ? AND max_ts >= ? AND id <= ?
                     ORDER BY min_ts, id
                     """,
-                arguments: [series, kind.rawValue, range.upperBound, range.lowerBound]
+                arguments: [series, kind.rawValue, range.upperBound, range.lowerBound, chunkLimit]
             ).map(Self.record)
         }
     }
 
     func allChunks() throws -> [ChunkRecord] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM chunk ORDER BY id").map(Self.record) }
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM chunk WHERE id <= ? ORDER BY id", arguments: [chunkLimit]).map(Self.record)
+        }
     }
 
     /// The end of the last chunk written to each data file: anything beyond it is an unrecorded partial write.

@@ -11,6 +11,7 @@ final class ChunkFiles: @unchecked Sendable {
     private(set) var activeNumber: Int
     private var activeSize: Int
     private(set) var bytesWritten = 0
+    private var readOnly = false
 
     static func name(_ n: Int) -> String {
         let digits = String(n)
@@ -36,6 +37,16 @@ final class ChunkFiles: @unchecked Sendable {
         }
         activeSize = end
         open[activeNumber] = file
+    }
+
+    /// Opens the data files of a store another process writes, for reading only: nothing is created or truncated
+    /// (bytes past the last catalogued chunk may be a seal in progress), and `append` is never called.
+    init(readingDirectory directory: String) {
+        self.directory = directory
+        maxFileBytes = 0
+        activeNumber = 0
+        activeSize = 0
+        readOnly = true
     }
 
     /// Appends a chunk and makes it durable; returns where it landed.
@@ -68,7 +79,7 @@ final class ChunkFiles: @unchecked Sendable {
             handle = cached
         } else {
             do {
-                handle = try StoreFile(path: directory + "/" + Self.name(number), create: false)
+                handle = try StoreFile(path: directory + "/" + Self.name(number), create: false, readOnly: readOnly)
             } catch {
                 lock.unlock()
                 throw error

@@ -21,9 +21,9 @@ final class StoreFile: @unchecked Sendable {
     let path: String
     let fd: Int32
 
-    init(path: String, create: Bool) throws(StoreIOError) {
+    init(path: String, create: Bool, readOnly: Bool = false) throws(StoreIOError) {
         self.path = path
-        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = open(path, flags, 0o640)
         guard fd >= 0 else { throw StoreIOError(operation: "open", path: path, code: errno) }
         self.fd = fd

@@ -120,6 +120,7 @@ extension TimeSeriesStore {
     /// Each raw chunk is replaced by its rollup chunk in one catalog transaction, so a crash leaves either the
     /// raw chunk or its rollup, never neither. A corrupt chunk is reported and left in place.
     public func applyRetention(rawOlderThan cutoffMicros: Int64) throws -> RetentionReport {
+        try requireWritable()
         var report = RetentionReport()
         let old = try catalog.allChunks().filter { $0.kind == .samples && $0.maxTimestampMicros < cutoffMicros }
         for chunk in old {

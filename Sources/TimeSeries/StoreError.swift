@@ -8,6 +8,10 @@ public enum StoreError: Error, CustomStringConvertible {
     case rollupCannotAnswer(String)
     /// Another process (a running gatewayd) has the store open for writing.
     case inUse(String)
+    /// A read-only snapshot was asked to change something.
+    case readOnly(String)
+    /// There is no store in the directory.
+    case missing(String)
 
     public var description: String {
         switch self {
@@ -19,6 +23,9 @@ public enum StoreError: Error, CustomStringConvertible {
         case .rollupCannotAnswer(let message): message
         case .inUse(let directory):
             "the store \(directory) is open in another process (a running gatewayd?); ask that one (its API, /metrics) or stop it first"
+        case .readOnly(let directory):
+            "the store \(directory) was opened read-only (a snapshot beside a running gatewayd) and cannot be changed here"
+        case .missing(let directory): "there is no store in \(directory) (no catalog.sqlite)"
         }
     }
 }

@@ -11,6 +11,8 @@ import Metrics
 public final class TimeSeriesStore: @unchecked Sendable {
     public let directory: String
     public let configuration: StoreConfiguration
+    /// A snapshot of a store another process writes (see `init(snapshotOf:)`): queries only, appends refused.
+    public let isReadOnly: Bool
     let logger: Logger
     let catalog: Catalog
     let files: ChunkFiles
@@ -46,6 +48,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.directory = directory
         self.configuration = configuration
         self.logger = logger
+        isReadOnly = false
         try Directory.create(directory)
         lockDescriptor = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockDescriptor >= 0, flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
@@ -85,7 +88,63 @@ public final class TimeSeriesStore: @unchecked Sendable {
         try sealFullHeads()
     }
 
+    /// Opens a read-only snapshot of a store that another process (a running gatewayd) may be writing, so
+    /// `gatewayd status`, `query` and the API can answer from the one store while the daemon keeps appending.
+    ///
+    /// It takes no lock and changes no file. The log is read first, then the catalog in one read transaction:
+    /// samples the writer sealed in between are taken from their chunks and dropped from the heads (their log
+    /// position is at or below the series' sealed position), and chunks sealed after that transaction are not
+    /// seen (their samples are in the heads already, or were appended after the snapshot). A log segment that a
+    /// checkpoint deletes while it is being read makes the snapshot start again. Samples appended later are not
+    /// seen: open a new snapshot for newer data.
+    public init(
+        snapshotOf directory: String, configuration: StoreConfiguration = .init(),
+        logger: Logger = Logger(label: "gatewayd.timeseries")
+    ) throws {
+        self.directory = directory
+        self.configuration = configuration
+        self.logger = logger
+        isReadOnly = true
+        guard FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") else { throw StoreError.missing(directory) }
+        let records = try Self.readLog(directory + "/wal")
+        let (catalog, series) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
+        self.catalog = catalog
+        files = ChunkFiles(readingDirectory: directory + "/chunks")
+        for (id, key, sealed) in series {
+            keysByID[id] = key
+            idsByKey[key] = id
+            sealedLSN[id] = sealed
+        }
+        for record in records {
+            if record.kind == .checkpoint { heads.removeAll() }
+            for entry in record.entries where record.lsn > sealedLSN[entry.series, default: 0] {
+                applyToHead(entry, lsn: record.lsn)
+            }
+        }
+        closed = true  // nothing to stop: no log thread, no lock
+    }
+
+    /// The log's records as they are on disk; read again when a checkpoint replaced the segments meanwhile.
+    private static func readLog(_ directory: String) throws -> [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] {
+        var attempt = 0
+        while true {
+            var records: [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] = []
+            do {
+                try WriteAheadLog.readOnlyReplay(directory: directory) { records.append(($0, $1, $2)) }
+                return records
+            } catch {
+                guard error.code == ENOENT, attempt < 8 else { throw StoreError.io(error) }
+                attempt += 1
+            }
+        }
+    }
+
     deinit { close() }
+
+    /// Refuses a change to a read-only snapshot, naming the store.
+    func requireWritable() throws {
+        if isReadOnly { throw StoreError.readOnly(directory) }
+    }
 
     /// Stops the log thread after finishing queued appends. Unsealed samples stay in the log for the next open.
     public func close() {
@@ -104,6 +163,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// The id of a series, creating it on first use.
     public func series(_ key: SeriesKey) throws -> SeriesID {
         if let id = stateLock.locked({ idsByKey[key] }) { return id }
+        try requireWritable()
         let id = try catalog.insertSeries(key)
         stateLock.locked {
             idsByKey[key] = id
@@ -129,6 +189,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     /// Appends samples of any series in one durable batch.
     public func append(_ entries: [SeriesSample]) async throws {
+        try requireWritable()
         guard !entries.isEmpty else { return }
         let unknown = stateLock.locked { entries.first { keysByID[$0.series] == nil } }
         if let unknown {
@@ -186,6 +247,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Seals every non-empty head into a chunk (e.g. at the end of an import, or before measuring size).
     /// Afterwards the log is checkpointed, so it no longer holds what the chunks now hold.
     public func sealAll() throws {
+        try requireWritable()
         let ids = stateLock.locked { heads.filter { !$0.value.samples.isEmpty }.map(\.key) }
         for id in ids.sorted() { try seal(id) }
         try wal.checkpointNow()
@@ -273,10 +335,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
     public func diskBytes() -> Int { Directory.totalSize(directory) - Directory.totalSize(directory, suffix: "-shm") }
 
     /// Bytes written since open: log records and chunks (catalog writes are not counted here).
-    public var bytesWritten: (log: Int, chunks: Int) { (wal.bytesWritten, files.bytesWritten) }
+    public var bytesWritten: (log: Int, chunks: Int) { (wal?.bytesWritten ?? 0, files.bytesWritten) }
 
     /// Makes the catalog's SQLite WAL fold into the main file, so on-disk size reflects the data.
     public func checkpointCatalog() throws {
+        try requireWritable()
         _ = try catalog.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 }

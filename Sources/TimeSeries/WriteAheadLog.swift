@@ -219,6 +219,28 @@ final class WriteAheadLog: @unchecked Sendable {
         if segments.isEmpty { try Directory.sync(directory) }
     }
 
+    /// Reads every valid record of a log another process may be writing, changing nothing. A record cut short at
+    /// the end of the last segment is an append in progress there (or a torn tail the writer will truncate), so
+    /// reading stops at it; a segment deleted by a checkpoint while being listed is reported as `.vanished`.
+    static func readOnlyReplay(
+        directory: String, replay: (_ lsn: UInt64, _ kind: LogRecord.Kind, _ entries: [SeriesSample]) -> Void
+    ) throws(StoreIOError) {
+        guard FileManager.default.fileExists(atPath: directory) else { return }
+        let segments = try Directory.list(directory).filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
+        for name in segments {
+            let bytes = try StoreFile(path: directory + "/" + name, create: false, readOnly: true).readAll()
+            var offset = 0
+            scan: while true {
+                switch LogRecord.read(bytes, at: offset) {
+                case .end, .invalid: break scan
+                case .record(let record):
+                    replay(record.lsn, record.kind, record.entries)
+                    offset += record.length
+                }
+            }
+        }
+    }
+
     /// Starts the log thread. `onDurable` runs on it after every durable batch.
     func start(
         onDurable: @escaping DurableHandler, afterAcknowledge: @escaping () -> Void,

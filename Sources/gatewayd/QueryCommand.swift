@@ -39,9 +39,10 @@ struct QueryCommand: AsyncParsableCommand {
         guard let zone = TimeZone(identifier: zoneName) else { throw ValidationError("--tz: '\(zoneName)' is not an IANA time zone name") }
         var logger = Logger(label: "gatewayd.store")
         logger.logLevel = .warning
+        // A read-only snapshot: the query answers beside a running daemon, which keeps the store open for writing.
         let store: TimeSeriesStore
         do {
-            store = try TimeSeriesStore(directory: dir + "/store", logger: logger)
+            store = try TimeSeriesStore(snapshotOf: dir + "/store", logger: logger)
         } catch let error as StoreError {
             throw ValidationError("\(error)")
         }

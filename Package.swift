@@ -97,6 +97,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/PipelineBenchmark"),
+        .executableTarget(
+            name: "GatewayBenchmark",
+            dependencies: [
+                "Provenance", "TimeSeries",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/GatewayBenchmark"),
         // libFuzzer targets (README "Fuzzing"). Built with `-sanitize=fuzzer -DFUZZING` libFuzzer supplies `main`;
         // a plain build gives small executables that replay input files, so `swift build` still links them.
         .executableTarget(name: "DecoderFuzzer", dependencies: ["BLEGateway"], path: "Fuzz/DecoderFuzzer"),

@@ -61,6 +61,15 @@ public final class ReadingArchive: Sendable {
             // Readings stored before the feed existed enter it once, in the order they were stored.
             try db.execute(sql: "INSERT INTO reading_feed (identity, stored_micros) SELECT identity, received_micros FROM reading WHERE stored = 1 ORDER BY rowid")
         }
+        migrator.registerMigration("v6: device registry, newest readings by kind") { db in
+            try db.execute(sql: ReadIndexes.migration)
+            // Devices that gave stored readings before the registry existed enter it once, with their newest record.
+            try db.execute(sql: """
+                INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros)
+                SELECT subject, device_key, kind, json_extract(CAST(json AS TEXT), '$.device'), MAX(effective_micros)
+                FROM reading WHERE stored = 1 AND subject <> '' GROUP BY subject, device_key, kind
+                """)
+        }
         return migrator
     }
 
@@ -147,6 +156,7 @@ public final class ReadingArchive: Sendable {
             for id in released {
                 try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
             }
+            try ReadIndexes.register(readings.map(\.reading), db)
         }
     }
 

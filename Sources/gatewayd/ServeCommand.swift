@@ -7,6 +7,7 @@ import Logging
 import Provenance
 import ServiceLifecycle
 import StreamEngine
+import TimeSeries
 
 /// `gatewayd serve`: the local read-only FHIR API over the data directory's archive.
 struct ServeCommand: AsyncParsableCommand {
@@ -77,12 +78,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The API over a configuration's data directory (hub store, zones, tokens, JP coding), for serve, run and demo.
-    static func makeAPI(_ configuration: GatewayConfiguration) throws -> FHIRAPI {
+    /// `store`: the daemon's own live store; without it the API reads snapshots of DATA/store.
+    static func makeAPI(_ configuration: GatewayConfiguration, store: TimeSeriesStore? = nil) throws -> FHIRAPI {
         let dir = configuration.dataDirectory
         let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
         let data = try APIData(
             directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
-            decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding))
+            decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding), store: store)
         var api = FHIRAPI(
             data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
             audit: try AuditLog(path: dir + "/audit.jsonl"), zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)

@@ -15,6 +15,14 @@ public struct ExactMean: Hashable, Sendable {
 
     public init() {}
 
+    /// The mean of a store aggregate (a window's count and exact sum). The sum's exponent stands for the values'
+    /// finest resolution: exact sums are kept at the smallest exponent among the non-zero values.
+    public init(_ aggregate: Aggregate) {
+        count = aggregate.count
+        sum = aggregate.sum
+        finestExponent = aggregate.count > 0 ? min(aggregate.sum?.exponent ?? 0, Int(aggregate.min?.exponent ?? 0), Int(aggregate.max?.exponent ?? 0)) : nil
+    }
+
     public init(_ values: some Sequence<DecimalValue>) {
         for value in values { add(value) }
     }

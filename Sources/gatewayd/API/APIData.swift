@@ -2,6 +2,7 @@ import FHIR
 import Foundation
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// One Observation the API can serve, wherever it came from: mapped from a stored reading, or received by the hub.
 struct ObservationHit: Sendable {
@@ -19,6 +20,8 @@ struct ObservationHit: Sendable {
 /// gateways uploaded.
 struct APIData: Sendable {
     let archive: ReadingArchive
+    /// Windows from the store, newest readings and devices from the archive's indexes.
+    let model: ReadModel
     let gateway: GatewayRecord
     let received: ReceivedResources?
     /// Adds optional codings (JP Core) to every resource served.
@@ -28,9 +31,16 @@ struct APIData: Sendable {
 
     init(
         directory: String, gateway: GatewayRecord, received: ReceivedResources? = nil,
-        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 }
+        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 }, store: TimeSeriesStore? = nil
     ) throws {
-        archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        self.archive = archive
+        // The daemon's API reads its own live store; `serve` beside a running daemon reads snapshots of it.
+        if let store {
+            model = ReadModel(archive: archive, store: store)
+        } else {
+            model = ReadModel(archive: archive, storeDirectory: directory + "/store")
+        }
         self.gateway = gateway
         self.received = received
         self.decorate = decorate
@@ -88,18 +98,10 @@ struct APIData: Sendable {
         return try observationHits(subjects: subjects).first { $0.resource.id == id }
     }
 
-    /// The PhdDevice of every sensor that gave a readable reading, the gateway's PhgDevice, and received Devices
-    /// that a readable received Observation refers to.
+    /// The PhdDevice of every sensor that gave a readable reading (from the device registry), the gateway's PhgDevice,
+    /// and received Devices that a readable received Observation refers to.
     func devices(subjects: [String]) throws -> [FHIRResource] {
-        var records: [String: DeviceRecord] = [:]
-        var kinds: [String: Set<ReadingKind>] = [:]
-        for reading in try readings(subjects: subjects) {
-            records[reading.device.key] = reading.device
-            kinds[reading.device.key, default: []].insert(reading.kind)
-        }
-        let phd = records.keys.sorted().compactMap { key in
-            records[key].map { DeviceMapper.phdDevice($0, kinds: kinds[key] ?? []) }
-        }
+        let phd = try archive.devices(subjects: subjects).map { DeviceMapper.phdDevice($0.record, kinds: $0.kinds) }
         var devices = [DeviceMapper.phgDevice(gateway: gateway)] + phd
         if let received {
             var referenced: Set<String> = []
@@ -115,5 +117,24 @@ struct APIData: Sendable {
             }
         }
         return devices.map(decorate)
+    }
+}
+
+extension APIData {
+    /// Where `metric`'s value sits in the Observations of the subject's newest reading of that kind from `device`
+    /// (its code as served, and its unit).
+    func element(of metric: Metric, subject: String, device: String) throws -> MetricElement? {
+        let kinds: [ReadingKind] = switch metric {
+        case .systolicPressure, .diastolicPressure, .meanArterialPressure: [.bloodPressure]
+        case .pulseRate: [.pulseRate]
+        case .heartRate, .rrInterval, .energyExpended: [.heartRate]
+        case .glucose: [.glucose]
+        }
+        for kind in kinds {
+            guard let reading = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first else { continue }
+            let observations = observations(of: [reading]).map(\.resource)
+            if let element = MetricElement.find(metric, in: reading, observations: observations) { return element }
+        }
+        return nil
     }
 }

@@ -23,17 +23,60 @@ struct LastNOperation: Sendable {
         if let text = try query.single("category") { category = try TokenParameter(text, parameter: "category") }
     }
 
+    /// Flags that come with a status-bits Observation (BP measurement status, glucose sensor annunciations).
+    static let statusFlags: ReadingFlags = [
+        .bodyMovement, .cuffTooLoose, .irregularPulse, .pulseRateOutOfRange, .improperPosition, .sensorAnnunciation, .unknownStatus,
+    ]
+
+    /// The newest readings of each kind the subject has, walked back from the (subject, kind, time) index page by
+    /// page only while a page still brings a code not yet seen (derived Observations such as a meal context), plus
+    /// the newest readings carrying status bits: so the cost follows `max`, not the subject's history.
+    func candidates(_ data: APIData) throws -> [ObservationHit] {
+        var readings: [String: Reading] = [:]
+        let page = Swift.max(max, 32)
+        for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
+            var codes: [String: Int] = [:]
+            var offsetReadings: [Reading] = []
+            for round in 0..<8 {
+                let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)
+                offsetReadings += batch
+                var newCode = false
+                for (_, resource) in data.observations(of: Array(batch)) {
+                    let key = Self.codeKey(resource)
+                    if codes[key] == nil { newCode = true }
+                    codes[key, default: 0] += 1
+                }
+                if batch.count < page || (!newCode && codes.values.allSatisfy({ $0 >= max })) { break }
+            }
+            for reading in offsetReadings + (try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max)) {
+                if let identity = reading.identity { readings[identity.hex] = reading }
+            }
+        }
+        var hits = data.observations(of: Array(readings.values)).map { pair in
+            ObservationHit(
+                resource: pair.resource, subject: subject, effectiveMicros: pair.reading.time.effectiveMicros,
+                doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+        }
+        if let received = data.received {
+            hits += try received.resources(type: "Observation", subjects: [subject]).map { stored in
+                ObservationHit(resource: data.decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+            }
+        }
+        return hits
+    }
+
+    static func codeKey(_ resource: FHIRResource) -> String {
+        let coding = resource.json["code"]?["coding"]?[0]
+        return (coding?["system"]?.stringValue ?? "") + "|" + (coding?["code"]?.stringValue ?? "")
+    }
+
     func run(_ data: APIData, base: String) throws -> FHIRJSON {
-        let hits = try data.observationHits(subjects: [subject]).filter { hit in
+        let hits = try candidates(data).filter { hit in
             (code?.matches(hit.resource.json["code"]) ?? true)
                 && (category.map { c in (hit.resource.json["category"]?.arrayValue ?? []).contains(where: c.matches) } ?? true)
         }
         var groups: [String: [ObservationHit]] = [:]
-        for hit in hits {
-            let coding = hit.resource.json["code"]?["coding"]?[0]
-            let key = (coding?["system"]?.stringValue ?? "") + "|" + (coding?["code"]?.stringValue ?? "")
-            groups[key, default: []].append(hit)
-        }
+        for hit in hits { groups[Self.codeKey(hit.resource), default: []].append(hit) }
         var resources: [FHIRResource] = []
         for key in groups.keys.sorted() {
             let newest = (groups[key] ?? []).sorted { a, b in

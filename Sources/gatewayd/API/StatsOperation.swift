@@ -82,6 +82,18 @@ struct StatsOperation: Sendable {
 
         mutating func add(_ text: String, _ value: DecimalValue) {
             mean.add(value)
+            extremes(value, text)
+        }
+
+        /// A store window's clean samples: exact sum and count, minimum and maximum.
+        mutating func add(_ aggregate: Aggregate) {
+            guard aggregate.count > 0 else { return }
+            mean.merge(ExactMean(aggregate))
+            if let low = aggregate.min { extremes(low, low.description) }
+            if let high = aggregate.max { extremes(high, high.description) }
+        }
+
+        private mutating func extremes(_ value: DecimalValue, _ text: String) {
             let exact = ExactDecimal(value)
             if minimum.map({ exact.compare($0.exact) < 0 }) ?? true { minimum = (exact, text) }
             if maximum.map({ exact.compare($0.exact) > 0 }) ?? true { maximum = (exact, text) }
@@ -91,10 +103,32 @@ struct StatsOperation: Sendable {
     func run(_ data: APIData) throws -> FHIRJSON {
         var tallies: [String: Tally] = [:]
         var windows: [String: (start: Int64, end: Int64)] = [:]
-        for hit in try data.observationHits(subjects: [subject], from: from, to: to) {
-            let window = self.window(hit.effectiveMicros)
-            let doubtful = hit.doubtful
-            let resource = hit.resource
+        // The gateway's own readings: the store's windows of every series whose Observation element the code names
+        // (chunk statistics and rollups; only the edges are decoded). Without an interval, local days make one window.
+        let width: Int64 = interval == .hour ? 3_600_000_000 : 86_400_000_000
+        for metric in Metric.allCases {
+            for series in try data.model.windows(
+                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: .doubtful)
+            {
+                guard let element = try data.element(of: metric, subject: subject, device: series.key.device), code.matches(element.code)
+                else { continue }
+                for summary in series.result.windows {
+                    let window = interval == nil ? (start: from, end: to) : (start: summary.startMicros, end: summary.endMicros)
+                    let key = "\(window.start)|\(element.unit)"
+                    windows[key] = window
+                    var tally = tallies[key] ?? Tally(code: element.code, unit: element.unit)
+                    tally.add(summary.aggregate)
+                    tally.excluded += summary.excludedCount
+                    tallies[key] = tally
+                }
+            }
+        }
+        // A hub's received Observations are tallied from the resources as they were sent.
+        let received = try data.received?.resources(type: "Observation", subjects: [subject], from: from, to: to) ?? []
+        for stored in received {
+            let window = self.window(stored.effectiveMicros)
+            let doubtful = false
+            let resource = data.decorate(stored.resource)
             // A hub also holds uploaded window summaries: statistics of statistics would be wrong, so they are skipped.
             if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem { continue }
             var elements: [FHIRJSON] = [resource.json]

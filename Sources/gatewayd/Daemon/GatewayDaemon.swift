@@ -49,7 +49,7 @@ struct GatewayDaemon {
             if released > 0 { logger.notice("released quarantined readings", metadata: ["device": "\(mapping.device)", "count": "\(released)"]) }
         }
 
-        let api = try ServeCommand.makeAPI(configuration)
+        let api = try ServeCommand.makeAPI(configuration, store: pipeline.store)
         let (host, port) = try ServeCommand.parseListen(configuration.api.listen)
         let notifier = SystemdNotifier()
         var services: [any Service] = []

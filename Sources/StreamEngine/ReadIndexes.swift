@@ -1,0 +1,103 @@
+import Foundation
+import GRDB
+import Provenance
+
+/// What the API's reads need besides the store's windows, kept so each read costs what its answer costs: the device
+/// registry (every device that gave a subject readings, by kind, with its newest record) and an index of readings by
+/// subject, kind and time, so "the newest N of a kind" never walks a person's whole history.
+enum ReadIndexes {
+    static let migration = """
+        CREATE TABLE subject_device (
+            subject TEXT NOT NULL, device_key TEXT NOT NULL, kind TEXT NOT NULL, device_json TEXT NOT NULL,
+            last_micros INTEGER NOT NULL, PRIMARY KEY (subject, device_key, kind));
+        CREATE INDEX reading_by_subject_kind_time ON reading(subject, kind, effective_micros);
+        """
+
+    /// Registers the devices of readings being journaled: one row per (subject, device, kind), its record the newest.
+    static func register(_ readings: [Reading], _ db: Database) throws {
+        var newest: [String: Reading] = [:]
+        for reading in readings {
+            guard let subject = reading.subject, !subject.isEmpty else { continue }
+            let key = subject + "\u{0}" + reading.device.key + "\u{0}" + reading.kind.rawValue
+            if let seen = newest[key], seen.time.effectiveMicros > reading.time.effectiveMicros { continue }
+            newest[key] = reading
+        }
+        guard !newest.isEmpty else { return }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT DO UPDATE SET device_json = excluded.device_json, last_micros = excluded.last_micros
+            WHERE excluded.last_micros >= last_micros
+            """)
+        for reading in newest.values {
+            let json = String(decoding: try ReadingArchive.encoder.encode(reading.device), as: UTF8.self)
+            try upsert.execute(arguments: [reading.subject, reading.device.key, reading.kind.rawValue, json, reading.time.effectiveMicros])
+        }
+    }
+}
+
+/// A device that gave readings, and of which kinds.
+public struct RegisteredDevice: Sendable {
+    public var record: DeviceRecord
+    public var kinds: Set<ReadingKind>
+    public var subjects: Set<String>
+    public var lastMicros: Int64
+}
+
+extension ReadingArchive {
+    /// The devices that gave these subjects stored readings, by device key, each with its newest record.
+    public func devices(subjects: [String]) throws -> [RegisteredDevice] {
+        guard !subjects.isEmpty else { return [] }
+        return try queue.read { db in
+            let marks = subjects.map { _ in "?" }.joined(separator: ",")
+            var devices: [String: RegisteredDevice] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT * FROM subject_device WHERE subject IN (\(marks)) ORDER BY last_micros", arguments: StatementArguments(subjects))
+            {
+                let json: String = row["device_json"]
+                guard let record = try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8)),
+                    let kind = ReadingKind(rawValue: row["kind"])
+                else { continue }
+                var device = devices[record.key] ?? RegisteredDevice(record: record, kinds: [], subjects: [], lastMicros: row["last_micros"])
+                device.record = record
+                device.kinds.insert(kind)
+                device.subjects.insert(row["subject"])
+                device.lastMicros = row["last_micros"]
+                devices[record.key] = device
+            }
+            return devices.keys.sorted().compactMap { devices[$0] }
+        }
+    }
+
+    /// The newest stored readings of a subject, newest first: of one kind when given, only those carrying one of
+    /// `flags` when given. Walks the (subject, kind, time) index backwards, so the cost is `limit` rows.
+    public func newestReadings(
+        subject: String, kind: ReadingKind? = nil, device: String? = nil, anyOf flags: ReadingFlags? = nil, limit: Int
+    ) throws -> [Reading] {
+        try queue.read { db in
+            var sql = "SELECT json FROM reading WHERE subject = ? AND stored = 1"
+            var arguments: StatementArguments = [subject]
+            if let kind {
+                sql += " AND kind = ?"
+                arguments += [kind.rawValue]
+            }
+            if let device {
+                sql += " AND device_key = ?"
+                arguments += [device]
+            }
+            if let flags {
+                sql += " AND (flags & ?) <> 0"
+                arguments += [Int(flags.rawValue)]
+            }
+            sql += kind == nil ? " ORDER BY effective_micros DESC, identity DESC LIMIT ?" : " ORDER BY kind DESC, effective_micros DESC, identity DESC LIMIT ?"
+            arguments += [limit]
+            return try Data.fetchAll(db, sql: sql, arguments: arguments).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+        }
+    }
+
+    /// The kinds of reading a subject has stored (from the device registry).
+    public func kinds(subject: String) throws -> Set<ReadingKind> {
+        try queue.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT DISTINCT kind FROM subject_device WHERE subject = ?", arguments: [subject]).compactMap(ReadingKind.init))
+        }
+    }
+}

@@ -94,6 +94,24 @@ extension ReadingArchive {
         }
     }
 
+    /// Up to `limit` stored readings of one subject and kind effective in [from, to), newest first when
+    /// `descending` (oldest first otherwise): one range of the (subject, kind, time) index, so `limit` rows are read.
+    public func readings(
+        subject: String, kind: ReadingKind, from: Int64, to: Int64, descending: Bool, limit: Int
+    ) throws -> [Reading] {
+        try queue.read { db in
+            let order = descending ? "DESC" : "ASC"
+            return try Data.fetchAll(
+                db,
+                sql: """
+                    SELECT json FROM reading WHERE subject = ? AND kind = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
+                    ORDER BY kind \(order), effective_micros \(order), identity \(order) LIMIT ?
+                    """,
+                arguments: [subject, kind.rawValue, from, to, limit]
+            ).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+        }
+    }
+
     /// The kinds of reading a subject has stored (from the device registry).
     public func kinds(subject: String) throws -> Set<ReadingKind> {
         try queue.read { db in

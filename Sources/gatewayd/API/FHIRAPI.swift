@@ -182,29 +182,28 @@ struct FHIRAPI: Sendable {
             subjects = requested
         }
         touched = subjects
-        let range = search.bounds
-        let hits = search.sorted(try data.observationHits(subjects: subjects, from: range.from, to: range.to).filter(search.matches))
-        let page = Array(hits.dropFirst(search.offset).prefix(search.count))
+        let page = try ObservationPage.find(search, subjects: subjects, data: data)
 
         let kept = query.items.filter { $0.name != "_offset" }
         func link(_ offset: Int) -> String {
             base(request) + "/Observation?" + APIQuery.encode(kept + [("_offset", String(offset))])
         }
         var links = [("self", link(search.offset))]
-        if search.count > 0, search.offset + search.count < hits.count { links.append(("next", link(search.offset + search.count))) }
+        if page.hasMore { links.append(("next", link(search.offset + search.count))) }
         if search.offset > 0 { links.append(("previous", link(max(0, search.offset - max(search.count, 1))))) }
         return APIResponse(
-            status: 200, body: SearchBundle.searchset(page.map(\.resource), total: hits.count, base: base(request), links: links))
+            status: 200, body: SearchBundle.searchset(page.hits.map(\.resource), total: page.total, base: base(request), links: links))
     }
 }
 
 /// Bundle building.
 enum SearchBundle {
-    static func searchset(_ resources: [FHIRResource], total: Int, base: String, links: [(String, String)]) -> FHIRJSON {
+    /// `total`: nil when it was not counted (a long history searched page by page).
+    static func searchset(_ resources: [FHIRResource], total: Int?, base: String, links: [(String, String)]) -> FHIRJSON {
         .obj([
             "resourceType": "Bundle",
             "type": "searchset",
-            "total": .integer(total),
+            "total": total.map { .integer($0) },
             "link": .list(links.map { .obj(["relation": .string($0.0), "url": .string($0.1)]) }),
             "entry": .list(
                 resources.map { resource in

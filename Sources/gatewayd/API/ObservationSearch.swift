@@ -69,6 +69,13 @@ struct ObservationSearch: Sendable {
         return true
     }
 
+    /// Whether the resource passes the code and category filters (the ones that decide which kinds can match).
+    func matchesCoding(_ resource: FHIRResource) -> Bool {
+        if let code, !code.matches(resource.json["code"]) { return false }
+        if let category, !(resource.json["category"]?.arrayValue ?? []).contains(where: category.matches) { return false }
+        return true
+    }
+
     /// Sorted by effective time (then id, so pages are stable), in the requested direction.
     func sorted(_ hits: [ObservationHit]) -> [ObservationHit] {
         let ascending = hits.sorted { a, b in

@@ -1,0 +1,67 @@
+import FHIR
+import Foundation
+import Provenance
+import StreamEngine
+
+/// One page of an Observation search, read from the (subject, kind, time) index in the requested order instead of
+/// mapping every reading in the range: each (subject, kind) stream gives its first `limit` readings, and a hit is
+/// certain once it sorts before the last reading of every stream that was cut off. The limit grows until the page
+/// (and one more hit, for the `next` link) is certain or every stream is exhausted. Then the total is known too;
+/// otherwise it is left out, as FHIR allows (Bundle.total is optional), rather than paid for with the whole history.
+struct ObservationPage {
+    var hits: [ObservationHit]
+    /// Every match, when the streams were exhausted (nil: not counted).
+    var total: Int?
+    var hasMore: Bool
+
+    static func find(_ search: ObservationSearch, subjects: [String], data: APIData) throws -> ObservationPage {
+        let range = search.bounds
+        let need = search.offset + search.count + 1
+        var received: [ObservationHit] = []
+        if let store = data.received {
+            received = try store.resources(type: "Observation", subjects: subjects, from: range.from, to: range.to).map { stored in
+                ObservationHit(resource: data.decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+            }.filter(search.matches)
+        }
+        // Kinds whose Observations can match at all (judged on the newest reading of each kind), so a search for the
+        // blood-pressure code does not walk a strap's notifications.
+        var streams: [(subject: String, kind: ReadingKind)] = []
+        for subject in subjects {
+            for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
+                guard let sample = try data.archive.newestReadings(subject: subject, kind: kind, limit: 1).first else { continue }
+                let observations = data.observations(of: [sample]).map(\.resource)
+                if observations.contains(where: { search.matchesCoding($0) }) { streams.append((subject, kind)) }
+            }
+        }
+        var limit = Swift.max(need, 64)
+        while true {
+            var readings: [Reading] = []
+            var cutoffs: [Int64] = []
+            for stream in streams {
+                let page = try data.archive.readings(
+                    subject: stream.subject, kind: stream.kind, from: range.from, to: range.to, descending: search.descending, limit: limit)
+                readings += page
+                if page.count == limit, let last = page.last { cutoffs.append(last.time.effectiveMicros) }
+            }
+            let mapped = data.observations(of: readings).map { pair in
+                ObservationHit(
+                    resource: pair.resource, subject: pair.reading.subject ?? "", effectiveMicros: pair.reading.time.effectiveMicros,
+                    doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+            }
+            let all = search.sorted(mapped.filter(search.matches) + received)
+            if cutoffs.isEmpty {
+                return ObservationPage(
+                    hits: Array(all.dropFirst(search.offset).prefix(search.count)), total: all.count,
+                    hasMore: search.count > 0 && search.offset + search.count < all.count)
+            }
+            // Certain: strictly before every cut-off stream's last reading in the requested order.
+            let certain = all.filter { hit in
+                search.descending ? cutoffs.allSatisfy { hit.effectiveMicros > $0 } : cutoffs.allSatisfy { hit.effectiveMicros < $0 }
+            }
+            if certain.count >= need {
+                return ObservationPage(hits: Array(certain.dropFirst(search.offset).prefix(search.count)), total: nil, hasMore: search.count > 0)
+            }
+            limit *= 4
+        }
+    }
+}

@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
+                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ", "FHIR",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),

@@ -70,6 +70,9 @@ public final class ReadingArchive: Sendable {
                 FROM reading WHERE stored = 1 AND subject <> '' GROUP BY subject, device_key, kind
                 """)
         }
+        migrator.registerMigration("v7: pending window revisions") { db in
+            try db.execute(sql: WindowTracker.pendingMigration)
+        }
         return migrator
     }
 

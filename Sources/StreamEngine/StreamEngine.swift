@@ -117,6 +117,8 @@ public actor StreamEngine {
         }
         let sequence = try unrecorded.isEmpty ? nil : ledger?.record(unrecorded.map(\.reading), recordedMicros: options.clock())
         reviseWindows(pending.map(\.reading), now: options.clock())
+        // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
+        flushSummaries(all: true)
         try archive.markStored(unrecorded.map(\.identity), ledgerSequence: sequence)
         if !pending.isEmpty {
             logger.notice("recovered readings journaled before a stop", metadata: [
@@ -135,6 +137,18 @@ public actor StreamEngine {
         } catch {
             // Summaries are derived data: a failure here must not hold back the acknowledgement.
             logger.warning("window summaries could not be revised", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Revises the pending windows that are due (all of them with `all`), e.g. from a timer while no batch arrives,
+    /// and before a stop.
+    public func flushSummaries(all: Bool = false) {
+        do {
+            for revision in try windows.flush(store: store, archive: archive, nowMicros: options.clock(), all: all) {
+                revisionSink.yield(revision)
+            }
+        } catch {
+            logger.warning("pending window summaries could not be revised", metadata: ["error": "\(error)"])
         }
     }
 

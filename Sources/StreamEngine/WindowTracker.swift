@@ -29,13 +29,21 @@ public struct WindowRevision: Hashable, Sendable {
 }
 
 /// Keeps hourly and daily summaries per series up to date as readings arrive, in each subject's time zone.
+///
+/// A batch marks the windows it touched as pending (durably, in `window_pending`); a pending window gets its new
+/// version once it has been pending for `coalesceMicros`, so a strap notifying every second revises its hour once
+/// a minute rather than once a batch, and a late reading still produces a new version later. Pending windows
+/// survive a crash and are revised at the next start (`StreamEngine.recover`) or when the engine drains, so the
+/// final version of every window reaches the feed. With `coalesceMicros` 0 every batch revises at once.
 public final class WindowTracker: Sendable {
     let zones: [String: TimeZone]
     let defaultZone: TimeZone
+    public let coalesceMicros: Int64
 
-    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt) {
+    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, coalesceMicros: Int64 = 0) {
         self.zones = zones
         self.defaultZone = defaultZone
+        self.coalesceMicros = coalesceMicros
     }
 
     public func zone(for subject: String) -> TimeZone { zones[subject] ?? defaultZone }
@@ -48,6 +56,13 @@ public final class WindowTracker: Sendable {
     static let migration = """
         CREATE TABLE IF NOT EXISTS window_version (
             series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (series, width, label));
+        """
+
+    static let pendingMigration = """
+        CREATE TABLE window_pending (
+            subject TEXT NOT NULL, series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL,
+            start_micros INTEGER NOT NULL, end_micros INTEGER NOT NULL, unit TEXT NOT NULL, since_micros INTEGER NOT NULL,
             PRIMARY KEY (series, width, label));
         """
 
@@ -80,9 +95,49 @@ public final class WindowTracker: Sendable {
                 }
             }
         }
-        guard !order.isEmpty else { return [] }
+        guard !order.isEmpty else { return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false) }
+        try archive.queue.write { db in
+            // A window already pending keeps the time it became pending: it is revised on schedule, not postponed.
+            let pend = try db.cachedStatement(sql: """
+                INSERT INTO window_pending (subject, series, width, label, start_micros, end_micros, unit, since_micros)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET unit = excluded.unit
+                """)
+            for entry in order {
+                guard let bounds = touched[entry] else { continue }
+                try pend.execute(arguments: [
+                    entry.key.subject, entry.key.description, entry.width.rawValue, entry.label, bounds.start, bounds.end,
+                    units[entry.key] ?? "", nowMicros,
+                ])
+            }
+        }
+        return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false)
+    }
+
+    /// Revises the pending windows that are due (pending for `coalesceMicros`), or all of them: recompute each from
+    /// the store, bump its version and log the revision, in one transaction with removing it from the pending list.
+    func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool) throws -> [WindowRevision] {
+        struct Touched: Hashable {
+            var key: SeriesKey
+            var width: SummaryWidth
+            var label: Int64
+        }
+        let due = all ? Int64.max : nowMicros - coalesceMicros
         var revisions: [WindowRevision] = []
         try archive.queue.write { db in
+            var touched: [Touched: (start: Int64, end: Int64)] = [:]
+            var units: [SeriesKey: String] = [:]
+            var order: [Touched] = []
+            for row in try Row.fetchAll(
+                db, sql: "SELECT * FROM window_pending WHERE since_micros <= ? ORDER BY rowid", arguments: [due])
+            {
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { continue }
+                let entry = Touched(key: key, width: width, label: row["label"])
+                touched[entry] = (row["start_micros"], row["end_micros"])
+                units[key] = row["unit"]
+                order.append(entry)
+            }
+            guard !order.isEmpty else { return }
+            try db.execute(sql: "DELETE FROM window_pending WHERE since_micros <= ?", arguments: [due])
             let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?")
             let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)")
             let log = try db.cachedStatement(sql: """

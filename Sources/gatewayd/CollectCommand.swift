@@ -91,6 +91,8 @@ struct CollectCommand: AsyncParsableCommand {
                 await tally.fail()
             }
         }
+        // What is still pending gets its final version before the command ends.
+        await pipeline.engine.flushSummaries(all: true)
         let totals = await tally.totals
         FileHandleOutput.standardOutput(
             "stored \(totals.stored), duplicates \(totals.duplicates), quarantined \(totals.quarantined), rejected \(totals.rejected); "

@@ -13,6 +13,9 @@ struct GatewayPipeline: Sendable {
     let ledger: Ledger
     let engine: StreamEngine
 
+    /// How long a touched summary window waits before its new version is computed and fed to the outbox.
+    static let summaryCoalesceMicros: Int64 = 60_000_000
+
     static func open(directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], key: GatewayKey? = nil) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "gatewayd.store")
@@ -20,8 +23,9 @@ struct GatewayPipeline: Sendable {
         let store = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
-        let engine = try StreamEngine(
-            store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: WindowTracker(zones: zones, defaultZone: zone))
+        // Hourly and daily windows are revised at most once a minute, not once a batch (a strap notifies every second).
+        let windows = WindowTracker(zones: zones, defaultZone: zone, coalesceMicros: summaryCoalesceMicros)
+        let engine = try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows)
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
     }
 

@@ -68,3 +68,61 @@ func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: Readi
         #expect(await revisions.next()?.version == 2)
     }
 }
+
+/// A gateway clock the test moves by hand.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var micros: Int64
+    init(_ micros: Int64) { self.micros = micros }
+    var now: Int64 { lock.lock(); defer { lock.unlock() }; return micros }
+    func advance(seconds: Int64) { lock.lock(); micros += seconds * 1_000_000; lock.unlock() }
+}
+
+@Suite struct CoalescedSummaryTests {
+    /// An engine whose windows wait a minute before they are revised, on a clock the test moves.
+    static func engine(_ directory: String, clock: ManualClock) throws -> (TimeSeriesStore, ReadingArchive, StreamEngine) {
+        let store = try TimeSeriesStore(directory: directory + "/store")
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        var options = StreamEngineOptions()
+        options.clock = { clock.now }
+        let windows = WindowTracker(zones: ["carol": TimeZone(identifier: "Asia/Tokyo")!], coalesceMicros: 60_000_000)
+        return (store, archive, try StreamEngine(store: store, archive: archive, windows: windows, options: options))
+    }
+
+    @Test func aBusyHourIsRevisedOncePerIntervalAndTheFinalVersionSurvivesAStop() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-coalesce-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let saturday = LateDataTests.saturday8
+        let clock = ManualClock(saturday + 120_000_000)
+        var (store, archive, engine) = try Self.engine(directory, clock: clock)
+        // Ten batches in the same hour, seconds apart: nothing is revised yet (each would have made two versions).
+        for i in 0..<10 {
+            _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + Int64(i) * 1_000_000, mgdl: 100 + Int64(i), sequence: UInt16(i + 1))) {})
+            clock.advance(seconds: 5)
+        }
+        #expect(try archive.summaryRevisions(after: 0).isEmpty)
+        // A minute after the window became pending, the next batch revises it once, with every reading so far.
+        clock.advance(seconds: 20)
+        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 30_000_000, mgdl: 130, sequence: 11)) {})
+        let revised = try archive.summaryRevisions(after: 0)
+        #expect(revised.map(\.revision.width) == [.hour, .day])
+        #expect(revised.allSatisfy { $0.revision.version == 1 && $0.revision.summary.aggregate.count == 11 })
+        // A late record pends again; a timer with nothing else arriving revises it once due.
+        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 40_000_000, mgdl: 90, sequence: 12)) {})
+        await engine.flushSummaries()
+        #expect(try archive.summaryRevisions(after: 0).count == 2)
+        clock.advance(seconds: 61)
+        await engine.flushSummaries()
+        let second = try archive.summaryRevisions(after: 0).dropFirst(2)
+        #expect(second.map(\.revision.version) == [2, 2] && second.allSatisfy { $0.revision.summary.aggregate.count == 12 })
+        // One more reading, then a stop before it is due: the pending window is revised at the next start.
+        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 50_000_000, mgdl: 95, sequence: 13)) {})
+        store.close()
+        (store, archive, engine) = try Self.engine(directory, clock: clock)
+        defer { store.close() }
+        try await engine.recover()
+        let third = try archive.summaryRevisions(after: 0).dropFirst(4)
+        #expect(third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
+    }
+}

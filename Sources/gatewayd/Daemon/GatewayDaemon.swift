@@ -75,6 +75,8 @@ struct GatewayDaemon {
                     settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone, mapper: mapper,
                     logger: logger, onReading: logReading))
         }
+        // After the devices stop (the group stops services in reverse order), pending windows get their final version.
+        services.append(SummaryFlushService(engine: pipeline.engine, intervalSeconds: Double(GatewayPipeline.summaryCoalesceMicros) / 1_000_000))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         if !configuration.destinations.isEmpty {
             let (sync, _) = try SyncService.open(configuration: configuration)

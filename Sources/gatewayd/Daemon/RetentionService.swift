@@ -1,4 +1,5 @@
 import Foundation
+import StreamEngine
 import Logging
 import ServiceLifecycle
 import TimeSeries
@@ -23,5 +24,22 @@ struct RetentionService: Service {
                 try? await Task.sleep(for: .seconds(3600))
             }
         }
+    }
+}
+
+/// Revises summary windows that have been pending for the coalescing interval while no batch arrives (a strap that
+/// stopped), and every pending one at shutdown, so the final version of each window reaches the outbox.
+struct SummaryFlushService: Service {
+    let engine: StreamEngine
+    let intervalSeconds: Double
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(intervalSeconds))
+                await engine.flushSummaries()
+            }
+        }
+        await engine.flushSummaries(all: true)
     }
 }

@@ -42,6 +42,9 @@ struct CollectCommand: AsyncParsableCommand {
     @Flag(help: "Print one line per reading stored.")
     var verbose = false
 
+    /// Readings of an import file in the engine at once (a few engine batches).
+    static let importWindow = 1024
+
     func run() async throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
@@ -80,12 +83,36 @@ struct CollectCommand: AsyncParsableCommand {
             }
         }
         for file in imports {
-            do {
-                for try await pending in ReadingFile.readings(path: file) {
-                    let outcome = try await pipeline.engine.ingest(pending)
-                    await tally.add(outcome)
-                    if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)") }
+            // A file is not a device waiting for each confirmation: up to `importWindow` readings are in the engine at
+            // once, so they share batches (one journal transaction, one fsync, one ledger entry per batch).
+            let engine = pipeline.engine
+            let verbose = verbose
+            func ingest(_ chunk: [PendingReading]) async throws {
+                try await withThrowingTaskGroup(of: (IngestOutcome, String).self) { group in
+                    for pending in chunk { group.addTask { (try await engine.ingest(pending), pending.reading.kind.rawValue) } }
+                    for try await (outcome, kind) in group {
+                        await tally.add(outcome)
+                        if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(kind) from \(file)") }
+                    }
                 }
+            }
+            var chunk: [PendingReading] = []
+            do {
+                do {
+                    for try await pending in ReadingFile.readings(path: file) {
+                        chunk.append(pending)
+                        if chunk.count == Self.importWindow {
+                            try await ingest(chunk)
+                            chunk.removeAll(keepingCapacity: true)
+                        }
+                    }
+                } catch let error as ReadingFile.ImportError {
+                    // Everything before the bad line is imported, as the message says.
+                    try await ingest(chunk)
+                    chunk.removeAll()
+                    throw error
+                }
+                try await ingest(chunk)
             } catch {
                 FileHandleOutput.standardError("gatewayd collect: --import \(file): \(error)")
                 await tally.fail()

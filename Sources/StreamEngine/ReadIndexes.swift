@@ -112,6 +112,13 @@ extension ReadingArchive {
         }
     }
 
+    /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
+    public func ledgerSequence(identity: String) throws -> Int? {
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT ledger_sequence FROM reading WHERE identity = ? AND stored = 1", arguments: [identity])
+        }
+    }
+
     /// The kinds of reading a subject has stored (from the device registry).
     public func kinds(subject: String) throws -> Set<ReadingKind> {
         try queue.read { db in

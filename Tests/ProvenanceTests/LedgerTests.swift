@@ -550,3 +550,31 @@ private func richReading() -> Reading {
         }
     }
 }
+
+// MARK: Lookup by sequence
+
+@Suite struct LedgerLookupTests {
+    @Test func findsEveryEntryByBinarySearchAndStepsOverADamagedLine() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let ledger = try Ledger(directory: scratch.path)
+        // Batches of different sizes, so lines have different lengths.
+        for (index, batch) in batches(57, size: 4).enumerated() {
+            _ = try ledger.append(readings: Array(batch.prefix(1 + index % 4)), recordedMicros: Int64(index))
+        }
+        for sequence in 1...57 {
+            #expect(LedgerLookup.entry(sequence: sequence, inFile: scratch.ledgerPath)?.sequence == sequence)
+        }
+        #expect(LedgerLookup.entry(sequence: 58, inFile: scratch.ledgerPath) == nil)
+        #expect(LedgerLookup.entry(sequence: 0, inFile: scratch.ledgerPath) == nil)
+        #expect(LedgerLookup.entry(sequence: 1, inFile: scratch.path + "/missing.jsonl") == nil)
+        // Damage one line in the middle (as `verify` would report it): every other entry is still found.
+        var lines = try String(contentsOfFile: scratch.ledgerPath, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[30] = "{\"sequence\": 31, damaged"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.ledgerPath, atomically: true, encoding: .utf8)
+        for sequence in 1...57 where sequence != 31 {
+            #expect(LedgerLookup.entry(sequence: sequence, inFile: scratch.ledgerPath)?.sequence == sequence)
+        }
+        #expect(LedgerLookup.entry(sequence: 31, inFile: scratch.ledgerPath) == nil)
+    }
+}

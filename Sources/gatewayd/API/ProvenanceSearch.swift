@@ -1,6 +1,7 @@
 import FHIR
 import Foundation
 import Provenance
+import StreamEngine
 
 /// `GET /fhir/Provenance?target=Observation/ID`: the Provenance of the ledger batch each target's reading was
 /// accepted in — rebuilt by `ProvenanceMapper` from the ledger entry (DATA/ledger/ledger.jsonl) and the archived
@@ -19,12 +20,12 @@ struct ProvenanceSearch: Sendable {
     }
 
     func run(_ data: APIData, grant: APIGrant, directory: String, base: String, touched: inout [String]) throws -> FHIRJSON {
-        let entries = Self.ledgerEntries(directory + "/ledger/" + Ledger.fileName)
+        let path = directory + "/ledger/" + Ledger.fileName
         var resources: [FHIRResource] = []
         for id in targets {
             guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)),
                 let identity = hit.reading?.identity,
-                let entry = entries.first(where: { $0.items.contains { $0.identity == identity } })
+                let entry = try Self.entry(recording: identity, archive: data.archive, ledger: path)
             else { continue }
             let batch = try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }
                 .filter { $0.subject.map(grant.allows(subject:)) ?? false }
@@ -40,6 +41,17 @@ struct ProvenanceSearch: Sendable {
         }
         touched = Array(Set(touched)).sorted()
         return SearchBundle.searchset(resources, total: resources.count, base: base, links: [])
+    }
+
+    /// The ledger entry that recorded a reading: found by the sequence the archive keeps with the reading (a binary
+    /// search over the file), or — for a reading stored without one — by reading the ledger through.
+    static func entry(recording identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
+        if let sequence = try archive.ledgerSequence(identity: identity.hex),
+            let entry = LedgerLookup.entry(sequence: sequence, inFile: path), entry.items.contains(where: { $0.identity == identity })
+        {
+            return entry
+        }
+        return ledgerEntries(path).first { $0.items.contains { $0.identity == identity } }
     }
 
     /// The ledger's entries; lines that do not decode (a torn tail) are skipped — `gatewayd verify` reports them.

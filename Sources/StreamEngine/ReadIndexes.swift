@@ -112,6 +112,18 @@ extension ReadingArchive {
         }
     }
 
+    /// Stored readings whose identity starts with `prefix` (lowercase hex), through the identity's primary key: how
+    /// an Observation derived from a reading ("bpstatus-" + 48 digits of its identity) finds its reading.
+    public func readings(identityPrefix prefix: String) throws -> [Reading] {
+        guard !prefix.isEmpty, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
+        return try queue.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT json FROM reading WHERE identity >= ? AND identity < ? AND stored = 1 LIMIT 16",
+                arguments: [prefix, prefix + "g"]
+            ).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+        }
+    }
+
     /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
     public func ledgerSequence(identity: String) throws -> Int? {
         try queue.read { db in

@@ -211,9 +211,10 @@ public final class ReadingArchive: Sendable {
     }
 
     /// Subjects with stored readings, sorted.
+    /// Subjects with readings, from the device registry (its primary key), not from a scan of every reading.
     public func subjects() throws -> [String] {
         try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM reading WHERE stored = 1 AND subject <> '' ORDER BY subject")
+            try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM subject_device WHERE subject <> '' ORDER BY subject")
         }
     }
 

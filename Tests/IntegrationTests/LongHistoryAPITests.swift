@@ -124,6 +124,13 @@ import TimeSeries
         }
         #expect(Set(Self.ids(lastN.json)) == Set(expected))
         #expect(Self.ids(lastN.json).count == expected.count)
+        // Derived Observations read by id (found through their reading's identity), the coincident time stamp too.
+        let derived = expected.filter { $0.count != 64 }
+        #expect(derived.contains { $0.hasPrefix("coin-") } && derived.contains { !$0.hasPrefix("coin-") })
+        for id in derived {
+            let read = try await FHIRAPITests.get(server.base + "/Observation/" + id, token: "t")
+            #expect(read.status == 200 && read.json["id"] as? String == id, "\(id)")
+        }
 
         // $stats hourly heart rate (local hours): the store's windows give what tallying every Observation gives.
         let period = "2026-11-18/2026-11-18"

@@ -94,7 +94,19 @@ struct APIData: Sendable {
         if let stored = try received?.resource(type: "Observation", id: id), subjects.contains(stored.subject) {
             return ObservationHit(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
         }
-        // Derived Observations (status bits, context, coincident time stamp) have their own ids: look them up.
+        // Derived Observations (status bits, meal and sample-location context) carry 48 digits of their reading's
+        // identity: found through the identity index. Coincident-time-stamp ids are hashes of the clock comparison,
+        // so those are still looked for among every Observation of the readable subjects.
+        if let dash = id.firstIndex(of: "-"), id[id.index(after: dash)...].count == 48 {
+            for reading in try archive.readings(identityPrefix: String(id[id.index(after: dash)...])) {
+                guard let subject = reading.subject, subjects.contains(subject),
+                    let hit = observations(of: [reading]).first(where: { $0.resource.id == id })
+                else { continue }
+                return ObservationHit(
+                    resource: hit.resource, subject: subject, effectiveMicros: reading.time.effectiveMicros,
+                    doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
+            }
+        }
         return try observationHits(subjects: subjects).first { $0.resource.id == id }
     }
 

@@ -61,14 +61,17 @@ public final class ReadModel: Sendable {
         public var result: WindowResult
     }
 
-    /// The windows of every device's series of `metric` for `subject`.
+    /// The windows of every device's series of `metric` for `subject` that `include` accepts (asked before any
+    /// window is computed, so a series the question does not need costs nothing).
     public func windows(
-        subject: String, metric: Metric, range: Range<Int64>, widthMicros: Int64, zone: TimeZone, excludeFlags: ReadingFlags
+        subject: String, metric: Metric, range: Range<Int64>, widthMicros: Int64, zone: TimeZone, excludeFlags: ReadingFlags,
+        include: (SeriesKey) throws -> Bool = { _ in true }
     ) throws -> [SeriesWindows] {
         guard let store = try store(), !range.isEmpty else { return [] }
         let series = store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }
-        return try series.sorted { $0.key.device < $1.key.device }.map { key, id in
-            SeriesWindows(
+        return try series.sorted { $0.key.device < $1.key.device }.compactMap { key, id in
+            guard try include(key) else { return nil }
+            return SeriesWindows(
                 key: key,
                 result: try store.windows(
                     WindowQuery(series: id, range: range, widthMicros: widthMicros, timeZone: zone, excludeFlags: excludeFlags.rawValue)))

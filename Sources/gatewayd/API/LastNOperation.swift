@@ -33,11 +33,11 @@ struct LastNOperation: Sendable {
     /// the newest readings carrying status bits: so the cost follows `max`, not the subject's history.
     func candidates(_ data: APIData) throws -> [ObservationHit] {
         var readings: [String: Reading] = [:]
-        let page = Swift.max(max, 32)
+        let page = Swift.max(max, 8)
         for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
             var codes: [String: Int] = [:]
             var offsetReadings: [Reading] = []
-            for round in 0..<8 {
+            for round in 0..<16 {
                 let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)
                 offsetReadings += batch
                 var newCode = false
@@ -48,7 +48,11 @@ struct LastNOperation: Sendable {
                 }
                 if batch.count < page || (!newCode && codes.values.allSatisfy({ $0 >= max })) { break }
             }
-            for reading in offsetReadings + (try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max)) {
+            // Only blood pressure and glucose readings have status-bits Observations (the query would otherwise walk a
+            // strap's whole history looking for a flag it never sets).
+            let flagged = [.bloodPressure, .glucose].contains(kind)
+                ? try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max) : []
+            for reading in offsetReadings + flagged {
                 if let identity = reading.identity { readings[identity.hex] = reading }
             }
         }

@@ -107,11 +107,18 @@ struct StatsOperation: Sendable {
         // (chunk statistics and rollups; only the edges are decoded). Without an interval, local days make one window.
         let width: Int64 = interval == .hour ? 3_600_000_000 : 86_400_000_000
         for metric in Metric.allCases {
-            for series in try data.model.windows(
-                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: .doubtful)
-            {
-                guard let element = try data.element(of: metric, subject: subject, device: series.key.device), code.matches(element.code)
-                else { continue }
+            var elements: [SeriesKey: MetricElement] = [:]
+            let matching = try data.model.windows(
+                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: .doubtful
+            ) { key in
+                guard let element = try data.element(of: metric, subject: subject, device: key.device), code.matches(element.code) else {
+                    return false
+                }
+                elements[key] = element
+                return true
+            }
+            for series in matching {
+                guard let element = elements[series.key] else { continue }
                 for summary in series.result.windows {
                     let window = interval == nil ? (start: from, end: to) : (start: summary.startMicros, end: summary.endMicros)
                     let key = "\(window.start)|\(element.unit)"

@@ -74,7 +74,7 @@ extension ReadingArchive {
         subject: String, kind: ReadingKind? = nil, device: String? = nil, anyOf flags: ReadingFlags? = nil, limit: Int
     ) throws -> [Reading] {
         try queue.read { db in
-            var sql = "SELECT json FROM reading WHERE subject = ? AND stored = 1"
+            var sql = "SELECT \(Self.readingColumns) FROM reading WHERE subject = ? AND stored = 1"
             var arguments: StatementArguments = [subject]
             if let kind {
                 sql += " AND kind = ?"
@@ -90,7 +90,7 @@ extension ReadingArchive {
             }
             sql += kind == nil ? " ORDER BY effective_micros DESC, identity DESC LIMIT ?" : " ORDER BY kind DESC, effective_micros DESC, identity DESC LIMIT ?"
             arguments += [limit]
-            return try Data.fetchAll(db, sql: sql, arguments: arguments).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+            return readings(from: try Row.fetchAll(db, sql: sql, arguments: arguments), db)
         }
     }
 
@@ -101,14 +101,15 @@ extension ReadingArchive {
     ) throws -> [Reading] {
         try queue.read { db in
             let order = descending ? "DESC" : "ASC"
-            return try Data.fetchAll(
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT json FROM reading WHERE subject = ? AND kind = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
+                    SELECT \(Self.readingColumns) FROM reading
+                    WHERE subject = ? AND kind = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
                     ORDER BY kind \(order), effective_micros \(order), identity \(order) LIMIT ?
                     """,
-                arguments: [subject, kind.rawValue, from, to, limit]
-            ).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+                arguments: [subject, kind.rawValue, from, to, limit])
+            return readings(from: rows, db)
         }
     }
 
@@ -117,10 +118,9 @@ extension ReadingArchive {
     public func readings(identityPrefix prefix: String) throws -> [Reading] {
         guard !prefix.isEmpty, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
         return try queue.read { db in
-            try Data.fetchAll(
-                db, sql: "SELECT json FROM reading WHERE identity >= ? AND identity < ? AND stored = 1 LIMIT 16",
-                arguments: [prefix, prefix + "g"]
-            ).compactMap { try? JSONDecoder().decode(Reading.self, from: $0) }
+            readings(from: try Row.fetchAll(
+                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity >= ? AND identity < ? AND stored = 1 LIMIT 16",
+                arguments: [prefix, prefix + "g"]), db)
         }
     }
 

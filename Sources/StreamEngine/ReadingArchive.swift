@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Metrics
 import Provenance
 
@@ -12,11 +13,62 @@ import Provenance
 public final class ReadingArchive: Sendable {
     let queue: DatabaseQueue
     public let path: String
+    /// Shared provenance of readings, stored once (a reading row holds its id and what varies per reading).
+    let catalog = ProvenanceCatalog()
 
     public init(path: String) throws {
         self.path = path
         queue = try DurableDatabase.open(path: path)
         try Self.migrator.migrate(queue)
+        try convertLegacyRows()
+    }
+
+    /// The columns a reading is read from (`reading(from:)`).
+    static let readingColumns = "provenance_id, body, json"
+
+    /// A stored reading from its row: template + variation, or the whole JSON of a row written before the catalog.
+    func reading(from row: Row, _ db: Database) throws -> Reading {
+        if let id: Int64 = row["provenance_id"], let body: Data = row["body"] {
+            return try catalog.reading(provenance: id, body: body, db)
+        }
+        let json: Data = row["json"]
+        return try JSONDecoder().decode(Reading.self, from: json)
+    }
+
+    /// Readings from rows; a row that does not decode (a damaged provenance entry or variation) is reported by
+    /// name in the log and counted, and the others are still served (DESIGN.md rule 8).
+    func readings(from rows: [Row], _ db: Database) -> [Reading] {
+        rows.compactMap { row in
+            do { return try reading(from: row, db) } catch {
+                Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
+                Self.logger.error("a stored reading could not be read and was left out", metadata: ["error": "\(error)"])
+                return nil
+            }
+        }
+    }
+
+    static let logger = Logger(label: "gatewayd.archive")
+
+    /// Rows written as whole JSON (before the provenance catalog) are split into template + variation, a few
+    /// thousand per transaction, on first open; nothing else changes (identity, times, flags, ledger sequence).
+    func convertLegacyRows() throws {
+        while true {
+            let converted = try queue.write { db -> Int in
+                let rows = try Row.fetchAll(db, sql: "SELECT rowid, json FROM reading WHERE provenance_id IS NULL LIMIT 5000")
+                let update = try db.cachedStatement(sql: "UPDATE reading SET provenance_id = ?, body = ?, json = X'' WHERE rowid = ?")
+                for row in rows {
+                    let json: Data = row["json"]
+                    let reading: Reading
+                    do { reading = try JSONDecoder().decode(Reading.self, from: json) } catch {
+                        throw ReadingSplitError(description: "reading row \(row["rowid"] as Int64) of \(path) does not decode; left unconverted: \(error)")
+                    }
+                    let (template, variation) = reading.split()
+                    try update.execute(arguments: [try catalog.id(of: template, db), try Self.encoder.encode(variation), row["rowid"] as Int64])
+                }
+                return rows.count
+            }
+            if converted == 0 { return }
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -72,6 +124,10 @@ public final class ReadingArchive: Sendable {
         }
         migrator.registerMigration("v7: pending window revisions") { db in
             try db.execute(sql: WindowTracker.pendingMigration)
+        }
+        migrator.registerMigration("v8: provenance catalog; readings as template id + variation") { db in
+            try db.execute(sql: ProvenanceCatalog.migration)
+            try db.execute(sql: "ALTER TABLE reading ADD COLUMN provenance_id INTEGER; ALTER TABLE reading ADD COLUMN body BLOB;")
         }
         return migrator
     }
@@ -141,14 +197,17 @@ public final class ReadingArchive: Sendable {
         try queue.write { db in
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+                INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json,
+                    provenance_id, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, X'', ?, ?)
                 """)
             for (identity, reading) in readings {
+                let (template, variation) = reading.split()
                 try insert.execute(
                     arguments: [
                         identity, reading.subject ?? "", reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
-                        reading.time.receivedMicros, Int(reading.flags.rawValue), try Self.encoder.encode(reading),
+                        reading.time.receivedMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
+                        try Self.encoder.encode(variation),
                     ])
             }
             for reading in quarantine {
@@ -179,10 +238,8 @@ public final class ReadingArchive: Sendable {
     /// Readings journaled but not marked stored: a crash came between the journal and the mark.
     func unstored() throws -> [(identity: String, reading: Reading)] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT identity, json FROM reading WHERE stored = 0 ORDER BY rowid").compactMap { row in
-                let data: Data = row["json"]
-                guard let reading = try? JSONDecoder().decode(Reading.self, from: data) else { return nil }
-                return (row["identity"], reading)
+            try Row.fetchAll(db, sql: "SELECT identity, \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY rowid").map { row in
+                (row["identity"], try reading(from: row, db))
             }
         }
     }
@@ -190,23 +247,22 @@ public final class ReadingArchive: Sendable {
     /// The archived reading with this identity (the ledger verifier's lookup).
     public func reading(identity: String) throws -> Reading? {
         try queue.read { db in
-            guard let data = try Data.fetchOne(db, sql: "SELECT json FROM reading WHERE identity = ?", arguments: [identity]) else { return nil }
-            return try JSONDecoder().decode(Reading.self, from: data)
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [identity])
+            else { return nil }
+            return try reading(from: row, db)
         }
     }
 
     /// Readings of a subject in [from, to) by effective time, oldest first.
     public func readings(subject: String, from: Int64 = .min, to: Int64 = .max, kind: ReadingKind? = nil) throws -> [Reading] {
         try queue.read { db in
-            var sql = "SELECT json FROM reading WHERE subject = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1"
+            var sql = "SELECT \(Self.readingColumns) FROM reading WHERE subject = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1"
             var arguments: StatementArguments = [subject, from, to]
             if let kind {
                 sql += " AND kind = ?"
                 arguments += [kind.rawValue]
             }
-            return try Data.fetchAll(db, sql: sql + " ORDER BY effective_micros, identity", arguments: arguments).compactMap {
-                try? JSONDecoder().decode(Reading.self, from: $0)
-            }
+            return readings(from: try Row.fetchAll(db, sql: sql + " ORDER BY effective_micros, identity", arguments: arguments), db)
         }
     }
 

@@ -100,11 +100,12 @@ extension ReadingArchive {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.seq, f.stored_micros, r.json FROM reading_feed f JOIN reading r ON r.identity = f.identity
+                    SELECT f.seq, f.stored_micros, r.provenance_id, r.body, r.json FROM reading_feed f JOIN reading r ON r.identity = f.identity
                     WHERE f.seq > ? ORDER BY f.seq LIMIT ?
                     """, arguments: [sequence, limit]
             ).compactMap { row in
-                guard let reading = try? JSONDecoder().decode(Reading.self, from: row["json"] as Data) else { return nil }
+                // An unreadable reading is logged and counted by `readings(from:)`; the feed goes on past it.
+                guard let reading = readings(from: [row], db).first else { return nil }
                 return StoredReadingRecord(sequence: row["seq"], reading: reading, storedMicros: row["stored_micros"])
             }
         }
@@ -123,10 +124,11 @@ extension ReadingArchive {
     /// The device record a stored reading of this device carried (the newest), for describing a series' device.
     public func deviceRecord(key: String) throws -> DeviceRecord? {
         try queue.read { db in
-            guard let data = try Data.fetchOne(
-                db, sql: "SELECT json FROM reading WHERE device_key = ? AND stored = 1 ORDER BY received_micros DESC LIMIT 1", arguments: [key])
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE device_key = ? AND stored = 1 ORDER BY received_micros DESC LIMIT 1",
+                arguments: [key])
             else { return nil }
-            return try? JSONDecoder().decode(Reading.self, from: data).device
+            return try? reading(from: row, db).device
         }
     }
 }

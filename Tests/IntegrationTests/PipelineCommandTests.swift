@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StreamEngine
 import Testing
 
 /// `gatewayd collect`, `verify` and `summary` as an operator runs them, against simulated devices in other
@@ -35,9 +36,8 @@ import Testing
 
         // Readings exported as JSON lines import into another gateway once, however often the file is imported.
         let export = dir + "/export.jsonl"
-        let lines = try DatabaseQueue(path: data + "/engine.sqlite").read { db in
-            try Data.fetchAll(db, sql: "SELECT json FROM reading").map { String(decoding: $0, as: UTF8.self) }
-        }
+        let stored = try ReadingArchive(path: data + "/engine.sqlite")
+        let lines = try stored.subjects().flatMap { try stored.readings(subject: $0) }.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try (lines.joined(separator: "\n") + "\n").write(toFile: export, atomically: true, encoding: .utf8)
         let imported = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
         #expect(imported.stdout.contains("stored 11, duplicates 0"))
@@ -51,11 +51,13 @@ import Testing
         // Someone edits a stored reading's value in the archive: verify names the entry and the reading.
         let archive = try DatabaseQueue(path: data + "/engine.sqlite")
         let identity = try archive.write { db -> String in
-            let row = try Row.fetchOne(db, sql: "SELECT identity, json FROM reading WHERE subject = 'alice' AND kind = 'blood_pressure' LIMIT 1")
+            // A reading row holds its provenance id and what varies per reading: the components as [metric, unit, mantissa, exponent].
+            let row = try Row.fetchOne(db, sql: "SELECT identity, body FROM reading WHERE subject = 'alice' AND kind = 'blood_pressure' LIMIT 1")
             let identity: String = row?["identity"] ?? ""
-            let json: Data = row?["json"] ?? Data()
-            let edited = String(decoding: json, as: UTF8.self).replacingOccurrences(of: "\"mantissa\":", with: "\"mantissa\":9", options: [], range: nil)
-            try db.execute(sql: "UPDATE reading SET json = ? WHERE identity = ?", arguments: [Data(edited.utf8), identity])
+            let body: Data = row?["body"] ?? Data()
+            let edited = String(decoding: body, as: UTF8.self).replacingOccurrences(of: "\"mm[Hg]\",", with: "\"mm[Hg]\",9", options: [], range: nil)
+            #expect(edited != String(decoding: body, as: UTF8.self))
+            try db.execute(sql: "UPDATE reading SET body = ? WHERE identity = ?", arguments: [Data(edited.utf8), identity])
             return identity
         }
         let tampered = try commands.run(["verify", "--dir", data])

@@ -116,6 +116,18 @@ import TimeSeries
         #expect(inSync.allSatisfy { $0.time.decision == .kept && $0.time.syncMethod == "cts_read" })
         #expect(zip(fast, inSync).allSatisfy { abs($0.time.effectiveMicros - $1.time.effectiveMicros) <= 1_000_000 })
 
+        // Every reading reads back from its provenance entry and variation exactly: the identity recomputed from what
+        // was read (device, subject, kind, device time or sequence, payload hash) is the one it was stored under.
+        var identities = 0
+        for subject in try archive.subjects() {
+            for reading in try archive.readings(subject: subject) {
+                let identity = try #require(reading.identity)
+                #expect(try archive.reading(identity: identity.hex) == reading)
+                identities += 1
+            }
+        }
+        #expect(identities == stored)
+
         // Map the missing user: the held readings are released and stored once.
         let released = try await engine.mapSubject(deviceKey: Self.key(0x1000), userID: 2, subject: "bob-0")
         #expect(released == quarantined.count)

@@ -33,7 +33,8 @@ struct ObservationPage {
                 if observations.contains(where: { search.matchesCoding($0) }) { streams.append((subject, kind)) }
             }
         }
-        var limit = Swift.max(need, 64)
+        // One reading more than the page needs: the hits before the cut-off reading are then certain to fill it.
+        var limit = Swift.max(need + 1, 64)
         while true {
             var readings: [Reading] = []
             var cutoffs: [Int64] = []

@@ -100,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmark",
             dependencies: [
-                "Provenance", "TimeSeries",
+                "Provenance", "TimeSeries", "BLEGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/GatewayBenchmark"),

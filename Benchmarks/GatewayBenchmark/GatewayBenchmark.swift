@@ -24,6 +24,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Option(help: "Where the run directory is created.") var workDirectory = "/tmp"
     @Option(help: "Loopback port for gatewayd serve.") var port = 18_765
     @Flag(help: "Keep the run directory for inspection.") var keep = false
+    @Option(help: "Simulated straps at 1 Hz for the live figure (gatewayd run); 0 skips it.") var liveStraps = 20
+    @Option(help: "Seconds the live figure is measured (after a 10 s warm-up).") var liveSeconds = 60.0
     @Option(help: "Measure the API on this data directory (kept by an earlier run with the same --people/--hours) instead of importing.")
     var reuse: String?
 
@@ -91,6 +93,20 @@ struct GatewayBenchmark: AsyncParsableCommand {
         }
         let memory = server.memory()
         rows.append(["gatewayd serve RSS after those requests", "\(memory.rss / 1024) MiB (peak \(memory.peak / 1024) MiB)", "≤ 64 MB"])
+        server.stop()
+
+        // 3. Live: the daemon with straps notifying at 1 Hz.
+        if liveStraps > 0 {
+            let live = LiveRun(straps: liveStraps, seconds: liveSeconds, port: port + 1)
+            let liveDirectory = run + "/live"
+            try FileManager.default.createDirectory(atPath: liveDirectory, withIntermediateDirectories: true)
+            let measured = try await live.measure(binary: binary, directory: liveDirectory)
+            rows.append([
+                "bytes written per notification live (\(liveStraps) straps at 1 Hz, \(Int(liveSeconds)) s)",
+                String(format: "%.0f B (%d stored)", measured.bytesPerNotification, measured.notifications), "≤ 64 B",
+            ])
+            rows.append(["gatewayd run RSS with those straps", "\(measured.rssKiB / 1024) MiB", "—"])
+        }
         print(table(rows))
         if keep { print("kept: \(run)") }
     }

@@ -77,10 +77,4 @@ public final class ReadModel: Sendable {
                     WindowQuery(series: id, range: range, widthMicros: widthMicros, timeZone: zone, excludeFlags: excludeFlags.rawValue)))
         }
     }
-
-    /// The devices of a subject's series of `metric` (from the store's series, not from readings).
-    public func devices(subject: String, metric: Metric) throws -> [String] {
-        guard let store = try store() else { return [] }
-        return store.allSeries().keys.filter { $0.subject == subject && $0.metric == metric.rawValue }.map(\.device).sorted()
-    }
 }

@@ -106,7 +106,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.logger = logger
         isReadOnly = true
         guard FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") else { throw StoreError.missing(directory) }
-        let records = try Self.readLog(directory + "/wal")
+        // Sealed positions only move forward: entries at or below the ones read before the log are in chunks for
+        // sure and are not kept while the log is read (a log can hold millions of sealed samples).
+        let (_, before) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
+        var alreadySealed: [SeriesID: UInt64] = [:]
+        for (id, _, sealed) in before { alreadySealed[id] = sealed }
+        let records = try Self.readLog(directory + "/wal", skippingSealed: alreadySealed)
         let (catalog, series) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
         self.catalog = catalog
         files = ChunkFiles(readingDirectory: directory + "/chunks")
@@ -125,12 +130,17 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     /// The log's records as they are on disk; read again when a checkpoint replaced the segments meanwhile.
-    private static func readLog(_ directory: String) throws -> [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] {
+    private static func readLog(
+        _ directory: String, skippingSealed sealed: [SeriesID: UInt64]
+    ) throws -> [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] {
         var attempt = 0
         while true {
             var records: [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] = []
             do {
-                try WriteAheadLog.readOnlyReplay(directory: directory) { records.append(($0, $1, $2)) }
+                try WriteAheadLog.readOnlyReplay(directory: directory) { lsn, kind, entries in
+                    let live = entries.filter { lsn > sealed[$0.series, default: 0] }
+                    if kind == .checkpoint || !live.isEmpty { records.append((lsn, kind, live)) }
+                }
                 return records
             } catch {
                 guard error.code == ENOENT, attempt < 8 else { throw StoreError.io(error) }

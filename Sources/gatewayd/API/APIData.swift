@@ -15,6 +15,20 @@ struct ObservationHit: Sendable {
     var reading: Reading?
 }
 
+extension ObservationHit {
+    /// An Observation mapped from a stored reading; doubtful when the reading carries a doubtful flag.
+    init(_ resource: FHIRResource, of reading: Reading) {
+        self.init(
+            resource: resource, subject: reading.subject ?? "", effectiveMicros: reading.time.effectiveMicros,
+            doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
+    }
+
+    /// An Observation a home gateway uploaded to this hub, taken as sent (decorated like every served resource).
+    init(received stored: ReceivedResources.Stored, decorate: (FHIRResource) -> FHIRResource) {
+        self.init(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+    }
+}
+
 /// The data as the API sees it: stored readings of the subjects a caller may read, mapped to FHIR on the fly by
 /// the PHD IG mappers (so the API and an upload always agree on every id and element), plus — on a hub — what home
 /// gateways uploaded.
@@ -70,13 +84,11 @@ struct APIData: Sendable {
     /// time) and the hub's (likewise indexed).
     func observationHits(subjects: [String], from: Int64 = .min, to: Int64 = .max) throws -> [ObservationHit] {
         var hits = observations(of: try readings(subjects: subjects, from: from, to: to)).map { pair in
-            ObservationHit(
-                resource: pair.resource, subject: pair.reading.subject ?? "", effectiveMicros: pair.reading.time.effectiveMicros,
-                doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+            ObservationHit(pair.resource, of: pair.reading)
         }
         if let received {
             hits += try received.resources(type: "Observation", subjects: subjects, from: from, to: to).map { stored in
-                ObservationHit(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+                ObservationHit(received: stored, decorate: decorate)
             }
         }
         return hits
@@ -86,13 +98,11 @@ struct APIData: Sendable {
     func observation(id: String, subjects: [String]) throws -> ObservationHit? {
         if id.count == 64, let reading = try archive.reading(identity: id), let subject = reading.subject, subjects.contains(subject) {
             if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) {
-                return ObservationHit(
-                    resource: hit.resource, subject: subject, effectiveMicros: reading.time.effectiveMicros,
-                    doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
+                return ObservationHit(hit.resource, of: reading)
             }
         }
         if let stored = try received?.resource(type: "Observation", id: id), subjects.contains(stored.subject) {
-            return ObservationHit(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+            return ObservationHit(received: stored, decorate: decorate)
         }
         // Derived Observations (status bits, meal and sample-location context) carry 48 digits of their reading's
         // identity: found through the identity index. Coincident-time-stamp ids are hashes of the clock comparison,
@@ -102,9 +112,7 @@ struct APIData: Sendable {
                 guard let subject = reading.subject, subjects.contains(subject),
                     let hit = observations(of: [reading]).first(where: { $0.resource.id == id })
                 else { continue }
-                return ObservationHit(
-                    resource: hit.resource, subject: subject, effectiveMicros: reading.time.effectiveMicros,
-                    doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
+                return ObservationHit(hit.resource, of: reading)
             }
         }
         return try observationHits(subjects: subjects).first { $0.resource.id == id }

@@ -57,13 +57,11 @@ struct LastNOperation: Sendable {
             }
         }
         var hits = data.observations(of: Array(readings.values)).map { pair in
-            ObservationHit(
-                resource: pair.resource, subject: subject, effectiveMicros: pair.reading.time.effectiveMicros,
-                doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+            ObservationHit(pair.resource, of: pair.reading)
         }
         if let received = data.received {
             hits += try received.resources(type: "Observation", subjects: [subject]).map { stored in
-                ObservationHit(resource: data.decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+                ObservationHit(received: stored, decorate: data.decorate)
             }
         }
         return hits

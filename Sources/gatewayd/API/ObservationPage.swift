@@ -20,7 +20,7 @@ struct ObservationPage {
         var received: [ObservationHit] = []
         if let store = data.received {
             received = try store.resources(type: "Observation", subjects: subjects, from: range.from, to: range.to).map { stored in
-                ObservationHit(resource: data.decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+                ObservationHit(received: stored, decorate: data.decorate)
             }.filter(search.matches)
         }
         // Kinds whose Observations can match at all (judged on the newest reading of each kind), so a search for the
@@ -45,9 +45,7 @@ struct ObservationPage {
                 if page.count == limit, let last = page.last { cutoffs.append(last.time.effectiveMicros) }
             }
             let mapped = data.observations(of: readings).map { pair in
-                ObservationHit(
-                    resource: pair.resource, subject: pair.reading.subject ?? "", effectiveMicros: pair.reading.time.effectiveMicros,
-                    doubtful: !pair.reading.flags.intersection(.doubtful).isEmpty, reading: pair.reading)
+                ObservationHit(pair.resource, of: pair.reading)
             }
             let all = search.sorted(mapped.filter(search.matches) + received)
             if cutoffs.isEmpty {

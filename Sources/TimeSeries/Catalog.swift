@@ -15,6 +15,9 @@ struct ChunkRecord: Sendable {
     var length: Int
     /// Present for sample chunks.
     var statistics: ChunkStatistics?
+    /// Per-hour (UTC) statistics of a sample chunk, so a window query whose windows are whole hours answers a chunk
+    /// spanning many windows without decoding it. Nil for chunks sealed before they existed (those are decoded).
+    var hourBuckets: [RollupBucket]? = nil
 }
 
 /// The store's catalog in SQLite (WAL mode): series, chunk locations and statistics, and the per-series log
@@ -86,6 +89,9 @@ final class Catalog: Sendable {
                     CREATE INDEX chunk_by_series_time ON chunk(series_id, kind, min_ts);
                     """)
         }
+        migrator.registerMigration("v2: per-hour statistics of sample chunks") { db in
+            try db.execute(sql: "ALTER TABLE chunk ADD COLUMN buckets BLOB")
+        }
         return migrator
     }
 
@@ -130,13 +136,14 @@ final class Catalog: Sendable {
     private func insert(_ chunk: ChunkRecord, _ db: Database) throws -> Int64 {
         try db.execute(
             sql: """
-                INSERT INTO chunk (series_id, kind, min_ts, max_ts, row_count, file, offset, length, stats)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO chunk (series_id, kind, min_ts, max_ts, row_count, file, offset, length, stats, buckets)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 chunk.seriesID, chunk.kind.rawValue, chunk.minTimestampMicros, chunk.maxTimestampMicros,
                 chunk.rowCount, chunk.file, chunk.offset, chunk.length,
                 chunk.statistics.map { Data(StatisticsCoding.encode($0)) },
+                try chunk.hourBuckets.map { Data(try RollupCodec.encode($0, compressionLevel: 3)) },
             ])
         return db.lastInsertedRowID
     }
@@ -191,10 +198,13 @@ final class Catalog: Sendable {
 
     private static func record(_ row: Row) throws -> ChunkRecord {
         let stats: Data? = row["stats"]
+        // Buckets are an optimisation: ones that do not decode are ignored and the chunk is decoded instead.
+        let buckets: Data? = row.hasColumn("buckets") ? row["buckets"] : nil
         return ChunkRecord(
             id: row["id"], seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: row["kind"]) ?? .samples,
             minTimestampMicros: row["min_ts"], maxTimestampMicros: row["max_ts"], rowCount: row["row_count"],
             file: row["file"], offset: row["offset"], length: row["length"],
-            statistics: try stats.map { try StatisticsCoding.decode([UInt8]($0)) })
+            statistics: try stats.map { try StatisticsCoding.decode([UInt8]($0)) },
+            hourBuckets: buckets.flatMap { try? RollupCodec.decode([UInt8]($0)[...]) })
     }
 }

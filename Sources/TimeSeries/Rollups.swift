@@ -15,11 +15,14 @@ enum RollupCodec {
     static let kind: UInt8 = 2
 
     static func buckets(of chunk: DecodedChunk, widths: [Int64]) -> [RollupBucket] {
+        buckets(of: (0..<chunk.count).map(chunk.sample(at:)), widths: widths)
+    }
+
+    static func buckets(of samples: [Sample], widths: [Int64]) -> [RollupBucket] {
         var result: [RollupBucket] = []
         for width in widths {
             var byStart: [Int64: RollupBucket] = [:]
-            for i in 0..<chunk.count {
-                let s = chunk.sample(at: i)
+            for s in samples {
                 let start = s.timestampMicros.dividedRoundingDown(by: width) * width
                 var bucket = byStart[start]
                     ?? RollupBucket(widthMicros: width, startMicros: start, clean: Aggregate(), flaggedCount: 0, flagsUnion: 0)

@@ -151,6 +151,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     deinit { close() }
 
+    /// The width of the per-chunk statistics kept with every sealed chunk (UTC hours).
+    static let bucketWidthMicros: Int64 = 3_600_000_000
+
     /// Refuses a change to a read-only snapshot, naming the store.
     func requireWritable() throws {
         if isReadOnly { throw StoreError.readOnly(directory) }
@@ -274,7 +277,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
             let record = ChunkRecord(
                 id: 0, seriesID: id, kind: .samples, minTimestampMicros: stats.minTimestampMicros,
                 maxTimestampMicros: stats.maxTimestampMicros, rowCount: stats.count, file: location.file,
-                offset: location.offset, length: bytes.count, statistics: stats)
+                offset: location.offset, length: bytes.count, statistics: stats,
+                hourBuckets: RollupCodec.buckets(of: head.samples, widths: [Self.bucketWidthMicros]))
             try stateLock.locked {
                 _ = try catalog.recordSealedChunk(record, sealedLSN: head.lastLSN)
                 sealedLSN[id] = head.lastLSN

@@ -41,6 +41,8 @@ public struct WindowSummary: Hashable, Sendable {
 /// How a query was answered, so "whole chunks from statistics" is observable.
 public struct QueryPlanReport: Hashable, Sendable {
     public var chunksFromStatistics = 0
+    /// Chunks answered from their per-hour statistics (each hour inside one window).
+    public var chunksFromBuckets = 0
     public var chunksDecoded = 0
     public var rollupChunksRead = 0
     public var headSamples = 0
@@ -171,6 +173,19 @@ extension TimeSeriesStore {
                     plan.chunksFromStatistics += 1
                     continue
                 }
+            }
+            // A chunk inside the range whose every hour lies inside one window, and whose flagged samples are all
+            // excluded by the query, is answered from its per-hour statistics.
+            if let buckets = chunk.hourBuckets, query.range.contains(chunk.minTimestampMicros),
+                query.range.contains(chunk.maxTimestampMicros),
+                buckets.allSatisfy({ b in
+                    calendar.label(for: b.startMicros) == calendar.label(for: b.startMicros + b.widthMicros - 1)
+                        && (b.flaggedCount == 0 || (query.excludeFlags != 0 && b.flagsUnion & ~query.excludeFlags == 0))
+                })
+            {
+                for b in buckets { accumulator.merge(label: calendar.label(for: b.startMicros), b.clean, excluded: b.flaggedCount) }
+                plan.chunksFromBuckets += 1
+                continue
             }
             do {
                 let decoded = try ChunkDecoder.decode(try readChunk(chunk)[...])

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import Provenance
+import StreamEngine
+import Testing
+import TimeSeries
+
+@testable import gatewayd
+
+/// `gatewayd run` itself — a strap notifying, a cuff with two users and stored readings, a meter downloading
+/// records — killed with SIGKILL at random moments and started again. After each kill and the start-up recovery,
+/// every stored reading reads back (its provenance entry and variation), is in the store exactly once, and the
+/// ledger holds together; after a last, clean stop no summary window is left pending.
+@Suite(.serialized) struct DaemonCrashTests {
+    static func specs() -> [SimulatedDeviceSpec] {
+        [
+            SimulatedDeviceSpec(kind: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3, number: 1),
+            SimulatedDeviceSpec(kind: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
+            SimulatedDeviceSpec(kind: .heartRate, name: "strap", notifyEverySeconds: 0.05, number: 3),
+        ]
+    }
+
+    @Test func sigkillDuringRunLeavesEveryStoredReadingOnceAndReadable() async throws {
+        let dir = try APIHarness.scratch("daemon-crash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let specs = Self.specs()
+        let keys = specs.map(SimulatedFleet.deviceKey)
+        let config = dir + "/gatewayd.yaml"
+        try """
+            data_directory: \(dir)/data
+            gateway: { id: gw-crash, time_zone: Asia/Tokyo }
+            devices:
+              - { device: "\(keys[0])", user: 1, subject: alice }
+              - { device: "\(keys[0])", user: 2, subject: bob }
+              - { device: "\(keys[1])", subject: alice }
+              - { device: "\(keys[2])", subject: alice }
+            api: { listen: "127.0.0.1:\(FHIRAPITests.freePort())", allow_loopback: true }
+            simulated_devices:
+              - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
+              - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
+              - { kind: heart_rate, name: strap, notify_every: 50ms }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        var generator = SystemRandomNumberGenerator()
+        let rounds = 6
+        for round in 0...rounds {
+            let process = Process()
+            process.executableURL = CrashRecoveryTests.gatewaydBinary
+            process.arguments = ["run", "--config", config]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try await Task.sleep(for: .milliseconds(Int.random(in: 700...2_500, using: &generator)))
+            kill(process.processIdentifier, round < rounds ? SIGKILL : SIGTERM)
+            process.waitUntilExit()
+            try await Self.checkInvariant(data: dir + "/data", final: round == rounds)
+        }
+        let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
+        #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
+    }
+
+    /// After the start-up recovery: each reading once in the archive and once in the store, and readable.
+    static func checkInvariant(data: String, final: Bool) async throws {
+        guard FileManager.default.fileExists(atPath: data + "/engine.sqlite") else { return }
+        let archive = try ReadingArchive(path: data + "/engine.sqlite")
+        let database = try DatabaseQueue(path: data + "/engine.sqlite")
+        if final {
+            // A clean stop revised every pending window (SummaryFlushService at shutdown).
+            let pending = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM window_pending") }
+            #expect(pending == 0)
+        }
+        let store = try TimeSeriesStore(directory: data + "/store")
+        defer { store.close() }
+        let engine = try StreamEngine(store: store, archive: archive)
+        try await engine.recover()
+        let rows = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") } ?? 0
+        var readable = 0
+        // One sample of each reading's first component per (subject, device, metric): the store holds it exactly once.
+        var expected: [SeriesKey: Int] = [:]
+        for subject in try archive.subjects() {
+            for reading in try archive.readings(subject: subject) {
+                readable += 1
+                let first = try #require(reading.components.first)
+                expected[SeriesKey(subject: subject, device: reading.device.key, metric: first.metric.rawValue), default: 0] += 1
+            }
+        }
+        #expect(readable == rows, "\(rows - readable) stored readings do not read back")
+        if final {
+            // Every kind of device got readings through: both cuff users, the meter's records, the strap.
+            let stored = Set(expected.keys.map { "\($0.subject)/\($0.metric)" })
+            #expect(stored.isSuperset(of: ["alice/bp_systolic", "bob/bp_systolic", "alice/glucose", "alice/heart_rate"]), "\(stored)")
+        }
+        for (key, count) in expected {
+            let samples = try store.existingSeries(key).map { try store.scan($0, range: Int64.min..<Int64.max).samples.count } ?? 0
+            #expect(samples == count, "\(key): \(samples) samples for \(count) readings")
+        }
+    }
+}

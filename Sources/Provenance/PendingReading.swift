@@ -4,9 +4,13 @@
 public struct PendingReading: Sendable {
     public var reading: Reading
     public let acknowledge: @Sendable () async -> Void
+    /// False for a BLE notification: nobody confirms it, so it may wait a moment to share a batch (and a few disk
+    /// writes) with others. Indications, stored records and API calls wait for their acknowledgement: true.
+    public var awaitsConfirmation: Bool
 
-    public init(reading: Reading, acknowledge: @escaping @Sendable () async -> Void) {
+    public init(reading: Reading, awaitsConfirmation: Bool = true, acknowledge: @escaping @Sendable () async -> Void) {
         self.reading = reading
+        self.awaitsConfirmation = awaitsConfirmation
         self.acknowledge = acknowledge
     }
 }

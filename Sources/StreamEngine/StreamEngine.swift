@@ -45,6 +45,9 @@ public struct StreamEngineOptions: Sendable {
     /// Readings waiting beyond this make sources wait (back-pressure).
     public var queueCapacity = 4096
     public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+    /// How long readings nobody confirms (notifications) may wait for others to share their batch — its journal
+    /// transaction, store fsync, ledger line and mark — when nothing waiting needs a confirmation. 0: never wait.
+    public var notificationLinger: Duration = .zero
     public init() {}
 }
 
@@ -62,6 +65,8 @@ public actor StreamEngine {
     let logger: Logger
     private var subjects: [String: String] = [:]
     private var waiting: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
+    /// When the oldest waiting reading arrived (for the notification linger).
+    private var oldestWaiting: ContinuousClock.Instant?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     private var flushing = false
     private let revisionSink: AsyncStream<WindowRevision>.Continuation
@@ -191,6 +196,7 @@ public actor StreamEngine {
             await withCheckedContinuation { spaceWaiters.append($0) }
         }
         return try await withCheckedThrowingContinuation { continuation in
+            if waiting.isEmpty { oldestWaiting = .now }
             waiting.append((pending, continuation))
             queueGauge.record(waiting.count)
             if !flushing {
@@ -200,10 +206,35 @@ public actor StreamEngine {
         }
     }
 
-    /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device).
-    public func consume<S: AsyncSequence & Sendable>(_ source: S) async throws where S.Element == PendingReading {
-        for try await pending in source {
-            _ = try await ingest(pending)
+    /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device); readings
+    /// nobody confirms (notifications) go on without waiting for their batch, up to `inFlight` at once.
+    public func consume<S: AsyncSequence & Sendable>(_ source: S, inFlight: Int = 64) async throws where S.Element == PendingReading {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var outstanding = 0
+            for try await pending in source {
+                if pending.awaitsConfirmation {
+                    _ = try await ingest(pending)
+                } else {
+                    if outstanding >= inFlight {
+                        try await group.next()
+                        outstanding -= 1
+                    }
+                    group.addTask { _ = try await self.ingest(pending) }
+                    outstanding += 1
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// While only notifications wait, fewer than a batch, and the oldest has waited less than the linger: let more come.
+    private func lingerForNotifications() async {
+        let linger = options.notificationLinger
+        guard linger > .zero else { return }
+        while !waiting.isEmpty, waiting.count < options.batchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
+            let oldest = oldestWaiting, oldest.duration(to: .now) < linger
+        {
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -211,9 +242,11 @@ public actor StreamEngine {
 
     private func flushLoop() async {
         while !waiting.isEmpty {
+            await lingerForNotifications()
             let count = min(options.batchSize, waiting.count)
             let batch = Array(waiting.prefix(count))
             waiting.removeFirst(count)
+            oldestWaiting = waiting.isEmpty ? nil : .now
             queueGauge.record(waiting.count)
             let resumable = min(spaceWaiters.count, count)
             for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }

@@ -25,7 +25,12 @@ struct GatewayPipeline: Sendable {
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         // Hourly and daily windows are revised at most once a minute, not once a batch (a strap notifies every second).
         let windows = WindowTracker(zones: zones, defaultZone: zone, coalesceMicros: summaryCoalesceMicros)
-        let engine = try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows)
+        // A strap's notifications (nobody confirms them) wait up to half a second to share a batch with others: one
+        // journal transaction, fsync and ledger line for many instead of one each.
+        var options = StreamEngineOptions()
+        options.notificationLinger = .milliseconds(500)
+        let engine = try StreamEngine(
+            store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
     }
 
@@ -69,9 +74,23 @@ struct GatewayPipeline: Sendable {
         await onDevice?(connection.device)
         var failure: String?
         do {
-            for try await pending in connection.readings {
-                let outcome = try await engine.ingest(pending)
-                await onOutcome(outcome, pending.reading)
+            // Indications and stored records wait for their confirmation in turn; notifications go on (up to 64 at
+            // once) so they can share batches.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var outstanding = 0
+                for try await pending in connection.readings {
+                    if pending.awaitsConfirmation {
+                        await onOutcome(try await engine.ingest(pending), pending.reading)
+                        continue
+                    }
+                    if outstanding >= 64 {
+                        try await group.next()
+                        outstanding -= 1
+                    }
+                    group.addTask { await onOutcome(try await engine.ingest(pending), pending.reading) }
+                    outstanding += 1
+                }
+                try await group.waitForAll()
             }
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.

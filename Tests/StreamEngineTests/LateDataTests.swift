@@ -126,3 +126,56 @@ final class ManualClock: @unchecked Sendable {
         #expect(third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
     }
 }
+
+/// Counts the batches the engine records.
+final class CountingLedger: BatchLedger, @unchecked Sendable {
+    private let lock = NSLock()
+    private var sizes: [Int] = []
+    var batches: [Int] { lock.lock(); defer { lock.unlock() }; return sizes }
+    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        sizes.append(readings.count)
+        return sizes.count
+    }
+    func lastBatch() -> (sequence: Int, identities: Set<String>) { (batches.count, []) }
+}
+
+@Suite struct NotificationLingerTests {
+    static func engine(_ directory: String, ledger: CountingLedger, linger: Duration) throws -> (TimeSeriesStore, StreamEngine) {
+        let store = try TimeSeriesStore(directory: directory + "/store")
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        var options = StreamEngineOptions()
+        options.notificationLinger = linger
+        return (store, try StreamEngine(store: store, archive: archive, ledger: ledger, options: options))
+    }
+
+    @Test func notificationsShareABatchAndAConfirmedReadingDoesNotWait() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(2))
+        defer { store.close() }
+        // Twelve notifications arriving 20 ms apart (as twelve straps would): one batch, not twelve.
+        let readings = ProvenanceCatalogTests.readings()
+        let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+        let feeding = Task { try await engine.consume(stream) }
+        for index in 0..<12 {
+            var notification = readings[2]
+            notification.time.receivedMicros += Int64(index) * 1_000_000
+            notification.time.effectiveMicros += Int64(index) * 1_000_000
+            notification.rawPayloads = [[0x16, UInt8(60 + index)]]
+            continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // A cuff's indication arrives: it is stored at once, with the notifications waiting, not after the linger.
+        let started = ContinuousClock.now
+        #expect(try await engine.ingest(PendingReading(reading: readings[0]) {}) != .quarantined)
+        #expect(started.duration(to: .now) < .seconds(1))
+        continuation.finish()
+        try await feeding.value
+        #expect(ledger.batches == [13])
+        #expect(try ReadingArchive(path: directory + "/engine.sqlite").readings(subject: "carol").count == 13)
+    }
+}

@@ -32,7 +32,8 @@ public enum ReadingCollector {
                         }
                         let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
                         for reading in readings {
-                            continuation.yield(PendingReading(reading: reading) { await group.done() })
+                            continuation.yield(
+                                PendingReading(reading: reading, awaitsConfirmation: received.delivery != .notification) { await group.done() })
                         }
                     case .malformed(let payload):
                         await onMalformed(payload, identity)

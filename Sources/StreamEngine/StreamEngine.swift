@@ -207,21 +207,28 @@ public actor StreamEngine {
     }
 
     /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device); readings
-    /// nobody confirms (notifications) go on without waiting for their batch, up to `inFlight` at once.
-    public func consume<S: AsyncSequence & Sendable>(_ source: S, inFlight: Int = 64) async throws where S.Element == PendingReading {
+    /// nobody confirms (notifications) go on without waiting for their batch, up to `inFlight` at once, so they can
+    /// share batches. `onOutcome` hears every reading's outcome. Returns once every reading has its outcome.
+    public func consume<S: AsyncSequence & Sendable>(
+        _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil
+    ) async throws where S.Element == PendingReading {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var outstanding = 0
             for try await pending in source {
                 if pending.awaitsConfirmation {
-                    _ = try await ingest(pending)
-                } else {
-                    if outstanding >= inFlight {
-                        try await group.next()
-                        outstanding -= 1
-                    }
-                    group.addTask { _ = try await self.ingest(pending) }
-                    outstanding += 1
+                    let outcome = try await ingest(pending)
+                    await onOutcome?(outcome, pending.reading)
+                    continue
                 }
+                if outstanding >= inFlight {
+                    try await group.next()
+                    outstanding -= 1
+                }
+                group.addTask {
+                    let outcome = try await self.ingest(pending)
+                    await onOutcome?(outcome, pending.reading)
+                }
+                outstanding += 1
             }
             try await group.waitForAll()
         }

@@ -83,36 +83,15 @@ struct CollectCommand: AsyncParsableCommand {
             }
         }
         for file in imports {
-            // A file is not a device waiting for each confirmation: up to `importWindow` readings are in the engine at
-            // once, so they share batches (one journal transaction, one fsync, one ledger entry per batch).
-            let engine = pipeline.engine
+            // A file's readings wait for no confirmation: up to `importWindow` are in the engine at once, so they share
+            // batches (one journal transaction, one fsync, one ledger entry). A bad line ends the file there, after
+            // everything before it is stored.
             let verbose = verbose
-            func ingest(_ chunk: [PendingReading]) async throws {
-                try await withThrowingTaskGroup(of: (IngestOutcome, String).self) { group in
-                    for pending in chunk { group.addTask { (try await engine.ingest(pending), pending.reading.kind.rawValue) } }
-                    for try await (outcome, kind) in group {
-                        await tally.add(outcome)
-                        if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(kind) from \(file)") }
-                    }
-                }
-            }
-            var chunk: [PendingReading] = []
             do {
-                do {
-                    for try await pending in ReadingFile.readings(path: file) {
-                        chunk.append(pending)
-                        if chunk.count == Self.importWindow {
-                            try await ingest(chunk)
-                            chunk.removeAll(keepingCapacity: true)
-                        }
-                    }
-                } catch let error as ReadingFile.ImportError {
-                    // Everything before the bad line is imported, as the message says.
-                    try await ingest(chunk)
-                    chunk.removeAll()
-                    throw error
+                try await pipeline.engine.consume(ReadingFile.readings(path: file), inFlight: Self.importWindow) { outcome, reading in
+                    await tally.add(outcome)
+                    if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(file)") }
                 }
-                try await ingest(chunk)
             } catch {
                 FileHandleOutput.standardError("gatewayd collect: --import \(file): \(error)")
                 await tally.fail()

@@ -74,24 +74,9 @@ struct GatewayPipeline: Sendable {
         await onDevice?(connection.device)
         var failure: String?
         do {
-            // Indications and stored records wait for their confirmation in turn; notifications go on (up to 64 at
-            // once) so they can share batches.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var outstanding = 0
-                for try await pending in connection.readings {
-                    if pending.awaitsConfirmation {
-                        await onOutcome(try await engine.ingest(pending), pending.reading)
-                        continue
-                    }
-                    if outstanding >= 64 {
-                        try await group.next()
-                        outstanding -= 1
-                    }
-                    group.addTask { await onOutcome(try await engine.ingest(pending), pending.reading) }
-                    outstanding += 1
-                }
-                try await group.waitForAll()
-            }
+            // Indications and stored records wait for their confirmation in turn; notifications go on so they can
+            // share batches.
+            try await engine.consume(connection.readings, onOutcome: onOutcome)
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
             failure = "\(error)"

@@ -1,8 +1,8 @@
 import Foundation
 import Provenance
 
-/// A file of readings, one JSON `Reading` per line: a source like any device. Identities make importing the
-/// same file twice store nothing twice.
+/// A file of readings, one JSON `Reading` per line: a source like any device, except that nothing waits for a
+/// confirmation. Identities make importing the same file twice store nothing twice.
 enum ReadingFile {
     enum ImportError: Error, CustomStringConvertible {
         case unreadable(String)
@@ -24,7 +24,7 @@ enum ReadingFile {
             let decoder = JSONDecoder()
             for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
                 do {
-                    continuation.yield(PendingReading(reading: try decoder.decode(Reading.self, from: Data(line))) {})
+                    continuation.yield(PendingReading(reading: try decoder.decode(Reading.self, from: Data(line)), awaitsConfirmation: false) {})
                 } catch {
                     continuation.finish(throwing: ImportError.badLine(path: path, line: index + 1, reason: "\(error)".prefix(120).description))
                     return

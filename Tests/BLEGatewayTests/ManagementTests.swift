@@ -85,7 +85,9 @@ actor Collected<T: Sendable> {
 }
 
 /// Polls `condition` until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 5, _ condition: @Sendable () async -> Bool) async -> Bool {
+/// Polls until `condition` holds. The deadline only matters when it never does: it is long, because the whole suite
+/// (daemons started by the integration tests among them) shares two cores and a busy moment can take seconds.
+func eventually(_ seconds: Double = 20, _ condition: @Sendable () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if await condition() { return true }

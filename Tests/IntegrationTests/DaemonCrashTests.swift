@@ -16,7 +16,7 @@ import TimeSeries
         [
             SimulatedDeviceSpec(kind: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3, number: 1),
             SimulatedDeviceSpec(kind: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
-            SimulatedDeviceSpec(kind: .heartRate, name: "strap", notifyEverySeconds: 0.05, number: 3),
+            SimulatedDeviceSpec(kind: .heartRate, name: "strap", notifyEverySeconds: 0.2, number: 3),
         ]
     }
 
@@ -38,7 +38,7 @@ import TimeSeries
             simulated_devices:
               - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
               - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
-              - { kind: heart_rate, name: strap, notify_every: 50ms }
+              - { kind: heart_rate, name: strap, notify_every: 200ms }
             """.write(toFile: config, atomically: true, encoding: .utf8)
         var generator = SystemRandomNumberGenerator()
         let rounds = 6
@@ -70,7 +70,9 @@ import TimeSeries
         }
         let store = try TimeSeriesStore(directory: data + "/store")
         defer { store.close() }
-        let engine = try StreamEngine(store: store, archive: archive)
+        // What the daemon's next start does (with its ledger, so recovered readings are recorded there too).
+        let ledger = try Ledger(directory: data + "/ledger")
+        let engine = try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger))
         try await engine.recover()
         let rows = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") } ?? 0
         var readable = 0

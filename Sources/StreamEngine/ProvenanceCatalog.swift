@@ -139,14 +139,19 @@ final class ProvenanceCatalog: Sendable {
 
     private let byDigest = Mutex<[Data: Int64]>([:])
     private let byID = Mutex<[Int64: ReadingTemplate]>([:])
+    /// Ingest's fast path: a strap's notifications share one template, found by value without encoding or hashing it.
+    private let byTemplate = Mutex<[ReadingTemplate: Int64]>([:])
+    /// The caches are bounded: every connection of a device with a clock brings a new template.
+    static let cacheLimit = 4096
 
     /// The id of a template, inserting it on first sight (inside the caller's transaction).
     func id(of template: ReadingTemplate, _ db: Database) throws -> Int64 {
+        if let id = byTemplate.withLock({ $0[template] }) { return id }
         let body = try ReadingArchive.encoder.encode(template)
         let digest = Data(SHA256.hash(data: body))
         if let id = byDigest.withLock({ $0[digest] }) { return id }
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM provenance WHERE digest = ?", arguments: [digest]) {
-            byDigest.withLock { $0[digest] = id }
+            remember(id, digest: digest, template: template)
             return id
         }
         try db.execute(sql: "INSERT INTO provenance (digest, body) VALUES (?, ?)", arguments: [digest, body])
@@ -167,9 +172,24 @@ final class ProvenanceCatalog: Sendable {
         do { template = try JSONDecoder().decode(ReadingTemplate.self, from: body) } catch {
             throw ReadingSplitError(description: "provenance entry \(id) does not decode: \(error)")
         }
-        byID.withLock { $0[id] = template }
-        byDigest.withLock { $0[digest] = id }
+        byID.withLock {
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[id] = template
+        }
+        remember(id, digest: digest, template: template)
         return template
+    }
+
+    /// Caches a committed entry both ways (cleared wholesale when full: the catalog in SQLite stays the truth).
+    private func remember(_ id: Int64, digest: Data, template: ReadingTemplate) {
+        byDigest.withLock {
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[digest] = id
+        }
+        byTemplate.withLock {
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[template] = id
+        }
     }
 
     /// A stored reading from its template id and variation body.

@@ -12,16 +12,13 @@ struct RetentionService: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let cutoff = Int64((Date().timeIntervalSince1970 - rawAgeSeconds) * 1_000_000)
-                do {
-                    let report = try store.applyRetention(rawOlderThan: cutoff)
-                    logger.info("retention applied", metadata: ["report": "\(report)"])
-                } catch {
-                    logger.error("retention failed; raw data kept", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: .seconds(3600))
+        await repeatUntilGracefulShutdown(every: .seconds(3600)) {
+            let cutoff = Int64((Date().timeIntervalSince1970 - rawAgeSeconds) * 1_000_000)
+            do {
+                let report = try store.applyRetention(rawOlderThan: cutoff)
+                logger.info("retention applied", metadata: ["report": "\(report)"])
+            } catch {
+                logger.error("retention failed; raw data kept", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -34,12 +31,7 @@ struct SummaryFlushService: Service {
     let intervalSeconds: Double
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(intervalSeconds))
-                await engine.flushSummaries()
-            }
-        }
+        await repeatUntilGracefulShutdown(every: .seconds(intervalSeconds)) { await engine.flushSummaries() }
         await engine.flushSummaries(all: true)
     }
 }

@@ -51,12 +51,17 @@ struct WatchdogService: Service {
     let interval: Duration
 
     func run() async throws {
-        // Cancellation (graceful shutdown) ends the loop quietly: a thrown CancellationError would fail the group.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                notifier.notify("WATCHDOG=1")
-                try? await Task.sleep(for: interval / 2)
-            }
+        await repeatUntilGracefulShutdown(every: interval / 2) { notifier.notify("WATCHDOG=1") }
+    }
+}
+
+/// Does `work` now and then every `interval` until the service group shuts down gracefully. Cancellation ends the
+/// loop quietly: a thrown CancellationError would fail the group.
+func repeatUntilGracefulShutdown(every interval: Duration, _ work: @escaping @Sendable () async -> Void) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            await work()
+            try? await Task.sleep(for: interval)
         }
     }
 }

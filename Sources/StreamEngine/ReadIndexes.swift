@@ -69,65 +69,75 @@ extension ReadingArchive {
     }
 
     /// The newest stored readings of a subject, newest first: of one kind when given, only those carrying one of
-    /// `flags` when given. Walks the (subject, kind, time) index backwards, so the cost is `limit` rows.
+    /// `flags` when given. Walks each of the subject's (stream, time) index ranges backwards for `limit` rows and
+    /// merges them, so the cost is `limit` rows per kind, never the whole history.
     public func newestReadings(
         subject: String, kind: ReadingKind? = nil, device: String? = nil, anyOf flags: ReadingFlags? = nil, limit: Int
     ) throws -> [Reading] {
         try queue.read { db in
-            var sql = "SELECT \(Self.readingColumns) FROM reading WHERE subject = ? AND stored = 1"
-            var arguments: StatementArguments = [subject]
-            if let kind {
-                sql += " AND kind = ?"
-                arguments += [kind.rawValue]
-            }
+            var filter = ""
+            var extra: StatementArguments = []
             if let device {
-                sql += " AND device_key = ?"
-                arguments += [device]
+                filter += " AND provenance_id IN (SELECT id FROM provenance WHERE device_key = ?)"
+                extra += [device]
             }
             if let flags {
-                sql += " AND (flags & ?) <> 0"
-                arguments += [Int(flags.rawValue)]
+                filter += " AND (flags & ?) <> 0"
+                extra += [Int(flags.rawValue)]
             }
-            sql += kind == nil ? " ORDER BY effective_micros DESC, identity DESC LIMIT ?" : " ORDER BY kind DESC, effective_micros DESC, identity DESC LIMIT ?"
-            arguments += [limit]
-            return readings(from: try Row.fetchAll(db, sql: sql, arguments: arguments), db)
+            var keyed: [(key: Data, effective: Int64, row: Row)] = []
+            for stream in try Self.streams(subject: subject, kind: kind, db) {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT identity, \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1\(filter)
+                        ORDER BY effective_micros DESC, identity DESC LIMIT ?
+                        """,
+                    arguments: [stream] + extra + [limit])
+                keyed += rows.map { ($0["identity"], $0["effective_micros"], $0) }
+            }
+            keyed.sort { $0.effective != $1.effective ? $0.effective > $1.effective : $1.key.lexicographicallyPrecedes($0.key) }
+            return readings(from: keyed.prefix(limit).map(\.row), db)
         }
     }
 
     /// Up to `limit` stored readings of one subject and kind effective in [from, to), newest first when
-    /// `descending` (oldest first otherwise): one range of the (subject, kind, time) index, so `limit` rows are read.
+    /// `descending` (oldest first otherwise): one range of the (stream, time) index, so `limit` rows are read.
     public func readings(
         subject: String, kind: ReadingKind, from: Int64, to: Int64, descending: Bool, limit: Int
     ) throws -> [Reading] {
         try queue.read { db in
+            guard let stream = try Self.streams(subject: subject, kind: kind, db).first else { return [] }
             let order = descending ? "DESC" : "ASC"
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading
-                    WHERE subject = ? AND kind = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
-                    ORDER BY kind \(order), effective_micros \(order), identity \(order) LIMIT ?
+                    WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
+                    ORDER BY effective_micros \(order), identity \(order) LIMIT ?
                     """,
-                arguments: [subject, kind.rawValue, from, to, limit])
+                arguments: [stream, from, to, limit])
             return readings(from: rows, db)
         }
     }
 
-    /// Stored readings whose identity starts with `prefix` (lowercase hex), through the identity's primary key: how
-    /// an Observation derived from a reading ("bpstatus-" + 48 digits of its identity) finds its reading.
+    /// Stored readings whose identity starts with `prefix` (lowercase hex, at least 32 digits), through the identity
+    /// key's index: how an Observation derived from a reading ("bpstatus-" + 48 digits of its identity) finds it.
     public func readings(identityPrefix prefix: String) throws -> [Reading] {
-        guard !prefix.isEmpty, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
+        guard prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }), let key = IdentityKey.of(prefix) else { return [] }
         return try queue.read { db in
-            readings(from: try Row.fetchAll(
-                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity >= ? AND identity < ? AND stored = 1 LIMIT 16",
-                arguments: [prefix, prefix + "g"]), db)
+            let found = readings(from: try Row.fetchAll(
+                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ? AND stored = 1", arguments: [key]), db)
+            // Digits past the key are checked against the reading's identity.
+            return found.filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
         }
     }
 
     /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
     public func ledgerSequence(identity: String) throws -> Int? {
-        try queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT ledger_sequence FROM reading WHERE identity = ? AND stored = 1", arguments: [identity])
+        guard let key = IdentityKey.of(identity) else { return nil }
+        return try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT ledger_sequence FROM reading WHERE identity = ? AND stored = 1", arguments: [key])
         }
     }
 

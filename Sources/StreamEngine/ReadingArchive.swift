@@ -19,20 +19,15 @@ public final class ReadingArchive: Sendable {
     public init(path: String) throws {
         self.path = path
         queue = try DurableDatabase.open(path: path)
-        try Self.migrator.migrate(queue)
-        try convertLegacyRows()
+        try Self.migrator(catalog: catalog, path: path).migrate(queue)
     }
 
     /// The columns a reading is read from (`reading(from:)`).
-    static let readingColumns = "provenance_id, body, json"
+    static let readingColumns = "provenance_id, body, effective_micros"
 
-    /// A stored reading from its row: template + variation, or the whole JSON of a row written before the catalog.
+    /// A stored reading from its row: its provenance entry and its variation.
     func reading(from row: Row, _ db: Database) throws -> Reading {
-        if let id: Int64 = row["provenance_id"], let body: Data = row["body"] {
-            return try catalog.reading(provenance: id, body: body, db)
-        }
-        let json: Data = row["json"]
-        return try JSONDecoder().decode(Reading.self, from: json)
+        try catalog.reading(provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
     }
 
     /// Readings from rows; a row that does not decode (a damaged provenance entry or variation) is reported by
@@ -49,29 +44,8 @@ public final class ReadingArchive: Sendable {
 
     static let logger = Logger(label: "gatewayd.archive")
 
-    /// Rows written as whole JSON (before the provenance catalog) are split into template + variation, a few
-    /// thousand per transaction, on first open; nothing else changes (identity, times, flags, ledger sequence).
-    func convertLegacyRows() throws {
-        while true {
-            let converted = try queue.write { db -> Int in
-                let rows = try Row.fetchAll(db, sql: "SELECT rowid, json FROM reading WHERE provenance_id IS NULL LIMIT 5000")
-                let update = try db.cachedStatement(sql: "UPDATE reading SET provenance_id = ?, body = ?, json = X'' WHERE rowid = ?")
-                for row in rows {
-                    let json: Data = row["json"]
-                    let reading: Reading
-                    do { reading = try JSONDecoder().decode(Reading.self, from: json) } catch {
-                        throw ReadingSplitError(description: "reading row \(row["rowid"] as Int64) of \(path) does not decode; left unconverted: \(error)")
-                    }
-                    let (template, variation) = reading.split()
-                    try update.execute(arguments: [try catalog.id(of: template, db), try Self.encoder.encode(variation), row["rowid"] as Int64])
-                }
-                return rows.count
-            }
-            if converted == 0 { return }
-        }
-    }
-
-    static var migrator: DatabaseMigrator {
+    /// Every schema version of engine.sqlite, in order (v9 converts rows through `catalog`).
+    static func migrator(catalog: ProvenanceCatalog, path: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: readings, subjects, quarantine, cursors") { db in
             try db.execute(sql: """
@@ -129,8 +103,13 @@ public final class ReadingArchive: Sendable {
             try db.execute(sql: ProvenanceCatalog.migration)
             try db.execute(sql: "ALTER TABLE reading ADD COLUMN provenance_id INTEGER; ALTER TABLE reading ADD COLUMN body BLOB;")
         }
+        migrator.registerMigration(Self.compactRowsMigration) { db in
+            try CompactReadingRows.convert(db, catalog: catalog, path: path)
+        }
         return migrator
     }
+
+    static let compactRowsMigration = "v9: compact reading rows"
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -175,20 +154,40 @@ public final class ReadingArchive: Sendable {
 
     // MARK: Readings
 
-    /// Which of these identities are already archived.
+    /// Which of these identities are already archived (by their 128-bit key).
     func existing(_ identities: [String]) throws -> Set<String> {
         guard !identities.isEmpty else { return [] }
+        var byKey: [Data: [String]] = [:]
+        for identity in identities { if let key = IdentityKey.of(identity) { byKey[key, default: []].append(identity) } }
+        let keys = Array(byKey.keys)
         return try queue.read { db in
             var found: Set<String> = []
-            for chunk in stride(from: 0, to: identities.count, by: 500) {
-                let part = Array(identities[chunk..<min(chunk + 500, identities.count)])
+            for chunk in stride(from: 0, to: keys.count, by: 500) {
+                let part = Array(keys[chunk..<min(chunk + 500, keys.count)])
                 let marks = part.map { _ in "?" }.joined(separator: ",")
-                for identity in try String.fetchAll(db, sql: "SELECT identity FROM reading WHERE identity IN (\(marks))", arguments: StatementArguments(part)) {
-                    found.insert(identity)
+                for key in try Data.fetchAll(db, sql: "SELECT identity FROM reading WHERE identity IN (\(marks))", arguments: StatementArguments(part)) {
+                    found.formUnion(byKey[key] ?? [])
                 }
             }
             return found
         }
+    }
+
+    /// The stream (subject, kind) readings are indexed by, created on first use.
+    static func streamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue]) {
+            return id
+        }
+        try db.execute(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)", arguments: [subject, kind.rawValue])
+        return db.lastInsertedRowID
+    }
+
+    /// The streams of a subject, by kind (one kind when given).
+    static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
+        if let kind {
+            return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue])
+        }
+        return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id", arguments: [subject])
     }
 
     /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
@@ -197,18 +196,23 @@ public final class ReadingArchive: Sendable {
         try queue.write { db in
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json,
-                    provenance_id, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 0, X'', ?, ?)
+                INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
                 """)
+            var streams: [String: Int64] = [:]
             for (identity, reading) in readings {
+                guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
+                let subject = reading.subject ?? ""
+                let streamKey = subject + "\u{0}" + reading.kind.rawValue
+                let stream: Int64
+                if let known = streams[streamKey] { stream = known } else {
+                    stream = try Self.streamID(subject: subject, kind: reading.kind, db)
+                    streams[streamKey] = stream
+                }
                 let (template, variation) = reading.split()
-                try insert.execute(
-                    arguments: [
-                        identity, reading.subject ?? "", reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
-                        reading.time.receivedMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
-                        try Self.encoder.encode(variation),
-                    ])
+                try insert.execute(arguments: [
+                    key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
+                    Data(variation.encoded()),
+                ])
             }
             for reading in quarantine {
                 try db.execute(
@@ -225,12 +229,14 @@ public final class ReadingArchive: Sendable {
     /// Marks journaled readings as stored (their samples are durable in the store), with their ledger entry.
     func markStored(_ identities: [String], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
         try queue.write { db in
-            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE identity = ? AND stored = 0")
-            let feed = try db.cachedStatement(sql: "INSERT INTO reading_feed (identity, stored_micros) VALUES (?, ?)")
+            let find = try db.cachedStatement(sql: "SELECT id FROM reading WHERE identity = ? AND stored = 0")
+            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ?")
+            let feed = try db.cachedStatement(sql: "INSERT INTO reading_feed (reading, stored_micros) VALUES (?, ?)")
             for identity in identities {
-                try update.execute(arguments: [ledgerSequence, identity])
-                // Only a reading that became stored now enters the feed (a repeated mark must not send it twice).
-                if db.changesCount > 0 { try feed.execute(arguments: [identity, nowMicros]) }
+                // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
+                guard let key = IdentityKey.of(identity), let id = try Int64.fetchOne(find, arguments: [key]) else { continue }
+                try update.execute(arguments: [ledgerSequence, id])
+                try feed.execute(arguments: [id, nowMicros])
             }
         }
     }
@@ -238,8 +244,9 @@ public final class ReadingArchive: Sendable {
     /// Readings journaled but not marked stored: a crash came between the journal and the mark.
     func unstored() throws -> [(identity: String, reading: Reading)] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT identity, \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY rowid").map { row in
-                (row["identity"], try reading(from: row, db))
+            try Row.fetchAll(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id").map { row in
+                let reading = try reading(from: row, db)
+                return (ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, reading)
             }
         }
     }
@@ -247,7 +254,8 @@ public final class ReadingArchive: Sendable {
     /// The archived reading with this identity (the ledger verifier's lookup).
     public func reading(identity: String) throws -> Reading? {
         try queue.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [identity])
+            guard let key = IdentityKey.of(identity),
+                let row = try Row.fetchOne(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
             else { return nil }
             return try reading(from: row, db)
         }
@@ -256,13 +264,16 @@ public final class ReadingArchive: Sendable {
     /// Readings of a subject in [from, to) by effective time, oldest first.
     public func readings(subject: String, from: Int64 = .min, to: Int64 = .max, kind: ReadingKind? = nil) throws -> [Reading] {
         try queue.read { db in
-            var sql = "SELECT \(Self.readingColumns) FROM reading WHERE subject = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1"
-            var arguments: StatementArguments = [subject, from, to]
-            if let kind {
-                sql += " AND kind = ?"
-                arguments += [kind.rawValue]
-            }
-            return readings(from: try Row.fetchAll(db, sql: sql + " ORDER BY effective_micros, identity", arguments: arguments), db)
+            let streams = try Self.streams(subject: subject, kind: kind, db)
+            guard !streams.isEmpty else { return [] }
+            let marks = streams.map { _ in "?" }.joined(separator: ",")
+            return readings(from: try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
+                    AND stored = 1 ORDER BY effective_micros, identity
+                    """,
+                arguments: StatementArguments(streams) + [from, to]), db)
         }
     }
 

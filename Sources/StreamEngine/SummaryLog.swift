@@ -100,7 +100,7 @@ extension ReadingArchive {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.seq, f.stored_micros, r.provenance_id, r.body, r.json FROM reading_feed f JOIN reading r ON r.identity = f.identity
+                    SELECT f.seq, f.stored_micros, r.provenance_id, r.body, r.effective_micros FROM reading_feed f JOIN reading r ON r.id = f.reading
                     WHERE f.seq > ? ORDER BY f.seq LIMIT ?
                     """, arguments: [sequence, limit]
             ).compactMap { row in
@@ -121,14 +121,13 @@ extension ReadingArchive {
 }
 
 extension ReadingArchive {
-    /// The device record a stored reading of this device carried (the newest), for describing a series' device.
+    /// The newest record of a device that gave stored readings (from the device registry), for describing a series' device.
     public func deviceRecord(key: String) throws -> DeviceRecord? {
         try queue.read { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE device_key = ? AND stored = 1 ORDER BY received_micros DESC LIMIT 1",
-                arguments: [key])
+            guard let json = try String.fetchOne(
+                db, sql: "SELECT device_json FROM subject_device WHERE device_key = ? ORDER BY last_micros DESC LIMIT 1", arguments: [key])
             else { return nil }
-            return try? reading(from: row, db).device
+            return try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8))
         }
     }
 }

@@ -2,21 +2,21 @@
 ///
 /// The store's on-disk formats (log records, chunk headers, columns) are all written through this one type so
 /// byte order and varint rules live in one place.
-struct ByteWriter {
-    private(set) var bytes: [UInt8]
+package struct ByteWriter {
+    package private(set) var bytes: [UInt8]
 
-    init(capacity: Int = 0) {
+    package init(capacity: Int = 0) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    mutating func write(_ value: UInt8) { bytes.append(value) }
+    package mutating func write(_ value: UInt8) { bytes.append(value) }
 
     mutating func write<T: FixedWidthInteger>(littleEndian value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func write(varint value: UInt64) {
+    package mutating func write(varint value: UInt64) {
         var v = value
         while v >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -25,9 +25,9 @@ struct ByteWriter {
         bytes.append(UInt8(v))
     }
 
-    mutating func write(signedVarint value: Int64) { write(varint: ZigZag.encode(value)) }
+    package mutating func write(signedVarint value: Int64) { write(varint: ZigZag.encode(value)) }
 
-    mutating func write(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
+    package mutating func write(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
 
     /// Overwrites four bytes at `offset` (used to patch a length or checksum in place).
     mutating func patch(littleEndian value: UInt32, at offset: Int) {
@@ -48,33 +48,33 @@ public struct ByteReadError: Error, Equatable, CustomStringConvertible {
 
 /// A bounds-checked cursor over bytes. Every read checks the remaining length and throws a typed error
 /// naming the field, so no decoder can read past the end of a truncated chunk or log record.
-struct ByteReader {
-    let bytes: ArraySlice<UInt8>
-    private(set) var offset: Int
+package struct ByteReader {
+    package let bytes: ArraySlice<UInt8>
+    package private(set) var offset: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    package init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         self.offset = bytes.startIndex
     }
 
-    init(_ bytes: [UInt8]) { self.init(bytes[...]) }
+    package init(_ bytes: [UInt8]) { self.init(bytes[...]) }
 
-    var remaining: Int { bytes.endIndex - offset }
-    var isAtEnd: Bool { offset >= bytes.endIndex }
+    package var remaining: Int { bytes.endIndex - offset }
+    package var isAtEnd: Bool { offset >= bytes.endIndex }
     /// Offset relative to the start of the slice, for error messages.
     var position: Int { offset - bytes.startIndex }
 
-    func error(_ field: String, _ problem: String) -> ByteReadError {
+    package func error(_ field: String, _ problem: String) -> ByteReadError {
         ByteReadError(field: field, offset: position, problem: problem)
     }
 
-    mutating func readByte(_ field: String) throws(ByteReadError) -> UInt8 {
+    package mutating func readByte(_ field: String) throws(ByteReadError) -> UInt8 {
         guard offset < bytes.endIndex else { throw error(field, "needs 1 byte, none left") }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(ByteReadError) -> T {
+    package mutating func read<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(ByteReadError) -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw error(field, "needs \(size) bytes, \(remaining) left") }
         var value: T = 0
@@ -83,7 +83,7 @@ struct ByteReader {
         return value
     }
 
-    mutating func readVarint(_ field: String) throws(ByteReadError) -> UInt64 {
+    package mutating func readVarint(_ field: String) throws(ByteReadError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -98,11 +98,11 @@ struct ByteReader {
         }
     }
 
-    mutating func readSignedVarint(_ field: String) throws(ByteReadError) -> Int64 {
+    package mutating func readSignedVarint(_ field: String) throws(ByteReadError) -> Int64 {
         ZigZag.decode(try readVarint(field))
     }
 
-    mutating func readBytes(_ count: Int, _ field: String) throws(ByteReadError) -> ArraySlice<UInt8> {
+    package mutating func readBytes(_ count: Int, _ field: String) throws(ByteReadError) -> ArraySlice<UInt8> {
         guard count >= 0, remaining >= count else {
             throw error(field, "needs \(count) bytes, \(remaining) left")
         }

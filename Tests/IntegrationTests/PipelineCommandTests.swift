@@ -51,14 +51,24 @@ import Testing
         // Someone edits a stored reading's value in the archive: verify names the entry and the reading.
         let archive = try DatabaseQueue(path: data + "/engine.sqlite")
         let identity = try archive.write { db -> String in
-            // A reading row holds its provenance id and what varies per reading: the components as [metric, unit, mantissa, exponent].
-            let row = try Row.fetchOne(db, sql: "SELECT identity, body FROM reading WHERE subject = 'alice' AND kind = 'blood_pressure' LIMIT 1")
-            let identity: String = row?["identity"] ?? ""
-            let body: Data = row?["body"] ?? Data()
-            let edited = String(decoding: body, as: UTF8.self).replacingOccurrences(of: "\"mm[Hg]\",", with: "\"mm[Hg]\",9", options: [], range: nil)
-            #expect(edited != String(decoding: body, as: UTF8.self))
-            try db.execute(sql: "UPDATE reading SET body = ? WHERE identity = ?", arguments: [Data(edited.utf8), identity])
-            return identity
+            // A reading row holds its provenance id and a binary variation: format, present fields, receive offset
+            // (varint), value count, then each value as a kind byte and a zigzag varint mantissa. Bump the systolic by 1.
+            let row = try Row.fetchOne(db, sql: """
+                SELECT r.id, r.body FROM reading r JOIN reading_stream s ON s.id = r.stream
+                WHERE s.subject = 'alice' AND s.kind = 'blood_pressure' LIMIT 1
+                """)
+            var body = [UInt8]((row?["body"] as Data?) ?? Data())
+            var index = 2
+            while index < body.count, body[index] & 0x80 != 0 { index += 1 }  // receive offset
+            index += 3  // its last byte, the value count, the value kind
+            #expect(index < body.count)
+            if index < body.count { body[index] &+= 2 }
+            let id: Int64 = row?["id"] ?? 0
+            try db.execute(sql: "UPDATE reading SET body = ? WHERE id = ?", arguments: [Data(body), id])
+            // The ledger names readings by their full identity: the one whose values changed.
+            let ledger = try String(contentsOfFile: data + "/ledger/ledger.jsonl", encoding: .utf8)
+            let key = try String.fetchOne(db, sql: "SELECT lower(hex(identity)) FROM reading WHERE id = ?", arguments: [id]) ?? "?"
+            return ledger.components(separatedBy: "\"id\":\"").dropFirst().map { String($0.prefix(64)) }.first { $0.hasPrefix(key) } ?? key
         }
         let tampered = try commands.run(["verify", "--dir", data])
         #expect(tampered.status == 1)

@@ -83,6 +83,14 @@ import TimeSeries
         for reading in Self.readings() {
             let (template, variation) = reading.split()
             #expect(try Reading(template: template, variation: variation) == reading)
+            // The stored body gives back the same variation; a strap's notification takes a few dozen bytes.
+            let body = variation.encoded()
+            #expect(try ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros) == variation)
+            if reading.kind == .heartRate { #expect(body.count <= 32) }
+            // A damaged body is an error that names what is wrong, never a different reading.
+            for cut in [1, body.count / 2, body.count - 1] {
+                #expect(throws: ReadingSplitError.self) { try ReadingVariation(decoding: Array(body.prefix(cut)), effectiveMicros: 0) }
+            }
         }
         // Notifications of one strap share their template; only the variation differs.
         let strap = Self.readings()[2]
@@ -93,7 +101,7 @@ import TimeSeries
         #expect(strap.split().0 == next.split().0)
     }
 
-    @Test func theArchiveStoresEachTemplateOnceAndConvertsRowsWrittenBeforeTheCatalog() async throws {
+    @Test func theArchiveStoresEachTemplateOnce() async throws {
         let pipeline = try await TestPipeline.make(zones: ["carol": TimeZone(identifier: "Asia/Tokyo")!])
         defer { pipeline.remove() }
         var readings = Self.readings()
@@ -110,22 +118,83 @@ import TimeSeries
         let read = try pipeline.archive.readings(subject: "carol")
         #expect(read == readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
 
-        // Rows as the archive wrote them before the catalog (whole JSON): converted on the next open, losing nothing.
-        let written = readings
-        try await pipeline.archive.queue.write { db in
-            for reading in written {
-                let identity = try #require(reading.identity).hex
-                try db.execute(
-                    sql: "UPDATE reading SET json = ?, provenance_id = NULL, body = NULL WHERE identity = ?",
-                    arguments: [try ReadingArchive.encoder.encode(reading), identity])
+    }
+
+    /// A directory written before the compact rows (v8: template + JSON variation; before v8: whole JSON) opens
+    /// and converts on first start, losing nothing: the same readings, feed positions and ledger sequences.
+    @Test func rowsWrittenBeforeTheCompactFormatAreConverted() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compact-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/engine.sqlite"
+        let readings = Self.readings()
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try ReadingArchive.migrator(catalog: ProvenanceCatalog(), path: path)
+                .migrate(queue, upTo: "v8: provenance catalog; readings as template id + variation")
+            try await queue.write { db in
+                for (index, reading) in readings.enumerated() {
+                    let identity = try #require(reading.identity).hex
+                    var json = try ReadingArchive.encoder.encode(reading)
+                    var provenance: Int64?
+                    var body: Data?
+                    if index % 2 == 0 {
+                        // As v8 wrote it: a template without shape, the variation as JSON naming metric and unit.
+                        var (template, _) = reading.split()
+                        template.shape = []
+                        try db.execute(
+                            sql: "INSERT INTO provenance (digest, body) VALUES (?, ?)",
+                            arguments: [Data(identity.utf8), try ReadingArchive.encoder.encode(template)])
+                        provenance = db.lastInsertedRowID
+                        body = try ReadingArchive.encoder.encode(Self.legacyVariation(of: reading))
+                        json = Data()
+                    }
+                    try db.execute(
+                        sql: """
+                            INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored,
+                                ledger_sequence, json, provenance_id, body)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            identity, reading.subject, reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
+                            reading.time.receivedMicros, Int(reading.flags.rawValue), index + 7, json, provenance, body,
+                        ])
+                    try db.execute(sql: "INSERT INTO reading_feed (seq, identity, stored_micros) VALUES (?, ?, ?)", arguments: [index * 10 + 3, identity, 42])
+                }
+                // A row that does not decode is kept aside, not lost and not blocking the rest.
+                try db.execute(sql: """
+                    INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
+                    VALUES ('\(String(repeating: "ab", count: 32))', 'carol', 'x', 'heart_rate', 1, 1, 0, 1, X'7B')
+                    """)
             }
-            try db.execute(sql: "DELETE FROM provenance")
         }
-        let reopened = try ReadingArchive(path: pipeline.directory + "/engine.sqlite")
-        let legacy = try await reopened.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE provenance_id IS NULL OR length(json) > 0") }
-        #expect(legacy == 0)
-        #expect(try reopened.readings(subject: "carol") == read)
-        for reading in readings { #expect(try reopened.reading(identity: try #require(reading.identity).hex) == reading) }
+        let archive = try ReadingArchive(path: path)
+        #expect(try archive.readings(subject: "carol") == readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
+        for (index, reading) in readings.enumerated() {
+            let identity = try #require(reading.identity).hex
+            #expect(try archive.reading(identity: identity) == reading)
+            #expect(try archive.ledgerSequence(identity: identity) == index + 7)
+        }
+        let feed = try archive.storedReadings(after: 0)
+        #expect(feed.map(\.sequence) == readings.indices.map { Int64($0 * 10 + 3) })
+        #expect(feed.map(\.reading) == readings)
+        #expect(try archive.feedPositions().readings == Int64((readings.count - 1) * 10 + 3))
+        let kept = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading_unconverted") }
+        #expect(kept == 1)
+    }
+
+    /// The JSON variation migration v8 wrote.
+    static func legacyVariation(of reading: Reading) -> LegacyReadingVariation {
+        LegacyReadingVariation(
+            e: reading.time.effectiveMicros, r: reading.time.receivedMicros - reading.time.effectiveMicros,
+            c: reading.components.map { component in
+                switch component.value {
+                case .quantity(let q): [.text(component.metric.rawValue), .text(component.unit), .number(q.mantissa), .number(Int64(q.exponent))]
+                case .absent(let reason): [.text(component.metric.rawValue), .text(component.unit), .text(reason.rawValue)]
+                }
+            },
+            p: reading.rawPayloads.map { Data($0).base64EncodedString() }, s: reading.sequenceNumber, d: reading.time.deviceTimestamp,
+            o: reading.time.deviceTimeOffsetMinutes, g: reading.context.glucose?.sequenceNumber)
     }
 
     @Test func aDamagedRowIsLeftOutAndTheRestIsServed() async throws {
@@ -135,7 +204,7 @@ import TimeSeries
         for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
         let damaged = try #require(readings[1].identity).hex
         try await pipeline.archive.queue.write { db in
-            try db.execute(sql: "UPDATE reading SET body = ? WHERE identity = ?", arguments: [Data("{\"e\": ".utf8), damaged])
+            try db.execute(sql: "UPDATE reading SET body = ? WHERE identity = ?", arguments: [Data("{\"e\": ".utf8), IdentityKey.of(damaged)])
         }
         #expect(try pipeline.archive.readings(subject: "carol").count == readings.count - 1)
         #expect(throws: (any Error).self) { try pipeline.archive.reading(identity: damaged) }

@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+import Logging
+import Provenance
+
+/// A reading identity as the archive keeps it: its first 128 bits, binary (16 bytes instead of 64 hex characters
+/// in the row and again in its index). Dedupe and lookups by identity use this key; 128 bits keep a collision out
+/// of reach for any number of readings a gateway will ever hold.
+enum IdentityKey {
+    static let byteCount = 16
+
+    /// The key of a full identity (64 hex digits), or of a prefix of at least 32 digits.
+    static func of(_ hex: String) -> Data? {
+        let digits = Array(hex.utf8.prefix(byteCount * 2))
+        guard digits.count == byteCount * 2 else { return nil }
+        var bytes = Data(capacity: byteCount)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+/// The rows of `reading` as they were before migration v9 (identity as text, subject, device and kind per row, the
+/// variation as JSON with metric and unit per component), converted once to compact rows: a 16-byte identity key,
+/// a stream (subject, kind), the effective time, flags, the provenance id and a binary variation. Feed positions
+/// and row ids are kept, so an outbox cursor and ledger lookups go on where they were.
+enum CompactReadingRows {
+    static let schema = """
+        CREATE TABLE reading_stream (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, UNIQUE (subject, kind));
+        CREATE TABLE reading (
+            id INTEGER PRIMARY KEY, identity BLOB NOT NULL, stream INTEGER NOT NULL, effective_micros INTEGER NOT NULL,
+            flags INTEGER NOT NULL, provenance_id INTEGER NOT NULL, stored INTEGER NOT NULL, ledger_sequence INTEGER,
+            body BLOB NOT NULL);
+        CREATE UNIQUE INDEX reading_by_identity ON reading(identity);
+        CREATE INDEX reading_by_stream_time ON reading(stream, effective_micros);
+        CREATE INDEX reading_unstored ON reading(stored) WHERE stored = 0;
+        CREATE TABLE reading_feed (seq INTEGER PRIMARY KEY AUTOINCREMENT, reading INTEGER NOT NULL, stored_micros INTEGER NOT NULL);
+        CREATE INDEX provenance_by_device ON provenance(device_key);
+        """
+
+    static let logger = Logger(label: "gatewayd.archive")
+
+    /// Migration v9. A row that does not decode is kept as it was in `reading_unconverted` and logged: nothing is lost,
+    /// and the rest converts.
+    static func convert(_ db: Database, catalog: ProvenanceCatalog, path: String) throws {
+        try db.execute(sql: """
+            DROP INDEX IF EXISTS reading_by_subject_time; DROP INDEX IF EXISTS reading_by_subject_kind_time; DROP INDEX IF EXISTS reading_unstored;
+            ALTER TABLE reading RENAME TO reading_v1;
+            ALTER TABLE reading_feed RENAME TO reading_feed_v1;
+            ALTER TABLE provenance RENAME TO provenance_v1;
+            """)
+        try db.execute(sql: ProvenanceCatalog.migration + ProvenanceCatalog.deviceMigration + ";" + schema)
+        try db.execute(sql: "CREATE TABLE reading_unconverted AS SELECT * FROM reading_v1 WHERE 0")
+
+        var templates: [Int64: ReadingTemplate] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, body FROM provenance_v1") {
+            let body: Data = row["body"]
+            if let template = try? JSONDecoder().decode(ReadingTemplate.self, from: body) { templates[row["id"]] = template }
+        }
+        var streams: [String: Int64] = [:]
+        let insert = try db.makeStatement(sql: """
+            INSERT INTO reading (id, identity, stream, effective_micros, flags, provenance_id, stored, ledger_sequence, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        var last: Int64 = 0
+        var unconverted = 0
+        while true {
+            let rows = try Row.fetchAll(db, sql: "SELECT rowid AS rid, * FROM reading_v1 WHERE rowid > ? ORDER BY rowid LIMIT 5000", arguments: [last])
+            guard let final = rows.last else { break }
+            last = final["rid"]
+            for row in rows {
+                let rowid: Int64 = row["rid"]
+                do {
+                    let reading = try legacyReading(row, templates: templates)
+                    guard let key = IdentityKey.of(row["identity"]) else {
+                        throw ReadingSplitError(description: "identity '\(row["identity"] as String)' is not hex")
+                    }
+                    let subject = reading.subject ?? ""
+                    let streamKey = subject + "\u{0}" + reading.kind.rawValue
+                    let stream: Int64
+                    if let known = streams[streamKey] { stream = known } else {
+                        stream = try ReadingArchive.streamID(subject: subject, kind: reading.kind, db)
+                        streams[streamKey] = stream
+                    }
+                    let (template, variation) = reading.split()
+                    try insert.execute(arguments: [
+                        rowid, key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
+                        row["stored"] as Int, row["ledger_sequence"] as Int?, Data(variation.encoded()),
+                    ])
+                } catch {
+                    unconverted += 1
+                    logger.error("a reading row could not be converted; kept unchanged in reading_unconverted", metadata: [
+                        "archive": "\(path)", "row": "\(rowid)", "error": "\(error)",
+                    ])
+                    try db.execute(sql: "INSERT INTO reading_unconverted SELECT * FROM reading_v1 WHERE rowid = ?", arguments: [rowid])
+                }
+            }
+        }
+        try db.execute(sql: """
+            INSERT INTO reading_feed (seq, reading, stored_micros)
+            SELECT f.seq, r.rowid, f.stored_micros FROM reading_feed_v1 f JOIN reading_v1 r ON r.identity = f.identity
+            WHERE EXISTS (SELECT 1 FROM reading n WHERE n.id = r.rowid) ORDER BY f.seq;
+            DROP TABLE reading_feed_v1; DROP TABLE reading_v1; DROP TABLE provenance_v1;
+            """)
+        if unconverted > 0 {
+            logger.error("reading rows left unconverted", metadata: ["archive": "\(path)", "count": "\(unconverted)"])
+        }
+    }
+
+    /// A row as written before v9: template id + JSON variation (v8), or the whole reading as JSON (before v8).
+    static func legacyReading(_ row: Row, templates: [Int64: ReadingTemplate]) throws -> Reading {
+        if let id: Int64 = row["provenance_id"], let body: Data = row["body"] {
+            guard let template = templates[id] else { throw ReadingSplitError(description: "provenance entry \(id) is missing or damaged") }
+            let variation = try JSONDecoder().decode(LegacyReadingVariation.self, from: body)
+            return try Reading(legacyTemplate: template, variation: variation)
+        }
+        let json: Data = row["json"]
+        return try JSONDecoder().decode(Reading.self, from: json)
+    }
+}
+
+/// The per-reading part as migration v8 wrote it (JSON), read only by the v9 conversion. What varied per reading, kept small: times as offsets, components as [metric, unit, mantissa, exponent] (or
+/// [metric, unit, absent reason]), payloads in base64.
+struct LegacyReadingVariation: Codable {
+    /// Effective time, µs.
+    var e: Int64
+    /// Receive time minus effective time, µs (0 for a reading stamped at its receive time).
+    var r: Int64
+    var c: [[ComponentField]]
+    var p: [String]
+    /// Device-reported sequence number (glucose).
+    var s: UInt16?
+    /// Device timestamp and glucose time offset, minutes.
+    var d: DeviceWallClock?
+    var o: Int?
+    /// Glucose context sequence number.
+    var g: UInt16?
+
+    enum ComponentField: Codable, Hashable {
+        case text(String)
+        case number(Int64)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int64.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .text(let text): try container.encode(text)
+            case .number(let number): try container.encode(number)
+            }
+        }
+    }
+}
+
+extension Reading {
+    init(legacyTemplate template: ReadingTemplate, variation: LegacyReadingVariation) throws {
+        var components: [ReadingComponent] = []
+        for fields in variation.c {
+            guard fields.count >= 3, case .text(let name) = fields[0], let metric = Metric(rawValue: name), case .text(let unit) = fields[1] else {
+                throw ReadingSplitError(description: "a stored component is not [metric, unit, value…]: \(fields)")
+            }
+            switch (fields.count, fields[2]) {
+            case (4, .number(let mantissa)):
+                guard case .number(let exponent) = fields[3], let e = Int8(exactly: exponent) else {
+                    throw ReadingSplitError(description: "a stored component has no valid exponent: \(fields)")
+                }
+                components.append(ReadingComponent(metric: metric, value: .quantity(DecimalQuantity(mantissa: mantissa, exponent: e)), unit: unit))
+            case (3, .text(let text)):
+                guard let reason = AbsentValueReason(rawValue: text) else { throw ReadingSplitError(description: "unknown absent reason '\(text)'") }
+                components.append(ReadingComponent(metric: metric, value: .absent(reason), unit: unit))
+            default:
+                throw ReadingSplitError(description: "a stored component is not [metric, unit, value…]: \(fields)")
+            }
+        }
+        var payloads: [[UInt8]] = []
+        for text in variation.p {
+            guard let bytes = Data(base64Encoded: text) else { throw ReadingSplitError(description: "a stored payload is not base64") }
+            payloads.append(Array(bytes))
+        }
+        var context = template.context
+        if let sequence = variation.g { context.glucose?.sequenceNumber = sequence }
+        var time = template.time
+        time.effectiveMicros = variation.e
+        time.receivedMicros = variation.e + variation.r
+        time.deviceTimestamp = variation.d
+        time.deviceTimeOffsetMinutes = variation.o
+        self.init(
+            kind: template.kind, components: components, subject: template.subject, device: template.device, gateway: template.gateway,
+            context: context, time: time, flags: template.flags, characteristic: template.characteristic, rawPayloads: payloads,
+            sequenceNumber: variation.s)
+        modelVersion = template.modelVersion
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import Provenance
+import TimeSeries
+
+/// What many readings share — subject, device record, gateway, measurement context, the time decision with its
+/// clock comparison and correction, flags, characteristic, and the shape of its components (which metrics, in which
+/// units) — stored once, content-addressed, and referenced from each reading by a small integer. A strap's
+/// notifications of one connection share one entry; what varies per reading is a `ReadingVariation`.
+struct ReadingTemplate: Hashable, Sendable, Codable {
+    var kind: ReadingKind
+    var subject: String?
+    var device: DeviceRecord
+    var gateway: GatewayRecord
+    /// The glucose context's sequence number is per reading: it is in the variation, 0 here.
+    var context: MeasurementContext
+    /// Receive and effective time, device stamp and glucose time offset are per reading: in the variation.
+    var time: TimeProvenance
+    var flags: ReadingFlags
+    var characteristic: String
+    var modelVersion: Int
+    /// The components' metrics and units in order; their values are per reading. Empty in entries written before
+    /// the compact rows (those are only read by the conversion, with the legacy variation that names them).
+    var shape: [ComponentShape] = []
+
+    struct ComponentShape: Hashable, Sendable, Codable {
+        var metric: String
+        var unit: String
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, subject, device, gateway, context, time, flags, characteristic, modelVersion, shape
+    }
+
+    init(kind: ReadingKind, subject: String?, device: DeviceRecord, gateway: GatewayRecord, context: MeasurementContext,
+         time: TimeProvenance, flags: ReadingFlags, characteristic: String, modelVersion: Int, shape: [ComponentShape]) {
+        self.kind = kind
+        self.subject = subject
+        self.device = device
+        self.gateway = gateway
+        self.context = context
+        self.time = time
+        self.flags = flags
+        self.characteristic = characteristic
+        self.modelVersion = modelVersion
+        self.shape = shape
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(ReadingKind.self, forKey: .kind)
+        subject = try c.decodeIfPresent(String.self, forKey: .subject)
+        device = try c.decode(DeviceRecord.self, forKey: .device)
+        gateway = try c.decode(GatewayRecord.self, forKey: .gateway)
+        context = try c.decode(MeasurementContext.self, forKey: .context)
+        time = try c.decode(TimeProvenance.self, forKey: .time)
+        flags = try c.decode(ReadingFlags.self, forKey: .flags)
+        characteristic = try c.decode(String.self, forKey: .characteristic)
+        modelVersion = try c.decode(Int.self, forKey: .modelVersion)
+        shape = try c.decodeIfPresent([ComponentShape].self, forKey: .shape) ?? []
+    }
+}
+
+/// What varies per reading, in a few bytes (`encoded()`): the receive time as an offset from the effective time
+/// (which is a column of its own, indexed), the component values in the template's order, the payloads, and the
+/// device's sequence number, timestamp and time offset where it sent them.
+struct ReadingVariation: Equatable {
+    var effectiveMicros: Int64
+    /// Receive time minus effective time, µs (0 for a reading stamped at its receive time).
+    var receivedOffsetMicros: Int64
+    var values: [ReadingValue]
+    var payloads: [[UInt8]]
+    /// Device-reported sequence number (glucose).
+    var sequence: UInt16?
+    var deviceTimestamp: DeviceWallClock?
+    /// Glucose time offset, minutes.
+    var deviceTimeOffsetMinutes: Int?
+    /// Glucose context sequence number.
+    var glucoseSequence: UInt16?
+
+    /// Format 1: a byte of which optional fields follow, the receive offset, the values, the payloads, then the
+    /// optional fields. Integers are LEB128 varints (signed ones zigzag), so a strap's notification takes ~30 bytes.
+    static let format: UInt8 = 1
+
+    private enum Present {
+        static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8
+    }
+
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: 32)
+        writer.write(Self.format)
+        var present: UInt8 = 0
+        if sequence != nil { present |= Present.sequence }
+        if deviceTimestamp != nil { present |= Present.deviceTimestamp }
+        if deviceTimeOffsetMinutes != nil { present |= Present.timeOffset }
+        if glucoseSequence != nil { present |= Present.glucoseSequence }
+        writer.write(present)
+        writer.write(signedVarint: receivedOffsetMicros)
+        writer.write(varint: UInt64(values.count))
+        for value in values {
+            switch value {
+            case .quantity(let quantity):
+                writer.write(0)
+                writer.write(signedVarint: quantity.mantissa)
+                writer.write(UInt8(bitPattern: quantity.exponent))
+            case .absent(let reason):
+                writer.write(1)
+                Self.write(string: reason.rawValue, to: &writer)
+            }
+        }
+        writer.write(varint: UInt64(payloads.count))
+        for payload in payloads {
+            writer.write(varint: UInt64(payload.count))
+            writer.write(contentsOf: payload)
+        }
+        if let sequence { writer.write(varint: UInt64(sequence)) }
+        if let stamp = deviceTimestamp {
+            for part in [stamp.year, stamp.month, stamp.day] { writer.write(varint: part.map { UInt64(max(0, $0)) + 1 } ?? 0) }
+            for part in [stamp.hour, stamp.minute, stamp.second] { writer.write(signedVarint: Int64(part)) }
+        }
+        if let offset = deviceTimeOffsetMinutes { writer.write(signedVarint: Int64(offset)) }
+        if let glucoseSequence { writer.write(varint: UInt64(glucoseSequence)) }
+        return writer.bytes
+    }
+
+    private static func write(string: String, to writer: inout ByteWriter) {
+        let bytes = Array(string.utf8)
+        writer.write(varint: UInt64(bytes.count))
+        writer.write(contentsOf: bytes)
+    }
+
+    init(effectiveMicros: Int64, receivedOffsetMicros: Int64, values: [ReadingValue], payloads: [[UInt8]], sequence: UInt16?,
+         deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, glucoseSequence: UInt16?) {
+        self.effectiveMicros = effectiveMicros
+        self.receivedOffsetMicros = receivedOffsetMicros
+        self.values = values
+        self.payloads = payloads
+        self.sequence = sequence
+        self.deviceTimestamp = deviceTimestamp
+        self.deviceTimeOffsetMinutes = deviceTimeOffsetMinutes
+        self.glucoseSequence = glucoseSequence
+    }
+
+    /// Decodes `encoded()`; every length is checked and a damaged body is a `ReadingSplitError` naming the field.
+    init(decoding bytes: [UInt8], effectiveMicros: Int64) throws(ReadingSplitError) {
+        var reader = ByteReader(bytes)
+        do {
+            let format = try reader.readByte("format")
+            guard format == Self.format else { throw ReadingSplitError(description: "a stored reading has unknown format \(format)") }
+            let present = try reader.readByte("present fields")
+            self.effectiveMicros = effectiveMicros
+            receivedOffsetMicros = try reader.readSignedVarint("receive offset")
+            let count = try reader.readVarint("value count")
+            guard count <= 64 else { throw ReadingSplitError(description: "a stored reading claims \(count) values") }
+            values = []
+            for _ in 0..<count {
+                switch try reader.readByte("value kind") {
+                case 0:
+                    let mantissa = try reader.readSignedVarint("mantissa")
+                    let exponent = Int8(bitPattern: try reader.readByte("exponent"))
+                    values.append(.quantity(DecimalQuantity(mantissa: mantissa, exponent: exponent)))
+                case 1:
+                    let text = try Self.readString(&reader, "absent reason")
+                    guard let reason = AbsentValueReason(rawValue: text) else {
+                        throw ReadingSplitError(description: "a stored reading has an unknown absent reason '\(text)'")
+                    }
+                    values.append(.absent(reason))
+                case let other:
+                    throw ReadingSplitError(description: "a stored reading has an unknown value kind \(other)")
+                }
+            }
+            let payloadCount = try reader.readVarint("payload count")
+            guard payloadCount <= 16 else { throw ReadingSplitError(description: "a stored reading claims \(payloadCount) payloads") }
+            payloads = []
+            for _ in 0..<payloadCount {
+                let length = try reader.readVarint("payload length")
+                guard length <= UInt64(reader.remaining) else { throw ReadingSplitError(description: "a stored payload runs past the body") }
+                payloads.append(Array(try reader.readBytes(Int(length), "payload")))
+            }
+            sequence = present & Present.sequence != 0 ? UInt16(clamping: try reader.readVarint("sequence")) : nil
+            if present & Present.deviceTimestamp != 0 {
+                var date: [Int?] = []
+                for field in ["year", "month", "day"] {
+                    let value = try reader.readVarint(field)
+                    date.append(value == 0 ? nil : Int(clamping: value - 1))
+                }
+                let hour = Int(clamping: try reader.readSignedVarint("hour"))
+                let minute = Int(clamping: try reader.readSignedVarint("minute"))
+                let second = Int(clamping: try reader.readSignedVarint("second"))
+                deviceTimestamp = DeviceWallClock(year: date[0], month: date[1], day: date[2], hour: hour, minute: minute, second: second)
+            } else {
+                deviceTimestamp = nil
+            }
+            deviceTimeOffsetMinutes = present & Present.timeOffset != 0 ? Int(clamping: try reader.readSignedVarint("time offset")) : nil
+            glucoseSequence = present & Present.glucoseSequence != 0 ? UInt16(clamping: try reader.readVarint("glucose sequence")) : nil
+            guard reader.isAtEnd else { throw ReadingSplitError(description: "a stored reading has \(reader.remaining) bytes after its fields") }
+        } catch let error as ByteReadError {
+            throw ReadingSplitError(description: "a stored reading is damaged: \(error)")
+        } catch let error as ReadingSplitError {
+            throw error
+        } catch {
+            throw ReadingSplitError(description: "a stored reading is damaged: \(error)")
+        }
+    }
+
+    private static func readString(_ reader: inout ByteReader, _ field: String) throws -> String {
+        let length = try reader.readVarint(field)
+        guard length <= UInt64(reader.remaining) else { throw ReadingSplitError(description: "\(field) runs past the body") }
+        return String(decoding: try reader.readBytes(Int(length), field), as: UTF8.self)
+    }
+}
+
+/// A reading's values that no template or variation can hold are refused loudly rather than dropped.
+struct ReadingSplitError: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension Reading {
+    /// The shared part and the per-reading part; `Reading(template:variation:)` puts them back together exactly.
+    func split() -> (ReadingTemplate, ReadingVariation) {
+        var context = self.context
+        let glucoseSequence = context.glucose?.sequenceNumber
+        context.glucose?.sequenceNumber = 0
+        var time = self.time
+        time.receivedMicros = 0
+        time.effectiveMicros = 0
+        time.deviceTimestamp = nil
+        time.deviceTimeOffsetMinutes = nil
+        let template = ReadingTemplate(
+            kind: kind, subject: subject, device: device, gateway: gateway, context: context, time: time, flags: flags,
+            characteristic: characteristic, modelVersion: modelVersion,
+            shape: components.map { ReadingTemplate.ComponentShape(metric: $0.metric.rawValue, unit: $0.unit) })
+        let variation = ReadingVariation(
+            effectiveMicros: self.time.effectiveMicros, receivedOffsetMicros: self.time.receivedMicros - self.time.effectiveMicros,
+            values: components.map(\.value), payloads: rawPayloads, sequence: sequenceNumber, deviceTimestamp: self.time.deviceTimestamp,
+            deviceTimeOffsetMinutes: self.time.deviceTimeOffsetMinutes, glucoseSequence: glucoseSequence)
+        return (template, variation)
+    }
+
+    init(template: ReadingTemplate, variation: ReadingVariation) throws(ReadingSplitError) {
+        guard template.shape.count == variation.values.count else {
+            throw ReadingSplitError(description: "a stored reading has \(variation.values.count) values for \(template.shape.count) components")
+        }
+        var components: [ReadingComponent] = []
+        for (shape, value) in zip(template.shape, variation.values) {
+            guard let metric = Metric(rawValue: shape.metric) else { throw ReadingSplitError(description: "unknown metric '\(shape.metric)'") }
+            components.append(ReadingComponent(metric: metric, value: value, unit: shape.unit))
+        }
+        var context = template.context
+        if let sequence = variation.glucoseSequence { context.glucose?.sequenceNumber = sequence }
+        var time = template.time
+        time.effectiveMicros = variation.effectiveMicros
+        time.receivedMicros = variation.effectiveMicros + variation.receivedOffsetMicros
+        time.deviceTimestamp = variation.deviceTimestamp
+        time.deviceTimeOffsetMinutes = variation.deviceTimeOffsetMinutes
+        self.init(
+            kind: template.kind, components: components, subject: template.subject, device: template.device, gateway: template.gateway,
+            context: context, time: time, flags: template.flags, characteristic: template.characteristic, rawPayloads: variation.payloads,
+            sequenceNumber: variation.sequence)
+        modelVersion = template.modelVersion
+    }
+}

@@ -47,16 +47,24 @@ public final class Ledger: Sendable {
         var end: Int
         var lastSequence: Int
         var lastHash: String
-        /// The readings of the last entry: a crash between appending an entry and recording that its readings
-        /// are stored leaves them to be recorded again; this lets the caller see they already are.
-        var lastIdentities: [ReadingIdentity]
+        /// The last entry: a crash between appending an entry and recording that its readings are stored leaves
+        /// them to be recorded again; this lets the caller see they already are.
+        var lastEntry: LedgerEntry?
         /// Set when a failed append could not be undone; appends are refused until the ledger is reopened.
         var failure: String?
     }
 
+    /// Which entry format `append` writes: 2 (root and tags) always, except tests of format 1 verification.
+    let entryFormat: Int
+
     /// Opens (creating if needed) the ledger in `directory` and continues its chain from the last entry.
     /// `key`: sign every new entry with it.
-    public init(directory: String, key: GatewayKey? = nil) throws(LedgerError) {
+    public convenience init(directory: String, key: GatewayKey? = nil) throws(LedgerError) {
+        try self.init(directory: directory, key: key, entryFormat: 2)
+    }
+
+    init(directory: String, key: GatewayKey?, entryFormat: Int) throws(LedgerError) {
+        self.entryFormat = entryFormat
         self.directory = directory
         path = directory + "/" + Self.fileName
         self.key = key
@@ -97,7 +105,7 @@ public final class Ledger: Sendable {
             state = Mutex(
                 State(
                     file: file, end: tail.end, lastSequence: tail.last?.sequence ?? 0,
-                    lastHash: tail.last?.hash ?? LedgerEntry.genesisHash, lastIdentities: tail.last?.items.map(\.identity) ?? [],
+                    lastHash: tail.last?.hash ?? LedgerEntry.genesisHash, lastEntry: tail.last,
                     failure: nil))
         } catch let error as LedgerError {
             file.close()
@@ -120,9 +128,19 @@ public final class Ledger: Sendable {
     /// The hash of the last entry (64 zeros for an empty ledger): publish it elsewhere to make truncation visible.
     public var lastHash: String { state.withLock { $0.lastHash } }
 
-    /// The last entry's sequence number and the identities of its readings (empty when the ledger is empty).
-    public var lastEntryReadings: (sequence: Int, identities: [ReadingIdentity]) {
-        state.withLock { ($0.lastSequence, $0.lastIdentities) }
+    /// The last entry (nil when the ledger is empty).
+    public var lastEntry: LedgerEntry? { state.withLock { $0.lastEntry } }
+
+    /// Whether the last entry recorded exactly these readings (format 2: the same root; format 1: every one listed):
+    /// after a crash between an entry and the mark that its readings are stored, they must not be recorded twice.
+    public func lastEntryRecorded(_ readings: [Reading]) -> Int? {
+        guard let last = lastEntry, !readings.isEmpty else { return nil }
+        if let root = last.root {
+            guard last.count == readings.count, let batch = try? BatchDigest(readings: readings), batch.root == root else { return nil }
+            return last.sequence
+        }
+        let listed = Set(last.items.map(\.identity))
+        return readings.allSatisfy { $0.identity.map(listed.contains) ?? false } ? last.sequence : nil
     }
 
     /// Records one accepted batch and returns its entry once the line is on stable storage.
@@ -133,18 +151,30 @@ public final class Ledger: Sendable {
     public func append(readings: [Reading], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
         guard !readings.isEmpty else { throw .emptyBatch }
         var items: [LedgerEntry.Item] = []
-        items.reserveCapacity(readings.count)
-        for (index, reading) in readings.enumerated() {
-            guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
-            items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
+        var batch: BatchDigest?
+        if entryFormat == 1 {
+            items.reserveCapacity(readings.count)
+            for (index, reading) in readings.enumerated() {
+                guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
+                items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
+            }
+        } else {
+            batch = try BatchDigest(readings: readings)
         }
         let key = key
         let path = path
         return try state.withLock { (state: inout State) throws(LedgerError) -> LedgerEntry in
             if let failure = state.failure { throw .unusable(path: path, reason: failure) }
-            var entry = LedgerEntry(
-                sequence: state.lastSequence + 1, previousHash: state.lastHash, recordedMicros: recordedMicros, items: items,
-                signer: key?.fingerprint)
+            var entry =
+                if let batch {
+                    LedgerEntry(
+                        sequence: state.lastSequence + 1, previousHash: state.lastHash, recordedMicros: recordedMicros, batch: batch,
+                        signer: key?.fingerprint)
+                } else {
+                    LedgerEntry(
+                        sequence: state.lastSequence + 1, previousHash: state.lastHash, recordedMicros: recordedMicros, items: items,
+                        signer: key?.fingerprint)
+                }
             if let key {
                 do throws(GatewayKeyError) {
                     entry.signature = try key.sign(bytesFromHex(entry.hash) ?? []).hexString
@@ -167,7 +197,7 @@ public final class Ledger: Sendable {
             }
             state.end += line.count
             state.lastSequence = entry.sequence
-            state.lastIdentities = entry.items.map(\.identity)
+            state.lastEntry = entry
             state.lastHash = entry.hash
             return entry
         }
@@ -177,18 +207,21 @@ public final class Ledger: Sendable {
     /// `lookup` returns the archived reading with an identity (nil when the archive has none); a lookup error is
     /// reported as a problem with that reading.
     public func verify(
-        lookup: (ReadingIdentity) throws -> Reading?, publicKey: Curve25519.Signing.PublicKey?
+        lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [Reading],
+        publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         // Bytes before `end` never change while this ledger is open, so no lock is held while verifying.
         let (file, end) = state.withLock { ($0.file, $0.end) }
-        return try LedgerVerifier.verify(file: file, limit: end, directory: directory, lookup: lookup, publicKey: publicKey)
+        return try LedgerVerifier.verify(
+            file: file, limit: end, directory: directory, lookup: lookup, batch: batch, publicKey: publicKey)
     }
 
     /// Verifies the ledger in `directory` without opening it for appends (e.g. `gatewayd verify`, with the
     /// gateway stopped or running). Throws only when the file cannot be read; everything wrong inside it is
     /// in the returned report.
     public static func verify(
-        directory: String, lookup: (ReadingIdentity) throws -> Reading?, publicKey: Curve25519.Signing.PublicKey?
+        directory: String, lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [Reading],
+        publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let path = directory + "/" + fileName
         let file: LedgerFileDescriptor
@@ -204,7 +237,8 @@ public final class Ledger: Sendable {
         } catch {
             throw .io(error)
         }
-        return try LedgerVerifier.verify(file: file, limit: size, directory: directory, lookup: lookup, publicKey: publicKey)
+        return try LedgerVerifier.verify(
+            file: file, limit: size, directory: directory, lookup: lookup, batch: batch, publicKey: publicKey)
     }
 
     // MARK: Opening

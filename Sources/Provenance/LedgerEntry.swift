@@ -70,8 +70,17 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     public var previousHash: String
     /// When the gateway accepted the batch, UTC microseconds.
     public var recordedMicros: Int64
-    /// The batch's readings, in the order they were accepted.
+    /// Format 1: the batch's readings, in the order they were accepted (empty in format 2).
     public var items: [Item]
+    /// Format 2: how many readings the batch holds, their Merkle root and their tags (see `BatchDigest`).
+    public var count: Int?
+    public var root: String?
+    public var tags: String?
+
+    /// 1: each reading's identity and digest listed; 2: a Merkle root and a tag per reading.
+    public var format: Int { root == nil ? 1 : 2 }
+    /// Readings in the batch, whatever the format.
+    public var readingCount: Int { count ?? items.count }
     /// SHA-256 (hex) of `canonicalText`.
     public var hash: String
     /// Fingerprint of the key that signed this entry (`GatewayKey.fingerprint`); part of the hashed text, so a
@@ -85,7 +94,37 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     public static let genesisHash = String(repeating: "0", count: 64)
 
     enum CodingKeys: String, CodingKey {
-        case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature
+        case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature, count, root,
+            tags
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sequence = try c.decode(Int.self, forKey: .sequence)
+        previousHash = try c.decode(String.self, forKey: .previousHash)
+        recordedMicros = try c.decode(Int64.self, forKey: .recordedMicros)
+        count = try c.decodeIfPresent(Int.self, forKey: .count)
+        root = try c.decodeIfPresent(String.self, forKey: .root)
+        tags = try c.decodeIfPresent(String.self, forKey: .tags)
+        // Format 1 entries must list their readings; format 2 entries list none.
+        items = root == nil ? try c.decode([Item].self, forKey: .items) : try c.decodeIfPresent([Item].self, forKey: .items) ?? []
+        hash = try c.decode(String.self, forKey: .hash)
+        signer = try c.decodeIfPresent(String.self, forKey: .signer)
+        signature = try c.decodeIfPresent(String.self, forKey: .signature)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sequence, forKey: .sequence)
+        try c.encode(previousHash, forKey: .previousHash)
+        try c.encode(recordedMicros, forKey: .recordedMicros)
+        if root == nil || !items.isEmpty { try c.encode(items, forKey: .items) }
+        try c.encodeIfPresent(count, forKey: .count)
+        try c.encodeIfPresent(root, forKey: .root)
+        try c.encodeIfPresent(tags, forKey: .tags)
+        try c.encode(hash, forKey: .hash)
+        try c.encodeIfPresent(signer, forKey: .signer)
+        try c.encodeIfPresent(signature, forKey: .signature)
     }
 
     /// An entry with its hash computed from the fields and no signature yet.
@@ -94,6 +133,20 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         self.previousHash = previousHash
         self.recordedMicros = recordedMicros
         self.items = items
+        self.signer = signer
+        self.hash = ""
+        self.hash = computedHash
+    }
+
+    /// A format 2 entry: the batch as its Merkle root and tags.
+    init(sequence: Int, previousHash: String, recordedMicros: Int64, batch: BatchDigest, signer: String?) {
+        self.sequence = sequence
+        self.previousHash = previousHash
+        self.recordedMicros = recordedMicros
+        self.items = []
+        self.count = batch.identities.count
+        self.root = batch.root
+        self.tags = batch.tagsText
         self.signer = signer
         self.hash = ""
         self.hash = computedHash
@@ -111,7 +164,21 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     ///
     /// Line-based and versioned so an auditor can recompute it with a shell. It is unambiguous because every
     /// field is a decimal or lowercase hex (`formatProblem` rejects anything else before the text is built).
+    ///
+    /// Format 2 is the same with `gatewayd-ledger-entry-v2` and, after `readings:<count>`, `root:<64 hex>` and
+    /// `tags:<base64>` lines instead of one line per reading.
     public var canonicalText: String {
+        if let root {
+            var text = "gatewayd-ledger-entry-v2\n"
+            text += "sequence:\(sequence)\n"
+            text += "previous:\(previousHash)\n"
+            text += "recorded:\(recordedMicros)\n"
+            text += "signer:\(signer ?? "-")\n"
+            text += "readings:\(count ?? 0)\n"
+            text += "root:\(root)\n"
+            text += "tags:\(tags ?? "")\n"
+            return text
+        }
         var text = "gatewayd-ledger-entry-v1\n"
         text += "sequence:\(sequence)\n"
         text += "previous:\(previousHash)\n"
@@ -136,6 +203,16 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         }
         if let signature, !signature.isLowercaseHex(count: 128) { return "signature is not 128 lowercase hex digits" }
         if signature != nil, signer == nil { return "it carries a signature but names no signer" }
+        if let root {
+            guard let count, count >= 1 else { return "a format 2 entry needs a reading count of at least 1" }
+            if !root.isLowercaseHex(count: 64) { return "root is not 64 lowercase hex digits" }
+            if !items.isEmpty { return "a format 2 entry lists no readings" }
+            guard let tags, let bytes = Data(base64Encoded: tags), bytes.base64EncodedString() == tags,
+                bytes.count == count * BatchDigest.tagLength
+            else { return "tags are not \(BatchDigest.tagLength) bytes per reading in canonical base64" }
+            return nil
+        }
+        if count != nil || tags != nil { return "a format 1 entry has no count or tags" }
         for (index, item) in items.enumerated() {
             if !item.identity.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s identity is not 64 lowercase hex digits" }
             if !item.digest.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s digest is not 64 lowercase hex digits" }

@@ -74,6 +74,16 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
         sequence: Int, line: Int, identity: ReadingIdentity, recorded: ReadingDigest, current: ReadingDigest, identityFieldsChanged: Bool)
     /// The archive could not be asked (its error), so the reading could not be verified.
     case archiveLookupFailed(sequence: Int, line: Int, identity: ReadingIdentity, reason: String)
+    /// Format 2: the archive's reading at `position` (1-based, in identity order) of the batch no longer matches
+    /// the tag the entry recorded for it.
+    case batchReadingChanged(sequence: Int, line: Int, identity: ReadingIdentity, position: Int)
+    /// Format 2: the archive holds another number of readings for the entry than it recorded; `after`: the last
+    /// reading (in identity order) before the first difference.
+    case batchCountChanged(sequence: Int, line: Int, recorded: Int, found: Int, after: ReadingIdentity?)
+    /// Format 2: every tag matches but the root does not (readings altered beyond what the 2-byte tags show).
+    case batchChanged(sequence: Int, line: Int)
+    /// Format 2: the archive could not give the entry's readings.
+    case batchLookupFailed(sequence: Int, line: Int, reason: String)
 
     /// The entry's sequence number, when the line could be read as an entry.
     public var sequence: Int? {
@@ -83,7 +93,8 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
         case .alteredEntry(let sequence, _), .brokenLink(let sequence, _), .missingSignature(let sequence, _, _),
             .unsignedEntry(let sequence, _), .wrongSigner(let sequence, _, _, _), .badSignature(let sequence, _),
             .readingMissing(let sequence, _, _), .readingChanged(let sequence, _, _, _, _, _),
-            .archiveLookupFailed(let sequence, _, _, _):
+            .archiveLookupFailed(let sequence, _, _, _), .batchReadingChanged(let sequence, _, _, _),
+            .batchCountChanged(let sequence, _, _, _, _), .batchChanged(let sequence, _), .batchLookupFailed(let sequence, _, _):
             sequence
         }
     }
@@ -94,7 +105,8 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
         case .malformedLine(let line, _), .incompleteLastLine(let line), .sequenceBreak(let line, _, _),
             .alteredEntry(_, let line), .brokenLink(_, let line), .missingSignature(_, let line, _), .unsignedEntry(_, let line),
             .wrongSigner(_, let line, _, _), .badSignature(_, let line), .readingMissing(_, let line, _),
-            .readingChanged(_, let line, _, _, _, _), .archiveLookupFailed(_, let line, _, _):
+            .readingChanged(_, let line, _, _, _, _), .archiveLookupFailed(_, let line, _, _), .batchReadingChanged(_, let line, _, _),
+            .batchCountChanged(_, let line, _, _, _), .batchChanged(_, let line), .batchLookupFailed(_, let line, _):
             line
         }
     }
@@ -103,7 +115,7 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     public var identity: ReadingIdentity? {
         switch self {
         case .readingMissing(_, _, let identity), .readingChanged(_, _, let identity, _, _, _),
-            .archiveLookupFailed(_, _, let identity, _):
+            .archiveLookupFailed(_, _, let identity, _), .batchReadingChanged(_, _, let identity, _):
             identity
         default: nil
         }
@@ -153,6 +165,17 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
                 + "\(recorded), archive now gives \(current)): \(what)"
         case .archiveLookupFailed(let sequence, let line, let identity, let reason):
             return "entry \(sequence) (line \(line)): reading \(identity) could not be read from the archive: \(reason)"
+        case .batchReadingChanged(let sequence, let line, let identity, let position):
+            return "entry \(sequence) (line \(line)): reading \(identity) (number \(position) of the batch by identity) no longer "
+                + "matches what was recorded: its values, flags, context, time evidence or identifying fields were altered"
+        case .batchCountChanged(let sequence, let line, let recorded, let found, let after):
+            let place = after.map { "; the first difference comes after reading \($0)" } ?? "; the first difference is at the start"
+            return "entry \(sequence) (line \(line)) recorded \(recorded) readings but the archive holds \(found) for it: readings "
+                + "were deleted, added or moved to another entry\(place)"
+        case .batchChanged(let sequence, let line):
+            return "entry \(sequence) (line \(line)): the archive's readings for it no longer give its recorded root: they were altered"
+        case .batchLookupFailed(let sequence, let line, let reason):
+            return "entry \(sequence) (line \(line)): its readings could not be read from the archive: \(reason)"
         }
     }
 }
@@ -164,7 +187,7 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
 enum LedgerVerifier {
     static func verify(
         file: LedgerFileDescriptor, limit: Int, directory: String, lookup: (ReadingIdentity) throws -> Reading?,
-        publicKey: Curve25519.Signing.PublicKey?
+        batch: (LedgerEntry) throws -> [Reading], publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let keyFingerprint = publicKey.map { GatewayKey.fingerprint(of: $0) }
         var entries = 0
@@ -207,6 +230,13 @@ enum LedgerVerifier {
                 signaturesVerified += 1
             } else if entry.signature != nil {
                 signaturesUnchecked += 1
+            }
+            if entry.format == 2 {
+                if let problem = checkBatch(entry, line: line, readings: { try batch(entry) }) { return problem }
+                readings += entry.readingCount
+                entries += 1
+                previousHash = entry.hash
+                return nil
             }
             for item in entry.items {
                 let reading: Reading?
@@ -271,6 +301,39 @@ enum LedgerVerifier {
             path: file.path, entriesVerified: entries, readingsVerified: readings, signaturesVerified: signaturesVerified,
             signaturesUnchecked: signaturesUnchecked, keyFingerprint: keyFingerprint, headHash: previousHash, problem: problem,
             notes: notes)
+    }
+
+    /// A format 2 entry against the archive's readings for it: the count, then the root; when the root differs, the
+    /// tags say which reading changed.
+    static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [Reading]) -> LedgerProblem? {
+        let archived: [Reading]
+        do { archived = try readings() } catch {
+            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
+        }
+        let recorded = entry.readingCount
+        guard let tags = entry.tags.flatMap({ Data(base64Encoded: $0) }).map(Array.init) else {
+            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "its tags do not decode")
+        }
+        guard !archived.isEmpty else { return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: 0, after: nil) }
+        let digest: BatchDigest
+        do { digest = try BatchDigest(readings: archived) } catch {
+            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
+        }
+        if archived.count == recorded, digest.root == entry.root { return nil }
+        let width = BatchDigest.tagLength
+        let differing = (0..<min(archived.count, recorded)).first { index in
+            !digest.tags[(index * width)..<((index + 1) * width)].elementsEqual(tags[(index * width)..<((index + 1) * width)])
+        }
+        if archived.count != recorded {
+            let after = (differing ?? min(archived.count, recorded)) - 1
+            return .batchCountChanged(
+                sequence: entry.sequence, line: line, recorded: recorded, found: archived.count,
+                after: after >= 0 ? digest.identities[after] : nil)
+        }
+        if let differing {
+            return .batchReadingChanged(sequence: entry.sequence, line: line, identity: digest.identities[differing], position: differing + 1)
+        }
+        return .batchChanged(sequence: entry.sequence, line: line)
     }
 
     /// A short reason for a decoding failure (DecodingError's own text is long and mentions coding paths).

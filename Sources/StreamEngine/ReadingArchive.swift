@@ -106,6 +106,14 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration(Self.compactRowsMigration) { db in
             try CompactReadingRows.convert(db, catalog: catalog, path: path)
         }
+        migrator.registerMigration("v10: journal batches") { db in
+            try db.execute(sql: JournalBatches.migration)
+            // Rows stored before: one range per ledger entry (and one for rows recorded without a ledger).
+            try db.execute(sql: """
+                INSERT INTO reading_batch (first_row, last_row, ledger_sequence)
+                SELECT min(id), max(id), ledger_sequence FROM reading GROUP BY ledger_sequence
+                """)
+        }
         return migrator
     }
 
@@ -199,6 +207,7 @@ public final class ReadingArchive: Sendable {
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
                 """)
             var streams: [String: Int64] = [:]
+            var firstRow: Int64?
             for (identity, reading) in readings {
                 guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
                 let subject = reading.subject ?? ""
@@ -213,7 +222,9 @@ public final class ReadingArchive: Sendable {
                     key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
                     Data(variation.encoded()),
                 ])
+                if firstRow == nil { firstRow = db.lastInsertedRowID }
             }
+            if let firstRow { try JournalBatches.record(first: firstRow, last: db.lastInsertedRowID, db) }
             for reading in quarantine {
                 try db.execute(
                     sql: "INSERT INTO quarantine (device_key, user_id, received_micros, json) VALUES (?, ?, ?, ?)",
@@ -232,12 +243,15 @@ public final class ReadingArchive: Sendable {
             let find = try db.cachedStatement(sql: "SELECT id FROM reading WHERE identity = ? AND stored = 0")
             let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ?")
             let feed = try db.cachedStatement(sql: "INSERT INTO reading_feed (reading, stored_micros) VALUES (?, ?)")
+            var batches = JournalBatches.Marker()
             for identity in identities {
                 // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
                 guard let key = IdentityKey.of(identity), let id = try Int64.fetchOne(find, arguments: [key]) else { continue }
                 try update.execute(arguments: [ledgerSequence, id])
                 try feed.execute(arguments: [id, nowMicros])
+                try batches.note(row: id, db)
             }
+            if let ledgerSequence { try batches.mark(ledgerSequence: ledgerSequence, db) }
         }
     }
 

@@ -8,8 +8,8 @@ import TimeSeries
 public protocol BatchLedger: Sendable {
     /// Records a batch durably; returns its entry's sequence number.
     func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int
-    /// The last recorded batch: its sequence number and the identities it holds.
-    func lastBatch() -> (sequence: Int, identities: Set<String>)
+    /// The sequence number of the last recorded batch if it recorded exactly these readings (nil otherwise).
+    func lastBatch(recorded readings: [Reading]) -> Int?
 }
 
 /// The Provenance ledger as the engine's batch recorder.
@@ -21,10 +21,7 @@ public struct LedgerRecorder: BatchLedger {
         try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
     }
 
-    public func lastBatch() -> (sequence: Int, identities: Set<String>) {
-        let last = ledger.lastEntryReadings
-        return (last.sequence, Set(last.identities.map(\.hex)))
-    }
+    public func lastBatch(recorded readings: [Reading]) -> Int? { ledger.lastEntryRecorded(readings) }
 }
 
 /// What happened to one reading.
@@ -113,13 +110,12 @@ public actor StreamEngine {
         if !missing.isEmpty {
             try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
         }
-        // A crash after the ledger entry but before the mark leaves readings that are already in the last entry.
-        let last = ledger?.lastBatch()
-        let alreadyRecorded = pending.filter { last?.identities.contains($0.identity) ?? false }
-        let unrecorded = pending.filter { !(last?.identities.contains($0.identity) ?? false) }
-        if let last, !alreadyRecorded.isEmpty {
-            try archive.markStored(alreadyRecorded.map(\.identity), ledgerSequence: last.sequence)
-        }
+        // A crash after the ledger entry but before the mark leaves readings the last entry already recorded. Batches
+        // are processed one at a time, so those are all the journaled ones (one batch, or the batches a recovery
+        // that was itself cut short recorded together).
+        let recorded = pending.isEmpty ? nil : ledger?.lastBatch(recorded: pending.map(\.reading))
+        if let recorded { try archive.markStored(pending.map(\.identity), ledgerSequence: recorded) }
+        let unrecorded = recorded == nil ? pending : []
         let sequence = try unrecorded.isEmpty ? nil : ledger?.record(unrecorded.map(\.reading), recordedMicros: options.clock())
         reviseWindows(pending.map(\.reading), now: options.clock())
         // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
@@ -277,7 +273,23 @@ public actor StreamEngine {
         return nil
     }
 
+    /// One batch at a time between its journal and its mark, so a crash leaves at most one batch to recover and the
+    /// ledger's last entry is the only one that can have recorded it (the actor alone would interleave batches at
+    /// the store's await).
+    private var processing = false
+    private var processWaiters: [CheckedContinuation<Void, Never>] = []
+
     private func process(_ batch: [(PendingReading, Int64?)]) async throws -> [IngestOutcome] {
+        while processing { await withCheckedContinuation { processWaiters.append($0) } }
+        processing = true
+        defer {
+            processing = false
+            if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
+        }
+        return try await processOneBatch(batch)
+    }
+
+    private func processOneBatch(_ batch: [(PendingReading, Int64?)]) async throws -> [IngestOutcome] {
         // Every entry gets exactly one outcome, at its own index.
         var outcomes: [IngestOutcome] = []
         var candidates: [(slot: Int, identity: String, reading: Reading)] = []

@@ -24,13 +24,17 @@ private struct Scratch {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// The "archive" a verifier checks against: readings by identity.
+/// The "archive" a verifier checks against: readings by identity, and which identities each entry recorded.
 private struct Archive {
     var readings: [ReadingIdentity: Reading] = [:]
-    mutating func add(_ batch: [Reading]) {
+    var entries: [Int: [ReadingIdentity]] = [:]
+    mutating func add(_ batch: [Reading], sequence: Int? = nil) {
         for reading in batch { if let identity = reading.identity { readings[identity] = reading } }
+        if let sequence { entries[sequence] = batch.compactMap(\.identity) }
     }
     func lookup(_ identity: ReadingIdentity) -> Reading? { readings[identity] }
+    /// What the archive holds for a format 2 entry.
+    func batch(_ entry: LedgerEntry) -> [Reading] { (entries[entry.sequence] ?? []).compactMap { readings[$0] } }
 }
 
 /// `count` batches of `size` distinct readings (glucose-style sequence numbers make the identities distinct).
@@ -44,13 +48,14 @@ private func batches(_ count: Int, size: Int = 3) -> [[Reading]] {
 }
 
 /// Writes the batches to a ledger in `directory`, returning the entries and the archive holding the readings.
-private func writeLedger(in directory: String, batches: [[Reading]], key: GatewayKey? = nil) throws -> ([LedgerEntry], Archive) {
-    let ledger = try Ledger(directory: directory, key: key)
+/// `format` 1 writes entries as ledgers before the Merkle root did (they must go on verifying).
+private func writeLedger(in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 2) throws -> ([LedgerEntry], Archive) {
+    let ledger = try Ledger(directory: directory, key: key, entryFormat: format)
     var archive = Archive()
     var entries: [LedgerEntry] = []
     for (index, batch) in batches.enumerated() {
         entries.append(try ledger.append(readings: batch, recordedMicros: 1_795_000_100_000_000 + Int64(index) * 1_000_000))
-        archive.add(batch)
+        archive.add(batch, sequence: entries.last?.sequence)
     }
     return (entries, archive)
 }
@@ -136,7 +141,7 @@ private func richReading() -> Reading {
         for index in 1..<entries.count { #expect(entries[index].previousHash == entries[index - 1].hash) }
         #expect(entries.allSatisfy { $0.hash == $0.computedHash && $0.signature == nil && $0.signer == nil })
 
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact)
         #expect(result.entriesVerified == 5)
         #expect(result.readingsVerified == 15)
@@ -175,10 +180,10 @@ private func richReading() -> Reading {
         #expect(ledger.recovery == nil && ledger.notes.isEmpty)
         for batch in all[2...] {
             entries.append(try ledger.append(readings: batch, recordedMicros: 1_795_000_200_000_000))
-            archive.add(batch)
+            archive.add(batch, sequence: entries.last?.sequence)
         }
         #expect(entries[2].sequence == 3 && entries[2].previousHash == entries[1].hash)
-        let result = try ledger.verify(lookup: archive.lookup, publicKey: nil)
+        let result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 12)
     }
 
@@ -187,19 +192,19 @@ private func richReading() -> Reading {
         defer { scratch.remove() }
         let ledger = try Ledger(directory: scratch.path, key: GatewayKey.generate())
         let all = batches(40, size: 2)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let recorded = try await withThrowingTaskGroup(of: [(Int, Int)].self) { group in
             for worker in 0..<4 {
                 group.addTask {
-                    for batch in stride(from: worker, to: all.count, by: 4) {
-                        _ = try ledger.append(readings: all[batch], recordedMicros: Int64(batch))
+                    try stride(from: worker, to: all.count, by: 4).map { batch in
+                        (batch, try ledger.append(readings: all[batch], recordedMicros: Int64(batch)).sequence)
                     }
                 }
             }
-            try await group.waitForAll()
+            return try await group.reduce(into: []) { $0 += $1 }
         }
         var archive = Archive()
-        for batch in all { archive.add(batch) }
-        let result = try ledger.verify(lookup: archive.lookup, publicKey: nil)
+        for (batch, sequence) in recorded { archive.add(all[batch], sequence: sequence) }
+        let result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 40 && result.readingsVerified == 80)
         #expect(ledger.lastSequence == 40 && result.headHash == ledger.lastHash)
     }
@@ -217,7 +222,7 @@ private func richReading() -> Reading {
         }
         #expect(ledger.lastSequence == 0)
         #expect(throws: LedgerError.missing(path: scratch.path + "/nowhere/" + Ledger.fileName)) {
-            _ = try Ledger.verify(directory: scratch.path + "/nowhere", lookup: { _ in nil }, publicKey: nil)
+            _ = try Ledger.verify(directory: scratch.path + "/nowhere", lookup: { _ in nil }, batch: { _ in [] }, publicKey: nil)
         }
     }
 
@@ -227,14 +232,14 @@ private func richReading() -> Reading {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(4)
-        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all, format: 1)
         let target = all[2][1]
         let identity = try #require(target.identity)
         var altered = target
         altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))  // 120.5 → 110.5 mmHg
         archive.readings[identity] = altered
 
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         let problem = try #require(result.problem)
         #expect(problem.sequence == 3 && problem.line == 3 && problem.identity == identity)
         guard case .readingChanged(_, _, _, let recorded, let current, let identityFieldsChanged) = problem else {
@@ -252,7 +257,7 @@ private func richReading() -> Reading {
         altered = target
         altered.rawPayloads = [[0x1E, 0x00, 0x00]]
         archive.readings[identity] = altered
-        let second = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let second = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .readingChanged(3, 3, identity, _, _, true) = second.problem else {
             Issue.record("expected readingChanged with identity fields changed, got \(String(describing: second.problem))")
             return
@@ -263,15 +268,15 @@ private func richReading() -> Reading {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(4)
-        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all, format: 1)
         let identity = try #require(all[1][2].identity)
         archive.readings[identity] = nil
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .readingMissing(sequence: 2, line: 2, identity: identity))
         #expect(result.problem?.description == "entry 2 (line 2): reading \(identity.hex) is missing from the archive")
 
         struct ArchiveDown: Error {}
-        let failing = try Ledger.verify(directory: scratch.path, lookup: { _ in throw ArchiveDown() }, publicKey: nil)
+        let failing = try Ledger.verify(directory: scratch.path, lookup: { _ in throw ArchiveDown() }, batch: { _ in throw ArchiveDown() }, publicKey: nil)
         guard case .archiveLookupFailed(1, 1, _, _) = failing.problem else {
             Issue.record("expected archiveLookupFailed, got \(String(describing: failing.problem))")
             return
@@ -283,13 +288,13 @@ private func richReading() -> Reading {
     @Test func aChangedDigestInTheFileIsNamed() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let (_, archive) = try writeLedger(in: scratch.path, batches: batches(5))
+        let (_, archive) = try writeLedger(in: scratch.path, batches: batches(5), format: 1)
         var lines = try fileLines(scratch.ledgerPath)
         let marker = try #require(lines[2].range(of: #""digest":""#))
         let digit = lines[2][marker.upperBound]
         lines[2].replaceSubrange(marker.upperBound...marker.upperBound, with: digit == "0" ? "1" : "0")
         try writeLines(lines, to: scratch.ledgerPath)
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .alteredEntry(sequence: 3, line: 3))
         #expect(result.problem?.description == "entry 3 (line 3) has been altered: its hash does not match its content")
         #expect(result.entriesVerified == 2)
@@ -299,7 +304,7 @@ private func richReading() -> Reading {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(5)
-        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all, format: 1)
         // The attacker changes a reading, its digest, and entry 3's hash to match; entry 4 still links to the old hash.
         var lines = try fileLines(scratch.ledgerPath)
         var entry = try decodeEntry(lines[2])
@@ -311,7 +316,7 @@ private func richReading() -> Reading {
         lines[2] = try encodeEntry(entry)
         archive.readings[entry.items[0].identity] = altered
         try writeLines(lines, to: scratch.ledgerPath)
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .brokenLink(sequence: 4, line: 4))
         #expect(result.problem?.description.hasPrefix("entry 4's previous-hash does not match entry 3") == true)
         #expect(result.entriesVerified == 3)
@@ -326,26 +331,26 @@ private func richReading() -> Reading {
         var swapped = original
         swapped.swapAt(1, 2)
         try writeLines(swapped, to: scratch.ledgerPath)
-        var result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        var result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 2, expected: 2, found: 3))
 
         var deleted = original
         deleted.remove(at: 2)
         try writeLines(deleted, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 3, expected: 3, found: 4))
         #expect(result.problem?.description.contains("entry 3 is missing") == true)
 
         var duplicated = original
         duplicated.insert(original[1], at: 2)
         try writeLines(duplicated, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 3, expected: 3, found: 2))
 
         var reformatted = original
         reformatted[3] = reformatted[3].replacingOccurrences(of: ",", with: ", ")
         try writeLines(reformatted, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .malformedLine(4, _) = result.problem else {
             Issue.record("expected malformedLine at 4, got \(String(describing: result.problem))")
             return
@@ -361,14 +366,14 @@ private func richReading() -> Reading {
         let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(4), key: key)
         #expect(entries.allSatisfy { $0.signer == key.fingerprint && $0.signature?.count == 128 })
 
-        let good = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: key.publicKey)
+        let good = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(good.isIntact && good.signaturesVerified == 4)
 
         let other = GatewayKey.generate()
-        let wrong = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: other.publicKey)
+        let wrong = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: other.publicKey)
         #expect(wrong.problem == .wrongSigner(sequence: 1, line: 1, signer: key.fingerprint, expected: other.fingerprint))
 
-        let unchecked = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let unchecked = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(unchecked.isIntact && unchecked.signaturesUnchecked == 4)
         #expect(unchecked.summary.contains("4 signatures not checked"))
 
@@ -378,7 +383,7 @@ private func richReading() -> Reading {
         entry.signature = try other.sign(try #require(bytesFromHex(entry.hash))).hexString
         lines[2] = try encodeEntry(entry)
         try writeLines(lines, to: scratch.ledgerPath)
-        let forged = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: key.publicKey)
+        let forged = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(forged.problem == .badSignature(sequence: 3, line: 3))
         #expect(forged.problem?.description == "signature of entry 3 (line 3) does not verify")
 
@@ -386,7 +391,7 @@ private func richReading() -> Reading {
         entry.signature = nil
         lines[2] = try encodeEntry(entry)
         try writeLines(lines, to: scratch.ledgerPath)
-        let stripped = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let stripped = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(stripped.problem == .missingSignature(sequence: 3, line: 3, signer: key.fingerprint))
     }
 
@@ -395,7 +400,7 @@ private func richReading() -> Reading {
         defer { scratch.remove() }
         let (_, archive) = try writeLedger(in: scratch.path, batches: batches(3))
         let key = GatewayKey.generate()
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: key.publicKey)
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(result.problem == .unsignedEntry(sequence: 1, line: 1))
 
         // Turning signing on later is allowed, and said, but one key cannot verify both parts.
@@ -422,7 +427,7 @@ private func richReading() -> Reading {
         try handle.write(contentsOf: half)
         try handle.close()
 
-        let before = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, publicKey: nil)
+        let before = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(before.problem == .incompleteLastLine(line: 4))
         #expect(before.entriesVerified == 3)
 
@@ -434,9 +439,9 @@ private func richReading() -> Reading {
         #expect(torn.range(of: Data(half)) != nil)
 
         entries.append(try ledger.append(readings: all[3], recordedMicros: 10))
-        archive.add(all[3])
+        archive.add(all[3], sequence: 4)
         #expect(entries[3].sequence == 4 && entries[3].previousHash == entries[2].hash)
-        let after = try ledger.verify(lookup: archive.lookup, publicKey: nil)
+        let after = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(after.isIntact && after.entriesVerified == 4)
         #expect(after.notes.contains { $0.contains(Ledger.tornFileName) })
     }
@@ -463,7 +468,7 @@ private func richReading() -> Reading {
         do {
             let ledger = try Ledger(directory: scratch.path)
             #expect(ledger.recovery == nil && ledger.lastSequence == 3)
-            let result = try ledger.verify(lookup: archive.lookup, publicKey: nil)
+            let result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
             #expect(result.problem == .malformedLine(line: 2, reason: "it is not valid JSON"))
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.ledgerPath)) == edited)
@@ -497,13 +502,13 @@ private func richReading() -> Reading {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data(bytes).write(to: URL(fileURLWithPath: directory + "/" + Ledger.fileName))
 
-            let result = try Ledger.verify(directory: directory, lookup: archive.lookup, publicKey: signed ? key.publicKey : nil)
+            let result = try Ledger.verify(directory: directory, lookup: archive.lookup, batch: archive.batch, publicKey: signed ? key.publicKey : nil)
             #expect(!result.isIntact, "trial \(trial): flipping byte \(position) went unnoticed")
             #expect(result.summary.contains("FAILED"))
 
             do {
                 let ledger = try Ledger(directory: directory, key: signed ? key : nil)
-                let reopened = try ledger.verify(lookup: archive.lookup, publicKey: signed ? key.publicKey : nil)
+                let reopened = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: signed ? key.publicKey : nil)
                 #expect(!reopened.isIntact || ledger.recovery != nil, "trial \(trial): byte \(position) silently repaired")
             } catch {
                 #expect(error.description.contains("cannot continue the ledger"), "trial \(trial): \(error)")
@@ -554,6 +559,83 @@ private func richReading() -> Reading {
 // MARK: Lookup by sequence
 
 @Suite struct LedgerLookupTests {
+    // MARK: Format 2 (a Merkle root and a tag per reading)
+
+    @Test func aFormatTwoLineHoldsARootAndTwoBytesAReading() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(3, size: 200))
+        #expect(entries.allSatisfy { $0.format == 2 && $0.items.isEmpty && $0.count == 200 })
+        let lines = try fileLines(scratch.ledgerPath)
+        // ~2.7 characters a reading (base64 of 2-byte tags) instead of ~150 (identity and digest in hex).
+        #expect(lines.allSatisfy { $0.utf8.count < 200 * 3 + 400 })
+        let digest = try BatchDigest(readings: batches(3, size: 200)[1].reversed())
+        #expect(entries[1].root == digest.root && entries[1].tags == digest.tagsText)
+        #expect(entries[1].canonicalText.hasPrefix("gatewayd-ledger-entry-v2\nsequence:2\n"))
+        #expect(entries[1].canonicalText.hasSuffix("readings:200\nroot:\(digest.root)\ntags:\(digest.tagsText)\n"))
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 600)
+    }
+
+    @Test func aFormatTwoEntryNamesTheAlteredOrMissingReading() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let all = batches(4, size: 50)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        let target = all[2][17]
+        let identity = try #require(target.identity)
+        var altered = target
+        altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))
+        archive.readings[identity] = altered
+        var result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        guard case .batchReadingChanged(3, 3, identity, _) = result.problem else {
+            Issue.record("expected batchReadingChanged naming \(identity), got \(String(describing: result.problem))")
+            return
+        }
+        #expect(result.entriesVerified == 2 && result.readingsVerified == 100)
+        #expect(result.summary.contains("FAILED") && result.summary.contains(identity.hex))
+
+        archive.readings[identity] = nil
+        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        guard case .batchCountChanged(3, 3, 50, 49, _) = result.problem else {
+            Issue.record("expected batchCountChanged, got \(String(describing: result.problem))")
+            return
+        }
+        struct ArchiveDown: Error {}
+        let failing = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: { _ in throw ArchiveDown() }, publicKey: nil)
+        guard case .batchLookupFailed(1, 1, _) = failing.problem else {
+            Issue.record("expected batchLookupFailed, got \(String(describing: failing.problem))")
+            return
+        }
+    }
+
+    @Test func aLedgerOfFormatOneEntriesContinuesWithFormatTwoAndVerifies() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let all = batches(4)
+        var (entries, archive) = try writeLedger(in: scratch.path, batches: Array(all[0..<2]), format: 1)
+        let ledger = try Ledger(directory: scratch.path)
+        for batch in all[2...] {
+            entries.append(try ledger.append(readings: batch, recordedMicros: 1_795_000_200_000_000))
+            archive.add(batch, sequence: entries.last?.sequence)
+        }
+        #expect(entries.map(\.format) == [1, 1, 2, 2])
+        let result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 12)
+    }
+
+    /// Recovery asks whether the last entry already recorded the readings a crash left journaled.
+    @Test func theLastEntryRecordedExactlyItsBatch() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let all = batches(2, size: 5)
+        _ = try writeLedger(in: scratch.path, batches: all)
+        let ledger = try Ledger(directory: scratch.path)
+        #expect(ledger.lastEntryRecorded(all[1].shuffled()) == 2)
+        #expect(ledger.lastEntryRecorded(Array(all[1].dropLast())) == nil)
+        #expect(ledger.lastEntryRecorded(all[0]) == nil)
+    }
+
     @Test func findsEveryEntryByBinarySearchAndStepsOverADamagedLine() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }

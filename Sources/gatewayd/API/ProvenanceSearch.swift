@@ -27,11 +27,15 @@ struct ProvenanceSearch: Sendable {
                 let identity = hit.reading?.identity,
                 let entry = try Self.entry(recording: identity, archive: data.archive, ledger: path)
             else { continue }
-            let batch = try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }
-                .filter { $0.subject.map(grant.allows(subject:)) ?? false }
+            // Format 1 entries list their readings; format 2 entries are found through the archive's batch ranges.
+            let recorded =
+                entry.format == 1
+                ? try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }
+                : try data.archive.readings(ledgerSequence: entry.sequence)
+            let batch = recorded.filter { $0.subject.map(grant.allows(subject:)) ?? false }
             touched += batch.compactMap(\.subject)
             // A restricted batch is not the ledger entry any more: do not claim its hash and signature.
-            let whole = batch.count == entry.items.count
+            let whole = batch.count == entry.readingCount
             if let provenance = ProvenanceMapper.provenance(
                 batch: batch, ledgerEntry: whole ? entry : nil, recordedMicros: entry.recordedMicros,
                 gatewayDeviceID: data.gatewayDeviceID), !resources.contains(where: { $0.id == provenance.id })
@@ -44,10 +48,10 @@ struct ProvenanceSearch: Sendable {
     }
 
     /// The ledger entry that recorded a reading: found by the sequence the archive keeps with the reading (a binary
-    /// search over the file), or — for a reading stored without one — by reading the ledger through.
+    /// search over the file), or — for a reading stored without one — by reading the format 1 entries through.
     static func entry(recording identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
-        if let sequence = try archive.ledgerSequence(identity: identity.hex),
-            let entry = LedgerLookup.entry(sequence: sequence, inFile: path), entry.items.contains(where: { $0.identity == identity })
+        if let sequence = try archive.ledgerSequence(identity: identity.hex), let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
+            entry.format == 2 || entry.items.contains(where: { $0.identity == identity })
         {
             return entry
         }

@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+
+/// What a ledger entry remembers of its batch since entry format 2: a Merkle root over its readings and a 2-byte
+/// tag per reading, instead of each reading's identity and digest (150 bytes a reading in the file, more than the
+/// reading itself takes in the store).
+///
+/// Leaves are the readings sorted by identity; a leaf is SHA-256(0x00 ‖ identity ‖ digest) over the 32 raw bytes
+/// of each, a node SHA-256(0x01 ‖ left ‖ right), and a lone last node is carried up unchanged (the domain bytes
+/// keep a leaf from passing for a node). The root detects any change to any reading at full strength; the tags —
+/// the first two bytes of each leaf — only locate which reading changed, so `gatewayd verify` can still name it.
+public struct BatchDigest: Hashable, Sendable {
+    public static let tagLength = 2
+
+    /// The batch's readings in leaf order.
+    public let identities: [ReadingIdentity]
+    public let leaves: [[UInt8]]
+    /// 64 lowercase hex digits.
+    public let root: String
+    /// `tagLength` bytes per reading, in leaf order.
+    public let tags: [UInt8]
+
+    public init(readings: [Reading]) throws(LedgerError) {
+        guard !readings.isEmpty else { throw .emptyBatch }
+        var pairs: [(ReadingIdentity, [UInt8])] = []
+        pairs.reserveCapacity(readings.count)
+        for (index, reading) in readings.enumerated() {
+            guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
+            let digest = try ReadingDigest(of: reading)
+            guard let id = bytesFromHex(identity.hex), let dig = bytesFromHex(digest.hex) else {
+                throw .encodingFailed(what: "reading \(index)", reason: "its identity or digest is not hex")
+            }
+            pairs.append((identity, Self.leaf(identity: id, digest: dig)))
+        }
+        pairs.sort { $0.0.hex < $1.0.hex }
+        identities = pairs.map(\.0)
+        leaves = pairs.map(\.1)
+        root = Self.root(of: leaves).hexString
+        tags = leaves.flatMap { $0.prefix(Self.tagLength) }
+    }
+
+    static func leaf(identity: [UInt8], digest: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [0x00])
+        hasher.update(data: identity)
+        hasher.update(data: digest)
+        return Array(hasher.finalize())
+    }
+
+    static func root(of leaves: [[UInt8]]) -> [UInt8] {
+        var level = leaves
+        while level.count > 1 {
+            var next: [[UInt8]] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var index = 0
+            while index + 1 < level.count {
+                var hasher = SHA256()
+                hasher.update(data: [0x01])
+                hasher.update(data: level[index])
+                hasher.update(data: level[index + 1])
+                next.append(Array(hasher.finalize()))
+                index += 2
+            }
+            if index < level.count { next.append(level[index]) }
+            level = next
+        }
+        return level.first ?? []
+    }
+
+    /// The tags as they are written in an entry (base64; the entry's canonical-form check refuses other spellings).
+    public var tagsText: String { Data(tags).base64EncodedString() }
+}

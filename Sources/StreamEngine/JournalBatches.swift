@@ -1,0 +1,64 @@
+import Foundation
+import GRDB
+import Provenance
+
+/// The row ranges of journaled batches and the ledger entry each was recorded in (`reading_batch`): how the archive
+/// finds the readings of a ledger entry — whose lines hold a Merkle root, not the readings' identities — without
+/// an index over every reading. A batch's rows are inserted in one transaction, so they are one range of row ids.
+enum JournalBatches {
+    static let migration = """
+        CREATE TABLE reading_batch (first_row INTEGER PRIMARY KEY, last_row INTEGER NOT NULL, ledger_sequence INTEGER);
+        CREATE INDEX reading_batch_by_sequence ON reading_batch(ledger_sequence);
+        """
+
+    static func record(first: Int64, last: Int64, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO reading_batch (first_row, last_row) VALUES (?, ?)", arguments: [first, last])
+    }
+
+    /// Collects the batches of rows being marked stored (usually one), to give them their ledger entry.
+    struct Marker {
+        private var current: ClosedRange<Int64>?
+        private var batches: Set<Int64> = []
+
+        mutating func note(row: Int64, _ db: Database) throws {
+            if let current, current.contains(row) { return }
+            guard let found = try Row.fetchOne(
+                db, sql: "SELECT first_row, last_row FROM reading_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1", arguments: [row])
+            else { return }
+            let first: Int64 = found["first_row"], last: Int64 = found["last_row"]
+            guard first <= last else { return }
+            current = first...last
+            batches.insert(first)
+        }
+
+        func mark(ledgerSequence: Int, _ db: Database) throws {
+            for first in batches {
+                try db.execute(sql: "UPDATE reading_batch SET ledger_sequence = ? WHERE first_row = ?", arguments: [ledgerSequence, first])
+            }
+        }
+    }
+}
+
+extension ReadingArchive {
+    /// The readings the archive holds for a ledger entry, by the row ranges of the batches recorded in it. A row that
+    /// does not decode throws (naming it), so `gatewayd verify` reports it instead of counting it missing.
+    public func readings(ledgerSequence: Int) throws -> [Reading] {
+        try queue.read { db in
+            var found: [Reading] = []
+            for range in try Row.fetchAll(
+                db, sql: "SELECT first_row, last_row FROM reading_batch WHERE ledger_sequence = ? ORDER BY first_row", arguments: [ledgerSequence])
+            {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT id, \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND ledger_sequence = ? ORDER BY id",
+                    arguments: [range["first_row"] as Int64, range["last_row"] as Int64, ledgerSequence])
+                for row in rows {
+                    do { found.append(try reading(from: row, db)) } catch {
+                        throw ReadingSplitError(description: "reading row \(row["id"] as Int64) does not decode: \(error)")
+                    }
+                }
+            }
+            return found
+        }
+    }
+}

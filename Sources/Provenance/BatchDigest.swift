@@ -20,17 +20,28 @@ public struct BatchDigest: Hashable, Sendable {
     /// `tagLength` bytes per reading, in leaf order.
     public let tags: [UInt8]
 
+    /// The batch of these readings, each digested as `ReadingDigest(of:)` does (its canonical JSON).
     public init(readings: [Reading]) throws(LedgerError) {
         guard !readings.isEmpty else { throw .emptyBatch }
-        var pairs: [(ReadingIdentity, [UInt8])] = []
-        pairs.reserveCapacity(readings.count)
+        var items: [LedgerEntry.Item] = []
+        items.reserveCapacity(readings.count)
         for (index, reading) in readings.enumerated() {
             guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
-            let digest = try ReadingDigest(of: reading)
-            guard let id = bytesFromHex(identity.hex), let dig = bytesFromHex(digest.hex) else {
-                throw .encodingFailed(what: "reading \(index)", reason: "its identity or digest is not hex")
+            items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
+        }
+        try self.init(items: items)
+    }
+
+    /// The batch of readings already digested by the caller (the archive digests a reading as it stores it).
+    public init(items: [LedgerEntry.Item]) throws(LedgerError) {
+        guard !items.isEmpty else { throw .emptyBatch }
+        var pairs: [(ReadingIdentity, [UInt8])] = []
+        pairs.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard let id = bytesFromHex(item.identity.hex), id.count == 32, let dig = bytesFromHex(item.digest.hex), dig.count == 32 else {
+                throw .encodingFailed(what: "reading \(index)", reason: "its identity or digest is not 64 hex digits")
             }
-            pairs.append((identity, Self.leaf(identity: id, digest: dig)))
+            pairs.append((item.identity, Self.leaf(identity: id, digest: dig)))
         }
         pairs.sort { $0.0.hex < $1.0.hex }
         identities = pairs.map(\.0)

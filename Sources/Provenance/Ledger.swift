@@ -133,14 +133,14 @@ public final class Ledger: Sendable {
 
     /// Whether the last entry recorded exactly these readings (format 2: the same root; format 1: every one listed):
     /// after a crash between an entry and the mark that its readings are stored, they must not be recorded twice.
-    public func lastEntryRecorded(_ readings: [Reading]) -> Int? {
-        guard let last = lastEntry, !readings.isEmpty else { return nil }
+    public func lastEntryRecorded(_ items: [LedgerEntry.Item]) -> Int? {
+        guard let last = lastEntry, !items.isEmpty else { return nil }
         if let root = last.root {
-            guard last.count == readings.count, let batch = try? BatchDigest(readings: readings), batch.root == root else { return nil }
+            guard last.count == items.count, let batch = try? BatchDigest(items: items), batch.root == root else { return nil }
             return last.sequence
         }
         let listed = Set(last.items.map(\.identity))
-        return readings.allSatisfy { $0.identity.map(listed.contains) ?? false } ? last.sequence : nil
+        return items.allSatisfy { listed.contains($0.identity) } ? last.sequence : nil
     }
 
     /// Records one accepted batch and returns its entry once the line is on stable storage.
@@ -151,16 +151,18 @@ public final class Ledger: Sendable {
     public func append(readings: [Reading], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
         guard !readings.isEmpty else { throw .emptyBatch }
         var items: [LedgerEntry.Item] = []
-        var batch: BatchDigest?
-        if entryFormat == 1 {
-            items.reserveCapacity(readings.count)
-            for (index, reading) in readings.enumerated() {
-                guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
-                items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
-            }
-        } else {
-            batch = try BatchDigest(readings: readings)
+        items.reserveCapacity(readings.count)
+        for (index, reading) in readings.enumerated() {
+            guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
+            items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
         }
+        return try append(items: items, recordedMicros: recordedMicros)
+    }
+
+    /// Records one batch of readings the caller has digested (each identity with the digest of its canonical bytes).
+    public func append(items: [LedgerEntry.Item], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
+        guard !items.isEmpty else { throw .emptyBatch }
+        let batch: BatchDigest? = entryFormat == 1 ? nil : try BatchDigest(items: items)
         let key = key
         let path = path
         return try state.withLock { (state: inout State) throws(LedgerError) -> LedgerEntry in
@@ -207,7 +209,7 @@ public final class Ledger: Sendable {
     /// `lookup` returns the archived reading with an identity (nil when the archive has none); a lookup error is
     /// reported as a problem with that reading.
     public func verify(
-        lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [Reading],
+        lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [LedgerEntry.Item],
         publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         // Bytes before `end` never change while this ledger is open, so no lock is held while verifying.
@@ -220,7 +222,7 @@ public final class Ledger: Sendable {
     /// gateway stopped or running). Throws only when the file cannot be read; everything wrong inside it is
     /// in the returned report.
     public static func verify(
-        directory: String, lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [Reading],
+        directory: String, lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [LedgerEntry.Item],
         publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let path = directory + "/" + fileName

@@ -187,7 +187,7 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
 enum LedgerVerifier {
     static func verify(
         file: LedgerFileDescriptor, limit: Int, directory: String, lookup: (ReadingIdentity) throws -> Reading?,
-        batch: (LedgerEntry) throws -> [Reading], publicKey: Curve25519.Signing.PublicKey?
+        batch: (LedgerEntry) throws -> [LedgerEntry.Item], publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let keyFingerprint = publicKey.map { GatewayKey.fingerprint(of: $0) }
         var entries = 0
@@ -305,8 +305,8 @@ enum LedgerVerifier {
 
     /// A format 2 entry against the archive's readings for it: the count, then the root; when the root differs, the
     /// tags say which reading changed.
-    static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [Reading]) -> LedgerProblem? {
-        let archived: [Reading]
+    static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [LedgerEntry.Item]) -> LedgerProblem? {
+        let archived: [LedgerEntry.Item]
         do { archived = try readings() } catch {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
@@ -316,7 +316,7 @@ enum LedgerVerifier {
         }
         guard !archived.isEmpty else { return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: 0, after: nil) }
         let digest: BatchDigest
-        do { digest = try BatchDigest(readings: archived) } catch {
+        do { digest = try BatchDigest(items: archived) } catch {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
         if archived.count == recorded, digest.root == entry.root { return nil }

@@ -16,26 +16,29 @@ final class ProvenanceCatalog: Sendable {
     private let byDigest = Mutex<[Data: Int64]>([:])
     private let byID = Mutex<[Int64: ReadingTemplate]>([:])
     /// Ingest's fast path: a strap's notifications share one template, found by value without encoding or hashing it.
-    private let byTemplate = Mutex<[ReadingTemplate: Int64]>([:])
+    private let byTemplate = Mutex<[ReadingTemplate: (id: Int64, digest: Data)]>([:])
     /// The caches are bounded: every connection of a device with a clock brings a new template.
     static let cacheLimit = 4096
 
     /// The id of a template, inserting it on first sight (inside the caller's transaction).
-    func id(of template: ReadingTemplate, _ db: Database) throws -> Int64 {
-        if let id = byTemplate.withLock({ $0[template] }) { return id }
+    func id(of template: ReadingTemplate, _ db: Database) throws -> Int64 { try entry(of: template, db).id }
+
+    /// The id of a template and its digest (SHA-256 of its stored canonical JSON), inserting it on first sight.
+    func entry(of template: ReadingTemplate, _ db: Database) throws -> (id: Int64, digest: Data) {
+        if let entry = byTemplate.withLock({ $0[template] }) { return entry }
         let body = try ReadingArchive.encoder.encode(template)
         let digest = Data(SHA256.hash(data: body))
-        if let id = byDigest.withLock({ $0[digest] }) { return id }
+        if let id = byDigest.withLock({ $0[digest] }) { return (id, digest) }
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM provenance WHERE digest = ?", arguments: [digest]) {
             remember(id, digest: digest, template: template)
-            return id
+            return (id, digest)
         }
         try db.execute(
             sql: "INSERT INTO provenance (digest, body, device_key) VALUES (?, ?, ?)", arguments: [digest, body, template.device.key])
         let id = db.lastInsertedRowID
         // Cached only after the transaction that inserted it commits would be safer; a rolled-back insert leaves an
         // id that the next lookup misses in SQLite and re-inserts, so the cache is filled on read instead.
-        return id
+        return (id, digest)
     }
 
     /// The template with this id, decoded once.
@@ -65,7 +68,7 @@ final class ProvenanceCatalog: Sendable {
         }
         byTemplate.withLock {
             if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[template] = id
+            $0[template] = (id, digest)
         }
     }
 

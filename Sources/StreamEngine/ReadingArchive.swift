@@ -200,8 +200,12 @@ public final class ReadingArchive: Sendable {
 
     /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
     /// durable transaction.
-    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws {
+    /// Returns each journaled reading's ledger item (identity and the digest of what is stored).
+    @discardableResult
+    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws -> [LedgerEntry.Item] {
         try queue.write { db in
+            var items: [LedgerEntry.Item] = []
+            items.reserveCapacity(readings.count)
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
@@ -218,11 +222,11 @@ public final class ReadingArchive: Sendable {
                     streams[streamKey] = stream
                 }
                 let (template, variation) = reading.split()
-                try insert.execute(arguments: [
-                    key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
-                    Data(variation.encoded()),
-                ])
+                let entry = try catalog.entry(of: template, db)
+                let body = variation.encoded()
+                try insert.execute(arguments: [key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), entry.id, Data(body)])
                 if firstRow == nil { firstRow = db.lastInsertedRowID }
+                items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: body)))
             }
             if let firstRow { try JournalBatches.record(first: firstRow, last: db.lastInsertedRowID, db) }
             for reading in quarantine {
@@ -234,6 +238,7 @@ public final class ReadingArchive: Sendable {
                 try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
             }
             try ReadIndexes.register(readings.map(\.reading), db)
+            return items
         }
     }
 

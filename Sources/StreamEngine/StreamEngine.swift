@@ -6,10 +6,11 @@ import TimeSeries
 
 /// Where accepted batches are chained for tamper evidence (the Provenance ledger).
 public protocol BatchLedger: Sendable {
-    /// Records a batch durably; returns its entry's sequence number.
-    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int
+    /// Records a batch durably (each reading's identity with the digest of its stored bytes, see
+    /// `ReadingArchive.ledgerItem`); returns its entry's sequence number.
+    func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int
     /// The sequence number of the last recorded batch if it recorded exactly these readings (nil otherwise).
-    func lastBatch(recorded readings: [Reading]) -> Int?
+    func lastBatch(recorded items: [LedgerEntry.Item]) -> Int?
 }
 
 /// The Provenance ledger as the engine's batch recorder.
@@ -17,11 +18,11 @@ public struct LedgerRecorder: BatchLedger {
     public let ledger: Ledger
     public init(ledger: Ledger) { self.ledger = ledger }
 
-    public func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
-        try ledger.append(readings: readings, recordedMicros: recordedMicros).sequence
+    public func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int {
+        try ledger.append(items: items, recordedMicros: recordedMicros).sequence
     }
 
-    public func lastBatch(recorded readings: [Reading]) -> Int? { ledger.lastEntryRecorded(readings) }
+    public func lastBatch(recorded items: [LedgerEntry.Item]) -> Int? { ledger.lastEntryRecorded(items) }
 }
 
 /// What happened to one reading.
@@ -113,10 +114,11 @@ public actor StreamEngine {
         // A crash after the ledger entry but before the mark leaves readings the last entry already recorded. Batches
         // are processed one at a time, so those are all the journaled ones (one batch, or the batches a recovery
         // that was itself cut short recorded together).
-        let recorded = pending.isEmpty ? nil : ledger?.lastBatch(recorded: pending.map(\.reading))
+        let items = try pending.map { try archive.ledgerItem(identity: $0.identity, reading: $0.reading) }
+        let recorded = pending.isEmpty ? nil : ledger?.lastBatch(recorded: items)
         if let recorded { try archive.markStored(pending.map(\.identity), ledgerSequence: recorded) }
         let unrecorded = recorded == nil ? pending : []
-        let sequence = try unrecorded.isEmpty ? nil : ledger?.record(unrecorded.map(\.reading), recordedMicros: options.clock())
+        let sequence = try unrecorded.isEmpty ? nil : ledger?.record(items, recordedMicros: options.clock())
         reviseWindows(pending.map(\.reading), now: options.clock())
         // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
         flushSummaries(all: true)
@@ -330,13 +332,13 @@ public actor StreamEngine {
         }
 
         // 1. Journal (and quarantine) durably, 2. append the samples durably, 3. ledger, 4. mark stored.
-        try archive.journal(fresh, quarantine: quarantine, released: released)
+        let items = try archive.journal(fresh, quarantine: quarantine, released: released)
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             try await store.append(try fresh.flatMap { try SampleMapping.seriesSamples($0.reading, store: store) })
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
-            let sequence = try ledger?.record(fresh.map(\.reading), recordedMicros: now)
+            let sequence = try ledger?.record(items, recordedMicros: now)
             // Windows are revised before the mark: a crash in between leaves the readings unstored, and recovery
             // revises their windows again (a repeated version is harmless; a missed one would never be sent).
             reviseWindows(fresh.map(\.reading), now: now)

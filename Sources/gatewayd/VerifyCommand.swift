@@ -32,7 +32,7 @@ struct VerifyCommand: ParsableCommand {
         }
         let report = try Ledger.verify(
             directory: dir + "/ledger", lookup: { identity in try archive.reading(identity: identity.hex) },
-            batch: { entry in try archive.readings(ledgerSequence: entry.sequence) }, publicKey: key)
+            batch: { entry in try archive.ledgerItems(ledgerSequence: entry.sequence) }, publicKey: key)
         print(report.summary)
         let stored = try archive.storedReadingCount()
         if report.isIntact && report.readingsVerified < stored {

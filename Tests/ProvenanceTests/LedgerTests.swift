@@ -34,7 +34,11 @@ private struct Archive {
     }
     func lookup(_ identity: ReadingIdentity) -> Reading? { readings[identity] }
     /// What the archive holds for a format 2 entry.
-    func batch(_ entry: LedgerEntry) -> [Reading] { (entries[entry.sequence] ?? []).compactMap { readings[$0] } }
+    func batch(_ entry: LedgerEntry) throws -> [LedgerEntry.Item] {
+        try (entries[entry.sequence] ?? []).compactMap { readings[$0] }.map { reading in
+            LedgerEntry.Item(identity: try #require(reading.identity), digest: try ReadingDigest(of: reading))
+        }
+    }
 }
 
 /// `count` batches of `size` distinct readings (glucose-style sequence numbers make the identities distinct).
@@ -631,9 +635,12 @@ private func richReading() -> Reading {
         let all = batches(2, size: 5)
         _ = try writeLedger(in: scratch.path, batches: all)
         let ledger = try Ledger(directory: scratch.path)
-        #expect(ledger.lastEntryRecorded(all[1].shuffled()) == 2)
-        #expect(ledger.lastEntryRecorded(Array(all[1].dropLast())) == nil)
-        #expect(ledger.lastEntryRecorded(all[0]) == nil)
+        func items(_ readings: [Reading]) throws -> [LedgerEntry.Item] {
+            try readings.map { LedgerEntry.Item(identity: try #require($0.identity), digest: try ReadingDigest(of: $0)) }
+        }
+        #expect(ledger.lastEntryRecorded(try items(all[1].shuffled())) == 2)
+        #expect(ledger.lastEntryRecorded(try items(Array(all[1].dropLast()))) == nil)
+        #expect(ledger.lastEntryRecorded(try items(all[0])) == nil)
     }
 
     @Test func findsEveryEntryByBinarySearchAndStepsOverADamagedLine() throws {

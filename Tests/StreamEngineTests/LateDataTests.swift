@@ -132,13 +132,13 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
     private let lock = NSLock()
     private var sizes: [Int] = []
     var batches: [Int] { lock.lock(); defer { lock.unlock() }; return sizes }
-    func record(_ readings: [Reading], recordedMicros: Int64) throws -> Int {
+    func record(_ readings: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int {
         lock.lock()
         defer { lock.unlock() }
         sizes.append(readings.count)
         return sizes.count
     }
-    func lastBatch(recorded readings: [Reading]) -> Int? { nil }
+    func lastBatch(recorded readings: [LedgerEntry.Item]) -> Int? { nil }
 }
 
 @Suite struct NotificationLingerTests {

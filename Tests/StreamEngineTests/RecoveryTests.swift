@@ -28,7 +28,9 @@ import TimeSeries
             try await pipeline.store.append(try readings.flatMap { try SampleMapping.seriesSamples($0, store: pipeline.store) })
         }
         let sequenceBefore = ledger.lastSequence
-        if window == .recorded { _ = try recorder.record(readings.reversed(), recordedMicros: base) }
+        if window == .recorded {
+            _ = try recorder.record(try readings.reversed().map { try pipeline.archive.ledgerItem(identity: try #require($0.identity).hex, reading: $0) }, recordedMicros: base)
+        }
         pipeline.close()
 
         // Opening the pipeline recovers (TestPipeline.make calls `recover()`); a second recovery finds nothing.
@@ -42,7 +44,7 @@ import TimeSeries
         #expect(try restarted.archive.readings(ledgerSequence: sequenceBefore + 1).count == 3)
         let report = try ledger.verify(
             lookup: { try restarted.archive.reading(identity: $0.hex) },
-            batch: { try restarted.archive.readings(ledgerSequence: $0.sequence) }, publicKey: nil)
+            batch: { try restarted.archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
         #expect(report.isIntact && report.readingsVerified == 5)
         for reading in readings {
             let key = SeriesKey(subject: "carol", device: reading.device.key, metric: Metric.glucose.rawValue)

@@ -228,15 +228,20 @@ public actor StreamEngine {
                 }
                 outstanding += 1
             }
+            // The source has ended: what it left waiting need not wait for readings that will not come.
+            lingerCutShort = true
             try await group.waitForAll()
         }
     }
+
+    /// Set when a source ends: the readings waiting are flushed without lingering (cleared once the queue is empty).
+    private var lingerCutShort = false
 
     /// While only notifications wait, fewer than a batch, and the oldest has waited less than the linger: let more come.
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
-        while !waiting.isEmpty, waiting.count < options.batchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < options.batchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))
@@ -265,6 +270,7 @@ public actor StreamEngine {
             }
         }
         flushing = false
+        lingerCutShort = false
     }
 
     /// Validates a reading before anything is written.

@@ -16,7 +16,13 @@ struct GatewayPipeline: Sendable {
     /// How long a touched summary window waits before its new version is computed and fed to the outbox.
     static let summaryCoalesceMicros: Int64 = 60_000_000
 
-    static func open(directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], key: GatewayKey? = nil) throws -> GatewayPipeline {
+    /// How long a notification may wait for others to share its batch, unless configured (`gateway.notification_linger`).
+    static let defaultNotificationLingerSeconds = 5.0
+
+    static func open(
+        directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], key: GatewayKey? = nil,
+        notificationLingerSeconds: Double = defaultNotificationLingerSeconds
+    ) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "gatewayd.store")
         logger.logLevel = .warning
@@ -25,10 +31,11 @@ struct GatewayPipeline: Sendable {
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         // Hourly and daily windows are revised at most once a minute, not once a batch (a strap notifies every second).
         let windows = WindowTracker(zones: zones, defaultZone: zone, coalesceMicros: summaryCoalesceMicros)
-        // A strap's notifications (nobody confirms them) wait up to half a second to share a batch with others: one
-        // journal transaction, fsync and ledger line for many instead of one each.
+        // A strap's notifications (nobody confirms them) wait a few seconds to share a batch with others: one journal
+        // transaction, fsync and ledger line for many instead of one each — on an SD card every transaction rewrites
+        // whole pages. A reading that needs a confirmation cuts the wait short.
         var options = StreamEngineOptions()
-        options.notificationLinger = .milliseconds(500)
+        options.notificationLinger = .milliseconds(Int64(notificationLingerSeconds * 1000))
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)

@@ -12,6 +12,7 @@ import Testing
         gateway:
           id: home-pi
           time_zone: Asia/Tokyo
+          notification_linger: 2s
         subjects:
           alice: { time_zone: Asia/Tokyo }
           bob: { time_zone: Europe/Berlin }
@@ -47,6 +48,7 @@ import Testing
         let configuration = try Self.parse(Self.example)
         #expect(configuration.dataDirectory == "/var/lib/gatewayd")
         #expect(configuration.gatewayID == "home-pi")
+        #expect(configuration.notificationLingerSeconds == 2)
         #expect(configuration.zone(for: "bob").identifier == "Europe/Berlin")
         #expect(configuration.zone(for: "carol").identifier == "Asia/Tokyo")
         #expect(configuration.devices.map(\.subject) == ["alice", "bob"])
@@ -68,20 +70,21 @@ import Testing
             _ = try Self.parse(text)
             Issue.record("an unknown key was accepted")
         } catch {
-            #expect(error.line == 13)
+            #expect(error.line == 14)
             #expect(error.key == "api.japanese_codng")
-            #expect(error.description.contains("gatewayd.yaml:13") && error.description.contains("unknown key"))
+            #expect(error.description.contains("gatewayd.yaml:14") && error.description.contains("unknown key"))
         }
     }
 
     @Test func wrongTypesAndValuesAreNamed() throws {
         let cases: [(String, String, String, Int)] = [
-            ("  listen: 0.0.0.0:8443", "  listen: [1, 2]", "api.listen", 12),
-            ("  - { device: \"cuff-1\", user: 1, subject: alice }", "  - { device: \"cuff-1\", user: one, subject: alice }", "devices[0].user", 9),
-            ("  - { device: \"strap-1\", subject: bob }", "  - { device: \"strap-1\", subject: carol }", "devices[1].subject", 10),
-            ("  bob: { time_zone: Europe/Berlin }", "  bob: { time_zone: Europe/Berln }", "subjects.bob.time_zone", 7),
-            ("        metrics: heart_rate", "        metrics: heart_rat", "sync[0].share[1].metrics", 28),
-            ("    interval: 30s", "    interval: soon", "sync[0].interval", 22),
+            ("  listen: 0.0.0.0:8443", "  listen: [1, 2]", "api.listen", 13),
+            ("  - { device: \"cuff-1\", user: 1, subject: alice }", "  - { device: \"cuff-1\", user: one, subject: alice }", "devices[0].user", 10),
+            ("  - { device: \"strap-1\", subject: bob }", "  - { device: \"strap-1\", subject: carol }", "devices[1].subject", 11),
+            ("  bob: { time_zone: Europe/Berlin }", "  bob: { time_zone: Europe/Berln }", "subjects.bob.time_zone", 8),
+            ("        metrics: heart_rate", "        metrics: heart_rat", "sync[0].share[1].metrics", 29),
+            ("    interval: 30s", "    interval: soon", "sync[0].interval", 23),
+            ("  notification_linger: 2s", "  notification_linger: 2m", "gateway.notification_linger", 5),
         ]
         for (old, new, key, line) in cases {
             let text = Self.example.replacingOccurrences(of: old, with: new)

@@ -179,4 +179,27 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         #expect(ledger.batches == [13])
         #expect(try ReadingArchive(path: directory + "/engine.sqlite").readings(subject: "carol").count == 13)
     }
+
+    /// A source that ends (an import file, a connection) does not leave its last readings lingering.
+    @Test(.timeLimit(.minutes(1))) func readingsLeftWaitingWhenTheSourceEndsDoNotLinger() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600))
+        defer { store.close() }
+        let strap = ProvenanceCatalogTests.readings()[2]
+        let notifications = (0..<5).map { index in
+            var notification = strap
+            notification.time.receivedMicros += Int64(index) * 1_000_000
+            notification.time.effectiveMicros += Int64(index) * 1_000_000
+            notification.rawPayloads = [[0x16, UInt8(60 + index)]]
+            return PendingReading(reading: notification, awaitsConfirmation: false) {}
+        }
+        let (source, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+        for notification in notifications { continuation.yield(notification) }
+        continuation.finish()
+        try await engine.consume(source)
+        #expect(ledger.batches.reduce(0, +) == 5)
+    }
 }

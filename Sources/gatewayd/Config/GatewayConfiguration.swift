@@ -44,6 +44,8 @@ struct GatewayConfiguration: Sendable {
     var simulatedDevices: [SimulatedDeviceSpec] = []
     /// Raw samples older than this are replaced by rollups (nil: kept forever).
     var retentionRawAgeSeconds: Double?
+    /// How long a notification (nobody confirms it) may wait to share its batch (`gateway.notification_linger`).
+    var notificationLingerSeconds = GatewayPipeline.defaultNotificationLingerSeconds
     /// The radio (nil: none; simulated devices only).
     var bluetooth: BluetoothSettings?
 
@@ -148,6 +150,7 @@ struct GatewayConfiguration: Sendable {
             var gatewayID = ProcessInfo.processInfo.hostName
             var signingKey: String?
             var defaultZone = TimeZone.gmt
+            var linger = GatewayPipeline.defaultNotificationLingerSeconds
             if let gateway = map.optional("gateway") {
                 let g = try gateway.mapping()
                 if let id = g.optional("id") { gatewayID = try id.string() }
@@ -156,10 +159,15 @@ struct GatewayConfiguration: Sendable {
                     signingKey = text.hasPrefix("/") ? text : dataDirectory + "/" + text
                 }
                 if let zoneNode = g.optional("time_zone") { defaultZone = try zone(zoneNode) }
+                if let node = g.optional("notification_linger") {
+                    linger = try node.seconds()
+                    guard linger <= 60 else { throw node.error("a notification may wait at most 60 s to share a batch, not \(linger) s") }
+                }
                 try g.finish()
             }
             var configuration = GatewayConfiguration(
                 file: file, dataDirectory: dataDirectory, gatewayID: gatewayID, signingKeyFile: signingKey, defaultZone: defaultZone)
+            configuration.notificationLingerSeconds = linger
             if let subjects = map.optional("subjects") {
                 for (id, value) in try subjects.mapping().all() {
                     let s = try value.mapping()

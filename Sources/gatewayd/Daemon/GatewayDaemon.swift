@@ -36,7 +36,9 @@ struct GatewayDaemon {
             if !FileManager.default.fileExists(atPath: path + ".pub") { try loaded.writePublicKey(to: path + ".pub") }
             return loaded
         }
-        let pipeline = try GatewayPipeline.open(directory: directory, zone: configuration.defaultZone, zones: configuration.zones, key: key)
+        let pipeline = try GatewayPipeline.open(
+            directory: directory, zone: configuration.defaultZone, zones: configuration.zones, key: key,
+            notificationLingerSeconds: configuration.notificationLingerSeconds)
         defer { pipeline.close() }
         let recovered = try await pipeline.engine.recover()
         if recovered.confirmed + recovered.appended > 0 {

@@ -36,7 +36,18 @@ struct Load: Codable, Sendable {
 protocol ReadingSink: Sendable {
     func cursor(_ device: DeviceRecord) async -> UInt16?
     func take(_ pending: PendingReading) async throws
+    /// A connection's readings, as the sink takes them (the durable sink as gatewayd does: `StreamEngine.consume`).
+    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws
     func saveCursor(_ device: DeviceRecord, next: UInt16) async throws
+}
+
+extension ReadingSink {
+    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws {
+        for try await pending in readings {
+            tally.deliveredOne()
+            try await take(pending)
+        }
+    }
 }
 
 /// The baseline: the same sessions and collector, every reading acknowledged at once and nothing stored
@@ -71,12 +82,26 @@ struct DurableSink: ReadingSink {
 
     func cursor(_ device: DeviceRecord) async -> UInt16? { try? archive.recordCursor(deviceKey: device.key) }
     func take(_ pending: PendingReading) async throws {
-        switch try await engine.ingest(pending) {
+        count(try await engine.ingest(pending))
+    }
+
+    func count(_ outcome: IngestOutcome) {
+        switch outcome {
         case .stored: tally.storedOne()
         case .duplicate: tally.duplicateOne()
         case .quarantined: tally.quarantinedOne()
         case .rejected: tally.rejectedOne()
         }
+    }
+
+    /// As the daemon feeds a connection: notifications go on without waiting for their batch (64 in flight),
+    /// indications and stored records wait for their confirmation.
+    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws {
+        let counted = readings.map { pending in
+            tally.deliveredOne()
+            return pending
+        }
+        try await engine.consume(counted, inFlight: 64) { outcome, _ in count(outcome) }
     }
     func saveCursor(_ device: DeviceRecord, next: UInt16) async throws {
         try archive.advanceRecordCursor(deviceKey: device.key, to: next)
@@ -151,10 +176,7 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
             cursor: { await sink.cursor($0) }
         ) { _, _ in tally.malformedOne() }
         do {
-            for try await pending in connection.readings {
-                tally.deliveredOne()
-                try await sink.take(pending)
-            }
+            try await sink.takeAll(connection.readings, tally: tally)
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The link closed: what was acknowledged is durable.
         } catch {
@@ -204,9 +226,13 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         let opened = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let readings = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger")
+        // The daemon's settings (GatewayPipeline): windows revised at most once a minute, notifications lingering up
+        // to 5 s to share a batch.
+        var options = StreamEngineOptions()
+        options.notificationLinger = .seconds(5)
         let engine = try StreamEngine(
             store: opened, archive: readings, ledger: LedgerRecorder(ledger: ledger),
-            windows: WindowTracker(zones: [:], defaultZone: zone))
+            windows: WindowTracker(zones: [:], defaultZone: zone, coalesceMicros: 60_000_000), options: options)
         try await engine.recover()
         // Every device and cuff user has a subject, so nothing is quarantined (mapping is not what is measured).
         for index in 0..<load.cuffs {

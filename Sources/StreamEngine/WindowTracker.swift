@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Provenance
+import Synchronization
 import TimeSeries
 
 /// The width of a continuously maintained summary window.
@@ -40,10 +41,31 @@ public final class WindowTracker: Sendable {
     let defaultZone: TimeZone
     public let coalesceMicros: Int64
 
+    /// Windows revised per batch at most: a minute's worth of due windows is spread over batches (and the daemon's
+    /// timer), so no single batch — and no cuff's confirmation waiting in it — pays for all of them.
+    public static let flushLimitPerBatch = 64
+
+    /// The pending windows as in `window_pending` (loaded on first use): a batch that touches only windows already
+    /// pending writes nothing, instead of a transaction of upserts per batch.
+    private let pendingKeys = Mutex<Set<String>?>(nil)
+
     public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, coalesceMicros: Int64 = 0) {
         self.zones = zones
         self.defaultZone = defaultZone
         self.coalesceMicros = coalesceMicros
+    }
+
+    static func pendingKey(series: String, width: Int, label: Int64) -> String { "\(series)|\(width)|\(label)" }
+
+    private func knownPending(_ archive: ReadingArchive) throws -> Set<String> {
+        if let known = pendingKeys.withLock({ $0 }) { return known }
+        let loaded = try archive.queue.read { db in
+            Set(try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").map { row in
+                Self.pendingKey(series: row["series"], width: row["width"], label: row["label"])
+            })
+        }
+        pendingKeys.withLock { $0 = loaded }
+        return loaded
     }
 
     public func zone(for subject: String) -> TimeZone { zones[subject] ?? defaultZone }
@@ -95,7 +117,11 @@ public final class WindowTracker: Sendable {
                 }
             }
         }
-        guard !order.isEmpty else { return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false) }
+        let known = try knownPending(archive)
+        order = order.filter { !known.contains(Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label)) }
+        guard !order.isEmpty else {
+            return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch)
+        }
         try archive.queue.write { db in
             // A window already pending keeps the time it became pending: it is revised on schedule, not postponed.
             let pend = try db.cachedStatement(sql: """
@@ -110,12 +136,16 @@ public final class WindowTracker: Sendable {
                 ])
             }
         }
-        return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false)
+        pendingKeys.withLock { keys in
+            for entry in order { keys?.insert(Self.pendingKey(series: entry.key.description, width: entry.width.rawValue, label: entry.label)) }
+        }
+        return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch)
     }
 
     /// Revises the pending windows that are due (pending for `coalesceMicros`), or all of them: recompute each from
     /// the store, bump its version and log the revision, in one transaction with removing it from the pending list.
-    func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool) throws -> [WindowRevision] {
+    /// `limit`: revise at most this many (the oldest pending first); the rest stay pending for the next call.
+    func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool, limit: Int? = nil) throws -> [WindowRevision] {
         struct Touched: Hashable {
             var key: SeriesKey
             var width: SummaryWidth
@@ -123,21 +153,29 @@ public final class WindowTracker: Sendable {
         }
         let due = all ? Int64.max : nowMicros - coalesceMicros
         var revisions: [WindowRevision] = []
+        var flushed: [String] = []
         try archive.queue.write { db in
             var touched: [Touched: (start: Int64, end: Int64)] = [:]
             var units: [SeriesKey: String] = [:]
             var order: [Touched] = []
             for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM window_pending WHERE since_micros <= ? ORDER BY rowid", arguments: [due])
+                db, sql: "SELECT rowid AS pending_row, * FROM window_pending WHERE since_micros <= ? ORDER BY since_micros, rowid LIMIT ?",
+                arguments: [due, limit ?? Int.max])
             {
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { continue }
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else {
+                    // Not a window this version knows: dropped, so it does not hold its place at the head for ever.
+                    try db.execute(sql: "DELETE FROM window_pending WHERE rowid = ?", arguments: [row["pending_row"] as Int64])
+                    continue
+                }
                 let entry = Touched(key: key, width: width, label: row["label"])
                 touched[entry] = (row["start_micros"], row["end_micros"])
                 units[key] = row["unit"]
                 order.append(entry)
             }
             guard !order.isEmpty else { return }
-            try db.execute(sql: "DELETE FROM window_pending WHERE since_micros <= ?", arguments: [due])
+            let remove = try db.cachedStatement(sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
+            for entry in order { try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label]) }
+            flushed = order.map { Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label) }
             let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?")
             let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)")
             let log = try db.cachedStatement(sql: """
@@ -163,6 +201,7 @@ public final class WindowTracker: Sendable {
                         version: previous + 1, summary: summary, late: bounds.end <= nowMicros))
             }
         }
+        pendingKeys.withLock { keys in for key in flushed { keys?.remove(key) } }
         return revisions
     }
 }

@@ -125,6 +125,30 @@ final class ManualClock: @unchecked Sendable {
         let third = try archive.summaryRevisions(after: 0).dropFirst(4)
         #expect(third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
     }
+
+    /// A batch revises at most `WindowTracker.flushLimitPerBatch` due windows (the oldest first), so no reading
+    /// waiting in it pays for a whole minute of windows; the rest follow with the next batch or the timer.
+    @Test func aBatchRevisesABoundedNumberOfDueWindows() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-coalesce-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let saturday = LateDataTests.saturday8
+        let clock = ManualClock(saturday + 120_000_000)
+        let (store, archive, engine) = try Self.engine(directory, clock: clock)
+        defer { store.close() }
+        // Forty people's meters: 80 windows (hour and day) pending.
+        for person in 0..<40 {
+            _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday, mgdl: 100, sequence: 1, subject: "p\(person)")) {})
+        }
+        #expect(try archive.summaryRevisions(after: 0).isEmpty)
+        clock.advance(seconds: 61)
+        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 1_000_000, mgdl: 101, sequence: 2)) {})
+        #expect(try archive.summaryRevisions(after: 0).count == WindowTracker.flushLimitPerBatch)
+        await engine.flushSummaries()
+        let all = try archive.summaryRevisions(after: 0)
+        #expect(all.count == 80)
+        #expect(Set(all.map { "\($0.revision.series)|\($0.revision.width)" }).count == 80)
+    }
 }
 
 /// Counts the batches the engine records.

@@ -3,13 +3,21 @@ import Foundation
 import GRDB
 import Provenance
 
-/// The row ranges of journaled batches and the ledger entry each was recorded in (`reading_batch`): how the archive
-/// finds the readings of a ledger entry — whose lines hold a Merkle root, not the readings' identities — without
-/// an index over every reading. A batch's rows are inserted in one transaction, so they are one range of row ids.
+/// The row ranges of journaled batches, the ledger entry each was recorded in and its place in the stored-reading
+/// feed (`reading_batch`): how the archive finds the readings of a ledger entry — whose lines hold a Merkle root,
+/// not the readings' identities — and what the outbox has not seen yet, without a row or index entry per reading.
+/// A batch's rows are inserted in one transaction, so they are one range of row ids.
+///
+/// Feed positions continue those of the per-reading feed kept before (`reading_feed`, still read for what it holds):
+/// a batch's position is `reading_feed_base.legacy_seq` + its `feed_seq`, so an outbox cursor stays valid.
 enum JournalBatches {
     static let migration = """
-        CREATE TABLE reading_batch (first_row INTEGER PRIMARY KEY, last_row INTEGER NOT NULL, ledger_sequence INTEGER);
+        CREATE TABLE reading_batch (
+            first_row INTEGER PRIMARY KEY, last_row INTEGER NOT NULL, ledger_sequence INTEGER, feed_seq INTEGER);
         CREATE INDEX reading_batch_by_sequence ON reading_batch(ledger_sequence);
+        CREATE UNIQUE INDEX reading_batch_by_feed ON reading_batch(feed_seq) WHERE feed_seq IS NOT NULL;
+        CREATE TABLE reading_feed_base (legacy_seq INTEGER NOT NULL);
+        INSERT INTO reading_feed_base SELECT COALESCE(MAX(seq), 0) FROM reading_feed;
         """
 
     static func record(first: Int64, last: Int64, _ db: Database) throws {
@@ -32,9 +40,18 @@ enum JournalBatches {
             batches.insert(first)
         }
 
-        func mark(ledgerSequence: Int, _ db: Database) throws {
-            for first in batches {
-                try db.execute(sql: "UPDATE reading_batch SET ledger_sequence = ? WHERE first_row = ?", arguments: [ledgerSequence, first])
+        /// Gives the batches their ledger entry and, once, their place in the feed (in row order).
+        func mark(ledgerSequence: Int?, _ db: Database) throws {
+            for first in batches.sorted() {
+                if let ledgerSequence {
+                    try db.execute(sql: "UPDATE reading_batch SET ledger_sequence = ? WHERE first_row = ?", arguments: [ledgerSequence, first])
+                }
+                try db.execute(
+                    sql: """
+                        UPDATE reading_batch SET feed_seq = (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM reading_batch)
+                        WHERE first_row = ? AND feed_seq IS NULL
+                        """,
+                    arguments: [first])
             }
         }
     }

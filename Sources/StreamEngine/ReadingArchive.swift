@@ -247,16 +247,14 @@ public final class ReadingArchive: Sendable {
         try queue.write { db in
             let find = try db.cachedStatement(sql: "SELECT id FROM reading WHERE identity = ? AND stored = 0")
             let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ?")
-            let feed = try db.cachedStatement(sql: "INSERT INTO reading_feed (reading, stored_micros) VALUES (?, ?)")
             var batches = JournalBatches.Marker()
             for identity in identities {
                 // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
                 guard let key = IdentityKey.of(identity), let id = try Int64.fetchOne(find, arguments: [key]) else { continue }
                 try update.execute(arguments: [ledgerSequence, id])
-                try feed.execute(arguments: [id, nowMicros])
                 try batches.note(row: id, db)
             }
-            if let ledgerSequence { try batches.mark(ledgerSequence: ledgerSequence, db) }
+            try batches.mark(ledgerSequence: ledgerSequence, db)
         }
     }
 

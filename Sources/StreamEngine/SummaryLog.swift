@@ -16,9 +16,9 @@ public struct SummaryRevisionRecord: Sendable {
 }
 
 public struct StoredReadingRecord: Sendable {
+    /// The feed position: readings stored in one batch share it.
     public var sequence: Int64
     public var reading: Reading
-    public var storedMicros: Int64
 }
 
 enum SummaryLog {
@@ -94,20 +94,38 @@ extension ReadingArchive {
         }
     }
 
-    /// Readings stored after feed position `sequence`, oldest first.
+    /// Readings stored after feed position `sequence`, oldest first: whole batches, until at least `limit` readings.
     public func storedReadings(after sequence: Int64, limit: Int = 500) throws -> [StoredReadingRecord] {
         try queue.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT f.seq, f.stored_micros, r.provenance_id, r.body, r.effective_micros FROM reading_feed f JOIN reading r ON r.id = f.reading
-                    WHERE f.seq > ? ORDER BY f.seq LIMIT ?
-                    """, arguments: [sequence, limit]
-            ).compactMap { row in
-                // An unreadable reading is logged and counted by `readings(from:)`; the feed goes on past it.
-                guard let reading = readings(from: [row], db).first else { return nil }
-                return StoredReadingRecord(sequence: row["seq"], reading: reading, storedMicros: row["stored_micros"])
+            let base = try Int64.fetchOne(db, sql: "SELECT legacy_seq FROM reading_feed_base") ?? 0
+            var records: [StoredReadingRecord] = []
+            if sequence < base {
+                // Positions of the per-reading feed kept before the batch feed.
+                for row in try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT f.seq, r.provenance_id, r.body, r.effective_micros FROM reading_feed f JOIN reading r ON r.id = f.reading
+                        WHERE f.seq > ? ORDER BY f.seq LIMIT ?
+                        """, arguments: [sequence, limit])
+                {
+                    // An unreadable reading is logged and counted by `readings(from:)`; the feed goes on past it.
+                    guard let reading = readings(from: [row], db).first else { continue }
+                    records.append(StoredReadingRecord(sequence: row["seq"], reading: reading))
+                }
+                if records.count >= limit { return records }
             }
+            let batches = try Row.fetchAll(
+                db, sql: "SELECT first_row, last_row, feed_seq FROM reading_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                arguments: [max(0, sequence - base), limit])
+            for batch in batches {
+                let position = base + (batch["feed_seq"] as Int64)
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND stored = 1 ORDER BY id",
+                    arguments: [batch["first_row"] as Int64, batch["last_row"] as Int64])
+                records += readings(from: rows, db).map { StoredReadingRecord(sequence: position, reading: $0) }
+                if records.count >= limit { break }
+            }
+            return records
         }
     }
 
@@ -115,7 +133,10 @@ extension ReadingArchive {
     public func feedPositions() throws -> (summaries: Int64, readings: Int64) {
         try queue.read { db in
             (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM summary_revision") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0)
+             max(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0,
+                 try Int64.fetchOne(db, sql: """
+                     SELECT (SELECT legacy_seq FROM reading_feed_base) + COALESCE((SELECT MAX(feed_seq) FROM reading_batch), 0)
+                     """) ?? 0))
         }
     }
 }

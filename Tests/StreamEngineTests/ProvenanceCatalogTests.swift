@@ -181,6 +181,24 @@ import TimeSeries
         #expect(try archive.feedPositions().readings == Int64((readings.count - 1) * 10 + 3))
         let kept = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading_unconverted") }
         #expect(kept == 1)
+
+        // Readings stored after the conversion continue the feed: one position per stored batch, after the old ones.
+        var later = readings[3]
+        later.time.receivedMicros += 60_000_000
+        later.time.effectiveMicros += 60_000_000
+        var latest = later
+        latest.time.receivedMicros += 1_000_000
+        latest.time.effectiveMicros += 1_000_000
+        let batch = try [later, latest].map { (try #require($0.identity).hex, $0) }
+        try archive.journal(batch, quarantine: [], released: [])
+        try archive.markStored(batch.map(\.0), ledgerSequence: 99)
+        try archive.markStored(batch.map(\.0), ledgerSequence: 99)  // a repeated mark feeds nothing twice
+        let fed = try archive.storedReadings(after: Int64((readings.count - 1) * 10 + 3))
+        #expect(fed.map(\.reading) == [later, latest] && Set(fed.map(\.sequence)) == [Int64((readings.count - 1) * 10 + 4)])
+        #expect(try archive.feedPositions().readings == Int64((readings.count - 1) * 10 + 4))
+        #expect(try archive.storedReadings(after: Int64((readings.count - 1) * 10 + 4)).isEmpty)
+        #expect(try archive.storedReadings(after: 0).count == readings.count + 2)
+        #expect(try archive.readings(ledgerSequence: 99) == [later, latest])
     }
 
     /// The JSON variation migration v8 wrote.

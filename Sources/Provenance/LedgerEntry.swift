@@ -239,7 +239,7 @@ extension String {
 }
 
 /// Bytes from lowercase or uppercase hex text; nil if it is not an even number of hex digits.
-func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
+package func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
     let digits = Array(text.utf8)
     guard digits.count % 2 == 0 else { return nil }
     func value(_ c: UInt8) -> UInt8? {

@@ -45,7 +45,8 @@ extension Reading {
 }
 
 extension Sequence where Element == UInt8 {
-    var hexString: String {
+    /// Lowercase hex, two digits a byte (identities, digests, keys).
+    package var hexString: String {
         let digits: [Character] = Array("0123456789abcdef")
         var text = ""
         for byte in self {
@@ -57,5 +58,5 @@ extension Sequence where Element == UInt8 {
 }
 
 extension SHA256.Digest {
-    var hexString: String { Array(self).hexString }
+    package var hexString: String { Array(self).hexString }
 }

@@ -3,35 +3,6 @@ import GRDB
 import Logging
 import Provenance
 
-/// A reading identity as the archive keeps it: its first 128 bits, binary (16 bytes instead of 64 hex characters
-/// in the row and again in its index). Dedupe and lookups by identity use this key; 128 bits keep a collision out
-/// of reach for any number of readings a gateway will ever hold.
-enum IdentityKey {
-    static let byteCount = 16
-
-    /// The key of a full identity (64 hex digits), or of a prefix of at least 32 digits.
-    static func of(_ hex: String) -> Data? {
-        let digits = Array(hex.utf8.prefix(byteCount * 2))
-        guard digits.count == byteCount * 2 else { return nil }
-        var bytes = Data(capacity: byteCount)
-        var index = 0
-        while index < digits.count {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func value(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
-    }
-}
-
 /// The rows of `reading` as they were before migration v9 (identity as text, subject, device and kind per row, the
 /// variation as JSON with metric and unit per component), converted once to compact rows: a 16-byte identity key,
 /// a stream (subject, kind), the effective time, flags, the provenance id and a binary variation. Feed positions

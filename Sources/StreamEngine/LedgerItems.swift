@@ -32,8 +32,9 @@ extension ReadingArchive {
                 let reading = try strictReading(from: row, db)
                 guard let subject = reading.subject else { throw ReadingSplitError(description: "reading row \(id) has no subject") }
                 if templateDigests[provenance] == nil {
-                    guard let stored = try Data.fetchOne(db, sql: "SELECT body FROM provenance WHERE id = ?", arguments: [provenance]) else {
-                        throw ReadingSplitError(description: "reading row \(id): provenance entry \(provenance) is missing")
+                    let stored: Data
+                    do { stored = try catalog.json(provenance, db) } catch {
+                        throw ReadingSplitError(description: "reading row \(id): \(error)")
                     }
                     templateDigests[provenance] = Data(SHA256.hash(data: stored))
                 }

@@ -3,15 +3,27 @@ import Foundation
 import GRDB
 import Provenance
 import Synchronization
+import TimeSeries
 
 /// The content-addressed store of reading templates in engine.sqlite (`provenance`), with an in-memory cache both
 /// ways: ingest looks templates up by digest, reads decode each template once.
+///
+/// Entries are stored zstd-compressed: every `keyframeInterval`-th entry of a device on its own (a keyframe), the
+/// others against the device's latest keyframe as a dictionary. A cuff's connections differ only in their clock
+/// comparison, so such an entry takes ~50 bytes instead of ~850 of JSON. The digest is of the JSON, whatever the
+/// storage; entries written before compression (no `json_length`) are plain JSON.
 final class ProvenanceCatalog: Sendable {
     static let migration = """
         CREATE TABLE provenance (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, body BLOB NOT NULL);
         """
-    /// The device of each entry, so "readings of this device" is a filter on provenance ids, not a column per reading.
-    static let deviceMigration = "ALTER TABLE provenance ADD COLUMN device_key TEXT"
+    /// The device of each entry, so "readings of this device" is a filter on provenance ids, not a column per reading;
+    /// the keyframe an entry is compressed against (NULL: on its own) and its JSON's length (NULL: stored as JSON).
+    static let deviceMigration = """
+        ALTER TABLE provenance ADD COLUMN device_key TEXT; ALTER TABLE provenance ADD COLUMN base_id INTEGER;
+        ALTER TABLE provenance ADD COLUMN json_length INTEGER
+        """
+    static let keyframeInterval = 32
+    static let compressionLevel: Int32 = 19
 
     private let byDigest = Mutex<[Data: Int64]>([:])
     private let byID = Mutex<[Int64: ReadingTemplate]>([:])
@@ -33,8 +45,10 @@ final class ProvenanceCatalog: Sendable {
             remember(id, digest: digest, template: template)
             return (id, digest)
         }
+        let stored = try Self.compressed(Array(body), device: template.device.key, db)
         try db.execute(
-            sql: "INSERT INTO provenance (digest, body, device_key) VALUES (?, ?, ?)", arguments: [digest, body, template.device.key])
+            sql: "INSERT INTO provenance (digest, body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)",
+            arguments: [digest, Data(stored.body), template.device.key, stored.base, body.count])
         let id = db.lastInsertedRowID
         // Cached only after the transaction that inserted it commits would be safer; a rolled-back insert leaves an
         // id that the next lookup misses in SQLite and re-inserts, so the cache is filled on read instead.
@@ -44,9 +58,7 @@ final class ProvenanceCatalog: Sendable {
     /// The template with this id, decoded once.
     func template(_ id: Int64, _ db: Database) throws -> ReadingTemplate {
         if let cached = byID.withLock({ $0[id] }) { return cached }
-        guard let body = try Data.fetchOne(db, sql: "SELECT body FROM provenance WHERE id = ?", arguments: [id]) else {
-            throw ReadingSplitError(description: "provenance entry \(id) is missing from the catalog")
-        }
+        let body = try json(id, db)
         let digest = Data(SHA256.hash(data: body))
         let template: ReadingTemplate
         do { template = try JSONDecoder().decode(ReadingTemplate.self, from: body) } catch {
@@ -59,6 +71,49 @@ final class ProvenanceCatalog: Sendable {
         remember(id, digest: digest, template: template)
         return template
     }
+
+    /// The stored form of a new entry's JSON: against the device's latest keyframe while it has fewer than
+    /// `keyframeInterval` entries after it, else on its own (a new keyframe). Read from SQLite every time, not cached:
+    /// new entries are rare (one per connection at most) and a keyframe from a rolled-back transaction must never be used.
+    static func compressed(_ text: [UInt8], device: String, _ db: Database) throws -> (body: [UInt8], base: Int64?) {
+        if let keyframe = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT id, (SELECT count(*) FROM provenance p WHERE p.device_key = k.device_key AND p.id > k.id) AS since
+                FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
+                """,
+            arguments: [device]),
+            (keyframe["since"] as Int) < keyframeInterval - 1
+        {
+            let base: Int64 = keyframe["id"]
+            let dictionary = try Array(json(base, db))
+            return (try Zstd.compress(text, dictionary: dictionary, level: compressionLevel), base)
+        }
+        return (try Zstd.compress(text, level: compressionLevel), nil)
+    }
+
+    /// An entry's JSON from its stored form (plain, on its own, or against its keyframe). A damaged entry is an error
+    /// naming it, never another template.
+    static func json(_ id: Int64, _ db: Database) throws -> Data {
+        guard let row = try Row.fetchOne(db, sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?", arguments: [id]) else {
+            throw ReadingSplitError(description: "provenance entry \(id) is missing from the catalog")
+        }
+        let body: Data = row["body"]
+        guard let length: Int = row["json_length"] else { return body }
+        do {
+            guard let base: Int64 = row["base_id"] else { return Data(try Zstd.decompress(Array(body)[...], expectedLength: length)) }
+            guard base != id,
+                let keyframe = try Row.fetchOne(db, sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL", arguments: [base]),
+                let keyframeLength: Int = keyframe["json_length"]
+            else { throw ReadingSplitError(description: "provenance entry \(id): its keyframe \(base) is missing or not a keyframe") }
+            let dictionary = try Zstd.decompress(Array(keyframe["body"] as Data)[...], expectedLength: keyframeLength)
+            return Data(try Zstd.decompress(Array(body)[...], dictionary: dictionary, expectedLength: length))
+        } catch let error as ZstdError {
+            throw ReadingSplitError(description: "provenance entry \(id) is damaged: \(error)")
+        }
+    }
+
+    func json(_ id: Int64, _ db: Database) throws -> Data { try Self.json(id, db) }
 
     /// Caches a committed entry both ways (cleared wholesale when full: the catalog in SQLite stays the truth).
     private func remember(_ id: Int64, digest: Data, template: ReadingTemplate) {

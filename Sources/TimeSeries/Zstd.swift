@@ -9,8 +9,8 @@ public struct ZstdError: Error, CustomStringConvertible {
 
 /// One-shot zstd through the system libzstd. Columns are small (kilobytes), so one-shot calls with the
 /// decompressed length recorded in the chunk header are simpler and as fast as streaming.
-enum Zstd {
-    static func compress(_ input: [UInt8], level: Int32) throws(ZstdError) -> [UInt8] {
+package enum Zstd {
+    package static func compress(_ input: [UInt8], level: Int32) throws(ZstdError) -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = input.withUnsafeBytes { src in
@@ -24,7 +24,7 @@ enum Zstd {
     }
 
     /// Decompresses exactly `expectedLength` bytes; anything else is corruption.
-    static func decompress(_ input: ArraySlice<UInt8>, expectedLength: Int) throws(ZstdError) -> [UInt8] {
+    package static func decompress(_ input: ArraySlice<UInt8>, expectedLength: Int) throws(ZstdError) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: expectedLength)
         let produced = input.withUnsafeBytes { src in
             output.withUnsafeMutableBytes { dst in
@@ -37,6 +37,43 @@ enum Zstd {
         guard produced == expectedLength else {
             throw ZstdError(
                 operation: "decompress", reason: "produced \(produced) bytes, the header promised \(expectedLength)")
+        }
+        return output
+    }
+
+    /// Compresses against `dictionary` used as raw content (a similar earlier input): what repeats it costs a few bytes.
+    package static func compress(_ input: [UInt8], dictionary: [UInt8], level: Int32) throws(ZstdError) -> [UInt8] {
+        guard let context = ZSTD_createCCtx() else { throw ZstdError(operation: "compress", reason: "cannot allocate a context") }
+        defer { ZSTD_freeCCtx(context) }
+        let bound = ZSTD_compressBound(input.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = input.withUnsafeBytes { src in
+            dictionary.withUnsafeBytes { dict in
+                output.withUnsafeMutableBytes { dst in
+                    ZSTD_compress_usingDict(context, dst.baseAddress, bound, src.baseAddress, src.count, dict.baseAddress, dict.count, level)
+                }
+            }
+        }
+        if ZSTD_isError(written) != 0 { throw ZstdError(operation: "compress", reason: errorName(written)) }
+        output.removeSubrange(written...)
+        return output
+    }
+
+    /// Decompresses exactly `expectedLength` bytes compressed against `dictionary`.
+    package static func decompress(_ input: ArraySlice<UInt8>, dictionary: [UInt8], expectedLength: Int) throws(ZstdError) -> [UInt8] {
+        guard let context = ZSTD_createDCtx() else { throw ZstdError(operation: "decompress", reason: "cannot allocate a context") }
+        defer { ZSTD_freeDCtx(context) }
+        var output = [UInt8](repeating: 0, count: expectedLength)
+        let produced = input.withUnsafeBytes { src in
+            dictionary.withUnsafeBytes { dict in
+                output.withUnsafeMutableBytes { dst in
+                    ZSTD_decompress_usingDict(context, dst.baseAddress, expectedLength, src.baseAddress, src.count, dict.baseAddress, dict.count)
+                }
+            }
+        }
+        if ZSTD_isError(produced) != 0 { throw ZstdError(operation: "decompress", reason: errorName(produced)) }
+        guard produced == expectedLength else {
+            throw ZstdError(operation: "decompress", reason: "produced \(produced) bytes, the entry promised \(expectedLength)")
         }
         return output
     }

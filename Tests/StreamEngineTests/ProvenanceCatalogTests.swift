@@ -215,6 +215,46 @@ import TimeSeries
             o: reading.time.deviceTimeOffsetMinutes, g: reading.context.glucose?.sequenceNumber)
     }
 
+    /// A cuff's connections each bring a provenance entry (their clock comparison differs); entries after a device's
+    /// keyframe are stored against it, a few dozen bytes each, and every one gives back its template exactly.
+    @Test func entriesOfADeviceAreStoredAgainstItsKeyframe() async throws {
+        let pipeline = try await TestPipeline.make()
+        defer { pipeline.remove() }
+        let cuff = Self.readings()[0]
+        var readings: [Reading] = []
+        for connection in 0..<40 {
+            var reading = cuff
+            let shift = Int64(connection) * 3_600_000_000
+            reading.time.receivedMicros += shift
+            reading.time.effectiveMicros += shift
+            reading.time.clock?.gatewayMicros += shift
+            reading.time.clockOffsetMicros = 180_000_000 + Int64(connection) * 1_000_000
+            reading.time.deviceTimestamp?.day = 1 + connection % 28
+            reading.time.deviceTimestamp?.hour = connection / 28
+            readings.append(reading)
+        }
+        for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
+        let entries = try await pipeline.archive.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, base_id, json_length, length(body) AS stored FROM provenance ORDER BY id")
+        }
+        #expect(entries.count == 40)
+        // The first and the 33rd are keyframes; the others are stored against the keyframe before them.
+        #expect(entries.filter { ($0["base_id"] as Int64?) == nil }.count == 2)
+        let deltas = entries.filter { ($0["base_id"] as Int64?) != nil }
+        #expect(deltas.allSatisfy { ($0["stored"] as Int) * 5 < ($0["json_length"] as Int) })
+        let reopened = try ReadingArchive(path: pipeline.directory + "/engine.sqlite")
+        #expect(try reopened.readings(subject: "carol") == readings)
+
+        // A damaged keyframe is named for the readings that need it; another device's readings are still served.
+        _ = try await pipeline.engine.ingest(PendingReading(reading: Self.readings()[1]) {})
+        try await pipeline.archive.queue.write { db in
+            try db.execute(sql: "UPDATE provenance SET body = X'00' WHERE id = (SELECT MIN(id) FROM provenance)")
+        }
+        let damaged = try ReadingArchive(path: pipeline.directory + "/engine.sqlite")
+        #expect(try damaged.readings(subject: "carol") == [Self.readings()[1]] + readings[32...])
+        #expect(throws: (any Error).self) { try damaged.reading(identity: try #require(readings[5].identity).hex) }
+    }
+
     @Test func aDamagedRowIsLeftOutAndTheRestIsServed() async throws {
         let pipeline = try await TestPipeline.make()
         defer { pipeline.remove() }

@@ -16,15 +16,6 @@ struct GatewayPipeline: Sendable {
     /// How long a touched summary window waits before its new version is computed and fed to the outbox.
     static let summaryCoalesceMicros: Int64 = 60_000_000
 
-    /// The gateway's store seals a series' head every hour (or 65,536 samples) and checkpoints its log every 4 MB, so
-    /// the log holds about an hour of samples rather than up to 64 MB beside the sealed chunks (a day of one strap
-    /// was 2 MB of log for 163 KB of chunks); a checkpoint rewrites at most that hour.
-    static var storeConfiguration: StoreConfiguration {
-        var configuration = StoreConfiguration(chunkMaxSpanMicros: 3_600_000_000)
-        configuration.groupCommit.maxSegmentBytes = 4 << 20
-        return configuration
-    }
-
     /// How long a notification may wait for others to share its batch, unless configured (`gateway.notification_linger`).
     static let defaultNotificationLingerSeconds = 5.0
 
@@ -35,7 +26,7 @@ struct GatewayPipeline: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "gatewayd.store")
         logger.logLevel = .warning
-        let store = try TimeSeriesStore(directory: directory + "/store", configuration: storeConfiguration, logger: logger)
+        let store = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         // Hourly and daily windows are revised at most once a minute, not once a batch (a strap notifies every second).

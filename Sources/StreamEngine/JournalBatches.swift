@@ -34,7 +34,7 @@ enum JournalBatches {
                 db, sql: "SELECT first_row, last_row FROM reading_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1", arguments: [row])
             else { return }
             let first: Int64 = found["first_row"], last: Int64 = found["last_row"]
-            guard first <= last else { return }
+            guard first <= row, row <= last else { return }
             current = first...last
             batches.insert(first)
         }

@@ -32,16 +32,21 @@ struct LastNOperation: Sendable {
     /// page only while a page still brings a code not yet seen (derived Observations such as a meal context), plus
     /// the newest readings carrying status bits: so the cost follows `max`, not the subject's history.
     func candidates(_ data: APIData) throws -> [ObservationHit] {
-        var readings: [String: Reading] = [:]
+        // Each reading is mapped to FHIR once: the pages' mappings are kept, not made again for the answer.
+        var mapped: [String: [(reading: Reading, resource: FHIRResource)]] = [:]
+        func map(_ readings: [Reading]) -> [(reading: Reading, resource: FHIRResource)] {
+            let fresh = readings.filter { reading in reading.identity.map { mapped[$0.hex] == nil } ?? false }
+            let pairs = data.observations(of: fresh)
+            for pair in pairs { if let identity = pair.reading.identity { mapped[identity.hex, default: []].append(pair) } }
+            return pairs
+        }
         let page = Swift.max(max, 8)
         for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
             var codes: [String: Int] = [:]
-            var offsetReadings: [Reading] = []
             for round in 0..<16 {
                 let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)
-                offsetReadings += batch
                 var newCode = false
-                for (_, resource) in data.observations(of: Array(batch)) {
+                for (_, resource) in map(Array(batch)) {
                     let key = Self.codeKey(resource)
                     if codes[key] == nil { newCode = true }
                     codes[key, default: 0] += 1
@@ -50,15 +55,11 @@ struct LastNOperation: Sendable {
             }
             // Only blood pressure and glucose readings have status-bits Observations (the query would otherwise walk a
             // strap's whole history looking for a flag it never sets).
-            let flagged = [.bloodPressure, .glucose].contains(kind)
-                ? try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max) : []
-            for reading in offsetReadings + flagged {
-                if let identity = reading.identity { readings[identity.hex] = reading }
+            if [.bloodPressure, .glucose].contains(kind) {
+                _ = map(try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max))
             }
         }
-        var hits = data.observations(of: Array(readings.values)).map { pair in
-            ObservationHit(pair.resource, of: pair.reading)
-        }
+        var hits = mapped.values.flatMap { $0 }.map { pair in ObservationHit(pair.resource, of: pair.reading) }
         if let received = data.received {
             hits += try received.resources(type: "Observation", subjects: [subject]).map { stored in
                 ObservationHit(received: stored, decorate: data.decorate)

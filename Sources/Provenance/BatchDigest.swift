@@ -22,14 +22,7 @@ public struct BatchDigest: Hashable, Sendable {
 
     /// The batch of these readings, each digested as `ReadingDigest(of:)` does (its canonical JSON).
     public init(readings: [Reading]) throws(LedgerError) {
-        guard !readings.isEmpty else { throw .emptyBatch }
-        var items: [LedgerEntry.Item] = []
-        items.reserveCapacity(readings.count)
-        for (index, reading) in readings.enumerated() {
-            guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
-            items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
-        }
-        try self.init(items: items)
+        try self.init(items: try LedgerEntry.Item.items(of: readings))
     }
 
     /// The batch of readings already digested by the caller (the archive digests a reading as it stores it).

@@ -150,13 +150,7 @@ public final class Ledger: Sendable {
     /// so that no torn line ever sits before a later entry; the error says which call failed.
     public func append(readings: [Reading], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
         guard !readings.isEmpty else { throw .emptyBatch }
-        var items: [LedgerEntry.Item] = []
-        items.reserveCapacity(readings.count)
-        for (index, reading) in readings.enumerated() {
-            guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
-            items.append(LedgerEntry.Item(identity: identity, digest: try ReadingDigest(of: reading)))
-        }
-        return try append(items: items, recordedMicros: recordedMicros)
+        return try append(items: try LedgerEntry.Item.items(of: readings), recordedMicros: recordedMicros)
     }
 
     /// Records one batch of readings the caller has digested (each identity with the digest of its canonical bytes).

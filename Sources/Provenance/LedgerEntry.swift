@@ -49,6 +49,17 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
             self.digest = digest
         }
 
+        /// Each reading's identity and the digest of its canonical JSON (`ReadingDigest(of:)`).
+        public static func items(of readings: [Reading]) throws(LedgerError) -> [Item] {
+            var items: [Item] = []
+            items.reserveCapacity(readings.count)
+            for (index, reading) in readings.enumerated() {
+                guard let identity = reading.identity else { throw .readingWithoutSubject(index: index) }
+                items.append(Item(identity: identity, digest: try ReadingDigest(of: reading)))
+            }
+            return items
+        }
+
         enum CodingKeys: String, CodingKey { case identity = "id", digest }
 
         public init(from decoder: any Decoder) throws {

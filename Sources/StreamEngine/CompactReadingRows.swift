@@ -40,7 +40,7 @@ enum CompactReadingRows {
             let body: Data = row["body"]
             if let template = try? JSONDecoder().decode(ReadingTemplate.self, from: body) { templates[row["id"]] = template }
         }
-        var streams: [String: Int64] = [:]
+        var streams = ReadingArchive.StreamIDs()
         let insert = try db.makeStatement(sql: """
             INSERT INTO reading (id, identity, stream, effective_micros, flags, provenance_id, stored, ledger_sequence, body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -58,13 +58,7 @@ enum CompactReadingRows {
                     guard let key = IdentityKey.of(row["identity"]) else {
                         throw ReadingSplitError(description: "identity '\(row["identity"] as String)' is not hex")
                     }
-                    let subject = reading.subject ?? ""
-                    let streamKey = subject + "\u{0}" + reading.kind.rawValue
-                    let stream: Int64
-                    if let known = streams[streamKey] { stream = known } else {
-                        stream = try ReadingArchive.streamID(subject: subject, kind: reading.kind, db)
-                        streams[streamKey] = stream
-                    }
+                    let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
                     let (template, variation) = reading.split()
                     try insert.execute(arguments: [
                         rowid, key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.id(of: template, db),
@@ -140,7 +134,7 @@ struct LegacyReadingVariation: Codable {
 
 extension Reading {
     init(legacyTemplate template: ReadingTemplate, variation: LegacyReadingVariation) throws {
-        var components: [ReadingComponent] = []
+        var components: [ReadingComponent] = []  // as v8 stored them: metric and unit with each value
         for fields in variation.c {
             guard fields.count >= 3, case .text(let name) = fields[0], let metric = Metric(rawValue: name), case .text(let unit) = fields[1] else {
                 throw ReadingSplitError(description: "a stored component is not [metric, unit, value…]: \(fields)")
@@ -163,17 +157,12 @@ extension Reading {
             guard let bytes = Data(base64Encoded: text) else { throw ReadingSplitError(description: "a stored payload is not base64") }
             payloads.append(Array(bytes))
         }
-        var context = template.context
-        if let sequence = variation.g { context.glucose?.sequenceNumber = sequence }
-        var time = template.time
-        time.effectiveMicros = variation.e
-        time.receivedMicros = variation.e + variation.r
-        time.deviceTimestamp = variation.d
-        time.deviceTimeOffsetMinutes = variation.o
-        self.init(
-            kind: template.kind, components: components, subject: template.subject, device: template.device, gateway: template.gateway,
-            context: context, time: time, flags: template.flags, characteristic: template.characteristic, rawPayloads: payloads,
-            sequenceNumber: variation.s)
-        modelVersion = template.modelVersion
+        var shaped = template
+        shaped.shape = components.map { ReadingTemplate.ComponentShape(metric: $0.metric.rawValue, unit: $0.unit) }
+        try self.init(
+            template: shaped,
+            variation: ReadingVariation(
+                effectiveMicros: variation.e, receivedOffsetMicros: variation.r, values: components.map(\.value), payloads: payloads,
+                sequence: variation.s, deviceTimestamp: variation.d, deviceTimeOffsetMinutes: variation.o, glucoseSequence: variation.g))
     }
 }

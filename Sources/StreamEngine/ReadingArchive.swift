@@ -190,6 +190,19 @@ public final class ReadingArchive: Sendable {
         return db.lastInsertedRowID
     }
 
+    /// Stream ids looked up once per (subject, kind) within a transaction.
+    struct StreamIDs {
+        private var known: [String: Int64] = [:]
+
+        mutating func id(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
+            let key = subject + "\u{0}" + kind.rawValue
+            if let id = known[key] { return id }
+            let id = try ReadingArchive.streamID(subject: subject, kind: kind, db)
+            known[key] = id
+            return id
+        }
+    }
+
     /// The streams of a subject, by kind (one kind when given).
     static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
         if let kind {
@@ -210,17 +223,11 @@ public final class ReadingArchive: Sendable {
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
                 """)
-            var streams: [String: Int64] = [:]
+            var streams = StreamIDs()
             var firstRow: Int64?
             for (identity, reading) in readings {
                 guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
-                let subject = reading.subject ?? ""
-                let streamKey = subject + "\u{0}" + reading.kind.rawValue
-                let stream: Int64
-                if let known = streams[streamKey] { stream = known } else {
-                    stream = try Self.streamID(subject: subject, kind: reading.kind, db)
-                    streams[streamKey] = stream
-                }
+                let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
                 let (template, variation) = reading.split()
                 let entry = try catalog.entry(of: template, db)
                 let body = variation.encoded()

@@ -179,24 +179,18 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     /// Format 2 is the same with `gatewayd-ledger-entry-v2` and, after `readings:<count>`, `root:<64 hex>` and
     /// `tags:<base64>` lines instead of one line per reading.
     public var canonicalText: String {
-        if let root {
-            var text = "gatewayd-ledger-entry-v2\n"
-            text += "sequence:\(sequence)\n"
-            text += "previous:\(previousHash)\n"
-            text += "recorded:\(recordedMicros)\n"
-            text += "signer:\(signer ?? "-")\n"
-            text += "readings:\(count ?? 0)\n"
-            text += "root:\(root)\n"
-            text += "tags:\(tags ?? "")\n"
-            return text
-        }
-        var text = "gatewayd-ledger-entry-v1\n"
+        var text = "gatewayd-ledger-entry-v\(format)\n"
         text += "sequence:\(sequence)\n"
         text += "previous:\(previousHash)\n"
         text += "recorded:\(recordedMicros)\n"
         text += "signer:\(signer ?? "-")\n"
-        text += "readings:\(items.count)\n"
-        for item in items { text += "\(item.identity.hex) \(item.digest.hex)\n" }
+        text += "readings:\(readingCount)\n"
+        if let root {
+            text += "root:\(root)\n"
+            text += "tags:\(tags ?? "")\n"
+        } else {
+            for item in items { text += "\(item.identity.hex) \(item.digest.hex)\n" }
+        }
         return text
     }
 

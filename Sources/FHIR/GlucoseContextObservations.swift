@@ -47,7 +47,7 @@ enum GlucoseContextObservations {
         _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: Concept, valueText: String
     ) -> FHIRResource {
         frame.observation(
-            id: ResourceIDs.derived(kind, of: frame.identity), profiles: [FHIRCodes.codedProfile],
+            id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading), profiles: [FHIRCodes.codedProfile],
             identifier: frame.identity.hex + "-" + code.code, vitalSign: false,
             code: Element.codeable([code], text: text),
             value: (

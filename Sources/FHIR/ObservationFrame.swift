@@ -13,7 +13,8 @@ struct ObservationFrame {
     let coincidentTimeStampID: String?
 
     var testData: Bool { reading.flags.contains(.testData) }
-    var mainReference: String { "Observation/" + ResourceIDs.observation(identity) }
+    var observationID: String { ResourceIDs.observation(identity, of: reading) }
+    var mainReference: String { "Observation/" + observationID }
 
     /// One PHD Observation. `identifier` is the IG's conditional-create identifier: a value with no system and no
     /// type (PhdBaseObservation slice `conditionalCreate`), unique for the measurement, the same when it is resent.

@@ -29,7 +29,7 @@ public enum ObservationMapper {
     /// The reading's own Observation.
     static func primary(_ frame: ObservationFrame) -> FHIRResource {
         let reading = frame.reading
-        let id = ResourceIDs.observation(frame.identity)
+        let id = frame.observationID
         var note = frame.timeNote
         switch reading.kind {
         case .bloodPressure:

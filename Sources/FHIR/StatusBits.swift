@@ -70,7 +70,7 @@ enum StatusBits {
             ])
         }
         return frame.observation(
-            id: ResourceIDs.derived(table.kind, of: frame.identity), profiles: [FHIRCodes.bitsProfile],
+            id: ResourceIDs.derived(table.kind, of: frame.identity, reading: frame.reading), profiles: [FHIRCodes.bitsProfile],
             identifier: frame.identity.hex + "-" + table.code.code, vitalSign: false,
             code: Element.codeable([table.code], text: table.code.display), derivedFrom: [frame.mainReference],
             components: components)

@@ -120,7 +120,7 @@ public enum SummaryMapper {
     /// averaged, derivedFrom = the readings' Observations). Means are the exact ones the summary computed; a period
     /// without a clean reading has no means, and says so with dataAbsentReason.
     public static func averageSelfMeasuredBloodPressure(
-        _ average: SelfMeasuredBloodPressureAverage, subject: String, readings: [ReadingIdentity], issuedMicros: Int64,
+        _ average: SelfMeasuredBloodPressureAverage, subject: String, readings: [Reading], issuedMicros: Int64,
         unit: String = "mm[Hg]"
     ) -> FHIRResource {
         let id =
@@ -170,7 +170,10 @@ public enum SummaryMapper {
                 "issued": .string(FHIRTime.instant(utcMicros: issuedMicros)),
                 "performer": .array([Element.reference("Patient/" + subject)]),
                 "note": .array(notes.map { .obj(["text": .string($0)]) }),
-                "derivedFrom": .list(readings.map { Element.reference("Observation/" + ResourceIDs.observation($0)) }),
+                "derivedFrom": .list(
+                    readings.compactMap { reading in
+                        reading.identity.map { Element.reference("Observation/" + ResourceIDs.observation($0, of: reading)) }
+                    }),
                 "component": .array([
                     mean("96608-5", "Systolic blood pressure mean", average.mean.systolic),
                     mean("96609-3", "Diastolic blood pressure mean", average.mean.diastolic),

@@ -40,6 +40,12 @@ public struct ReadingIdentity: Hashable, Sendable, Codable, CustomStringConverti
 }
 
 extension Reading {
+    /// Whether the identity's anchor is the gateway's receive time: the device sent neither a sequence number nor a
+    /// timestamp (a heart-rate notification). Such a reading is found by its stream and time, so its identity need
+    /// not be kept where dedupe looks identities up (the archive derives it again from the reading). The last case
+    /// of `ReadingIdentity.canonicalText`.
+    public var identityAnchoredOnReceipt: Bool { sequenceNumber == nil && time.deviceTimestamp == nil }
+
     /// The identity, once the reading has a subject.
     public var identity: ReadingIdentity? { subject.map { ReadingIdentity(of: self, subject: $0) } }
 }

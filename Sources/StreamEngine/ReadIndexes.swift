@@ -85,18 +85,19 @@ extension ReadingArchive {
                 filter += " AND (flags & ?) <> 0"
                 extra += [Int(flags.rawValue)]
             }
-            var keyed: [(key: Data, effective: Int64, row: Row)] = []
+            // Ties in time are ordered by row (the index's own order): readings anchored on receipt keep no identity.
+            var keyed: [(id: Int64, effective: Int64, row: Row)] = []
             for stream in try Self.streams(subject: subject, kind: kind, db) {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT identity, \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1\(filter)
-                        ORDER BY effective_micros DESC, identity DESC LIMIT ?
+                        SELECT id, \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1\(filter)
+                        ORDER BY effective_micros DESC, id DESC LIMIT ?
                         """,
                     arguments: [stream] + extra + [limit])
-                keyed += rows.map { ($0["identity"], $0["effective_micros"], $0) }
+                keyed += rows.map { ($0["id"], $0["effective_micros"], $0) }
             }
-            keyed.sort { $0.effective != $1.effective ? $0.effective > $1.effective : $1.key.lexicographicallyPrecedes($0.key) }
+            keyed.sort { $0.effective != $1.effective ? $0.effective > $1.effective : $0.id > $1.id }
             return readings(from: keyed.prefix(limit).map(\.row), db)
         }
     }
@@ -114,7 +115,7 @@ extension ReadingArchive {
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading
                     WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
-                    ORDER BY effective_micros \(order), identity \(order) LIMIT ?
+                    ORDER BY effective_micros \(order), id \(order) LIMIT ?
                     """,
                 arguments: [stream, from, to, limit])
             return readings(from: rows, db)
@@ -133,11 +134,35 @@ extension ReadingArchive {
         }
     }
 
-    /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
-    public func ledgerSequence(identity: String) throws -> Int? {
-        guard let key = IdentityKey.of(identity) else { return nil }
+    /// Stored readings of these subjects effective at `effectiveMicros` whose identity starts with `prefix` (at least 32
+    /// lowercase hex digits): how the Observation of a reading anchored on receipt ("t" + time + identity digits),
+    /// which keeps no identity key, is found — one probe of the (stream, time) index per stream of the subjects.
+    public func readings(effectiveMicros: Int64, identityPrefix prefix: String, subjects: [String]) throws -> [Reading] {
+        guard prefix.count >= 32, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
         return try queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT ledger_sequence FROM reading WHERE identity = ? AND stored = 1", arguments: [key])
+            var found: [Reading] = []
+            for subject in subjects {
+                for stream in try Self.streams(subject: subject, db) {
+                    let rows = try Row.fetchAll(
+                        db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1",
+                        arguments: [stream, effectiveMicros])
+                    found += readings(from: rows, db).filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
+                }
+            }
+            return found
+        }
+    }
+
+    /// The archived copy of a reading, found as dedupe finds it (by identity key, or anchored on receipt by stream,
+    /// time and identity); nil when it is not archived.
+    public func archived(_ reading: Reading) throws -> Reading? {
+        try queue.read { db in try rows(at: reading, db).first.map { row in try self.reading(from: row, db) } }
+    }
+
+    /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
+    public func ledgerSequence(of reading: Reading) throws -> Int? {
+        try queue.read { db in
+            try rows(at: reading, db).first { ($0["stored"] as Int64) == 1 }.flatMap { $0["ledger_sequence"] }
         }
     }
 

@@ -114,6 +114,9 @@ public final class ReadingArchive: Sendable {
                 SELECT min(id), max(id), ledger_sequence FROM reading GROUP BY ledger_sequence
                 """)
         }
+        migrator.registerMigration("v11: identity keys only for readings the device anchored") { db in
+            try db.execute(sql: IdentityKey.receiptAnchoredMigration)
+        }
         return migrator
     }
 
@@ -162,11 +165,20 @@ public final class ReadingArchive: Sendable {
 
     // MARK: Readings
 
-    /// Which of these identities are already archived (by their 128-bit key).
-    func existing(_ identities: [String]) throws -> Set<String> {
-        guard !identities.isEmpty else { return [] }
+    /// Which of these readings are already archived. A reading the device anchored is looked up by its identity key;
+    /// one anchored on receipt (no identity kept) by its stream and effective time, comparing the identities of the
+    /// readings stored at that instant — the same receive time is part of its identity, so that is where a repeat is.
+    func existing(_ candidates: [(identity: String, reading: Reading)]) throws -> Set<String> {
+        guard !candidates.isEmpty else { return [] }
         var byKey: [Data: [String]] = [:]
-        for identity in identities { if let key = IdentityKey.of(identity) { byKey[key, default: []].append(identity) } }
+        var onReceipt: [(identity: String, reading: Reading)] = []
+        for candidate in candidates {
+            if candidate.reading.identityAnchoredOnReceipt {
+                onReceipt.append(candidate)
+            } else if let key = IdentityKey.of(candidate.identity) {
+                byKey[key, default: []].append(candidate.identity)
+            }
+        }
         let keys = Array(byKey.keys)
         return try queue.read { db in
             var found: Set<String> = []
@@ -177,7 +189,32 @@ public final class ReadingArchive: Sendable {
                     found.formUnion(byKey[key] ?? [])
                 }
             }
+            for (identity, reading) in onReceipt where try !rows(at: reading, db).isEmpty {
+                found.insert(identity)
+            }
             return found
+        }
+    }
+
+    /// The rows (id, ledger sequence and what a reading is read from) of the archived reading with this one's identity,
+    /// stored or not: by identity key, or — anchored on receipt — by stream and time, the identities compared.
+    func rows(at reading: Reading, _ db: Database) throws -> [Row] {
+        guard let subject = reading.subject else { return [] }
+        let identity = ReadingIdentity(of: reading, subject: subject)
+        if !reading.identityAnchoredOnReceipt {
+            guard let key = IdentityKey.of(identity.hex) else { return [] }
+            return try Row.fetchAll(
+                db, sql: "SELECT id, stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+        }
+        guard let stream = try Int64.fetchOne(
+            db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, reading.kind.rawValue])
+        else { return [] }
+        let statement = try db.cachedStatement(sql: """
+            SELECT id, stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ?
+            """)
+        return try Row.fetchAll(statement, arguments: [stream, reading.time.effectiveMicros]).filter { row in
+            guard let stored = try? self.reading(from: row, db), let storedSubject = stored.subject else { return false }
+            return ReadingIdentity(of: stored, subject: storedSubject) == identity
         }
     }
 
@@ -211,31 +248,41 @@ public final class ReadingArchive: Sendable {
         return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id", arguments: [subject])
     }
 
+    /// What `journal` wrote: each reading's ledger item (identity and the digest of what is stored) and its row.
+    struct Journaled {
+        var items: [LedgerEntry.Item] = []
+        var rows: [Int64] = []
+    }
+
     /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
-    /// durable transaction.
-    /// Returns each journaled reading's ledger item (identity and the digest of what is stored).
+    /// durable transaction. A reading anchored on receipt is written without its identity (found by stream and
+    /// time instead), so the identity index — keyed by a hash, a random page per reading — holds only readings the
+    /// device anchored.
     @discardableResult
-    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws -> [LedgerEntry.Item] {
+    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws -> Journaled {
         try queue.write { db in
-            var items: [LedgerEntry.Item] = []
-            items.reserveCapacity(readings.count)
+            var journaled = Journaled()
+            journaled.items.reserveCapacity(readings.count)
+            journaled.rows.reserveCapacity(readings.count)
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
                 """)
             var streams = StreamIDs()
-            var firstRow: Int64?
             for (identity, reading) in readings {
                 guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
                 let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
                 let (template, variation) = reading.split()
                 let entry = try catalog.entry(of: template, db)
                 let body = variation.encoded()
-                try insert.execute(arguments: [key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), entry.id, Data(body)])
-                if firstRow == nil { firstRow = db.lastInsertedRowID }
-                items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: body)))
+                try insert.execute(arguments: [
+                    reading.identityAnchoredOnReceipt ? nil : key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), entry.id,
+                    Data(body),
+                ])
+                journaled.rows.append(db.lastInsertedRowID)
+                journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: body)))
             }
-            if let firstRow { try JournalBatches.record(first: firstRow, last: db.lastInsertedRowID, db) }
+            if let first = journaled.rows.first, let last = journaled.rows.last { try JournalBatches.record(first: first, last: last, db) }
             for reading in quarantine {
                 try db.execute(
                     sql: "INSERT INTO quarantine (device_key, user_id, received_micros, json) VALUES (?, ?, ?, ?)",
@@ -245,32 +292,31 @@ public final class ReadingArchive: Sendable {
                 try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
             }
             try ReadIndexes.register(readings.map(\.reading), db)
-            return items
+            return journaled
         }
     }
 
-    /// Marks journaled readings as stored (their samples are durable in the store), with their ledger entry.
-    func markStored(_ identities: [String], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
+    /// Marks journaled rows as stored (their samples are durable in the store), with their ledger entry.
+    func markStored(rows: [Int64], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
         try queue.write { db in
-            let find = try db.cachedStatement(sql: "SELECT id FROM reading WHERE identity = ? AND stored = 0")
-            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ?")
+            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ? AND stored = 0")
             var batches = JournalBatches.Marker()
-            for identity in identities {
+            for id in rows {
                 // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
-                guard let key = IdentityKey.of(identity), let id = try Int64.fetchOne(find, arguments: [key]) else { continue }
                 try update.execute(arguments: [ledgerSequence, id])
+                guard db.changesCount > 0 else { continue }
                 try batches.note(row: id, db)
             }
             try batches.mark(ledgerSequence: ledgerSequence, db)
         }
     }
 
-    /// Readings journaled but not marked stored: a crash came between the journal and the mark.
-    func unstored() throws -> [(identity: String, reading: Reading)] {
+    /// Readings journaled but not marked stored (a crash came between the journal and the mark), with their rows.
+    func unstored() throws -> [(row: Int64, identity: String, reading: Reading)] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id").map { row in
+            try Row.fetchAll(db, sql: "SELECT id, \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id").map { row in
                 let reading = try reading(from: row, db)
-                return (ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, reading)
+                return (row["id"], ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, reading)
             }
         }
     }
@@ -295,7 +341,7 @@ public final class ReadingArchive: Sendable {
                 db,
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
-                    AND stored = 1 ORDER BY effective_micros, identity
+                    AND stored = 1 ORDER BY effective_micros, id
                     """,
                 arguments: StatementArguments(streams) + [from, to]), db)
         }

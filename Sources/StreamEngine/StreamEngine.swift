@@ -105,7 +105,7 @@ public actor StreamEngine {
     public func recover() async throws -> (confirmed: Int, appended: Int) {
         let pending = try archive.unstored()
         var confirmed: [String] = [], missing: [(String, Reading)] = []
-        for (identity, reading) in pending {
+        for (_, identity, reading) in pending {
             if try samplesPresent(reading) { confirmed.append(identity) } else { missing.append((identity, reading)) }
         }
         if !missing.isEmpty {
@@ -116,13 +116,13 @@ public actor StreamEngine {
         // that was itself cut short recorded together).
         let items = try pending.map { try archive.ledgerItem(identity: $0.identity, reading: $0.reading) }
         let recorded = pending.isEmpty ? nil : ledger?.lastBatch(recorded: items)
-        if let recorded { try archive.markStored(pending.map(\.identity), ledgerSequence: recorded) }
+        if let recorded { try archive.markStored(rows: pending.map(\.row), ledgerSequence: recorded) }
         let unrecorded = recorded == nil ? pending : []
         let sequence = try unrecorded.isEmpty ? nil : ledger?.record(items, recordedMicros: options.clock())
         reviseWindows(pending.map(\.reading), now: options.clock())
         // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
         flushSummaries(all: true)
-        try archive.markStored(unrecorded.map(\.identity), ledgerSequence: sequence)
+        try archive.markStored(rows: unrecorded.map(\.row), ledgerSequence: sequence)
         if !pending.isEmpty {
             logger.notice("recovered readings journaled before a stop", metadata: [
                 "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",
@@ -326,7 +326,7 @@ public actor StreamEngine {
             candidates.append((slot, identity.hex, reading))
             outcomes.append(.stored(identity))
         }
-        let archived = try archive.existing(candidates.map(\.identity))
+        let archived = try archive.existing(candidates.map { ($0.identity, $0.reading) })
         var fresh: [(identity: String, reading: Reading)] = []
         var seen: Set<String> = []
         for candidate in candidates {
@@ -338,17 +338,17 @@ public actor StreamEngine {
         }
 
         // 1. Journal (and quarantine) durably, 2. append the samples durably, 3. ledger, 4. mark stored.
-        let items = try archive.journal(fresh, quarantine: quarantine, released: released)
+        let journaled = try archive.journal(fresh, quarantine: quarantine, released: released)
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             try await store.append(try fresh.flatMap { try SampleMapping.seriesSamples($0.reading, store: store) })
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
-            let sequence = try ledger?.record(items, recordedMicros: now)
+            let sequence = try ledger?.record(journaled.items, recordedMicros: now)
             // Windows are revised before the mark: a crash in between leaves the readings unstored, and recovery
             // revises their windows again (a repeated version is harmless; a missed one would never be sent).
             reviseWindows(fresh.map(\.reading), now: now)
-            try archive.markStored(fresh.map(\.identity), ledgerSequence: sequence, nowMicros: now)
+            try archive.markStored(rows: journaled.rows, ledgerSequence: sequence, nowMicros: now)
         }
         for (outcome, (pending, _)) in zip(outcomes, batch) {
             let counter: Counter

@@ -140,7 +140,7 @@ import Testing
         ]
         let through = try #require(LocalDate("2026-11-18"))
         let average = summary.sevenDayAverage(points, endingAt: through)
-        let readings = [Fixture.bloodPressure()].compactMap(\.identity)
+        let readings = [Fixture.bloodPressure()]
         let smbp = SummaryMapper.averageSelfMeasuredBloodPressure(
             average, subject: "alice", readings: readings, issuedMicros: Fixture.at0830 + 3_600_000_000)
         Fixture.dump([smbp], as: "smbp")
@@ -160,7 +160,7 @@ import Testing
         #expect(json["effectivePeriod"]?["end"]?.stringValue == "2026-11-18")
         #expect(json["issued"]?.stringValue == "2026-11-18T00:30:00Z")
         #expect(json["performer"]?[0]?["reference"]?.stringValue == "Patient/alice")
-        #expect(json["derivedFrom"]?[0]?["reference"]?.stringValue == "Observation/" + (readings.first?.hex ?? "?"))
+        #expect(json["derivedFrom"]?[0]?["reference"]?.stringValue == "Observation/" + (readings.first?.identity?.hex ?? "?"))
         let components = try #require(json["component"]?.arrayValue)
         #expect(components.map { $0["code"]?["coding"]?[0]?["code"]?.stringValue } == ["96608-5", "96609-3"])
         #expect(components.map { $0["valueQuantity"]?["value"]?.numberText } == ["120.8", "80.3"])

@@ -1,4 +1,5 @@
 import CBlueZ
+import FHIR
 import Foundation
 import StreamEngine
 import Testing
@@ -148,8 +149,11 @@ import Testing
 
         // Everything served before the stop is still there, stored, and the signed ledger verifies.
         let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")
-        let stored = Set(try archive.readings(subject: "alice").compactMap { $0.identity?.hex })
-        let servedReadings = served.filter { $0.count == 64 }
+        let stored = Set(try archive.readings(subject: "alice").compactMap { reading in
+            reading.identity.map { ResourceIDs.observation($0, of: reading) }
+        })
+        // A reading's own Observation: its identity, or (anchored on receipt) "t" + its time + identity digits.
+        let servedReadings = served.filter { $0.count == 64 && (!$0.contains("-") || ResourceIDs.readingLocation(ofObservationID: $0) != nil) }
         #expect(!servedReadings.isEmpty && servedReadings.isSubset(of: stored), "\(servedReadings.subtracting(stored).count) served readings are gone")
         let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data", "--public-key", dir + "/data/gateway.key.pub"])
         #expect(verify.status == 0, "\(verify.output)")

@@ -1,3 +1,4 @@
+import FHIR
 import Foundation
 import Provenance
 import Testing
@@ -253,7 +254,13 @@ struct FHIRValidationTests {
             guard let id = device["id"] as? String else { continue }
             _ = try await keep("device-\(id)", base + "/Device/\(id)")
         }
-        let primaries = observations.filter { ($0["identifier"] as? [[String: Any]])?.first?["value"] as? String == $0["id"] as? String }
+        // A reading's own Observation: its id is its identifier, or (anchored on receipt) "t" + time + identity digits.
+        let primaries = observations.filter { observation in
+            let id = observation["id"] as? String ?? ""
+            return (observation["identifier"] as? [[String: Any]])?.first?["value"] as? String == id
+                || (id.hasPrefix("t") && ResourceIDs.readingLocation(ofObservationID: id) != nil)
+        }
+        #expect(primaries.contains { ($0["id"] as? String ?? "").hasPrefix("t") })
         let primaryIDs = primaries.compactMap { $0["id"] as? String }
         #expect(!primaryIDs.isEmpty)
         let targets = primaryIDs.map { "Observation/" + $0 }.joined(separator: ",")

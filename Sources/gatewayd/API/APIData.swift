@@ -104,6 +104,15 @@ struct APIData: Sendable {
         if let stored = try received?.resource(type: "Observation", id: id), subjects.contains(stored.subject) {
             return ObservationHit(received: stored, decorate: decorate)
         }
+        // A reading anchored on receipt (and what is derived from it) is found by the time its id carries.
+        if let location = ResourceIDs.readingLocation(ofObservationID: id) {
+            for reading in try archive.readings(
+                effectiveMicros: location.effectiveMicros, identityPrefix: location.identityPrefix, subjects: subjects)
+            {
+                if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) { return ObservationHit(hit.resource, of: reading) }
+            }
+            return nil
+        }
         // Derived Observations (status bits, meal and sample-location context) carry 48 digits of their reading's
         // identity: found through the identity index. Coincident-time-stamp ids are hashes of the clock comparison,
         // so those are still looked for among every Observation of the readable subjects.

@@ -24,8 +24,8 @@ struct ProvenanceSearch: Sendable {
         var resources: [FHIRResource] = []
         for id in targets {
             guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)),
-                let identity = hit.reading?.identity,
-                let entry = try Self.entry(recording: identity, archive: data.archive, ledger: path)
+                let reading = hit.reading, let identity = reading.identity,
+                let entry = try Self.entry(recording: reading, identity: identity, archive: data.archive, ledger: path)
             else { continue }
             // Format 1 entries list their readings; format 2 entries are found through the archive's batch ranges.
             let recorded =
@@ -49,8 +49,8 @@ struct ProvenanceSearch: Sendable {
 
     /// The ledger entry that recorded a reading: found by the sequence the archive keeps with the reading (a binary
     /// search over the file), or — for a reading stored without one — by reading the format 1 entries through.
-    static func entry(recording identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
-        if let sequence = try archive.ledgerSequence(identity: identity.hex), let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
+    static func entry(recording reading: Reading, identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
+        if let sequence = try archive.ledgerSequence(of: reading), let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
             entry.format == 2 || entry.items.contains(where: { $0.identity == identity })
         {
             return entry

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLEGateway
+import FHIR
 import Foundation
 import Logging
 import Provenance
@@ -105,7 +106,7 @@ struct DemoCommand: AsyncParsableCommand {
         var observationID: String?
         for _ in 0..<100 {
             if let reading = try? archive?.readings(subject: "alice", kind: .bloodPressure).last, let identity = reading.identity {
-                observationID = identity.hex
+                observationID = ResourceIDs.observation(identity, of: reading)
                 break
             }
             try? await Task.sleep(for: .milliseconds(100))

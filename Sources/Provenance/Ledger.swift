@@ -157,20 +157,33 @@ public final class Ledger: Sendable {
     public func append(items: [LedgerEntry.Item], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
         guard !items.isEmpty else { throw .emptyBatch }
         let batch: BatchDigest? = entryFormat == 1 ? nil : try BatchDigest(items: items)
+        let signer = key?.fingerprint
+        return try write { sequence, previous in
+            if let batch {
+                LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, batch: batch, signer: signer)
+            } else {
+                LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, items: items, signer: signer)
+            }
+        }
+    }
+
+    /// Records that retention removes the readings of entries 1…`through` (all effective before `cutoffMicros`) from
+    /// the archive; call it before removing them, so a crash in between leaves readings the ledger says may be gone,
+    /// never readings gone that the ledger still expects.
+    public func appendRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
+        let signer = key?.fingerprint
+        return try write { sequence, previous in
+            LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, retired: through, cutoff: cutoffMicros, signer: signer)
+        }
+    }
+
+    /// Signs and appends the entry `make` builds for the next sequence number and the last hash, fsynced.
+    private func write(_ make: (Int, String) -> LedgerEntry) throws(LedgerError) -> LedgerEntry {
         let key = key
         let path = path
         return try state.withLock { (state: inout State) throws(LedgerError) -> LedgerEntry in
             if let failure = state.failure { throw .unusable(path: path, reason: failure) }
-            var entry =
-                if let batch {
-                    LedgerEntry(
-                        sequence: state.lastSequence + 1, previousHash: state.lastHash, recordedMicros: recordedMicros, batch: batch,
-                        signer: key?.fingerprint)
-                } else {
-                    LedgerEntry(
-                        sequence: state.lastSequence + 1, previousHash: state.lastHash, recordedMicros: recordedMicros, items: items,
-                        signer: key?.fingerprint)
-                }
+            var entry = make(state.lastSequence + 1, state.lastHash)
             if let key {
                 do throws(GatewayKeyError) {
                     entry.signature = try key.sign(bytesFromHex(entry.hash) ?? []).hexString

@@ -87,10 +87,14 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     public var count: Int?
     public var root: String?
     public var tags: String?
+    /// Format 3, a retirement: retention removed the readings of entries 1…`retired` (all effective before `cutoff`,
+    /// UTC µs) from the archive. Recorded before they are removed, so `verify` can tell retention from deletion.
+    public var retired: Int?
+    public var cutoff: Int64?
 
-    /// 1: each reading's identity and digest listed; 2: a Merkle root and a tag per reading.
-    public var format: Int { root == nil ? 1 : 2 }
-    /// Readings in the batch, whatever the format.
+    /// 1: each reading's identity and digest listed; 2: a Merkle root and a tag per reading; 3: a retirement.
+    public var format: Int { retired != nil ? 3 : root == nil ? 1 : 2 }
+    /// Readings in the batch, whatever the format (none in a retirement).
     public var readingCount: Int { count ?? items.count }
     /// SHA-256 (hex) of `canonicalText`.
     public var hash: String
@@ -106,7 +110,7 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature, count, root,
-            tags
+            tags, retired, cutoff
     }
 
     public init(from decoder: any Decoder) throws {
@@ -117,8 +121,12 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         count = try c.decodeIfPresent(Int.self, forKey: .count)
         root = try c.decodeIfPresent(String.self, forKey: .root)
         tags = try c.decodeIfPresent(String.self, forKey: .tags)
-        // Format 1 entries must list their readings; format 2 entries list none.
-        items = root == nil ? try c.decode([Item].self, forKey: .items) : try c.decodeIfPresent([Item].self, forKey: .items) ?? []
+        retired = try c.decodeIfPresent(Int.self, forKey: .retired)
+        cutoff = try c.decodeIfPresent(Int64.self, forKey: .cutoff)
+        // Format 1 entries must list their readings; format 2 and 3 entries list none.
+        items =
+            root == nil && retired == nil
+            ? try c.decode([Item].self, forKey: .items) : try c.decodeIfPresent([Item].self, forKey: .items) ?? []
         hash = try c.decode(String.self, forKey: .hash)
         signer = try c.decodeIfPresent(String.self, forKey: .signer)
         signature = try c.decodeIfPresent(String.self, forKey: .signature)
@@ -129,10 +137,12 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         try c.encode(sequence, forKey: .sequence)
         try c.encode(previousHash, forKey: .previousHash)
         try c.encode(recordedMicros, forKey: .recordedMicros)
-        if root == nil || !items.isEmpty { try c.encode(items, forKey: .items) }
+        if (root == nil && retired == nil) || !items.isEmpty { try c.encode(items, forKey: .items) }
         try c.encodeIfPresent(count, forKey: .count)
         try c.encodeIfPresent(root, forKey: .root)
         try c.encodeIfPresent(tags, forKey: .tags)
+        try c.encodeIfPresent(retired, forKey: .retired)
+        try c.encodeIfPresent(cutoff, forKey: .cutoff)
         try c.encode(hash, forKey: .hash)
         try c.encodeIfPresent(signer, forKey: .signer)
         try c.encodeIfPresent(signature, forKey: .signature)
@@ -163,6 +173,19 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         self.hash = computedHash
     }
 
+    /// A format 3 entry: the readings of entries 1…`retired`, effective before `cutoff`, are retired by retention.
+    init(sequence: Int, previousHash: String, recordedMicros: Int64, retired: Int, cutoff: Int64, signer: String?) {
+        self.sequence = sequence
+        self.previousHash = previousHash
+        self.recordedMicros = recordedMicros
+        self.items = []
+        self.retired = retired
+        self.cutoff = cutoff
+        self.signer = signer
+        self.hash = ""
+        self.hash = computedHash
+    }
+
     /// The text the entry hash is computed over (UTF-8, every line ending in "\n"):
     ///
     ///     gatewayd-ledger-entry-v1
@@ -177,7 +200,8 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     /// field is a decimal or lowercase hex (`formatProblem` rejects anything else before the text is built).
     ///
     /// Format 2 is the same with `gatewayd-ledger-entry-v2` and, after `readings:<count>`, `root:<64 hex>` and
-    /// `tags:<base64>` lines instead of one line per reading.
+    /// `tags:<base64>` lines instead of one line per reading. Format 3 (a retirement) has `readings:0`, then
+    /// `retired:<decimal>` and `cutoff:<decimal UTC microseconds>`.
     public var canonicalText: String {
         var text = "gatewayd-ledger-entry-v\(format)\n"
         text += "sequence:\(sequence)\n"
@@ -185,7 +209,10 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         text += "recorded:\(recordedMicros)\n"
         text += "signer:\(signer ?? "-")\n"
         text += "readings:\(readingCount)\n"
-        if let root {
+        if let retired {
+            text += "retired:\(retired)\n"
+            text += "cutoff:\(cutoff.map(String.init) ?? "")\n"
+        } else if let root {
             text += "root:\(root)\n"
             text += "tags:\(tags ?? "")\n"
         } else {
@@ -208,6 +235,13 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         }
         if let signature, !signature.isLowercaseHex(count: 128) { return "signature is not 128 lowercase hex digits" }
         if signature != nil, signer == nil { return "it carries a signature but names no signer" }
+        if let retired {
+            guard retired >= 1, retired < sequence else { return "a retirement names entries 1–\(retired), not entries before it" }
+            guard cutoff != nil else { return "a retirement needs its cutoff" }
+            if count != nil || root != nil || tags != nil || !items.isEmpty { return "a retirement records no readings" }
+            return nil
+        }
+        if cutoff != nil { return "only a retirement has a cutoff" }
         if let root {
             guard let count, count >= 1 else { return "a format 2 entry needs a reading count of at least 1" }
             if !root.isLowercaseHex(count: 64) { return "root is not 64 lowercase hex digits" }

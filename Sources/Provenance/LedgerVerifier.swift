@@ -9,6 +9,8 @@ public struct LedgerVerification: Hashable, Sendable {
     public let entriesVerified: Int
     /// Readings found in the archive with the digest their entry recorded.
     public let readingsVerified: Int
+    /// Readings of entries a later retirement entry covers that retention has removed from the archive.
+    public let readingsRetired: Int
     /// Entries whose signature was checked against the given public key.
     public let signaturesVerified: Int
     /// Entries that carry a signature that was not checked (no public key was given).
@@ -35,6 +37,9 @@ public struct LedgerVerification: Hashable, Sendable {
             lines.append("\(counted) before the problem; nothing after it was checked.")
         } else {
             lines.append("ledger \(path): intact — \(counted); head \(headHash)")
+        }
+        if readingsRetired > 0 {
+            lines.append("\(readingsRetired) readings of earlier entries were removed by retention, as the ledger's retirement entries record.")
         }
         if let keyFingerprint {
             lines.append("\(signaturesVerified) signatures verified with key \(keyFingerprint).")
@@ -190,8 +195,10 @@ enum LedgerVerifier {
         batch: (LedgerEntry) throws -> [LedgerEntry.Item], publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let keyFingerprint = publicKey.map { GatewayKey.fingerprint(of: $0) }
+        let retiredThrough = try self.retiredThrough(file: file, limit: limit)
         var entries = 0
         var readings = 0
+        var retiredReadings = 0
         var signaturesVerified = 0
         var signaturesUnchecked = 0
         var previousHash = LedgerEntry.genesisHash
@@ -231,20 +238,40 @@ enum LedgerVerifier {
             } else if entry.signature != nil {
                 signaturesUnchecked += 1
             }
-            if entry.format == 2 {
-                if let problem = checkBatch(entry, line: line, readings: { try batch(entry) }) { return problem }
-                readings += entry.readingCount
+            // An entry a retirement covers may have no readings left (all or none: retention removes whole entries).
+            let retirable = entry.sequence <= retiredThrough
+            if entry.format == 3 {
                 entries += 1
                 previousHash = entry.hash
                 return nil
             }
+            if entry.format == 2 {
+                let archived = Result { try batch(entry) }
+                if retirable, case .success(let items) = archived, items.isEmpty {
+                    retiredReadings += entry.readingCount
+                } else {
+                    if let problem = checkBatch(entry, line: line, readings: { try archived.get() }) { return problem }
+                    readings += entry.readingCount
+                }
+                entries += 1
+                previousHash = entry.hash
+                return nil
+            }
+            var found: [Reading?] = []
             for item in entry.items {
-                let reading: Reading?
                 do {
-                    reading = try lookup(item.identity)
+                    found.append(try lookup(item.identity))
                 } catch {
                     return .archiveLookupFailed(sequence: entry.sequence, line: line, identity: item.identity, reason: "\(error)")
                 }
+            }
+            if retirable, found.allSatisfy({ $0 == nil }) {
+                retiredReadings += entry.items.count
+                entries += 1
+                previousHash = entry.hash
+                return nil
+            }
+            for (item, reading) in zip(entry.items, found) {
                 guard let reading else { return .readingMissing(sequence: entry.sequence, line: line, identity: item.identity) }
                 let current: ReadingDigest
                 do {
@@ -265,29 +292,15 @@ enum LedgerVerifier {
         }
 
         var lineNumber = 0
-        var buffer: [UInt8] = []
-        var offset = 0
-        let chunk = 1 << 20
-        do {
-            reading: while offset < limit {
-                let bytes = try file.read(count: min(chunk, limit - offset), at: offset)
-                if bytes.isEmpty { break }  // the file shrank under us; treat what we have as the end
-                offset += bytes.count
-                buffer += bytes
-                var start = buffer.startIndex
-                while let newline = buffer[start...].firstIndex(of: 0x0A) {
-                    lineNumber += 1
-                    if let found = check(buffer[start..<newline], line: lineNumber) {
-                        problem = found
-                        break reading
-                    }
-                    start = newline + 1
-                }
-                buffer.removeSubrange(..<start)
+        let rest = try forEachLine(file: file, limit: limit) { bytes, line in
+            lineNumber = line
+            if let found = check(bytes, line: line) {
+                problem = found
+                return false
             }
-        } catch {
-            throw .io(error)
+            return true
         }
+        let buffer = rest
         if problem == nil, !buffer.isEmpty { problem = .incompleteLastLine(line: lineNumber + 1) }
 
         var notes: [String] = []
@@ -298,9 +311,54 @@ enum LedgerVerifier {
                     + "crash (appends that never completed, so batches never acknowledged)")
         }
         return LedgerVerification(
-            path: file.path, entriesVerified: entries, readingsVerified: readings, signaturesVerified: signaturesVerified,
+            path: file.path, entriesVerified: entries, readingsVerified: readings, readingsRetired: retiredReadings,
+            signaturesVerified: signaturesVerified,
             signaturesUnchecked: signaturesUnchecked, keyFingerprint: keyFingerprint, headHash: previousHash, problem: problem,
             notes: notes)
+    }
+
+    /// Calls `body` with each complete line (without its newline) and its 1-based number until it returns false;
+    /// returns what follows the last newline read (an incomplete last line, or empty).
+    static func forEachLine(
+        file: LedgerFileDescriptor, limit: Int, _ body: (ArraySlice<UInt8>, Int) -> Bool
+    ) throws(LedgerError) -> [UInt8] {
+        var lineNumber = 0
+        var buffer: [UInt8] = []
+        var offset = 0
+        let chunk = 1 << 20
+        do {
+            while offset < limit {
+                let bytes = try file.read(count: min(chunk, limit - offset), at: offset)
+                if bytes.isEmpty { break }  // the file shrank under us; treat what we have as the end
+                offset += bytes.count
+                buffer += bytes
+                var start = buffer.startIndex
+                while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                    lineNumber += 1
+                    if !body(buffer[start..<newline], lineNumber) { return [] }
+                    start = newline + 1
+                }
+                buffer.removeSubrange(..<start)
+            }
+        } catch {
+            throw .io(error)
+        }
+        return buffer
+    }
+
+    /// The highest entry a retirement entry says retention removed the readings of (0: none). Read before the entries
+    /// are checked, because a retirement follows the entries it covers; a forged one still fails when it is reached.
+    static func retiredThrough(file: LedgerFileDescriptor, limit: Int) throws(LedgerError) -> Int {
+        let marker = Array(#""retired":"#.utf8)
+        var through = 0
+        _ = try forEachLine(file: file, limit: limit) { bytes, _ in
+            guard bytes.count > marker.count, bytes.firstRange(of: marker) != nil,
+                let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)), let retired = entry.retired, retired < entry.sequence
+            else { return true }
+            through = max(through, retired)
+            return true
+        }
+        return through
     }
 
     /// A format 2 entry against the archive's readings for it: the count, then the root; when the root differs, the

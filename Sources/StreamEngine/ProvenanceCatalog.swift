@@ -32,6 +32,15 @@ final class ProvenanceCatalog: Sendable {
     private let byTemplate = Mutex<[ReadingTemplate: (id: Int64, digest: Data)]>([:])
     /// The caches are bounded: every connection of a device with a clock brings a new template.
     static let cacheLimit = 4096
+    /// An entry's `last_row` is written again only once it is this many rows behind a row that uses the entry, so it
+    /// costs one update per entry per 65,536 readings, and is never more than this far behind: retention removes an
+    /// entry only when its `last_row` is at least this far before the retired rows.
+    static let defaultLastUseSlack: Int64 = 65_536
+    let lastUseSlack: Int64
+
+    init(lastUseSlack: Int64 = ProvenanceCatalog.defaultLastUseSlack) { self.lastUseSlack = lastUseSlack }
+    /// The `last_row` each entry has in SQLite as far as this process wrote it (forgotten when a journal fails).
+    private let lastRows = Mutex<[Int64: Int64]>([:])
 
     /// The id of a template, inserting it on first sight (inside the caller's transaction).
     func id(of template: ReadingTemplate, _ db: Database) throws -> Int64 { try entry(of: template, db).id }
@@ -54,6 +63,44 @@ final class ProvenanceCatalog: Sendable {
         // Cached only after the transaction that inserted it commits would be safer; a rolled-back insert leaves an
         // id that the next lookup misses in SQLite and re-inserts, so the cache is filled on read instead.
         return (id, digest)
+    }
+
+    /// Notes that `row` uses entry `id` (inside the journal's transaction): `last_row` is moved up when it is more
+    /// than `lastUseSlack` behind.
+    func noteUse(_ id: Int64, row: Int64, _ db: Database) throws {
+        if let known = lastRows.withLock({ $0[id] }), known > row - lastUseSlack { return }
+        try db.execute(sql: "UPDATE provenance SET last_row = ? WHERE id = ?", arguments: [row, id])
+        lastRows.withLock {
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[id] = row
+        }
+    }
+
+    /// Forgets what `noteUse` wrote: a rolled-back journal did not write it.
+    func forgetUses() { lastRows.withLock { $0.removeAll() } }
+
+    /// Forgets every cached entry (retention removed some).
+    func forgetAll() {
+        forgetUses()
+        byDigest.withLock { $0.removeAll() }
+        byID.withLock { $0.removeAll() }
+        byTemplate.withLock { $0.removeAll() }
+    }
+
+    /// Removes the entries no row after `horizon` uses — their `last_row` at least `lastUseSlack` before it — except a
+    /// keyframe another remaining entry is compressed against. Returns how many went.
+    func retire(rowsThrough horizon: Int64, _ db: Database) throws -> Int {
+        let before = horizon - lastUseSlack
+        try db.execute(sql: "DELETE FROM provenance WHERE last_row <= ? AND base_id IS NOT NULL", arguments: [before])
+        var removed = db.changesCount
+        try db.execute(
+            sql: """
+                DELETE FROM provenance WHERE last_row <= ? AND base_id IS NULL
+                AND NOT EXISTS (SELECT 1 FROM provenance d WHERE d.base_id = provenance.id)
+                """,
+            arguments: [before])
+        removed += db.changesCount
+        return removed
     }
 
     /// The template with this id, decoded once.

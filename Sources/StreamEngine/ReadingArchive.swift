@@ -14,10 +14,14 @@ public final class ReadingArchive: Sendable {
     let queue: DatabaseQueue
     public let path: String
     /// Shared provenance of readings, stored once (a reading row holds its id and what varies per reading).
-    let catalog = ProvenanceCatalog()
+    let catalog: ProvenanceCatalog
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws { try self.init(path: path, catalog: ProvenanceCatalog()) }
+
+    /// With `catalog`'s settings (tests: a small last-use slack, so retention of entries shows in a few readings).
+    init(path: String, catalog: ProvenanceCatalog) throws {
         self.path = path
+        self.catalog = catalog
         queue = try DurableDatabase.open(path: path)
         try Self.migrator(catalog: catalog, path: path).migrate(queue)
     }
@@ -116,6 +120,9 @@ public final class ReadingArchive: Sendable {
         }
         migrator.registerMigration("v11: identity keys only for readings the device anchored") { db in
             try db.execute(sql: IdentityKey.receiptAnchoredMigration)
+        }
+        migrator.registerMigration("v12: provenance entries' last use, for retention") { db in
+            try db.execute(sql: Self.provenanceLastUseMigration)
         }
         return migrator
     }
@@ -260,6 +267,17 @@ public final class ReadingArchive: Sendable {
     /// device anchored.
     @discardableResult
     func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws -> Journaled {
+        do {
+            return try journalTransaction(readings, quarantine: quarantine, released: released)
+        } catch {
+            catalog.forgetUses()
+            throw error
+        }
+    }
+
+    private func journalTransaction(
+        _ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]
+    ) throws -> Journaled {
         try queue.write { db in
             var journaled = Journaled()
             journaled.items.reserveCapacity(readings.count)
@@ -280,6 +298,7 @@ public final class ReadingArchive: Sendable {
                     Data(body),
                 ])
                 journaled.rows.append(db.lastInsertedRowID)
+                try catalog.noteUse(entry.id, row: db.lastInsertedRowID, db)
                 journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: body)))
             }
             if let first = journaled.rows.first, let last = journaled.rows.last { try JournalBatches.record(first: first, last: last, db) }

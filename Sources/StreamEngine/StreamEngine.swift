@@ -11,6 +11,8 @@ public protocol BatchLedger: Sendable {
     func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int
     /// The sequence number of the last recorded batch if it recorded exactly these readings (nil otherwise).
     func lastBatch(recorded items: [LedgerEntry.Item]) -> Int?
+    /// Records durably that retention removes the readings of entries 1…`through`; returns the record's sequence number.
+    func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int
 }
 
 /// The Provenance ledger as the engine's batch recorder.
@@ -23,6 +25,10 @@ public struct LedgerRecorder: BatchLedger {
     }
 
     public func lastBatch(recorded items: [LedgerEntry.Item]) -> Int? { ledger.lastEntryRecorded(items) }
+
+    public func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int {
+        try ledger.appendRetirement(through: through, cutoffMicros: cutoffMicros, recordedMicros: recordedMicros).sequence
+    }
 }
 
 /// What happened to one reading.

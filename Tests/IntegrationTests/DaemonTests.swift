@@ -79,6 +79,59 @@ import Testing
         return ids
     }
 
+    /// `retention.raw_age` in `gatewayd run`: readings imported weeks ago go with what they left (rows, provenance,
+    /// registry), the ledger records the retirement and `gatewayd verify` still passes; new readings stay.
+    @Test func runAppliesRetentionToEverythingOldReadingsLeftAndTheLedgerStillVerifies() async throws {
+        let dir = try APIHarness.scratch("retention")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = FHIRAPITests.readings()  // 2026-11-18 and 19: older than 10 days on the machines this runs on
+        let cutoff = Int64((Date().timeIntervalSince1970 - 10 * 86_400) * 1_000_000)
+        #expect(old.allSatisfy { $0.time.effectiveMicros < cutoff })
+        try APIHarness.importReadings(old, into: dir)
+        let port = FHIRAPITests.freePort()
+        let config = dir + "/gatewayd.yaml"
+        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .heartRate, name: "strap", number: 1))
+        try """
+            data_directory: data
+            gateway: { id: gw-retention, time_zone: Asia/Tokyo }
+            subjects:
+              alice: { time_zone: Asia/Tokyo }
+            devices:
+              - { device: "\(strap)", subject: alice }
+            api:
+              listen: 127.0.0.1:\(port)
+              tokens:
+                - { name: test, secret: \(Self.token), scopes: [system/*.read] }
+            retention: { raw_age: 10d }
+            simulated_devices:
+              - { kind: heart_rate, name: strap, notify_every: 100ms }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = CrashRecoveryTests.gatewaydBinary
+        process.arguments = ["run", "--config", config]
+        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/stderr.log"))
+        try process.run()
+        var log = ""
+        for _ in 0..<300 where !log.contains("retention applied") {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            log = (try? String(contentsOfFile: dir + "/stderr.log", encoding: .utf8)) ?? ""
+        }
+        #expect(log.contains("retention applied") && log.contains("\(old.count) readings in"), "\(log.suffix(3000))")
+        try await Task.sleep(nanoseconds: 1_500_000_000)  // new notifications arrive after the pass
+        process.terminate()
+        #expect(await Self.waitForExit(process, seconds: 120))
+
+        let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")
+        let kept = try archive.readings(subject: "alice")
+        #expect(!kept.isEmpty && kept.allSatisfy { $0.time.effectiveMicros >= cutoff && $0.kind == .heartRate })
+        #expect(try archive.readings(subject: "bob").isEmpty)
+        #expect(try archive.devices(subjects: ["bob"]).isEmpty)
+        let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
+        #expect(verify.status == 0 && verify.output.contains("\(old.count) readings of earlier entries were removed by retention"), "\(verify.output)")
+    }
+
     @Test func runServesFromItsConfigurationTellsSystemdAndLosesNothingOnSIGTERM() async throws {
         let dir = try APIHarness.scratch("daemon")
         defer { try? FileManager.default.removeItem(atPath: dir) }

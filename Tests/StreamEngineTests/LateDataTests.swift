@@ -163,6 +163,12 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         return sizes.count
     }
     func lastBatch(recorded readings: [LedgerEntry.Item]) -> Int? { nil }
+    func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        sizes.append(0)
+        return sizes.count
+    }
 }
 
 @Suite struct NotificationLingerTests {

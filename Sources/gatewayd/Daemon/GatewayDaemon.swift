@@ -80,12 +80,17 @@ struct GatewayDaemon {
         // After the devices stop (the group stops services in reverse order), pending windows get their final version.
         services.append(SummaryFlushService(engine: pipeline.engine, intervalSeconds: Double(GatewayPipeline.summaryCoalesceMicros) / 1_000_000))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var outbox: Outbox?
         if !configuration.destinations.isEmpty {
-            let (sync, _) = try SyncService.open(configuration: configuration)
+            let (sync, opened) = try SyncService.open(configuration: configuration)
+            outbox = opened
             services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
         }
         if let age = configuration.retentionRawAgeSeconds {
-            services.append(RetentionService(store: pipeline.store, rawAgeSeconds: age, logger: logger))
+            services.append(
+                RetentionService(
+                    engine: pipeline.engine, rawAgeSeconds: age, outbox: outbox, destinations: configuration.destinations.map(\.name),
+                    logger: logger))
         }
         let ready = onReady
         let readyLogger = logger

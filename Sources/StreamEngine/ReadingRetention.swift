@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import Provenance
+import TimeSeries
+
+/// What a retention pass removed from engine.sqlite (the store reports its own chunks and rollups).
+public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertible {
+    public var batches = 0
+    public var readings = 0
+    public var provenanceEntries = 0
+    public var devices = 0
+    public var quarantined = 0
+    public var malformed = 0
+    public var summaryRevisions = 0
+    /// The ledger's retirement entry for the readings removed, when any were recorded in the ledger.
+    public var ledgerEntry: Int?
+    /// Batches old enough to go were kept because a destination has not read them from the feed yet.
+    public var heldForSync = false
+
+    public init() {}
+
+    public var description: String {
+        var text = "\(readings) readings in \(batches) batches, \(provenanceEntries) provenance entries, \(devices) registry rows, "
+            + "\(quarantined) quarantined readings, \(malformed) malformed payloads, \(summaryRevisions) summary revisions removed"
+        if let ledgerEntry { text += "; ledger entry \(ledgerEntry) records the retirement" }
+        if heldForSync { text += "; older readings kept until every destination has read them" }
+        return text
+    }
+}
+
+/// Retention of what readings leave in engine.sqlite: their rows and batches, provenance entries no reading uses any
+/// more, registry rows of devices with no reading left, quarantined readings and malformed payloads past the age, and
+/// summary revisions the feed's readers have passed. Whole batches go, oldest first, so every ledger entry keeps all
+/// its readings or none, and the ledger records the retirement before anything is removed.
+extension ReadingArchive {
+    struct RetirementPlan {
+        var batches: [(first: Int64, last: Int64, ledgerSequence: Int?)] = []
+        var heldForSync = false
+        /// The last ledger entry whose readings go (entries 1… it may have no readings left afterwards).
+        var ledgerThrough: Int? { batches.compactMap(\.ledgerSequence).max() }
+    }
+
+    /// The oldest stored batches (row order is ledger order) whose readings are all effective before `cutoff` and which
+    /// every destination has read from the feed (`feedReadThrough`; nil: nobody reads it), at most `limit`. A pass costs
+    /// what it removes — one range of rows per batch — never a walk through what stays. A ledger entry that recorded
+    /// several batches (a recovery) goes only with all of them.
+    func retirementPlan(cutoff: Int64, feedReadThrough: Int64?, limit: Int) throws -> RetirementPlan {
+        try queue.read { db in
+            var plan = RetirementPlan()
+            let base = try Int64.fetchOne(db, sql: "SELECT legacy_seq FROM reading_feed_base") ?? 0
+            let batches = try Row.fetchAll(
+                db, sql: "SELECT first_row, last_row, ledger_sequence, feed_seq FROM reading_batch ORDER BY first_row LIMIT ?",
+                arguments: [limit + 1])
+            var stoppedAt: Row?
+            for batch in batches {
+                let first: Int64 = batch["first_row"], last: Int64 = batch["last_row"]
+                let span = try Row.fetchOne(
+                    db, sql: "SELECT max(effective_micros) AS newest, min(stored) AS stored, count(*) AS n FROM reading WHERE id BETWEEN ? AND ?",
+                    arguments: [first, last])
+                let count: Int = span?["n"] ?? 0
+                if count > 0 {
+                    guard plan.batches.count < limit, let newest: Int64 = span?["newest"], newest < cutoff, (span?["stored"] as Int64?) == 1 else {
+                        stoppedAt = batch
+                        break
+                    }
+                }
+                if let feedReadThrough, base + ((batch["feed_seq"] as Int64?) ?? 0) > feedReadThrough {
+                    plan.heldForSync = true
+                    stoppedAt = batch
+                    break
+                }
+                plan.batches.append((first, last, batch["ledger_sequence"]))
+            }
+            if let sequence: Int = stoppedAt?["ledger_sequence"] {
+                while let tail = plan.batches.last, tail.ledgerSequence == sequence { plan.batches.removeLast() }
+            }
+            return plan
+        }
+    }
+
+    /// Removes the planned batches and what no remaining reading needs, in one transaction.
+    func retire(_ plan: RetirementPlan, cutoff: Int64) throws -> ReadingRetentionReport {
+        var report = ReadingRetentionReport()
+        report.heldForSync = plan.heldForSync
+        try queue.write { db in
+            var horizon: Int64 = 0
+            for batch in plan.batches {
+                try db.execute(sql: "DELETE FROM reading WHERE id BETWEEN ? AND ?", arguments: [batch.first, batch.last])
+                report.readings += db.changesCount
+                try db.execute(sql: "DELETE FROM reading_batch WHERE first_row = ?", arguments: [batch.first])
+                horizon = max(horizon, batch.last)
+            }
+            report.batches = plan.batches.count
+            if horizon > 0 {
+                // The per-reading feed kept from before batches (only ever shrinks).
+                try db.execute(sql: "DELETE FROM reading_feed WHERE reading <= ?", arguments: [horizon])
+                report.provenanceEntries = try catalog.retire(rowsThrough: horizon, db)
+            }
+        }
+        if report.provenanceEntries > 0 { catalog.forgetAll() }
+        return report
+    }
+
+    /// Removes registry rows of devices whose newest reading is older than `cutoff` (none of their readings is left),
+    /// quarantined readings — held for a person never named for as long as data is kept at all — and malformed payloads
+    /// received before it.
+    /// While readings are held for a destination, the registry keeps their devices.
+    func retireLeftovers(cutoff: Int64, into report: inout ReadingRetentionReport) throws {
+        try queue.write { db in
+            if !report.heldForSync {
+                try db.execute(sql: "DELETE FROM subject_device WHERE last_micros < ?", arguments: [cutoff])
+                report.devices = db.changesCount
+            }
+            try db.execute(sql: "DELETE FROM quarantine WHERE received_micros < ?", arguments: [cutoff])
+            report.quarantined = db.changesCount
+            try db.execute(sql: "DELETE FROM malformed WHERE received_micros < ?", arguments: [cutoff])
+            report.malformed = db.changesCount
+        }
+    }
+
+    /// Removes summary revisions of windows that ended before `cutoff` which the feed's readers have passed
+    /// (`readThrough`; nil: nobody reads the feed), looking at the oldest `limit` revisions.
+    func retireSummaryRevisions(cutoff: Int64, readThrough: Int64?, limit: Int) throws -> Int {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM summary_revision WHERE seq IN (SELECT seq FROM summary_revision WHERE seq <= ? ORDER BY seq LIMIT ?)
+                    AND end_micros < ?
+                    """,
+                arguments: [readThrough ?? Int64.max, limit, cutoff])
+            return db.changesCount
+        }
+    }
+
+    /// Migration v12: each provenance entry's last row (within `ProvenanceCatalog.lastUseSlack`), so retention finds the
+    /// entries no reading uses without an index on every row; and the keyframe each entry depends on.
+    static let provenanceLastUseMigration = """
+        ALTER TABLE provenance ADD COLUMN last_row INTEGER;
+        CREATE TEMP TABLE provenance_last AS SELECT provenance_id AS id, max(id) AS last FROM reading GROUP BY provenance_id;
+        UPDATE provenance SET last_row = COALESCE((SELECT last FROM provenance_last t WHERE t.id = provenance.id), 0);
+        DROP TABLE provenance_last;
+        CREATE INDEX provenance_by_last_row ON provenance(last_row);
+        CREATE INDEX provenance_by_base ON provenance(base_id);
+        """
+}
+
+extension StreamEngine {
+    /// Applies retention to everything readings left behind: the store's raw chunks older than `cutoff` become rollups
+    /// (which keep answering `$stats`), and engine.sqlite's readings, provenance, registry, quarantine, malformed payloads
+    /// and summary revisions follow (`ReadingArchive.retire`). Readings a destination has not read from the feed yet
+    /// (`feedReadThrough`, `summariesReadThrough`: the lowest positions of every destination; nil when there are none)
+    /// are kept. Runs on the engine, so no batch is half-journaled while it plans.
+    public func applyRetention(
+        olderThan cutoff: Int64, feedReadThrough: Int64?, summariesReadThrough: Int64?
+    ) throws -> (store: RetentionReport, archive: ReadingRetentionReport) {
+        let storeReport = try store.applyRetention(rawOlderThan: cutoff)
+        var report = ReadingRetentionReport()
+        let limit = 1024
+        while true {
+            let plan = try archive.retirementPlan(cutoff: cutoff, feedReadThrough: feedReadThrough, limit: limit)
+            report.heldForSync = report.heldForSync || plan.heldForSync
+            guard !plan.batches.isEmpty else { break }
+            // Recorded first: a crash before the removal leaves readings the ledger says may be gone (still verified
+            // when present), never readings gone that the ledger still expects.
+            if let through = plan.ledgerThrough, let ledger {
+                report.ledgerEntry = try ledger.recordRetirement(through: through, cutoffMicros: cutoff, recordedMicros: options.clock())
+            }
+            let removed = try archive.retire(plan, cutoff: cutoff)
+            report.batches += removed.batches
+            report.readings += removed.readings
+            report.provenanceEntries += removed.provenanceEntries
+            if plan.batches.count < limit { break }
+        }
+        try archive.retireLeftovers(cutoff: cutoff, into: &report)
+        report.summaryRevisions = try archive.retireSummaryRevisions(cutoff: cutoff, readThrough: summariesReadThrough, limit: 10_000)
+        return (storeReport, report)
+    }
+}

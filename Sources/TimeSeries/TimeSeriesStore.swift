@@ -84,7 +84,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
         wal.start(
             onDurable: { [unowned self] lsn, entries in self.applyDurable(lsn: lsn, entries: entries) },
             afterAcknowledge: { [unowned self] in self.sealAfterCommit() },
-            liveSamples: { [unowned self] in self.liveSamples() })
+            liveSamples: { [unowned self] in self.liveSamples() },
+            liveCount: { [unowned self] in self.stateLock.locked { self.heads.values.reduce(0) { $0 + $1.samples.count } } })
         try sealFullHeads()
     }
 

@@ -20,11 +20,19 @@ public struct GroupCommitConfiguration: Sendable {
     public var maxBatchLatencyMicros: Int
     /// A log segment is checkpointed (live samples rewritten, old segments deleted) beyond this size.
     public var maxSegmentBytes: Int
+    /// Past this size a segment is also checkpointed once it holds more than twice what a checkpoint would write:
+    /// after chunks are sealed most of the log is samples they already hold, and a small gateway would otherwise
+    /// keep megabytes of them until the segment reached `maxSegmentBytes`. Each checkpoint then writes at most half
+    /// of what was appended since the last one.
+    public var compactionFloorBytes: Int
 
-    public init(maxBatchSamples: Int = 65_536, maxBatchLatencyMicros: Int = 0, maxSegmentBytes: Int = 64 << 20) {
+    public init(
+        maxBatchSamples: Int = 65_536, maxBatchLatencyMicros: Int = 0, maxSegmentBytes: Int = 64 << 20, compactionFloorBytes: Int = 256 << 10
+    ) {
         self.maxBatchSamples = maxBatchSamples
         self.maxBatchLatencyMicros = maxBatchLatencyMicros
         self.maxSegmentBytes = maxSegmentBytes
+        self.compactionFloorBytes = compactionFloorBytes
     }
 }
 
@@ -132,6 +140,11 @@ final class WriteAheadLog: @unchecked Sendable {
     typealias DurableHandler = (_ lsn: UInt64, _ entries: [SeriesSample]) -> Void
     /// Returns every sample not yet sealed into a chunk, for a checkpoint.
     typealias LiveSamplesProvider = () -> [SeriesSample]
+    /// How many samples are not sealed yet (cheap: no copies), to judge whether a checkpoint pays.
+    typealias LiveCountProvider = () -> Int
+    /// A generous bound on a live sample's bytes in a checkpoint record (varints: series, time delta, mantissa,
+    /// exponent, flags, tag), so the estimate errs toward checkpointing less often.
+    static let checkpointBytesPerSample = 12
 
     private struct Pending {
         var entries: [SeriesSample]
@@ -158,6 +171,7 @@ final class WriteAheadLog: @unchecked Sendable {
     private var onDurable: DurableHandler = { _, _ in }
     private var afterAcknowledge: () -> Void = {}
     private var liveSamples: LiveSamplesProvider = { [] }
+    private var liveCount: LiveCountProvider = { 0 }
     /// Bytes written to log files since open (for write-amplification reports).
     private(set) var bytesWritten = 0
 
@@ -244,12 +258,13 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Starts the log thread. `onDurable` runs on it after every durable batch.
     func start(
         onDurable: @escaping DurableHandler, afterAcknowledge: @escaping () -> Void,
-        liveSamples: @escaping LiveSamplesProvider
+        liveSamples: @escaping LiveSamplesProvider, liveCount: @escaping LiveCountProvider
     ) {
         condition.lock()
         self.onDurable = onDurable
         self.afterAcknowledge = afterAcknowledge
         self.liveSamples = liveSamples
+        self.liveCount = liveCount
         let thread = Thread { [unowned self] in self.runLoop() }
         thread.name = "gatewayd-wal"
         self.thread = thread
@@ -346,7 +361,10 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         for pending in batch { pending.continuation.resume(returning: lsn) }
         afterAcknowledge()
-        if ioLock.locked({ segmentSize }) > configuration.maxSegmentBytes {
+        let size = ioLock.locked { segmentSize }
+        if size > configuration.maxSegmentBytes
+            || (size > configuration.compactionFloorBytes && size > 2 * liveCount() * Self.checkpointBytesPerSample)
+        {
             do { try ioLock.locked { try checkpoint() } } catch {
                 logger.error("write-ahead log: checkpoint failed", metadata: ["wal.error": "\(error)"])
             }

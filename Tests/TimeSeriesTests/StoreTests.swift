@@ -47,6 +47,36 @@ final class TemporaryDirectory {
         #expect(scan.corruptChunks.isEmpty)
     }
 
+    /// Once chunks hold most of what the log holds, the log is checkpointed down to the unsealed samples, long before
+    /// it reaches its segment size; every sample still reads back after a reopen.
+    @Test func theLogShrinksToWhatIsNotSealedOnceChunksHoldTheRest() async throws {
+        let dir = TemporaryDirectory()
+        let configuration = StoreConfiguration(
+            chunkMaxSamples: 2_000, compressionLevel: 3, groupCommit: GroupCommitConfiguration(compactionFloorBytes: 16 << 10))
+        let input = Self.samples(from: 0, count: 9_000, stepMicros: 1_000_000, seed: 5)
+        func logBytes() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: dir.path + "/wal").reduce(0) { total, name in
+                total + ((try FileManager.default.attributesOfItem(atPath: dir.path + "/wal/" + name)[.size] as? Int) ?? 0)
+            }
+        }
+        do {
+            let store = try TimeSeriesStore(directory: dir.path, configuration: configuration)
+            let id = try store.series(Self.key)
+            for batch in stride(from: 0, to: input.count, by: 100) {
+                try await store.append(Array(input[batch..<min(batch + 100, input.count)]), to: id)
+            }
+            // 8,000 samples are in four chunks, 1,000 in the head: the log holds about what the head needs, not 9,000.
+            let live = input.count % 2_000
+            #expect(try logBytes() <= 2 * live * WriteAheadLog.checkpointBytesPerSample + 16 << 10)
+            #expect(try logBytes() < input.count * 6)
+            store.close()
+        }
+        let reopened = try TimeSeriesStore(directory: dir.path, configuration: configuration)
+        defer { reopened.close() }
+        let scan = try reopened.scan(try #require(reopened.existingSeries(Self.key)), range: Int64.min..<Int64.max)
+        #expect(scan.samples == input)
+    }
+
     @Test func tornLogTailIsTruncatedNotAccepted() async throws {
         let dir = TemporaryDirectory()
         let input = Self.samples(from: 0, count: 10, stepMicros: 1_000_000, seed: 2)

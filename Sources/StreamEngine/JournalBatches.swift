@@ -28,6 +28,16 @@ enum JournalBatches {
         private var current: ClosedRange<Int64>?
         private var batches: Set<Int64> = []
 
+        /// Notes every batch holding a row of `rows` (a run of consecutive ids: usually one batch, after a crash several).
+        mutating func note(rows: ClosedRange<Int64>, _ db: Database) throws {
+            try note(row: rows.lowerBound, db)
+            for first in try Int64.fetchAll(
+                db, sql: "SELECT first_row FROM reading_batch WHERE first_row > ? AND first_row <= ?", arguments: [rows.lowerBound, rows.upperBound])
+            {
+                batches.insert(first)
+            }
+        }
+
         mutating func note(row: Int64, _ db: Database) throws {
             if let current, current.contains(row) { return }
             guard let found = try Row.fetchOne(

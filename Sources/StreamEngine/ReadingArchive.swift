@@ -196,8 +196,23 @@ public final class ReadingArchive: Sendable {
                     found.formUnion(byKey[key] ?? [])
                 }
             }
-            for (identity, reading) in onReceipt where try !rows(at: reading, db).isEmpty {
-                found.insert(identity)
+            // One range of the (stream, time) index per stream; only readings at an instant already taken are decoded.
+            var byStream: [Int64: [(identity: String, reading: Reading)]] = [:]
+            var streams = StreamIDs()
+            for candidate in onReceipt {
+                guard let subject = candidate.reading.subject,
+                    let stream = try streams.existing(subject: subject, kind: candidate.reading.kind, db)
+                else { continue }
+                byStream[stream, default: []].append(candidate)
+            }
+            let taken = try db.cachedStatement(sql: "SELECT DISTINCT effective_micros FROM reading WHERE stream = ? AND effective_micros BETWEEN ? AND ?")
+            for (stream, candidates) in byStream {
+                let times = candidates.map(\.reading.time.effectiveMicros)
+                guard let first = times.min(), let last = times.max() else { continue }
+                let instants = Set(try Int64.fetchAll(taken, arguments: [stream, first, last]))
+                for (identity, reading) in candidates where instants.contains(reading.time.effectiveMicros) {
+                    if try !rows(at: reading, db).isEmpty { found.insert(identity) }
+                }
             }
             return found
         }
@@ -243,6 +258,16 @@ public final class ReadingArchive: Sendable {
             if let id = known[key] { return id }
             let id = try ReadingArchive.streamID(subject: subject, kind: kind, db)
             known[key] = id
+            return id
+        }
+
+        /// The stream's id without creating it (nil: no reading of it was ever journaled).
+        mutating func existing(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
+            let key = subject + "\u{0}" + kind.rawValue
+            if let id = known[key] { return id }
+            let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue])
+            if let id { known[key] = id }
             return id
         }
     }
@@ -318,16 +343,30 @@ public final class ReadingArchive: Sendable {
     /// Marks journaled rows as stored (their samples are durable in the store), with their ledger entry.
     func markStored(rows: [Int64], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
         try queue.write { db in
-            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id = ? AND stored = 0")
+            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id BETWEEN ? AND ? AND stored = 0")
             var batches = JournalBatches.Marker()
-            for id in rows {
+            // A batch's rows are one range of ids: one update per run of consecutive rows.
+            for run in Self.runs(of: rows) {
                 // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
-                try update.execute(arguments: [ledgerSequence, id])
+                try update.execute(arguments: [ledgerSequence, run.lowerBound, run.upperBound])
                 guard db.changesCount > 0 else { continue }
-                try batches.note(row: id, db)
+                try batches.note(rows: run, db)
             }
             try batches.mark(ledgerSequence: ledgerSequence, db)
         }
+    }
+
+    /// Runs of consecutive ids, in order.
+    static func runs(of ids: [Int64]) -> [ClosedRange<Int64>] {
+        var runs: [ClosedRange<Int64>] = []
+        for id in ids.sorted() {
+            if let last = runs.last, last.upperBound + 1 >= id {
+                runs[runs.count - 1] = last.lowerBound...max(last.upperBound, id)
+            } else {
+                runs.append(id...id)
+            }
+        }
+        return runs
     }
 
     /// Readings journaled but not marked stored (a crash came between the journal and the mark), with their rows.

@@ -37,6 +37,8 @@ struct ReadingFile: AsyncSequence, Sendable {
         private var decoded: [PendingReading] = []
         private var next = 0
         private var failure: ImportError?
+        /// The next chunk, decoding while the pipeline stores this one (decode and ingest overlap on two cores).
+        private var prefetch: Task<([PendingReading], ImportError?), Never>?
 
         init(path: String, chunkLines: Int) {
             self.path = path
@@ -51,6 +53,7 @@ struct ReadingFile: AsyncSequence, Sendable {
             if let failure {
                 self.failure = nil
                 offset = Int.max
+                prefetch = nil
                 throw failure
             }
             if data == nil {
@@ -59,6 +62,18 @@ struct ReadingFile: AsyncSequence, Sendable {
                 }
                 data = mapped
             }
+            guard let task = prefetch ?? startNextChunk() else { return nil }
+            let (readings, error) = await task.value
+            prefetch = error == nil ? startNextChunk() : nil
+            decoded = readings
+            // Readings before the first bad line are imported; nothing after it.
+            failure = error
+            next = 0
+            return try await self.next()
+        }
+
+        /// Starts decoding the lines after `offset` (nil at the end of the file).
+        private mutating func startNextChunk() -> Task<([PendingReading], ImportError?), Never>? {
             guard let data, offset < data.count else { return nil }
             // The next chunk's lines, numbered from 1 as in the file.
             var lines: [(number: Int, range: Range<Int>)] = []
@@ -70,10 +85,15 @@ struct ReadingFile: AsyncSequence, Sendable {
                     offset = end + 1
                 }
             }
+            let path = path
+            return Task { await Self.decode(lines, of: data, path: path) }
+        }
+
+        /// Decodes lines, the two halves on two cores; stops at the first line that is not a reading.
+        private static func decode(_ lines: [(number: Int, range: Range<Int>)], of data: Data, path: String) async -> ([PendingReading], ImportError?) {
             let halves = [lines.prefix(lines.count / 2), lines.dropFirst(lines.count / 2)]
             let results = await withTaskGroup(of: (Int, [PendingReading], ImportError?).self) { group in
                 for (part, half) in halves.enumerated() {
-                    let path = path
                     group.addTask {
                         let decoder = JSONDecoder()
                         var readings: [PendingReading] = []
@@ -93,17 +113,12 @@ struct ReadingFile: AsyncSequence, Sendable {
                 for await result in group { results.append(result) }
                 return results.sorted { $0.0 < $1.0 }
             }
-            decoded = []
+            var decoded: [PendingReading] = []
             for (_, readings, error) in results {
                 decoded += readings
-                // Readings before the first bad line are imported; nothing after it.
-                if let error {
-                    failure = error
-                    break
-                }
+                if let error { return (decoded, error) }
             }
-            next = 0
-            return try await self.next()
+            return (decoded, nil)
         }
     }
 }

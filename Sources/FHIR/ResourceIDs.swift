@@ -65,13 +65,5 @@ public enum ResourceIDs {
         c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == ".")
     }
 
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        var text = ""
-        for byte in SHA256.hash(data: bytes) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return text
-    }
+    static func sha256Hex(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).hexString }
 }

@@ -32,6 +32,8 @@ public struct DeviceRecord: Hashable, Sendable, Codable {
         } else {
             raw = link
         }
+        // Asked for several times per reading on ingest: a key without "/" (every System ID and address) is as it is.
+        guard raw.utf8.contains(UInt8(ascii: "/")) else { return raw }
         return String(raw.map { $0 == "/" ? "-" : $0 })
     }
 }

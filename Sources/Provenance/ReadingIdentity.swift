@@ -53,13 +53,14 @@ extension Reading {
 extension Sequence where Element == UInt8 {
     /// Lowercase hex, two digits a byte (identities, digests, keys).
     package var hexString: String {
-        let digits: [Character] = Array("0123456789abcdef")
-        var text = ""
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
         for byte in self {
             text.append(digits[Int(byte >> 4)])
             text.append(digits[Int(byte & 0x0F)])
         }
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

@@ -95,12 +95,12 @@ struct ReadingFile: AsyncSequence, Sendable {
             let results = await withTaskGroup(of: (Int, [PendingReading], ImportError?).self) { group in
                 for (part, half) in halves.enumerated() {
                     group.addTask {
-                        let decoder = JSONDecoder()
+                        let decoder = ReadingLineDecoder()
                         var readings: [PendingReading] = []
                         readings.reserveCapacity(half.count)
                         for line in half {
                             do {
-                                let reading = try decoder.decode(Reading.self, from: data.subdata(in: line.range))
+                                let reading = try decoder.decode([UInt8](data[line.range]))
                                 readings.append(PendingReading(reading: reading, awaitsConfirmation: false) {})
                             } catch {
                                 return (part, readings, .badLine(path: path, line: line.number, reason: "\(error)".prefix(120).description))

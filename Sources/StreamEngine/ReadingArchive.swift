@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import Metrics
 import Provenance
+import Synchronization
 
 /// The StreamEngine's own durable state, in `engine.sqlite` beside the store: every accepted reading with its
 /// full provenance (the dedupe index and the archive `gatewayd verify` checks the ledger against), the
@@ -280,6 +281,32 @@ public final class ReadingArchive: Sendable {
         return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id", arguments: [subject])
     }
 
+    /// A reading's identity, template and encoded variation, computed before the journal's transaction.
+    struct Prepared: Sendable {
+        var identity: String
+        var template: ReadingTemplate
+        var body: [UInt8]
+    }
+
+    /// Identities, templates and variations of readings that have a subject, computed on every core: the pure part of
+    /// journaling, so the transaction that writes them holds the database only for the writing.
+    static func prepare(_ readings: [Reading]) -> [Prepared] {
+        @Sendable func one(_ reading: Reading) -> Prepared {
+            let (template, variation) = reading.split()
+            return Prepared(
+                identity: ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, template: template, body: variation.encoded())
+        }
+        guard readings.count >= 64 else { return readings.map(one) }
+        let parts = 4
+        let results = Mutex<[[Prepared]]>(Array(repeating: [], count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = (readings.count * part / parts)..<(readings.count * (part + 1) / parts)
+            let done = readings[range].map(one)
+            results.withLock { $0[part] = done }
+        }
+        return results.withLock { $0.flatMap { $0 } }
+    }
+
     /// What `journal` wrote: each reading's ledger item (identity and the digest of what is stored) and its row.
     struct Journaled {
         var items: [LedgerEntry.Item] = []
@@ -291,9 +318,11 @@ public final class ReadingArchive: Sendable {
     /// time instead), so the identity index — keyed by a hash, a random page per reading — holds only readings the
     /// device anchored.
     @discardableResult
-    func journal(_ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]) throws -> Journaled {
+    func journal(
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64]
+    ) throws -> Journaled {
         do {
-            return try journalTransaction(readings, quarantine: quarantine, released: released)
+            return try journalTransaction(readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released)
         } catch {
             catalog.forgetUses()
             throw error
@@ -301,7 +330,7 @@ public final class ReadingArchive: Sendable {
     }
 
     private func journalTransaction(
-        _ readings: [(identity: String, reading: Reading)], quarantine: [Reading], released: [Int64]
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64]
     ) throws -> Journaled {
         try queue.write { db in
             var journaled = Journaled()
@@ -312,12 +341,11 @@ public final class ReadingArchive: Sendable {
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
                 """)
             var streams = StreamIDs()
-            for (identity, reading) in readings {
+            for ((identity, reading), item) in zip(readings, prepared) {
                 guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
                 let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
-                let (template, variation) = reading.split()
-                let entry = try catalog.entry(of: template, db)
-                let body = variation.encoded()
+                let entry = try catalog.entry(of: item.template, db)
+                let body = item.body
                 try insert.execute(arguments: [
                     reading.identityAnchoredOnReceipt ? nil : key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), entry.id,
                     Data(body),

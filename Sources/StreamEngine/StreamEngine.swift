@@ -46,6 +46,8 @@ public enum IngestOutcome: Hashable, Sendable {
 public struct StreamEngineOptions: Sendable {
     /// Readings processed together (one journal transaction, one store append, one ledger entry).
     public var batchSize = 256
+    /// Readings per batch of `ingest(batch:)` (a file: nobody waits for a confirmation).
+    public var importBatchSize = 2048
     /// Readings waiting beyond this make sources wait (back-pressure).
     public var queueCapacity = 4096
     public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
@@ -210,6 +212,20 @@ public actor StreamEngine {
         }
     }
 
+    /// Takes readings nobody waits to confirm (a file) through the pipeline in batches of up to `importBatchSize`
+    /// (one journal transaction, store append, ledger entry and mark each — nothing waits for a confirmation, so a
+    /// bigger batch costs no latency), without a task or a queue entry per reading; returns every reading's outcome, in
+    /// order, once all are durable.
+    public func ingest(batch pending: [PendingReading]) async throws -> [IngestOutcome] {
+        var outcomes: [IngestOutcome] = []
+        outcomes.reserveCapacity(pending.count)
+        let size = max(options.batchSize, options.importBatchSize)
+        for start in stride(from: 0, to: pending.count, by: size) {
+            outcomes += try await process(pending[start..<min(start + size, pending.count)].map { ($0, nil) })
+        }
+        return outcomes
+    }
+
     /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device); readings
     /// nobody confirms (notifications) go on without waiting for their batch, up to `inFlight` at once, so they can
     /// share batches. `onOutcome` hears every reading's outcome. Returns once every reading has its outcome.
@@ -306,7 +322,7 @@ public actor StreamEngine {
     private func processOneBatch(_ batch: [(PendingReading, Int64?)]) async throws -> [IngestOutcome] {
         // Every entry gets exactly one outcome, at its own index.
         var outcomes: [IngestOutcome] = []
-        var candidates: [(slot: Int, identity: String, reading: Reading)] = []
+        var accepted: [(slot: Int, reading: Reading)] = []
         var quarantine: [Reading] = []
         var released: [Int64] = []
         for (slot, (pending, quarantineID)) in batch.enumerated() {
@@ -322,29 +338,38 @@ public actor StreamEngine {
             if reading.subject == nil {
                 reading.subject = subjects[Self.subjectKey(reading.device.key, reading.context.userID)]
             }
-            guard let subject = reading.subject else {
+            guard reading.subject != nil else {
                 quarantine.append(reading)
                 outcomes.append(.quarantined)
                 continue
             }
-            let identity = ReadingIdentity(of: reading, subject: subject)
             if let quarantineID { released.append(quarantineID) }
-            candidates.append((slot, identity.hex, reading))
-            outcomes.append(.stored(identity))
+            accepted.append((slot, reading))
+            outcomes.append(.quarantined)  // replaced below by stored or duplicate
+        }
+        // What each reading needs hashed and encoded, on every core (the journal's transaction then only writes it).
+        let prepared = ReadingArchive.prepare(accepted.map(\.reading))
+        var candidates: [(slot: Int, identity: String, reading: Reading, prepared: ReadingArchive.Prepared)] = []
+        candidates.reserveCapacity(accepted.count)
+        for ((slot, reading), item) in zip(accepted, prepared) {
+            outcomes[slot] = .stored(ReadingIdentity(hex: item.identity))
+            candidates.append((slot, item.identity, reading, item))
         }
         let archived = try archive.existing(candidates.map { ($0.identity, $0.reading) })
         var fresh: [(identity: String, reading: Reading)] = []
+        var freshPrepared: [ReadingArchive.Prepared] = []
         var seen: Set<String> = []
         for candidate in candidates {
             if archived.contains(candidate.identity) || !seen.insert(candidate.identity).inserted {
                 outcomes[candidate.slot] = .duplicate(ReadingIdentity(hex: candidate.identity))
             } else {
                 fresh.append((candidate.identity, candidate.reading))
+                freshPrepared.append(candidate.prepared)
             }
         }
 
         // 1. Journal (and quarantine) durably, 2. append the samples durably, 3. ledger, 4. mark stored.
-        let journaled = try archive.journal(fresh, quarantine: quarantine, released: released)
+        let journaled = try archive.journal(fresh, prepared: freshPrepared, quarantine: quarantine, released: released)
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             try await store.append(try fresh.flatMap { try SampleMapping.seriesSamples($0.reading, store: store) })

@@ -42,9 +42,6 @@ struct CollectCommand: AsyncParsableCommand {
     @Flag(help: "Print one line per reading stored.")
     var verbose = false
 
-    /// Readings of an import file in the engine at once (a few engine batches).
-    static let importWindow = 1024
-
     func run() async throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
@@ -83,14 +80,18 @@ struct CollectCommand: AsyncParsableCommand {
             }
         }
         for file in imports {
-            // A file's readings wait for no confirmation: up to `importWindow` are in the engine at once, so they share
-            // batches (one journal transaction, one fsync, one ledger entry). A bad line ends the file there, after
-            // everything before it is stored.
-            let verbose = verbose
+            // A file's readings wait for no confirmation: they go through the engine a decoded chunk at a time, in
+            // full batches (one journal transaction, one fsync, one ledger entry each), while the next chunk decodes.
+            // A bad line ends the file there, after everything before it is stored.
             do {
-                try await pipeline.engine.consume(ReadingFile.readings(path: file), inFlight: Self.importWindow) { outcome, reading in
-                    await tally.add(outcome)
-                    if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(file)") }
+                for try await chunk in ReadingFile.readings(path: file) {
+                    let outcomes = try await pipeline.engine.ingest(batch: chunk)
+                    await tally.add(outcomes)
+                    if verbose {
+                        for (outcome, pending) in zip(outcomes, chunk) {
+                            FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)")
+                        }
+                    }
                 }
             } catch {
                 FileHandleOutput.standardError("gatewayd collect: --import \(file): \(error)")
@@ -144,6 +145,10 @@ actor OutcomeTally {
         var stored = 0, duplicates = 0, quarantined = 0, rejected = 0, failures = 0
     }
     private(set) var totals = Totals()
+
+    func add(_ outcomes: [IngestOutcome]) {
+        for outcome in outcomes { add(outcome) }
+    }
 
     func add(_ outcome: IngestOutcome) {
         switch outcome {

@@ -7,7 +7,8 @@ import Provenance
 /// Lines are decoded a chunk at a time, when the pipeline asks for more (so a week-long file never sits decoded in
 /// memory), the chunk's halves on two cores; the file is mapped, not read into memory.
 struct ReadingFile: AsyncSequence, Sendable {
-    typealias Element = PendingReading
+    /// A chunk of readings at a time, for `StreamEngine.ingest(batch:)`: no task and no actor hop per reading.
+    typealias Element = [PendingReading]
 
     enum ImportError: Error, CustomStringConvertible {
         case unreadable(String)
@@ -34,8 +35,6 @@ struct ReadingFile: AsyncSequence, Sendable {
         private var data: Data?
         private var offset = 0
         private var lineNumber = 0
-        private var decoded: [PendingReading] = []
-        private var next = 0
         private var failure: ImportError?
         /// The next chunk, decoding while the pipeline stores this one (decode and ingest overlap on two cores).
         private var prefetch: Task<([PendingReading], ImportError?), Never>?
@@ -45,11 +44,9 @@ struct ReadingFile: AsyncSequence, Sendable {
             self.chunkLines = chunkLines
         }
 
-        mutating func next() async throws -> PendingReading? {
-            if next < decoded.count {
-                defer { next += 1 }
-                return decoded[next]
-            }
+        /// The next chunk's readings (nil at the end of the file). Readings before the first bad line are returned;
+        /// the call after that throws, naming the line.
+        mutating func next() async throws -> [PendingReading]? {
             if let failure {
                 self.failure = nil
                 offset = Int.max
@@ -65,11 +62,9 @@ struct ReadingFile: AsyncSequence, Sendable {
             guard let task = prefetch ?? startNextChunk() else { return nil }
             let (readings, error) = await task.value
             prefetch = error == nil ? startNextChunk() : nil
-            decoded = readings
-            // Readings before the first bad line are imported; nothing after it.
             failure = error
-            next = 0
-            return try await self.next()
+            if readings.isEmpty { return try await next() }
+            return readings
         }
 
         /// Starts decoding the lines after `offset` (nil at the end of the file).

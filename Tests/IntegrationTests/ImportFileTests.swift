@@ -1,0 +1,29 @@
+import Foundation
+import Provenance
+import StreamEngine
+import Testing
+
+/// `gatewayd collect --import`: a file goes through the engine a chunk at a time; a bad line ends the file there,
+/// naming the line, after everything before it is stored; importing the same file again stores nothing twice.
+@Suite struct ImportFileTests {
+    @Test func aBadLineStopsTheImportThereAndEverythingBeforeItIsStored() throws {
+        let dir = try APIHarness.scratch("import")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let readings = FHIRAPITests.readings()
+        let encoder = JSONEncoder()
+        var lines = try readings.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        lines.insert(#"{"kind":"heart_rate","components":"seventy"}"#, at: 3)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let first = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
+        #expect(first.status != 0 && first.output.contains("readings.jsonl line 4: not a reading"), "\(first.output)")
+        #expect(first.output.contains("stored 3,"), "\(first.output)")
+        let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")
+        #expect(try archive.storedReadingCount() == 3)
+
+        // The file mended: the rest is stored, the first three are duplicates.
+        lines.remove(at: 3)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let again = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
+        #expect(again.status == 0 && again.output.contains("stored \(readings.count - 3), duplicates 3"), "\(again.output)")
+    }
+}

@@ -68,76 +68,83 @@ public indirect enum FHIRJSON: Hashable, Sendable {
 
     /// Compact JSON text (no whitespace), members in build order.
     public var text: String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
         write(to: &out, indent: nil, level: 0)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Indented JSON text for people (two spaces per level).
     public var prettyText: String {
-        var out = ""
-        write(to: &out, indent: "  ", level: 0)
-        return out
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        write(to: &out, indent: Array("  ".utf8), level: 0)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(to out: inout String, indent: String?, level: Int) {
+    /// Written as UTF-8 bytes, converted to a String once: a `$stats` answer for a week of hours is thousands of
+    /// members, and appending to a String scalar by scalar was most of its cost.
+    private func write(to out: inout [UInt8], indent: [UInt8]?, level: Int) {
         func newline(_ level: Int) {
             guard let indent else { return }
-            out += "\n" + String(repeating: indent, count: level)
+            out.append(0x0A)
+            for _ in 0..<level { out += indent }
         }
         switch self {
         case .object(let members):
             guard !members.isEmpty else {
-                out += "{}"
+                out += [0x7B, 0x7D]
                 return
             }
-            out += "{"
+            out.append(0x7B)
             for (index, member) in members.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(0x2C) }
                 newline(level + 1)
                 Self.writeString(member.key, to: &out)
-                out += indent == nil ? ":" : ": "
+                out.append(0x3A)
+                if indent != nil { out.append(0x20) }
                 member.value.write(to: &out, indent: indent, level: level + 1)
             }
             newline(level)
-            out += "}"
+            out.append(0x7D)
         case .array(let items):
             guard !items.isEmpty else {
-                out += "[]"
+                out += [0x5B, 0x5D]
                 return
             }
-            out += "["
+            out.append(0x5B)
             for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(0x2C) }
                 newline(level + 1)
                 item.write(to: &out, indent: indent, level: level + 1)
             }
             newline(level)
-            out += "]"
+            out.append(0x5D)
         case .string(let text): Self.writeString(text, to: &out)
-        case .number(let text): out += text
-        case .bool(let value): out += value ? "true" : "false"
-        case .null: out += "null"
+        case .number(let text): out += text.utf8
+        case .bool(let value): out += (value ? "true" : "false").utf8
+        case .null: out += "null".utf8
         }
     }
 
-    /// RFC 8259 string escaping: quote, backslash and control characters; everything else as UTF-8.
-    private static func writeString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+    /// RFC 8259 string escaping: quote, backslash and control characters; everything else as UTF-8 (a byte of a
+    /// multi-byte sequence is never below 0x80, so escaping byte by byte is escaping scalar by scalar).
+    private static func writeString(_ text: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, 0x6E]
+            case 0x0D: out += [0x5C, 0x72]
+            case 0x09: out += [0x5C, 0x74]
+            case 0..<0x20:
+                let digits = Array("0123456789abcdef".utf8)
+                out += [0x5C, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+            default: out.append(byte)
             }
         }
-        out += "\""
+        out.append(0x22)
     }
 }
 

@@ -28,6 +28,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     let stateLock = NSLock()
     private let sealLock = NSLock()
     var heads: [SeriesID: Head] = [:]
+    /// A read-only snapshot's unsealed samples, encoded as a chunk is (about a byte a sample instead of 32) and decoded
+    /// for a query that reaches them: `gatewayd serve` beside a daemon holds a week of ten straps' heads in ~1 MB.
+    private var frozenHeads: [SeriesID: (bytes: [UInt8], count: Int, minTime: Int64, maxTime: Int64)] = [:]
     var keysByID: [SeriesID: SeriesKey] = [:]
     private var idsByKey: [SeriesKey: SeriesID] = [:]
     private var sealedLSN: [SeriesID: UInt64] = [:]
@@ -112,7 +115,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         let (_, before) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
         var alreadySealed: [SeriesID: UInt64] = [:]
         for (id, _, sealed) in before { alreadySealed[id] = sealed }
-        let records = try Self.readLog(directory + "/wal", skippingSealed: alreadySealed)
+        let live = try Self.readLog(directory + "/wal", skippingSealed: alreadySealed)
         let (catalog, series) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
         self.catalog = catalog
         files = ChunkFiles(readingDirectory: directory + "/chunks")
@@ -121,28 +124,43 @@ public final class TimeSeriesStore: @unchecked Sendable {
             idsByKey[key] = id
             sealedLSN[id] = sealed
         }
-        for record in records {
-            if record.kind == .checkpoint { heads.removeAll() }
-            for entry in record.entries where record.lsn > sealedLSN[entry.series, default: 0] {
-                applyToHead(entry, lsn: record.lsn)
+        for (id, samples) in live {
+            // Sealed while the log was read: in chunks now, so dropped here.
+            let kept = samples.samples.indices.filter { samples.lsns[$0] > sealedLSN[id, default: 0] }
+            guard !kept.isEmpty else { continue }
+            var head = Head()
+            head.samples.reserveCapacity(kept.count)
+            for index in kept {
+                let sample = samples.samples[index]
+                head.samples.append(sample)
+                head.minTime = min(head.minTime, sample.timestampMicros)
+                head.maxTime = max(head.maxTime, sample.timestampMicros)
             }
+            head.lastLSN = samples.lsns[kept[kept.count - 1]]
+            let encoded = try ChunkEncoder.encode(head.samples, compressionLevel: 1).bytes
+            frozenHeads[id] = (encoded, head.samples.count, head.minTime, head.maxTime)
         }
         closed = true  // nothing to stop: no log thread, no lock
     }
 
-    /// The log's records as they are on disk; read again when a checkpoint replaced the segments meanwhile.
+    /// The unsealed samples of the log as it is on disk, by series, each with its record's position; read again when
+    /// a checkpoint replaced the segments meanwhile. Applied as they are read (not kept as records first), so a
+    /// snapshot holds each live sample once while it opens.
     private static func readLog(
         _ directory: String, skippingSealed sealed: [SeriesID: UInt64]
-    ) throws -> [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] {
+    ) throws -> [SeriesID: (samples: [Sample], lsns: [UInt64])] {
         var attempt = 0
         while true {
-            var records: [(lsn: UInt64, kind: LogRecord.Kind, entries: [SeriesSample])] = []
+            var live: [SeriesID: (samples: [Sample], lsns: [UInt64])] = [:]
             do {
                 try WriteAheadLog.readOnlyReplay(directory: directory) { lsn, kind, entries in
-                    let live = entries.filter { lsn > sealed[$0.series, default: 0] }
-                    if kind == .checkpoint || !live.isEmpty { records.append((lsn, kind, live)) }
+                    if kind == .checkpoint { live.removeAll() }
+                    for entry in entries where lsn > sealed[entry.series, default: 0] {
+                        live[entry.series, default: ([], [])].samples.append(entry.sample)
+                        live[entry.series, default: ([], [])].lsns.append(lsn)
+                    }
                 }
-                return records
+                return live
             } catch {
                 guard error.code == ENOENT, attempt < 8 else { throw StoreError.io(error) }
                 attempt += 1
@@ -306,6 +324,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
     func snapshot(_ id: SeriesID, kind: ChunkRecord.Kind, range: Range<Int64>) throws -> ([ChunkRecord], [Sample]) {
         try stateLock.locked {
             let chunks = try catalog.chunks(series: id, kind: kind, overlapping: range)
+            if let frozen = frozenHeads[id] {
+                guard frozen.maxTime >= range.lowerBound, frozen.minTime < range.upperBound else { return (chunks, []) }
+                let decoded = try ChunkDecoder.decode(frozen.bytes[...])
+                return (chunks, (0..<decoded.count).map(decoded.sample(at:)).filter { range.contains($0.timestampMicros) })
+            }
             let head = heads[id]?.samples.filter { range.contains($0.timestampMicros) } ?? []
             return (chunks, head)
         }
@@ -382,7 +405,7 @@ extension TimeSeriesStore {
         let chunks = try catalog.allChunks()
         var infos: [SeriesID: StoreInspection.SeriesInfo] = [:]
         for (key, id) in allSeries() {
-            let head = stateLock.locked { heads[id]?.samples.count ?? 0 }
+            let head = stateLock.locked { heads[id]?.samples.count ?? frozenHeads[id]?.count ?? 0 }
             infos[id] = .init(key: key, samples: head, chunks: 0, corrupt: [])
         }
         for chunk in chunks {

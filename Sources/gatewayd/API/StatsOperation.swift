@@ -185,7 +185,7 @@ struct StatsOperation: Sendable {
 
     func observation(_ tally: Tally, _ window: (start: Int64, end: Int64)) -> FHIRJSON {
         let seed = "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
-        let id = "stats-" + SHA256.hash(data: Array(seed.utf8)).prefix(20).map { String(format: "%02x", $0) }.joined()
+        let id = "stats-" + Array(SHA256.hash(data: Array(seed.utf8)).prefix(20)).hexString
         func quantity(_ text: String) -> FHIRJSON {
             .obj(["value": .number(text), "unit": .string(tally.unit), "system": .string(FHIRCodes.ucum), "code": .string(tally.unit)])
         }

@@ -161,7 +161,7 @@ struct HubTransaction {
             return id
         }
         let digest = SHA256.hash(data: Array("\(type)\n\(token.system ?? "")\n\(token.value)".utf8))
-        return "hub-" + digest.prefix(20).map { String(format: "%02x", $0) }.joined()
+        return "hub-" + Array(digest.prefix(20)).hexString
     }
 
     static func effectiveMicros(_ resource: FHIRJSON) -> Int64 {

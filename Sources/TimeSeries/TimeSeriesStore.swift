@@ -141,6 +141,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
             frozenHeads[id] = (encoded, head.samples.count, head.minTime, head.maxTime)
         }
         closed = true  // nothing to stop: no log thread, no lock
+        // The log's samples were held decoded while the snapshot opened; give that memory back to the system now
+        // rather than keeping it as the process's high-water mark.
+        Self.returnFreeMemory()
     }
 
     /// The unsealed samples of the log as it is on disk, by series, each with its record's position; read again when
@@ -169,6 +172,14 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// glibc's `malloc_trim(0)` when the C library has it (found at run time: not every libc does, and Swift's Glibc
+    /// module does not declare it).
+    private static func returnFreeMemory() {
+        typealias Trim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+    }
 
     /// The width of the per-chunk statistics kept with every sealed chunk (UTC hours).
     static let bucketWidthMicros: Int64 = 3_600_000_000

@@ -16,6 +16,12 @@ struct APIQuery: Sendable {
 
     func all(_ name: String) -> [String] { items.filter { $0.name == name }.map(\.value) }
 
+    /// FHIR's parameters for how a response is written (`_format`, `_pretty`): accepted by every interaction.
+    static func isResponseFormatting(_ name: String) -> Bool { name.hasPrefix("_format") || name == "_pretty" }
+
+    /// `_pretty=true`: indented JSON for people; otherwise compact, as FHIR servers answer by default.
+    var pretty: Bool { all("_pretty").last == "true" }
+
     /// The one value of `name`; repeating it is an error (it would be ambiguous).
     func single(_ name: String) throws(APIError) -> String? {
         let values = all(name)

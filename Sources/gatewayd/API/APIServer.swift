@@ -70,7 +70,7 @@ enum APIServer {
                         peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
                     let response = api.respond(apiRequest)
                     if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
-                    let text = response.body.prettyText + "\n"
+                    let text = (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
                     return Response(
                         status: HTTPResponse.Status(code: response.status), headers: headers,
                         body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

@@ -105,7 +105,7 @@ struct FHIRAPI: Sendable {
             touched = [hit.subject]
             return APIResponse(status: 200, body: hit.resource.json)
         case ("Device", nil):
-            for item in query.items where !item.name.hasPrefix("_format") {
+            for item in query.items where !APIQuery.isResponseFormatting(item.name) {
                 throw APIError.badParameter(item.name, "Device supports no search parameters; it lists every device")
             }
             let subjects = try data.subjects(allowed: grant.subjects)

@@ -14,7 +14,7 @@ struct LastNOperation: Sendable {
     var category: TokenParameter?
 
     init(_ query: APIQuery, grant: APIGrant) throws(APIError) {
-        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+        for item in query.items where !Self.known.contains(item.name) && !APIQuery.isResponseFormatting(item.name) {
             throw .badParameter(item.name, "not a parameter of $lastn")
         }
         subject = try query.operationSubject(grant: grant)

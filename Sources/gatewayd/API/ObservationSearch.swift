@@ -27,7 +27,7 @@ struct ObservationSearch: Sendable {
     var descending = false
 
     init(_ query: APIQuery, zone: TimeZone) throws(APIError) {
-        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+        for item in query.items where !Self.known.contains(item.name) && !APIQuery.isResponseFormatting(item.name) {
             throw .badParameter(item.name, "not a supported search parameter of Observation (see /fhir/metadata)")
         }
         // Repeated subject parameters are AND (only subjects every one names); commas within one are OR.

@@ -12,7 +12,7 @@ struct ProvenanceSearch: Sendable {
     var targets: [String]
 
     init(_ query: APIQuery) throws(APIError) {
-        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+        for item in query.items where !Self.known.contains(item.name) && !APIQuery.isResponseFormatting(item.name) {
             throw .badParameter(item.name, "not a supported search parameter of Provenance (only target)")
         }
         guard let text = try query.single("target") else { throw .badParameter("target", "required: Observation/ID") }

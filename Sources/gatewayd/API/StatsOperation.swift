@@ -30,7 +30,7 @@ struct StatsOperation: Sendable {
     init(_ query: APIQuery, grant: APIGrant, zone: TimeZone, now: Date = Date()) throws(APIError) {
         self.zone = zone
         nowMicros = DateText.micros(now)
-        for item in query.items where !Self.known.contains(item.name) && !item.name.hasPrefix("_format") {
+        for item in query.items where !Self.known.contains(item.name) && !APIQuery.isResponseFormatting(item.name) {
             let why = ["include", "limit"].contains(item.name) ? "not supported by this server" : "not a parameter of $stats"
             throw .badParameter(item.name, why)
         }

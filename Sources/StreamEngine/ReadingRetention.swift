@@ -12,6 +12,7 @@ public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertibl
     public var quarantined = 0
     public var malformed = 0
     public var summaryRevisions = 0
+    public var windowVersions = 0
     /// The ledger's retirement entry for the readings removed, when any were recorded in the ledger.
     public var ledgerEntry: Int?
     /// Batches old enough to go were kept because a destination has not read them from the feed yet.
@@ -21,7 +22,8 @@ public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertibl
 
     public var description: String {
         var text = "\(readings) readings in \(batches) batches, \(provenanceEntries) provenance entries, \(devices) registry rows, "
-            + "\(quarantined) quarantined readings, \(malformed) malformed payloads, \(summaryRevisions) summary revisions removed"
+            + "\(quarantined) quarantined readings, \(malformed) malformed payloads, \(summaryRevisions) summary revisions, "
+            + "\(windowVersions) window versions removed"
         if let ledgerEntry { text += "; ledger entry \(ledgerEntry) records the retirement" }
         if heldForSync { text += "; older readings kept until every destination has read them" }
         return text
@@ -29,8 +31,8 @@ public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertibl
 }
 
 /// Retention of what readings leave in engine.sqlite: their rows and batches, provenance entries no reading uses any
-/// more, registry rows of devices with no reading left, quarantined readings and malformed payloads past the age, and
-/// summary revisions the feed's readers have passed. Whole batches go, oldest first, so every ledger entry keeps all
+/// more, registry rows of devices with no reading left, quarantined readings and malformed payloads past the age,
+/// summary revisions the feed's readers have passed, and the version numbers of windows long past. Whole batches go, oldest first, so every ledger entry keeps all
 /// its readings or none, and the ledger records the retirement before anything is removed.
 extension ReadingArchive {
     struct RetirementPlan {
@@ -115,6 +117,9 @@ extension ReadingArchive {
             report.quarantined = db.changesCount
             try db.execute(sql: "DELETE FROM malformed WHERE received_micros < ?", arguments: [cutoff])
             report.malformed = db.changesCount
+            // Version numbers of windows that ended a day before the cutoff: no reading of theirs is left to revise them.
+            try db.execute(sql: "DELETE FROM window_version WHERE label < ?", arguments: [cutoff - 2 * 86_400_000_000])
+            report.windowVersions = db.changesCount
         }
     }
 

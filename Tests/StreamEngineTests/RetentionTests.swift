@@ -75,6 +75,10 @@ private let cutoff = now - 30 * day
 
         let report = try await engine.applyRetention(olderThan: cutoff, feedReadThrough: nil, summariesReadThrough: nil).archive
         #expect(!report.heldForSync && report.readings == old.count - 3 && report.ledgerEntry != nil)
+        let oldWindows = try await archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM window_version WHERE label < ?", arguments: [cutoff - 2 * day]) ?? 0
+        }
+        #expect(oldWindows == 0 && held.windowVersions + report.windowVersions > 0)
         #expect(try archive.readings(subject: "dave").isEmpty)
         #expect(try archive.readings(subject: "carol") == new.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
         for reading in old { #expect(try archive.archived(reading) == nil) }

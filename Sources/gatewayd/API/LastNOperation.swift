@@ -40,8 +40,10 @@ struct LastNOperation: Sendable {
             for pair in pairs { if let identity = pair.reading.identity { mapped[identity.hex, default: []].append(pair) } }
             return pairs
         }
-        let page = Swift.max(max, 8)
         for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
+            // Pages of eight where readings derive Observations of other codes (status bits, meal context), which an
+            // older reading may bring; a strap's or a pulse reading's Observations all share the newest one's codes.
+            let page = [.bloodPressure, .glucose].contains(kind) ? Swift.max(max, 8) : max
             var codes: [String: Int] = [:]
             for round in 0..<16 {
                 let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)

@@ -31,6 +31,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// A read-only snapshot's unsealed samples, encoded as a chunk is (about a byte a sample instead of 32) and decoded
     /// for a query that reaches them: `gatewayd serve` beside a daemon holds a week of ten straps' heads in ~1 MB.
     private var frozenHeads: [SeriesID: (bytes: [UInt8], count: Int, minTime: Int64, maxTime: Int64)] = [:]
+    /// The frozen heads decoded most recently (at most two series: a request asks for the same few again and again).
+    private var decodedHeads: [(id: SeriesID, samples: [Sample])] = []
     var keysByID: [SeriesID: SeriesKey] = [:]
     private var idsByKey: [SeriesKey: SeriesID] = [:]
     private var sealedLSN: [SeriesID: UInt64] = [:]
@@ -337,8 +339,15 @@ public final class TimeSeriesStore: @unchecked Sendable {
             let chunks = try catalog.chunks(series: id, kind: kind, overlapping: range)
             if let frozen = frozenHeads[id] {
                 guard frozen.maxTime >= range.lowerBound, frozen.minTime < range.upperBound else { return (chunks, []) }
-                let decoded = try ChunkDecoder.decode(frozen.bytes[...])
-                return (chunks, (0..<decoded.count).map(decoded.sample(at:)).filter { range.contains($0.timestampMicros) })
+                let samples: [Sample]
+                if let cached = decodedHeads.first(where: { $0.id == id }) {
+                    samples = cached.samples
+                } else {
+                    let decoded = try ChunkDecoder.decode(frozen.bytes[...])
+                    samples = (0..<decoded.count).map(decoded.sample(at:))
+                    decodedHeads = [(id, samples)] + decodedHeads.prefix(1)
+                }
+                return (chunks, samples.filter { range.contains($0.timestampMicros) })
             }
             let head = heads[id]?.samples.filter { range.contains($0.timestampMicros) } ?? []
             return (chunks, head)

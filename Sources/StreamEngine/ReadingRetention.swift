@@ -141,7 +141,8 @@ extension ReadingArchive {
     /// entries no reading uses without an index on every row; and the keyframe each entry depends on.
     static let provenanceLastUseMigration = """
         ALTER TABLE provenance ADD COLUMN last_row INTEGER;
-        CREATE TEMP TABLE provenance_last AS SELECT provenance_id AS id, max(id) AS last FROM reading GROUP BY provenance_id;
+        CREATE TEMP TABLE provenance_last (id INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+        INSERT INTO provenance_last SELECT provenance_id, max(id) FROM reading GROUP BY provenance_id;
         UPDATE provenance SET last_row = COALESCE((SELECT last FROM provenance_last t WHERE t.id = provenance.id), 0);
         DROP TABLE provenance_last;
         CREATE INDEX provenance_by_last_row ON provenance(last_row);

@@ -26,8 +26,6 @@ public final class ReadingLineDecoder {
         return try decoder.decode(Reading.self, from: Data(line))
     }
 
-    private struct Unrecognised: Error {}
-
     private func fastDecode(_ line: ArraySlice<UInt8>) throws -> Reading {
         let members = try JSONScanner.object(line)
         var kind: ReadingKind?, subject: String?, device: DeviceRecord?, gateway: GatewayRecord?, context: MeasurementContext?
@@ -52,7 +50,7 @@ public final class ReadingLineDecoder {
             }
         }
         guard let kind, let device, let gateway, let context, let time, let flags, let characteristic, let payloads, let parts, let modelVersion
-        else { throw Unrecognised() }
+        else { throw JSONScanner.Unrecognised() }
         var reading = Reading(
             kind: kind, components: parts, subject: subject, device: device, gateway: gateway, context: context, time: time, flags: flags,
             characteristic: characteristic, rawPayloads: payloads, sequenceNumber: sequence)
@@ -102,7 +100,7 @@ public final class ReadingLineDecoder {
             copied = value.endIndex
         }
         normalized += bytes[copied...]
-        guard let received, let effective else { throw Unrecognised() }
+        guard let received, let effective else { throw JSONScanner.Unrecognised() }
         var time: TimeProvenance
         if let known = times[normalized] {
             time = known
@@ -251,8 +249,7 @@ struct JSONScanner {
                 index += 1
                 continue
             }
-            let simple: [UInt8: UInt8] = [0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x66: 0x0C, 0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09]
-            guard let resolved = simple[bytes[index + 1]] else {
+            guard let resolved = Self.simpleEscapes[bytes[index + 1]] else {
                 index = start - 1
                 let quoted = index
                 try skipValue()
@@ -267,6 +264,9 @@ struct JSONScanner {
         index += 1
         return try Self.text(text[...])
     }
+
+    /// `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`: the escaped byte for the one after the backslash.
+    private static let simpleEscapes: [UInt8: UInt8] = [0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x66: 0x0C, 0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09]
 
     /// UTF-8 text; invalid UTF-8 is left to JSONDecoder (which refuses it) rather than repaired.
     private static func text(_ utf8: ArraySlice<UInt8>) throws -> String {

@@ -52,17 +52,25 @@ private let cutoff = now - 30 * day
         return (store, archive, try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), options: options))
     }
 
+    /// A new data directory with a ledger and the engine over it; the caller closes the store and removes the directory.
+    static func fresh() throws -> (String, Ledger, TimeSeriesStore, ReadingArchive, StreamEngine) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("retention-\(UUID().uuidString)").path
+        let ledger = try Ledger(directory: directory + "/ledger")
+        let (store, archive, engine) = try open(directory, ledger: ledger)
+        return (directory, ledger, store, archive, engine)
+    }
+
     static func verify(_ ledger: Ledger, _ archive: ReadingArchive) throws -> LedgerVerification {
         try ledger.verify(
             lookup: { try archive.reading(identity: $0.hex) }, batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
     }
 
     @Test func oldReadingsAndWhatTheyLeftGoWholeEntriesAtATimeAndTheLedgerStillVerifies() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("retention-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let ledger = try Ledger(directory: directory + "/ledger")
-        let (store, archive, engine) = try Self.open(directory, ledger: ledger)
-        defer { store.close() }
+        let (directory, ledger, store, archive, engine) = try Self.fresh()
+        defer {
+            store.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         let (old, new) = try Self.readings()
         for reading in old + new { _ = try await engine.ingest(PendingReading(reading: reading) {}) }
         let entriesBefore = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM provenance") ?? 0 }
@@ -103,11 +111,11 @@ private let cutoff = now - 30 * day
     }
 
     @Test func quarantineAndMalformedPayloadsOlderThanTheCutoffGoToo() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("retention-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let ledger = try Ledger(directory: directory + "/ledger")
-        let (store, archive, engine) = try Self.open(directory, ledger: ledger)
-        defer { store.close() }
+        let (directory, ledger, store, archive, engine) = try Self.fresh()
+        defer {
+            store.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         var unmapped = glucoseReading(cutoff - 32 * day, mgdl: 80, sequence: 9, subject: nil)
         unmapped.device.systemID = "00-1B-C5-00-00-00-44-01"
         unmapped.time.receivedMicros = cutoff - 32 * day

@@ -75,7 +75,7 @@ extension ReadingArchive {
         {
             rows += try Row.fetchAll(
                 db,
-                sql: "SELECT id, \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND ledger_sequence = ? ORDER BY id",
+                sql: "SELECT \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND ledger_sequence = ? ORDER BY id",
                 arguments: [range["first_row"] as Int64, range["last_row"] as Int64, ledgerSequence])
         }
         return rows
@@ -85,13 +85,7 @@ extension ReadingArchive {
     /// `gatewayd verify` reports it instead of counting it missing.
     public func readings(ledgerSequence: Int) throws -> [Reading] {
         try queue.read { db in
-            try rows(ledgerSequence: ledgerSequence, db).map { row in try strictReading(from: row, db) }
-        }
-    }
-
-    func strictReading(from row: Row, _ db: Database) throws -> Reading {
-        do { return try reading(from: row, db) } catch {
-            throw ReadingSplitError(description: "reading row \(row["id"] as Int64) does not decode: \(error)")
+            try rows(ledgerSequence: ledgerSequence, db).flatMap { row in try ledgerItems(of: row, db).map(\.reading) }
         }
     }
 }

@@ -69,8 +69,9 @@ extension ReadingArchive {
     }
 
     /// The newest stored readings of a subject, newest first: of one kind when given, only those carrying one of
-    /// `flags` when given. Walks each of the subject's (stream, time) index ranges backwards for `limit` rows and
-    /// merges them, so the cost is `limit` rows per kind, never the whole history.
+    /// `flags` when given. Walks each of the subject's (stream, time) index ranges backwards for `limit` rows — and its
+    /// spans' index backwards until `limit` series readings are certain — and merges them, so the cost is `limit`
+    /// readings per kind, never the whole history.
     public func newestReadings(
         subject: String, kind: ReadingKind? = nil, device: String? = nil, anyOf flags: ReadingFlags? = nil, limit: Int
     ) throws -> [Reading] {
@@ -86,39 +87,72 @@ extension ReadingArchive {
                 extra += [Int(flags.rawValue)]
             }
             // Ties in time are ordered by row (the index's own order): readings anchored on receipt keep no identity.
-            var keyed: [(id: Int64, effective: Int64, row: Row)] = []
+            var found: [(row: Int64, place: Int, reading: Reading)] = []
             for stream in try Self.streams(subject: subject, kind: kind, db) {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT id, \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1\(filter)
+                        SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
                         ORDER BY effective_micros DESC, id DESC LIMIT ?
                         """,
                     arguments: [stream] + extra + [limit])
-                keyed += rows.map { ($0["id"], $0["effective_micros"], $0) }
+                found += rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
+                found += try seriesReadings(
+                    stream: stream, range: Int64.min..<Int64.max, descending: true, limit: limit, filter: filter, arguments: extra, db)
             }
-            keyed.sort { $0.effective != $1.effective ? $0.effective > $1.effective : $0.id > $1.id }
-            return readings(from: keyed.prefix(limit).map(\.row), db)
+            return Array(Self.ordered(found, descending: true).prefix(limit))
         }
     }
 
+    /// Up to `limit` series readings of a stream effective in `range`, from its spans (newest first when `descending`),
+    /// each with its span's row and place: spans are taken in order of their last reading until no span not yet taken
+    /// can hold one of the `limit` newest (oldest) — a span never covers more than `SeriesReadings.maxSpanMicros`.
+    func seriesReadings(
+        stream: Int64, range: Range<Int64>, descending: Bool, limit: Int, filter: String = "", arguments extra: StatementArguments = [],
+        _ db: Database
+    ) throws -> [(row: Int64, place: Int, reading: Reading)] {
+        let order = descending ? "DESC" : "ASC"
+        let cursor = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT \(Self.readingColumns) FROM reading
+                WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ? AND stored = 1\(filter)
+                ORDER BY span_last_micros \(order), id \(order)
+                """,
+            arguments: [stream, range.lowerBound, range.upperBound] + extra)
+        var found: [(row: Int64, place: Int, reading: Reading)] = []
+        while let row = try cursor.next() {
+            if found.count >= limit, let span = Self.span(of: row) {
+                let times = found.map(\.reading.time.effectiveMicros).sorted()
+                if descending, span.last < times[times.count - limit] { break }
+                if !descending, span.last - SeriesReadings.maxSpanMicros > times[limit - 1] { break }
+            }
+            let id: Int64 = row["id"]
+            found += servable(row, within: range, db).enumerated().map { (id, $0.offset, $0.element.reading) }
+        }
+        return found
+    }
+
     /// Up to `limit` stored readings of one subject and kind effective in [from, to), newest first when
-    /// `descending` (oldest first otherwise): one range of the (stream, time) index, so `limit` rows are read.
+    /// `descending` (oldest first otherwise): one range of the (stream, time) index, so `limit` rows are read, and the
+    /// spans that can hold one of them.
     public func readings(
         subject: String, kind: ReadingKind, from: Int64, to: Int64, descending: Bool, limit: Int
     ) throws -> [Reading] {
         try queue.read { db in
-            guard let stream = try Self.streams(subject: subject, kind: kind, db).first else { return [] }
+            guard let stream = try Self.streams(subject: subject, kind: kind, db).first, from < to else { return [] }
             let order = descending ? "DESC" : "ASC"
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading
-                    WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1
+                    WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1 AND span_count IS NULL
                     ORDER BY effective_micros \(order), id \(order) LIMIT ?
                     """,
                 arguments: [stream, from, to, limit])
-            return readings(from: rows, db)
+            var found = rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
+            found += try seriesReadings(stream: stream, range: from..<to, descending: descending, limit: limit, db)
+            return Array(Self.ordered(found, descending: descending).prefix(limit))
         }
     }
 
@@ -136,17 +170,23 @@ extension ReadingArchive {
 
     /// Stored readings of these subjects effective at `effectiveMicros` whose identity starts with `prefix` (at least 32
     /// lowercase hex digits): how the Observation of a reading anchored on receipt ("t" + time + identity digits),
-    /// which keeps no identity key, is found — one probe of the (stream, time) index per stream of the subjects.
+    /// which keeps no identity key, is found — one probe of the (stream, time) index and of the spans' index per
+    /// stream of the subjects.
     public func readings(effectiveMicros: Int64, identityPrefix prefix: String, subjects: [String]) throws -> [Reading] {
         guard prefix.count >= 32, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
         return try queue.read { db in
             var found: [Reading] = []
+            let instant = effectiveMicros..<(effectiveMicros &+ 1)
             for subject in subjects {
                 for stream in try Self.streams(subject: subject, db) {
-                    let rows = try Row.fetchAll(
-                        db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1",
+                    var rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
+                            """,
                         arguments: [stream, effectiveMicros])
-                    found += readings(from: rows, db).filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
+                    rows += try spanRows(stream: stream, overlapping: instant, storedOnly: true, db)
+                    found += readings(from: rows, within: instant, db).filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
                 }
             }
             return found
@@ -156,14 +196,12 @@ extension ReadingArchive {
     /// The archived copy of a reading, found as dedupe finds it (by identity key, or anchored on receipt by stream,
     /// time and identity); nil when it is not archived.
     public func archived(_ reading: Reading) throws -> Reading? {
-        try queue.read { db in try rows(at: reading, db).first.map { row in try self.reading(from: row, db) } }
+        try queue.read { db in try located(reading, db).first?.reading }
     }
 
     /// The ledger entry a stored reading was recorded in (nil: not stored, or stored without a ledger).
     public func ledgerSequence(of reading: Reading) throws -> Int? {
-        try queue.read { db in
-            try rows(at: reading, db).first { ($0["stored"] as Int64) == 1 }.flatMap { $0["ledger_sequence"] }
-        }
+        try queue.read { db in try located(reading, db).first { $0.stored }?.ledgerSequence }
     }
 
     /// The kinds of reading a subject has stored (from the device registry).

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Provenance
 import Synchronization
+import TimeSeries
 
 /// The StreamEngine's own durable state, in `engine.sqlite` beside the store: every accepted reading with its
 /// full provenance (the dedupe index and the archive `gatewayd verify` checks the ledger against), the
@@ -16,6 +17,8 @@ public final class ReadingArchive: Sendable {
     public let path: String
     /// Shared provenance of readings, stored once (a reading row holds its id and what varies per reading).
     let catalog: ProvenanceCatalog
+    /// The store series readings live in (by default snapshots of the `store` directory beside engine.sqlite).
+    let storeAccess: SampleStoreAccess
 
     public convenience init(path: String) throws { try self.init(path: path, catalog: ProvenanceCatalog()) }
 
@@ -23,27 +26,61 @@ public final class ReadingArchive: Sendable {
     init(path: String, catalog: ProvenanceCatalog) throws {
         self.path = path
         self.catalog = catalog
+        storeAccess = SampleStoreAccess(directory: (path as NSString).deletingLastPathComponent + "/store")
         queue = try DurableDatabase.open(path: path)
         try Self.migrator(catalog: catalog, path: path).migrate(queue)
     }
 
-    /// The columns a reading is read from (`reading(from:)`).
-    static let readingColumns = "provenance_id, body, effective_micros"
+    /// The store series readings are read from: the engine's own (the daemon), or snapshots of another directory.
+    public func useStore(_ store: TimeSeriesStore) { storeAccess.use(store) }
+    public func useStoreSnapshots(of directory: String) { storeAccess.useSnapshots(of: directory) }
+    /// The store as of now (nil: none yet).
+    public func sampleStore() throws -> TimeSeriesStore? { try storeAccess.store() }
 
-    /// A stored reading from its row: its provenance entry and its variation.
+    /// The columns a reading — or a span of series readings — is read from (`expanded(_:within:)`).
+    static let readingColumns = "id, provenance_id, body, effective_micros, flags, span_count, span_last_micros"
+
+    /// A stored reading from its row: its provenance entry and its variation. A span row holds readings, not one.
     func reading(from row: Row, _ db: Database) throws -> Reading {
-        try catalog.reading(provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
+        if Self.span(of: row) != nil {
+            throw ReadingSplitError(description: "row \(row["id"] as Int64? ?? 0) stands for series readings, not one reading")
+        }
+        return try catalog.reading(provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
     }
 
-    /// Readings from rows; a row that does not decode (a damaged provenance entry or variation) is reported by
-    /// name in the log and counted, and the others are still served (DESIGN.md rule 8).
-    func readings(from rows: [Row], _ db: Database) -> [Reading] {
-        rows.compactMap { row in
-            do { return try reading(from: row, db) } catch {
-                Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
-                Self.logger.error("a stored reading could not be read and was left out", metadata: ["error": "\(error)"])
-                return nil
-            }
+    /// The span a row stands for (nil: the row is one reading).
+    static func span(of row: Row) -> SeriesReadings.Span? {
+        guard let count: Int = row["span_count"], let first: Int64 = row["effective_micros"] else { return nil }
+        return SeriesReadings.Span(
+            provenanceID: row["provenance_id"], flags: UInt16(truncatingIfNeeded: row["flags"] as Int64), first: first,
+            last: row["span_last_micros"] ?? first, count: count)
+    }
+
+    /// The readings a row holds effective in `range`, each with its provenance entry: the row's own reading, or a span's
+    /// series readings rebuilt from the store.
+    func expanded(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) throws -> [(reading: Reading, provenanceID: Int64)] {
+        guard let span = Self.span(of: row) else {
+            guard range.contains(row["effective_micros"]) else { return [] }
+            return [(try reading(from: row, db), row["provenance_id"])]
+        }
+        guard let store = try sampleStore() else {
+            throw ReadingSplitError(description: "row \(row["id"] as Int64? ?? 0) holds series readings, but there is no store beside \(path)")
+        }
+        return try SeriesReadings.readings(of: span, range: range, store: store) { try catalog.template($0, db) }
+    }
+
+    /// Readings from rows (a span's limited to `range`); a row that does not decode (a damaged provenance entry or
+    /// variation) is reported by name in the log and counted, and the others are still served (DESIGN.md rule 8).
+    func readings(from rows: [Row], within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [Reading] {
+        rows.flatMap { row in servable(row, within: range, db).map(\.reading) }
+    }
+
+    /// `expanded`, with a row that does not decode logged, counted and left out.
+    func servable(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [(reading: Reading, provenanceID: Int64)] {
+        do { return try expanded(row, within: range, db) } catch {
+            Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
+            Self.logger.error("a stored reading could not be read and was left out", metadata: ["error": "\(error)"])
+            return []
         }
     }
 
@@ -124,6 +161,12 @@ public final class ReadingArchive: Sendable {
         }
         migrator.registerMigration("v12: provenance entries' last use, for retention") { db in
             try db.execute(sql: Self.provenanceLastUseMigration)
+        }
+        migrator.registerMigration("v13: spans of readings kept only in the store") { db in
+            try db.execute(sql: """
+                ALTER TABLE reading ADD COLUMN span_count INTEGER; ALTER TABLE reading ADD COLUMN span_last_micros INTEGER;
+                CREATE INDEX reading_span_by_stream_last ON reading(stream, span_last_micros) WHERE span_count IS NOT NULL;
+                """)
         }
         return migrator
     }
@@ -206,39 +249,73 @@ public final class ReadingArchive: Sendable {
                 else { continue }
                 byStream[stream, default: []].append(candidate)
             }
-            let taken = try db.cachedStatement(sql: "SELECT DISTINCT effective_micros FROM reading WHERE stream = ? AND effective_micros BETWEEN ? AND ?")
+            let taken = try db.cachedStatement(sql: """
+                SELECT DISTINCT effective_micros FROM reading WHERE stream = ? AND effective_micros BETWEEN ? AND ? AND span_count IS NULL
+                """)
             for (stream, candidates) in byStream {
                 let times = candidates.map(\.reading.time.effectiveMicros)
                 guard let first = times.min(), let last = times.max() else { continue }
                 let instants = Set(try Int64.fetchAll(taken, arguments: [stream, first, last]))
                 for (identity, reading) in candidates where instants.contains(reading.time.effectiveMicros) {
-                    if try !rows(at: reading, db).isEmpty { found.insert(identity) }
+                    if try !located(reading, db).isEmpty { found.insert(identity) }
                 }
+                // Series readings: the spans overlapping the candidates' times, rebuilt once.
+                let spans = try spanRows(stream: stream, overlapping: first..<(last + 1), storedOnly: false, db)
+                guard !spans.isEmpty else { continue }
+                var identities: Set<String> = []
+                for row in spans {
+                    for (reading, _) in try expanded(row, within: first..<(last + 1), db) {
+                        if let identity = reading.identity { identities.insert(identity.hex) }
+                    }
+                }
+                for (identity, _) in candidates where identities.contains(identity) { found.insert(identity) }
             }
             return found
         }
     }
 
-    /// The rows (id, ledger sequence and what a reading is read from) of the archived reading with this one's identity,
-    /// stored or not: by identity key, or — anchored on receipt — by stream and time, the identities compared.
-    func rows(at reading: Reading, _ db: Database) throws -> [Row] {
+    /// The span rows of a stream that may hold readings effective in `range` (through the spans' own index).
+    func spanRows(stream: Int64, overlapping range: Range<Int64>, storedOnly: Bool, _ db: Database) throws -> [Row] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
+                WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ?\(storedOnly ? " AND stored = 1" : "")
+                ORDER BY effective_micros, id
+                """,
+            arguments: [stream, range.lowerBound, range.upperBound])
+    }
+
+    /// The archived copies of a reading, stored or not, with their row's state: by identity key, or — anchored on
+    /// receipt — by stream and time (a row at that instant, or a span over it), the identities compared.
+    func located(_ reading: Reading, _ db: Database) throws -> [(reading: Reading, stored: Bool, ledgerSequence: Int?)] {
         guard let subject = reading.subject else { return [] }
         let identity = ReadingIdentity(of: reading, subject: subject)
+        let time = reading.time.effectiveMicros
+        var rows: [Row]
         if !reading.identityAnchoredOnReceipt {
             guard let key = IdentityKey.of(identity.hex) else { return [] }
-            return try Row.fetchAll(
-                db, sql: "SELECT id, stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+            rows = try Row.fetchAll(
+                db, sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+        } else {
+            guard let stream = try Int64.fetchOne(
+                db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, reading.kind.rawValue])
+            else { return [] }
+            let statement = try db.cachedStatement(sql: """
+                SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
+                """)
+            rows = try Row.fetchAll(statement, arguments: [stream, time])
+            rows += try spanRows(stream: stream, overlapping: time..<(time + 1), storedOnly: false, db)
         }
-        guard let stream = try Int64.fetchOne(
-            db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, reading.kind.rawValue])
-        else { return [] }
-        let statement = try db.cachedStatement(sql: """
-            SELECT id, stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ?
-            """)
-        return try Row.fetchAll(statement, arguments: [stream, reading.time.effectiveMicros]).filter { row in
-            guard let stored = try? self.reading(from: row, db), let storedSubject = stored.subject else { return false }
-            return ReadingIdentity(of: stored, subject: storedSubject) == identity
+        var found: [(reading: Reading, stored: Bool, ledgerSequence: Int?)] = []
+        for row in rows {
+            let range = reading.identityAnchoredOnReceipt ? time..<(time + 1) : Int64.min..<Int64.max
+            guard let readings = try? expanded(row, within: range, db) else { continue }
+            for (stored, _) in readings where stored.subject.map({ ReadingIdentity(of: stored, subject: $0) }) == identity {
+                found.append((stored, (row["stored"] as Int64) == 1, row["ledger_sequence"]))
+            }
         }
+        return found
     }
 
     /// The stream (subject, kind) readings are indexed by, created on first use.
@@ -286,37 +363,45 @@ public final class ReadingArchive: Sendable {
         var identity: String
         var template: ReadingTemplate
         var body: [UInt8]
+        /// Kept only as samples in the store (`SeriesReadings`): its template carries the payload's flags byte.
+        var series: Bool { template.payloadPrefix != nil }
+
+        /// As a series reading where nothing is lost by it, else as a row of its own.
+        init(_ reading: Reading, asRow: Bool = false) {
+            let (template, variation) = (asRow ? nil : SeriesReadings.split(reading)) ?? reading.split()
+            identity = ReadingIdentity(of: reading, subject: reading.subject ?? "").hex
+            self.template = template
+            body = variation.encoded()
+        }
     }
 
     /// Identities, templates and variations of readings that have a subject, computed on every core: the pure part of
     /// journaling, so the transaction that writes them holds the database only for the writing.
     static func prepare(_ readings: [Reading]) -> [Prepared] {
-        @Sendable func one(_ reading: Reading) -> Prepared {
-            let (template, variation) = reading.split()
-            return Prepared(
-                identity: ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, template: template, body: variation.encoded())
-        }
-        guard readings.count >= 64 else { return readings.map(one) }
+        guard readings.count >= 64 else { return readings.map { Prepared($0) } }
         let parts = 4
         let results = Mutex<[[Prepared]]>(Array(repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (readings.count * part / parts)..<(readings.count * (part + 1) / parts)
-            let done = readings[range].map(one)
+            let done = readings[range].map { Prepared($0) }
             results.withLock { $0[part] = done }
         }
         return results.withLock { $0.flatMap { $0 } }
     }
 
-    /// What `journal` wrote: each reading's ledger item (identity and the digest of what is stored) and its row.
+    /// What `journal` wrote: each reading's ledger item (identity and the digest of what is stored), in the order a
+    /// ledger entry's readings are read back (rows, then each span's readings by time); the rows; and the store tag
+    /// of each reading's samples (its provenance entry for a series reading, in the order readings were given).
     struct Journaled {
         var items: [LedgerEntry.Item] = []
         var rows: [Int64] = []
+        var tags: [UInt32?] = []
     }
 
     /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
     /// durable transaction. A reading anchored on receipt is written without its identity (found by stream and
     /// time instead), so the identity index — keyed by a hash, a random page per reading — holds only readings the
-    /// device anchored.
+    /// device anchored; a series reading gets no row at all, only its part of a span.
     @discardableResult
     func journal(
         _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64]
@@ -329,30 +414,114 @@ public final class ReadingArchive: Sendable {
         }
     }
 
+    private struct SpanKey: Hashable {
+        var stream: Int64
+        var device: String
+        var flags: UInt16
+    }
+
     private func journalTransaction(
         _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64]
     ) throws -> Journaled {
         try queue.write { db in
             var journaled = Journaled()
             journaled.items.reserveCapacity(readings.count)
-            journaled.rows.reserveCapacity(readings.count)
+            journaled.tags = Array(repeating: nil, count: readings.count)
+            var prepared = prepared
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body) VALUES (?, ?, ?, ?, ?, 0, ?)
+                INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body, span_count, span_last_micros)
+                VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """)
             var streams = StreamIDs()
-            for ((identity, reading), item) in zip(readings, prepared) {
-                guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
+            var streamOf: [Int64] = []
+            streamOf.reserveCapacity(readings.count)
+            var rowReadings: [Int] = []
+            var groups: [SpanKey: [Int]] = [:]
+            var groupOrder: [SpanKey] = []
+            for (index, ((_, reading), item)) in zip(readings, prepared).enumerated() {
                 let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
+                streamOf.append(stream)
+                guard item.series else {
+                    rowReadings.append(index)
+                    continue
+                }
+                let key = SpanKey(stream: stream, device: reading.device.key, flags: reading.flags.rawValue)
+                if groups[key] == nil { groupOrder.append(key) }
+                groups[key, default: []].append(index)
+            }
+            // Spans: runs of a group by time that no span already journaled overlaps, none longer than the index's
+            // look-back. A reading inside an existing span's range is kept as a row (a span's readings are whatever
+            // its range holds).
+            var spans: [[Int]] = []
+            for key in groupOrder {
+                let members = (groups[key] ?? []).enumerated()
+                    .sorted { (a, b) in
+                        let ta = readings[a.element].reading.time.effectiveMicros, tb = readings[b.element].reading.time.effectiveMicros
+                        return ta != tb ? ta < tb : a.offset < b.offset
+                    }
+                    .map(\.element)
+                guard let low = members.first.map({ readings[$0].reading.time.effectiveMicros }),
+                    let high = members.last.map({ readings[$0].reading.time.effectiveMicros })
+                else { continue }
+                let existing = try spanRows(stream: key.stream, overlapping: low..<(high + 1), storedOnly: false, db).compactMap { row in
+                    Self.span(of: row).flatMap { span in
+                        span.flags == key.flags && (try? catalog.template(span.provenanceID, db))?.device.key == key.device ? span : nil
+                    }
+                }
+                var run: [Int] = []
+                for member in members {
+                    let time = readings[member].reading.time.effectiveMicros
+                    if existing.contains(where: { $0.first <= time && time <= $0.last }) {
+                        prepared[member] = Prepared(readings[member].reading, asRow: true)
+                        rowReadings.append(member)
+                        continue
+                    }
+                    if let start = run.first.map({ readings[$0].reading.time.effectiveMicros }),
+                        time - start > SeriesReadings.maxSpanMicros || existing.contains(where: { $0.first <= time && $0.last >= start })
+                    {
+                        spans.append(run)
+                        run = []
+                    }
+                    run.append(member)
+                }
+                if !run.isEmpty { spans.append(run) }
+            }
+            rowReadings.sort()
+            for index in rowReadings {
+                let (identity, reading) = readings[index]
+                let item = prepared[index]
+                guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
                 let entry = try catalog.entry(of: item.template, db)
-                let body = item.body
                 try insert.execute(arguments: [
-                    reading.identityAnchoredOnReceipt ? nil : key, stream, reading.time.effectiveMicros, Int(reading.flags.rawValue), entry.id,
-                    Data(body),
+                    reading.identityAnchoredOnReceipt ? nil : key, streamOf[index], reading.time.effectiveMicros, Int(reading.flags.rawValue),
+                    entry.id, Data(item.body), nil, nil,
                 ])
                 journaled.rows.append(db.lastInsertedRowID)
                 try catalog.noteUse(entry.id, row: db.lastInsertedRowID, db)
-                journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: body)))
+                journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: item.body)))
+            }
+            for members in spans {
+                guard let firstIndex = members.first, let lastIndex = members.last else { continue }
+                let first = readings[firstIndex].reading
+                var entries: [(id: Int64, digest: Data)] = []
+                entries.reserveCapacity(members.count)
+                for member in members { entries.append(try catalog.entry(of: prepared[member].template, db)) }
+                try insert.execute(arguments: [
+                    nil, streamOf[firstIndex], first.time.effectiveMicros, Int(first.flags.rawValue), entries[0].id, Data([2]),
+                    members.count, readings[lastIndex].reading.time.effectiveMicros,
+                ])
+                let row = db.lastInsertedRowID
+                journaled.rows.append(row)
+                for id in Set(entries.map(\.id)) { try catalog.noteUse(id, row: row, db) }
+                for (member, entry) in zip(members, entries) {
+                    guard let tag = SeriesReadings.tag(entry.id) else {
+                        throw ReadingSplitError(description: "provenance entry \(entry.id) is past what a sample's tag holds")
+                    }
+                    journaled.tags[member] = tag
+                    journaled.items.append(LedgerEntry.Item(
+                        identity: ReadingIdentity(hex: readings[member].identity), digest: Self.digest(template: entry.digest, body: prepared[member].body)))
+                }
             }
             if let first = journaled.rows.first, let last = journaled.rows.last { try JournalBatches.record(first: first, last: last, db) }
             for reading in quarantine {
@@ -397,13 +566,40 @@ public final class ReadingArchive: Sendable {
         return runs
     }
 
-    /// Readings journaled but not marked stored (a crash came between the journal and the mark), with their rows.
-    func unstored() throws -> [(row: Int64, identity: String, reading: Reading)] {
-        try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id").map { row in
-                let reading = try reading(from: row, db)
-                return (row["id"], ReadingIdentity(of: reading, subject: reading.subject ?? "").hex, reading)
+    /// Readings journaled but not marked stored (a crash came between the journal and the mark), with their rows and
+    /// ledger items (from what is on disk). A span whose samples never reached the store (the crash came before the
+    /// append; its notifications were never confirmed) is settled first: its count becomes what the store holds, and
+    /// a span with nothing left goes.
+    struct Unstored {
+        var row: Int64
+        var identity: String
+        var reading: Reading
+        var item: LedgerEntry.Item
+        /// Rebuilt from the store: its samples are there by construction.
+        var series: Bool
+    }
+
+    func unstored() throws -> [Unstored] {
+        try queue.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id")
+            var result: [Unstored] = []
+            for row in rows {
+                let id: Int64 = row["id"]
+                let items = try ledgerItems(of: row, db)
+                if let span = Self.span(of: row), span.count != items.count {
+                    Self.logger.warning("a span journaled before a stop holds fewer readings in the store; settled", metadata: [
+                        "row": "\(id)", "journaled": "\(span.count)", "in_store": "\(items.count)",
+                    ])
+                    if items.isEmpty {
+                        try db.execute(sql: "DELETE FROM reading WHERE id = ?", arguments: [id])
+                    } else {
+                        try db.execute(sql: "UPDATE reading SET span_count = ? WHERE id = ?", arguments: [items.count, id])
+                    }
+                }
+                let series = Self.span(of: row) != nil
+                result += items.map { Unstored(row: id, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: series) }
             }
+            return result
         }
     }
 
@@ -423,17 +619,29 @@ public final class ReadingArchive: Sendable {
             let streams = try Self.streams(subject: subject, kind: kind, db)
             guard !streams.isEmpty else { return [] }
             let marks = streams.map { _ in "?" }.joined(separator: ",")
-            return readings(from: try Row.fetchAll(
+            var rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
-                    AND stored = 1 ORDER BY effective_micros, id
+                    AND stored = 1 AND span_count IS NULL ORDER BY effective_micros, id
                     """,
-                arguments: StatementArguments(streams) + [from, to]), db)
+                arguments: StatementArguments(streams) + [from, to])
+            for stream in streams { rows += try spanRows(stream: stream, overlapping: from..<to, storedOnly: true, db) }
+            return Self.ordered(rows.flatMap { row in
+                servable(row, within: from..<to, db).enumerated().map { (row["id"] as Int64, $0.offset, $0.element.reading) }
+            }, descending: false)
         }
     }
 
-    /// Subjects with stored readings, sorted.
+    /// Readings in time order, ties by row and place in the row's span.
+    static func ordered(_ readings: [(row: Int64, place: Int, reading: Reading)], descending: Bool) -> [Reading] {
+        readings.sorted { a, b in
+            let ta = a.reading.time.effectiveMicros, tb = b.reading.time.effectiveMicros
+            let ascending = ta != tb ? ta < tb : (a.row != b.row ? a.row < b.row : a.place < b.place)
+            return descending ? !ascending : ascending
+        }.map(\.reading)
+    }
+
     /// Subjects with readings, from the device registry (its primary key), not from a scan of every reading.
     public func subjects() throws -> [String] {
         try queue.read { db in
@@ -442,7 +650,7 @@ public final class ReadingArchive: Sendable {
     }
 
     public func storedReadingCount() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") ?? 0 }
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1") ?? 0 }
     }
 
     // MARK: Quarantine

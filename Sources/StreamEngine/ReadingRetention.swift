@@ -38,6 +38,9 @@ extension ReadingArchive {
     struct RetirementPlan {
         var batches: [(first: Int64, last: Int64, ledgerSequence: Int?)] = []
         var heldForSync = false
+        /// The oldest reading of the first batch that stays (nil: none stays): the store keeps raw samples from there on,
+        /// since a span's readings are its samples.
+        var keptFromMicros: Int64?
         /// The last ledger entry whose readings go (entries 1… it may have no readings left afterwards).
         var ledgerThrough: Int? { batches.compactMap(\.ledgerSequence).max() }
     }
@@ -57,18 +60,24 @@ extension ReadingArchive {
             for batch in batches {
                 let first: Int64 = batch["first_row"], last: Int64 = batch["last_row"]
                 let span = try Row.fetchOne(
-                    db, sql: "SELECT max(effective_micros) AS newest, min(stored) AS stored, count(*) AS n FROM reading WHERE id BETWEEN ? AND ?",
+                    db,
+                    sql: """
+                        SELECT max(COALESCE(span_last_micros, effective_micros)) AS newest, min(effective_micros) AS oldest, min(stored) AS stored,
+                        count(*) AS n FROM reading WHERE id BETWEEN ? AND ?
+                        """,
                     arguments: [first, last])
                 let count: Int = span?["n"] ?? 0
                 if count > 0 {
                     guard plan.batches.count < limit, let newest: Int64 = span?["newest"], newest < cutoff, (span?["stored"] as Int64?) == 1 else {
                         stoppedAt = batch
+                        plan.keptFromMicros = span?["oldest"]
                         break
                     }
                 }
                 if let feedReadThrough, base + ((batch["feed_seq"] as Int64?) ?? 0) > feedReadThrough {
                     plan.heldForSync = true
                     stoppedAt = batch
+                    plan.keptFromMicros = span?["oldest"]
                     break
                 }
                 plan.batches.append((first, last, batch["ledger_sequence"]))
@@ -87,8 +96,9 @@ extension ReadingArchive {
         try queue.write { db in
             var horizon: Int64 = 0
             for batch in plan.batches {
+                report.readings += try Int.fetchOne(
+                    db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE id BETWEEN ? AND ?", arguments: [batch.first, batch.last]) ?? 0
                 try db.execute(sql: "DELETE FROM reading WHERE id BETWEEN ? AND ?", arguments: [batch.first, batch.last])
-                report.readings += db.changesCount
                 try db.execute(sql: "DELETE FROM reading_batch WHERE first_row = ?", arguments: [batch.first])
                 horizon = max(horizon, batch.last)
             }
@@ -159,12 +169,13 @@ extension StreamEngine {
     public func applyRetention(
         olderThan cutoff: Int64, feedReadThrough: Int64?, summariesReadThrough: Int64?
     ) throws -> (store: RetentionReport, archive: ReadingRetentionReport) {
-        let storeReport = try store.applyRetention(rawOlderThan: cutoff)
         var report = ReadingRetentionReport()
         let limit = 1024
+        var keptFrom: Int64?
         while true {
             let plan = try archive.retirementPlan(cutoff: cutoff, feedReadThrough: feedReadThrough, limit: limit)
             report.heldForSync = report.heldForSync || plan.heldForSync
+            keptFrom = plan.keptFromMicros
             guard !plan.batches.isEmpty else { break }
             // Recorded first: a crash before the removal leaves readings the ledger says may be gone (still verified
             // when present), never readings gone that the ledger still expects.
@@ -177,6 +188,8 @@ extension StreamEngine {
             report.provenanceEntries += removed.provenanceEntries
             if plan.batches.count < limit { break }
         }
+        // The store goes no further than the oldest reading kept: a span's readings are its samples.
+        let storeReport = try store.applyRetention(rawOlderThan: min(cutoff, keptFrom ?? cutoff))
         try archive.retireLeftovers(cutoff: cutoff, into: &report)
         report.summaryRevisions = try archive.retireSummaryRevisions(cutoff: cutoff, readThrough: summariesReadThrough, limit: 10_000)
         return (storeReport, report)

@@ -21,6 +21,9 @@ struct ReadingTemplate: Hashable, Sendable, Codable {
     /// The components' metrics and units in order; their values are per reading. Empty in entries written before
     /// the compact rows (those are only read by the conversion, with the legacy variation that names them).
     var shape: [ComponentShape] = []
+    /// The payload's leading bytes when the rest is the canonical encoding of the values (a series reading, see
+    /// `SeriesReadings`): the payload is rebuilt, not stored. Nil (and absent from the JSON) otherwise.
+    var payloadPrefix: [UInt8]?
 
     struct ComponentShape: Hashable, Sendable, Codable {
         var metric: String
@@ -28,7 +31,7 @@ struct ReadingTemplate: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, subject, device, gateway, context, time, flags, characteristic, modelVersion, shape
+        case kind, subject, device, gateway, context, time, flags, characteristic, modelVersion, shape, payloadPrefix
     }
 
     init(kind: ReadingKind, subject: String?, device: DeviceRecord, gateway: GatewayRecord, context: MeasurementContext,
@@ -57,6 +60,7 @@ struct ReadingTemplate: Hashable, Sendable, Codable {
         characteristic = try c.decode(String.self, forKey: .characteristic)
         modelVersion = try c.decode(Int.self, forKey: .modelVersion)
         shape = try c.decodeIfPresent([ComponentShape].self, forKey: .shape) ?? []
+        payloadPrefix = try c.decodeIfPresent([UInt8].self, forKey: .payloadPrefix)
     }
 }
 

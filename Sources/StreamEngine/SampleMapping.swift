@@ -14,7 +14,8 @@ enum SampleMapping {
 
     /// An absent value (NaN, NRes…) is stored as 0 with the `valueAbsent` flag, so it is counted where
     /// doubtful readings are counted and never averaged (every summary excludes doubtful flags by default).
-    static func sample(_ reading: Reading, _ component: ReadingComponent) -> Sample {
+    /// `tag` is a series reading's provenance entry (`SeriesReadings`), replacing the meal tag (glucose is never one).
+    static func sample(_ reading: Reading, _ component: ReadingComponent, tag seriesTag: UInt32? = nil) -> Sample {
         let value: DecimalValue
         switch component.value {
         case .quantity(let quantity): value = DecimalValue(mantissa: quantity.mantissa, exponent: quantity.exponent)
@@ -22,14 +23,14 @@ enum SampleMapping {
         }
         var flags = reading.flags
         if case .absent = component.value { flags.insert(.valueAbsent) }
-        let tag = reading.context.glucose?.meal.flatMap { mealTags[$0] }
+        let tag = seriesTag ?? reading.context.glucose?.meal.flatMap { mealTags[$0] }
         return Sample(timestampMicros: reading.time.effectiveMicros, value: value, flags: flags.rawValue, contextTag: tag)
     }
 
-    static func seriesSamples(_ reading: Reading, store: TimeSeriesStore) throws -> [SeriesSample] {
+    static func seriesSamples(_ reading: Reading, store: TimeSeriesStore, tag: UInt32? = nil) throws -> [SeriesSample] {
         try reading.components.compactMap { component in
             guard let key = seriesKey(reading, component) else { return nil }
-            return SeriesSample(series: try store.series(key), sample: sample(reading, component))
+            return SeriesSample(series: try store.series(key), sample: sample(reading, component, tag: tag))
         }
     }
 }

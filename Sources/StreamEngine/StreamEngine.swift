@@ -97,6 +97,8 @@ public actor StreamEngine {
         self.options = options
         self.logger = logger
         self.windows = windows ?? WindowTracker(zones: [:])
+        // Series readings are read back from this store, not a snapshot of its files.
+        archive.useStore(store)
         (revisions, revisionSink) = AsyncStream.makeStream(of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
         for mapping in try archive.subjectMappings() {
             subjects[Self.subjectKey(mapping.deviceKey, mapping.userID)] = mapping.subject
@@ -113,8 +115,9 @@ public actor StreamEngine {
     public func recover() async throws -> (confirmed: Int, appended: Int) {
         let pending = try archive.unstored()
         var confirmed: [String] = [], missing: [(String, Reading)] = []
-        for (_, identity, reading) in pending {
-            if try samplesPresent(reading) { confirmed.append(identity) } else { missing.append((identity, reading)) }
+        for entry in pending {
+            // A series reading is rebuilt from the store: present by construction.
+            if try entry.series || samplesPresent(entry.reading) { confirmed.append(entry.identity) } else { missing.append((entry.identity, entry.reading)) }
         }
         if !missing.isEmpty {
             try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
@@ -122,7 +125,7 @@ public actor StreamEngine {
         // A crash after the ledger entry but before the mark leaves readings the last entry already recorded. Batches
         // are processed one at a time, so those are all the journaled ones (one batch, or the batches a recovery
         // that was itself cut short recorded together).
-        let items = try pending.map { try archive.ledgerItem(identity: $0.identity, reading: $0.reading) }
+        let items = pending.map(\.item)
         let recorded = pending.isEmpty ? nil : ledger?.lastBatch(recorded: items)
         if let recorded { try archive.markStored(rows: pending.map(\.row), ledgerSequence: recorded) }
         let unrecorded = recorded == nil ? pending : []
@@ -372,7 +375,10 @@ public actor StreamEngine {
         let journaled = try archive.journal(fresh, prepared: freshPrepared, quarantine: quarantine, released: released)
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
-            try await store.append(try fresh.flatMap { try SampleMapping.seriesSamples($0.reading, store: store) })
+            var samples: [SeriesSample] = []
+            samples.reserveCapacity(fresh.count * 3)
+            for ((_, reading), tag) in zip(fresh, journaled.tags) { samples += try SampleMapping.seriesSamples(reading, store: store, tag: tag) }
+            try await store.append(samples)
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
             let sequence = try ledger?.record(journaled.items, recordedMicros: now)

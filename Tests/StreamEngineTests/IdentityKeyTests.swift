@@ -69,26 +69,30 @@ import Testing
         }
     }
 
-    /// New readings: a strap's notification is written without a key, deduplicated by stream and time, and a second
-    /// notification at the same instant with another payload is a reading of its own.
+    /// New readings: a strap's notification is kept as samples only (a span row stands for it, no key), deduplicated
+    /// by stream and time; a second notification at the same instant whose payload is not the encoding of its values is
+    /// a reading of its own, kept as a row without a key.
     @Test func aNotificationIsStoredOnceWithoutAKeyAndItsTwinAtTheSameInstantIsKept() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("identity-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        let pipeline = try await TestPipeline.make()
+        defer { pipeline.remove() }
+        let archive = pipeline.archive
         let notification = try #require(ProvenanceCatalogTests.readings().first { $0.identityAnchoredOnReceipt })
         var twin = notification
         twin.rawPayloads = [[0x00, 0x4F]]
         let batch = try [notification, twin].map { (try #require($0.identity).hex, $0) }
         #expect(batch[0].0 != batch[1].0)
         #expect(try archive.existing(batch).isEmpty)
-        let journaled = try archive.journal([batch[0]], quarantine: [], released: [])
-        try archive.markStored(rows: journaled.rows, ledgerSequence: nil)
+        #expect(try await pipeline.engine.ingest(PendingReading(reading: notification) {}) == .stored(try #require(notification.identity)))
         #expect(try archive.existing(batch) == [batch[0].0])
-        try archive.markStored(rows: try archive.journal([batch[1]], quarantine: [], released: []).rows, ledgerSequence: nil)
+        #expect(try await pipeline.engine.ingest(PendingReading(reading: twin) {}) == .stored(try #require(twin.identity)))
         #expect(try archive.existing(batch) == Set(batch.map(\.0)))
-        let keys = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(identity) FROM reading") }
-        #expect(keys == 0)
+        #expect(try await pipeline.engine.ingest(PendingReading(reading: notification) {}) == .duplicate(try #require(notification.identity)))
+        let rows = try await archive.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT identity, span_count FROM reading ORDER BY id").map { (($0["identity"] as Data?) != nil, $0["span_count"] as Int?) }
+        }
+        #expect(rows.map(\.0) == [false, false])
+        #expect(rows.map(\.1) == [1, nil])
         #expect(try archive.archived(notification) == notification && archive.archived(twin) == twin)
+        #expect(try archive.readings(subject: notification.subject ?? "") == [notification, twin])
     }
 }

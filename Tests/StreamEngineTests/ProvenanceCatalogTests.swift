@@ -109,7 +109,9 @@ import TimeSeries
             var next = readings[2]
             next.time.receivedMicros += Int64(index) * 1_000_000
             next.time.effectiveMicros += Int64(index) * 1_000_000
-            next.rawPayloads = [[0x16, UInt8(60 + index % 20), 0x4D, 0x03]]
+            // What a strap sends: the payload encodes the values (so the notification is kept as samples only).
+            next.rawPayloads = [[0x16, UInt8(60 + index % 20), 0x4D, 0x03, 0x53, 0x03]]
+            next.components[0].value = .quantity(DecimalQuantity(mantissa: Int64(60 + index % 20), exponent: 0))
             readings.append(next)
         }
         for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }

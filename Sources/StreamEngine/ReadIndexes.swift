@@ -123,14 +123,37 @@ extension ReadingArchive {
         var found: [(row: Int64, place: Int, reading: Reading)] = []
         while let row = try cursor.next() {
             if found.count >= limit, let span = Self.span(of: row) {
+                // No reading of this span or a later one can be among the `limit` newest (oldest) found.
                 let times = found.map(\.reading.time.effectiveMicros).sorted()
                 if descending, span.last < times[times.count - limit] { break }
                 if !descending, span.last - SeriesReadings.maxSpanMicros > times[limit - 1] { break }
             }
+            guard let span = Self.span(of: row) else { continue }
             let id: Int64 = row["id"]
-            found += servable(row, within: range, db).enumerated().map { (id, $0.offset, $0.element.reading) }
+            found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db).enumerated().map { (id, $0.offset, $0.element) }
         }
         return found
+    }
+
+    /// The `limit` newest (oldest) of a span's readings in `range`: rebuilt from its end (start) in widening steps, so
+    /// a question for one reading rebuilds a few, not the span's thousands. Every span gives its own `limit` newest,
+    /// so spans of two devices that overlap in time still merge exactly.
+    func edgeReadings(of row: Row, span: SeriesReadings.Span, range: Range<Int64>, descending: Bool, limit: Int, _ db: Database) -> [Reading] {
+        let lower = max(range.lowerBound, span.first), upper = min(range.upperBound, span.last &+ 1)
+        guard lower < upper else { return [] }
+        let spacing = max(1, (span.last - span.first) / Int64(max(1, span.count - 1)))
+        var width = spacing * Int64(limit) + 1
+        var collected: [Reading] = []
+        var edge = descending ? upper : lower
+        while descending ? edge > lower : edge < upper {
+            let step = descending ? max(lower, edge &- width)..<edge : edge..<min(upper, edge &+ width)
+            let part = servable(row, within: step, db).map(\.reading)
+            collected = descending ? part + collected : collected + part
+            edge = descending ? step.lowerBound : step.upperBound
+            if collected.count >= limit { break }
+            width = width &* 2
+        }
+        return collected
     }
 
     /// Up to `limit` stored readings of one subject and kind effective in [from, to), newest first when

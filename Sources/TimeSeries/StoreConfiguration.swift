@@ -1,6 +1,8 @@
 /// How the store seals, compresses, commits and rolls up. Defaults suit a 1 Hz strap on a Raspberry Pi.
 public struct StoreConfiguration: Sendable {
-    /// A series' head is sealed into a chunk when it holds this many samples…
+    /// A series' head is sealed into a chunk when it holds this many samples… 8,192 (2.3 h of a 1 Hz strap) keeps what
+    /// waits in memory and in the log small — a hub's 100 straps hold ~2.4 M samples in heads at 65,536 — for ~3 % more
+    /// bytes per sealed sample (measured with StoreBenchmark: 0.744 against 0.718 B/sample).
     public var chunkMaxSamples: Int
     /// …or when its samples span this long (so a slow series still reaches a chunk within a day).
     public var chunkMaxSpanMicros: Int64
@@ -15,7 +17,7 @@ public struct StoreConfiguration: Sendable {
     public var dataFileMaxBytes: Int
 
     public init(
-        chunkMaxSamples: Int = 65_536, chunkMaxSpanMicros: Int64 = 86_400_000_000, compressionLevel: Int32 = 19,
+        chunkMaxSamples: Int = 8_192, chunkMaxSpanMicros: Int64 = 86_400_000_000, compressionLevel: Int32 = 19,
         groupCommit: GroupCommitConfiguration = .init(),
         rollupWidthsMicros: [Int64] = [60_000_000, 3_600_000_000, 86_400_000_000],
         dataFileMaxBytes: Int = 64 << 20

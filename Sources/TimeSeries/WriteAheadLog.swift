@@ -40,25 +40,42 @@ public struct GroupCommitConfiguration: Sendable {
 ///
 /// Record: payload length (u32) · CRC-32C of (LSN + payload) (u32) · LSN (u64) · payload. Payload: kind (append
 /// or checkpoint), entry count, then per entry series id, timestamp (zigzag delta from the previous entry),
-/// mantissa, exponent, flags, tag+1 — varints, about 8 bytes a sample for a 1 Hz strap.
+/// mantissa, exponent, flags, tag+1 — varints, about 8 bytes a sample for a 1 Hz strap. A record of many entries
+/// is stored with the kind's high bit set, its entries column by column (series ids, then times, mantissas as the
+/// change from the series' previous one, exponents, flags, tags) and zstd-compressed after the count and the
+/// columns' length: a strap's samples then take 2–3 bytes in the log instead of 8–12, which is what a gateway's
+/// log mostly holds (the samples of heads not yet sealed).
 enum LogRecord {
     static let headerSize = 16
     enum Kind: UInt8 { case append = 1, checkpoint = 2 }
+    static let compressedBit: UInt8 = 0x80
+    /// Records of fewer entries are not worth compressing (a cuff's single reading).
+    static let compressionThreshold = 32
+    /// Fast: the log thread compresses while the next batch waits.
+    static let compressionLevel: Int32 = 3
 
     static func encode(lsn: UInt64, kind: Kind, entries: [SeriesSample]) -> [UInt8] {
         var payload = ByteWriter(capacity: entries.count * 10 + 8)
-        payload.write(kind.rawValue)
-        payload.write(varint: UInt64(entries.count))
-        var previousTime: Int64 = 0
-        for entry in entries {
-            let s = entry.sample
-            payload.write(varint: UInt64(bitPattern: entry.series))
-            payload.write(signedVarint: s.timestampMicros &- previousTime)
-            previousTime = s.timestampMicros
-            payload.write(signedVarint: s.value.mantissa)
-            payload.write(signedVarint: Int64(s.value.exponent))
-            payload.write(varint: UInt64(s.flags))
-            payload.write(varint: s.contextTag.map { UInt64($0) + 1 } ?? 0)
+        let plain = entries.count >= compressionThreshold ? Self.columns(entries) : []
+        if !plain.isEmpty, let columns = try? Zstd.compress(plain, level: compressionLevel) {
+            payload.write(kind.rawValue | compressedBit)
+            payload.write(varint: UInt64(entries.count))
+            payload.write(varint: UInt64(plain.count))
+            payload.write(contentsOf: columns)
+        } else {
+            payload.write(kind.rawValue)
+            payload.write(varint: UInt64(entries.count))
+            var previousTime: Int64 = 0
+            for entry in entries {
+                let s = entry.sample
+                payload.write(varint: UInt64(bitPattern: entry.series))
+                payload.write(signedVarint: s.timestampMicros &- previousTime)
+                previousTime = s.timestampMicros
+                payload.write(signedVarint: s.value.mantissa)
+                payload.write(signedVarint: Int64(s.value.exponent))
+                payload.write(varint: UInt64(s.flags))
+                payload.write(varint: s.contextTag.map { UInt64($0) + 1 } ?? 0)
+            }
         }
         var lsnBytes = ByteWriter(capacity: 8)
         lsnBytes.write(littleEndian: lsn)
@@ -68,6 +85,73 @@ enum LogRecord {
         record.write(contentsOf: lsnBytes.bytes)
         record.write(contentsOf: payload.bytes)
         return record.bytes
+    }
+
+    /// The entries column by column (see the type's comment).
+    static func columns(_ entries: [SeriesSample]) -> [UInt8] {
+        var out = ByteWriter(capacity: entries.count * 8)
+        for entry in entries { out.write(varint: UInt64(bitPattern: entry.series)) }
+        var previousTime: Int64 = 0
+        for entry in entries {
+            out.write(signedVarint: entry.sample.timestampMicros &- previousTime)
+            previousTime = entry.sample.timestampMicros
+        }
+        var previousMantissa: [SeriesID: Int64] = [:]
+        for entry in entries {
+            out.write(signedVarint: entry.sample.value.mantissa &- (previousMantissa[entry.series] ?? 0))
+            previousMantissa[entry.series] = entry.sample.value.mantissa
+        }
+        for entry in entries { out.write(signedVarint: Int64(entry.sample.value.exponent)) }
+        for entry in entries { out.write(varint: UInt64(entry.sample.flags)) }
+        for entry in entries { out.write(varint: entry.sample.contextTag.map { UInt64($0) + 1 } ?? 0) }
+        return out.bytes
+    }
+
+    /// Entries from their columns; nil when the columns do not hold `count` entries exactly.
+    static func entries(columns bytes: [UInt8], count: Int) throws -> [SeriesSample]? {
+        var reader = ByteReader(bytes[...])
+        var series: [SeriesID] = []
+        series.reserveCapacity(count)
+        for _ in 0..<count { series.append(Int64(bitPattern: try reader.readVarint("series id"))) }
+        var times: [Int64] = []
+        times.reserveCapacity(count)
+        var time: Int64 = 0
+        for _ in 0..<count {
+            time &+= try reader.readSignedVarint("timestamp")
+            times.append(time)
+        }
+        var mantissas: [Int64] = []
+        mantissas.reserveCapacity(count)
+        var previous: [SeriesID: Int64] = [:]
+        for index in 0..<count {
+            let mantissa = (previous[series[index]] ?? 0) &+ (try reader.readSignedVarint("mantissa"))
+            previous[series[index]] = mantissa
+            mantissas.append(mantissa)
+        }
+        var exponents: [Int8] = []
+        exponents.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let exponent = Int8(exactly: try reader.readSignedVarint("exponent")) else { return nil }
+            exponents.append(exponent)
+        }
+        var flags: [UInt16] = []
+        flags.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let value = UInt16(exactly: try reader.readVarint("flags")) else { return nil }
+            flags.append(value)
+        }
+        var entries: [SeriesSample] = []
+        entries.reserveCapacity(count)
+        for index in 0..<count {
+            let tag = try reader.readVarint("tag")
+            guard tag <= UInt64(UInt32.max) + 1 else { return nil }
+            entries.append(SeriesSample(
+                series: series[index],
+                sample: Sample(
+                    timestampMicros: times[index], value: DecimalValue(mantissa: mantissas[index], exponent: exponents[index]), flags: flags[index],
+                    contextTag: tag == 0 ? nil : UInt32(tag - 1))))
+        }
+        return reader.isAtEnd ? entries : nil
     }
 
     struct Decoded {
@@ -97,10 +181,19 @@ enum LogRecord {
             var lsnReader = ByteReader(lsnBytes)
             let lsn = try lsnReader.read(UInt64.self, "record LSN")
             var p = ByteReader(payload)
-            guard let kind = Kind(rawValue: try p.readByte("record kind")) else {
+            let kindByte = try p.readByte("record kind")
+            guard let kind = Kind(rawValue: kindByte & ~compressedBit) else {
                 return .invalid(reason: "unknown record kind")
             }
             let count = Int(clamping: try p.readVarint("entry count"))
+            if kindByte & compressedBit != 0 {
+                let plainLength = Int(clamping: try p.readVarint("columns length"))
+                // A sample's columns take at most 6 varints of 10 bytes: a larger claim is damage, not a record.
+                guard count <= plainLength, plainLength <= count * 60 else { return .invalid(reason: "columns length out of range") }
+                let columns = try Zstd.decompress(try p.readBytes(p.remaining, "columns"), expectedLength: plainLength)
+                guard let entries = try Self.entries(columns: columns, count: count) else { return .invalid(reason: "columns do not hold the entries") }
+                return .record(Decoded(lsn: lsn, kind: kind, entries: entries, length: headerSize + length))
+            }
             var entries: [SeriesSample] = []
             entries.reserveCapacity(min(count, length))
             var time: Int64 = 0
@@ -143,8 +236,11 @@ final class WriteAheadLog: @unchecked Sendable {
     /// How many samples are not sealed yet (cheap: no copies), to judge whether a checkpoint pays.
     typealias LiveCountProvider = () -> Int
     /// A generous bound on a live sample's bytes in a checkpoint record (varints: series, time delta, mantissa,
-    /// exponent, flags, tag), so the estimate errs toward checkpointing less often.
+    /// exponent, flags, tag), so the estimate errs toward checkpointing less often — until a checkpoint has measured
+    /// what its samples really took (compressed, usually 2–4 bytes).
     static let checkpointBytesPerSample = 12
+    /// Bytes per live sample the last checkpoint record took (at least 1; the bound above before any).
+    private var measuredBytesPerSample = WriteAheadLog.checkpointBytesPerSample
 
     private struct Pending {
         var entries: [SeriesSample]
@@ -363,7 +459,7 @@ final class WriteAheadLog: @unchecked Sendable {
         afterAcknowledge()
         let size = ioLock.locked { segmentSize }
         if size > configuration.maxSegmentBytes
-            || (size > configuration.compactionFloorBytes && size > 2 * liveCount() * Self.checkpointBytesPerSample)
+            || (size > configuration.compactionFloorBytes && size > 2 * liveCount() * measuredBytesPerSample)
         {
             do { try ioLock.locked { try checkpoint() } } catch {
                 logger.error("write-ahead log: checkpoint failed", metadata: ["wal.error": "\(error)"])
@@ -390,6 +486,7 @@ final class WriteAheadLog: @unchecked Sendable {
             return nextLSN
         }
         let record = LogRecord.encode(lsn: lsn, kind: .checkpoint, entries: live)
+        if !live.isEmpty { measuredBytesPerSample = max(1, (record.count + live.count - 1) / live.count) }
         let newNumber = segmentNumber + 1
         let file = try StoreFile(path: directory + "/" + Self.segmentName(newNumber), create: true)
         try file.truncate(to: 0)

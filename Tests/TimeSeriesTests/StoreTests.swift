@@ -102,6 +102,30 @@ final class TemporaryDirectory {
         #expect(size == expected)
     }
 
+    /// A batch of many samples is logged column by column and compressed: it reads back exactly (tags, flags, negative
+    /// and large mantissas, several series, the same instant twice), takes a fraction of the plain record's bytes,
+    /// and a damaged one is refused by its checksum, never read as other samples.
+    @Test func aLargeLogRecordIsCompressedAndReadsBackExactly() throws {
+        var entries: [SeriesSample] = []
+        for index in 0..<600 {
+            let time = 1_795_000_000_000_000 + Int64(index / 2) * 1_000_000
+            entries.append(SeriesSample(series: Int64(index % 3), sample: Sample(
+                timestampMicros: time, value: DecimalValue(mantissa: index % 3 == 1 ? Int64(800 + index % 40) * 9_765_625 : Int64(60 + index % 25) - (index % 3 == 2 ? 200 : 0),
+                                                          exponent: index % 3 == 1 ? -10 : 0),
+                flags: UInt16(index % 7 == 0 ? 4 : 0), contextTag: index % 5 == 0 ? nil : UInt32(index % 4))))
+        }
+        let record = LogRecord.encode(lsn: 9, kind: .append, entries: entries)
+        guard case .record(let decoded) = LogRecord.read(record, at: 0) else { Issue.record("the record did not read back"); return }
+        #expect(decoded.entries == entries && decoded.lsn == 9 && decoded.kind == .append && decoded.length == record.count)
+        #expect(record[LogRecord.headerSize] == LogRecord.Kind.append.rawValue | LogRecord.compressedBit)
+        let plain = LogRecord.encode(lsn: 9, kind: .append, entries: Array(entries.prefix(LogRecord.compressionThreshold - 1)))
+        #expect(plain[LogRecord.headerSize] == LogRecord.Kind.append.rawValue)
+        #expect(record.count * 3 < entries.count * 8)
+        var damaged = record
+        damaged[record.count / 2] ^= 0x40
+        guard case .invalid = LogRecord.read(damaged, at: 0) else { Issue.record("a damaged record was read"); return }
+    }
+
     @Test func corruptChunkIsReportedAndSkipped() async throws {
         let dir = TemporaryDirectory()
         let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)

@@ -90,11 +90,11 @@ extension ReadingArchive {
             var found: [(row: Int64, place: Int, reading: Reading)] = []
             for stream in try Self.streams(subject: subject, kind: kind, db) {
                 let rows = try Row.fetchAll(
-                    db,
+                    db.cachedStatement(
                     sql: """
                         SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
                         ORDER BY effective_micros DESC, id DESC LIMIT ?
-                        """,
+                        """),
                     arguments: [stream] + extra + [limit])
                 found += rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
                 found += try seriesReadings(
@@ -113,12 +113,12 @@ extension ReadingArchive {
     ) throws -> [(row: Int64, place: Int, reading: Reading)] {
         let order = descending ? "DESC" : "ASC"
         let cursor = try Row.fetchCursor(
-            db,
+            db.cachedStatement(
             sql: """
                 SELECT \(Self.readingColumns) FROM reading
                 WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ? AND stored = 1\(filter)
                 ORDER BY span_last_micros \(order), id \(order)
-                """,
+                """),
             arguments: [stream, range.lowerBound, range.upperBound] + extra)
         var found: [(row: Int64, place: Int, reading: Reading)] = []
         while let row = try cursor.next() {
@@ -166,12 +166,12 @@ extension ReadingArchive {
             guard let stream = try Self.streams(subject: subject, kind: kind, db).first, from < to else { return [] }
             let order = descending ? "DESC" : "ASC"
             let rows = try Row.fetchAll(
-                db,
+                db.cachedStatement(
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading
                     WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1 AND span_count IS NULL
                     ORDER BY effective_micros \(order), id \(order) LIMIT ?
-                    """,
+                    """),
                 arguments: [stream, from, to, limit])
             var found = rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
             found += try seriesReadings(stream: stream, range: from..<to, descending: descending, limit: limit, db)
@@ -203,10 +203,10 @@ extension ReadingArchive {
             for subject in subjects {
                 for stream in try Self.streams(subject: subject, db) {
                     var rows = try Row.fetchAll(
-                        db,
+                        db.cachedStatement(
                         sql: """
                             SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
-                            """,
+                            """),
                         arguments: [stream, effectiveMicros])
                     rows += try spanRows(stream: stream, overlapping: instant, storedOnly: true, db)
                     found += readings(from: rows, within: instant, db).filter { $0.identity?.hex.hasPrefix(prefix) ?? false }

@@ -162,10 +162,13 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v12: provenance entries' last use, for retention") { db in
             try db.execute(sql: Self.provenanceLastUseMigration)
         }
+        // Rows and spans have an index each: a walk through a stream's rows never steps over its spans, nor the other way.
         migrator.registerMigration("v13: spans of readings kept only in the store") { db in
             try db.execute(sql: """
                 ALTER TABLE reading ADD COLUMN span_count INTEGER; ALTER TABLE reading ADD COLUMN span_last_micros INTEGER;
                 CREATE INDEX reading_span_by_stream_last ON reading(stream, span_last_micros) WHERE span_count IS NOT NULL;
+                DROP INDEX reading_by_stream_time;
+                CREATE INDEX reading_by_stream_time ON reading(stream, effective_micros) WHERE span_count IS NULL;
                 """)
         }
         return migrator
@@ -277,12 +280,12 @@ public final class ReadingArchive: Sendable {
     /// The span rows of a stream that may hold readings effective in `range` (through the spans' own index).
     func spanRows(stream: Int64, overlapping range: Range<Int64>, storedOnly: Bool, _ db: Database) throws -> [Row] {
         try Row.fetchAll(
-            db,
+            db.cachedStatement(
             sql: """
                 SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
                 WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ?\(storedOnly ? " AND stored = 1" : "")
                 ORDER BY effective_micros, id
-                """,
+                """),
             arguments: [stream, range.lowerBound, range.upperBound])
     }
 
@@ -353,9 +356,10 @@ public final class ReadingArchive: Sendable {
     /// The streams of a subject, by kind (one kind when given).
     static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
         if let kind {
-            return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue])
+            return try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"), arguments: [subject, kind.rawValue])
         }
-        return try Int64.fetchAll(db, sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id", arguments: [subject])
+        return try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id"), arguments: [subject])
     }
 
     /// A reading's identity, template and encoded variation, computed before the journal's transaction.
@@ -620,11 +624,11 @@ public final class ReadingArchive: Sendable {
             guard !streams.isEmpty else { return [] }
             let marks = streams.map { _ in "?" }.joined(separator: ",")
             var rows = try Row.fetchAll(
-                db,
+                db.cachedStatement(
                 sql: """
                     SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
                     AND stored = 1 AND span_count IS NULL ORDER BY effective_micros, id
-                    """,
+                    """),
                 arguments: StatementArguments(streams) + [from, to])
             for stream in streams { rows += try spanRows(stream: stream, overlapping: from..<to, storedOnly: true, db) }
             return Self.ordered(rows.flatMap { row in

@@ -468,11 +468,22 @@ public final class ReadingArchive: Sendable {
                 guard let low = members.first.map({ readings[$0].reading.time.effectiveMicros }),
                     let high = members.last.map({ readings[$0].reading.time.effectiveMicros })
                 else { continue }
+                // A few readings are cheaper as rows than as a span (its row, the look for spans it would overlap, and
+                // every later read rebuilding them from the store): a hub whose cuffs flush a batch every few
+                // milliseconds has a strap's notifications one or two per batch.
+                guard members.count >= SeriesReadings.minimumSpanReadings else {
+                    for member in members {
+                        prepared[member] = Prepared(readings[member].reading, asRow: true)
+                        rowReadings.append(member)
+                    }
+                    continue
+                }
                 let existing = try spanRows(stream: key.stream, overlapping: low..<(high + 1), storedOnly: false, db).compactMap { row in
                     Self.span(of: row).flatMap { span in
                         span.flags == key.flags && (try? catalog.template(span.provenanceID, db))?.device.key == key.device ? span : nil
                     }
                 }
+                let spansBefore = spans.count
                 var run: [Int] = []
                 for member in members {
                     let time = readings[member].reading.time.effectiveMicros
@@ -490,6 +501,13 @@ public final class ReadingArchive: Sendable {
                     run.append(member)
                 }
                 if !run.isEmpty { spans.append(run) }
+                for (index, span) in spans.enumerated().reversed() where span.count < SeriesReadings.minimumSpanReadings && spansBefore <= index {
+                    for member in span {
+                        prepared[member] = Prepared(readings[member].reading, asRow: true)
+                        rowReadings.append(member)
+                    }
+                    spans.remove(at: index)
+                }
             }
             rowReadings.sort()
             for index in rowReadings {

@@ -13,6 +13,8 @@ enum SeriesReadings {
     /// A span never covers more than this, so a query for readings at or after t finds every span holding one by
     /// looking back this far in the (stream, time) index, where spans are keyed by their first reading.
     static let maxSpanMicros: Int64 = 3_600_000_000
+    /// Fewer readings of a stream, device and flags in a batch are kept as rows (see `ReadingArchive.journal`).
+    static let minimumSpanReadings = 4
 
     /// The stored form of a reading that can live in the store alone: its template (with the payload's flags byte)
     /// and its variation without the payload. Nil when anything about it would be lost (the payload is not

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Provenance
+import Synchronization
 
 /// What the API's reads need besides the store's windows, kept so each read costs what its answer costs: the device
 /// registry (every device that gave a subject readings, by kind, with its newest record) and an index of readings by
@@ -13,8 +14,16 @@ enum ReadIndexes {
         CREATE INDEX reading_by_subject_kind_time ON reading(subject, kind, effective_micros);
         """
 
+    /// How stale a registry row's newest time may be: its row is written again only when a reading is this much newer
+    /// than what this process last wrote (or the device's record changed), so a hub's straps do not rewrite the
+    /// registry's pages with every batch.
+    static let registryStalenessMicros: Int64 = 60_000_000
+
+    /// What this process last wrote per registry row (key → device JSON and newest time).
+    typealias Written = Mutex<[String: (json: String, micros: Int64)]>
+
     /// Registers the devices of readings being journaled: one row per (subject, device, kind), its record the newest.
-    static func register(_ readings: [Reading], _ db: Database) throws {
+    static func register(_ readings: [Reading], _ db: Database, written: borrowing Written) throws {
         var newest: [String: Reading] = [:]
         for reading in readings {
             guard let subject = reading.subject, !subject.isEmpty else { continue }
@@ -28,9 +37,15 @@ enum ReadIndexes {
             ON CONFLICT DO UPDATE SET device_json = excluded.device_json, last_micros = excluded.last_micros
             WHERE excluded.last_micros >= last_micros
             """)
-        for reading in newest.values {
+        for (key, reading) in newest {
             let json = String(decoding: try ReadingArchive.encoder.encode(reading.device), as: UTF8.self)
-            try upsert.execute(arguments: [reading.subject, reading.device.key, reading.kind.rawValue, json, reading.time.effectiveMicros])
+            let micros = reading.time.effectiveMicros
+            if let last = written.withLock({ $0[key] }), last.json == json, micros < last.micros + registryStalenessMicros { continue }
+            try upsert.execute(arguments: [reading.subject, reading.device.key, reading.kind.rawValue, json, micros])
+            written.withLock {
+                if $0.count >= 4096 { $0.removeAll(keepingCapacity: true) }
+                $0[key] = (json, max(micros, $0[key]?.micros ?? micros))
+            }
         }
     }
 }

@@ -19,6 +19,8 @@ public final class ReadingArchive: Sendable {
     let catalog: ProvenanceCatalog
     /// The store series readings live in (by default snapshots of the `store` directory beside engine.sqlite).
     let storeAccess: SampleStoreAccess
+    /// Registry rows this process wrote, so a batch rewrites a row only when it changed or grew a minute newer.
+    let registryWritten = ReadIndexes.Written([:])
 
     public convenience init(path: String) throws { try self.init(path: path, catalog: ProvenanceCatalog()) }
 
@@ -414,6 +416,7 @@ public final class ReadingArchive: Sendable {
             return try journalTransaction(readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released)
         } catch {
             catalog.forgetUses()
+            registryWritten.withLock { $0.removeAll() }
             throw error
         }
     }
@@ -554,7 +557,7 @@ public final class ReadingArchive: Sendable {
             for id in released {
                 try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
             }
-            try ReadIndexes.register(readings.map(\.reading), db)
+            try ReadIndexes.register(readings.map(\.reading), db, written: registryWritten)
             return journaled
         }
     }

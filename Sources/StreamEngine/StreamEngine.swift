@@ -266,7 +266,7 @@ public actor StreamEngine {
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < options.batchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationBatchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))
@@ -275,10 +275,16 @@ public actor StreamEngine {
 
     public var queueDepth: Int { waiting.count }
 
+    /// Notifications alone may fill a bigger batch than readings waiting for a confirmation: nobody waits for it, and
+    /// a hub's hundred straps then share one journal transaction, store commit and ledger line per linger, not one per
+    /// `batchSize` readings.
+    private var notificationBatchSize: Int { max(options.batchSize, options.importBatchSize) }
+
     private func flushLoop() async {
         while !waiting.isEmpty {
             await lingerForNotifications()
-            let count = min(options.batchSize, waiting.count)
+            let limit = waiting.contains(where: { $0.0.awaitsConfirmation }) ? options.batchSize : notificationBatchSize
+            let count = min(limit, waiting.count)
             let batch = Array(waiting.prefix(count))
             waiting.removeFirst(count)
             oldestWaiting = waiting.isEmpty ? nil : .now

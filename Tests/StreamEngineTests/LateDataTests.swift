@@ -210,6 +210,32 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         #expect(try ReadingArchive(path: directory + "/engine.sqlite").readings(subject: "carol").count == 13)
     }
 
+    /// Notifications alone wait past `batchSize` (up to `importBatchSize`): a hub's straps share one batch per linger.
+    @Test(.timeLimit(.minutes(1))) func notificationsAloneFillABiggerBatch() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let store = try TimeSeriesStore(directory: directory + "/store")
+        defer { store.close() }
+        var options = StreamEngineOptions()
+        options.notificationLinger = .seconds(600)
+        options.batchSize = 8
+        options.importBatchSize = 64
+        let engine = try StreamEngine(store: store, archive: try ReadingArchive(path: directory + "/engine.sqlite"), ledger: ledger, options: options)
+        let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+        let feeding = Task { try await engine.consume(stream) }
+        for second in 0..<40 {
+            let notification = SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
+            continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
+        }
+        for _ in 0..<3_000 where await engine.queueDepth < 40 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await engine.queueDepth == 40 && ledger.batches.isEmpty)
+        continuation.finish()
+        try await feeding.value
+        #expect(ledger.batches == [40])
+    }
+
     /// A source that ends (an import file, a connection) does not leave its last readings lingering.
     @Test(.timeLimit(.minutes(1))) func readingsLeftWaitingWhenTheSourceEndsDoNotLinger() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path

@@ -152,7 +152,11 @@ struct APIData: Sendable {
 extension APIData {
     /// Where `metric`'s value sits in the Observations of the subject's newest reading of that kind from `device`
     /// (its code as served, and its unit).
-    func element(of metric: Metric, subject: String, device: String) throws -> MetricElement? {
+    /// `newest` keeps each (kind, device)'s newest reading and its Observations for the caller's request: a strap's heart
+    /// rate, RR intervals and energy share one.
+    func element(
+        of metric: Metric, subject: String, device: String, newest: inout [String: (reading: Reading, observations: [FHIRResource])?]
+    ) throws -> MetricElement? {
         let kinds: [ReadingKind] = switch metric {
         case .systolicPressure, .diastolicPressure, .meanArterialPressure: [.bloodPressure]
         case .pulseRate: [.pulseRate]
@@ -160,9 +164,14 @@ extension APIData {
         case .glucose: [.glucose]
         }
         for kind in kinds {
-            guard let reading = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first else { continue }
-            let observations = observations(of: [reading]).map(\.resource)
-            if let element = MetricElement.find(metric, in: reading, observations: observations) { return element }
+            let key = kind.rawValue + "|" + device
+            if newest.index(forKey: key) == nil {
+                newest[key] = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first.map { reading in
+                    (reading, observations(of: [reading]).map(\.resource))
+                }
+            }
+            guard let found = newest[key] ?? nil else { continue }
+            if let element = MetricElement.find(metric, in: found.reading, observations: found.observations) { return element }
         }
         return nil
     }

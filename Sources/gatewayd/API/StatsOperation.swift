@@ -106,12 +106,14 @@ struct StatsOperation: Sendable {
         // The gateway's own readings: the store's windows of every series whose Observation element the code names
         // (chunk statistics and rollups; only the edges are decoded). Without an interval, local days make one window.
         let width: Int64 = interval == .hour ? 3_600_000_000 : 86_400_000_000
+        var newest: [String: (reading: Reading, observations: [FHIRResource])?] = [:]
         for metric in Metric.allCases {
             var elements: [SeriesKey: MetricElement] = [:]
             let matching = try data.model.windows(
                 subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: .doubtful
             ) { key in
-                guard let element = try data.element(of: metric, subject: subject, device: key.device), code.matches(element.code) else {
+                guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
+                else {
                     return false
                 }
                 elements[key] = element

@@ -54,6 +54,8 @@ struct LastNOperation: Sendable {
                     codes[key, default: 0] += 1
                 }
                 if batch.count < page || (!newCode && codes.values.allSatisfy({ $0 >= max })) { break }
+                // A strap's or a pulse reading's `max` newest readings already hold the newest `max` of every code.
+                if [.heartRate, .pulseRate].contains(kind) { break }
             }
             // Only blood pressure and glucose readings have status-bits Observations (the query would otherwise walk a
             // strap's whole history looking for a flag it never sets).

@@ -137,13 +137,13 @@ extension ReadingArchive {
             arguments: [stream, range.lowerBound, range.upperBound] + extra)
         var found: [(row: Int64, place: Int, reading: Reading)] = []
         while let row = try cursor.next() {
-            if found.count >= limit, let span = Self.span(of: row) {
+            guard let span = Self.span(of: row) else { continue }
+            if found.count >= limit {
                 // No reading of this span or a later one can be among the `limit` newest (oldest) found.
                 let times = found.map(\.reading.time.effectiveMicros).sorted()
                 if descending, span.last < times[times.count - limit] { break }
                 if !descending, span.last - SeriesReadings.maxSpanMicros > times[limit - 1] { break }
             }
-            guard let span = Self.span(of: row) else { continue }
             let id: Int64 = row["id"]
             found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db).enumerated().map { (id, $0.offset, $0.element) }
         }

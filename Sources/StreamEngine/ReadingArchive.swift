@@ -461,6 +461,12 @@ public final class ReadingArchive: Sendable {
             // look-back. A reading inside an existing span's range is kept as a row (a span's readings are whatever
             // its range holds).
             var spans: [[Int]] = []
+            func keepAsRows(_ members: some Sequence<Int>) {
+                for member in members {
+                    prepared[member] = Prepared(readings[member].reading, asRow: true)
+                    rowReadings.append(member)
+                }
+            }
             for key in groupOrder {
                 let members = (groups[key] ?? []).enumerated()
                     .sorted { (a, b) in
@@ -475,10 +481,7 @@ public final class ReadingArchive: Sendable {
                 // every later read rebuilding them from the store): a hub whose cuffs flush a batch every few
                 // milliseconds has a strap's notifications one or two per batch.
                 guard members.count >= SeriesReadings.minimumSpanReadings else {
-                    for member in members {
-                        prepared[member] = Prepared(readings[member].reading, asRow: true)
-                        rowReadings.append(member)
-                    }
+                    keepAsRows(members)
                     continue
                 }
                 let existing = try spanRows(stream: key.stream, overlapping: low..<(high + 1), storedOnly: false, db).compactMap { row in
@@ -486,30 +489,22 @@ public final class ReadingArchive: Sendable {
                         span.flags == key.flags && (try? catalog.template(span.provenanceID, db))?.device.key == key.device ? span : nil
                     }
                 }
-                let spansBefore = spans.count
-                var run: [Int] = []
+                var runs: [[Int]] = [[]]
                 for member in members {
                     let time = readings[member].reading.time.effectiveMicros
                     if existing.contains(where: { $0.first <= time && time <= $0.last }) {
-                        prepared[member] = Prepared(readings[member].reading, asRow: true)
-                        rowReadings.append(member)
+                        keepAsRows([member])
                         continue
                     }
-                    if let start = run.first.map({ readings[$0].reading.time.effectiveMicros }),
+                    if let start = runs[runs.count - 1].first.map({ readings[$0].reading.time.effectiveMicros }),
                         time - start > SeriesReadings.maxSpanMicros || existing.contains(where: { $0.first <= time && $0.last >= start })
                     {
-                        spans.append(run)
-                        run = []
+                        runs.append([])
                     }
-                    run.append(member)
+                    runs[runs.count - 1].append(member)
                 }
-                if !run.isEmpty { spans.append(run) }
-                for (index, span) in spans.enumerated().reversed() where span.count < SeriesReadings.minimumSpanReadings && spansBefore <= index {
-                    for member in span {
-                        prepared[member] = Prepared(readings[member].reading, asRow: true)
-                        rowReadings.append(member)
-                    }
-                    spans.remove(at: index)
+                for run in runs {
+                    if run.count < SeriesReadings.minimumSpanReadings { keepAsRows(run) } else { spans.append(run) }
                 }
             }
             rowReadings.sort()

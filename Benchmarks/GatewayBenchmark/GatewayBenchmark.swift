@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Provenance
 
+extension Workload.HeartValues: ExpressibleByArgument {}
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +28,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Flag(help: "Keep the run directory for inspection.") var keep = false
     @Option(help: "Simulated straps at 1 Hz for the live figure (gatewayd run); 0 skips it.") var liveStraps = 20
     @Option(help: "Seconds the live figure is measured (after a 10 s warm-up).") var liveSeconds = 60.0
+    @Option(help: "Heart values: physiological (a walking rate, the RR intervals of the beats in each second, receipt times wobbling by milliseconds) or noise (every value drawn independently).")
+    var values: Workload.HeartValues = .physiological
     @Option(help: "Measure the API on this data directory (kept by an earlier run with the same --people/--hours) instead of importing.")
     var reuse: String?
 
@@ -38,12 +42,12 @@ struct GatewayBenchmark: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         defer { if !keep { try? FileManager.default.removeItem(atPath: run) } }
         let start = Int64(1_793_577_600) * 1_000_000  // 2026-11-02T00:00:00Z
-        let workload = Workload(people: people, hours: hours, startMicros: start)
+        let workload = Workload(people: people, hours: hours, startMicros: start, values: values)
         let file = run + "/readings.jsonl"
         let counts = try workload.write(to: file)
         let total = counts.values.reduce(0, +)
         let heartRate = counts[.heartRate] ?? 0
-        print("workload: \(people) people, \(format(hours, 1)) h — \(total) readings (\(heartRate) heart-rate notifications with RR, "
+        print("workload (\(values.rawValue) heart values): \(people) people, \(format(hours, 1)) h — \(total) readings (\(heartRate) heart-rate notifications with RR, "
             + "\(counts[.bloodPressure] ?? 0) blood pressure + \(counts[.pulseRate] ?? 0) pulse, \(counts[.glucose] ?? 0) glucose)")
 
         // 1. Import through the real pipeline.

@@ -9,6 +9,17 @@ struct Workload {
     var people: Int
     var hours: Double
     var startMicros: Int64
+    /// How heart rates and RR intervals are generated.
+    var values: HeartValues = .physiological
+
+    enum HeartValues: String, Sendable, CaseIterable {
+        /// As a heart and a strap give them: the rate walks (the benchmark series `hr_1hz_1m` moves 0 bpm in half of
+        /// its seconds, 1 in 40 %, 2 in 10 %), each notification carries the RR intervals of the beats that ended
+        /// in its second (0, 1 or 2, with beat-to-beat variation), and receipt times wobble by a few milliseconds.
+        case physiological
+        /// Every rate and RR interval drawn independently (white noise): the worst case for a delta encoder.
+        case noise
+    }
     /// People 0..<cuffPeople share cuffs two to a cuff (user slots 1 and 2); all have a meter.
     var cuffPeople: Int { max(2, people / 2) }
 
@@ -57,9 +68,18 @@ struct Workload {
         let seconds = Int(hours * 3600)
         var random = SplitMix64(seed: 42)
         let policy = TimePolicy(timeZoneIdentifier: "UTC")
+        var hearts = (0..<people).map { Heart(rate: 62 + 3 * ($0 % 10), lastBeatMicros: startMicros) }
         for second in 0..<seconds {
             let now = startMicros + Int64(second) * 1_000_000
-            for person in 0..<people { try emit(heartRate(person, at: now + Int64(person) * 997, random: &random)) }
+            for person in 0..<people {
+                switch values {
+                case .noise: try emit(heartRate(person, at: now + Int64(person) * 997, random: &random))
+                case .physiological:
+                    let received = now + Int64(person) * 997 + hearts[person].receiptJitterMicros(&random)
+                    let (rate, ticks) = hearts[person].second(endingAt: received, random: &random)
+                    try emit(heartRate(person, at: received, rate: rate, ticks: ticks))
+                }
+            }
             // Cuffs at 07:00 and 19:00 of each day (and whatever hour the run starts at), meters every 6 hours.
             if second % 43_200 == 0 {
                 for person in 0..<cuffPeople {
@@ -74,11 +94,17 @@ struct Workload {
         return counts
     }
 
-    /// A 2A37 notification: flags 0x16 (uint8 rate, contact detected, RR present), the rate, one or two RR intervals.
+    /// A 2A37 notification with white-noise values: a rate, one or two RR intervals.
     func heartRate(_ person: Int, at micros: Int64, random: inout SplitMix64) -> Reading {
         let rate = 58 + Int(random.next() % 25) + person % 10
         let ticks = (0..<(rate > 70 ? 2 : 1)).map { _ in UInt16(61_440 / rate + Int(random.next() % 40)) }
-        var payload: [UInt8] = [0x16, UInt8(rate)]
+        return heartRate(person, at: micros, rate: rate, ticks: ticks)
+    }
+
+    /// A 2A37 notification: flags 0x16 (uint8 rate, contact detected, RR present; 0x06 without RR), the rate, its RR
+    /// intervals in 1/1024 s.
+    func heartRate(_ person: Int, at micros: Int64, rate: Int, ticks: [UInt16]) -> Reading {
+        var payload: [UInt8] = [ticks.isEmpty ? 0x06 : 0x16, UInt8(rate)]
         for tick in ticks { payload += [UInt8(tick & 0xFF), UInt8(tick >> 8)] }
         var components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(rate), exponent: 0)), unit: "/min")]
         for tick in ticks {
@@ -156,6 +182,41 @@ struct Workload {
     func sfloat(_ mantissa: Int, exponent: Int = 0) -> [UInt8] {
         let raw = UInt16((exponent & 0xF) << 12) | UInt16(mantissa & 0xFFF)
         return [UInt8(raw & 0xFF), UInt8(raw >> 8)]
+    }
+}
+
+/// One person's heart as a strap reports it, second by second (deterministic from the workload's generator).
+struct Heart {
+    var rate: Int
+    var lastBeatMicros: Int64
+    /// The beat under way: its interval is drawn once, when it starts.
+    var beatTicks: Int?
+
+    /// A receipt time's wobble around its second: whole milliseconds, roughly normal with σ ≈ 3 ms (as the
+    /// benchmark series' timestamps).
+    func receiptJitterMicros(_ random: inout SplitMix64) -> Int64 {
+        let sum = (0..<3).reduce(0) { total, _ in total + Int(random.next() % 7) } - 9
+        return Int64(sum) * 1_000
+    }
+
+    /// Moves the rate one second on and returns it with the RR intervals (1/1024 s) of the beats that ended by `micros`.
+    mutating func second(endingAt micros: Int64, random: inout SplitMix64) -> (rate: Int, ticks: [UInt16]) {
+        let step = random.next() % 10
+        var change = step < 5 ? 0 : step < 7 ? 1 : step < 9 ? -1 : (random.next() % 2 == 0 ? 2 : -2)
+        if rate + change < 48 || rate + change > 140 { change = -change }
+        rate += change
+        var ticks: [UInt16] = []
+        while true {
+            // Beat-to-beat variation of about ±25 ms around the rate's interval.
+            let interval = beatTicks ?? max(300, 61_440 / rate + (0..<2).reduce(0) { total, _ in total + Int(random.next() % 27) } - 26)
+            beatTicks = interval
+            let ends = lastBeatMicros + Int64(interval) * 1_000_000 / 1024
+            guard ends <= micros else { break }
+            ticks.append(UInt16(interval))
+            lastBeatMicros = ends
+            beatTicks = nil
+        }
+        return (rate, ticks)
     }
 }
 

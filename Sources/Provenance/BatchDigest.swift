@@ -1,16 +1,21 @@
 import Crypto
 import Foundation
 
-/// What a ledger entry remembers of its batch since entry format 2: a Merkle root over its readings and a 2-byte
+/// What a ledger entry remembers of its batch since entry format 2: a Merkle root over its readings and a 1-byte
 /// tag per reading, instead of each reading's identity and digest (150 bytes a reading in the file, more than the
-/// reading itself takes in the store).
+/// reading itself takes in the store). Entries written before 2026-12 carry 2-byte tags and still verify.
 ///
 /// Leaves are the readings sorted by identity; a leaf is SHA-256(0x00 ‖ identity ‖ digest) over the 32 raw bytes
 /// of each, a node SHA-256(0x01 ‖ left ‖ right), and a lone last node is carried up unchanged (the domain bytes
 /// keep a leaf from passing for a node). The root detects any change to any reading at full strength; the tags —
-/// the first two bytes of each leaf — only locate which reading changed, so `gatewayd verify` can still name it.
+/// the first byte of each leaf — only locate which reading changed, so `gatewayd verify` can still name it (an
+/// altered reading keeps its tag by chance once in 256; `verify` then reports the batch as changed, unnamed).
 public struct BatchDigest: Hashable, Sendable {
-    public static let tagLength = 2
+    /// Bytes of tag per reading in new entries. One byte: on a day of 1 Hz notifications the tags were the largest
+    /// part of the ledger (2 bytes are 2.7 in base64, most of a notification's whole footprint).
+    public static let tagLength = 1
+    /// Tag widths an entry may carry (older entries: 2).
+    public static let tagWidths: ClosedRange<Int> = 1...2
 
     /// The batch's readings in leaf order.
     public let identities: [ReadingIdentity]
@@ -20,13 +25,17 @@ public struct BatchDigest: Hashable, Sendable {
     /// `tagLength` bytes per reading, in leaf order.
     public let tags: [UInt8]
 
+    /// The first `width` bytes of the leaf at `index` (to compare with an entry's tags of that width).
+    public func tag(_ index: Int, width: Int) -> ArraySlice<UInt8> { leaves[index].prefix(width) }
+
     /// The batch of these readings, each digested as `ReadingDigest(of:)` does (its canonical JSON).
     public init(readings: [Reading]) throws(LedgerError) {
         try self.init(items: try LedgerEntry.Item.items(of: readings))
     }
 
     /// The batch of readings already digested by the caller (the archive digests a reading as it stores it).
-    public init(items: [LedgerEntry.Item]) throws(LedgerError) {
+    /// `tagWidth`: bytes of tag per reading (`tagLength`; 2 to write entries as gateways before 2026-12 did).
+    public init(items: [LedgerEntry.Item], tagWidth: Int = BatchDigest.tagLength) throws(LedgerError) {
         guard !items.isEmpty else { throw .emptyBatch }
         var pairs: [(ReadingIdentity, [UInt8])] = []
         pairs.reserveCapacity(items.count)
@@ -40,7 +49,7 @@ public struct BatchDigest: Hashable, Sendable {
         identities = pairs.map(\.0)
         leaves = pairs.map(\.1)
         root = Self.root(of: leaves).hexString
-        tags = leaves.flatMap { $0.prefix(Self.tagLength) }
+        tags = leaves.flatMap { $0.prefix(tagWidth) }
     }
 
     static func leaf(identity: [UInt8], digest: [UInt8]) -> [UInt8] {

@@ -56,6 +56,8 @@ public final class Ledger: Sendable {
 
     /// Which entry format `append` writes: 2 (root and tags) always, except tests of format 1 verification.
     let entryFormat: Int
+    /// Tag bytes per reading in format 2 entries: `BatchDigest.tagLength`, except tests of older ledgers (2).
+    let tagWidth: Int
 
     /// Opens (creating if needed) the ledger in `directory` and continues its chain from the last entry.
     /// `key`: sign every new entry with it.
@@ -63,8 +65,9 @@ public final class Ledger: Sendable {
         try self.init(directory: directory, key: key, entryFormat: 2)
     }
 
-    init(directory: String, key: GatewayKey?, entryFormat: Int) throws(LedgerError) {
+    init(directory: String, key: GatewayKey?, entryFormat: Int, tagWidth: Int = BatchDigest.tagLength) throws(LedgerError) {
         self.entryFormat = entryFormat
+        self.tagWidth = tagWidth
         self.directory = directory
         path = directory + "/" + Self.fileName
         self.key = key
@@ -156,7 +159,7 @@ public final class Ledger: Sendable {
     /// Records one batch of readings the caller has digested (each identity with the digest of its canonical bytes).
     public func append(items: [LedgerEntry.Item], recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
         guard !items.isEmpty else { throw .emptyBatch }
-        let batch: BatchDigest? = entryFormat == 1 ? nil : try BatchDigest(items: items)
+        let batch: BatchDigest? = entryFormat == 1 ? nil : try BatchDigest(items: items, tagWidth: tagWidth)
         let signer = key?.fingerprint
         return try write { sequence, previous in
             if let batch {

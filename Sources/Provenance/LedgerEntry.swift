@@ -247,8 +247,8 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
             if !root.isLowercaseHex(count: 64) { return "root is not 64 lowercase hex digits" }
             if !items.isEmpty { return "a format 2 entry lists no readings" }
             guard let tags, let bytes = Data(base64Encoded: tags), bytes.base64EncodedString() == tags,
-                bytes.count == count * BatchDigest.tagLength
-            else { return "tags are not \(BatchDigest.tagLength) bytes per reading in canonical base64" }
+                bytes.count % count == 0, BatchDigest.tagWidths.contains(bytes.count / count)
+            else { return "tags are not 1 or 2 bytes per reading in canonical base64" }
             return nil
         }
         if count != nil || tags != nil { return "a format 1 entry has no count or tags" }

@@ -85,7 +85,7 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     /// Format 2: the archive holds another number of readings for the entry than it recorded; `after`: the last
     /// reading (in identity order) before the first difference.
     case batchCountChanged(sequence: Int, line: Int, recorded: Int, found: Int, after: ReadingIdentity?)
-    /// Format 2: every tag matches but the root does not (readings altered beyond what the 2-byte tags show).
+    /// Format 2: every tag matches but the root does not (readings altered beyond what the tags show).
     case batchChanged(sequence: Int, line: Int)
     /// Format 2: the archive could not give the entry's readings.
     case batchLookupFailed(sequence: Int, line: Int, reason: String)
@@ -378,9 +378,10 @@ enum LedgerVerifier {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
         if archived.count == recorded, digest.root == entry.root { return nil }
-        let width = BatchDigest.tagLength
+        // The entry's own tag width (1 byte since 2026-12, 2 before); `validationProblem` checked it divides evenly.
+        let width = recorded > 0 ? max(1, tags.count / recorded) : 1
         let differing = (0..<min(archived.count, recorded)).first { index in
-            !digest.tags[(index * width)..<((index + 1) * width)].elementsEqual(tags[(index * width)..<((index + 1) * width)])
+            (index + 1) * width > tags.count || !digest.tag(index, width: width).elementsEqual(tags[(index * width)..<((index + 1) * width)])
         }
         if archived.count != recorded {
             let after = (differing ?? min(archived.count, recorded)) - 1

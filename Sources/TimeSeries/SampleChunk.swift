@@ -36,7 +36,8 @@ public struct DecodedChunk: Sendable {
 /// Seals samples into an immutable column-encoded chunk.
 ///
 /// Timestamps try delta and delta-of-delta and keep whichever compresses smaller (jittery 1 Hz straps favour
-/// delta; metronomic sensors favour delta-of-delta). Mantissas are delta + zigzag + bit-packed; exponents,
+/// delta; metronomic sensors favour delta-of-delta). Mantissas are delta + zigzag + bit-packed, divided by the deltas'
+/// common step when that is smaller; exponents,
 /// flags and tags are run-length encoded; every column then goes through zstd.
 public enum ChunkEncoder {
     static let kind: UInt8 = 1
@@ -70,7 +71,7 @@ public enum ChunkEncoder {
             kind: kind, rowCount: samples.count,
             columns: [
                 .init(id: Column.timestamp.rawValue, values: ts, candidates: [.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta]),
-                .init(id: Column.mantissa.rawValue, values: mantissas, candidates: [.zigzagDelta]),
+                .init(id: Column.mantissa.rawValue, values: mantissas, candidates: [.zigzagDelta, .scaledZigzagDelta]),
                 .init(id: Column.exponent.rawValue, values: exponents, candidates: [.runLength]),
                 .init(id: Column.flags.rawValue, values: flags, candidates: [.runLength]),
                 .init(id: Column.tag.rawValue, values: tags, candidates: [.runLength]),

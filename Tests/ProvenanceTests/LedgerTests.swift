@@ -53,8 +53,10 @@ private func batches(_ count: Int, size: Int = 3) -> [[Reading]] {
 
 /// Writes the batches to a ledger in `directory`, returning the entries and the archive holding the readings.
 /// `format` 1 writes entries as ledgers before the Merkle root did (they must go on verifying).
-private func writeLedger(in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 2) throws -> ([LedgerEntry], Archive) {
-    let ledger = try Ledger(directory: directory, key: key, entryFormat: format)
+private func writeLedger(
+    in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 2, tagWidth: Int = BatchDigest.tagLength
+) throws -> ([LedgerEntry], Archive) {
+    let ledger = try Ledger(directory: directory, key: key, entryFormat: format, tagWidth: tagWidth)
     var archive = Archive()
     var entries: [LedgerEntry] = []
     for (index, batch) in batches.enumerated() {
@@ -565,14 +567,15 @@ private func richReading() -> Reading {
 @Suite struct LedgerLookupTests {
     // MARK: Format 2 (a Merkle root and a tag per reading)
 
-    @Test func aFormatTwoLineHoldsARootAndTwoBytesAReading() throws {
+    @Test func aFormatTwoLineHoldsARootAndOneByteAReading() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(3, size: 200))
         #expect(entries.allSatisfy { $0.format == 2 && $0.items.isEmpty && $0.count == 200 })
         let lines = try fileLines(scratch.ledgerPath)
-        // ~2.7 characters a reading (base64 of 2-byte tags) instead of ~150 (identity and digest in hex).
-        #expect(lines.allSatisfy { $0.utf8.count < 200 * 3 + 400 })
+        // ~1.3 characters a reading (base64 of 1-byte tags) instead of ~150 (identity and digest in hex).
+        #expect(lines.allSatisfy { $0.utf8.count < 200 * 4 / 3 + 400 })
+        #expect(entries.allSatisfy { Data(base64Encoded: $0.tags ?? "")?.count == 200 })
         let digest = try BatchDigest(readings: batches(3, size: 200)[1].reversed())
         #expect(entries[1].root == digest.root && entries[1].tags == digest.tagsText)
         #expect(entries[1].canonicalText.hasPrefix("gatewayd-ledger-entry-v2\nsequence:2\n"))
@@ -609,6 +612,32 @@ private func richReading() -> Reading {
         let failing = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: { _ in throw ArchiveDown() }, publicKey: nil)
         guard case .batchLookupFailed(1, 1, _) = failing.problem else {
             Issue.record("expected batchLookupFailed, got \(String(describing: failing.problem))")
+            return
+        }
+    }
+
+    /// Entries written with 2-byte tags (before 2026-12) verify and name an altered reading as before.
+    @Test func entriesWithTwoByteTagsStillVerifyAndNameTheAlteredReading() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let all = batches(3, size: 40)
+        var (entries, archive) = try writeLedger(in: scratch.path, batches: Array(all[0..<2]), tagWidth: 2)
+        #expect(entries.allSatisfy { Data(base64Encoded: $0.tags ?? "")?.count == 80 && $0.formatProblem == nil })
+        let ledger = try Ledger(directory: scratch.path)
+        entries.append(try ledger.append(readings: all[2], recordedMicros: 1_795_000_200_000_000))
+        archive.add(all[2], sequence: entries.last?.sequence)
+        #expect(Data(base64Encoded: entries[2].tags ?? "")?.count == 40)
+        var result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 120)
+
+        let target = all[1][23]
+        let identity = try #require(target.identity)
+        var altered = target
+        altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))
+        archive.readings[identity] = altered
+        result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        guard case .batchReadingChanged(2, 2, identity, _) = result.problem else {
+            Issue.record("expected batchReadingChanged naming \(identity), got \(String(describing: result.problem))")
             return
         }
     }

@@ -30,6 +30,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds the live figure is measured (after a 10 s warm-up).") var liveSeconds = 60.0
     @Option(help: "Heart values: physiological (a walking rate, the RR intervals of the beats in each second, receipt times wobbling by milliseconds) or noise (every value drawn independently).")
     var values: Workload.HeartValues = .physiological
+    @Option(help: "Days of cuff and meter readings for the footprint of one such reading (imported twice into a fresh directory; the second import's growth is measured); 0 skips it.")
+    var recordDays = 30
     @Option(help: "Measure the API on this data directory (kept by an earlier run with the same --people/--hours) instead of importing.")
     var reuse: String?
 
@@ -99,7 +101,32 @@ struct GatewayBenchmark: AsyncParsableCommand {
         rows.append(["gatewayd serve RSS after those requests", "\(memory.rss / 1024) MiB (peak \(memory.peak / 1024) MiB)", "≤ 64 MB"])
         server.stop()
 
-        // 3. Live: the daemon with straps notifying at 1 Hz.
+        // 3. Blood pressure and glucose alone: what one such reading adds to a data directory that already holds a
+        // month of them (the second of two imports, so the empty directory's fixed size is not counted).
+        if recordDays > 0 {
+            let records = run + "/records"
+            var grown: [Int] = []
+            var imported = 0
+            for month in 0..<2 {
+                let span = Double(recordDays) * 24
+                let workload = Workload(people: people, hours: span, startMicros: start + Int64(Double(month) * span * 3_600_000_000), straps: false)
+                let file = run + "/records-\(month).jsonl"
+                let counts = try workload.write(to: file)
+                let before = directorySizes(records + "/data").values.reduce(0, +)
+                let result = try Child.run(binary, ["collect", "--dir", records + "/data", "--import", file, "--tz", "UTC", "--gateway-id", "bench-gateway"]
+                    + workload.mappings.flatMap { ["--map", $0] })
+                guard result.status == 0 else { throw BenchmarkError("gatewayd collect (records) failed: \(result.output.suffix(2000))") }
+                grown.append(directorySizes(records + "/data").values.reduce(0, +) - before)
+                imported = counts.values.reduce(0, +)
+            }
+            rows.append([
+                "data directory per blood-pressure or glucose reading (\(imported) readings over \(recordDays) days, second import)",
+                String(format: "%.0f B (first import: %.0f B)", Double(grown[1]) / Double(max(imported, 1)), Double(grown[0]) / Double(max(imported, 1))),
+                "≤ 300 B",
+            ])
+        }
+
+        // 4. Live: the daemon with straps notifying at 1 Hz.
         if liveStraps > 0 {
             let live = LiveRun(straps: liveStraps, seconds: liveSeconds, port: port + 1)
             let liveDirectory = run + "/live"

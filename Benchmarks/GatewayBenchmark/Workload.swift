@@ -11,6 +11,8 @@ struct Workload {
     var startMicros: Int64
     /// How heart rates and RR intervals are generated.
     var values: HeartValues = .physiological
+    /// False: only the cuffs and meters (for the footprint of a reading with its full provenance).
+    var straps = true
 
     enum HeartValues: String, Sendable, CaseIterable {
         /// As a heart and a strap give them: the rate walks (the benchmark series `hr_1hz_1m` moves 0 bpm in half of
@@ -71,7 +73,7 @@ struct Workload {
         var hearts = (0..<people).map { Heart(rate: 62 + 3 * ($0 % 10), lastBeatMicros: startMicros) }
         for second in 0..<seconds {
             let now = startMicros + Int64(second) * 1_000_000
-            for person in 0..<people {
+            for person in 0..<people where straps {
                 switch values {
                 case .noise: try emit(heartRate(person, at: now + Int64(person) * 997, random: &random))
                 case .physiological:
@@ -87,7 +89,7 @@ struct Workload {
                 }
             }
             if second % 21_600 == 0 {
-                for person in 0..<people { try emit(glucose(person, at: now + Int64(person) * 30_000_000, sequence: UInt16(second / 21_600 + 1), policy: policy, random: &random)) }
+                for person in 0..<people { try emit(glucose(person, at: now + Int64(person) * 30_000_000, sequence: UInt16(truncatingIfNeeded: (Int(startMicros / 1_000_000) + second) / 21_600 % 65_535 + 1), policy: policy, random: &random)) }
             }
         }
         handle.write(buffer)

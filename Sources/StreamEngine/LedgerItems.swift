@@ -27,16 +27,17 @@ extension ReadingArchive {
     /// recomputed from the reading, its digest from its provenance entry's stored JSON and its stored variation.
     public func ledgerItems(ledgerSequence: Int) throws -> [LedgerEntry.Item] {
         try queue.read { db in
-            try rows(ledgerSequence: ledgerSequence, db).flatMap { row in try ledgerItems(of: row, db).map(\.item) }
+            try contents(ledgerSequence: ledgerSequence, db).flatMap { content in try ledgerItems(of: content.row, within: content.within, db).map(\.item) }
         }
     }
 
     /// The readings a row holds with their ledger items, in the order a ledger entry lists them. A row that does not
     /// decode throws, naming it (so `gatewayd verify` reports it instead of counting it missing).
-    func ledgerItems(of row: Row, _ db: Database) throws -> [(reading: Reading, item: LedgerEntry.Item)] {
+    /// `within`: a batch's part of an extendable span (nil: the whole row).
+    func ledgerItems(of row: Row, within: Range<Int64>? = nil, _ db: Database) throws -> [(reading: Reading, item: LedgerEntry.Item)] {
         let id: Int64 = row["id"]
         let readings: [(reading: Reading, provenanceID: Int64)]
-        do { readings = try expanded(row, db) } catch {
+        do { readings = try expanded(row, within: within ?? Int64.min..<Int64.max, db) } catch {
             throw ReadingSplitError(description: "reading row \(id) does not decode: \(error)")
         }
         let isSpan = Self.span(of: row) != nil

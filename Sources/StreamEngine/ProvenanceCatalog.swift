@@ -69,7 +69,8 @@ final class ProvenanceCatalog: Sendable {
     /// than `lastUseSlack` behind.
     func noteUse(_ id: Int64, row: Int64, _ db: Database) throws {
         if let known = lastRows.withLock({ $0[id] }), known > row - lastUseSlack { return }
-        try db.execute(sql: "UPDATE provenance SET last_row = ? WHERE id = ?", arguments: [row, id])
+        // Never backwards: an extended span notes the use at its own (older) row.
+        try db.execute(sql: "UPDATE provenance SET last_row = max(COALESCE(last_row, 0), ?) WHERE id = ?", arguments: [row, id])
         lastRows.withLock {
             if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
             $0[id] = row

@@ -16,8 +16,9 @@ enum ReadIndexes {
 
     /// How stale a registry row's newest time may be: its row is written again only when a reading is this much newer
     /// than what this process last wrote (or the device's record changed), so a hub's straps do not rewrite the
-    /// registry's pages with every batch.
-    static let registryStalenessMicros: Int64 = 60_000_000
+    /// registry's pages with every batch. Ten minutes: a row holds the device's whole record (half a kilobyte), and a
+    /// hundred straps rewriting theirs every minute were a sixth of what a hub wrote to its SD card.
+    static let registryStalenessMicros: Int64 = 600_000_000
 
     /// What this process last wrote per registry row (key → device JSON and newest time).
     typealias Written = Mutex<[String: (json: String, micros: Int64)]>
@@ -120,8 +121,9 @@ extension ReadingArchive {
     }
 
     /// Up to `limit` series readings of a stream effective in `range`, from its spans (newest first when `descending`),
-    /// each with its span's row and place: spans are taken in order of their last reading until no span not yet taken
-    /// can hold one of the `limit` newest (oldest) — a span never covers more than `SeriesReadings.maxSpanMicros`.
+    /// each with its span's row and place: spans are taken in order of their first reading (the spans' index, which
+    /// extending a span leaves alone) until no span not yet taken can hold one of the `limit` newest (oldest) — a span
+    /// never covers more than `SeriesReadings.maxSpanMicros`.
     func seriesReadings(
         stream: Int64, range: Range<Int64>, descending: Bool, limit: Int, filter: String = "", arguments extra: StatementArguments = [],
         _ db: Database
@@ -131,18 +133,20 @@ extension ReadingArchive {
             db.cachedStatement(
             sql: """
                 SELECT \(Self.readingColumns) FROM reading
-                WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ? AND stored = 1\(filter)
-                ORDER BY span_last_micros \(order), id \(order)
+                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
+                AND stored = 1\(filter)
+                ORDER BY effective_micros \(order), id \(order)
                 """),
-            arguments: [stream, range.lowerBound, range.upperBound] + extra)
+            arguments: [stream, Self.lookBack(range.lowerBound), range.upperBound, range.lowerBound] + extra)
         var found: [(row: Int64, place: Int, reading: Reading)] = []
         while let row = try cursor.next() {
             guard let span = Self.span(of: row) else { continue }
             if found.count >= limit {
                 // No reading of this span or a later one can be among the `limit` newest (oldest) found.
+                // Spans come by their first reading: one taken later begins no later (earlier) than this one.
                 let times = found.map(\.reading.time.effectiveMicros).sorted()
-                if descending, span.last < times[times.count - limit] { break }
-                if !descending, span.last - SeriesReadings.maxSpanMicros > times[limit - 1] { break }
+                if descending, span.first &+ SeriesReadings.maxSpanMicros < times[times.count - limit] { break }
+                if !descending, span.first > times[limit - 1] { break }
             }
             let id: Int64 = row["id"]
             found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db).enumerated().map { (id, $0.offset, $0.element) }

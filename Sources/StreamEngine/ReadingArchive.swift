@@ -29,7 +29,7 @@ public final class ReadingArchive: Sendable {
         self.path = path
         self.catalog = catalog
         storeAccess = SampleStoreAccess(directory: (path as NSString).deletingLastPathComponent + "/store")
-        queue = try DurableDatabase.open(path: path)
+        queue = try DurableDatabase.open(path: path, pageSize: Self.pageSize)
         try Self.migrator(catalog: catalog, path: path).migrate(queue)
     }
 
@@ -56,6 +56,18 @@ public final class ReadingArchive: Sendable {
         return SeriesReadings.Span(
             provenanceID: row["provenance_id"], flags: UInt16(truncatingIfNeeded: row["flags"] as Int64), first: first,
             last: row["span_last_micros"] ?? first, count: count)
+    }
+
+    /// The marker a span row's body holds: 2 — the span is one batch's (before v14), 3 — an extendable span, whose
+    /// readings batches list as parts (`SpanPart`).
+    static let batchSpanBody = Data([2])
+    /// engine.sqlite's page size when it is created (see `DurableDatabase.open`).
+    static let pageSize = 1024
+    static let extendableSpanBody = Data([3])
+
+    /// True when the row is an extendable span: a batch's readings in it are its parts, not the whole row.
+    static func isExtendable(_ row: Row) -> Bool {
+        row["span_count"] as Int? != nil && (row["body"] as Data?) == extendableSpanBody
     }
 
     /// The readings a row holds effective in `range`, each with its provenance entry: the row's own reading, or a span's
@@ -173,6 +185,9 @@ public final class ReadingArchive: Sendable {
                 CREATE INDEX reading_by_stream_time ON reading(stream, effective_micros) WHERE span_count IS NULL;
                 """)
         }
+        migrator.registerMigration("v14: extendable spans, batches with their own id and span parts") { db in
+            try db.execute(sql: JournalBatches.extendableSpansMigration)
+        }
         return migrator
     }
 
@@ -285,10 +300,16 @@ public final class ReadingArchive: Sendable {
             db.cachedStatement(
             sql: """
                 SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
-                WHERE stream = ? AND span_count IS NOT NULL AND span_last_micros >= ? AND effective_micros < ?\(storedOnly ? " AND stored = 1" : "")
+                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
+                \(storedOnly ? " AND stored = 1" : "")
                 ORDER BY effective_micros, id
                 """),
-            arguments: [stream, range.lowerBound, range.upperBound])
+            arguments: [stream, Self.lookBack(range.lowerBound), range.upperBound, range.lowerBound])
+    }
+
+    /// The earliest first reading a span holding a reading at or after `micros` can have.
+    static func lookBack(_ micros: Int64) -> Int64 {
+        micros < Int64.min + SeriesReadings.maxSpanMicros ? Int64.min : micros - SeriesReadings.maxSpanMicros
     }
 
     /// The archived copies of a reading, stored or not, with their row's state: by identity key, or — anchored on
@@ -317,7 +338,10 @@ public final class ReadingArchive: Sendable {
             let range = reading.identityAnchoredOnReceipt ? time..<(time + 1) : Int64.min..<Int64.max
             guard let readings = try? expanded(row, within: range, db) else { continue }
             for (stored, _) in readings where stored.subject.map({ ReadingIdentity(of: stored, subject: $0) }) == identity {
-                found.append((stored, (row["stored"] as Int64) == 1, row["ledger_sequence"]))
+                // An extendable span's readings were recorded by the batches holding its parts.
+                let sequence: Int? = Self.isExtendable(row)
+                    ? try partLedgerSequence(span: row["id"], at: stored.time.effectiveMicros, db) : row["ledger_sequence"]
+                found.append((stored, (row["stored"] as Int64) == 1, sequence))
             }
         }
         return found
@@ -402,6 +426,8 @@ public final class ReadingArchive: Sendable {
         var items: [LedgerEntry.Item] = []
         var rows: [Int64] = []
         var tags: [UInt32?] = []
+        /// The batch journaled (nil: nothing was).
+        var batch: Int64?
     }
 
     /// Journals new readings and quarantines unmapped ones, and removes released quarantine rows, in one
@@ -409,16 +435,39 @@ public final class ReadingArchive: Sendable {
     /// time instead), so the identity index — keyed by a hash, a random page per reading — holds only readings the
     /// device anchored; a series reading gets no row at all, only its part of a span.
     @discardableResult
+    /// `marking`: batches marked stored in the same transaction (a mark deferred from the batch before).
     func journal(
-        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64]
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64],
+        marking: [(batch: Int64, ledgerSequence: Int?)] = []
     ) throws -> Journaled {
         do {
-            return try journalTransaction(readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released)
+            return try journalTransaction(
+                readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released, marking: marking)
         } catch {
             catalog.forgetUses()
             registryWritten.withLock { $0.removeAll() }
             throw error
         }
+    }
+
+    /// The newest span of a stream, device and flags when readings from `low` to `high` may extend it: an extendable
+    /// span, stored, ending before `low`, beginning no more than the look-back before `high`.
+    private func extendableSpan(
+        stream: Int64, device: String, flags: UInt16, before low: Int64, reaching high: Int64, _ db: Database
+    ) throws -> (row: Int64, first: Int64)? {
+        let candidates = try Row.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT stored, \(Self.readingColumns) FROM reading
+                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros <= ?
+                ORDER BY effective_micros DESC LIMIT 16
+                """),
+            arguments: [stream, high - SeriesReadings.maxSpanMicros, high])
+        for row in candidates {
+            guard let span = Self.span(of: row), span.flags == flags, (try? catalog.template(span.provenanceID, db))?.device.key == device else { continue }
+            guard Self.isExtendable(row), (row["stored"] as Int64) == 1, span.last < low else { return nil }
+            return (row["id"], span.first)
+        }
+        return nil
     }
 
     private struct SpanKey: Hashable {
@@ -428,9 +477,11 @@ public final class ReadingArchive: Sendable {
     }
 
     private func journalTransaction(
-        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64]
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64],
+        marking: [(batch: Int64, ledgerSequence: Int?)]
     ) throws -> Journaled {
         try queue.write { db in
+            try JournalBatches.Marker.mark(marking, db)
             var journaled = Journaled()
             journaled.items.reserveCapacity(readings.count)
             journaled.tags = Array(repeating: nil, count: readings.count)
@@ -461,6 +512,8 @@ public final class ReadingArchive: Sendable {
             // look-back. A reading inside an existing span's range is kept as a row (a span's readings are whatever
             // its range holds).
             var spans: [[Int]] = []
+            var extensions: [(span: Int64, members: [Int])] = []
+            var parts: [SpanPart] = []
             func keepAsRows(_ members: some Sequence<Int>) {
                 for member in members {
                     prepared[member] = Prepared(readings[member].reading, asRow: true)
@@ -468,15 +521,26 @@ public final class ReadingArchive: Sendable {
                 }
             }
             for key in groupOrder {
-                let members = (groups[key] ?? []).enumerated()
+                var members = (groups[key] ?? []).enumerated()
                     .sorted { (a, b) in
                         let ta = readings[a.element].reading.time.effectiveMicros, tb = readings[b.element].reading.time.effectiveMicros
                         return ta != tb ? ta < tb : a.offset < b.offset
                     }
                     .map(\.element)
-                guard let low = members.first.map({ readings[$0].reading.time.effectiveMicros }),
+                guard var low = members.first.map({ readings[$0].reading.time.effectiveMicros }),
                     let high = members.last.map({ readings[$0].reading.time.effectiveMicros })
                 else { continue }
+                // The strap's current span goes on: its newest readings extend it in place (one row rewritten), as long
+                // as the span stays within the index's look-back.
+                if let span = try extendableSpan(stream: key.stream, device: key.device, flags: key.flags, before: low, reaching: high, db) {
+                    let extending = members.prefix { readings[$0].reading.time.effectiveMicros - span.first <= SeriesReadings.maxSpanMicros }
+                    if !extending.isEmpty {
+                        extensions.append((span: span.row, members: Array(extending)))
+                        members.removeFirst(extending.count)
+                        guard let next = members.first else { continue }
+                        low = readings[next].reading.time.effectiveMicros
+                    }
+                }
                 // A few readings are cheaper as rows than as a span (its row, the look for spans it would overlap, and
                 // every later read rebuilding them from the store): a hub whose cuffs flush a batch every few
                 // milliseconds has a strap's notifications one or two per batch.
@@ -521,18 +585,27 @@ public final class ReadingArchive: Sendable {
                 try catalog.noteUse(entry.id, row: db.lastInsertedRowID, db)
                 journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: item.body)))
             }
-            for members in spans {
+            let extend = try db.cachedStatement(sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?")
+            for (span, members) in extensions.map({ (Optional($0.span), $0.members) }) + spans.map({ (Int64?.none, $0) }) {
                 guard let firstIndex = members.first, let lastIndex = members.last else { continue }
                 let first = readings[firstIndex].reading
+                let lastMicros = readings[lastIndex].reading.time.effectiveMicros
                 var entries: [(id: Int64, digest: Data)] = []
                 entries.reserveCapacity(members.count)
                 for member in members { entries.append(try catalog.entry(of: prepared[member].template, db)) }
-                try insert.execute(arguments: [
-                    nil, streamOf[firstIndex], first.time.effectiveMicros, Int(first.flags.rawValue), entries[0].id, Data([2]),
-                    members.count, readings[lastIndex].reading.time.effectiveMicros,
-                ])
-                let row = db.lastInsertedRowID
-                journaled.rows.append(row)
+                let row: Int64
+                if let span {
+                    try extend.execute(arguments: [members.count, lastMicros, span])
+                    row = span
+                } else {
+                    try insert.execute(arguments: [
+                        nil, streamOf[firstIndex], first.time.effectiveMicros, Int(first.flags.rawValue), entries[0].id, Self.extendableSpanBody,
+                        members.count, lastMicros,
+                    ])
+                    row = db.lastInsertedRowID
+                    journaled.rows.append(row)
+                }
+                parts.append(SpanPart(span: row, from: first.time.effectiveMicros, to: lastMicros, count: members.count))
                 for id in Set(entries.map(\.id)) { try catalog.noteUse(id, row: row, db) }
                 for (member, entry) in zip(members, entries) {
                     guard let tag = SeriesReadings.tag(entry.id) else {
@@ -543,7 +616,10 @@ public final class ReadingArchive: Sendable {
                         identity: ReadingIdentity(hex: readings[member].identity), digest: Self.digest(template: entry.digest, body: prepared[member].body)))
                 }
             }
-            if let first = journaled.rows.first, let last = journaled.rows.last { try JournalBatches.record(first: first, last: last, db) }
+            if !journaled.rows.isEmpty || !parts.isEmpty {
+                let rows = journaled.rows.min().flatMap { first in journaled.rows.max().map { first...$0 } }
+                journaled.batch = try JournalBatches.record(rows: rows, parts: parts, db)
+            }
             for reading in quarantine {
                 try db.execute(
                     sql: "INSERT INTO quarantine (device_key, user_id, received_micros, json) VALUES (?, ?, ?, ?)",
@@ -558,10 +634,17 @@ public final class ReadingArchive: Sendable {
     }
 
     /// Marks journaled rows as stored (their samples are durable in the store), with their ledger entry.
-    func markStored(rows: [Int64], ledgerSequence: Int?, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) throws {
+    /// `batches`: batches marked by id as well (one that only extended spans has no row to be found by).
+    /// `marks`: batches marked with their own ledger entry (a deferred mark).
+    func markStored(
+        rows: [Int64], batches ids: [Int64] = [], marks: [(batch: Int64, ledgerSequence: Int?)] = [], ledgerSequence: Int?,
+        nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    ) throws {
         try queue.write { db in
+            try JournalBatches.Marker.mark(marks, db)
             let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id BETWEEN ? AND ? AND stored = 0")
             var batches = JournalBatches.Marker()
+            for id in ids { batches.note(batch: id) }
             // A batch's rows are one range of ids: one update per run of consecutive rows.
             for run in Self.runs(of: rows) {
                 // Only a reading that becomes stored now enters the feed (a repeated mark must not send it twice).
@@ -599,10 +682,54 @@ public final class ReadingArchive: Sendable {
         var series: Bool
     }
 
-    func unstored() throws -> [Unstored] {
+    /// Also the batches not marked (a suffix of the batches: they are marked in order): their parts of spans stored
+    /// before (extensions) are settled to what the store holds, and their readings returned with the rest.
+    func unstored() throws -> (readings: [Unstored], batches: [Int64]) {
         try queue.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id")
             var result: [Unstored] = []
+            var unmarked: [Int64] = []
+            let tail = try Row.fetchCursor(db, sql: "SELECT id, feed_seq, parts FROM journal_batch ORDER BY id DESC")
+            var extensions: [(batch: Int64, parts: [SpanPart])] = []
+            while let batch = try tail.next(), (batch["feed_seq"] as Int64?) == nil {
+                unmarked.append(batch["id"])
+                extensions.append((batch["id"], try SpanPart.decode(batch["parts"])))
+            }
+            for (batch, parts) in extensions.reversed() where !parts.isEmpty {
+                var settled: [SpanPart] = []
+                for part in parts {
+                    guard let row = try Row.fetchOne(
+                        db, sql: "SELECT stored, \(Self.readingColumns) FROM reading WHERE id = ?", arguments: [part.span]),
+                        let span = Self.span(of: row)
+                    else { continue }
+                    // A span journaled in this batch is settled with the rows below (its one part follows it).
+                    guard (row["stored"] as Int64) == 1 else {
+                        settled.append(part)
+                        continue
+                    }
+                    let items = try ledgerItems(of: row, within: part.from..<(part.to &+ 1), db)
+                    if items.count != part.count {
+                        Self.logger.warning("a span extended before a stop holds fewer readings in the store; settled", metadata: [
+                            "row": "\(part.span)", "journaled": "\(part.count)", "in_store": "\(items.count)",
+                        ])
+                        var last = items.map(\.reading.time.effectiveMicros).max()
+                        if last == nil {
+                            last = try expanded(row, within: span.first..<part.from, db).map(\.reading.time.effectiveMicros).max()
+                        }
+                        try db.execute(
+                            sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?",
+                            arguments: [items.count - part.count, (part.to == span.last ? last : nil) ?? span.last, part.span])
+                    }
+                    if let last = items.map(\.reading.time.effectiveMicros).max() {
+                        settled.append(SpanPart(span: part.span, from: part.from, to: last, count: items.count))
+                    }
+                    result += items.map { Unstored(row: part.span, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: true) }
+                }
+                if settled != parts {
+                    try db.execute(
+                        sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [settled.isEmpty ? nil : Data(SpanPart.encode(settled)), batch])
+                }
+            }
             for row in rows {
                 let id: Int64 = row["id"]
                 let items = try ledgerItems(of: row, db)
@@ -618,8 +745,28 @@ public final class ReadingArchive: Sendable {
                 }
                 let series = Self.span(of: row) != nil
                 result += items.map { Unstored(row: id, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: series) }
+                if Self.isExtendable(row) { try settlePart(of: id, to: items.map(\.reading.time.effectiveMicros), unmarked: unmarked, db) }
             }
-            return result
+            return (result, unmarked.reversed())
+        }
+    }
+
+    /// The part an unmarked batch holds of a span it journaled, made what the store holds (removed when nothing is).
+    private func settlePart(of span: Int64, to times: [Int64], unmarked: [Int64], _ db: Database) throws {
+        for batch in unmarked {
+            guard let data = try Data.fetchOne(db, sql: "SELECT parts FROM journal_batch WHERE id = ?", arguments: [batch]) else { continue }
+            let parts = try SpanPart.decode(data)
+            guard parts.contains(where: { $0.span == span }) else { continue }
+            let settled = parts.compactMap { part -> SpanPart? in
+                guard part.span == span else { return part }
+                guard let first = times.min(), let last = times.max() else { return nil }
+                return SpanPart(span: span, from: first, to: last, count: times.count)
+            }
+            if settled != parts {
+                try db.execute(
+                    sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [settled.isEmpty ? nil : Data(SpanPart.encode(settled)), batch])
+            }
+            if let last = times.max() { try db.execute(sql: "UPDATE reading SET span_last_micros = ? WHERE id = ?", arguments: [last, span]) }
         }
     }
 

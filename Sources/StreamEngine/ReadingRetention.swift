@@ -36,7 +36,7 @@ public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertibl
 /// its readings or none, and the ledger records the retirement before anything is removed.
 extension ReadingArchive {
     struct RetirementPlan {
-        var batches: [(first: Int64, last: Int64, ledgerSequence: Int?)] = []
+        var batches: [(id: Int64, first: Int64?, last: Int64?, parts: [SpanPart], ledgerSequence: Int?)] = []
         var heldForSync = false
         /// The oldest reading of the first batch that stays (nil: none stays): the store keeps raw samples from there on,
         /// since a span's readings are its samples.
@@ -54,33 +54,52 @@ extension ReadingArchive {
             var plan = RetirementPlan()
             let base = try Int64.fetchOne(db, sql: "SELECT legacy_seq FROM reading_feed_base") ?? 0
             let batches = try Row.fetchAll(
-                db, sql: "SELECT first_row, last_row, ledger_sequence, feed_seq FROM reading_batch ORDER BY first_row LIMIT ?",
+                db, sql: "SELECT id, first_row, last_row, ledger_sequence, feed_seq, parts FROM journal_batch ORDER BY id LIMIT ?",
                 arguments: [limit + 1])
+            let spanEnd = try db.cachedStatement(sql: "SELECT span_last_micros FROM reading WHERE id = ?")
             var stoppedAt: Row?
             for batch in batches {
-                let first: Int64 = batch["first_row"], last: Int64 = batch["last_row"]
-                let span = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT max(COALESCE(span_last_micros, effective_micros)) AS newest, min(effective_micros) AS oldest, min(stored) AS stored,
-                        count(*) AS n FROM reading WHERE id BETWEEN ? AND ?
-                        """,
-                    arguments: [first, last])
-                let count: Int = span?["n"] ?? 0
+                let first: Int64? = batch["first_row"], last: Int64? = batch["last_row"]
+                var count = 0
+                var newest: Int64?, oldest: Int64?
+                var stored = (batch["feed_seq"] as Int64?) != nil
+                if let first, let last {
+                    let span = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT max(COALESCE(span_last_micros, effective_micros)) AS newest, min(effective_micros) AS oldest, min(stored) AS stored,
+                            count(*) AS n FROM reading WHERE id BETWEEN ? AND ?
+                            """,
+                        arguments: [first, last])
+                    count = span?["n"] ?? 0
+                    if count > 0 {
+                        newest = span?["newest"]
+                        oldest = span?["oldest"]
+                        stored = stored && (span?["stored"] as Int64?) == 1
+                    }
+                }
+                // A part goes when its whole span has ended before the cutoff (the span row goes with its last part).
+                let parts = try SpanPart.decode(batch["parts"])
+                for part in parts {
+                    count += 1
+                    let end = try Int64.fetchOne(spanEnd, arguments: [part.span]) ?? part.to
+                    newest = max(newest ?? end, end)
+                    oldest = min(oldest ?? part.from, part.from)
+                }
                 if count > 0 {
-                    guard plan.batches.count < limit, let newest: Int64 = span?["newest"], newest < cutoff, (span?["stored"] as Int64?) == 1 else {
+                    guard plan.batches.count < limit, let newest, newest < cutoff, stored else {
                         stoppedAt = batch
-                        plan.keptFromMicros = span?["oldest"]
+                        plan.keptFromMicros = oldest
                         break
                     }
                 }
                 if let feedReadThrough, base + ((batch["feed_seq"] as Int64?) ?? 0) > feedReadThrough {
                     plan.heldForSync = true
                     stoppedAt = batch
-                    plan.keptFromMicros = span?["oldest"]
+                    plan.keptFromMicros = oldest
                     break
                 }
-                plan.batches.append((first, last, batch["ledger_sequence"]))
+                plan.batches.append((batch["id"], first, last, parts, batch["ledger_sequence"]))
             }
             if let sequence: Int = stoppedAt?["ledger_sequence"] {
                 while let tail = plan.batches.last, tail.ledgerSequence == sequence { plan.batches.removeLast() }
@@ -96,11 +115,31 @@ extension ReadingArchive {
         try queue.write { db in
             var horizon: Int64 = 0
             for batch in plan.batches {
-                report.readings += try Int.fetchOne(
-                    db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE id BETWEEN ? AND ?", arguments: [batch.first, batch.last]) ?? 0
-                try db.execute(sql: "DELETE FROM reading WHERE id BETWEEN ? AND ?", arguments: [batch.first, batch.last])
-                try db.execute(sql: "DELETE FROM reading_batch WHERE first_row = ?", arguments: [batch.first])
-                horizon = max(horizon, batch.last)
+                if let first = batch.first, let last = batch.last {
+                    // An extendable span row goes with its last part (below), not with the batch that began it.
+                    report.readings += try Int.fetchOne(
+                        db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
+                        arguments: [first, last, Self.extendableSpanBody]) ?? 0
+                    try db.execute(
+                        sql: "DELETE FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
+                        arguments: [first, last, Self.extendableSpanBody])
+                    horizon = max(horizon, last)
+                }
+                for part in batch.parts {
+                    report.readings += part.count
+                    try db.execute(sql: "DELETE FROM reading WHERE id = ? AND span_last_micros <= ?", arguments: [part.span, part.to])
+                    if db.changesCount == 0 {
+                        // The span goes on in batches that stay: it now begins after this part.
+                        try db.execute(
+                            sql: "UPDATE reading SET effective_micros = max(effective_micros, ?), span_count = max(span_count - ?, 0) WHERE id = ?",
+                            arguments: [part.to &+ 1, part.count, part.span])
+                    }
+                }
+                try db.execute(sql: "DELETE FROM journal_batch WHERE id = ?", arguments: [batch.id])
+            }
+            // Provenance entries of a span that stays (later batches hold parts of it) are still used.
+            if horizon > 0, let staying = try Int64.fetchOne(db, sql: "SELECT min(id) FROM reading WHERE id <= ?", arguments: [horizon]) {
+                horizon = staying - 1
             }
             report.batches = plan.batches.count
             if horizon > 0 {

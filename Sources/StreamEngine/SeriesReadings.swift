@@ -5,8 +5,9 @@ import TimeSeries
 /// Readings kept only as their samples in the store ("series readings"): a heart-rate notification — anchored on its
 /// receipt, every component a number, its payload the canonical encoding of those numbers — is fully described by its
 /// provenance entry (which carries the payload's flags byte) and its samples (each tagged with that entry's id). The
-/// archive then keeps one row per batch, stream, device and flags (a *span*: where the readings are, how many, and
-/// which batch and ledger entry they belong to), not a row, an index entry and a variation per notification.
+/// archive then keeps one row per stream, device and flags for up to an hour (a *span*: where the readings are and how
+/// many, extended in place by each batch, which lists its part — `SpanPart`), not a row, an index entry and a variation
+/// per notification.
 enum SeriesReadings {
     /// The characteristic whose payload the archive can rebuild from values (Heart Rate Measurement).
     static let heartRateMeasurement = "0x2A37"
@@ -15,6 +16,10 @@ enum SeriesReadings {
     static let maxSpanMicros: Int64 = 3_600_000_000
     /// Fewer readings of a stream, device and flags in a batch are kept as rows (see `ReadingArchive.journal`).
     static let minimumSpanReadings = 4
+    /// What the spans' index covers, spelled as every query of it spells it (SQLite uses a partial index only for a
+    /// query whose terms include its condition). A span row's body is its marker (`ReadingArchive.extendableSpanBody`,
+    /// or 2 before v14) — never changed, unlike its count, so extending a span leaves the index alone.
+    static let spanCondition = "body IN (X'02', X'03')"
 
     /// The stored form of a reading that can live in the store alone: its template (with the payload's flags byte)
     /// and its variation without the payload. Nil when anything about it would be lost (the payload is not

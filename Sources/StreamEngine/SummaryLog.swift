@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Provenance
 import TimeSeries
 
@@ -115,14 +116,22 @@ extension ReadingArchive {
                 if records.count >= limit { return records }
             }
             let batches = try Row.fetchAll(
-                db, sql: "SELECT first_row, last_row, feed_seq FROM reading_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                db, sql: "SELECT first_row, last_row, parts, feed_seq FROM journal_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
                 arguments: [max(0, sequence - base), limit])
             for batch in batches {
                 let position = base + (batch["feed_seq"] as Int64)
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND stored = 1 ORDER BY id",
-                    arguments: [batch["first_row"] as Int64, batch["last_row"] as Int64])
-                records += readings(from: rows, db).map { StoredReadingRecord(sequence: position, reading: $0) }
+                let contents: [(row: Row, within: Range<Int64>?)]
+                do {
+                    contents = try batchContents(first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: true, db)
+                } catch {
+                    // Logged and counted like an unreadable row; the feed goes on past the batch.
+                    Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
+                    Self.logger.error("a stored batch could not be read and was left out of the feed", metadata: ["error": "\(error)"])
+                    continue
+                }
+                for (row, within) in contents {
+                    records += servable(row, within: within ?? Int64.min..<Int64.max, db).map { StoredReadingRecord(sequence: position, reading: $0.reading) }
+                }
                 if records.count >= limit { break }
             }
             return records
@@ -135,7 +144,7 @@ extension ReadingArchive {
             (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM summary_revision") ?? 0,
              max(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0,
                  try Int64.fetchOne(db, sql: """
-                     SELECT (SELECT legacy_seq FROM reading_feed_base) + COALESCE((SELECT MAX(feed_seq) FROM reading_batch), 0)
+                     SELECT (SELECT legacy_seq FROM reading_feed_base) + COALESCE((SELECT MAX(feed_seq) FROM journal_batch), 0)
                      """) ?? 0))
         }
     }

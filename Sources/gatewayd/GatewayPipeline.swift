@@ -13,8 +13,10 @@ struct GatewayPipeline: Sendable {
     let ledger: Ledger
     let engine: StreamEngine
 
-    /// How long a touched summary window waits before its new version is computed and fed to the outbox.
-    static let summaryCoalesceMicros: Int64 = 60_000_000
+    /// How long a touched summary window waits before its new version is computed and fed to the outbox. Ten minutes:
+    /// a hub's hundred straps touch two hundred windows a minute, and a version each minute was more than the readings
+    /// themselves wrote to the SD card; a PHR gets a window's summary at most ten minutes behind, and its final version.
+    static let summaryCoalesceMicros: Int64 = 600_000_000
 
     /// How long a notification may wait for others to share its batch, unless configured (`gateway.notification_linger`).
     static let defaultNotificationLingerSeconds = 5.0
@@ -29,7 +31,7 @@ struct GatewayPipeline: Sendable {
         let store = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
-        // Hourly and daily windows are revised at most once a minute, not once a batch (a strap notifies every second).
+        // Hourly and daily windows are revised at most every ten minutes, not once a batch (a strap notifies every second).
         let windows = WindowTracker(zones: zones, defaultZone: zone, coalesceMicros: summaryCoalesceMicros)
         // A strap's notifications (nobody confirms them) wait a few seconds to share a batch with others: one journal
         // transaction, fsync and ledger line for many instead of one each — on an SD card every transaction rewrites

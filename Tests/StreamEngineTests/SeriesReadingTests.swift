@@ -88,7 +88,8 @@ import TimeSeries
         let sorted = readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros }
         let archive = pipeline.archive
         let rows = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading") }
-        #expect(rows == 4)  // the first batch: contact and no contact; the second: contact; the third: the second strap
+        // The first batch: contact and no contact; the second extends the contact span; the third: the second strap.
+        #expect(rows == 3)
         #expect(try archive.storedReadingCount() == readings.count)
         #expect(try archive.readings(subject: "carol") == sorted)
         #expect(try archive.readings(subject: "carol", from: Self.base + 45_000_000, to: Self.base + 47_000_000) == Array(sorted.filter {
@@ -126,6 +127,60 @@ import TimeSeries
         let report = try ledger.verify(
             lookup: { try archive.reading(identity: $0.hex) }, batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
         #expect(report.isIntact && report.readingsVerified == readings.count)
+    }
+
+    /// A hub's straps notify for two and a half hours and each batch holds a minute of them: every strap keeps one span
+    /// an hour, extended in place, while each batch still knows its own readings — for `verify`, the feed and the ledger
+    /// entry of a reading — and retention past the first hour keeps the ledger intact and the readings after it.
+    @Test func strapsKeepOneSpanAnHourAndEachBatchItsOwnReadings() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-series-hub-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = try Ledger(directory: directory + "/ledger")
+        let pipeline = try await TestPipeline.make(ledger: LedgerRecorder(ledger: ledger), directory: directory)
+        defer { pipeline.close() }
+        let devices = ["00-1B-C5-00-00-00-00-01", "00-1B-C5-00-00-00-00-02", "00-1B-C5-00-00-00-00-03"]
+        var all: [Reading] = []
+        var batches: [[Reading]] = []
+        for minute in 0..<150 {
+            var batch: [Reading] = []
+            for second in (minute * 60)..<(minute * 60 + 60) {
+                for (index, device) in devices.enumerated() {
+                    let rr = (second + index) % 4 == 0 ? [] : [700 + (second * 7 + index) % 300]
+                    batch.append(Self.strap(Self.base + Int64(second) * 1_000_000 + Int64(index) * 1_000, bpm: 60 + (second / 7 + index) % 40, rr: rr, device: device))
+                }
+            }
+            let outcomes = try await pipeline.engine.ingest(batch: batch.map { PendingReading(reading: $0) {} })
+            #expect(outcomes.allSatisfy { if case .stored = $0 { true } else { false } })
+            batches.append(batch)
+            all += batch
+        }
+        let archive = pipeline.archive
+        let spans = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NOT NULL") }
+        // Per strap (with RR intervals or without: entries of one span), an hour a span: three each.
+        #expect(spans == devices.count * 3)
+        #expect(try archive.storedReadingCount() == all.count)
+        #expect(try archive.readings(subject: "carol") == all)
+        #expect(try archive.newestReadings(subject: "carol", limit: 5) == Array(all.reversed().prefix(5)))
+        #expect(try archive.storedReadings(after: 0, limit: 1_000_000).count == all.count)
+        for (index, batch) in batches.enumerated() where [0, 59, 60, 61, 149].contains(index) {
+            #expect(try archive.ledgerSequence(of: batch[batch.count / 2]) == index + 1)
+            #expect(try Set(archive.readings(ledgerSequence: index + 1).compactMap(\.identity)) == Set(batch.compactMap(\.identity)))
+        }
+        func verify() throws -> LedgerVerification {
+            try ledger.verify(lookup: { try archive.reading(identity: $0.hex) }, batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
+        }
+        let intact = try verify()
+        #expect(intact.isIntact && intact.readingsVerified == all.count)
+
+        // Retention at 70 minutes: the batches of the first hour go; the first spans end in the 61st batch, which stays
+        // (it begins the second spans), so their rows stay, beginning where that batch's parts begin.
+        let hour = Self.base + 3_600_000_000
+        let report = try await pipeline.engine.applyRetention(olderThan: Self.base + 4_200_000_000, feedReadThrough: nil, summariesReadThrough: nil).archive
+        #expect(report.batches == 60 && report.readings == 60 * 60 * devices.count)
+        #expect(try archive.readings(subject: "carol") == all.filter { $0.time.effectiveMicros >= hour })
+        let after = try verify()
+        #expect(after.isIntact, "\(after.summary)")
+        #expect(try archive.storedReadingCount() == all.filter { $0.time.effectiveMicros >= hour }.count)
     }
 
     /// A file imported again with readings that fall between those already kept: they are kept as rows of their own

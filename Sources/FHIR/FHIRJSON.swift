@@ -131,6 +131,12 @@ public indirect enum FHIRJSON: Hashable, Sendable {
     /// multi-byte sequence is never below 0x80, so escaping byte by byte is escaping scalar by scalar).
     private static func writeString(_ text: String, to out: inout [UInt8]) {
         out.append(0x22)
+        // Most strings (codes, references, times) need no escape: copied whole, not byte by byte.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(contentsOf: text.utf8)
+            out.append(0x22)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case 0x22: out += [0x5C, 0x22]

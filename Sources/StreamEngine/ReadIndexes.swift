@@ -147,6 +147,9 @@ extension ReadingArchive {
                 let times = found.map(\.reading.time.effectiveMicros).sorted()
                 if descending, span.first &+ SeriesReadings.maxSpanMicros < times[times.count - limit] { break }
                 if !descending, span.first > times[limit - 1] { break }
+                // This span holds none of them (a later one still may: spans of a batch each, before v14, are short).
+                if descending, span.last < times[times.count - limit] { continue }
+                if !descending, span.first > times[limit - 1] { continue }
             }
             let id: Int64 = row["id"]
             found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db).enumerated().map { (id, $0.offset, $0.element) }

@@ -188,6 +188,18 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v14: extendable spans, batches with their own id and span parts") { db in
             try db.execute(sql: JournalBatches.extendableSpansMigration)
         }
+        // Window versions keyed by (series, width, label) with no rowid: the key was stored twice (table and its index),
+        // a few hundred bytes for each blood-pressure or glucose reading's windows.
+        migrator.registerMigration("v15: window versions without a rowid") { db in
+            try db.execute(sql: """
+                CREATE TABLE window_version_v15 (
+                    series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
+                    PRIMARY KEY (series, width, label)) WITHOUT ROWID;
+                INSERT INTO window_version_v15 SELECT series, width, label, version FROM window_version;
+                DROP TABLE window_version;
+                ALTER TABLE window_version_v15 RENAME TO window_version;
+                """)
+        }
         return migrator
     }
 

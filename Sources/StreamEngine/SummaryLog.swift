@@ -45,7 +45,14 @@ enum SummaryLog {
         var labelMicros: Int64
     }
 
+    /// The window's figures in a few dozen bytes (`FiguresCoding`); revisions written before 2026-12 hold JSON
+    /// (`Figures`, 190 bytes a revision), still read.
     static func encode(_ summary: WindowSummary) throws -> Data {
+        Data(FiguresCoding.encode(summary))
+    }
+
+    /// JSON as revisions were written before the binary form.
+    static func encodeJSON(_ summary: WindowSummary) throws -> Data {
         let a = summary.aggregate
         func decimal(_ v: DecimalValue?) -> [Int64]? { v.map { [$0.mantissa, Int64($0.exponent)] } }
         func exact(_ v: ExactDecimal?) -> String? { v.map { "\($0.mantissa)e\($0.exponent)" } }
@@ -57,6 +64,7 @@ enum SummaryLog {
     }
 
     static func decode(_ data: Data, start: Int64, end: Int64) throws -> WindowSummary {
+        if data.first == FiguresCoding.version { return try FiguresCoding.decode(Array(data), start: start, end: end) }
         let f = try JSONDecoder().decode(Figures.self, from: data)
         func decimal(_ v: [Int64]?) -> DecimalValue? {
             guard let v, v.count == 2, let e = Int8(exactly: v[1]) else { return nil }
@@ -74,6 +82,83 @@ enum SummaryLog {
             count: f.count, min: decimal(f.min), max: decimal(f.max), sum: exact(f.sum), sumOfSquares: exact(f.sumOfSquares),
             first: timed(f.first), last: timed(f.last))
         return WindowSummary(labelMicros: f.labelMicros, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: f.excluded)
+    }
+}
+
+/// A window's figures as bytes: a version byte (never `{`, so JSON written before stays readable), count, excluded and
+/// label, a byte saying which figures follow, then each as zigzag varints — times against the label, decimals as
+/// mantissa and exponent, exact sums as the two halves of their 128-bit mantissa.
+enum FiguresCoding {
+    static let version: UInt8 = 1
+
+    static func encode(_ summary: WindowSummary) -> [UInt8] {
+        let a = summary.aggregate
+        var writer = ByteWriter(capacity: 48)
+        writer.write(version)
+        writer.write(varint: UInt64(max(0, a.count)))
+        writer.write(varint: UInt64(max(0, summary.excludedCount)))
+        writer.write(signedVarint: summary.labelMicros)
+        var present: UInt8 = 0
+        for (bit, has) in [a.min != nil, a.max != nil, a.sum != nil, a.sumOfSquares != nil, a.first != nil, a.last != nil].enumerated() where has {
+            present |= 1 << UInt8(bit)
+        }
+        writer.write(present)
+        func decimal(_ v: DecimalValue) {
+            writer.write(signedVarint: v.mantissa)
+            writer.write(signedVarint: Int64(v.exponent))
+        }
+        func exact(_ v: ExactDecimal) {
+            let bits = UInt128(bitPattern: v.mantissa)
+            writer.write(varint: UInt64(truncatingIfNeeded: bits >> 64))
+            writer.write(varint: UInt64(truncatingIfNeeded: bits))
+            writer.write(signedVarint: Int64(v.exponent))
+        }
+        func timed(_ v: TimedValue) {
+            writer.write(signedVarint: v.timestampMicros &- summary.labelMicros)
+            decimal(v.value)
+        }
+        if let v = a.min { decimal(v) }
+        if let v = a.max { decimal(v) }
+        if let v = a.sum { exact(v) }
+        if let v = a.sumOfSquares { exact(v) }
+        if let v = a.first { timed(v) }
+        if let v = a.last { timed(v) }
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], start: Int64, end: Int64) throws -> WindowSummary {
+        var reader = ByteReader(bytes)
+        do {
+            _ = try reader.readByte("summary version")
+            let count = Int(clamping: try reader.readVarint("summary count"))
+            let excluded = Int(clamping: try reader.readVarint("summary excluded"))
+            let label = try reader.readSignedVarint("summary label")
+            let present = try reader.readByte("summary figures")
+            func decimal() throws -> DecimalValue {
+                let mantissa = try reader.readSignedVarint("decimal mantissa")
+                guard let exponent = Int8(exactly: try reader.readSignedVarint("decimal exponent")) else {
+                    throw ReadingSplitError(description: "a summary's decimal exponent is out of range")
+                }
+                return DecimalValue(mantissa: mantissa, exponent: exponent)
+            }
+            func exact() throws -> ExactDecimal {
+                let high = UInt128(try reader.readVarint("sum high")), low = UInt128(try reader.readVarint("sum low"))
+                let exponent = Int(try reader.readSignedVarint("sum exponent"))
+                return ExactDecimal(mantissa: Int128(bitPattern: high << 64 | low), exponent: exponent)
+            }
+            func timed() throws -> TimedValue {
+                let offset = try reader.readSignedVarint("figure time")
+                return TimedValue(timestampMicros: label &+ offset, value: try decimal())
+            }
+            func has(_ bit: UInt8) -> Bool { present & (1 << bit) != 0 }
+            let aggregate = Aggregate(
+                count: count, min: has(0) ? try decimal() : nil, max: has(1) ? try decimal() : nil, sum: has(2) ? try exact() : nil,
+                sumOfSquares: has(3) ? try exact() : nil, first: has(4) ? try timed() : nil, last: has(5) ? try timed() : nil)
+            guard reader.isAtEnd else { throw ReadingSplitError(description: "a summary revision has \(reader.remaining) trailing bytes") }
+            return WindowSummary(labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: excluded)
+        } catch let error as ByteReadError {
+            throw ReadingSplitError(description: "a summary revision does not decode: \(error)")
+        }
     }
 }
 

@@ -281,6 +281,18 @@ public actor StreamEngine {
     private var notificationBatchSize: Int { max(options.batchSize, options.importBatchSize) }
 
     private func flushLoop() async {
+        repeat {
+            await flushWaiting()
+            // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next batch).
+            // Readings that came meanwhile are taken by this loop (`flushing` is still set, so nobody else starts one).
+            await settleDeferredMark()
+        } while !waiting.isEmpty
+        flushing = false
+        lingerCutShort = false
+    }
+
+    /// Batches what waits, until nothing does.
+    private func flushWaiting() async {
         while !waiting.isEmpty {
             await lingerForNotifications()
             let limit = waiting.contains(where: { $0.0.awaitsConfirmation }) ? options.batchSize : notificationBatchSize
@@ -300,10 +312,6 @@ public actor StreamEngine {
                 for entry in batch { entry.1.resume(throwing: error) }
             }
         }
-        // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next batch).
-        await settleDeferredMark()
-        flushing = false
-        lingerCutShort = false
     }
 
     /// A batch of notifications that only extended spans is marked stored in the next batch's journal transaction, not

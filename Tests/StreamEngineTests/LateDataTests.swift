@@ -1,6 +1,6 @@
 import Foundation
 import Provenance
-import StreamEngine
+@testable import StreamEngine
 import Testing
 import TimeSeries
 
@@ -234,6 +234,40 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         continuation.finish()
         try await feeding.value
         #expect(ledger.batches == [40])
+    }
+
+    /// A strap's later batches only extend its span: each is marked stored in the next batch's transaction, and the
+    /// last one when nothing more waits — every batch reaches the feed, none is left for recovery.
+    @Test(.timeLimit(.minutes(1))) func batchesThatOnlyExtendASpanAreAllMarkedStored() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let store = try TimeSeriesStore(directory: directory + "/store")
+        defer { store.close() }
+        // A batch is six notifications: full before the (long) linger ends.
+        var options = StreamEngineOptions()
+        options.notificationLinger = .seconds(600)
+        options.batchSize = 6
+        options.importBatchSize = 6
+        let engine = try StreamEngine(store: store, archive: try ReadingArchive(path: directory + "/engine.sqlite"), ledger: ledger, options: options)
+        let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+        let feeding = Task { try await engine.consume(stream) }
+        for group in 0..<4 {
+            for second in (group * 6)..<(group * 6 + 6) {
+                let notification = SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70 + second % 9, rr: [850])
+                continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
+            }
+            for _ in 0..<500 where ledger.batches.count <= group { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        continuation.finish()
+        try await feeding.value
+        #expect(ledger.batches == [6, 6, 6, 6])
+        let archive = try ReadingArchive(path: directory + "/engine.sqlite")
+        let spans = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading") }
+        #expect(spans == 1)
+        #expect(try archive.storedReadings(after: 0, limit: 100).count == 24)
+        #expect(try archive.unstored().batches.isEmpty)
     }
 
     /// A source that ends (an import file, a connection) does not leave its last readings lingering.

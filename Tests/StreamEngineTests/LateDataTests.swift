@@ -172,11 +172,15 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 }
 
 @Suite struct NotificationLingerTests {
-    static func engine(_ directory: String, ledger: CountingLedger, linger: Duration) throws -> (TimeSeriesStore, StreamEngine) {
+    static func engine(
+        _ directory: String, ledger: CountingLedger, linger: Duration, batchSize: Int? = nil, importBatchSize: Int? = nil
+    ) throws -> (TimeSeriesStore, StreamEngine) {
         let store = try TimeSeriesStore(directory: directory + "/store")
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         var options = StreamEngineOptions()
         options.notificationLinger = linger
+        if let batchSize { options.batchSize = batchSize }
+        if let importBatchSize { options.importBatchSize = importBatchSize }
         return (store, try StreamEngine(store: store, archive: archive, ledger: ledger, options: options))
     }
 
@@ -216,13 +220,8 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
-        let store = try TimeSeriesStore(directory: directory + "/store")
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600), batchSize: 8, importBatchSize: 64)
         defer { store.close() }
-        var options = StreamEngineOptions()
-        options.notificationLinger = .seconds(600)
-        options.batchSize = 8
-        options.importBatchSize = 64
-        let engine = try StreamEngine(store: store, archive: try ReadingArchive(path: directory + "/engine.sqlite"), ledger: ledger, options: options)
         let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(stream) }
         for second in 0..<40 {
@@ -243,14 +242,9 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
-        let store = try TimeSeriesStore(directory: directory + "/store")
-        defer { store.close() }
         // A batch is six notifications: full before the (long) linger ends.
-        var options = StreamEngineOptions()
-        options.notificationLinger = .seconds(600)
-        options.batchSize = 6
-        options.importBatchSize = 6
-        let engine = try StreamEngine(store: store, archive: try ReadingArchive(path: directory + "/engine.sqlite"), ledger: ledger, options: options)
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600), batchSize: 6, importBatchSize: 6)
+        defer { store.close() }
         let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(stream) }
         for group in 0..<4 {

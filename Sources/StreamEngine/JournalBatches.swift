@@ -45,6 +45,12 @@ enum JournalBatches {
         return db.lastInsertedRowID
     }
 
+    /// A batch's parts as recovery settled them (none left: the column is cleared).
+    static func replaceParts(of batch: Int64, with parts: [SpanPart], _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [parts.isEmpty ? nil : Data(SpanPart.encode(parts)), batch])
+    }
+
     /// Collects the batches of rows being marked stored (usually one), to give them their ledger entry.
     struct Marker {
         private var current: ClosedRange<Int64>?

@@ -58,11 +58,11 @@ public final class ReadingArchive: Sendable {
             last: row["span_last_micros"] ?? first, count: count)
     }
 
-    /// The marker a span row's body holds: 2 — the span is one batch's (before v14), 3 — an extendable span, whose
-    /// readings batches list as parts (`SpanPart`).
-    static let batchSpanBody = Data([2])
     /// engine.sqlite's page size when it is created (see `DurableDatabase.open`).
     static let pageSize = 1024
+
+    /// The marker an extendable span row's body holds: its readings are the parts batches list (`SpanPart`). A span of
+    /// one batch, written before v14, holds 2 and stands for all of its readings.
     static let extendableSpanBody = Data([3])
 
     /// True when the row is an extendable span: a batch's readings in it are its parts, not the whole row.
@@ -720,11 +720,12 @@ public final class ReadingArchive: Sendable {
                         continue
                     }
                     let items = try ledgerItems(of: row, within: part.from..<(part.to &+ 1), db)
+                    let found = items.map(\.reading.time.effectiveMicros).max()
                     if items.count != part.count {
                         Self.logger.warning("a span extended before a stop holds fewer readings in the store; settled", metadata: [
                             "row": "\(part.span)", "journaled": "\(part.count)", "in_store": "\(items.count)",
                         ])
-                        var last = items.map(\.reading.time.effectiveMicros).max()
+                        var last = found
                         if last == nil {
                             last = try expanded(row, within: span.first..<part.from, db).map(\.reading.time.effectiveMicros).max()
                         }
@@ -732,15 +733,10 @@ public final class ReadingArchive: Sendable {
                             sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?",
                             arguments: [items.count - part.count, (part.to == span.last ? last : nil) ?? span.last, part.span])
                     }
-                    if let last = items.map(\.reading.time.effectiveMicros).max() {
-                        settled.append(SpanPart(span: part.span, from: part.from, to: last, count: items.count))
-                    }
+                    if let found { settled.append(SpanPart(span: part.span, from: part.from, to: found, count: items.count)) }
                     result += items.map { Unstored(row: part.span, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: true) }
                 }
-                if settled != parts {
-                    try db.execute(
-                        sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [settled.isEmpty ? nil : Data(SpanPart.encode(settled)), batch])
-                }
+                if settled != parts { try JournalBatches.replaceParts(of: batch, with: settled, db) }
             }
             for row in rows {
                 let id: Int64 = row["id"]
@@ -774,10 +770,7 @@ public final class ReadingArchive: Sendable {
                 guard let first = times.min(), let last = times.max() else { return nil }
                 return SpanPart(span: span, from: first, to: last, count: times.count)
             }
-            if settled != parts {
-                try db.execute(
-                    sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [settled.isEmpty ? nil : Data(SpanPart.encode(settled)), batch])
-            }
+            if settled != parts { try JournalBatches.replaceParts(of: batch, with: settled, db) }
             if let last = times.max() { try db.execute(sql: "UPDATE reading SET span_last_micros = ? WHERE id = ?", arguments: [last, span]) }
         }
     }

@@ -1,20 +1,20 @@
 import Crypto
 import Foundation
 
-/// What a ledger entry remembers of its batch since entry format 2: a Merkle root over its readings and a 1-byte
-/// tag per reading, instead of each reading's identity and digest (150 bytes a reading in the file, more than the
-/// reading itself takes in the store). Entries written before 2026-12 carry 2-byte tags and still verify.
+/// What a ledger entry remembers of its batch since entry format 2: a Merkle root over its readings, instead of each
+/// reading's identity and digest (150 bytes a reading in the file, more than the reading itself takes in the store),
+/// and what locates a changed reading: since format 4 a few XOR sums per batch (`BatchLocator`); in format 2 a tag
+/// per reading (2 bytes before 2026-12, then 1), which still verify.
 ///
 /// Leaves are the readings sorted by identity; a leaf is SHA-256(0x00 ‖ identity ‖ digest) over the 32 raw bytes
 /// of each, a node SHA-256(0x01 ‖ left ‖ right), and a lone last node is carried up unchanged (the domain bytes
-/// keep a leaf from passing for a node). The root detects any change to any reading at full strength; the tags —
-/// the first byte of each leaf — only locate which reading changed, so `gatewayd verify` can still name it (an
-/// altered reading keeps its tag by chance once in 256; `verify` then reports the batch as changed, unnamed).
+/// keep a leaf from passing for a node). The root detects any change to any reading at full strength; the locator
+/// sums or the tags — the first bytes of each leaf — only locate which reading changed, so `gatewayd verify` can
+/// still name it.
 public struct BatchDigest: Hashable, Sendable {
-    /// Bytes of tag per reading in new entries. One byte: on a day of 1 Hz notifications the tags were the largest
-    /// part of the ledger (2 bytes are 2.7 in base64, most of a notification's whole footprint).
+    /// Bytes of tag per reading in format 2 entries written after 2026-12 (before: 2).
     public static let tagLength = 1
-    /// Tag widths an entry may carry (older entries: 2).
+    /// Tag widths a format 2 entry may carry.
     public static let tagWidths: ClosedRange<Int> = 1...2
 
     /// The batch's readings in leaf order.
@@ -22,8 +22,10 @@ public struct BatchDigest: Hashable, Sendable {
     public let leaves: [[UInt8]]
     /// 64 lowercase hex digits.
     public let root: String
-    /// `tagLength` bytes per reading, in leaf order.
+    /// `tagWidth` bytes per reading, in leaf order (format 2).
     public let tags: [UInt8]
+    /// The batch's `BatchLocator` sums (format 4).
+    public var locators: [UInt8] { BatchLocator.sums(of: leaves) }
 
     /// The first `width` bytes of the leaf at `index` (to compare with an entry's tags of that width).
     public func tag(_ index: Int, width: Int) -> ArraySlice<UInt8> { leaves[index].prefix(width) }
@@ -82,4 +84,6 @@ public struct BatchDigest: Hashable, Sendable {
 
     /// The tags as they are written in an entry (base64; the entry's canonical-form check refuses other spellings).
     public var tagsText: String { Data(tags).base64EncodedString() }
+    /// The locator sums as they are written in an entry (base64, canonical; empty for a batch of one reading).
+    public var locatorsText: String { Data(locators).base64EncodedString() }
 }

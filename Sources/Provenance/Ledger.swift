@@ -54,15 +54,16 @@ public final class Ledger: Sendable {
         var failure: String?
     }
 
-    /// Which entry format `append` writes: 2 (root and tags) always, except tests of format 1 verification.
+    /// Which entry format `append` writes: 4 (root and locator sums) always, except tests of older ledgers
+    /// (1: every reading listed; 2: root and tags).
     let entryFormat: Int
-    /// Tag bytes per reading in format 2 entries: `BatchDigest.tagLength`, except tests of older ledgers (2).
+    /// Tag bytes per reading in format 2 entries (tests of older ledgers: `BatchDigest.tagLength` or 2).
     let tagWidth: Int
 
     /// Opens (creating if needed) the ledger in `directory` and continues its chain from the last entry.
     /// `key`: sign every new entry with it.
     public convenience init(directory: String, key: GatewayKey? = nil) throws(LedgerError) {
-        try self.init(directory: directory, key: key, entryFormat: 2)
+        try self.init(directory: directory, key: key, entryFormat: 4)
     }
 
     init(directory: String, key: GatewayKey?, entryFormat: Int, tagWidth: Int = BatchDigest.tagLength) throws(LedgerError) {
@@ -134,7 +135,7 @@ public final class Ledger: Sendable {
     /// The last entry (nil when the ledger is empty).
     public var lastEntry: LedgerEntry? { state.withLock { $0.lastEntry } }
 
-    /// Whether the last entry recorded exactly these readings (format 2: the same root; format 1: every one listed):
+    /// Whether the last entry recorded exactly these readings (formats 2 and 4: the same root; 1: every one listed):
     /// after a crash between an entry and the mark that its readings are stored, they must not be recorded twice.
     public func lastEntryRecorded(_ items: [LedgerEntry.Item]) -> Int? {
         guard let last = lastEntry, !items.isEmpty else { return nil }
@@ -163,7 +164,8 @@ public final class Ledger: Sendable {
         let signer = key?.fingerprint
         return try write { sequence, previous in
             if let batch {
-                LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, batch: batch, signer: signer)
+                LedgerEntry(
+                    sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, batch: batch, format: entryFormat, signer: signer)
             } else {
                 LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, items: items, signer: signer)
             }

@@ -83,17 +83,20 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     public var recordedMicros: Int64
     /// Format 1: the batch's readings, in the order they were accepted (empty in format 2).
     public var items: [Item]
-    /// Format 2: how many readings the batch holds, their Merkle root and their tags (see `BatchDigest`).
+    /// Formats 2 and 4: how many readings the batch holds and their Merkle root (see `BatchDigest`); format 2: a tag
+    /// per reading; format 4: the `BatchLocator` sums, base64.
     public var count: Int?
     public var root: String?
     public var tags: String?
+    public var locators: String?
     /// Format 3, a retirement: retention removed the readings of entries 1…`retired` (all effective before `cutoff`,
     /// UTC µs) from the archive. Recorded before they are removed, so `verify` can tell retention from deletion.
     public var retired: Int?
     public var cutoff: Int64?
 
-    /// 1: each reading's identity and digest listed; 2: a Merkle root and a tag per reading; 3: a retirement.
-    public var format: Int { retired != nil ? 3 : root == nil ? 1 : 2 }
+    /// 1: each reading's identity and digest listed; 2: a Merkle root and a tag per reading; 3: a retirement;
+    /// 4: a Merkle root and locator sums.
+    public var format: Int { retired != nil ? 3 : root == nil ? 1 : locators != nil ? 4 : 2 }
     /// Readings in the batch, whatever the format (none in a retirement).
     public var readingCount: Int { count ?? items.count }
     /// SHA-256 (hex) of `canonicalText`.
@@ -110,7 +113,7 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature, count, root,
-            tags, retired, cutoff
+            tags, locators, retired, cutoff
     }
 
     public init(from decoder: any Decoder) throws {
@@ -121,9 +124,10 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         count = try c.decodeIfPresent(Int.self, forKey: .count)
         root = try c.decodeIfPresent(String.self, forKey: .root)
         tags = try c.decodeIfPresent(String.self, forKey: .tags)
+        locators = try c.decodeIfPresent(String.self, forKey: .locators)
         retired = try c.decodeIfPresent(Int.self, forKey: .retired)
         cutoff = try c.decodeIfPresent(Int64.self, forKey: .cutoff)
-        // Format 1 entries must list their readings; format 2 and 3 entries list none.
+        // Format 1 entries must list their readings; later formats list none.
         items =
             root == nil && retired == nil
             ? try c.decode([Item].self, forKey: .items) : try c.decodeIfPresent([Item].self, forKey: .items) ?? []
@@ -140,6 +144,7 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         if (root == nil && retired == nil) || !items.isEmpty { try c.encode(items, forKey: .items) }
         try c.encodeIfPresent(count, forKey: .count)
         try c.encodeIfPresent(root, forKey: .root)
+        try c.encodeIfPresent(locators, forKey: .locators)
         try c.encodeIfPresent(tags, forKey: .tags)
         try c.encodeIfPresent(retired, forKey: .retired)
         try c.encodeIfPresent(cutoff, forKey: .cutoff)
@@ -159,15 +164,16 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         self.hash = computedHash
     }
 
-    /// A format 2 entry: the batch as its Merkle root and tags.
-    init(sequence: Int, previousHash: String, recordedMicros: Int64, batch: BatchDigest, signer: String?) {
+    /// A format 4 entry (the batch as its Merkle root and locator sums), or format 2 (root and tags: tests of
+    /// ledgers written before format 4).
+    init(sequence: Int, previousHash: String, recordedMicros: Int64, batch: BatchDigest, format: Int = 4, signer: String?) {
         self.sequence = sequence
         self.previousHash = previousHash
         self.recordedMicros = recordedMicros
         self.items = []
         self.count = batch.identities.count
         self.root = batch.root
-        self.tags = batch.tagsText
+        if format == 2 { self.tags = batch.tagsText } else { self.locators = batch.locatorsText }
         self.signer = signer
         self.hash = ""
         self.hash = computedHash
@@ -201,7 +207,8 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     ///
     /// Format 2 is the same with `gatewayd-ledger-entry-v2` and, after `readings:<count>`, `root:<64 hex>` and
     /// `tags:<base64>` lines instead of one line per reading. Format 3 (a retirement) has `readings:0`, then
-    /// `retired:<decimal>` and `cutoff:<decimal UTC microseconds>`.
+    /// `retired:<decimal>` and `cutoff:<decimal UTC microseconds>`. Format 4 is format 2 with `locators:<base64>`
+    /// (empty for one reading) instead of `tags:`.
     public var canonicalText: String {
         var text = "gatewayd-ledger-entry-v\(format)\n"
         text += "sequence:\(sequence)\n"
@@ -214,7 +221,7 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
             text += "cutoff:\(cutoff.map(String.init) ?? "")\n"
         } else if let root {
             text += "root:\(root)\n"
-            text += "tags:\(tags ?? "")\n"
+            if let locators { text += "locators:\(locators)\n" } else { text += "tags:\(tags ?? "")\n" }
         } else {
             for item in items { text += "\(item.identity.hex) \(item.digest.hex)\n" }
         }
@@ -238,20 +245,27 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         if let retired {
             guard retired >= 1, retired < sequence else { return "a retirement names entries 1–\(retired), not entries before it" }
             guard cutoff != nil else { return "a retirement needs its cutoff" }
-            if count != nil || root != nil || tags != nil || !items.isEmpty { return "a retirement records no readings" }
+            if count != nil || root != nil || tags != nil || locators != nil || !items.isEmpty { return "a retirement records no readings" }
             return nil
         }
         if cutoff != nil { return "only a retirement has a cutoff" }
         if let root {
-            guard let count, count >= 1 else { return "a format 2 entry needs a reading count of at least 1" }
+            guard let count, count >= 1 else { return "a format \(format) entry needs a reading count of at least 1" }
             if !root.isLowercaseHex(count: 64) { return "root is not 64 lowercase hex digits" }
-            if !items.isEmpty { return "a format 2 entry lists no readings" }
+            if !items.isEmpty { return "a format \(format) entry lists no readings" }
+            if let locators {
+                if tags != nil { return "an entry has tags or locators, not both" }
+                guard let bytes = Data(base64Encoded: locators), bytes.base64EncodedString() == locators,
+                    bytes.count == BatchLocator.byteCount(count)
+                else { return "locators are not \(BatchLocator.byteCount(count)) bytes in canonical base64 for \(count) readings" }
+                return nil
+            }
             guard let tags, let bytes = Data(base64Encoded: tags), bytes.base64EncodedString() == tags,
                 bytes.count % count == 0, BatchDigest.tagWidths.contains(bytes.count / count)
             else { return "tags are not 1 or 2 bytes per reading in canonical base64" }
             return nil
         }
-        if count != nil || tags != nil { return "a format 1 entry has no count or tags" }
+        if count != nil || tags != nil || locators != nil { return "a format 1 entry has no count, tags or locators" }
         for (index, item) in items.enumerated() {
             if !item.identity.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s identity is not 64 lowercase hex digits" }
             if !item.digest.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s digest is not 64 lowercase hex digits" }

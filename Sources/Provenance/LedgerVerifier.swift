@@ -51,6 +51,15 @@ public struct LedgerVerification: Hashable, Sendable {
     }
 }
 
+/// Where a batch's readings first differ from what its entry recorded.
+public enum BatchDifference: Hashable, Sendable {
+    case atStart
+    /// After this reading (in identity order).
+    case after(ReadingIdentity)
+    /// More than one reading differs, so the locator sums cannot say where.
+    case unlocated
+}
+
 /// The first thing wrong in a ledger, located by entry sequence number and 1-based line number. The messages
 /// say what was found and what it means.
 public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
@@ -82,10 +91,11 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     /// Format 2: the archive's reading at `position` (1-based, in identity order) of the batch no longer matches
     /// the tag the entry recorded for it.
     case batchReadingChanged(sequence: Int, line: Int, identity: ReadingIdentity, position: Int)
-    /// Format 2: the archive holds another number of readings for the entry than it recorded; `after`: the last
-    /// reading (in identity order) before the first difference.
-    case batchCountChanged(sequence: Int, line: Int, recorded: Int, found: Int, after: ReadingIdentity?)
-    /// Format 2: every tag matches but the root does not (readings altered beyond what the tags show).
+    /// Formats 2 and 4: the archive holds another number of readings for the entry than it recorded; `difference`:
+    /// where (in identity order) the first difference is.
+    case batchCountChanged(sequence: Int, line: Int, recorded: Int, found: Int, difference: BatchDifference)
+    /// Formats 2 and 4: the root does not match and the tags or locator sums cannot say which one reading changed
+    /// (several did, or a changed reading kept its tag by chance).
     case batchChanged(sequence: Int, line: Int)
     /// Format 2: the archive could not give the entry's readings.
     case batchLookupFailed(sequence: Int, line: Int, reason: String)
@@ -173,8 +183,13 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
         case .batchReadingChanged(let sequence, let line, let identity, let position):
             return "entry \(sequence) (line \(line)): reading \(identity) (number \(position) of the batch by identity) no longer "
                 + "matches what was recorded: its values, flags, context, time evidence or identifying fields were altered"
-        case .batchCountChanged(let sequence, let line, let recorded, let found, let after):
-            let place = after.map { "; the first difference comes after reading \($0)" } ?? "; the first difference is at the start"
+        case .batchCountChanged(let sequence, let line, let recorded, let found, let difference):
+            let place =
+                switch difference {
+                case .after(let identity): "; the first difference comes after reading \(identity)"
+                case .atStart: "; the first difference is at the start"
+                case .unlocated: ""
+                }
             return "entry \(sequence) (line \(line)) recorded \(recorded) readings but the archive holds \(found) for it: readings "
                 + "were deleted, added or moved to another entry\(place)"
         case .batchChanged(let sequence, let line):
@@ -245,7 +260,7 @@ enum LedgerVerifier {
                 previousHash = entry.hash
                 return nil
             }
-            if entry.format == 2 {
+            if entry.root != nil {
                 let archived = Result { try batch(entry) }
                 if retirable, case .success(let items) = archived, items.isEmpty {
                     retiredReadings += entry.readingCount
@@ -361,33 +376,49 @@ enum LedgerVerifier {
         return through
     }
 
-    /// A format 2 entry against the archive's readings for it: the count, then the root; when the root differs, the
-    /// tags say which reading changed.
+    /// A format 2 or 4 entry against the archive's readings for it: the count, then the root; when the root differs,
+    /// the entry's locator sums (format 4) or tags (format 2) say which reading changed.
     static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [LedgerEntry.Item]) -> LedgerProblem? {
         let archived: [LedgerEntry.Item]
         do { archived = try readings() } catch {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
         let recorded = entry.readingCount
-        guard let tags = entry.tags.flatMap({ Data(base64Encoded: $0) }).map(Array.init) else {
-            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "its tags do not decode")
+        guard let located = (entry.locators ?? entry.tags).flatMap({ Data(base64Encoded: $0) }).map(Array.init) else {
+            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "its \(entry.locators != nil ? "locators" : "tags") do not decode")
         }
-        guard !archived.isEmpty else { return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: 0, after: nil) }
+        guard !archived.isEmpty else {
+            return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: 0, difference: .atStart)
+        }
         let digest: BatchDigest
         do { digest = try BatchDigest(items: archived) } catch {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
         if archived.count == recorded, digest.root == entry.root { return nil }
-        // The entry's own tag width (1 byte since 2026-12, 2 before); `validationProblem` checked it divides evenly.
-        let width = recorded > 0 ? max(1, tags.count / recorded) : 1
-        let differing = (0..<min(archived.count, recorded)).first { index in
-            (index + 1) * width > tags.count || !digest.tag(index, width: width).elementsEqual(tags[(index * width)..<((index + 1) * width)])
+        let differing: Int?
+        if entry.locators != nil {
+            differing =
+                archived.count == recorded
+                ? (recorded == 1 ? 0 : BatchLocator.changedPosition(recorded: located, leaves: digest.leaves))
+                : BatchLocator.gapPosition(recorded: located, recordedCount: recorded, leaves: digest.leaves)
+        } else {
+            // The entry's own tag width (1 byte since 2026-12, 2 before); `formatProblem` checked it divides evenly.
+            let width = recorded > 0 ? max(1, located.count / recorded) : 1
+            let common = min(archived.count, recorded)
+            let firstDiffering = (0..<common).first { (index: Int) -> Bool in
+                let range = (index * width)..<((index + 1) * width)
+                return range.upperBound > located.count || !digest.tag(index, width: width).elementsEqual(located[range])
+            }
+            differing = firstDiffering ?? (archived.count != recorded ? common : nil)
         }
         if archived.count != recorded {
-            let after = (differing ?? min(archived.count, recorded)) - 1
-            return .batchCountChanged(
-                sequence: entry.sequence, line: line, recorded: recorded, found: archived.count,
-                after: after >= 0 ? digest.identities[after] : nil)
+            let difference: BatchDifference =
+                switch differing {
+                case nil: .unlocated
+                case 0: .atStart
+                case let position?: .after(digest.identities[position - 1])
+                }
+            return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: archived.count, difference: difference)
         }
         if let differing {
             return .batchReadingChanged(sequence: entry.sequence, line: line, identity: digest.identities[differing], position: differing + 1)

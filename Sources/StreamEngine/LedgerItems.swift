@@ -4,7 +4,7 @@ import GRDB
 import Provenance
 
 extension ReadingArchive {
-    /// The digest a ledger entry (format 2) records for a reading: SHA-256 over a domain line, the digest of its
+    /// The digest a ledger entry (formats 2 and 4) records for a reading: SHA-256 over a domain line, the digest of its
     /// provenance entry's stored JSON and its stored variation — the canonical bytes of the reading as the archive
     /// keeps it, so verifying hashes what is on disk, and ingest hashes a few dozen bytes, not the reading's JSON.
     /// A series reading's variation is the one its samples give again (`SeriesReadings.split`), payload left out.

@@ -54,7 +54,7 @@ private func batches(_ count: Int, size: Int = 3) -> [[Reading]] {
 /// Writes the batches to a ledger in `directory`, returning the entries and the archive holding the readings.
 /// `format` 1 writes entries as ledgers before the Merkle root did (they must go on verifying).
 private func writeLedger(
-    in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 2, tagWidth: Int = BatchDigest.tagLength
+    in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 4, tagWidth: Int = BatchDigest.tagLength
 ) throws -> ([LedgerEntry], Archive) {
     let ledger = try Ledger(directory: directory, key: key, entryFormat: format, tagWidth: tagWidth)
     var archive = Archive()
@@ -570,7 +570,7 @@ private func richReading() -> Reading {
     @Test func aFormatTwoLineHoldsARootAndOneByteAReading() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(3, size: 200))
+        let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(3, size: 200), format: 2)
         #expect(entries.allSatisfy { $0.format == 2 && $0.items.isEmpty && $0.count == 200 })
         let lines = try fileLines(scratch.ledgerPath)
         // ~1.3 characters a reading (base64 of 1-byte tags) instead of ~150 (identity and digest in hex).
@@ -584,11 +584,11 @@ private func richReading() -> Reading {
         #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 600)
     }
 
-    @Test func aFormatTwoEntryNamesTheAlteredOrMissingReading() throws {
+    @Test(arguments: [2, 4]) func anEntryNamesTheAlteredOrMissingReading(format: Int) throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(4, size: 50)
-        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all, format: format)
         let target = all[2][17]
         let identity = try #require(target.identity)
         var altered = target
@@ -604,10 +604,13 @@ private func richReading() -> Reading {
 
         archive.readings[identity] = nil
         result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
-        guard case .batchCountChanged(3, 3, 50, 49, _) = result.problem else {
+        guard case .batchCountChanged(3, 3, 50, 49, let difference) = result.problem else {
             Issue.record("expected batchCountChanged, got \(String(describing: result.problem))")
             return
         }
+        let sorted = all[2].compactMap(\.identity).sorted { $0.hex < $1.hex }
+        let place = try #require(sorted.firstIndex(of: identity))
+        #expect(difference == (place == 0 ? .atStart : .after(sorted[place - 1])))
         struct ArchiveDown: Error {}
         let failing = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: { _ in throw ArchiveDown() }, publicKey: nil)
         guard case .batchLookupFailed(1, 1, _) = failing.problem else {
@@ -616,17 +619,88 @@ private func richReading() -> Reading {
         }
     }
 
+    // MARK: Format 4 (a Merkle root and locator sums)
+
+    @Test func aFormatFourLineHoldsARootAndAFewSums() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(3, size: 200) + batches(1, size: 1))
+        #expect(entries.allSatisfy { $0.format == 4 && $0.items.isEmpty && $0.tags == nil && $0.formatProblem == nil })
+        // 200 readings: the total and 8 bit sums of 4 bytes (48 base64 characters, not 267 of 1-byte tags).
+        #expect(entries[0..<3].allSatisfy { Data(base64Encoded: $0.locators ?? "")?.count == 36 })
+        #expect(entries[3].locators == "" && entries[3].count == 1)
+        #expect(try fileLines(scratch.ledgerPath).allSatisfy { $0.utf8.count < 500 })
+        let digest = try BatchDigest(readings: batches(3, size: 200)[1].reversed())
+        #expect(entries[1].root == digest.root && entries[1].locators == digest.locatorsText)
+        #expect(entries[1].canonicalText.hasPrefix("gatewayd-ledger-entry-v4\nsequence:2\n"))
+        #expect(entries[1].canonicalText.hasSuffix("readings:200\nroot:\(digest.root)\nlocators:\(digest.locatorsText)\n"))
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 601)
+
+        var wrongLength = entries[0]
+        wrongLength.locators = Data(repeating: 0, count: 32).base64EncodedString()
+        #expect(wrongLength.formatProblem?.contains("36 bytes") == true)
+        wrongLength.tags = entries[0].locators
+        #expect(wrongLength.formatProblem != nil)
+    }
+
+    /// Every position of a batch is named when its reading alone changed; a removed or an added reading is placed
+    /// after the reading before it; two changed readings are reported, unnamed, never as a wrong one.
+    @Test(arguments: [2, 3, 13, 64]) func theSumsNameTheOneChangedReadingAtEveryPosition(size: Int) throws {
+        let readings = batches(1, size: size)[0]
+        let recorded = try BatchDigest(readings: readings)
+        let sums = recorded.locators
+        #expect(sums.count == BatchLocator.byteCount(size))
+        var altered = recorded.leaves
+        for position in 0..<size {
+            altered = recorded.leaves
+            altered[position][0] ^= 0x40
+            #expect(BatchLocator.changedPosition(recorded: sums, leaves: altered) == position)
+
+            var removed = recorded.leaves
+            removed.remove(at: position)
+            #expect(BatchLocator.gapPosition(recorded: sums, recordedCount: size, leaves: removed) == position)
+
+            var added = recorded.leaves
+            added.insert([UInt8](repeating: UInt8(position), count: 32), at: position)
+            #expect(BatchLocator.gapPosition(recorded: sums, recordedCount: size, leaves: added) == position)
+        }
+        #expect(BatchLocator.changedPosition(recorded: sums, leaves: recorded.leaves) == nil)
+        var twice = recorded.leaves
+        twice[0][1] ^= 0x01
+        twice[size - 1][2] ^= 0x80
+        #expect(BatchLocator.changedPosition(recorded: sums, leaves: twice) == nil)
+    }
+
+    @Test func twoAlteredReadingsInAFormatFourEntryAreReportedUnnamed() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let all = batches(2, size: 30)
+        var (_, archive) = try writeLedger(in: scratch.path, batches: all)
+        for target in [all[1][4], all[1][21]] {
+            var altered = target
+            altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))
+            archive.readings[try #require(target.identity)] = altered
+        }
+        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        guard case .batchChanged(2, 2) = result.problem else {
+            Issue.record("expected batchChanged, got \(String(describing: result.problem))")
+            return
+        }
+        #expect(result.entriesVerified == 1 && result.summary.contains("FAILED"))
+    }
+
     /// Entries written with 2-byte tags (before 2026-12) verify and name an altered reading as before.
     @Test func entriesWithTwoByteTagsStillVerifyAndNameTheAlteredReading() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(3, size: 40)
-        var (entries, archive) = try writeLedger(in: scratch.path, batches: Array(all[0..<2]), tagWidth: 2)
+        var (entries, archive) = try writeLedger(in: scratch.path, batches: Array(all[0..<2]), format: 2, tagWidth: 2)
         #expect(entries.allSatisfy { Data(base64Encoded: $0.tags ?? "")?.count == 80 && $0.formatProblem == nil })
         let ledger = try Ledger(directory: scratch.path)
         entries.append(try ledger.append(readings: all[2], recordedMicros: 1_795_000_200_000_000))
         archive.add(all[2], sequence: entries.last?.sequence)
-        #expect(Data(base64Encoded: entries[2].tags ?? "")?.count == 40)
+        #expect(entries[2].format == 4 && entries[2].tags == nil && Data(base64Encoded: entries[2].locators ?? "")?.count == 4 * 7)
         var result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 120)
 
@@ -642,7 +716,7 @@ private func richReading() -> Reading {
         }
     }
 
-    @Test func aLedgerOfFormatOneEntriesContinuesWithFormatTwoAndVerifies() throws {
+    @Test func aLedgerOfFormatOneEntriesContinuesWithFormatFourAndVerifies() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let all = batches(4)
@@ -652,7 +726,7 @@ private func richReading() -> Reading {
             entries.append(try ledger.append(readings: batch, recordedMicros: 1_795_000_200_000_000))
             archive.add(batch, sequence: entries.last?.sequence)
         }
-        #expect(entries.map(\.format) == [1, 1, 2, 2])
+        #expect(entries.map(\.format) == [1, 1, 4, 4])
         let result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 12)
     }

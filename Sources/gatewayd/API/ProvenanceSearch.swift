@@ -27,7 +27,7 @@ struct ProvenanceSearch: Sendable {
                 let reading = hit.reading, let identity = reading.identity,
                 let entry = try Self.entry(recording: reading, identity: identity, archive: data.archive, ledger: path)
             else { continue }
-            // Format 1 entries list their readings; format 2 entries are found through the archive's batch ranges.
+            // Format 1 entries list their readings; format 2 and 4 entries are found through the archive's batch ranges.
             let recorded =
                 entry.format == 1
                 ? try entry.items.compactMap { try data.archive.reading(identity: $0.identity.hex) }
@@ -51,7 +51,7 @@ struct ProvenanceSearch: Sendable {
     /// search over the file), or — for a reading stored without one — by reading the format 1 entries through.
     static func entry(recording reading: Reading, identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
         if let sequence = try archive.ledgerSequence(of: reading), let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
-            entry.format == 2 || entry.items.contains(where: { $0.identity == identity })
+            entry.root != nil || entry.items.contains(where: { $0.identity == identity })
         {
             return entry
         }

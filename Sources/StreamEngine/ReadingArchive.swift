@@ -539,6 +539,14 @@ public final class ReadingArchive: Sendable {
                         return ta != tb ? ta < tb : a.offset < b.offset
                     }
                     .map(\.element)
+                // One reading an instant: a span's readings are rebuilt per instant, and a repeated component (RR
+                // intervals) takes every sample of its instant. A second reading at the same microsecond is a row.
+                var instants = Set<Int64>()
+                let sameInstant = members.filter { !instants.insert(readings[$0].reading.time.effectiveMicros).inserted }
+                if !sameInstant.isEmpty {
+                    keepAsRows(sameInstant)
+                    members.removeAll { sameInstant.contains($0) }
+                }
                 guard var low = members.first.map({ readings[$0].reading.time.effectiveMicros }),
                     let high = members.last.map({ readings[$0].reading.time.effectiveMicros })
                 else { continue }

@@ -28,6 +28,9 @@ struct ReadingTemplate: Hashable, Sendable, Codable {
     struct ComponentShape: Hashable, Sendable, Codable {
         var metric: String
         var unit: String
+        /// Any number of components of this metric (0 or more) — a strap's RR intervals, whose count its samples give
+        /// (all of them share the notification's instant). Nil, and absent from the JSON, for one component.
+        var repeated: Bool? = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -241,13 +244,19 @@ extension Reading {
     }
 
     init(template: ReadingTemplate, variation: ReadingVariation) throws(ReadingSplitError) {
-        guard template.shape.count == variation.values.count else {
+        let single = template.shape.count { $0.repeated != true }
+        let repeatedShapes = template.shape.count - single
+        let extra = variation.values.count - single
+        guard extra >= 0, repeatedShapes == 1 || (repeatedShapes == 0 && extra == 0) else {
             throw ReadingSplitError(description: "a stored reading has \(variation.values.count) values for \(template.shape.count) components")
         }
         var components: [ReadingComponent] = []
-        for (shape, value) in zip(template.shape, variation.values) {
+        var values = variation.values[...]
+        for shape in template.shape {
             guard let metric = Metric(rawValue: shape.metric) else { throw ReadingSplitError(description: "unknown metric '\(shape.metric)'") }
-            components.append(ReadingComponent(metric: metric, value: value, unit: shape.unit))
+            let taken = shape.repeated == true ? extra : 1
+            for value in values.prefix(taken) { components.append(ReadingComponent(metric: metric, value: value, unit: shape.unit)) }
+            values = values.dropFirst(taken)
         }
         var context = template.context
         if let sequence = variation.glucoseSequence { context.glucose?.sequenceNumber = sequence }

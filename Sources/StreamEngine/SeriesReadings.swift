@@ -33,8 +33,20 @@ enum SeriesReadings {
         else { return nil }
         var (template, variation) = reading.split()
         template.payloadPrefix = [flags]
+        template.shape = repeatingIntervals(template.shape, flags: flags)
         variation.payloads = []
         return (template, variation)
+    }
+
+    /// The shape with its trailing RR intervals as one repeated component when the flags say intervals are present:
+    /// notifications with one and with two intervals then share a provenance entry, so a strap's samples carry one
+    /// tag for the whole connection instead of alternating between two (0.2 B a notification in the tag columns).
+    /// Intervals anywhere but at the end keep their exact shape (the components' order is part of the reading).
+    static func repeatingIntervals(_ shape: [ReadingTemplate.ComponentShape], flags: UInt8) -> [ReadingTemplate.ComponentShape] {
+        guard flags & 0x10 != 0 else { return shape }
+        let intervals = shape.reversed().prefix { $0.metric == Metric.rrInterval.rawValue && $0.unit == "s" }.count
+        guard !shape.dropLast(intervals).contains(where: { $0.metric == Metric.rrInterval.rawValue }) else { return shape }
+        return shape.dropLast(intervals) + [ReadingTemplate.ComponentShape(metric: Metric.rrInterval.rawValue, unit: "s", repeated: true)]
     }
 
     /// The Heart Rate Measurement bytes for these values (GATT Specification Supplement, 3.113): the flags byte, the
@@ -149,6 +161,14 @@ enum SeriesReadings {
             var usedAnchor = false
             for component in shaped.shape {
                 guard let metric = Metric(rawValue: component.metric) else { throw ReadingSplitError(description: "unknown metric '\(component.metric)'") }
+                if component.repeated == true {
+                    // Every sample of the metric at this instant and entry (the journal keeps one reading a slot).
+                    for value in others[metric]?[slot] ?? [] {
+                        values.append(.quantity(DecimalQuantity(mantissa: value.mantissa, exponent: value.exponent)))
+                    }
+                    others[metric]?[slot] = nil
+                    continue
+                }
                 let value: DecimalValue
                 if metric == .heartRate, !usedAnchor {
                     usedAnchor = true

@@ -183,6 +183,28 @@ import TimeSeries
         #expect(try archive.storedReadingCount() == all.filter { $0.time.effectiveMicros >= hour }.count)
     }
 
+    /// A strap's notifications with one, two or three RR intervals share one provenance entry (its shape repeats the
+    /// intervals), so its samples carry one tag; a second notification at the same microsecond stays apart (a row) and
+    /// both read back as received, as does everything after a reopen.
+    @Test func intervalsOfAnyCountShareOneEntryAndTwoAtOneInstantStayApart() async throws {
+        let pipeline = try await TestPipeline.make()
+        defer { pipeline.remove() }
+        var readings = (0..<30).map { Self.strap(Self.base + Int64($0) * 1_000_000, bpm: 70 + $0 % 5, rr: Array([850, 860, 870].prefix(1 + $0 % 3))) }
+        readings.append(Self.strap(Self.base + 7_000_000, bpm: 99, rr: [990]))  // at the instant of readings[7]
+        let outcomes = try await pipeline.engine.ingest(batch: readings.map { PendingReading(reading: $0) {} })
+        #expect(outcomes.allSatisfy { if case .stored = $0 { true } else { false } })
+        let archived = try pipeline.archive.readings(subject: "carol")
+        #expect(archived.count == readings.count && Set(archived) == Set(readings))
+        for reading in readings { #expect(try pipeline.archive.archived(reading) == reading) }
+        let series = try #require(pipeline.store.existingSeries(SeriesKey(subject: "carol", device: readings[0].device.key, metric: "heart_rate")))
+        let tags = try pipeline.store.scan(series, range: Self.base..<(Self.base + 60_000_000)).samples.map(\.contextTag)
+        #expect(tags.count == 31 && Set(tags.compactMap { $0 }).count == 1 && tags.count { $0 == nil } == 1)
+        let intervals = try #require(pipeline.store.existingSeries(SeriesKey(subject: "carol", device: readings[0].device.key, metric: "rr_interval")))
+        #expect(try Set(pipeline.store.scan(intervals, range: Self.base..<(Self.base + 60_000_000)).samples.compactMap(\.contextTag)).count == 1)
+        let rows = try await pipeline.archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NULL") }
+        #expect(rows == 1)
+    }
+
     /// A file imported again with readings that fall between those already kept: they are kept as rows of their own
     /// (a span's readings are whatever its range holds), so nothing is read twice or lost.
     @Test func readingsInsideASpanAlreadyKeptBecomeRowsAndNothingIsReadTwice() async throws {

@@ -200,6 +200,9 @@ public final class ReadingArchive: Sendable {
                 ALTER TABLE window_version_v15 RENAME TO window_version;
                 """)
         }
+        migrator.registerMigration("v16: summary series by id") { db in
+            try db.execute(sql: SummaryLog.seriesIDsMigration)
+        }
         return migrator
     }
 

@@ -32,6 +32,42 @@ enum SummaryLog {
             seq INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT NOT NULL, stored_micros INTEGER NOT NULL);
         """
 
+    /// Revisions and window versions name their series by a small id instead of its text ("subject/device/metric",
+    /// ~40 bytes, twice for a revision with its subject): a blood-pressure reading revises a few windows, and these
+    /// keys were a third of what its reading left in engine.sqlite. Feed positions (`seq`) are kept as they were.
+    static let seriesIDsMigration = """
+        CREATE TABLE summary_series (id INTEGER PRIMARY KEY, series TEXT NOT NULL UNIQUE);
+        INSERT OR IGNORE INTO summary_series (series)
+            SELECT series FROM window_version UNION SELECT series FROM summary_revision ORDER BY 1;
+        CREATE TABLE summary_revision_v16 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL, width INTEGER NOT NULL,
+            label INTEGER NOT NULL, start_micros INTEGER NOT NULL, end_micros INTEGER NOT NULL, version INTEGER NOT NULL,
+            late INTEGER NOT NULL, unit TEXT NOT NULL, summary BLOB NOT NULL, recorded_micros INTEGER NOT NULL);
+        INSERT INTO summary_revision_v16
+            SELECT r.seq, s.id, r.width, r.label, r.start_micros, r.end_micros, r.version, r.late, r.unit, r.summary, r.recorded_micros
+            FROM summary_revision r JOIN summary_series s ON s.series = r.series ORDER BY r.seq;
+        DELETE FROM sqlite_sequence WHERE name = 'summary_revision_v16';
+        INSERT INTO sqlite_sequence (name, seq) SELECT 'summary_revision_v16', seq FROM sqlite_sequence WHERE name = 'summary_revision';
+        DROP TABLE summary_revision;
+        ALTER TABLE summary_revision_v16 RENAME TO summary_revision;
+        CREATE TABLE window_version_v16 (
+            series_id INTEGER NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (series_id, width, label)) WITHOUT ROWID;
+        INSERT INTO window_version_v16
+            SELECT s.id, v.width, v.label, v.version FROM window_version v JOIN summary_series s ON s.series = v.series;
+        DROP TABLE window_version;
+        ALTER TABLE window_version_v16 RENAME TO window_version;
+        """
+
+    /// The id of a series' text in `summary_series`, added when new.
+    static func seriesID(_ series: String, _ db: Database) throws -> Int64 {
+        if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM summary_series WHERE series = ?"), arguments: [series]) {
+            return id
+        }
+        try db.cachedStatement(sql: "INSERT INTO summary_series (series) VALUES (?)").execute(arguments: [series])
+        return db.lastInsertedRowID
+    }
+
     /// The window's figures as JSON; big decimals as "mantissa e exponent" text so nothing goes through Double.
     struct Figures: Codable {
         var count: Int
@@ -167,7 +203,11 @@ extension ReadingArchive {
     public func summaryRevisions(after sequence: Int64, limit: Int = 500) throws -> [SummaryRevisionRecord] {
         try queue.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM summary_revision WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [sequence, limit]
+                db,
+                sql: """
+                    SELECT r.*, s.series FROM summary_revision r JOIN summary_series s ON s.id = r.series_id
+                    WHERE r.seq > ? ORDER BY r.seq LIMIT ?
+                    """, arguments: [sequence, limit]
             ).compactMap { row in
                 guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
                 let start: Int64 = row["start_micros"], end: Int64 = row["end_micros"]

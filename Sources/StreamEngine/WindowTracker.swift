@@ -176,11 +176,12 @@ public final class WindowTracker: Sendable {
             let remove = try db.cachedStatement(sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
             for entry in order { try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label]) }
             flushed = order.map { Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label) }
-            let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series = ? AND width = ? AND label = ?")
-            let upsert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO window_version (series, width, label, version) VALUES (?, ?, ?, ?)")
+            let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series_id = ? AND width = ? AND label = ?")
+            let upsert = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO window_version (series_id, width, label, version) VALUES (?, ?, ?, ?)")
             let log = try db.cachedStatement(sql: """
-                INSERT INTO summary_revision (subject, series, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO summary_revision (series_id, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
@@ -188,11 +189,11 @@ public final class WindowTracker: Sendable {
                     series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros, timeZone: zone(for: entry.key.subject),
                     excludeFlags: ReadingFlags.doubtful.rawValue)
                 guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
-                let series = entry.key.description
+                let series = try SummaryLog.seriesID(entry.key.description, db)
                 let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
                 try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
                 try log.execute(arguments: [
-                    entry.key.subject, series, entry.width.rawValue, entry.label, bounds.start, bounds.end, previous + 1,
+                    series, entry.width.rawValue, entry.label, bounds.start, bounds.end, previous + 1,
                     bounds.end <= nowMicros, units[entry.key] ?? "", try SummaryLog.encode(summary), nowMicros,
                 ])
                 revisions.append(

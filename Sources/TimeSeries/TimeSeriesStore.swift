@@ -56,7 +56,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         isReadOnly = false
         try Directory.create(directory)
         lockDescriptor = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockDescriptor >= 0, flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard lockDescriptor >= 0, Self.lock(lockDescriptor) else {
             if lockDescriptor >= 0 { _ = Glibc.close(lockDescriptor) }
             throw StoreError.inUse(directory)
         }
@@ -189,6 +189,17 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Refuses a change to a read-only snapshot, naming the store.
     func requireWritable() throws {
         if isReadOnly { throw StoreError.readOnly(directory) }
+    }
+
+    /// Takes the exclusive lock, waiting up to half a second: a process spawned while the lock's last holder had it
+    /// open holds the same open file (and so the lock) until it has exec'd, although the descriptor is close-on-exec.
+    static func lock(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<10 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 9 else { return false }
+            usleep(50_000)
+        }
+        return false
     }
 
     /// Stops the log thread after finishing queued appends. Unsealed samples stay in the log for the next open.

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TimeSeries
 
@@ -36,5 +37,54 @@ import TimeSeries
         for cut in [2, binary.count / 2, binary.count - 1] {
             #expect(throws: ReadingSplitError.self) { try SummaryLog.decode(binary.prefix(cut), start: 0, end: 1) }
         }
+    }
+
+    /// Revisions and window versions written with their series as text (before v16) keep their feed positions, figures
+    /// and versions under series ids; the next revision continues after the highest position ever given.
+    @Test func revisionsWrittenWithSeriesTextKeepTheirPositionsUnderIds() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-summary-v16-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/engine.sqlite"
+        let series = ["carol/00-1B-C5-00-00-10-00-00/bp_systolic", "dave/00-1B-C5-00-00-20-00-00/glucose"]
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try ReadingArchive.migrator(catalog: ProvenanceCatalog(), path: path).migrate(queue, upTo: "v15: window versions without a rowid")
+            try await queue.write { db in
+                for seq in 1...5 {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO summary_revision (seq, subject, series, width, label, start_micros, end_micros, version, late, unit,
+                            summary, recorded_micros) VALUES (?, ?, ?, 3600, ?, ?, ?, ?, 0, 'mm[Hg]', ?, ?)
+                            """,
+                        arguments: [
+                            seq, String(series[seq % 2].prefix { $0 != "/" }), series[seq % 2], Int64(seq) * 3_600_000_000, Int64(seq) * 3_600_000_000,
+                            Int64(seq + 1) * 3_600_000_000, seq, try SummaryLog.encode(Self.summaries[seq % 2]), Int64(seq),
+                        ])
+                    try db.execute(
+                        sql: "INSERT INTO window_version (series, width, label, version) VALUES (?, 3600, ?, ?)",
+                        arguments: [series[seq % 2], Int64(seq) * 3_600_000_000, seq])
+                }
+                try db.execute(sql: "DELETE FROM summary_revision WHERE seq > 3")
+            }
+        }
+        let archive = try ReadingArchive(path: path)
+        let revisions = try archive.summaryRevisions(after: 0)
+        #expect(revisions.map(\.sequence) == [1, 2, 3])
+        #expect(revisions.map { $0.revision.series.description } == [series[1], series[0], series[1]])
+        #expect(revisions.map(\.revision.version) == [1, 2, 3] && revisions.allSatisfy { $0.unit == "mm[Hg]" })
+        #expect(revisions[1].revision.summary.aggregate == Self.summaries[0].aggregate)
+        let (versions, next) = try await archive.queue.write { db in
+            let versions = try Int.fetchAll(
+                db, sql: "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label",
+                arguments: [series[1]])
+            try db.execute(
+                sql: """
+                    INSERT INTO summary_revision (series_id, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
+                    VALUES (?, 3600, 0, 0, 3600000000, 1, 0, '', X'00', 0)
+                    """, arguments: [try SummaryLog.seriesID(series[0], db)])
+            return (versions, db.lastInsertedRowID)
+        }
+        #expect(versions == [1, 3, 5] && next == 6)
     }
 }

@@ -16,12 +16,33 @@ final class ProvenanceCatalog: Sendable {
     static let migration = """
         CREATE TABLE provenance (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, body BLOB NOT NULL);
         """
-    /// The device of each entry, so "readings of this device" is a filter on provenance ids, not a column per reading;
+    /// The device of each entry (since v17 of each keyframe only), so "readings of this device" is a filter on
+    /// provenance ids, not a column per reading;
     /// the keyframe an entry is compressed against (NULL: on its own) and its JSON's length (NULL: stored as JSON).
     static let deviceMigration = """
         ALTER TABLE provenance ADD COLUMN device_key TEXT; ALTER TABLE provenance ADD COLUMN base_id INTEGER;
         ALTER TABLE provenance ADD COLUMN json_length INTEGER
         """
+    /// Entries keep the first 8 bytes of their digest (to find an entry by content; a candidate's JSON is hashed again
+    /// to confirm it) and only keyframes name their device (an entry compressed against one is of its device): the
+    /// full digest with its unique index and the device key with its index were ~160 of the ~250 bytes of the entry
+    /// each cuff connection adds.
+    static let compactMigration = """
+        CREATE TABLE provenance_v17 (
+            id INTEGER PRIMARY KEY, digest_key BLOB NOT NULL, body BLOB NOT NULL, device_key TEXT, base_id INTEGER,
+            json_length INTEGER, last_row INTEGER);
+        INSERT INTO provenance_v17
+            SELECT id, substr(digest, 1, 8), body, CASE WHEN base_id IS NULL THEN device_key END, base_id, json_length, last_row
+            FROM provenance ORDER BY id;
+        DROP TABLE provenance;
+        ALTER TABLE provenance_v17 RENAME TO provenance;
+        CREATE INDEX provenance_by_digest ON provenance(digest_key);
+        CREATE INDEX provenance_by_device ON provenance(device_key) WHERE device_key IS NOT NULL;
+        CREATE INDEX provenance_by_last_row ON provenance(last_row);
+        CREATE INDEX provenance_by_base ON provenance(base_id);
+        """
+    static let digestKeyLength = 8
+
     static let keyframeInterval = 32
     /// Sizes are the same at 3 as at 19 for entries this small (measured), and 3 costs less on a connection's first reading.
     static let compressionLevel: Int32 = 3
@@ -51,14 +72,18 @@ final class ProvenanceCatalog: Sendable {
         let body = try ReadingArchive.encoder.encode(template)
         let digest = Data(SHA256.hash(data: body))
         if let id = byDigest.withLock({ $0[digest] }) { return (id, digest) }
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM provenance WHERE digest = ?", arguments: [digest]) {
+        // Migrations before v17 (the conversion of v9) still write the table as it was then.
+        let compact = try db.columns(in: "provenance").contains { $0.name == "digest_key" }
+        let key = compact ? digest.prefix(Self.digestKeyLength) : digest
+        let lookup = compact ? "SELECT id FROM provenance WHERE digest_key = ?" : "SELECT id FROM provenance WHERE digest = ?"
+        for id in try Int64.fetchAll(db.cachedStatement(sql: lookup), arguments: [key]) where Data(SHA256.hash(data: try json(id, db))) == digest {
             remember(id, digest: digest, template: template)
             return (id, digest)
         }
         let stored = try Self.compressed(Array(body), device: template.device.key, db)
         try db.execute(
-            sql: "INSERT INTO provenance (digest, body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)",
-            arguments: [digest, Data(stored.body), template.device.key, stored.base, body.count])
+            sql: "INSERT INTO provenance (\(compact ? "digest_key" : "digest"), body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)",
+            arguments: [key, Data(stored.body), stored.base == nil || !compact ? template.device.key : nil, stored.base, body.count])
         let id = db.lastInsertedRowID
         // Cached only after the transaction that inserted it commits would be safer; a rolled-back insert leaves an
         // id that the next lookup misses in SQLite and re-inserts, so the cache is filled on read instead.
@@ -128,7 +153,7 @@ final class ProvenanceCatalog: Sendable {
         if let keyframe = try Row.fetchOne(
             db,
             sql: """
-                SELECT id, (SELECT count(*) FROM provenance p WHERE p.device_key = k.device_key AND p.id > k.id) AS since
+                SELECT id, (SELECT count(*) FROM provenance p WHERE p.base_id = k.id) AS since
                 FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
                 """,
             arguments: [device]),

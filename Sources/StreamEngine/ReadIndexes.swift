@@ -95,8 +95,12 @@ extension ReadingArchive {
             var filter = ""
             var extra: StatementArguments = []
             if let device {
-                filter += " AND provenance_id IN (SELECT id FROM provenance WHERE device_key = ?)"
-                extra += [device]
+                // Keyframes name their device; an entry compressed against one is of the same device (v17).
+                filter += """
+                     AND provenance_id IN (SELECT id FROM provenance WHERE device_key = ?
+                     UNION ALL SELECT id FROM provenance WHERE base_id IN (SELECT id FROM provenance WHERE device_key = ?))
+                    """
+                extra += [device, device]
             }
             if let flags {
                 filter += " AND (flags & ?) <> 0"

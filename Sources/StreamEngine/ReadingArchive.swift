@@ -203,6 +203,9 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v16: summary series by id") { db in
             try db.execute(sql: SummaryLog.seriesIDsMigration)
         }
+        migrator.registerMigration("v17: provenance entries with a digest key, devices on keyframes") { db in
+            try db.execute(sql: ProvenanceCatalog.compactMigration)
+        }
         return migrator
     }
 

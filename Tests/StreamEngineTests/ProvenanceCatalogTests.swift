@@ -247,6 +247,17 @@ import TimeSeries
         #expect(deltas.allSatisfy { ($0["stored"] as Int) * 5 < ($0["json_length"] as Int) })
         let reopened = try ReadingArchive(path: pipeline.directory + "/engine.sqlite")
         #expect(try reopened.readings(subject: "carol") == readings)
+        // Only keyframes name their device and an entry keeps 8 bytes of its digest (v17); the device's readings are
+        // still found by it, and a connection seen again after a reopen finds its entry by content.
+        let keyed = try await pipeline.archive.queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT device_key, length(digest_key) AS key FROM provenance ORDER BY id")
+        }
+        #expect(keyed.allSatisfy { ($0["key"] as Int) == 8 } && keyed.filter { ($0["device_key"] as String?) != nil }.count == 2)
+        #expect(try reopened.newestReadings(subject: "carol", device: cuff.device.key, limit: 50) == readings.reversed())
+        #expect(try reopened.newestReadings(subject: "carol", device: "00-00-00-00-00-00-00-00", limit: 50).isEmpty)
+        let seventh = readings[7].split().0
+        let again = try await reopened.queue.write { db in try reopened.catalog.entry(of: seventh, db).id }
+        #expect(again == entries[7]["id"] as Int64)
 
         // A damaged keyframe is named for the readings that need it; another device's readings are still served.
         _ = try await pipeline.engine.ingest(PendingReading(reading: Self.readings()[1]) {})

@@ -179,7 +179,7 @@ extension ReadingArchive {
             try db.execute(
                 sql: """
                     DELETE FROM summary_revision WHERE seq IN (SELECT seq FROM summary_revision WHERE seq <= ? ORDER BY seq LIMIT ?)
-                    AND end_micros < ?
+                    AND \(SummaryLog.endExpression) < ?
                     """,
                 arguments: [readThrough ?? Int64.max, limit, cutoff])
             return db.changesCount

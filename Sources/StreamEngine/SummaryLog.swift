@@ -34,17 +34,20 @@ enum SummaryLog {
 
     /// Revisions and window versions name their series by a small id instead of its text ("subject/device/metric",
     /// ~40 bytes, twice for a revision with its subject): a blood-pressure reading revises a few windows, and these
-    /// keys were a third of what its reading left in engine.sqlite. Feed positions (`seq`) are kept as they were.
+    /// keys were a third of what its reading left in engine.sqlite. A revision's start is NULL when it is its label
+    /// and its end NULL when it is the start plus the width (all but a day when clocks change). Feed positions (`seq`)
+    /// are kept as they were.
     static let seriesIDsMigration = """
         CREATE TABLE summary_series (id INTEGER PRIMARY KEY, series TEXT NOT NULL UNIQUE);
         INSERT OR IGNORE INTO summary_series (series)
             SELECT series FROM window_version UNION SELECT series FROM summary_revision ORDER BY 1;
         CREATE TABLE summary_revision_v16 (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL, width INTEGER NOT NULL,
-            label INTEGER NOT NULL, start_micros INTEGER NOT NULL, end_micros INTEGER NOT NULL, version INTEGER NOT NULL,
+            label INTEGER NOT NULL, start_micros INTEGER, end_micros INTEGER, version INTEGER NOT NULL,
             late INTEGER NOT NULL, unit TEXT NOT NULL, summary BLOB NOT NULL, recorded_micros INTEGER NOT NULL);
         INSERT INTO summary_revision_v16
-            SELECT r.seq, s.id, r.width, r.label, r.start_micros, r.end_micros, r.version, r.late, r.unit, r.summary, r.recorded_micros
+            SELECT r.seq, s.id, r.width, r.label, NULLIF(r.start_micros, r.label),
+                NULLIF(r.end_micros, r.start_micros + r.width * 1000000), r.version, r.late, r.unit, r.summary, r.recorded_micros
             FROM summary_revision r JOIN summary_series s ON s.series = r.series ORDER BY r.seq;
         DELETE FROM sqlite_sequence WHERE name = 'summary_revision_v16';
         INSERT INTO sqlite_sequence (name, seq) SELECT 'summary_revision_v16', seq FROM sqlite_sequence WHERE name = 'summary_revision';
@@ -58,6 +61,16 @@ enum SummaryLog {
         DROP TABLE window_version;
         ALTER TABLE window_version_v16 RENAME TO window_version;
         """
+
+    /// A revision row's start (NULL: its label) and end (NULL: start plus width).
+    static func start(_ row: Row) -> Int64 { row["start_micros"] ?? row["label"] }
+    static func end(_ row: Row, start: Int64) -> Int64 { row["end_micros"] ?? start + Int64(row["width"] as Int) * 1_000_000 }
+    /// What a revision row keeps of its window's bounds (`start`, `end` read them back).
+    static func storedBounds(label: Int64, width: SummaryWidth, start: Int64, end: Int64) -> (start: Int64?, end: Int64?) {
+        (start == label ? nil : start, end == start + width.micros ? nil : end)
+    }
+    /// The SQL of a revision's end, for conditions.
+    static let endExpression = "COALESCE(end_micros, COALESCE(start_micros, label) + width * 1000000)"
 
     /// The id of a series' text in `summary_series`, added when new.
     static func seriesID(_ series: String, _ db: Database) throws -> Int64 {
@@ -83,8 +96,11 @@ enum SummaryLog {
 
     /// The window's figures in a few dozen bytes (`FiguresCoding`); revisions written before 2026-12 hold JSON
     /// (`Figures`, 190 bytes a revision), still read.
-    static func encode(_ summary: WindowSummary) throws -> Data {
-        Data(FiguresCoding.encode(summary))
+    static func encode(_ summary: WindowSummary) throws -> Data { try encode(summary, start: summary.startMicros) }
+
+    /// `start`: the window start the revision row keeps (the label is written against it).
+    static func encode(_ summary: WindowSummary, start: Int64) throws -> Data {
+        Data(FiguresCoding.encode(summary, start: start))
     }
 
     /// JSON as revisions were written before the binary form.
@@ -100,7 +116,7 @@ enum SummaryLog {
     }
 
     static func decode(_ data: Data, start: Int64, end: Int64) throws -> WindowSummary {
-        if data.first == FiguresCoding.version { return try FiguresCoding.decode(Array(data), start: start, end: end) }
+        if let first = data.first, FiguresCoding.versions.contains(first) { return try FiguresCoding.decode(Array(data), start: start, end: end) }
         let f = try JSONDecoder().decode(Figures.self, from: data)
         func decimal(_ v: [Int64]?) -> DecimalValue? {
             guard let v, v.count == 2, let e = Int8(exactly: v[1]) else { return nil }
@@ -124,16 +140,30 @@ enum SummaryLog {
 /// A window's figures as bytes: a version byte (never `{`, so JSON written before stays readable), count, excluded and
 /// label, a byte saying which figures follow, then each as zigzag varints — times against the label, decimals as
 /// mantissa and exponent, exact sums as the two halves of their 128-bit mantissa.
+///
+/// Version 2 writes the label against the window's start (0 but for odd calendars: one byte, not eight) and a window
+/// of one value — most of a cuff's or a meter's windows — as that value and its time alone (`single`): ~12 bytes
+/// instead of ~41. Version 1 revisions are still read.
 enum FiguresCoding {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    static let versions: ClosedRange<UInt8> = 1...2
+    /// The present-figures bit saying the window holds one value (its min, max, sum, first and last; its square).
+    static let single: UInt8 = 0x40
 
-    static func encode(_ summary: WindowSummary) -> [UInt8] {
+    static func encode(_ summary: WindowSummary, start: Int64) -> [UInt8] {
         let a = summary.aggregate
         var writer = ByteWriter(capacity: 48)
         writer.write(version)
         writer.write(varint: UInt64(max(0, a.count)))
         writer.write(varint: UInt64(max(0, summary.excludedCount)))
-        writer.write(signedVarint: summary.labelMicros)
+        writer.write(signedVarint: summary.labelMicros &- start)
+        if let only = a.first, a == oneValue(only) {
+            writer.write(single)
+            writer.write(signedVarint: only.timestampMicros &- summary.labelMicros)
+            writer.write(signedVarint: only.value.mantissa)
+            writer.write(signedVarint: Int64(only.value.exponent))
+            return writer.bytes
+        }
         var present: UInt8 = 0
         for (bit, has) in [a.min != nil, a.max != nil, a.sum != nil, a.sumOfSquares != nil, a.first != nil, a.last != nil].enumerated() where has {
             present |= 1 << UInt8(bit)
@@ -162,13 +192,21 @@ enum FiguresCoding {
         return writer.bytes
     }
 
+    /// The aggregate of one value at one time, exactly as the store computes it.
+    static func oneValue(_ only: TimedValue) -> Aggregate {
+        var aggregate = Aggregate()
+        aggregate.add(value: only.value, at: only.timestampMicros)
+        return aggregate
+    }
+
     static func decode(_ bytes: [UInt8], start: Int64, end: Int64) throws -> WindowSummary {
         var reader = ByteReader(bytes)
         do {
-            _ = try reader.readByte("summary version")
+            let version = try reader.readByte("summary version")
+            guard versions.contains(version) else { throw ReadingSplitError(description: "a summary revision has unknown version \(version)") }
             let count = Int(clamping: try reader.readVarint("summary count"))
             let excluded = Int(clamping: try reader.readVarint("summary excluded"))
-            let label = try reader.readSignedVarint("summary label")
+            let label = try reader.readSignedVarint("summary label") &+ (version >= 2 ? start : 0)
             let present = try reader.readByte("summary figures")
             func decimal() throws -> DecimalValue {
                 let mantissa = try reader.readSignedVarint("decimal mantissa")
@@ -185,6 +223,13 @@ enum FiguresCoding {
             func timed() throws -> TimedValue {
                 let offset = try reader.readSignedVarint("figure time")
                 return TimedValue(timestampMicros: label &+ offset, value: try decimal())
+            }
+            if present == single {
+                let aggregate = oneValue(try timed())
+                guard count == 1, reader.isAtEnd else {
+                    throw ReadingSplitError(description: "a one-value summary revision counts \(count) or has trailing bytes")
+                }
+                return WindowSummary(labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: excluded)
             }
             func has(_ bit: UInt8) -> Bool { present & (1 << bit) != 0 }
             let aggregate = Aggregate(
@@ -210,7 +255,7 @@ extension ReadingArchive {
                     """, arguments: [sequence, limit]
             ).compactMap { row in
                 guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
-                let start: Int64 = row["start_micros"], end: Int64 = row["end_micros"]
+                let start = SummaryLog.start(row), end = SummaryLog.end(row, start: start)
                 let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
                 let revision = WindowRevision(
                     series: key, width: width, label: row["label"], startMicros: start, endMicros: end, version: row["version"],

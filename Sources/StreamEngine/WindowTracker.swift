@@ -192,9 +192,10 @@ public final class WindowTracker: Sendable {
                 let series = try SummaryLog.seriesID(entry.key.description, db)
                 let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
                 try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
+                let stored = SummaryLog.storedBounds(label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
                 try log.execute(arguments: [
-                    series, entry.width.rawValue, entry.label, bounds.start, bounds.end, previous + 1,
-                    bounds.end <= nowMicros, units[entry.key] ?? "", try SummaryLog.encode(summary), nowMicros,
+                    series, entry.width.rawValue, entry.label, stored.start, stored.end, previous + 1,
+                    bounds.end <= nowMicros, units[entry.key] ?? "", try SummaryLog.encode(summary, start: bounds.start), nowMicros,
                 ])
                 revisions.append(
                     WindowRevision(

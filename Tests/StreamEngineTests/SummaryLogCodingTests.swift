@@ -32,6 +32,24 @@ import TimeSeries
         }
     }
 
+    /// A window of one value — a cuff's hour — is its value and time alone; a revision written in version 1 (the
+    /// label in full, every figure) still reads and comes back the same in version 2.
+    @Test func aWindowOfOneValueTakesAFewBytesAndVersionOneStillReads() throws {
+        let start: Int64 = 1_793_574_000_000_000
+        let v1 = Data(hexString: "01010080F0AFD2DFCFAF063F86020086020000830100008986010080" + "82CFCC1A860200" + "8082CFCC1A860200")
+        let old = try SummaryLog.decode(try #require(v1), start: start, end: start + 3_600_000_000)
+        #expect(old.labelMicros == start && old.aggregate.count == 1 && old.aggregate.min == DecimalValue(mantissa: 131, exponent: 0))
+        #expect(old.aggregate == FiguresCoding.oneValue(try #require(old.aggregate.first)))
+        let v2 = try SummaryLog.encode(old)
+        #expect(v2.count <= 14 && v2.first == 2)
+        #expect(try SummaryLog.decode(v2, start: start, end: start + 3_600_000_000) == old)
+        // A label that is not the start, and one value with exclusions, still round-trip.
+        var shifted = old
+        shifted.labelMicros = start + 1_800_000_000
+        shifted.excludedCount = 3
+        #expect(try SummaryLog.decode(try SummaryLog.encode(shifted), start: start, end: start + 3_600_000_000) == shifted)
+    }
+
     @Test func aTruncatedRevisionIsAnErrorThatSaysSo() throws {
         let binary = try SummaryLog.encode(Self.summaries[0])
         for cut in [2, binary.count / 2, binary.count - 1] {
@@ -58,8 +76,8 @@ import TimeSeries
                             summary, recorded_micros) VALUES (?, ?, ?, 3600, ?, ?, ?, ?, 0, 'mm[Hg]', ?, ?)
                             """,
                         arguments: [
-                            seq, String(series[seq % 2].prefix { $0 != "/" }), series[seq % 2], Int64(seq) * 3_600_000_000, Int64(seq) * 3_600_000_000,
-                            Int64(seq + 1) * 3_600_000_000, seq, try SummaryLog.encode(Self.summaries[seq % 2]), Int64(seq),
+                            seq, String(series[seq % 2].prefix { $0 != "/" }), series[seq % 2], Int64(seq) * 3_600_000_000,
+                            Self.summaries[seq % 2].startMicros, Self.summaries[seq % 2].endMicros, seq, try SummaryLog.encode(Self.summaries[seq % 2]), Int64(seq),
                         ])
                     try db.execute(
                         sql: "INSERT INTO window_version (series, width, label, version) VALUES (?, 3600, ?, ?)",
@@ -86,5 +104,20 @@ import TimeSeries
             return (versions, db.lastInsertedRowID)
         }
         #expect(versions == [1, 3, 5] && next == 6)
+    }
+}
+
+extension Data {
+    /// Bytes from hex text (test vectors), nil when it is not hex.
+    init?(hexString: String) {
+        var bytes: [UInt8] = []
+        var index = hexString.startIndex
+        while index < hexString.endIndex {
+            let next = hexString.index(index, offsetBy: 2, limitedBy: hexString.endIndex) ?? hexString.endIndex
+            guard let byte = UInt8(hexString[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        self.init(bytes)
     }
 }

@@ -83,13 +83,31 @@ struct ReadingVariation: Equatable {
     var deviceTimeOffsetMinutes: Int?
     /// Glucose context sequence number.
     var glucoseSequence: UInt16?
+    /// The connection's clock comparison and the time decision made with it, for a reading kept as a row: a cuff
+    /// connects for each measurement, so in the template they made a provenance entry (~140 bytes with its indexes)
+    /// per reading; here they take ~20. Nil when the template holds them (entries written before, series readings).
+    var timeEvidence: TimeEvidence?
+
+    /// What `Reading.split(evidenceInVariation: true)` moves out of the template.
+    struct TimeEvidence: Equatable {
+        var clock: ClockComparison?
+        var clockOffsetMicros: Int64?
+        var decision: TimeDecision
+    }
 
     /// Format 1: a byte of which optional fields follow, the receive offset, the values, the payloads, then the
     /// optional fields. Integers are LEB128 varints (signed ones zigzag), so a strap's notification takes ~30 bytes.
     static let format: UInt8 = 1
 
     private enum Present {
-        static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8
+        static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8, timeEvidence: UInt8 = 16
+    }
+
+    /// The time evidence's first byte: which parts follow and the decision's kind.
+    private enum Evidence {
+        static let clock: UInt8 = 1, offset: UInt8 = 2, deviceUTCOffset: UInt8 = 16, afterSet: UInt8 = 32
+        static let decisionShift: UInt8 = 2
+        static let receiveTime: UInt8 = 0, kept: UInt8 = 1, mapped: UInt8 = 2, refused: UInt8 = 3
     }
 
     func encoded() -> [UInt8] {
@@ -100,6 +118,7 @@ struct ReadingVariation: Equatable {
         if deviceTimestamp != nil { present |= Present.deviceTimestamp }
         if deviceTimeOffsetMinutes != nil { present |= Present.timeOffset }
         if glucoseSequence != nil { present |= Present.glucoseSequence }
+        if timeEvidence != nil { present |= Present.timeEvidence }
         writer.write(present)
         writer.write(signedVarint: receivedOffsetMicros)
         writer.write(varint: UInt64(values.count))
@@ -120,13 +139,45 @@ struct ReadingVariation: Equatable {
             writer.write(contentsOf: payload)
         }
         if let sequence { writer.write(varint: UInt64(sequence)) }
-        if let stamp = deviceTimestamp {
-            for part in [stamp.year, stamp.month, stamp.day] { writer.write(varint: part.map { UInt64(max(0, $0)) + 1 } ?? 0) }
-            for part in [stamp.hour, stamp.minute, stamp.second] { writer.write(signedVarint: Int64(part)) }
-        }
+        if let stamp = deviceTimestamp { Self.write(clock: stamp, to: &writer) }
         if let offset = deviceTimeOffsetMinutes { writer.write(signedVarint: Int64(offset)) }
         if let glucoseSequence { writer.write(varint: UInt64(glucoseSequence)) }
+        if let timeEvidence { write(evidence: timeEvidence, to: &writer) }
         return writer.bytes
+    }
+
+    private static func write(clock stamp: DeviceWallClock, to writer: inout ByteWriter) {
+        for part in [stamp.year, stamp.month, stamp.day] { writer.write(varint: part.map { UInt64(max(0, $0)) + 1 } ?? 0) }
+        for part in [stamp.hour, stamp.minute, stamp.second] { writer.write(signedVarint: Int64(part)) }
+    }
+
+    /// The evidence byte, then the clock comparison (device time, its UTC offset, the gateway's time against the
+    /// receive time, the round trip), the clock offset, and the correction or the reason for a refusal.
+    private func write(evidence: TimeEvidence, to writer: inout ByteWriter) {
+        var head: UInt8 = 0
+        if evidence.clock != nil { head |= Evidence.clock }
+        if evidence.clockOffsetMicros != nil { head |= Evidence.offset }
+        if evidence.clock?.deviceUTCOffsetMinutes != nil { head |= Evidence.deviceUTCOffset }
+        if evidence.clock?.afterSet == true { head |= Evidence.afterSet }
+        switch evidence.decision {
+        case .receiveTime: head |= Evidence.receiveTime << Evidence.decisionShift
+        case .kept: head |= Evidence.kept << Evidence.decisionShift
+        case .mapped: head |= Evidence.mapped << Evidence.decisionShift
+        case .refused: head |= Evidence.refused << Evidence.decisionShift
+        }
+        writer.write(head)
+        if let clock = evidence.clock {
+            Self.write(clock: clock.deviceTime, to: &writer)
+            if let minutes = clock.deviceUTCOffsetMinutes { writer.write(signedVarint: Int64(minutes)) }
+            writer.write(signedVarint: clock.gatewayMicros &- (effectiveMicros &+ receivedOffsetMicros))
+            writer.write(signedVarint: clock.roundTripMicros)
+        }
+        if let offset = evidence.clockOffsetMicros { writer.write(signedVarint: offset) }
+        switch evidence.decision {
+        case .mapped(let correction): writer.write(signedVarint: correction)
+        case .refused(let reason): Self.write(string: reason, to: &writer)
+        case .kept, .receiveTime: break
+        }
     }
 
     private static func write(string: String, to writer: inout ByteWriter) {
@@ -136,7 +187,8 @@ struct ReadingVariation: Equatable {
     }
 
     init(effectiveMicros: Int64, receivedOffsetMicros: Int64, values: [ReadingValue], payloads: [[UInt8]], sequence: UInt16?,
-         deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, glucoseSequence: UInt16?) {
+         deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, glucoseSequence: UInt16?, timeEvidence: TimeEvidence? = nil) {
+        self.timeEvidence = timeEvidence
         self.effectiveMicros = effectiveMicros
         self.receivedOffsetMicros = receivedOffsetMicros
         self.values = values
@@ -184,21 +236,31 @@ struct ReadingVariation: Equatable {
                 payloads.append(Array(try reader.readBytes(Int(length), "payload")))
             }
             sequence = present & Present.sequence != 0 ? UInt16(clamping: try reader.readVarint("sequence")) : nil
-            if present & Present.deviceTimestamp != 0 {
-                var date: [Int?] = []
-                for field in ["year", "month", "day"] {
-                    let value = try reader.readVarint(field)
-                    date.append(value == 0 ? nil : Int(clamping: value - 1))
-                }
-                let hour = Int(clamping: try reader.readSignedVarint("hour"))
-                let minute = Int(clamping: try reader.readSignedVarint("minute"))
-                let second = Int(clamping: try reader.readSignedVarint("second"))
-                deviceTimestamp = DeviceWallClock(year: date[0], month: date[1], day: date[2], hour: hour, minute: minute, second: second)
-            } else {
-                deviceTimestamp = nil
-            }
+            deviceTimestamp = present & Present.deviceTimestamp != 0 ? try Self.readClock(&reader) : nil
             deviceTimeOffsetMinutes = present & Present.timeOffset != 0 ? Int(clamping: try reader.readSignedVarint("time offset")) : nil
             glucoseSequence = present & Present.glucoseSequence != 0 ? UInt16(clamping: try reader.readVarint("glucose sequence")) : nil
+            timeEvidence = nil
+            if present & Present.timeEvidence != 0 {
+                let head = try reader.readByte("time evidence")
+                var clock: ClockComparison?
+                if head & Evidence.clock != 0 {
+                    let deviceTime = try Self.readClock(&reader)
+                    let minutes = head & Evidence.deviceUTCOffset != 0 ? Int(clamping: try reader.readSignedVarint("device UTC offset")) : nil
+                    let gateway = try reader.readSignedVarint("clock comparison time") &+ (effectiveMicros &+ receivedOffsetMicros)
+                    clock = ClockComparison(
+                        deviceTime: deviceTime, deviceUTCOffsetMinutes: minutes, gatewayMicros: gateway,
+                        roundTripMicros: try reader.readSignedVarint("round trip"), afterSet: head & Evidence.afterSet != 0)
+                }
+                let offset = head & Evidence.offset != 0 ? try reader.readSignedVarint("clock offset") : nil
+                let decision: TimeDecision =
+                    switch (head >> Evidence.decisionShift) & 3 {
+                    case Evidence.kept: .kept
+                    case Evidence.mapped: .mapped(correctionMicros: try reader.readSignedVarint("time correction"))
+                    case Evidence.refused: .refused(reason: try Self.readString(&reader, "refusal reason"))
+                    default: .receiveTime
+                    }
+                timeEvidence = TimeEvidence(clock: clock, clockOffsetMicros: offset, decision: decision)
+            }
             guard reader.isAtEnd else { throw ReadingSplitError(description: "a stored reading has \(reader.remaining) bytes after its fields") }
         } catch let error as ByteReadError {
             throw ReadingSplitError(description: "a stored reading is damaged: \(error)")
@@ -207,6 +269,18 @@ struct ReadingVariation: Equatable {
         } catch {
             throw ReadingSplitError(description: "a stored reading is damaged: \(error)")
         }
+    }
+
+    private static func readClock(_ reader: inout ByteReader) throws -> DeviceWallClock {
+        var date: [Int?] = []
+        for field in ["year", "month", "day"] {
+            let value = try reader.readVarint(field)
+            date.append(value == 0 ? nil : Int(clamping: value - 1))
+        }
+        let hour = Int(clamping: try reader.readSignedVarint("hour"))
+        let minute = Int(clamping: try reader.readSignedVarint("minute"))
+        let second = Int(clamping: try reader.readSignedVarint("second"))
+        return DeviceWallClock(year: date[0], month: date[1], day: date[2], hour: hour, minute: minute, second: second)
     }
 
     private static func readString(_ reader: inout ByteReader, _ field: String) throws -> String {
@@ -223,7 +297,9 @@ struct ReadingSplitError: Error, CustomStringConvertible {
 
 extension Reading {
     /// The shared part and the per-reading part; `Reading(template:variation:)` puts them back together exactly.
-    func split() -> (ReadingTemplate, ReadingVariation) {
+    /// `evidenceInVariation`: the clock comparison and the time decision go with the reading, not into the template
+    /// (rows; a series reading's variation is not stored, so its template keeps them).
+    func split(evidenceInVariation: Bool = true) -> (ReadingTemplate, ReadingVariation) {
         var context = self.context
         let glucoseSequence = context.glucose?.sequenceNumber
         context.glucose?.sequenceNumber = 0
@@ -232,6 +308,13 @@ extension Reading {
         time.effectiveMicros = 0
         time.deviceTimestamp = nil
         time.deviceTimeOffsetMinutes = nil
+        var evidence: ReadingVariation.TimeEvidence?
+        if evidenceInVariation, time.clock != nil || time.clockOffsetMicros != nil || time.decision != .receiveTime {
+            evidence = ReadingVariation.TimeEvidence(clock: time.clock, clockOffsetMicros: time.clockOffsetMicros, decision: time.decision)
+            time.clock = nil
+            time.clockOffsetMicros = nil
+            time.decision = .receiveTime
+        }
         let template = ReadingTemplate(
             kind: kind, subject: subject, device: device, gateway: gateway, context: context, time: time, flags: flags,
             characteristic: characteristic, modelVersion: modelVersion,
@@ -239,7 +322,7 @@ extension Reading {
         let variation = ReadingVariation(
             effectiveMicros: self.time.effectiveMicros, receivedOffsetMicros: self.time.receivedMicros - self.time.effectiveMicros,
             values: components.map(\.value), payloads: rawPayloads, sequence: sequenceNumber, deviceTimestamp: self.time.deviceTimestamp,
-            deviceTimeOffsetMinutes: self.time.deviceTimeOffsetMinutes, glucoseSequence: glucoseSequence)
+            deviceTimeOffsetMinutes: self.time.deviceTimeOffsetMinutes, glucoseSequence: glucoseSequence, timeEvidence: evidence)
         return (template, variation)
     }
 
@@ -265,6 +348,11 @@ extension Reading {
         time.receivedMicros = variation.effectiveMicros + variation.receivedOffsetMicros
         time.deviceTimestamp = variation.deviceTimestamp
         time.deviceTimeOffsetMinutes = variation.deviceTimeOffsetMinutes
+        if let evidence = variation.timeEvidence {
+            time.clock = evidence.clock
+            time.clockOffsetMicros = evidence.clockOffsetMicros
+            time.decision = evidence.decision
+        }
         self.init(
             kind: template.kind, components: components, subject: template.subject, device: template.device, gateway: template.gateway,
             context: context, time: time, flags: template.flags, characteristic: template.characteristic, rawPayloads: variation.payloads,

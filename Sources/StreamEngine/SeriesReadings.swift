@@ -31,7 +31,7 @@ enum SeriesReadings {
             reading.context.glucose == nil,
             canonicalPayload(flags: flags, components: reading.components) == payload
         else { return nil }
-        var (template, variation) = reading.split()
+        var (template, variation) = reading.split(evidenceInVariation: false)
         template.payloadPrefix = [flags]
         template.shape = repeatingIntervals(template.shape, flags: flags)
         variation.payloads = []

@@ -25,7 +25,7 @@ import Testing
                 var streams = ReadingArchive.StreamIDs()
                 for reading in readings {
                     let identity = try #require(reading.identity).hex
-                    let (template, variation) = reading.split()
+                    let (template, variation) = reading.split(evidenceInVariation: false)
                     try db.execute(
                         sql: """
                             INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, ledger_sequence, body)

@@ -99,6 +99,25 @@ import TimeSeries
         next.time.effectiveMicros += 1_000_000
         next.components[0].value = .quantity(DecimalQuantity(mantissa: 72, exponent: 0))
         #expect(strap.split().0 == next.split().0)
+        // A cuff's connections differ in their clock comparison and time decision: those go with the reading, so its
+        // connections share one template; a refused time and its reason come back too.
+        let cuff = Self.readings()[0]
+        #expect(cuff.time.clock != nil && cuff.split().1.timeEvidence != nil && cuff.split().1.encoded().count <= 64)
+        var later = cuff
+        let day: Int64 = 86_400_000_000
+        later.time.receivedMicros += day
+        later.time.effectiveMicros += day
+        later.time.clock?.gatewayMicros += day
+        later.time.clock?.afterSet = true
+        later.time.clock?.deviceUTCOffsetMinutes = nil
+        later.time.clockOffsetMicros = -2_000_000
+        later.time.decision = .refused(reason: "clock reset to 2000-01-01")
+        #expect(cuff.split().0 == later.split().0)
+        let (template, variation) = later.split()
+        let decoded = try ReadingVariation(decoding: variation.encoded(), effectiveMicros: later.time.effectiveMicros)
+        #expect(try Reading(template: template, variation: decoded) == later)
+        // Series readings keep it in the template (their variation is not stored).
+        #expect(cuff.split(evidenceInVariation: false).0.time.clock == cuff.time.clock)
     }
 
     @Test func theArchiveStoresEachTemplateOnce() async throws {
@@ -142,7 +161,7 @@ import TimeSeries
                     var body: Data?
                     if index % 2 == 0 {
                         // As v8 wrote it: a template without shape, the variation as JSON naming metric and unit.
-                        var (template, _) = reading.split()
+                        var (template, _) = reading.split(evidenceInVariation: false)
                         template.shape = []
                         try db.execute(
                             sql: "INSERT INTO provenance (digest, body) VALUES (?, ?)",
@@ -218,7 +237,7 @@ import TimeSeries
             o: reading.time.deviceTimeOffsetMinutes, g: reading.context.glucose?.sequenceNumber)
     }
 
-    /// A cuff's connections each bring a provenance entry (their clock comparison differs); entries after a device's
+    /// A cuff's readings with different measurement status each bring a provenance entry; entries after a device's
     /// keyframe are stored against it, a few dozen bytes each, and every one gives back its template exactly.
     @Test func entriesOfADeviceAreStoredAgainstItsKeyframe() async throws {
         let pipeline = try await TestPipeline.make()
@@ -232,6 +251,7 @@ import TimeSeries
             reading.time.effectiveMicros += shift
             reading.time.clock?.gatewayMicros += shift
             reading.time.clockOffsetMicros = 180_000_000 + Int64(connection) * 1_000_000
+            reading.context.rawStatus = UInt16(connection)
             reading.time.deviceTimestamp?.day = 1 + connection % 28
             reading.time.deviceTimestamp?.hour = connection / 28
             readings.append(reading)

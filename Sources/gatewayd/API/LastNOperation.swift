@@ -35,15 +35,21 @@ struct LastNOperation: Sendable {
         // Each reading is mapped to FHIR once: the pages' mappings are kept, not made again for the answer.
         var mapped: [String: [(reading: Reading, resource: FHIRResource)]] = [:]
         func map(_ readings: [Reading]) -> [(reading: Reading, resource: FHIRResource)] {
-            let fresh = readings.filter { reading in reading.identity.map { mapped[$0.hex] == nil } ?? false }
-            let pairs = data.observations(of: fresh)
-            for pair in pairs { if let identity = pair.reading.identity { mapped[identity.hex, default: []].append(pair) } }
+            var pairs: [(reading: Reading, resource: FHIRResource)] = []
+            for reading in readings {
+                // The identity is a SHA-256 over the reading's canonical text: computed once here, not per Observation.
+                guard let identity = reading.identity?.hex, mapped[identity] == nil else { continue }
+                let observations = data.observations(of: [reading])
+                mapped[identity] = observations
+                pairs += observations
+            }
             return pairs
         }
         for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
-            // Pages of eight where readings derive Observations of other codes (status bits, meal context), which an
-            // older reading may bring; a strap's or a pulse reading's Observations all share the newest one's codes.
-            let page = [.bloodPressure, .glucose].contains(kind) ? Swift.max(max, 8) : max
+            // Pages of four where readings derive Observations of other codes (meal and other glucose context), which an
+            // older reading may bring (status bits are looked for below); a strap's or a pulse reading's Observations
+            // all share the newest one's codes.
+            let page = [.bloodPressure, .glucose].contains(kind) ? Swift.max(max, 4) : max
             var codes: [String: Int] = [:]
             for round in 0..<16 {
                 let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)

@@ -35,19 +35,20 @@ enum SummaryLog {
     /// Revisions and window versions name their series by a small id instead of its text ("subject/device/metric",
     /// ~40 bytes, twice for a revision with its subject): a blood-pressure reading revises a few windows, and these
     /// keys were a third of what its reading left in engine.sqlite. A revision's start is NULL when it is its label
-    /// and its end NULL when it is the start plus the width (all but a day when clocks change). Feed positions (`seq`)
-    /// are kept as they were.
+    /// and its end NULL when it is the start plus the width (all but a day when clocks change), its unit NULL when it is
+    /// the series' (`summary_series.unit`, the first one seen). Feed positions (`seq`) are kept as they were.
     static let seriesIDsMigration = """
-        CREATE TABLE summary_series (id INTEGER PRIMARY KEY, series TEXT NOT NULL UNIQUE);
+        CREATE TABLE summary_series (id INTEGER PRIMARY KEY, series TEXT NOT NULL UNIQUE, unit TEXT);
         INSERT OR IGNORE INTO summary_series (series)
             SELECT series FROM window_version UNION SELECT series FROM summary_revision ORDER BY 1;
+        UPDATE summary_series SET unit = (SELECT r.unit FROM summary_revision r WHERE r.series = summary_series.series ORDER BY r.seq LIMIT 1);
         CREATE TABLE summary_revision_v16 (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL, width INTEGER NOT NULL,
             label INTEGER NOT NULL, start_micros INTEGER, end_micros INTEGER, version INTEGER NOT NULL,
-            late INTEGER NOT NULL, unit TEXT NOT NULL, summary BLOB NOT NULL, recorded_micros INTEGER NOT NULL);
+            late INTEGER NOT NULL, unit TEXT, summary BLOB NOT NULL, recorded_micros INTEGER NOT NULL);
         INSERT INTO summary_revision_v16
             SELECT r.seq, s.id, r.width, r.label, NULLIF(r.start_micros, r.label),
-                NULLIF(r.end_micros, r.start_micros + r.width * 1000000), r.version, r.late, r.unit, r.summary, r.recorded_micros
+                NULLIF(r.end_micros, r.start_micros + r.width * 1000000), r.version, r.late, NULLIF(r.unit, s.unit), r.summary, r.recorded_micros
             FROM summary_revision r JOIN summary_series s ON s.series = r.series ORDER BY r.seq;
         DELETE FROM sqlite_sequence WHERE name = 'summary_revision_v16';
         INSERT INTO sqlite_sequence (name, seq) SELECT 'summary_revision_v16', seq FROM sqlite_sequence WHERE name = 'summary_revision';
@@ -72,13 +73,13 @@ enum SummaryLog {
     /// The SQL of a revision's end, for conditions.
     static let endExpression = "COALESCE(end_micros, COALESCE(start_micros, label) + width * 1000000)"
 
-    /// The id of a series' text in `summary_series`, added when new.
-    static func seriesID(_ series: String, _ db: Database) throws -> Int64 {
-        if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM summary_series WHERE series = ?"), arguments: [series]) {
-            return id
+    /// The id of a series' text in `summary_series` and its unit, added with `unit` when new.
+    static func series(_ series: String, unit: String, _ db: Database) throws -> (id: Int64, unit: String?) {
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, unit FROM summary_series WHERE series = ?"), arguments: [series]) {
+            return (row["id"], row["unit"])
         }
-        try db.cachedStatement(sql: "INSERT INTO summary_series (series) VALUES (?)").execute(arguments: [series])
-        return db.lastInsertedRowID
+        try db.cachedStatement(sql: "INSERT INTO summary_series (series, unit) VALUES (?, ?)").execute(arguments: [series, unit])
+        return (db.lastInsertedRowID, unit)
     }
 
     /// The window's figures as JSON; big decimals as "mantissa e exponent" text so nothing goes through Double.
@@ -250,7 +251,8 @@ extension ReadingArchive {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT r.*, s.series FROM summary_revision r JOIN summary_series s ON s.id = r.series_id
+                    SELECT r.*, s.series, COALESCE(r.unit, s.unit, '') AS series_unit FROM summary_revision r
+                    JOIN summary_series s ON s.id = r.series_id
                     WHERE r.seq > ? ORDER BY r.seq LIMIT ?
                     """, arguments: [sequence, limit]
             ).compactMap { row in
@@ -260,7 +262,7 @@ extension ReadingArchive {
                 let revision = WindowRevision(
                     series: key, width: width, label: row["label"], startMicros: start, endMicros: end, version: row["version"],
                     summary: summary, late: row["late"])
-                return SummaryRevisionRecord(sequence: row["seq"], revision: revision, unit: row["unit"], recordedMicros: row["recorded_micros"])
+                return SummaryRevisionRecord(sequence: row["seq"], revision: revision, unit: row["series_unit"], recordedMicros: row["recorded_micros"])
             }
         }
     }

@@ -189,13 +189,14 @@ public final class WindowTracker: Sendable {
                     series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros, timeZone: zone(for: entry.key.subject),
                     excludeFlags: ReadingFlags.doubtful.rawValue)
                 guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
-                let series = try SummaryLog.seriesID(entry.key.description, db)
+                let unit = units[entry.key] ?? ""
+                let (series, seriesUnit) = try SummaryLog.series(entry.key.description, unit: unit, db)
                 let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
                 try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
                 let stored = SummaryLog.storedBounds(label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
                 try log.execute(arguments: [
                     series, entry.width.rawValue, entry.label, stored.start, stored.end, previous + 1,
-                    bounds.end <= nowMicros, units[entry.key] ?? "", try SummaryLog.encode(summary, start: bounds.start), nowMicros,
+                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit, try SummaryLog.encode(summary, start: bounds.start), nowMicros,
                 ])
                 revisions.append(
                     WindowRevision(

@@ -96,14 +96,16 @@ import TimeSeries
             let versions = try Int.fetchAll(
                 db, sql: "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label",
                 arguments: [series[1]])
+            let ownUnits = try Int.fetchOne(db, sql: "SELECT count(*) FROM summary_revision WHERE unit IS NOT NULL")
             try db.execute(
                 sql: """
                     INSERT INTO summary_revision (series_id, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
                     VALUES (?, 3600, 0, 0, 3600000000, 1, 0, '', X'00', 0)
-                    """, arguments: [try SummaryLog.seriesID(series[0], db)])
-            return (versions, db.lastInsertedRowID)
+                    """, arguments: [try SummaryLog.series(series[0], unit: "mm[Hg]", db).id])
+            return (versions + [ownUnits ?? -1], db.lastInsertedRowID)
         }
-        #expect(versions == [1, 3, 5] && next == 6)
+        // Versions kept; the units are the series' (none stored per revision); the next position follows the highest.
+        #expect(versions == [1, 3, 5, 0] && next == 6)
     }
 }
 

@@ -152,7 +152,7 @@ struct ReadingVariation: Equatable {
     }
 
     /// The evidence byte, then the clock comparison (device time, its UTC offset, the gateway's time against the
-    /// receive time, the round trip), the clock offset, and the correction or the reason for a refusal.
+    /// receive time, the round trip), the clock offset, and the correction (against −offset) or the reason for a refusal.
     private func write(evidence: TimeEvidence, to writer: inout ByteWriter) {
         var head: UInt8 = 0
         if evidence.clock != nil { head |= Evidence.clock }
@@ -174,7 +174,8 @@ struct ReadingVariation: Equatable {
         }
         if let offset = evidence.clockOffsetMicros { writer.write(signedVarint: offset) }
         switch evidence.decision {
-        case .mapped(let correction): writer.write(signedVarint: correction)
+        // A correction is the clock offset undone: written as its difference from −offset (one byte, mostly).
+        case .mapped(let correction): writer.write(signedVarint: correction &+ (evidence.clockOffsetMicros ?? 0))
         case .refused(let reason): Self.write(string: reason, to: &writer)
         case .kept, .receiveTime: break
         }
@@ -255,7 +256,7 @@ struct ReadingVariation: Equatable {
                 let decision: TimeDecision =
                     switch (head >> Evidence.decisionShift) & 3 {
                     case Evidence.kept: .kept
-                    case Evidence.mapped: .mapped(correctionMicros: try reader.readSignedVarint("time correction"))
+                    case Evidence.mapped: .mapped(correctionMicros: try reader.readSignedVarint("time correction") &- (offset ?? 0))
                     case Evidence.refused: .refused(reason: try Self.readString(&reader, "refusal reason"))
                     default: .receiveTime
                     }

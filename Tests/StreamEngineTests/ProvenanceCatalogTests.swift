@@ -116,6 +116,12 @@ import TimeSeries
         let (template, variation) = later.split()
         let decoded = try ReadingVariation(decoding: variation.encoded(), effectiveMicros: later.time.effectiveMicros)
         #expect(try Reading(template: template, variation: decoded) == later)
+        // A correction other than the offset undone comes back too.
+        var skewed = cuff
+        skewed.time.decision = .mapped(correctionMicros: -170_000_123)
+        let (skewedTemplate, skewedVariation) = skewed.split()
+        let skewedDecoded = try ReadingVariation(decoding: skewedVariation.encoded(), effectiveMicros: skewed.time.effectiveMicros)
+        #expect(try Reading(template: skewedTemplate, variation: skewedDecoded) == skewed)
         // Series readings keep it in the template (their variation is not stored).
         #expect(cuff.split(evidenceInVariation: false).0.time.clock == cuff.time.clock)
     }

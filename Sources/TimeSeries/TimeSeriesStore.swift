@@ -31,8 +31,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// A read-only snapshot's unsealed samples, encoded as a chunk is (about a byte a sample instead of 32) and decoded
     /// for a query that reaches them: `gatewayd serve` beside a daemon holds a week of ten straps' heads in ~1 MB.
     private var frozenHeads: [SeriesID: (bytes: [UInt8], count: Int, minTime: Int64, maxTime: Int64)] = [:]
-    /// The frozen heads decoded most recently (at most two series: a request asks for the same few again and again).
+    /// The frozen heads decoded most recently (at most `decodedHeadLimit` series: a request asks for the same few again
+    /// and again — a strap's readings alone read its heart-rate, RR and energy series).
     private var decodedHeads: [(id: SeriesID, samples: [Sample])] = []
+    private static let decodedHeadLimit = 4
     var keysByID: [SeriesID: SeriesKey] = [:]
     private var idsByKey: [SeriesKey: SeriesID] = [:]
     private var sealedLSN: [SeriesID: UInt64] = [:]
@@ -356,7 +358,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 } else {
                     let decoded = try ChunkDecoder.decode(frozen.bytes[...])
                     samples = (0..<decoded.count).map(decoded.sample(at:))
-                    decodedHeads = [(id, samples)] + decodedHeads.prefix(1)
+                    decodedHeads = [(id, samples)] + decodedHeads.prefix(Self.decodedHeadLimit - 1)
                 }
                 return (chunks, samples.filter { range.contains($0.timestampMicros) })
             }
@@ -394,7 +396,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
             }
         }
         samples.append(contentsOf: head)
-        return ScanResult(samples: ChunkEncoder.stableSorted(samples), corruptChunks: corrupt)
+        // Chunks come in time order and a head is mostly appended in order: sorting is then only a check.
+        return ScanResult(samples: ChunkEncoder.isSorted(samples) ? samples : ChunkEncoder.stableSorted(samples), corruptChunks: corrupt)
     }
 
     // MARK: Size

@@ -76,7 +76,9 @@ final class ProvenanceCatalog: Sendable {
         let compact = try db.columns(in: "provenance").contains { $0.name == "digest_key" }
         let key = compact ? digest.prefix(Self.digestKeyLength) : digest
         let lookup = compact ? "SELECT id FROM provenance WHERE digest_key = ?" : "SELECT id FROM provenance WHERE digest = ?"
-        for id in try Int64.fetchAll(db.cachedStatement(sql: lookup), arguments: [key]) where Data(SHA256.hash(data: try json(id, db))) == digest {
+        // A damaged candidate is no match: the template gets a sound entry of its own instead of failing the journal.
+        for id in try Int64.fetchAll(db.cachedStatement(sql: lookup), arguments: [key])
+        where (try? json(id, db)).map({ Data(SHA256.hash(data: $0)) == digest }) == true {
             remember(id, digest: digest, template: template)
             return (id, digest)
         }

@@ -293,6 +293,18 @@ import TimeSeries
         let damaged = try ReadingArchive(path: pipeline.directory + "/engine.sqlite")
         #expect(try damaged.readings(subject: "carol") == [Self.readings()[1]] + readings[32...])
         #expect(throws: (any Error).self) { try damaged.reading(identity: try #require(readings[5].identity).hex) }
+        // A new reading whose template is the damaged entry's gets a sound entry of its own; ingest does not fail.
+        pipeline.close()
+        let pipelineAfter = try await TestPipeline.make(directory: pipeline.directory)
+        defer { pipelineAfter.close() }
+        var sameTemplate = readings[0]
+        sameTemplate.time.receivedMicros += 86_400_000_000 * 60
+        sameTemplate.time.effectiveMicros += 86_400_000_000 * 60
+        sameTemplate.time.clock?.gatewayMicros += 86_400_000_000 * 60
+        sameTemplate.time.deviceTimestamp?.month = 3
+        let outcome = try await pipelineAfter.engine.ingest(PendingReading(reading: sameTemplate) {})
+        guard case .stored = outcome else { Issue.record("expected stored, got \(outcome)"); return }
+        #expect(try pipelineAfter.archive.archived(sameTemplate) == sameTemplate)
     }
 
     @Test func aDamagedRowIsLeftOutAndTheRestIsServed() async throws {

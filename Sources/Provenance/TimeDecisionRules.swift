@@ -321,7 +321,7 @@ public enum TimeDecisionRules {
     }
 
     /// The wall clock's fields read as if they were UTC, µs since 1970; nil when incomplete or not a real date and time.
-    static func wallMicros(_ wall: DeviceWallClock) -> Int64? {
+    public static func wallMicros(_ wall: DeviceWallClock) -> Int64? {
         guard let year = wall.year, let month = wall.month, let day = wall.day,
               (1...9999).contains(year), (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day),
               (0..<24).contains(wall.hour), (0..<60).contains(wall.minute), (0..<60).contains(wall.second)
@@ -331,7 +331,7 @@ public enum TimeDecisionRules {
     }
 
     /// The wall clock showing `micros` (read as UTC), to the second.
-    static func wallClock(micros: Int64) -> DeviceWallClock {
+    public static func wallClock(micros: Int64) -> DeviceWallClock {
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)

@@ -206,6 +206,9 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v17: provenance entries with a digest key, devices on keyframes") { db in
             try db.execute(sql: ProvenanceCatalog.compactMigration)
         }
+        migrator.registerMigration("v18: summary windows by hours and seconds, recorded once per flush") { db in
+            try db.execute(sql: SummaryLog.compactKeysMigration)
+        }
         return migrator
     }
 

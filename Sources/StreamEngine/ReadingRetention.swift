@@ -167,7 +167,8 @@ extension ReadingArchive {
             try db.execute(sql: "DELETE FROM malformed WHERE received_micros < ?", arguments: [cutoff])
             report.malformed = db.changesCount
             // Version numbers of windows that ended a day before the cutoff: no reading of theirs is left to revise them.
-            try db.execute(sql: "DELETE FROM window_version WHERE label < ?", arguments: [cutoff - 2 * 86_400_000_000])
+            try db.execute(
+                sql: "DELETE FROM window_version WHERE label_seconds < ?", arguments: [SummaryLog.labelSeconds(cutoff - 2 * 86_400_000_000)])
             report.windowVersions = db.changesCount
         }
     }
@@ -182,7 +183,14 @@ extension ReadingArchive {
                     AND \(SummaryLog.endExpression) < ?
                     """,
                 arguments: [readThrough ?? Int64.max, limit, cutoff])
-            return db.changesCount
+            let retired = db.changesCount
+            // Flush times no remaining revision reads (each reads the newest flush at or before it); all when none remains.
+            try db.execute(sql: """
+                DELETE FROM summary_flush WHERE seq < COALESCE(
+                    (SELECT MAX(f.seq) FROM summary_flush f WHERE f.seq <= (SELECT MIN(seq) FROM summary_revision)),
+                    CASE WHEN EXISTS (SELECT 1 FROM summary_revision) THEN 0 ELSE 9223372036854775807 END)
+                """)
+            return retired
         }
     }
 

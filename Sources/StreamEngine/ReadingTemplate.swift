@@ -101,11 +101,16 @@ struct ReadingVariation: Equatable {
 
     private enum Present {
         static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8, timeEvidence: UInt8 = 16
+        /// With `glucoseSequence`: the context's sequence number is the measurement's (as a meter sends it), not written.
+        static let glucoseSequenceIsSequence: UInt8 = 32
     }
 
     /// The time evidence's first byte: which parts follow and the decision's kind.
     private enum Evidence {
         static let clock: UInt8 = 1, offset: UInt8 = 2, deviceUTCOffset: UInt8 = 16, afterSet: UInt8 = 32
+        /// The clock comparison's device time is written as seconds from the reading's device timestamp (a cuff reads
+        /// its clock moments after it measured: 1–2 bytes, not 7).
+        static let clockFromTimestamp: UInt8 = 64
         static let decisionShift: UInt8 = 2
         static let receiveTime: UInt8 = 0, kept: UInt8 = 1, mapped: UInt8 = 2, refused: UInt8 = 3
     }
@@ -118,6 +123,7 @@ struct ReadingVariation: Equatable {
         if deviceTimestamp != nil { present |= Present.deviceTimestamp }
         if deviceTimeOffsetMinutes != nil { present |= Present.timeOffset }
         if glucoseSequence != nil { present |= Present.glucoseSequence }
+        if glucoseSequence != nil, glucoseSequence == sequence { present |= Present.glucoseSequenceIsSequence }
         if timeEvidence != nil { present |= Present.timeEvidence }
         writer.write(present)
         writer.write(signedVarint: receivedOffsetMicros)
@@ -141,7 +147,7 @@ struct ReadingVariation: Equatable {
         if let sequence { writer.write(varint: UInt64(sequence)) }
         if let stamp = deviceTimestamp { Self.write(clock: stamp, to: &writer) }
         if let offset = deviceTimeOffsetMinutes { writer.write(signedVarint: Int64(offset)) }
-        if let glucoseSequence { writer.write(varint: UInt64(glucoseSequence)) }
+        if let glucoseSequence, present & Present.glucoseSequenceIsSequence == 0 { writer.write(varint: UInt64(glucoseSequence)) }
         if let timeEvidence { write(evidence: timeEvidence, to: &writer) }
         return writer.bytes
     }
@@ -159,6 +165,8 @@ struct ReadingVariation: Equatable {
         if evidence.clockOffsetMicros != nil { head |= Evidence.offset }
         if evidence.clock?.deviceUTCOffsetMinutes != nil { head |= Evidence.deviceUTCOffset }
         if evidence.clock?.afterSet == true { head |= Evidence.afterSet }
+        let fromTimestamp = evidence.clock.flatMap { Self.secondsFromTimestamp($0.deviceTime, deviceTimestamp) }
+        if fromTimestamp != nil { head |= Evidence.clockFromTimestamp }
         switch evidence.decision {
         case .receiveTime: head |= Evidence.receiveTime << Evidence.decisionShift
         case .kept: head |= Evidence.kept << Evidence.decisionShift
@@ -167,7 +175,7 @@ struct ReadingVariation: Equatable {
         }
         writer.write(head)
         if let clock = evidence.clock {
-            Self.write(clock: clock.deviceTime, to: &writer)
+            if let fromTimestamp { writer.write(signedVarint: fromTimestamp) } else { Self.write(clock: clock.deviceTime, to: &writer) }
             if let minutes = clock.deviceUTCOffsetMinutes { writer.write(signedVarint: Int64(minutes)) }
             writer.write(signedVarint: clock.gatewayMicros &- (effectiveMicros &+ receivedOffsetMicros))
             writer.write(signedVarint: clock.roundTripMicros)
@@ -179,6 +187,15 @@ struct ReadingVariation: Equatable {
         case .refused(let reason): Self.write(string: reason, to: &writer)
         case .kept, .receiveTime: break
         }
+    }
+
+    /// `deviceTime` as seconds after `timestamp` when both are real, complete dates and times and the seconds give
+    /// `deviceTime` back exactly; nil otherwise (the clock is then written whole).
+    private static func secondsFromTimestamp(_ deviceTime: DeviceWallClock, _ timestamp: DeviceWallClock?) -> Int64? {
+        guard let timestamp, let base = TimeDecisionRules.wallMicros(timestamp), let time = TimeDecisionRules.wallMicros(deviceTime),
+              TimeDecisionRules.wallClock(micros: time) == deviceTime
+        else { return nil }
+        return (time - base) / 1_000_000
     }
 
     private static func write(string: String, to writer: inout ByteWriter) {
@@ -239,13 +256,24 @@ struct ReadingVariation: Equatable {
             sequence = present & Present.sequence != 0 ? UInt16(clamping: try reader.readVarint("sequence")) : nil
             deviceTimestamp = present & Present.deviceTimestamp != 0 ? try Self.readClock(&reader) : nil
             deviceTimeOffsetMinutes = present & Present.timeOffset != 0 ? Int(clamping: try reader.readSignedVarint("time offset")) : nil
-            glucoseSequence = present & Present.glucoseSequence != 0 ? UInt16(clamping: try reader.readVarint("glucose sequence")) : nil
+            glucoseSequence =
+                present & Present.glucoseSequence == 0 ? nil
+                : present & Present.glucoseSequenceIsSequence != 0 ? sequence
+                : UInt16(clamping: try reader.readVarint("glucose sequence"))
             timeEvidence = nil
             if present & Present.timeEvidence != 0 {
                 let head = try reader.readByte("time evidence")
                 var clock: ClockComparison?
                 if head & Evidence.clock != 0 {
-                    let deviceTime = try Self.readClock(&reader)
+                    let deviceTime: DeviceWallClock
+                    if head & Evidence.clockFromTimestamp != 0 {
+                        let seconds = try reader.readSignedVarint("clock time from timestamp")
+                        guard let stamp = deviceTimestamp, let base = TimeDecisionRules.wallMicros(stamp), abs(seconds) < 400 * 366 * 86_400
+                        else { throw ReadingSplitError(description: "a stored reading's clock time is written against a timestamp it lacks") }
+                        deviceTime = TimeDecisionRules.wallClock(micros: base + seconds * 1_000_000)
+                    } else {
+                        deviceTime = try Self.readClock(&reader)
+                    }
                     let minutes = head & Evidence.deviceUTCOffset != 0 ? Int(clamping: try reader.readSignedVarint("device UTC offset")) : nil
                     let gateway = try reader.readSignedVarint("clock comparison time") &+ (effectiveMicros &+ receivedOffsetMicros)
                     clock = ClockComparison(

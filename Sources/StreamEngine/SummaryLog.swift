@@ -63,15 +63,55 @@ enum SummaryLog {
         ALTER TABLE window_version_v16 RENAME TO window_version;
         """
 
-    /// A revision row's start (NULL: its label) and end (NULL: start plus width).
-    static func start(_ row: Row) -> Int64 { row["start_micros"] ?? row["label"] }
-    static func end(_ row: Row, start: Int64) -> Int64 { row["end_micros"] ?? start + Int64(row["width"] as Int) * 1_000_000 }
+    /// Revisions and window versions keep their window's width in hours and its label in seconds (1 or 24 and ~1.8 × 10⁹:
+    /// 0–1 and 4 bytes, not 2–3 and 8), and the time they were recorded once per flush (`summary_flush`: the first
+    /// revision of each flush and its time) rather than 8 bytes on every revision — a blood-pressure reading revises six
+    /// windows, and these were a tenth of what it left in engine.sqlite. Labels are whole seconds (calendar boundaries).
+    static let compactKeysMigration = """
+        CREATE TABLE summary_flush (seq INTEGER PRIMARY KEY, recorded_micros INTEGER NOT NULL);
+        INSERT INTO summary_flush (seq, recorded_micros)
+            SELECT seq, recorded_micros FROM (
+                SELECT seq, recorded_micros, LAG(recorded_micros) OVER (ORDER BY seq) AS previous FROM summary_revision)
+            WHERE previous IS NULL OR previous != recorded_micros;
+        CREATE TABLE summary_revision_v18 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL, width_hours INTEGER NOT NULL,
+            label_seconds INTEGER NOT NULL, start_micros INTEGER, end_micros INTEGER, version INTEGER NOT NULL,
+            late INTEGER NOT NULL, unit TEXT, summary BLOB NOT NULL);
+        INSERT INTO summary_revision_v18
+            SELECT seq, series_id, width / 3600, label / 1000000,
+                CASE WHEN start_micros IS NULL AND label % 1000000 != 0 THEN label ELSE start_micros END,
+                end_micros, version, late, unit, summary
+            FROM summary_revision ORDER BY seq;
+        DELETE FROM sqlite_sequence WHERE name = 'summary_revision_v18';
+        INSERT INTO sqlite_sequence (name, seq) SELECT 'summary_revision_v18', seq FROM sqlite_sequence WHERE name = 'summary_revision';
+        DROP TABLE summary_revision;
+        ALTER TABLE summary_revision_v18 RENAME TO summary_revision;
+        CREATE TABLE window_version_v18 (
+            series_id INTEGER NOT NULL, width_hours INTEGER NOT NULL, label_seconds INTEGER NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (series_id, width_hours, label_seconds)) WITHOUT ROWID;
+        INSERT INTO window_version_v18 SELECT series_id, width / 3600, label / 1000000, version FROM window_version;
+        DROP TABLE window_version;
+        ALTER TABLE window_version_v18 RENAME TO window_version;
+        """
+
+    /// The stored forms of a window's width and label (see `compactKeysMigration`).
+    static func widthHours(_ width: SummaryWidth) -> Int { width.rawValue / 3600 }
+    static func labelSeconds(_ label: Int64) -> Int64 { label / 1_000_000 }
+
+    /// A revision row's label, start (NULL: its label) and end (NULL: start plus width).
+    static func label(_ row: Row) -> Int64 { (row["label_seconds"] as Int64) * 1_000_000 }
+    static func width(_ row: Row) -> SummaryWidth? { SummaryWidth(rawValue: (row["width_hours"] as Int) * 3600) }
+    static func start(_ row: Row) -> Int64 { row["start_micros"] ?? label(row) }
+    static func end(_ row: Row, start: Int64) -> Int64 { row["end_micros"] ?? start + Int64(row["width_hours"] as Int) * 3_600_000_000 }
     /// What a revision row keeps of its window's bounds (`start`, `end` read them back).
+    /// A label that is not a whole second (never made by the calendar) keeps its start, so nothing is lost.
     static func storedBounds(label: Int64, width: SummaryWidth, start: Int64, end: Int64) -> (start: Int64?, end: Int64?) {
-        (start == label ? nil : start, end == start + width.micros ? nil : end)
+        (start == label && label % 1_000_000 == 0 ? nil : start, end == start + width.micros ? nil : end)
     }
     /// The SQL of a revision's end, for conditions.
-    static let endExpression = "COALESCE(end_micros, COALESCE(start_micros, label) + width * 1000000)"
+    static let endExpression = "COALESCE(end_micros, COALESCE(start_micros, label_seconds * 1000000) + width_hours * 3600000000)"
+    /// The SQL of a revision's recorded time: its flush's (the newest flush at or before it).
+    static let recordedExpression = "(SELECT f.recorded_micros FROM summary_flush f WHERE f.seq <= r.seq ORDER BY f.seq DESC LIMIT 1)"
 
     /// The id of a series' text in `summary_series` and its unit, added with `unit` when new.
     static func series(_ series: String, unit: String, _ db: Database) throws -> (id: Int64, unit: String?) {
@@ -251,18 +291,20 @@ extension ReadingArchive {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT r.*, s.series, COALESCE(r.unit, s.unit, '') AS series_unit FROM summary_revision r
+                    SELECT r.*, s.series, COALESCE(r.unit, s.unit, '') AS series_unit, \(SummaryLog.recordedExpression) AS recorded_micros
+                    FROM summary_revision r
                     JOIN summary_series s ON s.id = r.series_id
                     WHERE r.seq > ? ORDER BY r.seq LIMIT ?
                     """, arguments: [sequence, limit]
             ).compactMap { row in
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryLog.width(row) else { return nil }
                 let start = SummaryLog.start(row), end = SummaryLog.end(row, start: start)
                 let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
                 let revision = WindowRevision(
-                    series: key, width: width, label: row["label"], startMicros: start, endMicros: end, version: row["version"],
+                    series: key, width: width, label: SummaryLog.label(row), startMicros: start, endMicros: end, version: row["version"],
                     summary: summary, late: row["late"])
-                return SummaryRevisionRecord(sequence: row["seq"], revision: revision, unit: row["series_unit"], recordedMicros: row["recorded_micros"])
+                return SummaryRevisionRecord(
+                    sequence: row["seq"], revision: revision, unit: row["series_unit"], recordedMicros: row["recorded_micros"] ?? 0)
             }
         }
     }

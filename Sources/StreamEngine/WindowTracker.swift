@@ -176,13 +176,15 @@ public final class WindowTracker: Sendable {
             let remove = try db.cachedStatement(sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
             for entry in order { try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label]) }
             flushed = order.map { Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label) }
-            let select = try db.cachedStatement(sql: "SELECT version FROM window_version WHERE series_id = ? AND width = ? AND label = ?")
+            let select = try db.cachedStatement(
+                sql: "SELECT version FROM window_version WHERE series_id = ? AND width_hours = ? AND label_seconds = ?")
             let upsert = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO window_version (series_id, width, label, version) VALUES (?, ?, ?, ?)")
+                sql: "INSERT OR REPLACE INTO window_version (series_id, width_hours, label_seconds, version) VALUES (?, ?, ?, ?)")
             let log = try db.cachedStatement(sql: """
-                INSERT INTO summary_revision (series_id, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+            var flushRecorded = false
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
                 let query = WindowQuery(
@@ -191,13 +193,20 @@ public final class WindowTracker: Sendable {
                 guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
                 let unit = units[entry.key] ?? ""
                 let (series, seriesUnit) = try SummaryLog.series(entry.key.description, unit: unit, db)
-                let previous = try Int.fetchOne(select, arguments: [series, entry.width.rawValue, entry.label]) ?? 0
-                try upsert.execute(arguments: [series, entry.width.rawValue, entry.label, previous + 1])
+                let hours = SummaryLog.widthHours(entry.width), seconds = SummaryLog.labelSeconds(entry.label)
+                let previous = try Int.fetchOne(select, arguments: [series, hours, seconds]) ?? 0
+                try upsert.execute(arguments: [series, hours, seconds, previous + 1])
                 let stored = SummaryLog.storedBounds(label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
                 try log.execute(arguments: [
-                    series, entry.width.rawValue, entry.label, stored.start, stored.end, previous + 1,
-                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit, try SummaryLog.encode(summary, start: bounds.start), nowMicros,
+                    series, hours, seconds, stored.start, stored.end, previous + 1,
+                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit, try SummaryLog.encode(summary, start: bounds.start),
                 ])
+                if !flushRecorded {
+                    // The flush's time, once: every revision up to the next flush row was recorded at it.
+                    try db.execute(
+                        sql: "INSERT INTO summary_flush (seq, recorded_micros) VALUES (?, ?)", arguments: [db.lastInsertedRowID, nowMicros])
+                    flushRecorded = true
+                }
                 revisions.append(
                     WindowRevision(
                         series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start, endMicros: bounds.end,

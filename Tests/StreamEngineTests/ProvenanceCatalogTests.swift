@@ -126,6 +126,42 @@ import TimeSeries
         #expect(cuff.split(evidenceInVariation: false).0.time.clock == cuff.time.clock)
     }
 
+    /// A cuff's clock comparison is written as seconds from its timestamp, and a meter's context sequence number is not
+    /// written again when it is the measurement's; anything those forms cannot give back exactly is written whole.
+    @Test func clockTimesAndContextSequencesTakeAFewBytesAndComeBackExactly() throws {
+        let cuff = Self.readings()[0]
+        let compact = cuff.split().1.encoded()
+        var unusual: [Reading] = []
+        for clock in [
+            DeviceWallClock(year: nil, month: 11, day: 21, hour: 8, minute: 4, second: 40),  // no year: whole
+            DeviceWallClock(year: 2026, month: 11, day: 21, hour: 25, minute: 4, second: 40),  // no such hour: whole
+            DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0),  // reset clock: far, still exact
+        ] {
+            var reading = cuff
+            reading.time.clock?.deviceTime = clock
+            unusual.append(reading)
+        }
+        var stampless = cuff
+        stampless.time.deviceTimestamp = DeviceWallClock(year: 2026, month: 2, day: 30, hour: 8, minute: 3, second: 0)
+        unusual.append(stampless)
+        for reading in unusual {
+            let (template, variation) = reading.split()
+            let body = variation.encoded()
+            #expect(try Reading(template: template, variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros)) == reading)
+            if reading.time.clock?.deviceTime.year == 2000 { #expect(body.count < compact.count + 4) } else { #expect(body.count > compact.count) }
+        }
+        let meter = Self.readings()[1]
+        #expect(meter.context.glucose?.sequenceNumber == meter.sequenceNumber)
+        var renumbered = meter
+        renumbered.context.glucose?.sequenceNumber = 514
+        for reading in [meter, renumbered] {
+            let (template, variation) = reading.split()
+            let body = variation.encoded()
+            #expect(try Reading(template: template, variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros)) == reading)
+        }
+        #expect(renumbered.split().1.encoded().count == meter.split().1.encoded().count + 2)
+    }
+
     @Test func theArchiveStoresEachTemplateOnce() async throws {
         let pipeline = try await TestPipeline.make(zones: ["carol": TimeZone(identifier: "Asia/Tokyo")!])
         defer { pipeline.remove() }

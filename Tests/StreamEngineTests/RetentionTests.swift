@@ -84,9 +84,14 @@ private let cutoff = now - 30 * day
         let report = try await engine.applyRetention(olderThan: cutoff, feedReadThrough: nil, summariesReadThrough: nil).archive
         #expect(!report.heldForSync && report.readings == old.count - 3 && report.ledgerEntry != nil)
         let oldWindows = try await archive.queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM window_version WHERE label < ?", arguments: [cutoff - 2 * day]) ?? 0
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM window_version WHERE label_seconds < ?", arguments: [(cutoff - 2 * day) / 1_000_000]) ?? 0
         }
         #expect(oldWindows == 0 && held.windowVersions + report.windowVersions > 0)
+        // Flush times: only the one the oldest remaining revision reads is kept from before it.
+        let staleFlushes = try await archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM summary_flush WHERE seq < (SELECT MIN(seq) FROM summary_revision)") ?? 0
+        }
+        #expect(staleFlushes <= 1)
         #expect(try archive.readings(subject: "dave").isEmpty)
         #expect(try archive.readings(subject: "carol") == new.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
         for reading in old { #expect(try archive.archived(reading) == nil) }

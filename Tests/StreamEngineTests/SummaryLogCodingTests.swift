@@ -88,19 +88,20 @@ import TimeSeries
         }
         let archive = try ReadingArchive(path: path)
         let revisions = try archive.summaryRevisions(after: 0)
-        #expect(revisions.map(\.sequence) == [1, 2, 3])
+        #expect(revisions.map(\.sequence) == [1, 2, 3] && revisions.map(\.recordedMicros) == [1, 2, 3])
+        #expect(revisions.map(\.revision.label) == [3_600_000_000, 7_200_000_000, 10_800_000_000] && revisions.allSatisfy { $0.revision.width == .hour })
         #expect(revisions.map { $0.revision.series.description } == [series[1], series[0], series[1]])
         #expect(revisions.map(\.revision.version) == [1, 2, 3] && revisions.allSatisfy { $0.unit == "mm[Hg]" })
         #expect(revisions[1].revision.summary.aggregate == Self.summaries[0].aggregate)
         let (versions, next) = try await archive.queue.write { db in
             let versions = try Int.fetchAll(
-                db, sql: "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label",
+                db, sql: "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label_seconds",
                 arguments: [series[1]])
             let ownUnits = try Int.fetchOne(db, sql: "SELECT count(*) FROM summary_revision WHERE unit IS NOT NULL")
             try db.execute(
                 sql: """
-                    INSERT INTO summary_revision (series_id, width, label, start_micros, end_micros, version, late, unit, summary, recorded_micros)
-                    VALUES (?, 3600, 0, 0, 3600000000, 1, 0, '', X'00', 0)
+                    INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
+                    VALUES (?, 1, 0, 0, 3600000000, 1, 0, '', X'00')
                     """, arguments: [try SummaryLog.series(series[0], unit: "mm[Hg]", db).id])
             return (versions + [ownUnits ?? -1], db.lastInsertedRowID)
         }

@@ -227,9 +227,9 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         let readings = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger")
         // The daemon's settings (GatewayPipeline): windows revised at most once a minute, notifications lingering up
-        // to 5 s to share a batch.
+        // to 8 s to share a batch.
         var options = StreamEngineOptions()
-        options.notificationLinger = .seconds(5)
+        options.notificationLinger = .seconds(8)
         let engine = try StreamEngine(
             store: opened, archive: readings, ledger: LedgerRecorder(ledger: ledger),
             windows: WindowTracker(zones: [:], defaultZone: zone, coalesceMicros: 60_000_000), options: options)

@@ -64,6 +64,9 @@ public struct StreamEngineOptions: Sendable {
 /// samples to the store (fsynced), record the batch in the ledger, mark them stored, and only then
 /// acknowledge every reading of the batch to its source (DESIGN.md rule 3).
 public actor StreamEngine {
+    /// The engine's jobs run on a thread of their own: its commits block on the disk (see `DedicatedThreadExecutor`).
+    private let executor = DedicatedThreadExecutor(name: "gatewayd-engine")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public let store: TimeSeriesStore
     public let archive: ReadingArchive
     let ledger: (any BatchLedger)?
@@ -105,6 +108,8 @@ public actor StreamEngine {
         }
     }
 
+    deinit { executor.shutdown() }
+
     static func subjectKey(_ device: String, _ user: UInt8?) -> String { device + "#" + (user.map(String.init) ?? "-") }
 
     // MARK: Recovery
@@ -143,9 +148,9 @@ public actor StreamEngine {
     }
 
     /// Revises the windows these readings touched (logged durably in engine.sqlite and yielded to `revisions`).
-    private func reviseWindows(_ readings: [Reading], now: Int64) {
+    private func reviseWindows(_ readings: [Reading], now: Int64, flushDue: Bool = true) {
         do {
-            for revision in try windows.revise(readings, store: store, archive: archive, nowMicros: now) {
+            for revision in try windows.revise(readings, store: store, archive: archive, nowMicros: now, flushDue: flushDue) {
                 revisionSink.yield(revision)
             }
         } catch {
@@ -156,9 +161,9 @@ public actor StreamEngine {
 
     /// Revises the pending windows that are due (all of them with `all`), e.g. from a timer while no batch arrives,
     /// and before a stop.
-    public func flushSummaries(all: Bool = false) {
+    public func flushSummaries(all: Bool = false, limit: Int? = nil) {
         do {
-            for revision in try windows.flush(store: store, archive: archive, nowMicros: options.clock(), all: all) {
+            for revision in try windows.flush(store: store, archive: archive, nowMicros: options.clock(), all: all, limit: limit) {
                 revisionSink.yield(revision)
             }
         } catch {
@@ -224,25 +229,24 @@ public actor StreamEngine {
         outcomes.reserveCapacity(pending.count)
         let size = max(options.batchSize, options.importBatchSize)
         for start in stride(from: 0, to: pending.count, by: size) {
-            outcomes += try await process(pending[start..<min(start + size, pending.count)].map { ($0, nil) })
+            let part = pending[start..<min(start + size, pending.count)]
+            outcomes += try await process(part.map { ($0, nil) })
+            for reading in part { await reading.acknowledge() }
         }
         return outcomes
     }
 
-    /// Feeds a whole source through the engine, one reading at a time (so a slow disk slows the device); readings
-    /// nobody confirms (notifications) go on without waiting for their batch, up to `inFlight` at once, so they can
-    /// share batches. `onOutcome` hears every reading's outcome. Returns once every reading has its outcome.
+    /// Feeds a whole source through the engine without waiting for each reading's batch, up to `inFlight` readings at
+    /// once (so a slow disk slows the device): notifications share batches, and the readings of one indication (a
+    /// cuff's pressure and pulse) share one instead of taking two in turn — a device sends its next indication only
+    /// once the last is confirmed anyway. `onOutcome` hears every reading's outcome. Returns once every reading has
+    /// its outcome.
     public func consume<S: AsyncSequence & Sendable>(
         _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil
     ) async throws where S.Element == PendingReading {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var outstanding = 0
             for try await pending in source {
-                if pending.awaitsConfirmation {
-                    let outcome = try await ingest(pending)
-                    await onOutcome?(outcome, pending.reading)
-                    continue
-                }
                 if outstanding >= inFlight {
                     try await group.next()
                     outstanding -= 1
@@ -283,30 +287,73 @@ public actor StreamEngine {
     private func flushLoop() async {
         repeat {
             await flushWaiting()
-            // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next batch).
+            // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next batch),
+            // and windows that became due while confirmations went first are revised.
             // Readings that came meanwhile are taken by this loop (`flushing` is still set, so nobody else starts one).
             await settleDeferredMark()
+            if waiting.isEmpty { await flushDueSummaries() }
         } while !waiting.isEmpty
         flushing = false
         lingerCutShort = false
+    }
+
+    /// Due windows revised while the engine is idle, a batch's worth at a time, between batches (so not inside a
+    /// batch whose readings someone waits to confirm).
+    private func flushDueSummaries() async {
+        while processing { await withCheckedContinuation { processWaiters.append($0) } }
+        processing = true
+        defer {
+            processing = false
+            if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
+        }
+        flushSummaries(limit: WindowTracker.flushLimitPerBatch)
+    }
+
+    /// The next batch: readings someone waits to confirm (an indication, a stored record) go first and alone, so a
+    /// cuff's confirmation pays for its own few readings, not for the notifications that waited beside it; once the
+    /// oldest notification has waited its linger (or nothing waits to be confirmed), everything in arrival order.
+    private func nextBatch() -> (batch: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)], confirmationsOnly: Bool) {
+        let confirmations = waiting.count { $0.0.awaitsConfirmation }
+        let notificationsOverdue = oldestWaiting.map { $0.duration(to: .now) >= options.notificationLinger } ?? false
+        if confirmations > 0, confirmations < waiting.count, !notificationsOverdue {
+            var batch: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
+            var rest: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
+            rest.reserveCapacity(waiting.count)
+            for entry in waiting {
+                if entry.0.awaitsConfirmation, batch.count < options.batchSize { batch.append(entry) } else { rest.append(entry) }
+            }
+            waiting = rest
+            return (batch, true)
+        }
+        let limit = confirmations > 0 ? options.batchSize : notificationBatchSize
+        let count = min(limit, waiting.count)
+        let batch = Array(waiting.prefix(count))
+        waiting.removeFirst(count)
+        return (batch, false)
     }
 
     /// Batches what waits, until nothing does.
     private func flushWaiting() async {
         while !waiting.isEmpty {
             await lingerForNotifications()
-            let limit = waiting.contains(where: { $0.0.awaitsConfirmation }) ? options.batchSize : notificationBatchSize
-            let count = min(limit, waiting.count)
-            let batch = Array(waiting.prefix(count))
-            waiting.removeFirst(count)
-            oldestWaiting = waiting.isEmpty ? nil : .now
+            let (batch, confirmationsOnly) = nextBatch()
+            let count = batch.count
+            // The notifications left behind by a batch of confirmations keep their age (their linger runs on).
+            if !confirmationsOnly { oldestWaiting = waiting.isEmpty ? nil : .now }
             queueGauge.record(waiting.count)
             let resumable = min(spaceWaiters.count, count)
             for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }
             spaceWaiters.removeFirst(resumable)
             do {
                 let outcomes = try await process(batch.map { ($0.0, nil) }, deferringMark: true)
-                for (entry, outcome) in zip(batch, outcomes) { entry.1.resume(returning: outcome) }
+                // The next batch goes on while the sources are told (a meter's hundreds of records take tens of
+                // milliseconds to confirm, which a cuff's indication waiting behind them need not wait for).
+                Task.detached {
+                    for (entry, outcome) in zip(batch, outcomes) {
+                        await entry.0.acknowledge()
+                        entry.1.resume(returning: outcome)
+                    }
+                }
             } catch {
                 logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
                 for entry in batch { entry.1.resume(throwing: error) }
@@ -425,7 +472,10 @@ public actor StreamEngine {
             let sequence = try ledger?.record(journaled.items, recordedMicros: now)
             // Windows are revised before the mark: a crash in between leaves the readings unstored, and recovery
             // revises their windows again (a repeated version is harmless; a missed one would never be sent).
-            reviseWindows(fresh.map(\.reading), now: now)
+            // A batch someone waits on leaves the due windows to a batch nobody waits on, or to the engine's idle time
+            // (unless windows are not coalesced: then every batch revises its windows at once).
+            let awaited = batch.contains { $0.0.awaitsConfirmation }
+            reviseWindows(fresh.map(\.reading), now: now, flushDue: windows.coalesceMicros == 0 || !awaited)
             if deferringMark, journaled.rows.isEmpty, let batch = journaled.batch {
                 deferredMark = (batch, sequence)
             } else {
@@ -446,8 +496,7 @@ public actor StreamEngine {
                 ("kind", pending.reading.kind.rawValue), ("device", pending.reading.device.key),
             ]).increment()
         }
-        // 5. Only now tell the sources.
-        for (pending, _) in batch { await pending.acknowledge() }
+        // 5. Only now may the sources be told (`acknowledge`, by the caller: outside the one-batch-at-a-time section).
         return outcomes
     }
 }

@@ -88,8 +88,10 @@ public final class WindowTracker: Sendable {
             PRIMARY KEY (series, width, label));
         """
 
-    /// Recomputes every window the readings touched and bumps its version.
-    func revise(_ readings: [Reading], store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64) throws -> [WindowRevision] {
+    /// Marks every window the readings touched pending, then (with `flushDue`) revises the windows that are due.
+    func revise(
+        _ readings: [Reading], store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, flushDue: Bool = true
+    ) throws -> [WindowRevision] {
         struct Touched: Hashable {
             var key: SeriesKey
             var width: SummaryWidth
@@ -120,7 +122,7 @@ public final class WindowTracker: Sendable {
         let known = try knownPending(archive)
         order = order.filter { !known.contains(Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label)) }
         guard !order.isEmpty else {
-            return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch)
+            return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
         }
         try archive.queue.write { db in
             // A window already pending keeps the time it became pending: it is revised on schedule, not postponed.
@@ -139,7 +141,7 @@ public final class WindowTracker: Sendable {
         pendingKeys.withLock { keys in
             for entry in order { keys?.insert(Self.pendingKey(series: entry.key.description, width: entry.width.rawValue, label: entry.label)) }
         }
-        return try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch)
+        return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
     }
 
     /// Revises the pending windows that are due (pending for `coalesceMicros`), or all of them: recompute each from

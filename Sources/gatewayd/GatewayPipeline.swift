@@ -86,8 +86,8 @@ struct GatewayPipeline: Sendable {
         await onDevice?(connection.device)
         var failure: String?
         do {
-            // Indications and stored records wait for their confirmation in turn; notifications go on so they can
-            // share batches.
+            // Readings go on without waiting for their batch (up to 64 in flight), so they share batches; a device is
+            // confirmed only once its readings are durable.
             try await engine.consume(connection.readings, onOutcome: onOutcome)
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.

@@ -73,7 +73,9 @@ public actor StreamEngine {
     let options: StreamEngineOptions
     let logger: Logger
     private var subjects: [String: String] = [:]
-    private var waiting: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
+    /// Who hears a reading's outcome, once its source has been acknowledged.
+    typealias Completion = @Sendable (Result<IngestOutcome, any Error>) async -> Void
+    private var waiting: [(PendingReading, Completion)] = []
     /// When the oldest waiting reading arrived (for the notification linger).
     private var oldestWaiting: ContinuousClock.Instant?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
@@ -206,17 +208,26 @@ public actor StreamEngine {
     /// Takes one reading through the pipeline; returns once it is durable (or deduplicated, quarantined,
     /// rejected) and its source has been acknowledged. Waits when the queue is full.
     public func ingest(_ pending: PendingReading) async throws -> IngestOutcome {
+        await waitForSpace()
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(pending) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Back-pressure: a source waits while `queueCapacity` readings wait for their batch.
+    private func waitForSpace() async {
         while waiting.count >= options.queueCapacity {
             await withCheckedContinuation { spaceWaiters.append($0) }
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            if waiting.isEmpty { oldestWaiting = .now }
-            waiting.append((pending, continuation))
-            queueGauge.record(waiting.count)
-            if !flushing {
-                flushing = true
-                Task { await self.flushLoop() }
-            }
+    }
+
+    private func enqueue(_ pending: PendingReading, completion: @escaping Completion) {
+        if waiting.isEmpty { oldestWaiting = .now }
+        waiting.append((pending, completion))
+        queueGauge.record(waiting.count)
+        if !flushing {
+            flushing = true
+            Task { await self.flushLoop() }
         }
     }
 
@@ -244,23 +255,25 @@ public actor StreamEngine {
     public func consume<S: AsyncSequence & Sendable>(
         _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil
     ) async throws where S.Element == PendingReading {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var outstanding = 0
-            for try await pending in source {
-                if outstanding >= inFlight {
-                    try await group.next()
-                    outstanding -= 1
-                }
-                group.addTask {
-                    let outcome = try await self.ingest(pending)
-                    await onOutcome?(outcome, pending.reading)
-                }
-                outstanding += 1
+        // Each reading waits in the queue itself, with a completion — no task per reading (a linger's worth of a
+        // hundred straps' notifications was ten thousand suspended tasks).
+        let flight = InFlightReadings(limit: max(1, inFlight))
+        for try await pending in source {
+            try await flight.reserve()
+            await waitForSpace()
+            let reading = pending.reading
+            enqueue(pending) { result in
+                if case .success(let outcome) = result { await onOutcome?(outcome, reading) }
+                flight.finished(result)
             }
-            // The source has ended: what it left waiting need not wait for readings that will not come.
-            lingerCutShort = true
-            try await group.waitForAll()
         }
+        // The source has ended: what it left waiting need not wait for readings that will not come.
+        lingerCutShort = true
+        if !waiting.isEmpty, !flushing {
+            flushing = true
+            Task { await self.flushLoop() }
+        }
+        try await flight.drain()
     }
 
     /// Set when a source ends: the readings waiting are flushed without lingering (cleared once the queue is empty).
@@ -312,17 +325,23 @@ public actor StreamEngine {
     /// The next batch: readings someone waits to confirm (an indication, a stored record) go first and alone, so a
     /// cuff's confirmation pays for its own few readings, not for the notifications that waited beside it; once the
     /// oldest notification has waited its linger (or nothing waits to be confirmed), everything in arrival order.
-    private func nextBatch() -> (batch: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)], confirmationsOnly: Bool) {
+    private func nextBatch() -> (batch: [(PendingReading, Completion)], confirmationsOnly: Bool) {
         let confirmations = waiting.count { $0.0.awaitsConfirmation }
         let notificationsOverdue = oldestWaiting.map { $0.duration(to: .now) >= options.notificationLinger } ?? false
         if confirmations > 0, confirmations < waiting.count, !notificationsOverdue {
-            var batch: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
-            var rest: [(PendingReading, CheckedContinuation<IngestOutcome, any Error>)] = []
-            rest.reserveCapacity(waiting.count)
-            for entry in waiting {
-                if entry.0.awaitsConfirmation, batch.count < options.batchSize { batch.append(entry) } else { rest.append(entry) }
+            // Taken out in place: the queue can hold thousands of notifications, copied for every cuff otherwise.
+            var batch: [(PendingReading, Completion)] = []
+            batch.reserveCapacity(min(confirmations, options.batchSize))
+            var kept = 0
+            for index in waiting.indices {
+                if waiting[index].0.awaitsConfirmation, batch.count < options.batchSize {
+                    batch.append(waiting[index])
+                } else {
+                    if kept != index { waiting.swapAt(kept, index) }
+                    kept += 1
+                }
             }
-            waiting = rest
+            waiting.removeLast(waiting.count - kept)
             return (batch, true)
         }
         let limit = confirmations > 0 ? options.batchSize : notificationBatchSize
@@ -351,12 +370,12 @@ public actor StreamEngine {
                 Task.detached {
                     for (entry, outcome) in zip(batch, outcomes) {
                         await entry.0.acknowledge()
-                        entry.1.resume(returning: outcome)
+                        await entry.1(.success(outcome))
                     }
                 }
             } catch {
                 logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
-                for entry in batch { entry.1.resume(throwing: error) }
+                Task.detached { for entry in batch { await entry.1(.failure(error)) } }
             }
         }
     }

@@ -221,8 +221,12 @@ public actor StreamEngine {
         }
     }
 
+    /// When a reading that awaits a confirmation last arrived (see `nextBatch`).
+    private var lastConfirmation: ContinuousClock.Instant?
+
     private func enqueue(_ pending: PendingReading, completion: @escaping Completion) {
         if waiting.isEmpty { oldestWaiting = .now }
+        if pending.awaitsConfirmation { lastConfirmation = .now }
         waiting.append((pending, completion))
         queueGauge.record(waiting.count)
         if !flushing {
@@ -283,7 +287,7 @@ public actor StreamEngine {
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationBatchSize, !waiting.contains(where: { $0.0.awaitsConfirmation }),
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationLimit, !waiting.contains(where: { $0.0.awaitsConfirmation }),
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))
@@ -296,6 +300,14 @@ public actor StreamEngine {
     /// a hub's hundred straps then share one journal transaction, store commit and ledger line per linger, not one per
     /// `batchSize` readings.
     private var notificationBatchSize: Int { max(options.batchSize, options.importBatchSize) }
+
+    /// The notifications a batch takes now. While devices wait for confirmations (one came in the last minute) only
+    /// `batchSize`: a batch in progress cannot be interrupted, and a linger's worth of a hundred straps' notifications
+    /// takes a tenth of a second or more, which a cuff's indication arriving meanwhile would wait for.
+    private var notificationLimit: Int {
+        let confirmationsFlow = lastConfirmation.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        return confirmationsFlow ? options.batchSize : notificationBatchSize
+    }
 
     private func flushLoop() async {
         repeat {
@@ -344,7 +356,7 @@ public actor StreamEngine {
             waiting.removeLast(waiting.count - kept)
             return (batch, true)
         }
-        let limit = confirmations > 0 ? options.batchSize : notificationBatchSize
+        let limit = confirmations > 0 ? options.batchSize : notificationLimit
         let count = min(limit, waiting.count)
         let batch = Array(waiting.prefix(count))
         waiting.removeFirst(count)

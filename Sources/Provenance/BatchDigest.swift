@@ -39,15 +39,23 @@ public struct BatchDigest: Hashable, Sendable {
     /// `tagWidth`: bytes of tag per reading (`tagLength`; 2 to write entries as gateways before 2026-12 did).
     public init(items: [LedgerEntry.Item], tagWidth: Int = BatchDigest.tagLength) throws(LedgerError) {
         guard !items.isEmpty else { throw .emptyBatch }
-        var pairs: [(ReadingIdentity, [UInt8])] = []
+        var pairs: [(ReadingIdentity, [UInt8], identityBytes: [UInt8])] = []
         pairs.reserveCapacity(items.count)
+        var lowercase = true
         for (index, item) in items.enumerated() {
             guard let id = bytesFromHex(item.identity.hex), id.count == 32, let dig = bytesFromHex(item.digest.hex), dig.count == 32 else {
                 throw .encodingFailed(what: "reading \(index)", reason: "its identity or digest is not 64 hex digits")
             }
-            pairs.append((item.identity, Self.leaf(identity: id, digest: dig)))
+            if lowercase, !item.identity.hex.utf8.allSatisfy({ $0 < 0x41 || $0 > 0x46 }) { lowercase = false }
+            pairs.append((item.identity, Self.leaf(identity: id, digest: dig), id))
         }
-        pairs.sort { $0.0.hex < $1.0.hex }
+        // Ordered by identity text; for lowercase hex (every identity the gateway makes) that is the bytes' order,
+        // compared without the text (String comparison was a tenth of a live batch's time).
+        if lowercase {
+            pairs.sort { $0.identityBytes.lexicographicallyPrecedes($1.identityBytes) }
+        } else {
+            pairs.sort { $0.0.hex < $1.0.hex }
+        }
         identities = pairs.map(\.0)
         leaves = pairs.map(\.1)
         root = Self.root(of: leaves).hexString

@@ -100,23 +100,29 @@ public final class WindowTracker: Sendable {
         var touched: [Touched: (start: Int64, end: Int64)] = [:]
         var units: [SeriesKey: String] = [:]
         var order: [Touched] = []
+        // The last window found per series and width: a batch's readings of a series mostly fall in one hour, and a
+        // calendar in the subject's zone is built only for a time outside it (not twice per reading).
+        var lastWindow: [SeriesKey: [(start: Int64, end: Int64)]] = [:]
         for reading in readings {
             guard let subject = reading.subject else { continue }
-            let zone = zone(for: subject)
             let t = reading.time.effectiveMicros
             // RR intervals and energy expended are inputs to other summaries (RMSSD), not windows of their own.
             for component in reading.components where Self.windowedMetrics.contains(component.metric) {
                 let key = SeriesKey(subject: subject, device: reading.device.key, metric: component.metric.rawValue)
                 units[key] = component.unit
+                if let known = lastWindow[key], known.allSatisfy({ $0.start <= t && t < $0.end }) { continue }
+                var windows: [(start: Int64, end: Int64)] = []
                 for width in SummaryWidth.allCases {
-                    let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone, covering: t..<(t + 1))
+                    let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone(for: subject), covering: t..<(t + 1))
                     let window = calendar.window(containing: t)
+                    windows.append((window.start, window.end))
                     let entry = Touched(key: key, width: width, label: window.label)
                     if touched[entry] == nil {
                         touched[entry] = (window.start, window.end)
                         order.append(entry)
                     }
                 }
+                lastWindow[key] = windows
             }
         }
         let known = try knownPending(archive)

@@ -102,15 +102,20 @@ public final class WindowTracker: Sendable {
         var order: [Touched] = []
         // The last window found per series and width: a batch's readings of a series mostly fall in one hour, and a
         // calendar in the subject's zone is built only for a time outside it (not twice per reading).
-        var lastWindow: [SeriesKey: [(start: Int64, end: Int64)]] = [:]
+        // (With the series' unit: the last reading's, one lookup a reading.)
+        var lastWindow: [SeriesKey: (windows: [(start: Int64, end: Int64)], unit: String)] = [:]
         for reading in readings {
             guard let subject = reading.subject else { continue }
             let t = reading.time.effectiveMicros
+            var device: String?
             // RR intervals and energy expended are inputs to other summaries (RMSSD), not windows of their own.
             for component in reading.components where Self.windowedMetrics.contains(component.metric) {
-                let key = SeriesKey(subject: subject, device: reading.device.key, metric: component.metric.rawValue)
-                units[key] = component.unit
-                if let known = lastWindow[key], known.allSatisfy({ $0.start <= t && t < $0.end }) { continue }
+                if device == nil { device = reading.device.key }
+                let key = SeriesKey(subject: subject, device: device ?? "", metric: component.metric.rawValue)
+                if let known = lastWindow[key], known.windows.allSatisfy({ $0.start <= t && t < $0.end }) {
+                    if known.unit != component.unit { lastWindow[key]?.unit = component.unit }
+                    continue
+                }
                 var windows: [(start: Int64, end: Int64)] = []
                 for width in SummaryWidth.allCases {
                     let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone(for: subject), covering: t..<(t + 1))
@@ -122,9 +127,10 @@ public final class WindowTracker: Sendable {
                         order.append(entry)
                     }
                 }
-                lastWindow[key] = windows
+                lastWindow[key] = (windows, component.unit)
             }
         }
+        for (key, known) in lastWindow { units[key] = known.unit }
         let known = try knownPending(archive)
         order = order.filter { !known.contains(Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label)) }
         guard !order.isEmpty else {

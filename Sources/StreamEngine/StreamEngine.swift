@@ -379,8 +379,10 @@ public actor StreamEngine {
                 let outcomes = try await process(batch.map { ($0.0, nil) }, deferringMark: true)
                 // The next batch goes on while the sources are told (a meter's hundreds of records take tens of
                 // milliseconds to confirm, which a cuff's indication waiting behind them need not wait for).
+                // Readings a device waits on are told first (a notification's acknowledgement is nothing to its device).
                 Task.detached {
-                    for (entry, outcome) in zip(batch, outcomes) {
+                    let told = zip(batch, outcomes).sorted { $0.0.0.awaitsConfirmation && !$1.0.0.awaitsConfirmation }
+                    for (entry, outcome) in told {
                         await entry.0.acknowledge()
                         await entry.1(.success(outcome))
                     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Provenance
 @testable import StreamEngine
 import Testing
@@ -215,6 +216,40 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         try await feeding.value
         #expect(ledger.batches == [1, 12])
         #expect(try ReadingArchive(path: directory + "/engine.sqlite").readings(subject: "carol").count == 13)
+    }
+
+    /// A cuff's pressure and pulse (one indication, both awaiting its confirmation): the source hands over the pulse
+    /// without waiting for the pressure's outcome (it used to wait, so the two took two batches in turn), and the
+    /// indication is confirmed once both are durable.
+    @Test(.timeLimit(.minutes(1))) func theReadingsOfOneIndicationDoNotWaitForEachOther() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600))
+        defer { store.close() }
+        let pressure = ProvenanceCatalogTests.readings()[0]
+        var pulse = pressure
+        pulse.kind = .pulseRate
+        pulse.components = [ReadingComponent(metric: .pulseRate, value: .quantity(DecimalQuantity(mantissa: 72, exponent: 0)), unit: "/min")]
+        pulse.flags.remove(.valueAbsent)
+        let readings = [pressure, pulse]
+        let events = Mutex<[String]>([])
+        let handed = Mutex(0)
+        let source = AsyncStream<PendingReading>(unfolding: {
+            let index = handed.withLock { count in
+                defer { count += 1 }
+                return count
+            }
+            guard index < readings.count else { return nil }
+            events.withLock { $0.append("handed \(index)") }
+            return PendingReading(reading: readings[index]) { events.withLock { $0.append("confirmed \(index)") } }
+        })
+        try await engine.consume(source)
+        let order = events.withLock { $0 }
+        let second = try #require(order.firstIndex(of: "handed 1"))
+        let first = try #require(order.firstIndex(of: "confirmed 0"))
+        #expect(second < first && order.contains("confirmed 1") && ledger.batches.reduce(0, +) == 2)
     }
 
     /// Notifications alone wait past `batchSize` (up to `importBatchSize`): a hub's straps share one batch per linger.

@@ -173,6 +173,13 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 }
 
 @Suite struct NotificationLingerTests {
+    /// A fresh data directory for one test (the caller removes it).
+    static func directory() throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     static func engine(
         _ directory: String, ledger: CountingLedger, linger: Duration, batchSize: Int? = nil, importBatchSize: Int? = nil
     ) throws -> (TimeSeriesStore, StreamEngine) {
@@ -187,8 +194,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 
     /// The linger is ten minutes and the test has one: it passes only if the confirmed reading does not wait for it.
     @Test(.timeLimit(.minutes(1))) func notificationsShareABatchAndAConfirmedReadingDoesNotWait() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600))
@@ -222,8 +228,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
     /// without waiting for the pressure's outcome (it used to wait, so the two took two batches in turn), and the
     /// indication is confirmed once both are durable.
     @Test(.timeLimit(.minutes(1))) func theReadingsOfOneIndicationDoNotWaitForEachOther() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600))
@@ -254,8 +259,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 
     /// Notifications alone wait past `batchSize` (up to `importBatchSize`): a hub's straps share one batch per linger.
     @Test(.timeLimit(.minutes(1))) func notificationsAloneFillABiggerBatch() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600), batchSize: 8, importBatchSize: 64)
@@ -276,8 +280,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
     /// A strap's later batches only extend its span: each is marked stored in the next batch's transaction, and the
     /// last one when nothing more waits — every batch reaches the feed, none is left for recovery.
     @Test(.timeLimit(.minutes(1))) func batchesThatOnlyExtendASpanAreAllMarkedStored() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         // A batch is six notifications: full before the (long) linger ends.
@@ -304,8 +307,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 
     /// A source that ends (an import file, a connection) does not leave its last readings lingering.
     @Test(.timeLimit(.minutes(1))) func readingsLeftWaitingWhenTheSourceEndsDoNotLinger() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600))

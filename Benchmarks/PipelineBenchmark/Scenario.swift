@@ -226,13 +226,13 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         let opened = try TimeSeriesStore(directory: directory + "/store", logger: logger)
         let readings = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger")
-        // The daemon's settings (GatewayPipeline): windows revised at most once a minute, notifications lingering up
+        // The daemon's settings (GatewayPipeline): windows revised at most every ten minutes, notifications lingering up
         // to 8 s to share a batch.
         var options = StreamEngineOptions()
         options.notificationLinger = .seconds(8)
         let engine = try StreamEngine(
             store: opened, archive: readings, ledger: LedgerRecorder(ledger: ledger),
-            windows: WindowTracker(zones: [:], defaultZone: zone, coalesceMicros: 60_000_000), options: options)
+            windows: WindowTracker(zones: [:], defaultZone: zone, coalesceMicros: 600_000_000), options: options)
         try await engine.recover()
         // Every device and cuff user has a subject, so nothing is quarantined (mapping is not what is measured).
         for index in 0..<load.cuffs {

@@ -254,8 +254,8 @@ public actor StreamEngine {
     /// Feeds a whole source through the engine without waiting for each reading's batch, up to `inFlight` readings at
     /// once (so a slow disk slows the device): notifications share batches, and the readings of one indication (a
     /// cuff's pressure and pulse) no longer wait for each other's outcome, which took two batches in turn — a device
-    /// sends its next indication only once the last is confirmed anyway. `onOutcome` hears every reading's outcome. Returns once every reading has
-    /// its outcome.
+    /// sends its next indication only once the last is confirmed anyway. `onOutcome` hears every reading's outcome.
+    /// Returns once every reading has its outcome.
     public func consume<S: AsyncSequence & Sendable>(
         _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil
     ) async throws where S.Element == PendingReading {

@@ -325,12 +325,8 @@ public actor StreamEngine {
     /// Due windows revised while the engine is idle, a batch's worth at a time, between batches (so not inside a
     /// batch whose readings someone waits to confirm).
     private func flushDueSummaries() async {
-        while processing { await withCheckedContinuation { processWaiters.append($0) } }
-        processing = true
-        defer {
-            processing = false
-            if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
-        }
+        await beginProcessing()
+        defer { endProcessing() }
         flushSummaries(limit: WindowTracker.flushLimitPerBatch)
     }
 
@@ -402,12 +398,8 @@ public actor StreamEngine {
 
     private func settleDeferredMark() async {
         guard deferredMark != nil else { return }
-        while processing { await withCheckedContinuation { processWaiters.append($0) } }
-        processing = true
-        defer {
-            processing = false
-            if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
-        }
+        await beginProcessing()
+        defer { endProcessing() }
         guard let mark = deferredMark else { return }
         do {
             try archive.markStored(rows: [], marks: [mark], ledgerSequence: nil)
@@ -431,13 +423,20 @@ public actor StreamEngine {
     private var processing = false
     private var processWaiters: [CheckedContinuation<Void, Never>] = []
 
-    private func process(_ batch: [(PendingReading, Int64?)], deferringMark: Bool = false) async throws -> [IngestOutcome] {
+    /// Waits for the one-batch section (`processing`) and takes it; `endProcessing` hands it to the next waiter.
+    private func beginProcessing() async {
         while processing { await withCheckedContinuation { processWaiters.append($0) } }
         processing = true
-        defer {
-            processing = false
-            if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
-        }
+    }
+
+    private func endProcessing() {
+        processing = false
+        if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
+    }
+
+    private func process(_ batch: [(PendingReading, Int64?)], deferringMark: Bool = false) async throws -> [IngestOutcome] {
+        await beginProcessing()
+        defer { endProcessing() }
         return try await processOneBatch(batch, deferringMark: deferringMark)
     }
 

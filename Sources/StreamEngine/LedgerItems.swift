@@ -19,7 +19,13 @@ extension ReadingArchive {
     /// A reading's ledger item as the journal computes it (tests record entries by hand with it).
     func ledgerItem(identity: String, reading: Reading) throws -> LedgerEntry.Item {
         let prepared = Prepared(reading)
-        let entry = try queue.write { db in try catalog.entry(of: prepared.template, db) }
+        catalog.discardPending()
+        let entry: (id: Int64, digest: Data)
+        do { entry = try queue.write { db in try catalog.entry(of: prepared.template, db) } } catch {
+            catalog.discardPending()
+            throw error
+        }
+        catalog.commitPending()
         return LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: prepared.body))
     }
 

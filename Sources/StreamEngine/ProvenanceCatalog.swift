@@ -68,7 +68,7 @@ final class ProvenanceCatalog: Sendable {
 
     /// The id of a template and its digest (SHA-256 of its stored canonical JSON), inserting it on first sight.
     func entry(of template: ReadingTemplate, _ db: Database) throws -> (id: Int64, digest: Data) {
-        if let entry = byTemplate.withLock({ $0[template] }) { return entry }
+        if let entry = byTemplate.withLock({ $0[template] }) ?? pending.withLock({ $0[template] }) { return entry }
         let body = try ReadingArchive.encoder.encode(template)
         let digest = Data(SHA256.hash(data: body))
         if let id = byDigest.withLock({ $0[digest] }) { return (id, digest) }
@@ -83,21 +83,37 @@ final class ProvenanceCatalog: Sendable {
             return (id, digest)
         }
         let stored = try Self.compressed(Array(body), device: template.device.key, db)
-        try db.execute(
-            sql: "INSERT INTO provenance (\(compact ? "digest_key" : "digest"), body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)",
-            arguments: [key, Data(stored.body), stored.base == nil || !compact ? template.device.key : nil, stored.base, body.count])
+        try db.cachedStatement(
+            sql: "INSERT INTO provenance (\(compact ? "digest_key" : "digest"), body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [key, Data(stored.body), stored.base == nil || !compact ? template.device.key : nil, stored.base, body.count])
         let id = db.lastInsertedRowID
-        // Cached only after the transaction that inserted it commits would be safer; a rolled-back insert leaves an
-        // id that the next lookup misses in SQLite and re-inserts, so the cache is filled on read instead.
+        // Cached once the journal's transaction commits (`commitPending`): a rolled-back insert's id must never be used.
+        pending.withLock { $0[template] = (id, digest) }
         return (id, digest)
     }
+
+    /// Entries inserted by the transaction in progress: found again within it without encoding and hashing the template
+    /// once more (a meter's records of one connection share a new template), and cached once it commits.
+    private let pending = Mutex<[ReadingTemplate: (id: Int64, digest: Data)]>([:])
+
+    /// The transaction that inserted the pending entries committed: they are cached like any other.
+    func commitPending() {
+        let entries = pending.withLock { entries in
+            defer { entries.removeAll() }
+            return entries
+        }
+        for (template, entry) in entries { remember(entry.id, digest: entry.digest, template: template) }
+    }
+
+    /// The transaction was rolled back, or another one begins: its pending entries are forgotten.
+    func discardPending() { pending.withLock { $0.removeAll() } }
 
     /// Notes that `row` uses entry `id` (inside the journal's transaction): `last_row` is moved up when it is more
     /// than `lastUseSlack` behind.
     func noteUse(_ id: Int64, row: Int64, _ db: Database) throws {
         if let known = lastRows.withLock({ $0[id] }), known > row - lastUseSlack { return }
         // Never backwards: an extended span notes the use at its own (older) row.
-        try db.execute(sql: "UPDATE provenance SET last_row = max(COALESCE(last_row, 0), ?) WHERE id = ?", arguments: [row, id])
+        try db.cachedStatement(sql: "UPDATE provenance SET last_row = max(COALESCE(last_row, 0), ?) WHERE id = ?").execute(arguments: [row, id])
         lastRows.withLock {
             if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
             $0[id] = row
@@ -110,6 +126,7 @@ final class ProvenanceCatalog: Sendable {
     /// Forgets every cached entry (retention removed some).
     func forgetAll() {
         forgetUses()
+        discardPending()
         byDigest.withLock { $0.removeAll() }
         byID.withLock { $0.removeAll() }
         byTemplate.withLock { $0.removeAll() }
@@ -153,11 +170,10 @@ final class ProvenanceCatalog: Sendable {
     /// new entries are rare (one per connection at most) and a keyframe from a rolled-back transaction must never be used.
     static func compressed(_ text: [UInt8], device: String, _ db: Database) throws -> (body: [UInt8], base: Int64?) {
         if let keyframe = try Row.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT id, (SELECT count(*) FROM provenance p WHERE p.base_id = k.id) AS since
                 FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
-                """,
+                """),
             arguments: [device]),
             (keyframe["since"] as Int) < keyframeInterval - 1
         {
@@ -171,7 +187,7 @@ final class ProvenanceCatalog: Sendable {
     /// An entry's JSON from its stored form (plain, on its own, or against its keyframe). A damaged entry is an error
     /// naming it, never another template.
     static func json(_ id: Int64, _ db: Database) throws -> Data {
-        guard let row = try Row.fetchOne(db, sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?"), arguments: [id]) else {
             throw ReadingSplitError(description: "provenance entry \(id) is missing from the catalog")
         }
         let body: Data = row["body"]
@@ -179,7 +195,8 @@ final class ProvenanceCatalog: Sendable {
         do {
             guard let base: Int64 = row["base_id"] else { return Data(try Zstd.decompress(Array(body)[...], expectedLength: length)) }
             guard base != id,
-                let keyframe = try Row.fetchOne(db, sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL", arguments: [base]),
+                let keyframe = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL"), arguments: [base]),
                 let keyframeLength: Int = keyframe["json_length"]
             else { throw ReadingSplitError(description: "provenance entry \(id): its keyframe \(base) is missing or not a keyframe") }
             let dictionary = try Zstd.decompress(Array(keyframe["body"] as Data)[...], expectedLength: keyframeLength)

@@ -21,6 +21,9 @@ public final class ReadingArchive: Sendable {
     let storeAccess: SampleStoreAccess
     /// Registry rows this process wrote, so a batch rewrites a row only when it changed or grew a minute newer.
     let registryWritten = ReadIndexes.Written([:])
+    /// Stream ids this process has seen committed (streams are never removed): a batch looked each of a hub's hundred
+    /// straps up in SQLite twice, as dedupe and as journal, a statement parsed each time.
+    let knownStreams = StreamIDs.Known()
 
     public convenience init(path: String) throws { try self.init(path: path, catalog: ProvenanceCatalog()) }
 
@@ -283,7 +286,7 @@ public final class ReadingArchive: Sendable {
             }
             // One range of the (stream, time) index per stream; only readings at an instant already taken are decoded.
             var byStream: [Int64: [(identity: String, reading: Reading)]] = [:]
-            var streams = StreamIDs()
+            var streams = StreamIDs(shared: knownStreams)
             for candidate in onReceipt {
                 guard let subject = candidate.reading.subject,
                     let stream = try streams.existing(subject: subject, kind: candidate.reading.kind, db)
@@ -345,9 +348,7 @@ public final class ReadingArchive: Sendable {
             rows = try Row.fetchAll(
                 db, sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
         } else {
-            guard let stream = try Int64.fetchOne(
-                db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, reading.kind.rawValue])
-            else { return [] }
+            guard let stream = try Self.existingStreamID(subject: subject, kind: reading.kind, db) else { return [] }
             let statement = try db.cachedStatement(sql: """
                 SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
                 """)
@@ -370,33 +371,63 @@ public final class ReadingArchive: Sendable {
 
     /// The stream (subject, kind) readings are indexed by, created on first use.
     static func streamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue]) {
-            return id
-        }
-        try db.execute(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)", arguments: [subject, kind.rawValue])
+        if let id = try existingStreamID(subject: subject, kind: kind, db) { return id }
+        try db.cachedStatement(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)").execute(arguments: [subject, kind.rawValue])
         return db.lastInsertedRowID
     }
 
-    /// Stream ids looked up once per (subject, kind) within a transaction.
+    static func existingStreamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"), arguments: [subject, kind.rawValue])
+    }
+
+    /// Stream ids looked up once per (subject, kind) within a transaction, and once per process where `shared` is given
+    /// (ids found by a lookup are committed; ids created by this transaction are shared once it commits, `share()`).
     struct StreamIDs {
-        private var known: [String: Int64] = [:]
+        /// The ids of one archive, shared by its transactions.
+        final class Known: Sendable {
+            let ids = Mutex<[Key: Int64]>([:])
+        }
+        struct Key: Hashable {
+            var subject: String
+            var kind: ReadingKind
+        }
+        private var known: [Key: Int64] = [:]
+        private var created: [Key: Int64] = [:]
+        private let shared: Known?
+
+        init(shared: Known? = nil) { self.shared = shared }
 
         mutating func id(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
-            let key = subject + "\u{0}" + kind.rawValue
-            if let id = known[key] { return id }
+            let key = Key(subject: subject, kind: kind)
+            if let id = known[key] ?? shared?.ids.withLock({ $0[key] }) { return id }
+            if let id = try ReadingArchive.existingStreamID(subject: subject, kind: kind, db) {
+                remember(key, id)
+                return id
+            }
             let id = try ReadingArchive.streamID(subject: subject, kind: kind, db)
             known[key] = id
+            created[key] = id
             return id
         }
 
         /// The stream's id without creating it (nil: no reading of it was ever journaled).
         mutating func existing(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
-            let key = subject + "\u{0}" + kind.rawValue
-            if let id = known[key] { return id }
-            let id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?", arguments: [subject, kind.rawValue])
-            if let id { known[key] = id }
+            let key = Key(subject: subject, kind: kind)
+            if let id = known[key] ?? shared?.ids.withLock({ $0[key] }) { return id }
+            let id = try ReadingArchive.existingStreamID(subject: subject, kind: kind, db)
+            if let id { remember(key, id) }
             return id
+        }
+
+        private mutating func remember(_ key: Key, _ id: Int64) {
+            known[key] = id
+            shared?.ids.withLock { $0[key] = id }
+        }
+
+        /// The streams this transaction created, for every later one (call once it has committed).
+        func share() {
+            guard !created.isEmpty else { return }
+            shared?.ids.withLock { $0.merge(created) { old, _ in old } }
         }
     }
 
@@ -466,6 +497,7 @@ public final class ReadingArchive: Sendable {
                 readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released, marking: marking)
         } catch {
             catalog.forgetUses()
+            catalog.discardPending()
             registryWritten.withLock { $0.removeAll() }
             throw error
         }
@@ -501,7 +533,9 @@ public final class ReadingArchive: Sendable {
         _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64],
         marking: [(batch: Int64, ledgerSequence: Int?)]
     ) throws -> Journaled {
-        try queue.write { db in
+        var streams = StreamIDs(shared: knownStreams)
+        catalog.discardPending()
+        let journaled = try queue.write { db in
             try JournalBatches.Marker.mark(marking, db)
             var journaled = Journaled()
             journaled.items.reserveCapacity(readings.count)
@@ -512,7 +546,6 @@ public final class ReadingArchive: Sendable {
                 INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body, span_count, span_last_micros)
                 VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """)
-            var streams = StreamIDs()
             var streamOf: [Int64] = []
             streamOf.reserveCapacity(readings.count)
             var rowReadings: [Int] = []
@@ -660,6 +693,10 @@ public final class ReadingArchive: Sendable {
             try ReadIndexes.register(readings.map(\.reading), db, written: registryWritten)
             return journaled
         }
+        // Committed: what the transaction created is known to the next one without a lookup.
+        streams.share()
+        catalog.commitPending()
+        return journaled
     }
 
     /// Marks journaled rows as stored (their samples are durable in the store), with their ledger entry.

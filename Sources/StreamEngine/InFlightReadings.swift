@@ -5,6 +5,8 @@ import Synchronization
 final class InFlightReadings: Sendable {
     private struct State {
         var outstanding = 0
+        /// Of those, readings nobody confirms (notifications), which may be lingering for company.
+        var notifications = 0
         var failure: (any Error)?
         var slotWaiter: CheckedContinuation<Void, Never>?
         var drainWaiter: CheckedContinuation<Void, Never>?
@@ -14,8 +16,12 @@ final class InFlightReadings: Sendable {
 
     init(limit: Int) { self.limit = limit }
 
+    /// Readings of this source nobody confirms that have no outcome yet.
+    var notificationsOutstanding: Int { state.withLock { $0.notifications } }
+
     /// Takes a place, waiting for one when `limit` readings are out; throws the first failure instead.
-    func reserve() async throws {
+    /// `notification`: the reading awaits no confirmation (counted in `notificationsOutstanding` until it finishes).
+    func reserve(notification: Bool = false) async throws {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
                 if state.outstanding < limit || state.failure != nil {
@@ -31,11 +37,13 @@ final class InFlightReadings: Sendable {
             state.withLock { $0.outstanding -= 1 }
             throw failure
         }
+        if notification { state.withLock { $0.notifications += 1 } }
     }
 
     /// A reading has its outcome: its place goes to a waiting reservation, or counts toward the drain.
-    func finished(_ result: Result<IngestOutcome, any Error>) {
+    func finished(_ result: Result<IngestOutcome, any Error>, notification: Bool = false) {
         let (slot, drained) = state.withLock { state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
+            if notification { state.notifications -= 1 }
             if case .failure(let error) = result, state.failure == nil { state.failure = error }
             if let waiter = state.slotWaiter {
                 state.slotWaiter = nil

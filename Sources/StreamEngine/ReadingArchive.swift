@@ -488,13 +488,16 @@ public final class ReadingArchive: Sendable {
     /// device anchored; a series reading gets no row at all, only its part of a span.
     @discardableResult
     /// `marking`: batches marked stored in the same transaction (a mark deferred from the batch before).
+    /// `rowsOnly`: every reading gets a row holding all it varies by, none joins a span (whose values only the store
+    /// holds), so the readings are durable once the transaction commits (readings a device waits to have confirmed).
     func journal(
         _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64],
-        marking: [(batch: Int64, ledgerSequence: Int?)] = []
+        marking: [(batch: Int64, ledgerSequence: Int?)] = [], rowsOnly: Bool = false
     ) throws -> Journaled {
         do {
             return try journalTransaction(
-                readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released, marking: marking)
+                readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released, marking: marking,
+                rowsOnly: rowsOnly)
         } catch {
             catalog.forgetUses()
             catalog.discardPending()
@@ -531,7 +534,7 @@ public final class ReadingArchive: Sendable {
 
     private func journalTransaction(
         _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64],
-        marking: [(batch: Int64, ledgerSequence: Int?)]
+        marking: [(batch: Int64, ledgerSequence: Int?)], rowsOnly: Bool
     ) throws -> Journaled {
         var streams = StreamIDs(shared: knownStreams)
         catalog.discardPending()
@@ -554,7 +557,8 @@ public final class ReadingArchive: Sendable {
             for (index, ((_, reading), item)) in zip(readings, prepared).enumerated() {
                 let stream = try streams.id(subject: reading.subject ?? "", kind: reading.kind, db)
                 streamOf.append(stream)
-                guard item.series else {
+                guard item.series, !rowsOnly else {
+                    if item.series { prepared[index] = Prepared(reading, asRow: true) }
                     rowReadings.append(index)
                     continue
                 }

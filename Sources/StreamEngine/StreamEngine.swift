@@ -75,7 +75,7 @@ public actor StreamEngine {
     private var subjects: [String: String] = [:]
     /// Who hears a reading's outcome, once its source has been acknowledged.
     typealias Completion = @Sendable (Result<IngestOutcome, any Error>) async -> Void
-    private var waiting: [(PendingReading, Completion)] = []
+    private var waiting = WaitingReadings<(PendingReading, Completion)>()
     /// When the oldest waiting reading arrived (for the notification linger).
     private var oldestWaiting: ContinuousClock.Instant?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
@@ -227,7 +227,8 @@ public actor StreamEngine {
     private func enqueue(_ pending: PendingReading, completion: @escaping Completion) {
         if waiting.isEmpty { oldestWaiting = .now }
         if pending.awaitsConfirmation { lastConfirmation = .now }
-        waiting.append((pending, completion))
+        if pending.waiter == .device { lastDeviceWait = .now }
+        waiting.append((pending, completion), waiter: pending.waiter)
         queueGauge.record(waiting.count)
         if !flushing {
             flushing = true
@@ -263,15 +264,22 @@ public actor StreamEngine {
         // hundred straps' notifications was ten thousand suspended tasks).
         let flight = InFlightReadings(limit: max(1, inFlight))
         for try await pending in source {
-            try await flight.reserve()
+            let notification = !pending.awaitsConfirmation
+            try await flight.reserve(notification: notification)
             await waitForSpace()
             let reading = pending.reading
             enqueue(pending) { result in
                 if case .success(let outcome) = result { await onOutcome?(outcome, reading) }
-                flight.finished(result)
+                flight.finished(result, notification: notification)
             }
         }
-        // The source has ended: what it left waiting need not wait for readings that will not come.
+        // The source has ended: the notifications it left waiting need not wait for readings that will not come. (A
+        // meter's records and a cuff's indications never linger; cutting every strap's linger short whenever one of a
+        // hub's meters ends a sync made the notifications' batches a tenth of their size.)
+        guard flight.notificationsOutstanding > 0 else {
+            try await flight.drain()
+            return
+        }
         lingerCutShort = true
         if !waiting.isEmpty, !flushing {
             flushing = true
@@ -287,7 +295,7 @@ public actor StreamEngine {
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationLimit, !waiting.contains(where: { $0.0.awaitsConfirmation }),
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationLimit, !waiting.awaitConfirmation,
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))
@@ -301,10 +309,13 @@ public actor StreamEngine {
     /// `batchSize` readings.
     private var notificationBatchSize: Int { max(options.batchSize, options.importBatchSize) }
 
-    /// The notifications a batch takes now. While devices wait for confirmations (one came in the last minute) only
-    /// `batchSize`: a batch in progress cannot be interrupted, and a linger's worth of a hundred straps' notifications
-    /// takes a tenth of a second or more, which a cuff's indication arriving meanwhile would wait for.
+    /// The notifications a batch takes now. A batch in progress cannot be interrupted, and a linger's worth of a hundred
+    /// straps' notifications takes a tenth of a second or more, which a cuff's indication arriving meanwhile would wait
+    /// for: while devices wait for confirmations (one came in the last minute) half of `batchSize` (~10 ms of a hub's
+    /// straps, measured by PipelineBenchmark); while only a transfer's records do, `batchSize`.
     private var notificationLimit: Int {
+        let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        if devicesWait { return max(1, options.batchSize / 2) }
         let confirmationsFlow = lastConfirmation.map { $0.duration(to: .now) < .seconds(60) } ?? false
         return confirmationsFlow ? options.batchSize : notificationBatchSize
     }
@@ -330,33 +341,29 @@ public actor StreamEngine {
         flushSummaries(limit: WindowTracker.flushLimitPerBatch)
     }
 
-    /// The next batch: readings someone waits to confirm (an indication, a stored record) go first and alone, so a
-    /// cuff's confirmation pays for its own few readings, not for the notifications that waited beside it; once the
-    /// oldest notification has waited its linger (or nothing waits to be confirmed), everything in arrival order.
+    /// The next batch: readings a device waits to have confirmed (an indication, an API call) go first and alone, so a
+    /// cuff's confirmation pays for its own few readings, not for the notifications or a meter's records that waited
+    /// beside it; then a transfer's stored records, alone and — while devices wait for confirmations — a few at a time,
+    /// so that a cuff's indication arriving meanwhile does not wait behind a meter's hundred records; once the oldest
+    /// notification has waited its linger (or nothing waits to be confirmed), everything, those a device or a
+    /// transfer waits on first.
     private func nextBatch() -> (batch: [(PendingReading, Completion)], confirmationsOnly: Bool) {
-        let confirmations = waiting.count { $0.0.awaitsConfirmation }
         let notificationsOverdue = oldestWaiting.map { $0.duration(to: .now) >= options.notificationLinger } ?? false
-        if confirmations > 0, confirmations < waiting.count, !notificationsOverdue {
-            // Taken out in place: the queue can hold thousands of notifications, copied for every cuff otherwise.
-            var batch: [(PendingReading, Completion)] = []
-            batch.reserveCapacity(min(confirmations, options.batchSize))
-            var kept = 0
-            for index in waiting.indices {
-                if waiting[index].0.awaitsConfirmation, batch.count < options.batchSize {
-                    batch.append(waiting[index])
-                } else {
-                    if kept != index { waiting.swapAt(kept, index) }
-                    kept += 1
-                }
-            }
-            waiting.removeLast(waiting.count - kept)
-            return (batch, true)
+        if !notificationsOverdue {
+            if waiting.contains(.device) { return (waiting.take(.device, limit: options.batchSize), true) }
+            if waiting.contains(.transfer) { return (waiting.take(.transfer, limit: transferLimit), true) }
         }
-        let limit = confirmations > 0 ? options.batchSize : notificationLimit
-        let count = min(limit, waiting.count)
-        let batch = Array(waiting.prefix(count))
-        waiting.removeFirst(count)
-        return (batch, false)
+        return (waiting.takeAll(limit: waiting.awaitConfirmation ? options.batchSize : notificationLimit), false)
+    }
+
+    /// When a device last waited for a confirmation (see `transferLimit`).
+    private var lastDeviceWait: ContinuousClock.Instant?
+
+    /// A transfer's records a batch takes: a quarter of `batchSize` while devices wait for confirmations (one came in
+    /// the last minute), so a cuff's indication waits at most for a few milliseconds of records.
+    private var transferLimit: Int {
+        let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        return devicesWait ? max(1, options.batchSize / 4) : options.batchSize
     }
 
     /// Batches what waits, until nothing does.
@@ -371,18 +378,31 @@ public actor StreamEngine {
             let resumable = min(spaceWaiters.count, count)
             for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }
             spaceWaiters.removeFirst(resumable)
+            // Devices are confirmed as soon as the batch is durable, while the batch and the next go on (a meter's
+            // hundreds of records take tens of milliseconds to confirm, which a cuff's indication waiting behind them need
+            // not wait for); whoever hears the outcome (`ingest`, `consume`) hears it once the batch is marked stored, so
+            // the reading is readable by then. Readings a device waits on are told first (a notification's
+            // acknowledgement is nothing to its device).
+            var acknowledgedEarly = false
+            let acknowledgeEarly = { (_: [IngestOutcome]) in
+                acknowledgedEarly = true
+                let waited = batch.filter { $0.0.awaitsConfirmation }.map(\.0)
+                Task.detached { for pending in waited { await pending.acknowledge() } }
+            }
             do {
-                let outcomes = try await process(batch.map { ($0.0, nil) }, deferringMark: true)
-                // The next batch goes on while the sources are told (a meter's hundreds of records take tens of
-                // milliseconds to confirm, which a cuff's indication waiting behind them need not wait for).
-                // Readings a device waits on are told first (a notification's acknowledgement is nothing to its device).
+                let outcomes = try await process(batch.map { ($0.0, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
+                let early = acknowledgedEarly
                 Task.detached {
-                    let told = zip(batch, outcomes).sorted { $0.0.0.awaitsConfirmation && !$1.0.0.awaitsConfirmation }
-                    for (entry, outcome) in told {
-                        await entry.0.acknowledge()
+                    let order = zip(batch, outcomes).sorted { $0.0.0.awaitsConfirmation && !$1.0.0.awaitsConfirmation }
+                    for (entry, outcome) in order {
+                        if !(early && entry.0.awaitsConfirmation) { await entry.0.acknowledge() }
                         await entry.1(.success(outcome))
                     }
                 }
+            } catch where acknowledgedEarly {
+                // Durable and confirmed already: what failed after (the ledger, the mark) is recovery's at the next start.
+                logger.error("a stored batch could not be recorded or marked; recovery completes it", metadata: ["error": "\(error)"])
+                Task.detached { for entry in batch { await entry.1(.failure(error)) } }
             } catch {
                 logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
                 Task.detached { for entry in batch { await entry.1(.failure(error)) } }
@@ -434,13 +454,20 @@ public actor StreamEngine {
         if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
     }
 
-    private func process(_ batch: [(PendingReading, Int64?)], deferringMark: Bool = false) async throws -> [IngestOutcome] {
+    /// `onDurable`: hears the outcomes as soon as every reading is durable — journaled with all it varies by (a batch
+    /// of readings devices wait on) or appended to the store — before the ledger, the windows and the mark, which a
+    /// crash leaves to recovery; not called when the batch fails before.
+    private func process(
+        _ batch: [(PendingReading, Int64?)], deferringMark: Bool = false, onDurable: (([IngestOutcome]) -> Void)? = nil
+    ) async throws -> [IngestOutcome] {
         await beginProcessing()
         defer { endProcessing() }
-        return try await processOneBatch(batch, deferringMark: deferringMark)
+        return try await processOneBatch(batch, deferringMark: deferringMark, onDurable: onDurable)
     }
 
-    private func processOneBatch(_ batch: [(PendingReading, Int64?)], deferringMark: Bool) async throws -> [IngestOutcome] {
+    private func processOneBatch(
+        _ batch: [(PendingReading, Int64?)], deferringMark: Bool, onDurable: (([IngestOutcome]) -> Void)?
+    ) async throws -> [IngestOutcome] {
         // Every entry gets exactly one outcome, at its own index.
         var outcomes: [IngestOutcome] = []
         var accepted: [(slot: Int, reading: Reading)] = []
@@ -491,14 +518,21 @@ public actor StreamEngine {
 
         // 1. Journal (and quarantine) durably, 2. append the samples durably, 3. ledger, 4. mark stored.
         let earlier = deferredMark.map { [$0] } ?? []
-        let journaled = try archive.journal(fresh, prepared: freshPrepared, quarantine: quarantine, released: released, marking: earlier)
+        // Readings devices wait on are journaled as rows, each with all it varies by: durable once the transaction
+        // commits, so the device is confirmed before the store's fsync, the ledger's and the mark's (when someone hears
+        // of it: an import or a release from quarantine is told at the end anyway, and keeps its spans).
+        let devicesWait = onDurable != nil && !batch.isEmpty && batch.allSatisfy { $0.0.waiter == .device }
+        let journaled = try archive.journal(
+            fresh, prepared: freshPrepared, quarantine: quarantine, released: released, marking: earlier, rowsOnly: devicesWait)
         deferredMark = nil
+        if devicesWait || fresh.isEmpty { onDurable?(outcomes) }
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             var samples: [SeriesSample] = []
             samples.reserveCapacity(fresh.count * 3)
             for ((_, reading), tag) in zip(fresh, journaled.tags) { samples += try SampleMapping.seriesSamples(reading, store: store, tag: tag) }
             try await store.append(samples)
+            if !devicesWait { onDurable?(outcomes) }
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
             let sequence = try ledger?.record(journaled.items, recordedMicros: now)

@@ -74,7 +74,10 @@ import TimeSeries
         let ledger = try Ledger(directory: data + "/ledger")
         let engine = try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger))
         try await engine.recover()
-        let rows = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE stored = 1") } ?? 0
+        // A row is one reading, a span row as many as it spans.
+        let rows = try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1")
+        } ?? 0
         var readable = 0
         // One sample of each reading's first component per (subject, device, metric): the store holds it exactly once.
         var expected: [SeriesKey: Int] = [:]

@@ -30,6 +30,21 @@ import Testing
         await #expect(throws: Refused.self) { try await flight.reserve() }
     }
 
+    /// The notifications a source still has out decide whether its end cuts the linger short (`StreamEngine.consume`).
+    @Test(.timeLimit(.minutes(1))) func notificationsOutstandingCountsOnlyReadingsNobodyConfirms() async throws {
+        let flight = InFlightReadings(limit: 8)
+        try await flight.reserve(notification: true)
+        try await flight.reserve(notification: false)
+        try await flight.reserve(notification: true)
+        #expect(flight.notificationsOutstanding == 2)
+        flight.finished(.success(.quarantined), notification: true)
+        flight.finished(.success(.quarantined), notification: false)
+        #expect(flight.notificationsOutstanding == 1)
+        flight.finished(.success(.quarantined), notification: true)
+        #expect(flight.notificationsOutstanding == 0)
+        try await flight.drain()
+    }
+
     @Test(.timeLimit(.minutes(1))) func drainWaitsForTheLastOutcome() async throws {
         let flight = InFlightReadings(limit: 2)
         try await flight.reserve()

@@ -31,9 +31,14 @@ public enum ReadingCollector {
                             continue
                         }
                         let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
+                        let waiter: PendingReading.Waiter
+                        switch received.delivery {
+                        case .indication: waiter = .device
+                        case .storedRecord: waiter = .transfer
+                        case .notification: waiter = .nobody
+                        }
                         for reading in readings {
-                            continuation.yield(
-                                PendingReading(reading: reading, awaitsConfirmation: received.delivery != .notification) { await group.done() })
+                            continuation.yield(PendingReading(reading: reading, waiter: waiter) { await group.done() })
                         }
                     case .malformed(let payload):
                         await onMalformed(payload, identity)

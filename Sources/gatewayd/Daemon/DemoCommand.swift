@@ -100,15 +100,19 @@ struct DemoCommand: AsyncParsableCommand {
             """
     }
 
-    /// Waits for the first readings, then prints commands that show them, with real ids.
+    /// Waits for the first readings — a blood pressure and a heart rate, whose notifications wait up to the pipeline's
+    /// linger (8 s) to share a batch — then prints commands that show them, with real ids.
     static func printGuide(base: String, token: String, directory: String, configPath: String) async {
         let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
         var observationID: String?
-        for _ in 0..<100 {
-            if let reading = try? archive?.readings(subject: "alice", kind: .bloodPressure).last, let identity = reading.identity {
+        for _ in 0..<150 {
+            if observationID == nil, let reading = try? archive?.readings(subject: "alice", kind: .bloodPressure).last,
+                let identity = reading.identity
+            {
                 observationID = ResourceIDs.observation(identity, of: reading)
-                break
             }
+            let heartRate = (try? archive?.readings(subject: "alice", kind: .heartRate).isEmpty == false) ?? false
+            if observationID != nil, heartRate { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
         let auth = "-H 'Authorization: Bearer \(token)'"

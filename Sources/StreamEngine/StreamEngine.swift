@@ -74,8 +74,8 @@ public actor StreamEngine {
     let logger: Logger
     private var subjects: [String: String] = [:]
     /// Who hears a reading's outcome, once its source has been acknowledged.
-    typealias Completion = @Sendable (Result<IngestOutcome, any Error>) async -> Void
-    private var waiting = WaitingReadings<(PendingReading, Completion)>()
+    typealias Completion = WaitingReading.Completion
+    private var waiting = WaitingReadings<WaitingReading>()
     /// When the oldest waiting reading arrived (for the notification linger).
     private var oldestWaiting: ContinuousClock.Instant?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
@@ -210,7 +210,7 @@ public actor StreamEngine {
     public func ingest(_ pending: PendingReading) async throws -> IngestOutcome {
         await waitForSpace()
         return try await withCheckedThrowingContinuation { continuation in
-            enqueue(pending) { continuation.resume(with: $0) }
+            enqueue(pending) { result, _ in continuation.resume(with: result) }
         }
     }
 
@@ -228,7 +228,7 @@ public actor StreamEngine {
         if waiting.isEmpty { oldestWaiting = .now }
         if pending.awaitsConfirmation { lastConfirmation = .now }
         if pending.waiter == .device { lastDeviceWait = .now }
-        waiting.append((pending, completion), waiter: pending.waiter)
+        waiting.append(WaitingReading(pending, completion: completion), waiter: pending.waiter)
         queueGauge.record(waiting.count)
         if !flushing {
             flushing = true
@@ -267,9 +267,8 @@ public actor StreamEngine {
             let notification = !pending.awaitsConfirmation
             try await flight.reserve(notification: notification)
             await waitForSpace()
-            let reading = pending.reading
-            enqueue(pending) { result in
-                if case .success(let outcome) = result { await onOutcome?(outcome, reading) }
+            enqueue(pending) { result, reading in
+                if case .success(let outcome) = result, let reading { await onOutcome?(outcome, reading) }
                 flight.finished(result, notification: notification)
             }
         }
@@ -311,11 +310,12 @@ public actor StreamEngine {
 
     /// The notifications a batch takes now. A batch in progress cannot be interrupted, and a linger's worth of a hundred
     /// straps' notifications takes a tenth of a second or more, which a cuff's indication arriving meanwhile would wait
-    /// for: while devices wait for confirmations (one came in the last minute) half of `batchSize` (~10 ms of a hub's
-    /// straps, measured by PipelineBenchmark); while only a transfer's records do, `batchSize`.
+    /// for: while devices wait for confirmations (one came in the last minute) an eighth of `batchSize` (32: ~3 ms of a
+    /// hub's straps; 128 made PipelineBenchmark's BP confirmation p99 ~30 ms, 32 ~17 ms); while only a transfer's
+    /// records do, `batchSize`.
     private var notificationLimit: Int {
         let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
-        if devicesWait { return max(1, options.batchSize / 2) }
+        if devicesWait { return max(1, options.batchSize / 8) }
         let confirmationsFlow = lastConfirmation.map { $0.duration(to: .now) < .seconds(60) } ?? false
         return confirmationsFlow ? options.batchSize : notificationBatchSize
     }
@@ -347,7 +347,7 @@ public actor StreamEngine {
     /// so that a cuff's indication arriving meanwhile does not wait behind a meter's hundred records; once the oldest
     /// notification has waited its linger (or nothing waits to be confirmed), everything, those a device or a
     /// transfer waits on first.
-    private func nextBatch() -> (batch: [(PendingReading, Completion)], confirmationsOnly: Bool) {
+    private func nextBatch() -> (batch: [WaitingReading], confirmationsOnly: Bool) {
         let notificationsOverdue = oldestWaiting.map { $0.duration(to: .now) >= options.notificationLinger } ?? false
         if !notificationsOverdue {
             if waiting.contains(.device) { return (waiting.take(.device, limit: options.batchSize), true) }
@@ -359,11 +359,11 @@ public actor StreamEngine {
     /// When a device last waited for a confirmation (see `transferLimit`).
     private var lastDeviceWait: ContinuousClock.Instant?
 
-    /// A transfer's records a batch takes: a quarter of `batchSize` while devices wait for confirmations (one came in
-    /// the last minute), so a cuff's indication waits at most for a few milliseconds of records.
+    /// A transfer's records a batch takes: a sixteenth of `batchSize` (16) while devices wait for confirmations (one
+    /// came in the last minute), so a cuff's indication waits at most for a few milliseconds of records.
     private var transferLimit: Int {
         let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
-        return devicesWait ? max(1, options.batchSize / 4) : options.batchSize
+        return devicesWait ? max(1, options.batchSize / 16) : options.batchSize
     }
 
     /// Batches what waits, until nothing does.
@@ -383,29 +383,30 @@ public actor StreamEngine {
             // not wait for); whoever hears the outcome (`ingest`, `consume`) hears it once the batch is marked stored, so
             // the reading is readable by then. Readings a device waits on are told first (a notification's
             // acknowledgement is nothing to its device).
+            let readings = batch.map { (entry: $0, pending: $0.pending) }
             var acknowledgedEarly = false
             let acknowledgeEarly = { (_: [IngestOutcome]) in
                 acknowledgedEarly = true
-                let waited = batch.filter { $0.0.awaitsConfirmation }.map(\.0)
+                let waited = readings.map(\.pending).filter(\.awaitsConfirmation)
                 Task.detached { for pending in waited { await pending.acknowledge() } }
             }
             do {
-                let outcomes = try await process(batch.map { ($0.0, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
+                let outcomes = try await process(readings.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
                 let early = acknowledgedEarly
                 Task.detached {
-                    let order = zip(batch, outcomes).sorted { $0.0.0.awaitsConfirmation && !$1.0.0.awaitsConfirmation }
-                    for (entry, outcome) in order {
-                        if !(early && entry.0.awaitsConfirmation) { await entry.0.acknowledge() }
-                        await entry.1(.success(outcome))
+                    let order = zip(readings, outcomes).sorted { $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation }
+                    for ((entry, pending), outcome) in order {
+                        if !(early && pending.awaitsConfirmation) { await pending.acknowledge() }
+                        await entry.completion(.success(outcome), pending.reading)
                     }
                 }
             } catch where acknowledgedEarly {
                 // Durable and confirmed already: what failed after (the ledger, the mark) is recovery's at the next start.
                 logger.error("a stored batch could not be recorded or marked; recovery completes it", metadata: ["error": "\(error)"])
-                Task.detached { for entry in batch { await entry.1(.failure(error)) } }
+                Task.detached { for (entry, pending) in readings { await entry.completion(.failure(error), pending.reading) } }
             } catch {
                 logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
-                Task.detached { for entry in batch { await entry.1(.failure(error)) } }
+                Task.detached { for (entry, pending) in readings { await entry.completion(.failure(error), pending.reading) } }
             }
         }
     }

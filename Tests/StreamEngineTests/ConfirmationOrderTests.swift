@@ -53,13 +53,13 @@ import TimeSeries
         #expect(ledger.batches == [3, 12])
     }
 
-    /// Once a device has waited for a confirmation, a transfer's records go a quarter of `batchSize` at a time, so a
+    /// Once a device has waited for a confirmation, a transfer's records go a sixteenth of `batchSize` at a time, so a
     /// cuff's indication arriving meanwhile waits for a few records, not for a meter's hundred.
     @Test(.timeLimit(.minutes(1))) func aTransfersRecordsGoAFewAtATimeOnceADeviceWaited() async throws {
         let directory = try NotificationLingerTests.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
-        let (store, engine) = try Self.engine(directory, ledger: ledger, batchSize: 8)
+        let (store, engine) = try Self.engine(directory, ledger: ledger, batchSize: 32)
         defer { store.close() }
         #expect(try await engine.ingest(PendingReading(reading: ProvenanceCatalogTests.readings()[0], waiter: .device) {}) != .quarantined)
         try await engine.consume(Self.records(10))

@@ -77,7 +77,8 @@ struct PipelineBenchmark: AsyncParsableCommand {
                     "run \(run) \(scenario.rawValue): \(result.stored) readings in \(format(result.elapsedSeconds, 1)) s "
                     + "(\(format(result.readingsPerSecond, 0))/s), \(result.indications) indications, "
                     + "p50 \(format(result.p50Millis ?? .nan, 2)) ms, p99 \(format(result.p99Millis ?? .nan, 2)) ms, "
-                    + "max \(format(result.maxMillis ?? .nan, 1)) ms, peak RSS \(format(Double(result.peakRSSKiB ?? 0) / 1024, 1)) MiB, "
+                    + "max \(format(result.maxMillis ?? .nan, 1)) ms, peak RSS \(format(Double(result.peakRSSKiB ?? 0) / 1024, 1)) MiB "
+                    + "(anonymous \(format(Double(result.peakAnonymousKiB ?? 0) / 1024, 1))), "
                     + "\(result.connections) connections"
                 FileHandle.standardError.write(Data((line + "\n").utf8))
                 problems += check(result).map { "run \(run) \(scenario.rawValue): \($0)" }
@@ -86,6 +87,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
         printTable(results)
         print()
         notes(results)
+        goals(results)
         for problem in problems { print("!!! \(problem)") }
         if !problems.isEmpty { throw ExitCode.failure }
     }
@@ -170,6 +172,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
             Row(label: "BP indication → confirmation p50, ms", digits: 2) { $0.p50Millis },
             Row(label: "BP indication → confirmation p99, ms", digits: 2) { $0.p99Millis },
             Row(label: "peak RSS of the process (VmHWM), MiB", digits: 1) { $0.peakRSSKiB.map { Double($0) / 1024 } },
+            Row(label: "peak anonymous RSS (RssAnon, sampled), MiB", digits: 1) { $0.peakAnonymousKiB.map { Double($0) / 1024 } },
         ]
     }
 
@@ -216,6 +219,26 @@ struct PipelineBenchmark: AsyncParsableCommand {
         }
         print("   ratios are of the medians; readings/s is bounded by what the devices offer, so a ratio near 1 means the")
         print("   durable pipeline kept up; the latency ratio is the price of acknowledging only after the durable append.")
+    }
+
+    /// Each goal of the pipeline (issue 13) next to the medians measured.
+    func goals(_ results: [Scenario: [ScenarioResult]]) {
+        func med(_ scenario: Scenario, _ f: (ScenarioResult) -> Double?) -> Double? {
+            let values = (results[scenario] ?? []).compactMap(f)
+            return values.isEmpty ? nil : median(values)
+        }
+        func verdict(_ met: Bool?) -> String { met.map { $0 ? "met" : "NOT met" } ?? "not measured" }
+        let rate = med(.durable) { $0.readingsPerSecond }.flatMap { ours in med(.noop) { $0.readingsPerSecond }.map { ours / $0 } }
+        let p99 = med(.durable) { $0.p99Millis }
+        let kib = { (scenario: Scenario, f: (ScenarioResult) -> Int?) in med(scenario) { f($0).map(Double.init) } }
+        let rss = kib(.durable) { $0.peakRSSKiB }.flatMap { ours in kib(.noop) { $0.peakRSSKiB }.map { (ours - $0) / 1024 } }
+        let anonymous = kib(.durable) { $0.peakAnonymousKiB }.flatMap { ours in kib(.noop) { $0.peakAnonymousKiB }.map { (ours - $0) / 1024 } }
+        print("\ngoals (medians):")
+        print("  keeps up: \(rate.map { format($0, 2) } ?? "—")× of the baseline (goal ≥ 0.99×) — \(verdict(rate.map { $0 >= 0.99 }))")
+        print("  BP indication → confirmation p99: \(p99.map { format($0, 1) } ?? "—") ms (goal ≤ 20 ms) — \(verdict(p99.map { $0 <= 20 }))")
+        print(
+            "  peak RSS over the baseline: \(rss.map { format($0, 1) } ?? "—") MiB (goal ≤ 5 MiB) — \(verdict(rss.map { $0 <= 5 })); "
+                + "anonymous memory alone: \(anonymous.map { format($0, 1) } ?? "—") MiB (the rest is the pages of SQLite's and the store's code)")
     }
 
     func format(_ value: Double, _ digits: Int) -> String {

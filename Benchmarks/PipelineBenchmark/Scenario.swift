@@ -128,6 +128,8 @@ struct ScenarioResult: Codable {
     var p99Millis: Double?
     var maxMillis: Double?
     var peakRSSKiB: Int?
+    /// The highest anonymous resident memory sampled (`AnonymousMemoryPeak`).
+    var peakAnonymousKiB: Int?
 
     /// Readings stored (durable) or acknowledged (baseline) per second of the scenario's wall time.
     var readingsPerSecond: Double { Double(stored) / elapsedSeconds }
@@ -295,6 +297,8 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
     let mapper = ReadingMapperOptions(gateway: GatewayRecord(id: "gw-bench", softwareVersion: "bench")) { stamp, offset, received, clocks in
         TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
     }
+    let anonymous = AnonymousMemoryPeak()
+    anonymous.start()
     let start = ContinuousClock.now + .milliseconds(50)
     let deadline = start + .seconds(load.seconds)
     let context = RunContext(
@@ -362,5 +366,5 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         archived: archived, connections: tally.connections, sessionErrorCount: tally.sessionErrors.count,
         sessionErrors: Array(tally.sessionErrors.prefix(5)), indications: latencies.count,
         p50Millis: millis(percentile(latencies, 50)), p99Millis: millis(percentile(latencies, 99)),
-        maxMillis: millis(latencies.last), peakRSSKiB: peakRSSKiB())
+        maxMillis: millis(latencies.last), peakRSSKiB: peakRSSKiB(), peakAnonymousKiB: anonymous.stop())
 }

@@ -225,23 +225,14 @@ import Testing
         let dir = try APIHarness.scratch("demo")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = FHIRAPITests.freePort()
-        let process = Process()
-        process.executableURL = CrashRecoveryTests.gatewaydBinary
-        process.arguments = ["demo", "--listen", "127.0.0.1:\(port)", "--dir", dir + "/data", "--seconds", "60"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        // Output is collected as it comes: a read blocking on the pipe would hold one of the few cooperative threads for
+        // as long as the demo takes to print its guide, and starve every other test of this process meanwhile.
+        let demo = try GatewaydProcess(["demo", "--listen", "127.0.0.1:\(port)", "--dir", dir + "/data", "--seconds", "60"])
+        let process = demo.process
         defer { if process.isRunning { process.terminate() } }
-        // The guide names the token once the API is up and the first reading is in.
-        var text = ""
-        let handle = output.fileHandleForReading
-        let started = Date()
-        while !text.contains("Stop with Ctrl-C"), Date().timeIntervalSince(started) < 60 {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
+        // The guide names the token once the API is up and the first readings are in.
+        _ = await demo.waitForOutput(timeout: .seconds(60)) { $0.contains("Stop with Ctrl-C") }
+        var text = demo.stdout
         let token = try #require(text.split(separator: " ").first { $0.hasPrefix("demo-") }.map { String($0.prefix { $0 != "'" }) }, "\(text)")
         let base = "http://127.0.0.1:\(port)/fhir"
         #expect(text.contains("Provenance?target=Observation/"), "the guide has no real Observation id:\n\(text)")
@@ -262,20 +253,31 @@ import Testing
         let kinds = Set(FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
         #expect(kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
         if let python = FHIRValidator.python {
-            let validator = Process()
-            validator.executableURL = URL(fileURLWithPath: python)
-            validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, out]
-            let pipe = Pipe()
-            validator.standardOutput = pipe
-            validator.standardError = pipe
-            try validator.run()
-            let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            validator.waitUntilExit()
-            #expect(validator.terminationStatus == 0, "\(report)")
+            // Waited for off the cooperative pool (the validator takes seconds).
+            let (status, report) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, String), Never>) in
+                DispatchQueue.global().async {
+                    let validator = Process()
+                    validator.executableURL = URL(fileURLWithPath: python)
+                    validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, out]
+                    let pipe = Pipe()
+                    validator.standardOutput = pipe
+                    validator.standardError = pipe
+                    do { try validator.run() } catch {
+                        continuation.resume(returning: (-1, "\(error)"))
+                        return
+                    }
+                    let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    validator.waitUntilExit()
+                    continuation.resume(returning: (validator.terminationStatus, report))
+                }
+            }
+            #expect(status == 0, "\(report)")
         }
         process.interrupt()  // Ctrl-C
         #expect(await Self.waitForExit(process, seconds: 60), "gatewayd demo did not stop within 60 s of SIGINT")
-        text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        // The last lines may reach the pipe's handler just after the exit.
+        for _ in 0..<100 where !demo.stdout.contains("gatewayd demo stopped") { try? await Task.sleep(for: .milliseconds(50)) }
+        text = demo.stdout
         #expect(process.terminationStatus == 0)
         #expect(text.contains("gatewayd demo stopped"), "\(text.suffix(500))")
     }

@@ -11,6 +11,7 @@ import Provenance
 /// comparison's gateway time — the readings share it.
 enum CoincidentTimeStamp {
     static let absoluteTime = Concept.mdc(67975, "MDC_ATTR_TIME_ABS")
+    public static let identifierSystem = "urn:gatewayd:coincident-timestamp"
 
     static func observation(for reading: Reading, phdDeviceID: String, gatewayDeviceID: String) -> FHIRResource? {
         let time = reading.time
@@ -60,28 +61,27 @@ enum CoincidentTimeStamp {
                 "meta",
                 Element.meta(
                     profiles: [FHIRCodes.coincidentTimeStampProfile], testData: reading.flags.contains(.testData))),
+            // Not a PhdBaseObservation (no conditionalCreate slice): gatewayd's own system, so a receiver can
+            // conditionally create it like every other resource it is sent.
+            .init("identifier", .array([.obj(["system": .string(identifierSystem), "value": .string(id)])])),
             .init("status", "final"),
             .init("code", Element.codeable([absoluteTime], text: "Absolute time")),
             .init("subject", Element.reference("Device/" + phdDeviceID)),
             .init("effectiveDateTime", .string(effective)),
             .init(value.0, value.1),
         ]
-        members.append(.init("note", .array([.obj(["text": .string(decisionNote(time, stamp: stamp))])])))
+        members.append(.init("note", .array([.obj(["text": .string(comparisonNote(time))])])))
         members.append(.init("device", Element.reference("Device/" + gatewayDeviceID)))
         return FHIRResource(resourceType: "Observation", id: id, json: .object(members))
     }
 
-    /// What the gateway concluded from the comparison, in words (the Provenance carries the same as data).
-    static func decisionNote(_ time: TimeProvenance, stamp: DeviceWallClock) -> String {
-        let offset = time.clockOffsetMicros.map { " Device clock minus gateway clock: \(seconds($0)) s." } ?? ""
-        switch time.decision {
-        case .kept: return "Device timestamp \(stamp) kept (clock in sync)." + offset
-        case .mapped(let correction):
-            return "Device timestamp \(stamp) mapped to the gateway timeline by \(seconds(correction)) s." + offset
-        case .receiveTime: return "No device timestamp; the gateway's receive time is used." + offset
-        case .refused(let reason):
-            return "Device timestamp \(stamp) refused (\(reason)); the gateway's receive time is used." + offset
-        }
+    /// The comparison in words. Only what the readings of the connection share: what each reading's timestamp became
+    /// (kept, mapped, refused) is in its own Observation's note, so this resource — one id per comparison — has the same
+    /// content whichever reading it is sent with.
+    static func comparisonNote(_ time: TimeProvenance) -> String {
+        guard time.clock != nil else { return "The device's current time could not be read when it sent its readings." }
+        return time.clockOffsetMicros.map { "Device clock minus gateway clock: \(seconds($0)) s." }
+            ?? "The device's clock could not be compared with the gateway's (its date is incomplete)."
     }
 
     /// Exact seconds from microseconds, signed ("+600", "-0.5").

@@ -1,7 +1,8 @@
+import Foundation
 import Provenance
 
 /// What the gateway knows about itself beyond `GatewayRecord`, for its PhgDevice. Nothing is assumed: a field
-/// left nil is not reported (the System ID becomes the PHD IG's all-zero EUI-64, as the IG says for a missing one).
+/// left nil is not reported.
 public struct GatewayDeviceInfo: Hashable, Sendable {
     /// EUI-64 ("00-1B-C5-…"), e.g. derived from the host's Bluetooth controller.
     public var systemID: String?
@@ -28,6 +29,23 @@ public struct GatewayDeviceInfo: Hashable, Sendable {
     public static let ntpV4 = Concept.mdc(532_226, "MDC_TIME_SYNC_NTPV4")
     public static let sntpV4 = Concept.mdc(532_227, "MDC_TIME_SYNC_SNTPV4")
     public static let noSynchronization = Concept.mdc(532_224, "MDC_TIME_SYNC_NONE")
+
+    /// This host as the gateway: the Ethernet address of its first network interface backed by hardware (one with a
+    /// `device` link under `net`, in name order; a Pi's `eth0`), a real and unique transport address for the
+    /// PhgDevice's ETHMAC identifier. Nil fields when there is none (a container, a VM without a NIC address).
+    public static func host(net: String = "/sys/class/net") -> GatewayDeviceInfo {
+        var info = GatewayDeviceInfo()
+        let files = FileManager.default
+        let interfaces = ((try? files.contentsOfDirectory(atPath: net)) ?? []).sorted()
+        for name in interfaces where name != "lo" && files.fileExists(atPath: net + "/" + name + "/device") {
+            guard let text = try? String(contentsOfFile: net + "/" + name + "/address", encoding: .utf8) else { continue }
+            let address = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let eui = DeviceMapper.eui(address, octets: 6), eui != "00-00-00-00-00-00" else { continue }
+            info.ethernetAddress = eui
+            break
+        }
+        return info
+    }
 }
 
 /// Sensors → PhdDevice, the gateway → PhgDevice (PHD IG STU2), with ids every Observation's `device` and
@@ -42,8 +60,32 @@ public enum DeviceMapper {
 
     static let allZeroEUI64 = "00-00-00-00-00-00-00-00"
 
-    /// The PhdDevice of a sensor, from its Device Information Service. `kinds` (what it was seen measuring) adds
-    /// the 11073 specialization: BP cuff 528391, glucose meter 528401 (heart-rate straps have none).
+    /// The IEEE 11073 specialization each kind of reading comes from: a Bluetooth Blood Pressure, Glucose or Heart Rate
+    /// Profile device maps to the specialization whose measurements it reports (BP cuff 10407, glucose meter 10417, a
+    /// heart-rate-only ECG sub-specialization for a strap).
+    static func specialization(of kind: ReadingKind) -> (code: Concept, text: String) {
+        switch kind {
+        case .bloodPressure, .pulseRate: (.mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"), "Blood Pressure Cuff")
+        case .glucose: (.mdc(528_401, "MDC_DEV_SPEC_PROFILE_GLUCOSE"), "Glucose Monitor")
+        case .heartRate: (.mdc(528_525, "MDC_DEV_SUB_SPEC_PROFILE_HR"), "Heart Rate Monitor")
+        }
+    }
+
+    /// The kind of reading a metric belongs to (a summary names its series' metric, not its reading kind).
+    public static func kind(of metric: Metric) -> ReadingKind {
+        switch metric {
+        case .systolicPressure, .diastolicPressure, .meanArterialPressure, .pulseRate: .bloodPressure
+        case .heartRate, .rrInterval, .energyExpended: .heartRate
+        case .glucose: .glucose
+        }
+    }
+
+    /// A Bluetooth SIG profile device reports no System-Type-Spec-List, so no specialization version of its own;
+    /// PhdDevice requires one (`specialization.version 1..`): its readings follow the specialization's first version.
+    static let specializationVersion = "1"
+
+    /// The PhdDevice of a sensor, from its Device Information Service. `kinds` (what it was seen measuring) gives
+    /// the 11073 specializations (`specialization(of:)`), each with its version.
     public static func phdDevice(_ record: DeviceRecord, kinds: Set<ReadingKind> = []) -> FHIRResource {
         var identifiers = [identifier("SYSID", FHIRCodes.eui64System, eui(record.systemID, octets: 8) ?? allZeroEUI64)]
         if let address = eui(record.address, octets: 6) {
@@ -51,20 +93,12 @@ public enum DeviceMapper {
         }
         identifiers.append(.obj(["system": .string(deviceKeySystem), "value": .string(record.key)]))
 
-        var specializations: [FHIRJSON] = []
-        if kinds.contains(.bloodPressure) || kinds.contains(.pulseRate) {
-            specializations.append(
-                .obj([
-                    "systemType": Element.codeable(
-                        [.mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP")], text: "Blood Pressure Cuff")
-                ]))
-        }
-        if kinds.contains(.glucose) {
-            specializations.append(
-                .obj([
-                    "systemType": Element.codeable(
-                        [.mdc(528_401, "MDC_DEV_SPEC_PROFILE_GLUCOSE")], text: "Glucose Monitor")
-                ]))
+        var seen: Set<String> = []
+        let specializations: [FHIRJSON] = [ReadingKind.bloodPressure, .pulseRate, .glucose, .heartRate].compactMap { kind in
+            guard kinds.contains(kind) else { return nil }
+            let (code, text) = specialization(of: kind)
+            guard seen.insert(code.code).inserted else { return nil }
+            return .obj(["systemType": Element.codeable([code], text: text), "version": .string(specializationVersion)])
         }
         let versions: [FHIRJSON] = [
             (record.firmwareRevision, Concept.mdc(531_976, "MDC_ID_PROD_SPEC_FW"), "Firmware revision"),
@@ -81,8 +115,10 @@ public enum DeviceMapper {
                 "meta": Element.meta(profiles: [FHIRCodes.phdDeviceProfile], testData: false),
                 "identifier": .array(identifiers),
                 "manufacturer": record.manufacturer.map(FHIRJSON.string),
+                "_manufacturer": record.manufacturer == nil ? unknownValue : nil,
                 "serialNumber": record.serialNumber.map(FHIRJSON.string),
                 "modelNumber": record.model.map(FHIRJSON.string),
+                "_modelNumber": record.model == nil ? unknownValue : nil,
                 "type": Element.codeable([.mdc(65573, "MDC_MOC_VMS_MDS_SIMP")], text: "Personal Health Device"),
                 "specialization": .list(specializations),
                 "version": .list(versions),
@@ -93,9 +129,15 @@ public enum DeviceMapper {
 
     /// The PhgDevice of this gateway (MDC_MOC_VMS_MDS_AHD 531981). gatewayd is not a regulated medical device,
     /// and says so (regulation-status bit set = unregulated); its software version is the gatewayd version.
+    /// Its System ID is reported only when known (the PhgDevice slice is 0..1; an all-zero one, as a sensor without
+    /// one reports, would make every gateway the same), its host's Ethernet address when it has one, and always the
+    /// configured gateway id. Its specializations are the ones it reads: BP cuffs, glucose meters, heart-rate straps.
     public static func phgDevice(gateway: GatewayRecord, info: GatewayDeviceInfo = GatewayDeviceInfo()) -> FHIRResource
     {
-        var identifiers = [identifier("SYSID", FHIRCodes.eui64System, eui(info.systemID, octets: 8) ?? allZeroEUI64)]
+        var identifiers: [FHIRJSON] = []
+        if let systemID = eui(info.systemID, octets: 8), systemID != allZeroEUI64 {
+            identifiers.append(identifier("SYSID", FHIRCodes.eui64System, systemID))
+        }
         if let address = eui(info.bluetoothAddress, octets: 6) {
             identifiers.append(identifier("BTMAC", FHIRCodes.bluetoothAddressSystem, address))
         }
@@ -120,12 +162,25 @@ public enum DeviceMapper {
                 "manufacturer": info.manufacturer.map(FHIRJSON.string),
                 "modelNumber": .string(info.model),
                 "type": Element.codeable([.mdc(531_981, "MDC_MOC_VMS_MDS_AHD")], text: "Personal Health Gateway"),
+                "specialization": .array([ReadingKind.bloodPressure, .glucose, .heartRate].map { kind in
+                    let (code, text) = specialization(of: kind)
+                    return .obj(["systemType": Element.codeable([code], text: text)])
+                }),
                 "version": .array([
                     version(.mdc(531_975, "MDC_ID_PROD_SPEC_SW"), "Software revision", gateway.softwareVersion)
                 ]),
                 "property": .array(properties),
             ])
     }
+
+    /// PhdDevice requires `manufacturer` and `modelNumber`; a device whose Device Information Service does not give
+    /// them (many straps) gets the element with FHIR's data-absent-reason extension instead of a value — "unknown", not
+    /// an invented string.
+    static let unknownValue: FHIRJSON = .obj([
+        "extension": .array([
+            .obj(["url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"])
+        ])
+    ])
 
     static func identifier(_ type: String, _ system: String, _ value: String) -> FHIRJSON {
         .obj([

@@ -11,15 +11,19 @@ public enum FHIRCodes {
     public static let observationCategory = "http://terminology.hl7.org/CodeSystem/observation-category"
     /// STU2 category code is `phd` (STU1 used `phd-observation`).
     public static let phdCategory = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
-    /// Bit N of an ASN.1 BITS measurement with MDC code C is the code "C.N".
-    public static let asn1ToHL7 = "http://hl7.org/fhir/uv/phd/CodeSystem/ASN1ToHL7"
+    /// Bit N of an ASN.1 BITS measurement with MDC code C is the code "C.N". Canonical in THO (the IG's CodeSystem
+    /// `^url`), not under the IG's own base.
+    public static let asn1ToHL7 = "http://terminology.hl7.org/CodeSystem/ASN1ToHL7"
     /// Y (bit set) / N (bit cleared).
     public static let v2YesNo = "http://terminology.hl7.org/CodeSystem/v2-0136"
     public static let dataAbsentReason = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
     public static let actReason = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
     /// The PHD IG's interpretation codes for measurement status (from the PoCD IG).
     public static let measurementStatus = "http://hl7.org/fhir/uv/pocd/CodeSystem/measurement-status"
-    public static let deviceIdentifierType = "http://hl7.org/fhir/uv/phd/CodeSystem/ContinuaDeviceIdentifiers"
+    /// Canonical in THO, as the IG's CodeSystem and its PhdDevice and PhgDevice slices say.
+    public static let deviceIdentifierType = "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers"
+    /// The system of PhdBaseObservation's `conditionalCreate` identifier slice (fixed by the profile).
+    public static let conditionalCreateSystem = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdBaseObservation"
     /// IEEE EUI-64 System ID, "00-1B-C5-00-00-00-04-17".
     public static let eui64System = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680"
     /// Bluetooth address as EUI-48, "AA-BB-CC-DD-EE-FF".

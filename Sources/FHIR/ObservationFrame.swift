@@ -16,8 +16,8 @@ struct ObservationFrame {
     var observationID: String { ResourceIDs.observation(identity, of: reading) }
     var mainReference: String { "Observation/" + observationID }
 
-    /// One PHD Observation. `identifier` is the IG's conditional-create identifier: a value with no system and no
-    /// type (PhdBaseObservation slice `conditionalCreate`), unique for the measurement, the same when it is resent.
+    /// One PHD Observation. `identifier` is the IG's conditional-create identifier (PhdBaseObservation slice
+    /// `conditionalCreate`: the profile's fixed system, no type), unique for the measurement, the same when it is resent.
     func observation(
         id: String, profiles: [String], identifier: String, vitalSign: Bool, code: FHIRJSON,
         value: (key: String, json: FHIRJSON)? = nil, interpretation: FHIRJSON? = nil, note: String? = nil,
@@ -34,7 +34,9 @@ struct ObservationFrame {
             .init("resourceType", "Observation"), .init("id", .string(id)),
             .init("meta", Element.meta(profiles: profiles, testData: testData)),
             .init("extension", .array(extensions)),
-            .init("identifier", .array([.obj(["value": .string(identifier)])])),
+            .init(
+                "identifier",
+                .array([.obj(["system": .string(FHIRCodes.conditionalCreateSystem), "value": .string(identifier)])])),
             .init("status", "final"),
             .init("category", .array(categories)),
             .init("code", code),
@@ -70,11 +72,19 @@ struct ObservationFrame {
             text: "Doubtful: " + doubtful.labels.joined(separator: ", "))
     }
 
-    /// A note saying why the time is what it is when the device's own timestamp was not believed.
+    /// A note saying why the time is what it is when the device's own timestamp was not taken as it is: refused, or
+    /// mapped onto the gateway's timeline (the coincident timestamp, shared by the readings of a connection, shows the
+    /// clock comparison itself).
     var timeNote: String? {
-        guard case .refused(let reason) = reading.time.decision else { return nil }
         let stamp = reading.time.deviceTimestamp.map { "device timestamp \($0)" } ?? "device timestamp"
-        return "The \(stamp) was refused (\(reason)); the effective time is when the gateway received the reading."
+        switch reading.time.decision {
+        case .refused(let reason):
+            return "The \(stamp) was refused (\(reason)); the effective time is when the gateway received the reading."
+        case .mapped(let correction):
+            return "The \(stamp) was mapped to the gateway timeline by \(CoincidentTimeStamp.seconds(correction)) s."
+        case .kept, .receiveTime:
+            return nil
+        }
     }
 
     /// A component: code and either its exact value or the reason it has none.

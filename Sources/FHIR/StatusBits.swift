@@ -6,7 +6,8 @@ import Provenance
 /// The BLE status bits line up one to one with the IEEE 11073 BITS the PHD IG's ASN1ToHL7 code system names:
 /// BP Measurement Status bit N → "8410608.N" (body-movement, cuff-too-loose, irregular-pulse,
 /// pulse-over-range-limit, pulse-under-range-limit, improper-body-position); Glucose Sensor Status Annunciation
-/// bit N → "8417752.N" for bits 0–10. Only set bits are reported (they are events). BLE glucose bit 11 ("time
+/// bit N → "8417752.N" for bits 0–10. Only set bits are reported (they are events), each a component whose value is
+/// `valueBoolean` true — the only value PhdBitsEnumerationObservation allows. BLE glucose bit 11 ("time
 /// fault") does not match the IG's 8417752.11 and reserved bits have no code; both stay visible through the
 /// reading's `questionable` interpretation instead.
 enum StatusBits {
@@ -65,8 +66,8 @@ enum StatusBits {
         let components: [FHIRJSON] = set.map { bit in
             .obj([
                 "code": Element.codeable(
-                    [Concept(FHIRCodes.asn1ToHL7, "\(table.code.code).\(bit.bit)", bit.name)], text: bit.name),
-                "valueCodeableConcept": Element.codeable([Concept(FHIRCodes.v2YesNo, "Y", "Yes")], text: bit.text),
+                    [Concept(FHIRCodes.asn1ToHL7, "\(table.code.code).\(bit.bit)", bit.name)], text: bit.text),
+                "valueBoolean": .bool(true),
             ])
         }
         return frame.observation(

@@ -77,6 +77,7 @@ import Testing
         #expect(json["property"]?[1]?["valueCode"]?[0]?["coding"]?[0]?["code"]?.stringValue == "Y")
         let bare = DeviceMapper.phgDevice(gateway: GatewayRecord(id: "care home/wing B", softwareVersion: "1"))
         #expect(bare.id.hasPrefix("phg-x"))
-        #expect(bare.json["identifier"]?[0]?["value"]?.stringValue == "00-00-00-00-00-00-00-00")
+        // No System ID known: none claimed (an all-zero one would make every gateway the same), the gateway id stays.
+        #expect(bare.json["identifier"]?.arrayValue?.map { $0["value"]?.stringValue } == ["care home/wing B"])
     }
 }

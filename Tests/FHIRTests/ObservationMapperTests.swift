@@ -47,6 +47,7 @@ import Testing
                   ],
                   "identifier": [
                     {
+                      "system": "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdBaseObservation",
                       "value": "\#(id)"
                     }
                   ],
@@ -194,8 +195,9 @@ import Testing
         #expect(coin.json["effectiveDateTime"]?.stringValue == "2026-11-18T08:35:05+09:00")
         #expect(coin.json["valueDateTime"]?.stringValue == "2026-11-18T08:45:05+09:00")
         let note = try #require(coin.json["note"]?[0]?["text"]?.stringValue)
-        #expect(note.contains("mapped to the gateway timeline by -600 s"))
-        #expect(note.contains("Device clock minus gateway clock: +600 s"))
+        #expect(note == "Device clock minus gateway clock: +600 s.")
+        // What became of this reading's timestamp is the reading's own (the comparison is shared by its connection).
+        #expect(main["note"]?[0]?["text"]?.stringValue?.contains("mapped to the gateway timeline by -600 s") == true)
         // Readings of one connection share one coincident timestamp.
         var second = Fixture.bloodPressure(time: Fixture.mappedTime(), payload: [0x1E, 0xB6, 0xF4])
         second.time.deviceTimestamp?.minute = 41
@@ -293,13 +295,13 @@ import Testing
         #expect(
             bits.map { $0["code"]?["coding"]?[0]?["code"]?.stringValue } == ["8410608.0", "8410608.2", "8410608.5"])
         #expect(
-            bits.map { $0["code"]?["text"]?.stringValue } == [
+            bits.map { $0["code"]?["coding"]?[0]?["display"]?.stringValue } == [
                 "body-movement", "irregular-pulse", "improper-body-position",
             ])
-        #expect(bits.allSatisfy { $0["code"]?["coding"]?[0]?["system"]?.stringValue == FHIRCodes.asn1ToHL7 })
-        #expect(bits.allSatisfy { $0["valueCodeableConcept"]?["coding"]?[0]?["code"]?.stringValue == "Y" })
-        #expect(
-            bits.allSatisfy { $0["valueCodeableConcept"]?["coding"]?[0]?["system"]?.stringValue == FHIRCodes.v2YesNo })
+        #expect(bits.first?["code"]?["text"]?.stringValue == "Too much body movement")
+        #expect(bits.allSatisfy { $0["code"]?["coding"]?[0]?["system"]?.stringValue == "http://terminology.hl7.org/CodeSystem/ASN1ToHL7" })
+        // PhdBitsEnumerationObservation: `component.value[x] only boolean`.
+        #expect(bits.allSatisfy { $0["valueBoolean"] == .bool(true) && $0["valueCodeableConcept"] == nil })
 
         // The pulse-rate range bits: 01 = over the limit (.3), 10 = under it (.4).
         let over = map(Fixture.bloodPressure(flags: [.pulseRateOutOfRange], rawStatus: 0x0008)).first {

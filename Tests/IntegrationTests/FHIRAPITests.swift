@@ -331,6 +331,65 @@ import Testing
     }
 }
 
+/// Coincident timestamps in a person's search: the readings of one cuff connection share one clock comparison, whose
+/// Observation is about the device — included once (`search.mode = include`), never a match, not counted in `total`,
+/// never one of `$lastn`'s.
+@Suite struct CoincidentTimeStampSearchTests {
+    @Test func aSharedCoincidentTimeStampIsIncludedOnceAndNeverAMatch() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Two stored readings of one connection of a cuff 10 minutes fast: one clock comparison, two device stamps.
+        // Connected at 10:00 JST (the cuff read 10:10), the cuff sent readings it took at 08:00 and 08:30 (stamped 08:10, 08:40).
+        let connected = (FHIRAPITests.day1 + 10 * 3600) * 1_000_000
+        let clock = ClockComparison(
+            deviceTime: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 10, minute: 10, second: 0), deviceUTCOffsetMinutes: nil,
+            gatewayMicros: connected, roundTripMicros: 40_000, afterSet: false)
+        let readings = [Int64(0), 30].map { minute in
+            var reading = FHIRAPITests.bp("alice", user: 1, atHour: 8, systolic: DecimalQuantity(mantissa: 120 + minute, exponent: 0), diastolic: 80)
+            let micros = (FHIRAPITests.day1 + 8 * 3600 + minute * 60) * 1_000_000
+            reading.time = TimeProvenance(
+                deviceTimestamp: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 8, minute: Int(minute) + 10, second: 0),
+                receivedMicros: connected + 2_000_000 + minute, clock: clock, clockOffsetMicros: 600_000_000,
+                decision: .mapped(correctionMicros: -600_000_000), effectiveMicros: micros, localOffsetSeconds: 32_400, syncMethod: "cts_read")
+            reading.rawPayloads = [[8, UInt8(minute)]]
+            return reading
+        }
+        let lines = try readings.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let imported = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
+        #expect(imported.status == 0, "\(imported.output)")
+        let port = FHIRAPITests.freePort()
+        let server = Process()
+        server.executableURL = CrashRecoveryTests.gatewaydBinary
+        server.arguments = ["serve", "--dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "Asia/Tokyo"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        let base = "http://127.0.0.1:\(port)/fhir"
+        for _ in 0..<100 {
+            if (try? await FHIRAPITests.get(base + "/metadata", token: nil)) != nil { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let search = try await FHIRAPITests.get(base + "/Observation?subject=alice", token: nil)
+        #expect(search.status == 200)
+        let entries = (search.json["entry"] as? [[String: Any]]) ?? []
+        let modes = entries.map { (($0["search"] as? [String: Any])?["mode"] as? String ?? "", ($0["resource"] as? [String: Any])?["id"] as? String ?? "") }
+        let included = modes.filter { $0.0 == "include" }.map(\.1)
+        #expect(included.count == 1 && included.first?.hasPrefix("coin-") == true, "\(modes)")
+        #expect(modes.filter { $0.0 == "match" }.allSatisfy { !$0.1.hasPrefix("coin-") }, "\(modes)")
+        #expect(Set(modes.map(\.1)).count == modes.count, "a resource appears twice: \(modes)")
+        #expect(search.json["total"] as? Int == modes.filter { $0.0 == "match" }.count)
+        let lastn = try await FHIRAPITests.get(base + "/Observation/$lastn?subject=alice&max=1", token: nil)
+        let lastIDs = FHIRAPITests.entries(lastn.json).compactMap { $0["id"] as? String }
+        #expect(!lastIDs.isEmpty && lastIDs.allSatisfy { !$0.hasPrefix("coin-") }, "\(lastIDs)")
+    }
+}
+
 /// The API's parsers, in process.
 @Suite struct FHIRAPIParsingTests {
     @Test func dateValuesCoverTheirPrecisionAndPrefixesCompareAsFHIRSays() throws {

@@ -28,16 +28,19 @@ public struct SyncClient: Sendable {
     public let outbox: Outbox
     let archive: ReadingArchive
     let gateway: GatewayRecord
+    /// What the gateway knows of its host for its PhgDevice (`GatewayDeviceInfo.host()` in the daemon).
+    let gatewayInfo: GatewayDeviceInfo
     let zones: @Sendable (String) -> TimeZone
     let decorate: @Sendable (FHIRResource) -> FHIRResource
     let logger: Logger
 
     public init(
         destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
+        gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(),
         zones: @escaping @Sendable (String) -> TimeZone, decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
         logger: Logger = Logger(label: "gatewayd.sync")
     ) {
-        (self.destination, self.outbox, self.archive, self.gateway) = (destination, outbox, archive, gateway)
+        (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (destination, outbox, archive, gateway, gatewayInfo)
         (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
     }
 
@@ -53,29 +56,37 @@ public struct SyncClient: Sendable {
             let readings = try archive.storedReadings(after: positions.readings, limit: 500)
             if summaries.isEmpty && readings.isEmpty { return queued }
             var entries: [Outbox.Entry] = []
-            var devices: [String: DeviceRecord] = [:]
+            // Each device with the kinds of reading this pass sends of it (its PhdDevice's specializations).
+            var devices: [String: (record: DeviceRecord, kinds: Set<ReadingKind>)] = [:]
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
                 guard destination.allowsSummary(subject: series.subject, metric: series.metric) else { continue }
                 let resource = decorate(SummaryMapper.statistics(record.revision, unit: record.unit, zone: zones(series.subject)))
                 entries.append(Self.summaryEntry(resource, subject: series.subject, record: record))
-                if devices[series.device] == nil, let device = try archive.deviceRecord(key: series.device) { devices[series.device] = device }
+                let kinds: Set<ReadingKind> = Metric(rawValue: series.metric).map { [DeviceMapper.kind(of: $0)] } ?? []
+                if let known = devices[series.device] {
+                    devices[series.device]?.kinds = known.kinds.union(kinds)
+                } else if let device = try archive.deviceRecord(key: series.device) {
+                    devices[series.device] = (device, kinds)
+                }
             }
             for record in readings {
                 positions.readings = record.sequence
                 guard destination.allowsRaw(record.reading), let subject = record.reading.subject else { continue }
-                devices[record.reading.device.key] = record.reading.device
+                let known = devices[record.reading.device.key]?.kinds ?? []
+                devices[record.reading.device.key] = (record.reading.device, known.union([record.reading.kind]))
                 for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
                     entries.append(Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros))
                 }
             }
             if !entries.isEmpty {
-                let phg = DeviceMapper.phgDevice(gateway: gateway)
+                let phg = DeviceMapper.phgDevice(gateway: gateway, info: gatewayInfo)
                 entries.insert(Self.createEntry(phg, subject: "", category: .device, measuredMicros: nowMicros), at: 0)
                 for key in devices.keys.sorted() {
-                    guard let record = devices[key] else { continue }
-                    entries.insert(Self.createEntry(DeviceMapper.phdDevice(record), subject: "", category: .device, measuredMicros: nowMicros), at: 1)
+                    guard let device = devices[key] else { continue }
+                    let phd = DeviceMapper.phdDevice(device.record, kinds: device.kinds)
+                    entries.insert(Self.createEntry(phd, subject: "", category: .device, measuredMicros: nowMicros), at: 1)
                 }
             }
             try outbox.enqueue(entries, destination: destination.name, positions: positions, nowMicros: nowMicros)

@@ -23,6 +23,17 @@ extension ObservationHit {
             doubtful: !reading.flags.intersection(.doubtful).isEmpty, reading: reading)
     }
 
+    /// False for an Observation about a device (a coincident timestamp: the PHD's clock, its subject the PhdDevice):
+    /// no person's result, so never a match of a search for one — it comes along as an `include` of the readings that
+    /// refer to it.
+    var aboutPerson: Bool { resource.json["subject"]?["reference"]?.stringValue?.hasPrefix("Patient/") ?? false }
+
+    /// The coincident timestamp this Observation refers to ("Observation/…"), if any.
+    var coincidentTimeStampReference: String? {
+        (resource.json["extension"]?.arrayValue ?? []).first { $0["url"]?.stringValue == FHIRCodes.coincidentTimeStampExtension }?[
+            "valueReference"]?["reference"]?.stringValue
+    }
+
     /// An Observation a home gateway uploaded to this hub, taken as sent (decorated like every served resource).
     init(received stored: ReceivedResources.Stored, decorate: (FHIRResource) -> FHIRResource) {
         self.init(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
@@ -37,6 +48,8 @@ struct APIData: Sendable {
     /// Windows from the store, newest readings and devices from the archive's indexes.
     let model: ReadModel
     let gateway: GatewayRecord
+    /// This host as the gateway (its PhgDevice's Ethernet address), read once.
+    let gatewayInfo = GatewayDeviceInfo.host()
     let received: ReceivedResources?
     /// Adds optional codings (JP Core) to every resource served.
     let decorate: @Sendable (FHIRResource) -> FHIRResource
@@ -131,7 +144,7 @@ struct APIData: Sendable {
     /// and received Devices that a readable received Observation refers to.
     func devices(subjects: [String]) throws -> [FHIRResource] {
         let phd = try archive.devices(subjects: subjects).map { DeviceMapper.phdDevice($0.record, kinds: $0.kinds) }
-        var devices = [DeviceMapper.phgDevice(gateway: gateway)] + phd
+        var devices = [DeviceMapper.phgDevice(gateway: gateway, info: gatewayInfo)] + phd
         if let received {
             var referenced: Set<String> = []
             for stored in try received.resources(type: "Observation", subjects: subjects) {

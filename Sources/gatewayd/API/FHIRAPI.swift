@@ -192,25 +192,32 @@ struct FHIRAPI: Sendable {
         if page.hasMore { links.append(("next", link(search.offset + search.count))) }
         if search.offset > 0 { links.append(("previous", link(max(0, search.offset - max(search.count, 1))))) }
         return APIResponse(
-            status: 200, body: SearchBundle.searchset(page.hits.map(\.resource), total: page.total, base: base(request), links: links))
+            status: 200,
+            body: SearchBundle.searchset(
+                page.hits.map(\.resource), included: page.included, total: page.total, base: base(request), links: links))
     }
 }
 
 /// Bundle building.
 enum SearchBundle {
-    /// `total`: nil when it was not counted (a long history searched page by page).
-    static func searchset(_ resources: [FHIRResource], total: Int?, base: String, links: [(String, String)]) -> FHIRJSON {
-        .obj([
+    /// `total`: nil when it was not counted (a long history searched page by page). `included`: resources the matches
+    /// refer to (`search.mode = include`, not counted in `total`). A resource is in the Bundle once.
+    static func searchset(
+        _ resources: [FHIRResource], included: [FHIRResource] = [], total: Int?, base: String, links: [(String, String)]
+    ) -> FHIRJSON {
+        var seen: Set<String> = []
+        let entries = (resources.map { ($0, "match") } + included.map { ($0, "include") }).filter { seen.insert($0.0.reference).inserted }
+        return .obj([
             "resourceType": "Bundle",
             "type": "searchset",
             "total": total.map { .integer($0) },
             "link": .list(links.map { .obj(["relation": .string($0.0), "url": .string($0.1)]) }),
             "entry": .list(
-                resources.map { resource in
+                entries.map { resource, mode in
                     .obj([
                         "fullUrl": .string(base + "/" + resource.reference),
                         "resource": resource.json,
-                        "search": .obj(["mode": "match"]),
+                        "search": .obj(["mode": .string(mode)]),
                     ])
                 }),
         ])

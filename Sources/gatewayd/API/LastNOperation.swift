@@ -84,8 +84,9 @@ struct LastNOperation: Sendable {
     }
 
     func run(_ data: APIData, base: String) throws -> FHIRJSON {
+        // A coincident timestamp is about the device's clock, not the person: never one of a person's newest.
         let hits = try candidates(data).filter { hit in
-            (code?.matches(hit.resource.json["code"]) ?? true)
+            hit.aboutPerson && (code?.matches(hit.resource.json["code"]) ?? true)
                 && (category.map { c in (hit.resource.json["category"]?.arrayValue ?? []).contains(where: c.matches) } ?? true)
         }
         var groups: [String: [ObservationHit]] = [:]

@@ -10,6 +10,8 @@ import StreamEngine
 /// otherwise it is left out, as FHIR allows (Bundle.total is optional), rather than paid for with the whole history.
 struct ObservationPage {
     var hits: [ObservationHit]
+    /// The coincident timestamps the hits refer to, each once (`search.mode = include`).
+    var included: [FHIRResource] = []
     /// Every match, when the streams were exhausted (nil: not counted).
     var total: Int?
     var hasMore: Bool
@@ -47,10 +49,14 @@ struct ObservationPage {
             let mapped = data.observations(of: readings).map { pair in
                 ObservationHit(pair.resource, of: pair.reading)
             }
-            let all = search.sorted(mapped.filter(search.matches) + received)
+            // Coincident timestamps are about a device: included with the readings that refer to them, not matches.
+            var aboutDevices: [String: FHIRResource] = [:]
+            for hit in mapped where !hit.aboutPerson { aboutDevices[hit.resource.reference] = hit.resource }
+            let all = search.sorted(mapped.filter { $0.aboutPerson && search.matches($0) } + received)
             if cutoffs.isEmpty {
+                let hits = Array(all.dropFirst(search.offset).prefix(search.count))
                 return ObservationPage(
-                    hits: Array(all.dropFirst(search.offset).prefix(search.count)), total: all.count,
+                    hits: hits, included: try included(hits, local: aboutDevices, data: data), total: all.count,
                     hasMore: search.count > 0 && search.offset + search.count < all.count)
             }
             // Certain: strictly before every cut-off stream's last reading in the requested order.
@@ -58,9 +64,27 @@ struct ObservationPage {
                 search.descending ? cutoffs.allSatisfy { hit.effectiveMicros > $0 } : cutoffs.allSatisfy { hit.effectiveMicros < $0 }
             }
             if certain.count >= need {
-                return ObservationPage(hits: Array(certain.dropFirst(search.offset).prefix(search.count)), total: nil, hasMore: search.count > 0)
+                let hits = Array(certain.dropFirst(search.offset).prefix(search.count))
+                return ObservationPage(
+                    hits: hits, included: try included(hits, local: aboutDevices, data: data), total: nil, hasMore: search.count > 0)
             }
             limit *= 4
         }
+    }
+
+    /// The coincident timestamps `hits` refer to, in the order first referred to, each once: mapped with the readings,
+    /// or (on a hub) received.
+    static func included(_ hits: [ObservationHit], local: [String: FHIRResource], data: APIData) throws -> [FHIRResource] {
+        var seen: Set<String> = []
+        var included: [FHIRResource] = []
+        for hit in hits {
+            guard let reference = hit.coincidentTimeStampReference, seen.insert(reference).inserted else { continue }
+            if let resource = local[reference] {
+                included.append(resource)
+            } else if reference.hasPrefix("Observation/"), let stored = try data.received?.resource(type: "Observation", id: String(reference.dropFirst(12))) {
+                included.append(data.decorate(stored.resource))
+            }
+        }
+        return included
     }
 }

@@ -147,8 +147,11 @@ struct HubTransaction {
             if resource["resourceType"]?.stringValue == "Observation" { throw invalid(at + ".resource.subject", "an Observation needs a subject") }
             return ""
         }
+        // An Observation about a device (PhdCoincidentTimeStampObservation: the PHD's clock; PhdBaseObservation
+        // allows Patient or PhdDevice) belongs to no person: kept with the Devices, never in a person's results.
+        if reference.hasPrefix("Device/"), reference.count > 7 { return "" }
         guard reference.hasPrefix("Patient/"), reference.count > 8 else {
-            throw invalid(at + ".resource.subject", "'\(reference)' is not a Patient/ID reference")
+            throw invalid(at + ".resource.subject", "'\(reference)' is neither a Patient/ID nor a Device/ID reference")
         }
         return String(reference.dropFirst(8))
     }

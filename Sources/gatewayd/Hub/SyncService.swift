@@ -19,10 +19,11 @@ struct SyncService: Sendable {
         let fallback = configuration.defaultZone
         let gateway = GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current)
         let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
+        let host = GatewayDeviceInfo.host()
         clients = configuration.destinations.map { destination in
             SyncClient(
-                destination: destination, outbox: outbox, archive: archive, gateway: gateway, zones: { zones[$0] ?? fallback },
-                decorate: decorate)
+                destination: destination, outbox: outbox, archive: archive, gateway: gateway, gatewayInfo: host,
+                zones: { zones[$0] ?? fallback }, decorate: decorate)
         }
         self.audit = audit
         logger = Logger(label: "gatewayd.sync")

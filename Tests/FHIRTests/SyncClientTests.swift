@@ -43,6 +43,7 @@ import TimeSeries
         let store: TimeSeriesStore
         let client: SyncClient
         let outbox: Outbox
+        let archive: ReadingArchive
     }
 
     static func world(rules: [SharingRule]) throws -> World {
@@ -57,7 +58,7 @@ import TimeSeries
         destination.retryMaximumSeconds = 8
         let client = SyncClient(
             destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
-        return World(dir: dir, engine: engine, store: store, client: client, outbox: outbox)
+        return World(dir: dir, engine: engine, store: store, client: client, outbox: outbox, archive: archive)
     }
 
     static func ingest(_ readings: [Reading], into engine: StreamEngine) async throws {
@@ -133,6 +134,53 @@ import TimeSeries
         #expect(sent == pendingBefore)
         let report = try world.outbox.report(destination: "phr")
         #expect(report.pending == 0 && report.sent == pendingBefore && report.state.failures == 0)
+        world.store.close()
+    }
+
+    /// Bob withdraws his consent while the destination is down: what his rule let into the queue (raw readings and
+    /// summaries) is removed before it could leave, the removal is reported per subject, and Alice's entries are sent
+    /// once the destination is back. The queue is walked again only when the rules change.
+    @Test func withdrawnConsentRemovesWhatItLetInEvenWhileTheDestinationIsDown() async throws {
+        let world = try Self.world(rules: [SharingRule(subjects: ["alice", "bob"], kinds: [.heartRate], raw: true)])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        try await Self.ingest(
+            (0..<3).map { Self.heartRate(60 + $0, minute: $0) } + (0..<2).map { Self.heartRate(70 + $0, minute: $0, subject: "bob") },
+            into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let upstream = Upstream()
+        upstream.state.withLock { $0.down = true }
+        guard case .failed = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) else {
+            Issue.record("expected a failure while the destination is down")
+            return
+        }
+        let queued = try world.outbox.report(destination: "phr").pending
+
+        var destination = world.client.destination
+        destination.rules = [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)]
+        let client = SyncClient(
+            destination: destination, outbox: world.outbox, archive: world.archive, gateway: Fixture.gateway,
+            zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
+        let withdrawals = Mutex<[SyncClient.Withdrawal]>([])
+        // Still down, still backing off: the withdrawal happens anyway.
+        let waiting = try await client.deliver(
+            transport: upstream, nowMicros: Fixture.at0830 + 1, onWithdraw: { withdrawal in withdrawals.withLock { $0.append(withdrawal) } })
+        guard case .waiting = waiting else {
+            Issue.record("expected the backoff to go on: \(waiting)")
+            return
+        }
+        let removed = withdrawals.withLock { $0 }.first?.removed ?? [:]
+        // Bob's two readings' Observations and his hour and day heart-rate summaries.
+        #expect(removed == ["bob": 4], "\(removed)")
+        #expect(try world.outbox.report(destination: "phr").pending == queued - 4)
+        #expect(try client.applyConsent() == nil)  // unchanged rules: the queue is not walked again
+
+        upstream.state.withLock { $0.down = false }
+        var now = Fixture.at0830 + 60_000_000
+        while case .delivered = try await client.deliver(transport: upstream, nowMicros: now) { now += 1 }
+        let stored = upstream.state.withLock { $0.stored }
+        #expect(!stored.isEmpty)
+        #expect(stored.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue != "Patient/bob" })
+        #expect(try world.outbox.report(destination: "phr").pending == 0)
         world.store.close()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Provenance
 import StreamEngine
 
 /// DATA/outbox.sqlite: what each destination is owed. Entries are keyed by (destination, resource), so a summary's
@@ -28,6 +29,14 @@ public final class Outbox: Sendable {
                     last_error TEXT, last_success_micros INTEGER);
                 """)
         }
+        // The kind each entry was queued under consent for (a reading's kind, a summary's series kind), so consent can be
+        // applied again when it changes; and the rules last applied to each destination's queue.
+        migrator.registerMigration("v2: consent kinds") { db in
+            try db.execute(sql: """
+                ALTER TABLE outbox_entry ADD COLUMN kind TEXT;
+                CREATE TABLE consent_applied (destination TEXT PRIMARY KEY NOT NULL, rules TEXT NOT NULL);
+                """)
+        }
         try migrator.migrate(queue)
     }
 
@@ -44,13 +53,16 @@ public final class Outbox: Sendable {
         public var ifNoneExist: String?
         public var resource: String
         public var measuredMicros: Int64
+        /// The kind of reading consent let it leave as (nil: a device, or an entry queued before kinds were kept).
+        public var kind: ReadingKind?
 
         public init(
             resourceKey: String, subject: String, category: Category, version: Int, method: String, url: String, ifNoneExist: String?,
-            resource: String, measuredMicros: Int64
+            resource: String, measuredMicros: Int64, kind: ReadingKind? = nil
         ) {
             (self.resourceKey, self.subject, self.category, self.version) = (resourceKey, subject, category, version)
             (self.method, self.url, self.ifNoneExist, self.resource, self.measuredMicros) = (method, url, ifNoneExist, resource, measuredMicros)
+            self.kind = kind
         }
     }
 
@@ -74,8 +86,8 @@ public final class Outbox: Sendable {
         try queue.write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO outbox_entry (destination, resource_key, subject, category, version, method, url, if_none_exist, resource,
-                    measured_micros, enqueued_micros, state)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+                    measured_micros, enqueued_micros, state, kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
                 ON CONFLICT (destination, resource_key) DO UPDATE SET
                     version = excluded.version, resource = excluded.resource, method = excluded.method, url = excluded.url,
                     if_none_exist = excluded.if_none_exist, measured_micros = excluded.measured_micros,
@@ -85,7 +97,7 @@ public final class Outbox: Sendable {
             for entry in entries {
                 try insert.execute(arguments: [
                     destination, entry.resourceKey, entry.subject, entry.category.rawValue, entry.version, entry.method, entry.url,
-                    entry.ifNoneExist, entry.resource, entry.measuredMicros, nowMicros,
+                    entry.ifNoneExist, entry.resource, entry.measuredMicros, nowMicros, entry.kind?.rawValue,
                 ])
             }
             try db.execute(
@@ -145,6 +157,44 @@ public final class Outbox: Sendable {
                 sql: "UPDATE outbox_entry SET state = 'pending', last_error = NULL WHERE destination = ? AND state = 'failed'",
                 arguments: [destination])
             return db.changesCount
+        }
+    }
+
+    // MARK: Consent applied again
+
+    /// The rules last applied to a destination's queue (nil: never).
+    public func appliedRules(destination: String) throws -> String? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT rules FROM consent_applied WHERE destination = ?", arguments: [destination])
+        }
+    }
+
+    /// Removes every entry still owed to the destination (pending, or refused and waiting for a retry) that `allowed` no
+    /// longer allows, and records `rules` as applied — in one transaction. Returns how many went, per subject. Sent
+    /// entries are history (they left with consent); devices stay (they are no person's data).
+    public func withdraw(
+        destination: String, rules: String, allowed: (_ subject: String, _ category: Entry.Category, _ kind: ReadingKind?) -> Bool
+    ) throws -> [String: Int] {
+        try queue.write { db in
+            var removed: [String: Int] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT id, subject, category, kind FROM outbox_entry WHERE destination = ? AND state IN ('pending', 'failed')",
+                arguments: [destination])
+            var ids: [Int64] = []
+            while let row = try rows.next() {
+                guard let category = Entry.Category(rawValue: row["category"]), category != .device else { continue }
+                let subject: String = row["subject"]
+                let kind = (row["kind"] as String?).flatMap(ReadingKind.init(rawValue:))
+                if !allowed(subject, category, kind) {
+                    ids.append(row["id"])
+                    removed[subject, default: 0] += 1
+                }
+            }
+            let delete = try db.cachedStatement(sql: "DELETE FROM outbox_entry WHERE id = ?")
+            for id in ids { try delete.execute(arguments: [id]) }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO consent_applied (destination, rules) VALUES (?, ?)", arguments: [destination, rules])
+            return removed
         }
     }
 

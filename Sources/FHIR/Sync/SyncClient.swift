@@ -63,7 +63,9 @@ public struct SyncClient: Sendable {
                 let series = record.revision.series
                 guard destination.allowsSummary(subject: series.subject, metric: series.metric) else { continue }
                 let resource = decorate(SummaryMapper.statistics(record.revision, unit: record.unit, zone: zones(series.subject)))
-                entries.append(Self.summaryEntry(resource, subject: series.subject, record: record))
+                var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
+                entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
+                entries.append(entry)
                 let kinds: Set<ReadingKind> = Metric(rawValue: series.metric).map { [DeviceMapper.kind(of: $0)] } ?? []
                 if let known = devices[series.device] {
                     devices[series.device]?.kinds = known.kinds.union(kinds)
@@ -77,7 +79,9 @@ public struct SyncClient: Sendable {
                 let known = devices[record.reading.device.key]?.kinds ?? []
                 devices[record.reading.device.key] = (record.reading.device, known.union([record.reading.kind]))
                 for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
-                    entries.append(Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros))
+                    var entry = Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros)
+                    entry.kind = record.reading.kind
+                    entries.append(entry)
                 }
             }
             if !entries.isEmpty {
@@ -137,11 +141,37 @@ public struct SyncClient: Sendable {
         case failed(String)
     }
 
-    /// Sends one Bundle of pending entries. `random` gives the jitter in [0, 1).
+    /// What withdrawing consent removed from a destination's queue, per subject (for the audit log).
+    public struct Withdrawal: Sendable, Equatable {
+        public var destination: String
+        public var removed: [String: Int]
+    }
+
+    /// Applies the destination's rules again to what is still owed to it, when they changed since they were last applied
+    /// (consent is applied when an entry is queued; a rule withdrawn later must stop what it let in from leaving). Costs
+    /// a comparison of the rules on every pass, and a walk of the queue only when they changed. Nil when nothing changed.
+    @discardableResult
+    public func applyConsent() throws -> Withdrawal? {
+        let rules = destination.rulesText
+        guard try outbox.appliedRules(destination: destination.name) != rules else { return nil }
+        let removed = try outbox.withdraw(destination: destination.name, rules: rules) { subject, category, kind in
+            destination.allows(subject: subject, raw: category == .reading, kind: kind)
+        }
+        if !removed.isEmpty {
+            logger.notice("consent withdrawn: queued entries removed", metadata: [
+                "destination": "\(destination.name)", "removed": "\(removed.values.reduce(0, +))",
+            ])
+        }
+        return Withdrawal(destination: destination.name, removed: removed)
+    }
+
+    /// Sends one Bundle of pending entries. `random` gives the jitter in [0, 1). Consent is applied again first
+    /// (`applyConsent`): `onWithdraw` hears what a changed rule removed, even while the destination is down.
     public func deliver(
         transport: any FHIRTransport, nowMicros: Int64, random: @Sendable () -> Double = { Double.random(in: 0..<1) },
-        onShare: @Sendable (ShareRecord) -> Void = { _ in }
+        onShare: @Sendable (ShareRecord) -> Void = { _ in }, onWithdraw: @Sendable (Withdrawal) -> Void = { _ in }
     ) async throws -> DeliveryResult {
+        if let withdrawal = try applyConsent(), !withdrawal.removed.isEmpty { onWithdraw(withdrawal) }
         var state = try outbox.state(destination: destination.name)
         let pending = try outbox.pending(destination: destination.name, limit: destination.batchSize)
         guard !pending.isEmpty else { return .idle }

@@ -45,6 +45,21 @@ public struct SyncDestination: Sendable {
         return rules.contains { $0.raw && $0.covers(subject: subject) && $0.kinds.contains(reading.kind) }
     }
 
+    /// Whether an entry queued for `subject` (a raw reading, or a summary) of `kind` may still leave under these rules.
+    /// An entry queued before kinds were kept (no kind) still may while a rule covers its subject for it.
+    public func allows(subject: String, raw: Bool, kind: ReadingKind?) -> Bool {
+        rules.contains { rule in rule.covers(subject: subject) && (!raw || rule.raw) && (kind.map(rule.kinds.contains) ?? true) }
+    }
+
+    /// The rules as text, one canonical line each in a stable order: what `Outbox.appliedRules` compares, so a changed
+    /// rule is noticed (and the queue gone through) once, not on every pass.
+    public var rulesText: String {
+        rules.map { rule in
+            rule.subjects.sorted().joined(separator: ",") + "|" + rule.kinds.map(\.rawValue).sorted().joined(separator: ",")
+                + "|" + (rule.raw ? "raw" : "summaries")
+        }.sorted().joined(separator: "\n")
+    }
+
     /// The kind a series' metric belongs to, as consent names it (bp_systolic → blood_pressure).
     public static func kind(ofSeriesMetric metric: String) -> ReadingKind? {
         switch Metric(rawValue: metric) {

@@ -54,6 +54,19 @@ final class AuditLog: Sendable {
             ]))
     }
 
+    /// Consent withdrawn: what a changed sharing rule removed from a destination's queue before it left, per subject.
+    func recordWithdrawal(destination: String, removed: [String: Int]) {
+        append(
+            .obj([
+                "kind": "consent-withdrawn",
+                "time": .string(Self.now()),
+                "destination": .string(destination),
+                "subjects": .array(removed.keys.sorted().map { .string($0) }),
+                "resources": .integer(removed.values.reduce(0, +)),
+                "detail": "queued entries no sharing rule allows any more were removed, not sent",
+            ]))
+    }
+
     private static func now() -> String {
         FHIRTime.instant(utcMicros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
     }

@@ -54,11 +54,14 @@ struct SyncService: Sendable {
             // Batch after batch until nothing is due; the pass reports the totals (or why it stopped).
             var sent = 0, refused = 0
             for _ in 0..<1000 {
-                let result = try await client.deliver(transport: transport, nowMicros: Self.now(), onShare: { share in
-                    audit.recordShare(
-                        destination: share.destination, subjects: share.subjects, resources: share.resources, status: share.status,
-                        detail: share.detail)
-                })
+                let result = try await client.deliver(
+                    transport: transport, nowMicros: Self.now(),
+                    onShare: { share in
+                        audit.recordShare(
+                            destination: share.destination, subjects: share.subjects, resources: share.resources, status: share.status,
+                            detail: share.detail)
+                    },
+                    onWithdraw: { withdrawal in audit.recordWithdrawal(destination: withdrawal.destination, removed: withdrawal.removed) })
                 guard case .delivered(let batchSent, let batchRefused) = result else {
                     return result == .idle && sent + refused > 0 ? .delivered(sent: sent, refused: refused) : result
                 }

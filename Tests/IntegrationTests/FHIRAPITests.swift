@@ -336,10 +336,8 @@ import Testing
 /// never one of `$lastn`'s.
 @Suite struct CoincidentTimeStampSearchTests {
     @Test func aSharedCoincidentTimeStampIsIncludedOnceAndNeverAMatch() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try APIHarness.scratch("coincident")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // Two stored readings of one connection of a cuff 10 minutes fast: one clock comparison, two device stamps.
         // Connected at 10:00 JST (the cuff read 10:10), the cuff sent readings it took at 08:00 and 08:30 (stamped 08:10, 08:40).
         let connected = (FHIRAPITests.day1 + 10 * 3600) * 1_000_000
         let clock = ClockComparison(
@@ -355,27 +353,10 @@ import Testing
             reading.rawPayloads = [[8, UInt8(minute)]]
             return reading
         }
-        let lines = try readings.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let imported = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
-        #expect(imported.status == 0, "\(imported.output)")
-        let port = FHIRAPITests.freePort()
-        let server = Process()
-        server.executableURL = CrashRecoveryTests.gatewaydBinary
-        server.arguments = ["serve", "--dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "Asia/Tokyo"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        let base = "http://127.0.0.1:\(port)/fhir"
-        for _ in 0..<100 {
-            if (try? await FHIRAPITests.get(base + "/metadata", token: nil)) != nil { break }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
-        let search = try await FHIRAPITests.get(base + "/Observation?subject=alice", token: nil)
+        try APIHarness.importReadings(readings, into: dir)
+        let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["t=system/*.read"])
+        defer { server.stop() }
+        let search = try await FHIRAPITests.get(server.base + "/Observation?subject=alice", token: "t")
         #expect(search.status == 200)
         let entries = (search.json["entry"] as? [[String: Any]]) ?? []
         let modes = entries.map { (($0["search"] as? [String: Any])?["mode"] as? String ?? "", ($0["resource"] as? [String: Any])?["id"] as? String ?? "") }
@@ -384,7 +365,7 @@ import Testing
         #expect(modes.filter { $0.0 == "match" }.allSatisfy { !$0.1.hasPrefix("coin-") }, "\(modes)")
         #expect(Set(modes.map(\.1)).count == modes.count, "a resource appears twice: \(modes)")
         #expect(search.json["total"] as? Int == modes.filter { $0.0 == "match" }.count)
-        let lastn = try await FHIRAPITests.get(base + "/Observation/$lastn?subject=alice&max=1", token: nil)
+        let lastn = try await FHIRAPITests.get(server.base + "/Observation/$lastn?subject=alice&max=1", token: "t")
         let lastIDs = FHIRAPITests.entries(lastn.json).compactMap { $0["id"] as? String }
         #expect(!lastIDs.isEmpty && lastIDs.allSatisfy { !$0.hasPrefix("coin-") }, "\(lastIDs)")
     }

@@ -383,30 +383,30 @@ public actor StreamEngine {
             // not wait for); whoever hears the outcome (`ingest`, `consume`) hears it once the batch is marked stored, so
             // the reading is readable by then. Readings a device waits on are told first (a notification's
             // acknowledgement is nothing to its device).
-            let readings = batch.map { (entry: $0, pending: $0.pending) }
             var acknowledgedEarly = false
             let acknowledgeEarly = { (_: [IngestOutcome]) in
                 acknowledgedEarly = true
-                let waited = readings.map(\.pending).filter(\.awaitsConfirmation)
+                let waited = batch.map(\.pending).filter(\.awaitsConfirmation)
                 Task.detached { for pending in waited { await pending.acknowledge() } }
             }
             do {
-                let outcomes = try await process(readings.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
+                let outcomes = try await process(batch.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
                 let early = acknowledgedEarly
                 Task.detached {
-                    let order = zip(readings, outcomes).sorted { $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation }
-                    for ((entry, pending), outcome) in order {
-                        if !(early && pending.awaitsConfirmation) { await pending.acknowledge() }
-                        await entry.completion(.success(outcome), pending.reading)
+                    let order = zip(batch, outcomes).sorted { $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation }
+                    for (entry, outcome) in order {
+                        if !(early && entry.pending.awaitsConfirmation) { await entry.pending.acknowledge() }
+                        await entry.completion(.success(outcome), entry.pending.reading)
                     }
                 }
-            } catch where acknowledgedEarly {
-                // Durable and confirmed already: what failed after (the ledger, the mark) is recovery's at the next start.
-                logger.error("a stored batch could not be recorded or marked; recovery completes it", metadata: ["error": "\(error)"])
-                Task.detached { for (entry, pending) in readings { await entry.completion(.failure(error), pending.reading) } }
             } catch {
-                logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
-                Task.detached { for (entry, pending) in readings { await entry.completion(.failure(error), pending.reading) } }
+                if acknowledgedEarly {
+                    // Durable and confirmed already: what failed after (the ledger, the mark) is recovery's at the next start.
+                    logger.error("a stored batch could not be recorded or marked; recovery completes it", metadata: ["error": "\(error)"])
+                } else {
+                    logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
+                }
+                Task.detached { for entry in batch { await entry.completion(.failure(error), entry.pending.reading) } }
             }
         }
     }

@@ -106,12 +106,12 @@ struct DemoCommand: AsyncParsableCommand {
         let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
         var observationID: String?
         for _ in 0..<150 {
-            if observationID == nil, let reading = try? archive?.readings(subject: "alice", kind: .bloodPressure).last,
+            if observationID == nil, let reading = try? archive?.newestReadings(subject: "alice", kind: .bloodPressure, limit: 1).first,
                 let identity = reading.identity
             {
                 observationID = ResourceIDs.observation(identity, of: reading)
             }
-            let heartRate = (try? archive?.readings(subject: "alice", kind: .heartRate).isEmpty == false) ?? false
+            let heartRate = (try? archive?.newestReadings(subject: "alice", kind: .heartRate, limit: 1).isEmpty == false) ?? false
             if observationID != nil, heartRate { break }
             try? await Task.sleep(for: .milliseconds(100))
         }

@@ -71,15 +71,6 @@ public enum DeviceMapper {
         }
     }
 
-    /// The kind of reading a metric belongs to (a summary names its series' metric, not its reading kind).
-    public static func kind(of metric: Metric) -> ReadingKind {
-        switch metric {
-        case .systolicPressure, .diastolicPressure, .meanArterialPressure, .pulseRate: .bloodPressure
-        case .heartRate, .rrInterval, .energyExpended: .heartRate
-        case .glucose: .glucose
-        }
-    }
-
     /// A Bluetooth SIG profile device reports no System-Type-Spec-List, so no specialization version of its own;
     /// PhdDevice requires one (`specialization.version 1..`): its readings follow the specialization's first version.
     static let specializationVersion = "1"

@@ -66,7 +66,7 @@ public struct SyncClient: Sendable {
                 var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
-                let kinds: Set<ReadingKind> = Metric(rawValue: series.metric).map { [DeviceMapper.kind(of: $0)] } ?? []
+                let kinds: Set<ReadingKind> = SyncDestination.kind(ofSeriesMetric: series.metric).map { [$0] } ?? []
                 if let known = devices[series.device] {
                     devices[series.device]?.kinds = known.kinds.union(kinds)
                 } else if let device = try archive.deviceRecord(key: series.device) {

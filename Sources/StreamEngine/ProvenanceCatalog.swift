@@ -53,6 +53,9 @@ final class ProvenanceCatalog: Sendable {
     private let byTemplate = Mutex<[ReadingTemplate: (id: Int64, digest: Data)]>([:])
     /// The caches are bounded: every connection of a device with a clock brings a new template.
     static let cacheLimit = 4096
+    /// Ingest's caches hold the templates of the connections in progress (a few hundred on a busy hub). A template is
+    /// ~900 bytes inline: 1,024 of them held 1.8 MB. A template dropped from here is found again by its digest.
+    static let ingestCacheLimit = 256
     /// An entry's `last_row` is written again only once it is this many rows behind a row that uses the entry, so it
     /// costs one update per entry per 65,536 readings, and is never more than this far behind: retention removes an
     /// entry only when its `last_row` is at least this far before the retired rows.
@@ -211,11 +214,11 @@ final class ProvenanceCatalog: Sendable {
     /// Caches a committed entry both ways (cleared wholesale when full: the catalog in SQLite stays the truth).
     private func remember(_ id: Int64, digest: Data, template: ReadingTemplate) {
         byDigest.withLock {
-            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            if $0.count >= Self.ingestCacheLimit { $0.removeAll(keepingCapacity: true) }
             $0[digest] = id
         }
         byTemplate.withLock {
-            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            if $0.count >= Self.ingestCacheLimit { $0.removeAll(keepingCapacity: true) }
             $0[template] = (id, digest)
         }
     }

@@ -48,6 +48,9 @@ final class Catalog: Sendable {
         configuration.prepareDatabase { db in
             // Chunk rows must be durable before the log segments that held their samples are deleted.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A chunk row is found by series and time through a small index; SQLite's default 2 MB cache per
+            // connection held more of the catalog than a hub ever reads twice.
+            try db.execute(sql: "PRAGMA cache_size = -256")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)

@@ -19,7 +19,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private var wal: WriteAheadLog!
 
     struct Head {
-        var samples: [Sample] = []
+        var samples = HeadSamples()
         var lastLSN: UInt64 = 0
         var minTime = Int64.max
         var maxTime = Int64.min
@@ -132,17 +132,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
             // Sealed while the log was read: in chunks now, so dropped here.
             let kept = samples.samples.indices.filter { samples.lsns[$0] > sealedLSN[id, default: 0] }
             guard !kept.isEmpty else { continue }
-            var head = Head()
-            head.samples.reserveCapacity(kept.count)
-            for index in kept {
-                let sample = samples.samples[index]
-                head.samples.append(sample)
-                head.minTime = min(head.minTime, sample.timestampMicros)
-                head.maxTime = max(head.maxTime, sample.timestampMicros)
-            }
-            head.lastLSN = samples.lsns[kept[kept.count - 1]]
-            let encoded = try ChunkEncoder.encode(head.samples, compressionLevel: 1).bytes
-            frozenHeads[id] = (encoded, head.samples.count, head.minTime, head.maxTime)
+            let head = kept.map { samples.samples[$0] }
+            let times = head.map(\.timestampMicros)
+            let encoded = try ChunkEncoder.encode(head, compressionLevel: 1).bytes
+            frozenHeads[id] = (encoded, head.count, times.min() ?? .max, times.max() ?? .min)
         }
         closed = true  // nothing to stop: no log thread, no lock
         // The log's samples were held decoded while the snapshot opened; give that memory back to the system now
@@ -285,7 +278,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private func liveSamples() -> [SeriesSample] {
         sealLock.locked {
             stateLock.locked {
-                heads.flatMap { id, head in head.samples.map { SeriesSample(series: id, sample: $0) } }
+                heads.flatMap { id, head in head.samples.decoded().map { SeriesSample(series: id, sample: $0) } }
             }
         }
     }
@@ -317,23 +310,28 @@ public final class TimeSeriesStore: @unchecked Sendable {
         try sealLock.locked {
             guard let head = stateLock.locked({ heads[id] }), !head.samples.isEmpty else { return }
             let taken = head.samples.count
-            let (bytes, stats) = try ChunkEncoder.encode(head.samples, compressionLevel: configuration.compressionLevel)
+            let samples = head.samples.decoded()
+            let (bytes, stats) = try ChunkEncoder.encode(samples, compressionLevel: configuration.compressionLevel)
             let location = try files.append(bytes)
             let record = ChunkRecord(
                 id: 0, seriesID: id, kind: .samples, minTimestampMicros: stats.minTimestampMicros,
                 maxTimestampMicros: stats.maxTimestampMicros, rowCount: stats.count, file: location.file,
                 offset: location.offset, length: bytes.count, statistics: stats,
-                hourBuckets: RollupCodec.buckets(of: head.samples, widths: [Self.bucketWidthMicros]))
+                hourBuckets: RollupCodec.buckets(of: samples, widths: [Self.bucketWidthMicros]))
             try stateLock.locked {
                 _ = try catalog.recordSealedChunk(record, sealedLSN: head.lastLSN)
                 sealedLSN[id] = head.lastLSN
                 guard var current = heads[id] else { return }
-                current.samples.removeFirst(taken)
+                current.samples = current.samples.dropping(first: taken)
                 if current.samples.isEmpty {
                     heads[id] = nil
                 } else {
-                    current.minTime = current.samples.map(\.timestampMicros).min() ?? .max
-                    current.maxTime = current.samples.map(\.timestampMicros).max() ?? .min
+                    current.minTime = .max
+                    current.maxTime = .min
+                    current.samples.forEach { sample in
+                        current.minTime = min(current.minTime, sample.timestampMicros)
+                        current.maxTime = max(current.maxTime, sample.timestampMicros)
+                    }
                     heads[id] = current
                 }
             }
@@ -362,7 +360,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 }
                 return (chunks, samples.filter { range.contains($0.timestampMicros) })
             }
-            let head = heads[id]?.samples.filter { range.contains($0.timestampMicros) } ?? []
+            let head = heads[id]?.samples.decoded(in: range) ?? []
             return (chunks, head)
         }
     }

@@ -69,10 +69,25 @@ public final class SeqPacketBearer: ATTBearer, @unchecked Sendable {
         if wasOpen { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
+    /// The read buffer a link starts with: an ATT MTU of 517 (the largest LE attribute value plus headers) fits.
+    /// A buffer of `maximumPDUSize` per link held 64 KiB resident for each of a hub's hundreds of connections.
+    static let initialReadBuffer = 1_024
+
     private func readLoop() {
-        var buffer = [UInt8](repeating: 0, count: Self.maximumPDUSize)
+        var buffer = [UInt8](repeating: 0, count: Self.initialReadBuffer)
         while true {
-            let count = buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress, raw.count, 0) }
+            // Peeking with MSG_TRUNC returns the whole PDU's length (unix and L2CAP sockets alike), so a larger PDU
+            // grows the buffer before it is read instead of being cut short. A kernel that ignores MSG_TRUNC returns
+            // at most the buffer's size: a full buffer then grows to the largest PDU and is peeked again.
+            let waiting = buffer.withUnsafeMutableBytes { raw in
+                recv(fd, raw.baseAddress, raw.count, Int32(MSG_PEEK | MSG_TRUNC))
+            }
+            if waiting >= buffer.count && buffer.count < Self.maximumPDUSize {
+                let size = waiting > buffer.count ? min(waiting, Self.maximumPDUSize) : Self.maximumPDUSize
+                buffer = [UInt8](repeating: 0, count: size)
+                continue
+            }
+            let count = waiting < 0 ? waiting : buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress, raw.count, 0) }
             if count > 0 {
                 continuation?.yield(Array(buffer[0..<count]))
                 continue

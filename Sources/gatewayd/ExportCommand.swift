@@ -70,11 +70,15 @@ struct ExportCommand: ParsableCommand {
         resources += newest.keys.sorted().compactMap { key in
             newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone) }
         }
+        // The person and this gateway travel with their readings, so every reference resolves inside the file.
+        let gateway = GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)
+        resources.insert(DeviceMapper.phgDevice(gateway: gateway, info: data.gatewayInfo), at: 0)
+        resources.insert(PatientMapper.patient(PatientRecord(subject: subject), gatewayID: gatewayID), at: 0)
         let bundle = FHIRJSON.obj([
             "resourceType": "Bundle",
             "type": "collection",
             "timestamp": .string(FHIRTime.instant(utcMicros: DateText.micros(Date()))),
-            "entry": .array(resources.map { .obj(["fullUrl": .string("urn:gatewayd:" + $0.reference), "resource": $0.json]) }),
+            "entry": .array(TransactionBundle.resolvedEntries(resources).map { .obj(["fullUrl": .string($0.fullUrl), "resource": $0.json]) }),
         ])
         let text = bundle.prettyText + "\n"
         if let output {

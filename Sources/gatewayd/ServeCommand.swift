@@ -82,9 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
     static func makeAPI(_ configuration: GatewayConfiguration, store: TimeSeriesStore? = nil) throws -> FHIRAPI {
         let dir = configuration.dataDirectory
         let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
-        let data = try APIData(
+        var data = try APIData(
             directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
             decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding), store: store)
+        data.persons = Dictionary(configuration.subjects.map { ($0.id, $0.patient) }, uniquingKeysWith: { first, _ in first })
         var api = FHIRAPI(
             data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
             audit: try AuditLog(path: dir + "/audit.jsonl"), zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)

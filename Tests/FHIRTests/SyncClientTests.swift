@@ -11,7 +11,10 @@ import TimeSeries
 @Suite struct SyncClientTests {
     /// A FHIR upstream in memory: conditional creates and updates by identifier, or an outage.
     final class Upstream: FHIRTransport, Sendable {
-        let state = Mutex<(down: Bool, stored: [String: (version: Int, json: FHIRJSON)], posts: Int, status: Int?)>((false, [:], 0, nil))
+        /// `dangling`: references a Bundle held that resolved to none of its own entries (R4 transaction rules).
+        let state = Mutex<
+            (down: Bool, stored: [String: (version: Int, json: FHIRJSON)], posts: Int, status: Int?, fullUrls: [String: String], dangling: [String])
+        >((false, [:], 0, nil, [:], []))
 
         func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8]) {
             try state.withLock { state in
@@ -19,11 +22,16 @@ import TimeSeries
                 if state.down { throw URLError(.cannotConnectToHost) }
                 if let status = state.status { return (status, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"no"}]}"#.utf8)) }
                 let bundle = try FHIRJSON.parse(body)
+                let given = Set((bundle["entry"]?.arrayValue ?? []).compactMap { $0["fullUrl"]?.stringValue })
+                for entry in bundle["entry"]?.arrayValue ?? [] {
+                    state.dangling += FHIRReferences.all(in: entry["resource"] ?? .null).filter { !given.contains($0) }
+                }
                 var responses: [FHIRJSON] = []
                 for entry in bundle["entry"]?.arrayValue ?? [] {
                     let resource = entry["resource"] ?? .null
                     let key = (resource["resourceType"]?.stringValue ?? "") + "|" + (resource["id"]?.stringValue ?? "")
                     let method = entry["request"]?["method"]?.stringValue
+                    if let fullUrl = entry["fullUrl"]?.stringValue { state.fullUrls[fullUrl] = key }
                     if let old = state.stored[key] {
                         if method == "PUT" { state.stored[key] = (old.version + 1, resource) }
                         responses.append(.obj(["response": .obj(["status": "200 OK"])]))
@@ -46,7 +54,7 @@ import TimeSeries
         let archive: ReadingArchive
     }
 
-    static func world(rules: [SharingRule]) throws -> World {
+    static func world(rules: [SharingRule], batchSize: Int = 100, persons: [PatientRecord] = [], account: PatientIdentifier? = nil) throws -> World {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try TimeSeriesStore(directory: dir + "/store")
@@ -56,8 +64,11 @@ import TimeSeries
         var destination = SyncDestination(name: "phr", baseURL: "http://phr.invalid/fhir", rules: rules)
         destination.retryInitialSeconds = 1
         destination.retryMaximumSeconds = 8
+        destination.batchSize = batchSize
+        if let account { destination.patientIdentifiers["alice"] = account }
         let client = SyncClient(
-            destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
+            destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, persons: persons,
+            zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
         return World(dir: dir, engine: engine, store: store, client: client, outbox: outbox, archive: archive)
     }
 
@@ -84,11 +95,15 @@ import TimeSeries
         let upstream = Upstream()
         let first = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830)
         // Summaries only (raw is not consented), of alice only: hour and day of heart rate, plus the two devices.
-        let stored = upstream.state.withLock { $0.stored }
-        #expect(first == .delivered(sent: stored.count, refused: 0))
+        let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
         let observations = stored.filter { $0.key.hasPrefix("Observation|") }
+        #expect(first == .delivered(sent: observations.count, refused: 0))
         #expect(observations.count == 2)
-        #expect(observations.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue == "Patient/alice" })
+        // The Patient and the strap's PhdDevice travel with the summaries (which reference nothing else); references
+        // point at their entries' fullUrls.
+        #expect(stored["Patient|alice"] != nil && stored.keys.filter { $0.hasPrefix("Device|") }.count == 1)
+        #expect(observations.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|alice" })
+        #expect(observations.values.allSatisfy { $0.json["device"]?["reference"]?.stringValue.flatMap { fullUrls[$0] }?.hasPrefix("Device|") == true })
         #expect(observations.values.allSatisfy { $0.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem })
 
         // A late reading revises both windows: queued again, sent as an update of the same resources.
@@ -100,6 +115,37 @@ import TimeSeries
         #expect(after.values.allSatisfy { $0.version == 2 })
         #expect(try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) == .idle)
         world.store.close()
+    }
+
+    /// A cuff whose clock runs fast (a coincident timestamp), a meter with a clock, a strap, and a person who is not
+    /// shared, sent one entry per Bundle: each Bundle carries the Patient, the Devices and the coincident timestamp its
+    /// entry references, and no reference points outside it.
+    @Test func everyReferenceResolvesInsideItsBundle() async throws {
+        let alice = PatientRecord(subject: "alice", name: "Alice", identifiers: [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
+        let world = try Self.world(
+            rules: [SharingRule(subjects: ["alice"], kinds: [.bloodPressure, .glucose, .heartRate], raw: true)], batchSize: 1,
+            persons: [alice], account: PatientIdentifier(system: "https://phr.example/account", value: "A-1"))
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        var bob = Self.heartRate(75, minute: 5, subject: "bob")
+        bob.rawPayloads = [[75, 5, 1]]
+        try await Self.ingest(
+            [Fixture.bloodPressure(time: Fixture.mappedTime()), Fixture.glucose(), Self.heartRate(61, minute: 2), bob], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let upstream = Upstream()
+        while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
+        let (stored, fullUrls, dangling, posts) = upstream.state.withLock { ($0.stored, $0.fullUrls, $0.dangling, $0.posts) }
+        #expect(dangling.isEmpty, "references to nothing in their Bundle: \(dangling)")
+        #expect(posts > 3)
+        // The Patient is matched on the destination's account, and carries the configured identifiers and gatewayd's.
+        let patient = stored["Patient|alice"]?.json
+        let identifiers = (patient?["identifier"]?.arrayValue ?? []).compactMap { $0["system"]?.stringValue }
+        #expect(identifiers == ["https://phr.example/account", "urn:oid:1.2.392.100495.20.3.51.1", PatientMapper.subjectSystem])
+        #expect(stored.keys.contains { $0.hasPrefix("Observation|coin-") }, "the coincident timestamp was not sent")
+        #expect(stored["Patient|bob"] == nil)
+        for (key, value) in stored where key.hasPrefix("Observation|") {
+            let subject = value.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } ?? ""
+            #expect(subject == "Patient|alice" || subject.hasPrefix("Device|"), "\(key): subject \(subject)")
+        }
     }
 
     @Test func anOutageBacksOffExponentiallyWithJitterAndLosesNothing() async throws {

@@ -1,3 +1,4 @@
+import FHIR
 import Foundation
 import Provenance
 import Testing
@@ -150,5 +151,33 @@ extension ConfigurationTests {
         #expect(configuration.api.tokens.map(\.secret) == ["secret-api-alice-phone", "secret-api-family-dashboard"])
         #expect(configuration.destinations.first?.bearerToken == "secret-phr-token")
         #expect(configuration.devices.count == 3)
+        // People as Patients: configured identifiers, and the PHR's own account id of alice.
+        let alice = configuration.subjects.first { $0.id == "alice" }?.patient
+        #expect(alice?.identifiers == [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
+        #expect(alice?.name == "Alice Example")
+        #expect(configuration.destinations.first?.patientIdentifiers["alice"] == PatientIdentifier(system: "https://phr.example/account", value: "A-1001"))
+    }
+
+    /// An identifier is `system|value` with a URI system; one that is not is named with its key, and an account for
+    /// someone who is not a subject too.
+    @Test func patientIdentifiersAreCheckedWhereTheyAreWritten() throws {
+        let bad = Self.example.replacingOccurrences(
+            of: "  bob: { time_zone: Europe/Berlin }", with: "  bob: { time_zone: Europe/Berlin, identifiers: [\"12345\"] }")
+        #expect(bad != Self.example)
+        do {
+            _ = try Self.parse(bad)
+            Issue.record("an identifier without a system was accepted")
+        } catch {
+            #expect(error.key == "subjects.bob.identifiers[0]" && "\(error)".contains("system|value"), "\(error)")
+        }
+        let stranger = Self.example.replacingOccurrences(
+            of: "    interval: 30s", with: "    interval: 30s\n    patients: { carol: \"urn:example:phr|C-1\" }")
+        #expect(stranger != Self.example)
+        do {
+            _ = try Self.parse(stranger)
+            Issue.record("an account for a stranger was accepted")
+        } catch {
+            #expect("\(error)".contains("carol"), "\(error)")
+        }
     }
 }

@@ -43,7 +43,20 @@ import Testing
         // Alice's three readings of 11-18 (Tokyo), none of 11-19 and none of bob's, plus her summaries of that day.
         let readings = observations.filter { ($0["id"] as? String)?.count == 64 }
         #expect(readings.count == 3)
-        #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == "Patient/alice" })
+        // The Patient and the gateway are in the file; every reference points at an entry of it.
+        let patient = resources.first { $0["resourceType"] as? String == "Patient" }
+        #expect(patient?["id"] as? String == "alice")
+        let fullUrls = Set(((bundle["entry"] as? [[String: Any]]) ?? []).compactMap { $0["fullUrl"] as? String })
+        func references(_ value: Any) -> [String] {
+            if let object = value as? [String: Any] {
+                return object.flatMap { key, item in key == "reference" ? [item as? String ?? ""] : references(item) }
+            }
+            return (value as? [Any])?.flatMap(references) ?? []
+        }
+        let references = references(bundle)
+        #expect(!references.isEmpty && references.allSatisfy(fullUrls.contains), "\(references.filter { !fullUrls.contains($0) })")
+        let patientURL = ((bundle["entry"] as? [[String: Any]]) ?? []).first { ($0["resource"] as? [String: Any])?["resourceType"] as? String == "Patient" }?["fullUrl"] as? String
+        #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == patientURL })
         #expect(observations.contains { ($0["id"] as? String)?.hasPrefix("stats-") ?? false })
         #expect(resources.contains { $0["resourceType"] as? String == "Device" })
         let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])

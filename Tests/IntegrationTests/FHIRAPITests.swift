@@ -151,8 +151,8 @@ import Testing
         #expect(capability.contentType.hasPrefix("application/fhir+json"))
         #expect(capability.json["resourceType"] as? String == "CapabilityStatement")
         let resources = (((capability.json["rest"] as? [[String: Any]])?.first)?["resource"] as? [[String: Any]]) ?? []
-        #expect(resources.compactMap { $0["type"] as? String } == ["Observation", "Device", "Provenance"])
-        let params = (resources.first?["searchParam"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        #expect(resources.compactMap { $0["type"] as? String } == ["Patient", "Observation", "Device", "Provenance"])
+        let params = (resources.first { $0["type"] as? String == "Observation" }?["searchParam"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
         #expect(Set(["subject", "code", "date", "device", "category", "_count", "_sort"]).isSubset(of: Set(params)))
 
         // 401 without a token (metadata included), 401 with an unknown one.
@@ -397,7 +397,7 @@ import Testing
         let patient = try APIToken.parse("abc=patient/Observation.read@alice,patient/Device.rs@alice")
         #expect(patient.scopes == [.init(resourceType: "Observation", subject: "alice"), .init(resourceType: "Device", subject: "alice")])
         #expect(patient.auditID.hasPrefix("tok-") && patient.auditID.count == 16 && !patient.auditID.contains("abc"))
-        for bad in ["abc", "abc=patient/*.read", "abc=system/*.delete", "abc=patient/*.write", "abc=user/*.read", "abc=system/Patient.read", "=system/*.read"] {
+        for bad in ["abc", "abc=patient/*.read", "abc=system/*.delete", "abc=patient/*.write", "abc=user/*.read", "abc=system/Encounter.read", "=system/*.read"] {
             #expect(throws: APIToken.ParseError.self, "\(bad)") { try APIToken.parse(bad) }
         }
         let access = APIAccess(tokens: [patient], allowLoopback: false)

@@ -249,6 +249,8 @@ struct FHIRValidationTests {
             guard let id = observation["id"] as? String else { continue }
             _ = try await keep("observation-\(index)", base + "/Observation/\(id)")
         }
+        _ = try await keep("patients", base + "/Patient")
+        _ = try await keep("patient-alice", base + "/Patient/alice")
         let devices = try await keep("devices", base + "/Device")
         for device in FHIRAPITests.entries(devices) {
             guard let id = device["id"] as? String else { continue }

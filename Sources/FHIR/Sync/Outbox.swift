@@ -42,7 +42,7 @@ public final class Outbox: Sendable {
 
     /// One resource owed to a destination.
     public struct Entry: Sendable {
-        public enum Category: String, Sendable { case device, reading, summary }
+        public enum Category: String, Sendable { case device, reading, summary, patient }
         public var resourceKey: String
         public var subject: String
         public var category: Category
@@ -125,6 +125,22 @@ public final class Outbox: Sendable {
                         resourceKey: row["resource_key"], subject: row["subject"], category: category, version: row["version"],
                         method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"], resource: row["resource"],
                         measuredMicros: row["measured_micros"]))
+            }
+        }
+    }
+
+    /// The entry owed (or sent) to a destination for this resource, whatever its state: a resource a later transaction
+    /// references goes again with it as a conditional create, which the receiver matches to what it already holds.
+    public func entry(destination: String, resourceKey: String) throws -> Entry? {
+        try queue.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM outbox_entry WHERE destination = ? AND resource_key = ?", arguments: [destination, resourceKey]
+            ).flatMap { row in
+                guard let category = Entry.Category(rawValue: row["category"]) else { return nil }
+                return Entry(
+                    resourceKey: row["resource_key"], subject: row["subject"], category: category, version: row["version"],
+                    method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"], resource: row["resource"],
+                    measuredMicros: row["measured_micros"])
             }
         }
     }

@@ -32,16 +32,19 @@ public struct SyncClient: Sendable {
     let gatewayInfo: GatewayDeviceInfo
     let zones: @Sendable (String) -> TimeZone
     let decorate: @Sendable (FHIRResource) -> FHIRResource
+    /// The configured people, by subject: their Patients go in every transaction that references them.
+    let persons: [String: PatientRecord]
     let logger: Logger
 
     public init(
         destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
-        gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(),
+        gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(), persons: [PatientRecord] = [],
         zones: @escaping @Sendable (String) -> TimeZone, decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
         logger: Logger = Logger(label: "gatewayd.sync")
     ) {
         (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (destination, outbox, archive, gateway, gatewayInfo)
         (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
+        self.persons = Dictionary(persons.map { ($0.subject, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     // MARK: Feeding the outbox
@@ -56,8 +59,6 @@ public struct SyncClient: Sendable {
             let readings = try archive.storedReadings(after: positions.readings, limit: 500)
             if summaries.isEmpty && readings.isEmpty { return queued }
             var entries: [Outbox.Entry] = []
-            // Each device with the kinds of reading this pass sends of it (its PhdDevice's specializations).
-            var devices: [String: (record: DeviceRecord, kinds: Set<ReadingKind>)] = [:]
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
@@ -66,31 +67,14 @@ public struct SyncClient: Sendable {
                 var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
-                let kinds: Set<ReadingKind> = SyncDestination.kind(ofSeriesMetric: series.metric).map { [$0] } ?? []
-                if let known = devices[series.device] {
-                    devices[series.device]?.kinds = known.kinds.union(kinds)
-                } else if let device = try archive.deviceRecord(key: series.device) {
-                    devices[series.device] = (device, kinds)
-                }
             }
             for record in readings {
                 positions.readings = record.sequence
                 guard destination.allowsRaw(record.reading), let subject = record.reading.subject else { continue }
-                let known = devices[record.reading.device.key]?.kinds ?? []
-                devices[record.reading.device.key] = (record.reading.device, known.union([record.reading.kind]))
                 for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
                     var entry = Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros)
                     entry.kind = record.reading.kind
                     entries.append(entry)
-                }
-            }
-            if !entries.isEmpty {
-                let phg = DeviceMapper.phgDevice(gateway: gateway, info: gatewayInfo)
-                entries.insert(Self.createEntry(phg, subject: "", category: .device, measuredMicros: nowMicros), at: 0)
-                for key in devices.keys.sorted() {
-                    guard let device = devices[key] else { continue }
-                    let phd = DeviceMapper.phdDevice(device.record, kinds: device.kinds)
-                    entries.insert(Self.createEntry(phd, subject: "", category: .device, measuredMicros: nowMicros), at: 1)
                 }
             }
             try outbox.enqueue(entries, destination: destination.name, positions: positions, nowMicros: nowMicros)
@@ -124,6 +108,38 @@ public struct SyncClient: Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~:/|")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    // MARK: What a transaction references
+
+    /// The resources a Bundle's entries may reference, by gatewayd reference: each subject's Patient (from the
+    /// configuration, with this destination's identifier for the person), this gateway's PhgDevice, the PhdDevice of
+    /// every device that measured the subjects (from the device registry: its newest record, every kind it gave), and
+    /// any other Observation already owed to this destination. Costs the registry rows of these subjects, not history.
+    func supportingEntries(subjects: [String], nowMicros: Int64) throws -> @Sendable (String) -> Outbox.Entry? {
+        let phg = DeviceMapper.phgDevice(gateway: gateway, info: gatewayInfo)
+        let people = Set(subjects).union(persons.keys).sorted()
+        var devices: [String: RegisteredDevice] = [:]
+        for device in try archive.devices(subjects: people) { devices[DeviceMapper.phdDeviceID(device.record)] = device }
+        let (persons, destination, gateway, outbox, decorate) = (persons, destination, gateway, outbox, decorate)
+        return { [devices] reference in
+            let parts = reference.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return nil }
+            switch parts[0] {
+            case "Patient":
+                let person = persons[parts[1]] ?? PatientRecord(subject: parts[1])
+                let patient = PatientMapper.patient(person, gatewayID: gateway.id, destinationIdentifier: destination.patientIdentifiers[parts[1]])
+                return Self.createEntry(patient, subject: parts[1], category: .patient, measuredMicros: nowMicros)
+            case "Device" where parts[1] == phg.id:
+                return Self.createEntry(phg, subject: "", category: .device, measuredMicros: nowMicros)
+            case "Device":
+                guard let device = devices[parts[1]] else { return nil }
+                let phd = decorate(DeviceMapper.phdDevice(device.record, kinds: device.kinds))
+                return Self.createEntry(phd, subject: "", category: .device, measuredMicros: nowMicros)
+            default:
+                return try? outbox.entry(destination: destination.name, resourceKey: reference)
+            }
+        }
     }
 
     // MARK: Delivering
@@ -191,10 +207,12 @@ public struct SyncClient: Sendable {
             return .failed(reason)
         }
 
+        let supporting = try supportingEntries(subjects: subjects, nowMicros: nowMicros)
+        let transaction = TransactionBundle.make(pending.map(\.entry), supporting: supporting)
         let response: (status: Int, body: [UInt8])
         do {
             response = try await transport.post(
-                Array(TransactionBundle.make(pending.map(\.entry)).text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
+                Array(transaction.bundle.text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
         } catch {
             onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
             return try backOff("unreachable: \(error)")
@@ -206,7 +224,7 @@ public struct SyncClient: Sendable {
             let statuses = outcome.entryStatuses
             var sent: [(id: Int64, version: Int)] = []
             var refused = 0
-            for (index, item) in pending.enumerated() {
+            for (item, index) in zip(pending, transaction.positions) {
                 let status = index < statuses.count ? statuses[index] : 0
                 if (200..<300).contains(status) {
                     sent.append((item.id, item.entry.version))
@@ -225,7 +243,8 @@ public struct SyncClient: Sendable {
             var sent = 0, refused = 0
             for item in pending {
                 let single = try await transport.post(
-                    Array(TransactionBundle.make([item.entry]).text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
+                    Array(TransactionBundle.make([item.entry], supporting: supporting).bundle.text.utf8), to: destination.baseURL,
+                    bearerToken: destination.bearerToken)
                 if (200..<300).contains(single.status) {
                     try outbox.markSent([(item.id, item.entry.version)], nowMicros: nowMicros)
                     sent += 1

@@ -23,6 +23,8 @@ public struct SyncDestination: Sendable {
     public var baseURL: String
     public var bearerToken: String?
     public var rules: [SharingRule] = []
+    /// This destination's own identifier of each subject (a PHR account id), by subject: its Patients are matched on it.
+    public var patientIdentifiers: [String: PatientIdentifier] = [:]
     public var intervalSeconds = 10.0
     public var batchSize = 100
     public var retryInitialSeconds = 2.0

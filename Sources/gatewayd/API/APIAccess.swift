@@ -34,7 +34,7 @@ struct APIToken: Sendable {
         var description: String { if case .bad(let why) = self { why } else { "" } }
     }
 
-    static let resourceTypes: Set<String> = ["*", "Observation", "Device", "Provenance"]
+    static let resourceTypes: Set<String> = ["*", "Observation", "Device", "Provenance", "Patient"]
 
     /// TOKEN=SCOPE[,SCOPE…]; the secret may not contain '='.
     static func parse(_ text: String) throws(ParseError) -> APIToken {

@@ -34,9 +34,26 @@ extension ObservationHit {
             "valueReference"]?["reference"]?.stringValue
     }
 
-    /// An Observation a home gateway uploaded to this hub, taken as sent (decorated like every served resource).
+    /// An Observation a home gateway uploaded to this hub, taken as sent (decorated like every served resource);
+    /// doubtful as the gateway that measured it said (`receivedDoubtful`).
     init(received stored: ReceivedResources.Stored, decorate: (FHIRResource) -> FHIRResource) {
-        self.init(resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros, doubtful: false)
+        self.init(
+            resource: decorate(stored.resource), subject: stored.subject, effectiveMicros: stored.effectiveMicros,
+            doubtful: Self.receivedDoubtful(stored.resource.json))
+    }
+
+    /// What makes an uploaded Observation doubtful, read from the FHIR itself the way gatewayd writes it (DESIGN.md rule
+    /// 5): an interpretation of measurement-status "questionable", HTEST test data, a value absent for a reason, or a
+    /// status other than final/amended/corrected. A hub's `$stats` leaves these out as the gateway's own does.
+    static func receivedDoubtful(_ json: FHIRJSON) -> Bool {
+        let questionable = (json["interpretation"]?.arrayValue ?? []).contains { concept in
+            (concept["coding"]?.arrayValue ?? []).contains {
+                $0["system"]?.stringValue == FHIRCodes.measurementStatus && $0["code"]?.stringValue == "questionable"
+            }
+        }
+        let testData = (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" }
+        let status = json["status"]?.stringValue ?? "final"
+        return questionable || testData || json["dataAbsentReason"] != nil || !["final", "amended", "corrected"].contains(status)
     }
 }
 
@@ -53,6 +70,8 @@ struct APIData: Sendable {
     let received: ReceivedResources?
     /// Adds optional codings (JP Core) to every resource served.
     let decorate: @Sendable (FHIRResource) -> FHIRResource
+    /// The configured people, by subject: their Patients' names and identifiers.
+    var persons: [String: PatientRecord] = [:]
 
     var gatewayDeviceID: String { DeviceMapper.phgDeviceID(gateway) }
 
@@ -75,7 +94,7 @@ struct APIData: Sendable {
 
     /// Subjects with stored or received readings, restricted to `allowed` when given.
     func subjects(allowed: Set<String>?) throws -> [String] {
-        let all = Set(try archive.subjects()).union(try received?.subjects() ?? []).sorted()
+        let all = Set(try archive.subjects()).union(try received?.subjects() ?? []).union(persons.keys).sorted()
         return allowed.map { set in all.filter(set.contains) } ?? all
     }
 

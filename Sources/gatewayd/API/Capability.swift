@@ -33,7 +33,7 @@ enum Capability {
                         ]),
                         "description": "Static bearer tokens configured with --token TOKEN=SCOPE[,SCOPE…]; SMART scopes, no OAuth flow.",
                     ]),
-                    "resource": .array([observation, device, provenance]),
+                    "resource": .array([patient, observation, device, provenance]),
                 ])
             ]),
         ])
@@ -65,6 +65,17 @@ enum Capability {
                     "documentation": .string(LastNOperation.documentation),
                 ]),
             ]),
+        ])
+    }
+
+    static var patient: FHIRJSON {
+        .obj([
+            "type": "Patient",
+            "interaction": .array([.obj(["code": "read"]), .obj(["code": "search-type"])]),
+            "searchParam": .array(
+                PatientSearch.parameters.map { param in
+                    .obj(["name": .string(param.name), "type": .string(param.type), "documentation": .string(param.doc)])
+                }),
         ])
     }
 

@@ -65,9 +65,9 @@ struct FHIRAPI: Sendable {
         guard parts.first == "fhir", (2...3).contains(parts.count) else {
             throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
         }
-        let known = ["metadata", "Observation", "Device", "Provenance"]
+        let known = ["metadata", "Observation", "Device", "Provenance", "Patient"]
         guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
-            throw APIError.notFound("No route \(request.path): resource types served are Observation, Device and Provenance.")
+            throw APIError.notFound("No route \(request.path): resource types served are Patient, Observation, Device and Provenance.")
         }
         try Self.checkMethod(request.method, parts)
         // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
@@ -120,6 +120,23 @@ struct FHIRAPI: Sendable {
                 throw APIError.notFound("Device/\(id) is not known.")
             }
             return APIResponse(status: 200, body: device.json)
+        case ("Patient", nil):
+            let search = try PatientSearch(query)
+            let subjects = try data.subjects(allowed: grant.subjects)
+            let patients = try data.patients(subjects: subjects).filter(search.matches)
+            touched = patients.map(\.id)
+            return APIResponse(
+                status: 200,
+                body: SearchBundle.searchset(
+                    patients, total: patients.count, base: base(request),
+                    links: [("self", base(request) + "/Patient" + (request.query.map { "?" + $0 } ?? ""))]))
+        case ("Patient", let id?):
+            // Another person's id answers 404, as an unknown one does (as for Observations).
+            guard try data.subjects(allowed: grant.subjects).contains(id), let patient = try data.patients(subjects: [id]).first else {
+                throw APIError.notFound("Patient/\(id) is not known.")
+            }
+            touched = [id]
+            return APIResponse(status: 200, body: patient.json)
         case ("Provenance", nil):
             let search = try ProvenanceSearch(query)
             return APIResponse(

@@ -136,7 +136,8 @@ struct StatsOperation: Sendable {
         let received = try data.received?.resources(type: "Observation", subjects: [subject], from: from, to: to) ?? []
         for stored in received {
             let window = self.window(stored.effectiveMicros)
-            let doubtful = false
+            // Doubtful as the measuring gateway marked it (questionable, test data, no value), like local readings.
+            let doubtful = ObservationHit.receivedDoubtful(stored.resource.json)
             let resource = data.decorate(stored.resource)
             // A hub also holds uploaded window summaries: statistics of statistics would be wrong, so they are skipped.
             if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem { continue }

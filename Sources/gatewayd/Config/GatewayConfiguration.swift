@@ -13,6 +13,12 @@ struct GatewayConfiguration: Sendable {
         var zone: TimeZone
         /// Home blood-pressure morning and evening windows (local "HH:MM-HH:MM"; shift workers need their own).
         var windows = DayPartWindows.standard
+        /// How the person is named on their Patient (optional: the local id is enough for the gateway).
+        var name: String?
+        /// The person's identifiers (a PHR account, an insurance number), sent on their Patient everywhere.
+        var identifiers: [PatientIdentifier] = []
+
+        var patient: PatientRecord { PatientRecord(subject: id, name: name, identifiers: identifiers) }
     }
 
     struct DeviceMapping: Sendable {
@@ -174,6 +180,10 @@ struct GatewayConfiguration: Sendable {
                     var subject = Subject(id: id, zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone)
                     if let morning = s.optional("morning") { subject.windows.morning = try dayPart(morning) }
                     if let evening = s.optional("evening") { subject.windows.evening = try dayPart(evening) }
+                    if let name = s.optional("name") { subject.name = try name.string() }
+                    if let identifiers = s.optional("identifiers") {
+                        subject.identifiers = try identifiers.sequenceOrScalar().map { n throws(ConfigError) in try identifier(n) }
+                    }
                     configuration.subjects.append(subject)
                     try s.finish()
                 }
@@ -223,7 +233,7 @@ struct GatewayConfiguration: Sendable {
             }
             if let sync = map.optional("sync") {
                 for item in try sync.sequence() {
-                    configuration.destinations.append(try destination(item, subject: subject))
+                    configuration.destinations.append(try destination(item, subject: subject, known: known))
                 }
                 let names = configuration.destinations.map(\.name)
                 if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
@@ -268,7 +278,18 @@ struct GatewayConfiguration: Sendable {
             return spec
         }
 
-        func destination(_ item: ConfigNode, subject: (ConfigNode) throws(ConfigError) -> String) throws(ConfigError) -> SyncDestination {
+        /// "system|value", the system a URI: an identifier without a system would match the same value in any system.
+        func identifier(_ node: ConfigNode) throws(ConfigError) -> PatientIdentifier {
+            let text = try node.string()
+            guard let identifier = PatientIdentifier(token: text), identifier.system.contains(":") else {
+                throw node.error("'\(text)' is not an identifier 'system|value' with a URI system, e.g. urn:oid:1.2.392.100495.20.3.51.1|12345678")
+            }
+            return identifier
+        }
+
+        func destination(
+            _ item: ConfigNode, subject: (ConfigNode) throws(ConfigError) -> String, known: Set<String>
+        ) throws(ConfigError) -> SyncDestination {
             let d = try item.mapping()
             let nameNode = try d.required("name")
             let name = try nameNode.string()
@@ -284,6 +305,14 @@ struct GatewayConfiguration: Sendable {
             if let token = d.optional("token") { destination.bearerToken = try secret(token) }
             if let interval = d.optional("interval") { destination.intervalSeconds = max(0.05, try interval.seconds()) }
             if let batch = d.optional("batch_size") { destination.batchSize = try batch.int(1...1000) }
+            if let patients = d.optional("patients") {
+                for (id, value) in try patients.mapping().all() {
+                    guard known.isEmpty || known.contains(id) else {
+                        throw value.error("'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
+                    }
+                    destination.patientIdentifiers[id] = try identifier(value)
+                }
+            }
             if let retry = d.optional("retry") {
                 let r = try retry.mapping()
                 if let initial = r.optional("initial") { destination.retryInitialSeconds = max(0.01, try initial.seconds()) }

@@ -3,15 +3,23 @@ import FHIR
 import Foundation
 import GRDB
 
-/// `POST /fhir` on a hub: a FHIR transaction Bundle from a home gateway, applied all or nothing. Each entry is a
-/// conditional create (`POST Type` + `ifNoneExist: identifier=…`: stored once, a resend answers 200 with the stored
-/// one) or a conditional update (`PUT Type?identifier=…`: a revised summary replaces the stored version, which goes
-/// up by one). Plain creates without an identifier are refused: the hub only takes uploads it can deduplicate.
+/// `POST /fhir` on a hub: a FHIR transaction Bundle from a home gateway, applied all or nothing, the way R4
+/// §3.1.0.11.2 processes one. Each entry is a conditional create (`POST Type` + `ifNoneExist: identifier=…`: stored
+/// once, a resend answers 200 with the stored one) or a conditional update (`PUT Type?identifier=…`: a revised
+/// summary replaces the stored version, which goes up by one); plain creates without an identifier are refused, since
+/// the hub only takes uploads it can deduplicate. Every entry's id is settled first (an existing match, or a new id),
+/// then every reference is resolved: a `urn:uuid` fullUrl to the id its entry got, a relative reference to a resource
+/// the hub holds; one that resolves to neither refuses the Bundle.
+///
+/// People are keyed by Patient identifier: two homes' "alice" stay two Patients unless their identifiers match. An
+/// uploader (a write token) writes only for the Patients it uploaded, or that its patient scope names (by hub id or by
+/// `system|value`); a system token may also join a Patient another uploader created through a configured identifier
+/// (an insurance number, a PHR account) — never through gatewayd's own per-gateway subject identifier.
 struct HubTransaction {
-    static let acceptedTypes: Set<String> = ["Observation", "Device", "Provenance"]
+    static let acceptedTypes: Set<String> = ["Patient", "Observation", "Device", "Provenance"]
 
     let store: ReceivedResources
-    /// The uploader (audit name) and the subjects its token may write (nil: any).
+    /// The uploader (audit name) and what its token's patient scopes name (nil: a system scope).
     let source: String
     let allowedSubjects: Set<String>?
 
@@ -21,6 +29,19 @@ struct HubTransaction {
         var subject: String
     }
 
+    /// One entry once its id is settled (pass 1), before its references are resolved and it is stored (pass 2).
+    struct Planned {
+        var index: Int
+        var type: String
+        var method: String
+        var token: (system: String?, value: String)
+        var resource: FHIRJSON
+        var id: String
+        /// The stored row it matched: its version and JSON (nil: a new resource).
+        var existing: (version: Int, json: Data, lastUpdated: Int64)?
+        var at: String { "Bundle.entry[\(index)]" }
+    }
+
     func apply(_ bundle: FHIRJSON, nowMicros: Int64) throws(APIError) -> (response: FHIRJSON, subjects: [String]) {
         guard bundle["resourceType"]?.stringValue == "Bundle" else { throw invalid("Bundle", "the body is not a Bundle") }
         guard bundle["type"]?.stringValue == "transaction" else {
@@ -28,11 +49,23 @@ struct HubTransaction {
         }
         let entries = bundle["entry"]?.arrayValue ?? []
         guard entries.count <= 5000 else { throw invalid("Bundle.entry", "at most 5,000 entries per transaction") }
-        var outcomes: [EntryOutcome] = []
+        var outcomes = [EntryOutcome?](repeating: nil, count: entries.count)
         do {
             try store.queue.write { db in
+                var planned: [Planned] = []
+                var resolved: [String: String] = [:]
+                var created: Set<String> = []
                 for (index, entry) in entries.enumerated() {
-                    outcomes.append(try apply(entry, index: index, db: db, nowMicros: nowMicros))
+                    let plan = try self.plan(entry, index: index, db: db, created: &created)
+                    if let fullURL = entry["fullUrl"]?.stringValue {
+                        guard resolved[fullURL] == nil else { throw invalid(plan.at + ".fullUrl", "'\(fullURL)' is used by two entries") }
+                        resolved[fullURL] = "\(plan.type)/\(plan.id)"
+                    }
+                    planned.append(plan)
+                }
+                // Patients first, so the Observations of a Patient created here find who may write for it.
+                for plan in planned.sorted(by: { ($0.type == "Patient" ? 0 : 1, $0.index) < ($1.type == "Patient" ? 0 : 1, $1.index) }) {
+                    outcomes[plan.index] = try store(plan, resolved: resolved, created: created, db: db, nowMicros: nowMicros)
                 }
             }
         } catch let error as APIError {
@@ -40,22 +73,24 @@ struct HubTransaction {
         } catch {
             throw APIError(status: 500, code: "exception", diagnostics: "The hub could not store the transaction: \(error)")
         }
+        let done = outcomes.compactMap { $0 }
         let response = FHIRJSON.obj([
             "resourceType": "Bundle",
             "type": "transaction-response",
             "entry": .array(
-                outcomes.map { outcome in
+                done.map { outcome in
                     .obj(["response": .obj(["status": .string(outcome.status), "location": .string(outcome.location)])])
                 }),
         ])
-        return (response, Array(Set(outcomes.map(\.subject).filter { !$0.isEmpty })).sorted())
+        return (response, Array(Set(done.map(\.subject).filter { !$0.isEmpty })).sorted())
     }
 
     private func invalid(_ expression: String, _ why: String) -> APIError {
         APIError(status: 400, code: "invalid", diagnostics: "\(expression): \(why)", parameter: expression)
     }
 
-    private func apply(_ entry: FHIRJSON, index: Int, db: Database, nowMicros: Int64) throws -> EntryOutcome {
+    /// Pass 1: checks the entry and settles its id — the stored resource its condition matches, or a new id.
+    private func plan(_ entry: FHIRJSON, index: Int, db: Database, created: inout Set<String>) throws -> Planned {
         let at = "Bundle.entry[\(index)]"
         guard let resource = entry["resource"], let type = resource["resourceType"]?.stringValue else {
             throw invalid(at + ".resource", "missing, or without resourceType")
@@ -65,13 +100,6 @@ struct HubTransaction {
         }
         guard let method = entry["request"]?["method"]?.stringValue, let url = entry["request"]?["url"]?.stringValue else {
             throw invalid(at + ".request", "method and url are required")
-        }
-        let subject = try subjectOf(resource, at: at)
-        if let allowedSubjects, !subject.isEmpty, !allowedSubjects.contains(subject) {
-            throw APIError.forbidden("\(at): the token may not upload data of subject '\(subject)'.")
-        }
-        if let allowedSubjects, subject.isEmpty, type == "Observation" || allowedSubjects.isEmpty {
-            throw APIError.forbidden("\(at): a patient-scoped token may upload only its subjects' Observations and their Devices.")
         }
         // The identifier the entry is matched on.
         let token: (system: String?, value: String)
@@ -91,40 +119,107 @@ struct HubTransaction {
         default:
             throw invalid(at + ".request.method", "\(method) is not accepted (POST with ifNoneExist, or conditional PUT)")
         }
-        guard identifiers(of: resource).contains(where: { $0.value == token.value && (token.system == nil || $0.system == token.system) }) else {
+        guard Self.identifiers(of: resource).contains(where: { $0.value == token.value && (token.system == nil || $0.system == token.system) }) else {
             throw invalid(at + ".resource.identifier", "the resource does not carry the identifier its request names")
         }
-        let existing = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT id, version, json, last_updated_micros FROM received_resource WHERE resource_type = ? AND identifier_value = ?
-                AND (? IS NULL OR identifier_system = ?) LIMIT 1
-                """, arguments: [type, token.value, token.system, token.system])
-        if let existing, method == "POST" {
-            let id: String = existing["id"], version: Int = existing["version"]
-            return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(version)", subject: subject)
+        let matches = try store.matches(type: type, system: token.system, value: token.value, db)
+        guard matches.count <= 1 else {
+            // R4: a conditional create or update whose criteria match more than one resource fails with 412.
+            throw APIError(
+                status: 412, code: "duplicate",
+                diagnostics: "\(at).request: identifier=\(token.system.map { $0 + "|" } ?? "")\(token.value) matches \(matches.count) \(type) resources")
         }
-        let id: String = existing.map { $0["id"] } ?? Self.id(of: resource, type: type, token: token)
-        let version = (existing?["version"] as Int? ?? 0) + 1
+        var plan = Planned(index: index, type: type, method: method, token: token, resource: resource, id: "", existing: nil)
+        if let id = matches.first, let row = try store.row(type: type, id: id, db) {
+            plan.id = id
+            plan.existing = (row["version"], row["json"], row["last_updated_micros"])
+        } else {
+            // The uploader's id when it is a valid id no other resource of the type holds; else one derived from the identifier.
+            var id = Self.id(of: resource, type: type, token: token)
+            let taken = try store.row(type: type, id: id, db) != nil
+            if taken || created.contains("\(type)/\(id)") {
+                id = Self.derivedID(type: type, token: token)
+            }
+            plan.id = id
+        }
+        created.insert("\(type)/\(plan.id)")
+        return plan
+    }
+
+    /// Pass 2: resolves the entry's references, checks who may write it, and stores it.
+    private func store(
+        _ plan: Planned, resolved: [String: String], created: Set<String>, db: Database, nowMicros: Int64
+    ) throws -> EntryOutcome {
+        var unresolved: [String] = []
+        let resource = FHIRReferences.rewrite(plan.resource) { target in
+            if let id = resolved[target] { return .replace(id) }
+            if target.contains("://") { return .keep }
+            let parts = target.split(separator: "/").map(String.init)
+            if parts.count == 2, !target.hasPrefix("urn:"),
+                created.contains(target) || (try? store.row(type: parts[0], id: parts[1], db)) != nil
+            {
+                return .keep
+            }
+            unresolved.append(target)
+            return .keep
+        }
+        if let target = unresolved.first {
+            throw invalid(
+                plan.at + ".resource", "the reference '\(target)' resolves neither to an entry of the Bundle nor to a resource this hub holds")
+        }
+        let subject = try subjectOf(resource, plan: plan)
+        let type = plan.type, id = plan.id
+        try authorize(plan, subject: subject, db: db)
+        if type == "Patient" { try store.addUploader(source, patient: id, db) }
+        if let existing = plan.existing, plan.method == "POST" {
+            return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
+        }
+        let version = (plan.existing?.version ?? 0) + 1
         // A resend of the same content (a retry whose answer was lost) changes nothing, not even the version.
-        if let existing {
-            let previous: Data = existing["json"], updated: Int64 = existing["last_updated_micros"]
-            guard previous != Data(stamped(resource, id: id, version: version - 1, nowMicros: updated).text.utf8) else {
-                return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(version - 1)", subject: subject)
+        if let existing = plan.existing {
+            guard existing.json != Data(stamped(resource, id: id, version: existing.version, nowMicros: existing.lastUpdated).text.utf8) else {
+                return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
             }
         }
         let stored = stamped(resource, id: id, version: version, nowMicros: nowMicros)
-        try db.execute(
-            sql: """
-                INSERT OR REPLACE INTO received_resource (resource_type, id, identifier_system, identifier_value, subject,
-                    effective_micros, version, last_updated_micros, source, json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                type, id, token.system ?? identifiers(of: resource).first { $0.value == token.value }?.system ?? "", token.value, subject,
-                Self.effectiveMicros(resource), version, nowMicros, source, Data(stored.text.utf8),
-            ])
-        return EntryOutcome(status: existing == nil ? "201 Created" : "200 OK", location: "\(type)/\(id)/_history/\(version)", subject: subject)
+        let identifiers = Self.identifiers(of: resource)
+        try store.put(
+            type: type, id: id, system: plan.token.system ?? identifiers.first { $0.value == plan.token.value }?.system ?? "",
+            value: plan.token.value, subject: subject, effectiveMicros: Self.effectiveMicros(resource), version: version,
+            nowMicros: nowMicros, source: source, json: Data(stored.text.utf8), identifiers: type == "Patient" ? identifiers : [], db)
+        return EntryOutcome(status: plan.existing == nil ? "201 Created" : "200 OK", location: "\(type)/\(id)/_history/\(version)", subject: subject)
+    }
+
+    /// Whether this uploader may write the entry: a Patient it created or may join, an Observation of such a Patient.
+    /// Devices and Observations about a device belong to no person: any uploader may send them.
+    private func authorize(_ plan: Planned, subject: String, db: Database) throws {
+        guard !subject.isEmpty else {
+            if plan.type == "Observation", allowedSubjects != nil {
+                throw APIError.forbidden("\(plan.at): a patient-scoped token may upload only its Patients' Observations and their Devices.")
+            }
+            return
+        }
+        if try store.uploaders(patient: subject, db).contains(source) { return }
+        let identifiers = try store.identifiers(patient: subject, db).map(\.token) + Self.identifiers(of: plan.type == "Patient" ? plan.resource : .null)
+            .map { $0.system + "|" + $0.value }
+        if let allowedSubjects {
+            if allowedSubjects.contains(subject) || identifiers.contains(where: allowedSubjects.contains) {
+                if plan.type == "Patient" { return }
+                try store.addUploader(source, patient: subject, db)
+                return
+            }
+            throw APIError.forbidden("\(plan.at): the token may not upload data of Patient '\(subject)'.")
+        }
+        // A system token: a new Patient is its own; an existing one it may join only through a configured identifier.
+        if plan.type == "Patient" {
+            if plan.existing == nil { return }
+            if let system = plan.token.system, system != PatientMapper.subjectSystem { return }
+            throw APIError.forbidden(
+                "\(plan.at): Patient '\(subject)' was uploaded by another gateway and is matched only by its gatewayd subject identifier; "
+                    + "give the person a shared identifier (an insurance number, a PHR account) in both gateways' configurations, "
+                    + "or grant this token patient/*.write@\(subject) on the hub.")
+        }
+        throw APIError.forbidden("\(plan.at): the token did not upload Patient '\(subject)' and may not write data for it.")
     }
 
     /// "identifier=system|value" or "identifier=value" (percent-encoded as a query).
@@ -137,21 +232,24 @@ struct HubTransaction {
         return value.isEmpty ? nil : (String(text[..<bar]), value)
     }
 
-    private func identifiers(of resource: FHIRJSON) -> [(system: String, value: String)] {
+    static func identifiers(of resource: FHIRJSON) -> [(system: String, value: String)] {
         let list = resource["identifier"]?.arrayValue ?? (resource["identifier"].map { [$0] } ?? [])
         return list.compactMap { item in item["value"]?.stringValue.map { (item["system"]?.stringValue ?? "", $0) } }
     }
 
-    private func subjectOf(_ resource: FHIRJSON, at: String) throws -> String {
+    /// The hub Patient a resolved resource is about ("" for Devices and Observations about a device); a Patient is
+    /// its own subject.
+    private func subjectOf(_ resource: FHIRJSON, plan: Planned) throws -> String {
+        if plan.type == "Patient" { return plan.id }
         guard let reference = resource["subject"]?["reference"]?.stringValue else {
-            if resource["resourceType"]?.stringValue == "Observation" { throw invalid(at + ".resource.subject", "an Observation needs a subject") }
+            if plan.type == "Observation" { throw invalid(plan.at + ".resource.subject", "an Observation needs a subject") }
             return ""
         }
         // An Observation about a device (PhdCoincidentTimeStampObservation: the PHD's clock; PhdBaseObservation
         // allows Patient or PhdDevice) belongs to no person: kept with the Devices, never in a person's results.
         if reference.hasPrefix("Device/"), reference.count > 7 { return "" }
         guard reference.hasPrefix("Patient/"), reference.count > 8 else {
-            throw invalid(at + ".resource.subject", "'\(reference)' is neither a Patient/ID nor a Device/ID reference")
+            throw invalid(plan.at + ".resource.subject", "'\(reference)' is neither a Patient nor a Device reference")
         }
         return String(reference.dropFirst(8))
     }
@@ -163,6 +261,11 @@ struct HubTransaction {
         {
             return id
         }
+        return derivedID(type: type, token: token)
+    }
+
+    /// An id from the identifier alone: what a new resource gets when its own id is taken by another.
+    static func derivedID(type: String, token: (system: String?, value: String)) -> String {
         let digest = SHA256.hash(data: Array("\(type)\n\(token.system ?? "")\n\(token.value)".utf8))
         return "hub-" + Array(digest.prefix(20)).hexString
     }

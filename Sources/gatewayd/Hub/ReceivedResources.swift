@@ -23,8 +23,77 @@ final class ReceivedResources: Sendable {
                 CREATE INDEX received_by_subject_time ON received_resource(resource_type, subject, effective_micros);
                 """)
         }
+        // Patients are matched on any of their identifiers (R4 token search), and remember which uploaders write for them.
+        migrator.registerMigration("v2: patients") { db in
+            try db.execute(sql: """
+                CREATE TABLE patient_identifier (
+                    system TEXT NOT NULL, value TEXT NOT NULL, patient_id TEXT NOT NULL, PRIMARY KEY (system, value, patient_id));
+                CREATE INDEX patient_identifier_by_value ON patient_identifier(value);
+                CREATE INDEX patient_identifier_by_patient ON patient_identifier(patient_id);
+                CREATE TABLE patient_uploader (patient_id TEXT NOT NULL, uploader TEXT NOT NULL, PRIMARY KEY (patient_id, uploader));
+                """)
+        }
         try migrator.migrate(queue)
     }
+
+    // MARK: Inside a transaction (HubTransaction)
+
+    /// The ids of the resources of `type` a conditional request's identifier matches: any identifier of a Patient, the
+    /// identifier other resources were stored under. No system: the value in any system.
+    func matches(type: String, system: String?, value: String, _ db: Database) throws -> [String] {
+        if type == "Patient" {
+            return try String.fetchAll(
+                db, sql: "SELECT DISTINCT patient_id FROM patient_identifier WHERE value = ? AND (? IS NULL OR system = ?)",
+                arguments: [value, system, system])
+        }
+        return try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM received_resource WHERE resource_type = ? AND identifier_value = ? AND (? IS NULL OR identifier_system = ?)
+                """, arguments: [type, value, system, system])
+    }
+
+    func row(type: String, id: String, _ db: Database) throws -> Row? {
+        try Row.fetchOne(
+            db, sql: "SELECT version, json, last_updated_micros FROM received_resource WHERE resource_type = ? AND id = ?",
+            arguments: [type, id])
+    }
+
+    /// Stores a resource's version (a Patient's identifiers with it).
+    func put(
+        type: String, id: String, system: String, value: String, subject: String, effectiveMicros: Int64, version: Int, nowMicros: Int64,
+        source: String, json: Data, identifiers: [(system: String, value: String)], _ db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO received_resource (resource_type, id, identifier_system, identifier_value, subject,
+                    effective_micros, version, last_updated_micros, source, json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [type, id, system, value, subject, effectiveMicros, version, nowMicros, source, json])
+        guard type == "Patient" else { return }
+        try db.execute(sql: "DELETE FROM patient_identifier WHERE patient_id = ?", arguments: [id])
+        for identifier in identifiers where !identifier.system.isEmpty {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO patient_identifier (system, value, patient_id) VALUES (?, ?, ?)",
+                arguments: [identifier.system, identifier.value, id])
+        }
+    }
+
+    func identifiers(patient: String, _ db: Database) throws -> [PatientIdentifier] {
+        try Row.fetchAll(db, sql: "SELECT system, value FROM patient_identifier WHERE patient_id = ?", arguments: [patient]).map { row in
+            PatientIdentifier(system: row["system"], value: row["value"])
+        }
+    }
+
+    func uploaders(patient: String, _ db: Database) throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT uploader FROM patient_uploader WHERE patient_id = ?", arguments: [patient]))
+    }
+
+    func addUploader(_ uploader: String, patient: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO patient_uploader (patient_id, uploader) VALUES (?, ?)", arguments: [patient, uploader])
+    }
+
+    // MARK: Reading (the API)
 
     struct Stored: Sendable {
         var resource: FHIRResource
@@ -54,6 +123,16 @@ final class ReceivedResources: Sendable {
         try queue.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM received_resource WHERE resource_type = ? AND id = ?", arguments: [type, id])
                 .flatMap(Self.stored)
+        }
+    }
+
+    /// Received Patients with this identifier (no system: the value in any system).
+    func patients(identifiedBy system: String?, value: String) throws -> [Stored] {
+        try queue.read { db in
+            try matches(type: "Patient", system: system, value: value, db).compactMap { id in
+                try Row.fetchOne(db, sql: "SELECT * FROM received_resource WHERE resource_type = 'Patient' AND id = ?", arguments: [id])
+                    .flatMap(Self.stored)
+            }
         }
     }
 

@@ -64,6 +64,8 @@ let package = Package(
             dependencies: [
                 "Provenance", "TimeSeries", "StreamEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RS384 client assertions (SMART Backend Services): RSA signing is in swift-crypto's extras.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -118,11 +120,17 @@ let package = Package(
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TimeSeries"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TimeSeries"]),
         .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
-        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Provenance", "StreamEngine", "TimeSeries"]),
+        .testTarget(
+            name: "FHIRTests",
+            dependencies: [
+                "FHIR", "Provenance", "StreamEngine", "TimeSeries", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ", "FHIR",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),

@@ -86,11 +86,16 @@ struct ServeCommand: AsyncParsableCommand {
             directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
             decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding), store: store)
         data.persons = Dictionary(configuration.subjects.map { ($0.id, $0.patient) }, uniquingKeysWith: { first, _ in first })
+        let issued = IssuedTokens()
         var api = FHIRAPI(
-            data: data, access: APIAccess(tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback),
+            data: data,
+            access: APIAccess(
+                tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback,
+                issued: configuration.api.clients.isEmpty ? nil : issued),
             audit: try AuditLog(path: dir + "/audit.jsonl"), zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)
         api.subjectZones = configuration.zones
         api.hub = hub
+        if !configuration.api.clients.isEmpty { api.tokenEndpoint = TokenEndpoint(clients: configuration.api.clients, issued: issued) }
         return api
     }
 

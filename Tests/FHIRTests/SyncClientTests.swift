@@ -1,5 +1,7 @@
 import FHIR
+import Crypto
 import Foundation
+import _CryptoExtras
 import Provenance
 import StreamEngine
 import Synchronization
@@ -9,17 +11,67 @@ import TimeSeries
 /// The sync client against an in-process upstream that answers like a FHIR server (transaction-response Bundles),
 /// over a real engine, archive and outbox on disk — the HTTP side is covered by the two-process tests.
 @Suite struct SyncClientTests {
-    /// A FHIR upstream in memory: conditional creates and updates by identifier, or an outage.
+    /// A FHIR upstream in memory: conditional creates and updates by identifier, or an outage. With `clients` set it
+    /// also is a SMART Backend Services token endpoint (at `tokenURL`): it checks each client assertion against the
+    /// registered key, issues tokens that live `tokenLifetime` seconds, and answers 401 to a Bundle without a live one.
     final class Upstream: FHIRTransport, Sendable {
-        /// `dangling`: references a Bundle held that resolved to none of its own entries (R4 transaction rules).
-        let state = Mutex<
-            (down: Bool, stored: [String: (version: Int, json: FHIRJSON)], posts: Int, status: Int?, fullUrls: [String: String], dangling: [String])
-        >((false, [:], 0, nil, [:], []))
+        static let tokenURL = "http://phr.invalid/auth/token"
+
+        struct State {
+            var down = false
+            var stored: [String: (version: Int, json: FHIRJSON)] = [:]
+            var posts = 0
+            var status: Int?
+            var fullUrls: [String: String] = [:]
+            /// References a Bundle held that resolved to none of its own entries (R4 transaction rules).
+            var dangling: [String] = []
+            var clients: [String: ClientPublicKey]?
+            var tokenLifetime: Int64 = 300
+            var issued: [String: Int64] = [:]
+            var tokenRequests = 0
+            var seenJTIs: Set<String> = []
+            /// The upstream's clock for token expiry, seconds (tests move it).
+            var nowSeconds: Int64 = Fixture.at0830 / 1_000_000
+        }
+        let state = Mutex(State())
+
+        func postForm(_ form: [(String, String)], to url: String) async throws -> (status: Int, body: [UInt8]) {
+            state.withLock { state in
+                state.tokenRequests += 1
+                func refuse(_ error: String, _ why: String) -> (status: Int, body: [UInt8]) {
+                    (400, Array(FHIRJSON.obj(["error": .string(error), "error_description": .string(why)]).text.utf8))
+                }
+                let fields = Dictionary(form, uniquingKeysWith: { a, _ in a })
+                guard url == Self.tokenURL, let clients = state.clients else { return refuse("invalid_request", "no token endpoint here") }
+                guard fields["grant_type"] == "client_credentials", fields["client_assertion_type"] == ClientAssertion.type else {
+                    return refuse("unsupported_grant_type", "client_credentials with a jwt-bearer assertion")
+                }
+                let claims: ClientAssertion.Claims
+                do {
+                    claims = try ClientAssertion.verify(
+                        fields["client_assertion"] ?? "", audience: { $0 == Self.tokenURL }, nowSeconds: state.nowSeconds, key: { clients[$0] })
+                } catch {
+                    return refuse("invalid_client", "\(error)")
+                }
+                guard state.seenJTIs.insert(claims.jti).inserted else { return refuse("invalid_client", "jti replayed") }
+                let token = "tok-\(state.tokenRequests)"
+                state.issued[token] = state.nowSeconds + state.tokenLifetime
+                return (200, Array(FHIRJSON.obj([
+                    "access_token": .string(token), "token_type": "bearer", "expires_in": .integer(state.tokenLifetime),
+                    "scope": .string(fields["scope"] ?? ""),
+                ]).text.utf8))
+            }
+        }
 
         func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8]) {
             try state.withLock { state in
                 state.posts += 1
                 if state.down { throw URLError(.cannotConnectToHost) }
+                if state.clients != nil {
+                    guard let token = bearerToken, let expiry = state.issued[token], expiry > state.nowSeconds else {
+                        return (401, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token"}]}"#.utf8))
+                    }
+                }
                 if let status = state.status { return (status, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"no"}]}"#.utf8)) }
                 let bundle = try FHIRJSON.parse(body)
                 let given = Set((bundle["entry"]?.arrayValue ?? []).compactMap { $0["fullUrl"]?.stringValue })
@@ -54,7 +106,10 @@ import TimeSeries
         let archive: ReadingArchive
     }
 
-    static func world(rules: [SharingRule], batchSize: Int = 100, persons: [PatientRecord] = [], account: PatientIdentifier? = nil) throws -> World {
+    static func world(
+        rules: [SharingRule], batchSize: Int = 100, persons: [PatientRecord] = [], account: PatientIdentifier? = nil,
+        smart: SMARTBackendSettings? = nil
+    ) throws -> World {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try TimeSeriesStore(directory: dir + "/store")
@@ -66,6 +121,7 @@ import TimeSeries
         destination.retryMaximumSeconds = 8
         destination.batchSize = batchSize
         if let account { destination.patientIdentifiers["alice"] = account }
+        destination.smart = smart
         let client = SyncClient(
             destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, persons: persons,
             zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
@@ -146,6 +202,48 @@ import TimeSeries
             let subject = value.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } ?? ""
             #expect(subject == "Patient|alice" || subject.hasPrefix("Device|"), "\(key): subject \(subject)")
         }
+    }
+
+    /// SMART Backend Services with each key kind: a token asked for with a signed assertion, kept while it lives,
+    /// renewed before it expires, renewed once when the server revokes it (401), and a refused assertion backs off
+    /// with the endpoint's reason.
+    @Test(arguments: ["ES384", "RS384"])
+    func smartBackendTokensAreAskedForKeptRenewedAndRefusedClearly(algorithm: String) async throws {
+        let key: ClientKey = algorithm == "ES384" ? .es384(P384.Signing.PrivateKey()) : .rs384(try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let settings = SMARTBackendSettings(tokenURL: Upstream.tokenURL, clientID: "home-pi", keyID: "k1", key: key)
+        let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)], batchSize: 1, smart: settings)
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        let upstream = Upstream()
+        upstream.state.withLock { $0.clients = ["home-pi": key.publicKey]; $0.tokenLifetime = 120 }
+        try await Self.ingest((0..<4).map { Self.heartRate(60 + $0, minute: $0) }, into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let now = Fixture.at0830
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: now) == .delivered(sent: 1, refused: 0))
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 30_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(upstream.state.withLock { $0.tokenRequests } == 1, "a live token is kept")
+        // 100 s into a 120 s token: renewed before it expires (the margin is a fifth of its life).
+        upstream.state.withLock { $0.nowSeconds += 100 }
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 100_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(upstream.state.withLock { $0.tokenRequests } == 2)
+        // The server revokes every token: one renewal, and the Bundle goes through.
+        upstream.state.withLock { $0.issued.removeAll() }
+        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 101_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(upstream.state.withLock { $0.tokenRequests } == 3)
+
+        // Another key than the registered one: the endpoint's reason, and a back-off.
+        try await Self.ingest([Self.heartRate(90, minute: 9)], into: world.engine)
+        try world.client.feed(nowMicros: now)
+        world.client.tokens?.invalidate()
+        upstream.state.withLock { $0.clients = ["home-pi": ClientKey.es384(P384.Signing.PrivateKey()).publicKey] }
+        let waiting = try world.outbox.report(destination: "phr").pending
+        #expect(waiting > 0)
+        let refused = try await world.client.deliver(transport: upstream, nowMicros: now + 102_000_000)
+        guard case .failed(let reason) = refused else {
+            Issue.record("expected a failure, got \(refused)")
+            return
+        }
+        #expect(reason.contains("invalid_client") && reason.contains("does not verify"), "\(reason)")
+        #expect(try world.outbox.report(destination: "phr").pending == waiting, "nothing is lost while no token can be had")
     }
 
     @Test func anOutageBacksOffExponentiallyWithJitterAndLosesNothing() async throws {

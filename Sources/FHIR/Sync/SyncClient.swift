@@ -8,6 +8,8 @@ import StreamEngine
 /// destination could not be reached; an HTTP answer, whatever its status, is returned.
 public protocol FHIRTransport: Sendable {
     func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8])
+    /// An OAuth request to a token endpoint: the form as application/x-www-form-urlencoded, the answer's JSON back.
+    func postForm(_ form: [(String, String)], to url: String) async throws -> (status: Int, body: [UInt8])
 }
 
 /// One share, for the audit log: what went to whom, and how it ended.
@@ -34,6 +36,8 @@ public struct SyncClient: Sendable {
     let decorate: @Sendable (FHIRResource) -> FHIRResource
     /// The configured people, by subject: their Patients go in every transaction that references them.
     let persons: [String: PatientRecord]
+    /// The destination's access tokens under SMART Backend Services (nil: a static token, or none).
+    public let tokens: SMARTTokenSource?
     let logger: Logger
 
     public init(
@@ -45,6 +49,7 @@ public struct SyncClient: Sendable {
         (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (destination, outbox, archive, gateway, gatewayInfo)
         (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
         self.persons = Dictionary(persons.map { ($0.subject, $0) }, uniquingKeysWith: { first, _ in first })
+        tokens = destination.smart.map(SMARTTokenSource.init)
     }
 
     // MARK: Feeding the outbox
@@ -144,6 +149,18 @@ public struct SyncClient: Sendable {
 
     // MARK: Delivering
 
+    /// POSTs a Bundle with the destination's credentials. Under SMART Backend Services a 401 means the token was
+    /// revoked or expired early: a new one is asked for once and the Bundle sent again; a second 401 is the answer.
+    func send(_ bundle: FHIRJSON, transport: any FHIRTransport, nowMicros: Int64) async throws -> (status: Int, body: [UInt8]) {
+        let body = Array(bundle.text.utf8)
+        guard let tokens else { return try await transport.post(body, to: destination.baseURL, bearerToken: destination.bearerToken) }
+        let first = try await transport.post(body, to: destination.baseURL, bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
+        guard first.status == 401 else { return first }
+        tokens.invalidate()
+        logger.notice("the destination refused its access token; asking for a new one", metadata: ["destination": "\(destination.name)"])
+        return try await transport.post(body, to: destination.baseURL, bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
+    }
+
     /// Answers that blame the content (a bad entry), not the destination: retrying the same Bundle cannot help.
     static let entryFault: Set<Int> = [400, 404, 409, 412, 422]
 
@@ -211,8 +228,10 @@ public struct SyncClient: Sendable {
         let transaction = TransactionBundle.make(pending.map(\.entry), supporting: supporting)
         let response: (status: Int, body: [UInt8])
         do {
-            response = try await transport.post(
-                Array(transaction.bundle.text.utf8), to: destination.baseURL, bearerToken: destination.bearerToken)
+            response = try await send(transaction.bundle, transport: transport, nowMicros: nowMicros)
+        } catch let error as SMARTTokenError {
+            onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
+            return try backOff("no access token: \(error)")
         } catch {
             onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
             return try backOff("unreachable: \(error)")
@@ -242,9 +261,7 @@ public struct SyncClient: Sendable {
             // The transaction was refused as a whole for one bad entry: send them one by one to find it.
             var sent = 0, refused = 0
             for item in pending {
-                let single = try await transport.post(
-                    Array(TransactionBundle.make([item.entry], supporting: supporting).bundle.text.utf8), to: destination.baseURL,
-                    bearerToken: destination.bearerToken)
+                let single = try await send(TransactionBundle.make([item.entry], supporting: supporting).bundle, transport: transport, nowMicros: nowMicros)
                 if (200..<300).contains(single.status) {
                     try outbox.markSent([(item.id, item.entry.version)], nowMicros: nowMicros)
                     sent += 1

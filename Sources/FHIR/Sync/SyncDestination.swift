@@ -21,7 +21,9 @@ public struct SyncDestination: Sendable {
     public var name: String
     /// The FHIR base, e.g. https://phr.example/fhir; transaction Bundles are POSTed to it.
     public var baseURL: String
+    /// A static bearer token, or SMART Backend Services (`smart`): short-lived tokens from the PHR's token endpoint.
     public var bearerToken: String?
+    public var smart: SMARTBackendSettings?
     public var rules: [SharingRule] = []
     /// This destination's own identifier of each subject (a PHR account id), by subject: its Patients are matched on it.
     public var patientIdentifiers: [String: PatientIdentifier] = [:]

@@ -20,9 +20,17 @@ struct APIToken: Sendable {
     var scopes: [Scope]
     /// A name from the configuration, shown in the audit log next to the hash.
     var name: String?
+    /// The caller a token issued at the token endpoint stands for ("client:home-a"): the same for every token the client
+    /// is given, so what it uploaded stays its own across renewals.
+    var client: String?
 
     /// What the audit log records instead of the secret: the first 12 hex digits of its SHA-256.
     var auditID: String {
+        if let client { return client }
+        return hashedID
+    }
+
+    private var hashedID: String {
         (name.map { $0 + ":" } ?? "") + "tok-" + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
@@ -88,6 +96,13 @@ struct APIGrant: Sendable {
 struct APIAccess: Sendable {
     var tokens: [APIToken]
     var allowLoopback: Bool
+    /// Tokens the hub's token endpoint issued to SMART Backend Services clients (`TokenEndpoint`).
+    var issued: IssuedTokens? = nil
+
+    /// The token a secret is: a configured one, or a live one the token endpoint issued.
+    func token(secret: String, nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)) -> APIToken? {
+        tokens.first(where: { constantTimeEqual($0.secret, secret) }) ?? issued?.token(secret, nowSeconds: nowSeconds)
+    }
 
     /// The grant for reading `resourceType` (nil: the CapabilityStatement, which any valid token may read), or 401/403.
     func grant(authorization: String?, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant {
@@ -96,7 +111,7 @@ struct APIAccess: Sendable {
             throw .missingToken
         }
         let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let token = tokens.first(where: { constantTimeEqual($0.secret, secret) }) else {
+        guard let token = token(secret: secret) else {
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
         }
         guard let resourceType else { return APIGrant(subjects: [], caller: token.auditID) }
@@ -110,7 +125,7 @@ struct APIAccess: Sendable {
     func writeGrant(authorization: String?) throws(APIError) -> APIGrant {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw .missingToken }
         let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let token = tokens.first(where: { constantTimeEqual($0.secret, secret) }) else {
+        guard let token = token(secret: secret) else {
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
         }
         let scopes = token.scopes.filter(\.write)

@@ -70,6 +70,10 @@ enum APIServer {
                         peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
                     let response = api.respond(apiRequest)
                     if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
+                    if let contentType = response.contentType {
+                        headers[.contentType] = contentType
+                        headers[.cacheControl] = "no-store"  // OAuth: token responses are never cached
+                    }
                     let text = (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
                     return Response(
                         status: HTTPResponse.Status(code: response.status), headers: headers,

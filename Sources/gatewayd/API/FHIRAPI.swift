@@ -19,6 +19,8 @@ struct APIRequest: Sendable {
 struct APIResponse: Sendable {
     var status: Int
     var body: FHIRJSON
+    /// nil: application/fhir+json; the token endpoint answers OAuth's application/json.
+    var contentType: String? = nil
 }
 
 /// The read-only FHIR API: routing, access control, audit. Every response body is a FHIR resource (errors are
@@ -36,6 +38,8 @@ struct FHIRAPI: Sendable {
     let directory: String
     /// Hub mode: accept transaction Bundles at POST /fhir into this store.
     var hub: ReceivedResources? = nil
+    /// SMART Backend Services clients' token endpoint (POST /auth/token), when clients are registered.
+    var tokenEndpoint: TokenEndpoint? = nil
 
     func respond(_ request: APIRequest) -> APIResponse {
         var touched: [String] = []
@@ -60,6 +64,15 @@ struct FHIRAPI: Sendable {
 
     private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
         let parts = request.path.split(separator: "/").map(String.init)
+        if request.path == TokenEndpoint.path, let tokenEndpoint {
+            let (response, client) = tokenEndpoint.respond(request, nowSeconds: Int64(Date().timeIntervalSince1970))
+            caller = client
+            return response
+        }
+        // SMART discovery: public, like the CapabilityStatement's security section it complements.
+        if parts == ["fhir", ".well-known", "smart-configuration"], request.method == "GET" || request.method == "HEAD", tokenEndpoint != nil {
+            return APIResponse(status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
+        }
         // Hub: POST /fhir (a transaction Bundle from another gateway) is routed here, before the read routes' checks.
         if parts == ["fhir"], request.method == "POST" { return try receiveTransaction(request, touched: &touched, caller: &caller) }
         guard parts.first == "fhir", (2...3).contains(parts.count) else {

@@ -31,6 +31,8 @@ struct GatewayConfiguration: Sendable {
         var listen = "127.0.0.1:8080"
         var allowLoopback = false
         var tokens: [APIToken] = []
+        /// SMART Backend Services clients of a hub: each proves itself with its registered key at POST /auth/token.
+        var clients: [APIClient] = []
         /// Add the JP Core vital-signs category coding to vital-sign Observations.
         var japaneseCoding = false
         /// Accept transaction Bundles at POST /fhir from home gateways (care-facility hub mode).
@@ -229,6 +231,27 @@ struct GatewayConfiguration: Sendable {
                         try t.finish()
                     }
                 }
+                if let clients = a.optional("clients") {
+                    for item in try clients.sequence() {
+                        let c = try item.mapping()
+                        let id = try c.required("client_id").string()
+                        let keyNode = try c.required("public_key_file")
+                        let keyPath = try path(keyNode)
+                        guard let data = FileManager.default.contents(atPath: keyPath) else { throw keyNode.error("cannot read \(keyPath)") }
+                        let key: ClientPublicKey
+                        do { key = try ClientPublicKey(pem: String(decoding: data, as: UTF8.self)) } catch { throw keyNode.error("\(keyPath): \(error)") }
+                        let scopesNode = try c.required("scopes")
+                        let scopes: [APIToken.Scope]
+                        do {
+                            scopes = try APIToken.parse("client=" + (try scopesNode.strings()).joined(separator: ",")).scopes
+                        } catch {
+                            throw scopesNode.error("\(error)")
+                        }
+                        guard !configuration.api.clients.contains(where: { $0.id == id }) else { throw item.error("two clients are named '\(id)'") }
+                        configuration.api.clients.append(APIClient(id: id, key: key, scopes: scopes))
+                        try c.finish()
+                    }
+                }
                 try a.finish()
             }
             if let sync = map.optional("sync") {
@@ -278,6 +301,28 @@ struct GatewayConfiguration: Sendable {
             return spec
         }
 
+        /// `auth:` — SMART Backend Services: `token_url`, `client_id`, `key_file` (the PEM private key, P-384 for ES384 or
+        /// RSA for RS384, read whole), optional `key_id` and `scope`.
+        func smartBackend(_ node: ConfigNode) throws(ConfigError) -> SMARTBackendSettings {
+            let a = try node.mapping()
+            let urlNode = try a.required("token_url")
+            let tokenURL = try urlNode.string()
+            guard let url = URL(string: tokenURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw urlNode.error("'\(tokenURL)' is not an http(s) URL of a token endpoint")
+            }
+            let clientID = try a.required("client_id").string()
+            let keyNode = try a.required("key_file")
+            let keyPath = try path(keyNode)
+            guard let data = FileManager.default.contents(atPath: keyPath) else { throw keyNode.error("cannot read the key file \(keyPath)") }
+            let key: ClientKey
+            do { key = try ClientKey(pem: String(decoding: data, as: UTF8.self)) } catch { throw keyNode.error("\(keyPath): \(error)") }
+            var settings = SMARTBackendSettings(tokenURL: tokenURL, clientID: clientID, key: key)
+            if let kid = a.optional("key_id") { settings.keyID = try kid.string() }
+            if let scope = a.optional("scope") { settings.scope = try scope.strings().joined(separator: " ") }
+            try a.finish()
+            return settings
+        }
+
         /// "system|value", the system a URI: an identifier without a system would match the same value in any system.
         func identifier(_ node: ConfigNode) throws(ConfigError) -> PatientIdentifier {
             let text = try node.string()
@@ -303,6 +348,10 @@ struct GatewayConfiguration: Sendable {
             }
             var destination = SyncDestination(name: name, baseURL: urlText.hasSuffix("/") ? String(urlText.dropLast()) : urlText)
             if let token = d.optional("token") { destination.bearerToken = try secret(token) }
+            if let auth = d.optional("auth") {
+                guard destination.bearerToken == nil else { throw auth.error("give either token (a static bearer token) or auth, not both") }
+                destination.smart = try smartBackend(auth)
+            }
             if let interval = d.optional("interval") { destination.intervalSeconds = max(0.05, try interval.seconds()) }
             if let batch = d.optional("batch_size") { destination.batchSize = try batch.int(1...1000) }
             if let patients = d.optional("patients") {

@@ -22,4 +22,28 @@ struct HTTPTransport: FHIRTransport {
         let buffer = try await response.body.collect(upTo: 16 << 20)
         return (Int(response.status.code), Array(buffer.readableBytesView))
     }
+
+    func postForm(_ form: [(String, String)], to url: String) async throws -> (status: Int, body: [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+        let response = try await client.execute(request, timeout: .seconds(timeoutSeconds))
+        let buffer = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), Array(buffer.readableBytesView))
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies: every byte but RFC 3986's unreserved ones percent-encoded (a space as
+/// %20, which every decoder reads as a space, where '+' would not be read so by all).
+enum FormEncoding {
+    static func encode(_ form: [(String, String)]) -> String {
+        var unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        unreserved.insert(charactersIn: "-._~")
+        return form.map { name, value in
+            (name.addingPercentEncoding(withAllowedCharacters: unreserved) ?? name) + "="
+                + (value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value)
+        }.joined(separator: "&")
+    }
 }

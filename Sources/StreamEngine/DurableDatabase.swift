@@ -11,7 +11,7 @@ import GRDB
 public enum DurableDatabase {
     /// Each connection's page cache, KiB (SQLite's default is 2,000). The files' hot pages stay in the kernel's page
     /// cache anyway; what SQLite keeps on top is memory the gateway holds for every open file.
-    static let cacheKiB = 1_024
+    static let cacheKiB = 512
 
     public static func open(path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil) throws -> DatabaseQueue {
         var configuration = Configuration()

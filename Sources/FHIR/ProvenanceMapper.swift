@@ -36,7 +36,7 @@ public enum ProvenanceMapper {
         let recorded = FHIRTime.instant(utcMicros: ledgerEntry?.recordedMicros ?? recordedMicros)
 
         var extensions = clockCorrections(mapped)
-        if let ledgerEntry { extensions.append(ledger(ledgerEntry)) }
+        if let ledgerEntry { extensions.append(ledger(ledgerEntry, readings: mapped.count)) }
         return FHIRResource.make(
             "Provenance", id: id,
             [
@@ -159,12 +159,17 @@ public enum ProvenanceMapper {
             number: DecimalQuantity(mantissa: micros, exponent: -6).trimmed.description, code: "s", unit: "s")
     }
 
-    static func ledger(_ entry: LedgerEntry) -> FHIRJSON {
+    /// The ledger entry the batch was recorded in. When the Provenance covers only part of it (one person's readings, or
+    /// what consent lets leave), `readings` says how many of the entry's: the signature is over the whole entry's hash.
+    static func ledger(_ entry: LedgerEntry, readings: Int) -> FHIRJSON {
         var parts: [FHIRJSON] = [
             .obj(["url": "sequence", "valueString": .string(String(entry.sequence))]),
             .obj(["url": "hash", "valueString": .string(entry.hash)]),
             .obj(["url": "previous", "valueString": .string(entry.previousHash)]),
         ]
+        if readings != entry.readingCount {
+            parts.append(.obj(["url": "readings", "valueString": .string("\(readings) of \(entry.readingCount)")]))
+        }
         if let signer = entry.signer { parts.append(.obj(["url": "signer", "valueString": .string(signer)])) }
         return .obj(["url": .string(ledgerEntryExtension), "extension": .array(parts)])
     }

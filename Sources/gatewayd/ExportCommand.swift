@@ -52,6 +52,26 @@ struct ExportCommand: ParsableCommand {
         }
         progress.update(readings.count)
         progress.finish()
+        // One Provenance per ledger batch the readings were accepted in, naming its entry and signature.
+        let ledgerPath = dir + "/ledger/" + Ledger.fileName
+        var batches: [(sequence: Int?, readings: [Reading])] = []
+        for reading in readings {
+            let sequence = try data.archive.ledgerSequence(of: reading)
+            if let index = batches.firstIndex(where: { $0.sequence == sequence }) {
+                batches[index].readings.append(reading)
+            } else {
+                batches.append((sequence, [reading]))
+            }
+        }
+        for batch in batches {
+            let entry = batch.sequence.flatMap { LedgerLookup.entry(sequence: $0, inFile: ledgerPath) }
+            if let provenance = ProvenanceMapper.provenance(
+                batch: batch.readings, ledgerEntry: entry, recordedMicros: entry?.recordedMicros ?? DateText.micros(Date()),
+                gatewayDeviceID: data.gatewayDeviceID)
+            {
+                resources.append(provenance)
+            }
+        }
         resources += try data.devices(subjects: [subject])
         // The newest version of every window of the subject inside the period.
         var newest: [String: SummaryRevisionRecord] = [:]

@@ -198,6 +198,14 @@ import TimeSeries
         #expect(identifiers == ["https://phr.example/account", "urn:oid:1.2.392.100495.20.3.51.1", PatientMapper.subjectSystem])
         #expect(stored.keys.contains { $0.hasPrefix("Observation|coin-") }, "the coincident timestamp was not sent")
         #expect(stored["Patient|bob"] == nil)
+        // Each stored batch's part for alice has its Provenance, naming her Observations (bob's are not hers to send).
+        let provenances = stored.filter { $0.key.hasPrefix("Provenance|") }
+        #expect(!provenances.isEmpty)
+        for (key, value) in provenances {
+            let targets = (value.json["target"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue.flatMap { fullUrls[$0] } }
+            #expect(!targets.isEmpty && targets.allSatisfy { $0.hasPrefix("Observation|") }, "\(key): \(targets)")
+            #expect(!"\(value.json)".contains("bob"), "\(key) names bob")
+        }
         for (key, value) in stored where key.hasPrefix("Observation|") {
             let subject = value.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } ?? ""
             #expect(subject == "Patient|alice" || subject.hasPrefix("Device|"), "\(key): subject \(subject)")
@@ -313,17 +321,18 @@ import TimeSeries
             return
         }
         let removed = withdrawals.withLock { $0 }.first?.removed ?? [:]
-        // Bob's two readings' Observations and his hour and day heart-rate summaries.
-        #expect(removed == ["bob": 4], "\(removed)")
-        #expect(try world.outbox.report(destination: "phr").pending == queued - 4)
+        // Bob's two readings' Observations, their batches' Provenances, and his hour and day heart-rate summaries.
+        #expect(removed == ["bob": 6], "\(removed)")
+        #expect(try world.outbox.report(destination: "phr").pending == queued - 6)
         #expect(try client.applyConsent() == nil)  // unchanged rules: the queue is not walked again
 
         upstream.state.withLock { $0.down = false }
         var now = Fixture.at0830 + 60_000_000
         while case .delivered = try await client.deliver(transport: upstream, nowMicros: now) { now += 1 }
-        let stored = upstream.state.withLock { $0.stored }
+        let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
         #expect(!stored.isEmpty)
-        #expect(stored.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue != "Patient/bob" })
+        #expect(stored["Patient|bob"] == nil)
+        #expect(stored.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } != "Patient|bob" })
         #expect(try world.outbox.report(destination: "phr").pending == 0)
         world.store.close()
     }

@@ -59,6 +59,7 @@ import Testing
         #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == patientURL })
         #expect(observations.contains { ($0["id"] as? String)?.hasPrefix("stats-") ?? false })
         #expect(resources.contains { $0["resourceType"] as? String == "Device" })
+        #expect(resources.contains { $0["resourceType"] as? String == "Provenance" })
         let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])
         #expect(audit.output.contains("export:"), "\(audit.output)")
         if let python = FHIRValidator.python {

@@ -1,3 +1,4 @@
+import FHIR
 import Foundation
 import Provenance
 import StreamEngine
@@ -162,6 +163,20 @@ import Testing
         // Summaries arrived: hourly and daily statistics of alice's series.
         let summaries = alice.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary" }
         #expect(!summaries.isEmpty)
+
+        // Every batch's part for alice came with its Provenance: its targets are Observations the hub holds, and it
+        // names its ledger entry.
+        let received = try ReceivedResources(path: setup.dir + "/hub-data/hub.sqlite")
+        let provenances = try received.resources(type: "Provenance", subjects: [""])
+        #expect(!provenances.isEmpty)
+        for provenance in provenances {
+            let targets = (provenance.resource.json["target"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue }
+            #expect(!targets.isEmpty)
+            for target in targets {
+                #expect(try received.resource(type: "Observation", id: String(target.dropFirst("Observation/".count))) != nil, "\(target)")
+            }
+            #expect("\(provenance.resource.json)".contains(ProvenanceMapper.ledgerEntryExtension))
+        }
 
         // Nothing new: a second pass sends nothing and the hub holds the same.
         #expect(try Self.sync(setup).contains("hub: nothing to send"))

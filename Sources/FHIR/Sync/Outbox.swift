@@ -42,7 +42,7 @@ public final class Outbox: Sendable {
 
     /// One resource owed to a destination.
     public struct Entry: Sendable {
-        public enum Category: String, Sendable { case device, reading, summary, patient }
+        public enum Category: String, Sendable { case device, reading, summary, patient, provenance }
         public var resourceKey: String
         public var subject: String
         public var category: Category

@@ -36,13 +36,15 @@ public struct SyncClient: Sendable {
     let decorate: @Sendable (FHIRResource) -> FHIRResource
     /// The configured people, by subject: their Patients go in every transaction that references them.
     let persons: [String: PatientRecord]
+    /// DATA/ledger/ledger.jsonl: each batch's Provenance names its ledger entry and carries its signature.
+    let ledgerPath: String?
     /// The destination's access tokens under SMART Backend Services (nil: a static token, or none).
     public let tokens: SMARTTokenSource?
     let logger: Logger
 
     public init(
         destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
-        gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(), persons: [PatientRecord] = [],
+        gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(), persons: [PatientRecord] = [], ledgerPath: String? = nil,
         zones: @escaping @Sendable (String) -> TimeZone, decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
         logger: Logger = Logger(label: "gatewayd.sync")
     ) {
@@ -50,6 +52,7 @@ public struct SyncClient: Sendable {
         (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
         self.persons = Dictionary(persons.map { ($0.subject, $0) }, uniquingKeysWith: { first, _ in first })
         tokens = destination.smart.map(SMARTTokenSource.init)
+        self.ledgerPath = ledgerPath
     }
 
     // MARK: Feeding the outbox
@@ -73,6 +76,8 @@ public struct SyncClient: Sendable {
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
             }
+            // The readings this destination may have, by stored batch and person: each such part gets its Provenance.
+            var parts: [(batch: Int64, subject: String, readings: [Reading])] = []
             for record in readings {
                 positions.readings = record.sequence
                 guard destination.allowsRaw(record.reading), let subject = record.reading.subject else { continue }
@@ -81,10 +86,37 @@ public struct SyncClient: Sendable {
                     entry.kind = record.reading.kind
                     entries.append(entry)
                 }
+                if let index = parts.lastIndex(where: { $0.batch == record.sequence && $0.subject == subject }) {
+                    parts[index].readings.append(record.reading)
+                } else {
+                    parts.append((record.sequence, subject, [record.reading]))
+                }
+            }
+            for part in parts {
+                if let entry = try provenanceEntry(part.readings, subject: part.subject, nowMicros: nowMicros) { entries.append(entry) }
             }
             try outbox.enqueue(entries, destination: destination.name, positions: positions, nowMicros: nowMicros)
             queued += entries.count
         }
+    }
+
+    /// The Provenance of one person's readings of one stored batch: what they were made from, who took part, and the
+    /// batch's ledger entry with its signature (over the entry's hash; a part says how many of the entry's readings it
+    /// holds).
+    /// R4's Provenance has no identifier, so it goes as an update of its content-derived id (`PUT Provenance/ID`):
+    /// sending it again changes nothing.
+    func provenanceEntry(_ readings: [Reading], subject: String, nowMicros: Int64) throws -> Outbox.Entry? {
+        guard let first = readings.first else { return nil }
+        let ledgerEntry = try ledgerPath.flatMap { path in
+            try archive.ledgerSequence(of: first).flatMap { LedgerLookup.entry(sequence: $0, inFile: path) }
+        }
+        guard let provenance = ProvenanceMapper.provenance(
+            batch: readings, ledgerEntry: ledgerEntry, recordedMicros: ledgerEntry?.recordedMicros ?? nowMicros,
+            gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
+        else { return nil }
+        return Outbox.Entry(
+            resourceKey: provenance.reference, subject: subject, category: .provenance, version: 1, method: "PUT", url: provenance.reference,
+            ifNoneExist: nil, resource: provenance.text, measuredMicros: readings.map(\.time.effectiveMicros).max() ?? nowMicros)
     }
 
     /// A summary: PUT on its identifier, so every new version updates the one resource upstream.
@@ -188,7 +220,7 @@ public struct SyncClient: Sendable {
         let rules = destination.rulesText
         guard try outbox.appliedRules(destination: destination.name) != rules else { return nil }
         let removed = try outbox.withdraw(destination: destination.name, rules: rules) { subject, category, kind in
-            destination.allows(subject: subject, raw: category == .reading, kind: kind)
+            destination.allows(subject: subject, raw: category == .reading || category == .provenance, kind: kind)
         }
         if !removed.isEmpty {
             logger.notice("consent withdrawn: queued entries removed", metadata: [

@@ -101,9 +101,20 @@ struct HubTransaction {
         guard let method = entry["request"]?["method"]?.stringValue, let url = entry["request"]?["url"]?.stringValue else {
             throw invalid(at + ".request", "method and url are required")
         }
-        // The identifier the entry is matched on.
+        // The identifier the entry is matched on (for a Provenance, which has none, its id).
         let token: (system: String?, value: String)
+        var byID: String?
         switch method {
+        case "PUT" where !url.contains("?"):
+            // Update as create: only for Provenance, whose id gatewayd derives from its content (R4 gives it no identifier).
+            let parts = url.split(separator: "/").map(String.init)
+            guard type == "Provenance", parts.count == 2, parts[0] == type, resource["id"]?.stringValue == parts[1],
+                Self.id(of: resource, type: type, token: (nil, parts[1])) == parts[1]
+            else {
+                throw invalid(at + ".request.url", "PUT Type/ID is accepted for a Provenance whose id is ID; other types use PUT Type?identifier=…")
+            }
+            byID = parts[1]
+            token = (nil, parts[1])
         case "POST":
             guard url == type else { throw invalid(at + ".request.url", "a create is POSTed to '\(type)', not '\(url)'") }
             guard let condition = entry["request"]?["ifNoneExist"]?.stringValue, let parsed = Self.identifierToken(condition) else {
@@ -119,10 +130,11 @@ struct HubTransaction {
         default:
             throw invalid(at + ".request.method", "\(method) is not accepted (POST with ifNoneExist, or conditional PUT)")
         }
-        guard Self.identifiers(of: resource).contains(where: { $0.value == token.value && (token.system == nil || $0.system == token.system) }) else {
+        guard byID != nil || Self.identifiers(of: resource).contains(where: { $0.value == token.value && (token.system == nil || $0.system == token.system) }) else {
             throw invalid(at + ".resource.identifier", "the resource does not carry the identifier its request names")
         }
-        let matches = try store.matches(type: type, system: token.system, value: token.value, db)
+        let matches = try byID.map { id in try store.row(type: type, id: id, db) == nil ? [] : [id] }
+            ?? store.matches(type: type, system: token.system, value: token.value, db)
         guard matches.count <= 1 else {
             // R4: a conditional create or update whose criteria match more than one resource fails with 412.
             throw APIError(
@@ -135,9 +147,9 @@ struct HubTransaction {
             plan.existing = (row["version"], row["json"], row["last_updated_micros"])
         } else {
             // The uploader's id when it is a valid id no other resource of the type holds; else one derived from the identifier.
-            var id = Self.id(of: resource, type: type, token: token)
+            var id = byID ?? Self.id(of: resource, type: type, token: token)
             let taken = try store.row(type: type, id: id, db) != nil
-            if taken || created.contains("\(type)/\(id)") {
+            if byID == nil, taken || created.contains("\(type)/\(id)") {
                 id = Self.derivedID(type: type, token: token)
             }
             plan.id = id
@@ -170,6 +182,12 @@ struct HubTransaction {
         let subject = try subjectOf(resource, plan: plan)
         let type = plan.type, id = plan.id
         try authorize(plan, subject: subject, db: db)
+        // Every Patient a resource names (a Provenance's subjects, an Observation's performer) must be one the uploader
+        // may write for, not only its subject.
+        for reference in Set(FHIRReferences.all(in: resource)) where type != "Patient" && reference.hasPrefix("Patient/") {
+            let other = String(reference.dropFirst(8))
+            if other != subject { try authorize(plan, subject: other, db: db) }
+        }
         if type == "Patient" { try store.addUploader(source, patient: id, db) }
         if let existing = plan.existing, plan.method == "POST" {
             return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)

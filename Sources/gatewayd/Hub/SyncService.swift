@@ -23,7 +23,7 @@ struct SyncService: Sendable {
         clients = configuration.destinations.map { destination in
             SyncClient(
                 destination: destination, outbox: outbox, archive: archive, gateway: gateway, gatewayInfo: host,
-                persons: configuration.subjects.map(\.patient), zones: { zones[$0] ?? fallback }, decorate: decorate)
+                persons: configuration.subjects.map(\.patient), ledgerPath: configuration.dataDirectory + "/ledger/" + Ledger.fileName, zones: { zones[$0] ?? fallback }, decorate: decorate)
         }
         self.audit = audit
         logger = Logger(label: "gatewayd.sync")

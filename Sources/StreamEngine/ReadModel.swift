@@ -48,4 +48,17 @@ public final class ReadModel: Sendable {
                     WindowQuery(series: id, range: range, widthMicros: widthMicros, timeZone: zone, excludeFlags: excludeFlags.rawValue)))
         }
     }
+
+    /// The samples without any of `excludeFlags` of every device's series of `metric` for `subject` that `include`
+    /// accepts, in [range): for a statistic no summary holds (the median), at the cost of the samples in range.
+    public func samples(
+        subject: String, metric: Metric, range: Range<Int64>, excludeFlags: ReadingFlags, include: (SeriesKey) throws -> Bool = { _ in true }
+    ) throws -> [(key: SeriesKey, samples: [Sample])] {
+        guard let store = try store(), !range.isEmpty else { return [] }
+        let series = store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }
+        return try series.sorted { $0.key.device < $1.key.device }.compactMap { key, id in
+            guard try include(key) else { return nil }
+            return (key, try store.scan(id, range: range).samples.filter { $0.flags & excludeFlags.rawValue == 0 })
+        }
+    }
 }

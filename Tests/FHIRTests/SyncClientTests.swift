@@ -254,6 +254,44 @@ import TimeSeries
         #expect(try world.outbox.report(destination: "phr").pending == waiting, "nothing is lost while no token can be had")
     }
 
+    static func pressure(_ systolic: Int64, _ diastolic: Int64, day: Int64, minute: Int64 = 0) -> Reading {
+        Fixture.bloodPressure(
+            systolic: Fixture.q(systolic), diastolic: Fixture.q(diastolic), mean: Fixture.q(100),
+            time: Fixture.receiveTime(Fixture.at0830 + day * 86_400_000_000 + minute * 60_000_000),
+            payload: [0x1E, UInt8(systolic), 0, UInt8(diastolic), 0, UInt8(day), UInt8(minute)])
+    }
+
+    /// Blood pressure on three days: the week's average self-measured blood pressure ending each day goes as one
+    /// Observation (LOINC 96607-7, exact means, the number of readings); a late reading revises it as a new version of
+    /// the same resource. Summaries only: no reading is named.
+    @Test func theWeeksAverageSelfMeasuredBloodPressureIsSentAndRevised() async throws {
+        let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.bloodPressure], raw: false)])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        try await Self.ingest([Self.pressure(120, 80, day: 0), Self.pressure(130, 84, day: 1), Self.pressure(126, 82, day: 2)], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830)
+        let upstream = Upstream()
+        while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
+        func averages() -> [(version: Int, json: FHIRJSON)] {
+            upstream.state.withLock { $0.stored }.values.filter { $0.json["code"]?["coding"]?[0]?["code"]?.stringValue == "96607-7" }
+                .sorted { ($0.json["effectivePeriod"]?["end"]?.stringValue ?? "") < ($1.json["effectivePeriod"]?["end"]?.stringValue ?? "") }
+        }
+        func means(_ json: FHIRJSON) -> [String] {
+            (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText }
+        }
+        #expect(averages().count == 3)
+        let week = try #require(averages().last)
+        #expect(means(week.json) == ["125.3", "82.0"], "\(week.json)")
+        #expect(week.json["extension"]?[0]?["valueQuantity"]?["value"]?.numberText == "3")
+        #expect(week.json["derivedFrom"] == nil)
+
+        try await Self.ingest([Self.pressure(140, 90, day: 2, minute: 10)], into: world.engine)
+        try world.client.feed(nowMicros: Fixture.at0830 + 60_000_000)
+        while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830 + 60_000_000) {}
+        let revised = try #require(averages().last)
+        #expect(averages().count == 3)
+        #expect(revised.version == 2 && means(revised.json) == ["129.0", "84.0"], "\(revised)")
+    }
+
     @Test func anOutageBacksOffExponentiallyWithJitterAndLosesNothing() async throws {
         let world = try Self.world(rules: [SharingRule(subjects: ["*"], kinds: [.heartRate], raw: true)])
         defer { try? FileManager.default.removeItem(atPath: world.dir) }

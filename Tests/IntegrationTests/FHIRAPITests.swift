@@ -256,8 +256,43 @@ import Testing
             let excluded = ((window["extension"] as? [[String: Any]])?.first?["valueInteger"] as? Int) ?? -1
             #expect(excluded == (index == 0 ? 0 : 1))
         }
-        let badStatistic = try await Self.get(base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=median", token: sys)
+        let badStatistic = try await Self.get(base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=variance", token: sys)
         #expect(badStatistic.status == 400 && Self.diagnostics(badStatistic).contains("'statistic'"))
+        let limitAlone = try await Self.get(base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=count&limit=2", token: sys)
+        #expect(limitAlone.status == 400 && Self.diagnostics(limitAlone).contains("include=true"))
+
+        // sum, std-dev and median per local day equal a naive computation; include=true adds the newest sources.
+        let more = try await Self.get(
+            base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8480-6&period=2026-11-18/2026-11-19"
+                + "&statistic=sum,std-dev,median&interval=P1D&include=true&limit=2", token: sys)
+        #expect(more.status == 200, "\(more.json)")
+        let parameters = (more.json["parameter"] as? [[String: Any]]) ?? []
+        let dayWindows = parameters.filter { $0["name"] as? String == "statistics" }.compactMap { $0["resource"] as? [String: Any] }
+        let sources = parameters.filter { $0["name"] as? String == "source" }.compactMap { $0["resource"] as? [String: Any] }
+        #expect(dayWindows.count == 2)
+        #expect(sources.count == 2 && sources.allSatisfy { $0["resourceType"] as? String == "Observation" })
+        let sourceTimes = sources.compactMap { $0["effectiveDateTime"] as? String }
+        #expect(sourceTimes == sourceTimes.sorted(by: >), "newest first: \(sourceTimes)")
+        for (index, window) in dayWindows.enumerated() {
+            let values = Self.systolic.filter { !$0.doubtful && ($0.hour < 24) == (index == 0) }
+                .map { Double($0.value.mantissa) * pow(10, Double($0.value.exponent)) }.sorted()
+            var got: [String: Double] = [:]
+            for component in (window["component"] as? [[String: Any]]) ?? [] {
+                let code = (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String) ?? ""
+                got[code] = ((component["valueQuantity"] as? [String: Any])?["value"] as? NSNumber)?.doubleValue
+            }
+            let sum = values.reduce(0, +)
+            #expect(abs((got["sum"] ?? .nan) - sum) < 1e-9, "\(got)")
+            let median = values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+            #expect(abs((got["median"] ?? .nan) - median) < 1e-9, "\(got)")
+            if values.count > 1 {
+                let mean = sum / Double(values.count)
+                let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+                #expect(abs((got["std-dev"] ?? .nan) - deviation) < 0.01, "\(got) vs \(deviation)")
+            } else {
+                #expect(got["std-dev"] == nil)
+            }
+        }
 
         // Provenance of the batch an Observation was accepted in; a patient token never sees another subject's ids.
         let provenance = try await Self.get(base + "/Provenance?target=Observation/\(id)", token: sys)

@@ -119,7 +119,7 @@ import Testing
         // A well-formed body with a wrong value is refused by $stats itself, naming the parameter as GET does.
         let badStatistic = try await APIHarness.post(
             stats, token: sys, contentType: "application/x-www-form-urlencoded",
-            body: "subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=median")
+            body: "subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=variance")
         #expect(badStatistic.status == 400 && FHIRAPITests.diagnostics(badStatistic).contains("'statistic'"))
         let unknown = try await APIHarness.post(
             stats, token: sys, contentType: fhir,

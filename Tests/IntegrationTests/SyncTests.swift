@@ -194,6 +194,78 @@ import Testing
     }
 }
 
+extension SyncTests {
+    /// The demo's device mix (a cuff in sync, one 10 minutes fast, one reset to 2000, a meter, a strap; two people), a
+    /// day's outage (its retries shortened), then the sender killed with SIGKILL while it uploads in small transactions:
+    /// every entry arrives exactly once, nothing is refused, and every reference resolves on the hub.
+    @Test func aSenderKilledWhileUploadingAfterAnOutageLosesDuplicatesAndDanglesNothing() async throws {
+        let setup = try Self.setup()
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        let homeText = try String(contentsOfFile: setup.homeConfig, encoding: .utf8)
+            .replacingOccurrences(of: "metrics: [blood_pressure, heart_rate]", with: "metrics: \"*\"")
+            .replacingOccurrences(
+                of: "retry: { initial: 100ms, maximum: 300ms }", with: "retry: { initial: 100ms, maximum: 300ms }\n    batch_size: 3\n    interval: 50ms")
+        try homeText.write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
+        let readings = FHIRValidationTests.readings()
+        try APIHarness.importReadings(readings, into: setup.dir)
+        for _ in 0..<3 {
+            #expect(try Self.sync(setup).contains("hub: failed: unreachable"))
+            try await Task.sleep(nanoseconds: 350_000_000)
+        }
+        let hub = try await Self.startHub(setup)
+        defer {
+            hub.terminate()
+            hub.waitUntilExit()
+        }
+        let received = try ReceivedResources(path: setup.dir + "/hub-data/hub.sqlite")
+        // The sender's own loop, killed the moment the hub holds something of it (a transaction done, the next one
+        // under way), then again after a second start: the last two passes finish the job.
+        for _ in 0..<2 {
+            let sender = Process()
+            sender.executableURL = CrashRecoveryTests.gatewaydBinary
+            sender.arguments = ["sync", "--config", setup.homeConfig]
+            sender.standardOutput = FileHandle.nullDevice
+            sender.standardError = FileHandle.nullDevice
+            let before = try received.counts()["Observation"] ?? 0
+            try sender.run()
+            for _ in 0..<400 where (try received.counts()["Observation"] ?? 0) == before { try await Task.sleep(nanoseconds: 5_000_000) }
+            kill(sender.processIdentifier, SIGKILL)
+            sender.waitUntilExit()
+        }
+        var finished = false
+        for _ in 0..<40 where !finished {
+            finished = try Self.sync(setup).contains("hub: nothing to send")
+        }
+        #expect(finished)
+
+        // Exactly the Observations the home maps its consented readings to — alice's, every kind — once each.
+        let gateway = GatewayRecord(id: "gw-home", softwareVersion: GatewayVersion.current)
+        let home = try APIHarness.localReadings(dataDirectory: setup.dir + "/data", subject: "alice")
+        #expect(home.count == readings.filter { $0.subject == "alice" }.count)
+        let expected = Set(home.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
+        let alice = try await Self.hubObservations(setup, subject: "alice")
+        let readingsUpstream = alice.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) != "urn:gatewayd:summary" }
+        let ids = readingsUpstream.compactMap { $0["id"] as? String }
+        #expect(ids.count == Set(ids).count, "an Observation arrived twice")
+        let deviceSubject = Set(try received.resources(type: "Observation", subjects: [""]).map(\.resource.id))
+        #expect(Set(ids).union(deviceSubject) == expected, "missing: \(expected.subtracting(ids).subtracting(deviceSubject)); extra: \(Set(ids).subtracting(expected))")
+        #expect(try await Self.hubObservations(setup, subject: "bob").isEmpty)
+
+        // Every reference of everything the hub holds resolves to a resource it holds.
+        for type in ["Observation", "Device", "Provenance", "Patient"] {
+            for stored in try received.resources(type: type, subjects: ["", "alice"]) {
+                for reference in FHIRReferences.all(in: stored.resource.json) {
+                    let parts = reference.split(separator: "/").map(String.init)
+                    let target = parts.count == 2 ? try received.resource(type: parts[0], id: parts[1]) : nil
+                    #expect(target != nil, "\(type)/\(stored.resource.id) -> \(reference)")
+                }
+            }
+        }
+        let outbox = try Outbox(path: setup.dir + "/data/outbox.sqlite").report(destination: "hub")
+        #expect(outbox.pending == 0 && outbox.failed == 0, "\(outbox)")
+    }
+}
+
 extension APIHarness {
     /// The readings a data directory's archive holds for a subject.
     static func localReadings(dataDirectory: String, subject: String) throws -> [Reading] {

@@ -67,6 +67,8 @@ public struct SyncClient: Sendable {
             let readings = try archive.storedReadings(after: positions.readings, limit: 500)
             if summaries.isEmpty && readings.isEmpty { return queued }
             var entries: [Outbox.Entry] = []
+            // The local days whose blood pressure changed, per person: each gets its 7-day AverageSMBP again.
+            var pressureDays: [String: [LocalDate: Int64]] = [:]
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
@@ -75,6 +77,15 @@ public struct SyncClient: Sendable {
                 var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
+                if series.metric == Metric.systolicPressure.rawValue, record.revision.width == .day {
+                    let day = LocalClock(zones(series.subject)).date(at: record.revision.startMicros)
+                    pressureDays[series.subject, default: [:]][day] = max(pressureDays[series.subject]?[day] ?? 0, record.recordedMicros)
+                }
+            }
+            for subject in pressureDays.keys.sorted() {
+                for (day, recorded) in (pressureDays[subject] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    entries.append(try averageSMBPEntry(subject: subject, endingAt: day, recordedMicros: recorded, nowMicros: nowMicros))
+                }
             }
             // The readings this destination may have, by stored batch and person: each such part gets its Provenance.
             var parts: [(batch: Int64, subject: String, readings: [Reading])] = []
@@ -117,6 +128,27 @@ public struct SyncClient: Sendable {
         return Outbox.Entry(
             resourceKey: provenance.reference, subject: subject, category: .provenance, version: 1, method: "PUT", url: provenance.reference,
             ifNoneExist: nil, resource: provenance.text, measuredMicros: readings.map(\.time.effectiveMicros).max() ?? nowMicros)
+    }
+
+    /// The person's average self-measured blood pressure over the 7 local days ending with `day` (HL7 CardX
+    /// AverageSMBP), sent again whenever that day's blood pressure changes: a conditional update on its identifier,
+    /// versioned by when the change was recorded. Its `derivedFrom` names the readings when they may leave too.
+    func averageSMBPEntry(subject: String, endingAt day: LocalDate, recordedMicros: Int64, nowMicros: Int64) throws -> Outbox.Entry {
+        let clock = LocalClock(zones(subject))
+        let dayStart = Int64(day.daysSince1970) * 86_400_000_000  // UTC midnight of the date: within a day of the local one
+        // Eight days of UTC around the seven local ones; the average keeps the readings of the local days only.
+        let readings = try archive.readings(
+            subject: subject, from: dayStart - 7 * 86_400_000_000, to: dayStart + 2 * 86_400_000_000, kind: .bloodPressure)
+        let average = HomeBloodPressureSummary(clock: clock).sevenDayAverage(readings.compactMap(BloodPressurePoint.init(reading:)), endingAt: day)
+        let inWeek = readings.filter { (average.from...average.through).contains(clock.date(at: $0.time.effectiveMicros)) }
+        let shared = inWeek.filter(destination.allowsRaw)
+        let resource = decorate(
+            SummaryMapper.averageSelfMeasuredBloodPressure(average, subject: subject, readings: shared, issuedMicros: recordedMicros))
+        let identifier = SummaryMapper.summaryIdentifierSystem + "|" + resource.id
+        return Outbox.Entry(
+            resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000), method: "PUT",
+            url: "Observation?identifier=" + identifier, ifNoneExist: nil, resource: resource.text,
+            measuredMicros: inWeek.map(\.time.effectiveMicros).max() ?? recordedMicros, kind: .bloodPressure)
     }
 
     /// A summary: PUT on its identifier, so every new version updates the one resource upstream.

@@ -11,10 +11,12 @@ import TimeSeries
 /// place finer than the finest value. Doubtful readings (ReadingFlags.doubtful) are left out and counted.
 struct StatsOperation: Sendable {
     static let documentation =
-        "subject (required), code (system|code, or system + code, or coding), period=START/END (dates or RFC 3339; END inclusive) or duration (hours back from now), statistic (comma list of average, minimum, maximum, count), interval (PT1H or P1D, windows in the subject's time zone). Output: Parameters with one 'statistics' Observation per window (and unit). Doubtful readings are excluded and counted (extension excluded-count)."
+        "subject (required), code (system|code, or system + code, or coding), period=START/END (dates or RFC 3339; END inclusive) or duration (hours back from now), statistic (comma list of average, minimum, maximum, count, sum, std-dev, median), interval (PT1H or P1D, windows in the subject's time zone), include (true: the source Observations too, newest first) and limit (how many of them, default 100, at most 1000). Output: Parameters with one 'statistics' Observation per window (and unit), then 'source' Observations. Doubtful readings are excluded and counted (extension excluded-count). The median reads the samples in the period; the others come from chunk statistics and rollups."
     static let excludedExtension = FHIRCodes.gatewaydExtensionBase + "excluded-count"
-    static let supportedStatistics = ["average", "minimum", "maximum", "count"]
-    static let known: Set<String> = ["subject", "patient", "code", "system", "coding", "period", "duration", "statistic", "interval"]
+    static let supportedStatistics = ["average", "minimum", "maximum", "count", "sum", "std-dev", "median"]
+    static let known: Set<String> = [
+        "subject", "patient", "code", "system", "coding", "period", "duration", "statistic", "interval", "include", "limit",
+    ]
 
     enum Interval: String, Sendable { case hour = "PT1H", day = "P1D" }
 
@@ -24,6 +26,8 @@ struct StatsOperation: Sendable {
     var to: Int64
     var statistics: [String]
     var interval: Interval?
+    /// How many source Observations to return (R4 `include` and `limit`); 0 when not asked for.
+    var sourceLimit = 0
     let zone: TimeZone
     let nowMicros: Int64
 
@@ -31,8 +35,7 @@ struct StatsOperation: Sendable {
         self.zone = zone
         nowMicros = DateText.micros(now)
         for item in query.items where !Self.known.contains(item.name) && !APIQuery.isResponseFormatting(item.name) {
-            let why = ["include", "limit"].contains(item.name) ? "not supported by this server" : "not a parameter of $stats"
-            throw .badParameter(item.name, why)
+            throw .badParameter(item.name, "not a parameter of $stats")
         }
         subject = try query.operationSubject(grant: grant)
 
@@ -69,6 +72,11 @@ struct StatsOperation: Sendable {
             guard let parsed = Interval(rawValue: text) else { throw .badParameter("interval", "'\(text)': supported are PT1H and P1D") }
             interval = parsed
         }
+        switch try query.single("include") {
+        case nil, "false": if try query.single("limit") != nil { throw .badParameter("limit", "only with include=true") }
+        case "true": sourceLimit = try query.integer("limit", default: 100, range: 1...1000)
+        case let other?: throw .badParameter("include", "'\(other)' is not a boolean (true or false)")
+        }
     }
 
     /// One window's tally of one unit.
@@ -76,19 +84,26 @@ struct StatsOperation: Sendable {
         var code: FHIRJSON
         var unit: String
         var mean = ExactMean()
+        /// The exact sum and sum of squares (for the standard deviation).
+        var sums = Aggregate()
         var minimum: (exact: ExactDecimal, text: String)?
         var maximum: (exact: ExactDecimal, text: String)?
         var excluded = 0
+        /// Every clean value, kept only when the median is asked for.
+        var values: [DecimalValue] = []
 
-        mutating func add(_ text: String, _ value: DecimalValue) {
+        mutating func add(_ text: String, _ value: DecimalValue, keep: Bool) {
             mean.add(value)
+            sums.add(value: value, at: 0)
             extremes(value, text)
+            if keep { values.append(value) }
         }
 
         /// A store window's clean samples: exact sum and count, minimum and maximum.
         mutating func add(_ aggregate: Aggregate) {
             guard aggregate.count > 0 else { return }
             mean.merge(ExactMean(aggregate))
+            sums.merge(aggregate)
             if let low = aggregate.min { extremes(low, low.description) }
             if let high = aggregate.max { extremes(high, high.description) }
         }
@@ -132,6 +147,24 @@ struct StatsOperation: Sendable {
                 }
             }
         }
+        // The median is in no summary: the clean samples of the same series, by window.
+        if statistics.contains("median") {
+            for metric in Metric.allCases {
+                var units: [SeriesKey: String] = [:]
+                let series = try data.model.samples(subject: subject, metric: metric, range: from..<to, excludeFlags: .doubtful) { key in
+                    guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
+                    else { return false }
+                    units[key] = element.unit
+                    return true
+                }
+                for (key, samples) in series {
+                    for sample in samples {
+                        let tallyKey = "\(window(sample.timestampMicros).start)|\(units[key] ?? "")"
+                        tallies[tallyKey]?.values.append(sample.value)
+                    }
+                }
+            }
+        }
         // A hub's received Observations are tallied from the resources as they were sent.
         let received = try data.received?.resources(type: "Observation", subjects: [subject], from: from, to: to) ?? []
         for stored in received {
@@ -150,7 +183,7 @@ struct StatsOperation: Sendable {
                 windows[key] = window
                 var tally = tallies[key] ?? Tally(code: element["code"] ?? .null, unit: unit)
                 if !doubtful, let text = quantity?["value"]?.numberText, let value = DecimalValue(parsing: text) {
-                    tally.add(text, value)
+                    tally.add(text, value, keep: statistics.contains("median"))
                 } else {
                     tally.excluded += 1
                 }
@@ -165,10 +198,40 @@ struct StatsOperation: Sendable {
             guard let tally = tallies[key], let window = windows[key] else { return nil }
             return observation(tally, window)
         }
-        return .obj([
-            "resourceType": "Parameters",
-            "parameter": .list(observations.map { .obj(["name": "statistics", "resource": $0]) }),
-        ])
+        var parameters = observations.map { FHIRJSON.obj(["name": "statistics", "resource": $0]) }
+        if sourceLimit > 0 {
+            // R4's `source`: the Observations the statistics were made from (the code may name a component, such as a
+            // panel's systolic), newest first, through the search's read path: at most 10 pages of 500 are looked at.
+            var sources: [FHIRJSON] = []
+            var offset = 0
+            while sources.count < sourceLimit && offset < 5000 {
+                let search = try ObservationSearch(
+                    APIQuery(APIQuery.encode([
+                        ("subject", subject), ("date", "ge" + FHIRTime.instant(utcMicros: from)), ("date", "lt" + FHIRTime.instant(utcMicros: to)),
+                        ("_sort", "-date"), ("_count", "500"), ("_offset", String(offset)),
+                    ])), zone: zone)
+                let page = try ObservationPage.find(search, subjects: [subject], data: data)
+                for hit in page.hits where sources.count < sourceLimit && !hit.doubtful {
+                    let json = hit.resource.json
+                    if code.matches(json["code"]) || (json["component"]?.arrayValue ?? []).contains(where: { code.matches($0["code"]) }) {
+                        sources.append(json)
+                    }
+                }
+                guard page.hasMore else { break }
+                offset += 500
+            }
+            parameters += sources.map { .obj(["name": "source", "resource": $0]) }
+        }
+        return .obj(["resourceType": "Parameters", "parameter": .list(parameters)])
+    }
+
+    /// The middle value, or the exact mean of the two middle ones (one place finer than the finer of them).
+    static func median(_ values: [DecimalValue]) -> String? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted { ExactDecimal($0).compare(ExactDecimal($1)) < 0 }
+        let middle = sorted.count / 2
+        if sorted.count % 2 == 1 { return sorted[middle].description }
+        return ExactMean([sorted[middle - 1], sorted[middle]]).value(extraPlaces: 1)?.description
     }
 
     /// The window an instant falls in: the interval's local hour or day, or the whole period.
@@ -199,6 +262,12 @@ struct StatsOperation: Sendable {
             case "average": value = tally.mean.value(extraPlaces: 1).map { ("valueQuantity", quantity($0.description)) }
             case "minimum": value = tally.minimum.map { ("valueQuantity", quantity($0.text)) }
             case "maximum": value = tally.maximum.map { ("valueQuantity", quantity($0.text)) }
+            case "sum": value = tally.sums.sum.map { ("valueQuantity", quantity($0.description)) }
+            case "std-dev":
+                // Not exact by nature: two places finer than the finest value.
+                let places = max(0, -(tally.mean.finestExponent ?? 0)) + 2
+                value = tally.sums.standardDeviation.map { ("valueQuantity", quantity(String(format: "%.\(places)f", $0))) }
+            case "median": value = Self.median(tally.values).map { ("valueQuantity", quantity($0)) }
             default: value = ("valueInteger", .integer(tally.mean.count))
             }
             guard let value else { continue }

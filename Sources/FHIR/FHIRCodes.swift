@@ -8,6 +8,7 @@ public enum FHIRCodes {
     public static let mdc = "urn:iso:std:iso:11073:10101"
     public static let loinc = "http://loinc.org"
     public static let ucum = "http://unitsofmeasure.org"
+    public static let snomed = "http://snomed.info/sct"
     public static let observationCategory = "http://terminology.hl7.org/CodeSystem/observation-category"
     /// STU2 category code is `phd` (STU1 used `phd-observation`).
     public static let phdCategory = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"

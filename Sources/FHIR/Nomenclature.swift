@@ -8,6 +8,22 @@ public struct MeasurementCode: Hashable, Sendable {
 
 /// The codes of each metric, confirmed against the PHD IG's examples and the 11073 nomenclature headers.
 enum Nomenclature {
+    /// The energy a heart-rate sensor has counted since it was last reset (kJ): LOINC's "Calories burned".
+    static let energyExpended = MeasurementCode(codings: [.loinc("41981-2", "Calories burned")], text: "Energy expended")
+
+    /// Where a heart-rate sensor is worn (Body Sensor Location), as SNOMED CT body structures; "other" has text only.
+    static func bodySite(_ location: String?) -> FHIRJSON? {
+        guard let location else { return nil }
+        let structures: [String: (String, String)] = [
+            "chest": ("51185008", "Thoracic structure"), "wrist": ("8205005", "Wrist region structure"),
+            "finger": ("7569003", "Finger structure"), "hand": ("85562004", "Hand structure"),
+            "ear_lobe": ("48800003", "Ear lobule structure"), "foot": ("56459004", "Foot structure"),
+        ]
+        let text = location.replacingOccurrences(of: "_", with: " ")
+        guard let (code, display) = structures[location] else { return .obj(["text": .string(text)]) }
+        return Element.codeable([Concept(FHIRCodes.snomed, code, display)], text: text)
+    }
+
     static let bloodPressure = MeasurementCode(
         codings: [
             .mdc(150020, "MDC_PRESS_BLD_NONINV"), .loinc("85354-9", "Blood pressure panel with all children optional"),

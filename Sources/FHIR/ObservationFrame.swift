@@ -21,7 +21,7 @@ struct ObservationFrame {
     func observation(
         id: String, profiles: [String], identifier: String, vitalSign: Bool, code: FHIRJSON,
         value: (key: String, json: FHIRJSON)? = nil, interpretation: FHIRJSON? = nil, note: String? = nil,
-        derivedFrom: [String] = [], components: [FHIRJSON] = []
+        bodySite: FHIRJSON? = nil, derivedFrom: [String] = [], components: [FHIRJSON] = []
     ) -> FHIRResource {
         var extensions = [Element.extensionReference(FHIRCodes.gatewayDeviceExtension, "Device/" + gatewayDeviceID)]
         if let coincidentTimeStampID {
@@ -50,6 +50,7 @@ struct ObservationFrame {
         if let value { members.append(.init(value.key, value.json)) }
         if let interpretation { members.append(.init("interpretation", .array([interpretation]))) }
         if let note { members.append(.init("note", .array([.obj(["text": .string(note)])]))) }
+        if let bodySite { members.append(.init("bodySite", bodySite)) }
         members.append(.init("device", Element.reference("Device/" + phdDeviceID)))
         if let derived = FHIRJSON.list(derivedFrom.map { Element.reference($0) }) {
             members.append(.init("derivedFrom", derived))

@@ -55,11 +55,15 @@ public enum ObservationMapper {
                 ?? Nomenclature.glucose(sampleType: sampleType, unit: unit)
             // A reading without its main component is not a number either: say so rather than invent one.
             let value = Element.value(main?.value ?? .absent(.notANumber), ucum: unit)
-            // RR intervals travel with the heart rate they were reported with, in beat order.
-            let rr: [FHIRJSON] = reading.components.filter { $0.metric == .rrInterval }.compactMap { component in
+            // RR intervals travel with the heart rate they were reported with, in beat order; then the energy the
+            // sensor has counted since it was reset.
+            var rr: [FHIRJSON] = reading.components.filter { $0.metric == .rrInterval }.compactMap { component in
                 Nomenclature.code(of: .rrInterval, glucoseSampleType: nil, unit: component.unit).map {
                     ObservationFrame.component($0, component.value, ucum: component.unit)
                 }
+            }
+            if let energy = reading.component(.energyExpended) {
+                rr.append(ObservationFrame.component(Nomenclature.energyExpended, energy.value, ucum: energy.unit))
             }
             if reading.kind == .glucose, reading.context.glucose?.contextMissing == true {
                 note = [note, "The meter announced a measurement context that never arrived."].compactMap { $0 }.joined(
@@ -69,6 +73,7 @@ public enum ObservationMapper {
                 id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex,
                 vitalSign: reading.kind != .glucose,
                 code: Element.codeable(code), value: value, interpretation: frame.interpretation, note: note,
+                bodySite: reading.kind == .heartRate ? Nomenclature.bodySite(reading.context.bodySensorLocation) : nil,
                 components: reading.kind == .heartRate ? rr : [])
         }
     }

@@ -320,6 +320,24 @@ import Testing
     }
 
     /// The cuff's pulse rate is its own numeric Observation (MDC 149546 + LOINC 8867-4); it shares the cuff's doubt.
+    /// Where a strap is worn becomes the Observation's bodySite (SNOMED CT), and the energy it counted a component
+    /// beside the RR intervals; a location the specification calls "other" keeps its text only.
+    @Test func heartRateCarriesItsBodySiteAndEnergyExpended() throws {
+        var reading = Fixture.heartRate(rr: [1024])
+        reading.context.bodySensorLocation = "chest"
+        reading.components.append(ReadingComponent(metric: .energyExpended, value: Fixture.q(120), unit: "kJ"))
+        let main = map(reading)[0].json
+        #expect(main["bodySite"]?["coding"]?[0]?["system"]?.stringValue == FHIRCodes.snomed)
+        #expect(main["bodySite"]?["coding"]?[0]?["code"]?.stringValue == "51185008")
+        let components = main["component"]?.arrayValue ?? []
+        #expect(components.map { $0["code"]?["coding"]?[0]?["code"]?.stringValue } == ["147240", "41981-2"])
+        #expect(components.last?["valueQuantity"]?["value"]?.numberText == "120")
+        #expect(components.last?["valueQuantity"]?["code"]?.stringValue == "kJ")
+        reading.context.bodySensorLocation = "other"
+        #expect(map(reading)[0].json["bodySite"]?["coding"] == nil)
+        #expect(map(reading)[0].json["bodySite"]?["text"]?.stringValue == "other")
+    }
+
     @Test func pulseRateIsANumericObservation() throws {
         let resources = map(Fixture.pulse(flags: [.bodyMovement]))
         let main = resources[0].json

@@ -125,6 +125,14 @@ import Testing
             Self.upload(patient: "alice", identifier: "urn:gatewayd:subject|home-a/alice", readings: [("x-1", 99, false)]), "home-b-upload")
         #expect(hijack.status == 403 && FHIRAPITests.diagnostics(hijack).contains("another gateway"), "\(hijack.json)")
 
+        // A reading stored before identifiers had a system, sent again by the upgraded gateway with one: the same resource.
+        let legacy = #"{"resourceType":"Observation","id":"old-1","identifier":[{"value":"old-1"}],"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/carol"},"effectiveDateTime":"2026-11-18T07:00:00+09:00","valueQuantity":{"value":58,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}"#
+        #expect(try await post(Self.transaction([(nil, legacy, #"{"method":"POST","url":"Observation","ifNoneExist":"identifier=old-1"}"#)]), SyncTests.uploadToken).status == 200)
+        let upgraded = legacy.replacingOccurrences(of: #"[{"value":"old-1"}]"#, with: #"[{"system":"urn:example:reading","value":"old-1"}]"#)
+        let resent = try await post(Self.transaction([(nil, upgraded, Self.create("urn:example:reading|old-1"))]), SyncTests.uploadToken)
+        #expect(Self.statuses(resent).first?.hasPrefix("200") == true, "\(resent.json)")
+        #expect(FHIRAPITests.entries(try await FHIRAPITests.get(url + "/Observation?subject=carol", token: SyncTests.readToken).json).count == 3)
+
         // Malformed transactions: named, and nothing of them is stored (all or nothing).
         let cases: [(String, String)] = [
             ("{not json", "not JSON"),
@@ -150,7 +158,7 @@ import Testing
             #expect(FHIRAPITests.diagnostics(reply).contains(named), "\(FHIRAPITests.diagnostics(reply))")
         }
         let after = try await FHIRAPITests.get(url + "/Observation?subject=carol", token: SyncTests.readToken)
-        #expect(FHIRAPITests.entries(after.json).count == 2, "part of a refused transaction was stored")
+        #expect(FHIRAPITests.entries(after.json).count == 3, "part of a refused transaction was stored")
     }
 
     @Test func aGatewayThatIsNotAHubRefusesUploads() async throws {

@@ -124,6 +124,8 @@ import TimeSeries
                 let identity = try #require(reading.identity)
                 #expect(try archive.archived(reading) == reading)
                 if !reading.identityAnchoredOnReceipt { #expect(try archive.reading(identity: identity.hex) == reading) }
+                // A strap's Body Sensor Location, read once per connection, is on every reading of it.
+                if reading.kind == .heartRate { #expect(reading.context.bodySensorLocation == "chest") }
                 identities += 1
             }
         }

@@ -17,15 +17,18 @@ public enum ReadingCollector {
         let task = Task {
             var identity: DeviceIdentity?
             var clocks: [ClockObservation] = []
+            var location: BodySensorLocation?
             do {
                 for try await event in events {
                     onEvent?(event)
                     switch event {
                     case .identity(let value): identity = value
                     case .clock(let value): clocks.append(value)
+                    case .bodySensorLocation(let value): location = value
                     case .measurement(let received):
                         let device = identity ?? DeviceIdentity(link: "unknown")
-                        let readings = ReadingMapper.readings(from: received, identity: device, clocks: clocks, options: options)
+                        let readings = ReadingMapper.readings(
+                            from: received, identity: device, clocks: clocks, options: options, sensorLocation: location)
                         guard !readings.isEmpty else {
                             try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
                             continue

@@ -70,8 +70,10 @@ public enum ReadingMapper {
 
     /// The readings one measurement carries: a BP measurement gives the pressure and (when sent) the pulse
     /// rate; Intermediate Cuff Pressure gives none (it is progress, not a result).
+    /// `sensorLocation`: where a heart-rate sensor says it is worn (Body Sensor Location, read once per connection).
     public static func readings(
-        from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions
+        from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions,
+        sensorLocation: BodySensorLocation? = nil
     ) -> [Reading] {
         let device = deviceRecord(identity)
         let comparison = clocks.map(clockComparison)
@@ -158,6 +160,7 @@ public enum ReadingMapper {
                          time: time, sequence: measurement.sequenceNumber)]
         case .heartRate(let measurement):
             context.sensorContact = measurement.sensorContact.displayName.replacingOccurrences(of: " ", with: "_")
+            context.bodySensorLocation = sensorLocation.map { $0.displayName.lowercased().replacingOccurrences(of: " ", with: "_") }
             if measurement.sensorContact == .notDetected { baseFlags.insert(.noSensorContact) }
             let time = options.decideTime(nil, nil, receivedMicros, comparison)
             var components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(measurement.heartRate.intValue), exponent: 0)), unit: "/min")]

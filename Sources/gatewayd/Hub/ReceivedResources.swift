@@ -39,7 +39,9 @@ final class ReceivedResources: Sendable {
     // MARK: Inside a transaction (HubTransaction)
 
     /// The ids of the resources of `type` a conditional request's identifier matches: any identifier of a Patient, the
-    /// identifier other resources were stored under. No system: the value in any system.
+    /// identifier other resources were stored under. No system: the value in any system. A resource stored without a
+    /// system (sent by a gateway before its identifiers had one) matches the same value with a system too, so the
+    /// resend of an upgraded gateway updates it instead of storing it twice.
     func matches(type: String, system: String?, value: String, _ db: Database) throws -> [String] {
         if type == "Patient" {
             return try String.fetchAll(
@@ -49,7 +51,8 @@ final class ReceivedResources: Sendable {
         return try String.fetchAll(
             db,
             sql: """
-                SELECT id FROM received_resource WHERE resource_type = ? AND identifier_value = ? AND (? IS NULL OR identifier_system = ?)
+                SELECT id FROM received_resource WHERE resource_type = ? AND identifier_value = ?
+                AND (? IS NULL OR identifier_system = ? OR identifier_system = '')
                 """, arguments: [type, value, system, system])
     }
 

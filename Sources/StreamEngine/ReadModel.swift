@@ -39,8 +39,7 @@ public final class ReadModel: Sendable {
         include: (SeriesKey) throws -> Bool = { _ in true }
     ) throws -> [SeriesWindows] {
         guard let store = try store(), !range.isEmpty else { return [] }
-        let series = store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }
-        return try series.sorted { $0.key.device < $1.key.device }.compactMap { key, id in
+        return try Self.series(of: store, subject: subject, metric: metric).compactMap { key, id in
             guard try include(key) else { return nil }
             return SeriesWindows(
                 key: key,
@@ -49,14 +48,19 @@ public final class ReadModel: Sendable {
         }
     }
 
+    /// Every device's series of `metric` for `subject`, by device.
+    static func series(of store: TimeSeriesStore, subject: String, metric: Metric) -> [(key: SeriesKey, id: SeriesID)] {
+        store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }.sorted { $0.key.device < $1.key.device }
+            .map { ($0.key, $0.value) }
+    }
+
     /// The samples without any of `excludeFlags` of every device's series of `metric` for `subject` that `include`
     /// accepts, in [range): for a statistic no summary holds (the median), at the cost of the samples in range.
     public func samples(
         subject: String, metric: Metric, range: Range<Int64>, excludeFlags: ReadingFlags, include: (SeriesKey) throws -> Bool = { _ in true }
     ) throws -> [(key: SeriesKey, samples: [Sample])] {
         guard let store = try store(), !range.isEmpty else { return [] }
-        let series = store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }
-        return try series.sorted { $0.key.device < $1.key.device }.compactMap { key, id in
+        return try Self.series(of: store, subject: subject, metric: metric).compactMap { key, id in
             guard try include(key) else { return nil }
             return (key, try store.scan(id, range: range).samples.filter { $0.flags & excludeFlags.rawValue == 0 })
         }

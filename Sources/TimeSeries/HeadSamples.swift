@@ -7,7 +7,8 @@
 /// strap. Appending costs a few byte writes; reading (a query, a seal, a checkpoint) decodes the whole head,
 /// which is at most one chunk's worth.
 struct HeadSamples {
-    private var bytes: [UInt8] = []
+    private var writer = ByteWriter()
+    private var bytes: [UInt8] { writer.bytes }
     private(set) var count = 0
     private var encoder = State()
 
@@ -48,12 +49,12 @@ struct HeadSamples {
         if sample.contextTag != encoder.contextTag {
             header |= sample.contextTag == nil ? Header.contextNone : Header.contextValue
         }
-        bytes.append(header)
-        writeVarint(ZigZag.encode(delta &- encoder.delta))
-        writeVarint(ZigZag.encode(sample.value.mantissa &- encoder.mantissa))
-        if header & Header.exponent != 0 { bytes.append(UInt8(bitPattern: sample.value.exponent)) }
-        if header & Header.flags != 0 { writeVarint(UInt64(sample.flags)) }
-        if header & Header.contextValue != 0, let tag = sample.contextTag { writeVarint(UInt64(tag)) }
+        writer.write(header)
+        writer.write(varint: ZigZag.encode(delta &- encoder.delta))
+        writer.write(varint: ZigZag.encode(sample.value.mantissa &- encoder.mantissa))
+        if header & Header.exponent != 0 { writer.write(UInt8(bitPattern: sample.value.exponent)) }
+        if header & Header.flags != 0 { writer.write(varint: UInt64(sample.flags)) }
+        if header & Header.contextValue != 0, let tag = sample.contextTag { writer.write(varint: UInt64(tag)) }
         encoder = State(
             timestamp: sample.timestampMicros, delta: delta, mantissa: sample.value.mantissa,
             exponent: sample.value.exponent, flags: sample.flags, contextTag: sample.contextTag)
@@ -88,6 +89,7 @@ struct HeadSamples {
 
     /// Decodes in order. The bytes were written by `append` alone, so they are complete and well formed.
     func forEach(_ body: (Sample) -> Void) {
+        let bytes = writer.bytes
         var state = State()
         var offset = 0
         func varint() -> UInt64 {
@@ -119,14 +121,5 @@ struct HeadSamples {
                     timestampMicros: state.timestamp, value: DecimalValue(mantissa: state.mantissa, exponent: state.exponent),
                     flags: state.flags, contextTag: state.contextTag))
         }
-    }
-
-    private mutating func writeVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
     }
 }

@@ -46,11 +46,14 @@ import TimeSeries
         }
         for _ in 0..<3_000 where await engine.queueDepth < 12 { try await Task.sleep(for: .milliseconds(10)) }
         try await engine.consume(Self.records(3))
-        #expect(ledger.batches == [3])
+        // The records are stored (in one batch, or one by one when the engine takes each as it arrives: that race is
+        // not what this is about), and the notifications still linger, all twelve.
+        let records = ledger.batches
+        #expect(records.reduce(0, +) == 3, "\(records)")
         #expect(await engine.queueDepth == 12)
         continuation.finish()
         try await feeding.value
-        #expect(ledger.batches == [3, 12])
+        #expect(ledger.batches == records + [12])
     }
 
     /// Once a device has waited for a confirmation, a transfer's records go a sixteenth of `batchSize` at a time, so a

@@ -236,10 +236,9 @@ struct GatewayConfiguration: Sendable {
                         let c = try item.mapping()
                         let id = try c.required("client_id").string()
                         let keyNode = try c.required("public_key_file")
-                        let keyPath = try path(keyNode)
-                        guard let data = FileManager.default.contents(atPath: keyPath) else { throw keyNode.error("cannot read \(keyPath)") }
+                        let (keyPath, pem) = try pemFile(keyNode)
                         let key: ClientPublicKey
-                        do { key = try ClientPublicKey(pem: String(decoding: data, as: UTF8.self)) } catch { throw keyNode.error("\(keyPath): \(error)") }
+                        do { key = try ClientPublicKey(pem: pem) } catch { throw keyNode.error("\(keyPath): \(error)") }
                         let scopesNode = try c.required("scopes")
                         let scopes: [APIToken.Scope]
                         do {
@@ -301,6 +300,13 @@ struct GatewayConfiguration: Sendable {
             return spec
         }
 
+        /// A PEM key file named at `node`, read whole (a key spans lines, where `secret` reads the first one).
+        func pemFile(_ node: ConfigNode) throws(ConfigError) -> (path: String, text: String) {
+            let keyPath = try path(node)
+            guard let data = FileManager.default.contents(atPath: keyPath) else { throw node.error("cannot read the key file \(keyPath)") }
+            return (keyPath, String(decoding: data, as: UTF8.self))
+        }
+
         /// `auth:` — SMART Backend Services: `token_url`, `client_id`, `key_file` (the PEM private key, P-384 for ES384 or
         /// RSA for RS384, read whole), optional `key_id` and `scope`.
         func smartBackend(_ node: ConfigNode) throws(ConfigError) -> SMARTBackendSettings {
@@ -312,10 +318,9 @@ struct GatewayConfiguration: Sendable {
             }
             let clientID = try a.required("client_id").string()
             let keyNode = try a.required("key_file")
-            let keyPath = try path(keyNode)
-            guard let data = FileManager.default.contents(atPath: keyPath) else { throw keyNode.error("cannot read the key file \(keyPath)") }
+            let (keyPath, pem) = try pemFile(keyNode)
             let key: ClientKey
-            do { key = try ClientKey(pem: String(decoding: data, as: UTF8.self)) } catch { throw keyNode.error("\(keyPath): \(error)") }
+            do { key = try ClientKey(pem: pem) } catch { throw keyNode.error("\(keyPath): \(error)") }
             var settings = SMARTBackendSettings(tokenURL: tokenURL, clientID: clientID, key: key)
             if let kid = a.optional("key_id") { settings.keyID = try kid.string() }
             if let scope = a.optional("scope") { settings.scope = try scope.strings().joined(separator: " ") }

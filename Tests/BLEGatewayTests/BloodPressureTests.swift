@@ -124,25 +124,35 @@ import Testing
         Kit.expectTrailingByteRefused(BloodPressureMeasurement.self, full: [0x00, 0x78, 0x00, 0x50, 0x00, 0x5D, 0x00])
     }
 
+    /// The Bluetooth rule for reserved parts: a reserved flag bit is ignored for the layout and kept (the value
+    /// re-encodes to the bytes sent); octets after the known fields — a field a newer monitor adds — are ignored then.
     @Test(arguments: [UInt8(0x20), 0x40, 0x80])
-    func reservedFlagBitsAreRefused(bit: UInt8) {
+    func reservedFlagBitsAreIgnoredAndKept(bit: UInt8) throws {
         var bytes = Self.full
         bytes[0] |= bit
-        Kit.expectError(
-            BloodPressureMeasurement.self, bytes, field: "flags", offset: 0, problem: .reservedFlagBits(UInt64(bit)))
-        Kit.expectError(
-            IntermediateCuffPressure.self, bytes, field: "flags", offset: 0, problem: .reservedFlagBits(UInt64(bit)))
-        // Refused before any field is read: a reserved flag could announce a field that shifts the rest.
-        Kit.expectError(
-            BloodPressureMeasurement.self, [bit], field: "flags", offset: 0, problem: .reservedFlagBits(UInt64(bit)))
+        let measurement = try BloodPressureMeasurement(decoding: bytes)
+        let clean = try BloodPressureMeasurement(decoding: Self.full)
+        #expect(measurement.record.reservedFlags == bit)
+        #expect(measurement.record.systolic == clean.record.systolic && measurement.record.measurementStatus == clean.record.measurementStatus)
+        #expect(measurement.encoded() == bytes)
+        #expect(measurement.json["reserved_flags"] == .int(bit))
+        #expect(try IntermediateCuffPressure(decoding: bytes).record.reservedFlags == bit)
+        let newer = try BloodPressureMeasurement(decoding: bytes + [0x01, 0x02])
+        #expect(newer.record.systolic == clean.record.systolic && newer.record.reservedFlags == bit)
+        // The known layout must still be there.
+        #expect(throws: CharacteristicDecodeError.self) { try BloodPressureMeasurement(decoding: [bit]) }
     }
 
-    @Test func reservedPulseRateRangeIsRefused() {
+    /// Pulse-rate range 3 is reserved: the pressures are kept, the range is unknown, and the reading says so.
+    @Test func aReservedPulseRateRangeKeepsTheReading() throws {
         var bytes = Self.full
         bytes[17] = 0x18  // bits 3-4 = 3
-        Kit.expectError(
-            BloodPressureMeasurement.self, bytes, field: "measurement_status.pulse_rate_range", offset: 17,
-            problem: .reservedValue(3))
+        let measurement = try BloodPressureMeasurement(decoding: bytes)
+        let status = try #require(measurement.measurementStatus)
+        #expect(status.pulseRateRange == .reserved && status.hasConcern)
+        #expect(status.concerns == ["pulse rate unknown (reserved value 3)"])
+        #expect(measurement.record.systolic == (try BloodPressureMeasurement(decoding: Self.full)).record.systolic)
+        #expect(measurement.encoded() == bytes)
     }
 
     @Test func everyPulseRateRangeValue() throws {
@@ -267,10 +277,13 @@ import Testing
         return random.chance(30) ? Kit.mutated(Self.full, &random) : bytes
     }
 
+    static func noReservedFlags(_ bytes: [UInt8]) -> Bool { bytes.first.map { $0 & 0xE0 == 0 } ?? true }
+
     @Test func fuzzNeverCrashesAndCanonicalPayloadsReEncodeExactly() {
         for (index, run) in [
-            Kit.fuzz(BloodPressureMeasurement.self, seed: 0xB9_0001, makeBytes: Self.randomPayload),
-            Kit.fuzz(IntermediateCuffPressure.self, seed: 0xB9_0002, makeBytes: Self.randomPayload),
+            // With a reserved flag bit set, octets after the known fields are ignored: such payloads re-encode without them.
+            Kit.fuzz(BloodPressureMeasurement.self, seed: 0xB9_0001, makeBytes: Self.randomPayload, isCanonical: Self.noReservedFlags),
+            Kit.fuzz(IntermediateCuffPressure.self, seed: 0xB9_0002, makeBytes: Self.randomPayload, isCanonical: Self.noReservedFlags),
             Kit.fuzz(BloodPressureFeature.self, seed: 0xB9_0003) { random in
                 var bytes = random.bytes(random.below(4))
                 if bytes.count > 1, random.chance(60) { bytes[1] &= 0x01 }

@@ -95,11 +95,16 @@ import Testing
         Kit.expectTrailingByteRefused(HeartRateMeasurement.self, full: [0x01, 0x48, 0x00])
     }
 
+    /// A reserved flag bit is ignored and kept: the heart rate stands, the value re-encodes as sent, and octets a
+    /// newer strap adds (after the known fields, or an odd one after the RR intervals) are ignored.
     @Test(arguments: [UInt8(0x20), 0x40, 0x80])
-    func reservedFlagBitsAreRefused(bit: UInt8) {
-        Kit.expectError(
-            HeartRateMeasurement.self, [bit | 0x01, 0x48, 0x00], field: "flags", offset: 0,
-            problem: .reservedFlagBits(UInt64(bit)))
+    func reservedFlagBitsAreIgnoredAndKept(bit: UInt8) throws {
+        let value = try HeartRateMeasurement(decoding: [bit | 0x01, 0x48, 0x00])
+        #expect(value.heartRate == .uint16(0x48) && value.reservedFlags == bit)
+        #expect(value.encoded() == [bit | 0x01, 0x48, 0x00])
+        #expect(try HeartRateMeasurement(decoding: [bit, 0x48, 0x07]).heartRate == .uint8(0x48))
+        let intervals = try HeartRateMeasurement(decoding: [bit | 0x10, 0x48, 0x00, 0x04, 0x09])
+        #expect(intervals.rrIntervals == [.init(ticks: 0x0400)])
     }
 
     // MARK: Body Sensor Location
@@ -156,7 +161,8 @@ import Testing
                 if !bytes.isEmpty, random.chance(60) { bytes[0] &= 0x1F }
                 return random.chance(20) ? Kit.mutated(Self.full, &random) : bytes
             },
-            isCanonical: { bytes in bytes.first.map { $0 & 0x06 != 0x02 } ?? true })
+            // Sensor contact 1 re-encodes as 0; with a reserved flag bit set, ignored octets are not re-encoded.
+            isCanonical: { bytes in bytes.first.map { $0 & 0x06 != 0x02 && $0 & 0xE0 == 0 } ?? true })
         #expect(measurement.decoded > 500)
         #expect(measurement.refused > 500)
         for (seed, run) in [

@@ -77,12 +77,15 @@ public struct BloodPressureMeasurementStatus: Hashable, Sendable {
         case withinRange = 0
         case exceedsUpperLimit = 1
         case lessThanLowerLimit = 2
+        /// Value 3 is reserved: the reading is kept, its pulse-rate range unknown (and the reading doubtful).
+        case reserved = 3
 
         var displayName: String {
             switch self {
             case .withinRange: "within range"
             case .exceedsUpperLimit: "exceeds upper limit"
             case .lessThanLowerLimit: "less than lower limit"
+            case .reserved: "unknown (reserved value 3)"
             }
         }
     }
@@ -111,17 +114,12 @@ public struct BloodPressureMeasurementStatus: Hashable, Sendable {
         self.reservedBits = reservedBits & Self.reservedMask
     }
 
-    /// Reads the 16-bit status at the reader's offset; pulse-rate range 3 is reserved and refused.
+    /// Reads the 16-bit status at the reader's offset; pulse-rate range 3 (reserved) is kept as `.reserved`.
     init(reading reader: inout PayloadReader, field: String) throws(CharacteristicDecodeError) {
-        let offset = reader.offset
         let raw = try reader.uint16(field)
-        let range = UInt8((raw >> 3) & 0x3)
-        guard let pulseRateRange = PulseRateRange(rawValue: range) else {
-            throw reader.error(field + ".pulse_rate_range", .reservedValue(UInt64(range)), at: offset)
-        }
         self.init(
             bodyMovementDetected: raw & 0x0001 != 0, cuffTooLoose: raw & 0x0002 != 0,
-            irregularPulseDetected: raw & 0x0004 != 0, pulseRateRange: pulseRateRange,
+            irregularPulseDetected: raw & 0x0004 != 0, pulseRateRange: PulseRateRange(rawValue: UInt8((raw >> 3) & 0x3)) ?? .reserved,
             improperMeasurementPosition: raw & 0x0020 != 0, reservedBits: raw & Self.reservedMask)
     }
 
@@ -167,8 +165,9 @@ public struct BloodPressureMeasurementStatus: Hashable, Sendable {
 /// The layout Blood Pressure Measurement and Intermediate Cuff Pressure share, written once: flags, three
 /// SFLOAT pressures, then the optional time stamp, pulse rate, user ID and measurement status.
 public struct BloodPressureRecord: Hashable, Sendable {
-    /// Flag bits 0-4; bits 5-7 are reserved and refused (a future flag could add a field).
-    static let knownFlags: UInt64 = 0x1F
+    /// Flag bits 0-4. Bits 5-7 are reserved: ignored for the layout and kept as sent (`reservedFlags`); with one set,
+    /// octets after the known fields (a field a newer specification added) are ignored too, not a reason to refuse.
+    static let knownFlags: UInt8 = 0x1F
 
     public var unit: BloodPressureUnit
     /// Systolic pressure; in Intermediate Cuff Pressure this slot carries the current cuff pressure.
@@ -183,12 +182,15 @@ public struct BloodPressureRecord: Hashable, Sendable {
     public var pulseRate: MedicalFloat?
     public var userID: BloodPressureUser?
     public var measurementStatus: BloodPressureMeasurementStatus?
+    /// Flag bits 5-7 as sent (reserved for future use).
+    public var reservedFlags: UInt8 = 0
 
     public init(
         unit: BloodPressureUnit, systolic: MedicalFloat, diastolic: MedicalFloat, meanArterialPressure: MedicalFloat,
         timeStamp: DateTime? = nil, pulseRate: MedicalFloat? = nil, userID: BloodPressureUser? = nil,
-        measurementStatus: BloodPressureMeasurementStatus? = nil
+        measurementStatus: BloodPressureMeasurementStatus? = nil, reservedFlags: UInt8 = 0
     ) {
+        self.reservedFlags = reservedFlags & ~Self.knownFlags
         self.unit = unit
         self.systolic = systolic
         self.diastolic = diastolic
@@ -201,9 +203,8 @@ public struct BloodPressureRecord: Hashable, Sendable {
 
     /// Reads a whole record; `firstField` names the first pressure ("systolic" or "current_cuff_pressure").
     init(reading reader: inout PayloadReader, firstField: String) throws(CharacteristicDecodeError) {
-        let flagsOffset = reader.offset
         let flags = try reader.uint8("flags")
-        try reader.checkReservedBits(UInt64(flags), allowed: Self.knownFlags, field: "flags", at: flagsOffset)
+        reservedFlags = flags & ~Self.knownFlags
         unit = flags & 0x01 == 0 ? .millimetresOfMercury : .kilopascals
         systolic = try reader.sfloat(firstField)
         diastolic = try reader.sfloat("diastolic")
@@ -217,7 +218,7 @@ public struct BloodPressureRecord: Hashable, Sendable {
 
     /// The flags byte the present fields imply.
     public var flags: UInt8 {
-        var flags: UInt8 = unit == .kilopascals ? 0x01 : 0
+        var flags: UInt8 = (unit == .kilopascals ? 0x01 : 0) | reservedFlags
         if timeStamp != nil { flags |= 0x02 }
         if pulseRate != nil { flags |= 0x04 }
         if userID != nil { flags |= 0x08 }
@@ -247,6 +248,7 @@ public struct BloodPressureRecord: Hashable, Sendable {
         if let pulseRate { members.append(("pulse_rate", pulseRate.json)) }
         if let userID { members.append(("user_id", userID.json)) }
         if let measurementStatus { members.append(("measurement_status", measurementStatus.json)) }
+        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
         return .object(members)
     }
 }
@@ -264,7 +266,7 @@ extension BloodPressureRecordCharacteristic {
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
         var reader = PayloadReader(bytes, characteristic: Self.name)
         let record = try BloodPressureRecord(reading: &reader, firstField: Self.firstPressureField)
-        try reader.finish()
+        if record.reservedFlags == 0 { try reader.finish() }
         self.init(record: record)
     }
 

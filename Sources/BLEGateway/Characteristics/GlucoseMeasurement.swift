@@ -14,8 +14,11 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
     public static let uuid = BluetoothUUID.glucoseMeasurement
     public static let name = "Glucose Measurement"
 
-    /// Flag bits this decoder understands; the rest are reserved.
+    /// Flag bits this decoder understands. Bits 5-7 are reserved: ignored and kept as sent (`reservedFlags`); with one
+    /// set, octets after the known fields (a field a newer meter may add) are ignored too.
     static let knownFlags: UInt8 = 0x1F
+    /// Flag bits 5-7 as sent (reserved for future use).
+    public var reservedFlags: UInt8 = 0
 
     public var sequenceNumber: UInt16
     /// The device's wall-clock time for the record (no zone; may have unknown parts).
@@ -57,13 +60,13 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         if concentrationUnits == .molesPerLiter { flags |= 0x04 }
         if sensorStatus != nil { flags |= 0x08 }
         if contextInformationFollows { flags |= 0x10 }
-        return flags
+        return flags | (reservedFlags & ~Self.knownFlags)
     }
 
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
         var reader = PayloadReader(bytes, characteristic: Self.name)
         let flags = try reader.uint8("flags")
-        try reader.checkReservedBits(UInt64(flags), allowed: UInt64(Self.knownFlags), field: "flags", at: 0)
+        reservedFlags = flags & ~Self.knownFlags
         sequenceNumber = try reader.uint16("sequence_number")
         baseTime = try DateTime(reading: &reader, field: "base_time")
         timeOffset = try flags & 0x01 != 0 ? reader.int16("time_offset") : nil
@@ -87,7 +90,7 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         sensorStatus =
             try flags & 0x08 != 0 ? GlucoseSensorStatus(rawValue: reader.uint16("sensor_status_annunciation")) : nil
         contextInformationFollows = flags & 0x10 != 0
-        try reader.finish()
+        if reservedFlags == 0 { try reader.finish() }
     }
 
     public func encoded() -> [UInt8] {

@@ -18,9 +18,12 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
 
     /// Joins this context to the Glucose Measurement with the same sequence number.
     public var sequenceNumber: UInt16
-    /// Flag bit 7. The extended flags byte has no defined bits, so its only content is its presence, which is
-    /// kept so the value re-encodes to the bytes the device sent.
+    /// Flag bit 7: the extended flags byte is present.
     public var extendedFlagsPresent: Bool
+    /// The extended flags byte as sent. All its bits are reserved for future use: ignored, never a reason to refuse
+    /// the context (the Bluetooth rule for reserved parts), kept so the value re-encodes to the bytes sent; with one
+    /// set, octets after the known fields (a field a newer meter may add) are ignored too.
+    public var extendedFlags: UInt8 = 0
     public var carbohydrate: GlucoseCarbohydrate?
     public var meal: GlucoseMeal?
     public var testerHealth: GlucoseTesterHealth?
@@ -67,11 +70,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         let flags = try reader.uint8("flags")
         sequenceNumber = try reader.uint16("sequence_number")
         extendedFlagsPresent = flags & 0x80 != 0
-        if extendedFlagsPresent {
-            let offset = reader.offset
-            let extended = try reader.uint8("extended_flags")
-            try reader.checkReservedBits(UInt64(extended), allowed: 0, field: "extended_flags", at: offset)
-        }
+        if extendedFlagsPresent { extendedFlags = try reader.uint8("extended_flags") }
         if flags & 0x01 != 0 {
             let id = try Self.enumerated(GlucoseCarbohydrateID.self, &reader, "carbohydrate_id")
             let amount = try reader.sfloat("carbohydrate")
@@ -109,7 +108,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         }
         medicationUnits = flags & 0x20 != 0 ? .liters : .kilograms
         hba1c = try flags & 0x40 != 0 ? reader.sfloat("hba1c") : nil
-        try reader.finish()
+        if extendedFlags == 0 { try reader.finish() }
     }
 
     /// Reads a uint8 enumeration, refusing reserved values with the field's name and offset.
@@ -126,7 +125,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         var writer = PayloadWriter()
         writer.uint8(flags)
         writer.uint16(sequenceNumber)
-        if extendedFlagsPresent { writer.uint8(0) }
+        if extendedFlagsPresent { writer.uint8(extendedFlags) }
         if let carbohydrate {
             writer.uint8(carbohydrate.id.rawValue)
             writer.sfloat(carbohydrate.amount)
@@ -150,7 +149,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             ("flags", .int(flags)),
             ("sequence_number", .int(sequenceNumber)),
         ]
-        if extendedFlagsPresent { members.append(("extended_flags", .int(0))) }
+        if extendedFlagsPresent { members.append(("extended_flags", .int(extendedFlags))) }
         if let carbohydrate {
             members.append(("carbohydrate_id", .string(carbohydrate.id.specName)))
             members.append(("carbohydrate", carbohydrate.amount.json))

@@ -8,8 +8,9 @@
 public struct HeartRateMeasurement: CharacteristicValue, Hashable {
     public static let uuid = BluetoothUUID.heartRateMeasurement
     public static let name = "Heart Rate Measurement"
-    /// Flag bits 0-4; bits 5-7 are reserved and refused.
-    static let knownFlags: UInt64 = 0x1F
+    /// Flag bits 0-4. Bits 5-7 are reserved: ignored and kept as sent (`reservedFlags`); with one set, a final odd
+    /// octet after the RR intervals, or octets after the known fields, are ignored (a field a newer device may add).
+    static let knownFlags: UInt8 = 0x1F
 
     /// The heart rate in the width the device chose (flags bit 0); kept so the value re-encodes as sent.
     public enum Value: Hashable, Sendable {
@@ -60,6 +61,8 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
     public var energyExpended: UInt16?
     /// RR intervals, oldest first; nil when the flag is clear. When present there is at least one.
     public var rrIntervals: [RRInterval]?
+    /// Flag bits 5-7 as sent (reserved for future use).
+    public var reservedFlags: UInt8 = 0
 
     public init(
         heartRate: Value, sensorContact: SensorContact = .notSupported, energyExpended: UInt16? = nil,
@@ -74,7 +77,8 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
         var reader = PayloadReader(bytes, characteristic: Self.name)
         let flags = try reader.uint8("flags")
-        try reader.checkReservedBits(UInt64(flags), allowed: Self.knownFlags, field: "flags", at: 0)
+        reservedFlags = flags & ~Self.knownFlags
+        let future = reservedFlags != 0
         heartRate =
             try flags & 0x01 == 0
             ? .uint8(reader.uint8("heart_rate_measurement_value"))
@@ -91,17 +95,17 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
             var intervals: [RRInterval] = []
             repeat {
                 intervals.append(RRInterval(ticks: try reader.uint16("rr_interval[\(intervals.count)]")))
-            } while !reader.isAtEnd
+            } while reader.remaining >= 2 || (!future && !reader.isAtEnd)
             rrIntervals = intervals
         } else {
             rrIntervals = nil
         }
-        try reader.finish()
+        if !future { try reader.finish() }
     }
 
     /// The flags byte the fields imply.
     public var flags: UInt8 {
-        var flags: UInt8 = 0
+        var flags: UInt8 = reservedFlags & ~Self.knownFlags
         if case .uint16 = heartRate { flags |= 0x01 }
         switch sensorContact {
         case .notSupported: break
@@ -139,6 +143,7 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
             }
             members.append(("rr_intervals", .array(intervals)))
         }
+        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
         return .object(members)
     }
 }

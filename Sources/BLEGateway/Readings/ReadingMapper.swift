@@ -110,7 +110,12 @@ public enum ReadingMapper {
                 if status.bodyMovementDetected { baseFlags.insert(.bodyMovement) }
                 if status.cuffTooLoose { baseFlags.insert(.cuffTooLoose) }
                 if status.irregularPulseDetected { baseFlags.insert(.irregularPulse) }
-                if status.pulseRateRange != .withinRange { baseFlags.insert(.pulseRateOutOfRange) }
+                switch status.pulseRateRange {
+                case .withinRange: break
+                case .exceedsUpperLimit, .lessThanLowerLimit: baseFlags.insert(.pulseRateOutOfRange)
+                // A reserved value: the reading is kept, the range unknown, and the reading doubtful.
+                case .reserved: baseFlags.insert(.unknownStatus)
+                }
                 if status.improperMeasurementPosition { baseFlags.insert(.improperPosition) }
                 if status.reservedBits != 0 { baseFlags.insert(.unknownStatus) }
             }

@@ -178,26 +178,27 @@ private typealias GlucoseKit = GlucoseTestKit
         #expect(try GlucoseMeasurement(decoding: bytes + [0x00, 0x01]).concentration == clean.concentration)
     }
 
+    /// A reserved sample type keeps the concentration: the type is unknown (and says so), the byte re-encodes as sent.
     @Test(arguments: [UInt8(0), 11, 12, 13, 14, 15])
-    func reservedTypeIsRefused(_ type: UInt8) {
+    func aReservedTypeKeepsTheConcentration(_ type: UInt8) throws {
         var bytes = Self.fullPayload
         bytes[14] = 0x10 | type
-        #expect(
-            GlucoseKit.decodeError(GlucoseMeasurement.self, bytes)
-                == CharacteristicDecodeError(
-                    characteristic: "Glucose Measurement", field: "type_sample_location.type", offset: 14,
-                    problem: .reservedValue(UInt64(type))))
+        let value = try GlucoseMeasurement(decoding: bytes)
+        let concentration = try #require(value.concentration)
+        #expect(concentration.value == (try GlucoseMeasurement(decoding: Self.fullPayload)).concentration?.value)
+        #expect(concentration.type == nil && concentration.sampleLocation == .finger && concentration.hasReservedValue)
+        #expect(value.encoded() == bytes)
+        #expect(value.json["type_sample_location"]?["type"] == .string("reserved (\(type))"))
     }
 
     @Test(arguments: [UInt8(0), 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
-    func reservedSampleLocationIsRefused(_ location: UInt8) {
+    func aReservedSampleLocationKeepsTheConcentration(_ location: UInt8) throws {
         var bytes = Self.fullPayload
         bytes[14] = location << 4 | 0x01
-        #expect(
-            GlucoseKit.decodeError(GlucoseMeasurement.self, bytes)
-                == CharacteristicDecodeError(
-                    characteristic: "Glucose Measurement", field: "type_sample_location.sample_location",
-                    offset: 14, problem: .reservedValue(UInt64(location))))
+        let value = try GlucoseMeasurement(decoding: bytes)
+        #expect(value.concentration?.type == .capillaryWholeBlood && value.concentration?.sampleLocation == nil)
+        #expect(value.concentration?.hasReservedValue == true)
+        #expect(value.encoded() == bytes)
     }
 
     @Test func everyDefinedTypeAndLocationRoundTrips() throws {

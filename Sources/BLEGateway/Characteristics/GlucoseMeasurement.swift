@@ -73,17 +73,8 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         concentrationUnits = flags & 0x04 != 0 ? .molesPerLiter : .kilogramsPerLiter
         if flags & 0x02 != 0 {
             let value = try reader.sfloat("glucose_concentration")
-            let byteOffset = reader.offset
-            let byte = try reader.uint8("type_sample_location")
-            guard let type = GlucoseSampleType(rawValue: byte & 0x0F) else {
-                throw reader.error(
-                    "type_sample_location.type", .reservedValue(UInt64(byte & 0x0F)), at: byteOffset)
-            }
-            guard let location = GlucoseSampleLocation(rawValue: byte >> 4) else {
-                throw reader.error(
-                    "type_sample_location.sample_location", .reservedValue(UInt64(byte >> 4)), at: byteOffset)
-            }
-            concentration = GlucoseConcentration(value: value, type: type, sampleLocation: location)
+            // A reserved type or sample location keeps the concentration: the field is unknown, the reading doubtful.
+            concentration = GlucoseConcentration(value: value, rawTypeSampleLocation: try reader.uint8("type_sample_location"))
         } else {
             concentration = nil
         }
@@ -101,7 +92,7 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         if let timeOffset { writer.int16(timeOffset) }
         if let concentration {
             writer.sfloat(concentration.value)
-            writer.uint8(concentration.type.rawValue | concentration.sampleLocation.rawValue << 4)
+            writer.uint8(concentration.rawTypeSampleLocation)
         }
         if let sensorStatus { writer.uint16(sensorStatus.rawValue) }
         return writer.bytes
@@ -120,8 +111,8 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
             members.append((
                 "type_sample_location",
                 .object([
-                    ("type", .string(concentration.type.specName)),
-                    ("sample_location", .string(concentration.sampleLocation.specName)),
+                    ("type", .string(concentration.type?.specName ?? "reserved (\(concentration.rawTypeSampleLocation & 0x0F))")),
+                    ("sample_location", .string(concentration.sampleLocation?.specName ?? "reserved (\(concentration.rawTypeSampleLocation >> 4))")),
                 ])
             ))
         }
@@ -141,14 +132,26 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
 public struct GlucoseConcentration: Hashable, Sendable {
     /// Exact SFLOAT, in `GlucoseMeasurement.concentrationUnits` (kg/L or mol/L); special values stay special.
     public var value: MedicalFloat
-    public var type: GlucoseSampleType
-    public var sampleLocation: GlucoseSampleLocation
+    /// The sample type; nil when the meter sent a value the specification reserves (kept in `rawTypeSampleLocation`).
+    public let type: GlucoseSampleType?
+    /// The sample location; nil when reserved.
+    public let sampleLocation: GlucoseSampleLocation?
+    /// The Type-Sample Location byte as sent (type in the low nibble), so a reserved value re-encodes exactly.
+    public let rawTypeSampleLocation: UInt8
 
     public init(value: MedicalFloat, type: GlucoseSampleType, sampleLocation: GlucoseSampleLocation) {
-        self.value = value
-        self.type = type
-        self.sampleLocation = sampleLocation
+        self.init(value: value, rawTypeSampleLocation: type.rawValue | sampleLocation.rawValue << 4)
     }
+
+    public init(value: MedicalFloat, rawTypeSampleLocation raw: UInt8) {
+        self.value = value
+        rawTypeSampleLocation = raw
+        type = GlucoseSampleType(rawValue: raw & 0x0F)
+        sampleLocation = GlucoseSampleLocation(rawValue: raw >> 4)
+    }
+
+    /// The type or the sample location is a reserved value: what was measured, or where, is unknown.
+    public var hasReservedValue: Bool { type == nil || sampleLocation == nil }
 }
 
 /// Flag bit 2 of the Glucose Measurement. The SI base units are what the wire carries: 80 mg/dL arrives as

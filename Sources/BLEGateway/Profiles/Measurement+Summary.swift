@@ -10,7 +10,7 @@ extension Measurement {
                 var text = "glucose #\(value.sequenceNumber)"
                 if let concentration = value.concentration {
                     text += " \(concentration.value) \(value.concentrationUnits == .kilogramsPerLiter ? "kg/L" : "mol/L")"
-                    text += " (\(concentration.type.specName), \(concentration.sampleLocation.specName))"
+                    text += " (\(concentration.type?.specName ?? "reserved type"), \(concentration.sampleLocation?.specName ?? "reserved location"))"
                 }
                 text += " at \(value.baseTime.isoText) on the device clock"
                 if let offset = value.timeOffset, offset != 0 { text += " \(offset >= 0 ? "+" : "")\(offset) min" }

@@ -135,8 +135,9 @@ public enum ReadingMapper {
             var glucose = GlucoseContext(sequenceNumber: measurement.sequenceNumber)
             glucose.contextMissing = received.contextMissing
             if let concentration = measurement.concentration {
-                glucose.sampleType = concentration.type.specName
-                glucose.sampleLocation = concentration.sampleLocation.specName
+                glucose.sampleType = concentration.type?.specName
+                glucose.sampleLocation = concentration.sampleLocation?.specName
+                if concentration.hasReservedValue { baseFlags.insert(.unknownStatus) }
                 if measurement.isControlSolution { baseFlags.insert(.testData) }
             }
             if let extra = glucoseContext {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Synchronization
 
@@ -40,8 +39,8 @@ public final class SMARTTokenSource: Sendable {
 
     public func token(transport: any FHIRTransport, nowMicros: Int64) async throws -> String {
         if let held = cached.withLock({ $0 }), nowMicros < held.renewAtMicros { return held.token }
-        let jti = Array(SHA256.hash(data: Array("\(settings.clientID)\n\(nowMicros)\n\(UUID().uuidString)".utf8)).prefix(16))
-            .map { String(format: "%02x", $0) }.joined()
+        // A random UUID: unique per assertion, which is all the token endpoint's replay check needs.
+        let jti = UUID().uuidString.lowercased()
         let assertion = try ClientAssertion.make(
             clientID: settings.clientID, audience: settings.tokenURL, keyID: settings.keyID, key: settings.key,
             nowSeconds: nowMicros / 1_000_000, jti: jti)

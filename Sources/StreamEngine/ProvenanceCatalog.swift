@@ -50,7 +50,9 @@ final class ProvenanceCatalog: Sendable {
     private let byDigest = Mutex<[Data: Int64]>([:])
     private let byID = Mutex<[Int64: ReadingTemplate]>([:])
     /// Ingest's fast path: a strap's notifications share one template, found by value without encoding or hashing it.
-    private let byTemplate = Mutex<[ReadingTemplate: (id: Int64, digest: Data)]>([:])
+    /// Keyed by the template's hash value, the few templates of a hash compared by value: a dictionary keyed by the
+    /// template itself keeps its ~900 inline bytes in every bucket (twice the entries), ~470 KB at 256 entries.
+    private let byTemplate = Mutex<[Int: [(template: ReadingTemplate, id: Int64, digest: Data)]]>([:])
     /// The caches are bounded: every connection of a device with a clock brings a new template.
     static let cacheLimit = 4096
     /// Ingest's caches hold the templates of the connections in progress (a few hundred on a busy hub). A template is
@@ -71,7 +73,10 @@ final class ProvenanceCatalog: Sendable {
 
     /// The id of a template and its digest (SHA-256 of its stored canonical JSON), inserting it on first sight.
     func entry(of template: ReadingTemplate, _ db: Database) throws -> (id: Int64, digest: Data) {
-        if let entry = byTemplate.withLock({ $0[template] }) ?? pending.withLock({ $0[template] }) { return entry }
+        let hash = template.hashValue
+        let cached = byTemplate.withLock { $0[hash]?.first { $0.template == template } }
+        if let cached { return (cached.id, cached.digest) }
+        if let entry = pending.withLock({ $0[template] }) { return entry }
         let body = try ReadingArchive.encoder.encode(template)
         let digest = Data(SHA256.hash(data: body))
         if let id = byDigest.withLock({ $0[digest] }) { return (id, digest) }
@@ -219,7 +224,9 @@ final class ProvenanceCatalog: Sendable {
         }
         byTemplate.withLock {
             if $0.count >= Self.ingestCacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[template] = (id, digest)
+            let hash = template.hashValue
+            guard $0[hash]?.contains(where: { $0.template == template }) != true else { return }
+            $0[hash, default: []].append((template, id, digest))
         }
     }
 

@@ -47,7 +47,15 @@ public final class WindowTracker: Sendable {
 
     /// The pending windows as in `window_pending` (loaded on first use): a batch that touches only windows already
     /// pending writes nothing, instead of a transaction of upserts per batch.
-    private let pendingKeys = Mutex<Set<String>?>(nil)
+    /// (Keyed by the series' own strings, not a formatted key: a key string a window cost ~1 MiB at a hub's load.)
+    private let pendingKeys = Mutex<Set<PendingWindow>?>(nil)
+
+    /// One window of one series: what `window_pending` rows are unique by.
+    struct PendingWindow: Hashable {
+        var key: SeriesKey
+        var width: SummaryWidth
+        var label: Int64
+    }
 
     public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, coalesceMicros: Int64 = 0) {
         self.zones = zones
@@ -55,13 +63,13 @@ public final class WindowTracker: Sendable {
         self.coalesceMicros = coalesceMicros
     }
 
-    static func pendingKey(series: String, width: Int, label: Int64) -> String { "\(series)|\(width)|\(label)" }
-
-    private func knownPending(_ archive: ReadingArchive) throws -> Set<String> {
+    private func knownPending(_ archive: ReadingArchive) throws -> Set<PendingWindow> {
         if let known = pendingKeys.withLock({ $0 }) { return known }
         let loaded = try archive.queue.read { db in
-            Set(try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").map { row in
-                Self.pendingKey(series: row["series"], width: row["width"], label: row["label"])
+            Set(try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").compactMap { row -> PendingWindow? in
+                // A row this version cannot parse is dropped by the next flush; it is never matched.
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
+                return PendingWindow(key: key, width: width, label: row["label"])
             })
         }
         pendingKeys.withLock { $0 = loaded }
@@ -92,11 +100,7 @@ public final class WindowTracker: Sendable {
     func revise(
         _ readings: [Reading], store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, flushDue: Bool = true
     ) throws -> [WindowRevision] {
-        struct Touched: Hashable {
-            var key: SeriesKey
-            var width: SummaryWidth
-            var label: Int64
-        }
+        typealias Touched = PendingWindow
         var touched: [Touched: (start: Int64, end: Int64)] = [:]
         var units: [SeriesKey: String] = [:]
         var order: [Touched] = []
@@ -132,7 +136,7 @@ public final class WindowTracker: Sendable {
         }
         for (key, known) in lastWindow { units[key] = known.unit }
         let known = try knownPending(archive)
-        order = order.filter { !known.contains(Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label)) }
+        order = order.filter { !known.contains($0) }
         guard !order.isEmpty else {
             return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
         }
@@ -151,7 +155,7 @@ public final class WindowTracker: Sendable {
             }
         }
         pendingKeys.withLock { keys in
-            for entry in order { keys?.insert(Self.pendingKey(series: entry.key.description, width: entry.width.rawValue, label: entry.label)) }
+            for entry in order { keys?.insert(entry) }
         }
         return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
     }
@@ -160,14 +164,10 @@ public final class WindowTracker: Sendable {
     /// the store, bump its version and log the revision, in one transaction with removing it from the pending list.
     /// `limit`: revise at most this many (the oldest pending first); the rest stay pending for the next call.
     func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool, limit: Int? = nil) throws -> [WindowRevision] {
-        struct Touched: Hashable {
-            var key: SeriesKey
-            var width: SummaryWidth
-            var label: Int64
-        }
+        typealias Touched = PendingWindow
         let due = all ? Int64.max : nowMicros - coalesceMicros
         var revisions: [WindowRevision] = []
-        var flushed: [String] = []
+        var flushed: [PendingWindow] = []
         try archive.queue.write { db in
             var touched: [Touched: (start: Int64, end: Int64)] = [:]
             var units: [SeriesKey: String] = [:]
@@ -189,7 +189,7 @@ public final class WindowTracker: Sendable {
             guard !order.isEmpty else { return }
             let remove = try db.cachedStatement(sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
             for entry in order { try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label]) }
-            flushed = order.map { Self.pendingKey(series: $0.key.description, width: $0.width.rawValue, label: $0.label) }
+            flushed = order
             let select = try db.cachedStatement(
                 sql: "SELECT version FROM window_version WHERE series_id = ? AND width_hours = ? AND label_seconds = ?")
             let upsert = try db.cachedStatement(

@@ -392,6 +392,69 @@ import Testing
         #expect(venous["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["160196", "2345-7"])
     }
 
+    /// The rest of a glucose context (tester, health, carbohydrate, medication, exercise, HbA1c) as Observations
+    /// derived from the glucose one, with IEEE 11073-10417 codes and the units a person reads: 0.045 kg of
+    /// carbohydrate is 45 g, 0.000012 kg of insulin 12 mg, and an exercise whose duration overran the field is "≥".
+    @Test func glucoseContextBeyondTheMealReachesFHIR() throws {
+        var reading = Fixture.glucose()
+        reading.context.glucose?.tester = "health_care_professional"
+        reading.context.glucose?.health = "under_stress"
+        reading.context.glucose?.carbohydrateID = "lunch"
+        reading.context.glucose?.carbohydrateKilograms = DecimalQuantity(mantissa: 45, exponent: -3)
+        reading.context.glucose?.medicationID = "long_acting_insulin"
+        reading.context.glucose?.medicationQuantity = DecimalQuantity(mantissa: 12, exponent: -6)
+        reading.context.glucose?.medicationUnit = "kg"
+        reading.context.glucose?.exerciseDurationSeconds = 0xFFFF
+        reading.context.glucose?.exerciseIntensityPercent = 40
+        reading.context.glucose?.hba1cPercent = DecimalQuantity(mantissa: 62, exponent: -1)
+        reading.context.glucose?.meal = "bedtime"
+        let resources = map(reading)
+        let identity = try #require(reading.identity)
+        func derived(_ kind: String) throws -> FHIRJSON { try #require(resources.first { $0.id.hasPrefix(kind + "-") }?.json) }
+
+        let tester = try derived("tester")
+        #expect(tester["code"]?["coding"]?[0]?["code"]?.stringValue == "8417884")
+        #expect(tester["valueCodeableConcept"]?["coding"]?[0]?["code"]?.stringValue == "8417892")
+        #expect(try derived("health")["valueCodeableConcept"]?["coding"]?[0]?["code"]?.stringValue == "8417836")
+        #expect(try derived("meal")["valueCodeableConcept"]?["coding"]?[0]?["code"]?.stringValue == "8417869")
+
+        let carbohydrate = try derived("carbohydrate")
+        #expect(carbohydrate["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.numericProfile)
+        #expect(carbohydrate["code"]?["coding"]?[0]?["code"]?.stringValue == "8417772")
+        #expect(carbohydrate["valueQuantity"]?["value"]?.numberText == "45")
+        #expect(carbohydrate["valueQuantity"]?["code"]?.stringValue == "g")
+        #expect(carbohydrate["derivedFrom"]?[0]?["reference"]?.stringValue == "Observation/" + identity.hex)
+        #expect(carbohydrate["identifier"]?[0]?["value"]?.stringValue == identity.hex + "-8417772")
+
+        let medication = try derived("medication")
+        #expect(medication["code"]?["coding"]?[0]?["code"]?.stringValue == "8417812")
+        #expect(medication["valueQuantity"]?["value"]?.numberText == "12")
+        #expect(medication["valueQuantity"]?["code"]?.stringValue == "mg")
+
+        let exercise = try derived("exercise")
+        #expect(exercise["code"]?["coding"]?[0]?["code"]?.stringValue == "8417760")
+        #expect(exercise["valueQuantity"]?["value"]?.numberText == "40")
+        #expect(exercise["valueQuantity"]?["code"]?.stringValue == "%")
+        #expect(exercise["component"]?[0]?["code"]?["coding"]?[0]?["code"]?.stringValue == "68185")
+        #expect(exercise["component"]?[0]?["valueQuantity"]?["value"]?.numberText == "65535")
+        #expect(exercise["component"]?[0]?["valueQuantity"]?["comparator"]?.stringValue == ">=")
+
+        let hba1c = try derived("hba1c")
+        #expect(hba1c["code"]?["coding"]?[0]?["code"]?.stringValue == "160220")
+        #expect(hba1c["valueQuantity"]?["value"]?.numberText == "6.2")
+
+        // Liters of medication are millilitres; "not_available" tester and health report nothing.
+        reading.context.glucose?.medicationUnit = "L"
+        reading.context.glucose?.tester = "not_available"
+        reading.context.glucose?.health = "not_available"
+        let liters = map(reading)
+        #expect(liters.first { $0.id.hasPrefix("medication-") }?.json["valueQuantity"]?["code"]?.stringValue == "mL")
+        #expect(liters.first { $0.id.hasPrefix("medication-") }?.json["valueQuantity"]?["value"]?.numberText == "0.012")
+        #expect(!liters.contains { $0.id.hasPrefix("tester-") || $0.id.hasPrefix("health-") })
+        // Every derived Observation has an id of its own.
+        #expect(Set(resources.map(\.id)).count == resources.count)
+    }
+
     @Test func glucoseSensorAnnunciationsAreABitsEnumeration() throws {
         let resources = map(Fixture.glucose(rawStatus: 0x0008 | 0x0020, flags: [.sensorAnnunciation]))
         let status = try #require(resources.first { $0.id.hasPrefix("glustatus-") }?.json)

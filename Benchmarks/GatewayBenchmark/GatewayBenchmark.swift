@@ -87,6 +87,10 @@ struct GatewayBenchmark: AsyncParsableCommand {
             ("$lastn?max=1", "/Observation/$lastn?subject=person-0&max=1", "≤ 5 ms"),
             ("newest 100 Observations", "/Observation?subject=person-0&_count=100&_sort=-date", "≤ 20 ms"),
             ("GET /Device", "/Device", "≤ 5 ms"),
+            // Daily summaries are computed from the days searched: one person's resting rate for every day of the
+            // range, and the newest day's RMSSD.
+            ("resting HR, every day of the range", "/Observation?subject=person-0&code=40443-4&_count=31", "—"),
+            ("newest day's RMSSD", "/Observation?subject=person-0&code=urn:gatewayd:fhir:summary-code%7Crmssd&_sort=-date&_count=1", "—"),
         ]
         for (name, path, goal) in probes {
             var times: [Double] = []

@@ -86,6 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
             directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
             decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding), store: store)
         data.persons = Dictionary(configuration.subjects.map { ($0.id, $0.patient) }, uniquingKeysWith: { first, _ in first })
+        data.zones = configuration.zones
+        data.defaultZone = configuration.defaultZone
+        data.dayParts = Dictionary(configuration.subjects.map { ($0.id, $0.windows) }, uniquingKeysWith: { first, _ in first })
         let issued = IssuedTokens()
         var api = FHIRAPI(
             data: data,

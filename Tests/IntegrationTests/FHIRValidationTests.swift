@@ -280,6 +280,13 @@ struct FHIRValidationTests {
             body: StatsPostTests.parameters)
         _ = try await keep("lastn", base + "/Observation/$lastn?subject=alice&max=3")
         _ = try await keep("search-page", base + "/Observation?subject=alice&_count=2&_offset=2&_sort=-date")
+        // The daily clinical summaries, found by their codes.
+        let own = "urn:gatewayd:fhir:summary-code%7C"
+        let daily = FHIRAPITests.entries(
+            try await keep(
+                "daily-summaries",
+                base + "/Observation?subject=alice&code=96607-7,40443-4,\(own)rmssd,\(own)glucose-by-meal&_count=100"))
+        #expect(daily.contains { codes($0).contains("home-bp-morning") } && daily.contains { codes($0).contains("glucose-by-meal") }, "\(daily)")
 
         // Errors are OperationOutcomes: 400, 401, 403, 404, 405, 415.
         _ = try await keep("error-400", base + "/Observation?date=yesterday", status: 400)

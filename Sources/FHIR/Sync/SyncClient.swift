@@ -33,6 +33,8 @@ public struct SyncClient: Sendable {
     /// What the gateway knows of its host for its PhgDevice (`GatewayDeviceInfo.host()` in the daemon).
     let gatewayInfo: GatewayDeviceInfo
     let zones: @Sendable (String) -> TimeZone
+    /// Each person's morning and evening windows of home blood pressure.
+    let dayParts: @Sendable (String) -> DayPartWindows
     let decorate: @Sendable (FHIRResource) -> FHIRResource
     /// The configured people, by subject: their Patients go in every transaction that references them.
     let persons: [String: PatientRecord]
@@ -45,11 +47,11 @@ public struct SyncClient: Sendable {
     public init(
         destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
         gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(), persons: [PatientRecord] = [], ledgerPath: String? = nil,
-        zones: @escaping @Sendable (String) -> TimeZone, decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
-        logger: Logger = Logger(label: "gatewayd.sync")
+        zones: @escaping @Sendable (String) -> TimeZone, dayParts: @escaping @Sendable (String) -> DayPartWindows = { _ in .standard },
+        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 }, logger: Logger = Logger(label: "gatewayd.sync")
     ) {
         (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (destination, outbox, archive, gateway, gatewayInfo)
-        (self.zones, self.decorate, self.logger) = (zones, decorate, logger)
+        (self.zones, self.dayParts, self.decorate, self.logger) = (zones, dayParts, decorate, logger)
         self.persons = Dictionary(persons.map { ($0.subject, $0) }, uniquingKeysWith: { first, _ in first })
         tokens = destination.smart.map(SMARTTokenSource.init)
         self.ledgerPath = ledgerPath
@@ -69,6 +71,8 @@ public struct SyncClient: Sendable {
             var entries: [Outbox.Entry] = []
             // The local days whose blood pressure changed, per person: each gets its 7-day AverageSMBP again.
             var pressureDays: [String: [LocalDate: Int64]] = [:]
+            // The local days whose daily clinical summaries changed, per person: when last recorded, and which kinds.
+            var summaryDays: [String: [LocalDate: (recorded: Int64, kinds: Set<DailySummaries.Kind>)]] = [:]
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
@@ -80,6 +84,21 @@ public struct SyncClient: Sendable {
                 if series.metric == Metric.systolicPressure.rawValue, record.revision.width == .day {
                     let day = LocalClock(zones(series.subject)).date(at: record.revision.startMicros)
                     pressureDays[series.subject, default: [:]][day] = max(pressureDays[series.subject]?[day] ?? 0, record.recordedMicros)
+                }
+                if record.revision.width == .day {
+                    let kinds = DailySummaries.Kind.allCases.filter { $0.metric.rawValue == series.metric }
+                    if !kinds.isEmpty {
+                        let day = LocalClock(zones(series.subject)).date(at: record.revision.startMicros)
+                        let known = summaryDays[series.subject]?[day]
+                        summaryDays[series.subject, default: [:]][day] = (
+                            max(known?.recorded ?? 0, record.recordedMicros), (known?.kinds ?? []).union(kinds)
+                        )
+                    }
+                }
+            }
+            for subject in summaryDays.keys.sorted() {
+                for (day, change) in (summaryDays[subject] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    entries += try dailySummaryEntries(subject: subject, day: day, kinds: change.kinds, recordedMicros: change.recorded)
                 }
             }
             for subject in pressureDays.keys.sorted() {
@@ -149,6 +168,22 @@ public struct SyncClient: Sendable {
             resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000), method: "PUT",
             url: "Observation?identifier=" + identifier, ifNoneExist: nil, resource: resource.text,
             measuredMicros: inWeek.map(\.time.effectiveMicros).max() ?? recordedMicros, kind: .bloodPressure)
+    }
+
+    /// The person's daily clinical summaries of `day` (home BP morning and evening, resting HR, RMSSD, glucose by meal)
+    /// that this destination may have, recomputed from that day's readings because one of their windows was revised:
+    /// each a conditional update on its identifier, versioned by when the change was recorded.
+    func dailySummaryEntries(subject: String, day: LocalDate, kinds: Set<DailySummaries.Kind>, recordedMicros: Int64) throws -> [Outbox.Entry] {
+        let allowed = kinds.filter { destination.allowsSummary(subject: subject, metric: $0.metric.rawValue) }
+        guard !allowed.isEmpty else { return [] }
+        let summaries = DailySummaries(archive: archive, clock: LocalClock(zones(subject)), windows: dayParts(subject))
+        return try summaries.summaries(subject: subject, day: day, kinds: allowed, issuedMicros: recordedMicros).map { summary in
+            let resource = decorate(summary.resource)
+            return Outbox.Entry(
+                resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000),
+                method: "PUT", url: "Observation?identifier=" + SummaryMapper.summaryIdentifierSystem + "|" + resource.id,
+                ifNoneExist: nil, resource: resource.text, measuredMicros: summary.effectiveMicros, kind: summary.kind.readingKind)
+        }
     }
 
     /// A summary: PUT on its identifier, so every new version updates the one resource upstream.

@@ -72,6 +72,15 @@ struct APIData: Sendable {
     let decorate: @Sendable (FHIRResource) -> FHIRResource
     /// The configured people, by subject: their Patients' names and identifiers.
     var persons: [String: PatientRecord] = [:]
+    /// Each person's zone and home blood-pressure windows (from the configuration): their daily summaries' days.
+    var zones: [String: TimeZone] = [:]
+    var defaultZone: TimeZone = .gmt
+    var dayParts: [String: DayPartWindows] = [:]
+
+    /// The daily clinical summaries of a person, on their own wall clock.
+    func dailySummaries(of subject: String) -> DailySummaries {
+        DailySummaries(archive: archive, clock: LocalClock(zones[subject] ?? defaultZone), windows: dayParts[subject] ?? .standard)
+    }
 
     var gatewayDeviceID: String { DeviceMapper.phgDeviceID(gateway) }
 

@@ -37,9 +37,18 @@ struct ObservationPage {
         }
         // One reading more than the page needs: the hits before the cut-off reading are then certain to fill it.
         var limit = Swift.max(need + 1, 64)
+        let nowMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
         while true {
             var readings: [Reading] = []
             var cutoffs: [Int64] = []
+            var summaries: [ObservationHit] = []
+            if !search.summaryKinds.isEmpty {
+                for subject in subjects {
+                    let stream = try dailySummaries(search, subject: subject, data: data, limit: limit, nowMicros: nowMicros)
+                    summaries += stream.hits
+                    if let cutoff = stream.cutoff { cutoffs.append(cutoff) }
+                }
+            }
             for stream in streams {
                 let page = try data.archive.readings(
                     subject: stream.subject, kind: stream.kind, from: range.from, to: range.to, descending: search.descending, limit: limit)
@@ -52,7 +61,7 @@ struct ObservationPage {
             // Coincident timestamps are about a device: included with the readings that refer to them, not matches.
             var aboutDevices: [String: FHIRResource] = [:]
             for hit in mapped where !hit.aboutPerson { aboutDevices[hit.resource.reference] = hit.resource }
-            let all = search.sorted(mapped.filter { $0.aboutPerson && search.matches($0) } + received)
+            let all = search.sorted(mapped.filter { $0.aboutPerson && search.matches($0) } + received + summaries)
             if cutoffs.isEmpty {
                 let hits = Array(all.dropFirst(search.offset).prefix(search.count))
                 return ObservationPage(
@@ -70,6 +79,46 @@ struct ObservationPage {
             }
             limit *= 4
         }
+    }
+
+    /// One person's daily summaries the search names, day by day in the requested order over the days that hold a
+    /// reading of their kinds, until `limit` match: so the cost is the days the page needs. `cutoff`, when days
+    /// remain: no summary of those days sorts before it (ascending: the next day's start, less an hour for a clock
+    /// change; descending: a day after it, for an evening window that runs past midnight).
+    static func dailySummaries(
+        _ search: ObservationSearch, subject: String, data: APIData, limit: Int, nowMicros: Int64
+    ) throws -> (hits: [ObservationHit], cutoff: Int64?) {
+        let range = search.bounds
+        var first: Int64?
+        var last: Int64?
+        for kind in Set(search.summaryKinds.map(\.readingKind)) {
+            for descending in [false, true] {
+                guard let reading = try data.archive.readings(
+                    subject: subject, kind: kind, from: range.from, to: range.to, descending: descending, limit: 1
+                ).first else { continue }
+                let t = reading.time.effectiveMicros
+                if descending { last = Swift.max(last ?? t, t) } else { first = Swift.min(first ?? t, t) }
+            }
+        }
+        guard let first, let last else { return ([], nil) }
+        let summaries = data.dailySummaries(of: subject)
+        let days = summaries.clock.date(at: first)...summaries.clock.date(at: last)
+        var hits: [ObservationHit] = []
+        var day = search.descending ? days.upperBound : days.lowerBound
+        while days.contains(day) {
+            for summary in try summaries.summaries(subject: subject, day: day, kinds: search.summaryKinds, issuedMicros: nowMicros) {
+                let hit = ObservationHit(
+                    resource: data.decorate(summary.resource), subject: subject, effectiveMicros: summary.effectiveMicros, doubtful: false)
+                if search.matches(hit) { hits.append(hit) }
+            }
+            day = day.adding(days: search.descending ? -1 : 1)
+            if hits.count >= limit, days.contains(day) {
+                let hour: Int64 = 3_600_000_000
+                let start = summaries.startMicros(of: day)
+                return (hits, search.descending ? start + 2 * LocalClock.microsPerDay + hour : start - hour)
+            }
+        }
+        return (hits, nil)
     }
 
     /// The coincident timestamps `hits` refer to, in the order first referred to, each once: mapped with the readings,

@@ -7,7 +7,9 @@ struct ObservationSearch: Sendable {
     static let parameters: [(name: String, type: String, doc: String)] = [
         ("subject", "reference", "Patient/ID or ID (comma = or)"),
         ("patient", "reference", "Same as subject"),
-        ("code", "token", "system|code, |code or code (comma = or); matches Observation.code"),
+        ("code", "token", "system|code, |code or code (comma = or); matches Observation.code. The daily summaries (home BP morning/evening "
+            + "96607-7, resting HR 40443-4, and urn:gatewayd:fhir:summary-code home-bp-morning, home-bp-evening, resting-heart-rate, "
+            + "rmssd, glucose-by-meal) are found only by their code"),
         ("date", "date", "ge/gt/le/lt/eq prefixes, repeatable (and); YYYY[-MM[-DD]] in the server zone or RFC 3339 with zone"),
         ("device", "reference", "Device/ID or ID: the PhdDevice"),
         ("category", "token", "vital-signs, phd, …"),
@@ -19,6 +21,8 @@ struct ObservationSearch: Sendable {
 
     var subjects: [String]?
     var code: TokenParameter?
+    /// The daily summaries the code names: computed for the days searched, only when asked for by code.
+    var summaryKinds: Set<DailySummaries.Kind> = []
     var category: TokenParameter?
     var devices: [String]?
     var dates: [DateParameter] = []
@@ -38,7 +42,11 @@ struct ObservationSearch: Sendable {
             }
         }
         if let first = subjectSets.first { subjects = subjectSets.dropFirst().reduce(first) { $0.intersection($1) }.sorted() }
-        if let text = try query.single("code") { code = try TokenParameter(text, parameter: "code") }
+        if let text = try query.single("code") {
+            let code = try TokenParameter(text, parameter: "code")
+            self.code = code
+            summaryKinds = Set(DailySummaries.Kind.allCases.filter { code.matches($0.code) })
+        }
         if let text = try query.single("category") { category = try TokenParameter(text, parameter: "category") }
         if let text = try query.single("device") { devices = try ReferenceParameter(text, type: "Device", parameter: "device").ids }
         for text in query.all("date") { dates.append(try DateParameter.parse(text, parameter: "date", zone: zone)) }

@@ -20,10 +20,12 @@ struct SyncService: Sendable {
         let gateway = GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current)
         let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
         let host = GatewayDeviceInfo.host()
+        let dayParts = Dictionary(configuration.subjects.map { ($0.id, $0.windows) }, uniquingKeysWith: { first, _ in first })
         clients = configuration.destinations.map { destination in
             SyncClient(
                 destination: destination, outbox: outbox, archive: archive, gateway: gateway, gatewayInfo: host,
-                persons: configuration.subjects.map(\.patient), ledgerPath: configuration.dataDirectory + "/ledger/" + Ledger.fileName, zones: { zones[$0] ?? fallback }, decorate: decorate)
+                persons: configuration.subjects.map(\.patient), ledgerPath: configuration.dataDirectory + "/ledger/" + Ledger.fileName, zones: { zones[$0] ?? fallback },
+                dayParts: { subject in dayParts[subject] ?? .standard }, decorate: decorate)
         }
         self.audit = audit
         logger = Logger(label: "gatewayd.sync")

@@ -1,0 +1,316 @@
+import Foundation
+import Provenance
+import StreamEngine
+import TimeSeries
+
+/// The clinical summaries of one person's local day as Observations: home blood pressure morning and evening,
+/// resting heart rate, RMSSD, glucose by meal context — what `gatewayd summary` prints, for a PHR and the API.
+///
+/// Each is computed from the stored readings of that day only (blood pressure and glucose from the archive's
+/// index, heart rate and RR intervals from the store's samples), so its cost is one day's readings, and its id
+/// comes from person, day and kind: a late reading revises the same resource.
+public struct DailySummaries: Sendable {
+    /// What each summary is, and the code it is searched by.
+    public enum Kind: String, CaseIterable, Sendable {
+        case morningBloodPressure = "home-bp-morning"
+        case eveningBloodPressure = "home-bp-evening"
+        case restingHeartRate = "resting-heart-rate"
+        case rmssd = "rmssd"
+        case glucoseByMeal = "glucose-by-meal"
+
+        /// The reading kind whose consent rules decide whether it may leave.
+        public var readingKind: ReadingKind {
+            switch self {
+            case .morningBloodPressure, .eveningBloodPressure: .bloodPressure
+            case .restingHeartRate, .rmssd: .heartRate
+            case .glucoseByMeal: .glucose
+            }
+        }
+
+        /// The store metric whose day windows, when revised, make this summary out of date.
+        public var metric: Metric {
+            switch readingKind {
+            case .bloodPressure: .systolicPressure
+            case .glucose: .glucose
+            default: .heartRate
+            }
+        }
+
+        /// gatewayd's own code first (it tells the kinds apart), then the standard one where there is one: LOINC
+        /// 96607-7 is the self-measured blood pressure mean panel, 40443-4 the resting heart rate. RMSSD and a
+        /// per-meal glucose mean have no LOINC or MDC term.
+        var codings: [Concept] {
+            let own = Concept(DailySummaries.codeSystem, rawValue, display)
+            return switch self {
+            case .morningBloodPressure, .eveningBloodPressure:
+                [own, .loinc("96607-7", "Blood pressure panel mean systolic and mean diastolic")]
+            case .restingHeartRate: [own, .loinc("40443-4", "Heart rate --resting")]
+            case .rmssd, .glucoseByMeal: [own]
+            }
+        }
+
+        /// `Observation.code` of this kind's summaries (what a `code` search parameter is matched against).
+        public var code: FHIRJSON { Element.codeable(codings, text: display) }
+
+        var display: String {
+            switch self {
+            case .morningBloodPressure: "Morning home blood pressure mean"
+            case .eveningBloodPressure: "Evening home blood pressure mean"
+            case .restingHeartRate: "Resting heart rate"
+            case .rmssd: "Heart rate variability (RMSSD), median of the day's 5-minute windows"
+            case .glucoseByMeal: "Glucose mean by meal context"
+            }
+        }
+    }
+
+    /// gatewayd's code system for summaries no terminology names (a URN: it does not pretend to be resolvable).
+    public static let codeSystem = "urn:gatewayd:fhir:summary-code"
+
+    public let archive: ReadingArchive
+    public let clock: LocalClock
+    public let windows: DayPartWindows
+
+    public init(archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard) {
+        self.archive = archive
+        self.clock = clock
+        self.windows = windows
+    }
+
+    /// The first instant of a local day on this clock (UTC µs; the offset read at UTC midnight, so within the hour
+    /// a clock change moves it).
+    public func startMicros(of day: LocalDate) -> Int64 {
+        let midnight = Int64(day.daysSince1970) * LocalClock.microsPerDay
+        return midnight - clock.offsetMicros(at: midnight)
+    }
+
+    /// One summary Observation and the UTC instant it is sorted by (the start of what it summarises).
+    public struct Summary: Sendable {
+        public var kind: Kind
+        public var resource: FHIRResource
+        public var effectiveMicros: Int64
+    }
+
+    /// The summaries of `kinds` for `subject` on local `day`; a kind with nothing measured that day gives none.
+    /// `issuedMicros`: when they are computed (a day not yet over is `preliminary`).
+    public func summaries(subject: String, day: LocalDate, kinds: Set<Kind> = Set(Kind.allCases), issuedMicros: Int64) throws -> [Summary] {
+        let context = Context(subject: subject, day: day, issuedMicros: issuedMicros, clock: clock)
+        var out: [Summary] = []
+        if !kinds.isDisjoint(with: [.morningBloodPressure, .eveningBloodPressure]) {
+            out += try bloodPressure(context).filter { kinds.contains($0.kind) }
+        }
+        if !kinds.isDisjoint(with: [.restingHeartRate, .rmssd]) {
+            out += try heart(context).filter { kinds.contains($0.kind) }
+        }
+        if kinds.contains(.glucoseByMeal) { out += try glucose(context) }
+        return out
+    }
+
+    /// Every reading kind's UTC span that can hold the local day: ±14 h around its UTC midnight covers every zone.
+    static func utcSpan(of day: LocalDate) -> Range<Int64> {
+        let midnight = Int64(day.daysSince1970) * LocalClock.microsPerDay
+        let margin: Int64 = 14 * 3_600_000_000
+        return (midnight - margin)..<(midnight + LocalClock.microsPerDay + margin)
+    }
+
+    struct Context {
+        var subject: String
+        var day: LocalDate
+        var issuedMicros: Int64
+        var clock: LocalClock
+
+        /// The first instant of the day on the wall clock (UTC µs).
+        var startMicros: Int64 {
+            let midnight = Int64(day.daysSince1970) * LocalClock.microsPerDay
+            return midnight - clock.offsetMicros(at: midnight)
+        }
+
+        /// Over once the next local day has begun when the summary is made.
+        var dayIsOver: Bool { clock.date(at: issuedMicros) > day }
+
+        func id(_ kind: Kind, _ extra: String = "") -> String {
+            "daily-" + ResourceIDs.sha256Hex(Array("gatewayd-daily\n\(kind.rawValue)\n\(subject)\n\(day)\n\(extra)".utf8)).prefix(40)
+        }
+
+        func time(_ micros: Int64) -> String {
+            FHIRTime.dateTime(utcMicros: micros, offsetSeconds: Int(clock.offsetMicros(at: micros) / 1_000_000))
+        }
+
+        func observation(
+            _ kind: Kind, id: String, effective: (key: String, json: FHIRJSON), value: (key: String, json: FHIRJSON)? = nil,
+            components: [FHIRJSON] = [], notes: [String] = [], count: Int, text: String? = nil
+        ) -> FHIRResource {
+            let notes = notes.filter { !$0.isEmpty }
+            return FHIRResource.make(
+                "Observation", id: id,
+                [
+                    // How many readings went into it, in the CardX extension the AverageSMBP uses for the same fact.
+                    "extension": .array([
+                        .obj(["url": .string(FHIRCodes.numberOfMeasurementsExtension), "valueQuantity": .obj(["value": .integer(count)])])
+                    ]),
+                    "identifier": .array([.obj(["system": .string(SummaryMapper.summaryIdentifierSystem), "value": .string(id)])]),
+                    "status": .string(dayIsOver ? "final" : "preliminary"),
+                    "category": kind.readingKind == .glucose ? nil : .array([Element.vitalSignsCategory]),
+                    "code": Element.codeable(kind.codings, text: text ?? kind.display),
+                    "subject": Element.reference("Patient/" + subject),
+                    "effectiveDateTime": effective.key == "effectiveDateTime" ? effective.json : nil,
+                    "effectivePeriod": effective.key == "effectivePeriod" ? effective.json : nil,
+                    "issued": .string(FHIRTime.instant(utcMicros: issuedMicros)),
+                    "valueQuantity": value?.json,
+                    "note": FHIRJSON.list(notes.map { .obj(["text": .string($0)]) }),
+                    "component": FHIRJSON.list(components),
+                ])
+        }
+    }
+
+    static func excludedNote(_ excluded: ExclusionCount, of what: String) -> String {
+        guard excluded.total > 0 else { return "" }
+        let reasons = excluded.byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "\(excluded.total) \(what)\(excluded.total == 1 ? "" : "s") left out as doubtful (\(reasons))."
+    }
+
+    // MARK: Blood pressure
+
+    func bloodPressure(_ c: Context) throws -> [Summary] {
+        let span = Self.utcSpan(of: c.day)
+        let points = try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bloodPressure)
+            .compactMap(BloodPressurePoint.init(reading:))
+        guard let day = HomeBloodPressureSummary(clock: clock, windows: windows).days(points).first(where: { $0.day == c.day }) else {
+            return []
+        }
+        var out: [Summary] = []
+        for (kind, mean, part) in [
+            (Kind.morningBloodPressure, day.morning, windows.morning), (.eveningBloodPressure, day.evening, windows.evening),
+        ] where mean.count + mean.excluded.total > 0 {
+            func component(_ code: String, _ name: String, _ value: DecimalValue?) -> FHIRJSON {
+                let (key, json): (String, FHIRJSON) =
+                    value.map { ("valueQuantity", Element.quantity(DecimalQuantity($0), ucum: "mm[Hg]")) }
+                    ?? ("dataAbsentReason", Element.dataAbsent(code: "not-performed", display: "Not Performed", text: "No clean reading"))
+                return .obj(["code": Element.codeable([.loinc(code, name)], text: name), key: json])
+            }
+            let effective: (String, FHIRJSON) =
+                if let first = mean.firstMicros, let last = mean.lastMicros {
+                    ("effectivePeriod", .obj(["start": .string(c.time(first)), "end": .string(c.time(last))]))
+                } else {
+                    ("effectiveDateTime", .string(c.day.description))
+                }
+            let resource = c.observation(
+                kind, id: c.id(kind), effective: effective,
+                components: [
+                    component("96608-5", "Systolic blood pressure mean", mean.systolic),
+                    component("96609-3", "Diastolic blood pressure mean", mean.diastolic),
+                ],
+                notes: ["Readings between \(part) local time.", Self.excludedNote(mean.excluded, of: "reading")], count: mean.count)
+            out.append(Summary(kind: kind, resource: resource, effectiveMicros: mean.firstMicros ?? c.startMicros))
+        }
+        return out
+    }
+
+    // MARK: Heart rate
+
+    /// The day's samples of `metric` from every device's series of the person, as summary points in time order.
+    func points(_ c: Context, metric: Metric) throws -> [SummaryPoint] {
+        guard let store = try archive.sampleStore() else { return [] }
+        let span = Self.utcSpan(of: c.day)
+        var points: [SummaryPoint] = []
+        for (key, id) in store.allSeries() where key.subject == c.subject && key.metric == metric.rawValue {
+            for sample in try store.scan(id, range: span).samples {
+                let flags = ReadingFlags(rawValue: sample.flags)
+                guard clock.date(at: sample.timestampMicros) == c.day else { continue }
+                points.append(
+                    SummaryPoint(micros: sample.timestampMicros, value: flags.contains(.valueAbsent) ? nil : sample.value, flags: flags))
+            }
+        }
+        // Stable: RR intervals of one notification share its instant and stay in beat order.
+        return points.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }.map(\.element)
+    }
+
+    func heart(_ c: Context) throws -> [Summary] {
+        var out: [Summary] = []
+        let rates = try points(c, metric: .heartRate)
+        if let day = try RestingHeartRate(clock: clock).days(rates).first(where: { $0.day == c.day }), let rate = day.rate,
+            let window = day.window
+        {
+            let resource = c.observation(
+                .restingHeartRate, id: c.id(.restingHeartRate),
+                effective: ("effectivePeriod", .obj(["start": .string(c.time(window.startMicros)), "end": .string(c.time(window.endMicros))])),
+                value: ("valueQuantity", Element.quantity(DecimalQuantity(rate), ucum: "/min")),
+                notes: [
+                    "The lowest 5-minute mean heart rate of the day with at least 30 clean samples (\(day.samplesInWindow) in it; "
+                        + "\(day.qualifyingWindows) window\(day.qualifyingWindows == 1 ? "" : "s") qualified).",
+                    Self.excludedNote(day.excluded, of: "sample"),
+                ],
+                count: day.samplesInWindow)
+            out.append(Summary(kind: .restingHeartRate, resource: resource, effectiveMicros: window.startMicros))
+        }
+        let measured = try HeartRateVariability(clock: clock).windows(try points(c, metric: .rrInterval))
+            .filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
+        if let median = Self.median(measured.compactMap(\.rmssdMilliseconds)), let first = measured.first, let last = measured.last {
+            let differences = measured.reduce(0) { $0 + $1.differences }
+            let resource = c.observation(
+                .rmssd, id: c.id(.rmssd),
+                effective: (
+                    "effectivePeriod",
+                    .obj(["start": .string(c.time(first.window.startMicros)), "end": .string(c.time(last.window.endMicros))])
+                ),
+                value: ("valueQuantity", Element.quantity(DecimalQuantity(median), ucum: "ms")),
+                notes: [
+                    "Median RMSSD of \(measured.count) 5-minute window\(measured.count == 1 ? "" : "s") with at least 30 clean "
+                        + "successive RR differences (\(differences) differences in all)."
+                ],
+                count: measured.count)
+            out.append(Summary(kind: .rmssd, resource: resource, effectiveMicros: first.window.startMicros))
+        }
+        return out
+    }
+
+    /// The median, exact, at one more decimal place than the values (the mean of the two middle ones can end in .5,
+    /// and an odd count is written at the same precision, so the digits do not depend on how many windows there were).
+    static func median(_ values: [DecimalValue]) -> DecimalValue? {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return nil }
+        let middle = sorted.count % 2 == 1 ? [sorted[sorted.count / 2]] : [sorted[sorted.count / 2 - 1], sorted[sorted.count / 2]]
+        return ExactMean(middle).value(extraPlaces: 1)
+    }
+
+    // MARK: Glucose
+
+    func glucose(_ c: Context) throws -> [Summary] {
+        let span = Self.utcSpan(of: c.day)
+        let readings = try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .glucose)
+        // One summary per unit: a mean of mg/dL and mmol/L readings together would be meaningless.
+        var byUnit: [String: [SummaryPoint]] = [:]
+        for reading in readings {
+            for component in reading.components where component.metric == .glucose {
+                byUnit[component.unit, default: []] += SummaryPoint.points(of: .glucose, in: reading)
+            }
+        }
+        var out: [Summary] = []
+        for (unit, points) in byUnit.sorted(by: { $0.key < $1.key }) {
+            let summary = GlucoseByMeal(clock: clock).summarize(points, from: c.day, through: c.day)
+            for meal in summary.days.first(where: { $0.day == c.day })?.meals ?? [] where meal.count + meal.excluded.total > 0 {
+                var components: [FHIRJSON] = []
+                components.append(
+                    meal.mean.map { SummaryMapper.statistic("average", "Average", Element.quantity(DecimalQuantity($0), ucum: unit)) }
+                        ?? SummaryMapper.statistic(
+                            "average", "Average",
+                            Element.dataAbsent(code: "not-performed", display: "Not Performed", text: "No clean reading"),
+                            key: "dataAbsentReason"))
+                components.append(SummaryMapper.statistic("count", "Count", .integer(meal.count), key: "valueInteger"))
+                if let concept = GlucoseContextObservations.meal.values[meal.meal] {
+                    components.append(
+                        .obj([
+                            "code": Element.codeable([GlucoseContextObservations.meal.code], text: GlucoseContextObservations.meal.text),
+                            "valueCodeableConcept": Element.codeable([concept], text: meal.meal),
+                        ]))
+                }
+                let kind = Kind.glucoseByMeal
+                let resource = c.observation(
+                    kind, id: c.id(kind, meal.meal + "\n" + unit), effective: ("effectiveDateTime", .string(c.day.description)),
+                    components: components, notes: [Self.excludedNote(meal.excluded, of: "reading")], count: meal.count,
+                    text: kind.display + ": " + meal.meal.replacingOccurrences(of: "_", with: " "))
+                out.append(Summary(kind: kind, resource: resource, effectiveMicros: c.startMicros))
+            }
+        }
+        return out
+    }
+}

@@ -43,14 +43,15 @@ enum Element {
     }
 
     /// The PHD IG's mapping of IEEE 11073 special values: NaN → not-a-number, ±INFINITY → positive-/negative-infinity,
-    /// NRes and reserved → error. The text keeps the device's own word.
+    /// NRes and reserved → error; a record sent without its value (a status-only glucose record: the measurement
+    /// failed) → error too. The text keeps the device's own word.
     static func dataAbsent(_ reason: AbsentValueReason) -> FHIRJSON {
         let (code, display): (String, String) =
             switch reason {
             case .notANumber: ("not-a-number", "Not a Number (NaN)")
             case .positiveInfinity: ("positive-infinity", "Positive Infinity (PINF)")
             case .negativeInfinity: ("negative-infinity", "Negative Infinity (NINF)")
-            case .notAtThisResolution, .reserved: ("error", "Error")
+            case .notAtThisResolution, .reserved, .notReported: ("error", "Error")
             }
         return codeable([Concept(FHIRCodes.dataAbsentReason, code, display)], text: reason.rawValue)
     }

@@ -30,6 +30,9 @@ public enum AbsentValueReason: String, Hashable, Sendable, Codable, CaseIterable
     case positiveInfinity = "+INFINITY"
     case negativeInfinity = "-INFINITY"
     case reserved
+    /// The device sent a record without the value (a glucose record that only reports a strip error or a sample too
+    /// small): kept as a reading, with its status, rather than dropped.
+    case notReported = "not_reported"
 }
 
 /// A measured value: an exact number or the reason there is none.

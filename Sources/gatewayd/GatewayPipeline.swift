@@ -78,7 +78,7 @@ struct GatewayPipeline: Sendable {
                 onEvent?(event)
             }
         ) { payload, identity in
-            try? archive.recordMalformed(
+            try archive.recordMalformed(
                 deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link, characteristic: payload.characteristic.description,
                 bytes: payload.bytes, error: payload.error.description,
                 receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))

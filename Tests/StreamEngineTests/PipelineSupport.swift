@@ -62,7 +62,7 @@ func mapperOptions() -> ReadingMapperOptions {
 @discardableResult
 func collect(
     _ device: some SimulatedPeripheral, engine: StreamEngine, archive: ReadingArchive,
-    clientOptions: GATTClientOptions = GATTClientOptions()
+    clientOptions: GATTClientOptions = GATTClientOptions(), onMalformed: ReadingCollector.MalformedHandler? = nil
 ) async throws -> (any Error)? {
     let (deviceEnd, gatewayEnd) = try SeqPacketBearer.pair()
     Task { await device.serve(deviceEnd) }
@@ -75,7 +75,8 @@ func collect(
         client: client, sessionOptions: sessionOptions, mapperOptions: mapperOptions(),
         cursor: { device in try? archive.recordCursor(deviceKey: device.key) }
     ) { payload, identity in
-        try? archive.recordMalformed(
+        if let onMalformed { return try await onMalformed(payload, identity) }
+        try archive.recordMalformed(
             deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? "unknown", characteristic: payload.characteristic.description,
             bytes: payload.bytes, error: payload.error.description, receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
     }

@@ -6,8 +6,9 @@ import Provenance
 /// device only when every reading made from it has been acknowledged as durable.
 public enum ReadingCollector {
     /// A payload that could not be decoded, handed to `onMalformed` (which must keep it durably) before the
-    /// device is told it may forget it.
-    public typealias MalformedHandler = @Sendable (MalformedPayload, DeviceIdentity?) async -> Void
+    /// device is told it may forget it. Throwing means it was not kept: the device is not told, and the stream ends
+    /// with that error (the link closes; the device still holds the payload and sends it again).
+    public typealias MalformedHandler = @Sendable (MalformedPayload, DeviceIdentity?) async throws -> Void
 
     public static func readings(
         from events: AsyncThrowingStream<ProfileEvent, any Error>, options: ReadingMapperOptions,
@@ -44,7 +45,11 @@ public enum ReadingCollector {
                             continuation.yield(PendingReading(reading: reading, waiter: waiter) { await group.done() })
                         }
                     case .malformed(let payload):
-                        await onMalformed(payload, identity)
+                        do {
+                            try await onMalformed(payload, identity)
+                        } catch {
+                            throw MalformedPayloadNotKept(characteristic: payload.characteristic, underlying: "\(error)")
+                        }
                         try? await payload.acknowledgement.acknowledgeDurable()
                     default: break
                     }
@@ -56,6 +61,15 @@ public enum ReadingCollector {
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
+    }
+}
+
+/// A payload the gateway could not decode could not be kept either: it was not confirmed, the device still has it.
+public struct MalformedPayloadNotKept: Error, CustomStringConvertible {
+    public var characteristic: BluetoothUUID
+    public var underlying: String
+    public var description: String {
+        "a malformed \(characteristic) payload could not be recorded (\(underlying)); it was not confirmed, so the device keeps it"
     }
 }
 

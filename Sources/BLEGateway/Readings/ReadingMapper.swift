@@ -160,9 +160,11 @@ public enum ReadingMapper {
                 baseFlags.insert(.sensorAnnunciation)
             }
             let time = options.decideTime(wallClock(measurement.baseTime), measurement.timeOffset.map(Int.init), receivedMicros, comparison)
-            guard let concentration = measurement.concentration else { return [] }
             let unit = measurement.concentrationUnits == .kilogramsPerLiter ? "kg/L" : "mol/L"
-            return [make(.glucose, [ReadingComponent(metric: .glucose, value: value(concentration.value), unit: unit)], baseFlags,
+            // A status-only record (a strip error, a sample too small) is still a record the meter handed over: kept as a
+            // reading without a value (dataAbsentReason in FHIR), its annunciations with it, never dropped.
+            let concentration = measurement.concentration.map { value($0.value) } ?? .absent(.notReported)
+            return [make(.glucose, [ReadingComponent(metric: .glucose, value: concentration, unit: unit)], baseFlags,
                          time: time, sequence: measurement.sequenceNumber)]
         case .heartRate(let measurement):
             context.sensorContact = measurement.sensorContact.displayName.replacingOccurrences(of: " ", with: "_")

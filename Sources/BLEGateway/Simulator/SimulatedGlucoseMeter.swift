@@ -78,10 +78,12 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
     }
 
     /// Records a measurement now (or at `instant`), time-stamped by the meter's clock; returns its sequence number.
+    /// `statusOnly`: a record without a concentration, only its sensor status (a strip error), as real meters keep.
     @discardableResult
     public func measure(
         milligramsPerDeciliter: Int32, type: GlucoseSampleType = .capillaryPlasma, location: GlucoseSampleLocation = .finger,
-        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false, at instant: Date? = nil
+        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false, statusOnly: Bool = false,
+        at instant: Date? = nil
     ) -> UInt16 {
         let sequence = nextSequence
         nextSequence &+= 1
@@ -91,7 +93,8 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         linked?.sequenceNumber = sequence
         let measurement = GlucoseMeasurement(
             sequenceNumber: sequence, baseTime: configuration.clock.dateTime(at: instant ?? now()), timeOffset: 0,
-            concentration: GlucoseConcentration(value: value, type: type, sampleLocation: location), concentrationUnits: .kilogramsPerLiter,
+            concentration: statusOnly ? nil : GlucoseConcentration(value: value, type: type, sampleLocation: location),
+            concentrationUnits: .kilogramsPerLiter,
             sensorStatus: status, contextInformationFollows: linked != nil)
         records.append(Record(measurement: measurement, context: linked))
         return sequence

@@ -76,12 +76,8 @@ public struct DailySummaries: Sendable {
         self.windows = windows
     }
 
-    /// The first instant of a local day on this clock (UTC µs; the offset read at UTC midnight, so within the hour
-    /// a clock change moves it).
-    public func startMicros(of day: LocalDate) -> Int64 {
-        let midnight = Int64(day.daysSince1970) * LocalClock.microsPerDay
-        return midnight - clock.offsetMicros(at: midnight)
-    }
+    /// The first instant of a local day on this clock (UTC µs).
+    public func startMicros(of day: LocalDate) -> Int64 { clock.start(of: day) }
 
     /// One summary Observation and the UTC instant it is sorted by (the start of what it summarises).
     public struct Summary: Sendable {
@@ -119,10 +115,7 @@ public struct DailySummaries: Sendable {
         var clock: LocalClock
 
         /// The first instant of the day on the wall clock (UTC µs).
-        var startMicros: Int64 {
-            let midnight = Int64(day.daysSince1970) * LocalClock.microsPerDay
-            return midnight - clock.offsetMicros(at: midnight)
-        }
+        var startMicros: Int64 { clock.start(of: day) }
 
         /// Over once the next local day has begun when the summary is made.
         var dayIsOver: Bool { clock.date(at: issuedMicros) > day }
@@ -207,43 +200,79 @@ public struct DailySummaries: Sendable {
 
     // MARK: Heart rate
 
-    /// The day's samples of `metric` from every device's series of the person, as summary points in time order.
-    func points(_ c: Context, metric: Metric) throws -> [SummaryPoint] {
-        guard let store = try archive.sampleStore() else { return [] }
-        let span = Self.utcSpan(of: c.day)
+    /// The person's series of `metric`, one per device.
+    func series(_ c: Context, _ metric: Metric, in store: TimeSeriesStore) -> [SeriesID] {
+        store.allSeries().filter { $0.key.subject == c.subject && $0.key.metric == metric.rawValue }.map(\.value).sorted()
+    }
+
+    /// The day's samples of `metric` in `range` from every device's series of the person, as summary points in time
+    /// order (stable: RR intervals of one notification share its instant and stay in beat order).
+    func points(_ ids: [SeriesID], in range: Range<Int64>, store: TimeSeriesStore) throws -> [SummaryPoint] {
         var points: [SummaryPoint] = []
-        for (key, id) in store.allSeries() where key.subject == c.subject && key.metric == metric.rawValue {
-            for sample in try store.scan(id, range: span).samples {
+        for id in ids {
+            for sample in try store.scan(id, range: range).samples {
                 let flags = ReadingFlags(rawValue: sample.flags)
-                guard clock.date(at: sample.timestampMicros) == c.day else { continue }
                 points.append(
                     SummaryPoint(micros: sample.timestampMicros, value: flags.contains(.valueAbsent) ? nil : sample.value, flags: flags))
             }
         }
-        // Stable: RR intervals of one notification share its instant and stay in beat order.
+        guard ids.count > 1 else { return points }
         return points.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }.map(\.element)
     }
 
+    /// Resting heart rate and RMSSD of the day, read the way `gatewayd summary` defines them but at a day's cost, not
+    /// a history's: the resting rate from the store's 5-minute window sums (the same exact means, the lowest with at
+    /// least 30 clean samples, compared without division), RMSSD an hour of RR intervals at a time (its windows
+    /// never span an hour's edge, so nothing changes but the memory).
     func heart(_ c: Context) throws -> [Summary] {
+        guard let store = try archive.sampleStore() else { return [] }
+        let day = c.startMicros..<clock.start(of: c.day.adding(days: 1))
         var out: [Summary] = []
-        let rates = try points(c, metric: .heartRate)
-        if let day = try RestingHeartRate(clock: clock).days(rates).first(where: { $0.day == c.day }), let rate = day.rate,
-            let window = day.window
-        {
+        let window: Int64 = 300_000_000
+        var means: [Int64: (end: Int64, mean: ExactMean)] = [:]
+        var excluded = 0
+        for id in series(c, .heartRate, in: store) {
+            let result = try store.windows(
+                WindowQuery(series: id, range: day, widthMicros: window, timeZone: clock.timeZone, excludeFlags: ReadingFlags.doubtful.rawValue))
+            for summary in result.windows {
+                excluded += summary.excludedCount
+                guard summary.aggregate.count > 0 else { continue }
+                var entry = means[summary.startMicros] ?? (summary.endMicros, ExactMean())
+                entry.mean.merge(ExactMean(summary.aggregate))
+                means[summary.startMicros] = entry
+            }
+        }
+        let candidates = means.filter { $0.value.mean.count >= 30 }.sorted { $0.key < $1.key }
+        var lowest = candidates.first
+        for candidate in candidates.dropFirst() where candidate.value.mean.compare(lowest?.value.mean ?? candidate.value.mean) == -1 {
+            lowest = candidate
+        }
+        if let lowest, let rate = lowest.value.mean.value(places: 1) {
             let resource = c.observation(
                 .restingHeartRate, id: c.id(.restingHeartRate),
-                effective: ("effectivePeriod", .obj(["start": .string(c.time(window.startMicros)), "end": .string(c.time(window.endMicros))])),
+                effective: ("effectivePeriod", .obj(["start": .string(c.time(lowest.key)), "end": .string(c.time(lowest.value.end))])),
                 value: ("valueQuantity", Element.quantity(DecimalQuantity(rate), ucum: "/min")),
                 notes: [
-                    "The lowest 5-minute mean heart rate of the day with at least 30 clean samples (\(day.samplesInWindow) in it; "
-                        + "\(day.qualifyingWindows) window\(day.qualifyingWindows == 1 ? "" : "s") qualified).",
-                    Self.excludedNote(day.excluded, of: "sample"),
+                    "The lowest 5-minute mean heart rate of the day with at least 30 clean samples (\(lowest.value.mean.count) in it; "
+                        + "\(candidates.count) window\(candidates.count == 1 ? "" : "s") qualified).",
+                    excluded > 0 ? "\(excluded) sample\(excluded == 1 ? "" : "s") left out as doubtful." : "",
                 ],
-                count: day.samplesInWindow)
-            out.append(Summary(kind: .restingHeartRate, resource: resource, effectiveMicros: window.startMicros))
+                count: lowest.value.mean.count)
+            out.append(Summary(kind: .restingHeartRate, resource: resource, effectiveMicros: lowest.key))
         }
-        let measured = try HeartRateVariability(clock: clock).windows(try points(c, metric: .rrInterval))
-            .filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
+
+        let intervals = series(c, .rrInterval, in: store)
+        let variability = try HeartRateVariability(clock: clock)
+        var measured: [RMSSDWindow] = []
+        if !intervals.isEmpty {
+            var hour = day.lowerBound
+            while hour < day.upperBound {
+                let end = min(hour + 3_600_000_000, day.upperBound)
+                measured += variability.windows(try points(intervals, in: hour..<end, store: store))
+                    .filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
+                hour = end
+            }
+        }
         if let median = Self.median(measured.compactMap(\.rmssdMilliseconds)), let first = measured.first, let last = measured.last {
             let differences = measured.reduce(0) { $0 + $1.differences }
             let resource = c.observation(
@@ -312,5 +341,14 @@ public struct DailySummaries: Sendable {
             }
         }
         return out
+    }
+}
+
+extension LocalClock {
+    /// The UTC instant the wall clock shows midnight starting `day` (the offset read where that instant is, so a
+    /// change of offset the evening before is taken into account).
+    func start(of day: LocalDate) -> Int64 {
+        let wall = Int64(day.daysSince1970) * LocalClock.microsPerDay
+        return wall - offsetMicros(at: wall - offsetMicros(at: wall))
     }
 }

@@ -129,6 +129,7 @@ public actor StreamEngine {
         if !missing.isEmpty {
             try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
         }
+        let restored = store.walDamage.isEmpty ? 0 : try await reappendAfterLogDamage()
         // A crash after the ledger entry but before the mark leaves readings the last entry already recorded. Batches
         // are processed one at a time, so those are all the journaled ones (one batch, or the batches a recovery
         // that was itself cut short recorded together).
@@ -146,7 +147,44 @@ public actor StreamEngine {
                 "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",
             ])
         }
-        return (confirmed.count, missing.count)
+        return (confirmed.count, missing.count + restored)
+    }
+
+    /// The store found damage in its write-ahead log: what the damaged bytes held is missing from it, although the
+    /// archive has those readings stored. Per series, every stored reading after the series' last sealed chunk (the log
+    /// holds every sample not sealed) is checked against the store and appended again from the archive when missing.
+    /// A late sample older than its series' last sealed chunk is the one case this cannot reach; the damage stays in
+    /// the log's report either way.
+    private func reappendAfterLogDamage() async throws -> Int {
+        var checked = Set<String>()
+        var missing: [Reading] = []
+        for (key, id) in store.allSeries().sorted(by: { $0.value < $1.value }) {
+            guard let kind = Metric(rawValue: key.metric).map(Self.readingKind) else { continue }
+            let after = try store.sealedThrough(id).map { $0 + 1 } ?? .min
+            for reading in try archive.readings(subject: key.subject, from: after, kind: kind) where reading.device.key == key.device {
+                let identity = reading.identity?.hex ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
+                guard checked.insert(identity).inserted else { continue }
+                if try !samplesPresent(reading) { missing.append(reading) }
+            }
+        }
+        if !missing.isEmpty { try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0, store: store) }) }
+        logger.error(
+            "the store's write-ahead log was damaged; readings it lost were appended again from the archive",
+            metadata: [
+                "damage": "\(store.walDamage.map(\.description).joined(separator: "; "))", "checked": "\(checked.count)",
+                "appended_again": "\(missing.count)",
+            ])
+        return missing.count
+    }
+
+    /// The reading kind whose components a series of this metric holds.
+    static func readingKind(_ metric: Metric) -> ReadingKind {
+        switch metric {
+        case .systolicPressure, .diastolicPressure, .meanArterialPressure: .bloodPressure
+        case .pulseRate: .pulseRate
+        case .heartRate, .rrInterval, .energyExpended: .heartRate
+        case .glucose: .glucose
+        }
     }
 
     /// Revises the windows these readings touched (logged durably in engine.sqlite and yielded to `revisions`).

@@ -85,6 +85,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 replayed += 1
             }
         }
+        if !wal.damage.isEmpty {
+            Counter(label: "timeseries_wal_damaged_ranges_total").increment(by: wal.damage.count)
+        }
         logger.info(
             "store opened",
             metadata: ["store.dir": "\(directory)", "wal.replayed": "\(replayed)", "wal.already_sealed": "\(skipped)"])
@@ -226,6 +229,18 @@ public final class TimeSeriesStore: @unchecked Sendable {
     public func existingSeries(_ key: SeriesKey) -> SeriesID? { stateLock.locked { idsByKey[key] } }
 
     public func allSeries() -> [SeriesKey: SeriesID] { stateLock.locked { idsByKey } }
+
+    /// What opening the write-ahead log found damaged: the records after each damaged range were replayed; the samples
+    /// the damaged bytes held are missing from the heads until the caller appends them again.
+    public var walDamage: [WALDamage] { wal?.damage ?? [] }
+
+    /// The latest sample time in the series' sealed chunks (samples or rollups); nil when nothing of it is sealed.
+    /// Every later sample of the series is in its head, so in the write-ahead log.
+    public func sealedThrough(_ id: SeriesID) throws -> Int64? {
+        let everything = Int64.min..<Int64.max
+        return try (catalog.chunks(series: id, kind: .samples, overlapping: everything)
+            + catalog.chunks(series: id, kind: .rollup, overlapping: everything)).map(\.maxTimestampMicros).max()
+    }
 
     func key(for id: SeriesID) -> SeriesKey {
         stateLock.locked { keysByID[id] } ?? SeriesKey(subject: "?", device: "?", metric: "\(id)")

@@ -36,6 +36,16 @@ public struct GroupCommitConfiguration: Sendable {
     }
 }
 
+/// Bytes of a write-ahead log segment that held no valid record, found when the log was opened: the records after
+/// them were recovered, what the damaged bytes held was not (the engine appends it again from its journal).
+public struct WALDamage: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var bytes: Range<Int>
+    public var reason: String
+
+    public var description: String { "\(file): bytes \(bytes.lowerBound)..<\(bytes.upperBound) damaged (\(reason))" }
+}
+
 /// The on-disk record format of the write-ahead log.
 ///
 /// Record: payload length (u32) · CRC-32C of (LSN + payload) (u32) · LSN (u64) · payload. Payload: kind (append
@@ -168,6 +178,53 @@ enum LogRecord {
         case invalid(reason: String)
     }
 
+    /// Where the next valid record after damage at `offset` starts: the first later offset whose header claims an LSN
+    /// after `lastLSN` (LSNs go up by one a record, so a few past it), whose length fits, and whose record then
+    /// reads whole with its checksum. Nil when none does (the damage runs to the end: a torn tail).
+    static func resynchronise(_ bytes: [UInt8], after offset: Int, lastLSN: UInt64) -> Int? {
+        var candidate = offset + 1
+        while candidate + headerSize <= bytes.count {
+            defer { candidate += 1 }
+            // The cheap checks first: nearly every position of damaged bytes fails them without a checksum.
+            let length = Int(littleEndian(bytes, at: candidate, count: 4))
+            guard length > 0, length <= bytes.count - candidate - headerSize else { continue }
+            let lsn = littleEndian(bytes, at: candidate + 8, count: 8)
+            guard lsn > lastLSN, lsn - lastLSN <= 1 << 20 else { continue }
+            if case .record = read(bytes, at: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// `count` bytes at `offset` as a little-endian integer (the caller checked they are there).
+    private static func littleEndian(_ bytes: [UInt8], at offset: Int, count: Int) -> UInt64 {
+        (0..<count).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * $1) }
+    }
+
+    /// Every valid record of a segment in order, past damaged ranges: `onRecord` for each, and the ranges of bytes
+    /// that held no valid record. `end` is where reading stopped: the segment's end, or the start of damage that
+    /// runs to its end (a torn tail).
+    static func scan(
+        _ bytes: [UInt8], lastLSN: UInt64, onRecord: (Decoded) -> Void
+    ) -> (end: Int, damaged: [(range: Range<Int>, reason: String)]) {
+        var offset = 0
+        var last = lastLSN
+        var damaged: [(range: Range<Int>, reason: String)] = []
+        while true {
+            switch read(bytes, at: offset) {
+            case .end:
+                return (offset, damaged)
+            case .record(let record):
+                onRecord(record)
+                last = max(last, record.lsn)
+                offset += record.length
+            case .invalid(let reason):
+                guard let next = resynchronise(bytes, after: offset, lastLSN: last) else { return (offset, damaged) }
+                damaged.append((offset..<next, reason))
+                offset = next
+            }
+        }
+    }
+
     static func read(_ bytes: [UInt8], at offset: Int) -> ReadOutcome {
         if offset == bytes.count { return .end }
         var reader = ByteReader(bytes[offset...])
@@ -270,6 +327,8 @@ final class WriteAheadLog: @unchecked Sendable {
     private var liveCount: LiveCountProvider = { 0 }
     /// Bytes written to log files since open (for write-amplification reports).
     private(set) var bytesWritten = 0
+    /// What opening the log found damaged (empty when every record read whole).
+    private(set) var damage: [WALDamage] = []
 
     private static func segmentName(_ n: Int) -> String {
         let digits = String(n)
@@ -295,25 +354,30 @@ final class WriteAheadLog: @unchecked Sendable {
             let path = directory + "/" + name
             let file = try StoreFile(path: path, create: false)
             let bytes = try file.readAll()
-            var offset = 0
-            scan: while true {
-                switch LogRecord.read(bytes, at: offset) {
-                case .end:
-                    break scan
-                case .record(let record):
-                    replay(record.lsn, record.kind, record.entries)
-                    lastLSN = max(lastLSN, record.lsn)
-                    offset += record.length
-                case .invalid(let reason):
-                    let isLast = index == segments.count - 1
-                    logger.warning(
-                        isLast ? "write-ahead log: truncating torn tail" : "write-ahead log: corrupt record in an older segment",
-                        metadata: [
-                            "wal.file": "\(path)", "wal.offset": "\(offset)", "wal.dropped_bytes": "\(bytes.count - offset)",
-                            "wal.reason": "\(reason)",
-                        ])
-                    if isLast { try file.truncate(to: offset); try file.sync() }
-                    break scan
+            let (end, damaged) = LogRecord.scan(bytes, lastLSN: lastLSN) { record in
+                replay(record.lsn, record.kind, record.entries)
+                lastLSN = max(lastLSN, record.lsn)
+            }
+            // Damage with valid records after it: those records were acknowledged and are replayed; the damaged bytes
+            // are reported (and kept, so the report can be checked) — never a reason to drop what follows.
+            for (range, reason) in damaged {
+                logger.error(
+                    "write-ahead log: a damaged record, the records after it recovered",
+                    metadata: [
+                        "wal.file": "\(path)", "wal.damaged_bytes": "\(range.lowerBound)..<\(range.upperBound)", "wal.reason": "\(reason)",
+                    ])
+                damage.append(WALDamage(file: path, bytes: range, reason: reason))
+            }
+            if end < bytes.count {
+                let isLast = index == segments.count - 1
+                logger.warning(
+                    isLast ? "write-ahead log: truncating torn tail" : "write-ahead log: damage to the end of an older segment",
+                    metadata: ["wal.file": "\(path)", "wal.offset": "\(end)", "wal.dropped_bytes": "\(bytes.count - end)"])
+                if isLast {
+                    try file.truncate(to: end)
+                    try file.sync()
+                } else {
+                    damage.append(WALDamage(file: path, bytes: end..<bytes.count, reason: "no valid record to the end of the segment"))
                 }
             }
         }
@@ -337,16 +401,13 @@ final class WriteAheadLog: @unchecked Sendable {
     ) throws(StoreIOError) {
         guard FileManager.default.fileExists(atPath: directory) else { return }
         let segments = try Directory.list(directory).filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
+        var lastLSN: UInt64 = 0
         for name in segments {
             let bytes = try StoreFile(path: directory + "/" + name, create: false, readOnly: true).readAll()
-            var offset = 0
-            scan: while true {
-                switch LogRecord.read(bytes, at: offset) {
-                case .end, .invalid: break scan
-                case .record(let record):
-                    replay(record.lsn, record.kind, record.entries)
-                    offset += record.length
-                }
+            // Past damage in the middle, as the writer does; an unfinished record at the end is an append in progress.
+            _ = LogRecord.scan(bytes, lastLSN: lastLSN) { record in
+                replay(record.lsn, record.kind, record.entries)
+                lastLSN = max(lastLSN, record.lsn)
             }
         }
     }

@@ -179,6 +179,53 @@ struct TestPeripheral {
         peripheral.client.close()
     }
 
+    /// A public GATT client test replayed: an indication right after the MTU exchange, before any subscription (a
+    /// bonded device's persisted CCCD), on a characteristic no session holds — and the common real case, Service
+    /// Changed indicated right after a bonded client reconnects. Both are confirmed at once, so the device may go on
+    /// to indicate its measurements; a subscribed measurement still waits for the durable acknowledgement.
+    @Test func indicationsNoSessionHoldsAreConfirmedAtOnce() async throws {
+        var db = AttributeDatabase()
+        db.addPrimaryService(.genericAttributeService)
+        let serviceChanged = db.addCharacteristic(.serviceChanged, properties: [.indicate])
+        db.addPrimaryService(.bloodPressureService)
+        let bpm = db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate])
+        db.finish()
+        let (serverEnd, clientEnd) = try SeqPacketBearer.pair()
+        let server = ATTServer(bearer: serverEnd, database: db, handler: RecordingHandler(), supportedMTU: 64, indicationTimeout: .seconds(5))
+        Task { await server.run() }
+        // The device's side of a bond: both CCCDs already say "indicate" (written here as the earlier connection did).
+        let setup = GATTClient(bearer: clientEnd, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(2)))
+        await setup.start()
+        _ = try await setup.exchangeMTU()
+        for handles in [serviceChanged, bpm] { try await setup.write(handle: try #require(handles.cccd), value: [0x02, 0x00]) }
+        var events = setup.events.makeAsyncIterator()
+
+        // Service Changed (handles 0x0001–0xFFFF) before anything is subscribed: confirmed at once, and reported.
+        #expect(await server.indicate(serviceChanged.value, [0x01, 0x00, 0xFF, 0xFF]) == true)
+        guard case .confirmedIndication(let handle, let value) = await events.next() else {
+            Issue.record("expected an already confirmed indication")
+            return
+        }
+        #expect(handle == serviceChanged.value && value == [0x01, 0x00, 0xFF, 0xFF])
+        // A measurement indicated before the session subscribed is not held either: nobody would store it.
+        #expect(await server.indicate(bpm.value, [0x00, 1, 2, 3, 4, 5, 6]) == true)
+        _ = await events.next()
+
+        // Once a session subscribes to the measurement, its indications wait for the durable acknowledgement.
+        let database = try await setup.discoverAll()
+        try await setup.configure(try #require(database.characteristic(.bloodPressureMeasurement)), .indications)
+        let confirmed = Task { await server.indicate(bpm.value, [0x00, 7, 8, 9, 10, 11, 12]) }
+        guard case .indication(let indication) = await events.next() else {
+            Issue.record("expected a held indication")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await server.isSubscribed(bpm.value, for: .indications))
+        try await indication.acknowledgeDurable()
+        #expect(await confirmed.value == true)
+        setup.close()
+    }
+
     @Test func unacknowledgedIndicationIsNeverConfirmedAndTheLinkCloses() async throws {
         let options = GATTClientOptions(indicationAcknowledgementTimeout: .milliseconds(200))
         let peripheral = try await TestPeripheral.make(options: options)

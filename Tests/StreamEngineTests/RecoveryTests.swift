@@ -1,7 +1,7 @@
 import Foundation
 import Provenance
 import Testing
-import TimeSeries
+@testable import TimeSeries
 
 @testable import StreamEngine
 
@@ -51,5 +51,44 @@ import TimeSeries
             let samples = try restarted.store.existingSeries(key).map { try restarted.store.scan($0, range: reading.time.effectiveMicros..<(reading.time.effectiveMicros + 1)).samples } ?? []
             #expect(samples.count == 1)
         }
+    }
+
+    /// A damaged record in the middle of the store's write-ahead log: the store replays the records after it and
+    /// reports the damage; the engine finds the one reading whose sample is gone and appends it again from the
+    /// archive, so every stored reading is in the store once — and a second start finds nothing more to do.
+    @Test func aDamagedLogRecordIsAppendedAgainFromTheArchive() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-wal-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = Int64(1_795_000_000) * 1_000_000
+        let readings = (0..<5).map { glucoseReading(base + Int64($0) * 60_000_000, mgdl: 100 + Int64($0), sequence: UInt16($0)) }
+        do {
+            let pipeline = try await TestPipeline.make(directory: directory)
+            for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
+            pipeline.close()
+        }
+        // Damage the third append record (the third reading's sample).
+        let wal = directory + "/store/wal"
+        let log = try #require(try FileManager.default.contentsOfDirectory(atPath: wal).sorted().last)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: wal + "/" + log)))
+        var offset = 0
+        var appends: [Int] = []
+        while case .record(let record) = LogRecord.read(bytes, at: offset) {
+            if record.kind == .append { appends.append(offset) }
+            offset += record.length
+        }
+        try #require(appends.count == 5)
+        bytes[appends[2] + LogRecord.headerSize + 2] ^= 0x5A
+        try Data(bytes).write(to: URL(fileURLWithPath: wal + "/" + log))
+
+        let restarted = try await TestPipeline.make(directory: directory)
+        defer { restarted.close() }
+        #expect(restarted.store.walDamage.count == 1)
+        for reading in readings {
+            let key = SeriesKey(subject: "carol", device: reading.device.key, metric: Metric.glucose.rawValue)
+            let id = try #require(restarted.store.existingSeries(key))
+            let samples = try restarted.store.scan(id, range: reading.time.effectiveMicros..<(reading.time.effectiveMicros + 1)).samples
+            #expect(samples.count == 1, "reading at +\((reading.time.effectiveMicros - base) / 60_000_000) min")
+        }
+        #expect(try await restarted.engine.recover().appended == 0)
     }
 }

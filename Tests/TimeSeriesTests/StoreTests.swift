@@ -102,6 +102,44 @@ final class TemporaryDirectory {
         #expect(size == expected)
     }
 
+    /// One damaged record in the middle of a segment: every record after it was acknowledged and is replayed (not
+    /// truncated away with it), the damaged byte range is reported, and the segment keeps its records.
+    @Test func aCorruptRecordInTheMiddleLosesOnlyItself() async throws {
+        let dir = TemporaryDirectory()
+        let input = Self.samples(from: 0, count: 50, stepMicros: 1_000_000, seed: 3)
+        do {
+            let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+            let id = try store.series(Self.key)
+            for batch in stride(from: 0, to: 50, by: 10) { try await store.append(Array(input[batch..<(batch + 10)]), to: id) }
+            store.close()
+        }
+        let log = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/wal").first)
+        let path = dir.path + "/wal/" + log
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let size = bytes.count
+        // Records 1 and 2 are whole; flip a byte in the payload of record 3 (samples 20..<30).
+        var offset = 0
+        for _ in 0..<2 {
+            guard case .record(let record) = LogRecord.read(bytes, at: offset) else { Issue.record("unreadable log"); return }
+            offset += record.length
+        }
+        guard case .record(let third) = LogRecord.read(bytes, at: offset) else { Issue.record("unreadable log"); return }
+        bytes[offset + LogRecord.headerSize + 3] ^= 0x55
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let reopened = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
+        defer { reopened.close() }
+        let id = try #require(reopened.existingSeries(Self.key))
+        #expect(try reopened.scan(id, range: Int64.min..<Int64.max).samples == Array(input[0..<20] + input[30..<50]))
+        #expect(reopened.walDamage.map(\.bytes) == [offset..<(offset + third.length)])
+        #expect(reopened.walDamage.first?.reason == "checksum mismatch")
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size)  // nothing truncated
+        // A reader beside the writer sees the same records past the damage.
+        var seen = 0
+        try WriteAheadLog.readOnlyReplay(directory: dir.path + "/wal") { _, _, entries in seen += entries.count }
+        #expect(seen == 40)
+    }
+
     /// A batch of many samples is logged column by column and compressed: it reads back exactly (tags, flags, negative
     /// and large mantissas, several series, the same instant twice), takes a fraction of the plain record's bytes,
     /// and a damaged one is refused by its checksum, never read as other samples.

@@ -7,6 +7,9 @@ public enum GATTServerEvent: Sendable {
     /// Must be acknowledged (`Indication.acknowledgeDurable()`) once the reading is durable; only then is the
     /// ATT Handle Value Confirmation sent (DESIGN.md rule 3).
     case indication(Indication)
+    /// An indication on a characteristic no one subscribed to hold (Service Changed after a reconnection, a
+    /// characteristic no session reads): already confirmed when it arrives, so the device may indicate again.
+    case confirmedIndication(handle: UInt16, value: [UInt8])
 }
 
 /// An indication awaiting the caller's word that its reading is durable.
@@ -73,6 +76,16 @@ public actor GATTClient {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var nextID: UInt64 = 1
     private var outstandingIndication: (id: UInt64, handle: UInt16, timer: Task<Void, Never>)?
+    /// Value handles whose indications wait for `Indication.acknowledgeDurable()`: the ones subscribed with
+    /// `configure(_, .indications)`, whose content a session stores. Any other indication is confirmed at once:
+    /// ATT allows one outstanding indication, so leaving one unconfirmed would silence the device until its
+    /// 30-second timeout drops the link.
+    private var heldIndicationHandles: Set<UInt16> = []
+
+    /// Indications of `handle` are confirmed only once acknowledged as durable (or not, when `held` is false).
+    func holdIndications(_ handle: UInt16, _ held: Bool) {
+        if held { heldIndicationHandles.insert(handle) } else { heldIndicationHandles.remove(handle) }
+    }
     private var receiveTask: Task<Void, Never>?
     /// PDUs that were neither a match for a request nor something we answer (counted for diagnostics).
     public private(set) var unexpectedPDUs = 0
@@ -218,7 +231,7 @@ public actor GATTClient {
         case .handleValueNotification(let handle, let value):
             eventSink.yield(.notification(handle: handle, value: value))
         case .handleValueIndication(let handle, let value):
-            receivedIndication(handle: handle, value: value)
+            await receivedIndication(handle: handle, value: value)
         default:
             let opcode = pdu.opcode
             if let current = pending, opcode == current.opcode &+ 1, !(ATTOpcode(rawValue: opcode)?.isRequest ?? false) {
@@ -254,11 +267,18 @@ public actor GATTClient {
 
     // MARK: Indications
 
-    private func receivedIndication(handle: UInt16, value: [UInt8]) {
+    private func receivedIndication(handle: UInt16, value: [UInt8]) async {
         guard outstandingIndication == nil else {
             // A second indication before our confirmation breaks the protocol; the device will resend it.
             unexpectedPDUs += 1
             logger.notice("device sent an indication before the previous one was confirmed; ignored")
+            return
+        }
+        guard heldIndicationHandles.contains(handle) else {
+            Counter(label: "gatewayd_att_indications_confirmed_at_once_total").increment()
+            logger.info("confirmed an indication no session holds", metadata: ["handle": "\(handle)"])
+            try? await bearer.send(ATTPDU.handleValueConfirmation.encoded())
+            eventSink.yield(.confirmedIndication(handle: handle, value: value))
             return
         }
         let id = nextID

@@ -210,6 +210,8 @@ extension GATTClient {
         guard let cccd = characteristic.cccdHandle else {
             throw .missing("a Client Characteristic Configuration descriptor for \(characteristic.uuid)")
         }
+        // Held before the write: the device may indicate as soon as it has answered.
+        holdIndications(characteristic.valueHandle, value == .indications)
         try await write(handle: cccd, value: [UInt8(value.rawValue & 0xFF), UInt8(value.rawValue >> 8)])
     }
 

@@ -59,7 +59,7 @@ public struct BloodPressureSession: Sendable {
                         IntermediateCuffPressure.self, value, receivedAt: options.clock.now(), delivery: .notification,
                         acknowledgement: .none
                     ) { .intermediateCuffPressure($0) })
-            case .deadline: continue
+            case .event(.confirmedIndication), .deadline: continue
             case .linkClosed:
                 throw await client.failure ?? .linkClosed(nil)
             }

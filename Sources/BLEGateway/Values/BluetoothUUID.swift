@@ -102,6 +102,9 @@ extension BluetoothUUID {
 
     // Characteristics
     public static let deviceName = BluetoothUUID(0x2A00)
+    /// Generic Attribute's Service Changed: indicated (to a bonded client, right after it reconnects) with the
+    /// handle range whose attributes changed.
+    public static let serviceChanged = BluetoothUUID(0x2A05)
     public static let localTimeInformation = BluetoothUUID(0x2A0F)
     public static let dateTime = BluetoothUUID(0x2A08)
     public static let glucoseMeasurement = BluetoothUUID(0x2A18)

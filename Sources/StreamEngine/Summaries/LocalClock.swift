@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// Why a summary could not be set up. Each case names what was wrong (DESIGN.md rule 8).
@@ -101,6 +102,9 @@ public struct LocalClock: Sendable, Hashable {
     public static let microsPerMinute: Int64 = 60_000_000
 
     public let timeZone: TimeZone
+    /// The offset last looked up and the span of instants it holds for: summaries read the clock once per sample
+    /// (a day of a strap is ~200,000 readings), and asking the zone each time was most of a day summary's cost.
+    private let lastSpan = OffsetSpanCache()
 
     public init(_ timeZone: TimeZone) { self.timeZone = timeZone }
 
@@ -110,11 +114,21 @@ public struct LocalClock: Sendable, Hashable {
         timeZone = zone
     }
 
+    public static func == (lhs: LocalClock, rhs: LocalClock) -> Bool { lhs.timeZone == rhs.timeZone }
+    public func hash(into hasher: inout Hasher) { hasher.combine(timeZone) }
+
     /// The zone's offset from UTC at a UTC instant, in µs. Offsets change on whole seconds, so the instant is
     /// taken to its second (integer division; the Double below holds whole seconds exactly).
     public func offsetMicros(at utcMicros: Int64) -> Int64 {
         let seconds = SummaryMath.floorDiv(utcMicros, 1_000_000)
-        return Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))) * 1_000_000
+        if let cached = lastSpan.offset(at: seconds) { return cached }
+        let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+        let offset = Int64(timeZone.secondsFromGMT(for: date)) * 1_000_000
+        // Valid until the zone's next transition, and at most an hour: a change of a zone's standard offset is not a
+        // daylight-saving transition, so it is caught within the hour.
+        let next = timeZone.nextDaylightSavingTimeTransition(after: date).map { Int64($0.timeIntervalSince1970.rounded(.down)) }
+        lastSpan.remember(seconds..<min(next ?? .max, seconds + 3_600), offset: offset)
+        return offset
     }
 
     /// The wall-clock reading at a UTC instant, as local µs since 1970-01-01 00:00.
@@ -145,4 +159,16 @@ public struct LocalClock: Sendable, Hashable {
             localStartMicros: localStart,
             day: LocalDate(daysSince1970: Int(SummaryMath.floorDiv(localStart, Self.microsPerDay))))
     }
+}
+
+/// The one span of constant UTC offset a `LocalClock` saw last (shared by its copies; a lock, since summaries run on
+/// any thread).
+final class OffsetSpanCache: Sendable {
+    private let span = Mutex<(seconds: Range<Int64>, offset: Int64)?>(nil)
+
+    func offset(at seconds: Int64) -> Int64? {
+        span.withLock { span in span.flatMap { $0.seconds.contains(seconds) ? $0.offset : nil } }
+    }
+
+    func remember(_ seconds: Range<Int64>, offset: Int64) { span.withLock { $0 = (seconds, offset) } }
 }

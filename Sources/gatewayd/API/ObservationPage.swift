@@ -38,13 +38,15 @@ struct ObservationPage {
         // One reading more than the page needs: the hits before the cut-off reading are then certain to fill it.
         var limit = Swift.max(need + 1, 64)
         let nowMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        // A day's summaries cost a day's readings: as many as the page needs, not the readings' 64.
+        var summaryLimit = need + 1
         while true {
             var readings: [Reading] = []
             var cutoffs: [Int64] = []
             var summaries: [ObservationHit] = []
             if !search.summaryKinds.isEmpty {
                 for subject in subjects {
-                    let stream = try dailySummaries(search, subject: subject, data: data, limit: limit, nowMicros: nowMicros)
+                    let stream = try dailySummaries(search, subject: subject, data: data, limit: summaryLimit, nowMicros: nowMicros)
                     summaries += stream.hits
                     if let cutoff = stream.cutoff { cutoffs.append(cutoff) }
                 }
@@ -78,6 +80,7 @@ struct ObservationPage {
                     hits: hits, included: try included(hits, local: aboutDevices, data: data), total: nil, hasMore: search.count > 0)
             }
             limit *= 4
+            summaryLimit *= 4
         }
     }
 

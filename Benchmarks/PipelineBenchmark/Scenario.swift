@@ -38,7 +38,8 @@ protocol ReadingSink: Sendable {
     func take(_ pending: PendingReading) async throws
     /// A connection's readings, as the sink takes them (the durable sink as gatewayd does: `StreamEngine.consume`).
     func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws
-    func saveCursor(_ device: DeviceRecord, next: UInt16) async throws
+    /// Told each move of a meter's cursor as records become durable (as the daemon keeps it).
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async
 }
 
 extension ReadingSink {
@@ -61,7 +62,7 @@ struct NoopSink: ReadingSink {
         await pending.acknowledge()
         tally.storedOne()
     }
-    func saveCursor(_ device: DeviceRecord, next: UInt16) async { cursors[device.key] = next }
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async { cursors[device.key] = next }
 }
 
 final class CursorBook: @unchecked Sendable {
@@ -103,8 +104,8 @@ struct DurableSink: ReadingSink {
         }
         try await engine.consume(counted, inFlight: 64) { outcome, _ in count(outcome) }
     }
-    func saveCursor(_ device: DeviceRecord, next: UInt16) async throws {
-        try archive.advanceRecordCursor(deviceKey: device.key, to: next)
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async {
+        try? archive.setRecordCursor(deviceKey: device.key, to: next)
     }
 }
 
@@ -175,7 +176,7 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
     do {
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: context.sessionOptions, mapperOptions: context.mapper,
-            cursor: { await sink.cursor($0) }
+            cursor: { await sink.cursor($0) }, saveCursor: { await sink.saveCursor($0, next: $1) }
         ) { _, _ in tally.malformedOne() }
         do {
             try await sink.takeAll(connection.readings, tally: tally)
@@ -184,7 +185,6 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
         } catch {
             if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
         }
-        if let next = await connection.cursor.next { try await sink.saveCursor(connection.device, next: next) }
     } catch {
         if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
     }

@@ -223,7 +223,7 @@ public struct DailySummaries: Sendable {
     /// Resting heart rate and RMSSD of the day, read the way `gatewayd summary` defines them but at a day's cost, not
     /// a history's: the resting rate from the store's 5-minute window sums (the same exact means, the lowest with at
     /// least 30 clean samples, compared without division), RMSSD an hour of RR intervals at a time (its windows
-    /// never span an hour's edge, so nothing changes but the memory).
+    /// never span an hour's edge, so nothing changes but the memory each pass holds).
     func heart(_ c: Context) throws -> [Summary] {
         guard let store = try archive.sampleStore() else { return [] }
         let day = c.startMicros..<clock.start(of: c.day.adding(days: 1))
@@ -265,11 +265,19 @@ public struct DailySummaries: Sendable {
         let variability = try HeartRateVariability(clock: clock)
         var measured: [RMSSDWindow] = []
         if !intervals.isEmpty {
+            // The day's intervals read once (a chunk is decoded once, not once per hour it overlaps), then an hour at
+            // a time through the windows.
+            let all = try points(intervals, in: day, store: store)
+            var start = 0
             var hour = day.lowerBound
-            while hour < day.upperBound {
+            while hour < day.upperBound, start < all.count {
                 let end = min(hour + 3_600_000_000, day.upperBound)
-                measured += variability.windows(try points(intervals, in: hour..<end, store: store))
-                    .filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
+                var stop = start
+                while stop < all.count, all[stop].micros < end { stop += 1 }
+                if stop > start {
+                    measured += variability.windows(Array(all[start..<stop])).filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
+                }
+                start = stop
                 hour = end
             }
         }

@@ -65,7 +65,14 @@ public struct DecimalValue: Hashable, Sendable, CustomStringConvertible {
     /// A binary approximation, for display and statistics that are not exact by nature (mean, deviation).
     public var doubleValue: Double { Double(mantissa) * Self.powerOfTen(Int(exponent)) }
 
-    static func powerOfTen(_ n: Int) -> Double { n >= 0 ? pow10Int(n) : 1.0 / pow10Int(-n) }
+    static func powerOfTen(_ n: Int) -> Double {
+        let magnitude = Int(n.magnitude)
+        // 10^0…10^22 are exact doubles: the table holds what the loop computes, without the loop per value.
+        let power = magnitude < exactPowersOfTen.count ? exactPowersOfTen[magnitude] : pow10Int(magnitude)
+        return n >= 0 ? power : 1.0 / power
+    }
+
+    private static let exactPowersOfTen: [Double] = (0...22).map { pow10Int($0) }
 
     private static func pow10Int(_ n: Int) -> Double {
         var r = 1.0
@@ -105,14 +112,20 @@ public struct ExactDecimal: Hashable, Sendable, CustomStringConvertible {
     func mantissa(atExponent target: Int) -> Int128? {
         if target == exponent { return mantissa }
         guard target < exponent else { return nil }
-        var m = mantissa
-        for _ in 0..<(exponent - target) {
-            let (next, overflow) = m.multipliedReportingOverflow(by: 10)
-            if overflow { return nil }
-            m = next
-        }
-        return m
+        let shift = exponent - target
+        // One multiplication by 10^shift (overflow-checked) instead of shift of them: comparisons of RR intervals
+        // (10 decimal places) against whole-number bounds are the inner loop of a day's RMSSD.
+        guard shift < Self.powersOfTen.count else { return mantissa == 0 ? 0 : nil }
+        let (scaled, overflow) = mantissa.multipliedReportingOverflow(by: Self.powersOfTen[shift])
+        return overflow ? nil : scaled
     }
+
+    /// 10^0 … 10^38, every power of ten an Int128 holds.
+    private static let powersOfTen: [Int128] = {
+        var powers: [Int128] = [1]
+        while powers.count < 39 { powers.append(powers[powers.count - 1] * 10) }
+        return powers
+    }()
 
     /// Exact sum, or nil on 128-bit overflow.
     public func adding(_ other: ExactDecimal) -> ExactDecimal? {

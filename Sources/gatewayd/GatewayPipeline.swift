@@ -73,6 +73,9 @@ struct GatewayPipeline: Sendable {
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
             cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
+            // Kept as records become durable, so a timeout or a crash mid-transfer resumes where it stopped. (A cursor
+            // that could not be saved only means records are asked for again: dedupe keeps them once.)
+            saveCursor: { device, next in try? archive.setRecordCursor(deviceKey: device.key, to: next) },
             onEvent: { event in
                 stats.observe(event)
                 onEvent?(event)
@@ -97,7 +100,7 @@ struct GatewayPipeline: Sendable {
             try? archive.recordConnection(stats.report(device: connection.device, error: failure))
             throw error
         }
-        if let next = await connection.cursor.next { try archive.advanceRecordCursor(deviceKey: connection.device.key, to: next) }
+
         try archive.recordConnection(stats.report(device: connection.device, error: failure))
     }
 }
@@ -113,6 +116,8 @@ final class ConnectionStats: @unchecked Sendable {
     private var heartRate = false
     private var offset: Int64?
     private var comparisons: [ClockComparison] = []
+    /// The meter no longer held the last record stored from it: everything was downloaded again.
+    private var restarted = false
 
     init(policy: TimePolicy) { self.policy = policy }
 
@@ -125,6 +130,7 @@ final class ConnectionStats: @unchecked Sendable {
             received += 1
             if case .heartRate = measurement.measurement { heartRate = true }
         case .storedRecordCount(let count): announced = (announced ?? 0) + count
+        case .transferComplete(let transfer) where transfer.restartedFromFirstRecord: restarted = true
         case .clock(let observation):
             let comparison = ReadingMapper.clockComparison(observation)
             comparisons.append(comparison)
@@ -141,7 +147,11 @@ final class ConnectionStats: @unchecked Sendable {
         let expected = announced ?? (heartRate ? max(1, Int(ended.timeIntervalSince(started).rounded())) : nil)
         var report = ReadingArchive.ConnectionReport(
             device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000), endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
-            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons, error: error)
+            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons,
+            error: error
+                ?? (restarted
+                    ? "the meter's record numbers went back (memory cleared, or another meter at its address): every record it holds "
+                        + "was downloaded again, duplicates kept once" : nil))
         report.clockZone = policy.timeZoneIdentifier
         return report
     }

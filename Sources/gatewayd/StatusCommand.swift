@@ -57,6 +57,13 @@ struct StatusCommand: ParsableCommand {
                 [$0.address, $0.kind, $0.name ?? "-", $0.deviceKey ?? "-", ISO8601DateFormatter().string(from: $0.pairedAt)]
             }))
         }
+        let refusals = RefusedPairings(data: dir).load()
+        if !refusals.isEmpty {
+            print("== pairing requests refused (no operator started them)")
+            print(Table.aligned([["address", "last", "what it means"]] + refusals.map {
+                [$0.address, TimeFormat.iso8601(Int64($0.last.timeIntervalSince1970 * 1_000_000), timeZone: zone), RefusedPairings.advice($0)]
+            }))
+        }
         print("== subjects: " + (mappings.isEmpty ? "none mapped" : mappings.map { "\($0.deviceKey)\($0.userID.map { "#\($0)" } ?? "")=\($0.subject)" }.joined(separator: ", ")))
         let stored = try archive.storedReadingCount()
         print("== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept")

@@ -199,6 +199,10 @@ struct TestPeripheral {
         _ = try await setup.exchangeMTU()
         for handles in [serviceChanged, bpm] { try await setup.write(handle: try #require(handles.cccd), value: [0x02, 0x00]) }
         var events = setup.events.makeAsyncIterator()
+        // Discovery runs once per link: a second call answers from what the first found.
+        _ = try await setup.discoverAll()
+        _ = try await setup.discoverAll()
+        #expect(await setup.discoveries == 1)
 
         // Service Changed (handles 0x0001–0xFFFF) before anything is subscribed: confirmed at once, and reported.
         #expect(await server.indicate(serviceChanged.value, [0x01, 0x00, 0xFF, 0xFF]) == true)
@@ -211,8 +215,10 @@ struct TestPeripheral {
         #expect(await server.indicate(bpm.value, [0x00, 1, 2, 3, 4, 5, 6]) == true)
         _ = await events.next()
 
-        // Once a session subscribes to the measurement, its indications wait for the durable acknowledgement.
+        // Once a session subscribes to the measurement, its indications wait for the durable acknowledgement. (The
+        // database changed, so it is discovered again.)
         let database = try await setup.discoverAll()
+        #expect(await setup.discoveries == 2)
         try await setup.configure(try #require(database.characteristic(.bloodPressureMeasurement)), .indications)
         let confirmed = Task { await server.indicate(bpm.value, [0x00, 7, 8, 9, 10, 11, 12]) }
         guard case .indication(let indication) = await events.next() else {

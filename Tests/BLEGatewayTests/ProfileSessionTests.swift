@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 
@@ -311,6 +312,64 @@ struct SessionLog {
         #expect(await meter.acceptedRequests.last == .reportStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(5))))
         let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(third.transfer == StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound))
+    }
+
+    /// Every move of the cursor, as the daemon is told them (nil: restarted).
+    final class CursorMoves: Sendable {
+        let moves = Mutex<[UInt16?]>([])
+        func append(_ next: UInt16?) { moves.withLock { $0.append(next) } }
+        var all: [UInt16?] { moves.withLock { $0 } }
+    }
+
+    /// A meter whose memory was cleared (or another meter behind the same address) numbers its records from 1 again:
+    /// it no longer holds the last durable record, so everything it holds is downloaded — not "no records" for ever.
+    /// The cursor is handed over at each durable record, not only when the connection ends.
+    @Test func aMeterWhoseNumbersWentBackIsDownloadedFromItsFirstRecord() async throws {
+        let meter = Self.meter()
+        await Self.fill(meter, count: 5)
+        let moves = CursorMoves()
+        let cursor = StoredRecordCursor(next: nil, onMove: { moves.append($0) })
+        let first = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        #expect(first.glucose.count == 5 && first.transfer?.restartedFromFirstRecord == false)
+        #expect(moves.all == [2, 3, 4, 5, 6])
+
+        await meter.clearMemory()
+        for value in [120, 121, 122] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }
+        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        #expect(second.error == nil)
+        #expect(second.glucose.map(\.0.sequenceNumber) == [1, 2, 3])
+        #expect(second.transfer == StoredRecordTransfer(announced: 3, delivered: 3, responseCode: .success, restartedFromFirstRecord: true))
+        #expect(await meter.acceptedRequests.contains(.reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(5)))))
+        #expect(await cursor.next == 4)
+        #expect(Array(moves.all.suffix(4)) == [nil, 2, 3, 4])
+
+        // Nothing new: the last durable record (3) is still there, so nothing is asked for again.
+        let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: 4), options: sessionOptions()).run())
+        #expect(third.transfer == StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound))
+    }
+
+    /// Sequence numbers are 16 bits: after 65535 comes 0. The cursor follows them past the wrap (serial-number order),
+    /// so the records numbered from 0 again are downloaded, not taken for old ones.
+    @Test func sequenceNumbersAreFollowedPastTheirWrap() async throws {
+        let meter = Self.meter()
+        await meter.clearMemory(startingAt: 65_534)
+        for value in [100, 101] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }
+        let cursor = StoredRecordCursor(next: nil)
+        let first = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        #expect(first.glucose.map(\.0.sequenceNumber) == [65_534, 65_535])
+        #expect(await cursor.next == 0)
+
+        for value in [102, 103] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }  // numbered 0 and 1
+        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        #expect(second.error == nil)
+        #expect(Set(second.glucose.map(\.0.sequenceNumber)).isSuperset(of: [0, 1]))
+        #expect(await cursor.next == 2)
+
+        await meter.measure(milligramsPerDeciliter: 104)  // numbered 2
+        let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        #expect(third.glucose.map(\.0.sequenceNumber).contains(2))
+        #expect(await cursor.next == 3)
+        #expect(StoredRecordCursor.isAfter(0, 65_535) && !StoredRecordCursor.isAfter(65_535, 3))
     }
 
     @Test func aLinkDroppedMidTransferResumesFromTheDurableCursor() async throws {

@@ -70,7 +70,9 @@ import Testing
         #expect(glucose.status == 0)
         #expect(glucose.stdout.contains(#"{"event":"stored_records","count":3}"#))
         #expect(glucose.stdout.contains(#""delivery":"stored_record 5""#))
-        #expect(glucose.stdout.contains(#"{"event":"transfer_complete","announced":3,"delivered":3,"response_code":"success"}"#))
+        #expect(
+            glucose.stdout.contains(
+                #"{"event":"transfer_complete","announced":3,"delivered":3,"response_code":"success","restarted_from_first_record":false}"#))
 
         let malformedSocket = dir.appendingPathComponent("bad.sock").path
         let broken = try simulate(["--device", "bp", "--readings", "2", "--malformed-every", "2", "--once"], socket: malformedSocket)

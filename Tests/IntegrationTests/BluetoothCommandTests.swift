@@ -1,5 +1,6 @@
 import BLEGateway
 import Foundation
+import Logging
 import Testing
 
 @testable import gatewayd
@@ -145,5 +146,36 @@ import Testing
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("== bluetooth: hci1, 1 paired device(s)"), "\(status.stdout)")
         #expect(status.stdout.contains("00:AA:01:01:00:01") && status.stdout.contains("GL-Meter"), "\(status.stdout)")
+    }
+
+    /// The daemon pairs nothing on a device's word: a paired cuff's address asking to pair again (a device that lost
+    /// its keys, or a stranger using that address) and an unknown device are both refused — every kind of prompt —
+    /// counted per address, and `gatewayd status` tells the operator what to do.
+    @Test func theDaemonRefusesEveryPairingNoOperatorStartedAndStatusSaysSo() throws {
+        let dir = try APIHarness.scratch("status-refused")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt)
+        pipeline.close()
+        let refused = RefusedPairings(data: dir + "/data")
+        let cuff = DeviceAddress(try BluetoothAddress(parsing: "00:AA:01:01:00:01"), type: .lePublic)
+        let stranger = DeviceAddress(try BluetoothAddress(parsing: "C0:FF:EE:00:00:07"), type: .leRandom)
+        let paired: Set<String> = ["00:AA:01:01:00:01"]
+        let requests: [PairingPrompt.Request] = [
+            .confirmation(value: 0, justWorks: true), .confirmation(value: 123_456, justWorks: false), .passkeyEntry,
+            .passkeyDisplay(passkey: 654_321, entered: 0),
+        ]
+        for request in requests {
+            #expect(refused.refuse(PairingPrompt(index: 1, device: cuff, request: request), pairedAddresses: paired, logger: Logger(label: "test")) == .reject)
+        }
+        #expect(refused.refuse(PairingPrompt(index: 1, device: stranger, request: requests[0]), pairedAddresses: paired, logger: Logger(label: "test")) == .reject)
+        let entries = refused.load()
+        #expect(entries.map(\.address) == ["C0:FF:EE:00:00:07", "00:AA:01:01:00:01"])
+        #expect(entries.map(\.count) == [1, 4] && entries.map(\.paired) == [false, true])
+
+        let status = try APIHarness.run(["status", "--dir", dir + "/data"])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("== pairing requests refused"), "\(status.stdout)")
+        #expect(status.stdout.contains("paired device asked to pair again 4 times, refused: if it is yours, pair it with `gatewayd pair`"))
+        #expect(status.stdout.contains("unknown device asked to pair 1 time"))
     }
 }

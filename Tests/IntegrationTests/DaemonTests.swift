@@ -289,10 +289,14 @@ import Testing
         let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
         let block = try #require(readme.components(separatedBy: "## Two commands").dropFirst().first?.components(separatedBy: "```").dropFirst().first)
         let commands = block.split(separator: "\n").map { $0.split(separator: "#").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }.filter { !$0.isEmpty && $0 != "sh" }
-        #expect(commands == ["scripts/demo", "swift test"], "\(commands)")
-        // CI runs README's test command, then (after it, as issue 7 asks) the real-kernel Bluetooth test bed.
+        #expect(commands == ["scripts/demo", "scripts/test"], "\(commands)")
+        // CI runs README's test command, which runs swift test with the FHIR validator, then the real-kernel test bed.
         let ciLines = ci.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        #expect(Array(ciLines.suffix(2)) == ["swift test", "hw/testbed/run-bluetooth-tests.sh"], "\(ciLines.suffix(2))")
+        #expect(ciLines.last == "scripts/test", "\(ciLines.suffix(2))")
+        let test = try String(contentsOf: root.appendingPathComponent("scripts/test"), encoding: .utf8)
+        #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/test").path))
+        #expect(test.contains("swift test \"$@\"") && test.contains("hw/testbed/run-bluetooth-tests.sh") && test.contains("GATEWAYD_FHIR_VALIDATOR"))
+        #expect(test.contains("PARTIAL RUN") && test.contains("exit 3"))
         #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/demo").path))
         let demo = try String(contentsOf: root.appendingPathComponent("scripts/demo"), encoding: .utf8)
         #expect(demo.contains("gatewayd\" demo") || demo.contains("gatewayd demo"), "scripts/demo must run the demo gateway")

@@ -73,7 +73,8 @@ func collect(
         setDeviceClockWhenOffBy: nil, deviceTimeZone: pipelineZone, clock: GatewayClock { pipelineClock.now() }, link: "socketpair")
     let connection = try await DeviceReadings.readings(
         client: client, sessionOptions: sessionOptions, mapperOptions: mapperOptions(),
-        cursor: { device in try? archive.recordCursor(deviceKey: device.key) }
+        cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
+        saveCursor: { device, next in try? archive.setRecordCursor(deviceKey: device.key, to: next) }
     ) { payload, identity in
         if let onMalformed { return try await onMalformed(payload, identity) }
         try archive.recordMalformed(
@@ -86,6 +87,5 @@ func collect(
     } catch {
         failure = error
     }
-    if let next = await connection.cursor.next { try archive.advanceRecordCursor(deviceKey: connection.device.key, to: next) }
     return failure
 }

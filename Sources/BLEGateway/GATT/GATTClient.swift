@@ -82,6 +82,16 @@ public actor GATTClient {
     /// 30-second timeout drops the link.
     private var heldIndicationHandles: Set<UInt16> = []
 
+    /// What `discoverAll` found on this link (nil until then, and again after the device said its database changed).
+    private(set) var discoveredDatabase: DiscoveredDatabase?
+    /// How many times this link's database was discovered (diagnostics and tests: once per connection).
+    public private(set) var discoveries = 0
+
+    func rememberDiscovered(_ database: DiscoveredDatabase) {
+        discoveredDatabase = database
+        discoveries += 1
+    }
+
     /// Indications of `handle` are confirmed only once acknowledged as durable (or not, when `held` is false).
     func holdIndications(_ handle: UInt16, _ held: Bool) {
         if held { heldIndicationHandles.insert(handle) } else { heldIndicationHandles.remove(handle) }
@@ -278,6 +288,11 @@ public actor GATTClient {
             Counter(label: "gatewayd_att_indications_confirmed_at_once_total").increment()
             logger.info("confirmed an indication no session holds", metadata: ["handle": "\(handle)"])
             try? await bearer.send(ATTPDU.handleValueConfirmation.encoded())
+            if let database = discoveredDatabase, database.characteristic(.serviceChanged)?.valueHandle == handle {
+                // The device's attribute database changed: what was discovered no longer holds.
+                logger.notice("the device's GATT database changed; it is discovered again", metadata: ["range": "\(value)"])
+                discoveredDatabase = nil
+            }
             eventSink.yield(.confirmedIndication(handle: handle, value: value))
             return
         }

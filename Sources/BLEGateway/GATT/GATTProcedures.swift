@@ -161,13 +161,18 @@ extension GATTClient {
         return found
     }
 
-    /// Discovers every primary service with its characteristics and descriptors.
+    /// Discovers every primary service with its characteristics and descriptors — once per link: picking the profile
+    /// and the profile session's setup share the result (a battery device may give up a link that keeps it busy). A
+    /// Service Changed indication makes the next call discover again.
     public func discoverAll() async throws(GATTError) -> DiscoveredDatabase {
+        if let known = discoveredDatabase { return known }
         var services = try await discoverPrimaryServices()
         for index in services.indices {
             services[index].characteristics = try await discoverCharacteristics(of: services[index])
         }
-        return DiscoveredDatabase(services: services)
+        let database = DiscoveredDatabase(services: services)
+        rememberDiscovered(database)
+        return database
     }
 
     /// Reads a value, continuing with Read Blob while parts fill the MTU (long values up to 512 bytes).

@@ -72,33 +72,55 @@ public struct GlucoseSession: Sendable {
             try await client.configure(handles.controlPoint, .indications)
         }
         var iterator = inbox.stream.makeAsyncIterator()
-        let selection: RACPRecordSelection =
+        var selection: RACPRecordSelection =
             if let next = await cursor.next { .greaterThanOrEqualTo(.sequenceNumber(next)) } else { .allRecords }
 
-        // 1. How many records are waiting?
-        try await writeControlPoint(.reportNumberOfStoredRecords(selection), handles)
+        /// Asks how many records `selection` holds: nil when the meter cannot count.
+        func count(_ selection: RACPRecordSelection) async throws(ProfileError) -> Int? {
+            try await writeControlPoint(.reportNumberOfStoredRecords(selection), handles)
+            let response: RACPResponse
+            do {
+                response = try await controlPointResponse(&iterator, inbox, handles)
+            } catch .procedureTimeout(let seconds) {
+                try await abort(&iterator, inbox, handles)
+                throw .procedureTimeout(seconds: seconds)
+            }
+            switch response {
+            case .numberOfStoredRecords(let count): return Int(count)
+            case .responseCode(_, .noRecordsFound): return 0
+            case .responseCode(_, .opCodeNotSupported), .responseCode(_, .operatorNotSupported), .responseCode(_, .operandNotSupported):
+                return nil  // the meter cannot count; the report still works
+            case .responseCode(let request, let code):
+                throw .recordAccessFailed(request: request, code: code)
+            }
+        }
+
+        // 1. How many records are waiting? Counted from the last durable record on, which a meter that was not reset
+        // still holds: if it holds none of them, its numbers went back (memory cleared, a meter replaced behind the
+        // same address) and everything it holds is asked for, deduplicated by identity — never "no records" for ever.
         var announced: Int?
-        let countResponse: RACPResponse
-        do {
-            countResponse = try await controlPointResponse(&iterator, inbox, handles)
-        } catch .procedureTimeout(let seconds) {
-            try await abort(&iterator, inbox, handles)
-            throw .procedureTimeout(seconds: seconds)
+        if let last = await cursor.lastDurable, case .greaterThanOrEqualTo = selection {
+            switch try await count(.greaterThanOrEqualTo(.sequenceNumber(last))) {
+            case 0?:
+                Counter(label: "gatewayd_racp_sequence_restarts_total").increment()
+                await cursor.restart()
+                selection = .allRecords
+                announced = try await count(.allRecords)
+            case let held?:
+                // A wrapped meter's numbers after 65535 start again at 0: they are not ≥ the cursor, so ask for all.
+                if last == UInt16.max { selection = .allRecords }
+                announced = selection == .allRecords ? nil : held - 1
+            case nil:
+                announced = nil
+            }
+        } else {
+            announced = try await count(selection)
         }
-        switch countResponse {
-        case .numberOfStoredRecords(let count):
-            announced = Int(count)
-            emit(.storedRecordCount(Int(count)))
-        case .responseCode(_, .noRecordsFound):
-            announced = 0
-            emit(.storedRecordCount(0))
-        case .responseCode(_, .opCodeNotSupported), .responseCode(_, .operatorNotSupported), .responseCode(_, .operandNotSupported):
-            break  // the meter cannot count; the report below still works
-        case .responseCode(let request, let code):
-            throw .recordAccessFailed(request: request, code: code)
-        }
+        if let announced { emit(.storedRecordCount(announced)) }
+        let restarted = await cursor.restarted
         if announced == 0 {
-            emit(.transferComplete(StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
+            emit(.transferComplete(StoredRecordTransfer(
+                announced: 0, delivered: 0, responseCode: .noRecordsFound, restartedFromFirstRecord: restarted)))
             return
         }
 
@@ -176,7 +198,8 @@ public struct GlucoseSession: Sendable {
                 waitingForContext.removeAll()
                 switch response {
                 case .responseCode(_, let code) where code == .success || code == .noRecordsFound:
-                    emit(.transferComplete(StoredRecordTransfer(announced: announced, delivered: delivered, responseCode: code)))
+                    emit(.transferComplete(StoredRecordTransfer(
+                        announced: announced, delivered: delivered, responseCode: code, restartedFromFirstRecord: restarted)))
                     return
                 case .responseCode(let request, let code):
                     throw .recordAccessFailed(request: request, code: code)

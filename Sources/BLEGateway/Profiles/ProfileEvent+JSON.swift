@@ -46,6 +46,7 @@ extension ProfileEvent {
                 ("announced", transfer.announced.map { .int($0) } ?? .null),
                 ("delivered", .int(transfer.delivered)),
                 ("response_code", .string(transfer.responseCode.specName)),
+                ("restarted_from_first_record", .bool(transfer.restartedFromFirstRecord)),
             ])
         }
     }

@@ -94,6 +94,14 @@ public struct StoredRecordTransfer: Hashable, Sendable {
     /// What arrived.
     public var delivered: Int
     public var responseCode: RACPResponseCode
+    /// The meter no longer held the last record the cursor had stored (its memory was cleared, or another meter
+    /// answers at its address): every record it holds was asked for again.
+    public var restartedFromFirstRecord = false
+
+    public init(announced: Int?, delivered: Int, responseCode: RACPResponseCode, restartedFromFirstRecord: Bool = false) {
+        (self.announced, self.delivered, self.responseCode) = (announced, delivered, responseCode)
+        self.restartedFromFirstRecord = restartedFromFirstRecord
+    }
 }
 
 /// Everything a profile session reports, in order.
@@ -140,24 +148,58 @@ public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The stored-record cursor: the next sequence number not yet durable. It moves only when the caller
 /// acknowledges records, and only past a contiguous prefix of what was delivered, so a crash or a dropped
-/// link resumes exactly after the last durable record. (Sequence numbers are treated as not wrapping: a meter
-/// holds far fewer than 65,536 records, and the cursor is per device.)
+/// link resumes exactly after the last durable record — and each move is handed to `onMove` at once (the daemon
+/// keeps it in its archive), so a timeout or a crash mid-transfer does not start the download over.
+///
+/// Sequence numbers are compared as serial numbers (RFC 1982): after 65535 comes 0, so a meter whose numbers wrap
+/// is followed past the wrap. A meter whose numbers went back (its memory cleared, another meter behind the same
+/// address) is `restart`ed: its records are downloaded from the start and deduplicated by identity.
 public actor StoredRecordCursor {
     public private(set) var next: UInt16?
     private var pending: Set<UInt16> = []
     private var highestAcknowledged: UInt16?
+    private let onMove: (@Sendable (UInt16?) async -> Void)?
+    /// True once `restart` was called on this connection.
+    public private(set) var restarted = false
 
-    public init(next: UInt16?) { self.next = next }
+    public init(next: UInt16?, onMove: (@Sendable (UInt16?) async -> Void)? = nil) {
+        self.next = next
+        self.onMove = onMove
+    }
+
+    /// Whether `a` comes after `b` in serial-number order (within half the number space).
+    public static func isAfter(_ a: UInt16, _ b: UInt16) -> Bool {
+        let distance = a &- b
+        return distance != 0 && distance < 0x8000
+    }
+
+    /// The last record already durable before this connection, if the cursor knows one.
+    public var lastDurable: UInt16? { next.map { $0 &- 1 } }
 
     func delivered(_ sequence: UInt16) { pending.insert(sequence) }
 
-    func acknowledge(_ sequence: UInt16) {
+    func acknowledge(_ sequence: UInt16) async {
         guard pending.remove(sequence) != nil else { return }
-        highestAcknowledged = max(highestAcknowledged ?? sequence, sequence)
-        if let lowestPending = pending.min() {
-            if let current = next { next = max(current, lowestPending) } else { next = lowestPending }
-        } else if let highest = highestAcknowledged, highest < UInt16.max {
-            next = max(next ?? 0, highest + 1)
+        highestAcknowledged = highestAcknowledged.map { Self.isAfter(sequence, $0) ? sequence : $0 } ?? sequence
+        let candidate: UInt16?
+        if let lowestPending = pending.min(by: { Self.isAfter($1, $0) }) {
+            candidate = lowestPending
+        } else {
+            candidate = highestAcknowledged.map { $0 &+ 1 }
         }
+        guard let candidate else { return }
+        if let current = next, !Self.isAfter(candidate, current) { return }
+        next = candidate
+        await onMove?(candidate)
+    }
+
+    /// The meter's sequence numbers went back: forget the position (and say so to `onMove`); what it reports from
+    /// now on is acknowledged from scratch.
+    func restart() async {
+        next = nil
+        highestAcknowledged = nil
+        pending.removeAll()
+        restarted = true
+        await onMove?(nil)
     }
 }

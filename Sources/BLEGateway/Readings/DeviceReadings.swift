@@ -14,10 +14,11 @@ public enum DeviceReadings {
     }
 
     /// `cursor` is asked for the device's durable stored-record cursor once its identity is known; the
-    /// returned cursor moves as readings are acknowledged, for the caller to persist.
+    /// returned cursor moves as readings are acknowledged, and `saveCursor` is told each move as it happens (nil: the
+    /// meter was restarted from its first record).
     public static func readings(
         client: GATTClient, sessionOptions: ProfileSessionOptions, mapperOptions: ReadingMapperOptions,
-        cursor: @Sendable (DeviceRecord) async -> UInt16?,
+        cursor: @Sendable (DeviceRecord) async -> UInt16?, saveCursor: (@Sendable (DeviceRecord, UInt16?) async -> Void)? = nil,
         onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping ReadingCollector.MalformedHandler
     ) async throws(ProfileError) -> (readings: AsyncThrowingStream<PendingReading, any Error>, device: DeviceRecord, cursor: StoredRecordCursor) {
         let database: DiscoveredDatabase
@@ -30,7 +31,9 @@ public enum DeviceReadings {
             throw .gatt(error)
         }
         let device = ReadingMapper.deviceRecord(identity)
-        let cursor = StoredRecordCursor(next: await cursor(device))
+        var onMove: (@Sendable (UInt16?) async -> Void)?
+        if let saveCursor { onMove = { next in await saveCursor(device, next) } }
+        let cursor = StoredRecordCursor(next: await cursor(device), onMove: onMove)
         let events: AsyncThrowingStream<ProfileEvent, any Error>
         switch profile(of: database) {
         case .bloodPressure: events = BloodPressureSession(client: client, options: sessionOptions).run()

@@ -102,6 +102,13 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
 
     public func changeBattery() { configuration.clock.batteryChangedAt = now() }
 
+    /// Clears the meter's memory, as a reset (or a replacement meter at the same address) does: the next record is
+    /// numbered `startingAt` (1 after a reset; near 65535 to try the numbers' wrap).
+    public func clearMemory(startingAt sequence: UInt16 = 1) {
+        records.removeAll()
+        nextSequence = sequence
+    }
+
     public func reconfigure(_ change: @Sendable (inout Configuration) -> Void) { change(&configuration) }
 
     public func serve(_ bearer: any ATTBearer) async {

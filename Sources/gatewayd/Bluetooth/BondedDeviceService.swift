@@ -58,9 +58,12 @@ struct BondedDeviceService: Service {
         let radio = try await RadioController.open(settings: settings, dataDirectory: dataDirectory, logger: logger)
         defer { radio.close() }
         let known = Set(devices.map { $0.address.uppercased() })
-        // Re-pairing prompts (a device that lost its keys) are answered only for devices a person paired.
+        // No pairing on a device's word, not even from a paired address: a stranger can use that address to write
+        // readings onto a person. A device that lost its keys is paired again by an operator (`gatewayd pair`).
+        let refused = RefusedPairings(data: dataDirectory)
+        let logger = self.logger
         let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
-            known.contains("\(prompt.device.address)".uppercased()) ? await PairingAgent.justWorks(prompt) : .reject
+            refused.refuse(prompt, pairedAddresses: known, logger: logger)
         }
         await agent.start()
         logger.notice("waiting for paired devices to advertise", metadata: [

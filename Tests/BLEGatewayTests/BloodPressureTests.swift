@@ -1,3 +1,5 @@
+import Foundation
+import Provenance
 import Testing
 
 @testable import BLEGateway
@@ -196,11 +198,41 @@ import Testing
         }
     }
 
-    @Test func badTimeStampNamesTheSubField() {
+    /// Through the reading mapper: the cuff's reading is kept, its pressures intact, on its receive time, the stamp
+    /// refused as not a date and time (timeRefused: doubtful, left out of summaries), the bytes kept as sent.
+    @Test func aReservedMonthGivesTheReadingItsReceiveTime() throws {
         var bytes = Self.full
         bytes[9] = 13
-        Kit.expectError(
-            BloodPressureMeasurement.self, bytes, field: "time_stamp.month", offset: 9, problem: .reservedValue(13))
+        let received = ReceivedMeasurement(
+            measurement: .bloodPressure(try BloodPressureMeasurement(decoding: bytes)), characteristic: .bloodPressureMeasurement,
+            rawPayloads: [bytes], receivedAt: Date(timeIntervalSince1970: 1_795_000_000), delivery: .indication, contextMissing: false,
+            acknowledgement: .none)
+        let policy = TimePolicy(timeZoneIdentifier: "Asia/Tokyo")
+        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
+            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
+        }
+        let readings = ReadingMapper.readings(from: received, identity: DeviceIdentity(link: "test"), clocks: [], options: options)
+        let pressure = try #require(readings.first { $0.kind == .bloodPressure })
+        #expect(pressure.components.first?.value == .quantity(DecimalQuantity(mantissa: 120, exponent: 0)))
+        #expect(pressure.flags.contains(.timeRefused))
+        #expect(pressure.time.effectiveMicros == 1_795_000_000_000_000)
+        if case .refused(let reason) = pressure.time.decision { #expect(reason.contains("invalid_timestamp"), "\(reason)") } else {
+            Issue.record("expected the stamp refused, got \(pressure.time.decision)")
+        }
+        #expect(pressure.rawPayloads == [bytes])
+    }
+
+    /// A time stamp with a reserved value (month 13) does not discard the measurement: the pressures are kept, the
+    /// stamp is kept as sent (and re-encoded exactly) but is not valid, so the time rules give the reading its
+    /// receive time, flagged.
+    @Test func aReservedValueInTheTimeStampKeepsTheMeasurement() throws {
+        var bytes = Self.full
+        bytes[9] = 13
+        let value = try BloodPressureMeasurement(decoding: bytes)
+        #expect(value.record.systolic == (try BloodPressureMeasurement(decoding: Self.full)).record.systolic)
+        #expect(value.record.timeStamp?.month == 13 && value.record.timeStamp?.isValid == false)
+        #expect(value.encoded() == bytes)
+        #expect(try BloodPressureMeasurement(decoding: Self.full).record.timeStamp?.isValid == true)
     }
 
     // MARK: Intermediate Cuff Pressure

@@ -214,14 +214,15 @@ private typealias GlucoseKit = GlucoseTestKit
         }
     }
 
-    @Test func impossibleBaseTimeNamesTheSubField() {
+    /// A base time with a reserved value keeps the record (the concentration is what the meter measured); the time
+    /// is kept as sent and marked not valid.
+    @Test func aReservedValueInTheBaseTimeKeepsTheRecord() throws {
         var bytes = Self.fullPayload
         bytes[5] = 13
-        #expect(
-            GlucoseKit.decodeError(GlucoseMeasurement.self, bytes)
-                == CharacteristicDecodeError(
-                    characteristic: "Glucose Measurement", field: "base_time.month", offset: 5,
-                    problem: .reservedValue(13)))
+        let value = try GlucoseMeasurement(decoding: bytes)
+        #expect(value.baseTime.month == 13 && !value.baseTime.isValid)
+        #expect(value.concentration == (try GlucoseMeasurement(decoding: Self.fullPayload)).concentration)
+        #expect(value.encoded() == bytes)
     }
 }
 
@@ -261,9 +262,11 @@ private typealias GlucoseKit = GlucoseTestKit
         #expect(value.extendedFlagsPresent)
         #expect(value.carbohydrate == GlucoseCarbohydrate(id: .dinner, amount: .number(mantissa: 10, exponent: -3)))
         #expect(value.encoded() == correct)
-        // A device placing the byte last has its carbohydrate ID read as extended flags: the rest no longer fits.
+        // A device placing the byte last has its carbohydrate ID read as extended flags, and the rest shifted: the
+        // carbohydrate is not read as dinner (its ID byte is 0x0A, a reserved value, kept and named as such).
         let misplaced: [UInt8] = [0x81, 0x05, 0x00, 0x03, 0x0A, 0xD0, 0x00]
-        #expect(GlucoseKit.decodeError(GlucoseMeasurementContext.self, misplaced) != nil)
+        let shifted = try GlucoseMeasurementContext(decoding: misplaced)
+        #expect(shifted.carbohydrate?.id == nil && shifted.carbohydrate?.name == "reserved_10")
     }
 
     /// Every bit of the extended flags byte is reserved for future use: ignored and kept, never a reason to refuse the
@@ -342,40 +345,37 @@ private typealias GlucoseKit = GlucoseTestKit
         ("medication_id", 12, [0, 6, 7, 0xFF]),
     ]
 
-    @Test func reservedEnumerationValuesAreRefused() {
+    /// A reserved enumeration value is a value a newer meter may use: the context is kept (the rest of it decoded, the
+    /// value named "reserved_N", re-encoded to the same bytes), never refused.
+    @Test func reservedEnumerationValuesAreKeptAndNamed() throws {
         for (field, offset, values) in Self.reservedEnumerations {
             for raw in values {
                 var bytes = Self.fullPayload
                 bytes[offset] = raw
-                #expect(
-                    GlucoseKit.decodeError(GlucoseMeasurementContext.self, bytes)
-                        == CharacteristicDecodeError(
-                            characteristic: "Glucose Measurement Context", field: field, offset: offset,
-                            problem: .reservedValue(UInt64(raw))))
+                let value = try GlucoseMeasurementContext(decoding: bytes)
+                #expect(value.encoded() == bytes, "\(field) \(raw)")
+                #expect(value.json[field] == .string("reserved_\(raw)"), "\(field) \(raw)")
+                #expect(value.hba1c == (try GlucoseMeasurementContext(decoding: Self.fullPayload)).hba1c)
             }
         }
     }
 
     @Test(arguments: [UInt8(0)] + Array(4...14))
-    func reservedTesterIsRefused(_ tester: UInt8) {
+    func aReservedTesterIsKept(_ tester: UInt8) throws {
         var bytes = Self.fullPayload
         bytes[8] = 0x10 | tester
-        #expect(
-            GlucoseKit.decodeError(GlucoseMeasurementContext.self, bytes)
-                == CharacteristicDecodeError(
-                    characteristic: "Glucose Measurement Context", field: "tester_health.tester", offset: 8,
-                    problem: .reservedValue(UInt64(tester))))
+        let value = try GlucoseMeasurementContext(decoding: bytes)
+        #expect(value.testerHealth?.tester == nil && value.testerHealth?.health == .minorHealthIssues)
+        #expect(value.testerHealth?.testerName == "reserved_\(tester)" && value.encoded() == bytes)
     }
 
     @Test(arguments: [UInt8(0)] + Array(6...14))
-    func reservedHealthIsRefused(_ health: UInt8) {
+    func aReservedHealthIsKept(_ health: UInt8) throws {
         var bytes = Self.fullPayload
         bytes[8] = health << 4 | 0x01
-        #expect(
-            GlucoseKit.decodeError(GlucoseMeasurementContext.self, bytes)
-                == CharacteristicDecodeError(
-                    characteristic: "Glucose Measurement Context", field: "tester_health.health", offset: 8,
-                    problem: .reservedValue(UInt64(health))))
+        let value = try GlucoseMeasurementContext(decoding: bytes)
+        #expect(value.testerHealth?.health == nil && value.testerHealth?.tester == .`self`)
+        #expect(value.testerHealth?.healthName == "reserved_\(health)" && value.encoded() == bytes)
     }
 
     @Test func everyDefinedEnumerationRoundTrips() throws {

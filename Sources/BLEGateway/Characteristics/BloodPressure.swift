@@ -209,7 +209,7 @@ public struct BloodPressureRecord: Hashable, Sendable {
         systolic = try reader.sfloat(firstField)
         diastolic = try reader.sfloat("diastolic")
         meanArterialPressure = try reader.sfloat("mean_arterial_pressure")
-        timeStamp = try flags & 0x02 != 0 ? DateTime(reading: &reader, field: "time_stamp") : nil
+        timeStamp = try flags & 0x02 != 0 ? DateTime(reading: &reader, field: "time_stamp", reservedValues: .keep) : nil
         pulseRate = try flags & 0x04 != 0 ? reader.sfloat("pulse_rate") : nil
         userID = try flags & 0x08 != 0 ? BloodPressureUser(raw: reader.uint8("user_id")) : nil
         measurementStatus =

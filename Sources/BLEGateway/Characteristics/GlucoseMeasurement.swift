@@ -68,7 +68,7 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         let flags = try reader.uint8("flags")
         reservedFlags = flags & ~Self.knownFlags
         sequenceNumber = try reader.uint16("sequence_number")
-        baseTime = try DateTime(reading: &reader, field: "base_time")
+        baseTime = try DateTime(reading: &reader, field: "base_time", reservedValues: .keep)
         timeOffset = try flags & 0x01 != 0 ? reader.int16("time_offset") : nil
         concentrationUnits = flags & 0x04 != 0 ? .molesPerLiter : .kilogramsPerLiter
         if flags & 0x02 != 0 {

@@ -10,8 +10,8 @@
 ///
 /// Flags: bit 0 carbohydrate; bit 1 meal; bit 2 tester-health; bit 3 exercise; bit 4 medication; bit 5
 /// medication units (0 kilograms, 1 liters); bit 6 HbA1c; bit 7 extended flags present. Every flags bit is
-/// defined, so the flags byte itself has nothing reserved; every bit of the extended flags byte is reserved
-/// and refused (a future extended flag could add a field we would misparse).
+/// defined, so the flags byte itself has nothing reserved; every bit of the extended flags byte is reserved: ignored
+/// and kept. Enumerated fields holding a reserved value are kept as sent (named "reserved_N"), never refused.
 public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
     public static let uuid = BluetoothUUID.glucoseMeasurementContext
     public static let name = "Glucose Measurement Context"
@@ -25,7 +25,13 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
     /// set, octets after the known fields (a field a newer meter may add) are ignored too.
     public var extendedFlags: UInt8 = 0
     public var carbohydrate: GlucoseCarbohydrate?
-    public var meal: GlucoseMeal?
+    /// The meal byte as sent: a reserved value (one a newer meter may use) is kept and re-encoded, never refused.
+    public var mealByte: UInt8?
+    /// The meal, or nil when absent or a reserved value (`mealByte` holds it).
+    public var meal: GlucoseMeal? {
+        get { mealByte.flatMap(GlucoseMeal.init(rawValue:)) }
+        set { mealByte = newValue?.rawValue }
+    }
     public var testerHealth: GlucoseTesterHealth?
     public var exercise: GlucoseExercise?
     public var medication: GlucoseMedication?
@@ -43,7 +49,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         self.sequenceNumber = sequenceNumber
         self.extendedFlagsPresent = extendedFlagsPresent
         self.carbohydrate = carbohydrate
-        self.meal = meal
+        self.mealByte = meal?.rawValue
         self.testerHealth = testerHealth
         self.exercise = exercise
         self.medication = medication
@@ -55,7 +61,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
     public var flags: UInt8 {
         var flags: UInt8 = 0
         if carbohydrate != nil { flags |= 0x01 }
-        if meal != nil { flags |= 0x02 }
+        if mealByte != nil { flags |= 0x02 }
         if testerHealth != nil { flags |= 0x04 }
         if exercise != nil { flags |= 0x08 }
         if medication != nil { flags |= 0x10 }
@@ -71,27 +77,17 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         sequenceNumber = try reader.uint16("sequence_number")
         extendedFlagsPresent = flags & 0x80 != 0
         if extendedFlagsPresent { extendedFlags = try reader.uint8("extended_flags") }
+        // Enumerations (carbohydrate, meal, tester, health, medication) are kept as sent: a reserved value is a value
+        // a newer meter may use, not a reason to refuse the context (and with it the meal of a measurement).
         if flags & 0x01 != 0 {
-            let id = try Self.enumerated(GlucoseCarbohydrateID.self, &reader, "carbohydrate_id")
+            let id = try reader.uint8("carbohydrate_id")
             let amount = try reader.sfloat("carbohydrate")
-            carbohydrate = GlucoseCarbohydrate(id: id, amount: amount)
+            carbohydrate = GlucoseCarbohydrate(idByte: id, amount: amount)
         } else {
             carbohydrate = nil
         }
-        meal = try flags & 0x02 != 0 ? Self.enumerated(GlucoseMeal.self, &reader, "meal") : nil
-        if flags & 0x04 != 0 {
-            let offset = reader.offset
-            let byte = try reader.uint8("tester_health")
-            guard let tester = GlucoseTester(rawValue: byte & 0x0F) else {
-                throw reader.error("tester_health.tester", .reservedValue(UInt64(byte & 0x0F)), at: offset)
-            }
-            guard let health = GlucoseHealth(rawValue: byte >> 4) else {
-                throw reader.error("tester_health.health", .reservedValue(UInt64(byte >> 4)), at: offset)
-            }
-            testerHealth = GlucoseTesterHealth(tester: tester, health: health)
-        } else {
-            testerHealth = nil
-        }
+        mealByte = flags & 0x02 != 0 ? try reader.uint8("meal") : nil
+        testerHealth = flags & 0x04 != 0 ? GlucoseTesterHealth(byte: try reader.uint8("tester_health")) : nil
         if flags & 0x08 != 0 {
             let duration = try reader.uint16("exercise_duration")
             let intensity = try reader.uint8("exercise_intensity")
@@ -100,9 +96,9 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             exercise = nil
         }
         if flags & 0x10 != 0 {
-            let id = try Self.enumerated(GlucoseMedicationID.self, &reader, "medication_id")
+            let id = try reader.uint8("medication_id")
             let amount = try reader.sfloat("medication")
-            medication = GlucoseMedication(id: id, amount: amount)
+            medication = GlucoseMedication(idByte: id, amount: amount)
         } else {
             medication = nil
         }
@@ -111,33 +107,23 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         if extendedFlags == 0 { try reader.finish() }
     }
 
-    /// Reads a uint8 enumeration, refusing reserved values with the field's name and offset.
-    private static func enumerated<E: RawRepresentable<UInt8>>(
-        _ type: E.Type, _ reader: inout PayloadReader, _ field: String
-    ) throws(CharacteristicDecodeError) -> E {
-        let offset = reader.offset
-        let raw = try reader.uint8(field)
-        guard let value = E(rawValue: raw) else { throw reader.error(field, .reservedValue(UInt64(raw)), at: offset) }
-        return value
-    }
-
     public func encoded() -> [UInt8] {
         var writer = PayloadWriter()
         writer.uint8(flags)
         writer.uint16(sequenceNumber)
         if extendedFlagsPresent { writer.uint8(extendedFlags) }
         if let carbohydrate {
-            writer.uint8(carbohydrate.id.rawValue)
+            writer.uint8(carbohydrate.idByte)
             writer.sfloat(carbohydrate.amount)
         }
-        if let meal { writer.uint8(meal.rawValue) }
-        if let testerHealth { writer.uint8(testerHealth.tester.rawValue | testerHealth.health.rawValue << 4) }
+        if let mealByte { writer.uint8(mealByte) }
+        if let testerHealth { writer.uint8(testerHealth.byte) }
         if let exercise {
             writer.uint16(exercise.durationSeconds)
             writer.uint8(exercise.intensityPercent)
         }
         if let medication {
-            writer.uint8(medication.id.rawValue)
+            writer.uint8(medication.idByte)
             writer.sfloat(medication.amount)
         }
         if let hba1c { writer.sfloat(hba1c) }
@@ -151,16 +137,16 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         ]
         if extendedFlagsPresent { members.append(("extended_flags", .int(extendedFlags))) }
         if let carbohydrate {
-            members.append(("carbohydrate_id", .string(carbohydrate.id.specName)))
+            members.append(("carbohydrate_id", .string(carbohydrate.name)))
             members.append(("carbohydrate", carbohydrate.amount.json))
         }
-        if let meal { members.append(("meal", .string(meal.specName))) }
+        if let mealByte { members.append(("meal", .string(meal?.specName ?? GlucoseMeasurementContext.reservedName(mealByte)))) }
         if let testerHealth {
             members.append((
                 "tester_health",
                 .object([
-                    ("tester", .string(testerHealth.tester.specName)),
-                    ("health", .string(testerHealth.health.specName)),
+                    ("tester", .string(testerHealth.testerName)),
+                    ("health", .string(testerHealth.healthName)),
                 ])
             ))
         }
@@ -171,23 +157,34 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             members.append(("exercise_intensity", .int(exercise.intensityPercent)))
         }
         if let medication {
-            members.append(("medication_id", .string(medication.id.specName)))
+            members.append(("medication_id", .string(medication.name)))
             members.append(("medication", medication.amount.json))
             members.append(("medication_value_units", .string(medicationUnits.specName)))
         }
         if let hba1c { members.append(("hba1c", hba1c.json)) }
         return .object(members)
     }
+
+    /// How a reserved enumeration value is named where a name is expected ("reserved_9").
+    public static func reservedName(_ value: UInt8) -> String { "reserved_\(value)" }
 }
 
 /// Carbohydrate ID + Carbohydrate: which meal the carbohydrates belong to and how much (kilograms).
 public struct GlucoseCarbohydrate: Hashable, Sendable {
-    public var id: GlucoseCarbohydrateID
+    /// The Carbohydrate ID as sent (a reserved value is kept).
+    public var idByte: UInt8
     /// Exact SFLOAT in kilograms (50 g arrives as 50 × 10⁻³).
     public var amount: MedicalFloat
 
-    public init(id: GlucoseCarbohydrateID, amount: MedicalFloat) {
-        self.id = id
+    /// The meal, or nil for a reserved value.
+    public var id: GlucoseCarbohydrateID? { GlucoseCarbohydrateID(rawValue: idByte) }
+    /// The specification's name, or "reserved_N".
+    public var name: String { id?.specName ?? GlucoseMeasurementContext.reservedName(idByte) }
+
+    public init(id: GlucoseCarbohydrateID, amount: MedicalFloat) { self.init(idByte: id.rawValue, amount: amount) }
+
+    public init(idByte: UInt8, amount: MedicalFloat) {
+        self.idByte = idByte
         self.amount = amount
     }
 }
@@ -226,13 +223,19 @@ public enum GlucoseMeal: UInt8, Hashable, Sendable, CaseIterable {
 
 /// The Tester-Health byte: tester in the low nibble, health in the high nibble.
 public struct GlucoseTesterHealth: Hashable, Sendable {
-    public var tester: GlucoseTester
-    public var health: GlucoseHealth
+    /// The byte as sent: either nibble may hold a reserved value, kept (and re-encoded) rather than refused.
+    public var byte: UInt8
 
-    public init(tester: GlucoseTester, health: GlucoseHealth) {
-        self.tester = tester
-        self.health = health
-    }
+    /// Who tested, or nil for a reserved value.
+    public var tester: GlucoseTester? { GlucoseTester(rawValue: byte & 0x0F) }
+    /// How they felt, or nil for a reserved value.
+    public var health: GlucoseHealth? { GlucoseHealth(rawValue: byte >> 4) }
+    public var testerName: String { tester?.specName ?? GlucoseMeasurementContext.reservedName(byte & 0x0F) }
+    public var healthName: String { health?.specName ?? GlucoseMeasurementContext.reservedName(byte >> 4) }
+
+    public init(tester: GlucoseTester, health: GlucoseHealth) { byte = tester.rawValue | health.rawValue << 4 }
+
+    public init(byte: UInt8) { self.byte = byte }
 }
 
 /// Who performed the test; 0 and 4–14 are reserved.
@@ -291,12 +294,19 @@ public struct GlucoseExercise: Hashable, Sendable {
 
 /// Medication ID + Medication.
 public struct GlucoseMedication: Hashable, Sendable {
-    public var id: GlucoseMedicationID
+    /// The Medication ID as sent (a reserved value is kept).
+    public var idByte: UInt8
     /// Exact SFLOAT in `GlucoseMeasurementContext.medicationUnits` (kilograms or liters).
     public var amount: MedicalFloat
 
-    public init(id: GlucoseMedicationID, amount: MedicalFloat) {
-        self.id = id
+    /// The insulin type, or nil for a reserved value.
+    public var id: GlucoseMedicationID? { GlucoseMedicationID(rawValue: idByte) }
+    public var name: String { id?.specName ?? GlucoseMeasurementContext.reservedName(idByte) }
+
+    public init(id: GlucoseMedicationID, amount: MedicalFloat) { self.init(idByte: id.rawValue, amount: amount) }
+
+    public init(idByte: UInt8, amount: MedicalFloat) {
+        self.idByte = idByte
         self.amount = amount
     }
 }

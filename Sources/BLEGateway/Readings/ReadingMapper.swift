@@ -141,14 +141,14 @@ public enum ReadingMapper {
                 if measurement.isControlSolution { baseFlags.insert(.testData) }
             }
             if let extra = glucoseContext {
-                glucose.meal = extra.meal?.specName
-                glucose.carbohydrateID = extra.carbohydrate?.id.specName
+                glucose.meal = extra.mealByte.map { extra.meal?.specName ?? GlucoseMeasurementContext.reservedName($0) }
+                glucose.carbohydrateID = extra.carbohydrate?.name
                 glucose.carbohydrateKilograms = extra.carbohydrate.flatMap { value($0.amount).quantity }
-                glucose.tester = extra.testerHealth?.tester.specName
-                glucose.health = extra.testerHealth?.health.specName
+                glucose.tester = extra.testerHealth?.testerName
+                glucose.health = extra.testerHealth?.healthName
                 glucose.exerciseDurationSeconds = extra.exercise.map { Int($0.durationSeconds) }
                 glucose.exerciseIntensityPercent = extra.exercise.map { Int($0.intensityPercent) }
-                glucose.medicationID = extra.medication?.id.specName
+                glucose.medicationID = extra.medication?.name
                 glucose.medicationQuantity = extra.medication.flatMap { value($0.amount).quantity }
                 glucose.medicationUnit = extra.medication == nil ? nil : (extra.medicationUnits == .kilograms ? "kg" : "L")
                 glucose.hba1cPercent = extra.hba1c.flatMap { value($0).quantity }

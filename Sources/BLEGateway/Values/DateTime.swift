@@ -32,28 +32,46 @@ public struct DateTime: CharacteristicValue, Hashable {
     }
 
     /// Reads the 7-byte field at the reader's offset; errors name `field`'s sub-fields ("time_stamp.month").
-    public init(reading reader: inout PayloadReader, field: String) throws(CharacteristicDecodeError) {
+    ///
+    /// `reservedValues: .refuse` (a request's operand, the Date Time characteristic) refuses a component outside its
+    /// range. `.keep` (a measurement's time stamp) keeps the values as sent — month 13 stays 13, re-encoded exactly —
+    /// because the Bluetooth rule is that a reserved value does not discard the structure: the measurement is kept,
+    /// and the time rules refuse the stamp (`isValid` is false) so the reading takes its receive time, flagged.
+    public init(
+        reading reader: inout PayloadReader, field: String, reservedValues: ReservedValues = .refuse
+    ) throws(CharacteristicDecodeError) {
+        let strict = reservedValues == .refuse
         let yearOffset = reader.offset
         let rawYear = Int(try reader.uint16(field + ".year"))
-        guard rawYear == 0 || (1582...9999).contains(rawYear) else {
+        guard !strict || rawYear == 0 || (1582...9999).contains(rawYear) else {
             throw reader.error(field + ".year", .reservedValue(UInt64(rawYear)), at: yearOffset)
         }
-        let rawMonth = try Self.component(&reader, field + ".month", range: 0...12)
-        let rawDay = try Self.component(&reader, field + ".day", range: 0...31)
-        hours = try Self.component(&reader, field + ".hours", range: 0...23)
-        minutes = try Self.component(&reader, field + ".minutes", range: 0...59)
-        seconds = try Self.component(&reader, field + ".seconds", range: 0...59)
+        let rawMonth = try Self.component(&reader, field + ".month", range: 0...12, strict: strict)
+        let rawDay = try Self.component(&reader, field + ".day", range: 0...31, strict: strict)
+        hours = try Self.component(&reader, field + ".hours", range: 0...23, strict: strict)
+        minutes = try Self.component(&reader, field + ".minutes", range: 0...59, strict: strict)
+        seconds = try Self.component(&reader, field + ".seconds", range: 0...59, strict: strict)
         year = rawYear == 0 ? nil : rawYear
         month = rawMonth == 0 ? nil : rawMonth
         day = rawDay == 0 ? nil : rawDay
     }
 
+    /// What a decoder does with a component outside its range.
+    public enum ReservedValues: Sendable { case refuse, keep }
+
+    /// Every component within the range the specification gives it (a kept stamp may hold reserved values).
+    public var isValid: Bool {
+        (year.map { (1582...9999).contains($0) } ?? true) && (month.map { (1...12).contains($0) } ?? true)
+            && (day.map { (1...31).contains($0) } ?? true) && (0...23).contains(hours) && (0...59).contains(minutes)
+            && (0...59).contains(seconds)
+    }
+
     private static func component(
-        _ reader: inout PayloadReader, _ field: String, range: ClosedRange<Int>
+        _ reader: inout PayloadReader, _ field: String, range: ClosedRange<Int>, strict: Bool
     ) throws(CharacteristicDecodeError) -> Int {
         let offset = reader.offset
         let value = Int(try reader.uint8(field))
-        guard range.contains(value) else { throw reader.error(field, .reservedValue(UInt64(value)), at: offset) }
+        guard !strict || range.contains(value) else { throw reader.error(field, .reservedValue(UInt64(value)), at: offset) }
         return value
     }
 

@@ -38,8 +38,9 @@ struct ObservationPage {
         // One reading more than the page needs: the hits before the cut-off reading are then certain to fill it.
         var limit = Swift.max(need + 1, 64)
         let nowMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        // A day's summaries cost a day's readings: as many as the page needs, not the readings' 64.
-        var summaryLimit = need + 1
+        // A day's summaries cost a day's readings: as many as the page needs (`need` counts the one for the next link),
+        // not the readings' 64.
+        var summaryLimit = need
         while true {
             var readings: [Reading] = []
             var cutoffs: [Int64] = []
@@ -86,8 +87,8 @@ struct ObservationPage {
 
     /// One person's daily summaries the search names, day by day in the requested order over the days that hold a
     /// reading of their kinds, until `limit` match: so the cost is the days the page needs. `cutoff`, when days
-    /// remain: no summary of those days sorts before it (ascending: the next day's start, less an hour for a clock
-    /// change; descending: a day after it, for an evening window that runs past midnight).
+    /// remain: no summary of those days sorts before it (ascending: the next day's start; descending: the end of the
+    /// next day, or of the day after when an evening window, which may run past midnight, is asked for).
     static func dailySummaries(
         _ search: ObservationSearch, subject: String, data: APIData, limit: Int, nowMicros: Int64
     ) throws -> (hits: [ObservationHit], cutoff: Int64?) {
@@ -116,9 +117,10 @@ struct ObservationPage {
             }
             day = day.adding(days: search.descending ? -1 : 1)
             if hits.count >= limit, days.contains(day) {
-                let hour: Int64 = 3_600_000_000
-                let start = summaries.startMicros(of: day)
-                return (hits, search.descending ? start + 2 * LocalClock.microsPerDay + hour : start - hour)
+                // A day's summaries start within it; only an evening blood-pressure window runs past midnight (into
+                // the next day at most).
+                let overhang = search.summaryKinds.contains(.eveningBloodPressure) ? LocalClock.microsPerDay : 0
+                return (hits, search.descending ? summaries.startMicros(of: day.adding(days: 1)) + overhang - 1 : summaries.startMicros(of: day))
             }
         }
         return (hits, nil)

@@ -265,19 +265,13 @@ public struct DailySummaries: Sendable {
         let variability = try HeartRateVariability(clock: clock)
         var measured: [RMSSDWindow] = []
         if !intervals.isEmpty {
-            // The day's intervals read once (a chunk is decoded once, not once per hour it overlaps), then an hour at
-            // a time through the windows.
-            let all = try points(intervals, in: day, store: store)
-            var start = 0
+            // An hour of intervals at a time: a day of a strap's RR held at once raised the API's peak RSS by ~20 MiB
+            // (measured: 75 against 53 MiB); reading a chunk twice where it spans an hour's edge costs less.
             var hour = day.lowerBound
-            while hour < day.upperBound, start < all.count {
+            while hour < day.upperBound {
                 let end = min(hour + 3_600_000_000, day.upperBound)
-                var stop = start
-                while stop < all.count, all[stop].micros < end { stop += 1 }
-                if stop > start {
-                    measured += variability.windows(Array(all[start..<stop])).filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
-                }
-                start = stop
+                measured += variability.windows(try points(intervals, in: hour..<end, store: store))
+                    .filter { $0.window.day == c.day && $0.rmssdMilliseconds != nil }
                 hour = end
             }
         }

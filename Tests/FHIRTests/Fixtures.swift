@@ -118,6 +118,23 @@ enum Fixture {
             sequenceNumber: 42)
     }
 
+    /// A meter that sends its whole context: tester, health, carbohydrate (0.045 kg at lunch), insulin (0.000012 kg of
+    /// long-acting), exercise (40 %, its duration overrun) and HbA1c (6.2 %), taken at bedtime.
+    static func glucoseWithFullContext() -> Reading {
+        var reading = glucose(meal: "bedtime")
+        reading.context.glucose?.tester = "health_care_professional"
+        reading.context.glucose?.health = "under_stress"
+        reading.context.glucose?.carbohydrateID = "lunch"
+        reading.context.glucose?.carbohydrateKilograms = DecimalQuantity(mantissa: 45, exponent: -3)
+        reading.context.glucose?.medicationID = "long_acting_insulin"
+        reading.context.glucose?.medicationQuantity = DecimalQuantity(mantissa: 12, exponent: -6)
+        reading.context.glucose?.medicationUnit = "kg"
+        reading.context.glucose?.exerciseDurationSeconds = 0xFFFF
+        reading.context.glucose?.exerciseIntensityPercent = 40
+        reading.context.glucose?.hba1cPercent = DecimalQuantity(mantissa: 62, exponent: -1)
+        return reading
+    }
+
     static func heartRate(rr: [Int64] = [1024, 983]) -> Reading {
         var context = MeasurementContext()
         context.sensorContact = "detected"

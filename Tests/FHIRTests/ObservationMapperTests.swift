@@ -396,18 +396,7 @@ import Testing
     /// derived from the glucose one, with IEEE 11073-10417 codes and the units a person reads: 0.045 kg of
     /// carbohydrate is 45 g, 0.000012 kg of insulin 12 mg, and an exercise whose duration overran the field is "≥".
     @Test func glucoseContextBeyondTheMealReachesFHIR() throws {
-        var reading = Fixture.glucose()
-        reading.context.glucose?.tester = "health_care_professional"
-        reading.context.glucose?.health = "under_stress"
-        reading.context.glucose?.carbohydrateID = "lunch"
-        reading.context.glucose?.carbohydrateKilograms = DecimalQuantity(mantissa: 45, exponent: -3)
-        reading.context.glucose?.medicationID = "long_acting_insulin"
-        reading.context.glucose?.medicationQuantity = DecimalQuantity(mantissa: 12, exponent: -6)
-        reading.context.glucose?.medicationUnit = "kg"
-        reading.context.glucose?.exerciseDurationSeconds = 0xFFFF
-        reading.context.glucose?.exerciseIntensityPercent = 40
-        reading.context.glucose?.hba1cPercent = DecimalQuantity(mantissa: 62, exponent: -1)
-        reading.context.glucose?.meal = "bedtime"
+        var reading = Fixture.glucoseWithFullContext()
         let resources = map(reading)
         let identity = try #require(reading.identity)
         func derived(_ kind: String) throws -> FHIRJSON { try #require(resources.first { $0.id.hasPrefix(kind + "-") }?.json) }

@@ -28,18 +28,9 @@ import Testing
         absent.flags.insert(.valueAbsent)
         var test = Fixture.heartRate(rr: [])
         test.flags.insert(.testData)
-        // A meter that sends its whole context: tester, health, carbohydrate, insulin, exercise (overrun), HbA1c.
-        var context = Fixture.glucose(meal: "bedtime")
-        context.context.glucose?.tester = "self"
-        context.context.glucose?.health = "minor_health_issues"
-        context.context.glucose?.carbohydrateID = "supper"
-        context.context.glucose?.carbohydrateKilograms = DecimalQuantity(mantissa: 60, exponent: -3)
-        context.context.glucose?.medicationID = "rapid_acting_insulin"
-        context.context.glucose?.medicationQuantity = DecimalQuantity(mantissa: 5, exponent: -6)
+        // A meter that sends its whole context (insulin in liters here: the other unit).
+        var context = Fixture.glucoseWithFullContext()
         context.context.glucose?.medicationUnit = "L"
-        context.context.glucose?.exerciseDurationSeconds = 0xFFFF
-        context.context.glucose?.exerciseIntensityPercent = 70
-        context.context.glucose?.hba1cPercent = DecimalQuantity(mantissa: 71, exponent: -1)
         return [
             context,
             Fixture.bloodPressure(), bob, Fixture.pulse(), resetClockReading(),

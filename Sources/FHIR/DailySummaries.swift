@@ -129,7 +129,7 @@ public struct DailySummaries: Sendable {
         }
 
         func observation(
-            _ kind: Kind, id: String, effective: (key: String, json: FHIRJSON), value: (key: String, json: FHIRJSON)? = nil,
+            _ kind: Kind, id: String, effective: (key: String, json: FHIRJSON), valueQuantity: FHIRJSON? = nil,
             components: [FHIRJSON] = [], notes: [String] = [], count: Int, text: String? = nil
         ) -> FHIRResource {
             let notes = notes.filter { !$0.isEmpty }
@@ -148,7 +148,7 @@ public struct DailySummaries: Sendable {
                     "effectiveDateTime": effective.key == "effectiveDateTime" ? effective.json : nil,
                     "effectivePeriod": effective.key == "effectivePeriod" ? effective.json : nil,
                     "issued": .string(FHIRTime.instant(utcMicros: issuedMicros)),
-                    "valueQuantity": value?.json,
+                    "valueQuantity": valueQuantity,
                     "note": FHIRJSON.list(notes.map { .obj(["text": .string($0)]) }),
                     "component": FHIRJSON.list(components),
                 ])
@@ -251,7 +251,7 @@ public struct DailySummaries: Sendable {
             let resource = c.observation(
                 .restingHeartRate, id: c.id(.restingHeartRate),
                 effective: ("effectivePeriod", .obj(["start": .string(c.time(lowest.key)), "end": .string(c.time(lowest.value.end))])),
-                value: ("valueQuantity", Element.quantity(DecimalQuantity(rate), ucum: "/min")),
+                valueQuantity: Element.quantity(DecimalQuantity(rate), ucum: "/min"),
                 notes: [
                     "The lowest 5-minute mean heart rate of the day with at least 30 clean samples (\(lowest.value.mean.count) in it; "
                         + "\(candidates.count) window\(candidates.count == 1 ? "" : "s") qualified).",
@@ -283,7 +283,7 @@ public struct DailySummaries: Sendable {
                     "effectivePeriod",
                     .obj(["start": .string(c.time(first.window.startMicros)), "end": .string(c.time(last.window.endMicros))])
                 ),
-                value: ("valueQuantity", Element.quantity(DecimalQuantity(median), ucum: "ms")),
+                valueQuantity: Element.quantity(DecimalQuantity(median), ucum: "ms"),
                 notes: [
                     "Median RMSSD of \(measured.count) 5-minute window\(measured.count == 1 ? "" : "s") with at least 30 clean "
                         + "successive RR differences (\(differences) differences in all)."

@@ -40,6 +40,8 @@ protocol ReadingSink: Sendable {
     func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws
     /// Told each move of a meter's cursor as records become durable (as the daemon keeps it).
     func saveCursor(_ device: DeviceRecord, next: UInt16?) async
+    /// A connection ended: its cursor is where the next one will read it.
+    func connectionEnded() async
 }
 
 extension ReadingSink {
@@ -63,6 +65,7 @@ struct NoopSink: ReadingSink {
         tally.storedOne()
     }
     func saveCursor(_ device: DeviceRecord, next: UInt16?) async { cursors[device.key] = next }
+    func connectionEnded() async {}
 }
 
 final class CursorBook: @unchecked Sendable {
@@ -79,6 +82,7 @@ final class CursorBook: @unchecked Sendable {
 struct DurableSink: ReadingSink {
     let engine: StreamEngine
     let archive: ReadingArchive
+    let cursors: RecordCursorWriter
     let tally: Tally
 
     func cursor(_ device: DeviceRecord) async -> UInt16? { try? archive.recordCursor(deviceKey: device.key) }
@@ -105,8 +109,9 @@ struct DurableSink: ReadingSink {
         try await engine.consume(counted, inFlight: 64) { outcome, _ in count(outcome) }
     }
     func saveCursor(_ device: DeviceRecord, next: UInt16?) async {
-        try? archive.setRecordCursor(deviceKey: device.key, to: next)
+        cursors.save(deviceKey: device.key, next: next)  // as gatewayd keeps them: off the confirmation's path
     }
+    func connectionEnded() async { await cursors.flush() }
 }
 
 /// What one scenario measured; the child process prints it as one JSON line.
@@ -185,6 +190,7 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
         } catch {
             if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
         }
+        await sink.connectionEnded()
     } catch {
         if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
     }
@@ -250,7 +256,7 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         }
         store = opened
         archive = readings
-        sink = DurableSink(engine: engine, archive: readings, tally: tally)
+        sink = DurableSink(engine: engine, archive: readings, cursors: RecordCursorWriter(archive: readings), tally: tally)
     }
 
     // The devices, each seeded by its index: the same values in every run and in both scenarios.

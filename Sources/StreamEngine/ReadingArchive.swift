@@ -933,14 +933,19 @@ public final class ReadingArchive: Sendable {
 
     /// Sets a device's stored-record cursor as the cursor itself decided (it moves forward in serial-number order, and
     /// back to nothing when the meter's numbers restarted); nil removes it.
-    public func setRecordCursor(deviceKey: String, to next: UInt16?) throws {
+    public func setRecordCursor(deviceKey: String, to next: UInt16?) throws { try setRecordCursors([(deviceKey, next)]) }
+
+    /// Several devices' cursors in one transaction (see `RecordCursorWriter`).
+    public func setRecordCursors(_ cursors: [(deviceKey: String, next: UInt16?)]) throws {
         try queue.write { db in
-            if let next {
-                try db.execute(
-                    sql: "INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?) ON CONFLICT DO UPDATE SET next_sequence = excluded.next_sequence",
-                    arguments: [deviceKey, Int(next)])
-            } else {
-                try db.execute(sql: "DELETE FROM record_cursor WHERE device_key = ?", arguments: [deviceKey])
+            for (deviceKey, next) in cursors {
+                if let next {
+                    try db.cachedStatement(
+                        sql: "INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?) ON CONFLICT DO UPDATE SET next_sequence = excluded.next_sequence"
+                    ).execute(arguments: [deviceKey, Int(next)])
+                } else {
+                    try db.cachedStatement(sql: "DELETE FROM record_cursor WHERE device_key = ?").execute(arguments: [deviceKey])
+                }
             }
         }
     }

@@ -12,6 +12,8 @@ struct GatewayPipeline: Sendable {
     let archive: ReadingArchive
     let ledger: Ledger
     let engine: StreamEngine
+    /// Meters' RACP cursors, kept as records become durable without holding up confirmations.
+    let cursors: RecordCursorWriter
 
     /// How long a touched summary window waits before its new version is computed and fed to the outbox. Ten minutes:
     /// a hub's hundred straps touch two hundred windows a minute, and a version each minute was more than the readings
@@ -43,7 +45,7 @@ struct GatewayPipeline: Sendable {
         options.notificationLinger = .milliseconds(Int64(notificationLingerSeconds * 1000))
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
-        return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
+        return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine, cursors: RecordCursorWriter(archive: archive))
     }
 
     func close() { store.close() }
@@ -75,7 +77,7 @@ struct GatewayPipeline: Sendable {
             cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
             // Kept as records become durable, so a timeout or a crash mid-transfer resumes where it stopped. (A cursor
             // that could not be saved only means records are asked for again: dedupe keeps them once.)
-            saveCursor: { device, next in try? archive.setRecordCursor(deviceKey: device.key, to: next) },
+            saveCursor: { [cursors] device, next in cursors.save(deviceKey: device.key, next: next) },
             onEvent: { event in
                 stats.observe(event)
                 onEvent?(event)
@@ -97,9 +99,12 @@ struct GatewayPipeline: Sendable {
             failure = "\(error)"
         } catch {
             failure = "\(error)"
+            await cursors.flush()
             try? archive.recordConnection(stats.report(device: connection.device, error: failure))
             throw error
         }
+        // The next connection starts from the cursor this one left.
+        await cursors.flush()
 
         try archive.recordConnection(stats.report(device: connection.device, error: failure))
     }

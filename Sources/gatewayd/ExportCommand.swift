@@ -4,8 +4,9 @@ import Foundation
 import Provenance
 import StreamEngine
 
-/// `gatewayd export`: one person's readings and summaries for a period as a FHIR Bundle (type collection) — for a
-/// doctor's visit, or to move to another system. Every export is a share in the audit log.
+/// `gatewayd export`: one person's readings and summaries (window statistics and the daily clinical summaries) for a
+/// period as a FHIR Bundle (type collection) — for a doctor's visit, or to move to another system. Every export is a
+/// share in the audit log.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
@@ -89,6 +90,16 @@ struct ExportCommand: ParsableCommand {
         }
         resources += newest.keys.sorted().compactMap { key in
             newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone) }
+        }
+        // The daily clinical summaries of each local day of the period (home BP morning and evening, resting HR,
+        // RMSSD, glucose by meal), as the API and sync give them.
+        let daily = DailySummaries(archive: data.archive, clock: LocalClock(zone))
+        let now = DateText.micros(Date())
+        var day = daily.clock.date(at: start.start)
+        let lastDay = daily.clock.date(at: end.end - 1)
+        while day <= lastDay {
+            resources += try daily.summaries(subject: subject, day: day, issuedMicros: now).map(\.resource)
+            day = day.adding(days: 1)
         }
         // The person and this gateway travel with their readings, so every reference resolves inside the file.
         let gateway = GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)

@@ -58,6 +58,12 @@ import Testing
         let patientURL = ((bundle["entry"] as? [[String: Any]]) ?? []).first { ($0["resource"] as? [String: Any])?["resourceType"] as? String == "Patient" }?["fullUrl"] as? String
         #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == patientURL })
         #expect(observations.contains { ($0["id"] as? String)?.hasPrefix("stats-") ?? false })
+        // The day's clinical summaries too: her morning blood pressure (08:00, systolic 120) and her evening one.
+        let daily = observations.filter { ($0["id"] as? String)?.hasPrefix("daily-") ?? false }
+        let dailyCodes = daily.compactMap { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String }
+        #expect(Set(dailyCodes) == ["home-bp-morning", "home-bp-evening"], "\(dailyCodes)")
+        let morning = daily.first { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String == "home-bp-morning" }
+        #expect(((morning?["component"] as? [[String: Any]])?.first?["valueQuantity"] as? [String: Any])?["value"] as? NSNumber == 120)
         #expect(resources.contains { $0["resourceType"] as? String == "Device" })
         #expect(resources.contains { $0["resourceType"] as? String == "Provenance" })
         let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])

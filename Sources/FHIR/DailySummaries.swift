@@ -202,7 +202,7 @@ public struct DailySummaries: Sendable {
 
     /// The person's series of `metric`, one per device.
     func series(_ c: Context, _ metric: Metric, in store: TimeSeriesStore) -> [SeriesID] {
-        store.allSeries().filter { $0.key.subject == c.subject && $0.key.metric == metric.rawValue }.map(\.value).sorted()
+        ReadModel.series(of: store, subject: c.subject, metric: metric).map(\.id)
     }
 
     /// The day's samples of `metric` in `range` from every device's series of the person, as summary points in time
@@ -343,14 +343,5 @@ public struct DailySummaries: Sendable {
             }
         }
         return out
-    }
-}
-
-extension LocalClock {
-    /// The UTC instant the wall clock shows midnight starting `day` (the offset read where that instant is, so a
-    /// change of offset the evening before is taken into account).
-    func start(of day: LocalDate) -> Int64 {
-        let wall = Int64(day.daysSince1970) * LocalClock.microsPerDay
-        return wall - offsetMicros(at: wall - offsetMicros(at: wall))
     }
 }

@@ -104,7 +104,7 @@ enum GlucoseContextObservations {
         if let name = context.health, let value = health.values[name] {
             resources.append(coded(frame, kind: "health", code: health.code, text: health.text, value: value, valueText: name))
         }
-        if let amount = context.carbohydrateKilograms, let grams = shift(amount, by: 3) {
+        if let amount = context.carbohydrateKilograms, let grams = amount.shifted(by: 3) {
             let name = context.carbohydrateID ?? "unknown"
             let code = carbohydrate.byMeal[name] ?? carbohydrate.code
             resources.append(
@@ -115,7 +115,7 @@ enum GlucoseContextObservations {
             let name = context.medicationID ?? "unknown"
             let code = medication.byKind[name] ?? medication.code
             // Kilograms of insulin are milligrams to a person; liters, millilitres.
-            let shown = unit == "L" ? shift(amount, by: 3).map { ($0, "mL") } : shift(amount, by: 6).map { ($0, "mg") }
+            let shown = unit == "L" ? amount.shifted(by: 3).map { ($0, "mL") } : amount.shifted(by: 6).map { ($0, "mg") }
             if let (value, ucum) = shown {
                 resources.append(
                     numeric(frame, kind: "medication", code: code, text: "Medication (\(name.replacingOccurrences(of: "_", with: " ")))",
@@ -143,11 +143,6 @@ enum GlucoseContextObservations {
                         value: Element.quantity(number: percent.description, code: "%", unit: "%")))
         }
         return resources
-    }
-
-    /// The value times 10^`places`, exactly (the decimal point moves); nil when the exponent no longer fits.
-    static func shift(_ value: DecimalQuantity, by places: Int) -> DecimalQuantity? {
-        Int8(exactly: Int(value.exponent) + places).map { DecimalQuantity(mantissa: value.mantissa, exponent: $0) }
     }
 
     static func numeric(

@@ -127,8 +127,5 @@ struct UnitPresentation: Hashable {
 
     /// The value in the presented unit, or nil when the shifted exponent no longer fits (then the caller keeps
     /// the original unit rather than lose the number).
-    func shifted(_ value: DecimalQuantity) -> DecimalQuantity? {
-        guard let exponent = Int8(exactly: Int(value.exponent) + exponentShift) else { return nil }
-        return DecimalQuantity(mantissa: value.mantissa, exponent: exponent)
-    }
+    func shifted(_ value: DecimalQuantity) -> DecimalQuantity? { value.shifted(by: exponentShift) }
 }

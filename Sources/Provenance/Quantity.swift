@@ -8,6 +8,11 @@ public struct DecimalQuantity: Hashable, Sendable, Codable, CustomStringConverti
         self.exponent = exponent
     }
 
+    /// The value times 10^`places`, exactly (the decimal point moves); nil when the exponent no longer fits.
+    public func shifted(by places: Int) -> DecimalQuantity? {
+        Int8(exactly: Int(exponent) + places).map { DecimalQuantity(mantissa: mantissa, exponent: $0) }
+    }
+
     /// Exact text: "120.5", "0.00090", "-3".
     public var description: String {
         let negative = mantissa < 0
@@ -59,6 +64,16 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
     case rrInterval = "rr_interval"
     case energyExpended = "energy_expended"
     case glucose = "glucose"
+
+    /// The kind of reading whose component this metric is (the kind consent rules and summaries are about).
+    public var readingKind: ReadingKind {
+        switch self {
+        case .systolicPressure, .diastolicPressure, .meanArterialPressure: .bloodPressure
+        case .pulseRate: .pulseRate
+        case .heartRate, .rrInterval, .energyExpended: .heartRate
+        case .glucose: .glucose
+        }
+    }
 }
 
 /// The kind of reading, which decides its components and its FHIR profile.

@@ -49,7 +49,7 @@ public final class ReadModel: Sendable {
     }
 
     /// Every device's series of `metric` for `subject`, by device.
-    static func series(of store: TimeSeriesStore, subject: String, metric: Metric) -> [(key: SeriesKey, id: SeriesID)] {
+    public static func series(of store: TimeSeriesStore, subject: String, metric: Metric) -> [(key: SeriesKey, id: SeriesID)] {
         store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }.sorted { $0.key.device < $1.key.device }
             .map { ($0.key, $0.value) }
     }

@@ -159,7 +159,7 @@ public actor StreamEngine {
         var checked = Set<String>()
         var missing: [Reading] = []
         for (key, id) in store.allSeries().sorted(by: { $0.value < $1.value }) {
-            guard let kind = Metric(rawValue: key.metric).map(Self.readingKind) else { continue }
+            guard let kind = Metric(rawValue: key.metric)?.readingKind else { continue }
             let after = try store.sealedThrough(id).map { $0 + 1 } ?? .min
             for reading in try archive.readings(subject: key.subject, from: after, kind: kind) where reading.device.key == key.device {
                 let identity = reading.identity?.hex ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
@@ -175,16 +175,6 @@ public actor StreamEngine {
                 "appended_again": "\(missing.count)",
             ])
         return missing.count
-    }
-
-    /// The reading kind whose components a series of this metric holds.
-    static func readingKind(_ metric: Metric) -> ReadingKind {
-        switch metric {
-        case .systolicPressure, .diastolicPressure, .meanArterialPressure: .bloodPressure
-        case .pulseRate: .pulseRate
-        case .heartRate, .rrInterval, .energyExpended: .heartRate
-        case .glucose: .glucose
-        }
     }
 
     /// Revises the windows these readings touched (logged durably in engine.sqlite and yielded to `revisions`).

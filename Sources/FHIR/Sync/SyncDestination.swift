@@ -65,13 +65,5 @@ public struct SyncDestination: Sendable {
     }
 
     /// The kind a series' metric belongs to, as consent names it (bp_systolic → blood_pressure).
-    public static func kind(ofSeriesMetric metric: String) -> ReadingKind? {
-        switch Metric(rawValue: metric) {
-        case .systolicPressure?, .diastolicPressure?, .meanArterialPressure?: .bloodPressure
-        case .pulseRate?: .pulseRate
-        case .heartRate?, .rrInterval?, .energyExpended?: .heartRate
-        case .glucose?: .glucose
-        case nil: nil
-        }
-    }
+    public static func kind(ofSeriesMetric metric: String) -> ReadingKind? { Metric(rawValue: metric)?.readingKind }
 }

@@ -139,6 +139,13 @@ public struct LocalClock: Sendable, Hashable {
         LocalDate(daysSince1970: Int(SummaryMath.floorDiv(wallMicros(at: utcMicros), Self.microsPerDay)))
     }
 
+    /// The UTC instant the wall clock shows midnight starting `day` (the offset read where that instant is, so a
+    /// change of offset the evening before is taken into account).
+    public func start(of day: LocalDate) -> Int64 {
+        let wall = Int64(day.daysSince1970) * Self.microsPerDay
+        return wall - offsetMicros(at: wall - offsetMicros(at: wall))
+    }
+
     /// The local date and the µs since local midnight on the wall clock at a UTC instant.
     public func dateAndTime(at utcMicros: Int64) -> (date: LocalDate, microsOfDay: Int64) {
         let wall = wallMicros(at: utcMicros)

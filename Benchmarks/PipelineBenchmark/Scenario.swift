@@ -37,7 +37,7 @@ protocol ReadingSink: Sendable {
     func cursor(_ device: DeviceRecord) async -> UInt16?
     func take(_ pending: PendingReading) async throws
     /// A connection's readings, as the sink takes them (the durable sink as gatewayd does: `StreamEngine.consume`).
-    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws
+    func takeAll(_ readings: PendingReadings, tally: Tally) async throws
     /// Told each move of a meter's cursor as records become durable (as the daemon keeps it).
     func saveCursor(_ device: DeviceRecord, next: UInt16?) async
     /// A connection ended: its cursor is where the next one will read it.
@@ -45,7 +45,7 @@ protocol ReadingSink: Sendable {
 }
 
 extension ReadingSink {
-    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws {
+    func takeAll(_ readings: PendingReadings, tally: Tally) async throws {
         for try await pending in readings {
             tally.deliveredOne()
             try await take(pending)
@@ -101,7 +101,7 @@ struct DurableSink: ReadingSink {
 
     /// As the daemon feeds a connection: notifications go on without waiting for their batch (64 in flight),
     /// indications and stored records wait for their confirmation.
-    func takeAll(_ readings: AsyncThrowingStream<PendingReading, any Error>, tally: Tally) async throws {
+    func takeAll(_ readings: PendingReadings, tally: Tally) async throws {
         let counted = readings.map { pending in
             tally.deliveredOne()
             return pending

@@ -48,8 +48,13 @@ public struct StreamEngineOptions: Sendable {
     public var batchSize = 256
     /// Readings per batch of `ingest(batch:)` (a file: nobody waits for a confirmation).
     public var importBatchSize = 2048
-    /// Readings waiting beyond this make sources wait (back-pressure).
-    public var queueCapacity = 4096
+    /// Readings waiting beyond this make sources wait (back-pressure), except readings a device waits on (an indication:
+    /// one per device at a time, so they are bounded already, and holding one behind a meter's records or a hub's
+    /// notifications is what made a cuff's confirmation slow). The sources' streams are bounded too (`BoundedChannel`),
+    /// so a waiting source stops reading its link and the backlog waits there as raw PDUs, not as ~1 KB readings: a
+    /// queue of 4096 was ~4 MB of a hub's start-up burst for no gain in throughput (a batch takes at most
+    /// `importBatchSize`).
+    public var queueCapacity = 1024
     public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
     /// How long readings nobody confirms (notifications) may wait for others to share their batch — its journal
     /// transaction, store fsync, ledger line and mark — when nothing waiting needs a confirmation. 0: never wait.
@@ -236,14 +241,16 @@ public actor StreamEngine {
     /// Takes one reading through the pipeline; returns once it is durable (or deduplicated, quarantined,
     /// rejected) and its source has been acknowledged. Waits when the queue is full.
     public func ingest(_ pending: PendingReading) async throws -> IngestOutcome {
-        await waitForSpace()
+        await waitForSpace(pending.waiter)
         return try await withCheckedThrowingContinuation { continuation in
             enqueue(pending) { result, _ in continuation.resume(with: result) }
         }
     }
 
-    /// Back-pressure: a source waits while `queueCapacity` readings wait for their batch.
-    private func waitForSpace() async {
+    /// Back-pressure: a source waits while `queueCapacity` readings wait for their batch (not a device that waits for
+    /// its confirmation, see `StreamEngineOptions.queueCapacity`).
+    private func waitForSpace(_ waiter: PendingReading.Waiter) async {
+        guard waiter != .device else { return }
         while waiting.count >= options.queueCapacity {
             await withCheckedContinuation { spaceWaiters.append($0) }
         }
@@ -294,7 +301,7 @@ public actor StreamEngine {
         for try await pending in source {
             let notification = !pending.awaitsConfirmation
             try await flight.reserve(notification: notification)
-            await waitForSpace()
+            await waitForSpace(pending.waiter)
             enqueue(pending) { result, reading in
                 if case .success(let outcome) = result, let reading { await onOutcome?(outcome, reading) }
                 flight.finished(result, notification: notification)
@@ -322,7 +329,8 @@ public actor StreamEngine {
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < notificationLimit, !waiting.awaitConfirmation,
+        // A full queue ends the linger: its sources are waiting for room, so nobody else can come to share the batch.
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < min(notificationLimit, options.queueCapacity), !waiting.awaitConfirmation,
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))

@@ -47,7 +47,7 @@ struct ConnectCommand: AsyncParsableCommand {
             FileHandleOutput.standardError("gatewayd connect: \(error)")
             throw ExitCode(1)
         }
-        let stream: AsyncThrowingStream<ProfileEvent, any Error>
+        let stream: ProfileEvents
         if database.service(.bloodPressureService) != nil {
             stream = BloodPressureSession(client: client, options: options).run()
         } else if database.service(.glucoseService) != nil {

@@ -53,7 +53,7 @@ struct SessionLog {
         measurements.compactMap { if case .heartRate(let m) = $0.measurement { m } else { nil } }
     }
 
-    static func collect(_ stream: AsyncThrowingStream<ProfileEvent, any Error>, acknowledge: Bool = true) async -> SessionLog {
+    static func collect(_ stream: ProfileEvents, acknowledge: Bool = true) async -> SessionLog {
         var log = SessionLog()
         do {
             for try await event in stream {

@@ -27,7 +27,9 @@ import TimeSeries
         let outcomes = try await withThrowingTaskGroup(of: IngestOutcome.self) { group in
             for index in 0..<200 {
                 group.addTask {
-                    try await engine.ingest(PendingReading(reading: glucoseReading(base + Int64(index) * 60_000_000, mgdl: 90 + Int64(index % 50), sequence: UInt16(index))) {})
+                    try await engine.ingest(PendingReading(
+                        reading: glucoseReading(base + Int64(index) * 60_000_000, mgdl: 90 + Int64(index % 50), sequence: UInt16(index)),
+                        waiter: .transfer) {})
                 }
             }
             var all: [IngestOutcome] = []

@@ -14,22 +14,22 @@ public struct BloodPressureSession: Sendable {
         self.options = options
     }
 
-    public func run() -> AsyncThrowingStream<ProfileEvent, any Error> {
+    public func run() -> ProfileEvents {
         disconnectEndedStream(client, options, Self.body)
     }
 
     private static func body(
-        _ client: GATTClient, _ options: ProfileSessionOptions, _ emit: @escaping @Sendable (ProfileEvent) -> Void
+        _ client: GATTClient, _ options: ProfileSessionOptions, _ emit: @escaping @Sendable (ProfileEvent) async -> Void
     ) async throws(GATTError) {
         let database = try await SessionPrelude.discover(client, emit: emit)
         guard let service = database.service(.bloodPressureService),
               let measurement = service.characteristic(.bloodPressureMeasurement), measurement.properties.contains(.indicate)
         else { throw .missing("the Blood Pressure Service with an indicating Blood Pressure Measurement") }
-        emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
+        await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
         if let feature = service.characteristic(.bloodPressureFeature), feature.properties.contains(.read),
            let value = try? BloodPressureFeature(decoding: try await client.read(handle: feature.valueHandle))
         {
-            emit(.bloodPressureFeature(value))
+            await emit(.bloodPressureFeature(value))
         }
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
@@ -47,14 +47,14 @@ public struct BloodPressureSession: Sendable {
                     try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
                     continue
                 }
-                emit(
+                await emit(
                     decodedEvent(
                         BloodPressureMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
                         acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))
                     ) { .bloodPressure($0) })
             case .event(.notification(let handle, let value)):
                 guard handle == cuff?.valueHandle else { continue }
-                emit(
+                await emit(
                     decodedEvent(
                         IntermediateCuffPressure.self, value, receivedAt: options.clock.now(), delivery: .notification,
                         acknowledgement: .none

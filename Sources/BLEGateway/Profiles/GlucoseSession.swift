@@ -19,7 +19,7 @@ public struct GlucoseSession: Sendable {
         self.options = options
     }
 
-    public func run() -> AsyncThrowingStream<ProfileEvent, any Error> {
+    public func run() -> ProfileEvents {
         let session = self
         return profileStream { emit throws(ProfileError) in
             try await session.body(emit)
@@ -40,7 +40,7 @@ public struct GlucoseSession: Sendable {
         }
     }
 
-    private func body(_ emit: @escaping @Sendable (ProfileEvent) -> Void) async throws(ProfileError) {
+    private func body(_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) {
         let client = self.client
         let options = self.options
         let database = try await gatt { () async throws(GATTError) in try await SessionPrelude.discover(client, emit: emit) }
@@ -52,11 +52,11 @@ public struct GlucoseSession: Sendable {
         let handles = Handles(
             measurement: measurement, context: service.characteristic(.glucoseMeasurementContext), controlPoint: controlPoint)
         try await gatt { () async throws(GATTError) in
-            emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
+            await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
             if let feature = service.characteristic(.glucoseFeature), feature.properties.contains(.read),
                let value = try? GlucoseFeature(decoding: try await client.read(handle: feature.valueHandle))
             {
-                emit(.glucoseFeature(value))
+                await emit(.glucoseFeature(value))
             }
             try await SessionPrelude.battery(client, database, emit: emit)
             try await SessionPrelude.clock(client, database, options: options, emit: emit)
@@ -116,10 +116,10 @@ public struct GlucoseSession: Sendable {
         } else {
             announced = try await count(selection)
         }
-        if let announced { emit(.storedRecordCount(announced)) }
+        if let announced { await emit(.storedRecordCount(announced)) }
         let restarted = await cursor.restarted
         if announced == 0 {
-            emit(.transferComplete(StoredRecordTransfer(
+            await emit(.transferComplete(StoredRecordTransfer(
                 announced: 0, delivered: 0, responseCode: .noRecordsFound, restartedFromFirstRecord: restarted)))
             return
         }
@@ -137,7 +137,7 @@ public struct GlucoseSession: Sendable {
             await cursor.delivered(record.sequenceNumber)
             delivered += 1
             Counter(label: "gatewayd_racp_records_fetched_total").increment()
-            emit(
+            await emit(
                 .measurement(
                     ReceivedMeasurement(
                         measurement: .glucose(record, context: context?.0), characteristic: .glucoseMeasurement,
@@ -164,7 +164,7 @@ public struct GlucoseSession: Sendable {
                     }
                 } catch {
                     Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "0x2A18")]).increment()
-                    emit(.malformed(MalformedPayload(
+                    await emit(.malformed(MalformedPayload(
                         characteristic: .glucoseMeasurement, bytes: value, error: error, receivedAt: now, delivery: .notification,
                         acknowledgement: .none)))
                 }
@@ -177,7 +177,7 @@ public struct GlucoseSession: Sendable {
                         earlyContexts[context.sequenceNumber] = (context, value)
                     }
                 } catch {
-                    emit(.malformed(MalformedPayload(
+                    await emit(.malformed(MalformedPayload(
                         characteristic: .glucoseMeasurementContext, bytes: value, error: error, receivedAt: options.clock.now(),
                         delivery: .notification, acknowledgement: .none)))
                 }
@@ -198,7 +198,7 @@ public struct GlucoseSession: Sendable {
                 waitingForContext.removeAll()
                 switch response {
                 case .responseCode(_, let code) where code == .success || code == .noRecordsFound:
-                    emit(.transferComplete(StoredRecordTransfer(
+                    await emit(.transferComplete(StoredRecordTransfer(
                         announced: announced, delivered: delivered, responseCode: code, restartedFromFirstRecord: restarted)))
                     return
                 case .responseCode(let request, let code):

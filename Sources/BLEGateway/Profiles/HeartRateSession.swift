@@ -23,22 +23,22 @@ public struct HeartRateSession: Sendable {
         }
     }
 
-    public func run() -> AsyncThrowingStream<ProfileEvent, any Error> {
+    public func run() -> ProfileEvents {
         disconnectEndedStream(client, options, Self.body)
     }
 
     private static func body(
-        _ client: GATTClient, _ options: ProfileSessionOptions, _ emit: @escaping @Sendable (ProfileEvent) -> Void
+        _ client: GATTClient, _ options: ProfileSessionOptions, _ emit: @escaping @Sendable (ProfileEvent) async -> Void
     ) async throws(GATTError) {
         let database = try await SessionPrelude.discover(client, emit: emit)
         guard let service = database.service(.heartRateService),
               let measurement = service.characteristic(.heartRateMeasurement), measurement.properties.contains(.notify)
         else { throw .missing("the Heart Rate Service with a notifying Heart Rate Measurement") }
-        emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
+        await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
         if let location = service.characteristic(.bodySensorLocation), location.properties.contains(.read),
            let value = try? BodySensorLocation(decoding: try await client.read(handle: location.valueHandle))
         {
-            emit(.bodySensorLocation(value))
+            await emit(.bodySensorLocation(value))
         }
         try await SessionPrelude.battery(client, database, emit: emit)
 
@@ -48,7 +48,7 @@ public struct HeartRateSession: Sendable {
         for await input in inbox.stream {
             switch input {
             case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
-                emit(
+                await emit(
                     decodedEvent(
                         HeartRateMeasurement.self, value, receivedAt: options.clock.now(), delivery: .notification,
                         acknowledgement: .none

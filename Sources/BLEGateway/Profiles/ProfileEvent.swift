@@ -177,6 +177,8 @@ public actor StoredRecordCursor {
     public var lastDurable: UInt16? { next.map { $0 &- 1 } }
 
     func delivered(_ sequence: UInt16) { pending.insert(sequence) }
+    /// Records handed to the consumer and not yet acknowledged as durable.
+    var unacknowledged: Int { pending.count }
 
     func acknowledge(_ sequence: UInt16) async {
         guard pending.remove(sequence) != nil else { return }

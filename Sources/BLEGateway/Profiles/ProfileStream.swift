@@ -1,27 +1,27 @@
+/// A session's events, as it emits them: bounded, so a session whose consumer is behind stops reading its link.
+public typealias ProfileEvents = BoundedChannel<ProfileEvent>
+
+/// Events a session may emit before it waits for its consumer (a glucose record and its context, a few over).
+let profileEventCapacity = 4
+
 /// Runs a session body in a task and exposes what it emits as a stream; cancelling the consumer cancels the
-/// body. The stream ends with the body's error, if any.
+/// body. The stream ends with the body's error, if any. `emit` waits while the consumer is `profileEventCapacity`
+/// events behind.
 func profileStream(
-    _ body: @escaping @Sendable (_ emit: @escaping @Sendable (ProfileEvent) -> Void) async throws(ProfileError) -> Void
-) -> AsyncThrowingStream<ProfileEvent, any Error> {
-    let (stream, continuation) = AsyncThrowingStream.makeStream(of: ProfileEvent.self, bufferingPolicy: .unbounded)
-    let task = Task {
-        do {
-            try await body { continuation.yield($0) }
-            continuation.finish()
-        } catch {
-            continuation.finish(throwing: error)
-        }
+    _ body: @escaping @Sendable (_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) -> Void
+) -> ProfileEvents {
+    ProfileEvents.producing(capacity: profileEventCapacity) { channel in
+        // A consumer that went away cancels this task; the session then ends at its next await.
+        try await body { event in try? await channel.send(event) }
     }
-    continuation.onTermination = { _ in task.cancel() }
-    return stream
 }
 
 /// The stream of a session that ends normally when the device drops the link (cuffs and straps do): the
 /// body's ordinary disconnect finishes the stream, any other GATT error fails it.
 func disconnectEndedStream(
     _ client: GATTClient, _ options: ProfileSessionOptions,
-    _ body: @escaping @Sendable (GATTClient, ProfileSessionOptions, @escaping @Sendable (ProfileEvent) -> Void) async throws(GATTError) -> Void
-) -> AsyncThrowingStream<ProfileEvent, any Error> {
+    _ body: @escaping @Sendable (GATTClient, ProfileSessionOptions, @escaping @Sendable (ProfileEvent) async -> Void) async throws(GATTError) -> Void
+) -> ProfileEvents {
     profileStream { emit throws(ProfileError) in
         do throws(GATTError) {
             try await body(client, options, emit)

@@ -66,10 +66,10 @@ final class SessionInbox: Sendable {
 
 /// The steps every health profile starts with: MTU, discovery, Device Information, battery, the clock.
 enum SessionPrelude {
-    static func discover(_ client: GATTClient, emit: (ProfileEvent) -> Void) async throws(GATTError) -> DiscoveredDatabase {
+    static func discover(_ client: GATTClient, emit: (ProfileEvent) async -> Void) async throws(GATTError) -> DiscoveredDatabase {
         try await client.exchangeMTU()
         let database = try await client.discoverAll()
-        emit(.discovered(database))
+        await emit(.discovered(database))
         return database
     }
 
@@ -102,16 +102,16 @@ enum SessionPrelude {
         return identity
     }
 
-    static func battery(_ client: GATTClient, _ database: DiscoveredDatabase, emit: (ProfileEvent) -> Void) async throws(GATTError) {
+    static func battery(_ client: GATTClient, _ database: DiscoveredDatabase, emit: (ProfileEvent) async -> Void) async throws(GATTError) {
         guard let characteristic = database.characteristic(.batteryLevel, in: .batteryService) else { return }
         if let level = try? BatteryLevel(decoding: try await client.read(handle: characteristic.valueHandle)) {
-            emit(.batteryLevel(level))
+            await emit(.batteryLevel(level))
         }
     }
 
     /// Reads the device clock through CTS and, when allowed and needed, sets it and reads it back.
     static func clock(
-        _ client: GATTClient, _ database: DiscoveredDatabase, options: ProfileSessionOptions, emit: (ProfileEvent) -> Void
+        _ client: GATTClient, _ database: DiscoveredDatabase, options: ProfileSessionOptions, emit: (ProfileEvent) async -> Void
     ) async throws(GATTError) {
         guard let current = database.characteristic(.currentTime, in: .currentTimeService),
               current.properties.contains(.read)
@@ -123,7 +123,7 @@ enum SessionPrelude {
             localTime = nil
         }
         guard let first = try await readClock(client, current.valueHandle, localTime, .read, options) else { return }
-        emit(.clock(first))
+        await emit(.clock(first))
         guard let threshold = options.setDeviceClockWhenOffBy, current.properties.contains(.write) else { return }
         // A device that states its own UTC offset (Local Time Information) shows its wall clock in that offset;
         // otherwise it is taken to be in the configured zone.
@@ -136,7 +136,7 @@ enum SessionPrelude {
         } catch .errorResponse {
             return  // the device refused (e.g. value not allowed); its clock stays as observed
         }
-        if let after = try await readClock(client, current.valueHandle, localTime, .afterSet, options) { emit(.clock(after)) }
+        if let after = try await readClock(client, current.valueHandle, localTime, .afterSet, options) { await emit(.clock(after)) }
     }
 
     private static func readClock(

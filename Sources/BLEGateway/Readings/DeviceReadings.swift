@@ -20,7 +20,7 @@ public enum DeviceReadings {
         client: GATTClient, sessionOptions: ProfileSessionOptions, mapperOptions: ReadingMapperOptions,
         cursor: @Sendable (DeviceRecord) async -> UInt16?, saveCursor: (@Sendable (DeviceRecord, UInt16?) async -> Void)? = nil,
         onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping ReadingCollector.MalformedHandler
-    ) async throws(ProfileError) -> (readings: AsyncThrowingStream<PendingReading, any Error>, device: DeviceRecord, cursor: StoredRecordCursor) {
+    ) async throws(ProfileError) -> (readings: PendingReadings, device: DeviceRecord, cursor: StoredRecordCursor) {
         let database: DiscoveredDatabase
         let identity: DeviceIdentity
         do {
@@ -34,7 +34,7 @@ public enum DeviceReadings {
         var onMove: (@Sendable (UInt16?) async -> Void)?
         if let saveCursor { onMove = { next in await saveCursor(device, next) } }
         let cursor = StoredRecordCursor(next: await cursor(device), onMove: onMove)
-        let events: AsyncThrowingStream<ProfileEvent, any Error>
+        let events: ProfileEvents
         switch profile(of: database) {
         case .bloodPressure: events = BloodPressureSession(client: client, options: sessionOptions).run()
         case .glucose: events = GlucoseSession(client: client, cursor: cursor, options: sessionOptions).run()

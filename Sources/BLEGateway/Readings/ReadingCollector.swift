@@ -10,59 +10,59 @@ public enum ReadingCollector {
     /// with that error (the link closes; the device still holds the payload and sends it again).
     public typealias MalformedHandler = @Sendable (MalformedPayload, DeviceIdentity?) async throws -> Void
 
+    /// Readings the collector may make ahead of its consumer before it stops taking the session's events (a cuff's
+    /// pressure and pulse, a glucose record: a measurement's readings, a few over). Bounded, so the engine's
+    /// back-pressure reaches the link (see `BoundedChannel`).
+    public static let readingCapacity = 4
+
     public static func readings(
-        from events: AsyncThrowingStream<ProfileEvent, any Error>, options: ReadingMapperOptions,
+        from events: ProfileEvents, options: ReadingMapperOptions,
         onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping MalformedHandler
-    ) -> AsyncThrowingStream<PendingReading, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: PendingReading.self, bufferingPolicy: .unbounded)
-        let task = Task {
+    ) -> PendingReadings {
+        PendingReadings.producing(capacity: readingCapacity) { output in
             var identity: DeviceIdentity?
             var clocks: [ClockObservation] = []
             var location: BodySensorLocation?
-            do {
-                for try await event in events {
-                    onEvent?(event)
-                    switch event {
-                    case .identity(let value): identity = value
-                    case .clock(let value): clocks.append(value)
-                    case .bodySensorLocation(let value): location = value
-                    case .measurement(let received):
-                        let device = identity ?? DeviceIdentity(link: "unknown")
-                        let readings = ReadingMapper.readings(
-                            from: received, identity: device, clocks: clocks, options: options, sensorLocation: location)
-                        guard !readings.isEmpty else {
-                            try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
-                            continue
-                        }
-                        let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
-                        let waiter: PendingReading.Waiter
-                        switch received.delivery {
-                        case .indication: waiter = .device
-                        case .storedRecord: waiter = .transfer
-                        case .notification: waiter = .nobody
-                        }
-                        for reading in readings {
-                            continuation.yield(PendingReading(reading: reading, waiter: waiter) { await group.done() })
-                        }
-                    case .malformed(let payload):
-                        do {
-                            try await onMalformed(payload, identity)
-                        } catch {
-                            throw MalformedPayloadNotKept(characteristic: payload.characteristic, underlying: "\(error)")
-                        }
-                        try? await payload.acknowledgement.acknowledgeDurable()
-                    default: break
+            for try await event in events {
+                onEvent?(event)
+                switch event {
+                case .identity(let value): identity = value
+                case .clock(let value): clocks.append(value)
+                case .bodySensorLocation(let value): location = value
+                case .measurement(let received):
+                    let device = identity ?? DeviceIdentity(link: "unknown")
+                    let readings = ReadingMapper.readings(
+                        from: received, identity: device, clocks: clocks, options: options, sensorLocation: location)
+                    guard !readings.isEmpty else {
+                        try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
+                        continue
                     }
+                    let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
+                    let waiter: PendingReading.Waiter
+                    switch received.delivery {
+                    case .indication: waiter = .device
+                    case .storedRecord: waiter = .transfer
+                    case .notification: waiter = .nobody
+                    }
+                    for reading in readings {
+                        try await output.send(PendingReading(reading: reading, waiter: waiter) { await group.done() })
+                    }
+                case .malformed(let payload):
+                    do {
+                        try await onMalformed(payload, identity)
+                    } catch {
+                        throw MalformedPayloadNotKept(characteristic: payload.characteristic, underlying: "\(error)")
+                    }
+                    try? await payload.acknowledgement.acknowledgeDurable()
+                default: break
                 }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
     }
 }
+
+/// A connection's readings, as the collector makes them (bounded: see `ReadingCollector.readingCapacity`).
+public typealias PendingReadings = BoundedChannel<PendingReading>
 
 /// A payload the gateway could not decode could not be kept either: it was not confirmed, the device still has it.
 public struct MalformedPayloadNotKept: Error, CustomStringConvertible {

@@ -10,8 +10,9 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
     public typealias Failure = any Error
 
     private struct State {
+        /// At most `capacity` plus the waiting producers' elements: small, so taking the first is a short move, and
+        /// nothing taken stays referenced by the buffer.
         var buffer: [Element] = []
-        var head = 0
         var finished = false
         var failure: (any Error)?
         /// The consumer waiting for an element.
@@ -23,17 +24,9 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         var terminated = false
         var onTermination: (@Sendable () -> Void)?
 
-        var count: Int { buffer.count - head }
+        var count: Int { buffer.count }
 
-        mutating func removeFirst() -> Element {
-            let element = buffer[head]
-            head += 1
-            if head >= 64, head * 2 >= buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
-            return element
-        }
+        mutating func removeFirst() -> Element { buffer.removeFirst() }
     }
 
     public let capacity: Int
@@ -41,7 +34,9 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
 
     public init(capacity: Int) {
         self.capacity = Swift.max(1, capacity)
-        state = Mutex(State())
+        var initial = State()
+        initial.buffer.reserveCapacity(self.capacity + 1)
+        state = Mutex(initial)
     }
 
     /// Runs once when the consumer goes away before the stream finished (e.g. to cancel the producing task).
@@ -112,7 +107,6 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
             }
             state.terminated = true
             state.buffer.removeAll()
-            state.head = 0
             let producers = state.producers.map(\.continuation)
             state.producers.removeAll()
             defer {

@@ -21,23 +21,27 @@ public enum ReadingCollector {
     ) -> PendingReadings {
         PendingReadings.producing(capacity: readingCapacity) { output in
             var identity: DeviceIdentity?
+            /// The identity's record, made once per connection: every reading refers to the same strings.
+            var device = ReadingMapper.deviceRecord(DeviceIdentity(link: "unknown"))
             var clocks: [ClockObservation] = []
             var location: BodySensorLocation?
             for try await event in events {
                 onEvent?(event)
                 switch event {
-                case .identity(let value): identity = value
+                case .identity(let value):
+                    identity = value
+                    device = ReadingMapper.deviceRecord(value)
                 case .clock(let value): clocks.append(value)
                 case .bodySensorLocation(let value): location = value
                 case .measurement(let received):
-                    let device = identity ?? DeviceIdentity(link: "unknown")
                     let readings = ReadingMapper.readings(
-                        from: received, identity: device, clocks: clocks, options: options, sensorLocation: location)
+                        from: received, identity: identity ?? DeviceIdentity(link: "unknown"), clocks: clocks, options: options,
+                        sensorLocation: location, device: device)
                     guard !readings.isEmpty else {
                         try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
                         continue
                     }
-                    let group = AcknowledgementGroup(count: readings.count) { try? await received.acknowledgeDurable() }
+                    let acknowledge = Self.acknowledgement(received.acknowledgement, readings: readings.count)
                     let waiter: PendingReading.Waiter
                     switch received.delivery {
                     case .indication: waiter = .device
@@ -45,7 +49,7 @@ public enum ReadingCollector {
                     case .notification: waiter = .nobody
                     }
                     for reading in readings {
-                        try await output.send(PendingReading(reading: reading, waiter: waiter) { await group.done() })
+                        try await output.send(PendingReading(reading: reading, waiter: waiter, acknowledge: acknowledge))
                     }
                 case .malformed(let payload):
                     do {
@@ -58,6 +62,16 @@ public enum ReadingCollector {
                 }
             }
         }
+    }
+
+    /// What acknowledging one of a measurement's `readings` does: nothing for a notification; for one reading, the
+    /// acknowledgement itself; for several, the last of them to become durable acknowledges. (A hub's notifications are
+    /// most readings in flight: they need no group and no capture.)
+    static func acknowledgement(_ acknowledgement: DurabilityAcknowledgement, readings: Int) -> @Sendable () async -> Void {
+        if case .nothingToDo = acknowledgement.kind { return {} }
+        guard readings > 1 else { return { try? await acknowledgement.acknowledgeDurable() } }
+        let group = AcknowledgementGroup(count: readings) { try? await acknowledgement.acknowledgeDurable() }
+        return { await group.done() }
     }
 }
 

@@ -71,11 +71,12 @@ public enum ReadingMapper {
     /// The readings one measurement carries: a BP measurement gives the pressure and (when sent) the pulse
     /// rate; Intermediate Cuff Pressure gives none (it is progress, not a result).
     /// `sensorLocation`: where a heart-rate sensor says it is worn (Body Sensor Location, read once per connection).
+    /// `device`: `deviceRecord(identity)` when the caller has it (a connection's readings then share its strings).
     public static func readings(
         from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions,
-        sensorLocation: BodySensorLocation? = nil
+        sensorLocation: BodySensorLocation? = nil, device: DeviceRecord? = nil
     ) -> [Reading] {
-        let device = deviceRecord(identity)
+        let device = device ?? deviceRecord(identity)
         let comparison = clocks.map(clockComparison)
         let receivedMicros = micros(received.receivedAt)
         var context = MeasurementContext()

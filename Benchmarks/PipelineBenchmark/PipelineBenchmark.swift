@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import StreamEngine
 
 /// Which sink the devices' readings go to.
 enum Scenario: String, ExpressibleByArgument, Codable, CaseIterable {
@@ -153,6 +154,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
                 try? FileManager.default.removeItem(atPath: directory)
             }
         }
+        ProcessMemory.applyPolicy()  // as gatewayd starts, in both scenarios
         let result = try await runScenario(scenario, load: load, directory: directory)
         let json = try JSONEncoder().encode(result)
         print(Self.resultPrefix + String(decoding: json, as: UTF8.self))

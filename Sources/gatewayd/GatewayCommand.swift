@@ -1,4 +1,5 @@
 import ArgumentParser
+import StreamEngine
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -9,6 +10,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     /// `gatewayd --pair …` is `gatewayd pair …`: the spelling a person is told in the guide.
     static func main() async {
+        ProcessMemory.applyPolicy()
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "--pair" { arguments[0] = "pair" }
         do {

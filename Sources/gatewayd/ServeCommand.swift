@@ -41,13 +41,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Let requests from a loopback peer in without a token.")
     var allowLoopback = false
 
+    @Flag(help: "Plain HTTP on a --listen address off loopback (tokens and readings then cross the network in clear text). Without it such an address gets TLS with the gateway's own certificate (DATA/tls/).")
+    var plainHTTP = false
+
     @Option(help: "This gateway's identifier (its PhgDevice).")
     var gatewayID = ProcessInfo.processInfo.hostName
 
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let dir = configuration.dataDirectory
-        let (host, port) = try Self.parseListen(configuration.api.listen)
+        let (host, port, security) = try configuration.apiListener()
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
             throw ValidationError("--token: give at least one token (or --allow-loopback), or nothing could ever be read")
         }
@@ -58,21 +61,23 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
-        let api = try Self.makeAPI(configuration)
+        var api = try Self.makeAPI(configuration)
+        api.scheme = security.scheme
         let hub = api.hub
         var logger = Logger(label: "gatewayd.serve")
         logger.logLevel = .notice
         FileHandleOutput.standardError(
-            "gatewayd serve: FHIR API on http://\(configuration.api.listen)/fhir" + (hub != nil ? " (hub: accepting POST /fhir)" : ""))
+            "gatewayd serve: FHIR API on \(security.scheme)://\(configuration.api.listen)/fhir" + (hub != nil ? " (hub: accepting POST /fhir)" : "")
+                + (security.fingerprint.map { "; TLS certificate SHA-256 \($0)" } ?? ""))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var services: [any Service] = []
         if !configuration.destinations.isEmpty {
             let (sync, _) = try SyncService.open(configuration: configuration)
-            services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
+            services.append(SyncWorkerService(sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
             FileHandleOutput.standardError("gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
         }
-        let application = APIServer.application(
-            api: api, host: host, port: port, logger: logger, metrics: GatewayDaemon.registry, services: services)
+        let application = try APIServer.application(
+            api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry, services: services)
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         try? await client.shutdown()
     }
@@ -112,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration(file: "(command line)", dataDirectory: dir, gatewayID: gatewayID, signingKeyFile: nil, defaultZone: zone)
         configuration.api.listen = listen
         configuration.api.allowLoopback = allowLoopback
+        configuration.api.plainHTTP = plainHTTP
         configuration.api.tokens = try tokens.map { text in
             do { return try APIToken.parse(text) } catch { throw ValidationError("--token: \(error)") }
         }

@@ -21,6 +21,30 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "IANA time zone for the times shown.")
     var tz = "UTC"
 
+    /// Where the API listens and how: with TLS, the certificate's fingerprint, which a phone or a home gateway pins.
+    static func apiLine(_ configuration: GatewayConfiguration) -> String {
+        let api = configuration.api
+        let host = (try? ServeCommand.parseListen(api.listen).host) ?? api.listen
+        let security: ListenerSecurity
+        do {
+            security = try ListenerSecurity.resolve(
+                choice: api.tls, plainHTTP: api.plainHTTP, listen: api.listen, host: host, dataDirectory: configuration.dataDirectory)
+        } catch {
+            return "== api: \(api.listen): \(error)"
+        }
+        var line = "== api: \(security.scheme)://\(api.listen)/fhir"
+        if case .tls(let certificate, _, let generated) = security {
+            if let fingerprint = security.fingerprint {
+                line += ", TLS certificate SHA-256 \(fingerprint)" + (generated ? " (the gateway's own, \(certificate))" : "")
+            } else {
+                line += generated ? ", TLS with the gateway's own certificate (made when it first starts)" : ", TLS certificate \(certificate) unreadable"
+            }
+        } else if !ListenerSecurity.isLoopback(host: host) {
+            line += " — plain HTTP off loopback (plain_http: true): tokens and readings cross the network in clear text"
+        }
+        return line
+    }
+
     func run() throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         var configuration: GatewayConfiguration?
@@ -64,6 +88,7 @@ struct StatusCommand: ParsableCommand {
                 [$0.address, TimeFormat.iso8601(Int64($0.last.timeIntervalSince1970 * 1_000_000), timeZone: zone), RefusedPairings.advice($0)]
             }))
         }
+        if let configuration { print(Self.apiLine(configuration)) }
         print("== subjects: " + (mappings.isEmpty ? "none mapped" : mappings.map { "\($0.deviceKey)\($0.userID.map { "#\($0)" } ?? "")=\($0.subject)" }.joined(separator: ", ")))
         let stored = try archive.storedReadingCount()
         print("== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept")

@@ -31,6 +31,9 @@ public struct SyncDestination: Sendable {
     public var batchSize = 100
     public var retryInitialSeconds = 2.0
     public var retryMaximumSeconds = 3600.0
+    /// A PEM file of the certificates to trust for this destination instead of the system's (a private PHR, a care
+    /// facility's hub with its own certificate): its name is still verified.
+    public var caFile: String?
 
     public init(name: String, baseURL: String, bearerToken: String? = nil, rules: [SharingRule] = []) {
         (self.name, self.baseURL, self.bearerToken, self.rules) = (name, baseURL, bearerToken, rules)

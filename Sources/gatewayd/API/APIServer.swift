@@ -1,5 +1,7 @@
 import FHIR
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -25,10 +27,11 @@ enum APIServer {
 
     /// The FHIR API, `/metrics` (Prometheus text, when `metrics` is given: to loopback callers and any valid token),
     /// and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
+    /// `security`: TLS (its certificate and key already in place, see `ListenerSecurity.prepare`) or plain HTTP.
     static func application(
-        api: FHIRAPI, host: String, port: Int, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        api: FHIRAPI, host: String, port: Int, security: ListenerSecurity, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
         services: [any Service] = [], onServerRunning: @escaping @Sendable () async -> Void = {}
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         if let metrics {
             router.get("/metrics") { request, context -> Response in
@@ -81,8 +84,9 @@ enum APIServer {
                 }
             }
         }
+        let server: HTTPServerBuilder = try security.serverConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
+            router: router, server: server, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
             services: services, onServerRunning: { _ in await onServerRunning() }, logger: logger)
     }
 }

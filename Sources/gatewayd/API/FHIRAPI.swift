@@ -34,6 +34,8 @@ struct FHIRAPI: Sendable {
     /// Subjects with a zone of their own (from the configuration); others use `zone`.
     var subjectZones: [String: TimeZone] = [:]
     let listen: String
+    /// "https" when the listener speaks TLS: the scheme of the links the API writes (Bundle fullUrl, paging).
+    var scheme = "http"
     /// The data directory (the ledger lives in DATA/ledger).
     let directory: String
     /// Hub mode: accept transaction Bundles at POST /fhir into this store.
@@ -60,7 +62,7 @@ struct FHIRAPI: Sendable {
         return response
     }
 
-    func base(_ request: APIRequest) -> String { "http://" + (request.host ?? listen) + "/fhir" }
+    func base(_ request: APIRequest) -> String { scheme + "://" + (request.host ?? listen) + "/fhir" }
 
     private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
         let parts = request.path.split(separator: "/").map(String.init)

@@ -37,6 +37,10 @@ struct GatewayConfiguration: Sendable {
         var japaneseCoding = false
         /// Accept transaction Bundles at POST /fhir from home gateways (care-facility hub mode).
         var hub = false
+        /// `api.tls` (see `ListenerSecurity`).
+        var tls = TLSChoice.automatic
+        /// `api.plain_http: true`: the operator wants plain HTTP off loopback, knowing tokens and readings cross the network in clear.
+        var plainHTTP = false
     }
 
     var file: String
@@ -213,6 +217,8 @@ struct GatewayConfiguration: Sendable {
                 if let loopback = a.optional("allow_loopback") { configuration.api.allowLoopback = try loopback.bool() }
                 if let jp = a.optional("japanese_coding") { configuration.api.japaneseCoding = try jp.bool() }
                 if let hub = a.optional("hub") { configuration.api.hub = try hub.bool() }
+                if let tls = a.optional("tls") { configuration.api.tls = try tlsChoice(tls) }
+                if let plain = a.optional("plain_http") { configuration.api.plainHTTP = try plain.bool() }
                 if let tokens = a.optional("tokens") {
                     for item in try tokens.sequence() {
                         let t = try item.mapping()
@@ -301,6 +307,16 @@ struct GatewayConfiguration: Sendable {
         }
 
         /// A PEM key file named at `node`, read whole (a key spans lines, where `secret` reads the first one).
+        /// `tls: true | false | {certificate: FILE, key: FILE}` (relative paths: beside the configuration file).
+        func tlsChoice(_ node: ConfigNode) throws(ConfigError) -> TLSChoice {
+            if case .scalar = node.node { return try node.bool() ? .generated : .off }
+            let t = try node.mapping()
+            let certificate = try path(try t.required("certificate"))
+            let key = try path(try t.required("key"))
+            try t.finish()
+            return .files(certificate: certificate, key: key)
+        }
+
         func pemFile(_ node: ConfigNode) throws(ConfigError) -> (path: String, text: String) {
             let keyPath = try path(node)
             guard let data = FileManager.default.contents(atPath: keyPath) else { throw node.error("cannot read the key file \(keyPath)") }
@@ -352,6 +368,19 @@ struct GatewayConfiguration: Sendable {
                 throw urlNode.error("'\(urlText)' is not an http(s) base URL such as https://phr.example/fhir")
             }
             var destination = SyncDestination(name: name, baseURL: urlText.hasSuffix("/") ? String(urlText.dropLast()) : urlText)
+            let plainHTTP = try d.optional("plain_http").map { n throws(ConfigError) in try n.bool() } ?? false
+            if url.scheme == "http", !ListenerSecurity.isLoopback(host: url.host ?? ""), !plainHTTP {
+                throw urlNode.error(
+                    "'\(urlText)' is plain HTTP to another machine: bearer tokens and readings would cross the network in clear "
+                        + "text. Use https:// (with ca_file for a server with its own certificate), or write plain_http: true if "
+                        + "that is really what you want.")
+            }
+            if let caNode = d.optional("ca_file") {
+                let caPath = try path(caNode)
+                guard url.scheme == "https" else { throw caNode.error("ca_file is for an https:// destination") }
+                guard FileManager.default.isReadableFile(atPath: caPath) else { throw caNode.error("\(caPath) does not exist or cannot be read") }
+                destination.caFile = caPath
+            }
             if let token = d.optional("token") { destination.bearerToken = try secret(token) }
             if let auth = d.optional("auth") {
                 guard destination.bearerToken == nil else { throw auth.error("give either token (a static bearer token) or auth, not both") }

@@ -51,8 +51,9 @@ struct GatewayDaemon {
             if released > 0 { logger.notice("released quarantined readings", metadata: ["device": "\(mapping.device)", "count": "\(released)"]) }
         }
 
-        let api = try ServeCommand.makeAPI(configuration, store: pipeline.store)
-        let (host, port) = try ServeCommand.parseListen(configuration.api.listen)
+        let (host, port, security) = try configuration.apiListener()
+        var api = try ServeCommand.makeAPI(configuration, store: pipeline.store)
+        api.scheme = security.scheme
         let notifier = SystemdNotifier()
         var services: [any Service] = []
         // Simulated and radio devices report each reading the same way. No health values at info level: what
@@ -84,7 +85,7 @@ struct GatewayDaemon {
         if !configuration.destinations.isEmpty {
             let (sync, opened) = try SyncService.open(configuration: configuration)
             outbox = opened
-            services.append(SyncWorkerService(sync: sync, transport: HTTPTransport(client: client)))
+            services.append(SyncWorkerService(sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
         }
         if let age = configuration.retentionRawAgeSeconds {
             services.append(
@@ -95,8 +96,12 @@ struct GatewayDaemon {
         let ready = onReady
         let readyLogger = logger
         let listen = configuration.api.listen
-        let application = APIServer.application(api: api, host: host, port: port, logger: logger, metrics: registry) {
-            readyLogger.notice("gatewayd is running", metadata: ["api": "http://\(listen)/fhir"])
+        let fingerprint = security.fingerprint
+        let scheme = security.scheme
+        let application = try APIServer.application(api: api, host: host, port: port, security: security, logger: logger, metrics: registry) {
+            var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
+            if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
+            readyLogger.notice("gatewayd is running", metadata: metadata)
             notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
             await ready()
         }

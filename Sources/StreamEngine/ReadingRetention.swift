@@ -216,6 +216,8 @@ extension StreamEngine {
     public func applyRetention(
         olderThan cutoff: Int64, feedReadThrough: Int64?, summariesReadThrough: Int64?
     ) throws -> (store: RetentionReport, archive: ReadingRetentionReport) {
+        options.ingestLock?.lock()  // not while a backup copies
+        defer { options.ingestLock?.unlock() }
         var report = ReadingRetentionReport()
         let limit = 1024
         var keptFrom: Int64?

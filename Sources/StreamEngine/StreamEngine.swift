@@ -59,6 +59,8 @@ public struct StreamEngineOptions: Sendable {
     /// How long readings nobody confirms (notifications) may wait for others to share their batch — its journal
     /// transaction, store fsync, ledger line and mark — when nothing waiting needs a confirmation. 0: never wait.
     public var notificationLinger: Duration = .zero
+    /// Held while each batch is written and while retention runs (see `IngestLock`); nil: no other process copies the data.
+    public var ingestLock: IngestLock?
     public init() {}
 }
 
@@ -484,9 +486,11 @@ public actor StreamEngine {
     private func beginProcessing() async {
         while processing { await withCheckedContinuation { processWaiters.append($0) } }
         processing = true
+        options.ingestLock?.lock()  // a backup copying makes the batch wait (on the engine's own thread)
     }
 
     private func endProcessing() {
+        options.ingestLock?.unlock()
         processing = false
         if !processWaiters.isEmpty { processWaiters.removeFirst().resume() }
     }

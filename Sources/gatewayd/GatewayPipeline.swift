@@ -43,6 +43,7 @@ struct GatewayPipeline: Sendable {
         // whole pages. A reading that needs a confirmation cuts the wait short.
         var options = StreamEngineOptions()
         options.notificationLinger = .milliseconds(Int64(notificationLingerSeconds * 1000))
+        options.ingestLock = try IngestLock(dataDirectory: directory)
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
         return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine, cursors: RecordCursorWriter(archive: archive))

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import StreamEngine
+
+/// `gatewayd backup`: one file holding a consistent copy of a gateway's data directory, taken while it runs.
+///
+/// Consistent: the copy is made under the ingest lock (`IngestLock`), which the engine holds for each batch, so it is
+/// the data directory between two batches — what a power cut there would leave, which recovery completes on the first
+/// start (the crash tests prove every such point). SQLite files are copied with SQLite's online backup; the store's log
+/// is copied before its catalog and the catalog before the chunk files, so a chunk sealed meanwhile (the store's own
+/// thread) is in the copy once, by its log position. The copy is verified (the ledger and every reading) before it is
+/// written, and the file is read back against its manifest after.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write a consistent, verified copy of a gateway's data directory (running or not) to one file.",
+        discussion: """
+            The file is a tar: the data directory's files, then MANIFEST.json with each file's SHA-256. Keys (the \
+            ledger signing key, Bluetooth bonds, the TLS key) are left out unless --include-keys is given, and then \
+            sealed with the passphrase from --passphrase-file (scrypt + AES-256-GCM). `gatewayd restore` brings it back.
+            """)
+
+    @Option(help: "The configuration file (its data directory and signing key).")
+    var config: String?
+
+    @Option(help: "Data directory (without --config).")
+    var dir: String?
+
+    @Option(help: "The backup file to write (outside the data directory).")
+    var output: String
+
+    @Flag(help: "Include the keys, sealed with the passphrase of --passphrase-file.")
+    var includeKeys = false
+
+    @Option(help: "A file whose first line is the passphrase that seals the keys (at least 8 characters).")
+    var passphraseFile: String?
+
+    func validate() throws {
+        if config == nil && dir == nil { throw ValidationError("give --config FILE or --dir DATA") }
+        if includeKeys && passphraseFile == nil { throw ValidationError("--include-keys needs --passphrase-file: keys are never written in clear") }
+    }
+
+    func run() throws {
+        let (data, signingKey) = try DataLocation.resolve(config: config, dir: dir)
+        let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
+        let dataPath = URL(fileURLWithPath: data).standardizedFileURL.path
+        guard !outputPath.hasPrefix(dataPath + "/") else { throw ValidationError("--output \(output): put the backup outside the data directory") }
+        guard FileManager.default.fileExists(atPath: data + "/engine.sqlite") else {
+            throw ValidationError("\(data): no gateway data here (missing engine.sqlite)")
+        }
+        let passphrase = try passphraseFile.map { try SealedKeys.passphrase(file: $0) }
+        let keys = BackupKeys(data: data, signingKey: signingKey)
+        let staging = outputPath + ".staging-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        try? FileManager.default.removeItem(atPath: staging)
+
+        let lock = try IngestLock(dataDirectory: data)
+        if !lock.tryLock() {
+            FileHandleOutput.standardError("gatewayd backup: waiting for the batch being written to finish")
+            lock.lock()
+        }
+        do {
+            defer { lock.unlock() }
+            try DataSnapshot.copy(data: data, into: staging, skipping: Set(keys.files.values))
+        }
+        // The copy must verify before it is worth keeping.
+        let check = try VerifyCommand.verify(dir: staging)
+        guard check.intact else { throw BackupError.notIntact(check.warning ?? check.report.summary) }
+
+        let partial = outputPath + ".partial"
+        var writer = try BackupTarWriter(path: partial)
+        for name in try DataSnapshot.files(in: staging) { try writer.add(name: name, file: staging + "/" + name) }
+        var sealed = false
+        if includeKeys, let passphrase {
+            var files: [String: [UInt8]] = [:]
+            for (name, path) in keys.files {
+                if let bytes = FileManager.default.contents(atPath: path) { files[name] = [UInt8](bytes) }
+            }
+            try writer.add(name: BackupManifest.sealedKeysName, bytes: try SealedKeys.seal(files, passphrase: passphrase), mode: 0o600)
+            sealed = true
+        }
+        let manifest = BackupManifest(
+            created: ISO8601DateFormatter().string(from: Date()), gatewayID: try? DataLocation.gatewayID(config: config),
+            ledgerEntries: check.report.entriesVerified, storedReadings: check.stored, keysSealed: sealed, members: writer.members)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writer.add(name: BackupManifest.memberName, bytes: Array(try encoder.encode(manifest)), listed: false)
+        try writer.finish()
+        // Read back: every member as the manifest says.
+        let read = try BackupReader.check(path: partial)
+        try FileManager.default.moveItem(atPath: partial, toPath: outputPath)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: outputPath)[.size] as? NSNumber)?.intValue ?? 0
+        print(
+            "backup \(output): \(manifest.members.count) files, \(bytes) bytes; ledger \(manifest.ledgerEntries) entries, "
+                + "\(manifest.storedReadings) readings; keys \(sealed ? "sealed with the passphrase" : "not included (--include-keys)"); "
+                + "verified (\(read.members.count) members read back against MANIFEST.json)")
+    }
+}
+
+/// The secrets of a data directory: what a backup seals or leaves out, by their name in the backup.
+struct BackupKeys {
+    var files: [String: String] = [:]
+
+    init(data: String, signingKey: String?) {
+        if let signingKey {
+            files["signing.key"] = signingKey
+            files["signing.key.pub"] = signingKey + ".pub"
+        }
+        files["bluetooth/bonds.json"] = BluetoothSettings.bondsFile(data: data)
+        files["tls/key.pem"] = ListenerSecurity.generatedKeyFile(data: data)
+        files = files.filter { FileManager.default.fileExists(atPath: $0.value) }
+    }
+}
+
+/// The data directory and signing key of `--config` or `--dir`.
+enum DataLocation {
+    static func resolve(config: String?, dir: String?) throws -> (data: String, signingKey: String?) {
+        if let config {
+            let configuration: GatewayConfiguration
+            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+            return (configuration.dataDirectory, configuration.signingKeyFile)
+        }
+        guard let dir else { throw ValidationError("give --config FILE or --dir DATA") }
+        return (dir, nil)
+    }
+
+    static func gatewayID(config: String?) throws -> String? {
+        guard let config else { return nil }
+        return try GatewayConfiguration.load(path: config).gatewayID
+    }
+}
+
+/// Copies a data directory's files as of one moment between batches (the caller holds the ingest lock).
+enum DataSnapshot {
+    /// SQLite's own side files and the lock: not data.
+    static func isData(_ name: String) -> Bool {
+        !(name == IngestLock.fileName || name.hasSuffix("-wal") || name.hasSuffix("-shm") || name.hasSuffix("-journal"))
+    }
+
+    /// Every regular data file under `directory`, relative, sorted.
+    static func files(in directory: String) throws -> [String] {
+        guard let names = FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] else {
+            throw BackupError.cannotRead(path: directory)
+        }
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && isData((name as NSString).lastPathComponent)
+        }.sorted()
+    }
+
+    static func copy(data: String, into staging: String, skipping: Set<String>) throws {
+        let names = try files(in: data).filter { !skipping.contains(data + "/" + $0) }
+        let databases = names.filter { $0.hasSuffix(".sqlite") }
+        let chunks = names.filter { $0.hasPrefix("store/chunks/") }
+        let rest = names.filter { !$0.hasSuffix(".sqlite") && !$0.hasPrefix("store/chunks/") }
+        let manager = FileManager.default
+        func target(_ name: String) throws -> String {
+            let path = staging + "/" + name
+            try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            return path
+        }
+        // The store's log before its catalog, the catalog before the chunks (see BackupCommand).
+        for name in rest where manager.fileExists(atPath: data + "/" + name) {
+            try manager.copyItem(atPath: data + "/" + name, toPath: try target(name))
+        }
+        for name in databases {
+            let source = try DatabaseQueue(path: data + "/" + name)
+            let destination = try DatabaseQueue(path: try target(name))
+            try source.backup(to: destination)
+            try source.close()
+            try destination.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try destination.close()
+        }
+        for name in chunks where manager.fileExists(atPath: data + "/" + name) {
+            try manager.copyItem(atPath: data + "/" + name, toPath: try target(name))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Provenance
+
+/// Reads a backup file member by member against its manifest.
+enum BackupReader {
+    struct Contents {
+        var manifest: BackupManifest
+        var members: [BackupManifest.Member]
+        var sealedKeys: [UInt8]?
+    }
+
+    /// Reads every member (writing each into `directory` when given) and checks each against MANIFEST.json: the same
+    /// names, sizes and SHA-256. Throws naming the first member that differs.
+    static func check(path: String, extractInto directory: String? = nil) throws -> Contents {
+        var members: [BackupManifest.Member] = []
+        var manifestBytes: [UInt8]?
+        var sealed: [UInt8]?
+        var current: (name: String, size: Int)?
+        var hasher = SHA256()
+        var output: FileHandle?
+        var buffer: [UInt8] = []
+        try BackupTarReader.read(path: path) { name, size in
+            current = (name, size)
+            hasher = SHA256()
+            buffer = []
+            if let directory, name != BackupManifest.memberName, name != BackupManifest.sealedKeysName {
+                let target = directory + "/" + name
+                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                guard FileManager.default.createFile(atPath: target, contents: nil) else {
+                    throw BackupError.cannotWrite(path: target, reason: "the file cannot be created")
+                }
+                output = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
+            }
+        } body: { piece in
+            hasher.update(data: piece)
+            if let output { try output.write(contentsOf: piece) } else if current?.name == BackupManifest.memberName || current?.name == BackupManifest.sealedKeysName {
+                buffer += piece
+            }
+        } end: {
+            guard let member = current else { return }
+            if let handle = output {
+                try handle.synchronize()
+                try handle.close()
+                output = nil
+            }
+            switch member.name {
+            case BackupManifest.memberName: manifestBytes = buffer
+            default:
+                if member.name == BackupManifest.sealedKeysName { sealed = buffer }
+                members.append(BackupManifest.Member(name: member.name, size: member.size, sha256: BackupTarWriter.hex(hasher.finalize())))
+            }
+        }
+        guard let manifestBytes else { throw BackupError.damaged(path: path, reason: "it has no MANIFEST.json (not a gatewayd backup, or cut short)") }
+        let manifest: BackupManifest
+        do { manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(manifestBytes)) } catch {
+            throw BackupError.damaged(path: path, reason: "MANIFEST.json cannot be read (\(error))")
+        }
+        guard manifest.format == BackupManifest.format else {
+            throw BackupError.damaged(path: path, reason: "it is a '\(manifest.format)' backup; this gatewayd reads '\(BackupManifest.format)'")
+        }
+        let found = Dictionary(members.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for expected in manifest.members {
+            guard let member = found[expected.name] else { throw BackupError.verificationFailed(member: expected.name, reason: "missing from the file") }
+            guard member == expected else {
+                throw BackupError.verificationFailed(member: expected.name, reason: "its bytes differ from MANIFEST.json (altered or damaged)")
+            }
+        }
+        let listed = Set(manifest.members.map(\.name))
+        if let extra = members.first(where: { !listed.contains($0.name) }) {
+            throw BackupError.verificationFailed(member: extra.name, reason: "not in MANIFEST.json (added after the backup was made)")
+        }
+        return Contents(manifest: manifest, members: members, sealedKeys: sealed)
+    }
+}
+
+/// `gatewayd restore`: a backup back into a new data directory (a new SD card), checked member by member, then verified.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup made by `gatewayd backup` into a new, empty data directory, and verify it.",
+        discussion: """
+            Every file is checked against the backup's manifest (SHA-256); the restored data must then pass the same \
+            check as `gatewayd verify`. Keys sealed in the backup need --passphrase-file; the signing key goes to the \
+            configuration's gateway.signing_key_file (with --dir: DATA/gateway.key). The first start recovers the batch \
+            that was in progress when the backup was taken, as after a power cut.
+            """)
+
+    @Option(help: "The backup file.")
+    var input: String
+
+    @Option(help: "The configuration file of the gateway to restore to (its data directory and signing key path).")
+    var config: String?
+
+    @Option(help: "The data directory to restore into (without --config): new or empty.")
+    var dir: String?
+
+    @Option(help: "The file whose first line is the passphrase the keys were sealed with.")
+    var passphraseFile: String?
+
+    @Flag(help: "Restore without the keys even though the backup holds them (devices must then be paired again).")
+    var withoutKeys = false
+
+    func validate() throws {
+        if config == nil && dir == nil { throw ValidationError("give --config FILE or --dir DATA") }
+    }
+
+    func run() throws {
+        let (data, configuredKey) = try DataLocation.resolve(config: config, dir: dir)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: data), !((try? manager.contentsOfDirectory(atPath: data)) ?? []).isEmpty {
+            throw BackupError.notEmpty(path: data)
+        }
+        // Checked before anything is written: a damaged backup leaves no half-restored directory behind.
+        let contents = try BackupReader.check(path: input)
+        var keys: [String: [UInt8]] = [:]
+        if let sealed = contents.sealedKeys, !withoutKeys {
+            guard let passphraseFile else {
+                throw BackupError.keys("this backup holds the gateway's keys: give --passphrase-file (or --without-keys to pair devices again)")
+            }
+            keys = try SealedKeys.open(sealed, passphrase: try SealedKeys.passphrase(file: passphraseFile))
+        }
+        try manager.createDirectory(atPath: data, withIntermediateDirectories: true)
+        do {
+            _ = try BackupReader.check(path: input, extractInto: data)
+            let signingKey = configuredKey ?? data + "/gateway.key"
+            for (name, bytes) in keys {
+                let target: String =
+                    switch name {
+                    case "signing.key": signingKey
+                    case "signing.key.pub": signingKey + ".pub"
+                    default: data + "/" + name
+                    }
+                try manager.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                guard !manager.fileExists(atPath: target) else { throw BackupError.keys("\(target) exists already; it is not overwritten") }
+                guard manager.createFile(atPath: target, contents: Data(bytes), attributes: [.posixPermissions: name.hasSuffix(".pub") ? 0o644 : 0o600]) else {
+                    throw BackupError.cannotWrite(path: target, reason: "the key file cannot be created")
+                }
+            }
+        } catch {
+            try? manager.removeItem(atPath: data)
+            throw error
+        }
+        let publicKey = keys["signing.key.pub"].flatMap { _ in try? GatewayKey.loadPublicKey(from: (configuredKey ?? data + "/gateway.key") + ".pub") }
+        let check = try VerifyCommand.verify(dir: data, publicKey: publicKey)
+        print(check.report.summary)
+        guard check.intact else { throw BackupError.notIntact(check.warning ?? check.report.summary) }
+        let manifest = contents.manifest
+        print(
+            "restored \(manifest.members.count) files of the backup made \(manifest.created) into \(data): "
+                + "\(manifest.storedReadings) readings, ledger \(manifest.ledgerEntries) entries; "
+                + (keys.isEmpty
+                    ? (contents.sealedKeys == nil ? "the backup held no keys" : "keys left out") + " (pair devices again; a new signing key starts on the first run)"
+                    : "keys restored: \(keys.keys.sorted().joined(separator: ", "))"))
+    }
+}

@@ -60,10 +60,13 @@ struct BackupCommand: ParsableCommand {
             FileHandleOutput.standardError("gatewayd backup: waiting for the batch being written to finish")
             lock.lock()
         }
+        let copyStart = ContinuousClock.now
         do {
             defer { lock.unlock() }
             try DataSnapshot.copy(data: data, into: staging, skipping: Set(keys.files.values))
         }
+        // How long the engine's batches waited: what a backup costs a running gateway.
+        let paused = copyStart.duration(to: .now)
         // The copy must verify before it is worth keeping.
         let check = try VerifyCommand.verify(dir: staging)
         guard check.intact else { throw BackupError.notIntact(check.warning ?? check.report.summary) }
@@ -94,7 +97,8 @@ struct BackupCommand: ParsableCommand {
         print(
             "backup \(output): \(manifest.members.count) files, \(bytes) bytes; ledger \(manifest.ledgerEntries) entries, "
                 + "\(manifest.storedReadings) readings; keys \(sealed ? "sealed with the passphrase" : "not included (--include-keys)"); "
-                + "verified (\(read.members.count) members read back against MANIFEST.json)")
+                + "verified (\(read.members.count) members read back against MANIFEST.json); ingest paused "
+                + "\(paused.components.seconds * 1000 + paused.components.attoseconds / 1_000_000_000_000_000) ms for the copy")
     }
 }
 

@@ -98,6 +98,12 @@ public actor StreamEngine {
     private let rejectedCounter = Counter(label: "gatewayd_readings_rejected_total")
     private let appendTimer = Timer(label: "gatewayd_append_latency_seconds")
     private let queueGauge = Gauge(label: "gatewayd_engine_queue_depth")
+    private let batchFailures = Counter(label: "gatewayd_batches_failed_total")
+    private func storageFailingGauge(_ failure: StorageFailure) -> Gauge {
+        Gauge(label: "gatewayd_storage_failing", dimensions: [("reason", failure.rawValue)])
+    }
+    /// Set while batches fail to be stored (a full or failing disk); cleared by the next batch that is stored.
+    public private(set) var storageFailure: StorageFailure?
 
     public init(
         store: TimeSeriesStore, archive: ReadingArchive, ledger: (any BatchLedger)? = nil, windows: WindowTracker? = nil,
@@ -127,6 +133,16 @@ public actor StreamEngine {
     /// stored, otherwise they are appended now. Call once at start-up, before ingesting.
     @discardableResult
     public func recover() async throws -> (confirmed: Int, appended: Int) {
+        try await resolveJournaled(flushingAllSummaries: true)
+    }
+
+    /// Set when a batch failed after its journal (a full disk under the store, the ledger or the mark): what it journaled
+    /// is resolved, as at start-up, before the next batch is stored — so the ledger never goes on without readings the
+    /// archive holds, and nothing new is confirmed while that cannot be done.
+    private var journalUnresolved = false
+
+    /// `recover`'s work; mid-run (after a failed batch) without flushing every pending window.
+    private func resolveJournaled(flushingAllSummaries: Bool) async throws -> (confirmed: Int, appended: Int) {
         let (pending, batches) = try archive.unstored()
         var confirmed: [String] = [], missing: [(String, Reading)] = []
         for entry in pending {
@@ -147,7 +163,7 @@ public actor StreamEngine {
         let sequence = try unrecorded.isEmpty ? nil : ledger?.record(items, recordedMicros: options.clock())
         reviseWindows(pending.map(\.reading), now: options.clock())
         // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
-        flushSummaries(all: true)
+        if flushingAllSummaries { flushSummaries(all: true) }
         try archive.markStored(rows: unrecorded.map(\.row), batches: recorded == nil ? batches : [], ledgerSequence: sequence)
         if !pending.isEmpty {
             logger.notice("recovered readings journaled before a stop", metadata: [
@@ -429,6 +445,11 @@ public actor StreamEngine {
             }
             do {
                 let outcomes = try await process(batch.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
+                if let failure = storageFailure {
+                    storageFailingGauge(failure).record(0)
+                    storageFailure = nil
+                    logger.notice("readings are stored again", metadata: ["after": "\(failure.rawValue)"])
+                }
                 let early = acknowledgedEarly
                 Task.detached {
                     let order = zip(batch, outcomes).sorted { $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation }
@@ -438,11 +459,18 @@ public actor StreamEngine {
                     }
                 }
             } catch {
+                let failure = StorageFailure(error)
+                if storageFailure != failure { storageFailingGauge(failure).record(1) }
+                storageFailure = failure
+                batchFailures.increment()
                 if acknowledgedEarly {
-                    // Durable and confirmed already: what failed after (the ledger, the mark) is recovery's at the next start.
-                    logger.error("a stored batch could not be recorded or marked; recovery completes it", metadata: ["error": "\(error)"])
+                    // Durable and confirmed already: what failed after (the ledger, the mark) is resolved before the next
+                    // batch is stored (`journalUnresolved`), or by recovery at the next start.
+                    logger.error(
+                        "a stored batch could not be recorded or marked; it will be before the next batch is stored. \(failure.advice)",
+                        metadata: ["error": "\(error)", "reason": "\(failure.rawValue)"])
                 } else {
-                    logger.error("a batch could not be stored; its readings were not acknowledged", metadata: ["error": "\(error)"])
+                    logger.error("\(failure.advice)", metadata: ["error": "\(error)", "reason": "\(failure.rawValue)"])
                 }
                 Task.detached { for entry in batch { await entry.completion(.failure(error), entry.pending.reading) } }
             }
@@ -503,7 +531,16 @@ public actor StreamEngine {
     ) async throws -> [IngestOutcome] {
         await beginProcessing()
         defer { endProcessing() }
-        return try await processOneBatch(batch, deferringMark: deferringMark, onDurable: onDurable)
+        if journalUnresolved {
+            _ = try await resolveJournaled(flushingAllSummaries: false)
+            journalUnresolved = false
+        }
+        do {
+            return try await processOneBatch(batch, deferringMark: deferringMark, onDurable: onDurable)
+        } catch {
+            journalUnresolved = true
+            throw error
+        }
     }
 
     private func processOneBatch(

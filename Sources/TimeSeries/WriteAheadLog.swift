@@ -510,9 +510,16 @@ final class WriteAheadLog: @unchecked Sendable {
             }
         } catch {
             logger.error("write-ahead log: append failed", metadata: ["wal.error": "\(error)"])
-            condition.lock()
-            failure = error
-            condition.unlock()
+            // A write that failed (a full disk) left at most a torn record past `segmentSize`, which the next write
+            // overwrites and replay ignores: the log goes on once there is space. A failed fdatasync is different — the
+            // kernel may have dropped the pages it could not write and report the next sync clean — so the log stops.
+            if (error as? StoreIOError)?.operation == "fdatasync" {
+                condition.lock()
+                failure = error
+                condition.unlock()
+            } else {
+                ioLock.locked { try? segment.truncate(to: segmentSize) }  // no torn tail for replay to step over
+            }
             for pending in batch { pending.continuation.resume(throwing: error) }
             return
         }

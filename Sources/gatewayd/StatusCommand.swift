@@ -21,6 +21,19 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "IANA time zone for the times shown.")
     var tz = "UTC"
 
+    /// The data directory's file system: how much is free, and what a full one means (an SD card is small).
+    static func diskLine(_ dir: String) -> String? {
+        var stats = statvfs()
+        guard statvfs(dir, &stats) == 0 else { return nil }
+        let free = Double(stats.f_bavail) * Double(stats.f_frsize)
+        let total = Double(stats.f_blocks) * Double(stats.f_frsize)
+        var line = String(format: "== disk: %.1f MiB free of %.1f MiB", free / 1_048_576, total / 1_048_576)
+        if free < max(2 * 1_048_576, total * 0.01) {
+            line += " — FULL or nearly: \(StorageFailure.diskFull.advice)"
+        }
+        return line
+    }
+
     /// Where the API listens and how: with TLS, the certificate's fingerprint, which a phone or a home gateway pins.
     static func apiLine(_ configuration: GatewayConfiguration) -> String {
         let api = configuration.api
@@ -89,6 +102,7 @@ struct StatusCommand: ParsableCommand {
             }))
         }
         if let configuration { print(Self.apiLine(configuration)) }
+        if let disk = Self.diskLine(dir) { print(disk) }
         print("== subjects: " + (mappings.isEmpty ? "none mapped" : mappings.map { "\($0.deviceKey)\($0.userID.map { "#\($0)" } ?? "")=\($0.subject)" }.joined(separator: ", ")))
         let stored = try archive.storedReadingCount()
         print("== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept")

@@ -89,6 +89,18 @@ enum APIHarness {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// A system tool's exit status (its output discarded).
+    static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// `gatewayd ARGS` with stdout and stderr kept apart.
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()

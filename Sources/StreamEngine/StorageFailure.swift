@@ -1,0 +1,45 @@
+import Foundation
+import GRDB
+import Provenance
+import TimeSeries
+
+/// Why the engine cannot store readings right now: said in the log, `/metrics` and `gatewayd status`, so an operator
+/// knows that devices are keeping their readings (nothing is confirmed) and what to do.
+public enum StorageFailure: String, Sendable {
+    /// ENOSPC, SQLite's "database or disk is full": storing resumes by itself once space is freed.
+    case diskFull = "disk_full"
+    /// EIO and its kind: the card or disk is failing.
+    case ioError = "io_error"
+    case other
+
+    /// What an error from a batch's writes means for the operator.
+    public init(_ error: any Error) {
+        if let io = error as? StoreIOError {
+            self = Self(errno: io.code)
+        } else if case .io(let io)? = error as? LedgerError {
+            self = Self(errno: io.code)
+        } else if let sqlite = error as? DatabaseError {
+            switch sqlite.resultCode {
+            case .SQLITE_FULL: self = .diskFull
+            case .SQLITE_IOERR: self = .ioError
+            default: self = .other
+            }
+        } else {
+            self = .other
+        }
+    }
+
+    init(errno code: Int32) {
+        self = code == ENOSPC || code == EDQUOT || code == EFBIG ? .diskFull : code == EIO ? .ioError : .other
+    }
+
+    public var advice: String {
+        switch self {
+        case .diskFull:
+            "the disk is full: no reading is confirmed, so devices keep theirs; storing resumes by itself once space is freed"
+        case .ioError:
+            "the disk fails writes (I/O error): no reading is confirmed, so devices keep theirs; replace the card (gatewayd backup first)"
+        case .other: "a batch could not be stored; its readings were not confirmed, so devices keep them"
+        }
+    }
+}

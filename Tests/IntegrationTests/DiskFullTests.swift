@@ -1,0 +1,91 @@
+import Foundation
+import StreamEngine
+import Testing
+
+@testable import gatewayd
+
+/// A gateway whose data directory's file system fills up (an SD card is small): it stops confirming — devices keep
+/// their readings — says why in the log, `/metrics` and `gatewayd status`, keeps serving reads, and stores again by
+/// itself once space is freed; nothing it confirmed is lost. On a real, tiny file system (a tmpfs the test mounts).
+/// A tmpfs of a few megabytes the test mounts (root only): a real file system that fills up.
+enum SmallFileSystem {
+    static let canMount: Bool = {
+        guard let dir = try? APIHarness.scratch("mount-probe") else { return false }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard mount(dir, megabytes: 1) else { return false }
+        unmount(dir)
+        return true
+    }()
+
+    @discardableResult
+    static func mount(_ dir: String, megabytes: Int) -> Bool {
+        (try? APIHarness.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir])) == 0
+    }
+
+    static func unmount(_ dir: String) { _ = try? APIHarness.runTool("/bin/umount", [dir]) }
+}
+
+@Suite(.serialized, .enabled(if: SmallFileSystem.canMount, "mounting a small tmpfs needs root; scripts/test says when this did not run"))
+struct DiskFullTests {
+    @Test func aFullDiskStopsConfirmationsSaysWhyAndStoringResumesWhenSpaceReturns() async throws {
+        let dir = try APIHarness.scratch("disk-full")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fs = dir + "/card"
+        try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: true)
+        try #require(SmallFileSystem.mount(fs, megabytes: 8))
+        defer { SmallFileSystem.unmount(fs) }
+        let keys = DaemonCrashTests.specs().map(SimulatedFleet.deviceKey)
+        let port = FHIRAPITests.freePort()
+        let config = dir + "/gatewayd.yaml"
+        try """
+            data_directory: \(fs)/data
+            gateway: { id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }
+            devices:
+              - { device: "\(keys[0])", user: 1, subject: alice }
+              - { device: "\(keys[0])", user: 2, subject: bob }
+              - { device: "\(keys[1])", subject: alice }
+              - { device: "\(keys[2])", subject: alice }
+            api: { listen: "127.0.0.1:\(port)", allow_loopback: true }
+            simulated_devices:
+              - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
+              - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
+              - { kind: heart_rate, name: strap, notify_every: 50ms }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try GatewaydProcess(["run", "--config", config])
+        defer { if daemon.process.isRunning { daemon.process.terminate() } }
+        #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })
+        try await Task.sleep(for: .milliseconds(1500))
+
+        // Fill the card.
+        let filler = fs + "/filler"
+        FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
+        let block = Data(count: 64 << 10)
+        while (try? handle.write(contentsOf: block)) != nil {}
+        try? handle.close()
+        #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("the disk is full: no reading is confirmed") }, "\(daemon.stderr.suffix(2000))")
+        let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil)
+        #expect(String(decoding: metrics.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 1"))
+        let status = try FHIRAPITests.run(["status", "--config", config])
+        #expect(status.output.contains("FULL or nearly"), "\(status.output)")
+        // Reads go on.
+        let read = try await FHIRAPITests.get("http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)
+        #expect(read.status == 200)
+        let storedWhenFull = try ReadingArchive(path: fs + "/data/engine.sqlite").storedReadingCount()
+
+        // Space returns: storing resumes by itself.
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(await daemon.waitForStderr(timeout: .seconds(60)) { $0.contains("readings are stored again") }, "\(daemon.stderr.suffix(2000))")
+        try await Task.sleep(for: .milliseconds(2500))  // the devices whose links failed connect again
+        #expect(try ReadingArchive(path: fs + "/data/engine.sqlite").storedReadingCount() > storedWhenFull)
+        let after = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil)
+        #expect(String(decoding: after.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 0"))
+        daemon.process.terminate()
+        daemon.process.waitUntilExit()
+
+        // Every reading it stored is there once and readable, and the ledger holds together.
+        try await DaemonCrashTests.checkInvariant(data: fs + "/data", final: true)
+        let verified = try FHIRAPITests.run(["verify", "--dir", fs + "/data"])
+        #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)\n\(daemon.stderr.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))")
+    }
+}

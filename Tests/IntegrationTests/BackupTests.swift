@@ -12,25 +12,12 @@ import Testing
     @Test func aBackupTakenDuringIngestRestoresEveryReadingOfItsLedgerAndVerifies() async throws {
         let dir = try APIHarness.scratch("backup")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let keys = DaemonCrashTests.specs().map(SimulatedFleet.deviceKey)
-        let devices = """
-            devices:
-              - { device: "\(keys[0])", user: 1, subject: alice }
-              - { device: "\(keys[0])", user: 2, subject: bob }
-              - { device: "\(keys[1])", subject: alice }
-              - { device: "\(keys[2])", subject: alice }
-            """
+        let devices = DaemonCrashTests.deviceMappings
         let config = dir + "/gatewayd.yaml"
-        try """
-            data_directory: \(dir)/data
-            gateway: { id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys/gateway.key }
-            \(devices)
-            api: { listen: "127.0.0.1:\(FHIRAPITests.freePort())", allow_loopback: true }
-            simulated_devices:
-              - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
-              - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
-              - { kind: heart_rate, name: strap, notify_every: 100ms }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        try DaemonCrashTests.deviceMixConfiguration(
+            data: dir + "/data", gateway: "{ id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys/gateway.key }",
+            notifyEvery: "100ms"
+        ).write(toFile: config, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/keys", withIntermediateDirectories: true)
         let passphrase = dir + "/passphrase"
         try "correct horse battery staple\n".write(toFile: passphrase, atomically: true, encoding: .utf8)

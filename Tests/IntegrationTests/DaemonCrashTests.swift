@@ -20,26 +20,38 @@ import TimeSeries
         ]
     }
 
-    @Test func sigkillDuringRunLeavesEveryStoredReadingOnceAndReadable() async throws {
-        let dir = try APIHarness.scratch("daemon-crash")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let specs = Self.specs()
-        let keys = specs.map(SimulatedFleet.deviceKey)
-        let config = dir + "/gatewayd.yaml"
-        try """
-            data_directory: \(dir)/data
-            gateway: { id: gw-crash, time_zone: Asia/Tokyo }
+    /// The mapping of `specs()`'s devices to alice and bob (the cuff's two users), as a configuration's `devices:`.
+    static var deviceMappings: String {
+        let keys = specs().map(SimulatedFleet.deviceKey)
+        return """
             devices:
               - { device: "\(keys[0])", user: 1, subject: alice }
               - { device: "\(keys[0])", user: 2, subject: bob }
               - { device: "\(keys[1])", subject: alice }
               - { device: "\(keys[2])", subject: alice }
-            api: { listen: "127.0.0.1:\(FHIRAPITests.freePort())", allow_loopback: true }
-            simulated_devices:
-              - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
-              - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
-              - { kind: heart_rate, name: strap, notify_every: 200ms }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """
+    }
+
+    /// A `gatewayd run` configuration of `specs()`'s devices, mapped, with the API on a free loopback port.
+    static func deviceMixConfiguration(data: String, gateway: String, port: Int = FHIRAPITests.freePort(), notifyEvery: String = "200ms") -> String {
+        """
+        data_directory: \(data)
+        gateway: \(gateway)
+        \(deviceMappings)
+        api: { listen: "127.0.0.1:\(port)", allow_loopback: true }
+        simulated_devices:
+          - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
+          - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
+          - { kind: heart_rate, name: strap, notify_every: \(notifyEvery) }
+        """
+    }
+
+    @Test func sigkillDuringRunLeavesEveryStoredReadingOnceAndReadable() async throws {
+        let dir = try APIHarness.scratch("daemon-crash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = dir + "/gatewayd.yaml"
+        try Self.deviceMixConfiguration(data: dir + "/data", gateway: "{ id: gw-crash, time_zone: Asia/Tokyo }")
+            .write(toFile: config, atomically: true, encoding: .utf8)
         var generator = SystemRandomNumberGenerator()
         let rounds = 6
         for round in 0...rounds {

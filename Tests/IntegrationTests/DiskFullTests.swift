@@ -34,23 +34,11 @@ struct DiskFullTests {
         try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: true)
         try #require(SmallFileSystem.mount(fs, megabytes: 8))
         defer { SmallFileSystem.unmount(fs) }
-        let keys = DaemonCrashTests.specs().map(SimulatedFleet.deviceKey)
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
-        try """
-            data_directory: \(fs)/data
-            gateway: { id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }
-            devices:
-              - { device: "\(keys[0])", user: 1, subject: alice }
-              - { device: "\(keys[0])", user: 2, subject: bob }
-              - { device: "\(keys[1])", subject: alice }
-              - { device: "\(keys[2])", subject: alice }
-            api: { listen: "127.0.0.1:\(port)", allow_loopback: true }
-            simulated_devices:
-              - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 12, measure_every: 300ms }
-              - { kind: glucose, name: meter, stored_readings: 30, measure_every: 400ms }
-              - { kind: heart_rate, name: strap, notify_every: 50ms }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        try DaemonCrashTests.deviceMixConfiguration(
+            data: fs + "/data", gateway: "{ id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port, notifyEvery: "50ms"
+        ).write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try GatewaydProcess(["run", "--config", config])
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
         #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })

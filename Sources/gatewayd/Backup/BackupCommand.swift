@@ -42,7 +42,7 @@ struct BackupCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (data, signingKey) = try DataLocation.resolve(config: config, dir: dir)
+        let (data, signingKey, gatewayID) = try DataLocation.resolve(config: config, dir: dir)
         let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
         let dataPath = URL(fileURLWithPath: data).standardizedFileURL.path
         guard !outputPath.hasPrefix(dataPath + "/") else { throw ValidationError("--output \(output): put the backup outside the data directory") }
@@ -84,7 +84,7 @@ struct BackupCommand: ParsableCommand {
             sealed = true
         }
         let manifest = BackupManifest(
-            created: ISO8601DateFormatter().string(from: Date()), gatewayID: try? DataLocation.gatewayID(config: config),
+            created: ISO8601DateFormatter().string(from: Date()), gatewayID: gatewayID,
             ledgerEntries: check.report.entriesVerified, storedReadings: check.stored, keysSealed: sealed, members: writer.members)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -117,21 +117,16 @@ struct BackupKeys {
     }
 }
 
-/// The data directory and signing key of `--config` or `--dir`.
+/// The data directory, signing key and gateway id of `--config`, or the directory of `--dir`.
 enum DataLocation {
-    static func resolve(config: String?, dir: String?) throws -> (data: String, signingKey: String?) {
+    static func resolve(config: String?, dir: String?) throws -> (data: String, signingKey: String?, gatewayID: String?) {
         if let config {
             let configuration: GatewayConfiguration
             do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-            return (configuration.dataDirectory, configuration.signingKeyFile)
+            return (configuration.dataDirectory, configuration.signingKeyFile, configuration.gatewayID)
         }
         guard let dir else { throw ValidationError("give --config FILE or --dir DATA") }
-        return (dir, nil)
-    }
-
-    static func gatewayID(config: String?) throws -> String? {
-        guard let config else { return nil }
-        return try GatewayConfiguration.load(path: config).gatewayID
+        return (dir, nil, nil)
     }
 }
 

@@ -107,7 +107,7 @@ struct RestoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (data, configuredKey) = try DataLocation.resolve(config: config, dir: dir)
+        let (data, configuredKey, _) = try DataLocation.resolve(config: config, dir: dir)
         let manager = FileManager.default
         if manager.fileExists(atPath: data), !((try? manager.contentsOfDirectory(atPath: data)) ?? []).isEmpty {
             throw BackupError.notEmpty(path: data)

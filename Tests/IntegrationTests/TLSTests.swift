@@ -1,8 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOSSL
 import Testing
 
@@ -118,19 +115,8 @@ import Testing
         #expect(!links.isEmpty && links.allSatisfy { $0.hasPrefix("https://localhost:\(setup.hubPort)/fhir") }, "\(links)")
     }
 
-    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-    static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` (FHIRAPITests.freePort's socket calls).
+    static func isListening(port: Int) -> Bool { FHIRAPITests.accepts(port: port) }
 
     /// The hub of `SyncTests.setup`, up once it accepts TLS connections on its port.
     static func startHub(_ setup: SyncTests.Setup) async throws -> Process {

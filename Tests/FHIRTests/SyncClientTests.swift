@@ -391,6 +391,18 @@ import TimeSeries
         world.store.close()
     }
 
+    @Test func testDataLeavesOnlyForADestinationThatTakesIt() {
+        var destination = SyncDestination(
+            name: "phr", baseURL: "https://phr.invalid/fhir", rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)])
+        let person = Self.heartRate(72, minute: 1)
+        var check = person
+        check.flags.insert(.testData)  // a control-solution check, a simulated device
+        #expect(destination.allowsRaw(person))
+        #expect(!destination.allowsRaw(check))
+        destination.testData = true
+        #expect(destination.allowsRaw(check))
+    }
+
     @Test func backoffDelaysDoubleUpToTheCapWithEqualJitter() {
         let backoff = Backoff(initialSeconds: 2, maximumSeconds: 60)
         #expect(backoff.delay(failures: 1, unit: 0) == 1)

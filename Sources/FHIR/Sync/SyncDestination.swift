@@ -34,6 +34,9 @@ public struct SyncDestination: Sendable {
     /// A PEM file of the certificates to trust for this destination instead of the system's (a private PHR, a care
     /// facility's hub with its own certificate): its name is still verified.
     public var caFile: String?
+    /// Whether readings marked as test data (HTEST) may leave for this destination (a test PHR); never by default.
+    /// Summaries leave test data out anyway (it is among the doubtful flags).
+    public var testData = false
 
     public init(name: String, baseURL: String, bearerToken: String? = nil, rules: [SharingRule] = []) {
         (self.name, self.baseURL, self.bearerToken, self.rules) = (name, baseURL, bearerToken, rules)
@@ -46,9 +49,10 @@ public struct SyncDestination: Sendable {
         return rules.contains { $0.covers(subject: subject) && $0.kinds.contains(kind) }
     }
 
-    /// Whether this raw reading may be sent: a rule covers its subject and kind and allows raw readings.
+    /// Whether this raw reading may be sent: a rule covers its subject and kind and allows raw readings, and it is not
+    /// test data (HTEST: a meter's control-solution check) unless the destination takes test data (`testData`).
     public func allowsRaw(_ reading: Reading) -> Bool {
-        guard let subject = reading.subject else { return false }
+        guard let subject = reading.subject, testData || !reading.flags.contains(.testData) else { return false }
         return rules.contains { $0.raw && $0.covers(subject: subject) && $0.kinds.contains(reading.kind) }
     }
 

@@ -386,6 +386,7 @@ struct GatewayConfiguration: Sendable {
                 guard destination.bearerToken == nil else { throw auth.error("give either token (a static bearer token) or auth, not both") }
                 destination.smart = try smartBackend(auth)
             }
+            if let test = d.optional("test_data") { destination.testData = try test.bool() }
             if let interval = d.optional("interval") { destination.intervalSeconds = max(0.05, try interval.seconds()) }
             if let batch = d.optional("batch_size") { destination.batchSize = try batch.int(1...1000) }
             if let patients = d.optional("patients") {

@@ -242,13 +242,17 @@ extension SyncTests {
         let gateway = GatewayRecord(id: "gw-home", softwareVersion: GatewayVersion.current)
         let home = try APIHarness.localReadings(dataDirectory: setup.dir + "/data", subject: "alice")
         #expect(home.count == readings.filter { $0.subject == "alice" }.count)
-        let expected = Set(home.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
+        // Test data (the meter's control-solution check) stays home: this destination does not take it.
+        let (testData, shared) = (home.filter { $0.flags.contains(.testData) }, home.filter { !$0.flags.contains(.testData) })
+        let expected = Set(shared.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
+        let withheld = Set(testData.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
         let alice = try await Self.hubObservations(setup, subject: "alice")
         let readingsUpstream = alice.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) != "urn:gatewayd:summary" }
         let ids = readingsUpstream.compactMap { $0["id"] as? String }
         #expect(ids.count == Set(ids).count, "an Observation arrived twice")
         let deviceSubject = Set(try received.resources(type: "Observation", subjects: [""]).map(\.resource.id))
         #expect(Set(ids).union(deviceSubject) == expected, "missing: \(expected.subtracting(ids).subtracting(deviceSubject)); extra: \(Set(ids).subtracting(expected))")
+        #expect(!testData.isEmpty && Set(ids).isDisjoint(with: withheld.subtracting(expected)), "test data left for the hub")
         #expect(try await Self.hubObservations(setup, subject: "bob").isEmpty)
 
         // Every reference of everything the hub holds resolves to a resource it holds.

@@ -460,7 +460,10 @@ public actor StreamEngine {
                 }
             } catch {
                 let failure = StorageFailure(error)
-                if storageFailure != failure { storageFailingGauge(failure).record(1) }
+                if storageFailure != failure {
+                    if let previous = storageFailure { storageFailingGauge(previous).record(0) }  // one reason at a time
+                    storageFailingGauge(failure).record(1)
+                }
                 storageFailure = failure
                 batchFailures.increment()
                 if acknowledgedEarly {

@@ -55,19 +55,24 @@ import TimeSeries
         var generator = SystemRandomNumberGenerator()
         let rounds = 6
         for round in 0...rounds {
-            let process = Process()
-            process.executableURL = CrashRecoveryTests.gatewaydBinary
-            process.arguments = ["run", "--config", config]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 700...2_500, using: &generator)))
-            kill(process.processIdentifier, round < rounds ? SIGKILL : SIGTERM)
-            process.waitUntilExit()
+            try await Self.run(config: config, for: .milliseconds(Int.random(in: 700...2_500, using: &generator)), then: round < rounds ? SIGKILL : SIGTERM)
             try await Self.checkInvariant(data: dir + "/data", final: round == rounds)
         }
         let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
         #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
+    }
+
+    /// `gatewayd run --config` for `duration`, then `signal` (SIGKILL: a crash; SIGTERM: a clean stop), waited for.
+    static func run(config: String, for duration: Duration, then signal: Int32) async throws {
+        let process = Process()
+        process.executableURL = CrashRecoveryTests.gatewaydBinary
+        process.arguments = ["run", "--config", config]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(for: duration)
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
     }
 
     /// After the start-up recovery: each reading once in the archive and once in the store, and readable.

@@ -69,15 +69,8 @@ import Testing
         let meters = specs.filter { $0.kind == .glucose }.map(SimulatedFleet.deviceKey)
         var generator = SystemRandomNumberGenerator()
         for round in 0...Self.rounds {
-            let process = Process()
-            process.executableURL = CrashRecoveryTests.gatewaydBinary
-            process.arguments = ["run", "--config", config]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 600...2_200, using: &generator)))
-            kill(process.processIdentifier, round < Self.rounds ? SIGKILL : SIGTERM)
-            process.waitUntilExit()
+            try await DaemonCrashTests.run(
+                config: config, for: .milliseconds(Int.random(in: 600...2_200, using: &generator)), then: round < Self.rounds ? SIGKILL : SIGTERM)
             try await DaemonCrashTests.checkInvariant(data: dir + "/data", final: round == Self.rounds)
             try Self.checkCursors(data: dir + "/data", meters: meters, round: round)
         }

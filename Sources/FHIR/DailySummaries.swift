@@ -69,12 +69,19 @@ public struct DailySummaries: Sendable {
     public let archive: ReadingArchive
     public let clock: LocalClock
     public let windows: DayPartWindows
+    /// A test person's (the demo's): their summaries are made of test data and are labelled HTEST; a real person's
+    /// leave test data out (`ReadingFlags.leftOutOfSummaries`).
+    public let testSubject: Bool
 
-    public init(archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard) {
+    public init(archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard, testSubject: Bool = false) {
         self.archive = archive
         self.clock = clock
         self.windows = windows
+        self.testSubject = testSubject
     }
+
+    /// The readings every summary leaves out (and counts).
+    var leftOut: ReadingFlags { .leftOutOfSummaries(testSubject: testSubject) }
 
     /// The first instant of a local day on this clock (UTC µs).
     public func startMicros(of day: LocalDate) -> Int64 { clock.start(of: day) }
@@ -89,7 +96,7 @@ public struct DailySummaries: Sendable {
     /// The summaries of `kinds` for `subject` on local `day`; a kind with nothing measured that day gives none.
     /// `issuedMicros`: when they are computed (a day not yet over is `preliminary`).
     public func summaries(subject: String, day: LocalDate, kinds: Set<Kind> = Set(Kind.allCases), issuedMicros: Int64) throws -> [Summary] {
-        let context = Context(subject: subject, day: day, issuedMicros: issuedMicros, clock: clock)
+        let context = Context(subject: subject, day: day, issuedMicros: issuedMicros, clock: clock, testSubject: testSubject)
         var out: [Summary] = []
         if !kinds.isDisjoint(with: [.morningBloodPressure, .eveningBloodPressure]) {
             out += try bloodPressure(context).filter { kinds.contains($0.kind) }
@@ -113,6 +120,7 @@ public struct DailySummaries: Sendable {
         var day: LocalDate
         var issuedMicros: Int64
         var clock: LocalClock
+        var testSubject: Bool
 
         /// The first instant of the day on the wall clock (UTC µs).
         var startMicros: Int64 { clock.start(of: day) }
@@ -136,6 +144,7 @@ public struct DailySummaries: Sendable {
             return FHIRResource.make(
                 "Observation", id: id,
                 [
+                    "meta": testSubject ? Element.meta(profiles: [], testData: true) : nil,
                     // How many readings went into it, in the CardX extension the AverageSMBP uses for the same fact.
                     "extension": .array([
                         .obj(["url": .string(FHIRCodes.numberOfMeasurementsExtension), "valueQuantity": .obj(["value": .integer(count)])])
@@ -167,7 +176,7 @@ public struct DailySummaries: Sendable {
         let span = Self.utcSpan(of: c.day)
         let points = try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bloodPressure)
             .compactMap(BloodPressurePoint.init(reading:))
-        guard let day = HomeBloodPressureSummary(clock: clock, windows: windows).days(points).first(where: { $0.day == c.day }) else {
+        guard let day = HomeBloodPressureSummary(clock: clock, windows: windows, excluding: leftOut).days(points).first(where: { $0.day == c.day }) else {
             return []
         }
         var out: [Summary] = []
@@ -233,7 +242,7 @@ public struct DailySummaries: Sendable {
         var excluded = 0
         for id in series(c, .heartRate, in: store) {
             let result = try store.windows(
-                WindowQuery(series: id, range: day, widthMicros: window, timeZone: clock.timeZone, excludeFlags: ReadingFlags.doubtful.rawValue))
+                WindowQuery(series: id, range: day, widthMicros: window, timeZone: clock.timeZone, excludeFlags: leftOut.rawValue))
             for summary in result.windows {
                 excluded += summary.excludedCount
                 guard summary.aggregate.count > 0 else { continue }
@@ -262,7 +271,7 @@ public struct DailySummaries: Sendable {
         }
 
         let intervals = series(c, .rrInterval, in: store)
-        let variability = try HeartRateVariability(clock: clock)
+        let variability = try HeartRateVariability(clock: clock, excluding: leftOut)
         var measured: [RMSSDWindow] = []
         if !intervals.isEmpty {
             // An hour of intervals at a time: a day of a strap's RR held at once raised the API's peak RSS by ~20 MiB
@@ -317,7 +326,7 @@ public struct DailySummaries: Sendable {
         }
         var out: [Summary] = []
         for (unit, points) in byUnit.sorted(by: { $0.key < $1.key }) {
-            let summary = GlucoseByMeal(clock: clock).summarize(points, from: c.day, through: c.day)
+            let summary = GlucoseByMeal(clock: clock, excluding: leftOut).summarize(points, from: c.day, through: c.day)
             for meal in summary.days.first(where: { $0.day == c.day })?.meals ?? [] where meal.count + meal.excluded.total > 0 {
                 var components: [FHIRJSON] = []
                 components.append(

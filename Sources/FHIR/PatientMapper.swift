@@ -27,9 +27,12 @@ public struct PatientRecord: Sendable, Hashable {
     public var subject: String
     public var name: String?
     public var identifiers: [PatientIdentifier]
+    /// A test person (`subjects.<id>.test: true`, the demo's people): their summaries are made of test data and, like
+    /// their Patient, labelled HTEST; nothing of theirs leaves for a destination that does not take test data.
+    public var test: Bool
 
-    public init(subject: String, name: String? = nil, identifiers: [PatientIdentifier] = []) {
-        (self.subject, self.name, self.identifiers) = (subject, name, identifiers)
+    public init(subject: String, name: String? = nil, identifiers: [PatientIdentifier] = [], test: Bool = false) {
+        (self.subject, self.name, self.identifiers, self.test) = (subject, name, identifiers, test)
     }
 }
 
@@ -50,6 +53,7 @@ public enum PatientMapper {
         FHIRResource.make(
             "Patient", id: person.subject,
             [
+                "meta": person.test ? Element.meta(profiles: [], testData: true) : nil,
                 "identifier": .array(identifiers(person, gatewayID: gatewayID, destinationIdentifier: destinationIdentifier).map { id in
                     .obj(["system": .string(id.system), "value": .string(id.value)])
                 }),

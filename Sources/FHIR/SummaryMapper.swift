@@ -15,7 +15,8 @@ public enum SummaryMapper {
     /// plus doubtful ones left out), `effectivePeriod` the window. Status is `preliminary` while the window is still
     /// open and `final` once it has ended (a late reading revises it again under the same id). `unit` is the
     /// series' UCUM unit; `zone` (the subject's) writes the period's end in its own offset across a DST change.
-    public static func statistics(_ revision: WindowRevision, unit: String, zone: TimeZone? = nil) -> FHIRResource {
+    /// `testData`: the window is a test person's (made of test data): labelled HTEST.
+    public static func statistics(_ revision: WindowRevision, unit: String, zone: TimeZone? = nil, testData: Bool = false) -> FHIRResource {
         let series = revision.series
         let aggregate = revision.summary.aggregate
         let id =
@@ -58,6 +59,7 @@ public enum SummaryMapper {
         return FHIRResource.make(
             "Observation", id: id,
             [
+                "meta": testData ? Element.meta(profiles: [], testData: true) : nil,
                 "extension": .array([
                     .obj(["url": .string(summaryVersionExtension), "valueInteger": .integer(revision.version)])
                 ]),
@@ -121,7 +123,7 @@ public enum SummaryMapper {
     /// without a clean reading has no means, and says so with dataAbsentReason.
     public static func averageSelfMeasuredBloodPressure(
         _ average: SelfMeasuredBloodPressureAverage, subject: String, readings: [Reading], issuedMicros: Int64,
-        unit: String = "mm[Hg]"
+        unit: String = "mm[Hg]", testData: Bool = false
     ) -> FHIRResource {
         let id =
             "smbp-"
@@ -150,7 +152,7 @@ public enum SummaryMapper {
         return FHIRResource.make(
             "Observation", id: id,
             [
-                "meta": Element.meta(profiles: [FHIRCodes.averageSMBPProfile], testData: false),
+                "meta": Element.meta(profiles: [FHIRCodes.averageSMBPProfile], testData: testData),
                 "extension": .array([
                     .obj([
                         "url": .string(FHIRCodes.numberOfMeasurementsExtension),

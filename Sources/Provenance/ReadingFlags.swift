@@ -39,4 +39,12 @@ public struct ReadingFlags: OptionSet, Hashable, Sendable, Codable {
     ]
 
     public var labels: [String] { Self.names.filter { contains($0.0) }.map(\.1) }
+
+    /// What a person's summaries leave out. A real person's: every doubtful reading, test data (HTEST) included, so
+    /// a simulated device or a control-solution check never moves their averages. A test person's (a configured
+    /// `test: true` subject, the demo's people): doubtful readings but not test data — their summaries are made of
+    /// test data and are labelled HTEST themselves. The two are never mixed in one summary.
+    public static func leftOutOfSummaries(testSubject: Bool) -> ReadingFlags {
+        testSubject ? doubtful.subtracting(.testData) : doubtful
+    }
 }

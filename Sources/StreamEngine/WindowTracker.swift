@@ -39,6 +39,8 @@ public struct WindowRevision: Hashable, Sendable {
 public final class WindowTracker: Sendable {
     let zones: [String: TimeZone]
     let defaultZone: TimeZone
+    /// Test people (the demo's): their windows are made of test data; everyone else's leave it out.
+    let testSubjects: Set<String>
     public let coalesceMicros: Int64
 
     /// Windows revised per batch at most: a minute's worth of due windows is spread over batches (and the daemon's
@@ -57,8 +59,9 @@ public final class WindowTracker: Sendable {
         var label: Int64
     }
 
-    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, coalesceMicros: Int64 = 0) {
+    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, testSubjects: Set<String> = [], coalesceMicros: Int64 = 0) {
         self.zones = zones
+        self.testSubjects = testSubjects
         self.defaultZone = defaultZone
         self.coalesceMicros = coalesceMicros
     }
@@ -203,7 +206,7 @@ public final class WindowTracker: Sendable {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
                 let query = WindowQuery(
                     series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros, timeZone: zone(for: entry.key.subject),
-                    excludeFlags: ReadingFlags.doubtful.rawValue)
+                    excludeFlags: ReadingFlags.leftOutOfSummaries(testSubject: testSubjects.contains(entry.key.subject)).rawValue)
                 guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
                 let unit = units[entry.key] ?? ""
                 let (series, seriesUnit) = try SummaryLog.series(entry.key.description, unit: unit, db)

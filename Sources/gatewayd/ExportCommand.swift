@@ -33,6 +33,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "This gateway's identifier (its PhgDevice).")
     var gatewayID = ProcessInfo.processInfo.hostName
 
+    @Flag(help: "The subject is a test person (configured `test: true`, the demo's): summaries are made of test data and labelled HTEST.")
+    var testSubject = false
+
     func run() throws {
         guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
         guard let start = DateText.range(from, zone: zone) else { throw ValidationError("--from '\(from)': expected YYYY-MM-DD or RFC 3339") }
@@ -89,11 +92,11 @@ struct ExportCommand: ParsableCommand {
             }
         }
         resources += newest.keys.sorted().compactMap { key in
-            newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone) }
+            newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone, testData: testSubject) }
         }
         // The daily clinical summaries of each local day of the period (home BP morning and evening, resting HR,
         // RMSSD, glucose by meal), as the API and sync give them.
-        let daily = DailySummaries(archive: data.archive, clock: LocalClock(zone))
+        let daily = DailySummaries(archive: data.archive, clock: LocalClock(zone), testSubject: testSubject)
         let now = DateText.micros(Date())
         var day = daily.clock.date(at: start.start)
         let lastDay = daily.clock.date(at: end.end - 1)
@@ -104,7 +107,7 @@ struct ExportCommand: ParsableCommand {
         // The person and this gateway travel with their readings, so every reference resolves inside the file.
         let gateway = GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)
         resources.insert(DeviceMapper.phgDevice(gateway: gateway, info: data.gatewayInfo), at: 0)
-        resources.insert(PatientMapper.patient(PatientRecord(subject: subject), gatewayID: gatewayID), at: 0)
+        resources.insert(PatientMapper.patient(PatientRecord(subject: subject, test: testSubject), gatewayID: gatewayID), at: 0)
         let bundle = FHIRJSON.obj([
             "resourceType": "Bundle",
             "type": "collection",

@@ -27,7 +27,7 @@ struct GatewayPipeline: Sendable {
     static let defaultNotificationLingerSeconds = 8.0
 
     static func open(
-        directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], key: GatewayKey? = nil,
+        directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], testSubjects: Set<String> = [], key: GatewayKey? = nil,
         notificationLingerSeconds: Double = defaultNotificationLingerSeconds
     ) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -37,7 +37,7 @@ struct GatewayPipeline: Sendable {
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         // Hourly and daily windows are revised at most every ten minutes, not once a batch (a strap notifies every second).
-        let windows = WindowTracker(zones: zones, defaultZone: zone, coalesceMicros: summaryCoalesceMicros)
+        let windows = WindowTracker(zones: zones, defaultZone: zone, testSubjects: testSubjects, coalesceMicros: summaryCoalesceMicros)
         // A strap's notifications (nobody confirms them) wait a few seconds to share a batch with others: one journal
         // transaction, fsync and ledger line for many instead of one each — on an SD card every transaction rewrites
         // whole pages. A reading that needs a confirmation cuts the wait short.

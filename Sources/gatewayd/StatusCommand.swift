@@ -104,6 +104,9 @@ struct StatusCommand: ParsableCommand {
         if let configuration { print(Self.apiLine(configuration)) }
         if let disk = Self.diskLine(dir) { print(disk) }
         print("== subjects: " + (mappings.isEmpty ? "none mapped" : mappings.map { "\($0.deviceKey)\($0.userID.map { "#\($0)" } ?? "")=\($0.subject)" }.joined(separator: ", ")))
+        if let tests = configuration?.testSubjects, !tests.isEmpty {
+            print("   test people (summaries made of test data, labelled HTEST): " + tests.sorted().joined(separator: ", "))
+        }
         let stored = try archive.storedReadingCount()
         print("== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept")
         if FileManager.default.fileExists(atPath: dir + "/store") {

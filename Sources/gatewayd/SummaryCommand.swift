@@ -34,6 +34,10 @@ struct SummaryCommand: ParsableCommand {
         guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
         let zoneName = configuration.map { $0.zone(for: subject).identifier } ?? tz
         let windows = configuration?.subjects.first { $0.id == subject }?.windows ?? .standard
+        // A test person's (the demo's) summaries are made of test data; a real person's leave it out.
+        let testSubject = configuration?.subjects.first { $0.id == subject }?.test ?? false
+        let leftOut = ReadingFlags.leftOutOfSummaries(testSubject: testSubject)
+        if testSubject { print("(\(subject) is a test person: these summaries are made of test data)") }
         let clock: LocalClock
         do {
             clock = try LocalClock(identifier: zoneName)
@@ -50,7 +54,7 @@ struct SummaryCommand: ParsableCommand {
 
         let pressures = readings.compactMap(BloodPressurePoint.init(reading:))
         if !pressures.isEmpty {
-            let home = HomeBloodPressureSummary(clock: clock, windows: windows)
+            let home = HomeBloodPressureSummary(clock: clock, windows: windows, excluding: leftOut)
             print("== home blood pressure (mmHg; morning \(windows.morning), evening \(windows.evening) local)")
             for day in home.days(pressures) {
                 print("\(day.day)  morning \(Self.text(day.morning))  evening \(Self.text(day.evening))")
@@ -61,11 +65,11 @@ struct SummaryCommand: ParsableCommand {
         let heart = readings.flatMap { SummaryPoint.points(of: .heartRate, in: $0) }
         if !heart.isEmpty {
             print("== resting heart rate (/min: lowest 5-minute mean with ≥ 30 clean samples)")
-            for day in try RestingHeartRate(clock: clock).days(heart) {
+            for day in try RestingHeartRate(clock: clock, excluding: leftOut).days(heart) {
                 print("\(day.day)  \(day.rate.map { "\($0)" } ?? "—") (\(day.cleanSamples) clean, \(day.excluded.total) excluded)")
             }
             let intervals = readings.flatMap { SummaryPoint.points(of: .rrInterval, in: $0) }
-            let windows = try HeartRateVariability(clock: clock).windows(intervals)
+            let windows = try HeartRateVariability(clock: clock, excluding: leftOut).windows(intervals)
             let measured = windows.filter { $0.rmssdMilliseconds != nil }
             print("== RMSSD: \(measured.count) of \(windows.count) 5-minute window(s) had ≥ 30 clean successive differences")
             for window in measured.suffix(5) {
@@ -76,7 +80,7 @@ struct SummaryCommand: ParsableCommand {
         }
         let glucose = readings.flatMap { SummaryPoint.points(of: .glucose, in: $0) }
         if !glucose.isEmpty, let first = glucose.map(\.micros).min() {
-            let summary = GlucoseByMeal(clock: clock).summarize(glucose, from: clock.date(at: first), through: end)
+            let summary = GlucoseByMeal(clock: clock, excluding: leftOut).summarize(glucose, from: clock.date(at: first), through: end)
             print("== glucose by meal context (\(summary.from)…\(summary.through), units as the meter sent them)")
             for meal in summary.meals {
                 print("\(meal.meal): mean \(meal.mean.map { "\($0)" } ?? "—") over \(meal.count) reading(s), \(meal.excluded.total) excluded")

@@ -108,13 +108,16 @@ import TimeSeries
 
     static func world(
         rules: [SharingRule], batchSize: Int = 100, persons: [PatientRecord] = [], account: PatientIdentifier? = nil,
-        smart: SMARTBackendSettings? = nil
+        smart: SMARTBackendSettings? = nil, testData: Bool = false
     ) throws -> World {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try TimeSeriesStore(directory: dir + "/store")
         let archive = try ReadingArchive(path: dir + "/engine.sqlite")
-        let engine = try StreamEngine(store: store, archive: archive, windows: WindowTracker(zones: ["alice": TimeZone(identifier: "Asia/Tokyo")!]))
+        let engine = try StreamEngine(
+            store: store, archive: archive,
+            windows: WindowTracker(
+                zones: ["alice": TimeZone(identifier: "Asia/Tokyo")!], testSubjects: Set(persons.filter(\.test).map(\.subject))))
         let outbox = try Outbox(path: dir + "/outbox.sqlite")
         var destination = SyncDestination(name: "phr", baseURL: "http://phr.invalid/fhir", rules: rules)
         destination.retryInitialSeconds = 1
@@ -122,6 +125,7 @@ import TimeSeries
         destination.batchSize = batchSize
         if let account { destination.patientIdentifiers["alice"] = account }
         destination.smart = smart
+        destination.testData = testData
         let client = SyncClient(
             destination: destination, outbox: outbox, archive: archive, gateway: Fixture.gateway, persons: persons,
             zones: { _ in TimeZone(identifier: "Asia/Tokyo")! })
@@ -401,6 +405,50 @@ import TimeSeries
         #expect(!destination.allowsRaw(check))
         destination.testData = true
         #expect(destination.allowsRaw(check))
+    }
+
+    /// alice is a real person with one simulated (test) reading among hers; bob is a test person (the demo's kind).
+    /// A destination that does not take test data gets alice's real readings and summaries of them only, and nothing
+    /// of bob's; one that does gets bob's readings and his summaries, which are made of test data and say so.
+    @Test func aTestPersonsSummariesAreMadeOfTestDataAndLeaveOnlyForADestinationThatTakesIt() async throws {
+        for takesTestData in [false, true] {
+            let world = try Self.world(
+                rules: [SharingRule(subjects: ["alice", "bob"], kinds: [.heartRate], raw: true)],
+                persons: [PatientRecord(subject: "alice"), PatientRecord(subject: "bob", test: true)], testData: takesTestData)
+            defer { try? FileManager.default.removeItem(atPath: world.dir) }
+            var simulated = Self.heartRate(150, minute: 2)
+            simulated.flags.insert(.testData)
+            var bobs = [Self.heartRate(80, minute: 0, subject: "bob"), Self.heartRate(90, minute: 1, subject: "bob")]
+            for index in bobs.indices { bobs[index].flags.insert(.testData) }
+            try await Self.ingest([Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1), simulated] + bobs, into: world.engine)
+            try world.client.feed(nowMicros: Fixture.at0830)
+            let upstream = Upstream()
+            while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
+            let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
+            let observations = stored.values.map(\.json).filter { $0["resourceType"]?.stringValue == "Observation" }
+            func of(_ subject: String) -> [FHIRJSON] {
+                observations.filter { $0["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|" + subject }
+            }
+            func isSummary(_ json: FHIRJSON) -> Bool { json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem }
+            func isTest(_ json: FHIRJSON) -> Bool { (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" } }
+            func count(_ json: FHIRJSON) -> Int? {
+                (json["component"]?.arrayValue ?? []).first { $0["code"]?["coding"]?[0]?["code"]?.stringValue == "count" }?["valueInteger"]?.numberText.flatMap { Int($0) }
+            }
+            // alice: her two readings (the simulated one only to a destination taking test data); summaries of the two.
+            #expect(of("alice").filter { !isSummary($0) }.count == (takesTestData ? 3 : 2))
+            let aliceSummaries = of("alice").filter { isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true }
+            #expect(!aliceSummaries.isEmpty && aliceSummaries.allSatisfy { count($0) == 2 && !isTest($0) }, "\(aliceSummaries)")
+            // bob: nothing, or his test readings and summaries of them, labelled test data.
+            let bobSummaries = of("bob").filter { isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true }
+            if takesTestData {
+                #expect(of("bob").filter { !isSummary($0) }.count == 2)
+                #expect(!bobSummaries.isEmpty && bobSummaries.allSatisfy { count($0) == 2 && isTest($0) }, "\(bobSummaries)")
+                #expect(upstream.state.withLock { $0.stored["Patient|bob"] }.map { isTest($0.json) } == true)
+            } else {
+                #expect(of("bob").isEmpty, "\(of("bob"))")
+            }
+            world.store.close()
+        }
     }
 
     @Test func backoffDelaysDoubleUpToTheCapWithEqualJitter() {

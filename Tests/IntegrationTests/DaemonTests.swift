@@ -184,6 +184,18 @@ import Testing
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         #expect(served.count > 40)
+        // Simulated devices measure nobody: their readings are test data (HTEST), and alice is a real person, so her
+        // statistics leave them out and count them.
+        let newest = try await FHIRAPITests.get(base + "/Observation?subject=alice&_sort=-date&_count=5", token: Self.token)
+        for entry in FHIRAPITests.entries(newest.json) {
+            #expect(Self.securityCodes(entry).contains("HTEST"), "a simulated reading is not labelled test data: \(entry)")
+        }
+        let stats = try await FHIRAPITests.get(
+            base + "/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=2000-01-01/2100-01-01&statistic=count",
+            token: Self.token)
+        let statistic = try #require(Self.statistics(stats.json).first, "\(stats.json)")
+        #expect(Self.count(statistic) == 0 && Self.excluded(statistic) > 0, "\(statistic)")
+        #expect(!Self.securityCodes(statistic).contains("HTEST"))
         let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token)
         let metricsText = String(decoding: metrics.data, as: UTF8.self)
         #expect(metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"), "\(metricsText.prefix(400))")
@@ -249,6 +261,14 @@ import Testing
             #expect(reply.status == 200, "\(path): \(String(decoding: reply.data, as: UTF8.self).prefix(300))")
             try reply.data.write(to: URL(fileURLWithPath: out + "/\(index).json"))
         }
+        // The demo's people are test people: their statistics are made of the simulated (test) readings and say so,
+        // as their Patients do.
+        let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/3.json"))) as? [String: Any] ?? [:]
+        let hours = Self.statistics(stats)
+        #expect(!hours.isEmpty && hours.allSatisfy { Self.securityCodes($0).contains("HTEST") }, "\(stats)")
+        #expect(hours.contains { Self.count($0) > 0 }, "\(stats)")
+        let patient = try await FHIRAPITests.get(base + "/Patient/alice", token: token)
+        #expect(Self.securityCodes(patient.json).contains("HTEST"), "\(patient.json)")
         let alice = try await FHIRAPITests.get(base + "/Observation?subject=alice&_count=500", token: token)
         let kinds = Set(FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
         #expect(kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
@@ -280,6 +300,29 @@ import Testing
         text = demo.stdout
         #expect(process.terminationStatus == 0)
         #expect(text.contains("gatewayd demo stopped"), "\(text.suffix(500))")
+    }
+
+    /// The codes of a resource's `meta.security` (HTEST: test data).
+    static func securityCodes(_ resource: [String: Any]) -> [String] {
+        ((resource["meta"] as? [String: Any])?["security"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+    }
+
+    /// The statistics Observations of a `$stats` answer.
+    static func statistics(_ parameters: [String: Any]) -> [[String: Any]] {
+        (parameters["parameter"] as? [[String: Any]] ?? []).filter { $0["name"] as? String == "statistics" }
+            .compactMap { $0["resource"] as? [String: Any] }
+    }
+
+    /// A statistics Observation's `count` component.
+    static func count(_ statistic: [String: Any]) -> Int {
+        (statistic["component"] as? [[String: Any]] ?? []).first { component in
+            (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String) == "count"
+        }?["valueInteger"] as? Int ?? -1
+    }
+
+    /// How many readings a statistics Observation left out (its excluded-count extension).
+    static func excluded(_ statistic: [String: Any]) -> Int {
+        (statistic["extension"] as? [[String: Any]] ?? []).first?["valueInteger"] as? Int ?? -1
     }
 
     /// README's two commands are what CI runs.

@@ -59,6 +59,12 @@ public struct SyncClient: Sendable {
 
     // MARK: Feeding the outbox
 
+    /// A test person's (`PatientRecord.test`, the demo's): nothing of theirs — readings or summaries, which are made of
+    /// test data — leaves unless the destination takes test data.
+    func isTestPerson(_ subject: String) -> Bool { persons[subject]?.test ?? false }
+
+    func mayShare(_ subject: String) -> Bool { destination.testData || !isTestPerson(subject) }
+
     /// Queues what was stored since the last call; returns how many entries were queued or revised.
     @discardableResult
     public func feed(nowMicros: Int64) throws -> Int {
@@ -76,8 +82,10 @@ public struct SyncClient: Sendable {
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
-                guard destination.allowsSummary(subject: series.subject, metric: series.metric) else { continue }
-                let resource = decorate(SummaryMapper.statistics(record.revision, unit: record.unit, zone: zones(series.subject)))
+                guard destination.allowsSummary(subject: series.subject, metric: series.metric), mayShare(series.subject) else { continue }
+                let resource = decorate(
+                    SummaryMapper.statistics(
+                        record.revision, unit: record.unit, zone: zones(series.subject), testData: isTestPerson(series.subject)))
                 var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
@@ -110,7 +118,7 @@ public struct SyncClient: Sendable {
             var parts: [(batch: Int64, subject: String, readings: [Reading])] = []
             for record in readings {
                 positions.readings = record.sequence
-                guard destination.allowsRaw(record.reading), let subject = record.reading.subject else { continue }
+                guard destination.allowsRaw(record.reading), let subject = record.reading.subject, mayShare(subject) else { continue }
                 for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
                     var entry = Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros)
                     entry.kind = record.reading.kind
@@ -158,11 +166,12 @@ public struct SyncClient: Sendable {
         // Eight days of UTC around the seven local ones; the average keeps the readings of the local days only.
         let readings = try archive.readings(
             subject: subject, from: dayStart - 7 * 86_400_000_000, to: dayStart + 2 * 86_400_000_000, kind: .bloodPressure)
-        let average = HomeBloodPressureSummary(clock: clock).sevenDayAverage(readings.compactMap(BloodPressurePoint.init(reading:)), endingAt: day)
+        let average = HomeBloodPressureSummary(clock: clock, excluding: .leftOutOfSummaries(testSubject: isTestPerson(subject))).sevenDayAverage(readings.compactMap(BloodPressurePoint.init(reading:)), endingAt: day)
         let inWeek = readings.filter { (average.from...average.through).contains(clock.date(at: $0.time.effectiveMicros)) }
         let shared = inWeek.filter(destination.allowsRaw)
         let resource = decorate(
-            SummaryMapper.averageSelfMeasuredBloodPressure(average, subject: subject, readings: shared, issuedMicros: recordedMicros))
+            SummaryMapper.averageSelfMeasuredBloodPressure(
+                average, subject: subject, readings: shared, issuedMicros: recordedMicros, testData: isTestPerson(subject)))
         let identifier = SummaryMapper.summaryIdentifierSystem + "|" + resource.id
         return Outbox.Entry(
             resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000), method: "PUT",
@@ -176,7 +185,8 @@ public struct SyncClient: Sendable {
     func dailySummaryEntries(subject: String, day: LocalDate, kinds: Set<DailySummaries.Kind>, recordedMicros: Int64) throws -> [Outbox.Entry] {
         let allowed = kinds.filter { destination.allowsSummary(subject: subject, metric: $0.metric.rawValue) }
         guard !allowed.isEmpty else { return [] }
-        let summaries = DailySummaries(archive: archive, clock: LocalClock(zones(subject)), windows: dayParts(subject))
+        let summaries = DailySummaries(
+            archive: archive, clock: LocalClock(zones(subject)), windows: dayParts(subject), testSubject: isTestPerson(subject))
         return try summaries.summaries(subject: subject, day: day, kinds: allowed, issuedMicros: recordedMicros).map { summary in
             let resource = decorate(summary.resource)
             return Outbox.Entry(

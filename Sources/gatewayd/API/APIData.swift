@@ -79,7 +79,17 @@ struct APIData: Sendable {
 
     /// The daily clinical summaries of a person, on their own wall clock.
     func dailySummaries(of subject: String) -> DailySummaries {
-        DailySummaries(archive: archive, clock: LocalClock(zones[subject] ?? defaultZone), windows: dayParts[subject] ?? .standard)
+        DailySummaries(
+            archive: archive, clock: LocalClock(zones[subject] ?? defaultZone), windows: dayParts[subject] ?? .standard,
+            testSubject: isTestPerson(subject))
+    }
+
+    /// A configured test person (the demo's): summaries made of test data, labelled HTEST.
+    func isTestPerson(_ subject: String) -> Bool { persons[subject]?.test ?? false }
+
+    /// What this person's summaries leave out (`ReadingFlags.leftOutOfSummaries`).
+    func leftOutOfSummaries(_ subject: String) -> ReadingFlags {
+        .leftOutOfSummaries(testSubject: isTestPerson(subject))
     }
 
     var gatewayDeviceID: String { DeviceMapper.phgDeviceID(gateway) }

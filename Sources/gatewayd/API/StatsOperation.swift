@@ -122,10 +122,12 @@ struct StatsOperation: Sendable {
         // (chunk statistics and rollups; only the edges are decoded). Without an interval, local days make one window.
         let width: Int64 = interval == .hour ? 3_600_000_000 : 86_400_000_000
         var newest: [String: (reading: Reading, observations: [FHIRResource])?] = [:]
+        // A test person's (the demo's) statistics are of test data and say so; a real person's leave test data out.
+        let leftOut = data.leftOutOfSummaries(subject)
         for metric in Metric.allCases {
             var elements: [SeriesKey: MetricElement] = [:]
             let matching = try data.model.windows(
-                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: .doubtful
+                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: leftOut
             ) { key in
                 guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
                 else {
@@ -151,7 +153,7 @@ struct StatsOperation: Sendable {
         if statistics.contains("median") {
             for metric in Metric.allCases {
                 var units: [SeriesKey: String] = [:]
-                let series = try data.model.samples(subject: subject, metric: metric, range: from..<to, excludeFlags: .doubtful) { key in
+                let series = try data.model.samples(subject: subject, metric: metric, range: from..<to, excludeFlags: leftOut) { key in
                     guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
                     else { return false }
                     units[key] = element.unit
@@ -196,7 +198,7 @@ struct StatsOperation: Sendable {
         }
         let observations: [FHIRJSON] = keys.compactMap { key in
             guard let tally = tallies[key], let window = windows[key] else { return nil }
-            return observation(tally, window)
+            return observation(tally, window, testData: data.isTestPerson(subject))
         }
         var parameters = observations.map { FHIRJSON.obj(["name": "statistics", "resource": $0]) }
         if sourceLimit > 0 {
@@ -211,7 +213,7 @@ struct StatsOperation: Sendable {
                         ("_sort", "-date"), ("_count", "500"), ("_offset", String(offset)),
                     ])), zone: zone)
                 let page = try ObservationPage.find(search, subjects: [subject], data: data)
-                for hit in page.hits where sources.count < sourceLimit && !hit.doubtful {
+                for hit in page.hits where sources.count < sourceLimit && !(hit.reading.map { !$0.flags.isDisjoint(with: leftOut) } ?? hit.doubtful) {
                     let json = hit.resource.json
                     if code.matches(json["code"]) || (json["component"]?.arrayValue ?? []).contains(where: { code.matches($0["code"]) }) {
                         sources.append(json)
@@ -249,7 +251,7 @@ struct StatsOperation: Sendable {
         return FHIRTime.dateTime(utcMicros: micros, offsetSeconds: offset)
     }
 
-    func observation(_ tally: Tally, _ window: (start: Int64, end: Int64)) -> FHIRJSON {
+    func observation(_ tally: Tally, _ window: (start: Int64, end: Int64), testData: Bool) -> FHIRJSON {
         let seed = "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
         let id = "stats-" + Array(SHA256.hash(data: Array(seed.utf8)).prefix(20)).hexString
         func quantity(_ text: String) -> FHIRJSON {
@@ -280,6 +282,7 @@ struct StatsOperation: Sendable {
         return .obj([
             "resourceType": "Observation",
             "id": .string(id),
+            "meta": testData ? .obj(["security": .array([.obj(["system": .string(FHIRCodes.actReason), "code": "HTEST", "display": "test health data"])])]) : nil,
             "extension": .array([.obj(["url": .string(Self.excludedExtension), "valueInteger": .integer(tally.excluded)])]),
             "status": .string(window.end <= nowMicros ? "final" : "preliminary"),
             "code": tally.code,

@@ -95,7 +95,7 @@ struct PairCommand: AsyncParsableCommand {
         let target = try await chooseDevice(radio: radio, conversation: conversation)
         try await pair(target, radio: radio, ioCapability: capability, conversation: conversation, logger: logger)
         let pipeline = try GatewayPipeline.open(
-            directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
+            directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones, testSubjects: configuration.testSubjects,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
         defer { pipeline.close() }
         let download = try await self.download(target, radio: radio, settings: settings, pipeline: pipeline, configuration: configuration, conversation: conversation)

@@ -17,8 +17,11 @@ struct GatewayConfiguration: Sendable {
         var name: String?
         /// The person's identifiers (a PHR account, an insurance number), sent on their Patient everywhere.
         var identifiers: [PatientIdentifier] = []
+        /// A test person (`test: true`; the demo's): summaries made of test data, labelled HTEST, kept from any
+        /// destination that does not take test data. A real person's summaries never include test data.
+        var test = false
 
-        var patient: PatientRecord { PatientRecord(subject: id, name: name, identifiers: identifiers) }
+        var patient: PatientRecord { PatientRecord(subject: id, name: name, identifiers: identifiers, test: test) }
     }
 
     struct DeviceMapping: Sendable {
@@ -63,6 +66,8 @@ struct GatewayConfiguration: Sendable {
 
     func zone(for subject: String) -> TimeZone { subjects.first { $0.id == subject }?.zone ?? defaultZone }
     var zones: [String: TimeZone] { Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
+    /// The test people (`subjects.<id>.test: true`).
+    var testSubjects: Set<String> { Set(subjects.filter(\.test).map(\.id)) }
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -187,6 +192,7 @@ struct GatewayConfiguration: Sendable {
                     if let morning = s.optional("morning") { subject.windows.morning = try dayPart(morning) }
                     if let evening = s.optional("evening") { subject.windows.evening = try dayPart(evening) }
                     if let name = s.optional("name") { subject.name = try name.string() }
+                    if let test = s.optional("test") { subject.test = try test.bool() }
                     if let identifiers = s.optional("identifiers") {
                         subject.identifiers = try identifiers.sequenceOrScalar().map { n throws(ConfigError) in try identifier(n) }
                     }

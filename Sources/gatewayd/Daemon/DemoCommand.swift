@@ -83,9 +83,11 @@ struct DemoCommand: AsyncParsableCommand {
             # Written by `gatewayd demo`: the same file format as /etc/gatewayd/gatewayd.yaml (README, "Configuration").
             data_directory: \(dataDirectory)
             gateway: { id: demo-gateway, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
+            # The demo's people are test people: their readings come from simulated devices (test data, HTEST), and
+            # their summaries are made of that test data and say so.
             subjects:
-              alice: { time_zone: Asia/Tokyo }
-              bob: { time_zone: Asia/Tokyo }
+              alice: { time_zone: Asia/Tokyo, test: true }
+              bob: { time_zone: Asia/Tokyo, test: true }
             devices:
               - { device: "\(key("cuff"))", user: 1, subject: alice }
               - { device: "\(key("cuff"))", user: 2, subject: bob }

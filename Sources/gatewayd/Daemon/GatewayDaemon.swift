@@ -37,7 +37,7 @@ struct GatewayDaemon {
             return loaded
         }
         let pipeline = try GatewayPipeline.open(
-            directory: directory, zone: configuration.defaultZone, zones: configuration.zones, key: key,
+            directory: directory, zone: configuration.defaultZone, zones: configuration.zones, testSubjects: configuration.testSubjects, key: key,
             notificationLingerSeconds: configuration.notificationLingerSeconds)
         defer { pipeline.close() }
         let recovered = try await pipeline.engine.recover()

@@ -36,6 +36,17 @@ struct SimulatedFleet: Sendable {
     let logger: Logger
     let onReading: @Sendable (IngestOutcome, Reading) async -> Void
 
+    /// Every reading of a simulated device is test data (HTEST): no person measured it, so it never moves a real
+    /// person's summaries and never leaves for a destination that does not take test data.
+    init(
+        specs: [SimulatedDeviceSpec], pipeline: GatewayPipeline, zone: TimeZone, mapper: ReadingMapperOptions, logger: Logger,
+        onReading: @escaping @Sendable (IngestOutcome, Reading) async -> Void
+    ) {
+        var mapper = mapper
+        mapper.testData = true
+        (self.specs, self.pipeline, self.zone, self.mapper, self.logger, self.onReading) = (specs, pipeline, zone, mapper, logger, onReading)
+    }
+
     func run() async {
         await withTaskGroup(of: Void.self) { group in
             for spec in specs {

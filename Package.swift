@@ -52,6 +52,9 @@ let package = Package(
             name: "BLEGateway",
             dependencies: [
                 "Provenance", "CBlueZ",
+                // AES-CMAC (the Database Hash of a GATT server) is built on the AES block function in the extras.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),

@@ -14,6 +14,9 @@ struct GatewayPipeline: Sendable {
     let engine: StreamEngine
     /// Meters' RACP cursors, kept as records become durable without holding up confirmations.
     let cursors: RecordCursorWriter
+    /// Devices' discovered GATT databases between their connections (checked by Database Hash, or kept for a bonded
+    /// device until it indicates Service Changed): a device that reconnects all day is not discovered every time.
+    let gattCache = GATTDatabaseCache()
 
     /// How long a touched summary window waits before its new version is computed and fed to the outbox. Ten minutes:
     /// a hub's hundred straps touch two hundred windows a minute, and a version each minute was more than the readings
@@ -63,11 +66,11 @@ struct GatewayPipeline: Sendable {
     /// `onDevice` hears who the device is (its Device Information) before any reading; `onEvent` every profile
     /// event (stored-record counts, clocks) for progress.
     func collect(
-        bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions,
+        bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions, cacheKey: String? = nil, bonded: Bool = false,
         onDevice: (@Sendable (DeviceRecord) async -> Void)? = nil, onEvent: (@Sendable (ProfileEvent) -> Void)? = nil,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) async throws {
-        let client = GATTClient(bearer: bearer)
+        let client = GATTClient(bearer: bearer, cache: cacheKey.map { GATTCacheSlot(cache: gattCache, key: $0, bonded: bonded) })
         await client.start()
         defer { client.close() }
         let archive = self.archive

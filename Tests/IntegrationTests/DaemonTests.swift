@@ -199,6 +199,15 @@ import Testing
         let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token)
         let metricsText = String(decoding: metrics.data, as: UTF8.self)
         #expect(metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"), "\(metricsText.prefix(400))")
+        // The cuff reconnects for every measurement: after its first link, its table comes from the cache (its Database
+        // Hash still matches) instead of a discovery.
+        var reconnected = metricsText
+        for _ in 0..<100 where !reconnected.contains("gatewayd_gatt_discoveries_total{source=\"cache\"}") {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            notify.messages()
+            reconnected = String(decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token).data, as: UTF8.self)
+        }
+        #expect(reconnected.contains("gatewayd_gatt_discoveries_total{source=\"cache\"}"), "\(reconnected.prefix(3000))")
         #expect(try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).status == 401)
 
         process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 50 ms

@@ -9,6 +9,11 @@ public struct HandleRange: Hashable, Sendable {
     public static let all = HandleRange(start: 0x0001, end: 0xFFFF)
     /// Valid per Vol 3 F 3.4.3.1: a start of 0 or a start after the end is an "invalid handle" request.
     public var isValid: Bool { start != 0 && start <= end }
+
+    public func overlaps(_ other: HandleRange) -> Bool { start <= other.end && other.start <= end }
+
+    /// The smallest range holding both.
+    public func union(_ other: HandleRange) -> HandleRange { HandleRange(start: min(start, other.start), end: max(end, other.end)) }
 }
 
 /// One (handle, value) pair of a Read By Type Response.

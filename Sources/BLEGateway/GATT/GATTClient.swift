@@ -82,14 +82,30 @@ public actor GATTClient {
     /// 30-second timeout drops the link.
     private var heldIndicationHandles: Set<UInt16> = []
 
-    /// What `discoverAll` found on this link (nil until then, and again after the device said its database changed).
+    /// What `discoverAll` found on this link (nil until then).
     private(set) var discoveredDatabase: DiscoveredDatabase?
-    /// How many times this link's database was discovered (diagnostics and tests: once per connection).
+    /// The handles a Service Changed indication named since the last discovery: discovered again on the next call.
+    private(set) var pendingChange: HandleRange?
+    /// How many times this link's database was discovered, wholly or the changed range (diagnostics and tests: once
+    /// per connection, not at all when a cache entry held).
     public private(set) var discoveries = 0
+    /// How many times a cached database was used instead of discovering (`GATTDatabaseCache`).
+    public private(set) var cacheHits = 0
+    /// Requests sent on this link (what discovery costs in radio round trips).
+    public private(set) var requestsSent = 0
+    /// Where this device's discovered database is kept between links (nil: discovered on every link).
+    public nonisolated let cacheSlot: GATTCacheSlot?
 
-    func rememberDiscovered(_ database: DiscoveredDatabase) {
+    func rememberDiscovered(_ database: DiscoveredDatabase, fromCache: Bool = false) {
         discoveredDatabase = database
-        discoveries += 1
+        if fromCache { cacheHits += 1 } else { discoveries += 1 }
+        Counter(label: "gatewayd_gatt_discoveries_total", dimensions: [("source", fromCache ? "cache" : "device")]).increment()
+    }
+
+    /// The change a Service Changed indication announced, taken by the discovery that handles it.
+    func takePendingChange() -> HandleRange? {
+        defer { pendingChange = nil }
+        return pendingChange
     }
 
     /// Indications of `handle` are confirmed only once acknowledged as durable (or not, when `held` is false).
@@ -100,9 +116,12 @@ public actor GATTClient {
     /// PDUs that were neither a match for a request nor something we answer (counted for diagnostics).
     public private(set) var unexpectedPDUs = 0
 
-    public init(bearer: any ATTBearer, options: GATTClientOptions = GATTClientOptions(), logger: Logger? = nil) {
+    public init(
+        bearer: any ATTBearer, options: GATTClientOptions = GATTClientOptions(), cache: GATTCacheSlot? = nil, logger: Logger? = nil
+    ) {
         self.bearer = bearer
         self.options = options
+        self.cacheSlot = cache
         self.logger = logger ?? Logger(label: "gatewayd.gatt-client")
         (events, eventSink) = AsyncStream.makeStream(of: GATTServerEvent.self, bufferingPolicy: .unbounded)
     }
@@ -134,6 +153,7 @@ public actor GATTClient {
         if let failure { throw failure }
         let id = nextID
         nextID += 1
+        requestsSent += 1
         pending = Pending(opcode: request.opcode, id: id)
         do {
             try await bearer.send(request.encoded())
@@ -288,10 +308,21 @@ public actor GATTClient {
             Counter(label: "gatewayd_att_indications_confirmed_at_once_total").increment()
             logger.info("confirmed an indication no session holds", metadata: ["handle": "\(handle)"])
             try? await bearer.send(ATTPDU.handleValueConfirmation.encoded())
-            if let database = discoveredDatabase, database.characteristic(.serviceChanged)?.valueHandle == handle {
-                // The device's attribute database changed: what was discovered no longer holds.
-                logger.notice("the device's GATT database changed; it is discovered again", metadata: ["range": "\(value)"])
-                discoveredDatabase = nil
+            // (Known from this link's discovery, or from the cached copy an early indication would contradict.)
+            let reference = discoveredDatabase ?? cacheSlot.flatMap { $0.cache.entry($0.key)?.database }
+            if let reference, reference.characteristic(.serviceChanged)?.valueHandle == handle {
+                // The device's attribute database changed in the range it names (all of it, if it names none we can
+                // read): that range is discovered again on the next call, and no cached copy is trusted any more.
+                let changed =
+                    value.count >= 4
+                    ? HandleRange(start: UInt16(value[0]) | UInt16(value[1]) << 8, end: UInt16(value[2]) | UInt16(value[3]) << 8)
+                    : HandleRange.all
+                let range = changed.isValid ? changed : HandleRange.all
+                pendingChange = pendingChange.map { $0.union(range) } ?? range
+                cacheSlot?.cache.forget(cacheSlot?.key ?? "")
+                logger.notice(
+                    "the device's GATT database changed; the changed handles are discovered again",
+                    metadata: ["start": "\(range.start)", "end": "\(range.end)"])
             }
             eventSink.yield(.confirmedIndication(handle: handle, value: value))
             return

@@ -75,14 +75,14 @@ extension GATTClient {
         return negotiated
     }
 
-    /// Discover All Primary Services (Read By Group Type over the whole handle range).
-    public func discoverPrimaryServices() async throws(GATTError) -> [DiscoveredService] {
+    /// Discover All Primary Services (Read By Group Type over `range`, by default the whole handle range).
+    public func discoverPrimaryServices(in range: HandleRange = .all) async throws(GATTError) -> [DiscoveredService] {
         var services: [DiscoveredService] = []
-        var start: UInt16 = 0x0001
-        while true {
+        var start = range.start
+        while start <= range.end {
             let response: ATTPDU
             do {
-                response = try await transaction(.readByGroupTypeRequest(HandleRange(start: start, end: 0xFFFF), type: .primaryService))
+                response = try await transaction(.readByGroupTypeRequest(HandleRange(start: start, end: range.end), type: .primaryService))
             } catch .errorResponse(_, _, .attributeNotFound) {
                 break
             }
@@ -93,7 +93,7 @@ extension GATTClient {
                 }
                 services.append(DiscoveredService(uuid: uuid, handles: HandleRange(start: entry.handle, end: entry.endGroupHandle)))
             }
-            guard let last = entries.last?.endGroupHandle, last < 0xFFFF else { break }
+            guard let last = entries.last?.endGroupHandle, last < range.end else { break }
             start = last + 1
         }
         return services
@@ -162,17 +162,85 @@ extension GATTClient {
     }
 
     /// Discovers every primary service with its characteristics and descriptors — once per link: picking the profile
-    /// and the profile session's setup share the result (a battery device may give up a link that keeps it busy). A
-    /// Service Changed indication makes the next call discover again.
+    /// and the profile session's setup share the result (a battery device may give up a link that keeps it busy).
+    /// With a cache slot, a database discovered on an earlier link is used when its Database Hash still matches (or,
+    /// without a hash, when the device is bonded). After a Service Changed indication the next call discovers the
+    /// changed handles again, keeping the services outside them.
     public func discoverAll() async throws(GATTError) -> DiscoveredDatabase {
-        if let known = discoveredDatabase { return known }
+        if let known = discoveredDatabase {
+            guard let changed = takePendingChange() else { return known }
+            let database = try await rediscover(changed, in: known)
+            try await remember(database)
+            return database
+        }
+        // A change announced before this link's first discovery is covered by it (and has forgotten the cached copy).
+        _ = takePendingChange()
+        if let slot = cacheSlot, let entry = slot.cache.entry(slot.key) {
+            if let hash = entry.hash {
+                if try await readDatabaseHash() == hash {
+                    rememberDiscovered(entry.database, fromCache: true)
+                    return entry.database
+                }
+                logger.info("the device's Database Hash changed; discovering again", metadata: ["device": "\(slot.key)"])
+            } else if slot.bonded {
+                rememberDiscovered(entry.database, fromCache: true)
+                return entry.database
+            }
+        }
         var services = try await discoverPrimaryServices()
         for index in services.indices {
             services[index].characteristics = try await discoverCharacteristics(of: services[index])
         }
         let database = DiscoveredDatabase(services: services)
-        rememberDiscovered(database)
+        try await remember(database)
         return database
+    }
+
+    /// Keeps what was discovered for this link, and for later links when there is a cache slot: with the device's
+    /// Database Hash when it has one (any device may be cached then), else only for a bonded device.
+    private func remember(_ database: DiscoveredDatabase) async throws(GATTError) {
+        rememberDiscovered(database)
+        guard let slot = cacheSlot else { return }
+        var hash: [UInt8]?
+        if let characteristic = database.characteristic(.databaseHash, in: .genericAttributeService) {
+            do {
+                hash = try await read(handle: characteristic.valueHandle)
+            } catch .errorResponse {
+                hash = nil  // not readable (yet): cached only as a bonded device's
+            }
+        }
+        if hash != nil || slot.bonded {
+            slot.cache.store(GATTDatabaseCache.Entry(database: database, hash: hash), for: slot.key)
+        }
+    }
+
+    /// The device's Database Hash (Read Using Characteristic UUID: one request), nil when it has none.
+    public func readDatabaseHash() async throws(GATTError) -> [UInt8]? {
+        let response: ATTPDU
+        do {
+            response = try await transaction(.readByTypeRequest(.all, type: .databaseHash))
+        } catch .errorResponse(_, _, let code) where code == .attributeNotFound || code == .readNotPermitted
+            || code == .insufficientAuthentication || code == .insufficientEncryption
+        {
+            return nil
+        }
+        guard case .readByTypeResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x08) }
+        return entries.first?.value
+    }
+
+    /// Discovers the services in `changed` again (whole: a change may start or end inside a service) and keeps the
+    /// services outside it as they were.
+    func rediscover(_ changed: HandleRange, in known: DiscoveredDatabase) async throws(GATTError) -> DiscoveredDatabase {
+        var range = changed
+        for service in known.services where service.handles.overlaps(changed) { range = range.union(service.handles) }
+        var services = known.services.filter { !$0.handles.overlaps(range) }
+        var fresh = try await discoverPrimaryServices(in: range)
+        for index in fresh.indices {
+            fresh[index].characteristics = try await discoverCharacteristics(of: fresh[index])
+        }
+        services += fresh
+        services.sort { $0.handles.start < $1.handles.start }
+        return DiscoveredDatabase(services: services)
     }
 
     /// Reads a value, continuing with Read Blob while parts fill the MTU (long values up to 512 bytes).

@@ -14,7 +14,7 @@ public protocol GATTServerHandler: Sendable {
 /// link, sends notifications, and sends indications one at a time, each waiting for its confirmation.
 public actor ATTServer {
     public nonisolated let bearer: any ATTBearer
-    let database: AttributeDatabase
+    private(set) var database: AttributeDatabase
     let handler: any GATTServerHandler
     let logger: Logger
     /// The MTU this server supports; the link's MTU is the smaller of this and the client's.
@@ -53,6 +53,10 @@ public actor ATTServer {
     }
 
     public func isSubscribed(_ valueHandle: UInt16, for kind: CCCDValue) -> Bool { configuration[valueHandle] == kind }
+
+    /// Replaces the attribute table while connected (a firmware update added a service or a characteristic); the
+    /// device then indicates Service Changed with the handles that changed.
+    public func replaceDatabase(_ new: AttributeDatabase) { database = new }
 
     /// Sends a notification when the client enabled notifications on `valueHandle`; false otherwise.
     @discardableResult

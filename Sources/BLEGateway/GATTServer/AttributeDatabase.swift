@@ -79,6 +79,16 @@ public struct AttributeDatabase: Sendable {
     /// Closes the last service; call once when done adding.
     public mutating func finish() { closeService() }
 
+    /// Closes the last service after adding the Generic Attribute service a device that caches well has: Service
+    /// Changed (indicated when the table changes) and the Database Hash of the finished table.
+    public mutating func finishWithGenericAttribute() {
+        addPrimaryService(.genericAttributeService)
+        addCharacteristic(.serviceChanged, properties: [.indicate])
+        let hash = addCharacteristic(.databaseHash, properties: [.read], value: .fixed([]))
+        closeService()
+        attributes[Int(hash.value) - 1].value = .fixed(databaseHash)
+    }
+
     public func attribute(_ handle: UInt16) -> Attribute? {
         guard handle >= 1, Int(handle) <= attributes.count else { return nil }
         return attributes[Int(handle) - 1]

@@ -73,7 +73,7 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
         if identity.regulatoryCertification == nil { identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1007) }
         SimulatorDatabase.addDeviceInformation(&db, identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
-        db.finish()
+        db.finishWithGenericAttribute()
         database = db
     }
 

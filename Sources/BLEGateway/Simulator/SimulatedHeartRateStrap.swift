@@ -48,7 +48,7 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
         controlPointHandle = db.addCharacteristic(.heartRateControlPoint, properties: [.write]).value
         SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
-        db.finish()
+        db.finishWithGenericAttribute()
         database = db
     }
 

@@ -105,6 +105,9 @@ extension BluetoothUUID {
     /// Generic Attribute's Service Changed: indicated (to a bonded client, right after it reconnects) with the
     /// handle range whose attributes changed.
     public static let serviceChanged = BluetoothUUID(0x2A05)
+    /// Generic Attribute's Database Hash: an AES-CMAC over the attribute database's structure; the same value means
+    /// a cached discovery still holds.
+    public static let databaseHash = BluetoothUUID(0x2B2A)
     public static let localTimeInformation = BluetoothUUID(0x2A0F)
     public static let dateTime = BluetoothUUID(0x2A08)
     public static let glucoseMeasurement = BluetoothUUID(0x2A18)

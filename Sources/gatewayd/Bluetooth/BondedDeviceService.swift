@@ -142,7 +142,9 @@ struct BondedDeviceService: Service {
         let onReading = self.onReading
         do {
             try await withTaskCancellationHandler {
-                try await pipeline.collect(bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper) { outcome, reading in
+                try await pipeline.collect(
+                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, cacheKey: device.address, bonded: true
+                ) { outcome, reading in
                     received.add()
                     await onReading(outcome, reading)
                 }

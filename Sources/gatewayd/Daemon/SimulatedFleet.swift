@@ -133,7 +133,8 @@ struct SimulatedFleet: Sendable {
             // Stopping (SIGTERM) ends the link as a device walking away would: what was acknowledged is durable, the
             // device keeps the rest for the next connection.
             try await withTaskCancellationHandler {
-                try await pipeline.collect(bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, onOutcome: onReading)
+                try await pipeline.collect(
+                    bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, cacheKey: "sim:\(spec.name)", onOutcome: onReading)
             } onCancel: {
                 peripheral.close()
             }

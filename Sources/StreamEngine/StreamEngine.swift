@@ -308,10 +308,12 @@ public actor StreamEngine {
     /// Feeds a whole source through the engine without waiting for each reading's batch, up to `inFlight` readings at
     /// once (so a slow disk slows the device): notifications share batches, and the readings of one indication (a
     /// cuff's pressure and pulse) no longer wait for each other's outcome, which took two batches in turn — a device
-    /// sends its next indication only once the last is confirmed anyway. `onOutcome` hears every reading's outcome.
-    /// Returns once every reading has its outcome.
+    /// sends its next indication only once the last is confirmed anyway. `onOutcome` hears every reading's outcome,
+    /// `onFailure` a reading that could not be stored, as soon as its batch fails. Returns once every reading has its
+    /// outcome; throws the first failure.
     public func consume<S: AsyncSequence & Sendable>(
-        _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil
+        _ source: S, inFlight: Int = 64, onOutcome: (@Sendable (IngestOutcome, Reading) async -> Void)? = nil,
+        onFailure: (@Sendable (any Error) -> Void)? = nil
     ) async throws where S.Element == PendingReading {
         // Each reading waits in the queue itself, with a completion — no task per reading (a linger's worth of a
         // hundred straps' notifications was ten thousand suspended tasks).
@@ -322,6 +324,9 @@ public actor StreamEngine {
             await waitForSpace(pending.waiter)
             enqueue(pending) { result, reading in
                 if case .success(let outcome) = result, let reading { await onOutcome?(outcome, reading) }
+                // (`onFailure` at once: the source may be waiting on a device that waits for a confirmation that will
+                // not come — the daemon closes the link, so the device keeps its reading and can try again soon.)
+                if case .failure(let error) = result { onFailure?(error) }
                 flight.finished(result, notification: notification)
             }
         }

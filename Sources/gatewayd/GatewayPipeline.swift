@@ -97,7 +97,9 @@ struct GatewayPipeline: Sendable {
         do {
             // Readings go on without waiting for their batch (up to 64 in flight), so they share batches; a device is
             // confirmed only once its readings are durable.
-            try await engine.consume(connection.readings, onOutcome: onOutcome)
+            // A reading that could not be stored is never confirmed: the link closes now rather than when the
+            // acknowledgement times out (20 s), so the device keeps it and can reconnect soon.
+            try await engine.consume(connection.readings, onOutcome: onOutcome, onFailure: nil)
         } catch let error as ProfileError where error.isOrdinaryEnd {
             // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
             failure = "\(error)"

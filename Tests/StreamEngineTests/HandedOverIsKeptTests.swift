@@ -41,6 +41,34 @@ import TimeSeries
         #expect(all == 6)
     }
 
+    /// A ledger on a disk that refuses writes: every batch fails after the store took it.
+    final class RefusingLedger: BatchLedger {
+        func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int { throw DiskRefused() }
+        func lastBatch(recorded items: [LedgerEntry.Item]) -> Int? { nil }
+        func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int { throw DiskRefused() }
+    }
+
+    /// A cuff's reading whose batch fails is never confirmed, and the link closes as soon as the batch fails — not when
+    /// the acknowledgement wait (here two minutes) runs out — so the cuff keeps the reading and can come back soon.
+    @Test func aReadingThatCouldNotBeStoredClosesTheLinkAtOnceUnconfirmed() async throws {
+        let pipeline = try await TestPipeline.make(ledger: RefusingLedger())
+        defer { pipeline.remove() }
+        let cuff = await PipelineTests.cuff(5)
+        for (user, subject) in [(UInt8(1), "alice"), (2, "bob")] {
+            _ = try await pipeline.engine.mapSubject(deviceKey: PipelineTests.key(0x1005), userID: user, subject: subject)
+        }
+        let held = await cuff.stored.count
+        let clock = ContinuousClock()
+        let started = clock.now
+        let failure = try await collect(
+            cuff, engine: pipeline.engine, archive: pipeline.archive,
+            clientOptions: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(120)), closeOnFailure: true)
+        #expect(failure != nil)
+        #expect(started.duration(to: clock.now) < .seconds(60), "the link stayed open until the acknowledgement wait ended")
+        #expect(await cuff.confirmedCount == 0)
+        #expect(await cuff.stored.count == held, "the cuff must keep the readings nobody stored")
+    }
+
     /// A stored glucose record with only a sensor status (a strip error, no concentration) becomes a reading without
     /// a value — its reason and annunciations kept — between two ordinary records, none of them lost.
     @Test func aStatusOnlyGlucoseRecordIsKeptAsAReadingWithoutAValue() async throws {

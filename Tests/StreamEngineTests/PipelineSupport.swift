@@ -62,7 +62,8 @@ func mapperOptions() -> ReadingMapperOptions {
 @discardableResult
 func collect(
     _ device: some SimulatedPeripheral, engine: StreamEngine, archive: ReadingArchive,
-    clientOptions: GATTClientOptions = GATTClientOptions(), onMalformed: ReadingCollector.MalformedHandler? = nil
+    clientOptions: GATTClientOptions = GATTClientOptions(), onMalformed: ReadingCollector.MalformedHandler? = nil,
+    closeOnFailure: Bool = false
 ) async throws -> (any Error)? {
     let (deviceEnd, gatewayEnd) = try SeqPacketBearer.pair()
     Task { await device.serve(deviceEnd) }
@@ -86,7 +87,9 @@ func collect(
     }
     var failure: (any Error)?
     do {
-        try await engine.consume(connection.readings)
+        // As gatewayd does: a reading that could not be stored closes the link at once (`closeOnFailure`).
+        let onFailure: (@Sendable (any Error) -> Void)? = closeOnFailure ? { @Sendable _ in client.close() } : nil
+        try await engine.consume(connection.readings, onFailure: onFailure)
     } catch {
         failure = error
     }

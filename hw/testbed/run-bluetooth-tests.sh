@@ -3,7 +3,8 @@
 #
 #   usage: hw/testbed/run-bluetooth-tests.sh [path/to/gatewaydPackageTests.xctest]
 #   env:   WORK (default /tmp/gatewayd-testbed), GUEST (default $WORK/guest-bookworm-backports),
-#          FILTER (default BlueZTestbedTests), GUEST_TIMEOUT (default 900 s)
+#          FILTER (default BlueZTestbedTests; then a second phase runs BluetoothdBesideTests with bluetoothd
+#          started in the guest), GUEST_TIMEOUT (default 900 s)
 #
 # Builds the guest first if it is missing (build-guest.sh: Debian packages only; needs root for debootstrap),
 # copies the host-built test binary, the gatewayd binary beside it and the Swift runtime libraries they link
@@ -18,6 +19,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 export WORK=${WORK:-/tmp/gatewayd-testbed}
 export GUEST=${GUEST:-$WORK/guest-bookworm-backports}
 export GUEST_TIMEOUT=${GUEST_TIMEOUT:-900}
+FILTER_SET=${FILTER:+1}
 FILTER=${FILTER:-BlueZTestbedTests}
 BIN=$(readlink -f "${1:-$ROOT/.build/debug/gatewaydPackageTests.xctest}")
 [ -x "$BIN" ] || { echo "no test binary at $BIN (swift build --build-tests first)" >&2; exit 2; }
@@ -40,6 +42,8 @@ for f in "$SHARE/tests.bin" "$SHARE/gatewayd"; do
     | xargs -r cp -L -n -t "$SHARE/lib/"
 done
 echo "$FILTER" > "$SHARE/filter"
+# The bluetoothd phase runs with the whole suite (FILTER unset) or when the filter names it.
+if [ -z "${FILTER_SET:-}" ] || [[ "$FILTER" == *Bluetoothd* ]]; then touch "$SHARE/bluetoothd-phase"; fi
 [ -n "${BT_TRACE:-}" ] && touch "$SHARE/trace"
 
 cat > "$SHARE/run.sh" <<'GUEST'
@@ -62,6 +66,23 @@ btmgmt -i hci0 add-adv -c -g -u 180d 1 < <(sleep 5) >/dev/null
 echo "fixture: btgatt-server $BT_GATT_SERVER (hci0), peripheral $BT_PERIPHERAL (hci1), central $BT_CENTRAL (hci2)"
 LD_LIBRARY_PATH=$PWD/lib ./tests.bin --testing-library swift-testing --filter "$(cat filter)"
 rc=$?
+# Second phase: bluetoothd beside gatewayd (README "bluetoothd"): the system bus, BlueZ's daemon on every controller,
+# then the suite that shows a link gatewayd opens is confirmed by gatewayd alone.
+if [ -f bluetoothd-phase ]; then
+  echo "--- phase 2: bluetoothd running beside gatewayd"
+  mkdir -p /run/dbus && dbus-daemon --system --fork
+  /usr/libexec/bluetooth/bluetoothd -n -d > bluetoothd.log 2>&1 &
+  for i in $(seq 50); do
+    dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:org.bluez 2>/dev/null \
+      | grep -q "boolean true" && break
+    sleep 0.2
+  done
+  sleep 2
+  BT_BLUETOOTHD=1 LD_LIBRARY_PATH=$PWD/lib ./tests.bin --testing-library swift-testing --filter BluetoothdBesideTests
+  rc2=$?
+  echo "--- bluetoothd log (last lines)"; tail -15 bluetoothd.log
+  [ "$rc" -eq 0 ] && rc=$rc2
+fi
 echo "--- btgatt-server log"; tail -20 btgatt-server.log
 dmesg | grep -E "BUG|Oops|WARNING" && echo "kernel reported a problem" && rc=${rc/#0/99}
 exit $rc

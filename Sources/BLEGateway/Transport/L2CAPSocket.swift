@@ -55,7 +55,12 @@ public enum L2CAPSocket {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size)) }
             }
             if started != 0 {
-                guard errno == EINPROGRESS else { throw systemError("connect(\(peer), \(peerType))") }
+                guard errno == EINPROGRESS else {
+                    // The kernel allows one ATT client channel per link: another process (bluetoothd, which connected
+                    // the device itself) holds this one, and would confirm the device's indications, not us.
+                    if errno == EBUSY { throw Self.heldByAnotherClient(peer) }
+                    throw systemError("connect(\(peer), \(peerType))")
+                }
                 var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
                 let ready = poll(&poller, 1, milliseconds)
@@ -68,6 +73,7 @@ public enum L2CAPSocket {
                 var length = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
                 guard code == 0 else {
+                    if code == EBUSY { throw Self.heldByAnotherClient(peer) }
                     throw BearerError.system(call: "connect(\(peer), \(peerType))", errno: code, message: String(cString: strerror(code)))
                 }
             }
@@ -80,6 +86,15 @@ public enum L2CAPSocket {
             Glibc.close(fd)
             throw .system(call: "connect(\(peer))", errno: 0, message: "\(error)")
         }
+    }
+
+    /// EBUSY on connect: another ATT client already has this device's link (Linux gives a link one ATT client channel).
+    static func heldByAnotherClient(_ peer: BluetoothAddress) -> BearerError {
+        .system(
+            call: "connect(\(peer))", errno: EBUSY,
+            message: "another program's ATT client holds this device's link (bluetoothd connected it itself?); its readings would "
+                + "be confirmed by that program, not stored here. Remove the device from bluetoothd (bluetoothctl remove \(peer)) "
+                + "or stop bluetoothd (systemctl disable --now bluetooth)")
     }
 
     /// The security level the kernel reports for a connected socket (2 = encrypted).

@@ -74,11 +74,12 @@ cp kernel/boot/vmlinuz-$KVER "$GUEST/vmlinuz"
 depmod -b "$WORK/kernel" "$KVER"       # the .deb ships no modules.dep (its postinst makes it)
 
 # --- 3. root file system ------------------------------------------------------------------------
-if [ ! -x rootfs/usr/bin/btvirt ]; then
+# (dmsetup and e2fsprogs: the failing-disk test puts a device-mapper target that fails writes under gatewayd.)
+if [ ! -x rootfs/usr/bin/btvirt ] || [ ! -x rootfs/usr/sbin/dmsetup ]; then
   log "debootstrap (minbase + bluez) — about 2 minutes"
   rm -rf rootfs
   debootstrap --variant=minbase \
-    --include=bluez,bluez-test-tools,dbus,python3,busybox,kmod \
+    --include=bluez,bluez-test-tools,dbus,python3,busybox,kmod,dmsetup,e2fsprogs \
     "$SUITE" rootfs "$MIRROR" > debootstrap.log 2>&1 || { tail -30 debootstrap.log; exit 1; }
 fi
 
@@ -109,6 +110,8 @@ MODDIR=kernel/lib/modules/$KVER
 #  * the kernel's SMP (pairing) needs ecdh_generic, which needs the default RNG (drbg); without
 #    drbg the self-test logs "alg: ecdh-nist-p256: test failed on vector 2, err=-14"
 WANT="bluetooth hci_vhci 9p 9pnet_virtio virtio_pci"
+# device-mapper (a target that fails writes: dm-flakey), loop devices and ext2 (through ext4) for the failing-disk test
+WANT="$WANT dm_mod dm_flakey loop ext4"
 for f in "$MODDIR"/kernel/crypto/*.ko* "$MODDIR"/kernel/arch/x86/crypto/*.ko* "$MODDIR"/kernel/lib/crypto/*.ko*; do
   f=${f##*/}; f=${f%%.ko*}; WANT="$WANT ${f//-/_}"
 done

@@ -3,8 +3,10 @@
 #
 #   usage: hw/testbed/run-bluetooth-tests.sh [path/to/gatewaydPackageTests.xctest]
 #   env:   WORK (default /tmp/gatewayd-testbed), GUEST (default $WORK/guest-bookworm-backports),
-#          FILTER (default BlueZTestbedTests; then a second phase runs BluetoothdBesideTests with bluetoothd
-#          started in the guest), GUEST_TIMEOUT (default 900 s)
+#          FILTER (default "BlueZTestbedTests|FailingDiskTests"; then a second phase runs BluetoothdBesideTests
+#          with bluetoothd started in the guest), GUEST_TIMEOUT (default 900 s)
+# The guest is also a whole Linux machine with root and device-mapper: FailingDiskTests runs gatewayd on a disk it
+# makes fail writes (GATEWAYD_TESTBED_GUEST=1 tells the tests where they are).
 #
 # Builds the guest first if it is missing (build-guest.sh: Debian packages only; needs root for debootstrap),
 # copies the host-built test binary, the gatewayd binary beside it and the Swift runtime libraries they link
@@ -20,11 +22,12 @@ export WORK=${WORK:-/tmp/gatewayd-testbed}
 export GUEST=${GUEST:-$WORK/guest-bookworm-backports}
 export GUEST_TIMEOUT=${GUEST_TIMEOUT:-900}
 FILTER_SET=${FILTER:+1}
-FILTER=${FILTER:-BlueZTestbedTests}
+FILTER=${FILTER:-BlueZTestbedTests|FailingDiskTests}
 BIN=$(readlink -f "${1:-$ROOT/.build/debug/gatewaydPackageTests.xctest}")
 [ -x "$BIN" ] || { echo "no test binary at $BIN (swift build --build-tests first)" >&2; exit 2; }
 
-if [ ! -f "$GUEST/rootfs.cpio" ]; then
+# (Built again when an older guest lacks what a newer test needs: dmsetup for the failing-disk test.)
+if [ ! -f "$GUEST/rootfs.cpio" ] || { [ -d "$WORK/rootfs" ] && [ ! -x "$WORK/rootfs/usr/sbin/dmsetup" ]; }; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo -E"
   $sudo bash "$HERE/build-guest.sh"
 fi
@@ -54,7 +57,7 @@ btvirt -L -l3 > btvirt.log 2>&1 &
 for i in $(seq 100); do [ -e /sys/class/bluetooth/hci2 ] && break; sleep 0.1; done
 address() { hciconfig "$1" | awk '/BD Address/{print $3}'; }
 export BT_GATT_SERVER=$(address hci0) BT_PERIPHERAL=$(address hci1) BT_CENTRAL=$(address hci2)
-export BT_PERIPHERAL_INDEX=1 BT_CENTRAL_INDEX=2
+export BT_PERIPHERAL_INDEX=1 BT_CENTRAL_INDEX=2 GATEWAYD_TESTBED_GUEST=1
 if [ -f trace ]; then export BT_TRACE=1; command -v btmon >/dev/null && { btmon > btmon.log 2>&1 & }; fi
 # btmgmt and btgatt-server need a stdin that stays open (testbed README, pitfall 6).
 for c in "le on" "bredr off" "connectable on" "power on"; do btmgmt -i hci0 $c < <(sleep 5) >/dev/null; done

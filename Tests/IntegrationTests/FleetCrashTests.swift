@@ -1,4 +1,6 @@
+import FHIR
 import Foundation
+import GRDB
 import Provenance
 import StreamEngine
 import Testing
@@ -8,7 +10,8 @@ import Testing
 /// `gatewayd run` with a hub's fleet — 50 simulated devices over real ATT: straps notifying, two-user cuffs indicating
 /// stored and new readings, meters downloading records through RACP — killed with SIGKILL at random instants, round
 /// after round. After each round's recovery every stored reading is in the archive once, readable, and in the store
-/// once; every meter's RACP cursor is at or behind its last durable record; at the end the ledger verifies.
+/// once; every meter's RACP cursor is at or behind its last durable record; at the end the ledger verifies and the
+/// outbox of a PHR that was down throughout holds every stored reading's Observations exactly once.
 ///
 /// 10 rounds in `scripts/test` (about half a minute); `GATEWAYD_CRASH_ROUNDS=100` for the full campaign.
 @Suite(.serialized) struct FleetCrashTests {
@@ -57,6 +60,16 @@ import Testing
             \(devices.joined(separator: "\n"))
             simulated_devices:
             \(simulated.joined(separator: "\n"))
+            # A PHR that is never up: every reading may leave (simulated readings are test data), so the outbox is fed
+            # while the daemon is killed, and must end with each reading queued exactly once.
+            sync:
+              - name: phr
+                url: "http://127.0.0.1:\(FHIRAPITests.freePort())/fhir"
+                test_data: true
+                interval: 1s
+                retry: { initial: 60s, maximum: 60s }
+                share:
+                  - { subjects: [alice, bob], metrics: ["*"], raw: true }
             """
     }
 
@@ -76,6 +89,29 @@ import Testing
         }
         let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
         #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
+        try await Self.checkOutbox(config: config, data: dir + "/data")
+    }
+
+    /// After the rounds (and one sync pass that feeds what the last run had not), the outbox holds every stored
+    /// reading's Observations exactly once: kills mid-feed neither lost a reading's entry nor queued it twice.
+    static func checkOutbox(config: String, data: String) async throws {
+        let pass = try FHIRAPITests.run(["sync", "--config", config, "--once"])
+        #expect(pass.output.contains("phr:"), "\(pass.output)")
+        let archive = try ReadingArchive(path: data + "/engine.sqlite")
+        let gateway = DeviceMapper.phgDeviceID(GatewayRecord(id: "gw-fleet", softwareVersion: GatewayVersion.current))
+        var expected: [String] = []
+        for subject in ["alice", "bob"] {
+            for reading in try archive.readings(subject: subject) {
+                expected += ObservationMapper.observations(for: reading, gatewayDeviceID: gateway).map(\.reference)
+            }
+        }
+        let queue = try DatabaseQueue(path: data + "/outbox.sqlite")
+        let queued = try await queue.read { db in
+            try String.fetchAll(db, sql: "SELECT resource_key FROM outbox_entry WHERE destination = 'phr' AND category = 'reading'")
+        }
+        #expect(!queued.isEmpty)
+        #expect(queued.count == Set(queued).count, "\(queued.count - Set(queued).count) readings queued twice")
+        #expect(Set(queued) == Set(expected), "\(Set(expected).subtracting(queued).count) stored readings missing from the outbox, \(Set(queued).subtracting(expected).count) queued that are not stored")
     }
 
     /// A meter's cursor (the next record to ask for) is at most one past the highest record it has durably stored:

@@ -78,10 +78,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
+        // The daemon's library: configuration, the data directory's pipeline, the daemon's services, the HTTP API and
+        // hub, backup's file formats. (The HTTP API goes to its own GatewayHTTP target next: DESIGN.md "Modules".)
+        .target(
+            name: "GatewayRuntime",
+            dependencies: [
+                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .executableTarget(
             name: "gatewayd",
             dependencies: [
-                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
+                "GatewayRuntime", "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -143,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "gatewayd", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ", "FHIR",
+                "gatewayd", "GatewayRuntime", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ", "FHIR",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayRuntime
 import TimeSeries
 
 /// `gatewayd audit`: who read a person's data through the API, and what was shared downstream, from

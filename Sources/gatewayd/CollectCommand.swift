@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLEGateway
 import Foundation
+import GatewayRuntime
 import Logging
 import Provenance
 import StreamEngine
@@ -105,15 +106,6 @@ struct CollectCommand: AsyncParsableCommand {
             "stored \(totals.stored), duplicates \(totals.duplicates), quarantined \(totals.quarantined), rejected \(totals.rejected); "
                 + "\(try pipeline.archive.storedReadingCount()) readings in \(dir)")
         if totals.failures > 0 { throw ExitCode(1) }
-    }
-}
-
-func outcomeLabel(_ outcome: IngestOutcome) -> String {
-    switch outcome {
-    case .stored(let identity): "stored \(identity.hex.prefix(12))"
-    case .duplicate(let identity): "duplicate \(identity.hex.prefix(12))"
-    case .quarantined: "quarantined"
-    case .rejected(let why): "rejected (\(why))"
     }
 }
 

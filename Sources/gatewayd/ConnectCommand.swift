@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLEGateway
 import Foundation
+import GatewayRuntime
 
 /// `gatewayd connect --unix PATH`: the gateway's GATT client against any peer at a socket path; prints what
 /// it discovers and receives as one JSON object per line.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLEGateway
+import GatewayRuntime
 
 /// `gatewayd decode <uuid> <hex>`: what a device's bytes mean, for anyone debugging a device.
 struct DecodeCommand: ParsableCommand {

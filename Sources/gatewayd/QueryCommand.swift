@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayRuntime
 import Logging
 import Provenance
 import TimeSeries

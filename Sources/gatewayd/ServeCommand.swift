@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FHIR
 import Foundation
+import GatewayRuntime
 import Hummingbird
 import Logging
 import Provenance
@@ -61,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
-        var api = try Self.makeAPI(configuration)
+        var api = try FHIRAPI.make(configuration)
         api.scheme = security.scheme
         let hub = api.hub
         var logger = Logger(label: "gatewayd.serve")
@@ -80,31 +81,6 @@ struct ServeCommand: AsyncParsableCommand {
             api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry, services: services)
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         try? await client.shutdown()
-    }
-
-    /// The API over a configuration's data directory (hub store, zones, tokens, JP coding), for serve, run and demo.
-    /// `store`: the daemon's own live store; without it the API reads snapshots of DATA/store.
-    static func makeAPI(_ configuration: GatewayConfiguration, store: TimeSeriesStore? = nil) throws -> FHIRAPI {
-        let dir = configuration.dataDirectory
-        let hub = configuration.api.hub ? try ReceivedResources(path: dir + "/hub.sqlite") : nil
-        var data = try APIData(
-            directory: dir, gateway: GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current), received: hub,
-            decorate: JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding), store: store)
-        data.persons = Dictionary(configuration.subjects.map { ($0.id, $0.patient) }, uniquingKeysWith: { first, _ in first })
-        data.zones = configuration.zones
-        data.defaultZone = configuration.defaultZone
-        data.dayParts = Dictionary(configuration.subjects.map { ($0.id, $0.windows) }, uniquingKeysWith: { first, _ in first })
-        let issued = IssuedTokens()
-        var api = FHIRAPI(
-            data: data,
-            access: APIAccess(
-                tokens: configuration.api.tokens, allowLoopback: configuration.api.allowLoopback,
-                issued: configuration.api.clients.isEmpty ? nil : issued),
-            audit: try AuditLog(path: dir + "/audit.jsonl"), zone: configuration.defaultZone, listen: configuration.api.listen, directory: dir)
-        api.subjectZones = configuration.zones
-        api.hub = hub
-        if !configuration.api.clients.isEmpty { api.tokenEndpoint = TokenEndpoint(clients: configuration.api.clients, issued: issued) }
-        return api
     }
 
     /// The configuration file, or one made of the command-line options.
@@ -126,20 +102,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[close...].dropFirst().drop { $0 == ":" }
-        } else if let colon = text.lastIndex(of: ":") {
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        } else {
-            throw ValidationError("--listen '\(text)': expected HOST:PORT, e.g. 127.0.0.1:8080")
-        }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
-            throw ValidationError("--listen '\(text)': expected HOST:PORT with a port 0-65535")
-        }
-        return (String(host), port)
+        do { return try ListenAddress.parse(text) } catch { throw ValidationError("\(error)") }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLEGateway
 import Foundation
+import GatewayRuntime
 
 /// `gatewayd simulate --listen PATH --device bp`: a simulated device served at a unix SEQPACKET socket, so any
 /// peer (the gateway's `connect`, a script) can talk real ATT to it.

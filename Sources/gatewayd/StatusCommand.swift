@@ -1,6 +1,7 @@
 import ArgumentParser
 import FHIR
 import Foundation
+import GatewayRuntime
 import Logging
 import Provenance
 import StreamEngine
@@ -37,7 +38,7 @@ struct StatusCommand: ParsableCommand {
     /// Where the API listens and how: with TLS, the certificate's fingerprint, which a phone or a home gateway pins.
     static func apiLine(_ configuration: GatewayConfiguration) -> String {
         let api = configuration.api
-        let host = (try? ServeCommand.parseListen(api.listen).host) ?? api.listen
+        let host = (try? ListenAddress.parse(api.listen).host) ?? api.listen
         let security: ListenerSecurity
         do {
             security = try ListenerSecurity.resolve(

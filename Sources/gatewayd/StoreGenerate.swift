@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayRuntime
 import TimeSeries
 
 /// `gatewayd store generate`: writes a synthetic heart-rate CSV (1 Hz, jittered clock, a random walk in bpm,

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FHIR
 import Foundation
+import GatewayRuntime
 
 /// `gatewayd sync`: the PHR sync of a configuration's destinations, once (for cron and tests) or until stopped.
 /// `gatewayd serve --config` runs the same workers next to the API.

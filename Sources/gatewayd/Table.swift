@@ -1,4 +1,5 @@
 import Foundation
+import GatewayRuntime
 import TimeSeries
 
 /// Renders window results as an aligned text table.

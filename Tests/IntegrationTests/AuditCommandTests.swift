@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd audit` over an audit log written by the real server (reads) and by `AuditLog.recordShare` (shares),
 /// with a damaged line in the middle.

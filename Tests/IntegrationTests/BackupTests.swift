@@ -3,7 +3,7 @@ import Provenance
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd backup` while the daemon ingests (a cuff with two users and stored readings, a meter's records, a strap),
 /// `gatewayd restore` onto a new data directory: every batch the backup's ledger holds is there, whole, the restored

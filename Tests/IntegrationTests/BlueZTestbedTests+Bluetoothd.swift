@@ -2,7 +2,7 @@ import BLEGateway
 import Foundation
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// bluetoothd running beside gatewayd, on the same kernel and controllers (the hw/testbed guest's second phase starts
 /// the system bus and BlueZ's daemon, then runs this suite with BT_BLUETOOTHD=1).

@@ -3,7 +3,7 @@ import Foundation
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// The `gatewayd` command itself on the test bed: `gatewayd pair` (non-interactive and interactive) and the daemon
 /// reconnecting the devices it paired.

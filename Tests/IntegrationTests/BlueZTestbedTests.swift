@@ -5,7 +5,7 @@ import Provenance
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// Real Linux Bluetooth: these run inside the qemu guest of hw/testbed (run-bluetooth-tests.sh), where btvirt
 /// emulates three LE controllers — hci0 for BlueZ's own btgatt-server heart-rate peripheral, hci1 for gatewayd's

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// The radio-facing parts of the `gatewayd` command that need no radio: the `bluetooth:` section, the reconnection
 /// backoff, the paired-device list, what a scan shows a person, and `gatewayd pair`'s refusals. (The same code on a

@@ -5,7 +5,7 @@ import StreamEngine
 import Testing
 import TimeSeries
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd run` itself — a strap notifying, a cuff with two users and stored readings, a meter downloading
 /// records — killed with SIGKILL at random moments and started again. After each kill and the start-up recovery,

@@ -4,7 +4,7 @@ import Foundation
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

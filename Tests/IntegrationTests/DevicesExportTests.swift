@@ -3,7 +3,7 @@ import Provenance
 import TimeSeries
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd devices` (list, map, forget) and `gatewayd export` (a FHIR collection Bundle of a person's period).
 @Suite(.serialized) struct DevicesExportTests {

@@ -2,7 +2,7 @@ import Foundation
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// A gateway whose data directory's file system fills up (an SD card is small): it stops confirming — devices keep
 /// their readings — says why in the log, `/metrics` and `gatewayd status`, keeps serving reads, and stores again by

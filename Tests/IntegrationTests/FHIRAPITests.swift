@@ -3,7 +3,7 @@ import Foundation
 import Provenance
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

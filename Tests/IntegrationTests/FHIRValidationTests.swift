@@ -3,7 +3,7 @@ import Foundation
 import Provenance
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// Every kind of resource `gatewayd serve` emits, fetched over HTTP as a client gets it and validated against the
 /// FHIR R4 models of the PyPI package `fhir.resources` (6.4.0, pydantic 1) by scripts/validate_fhir.py: unknown

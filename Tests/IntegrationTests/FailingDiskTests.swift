@@ -2,7 +2,7 @@ import Foundation
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// A card that starts failing writes (EIO) under a running gateway, made with device-mapper: the gateway's data
 /// directory is on ext2 over a dm device that is switched from `linear` to `flakey … error_writes` (reads still work,

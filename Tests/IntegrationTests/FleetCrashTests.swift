@@ -5,7 +5,7 @@ import Provenance
 import StreamEngine
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd run` with a hub's fleet — 50 simulated devices over real ATT: straps notifying, two-user cuffs indicating
 /// stored and new readings, meters downloading records through RACP — killed with SIGKILL at random instants, round

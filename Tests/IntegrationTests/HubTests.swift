@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -2,7 +2,7 @@ import Foundation
 import Provenance
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `gatewayd collect --import`: readings go in together (shared batches), and a bad line stops the import there,
 /// with everything before it stored and named as such.

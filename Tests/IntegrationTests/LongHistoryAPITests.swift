@@ -5,7 +5,7 @@ import StreamEngine
 import Testing
 import TimeSeries
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// The API over a history longer than any page: a strap's notifications (some without skin contact), a cuff with a
 /// clock whose oldest reading carries status bits, a meter whose oldest record has a meal context. Every answer is

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// SMART Backend Services between two real gatewayd processes on loopback: the home gateway signs a client assertion
 /// with its own key, the hub's token endpoint checks it against the key registered for that client and issues a

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// `POST /fhir/Observation/$stats` through the real server: a form body and a Parameters body give exactly what
 /// the GET gives, a malformed body is a 400 naming the element, and POST anywhere else stays 405.

@@ -3,7 +3,7 @@ import Foundation
 import NIOSSL
 import Testing
 
-@testable import gatewayd
+@testable import GatewayRuntime
 
 /// Off loopback nothing is served or sent without TLS: the API and a hub make their own certificate, a home gateway
 /// pins it as its destination's `ca_file`, and plain HTTP to another machine is refused unless the operator wrote so.

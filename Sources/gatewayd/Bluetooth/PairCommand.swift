@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLEGateway
 import Foundation
+import GatewayRuntime
 import Logging
 import Provenance
 import StreamEngine

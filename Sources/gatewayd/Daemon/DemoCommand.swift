@@ -2,6 +2,7 @@ import ArgumentParser
 import BLEGateway
 import FHIR
 import Foundation
+import GatewayRuntime
 import Logging
 import Provenance
 import StreamEngine

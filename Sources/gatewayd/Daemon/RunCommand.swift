@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayRuntime
 import Logging
 
 /// `gatewayd run --config FILE`: the daemon a person installs and forgets (hw/gatewayd.service runs it).

@@ -1,0 +1,144 @@
+import Foundation
+import Crypto
+
+/// Bearer tokens with SMART-style scopes, from `--token TOKEN=SCOPE[,SCOPE…]`:
+/// - `system/*.read` (or `system/Observation.read`, `system/Device.read`, `system/Provenance.read`): every subject;
+/// - `patient/*.read@SUBJECT` (or `patient/Observation.read@SUBJECT`, …): only that subject's resources — a
+///   patient scope must name its subject, since there is no SMART launch context to bind it to.
+/// `.rs` (SMART v2) is accepted as a synonym of `.read`. A hub's uploaders hold `system/*.write` (or
+/// `patient/*.write@SUBJECT`, `.cud` in SMART v2): it lets them POST transaction Bundles to /fhir, nothing else.
+package struct APIToken: Sendable {
+    package struct Scope: Sendable, Equatable {
+        /// "*" or a resource type.
+        package var resourceType: String
+        /// nil for a system scope; the bound subject for a patient scope.
+        package var subject: String?
+        package var write = false
+    }
+
+    package var secret: String
+    package var scopes: [Scope]
+    /// A name from the configuration, shown in the audit log next to the hash.
+    package var name: String?
+    /// The caller a token issued at the token endpoint stands for ("client:home-a"): the same for every token the client
+    /// is given, so what it uploaded stays its own across renewals.
+    package var client: String?
+
+    /// What the audit log records instead of the secret: the first 12 hex digits of its SHA-256.
+    package var auditID: String {
+        if let client { return client }
+        return hashedID
+    }
+
+    private var hashedID: String {
+        (name.map { $0 + ":" } ?? "") + "tok-" + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    package enum ParseError: Error, CustomStringConvertible {
+        case bad(String)
+        package var description: String { if case .bad(let why) = self { why } else { "" } }
+    }
+
+    package static let resourceTypes: Set<String> = ["*", "Observation", "Device", "Provenance", "Patient"]
+
+    /// TOKEN=SCOPE[,SCOPE…]; the secret may not contain '='.
+    package static func parse(_ text: String) throws(ParseError) -> APIToken {
+        let sides = text.split(separator: "=", maxSplits: 1).map(String.init)
+        guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else {
+            throw .bad("expected TOKEN=SCOPE[,SCOPE…], e.g. s3cret=system/*.read or s3cret=patient/*.read@alice")
+        }
+        var scopes: [Scope] = []
+        for item in sides[1].split(separator: ",").map(String.init) {
+            let bound = item.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let scope = bound[0]
+            let subject = bound.count == 2 ? bound[1] : nil
+            let slash = scope.split(separator: "/", maxSplits: 1).map(String.init)
+            guard slash.count == 2, let dot = slash[1].lastIndex(of: ".") else { throw .bad("'\(item)' is not a scope like system/*.read") }
+            let type = String(slash[1][..<dot])
+            let access = String(slash[1][slash[1].index(after: dot)...])
+            guard ["read", "rs", "write", "cud"].contains(access) else {
+                throw .bad("'\(item)': access is .read (.rs) or, for a hub's uploaders, .write (.cud)")
+            }
+            let write = access == "write" || access == "cud"
+            guard resourceTypes.contains(type) else {
+                throw .bad("'\(item)': resource type must be one of \(resourceTypes.sorted().joined(separator: ", "))")
+            }
+            switch slash[0] {
+            case "system":
+                guard subject == nil else { throw .bad("'\(item)': a system scope is not bound to a subject") }
+                scopes.append(Scope(resourceType: type, subject: nil, write: write))
+            case "patient":
+                guard let subject, !subject.isEmpty else {
+                    throw .bad("'\(item)': a patient scope must name its subject, e.g. patient/*.read@alice")
+                }
+                scopes.append(Scope(resourceType: type, subject: subject, write: write))
+            default:
+                throw .bad("'\(item)': the context must be system or patient (user scopes need a login, which this API has not)")
+            }
+        }
+        return APIToken(secret: sides[0], scopes: scopes)
+    }
+}
+
+/// Who is asking and what they may read.
+package struct APIGrant: Sendable {
+    /// nil: every subject; else only these.
+    package var subjects: Set<String>?
+    /// The audit log's name for the caller.
+    package var caller: String
+
+    package func allows(subject: String) -> Bool { subjects.map { $0.contains(subject) } ?? true }
+}
+
+package struct APIAccess: Sendable {
+    package var tokens: [APIToken]
+    package var allowLoopback: Bool
+    /// Tokens the hub's token endpoint issued to SMART Backend Services clients (`TokenEndpoint`).
+    package var issued: IssuedTokens? = nil
+
+    /// The token a secret is: a configured one, or a live one the token endpoint issued.
+    package func token(secret: String, nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)) -> APIToken? {
+        tokens.first(where: { constantTimeEqual($0.secret, secret) }) ?? issued?.token(secret, nowSeconds: nowSeconds)
+    }
+
+    /// The grant for reading `resourceType` (nil: the CapabilityStatement, which any valid token may read), or 401/403.
+    package func grant(authorization: String?, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+            if allowLoopback && peerIsLoopback { return APIGrant(subjects: nil, caller: "loopback") }
+            throw .missingToken
+        }
+        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let token = token(secret: secret) else {
+            throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
+        }
+        guard let resourceType else { return APIGrant(subjects: [], caller: token.auditID) }
+        let scopes = token.scopes.filter { !$0.write && ($0.resourceType == "*" || $0.resourceType == resourceType) }
+        guard !scopes.isEmpty else { throw .forbidden("The token's scopes do not allow reading \(resourceType).") }
+        if scopes.contains(where: { $0.subject == nil }) { return APIGrant(subjects: nil, caller: token.auditID) }
+        return APIGrant(subjects: Set(scopes.compactMap(\.subject)), caller: token.auditID)
+    }
+
+    /// The grant for uploading a transaction Bundle (hub mode): a token with a write scope.
+    package func writeGrant(authorization: String?) throws(APIError) -> APIGrant {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw .missingToken }
+        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let token = token(secret: secret) else {
+            throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
+        }
+        let scopes = token.scopes.filter(\.write)
+        guard !scopes.isEmpty else { throw .forbidden("The token's scopes do not allow uploading (a write scope such as system/*.write is needed).") }
+        if scopes.contains(where: { $0.subject == nil }) { return APIGrant(subjects: nil, caller: token.auditID) }
+        return APIGrant(subjects: Set(scopes.compactMap(\.subject)), caller: token.auditID)
+    }
+
+    private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in x.indices { difference |= x[i] ^ y[i] }
+        return difference == 0
+    }
+}

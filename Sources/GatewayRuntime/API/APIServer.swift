@@ -1,0 +1,92 @@
+import FHIR
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// The request context: Hummingbird's core storage plus whether the peer is on loopback (read from the channel's
+/// remote address when the connection is accepted).
+package struct APIRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package let peerIsLoopback: Bool
+
+    package init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        let address = source.channel.remoteAddress?.ipAddress ?? ""
+        peerIsLoopback = address == "::1" || address.hasPrefix("127.") || address.hasPrefix("::ffff:127.")
+    }
+}
+
+/// Hummingbird wiring: every method on every path goes to `FHIRAPI`, which routes (so unknown routes and methods
+/// get FHIR OperationOutcomes too), and every response is application/fhir+json.
+package enum APIServer {
+    /// A transaction Bundle of a day of one person's readings is well under this; larger bodies get 413.
+    package static let maximumBodyBytes = 16 << 20
+
+    /// The FHIR API, `/metrics` (Prometheus text, when `metrics` is given: to loopback callers and any valid token),
+    /// and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
+    /// `security`: TLS (its certificate and key already in place, see `ListenerSecurity.prepare`) or plain HTTP.
+    package static func application(
+        api: FHIRAPI, host: String, port: Int, security: ListenerSecurity, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        services: [any Service] = [], onServerRunning: @escaping @Sendable () async -> Void = {}
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: APIRequestContext.self)
+        if let metrics {
+            router.get("/metrics") { request, context -> Response in
+                let allowed =
+                    (api.access.allowLoopback && context.peerIsLoopback)
+                    || (try? api.access.grant(authorization: request.headers[.authorization], peerIsLoopback: false, resourceType: nil)) != nil
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                guard allowed else {
+                    headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\""
+                    return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+                }
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+            }
+        }
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+        for method in methods {
+            for path in ["/", "**"] {
+                router.on(RouterPath(path), method: method) { request, context -> Response in
+                    var headers = HTTPFields()
+                    headers[.contentType] = "application/fhir+json; charset=utf-8"
+                    var body: [UInt8] = []
+                    if method == .post || method == .put {
+                        do {
+                            let buffer = try await request.body.collect(upTo: maximumBodyBytes)
+                            body = Array(buffer.readableBytesView)
+                        } catch {
+                            let outcome = APIError(
+                                status: 413, code: "too-costly",
+                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.").outcome
+                            return Response(
+                                status: .contentTooLarge, headers: headers,
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.prettyText + "\n")))
+                        }
+                    }
+                    let apiRequest = APIRequest(
+                        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                        authorization: request.headers[.authorization], host: request.head.authority,
+                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
+                    let response = api.respond(apiRequest)
+                    if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
+                    if let contentType = response.contentType {
+                        headers[.contentType] = contentType
+                        headers[.cacheControl] = "no-store"  // OAuth: token responses are never cached
+                    }
+                    let text = (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
+                    return Response(
+                        status: HTTPResponse.Status(code: response.status), headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                }
+            }
+        }
+        let server: HTTPServerBuilder = try security.serverConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        return Application(
+            router: router, server: server, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
+            services: services, onServerRunning: { _ in await onServerRunning() }, logger: logger)
+    }
+}

@@ -1,0 +1,257 @@
+import FHIR
+import Metrics
+import Foundation
+import Provenance
+
+/// One HTTP request as the API needs it, independent of the server library.
+package struct APIRequest: Sendable {
+    package var method: String
+    package var path: String
+    package var query: String?
+    package var authorization: String?
+    package var host: String?
+    package var peerIsLoopback: Bool
+    /// The request body (POST): at most `APIServer.maximumBodyBytes`.
+    package var body: [UInt8] = []
+    package var contentType: String? = nil
+}
+
+package struct APIResponse: Sendable {
+    package var status: Int
+    package var body: FHIRJSON
+    /// nil: application/fhir+json; the token endpoint answers OAuth's application/json.
+    package var contentType: String? = nil
+}
+
+/// The read-only FHIR API: routing, access control, audit. Every response body is a FHIR resource (errors are
+/// OperationOutcomes), served as application/fhir+json.
+package struct FHIRAPI: Sendable {
+    package let data: APIData
+    package let access: APIAccess
+    package let audit: AuditLog
+    /// The subjects' time zone: date-only search values and $stats windows are local days/hours here.
+    package let zone: TimeZone
+    /// Subjects with a zone of their own (from the configuration); others use `zone`.
+    package var subjectZones: [String: TimeZone] = [:]
+    package let listen: String
+    /// "https" when the listener speaks TLS: the scheme of the links the API writes (Bundle fullUrl, paging).
+    package var scheme = "http"
+    /// The data directory (the ledger lives in DATA/ledger).
+    package let directory: String
+    /// Hub mode: accept transaction Bundles at POST /fhir into this store.
+    package var hub: ReceivedResources? = nil
+    /// SMART Backend Services clients' token endpoint (POST /auth/token), when clients are registered.
+    package var tokenEndpoint: TokenEndpoint? = nil
+
+    package func respond(_ request: APIRequest) -> APIResponse {
+        var touched: [String] = []
+        var caller = "none"
+        let response: APIResponse
+        do {
+            response = try route(request, touched: &touched, caller: &caller)
+        } catch let error as APIError {
+            response = APIResponse(status: error.status, body: error.outcome)
+        } catch {
+            response = APIResponse(
+                status: 500, body: APIError(status: 500, code: "exception", diagnostics: "Internal error: \(error)").outcome)
+        }
+        audit.record(
+            caller: caller, method: request.method, route: request.path, query: request.query, subjects: touched,
+            status: response.status)
+        Counter(label: "gatewayd_api_requests_total", dimensions: [("status", String(response.status))]).increment()
+        return response
+    }
+
+    package func base(_ request: APIRequest) -> String { scheme + "://" + (request.host ?? listen) + "/fhir" }
+
+    private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+        let parts = request.path.split(separator: "/").map(String.init)
+        if request.path == TokenEndpoint.path, let tokenEndpoint {
+            let (response, client) = tokenEndpoint.respond(request, nowSeconds: Int64(Date().timeIntervalSince1970))
+            caller = client
+            return response
+        }
+        // SMART discovery: public, like the CapabilityStatement's security section it complements.
+        if parts == ["fhir", ".well-known", "smart-configuration"], request.method == "GET" || request.method == "HEAD", tokenEndpoint != nil {
+            return APIResponse(status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
+        }
+        // Hub: POST /fhir (a transaction Bundle from another gateway) is routed here, before the read routes' checks.
+        if parts == ["fhir"], request.method == "POST" { return try receiveTransaction(request, touched: &touched, caller: &caller) }
+        guard parts.first == "fhir", (2...3).contains(parts.count) else {
+            throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
+        }
+        let known = ["metadata", "Observation", "Device", "Provenance", "Patient"]
+        guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
+            throw APIError.notFound("No route \(request.path): resource types served are Patient, Observation, Device and Provenance.")
+        }
+        try Self.checkMethod(request.method, parts)
+        // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
+        caller = request.authorization == nil ? "none" : "unknown-token"
+        let grant = try access.grant(
+            authorization: request.authorization, peerIsLoopback: request.peerIsLoopback,
+            resourceType: parts[1] == "metadata" ? nil : parts[1])
+        caller = grant.caller
+        if parts[1] == "metadata" { return APIResponse(status: 200, body: Capability.statement(base: base(request))) }
+
+        // A POST carries its parameters in the body (form or Parameters); they join the URL's and are read as one query.
+        let query = request.method == "POST" ? try OperationParameters.query(request) : APIQuery(request.query)
+        switch (parts[1], parts.count == 3 ? parts[2] : nil) {
+        case ("Observation", nil):
+            return try searchObservations(request, query, grant, touched: &touched)
+        case ("Observation", "$stats"?):
+            // The subject asked for is audited even when the request is refused (a 403 is what its person wants to see).
+            touched = Self.requestedSubjects(query)
+            // StatsOperation reports a bad request itself, in its own order (an unknown parameter first).
+            let subjectZone = (try? query.operationSubject(grant: grant)).flatMap { subjectZones[$0] } ?? zone
+            let stats = try StatsOperation(query, grant: grant, zone: subjectZone)
+            touched = [stats.subject]
+            return APIResponse(status: 200, body: try stats.run(data))
+        case ("Observation", "$lastn"?):
+            touched = Self.requestedSubjects(query)
+            let lastN = try LastNOperation(query, grant: grant)
+            touched = [lastN.subject]
+            return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
+        case ("Observation", let id?):
+            // Only the token's own subjects are looked in: another person's id answers 404, as an unknown one does,
+            // so a patient-scoped token cannot learn which ids exist.
+            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)) else {
+                throw APIError.notFound("Observation/\(id) is not known.")
+            }
+            touched = [hit.subject]
+            return APIResponse(status: 200, body: hit.resource.json)
+        case ("Device", nil):
+            for item in query.items where !APIQuery.isResponseFormatting(item.name) {
+                throw APIError.badParameter(item.name, "Device supports no search parameters; it lists every device")
+            }
+            let subjects = try data.subjects(allowed: grant.subjects)
+            touched = subjects
+            let devices = try data.devices(subjects: subjects)
+            return APIResponse(
+                status: 200, body: SearchBundle.searchset(devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
+        case ("Device", let id?):
+            let subjects = try data.subjects(allowed: grant.subjects)
+            touched = subjects
+            guard let device = try data.devices(subjects: subjects).first(where: { $0.id == id }) else {
+                throw APIError.notFound("Device/\(id) is not known.")
+            }
+            return APIResponse(status: 200, body: device.json)
+        case ("Patient", nil):
+            let search = try PatientSearch(query)
+            let subjects = try data.subjects(allowed: grant.subjects)
+            let patients = try data.patients(subjects: subjects).filter(search.matches)
+            touched = patients.map(\.id)
+            return APIResponse(
+                status: 200,
+                body: SearchBundle.searchset(
+                    patients, total: patients.count, base: base(request),
+                    links: [("self", base(request) + "/Patient" + (request.query.map { "?" + $0 } ?? ""))]))
+        case ("Patient", let id?):
+            // Another person's id answers 404, as an unknown one does (as for Observations).
+            guard try data.subjects(allowed: grant.subjects).contains(id), let patient = try data.patients(subjects: [id]).first else {
+                throw APIError.notFound("Patient/\(id) is not known.")
+            }
+            touched = [id]
+            return APIResponse(status: 200, body: patient.json)
+        case ("Provenance", nil):
+            let search = try ProvenanceSearch(query)
+            return APIResponse(
+                status: 200,
+                body: try search.run(data, grant: grant, directory: directory, base: base(request), touched: &touched))
+        default:
+            throw APIError.notFound("No route \(request.path) (Provenance is searched by target, not read by id).")
+        }
+    }
+
+    /// The subjects an operation's `subject`/`patient` parameters name, for the audit log of a refused request.
+    package static func requestedSubjects(_ query: APIQuery) -> [String] {
+        (query.all("subject") + query.all("patient")).flatMap { text in
+            (try? ReferenceParameter(text, type: "Patient", parameter: "subject").ids) ?? [text]
+        }
+    }
+
+    /// GET and HEAD read everything; POST only runs operations whose parameters may travel in the body
+    /// (`$stats`), because a query string cannot carry a long coding list or a Parameters resource.
+    package static func checkMethod(_ method: String, _ parts: [String]) throws(APIError) {
+        switch (method, parts.count == 3 ? parts[2] : nil) {
+        case ("GET", _), ("HEAD", _): return
+        case ("POST", "$stats"?) where parts[1] == "Observation": return
+        // POST /fhir (the hub) never reaches here: see the top of `route`.
+        default:
+            throw APIError(
+                status: 405, code: "not-supported",
+                diagnostics: "Method \(method) is not supported on /\(parts.joined(separator: "/")); this API is read-only (GET), "
+                    + "and POST is accepted only for /fhir/Observation/$stats.")
+        }
+    }
+
+    /// POST /fhir on a hub: a home gateway's transaction Bundle, applied all or nothing (HubTransaction). Needs a
+    /// token with a write scope (system/*.write, or patient/*.write@SUBJECT for one person's uploads).
+    private func receiveTransaction(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+        guard let hub else {
+            throw APIError(status: 405, code: "not-supported", diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
+        }
+        caller = request.authorization == nil ? "none" : "unknown-token"
+        let grant = try access.writeGrant(authorization: request.authorization)
+        caller = grant.caller
+        let bundle: FHIRJSON
+        do { bundle = try FHIRJSON.parse(request.body) } catch {
+            throw APIError(status: 400, code: "invalid", diagnostics: "The body is not JSON: \(error)")
+        }
+        let transaction = HubTransaction(store: hub, source: grant.caller, allowedSubjects: grant.subjects)
+        let result = try transaction.apply(bundle, nowMicros: DateText.micros(Date()))
+        touched = result.subjects
+        return APIResponse(status: 200, body: result.response)
+    }
+
+    private func searchObservations(_ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]) throws -> APIResponse {
+        let search = try ObservationSearch(query, zone: zone)
+        var subjects = try data.subjects(allowed: grant.subjects)
+        if let requested = search.subjects {
+            if let denied = requested.first(where: { !grant.allows(subject: $0) }) {
+                touched = requested
+                throw APIError.forbidden("The token may not read subject '\(denied)'.")
+            }
+            subjects = requested
+        }
+        touched = subjects
+        let page = try ObservationPage.find(search, subjects: subjects, data: data)
+
+        let kept = query.items.filter { $0.name != "_offset" }
+        func link(_ offset: Int) -> String {
+            base(request) + "/Observation?" + APIQuery.encode(kept + [("_offset", String(offset))])
+        }
+        var links = [("self", link(search.offset))]
+        if page.hasMore { links.append(("next", link(search.offset + search.count))) }
+        if search.offset > 0 { links.append(("previous", link(max(0, search.offset - max(search.count, 1))))) }
+        return APIResponse(
+            status: 200,
+            body: SearchBundle.searchset(
+                page.hits.map(\.resource), included: page.included, total: page.total, base: base(request), links: links))
+    }
+}
+
+/// Bundle building.
+package enum SearchBundle {
+    /// `total`: nil when it was not counted (a long history searched page by page). `included`: resources the matches
+    /// refer to (`search.mode = include`, not counted in `total`). A resource is in the Bundle once.
+    package static func searchset(
+        _ resources: [FHIRResource], included: [FHIRResource] = [], total: Int?, base: String, links: [(String, String)]
+    ) -> FHIRJSON {
+        var seen: Set<String> = []
+        let entries = (resources.map { ($0, "match") } + included.map { ($0, "include") }).filter { seen.insert($0.0.reference).inserted }
+        return .obj([
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": total.map { .integer($0) },
+            "link": .list(links.map { .obj(["relation": .string($0.0), "url": .string($0.1)]) }),
+            "entry": .list(
+                entries.map { resource, mode in
+                    .obj([
+                        "fullUrl": .string(base + "/" + resource.reference),
+                        "resource": resource.json,
+                        "search": .obj(["mode": .string(mode)]),
+                    ])
+                }),
+        ])
+    }
+}

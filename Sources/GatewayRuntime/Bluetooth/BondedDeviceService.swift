@@ -1,0 +1,201 @@
+import BLEGateway
+import Foundation
+import Logging
+import Metrics
+import Provenance
+import ServiceLifecycle
+import StreamEngine
+
+/// When a paired device should next be tried: after a failed attempt the wait doubles up to a maximum, so a device
+/// that advertises but cannot be reached (out of range at the edge, keys lost) does not occupy the radio.
+package struct ReconnectSchedule: Sendable {
+    package var initialSeconds: Double
+    package var maximumSeconds: Double
+    package private(set) var failures: [String: Int] = [:]
+    package private(set) var notBefore: [String: Double] = [:]
+
+    package init(initialSeconds: Double, maximumSeconds: Double) {
+        self.initialSeconds = initialSeconds
+        self.maximumSeconds = maximumSeconds
+    }
+
+    package func mayTry(_ address: String, now: Double) -> Bool { now >= (notBefore[address] ?? 0) }
+
+    /// A connection that ran (even one the device ended mid-transfer). One that brought readings: try again as soon
+    /// as it advertises (the rest of a transfer, the next measurement). One that brought nothing: the device is
+    /// still advertising after its transfer, so leave it alone for the longest wait rather than reconnect in a loop.
+    package mutating func succeeded(_ address: String, now: Double, readings: Int) {
+        failures[address] = 0
+        notBefore[address] = now + (readings > 0 ? initialSeconds : maximumSeconds)
+    }
+
+    /// Returns the wait before the next attempt.
+    @discardableResult
+    package mutating func failed(_ address: String, now: Double) -> Double {
+        let count = (failures[address] ?? 0) + 1
+        failures[address] = count
+        let wait = min(maximumSeconds, initialSeconds * pow(2, Double(count - 1)))
+        notBefore[address] = now + wait
+        return wait
+    }
+}
+
+/// Collects from the paired devices (DATA/bluetooth/paired.json, written by `gatewayd pair`) whenever they
+/// advertise — cuffs and meters advertise only after a measurement — on the configured controller: scan, connect
+/// (encrypted with the bond), download (a glucose meter from the durable RACP cursor), back to scanning. One
+/// connection attempt at a time, with scanning paused meanwhile (many controllers cannot scan while initiating).
+package struct BondedDeviceService: Service {
+    package let settings: BluetoothSettings
+    package let dataDirectory: String
+    package let pipeline: GatewayPipeline
+    package let zone: TimeZone
+    package let mapper: ReadingMapperOptions
+    package let logger: Logger
+    package let onReading: @Sendable (IngestOutcome, Reading) async -> Void
+
+    package func run() async throws {
+        let devices = try PairedDevices(path: BluetoothSettings.pairedFile(data: dataDirectory)).load()
+        let radio = try await RadioController.open(settings: settings, dataDirectory: dataDirectory, logger: logger)
+        defer { radio.close() }
+        let known = Set(devices.map { $0.address.uppercased() })
+        // No pairing on a device's word, not even from a paired address: a stranger can use that address to write
+        // readings onto a person. A device that lost its keys is paired again by an operator (`gatewayd pair`).
+        let refused = RefusedPairings(data: dataDirectory)
+        let logger = self.logger
+        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
+            refused.refuse(prompt, pairedAddresses: known, logger: logger)
+        }
+        await agent.start()
+        logger.notice("waiting for paired devices to advertise", metadata: [
+            "controller": "hci\(radio.index)", "devices": "\(devices.map(\.address).joined(separator: ","))", "keys_loaded": "\(radio.ownsKeys)",
+        ])
+        await cancelWhenGracefulShutdown { await watch(devices, radio: radio) }
+        await agent.stop()
+        logger.notice("bluetooth devices stopped")
+    }
+
+    private func watch(_ devices: [PairedDevice], radio: RadioController) async {
+        let byAddress = Dictionary(devices.map { ($0.address.uppercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        let events = await radio.management.events()
+        let state = ReconnectState(schedule: ReconnectSchedule(initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
+        await scan(radio)
+        await withDiscardingTaskGroup { group in
+            // Discovery rounds end by themselves; a timer restarts scanning should an end be missed.
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(15))
+                    if await !state.isConnecting { await scan(radio) }
+                }
+            }
+            for await packet in events where packet.index == radio.index {
+                switch packet.event {
+                case .discovering(_, let active) where !active:
+                    if await !state.isConnecting { await scan(radio) }
+                case .deviceFound(let found):
+                    let key = "\(found.device.address)".uppercased()
+                    guard let device = byAddress[key], await state.begin(key, now: Self.now) else { continue }
+                    group.addTask { await connect(device, identity: found.device, radio: radio, state: state) }
+                default:
+                    break
+                }
+            }
+            // The event stream ends on shutdown (cancellation) or when the kernel closed the socket (the controller
+            // went away): then the timer must stop too, and the service ends, which stops the daemon for systemd
+            // to restart rather than leave it deaf.
+            if !Task.isCancelled {
+                logger.error("the Bluetooth management socket closed; stopping so the service can be restarted", metadata: ["controller": "hci\(radio.index)"])
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func scan(_ radio: RadioController) async {
+        do {
+            try await radio.management.startDiscovery(index: radio.index)
+        } catch {
+            // "Busy" while a round is still running is fine; anything else is worth a line.
+            if case .commandFailed(_, _, let status) = error, status == .busy { return }
+            logger.debug("could not start discovery", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func connect(_ device: PairedDevice, identity: DeviceAddress, radio: RadioController, state: ReconnectState) async {
+        let key = device.address.uppercased()
+        _ = try? await radio.management.stopDiscovery(index: radio.index)
+        Counter(label: "gatewayd_device_connections_total", dimensions: [("device", device.deviceKey ?? device.address)]).increment()
+        let bearer: SeqPacketBearer
+        do {
+            bearer = try await L2CAPSocket.connect(
+                local: radio.address, peer: identity.address, peerType: identity.type == .leRandom ? .leRandom : .lePublic,
+                security: device.encrypted ? .medium : .low, timeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)))
+        } catch {
+            let wait = await state.failed(key, now: Self.now, whileConnecting: true)
+            Counter(label: "gatewayd_bluetooth_connect_failures_total").increment()
+            logger.warning("could not connect to a paired device", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+            await scan(radio)
+            return
+        }
+        await state.connected()
+        await scan(radio)
+        logger.info("connected", metadata: ["device": "\(device.address)", "name": "\(device.name ?? "-")"])
+        let received = ReadingCount()
+        let onReading = self.onReading
+        do {
+            try await withTaskCancellationHandler {
+                try await pipeline.collect(
+                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, cacheKey: device.address, bonded: true
+                ) { outcome, reading in
+                    received.add()
+                    await onReading(outcome, reading)
+                }
+            } onCancel: {
+                bearer.close()
+            }
+            await state.succeeded(key, now: Self.now, readings: received.value)
+            logger.info("device done", metadata: ["device": "\(device.address)", "readings": "\(received.value)"])
+        } catch {
+            let wait = await state.failed(key, now: Self.now, whileConnecting: false)
+            logger.warning("connection to a paired device failed", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+        }
+        bearer.close()
+    }
+
+    package static var now: Double { Date().timeIntervalSince1970 }
+}
+
+/// Which devices are being served, which attempt is under way and when each may be tried again.
+package actor ReconnectState {
+    private var schedule: ReconnectSchedule
+    private var busy: Set<String> = []
+    package private(set) var isConnecting = false
+
+    package init(schedule: ReconnectSchedule) { self.schedule = schedule }
+
+    /// Claims the device for an attempt if it is free, due, and no other attempt is under way.
+    package func begin(_ address: String, now: Double) -> Bool {
+        guard !isConnecting, !busy.contains(address), schedule.mayTry(address, now: now) else { return false }
+        busy.insert(address)
+        isConnecting = true
+        return true
+    }
+
+    package func connected() { isConnecting = false }
+
+    package func succeeded(_ address: String, now: Double, readings: Int) {
+        busy.remove(address)
+        schedule.succeeded(address, now: now, readings: readings)
+    }
+
+    package func failed(_ address: String, now: Double, whileConnecting: Bool) -> Double {
+        busy.remove(address)
+        if whileConnecting { isConnecting = false }
+        return schedule.failed(address, now: now)
+    }
+}
+
+package final class ReadingCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    package func add() { lock.withLock { count += 1 } }
+    package var value: Int { lock.withLock { count } }
+}

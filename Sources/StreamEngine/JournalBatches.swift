@@ -37,6 +37,13 @@ enum JournalBatches {
         CREATE INDEX reading_span_by_stream_first ON reading(stream, effective_micros) WHERE \(SeriesReadings.spanCondition);
         """
 
+    /// Migration v19: the store's log sequence number of each batch's append, so a damaged log's lost numbers name the
+    /// batches whose samples to append again (`StreamEngine.reappendAfterLogDamage`), late samples included.
+    static let storeLSNMigration = """
+        ALTER TABLE journal_batch ADD COLUMN store_lsn INTEGER;
+        CREATE INDEX journal_batch_by_store_lsn ON journal_batch(store_lsn) WHERE store_lsn IS NOT NULL;
+        """
+
     /// Records a journaled batch: the range of rows it inserted (none when it only extended spans) and its span parts.
     static func record(rows: ClosedRange<Int64>?, parts: [SpanPart], _ db: Database) throws -> Int64 {
         try db.execute(

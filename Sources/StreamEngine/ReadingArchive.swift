@@ -212,6 +212,9 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v18: summary windows by hours and seconds, recorded once per flush") { db in
             try db.execute(sql: SummaryLog.compactKeysMigration)
         }
+        migrator.registerMigration("v19: the store's log sequence number of each batch") { db in
+            try db.execute(sql: JournalBatches.storeLSNMigration)
+        }
         return migrator
     }
 
@@ -708,9 +711,13 @@ public final class ReadingArchive: Sendable {
     /// `marks`: batches marked with their own ledger entry (a deferred mark).
     func markStored(
         rows: [Int64], batches ids: [Int64] = [], marks: [(batch: Int64, ledgerSequence: Int?)] = [], ledgerSequence: Int?,
-        nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        storeLSN: UInt64? = nil, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
     ) throws {
         try queue.write { db in
+            if let storeLSN, !ids.isEmpty {
+                let record = try db.cachedStatement(sql: "UPDATE journal_batch SET store_lsn = ? WHERE id = ?")
+                for id in ids { try record.execute(arguments: [Int64(bitPattern: storeLSN), id]) }
+            }
             try JournalBatches.Marker.mark(marks, db)
             let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id BETWEEN ? AND ? AND stored = 0")
             var batches = JournalBatches.Marker()
@@ -723,6 +730,33 @@ public final class ReadingArchive: Sendable {
                 try batches.note(rows: run, db)
             }
             try batches.mark(ledgerSequence: ledgerSequence, db)
+        }
+    }
+
+    /// The stored readings of the batches whose store append had one of `lsns` (a damaged log's lost numbers), and how
+    /// many span rows among them were left out: a span's readings live in the store alone, so nothing can bring back
+    /// what the log lost of them.
+    func readings(ofBatchesWithStoreLSNs lsns: ClosedRange<UInt64>) throws -> (readings: [Reading], spans: Int) {
+        try queue.read { db in
+            let low = Int64(clamping: lsns.lowerBound), high = Int64(clamping: lsns.upperBound)
+            let batches = try Row.fetchAll(
+                db, sql: "SELECT first_row, last_row FROM journal_batch WHERE store_lsn BETWEEN ? AND ? AND first_row IS NOT NULL",
+                arguments: [low, high])
+            var readings: [Reading] = []
+            var spans = 0
+            for batch in batches {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND stored = 1",
+                    arguments: [batch["first_row"] as Int64, batch["last_row"] as Int64])
+                for row in rows {
+                    if Self.span(of: row) != nil {
+                        spans += 1
+                    } else {
+                        readings.append(try reading(from: row, db))
+                    }
+                }
+            }
+            return (readings, spans)
         }
     }
 

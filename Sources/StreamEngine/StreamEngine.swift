@@ -176,11 +176,22 @@ public actor StreamEngine {
     /// The store found damage in its write-ahead log: what the damaged bytes held is missing from it, although the
     /// archive has those readings stored. Per series, every stored reading after the series' last sealed chunk (the log
     /// holds every sample not sealed) is checked against the store and appended again from the archive when missing.
-    /// A late sample older than its series' last sealed chunk is the one case this cannot reach; the damage stays in
-    /// the log's report either way.
+    /// Then the batches whose append had a log sequence number the damage lost (`WALDamage.lostLSNs`, the numbers each
+    /// batch's mark keeps): this reaches a late sample older than its series' last sealed chunk too. A span's readings
+    /// live in the store alone: what the log lost of them is reported, not restored.
     private func reappendAfterLogDamage() async throws -> Int {
         var checked = Set<String>()
         var missing: [Reading] = []
+        var spansLost = 0
+        for lost in store.walDamage.compactMap(\.lostLSNs) {
+            let (readings, spans) = try archive.readings(ofBatchesWithStoreLSNs: lost)
+            spansLost += spans
+            for reading in readings {
+                let identity = reading.identity?.hex ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
+                guard checked.insert(identity).inserted else { continue }
+                if try !samplesPresent(reading) { missing.append(reading) }
+            }
+        }
         for (key, id) in store.allSeries().sorted(by: { $0.value < $1.value }) {
             guard let kind = Metric(rawValue: key.metric)?.readingKind else { continue }
             let after = try store.sealedThrough(id).map { $0 + 1 } ?? .min
@@ -195,7 +206,7 @@ public actor StreamEngine {
             "the store's write-ahead log was damaged; readings it lost were appended again from the archive",
             metadata: [
                 "damage": "\(store.walDamage.map(\.description).joined(separator: "; "))", "checked": "\(checked.count)",
-                "appended_again": "\(missing.count)",
+                "appended_again": "\(missing.count)", "span_rows_in_lost_batches": "\(spansLost)",
             ])
         return missing.count
     }
@@ -617,7 +628,7 @@ public actor StreamEngine {
             var samples: [SeriesSample] = []
             samples.reserveCapacity(fresh.count * 3)
             for ((_, reading), tag) in zip(fresh, journaled.tags) { samples += try SampleMapping.seriesSamples(reading, store: store, tag: tag) }
-            try await store.append(samples)
+            let lsn = try await store.append(samples)
             if !devicesWait { onDurable?(outcomes) }
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             let now = options.clock()
@@ -631,7 +642,8 @@ public actor StreamEngine {
             if deferringMark, journaled.rows.isEmpty, let batch = journaled.batch {
                 deferredMark = (batch, sequence)
             } else {
-                try archive.markStored(rows: journaled.rows, batches: journaled.batch.map { [$0] } ?? [], ledgerSequence: sequence, nowMicros: now)
+                try archive.markStored(
+                    rows: journaled.rows, batches: journaled.batch.map { [$0] } ?? [], ledgerSequence: sequence, storeLSN: lsn, nowMicros: now)
             }
         }
         for (outcome, (pending, _)) in zip(outcomes, batch) {

@@ -253,16 +253,19 @@ public final class TimeSeriesStore: @unchecked Sendable {
         try await append(samples.map { SeriesSample(series: series, sample: $0) })
     }
 
-    /// Appends samples of any series in one durable batch.
-    public func append(_ entries: [SeriesSample]) async throws {
+    /// Appends samples of any series in one durable batch; returns its log sequence number (0 for no samples), which
+    /// a damaged log names when it lost the batch (`WALDamage.lostLSNs`).
+    @discardableResult
+    public func append(_ entries: [SeriesSample]) async throws -> UInt64 {
         try requireWritable()
-        guard !entries.isEmpty else { return }
+        guard !entries.isEmpty else { return 0 }
         let unknown = stateLock.locked { entries.first { keysByID[$0.series] == nil } }
         if let unknown {
             throw StoreError.invalidArgument(name: "series", problem: "series id \(unknown.series) does not exist")
         }
-        _ = try await wal.append(entries)
+        let lsn = try await wal.append(entries)
         appendedCounter.increment(by: Int64(entries.count))
+        return lsn
     }
 
     /// Mutates the head in place: copying it out of the dictionary and back would copy every sample of the

@@ -42,6 +42,14 @@ public struct WALDamage: Hashable, Sendable, CustomStringConvertible {
     public var file: String
     public var bytes: Range<Int>
     public var reason: String
+    /// The log sequence numbers the damaged bytes can have held: after the last valid record before them, before the
+    /// first valid one after (to the end of numbering when none follows in the segment). Whoever wrote with those
+    /// numbers (`TimeSeriesStore.append` returns them) knows exactly what to write again.
+    public var lostLSNs: ClosedRange<UInt64>? = nil
+
+    public init(file: String, bytes: Range<Int>, reason: String, lostLSNs: ClosedRange<UInt64>? = nil) {
+        (self.file, self.bytes, self.reason, self.lostLSNs) = (file, bytes, reason, lostLSNs)
+    }
 
     public var description: String { "\(file): bytes \(bytes.lowerBound)..<\(bytes.upperBound) damaged (\(reason))" }
 }
@@ -205,10 +213,10 @@ enum LogRecord {
     /// runs to its end (a torn tail).
     static func scan(
         _ bytes: [UInt8], lastLSN: UInt64, onRecord: (Decoded) -> Void
-    ) -> (end: Int, damaged: [(range: Range<Int>, reason: String)]) {
+    ) -> (end: Int, damaged: [(range: Range<Int>, reason: String, lost: ClosedRange<UInt64>?)]) {
         var offset = 0
         var last = lastLSN
-        var damaged: [(range: Range<Int>, reason: String)] = []
+        var damaged: [(range: Range<Int>, reason: String, lost: ClosedRange<UInt64>?)] = []
         while true {
             switch read(bytes, at: offset) {
             case .end:
@@ -219,7 +227,10 @@ enum LogRecord {
                 offset += record.length
             case .invalid(let reason):
                 guard let next = resynchronise(bytes, after: offset, lastLSN: last) else { return (offset, damaged) }
-                damaged.append((offset..<next, reason))
+                // The records between the last valid one and the next: their numbers are the ones in between.
+                var lost: ClosedRange<UInt64>?
+                if case .record(let following) = read(bytes, at: next), following.lsn > last + 1 { lost = (last + 1)...(following.lsn - 1) }
+                damaged.append((offset..<next, reason, lost))
                 offset = next
             }
         }
@@ -360,13 +371,13 @@ final class WriteAheadLog: @unchecked Sendable {
             }
             // Damage with valid records after it: those records were acknowledged and are replayed; the damaged bytes
             // are reported (and kept, so the report can be checked) — never a reason to drop what follows.
-            for (range, reason) in damaged {
+            for (range, reason, lost) in damaged {
                 logger.error(
                     "write-ahead log: a damaged record, the records after it recovered",
                     metadata: [
                         "wal.file": "\(path)", "wal.damaged_bytes": "\(range.lowerBound)..<\(range.upperBound)", "wal.reason": "\(reason)",
                     ])
-                damage.append(WALDamage(file: path, bytes: range, reason: reason))
+                damage.append(WALDamage(file: path, bytes: range, reason: reason, lostLSNs: lost))
             }
             if end < bytes.count {
                 let isLast = index == segments.count - 1
@@ -377,7 +388,10 @@ final class WriteAheadLog: @unchecked Sendable {
                     try file.truncate(to: end)
                     try file.sync()
                 } else {
-                    damage.append(WALDamage(file: path, bytes: end..<bytes.count, reason: "no valid record to the end of the segment"))
+                    damage.append(
+                        WALDamage(
+                            file: path, bytes: end..<bytes.count, reason: "no valid record to the end of the segment",
+                            lostLSNs: (lastLSN + 1)...UInt64.max))
                 }
             }
         }

@@ -91,4 +91,57 @@ import Testing
         }
         #expect(try await restarted.engine.recover().appended == 0)
     }
+
+    /// A late reading — older than its series' last sealed chunk, so only the log held its sample — whose log record is
+    /// damaged: the damage names the sequence numbers it lost, each batch's mark kept its append's number, and the
+    /// engine appends that batch's reading again from the archive. (Looking only after the last sealed chunk, as
+    /// before, would never have found it.)
+    @Test func aDamagedLogRecordOfALateReadingIsAppendedAgainByItsSequenceNumber() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-wal-late-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = Int64(1_795_000_000) * 1_000_000
+        let early = (0..<3).map { glucoseReading(base + Int64($0) * 60_000_000, mgdl: 100 + Int64($0), sequence: UInt16($0)) }
+        let late = glucoseReading(base + 90_000_000, mgdl: 140, sequence: 10)
+        let after = glucoseReading(base + 180_000_000, mgdl: 103, sequence: 3)
+        do {
+            let pipeline = try await TestPipeline.make(directory: directory)
+            for reading in early { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
+            try pipeline.store.sealAll()
+            for reading in [late, after] { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
+            let key = SeriesKey(subject: "carol", device: late.device.key, metric: Metric.glucose.rawValue)
+            let series = try #require(pipeline.store.existingSeries(key))
+            let sealed = try #require(try pipeline.store.sealedThrough(series))
+            #expect(late.time.effectiveMicros < sealed, "the late reading must be older than the sealed chunk")
+            pipeline.close()
+        }
+        // Damage the log record that holds the late reading's sample.
+        let wal = directory + "/store/wal"
+        var damaged = false
+        for log in try FileManager.default.contentsOfDirectory(atPath: wal).sorted() where log.hasSuffix(".log") {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: wal + "/" + log)))
+            var offset = 0
+            while case .record(let record) = LogRecord.read(bytes, at: offset) {
+                if record.kind == .append, record.entries.contains(where: { $0.sample.timestampMicros == late.time.effectiveMicros }) {
+                    bytes[offset + LogRecord.headerSize + 2] ^= 0x5A
+                    try Data(bytes).write(to: URL(fileURLWithPath: wal + "/" + log))
+                    damaged = true
+                    break
+                }
+                offset += record.length
+            }
+        }
+        try #require(damaged, "no log record holds the late reading")
+
+        let restarted = try await TestPipeline.make(directory: directory)
+        defer { restarted.close() }
+        #expect(restarted.store.walDamage.count == 1)
+        #expect(restarted.store.walDamage.first?.lostLSNs != nil)
+        for reading in early + [late, after] {
+            let key = SeriesKey(subject: "carol", device: reading.device.key, metric: Metric.glucose.rawValue)
+            let id = try #require(restarted.store.existingSeries(key))
+            let samples = try restarted.store.scan(id, range: reading.time.effectiveMicros..<(reading.time.effectiveMicros + 1)).samples
+            #expect(samples.count == 1, "reading at +\((reading.time.effectiveMicros - base) / 1_000_000) s")
+        }
+        #expect(try await restarted.engine.recover().appended == 0)
+    }
 }

@@ -144,7 +144,7 @@ public struct DailySummaries: Sendable {
             return FHIRResource.make(
                 "Observation", id: id,
                 [
-                    "meta": testSubject ? Element.meta(profiles: [], testData: true) : nil,
+                    "meta": testSubject ? Element.testDataMeta : nil,
                     // How many readings went into it, in the CardX extension the AverageSMBP uses for the same fact.
                     "extension": .array([
                         .obj(["url": .string(FHIRCodes.numberOfMeasurementsExtension), "valueQuantity": .obj(["value": .integer(count)])])

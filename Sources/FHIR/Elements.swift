@@ -1,7 +1,7 @@
 import Provenance
 
 /// Builders for the FHIR data types the mappers share, so every Coding, Quantity and Reference is spelled one way.
-enum Element {
+public enum Element {
     static func coding(_ concept: Concept) -> FHIRJSON {
         .obj([
             "system": .string(concept.system), "code": .string(concept.code),
@@ -71,6 +71,10 @@ enum Element {
             "security": testData ? .array([coding(Concept(FHIRCodes.actReason, "HTEST", "test health data"))]) : nil,
         ])
     }
+
+    /// The `meta` of a resource made of test data and claiming no profile (a test person's summaries, the API's
+    /// statistics of them).
+    public static let testDataMeta = meta(profiles: [], testData: true)
 
     static let vitalSignsCategory = codeable(
         [Concept(FHIRCodes.observationCategory, "vital-signs", "Vital Signs")], text: "Vital Signs")

@@ -53,7 +53,7 @@ public enum PatientMapper {
         FHIRResource.make(
             "Patient", id: person.subject,
             [
-                "meta": person.test ? Element.meta(profiles: [], testData: true) : nil,
+                "meta": person.test ? Element.testDataMeta : nil,
                 "identifier": .array(identifiers(person, gatewayID: gatewayID, destinationIdentifier: destinationIdentifier).map { id in
                     .obj(["system": .string(id.system), "value": .string(id.value)])
                 }),

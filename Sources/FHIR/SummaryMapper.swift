@@ -59,7 +59,7 @@ public enum SummaryMapper {
         return FHIRResource.make(
             "Observation", id: id,
             [
-                "meta": testData ? Element.meta(profiles: [], testData: true) : nil,
+                "meta": testData ? Element.testDataMeta : nil,
                 "extension": .array([
                     .obj(["url": .string(summaryVersionExtension), "valueInteger": .integer(revision.version)])
                 ]),

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Append-only data files holding sealed chunks back to back (`chunks/data-00000001.gwc`).
 ///
 /// Many small chunks share a file instead of one file each: on an SD card every file costs at least a 4 KiB
@@ -6,7 +8,7 @@
 final class ChunkFiles: @unchecked Sendable {
     let directory: String
     private let maxFileBytes: Int
-    private let lock = NSLockish()
+    private let lock = NSLock()
     private var open: [Int: StoreFile] = [:]
     private(set) var activeNumber: Int
     private var activeSize: Int

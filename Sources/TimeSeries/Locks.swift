@@ -1,9 +1,7 @@
 import Foundation
 
-/// A plain mutex for state shared between the log thread and callers. NSLock keeps the store free of
-/// availability annotations that `Synchronization.Mutex` would need on Apple platforms.
-typealias NSLockish = NSLock
-
+/// `locked` on the plain mutexes that guard state shared between the log thread and callers (the store is Linux
+/// only, but its locks guard several fields at once, which NSLock does without moving them into a Mutex's value).
 extension NSLock {
     @inline(__always) func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock()

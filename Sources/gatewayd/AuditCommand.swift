@@ -26,14 +26,14 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Only entries at or after this time: RFC 3339 (2026-11-18T08:00:00+09:00) or a day (2026-11-18, in --tz).")
     var since: String?
 
-    @Option(help: "IANA time zone for the times shown and for a --since day.")
-    var tz = "UTC"
+    @Option(help: "IANA time zone for the times shown and for a --since day.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
 
     @Flag(help: "Print the matching lines as they are in the log (JSON Lines) instead of a table; the summary goes to stderr.")
     var json = false
 
     func run() throws {
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let zone = tz.zone
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("--dir \(dir): no such directory")

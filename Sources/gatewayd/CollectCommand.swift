@@ -31,8 +31,8 @@ struct CollectCommand: AsyncParsableCommand {
     @Option(name: .customLong("map"), help: "DEVICE[#USER]=SUBJECT: whose readings a device (user slot) takes. Repeatable.")
     var mappings: [String] = []
 
-    @Option(help: "IANA time zone of the subjects and of device clocks without zone information.")
-    var tz = "UTC"
+    @Option(help: "IANA time zone of the subjects and of device clocks without zone information.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
 
     @Option(help: "This gateway's identifier, recorded with every reading.")
     var gatewayID = ProcessInfo.processInfo.hostName
@@ -44,7 +44,7 @@ struct CollectCommand: AsyncParsableCommand {
     var verbose = false
 
     func run() async throws {
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let zone = tz.zone
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
         // The public half goes beside the key (KEY.pub), for `gatewayd verify --public-key`.
         let signingKey = try key.map { path in

@@ -25,8 +25,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Last day, inclusive (YYYY-MM-DD, in --tz) or an RFC 3339 instant.")
     var to: String
 
-    @Option(help: "IANA time zone of the days and of the summaries.")
-    var tz = "UTC"
+    @Option(help: "IANA time zone of the days and of the summaries.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
 
     @Option(help: "The file to write (default: standard output).")
     var output: String?
@@ -38,7 +38,7 @@ struct ExportCommand: ParsableCommand {
     var testSubject = false
 
     func run() throws {
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let zone = tz.zone
         guard let start = DateText.range(from, zone: zone) else { throw ValidationError("--from '\(from)': expected YYYY-MM-DD or RFC 3339") }
         guard let end = DateText.range(to, zone: zone), start.start < end.end else {
             throw ValidationError("--to '\(to)': expected YYYY-MM-DD or RFC 3339, not before --from")

@@ -17,8 +17,7 @@ struct QueryCommand: AsyncParsableCommand {
             ($stats) instead.
             """)
 
-    @Option(help: "Data directory.") var dir: String?
-    @Option(help: "The configuration file (its data directory, and the subject's time zone).") var config: String?
+    @OptionGroup var location: DataLocationOptions
     @Option(help: "Whose readings.") var subject: String
     @Option(help: "The metric (e.g. bp_systolic, heart_rate, glucose).") var metric: String
     @Option(help: "Window width: 60s, 15m, 1h, 1d (or PT1H, P1D).") var window: DurationArgument
@@ -28,11 +27,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Flag(help: "Include doubtful readings (status bits, test data, refused clock) in the figures.") var includeDoubtful = false
 
     func run() async throws {
-        var configuration: GatewayConfiguration?
-        if let config {
-            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-        }
-        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
+        let (dir, configuration) = try location.resolve()
         guard Metric(rawValue: metric) != nil else {
             throw ValidationError("--metric: '\(metric)' is not one of \(Metric.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -33,8 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "HOST:PORT to listen on (IPv6: [::1]:8080).")
     var listen = "127.0.0.1:8080"
 
-    @Option(help: "IANA time zone of the subjects: date-only search values and $stats windows are local.")
-    var tz = "UTC"
+    @Option(help: "IANA time zone of the subjects: date-only search values and $stats windows are local.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
 
     @Option(name: .customLong("token"), help: "TOKEN=SCOPE[,SCOPE…], e.g. s3cret=system/*.read or t2=patient/*.read@alice. Repeatable.")
     var tokens: [String] = []
@@ -89,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
             do { return try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
         }
         guard let dir else { throw ValidationError("give --config FILE, or --dir DATA with --token/--allow-loopback") }
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
+        let zone = tz.zone
         var configuration = GatewayConfiguration(file: "(command line)", dataDirectory: dir, gatewayID: gatewayID, signingKeyFile: nil, defaultZone: zone)
         configuration.api.listen = listen
         configuration.api.allowLoopback = allowLoopback

@@ -13,14 +13,10 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Devices (last contact, readings received vs expected, clock offset), quarantine, store size and bytes/sample.")
 
-    @Option(help: "Data directory.")
-    var dir: String?
+    @OptionGroup var location: DataLocationOptions
 
-    @Option(help: "The configuration file (its data directory; and each sync destination's outbox is shown).")
-    var config: String?
-
-    @Option(help: "IANA time zone for the times shown.")
-    var tz = "UTC"
+    @Option(help: "IANA time zone for the times shown.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
 
     /// The data directory's file system: how much is free, and what a full one means (an SD card is small).
     static func diskLine(_ dir: String) -> String? {
@@ -60,12 +56,8 @@ struct StatusCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let zone = TimeZone(identifier: tz) else { throw ValidationError("--tz: '\(tz)' is not an IANA time zone name") }
-        var configuration: GatewayConfiguration?
-        if let config {
-            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-        }
-        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
+        let zone = tz.zone
+        let (dir, configuration) = try location.resolve()
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }

@@ -115,16 +115,14 @@ struct StoreQuery: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: "Series to query.") var series: SeriesArgument
     @Option(help: "Window width: 60s, 15m, 1h, 1d (or PT1H, P1D).") var window: DurationArgument
-    @Option(help: "IANA time zone the windows align to (e.g. Asia/Tokyo). Default UTC.") var tz: String = "UTC"
+    @Option(help: "IANA time zone the windows align to (e.g. Asia/Tokyo). Default UTC.", transform: ZoneArgument.parse) var tz = ZoneArgument.utc
     @Option(help: "Start (ISO 8601). Default: the first sample.") var from: InstantArgument?
     @Option(help: "End, exclusive (ISO 8601). Default: after the last sample.") var to: InstantArgument?
     @Option(help: "Exclude samples whose flags share a bit with this mask (e.g. 0xFFFF = any flag).")
     var excludeFlags: String = "0"
 
     func run() async throws {
-        guard let zone = TimeZone(identifier: tz) else {
-            throw ValidationError("--tz: '\(tz)' is not an IANA time zone name (e.g. Europe/Berlin, Asia/Tokyo)")
-        }
+        let zone = tz.zone
         let maskText = excludeFlags.lowercased()
         guard let mask = maskText.hasPrefix("0x") ? UInt16(maskText.dropFirst(2), radix: 16) : UInt16(maskText)
         else { throw ValidationError("--exclude-flags: '\(excludeFlags)' is not a 16-bit number") }

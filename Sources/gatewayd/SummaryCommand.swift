@@ -12,11 +12,7 @@ struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary", abstract: "Clinical summaries of a subject's stored readings (doubtful ones excluded and counted).")
 
-    @Option(help: "Data directory.")
-    var dir: String?
-
-    @Option(help: "The configuration file: its data directory, and the subject's time zone and morning/evening windows.")
-    var config: String?
+    @OptionGroup var location: DataLocationOptions
 
     @Option(help: "The subject.")
     var subject: String
@@ -28,11 +24,7 @@ struct SummaryCommand: ParsableCommand {
     var through: String?
 
     func run() throws {
-        var configuration: GatewayConfiguration?
-        if let config {
-            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-        }
-        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --dir DATA or --config FILE") }
+        let (dir, configuration) = try location.resolve()
         let zoneName = configuration.map { $0.zone(for: subject).identifier } ?? tz
         let windows = configuration?.subjects.first { $0.id == subject }?.windows ?? .standard
         // A test person's (the demo's) summaries are made of test data; a real person's leave it out.

@@ -8,15 +8,18 @@ import Testing
 @Suite struct GATTCachingTests {
     /// A cuff's table: Generic Access, Blood Pressure, Battery; with the Generic Attribute service (Service Changed and
     /// the Database Hash) when `genericAttribute`, and an extra Battery characteristic when `firmware` is 2.
-    static func cuffDatabase(genericAttribute: Bool, firmware: Int = 1) -> AttributeDatabase {
+    /// (`name`, `feature` and `battery` are values a client reads, not structure.)
+    static func cuffDatabase(
+        genericAttribute: Bool, firmware: Int = 1, name: String = "cuff", feature: [UInt8] = [0x00, 0x00], battery: UInt8 = 90
+    ) -> AttributeDatabase {
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("cuff".utf8)))
+        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array(name.utf8)))
         db.addPrimaryService(.bloodPressureService)
         db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate])
-        db.addCharacteristic(.bloodPressureFeature, properties: [.read], value: .fixed([0x00, 0x00]))
+        db.addCharacteristic(.bloodPressureFeature, properties: [.read], value: .fixed(feature))
         db.addPrimaryService(.batteryService)
-        db.addCharacteristic(.batteryLevel, properties: [.read, .notify], value: .fixed([90]))
+        db.addCharacteristic(.batteryLevel, properties: [.read, .notify], value: .fixed([battery]))
         if firmware >= 2 { db.addCharacteristic(BluetoothUUID(0x2BED), properties: [.read], value: .fixed([0x00, 0x00])) }
         if genericAttribute { db.finishWithGenericAttribute() } else { db.finish() }
         return db
@@ -59,15 +62,7 @@ import Testing
         #expect(first.databaseHash.count == 16)
         #expect(first.databaseHash == Self.cuffDatabase(genericAttribute: true).databaseHash)
         #expect(first.databaseHash != Self.cuffDatabase(genericAttribute: true, firmware: 2).databaseHash)
-        var sameStructure = AttributeDatabase()
-        sameStructure.addPrimaryService(.genericAccessService)
-        sameStructure.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("another name".utf8)))
-        sameStructure.addPrimaryService(.bloodPressureService)
-        sameStructure.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate])
-        sameStructure.addCharacteristic(.bloodPressureFeature, properties: [.read], value: .fixed([0xFF, 0x01]))
-        sameStructure.addPrimaryService(.batteryService)
-        sameStructure.addCharacteristic(.batteryLevel, properties: [.read, .notify], value: .fixed([12]))
-        sameStructure.finishWithGenericAttribute()
+        let sameStructure = Self.cuffDatabase(genericAttribute: true, name: "another name", feature: [0xFF, 0x01], battery: 12)
         #expect(sameStructure.databaseHash == first.databaseHash)
     }
 

@@ -319,7 +319,7 @@ public actor GATTClient {
                     : HandleRange.all
                 let range = changed.isValid ? changed : HandleRange.all
                 pendingChange = pendingChange.map { $0.union(range) } ?? range
-                cacheSlot?.cache.forget(cacheSlot?.key ?? "")
+                if let slot = cacheSlot { slot.cache.forget(slot.key) }
                 logger.notice(
                     "the device's GATT database changed; the changed handles are discovered again",
                     metadata: ["start": "\(range.start)", "end": "\(range.end)"])

@@ -282,7 +282,7 @@ package struct StatsOperation: Sendable {
         return .obj([
             "resourceType": "Observation",
             "id": .string(id),
-            "meta": testData ? .obj(["security": .array([.obj(["system": .string(FHIRCodes.actReason), "code": "HTEST", "display": "test health data"])])]) : nil,
+            "meta": testData ? Element.testDataMeta : nil,
             "extension": .array([.obj(["url": .string(Self.excludedExtension), "valueInteger": .integer(tally.excluded)])]),
             "status": .string(window.end <= nowMicros ? "final" : "preliminary"),
             "code": tally.code,

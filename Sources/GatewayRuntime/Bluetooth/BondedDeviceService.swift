@@ -142,8 +142,11 @@ package struct BondedDeviceService: Service {
         let onReading = self.onReading
         do {
             try await withTaskCancellationHandler {
+                // (A device paired without a bond — most straps — is cached only by its Database Hash: it owes an
+                // unbonded client no Service Changed.)
                 try await pipeline.collect(
-                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, cacheKey: device.address, bonded: true
+                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, cacheKey: device.address,
+                    bonded: device.encrypted
                 ) { outcome, reading in
                     received.add()
                     await onReading(outcome, reading)

@@ -22,11 +22,7 @@ struct BackupCommand: ParsableCommand {
             sealed with the passphrase from --passphrase-file (scrypt + AES-256-GCM). `gatewayd restore` brings it back.
             """)
 
-    @Option(help: "The configuration file (its data directory and signing key).")
-    var config: String?
-
-    @Option(help: "Data directory (without --config).")
-    var dir: String?
+    @OptionGroup var location: DataLocationOptions
 
     @Option(help: "The backup file to write (outside the data directory).")
     var output: String
@@ -38,12 +34,12 @@ struct BackupCommand: ParsableCommand {
     var passphraseFile: String?
 
     func validate() throws {
-        if config == nil && dir == nil { throw ValidationError("give --config FILE or --dir DATA") }
         if includeKeys && passphraseFile == nil { throw ValidationError("--include-keys needs --passphrase-file: keys are never written in clear") }
     }
 
     func run() throws {
-        let (data, signingKey, gatewayID) = try DataLocation.resolve(config: config, dir: dir)
+        let (data, configuration) = try location.resolve()
+        let (signingKey, gatewayID) = (configuration?.signingKeyFile, configuration?.gatewayID)
         let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
         let dataPath = URL(fileURLWithPath: data).standardizedFileURL.path
         guard !outputPath.hasPrefix(dataPath + "/") else { throw ValidationError("--output \(output): put the backup outside the data directory") }
@@ -100,18 +96,5 @@ struct BackupCommand: ParsableCommand {
                 + "\(manifest.storedReadings) readings; keys \(sealed ? "sealed with the passphrase" : "not included (--include-keys)"); "
                 + "verified (\(read.members.count) members read back against MANIFEST.json); ingest paused "
                 + "\(paused.components.seconds * 1000 + paused.components.attoseconds / 1_000_000_000_000_000) ms for the copy")
-    }
-}
-
-/// The data directory, signing key and gateway id of `--config`, or the directory of `--dir`.
-enum DataLocation {
-    static func resolve(config: String?, dir: String?) throws -> (data: String, signingKey: String?, gatewayID: String?) {
-        if let config {
-            let configuration: GatewayConfiguration
-            do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-            return (configuration.dataDirectory, configuration.signingKeyFile, configuration.gatewayID)
-        }
-        guard let dir else { throw ValidationError("give --config FILE or --dir DATA") }
-        return (dir, nil, nil)
     }
 }

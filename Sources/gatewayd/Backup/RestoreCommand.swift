@@ -20,11 +20,8 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The backup file.")
     var input: String
 
-    @Option(help: "The configuration file of the gateway to restore to (its data directory and signing key path).")
-    var config: String?
-
-    @Option(help: "The data directory to restore into (without --config): new or empty.")
-    var dir: String?
+    /// The gateway to restore to: its data directory (new or empty) and signing key path.
+    @OptionGroup var location: DataLocationOptions
 
     @Option(help: "The file whose first line is the passphrase the keys were sealed with.")
     var passphraseFile: String?
@@ -32,12 +29,9 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Restore without the keys even though the backup holds them (devices must then be paired again).")
     var withoutKeys = false
 
-    func validate() throws {
-        if config == nil && dir == nil { throw ValidationError("give --config FILE or --dir DATA") }
-    }
-
     func run() throws {
-        let (data, configuredKey, _) = try DataLocation.resolve(config: config, dir: dir)
+        let (data, configuration) = try location.resolve()
+        let configuredKey = configuration?.signingKeyFile
         let manager = FileManager.default
         if manager.fileExists(atPath: data), !((try? manager.contentsOfDirectory(atPath: data)) ?? []).isEmpty {
             throw BackupError.notEmpty(path: data)

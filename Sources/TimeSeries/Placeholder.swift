@@ -1,3 +1,0 @@
-import GRDB
-import CZstd
-public enum TimeSeriesVersion { public static let format = 1 }

@@ -46,6 +46,13 @@ import TimeSeries
         """
     }
 
+    /// Writes the device mix's configuration to `config` and starts `gatewayd run` on it (the caller stops it).
+    static func runDeviceMix(config: String, data: String, gateway: String, port: Int, notifyEvery: String) throws -> GatewaydProcess {
+        try deviceMixConfiguration(data: data, gateway: gateway, port: port, notifyEvery: notifyEvery)
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        return try GatewaydProcess(["run", "--config", config])
+    }
+
     @Test func sigkillDuringRunLeavesEveryStoredReadingOnceAndReadable() async throws {
         let dir = try APIHarness.scratch("daemon-crash")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -36,10 +36,9 @@ struct DiskFullTests {
         defer { SmallFileSystem.unmount(fs) }
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
-        try DaemonCrashTests.deviceMixConfiguration(
-            data: fs + "/data", gateway: "{ id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port, notifyEvery: "50ms"
-        ).write(toFile: config, atomically: true, encoding: .utf8)
-        let daemon = try GatewaydProcess(["run", "--config", config])
+        let daemon = try DaemonCrashTests.runDeviceMix(
+            config: config, data: fs + "/data", gateway: "{ id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
+            notifyEvery: "50ms")
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
         #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })
         try await Task.sleep(for: .milliseconds(1500))

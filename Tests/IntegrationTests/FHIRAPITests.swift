@@ -49,8 +49,13 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try run(CrashRecoveryTests.gatewaydBinary, arguments)
+    }
+
+    /// Runs `executable` to its end; its status and what it printed (standard output and error together).
+    static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = CrashRecoveryTests.gatewaydBinary
+        process.executableURL = executable
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -17,17 +17,8 @@ struct FailingDiskTests {
     /// Runs `command` with /bin/sh; its status and what it printed.
     @discardableResult
     static func shell(_ command: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // No udev in the guest: libdevmapper makes the /dev/mapper nodes itself.
-        process.arguments = ["-c", "export DM_DISABLE_UDEV=1; " + command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try FHIRAPITests.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "export DM_DISABLE_UDEV=1; " + command])
     }
 
     static let sectors = 65_536  // 32 MiB
@@ -51,10 +42,9 @@ struct FailingDiskTests {
         }
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
-        try DaemonCrashTests.deviceMixConfiguration(
-            data: card + "/data", gateway: "{ id: gw-eio, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port, notifyEvery: "100ms"
-        ).write(toFile: config, atomically: true, encoding: .utf8)
-        let daemon = try GatewaydProcess(["run", "--config", config])
+        let daemon = try DaemonCrashTests.runDeviceMix(
+            config: config, data: card + "/data", gateway: "{ id: gw-eio, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
+            notifyEvery: "100ms")
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
         #expect(await daemon.waitForStderr(timeout: .seconds(120)) { $0.contains("gatewayd is running") })
         // (Counted with the archive opened for the moment only: an open file would keep the card from unmounting.)

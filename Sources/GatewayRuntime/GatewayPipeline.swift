@@ -124,7 +124,8 @@ package final class ConnectionStats: @unchecked Sendable {
     private let started = Date()
     private var received = 0
     private var announced: Int?
-    private var heartRate = false
+    /// A device that notifies at a nominal cadence (a strap, once a second): what it should have sent.
+    private var cadence: Duration?
     private var offset: Int64?
     private var comparisons: [ClockComparison] = []
     /// The meter no longer held the last record stored from it: everything was downloaded again.
@@ -137,9 +138,9 @@ package final class ConnectionStats: @unchecked Sendable {
         defer { lock.unlock() }
         switch event {
         case .measurement(let measurement):
-            if case .intermediateCuffPressure = measurement.measurement { return }
+            if measurement.measurement.value.isIntermediate { return }
             received += 1
-            if case .heartRate = measurement.measurement { heartRate = true }
+        case .discovered(let database): cadence = HealthProfile.of(database)?.notificationCadence
         case .storedRecordCount(let count): announced = (announced ?? 0) + count
         case .transferComplete(let transfer) where transfer.restartedFromFirstRecord: restarted = true
         case .clock(let observation):
@@ -154,8 +155,11 @@ package final class ConnectionStats: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let ended = Date()
-        // A heart-rate strap notifies once a second (its nominal cadence): that is what it should have sent.
-        let expected = announced ?? (heartRate ? max(1, Int(ended.timeIntervalSince(started).rounded())) : nil)
+        let seconds = ended.timeIntervalSince(started)
+        let expected = announced ?? cadence.map { cadence in
+            let every = Double(cadence.components.seconds) + Double(cadence.components.attoseconds) / 1e18
+            return max(1, Int((seconds / max(every, 0.001)).rounded()))
+        }
         var report = ReadingArchive.ConnectionReport(
             device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000), endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
             readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons,

@@ -8,12 +8,12 @@ import GatewayRuntime
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Serve a simulated BP cuff, glucose meter or HR strap over a unix SEQPACKET socket.")
+        abstract: "Serve a simulated health device (any profile the gateway reads) over a unix SEQPACKET socket.")
 
     @Option(help: "Socket path to listen on.")
     var listen: String
 
-    @Option(help: "bp, glucose or hr.")
+    @Option(help: "The profile: \(HealthProfile.all.map(\.simulator.shortName).joined(separator: ", ")), or its id (blood_pressure …).")
     var device: String
 
     @Option(help: "Stored readings to start with (bp, glucose).")
@@ -59,48 +59,30 @@ struct SimulateCommand: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        guard let kind = SimulatedDeviceKind(rawValue: device) else {
-            throw ValidationError("--device: '\(device)' is not one of bp, glucose, hr")
+        guard let profile = HealthProfile.named(device) else {
+            let names = HealthProfile.all.map { "\($0.simulator.shortName) (\($0.id))" }
+            throw ValidationError("--device: '\(device)' is not one of " + names.joined(separator: ", "))
         }
         let userIDs = try users.split(separator: ",").map { text -> UInt8 in
             guard let id = UInt8(text), id != 0xFF else { throw ValidationError("--users: '\(text)' is not a user ID 0…254") }
             return id
         }
-        // Stored readings are spread back from now (BP every 12 h, glucose every 6 h); a battery change happened
-        // an hour before the first of them, so they carry the reset clock's year-2000 dates.
+        // Stored readings are spread back from now (the profile's spacing: BP every 12 h, glucose every 6 h); a battery
+        // change happened an hour before the first of them, so they carry the reset clock's year-2000 dates.
         let now = Date()
-        let spacing: TimeInterval = kind == .glucose ? 6 * 3600 : 12 * 3600
-        var clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm, reference: now)
-        if batteryChanged { clock.batteryChangedAt = now.addingTimeInterval(-Double(max(readings, 1)) * spacing - 3600) }
-        let faults = SimulatedFaults(malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
-        let peripheral: any SimulatedPeripheral
-        switch kind {
-        case .bloodPressure:
-            var configuration = SimulatedBloodPressureMonitor.Configuration()
-            configuration.clock = clock
-            configuration.resendsStoredReadings = resendStored
-            configuration.faults = faults
-            let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
-            await SimulatedReadings.fill(cuff, count: readings, users: userIDs, seed: seed, end: now, spacing: spacing)
-            peripheral = cuff
-        case .glucose:
-            var configuration = SimulatedGlucoseMeter.Configuration()
-            configuration.clock = clock
-            configuration.ignoresRecordFilter = resendStored
-            configuration.deletesAfterTransfer = deleteAfterTransfer
-            configuration.disconnectAfterRecords = disconnectAfter
-            configuration.faults = faults
-            let meter = SimulatedGlucoseMeter(configuration: configuration)
-            await SimulatedReadings.fill(meter, count: readings, seed: seed, end: now, spacing: spacing)
-            peripheral = meter
-        case .heartRate:
-            var configuration = SimulatedHeartRateStrap.Configuration()
-            configuration.interval = .milliseconds(intervalMs)
-            configuration.count = count
-            configuration.seed = seed
-            configuration.faults = faults
-            peripheral = SimulatedHeartRateStrap(configuration: configuration)
-        }
+        let spacing = profile.simulator.recordSpacing
+        var settings = SimulatorSettings()
+        settings.clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm, reference: now)
+        if batteryChanged { settings.clock.batteryChangedAt = now.addingTimeInterval(-Double(max(readings, 1)) * spacing - 3600) }
+        settings.faults = SimulatedFaults(malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
+        settings.resendStored = resendStored
+        settings.deleteAfterTransfer = deleteAfterTransfer
+        settings.disconnectAfter = disconnectAfter
+        settings.interval = .milliseconds(intervalMs)
+        settings.count = count
+        settings.seed = seed
+        let peripheral = profile.simulator.make(settings)
+        await peripheral.measure(count: readings, users: userIDs, seed: seed, end: now, spacing: spacing)
         let listener: UnixSeqPacket.Listener
         do {
             listener = try UnixSeqPacket.Listener(path: listen)
@@ -108,7 +90,7 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--listen \(listen): \(error)")
         }
         defer { listener.close() }
-        FileHandleOutput.standardError("simulated \(kind.rawValue) device listening on \(listen)")
+        FileHandleOutput.standardError("simulated \(profile.deviceName) listening on \(listen)")
         repeat {
             let bearer = try await Self.accept(listener)
             FileHandleOutput.standardError("connection accepted")

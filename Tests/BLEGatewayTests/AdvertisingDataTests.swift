@@ -25,18 +25,18 @@ import Testing
         #expect(data.hasCompleteServiceList)
         #expect(data.localName?.text == "UA-651BLE")
         #expect(data.localName?.isComplete == true)
-        #expect(data.healthServices == [.bloodPressure])
-        #expect(data.deviceKind == .bloodPressureMonitor)
-        #expect(data.deviceKind?.description == "blood-pressure monitor")
+        #expect(data.healthProfiles == [.bloodPressure])
+        #expect(data.healthProfile == .bloodPressure)
+        #expect(data.healthProfile?.deviceName == "blood-pressure monitor")
         #expect(data.structures.map(\.offset) == [0, 3, 9])
     }
 
     @Test func glucoseMeterKnownOnlyByItsAppearance() throws {
         // Appearance 0x0400 (Generic Glucose Meter), shortened name "Meter", manufacturer data company 0x0070.
         let data = try parse("02 01 06 03 19 00 04 06 08 4D 65 74 65 72 05 FF 70 00 01 02")
-        #expect(data.healthServices == [])
+        #expect(data.healthProfiles == [])
         #expect(data.appearance == .genericGlucoseMeter)
-        #expect(data.deviceKind == .glucoseMeter)
+        #expect(data.healthProfile == .glucose)
         #expect(data.localName?.text == "Meter")
         #expect(data.localName?.isComplete == false)
         #expect(data.manufacturerData == [AdvertisingData.ManufacturerData(companyID: 0x0070, data: [0x01, 0x02])])
@@ -47,12 +47,12 @@ import Testing
         // service data for Battery (0x180F) = 90 %, complete name "HRM-Sim".
         let data = try parse("02 01 06 05 02 0D 18 0F 18 02 0A 04 03 19 41 03 04 16 0F 18 5A 08 09 48 52 4D 2D 53 69 6D")
         #expect(!data.hasCompleteServiceList)
-        #expect(data.healthServices == [.heartRate])
+        #expect(data.healthProfiles == [.heartRate])
         #expect(data.txPower == 4)
         #expect(data.appearance == .heartRateBelt)
-        #expect(data.appearance?.healthDeviceKind == .heartRateSensor)
+        #expect(data.appearance?.healthProfile == .heartRate)
         #expect(data.serviceData == [AdvertisingData.ServiceData(uuid: BluetoothUUID(0x180F), data: [0x5A])])
-        #expect(data.deviceKind == .heartRateSensor)
+        #expect(data.healthProfile == .heartRate)
     }
 
     @Test func longUUIDLists() throws {
@@ -60,15 +60,15 @@ import Testing
         let data = try parse("05 05 0D 18 00 00 11 07 9E CA DC 24 0E E5 A9 E0 93 F3 A3 B5 01 00 40 6E")
         let uart = try #require(BluetoothUUID(parsing: "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"))
         #expect(data.serviceUUIDs == [BluetoothUUID(0x180D), uart])
-        #expect(data.healthServices == [.heartRate])
+        #expect(data.healthProfiles == [.heartRate])
     }
 
     @Test(arguments: [
-        (0x0380, .bloodPressureMonitor), (0x0382, .bloodPressureMonitor), (0x0340, .heartRateSensor),
-        (0x0400, .glucoseMeter), (0x0C80, nil), (0x0000, nil),
-    ] as [(UInt16, HealthDeviceKind?)])
-    func appearanceCategories(_ raw: UInt16, _ kind: HealthDeviceKind?) {
-        #expect(Appearance(rawValue: raw).healthDeviceKind == kind)
+        (0x0380, "blood_pressure"), (0x0382, "blood_pressure"), (0x0340, "heart_rate"),
+        (0x0400, "glucose"), (0x0C80, nil), (0x0000, nil),
+    ] as [(UInt16, String?)])
+    func appearanceCategories(_ raw: UInt16, _ profile: String?) {
+        #expect(Appearance(rawValue: raw).healthProfile?.id == profile)
     }
 
     @Test func completeNameWinsOverShortened() throws {
@@ -124,7 +124,7 @@ import Testing
         #expect(bytes == MgmtVectors.hex("02 01 06 03 03 0D 18 08 09 48 52 4D 2D 53 69 6D"))
         let parsed = try AdvertisingData(parsing: bytes)
         #expect(parsed.flags == [.leGeneralDiscoverable, .brEdrNotSupported])
-        #expect(parsed.healthServices == [.heartRate])
+        #expect(parsed.healthProfiles == [.heartRate])
         #expect(parsed.localName?.text == "HRM-Sim")
         #expect(try AdvertisingData.encode(flags: nil, appearance: 0x0400) == [0x03, 0x19, 0x00, 0x04])
     }

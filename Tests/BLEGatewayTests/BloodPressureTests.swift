@@ -204,7 +204,7 @@ import Testing
         var bytes = Self.full
         bytes[9] = 13
         let received = ReceivedMeasurement(
-            measurement: .bloodPressure(try BloodPressureMeasurement(decoding: bytes)), characteristic: .bloodPressureMeasurement,
+            measurement: Measurement(try BloodPressureMeasurement(decoding: bytes)), characteristic: .bloodPressureMeasurement,
             rawPayloads: [bytes], receivedAt: Date(timeIntervalSince1970: 1_795_000_000), delivery: .indication, contextMissing: false,
             acknowledgement: .none)
         let policy = TimePolicy(timeZoneIdentifier: "Asia/Tokyo")

@@ -317,7 +317,7 @@ extension ManagementTests {
             #expect(found.device == MgmtVectors.cuff)
             #expect(found.rssi == -60)
             #expect(found.flags == [])
-            #expect(try found.advertisingData.healthServices == [.bloodPressure])
+            #expect(try found.advertisingData.healthProfiles == [.bloodPressure])
             let unavailable = DeviceFound(device: MgmtVectors.cuff, rawRSSI: 127, flags: [.notConnectable], eir: [])
             #expect(unavailable.rssi == nil)
         }
@@ -662,7 +662,7 @@ extension ManagementTests {
             let management = BluetoothManagement(transport: kernel)
             #expect(try await management.startDiscovery(index: 0) == .le)
             try await management.stopDiscovery(index: 0)
-            let data = try AdvertisingData.encode(flags: nil, services: [HealthService.bloodPressure.rawValue], name: "BP-Sim")
+            let data = try AdvertisingData.encode(flags: nil, services: [HealthProfile.bloodPressure.service.shortValue ?? 0], name: "BP-Sim")
             #expect(try await management.addAdvertising(AdvertisingInstance(instance: 2, advertisingData: data), index: 1) == 2)
             #expect(kernel.sentOpcodes == [0x0023, 0x0024, 0x003E])
             #expect(kernel.sent.last?.index == 1)

@@ -44,13 +44,13 @@ struct SessionLog {
         events.lazy.compactMap { if case .transferComplete(let t) = $0 { t } else { nil } }.first
     }
     var bloodPressures: [BloodPressureMeasurement] {
-        measurements.compactMap { if case .bloodPressure(let m) = $0.measurement { m } else { nil } }
+        measurements.compactMap { $0.measurement.as(BloodPressureMeasurement.self) }
     }
     var glucose: [(GlucoseMeasurement, GlucoseMeasurementContext?)] {
-        measurements.compactMap { if case .glucose(let m, let c) = $0.measurement { (m, c) } else { nil } }
+        measurements.compactMap { $0.measurement.as(GlucoseRecord.self).map { ($0.measurement, $0.context) } }
     }
     var heartRates: [HeartRateMeasurement] {
-        measurements.compactMap { if case .heartRate(let m) = $0.measurement { m } else { nil } }
+        measurements.compactMap { $0.measurement.as(HeartRateMeasurement.self) }
     }
 
     static func collect(_ stream: ProfileEvents, acknowledge: Bool = true) async -> SessionLog {
@@ -103,11 +103,11 @@ struct SessionLog {
         #expect(readings[2].record.systolic == .nan && readings[2].record.userID == .unknown)
         #expect(readings[2].record.measurementStatus?.cuffTooLoose == true)
         #expect(readings[3].record.measurementStatus == nil && readings[3].record.pulseRate == .nres)
-        let indicated = log.measurements.filter { if case .bloodPressure = $0.measurement { true } else { false } }
+        let indicated = log.measurements.filter { $0.measurement.as(BloodPressureMeasurement.self) != nil }
         #expect(indicated.allSatisfy { $0.delivery == .indication && $0.receivedAt == simulationNow })
         #expect(indicated[0].rawPayloads == [readings[0].encoded()])
         // Intermediate cuff pressure notifications came first, for each new reading.
-        let cuffPressures = log.measurements.filter { if case .intermediateCuffPressure = $0.measurement { true } else { false } }
+        let cuffPressures = log.measurements.filter { $0.measurement.as(IntermediateCuffPressure.self) != nil }
         #expect(cuffPressures.count == 12)
         #expect(cuffPressures.allSatisfy { $0.delivery == .notification })
         let identity = try #require(log.identity)
@@ -215,7 +215,7 @@ struct SessionLog {
         let client = try await connect(cuff)
         var systolics: [String] = []
         for try await event in BloodPressureSession(client: client, options: sessionOptions()).run() {
-            guard case .measurement(let m) = event, case .bloodPressure(let reading) = m.measurement else { continue }
+            guard case .measurement(let m) = event, let reading = m.measurement.as(BloodPressureMeasurement.self) else { continue }
             try await m.acknowledgeDurable()
             systolics.append(reading.record.systolic.description)
             if systolics.count == 1 { await take(131) }  // taken while connected: indicated without a reconnect
@@ -491,7 +491,7 @@ struct SessionLog {
         try #require(beats.count == 6)
         #expect(beats.allSatisfy { ($0.rrIntervals?.count ?? 0) >= 1 && $0.energyExpended != nil })
         #expect(beats[2].sensorContact == .notDetected && beats[0].sensorContact == .detected)
-        #expect(log.events.contains { if case .bodySensorLocation(.wrist) = $0 { true } else { false } })
+        #expect(log.events.contains { if case .characteristicRead(let value) = $0 { value as? BodySensorLocation == .wrist } else { false } })
         #expect(log.measurements.allSatisfy { $0.delivery == .notification })
         #expect(log.identity?.model == nil || log.identity?.modelNumber == "HR-5")
     }

@@ -207,8 +207,8 @@ extension BlueZTestbedTests {
         _ = try? await management.stopDiscovery(index: testbed.centralIndex)
         let device = try #require(found, "no Device Found for \(testbed.peripheral) advertising BP-Disc")
         let advertisement = try device.advertisingData
-        #expect(advertisement.healthServices == [.bloodPressure])
-        #expect(advertisement.deviceKind == .bloodPressureMonitor)
+        #expect(advertisement.healthProfiles == [.bloodPressure])
+        #expect(advertisement.healthProfile == .bloodPressure)
     }
 
     static func trace(_ label: String) -> Logger {

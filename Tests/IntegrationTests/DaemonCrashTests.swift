@@ -14,9 +14,9 @@ import TimeSeries
 @Suite(.serialized) struct DaemonCrashTests {
     static func specs() -> [SimulatedDeviceSpec] {
         [
-            SimulatedDeviceSpec(kind: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3, number: 1),
-            SimulatedDeviceSpec(kind: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
-            SimulatedDeviceSpec(kind: .heartRate, name: "strap", notifyEverySeconds: 0.2, number: 3),
+            SimulatedDeviceSpec(profile: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3, number: 1),
+            SimulatedDeviceSpec(profile: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
+            SimulatedDeviceSpec(profile: .heartRate, name: "strap", notifyEverySeconds: 0.2, number: 3),
         ]
     }
 

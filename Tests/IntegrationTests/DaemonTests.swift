@@ -90,7 +90,7 @@ import Testing
         try APIHarness.importReadings(old, into: dir)
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
-        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .heartRate, name: "strap", number: 1))
+        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .heartRate, name: "strap", number: 1))
         try """
             data_directory: data
             gateway: { id: gw-retention, time_zone: Asia/Tokyo }
@@ -137,8 +137,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
-        let cuff = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .bloodPressure, name: "cuff", number: 1))
-        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(kind: .heartRate, name: "strap", number: 2))
+        let cuff = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .bloodPressure, name: "cuff", number: 1))
+        let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .heartRate, name: "strap", number: 2))
         try """
             data_directory: data
             gateway: { id: gw-daemon, signing_key_file: gateway.key, time_zone: Asia/Tokyo }

@@ -25,12 +25,12 @@ import Testing
         return (0..<count).map { index in
             let number = UInt64(index + 1)
             if index < straps {
-                return SimulatedDeviceSpec(kind: .heartRate, name: "strap-\(index + 1)", notifyEverySeconds: 0.5, number: number)
+                return SimulatedDeviceSpec(profile: .heartRate, name: "strap-\(index + 1)", notifyEverySeconds: 0.5, number: number)
             } else if index < straps + cuffs {
                 return SimulatedDeviceSpec(
-                    kind: .bloodPressure, name: "cuff-\(index + 1)", users: [1, 2], storedReadings: 6, measureEverySeconds: 0.7, number: number)
+                    profile: .bloodPressure, name: "cuff-\(index + 1)", users: [1, 2], storedReadings: 6, measureEverySeconds: 0.7, number: number)
             }
-            return SimulatedDeviceSpec(kind: .glucose, name: "meter-\(index + 1)", storedReadings: 20, measureEverySeconds: 0.9, number: number)
+            return SimulatedDeviceSpec(profile: .glucose, name: "meter-\(index + 1)", storedReadings: 20, measureEverySeconds: 0.9, number: number)
         }
     }
 
@@ -39,7 +39,7 @@ import Testing
         var simulated: [String] = []
         for (index, spec) in specs.enumerated() {
             let key = SimulatedFleet.deviceKey(spec)
-            switch spec.kind {
+            switch spec.profile {
             case .heartRate:
                 devices.append("  - { device: \"\(key)\", subject: \(index % 2 == 0 ? "alice" : "bob") }")
                 simulated.append("  - { kind: heart_rate, name: \(spec.name), notify_every: 500ms }")
@@ -50,6 +50,7 @@ import Testing
             case .glucose:
                 devices.append("  - { device: \"\(key)\", subject: \(index % 2 == 0 ? "alice" : "bob") }")
                 simulated.append("  - { kind: glucose, name: \(spec.name), stored_readings: 20, measure_every: 900ms }")
+            default: Issue.record("the fleet has no \(spec.profile.id) device")
             }
         }
         return """
@@ -79,7 +80,7 @@ import Testing
         let specs = Self.fleet(50)
         let config = dir + "/gatewayd.yaml"
         try Self.configuration(data: dir + "/data", specs: specs).write(toFile: config, atomically: true, encoding: .utf8)
-        let meters = specs.filter { $0.kind == .glucose }.map(SimulatedFleet.deviceKey)
+        let meters = specs.filter { $0.profile == .glucose }.map(SimulatedFleet.deviceKey)
         var generator = SystemRandomNumberGenerator()
         for round in 0...Self.rounds {
             try await DaemonCrashTests.run(

@@ -154,15 +154,11 @@ public struct AdvertisingData: Equatable, Sendable {
 
     // MARK: Health devices
 
-    /// The health services among the advertised ones, in the order advertised.
-    public var healthServices: [HealthService] {
-        serviceUUIDs.compactMap { uuid in uuid.shortValue.flatMap(HealthService.init(rawValue:)) }
-    }
+    /// The health profiles whose services are advertised, in the order advertised.
+    public var healthProfiles: [HealthProfile] { serviceUUIDs.compactMap(HealthProfile.serving) }
 
-    /// What kind of health device this is, from its services first, else its appearance; nil when neither says.
-    public var deviceKind: HealthDeviceKind? {
-        healthServices.first?.deviceKind ?? appearance?.healthDeviceKind
-    }
+    /// Which health profile the device speaks, from its services first, else its appearance; nil when neither says.
+    public var healthProfile: HealthProfile? { healthProfiles.first ?? appearance?.healthProfile }
 
     // MARK: Encoding
 
@@ -259,52 +255,14 @@ public struct Appearance: RawRepresentable, Hashable, Sendable, CustomStringConv
     public var category: UInt16 { rawValue >> 6 }
     public var subcategory: UInt8 { UInt8(rawValue & 0x3F) }
 
-    /// Heart Rate Sensor category 0x00D, Blood Pressure 0x00E, Glucose Meter 0x010, whatever the subcategory.
-    public var healthDeviceKind: HealthDeviceKind? {
-        switch category {
-        case 0x00D: .heartRateSensor
-        case 0x00E: .bloodPressureMonitor
-        case 0x010: .glucoseMeter
-        default: nil
-        }
+    /// The health profile whose devices advertise this category (Heart Rate Sensor 0x00D, Blood Pressure 0x00E,
+    /// Glucose Meter 0x010, …), whatever the subcategory.
+    public var healthProfile: HealthProfile? {
+        HealthProfile.all.first { $0.appearanceCategories.contains(category) }
     }
 
     public var description: String {
-        let kind = healthDeviceKind.map { " (\($0))" } ?? ""
+        let kind = healthProfile.map { " (\($0.deviceName))" } ?? ""
         return "0x\(ManagementFormat.hex(rawValue))\(kind)"
     }
-}
-
-/// The GATT services gatewayd reads, by their 16-bit assigned numbers.
-public enum HealthService: UInt16, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case glucose = 0x1808
-    case heartRate = 0x180D
-    case bloodPressure = 0x1810
-
-    public var uuid: BluetoothUUID { BluetoothUUID(rawValue) }
-
-    public var deviceKind: HealthDeviceKind {
-        switch self {
-        case .glucose: .glucoseMeter
-        case .heartRate: .heartRateSensor
-        case .bloodPressure: .bloodPressureMonitor
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .glucose: "Glucose (0x1808)"
-        case .heartRate: "Heart Rate (0x180D)"
-        case .bloodPressure: "Blood Pressure (0x1810)"
-        }
-    }
-}
-
-/// What a person would call the device on a list of things found nearby.
-public enum HealthDeviceKind: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case bloodPressureMonitor = "blood-pressure monitor"
-    case glucoseMeter = "glucose meter"
-    case heartRateSensor = "heart-rate sensor"
-
-    public var description: String { rawValue }
 }

@@ -17,10 +17,8 @@ extension ProfileEvent {
             ])
         case .identity(let identity): return .object([("event", .string("identity")), ("device", identity.json)])
         case .clock(let clock): return .object([("event", .string("clock")), ("observation", clock.json)])
-        case .bloodPressureFeature(let feature):
-            return .object([("event", .string("feature")), ("blood_pressure_feature", feature.json)])
-        case .glucoseFeature(let feature): return .object([("event", .string("feature")), ("glucose_feature", feature.json)])
-        case .bodySensorLocation(let location): return .object([("event", .string("body_sensor_location")), ("value", location.json)])
+        case .characteristicRead(let value):
+            return .object([("event", .string("read")), ("characteristic", .string(type(of: value).name)), ("value", value.json)])
         case .batteryLevel(let level): return .object([("event", .string("battery")), ("value", level.json)])
         case .measurement(let received):
             return .object([

@@ -7,26 +7,6 @@ public struct GatewayClock: Sendable {
     public static let system = GatewayClock { Date() }
 }
 
-/// A typed, exact measurement as a health profile delivers it.
-public enum Measurement: Hashable, Sendable {
-    case bloodPressure(BloodPressureMeasurement)
-    case intermediateCuffPressure(IntermediateCuffPressure)
-    /// A glucose record and the context the meter linked to it by sequence number (nil when none followed,
-    /// or when the meter announced one and never sent it — see `ReceivedMeasurement.contextMissing`).
-    case glucose(GlucoseMeasurement, context: GlucoseMeasurementContext?)
-    case heartRate(HeartRateMeasurement)
-
-    public var json: JSONValue {
-        switch self {
-        case .bloodPressure(let value): .object([("blood_pressure_measurement", value.json)])
-        case .intermediateCuffPressure(let value): .object([("intermediate_cuff_pressure", value.json)])
-        case .glucose(let value, let context):
-            .object([("glucose_measurement", value.json), ("glucose_measurement_context", context?.json ?? .null)])
-        case .heartRate(let value): .object([("heart_rate_measurement", value.json)])
-        }
-    }
-}
-
 /// How a reading reached the gateway, which decides how it is acknowledged.
 public enum MeasurementDelivery: Hashable, Sendable {
     /// A Handle Value Indication: confirmed once durable.
@@ -110,9 +90,9 @@ public enum ProfileEvent: Sendable {
     case discovered(DiscoveredDatabase)
     case identity(DeviceIdentity)
     case clock(ClockObservation)
-    case bloodPressureFeature(BloodPressureFeature)
-    case glucoseFeature(GlucoseFeature)
-    case bodySensorLocation(BodySensorLocation)
+    /// A profile characteristic read once per connection: a Feature, a strap's Body Sensor Location, a thermometer's
+    /// Temperature Type. The measurements of the connection are mapped with them (`ReadingMapping.connectionValue`).
+    case characteristicRead(any CharacteristicValue)
     case batteryLevel(BatteryLevel)
     case measurement(ReceivedMeasurement)
     case malformed(MalformedPayload)

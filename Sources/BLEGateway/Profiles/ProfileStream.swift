@@ -42,15 +42,15 @@ extension GATTError {
 
 /// Decodes a received payload into an event: the measurement, or the malformed payload with its
 /// acknowledgement so its raw bytes can be kept.
-func decodedEvent<Value: CharacteristicValue>(
+func decodedEvent<Value: CharacteristicValue & HealthMeasurement>(
     _ type: Value.Type, _ bytes: [UInt8], receivedAt: Date, delivery: MeasurementDelivery,
-    acknowledgement: DurabilityAcknowledgement, wrap: (Value) -> Measurement
+    acknowledgement: DurabilityAcknowledgement
 ) -> ProfileEvent {
     do {
         let value = try Value(decoding: bytes)
         return .measurement(
             ReceivedMeasurement(
-                measurement: wrap(value), characteristic: Value.uuid, rawPayloads: [bytes], receivedAt: receivedAt,
+                measurement: Measurement(value), characteristic: Value.uuid, rawPayloads: [bytes], receivedAt: receivedAt,
                 delivery: delivery, contextMissing: false, acknowledgement: acknowledgement))
     } catch {
         Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "\(Value.uuid)")]).increment()

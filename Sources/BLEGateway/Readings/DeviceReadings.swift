@@ -5,14 +5,6 @@ import Provenance
 /// session, and maps its measurements to `PendingReading`s. The same path serves the daemon, `gatewayd
 /// collect` and the tests.
 public enum DeviceReadings {
-    /// Which profile a discovered device speaks, by its primary services.
-    public static func profile(of database: DiscoveredDatabase) -> SimulatedDeviceKind? {
-        if database.service(.bloodPressureService) != nil { return .bloodPressure }
-        if database.service(.glucoseService) != nil { return .glucose }
-        if database.service(.heartRateService) != nil { return .heartRate }
-        return nil
-    }
-
     /// `cursor` is asked for the device's durable stored-record cursor once its identity is known; the
     /// returned cursor moves as readings are acknowledged, and `saveCursor` is told each move as it happens (nil: the
     /// meter was restarted from its first record).
@@ -34,13 +26,8 @@ public enum DeviceReadings {
         var onMove: (@Sendable (UInt16?) async -> Void)?
         if let saveCursor { onMove = { next in await saveCursor(device, next) } }
         let cursor = StoredRecordCursor(next: await cursor(device), onMove: onMove)
-        let events: ProfileEvents
-        switch profile(of: database) {
-        case .bloodPressure: events = BloodPressureSession(client: client, options: sessionOptions).run()
-        case .glucose: events = GlucoseSession(client: client, cursor: cursor, options: sessionOptions).run()
-        case .heartRate: events = HeartRateSession(client: client, options: sessionOptions).run()
-        case nil: throw .missing("a blood pressure, glucose or heart rate service")
-        }
+        guard let profile = HealthProfile.of(database) else { throw .missing(HealthProfile.serviceList) }
+        let events = profile.session(client, cursor, sessionOptions)
         return (ReadingCollector.readings(from: events, options: mapperOptions, onEvent: onEvent, onMalformed: onMalformed), device, cursor)
     }
 }

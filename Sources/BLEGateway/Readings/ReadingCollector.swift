@@ -24,7 +24,7 @@ public enum ReadingCollector {
             /// The identity's record, made once per connection: every reading refers to the same strings.
             var device = ReadingMapper.deviceRecord(DeviceIdentity(link: "unknown"))
             var clocks: [ClockObservation] = []
-            var location: BodySensorLocation?
+            var connectionValues: [any CharacteristicValue] = []
             for try await event in events {
                 onEvent?(event)
                 switch event {
@@ -32,11 +32,11 @@ public enum ReadingCollector {
                     identity = value
                     device = ReadingMapper.deviceRecord(value)
                 case .clock(let value): clocks.append(value)
-                case .bodySensorLocation(let value): location = value
+                case .characteristicRead(let value): connectionValues.append(value)
                 case .measurement(let received):
                     let readings = ReadingMapper.readings(
                         from: received, identity: identity ?? DeviceIdentity(link: "unknown"), clocks: clocks, options: options,
-                        sensorLocation: location, device: device)
+                        connectionValues: connectionValues, device: device)
                     guard !readings.isEmpty else {
                         try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
                         continue

@@ -68,120 +68,16 @@ public enum ReadingMapper {
         }
     }
 
-    /// The readings one measurement carries: a BP measurement gives the pressure and (when sent) the pulse
-    /// rate; Intermediate Cuff Pressure gives none (it is progress, not a result).
-    /// `sensorLocation`: where a heart-rate sensor says it is worn (Body Sensor Location, read once per connection).
+    /// The readings one measurement carries, as its profile maps them (`HealthMeasurement.readings`).
+    /// `connectionValues`: what the profile read once per connection (Body Sensor Location, a Feature).
     /// `device`: `deviceRecord(identity)` when the caller has it (a connection's readings then share its strings).
     public static func readings(
         from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions,
-        sensorLocation: BodySensorLocation? = nil, device: DeviceRecord? = nil
+        connectionValues: [any CharacteristicValue] = [], device: DeviceRecord? = nil
     ) -> [Reading] {
-        let device = device ?? deviceRecord(identity)
-        let comparison = clocks.map(clockComparison)
-        let receivedMicros = micros(received.receivedAt)
-        var context = MeasurementContext()
-        context.setting = options.setting
-        var baseFlags: ReadingFlags = options.testData ? [.testData] : []
-
-        func make(_ kind: ReadingKind, _ components: [ReadingComponent], _ flags: ReadingFlags, time: TimeProvenance, sequence: UInt16? = nil) -> Reading {
-            var flags = flags
-            if components.contains(where: { if case .absent = $0.value { true } else { false } }) { flags.insert(.valueAbsent) }
-            switch time.decision {
-            case .refused: flags.insert(.timeRefused)
-            case .mapped: flags.insert(.timeCorrected)
-            default: break
-            }
-            return Reading(
-                kind: kind, components: components, subject: nil, device: device, gateway: options.gateway, context: context,
-                time: time, flags: flags, characteristic: received.characteristic.description, rawPayloads: received.rawPayloads,
-                sequenceNumber: sequence)
-        }
-
-        switch received.measurement {
-        case .intermediateCuffPressure:
-            return []
-        case .bloodPressure(let measurement):
-            let record = measurement.record
-            let unit = record.unit.ucum
-            context.userID = record.userID?.raw
-            if let status = record.measurementStatus {
-                context.rawStatus = status.rawValue
-                context.statusLabels = status.concerns.map { $0.replacingOccurrences(of: " ", with: "_") }
-                context.pulseRateRange = status.pulseRateRange.displayName.replacingOccurrences(of: " ", with: "_")
-                if status.bodyMovementDetected { baseFlags.insert(.bodyMovement) }
-                if status.cuffTooLoose { baseFlags.insert(.cuffTooLoose) }
-                if status.irregularPulseDetected { baseFlags.insert(.irregularPulse) }
-                switch status.pulseRateRange {
-                case .withinRange: break
-                case .exceedsUpperLimit, .lessThanLowerLimit: baseFlags.insert(.pulseRateOutOfRange)
-                // A reserved value: the reading is kept, the range unknown, and the reading doubtful.
-                case .reserved: baseFlags.insert(.unknownStatus)
-                }
-                if status.improperMeasurementPosition { baseFlags.insert(.improperPosition) }
-                if status.reservedBits != 0 { baseFlags.insert(.unknownStatus) }
-            }
-            let time = options.decideTime(record.timeStamp.map(wallClock), nil, receivedMicros, comparison)
-            var readings = [
-                make(.bloodPressure, [
-                    ReadingComponent(metric: .systolicPressure, value: value(record.systolic), unit: unit),
-                    ReadingComponent(metric: .diastolicPressure, value: value(record.diastolic), unit: unit),
-                    ReadingComponent(metric: .meanArterialPressure, value: value(record.meanArterialPressure), unit: unit),
-                ], baseFlags, time: time)
-            ]
-            if let pulse = record.pulseRate {
-                readings.append(make(.pulseRate, [ReadingComponent(metric: .pulseRate, value: value(pulse), unit: "/min")], baseFlags, time: time))
-            }
-            return readings
-        case .glucose(let measurement, let glucoseContext):
-            var glucose = GlucoseContext(sequenceNumber: measurement.sequenceNumber)
-            glucose.contextMissing = received.contextMissing
-            if let concentration = measurement.concentration {
-                glucose.sampleType = concentration.type?.specName
-                glucose.sampleLocation = concentration.sampleLocation?.specName
-                if concentration.hasReservedValue { baseFlags.insert(.unknownStatus) }
-                if measurement.isControlSolution { baseFlags.insert(.testData) }
-            }
-            if let extra = glucoseContext {
-                glucose.meal = extra.mealByte.map { extra.meal?.specName ?? GlucoseMeasurementContext.reservedName($0) }
-                glucose.carbohydrateID = extra.carbohydrate?.name
-                glucose.carbohydrateKilograms = extra.carbohydrate.flatMap { value($0.amount).quantity }
-                glucose.tester = extra.testerHealth?.testerName
-                glucose.health = extra.testerHealth?.healthName
-                glucose.exerciseDurationSeconds = extra.exercise.map { Int($0.durationSeconds) }
-                glucose.exerciseIntensityPercent = extra.exercise.map { Int($0.intensityPercent) }
-                glucose.medicationID = extra.medication?.name
-                glucose.medicationQuantity = extra.medication.flatMap { value($0.amount).quantity }
-                glucose.medicationUnit = extra.medication == nil ? nil : (extra.medicationUnits == .kilograms ? "kg" : "L")
-                glucose.hba1cPercent = extra.hba1c.flatMap { value($0).quantity }
-            }
-            context.glucose = glucose
-            if let status = measurement.sensorStatus, status.rawValue != 0 {
-                context.rawStatus = status.rawValue
-                context.statusLabels = GlucoseSensorStatus.named.filter { status.contains($0.0) }.map(\.1)
-                baseFlags.insert(.sensorAnnunciation)
-            }
-            let time = options.decideTime(wallClock(measurement.baseTime), measurement.timeOffset.map(Int.init), receivedMicros, comparison)
-            let unit = measurement.concentrationUnits == .kilogramsPerLiter ? "kg/L" : "mol/L"
-            // A status-only record (a strip error, a sample too small) is still a record the meter handed over: kept as a
-            // reading without a value (dataAbsentReason in FHIR), its annunciations with it, never dropped.
-            let concentration = measurement.concentration.map { value($0.value) } ?? .absent(.notReported)
-            return [make(.glucose, [ReadingComponent(metric: .glucose, value: concentration, unit: unit)], baseFlags,
-                         time: time, sequence: measurement.sequenceNumber)]
-        case .heartRate(let measurement):
-            context.sensorContact = measurement.sensorContact.displayName.replacingOccurrences(of: " ", with: "_")
-            context.bodySensorLocation = sensorLocation.map { $0.displayName.lowercased().replacingOccurrences(of: " ", with: "_") }
-            if measurement.sensorContact == .notDetected { baseFlags.insert(.noSensorContact) }
-            let time = options.decideTime(nil, nil, receivedMicros, comparison)
-            var components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(measurement.heartRate.intValue), exponent: 0)), unit: "/min")]
-            for interval in measurement.rrIntervals ?? [] {
-                // ticks / 1024 s = ticks × 9765625 × 10⁻¹⁰ s, exactly.
-                components.append(ReadingComponent(
-                    metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: Int64(interval.ticks) * 9_765_625, exponent: -10)), unit: "s"))
-            }
-            if let energy = measurement.energyExpended {
-                components.append(ReadingComponent(metric: .energyExpended, value: .quantity(DecimalQuantity(mantissa: Int64(energy), exponent: 0)), unit: "kJ"))
-            }
-            return [make(.heartRate, components, baseFlags, time: time)]
-        }
+        let mapping = ReadingMapping(
+            received: received, device: device ?? deviceRecord(identity), options: options, clocks: clocks.map(clockComparison),
+            connectionValues: connectionValues)
+        return received.measurement.value.readings(mapping)
     }
 }

@@ -1,8 +1,14 @@
 /// Every characteristic the gateway can decode, by UUID: what `gatewayd decode` and the fuzz targets use.
 public enum CharacteristicCatalog {
-    public static let all: [any CharacteristicValue.Type] =
-        [DateTime.self] + bloodPressureTypes + heartRateTypes + deviceInformationTypes + timeAndBatteryTypes
-        + glucoseTypes
+    /// The shared services' characteristics, then each health profile's (a characteristic several profiles use, the
+    /// RACP, listed once).
+    public static let all: [any CharacteristicValue.Type] = {
+        var types: [any CharacteristicValue.Type] = [DateTime.self] + deviceInformationTypes + timeAndBatteryTypes
+        for type in HealthProfile.all.flatMap(\.characteristics) where !types.contains(where: { $0.uuid == type.uuid }) {
+            types.append(type)
+        }
+        return types
+    }()
 
     public static func type(for uuid: BluetoothUUID) -> (any CharacteristicValue.Type)? {
         all.first { $0.uuid == uuid }

@@ -75,15 +75,15 @@ package struct RadioController: Sendable {
 package struct Sighting: Equatable, Sendable {
     package var device: DeviceAddress
     package var name: String?
-    package var kind: HealthDeviceKind?
+    package var profile: HealthProfile?
     package var rssi: Int8?
     package var connectable: Bool
 
     package init?(_ found: DeviceFound) {
-        guard let advertisement = try? found.advertisingData, let kind = advertisement.deviceKind else { return nil }
+        guard let advertisement = try? found.advertisingData, let profile = advertisement.healthProfile else { return nil }
         device = found.device
         name = advertisement.localName?.text
-        self.kind = kind
+        self.profile = profile
         rssi = found.rssi
         connectable = !found.flags.contains(.notConnectable)
     }
@@ -95,7 +95,7 @@ package struct Sighting: Equatable, Sendable {
         return "signal \(word) (\(rssi) dBm)"
     }
 
-    package var line: String { "\(name ?? "(no name)") — \(kind.map(\.description) ?? "health device") — \(device.address) — \(signal)" }
+    package var line: String { "\(name ?? "(no name)") — \(profile?.deviceName ?? "health device") — \(device.address) — \(signal)" }
 }
 
 /// Discovery on one controller, reporting health devices as they are heard.
@@ -144,7 +144,7 @@ package final class SightingList: @unchecked Sendable {
                 var merged = sighting
                 if merged.name == nil { merged.name = old.name }
                 sightings[at] = merged
-                return old.name != merged.name || old.kind != merged.kind ? false : nil
+                return old.name != merged.name || old.profile != merged.profile ? false : nil
             }
             sightings.append(sighting)
             return true

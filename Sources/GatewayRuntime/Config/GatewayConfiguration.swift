@@ -1,3 +1,4 @@
+import BLEGateway
 import FHIR
 import Foundation
 import Provenance
@@ -298,10 +299,10 @@ package struct GatewayConfiguration: Sendable {
             let d = try item.mapping()
             let kindNode = try d.required("kind")
             let kindText = try kindNode.string()
-            guard let kind = SimulatedDeviceSpec.Kind(rawValue: kindText) else {
-                throw kindNode.error("'\(kindText)' is not a simulated device kind (\(SimulatedDeviceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            guard let profile = HealthProfile.all.first(where: { $0.id == kindText }) else {
+                throw kindNode.error("'\(kindText)' is not a simulated device kind (\(HealthProfile.all.map(\.id).joined(separator: ", ")))")
             }
-            var spec = SimulatedDeviceSpec(kind: kind, name: try d.optional("name").map { n throws(ConfigError) in try n.string() } ?? "\(kindText)-\(index + 1)")
+            var spec = SimulatedDeviceSpec(profile: profile, name: try d.optional("name").map { n throws(ConfigError) in try n.string() } ?? "\(kindText)-\(index + 1)")
             spec.number = UInt64(index + 1)
             if let users = d.optional("users") {
                 spec.users = try users.sequenceOrScalar().map { n throws(ConfigError) in UInt8(try n.int(0...254)) }

@@ -8,18 +8,18 @@ import StreamEngine
 /// A simulated device the daemon runs (from `simulated_devices` in the configuration, or the demo's fleet). Each
 /// speaks real ATT over a socketpair to the same GATT client and pipeline a radio link would use.
 package struct SimulatedDeviceSpec: Sendable {
-    package enum Kind: String, Sendable, CaseIterable { case bloodPressure = "blood_pressure", glucose, heartRate = "heart_rate" }
-
-    package var kind: Kind
+    /// The health profile the device speaks (configuration's `kind:` names its id).
+    package var profile: HealthProfile
     package var name: String
     /// BP user IDs the readings cycle through.
     package var users: [UInt8] = [1]
     package var storedReadings = 0
     package var batteryChanged = false
     package var clockOffsetSeconds = 0.0
-    /// BP/glucose: a new measurement every so often, after which the device "advertises" and the gateway connects.
+    /// A device that measures (not a strap): a new measurement every so often, after which the device "advertises" and
+    /// the gateway connects.
     package var measureEverySeconds = 60.0
-    /// Heart rate: seconds between notifications.
+    /// A streaming device (a strap): seconds between notifications.
     package var notifyEverySeconds = 1.0
     package var seed: UInt64 = 1
     /// Distinguishes two devices of one kind (System ID and serial number).
@@ -59,16 +59,10 @@ package struct SimulatedFleet: Sendable {
     }
 
     package static func identity(_ spec: SimulatedDeviceSpec) -> SimulatedIdentity {
-        let (model, oui): (String, UInt32) =
-            switch spec.kind {
-            case .bloodPressure: ("BP-7", 0x00_1B_C5)
-            case .glucose: ("GL-3", 0x00_1B_C5)
-            case .heartRate: ("HR-5", 0x00_1B_C5)
-            }
-        let base: UInt64 = spec.kind == .bloodPressure ? 0x04_1700 : (spec.kind == .glucose ? 0x22_0100 : 0x01_0200)
+        let model = spec.profile.simulator.model
         return SimulatedIdentity(
             manufacturer: "Gatewayd Simulated Devices", model: model, serial: "\(model)-\(spec.name)",
-            systemID: SystemID(manufacturerIdentifier: base + spec.number, organizationallyUniqueIdentifier: oui))
+            systemID: SystemID(manufacturerIdentifier: spec.profile.simulator.systemIDBase + spec.number, organizationallyUniqueIdentifier: 0x00_1B_C5))
     }
 
     /// The key the gateway stores this device's readings under (what `devices:` mappings name).
@@ -78,48 +72,35 @@ package struct SimulatedFleet: Sendable {
         return record.key
     }
 
+    /// A strap streams while connected and is connected again when its link ends; any other device starts with its
+    /// stored measurements, then takes one every `measureEverySeconds` (cycling through its users) and is downloaded.
     private func runDevice(_ spec: SimulatedDeviceSpec) async {
         let now = Date()
-        var clock = SimulatedClock(offset: spec.clockOffsetSeconds, driftPPM: 0, reference: now)
-        let spacing: TimeInterval = spec.kind == .glucose ? 6 * 3600 : 12 * 3600
-        if spec.batteryChanged { clock.batteryChangedAt = now.addingTimeInterval(-Double(max(spec.storedReadings, 1)) * spacing - 3600) }
-        switch spec.kind {
-        case .heartRate:
-            var configuration = SimulatedHeartRateStrap.Configuration()
-            configuration.identity = Self.identity(spec)
-            configuration.interval = .milliseconds(Int64(spec.notifyEverySeconds * 1000))
-            configuration.seed = spec.seed
-            let strap = SimulatedHeartRateStrap(configuration: configuration)
+        let recipe = spec.profile.simulator
+        var settings = SimulatorSettings()
+        settings.identity = Self.identity(spec)
+        settings.clock = SimulatedClock(offset: spec.clockOffsetSeconds, driftPPM: 0, reference: now)
+        if spec.batteryChanged {
+            settings.clock.batteryChangedAt = now.addingTimeInterval(-Double(max(spec.storedReadings, 1)) * recipe.recordSpacing - 3600)
+        }
+        settings.interval = .milliseconds(Int64(spec.notifyEverySeconds * 1000))
+        settings.seed = spec.seed
+        let device = recipe.make(settings)
+        if recipe.streams {
             while !Task.isCancelled {
-                await connect(spec, serve: { await strap.serve($0) })
+                await connect(spec, serve: { await device.serve($0) })
                 try? await Task.sleep(for: .seconds(2))
             }
-        case .bloodPressure:
-            var configuration = SimulatedBloodPressureMonitor.Configuration()
-            configuration.identity = Self.identity(spec)
-            configuration.clock = clock
-            let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
-            await SimulatedReadings.fill(cuff, count: spec.storedReadings, users: spec.users, seed: spec.seed, end: now, spacing: spacing)
-            var round: UInt64 = 0
-            while !Task.isCancelled {
-                await connect(spec, serve: { await cuff.serve($0) })
-                try? await Task.sleep(for: .seconds(spec.measureEverySeconds))
-                round += 1
-                await SimulatedReadings.fill(cuff, count: 1, users: [spec.users[Int(round) % max(spec.users.count, 1)]], seed: spec.seed &+ round)
-            }
-        case .glucose:
-            var configuration = SimulatedGlucoseMeter.Configuration()
-            configuration.identity = Self.identity(spec)
-            configuration.clock = clock
-            let meter = SimulatedGlucoseMeter(configuration: configuration)
-            await SimulatedReadings.fill(meter, count: spec.storedReadings, seed: spec.seed, end: now, spacing: spacing)
-            var round: UInt64 = 0
-            while !Task.isCancelled {
-                await connect(spec, serve: { await meter.serve($0) })
-                try? await Task.sleep(for: .seconds(spec.measureEverySeconds))
-                round += 1
-                await SimulatedReadings.fill(meter, count: 1, seed: spec.seed &+ round)
-            }
+            return
+        }
+        await device.measure(count: spec.storedReadings, users: spec.users, seed: spec.seed, end: now, spacing: recipe.recordSpacing)
+        var round: UInt64 = 0
+        while !Task.isCancelled {
+            await connect(spec, serve: { await device.serve($0) })
+            try? await Task.sleep(for: .seconds(spec.measureEverySeconds))
+            round += 1
+            let user = spec.users[Int(round) % max(spec.users.count, 1)]
+            await device.measure(count: 1, users: [user], seed: spec.seed &+ round, end: nil, spacing: 0)
         }
     }
 

@@ -103,7 +103,7 @@ struct PairCommand: AsyncParsableCommand {
         let assigned = try await assign(download, mappings: mappings, configuration: configuration, pipeline: pipeline, conversation: conversation)
         try paired.save(
             PairedDevice(
-                address: "\(target.device.address)", addressType: target.device.type.identifier, kind: download.kind ?? target.kindName,
+                address: "\(target.device.address)", addressType: target.device.type.identifier, kind: target.profile?.id ?? download.kind ?? "unknown",
                 name: target.name, deviceKey: download.device.key, pairedAt: Date(), encrypted: true))
         conversation.say(
             "Done: \(target.name ?? "\(target.device.address)") is paired; \(download.readings) reading(s) downloaded"
@@ -116,16 +116,7 @@ struct PairCommand: AsyncParsableCommand {
     struct Target: Sendable {
         var device: DeviceAddress
         var name: String?
-        var kind: HealthDeviceKind?
-
-        var kindName: String {
-            switch kind {
-            case .bloodPressureMonitor: "blood_pressure"
-            case .glucoseMeter: "glucose"
-            case .heartRateSensor: "heart_rate"
-            case nil: "unknown"
-            }
-        }
+        var profile: HealthProfile?
     }
 
     private func chooseDevice(radio: RadioController, conversation: Conversation) async throws -> Target {
@@ -138,7 +129,7 @@ struct PairCommand: AsyncParsableCommand {
             let heard =
                 (try? await HealthDeviceScan.run(radio.management, index: radio.index, seconds: min(scanSeconds, 5), until: { $0.device.address == parsed }) { _, _ in }) ?? []
             let sighting = heard.first { $0.device.address == parsed }
-            return Target(device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name, kind: sighting?.kind)
+            return Target(device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name, profile: sighting?.profile)
         }
         while true {
             conversation.say("Looking for health devices for \(Int(scanSeconds)) s. Put the device in pairing mode (see its manual; often: hold the Bluetooth button until the symbol blinks).")
@@ -161,7 +152,7 @@ struct PairCommand: AsyncParsableCommand {
             guard let choice else { throw ExitCode(1) }
             if choice == 0 { continue }
             let sighting = heard[choice - 1]
-            return Target(device: sighting.device, name: sighting.name, kind: sighting.kind)
+            return Target(device: sighting.device, name: sighting.name, profile: sighting.profile)
         }
     }
 

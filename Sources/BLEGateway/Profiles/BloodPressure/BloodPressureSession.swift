@@ -29,7 +29,7 @@ public struct BloodPressureSession: Sendable {
         if let feature = service.characteristic(.bloodPressureFeature), feature.properties.contains(.read),
            let value = try? BloodPressureFeature(decoding: try await client.read(handle: feature.valueHandle))
         {
-            await emit(.bloodPressureFeature(value))
+            await emit(.characteristicRead(value))
         }
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
@@ -50,15 +50,13 @@ public struct BloodPressureSession: Sendable {
                 await emit(
                     decodedEvent(
                         BloodPressureMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
-                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))
-                    ) { .bloodPressure($0) })
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
             case .event(.notification(let handle, let value)):
                 guard handle == cuff?.valueHandle else { continue }
                 await emit(
                     decodedEvent(
                         IntermediateCuffPressure.self, value, receivedAt: options.clock.now(), delivery: .notification,
-                        acknowledgement: .none
-                    ) { .intermediateCuffPressure($0) })
+                        acknowledgement: .none))
             case .event(.confirmedIndication), .deadline: continue
             case .linkClosed:
                 throw await client.failure ?? .linkClosed(nil)

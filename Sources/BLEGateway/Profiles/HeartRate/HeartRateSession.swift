@@ -38,7 +38,7 @@ public struct HeartRateSession: Sendable {
         if let location = service.characteristic(.bodySensorLocation), location.properties.contains(.read),
            let value = try? BodySensorLocation(decoding: try await client.read(handle: location.valueHandle))
         {
-            await emit(.bodySensorLocation(value))
+            await emit(.characteristicRead(value))
         }
         try await SessionPrelude.battery(client, database, emit: emit)
 
@@ -51,8 +51,7 @@ public struct HeartRateSession: Sendable {
                 await emit(
                     decodedEvent(
                         HeartRateMeasurement.self, value, receivedAt: options.clock.now(), delivery: .notification,
-                        acknowledgement: .none
-                    ) { .heartRate($0) })
+                        acknowledgement: .none))
             case .event(.indication(let indication)):
                 try await indication.acknowledgeDurable()
             case .event, .deadline: continue

@@ -36,7 +36,7 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
         public var confirmed = false
     }
 
-    public nonisolated let kind = SimulatedDeviceKind.bloodPressure
+    public nonisolated var profile: HealthProfile { .bloodPressure }
     public private(set) var configuration: Configuration
     public private(set) var stored: [StoredReading] = []
     private let database: AttributeDatabase

@@ -34,7 +34,7 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         public var context: GlucoseMeasurementContext?
     }
 
-    public nonisolated let kind = SimulatedDeviceKind.glucose
+    public nonisolated var profile: HealthProfile { .glucose }
     public private(set) var configuration: Configuration
     public private(set) var records: [Record] = []
     private var nextSequence: UInt16 = 1

@@ -56,7 +56,7 @@ public struct GlucoseSession: Sendable {
             if let feature = service.characteristic(.glucoseFeature), feature.properties.contains(.read),
                let value = try? GlucoseFeature(decoding: try await client.read(handle: feature.valueHandle))
             {
-                await emit(.glucoseFeature(value))
+                await emit(.characteristicRead(value))
             }
             try await SessionPrelude.battery(client, database, emit: emit)
             try await SessionPrelude.clock(client, database, options: options, emit: emit)
@@ -140,7 +140,7 @@ public struct GlucoseSession: Sendable {
             await emit(
                 .measurement(
                     ReceivedMeasurement(
-                        measurement: .glucose(record, context: context?.0), characteristic: .glucoseMeasurement,
+                        measurement: Measurement(GlucoseRecord(measurement: record, context: context?.0)), characteristic: .glucoseMeasurement,
                         rawPayloads: [raw] + (context.map { [$0.1] } ?? []), receivedAt: time,
                         delivery: .storedRecord(sequenceNumber: record.sequenceNumber), contextMissing: missing,
                         acknowledgement: DurabilityAcknowledgement(kind: .storedRecord(cursor, record.sequenceNumber)))))

@@ -25,7 +25,7 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
         public init() {}
     }
 
-    public nonisolated let kind = SimulatedDeviceKind.heartRate
+    public nonisolated var profile: HealthProfile { .heartRate }
     public private(set) var configuration: Configuration
     private let database: AttributeDatabase
     private let measurementHandle: UInt16

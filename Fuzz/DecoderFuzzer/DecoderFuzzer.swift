@@ -1,6 +1,7 @@
 // libFuzzer target for the characteristic decoders and ATT PDUs (README "Fuzzing").
 //
-// Input: the first byte selects a characteristic of `CharacteristicCatalog.all` (byte % count), the rest is its
+// Input: the first byte selects a characteristic of `CharacteristicCatalog.all` (byte % count; a new profile appends to
+// the catalog, so the seeds keep their meaning — DecoderCorpusTests checks it), the rest is its
 // payload. A payload that decodes must re-encode to bytes that decode again to the same JSON. Independently the
 // whole input is decoded as an ATT PDU, which must survive encode → decode unchanged.
 //

@@ -68,7 +68,14 @@ public enum DeviceMapper {
         case .bloodPressure, .pulseRate: (.mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"), "Blood Pressure Cuff")
         case .glucose: (.mdc(528_401, "MDC_DEV_SPEC_PROFILE_GLUCOSE"), "Glucose Monitor")
         case .heartRate: (.mdc(528_525, "MDC_DEV_SUB_SPEC_PROFILE_HR"), "Heart Rate Monitor")
+        case .bodyTemperature: (.mdc(528_392, "MDC_DEV_SPEC_PROFILE_TEMP"), "Thermometer")
         }
+    }
+
+    /// Each specialization once, in the order of the kinds of reading.
+    static var supportedSpecializations: [(code: Concept, text: String)] {
+        var seen: Set<String> = []
+        return ReadingKind.allCases.map(specialization(of:)).filter { seen.insert($0.code.code).inserted }
     }
 
     /// A Bluetooth SIG profile device reports no System-Type-Spec-List, so no specialization version of its own;
@@ -85,7 +92,7 @@ public enum DeviceMapper {
         identifiers.append(.obj(["system": .string(deviceKeySystem), "value": .string(record.key)]))
 
         var seen: Set<String> = []
-        let specializations: [FHIRJSON] = [ReadingKind.bloodPressure, .pulseRate, .glucose, .heartRate].compactMap { kind in
+        let specializations: [FHIRJSON] = ReadingKind.allCases.compactMap { kind in
             guard kinds.contains(kind) else { return nil }
             let (code, text) = specialization(of: kind)
             guard seen.insert(code.code).inserted else { return nil }
@@ -153,9 +160,9 @@ public enum DeviceMapper {
                 "manufacturer": info.manufacturer.map(FHIRJSON.string),
                 "modelNumber": .string(info.model),
                 "type": Element.codeable([.mdc(531_981, "MDC_MOC_VMS_MDS_AHD")], text: "Personal Health Gateway"),
-                "specialization": .array([ReadingKind.bloodPressure, .glucose, .heartRate].map { kind in
-                    let (code, text) = specialization(of: kind)
-                    return .obj(["systemType": Element.codeable([code], text: text)])
+                // Every specialization whose readings the gateway maps (the cuff's pulse rate is the cuff's).
+                "specialization": .array(supportedSpecializations.map { code, text in
+                    .obj(["systemType": Element.codeable([code], text: text)])
                 }),
                 "version": .array([
                     version(.mdc(531_975, "MDC_ID_PROD_SPEC_SW"), "Software revision", gateway.softwareVersion)

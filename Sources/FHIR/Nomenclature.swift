@@ -11,13 +11,18 @@ enum Nomenclature {
     /// The energy a heart-rate sensor has counted since it was last reset (kJ): LOINC's "Calories burned".
     static let energyExpended = MeasurementCode(codings: [.loinc("41981-2", "Calories burned")], text: "Energy expended")
 
-    /// Where a heart-rate sensor is worn (Body Sensor Location), as SNOMED CT body structures; "other" has text only.
+    /// Where a heart-rate sensor is worn (Body Sensor Location) or a temperature was taken (Temperature Type), as SNOMED
+    /// CT body structures; "other" has text only.
     static func bodySite(_ location: String?) -> FHIRJSON? {
         guard let location else { return nil }
         let structures: [String: (String, String)] = [
             "chest": ("51185008", "Thoracic structure"), "wrist": ("8205005", "Wrist region structure"),
             "finger": ("7569003", "Finger structure"), "hand": ("85562004", "Hand structure"),
             "ear_lobe": ("48800003", "Ear lobule structure"), "foot": ("56459004", "Foot structure"),
+            "armpit": ("91470000", "Axillary region structure"), "mouth": ("74262004", "Oral cavity structure"),
+            "rectum": ("34402009", "Rectum structure"), "toe": ("29707007", "Toe structure"),
+            "tympanum": ("42859004", "Tympanic membrane structure"),
+            "gastrointestinal_tract": ("122865005", "Gastrointestinal tract structure"),
         ]
         let text = location.replacingOccurrences(of: "_", with: " ")
         guard let (code, display) = structures[location] else { return .obj(["text": .string(text)]) }
@@ -54,6 +59,9 @@ enum Nomenclature {
             MeasurementCode(codings: [.mdc(147240, "MDC_ECG_TIME_PD_RR_GL")], text: "RR interval")
         case .glucose:
             glucose(sampleType: glucoseSampleType, unit: unit)
+        case .bodyTemperature:
+            MeasurementCode(
+                codings: [.mdc(150364, "MDC_TEMP_BODY"), .loinc("8310-5", "Body temperature")], text: "Body temperature")
         case .energyExpended:
             nil
         }
@@ -115,6 +123,8 @@ struct UnitPresentation: Hashable {
         case "mol/L": self = UnitPresentation(code: "mmol/L", unit: "mmol/L", exponentShift: 3)
         case "mm[Hg]": self = UnitPresentation(code: "mm[Hg]", unit: "mmHg", exponentShift: 0)
         case "/min": self = UnitPresentation(code: "/min", unit: "beats/minute", exponentShift: 0)
+        case "Cel": self = UnitPresentation(code: "Cel", unit: "°C", exponentShift: 0)
+        case "[degF]": self = UnitPresentation(code: "[degF]", unit: "°F", exponentShift: 0)
         default: self = UnitPresentation(code: ucum, unit: ucum, exponentShift: 0)
         }
     }

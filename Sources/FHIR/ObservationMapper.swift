@@ -44,9 +44,14 @@ public enum ObservationMapper {
                 id: id, profiles: [FHIRCodes.compoundNumericProfile], identifier: frame.identity.hex, vitalSign: true,
                 code: Element.codeable(Nomenclature.bloodPressure), interpretation: frame.interpretation, note: note,
                 components: components)
-        case .pulseRate, .heartRate, .glucose:
+        case .pulseRate, .heartRate, .glucose, .bodyTemperature:
             let metric: Metric =
-                reading.kind == .glucose ? .glucose : (reading.kind == .heartRate ? .heartRate : .pulseRate)
+                switch reading.kind {
+                case .glucose: .glucose
+                case .heartRate: .heartRate
+                case .bodyTemperature: .bodyTemperature
+                default: .pulseRate
+                }
             let main = reading.component(metric)
             let unit = main?.unit ?? "/min"
             let sampleType = reading.context.glucose?.sampleType
@@ -73,7 +78,7 @@ public enum ObservationMapper {
                 id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex,
                 vitalSign: reading.kind != .glucose,
                 code: Element.codeable(code), value: value, interpretation: frame.interpretation, note: note,
-                bodySite: reading.kind == .heartRate ? Nomenclature.bodySite(reading.context.bodySensorLocation) : nil,
+                bodySite: Nomenclature.bodySite(reading.context.bodySensorLocation),
                 components: reading.kind == .heartRate ? rr : [])
         }
     }

@@ -58,7 +58,7 @@ enum StatusBits {
             switch frame.reading.kind {
             case .bloodPressure: bloodPressure
             case .glucose: glucose
-            case .pulseRate, .heartRate: nil
+            case .pulseRate, .heartRate, .bodyTemperature: nil
             }
         guard let table else { return nil }
         let set = table.bits.filter { raw & (1 << UInt16($0.bit)) != 0 }

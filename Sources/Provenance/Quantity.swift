@@ -64,6 +64,7 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
     case rrInterval = "rr_interval"
     case energyExpended = "energy_expended"
     case glucose = "glucose"
+    case bodyTemperature = "body_temperature"
 
     /// The kind of reading whose component this metric is (the kind consent rules and summaries are about).
     public var readingKind: ReadingKind {
@@ -72,6 +73,7 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
         case .pulseRate: .pulseRate
         case .heartRate, .rrInterval, .energyExpended: .heartRate
         case .glucose: .glucose
+        case .bodyTemperature: .bodyTemperature
         }
     }
 }
@@ -83,6 +85,7 @@ public enum ReadingKind: String, Hashable, Sendable, Codable, CaseIterable {
     case pulseRate = "pulse_rate"
     case heartRate = "heart_rate"
     case glucose = "glucose"
+    case bodyTemperature = "body_temperature"
 }
 
 /// One measured quantity of a reading, with its UCUM unit.

@@ -81,10 +81,9 @@ public final class WindowTracker: Sendable {
 
     public func zone(for subject: String) -> TimeZone { zones[subject] ?? defaultZone }
 
-    /// The metrics with hourly and daily windows.
-    static let windowedMetrics: Set<Metric> = [
-        .systolicPressure, .diastolicPressure, .meanArterialPressure, .pulseRate, .heartRate, .glucose,
-    ]
+    /// The metrics with hourly and daily windows: every measured quantity but a strap's RR intervals and energy counter
+    /// (summarised by the RMSSD and not at all).
+    static let windowedMetrics = Set(Metric.allCases).subtracting([.rrInterval, .energyExpended])
 
     static let migration = """
         CREATE TABLE IF NOT EXISTS window_version (

@@ -338,6 +338,25 @@ import Testing
         #expect(map(reading)[0].json["bodySite"]?["text"]?.stringValue == "other")
     }
 
+    /// A thermometer's reading is a numeric vital sign: MDC_TEMP_BODY + LOINC 8310-5, in UCUM Cel or [degF] exactly as
+    /// sent, where it was taken as the bodySite, and its device a thermometer (MDC_DEV_SPEC_PROFILE_TEMP).
+    @Test func bodyTemperatureIsANumericVitalSignWithItsSite() throws {
+        var reading = Fixture.pulse()
+        reading.kind = .bodyTemperature
+        reading.components = [ReadingComponent(metric: .bodyTemperature, value: Fixture.q(9824, -2), unit: "[degF]")]
+        reading.context.bodySensorLocation = "tympanum"
+        let main = map(reading)[0].json
+        #expect(main["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.numericProfile)
+        #expect(main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["150364", "8310-5"])
+        #expect(main["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } == true)
+        #expect(main["valueQuantity"]?["value"]?.numberText == "98.24")
+        #expect(main["valueQuantity"]?["code"]?.stringValue == "[degF]")
+        #expect(main["valueQuantity"]?["unit"]?.stringValue == "°F")
+        #expect(main["bodySite"]?["coding"]?[0]?["code"]?.stringValue == "42859004")
+        let device = DeviceMapper.phdDevice(reading.device, kinds: [.bodyTemperature]).json
+        #expect(device.prettyText.contains("MDC_DEV_SPEC_PROFILE_TEMP"))
+    }
+
     @Test func pulseRateIsANumericObservation() throws {
         let resources = map(Fixture.pulse(flags: [.bodyMovement]))
         let main = resources[0].json

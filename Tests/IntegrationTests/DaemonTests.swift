@@ -264,6 +264,8 @@ import Testing
             "/Observation?subject=alice&_sort=-date&_count=20", "/Observation?subject=bob&_count=20", "/Device",
             "/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=\(today)/\(today)&statistic=average,minimum,maximum,count&interval=PT1H",
             "/Observation/$lastn?subject=alice&max=2", "/metadata",
+            "/Observation?subject=bob&code=http://loinc.org|8310-5&_count=10",
+            "/Observation/$stats?subject=bob&code=http://loinc.org|8310-5&period=\(today)/\(today)&statistic=average,minimum,maximum,count",
         ]
         for (index, path) in urls.enumerated() {
             let reply = try await APIHarness.send("GET", base + path, token: token)
@@ -281,6 +283,9 @@ import Testing
         let alice = try await FHIRAPITests.get(base + "/Observation?subject=alice&_count=500", token: token)
         let kinds = Set(FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
         #expect(kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
+        // Bob's thermometer (a fourth profile, from its descriptor alone): its stored temperatures reached FHIR.
+        let temperatures = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/6.json"))) as? [String: Any] ?? [:]
+        #expect(!FHIRAPITests.entries(temperatures).isEmpty, "\(temperatures)")
         if let python = FHIRValidator.python {
             // Waited for off the cooperative pool (the validator takes seconds).
             let (status, report) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, String), Never>) in

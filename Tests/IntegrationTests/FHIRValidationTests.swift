@@ -188,6 +188,18 @@ struct FHIRValidationTests {
                     characteristic: "0x2A18", rawPayloads: [[0x1B, UInt8(40 + index), 0x00], [0x02, UInt8(40 + index)]],
                     sequenceNumber: UInt16(40 + index)))
         }
+        // Body temperature: 36.8 °C at the armpit (stamped), and a thermometer that could not finish in °F (NaN).
+        for (index, item) in [(q(368, -1), "Cel", "armpit"), (ReadingValue.absent(.notANumber), "[degF]", "mouth")].enumerated() {
+            var context = MeasurementContext()
+            context.bodySensorLocation = item.2
+            let micros = at0830 + (11 + Int64(index)) * hour
+            list.append(
+                Reading(
+                    kind: .bodyTemperature, components: [ReadingComponent(metric: .bodyTemperature, value: item.0, unit: item.1)],
+                    subject: "alice", device: cuff(), gateway: gateway, context: context, time: stamped(micros),
+                    flags: index == 0 ? [] : [.valueAbsent], characteristic: "0x2A1C",
+                    rawPayloads: [[0x06, 0x70, 0x01, 0x00, UInt8(0xFF - index)]]))
+        }
         // Bob's reading: a patient-scoped Provenance of a mixed batch is a restricted one.
         var bobs = bloodPressure(at: at0830, systolic: q(110), time: stamped(at0830))
         bobs.subject = "bob"
@@ -278,6 +290,9 @@ struct FHIRValidationTests {
         _ = try await keep("stats-post-form", base + "/Observation/$stats", method: "POST", contentType: "application/x-www-form-urlencoded", body: statsQuery)
         _ = try await keep("stats-post-parameters", base + "/Observation/$stats", method: "POST", contentType: "application/fhir+json",
             body: StatsPostTests.parameters)
+        _ = try await keep(
+            "stats-temperature", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8310-5&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count")
+        #expect(observations.contains { codes($0).contains("8310-5") && ($0["bodySite"] as? [String: Any]) != nil })
         _ = try await keep("lastn", base + "/Observation/$lastn?subject=alice&max=3")
         _ = try await keep("search-page", base + "/Observation?subject=alice&_count=2&_offset=2&_sort=-date")
         // The daily clinical summaries, found by their codes.

@@ -208,22 +208,14 @@ extension APIData {
     package func element(
         of metric: Metric, subject: String, device: String, newest: inout [String: (reading: Reading, observations: [FHIRResource])?]
     ) throws -> MetricElement? {
-        let kinds: [ReadingKind] = switch metric {
-        case .systolicPressure, .diastolicPressure, .meanArterialPressure: [.bloodPressure]
-        case .pulseRate: [.pulseRate]
-        case .heartRate, .rrInterval, .energyExpended: [.heartRate]
-        case .glucose: [.glucose]
-        }
-        for kind in kinds {
-            let key = kind.rawValue + "|" + device
-            if newest.index(forKey: key) == nil {
-                newest[key] = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first.map { reading in
-                    (reading, observations(of: [reading]).map(\.resource))
-                }
+        let kind = metric.readingKind
+        let key = kind.rawValue + "|" + device
+        if newest.index(forKey: key) == nil {
+            newest[key] = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first.map { reading in
+                (reading, observations(of: [reading]).map(\.resource))
             }
-            guard let found = newest[key] ?? nil else { continue }
-            if let element = MetricElement.find(metric, in: found.reading, observations: found.observations) { return element }
         }
-        return nil
+        guard let found = newest[key] ?? nil else { return nil }
+        return MetricElement.find(metric, in: found.reading, observations: found.observations)
     }
 }

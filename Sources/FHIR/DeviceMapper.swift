@@ -64,12 +64,8 @@ public enum DeviceMapper {
     /// Profile device maps to the specialization whose measurements it reports (BP cuff 10407, glucose meter 10417, a
     /// heart-rate-only ECG sub-specialization for a strap).
     static func specialization(of kind: ReadingKind) -> (code: Concept, text: String) {
-        switch kind {
-        case .bloodPressure, .pulseRate: (.mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"), "Blood Pressure Cuff")
-        case .glucose: (.mdc(528_401, "MDC_DEV_SPEC_PROFILE_GLUCOSE"), "Glucose Monitor")
-        case .heartRate: (.mdc(528_525, "MDC_DEV_SUB_SPEC_PROFILE_HR"), "Heart Rate Monitor")
-        case .bodyTemperature: (.mdc(528_392, "MDC_DEV_SPEC_PROFILE_TEMP"), "Thermometer")
-        }
+        let mapping = ReadingKindMapping.of(kind)
+        return (mapping.specialization, mapping.specializationText)
     }
 
     /// Each specialization once, in the order of the kinds of reading.

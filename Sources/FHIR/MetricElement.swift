@@ -14,7 +14,6 @@ public struct MetricElement: Sendable {
         guard let component = reading.component(metric) else { return nil }
         let sampleType = reading.context.glucose?.sampleType
         let measurement = Nomenclature.code(of: metric, glucoseSampleType: sampleType, unit: component.unit)
-            ?? (metric == .glucose ? Nomenclature.glucose(sampleType: sampleType, unit: component.unit) : nil)
         guard let wanted = measurement?.codings.first else { return nil }
         func names(_ element: FHIRJSON) -> Bool {
             (element["code"]?["coding"]?.arrayValue ?? []).contains {

@@ -31,55 +31,41 @@ public enum ObservationMapper {
         let reading = frame.reading
         let id = frame.observationID
         var note = frame.timeNote
-        switch reading.kind {
-        case .bloodPressure:
-            // Compound numeric: no value of its own, one component per pressure, each exact or absent.
+        let mapping = ReadingKindMapping.of(reading.kind)
+        switch mapping.shape {
+        case .compound(let code, let metrics):
+            // Compound numeric: no value of its own, one component per metric, each exact or absent.
             let components: [FHIRJSON] = reading.components.compactMap { component in
-                guard [.systolicPressure, .diastolicPressure, .meanArterialPressure].contains(component.metric),
-                    let code = Nomenclature.code(of: component.metric, glucoseSampleType: nil, unit: component.unit)
+                guard metrics.contains(component.metric),
+                    let code = mapping.code(component.metric, nil, component.unit)
                 else { return nil }
                 return ObservationFrame.component(code, component.value, ucum: component.unit)
             }
             return frame.observation(
-                id: id, profiles: [FHIRCodes.compoundNumericProfile], identifier: frame.identity.hex, vitalSign: true,
-                code: Element.codeable(Nomenclature.bloodPressure), interpretation: frame.interpretation, note: note,
-                components: components)
-        case .pulseRate, .heartRate, .glucose, .bodyTemperature:
-            let metric: Metric =
-                switch reading.kind {
-                case .glucose: .glucose
-                case .heartRate: .heartRate
-                case .bodyTemperature: .bodyTemperature
-                default: .pulseRate
-                }
+                id: id, profiles: [FHIRCodes.compoundNumericProfile], identifier: frame.identity.hex, vitalSign: mapping.vitalSign,
+                code: Element.codeable(code), interpretation: frame.interpretation, note: note, components: components)
+        case .numeric(let metric):
             let main = reading.component(metric)
-            let unit = main?.unit ?? "/min"
+            let unit = main?.unit ?? ""
             let sampleType = reading.context.glucose?.sampleType
-            let code =
-                Nomenclature.code(of: metric, glucoseSampleType: sampleType, unit: unit)
-                ?? Nomenclature.glucose(sampleType: sampleType, unit: unit)
+            let code = mapping.code(metric, sampleType, unit) ?? MeasurementCode(codings: [], text: metric.rawValue)
             // A reading without its main component is not a number either: say so rather than invent one.
             let value = Element.value(main?.value ?? .absent(.notANumber), ucum: unit)
-            // RR intervals travel with the heart rate they were reported with, in beat order; then the energy the
-            // sensor has counted since it was reset.
-            var rr: [FHIRJSON] = reading.components.filter { $0.metric == .rrInterval }.compactMap { component in
-                Nomenclature.code(of: .rrInterval, glucoseSampleType: nil, unit: component.unit).map {
+            // The reading's other coded components travel with it in their order: a strap's RR intervals in beat
+            // order, then the energy it has counted since it was reset.
+            let components: [FHIRJSON] = reading.components.filter { $0.metric != metric }.compactMap { component in
+                (mapping.code(component.metric, sampleType, component.unit) ?? mapping.componentCode(component.metric)).map {
                     ObservationFrame.component($0, component.value, ucum: component.unit)
                 }
             }
-            if let energy = reading.component(.energyExpended) {
-                rr.append(ObservationFrame.component(Nomenclature.energyExpended, energy.value, ucum: energy.unit))
-            }
-            if reading.kind == .glucose, reading.context.glucose?.contextMissing == true {
+            if reading.context.glucose?.contextMissing == true {
                 note = [note, "The meter announced a measurement context that never arrived."].compactMap { $0 }.joined(
                     separator: " ")
             }
             return frame.observation(
-                id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex,
-                vitalSign: reading.kind != .glucose,
+                id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex, vitalSign: mapping.vitalSign,
                 code: Element.codeable(code), value: value, interpretation: frame.interpretation, note: note,
-                bodySite: Nomenclature.bodySite(reading.context.bodySensorLocation),
-                components: reading.kind == .heartRate ? rr : [])
+                bodySite: Nomenclature.bodySite(reading.context.bodySensorLocation), components: components)
         }
     }
 }

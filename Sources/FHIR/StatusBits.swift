@@ -11,56 +11,24 @@ import Provenance
 /// fault") does not match the IG's 8417752.11 and reserved bits have no code; both stay visible through the
 /// reading's `questionable` interpretation instead.
 enum StatusBits {
-    struct Bit {
+    struct Bit: Sendable {
         var bit: Int
         var name: String
         var text: String
     }
 
-    static let bloodPressure = (
-        code: Concept.mdc(8_410_608, "MDC_BLOOD_PRESSURE_MEASUREMENT_STATUS"), kind: "bpstatus",
-        bits: [
-            Bit(bit: 0, name: "body-movement", text: "Too much body movement"),
-            Bit(bit: 1, name: "cuff-too-loose", text: "The cuff was too loose"),
-            Bit(bit: 2, name: "irregular-pulse", text: "An irregular pulse was detected"),
-            Bit(bit: 3, name: "pulse-over-range-limit", text: "The pulse was too high for the sensor to work"),
-            Bit(bit: 4, name: "pulse-under-range-limit", text: "The pulse was too low for the sensor to work"),
-            Bit(
-                bit: 5, name: "improper-body-position",
-                text: "The cuff was incorrectly placed with respect to the heart"),
-        ]
-    )
-
-    static let glucose = (
-        code: Concept.mdc(8_417_752, "MDC_GLU_METER_DEV_STATUS"), kind: "glustatus",
-        bits: [
-            Bit(bit: 0, name: "device-battery-low", text: "The device battery is low"),
-            Bit(bit: 1, name: "sensor-malfunction", text: "The sensor has malfunctioned"),
-            Bit(bit: 2, name: "sensor-sample-size-insufficient", text: "The sample size is insufficient"),
-            Bit(bit: 3, name: "sensor-strip-insertion", text: "The test strip was inserted incorrectly"),
-            Bit(
-                bit: 4, name: "sensor-strip-type-incorrect", text: "The test strip type is incompatible with the sensor"
-            ),
-            Bit(bit: 5, name: "sensor-result-too-high", text: "The result is higher than the device can process"),
-            Bit(bit: 6, name: "sensor-result-too-low", text: "The result is lower than the device can process"),
-            Bit(bit: 7, name: "sensor-temp-too-high", text: "The temperature is too high"),
-            Bit(bit: 8, name: "sensor-temp-too-low", text: "The temperature is too low"),
-            Bit(bit: 9, name: "sensor-read-interrupt", text: "The read process was interrupted"),
-            Bit(bit: 10, name: "device-gen-fault", text: "General device fault"),
-        ]
-    )
+    /// A kind's status word: its 11073 BITS code, the id prefix of its Observations, and the named bits.
+    struct Table: Sendable {
+        var code: Concept
+        var kind: String
+        var bits: [Bit]
+    }
 
     /// The status Observation of a BP or glucose reading with at least one named bit set; nil otherwise (the pulse
     /// rate a cuff reports with the pressure shares the pressure's status, which is reported once, with the pressure).
     static func observation(_ frame: ObservationFrame) -> FHIRResource? {
         guard let raw = frame.reading.context.rawStatus else { return nil }
-        let table: (code: Concept, kind: String, bits: [Bit])? =
-            switch frame.reading.kind {
-            case .bloodPressure: bloodPressure
-            case .glucose: glucose
-            case .pulseRate, .heartRate, .bodyTemperature: nil
-            }
-        guard let table else { return nil }
+        guard let table = ReadingKindMapping.of(frame.reading.kind).statusBits else { return nil }
         let set = table.bits.filter { raw & (1 << UInt16($0.bit)) != 0 }
         guard !set.isEmpty else { return nil }
         let components: [FHIRJSON] = set.map { bit in

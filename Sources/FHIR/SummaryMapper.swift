@@ -30,7 +30,7 @@ public enum SummaryMapper {
                 $0.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(revision.endMicros / 1_000_000)))
             } ?? startOffset
         let code = Nomenclature.code(ofSeriesMetric: series.metric, unit: unit)
-        let vitalSign = Metric(rawValue: series.metric).map { $0 != .glucose } ?? false
+        let vitalSign = Metric(rawValue: series.metric).map { ReadingKindMapping.of($0.readingKind).vitalSign } ?? false
 
         var components: [FHIRJSON] = []
         if aggregate.count > 0 {

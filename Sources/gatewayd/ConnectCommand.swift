@@ -48,18 +48,12 @@ struct ConnectCommand: AsyncParsableCommand {
             FileHandleOutput.standardError("gatewayd connect: \(error)")
             throw ExitCode(1)
         }
-        let stream: ProfileEvents
-        if database.service(.bloodPressureService) != nil {
-            stream = BloodPressureSession(client: client, options: options).run()
-        } else if database.service(.glucoseService) != nil {
-            stream = GlucoseSession(client: client, cursor: StoredRecordCursor(next: cursor), options: options).run()
-        } else if database.service(.heartRateService) != nil {
-            stream = HeartRateSession(client: client, options: options).run()
-        } else {
+        guard let profile = HealthProfile.of(database) else {
             FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.rendered(indent: 0))
-            FileHandleOutput.standardError("gatewayd connect: no blood pressure, glucose or heart rate service on this device")
+            FileHandleOutput.standardError("gatewayd connect: no \(HealthProfile.serviceList) on this device")
             throw ExitCode(1)
         }
+        let stream = profile.session(client, StoredRecordCursor(next: cursor), options)
         if let seconds {
             Task {
                 try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))

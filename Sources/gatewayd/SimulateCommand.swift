@@ -16,7 +16,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "The profile: \(HealthProfile.all.map(\.simulator.shortName).joined(separator: ", ")), or its id (blood_pressure …).")
     var device: String
 
-    @Option(help: "Stored readings to start with (bp, glucose).")
+    @Option(help: "Stored readings to start with (devices that keep them: not a strap).")
     var readings = 6
 
     @Option(help: "Seed for the generated readings.")

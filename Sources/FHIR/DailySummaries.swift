@@ -4,7 +4,7 @@ import StreamEngine
 import TimeSeries
 
 /// The clinical summaries of one person's local day as Observations: home blood pressure morning and evening,
-/// resting heart rate, RMSSD, glucose by meal context — what `gatewayd summary` prints, for a PHR and the API.
+/// resting heart rate, RMSSD, glucose by meal context, the lowest SpO2 and the time below 90 % — what `gatewayd summary` prints, for a PHR and the API.
 ///
 /// Each is computed from the stored readings of that day only (blood pressure and glucose from the archive's
 /// index, heart rate and RR intervals from the store's samples), so its cost is one day's readings, and its id
@@ -17,6 +17,7 @@ public struct DailySummaries: Sendable {
         case restingHeartRate = "resting-heart-rate"
         case rmssd = "rmssd"
         case glucoseByMeal = "glucose-by-meal"
+        case lowestOxygenSaturation = "spo2-lowest"
 
         /// The reading kind whose consent rules decide whether it may leave.
         public var readingKind: ReadingKind {
@@ -24,6 +25,7 @@ public struct DailySummaries: Sendable {
             case .morningBloodPressure, .eveningBloodPressure: .bloodPressure
             case .restingHeartRate, .rmssd: .heartRate
             case .glucoseByMeal: .glucose
+            case .lowestOxygenSaturation: .oxygenSaturation
             }
         }
 
@@ -32,6 +34,7 @@ public struct DailySummaries: Sendable {
             switch readingKind {
             case .bloodPressure: .systolicPressure
             case .glucose: .glucose
+            case .oxygenSaturation: .oxygenSaturation
             default: .heartRate
             }
         }
@@ -45,7 +48,7 @@ public struct DailySummaries: Sendable {
             case .morningBloodPressure, .eveningBloodPressure:
                 [own, .loinc("96607-7", "Blood pressure panel mean systolic and mean diastolic")]
             case .restingHeartRate: [own, .loinc("40443-4", "Heart rate --resting")]
-            case .rmssd, .glucoseByMeal: [own]
+            case .rmssd, .glucoseByMeal, .lowestOxygenSaturation: [own]
             }
         }
 
@@ -59,6 +62,7 @@ public struct DailySummaries: Sendable {
             case .restingHeartRate: "Resting heart rate"
             case .rmssd: "Heart rate variability (RMSSD), median of the day's 5-minute windows"
             case .glucoseByMeal: "Glucose mean by meal context"
+            case .lowestOxygenSaturation: "Lowest oxygen saturation (SpO2) of the day, and time below 90 %"
             }
         }
     }
@@ -105,6 +109,7 @@ public struct DailySummaries: Sendable {
             out += try heart(context).filter { kinds.contains($0.kind) }
         }
         if kinds.contains(.glucoseByMeal) { out += try glucose(context) }
+        if kinds.contains(.lowestOxygenSaturation) { out += try oxygenSaturation(context) }
         return out
     }
 

@@ -65,6 +65,10 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
     case energyExpended = "energy_expended"
     case glucose = "glucose"
     case bodyTemperature = "body_temperature"
+    /// Oxygen saturation from a pulse oximeter (SpO2, %), its pulse rate, and its pulse amplitude index (%).
+    case oxygenSaturation = "spo2"
+    case oximetryPulseRate = "spo2_pulse_rate"
+    case pulseAmplitudeIndex = "pulse_amplitude_index"
 
     /// The kind of reading whose component this metric is (the kind consent rules and summaries are about).
     public var readingKind: ReadingKind {
@@ -74,6 +78,8 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
         case .heartRate, .rrInterval, .energyExpended: .heartRate
         case .glucose: .glucose
         case .bodyTemperature: .bodyTemperature
+        case .oxygenSaturation, .pulseAmplitudeIndex: .oxygenSaturation
+        case .oximetryPulseRate: .oximetryPulseRate
         }
     }
 }
@@ -86,6 +92,9 @@ public enum ReadingKind: String, Hashable, Sendable, Codable, CaseIterable {
     case heartRate = "heart_rate"
     case glucose = "glucose"
     case bodyTemperature = "body_temperature"
+    case oxygenSaturation = "oxygen_saturation"
+    /// The pulse rate a pulse oximeter reports with the saturation.
+    case oximetryPulseRate = "oximetry_pulse_rate"
 }
 
 /// One measured quantity of a reading, with its UCUM unit.

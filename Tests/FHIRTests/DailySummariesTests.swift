@@ -116,6 +116,42 @@ import TimeSeries
         #expect(Set(all.map(\.resource.id)).count == all.count)
     }
 
+    /// A night on a pulse oximeter: continuous values a second apart, 95 % but for a 30-second dip to 88-89 %, one
+    /// doubtful 70 % (sensor displaced), and two spot-checks hours apart at 89 %. The lowest clean value is 88; time
+    /// below 90 % is the dip's 30 seconds (the spot-checks count as readings, not as hours spent below).
+    @Test func theLowestSpO2AndTimeBelow90PercentOfTheDay() async throws {
+        func saturation(_ percent: Int64, at micros: Int64, flags: ReadingFlags = []) -> Reading {
+            var reading = Fixture.pulse(flags: flags)
+            reading.subject = "alice"
+            reading.kind = .oxygenSaturation
+            reading.components = [ReadingComponent(metric: .oxygenSaturation, value: Fixture.q(percent), unit: "%")]
+            reading.time = Fixture.receiveTime(micros)
+            reading.rawPayloads = [[0x00, UInt8(percent), 0x00, UInt8(micros / 1_000_000 & 0xFF), UInt8(micros / 256_000_000 & 0xFF)]]
+            return reading
+        }
+        let start = Fixture.at0830 - 6 * 60 * Self.minute  // 02:30 in Tokyo
+        var night = (0..<120).map { i -> Reading in
+            let percent: Int64 = (40..<70).contains(i) ? (i % 2 == 0 ? 88 : 89) : 95
+            return saturation(percent, at: start + Int64(i) * 1_000_000)
+        }
+        night.append(saturation(70, at: start + 200_000_000, flags: [.sensorAnnunciation]))
+        night += [saturation(89, at: Fixture.at0830), saturation(89, at: Fixture.at0830 + 120 * Self.minute)]
+        let world = try SyncClientTests.world(rules: [])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        _ = try await world.engine.ingest(batch: night.map { PendingReading(reading: $0, acknowledge: {}) })
+        let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
+        let all = try summaries.summaries(subject: "alice", day: Self.day, kinds: [.lowestOxygenSaturation], issuedMicros: Fixture.at0830 + 24 * 60 * Self.minute)
+        let json = try #require(all.first?.resource.json)
+        #expect(json["valueQuantity"]?["value"]?.numberText == "88")
+        #expect(json["valueQuantity"]?["code"]?.stringValue == "%")
+        #expect(json["component"]?[0]?["valueQuantity"]?["value"]?.numberText == "30")
+        #expect(json["component"]?[0]?["valueQuantity"]?["code"]?.stringValue == "s")
+        #expect(json["component"]?[1]?["valueInteger"]?.numberText == "32")
+        #expect(json["extension"]?[0]?["valueQuantity"]?["value"]?.numberText == "122")
+        #expect(json["note"]?[1]?["text"]?.stringValue == "1 value left out as doubtful.")
+        #expect(json["category"]?[0]?["coding"]?[0]?["code"]?.stringValue == "vital-signs")
+    }
+
     /// Synced under consent: a rule for heart-rate summaries only sends resting HR and RMSSD (no blood pressure or
     /// glucose summary, no reading); a late strap notification revises them as new versions of the same resources.
     @Test func dailySummariesAreSyncedUnderConsentAndRevisedByLateData() async throws {

@@ -357,6 +357,29 @@ import Testing
         #expect(device.prettyText.contains("MDC_DEV_SPEC_PROFILE_TEMP"))
     }
 
+    /// A pulse oximeter's pair: SpO2 (MDC_PULS_OXIM_SAT_O2, LOINC 59408-5 and 2708-6, %) with its pulse amplitude index
+    /// as a component, and its pulse rate (MDC_PULS_OXIM_PULS_RATE + 8867-4); the device a pulse oximeter.
+    @Test func oxygenSaturationAndItsPulseRateAreNumericVitalSigns() throws {
+        var saturation = Fixture.pulse()
+        saturation.kind = .oxygenSaturation
+        saturation.components = [
+            ReadingComponent(metric: .oxygenSaturation, value: Fixture.q(97), unit: "%"),
+            ReadingComponent(metric: .pulseAmplitudeIndex, value: Fixture.q(42, -1), unit: "%"),
+        ]
+        let main = map(saturation)[0].json
+        #expect(main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["150456", "59408-5", "2708-6"])
+        #expect(main["valueQuantity"]?["value"]?.numberText == "97")
+        #expect(main["valueQuantity"]?["code"]?.stringValue == "%")
+        #expect(main["component"]?[0]?["code"]?["coding"]?[0]?["code"]?.stringValue == "150448")
+        #expect(main["component"]?[0]?["valueQuantity"]?["value"]?.numberText == "4.2")
+        var pulse = Fixture.pulse()
+        pulse.kind = .oximetryPulseRate
+        pulse.components = [ReadingComponent(metric: .oximetryPulseRate, value: Fixture.q(64), unit: "/min")]
+        #expect(map(pulse)[0].json["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["149530", "8867-4"])
+        let device = DeviceMapper.phdDevice(pulse.device, kinds: [.oxygenSaturation, .oximetryPulseRate]).json
+        #expect(device.prettyText.components(separatedBy: "MDC_DEV_SPEC_PROFILE_PULS_OXIM").count == 2)  // once
+    }
+
     @Test func pulseRateIsANumericObservation() throws {
         let resources = map(Fixture.pulse(flags: [.bodyMovement]))
         let main = resources[0].json

@@ -266,6 +266,7 @@ import Testing
             "/Observation/$lastn?subject=alice&max=2", "/metadata",
             "/Observation?subject=bob&code=http://loinc.org|8310-5&_count=10",
             "/Observation/$stats?subject=bob&code=http://loinc.org|8310-5&period=\(today)/\(today)&statistic=average,minimum,maximum,count",
+            "/Observation?subject=alice&code=http://loinc.org|59408-5&_count=10",
         ]
         for (index, path) in urls.enumerated() {
             let reply = try await APIHarness.send("GET", base + path, token: token)
@@ -286,6 +287,9 @@ import Testing
         // Bob's thermometer (a fourth profile, from its descriptor alone): its stored temperatures reached FHIR.
         let temperatures = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/6.json"))) as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(temperatures).isEmpty, "\(temperatures)")
+        // Alice's pulse oximeter (a fifth): its stored spot-checks reached FHIR.
+        let saturations = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/8.json"))) as? [String: Any] ?? [:]
+        #expect(!FHIRAPITests.entries(saturations).isEmpty, "\(saturations)")
         if let python = FHIRValidator.python {
             // Waited for off the cooperative pool (the validator takes seconds).
             let (status, report) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, String), Never>) in

@@ -200,6 +200,25 @@ struct FHIRValidationTests {
                     flags: index == 0 ? [] : [.valueAbsent], characteristic: "0x2A1C",
                     rawPayloads: [[0x06, 0x70, 0x01, 0x00, UInt8(0xFF - index)]]))
         }
+        // A pulse oximeter's spot-check: SpO2 with its pulse amplitude index, and its pulse rate; low perfusion.
+        var oximetry = MeasurementContext()
+        oximetry.statusLabels = ["validated_data", "low_perfusion_detected"]
+        oximetry.rawStatus = 0x0080
+        let spotCheck = at0830 + 13 * hour
+        list.append(
+            Reading(
+                kind: .oxygenSaturation,
+                components: [
+                    ReadingComponent(metric: .oxygenSaturation, value: q(93), unit: "%"),
+                    ReadingComponent(metric: .pulseAmplitudeIndex, value: q(42, -1), unit: "%"),
+                ],
+                subject: "alice", device: strap(), gateway: gateway, context: oximetry, time: stamped(spotCheck),
+                flags: [.sensorAnnunciation], characteristic: "0x2A5E", rawPayloads: [[0x0F, 0x5D, 0x00, 0x40, 0x00]]))
+        list.append(
+            Reading(
+                kind: .oximetryPulseRate, components: [ReadingComponent(metric: .oximetryPulseRate, value: q(64), unit: "/min")],
+                subject: "alice", device: strap(), gateway: gateway, context: oximetry, time: stamped(spotCheck),
+                flags: [.sensorAnnunciation], characteristic: "0x2A5E", rawPayloads: [[0x0F, 0x5D, 0x00, 0x40, 0x00]]))
         // Bob's reading: a patient-scoped Provenance of a mixed batch is a restricted one.
         var bobs = bloodPressure(at: at0830, systolic: q(110), time: stamped(at0830))
         bobs.subject = "bob"
@@ -293,6 +312,9 @@ struct FHIRValidationTests {
         _ = try await keep(
             "stats-temperature", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8310-5&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count")
         #expect(observations.contains { codes($0).contains("8310-5") && ($0["bodySite"] as? [String: Any]) != nil })
+        #expect(observations.contains { codes($0).contains("59408-5") && codes($0).contains("2708-6") })
+        _ = try await keep(
+            "stats-spo2", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C59408-5&period=2026-11-18/2026-11-19&statistic=minimum,count")
         _ = try await keep("lastn", base + "/Observation/$lastn?subject=alice&max=3")
         _ = try await keep("search-page", base + "/Observation?subject=alice&_count=2&_offset=2&_sort=-date")
         // The daily clinical summaries, found by their codes.

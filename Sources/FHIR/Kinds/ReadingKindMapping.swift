@@ -35,6 +35,8 @@ extension ReadingKindMapping {
         case .heartRate: .heartRate
         case .glucose: .glucose
         case .bodyTemperature: .bodyTemperature
+        case .oxygenSaturation: .oxygenSaturation
+        case .oximetryPulseRate: .oximetryPulseRate
         }
     }
 }

@@ -122,6 +122,8 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         activeServer = server
         activeLink = link
         await server.run()
+        // A new connection may have begun meanwhile: its server is not this one's to forget.
+        guard activeServer === server else { return }
         activeServer = nil
         activeLink = nil
         abortRequested = procedureRunning

@@ -4,7 +4,7 @@ import StreamEngine
 import TimeSeries
 
 /// The clinical summaries of one person's local day as Observations: home blood pressure morning and evening,
-/// resting heart rate, RMSSD, glucose by meal context, the lowest SpO2 and the time below 90 % — what `gatewayd summary` prints, for a PHR and the API.
+/// resting heart rate, RMSSD, glucose by meal context, the lowest SpO2 and the time below 90 %, the weight's change over a week — what `gatewayd summary` prints, for a PHR and the API.
 ///
 /// Each is computed from the stored readings of that day only (blood pressure and glucose from the archive's
 /// index, heart rate and RR intervals from the store's samples), so its cost is one day's readings, and its id
@@ -18,6 +18,7 @@ public struct DailySummaries: Sendable {
         case rmssd = "rmssd"
         case glucoseByMeal = "glucose-by-meal"
         case lowestOxygenSaturation = "spo2-lowest"
+        case weightWeeklyChange = "weight-weekly-change"
 
         /// The reading kind whose consent rules decide whether it may leave.
         public var readingKind: ReadingKind {
@@ -26,6 +27,7 @@ public struct DailySummaries: Sendable {
             case .restingHeartRate, .rmssd: .heartRate
             case .glucoseByMeal: .glucose
             case .lowestOxygenSaturation: .oxygenSaturation
+            case .weightWeeklyChange: .bodyWeight
             }
         }
 
@@ -35,6 +37,7 @@ public struct DailySummaries: Sendable {
             case .bloodPressure: .systolicPressure
             case .glucose: .glucose
             case .oxygenSaturation: .oxygenSaturation
+            case .bodyWeight: .bodyWeight
             default: .heartRate
             }
         }
@@ -48,7 +51,7 @@ public struct DailySummaries: Sendable {
             case .morningBloodPressure, .eveningBloodPressure:
                 [own, .loinc("96607-7", "Blood pressure panel mean systolic and mean diastolic")]
             case .restingHeartRate: [own, .loinc("40443-4", "Heart rate --resting")]
-            case .rmssd, .glucoseByMeal, .lowestOxygenSaturation: [own]
+            case .rmssd, .glucoseByMeal, .lowestOxygenSaturation, .weightWeeklyChange: [own]
             }
         }
 
@@ -63,6 +66,7 @@ public struct DailySummaries: Sendable {
             case .rmssd: "Heart rate variability (RMSSD), median of the day's 5-minute windows"
             case .glucoseByMeal: "Glucose mean by meal context"
             case .lowestOxygenSaturation: "Lowest oxygen saturation (SpO2) of the day, and time below 90 %"
+            case .weightWeeklyChange: "Body weight change over the week"
             }
         }
     }
@@ -110,6 +114,7 @@ public struct DailySummaries: Sendable {
         }
         if kinds.contains(.glucoseByMeal) { out += try glucose(context) }
         if kinds.contains(.lowestOxygenSaturation) { out += try oxygenSaturation(context) }
+        if kinds.contains(.weightWeeklyChange) { out += try weightChange(context) }
         return out
     }
 

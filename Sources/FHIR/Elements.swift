@@ -10,7 +10,8 @@ public enum Element {
     }
 
     static func codeable(_ concepts: [Concept], text: String? = nil) -> FHIRJSON {
-        .obj(["coding": .array(concepts.map(coding)), "text": text.map(FHIRJSON.string)])
+        // FHIR has no empty arrays: a concept without a code (body impedance) is its text alone.
+        .obj(["coding": concepts.isEmpty ? nil : .array(concepts.map(coding)), "text": text.map(FHIRJSON.string)])
     }
 
     static func codeable(_ code: MeasurementCode) -> FHIRJSON { codeable(code.codings, text: code.text) }

@@ -69,6 +69,18 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
     case oxygenSaturation = "spo2"
     case oximetryPulseRate = "spo2_pulse_rate"
     case pulseAmplitudeIndex = "pulse_amplitude_index"
+    /// A scale's weight, height and BMI, and a body-composition analysis (body fat % with its other values).
+    case bodyWeight = "body_weight"
+    case bodyHeight = "body_height"
+    case bodyMassIndex = "bmi"
+    case bodyFat = "body_fat"
+    case basalMetabolism = "basal_metabolism"
+    case musclePercentage = "muscle_percentage"
+    case muscleMass = "muscle_mass"
+    case fatFreeMass = "fat_free_mass"
+    case softLeanMass = "soft_lean_mass"
+    case bodyWaterMass = "body_water_mass"
+    case impedance = "impedance"
 
     /// The kind of reading whose component this metric is (the kind consent rules and summaries are about).
     public var readingKind: ReadingKind {
@@ -80,6 +92,11 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
         case .bodyTemperature: .bodyTemperature
         case .oxygenSaturation, .pulseAmplitudeIndex: .oxygenSaturation
         case .oximetryPulseRate: .oximetryPulseRate
+        case .bodyWeight: .bodyWeight
+        case .bodyHeight: .bodyHeight
+        case .bodyMassIndex: .bodyMassIndex
+        case .bodyFat, .basalMetabolism, .musclePercentage, .muscleMass, .fatFreeMass, .softLeanMass, .bodyWaterMass, .impedance:
+            .bodyComposition
         }
     }
 }
@@ -95,6 +112,11 @@ public enum ReadingKind: String, Hashable, Sendable, Codable, CaseIterable {
     case oxygenSaturation = "oxygen_saturation"
     /// The pulse rate a pulse oximeter reports with the saturation.
     case oximetryPulseRate = "oximetry_pulse_rate"
+    case bodyWeight = "body_weight"
+    case bodyHeight = "body_height"
+    case bodyMassIndex = "body_mass_index"
+    /// Body fat with the rest of a body-composition analysis as components.
+    case bodyComposition = "body_composition"
 }
 
 /// One measured quantity of a reading, with its UCUM unit.

@@ -152,6 +152,38 @@ import TimeSeries
         #expect(json["category"]?[0]?["coding"]?[0]?["code"]?.stringValue == "vital-signs")
     }
 
+    /// A week of weighings: 62.300 kg seven days before the day, a doubtful 70 kg six days before (left out), and
+    /// 63.850 kg on the day (after an earlier 63.900): the change is +1.550 kg, exact, with both weights as components.
+    @Test func theWeightsChangeOverAWeek() async throws {
+        func weighing(_ grams: Int64, at micros: Int64, flags: ReadingFlags = []) -> Reading {
+            var reading = Fixture.pulse(flags: flags)
+            reading.subject = "alice"
+            reading.kind = .bodyWeight
+            reading.components = [ReadingComponent(metric: .bodyWeight, value: Fixture.q(grams, -3), unit: "kg")]
+            reading.time = Fixture.receiveTime(micros)
+            reading.rawPayloads = [[0x00, UInt8(grams & 0xFF), UInt8(grams >> 8 & 0xFF), UInt8(micros / 1_000_000 & 0xFF)]]
+            return reading
+        }
+        let day: Int64 = 86_400_000_000
+        let readings = [
+            weighing(62_300, at: Fixture.at0830 - 7 * day), weighing(70_000, at: Fixture.at0830 - 6 * day, flags: [.bodyMovement]),
+            weighing(63_900, at: Fixture.at0830 - 60 * Self.minute), weighing(63_850, at: Fixture.at0830),
+        ]
+        let world = try SyncClientTests.world(rules: [])
+        defer { try? FileManager.default.removeItem(atPath: world.dir) }
+        _ = try await world.engine.ingest(batch: readings.map { PendingReading(reading: $0, acknowledge: {}) })
+        let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
+        let all = try summaries.summaries(subject: "alice", day: Self.day, kinds: [.weightWeeklyChange], issuedMicros: Fixture.at0830 + day)
+        let json = try #require(all.first?.resource.json)
+        #expect(json["valueQuantity"]?["value"]?.numberText == "1.550")
+        #expect(json["valueQuantity"]?["code"]?.stringValue == "kg")
+        #expect(json["component"]?[0]?["valueQuantity"]?["value"]?.numberText == "63.850")
+        #expect(json["component"]?[1]?["valueQuantity"]?["value"]?.numberText == "62.300")
+        #expect(json["effectivePeriod"]?["start"]?.stringValue == "2026-11-11T08:30:00+09:00")
+        // Without a weighing a week before there is no change to report.
+        #expect(try summaries.summaries(subject: "alice", day: Self.day.adding(days: -6), kinds: [.weightWeeklyChange], issuedMicros: Fixture.at0830 + day).isEmpty)
+    }
+
     /// Synced under consent: a rule for heart-rate summaries only sends resting HR and RMSSD (no blood pressure or
     /// glucose summary, no reading); a late strap notification revises them as new versions of the same resources.
     @Test func dailySummariesAreSyncedUnderConsentAndRevisedByLateData() async throws {

@@ -380,6 +380,31 @@ import Testing
         #expect(device.prettyText.components(separatedBy: "MDC_DEV_SPEC_PROFILE_PULS_OXIM").count == 2)  // once
     }
 
+    /// A scale's weight (MDC_MASS_BODY_ACTUAL + 29463-7, kg exactly as weighed) and a body-composition analysis: body fat
+    /// (MDC_BODY_FAT + 41982-0) with its other values as components, impedance by its text alone (no code exists).
+    @Test func weightAndBodyCompositionAreNumericObservations() throws {
+        var weight = Fixture.pulse()
+        weight.kind = .bodyWeight
+        weight.components = [ReadingComponent(metric: .bodyWeight, value: Fixture.q(62_300, -3), unit: "kg")]
+        let main = map(weight)[0].json
+        #expect(main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["188736", "29463-7"])
+        #expect(main["valueQuantity"]?["value"]?.numberText == "62.300")
+        var analysis = Fixture.pulse()
+        analysis.kind = .bodyComposition
+        analysis.components = [
+            ReadingComponent(metric: .bodyFat, value: Fixture.q(251, -1), unit: "%"),
+            ReadingComponent(metric: .impedance, value: Fixture.q(5123, -1), unit: "Ohm"),
+            ReadingComponent(metric: .muscleMass, value: Fixture.q(41_000, -3), unit: "kg"),
+        ]
+        let body = map(analysis)[0].json
+        #expect(body["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["188748", "41982-0"])
+        #expect(body["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } != true)
+        let components = body["component"]?.arrayValue ?? []
+        #expect(components.count == 2)
+        #expect(components[0]["code"]?["coding"] == nil && components[0]["code"]?["text"]?.stringValue == "Body impedance")
+        #expect(components[1]["code"]?["coding"]?[0]?["code"]?.stringValue == "188776")
+    }
+
     @Test func pulseRateIsANumericObservation() throws {
         let resources = map(Fixture.pulse(flags: [.bodyMovement]))
         let main = resources[0].json

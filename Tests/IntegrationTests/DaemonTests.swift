@@ -267,6 +267,7 @@ import Testing
             "/Observation?subject=bob&code=http://loinc.org|8310-5&_count=10",
             "/Observation/$stats?subject=bob&code=http://loinc.org|8310-5&period=\(today)/\(today)&statistic=average,minimum,maximum,count",
             "/Observation?subject=alice&code=http://loinc.org|59408-5&_count=10",
+            "/Observation?subject=bob&code=http://loinc.org|29463-7&_count=10",
         ]
         for (index, path) in urls.enumerated() {
             let reply = try await APIHarness.send("GET", base + path, token: token)
@@ -290,6 +291,9 @@ import Testing
         // Alice's pulse oximeter (a fifth): its stored spot-checks reached FHIR.
         let saturations = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/8.json"))) as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(saturations).isEmpty, "\(saturations)")
+        // The scale's second user slot is bob's: his weighings reached FHIR, with the body composition beside them.
+        let weights = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/9.json"))) as? [String: Any] ?? [:]
+        #expect(!FHIRAPITests.entries(weights).isEmpty, "\(weights)")
         if let python = FHIRValidator.python {
             // Waited for off the cooperative pool (the validator takes seconds).
             let (status, report) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, String), Never>) in

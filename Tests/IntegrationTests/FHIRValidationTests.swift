@@ -219,6 +219,30 @@ struct FHIRValidationTests {
                 kind: .oximetryPulseRate, components: [ReadingComponent(metric: .oximetryPulseRate, value: q(64), unit: "/min")],
                 subject: "alice", device: strap(), gateway: gateway, context: oximetry, time: stamped(spotCheck),
                 flags: [.sensorAnnunciation], characteristic: "0x2A5E", rawPayloads: [[0x0F, 0x5D, 0x00, 0x40, 0x00]]))
+        // A scale: weight (user slot 1), BMI, height, and a body-composition analysis (impedance has no code).
+        var weighing = MeasurementContext()
+        weighing.userID = 1
+        let weighed = at0830 + 14 * hour
+        for (kind, metric, value, unit) in [
+            (ReadingKind.bodyWeight, Metric.bodyWeight, q(62_300, -3), "kg"), (.bodyMassIndex, .bodyMassIndex, q(243, -1), "kg/m2"),
+            (.bodyHeight, .bodyHeight, q(1600, -3), "m"),
+        ] {
+            list.append(
+                Reading(
+                    kind: kind, components: [ReadingComponent(metric: metric, value: value, unit: unit)], subject: "alice", device: cuff(),
+                    gateway: gateway, context: weighing, time: stamped(weighed), flags: [], characteristic: "0x2A9D",
+                    rawPayloads: [[0x0E, 0xAC, 0x30, UInt8(kind.rawValue.count)]]))
+        }
+        list.append(
+            Reading(
+                kind: .bodyComposition,
+                components: [
+                    ReadingComponent(metric: .bodyFat, value: q(251, -1), unit: "%"),
+                    ReadingComponent(metric: .basalMetabolism, value: q(6230), unit: "kJ"),
+                    ReadingComponent(metric: .impedance, value: q(5123, -1), unit: "Ohm"),
+                ],
+                subject: "alice", device: cuff(), gateway: gateway, context: weighing, time: stamped(weighed), flags: [],
+                characteristic: "0x2A9C", rawPayloads: [[0x0C, 0x10, 0xFB, 0x00], [0x00, 0x12, 0xFB, 0x00]]))
         // Bob's reading: a patient-scoped Provenance of a mixed batch is a restricted one.
         var bobs = bloodPressure(at: at0830, systolic: q(110), time: stamped(at0830))
         bobs.subject = "bob"
@@ -313,6 +337,7 @@ struct FHIRValidationTests {
             "stats-temperature", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8310-5&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count")
         #expect(observations.contains { codes($0).contains("8310-5") && ($0["bodySite"] as? [String: Any]) != nil })
         #expect(observations.contains { codes($0).contains("59408-5") && codes($0).contains("2708-6") })
+        #expect(observations.contains { codes($0).contains("29463-7") } && observations.contains { codes($0).contains("41982-0") })
         _ = try await keep(
             "stats-spo2", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C59408-5&period=2026-11-18/2026-11-19&statistic=minimum,count")
         _ = try await keep("lastn", base + "/Observation/$lastn?subject=alice&max=3")

@@ -37,6 +37,10 @@ extension ReadingKindMapping {
         case .bodyTemperature: .bodyTemperature
         case .oxygenSaturation: .oxygenSaturation
         case .oximetryPulseRate: .oximetryPulseRate
+        case .bodyWeight: .bodyWeight
+        case .bodyHeight: .bodyHeight
+        case .bodyMassIndex: .bodyMassIndex
+        case .bodyComposition: .bodyComposition
         }
     }
 }

@@ -12,12 +12,12 @@ import StreamEngine
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a demo gateway: simulated BP cuff, glucose meter, thermometer, pulse oximeter and two HR straps, the full pipeline, the FHIR API on loopback.",
+        abstract: "Run a demo gateway: simulated BP cuff, glucose meter, thermometer, pulse oximeter, scale and two HR straps, the full pipeline, the FHIR API on loopback.",
         discussion: """
             Everything lives in a new temporary data directory (printed; kept afterwards so you can look). The devices: a \
             blood-pressure cuff with two users (alice, bob) whose clock was reset by a battery change, a glucose meter with \
-            stored records and a clock 10 minutes fast, bob's thermometer, alice's pulse oximeter, and two heart-rate straps \
-            sending RR intervals. \
+            stored records and a clock 10 minutes fast, bob's thermometer, alice's pulse oximeter, a scale with body \
+            composition for both, and two heart-rate straps sending RR intervals. \
             Stop with Ctrl-C.
             """)
 
@@ -49,8 +49,8 @@ struct DemoCommand: AsyncParsableCommand {
         FileHandleOutput.standardOutput("""
             gatewayd demo — data directory \(directory) (its configuration: \(configPath))
             Starting: a BP cuff (users 1 = alice, 2 = bob; its clock was reset to 2000 by a battery change), a glucose meter
-            (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter (alice), two HR straps (alice, bob).
-            All speak real ATT to the gateway's GATT client.
+            (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter (alice), a scale (users 1 = alice,
+            2 = bob), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
             """)
         if let seconds {
             Task {
@@ -78,6 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
           - { kind: glucose, name: meter, stored_readings: 8, clock_offset: 600s, measure_every: 45s, seed: 11 }
           - { kind: health_thermometer, name: thermometer, stored_readings: 4, measure_every: 30s, seed: 13 }
           - { kind: pulse_oximeter, name: oximeter, stored_readings: 5, measure_every: 40s, seed: 17 }
+          - { kind: weight_scale, name: scale, users: [1, 2], stored_readings: 4, measure_every: 50s, seed: 19 }
           - { kind: heart_rate, name: strap-alice, notify_every: 1s, seed: 3 }
           - { kind: heart_rate, name: strap-bob, notify_every: 1s, seed: 5 }
         """
@@ -100,6 +101,8 @@ struct DemoCommand: AsyncParsableCommand {
               - { device: "\(key("meter"))", subject: alice }
               - { device: "\(key("thermometer"))", subject: bob }
               - { device: "\(key("oximeter"))", subject: alice }
+              - { device: "\(key("scale"))", user: 1, subject: alice }
+              - { device: "\(key("scale"))", user: 2, subject: bob }
               - { device: "\(key("strap-alice"))", subject: alice }
               - { device: "\(key("strap-bob"))", subject: bob }
             api:

@@ -1,0 +1,183 @@
+import Foundation
+
+/// A bathroom scale with body composition, speaking the Weight Scale and Body Composition Services over real ATT.
+///
+/// It keeps each weighing — a Weight Measurement and a Body Composition Measurement, of one of its user slots — until
+/// the collector has confirmed both, sends what it holds when a collector subscribes, and then drops the link. The body
+/// composition goes as two packets ("multiple packet measurement"), as it must on a link of the default ATT MTU.
+public actor SimulatedScale: SimulatedHealthDevice {
+    public struct Configuration: Sendable {
+        public var identity = SimulatedIdentity(
+            manufacturer: "Gatewayd Simulated Devices", model: "WS-1", serial: "WS1-000d01",
+            systemID: SystemID(manufacturerIdentifier: 0x00_0000_0D01, organizationallyUniqueIdentifier: 0x00_1B_C5))
+        public var clock = SimulatedClock()
+        public var clockWritable = true
+        public var units = MassUnits.si
+        /// false: a body composition analyser without the Weight Scale Service.
+        public var hasWeightScaleService = true
+        /// Body composition as two packets (false: one, as on a link with a larger MTU).
+        public var splitsBodyComposition = true
+        public var faults = SimulatedFaults()
+        public var batteryPercent: UInt8 = 58
+        public init() {}
+    }
+
+    /// One stored weighing and how far its confirmation got.
+    public struct Weighing: Sendable {
+        public var weight: WeightMeasurement
+        public var composition: BodyCompositionMeasurement
+        public var weightConfirmed = false
+    }
+
+    public nonisolated var profile: HealthProfile { configuration.hasWeightScaleService ? .weightScale : .bodyComposition }
+    private nonisolated let configuration: Configuration
+    public private(set) var stored: [Weighing] = []
+    /// Every weighing whose last indication the collector confirmed, in order.
+    public private(set) var confirmed: [Weighing] = []
+    private let database: AttributeDatabase
+    private let weightHandle: UInt16?
+    private let compositionHandle: UInt16
+    private let currentTimeHandle: UInt16
+    private let now: @Sendable () -> Date
+    private var clock: SimulatedClock
+    private var sentCount = 0
+
+    public init(configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.now = now
+        clock = configuration.clock
+        var db = AttributeDatabase()
+        db.addPrimaryService(.genericAccessService)
+        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) scale".utf8)))
+        if configuration.hasWeightScaleService {
+            db.addPrimaryService(.weightScaleService)
+            weightHandle = db.addCharacteristic(.weightMeasurement, properties: [.indicate]).value
+            db.addCharacteristic(
+                .weightScaleFeature, properties: [.read],
+                value: .fixed(WeightScaleFeature(timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3).encoded()))
+        } else {
+            weightHandle = nil
+        }
+        db.addPrimaryService(.bodyCompositionService)
+        compositionHandle = db.addCharacteristic(.bodyCompositionMeasurement, properties: [.indicate]).value
+        db.addCharacteristic(.bodyCompositionFeature, properties: [.read], value: .fixed(BodyCompositionFeature(rawValue: 0x7FF | 7 << 11).encoded()))
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
+        SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
+        db.finishWithGenericAttribute()
+        database = db
+    }
+
+    /// Weighs user `user` now (or at `instant`): `kilograms` in 0.005 kg steps, body fat in 0.1 % steps, the rest
+    /// derived; `height` in millimetres (BMI from it). Imperial scales send the same in pounds and inches.
+    public func measure(user: UInt8, weightSteps: UInt16, bodyFatTenths: UInt16, heightMillimetres: UInt16, at instant: Date? = nil) {
+        let stamp = clock.dateTime(at: instant ?? now())
+        let kilograms = Double(weightSteps) * 0.005
+        let metres = Double(heightMillimetres) / 1000
+        let bmiTenths = UInt16((kilograms / (metres * metres) * 10).rounded())
+        let units = configuration.units
+        let weightRaw = units == .si ? weightSteps : UInt16((kilograms * 2.204_62 * 100).rounded())
+        let heightRaw = units == .si ? heightMillimetres : UInt16((metres * 39.3701 * 10).rounded())
+        let fatFree = UInt16(Double(weightRaw) * (1 - Double(bodyFatTenths) / 1000))
+        let weight = WeightMeasurement(
+            units: units, weight: ScaleValue(raw: weightRaw), timeStamp: stamp, userID: user,
+            bmiAndHeight: (ScaleValue(raw: bmiTenths), ScaleValue(raw: heightRaw)))
+        let composition = BodyCompositionMeasurement(
+            units: units, bodyFatPercentage: ScaleValue(raw: bodyFatTenths), timeStamp: stamp, userID: user,
+            basalMetabolism: ScaleValue(raw: UInt16(kilograms * 100)), musclePercentage: ScaleValue(raw: 1000 - bodyFatTenths - 180),
+            muscleMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.9)), fatFreeMass: ScaleValue(raw: fatFree),
+            softLeanMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.93)), bodyWaterMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.73)),
+            impedance: ScaleValue(raw: 5123), weight: ScaleValue(raw: weightRaw), height: ScaleValue(raw: heightRaw))
+        stored.append(Weighing(weight: weight, composition: composition))
+    }
+
+    /// Stores a weighing exactly as given.
+    public func store(_ weighing: Weighing) { stored.append(weighing) }
+
+    /// Weighings of the given users in turn: user 1 about 62 kg, 1.60 m; user 2 about 78 kg, 1.75 m; body fat 22-30 %.
+    public func measure(count: Int, users: [UInt8], seed: UInt64, end: Date?, spacing: TimeInterval) async {
+        var random = seed
+        let users = users.isEmpty ? [1] : users
+        for index in 0..<count {
+            let r = SimulatedReadings.next(&random)
+            let user = users[index % users.count]
+            let instant = end.map { $0.addingTimeInterval(-Double(count - 1 - index) * spacing) }
+            let (base, height): (UInt16, UInt16) = user % 2 == 1 ? (12_460, 1600) : (15_700, 1750)
+            measure(
+                user: user, weightSteps: base + UInt16(r % 200), bodyFatTenths: 220 + UInt16((r >> 8) % 80), heightMillimetres: height,
+                at: instant)
+        }
+    }
+
+    public func serve(_ bearer: any ATTBearer) async {
+        let link = SimulatorLink(
+            reader: { [weak self] handle in await self?.read(handle) ?? .failure(.unlikelyError) },
+            writer: { [weak self] handle, value, _ in
+                guard let self else { return .unlikelyError }
+                return await self.write(handle, value)
+            })
+        let server = ATTServer(bearer: bearer, database: database, handler: link)
+        let running = Task {
+            await server.run()
+            await link.closed()
+        }
+        if await link.waitForSubscription(weightHandle ?? compositionHandle, .indications, timeout: .seconds(60)) {
+            await sendStored(server, link)
+            try? await Task.sleep(for: .milliseconds(20))
+            await server.disconnect()
+        }
+        await running.value
+    }
+
+    /// The body composition packets of a weighing: one, or two each marked "multiple packet".
+    func packets(_ composition: BodyCompositionMeasurement) -> [BodyCompositionMeasurement] {
+        guard configuration.splitsBodyComposition else { return [composition] }
+        var first = composition
+        var second = BodyCompositionMeasurement(
+            units: composition.units, bodyFatPercentage: composition.bodyFatPercentage, multiplePacket: true)
+        first.multiplePacket = true
+        for field in BodyCompositionMeasurement.Field.allCases.suffix(5) {
+            second[field] = composition[field]
+            first[field] = nil
+        }
+        return [first, second]
+    }
+
+    private func indicate(_ handle: UInt16, _ bytes: [UInt8], _ server: ATTServer) async -> Bool {
+        sentCount += 1
+        var payload = bytes
+        if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+        return await server.indicate(handle, payload)
+    }
+
+    private func sendStored(_ server: ATTServer, _ link: SimulatorLink) async {
+        let compositionSubscribed = await link.isSubscribed(compositionHandle, .indications)
+        while var weighing = stored.first {
+            if let weightHandle, !weighing.weightConfirmed {
+                guard await indicate(weightHandle, weighing.weight.encoded(), server) else { return }  // link gone: keep it
+                weighing.weightConfirmed = true
+                stored[0] = weighing
+            }
+            if compositionSubscribed {
+                for packet in packets(weighing.composition) {
+                    guard await indicate(compositionHandle, packet.encoded(), server) else { return }
+                }
+            }
+            confirmed.append(weighing)
+            stored.removeFirst()
+        }
+    }
+
+    private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
+        if let delay = configuration.faults.responseDelay { try? await Task.sleep(for: delay) }
+        guard handle == currentTimeHandle else { return .failure(.unlikelyError) }
+        return .success(clock.currentTime(at: now()).encoded())
+    }
+
+    private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
+        guard handle == currentTimeHandle, configuration.clockWritable else { return .writeNotPermitted }
+        guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
+        clock.set(to: time.dateTime, at: now())
+        return nil
+    }
+}

@@ -146,7 +146,8 @@ let package = Package(
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TimeSeries"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TimeSeries"]),
-        .testTarget(name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
+        .testTarget(
+            name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
         .testTarget(
             name: "FHIRTests",
             dependencies: [
@@ -156,7 +157,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "gatewayd", "GatewayRuntime", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ", "FHIR",
+                "gatewayd", "GatewayRuntime", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
+                "FHIR",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -5,7 +5,7 @@ import Provenance
 extension Workload.HeartValues: ExpressibleByArgument {}
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The whole gateway, measured as an operator meets it: a generated day (or week) of readings from the demo's
@@ -16,9 +16,12 @@ import Glibc
 @main
 struct GatewayBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the whole gateway (data directory, bytes written, import rate, HTTP latency, RSS) on generated readings.")
+        abstract:
+            "Measure the whole gateway (data directory, bytes written, import rate, HTTP latency, RSS) on generated readings."
+    )
 
-    @Option(help: "People, each with a heart-rate strap at 1 Hz and RR intervals and a glucose meter; half share cuffs.")
+    @Option(
+        help: "People, each with a heart-rate strap at 1 Hz and RR intervals and a glucose meter; half share cuffs.")
     var people = 1
     @Option(help: "Hours of readings (24: a day, 168: a week).") var hours = 24.0
     @Option(help: "Repetitions of each HTTP request; the median is reported.") var requests = 9
@@ -28,17 +31,29 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Flag(help: "Keep the run directory for inspection.") var keep = false
     @Option(help: "Simulated straps at 1 Hz for the live figure (gatewayd run); 0 skips it.") var liveStraps = 20
     @Option(help: "Seconds the live figure is measured (after a 10 s warm-up).") var liveSeconds = 60.0
-    @Option(help: "Heart values: physiological (a walking rate, the RR intervals of the beats in each second, receipt times wobbling by milliseconds) or noise (every value drawn independently).")
+    @Option(
+        help:
+            "Heart values: physiological (a walking rate, the RR intervals of the beats in each second, receipt times wobbling by milliseconds) or noise (every value drawn independently)."
+    )
     var values: Workload.HeartValues = .physiological
-    @Option(help: "Days of cuff and meter readings for the footprint of one such reading (imported twice into a fresh directory; the second import's growth is measured); 0 skips it.")
+    @Option(
+        help:
+            "Days of cuff and meter readings for the footprint of one such reading (imported twice into a fresh directory; the second import's growth is measured); 0 skips it."
+    )
     var recordDays = 30
-    @Option(help: "Measure the API on this data directory (kept by an earlier run with the same --people/--hours) instead of importing.")
+    @Option(
+        help:
+            "Measure the API on this data directory (kept by an earlier run with the same --people/--hours) instead of importing."
+    )
     var reuse: String?
 
     mutating func run() async throws {
-        let binary = gatewayd ?? (URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/gatewayd")
+        let binary =
+            gatewayd ?? (URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/gatewayd")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw ValidationError("no gatewayd at \(binary): build it first (swift build -c release --product gatewayd) or give --gatewayd")
+            throw ValidationError(
+                "no gatewayd at \(binary): build it first (swift build -c release --product gatewayd) or give --gatewayd"
+            )
         }
         let run = workDirectory + "/gatewayd-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
@@ -49,8 +64,10 @@ struct GatewayBenchmark: AsyncParsableCommand {
         let counts = try workload.write(to: file)
         let total = counts.values.reduce(0, +)
         let heartRate = counts[.heartRate] ?? 0
-        print("workload (\(values.rawValue) heart values): \(people) people, \(format(hours, 1)) h — \(total) readings (\(heartRate) heart-rate notifications with RR, "
-            + "\(counts[.bloodPressure] ?? 0) blood pressure + \(counts[.pulseRate] ?? 0) pulse, \(counts[.glucose] ?? 0) glucose)")
+        print(
+            "workload (\(values.rawValue) heart values): \(people) people, \(format(hours, 1)) h — \(total) readings (\(heartRate) heart-rate notifications with RR, "
+                + "\(counts[.bloodPressure] ?? 0) blood pressure + \(counts[.pulseRate] ?? 0) pulse, \(counts[.glucose] ?? 0) glucose)"
+        )
 
         // 1. Import through the real pipeline.
         let data = reuse ?? run + "/data"
@@ -58,39 +75,59 @@ struct GatewayBenchmark: AsyncParsableCommand {
         if reuse == nil {
             let before = childUsage()
             let began = ContinuousClock.now
-            let imported = try Child.run(binary, ["collect", "--dir", data, "--import", file, "--tz", "UTC", "--gateway-id", "bench-gateway"]
-                + workload.mappings.flatMap { ["--map", $0] })
+            let imported = try Child.run(
+                binary,
+                ["collect", "--dir", data, "--import", file, "--tz", "UTC", "--gateway-id", "bench-gateway"]
+                    + workload.mappings.flatMap { ["--map", $0] })
             let seconds = seconds(ContinuousClock.now - began)
-            guard imported.status == 0 else { throw BenchmarkError("gatewayd collect failed: \(imported.output.suffix(2000))") }
+            guard imported.status == 0 else {
+                throw BenchmarkError("gatewayd collect failed: \(imported.output.suffix(2000))")
+            }
             let after = childUsage()
             let written = (after.outBlocks - before.outBlocks) * 512
-            rows.append(["import rate through the pipeline", "\(Int(Double(total) / seconds)) readings/s", "≥ 20,000 readings/s"])
+            rows.append([
+                "import rate through the pipeline", "\(Int(Double(total) / seconds)) readings/s", "≥ 20,000 readings/s",
+            ])
             rows.append(["bytes written to disk per reading (import)", "\(written / max(total, 1)) B", "—"])
         }
         let sizes = directorySizes(data)
         let dataBytes = sizes.values.reduce(0, +)
 
-        rows.append(["data directory per reading, all files", String(format: "%.1f B", Double(dataBytes) / Double(max(total, 1))), "≤ 4 B per HR notification"])
+        rows.append([
+            "data directory per reading, all files",
+            String(format: "%.1f B", Double(dataBytes) / Double(max(total, 1))), "≤ 4 B per HR notification",
+        ])
         for (part, bytes) in sizes.sorted(by: { $0.value > $1.value }) {
-            rows.append(["  \(part)", "\(bytes) B (\(String(format: "%.1f", Double(bytes) / Double(max(total, 1)))) B/reading)", ""])
+            rows.append([
+                "  \(part)", "\(bytes) B (\(String(format: "%.1f", Double(bytes) / Double(max(total, 1)))) B/reading)",
+                "",
+            ])
         }
 
         // 2. The FHIR API through HTTP, on that data.
-        let server = try Child.start(binary, ["serve", "--dir", data, "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "UTC"])
+        let server = try Child.start(
+            binary, ["serve", "--dir", data, "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "UTC"])
         defer { server.stop() }
         let base = "http://127.0.0.1:\(port)/fhir"
         try await waitForServer(base + "/metadata")
         let end = start + Int64(hours * 3_600_000_000)
         let period = "\(iso(start))/\(iso(end - 1_000_000))"
         let probes: [(String, String, String)] = [
-            ("$stats hourly, one person's whole range", "/Observation/$stats?subject=person-0&code=8867-4&period=\(period)&interval=PT1H&statistic=average,minimum,maximum,count", "≤ 10 ms (a week)"),
+            (
+                "$stats hourly, one person's whole range",
+                "/Observation/$stats?subject=person-0&code=8867-4&period=\(period)&interval=PT1H&statistic=average,minimum,maximum,count",
+                "≤ 10 ms (a week)"
+            ),
             ("$lastn?max=1", "/Observation/$lastn?subject=person-0&max=1", "≤ 5 ms"),
             ("newest 100 Observations", "/Observation?subject=person-0&_count=100&_sort=-date", "≤ 20 ms"),
             ("GET /Device", "/Device", "≤ 5 ms"),
             // Daily summaries are computed from the days searched: one person's resting rate for every day of the
             // range, and the newest day's RMSSD.
             ("resting HR, every day of the range", "/Observation?subject=person-0&code=40443-4&_count=31", "—"),
-            ("newest day's RMSSD", "/Observation?subject=person-0&code=urn:gatewayd:fhir:summary-code%7Crmssd&_sort=-date&_count=1", "—"),
+            (
+                "newest day's RMSSD",
+                "/Observation?subject=person-0&code=urn:gatewayd:fhir:summary-code%7Crmssd&_sort=-date&_count=1", "—"
+            ),
         ]
         for (name, path, goal) in probes {
             var times: [Double] = []
@@ -102,7 +139,10 @@ struct GatewayBenchmark: AsyncParsableCommand {
             rows.append([name, String(format: "%.1f ms (median of %d)", median(times) * 1000, times.count), goal])
         }
         let memory = server.memory()
-        rows.append(["gatewayd serve RSS after those requests", "\(memory.rss / 1024) MiB (peak \(memory.peak / 1024) MiB)", "≤ 64 MB"])
+        rows.append([
+            "gatewayd serve RSS after those requests", "\(memory.rss / 1024) MiB (peak \(memory.peak / 1024) MiB)",
+            "≤ 64 MB",
+        ])
         server.stop()
 
         // 3. Blood pressure and glucose alone: what one such reading adds to a data directory that already holds a
@@ -113,19 +153,30 @@ struct GatewayBenchmark: AsyncParsableCommand {
             var imported = 0
             for month in 0..<2 {
                 let span = Double(recordDays) * 24
-                let workload = Workload(people: people, hours: span, startMicros: start + Int64(Double(month) * span * 3_600_000_000), straps: false)
+                let workload = Workload(
+                    people: people, hours: span, startMicros: start + Int64(Double(month) * span * 3_600_000_000),
+                    straps: false)
                 let file = run + "/records-\(month).jsonl"
                 let counts = try workload.write(to: file)
                 let before = directorySizes(records + "/data").values.reduce(0, +)
-                let result = try Child.run(binary, ["collect", "--dir", records + "/data", "--import", file, "--tz", "UTC", "--gateway-id", "bench-gateway"]
-                    + workload.mappings.flatMap { ["--map", $0] })
-                guard result.status == 0 else { throw BenchmarkError("gatewayd collect (records) failed: \(result.output.suffix(2000))") }
+                let result = try Child.run(
+                    binary,
+                    [
+                        "collect", "--dir", records + "/data", "--import", file, "--tz", "UTC", "--gateway-id",
+                        "bench-gateway",
+                    ]
+                        + workload.mappings.flatMap { ["--map", $0] })
+                guard result.status == 0 else {
+                    throw BenchmarkError("gatewayd collect (records) failed: \(result.output.suffix(2000))")
+                }
                 grown.append(directorySizes(records + "/data").values.reduce(0, +) - before)
                 imported = counts.values.reduce(0, +)
             }
             rows.append([
                 "data directory per blood-pressure or glucose reading (\(imported) readings over \(recordDays) days, second import)",
-                String(format: "%.0f B (first import: %.0f B)", Double(grown[1]) / Double(max(imported, 1)), Double(grown[0]) / Double(max(imported, 1))),
+                String(
+                    format: "%.0f B (first import: %.0f B)", Double(grown[1]) / Double(max(imported, 1)),
+                    Double(grown[0]) / Double(max(imported, 1))),
                 "≤ 300 B",
             ])
         }
@@ -158,7 +209,9 @@ struct GatewayBenchmark: AsyncParsableCommand {
     func fetch(_ url: String) async throws -> (Int, Double) {
         let result = try Child.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", url])
         let parts = result.output.split(separator: " ")
-        guard parts.count == 2, let status = Int(parts[0]), let time = Double(parts[1]) else { throw BenchmarkError("curl: \(result.output)") }
+        guard parts.count == 2, let status = Int(parts[0]), let time = Double(parts[1]) else {
+            throw BenchmarkError("curl: \(result.output)")
+        }
         return (status, time)
     }
 }
@@ -197,7 +250,8 @@ func directorySizes(_ path: String) -> [String: Int] {
         manager.fileExists(atPath: full, isDirectory: &isDirectory)
         if isDirectory.boolValue {
             var total = 0
-            for child in manager.enumerator(atPath: full)?.compactMap({ $0 as? String }) ?? [] where !child.hasSuffix("-shm") {
+            for child in manager.enumerator(atPath: full)?.compactMap({ $0 as? String }) ?? []
+            where !child.hasSuffix("-shm") {
                 total += ((try? manager.attributesOfItem(atPath: full + "/" + child))?[.size] as? Int) ?? 0
             }
             sizes[name + "/"] = total
@@ -211,7 +265,8 @@ func directorySizes(_ path: String) -> [String: Int] {
 func table(_ rows: [[String]]) -> String {
     let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
-        row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(
+            separator: "  ")
     }.joined(separator: "\n")
 }
 

@@ -11,7 +11,8 @@ struct LiveRun {
     var port: Int
 
     func strapKey(_ number: Int) -> String {
-        SystemID(manufacturerIdentifier: 0x01_0200 + UInt64(number), organizationallyUniqueIdentifier: 0x00_1B_C5)?.eui64Text ?? ""
+        SystemID(manufacturerIdentifier: 0x01_0200 + UInt64(number), organizationallyUniqueIdentifier: 0x00_1B_C5)?
+            .eui64Text ?? ""
     }
 
     func configuration(directory: String) -> String {
@@ -23,12 +24,16 @@ struct LiveRun {
         ]
         for index in 1...straps { lines.append("  - { device: \"\(strapKey(index))\", subject: resident-\(index) }") }
         lines.append("simulated_devices:")
-        for index in 1...straps { lines.append("  - { kind: heart_rate, name: strap-\(index), notify_every: 1s, seed: \(index) }") }
+        for index in 1...straps {
+            lines.append("  - { kind: heart_rate, name: strap-\(index), notify_every: 1s, seed: \(index) }")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Bytes written per stored notification, and the notifications stored in the measured interval.
-    func measure(binary: String, directory: String) async throws -> (bytesPerNotification: Double, notifications: Int, rssKiB: Int) {
+    func measure(binary: String, directory: String) async throws -> (
+        bytesPerNotification: Double, notifications: Int, rssKiB: Int
+    ) {
         let config = directory + "/live.yaml"
         try configuration(directory: directory).write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try Child.start(binary, ["run", "--config", config])
@@ -46,7 +51,10 @@ struct LiveRun {
     /// The daemon's bytes written so far, and the readings stored (from `gatewayd status`, beside the running daemon).
     func sample(_ daemon: Child, binary: String, config: String) throws -> (Int, Int) {
         let io = (try? String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/io", encoding: .utf8)) ?? ""
-        let written = io.split(separator: "\n").first { $0.hasPrefix("write_bytes:") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        let written =
+            io.split(separator: "\n").first { $0.hasPrefix("write_bytes:") }.flatMap {
+                Int($0.split(separator: " ").last ?? "")
+            } ?? 0
         let status = try Child.run(binary, ["status", "--config", config])
         // "== readings: N stored, …"
         guard let line = status.output.split(separator: "\n").first(where: { $0.hasPrefix("== readings: ") }),

@@ -28,7 +28,9 @@ struct Workload {
     static let gateway = GatewayRecord(id: "bench-gateway", softwareVersion: "bench")
 
     func strapKey(_ person: Int) -> String { String(format: "00-1B-C5-00-00-30-%02X-%02X", person / 256, person % 256) }
-    func cuffKey(_ person: Int) -> String { String(format: "00-1B-C5-00-00-10-%02X-%02X", (person / 2) / 256, (person / 2) % 256) }
+    func cuffKey(_ person: Int) -> String {
+        String(format: "00-1B-C5-00-00-10-%02X-%02X", (person / 2) / 256, (person / 2) % 256)
+    }
     func meterKey(_ person: Int) -> String { String(format: "00-1B-C5-00-00-20-%02X-%02X", person / 256, person % 256) }
 
     /// `DEVICE[#USER]=SUBJECT` for `gatewayd collect --map`.
@@ -85,11 +87,20 @@ struct Workload {
             // Cuffs at 07:00 and 19:00 of each day (and whatever hour the run starts at), meters every 6 hours.
             if second % 43_200 == 0 {
                 for person in 0..<cuffPeople {
-                    for reading in bloodPressure(person, at: now + Int64(person) * 60_000_000, policy: policy, random: &random) { try emit(reading) }
+                    for reading in bloodPressure(
+                        person, at: now + Int64(person) * 60_000_000, policy: policy, random: &random)
+                    { try emit(reading) }
                 }
             }
             if second % 21_600 == 0 {
-                for person in 0..<people { try emit(glucose(person, at: now + Int64(person) * 30_000_000, sequence: UInt16(truncatingIfNeeded: (Int(startMicros / 1_000_000) + second) / 21_600 % 65_535 + 1), policy: policy, random: &random)) }
+                for person in 0..<people {
+                    try emit(
+                        glucose(
+                            person, at: now + Int64(person) * 30_000_000,
+                            sequence: UInt16(
+                                truncatingIfNeeded: (Int(startMicros / 1_000_000) + second) / 21_600 % 65_535 + 1),
+                            policy: policy, random: &random))
+                }
             }
         }
         handle.write(buffer)
@@ -108,18 +119,26 @@ struct Workload {
     func heartRate(_ person: Int, at micros: Int64, rate: Int, ticks: [UInt16]) -> Reading {
         var payload: [UInt8] = [ticks.isEmpty ? 0x06 : 0x16, UInt8(rate)]
         for tick in ticks { payload += [UInt8(tick & 0xFF), UInt8(tick >> 8)] }
-        var components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(rate), exponent: 0)), unit: "/min")]
+        var components = [
+            ReadingComponent(
+                metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(rate), exponent: 0)), unit: "/min")
+        ]
         for tick in ticks {
-            components.append(ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: Int64(tick) * 9_765_625, exponent: -10)), unit: "s"))
+            components.append(
+                ReadingComponent(
+                    metric: .rrInterval,
+                    value: .quantity(DecimalQuantity(mantissa: Int64(tick) * 9_765_625, exponent: -10)), unit: "s"))
         }
         var context = MeasurementContext()
         context.sensorContact = "detected"
         context.bodySensorLocation = "chest"
         let time = TimeProvenance(
-            deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .receiveTime, effectiveMicros: micros,
+            deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .receiveTime,
+            effectiveMicros: micros,
             localOffsetSeconds: 0, syncMethod: "none")
         return Reading(
-            kind: .heartRate, components: components, subject: nil, device: device(strapKey(person), model: "HR strap"), gateway: Self.gateway,
+            kind: .heartRate, components: components, subject: nil, device: device(strapKey(person), model: "HR strap"),
+            gateway: Self.gateway,
             context: context, time: time, flags: [], characteristic: "0x2A37", rawPayloads: [payload])
     }
 
@@ -127,12 +146,21 @@ struct Workload {
     func bloodPressure(_ person: Int, at micros: Int64, policy: TimePolicy, random: inout SplitMix64) -> [Reading] {
         let fast: Int64 = 180_000_000
         let stamp = wallClock(micros + fast - 30_000_000)
-        let clock = ClockComparison(deviceTime: wallClock(micros + fast), deviceUTCOffsetMinutes: nil, gatewayMicros: micros, roundTripMicros: 40_000, afterSet: false)
-        let time = TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: nil, receivedMicros: micros, comparisons: [clock], policy: policy)
-        let systolic = 118 + Int(random.next() % 30), diastolic = 72 + Int(random.next() % 15), pulse = 60 + Int(random.next() % 20)
+        let clock = ClockComparison(
+            deviceTime: wallClock(micros + fast), deviceUTCOffsetMinutes: nil, gatewayMicros: micros,
+            roundTripMicros: 40_000, afterSet: false)
+        let time = TimeDecisionRules.decide(
+            deviceTimestamp: stamp, deviceTimeOffsetMinutes: nil, receivedMicros: micros, comparisons: [clock],
+            policy: policy)
+        let systolic = 118 + Int(random.next() % 30)
+        let diastolic = 72 + Int(random.next() % 15)
+        let pulse = 60 + Int(random.next() % 20)
         let user = UInt8(person % 2 + 1)
         var payload: [UInt8] = [0x1E] + sfloat(systolic) + sfloat(diastolic) + sfloat((systolic + 2 * diastolic) / 3)
-        payload += [UInt8(stamp.year! & 0xFF), UInt8(stamp.year! >> 8), UInt8(stamp.month!), UInt8(stamp.day!), UInt8(stamp.hour), UInt8(stamp.minute), UInt8(stamp.second)]
+        payload += [
+            UInt8(stamp.year! & 0xFF), UInt8(stamp.year! >> 8), UInt8(stamp.month!), UInt8(stamp.day!),
+            UInt8(stamp.hour), UInt8(stamp.minute), UInt8(stamp.second),
+        ]
         payload += sfloat(pulse) + [user]
         var context = MeasurementContext()
         context.userID = user
@@ -141,26 +169,48 @@ struct Workload {
         let device = self.device(cuffKey(person), model: "BP cuff")
         func reading(_ kind: ReadingKind, _ components: [ReadingComponent]) -> Reading {
             Reading(
-                kind: kind, components: components, subject: nil, device: device, gateway: Self.gateway, context: context, time: time,
+                kind: kind, components: components, subject: nil, device: device, gateway: Self.gateway,
+                context: context, time: time,
                 flags: flags, characteristic: "0x2A35", rawPayloads: [payload])
         }
         func mmHg(_ metric: Metric, _ value: Int) -> ReadingComponent {
-            ReadingComponent(metric: metric, value: .quantity(DecimalQuantity(mantissa: Int64(value), exponent: 0)), unit: "mm[Hg]")
+            ReadingComponent(
+                metric: metric, value: .quantity(DecimalQuantity(mantissa: Int64(value), exponent: 0)), unit: "mm[Hg]")
         }
         return [
-            reading(.bloodPressure, [mmHg(.systolicPressure, systolic), mmHg(.diastolicPressure, diastolic), mmHg(.meanArterialPressure, (systolic + 2 * diastolic) / 3)]),
-            reading(.pulseRate, [ReadingComponent(metric: .pulseRate, value: .quantity(DecimalQuantity(mantissa: Int64(pulse), exponent: 0)), unit: "/min")]),
+            reading(
+                .bloodPressure,
+                [
+                    mmHg(.systolicPressure, systolic), mmHg(.diastolicPressure, diastolic),
+                    mmHg(.meanArterialPressure, (systolic + 2 * diastolic) / 3),
+                ]),
+            reading(
+                .pulseRate,
+                [
+                    ReadingComponent(
+                        metric: .pulseRate, value: .quantity(DecimalQuantity(mantissa: Int64(pulse), exponent: 0)),
+                        unit: "/min")
+                ]),
         ]
     }
 
     /// A 2A18 stored record with a sequence number, its meter's clock in sync.
-    func glucose(_ person: Int, at micros: Int64, sequence: UInt16, policy: TimePolicy, random: inout SplitMix64) -> Reading {
+    func glucose(_ person: Int, at micros: Int64, sequence: UInt16, policy: TimePolicy, random: inout SplitMix64)
+        -> Reading
+    {
         let stamp = wallClock(micros - 5_000_000)
-        let clock = ClockComparison(deviceTime: wallClock(micros), deviceUTCOffsetMinutes: nil, gatewayMicros: micros, roundTripMicros: 30_000, afterSet: false)
-        let time = TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: 0, receivedMicros: micros, comparisons: [clock], policy: policy)
+        let clock = ClockComparison(
+            deviceTime: wallClock(micros), deviceUTCOffsetMinutes: nil, gatewayMicros: micros, roundTripMicros: 30_000,
+            afterSet: false)
+        let time = TimeDecisionRules.decide(
+            deviceTimestamp: stamp, deviceTimeOffsetMinutes: 0, receivedMicros: micros, comparisons: [clock],
+            policy: policy)
         let milligrams = 85 + Int(random.next() % 70)
         var payload: [UInt8] = [0x03, UInt8(sequence & 0xFF), UInt8(sequence >> 8)]
-        payload += [UInt8(stamp.year! & 0xFF), UInt8(stamp.year! >> 8), UInt8(stamp.month!), UInt8(stamp.day!), UInt8(stamp.hour), UInt8(stamp.minute), UInt8(stamp.second), 0, 0]
+        payload += [
+            UInt8(stamp.year! & 0xFF), UInt8(stamp.year! >> 8), UInt8(stamp.month!), UInt8(stamp.day!),
+            UInt8(stamp.hour), UInt8(stamp.minute), UInt8(stamp.second), 0, 0,
+        ]
         payload += sfloat(milligrams, exponent: -5) + [0x11]
         var glucose = GlucoseContext(sequenceNumber: sequence)
         glucose.sampleType = "capillary_whole_blood"
@@ -168,16 +218,26 @@ struct Workload {
         var context = MeasurementContext()
         context.glucose = glucose
         return Reading(
-            kind: .glucose, components: [ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: Int64(milligrams), exponent: -5)), unit: "kg/L")],
-            subject: nil, device: device(meterKey(person), model: "Glucose meter"), gateway: Self.gateway, context: context, time: time, flags: [],
+            kind: .glucose,
+            components: [
+                ReadingComponent(
+                    metric: .glucose, value: .quantity(DecimalQuantity(mantissa: Int64(milligrams), exponent: -5)),
+                    unit: "kg/L")
+            ],
+            subject: nil, device: device(meterKey(person), model: "Glucose meter"), gateway: Self.gateway,
+            context: context, time: time, flags: [],
             characteristic: "0x2A18", rawPayloads: [payload], sequenceNumber: sequence)
     }
 
     func wallClock(_ micros: Int64) -> DeviceWallClock {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
-        return DeviceWallClock(year: parts.year, month: parts.month, day: parts.day, hour: parts.hour ?? 0, minute: parts.minute ?? 0, second: parts.second ?? 0)
+        let parts = calendar.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second],
+            from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+        return DeviceWallClock(
+            year: parts.year, month: parts.month, day: parts.day, hour: parts.hour ?? 0, minute: parts.minute ?? 0,
+            second: parts.second ?? 0)
     }
 
     /// IEEE-11073 SFLOAT: 12-bit mantissa, 4-bit exponent.
@@ -210,7 +270,9 @@ struct Heart {
         var ticks: [UInt16] = []
         while true {
             // Beat-to-beat variation of about ±25 ms around the rate's interval.
-            let interval = beatTicks ?? max(300, 61_440 / rate + (0..<2).reduce(0) { total, _ in total + Int(random.next() % 27) } - 26)
+            let interval =
+                beatTicks
+                ?? max(300, 61_440 / rate + (0..<2).reduce(0) { total, _ in total + Int(random.next() % 27) } - 26)
             beatTicks = interval
             let ends = lastBeatMicros + Int64(interval) * 1_000_000 / 1024
             guard ends <= micros else { break }

@@ -40,7 +40,9 @@ struct PipelineBenchmark: AsyncParsableCommand {
     @Option(help: .hidden) var scenario: Scenario?
 
     mutating func validate() throws {
-        guard devices >= 3, runs >= 1, seconds > 0, speed > 0, cuffPeriod > 0, meterSync > 0, cuffMemory >= 0, meterRecords >= 0 else {
+        guard devices >= 3, runs >= 1, seconds > 0, speed > 0, cuffPeriod > 0, meterSync > 0, cuffMemory >= 0,
+            meterRecords >= 0
+        else {
             throw ValidationError("counts and durations must be positive (at least 3 devices)")
         }
     }
@@ -114,14 +116,18 @@ struct PipelineBenchmark: AsyncParsableCommand {
 
     /// Runs one scenario in a fresh process of this executable; its last stdout line is the result as JSON.
     func runInChild(_ scenario: Scenario) throws -> ScenarioResult {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
-            "--scenario", scenario.rawValue, "--devices", "\(devices)", "--seconds", "\(seconds)", "--speed", "\(speed)",
-            "--cuff-period", "\(cuffPeriod)", "--cuff-memory", "\(cuffMemory)", "--meter-records", "\(meterRecords)",
-            "--meter-sync", "\(meterSync)", "--work-directory", workDirectory,
-        ] + (keep ? ["--keep"] : [])
+        process.arguments =
+            [
+                "--scenario", scenario.rawValue, "--devices", "\(devices)", "--seconds", "\(seconds)", "--speed",
+                "\(speed)",
+                "--cuff-period", "\(cuffPeriod)", "--cuff-memory", "\(cuffMemory)", "--meter-records",
+                "\(meterRecords)",
+                "--meter-sync", "\(meterSync)", "--work-directory", workDirectory,
+            ] + (keep ? ["--keep"] : [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -130,9 +136,11 @@ struct PipelineBenchmark: AsyncParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0,
             let line = text.split(separator: "\n").last(where: { $0.hasPrefix(Self.resultPrefix) }),
-            let result = try? JSONDecoder().decode(ScenarioResult.self, from: Data(line.dropFirst(Self.resultPrefix.count).utf8))
+            let result = try? JSONDecoder().decode(
+                ScenarioResult.self, from: Data(line.dropFirst(Self.resultPrefix.count).utf8))
         else {
-            throw ValidationError("the \(scenario.rawValue) scenario failed (exit \(process.terminationStatus)): \(text)")
+            throw ValidationError(
+                "the \(scenario.rawValue) scenario failed (exit \(process.terminationStatus)): \(text)")
         }
         return result
     }
@@ -174,7 +182,9 @@ struct PipelineBenchmark: AsyncParsableCommand {
             Row(label: "BP indication → confirmation p50, ms", digits: 2) { $0.p50Millis },
             Row(label: "BP indication → confirmation p99, ms", digits: 2) { $0.p99Millis },
             Row(label: "peak RSS of the process (VmHWM), MiB", digits: 1) { $0.peakRSSKiB.map { Double($0) / 1024 } },
-            Row(label: "peak anonymous RSS (RssAnon, sampled), MiB", digits: 1) { $0.peakAnonymousKiB.map { Double($0) / 1024 } },
+            Row(label: "peak anonymous RSS (RssAnon, sampled), MiB", digits: 1) {
+                $0.peakAnonymousKiB.map { Double($0) / 1024 }
+            },
         ]
     }
 
@@ -183,7 +193,8 @@ struct PipelineBenchmark: AsyncParsableCommand {
             let values = (results[scenario] ?? []).compactMap(row.value)
             guard !values.isEmpty else { return (nil, "—") }
             let m = median(values)
-            let spread = values.count > 1 ? " [\(format(values.min()!, row.digits))–\(format(values.max()!, row.digits))]" : ""
+            let spread =
+                values.count > 1 ? " [\(format(values.min()!, row.digits))–\(format(values.max()!, row.digits))]" : ""
             return (m, format(m, row.digits) + spread)
         }
         var table = [["metric", Scenario.noop.title, Scenario.durable.title, "durable ÷ baseline"]]
@@ -197,11 +208,19 @@ struct PipelineBenchmark: AsyncParsableCommand {
         let widths = (0..<table[0].count).map { c in table.map { $0[c].count }.max()! }
         for (index, line) in table.enumerated() {
             let cells = line.enumerated().map { c, text in
-                c == 0 ? text.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                c == 0
+                    ? text.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - text.count) + text
             }
             print("| " + cells.joined(separator: " | ") + " |")
-            if index == 0 { print("|" + widths.enumerated().map { $0 == 0 ? String(repeating: "-", count: $1 + 2) : String(repeating: "-", count: $1 + 1) + ":" }.joined(separator: "|") + "|") }
+            if index == 0 {
+                print(
+                    "|"
+                        + widths.enumerated().map {
+                            $0 == 0
+                                ? String(repeating: "-", count: $1 + 2) : String(repeating: "-", count: $1 + 1) + ":"
+                        }.joined(separator: "|") + "|")
+            }
         }
     }
 
@@ -219,8 +238,12 @@ struct PipelineBenchmark: AsyncParsableCommand {
                 + "wall time \(format(median(all.map(\.elapsedSeconds)), 2)) s"
             print("   \(line)")
         }
-        print("   ratios are of the medians; readings/s is bounded by what the devices offer, so a ratio near 1 means the")
-        print("   durable pipeline kept up; the latency ratio is the price of acknowledging only after the durable append.")
+        print(
+            "   ratios are of the medians; readings/s is bounded by what the devices offer, so a ratio near 1 means the"
+        )
+        print(
+            "   durable pipeline kept up; the latency ratio is the price of acknowledging only after the durable append."
+        )
     }
 
     /// Each goal of the pipeline (issue 13) next to the medians measured.
@@ -230,14 +253,24 @@ struct PipelineBenchmark: AsyncParsableCommand {
             return values.isEmpty ? nil : median(values)
         }
         func verdict(_ met: Bool?) -> String { met.map { $0 ? "met" : "NOT met" } ?? "not measured" }
-        let rate = med(.durable) { $0.readingsPerSecond }.flatMap { ours in med(.noop) { $0.readingsPerSecond }.map { ours / $0 } }
+        let rate = med(.durable) { $0.readingsPerSecond }.flatMap { ours in
+            med(.noop) { $0.readingsPerSecond }.map { ours / $0 }
+        }
         let p99 = med(.durable) { $0.p99Millis }
         let kib = { (scenario: Scenario, f: (ScenarioResult) -> Int?) in med(scenario) { f($0).map(Double.init) } }
-        let rss = kib(.durable) { $0.peakRSSKiB }.flatMap { ours in kib(.noop) { $0.peakRSSKiB }.map { (ours - $0) / 1024 } }
-        let anonymous = kib(.durable) { $0.peakAnonymousKiB }.flatMap { ours in kib(.noop) { $0.peakAnonymousKiB }.map { (ours - $0) / 1024 } }
+        let rss = kib(.durable) { $0.peakRSSKiB }.flatMap { ours in
+            kib(.noop) { $0.peakRSSKiB }.map { (ours - $0) / 1024 }
+        }
+        let anonymous = kib(.durable) { $0.peakAnonymousKiB }.flatMap { ours in
+            kib(.noop) { $0.peakAnonymousKiB }.map { (ours - $0) / 1024 }
+        }
         print("\ngoals (medians):")
-        print("  keeps up: \(rate.map { format($0, 2) } ?? "—")× of the baseline (goal ≥ 0.99×) — \(verdict(rate.map { $0 >= 0.99 }))")
-        print("  BP indication → confirmation p99: \(p99.map { format($0, 1) } ?? "—") ms (goal ≤ 20 ms) — \(verdict(p99.map { $0 <= 20 }))")
+        print(
+            "  keeps up: \(rate.map { format($0, 2) } ?? "—")× of the baseline (goal ≥ 0.99×) — \(verdict(rate.map { $0 >= 0.99 }))"
+        )
+        print(
+            "  BP indication → confirmation p99: \(p99.map { format($0, 1) } ?? "—") ms (goal ≤ 20 ms) — \(verdict(p99.map { $0 <= 20 }))"
+        )
         // The goal is the memory the pipeline holds: its anonymous pages (heap, stacks, caches). VmHWM also counts the
         // file-backed pages of the code it runs and the no-op sink never does — SQLite's, zstd's, the store's, ~5 MiB,
         // clean pages the kernel shares and can drop — so no durable pipeline could meet it; it is printed beside.

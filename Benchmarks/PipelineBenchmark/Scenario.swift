@@ -181,8 +181,8 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
     do {
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: context.sessionOptions, mapperOptions: context.mapper,
-            cursor: { await sink.cursor($0) }, saveCursor: { await sink.saveCursor($0, next: $1) }
-        ) { _, _ in tally.malformedOne() }
+            cursor: { await sink.cursor($0) }, saveCursor: { await sink.saveCursor($0, next: $1) },
+            onMalformed: { _, _ in tally.malformedOne() })
         do {
             try await sink.takeAll(connection.readings, tally: tally)
         } catch let error as ProfileError where error.isOrdinaryEnd {
@@ -249,14 +249,19 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
             try await engine.mapSubject(deviceKey: key, userID: 2, subject: "resident-bp-\(index)-2")
         }
         for index in 0..<load.meters {
-            try await engine.mapSubject(deviceKey: systemID(DeviceBase.meter, index)?.eui64Text ?? "", userID: nil, subject: "resident-gl-\(index)")
+            try await engine.mapSubject(
+                deviceKey: systemID(DeviceBase.meter, index)?.eui64Text ?? "", userID: nil,
+                subject: "resident-gl-\(index)")
         }
         for index in 0..<load.straps {
-            try await engine.mapSubject(deviceKey: systemID(DeviceBase.strap, index)?.eui64Text ?? "", userID: nil, subject: "resident-hr-\(index)")
+            try await engine.mapSubject(
+                deviceKey: systemID(DeviceBase.strap, index)?.eui64Text ?? "", userID: nil,
+                subject: "resident-hr-\(index)")
         }
         store = opened
         archive = readings
-        sink = DurableSink(engine: engine, archive: readings, cursors: RecordCursorWriter(archive: readings), tally: tally)
+        sink = DurableSink(
+            engine: engine, archive: readings, cursors: RecordCursorWriter(archive: readings), tally: tally)
     }
 
     // The devices, each seeded by its index: the same values in every run and in both scenarios.
@@ -283,7 +288,8 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         configuration.indicationLatencyRecorder = { recorder.record($0) }
         let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
         await SimulatedReadings.fill(
-            cuff, count: load.cuffMemory, users: [1, 2], seed: UInt64(index + 1), end: now.addingTimeInterval(-600), spacing: 3 * 3600)
+            cuff, count: load.cuffMemory, users: [1, 2], seed: UInt64(index + 1), end: now.addingTimeInterval(-600),
+            spacing: 3 * 3600)
         cuffs.append(cuff)
     }
     var meters: [SimulatedGlucoseMeter] = []
@@ -295,20 +301,25 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         configuration.recordInterval = .seconds(load.meterRecordInterval)
         let meter = SimulatedGlucoseMeter(configuration: configuration)
         await SimulatedReadings.fill(
-            meter, count: load.meterRecords, seed: UInt64(index + 1), end: now.addingTimeInterval(-600), spacing: 6 * 3600)
+            meter, count: load.meterRecords, seed: UInt64(index + 1), end: now.addingTimeInterval(-600),
+            spacing: 6 * 3600)
         meters.append(meter)
     }
 
     let policy = TimePolicy(timeZoneIdentifier: zone.identifier)
-    let mapper = ReadingMapperOptions(gateway: GatewayRecord(id: "gw-bench", softwareVersion: "bench")) { stamp, offset, received, clocks in
-        TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
+    let mapper = ReadingMapperOptions(gateway: GatewayRecord(id: "gw-bench", softwareVersion: "bench")) {
+        stamp, offset, received, clocks in
+        TimeDecisionRules.decide(
+            deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
+            policy: policy)
     }
     let anonymous = AnonymousMemoryPeak()
     anonymous.start()
     let start = ContinuousClock.now + .milliseconds(50)
     let deadline = start + .seconds(load.seconds)
     let context = RunContext(
-        start: start, deadline: deadline, sessionOptions: ProfileSessionOptions(deviceTimeZone: zone, link: "socketpair"),
+        start: start, deadline: deadline,
+        sessionOptions: ProfileSessionOptions(deviceTimeZone: zone, link: "socketpair"),
         mapper: mapper, sink: sink, tally: tally)
 
     await withTaskGroup(of: Void.self) { group in
@@ -340,7 +351,8 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
                         systolic: .number(mantissa: systolic * 10 + Int32((r >> 16) % 10), exponent: -1),
                         diastolic: .number(mantissa: diastolic, exponent: 0),
                         meanArterialPressure: .number(mantissa: (systolic + 2 * diastolic) / 3, exponent: 0),
-                        pulseRate: .number(mantissa: Int32(58 + (r >> 24) % 30), exponent: 0), user: .user(UInt8(1 + taken % 2)))
+                        pulseRate: .number(mantissa: Int32(58 + (r >> 24) % 30), exponent: 0),
+                        user: .user(UInt8(1 + taken % 2)))
                     taken += 1
                 }
             }
@@ -368,7 +380,8 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
     let millis = { (nanos: Int64?) in nanos.map { Double($0) / 1e6 } }
     return ScenarioResult(
         scenario: scenario, elapsedSeconds: elapsed, delivered: tally.delivered, stored: tally.stored,
-        duplicates: tally.duplicates, quarantined: tally.quarantined, rejected: tally.rejected, malformed: tally.malformed,
+        duplicates: tally.duplicates, quarantined: tally.quarantined, rejected: tally.rejected,
+        malformed: tally.malformed,
         archived: archived, connections: tally.connections, sessionErrorCount: tally.sessionErrors.count,
         sessionErrors: Array(tally.sessionErrors.prefix(5)), indications: latencies.count,
         p50Millis: millis(percentile(latencies, 50)), p99Millis: millis(percentile(latencies, 99)),

@@ -110,7 +110,8 @@ final class SQLiteBaseline {
                 case SQLITE_ROW:
                     check.add(
                         count: Int(sqlite3_column_int64(statement, 1)),
-                        min: Double(sqlite3_column_int64(statement, 2)), max: Double(sqlite3_column_int64(statement, 3)),
+                        min: Double(sqlite3_column_int64(statement, 2)),
+                        max: Double(sqlite3_column_int64(statement, 3)),
                         mean: sqlite3_column_double(statement, 4))
                 case SQLITE_DONE: return
                 default: throw owner.error("window query")

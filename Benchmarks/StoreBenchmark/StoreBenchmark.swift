@@ -116,7 +116,8 @@ struct StoreBenchmark: AsyncParsableCommand {
         let concurrent = try await GatewaydIngest(w, directory: directory + "/gatewayd-n", appenders: appenders)
         r.figures[.oursIngestN] = n / concurrent.seconds
         r.figures[.oursDiskConcurrent] = Double(concurrent.store.diskBytes()) / n
-        r.notes.append("gatewayd chunks: \(chunks) (1 appender), \(try concurrent.verify(&r.problems)) (\(appenders) appenders)")
+        r.notes.append(
+            "gatewayd chunks: \(chunks) (1 appender), \(try concurrent.verify(&r.problems)) (\(appenders) appenders)")
         concurrent.store.close()
 
         let baseline = try SQLiteBaseline(path: directory + "/baseline-normal.sqlite", synchronous: "NORMAL")
@@ -169,22 +170,32 @@ struct StoreBenchmark: AsyncParsableCommand {
 
     var rows: [Row] {
         [
-            Row(label: "on disk after sealing, B/sample (all files)", ours: .oursDisk, baseline: .sqliteDisk,
+            Row(
+                label: "on disk after sealing, B/sample (all files)", ours: .oursDisk, baseline: .sqliteDisk,
                 goal: "≤ 0.70 B/sample", met: { o, _ in o <= 0.70 }),
-            Row(label: "  same, store ingested by \(appenders) appenders", ours: .oursDiskConcurrent, baseline: .sqliteDisk),
-            Row(label: "durable ingest, 1 appender, samples/s", ours: .oursIngest1, baseline: .sqliteIngestNormal,
+            Row(
+                label: "  same, store ingested by \(appenders) appenders", ours: .oursDiskConcurrent,
+                baseline: .sqliteDisk),
+            Row(
+                label: "durable ingest, 1 appender, samples/s", ours: .oursIngest1, baseline: .sqliteIngestNormal,
                 higherIsBetter: true, digits: 0, goal: "≥ 10×", met: { _, r in r >= 10 }),
-            Row(label: "durable ingest, \(appenders) appenders, samples/s", ours: .oursIngestN,
+            Row(
+                label: "durable ingest, \(appenders) appenders, samples/s", ours: .oursIngestN,
                 baseline: .sqliteIngestNormal, higherIsBetter: true, digits: 0, goal: "≥ 10×", met: { _, r in r >= 10 }),
-            Row(label: "  1 appender vs SQLite synchronous=FULL", ours: .oursIngest1, baseline: .sqliteIngestFull,
+            Row(
+                label: "  1 appender vs SQLite synchronous=FULL", ours: .oursIngest1, baseline: .sqliteIngestFull,
                 higherIsBetter: true, digits: 0),
-            Row(label: "  \(appenders) appenders vs SQLite synchronous=FULL", ours: .oursIngestN,
+            Row(
+                label: "  \(appenders) appenders vs SQLite synchronous=FULL", ours: .oursIngestN,
                 baseline: .sqliteIngestFull, higherIsBetter: true, digits: 0),
-            Row(label: "1-min windows over 7 days, ms/query", ours: .oursQuery, baseline: .sqliteQuery, digits: 2,
+            Row(
+                label: "1-min windows over 7 days, ms/query", ours: .oursQuery, baseline: .sqliteQuery, digits: 2,
                 goal: "≤ 5 ms, ≥ 50×", met: { o, r in o <= 5 && r >= 50 }),
-            Row(label: "written during ingest, B/sample (/proc/self/io)", ours: .oursWrittenProc,
+            Row(
+                label: "written during ingest, B/sample (/proc/self/io)", ours: .oursWrittenProc,
                 baseline: .sqliteWrittenProc, digits: 2),
-            Row(label: "written during ingest, B/sample (log+chunks+catalog)", ours: .oursWrittenCounters,
+            Row(
+                label: "written during ingest, B/sample (log+chunks+catalog)", ours: .oursWrittenCounters,
                 baseline: nil, digits: 2),
         ]
     }
@@ -205,16 +216,21 @@ struct StoreBenchmark: AsyncParsableCommand {
             if let ours, let base, ours > 0, base > 0 { ratio = row.higherIsBetter ? ours / base : base / ours }
             var met = "—"
             if let check = row.met, let ours, let ratio { met = check(ours, ratio) ? "yes" : "NO" }
-            table.append([row.label, oursText, baseText, ratio.map { format($0, $0 < 1 ? 2 : 1) + "×" } ?? "—", row.goal, met])
+            table.append([
+                row.label, oursText, baseText, ratio.map { format($0, $0 < 1 ? 2 : 1) + "×" } ?? "—", row.goal, met,
+            ])
         }
         let widths = (0..<table[0].count).map { c in table.map { $0[c].count }.max()! }
         for (index, line) in table.enumerated() {
             let cells = line.enumerated().map { c, text in
-                c == 0 ? text.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                c == 0
+                    ? text.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - text.count) + text
             }
             print("| " + cells.joined(separator: " | ") + " |")
-            if index == 0 { print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|") }
+            if index == 0 {
+                print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
+            }
         }
     }
 

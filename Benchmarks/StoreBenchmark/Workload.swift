@@ -125,7 +125,8 @@ func entrySizes(_ directory: String) -> [String: Int] {
         let path = directory + "/" + name
         var isDirectory: ObjCBool = false
         _ = fm.fileExists(atPath: path, isDirectory: &isDirectory)
-        let files = isDirectory.boolValue ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 } : [path]
+        let files =
+            isDirectory.boolValue ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 } : [path]
         sizes[name] = files.reduce(0) { $0 + (((try? fm.attributesOfItem(atPath: $1))?[.size] as? Int) ?? 0) }
     }
     return sizes

@@ -15,7 +15,7 @@ import Dispatch
 import Logging
 
 #if !FUZZING
-import Foundation
+    import Foundation
 #endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -101,23 +101,23 @@ enum ClientSession {
 }
 
 #if !FUZZING
-/// Without libFuzzer: `ATTClientFuzzer FILE...` runs each file (e.g. a crash-* libFuzzer wrote) as a session.
-@main
-enum ATTClientFuzzerReplay {
-    static func main() {
-        let paths = CommandLine.arguments.dropFirst()
-        if paths.isEmpty {
-            print("usage: ATTClientFuzzer FILE... (replays inputs; build with -sanitize=fuzzer -DFUZZING to fuzz)")
-        }
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                print("\(path): cannot read")
-                exit(1)
+    /// Without libFuzzer: `ATTClientFuzzer FILE...` runs each file (e.g. a crash-* libFuzzer wrote) as a session.
+    @main
+    enum ATTClientFuzzerReplay {
+        static func main() {
+            let paths = CommandLine.arguments.dropFirst()
+            if paths.isEmpty {
+                print("usage: ATTClientFuzzer FILE... (replays inputs; build with -sanitize=fuzzer -DFUZZING to fuzz)")
             }
-            let bytes = [UInt8](data)
-            _ = bytes.withUnsafeBufferPointer { attClientFuzzerTestOneInput($0.baseAddress, $0.count) }
-            print("\(path): ok (\(bytes.count) bytes)")
+            for path in paths {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    print("\(path): cannot read")
+                    exit(1)
+                }
+                let bytes = [UInt8](data)
+                _ = bytes.withUnsafeBufferPointer { attClientFuzzerTestOneInput($0.baseAddress, $0.count) }
+                print("\(path): ok (\(bytes.count) bytes)")
+            }
         }
     }
-}
 #endif

@@ -10,7 +10,7 @@
 import BLEGateway
 
 #if !FUZZING
-import Foundation
+    import Foundation
 #endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -42,7 +42,8 @@ private func fuzzCharacteristic(_ input: [UInt8]) {
     let jsonAgain = second.json.rendered(indent: 0)
     if json != jsonAgain {
         fatalError(
-            "\(type.name): round trip changed the value: \(hex(payload)) -> \(json); re-encoded \(hex(reencoded)) -> \(jsonAgain)")
+            "\(type.name): round trip changed the value: \(hex(payload)) -> \(json); re-encoded \(hex(reencoded)) -> \(jsonAgain)"
+        )
     }
 }
 
@@ -61,23 +62,23 @@ private func fuzzATTPDU(_ input: [UInt8]) {
 }
 
 #if !FUZZING
-/// Without libFuzzer: `DecoderFuzzer FILE...` runs each file (e.g. a crash-* libFuzzer wrote) through the checks.
-@main
-enum DecoderFuzzerReplay {
-    static func main() {
-        let paths = CommandLine.arguments.dropFirst()
-        if paths.isEmpty {
-            print("usage: DecoderFuzzer FILE... (replays inputs; build with -sanitize=fuzzer -DFUZZING to fuzz)")
-        }
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                print("\(path): cannot read")
-                exit(1)
+    /// Without libFuzzer: `DecoderFuzzer FILE...` runs each file (e.g. a crash-* libFuzzer wrote) through the checks.
+    @main
+    enum DecoderFuzzerReplay {
+        static func main() {
+            let paths = CommandLine.arguments.dropFirst()
+            if paths.isEmpty {
+                print("usage: DecoderFuzzer FILE... (replays inputs; build with -sanitize=fuzzer -DFUZZING to fuzz)")
             }
-            let bytes = [UInt8](data)
-            _ = bytes.withUnsafeBufferPointer { decoderFuzzerTestOneInput($0.baseAddress, $0.count) }
-            print("\(path): ok (\(bytes.count) bytes)")
+            for path in paths {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    print("\(path): cannot read")
+                    exit(1)
+                }
+                let bytes = [UInt8](data)
+                _ = bytes.withUnsafeBufferPointer { decoderFuzzerTestOneInput($0.baseAddress, $0.count) }
+                print("\(path): ok (\(bytes.count) bytes)")
+            }
         }
     }
-}
 #endif

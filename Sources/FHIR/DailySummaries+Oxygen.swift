@@ -47,10 +47,14 @@ extension DailySummaries {
         let kind = Kind.lowestOxygenSaturation
         let resource = c.observation(
             kind, id: c.id(kind),
-            effective: ("effectivePeriod", .obj(["start": .string(c.time(clean[0].micros)), "end": .string(c.time(clean[clean.count - 1].micros))])),
+            effective: (
+                "effectivePeriod",
+                .obj(["start": .string(c.time(clean[0].micros)), "end": .string(c.time(clean[clean.count - 1].micros))])
+            ),
             valueQuantity: Element.quantity(DecimalQuantity(lowest.value), ucum: "%"),
             components: [
-                component("spo2-time-below-90", "Time below 90 %", "valueQuantity", Element.quantity(seconds, ucum: "s")),
+                component(
+                    "spo2-time-below-90", "Time below 90 %", "valueQuantity", Element.quantity(seconds, ucum: "s")),
                 component("spo2-count-below-90", "Readings below 90 %", "valueInteger", .integer(belowCount)),
             ],
             notes: [

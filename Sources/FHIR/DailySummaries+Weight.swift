@@ -18,11 +18,14 @@ extension DailySummaries {
                 return (reading.time.effectiveMicros, value, component.unit)
             }
         }
-        let today = clean(try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bodyWeight))
-            .filter { clock.date(at: $0.micros) == c.day }
+        let today = clean(
+            try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bodyWeight)
+        )
+        .filter { clock.date(at: $0.micros) == c.day }
         guard let latest = today.max(by: { $0.micros < $1.micros }) else { return [] }
         let target = latest.micros - Self.weekMicros
-        let window = try archive.readings(subject: c.subject, from: target - Self.dayMicros, to: target + Self.dayMicros + 1, kind: .bodyWeight)
+        let window = try archive.readings(
+            subject: c.subject, from: target - Self.dayMicros, to: target + Self.dayMicros + 1, kind: .bodyWeight)
         guard
             let reference = clean(window).filter({ $0.unit == latest.unit })
                 .min(by: { abs($0.micros - target) < abs($1.micros - target) }),
@@ -37,13 +40,18 @@ extension DailySummaries {
         let kind = Kind.weightWeeklyChange
         let resource = c.observation(
             kind, id: c.id(kind),
-            effective: ("effectivePeriod", .obj(["start": .string(c.time(reference.micros)), "end": .string(c.time(latest.micros))])),
+            effective: (
+                "effectivePeriod",
+                .obj(["start": .string(c.time(reference.micros)), "end": .string(c.time(latest.micros))])
+            ),
             valueQuantity: Element.quantity(change, ucum: latest.unit),
             components: [
                 component("weight-latest", "Latest weight of the day", latest.value),
                 component("weight-week-before", "Weight about a week before", reference.value),
             ],
-            notes: ["The day's last clean weighing against the clean weighing nearest to 7 days before it (6 to 8 days)."],
+            notes: [
+                "The day's last clean weighing against the clean weighing nearest to 7 days before it (6 to 8 days)."
+            ],
             count: 2)
         return [Summary(kind: kind, resource: resource, effectiveMicros: reference.micros)]
     }

@@ -81,7 +81,9 @@ public struct DailySummaries: Sendable {
     /// leave test data out (`ReadingFlags.leftOutOfSummaries`).
     public let testSubject: Bool
 
-    public init(archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard, testSubject: Bool = false) {
+    public init(
+        archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard, testSubject: Bool = false
+    ) {
         self.archive = archive
         self.clock = clock
         self.windows = windows
@@ -103,8 +105,11 @@ public struct DailySummaries: Sendable {
 
     /// The summaries of `kinds` for `subject` on local `day`; a kind with nothing measured that day gives none.
     /// `issuedMicros`: when they are computed (a day not yet over is `preliminary`).
-    public func summaries(subject: String, day: LocalDate, kinds: Set<Kind> = Set(Kind.allCases), issuedMicros: Int64) throws -> [Summary] {
-        let context = Context(subject: subject, day: day, issuedMicros: issuedMicros, clock: clock, testSubject: testSubject)
+    public func summaries(subject: String, day: LocalDate, kinds: Set<Kind> = Set(Kind.allCases), issuedMicros: Int64)
+        throws -> [Summary]
+    {
+        let context = Context(
+            subject: subject, day: day, issuedMicros: issuedMicros, clock: clock, testSubject: testSubject)
         var out: [Summary] = []
         if !kinds.isDisjoint(with: [.morningBloodPressure, .eveningBloodPressure]) {
             out += try bloodPressure(context).filter { kinds.contains($0.kind) }
@@ -139,7 +144,9 @@ public struct DailySummaries: Sendable {
         var dayIsOver: Bool { clock.date(at: issuedMicros) > day }
 
         func id(_ kind: Kind, _ extra: String = "") -> String {
-            "daily-" + ResourceIDs.sha256Hex(Array("gatewayd-daily\n\(kind.rawValue)\n\(subject)\n\(day)\n\(extra)".utf8)).prefix(40)
+            "daily-"
+                + ResourceIDs.sha256Hex(Array("gatewayd-daily\n\(kind.rawValue)\n\(subject)\n\(day)\n\(extra)".utf8))
+                .prefix(40)
         }
 
         func time(_ micros: Int64) -> String {
@@ -157,9 +164,14 @@ public struct DailySummaries: Sendable {
                     "meta": testSubject ? Element.testDataMeta : nil,
                     // How many readings went into it, in the CardX extension the AverageSMBP uses for the same fact.
                     "extension": .array([
-                        .obj(["url": .string(FHIRCodes.numberOfMeasurementsExtension), "valueQuantity": .obj(["value": .integer(count)])])
+                        .obj([
+                            "url": .string(FHIRCodes.numberOfMeasurementsExtension),
+                            "valueQuantity": .obj(["value": .integer(count)]),
+                        ])
                     ]),
-                    "identifier": .array([.obj(["system": .string(SummaryMapper.summaryIdentifierSystem), "value": .string(id)])]),
+                    "identifier": .array([
+                        .obj(["system": .string(SummaryMapper.summaryIdentifierSystem), "value": .string(id)])
+                    ]),
                     "status": .string(dayIsOver ? "final" : "preliminary"),
                     "category": kind.readingKind == .glucose ? nil : .array([Element.vitalSignsCategory]),
                     "code": Element.codeable(kind.codings, text: text ?? kind.display),
@@ -176,7 +188,8 @@ public struct DailySummaries: Sendable {
 
     static func excludedNote(_ excluded: ExclusionCount, of what: String) -> String {
         guard excluded.total > 0 else { return "" }
-        let reasons = excluded.byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let reasons = excluded.byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+            separator: ", ")
         return "\(excluded.total) \(what)\(excluded.total == 1 ? "" : "s") left out as doubtful (\(reasons))."
     }
 
@@ -184,19 +197,28 @@ public struct DailySummaries: Sendable {
 
     func bloodPressure(_ c: Context) throws -> [Summary] {
         let span = Self.utcSpan(of: c.day)
-        let points = try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bloodPressure)
-            .compactMap(BloodPressurePoint.init(reading:))
-        guard let day = HomeBloodPressureSummary(clock: clock, windows: windows, excluding: leftOut).days(points).first(where: { $0.day == c.day }) else {
+        let points = try archive.readings(
+            subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bloodPressure
+        )
+        .compactMap(BloodPressurePoint.init(reading:))
+        guard
+            let day = HomeBloodPressureSummary(clock: clock, windows: windows, excluding: leftOut).days(points).first(
+                where: { $0.day == c.day })
+        else {
             return []
         }
         var out: [Summary] = []
         for (kind, mean, part) in [
-            (Kind.morningBloodPressure, day.morning, windows.morning), (.eveningBloodPressure, day.evening, windows.evening),
+            (Kind.morningBloodPressure, day.morning, windows.morning),
+            (.eveningBloodPressure, day.evening, windows.evening),
         ] where mean.count + mean.excluded.total > 0 {
             func component(_ code: String, _ name: String, _ value: DecimalValue?) -> FHIRJSON {
                 let (key, json): (String, FHIRJSON) =
                     value.map { ("valueQuantity", Element.quantity(DecimalQuantity($0), ucum: "mm[Hg]")) }
-                    ?? ("dataAbsentReason", Element.dataAbsent(code: "not-performed", display: "Not Performed", text: "No clean reading"))
+                    ?? (
+                        "dataAbsentReason",
+                        Element.dataAbsent(code: "not-performed", display: "Not Performed", text: "No clean reading")
+                    )
                 return .obj(["code": Element.codeable([.loinc(code, name)], text: name), key: json])
             }
             let effective: (String, FHIRJSON) =
@@ -211,7 +233,8 @@ public struct DailySummaries: Sendable {
                     component("96608-5", "Systolic blood pressure mean", mean.systolic),
                     component("96609-3", "Diastolic blood pressure mean", mean.diastolic),
                 ],
-                notes: ["Readings between \(part) local time.", Self.excludedNote(mean.excluded, of: "reading")], count: mean.count)
+                notes: ["Readings between \(part) local time.", Self.excludedNote(mean.excluded, of: "reading")],
+                count: mean.count)
             out.append(Summary(kind: kind, resource: resource, effectiveMicros: mean.firstMicros ?? c.startMicros))
         }
         return out
@@ -232,11 +255,14 @@ public struct DailySummaries: Sendable {
             for sample in try store.scan(id, range: range).samples {
                 let flags = ReadingFlags(rawValue: sample.flags)
                 points.append(
-                    SummaryPoint(micros: sample.timestampMicros, value: flags.contains(.valueAbsent) ? nil : sample.value, flags: flags))
+                    SummaryPoint(
+                        micros: sample.timestampMicros, value: flags.contains(.valueAbsent) ? nil : sample.value,
+                        flags: flags))
             }
         }
         guard ids.count > 1 else { return points }
-        return points.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }.map(\.element)
+        return points.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }.map(
+            \.element)
     }
 
     /// Resting heart rate and RMSSD of the day, read the way `gatewayd summary` defines them but at a day's cost, not
@@ -252,7 +278,9 @@ public struct DailySummaries: Sendable {
         var excluded = 0
         for id in series(c, .heartRate, in: store) {
             let result = try store.windows(
-                WindowQuery(series: id, range: day, widthMicros: window, timeZone: clock.timeZone, excludeFlags: leftOut.rawValue))
+                WindowQuery(
+                    series: id, range: day, widthMicros: window, timeZone: clock.timeZone,
+                    excludeFlags: leftOut.rawValue))
             for summary in result.windows {
                 excluded += summary.excludedCount
                 guard summary.aggregate.count > 0 else { continue }
@@ -263,13 +291,17 @@ public struct DailySummaries: Sendable {
         }
         let candidates = means.filter { $0.value.mean.count >= 30 }.sorted { $0.key < $1.key }
         var lowest = candidates.first
-        for candidate in candidates.dropFirst() where candidate.value.mean.compare(lowest?.value.mean ?? candidate.value.mean) == -1 {
+        for candidate in candidates.dropFirst()
+        where candidate.value.mean.compare(lowest?.value.mean ?? candidate.value.mean) == -1 {
             lowest = candidate
         }
         if let lowest, let rate = lowest.value.mean.value(places: 1) {
             let resource = c.observation(
                 .restingHeartRate, id: c.id(.restingHeartRate),
-                effective: ("effectivePeriod", .obj(["start": .string(c.time(lowest.key)), "end": .string(c.time(lowest.value.end))])),
+                effective: (
+                    "effectivePeriod",
+                    .obj(["start": .string(c.time(lowest.key)), "end": .string(c.time(lowest.value.end))])
+                ),
                 valueQuantity: Element.quantity(DecimalQuantity(rate), ucum: "/min"),
                 notes: [
                     "The lowest 5-minute mean heart rate of the day with at least 30 clean samples (\(lowest.value.mean.count) in it; "
@@ -294,13 +326,18 @@ public struct DailySummaries: Sendable {
                 hour = end
             }
         }
-        if let median = Self.median(measured.compactMap(\.rmssdMilliseconds)), let first = measured.first, let last = measured.last {
+        if let median = Self.median(measured.compactMap(\.rmssdMilliseconds)), let first = measured.first,
+            let last = measured.last
+        {
             let differences = measured.reduce(0) { $0 + $1.differences }
             let resource = c.observation(
                 .rmssd, id: c.id(.rmssd),
                 effective: (
                     "effectivePeriod",
-                    .obj(["start": .string(c.time(first.window.startMicros)), "end": .string(c.time(last.window.endMicros))])
+                    .obj([
+                        "start": .string(c.time(first.window.startMicros)),
+                        "end": .string(c.time(last.window.endMicros)),
+                    ])
                 ),
                 valueQuantity: Element.quantity(DecimalQuantity(median), ucum: "ms"),
                 notes: [
@@ -318,7 +355,9 @@ public struct DailySummaries: Sendable {
     static func median(_ values: [DecimalValue]) -> DecimalValue? {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return nil }
-        let middle = sorted.count % 2 == 1 ? [sorted[sorted.count / 2]] : [sorted[sorted.count / 2 - 1], sorted[sorted.count / 2]]
+        let middle =
+            sorted.count % 2 == 1
+            ? [sorted[sorted.count / 2]] : [sorted[sorted.count / 2 - 1], sorted[sorted.count / 2]]
         return ExactMean(middle).value(extraPlaces: 1)
     }
 
@@ -326,7 +365,8 @@ public struct DailySummaries: Sendable {
 
     func glucose(_ c: Context) throws -> [Summary] {
         let span = Self.utcSpan(of: c.day)
-        let readings = try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .glucose)
+        let readings = try archive.readings(
+            subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .glucose)
         // One summary per unit: a mean of mg/dL and mmol/L readings together would be meaningless.
         var byUnit: [String: [SummaryPoint]] = [:]
         for reading in readings {
@@ -337,25 +377,31 @@ public struct DailySummaries: Sendable {
         var out: [Summary] = []
         for (unit, points) in byUnit.sorted(by: { $0.key < $1.key }) {
             let summary = GlucoseByMeal(clock: clock, excluding: leftOut).summarize(points, from: c.day, through: c.day)
-            for meal in summary.days.first(where: { $0.day == c.day })?.meals ?? [] where meal.count + meal.excluded.total > 0 {
+            for meal in summary.days.first(where: { $0.day == c.day })?.meals ?? []
+            where meal.count + meal.excluded.total > 0 {
                 var components: [FHIRJSON] = []
                 components.append(
-                    meal.mean.map { SummaryMapper.statistic("average", "Average", Element.quantity(DecimalQuantity($0), ucum: unit)) }
+                    meal.mean.map {
+                        SummaryMapper.statistic("average", "Average", Element.quantity(DecimalQuantity($0), ucum: unit))
+                    }
                         ?? SummaryMapper.statistic(
                             "average", "Average",
-                            Element.dataAbsent(code: "not-performed", display: "Not Performed", text: "No clean reading"),
+                            Element.dataAbsent(
+                                code: "not-performed", display: "Not Performed", text: "No clean reading"),
                             key: "dataAbsentReason"))
                 components.append(SummaryMapper.statistic("count", "Count", .integer(meal.count), key: "valueInteger"))
                 if let concept = GlucoseContextObservations.meal.values[meal.meal] {
                     components.append(
                         .obj([
-                            "code": Element.codeable([GlucoseContextObservations.meal.code], text: GlucoseContextObservations.meal.text),
+                            "code": Element.codeable(
+                                [GlucoseContextObservations.meal.code], text: GlucoseContextObservations.meal.text),
                             "valueCodeableConcept": Element.codeable([concept], text: meal.meal),
                         ]))
                 }
                 let kind = Kind.glucoseByMeal
                 let resource = c.observation(
-                    kind, id: c.id(kind, meal.meal + "\n" + unit), effective: ("effectiveDateTime", .string(c.day.description)),
+                    kind, id: c.id(kind, meal.meal + "\n" + unit),
+                    effective: ("effectiveDateTime", .string(c.day.description)),
                     components: components, notes: [Self.excludedNote(meal.excluded, of: "reading")], count: meal.count,
                     text: kind.display + ": " + meal.meal.replacingOccurrences(of: "_", with: " "))
                 out.append(Summary(kind: kind, resource: resource, effectiveMicros: c.startMicros))

@@ -38,7 +38,9 @@ public struct GatewayDeviceInfo: Hashable, Sendable {
         let files = FileManager.default
         let interfaces = ((try? files.contentsOfDirectory(atPath: net)) ?? []).sorted()
         for name in interfaces where name != "lo" && files.fileExists(atPath: net + "/" + name + "/device") {
-            guard let text = try? String(contentsOfFile: net + "/" + name + "/address", encoding: .utf8) else { continue }
+            guard let text = try? String(contentsOfFile: net + "/" + name + "/address", encoding: .utf8) else {
+                continue
+            }
             let address = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let eui = DeviceMapper.eui(address, octets: 6), eui != "00-00-00-00-00-00" else { continue }
             info.ethernetAddress = eui
@@ -157,9 +159,10 @@ public enum DeviceMapper {
                 "modelNumber": .string(info.model),
                 "type": Element.codeable([.mdc(531_981, "MDC_MOC_VMS_MDS_AHD")], text: "Personal Health Gateway"),
                 // Every specialization whose readings the gateway maps (the cuff's pulse rate is the cuff's).
-                "specialization": .array(supportedSpecializations.map { code, text in
-                    .obj(["systemType": Element.codeable([code], text: text)])
-                }),
+                "specialization": .array(
+                    supportedSpecializations.map { code, text in
+                        .obj(["systemType": Element.codeable([code], text: text)])
+                    }),
                 "version": .array([
                     version(.mdc(531_975, "MDC_ID_PROD_SPEC_SW"), "Software revision", gateway.softwareVersion)
                 ]),

@@ -47,10 +47,15 @@ extension FHIRJSON {
                 index += 1
                 var members: [FHIRJSON.Member] = []
                 skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(members)
+                }
                 while true {
                     skipSpace()
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                        throw fail("expected a member name")
+                    }
                     let key = try string()
                     if members.contains(where: { $0.key == key }) { throw fail("the member \"\(key)\" appears twice") }
                     skipSpace()
@@ -60,7 +65,10 @@ extension FHIRJSON {
                     members.append(FHIRJSON.Member(key, try value(depth: depth + 1)))
                     skipSpace()
                     guard index < bytes.count else { throw fail("unexpected end of input in an object") }
-                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: ",") {
+                        index += 1
+                        continue
+                    }
                     guard bytes[index] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
                     index += 1
                     return .object(members)
@@ -69,13 +77,19 @@ extension FHIRJSON {
                 index += 1
                 var items: [FHIRJSON] = []
                 skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return .array(items)
+                }
                 while true {
                     skipSpace()
                     items.append(try value(depth: depth + 1))
                     skipSpace()
                     guard index < bytes.count else { throw fail("unexpected end of input in an array") }
-                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: ",") {
+                        index += 1
+                        continue
+                    }
                     guard bytes[index] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
                     index += 1
                     return .array(items)
@@ -105,7 +119,9 @@ extension FHIRJSON {
             }
             if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
                 index += 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                    index += 1
+                }
                 guard digits() > 0 else { throw fail("expected digits in the exponent") }
             }
             return String(decoding: bytes[start..<index], as: UTF8.self)
@@ -138,7 +154,9 @@ extension FHIRJSON {
                 index += 1
                 switch c {
                 case UInt8(ascii: "\""):
-                    guard let text = String(validating: out, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
+                    guard let text = String(validating: out, as: UTF8.self) else {
+                        throw fail("a string is not valid UTF-8")
+                    }
                     return text
                 case UInt8(ascii: "\\"):
                     guard index < bytes.count else { throw fail("unterminated escape") }
@@ -156,7 +174,9 @@ extension FHIRJSON {
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800...0xDBFF).contains(scalar) {
-                            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                                bytes[index + 1] == UInt8(ascii: "u")
+                            else {
                                 throw fail("unpaired surrogate")
                             }
                             index += 2

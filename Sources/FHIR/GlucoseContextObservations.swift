@@ -99,27 +99,34 @@ enum GlucoseContextObservations {
         }
         // "not_available" (15) is the meter not knowing who tested or how they felt: nothing to report.
         if let name = context.tester, let value = tester.values[name] {
-            resources.append(coded(frame, kind: "tester", code: tester.code, text: tester.text, value: value, valueText: name))
+            resources.append(
+                coded(frame, kind: "tester", code: tester.code, text: tester.text, value: value, valueText: name))
         }
         if let name = context.health, let value = health.values[name] {
-            resources.append(coded(frame, kind: "health", code: health.code, text: health.text, value: value, valueText: name))
+            resources.append(
+                coded(frame, kind: "health", code: health.code, text: health.text, value: value, valueText: name))
         }
         if let amount = context.carbohydrateKilograms, let grams = amount.shifted(by: 3) {
             let name = context.carbohydrateID ?? "unknown"
             let code = carbohydrate.byMeal[name] ?? carbohydrate.code
             resources.append(
-                numeric(frame, kind: "carbohydrate", code: code, text: "Carbohydrate (\(name.replacingOccurrences(of: "_", with: " ")))",
-                        value: Element.quantity(number: grams.description, code: "g", unit: "g")))
+                numeric(
+                    frame, kind: "carbohydrate", code: code,
+                    text: "Carbohydrate (\(name.replacingOccurrences(of: "_", with: " ")))",
+                    value: Element.quantity(number: grams.description, code: "g", unit: "g")))
         }
         if let amount = context.medicationQuantity, let unit = context.medicationUnit {
             let name = context.medicationID ?? "unknown"
             let code = medication.byKind[name] ?? medication.code
             // Kilograms of insulin are milligrams to a person; liters, millilitres.
-            let shown = unit == "L" ? amount.shifted(by: 3).map { ($0, "mL") } : amount.shifted(by: 6).map { ($0, "mg") }
+            let shown =
+                unit == "L" ? amount.shifted(by: 3).map { ($0, "mL") } : amount.shifted(by: 6).map { ($0, "mg") }
             if let (value, ucum) = shown {
                 resources.append(
-                    numeric(frame, kind: "medication", code: code, text: "Medication (\(name.replacingOccurrences(of: "_", with: " ")))",
-                            value: Element.quantity(number: value.description, code: ucum, unit: ucum)))
+                    numeric(
+                        frame, kind: "medication", code: code,
+                        text: "Medication (\(name.replacingOccurrences(of: "_", with: " ")))",
+                        value: Element.quantity(number: value.description, code: ucum, unit: ucum)))
             }
         }
         if let intensity = context.exerciseIntensityPercent {
@@ -127,30 +134,39 @@ enum GlucoseContextObservations {
             if let seconds = context.exerciseDurationSeconds {
                 // 65535 is the field's overrun value: longer than it can hold, so "at least" that long.
                 let quantity = FHIRJSON.obj([
-                    "value": .integer(seconds), "comparator": seconds == 0xFFFF ? .string(">=") : nil, "unit": .string("s"),
+                    "value": .integer(seconds), "comparator": seconds == 0xFFFF ? .string(">=") : nil,
+                    "unit": .string("s"),
                     "system": .string(FHIRCodes.ucum), "code": .string("s"),
                 ])
                 duration.append(
-                    .obj(["code": Element.codeable([exerciseDuration], text: "Exercise duration"), "valueQuantity": quantity]))
+                    .obj([
+                        "code": Element.codeable([exerciseDuration], text: "Exercise duration"),
+                        "valueQuantity": quantity,
+                    ]))
             }
             resources.append(
-                numeric(frame, kind: "exercise", code: exercise, text: "Exercise intensity",
-                        value: Element.quantity(number: String(intensity), code: "%", unit: "%"), components: duration))
+                numeric(
+                    frame, kind: "exercise", code: exercise, text: "Exercise intensity",
+                    value: Element.quantity(number: String(intensity), code: "%", unit: "%"), components: duration))
         }
         if let percent = context.hba1cPercent {
             resources.append(
-                numeric(frame, kind: "hba1c", code: hba1c, text: "HbA1c",
-                        value: Element.quantity(number: percent.description, code: "%", unit: "%")))
+                numeric(
+                    frame, kind: "hba1c", code: hba1c, text: "HbA1c",
+                    value: Element.quantity(number: percent.description, code: "%", unit: "%")))
         }
         return resources
     }
 
     static func numeric(
-        _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: FHIRJSON, components: [FHIRJSON] = []
+        _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: FHIRJSON,
+        components: [FHIRJSON] = []
     ) -> FHIRResource {
         frame.observation(
-            id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading), profiles: [FHIRCodes.numericProfile],
-            identifier: frame.identity.hex + "-" + code.code, vitalSign: false, code: Element.codeable([code], text: text),
+            id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading),
+            profiles: [FHIRCodes.numericProfile],
+            identifier: frame.identity.hex + "-" + code.code, vitalSign: false,
+            code: Element.codeable([code], text: text),
             value: ("valueQuantity", value), derivedFrom: [frame.mainReference], components: components)
     }
 
@@ -158,7 +174,8 @@ enum GlucoseContextObservations {
         _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: Concept, valueText: String
     ) -> FHIRResource {
         frame.observation(
-            id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading), profiles: [FHIRCodes.codedProfile],
+            id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading),
+            profiles: [FHIRCodes.codedProfile],
             identifier: frame.identity.hex + "-" + code.code, vitalSign: false,
             code: Element.codeable([code], text: text),
             value: (

@@ -13,10 +13,12 @@ public enum JapaneseCoding {
     /// Adds the JP Core coding to every vital-signs category of an Observation.
     public static func apply(_ resource: FHIRResource) -> FHIRResource {
         guard resource.resourceType == "Observation", case .object(var members) = resource.json,
-            let index = members.firstIndex(where: { $0.key == "category" }), case .array(let categories) = members[index].value
+            let index = members.firstIndex(where: { $0.key == "category" }),
+            case .array(let categories) = members[index].value
         else { return resource }
         let updated: [FHIRJSON] = categories.map { category in
-            guard case .object(var fields) = category, let codingIndex = fields.firstIndex(where: { $0.key == "coding" }),
+            guard case .object(var fields) = category,
+                let codingIndex = fields.firstIndex(where: { $0.key == "coding" }),
                 case .array(var codings) = fields[codingIndex].value,
                 codings.contains(where: { $0["code"]?.stringValue == "vital-signs" }),
                 !codings.contains(where: { $0["system"]?.stringValue == categorySystem })

@@ -42,7 +42,8 @@ public enum ObservationMapper {
                 return ObservationFrame.component(code, component.value, ucum: component.unit)
             }
             return frame.observation(
-                id: id, profiles: [FHIRCodes.compoundNumericProfile], identifier: frame.identity.hex, vitalSign: mapping.vitalSign,
+                id: id, profiles: [FHIRCodes.compoundNumericProfile], identifier: frame.identity.hex,
+                vitalSign: mapping.vitalSign,
                 code: Element.codeable(code), interpretation: frame.interpretation, note: note, components: components)
         case .numeric(let metric):
             let main = reading.component(metric)
@@ -54,16 +55,18 @@ public enum ObservationMapper {
             // The reading's other coded components travel with it in their order: a strap's RR intervals in beat
             // order, then the energy it has counted since it was reset.
             let components: [FHIRJSON] = reading.components.filter { $0.metric != metric }.compactMap { component in
-                (mapping.code(component.metric, sampleType, component.unit) ?? mapping.componentCode(component.metric)).map {
-                    ObservationFrame.component($0, component.value, ucum: component.unit)
-                }
+                (mapping.code(component.metric, sampleType, component.unit) ?? mapping.componentCode(component.metric))
+                    .map {
+                        ObservationFrame.component($0, component.value, ucum: component.unit)
+                    }
             }
             if reading.context.glucose?.contextMissing == true {
                 note = [note, "The meter announced a measurement context that never arrived."].compactMap { $0 }.joined(
                     separator: " ")
             }
             return frame.observation(
-                id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex, vitalSign: mapping.vitalSign,
+                id: id, profiles: [FHIRCodes.numericProfile], identifier: frame.identity.hex,
+                vitalSign: mapping.vitalSign,
                 code: Element.codeable(code), value: value, interpretation: frame.interpretation, note: note,
                 bodySite: Nomenclature.bodySite(reading.context.bodySensorLocation), components: components)
         }

@@ -12,7 +12,8 @@ public struct PatientIdentifier: Sendable, Hashable, CustomStringConvertible {
     /// "system|value" with both parts non-empty; nil otherwise.
     public init?(token: String) {
         guard let bar = token.firstIndex(of: "|") else { return nil }
-        let system = String(token[..<bar]), value = String(token[token.index(after: bar)...])
+        let system = String(token[..<bar])
+        let value = String(token[token.index(after: bar)...])
         guard !system.isEmpty, !value.isEmpty, !value.contains("|") else { return nil }
         self.init(system: system, value: value)
     }
@@ -49,14 +50,17 @@ public enum PatientMapper {
 
     /// The Patient, with the destination's own identifier for the person first (its account id, when configured),
     /// then the configured ones, then gatewayd's.
-    public static func patient(_ person: PatientRecord, gatewayID: String, destinationIdentifier: PatientIdentifier? = nil) -> FHIRResource {
+    public static func patient(
+        _ person: PatientRecord, gatewayID: String, destinationIdentifier: PatientIdentifier? = nil
+    ) -> FHIRResource {
         FHIRResource.make(
             "Patient", id: person.subject,
             [
                 "meta": person.test ? Element.testDataMeta : nil,
-                "identifier": .array(identifiers(person, gatewayID: gatewayID, destinationIdentifier: destinationIdentifier).map { id in
-                    .obj(["system": .string(id.system), "value": .string(id.value)])
-                }),
+                "identifier": .array(
+                    identifiers(person, gatewayID: gatewayID, destinationIdentifier: destinationIdentifier).map { id in
+                        .obj(["system": .string(id.system), "value": .string(id.value)])
+                    }),
                 "active": .bool(true),
                 "name": person.name.map { name in .array([.obj(["text": .string(name)])]) },
             ])
@@ -67,7 +71,9 @@ public enum PatientMapper {
         _ person: PatientRecord, gatewayID: String, destinationIdentifier: PatientIdentifier? = nil
     ) -> [PatientIdentifier] {
         var all: [PatientIdentifier] = []
-        for id in [destinationIdentifier].compactMap({ $0 }) + person.identifiers + [localIdentifier(subject: person.subject, gatewayID: gatewayID)]
+        for id in [destinationIdentifier].compactMap({ $0 }) + person.identifiers + [
+            localIdentifier(subject: person.subject, gatewayID: gatewayID)
+        ]
         where !all.contains(id) {
             all.append(id)
         }

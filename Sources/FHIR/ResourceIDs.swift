@@ -28,10 +28,12 @@ public enum ResourceIDs {
 
     /// Where the reading of an Observation id made for a reading anchored on receipt (its own or a derived one) is
     /// found: its effective time and the identity digits the id carries. Nil for any other id.
-    public static func readingLocation(ofObservationID id: String) -> (effectiveMicros: Int64, identityPrefix: String)? {
+    public static func readingLocation(ofObservationID id: String) -> (effectiveMicros: Int64, identityPrefix: String)?
+    {
         let parts = id.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2 || parts.count == 3 else { return nil }
-        let tag = parts[parts.count - 2], prefix = parts[parts.count - 1]
+        let tag = parts[parts.count - 2]
+        let prefix = parts[parts.count - 1]
         guard tag.count == 17, tag.first == "t", let bits = UInt64(tag.dropFirst(), radix: 16), prefix.count >= 32,
             prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
         else { return nil }

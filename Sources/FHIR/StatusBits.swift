@@ -39,7 +39,8 @@ enum StatusBits {
             ])
         }
         return frame.observation(
-            id: ResourceIDs.derived(table.kind, of: frame.identity, reading: frame.reading), profiles: [FHIRCodes.bitsProfile],
+            id: ResourceIDs.derived(table.kind, of: frame.identity, reading: frame.reading),
+            profiles: [FHIRCodes.bitsProfile],
             identifier: frame.identity.hex + "-" + table.code.code, vitalSign: false,
             code: Element.codeable([table.code], text: table.code.display), derivedFrom: [frame.mainReference],
             components: components)

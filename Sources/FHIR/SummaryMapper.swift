@@ -16,7 +16,9 @@ public enum SummaryMapper {
     /// open and `final` once it has ended (a late reading revises it again under the same id). `unit` is the
     /// series' UCUM unit; `zone` (the subject's) writes the period's end in its own offset across a DST change.
     /// `testData`: the window is a test person's (made of test data): labelled HTEST.
-    public static func statistics(_ revision: WindowRevision, unit: String, zone: TimeZone? = nil, testData: Bool = false) -> FHIRResource {
+    public static func statistics(
+        _ revision: WindowRevision, unit: String, zone: TimeZone? = nil, testData: Bool = false
+    ) -> FHIRResource {
         let series = revision.series
         let aggregate = revision.summary.aggregate
         let id =
@@ -174,7 +176,9 @@ public enum SummaryMapper {
                 "note": .array(notes.map { .obj(["text": .string($0)]) }),
                 "derivedFrom": .list(
                     readings.compactMap { reading in
-                        reading.identity.map { Element.reference("Observation/" + ResourceIDs.observation($0, of: reading)) }
+                        reading.identity.map {
+                            Element.reference("Observation/" + ResourceIDs.observation($0, of: reading))
+                        }
                     }),
                 "component": .array([
                     mean("96608-5", "Systolic blood pressure mean", average.mean.systolic),

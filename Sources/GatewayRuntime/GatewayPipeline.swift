@@ -30,7 +30,8 @@ package struct GatewayPipeline: Sendable {
     package static let defaultNotificationLingerSeconds = 8.0
 
     package static func open(
-        directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], testSubjects: Set<String> = [], key: GatewayKey? = nil,
+        directory: String, zone: TimeZone, zones: [String: TimeZone] = [:], testSubjects: Set<String> = [],
+        key: GatewayKey? = nil,
         notificationLingerSeconds: Double = defaultNotificationLingerSeconds
     ) throws -> GatewayPipeline {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -40,7 +41,8 @@ package struct GatewayPipeline: Sendable {
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let ledger = try Ledger(directory: directory + "/ledger", key: key)
         // Hourly and daily windows are revised at most every ten minutes, not once a batch (a strap notifies every second).
-        let windows = WindowTracker(zones: zones, defaultZone: zone, testSubjects: testSubjects, coalesceMicros: summaryCoalesceMicros)
+        let windows = WindowTracker(
+            zones: zones, defaultZone: zone, testSubjects: testSubjects, coalesceMicros: summaryCoalesceMicros)
         // A strap's notifications (nobody confirms them) wait a few seconds to share a batch with others: one journal
         // transaction, fsync and ledger line for many instead of one each — on an SD card every transaction rewrites
         // whole pages. A reading that needs a confirmation cuts the wait short.
@@ -49,15 +51,20 @@ package struct GatewayPipeline: Sendable {
         options.ingestLock = try IngestLock(dataDirectory: directory)
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
-        return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine, cursors: RecordCursorWriter(archive: archive))
+        return GatewayPipeline(
+            store: store, archive: archive, ledger: ledger, engine: engine,
+            cursors: RecordCursorWriter(archive: archive))
     }
 
     package func close() { store.close() }
 
     package static func mapperOptions(gatewayID: String, zone: TimeZone) -> ReadingMapperOptions {
         let policy = TimePolicy(timeZoneIdentifier: zone.identifier)
-        return ReadingMapperOptions(gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)) { stamp, offset, received, clocks in
-            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
+        return ReadingMapperOptions(gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)) {
+            stamp, offset, received, clocks in
+            TimeDecisionRules.decide(
+                deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
+                policy: policy)
         }
     }
 
@@ -66,11 +73,13 @@ package struct GatewayPipeline: Sendable {
     /// `onDevice` hears who the device is (its Device Information) before any reading; `onEvent` every profile
     /// event (stored-record counts, clocks) for progress.
     package func collect(
-        bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions, cacheKey: String? = nil, bonded: Bool = false,
+        bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions, cacheKey: String? = nil,
+        bonded: Bool = false,
         onDevice: (@Sendable (DeviceRecord) async -> Void)? = nil, onEvent: (@Sendable (ProfileEvent) -> Void)? = nil,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) async throws {
-        let client = GATTClient(bearer: bearer, cache: cacheKey.map { GATTCacheSlot(cache: gattCache, key: $0, bonded: bonded) })
+        let client = GATTClient(
+            bearer: bearer, cache: cacheKey.map { GATTCacheSlot(cache: gattCache, key: $0, bonded: bonded) })
         await client.start()
         defer { client.close() }
         let archive = self.archive
@@ -85,13 +94,14 @@ package struct GatewayPipeline: Sendable {
             onEvent: { event in
                 stats.observe(event)
                 onEvent?(event)
-            }
-        ) { payload, identity in
-            try archive.recordMalformed(
-                deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link, characteristic: payload.characteristic.description,
-                bytes: payload.bytes, error: payload.error.description,
-                receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
-        }
+            },
+            onMalformed: { payload, identity in
+                try archive.recordMalformed(
+                    deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link,
+                    characteristic: payload.characteristic.description,
+                    bytes: payload.bytes, error: payload.error.description,
+                    receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
+            })
         await onDevice?(connection.device)
         var failure: String?
         do {
@@ -156,13 +166,17 @@ package final class ConnectionStats: @unchecked Sendable {
         defer { lock.unlock() }
         let ended = Date()
         let seconds = ended.timeIntervalSince(started)
-        let expected = announced ?? cadence.map { cadence in
-            let every = Double(cadence.components.seconds) + Double(cadence.components.attoseconds) / 1e18
-            return max(1, Int((seconds / max(every, 0.001)).rounded()))
-        }
+        let expected =
+            announced
+            ?? cadence.map { cadence in
+                let every = Double(cadence.components.seconds) + Double(cadence.components.attoseconds) / 1e18
+                return max(1, Int((seconds / max(every, 0.001)).rounded()))
+            }
         var report = ReadingArchive.ConnectionReport(
-            device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000), endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
-            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset, clockComparisons: comparisons,
+            device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000),
+            endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
+            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset,
+            clockComparisons: comparisons,
             error: error
                 ?? (restarted
                     ? "the meter's record numbers went back (memory cleared, or another meter at its address): every record it holds "

@@ -16,7 +16,8 @@ package struct ReadingFile: AsyncSequence, Sendable {
         package var description: String {
             switch self {
             case .unreadable(let path): "cannot read \(path)"
-            case .badLine(let path, let line, let reason): "\(path) line \(line): not a reading (\(reason)); nothing from this line on was imported"
+            case .badLine(let path, let line, let reason):
+                "\(path) line \(line): not a reading (\(reason)); nothing from this line on was imported"
             }
         }
     }
@@ -85,7 +86,9 @@ package struct ReadingFile: AsyncSequence, Sendable {
         }
 
         /// Decodes lines, the two halves on two cores; stops at the first line that is not a reading.
-        private static func decode(_ lines: [(number: Int, range: Range<Int>)], of data: Data, path: String) async -> ([PendingReading], ImportError?) {
+        private static func decode(_ lines: [(number: Int, range: Range<Int>)], of data: Data, path: String) async -> (
+            [PendingReading], ImportError?
+        ) {
             let halves = [lines.prefix(lines.count / 2), lines.dropFirst(lines.count / 2)]
             let results = await withTaskGroup(of: (Int, [PendingReading], ImportError?).self) { group in
                 for (part, half) in halves.enumerated() {
@@ -98,7 +101,10 @@ package struct ReadingFile: AsyncSequence, Sendable {
                                 let reading = try decoder.decode([UInt8](data[line.range]))
                                 readings.append(PendingReading(reading: reading, awaitsConfirmation: false) {})
                             } catch {
-                                return (part, readings, .badLine(path: path, line: line.number, reason: "\(error)".prefix(120).description))
+                                return (
+                                    part, readings,
+                                    .badLine(path: path, line: line.number, reason: "\(error)".prefix(120).description)
+                                )
                             }
                         }
                         return (part, readings, nil)

@@ -43,7 +43,9 @@ public struct BatchDigest: Hashable, Sendable {
         pairs.reserveCapacity(items.count)
         var lowercase = true
         for (index, item) in items.enumerated() {
-            guard let id = bytesFromHex(item.identity.hex), id.count == 32, let dig = bytesFromHex(item.digest.hex), dig.count == 32 else {
+            guard let id = bytesFromHex(item.identity.hex), id.count == 32, let dig = bytesFromHex(item.digest.hex),
+                dig.count == 32
+            else {
                 throw .encodingFailed(what: "reading \(index)", reason: "its identity or digest is not 64 hex digits")
             }
             if lowercase, !item.identity.hex.utf8.allSatisfy({ $0 < 0x41 || $0 > 0x46 }) { lowercase = false }

@@ -34,7 +34,9 @@ public struct DeviceClockHistory: Hashable, Sendable, Codable {
     }
 
     public init(policy: TimePolicy, maxEntries: Int = 256, jumpThresholdMicros: Int64 = 120_000_000) {
-        self.init(timeZoneIdentifier: policy.timeZoneIdentifier, maxEntries: maxEntries, jumpThresholdMicros: jumpThresholdMicros)
+        self.init(
+            timeZoneIdentifier: policy.timeZoneIdentifier, maxEntries: maxEntries,
+            jumpThresholdMicros: jumpThresholdMicros)
     }
 
     /// Adds a comparison and returns its entry. Comparisons are recorded in gateway-time order; one older than the
@@ -42,13 +44,16 @@ public struct DeviceClockHistory: Hashable, Sendable, Codable {
     @discardableResult
     public mutating func record(_ comparison: ClockComparison) -> Entry? {
         if let last = entries.last, comparison.gatewayMicros < last.comparison.gatewayMicros { return nil }
-        let offset = TimeDecisionRules.clockOffsetMicros(comparison, policy: TimePolicy(timeZoneIdentifier: timeZoneIdentifier))
+        let offset = TimeDecisionRules.clockOffsetMicros(
+            comparison, policy: TimePolicy(timeZoneIdentifier: timeZoneIdentifier))
         var epoch = currentEpoch
         if !entries.isEmpty, let offset {
             if comparison.afterSet {
                 epoch += 1  // the gateway just set the clock: a new run begins
             } else if let predicted = predictedOffset(inEpoch: epoch, at: comparison.gatewayMicros),
-                      let lastTime = entries.last(where: { $0.epoch == epoch && $0.offsetMicros != nil })?.comparison.gatewayMicros {
+                let lastTime = entries.last(where: { $0.epoch == epoch && $0.offsetMicros != nil })?.comparison
+                    .gatewayMicros
+            {
                 let elapsed = Double(max(0, comparison.gatewayMicros - lastTime))
                 let allowance = max(Double(jumpThresholdMicros), elapsed * Self.maxPlausibleDriftPPM / 1_000_000)
                 if abs(Double(offset) - Double(predicted)) > allowance { epoch += 1 }
@@ -127,6 +132,7 @@ public struct DeviceClockHistory: Hashable, Sendable, Codable {
             }
             if sxx > 0 { slope = sxy / sxx }
         }
-        return Fit(originTime: t0, originOffset: o0, meanTime: meanX, meanOffset: meanY, slope: slope, latestOffset: last.1)
+        return Fit(
+            originTime: t0, originOffset: o0, meanTime: meanX, meanOffset: meanY, slope: slope, latestOffset: last.1)
     }
 }

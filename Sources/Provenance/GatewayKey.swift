@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The gateway's Ed25519 signing key. Signing ledger entries lets an auditor holding only the public key tell
@@ -78,7 +78,9 @@ public struct GatewayKey: Sendable {
         do throws(FileSystemError) {
             let file = try LedgerFileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             defer { file.close() }
-            guard fchmod(file.fd, 0o600) == 0 else { throw FileSystemError(operation: "chmod", path: temporary, code: errno) }
+            guard fchmod(file.fd, 0o600) == 0 else {
+                throw FileSystemError(operation: "chmod", path: temporary, code: errno)
+            }
             try file.write(Array((Array(key.privateKey.rawRepresentation).hexString + "\n").utf8), at: 0)
             try file.sync()
         } catch {

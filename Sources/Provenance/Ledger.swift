@@ -3,11 +3,11 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The tamper-evident ledger: an append-only file, `ledger.jsonl`, with one JSON line per accepted batch, each
@@ -66,7 +66,9 @@ public final class Ledger: Sendable {
         try self.init(directory: directory, key: key, entryFormat: 4)
     }
 
-    init(directory: String, key: GatewayKey?, entryFormat: Int, tagWidth: Int = BatchDigest.tagLength) throws(LedgerError) {
+    init(directory: String, key: GatewayKey?, entryFormat: Int, tagWidth: Int = BatchDigest.tagLength)
+        throws(LedgerError)
+    {
         self.entryFormat = entryFormat
         self.tagWidth = tagWidth
         self.directory = directory
@@ -140,7 +142,9 @@ public final class Ledger: Sendable {
     public func lastEntryRecorded(_ items: [LedgerEntry.Item]) -> Int? {
         guard let last = lastEntry, !items.isEmpty else { return nil }
         if let root = last.root {
-            guard last.count == items.count, let batch = try? BatchDigest(items: items), batch.root == root else { return nil }
+            guard last.count == items.count, let batch = try? BatchDigest(items: items), batch.root == root else {
+                return nil
+            }
             return last.sequence
         }
         let listed = Set(last.items.map(\.identity))
@@ -165,9 +169,12 @@ public final class Ledger: Sendable {
         return try write { sequence, previous in
             if let batch {
                 LedgerEntry(
-                    sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, batch: batch, format: entryFormat, signer: signer)
+                    sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, batch: batch,
+                    format: entryFormat, signer: signer)
             } else {
-                LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, items: items, signer: signer)
+                LedgerEntry(
+                    sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, items: items,
+                    signer: signer)
             }
         }
     }
@@ -175,10 +182,14 @@ public final class Ledger: Sendable {
     /// Records that retention removes the readings of entries 1…`through` (all effective before `cutoffMicros`) from
     /// the archive; call it before removing them, so a crash in between leaves readings the ledger says may be gone,
     /// never readings gone that the ledger still expects.
-    public func appendRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws(LedgerError) -> LedgerEntry {
+    public func appendRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws(LedgerError)
+        -> LedgerEntry
+    {
         let signer = key?.fingerprint
         return try write { sequence, previous in
-            LedgerEntry(sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, retired: through, cutoff: cutoffMicros, signer: signer)
+            LedgerEntry(
+                sequence: sequence, previousHash: previous, recordedMicros: recordedMicros, retired: through,
+                cutoff: cutoffMicros, signer: signer)
         }
     }
 
@@ -234,7 +245,8 @@ public final class Ledger: Sendable {
     /// gateway stopped or running). Throws only when the file cannot be read; everything wrong inside it is
     /// in the returned report.
     public static func verify(
-        directory: String, lookup: (ReadingIdentity) throws -> Reading?, batch: (LedgerEntry) throws -> [LedgerEntry.Item],
+        directory: String, lookup: (ReadingIdentity) throws -> Reading?,
+        batch: (LedgerEntry) throws -> [LedgerEntry.Item],
         publicKey: Curve25519.Signing.PublicKey?
     ) throws(LedgerError) -> LedgerVerification {
         let path = directory + "/" + fileName
@@ -275,10 +287,12 @@ public final class Ledger: Sendable {
         if hasNewline {
             line.removeLast()
             if (try? JSONSerialization.jsonObject(with: Data(line))) == nil {
-                recovery = try moveAside(file: file, from: start, size: size, directory: directory, reason: "its last line is not JSON")
+                recovery = try moveAside(
+                    file: file, from: start, size: size, directory: directory, reason: "its last line is not JSON")
             }
         } else {
-            recovery = try moveAside(file: file, from: start, size: size, directory: directory, reason: "its last line has no end of line")
+            recovery = try moveAside(
+                file: file, from: start, size: size, directory: directory, reason: "its last line has no end of line")
         }
         if recovery != nil {
             size = start
@@ -290,7 +304,8 @@ public final class Ledger: Sendable {
         do {
             entry = try JSONDecoder().decode(LedgerEntry.self, from: Data(line))
         } catch {
-            throw LedgerError.lastEntryUnreadable(path: file.path, offset: start, reason: LedgerVerifier.describe(error))
+            throw LedgerError.lastEntryUnreadable(
+                path: file.path, offset: start, reason: LedgerVerifier.describe(error))
         }
         if let problem = entry.formatProblem {
             throw LedgerError.lastEntryUnreadable(path: file.path, offset: start, reason: problem)
@@ -313,14 +328,16 @@ public final class Ledger: Sendable {
     }
 
     /// Copies `[from, size)` to the torn-tail file (synced), then truncates the ledger there (synced).
-    private static func moveAside(file: LedgerFileDescriptor, from: Int, size: Int, directory: String, reason: String) throws
+    private static func moveAside(file: LedgerFileDescriptor, from: Int, size: Int, directory: String, reason: String)
+        throws
         -> LedgerRecovery
     {
         let torn = try file.read(count: size - from, at: from)
         let tornPath = directory + "/" + tornFileName
         let sidecar = try LedgerFileDescriptor.open(tornPath, flags: O_WRONLY | O_CREAT | O_APPEND)
         defer { sidecar.close() }
-        let header = "# torn tail of \(fileName) removed on open: \(torn.count) bytes at offset \(from), \(reason); "
+        let header =
+            "# torn tail of \(fileName) removed on open: \(torn.count) bytes at offset \(from), \(reason); "
             + "opened at \(Int64(Date().timeIntervalSince1970 * 1_000_000)) UTC µs\n"
         try sidecar.write(Array(header.utf8) + torn + [0x0A], at: try sidecar.size())
         try sidecar.sync()

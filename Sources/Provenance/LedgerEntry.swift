@@ -60,7 +60,10 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
             return items
         }
 
-        enum CodingKeys: String, CodingKey { case identity = "id", digest }
+        enum CodingKeys: String, CodingKey {
+            case identity = "id"
+            case digest
+        }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -112,7 +115,11 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
     public static let genesisHash = String(repeating: "0", count: 64)
 
     enum CodingKeys: String, CodingKey {
-        case sequence, previousHash = "previous", recordedMicros = "recorded", items = "readings", hash, signer, signature, count, root,
+        case sequence
+        case previousHash = "previous"
+        case recordedMicros = "recorded"
+        case items = "readings"
+        case hash, signer, signature, count, root,
             tags, locators, retired, cutoff
     }
 
@@ -166,7 +173,9 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
 
     /// A format 4 entry (the batch as its Merkle root and locator sums), or format 2 (root and tags: tests of
     /// ledgers written before format 4).
-    init(sequence: Int, previousHash: String, recordedMicros: Int64, batch: BatchDigest, format: Int = 4, signer: String?) {
+    init(
+        sequence: Int, previousHash: String, recordedMicros: Int64, batch: BatchDigest, format: Int = 4, signer: String?
+    ) {
         self.sequence = sequence
         self.previousHash = previousHash
         self.recordedMicros = recordedMicros
@@ -243,9 +252,13 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         if let signature, !signature.isLowercaseHex(count: 128) { return "signature is not 128 lowercase hex digits" }
         if signature != nil, signer == nil { return "it carries a signature but names no signer" }
         if let retired {
-            guard retired >= 1, retired < sequence else { return "a retirement names entries 1–\(retired), not entries before it" }
+            guard retired >= 1, retired < sequence else {
+                return "a retirement names entries 1–\(retired), not entries before it"
+            }
             guard cutoff != nil else { return "a retirement needs its cutoff" }
-            if count != nil || root != nil || tags != nil || locators != nil || !items.isEmpty { return "a retirement records no readings" }
+            if count != nil || root != nil || tags != nil || locators != nil || !items.isEmpty {
+                return "a retirement records no readings"
+            }
             return nil
         }
         if cutoff != nil { return "only a retirement has a cutoff" }
@@ -257,7 +270,10 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
                 if tags != nil { return "an entry has tags or locators, not both" }
                 guard let bytes = Data(base64Encoded: locators), bytes.base64EncodedString() == locators,
                     bytes.count == BatchLocator.byteCount(count)
-                else { return "locators are not \(BatchLocator.byteCount(count)) bytes in canonical base64 for \(count) readings" }
+                else {
+                    return
+                        "locators are not \(BatchLocator.byteCount(count)) bytes in canonical base64 for \(count) readings"
+                }
                 return nil
             }
             guard let tags, let bytes = Data(base64Encoded: tags), bytes.base64EncodedString() == tags,
@@ -267,8 +283,12 @@ public struct LedgerEntry: Hashable, Sendable, Codable {
         }
         if count != nil || tags != nil || locators != nil { return "a format 1 entry has no count, tags or locators" }
         for (index, item) in items.enumerated() {
-            if !item.identity.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s identity is not 64 lowercase hex digits" }
-            if !item.digest.hex.isLowercaseHex(count: 64) { return "reading #\(index + 1)'s digest is not 64 lowercase hex digits" }
+            if !item.identity.hex.isLowercaseHex(count: 64) {
+                return "reading #\(index + 1)'s identity is not 64 lowercase hex digits"
+            }
+            if !item.digest.hex.isLowercaseHex(count: 64) {
+                return "reading #\(index + 1)'s digest is not 64 lowercase hex digits"
+            }
         }
         return nil
     }

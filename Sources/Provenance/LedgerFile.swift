@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A failed system call on a ledger or key file: which call, which file, and the errno text.
@@ -24,7 +24,8 @@ struct LedgerFileDescriptor: Sendable {
     let fd: Int32
 
     /// Opens `path`; `create` makes it (mode `mode`, before umask) if missing.
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o640) throws(FileSystemError) -> LedgerFileDescriptor {
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o640) throws(FileSystemError) -> LedgerFileDescriptor
+    {
         let fd = systemOpen(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, code: errno) }
         return LedgerFileDescriptor(path: path, fd: fd)
@@ -87,7 +88,9 @@ struct LedgerFileDescriptor: Sendable {
     }
 
     func truncate(to length: Int) throws(FileSystemError) {
-        guard ftruncate(fd, off_t(length)) == 0 else { throw FileSystemError(operation: "truncate", path: path, code: errno) }
+        guard ftruncate(fd, off_t(length)) == 0 else {
+            throw FileSystemError(operation: "truncate", path: path, code: errno)
+        }
     }
 
     /// Takes an exclusive advisory lock, so two gateways on one data directory cannot fork the chain; false when
@@ -111,21 +114,21 @@ struct LedgerFileDescriptor: Sendable {
 
 private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
     #if canImport(Darwin)
-    Darwin.open(path, flags, mode)
+        Darwin.open(path, flags, mode)
     #elseif canImport(Musl)
-    Musl.open(path, flags, mode)
+        Musl.open(path, flags, mode)
     #else
-    Glibc.open(path, flags, mode)
+        Glibc.open(path, flags, mode)
     #endif
 }
 
 private func systemClose(_ fd: Int32) -> Int32 {
     #if canImport(Darwin)
-    Darwin.close(fd)
+        Darwin.close(fd)
     #elseif canImport(Musl)
-    Musl.close(fd)
+        Musl.close(fd)
     #else
-    Glibc.close(fd)
+        Glibc.close(fd)
     #endif
 }
 

@@ -30,7 +30,9 @@ public enum LedgerLookup {
     }
 
     /// The first complete line starting at or after `offset` (a line starts at 0 or after a newline).
-    static func firstLine(_ handle: FileHandle, from offset: UInt64, size: UInt64) -> (start: UInt64, end: UInt64, entry: LedgerEntry?)? {
+    static func firstLine(_ handle: FileHandle, from offset: UInt64, size: UInt64) -> (
+        start: UInt64, end: UInt64, entry: LedgerEntry?
+    )? {
         var start = offset
         if offset > 0 {
             guard let newline = find(handle, newlineFrom: offset - 1, size: size) else { return nil }
@@ -59,7 +61,9 @@ public enum LedgerLookup {
         try? handle.seek(toOffset: from)
         guard to > from, let data = try? handle.read(upToCount: Int(to - from)) else { return nil }
         for line in data.split(separator: 0x0A) {
-            if let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(line)), entry.sequence == sequence { return entry }
+            if let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(line)), entry.sequence == sequence {
+                return entry
+            }
         }
         return nil
     }

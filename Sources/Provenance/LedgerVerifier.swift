@@ -30,7 +30,8 @@ public struct LedgerVerification: Hashable, Sendable {
     /// A few lines for `gatewayd verify`: the verdict first, then the counts and notes.
     public var summary: String {
         var lines: [String] = []
-        let counted = "\(entriesVerified) \(entriesVerified == 1 ? "entry" : "entries") and \(readingsVerified) "
+        let counted =
+            "\(entriesVerified) \(entriesVerified == 1 ? "entry" : "entries") and \(readingsVerified) "
             + "\(readingsVerified == 1 ? "reading" : "readings") verified"
         if let problem {
             lines.append("ledger \(path): FAILED — \(problem)")
@@ -39,7 +40,9 @@ public struct LedgerVerification: Hashable, Sendable {
             lines.append("ledger \(path): intact — \(counted); head \(headHash)")
         }
         if readingsRetired > 0 {
-            lines.append("\(readingsRetired) readings of earlier entries were removed by retention, as the ledger's retirement entries record.")
+            lines.append(
+                "\(readingsRetired) readings of earlier entries were removed by retention, as the ledger's retirement entries record."
+            )
         }
         if let keyFingerprint {
             lines.append("\(signaturesVerified) signatures verified with key \(keyFingerprint).")
@@ -85,7 +88,8 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     /// The archived reading's digest differs from the one recorded. `identityFieldsChanged`: the archived reading
     /// no longer even has this identity (its device, subject, kind, time anchor or payload changed).
     case readingChanged(
-        sequence: Int, line: Int, identity: ReadingIdentity, recorded: ReadingDigest, current: ReadingDigest, identityFieldsChanged: Bool)
+        sequence: Int, line: Int, identity: ReadingIdentity, recorded: ReadingDigest, current: ReadingDigest,
+        identityFieldsChanged: Bool)
     /// The archive could not be asked (its error), so the reading could not be verified.
     case archiveLookupFailed(sequence: Int, line: Int, identity: ReadingIdentity, reason: String)
     /// Format 2: the archive's reading at `position` (1-based, in identity order) of the batch no longer matches
@@ -109,7 +113,8 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
             .unsignedEntry(let sequence, _), .wrongSigner(let sequence, _, _, _), .badSignature(let sequence, _),
             .readingMissing(let sequence, _, _), .readingChanged(let sequence, _, _, _, _, _),
             .archiveLookupFailed(let sequence, _, _, _), .batchReadingChanged(let sequence, _, _, _),
-            .batchCountChanged(let sequence, _, _, _, _), .batchChanged(let sequence, _), .batchLookupFailed(let sequence, _, _):
+            .batchCountChanged(let sequence, _, _, _, _), .batchChanged(let sequence, _),
+            .batchLookupFailed(let sequence, _, _):
             sequence
         }
     }
@@ -118,9 +123,11 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     public var line: Int {
         switch self {
         case .malformedLine(let line, _), .incompleteLastLine(let line), .sequenceBreak(let line, _, _),
-            .alteredEntry(_, let line), .brokenLink(_, let line), .missingSignature(_, let line, _), .unsignedEntry(_, let line),
+            .alteredEntry(_, let line), .brokenLink(_, let line), .missingSignature(_, let line, _),
+            .unsignedEntry(_, let line),
             .wrongSigner(_, let line, _, _), .badSignature(_, let line), .readingMissing(_, let line, _),
-            .readingChanged(_, let line, _, _, _, _), .archiveLookupFailed(_, let line, _, _), .batchReadingChanged(_, let line, _, _),
+            .readingChanged(_, let line, _, _, _, _), .archiveLookupFailed(_, let line, _, _),
+            .batchReadingChanged(_, let line, _, _),
             .batchCountChanged(_, let line, _, _, _), .batchChanged(_, let line), .batchLookupFailed(_, let line, _):
             line
         }
@@ -181,7 +188,8 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
         case .archiveLookupFailed(let sequence, let line, let identity, let reason):
             return "entry \(sequence) (line \(line)): reading \(identity) could not be read from the archive: \(reason)"
         case .batchReadingChanged(let sequence, let line, let identity, let position):
-            return "entry \(sequence) (line \(line)): reading \(identity) (number \(position) of the batch by identity) no longer "
+            return
+                "entry \(sequence) (line \(line)): reading \(identity) (number \(position) of the batch by identity) no longer "
                 + "matches what was recorded: its values, flags, context, time evidence or identifying fields were altered"
         case .batchCountChanged(let sequence, let line, let recorded, let found, let difference):
             let place =
@@ -190,10 +198,12 @@ public enum LedgerProblem: Hashable, Sendable, CustomStringConvertible {
                 case .atStart: "; the first difference is at the start"
                 case .unlocated: ""
                 }
-            return "entry \(sequence) (line \(line)) recorded \(recorded) readings but the archive holds \(found) for it: readings "
+            return
+                "entry \(sequence) (line \(line)) recorded \(recorded) readings but the archive holds \(found) for it: readings "
                 + "were deleted, added or moved to another entry\(place)"
         case .batchChanged(let sequence, let line):
-            return "entry \(sequence) (line \(line)): the archive's readings for it no longer give its recorded root: they were altered"
+            return
+                "entry \(sequence) (line \(line)): the archive's readings for it no longer give its recorded root: they were altered"
         case .batchLookupFailed(let sequence, let line, let reason):
             return "entry \(sequence) (line \(line)): its readings could not be read from the archive: \(reason)"
         }
@@ -230,10 +240,13 @@ enum LedgerVerifier {
             if let reason = entry.formatProblem { return .malformedLine(line: line, reason: reason) }
             guard let canonical = try? entry.jsonLine(), canonical.elementsEqual(bytes) else {
                 return .malformedLine(
-                    line: line, reason: "it is not in the ledger's canonical form (fields added, escaped or reformatted: edited)")
+                    line: line,
+                    reason: "it is not in the ledger's canonical form (fields added, escaped or reformatted: edited)")
             }
             let expected = entries + 1
-            if entry.sequence != expected { return .sequenceBreak(line: line, expected: expected, found: entry.sequence) }
+            if entry.sequence != expected {
+                return .sequenceBreak(line: line, expected: expected, found: entry.sequence)
+            }
             if entry.computedHash != entry.hash { return .alteredEntry(sequence: entry.sequence, line: line) }
             if entry.previousHash != previousHash { return .brokenLink(sequence: entry.sequence, line: line) }
             if let signer = entry.signer, entry.signature == nil {
@@ -277,7 +290,8 @@ enum LedgerVerifier {
                 do {
                     found.append(try lookup(item.identity))
                 } catch {
-                    return .archiveLookupFailed(sequence: entry.sequence, line: line, identity: item.identity, reason: "\(error)")
+                    return .archiveLookupFailed(
+                        sequence: entry.sequence, line: line, identity: item.identity, reason: "\(error)")
                 }
             }
             if retirable, found.allSatisfy({ $0 == nil }) {
@@ -287,16 +301,20 @@ enum LedgerVerifier {
                 return nil
             }
             for (item, reading) in zip(entry.items, found) {
-                guard let reading else { return .readingMissing(sequence: entry.sequence, line: line, identity: item.identity) }
+                guard let reading else {
+                    return .readingMissing(sequence: entry.sequence, line: line, identity: item.identity)
+                }
                 let current: ReadingDigest
                 do {
                     current = try ReadingDigest(of: reading)
                 } catch {
-                    return .archiveLookupFailed(sequence: entry.sequence, line: line, identity: item.identity, reason: "\(error)")
+                    return .archiveLookupFailed(
+                        sequence: entry.sequence, line: line, identity: item.identity, reason: "\(error)")
                 }
                 if current != item.digest {
                     return .readingChanged(
-                        sequence: entry.sequence, line: line, identity: item.identity, recorded: item.digest, current: current,
+                        sequence: entry.sequence, line: line, identity: item.identity, recorded: item.digest,
+                        current: current,
                         identityFieldsChanged: reading.identity != item.identity)
                 }
                 readings += 1
@@ -320,7 +338,9 @@ enum LedgerVerifier {
 
         var notes: [String] = []
         let tornPath = directory + "/" + Ledger.tornFileName
-        if let attributes = try? FileManager.default.attributesOfItem(atPath: tornPath), let size = attributes[.size] as? Int {
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: tornPath),
+            let size = attributes[.size] as? Int
+        {
             notes.append(
                 "\(tornPath) holds \(size) bytes of torn last lines removed when the gateway opened the ledger after a "
                     + "crash (appends that never completed, so batches never acknowledged)")
@@ -328,7 +348,8 @@ enum LedgerVerifier {
         return LedgerVerification(
             path: file.path, entriesVerified: entries, readingsVerified: readings, readingsRetired: retiredReadings,
             signaturesVerified: signaturesVerified,
-            signaturesUnchecked: signaturesUnchecked, keyFingerprint: keyFingerprint, headHash: previousHash, problem: problem,
+            signaturesUnchecked: signaturesUnchecked, keyFingerprint: keyFingerprint, headHash: previousHash,
+            problem: problem,
             notes: notes)
     }
 
@@ -368,7 +389,8 @@ enum LedgerVerifier {
         var through = 0
         _ = try forEachLine(file: file, limit: limit) { bytes, _ in
             guard bytes.count > marker.count, bytes.firstRange(of: marker) != nil,
-                let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)), let retired = entry.retired, retired < entry.sequence
+                let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)), let retired = entry.retired,
+                retired < entry.sequence
             else { return true }
             through = max(through, retired)
             return true
@@ -378,17 +400,21 @@ enum LedgerVerifier {
 
     /// A format 2 or 4 entry against the archive's readings for it: the count, then the root; when the root differs,
     /// the entry's locator sums (format 4) or tags (format 2) say which reading changed.
-    static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [LedgerEntry.Item]) -> LedgerProblem? {
+    static func checkBatch(_ entry: LedgerEntry, line: Int, readings: () throws -> [LedgerEntry.Item]) -> LedgerProblem?
+    {
         let archived: [LedgerEntry.Item]
         do { archived = try readings() } catch {
             return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "\(error)")
         }
         let recorded = entry.readingCount
         guard let located = (entry.locators ?? entry.tags).flatMap({ Data(base64Encoded: $0) }).map(Array.init) else {
-            return .batchLookupFailed(sequence: entry.sequence, line: line, reason: "its \(entry.locators != nil ? "locators" : "tags") do not decode")
+            return .batchLookupFailed(
+                sequence: entry.sequence, line: line,
+                reason: "its \(entry.locators != nil ? "locators" : "tags") do not decode")
         }
         guard !archived.isEmpty else {
-            return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: 0, difference: .atStart)
+            return .batchCountChanged(
+                sequence: entry.sequence, line: line, recorded: recorded, found: 0, difference: .atStart)
         }
         let digest: BatchDigest
         do { digest = try BatchDigest(items: archived) } catch {
@@ -407,7 +433,8 @@ enum LedgerVerifier {
             let common = min(archived.count, recorded)
             let firstDiffering = (0..<common).first { (index: Int) -> Bool in
                 let range = (index * width)..<((index + 1) * width)
-                return range.upperBound > located.count || !digest.tag(index, width: width).elementsEqual(located[range])
+                return range.upperBound > located.count
+                    || !digest.tag(index, width: width).elementsEqual(located[range])
             }
             differing = firstDiffering ?? (archived.count != recorded ? common : nil)
         }
@@ -418,10 +445,12 @@ enum LedgerVerifier {
                 case 0: .atStart
                 case let position?: .after(digest.identities[position - 1])
                 }
-            return .batchCountChanged(sequence: entry.sequence, line: line, recorded: recorded, found: archived.count, difference: difference)
+            return .batchCountChanged(
+                sequence: entry.sequence, line: line, recorded: recorded, found: archived.count, difference: difference)
         }
         if let differing {
-            return .batchReadingChanged(sequence: entry.sequence, line: line, identity: digest.identities[differing], position: differing + 1)
+            return .batchReadingChanged(
+                sequence: entry.sequence, line: line, identity: digest.identities[differing], position: differing + 1)
         }
         return .batchChanged(sequence: entry.sequence, line: line)
     }

@@ -95,7 +95,8 @@ public enum Metric: String, Hashable, Sendable, Codable, CaseIterable {
         case .bodyWeight: .bodyWeight
         case .bodyHeight: .bodyHeight
         case .bodyMassIndex: .bodyMassIndex
-        case .bodyFat, .basalMetabolism, .musclePercentage, .muscleMass, .fatFreeMass, .softLeanMass, .bodyWaterMass, .impedance:
+        case .bodyFat, .basalMetabolism, .musclePercentage, .muscleMass, .fatFreeMass, .softLeanMass, .bodyWaterMass,
+            .impedance:
             .bodyComposition
         }
     }

@@ -19,8 +19,10 @@ public struct Reading: Hashable, Sendable, Codable {
     public var modelVersion = ProvenanceModel.version
 
     public init(
-        kind: ReadingKind, components: [ReadingComponent], subject: String?, device: DeviceRecord, gateway: GatewayRecord,
-        context: MeasurementContext, time: TimeProvenance, flags: ReadingFlags, characteristic: String, rawPayloads: [[UInt8]],
+        kind: ReadingKind, components: [ReadingComponent], subject: String?, device: DeviceRecord,
+        gateway: GatewayRecord,
+        context: MeasurementContext, time: TimeProvenance, flags: ReadingFlags, characteristic: String,
+        rawPayloads: [[UInt8]],
         sequenceNumber: UInt16? = nil
     ) {
         self.kind = kind

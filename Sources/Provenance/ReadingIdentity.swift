@@ -29,7 +29,8 @@ public struct ReadingIdentity: Hashable, Sendable, Codable, CustomStringConverti
         }
         let payload = reading.rawPayloads.first.map { SHA256.hash(data: $0).hexString } ?? "none"
         return [
-            "gatewayd-reading-id-v1", "device:\(reading.device.key)", "subject:\(subject)", "kind:\(reading.kind.rawValue)",
+            "gatewayd-reading-id-v1", "device:\(reading.device.key)", "subject:\(subject)",
+            "kind:\(reading.kind.rawValue)",
             anchor, "duration:0", "user:\(reading.context.userID.map(String.init) ?? "-")", "payload:\(payload)",
         ].joined(separator: "\n")
     }

@@ -28,9 +28,18 @@ public final class ReadingLineDecoder {
 
     private func fastDecode(_ line: ArraySlice<UInt8>) throws -> Reading {
         let members = try JSONScanner.object(line)
-        var kind: ReadingKind?, subject: String?, device: DeviceRecord?, gateway: GatewayRecord?, context: MeasurementContext?
-        var time: TimeProvenance?, flags: ReadingFlags?, characteristic: String?, payloads: [[UInt8]]?, sequence: UInt16?
-        var parts: [ReadingComponent]?, modelVersion: Int?
+        var kind: ReadingKind?
+        var subject: String?
+        var device: DeviceRecord?
+        var gateway: GatewayRecord?
+        var context: MeasurementContext?
+        var time: TimeProvenance?
+        var flags: ReadingFlags?
+        var characteristic: String?
+        var payloads: [[UInt8]]?
+        var sequence: UInt16?
+        var parts: [ReadingComponent]?
+        var modelVersion: Int?
         for (key, value) in members {
             switch key {
             case "kind": kind = ReadingKind(rawValue: try JSONScanner.string(value))
@@ -42,17 +51,22 @@ public final class ReadingLineDecoder {
             case "flags": flags = ReadingFlags(rawValue: try JSONScanner.integer(value, UInt16.self))
             case "characteristic": characteristic = try JSONScanner.string(value)
             case "rawPayloads":
-                payloads = try JSONScanner.array(value).map { element in try JSONScanner.array(element).map { try JSONScanner.integer($0, UInt8.self) } }
-            case "sequenceNumber": sequence = JSONScanner(value).isNull ? nil : try JSONScanner.integer(value, UInt16.self)
+                payloads = try JSONScanner.array(value).map { element in
+                    try JSONScanner.array(element).map { try JSONScanner.integer($0, UInt8.self) }
+                }
+            case "sequenceNumber":
+                sequence = JSONScanner(value).isNull ? nil : try JSONScanner.integer(value, UInt16.self)
             case "components": parts = try JSONScanner.array(value).map(decodeComponent)
             case "modelVersion": modelVersion = try JSONScanner.integer(value, Int.self)
             default: continue  // JSONDecoder ignores keys a type does not have
             }
         }
-        guard let kind, let device, let gateway, let context, let time, let flags, let characteristic, let payloads, let parts, let modelVersion
+        guard let kind, let device, let gateway, let context, let time, let flags, let characteristic, let payloads,
+            let parts, let modelVersion
         else { throw JSONScanner.Unrecognised() }
         var reading = Reading(
-            kind: kind, components: parts, subject: subject, device: device, gateway: gateway, context: context, time: time, flags: flags,
+            kind: kind, components: parts, subject: subject, device: device, gateway: gateway, context: context,
+            time: time, flags: flags,
             characteristic: characteristic, rawPayloads: payloads, sequenceNumber: sequence)
         reading.modelVersion = modelVersion
         return reading
@@ -60,7 +74,9 @@ public final class ReadingLineDecoder {
 
     /// A component; a plain quantity read directly, anything else through `JSONDecoder` (cached by its bytes).
     private func decodeComponent(_ bytes: ArraySlice<UInt8>) throws -> ReadingComponent {
-        var metric: Metric?, unit: String?, value: ReadingValue?
+        var metric: Metric?
+        var unit: String?
+        var value: ReadingValue?
         for (key, member) in try JSONScanner.object(bytes) {
             switch key {
             case "metric": metric = Metric(rawValue: try JSONScanner.string(member))
@@ -70,7 +86,8 @@ public final class ReadingLineDecoder {
                 guard outer.count == 1, outer[0].key == "quantity" else { break }
                 let wrapped = try JSONScanner.object(outer[0].value)
                 guard wrapped.count == 1, wrapped[0].key == "_0" else { break }
-                var mantissa: Int64?, exponent: Int8?
+                var mantissa: Int64?
+                var exponent: Int8?
                 for (name, number) in try JSONScanner.object(wrapped[0].value) {
                     switch name {
                     case "mantissa": mantissa = try JSONScanner.integer(number, Int64.self)
@@ -78,7 +95,9 @@ public final class ReadingLineDecoder {
                     default: continue
                     }
                 }
-                if let mantissa, let exponent { value = .quantity(DecimalQuantity(mantissa: mantissa, exponent: exponent)) }
+                if let mantissa, let exponent {
+                    value = .quantity(DecimalQuantity(mantissa: mantissa, exponent: exponent))
+                }
             default: continue
             }
         }
@@ -88,7 +107,8 @@ public final class ReadingLineDecoder {
 
     /// The time evidence: decoded once per distinct text apart from its two instants, which are read directly.
     private func decodeTime(_ bytes: ArraySlice<UInt8>) throws -> TimeProvenance {
-        var received: Int64?, effective: Int64?
+        var received: Int64?
+        var effective: Int64?
         var normalized: [UInt8] = []
         normalized.reserveCapacity(bytes.count)
         var copied = bytes.startIndex
@@ -253,7 +273,9 @@ struct JSONScanner {
                 index = start - 1
                 let quoted = index
                 try skipValue()
-                guard let text = try JSONSerialization.jsonObject(with: Data(bytes[quoted..<index]), options: .fragmentsAllowed) as? String
+                guard
+                    let text = try JSONSerialization.jsonObject(
+                        with: Data(bytes[quoted..<index]), options: .fragmentsAllowed) as? String
                 else { throw Unrecognised() }
                 return text
             }
@@ -266,7 +288,9 @@ struct JSONScanner {
     }
 
     /// `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`: the escaped byte for the one after the backslash.
-    private static let simpleEscapes: [UInt8: UInt8] = [0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x66: 0x0C, 0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09]
+    private static let simpleEscapes: [UInt8: UInt8] = [
+        0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 0x08, 0x66: 0x0C, 0x6E: 0x0A, 0x72: 0x0D, 0x74: 0x09,
+    ]
 
     /// UTF-8 text; invalid UTF-8 is left to JSONDecoder (which refuses it) rather than repaired.
     private static func text(_ utf8: ArraySlice<UInt8>) throws -> String {
@@ -315,7 +339,9 @@ struct JSONScanner {
             }
             throw Unrecognised()
         default:
-            while index < bytes.endIndex, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.endIndex, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) {
+                index += 1
+            }
         }
     }
 }

@@ -141,11 +141,13 @@ public enum TimeDecisionRules {
     /// connection). `deviceTimeOffsetMinutes` is the glucose Time Offset: it is added to `deviceTimestamp` (the
     /// base time), and the provenance records the stamp with the offset applied.
     public static func decide(
-        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64, clock: ClockComparison?,
+        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64,
+        clock: ClockComparison?,
         policy: TimePolicy
     ) -> TimeProvenance {
         decide(
-            deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes, receivedMicros: receivedMicros,
+            deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes,
+            receivedMicros: receivedMicros,
             clock: clock, previous: nil, policy: policy)
     }
 
@@ -154,38 +156,47 @@ public enum TimeDecisionRules {
     /// gateway set the device's clock during the connection: records stored before the set are mapped with the
     /// comparison read before it.
     public static func decide(
-        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64, comparisons: [ClockComparison],
+        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64,
+        comparisons: [ClockComparison],
         policy: TimePolicy
     ) -> TimeProvenance {
         let ordered = comparisons.sorted { $0.gatewayMicros < $1.gatewayMicros }
         guard !ordered.isEmpty else {
             return decide(
-                deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes, receivedMicros: receivedMicros,
+                deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes,
+                receivedMicros: receivedMicros,
                 clock: nil, policy: policy)
         }
         // Without a timeline that fits, the newest usable comparison decides (rows 9–10); failing that, the newest.
-        let fallback = ordered.indices.last { clockOffsetMicros(ordered[$0], policy: policy) != nil } ?? ordered.count - 1
+        let fallback =
+            ordered.indices.last { clockOffsetMicros(ordered[$0], policy: policy) != nil } ?? ordered.count - 1
         var chosen = (clock: ordered[fallback], previous: fallback > 0 ? ordered[fallback - 1] : nil)
         if let stamp = deviceTimestamp.flatMap({ applying(minutes: deviceTimeOffsetMinutes, to: $0) }) {
             for index in ordered.indices.reversed() {
                 let candidate = ordered[index]
                 let previous = index > 0 ? ordered[index - 1] : nil
                 guard let offset = clockOffsetMicros(candidate, policy: policy),
-                      let rawUTC = utcMicros(of: stamp, utcOffsetMinutes: candidate.deviceUTCOffsetMinutes, policy: policy)
+                    let rawUTC = utcMicros(
+                        of: stamp, utcOffsetMinutes: candidate.deviceUTCOffsetMinutes, policy: policy)
                 else { continue }
-                if onTimeline(rawUTC, of: candidate, offset: offset, previous: previous, receivedMicros: receivedMicros, policy: policy) {
+                if onTimeline(
+                    rawUTC, of: candidate, offset: offset, previous: previous, receivedMicros: receivedMicros,
+                    policy: policy)
+                {
                     chosen = (candidate, previous)
                     break
                 }
             }
         }
         return decide(
-            deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes, receivedMicros: receivedMicros,
+            deviceTimestamp: deviceTimestamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes,
+            receivedMicros: receivedMicros,
             clock: chosen.clock, previous: chosen.previous, policy: policy)
     }
 
     static func decide(
-        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64, clock: ClockComparison?,
+        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, receivedMicros: Int64,
+        clock: ClockComparison?,
         previous: ClockComparison?, policy: TimePolicy
     ) -> TimeProvenance {
         let offset = clock.flatMap { clockOffsetMicros($0, policy: policy) }
@@ -195,7 +206,8 @@ public enum TimeDecisionRules {
 
         func result(_ decision: TimeDecision, _ effective: Int64) -> TimeProvenance {
             TimeProvenance(
-                deviceTimestamp: stamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes, receivedMicros: receivedMicros, clock: clock,
+                deviceTimestamp: stamp, deviceTimeOffsetMinutes: deviceTimeOffsetMinutes,
+                receivedMicros: receivedMicros, clock: clock,
                 clockOffsetMicros: offset, decision: decision, effectiveMicros: effective,
                 localOffsetSeconds: localOffsetSeconds(at: effective, policy: policy), syncMethod: method)
         }
@@ -204,7 +216,9 @@ public enum TimeDecisionRules {
         // Row 1.
         guard let stamp else { return result(.receiveTime, receivedMicros) }
         // Row 2.
-        guard stamp.isComplete else { return refused("incomplete_timestamp: device sent \(stamp) (unknown year, month or day)") }
+        guard stamp.isComplete else {
+            return refused("incomplete_timestamp: device sent \(stamp) (unknown year, month or day)")
+        }
         // Row 3.
         guard let rawUTC = utcMicros(of: stamp, utcOffsetMinutes: clock?.deviceUTCOffsetMinutes, policy: policy) else {
             return refused("invalid_timestamp: device sent \(stamp), which is not a date and time")
@@ -218,7 +232,10 @@ public enum TimeDecisionRules {
         }
 
         // Rows 9–10: the stamp was made before the clock jumped (reset, or set by the gateway).
-        guard onTimeline(rawUTC, of: clock, offset: offset, previous: previous, receivedMicros: receivedMicros, policy: policy) else {
+        guard
+            onTimeline(
+                rawUTC, of: clock, offset: offset, previous: previous, receivedMicros: receivedMicros, policy: policy)
+        else {
             if rawProblem == nil, policy.keepBelievableEarlierTimelineStamps { return result(.kept, rawUTC) }
             let why = rawProblem.map { "; \($0)" } ?? ""
             return refused(
@@ -228,7 +245,8 @@ public enum TimeDecisionRules {
 
         // Rows 6–8.
         let inSync = offset.magnitude <= UInt64(max(0, policy.syncToleranceMicros))
-        let (decision, effective) = inSync ? (TimeDecision.kept, rawUTC) : (.mapped(correctionMicros: -offset), rawUTC &- offset)
+        let (decision, effective) =
+            inSync ? (TimeDecision.kept, rawUTC) : (.mapped(correctionMicros: -offset), rawUTC &- offset)
         if let problem = unbelievable(effective, receivedMicros: receivedMicros, policy: policy) {
             let resetNote = clockIsReset(clock, offset: offset, policy: policy) ? " (device clock reset)" : ""
             return refused(
@@ -243,7 +261,9 @@ public enum TimeDecisionRules {
     /// Device clock minus gateway clock at the comparison, µs; nil when the device's current date is unknown or not a
     /// date (a time fault in the PHD IG's terms).
     public static func clockOffsetMicros(_ comparison: ClockComparison, policy: TimePolicy) -> Int64? {
-        guard let device = utcMicros(of: comparison.deviceTime, utcOffsetMinutes: comparison.deviceUTCOffsetMinutes, policy: policy)
+        guard
+            let device = utcMicros(
+                of: comparison.deviceTime, utcOffsetMinutes: comparison.deviceUTCOffsetMinutes, policy: policy)
         else { return nil }
         return device &- comparison.gatewayMicros
     }
@@ -282,7 +302,8 @@ public enum TimeDecisionRules {
     /// clock could have reached when the reading arrived, and — for a clock the gateway had just set — no earlier than
     /// the set.
     static func onTimeline(
-        _ rawUTC: Int64, of comparison: ClockComparison, offset: Int64, previous: ClockComparison?, receivedMicros: Int64,
+        _ rawUTC: Int64, of comparison: ClockComparison, offset: Int64, previous: ClockComparison?,
+        receivedMicros: Int64,
         policy: TimePolicy
     ) -> Bool {
         let tolerance = max(0, policy.syncToleranceMicros)
@@ -291,7 +312,9 @@ public enum TimeDecisionRules {
         if rawUTC > deviceNow &+ elapsed &+ tolerance { return false }
         if comparison.afterSet {
             // The set happened after the previous read (or, without one, within a couple of round trips).
-            let sinceSet = previous.map { max(0, comparison.gatewayMicros &- $0.gatewayMicros) } ?? max(0, 2 &* comparison.roundTripMicros)
+            let sinceSet =
+                previous.map { max(0, comparison.gatewayMicros &- $0.gatewayMicros) }
+                ?? max(0, 2 &* comparison.roundTripMicros)
             if rawUTC < deviceNow &- sinceSet &- tolerance { return false }
         }
         return true
@@ -300,10 +323,12 @@ public enum TimeDecisionRules {
     /// Why `micros` cannot be a reading's time, or nil when it can.
     static func unbelievable(_ micros: Int64, receivedMicros: Int64, policy: TimePolicy) -> String? {
         if micros < policy.earliestBelievableMicros {
-            return "before_earliest: \(iso(micros)) is before the earliest believable date \(iso(policy.earliestBelievableMicros))"
+            return
+                "before_earliest: \(iso(micros)) is before the earliest believable date \(iso(policy.earliestBelievableMicros))"
         }
         if micros > receivedMicros &+ max(0, policy.maxFutureMicros) {
-            return "in_future: \(iso(micros)) is after the receive time \(iso(receivedMicros)) by more than \(seconds(policy.maxFutureMicros)) s"
+            return
+                "in_future: \(iso(micros)) is after the receive time \(iso(receivedMicros)) by more than \(seconds(policy.maxFutureMicros)) s"
         }
         return nil
     }
@@ -323,8 +348,9 @@ public enum TimeDecisionRules {
     /// The wall clock's fields read as if they were UTC, µs since 1970; nil when incomplete or not a real date and time.
     public static func wallMicros(_ wall: DeviceWallClock) -> Int64? {
         guard let year = wall.year, let month = wall.month, let day = wall.day,
-              (1...9999).contains(year), (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day),
-              (0..<24).contains(wall.hour), (0..<60).contains(wall.minute), (0..<60).contains(wall.second)
+            (1...9999).contains(year), (1...12).contains(month),
+            (1...daysInMonth(year: year, month: month)).contains(day),
+            (0..<24).contains(wall.hour), (0..<60).contains(wall.minute), (0..<60).contains(wall.second)
         else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         return (days * 86_400 + Int64(wall.hour * 3600 + wall.minute * 60 + wall.second)) * 1_000_000
@@ -337,7 +363,8 @@ public enum TimeDecisionRules {
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = civilFromDays(days)
         return DeviceWallClock(
-            year: year, month: month, day: day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60)
+            year: year, month: month, day: day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60,
+            second: secondOfDay % 60)
     }
 
     static func daysInMonth(year: Int, month: Int) -> Int {

@@ -36,7 +36,10 @@ public struct ClockComparison: Hashable, Sendable, Codable {
     /// True when the gateway had just set the device clock.
     public var afterSet: Bool
 
-    public init(deviceTime: DeviceWallClock, deviceUTCOffsetMinutes: Int?, gatewayMicros: Int64, roundTripMicros: Int64, afterSet: Bool) {
+    public init(
+        deviceTime: DeviceWallClock, deviceUTCOffsetMinutes: Int?, gatewayMicros: Int64, roundTripMicros: Int64,
+        afterSet: Bool
+    ) {
         self.deviceTime = deviceTime
         self.deviceUTCOffsetMinutes = deviceUTCOffsetMinutes
         self.gatewayMicros = gatewayMicros
@@ -88,8 +91,10 @@ public struct TimeProvenance: Hashable, Sendable, Codable {
     public var syncMethod: String
 
     public init(
-        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int? = nil, receivedMicros: Int64, clock: ClockComparison?,
-        clockOffsetMicros: Int64?, decision: TimeDecision, effectiveMicros: Int64, localOffsetSeconds: Int, syncMethod: String
+        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int? = nil, receivedMicros: Int64,
+        clock: ClockComparison?,
+        clockOffsetMicros: Int64?, decision: TimeDecision, effectiveMicros: Int64, localOffsetSeconds: Int,
+        syncMethod: String
     ) {
         self.deviceTimestamp = deviceTimestamp
         self.deviceTimeOffsetMinutes = deviceTimeOffsetMinutes

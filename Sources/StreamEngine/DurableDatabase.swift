@@ -13,7 +13,9 @@ public enum DurableDatabase {
     /// cache anyway; what SQLite keeps on top is memory the gateway holds for every open file.
     static let cacheKiB = 512
 
-    public static func open(path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil) throws -> DatabaseQueue {
+    public static func open(path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil) throws
+        -> DatabaseQueue
+    {
         var configuration = Configuration()
         if let busyTimeoutSeconds { configuration.busyMode = .timeout(busyTimeoutSeconds) }
         configuration.prepareDatabase { db in

@@ -10,7 +10,9 @@ enum IdentityKey {
     /// The key of a full identity (64 hex digits), or of a prefix of at least 32 digits.
     static func of(_ hex: String) -> Data? {
         let digits = hex.prefix(byteCount * 2)
-        guard digits.count == byteCount * 2, digits.utf8.allSatisfy({ !(0x41...0x46).contains($0) }), let bytes = bytesFromHex(digits) else {
+        guard digits.count == byteCount * 2, digits.utf8.allSatisfy({ !(0x41...0x46).contains($0) }),
+            let bytes = bytesFromHex(digits)
+        else {
             return nil
         }
         return Data(bytes)

@@ -42,7 +42,8 @@ final class InFlightReadings: Sendable {
 
     /// A reading has its outcome: its place goes to a waiting reservation, or counts toward the drain.
     func finished(_ result: Result<IngestOutcome, any Error>, notification: Bool = false) {
-        let (slot, drained) = state.withLock { state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
+        let (slot, drained) = state.withLock {
+            state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
             if notification { state.notifications -= 1 }
             if case .failure(let error) = result, state.failure == nil { state.failure = error }
             if let waiter = state.slotWaiter {

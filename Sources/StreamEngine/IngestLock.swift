@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The data directory's ingest lock (DATA/ingest.lock, `flock`): the engine holds it while it writes a batch — journal,

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import TimeSeries
 import Provenance
+import TimeSeries
 
 /// The row ranges of journaled batches, the ledger entry each was recorded in and its place in the stored-reading
 /// feed (`reading_batch`): how the archive finds the readings of a ledger entry — whose lines hold a Merkle root,
@@ -55,7 +55,8 @@ enum JournalBatches {
     /// A batch's parts as recovery settled them (none left: the column is cleared).
     static func replaceParts(of batch: Int64, with parts: [SpanPart], _ db: Database) throws {
         try db.execute(
-            sql: "UPDATE journal_batch SET parts = ? WHERE id = ?", arguments: [parts.isEmpty ? nil : Data(SpanPart.encode(parts)), batch])
+            sql: "UPDATE journal_batch SET parts = ? WHERE id = ?",
+            arguments: [parts.isEmpty ? nil : Data(SpanPart.encode(parts)), batch])
     }
 
     /// Collects the batches of rows being marked stored (usually one), to give them their ledger entry.
@@ -70,7 +71,8 @@ enum JournalBatches {
         mutating func note(rows: ClosedRange<Int64>, _ db: Database) throws {
             try note(row: rows.lowerBound, db)
             for id in try Int64.fetchAll(
-                db, sql: "SELECT id FROM journal_batch WHERE first_row > ? AND first_row <= ?", arguments: [rows.lowerBound, rows.upperBound])
+                db, sql: "SELECT id FROM journal_batch WHERE first_row > ? AND first_row <= ?",
+                arguments: [rows.lowerBound, rows.upperBound])
             {
                 batches.insert(id)
             }
@@ -78,10 +80,15 @@ enum JournalBatches {
 
         mutating func note(row: Int64, _ db: Database) throws {
             if let current, current.contains(row) { return }
-            guard let found = try Row.fetchOne(
-                db, sql: "SELECT id, first_row, last_row FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1", arguments: [row])
+            guard
+                let found = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT id, first_row, last_row FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1",
+                    arguments: [row])
             else { return }
-            let first: Int64 = found["first_row"], last: Int64 = found["last_row"]
+            let first: Int64 = found["first_row"]
+            let last: Int64 = found["last_row"]
             guard first <= row, row <= last else { return }
             current = first...last
             batches.insert(found["id"])
@@ -96,7 +103,9 @@ enum JournalBatches {
         static func mark(_ marks: [(batch: Int64, ledgerSequence: Int?)], _ db: Database) throws {
             for (id, ledgerSequence) in marks {
                 if let ledgerSequence {
-                    try db.execute(sql: "UPDATE journal_batch SET ledger_sequence = ? WHERE id = ?", arguments: [ledgerSequence, id])
+                    try db.execute(
+                        sql: "UPDATE journal_batch SET ledger_sequence = ? WHERE id = ?",
+                        arguments: [ledgerSequence, id])
                 }
                 try db.execute(
                     sql: """
@@ -126,7 +135,8 @@ struct SpanPart: Hashable, Sendable {
         var writer = ByteWriter(capacity: 2 + parts.count * 10)
         writer.write(UInt8(1))
         writer.write(varint: UInt64(parts.count))
-        var span: Int64 = 0, from: Int64 = 0
+        var span: Int64 = 0
+        var from: Int64 = 0
         for part in parts {
             writer.write(signedVarint: part.span &- span)
             writer.write(signedVarint: part.from &- from)
@@ -142,12 +152,17 @@ struct SpanPart: Hashable, Sendable {
         var reader = ByteReader(Array(data))
         do {
             let version = try reader.readByte("span parts version")
-            guard version == 1 else { throw ReadingSplitError(description: "span parts of version \(version) are newer than this gatewayd") }
+            guard version == 1 else {
+                throw ReadingSplitError(description: "span parts of version \(version) are newer than this gatewayd")
+            }
             let count = Int(clamping: try reader.readVarint("span part count"))
-            guard count <= reader.remaining else { throw ReadingSplitError(description: "span parts claim \(count) parts in \(reader.remaining) bytes") }
+            guard count <= reader.remaining else {
+                throw ReadingSplitError(description: "span parts claim \(count) parts in \(reader.remaining) bytes")
+            }
             var parts: [SpanPart] = []
             parts.reserveCapacity(count)
-            var span: Int64 = 0, from: Int64 = 0
+            var span: Int64 = 0
+            var from: Int64 = 0
             for _ in 0..<count {
                 span &+= try reader.readSignedVarint("span row")
                 from &+= try reader.readSignedVarint("span part start")
@@ -165,17 +180,23 @@ struct SpanPart: Hashable, Sendable {
 extension ReadingArchive {
     /// Where a batch's readings are: rows (a row that is an extendable span stands only for the parts batches list)
     /// and span parts, each as the row to rebuild and the time range within it.
-    func batchContents(first: Int64?, last: Int64?, parts: Data?, storedOnly: Bool, _ db: Database) throws -> [(row: Row, within: Range<Int64>?)] {
+    func batchContents(first: Int64?, last: Int64?, parts: Data?, storedOnly: Bool, _ db: Database) throws -> [(
+        row: Row, within: Range<Int64>?
+    )] {
         var contents: [(row: Row, within: Range<Int64>?)] = []
         if let first, let last {
             for row in try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? ORDER BY id"),
+                db.cachedStatement(
+                    sql:
+                        "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? ORDER BY id"
+                ),
                 arguments: [first, last])
             where !Self.isExtendable(row) && (!storedOnly || (row["stored"] as Int64) == 1) {
                 contents.append((row, nil))
             }
         }
-        let spanRow = try db.cachedStatement(sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id = ?")
+        let spanRow = try db.cachedStatement(
+            sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id = ?")
         for part in try SpanPart.decode(parts) {
             guard let row = try Row.fetchOne(spanRow, arguments: [part.span]) else {
                 throw ReadingSplitError(description: "span row \(part.span) of a batch is missing")
@@ -189,10 +210,13 @@ extension ReadingArchive {
     func contents(ledgerSequence: Int, _ db: Database) throws -> [(row: Row, within: Range<Int64>?)] {
         var contents: [(row: Row, within: Range<Int64>?)] = []
         for batch in try Row.fetchAll(
-            db, sql: "SELECT first_row, last_row, parts FROM journal_batch WHERE ledger_sequence = ? ORDER BY id", arguments: [ledgerSequence])
+            db, sql: "SELECT first_row, last_row, parts FROM journal_batch WHERE ledger_sequence = ? ORDER BY id",
+            arguments: [ledgerSequence])
         {
-            contents += try batchContents(first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: false, db)
-                .filter { $0.within != nil || ($0.row["ledger_sequence"] as Int?) == ledgerSequence }
+            contents += try batchContents(
+                first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: false, db
+            )
+            .filter { $0.within != nil || ($0.row["ledger_sequence"] as Int?) == ledgerSequence }
         }
         return contents
     }
@@ -201,17 +225,22 @@ extension ReadingArchive {
     /// `gatewayd verify` reports it instead of counting it missing.
     public func readings(ledgerSequence: Int) throws -> [Reading] {
         try queue.read { db in
-            try contents(ledgerSequence: ledgerSequence, db).flatMap { content in try ledgerItems(of: content.row, within: content.within, db).map(\.reading) }
+            try contents(ledgerSequence: ledgerSequence, db).flatMap { content in
+                try ledgerItems(of: content.row, within: content.within, db).map(\.reading)
+            }
         }
     }
 
     /// The ledger entry holding the part of an extendable span with this instant: found among the batches from the
     /// one that created the span (a span lasts at most an hour, so this looks at that hour's batches at most).
     func partLedgerSequence(span: Int64, at micros: Int64, _ db: Database) throws -> Int? {
-        guard let creator = try Int64.fetchOne(
-            db, sql: "SELECT id FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1", arguments: [span])
+        guard
+            let creator = try Int64.fetchOne(
+                db, sql: "SELECT id FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1",
+                arguments: [span])
         else { return nil }
-        let cursor = try Row.fetchCursor(db, sql: "SELECT ledger_sequence, parts FROM journal_batch WHERE id >= ? ORDER BY id", arguments: [creator])
+        let cursor = try Row.fetchCursor(
+            db, sql: "SELECT ledger_sequence, parts FROM journal_batch WHERE id >= ? ORDER BY id", arguments: [creator])
         while let batch = try cursor.next() {
             for part in try SpanPart.decode(batch["parts"]) where part.span == span {
                 if part.from <= micros && micros <= part.to { return batch["ledger_sequence"] }

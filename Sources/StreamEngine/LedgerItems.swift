@@ -26,21 +26,26 @@ extension ReadingArchive {
             throw error
         }
         catalog.commitPending()
-        return LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: prepared.body))
+        return LedgerEntry.Item(
+            identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: prepared.body))
     }
 
     /// The ledger items of what the archive holds for an entry, from the bytes on disk: each reading's identity
     /// recomputed from the reading, its digest from its provenance entry's stored JSON and its stored variation.
     public func ledgerItems(ledgerSequence: Int) throws -> [LedgerEntry.Item] {
         try queue.read { db in
-            try contents(ledgerSequence: ledgerSequence, db).flatMap { content in try ledgerItems(of: content.row, within: content.within, db).map(\.item) }
+            try contents(ledgerSequence: ledgerSequence, db).flatMap { content in
+                try ledgerItems(of: content.row, within: content.within, db).map(\.item)
+            }
         }
     }
 
     /// The readings a row holds with their ledger items, in the order a ledger entry lists them. A row that does not
     /// decode throws, naming it (so `gatewayd verify` reports it instead of counting it missing).
     /// `within`: a batch's part of an extendable span (nil: the whole row).
-    func ledgerItems(of row: Row, within: Range<Int64>? = nil, _ db: Database) throws -> [(reading: Reading, item: LedgerEntry.Item)] {
+    func ledgerItems(of row: Row, within: Range<Int64>? = nil, _ db: Database) throws -> [(
+        reading: Reading, item: LedgerEntry.Item
+    )] {
         let id: Int64 = row["id"]
         let readings: [(reading: Reading, provenanceID: Int64)]
         do { readings = try expanded(row, within: within ?? Int64.min..<Int64.max, db) } catch {
@@ -49,7 +54,9 @@ extension ReadingArchive {
         let isSpan = Self.span(of: row) != nil
         var templateDigests: [Int64: Data] = [:]
         return try readings.map { reading, provenance in
-            guard let subject = reading.subject else { throw ReadingSplitError(description: "reading row \(id) has no subject") }
+            guard let subject = reading.subject else {
+                throw ReadingSplitError(description: "reading row \(id) has no subject")
+            }
             if templateDigests[provenance] == nil {
                 let stored: Data
                 do { stored = try catalog.json(provenance, db) } catch {
@@ -60,14 +67,18 @@ extension ReadingArchive {
             let body: [UInt8]
             if isSpan {
                 guard let (_, variation) = SeriesReadings.split(reading) else {
-                    throw ReadingSplitError(description: "a series reading of row \(id) at \(reading.time.effectiveMicros) µs no longer rebuilds exactly")
+                    throw ReadingSplitError(
+                        description:
+                            "a series reading of row \(id) at \(reading.time.effectiveMicros) µs no longer rebuilds exactly"
+                    )
                 }
                 body = variation.encoded()
             } else {
                 body = Array(row["body"] as Data)
             }
             let item = LedgerEntry.Item(
-                identity: ReadingIdentity(of: reading, subject: subject), digest: Self.digest(template: templateDigests[provenance] ?? Data(), body: body))
+                identity: ReadingIdentity(of: reading, subject: subject),
+                digest: Self.digest(template: templateDigests[provenance] ?? Data(), body: body))
             return (reading, item)
         }
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 
-@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
 /// The gateway's process-wide memory policy, applied once at start-up by `gatewayd` (and by the benchmarks, which
@@ -18,10 +18,10 @@ public enum ProcessMemory {
     @discardableResult
     public static func applyPolicy() -> Bool {
         #if canImport(Glibc)
-        let arenaMaximum: Int32 = -8  // M_ARENA_MAX in <malloc.h>
-        return glibcMallopt(arenaMaximum, mallocArenas) == 1
+            let arenaMaximum: Int32 = -8  // M_ARENA_MAX in <malloc.h>
+            return glibcMallopt(arenaMaximum, mallocArenas) == 1
         #else
-        return false
+            return false
         #endif
     }
 }

@@ -83,7 +83,8 @@ final class ProvenanceCatalog: Sendable {
         // Migrations before v17 (the conversion of v9) still write the table as it was then.
         let compact = try db.columns(in: "provenance").contains { $0.name == "digest_key" }
         let key = compact ? digest.prefix(Self.digestKeyLength) : digest
-        let lookup = compact ? "SELECT id FROM provenance WHERE digest_key = ?" : "SELECT id FROM provenance WHERE digest = ?"
+        let lookup =
+            compact ? "SELECT id FROM provenance WHERE digest_key = ?" : "SELECT id FROM provenance WHERE digest = ?"
         // A damaged candidate is no match: the template gets a sound entry of its own instead of failing the journal.
         for id in try Int64.fetchAll(db.cachedStatement(sql: lookup), arguments: [key])
         where (try? json(id, db)).map({ Data(SHA256.hash(data: $0)) == digest }) == true {
@@ -92,8 +93,11 @@ final class ProvenanceCatalog: Sendable {
         }
         let stored = try Self.compressed(Array(body), device: template.device.key, db)
         try db.cachedStatement(
-            sql: "INSERT INTO provenance (\(compact ? "digest_key" : "digest"), body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)"
-        ).execute(arguments: [key, Data(stored.body), stored.base == nil || !compact ? template.device.key : nil, stored.base, body.count])
+            sql:
+                "INSERT INTO provenance (\(compact ? "digest_key" : "digest"), body, device_key, base_id, json_length) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            key, Data(stored.body), stored.base == nil || !compact ? template.device.key : nil, stored.base, body.count,
+        ])
         let id = db.lastInsertedRowID
         // Cached once the journal's transaction commits (`commitPending`): a rolled-back insert's id must never be used.
         pending.withLock { $0[template] = (id, digest) }
@@ -121,7 +125,8 @@ final class ProvenanceCatalog: Sendable {
     func noteUse(_ id: Int64, row: Int64, _ db: Database) throws {
         if let known = lastRows.withLock({ $0[id] }), known > row - lastUseSlack { return }
         // Never backwards: an extended span notes the use at its own (older) row.
-        try db.cachedStatement(sql: "UPDATE provenance SET last_row = max(COALESCE(last_row, 0), ?) WHERE id = ?").execute(arguments: [row, id])
+        try db.cachedStatement(sql: "UPDATE provenance SET last_row = max(COALESCE(last_row, 0), ?) WHERE id = ?")
+            .execute(arguments: [row, id])
         lastRows.withLock {
             if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
             $0[id] = row
@@ -178,10 +183,11 @@ final class ProvenanceCatalog: Sendable {
     /// new entries are rare (one per connection at most) and a keyframe from a rolled-back transaction must never be used.
     static func compressed(_ text: [UInt8], device: String, _ db: Database) throws -> (body: [UInt8], base: Int64?) {
         if let keyframe = try Row.fetchOne(
-            db.cachedStatement(sql: """
-                SELECT id, (SELECT count(*) FROM provenance p WHERE p.base_id = k.id) AS since
-                FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
-                """),
+            db.cachedStatement(
+                sql: """
+                    SELECT id, (SELECT count(*) FROM provenance p WHERE p.base_id = k.id) AS since
+                    FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
+                    """),
             arguments: [device]),
             (keyframe["since"] as Int) < keyframeInterval - 1
         {
@@ -195,18 +201,29 @@ final class ProvenanceCatalog: Sendable {
     /// An entry's JSON from its stored form (plain, on its own, or against its keyframe). A damaged entry is an error
     /// naming it, never another template.
     static func json(_ id: Int64, _ db: Database) throws -> Data {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?"), arguments: [id]) else {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?"),
+                arguments: [id])
+        else {
             throw ReadingSplitError(description: "provenance entry \(id) is missing from the catalog")
         }
         let body: Data = row["body"]
         guard let length: Int = row["json_length"] else { return body }
         do {
-            guard let base: Int64 = row["base_id"] else { return Data(try Zstd.decompress(Array(body)[...], expectedLength: length)) }
+            guard let base: Int64 = row["base_id"] else {
+                return Data(try Zstd.decompress(Array(body)[...], expectedLength: length))
+            }
             guard base != id,
                 let keyframe = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL"), arguments: [base]),
+                    db.cachedStatement(
+                        sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL"),
+                    arguments: [base]),
                 let keyframeLength: Int = keyframe["json_length"]
-            else { throw ReadingSplitError(description: "provenance entry \(id): its keyframe \(base) is missing or not a keyframe") }
+            else {
+                throw ReadingSplitError(
+                    description: "provenance entry \(id): its keyframe \(base) is missing or not a keyframe")
+            }
             let dictionary = try Zstd.decompress(Array(keyframe["body"] as Data)[...], expectedLength: keyframeLength)
             return Data(try Zstd.decompress(Array(body)[...], dictionary: dictionary, expectedLength: length))
         } catch let error as ZstdError {

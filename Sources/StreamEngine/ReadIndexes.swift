@@ -33,15 +33,20 @@ enum ReadIndexes {
             newest[key] = reading
         }
         guard !newest.isEmpty else { return }
-        let upsert = try db.cachedStatement(sql: """
-            INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT DO UPDATE SET device_json = excluded.device_json, last_micros = excluded.last_micros
-            WHERE excluded.last_micros >= last_micros
-            """)
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT DO UPDATE SET device_json = excluded.device_json, last_micros = excluded.last_micros
+                WHERE excluded.last_micros >= last_micros
+                """)
         for (key, reading) in newest {
             let json = String(decoding: try ReadingArchive.encoder.encode(reading.device), as: UTF8.self)
             let micros = reading.time.effectiveMicros
-            if let last = written.withLock({ $0[key] }), last.json == json, micros < last.micros + registryStalenessMicros { continue }
+            if let last = written.withLock({ $0[key] }), last.json == json,
+                micros < last.micros + registryStalenessMicros
+            {
+                continue
+            }
             try upsert.execute(arguments: [reading.subject, reading.device.key, reading.kind.rawValue, json, micros])
             written.withLock {
                 if $0.count >= 4096 { $0.removeAll(keepingCapacity: true) }
@@ -67,13 +72,16 @@ extension ReadingArchive {
             let marks = subjects.map { _ in "?" }.joined(separator: ",")
             var devices: [String: RegisteredDevice] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM subject_device WHERE subject IN (\(marks)) ORDER BY last_micros", arguments: StatementArguments(subjects))
+                db, sql: "SELECT * FROM subject_device WHERE subject IN (\(marks)) ORDER BY last_micros",
+                arguments: StatementArguments(subjects))
             {
                 let json: String = row["device_json"]
                 guard let record = try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8)),
                     let kind = ReadingKind(rawValue: row["kind"])
                 else { continue }
-                var device = devices[record.key] ?? RegisteredDevice(record: record, kinds: [], subjects: [], lastMicros: row["last_micros"])
+                var device =
+                    devices[record.key]
+                    ?? RegisteredDevice(record: record, kinds: [], subjects: [], lastMicros: row["last_micros"])
                 device.record = record
                 device.kinds.insert(kind)
                 device.subjects.insert(row["subject"])
@@ -111,14 +119,15 @@ extension ReadingArchive {
             for stream in try Self.streams(subject: subject, kind: kind, db) {
                 let rows = try Row.fetchAll(
                     db.cachedStatement(
-                    sql: """
-                        SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
-                        ORDER BY effective_micros DESC, id DESC LIMIT ?
-                        """),
+                        sql: """
+                            SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
+                            ORDER BY effective_micros DESC, id DESC LIMIT ?
+                            """),
                     arguments: [stream] + extra + [limit])
                 found += rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
                 found += try seriesReadings(
-                    stream: stream, range: Int64.min..<Int64.max, descending: true, limit: limit, filter: filter, arguments: extra, db)
+                    stream: stream, range: Int64.min..<Int64.max, descending: true, limit: limit, filter: filter,
+                    arguments: extra, db)
             }
             return Array(Self.ordered(found, descending: true).prefix(limit))
         }
@@ -129,18 +138,19 @@ extension ReadingArchive {
     /// extending a span leaves alone) until no span not yet taken can hold one of the `limit` newest (oldest) — a span
     /// never covers more than `SeriesReadings.maxSpanMicros`.
     func seriesReadings(
-        stream: Int64, range: Range<Int64>, descending: Bool, limit: Int, filter: String = "", arguments extra: StatementArguments = [],
+        stream: Int64, range: Range<Int64>, descending: Bool, limit: Int, filter: String = "",
+        arguments extra: StatementArguments = [],
         _ db: Database
     ) throws -> [(row: Int64, place: Int, reading: Reading)] {
         let order = descending ? "DESC" : "ASC"
         let cursor = try Row.fetchCursor(
             db.cachedStatement(
-            sql: """
-                SELECT \(Self.readingColumns) FROM reading
-                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
-                AND stored = 1\(filter)
-                ORDER BY effective_micros \(order), id \(order)
-                """),
+                sql: """
+                    SELECT \(Self.readingColumns) FROM reading
+                    WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
+                    AND stored = 1\(filter)
+                    ORDER BY effective_micros \(order), id \(order)
+                    """),
             arguments: [stream, Self.lookBack(range.lowerBound), range.upperBound, range.lowerBound] + extra)
         var found: [(row: Int64, place: Int, reading: Reading)] = []
         while let row = try cursor.next() {
@@ -156,7 +166,8 @@ extension ReadingArchive {
                 if !descending, span.first > times[limit - 1] { continue }
             }
             let id: Int64 = row["id"]
-            found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db).enumerated().map { (id, $0.offset, $0.element) }
+            found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db)
+                .enumerated().map { (id, $0.offset, $0.element) }
         }
         return found
     }
@@ -164,8 +175,11 @@ extension ReadingArchive {
     /// The `limit` newest (oldest) of a span's readings in `range`: rebuilt from its end (start) in widening steps, so
     /// a question for one reading rebuilds a few, not the span's thousands. Every span gives its own `limit` newest,
     /// so spans of two devices that overlap in time still merge exactly.
-    func edgeReadings(of row: Row, span: SeriesReadings.Span, range: Range<Int64>, descending: Bool, limit: Int, _ db: Database) -> [Reading] {
-        let lower = max(range.lowerBound, span.first), upper = min(range.upperBound, span.last &+ 1)
+    func edgeReadings(
+        of row: Row, span: SeriesReadings.Span, range: Range<Int64>, descending: Bool, limit: Int, _ db: Database
+    ) -> [Reading] {
+        let lower = max(range.lowerBound, span.first)
+        let upper = min(range.upperBound, span.last &+ 1)
         guard lower < upper else { return [] }
         let spacing = max(1, (span.last - span.first) / Int64(max(1, span.count - 1)))
         var width = spacing * Int64(limit) + 1
@@ -193,11 +207,11 @@ extension ReadingArchive {
             let order = descending ? "DESC" : "ASC"
             let rows = try Row.fetchAll(
                 db.cachedStatement(
-                sql: """
-                    SELECT \(Self.readingColumns) FROM reading
-                    WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1 AND span_count IS NULL
-                    ORDER BY effective_micros \(order), id \(order) LIMIT ?
-                    """),
+                    sql: """
+                        SELECT \(Self.readingColumns) FROM reading
+                        WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1 AND span_count IS NULL
+                        ORDER BY effective_micros \(order), id \(order) LIMIT ?
+                        """),
                 arguments: [stream, from, to, limit])
             var found = rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
             found += try seriesReadings(stream: stream, range: from..<to, descending: descending, limit: limit, db)
@@ -208,10 +222,14 @@ extension ReadingArchive {
     /// Stored readings whose identity starts with `prefix` (lowercase hex, at least 32 digits), through the identity
     /// key's index: how an Observation derived from a reading ("bpstatus-" + 48 digits of its identity) finds it.
     public func readings(identityPrefix prefix: String) throws -> [Reading] {
-        guard prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }), let key = IdentityKey.of(prefix) else { return [] }
+        guard prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }), let key = IdentityKey.of(prefix) else {
+            return []
+        }
         return try queue.read { db in
-            let found = readings(from: try Row.fetchAll(
-                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ? AND stored = 1", arguments: [key]), db)
+            let found = readings(
+                from: try Row.fetchAll(
+                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ? AND stored = 1",
+                    arguments: [key]), db)
             // Digits past the key are checked against the reading's identity.
             return found.filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
         }
@@ -221,7 +239,8 @@ extension ReadingArchive {
     /// lowercase hex digits): how the Observation of a reading anchored on receipt ("t" + time + identity digits),
     /// which keeps no identity key, is found — one probe of the (stream, time) index and of the spans' index per
     /// stream of the subjects.
-    public func readings(effectiveMicros: Int64, identityPrefix prefix: String, subjects: [String]) throws -> [Reading] {
+    public func readings(effectiveMicros: Int64, identityPrefix prefix: String, subjects: [String]) throws -> [Reading]
+    {
         guard prefix.count >= 32, prefix.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return [] }
         return try queue.read { db in
             var found: [Reading] = []
@@ -230,12 +249,14 @@ extension ReadingArchive {
                 for stream in try Self.streams(subject: subject, db) {
                     var rows = try Row.fetchAll(
                         db.cachedStatement(
-                        sql: """
-                            SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
-                            """),
+                            sql: """
+                                SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
+                                """),
                         arguments: [stream, effectiveMicros])
                     rows += try spanRows(stream: stream, overlapping: instant, storedOnly: true, db)
-                    found += readings(from: rows, within: instant, db).filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
+                    found += readings(from: rows, within: instant, db).filter {
+                        $0.identity?.hex.hasPrefix(prefix) ?? false
+                    }
                 }
             }
             return found
@@ -256,7 +277,10 @@ extension ReadingArchive {
     /// The kinds of reading a subject has stored (from the device registry).
     public func kinds(subject: String) throws -> Set<ReadingKind> {
         try queue.read { db in
-            Set(try String.fetchAll(db, sql: "SELECT DISTINCT kind FROM subject_device WHERE subject = ?", arguments: [subject]).compactMap(ReadingKind.init))
+            Set(
+                try String.fetchAll(
+                    db, sql: "SELECT DISTINCT kind FROM subject_device WHERE subject = ?", arguments: [subject]
+                ).compactMap(ReadingKind.init))
         }
     }
 }

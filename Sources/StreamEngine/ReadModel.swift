@@ -35,7 +35,8 @@ public final class ReadModel: Sendable {
     /// The windows of every device's series of `metric` for `subject` that `include` accepts (asked before any
     /// window is computed, so a series the question does not need costs nothing).
     public func windows(
-        subject: String, metric: Metric, range: Range<Int64>, widthMicros: Int64, zone: TimeZone, excludeFlags: ReadingFlags,
+        subject: String, metric: Metric, range: Range<Int64>, widthMicros: Int64, zone: TimeZone,
+        excludeFlags: ReadingFlags,
         include: (SeriesKey) throws -> Bool = { _ in true }
     ) throws -> [SeriesWindows] {
         guard let store = try store(), !range.isEmpty else { return [] }
@@ -44,20 +45,27 @@ public final class ReadModel: Sendable {
             return SeriesWindows(
                 key: key,
                 result: try store.windows(
-                    WindowQuery(series: id, range: range, widthMicros: widthMicros, timeZone: zone, excludeFlags: excludeFlags.rawValue)))
+                    WindowQuery(
+                        series: id, range: range, widthMicros: widthMicros, timeZone: zone,
+                        excludeFlags: excludeFlags.rawValue)))
         }
     }
 
     /// Every device's series of `metric` for `subject`, by device.
-    public static func series(of store: TimeSeriesStore, subject: String, metric: Metric) -> [(key: SeriesKey, id: SeriesID)] {
-        store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }.sorted { $0.key.device < $1.key.device }
-            .map { ($0.key, $0.value) }
+    public static func series(of store: TimeSeriesStore, subject: String, metric: Metric) -> [(
+        key: SeriesKey, id: SeriesID
+    )] {
+        store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric.rawValue }.sorted {
+            $0.key.device < $1.key.device
+        }
+        .map { ($0.key, $0.value) }
     }
 
     /// The samples without any of `excludeFlags` of every device's series of `metric` for `subject` that `include`
     /// accepts, in [range): for a statistic no summary holds (the median), at the cost of the samples in range.
     public func samples(
-        subject: String, metric: Metric, range: Range<Int64>, excludeFlags: ReadingFlags, include: (SeriesKey) throws -> Bool = { _ in true }
+        subject: String, metric: Metric, range: Range<Int64>, excludeFlags: ReadingFlags,
+        include: (SeriesKey) throws -> Bool = { _ in true }
     ) throws -> [(key: SeriesKey, samples: [Sample])] {
         guard let store = try store(), !range.isEmpty else { return [] }
         return try Self.series(of: store, subject: subject, metric: metric).compactMap { key, id in

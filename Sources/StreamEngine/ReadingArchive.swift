@@ -48,9 +48,11 @@ public final class ReadingArchive: Sendable {
     /// A stored reading from its row: its provenance entry and its variation. A span row holds readings, not one.
     func reading(from row: Row, _ db: Database) throws -> Reading {
         if Self.span(of: row) != nil {
-            throw ReadingSplitError(description: "row \(row["id"] as Int64? ?? 0) stands for series readings, not one reading")
+            throw ReadingSplitError(
+                description: "row \(row["id"] as Int64? ?? 0) stands for series readings, not one reading")
         }
-        return try catalog.reading(provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
+        return try catalog.reading(
+            provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
     }
 
     /// The span a row stands for (nil: the row is one reading).
@@ -75,13 +77,17 @@ public final class ReadingArchive: Sendable {
 
     /// The readings a row holds effective in `range`, each with its provenance entry: the row's own reading, or a span's
     /// series readings rebuilt from the store.
-    func expanded(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) throws -> [(reading: Reading, provenanceID: Int64)] {
+    func expanded(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) throws -> [(
+        reading: Reading, provenanceID: Int64
+    )] {
         guard let span = Self.span(of: row) else {
             guard range.contains(row["effective_micros"]) else { return [] }
             return [(try reading(from: row, db), row["provenance_id"])]
         }
         guard let store = try sampleStore() else {
-            throw ReadingSplitError(description: "row \(row["id"] as Int64? ?? 0) holds series readings, but there is no store beside \(path)")
+            throw ReadingSplitError(
+                description:
+                    "row \(row["id"] as Int64? ?? 0) holds series readings, but there is no store beside \(path)")
         }
         return try SeriesReadings.readings(of: span, range: range, store: store) { try catalog.template($0, db) }
     }
@@ -93,7 +99,9 @@ public final class ReadingArchive: Sendable {
     }
 
     /// `expanded`, with a row that does not decode logged, counted and left out.
-    func servable(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [(reading: Reading, provenanceID: Int64)] {
+    func servable(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [(
+        reading: Reading, provenanceID: Int64
+    )] {
         do { return try expanded(row, within: range, db) } catch {
             Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
             Self.logger.error("a stored reading could not be read and was left out", metadata: ["error": "\(error)"])
@@ -107,33 +115,35 @@ public final class ReadingArchive: Sendable {
     static func migrator(catalog: ProvenanceCatalog, path: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: readings, subjects, quarantine, cursors") { db in
-            try db.execute(sql: """
-                CREATE TABLE reading (
-                    identity TEXT PRIMARY KEY NOT NULL, subject TEXT NOT NULL, device_key TEXT NOT NULL,
-                    kind TEXT NOT NULL, effective_micros INTEGER NOT NULL, received_micros INTEGER NOT NULL,
-                    flags INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, ledger_sequence INTEGER,
-                    json BLOB NOT NULL);
-                CREATE INDEX reading_by_subject_time ON reading(subject, effective_micros);
-                CREATE INDEX reading_unstored ON reading(stored) WHERE stored = 0;
-                CREATE TABLE subject_map (
-                    device_key TEXT NOT NULL, user_id INTEGER NOT NULL, subject TEXT NOT NULL,
-                    PRIMARY KEY (device_key, user_id));
-                CREATE TABLE quarantine (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, user_id INTEGER NOT NULL,
-                    received_micros INTEGER NOT NULL, json BLOB NOT NULL);
-                CREATE TABLE malformed (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, characteristic TEXT NOT NULL,
-                    bytes BLOB NOT NULL, error TEXT NOT NULL, received_micros INTEGER NOT NULL);
-                CREATE TABLE record_cursor (device_key TEXT PRIMARY KEY NOT NULL, next_sequence INTEGER NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE reading (
+                        identity TEXT PRIMARY KEY NOT NULL, subject TEXT NOT NULL, device_key TEXT NOT NULL,
+                        kind TEXT NOT NULL, effective_micros INTEGER NOT NULL, received_micros INTEGER NOT NULL,
+                        flags INTEGER NOT NULL, stored INTEGER NOT NULL DEFAULT 0, ledger_sequence INTEGER,
+                        json BLOB NOT NULL);
+                    CREATE INDEX reading_by_subject_time ON reading(subject, effective_micros);
+                    CREATE INDEX reading_unstored ON reading(stored) WHERE stored = 0;
+                    CREATE TABLE subject_map (
+                        device_key TEXT NOT NULL, user_id INTEGER NOT NULL, subject TEXT NOT NULL,
+                        PRIMARY KEY (device_key, user_id));
+                    CREATE TABLE quarantine (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, user_id INTEGER NOT NULL,
+                        received_micros INTEGER NOT NULL, json BLOB NOT NULL);
+                    CREATE TABLE malformed (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, device_key TEXT NOT NULL, characteristic TEXT NOT NULL,
+                        bytes BLOB NOT NULL, error TEXT NOT NULL, received_micros INTEGER NOT NULL);
+                    CREATE TABLE record_cursor (device_key TEXT PRIMARY KEY NOT NULL, next_sequence INTEGER NOT NULL);
+                    """)
         }
         migrator.registerMigration("v2: device health") { db in
-            try db.execute(sql: """
-                CREATE TABLE device_health (
-                    device_key TEXT PRIMARY KEY NOT NULL, device_json BLOB NOT NULL, first_seen_micros INTEGER NOT NULL,
-                    last_contact_micros INTEGER NOT NULL, connections INTEGER NOT NULL, readings_received INTEGER NOT NULL,
-                    readings_expected INTEGER, clock_offset_micros INTEGER, last_error TEXT);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_health (
+                        device_key TEXT PRIMARY KEY NOT NULL, device_json BLOB NOT NULL, first_seen_micros INTEGER NOT NULL,
+                        last_contact_micros INTEGER NOT NULL, connections INTEGER NOT NULL, readings_received INTEGER NOT NULL,
+                        readings_expected INTEGER, clock_offset_micros INTEGER, last_error TEXT);
+                    """)
         }
         migrator.registerMigration("v3: device clock history") { db in
             try db.execute(sql: "ALTER TABLE device_health ADD COLUMN clock_history BLOB")
@@ -144,23 +154,28 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v5: summary revision and stored reading feeds") { db in
             try db.execute(sql: SummaryLog.migration)
             // Readings stored before the feed existed enter it once, in the order they were stored.
-            try db.execute(sql: "INSERT INTO reading_feed (identity, stored_micros) SELECT identity, received_micros FROM reading WHERE stored = 1 ORDER BY rowid")
+            try db.execute(
+                sql:
+                    "INSERT INTO reading_feed (identity, stored_micros) SELECT identity, received_micros FROM reading WHERE stored = 1 ORDER BY rowid"
+            )
         }
         migrator.registerMigration("v6: device registry, newest readings by kind") { db in
             try db.execute(sql: ReadIndexes.migration)
             // Devices that gave stored readings before the registry existed enter it once, with their newest record.
-            try db.execute(sql: """
-                INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros)
-                SELECT subject, device_key, kind, json_extract(CAST(json AS TEXT), '$.device'), MAX(effective_micros)
-                FROM reading WHERE stored = 1 AND subject <> '' GROUP BY subject, device_key, kind
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO subject_device (subject, device_key, kind, device_json, last_micros)
+                    SELECT subject, device_key, kind, json_extract(CAST(json AS TEXT), '$.device'), MAX(effective_micros)
+                    FROM reading WHERE stored = 1 AND subject <> '' GROUP BY subject, device_key, kind
+                    """)
         }
         migrator.registerMigration("v7: pending window revisions") { db in
             try db.execute(sql: WindowTracker.pendingMigration)
         }
         migrator.registerMigration("v8: provenance catalog; readings as template id + variation") { db in
             try db.execute(sql: ProvenanceCatalog.migration)
-            try db.execute(sql: "ALTER TABLE reading ADD COLUMN provenance_id INTEGER; ALTER TABLE reading ADD COLUMN body BLOB;")
+            try db.execute(
+                sql: "ALTER TABLE reading ADD COLUMN provenance_id INTEGER; ALTER TABLE reading ADD COLUMN body BLOB;")
         }
         migrator.registerMigration(Self.compactRowsMigration) { db in
             try CompactReadingRows.convert(db, catalog: catalog, path: path)
@@ -168,10 +183,11 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v10: journal batches") { db in
             try db.execute(sql: JournalBatches.migration)
             // Rows stored before: one range per ledger entry (and one for rows recorded without a ledger).
-            try db.execute(sql: """
-                INSERT INTO reading_batch (first_row, last_row, ledger_sequence)
-                SELECT min(id), max(id), ledger_sequence FROM reading GROUP BY ledger_sequence
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO reading_batch (first_row, last_row, ledger_sequence)
+                    SELECT min(id), max(id), ledger_sequence FROM reading GROUP BY ledger_sequence
+                    """)
         }
         migrator.registerMigration("v11: identity keys only for readings the device anchored") { db in
             try db.execute(sql: IdentityKey.receiptAnchoredMigration)
@@ -181,12 +197,13 @@ public final class ReadingArchive: Sendable {
         }
         // Rows and spans have an index each: a walk through a stream's rows never steps over its spans, nor the other way.
         migrator.registerMigration("v13: spans of readings kept only in the store") { db in
-            try db.execute(sql: """
-                ALTER TABLE reading ADD COLUMN span_count INTEGER; ALTER TABLE reading ADD COLUMN span_last_micros INTEGER;
-                CREATE INDEX reading_span_by_stream_last ON reading(stream, span_last_micros) WHERE span_count IS NOT NULL;
-                DROP INDEX reading_by_stream_time;
-                CREATE INDEX reading_by_stream_time ON reading(stream, effective_micros) WHERE span_count IS NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE reading ADD COLUMN span_count INTEGER; ALTER TABLE reading ADD COLUMN span_last_micros INTEGER;
+                    CREATE INDEX reading_span_by_stream_last ON reading(stream, span_last_micros) WHERE span_count IS NOT NULL;
+                    DROP INDEX reading_by_stream_time;
+                    CREATE INDEX reading_by_stream_time ON reading(stream, effective_micros) WHERE span_count IS NULL;
+                    """)
         }
         migrator.registerMigration("v14: extendable spans, batches with their own id and span parts") { db in
             try db.execute(sql: JournalBatches.extendableSpansMigration)
@@ -194,14 +211,15 @@ public final class ReadingArchive: Sendable {
         // Window versions keyed by (series, width, label) with no rowid: the key was stored twice (table and its index),
         // a few hundred bytes for each blood-pressure or glucose reading's windows.
         migrator.registerMigration("v15: window versions without a rowid") { db in
-            try db.execute(sql: """
-                CREATE TABLE window_version_v15 (
-                    series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
-                    PRIMARY KEY (series, width, label)) WITHOUT ROWID;
-                INSERT INTO window_version_v15 SELECT series, width, label, version FROM window_version;
-                DROP TABLE window_version;
-                ALTER TABLE window_version_v15 RENAME TO window_version;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE window_version_v15 (
+                        series TEXT NOT NULL, width INTEGER NOT NULL, label INTEGER NOT NULL, version INTEGER NOT NULL,
+                        PRIMARY KEY (series, width, label)) WITHOUT ROWID;
+                    INSERT INTO window_version_v15 SELECT series, width, label, version FROM window_version;
+                    DROP TABLE window_version;
+                    ALTER TABLE window_version_v15 RENAME TO window_version;
+                    """)
         }
         migrator.registerMigration("v16: summary series by id") { db in
             try db.execute(sql: SummaryLog.seriesIDsMigration)
@@ -235,14 +253,17 @@ public final class ReadingArchive: Sendable {
     public func mapSubject(deviceKey: String, userID: UInt8?, subject: String) throws {
         try queue.write { db in
             try db.execute(
-                sql: "INSERT INTO subject_map (device_key, user_id, subject) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET subject = excluded.subject",
+                sql:
+                    "INSERT INTO subject_map (device_key, user_id, subject) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET subject = excluded.subject",
                 arguments: [deviceKey, Self.userKey(userID), subject])
         }
     }
 
     public func forgetSubjectMapping(deviceKey: String, userID: UInt8?) throws {
         try queue.write { db in
-            try db.execute(sql: "DELETE FROM subject_map WHERE device_key = ? AND user_id = ?", arguments: [deviceKey, Self.userKey(userID)])
+            try db.execute(
+                sql: "DELETE FROM subject_map WHERE device_key = ? AND user_id = ?",
+                arguments: [deviceKey, Self.userKey(userID)])
         }
     }
 
@@ -254,9 +275,13 @@ public final class ReadingArchive: Sendable {
 
     public func subjectMappings() throws -> [SubjectMapping] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT device_key, user_id, subject FROM subject_map ORDER BY device_key, user_id").map { row in
+            try Row.fetchAll(
+                db, sql: "SELECT device_key, user_id, subject FROM subject_map ORDER BY device_key, user_id"
+            ).map { row in
                 let user: Int = row["user_id"]
-                return SubjectMapping(deviceKey: row["device_key"], userID: user < 0 ? nil : UInt8(clamping: user), subject: row["subject"])
+                return SubjectMapping(
+                    deviceKey: row["device_key"], userID: user < 0 ? nil : UInt8(clamping: user),
+                    subject: row["subject"])
             }
         }
     }
@@ -283,7 +308,10 @@ public final class ReadingArchive: Sendable {
             for chunk in stride(from: 0, to: keys.count, by: 500) {
                 let part = Array(keys[chunk..<min(chunk + 500, keys.count)])
                 let marks = part.map { _ in "?" }.joined(separator: ",")
-                for key in try Data.fetchAll(db, sql: "SELECT identity FROM reading WHERE identity IN (\(marks))", arguments: StatementArguments(part)) {
+                for key in try Data.fetchAll(
+                    db, sql: "SELECT identity FROM reading WHERE identity IN (\(marks))",
+                    arguments: StatementArguments(part))
+                {
                     found.formUnion(byKey[key] ?? [])
                 }
             }
@@ -296,9 +324,10 @@ public final class ReadingArchive: Sendable {
                 else { continue }
                 byStream[stream, default: []].append(candidate)
             }
-            let taken = try db.cachedStatement(sql: """
-                SELECT DISTINCT effective_micros FROM reading WHERE stream = ? AND effective_micros BETWEEN ? AND ? AND span_count IS NULL
-                """)
+            let taken = try db.cachedStatement(
+                sql: """
+                    SELECT DISTINCT effective_micros FROM reading WHERE stream = ? AND effective_micros BETWEEN ? AND ? AND span_count IS NULL
+                    """)
             for (stream, candidates) in byStream {
                 let times = candidates.map(\.reading.time.effectiveMicros)
                 guard let first = times.min(), let last = times.max() else { continue }
@@ -325,12 +354,12 @@ public final class ReadingArchive: Sendable {
     func spanRows(stream: Int64, overlapping range: Range<Int64>, storedOnly: Bool, _ db: Database) throws -> [Row] {
         try Row.fetchAll(
             db.cachedStatement(
-            sql: """
-                SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
-                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
-                \(storedOnly ? " AND stored = 1" : "")
-                ORDER BY effective_micros, id
-                """),
+                sql: """
+                    SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
+                    WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
+                    \(storedOnly ? " AND stored = 1" : "")
+                    ORDER BY effective_micros, id
+                    """),
             arguments: [stream, Self.lookBack(range.lowerBound), range.upperBound, range.lowerBound])
     }
 
@@ -341,7 +370,8 @@ public final class ReadingArchive: Sendable {
 
     /// The archived copies of a reading, stored or not, with their row's state: by identity key, or — anchored on
     /// receipt — by stream and time (a row at that instant, or a span over it), the identities compared.
-    func located(_ reading: Reading, _ db: Database) throws -> [(reading: Reading, stored: Bool, ledgerSequence: Int?)] {
+    func located(_ reading: Reading, _ db: Database) throws -> [(reading: Reading, stored: Bool, ledgerSequence: Int?)]
+    {
         guard let subject = reading.subject else { return [] }
         let identity = ReadingIdentity(of: reading, subject: subject)
         let time = reading.time.effectiveMicros
@@ -349,12 +379,14 @@ public final class ReadingArchive: Sendable {
         if !reading.identityAnchoredOnReceipt {
             guard let key = IdentityKey.of(identity.hex) else { return [] }
             rows = try Row.fetchAll(
-                db, sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+                db, sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?",
+                arguments: [key])
         } else {
             guard let stream = try Self.existingStreamID(subject: subject, kind: reading.kind, db) else { return [] }
-            let statement = try db.cachedStatement(sql: """
-                SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
-                """)
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
+                    """)
             rows = try Row.fetchAll(statement, arguments: [stream, time])
             rows += try spanRows(stream: stream, overlapping: time..<(time + 1), storedOnly: false, db)
         }
@@ -362,10 +394,13 @@ public final class ReadingArchive: Sendable {
         for row in rows {
             let range = reading.identityAnchoredOnReceipt ? time..<(time + 1) : Int64.min..<Int64.max
             guard let readings = try? expanded(row, within: range, db) else { continue }
-            for (stored, _) in readings where stored.subject.map({ ReadingIdentity(of: stored, subject: $0) }) == identity {
+            for (stored, _) in readings
+            where stored.subject.map({ ReadingIdentity(of: stored, subject: $0) }) == identity {
                 // An extendable span's readings were recorded by the batches holding its parts.
-                let sequence: Int? = Self.isExtendable(row)
-                    ? try partLedgerSequence(span: row["id"], at: stored.time.effectiveMicros, db) : row["ledger_sequence"]
+                let sequence: Int? =
+                    Self.isExtendable(row)
+                    ? try partLedgerSequence(span: row["id"], at: stored.time.effectiveMicros, db)
+                    : row["ledger_sequence"]
                 found.append((stored, (row["stored"] as Int64) == 1, sequence))
             }
         }
@@ -375,12 +410,16 @@ public final class ReadingArchive: Sendable {
     /// The stream (subject, kind) readings are indexed by, created on first use.
     static func streamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
         if let id = try existingStreamID(subject: subject, kind: kind, db) { return id }
-        try db.cachedStatement(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)").execute(arguments: [subject, kind.rawValue])
+        try db.cachedStatement(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)").execute(arguments: [
+            subject, kind.rawValue,
+        ])
         return db.lastInsertedRowID
     }
 
     static func existingStreamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"), arguments: [subject, kind.rawValue])
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"),
+            arguments: [subject, kind.rawValue])
     }
 
     /// Stream ids looked up once per (subject, kind) within a transaction, and once per process where `shared` is given
@@ -438,9 +477,12 @@ public final class ReadingArchive: Sendable {
     static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
         if let kind {
             return try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"), arguments: [subject, kind.rawValue])
+                db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"),
+                arguments: [subject, kind.rawValue])
         }
-        return try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id"), arguments: [subject])
+        return try Int64.fetchAll(
+            db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id"), arguments: [subject]
+        )
     }
 
     /// A reading's identity, template and encoded variation, computed before the journal's transaction.
@@ -494,12 +536,14 @@ public final class ReadingArchive: Sendable {
     /// `rowsOnly`: every reading gets a row holding all it varies by, none joins a span (whose values only the store
     /// holds), so the readings are durable once the transaction commits (readings a device waits to have confirmed).
     func journal(
-        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading], released: [Int64],
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared]? = nil, quarantine: [Reading],
+        released: [Int64],
         marking: [(batch: Int64, ledgerSequence: Int?)] = [], rowsOnly: Bool = false
     ) throws -> Journaled {
         do {
             return try journalTransaction(
-                readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine, released: released, marking: marking,
+                readings, prepared: prepared ?? Self.prepare(readings.map(\.reading)), quarantine: quarantine,
+                released: released, marking: marking,
                 rowsOnly: rowsOnly)
         } catch {
             catalog.forgetUses()
@@ -515,14 +559,17 @@ public final class ReadingArchive: Sendable {
         stream: Int64, device: String, flags: UInt16, before low: Int64, reaching high: Int64, _ db: Database
     ) throws -> (row: Int64, first: Int64)? {
         let candidates = try Row.fetchAll(
-            db.cachedStatement(sql: """
-                SELECT stored, \(Self.readingColumns) FROM reading
-                WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros <= ?
-                ORDER BY effective_micros DESC LIMIT 16
-                """),
+            db.cachedStatement(
+                sql: """
+                    SELECT stored, \(Self.readingColumns) FROM reading
+                    WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros <= ?
+                    ORDER BY effective_micros DESC LIMIT 16
+                    """),
             arguments: [stream, high - SeriesReadings.maxSpanMicros, high])
         for row in candidates {
-            guard let span = Self.span(of: row), span.flags == flags, (try? catalog.template(span.provenanceID, db))?.device.key == device else { continue }
+            guard let span = Self.span(of: row), span.flags == flags,
+                (try? catalog.template(span.provenanceID, db))?.device.key == device
+            else { continue }
             guard Self.isExtendable(row), (row["stored"] as Int64) == 1, span.last < low else { return nil }
             return (row["id"], span.first)
         }
@@ -536,7 +583,8 @@ public final class ReadingArchive: Sendable {
     }
 
     private func journalTransaction(
-        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading], released: [Int64],
+        _ readings: [(identity: String, reading: Reading)], prepared: [Prepared], quarantine: [Reading],
+        released: [Int64],
         marking: [(batch: Int64, ledgerSequence: Int?)], rowsOnly: Bool
     ) throws -> Journaled {
         var streams = StreamIDs(shared: knownStreams)
@@ -548,10 +596,11 @@ public final class ReadingArchive: Sendable {
             journaled.tags = Array(repeating: nil, count: readings.count)
             var prepared = prepared
             // Cached statements: a batch inserts hundreds of rows, each statement is prepared once.
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body, span_count, span_last_micros)
-                VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
-                """)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO reading (identity, stream, effective_micros, flags, provenance_id, stored, body, span_count, span_last_micros)
+                    VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
+                    """)
             var streamOf: [Int64] = []
             streamOf.reserveCapacity(readings.count)
             var rowReadings: [Int] = []
@@ -584,14 +633,17 @@ public final class ReadingArchive: Sendable {
             for key in groupOrder {
                 var members = (groups[key] ?? []).enumerated()
                     .sorted { (a, b) in
-                        let ta = readings[a.element].reading.time.effectiveMicros, tb = readings[b.element].reading.time.effectiveMicros
+                        let ta = readings[a.element].reading.time.effectiveMicros
+                        let tb = readings[b.element].reading.time.effectiveMicros
                         return ta != tb ? ta < tb : a.offset < b.offset
                     }
                     .map(\.element)
                 // One reading an instant: a span's readings are rebuilt per instant, and a repeated component (RR
                 // intervals) takes every sample of its instant. A second reading at the same microsecond is a row.
                 var instants = Set<Int64>()
-                let sameInstant = members.filter { !instants.insert(readings[$0].reading.time.effectiveMicros).inserted }
+                let sameInstant = members.filter {
+                    !instants.insert(readings[$0].reading.time.effectiveMicros).inserted
+                }
                 if !sameInstant.isEmpty {
                     keepAsRows(sameInstant)
                     members.removeAll { sameInstant.contains($0) }
@@ -601,8 +653,12 @@ public final class ReadingArchive: Sendable {
                 else { continue }
                 // The strap's current span goes on: its newest readings extend it in place (one row rewritten), as long
                 // as the span stays within the index's look-back.
-                if let span = try extendableSpan(stream: key.stream, device: key.device, flags: key.flags, before: low, reaching: high, db) {
-                    let extending = members.prefix { readings[$0].reading.time.effectiveMicros - span.first <= SeriesReadings.maxSpanMicros }
+                if let span = try extendableSpan(
+                    stream: key.stream, device: key.device, flags: key.flags, before: low, reaching: high, db)
+                {
+                    let extending = members.prefix {
+                        readings[$0].reading.time.effectiveMicros - span.first <= SeriesReadings.maxSpanMicros
+                    }
                     if !extending.isEmpty {
                         extensions.append((span: span.row, members: Array(extending)))
                         members.removeFirst(extending.count)
@@ -617,11 +673,13 @@ public final class ReadingArchive: Sendable {
                     keepAsRows(members)
                     continue
                 }
-                let existing = try spanRows(stream: key.stream, overlapping: low..<(high + 1), storedOnly: false, db).compactMap { row in
-                    Self.span(of: row).flatMap { span in
-                        span.flags == key.flags && (try? catalog.template(span.provenanceID, db))?.device.key == key.device ? span : nil
+                let existing = try spanRows(stream: key.stream, overlapping: low..<(high + 1), storedOnly: false, db)
+                    .compactMap { row in
+                        Self.span(of: row).flatMap { span in
+                            span.flags == key.flags
+                                && (try? catalog.template(span.provenanceID, db))?.device.key == key.device ? span : nil
+                        }
                     }
-                }
                 var runs: [[Int]] = [[]]
                 for member in members {
                     let time = readings[member].reading.time.effectiveMicros
@@ -630,7 +688,8 @@ public final class ReadingArchive: Sendable {
                         continue
                     }
                     if let start = runs[runs.count - 1].first.map({ readings[$0].reading.time.effectiveMicros }),
-                        time - start > SeriesReadings.maxSpanMicros || existing.contains(where: { $0.first <= time && $0.last >= start })
+                        time - start > SeriesReadings.maxSpanMicros
+                            || existing.contains(where: { $0.first <= time && $0.last >= start })
                     {
                         runs.append([])
                     }
@@ -644,18 +703,27 @@ public final class ReadingArchive: Sendable {
             for index in rowReadings {
                 let (identity, reading) = readings[index]
                 let item = prepared[index]
-                guard let key = IdentityKey.of(identity) else { throw ReadingSplitError(description: "identity '\(identity)' is not hex") }
+                guard let key = IdentityKey.of(identity) else {
+                    throw ReadingSplitError(description: "identity '\(identity)' is not hex")
+                }
                 let entry = try catalog.entry(of: item.template, db)
                 try insert.execute(arguments: [
-                    reading.identityAnchoredOnReceipt ? nil : key, streamOf[index], reading.time.effectiveMicros, Int(reading.flags.rawValue),
+                    reading.identityAnchoredOnReceipt ? nil : key, streamOf[index], reading.time.effectiveMicros,
+                    Int(reading.flags.rawValue),
                     entry.id, Data(item.body), nil, nil,
                 ])
                 journaled.rows.append(db.lastInsertedRowID)
                 try catalog.noteUse(entry.id, row: db.lastInsertedRowID, db)
-                journaled.items.append(LedgerEntry.Item(identity: ReadingIdentity(hex: identity), digest: Self.digest(template: entry.digest, body: item.body)))
+                journaled.items.append(
+                    LedgerEntry.Item(
+                        identity: ReadingIdentity(hex: identity),
+                        digest: Self.digest(template: entry.digest, body: item.body)))
             }
-            let extend = try db.cachedStatement(sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?")
-            for (span, members) in extensions.map({ (Optional($0.span), $0.members) }) + spans.map({ (Int64?.none, $0) }) {
+            let extend = try db.cachedStatement(
+                sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?")
+            for (span, members) in extensions.map({ (Optional($0.span), $0.members) })
+                + spans.map({ (Int64?.none, $0) })
+            {
                 guard let firstIndex = members.first, let lastIndex = members.last else { continue }
                 let first = readings[firstIndex].reading
                 let lastMicros = readings[lastIndex].reading.time.effectiveMicros
@@ -668,21 +736,26 @@ public final class ReadingArchive: Sendable {
                     row = span
                 } else {
                     try insert.execute(arguments: [
-                        nil, streamOf[firstIndex], first.time.effectiveMicros, Int(first.flags.rawValue), entries[0].id, Self.extendableSpanBody,
+                        nil, streamOf[firstIndex], first.time.effectiveMicros, Int(first.flags.rawValue), entries[0].id,
+                        Self.extendableSpanBody,
                         members.count, lastMicros,
                     ])
                     row = db.lastInsertedRowID
                     journaled.rows.append(row)
                 }
-                parts.append(SpanPart(span: row, from: first.time.effectiveMicros, to: lastMicros, count: members.count))
+                parts.append(
+                    SpanPart(span: row, from: first.time.effectiveMicros, to: lastMicros, count: members.count))
                 for id in Set(entries.map(\.id)) { try catalog.noteUse(id, row: row, db) }
                 for (member, entry) in zip(members, entries) {
                     guard let tag = SeriesReadings.tag(entry.id) else {
-                        throw ReadingSplitError(description: "provenance entry \(entry.id) is past what a sample's tag holds")
+                        throw ReadingSplitError(
+                            description: "provenance entry \(entry.id) is past what a sample's tag holds")
                     }
                     journaled.tags[member] = tag
-                    journaled.items.append(LedgerEntry.Item(
-                        identity: ReadingIdentity(hex: readings[member].identity), digest: Self.digest(template: entry.digest, body: prepared[member].body)))
+                    journaled.items.append(
+                        LedgerEntry.Item(
+                            identity: ReadingIdentity(hex: readings[member].identity),
+                            digest: Self.digest(template: entry.digest, body: prepared[member].body)))
                 }
             }
             if !journaled.rows.isEmpty || !parts.isEmpty {
@@ -692,7 +765,10 @@ public final class ReadingArchive: Sendable {
             for reading in quarantine {
                 try db.execute(
                     sql: "INSERT INTO quarantine (device_key, user_id, received_micros, json) VALUES (?, ?, ?, ?)",
-                    arguments: [reading.device.key, Self.userKey(reading.context.userID), reading.time.receivedMicros, try Self.encoder.encode(reading)])
+                    arguments: [
+                        reading.device.key, Self.userKey(reading.context.userID), reading.time.receivedMicros,
+                        try Self.encoder.encode(reading),
+                    ])
             }
             for id in released {
                 try db.execute(sql: "DELETE FROM quarantine WHERE id = ?", arguments: [id])
@@ -710,7 +786,8 @@ public final class ReadingArchive: Sendable {
     /// `batches`: batches marked by id as well (one that only extended spans has no row to be found by).
     /// `marks`: batches marked with their own ledger entry (a deferred mark).
     func markStored(
-        rows: [Int64], batches ids: [Int64] = [], marks: [(batch: Int64, ledgerSequence: Int?)] = [], ledgerSequence: Int?,
+        rows: [Int64], batches ids: [Int64] = [], marks: [(batch: Int64, ledgerSequence: Int?)] = [],
+        ledgerSequence: Int?,
         storeLSN: UInt64? = nil, nowMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
     ) throws {
         try queue.write { db in
@@ -719,7 +796,8 @@ public final class ReadingArchive: Sendable {
                 for id in ids { try record.execute(arguments: [Int64(bitPattern: storeLSN), id]) }
             }
             try JournalBatches.Marker.mark(marks, db)
-            let update = try db.cachedStatement(sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id BETWEEN ? AND ? AND stored = 0")
+            let update = try db.cachedStatement(
+                sql: "UPDATE reading SET stored = 1, ledger_sequence = ? WHERE id BETWEEN ? AND ? AND stored = 0")
             var batches = JournalBatches.Marker()
             for id in ids { batches.note(batch: id) }
             // A batch's rows are one range of ids: one update per run of consecutive rows.
@@ -738,9 +816,12 @@ public final class ReadingArchive: Sendable {
     /// what the log lost of them.
     func readings(ofBatchesWithStoreLSNs lsns: ClosedRange<UInt64>) throws -> (readings: [Reading], spans: Int) {
         try queue.read { db in
-            let low = Int64(clamping: lsns.lowerBound), high = Int64(clamping: lsns.upperBound)
+            let low = Int64(clamping: lsns.lowerBound)
+            let high = Int64(clamping: lsns.upperBound)
             let batches = try Row.fetchAll(
-                db, sql: "SELECT first_row, last_row FROM journal_batch WHERE store_lsn BETWEEN ? AND ? AND first_row IS NOT NULL",
+                db,
+                sql:
+                    "SELECT first_row, last_row FROM journal_batch WHERE store_lsn BETWEEN ? AND ? AND first_row IS NOT NULL",
                 arguments: [low, high])
             var readings: [Reading] = []
             var spans = 0
@@ -790,7 +871,8 @@ public final class ReadingArchive: Sendable {
     /// before (extensions) are settled to what the store holds, and their readings returned with the rest.
     func unstored() throws -> (readings: [Unstored], batches: [Int64]) {
         try queue.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id")
             var result: [Unstored] = []
             var unmarked: [Int64] = []
             let tail = try Row.fetchCursor(db, sql: "SELECT id, feed_seq, parts FROM journal_batch ORDER BY id DESC")
@@ -802,8 +884,10 @@ public final class ReadingArchive: Sendable {
             for (batch, parts) in extensions.reversed() where !parts.isEmpty {
                 var settled: [SpanPart] = []
                 for part in parts {
-                    guard let row = try Row.fetchOne(
-                        db, sql: "SELECT stored, \(Self.readingColumns) FROM reading WHERE id = ?", arguments: [part.span]),
+                    guard
+                        let row = try Row.fetchOne(
+                            db, sql: "SELECT stored, \(Self.readingColumns) FROM reading WHERE id = ?",
+                            arguments: [part.span]),
                         let span = Self.span(of: row)
                     else { continue }
                     // A span journaled in this batch is settled with the rows below (its one part follows it).
@@ -814,19 +898,31 @@ public final class ReadingArchive: Sendable {
                     let items = try ledgerItems(of: row, within: part.from..<(part.to &+ 1), db)
                     let found = items.map(\.reading.time.effectiveMicros).max()
                     if items.count != part.count {
-                        Self.logger.warning("a span extended before a stop holds fewer readings in the store; settled", metadata: [
-                            "row": "\(part.span)", "journaled": "\(part.count)", "in_store": "\(items.count)",
-                        ])
+                        Self.logger.warning(
+                            "a span extended before a stop holds fewer readings in the store; settled",
+                            metadata: [
+                                "row": "\(part.span)", "journaled": "\(part.count)", "in_store": "\(items.count)",
+                            ])
                         var last = found
                         if last == nil {
-                            last = try expanded(row, within: span.first..<part.from, db).map(\.reading.time.effectiveMicros).max()
+                            last = try expanded(row, within: span.first..<part.from, db).map(
+                                \.reading.time.effectiveMicros
+                            ).max()
                         }
                         try db.execute(
                             sql: "UPDATE reading SET span_count = span_count + ?, span_last_micros = ? WHERE id = ?",
-                            arguments: [items.count - part.count, (part.to == span.last ? last : nil) ?? span.last, part.span])
+                            arguments: [
+                                items.count - part.count, (part.to == span.last ? last : nil) ?? span.last, part.span,
+                            ])
                     }
-                    if let found { settled.append(SpanPart(span: part.span, from: part.from, to: found, count: items.count)) }
-                    result += items.map { Unstored(row: part.span, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: true) }
+                    if let found {
+                        settled.append(SpanPart(span: part.span, from: part.from, to: found, count: items.count))
+                    }
+                    result += items.map {
+                        Unstored(
+                            row: part.span, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item,
+                            series: true)
+                    }
                 }
                 if settled != parts { try JournalBatches.replaceParts(of: batch, with: settled, db) }
             }
@@ -834,18 +930,26 @@ public final class ReadingArchive: Sendable {
                 let id: Int64 = row["id"]
                 let items = try ledgerItems(of: row, db)
                 if let span = Self.span(of: row), span.count != items.count {
-                    Self.logger.warning("a span journaled before a stop holds fewer readings in the store; settled", metadata: [
-                        "row": "\(id)", "journaled": "\(span.count)", "in_store": "\(items.count)",
-                    ])
+                    Self.logger.warning(
+                        "a span journaled before a stop holds fewer readings in the store; settled",
+                        metadata: [
+                            "row": "\(id)", "journaled": "\(span.count)", "in_store": "\(items.count)",
+                        ])
                     if items.isEmpty {
                         try db.execute(sql: "DELETE FROM reading WHERE id = ?", arguments: [id])
                     } else {
-                        try db.execute(sql: "UPDATE reading SET span_count = ? WHERE id = ?", arguments: [items.count, id])
+                        try db.execute(
+                            sql: "UPDATE reading SET span_count = ? WHERE id = ?", arguments: [items.count, id])
                     }
                 }
                 let series = Self.span(of: row) != nil
-                result += items.map { Unstored(row: id, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: series) }
-                if Self.isExtendable(row) { try settlePart(of: id, to: items.map(\.reading.time.effectiveMicros), unmarked: unmarked, db) }
+                result += items.map {
+                    Unstored(
+                        row: id, identity: $0.item.identity.hex, reading: $0.reading, item: $0.item, series: series)
+                }
+                if Self.isExtendable(row) {
+                    try settlePart(of: id, to: items.map(\.reading.time.effectiveMicros), unmarked: unmarked, db)
+                }
             }
             return (result, unmarked.reversed())
         }
@@ -854,7 +958,10 @@ public final class ReadingArchive: Sendable {
     /// The part an unmarked batch holds of a span it journaled, made what the store holds (removed when nothing is).
     private func settlePart(of span: Int64, to times: [Int64], unmarked: [Int64], _ db: Database) throws {
         for batch in unmarked {
-            guard let data = try Data.fetchOne(db, sql: "SELECT parts FROM journal_batch WHERE id = ?", arguments: [batch]) else { continue }
+            guard
+                let data = try Data.fetchOne(
+                    db, sql: "SELECT parts FROM journal_batch WHERE id = ?", arguments: [batch])
+            else { continue }
             let parts = try SpanPart.decode(data)
             guard parts.contains(where: { $0.span == span }) else { continue }
             let settled = parts.compactMap { part -> SpanPart? in
@@ -863,7 +970,9 @@ public final class ReadingArchive: Sendable {
                 return SpanPart(span: span, from: first, to: last, count: times.count)
             }
             if settled != parts { try JournalBatches.replaceParts(of: batch, with: settled, db) }
-            if let last = times.max() { try db.execute(sql: "UPDATE reading SET span_last_micros = ? WHERE id = ?", arguments: [last, span]) }
+            if let last = times.max() {
+                try db.execute(sql: "UPDATE reading SET span_last_micros = ? WHERE id = ?", arguments: [last, span])
+            }
         }
     }
 
@@ -871,36 +980,43 @@ public final class ReadingArchive: Sendable {
     public func reading(identity: String) throws -> Reading? {
         try queue.read { db in
             guard let key = IdentityKey.of(identity),
-                let row = try Row.fetchOne(db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
             else { return nil }
             return try reading(from: row, db)
         }
     }
 
     /// Readings of a subject in [from, to) by effective time, oldest first.
-    public func readings(subject: String, from: Int64 = .min, to: Int64 = .max, kind: ReadingKind? = nil) throws -> [Reading] {
+    public func readings(subject: String, from: Int64 = .min, to: Int64 = .max, kind: ReadingKind? = nil) throws
+        -> [Reading]
+    {
         try queue.read { db in
             let streams = try Self.streams(subject: subject, kind: kind, db)
             guard !streams.isEmpty else { return [] }
             let marks = streams.map { _ in "?" }.joined(separator: ",")
             var rows = try Row.fetchAll(
                 db.cachedStatement(
-                sql: """
-                    SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
-                    AND stored = 1 AND span_count IS NULL ORDER BY effective_micros, id
-                    """),
+                    sql: """
+                        SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
+                        AND stored = 1 AND span_count IS NULL ORDER BY effective_micros, id
+                        """),
                 arguments: StatementArguments(streams) + [from, to])
             for stream in streams { rows += try spanRows(stream: stream, overlapping: from..<to, storedOnly: true, db) }
-            return Self.ordered(rows.flatMap { row in
-                servable(row, within: from..<to, db).enumerated().map { (row["id"] as Int64, $0.offset, $0.element.reading) }
-            }, descending: false)
+            return Self.ordered(
+                rows.flatMap { row in
+                    servable(row, within: from..<to, db).enumerated().map {
+                        (row["id"] as Int64, $0.offset, $0.element.reading)
+                    }
+                }, descending: false)
         }
     }
 
     /// Readings in time order, ties by row and place in the row's span.
     static func ordered(_ readings: [(row: Int64, place: Int, reading: Reading)], descending: Bool) -> [Reading] {
         readings.sorted { a, b in
-            let ta = a.reading.time.effectiveMicros, tb = b.reading.time.effectiveMicros
+            let ta = a.reading.time.effectiveMicros
+            let tb = b.reading.time.effectiveMicros
             let ascending = ta != tb ? ta < tb : (a.row != b.row ? a.row < b.row : a.place < b.place)
             return descending ? !ascending : ascending
         }.map(\.reading)
@@ -909,12 +1025,16 @@ public final class ReadingArchive: Sendable {
     /// Subjects with readings, from the device registry (its primary key), not from a scan of every reading.
     public func subjects() throws -> [String] {
         try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM subject_device WHERE subject <> '' ORDER BY subject")
+            try String.fetchAll(
+                db, sql: "SELECT DISTINCT subject FROM subject_device WHERE subject <> '' ORDER BY subject")
         }
     }
 
     public func storedReadingCount() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1") ?? 0 }
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1")
+                ?? 0
+        }
     }
 
     // MARK: Quarantine
@@ -946,10 +1066,13 @@ public final class ReadingArchive: Sendable {
 
     // MARK: Malformed payloads and cursors
 
-    public func recordMalformed(deviceKey: String, characteristic: String, bytes: [UInt8], error: String, receivedMicros: Int64) throws {
+    public func recordMalformed(
+        deviceKey: String, characteristic: String, bytes: [UInt8], error: String, receivedMicros: Int64
+    ) throws {
         try queue.write { db in
             try db.execute(
-                sql: "INSERT INTO malformed (device_key, characteristic, bytes, error, received_micros) VALUES (?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO malformed (device_key, characteristic, bytes, error, received_micros) VALUES (?, ?, ?, ?, ?)",
                 arguments: [deviceKey, characteristic, Data(bytes), error, receivedMicros])
         }
     }
@@ -961,13 +1084,17 @@ public final class ReadingArchive: Sendable {
     /// The next stored-record sequence number to ask a device for (nil: from the start).
     public func recordCursor(deviceKey: String) throws -> UInt16? {
         try queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT next_sequence FROM record_cursor WHERE device_key = ?", arguments: [deviceKey]).map { UInt16(clamping: $0) }
+            try Int.fetchOne(
+                db, sql: "SELECT next_sequence FROM record_cursor WHERE device_key = ?", arguments: [deviceKey]
+            ).map { UInt16(clamping: $0) }
         }
     }
 
     /// Sets a device's stored-record cursor as the cursor itself decided (it moves forward in serial-number order, and
     /// back to nothing when the meter's numbers restarted); nil removes it.
-    public func setRecordCursor(deviceKey: String, to next: UInt16?) throws { try setRecordCursors([(deviceKey, next)]) }
+    public func setRecordCursor(deviceKey: String, to next: UInt16?) throws {
+        try setRecordCursors([(deviceKey, next)])
+    }
 
     /// Several devices' cursors in one transaction (see `RecordCursorWriter`).
     public func setRecordCursors(_ cursors: [(deviceKey: String, next: UInt16?)]) throws {
@@ -975,10 +1102,13 @@ public final class ReadingArchive: Sendable {
             for (deviceKey, next) in cursors {
                 if let next {
                     try db.cachedStatement(
-                        sql: "INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?) ON CONFLICT DO UPDATE SET next_sequence = excluded.next_sequence"
+                        sql:
+                            "INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?) ON CONFLICT DO UPDATE SET next_sequence = excluded.next_sequence"
                     ).execute(arguments: [deviceKey, Int(next)])
                 } else {
-                    try db.cachedStatement(sql: "DELETE FROM record_cursor WHERE device_key = ?").execute(arguments: [deviceKey])
+                    try db.cachedStatement(sql: "DELETE FROM record_cursor WHERE device_key = ?").execute(arguments: [
+                        deviceKey
+                    ])
                 }
             }
         }
@@ -1013,8 +1143,11 @@ public final class ReadingArchive: Sendable {
         public var clockZone = "UTC"
         public var error: String?
 
-        public init(device: DeviceRecord, startedMicros: Int64, endedMicros: Int64, readingsReceived: Int, readingsExpected: Int?,
-                    clockOffsetMicros: Int64?, clockComparisons: [ClockComparison] = [], error: String?) {
+        public init(
+            device: DeviceRecord, startedMicros: Int64, endedMicros: Int64, readingsReceived: Int,
+            readingsExpected: Int?,
+            clockOffsetMicros: Int64?, clockComparisons: [ClockComparison] = [], error: String?
+        ) {
             self.device = device
             self.startedMicros = startedMicros
             self.endedMicros = endedMicros
@@ -1028,17 +1161,24 @@ public final class ReadingArchive: Sendable {
 
     public func recordConnection(_ report: ConnectionReport) throws {
         let dimensions = [("device", report.device.key)]
-        Gauge(label: "gatewayd_device_last_contact_seconds", dimensions: dimensions).record(Double(report.endedMicros) / 1_000_000)
-        Counter(label: "gatewayd_device_readings_received_total", dimensions: dimensions).increment(by: report.readingsReceived)
+        Gauge(label: "gatewayd_device_last_contact_seconds", dimensions: dimensions).record(
+            Double(report.endedMicros) / 1_000_000)
+        Counter(label: "gatewayd_device_readings_received_total", dimensions: dimensions).increment(
+            by: report.readingsReceived)
         if let expected = report.readingsExpected {
             Counter(label: "gatewayd_device_readings_expected_total", dimensions: dimensions).increment(by: expected)
         }
         if let offset = report.clockOffsetMicros {
-            Gauge(label: "gatewayd_device_clock_offset_seconds", dimensions: dimensions).record(Double(offset) / 1_000_000)
+            Gauge(label: "gatewayd_device_clock_offset_seconds", dimensions: dimensions).record(
+                Double(offset) / 1_000_000)
         }
         try queue.write { db in
             // The device's offset and drift history grows by this connection's comparisons (DESIGN.md rule 2).
-            var history = try Data.fetchOne(db, sql: "SELECT clock_history FROM device_health WHERE device_key = ?", arguments: [report.device.key])
+            var history =
+                try Data.fetchOne(
+                    db, sql: "SELECT clock_history FROM device_health WHERE device_key = ?",
+                    arguments: [report.device.key]
+                )
                 .flatMap { try? JSONDecoder().decode(DeviceClockHistory.self, from: $0) }
                 ?? DeviceClockHistory(timeZoneIdentifier: report.clockZone)
             for comparison in report.clockComparisons { history.record(comparison) }
@@ -1079,17 +1219,25 @@ public final class ReadingArchive: Sendable {
 
     public func deviceHealth() throws -> [DeviceHealth] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT h.*, (SELECT count(*) FROM quarantine q WHERE q.device_key = h.device_key) AS quarantined
-                FROM device_health h ORDER BY h.device_key
-                """).compactMap { row in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT h.*, (SELECT count(*) FROM quarantine q WHERE q.device_key = h.device_key) AS quarantined
+                    FROM device_health h ORDER BY h.device_key
+                    """
+            ).compactMap { row in
                 let data: Data = row["device_json"]
                 guard let device = try? JSONDecoder().decode(DeviceRecord.self, from: data) else { return nil }
                 return DeviceHealth(
-                    device: device, firstSeenMicros: row["first_seen_micros"], lastContactMicros: row["last_contact_micros"],
-                    connections: row["connections"], readingsReceived: row["readings_received"], readingsExpected: row["readings_expected"],
-                    clockOffsetMicros: row["clock_offset_micros"], lastError: row["last_error"], quarantined: row["quarantined"],
-                    clockHistory: (row["clock_history"] as Data?).flatMap { try? JSONDecoder().decode(DeviceClockHistory.self, from: $0) })
+                    device: device, firstSeenMicros: row["first_seen_micros"],
+                    lastContactMicros: row["last_contact_micros"],
+                    connections: row["connections"], readingsReceived: row["readings_received"],
+                    readingsExpected: row["readings_expected"],
+                    clockOffsetMicros: row["clock_offset_micros"], lastError: row["last_error"],
+                    quarantined: row["quarantined"],
+                    clockHistory: (row["clock_history"] as Data?).flatMap {
+                        try? JSONDecoder().decode(DeviceClockHistory.self, from: $0)
+                    })
             }
         }
     }

@@ -21,7 +21,8 @@ public struct ReadingRetentionReport: Sendable, Hashable, CustomStringConvertibl
     public init() {}
 
     public var description: String {
-        var text = "\(readings) readings in \(batches) batches, \(provenanceEntries) provenance entries, \(devices) registry rows, "
+        var text =
+            "\(readings) readings in \(batches) batches, \(provenanceEntries) provenance entries, \(devices) registry rows, "
             + "\(quarantined) quarantined readings, \(malformed) malformed payloads, \(summaryRevisions) summary revisions, "
             + "\(windowVersions) window versions removed"
         if let ledgerEntry { text += "; ledger entry \(ledgerEntry) records the retirement" }
@@ -54,14 +55,18 @@ extension ReadingArchive {
             var plan = RetirementPlan()
             let base = try Int64.fetchOne(db, sql: "SELECT legacy_seq FROM reading_feed_base") ?? 0
             let batches = try Row.fetchAll(
-                db, sql: "SELECT id, first_row, last_row, ledger_sequence, feed_seq, parts FROM journal_batch ORDER BY id LIMIT ?",
+                db,
+                sql:
+                    "SELECT id, first_row, last_row, ledger_sequence, feed_seq, parts FROM journal_batch ORDER BY id LIMIT ?",
                 arguments: [limit + 1])
             let spanEnd = try db.cachedStatement(sql: "SELECT span_last_micros FROM reading WHERE id = ?")
             var stoppedAt: Row?
             for batch in batches {
-                let first: Int64? = batch["first_row"], last: Int64? = batch["last_row"]
+                let first: Int64? = batch["first_row"]
+                let last: Int64? = batch["last_row"]
                 var count = 0
-                var newest: Int64?, oldest: Int64?
+                var newest: Int64?
+                var oldest: Int64?
                 var stored = (batch["feed_seq"] as Int64?) != nil
                 if let first, let last {
                     let span = try Row.fetchOne(
@@ -117,28 +122,38 @@ extension ReadingArchive {
             for batch in plan.batches {
                 if let first = batch.first, let last = batch.last {
                     // An extendable span row goes with its last part (below), not with the batch that began it.
-                    report.readings += try Int.fetchOne(
-                        db, sql: "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
-                        arguments: [first, last, Self.extendableSpanBody]) ?? 0
+                    report.readings +=
+                        try Int.fetchOne(
+                            db,
+                            sql:
+                                "SELECT COALESCE(sum(COALESCE(span_count, 1)), 0) FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
+                            arguments: [first, last, Self.extendableSpanBody]) ?? 0
                     try db.execute(
-                        sql: "DELETE FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
+                        sql:
+                            "DELETE FROM reading WHERE id BETWEEN ? AND ? AND NOT (span_count IS NOT NULL AND body = ?)",
                         arguments: [first, last, Self.extendableSpanBody])
                     horizon = max(horizon, last)
                 }
                 for part in batch.parts {
                     report.readings += part.count
-                    try db.execute(sql: "DELETE FROM reading WHERE id = ? AND span_last_micros <= ?", arguments: [part.span, part.to])
+                    try db.execute(
+                        sql: "DELETE FROM reading WHERE id = ? AND span_last_micros <= ?",
+                        arguments: [part.span, part.to])
                     if db.changesCount == 0 {
                         // The span goes on in batches that stay: it now begins after this part.
                         try db.execute(
-                            sql: "UPDATE reading SET effective_micros = max(effective_micros, ?), span_count = max(span_count - ?, 0) WHERE id = ?",
+                            sql:
+                                "UPDATE reading SET effective_micros = max(effective_micros, ?), span_count = max(span_count - ?, 0) WHERE id = ?",
                             arguments: [part.to &+ 1, part.count, part.span])
                     }
                 }
                 try db.execute(sql: "DELETE FROM journal_batch WHERE id = ?", arguments: [batch.id])
             }
             // Provenance entries of a span that stays (later batches hold parts of it) are still used.
-            if horizon > 0, let staying = try Int64.fetchOne(db, sql: "SELECT min(id) FROM reading WHERE id <= ?", arguments: [horizon]) {
+            if horizon > 0,
+                let staying = try Int64.fetchOne(
+                    db, sql: "SELECT min(id) FROM reading WHERE id <= ?", arguments: [horizon])
+            {
                 horizon = staying - 1
             }
             report.batches = plan.batches.count
@@ -168,7 +183,8 @@ extension ReadingArchive {
             report.malformed = db.changesCount
             // Version numbers of windows that ended a day before the cutoff: no reading of theirs is left to revise them.
             try db.execute(
-                sql: "DELETE FROM window_version WHERE label_seconds < ?", arguments: [SummaryLog.labelSeconds(cutoff - 2 * 86_400_000_000)])
+                sql: "DELETE FROM window_version WHERE label_seconds < ?",
+                arguments: [SummaryLog.labelSeconds(cutoff - 2 * 86_400_000_000)])
             report.windowVersions = db.changesCount
         }
     }
@@ -185,11 +201,12 @@ extension ReadingArchive {
                 arguments: [readThrough ?? Int64.max, limit, cutoff])
             let retired = db.changesCount
             // Flush times no remaining revision reads (each reads the newest flush at or before it); all when none remains.
-            try db.execute(sql: """
-                DELETE FROM summary_flush WHERE seq < COALESCE(
-                    (SELECT MAX(f.seq) FROM summary_flush f WHERE f.seq <= (SELECT MIN(seq) FROM summary_revision)),
-                    CASE WHEN EXISTS (SELECT 1 FROM summary_revision) THEN 0 ELSE 9223372036854775807 END)
-                """)
+            try db.execute(
+                sql: """
+                    DELETE FROM summary_flush WHERE seq < COALESCE(
+                        (SELECT MAX(f.seq) FROM summary_flush f WHERE f.seq <= (SELECT MIN(seq) FROM summary_revision)),
+                        CASE WHEN EXISTS (SELECT 1 FROM summary_revision) THEN 0 ELSE 9223372036854775807 END)
+                    """)
             return retired
         }
     }
@@ -229,7 +246,8 @@ extension StreamEngine {
             // Recorded first: a crash before the removal leaves readings the ledger says may be gone (still verified
             // when present), never readings gone that the ledger still expects.
             if let through = plan.ledgerThrough, let ledger {
-                report.ledgerEntry = try ledger.recordRetirement(through: through, cutoffMicros: cutoff, recordedMicros: options.clock())
+                report.ledgerEntry = try ledger.recordRetirement(
+                    through: through, cutoffMicros: cutoff, recordedMicros: options.clock())
             }
             let removed = try archive.retire(plan, cutoff: cutoff)
             report.batches += removed.batches
@@ -240,7 +258,8 @@ extension StreamEngine {
         // The store goes no further than the oldest reading kept: a span's readings are its samples.
         let storeReport = try store.applyRetention(rawOlderThan: min(cutoff, keptFrom ?? cutoff))
         try archive.retireLeftovers(cutoff: cutoff, into: &report)
-        report.summaryRevisions = try archive.retireSummaryRevisions(cutoff: cutoff, readThrough: summariesReadThrough, limit: 10_000)
+        report.summaryRevisions = try archive.retireSummaryRevisions(
+            cutoff: cutoff, readThrough: summariesReadThrough, limit: 10_000)
         return (storeReport, report)
     }
 }

@@ -37,8 +37,10 @@ struct ReadingTemplate: Hashable, Sendable, Codable {
         case kind, subject, device, gateway, context, time, flags, characteristic, modelVersion, shape, payloadPrefix
     }
 
-    init(kind: ReadingKind, subject: String?, device: DeviceRecord, gateway: GatewayRecord, context: MeasurementContext,
-         time: TimeProvenance, flags: ReadingFlags, characteristic: String, modelVersion: Int, shape: [ComponentShape]) {
+    init(
+        kind: ReadingKind, subject: String?, device: DeviceRecord, gateway: GatewayRecord, context: MeasurementContext,
+        time: TimeProvenance, flags: ReadingFlags, characteristic: String, modelVersion: Int, shape: [ComponentShape]
+    ) {
         self.kind = kind
         self.subject = subject
         self.device = device
@@ -100,7 +102,8 @@ struct ReadingVariation: Equatable {
     static let format: UInt8 = 1
 
     private enum Present {
-        static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8, timeEvidence: UInt8 = 16
+        static let sequence: UInt8 = 1, deviceTimestamp: UInt8 = 2, timeOffset: UInt8 = 4, glucoseSequence: UInt8 = 8,
+            timeEvidence: UInt8 = 16
         /// With `glucoseSequence`: the context's sequence number is the measurement's (as a meter sends it), not written.
         static let glucoseSequenceIsSequence: UInt8 = 32
     }
@@ -147,13 +150,17 @@ struct ReadingVariation: Equatable {
         if let sequence { writer.write(varint: UInt64(sequence)) }
         if let stamp = deviceTimestamp { Self.write(clock: stamp, to: &writer) }
         if let offset = deviceTimeOffsetMinutes { writer.write(signedVarint: Int64(offset)) }
-        if let glucoseSequence, present & Present.glucoseSequenceIsSequence == 0 { writer.write(varint: UInt64(glucoseSequence)) }
+        if let glucoseSequence, present & Present.glucoseSequenceIsSequence == 0 {
+            writer.write(varint: UInt64(glucoseSequence))
+        }
         if let timeEvidence { write(evidence: timeEvidence, to: &writer) }
         return writer.bytes
     }
 
     private static func write(clock stamp: DeviceWallClock, to writer: inout ByteWriter) {
-        for part in [stamp.year, stamp.month, stamp.day] { writer.write(varint: part.map { UInt64(max(0, $0)) + 1 } ?? 0) }
+        for part in [stamp.year, stamp.month, stamp.day] {
+            writer.write(varint: part.map { UInt64(max(0, $0)) + 1 } ?? 0)
+        }
         for part in [stamp.hour, stamp.minute, stamp.second] { writer.write(signedVarint: Int64(part)) }
     }
 
@@ -175,7 +182,11 @@ struct ReadingVariation: Equatable {
         }
         writer.write(head)
         if let clock = evidence.clock {
-            if let fromTimestamp { writer.write(signedVarint: fromTimestamp) } else { Self.write(clock: clock.deviceTime, to: &writer) }
+            if let fromTimestamp {
+                writer.write(signedVarint: fromTimestamp)
+            } else {
+                Self.write(clock: clock.deviceTime, to: &writer)
+            }
             if let minutes = clock.deviceUTCOffsetMinutes { writer.write(signedVarint: Int64(minutes)) }
             writer.write(signedVarint: clock.gatewayMicros &- (effectiveMicros &+ receivedOffsetMicros))
             writer.write(signedVarint: clock.roundTripMicros)
@@ -192,8 +203,9 @@ struct ReadingVariation: Equatable {
     /// `deviceTime` as seconds after `timestamp` when both are real, complete dates and times and the seconds give
     /// `deviceTime` back exactly; nil otherwise (the clock is then written whole).
     private static func secondsFromTimestamp(_ deviceTime: DeviceWallClock, _ timestamp: DeviceWallClock?) -> Int64? {
-        guard let timestamp, let base = TimeDecisionRules.wallMicros(timestamp), let time = TimeDecisionRules.wallMicros(deviceTime),
-              TimeDecisionRules.wallClock(micros: time) == deviceTime
+        guard let timestamp, let base = TimeDecisionRules.wallMicros(timestamp),
+            let time = TimeDecisionRules.wallMicros(deviceTime),
+            TimeDecisionRules.wallClock(micros: time) == deviceTime
         else { return nil }
         return (time - base) / 1_000_000
     }
@@ -204,8 +216,12 @@ struct ReadingVariation: Equatable {
         writer.write(contentsOf: bytes)
     }
 
-    init(effectiveMicros: Int64, receivedOffsetMicros: Int64, values: [ReadingValue], payloads: [[UInt8]], sequence: UInt16?,
-         deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, glucoseSequence: UInt16?, timeEvidence: TimeEvidence? = nil) {
+    init(
+        effectiveMicros: Int64, receivedOffsetMicros: Int64, values: [ReadingValue], payloads: [[UInt8]],
+        sequence: UInt16?,
+        deviceTimestamp: DeviceWallClock?, deviceTimeOffsetMinutes: Int?, glucoseSequence: UInt16?,
+        timeEvidence: TimeEvidence? = nil
+    ) {
         self.timeEvidence = timeEvidence
         self.effectiveMicros = effectiveMicros
         self.receivedOffsetMicros = receivedOffsetMicros
@@ -222,7 +238,9 @@ struct ReadingVariation: Equatable {
         var reader = ByteReader(bytes)
         do {
             let format = try reader.readByte("format")
-            guard format == Self.format else { throw ReadingSplitError(description: "a stored reading has unknown format \(format)") }
+            guard format == Self.format else {
+                throw ReadingSplitError(description: "a stored reading has unknown format \(format)")
+            }
             let present = try reader.readByte("present fields")
             self.effectiveMicros = effectiveMicros
             receivedOffsetMicros = try reader.readSignedVarint("receive offset")
@@ -246,20 +264,27 @@ struct ReadingVariation: Equatable {
                 }
             }
             let payloadCount = try reader.readVarint("payload count")
-            guard payloadCount <= 16 else { throw ReadingSplitError(description: "a stored reading claims \(payloadCount) payloads") }
+            guard payloadCount <= 16 else {
+                throw ReadingSplitError(description: "a stored reading claims \(payloadCount) payloads")
+            }
             payloads = []
             for _ in 0..<payloadCount {
                 let length = try reader.readVarint("payload length")
-                guard length <= UInt64(reader.remaining) else { throw ReadingSplitError(description: "a stored payload runs past the body") }
+                guard length <= UInt64(reader.remaining) else {
+                    throw ReadingSplitError(description: "a stored payload runs past the body")
+                }
                 payloads.append(Array(try reader.readBytes(Int(length), "payload")))
             }
             sequence = present & Present.sequence != 0 ? UInt16(clamping: try reader.readVarint("sequence")) : nil
             deviceTimestamp = present & Present.deviceTimestamp != 0 ? try Self.readClock(&reader) : nil
-            deviceTimeOffsetMinutes = present & Present.timeOffset != 0 ? Int(clamping: try reader.readSignedVarint("time offset")) : nil
+            deviceTimeOffsetMinutes =
+                present & Present.timeOffset != 0 ? Int(clamping: try reader.readSignedVarint("time offset")) : nil
             glucoseSequence =
-                present & Present.glucoseSequence == 0 ? nil
-                : present & Present.glucoseSequenceIsSequence != 0 ? sequence
-                : UInt16(clamping: try reader.readVarint("glucose sequence"))
+                present & Present.glucoseSequence == 0
+                ? nil
+                : present & Present.glucoseSequenceIsSequence != 0
+                    ? sequence
+                    : UInt16(clamping: try reader.readVarint("glucose sequence"))
             timeEvidence = nil
             if present & Present.timeEvidence != 0 {
                 let head = try reader.readByte("time evidence")
@@ -268,29 +293,41 @@ struct ReadingVariation: Equatable {
                     let deviceTime: DeviceWallClock
                     if head & Evidence.clockFromTimestamp != 0 {
                         let seconds = try reader.readSignedVarint("clock time from timestamp")
-                        guard let stamp = deviceTimestamp, let base = TimeDecisionRules.wallMicros(stamp), abs(seconds) < 400 * 366 * 86_400
-                        else { throw ReadingSplitError(description: "a stored reading's clock time is written against a timestamp it lacks") }
+                        guard let stamp = deviceTimestamp, let base = TimeDecisionRules.wallMicros(stamp),
+                            abs(seconds) < 400 * 366 * 86_400
+                        else {
+                            throw ReadingSplitError(
+                                description: "a stored reading's clock time is written against a timestamp it lacks")
+                        }
                         deviceTime = TimeDecisionRules.wallClock(micros: base + seconds * 1_000_000)
                     } else {
                         deviceTime = try Self.readClock(&reader)
                     }
-                    let minutes = head & Evidence.deviceUTCOffset != 0 ? Int(clamping: try reader.readSignedVarint("device UTC offset")) : nil
-                    let gateway = try reader.readSignedVarint("clock comparison time") &+ (effectiveMicros &+ receivedOffsetMicros)
+                    let minutes =
+                        head & Evidence.deviceUTCOffset != 0
+                        ? Int(clamping: try reader.readSignedVarint("device UTC offset")) : nil
+                    let gateway =
+                        try reader.readSignedVarint("clock comparison time")
+                        &+ (effectiveMicros &+ receivedOffsetMicros)
                     clock = ClockComparison(
                         deviceTime: deviceTime, deviceUTCOffsetMinutes: minutes, gatewayMicros: gateway,
-                        roundTripMicros: try reader.readSignedVarint("round trip"), afterSet: head & Evidence.afterSet != 0)
+                        roundTripMicros: try reader.readSignedVarint("round trip"),
+                        afterSet: head & Evidence.afterSet != 0)
                 }
                 let offset = head & Evidence.offset != 0 ? try reader.readSignedVarint("clock offset") : nil
                 let decision: TimeDecision =
                     switch (head >> Evidence.decisionShift) & 3 {
                     case Evidence.kept: .kept
-                    case Evidence.mapped: .mapped(correctionMicros: try reader.readSignedVarint("time correction") &- (offset ?? 0))
+                    case Evidence.mapped:
+                        .mapped(correctionMicros: try reader.readSignedVarint("time correction") &- (offset ?? 0))
                     case Evidence.refused: .refused(reason: try Self.readString(&reader, "refusal reason"))
                     default: .receiveTime
                     }
                 timeEvidence = TimeEvidence(clock: clock, clockOffsetMicros: offset, decision: decision)
             }
-            guard reader.isAtEnd else { throw ReadingSplitError(description: "a stored reading has \(reader.remaining) bytes after its fields") }
+            guard reader.isAtEnd else {
+                throw ReadingSplitError(description: "a stored reading has \(reader.remaining) bytes after its fields")
+            }
         } catch let error as ByteReadError {
             throw ReadingSplitError(description: "a stored reading is damaged: \(error)")
         } catch let error as ReadingSplitError {
@@ -314,7 +351,9 @@ struct ReadingVariation: Equatable {
 
     private static func readString(_ reader: inout ByteReader, _ field: String) throws -> String {
         let length = try reader.readVarint(field)
-        guard length <= UInt64(reader.remaining) else { throw ReadingSplitError(description: "\(field) runs past the body") }
+        guard length <= UInt64(reader.remaining) else {
+            throw ReadingSplitError(description: "\(field) runs past the body")
+        }
         return String(decoding: try reader.readBytes(Int(length), field), as: UTF8.self)
     }
 }
@@ -339,7 +378,8 @@ extension Reading {
         time.deviceTimeOffsetMinutes = nil
         var evidence: ReadingVariation.TimeEvidence?
         if evidenceInVariation, time.clock != nil || time.clockOffsetMicros != nil || time.decision != .receiveTime {
-            evidence = ReadingVariation.TimeEvidence(clock: time.clock, clockOffsetMicros: time.clockOffsetMicros, decision: time.decision)
+            evidence = ReadingVariation.TimeEvidence(
+                clock: time.clock, clockOffsetMicros: time.clockOffsetMicros, decision: time.decision)
             time.clock = nil
             time.clockOffsetMicros = nil
             time.decision = .receiveTime
@@ -349,9 +389,12 @@ extension Reading {
             characteristic: characteristic, modelVersion: modelVersion,
             shape: components.map { ReadingTemplate.ComponentShape(metric: $0.metric.rawValue, unit: $0.unit) })
         let variation = ReadingVariation(
-            effectiveMicros: self.time.effectiveMicros, receivedOffsetMicros: self.time.receivedMicros - self.time.effectiveMicros,
-            values: components.map(\.value), payloads: rawPayloads, sequence: sequenceNumber, deviceTimestamp: self.time.deviceTimestamp,
-            deviceTimeOffsetMinutes: self.time.deviceTimeOffsetMinutes, glucoseSequence: glucoseSequence, timeEvidence: evidence)
+            effectiveMicros: self.time.effectiveMicros,
+            receivedOffsetMicros: self.time.receivedMicros - self.time.effectiveMicros,
+            values: components.map(\.value), payloads: rawPayloads, sequence: sequenceNumber,
+            deviceTimestamp: self.time.deviceTimestamp,
+            deviceTimeOffsetMinutes: self.time.deviceTimeOffsetMinutes, glucoseSequence: glucoseSequence,
+            timeEvidence: evidence)
         return (template, variation)
     }
 
@@ -360,14 +403,20 @@ extension Reading {
         let repeatedShapes = template.shape.count - single
         let extra = variation.values.count - single
         guard extra >= 0, repeatedShapes == 1 || (repeatedShapes == 0 && extra == 0) else {
-            throw ReadingSplitError(description: "a stored reading has \(variation.values.count) values for \(template.shape.count) components")
+            throw ReadingSplitError(
+                description:
+                    "a stored reading has \(variation.values.count) values for \(template.shape.count) components")
         }
         var components: [ReadingComponent] = []
         var values = variation.values[...]
         for shape in template.shape {
-            guard let metric = Metric(rawValue: shape.metric) else { throw ReadingSplitError(description: "unknown metric '\(shape.metric)'") }
+            guard let metric = Metric(rawValue: shape.metric) else {
+                throw ReadingSplitError(description: "unknown metric '\(shape.metric)'")
+            }
             let taken = shape.repeated == true ? extra : 1
-            for value in values.prefix(taken) { components.append(ReadingComponent(metric: metric, value: value, unit: shape.unit)) }
+            for value in values.prefix(taken) {
+                components.append(ReadingComponent(metric: metric, value: value, unit: shape.unit))
+            }
             values = values.dropFirst(taken)
         }
         var context = template.context
@@ -383,8 +432,10 @@ extension Reading {
             time.decision = evidence.decision
         }
         self.init(
-            kind: template.kind, components: components, subject: template.subject, device: template.device, gateway: template.gateway,
-            context: context, time: time, flags: template.flags, characteristic: template.characteristic, rawPayloads: variation.payloads,
+            kind: template.kind, components: components, subject: template.subject, device: template.device,
+            gateway: template.gateway,
+            context: context, time: time, flags: template.flags, characteristic: template.characteristic,
+            rawPayloads: variation.payloads,
             sequenceNumber: variation.sequence)
         modelVersion = template.modelVersion
     }

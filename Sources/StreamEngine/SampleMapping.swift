@@ -5,7 +5,9 @@ import TimeSeries
 /// reading's effective time, with its flags; a glucose reading's meal context as the sample's tag.
 enum SampleMapping {
     /// Meal context tags (0 = none), so summaries can split glucose by meal from the store alone.
-    static let mealTags: [String: UInt32] = ["preprandial": 1, "postprandial": 2, "fasting": 3, "casual": 4, "bedtime": 5]
+    static let mealTags: [String: UInt32] = [
+        "preprandial": 1, "postprandial": 2, "fasting": 3, "casual": 4, "bedtime": 5,
+    ]
 
     static func seriesKey(_ reading: Reading, _ component: ReadingComponent) -> SeriesKey? {
         guard let subject = reading.subject else { return nil }
@@ -24,7 +26,8 @@ enum SampleMapping {
         var flags = reading.flags
         if case .absent = component.value { flags.insert(.valueAbsent) }
         let tag = seriesTag ?? reading.context.glucose?.meal.flatMap { mealTags[$0] }
-        return Sample(timestampMicros: reading.time.effectiveMicros, value: value, flags: flags.rawValue, contextTag: tag)
+        return Sample(
+            timestampMicros: reading.time.effectiveMicros, value: value, flags: flags.rawValue, contextTag: tag)
     }
 
     static func seriesSamples(_ reading: Reading, store: TimeSeriesStore, tag: UInt32? = nil) throws -> [SeriesSample] {

@@ -48,7 +48,9 @@ final class SampleStoreAccess: Sendable {
         }
         add(directory + "/catalog.sqlite")
         add(directory + "/catalog.sqlite-wal")
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/wal")) ?? [] { add(directory + "/wal/" + name) }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/wal")) ?? [] {
+            add(directory + "/wal/" + name)
+        }
         return result
     }
 }

@@ -42,11 +42,17 @@ enum SeriesReadings {
     /// notifications with one and with two intervals then share a provenance entry, so a strap's samples carry one
     /// tag for the whole connection instead of alternating between two (0.2 B a notification in the tag columns).
     /// Intervals anywhere but at the end keep their exact shape (the components' order is part of the reading).
-    static func repeatingIntervals(_ shape: [ReadingTemplate.ComponentShape], flags: UInt8) -> [ReadingTemplate.ComponentShape] {
+    static func repeatingIntervals(_ shape: [ReadingTemplate.ComponentShape], flags: UInt8) -> [ReadingTemplate
+        .ComponentShape]
+    {
         guard flags & 0x10 != 0 else { return shape }
         let intervals = shape.reversed().prefix { $0.metric == Metric.rrInterval.rawValue && $0.unit == "s" }.count
-        guard !shape.dropLast(intervals).contains(where: { $0.metric == Metric.rrInterval.rawValue }) else { return shape }
-        return shape.dropLast(intervals) + [ReadingTemplate.ComponentShape(metric: Metric.rrInterval.rawValue, unit: "s", repeated: true)]
+        guard !shape.dropLast(intervals).contains(where: { $0.metric == Metric.rrInterval.rawValue }) else {
+            return shape
+        }
+        return shape.dropLast(intervals) + [
+            ReadingTemplate.ComponentShape(metric: Metric.rrInterval.rawValue, unit: "s", repeated: true)
+        ]
     }
 
     /// The Heart Rate Measurement bytes for these values (GATT Specification Supplement, 3.113): the flags byte, the
@@ -67,7 +73,9 @@ enum SeriesReadings {
                 energy = quantity.mantissa
             case .rrInterval:
                 // ticks / 1024 s = ticks × 9765625 × 10⁻¹⁰ s (as the mapper writes it).
-                guard quantity.exponent == -10, component.unit == "s", quantity.mantissa % 9_765_625 == 0 else { return nil }
+                guard quantity.exponent == -10, component.unit == "s", quantity.mantissa % 9_765_625 == 0 else {
+                    return nil
+                }
                 intervals.append(quantity.mantissa / 9_765_625)
             default:
                 return nil
@@ -97,17 +105,21 @@ enum SeriesReadings {
     }
 
     /// A series reading from its template and the values its samples hold, with its payload rebuilt.
-    static func reading(template: ReadingTemplate, effectiveMicros: Int64, values: [ReadingValue]) throws(ReadingSplitError) -> Reading {
+    static func reading(template: ReadingTemplate, effectiveMicros: Int64, values: [ReadingValue])
+        throws(ReadingSplitError) -> Reading
+    {
         guard let flags = template.payloadPrefix?.first else {
             throw ReadingSplitError(description: "provenance entry for a series reading has no payload flags")
         }
         var reading = try Reading(
             template: template,
             variation: ReadingVariation(
-                effectiveMicros: effectiveMicros, receivedOffsetMicros: 0, values: values, payloads: [], sequence: nil, deviceTimestamp: nil,
+                effectiveMicros: effectiveMicros, receivedOffsetMicros: 0, values: values, payloads: [], sequence: nil,
+                deviceTimestamp: nil,
                 deviceTimeOffsetMinutes: nil, glucoseSequence: nil))
         guard let payload = canonicalPayload(flags: flags, components: reading.components) else {
-            throw ReadingSplitError(description: "the samples of a series reading at \(effectiveMicros) µs do not encode under its flags")
+            throw ReadingSplitError(
+                description: "the samples of a series reading at \(effectiveMicros) µs do not encode under its flags")
         }
         reading.rawPayloads = [payload]
         return reading
@@ -124,17 +136,26 @@ enum SeriesReadings {
     static func readings(
         of span: Span, range: Range<Int64>, store: TimeSeriesStore, template: (Int64) throws -> ReadingTemplate
     ) throws -> [(reading: Reading, provenanceID: Int64)] {
-        let lower = max(range.lowerBound, span.first), upper = min(range.upperBound, span.last &+ 1)
+        let lower = max(range.lowerBound, span.first)
+        let upper = min(range.upperBound, span.last &+ 1)
         guard lower < upper else { return [] }
         let first = try template(span.provenanceID)
-        guard let subject = first.subject else { throw ReadingSplitError(description: "provenance entry \(span.provenanceID) has no subject") }
+        guard let subject = first.subject else {
+            throw ReadingSplitError(description: "provenance entry \(span.provenanceID) has no subject")
+        }
         func samples(_ metric: Metric) throws -> [Sample] {
-            guard let id = store.existingSeries(SeriesKey(subject: subject, device: first.device.key, metric: metric.rawValue)) else { return [] }
+            guard
+                let id = store.existingSeries(
+                    SeriesKey(subject: subject, device: first.device.key, metric: metric.rawValue))
+            else { return [] }
             let scan = try store.scan(id, range: lower..<upper)
             if !scan.corruptChunks.isEmpty {
-                ReadingArchive.logger.error("chunks of a series failed their checksum; their readings are left out", metadata: [
-                    "series": "\(subject)/\(first.device.key)/\(metric.rawValue)", "chunks": "\(scan.corruptChunks)",
-                ])
+                ReadingArchive.logger.error(
+                    "chunks of a series failed their checksum; their readings are left out",
+                    metadata: [
+                        "series": "\(subject)/\(first.device.key)/\(metric.rawValue)",
+                        "chunks": "\(scan.corruptChunks)",
+                    ])
             }
             return scan.samples.filter { $0.flags == span.flags && $0.contextTag != nil }
         }
@@ -144,7 +165,8 @@ enum SeriesReadings {
         for metric in [Metric.rrInterval, .energyExpended] {
             var grouped: [SlotKey: [DecimalValue]] = [:]
             for sample in try samples(metric) {
-                grouped[SlotKey(micros: sample.timestampMicros, tag: sample.contextTag ?? 0), default: []].append(sample.value)
+                grouped[SlotKey(micros: sample.timestampMicros, tag: sample.contextTag ?? 0), default: []].append(
+                    sample.value)
             }
             others[metric] = grouped.mapValues { $0[...] }
         }
@@ -154,13 +176,17 @@ enum SeriesReadings {
             guard let tag = anchor.contextTag else { continue }
             let id = Int64(tag)
             let shaped = try template(id)
-            guard shaped.device.key == first.device.key, shaped.subject == subject, shaped.payloadPrefix != nil else { continue }
+            guard shaped.device.key == first.device.key, shaped.subject == subject, shaped.payloadPrefix != nil else {
+                continue
+            }
             let slot = SlotKey(micros: anchor.timestampMicros, tag: tag)
             var values: [ReadingValue] = []
             values.reserveCapacity(shaped.shape.count)
             var usedAnchor = false
             for component in shaped.shape {
-                guard let metric = Metric(rawValue: component.metric) else { throw ReadingSplitError(description: "unknown metric '\(component.metric)'") }
+                guard let metric = Metric(rawValue: component.metric) else {
+                    throw ReadingSplitError(description: "unknown metric '\(component.metric)'")
+                }
                 if component.repeated == true {
                     // Every sample of the metric at this instant and entry (the journal keeps one reading a slot).
                     for value in others[metric]?[slot] ?? [] {
@@ -175,7 +201,9 @@ enum SeriesReadings {
                     value = anchor.value
                 } else {
                     guard let next = others[metric]?[slot]?.first else {
-                        throw ReadingSplitError(description: "a series reading at \(anchor.timestampMicros) µs lacks its \(metric.rawValue) sample")
+                        throw ReadingSplitError(
+                            description:
+                                "a series reading at \(anchor.timestampMicros) µs lacks its \(metric.rawValue) sample")
                     }
                     others[metric]?[slot]?.removeFirst()
                     value = next

@@ -27,7 +27,8 @@ public struct LedgerRecorder: BatchLedger {
     public func lastBatch(recorded items: [LedgerEntry.Item]) -> Int? { ledger.lastEntryRecorded(items) }
 
     public func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int {
-        try ledger.appendRetirement(through: through, cutoffMicros: cutoffMicros, recordedMicros: recordedMicros).sequence
+        try ledger.appendRetirement(through: through, cutoffMicros: cutoffMicros, recordedMicros: recordedMicros)
+            .sequence
     }
 }
 
@@ -106,7 +107,8 @@ public actor StreamEngine {
     public private(set) var storageFailure: StorageFailure?
 
     public init(
-        store: TimeSeriesStore, archive: ReadingArchive, ledger: (any BatchLedger)? = nil, windows: WindowTracker? = nil,
+        store: TimeSeriesStore, archive: ReadingArchive, ledger: (any BatchLedger)? = nil,
+        windows: WindowTracker? = nil,
         options: StreamEngineOptions = StreamEngineOptions(), logger: Logger = Logger(label: "gatewayd.stream-engine")
     ) throws {
         self.store = store
@@ -117,7 +119,8 @@ public actor StreamEngine {
         self.windows = windows ?? WindowTracker(zones: [:])
         // Series readings are read back from this store, not a snapshot of its files.
         archive.useStore(store)
-        (revisions, revisionSink) = AsyncStream.makeStream(of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
+        (revisions, revisionSink) = AsyncStream.makeStream(
+            of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
         for mapping in try archive.subjectMappings() {
             subjects[Self.subjectKey(mapping.deviceKey, mapping.userID)] = mapping.subject
         }
@@ -144,10 +147,15 @@ public actor StreamEngine {
     /// `recover`'s work; mid-run (after a failed batch) without flushing every pending window.
     private func resolveJournaled(flushingAllSummaries: Bool) async throws -> (confirmed: Int, appended: Int) {
         let (pending, batches) = try archive.unstored()
-        var confirmed: [String] = [], missing: [(String, Reading)] = []
+        var confirmed: [String] = []
+        var missing: [(String, Reading)] = []
         for entry in pending {
             // A series reading is rebuilt from the store: present by construction.
-            if try entry.series || samplesPresent(entry.reading) { confirmed.append(entry.identity) } else { missing.append((entry.identity, entry.reading)) }
+            if try entry.series || samplesPresent(entry.reading) {
+                confirmed.append(entry.identity)
+            } else {
+                missing.append((entry.identity, entry.reading))
+            }
         }
         if !missing.isEmpty {
             try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0.1, store: store) })
@@ -164,11 +172,14 @@ public actor StreamEngine {
         reviseWindows(pending.map(\.reading), now: options.clock())
         // Windows left pending by the last run get their versions now, so no final version is lost to a stop.
         if flushingAllSummaries { flushSummaries(all: true) }
-        try archive.markStored(rows: unrecorded.map(\.row), batches: recorded == nil ? batches : [], ledgerSequence: sequence)
+        try archive.markStored(
+            rows: unrecorded.map(\.row), batches: recorded == nil ? batches : [], ledgerSequence: sequence)
         if !pending.isEmpty {
-            logger.notice("recovered readings journaled before a stop", metadata: [
-                "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",
-            ])
+            logger.notice(
+                "recovered readings journaled before a stop",
+                metadata: [
+                    "already_in_store": "\(confirmed.count)", "appended_now": "\(missing.count)",
+                ])
         }
         return (confirmed.count, missing.count + restored)
     }
@@ -187,7 +198,9 @@ public actor StreamEngine {
             let (readings, spans) = try archive.readings(ofBatchesWithStoreLSNs: lost)
             spansLost += spans
             for reading in readings {
-                let identity = reading.identity?.hex ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
+                let identity =
+                    reading.identity?.hex
+                    ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
                 guard checked.insert(identity).inserted else { continue }
                 if try !samplesPresent(reading) { missing.append(reading) }
             }
@@ -195,17 +208,23 @@ public actor StreamEngine {
         for (key, id) in store.allSeries().sorted(by: { $0.value < $1.value }) {
             guard let kind = Metric(rawValue: key.metric)?.readingKind else { continue }
             let after = try store.sealedThrough(id).map { $0 + 1 } ?? .min
-            for reading in try archive.readings(subject: key.subject, from: after, kind: kind) where reading.device.key == key.device {
-                let identity = reading.identity?.hex ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
+            for reading in try archive.readings(subject: key.subject, from: after, kind: kind)
+            where reading.device.key == key.device {
+                let identity =
+                    reading.identity?.hex
+                    ?? "\(reading.device.key)|\(reading.time.effectiveMicros)|\(reading.kind.rawValue)"
                 guard checked.insert(identity).inserted else { continue }
                 if try !samplesPresent(reading) { missing.append(reading) }
             }
         }
-        if !missing.isEmpty { try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0, store: store) }) }
+        if !missing.isEmpty {
+            try await store.append(try missing.flatMap { try SampleMapping.seriesSamples($0, store: store) })
+        }
         logger.error(
             "the store's write-ahead log was damaged; readings it lost were appended again from the archive",
             metadata: [
-                "damage": "\(store.walDamage.map(\.description).joined(separator: "; "))", "checked": "\(checked.count)",
+                "damage": "\(store.walDamage.map(\.description).joined(separator: "; "))",
+                "checked": "\(checked.count)",
                 "appended_again": "\(missing.count)", "span_rows_in_lost_batches": "\(spansLost)",
             ])
         return missing.count
@@ -214,7 +233,9 @@ public actor StreamEngine {
     /// Revises the windows these readings touched (logged durably in engine.sqlite and yielded to `revisions`).
     private func reviseWindows(_ readings: [Reading], now: Int64, flushDue: Bool = true) {
         do {
-            for revision in try windows.revise(readings, store: store, archive: archive, nowMicros: now, flushDue: flushDue) {
+            for revision in try windows.revise(
+                readings, store: store, archive: archive, nowMicros: now, flushDue: flushDue)
+            {
                 revisionSink.yield(revision)
             }
         } catch {
@@ -227,7 +248,9 @@ public actor StreamEngine {
     /// and before a stop.
     public func flushSummaries(all: Bool = false, limit: Int? = nil) {
         do {
-            for revision in try windows.flush(store: store, archive: archive, nowMicros: options.clock(), all: all, limit: limit) {
+            for revision in try windows.flush(
+                store: store, archive: archive, nowMicros: options.clock(), all: all, limit: limit)
+            {
                 revisionSink.yield(revision)
             }
         } catch {
@@ -238,7 +261,9 @@ public actor StreamEngine {
     /// True when every component of `reading` is in the store exactly as it would be written.
     private func samplesPresent(_ reading: Reading) throws -> Bool {
         for component in reading.components {
-            guard let key = SampleMapping.seriesKey(reading, component), let id = store.existingSeries(key) else { return false }
+            guard let key = SampleMapping.seriesKey(reading, component), let id = store.existingSeries(key) else {
+                return false
+            }
             let wanted = SampleMapping.sample(reading, component)
             let found = try store.scan(id, range: wanted.timestampMicros..<(wanted.timestampMicros + 1)).samples
             if !found.contains(wanted) { return false }
@@ -364,7 +389,8 @@ public actor StreamEngine {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
         // A full queue ends the linger: its sources are waiting for room, so nobody else can come to share the batch.
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < min(notificationLimit, options.queueCapacity), !waiting.awaitConfirmation,
+        while !waiting.isEmpty, !lingerCutShort, waiting.count < min(notificationLimit, options.queueCapacity),
+            !waiting.awaitConfirmation,
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
             try? await Task.sleep(for: .milliseconds(5))
@@ -460,7 +486,8 @@ public actor StreamEngine {
                 Task.detached { for pending in waited { await pending.acknowledge() } }
             }
             do {
-                let outcomes = try await process(batch.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
+                let outcomes = try await process(
+                    batch.map { ($0.pending, nil) }, deferringMark: true, onDurable: acknowledgeEarly)
                 if let failure = storageFailure {
                     storageFailingGauge(failure).record(0)
                     storageFailure = nil
@@ -468,7 +495,9 @@ public actor StreamEngine {
                 }
                 let early = acknowledgedEarly
                 Task.detached {
-                    let order = zip(batch, outcomes).sorted { $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation }
+                    let order = zip(batch, outcomes).sorted {
+                        $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation
+                    }
                     for (entry, outcome) in order {
                         if !(early && entry.pending.awaitsConfirmation) { await entry.pending.acknowledge() }
                         await entry.completion(.success(outcome), entry.pending.reading)
@@ -477,7 +506,8 @@ public actor StreamEngine {
             } catch {
                 let failure = StorageFailure(error)
                 if storageFailure != failure {
-                    if let previous = storageFailure { storageFailingGauge(previous).record(0) }  // one reason at a time
+                    // one reason at a time
+                    if let previous = storageFailure { storageFailingGauge(previous).record(0) }
                     storageFailingGauge(failure).record(1)
                 }
                 storageFailure = failure
@@ -511,15 +541,21 @@ public actor StreamEngine {
             try archive.markStored(rows: [], marks: [mark], ledgerSequence: nil)
             deferredMark = nil
         } catch {
-            logger.warning("a batch could not be marked stored; the next batch or a restart marks it", metadata: ["error": "\(error)"])
+            logger.warning(
+                "a batch could not be marked stored; the next batch or a restart marks it",
+                metadata: ["error": "\(error)"])
         }
     }
 
     /// Validates a reading before anything is written.
     private func validate(_ reading: Reading) -> String? {
         if reading.components.isEmpty { return "a reading needs at least one component" }
-        if reading.time.effectiveMicros <= 0 { return "the reading's time \(reading.time.effectiveMicros) µs is not after 1970" }
-        if reading.rawPayloads.isEmpty && reading.characteristic.hasPrefix("0x") { return "a device reading must carry its raw payload" }
+        if reading.time.effectiveMicros <= 0 {
+            return "the reading's time \(reading.time.effectiveMicros) µs is not after 1970"
+        }
+        if reading.rawPayloads.isEmpty && reading.characteristic.hasPrefix("0x") {
+            return "a device reading must carry its raw payload"
+        }
         return nil
     }
 
@@ -620,14 +656,17 @@ public actor StreamEngine {
         // of it: an import or a release from quarantine is told at the end anyway, and keeps its spans).
         let devicesWait = onDurable != nil && !batch.isEmpty && batch.allSatisfy { $0.0.waiter == .device }
         let journaled = try archive.journal(
-            fresh, prepared: freshPrepared, quarantine: quarantine, released: released, marking: earlier, rowsOnly: devicesWait)
+            fresh, prepared: freshPrepared, quarantine: quarantine, released: released, marking: earlier,
+            rowsOnly: devicesWait)
         deferredMark = nil
         if devicesWait || fresh.isEmpty { onDurable?(outcomes) }
         if !fresh.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             var samples: [SeriesSample] = []
             samples.reserveCapacity(fresh.count * 3)
-            for ((_, reading), tag) in zip(fresh, journaled.tags) { samples += try SampleMapping.seriesSamples(reading, store: store, tag: tag) }
+            for ((_, reading), tag) in zip(fresh, journaled.tags) {
+                samples += try SampleMapping.seriesSamples(reading, store: store, tag: tag)
+            }
             let lsn = try await store.append(samples)
             if !devicesWait { onDurable?(outcomes) }
             appendTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
@@ -643,7 +682,8 @@ public actor StreamEngine {
                 deferredMark = (batch, sequence)
             } else {
                 try archive.markStored(
-                    rows: journaled.rows, batches: journaled.batch.map { [$0] } ?? [], ledgerSequence: sequence, storeLSN: lsn, nowMicros: now)
+                    rows: journaled.rows, batches: journaled.batch.map { [$0] } ?? [], ledgerSequence: sequence,
+                    storeLSN: lsn, nowMicros: now)
             }
         }
         for (outcome, (pending, _)) in zip(outcomes, batch) {
@@ -656,9 +696,12 @@ public actor StreamEngine {
             }
             counter.increment()
             // The same count per kind and device, so one failing device shows in /metrics.
-            Counter(label: counter.label + "_by_device", dimensions: [
-                ("kind", pending.reading.kind.rawValue), ("device", pending.reading.device.key),
-            ]).increment()
+            Counter(
+                label: counter.label + "_by_device",
+                dimensions: [
+                    ("kind", pending.reading.kind.rawValue), ("device", pending.reading.device.key),
+                ]
+            ).increment()
         }
         // 5. Only now may the sources be told (`acknowledge`, by the caller: outside the one-batch-at-a-time section).
         return outcomes

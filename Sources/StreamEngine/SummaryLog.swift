@@ -102,23 +102,33 @@ enum SummaryLog {
     static func label(_ row: Row) -> Int64 { (row["label_seconds"] as Int64) * 1_000_000 }
     static func width(_ row: Row) -> SummaryWidth? { SummaryWidth(rawValue: (row["width_hours"] as Int) * 3600) }
     static func start(_ row: Row) -> Int64 { row["start_micros"] ?? label(row) }
-    static func end(_ row: Row, start: Int64) -> Int64 { row["end_micros"] ?? start + Int64(row["width_hours"] as Int) * 3_600_000_000 }
+    static func end(_ row: Row, start: Int64) -> Int64 {
+        row["end_micros"] ?? start + Int64(row["width_hours"] as Int) * 3_600_000_000
+    }
     /// What a revision row keeps of its window's bounds (`start`, `end` read them back).
     /// A label that is not a whole second (never made by the calendar) keeps its start, so nothing is lost.
-    static func storedBounds(label: Int64, width: SummaryWidth, start: Int64, end: Int64) -> (start: Int64?, end: Int64?) {
+    static func storedBounds(label: Int64, width: SummaryWidth, start: Int64, end: Int64) -> (
+        start: Int64?, end: Int64?
+    ) {
         (start == label && label % 1_000_000 == 0 ? nil : start, end == start + width.micros ? nil : end)
     }
     /// The SQL of a revision's end, for conditions.
-    static let endExpression = "COALESCE(end_micros, COALESCE(start_micros, label_seconds * 1000000) + width_hours * 3600000000)"
+    static let endExpression =
+        "COALESCE(end_micros, COALESCE(start_micros, label_seconds * 1000000) + width_hours * 3600000000)"
     /// The SQL of a revision's recorded time: its flush's (the newest flush at or before it).
-    static let recordedExpression = "(SELECT f.recorded_micros FROM summary_flush f WHERE f.seq <= r.seq ORDER BY f.seq DESC LIMIT 1)"
+    static let recordedExpression =
+        "(SELECT f.recorded_micros FROM summary_flush f WHERE f.seq <= r.seq ORDER BY f.seq DESC LIMIT 1)"
 
     /// The id of a series' text in `summary_series` and its unit, added with `unit` when new.
     static func series(_ series: String, unit: String, _ db: Database) throws -> (id: Int64, unit: String?) {
-        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, unit FROM summary_series WHERE series = ?"), arguments: [series]) {
+        if let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, unit FROM summary_series WHERE series = ?"), arguments: [series])
+        {
             return (row["id"], row["unit"])
         }
-        try db.cachedStatement(sql: "INSERT INTO summary_series (series, unit) VALUES (?, ?)").execute(arguments: [series, unit])
+        try db.cachedStatement(sql: "INSERT INTO summary_series (series, unit) VALUES (?, ?)").execute(arguments: [
+            series, unit,
+        ])
         return (db.lastInsertedRowID, unit)
     }
 
@@ -149,22 +159,30 @@ enum SummaryLog {
         let a = summary.aggregate
         func decimal(_ v: DecimalValue?) -> [Int64]? { v.map { [$0.mantissa, Int64($0.exponent)] } }
         func exact(_ v: ExactDecimal?) -> String? { v.map { "\($0.mantissa)e\($0.exponent)" } }
-        func timed(_ v: TimedValue?) -> [Int64]? { v.map { [$0.timestampMicros, $0.value.mantissa, Int64($0.value.exponent)] } }
+        func timed(_ v: TimedValue?) -> [Int64]? {
+            v.map { [$0.timestampMicros, $0.value.mantissa, Int64($0.value.exponent)] }
+        }
         let figures = Figures(
-            count: a.count, excluded: summary.excludedCount, min: decimal(a.min), max: decimal(a.max), sum: exact(a.sum),
-            sumOfSquares: exact(a.sumOfSquares), first: timed(a.first), last: timed(a.last), labelMicros: summary.labelMicros)
+            count: a.count, excluded: summary.excludedCount, min: decimal(a.min), max: decimal(a.max),
+            sum: exact(a.sum),
+            sumOfSquares: exact(a.sumOfSquares), first: timed(a.first), last: timed(a.last),
+            labelMicros: summary.labelMicros)
         return try ReadingArchive.encoder.encode(figures)
     }
 
     static func decode(_ data: Data, start: Int64, end: Int64) throws -> WindowSummary {
-        if let first = data.first, FiguresCoding.versions.contains(first) { return try FiguresCoding.decode(Array(data), start: start, end: end) }
+        if let first = data.first, FiguresCoding.versions.contains(first) {
+            return try FiguresCoding.decode(Array(data), start: start, end: end)
+        }
         let f = try JSONDecoder().decode(Figures.self, from: data)
         func decimal(_ v: [Int64]?) -> DecimalValue? {
             guard let v, v.count == 2, let e = Int8(exactly: v[1]) else { return nil }
             return DecimalValue(mantissa: v[0], exponent: e)
         }
         func exact(_ text: String?) -> ExactDecimal? {
-            guard let parts = text?.split(separator: "e"), parts.count == 2, let m = Int128(String(parts[0])), let e = Int(parts[1]) else { return nil }
+            guard let parts = text?.split(separator: "e"), parts.count == 2, let m = Int128(String(parts[0])),
+                let e = Int(parts[1])
+            else { return nil }
             return ExactDecimal(mantissa: m, exponent: e)
         }
         func timed(_ v: [Int64]?) -> TimedValue? {
@@ -172,9 +190,12 @@ enum SummaryLog {
             return TimedValue(timestampMicros: v[0], value: DecimalValue(mantissa: v[1], exponent: e))
         }
         let aggregate = Aggregate(
-            count: f.count, min: decimal(f.min), max: decimal(f.max), sum: exact(f.sum), sumOfSquares: exact(f.sumOfSquares),
+            count: f.count, min: decimal(f.min), max: decimal(f.max), sum: exact(f.sum),
+            sumOfSquares: exact(f.sumOfSquares),
             first: timed(f.first), last: timed(f.last))
-        return WindowSummary(labelMicros: f.labelMicros, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: f.excluded)
+        return WindowSummary(
+            labelMicros: f.labelMicros, startMicros: start, endMicros: end, aggregate: aggregate,
+            excludedCount: f.excluded)
     }
 }
 
@@ -206,7 +227,9 @@ enum FiguresCoding {
             return writer.bytes
         }
         var present: UInt8 = 0
-        for (bit, has) in [a.min != nil, a.max != nil, a.sum != nil, a.sumOfSquares != nil, a.first != nil, a.last != nil].enumerated() where has {
+        for (bit, has) in [
+            a.min != nil, a.max != nil, a.sum != nil, a.sumOfSquares != nil, a.first != nil, a.last != nil,
+        ].enumerated() where has {
             present |= 1 << UInt8(bit)
         }
         writer.write(present)
@@ -244,7 +267,9 @@ enum FiguresCoding {
         var reader = ByteReader(bytes)
         do {
             let version = try reader.readByte("summary version")
-            guard versions.contains(version) else { throw ReadingSplitError(description: "a summary revision has unknown version \(version)") }
+            guard versions.contains(version) else {
+                throw ReadingSplitError(description: "a summary revision has unknown version \(version)")
+            }
             let count = Int(clamping: try reader.readVarint("summary count"))
             let excluded = Int(clamping: try reader.readVarint("summary excluded"))
             let label = try reader.readSignedVarint("summary label") &+ (version >= 2 ? start : 0)
@@ -257,7 +282,8 @@ enum FiguresCoding {
                 return DecimalValue(mantissa: mantissa, exponent: exponent)
             }
             func exact() throws -> ExactDecimal {
-                let high = UInt128(try reader.readVarint("sum high")), low = UInt128(try reader.readVarint("sum low"))
+                let high = UInt128(try reader.readVarint("sum high"))
+                let low = UInt128(try reader.readVarint("sum low"))
                 let exponent = Int(try reader.readSignedVarint("sum exponent"))
                 return ExactDecimal(mantissa: Int128(bitPattern: high << 64 | low), exponent: exponent)
             }
@@ -268,16 +294,24 @@ enum FiguresCoding {
             if present == single {
                 let aggregate = oneValue(try timed())
                 guard count == 1, reader.isAtEnd else {
-                    throw ReadingSplitError(description: "a one-value summary revision counts \(count) or has trailing bytes")
+                    throw ReadingSplitError(
+                        description: "a one-value summary revision counts \(count) or has trailing bytes")
                 }
-                return WindowSummary(labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: excluded)
+                return WindowSummary(
+                    labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate,
+                    excludedCount: excluded)
             }
             func has(_ bit: UInt8) -> Bool { present & (1 << bit) != 0 }
             let aggregate = Aggregate(
-                count: count, min: has(0) ? try decimal() : nil, max: has(1) ? try decimal() : nil, sum: has(2) ? try exact() : nil,
-                sumOfSquares: has(3) ? try exact() : nil, first: has(4) ? try timed() : nil, last: has(5) ? try timed() : nil)
-            guard reader.isAtEnd else { throw ReadingSplitError(description: "a summary revision has \(reader.remaining) trailing bytes") }
-            return WindowSummary(labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: excluded)
+                count: count, min: has(0) ? try decimal() : nil, max: has(1) ? try decimal() : nil,
+                sum: has(2) ? try exact() : nil,
+                sumOfSquares: has(3) ? try exact() : nil, first: has(4) ? try timed() : nil,
+                last: has(5) ? try timed() : nil)
+            guard reader.isAtEnd else {
+                throw ReadingSplitError(description: "a summary revision has \(reader.remaining) trailing bytes")
+            }
+            return WindowSummary(
+                labelMicros: label, startMicros: start, endMicros: end, aggregate: aggregate, excludedCount: excluded)
         } catch let error as ByteReadError {
             throw ReadingSplitError(description: "a summary revision does not decode: \(error)")
         }
@@ -298,13 +332,16 @@ extension ReadingArchive {
                     """, arguments: [sequence, limit]
             ).compactMap { row in
                 guard let key = SeriesKey(parsing: row["series"]), let width = SummaryLog.width(row) else { return nil }
-                let start = SummaryLog.start(row), end = SummaryLog.end(row, start: start)
+                let start = SummaryLog.start(row)
+                let end = SummaryLog.end(row, start: start)
                 let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
                 let revision = WindowRevision(
-                    series: key, width: width, label: SummaryLog.label(row), startMicros: start, endMicros: end, version: row["version"],
+                    series: key, width: width, label: SummaryLog.label(row), startMicros: start, endMicros: end,
+                    version: row["version"],
                     summary: summary, late: row["late"])
                 return SummaryRevisionRecord(
-                    sequence: row["seq"], revision: revision, unit: row["series_unit"], recordedMicros: row["recorded_micros"] ?? 0)
+                    sequence: row["seq"], revision: revision, unit: row["series_unit"],
+                    recordedMicros: row["recorded_micros"] ?? 0)
             }
         }
     }
@@ -330,21 +367,28 @@ extension ReadingArchive {
                 if records.count >= limit { return records }
             }
             let batches = try Row.fetchAll(
-                db, sql: "SELECT first_row, last_row, parts, feed_seq FROM journal_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                db,
+                sql:
+                    "SELECT first_row, last_row, parts, feed_seq FROM journal_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
                 arguments: [max(0, sequence - base), limit])
             for batch in batches {
                 let position = base + (batch["feed_seq"] as Int64)
                 let contents: [(row: Row, within: Range<Int64>?)]
                 do {
-                    contents = try batchContents(first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: true, db)
+                    contents = try batchContents(
+                        first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: true, db)
                 } catch {
                     // Logged and counted like an unreadable row; the feed goes on past the batch.
                     Counter(label: "gatewayd_archive_unreadable_rows_total").increment()
-                    Self.logger.error("a stored batch could not be read and was left out of the feed", metadata: ["error": "\(error)"])
+                    Self.logger.error(
+                        "a stored batch could not be read and was left out of the feed", metadata: ["error": "\(error)"]
+                    )
                     continue
                 }
                 for (row, within) in contents {
-                    records += servable(row, within: within ?? Int64.min..<Int64.max, db).map { StoredReadingRecord(sequence: position, reading: $0.reading) }
+                    records += servable(row, within: within ?? Int64.min..<Int64.max, db).map {
+                        StoredReadingRecord(sequence: position, reading: $0.reading)
+                    }
                 }
                 if records.count >= limit { break }
             }
@@ -355,11 +399,16 @@ extension ReadingArchive {
     /// The newest positions of both feeds (a sink that starts empty may begin here).
     public func feedPositions() throws -> (summaries: Int64, readings: Int64) {
         try queue.read { db in
-            (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM summary_revision") ?? 0,
-             max(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0,
-                 try Int64.fetchOne(db, sql: """
-                     SELECT (SELECT legacy_seq FROM reading_feed_base) + COALESCE((SELECT MAX(feed_seq) FROM journal_batch), 0)
-                     """) ?? 0))
+            (
+                try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM summary_revision") ?? 0,
+                max(
+                    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM reading_feed") ?? 0,
+                    try Int64.fetchOne(
+                        db,
+                        sql: """
+                            SELECT (SELECT legacy_seq FROM reading_feed_base) + COALESCE((SELECT MAX(feed_seq) FROM journal_batch), 0)
+                            """) ?? 0)
+            )
         }
     }
 }
@@ -368,8 +417,12 @@ extension ReadingArchive {
     /// The newest record of a device that gave stored readings (from the device registry), for describing a series' device.
     public func deviceRecord(key: String) throws -> DeviceRecord? {
         try queue.read { db in
-            guard let json = try String.fetchOne(
-                db, sql: "SELECT device_json FROM subject_device WHERE device_key = ? ORDER BY last_micros DESC LIMIT 1", arguments: [key])
+            guard
+                let json = try String.fetchOne(
+                    db,
+                    sql:
+                        "SELECT device_json FROM subject_device WHERE device_key = ? ORDER BY last_micros DESC LIMIT 1",
+                    arguments: [key])
             else { return nil }
             return try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8))
         }

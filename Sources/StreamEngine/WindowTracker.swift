@@ -59,7 +59,10 @@ public final class WindowTracker: Sendable {
         var label: Int64
     }
 
-    public init(zones: [String: TimeZone], defaultZone: TimeZone = .gmt, testSubjects: Set<String> = [], coalesceMicros: Int64 = 0) {
+    public init(
+        zones: [String: TimeZone], defaultZone: TimeZone = .gmt, testSubjects: Set<String> = [],
+        coalesceMicros: Int64 = 0
+    ) {
         self.zones = zones
         self.testSubjects = testSubjects
         self.defaultZone = defaultZone
@@ -69,11 +72,14 @@ public final class WindowTracker: Sendable {
     private func knownPending(_ archive: ReadingArchive) throws -> Set<PendingWindow> {
         if let known = pendingKeys.withLock({ $0 }) { return known }
         let loaded = try archive.queue.read { db in
-            Set(try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").compactMap { row -> PendingWindow? in
-                // A row this version cannot parse is dropped by the next flush; it is never matched.
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else { return nil }
-                return PendingWindow(key: key, width: width, label: row["label"])
-            })
+            Set(
+                try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").compactMap {
+                    row -> PendingWindow? in
+                    // A row this version cannot parse is dropped by the next flush; it is never matched.
+                    guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"])
+                    else { return nil }
+                    return PendingWindow(key: key, width: width, label: row["label"])
+                })
         }
         pendingKeys.withLock { $0 = loaded }
         return loaded
@@ -124,7 +130,8 @@ public final class WindowTracker: Sendable {
                 }
                 var windows: [(start: Int64, end: Int64)] = []
                 for width in SummaryWidth.allCases {
-                    let calendar = WindowCalendar(widthMicros: width.micros, timeZone: zone(for: subject), covering: t..<(t + 1))
+                    let calendar = WindowCalendar(
+                        widthMicros: width.micros, timeZone: zone(for: subject), covering: t..<(t + 1))
                     let window = calendar.window(containing: t)
                     windows.append((window.start, window.end))
                     let entry = Touched(key: key, width: width, label: window.label)
@@ -140,18 +147,23 @@ public final class WindowTracker: Sendable {
         let known = try knownPending(archive)
         order = order.filter { !known.contains($0) }
         guard !order.isEmpty else {
-            return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
+            return flushDue
+                ? try flush(
+                    store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch)
+                : []
         }
         try archive.queue.write { db in
             // A window already pending keeps the time it became pending: it is revised on schedule, not postponed.
-            let pend = try db.cachedStatement(sql: """
-                INSERT INTO window_pending (subject, series, width, label, start_micros, end_micros, unit, since_micros)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET unit = excluded.unit
-                """)
+            let pend = try db.cachedStatement(
+                sql: """
+                    INSERT INTO window_pending (subject, series, width, label, start_micros, end_micros, unit, since_micros)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET unit = excluded.unit
+                    """)
             for entry in order {
                 guard let bounds = touched[entry] else { continue }
                 try pend.execute(arguments: [
-                    entry.key.subject, entry.key.description, entry.width.rawValue, entry.label, bounds.start, bounds.end,
+                    entry.key.subject, entry.key.description, entry.width.rawValue, entry.label, bounds.start,
+                    bounds.end,
                     units[entry.key] ?? "", nowMicros,
                 ])
             }
@@ -159,13 +171,17 @@ public final class WindowTracker: Sendable {
         pendingKeys.withLock { keys in
             for entry in order { keys?.insert(entry) }
         }
-        return flushDue ? try flush(store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
+        return flushDue
+            ? try flush(
+                store: store, archive: archive, nowMicros: nowMicros, all: false, limit: Self.flushLimitPerBatch) : []
     }
 
     /// Revises the pending windows that are due (pending for `coalesceMicros`), or all of them: recompute each from
     /// the store, bump its version and log the revision, in one transaction with removing it from the pending list.
     /// `limit`: revise at most this many (the oldest pending first); the rest stay pending for the next call.
-    func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool, limit: Int? = nil) throws -> [WindowRevision] {
+    func flush(store: TimeSeriesStore, archive: ReadingArchive, nowMicros: Int64, all: Bool, limit: Int? = nil) throws
+        -> [WindowRevision]
+    {
         typealias Touched = PendingWindow
         let due = all ? Int64.max : nowMicros - coalesceMicros
         var revisions: [WindowRevision] = []
@@ -175,12 +191,16 @@ public final class WindowTracker: Sendable {
             var units: [SeriesKey: String] = [:]
             var order: [Touched] = []
             for row in try Row.fetchAll(
-                db, sql: "SELECT rowid AS pending_row, * FROM window_pending WHERE since_micros <= ? ORDER BY since_micros, rowid LIMIT ?",
+                db,
+                sql:
+                    "SELECT rowid AS pending_row, * FROM window_pending WHERE since_micros <= ? ORDER BY since_micros, rowid LIMIT ?",
                 arguments: [due, limit ?? Int.max])
             {
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"]) else {
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"])
+                else {
                     // Not a window this version knows: dropped, so it does not hold its place at the head for ever.
-                    try db.execute(sql: "DELETE FROM window_pending WHERE rowid = ?", arguments: [row["pending_row"] as Int64])
+                    try db.execute(
+                        sql: "DELETE FROM window_pending WHERE rowid = ?", arguments: [row["pending_row"] as Int64])
                     continue
                 }
                 let entry = Touched(key: key, width: width, label: row["label"])
@@ -189,43 +209,57 @@ public final class WindowTracker: Sendable {
                 order.append(entry)
             }
             guard !order.isEmpty else { return }
-            let remove = try db.cachedStatement(sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
-            for entry in order { try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label]) }
+            let remove = try db.cachedStatement(
+                sql: "DELETE FROM window_pending WHERE series = ? AND width = ? AND label = ?")
+            for entry in order {
+                try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label])
+            }
             flushed = order
             let select = try db.cachedStatement(
                 sql: "SELECT version FROM window_version WHERE series_id = ? AND width_hours = ? AND label_seconds = ?")
             let upsert = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO window_version (series_id, width_hours, label_seconds, version) VALUES (?, ?, ?, ?)")
-            let log = try db.cachedStatement(sql: """
-                INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+                sql:
+                    "INSERT OR REPLACE INTO window_version (series_id, width_hours, label_seconds, version) VALUES (?, ?, ?, ?)"
+            )
+            let log = try db.cachedStatement(
+                sql: """
+                    INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
             var flushRecorded = false
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
                 let query = WindowQuery(
-                    series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros, timeZone: zone(for: entry.key.subject),
-                    excludeFlags: ReadingFlags.leftOutOfSummaries(testSubject: testSubjects.contains(entry.key.subject)).rawValue)
-                guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label }) else { continue }
+                    series: id, range: bounds.start..<bounds.end, widthMicros: entry.width.micros,
+                    timeZone: zone(for: entry.key.subject),
+                    excludeFlags: ReadingFlags.leftOutOfSummaries(testSubject: testSubjects.contains(entry.key.subject))
+                        .rawValue)
+                guard let summary = try store.windows(query).windows.first(where: { $0.labelMicros == entry.label })
+                else { continue }
                 let unit = units[entry.key] ?? ""
                 let (series, seriesUnit) = try SummaryLog.series(entry.key.description, unit: unit, db)
-                let hours = SummaryLog.widthHours(entry.width), seconds = SummaryLog.labelSeconds(entry.label)
+                let hours = SummaryLog.widthHours(entry.width)
+                let seconds = SummaryLog.labelSeconds(entry.label)
                 let previous = try Int.fetchOne(select, arguments: [series, hours, seconds]) ?? 0
                 try upsert.execute(arguments: [series, hours, seconds, previous + 1])
-                let stored = SummaryLog.storedBounds(label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
+                let stored = SummaryLog.storedBounds(
+                    label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
                 try log.execute(arguments: [
                     series, hours, seconds, stored.start, stored.end, previous + 1,
-                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit, try SummaryLog.encode(summary, start: bounds.start),
+                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit,
+                    try SummaryLog.encode(summary, start: bounds.start),
                 ])
                 if !flushRecorded {
                     // The flush's time, once: every revision up to the next flush row was recorded at it.
                     try db.execute(
-                        sql: "INSERT INTO summary_flush (seq, recorded_micros) VALUES (?, ?)", arguments: [db.lastInsertedRowID, nowMicros])
+                        sql: "INSERT INTO summary_flush (seq, recorded_micros) VALUES (?, ?)",
+                        arguments: [db.lastInsertedRowID, nowMicros])
                     flushRecorded = true
                 }
                 revisions.append(
                     WindowRevision(
-                        series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start, endMicros: bounds.end,
+                        series: entry.key, width: entry.width, label: entry.label, startMicros: bounds.start,
+                        endMicros: bounds.end,
                         version: previous + 1, summary: summary, late: bounds.end <= nowMicros))
             }
         }

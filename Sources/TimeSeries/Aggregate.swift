@@ -119,8 +119,14 @@ struct RunAccumulator {
         let (total, overflow2) = sumOfSquares.addingReportingOverflow(square)
         if overflow || overflow2 { squaresOverflowed = true }
         sumOfSquares = total
-        if time < firstTime { firstTime = time; firstMantissa = mantissa }
-        if time >= lastTime { lastTime = time; lastMantissa = mantissa }
+        if time < firstTime {
+            firstTime = time
+            firstMantissa = mantissa
+        }
+        if time >= lastTime {
+            lastTime = time
+            lastMantissa = mantissa
+        }
     }
 
     /// Folds the run into `aggregate` and resets for the next run.
@@ -133,8 +139,10 @@ struct RunAccumulator {
             max: DecimalValue(mantissa: maximum, exponent: exponent),
             sum: ExactDecimal(mantissa: sum, exponent: e),
             sumOfSquares: squaresOverflowed ? nil : ExactDecimal(mantissa: sumOfSquares, exponent: 2 * e),
-            first: TimedValue(timestampMicros: firstTime, value: DecimalValue(mantissa: firstMantissa, exponent: exponent)),
-            last: TimedValue(timestampMicros: lastTime, value: DecimalValue(mantissa: lastMantissa, exponent: exponent)))
+            first: TimedValue(
+                timestampMicros: firstTime, value: DecimalValue(mantissa: firstMantissa, exponent: exponent)),
+            last: TimedValue(timestampMicros: lastTime, value: DecimalValue(mantissa: lastMantissa, exponent: exponent))
+        )
         aggregate.merge(run)
         self = RunAccumulator()
     }

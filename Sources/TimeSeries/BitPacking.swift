@@ -63,7 +63,8 @@ enum BitPacking {
         let allowed = n / 32
         for width in widths where width > 0 && width >= minimumWidth && width < 64 {
             let span = (UInt64(1) << UInt64(width)) - 1  // codes 0..<span are values, span is the escape
-            var bestCovered = 0, bestBase = first
+            var bestCovered = 0
+            var bestBase = first
             var lo = 0
             for hi in 0..<n {
                 while UInt64(bitPattern: sorted[hi] &- sorted[lo]) >= span { lo += 1 }

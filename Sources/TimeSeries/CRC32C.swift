@@ -44,9 +44,12 @@ enum CRC32C {
         var i = 0
         let n = buffer.count
         while i + 8 <= n {
-            let lo = c ^ (UInt32(buffer[i]) | UInt32(buffer[i + 1]) << 8 | UInt32(buffer[i + 2]) << 16
-                | UInt32(buffer[i + 3]) << 24)
-            c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+            let lo =
+                c
+                ^ (UInt32(buffer[i]) | UInt32(buffer[i + 1]) << 8 | UInt32(buffer[i + 2]) << 16
+                    | UInt32(buffer[i + 3]) << 24)
+            c =
+                t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
                 ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
                 ^ t[3 * 256 + Int(buffer[i + 4])] ^ t[2 * 256 + Int(buffer[i + 5])]
                 ^ t[1 * 256 + Int(buffer[i + 6])] ^ t[0 * 256 + Int(buffer[i + 7])]

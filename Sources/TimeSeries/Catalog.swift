@@ -4,7 +4,10 @@ import Synchronization
 
 /// Where a chunk lives and what it summarises, as the catalog records it.
 struct ChunkRecord: Sendable {
-    enum Kind: Int { case samples = 1, rollup = 2 }
+    enum Kind: Int {
+        case samples = 1
+        case rollup = 2
+    }
     var id: Int64
     var seriesID: SeriesID
     var kind: Kind
@@ -64,7 +67,9 @@ final class Catalog: Sendable {
         configuration.readonly = true
         let pool = try DatabasePool(path: path, configuration: configuration)
         let (series, maxID) = try pool.read { db in
-            guard try db.tableExists("chunk") else { throw StoreError.catalog("\(path) has no chunk table: not a gatewayd store") }
+            guard try db.tableExists("chunk") else {
+                throw StoreError.catalog("\(path) has no chunk table: not a gatewayd store")
+            }
             return (try allSeries(db), try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM chunk") ?? 0)
         }
         return (Catalog(pool: pool, maxChunkID: maxID), series)
@@ -178,7 +183,8 @@ final class Catalog: Sendable {
         try pool.write { db in
             for move in moves {
                 try db.execute(
-                    sql: "UPDATE chunk SET file = ?, offset = ? WHERE id = ?", arguments: [move.file, move.offset, move.id])
+                    sql: "UPDATE chunk SET file = ?, offset = ? WHERE id = ?",
+                    arguments: [move.file, move.offset, move.id])
             }
         }
     }
@@ -199,11 +205,14 @@ final class Catalog: Sendable {
     /// `record(_:)` with the decoded parts from the cache when this chunk was read before.
     private func cachedRecord(_ row: Row) throws -> ChunkRecord {
         let key = ContentKey(
-            id: row["id"], kind: row["kind"], minimum: row["min_ts"], maximum: row["max_ts"], rows: row["row_count"], length: row["length"])
+            id: row["id"], kind: row["kind"], minimum: row["min_ts"], maximum: row["max_ts"], rows: row["row_count"],
+            length: row["length"])
         if let known = decoded.withLock({ $0[key] }) {
             return ChunkRecord(
-                id: key.id, seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: key.kind) ?? .samples, minTimestampMicros: key.minimum,
-                maxTimestampMicros: key.maximum, rowCount: key.rows, file: row["file"], offset: row["offset"], length: key.length,
+                id: key.id, seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: key.kind) ?? .samples,
+                minTimestampMicros: key.minimum,
+                maxTimestampMicros: key.maximum, rowCount: key.rows, file: row["file"], offset: row["offset"],
+                length: key.length,
                 statistics: known.statistics, hourBuckets: known.hourBuckets)
         }
         let record = try Self.record(row)
@@ -216,7 +225,8 @@ final class Catalog: Sendable {
 
     func allChunks() throws -> [ChunkRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM chunk WHERE id <= ? ORDER BY id", arguments: [chunkLimit]).map(Self.record)
+            try Row.fetchAll(db, sql: "SELECT * FROM chunk WHERE id <= ? ORDER BY id", arguments: [chunkLimit]).map(
+                Self.record)
         }
     }
 

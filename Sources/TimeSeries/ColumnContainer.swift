@@ -56,15 +56,15 @@ enum ColumnContainer {
         for column in columns {
             var best: (ColumnEncoding, Bool, Int, [UInt8])?
             for encoding in column.candidates {
-              for minimumWidth in encoding == .runLength ? [0] : [0, 8] {
-                let raw = ColumnCodec.encode(column.values, as: encoding, minimumWidth: minimumWidth)
-                var candidate = (encoding, false, raw.count, raw)
-                if raw.count > 16 {
-                    let packed = try Zstd.compress(raw, level: compressionLevel)
-                    if packed.count < raw.count { candidate = (encoding, true, raw.count, packed) }
+                for minimumWidth in encoding == .runLength ? [0] : [0, 8] {
+                    let raw = ColumnCodec.encode(column.values, as: encoding, minimumWidth: minimumWidth)
+                    var candidate = (encoding, false, raw.count, raw)
+                    if raw.count > 16 {
+                        let packed = try Zstd.compress(raw, level: compressionLevel)
+                        if packed.count < raw.count { candidate = (encoding, true, raw.count, packed) }
+                    }
+                    if best == nil || candidate.3.count < best!.3.count { best = candidate }
                 }
-                if best == nil || candidate.3.count < best!.3.count { best = candidate }
-              }
             }
             if let best { bodies.append((column.id, best.0, best.1, best.2, best.3)) }
         }
@@ -106,7 +106,9 @@ enum ColumnContainer {
             let version = try reader.readByte("format version")
             guard version == Self.version else { throw ChunkFormatError.unsupportedVersion(version) }
             let kind = try reader.readByte("chunk kind")
-            guard kind == expectedKind else { throw ChunkFormatError.unexpectedKind(expected: expectedKind, found: kind) }
+            guard kind == expectedKind else {
+                throw ChunkFormatError.unexpectedKind(expected: expectedKind, found: kind)
+            }
             let rowCount = Int(clamping: try reader.readVarint("row count"))
             let columnCount = Int(try reader.readByte("column count"))
             var directory: [(id: UInt8, encoding: ColumnEncoding, compressed: Bool, raw: Int, stored: Int)] = []

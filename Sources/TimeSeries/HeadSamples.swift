@@ -118,7 +118,8 @@ struct HeadSamples {
             if header & Header.contextValue != 0 { state.contextTag = UInt32(truncatingIfNeeded: varint()) }
             body(
                 Sample(
-                    timestampMicros: state.timestamp, value: DecimalValue(mantissa: state.mantissa, exponent: state.exponent),
+                    timestampMicros: state.timestamp,
+                    value: DecimalValue(mantissa: state.mantissa, exponent: state.exponent),
                     flags: state.flags, contextTag: state.contextTag))
         }
     }

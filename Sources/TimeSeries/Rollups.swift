@@ -24,8 +24,10 @@ enum RollupCodec {
             var byStart: [Int64: RollupBucket] = [:]
             for s in samples {
                 let start = s.timestampMicros.dividedRoundingDown(by: width) * width
-                var bucket = byStart[start]
-                    ?? RollupBucket(widthMicros: width, startMicros: start, clean: Aggregate(), flaggedCount: 0, flagsUnion: 0)
+                var bucket =
+                    byStart[start]
+                    ?? RollupBucket(
+                        widthMicros: width, startMicros: start, clean: Aggregate(), flaggedCount: 0, flagsUnion: 0)
                 if s.flags == 0 {
                     bucket.clean.add(s)
                 } else {
@@ -89,11 +91,13 @@ enum RollupCodec {
         func exact(_ base: Int, _ i: Int) -> ExactDecimal? {
             guard c[base][i] != 0 else { return nil }
             return ExactDecimal(
-                mantissa: Int128(high: c[base + 1][i], low: UInt64(bitPattern: c[base + 2][i])), exponent: Int(c[base + 3][i]))
+                mantissa: Int128(high: c[base + 1][i], low: UInt64(bitPattern: c[base + 2][i])),
+                exponent: Int(c[base + 3][i]))
         }
         return (0..<rows).map { i in
             let count = Int(c[2][i])
-            let clean = count == 0
+            let clean =
+                count == 0
                 ? Aggregate()
                 : Aggregate(
                     count: count, min: decimal(5, 6, i), max: decimal(7, 8, i), sum: exact(15, i),

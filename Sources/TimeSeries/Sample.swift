@@ -56,7 +56,8 @@ public struct DecimalValue: Hashable, Sendable, CustomStringConvertible {
             return sign + magnitude + (mantissa == 0 ? "" : String(repeating: "0", count: Int(exponent)))
         }
         let fraction = -Int(exponent)
-        let padded = magnitude.count <= fraction
+        let padded =
+            magnitude.count <= fraction
             ? String(repeating: "0", count: fraction - magnitude.count + 1) + magnitude : magnitude
         let split = padded.index(padded.endIndex, offsetBy: -fraction)
         return sign + padded[..<split] + "." + padded[split...]
@@ -149,7 +150,8 @@ public struct ExactDecimal: Hashable, Sendable, CustomStringConvertible {
         if let a = mantissa(atExponent: e), let b = other.mantissa(atExponent: e) {
             return a < b ? -1 : (a > b ? 1 : 0)
         }
-        let signA = mantissa.signum(), signB = other.mantissa.signum()
+        let signA = mantissa.signum()
+        let signB = other.mantissa.signum()
         if signA != signB { return signA < signB ? -1 : 1 }
         // Same sign and one side overflowed when scaled: that side has the larger magnitude.
         let selfIsLarger = exponent > other.exponent
@@ -168,7 +170,8 @@ public struct ExactDecimal: Hashable, Sendable, CustomStringConvertible {
             return sign + magnitude + (mantissa == 0 ? "" : String(repeating: "0", count: exponent))
         }
         let fraction = -exponent
-        let padded = magnitude.count <= fraction
+        let padded =
+            magnitude.count <= fraction
             ? String(repeating: "0", count: fraction - magnitude.count + 1) + magnitude : magnitude
         let split = padded.index(padded.endIndex, offsetBy: -fraction)
         return sign + padded[..<split] + "." + padded[split...]

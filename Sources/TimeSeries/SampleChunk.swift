@@ -41,7 +41,13 @@ public struct DecodedChunk: Sendable {
 /// flags and tags are run-length encoded; every column then goes through zstd.
 public enum ChunkEncoder {
     static let kind: UInt8 = 1
-    enum Column: UInt8 { case timestamp = 1, mantissa = 2, exponent = 3, flags = 4, tag = 5 }
+    enum Column: UInt8 {
+        case timestamp = 1
+        case mantissa = 2
+        case exponent = 3
+        case flags = 4
+        case tag = 5
+    }
 
     /// Encodes samples (sorted here by time, stably) and computes the chunk's statistics.
     public static func encode(
@@ -51,7 +57,11 @@ public enum ChunkEncoder {
         var aggregate = Aggregate()
         var flagsUnion: UInt16 = 0
         var flagged = 0
-        var ts = [Int64](), mantissas = [Int64](), exponents = [Int64](), flags = [Int64](), tags = [Int64]()
+        var ts = [Int64]()
+        var mantissas = [Int64]()
+        var exponents = [Int64]()
+        var flags = [Int64]()
+        var tags = [Int64]()
         ts.reserveCapacity(samples.count)
         mantissas.reserveCapacity(samples.count)
         exponents.reserveCapacity(samples.count)
@@ -70,7 +80,9 @@ public enum ChunkEncoder {
         let (bytes, _) = try ColumnContainer.encode(
             kind: kind, rowCount: samples.count,
             columns: [
-                .init(id: Column.timestamp.rawValue, values: ts, candidates: [.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta]),
+                .init(
+                    id: Column.timestamp.rawValue, values: ts,
+                    candidates: [.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta]),
                 .init(id: Column.mantissa.rawValue, values: mantissas, candidates: [.zigzagDelta, .scaledZigzagDelta]),
                 .init(id: Column.exponent.rawValue, values: exponents, candidates: [.runLength]),
                 .init(id: Column.flags.rawValue, values: flags, candidates: [.runLength]),

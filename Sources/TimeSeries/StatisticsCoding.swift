@@ -47,9 +47,12 @@ enum StatisticsCoding {
     static func read(_ r: inout ByteReader) throws -> Aggregate {
         let count = Int(clamping: try r.readVarint("aggregate count"))
         guard count > 0 else { return Aggregate() }
-        let min = try readDecimal(&r), max = try readDecimal(&r)
+        let min = try readDecimal(&r)
+        let max = try readDecimal(&r)
         var timed: [TimedValue] = []
-        for _ in 0..<2 { timed.append(TimedValue(timestampMicros: try r.readSignedVarint("time"), value: try readDecimal(&r))) }
+        for _ in 0..<2 {
+            timed.append(TimedValue(timestampMicros: try r.readSignedVarint("time"), value: try readDecimal(&r)))
+        }
         var sums: [ExactDecimal?] = []
         for _ in 0..<2 {
             if try r.readByte("sum present") == 0 {

@@ -71,7 +71,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
             idsByKey[key] = id
             sealedLSN[id] = sealed
         }
-        var replayed = 0, skipped = 0
+        var replayed = 0
+        var skipped = 0
         wal = try WriteAheadLog(
             directory: directory + "/wal", configuration: configuration.groupCommit, logger: logger
         ) { lsn, kind, entries in
@@ -95,7 +96,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
             onDurable: { [unowned self] lsn, entries in self.applyDurable(lsn: lsn, entries: entries) },
             afterAcknowledge: { [unowned self] in self.sealAfterCommit() },
             liveSamples: { [unowned self] in self.liveSamples() },
-            liveCount: { [unowned self] in self.stateLock.locked { self.heads.values.reduce(0) { $0 + $1.samples.count } } })
+            liveCount: { [unowned self] in
+                self.stateLock.locked { self.heads.values.reduce(0) { $0 + $1.samples.count } }
+            })
         try sealFullHeads()
     }
 
@@ -116,7 +119,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         isReadOnly = true
-        guard FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") else { throw StoreError.missing(directory) }
+        guard FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") else {
+            throw StoreError.missing(directory)
+        }
         // Sealed positions only move forward: entries at or below the ones read before the log are in chunks for
         // sure and are not kept while the log is read (a log can hold millions of sealed samples).
         let (_, before) = try Catalog.readOnly(path: directory + "/catalog.sqlite")
@@ -238,7 +243,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Every later sample of the series is in its head, so in the write-ahead log.
     public func sealedThrough(_ id: SeriesID) throws -> Int64? {
         let everything = Int64.min..<Int64.max
-        return try (catalog.chunks(series: id, kind: .samples, overlapping: everything)
+        return try
+            (catalog.chunks(series: id, kind: .samples, overlapping: everything)
             + catalog.chunks(series: id, kind: .rollup, overlapping: everything)).map(\.maxTimestampMicros).max()
     }
 
@@ -346,6 +352,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 } else {
                     current.minTime = .max
                     current.maxTime = .min
+                    // HeadSamples decodes as it goes (its own forEach, not a Sequence's): no array is built.
+                    // swift-format-ignore: ReplaceForEachWithForLoop
                     current.samples.forEach { sample in
                         current.minTime = min(current.minTime, sample.timestampMicros)
                         current.maxTime = max(current.maxTime, sample.timestampMicros)
@@ -413,7 +421,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
         }
         samples.append(contentsOf: head)
         // Chunks come in time order and a head is mostly appended in order: sorting is then only a check.
-        return ScanResult(samples: ChunkEncoder.isSorted(samples) ? samples : ChunkEncoder.stableSorted(samples), corruptChunks: corrupt)
+        return ScanResult(
+            samples: ChunkEncoder.isSorted(samples) ? samples : ChunkEncoder.stableSorted(samples),
+            corruptChunks: corrupt)
     }
 
     // MARK: Size

@@ -48,7 +48,8 @@ public struct WindowCalendar: Sendable {
     }
 
     private func segment(containing t: Int64) -> Int {
-        var lo = 0, hi = starts.count - 1
+        var lo = 0
+        var hi = starts.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if starts[mid] <= t { lo = mid } else { hi = mid - 1 }

@@ -76,7 +76,9 @@ struct WindowAccumulator {
         let n = chunk.count
         guard n > 0 else { return }
         var run = RunAccumulator()
-        var windowStart = Int64.max, windowEnd = Int64.min, label: Int64 = 0
+        var windowStart = Int64.max
+        var windowEnd = Int64.min
+        var label: Int64 = 0
         var cell = Cell()
         var haveCell = false
         chunk.timestamps.withUnsafeBufferPointer { ts in
@@ -183,7 +185,9 @@ extension TimeSeriesStore {
                         && (b.flaggedCount == 0 || (query.excludeFlags != 0 && b.flagsUnion & ~query.excludeFlags == 0))
                 })
             {
-                for b in buckets { accumulator.merge(label: calendar.label(for: b.startMicros), b.clean, excluded: b.flaggedCount) }
+                for b in buckets {
+                    accumulator.merge(label: calendar.label(for: b.startMicros), b.clean, excluded: b.flaggedCount)
+                }
                 plan.chunksFromBuckets += 1
                 continue
             }

@@ -27,7 +27,8 @@ public struct GroupCommitConfiguration: Sendable {
     public var compactionFloorBytes: Int
 
     public init(
-        maxBatchSamples: Int = 65_536, maxBatchLatencyMicros: Int = 0, maxSegmentBytes: Int = 64 << 20, compactionFloorBytes: Int = 256 << 10
+        maxBatchSamples: Int = 65_536, maxBatchLatencyMicros: Int = 0, maxSegmentBytes: Int = 64 << 20,
+        compactionFloorBytes: Int = 256 << 10
     ) {
         self.maxBatchSamples = maxBatchSamples
         self.maxBatchLatencyMicros = maxBatchLatencyMicros
@@ -65,7 +66,10 @@ public struct WALDamage: Hashable, Sendable, CustomStringConvertible {
 /// log mostly holds (the samples of heads not yet sealed).
 enum LogRecord {
     static let headerSize = 16
-    enum Kind: UInt8 { case append = 1, checkpoint = 2 }
+    enum Kind: UInt8 {
+        case append = 1
+        case checkpoint = 2
+    }
     static let compressedBit: UInt8 = 0x80
     /// Records of fewer entries are not worth compressing (a cuff's single reading).
     static let compressionThreshold = 32
@@ -163,11 +167,14 @@ enum LogRecord {
         for index in 0..<count {
             let tag = try reader.readVarint("tag")
             guard tag <= UInt64(UInt32.max) + 1 else { return nil }
-            entries.append(SeriesSample(
-                series: series[index],
-                sample: Sample(
-                    timestampMicros: times[index], value: DecimalValue(mantissa: mantissas[index], exponent: exponents[index]), flags: flags[index],
-                    contextTag: tag == 0 ? nil : UInt32(tag - 1))))
+            entries.append(
+                SeriesSample(
+                    series: series[index],
+                    sample: Sample(
+                        timestampMicros: times[index],
+                        value: DecimalValue(mantissa: mantissas[index], exponent: exponents[index]),
+                        flags: flags[index],
+                        contextTag: tag == 0 ? nil : UInt32(tag - 1))))
         }
         return reader.isAtEnd ? entries : nil
     }
@@ -229,7 +236,9 @@ enum LogRecord {
                 guard let next = resynchronise(bytes, after: offset, lastLSN: last) else { return (offset, damaged) }
                 // The records between the last valid one and the next: their numbers are the ones in between.
                 var lost: ClosedRange<UInt64>?
-                if case .record(let following) = read(bytes, at: next), following.lsn > last + 1 { lost = (last + 1)...(following.lsn - 1) }
+                if case .record(let following) = read(bytes, at: next), following.lsn > last + 1 {
+                    lost = (last + 1)...(following.lsn - 1)
+                }
                 damaged.append((offset..<next, reason, lost))
                 offset = next
             }
@@ -257,9 +266,13 @@ enum LogRecord {
             if kindByte & compressedBit != 0 {
                 let plainLength = Int(clamping: try p.readVarint("columns length"))
                 // A sample's columns take at most 6 varints of 10 bytes: a larger claim is damage, not a record.
-                guard count <= plainLength, plainLength <= count * 60 else { return .invalid(reason: "columns length out of range") }
+                guard count <= plainLength, plainLength <= count * 60 else {
+                    return .invalid(reason: "columns length out of range")
+                }
                 let columns = try Zstd.decompress(try p.readBytes(p.remaining, "columns"), expectedLength: plainLength)
-                guard let entries = try Self.entries(columns: columns, count: count) else { return .invalid(reason: "columns do not hold the entries") }
+                guard let entries = try Self.entries(columns: columns, count: count) else {
+                    return .invalid(reason: "columns do not hold the entries")
+                }
                 return .record(Decoded(lsn: lsn, kind: kind, entries: entries, length: headerSize + length))
             }
             var entries: [SeriesSample] = []
@@ -375,15 +388,20 @@ final class WriteAheadLog: @unchecked Sendable {
                 logger.error(
                     "write-ahead log: a damaged record, the records after it recovered",
                     metadata: [
-                        "wal.file": "\(path)", "wal.damaged_bytes": "\(range.lowerBound)..<\(range.upperBound)", "wal.reason": "\(reason)",
+                        "wal.file": "\(path)", "wal.damaged_bytes": "\(range.lowerBound)..<\(range.upperBound)",
+                        "wal.reason": "\(reason)",
                     ])
                 damage.append(WALDamage(file: path, bytes: range, reason: reason, lostLSNs: lost))
             }
             if end < bytes.count {
                 let isLast = index == segments.count - 1
                 logger.warning(
-                    isLast ? "write-ahead log: truncating torn tail" : "write-ahead log: damage to the end of an older segment",
-                    metadata: ["wal.file": "\(path)", "wal.offset": "\(end)", "wal.dropped_bytes": "\(bytes.count - end)"])
+                    isLast
+                        ? "write-ahead log: truncating torn tail"
+                        : "write-ahead log: damage to the end of an older segment",
+                    metadata: [
+                        "wal.file": "\(path)", "wal.offset": "\(end)", "wal.dropped_bytes": "\(bytes.count - end)",
+                    ])
                 if isLast {
                     try file.truncate(to: end)
                     try file.sync()

@@ -43,14 +43,18 @@ package enum Zstd {
 
     /// Compresses against `dictionary` used as raw content (a similar earlier input): what repeats it costs a few bytes.
     package static func compress(_ input: [UInt8], dictionary: [UInt8], level: Int32) throws(ZstdError) -> [UInt8] {
-        guard let context = ZSTD_createCCtx() else { throw ZstdError(operation: "compress", reason: "cannot allocate a context") }
+        guard let context = ZSTD_createCCtx() else {
+            throw ZstdError(operation: "compress", reason: "cannot allocate a context")
+        }
         defer { ZSTD_freeCCtx(context) }
         let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = input.withUnsafeBytes { src in
             dictionary.withUnsafeBytes { dict in
                 output.withUnsafeMutableBytes { dst in
-                    ZSTD_compress_usingDict(context, dst.baseAddress, bound, src.baseAddress, src.count, dict.baseAddress, dict.count, level)
+                    ZSTD_compress_usingDict(
+                        context, dst.baseAddress, bound, src.baseAddress, src.count, dict.baseAddress, dict.count, level
+                    )
                 }
             }
         }
@@ -60,20 +64,27 @@ package enum Zstd {
     }
 
     /// Decompresses exactly `expectedLength` bytes compressed against `dictionary`.
-    package static func decompress(_ input: ArraySlice<UInt8>, dictionary: [UInt8], expectedLength: Int) throws(ZstdError) -> [UInt8] {
-        guard let context = ZSTD_createDCtx() else { throw ZstdError(operation: "decompress", reason: "cannot allocate a context") }
+    package static func decompress(_ input: ArraySlice<UInt8>, dictionary: [UInt8], expectedLength: Int)
+        throws(ZstdError) -> [UInt8]
+    {
+        guard let context = ZSTD_createDCtx() else {
+            throw ZstdError(operation: "decompress", reason: "cannot allocate a context")
+        }
         defer { ZSTD_freeDCtx(context) }
         var output = [UInt8](repeating: 0, count: expectedLength)
         let produced = input.withUnsafeBytes { src in
             dictionary.withUnsafeBytes { dict in
                 output.withUnsafeMutableBytes { dst in
-                    ZSTD_decompress_usingDict(context, dst.baseAddress, expectedLength, src.baseAddress, src.count, dict.baseAddress, dict.count)
+                    ZSTD_decompress_usingDict(
+                        context, dst.baseAddress, expectedLength, src.baseAddress, src.count, dict.baseAddress,
+                        dict.count)
                 }
             }
         }
         if ZSTD_isError(produced) != 0 { throw ZstdError(operation: "decompress", reason: errorName(produced)) }
         guard produced == expectedLength else {
-            throw ZstdError(operation: "decompress", reason: "produced \(produced) bytes, the entry promised \(expectedLength)")
+            throw ZstdError(
+                operation: "decompress", reason: "produced \(produced) bytes, the entry promised \(expectedLength)")
         }
         return output
     }
@@ -105,7 +116,10 @@ extension Zstd {
                     output.append(contentsOf: dst.prefix(outBuffer.pos))
                     return (hint, outBuffer.pos == chunkSize)
                 }
-                if ZSTD_isError(hint) != 0 { failure = hint; return }
+                if ZSTD_isError(hint) != 0 {
+                    failure = hint
+                    return
+                }
                 lastHint = hint
                 // Done when all input is consumed and the last call did not fill the output buffer.
                 if inBuffer.pos == inBuffer.size && !filled { return }

@@ -23,13 +23,18 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Only entries that touched this subject's data (SUBJECT or Patient/SUBJECT).")
     var subject: String?
 
-    @Option(help: "Only entries at or after this time: RFC 3339 (2026-11-18T08:00:00+09:00) or a day (2026-11-18, in --tz).")
+    @Option(
+        help: "Only entries at or after this time: RFC 3339 (2026-11-18T08:00:00+09:00) or a day (2026-11-18, in --tz)."
+    )
     var since: String?
 
     @Option(help: "IANA time zone for the times shown and for a --since day.", transform: ZoneArgument.parse)
     var tz = ZoneArgument.utc
 
-    @Flag(help: "Print the matching lines as they are in the log (JSON Lines) instead of a table; the summary goes to stderr.")
+    @Flag(
+        help:
+            "Print the matching lines as they are in the log (JSON Lines) instead of a table; the summary goes to stderr."
+    )
     var json = false
 
     func run() throws {
@@ -41,18 +46,22 @@ struct AuditCommand: ParsableCommand {
         var sinceMicros: Int64?
         if let since {
             guard let range = DateText.range(since, zone: zone) else {
-                throw ValidationError("--since '\(since)': expected RFC 3339 (2026-11-18T08:00:00Z) or a day (2026-11-18)")
+                throw ValidationError(
+                    "--since '\(since)': expected RFC 3339 (2026-11-18T08:00:00Z) or a day (2026-11-18)")
             }
             sinceMicros = range.start
         }
         let wanted = subject.map { $0.hasPrefix("Patient/") ? String($0.dropFirst("Patient/".count)) : $0 }
         let path = dir + "/audit.jsonl"
         guard FileManager.default.fileExists(atPath: path) else {
-            FileHandleOutput.standardError("gatewayd audit: \(path) does not exist: nothing has been read or shared yet")
+            FileHandleOutput.standardError(
+                "gatewayd audit: \(path) does not exist: nothing has been read or shared yet")
             print("0 reads, 0 refused")
             return
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path) (permissions?)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ValidationError("cannot read \(path) (permissions?)")
+        }
         defer { try? handle.close() }
 
         var rows: [[String]] = [["time", "kind", "status", "who", "subjects", "request"]]
@@ -164,14 +173,19 @@ struct AuditEntry: Sendable {
         let kindText = (object["kind"] as? String) ?? "read"
         guard let kind = Kind(rawValue: kindText) else { throw Malformed(description: "unknown kind '\(kindText)'") }
         let time = try string("time")
-        guard let range = DateText.dateTime(time) else { throw Malformed(description: "'time' \(time) is not an RFC 3339 time") }
-        guard let subjects = object["subjects"] as? [String] else { throw Malformed(description: "no 'subjects' list of strings") }
+        guard let range = DateText.dateTime(time) else {
+            throw Malformed(description: "'time' \(time) is not an RFC 3339 time")
+        }
+        guard let subjects = object["subjects"] as? [String] else {
+            throw Malformed(description: "no 'subjects' list of strings")
+        }
         guard let status = object["status"] as? Int else { throw Malformed(description: "no 'status' number") }
         switch kind {
         case .read:
             let query = (object["query"] as? String).map { "?" + $0 } ?? ""
             return AuditEntry(
-                kind: kind, time: time, micros: range.start, subjects: subjects, status: status, who: try string("token"),
+                kind: kind, time: time, micros: range.start, subjects: subjects, status: status,
+                who: try string("token"),
                 request: try string("method") + " " + (try string("route")) + query)
         case .share:
             let count = object["resources"] as? Int ?? 0

@@ -12,7 +12,8 @@ import TimeSeries
 struct CollectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collect",
-        abstract: "Connect to devices at unix sockets and store their readings durably, with provenance and the ledger.",
+        abstract:
+            "Connect to devices at unix sockets and store their readings durably, with provenance and the ledger.",
         discussion: """
             A reading is acknowledged to its device (indication confirmed, stored-record cursor advanced) only after \
             it is durable. Readings whose (device, user) has no subject are held in quarantine until `--map` names one.
@@ -25,13 +26,18 @@ struct CollectCommand: AsyncParsableCommand {
     @Option(name: .customLong("unix"), help: "A device's socket path (repeat for several devices).")
     var sockets: [String] = []
 
-    @Option(name: .customLong("import"), help: "A file of readings, one JSON `Reading` per line (e.g. exported by another gateway). Repeatable.")
+    @Option(
+        name: .customLong("import"),
+        help: "A file of readings, one JSON `Reading` per line (e.g. exported by another gateway). Repeatable.")
     var imports: [String] = []
 
-    @Option(name: .customLong("map"), help: "DEVICE[#USER]=SUBJECT: whose readings a device (user slot) takes. Repeatable.")
+    @Option(
+        name: .customLong("map"), help: "DEVICE[#USER]=SUBJECT: whose readings a device (user slot) takes. Repeatable.")
     var mappings: [String] = []
 
-    @Option(help: "IANA time zone of the subjects and of device clocks without zone information.", transform: ZoneArgument.parse)
+    @Option(
+        help: "IANA time zone of the subjects and of device clocks without zone information.",
+        transform: ZoneArgument.parse)
     var tz = ZoneArgument.utc
 
     @Option(help: "This gateway's identifier, recorded with every reading.")
@@ -50,7 +56,9 @@ struct CollectCommand: AsyncParsableCommand {
         let signingKey = try key.map { path in
             do {
                 let loaded = try GatewayKey.loadOrCreate(at: path)
-                if !FileManager.default.fileExists(atPath: path + ".pub") { try loaded.writePublicKey(to: path + ".pub") }
+                if !FileManager.default.fileExists(atPath: path + ".pub") {
+                    try loaded.writePublicKey(to: path + ".pub")
+                }
                 return loaded
             } catch {
                 throw ValidationError("--key \(path): \(error)")
@@ -59,8 +67,11 @@ struct CollectCommand: AsyncParsableCommand {
         let pipeline = try GatewayPipeline.open(directory: dir, zone: zone, key: signingKey)
         defer { pipeline.close() }
         for mapping in parsedMappings {
-            let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
-            if released > 0 { FileHandleOutput.standardError("released \(released) quarantined reading(s) to \(mapping.subject)") }
+            let released = try await pipeline.engine.mapSubject(
+                deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
+            if released > 0 {
+                FileHandleOutput.standardError("released \(released) quarantined reading(s) to \(mapping.subject)")
+            }
         }
         let tally = OutcomeTally()
         let mapper = GatewayPipeline.mapperOptions(gatewayID: gatewayID, zone: zone)
@@ -69,9 +80,13 @@ struct CollectCommand: AsyncParsableCommand {
                 group.addTask {
                     do {
                         let bearer = try UnixSeqPacket.connect(path: path)
-                        try await pipeline.collect(bearer: bearer, link: "unix:\(path)", zone: zone, mapper: mapper) { outcome, reading in
+                        try await pipeline.collect(bearer: bearer, link: "unix:\(path)", zone: zone, mapper: mapper) {
+                            outcome, reading in
                             await tally.add(outcome)
-                            if verbose { FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(reading.device.key)") }
+                            if verbose {
+                                FileHandleOutput.standardOutput(
+                                    "\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(reading.device.key)")
+                            }
                         }
                     } catch {
                         FileHandleOutput.standardError("gatewayd collect: \(path): \(error)")
@@ -90,7 +105,8 @@ struct CollectCommand: AsyncParsableCommand {
                     await tally.add(outcomes)
                     if verbose {
                         for (outcome, pending) in zip(outcomes, chunk) {
-                            FileHandleOutput.standardOutput("\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)")
+                            FileHandleOutput.standardOutput(
+                                "\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)")
                         }
                     }
                 }
@@ -118,7 +134,8 @@ struct SubjectMappingArgument {
     static func parse(_ text: String) throws -> SubjectMappingArgument {
         let sides = text.split(separator: "=", maxSplits: 1).map(String.init)
         guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else {
-            throw ValidationError("--map '\(text)': expected DEVICE[#USER]=SUBJECT, e.g. 00-1B-C5-00-00-00-04-17#1=alice")
+            throw ValidationError(
+                "--map '\(text)': expected DEVICE[#USER]=SUBJECT, e.g. 00-1B-C5-00-00-00-04-17#1=alice")
         }
         let deviceParts = sides[0].split(separator: "#", maxSplits: 1).map(String.init)
         var user: UInt8?

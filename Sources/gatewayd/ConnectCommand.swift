@@ -8,7 +8,8 @@ import GatewayRuntime
 struct ConnectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connect",
-        abstract: "Connect the GATT client to a device at a unix SEQPACKET socket and print what it finds, as JSON lines.",
+        abstract:
+            "Connect the GATT client to a device at a unix SEQPACKET socket and print what it finds, as JSON lines.",
         discussion: """
             The profile (blood pressure, glucose, heart rate) is chosen from the services discovered. Nothing is \
             stored: each reading is acknowledged to the device once its line is written to stdout, so do not \
@@ -37,7 +38,8 @@ struct ConnectCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--unix \(unix): \(error)")
         }
-        let client = GATTClient(bearer: bearer, options: GATTClientOptions(transactionTimeout: .milliseconds(Int64(attTimeout * 1000))))
+        let client = GATTClient(
+            bearer: bearer, options: GATTClientOptions(transactionTimeout: .milliseconds(Int64(attTimeout * 1000))))
         await client.start()
         let options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
         let database: DiscoveredDatabase
@@ -82,14 +84,18 @@ struct ConnectCommand: AsyncParsableCommand {
     static func briefLine(_ event: ProfileEvent) -> String? {
         switch event {
         case .identity(let identity):
-            return "device: \(identity.manufacturerName ?? "?") \(identity.modelNumber ?? "?") serial \(identity.serialNumber ?? "?")"
+            return
+                "device: \(identity.manufacturerName ?? "?") \(identity.modelNumber ?? "?") serial \(identity.serialNumber ?? "?")"
                 + (identity.systemID.map { ", System ID \($0.eui64Text)" } ?? "")
         case .clock(let clock):
-            return "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
+            return
+                "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
         case .measurement(let received): return "reading: \(received.measurement.summary)"
-        case .malformed(let payload): return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"
+        case .malformed(let payload):
+            return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"
         case .storedRecordCount(let count): return "meter holds \(count) record(s) from the cursor on"
-        case .transferComplete(let transfer): return "transfer complete: \(transfer.delivered) record(s), \(transfer.responseCode.specName)"
+        case .transferComplete(let transfer):
+            return "transfer complete: \(transfer.delivered) record(s), \(transfer.responseCode.specName)"
         default: return nil
         }
     }

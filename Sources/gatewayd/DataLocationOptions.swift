@@ -6,7 +6,10 @@ import GatewayRuntime
 /// zones and windows, the signing key and the sync destinations. Shared by every command that reads a data directory
 /// either way.
 struct DataLocationOptions: ParsableArguments {
-    @Option(help: "The configuration file: its data directory, signing key, people's time zones and windows, sync destinations.")
+    @Option(
+        help:
+            "The configuration file: its data directory, signing key, people's time zones and windows, sync destinations."
+    )
     var config: String?
 
     @Option(help: "Data directory (without --config).")
@@ -25,7 +28,9 @@ struct DataLocationOptions: ParsableArguments {
     /// The data directory (the configuration's, or `--dir`) and the configuration when there is one.
     func resolve() throws -> (dir: String, configuration: GatewayConfiguration?) {
         let configuration = try configuration()
-        guard let dir = configuration?.dataDirectory ?? dir else { throw ValidationError("give --config FILE or --dir DATA") }
+        guard let dir = configuration?.dataDirectory ?? dir else {
+            throw ValidationError("give --config FILE or --dir DATA")
+        }
         return (dir, configuration)
     }
 }

@@ -25,7 +25,8 @@ struct DecodeCommand: ParsableCommand {
 
     func run() throws {
         guard let uuid = BluetoothUUID(parsing: characteristic) else {
-            throw ValidationError("'\(characteristic)' is not a UUID (expected e.g. 2A35 or 00002a35-0000-1000-8000-00805f9b34fb)")
+            throw ValidationError(
+                "'\(characteristic)' is not a UUID (expected e.g. 2A35 or 00002a35-0000-1000-8000-00805f9b34fb)")
         }
         let bytes: [UInt8]
         switch HexBytes.parse(hex.joined()) {

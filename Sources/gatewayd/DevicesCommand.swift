@@ -37,16 +37,21 @@ struct DevicesCommand: AsyncParsableCommand {
             defer { pipeline.close() }
             for text in map {
                 let mapping = try SubjectMappingArgument.parse(text)
-                let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
+                let released = try await pipeline.engine.mapSubject(
+                    deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
                 print("mapped \(text)" + (released > 0 ? "; released \(released) quarantined reading(s)" : ""))
             }
         }
         for text in forget {
             let parts = text.split(separator: "#", maxSplits: 1).map(String.init)
-            guard let device = parts.first, !device.isEmpty else { throw ValidationError("--forget '\(text)': expected DEVICE[#USER]") }
+            guard let device = parts.first, !device.isEmpty else {
+                throw ValidationError("--forget '\(text)': expected DEVICE[#USER]")
+            }
             var user: UInt8?
             if parts.count == 2 {
-                guard let parsed = UInt8(parts[1]), parsed != 0xFF else { throw ValidationError("--forget '\(text)': USER is 0…254") }
+                guard let parsed = UInt8(parts[1]), parsed != 0xFF else {
+                    throw ValidationError("--forget '\(text)': USER is 0…254")
+                }
                 user = parsed
             }
             try archive.forgetSubjectMapping(deviceKey: device, userID: user)
@@ -61,13 +66,20 @@ struct DevicesCommand: AsyncParsableCommand {
             let mine = mappings.filter { $0.deviceKey == device.device.key }
             listed.insert(device.device.key)
             let last = TimeFormat.iso8601(device.lastContactMicros, timeZone: .gmt)
-            if mine.isEmpty { rows.append([device.device.key, model, "-", "(unmapped)", last, String(device.quarantined)]) }
+            if mine.isEmpty {
+                rows.append([device.device.key, model, "-", "(unmapped)", last, String(device.quarantined)])
+            }
             for mapping in mine {
-                rows.append([device.device.key, model, mapping.userID.map(String.init) ?? "-", mapping.subject, last, String(device.quarantined)])
+                rows.append([
+                    device.device.key, model, mapping.userID.map(String.init) ?? "-", mapping.subject, last,
+                    String(device.quarantined),
+                ])
             }
         }
         for mapping in mappings where !listed.contains(mapping.deviceKey) {
-            rows.append([mapping.deviceKey, "(not seen yet)", mapping.userID.map(String.init) ?? "-", mapping.subject, "-", "-"])
+            rows.append([
+                mapping.deviceKey, "(not seen yet)", mapping.userID.map(String.init) ?? "-", mapping.subject, "-", "-",
+            ])
         }
         print(rows.count > 1 ? Table.aligned(rows) : "no devices and no mappings yet")
     }

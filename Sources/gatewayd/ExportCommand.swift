@@ -34,19 +34,25 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "This gateway's identifier (its PhgDevice).")
     var gatewayID = ProcessInfo.processInfo.hostName
 
-    @Flag(help: "The subject is a test person (configured `test: true`, the demo's): summaries are made of test data and labelled HTEST.")
+    @Flag(
+        help:
+            "The subject is a test person (configured `test: true`, the demo's): summaries are made of test data and labelled HTEST."
+    )
     var testSubject = false
 
     func run() throws {
         let zone = tz.zone
-        guard let start = DateText.range(from, zone: zone) else { throw ValidationError("--from '\(from)': expected YYYY-MM-DD or RFC 3339") }
+        guard let start = DateText.range(from, zone: zone) else {
+            throw ValidationError("--from '\(from)': expected YYYY-MM-DD or RFC 3339")
+        }
         guard let end = DateText.range(to, zone: zone), start.start < end.end else {
             throw ValidationError("--to '\(to)': expected YYYY-MM-DD or RFC 3339, not before --from")
         }
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
         }
-        let data = try APIData(directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
+        let data = try APIData(
+            directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
         let readings = try data.readings(subjects: [subject], from: start.start, to: end.end)
         // A long export shows how far it got on a terminal, and nothing in a pipe.
         let progress = Progress(total: readings.count, label: "export \(subject): readings")
@@ -71,7 +77,8 @@ struct ExportCommand: ParsableCommand {
         for batch in batches {
             let entry = batch.sequence.flatMap { LedgerLookup.entry(sequence: $0, inFile: ledgerPath) }
             if let provenance = ProvenanceMapper.provenance(
-                batch: batch.readings, ledgerEntry: entry, recordedMicros: entry?.recordedMicros ?? DateText.micros(Date()),
+                batch: batch.readings, ledgerEntry: entry,
+                recordedMicros: entry?.recordedMicros ?? DateText.micros(Date()),
                 gatewayDeviceID: data.gatewayDeviceID)
             {
                 resources.append(provenance)
@@ -85,7 +92,8 @@ struct ExportCommand: ParsableCommand {
             let batch = try data.archive.summaryRevisions(after: position, limit: 2000)
             guard let last = batch.last else { break }
             position = last.sequence
-            for record in batch where record.revision.series.subject == subject
+            for record in batch
+            where record.revision.series.subject == subject
                 && record.revision.startMicros >= start.start && record.revision.endMicros <= end.end
             {
                 let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
@@ -108,16 +116,23 @@ struct ExportCommand: ParsableCommand {
         // The person and this gateway travel with their readings, so every reference resolves inside the file.
         let gateway = GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)
         resources.insert(DeviceMapper.phgDevice(gateway: gateway, info: data.gatewayInfo), at: 0)
-        resources.insert(PatientMapper.patient(PatientRecord(subject: subject, test: testSubject), gatewayID: gatewayID), at: 0)
+        resources.insert(
+            PatientMapper.patient(PatientRecord(subject: subject, test: testSubject), gatewayID: gatewayID), at: 0)
         let bundle = FHIRJSON.obj([
             "resourceType": "Bundle",
             "type": "collection",
             "timestamp": .string(FHIRTime.instant(utcMicros: DateText.micros(Date()))),
-            "entry": .array(TransactionBundle.resolvedEntries(resources).map { .obj(["fullUrl": .string($0.fullUrl), "resource": $0.json]) }),
+            "entry": .array(
+                TransactionBundle.resolvedEntries(resources).map {
+                    .obj(["fullUrl": .string($0.fullUrl), "resource": $0.json])
+                }),
         ])
         let text = bundle.prettyText + "\n"
         if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            else {
                 throw ValidationError("--output \(output): cannot write the file")
             }
         } else {

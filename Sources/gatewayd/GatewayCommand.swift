@@ -7,7 +7,12 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatewayd",
         abstract: "A Bluetooth LE health-device gateway with a columnar time-series store.",
-        subcommands: [DemoCommand.self, RunCommand.self, StoreCommand.self, DecodeCommand.self, SimulateCommand.self, ConnectCommand.self, CollectCommand.self, VerifyCommand.self, SummaryCommand.self, StatusCommand.self, DevicesCommand.self, ExportCommand.self, QueryCommand.self, ServeCommand.self, SyncCommand.self, AuditCommand.self, PairCommand.self, BackupCommand.self, RestoreCommand.self])
+        subcommands: [
+            DemoCommand.self, RunCommand.self, StoreCommand.self, DecodeCommand.self, SimulateCommand.self,
+            ConnectCommand.self, CollectCommand.self, VerifyCommand.self, SummaryCommand.self, StatusCommand.self,
+            DevicesCommand.self, ExportCommand.self, QueryCommand.self, ServeCommand.self, SyncCommand.self,
+            AuditCommand.self, PairCommand.self, BackupCommand.self, RestoreCommand.self,
+        ])
 
     /// `gatewayd --pair …` is `gatewayd pair …`: the spelling a person is told in the guide.
     static func main() async {
@@ -26,4 +31,3 @@ struct GatewayCommand: AsyncParsableCommand {
         }
     }
 }
-

@@ -14,7 +14,8 @@ import TimeSeries
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the stored readings as a read-only FHIR R4 API (Observation, Device, Provenance, $stats, $lastn).",
+        abstract:
+            "Serve the stored readings as a read-only FHIR R4 API (Observation, Device, Provenance, $stats, $lastn).",
         discussion: """
             Every route, /fhir/metadata included, needs `Authorization: Bearer TOKEN` (DESIGN.md rule 7). Scopes (SMART style, read only): \
             system/*.read (everything), system/Observation.read, system/Device.read; patient/*.read@SUBJECT (or \
@@ -24,7 +25,10 @@ struct ServeCommand: AsyncParsableCommand {
             --token alice-phone=patient/*.read@alice
             """)
 
-    @Option(help: "The configuration file: data directory, subjects and zones, API tokens, hub mode, sync destinations. The other options are for use without one.")
+    @Option(
+        help:
+            "The configuration file: data directory, subjects and zones, API tokens, hub mode, sync destinations. The other options are for use without one."
+    )
     var config: String?
 
     @Option(help: "Data directory (as given to `gatewayd collect`).")
@@ -33,16 +37,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "HOST:PORT to listen on (IPv6: [::1]:8080).")
     var listen = "127.0.0.1:8080"
 
-    @Option(help: "IANA time zone of the subjects: date-only search values and $stats windows are local.", transform: ZoneArgument.parse)
+    @Option(
+        help: "IANA time zone of the subjects: date-only search values and $stats windows are local.",
+        transform: ZoneArgument.parse)
     var tz = ZoneArgument.utc
 
-    @Option(name: .customLong("token"), help: "TOKEN=SCOPE[,SCOPE…], e.g. s3cret=system/*.read or t2=patient/*.read@alice. Repeatable.")
+    @Option(
+        name: .customLong("token"),
+        help: "TOKEN=SCOPE[,SCOPE…], e.g. s3cret=system/*.read or t2=patient/*.read@alice. Repeatable.")
     var tokens: [String] = []
 
     @Flag(help: "Let requests from a loopback peer in without a token.")
     var allowLoopback = false
 
-    @Flag(help: "Plain HTTP on a --listen address off loopback (tokens and readings then cross the network in clear text). Without it such an address gets TLS with the gateway's own certificate (DATA/tls/).")
+    @Flag(
+        help:
+            "Plain HTTP on a --listen address off loopback (tokens and readings then cross the network in clear text). Without it such an address gets TLS with the gateway's own certificate (DATA/tls/)."
+    )
     var plainHTTP = false
 
     @Option(help: "This gateway's identifier (its PhgDevice).")
@@ -53,11 +64,14 @@ struct ServeCommand: AsyncParsableCommand {
         let dir = configuration.dataDirectory
         let (host, port, security) = try configuration.apiListener()
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
-            throw ValidationError("--token: give at least one token (or --allow-loopback), or nothing could ever be read")
+            throw ValidationError(
+                "--token: give at least one token (or --allow-loopback), or nothing could ever be read")
         }
         if configuration.api.hub {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: dir + "/engine.sqlite") { _ = try ReadingArchive(path: dir + "/engine.sqlite") }
+            if !FileManager.default.fileExists(atPath: dir + "/engine.sqlite") {
+                _ = try ReadingArchive(path: dir + "/engine.sqlite")
+            }
         }
         guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
             throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
@@ -68,17 +82,22 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "gatewayd.serve")
         logger.logLevel = .notice
         FileHandleOutput.standardError(
-            "gatewayd serve: FHIR API on \(security.scheme)://\(configuration.api.listen)/fhir" + (hub != nil ? " (hub: accepting POST /fhir)" : "")
+            "gatewayd serve: FHIR API on \(security.scheme)://\(configuration.api.listen)/fhir"
+                + (hub != nil ? " (hub: accepting POST /fhir)" : "")
                 + (security.fingerprint.map { "; TLS certificate SHA-256 \($0)" } ?? ""))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var services: [any Service] = []
         if !configuration.destinations.isEmpty {
             let (sync, _) = try SyncService.open(configuration: configuration)
-            services.append(SyncWorkerService(sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
-            FileHandleOutput.standardError("gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
+            services.append(
+                SyncWorkerService(
+                    sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
+            FileHandleOutput.standardError(
+                "gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
         }
         let application = try APIServer.application(
-            api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry, services: services)
+            api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry,
+            services: services)
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         try? await client.shutdown()
     }
@@ -90,7 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard let dir else { throw ValidationError("give --config FILE, or --dir DATA with --token/--allow-loopback") }
         let zone = tz.zone
-        var configuration = GatewayConfiguration(file: "(command line)", dataDirectory: dir, gatewayID: gatewayID, signingKeyFile: nil, defaultZone: zone)
+        var configuration = GatewayConfiguration(
+            file: "(command line)", dataDirectory: dir, gatewayID: gatewayID, signingKeyFile: nil, defaultZone: zone)
         configuration.api.listen = listen
         configuration.api.allowLoopback = allowLoopback
         configuration.api.plainHTTP = plainHTTP

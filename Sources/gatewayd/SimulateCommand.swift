@@ -13,7 +13,10 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Socket path to listen on.")
     var listen: String
 
-    @Option(help: "The profile: \(HealthProfile.all.map(\.simulator.shortName).joined(separator: ", ")), or its id (blood_pressure …).")
+    @Option(
+        help:
+            "The profile: \(HealthProfile.all.map(\.simulator.shortName).joined(separator: ", ")), or its id (blood_pressure …)."
+    )
     var device: String
 
     @Option(help: "Stored readings to start with (devices that keep them: not a strap).")
@@ -64,7 +67,9 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--device: '\(device)' is not one of " + names.joined(separator: ", "))
         }
         let userIDs = try users.split(separator: ",").map { text -> UInt8 in
-            guard let id = UInt8(text), id != 0xFF else { throw ValidationError("--users: '\(text)' is not a user ID 0…254") }
+            guard let id = UInt8(text), id != 0xFF else {
+                throw ValidationError("--users: '\(text)' is not a user ID 0…254")
+            }
             return id
         }
         // Stored readings are spread back from now (the profile's spacing: BP every 12 h, glucose every 6 h); a battery
@@ -73,8 +78,11 @@ struct SimulateCommand: AsyncParsableCommand {
         let spacing = profile.simulator.recordSpacing
         var settings = SimulatorSettings()
         settings.clock = SimulatedClock(offset: clockOffset, driftPPM: driftPpm, reference: now)
-        if batteryChanged { settings.clock.batteryChangedAt = now.addingTimeInterval(-Double(max(readings, 1)) * spacing - 3600) }
-        settings.faults = SimulatedFaults(malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
+        if batteryChanged {
+            settings.clock.batteryChangedAt = now.addingTimeInterval(-Double(max(readings, 1)) * spacing - 3600)
+        }
+        settings.faults = SimulatedFaults(
+            malformedEvery: malformedEvery, responseDelay: responseDelayMs.map { .milliseconds($0) })
         settings.resendStored = resendStored
         settings.deleteAfterTransfer = deleteAfterTransfer
         settings.disconnectAfter = disconnectAfter

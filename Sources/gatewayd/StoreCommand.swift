@@ -115,7 +115,8 @@ struct StoreQuery: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: "Series to query.") var series: SeriesArgument
     @Option(help: "Window width: 60s, 15m, 1h, 1d (or PT1H, P1D).") var window: DurationArgument
-    @Option(help: "IANA time zone the windows align to (e.g. Asia/Tokyo). Default UTC.", transform: ZoneArgument.parse) var tz = ZoneArgument.utc
+    @Option(help: "IANA time zone the windows align to (e.g. Asia/Tokyo). Default UTC.", transform: ZoneArgument.parse)
+    var tz = ZoneArgument.utc
     @Option(help: "Start (ISO 8601). Default: the first sample.") var from: InstantArgument?
     @Option(help: "End, exclusive (ISO 8601). Default: after the last sample.") var to: InstantArgument?
     @Option(help: "Exclude samples whose flags share a bit with this mask (e.g. 0xFFFF = any flag).")
@@ -161,7 +162,9 @@ struct StoreScan: AsyncParsableCommand {
         let result = try db.scan(id, range: (from?.micros ?? Int64.min / 4)..<(to?.micros ?? Int64.max / 4))
         print("ts_us,value,flags,tag,time")
         for s in result.samples.prefix(limit) {
-            print("\(s.timestampMicros),\(s.value),\(s.flags),\(s.contextTag.map(String.init) ?? ""),\(TimeFormat.iso8601(s.timestampMicros))")
+            print(
+                "\(s.timestampMicros),\(s.value),\(s.flags),\(s.contextTag.map(String.init) ?? ""),\(TimeFormat.iso8601(s.timestampMicros))"
+            )
         }
         if result.samples.count > limit { print("… \(result.samples.count - limit) more (raise --limit)") }
         for report in result.corruptChunks { print("warning: \(report)") }
@@ -187,7 +190,9 @@ struct StoreInfo: AsyncParsableCommand {
         }
         let total = info.series.reduce(0) { $0 + $1.samples }
         let bytes = db.diskBytes()
-        print("\(total) samples, \(bytes) bytes on disk, \(total > 0 ? String(format: "%.3f", Double(bytes) / Double(total)) : "-") bytes/sample")
+        print(
+            "\(total) samples, \(bytes) bytes on disk, \(total > 0 ? String(format: "%.3f", Double(bytes) / Double(total)) : "-") bytes/sample"
+        )
     }
 
     private func pad(_ n: Int, _ width: Int) -> String {
@@ -206,7 +211,9 @@ struct StoreRetain: AsyncParsableCommand {
     @Option(help: "Drop raw chunks that end before this instant (ISO 8601) instead.") var before: InstantArgument?
 
     func validate() throws {
-        guard (rawAge == nil) != (before == nil) else { throw ValidationError("give exactly one of --raw-age or --before") }
+        guard (rawAge == nil) != (before == nil) else {
+            throw ValidationError("give exactly one of --raw-age or --before")
+        }
     }
 
     func run() async throws {

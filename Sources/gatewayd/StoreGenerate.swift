@@ -11,7 +11,8 @@ struct StoreGenerate: AsyncParsableCommand {
 
     @Argument(help: "Output CSV path.") var output: String
     @Option(help: "Number of samples.") var count: Int = 86_400
-    @Option(help: "First timestamp (ISO 8601).") var start: InstantArgument = InstantArgument(argument: "2026-03-28T00:00:00Z")!
+    @Option(help: "First timestamp (ISO 8601).") var start: InstantArgument = InstantArgument(
+        argument: "2026-03-28T00:00:00Z")!
     @Option(help: "Random seed.") var seed: UInt64 = 42
 
     func run() async throws {
@@ -36,7 +37,8 @@ struct StoreGenerate: AsyncParsableCommand {
 /// crash tests, which SIGKILL it at random instants and check that every printed number survives exactly once.
 struct StoreCrashWriter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "crash-writer", abstract: "Append numbered samples and print each acknowledged one (for crash tests).",
+        commandName: "crash-writer",
+        abstract: "Append numbered samples and print each acknowledged one (for crash tests).",
         shouldDisplay: false)
 
     @OptionGroup var store: StoreOptions

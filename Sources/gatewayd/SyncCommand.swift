@@ -29,9 +29,12 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration: GatewayConfiguration
         do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
-        guard !configuration.destinations.isEmpty else { throw ValidationError("\(config): no sync destinations are configured") }
+        guard !configuration.destinations.isEmpty else {
+            throw ValidationError("\(config): no sync destinations are configured")
+        }
         guard FileManager.default.fileExists(atPath: configuration.dataDirectory + "/engine.sqlite") else {
-            throw ValidationError("data_directory \(configuration.dataDirectory): no gateway data here (missing engine.sqlite)")
+            throw ValidationError(
+                "data_directory \(configuration.dataDirectory): no gateway data here (missing engine.sqlite)")
         }
         let (service, outbox) = try SyncService.open(configuration: configuration)
         if let retryFailed {
@@ -39,7 +42,8 @@ struct SyncCommand: AsyncParsableCommand {
                 throw ValidationError("--retry-failed: no destination is named '\(retryFailed)'")
             }
             let count = try outbox.retryFailed(destination: retryFailed)
-            FileHandleOutput.standardError("gatewayd sync: \(count) refused entr\(count == 1 ? "y" : "ies") of \(retryFailed) queued again")
+            FileHandleOutput.standardError(
+                "gatewayd sync: \(count) refused entr\(count == 1 ? "y" : "ies") of \(retryFailed) queued again")
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let transport = try HTTPTransport(client: client, destinations: configuration.destinations)
@@ -48,7 +52,8 @@ struct SyncCommand: AsyncParsableCommand {
                 print("\(name): \(Self.describe(result))")
             }
         } else {
-            FileHandleOutput.standardError("gatewayd sync: \(configuration.destinations.count) destination(s); Ctrl-C to stop")
+            FileHandleOutput.standardError(
+                "gatewayd sync: \(configuration.destinations.count) destination(s); Ctrl-C to stop")
             await service.run(transport: transport)
         }
         try await client.shutdown()
@@ -58,7 +63,8 @@ struct SyncCommand: AsyncParsableCommand {
         switch result {
         case .idle: "nothing to send"
         case .waiting(let until): "backing off until \(FHIRTime.instant(utcMicros: until))"
-        case .delivered(let sent, let refused): "sent \(sent)" + (refused > 0 ? ", \(refused) refused (see gatewayd status)" : "")
+        case .delivered(let sent, let refused):
+            "sent \(sent)" + (refused > 0 ? ", \(refused) refused (see gatewayd status)" : "")
         case .failed(let why): "failed: \(why) (will retry)"
         }
     }

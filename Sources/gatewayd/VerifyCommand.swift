@@ -11,7 +11,8 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that no stored reading was altered: the ledger's hash chain, signatures, and every reading.",
-        discussion: "Exit status 0 when intact, 1 with the first problem named (entry, line, reading identity) otherwise.")
+        discussion:
+            "Exit status 0 when intact, 1 with the first problem named (entry, line, reading identity) otherwise.")
 
     @Option(help: "Data directory.")
     var dir: String
@@ -48,7 +49,9 @@ struct VerifyCommand: ParsableCommand {
             batch: { entry in try archive.ledgerItems(ledgerSequence: entry.sequence) }, publicKey: publicKey)
         let stored = try archive.storedReadingCount()
         if report.isIntact && report.readingsVerified < stored {
-            return (report, stored, false, "\(stored - report.readingsVerified) stored reading(s) are not in the ledger")
+            return (
+                report, stored, false, "\(stored - report.readingsVerified) stored reading(s) are not in the ledger"
+            )
         }
         return (report, stored, report.isIntact, nil)
     }

@@ -40,7 +40,9 @@ struct TestPeripheral {
 
     /// A server with a heart-rate service, a long device name, a custom 128-bit service; client and server
     /// joined by a real socketpair.
-    static func make(options: GATTClientOptions = GATTClientOptions(), inProcess: Bool = false) async throws -> TestPeripheral {
+    static func make(options: GATTClientOptions = GATTClientOptions(), inProcess: Bool = false) async throws
+        -> TestPeripheral
+    {
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
         let longName = db.addCharacteristic(.deviceName, properties: [.read])
@@ -56,7 +58,8 @@ struct TestPeripheral {
             value: .fixed([1, 2, 3]))
         db.finish()
         let handler = RecordingHandler()
-        await handler.set(longName.value, Array("A blood pressure monitor with a rather long device name, 60+ bytes".utf8))
+        await handler.set(
+            longName.value, Array("A blood pressure monitor with a rather long device name, 60+ bytes".utf8))
         let serverEnd: any ATTBearer
         let clientEnd: any ATTBearer
         if inProcess {
@@ -64,7 +67,8 @@ struct TestPeripheral {
         } else {
             (serverEnd, clientEnd) = try SeqPacketBearer.pair()
         }
-        let server = ATTServer(bearer: serverEnd, database: db, handler: handler, supportedMTU: 64, indicationTimeout: .seconds(5))
+        let server = ATTServer(
+            bearer: serverEnd, database: db, handler: handler, supportedMTU: 64, indicationTimeout: .seconds(5))
         Task { await server.run() }
         let client = GATTClient(bearer: clientEnd, options: options)
         await client.start()
@@ -79,7 +83,10 @@ struct TestPeripheral {
         let peripheral = try await TestPeripheral.make(inProcess: inProcess)
         #expect(try await peripheral.client.exchangeMTU() == 64)
         let database = try await peripheral.client.discoverAll()
-        #expect(database.services.map(\.uuid).prefix(3) == [.genericAccessService, .heartRateService, .bloodPressureService])
+        #expect(
+            database.services.map(\.uuid).prefix(3) == [
+                .genericAccessService, .heartRateService, .bloodPressureService,
+            ])
         #expect(database.services.count == 4)
         let hrm = try #require(database.characteristic(.heartRateMeasurement))
         #expect(hrm.valueHandle == peripheral.heartRate.value)
@@ -98,7 +105,9 @@ struct TestPeripheral {
         let peripheral = try await TestPeripheral.make()
         // Default MTU 23: a 66-byte name needs a Read and three Read Blobs.
         let name = try await peripheral.client.read(handle: peripheral.longName.value)
-        #expect(String(decoding: name, as: UTF8.self) == "A blood pressure monitor with a rather long device name, 60+ bytes")
+        #expect(
+            String(decoding: name, as: UTF8.self)
+                == "A blood pressure monitor with a rather long device name, 60+ bytes")
         peripheral.client.close()
     }
 
@@ -107,7 +116,10 @@ struct TestPeripheral {
         try await peripheral.client.write(handle: peripheral.control.value, value: [0x01])
         try await peripheral.client.writeCommand(handle: peripheral.control.value, value: [0x02])
         // Writes are answered in order, so a following read sees the command's value.
-        await #expect(throws: GATTError.errorResponse(request: 0x12, handle: peripheral.control.value, code: .invalidAttributeValueLength)) {
+        await #expect(
+            throws: GATTError.errorResponse(
+                request: 0x12, handle: peripheral.control.value, code: .invalidAttributeValueLength)
+        ) {
             try await peripheral.client.write(handle: peripheral.control.value, value: [1, 2, 3, 4, 5])
         }
         let writes = await peripheral.handler.writes
@@ -116,10 +128,14 @@ struct TestPeripheral {
         await #expect(throws: GATTError.errorResponse(request: 0x0A, handle: 0x0999, code: .invalidHandle)) {
             try await peripheral.client.read(handle: 0x0999)
         }
-        await #expect(throws: GATTError.errorResponse(request: 0x0A, handle: peripheral.heartRate.value, code: .readNotPermitted)) {
+        await #expect(
+            throws: GATTError.errorResponse(request: 0x0A, handle: peripheral.heartRate.value, code: .readNotPermitted)
+        ) {
             try await peripheral.client.read(handle: peripheral.heartRate.value)
         }
-        await #expect(throws: GATTError.errorResponse(request: 0x12, handle: peripheral.custom.value, code: .writeNotPermitted)) {
+        await #expect(
+            throws: GATTError.errorResponse(request: 0x12, handle: peripheral.custom.value, code: .writeNotPermitted)
+        ) {
             try await peripheral.client.write(handle: peripheral.custom.value, value: [0])
         }
         peripheral.client.close()
@@ -191,13 +207,18 @@ struct TestPeripheral {
         let bpm = db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate])
         db.finish()
         let (serverEnd, clientEnd) = try SeqPacketBearer.pair()
-        let server = ATTServer(bearer: serverEnd, database: db, handler: RecordingHandler(), supportedMTU: 64, indicationTimeout: .seconds(5))
+        let server = ATTServer(
+            bearer: serverEnd, database: db, handler: RecordingHandler(), supportedMTU: 64,
+            indicationTimeout: .seconds(5))
         Task { await server.run() }
         // The device's side of a bond: both CCCDs already say "indicate" (written here as the earlier connection did).
-        let setup = GATTClient(bearer: clientEnd, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(2)))
+        let setup = GATTClient(
+            bearer: clientEnd, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(2)))
         await setup.start()
         _ = try await setup.exchangeMTU()
-        for handles in [serviceChanged, bpm] { try await setup.write(handle: try #require(handles.cccd), value: [0x02, 0x00]) }
+        for handles in [serviceChanged, bpm] {
+            try await setup.write(handle: try #require(handles.cccd), value: [0x02, 0x00])
+        }
         var events = setup.events.makeAsyncIterator()
         // Discovery runs once per link: a second call answers from what the first found.
         _ = try await setup.discoverAll()

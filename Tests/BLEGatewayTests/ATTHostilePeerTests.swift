@@ -7,7 +7,8 @@ import Testing
 @Suite struct ATTHostilePeerTests {
     static let validRequests: [[UInt8]] = [
         [0x02, 0x05, 0x02], [0x10, 0x01, 0x00, 0xFF, 0xFF, 0x00, 0x28], [0x08, 0x01, 0x00, 0xFF, 0xFF, 0x03, 0x28],
-        [0x04, 0x01, 0x00, 0xFF, 0xFF], [0x0A, 0x03, 0x00], [0x0C, 0x03, 0x00, 0x01, 0x00], [0x12, 0x04, 0x00, 0x01, 0x00],
+        [0x04, 0x01, 0x00, 0xFF, 0xFF], [0x0A, 0x03, 0x00], [0x0C, 0x03, 0x00, 0x01, 0x00],
+        [0x12, 0x04, 0x00, 0x01, 0x00],
         [0x06, 0x01, 0x00, 0xFF, 0xFF, 0x00, 0x28, 0x0F, 0x18],
     ]
 
@@ -56,10 +57,13 @@ import Testing
         var random = TestRandom(seed: 0xC11E)
         for _ in 0..<150 {
             let (clientEnd, server) = InProcessBearer.pair()
-            let client = GATTClient(bearer: clientEnd, options: GATTClientOptions(transactionTimeout: .milliseconds(50)))
+            let client = GATTClient(
+                bearer: clientEnd, options: GATTClientOptions(transactionTimeout: .milliseconds(50)))
             await client.start()
             let discovery = Task { () -> Result<DiscoveredDatabase, GATTError> in
-                do throws(GATTError) { return .success(try await client.discoverAll()) } catch { return .failure(error) }
+                do throws(GATTError) { return .success(try await client.discoverAll()) } catch {
+                    return .failure(error)
+                }
             }
             // Answer each request with random bytes, a mutated plausible response, or nothing.
             let seed = random.next()
@@ -74,7 +78,9 @@ import Testing
                     case 2: reply = [0x01, opcode, 0x01, 0x00, 0x0A]
                     default: reply = [0x1D, 0x03, 0x00, 0x01]  // an indication instead of a response
                     }
-                    if !reply.isEmpty, random.next() % 2 == 0 { reply[Int(random.next() % UInt64(reply.count))] ^= 0x5A }
+                    if !reply.isEmpty, random.next() % 2 == 0 {
+                        reply[Int(random.next() % UInt64(reply.count))] ^= 0x5A
+                    }
                     if !reply.isEmpty { try? await server.send(reply) }
                 }
             }

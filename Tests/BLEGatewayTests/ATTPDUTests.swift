@@ -1,5 +1,5 @@
-import TimeSeries
 import Testing
+import TimeSeries
 
 @testable import BLEGateway
 
@@ -13,7 +13,10 @@ import Testing
         .findByTypeValueRequest(HandleRange(start: 1, end: 0xFFFF), type: 0x2800, value: [0x10, 0x18]),
         .findByTypeValueResponse([HandleRange(start: 1, end: 7)]),
         .readByTypeRequest(HandleRange(start: 1, end: 9), type: .characteristic),
-        .readByTypeResponse([HandleValue(handle: 2, value: [0x10, 3, 0, 0x37, 0x2A]), HandleValue(handle: 5, value: [2, 6, 0, 0x38, 0x2A])]),
+        .readByTypeResponse([
+            HandleValue(handle: 2, value: [0x10, 3, 0, 0x37, 0x2A]),
+            HandleValue(handle: 5, value: [2, 6, 0, 0x38, 0x2A]),
+        ]),
         .readRequest(handle: 3), .readResponse(value: [1, 2]), .readResponse(value: []),
         .readBlobRequest(handle: 3, offset: 22), .readBlobResponse(value: [9]),
         .readByGroupTypeRequest(HandleRange(start: 1, end: 0xFFFF), type: .primaryService),
@@ -31,16 +34,23 @@ import Testing
 
     @Test func knownWireBytes() throws {
         #expect(ATTPDU.exchangeMTURequest(clientRxMTU: 517).encoded() == [0x02, 0x05, 0x02])
-        #expect(ATTPDU.readByGroupTypeRequest(.all, type: .primaryService).encoded() == [0x10, 0x01, 0x00, 0xFF, 0xFF, 0x00, 0x28])
-        #expect(ATTPDU.errorResponse(requestOpcode: 0x10, handle: 0x0001, error: .attributeNotFound).encoded() == [0x01, 0x10, 0x01, 0x00, 0x0A])
+        #expect(
+            ATTPDU.readByGroupTypeRequest(.all, type: .primaryService).encoded() == [
+                0x10, 0x01, 0x00, 0xFF, 0xFF, 0x00, 0x28,
+            ])
+        #expect(
+            ATTPDU.errorResponse(requestOpcode: 0x10, handle: 0x0001, error: .attributeNotFound).encoded() == [
+                0x01, 0x10, 0x01, 0x00, 0x0A,
+            ])
         #expect(ATTPDU.handleValueConfirmation.encoded() == [0x1E])
     }
 
     @Test func malformedPDUsAreTypedErrors() {
         #expect(throws: ATTPDUError.empty) { try ATTPDU(decoding: []) }
-        for bytes: [UInt8] in [[0x02, 0x05], [0x02, 0x05, 0x02, 0x00], [0x0A, 0x01], [0x1E, 0x00], [0x05, 0x03, 0x01, 0x00, 0x02, 0x29],
-            [0x09, 0x01, 0x02, 0x00], [0x11, 0x06, 0x01, 0x00, 0x05, 0x00, 0x0D], [0x08, 0x01, 0x00, 0xFF, 0xFF, 0x03]]
-        {
+        for bytes: [UInt8] in [
+            [0x02, 0x05], [0x02, 0x05, 0x02, 0x00], [0x0A, 0x01], [0x1E, 0x00], [0x05, 0x03, 0x01, 0x00, 0x02, 0x29],
+            [0x09, 0x01, 0x02, 0x00], [0x11, 0x06, 0x01, 0x00, 0x05, 0x00, 0x0D], [0x08, 0x01, 0x00, 0xFF, 0xFF, 0x03],
+        ] {
             #expect(throws: ATTPDUError.self) { try ATTPDU(decoding: bytes) }
         }
     }

@@ -6,7 +6,9 @@ import Testing
 /// Numbers (AD types; appearance categories Heart Rate Sensor 0x00D → 0x0340, Blood Pressure 0x00E → 0x0380,
 /// Glucose Meter 0x010 → 0x0400).
 @Suite struct AdvertisingDataTests {
-    func parse(_ hex: String) throws(CharacteristicDecodeError) -> AdvertisingData { try AdvertisingData(parsing: MgmtVectors.hex(hex)) }
+    func parse(_ hex: String) throws(CharacteristicDecodeError) -> AdvertisingData {
+        try AdvertisingData(parsing: MgmtVectors.hex(hex))
+    }
 
     func failure(_ hex: String) -> CharacteristicDecodeError? {
         do throws(CharacteristicDecodeError) {
@@ -45,7 +47,8 @@ import Testing
     @Test func heartRateStrap() throws {
         // Incomplete list HR 0x180D + Battery 0x180F, TX power +4 dBm, appearance 0x0341 (HR belt),
         // service data for Battery (0x180F) = 90 %, complete name "HRM-Sim".
-        let data = try parse("02 01 06 05 02 0D 18 0F 18 02 0A 04 03 19 41 03 04 16 0F 18 5A 08 09 48 52 4D 2D 53 69 6D")
+        let data = try parse(
+            "02 01 06 05 02 0D 18 0F 18 02 0A 04 03 19 41 03 04 16 0F 18 5A 08 09 48 52 4D 2D 53 69 6D")
         #expect(!data.hasCompleteServiceList)
         #expect(data.healthProfiles == [.heartRate])
         #expect(data.txPower == 4)
@@ -63,10 +66,11 @@ import Testing
         #expect(data.healthProfiles == [.heartRate])
     }
 
-    @Test(arguments: [
-        (0x0380, "blood_pressure"), (0x0382, "blood_pressure"), (0x0340, "heart_rate"),
-        (0x0400, "glucose"), (0x0C80, nil), (0x0000, nil),
-    ] as [(UInt16, String?)])
+    @Test(
+        arguments: [
+            (0x0380, "blood_pressure"), (0x0382, "blood_pressure"), (0x0340, "heart_rate"),
+            (0x0400, "glucose"), (0x0C80, nil), (0x0000, nil),
+        ] as [(UInt16, String?)])
     func appearanceCategories(_ raw: UInt16, _ profile: String?) {
         #expect(Appearance(rawValue: raw).healthProfile?.id == profile)
     }

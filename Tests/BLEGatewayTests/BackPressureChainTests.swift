@@ -71,9 +71,11 @@ import Testing
         let taken = Mutex(0)
         let readings = ReadingCollector.readings(
             from: events,
-            options: ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
+            options: ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) {
+                stamp, offset, received, clocks in
                 TimeDecisionRules.decide(
-                    deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
+                    deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received,
+                    comparisons: clocks,
                     policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
             },
             onEvent: { if case .measurement = $0 { taken.withLock { $0 += 1 } } }, onMalformed: { _, _ in })

@@ -135,7 +135,9 @@ import Testing
         let measurement = try BloodPressureMeasurement(decoding: bytes)
         let clean = try BloodPressureMeasurement(decoding: Self.full)
         #expect(measurement.record.reservedFlags == bit)
-        #expect(measurement.record.systolic == clean.record.systolic && measurement.record.measurementStatus == clean.record.measurementStatus)
+        #expect(
+            measurement.record.systolic == clean.record.systolic
+                && measurement.record.measurementStatus == clean.record.measurementStatus)
         #expect(measurement.encoded() == bytes)
         #expect(measurement.json["reserved_flags"] == .int(bit))
         #expect(try IntermediateCuffPressure(decoding: bytes).record.reservedFlags == bit)
@@ -204,19 +206,27 @@ import Testing
         var bytes = Self.full
         bytes[9] = 13
         let received = ReceivedMeasurement(
-            measurement: Measurement(try BloodPressureMeasurement(decoding: bytes)), characteristic: .bloodPressureMeasurement,
-            rawPayloads: [bytes], receivedAt: Date(timeIntervalSince1970: 1_795_000_000), delivery: .indication, contextMissing: false,
+            measurement: Measurement(try BloodPressureMeasurement(decoding: bytes)),
+            characteristic: .bloodPressureMeasurement,
+            rawPayloads: [bytes], receivedAt: Date(timeIntervalSince1970: 1_795_000_000), delivery: .indication,
+            contextMissing: false,
             acknowledgement: .none)
         let policy = TimePolicy(timeZoneIdentifier: "Asia/Tokyo")
-        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
-            TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
+        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) {
+            stamp, offset, received, clocks in
+            TimeDecisionRules.decide(
+                deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
+                policy: policy)
         }
-        let readings = ReadingMapper.readings(from: received, identity: DeviceIdentity(link: "test"), clocks: [], options: options)
+        let readings = ReadingMapper.readings(
+            from: received, identity: DeviceIdentity(link: "test"), clocks: [], options: options)
         let pressure = try #require(readings.first { $0.kind == .bloodPressure })
         #expect(pressure.components.first?.value == .quantity(DecimalQuantity(mantissa: 120, exponent: 0)))
         #expect(pressure.flags.contains(.timeRefused))
         #expect(pressure.time.effectiveMicros == 1_795_000_000_000_000)
-        if case .refused(let reason) = pressure.time.decision { #expect(reason.contains("invalid_timestamp"), "\(reason)") } else {
+        if case .refused(let reason) = pressure.time.decision {
+            #expect(reason.contains("invalid_timestamp"), "\(reason)")
+        } else {
             Issue.record("expected the stamp refused, got \(pressure.time.decision)")
         }
         #expect(pressure.rawPayloads == [bytes])
@@ -314,8 +324,12 @@ import Testing
     @Test func fuzzNeverCrashesAndCanonicalPayloadsReEncodeExactly() {
         for (index, run) in [
             // With a reserved flag bit set, octets after the known fields are ignored: such payloads re-encode without them.
-            Kit.fuzz(BloodPressureMeasurement.self, seed: 0xB9_0001, makeBytes: Self.randomPayload, isCanonical: Self.noReservedFlags),
-            Kit.fuzz(IntermediateCuffPressure.self, seed: 0xB9_0002, makeBytes: Self.randomPayload, isCanonical: Self.noReservedFlags),
+            Kit.fuzz(
+                BloodPressureMeasurement.self, seed: 0xB9_0001, makeBytes: Self.randomPayload,
+                isCanonical: Self.noReservedFlags),
+            Kit.fuzz(
+                IntermediateCuffPressure.self, seed: 0xB9_0002, makeBytes: Self.randomPayload,
+                isCanonical: Self.noReservedFlags),
             Kit.fuzz(BloodPressureFeature.self, seed: 0xB9_0003) { random in
                 var bytes = random.bytes(random.below(4))
                 if bytes.count > 1, random.chance(60) { bytes[1] &= 0x01 }

@@ -26,7 +26,8 @@ enum BondStoreTestKit {
         encryptedDiversifier: 0x1234, randomNumber: 0x0102_0304_0506_0708, value: MgmtVectors.keyValue)
     static let cuffPeripheralKey = LongTermKey(
         device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: false, encryptionSize: 16,
-        encryptedDiversifier: 0xBEEF, randomNumber: 0xFFEE_DDCC_BBAA_9988, value: Array(MgmtVectors.keyValue.reversed()))
+        encryptedDiversifier: 0xBEEF, randomNumber: 0xFFEE_DDCC_BBAA_9988, value: Array(MgmtVectors.keyValue.reversed())
+    )
     static let meterIRK = IdentityResolvingKey(device: MgmtVectors.meter, value: MgmtVectors.irkValue)
 }
 
@@ -53,7 +54,9 @@ enum BondStoreTestKit {
         #expect(try await store.record(.newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
         #expect(
             try await store.record(
-                .newIdentityResolvingKey(storeHint: true, randomAddress: MgmtVectors.address("4A:BB:CC:DD:EE:FF"), key: BondStoreTestKit.meterIRK)))
+                .newIdentityResolvingKey(
+                    storeHint: true, randomAddress: MgmtVectors.address("4A:BB:CC:DD:EE:FF"),
+                    key: BondStoreTestKit.meterIRK)))
         // The same key again changes nothing.
         #expect(try await !store.record(.newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
 
@@ -64,7 +67,11 @@ enum BondStoreTestKit {
         let cuff = await reopened.bond(for: MgmtVectors.cuff.address)
         #expect(Set(cuff?.longTermKeys ?? []) == [BondStoreTestKit.cuffCentralKey, BondStoreTestKit.cuffPeripheralKey])
         let meter = await reopened.bond(for: MgmtVectors.meter.address)
-        #expect(meter == Bond(identity: MgmtVectors.meter, longTermKeys: [MgmtVectors.meterKey], identityResolvingKey: BondStoreTestKit.meterIRK))
+        #expect(
+            meter
+                == Bond(
+                    identity: MgmtVectors.meter, longTermKeys: [MgmtVectors.meterKey],
+                    identityResolvingKey: BondStoreTestKit.meterIRK))
 
         let commands = await reopened.loadCommands(index: 0)
         #expect(commands.map(\.index) == [0, 0])
@@ -74,7 +81,8 @@ enum BondStoreTestKit {
             Issue.record("expected Load Long Term Keys then Load Identity Resolving Keys, got \(commands)")
             return
         }
-        #expect(Set(keys) == [BondStoreTestKit.cuffCentralKey, BondStoreTestKit.cuffPeripheralKey, MgmtVectors.meterKey])
+        #expect(
+            Set(keys) == [BondStoreTestKit.cuffCentralKey, BondStoreTestKit.cuffPeripheralKey, MgmtVectors.meterKey])
         #expect(irks == [BondStoreTestKit.meterIRK])
     }
 
@@ -108,9 +116,14 @@ enum BondStoreTestKit {
         #expect(throws: BondStoreError.notARegularFile(path: link)) { try BondStore(path: link) }
 
         let corrupt = directory + "/corrupt.json"
-        #expect(FileManager.default.createFile(atPath: corrupt, contents: Data("{\"version\": 1".utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: corrupt, contents: Data("{\"version\": 1".utf8), attributes: [.posixPermissions: 0o600]))
         let corruptError = #expect(throws: BondStoreError.self) { try BondStore(path: corrupt) }
-        if case .corrupt = corruptError {} else { Issue.record("not reported as corrupt: \(String(describing: corruptError))") }
+        if case .corrupt = corruptError {
+        } else {
+            Issue.record("not reported as corrupt: \(String(describing: corruptError))")
+        }
         #expect(corruptError?.description.contains("pair the devices again") == true)
         let badKey = directory + "/bad-key.json"
         let json = """
@@ -118,7 +131,9 @@ enum BondStoreTestKit {
               "longTermKeys": [{"type": 0, "central": true, "encryptionSize": 16, "encryptedDiversifier": 0,
                                 "randomNumber": "0000000000000000", "value": "0011"}]}]}
             """
-        #expect(FileManager.default.createFile(atPath: badKey, contents: Data(json.utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: badKey, contents: Data(json.utf8), attributes: [.posixPermissions: 0o600]))
         let keyError = #expect(throws: BondStoreError.self) { try BondStore(path: badKey) }
         #expect(keyError?.description.contains("long term key value has 2 bytes, not 16") == true)
     }
@@ -132,7 +147,8 @@ enum BondStoreTestKit {
         debug.keyType = .debugP256
         #expect(try await !store.record(.newLongTermKey(storeHint: true, key: debug)))
         #expect(
-            try await !store.record(.newIdentityResolvingKey(storeHint: false, randomAddress: .any, key: BondStoreTestKit.meterIRK)))
+            try await !store.record(
+                .newIdentityResolvingKey(storeHint: false, randomAddress: .any, key: BondStoreTestKit.meterIRK)))
         #expect(try await !store.record(.indexAdded))
         #expect(await store.bonds.isEmpty)
     }
@@ -147,10 +163,11 @@ enum BondStoreTestKit {
         try await store.record(.newLongTermKey(storeHint: true, key: privateKey))
         try await store.record(.newLongTermKey(storeHint: true, key: MgmtVectors.meterKey))
         let commands = await store.loadCommands(index: 3)
-        #expect(commands == [
-            ManagementRequest(index: 3, command: .loadLongTermKeys([MgmtVectors.meterKey])),
-            ManagementRequest(index: 3, command: .loadIdentityResolvingKeys([])),
-        ])
+        #expect(
+            commands == [
+                ManagementRequest(index: 3, command: .loadLongTermKeys([MgmtVectors.meterKey])),
+                ManagementRequest(index: 3, command: .loadIdentityResolvingKeys([])),
+            ])
     }
 
     @Test func rePairingReplacesTheKeyForThatRole() async throws {

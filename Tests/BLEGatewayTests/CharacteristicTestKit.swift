@@ -1,5 +1,5 @@
-import TimeSeries
 import Testing
+import TimeSeries
 
 @testable import BLEGateway
 

@@ -10,7 +10,8 @@ import Testing
     /// the Database Hash) when `genericAttribute`, and an extra Battery characteristic when `firmware` is 2.
     /// (`name`, `feature` and `battery` are values a client reads, not structure.)
     static func cuffDatabase(
-        genericAttribute: Bool, firmware: Int = 1, name: String = "cuff", feature: [UInt8] = [0x00, 0x00], battery: UInt8 = 90
+        genericAttribute: Bool, firmware: Int = 1, name: String = "cuff", feature: [UInt8] = [0x00, 0x00],
+        battery: UInt8 = 90
     ) -> AttributeDatabase {
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
@@ -20,7 +21,9 @@ import Testing
         db.addCharacteristic(.bloodPressureFeature, properties: [.read], value: .fixed(feature))
         db.addPrimaryService(.batteryService)
         db.addCharacteristic(.batteryLevel, properties: [.read, .notify], value: .fixed([battery]))
-        if firmware >= 2 { db.addCharacteristic(BluetoothUUID(0x2BED), properties: [.read], value: .fixed([0x00, 0x00])) }
+        if firmware >= 2 {
+            db.addCharacteristic(BluetoothUUID(0x2BED), properties: [.read], value: .fixed([0x00, 0x00]))
+        }
         if genericAttribute { db.finishWithGenericAttribute() } else { db.finish() }
         return db
     }
@@ -28,7 +31,9 @@ import Testing
     /// One link: the device serves `database` on one end of a socketpair, a client with `slot` on the other.
     static func connect(_ database: AttributeDatabase, slot: GATTCacheSlot?) async throws -> (ATTServer, GATTClient) {
         let (serverEnd, clientEnd) = try SeqPacketBearer.pair()
-        let server = ATTServer(bearer: serverEnd, database: database, handler: RecordingHandler(), supportedMTU: 64, indicationTimeout: .seconds(5))
+        let server = ATTServer(
+            bearer: serverEnd, database: database, handler: RecordingHandler(), supportedMTU: 64,
+            indicationTimeout: .seconds(5))
         Task { await server.run() }
         let client = GATTClient(bearer: clientEnd, cache: slot)
         await client.start()
@@ -48,7 +53,8 @@ import Testing
     @Test func aesCMACMatchesRFC4493() {
         let key = Self.hex("2b7e151628aed2a6abf7158809cf4f3c")
         let message = Self.hex(
-            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710")
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710"
+        )
         #expect(AESCMAC.mac([], key: key) == Self.hex("bb1d6929e95937287fa37d129b756746"))
         #expect(AESCMAC.mac(Array(message.prefix(16)), key: key) == Self.hex("070a16b46b4d4144f79bdd9dd04a287c"))
         #expect(AESCMAC.mac(Array(message.prefix(40)), key: key) == Self.hex("dfa66747de9ae63030ca32611497c827"))
@@ -62,7 +68,8 @@ import Testing
         #expect(first.databaseHash.count == 16)
         #expect(first.databaseHash == Self.cuffDatabase(genericAttribute: true).databaseHash)
         #expect(first.databaseHash != Self.cuffDatabase(genericAttribute: true, firmware: 2).databaseHash)
-        let sameStructure = Self.cuffDatabase(genericAttribute: true, name: "another name", feature: [0xFF, 0x01], battery: 12)
+        let sameStructure = Self.cuffDatabase(
+            genericAttribute: true, name: "another name", feature: [0xFF, 0x01], battery: 12)
         #expect(sameStructure.databaseHash == first.databaseHash)
     }
 
@@ -134,7 +141,9 @@ import Testing
         let new = Self.cuffDatabase(genericAttribute: true, firmware: 2)
         let battery = try #require(before.service(.batteryService)).handles
         await server.replaceDatabase(new)
-        #expect(await server.indicate(serviceChanged.valueHandle, [UInt8(battery.start & 0xFF), UInt8(battery.start >> 8), 0xFF, 0xFF]))
+        #expect(
+            await server.indicate(
+                serviceChanged.valueHandle, [UInt8(battery.start & 0xFF), UInt8(battery.start >> 8), 0xFF, 0xFF]))
         guard case .confirmedIndication = await events.next() else {
             Issue.record("Service Changed was not confirmed at once")
             return
@@ -146,7 +155,9 @@ import Testing
         let (fresh, fullCost) = try await Self.freshDiscovery(new)
         #expect(after == fresh)
         #expect(await client.discoveries == 2)
-        #expect(partialCost < fullCost, "re-discovering the changed range cost \(partialCost) requests, a full discovery \(fullCost)")
+        #expect(
+            partialCost < fullCost,
+            "re-discovering the changed range cost \(partialCost) requests, a full discovery \(fullCost)")
         #expect(cache.entry(slot.key)?.database == fresh && cache.entry(slot.key)?.hash == new.databaseHash)
         // Nothing else pending: the next call answers from what the link knows.
         _ = try await client.discoverAll()

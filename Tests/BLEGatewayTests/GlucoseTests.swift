@@ -1,5 +1,5 @@
-import TimeSeries
 import Testing
+import TimeSeries
 
 @testable import BLEGateway
 
@@ -95,7 +95,9 @@ private typealias GlucoseKit = GlucoseTestKit
         #expect(status.contains(.resultHigherThanDeviceCanProcess))
         #expect(!status.contains(.resultLowerThanDeviceCanProcess))
         #expect(status.reservedBits == 0x8000)
-        #expect(status.json["set"] == .array([.string("device_battery_low"), .string("result_higher_than_device_can_process")]))
+        #expect(
+            status.json["set"]
+                == .array([.string("device_battery_low"), .string("result_higher_than_device_can_process")]))
         #expect(status.json["reserved_bits"] == .number("32768"))
         #expect(value.concentration == nil)
         #expect(value.encoded() == bytes)
@@ -173,7 +175,9 @@ private typealias GlucoseKit = GlucoseTestKit
         bytes[0] |= bit
         let value = try GlucoseMeasurement(decoding: bytes)
         let clean = try GlucoseMeasurement(decoding: Self.fullPayload)
-        #expect(value.reservedFlags == bit && value.concentration == clean.concentration && value.sequenceNumber == clean.sequenceNumber)
+        #expect(
+            value.reservedFlags == bit && value.concentration == clean.concentration
+                && value.sequenceNumber == clean.sequenceNumber)
         #expect(value.encoded() == bytes)
         #expect(try GlucoseMeasurement(decoding: bytes + [0x00, 0x01]).concentration == clean.concentration)
     }
@@ -243,7 +247,8 @@ private typealias GlucoseKit = GlucoseTestKit
         #expect(value.meal == .preprandial)
         #expect(value.testerHealth == GlucoseTesterHealth(tester: .`self`, health: .noHealthIssues))
         #expect(value.exercise == GlucoseExercise(durationSeconds: 1800, intensityPercent: 50))
-        #expect(value.medication == GlucoseMedication(id: .rapidActingInsulin, amount: .number(mantissa: 5, exponent: -5)))
+        #expect(
+            value.medication == GlucoseMedication(id: .rapidActingInsulin, amount: .number(mantissa: 5, exponent: -5)))
         #expect(value.medicationUnits == .liters)
         #expect(value.hba1c == .number(mantissa: 65, exponent: -1))
         #expect(value.json["carbohydrate"] == .number("0.050"))
@@ -501,7 +506,9 @@ private typealias GlucoseKit = GlucoseTestKit
             } else {
                 // Mutate a valid payload: flip one byte, then maybe cut or extend it.
                 bytes = seeds[Int(random.next() % UInt64(seeds.count))]
-                if !bytes.isEmpty { bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next()) }
+                if !bytes.isEmpty {
+                    bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
+                }
                 switch random.next() % 3 {
                 case 0: bytes = Array(bytes.prefix(Int(random.next() % UInt64(bytes.count + 1))))
                 case 1: bytes.append(UInt8(truncatingIfNeeded: random.next()))

@@ -11,14 +11,17 @@ import Testing
 
     static let stamp = DateTime(year: 2026, month: 12, day: 7, hours: 7, minutes: 10, seconds: 0)
     static let specials: [MedicalFloat] = [
-        .number(mantissa: 368, exponent: -1), .number(mantissa: 9824, exponent: -2), .number(mantissa: -5, exponent: 0), .nan,
+        .number(mantissa: 368, exponent: -1), .number(mantissa: 9824, exponent: -2), .number(mantissa: -5, exponent: 0),
+        .nan,
         .nres, .positiveInfinity, .negativeInfinity,
     ]
 
     @Test func everyFlagCombinationAndSpecialValueRoundTrips() {
         for unit in [TemperatureUnit.celsius, .fahrenheit] {
             for timeStamp in [nil, Self.stamp] {
-                for site in [nil, TemperatureSite.armpit, .tympanum, TemperatureSite(raw: 0), TemperatureSite(raw: 200)] {
+                for site in [
+                    nil, TemperatureSite.armpit, .tympanum, TemperatureSite(raw: 0), TemperatureSite(raw: 200),
+                ] {
                     for value in Self.specials {
                         let record = TemperatureRecord(unit: unit, value: value, timeStamp: timeStamp, site: site)
                         Kit.expectRoundTrip(TemperatureMeasurement(record: record))
@@ -26,7 +29,9 @@ import Testing
                         // The bytes are the specification's: flags, FLOAT, then the flagged fields in order.
                         let bytes = TemperatureMeasurement(record: record).encoded()
                         #expect(bytes.count == 5 + (timeStamp == nil ? 0 : 7) + (site == nil ? 0 : 1))
-                        #expect(bytes[0] == (unit == .fahrenheit ? 1 : 0) | (timeStamp == nil ? 0 : 2) | (site == nil ? 0 : 4))
+                        #expect(
+                            bytes[0] == (unit == .fahrenheit ? 1 : 0) | (timeStamp == nil ? 0 : 2)
+                                | (site == nil ? 0 : 4))
                     }
                 }
             }
@@ -101,7 +106,9 @@ import Testing
 
     // MARK: The session against the simulated thermometer
 
-    static func thermometer(_ change: (inout SimulatedThermometer.Configuration) -> Void = { _ in }) -> SimulatedThermometer {
+    static func thermometer(_ change: (inout SimulatedThermometer.Configuration) -> Void = { _ in })
+        -> SimulatedThermometer
+    {
         var configuration = SimulatedThermometer.Configuration()
         configuration.clock = SimulatedClock(offset: 0, reference: simulationNow, timeZone: tokyo)
         change(&configuration)
@@ -123,13 +130,21 @@ import Testing
         #expect(finished.allSatisfy { $0.record.timeStamp?.isoText == "2026-11-18T20:06:40" })  // Tokyo wall time
         let settling = log.measurements.filter { $0.measurement.value.isIntermediate }
         #expect(settling.count == 6 && settling.allSatisfy { $0.delivery == .notification })
-        #expect(log.events.contains { if case .characteristicRead(let value) = $0 { (value as? TemperatureType)?.site == .armpit } else { false } })
+        #expect(
+            log.events.contains {
+                if case .characteristicRead(let value) = $0 {
+                    (value as? TemperatureType)?.site == .armpit
+                } else {
+                    false
+                }
+            })
         #expect(await thermometer.confirmedMeasurements.count == 3)
         #expect(await thermometer.stored.isEmpty)
 
         // Through the reading mapper: one body-temperature reading each, in °C, taken at the armpit; the NaN kept
         // without a number.
-        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
+        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) {
+            stamp, offset, received, clocks in
             TimeDecisionRules.decide(
                 deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
                 policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
@@ -141,20 +156,30 @@ import Testing
         }
         #expect(readings.count == 3)
         #expect(readings.allSatisfy { $0.kind == .bodyTemperature && $0.context.bodySensorLocation == "armpit" })
-        #expect(readings[0].components == [ReadingComponent(metric: .bodyTemperature, value: .quantity(DecimalQuantity(mantissa: 368, exponent: -1)), unit: "Cel")])
+        #expect(
+            readings[0].components == [
+                ReadingComponent(
+                    metric: .bodyTemperature, value: .quantity(DecimalQuantity(mantissa: 368, exponent: -1)),
+                    unit: "Cel")
+            ])
         #expect(readings[1].components.first?.value == .absent(.notANumber) && readings[1].flags.contains(.valueAbsent))
     }
 
     /// Nothing is confirmed that was not acknowledged: a collector that never acknowledges leaves every measurement on
     /// the thermometer, which sends them again on the next connection.
     @Test func unacknowledgedMeasurementsStayOnTheThermometer() async throws {
-        let thermometer = Self.thermometer { $0.siteInMeasurement = true; $0.unit = .fahrenheit }
+        let thermometer = Self.thermometer {
+            $0.siteInMeasurement = true
+            $0.unit = .fahrenheit
+        }
         await thermometer.measure(count: 3, users: [], seed: 5, end: simulationNow, spacing: 3600)
         let client = try await connect(thermometer)
         let session = HealthThermometerSession(client: client, options: sessionOptions()).run()
         var seen = 0
         for try await event in session {
-            guard case .measurement(let m) = event, m.measurement.as(TemperatureMeasurement.self) != nil else { continue }
+            guard case .measurement(let m) = event, m.measurement.as(TemperatureMeasurement.self) != nil else {
+                continue
+            }
             seen += 1
             await client.close()  // the link ends before the reading is durable
             break
@@ -185,7 +210,9 @@ import Testing
     @Test func everySeedSelectsTheCharacteristicItIsNamedAfterAndDecodes() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/DecoderFuzzer")
-        let seeds = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix("att-pdu") }
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+            !$0.hasPrefix("att-pdu")
+        }
         #expect(seeds.count >= 20)
         for seed in seeds {
             let bytes = [UInt8](try Data(contentsOf: directory.appendingPathComponent(seed)))
@@ -193,7 +220,8 @@ import Testing
             let type = CharacteristicCatalog.all[Int(selector) % CharacteristicCatalog.all.count]
             let kebab = type.name.lowercased().replacingOccurrences(of: " ", with: "-")
             #expect(seed.hasPrefix(kebab + "-"), "\(seed) selects \(type.name)")
-            #expect((try? type.init(decoding: Array(bytes.dropFirst()))) != nil, "\(seed) does not decode as \(type.name)")
+            #expect(
+                (try? type.init(decoding: Array(bytes.dropFirst()))) != nil, "\(seed) does not decode as \(type.name)")
         }
     }
 }

@@ -71,7 +71,8 @@ final class FakeKernel: ManagementTransport, @unchecked Sendable {
     {
         ManagementEventPacket(
             index: packet.index,
-            event: .commandComplete(opcode: ManagementOpcode(rawValue: packet.code), status: status, returnParameters: parameters))
+            event: .commandComplete(
+                opcode: ManagementOpcode(rawValue: packet.code), status: status, returnParameters: parameters))
     }
 
     /// The Address + Address_Type that start the command's parameters (Pair Device, replies …).
@@ -123,32 +124,39 @@ extension ManagementTests {
         }
 
         /// Every command gatewayd sends, byte for byte.
-        @Test(arguments: [
-            (ManagementCommand.readVersion, ManagementPacket.noController, "01 00 FF FF 00 00"),
-            (.readControllerIndexList, ManagementPacket.noController, "03 00 FF FF 00 00"),
-            (.readControllerInfo, 0, "04 00 00 00 00 00"),
-            (.setPowered(true), 0, "05 00 00 00 01 00 01"),
-            (.setPowered(false), 0, "05 00 00 00 01 00 00"),
-            (.setConnectable(false), 1, "07 00 01 00 01 00 00"),
-            (.setBondable(true), 0, "09 00 00 00 01 00 01"),
-            (.setLowEnergy(true), 0, "0D 00 00 00 01 00 01"),
-            (.setIOCapability(.noInputNoOutput), 0, "18 00 00 00 01 00 03"),
-            (.setIOCapability(.keyboardDisplay), 0, "18 00 00 00 01 00 04"),
-            (.pairDevice(MgmtVectors.cuff, ioCapability: .noInputNoOutput), 0, "19 00 00 00 08 00 13 71 DA 7D 1A 00 01 03"),
-            (.cancelPairDevice(MgmtVectors.cuff), 0, "1A 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
-            (.unpairDevice(MgmtVectors.cuff, disconnect: true), 0, "1B 00 00 00 08 00 13 71 DA 7D 1A 00 01 01"),
-            (.userConfirmationReply(MgmtVectors.meter), 0, "1C 00 00 00 07 00 55 44 33 22 11 C0 02"),
-            (.userConfirmationNegativeReply(MgmtVectors.meter), 0, "1D 00 00 00 07 00 55 44 33 22 11 C0 02"),
-            // 123456 = 0x0001E240
-            (.userPasskeyReply(MgmtVectors.cuff, passkey: 123_456), 0, "1E 00 00 00 0B 00 13 71 DA 7D 1A 00 01 40 E2 01 00"),
-            (.userPasskeyNegativeReply(MgmtVectors.cuff), 0, "1F 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
-            (.startDiscovery(.le), 0, "23 00 00 00 01 00 06"),
-            (.startDiscovery([.brEdr, .le]), 0, "23 00 00 00 01 00 07"),
-            (.stopDiscovery(.le), 0, "24 00 00 00 01 00 06"),
-            (.setAdvertising(.connectable), 0, "29 00 00 00 01 00 02"),
-            (.disconnect(MgmtVectors.cuff), 0, "14 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
-            (.removeAdvertising(instance: 0), 0, "3F 00 00 00 01 00 00"),
-        ] as [(ManagementCommand, UInt16, String)])
+        @Test(
+            arguments: [
+                (ManagementCommand.readVersion, ManagementPacket.noController, "01 00 FF FF 00 00"),
+                (.readControllerIndexList, ManagementPacket.noController, "03 00 FF FF 00 00"),
+                (.readControllerInfo, 0, "04 00 00 00 00 00"),
+                (.setPowered(true), 0, "05 00 00 00 01 00 01"),
+                (.setPowered(false), 0, "05 00 00 00 01 00 00"),
+                (.setConnectable(false), 1, "07 00 01 00 01 00 00"),
+                (.setBondable(true), 0, "09 00 00 00 01 00 01"),
+                (.setLowEnergy(true), 0, "0D 00 00 00 01 00 01"),
+                (.setIOCapability(.noInputNoOutput), 0, "18 00 00 00 01 00 03"),
+                (.setIOCapability(.keyboardDisplay), 0, "18 00 00 00 01 00 04"),
+                (
+                    .pairDevice(MgmtVectors.cuff, ioCapability: .noInputNoOutput), 0,
+                    "19 00 00 00 08 00 13 71 DA 7D 1A 00 01 03"
+                ),
+                (.cancelPairDevice(MgmtVectors.cuff), 0, "1A 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
+                (.unpairDevice(MgmtVectors.cuff, disconnect: true), 0, "1B 00 00 00 08 00 13 71 DA 7D 1A 00 01 01"),
+                (.userConfirmationReply(MgmtVectors.meter), 0, "1C 00 00 00 07 00 55 44 33 22 11 C0 02"),
+                (.userConfirmationNegativeReply(MgmtVectors.meter), 0, "1D 00 00 00 07 00 55 44 33 22 11 C0 02"),
+                // 123456 = 0x0001E240
+                (
+                    .userPasskeyReply(MgmtVectors.cuff, passkey: 123_456), 0,
+                    "1E 00 00 00 0B 00 13 71 DA 7D 1A 00 01 40 E2 01 00"
+                ),
+                (.userPasskeyNegativeReply(MgmtVectors.cuff), 0, "1F 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
+                (.startDiscovery(.le), 0, "23 00 00 00 01 00 06"),
+                (.startDiscovery([.brEdr, .le]), 0, "23 00 00 00 01 00 07"),
+                (.stopDiscovery(.le), 0, "24 00 00 00 01 00 06"),
+                (.setAdvertising(.connectable), 0, "29 00 00 00 01 00 02"),
+                (.disconnect(MgmtVectors.cuff), 0, "14 00 00 00 07 00 13 71 DA 7D 1A 00 01"),
+                (.removeAdvertising(instance: 0), 0, "3F 00 00 00 01 00 00"),
+            ] as [(ManagementCommand, UInt16, String)])
         func commandEncodings(_ command: ManagementCommand, _ index: UInt16, _ expected: String) throws {
             #expect(try command.packet(index: index).encoded() == MgmtVectors.hex(expected))
         }
@@ -162,10 +170,13 @@ extension ManagementTests {
             let expected = MgmtVectors.hex(
                 "13 00 00 00 4A 00 02 00"
                     + " 13 71 DA 7D 1A 00 01 00 01 10 34 12 08 07 06 05 04 03 02 01 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F"
-                    + " 55 44 33 22 11 C0 02 03 00 10 00 00 00 00 00 00 00 00 00 00 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F")
+                    + " 55 44 33 22 11 C0 02 03 00 10 00 00 00 00 00 00 00 00 00 00 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F"
+            )
             #expect(packet.encoded() == expected)
             #expect(packet.parameters.count == 2 + 2 * 36)
-            #expect(try ManagementCommand.loadLongTermKeys([]).packet(index: 0).encoded() == MgmtVectors.hex("13 00 00 00 02 00 00 00"))
+            #expect(
+                try ManagementCommand.loadLongTermKeys([]).packet(index: 0).encoded()
+                    == MgmtVectors.hex("13 00 00 00 02 00 00 00"))
         }
 
         @Test func loadIdentityResolvingKeysLayout() throws {
@@ -181,7 +192,8 @@ extension ManagementTests {
             // Instance 1, Flags connectable|discoverable, Duration 0, Timeout 0, Adv_Data_Len 13, Scan_Rsp_Len 0, data:
             // complete 16-bit UUIDs [0x180D] and complete name "HRM-Sim" (the kernel adds Flags itself).
             let data = try AdvertisingData.encode(flags: nil, services: [0x180D], name: "HRM-Sim")
-            let packet = try ManagementCommand.addAdvertising(AdvertisingInstance(advertisingData: data)).packet(index: 1)
+            let packet = try ManagementCommand.addAdvertising(AdvertisingInstance(advertisingData: data)).packet(
+                index: 1)
             #expect(
                 packet.encoded()
                     == MgmtVectors.hex(
@@ -204,15 +216,20 @@ extension ManagementTests {
             #expect(throws: ManagementError.self) { try ManagementCommand.addAdvertising(badInstance).packet(index: 0) }
             let broken = AdvertisingInstance(flags: [.connectable], advertisingData: [0x05, 0x09, 0x41])
             #expect(throws: ManagementError.self) { try ManagementCommand.addAdvertising(broken).packet(index: 0) }
-            let tooLong = AdvertisingInstance(flags: [.discoverable], advertisingData: [0x1D, 0xFF] + [UInt8](repeating: 0, count: 28))
+            let tooLong = AdvertisingInstance(
+                flags: [.discoverable], advertisingData: [0x1D, 0xFF] + [UInt8](repeating: 0, count: 28))
             #expect(throws: ManagementError.self) { try ManagementCommand.addAdvertising(tooLong).packet(index: 0) }
         }
 
         @Test func readVersionAndIndexListReplies() throws {
-            #expect(try ManagementVersion(returnParameters: [0x01, 0x16, 0x00]) == ManagementVersion(version: 1, revision: 22))
+            #expect(
+                try ManagementVersion(returnParameters: [0x01, 0x16, 0x00])
+                    == ManagementVersion(version: 1, revision: 22))
             #expect(try ControllerIndexList.decode([0x02, 0x00, 0x00, 0x00, 0x01, 0x00]) == [0, 1])
             #expect(try ControllerIndexList.decode([0x00, 0x00]) == [])
-            #expect(throws: CharacteristicDecodeError.self) { try ControllerIndexList.decode([0x02, 0x00, 0x00, 0x00]) }
+            #expect(throws: CharacteristicDecodeError.self) {
+                try ControllerIndexList.decode([0x02, 0x00, 0x00, 0x00])
+            }
         }
 
         @Test func readControllerInformationReply() throws {
@@ -226,13 +243,16 @@ extension ManagementTests {
             #expect(info.address.description == "00:AA:01:00:00:00")
             #expect(info.bluetoothVersion == 9)
             #expect(info.manufacturer == 0x05F1)
-            #expect(info.supportedSettings.contains([.powered, .bondable, .lowEnergy, .advertising, .secureConnections]))
+            #expect(
+                info.supportedSettings.contains([.powered, .bondable, .lowEnergy, .advertising, .secureConnections]))
             #expect(info.currentSettings == [.powered, .bondable, .lowEnergy, .secureConnections])
             #expect(info.currentSettings.description == "powered bondable le secure-conn")
             #expect(info.name == "BlueZ 5.66")
             #expect(info.shortName == "")
             #expect(info.encoded() == bytes)
-            #expect(throws: CharacteristicDecodeError.self) { try ControllerInfo(returnParameters: Array(bytes.prefix(279))) }
+            #expect(throws: CharacteristicDecodeError.self) {
+                try ControllerInfo(returnParameters: Array(bytes.prefix(279)))
+            }
         }
 
         @Test func statusNamesFollowTheSpecification() {
@@ -254,35 +274,55 @@ extension ManagementTests {
             #expect(
                 decode("01 00 FF FF 06 00 01 00 00 01 16 00")
                     == ManagementEventPacket(
-                        index: 0xFFFF, event: .commandComplete(opcode: .readVersion, status: .success, returnParameters: [0x01, 0x16, 0x00])))
-            #expect(decode("02 00 00 00 03 00 05 00 12") == ManagementEventPacket(index: 0, event: .commandStatus(opcode: .setPowered, status: .rfKilled)))
+                        index: 0xFFFF,
+                        event: .commandComplete(
+                            opcode: .readVersion, status: .success, returnParameters: [0x01, 0x16, 0x00])))
+            #expect(
+                decode("02 00 00 00 03 00 05 00 12")
+                    == ManagementEventPacket(index: 0, event: .commandStatus(opcode: .setPowered, status: .rfKilled)))
         }
 
-        @Test(arguments: [
-            ("03 00 00 00 01 00 2A", ManagementEvent.controllerError(code: 0x2A)),
-            ("04 00 01 00 00 00", .indexAdded),
-            ("05 00 01 00 00 00", .indexRemoved),
-            // powered | bondable | le = 0x211
-            ("06 00 00 00 04 00 11 02 00 00", .newSettings([.powered, .bondable, .lowEnergy])),
-            // Flags 0x08 (initiated connection), EIR: Flags AD structure
-            ("0B 00 00 00 10 00 13 71 DA 7D 1A 00 01 08 00 00 00 03 00 02 01 06",
-             .deviceConnected(MgmtVectors.cuff, flags: 0x08, eir: [0x02, 0x01, 0x06])),
-            ("0C 00 00 00 08 00 13 71 DA 7D 1A 00 01 03", .deviceDisconnected(MgmtVectors.cuff, reason: .remoteHost)),
-            ("0D 00 00 00 08 00 13 71 DA 7D 1A 00 01 04", .connectFailed(MgmtVectors.cuff, status: .connectFailed)),
-            // Confirm_Hint 1 (Just Works), Value 0
-            ("0F 00 00 00 0C 00 55 44 33 22 11 C0 02 01 00 00 00 00",
-             .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)),
-            // Numeric comparison of 123456
-            ("0F 00 00 00 0C 00 55 44 33 22 11 C0 02 00 40 E2 01 00",
-             .userConfirmationRequest(MgmtVectors.meter, confirmHint: false, value: 123_456)),
-            ("10 00 00 00 07 00 13 71 DA 7D 1A 00 01", .userPasskeyRequest(MgmtVectors.cuff)),
-            ("11 00 00 00 08 00 13 71 DA 7D 1A 00 01 05", .authenticationFailed(MgmtVectors.cuff, status: .authenticationFailed)),
-            ("13 00 00 00 02 00 06 01", .discovering(.le, active: true)),
-            ("16 00 00 00 07 00 13 71 DA 7D 1A 00 01", .deviceUnpaired(MgmtVectors.cuff)),
-            ("17 00 00 00 0C 00 13 71 DA 7D 1A 00 01 40 E2 01 00 02", .passkeyNotify(MgmtVectors.cuff, passkey: 123_456, entered: 2)),
-            // an event this code does not know is kept raw
-            ("25 00 00 00 02 00 00 00", .unknown(ManagementEventCode(rawValue: 0x25), parameters: [0x00, 0x00])),
-        ] as [(String, ManagementEvent)])
+        @Test(
+            arguments: [
+                ("03 00 00 00 01 00 2A", ManagementEvent.controllerError(code: 0x2A)),
+                ("04 00 01 00 00 00", .indexAdded),
+                ("05 00 01 00 00 00", .indexRemoved),
+                // powered | bondable | le = 0x211
+                ("06 00 00 00 04 00 11 02 00 00", .newSettings([.powered, .bondable, .lowEnergy])),
+                // Flags 0x08 (initiated connection), EIR: Flags AD structure
+                (
+                    "0B 00 00 00 10 00 13 71 DA 7D 1A 00 01 08 00 00 00 03 00 02 01 06",
+                    .deviceConnected(MgmtVectors.cuff, flags: 0x08, eir: [0x02, 0x01, 0x06])
+                ),
+                (
+                    "0C 00 00 00 08 00 13 71 DA 7D 1A 00 01 03",
+                    .deviceDisconnected(MgmtVectors.cuff, reason: .remoteHost)
+                ),
+                ("0D 00 00 00 08 00 13 71 DA 7D 1A 00 01 04", .connectFailed(MgmtVectors.cuff, status: .connectFailed)),
+                // Confirm_Hint 1 (Just Works), Value 0
+                (
+                    "0F 00 00 00 0C 00 55 44 33 22 11 C0 02 01 00 00 00 00",
+                    .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)
+                ),
+                // Numeric comparison of 123456
+                (
+                    "0F 00 00 00 0C 00 55 44 33 22 11 C0 02 00 40 E2 01 00",
+                    .userConfirmationRequest(MgmtVectors.meter, confirmHint: false, value: 123_456)
+                ),
+                ("10 00 00 00 07 00 13 71 DA 7D 1A 00 01", .userPasskeyRequest(MgmtVectors.cuff)),
+                (
+                    "11 00 00 00 08 00 13 71 DA 7D 1A 00 01 05",
+                    .authenticationFailed(MgmtVectors.cuff, status: .authenticationFailed)
+                ),
+                ("13 00 00 00 02 00 06 01", .discovering(.le, active: true)),
+                ("16 00 00 00 07 00 13 71 DA 7D 1A 00 01", .deviceUnpaired(MgmtVectors.cuff)),
+                (
+                    "17 00 00 00 0C 00 13 71 DA 7D 1A 00 01 40 E2 01 00 02",
+                    .passkeyNotify(MgmtVectors.cuff, passkey: 123_456, entered: 2)
+                ),
+                // an event this code does not know is kept raw
+                ("25 00 00 00 02 00 00 00", .unknown(ManagementEventCode(rawValue: 0x25), parameters: [0x00, 0x00])),
+            ] as [(String, ManagementEvent)])
         func eventDecodings(_ hex: String, _ expected: ManagementEvent) {
             let packet = decode(hex)
             #expect(packet.event == expected)
@@ -291,7 +331,8 @@ extension ManagementTests {
 
         @Test func newLongTermKey() {
             // Store_Hint 1; meter, LE random; Key_Type 3 (authenticated P-256); Central 0; size 16; EDIV 0; Rand 0; value.
-            let hex = "0A 00 00 00 25 00 01 55 44 33 22 11 C0 02 03 00 10 00 00 00 00 00 00 00 00 00 00"
+            let hex =
+                "0A 00 00 00 25 00 01 55 44 33 22 11 C0 02 03 00 10 00 00 00 00 00 00 00 00 00 00"
                 + " 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F"
             let packet = decode(hex)
             #expect(packet.event == .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey))
@@ -300,7 +341,8 @@ extension ManagementTests {
 
         @Test func newIdentityResolvingKey() {
             // Store_Hint 1, Random_Address 4A:BB:CC:DD:EE:FF (resolvable), identity meter, value A0…AF.
-            let hex = "18 00 00 00 1E 00 01 FF EE DD CC BB 4A 55 44 33 22 11 C0 02 A0 A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB AC AD AE AF"
+            let hex =
+                "18 00 00 00 1E 00 01 FF EE DD CC BB 4A 55 44 33 22 11 C0 02 A0 A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB AC AD AE AF"
             let expected = ManagementEvent.newIdentityResolvingKey(
                 storeHint: true, randomAddress: MgmtVectors.address("4A:BB:CC:DD:EE:FF"),
                 key: IdentityResolvingKey(device: MgmtVectors.meter, value: MgmtVectors.irkValue))
@@ -365,7 +407,8 @@ extension ManagementTests {
         @Test func controllersAndVersion() async throws {
             let kernel = FakeKernel { packet in
                 switch ManagementOpcode(rawValue: packet.code) {
-                case .readControllerIndexList: [FakeKernel.complete(packet, .success, [0x02, 0x00, 0x00, 0x00, 0x01, 0x00])]
+                case .readControllerIndexList:
+                    [FakeKernel.complete(packet, .success, [0x02, 0x00, 0x00, 0x00, 0x01, 0x00])]
                 case .readVersion: [FakeKernel.complete(packet, .success, [0x01, 0x16, 0x00])]
                 default: [FakeKernel.complete(packet, .unknownCommand)]
                 }
@@ -378,7 +421,10 @@ extension ManagementTests {
 
         @Test func commandStatusFailureNamesTheStatus() async {
             let kernel = FakeKernel { packet in
-                [ManagementEventPacket(index: packet.index, event: .commandStatus(opcode: .setPowered, status: .rfKilled))]
+                [
+                    ManagementEventPacket(
+                        index: packet.index, event: .commandStatus(opcode: .setPowered, status: .rfKilled))
+                ]
             }
             let management = BluetoothManagement(transport: kernel)
             do {
@@ -404,7 +450,9 @@ extension ManagementTests {
             // The kernel answers the first command late (settings 0), then answers the next one (powered).
             kernel.respond { packet in [FakeKernel.complete(packet, .success, [0x01, 0x00, 0x00, 0x00])] }
             kernel.deliver(
-                ManagementEventPacket(index: 0, event: .commandComplete(opcode: .setPowered, status: .success, returnParameters: [0, 0, 0, 0])))
+                ManagementEventPacket(
+                    index: 0,
+                    event: .commandComplete(opcode: .setPowered, status: .success, returnParameters: [0, 0, 0, 0])))
             #expect(try await management.setPowered(true, index: 0) == [.powered])
             #expect(await management.unmatchedReplies == 0)
         }
@@ -470,14 +518,21 @@ extension ManagementTests {
                 let peer = FakeKernel.peer(packet)
                 switch ManagementOpcode(rawValue: packet.code) {
                 case .pairDevice:
-                    return [ManagementEventPacket(index: 0, event: .userConfirmationRequest(device, confirmHint: true, value: 0))]
+                    return [
+                        ManagementEventPacket(
+                            index: 0, event: .userConfirmationRequest(device, confirmHint: true, value: 0))
+                    ]
                 case .userConfirmationReply:
                     return [
                         FakeKernel.complete(packet, .success, peer),
-                        ManagementEventPacket(index: 0, event: .newIdentityResolvingKey(storeHint: true, randomAddress: .any, key: irk)),
-                        ManagementEventPacket(index: 0, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)),
                         ManagementEventPacket(
-                            index: 0, event: .commandComplete(opcode: .pairDevice, status: .success, returnParameters: MgmtVectors.meterWire)),
+                            index: 0, event: .newIdentityResolvingKey(storeHint: true, randomAddress: .any, key: irk)),
+                        ManagementEventPacket(
+                            index: 0, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)),
+                        ManagementEventPacket(
+                            index: 0,
+                            event: .commandComplete(
+                                opcode: .pairDevice, status: .success, returnParameters: MgmtVectors.meterWire)),
                     ]
                 default:
                     return [FakeKernel.complete(packet, .unknownCommand)]
@@ -499,7 +554,10 @@ extension ManagementTests {
             let outcome = try await management.pair(address: device.address, type: device.type, index: 0)
 
             #expect(outcome == .paired(identity: device))
-            #expect(await prompts.values == [PairingPrompt(index: 0, device: device, request: .confirmation(value: 0, justWorks: true))])
+            #expect(
+                await prompts.values == [
+                    PairingPrompt(index: 0, device: device, request: .confirmation(value: 0, justWorks: true))
+                ])
             #expect(kernel.sentOpcodes == [0x0019, 0x001C])
             #expect(kernel.sent.last?.parameters == MgmtVectors.meterWire)
             #expect(
@@ -527,12 +585,18 @@ extension ManagementTests {
             }
             await agent.start()
             let otherKey = LongTermKey(
-                device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: true, encryptionSize: 16, encryptedDiversifier: 1,
+                device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: true, encryptionSize: 16,
+                encryptedDiversifier: 1,
                 randomNumber: 2, value: MgmtVectors.keyValue)
-            kernel.deliver(ManagementEventPacket(index: 0, event: .userConfirmationRequest(MgmtVectors.cuff, confirmHint: true, value: 0)))
+            kernel.deliver(
+                ManagementEventPacket(
+                    index: 0, event: .userConfirmationRequest(MgmtVectors.cuff, confirmHint: true, value: 0)))
             kernel.deliver(ManagementEventPacket(index: 0, event: .newLongTermKey(storeHint: true, key: otherKey)))
-            kernel.deliver(ManagementEventPacket(index: 1, event: .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)))
-            kernel.deliver(ManagementEventPacket(index: 1, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
+            kernel.deliver(
+                ManagementEventPacket(
+                    index: 1, event: .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)))
+            kernel.deliver(
+                ManagementEventPacket(index: 1, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
             #expect(await eventually { await store.bond(for: MgmtVectors.meter.address) != nil })
             #expect(await eventually { kernel.sent.count == 1 })
             #expect(await prompts.values.map(\.index) == [1])
@@ -546,13 +610,20 @@ extension ManagementTests {
             let kernel = FakeKernel { packet in
                 switch ManagementOpcode(rawValue: packet.code) {
                 case .pairDevice:
-                    return [ManagementEventPacket(index: 0, event: .userConfirmationRequest(device, confirmHint: false, value: 42))]
+                    return [
+                        ManagementEventPacket(
+                            index: 0, event: .userConfirmationRequest(device, confirmHint: false, value: 42))
+                    ]
                 case .userConfirmationNegativeReply:
                     return [
                         FakeKernel.complete(packet, .success, FakeKernel.peer(packet)),
-                        ManagementEventPacket(index: 0, event: .authenticationFailed(device, status: .authenticationFailed)),
                         ManagementEventPacket(
-                            index: 0, event: .commandComplete(opcode: .pairDevice, status: .authenticationFailed, returnParameters: MgmtVectors.cuffWire)),
+                            index: 0, event: .authenticationFailed(device, status: .authenticationFailed)),
+                        ManagementEventPacket(
+                            index: 0,
+                            event: .commandComplete(
+                                opcode: .pairDevice, status: .authenticationFailed,
+                                returnParameters: MgmtVectors.cuffWire)),
                     ]
                 default:
                     return [FakeKernel.complete(packet, .unknownCommand)]
@@ -578,7 +649,9 @@ extension ManagementTests {
                     // The kernel ends the pending Pair Device with Cancelled, then completes the cancel.
                     [
                         ManagementEventPacket(
-                            index: 0, event: .commandComplete(opcode: .pairDevice, status: .cancelled, returnParameters: FakeKernel.peer(packet))),
+                            index: 0,
+                            event: .commandComplete(
+                                opcode: .pairDevice, status: .cancelled, returnParameters: FakeKernel.peer(packet))),
                         FakeKernel.complete(packet, .success, FakeKernel.peer(packet)),
                     ]
                 default: []
@@ -595,7 +668,9 @@ extension ManagementTests {
         @Test func alreadyPairedIsAnOutcomeNotAnError() async throws {
             let kernel = FakeKernel { packet in [FakeKernel.complete(packet, .alreadyPaired, FakeKernel.peer(packet))] }
             let management = BluetoothManagement(transport: kernel)
-            #expect(try await management.pair(address: MgmtVectors.cuff.address, type: .lePublic, index: 0) == .alreadyPaired)
+            #expect(
+                try await management.pair(address: MgmtVectors.cuff.address, type: .lePublic, index: 0)
+                    == .alreadyPaired)
         }
 
         @Test func concurrentPairingsGetTheirOwnReplies() async throws {
@@ -606,7 +681,9 @@ extension ManagementTests {
                     ? [
                         FakeKernel.complete(packet, .success, MgmtVectors.meterWire),
                         ManagementEventPacket(
-                            index: 0, event: .commandComplete(opcode: .pairDevice, status: .connectFailed, returnParameters: MgmtVectors.cuffWire)),
+                            index: 0,
+                            event: .commandComplete(
+                                opcode: .pairDevice, status: .connectFailed, returnParameters: MgmtVectors.cuffWire)),
                     ]
                     : []
             }
@@ -615,7 +692,9 @@ extension ManagementTests {
             #expect(await eventually { kernel.sent.count == 1 })
             let meter = try await management.pair(address: MgmtVectors.meter.address, type: .leRandom, index: 0)
             #expect(meter == .paired(identity: MgmtVectors.meter))
-            await #expect(throws: ManagementError.commandFailed(.pairDevice, index: 0, status: .connectFailed)) { try await cuff.value }
+            await #expect(throws: ManagementError.commandFailed(.pairDevice, index: 0, status: .connectFailed)) {
+                try await cuff.value
+            }
         }
 
         @Test func everySubscriberGetsEveryEvent() async {
@@ -624,7 +703,8 @@ extension ManagementTests {
             let first = await management.events()
             let second = await management.events()
             let found = ManagementEventPacket(
-                index: 0, event: .deviceFound(DeviceFound(device: MgmtVectors.cuff, rawRSSI: -50, eir: [0x02, 0x01, 0x06])))
+                index: 0,
+                event: .deviceFound(DeviceFound(device: MgmtVectors.cuff, rawRSSI: -50, eir: [0x02, 0x01, 0x06])))
             kernel.deliver(found)
             kernel.deliverRaw([0x0C, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])  // malformed, still delivered
             kernel.close()
@@ -655,15 +735,19 @@ extension ManagementTests {
         @Test func discoveryAndAdvertising() async throws {
             let kernel = FakeKernel { packet in
                 switch ManagementOpcode(rawValue: packet.code) {
-                case .startDiscovery, .stopDiscovery, .addAdvertising: [FakeKernel.complete(packet, .success, Array(packet.parameters.prefix(1)))]
+                case .startDiscovery, .stopDiscovery, .addAdvertising:
+                    [FakeKernel.complete(packet, .success, Array(packet.parameters.prefix(1)))]
                 default: [FakeKernel.complete(packet, .unknownCommand)]
                 }
             }
             let management = BluetoothManagement(transport: kernel)
             #expect(try await management.startDiscovery(index: 0) == .le)
             try await management.stopDiscovery(index: 0)
-            let data = try AdvertisingData.encode(flags: nil, services: [HealthProfile.bloodPressure.service.shortValue ?? 0], name: "BP-Sim")
-            #expect(try await management.addAdvertising(AdvertisingInstance(instance: 2, advertisingData: data), index: 1) == 2)
+            let data = try AdvertisingData.encode(
+                flags: nil, services: [HealthProfile.bloodPressure.service.shortValue ?? 0], name: "BP-Sim")
+            #expect(
+                try await management.addAdvertising(AdvertisingInstance(instance: 2, advertisingData: data), index: 1)
+                    == 2)
             #expect(kernel.sentOpcodes == [0x0023, 0x0024, 0x003E])
             #expect(kernel.sent.last?.index == 1)
         }
@@ -694,7 +778,9 @@ extension ManagementTests {
     @Suite struct Agent {
         let device = MgmtVectors.cuff
 
-        func prompt(_ request: PairingPrompt.Request) -> PairingPrompt { PairingPrompt(index: 0, device: device, request: request) }
+        func prompt(_ request: PairingPrompt.Request) -> PairingPrompt {
+            PairingPrompt(index: 0, device: device, request: request)
+        }
 
         @Test func answersBecomeTheRightCommands() {
             let confirm = prompt(.confirmation(value: 0, justWorks: true))
@@ -702,7 +788,9 @@ extension ManagementTests {
             #expect(PairingAgent.command(for: confirm, answer: .reject) == .userConfirmationNegativeReply(device))
             #expect(PairingAgent.command(for: confirm, answer: .passkey(1)) == .userConfirmationNegativeReply(device))
             let entry = prompt(.passkeyEntry)
-            #expect(PairingAgent.command(for: entry, answer: .passkey(123_456)) == .userPasskeyReply(device, passkey: 123_456))
+            #expect(
+                PairingAgent.command(for: entry, answer: .passkey(123_456))
+                    == .userPasskeyReply(device, passkey: 123_456))
             #expect(PairingAgent.command(for: entry, answer: .passkey(1_000_000)) == .userPasskeyNegativeReply(device))
             #expect(PairingAgent.command(for: entry, answer: .accept) == .userPasskeyNegativeReply(device))
             #expect(PairingAgent.command(for: prompt(.passkeyDisplay(passkey: 1, entered: 0)), answer: .accept) == nil)
@@ -714,9 +802,12 @@ extension ManagementTests {
         }
 
         @Test func promptsComeFromTheThreeEvents() {
-            #expect(PairingPrompt(ManagementEventPacket(index: 1, event: .userPasskeyRequest(device)))?.request == .passkeyEntry)
             #expect(
-                PairingPrompt(ManagementEventPacket(index: 0, event: .passkeyNotify(device, passkey: 42, entered: 0)))?.description
+                PairingPrompt(ManagementEventPacket(index: 1, event: .userPasskeyRequest(device)))?.request
+                    == .passkeyEntry)
+            #expect(
+                PairingPrompt(ManagementEventPacket(index: 0, event: .passkeyNotify(device, passkey: 42, entered: 0)))?
+                    .description
                     == "type 000042 on \(device) on hci0")
             #expect(PairingPrompt(ManagementEventPacket(index: 0, event: .indexAdded)) == nil)
         }
@@ -728,7 +819,8 @@ extension ManagementTests {
             await agent.start()
             kernel.deliver(ManagementEventPacket(index: 0, event: .userPasskeyRequest(device)))
             #expect(await eventually { kernel.sentOpcodes == [0x001E] })
-            #expect(kernel.sent.first?.parameters == MgmtVectors.cuffWire + [0xF1, 0xFB, 0x09, 0x00])  // 654321 = 0x0009FBF1
+            // 654321 = 0x0009FBF1
+            #expect(kernel.sent.first?.parameters == MgmtVectors.cuffWire + [0xF1, 0xFB, 0x09, 0x00])
             await agent.stop()
         }
     }
@@ -772,7 +864,9 @@ extension ManagementTests {
         @Test func socketErrnoMapping() {
             #expect(ManagementSocketError.fromErrno(EAFNOSUPPORT, call: "socket") == .bluetoothUnsupported)
             #expect(ManagementSocketError.fromErrno(EPERM, call: "bind") == .permissionDenied(call: "bind"))
-            #expect(ManagementSocketError.permissionDenied(call: "bind(HCI_CHANNEL_CONTROL)").description.contains("needs CAP_NET_ADMIN"))
+            #expect(
+                ManagementSocketError.permissionDenied(call: "bind(HCI_CHANNEL_CONTROL)").description.contains(
+                    "needs CAP_NET_ADMIN"))
         }
     }
 }

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 import Testing
 
 @testable import BLEGateway
@@ -9,7 +9,9 @@ let simulationNow = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18T11
 let tokyo = TimeZone(identifier: "Asia/Tokyo")!
 
 /// Connects a GATT client to `device` over a real socketpair, the device serving one connection.
-func connect(_ device: some SimulatedPeripheral, options: GATTClientOptions = GATTClientOptions()) async throws -> GATTClient {
+func connect(_ device: some SimulatedPeripheral, options: GATTClientOptions = GATTClientOptions()) async throws
+    -> GATTClient
+{
     let (deviceEnd, gatewayEnd) = try SeqPacketBearer.pair()
     Task { await device.serve(deviceEnd) }
     let client = GATTClient(bearer: gatewayEnd, options: options)
@@ -17,7 +19,9 @@ func connect(_ device: some SimulatedPeripheral, options: GATTClientOptions = GA
     return client
 }
 
-func sessionOptions(procedureTimeout: Duration = .seconds(30), setClockWhenOffBy: Duration? = .seconds(60)) -> ProfileSessionOptions {
+func sessionOptions(procedureTimeout: Duration = .seconds(30), setClockWhenOffBy: Duration? = .seconds(60))
+    -> ProfileSessionOptions
+{
     ProfileSessionOptions(
         setDeviceClockWhenOffBy: setClockWhenOffBy, deviceTimeZone: tokyo, procedureTimeout: procedureTimeout,
         clock: GatewayClock { simulationNow }, link: "socketpair")
@@ -71,7 +75,9 @@ struct SessionLog {
 }
 
 @Suite struct BloodPressureSessionTests {
-    static func cuff(_ change: (inout SimulatedBloodPressureMonitor.Configuration) -> Void = { _ in }) -> SimulatedBloodPressureMonitor {
+    static func cuff(_ change: (inout SimulatedBloodPressureMonitor.Configuration) -> Void = { _ in })
+        -> SimulatedBloodPressureMonitor
+    {
         var configuration = SimulatedBloodPressureMonitor.Configuration()
         configuration.clock = SimulatedClock(offset: 0, reference: simulationNow, timeZone: tokyo)
         change(&configuration)
@@ -82,14 +88,19 @@ struct SessionLog {
         let cuff = Self.cuff { $0.sendsIntermediateCuffPressure = true }
         await cuff.measure(
             systolic: .number(mantissa: 1205, exponent: -1), diastolic: .number(mantissa: 80, exponent: 0),
-            meanArterialPressure: .number(mantissa: 935, exponent: -1), pulseRate: .number(mantissa: 64, exponent: 0), user: .user(1))
+            meanArterialPressure: .number(mantissa: 935, exponent: -1), pulseRate: .number(mantissa: 64, exponent: 0),
+            user: .user(1))
         await cuff.measure(
             systolic: .number(mantissa: 142, exponent: 0), diastolic: .number(mantissa: 91, exponent: 0),
-            meanArterialPressure: .number(mantissa: 108, exponent: 0), pulseRate: .number(mantissa: 88, exponent: 0), user: .user(2),
-            status: BloodPressureMeasurementStatus(bodyMovementDetected: true, cuffTooLoose: true, irregularPulseDetected: true))
-        await cuff.measure(systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: nil, user: .unknown,
+            meanArterialPressure: .number(mantissa: 108, exponent: 0), pulseRate: .number(mantissa: 88, exponent: 0),
+            user: .user(2),
+            status: BloodPressureMeasurementStatus(
+                bodyMovementDetected: true, cuffTooLoose: true, irregularPulseDetected: true))
+        await cuff.measure(
+            systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: nil, user: .unknown,
             status: BloodPressureMeasurementStatus(cuffTooLoose: true))
-        await cuff.measure(systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: .nres, user: .user(1))
+        await cuff.measure(
+            systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: .nres, user: .user(1))
         let client = try await connect(cuff)
         let log = await SessionLog.collect(BloodPressureSession(client: client, options: sessionOptions()).run())
         #expect(log.error == nil)
@@ -131,11 +142,15 @@ struct SessionLog {
             BloodPressureSession(client: try await connect(cuff, options: impatient), options: sessionOptions()).run(),
             acknowledge: false)
         #expect(first.bloodPressures.count == 1)
-        #expect((first.error as? ProfileError) == .gatt(.indicationNotAcknowledged(handle: 3, seconds: 0.15))
-            || (first.error as? ProfileError).map { if case .gatt(.indicationNotAcknowledged) = $0 { true } else { false } } == true)
+        #expect(
+            (first.error as? ProfileError) == .gatt(.indicationNotAcknowledged(handle: 3, seconds: 0.15))
+                || (first.error as? ProfileError).map {
+                    if case .gatt(.indicationNotAcknowledged) = $0 { true } else { false }
+                } == true)
         #expect(await cuff.stored.count == 1)
         #expect(await cuff.confirmedCount == 0)
-        let second = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
         #expect(second.bloodPressures == first.bloodPressures)
         #expect(await cuff.stored.isEmpty)
     }
@@ -147,8 +162,10 @@ struct SessionLog {
                 systolic: .number(mantissa: systolic, exponent: 0), diastolic: .number(mantissa: 79, exponent: 0),
                 meanArterialPressure: .number(mantissa: 93, exponent: 0), pulseRate: nil, user: .user(1))
         }
-        let first = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
-        let second = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let first = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
         #expect(first.bloodPressures.count == 2)
         #expect(second.measurements.map(\.rawPayloads) == first.measurements.map(\.rawPayloads))
         #expect(await cuff.stored.count == 2)
@@ -160,7 +177,8 @@ struct SessionLog {
         await cuff.measure(
             systolic: .number(mantissa: 131, exponent: 0), diastolic: .number(mantissa: 84, exponent: 0),
             meanArterialPressure: .number(mantissa: 99, exponent: 0), pulseRate: nil, user: .user(1))
-        let log = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
         #expect(log.bloodPressures.first?.record.timeStamp?.year == 2000)  // evidence kept as sent
         #expect(log.clocks.count == 2)
         #expect(log.clocks[0].kind == .read && log.clocks[0].deviceTime.dateTime.year == 2000)
@@ -170,8 +188,12 @@ struct SessionLog {
     }
 
     @Test func aDriftingClockWithinTheThresholdIsOnlyRead() async throws {
-        let cuff = Self.cuff { $0.clock = SimulatedClock(offset: 25, driftPPM: 40, reference: simulationNow.addingTimeInterval(-86_400), timeZone: tokyo) }
-        let log = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let cuff = Self.cuff {
+            $0.clock = SimulatedClock(
+                offset: 25, driftPPM: 40, reference: simulationNow.addingTimeInterval(-86_400), timeZone: tokyo)
+        }
+        let log = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
         #expect(log.clocks.count == 1)
         let offset = try #require(SessionPrelude.deviceOffsetSeconds(log.clocks[0], zone: tokyo))
         #expect(abs(offset - 28) <= 1)  // 25 s + 40 ppm of a day (3.5 s)
@@ -182,9 +204,11 @@ struct SessionLog {
         for systolic in [110, 111, 112] as [Int32] {
             await cuff.measure(
                 systolic: .number(mantissa: systolic, exponent: 0), diastolic: .number(mantissa: 70, exponent: 0),
-                meanArterialPressure: .number(mantissa: 83, exponent: 0), pulseRate: .number(mantissa: 60, exponent: 0), user: .user(3))
+                meanArterialPressure: .number(mantissa: 83, exponent: 0), pulseRate: .number(mantissa: 60, exponent: 0),
+                user: .user(3))
         }
-        let log = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff), options: sessionOptions()).run())
         #expect(log.bloodPressures.map(\.record.systolic.description) == ["110", "112"])
         let bad = try #require(log.malformed.first)
         #expect(bad.characteristic == .bloodPressureMeasurement)
@@ -215,7 +239,9 @@ struct SessionLog {
         let client = try await connect(cuff)
         var systolics: [String] = []
         for try await event in BloodPressureSession(client: client, options: sessionOptions()).run() {
-            guard case .measurement(let m) = event, let reading = m.measurement.as(BloodPressureMeasurement.self) else { continue }
+            guard case .measurement(let m) = event, let reading = m.measurement.as(BloodPressureMeasurement.self) else {
+                continue
+            }
             try await m.acknowledgeDurable()
             systolics.append(reading.record.systolic.description)
             if systolics.count == 1 { await take(131) }  // taken while connected: indicated without a reconnect
@@ -236,7 +262,8 @@ struct SessionLog {
     @Test func aSlowCuffHitsTheATTTransactionTimeout() async throws {
         let cuff = Self.cuff { $0.faults.responseDelay = .seconds(2) }
         let options = GATTClientOptions(transactionTimeout: .milliseconds(200))
-        let log = await SessionLog.collect(BloodPressureSession(client: try await connect(cuff, options: options), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            BloodPressureSession(client: try await connect(cuff, options: options), options: sessionOptions()).run())
         // The slow read times out; on a loaded machine any discovery request (services 0x10, characteristics 0x08,
         // descriptors 0x04) may be first to miss the 0.2 s: each is the timeout this test is about.
         guard case .gatt(.transactionTimeout(let request, let seconds))? = log.error as? ProfileError else {
@@ -248,7 +275,8 @@ struct SessionLog {
 }
 
 @Suite struct GlucoseSessionTests {
-    static func meter(_ change: (inout SimulatedGlucoseMeter.Configuration) -> Void = { _ in }) -> SimulatedGlucoseMeter {
+    static func meter(_ change: (inout SimulatedGlucoseMeter.Configuration) -> Void = { _ in }) -> SimulatedGlucoseMeter
+    {
         var configuration = SimulatedGlucoseMeter.Configuration()
         configuration.clock = SimulatedClock(reference: simulationNow, timeZone: tokyo)
         configuration.recordInterval = .zero
@@ -258,25 +286,30 @@ struct SessionLog {
 
     static func fill(_ meter: SimulatedGlucoseMeter, count: Int) async {
         for index in 0..<count {
-            let context = index % 2 == 0
-                ? GlucoseMeasurementContext(sequenceNumber: 0, meal: index % 4 == 0 ? .preprandial : .postprandial,
-                                            testerHealth: GlucoseTesterHealth(tester: .`self`, health: .noHealthIssues))
+            let context =
+                index % 2 == 0
+                ? GlucoseMeasurementContext(
+                    sequenceNumber: 0, meal: index % 4 == 0 ? .preprandial : .postprandial,
+                    testerHealth: GlucoseTesterHealth(tester: .`self`, health: .noHealthIssues))
                 : nil
             await meter.measure(milligramsPerDeciliter: Int32(90 + index), context: context)
         }
     }
 
-    @Test(arguments: [false, true]) func downloadsRecordsWithTheirContextsInEitherOrder(contextFirst: Bool) async throws {
+    @Test(arguments: [false, true]) func downloadsRecordsWithTheirContextsInEitherOrder(contextFirst: Bool) async throws
+    {
         let meter = Self.meter { $0.contextBeforeMeasurement = contextFirst }
         await Self.fill(meter, count: 6)
         await meter.measure(milligramsPerDeciliter: 0, status: [.sampleSizeInsufficient], nan: true)
         let cursor = StoredRecordCursor(next: nil)
-        let log = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(log.error == nil)
         #expect(log.transfer == StoredRecordTransfer(announced: 7, delivered: 7, responseCode: .success))
         let records = log.glucose
         try #require(records.map(\.0.sequenceNumber) == [1, 2, 3, 4, 5, 6, 7])
-        #expect(records[0].0.concentration?.value.description == "0.00090")  // 90 mg/dL = 90 × 10⁻⁵ kg/L, exactly as sent
+        // 90 mg/dL = 90 × 10⁻⁵ kg/L, exactly as sent
+        #expect(records[0].0.concentration?.value.description == "0.00090")
         #expect(records[0].1?.meal == .preprandial && records[0].1?.sequenceNumber == 1)
         #expect(records[1].1 == nil)
         #expect(records[2].1?.meal == .postprandial)
@@ -291,7 +324,8 @@ struct SessionLog {
         let meter = Self.meter()
         await Self.fill(meter, count: 4)
         let cursor = StoredRecordCursor(next: nil)
-        var events = GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run().makeAsyncIterator()
+        var events = GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run()
+            .makeAsyncIterator()
         var received: [ReceivedMeasurement] = []
         while let event = try await events.next() {
             if case .measurement(let m) = event { received.append(m) }
@@ -307,10 +341,12 @@ struct SessionLog {
         #expect(await cursor.next == 5)
 
         await meter.measure(milligramsPerDeciliter: 101)
-        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(second.glucose.map(\.0.sequenceNumber) == [5])
         #expect(await meter.acceptedRequests.last == .reportStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(5))))
-        let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let third = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(third.transfer == StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound))
     }
 
@@ -329,22 +365,32 @@ struct SessionLog {
         await Self.fill(meter, count: 5)
         let moves = CursorMoves()
         let cursor = StoredRecordCursor(next: nil, onMove: { moves.append($0) })
-        let first = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let first = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(first.glucose.count == 5 && first.transfer?.restartedFromFirstRecord == false)
         #expect(moves.all == [2, 3, 4, 5, 6])
 
         await meter.clearMemory()
         for value in [120, 121, 122] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }
-        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(second.error == nil)
         #expect(second.glucose.map(\.0.sequenceNumber) == [1, 2, 3])
-        #expect(second.transfer == StoredRecordTransfer(announced: 3, delivered: 3, responseCode: .success, restartedFromFirstRecord: true))
-        #expect(await meter.acceptedRequests.contains(.reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(5)))))
+        #expect(
+            second.transfer
+                == StoredRecordTransfer(
+                    announced: 3, delivered: 3, responseCode: .success, restartedFromFirstRecord: true))
+        #expect(
+            await meter.acceptedRequests.contains(
+                .reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(5)))))
         #expect(await cursor.next == 4)
         #expect(Array(moves.all.suffix(4)) == [nil, 2, 3, 4])
 
         // Nothing new: the last durable record (3) is still there, so nothing is asked for again.
-        let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: 4), options: sessionOptions()).run())
+        let third = await SessionLog.collect(
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: 4), options: sessionOptions()
+            ).run())
         #expect(third.transfer == StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound))
     }
 
@@ -355,18 +401,21 @@ struct SessionLog {
         await meter.clearMemory(startingAt: 65_534)
         for value in [100, 101] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }
         let cursor = StoredRecordCursor(next: nil)
-        let first = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let first = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(first.glucose.map(\.0.sequenceNumber) == [65_534, 65_535])
         #expect(await cursor.next == 0)
 
         for value in [102, 103] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }  // numbered 0 and 1
-        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(second.error == nil)
         #expect(Set(second.glucose.map(\.0.sequenceNumber)).isSuperset(of: [0, 1]))
         #expect(await cursor.next == 2)
 
         await meter.measure(milligramsPerDeciliter: 104)  // numbered 2
-        let third = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let third = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(third.glucose.map(\.0.sequenceNumber).contains(2))
         #expect(await cursor.next == 3)
         #expect(StoredRecordCursor.isAfter(0, 65_535) && !StoredRecordCursor.isAfter(65_535, 3))
@@ -376,14 +425,16 @@ struct SessionLog {
         let meter = Self.meter { $0.disconnectAfterRecords = 3 }
         await Self.fill(meter, count: 8)
         let cursor = StoredRecordCursor(next: nil)
-        let first = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let first = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(first.glucose.count == 3)
         guard case .gatt(.linkClosed)? = first.error as? ProfileError else {
             Issue.record("expected the link to close, got \(String(describing: first.error))")
             return
         }
         #expect(await cursor.next == 4)
-        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(second.error == nil)
         #expect(second.glucose.map(\.0.sequenceNumber) == [4, 5, 6, 7, 8])
         #expect(await cursor.next == 9)
@@ -393,9 +444,11 @@ struct SessionLog {
         let meter = Self.meter { $0.ignoresRecordFilter = true }
         await Self.fill(meter, count: 3)
         let cursor = StoredRecordCursor(next: nil)
-        _ = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        _ = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         await meter.measure(milligramsPerDeciliter: 99)
-        let second = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let second = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(second.glucose.map(\.0.sequenceNumber) == [1, 2, 3, 4])  // dedupe is the StreamEngine's job
         #expect(await cursor.next == 5)
     }
@@ -403,15 +456,22 @@ struct SessionLog {
     @Test func aMeterThatDeletesAfterTransferIsEmptyAfterward() async throws {
         let meter = Self.meter { $0.deletesAfterTransfer = true }
         await Self.fill(meter, count: 3)
-        let log = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()
+            ).run())
         #expect(log.glucose.count == 3)
         #expect(await meter.records.isEmpty)
     }
 
     @Test func aContextThatNeverArrivesIsMarkedMissing() async throws {
         let meter = Self.meter { $0.dropsContextEvery = 1 }
-        await meter.measure(milligramsPerDeciliter: 120, context: GlucoseMeasurementContext(sequenceNumber: 0, meal: .fasting))
-        let log = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()).run())
+        await meter.measure(
+            milligramsPerDeciliter: 120, context: GlucoseMeasurementContext(sequenceNumber: 0, meal: .fasting))
+        let log = await SessionLog.collect(
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()
+            ).run())
         #expect(log.glucose.count == 1)
         #expect(log.glucose.first?.1 == nil)
         #expect(log.measurements.first?.contextMissing == true)
@@ -421,7 +481,10 @@ struct SessionLog {
         let meter = Self.meter { $0.controlPointDelay = .seconds(1) }
         await Self.fill(meter, count: 2)
         let log = await SessionLog.collect(
-            GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions(procedureTimeout: .milliseconds(200))).run())
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: nil),
+                options: sessionOptions(procedureTimeout: .milliseconds(200))
+            ).run())
         #expect((log.error as? ProfileError) == .procedureTimeout(seconds: 0.2))
         #expect(await meter.acceptedRequests.contains(.abortOperation))
     }
@@ -430,7 +493,8 @@ struct SessionLog {
         let meter = Self.meter { $0.faults.malformedEvery = 2 }
         for value in [100, 101, 102] as [Int32] { await meter.measure(milligramsPerDeciliter: value) }
         let cursor = StoredRecordCursor(next: nil)
-        let log = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            GlucoseSession(client: try await connect(meter), cursor: cursor, options: sessionOptions()).run())
         #expect(log.glucose.map(\.0.sequenceNumber) == [1, 3])
         #expect(log.malformed.count == 1)
         #expect(log.malformed.first?.characteristic == .glucoseMeasurement)
@@ -441,7 +505,10 @@ struct SessionLog {
         let meter = Self.meter()
         await meter.changeBattery()
         await meter.measure(milligramsPerDeciliter: 111)
-        let log = await SessionLog.collect(GlucoseSession(client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: sessionOptions()
+            ).run())
         #expect(log.glucose.first?.0.baseTime.year == 2000)
         #expect(log.clocks.map(\.kind) == [.read])
         #expect(log.clocks.first?.deviceTime.dateTime.isoText == "2000-01-01T00:00:00")
@@ -455,21 +522,26 @@ struct SessionLog {
         let database = try await client.discoverAll()
         let racp = try #require(database.characteristic(.recordAccessControlPoint))
         // Without indications enabled the meter refuses at the ATT level (CCCD improperly configured).
-        await #expect(throws: GATTError.errorResponse(request: 0x12, handle: racp.valueHandle, code: .cccdImproperlyConfigured)) {
+        await #expect(
+            throws: GATTError.errorResponse(request: 0x12, handle: racp.valueHandle, code: .cccdImproperlyConfigured)
+        ) {
             try await client.write(handle: racp.valueHandle, value: [0x01, 0x01])
         }
         try await client.configure(racp, .indications)
         var events = client.events.makeAsyncIterator()
-        for (request, expected) in [([0x01, 0x00], RACPResponseCode.invalidOperator), ([0x09, 0x01], .opCodeNotSupported),
-                                     ([0x01, 0x03, 0x07, 0x00], .operandNotSupported), ([0x04, 0x03, 0x01, 0x05], .invalidOperand)] as [([UInt8], RACPResponseCode)]
-        {
+        for (request, expected) in [
+            ([0x01, 0x00], RACPResponseCode.invalidOperator), ([0x09, 0x01], .opCodeNotSupported),
+            ([0x01, 0x03, 0x07, 0x00], .operandNotSupported), ([0x04, 0x03, 0x01, 0x05], .invalidOperand),
+        ] as [([UInt8], RACPResponseCode)] {
             try await client.write(handle: racp.valueHandle, value: request)
             guard case .indication(let indication) = await events.next() else {
                 Issue.record("expected an indication")
                 return
             }
             try await indication.acknowledgeDurable()
-            #expect(try RACPResponse(decoding: indication.value) == .responseCode(requestOpCode: request[0], value: expected))
+            #expect(
+                try RACPResponse(decoding: indication.value)
+                    == .responseCode(requestOpCode: request[0], value: expected))
         }
         #expect(await meter.rejectedRequests.count == 4)
         client.close()
@@ -485,13 +557,17 @@ struct SessionLog {
         configuration.contactLostAt = [2]
         configuration.location = .wrist
         let strap = SimulatedHeartRateStrap(configuration: configuration)
-        let log = await SessionLog.collect(HeartRateSession(client: try await connect(strap), options: sessionOptions()).run())
+        let log = await SessionLog.collect(
+            HeartRateSession(client: try await connect(strap), options: sessionOptions()).run())
         #expect(log.error == nil)
         let beats = log.heartRates
         try #require(beats.count == 6)
         #expect(beats.allSatisfy { ($0.rrIntervals?.count ?? 0) >= 1 && $0.energyExpended != nil })
         #expect(beats[2].sensorContact == .notDetected && beats[0].sensorContact == .detected)
-        #expect(log.events.contains { if case .characteristicRead(let value) = $0 { value as? BodySensorLocation == .wrist } else { false } })
+        #expect(
+            log.events.contains {
+                if case .characteristicRead(let value) = $0 { value as? BodySensorLocation == .wrist } else { false }
+            })
         #expect(log.measurements.allSatisfy { $0.delivery == .notification })
         #expect(log.identity?.model == nil || log.identity?.modelNumber == "HR-5")
     }
@@ -508,7 +584,9 @@ struct SessionLog {
         try await HeartRateSession.resetEnergyExpended(client: client, database: database)
         #expect(await strap.energyResets == 1)
         let controlPoint = try #require(database.characteristic(.heartRateControlPoint))
-        await #expect(throws: GATTError.errorResponse(request: 0x12, handle: controlPoint.valueHandle, code: .application(0x80))) {
+        await #expect(
+            throws: GATTError.errorResponse(request: 0x12, handle: controlPoint.valueHandle, code: .application(0x80))
+        ) {
             try await client.write(handle: controlPoint.valueHandle, value: [0x02])
         }
         let log = await SessionLog.collect(HeartRateSession(client: client, options: sessionOptions()).run())

@@ -28,7 +28,9 @@ import Testing
                 Kit.expectRoundTrip(measurement)
                 let bytes = measurement.encoded()
                 #expect(bytes[0] == UInt8(flags))
-                #expect(bytes.count == 5 + (flags & 1 != 0 ? 7 : 0) + (flags & 2 != 0 ? 2 : 0) + (flags & 4 != 0 ? 3 : 0) + (flags & 8 != 0 ? 2 : 0))
+                #expect(
+                    bytes.count == 5 + (flags & 1 != 0 ? 7 : 0) + (flags & 2 != 0 ? 2 : 0) + (flags & 4 != 0 ? 3 : 0)
+                        + (flags & 8 != 0 ? 2 : 0))
             }
         }
     }
@@ -38,7 +40,8 @@ import Testing
             for value in Self.values {
                 let pair = SpO2PR(spO2: value, pulseRate: .number(mantissa: 71, exponent: 0))
                 let measurement = PLXContinuousMeasurement(
-                    normal: pair, fast: flags & 1 != 0 ? pair : nil, slow: flags & 2 != 0 ? SpO2PR(spO2: .nres, pulseRate: value) : nil,
+                    normal: pair, fast: flags & 1 != 0 ? pair : nil,
+                    slow: flags & 2 != 0 ? SpO2PR(spO2: .nres, pulseRate: value) : nil,
                     measurementStatus: flags & 4 != 0 ? [.measurementOngoing] : nil,
                     deviceAndSensorStatus: flags & 8 != 0 ? [.erraticSignalDetected] : nil,
                     pulseAmplitudeIndex: flags & 16 != 0 ? .number(mantissa: 38, exponent: -1) : nil)
@@ -51,7 +54,9 @@ import Testing
     @Test func aKnownSpotCheckDecodesExactly() throws {
         // Flags 0x0F: time stamp, measurement status, device and sensor status, PAI. SpO2 97, PR 64, 2026-12-07
         // 06:30:00, status 0x0280 (validated, from storage), sensor 0x000020 (low perfusion), PAI 4.2.
-        let bytes: [UInt8] = [0x0F, 0x61, 0x00, 0x40, 0x00, 0xEA, 0x07, 12, 7, 6, 30, 0, 0x80, 0x02, 0x20, 0x00, 0x00, 0x2A, 0xF0]
+        let bytes: [UInt8] = [
+            0x0F, 0x61, 0x00, 0x40, 0x00, 0xEA, 0x07, 12, 7, 6, 30, 0, 0x80, 0x02, 0x20, 0x00, 0x00, 0x2A, 0xF0,
+        ]
         let measurement = try PLXSpotCheckMeasurement(decoding: bytes)
         #expect(measurement.value.spO2.description == "97" && measurement.value.pulseRate.description == "64")
         #expect(measurement.timeStamp == Self.stamp)
@@ -65,7 +70,9 @@ import Testing
     }
 
     @Test func truncationNamesTheFieldAndItsOffset() {
-        let spot: [UInt8] = [0x0F, 0x61, 0x00, 0x40, 0x00, 0xEA, 0x07, 12, 7, 6, 30, 0, 0x80, 0x02, 0x20, 0x00, 0x00, 0x2A, 0xF0]
+        let spot: [UInt8] = [
+            0x0F, 0x61, 0x00, 0x40, 0x00, 0xEA, 0x07, 12, 7, 6, 30, 0, 0x80, 0x02, 0x20, 0x00, 0x00, 0x2A, 0xF0,
+        ]
         Kit.expectTruncation(
             PLXSpotCheckMeasurement.self, full: spot,
             layout: [
@@ -79,14 +86,17 @@ import Testing
         Kit.expectTruncation(
             PLXContinuousMeasurement.self, full: continuous,
             layout: [
-                ("flags", 1), ("spo2pr_normal.spo2", 2), ("spo2pr_normal.pr", 2), ("spo2pr_fast.spo2", 2), ("spo2pr_fast.pr", 2),
+                ("flags", 1), ("spo2pr_normal.spo2", 2), ("spo2pr_normal.pr", 2), ("spo2pr_fast.spo2", 2),
+                ("spo2pr_fast.pr", 2),
                 ("spo2pr_slow.spo2", 2), ("spo2pr_slow.pr", 2),
             ])
         Kit.expectTrailingByteRefused(PLXContinuousMeasurement.self, full: continuous)
         let features: [UInt8] = [0x03, 0x00, 0x80, 0x02, 0x20, 0x00, 0x00]
         Kit.expectTruncation(
             PLXFeatures.self, full: features,
-            layout: [("supported_features", 2), ("measurement_status_support", 2), ("device_and_sensor_status_support", 3)])
+            layout: [
+                ("supported_features", 2), ("measurement_status_support", 2), ("device_and_sensor_status_support", 3),
+            ])
         Kit.expectTrailingByteRefused(PLXFeatures.self, full: features)
     }
 
@@ -96,7 +106,9 @@ import Testing
         let newer: [UInt8] = [0x40 | 0x02, 0x61, 0x00, 0x40, 0x00, 0x1F, 0x80, 0xAB]
         let spot = try PLXSpotCheckMeasurement(decoding: newer)
         #expect(spot.reservedFlags == 0x40)
-        #expect(spot.measurementStatus?.reservedBits == 0x1F && spot.measurementStatus?.contains(.invalidMeasurementDetected) == true)
+        #expect(
+            spot.measurementStatus?.reservedBits == 0x1F
+                && spot.measurementStatus?.contains(.invalidMeasurementDetected) == true)
         #expect(spot.encoded() == Array(newer.prefix(7)))
         let sensor = try PLXContinuousMeasurement(decoding: [0x08, 0x61, 0x00, 0x40, 0x00, 0x00, 0x00, 0xFF])
         #expect(sensor.deviceAndSensorStatus?.reservedBits == 0xFF_0000)
@@ -115,8 +127,10 @@ import Testing
                     PLXSpotCheckMeasurement(
                         value: SpO2PR(spO2: .number(mantissa: Int32(random.below(101)), exponent: 0), pulseRate: .nan),
                         timeStamp: random.below(2) == 0 ? nil : Self.stamp,
-                        measurementStatus: random.below(2) == 0 ? nil : PLXMeasurementStatus(rawValue: UInt16(random.below(65536))),
-                        deviceAndSensorStatus: random.below(2) == 0 ? nil : PLXDeviceAndSensorStatus(rawValue: UInt32(random.below(1 << 24))),
+                        measurementStatus: random.below(2) == 0
+                            ? nil : PLXMeasurementStatus(rawValue: UInt16(random.below(65536))),
+                        deviceAndSensorStatus: random.below(2) == 0
+                            ? nil : PLXDeviceAndSensorStatus(rawValue: UInt32(random.below(1 << 24))),
                         pulseAmplitudeIndex: random.below(2) == 0 ? nil : .nres, deviceClockNotSet: random.below(2) == 0
                     ).encoded(), &random)
             },
@@ -125,7 +139,9 @@ import Testing
         let continuous = Kit.fuzz(
             PLXContinuousMeasurement.self, seed: 0x2A5F,
             makeBytes: { random in
-                let pair = SpO2PR(spO2: .number(mantissa: Int32(random.below(101)), exponent: 0), pulseRate: .number(mantissa: 60, exponent: 0))
+                let pair = SpO2PR(
+                    spO2: .number(mantissa: Int32(random.below(101)), exponent: 0),
+                    pulseRate: .number(mantissa: 60, exponent: 0))
                 return Kit.mutated(
                     PLXContinuousMeasurement(
                         normal: pair, fast: random.below(2) == 0 ? nil : pair, slow: random.below(2) == 0 ? nil : pair,
@@ -139,7 +155,9 @@ import Testing
 
     // MARK: Sessions against the simulated oximeter
 
-    static func oximeter(_ change: (inout SimulatedPulseOximeter.Configuration) -> Void = { _ in }) -> SimulatedPulseOximeter {
+    static func oximeter(_ change: (inout SimulatedPulseOximeter.Configuration) -> Void = { _ in })
+        -> SimulatedPulseOximeter
+    {
         var configuration = SimulatedPulseOximeter.Configuration()
         configuration.clock = SimulatedClock(offset: 0, reference: simulationNow, timeZone: tokyo)
         configuration.continuousInterval = .milliseconds(1)
@@ -153,7 +171,8 @@ import Testing
         let oximeter = Self.oximeter()
         await oximeter.measure(spO2: .number(mantissa: 97, exponent: 0), pulseRate: .number(mantissa: 64, exponent: 0))
         await oximeter.measure(
-            spO2: .number(mantissa: 89, exponent: 0), pulseRate: .number(mantissa: 101, exponent: 0), sensor: [.lowPerfusionDetected])
+            spO2: .number(mantissa: 89, exponent: 0), pulseRate: .number(mantissa: 101, exponent: 0),
+            sensor: [.lowPerfusionDetected])
         await oximeter.measure(spO2: .nan, pulseRate: .nan, sensor: [.sensorDisplaced])
         let client = try await connect(oximeter)
         let log = await SessionLog.collect(PulseOximeterSession(client: client, options: sessionOptions()).run())
@@ -167,11 +186,14 @@ import Testing
         #expect(continuous.count == 3)
         #expect(await oximeter.stored.isEmpty)
         #expect(await oximeter.confirmedSpotChecks.count == 3)
-        #expect(await oximeter.acceptedRequests == [
-            .reportNumberOfStoredRecords(.allRecords), .reportStoredRecords(.allRecords), .deleteStoredRecords(.allRecords),
-        ])
+        #expect(
+            await oximeter.acceptedRequests == [
+                .reportNumberOfStoredRecords(.allRecords), .reportStoredRecords(.allRecords),
+                .deleteStoredRecords(.allRecords),
+            ])
 
-        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
+        let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) {
+            stamp, offset, received, clocks in
             TimeDecisionRules.decide(
                 deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
                 policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
@@ -182,7 +204,10 @@ import Testing
         #expect(readings.count == 12)  // 3 spot-checks and 3 continuous values, each an SpO2 and a pulse rate
         #expect(readings[0].kind == .oxygenSaturation && readings[1].kind == .oximetryPulseRate)
         #expect(readings[0].components.map(\.metric) == [.oxygenSaturation, .pulseAmplitudeIndex])
-        #expect(readings[0].components[0] == ReadingComponent(metric: .oxygenSaturation, value: .quantity(DecimalQuantity(mantissa: 97, exponent: 0)), unit: "%"))
+        #expect(
+            readings[0].components[0]
+                == ReadingComponent(
+                    metric: .oxygenSaturation, value: .quantity(DecimalQuantity(mantissa: 97, exponent: 0)), unit: "%"))
         #expect(!readings[0].flags.contains(.sensorAnnunciation) && readings[2].flags.contains(.sensorAnnunciation))
         #expect(readings[2].context.statusLabels.contains("low_perfusion_detected"))
         #expect(readings[4].flags.contains(.valueAbsent))
@@ -196,7 +221,9 @@ import Testing
         let client = try await connect(oximeter)
         var seen = 0
         for try await event in PulseOximeterSession(client: client, options: sessionOptions()).run() {
-            guard case .measurement(let m) = event, m.measurement.as(PLXSpotCheckMeasurement.self) != nil else { continue }
+            guard case .measurement(let m) = event, m.measurement.as(PLXSpotCheckMeasurement.self) != nil else {
+                continue
+            }
             seen += 1
             try await m.acknowledgeDurable()
             if seen == 2 {
@@ -214,7 +241,10 @@ import Testing
 
     /// Without storage the oximeter indicates what it holds when the collector subscribes; no RACP is used.
     @Test func anOximeterWithoutStorageIndicatesItsSpotChecks() async throws {
-        let oximeter = Self.oximeter { $0.storesSpotChecks = false; $0.continuousCount = 0 }
+        let oximeter = Self.oximeter {
+            $0.storesSpotChecks = false
+            $0.continuousCount = 0
+        }
         await oximeter.measure(spO2: .number(mantissa: 95, exponent: 0), pulseRate: .number(mantissa: 70, exponent: 0))
         let client = try await connect(oximeter)
         let log = await SessionLog.collect(PulseOximeterSession(client: client, options: sessionOptions()).run())

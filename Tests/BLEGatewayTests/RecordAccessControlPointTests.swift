@@ -110,37 +110,60 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
     }
 
     @Test func malformedResponsesAreRefusedWithFieldAndOffset() {
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x06, 0x00, 0x01, 0x00]) == racpError("operand.response_code_value", 3, .reservedValue(0)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x06, 0x00, 0x01, 0x0A]) == racpError("operand.response_code_value", 3, .reservedValue(10)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x06, 0x00, 0x01, 0x00])
+                == racpError("operand.response_code_value", 3, .reservedValue(0)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x06, 0x00, 0x01, 0x0A])
+                == racpError("operand.response_code_value", 3, .reservedValue(10)))
         #expect(
             GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x06, 0x01, 0x01, 0x01])
                 == racpError("operator", 1, .invalidValue("responses use the null operator")))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x05, 0x09, 0x01, 0x00]) == racpError("operator", 1, .reservedValue(9)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x05, 0x00, 0x01, 0x00, 0x00]) == racpError("end_of_payload", 4, .trailingBytes(count: 1)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x05, 0x09, 0x01, 0x00])
+                == racpError("operator", 1, .reservedValue(9)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x05, 0x00, 0x01, 0x00, 0x00])
+                == racpError("end_of_payload", 4, .trailingBytes(count: 1)))
         #expect(
             (try? RACPResponse(decoding: [0x01, 0x01])) == nil,
             "a request op code is not a response")
         GlucoseKit.expectTruncationTable(
             RecordAccessControlPoint.self, [0x06, 0x00, 0x01, 0x01],
-            [("op_code", 0, 1), ("operator", 1, 1), ("operand.request_op_code", 2, 1), ("operand.response_code_value", 3, 1)])
+            [
+                ("op_code", 0, 1), ("operator", 1, 1), ("operand.request_op_code", 2, 1),
+                ("operand.response_code_value", 3, 1),
+            ])
         GlucoseKit.expectTruncationTable(
             RecordAccessControlPoint.self, [0x05, 0x00, 0x01, 0x00],
             [("op_code", 0, 1), ("operator", 1, 1), ("operand.number_of_records", 2, 2)])
     }
 
     @Test func malformedRequestsAreRefusedWithFieldAndOffset() {
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x00, 0x01]) == racpError("op_code", 0, .reservedValue(0)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x07, 0x01]) == racpError("op_code", 0, .reservedValue(7)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x07]) == racpError("operator", 1, .reservedValue(7)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x00, 0x01])
+                == racpError("op_code", 0, .reservedValue(0)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x07, 0x01])
+                == racpError("op_code", 0, .reservedValue(7)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x07])
+                == racpError("operator", 1, .reservedValue(7)))
         #expect(
             GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x00])
                 == racpError("operator", 1, .invalidValue("report_stored_records needs an operator other than null")))
         #expect(
             GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x03, 0x01])
                 == racpError("operator", 1, .invalidValue("abort_operation takes the null operator")))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x03, 0x00, 0x00]) == racpError("end_of_payload", 2, .trailingBytes(count: 1)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x01, 0x00]) == racpError("end_of_payload", 2, .trailingBytes(count: 1)))
-        #expect(GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x03, 0x03, 0x01, 0x00]) == racpError("operand.filter_type", 2, .reservedValue(3)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x03, 0x00, 0x00])
+                == racpError("end_of_payload", 2, .trailingBytes(count: 1)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x01, 0x00])
+                == racpError("end_of_payload", 2, .trailingBytes(count: 1)))
+        #expect(
+            GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x03, 0x03, 0x01, 0x00])
+                == racpError("operand.filter_type", 2, .reservedValue(3)))
         #expect(
             GlucoseKit.decodeError(RecordAccessControlPoint.self, [0x01, 0x04, 0x01, 0x0A, 0x00, 0x05, 0x00])
                 == racpError("operand.minimum", 3, .invalidValue("minimum is after maximum (inverted range)")))
@@ -150,7 +173,9 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
         // Strict request decoding refuses response op codes (the characteristic-level decoder routes them).
         #expect(
             GlucoseKit.decodeError(RACPRequestStrict.self, [0x05, 0x00, 0x01, 0x00])
-                == racpError("op_code", 0, .invalidValue("number_of_stored_records_response is sent by the server, not a request")))
+                == racpError(
+                    "op_code", 0,
+                    .invalidValue("number_of_stored_records_response is sent by the server, not a request")))
     }
 
     @Test func truncationOfTheLongestRequestNamesEveryField() {
@@ -241,7 +266,9 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
         #expect(code([0x02, 0x01]) == .opCodeNotSupported)
         #expect(code([0x01, 0x04, 0x01, 0x01, 0x00, 0x02, 0x00]) == .operatorNotSupported)
         #expect(code([0x01, 0x03, 0x02] + laterTimeBytes) == .operandNotSupported)
-        #expect(RACPRequest.validate([0x01, 0x03, 0x01, 0x02, 0x00], support: support) == .success(.reportStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(2)))))
+        #expect(
+            RACPRequest.validate([0x01, 0x03, 0x01, 0x02, 0x00], support: support)
+                == .success(.reportStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(2)))))
         #expect(RACPRequest.validate([0x03, 0x00], support: support) == .success(.abortOperation))
         // The strict decoder accepts everything the service defines.
         #expect((try? RACPRequest(decoding: [0x02, 0x01])) == .deleteStoredRecords(.allRecords))

@@ -16,11 +16,15 @@ import Testing
         for flags in 0..<16 {
             for weight in [ScaleValue(raw: 12_460), .unsuccessful, ScaleValue(raw: 0)] {
                 let measurement = WeightMeasurement(
-                    units: flags & 1 == 0 ? .si : .imperial, weight: weight, timeStamp: flags & 2 != 0 ? Self.stamp : nil,
-                    userID: flags & 4 != 0 ? 2 : nil, bmiAndHeight: flags & 8 != 0 ? (ScaleValue(raw: 243), ScaleValue(raw: 1600)) : nil)
+                    units: flags & 1 == 0 ? .si : .imperial, weight: weight,
+                    timeStamp: flags & 2 != 0 ? Self.stamp : nil,
+                    userID: flags & 4 != 0 ? 2 : nil,
+                    bmiAndHeight: flags & 8 != 0 ? (ScaleValue(raw: 243), ScaleValue(raw: 1600)) : nil)
                 Kit.expectRoundTrip(measurement)
                 #expect(measurement.encoded()[0] == UInt8(flags))
-                #expect(measurement.encoded().count == 3 + (flags & 2 != 0 ? 7 : 0) + (flags & 4 != 0 ? 1 : 0) + (flags & 8 != 0 ? 4 : 0))
+                #expect(
+                    measurement.encoded().count == 3 + (flags & 2 != 0 ? 7 : 0) + (flags & 4 != 0 ? 1 : 0)
+                        + (flags & 8 != 0 ? 4 : 0))
             }
         }
     }
@@ -28,8 +32,10 @@ import Testing
     @Test func everyBodyCompositionFlagCombinationRoundTrips() {
         for flags in 0..<(1 << 13) {
             var measurement = BodyCompositionMeasurement(
-                units: flags & 1 == 0 ? .si : .imperial, bodyFatPercentage: flags % 7 == 0 ? .unsuccessful : ScaleValue(raw: 251),
-                timeStamp: flags & 2 != 0 ? Self.stamp : nil, userID: flags & 4 != 0 ? 0xFF : nil, multiplePacket: flags & 0x1000 != 0)
+                units: flags & 1 == 0 ? .si : .imperial,
+                bodyFatPercentage: flags % 7 == 0 ? .unsuccessful : ScaleValue(raw: 251),
+                timeStamp: flags & 2 != 0 ? Self.stamp : nil, userID: flags & 4 != 0 ? 0xFF : nil,
+                multiplePacket: flags & 0x1000 != 0)
             for field in BodyCompositionMeasurement.Field.allCases where flags & Int(field.bit) != 0 {
                 measurement[field] = ScaleValue(raw: UInt16(1000 + field.rawValue))
             }
@@ -51,12 +57,15 @@ import Testing
         // Body composition: body fat 25.1 %, impedance 512.3 Ω, weight 62.3 kg.
         let composition = try BodyCompositionMeasurement(decoding: [0x00, 0x06, 0xFB, 0x00, 0x03, 0x14, 0xAC, 0x30])
         #expect(composition.bodyFatPercentage.tenths.description == "25.1")
-        #expect(composition.impedance?.tenths.description == "512.3" && composition.weight?.mass(.si).description == "62.300")
+        #expect(
+            composition.impedance?.tenths.description == "512.3"
+                && composition.weight?.mass(.si).description == "62.300")
         #expect(Kit.catalogType(0x2A9D) == ObjectIdentifier(WeightMeasurement.self))
         #expect(Kit.catalogType(0x2A9C) == ObjectIdentifier(BodyCompositionMeasurement.self))
         #expect(Kit.catalogType(0x2A9E) == ObjectIdentifier(WeightScaleFeature.self))
         #expect(Kit.catalogType(0x2A9B) == ObjectIdentifier(BodyCompositionFeature.self))
-        let feature = WeightScaleFeature(timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3)
+        let feature = WeightScaleFeature(
+            timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3)
         #expect(try WeightScaleFeature(decoding: feature.encoded()).weightResolution == 7)
         #expect(feature.json.rendered(indent: 0).contains("0.005 kg or 0.01 lb"))
     }
@@ -67,7 +76,8 @@ import Testing
             WeightMeasurement.self, full: weight,
             layout: [
                 ("flags", 1), ("weight", 2), ("time_stamp.year", 2), ("time_stamp.month", 1), ("time_stamp.day", 1),
-                ("time_stamp.hours", 1), ("time_stamp.minutes", 1), ("time_stamp.seconds", 1), ("user_id", 1), ("bmi", 2), ("height", 2),
+                ("time_stamp.hours", 1), ("time_stamp.minutes", 1), ("time_stamp.seconds", 1), ("user_id", 1),
+                ("bmi", 2), ("height", 2),
             ])
         Kit.expectTrailingByteRefused(WeightMeasurement.self, full: weight)
         let composition: [UInt8] = [0x0C, 0x18, 0xFB, 0x00, 0x01, 0x0A, 0x00, 0x40, 0x06]
@@ -75,7 +85,8 @@ import Testing
             BodyCompositionMeasurement.self, full: composition,
             layout: [("flags", 2), ("body_fat_percentage", 2), ("user_id", 1), ("basal_metabolism", 2), ("height", 2)])
         Kit.expectTrailingByteRefused(BodyCompositionMeasurement.self, full: composition)
-        Kit.expectTruncation(WeightScaleFeature.self, full: [0x07, 0x00, 0x00, 0x00], layout: [("weight_scale_feature", 4)])
+        Kit.expectTruncation(
+            WeightScaleFeature.self, full: [0x07, 0x00, 0x00, 0x00], layout: [("weight_scale_feature", 4)])
     }
 
     @Test func reservedPartsAreIgnoredAndKept() throws {
@@ -84,7 +95,8 @@ import Testing
         let composition = try BodyCompositionMeasurement(decoding: [0x00, 0x20, 0xFB, 0x00, 0x01])
         #expect(composition.reservedFlags == 0x2000 && composition.encoded() == [0x00, 0x20, 0xFB, 0x00])
         let feature = try WeightScaleFeature(decoding: [0x00, 0x00, 0x00, 0x80])
-        #expect(feature.json.rendered(indent: 0).contains("reserved_bits") && feature.encoded() == [0x00, 0x00, 0x00, 0x80])
+        #expect(
+            feature.json.rendered(indent: 0).contains("reserved_bits") && feature.encoded() == [0x00, 0x00, 0x00, 0x80])
     }
 
     @Test func fuzzedPayloadsAreRefusedOrSurviveTheirEncoding() {
@@ -93,8 +105,10 @@ import Testing
             makeBytes: { random in
                 Kit.mutated(
                     WeightMeasurement(
-                        units: random.below(2) == 0 ? .si : .imperial, weight: ScaleValue(raw: UInt16(random.below(65536))),
-                        timeStamp: random.below(2) == 0 ? nil : Self.stamp, userID: random.below(2) == 0 ? nil : random.byte(),
+                        units: random.below(2) == 0 ? .si : .imperial,
+                        weight: ScaleValue(raw: UInt16(random.below(65536))),
+                        timeStamp: random.below(2) == 0 ? nil : Self.stamp,
+                        userID: random.below(2) == 0 ? nil : random.byte(),
                         bmiAndHeight: random.below(2) == 0 ? nil : (ScaleValue(raw: 250), ScaleValue(raw: 1700))
                     ).encoded(), &random)
             },
@@ -103,7 +117,9 @@ import Testing
         let composition = Kit.fuzz(
             BodyCompositionMeasurement.self, seed: 0x181B,
             makeBytes: { random in
-                var value = BodyCompositionMeasurement(bodyFatPercentage: ScaleValue(raw: UInt16(random.below(1000))), multiplePacket: random.below(2) == 0)
+                var value = BodyCompositionMeasurement(
+                    bodyFatPercentage: ScaleValue(raw: UInt16(random.below(1000))), multiplePacket: random.below(2) == 0
+                )
                 for field in BodyCompositionMeasurement.Field.allCases where random.below(2) == 0 {
                     value[field] = ScaleValue(raw: UInt16(random.below(65536)))
                 }
@@ -122,7 +138,8 @@ import Testing
         return SimulatedScale(configuration: configuration, now: { simulationNow })
     }
 
-    static let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) { stamp, offset, received, clocks in
+    static let options = ReadingMapperOptions(gateway: GatewayRecord(id: "gw", softwareVersion: "test")) {
+        stamp, offset, received, clocks in
         TimeDecisionRules.decide(
             deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
             policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
@@ -143,7 +160,9 @@ import Testing
         let compositions = log.measurements.filter { $0.measurement.as(BodyCompositionRecord.self) != nil }
         #expect(compositions.count == 2 && compositions.allSatisfy { $0.rawPayloads.count == 2 })
         let joined = try #require(compositions.first?.measurement.as(BodyCompositionRecord.self)?.joined)
-        #expect(joined.userID == 1 && joined.impedance != nil && joined.basalMetabolism != nil && joined.weight?.raw == 12_460)
+        #expect(
+            joined.userID == 1 && joined.impedance != nil && joined.basalMetabolism != nil
+                && joined.weight?.raw == 12_460)
         #expect(await scale.confirmed.count == 2)
         #expect(await scale.stored.isEmpty)
 
@@ -154,10 +173,17 @@ import Testing
         #expect(kinds.filter { $0 == .bodyWeight }.count == 4)  // from the weight and from the composition, twice
         #expect(kinds.filter { $0 == .bodyMassIndex }.count == 2 && kinds.filter { $0 == .bodyComposition }.count == 2)
         let first = try #require(readings.first)
-        #expect(first.components == [ReadingComponent(metric: .bodyWeight, value: .quantity(DecimalQuantity(mantissa: 62_300, exponent: -3)), unit: "kg")])
+        #expect(
+            first.components == [
+                ReadingComponent(
+                    metric: .bodyWeight, value: .quantity(DecimalQuantity(mantissa: 62_300, exponent: -3)), unit: "kg")
+            ])
         #expect(first.context.userID == 1)
         let composition = try #require(readings.first { $0.kind == .bodyComposition })
-        #expect(composition.components.first == ReadingComponent(metric: .bodyFat, value: .quantity(DecimalQuantity(mantissa: 251, exponent: -1)), unit: "%"))
+        #expect(
+            composition.components.first
+                == ReadingComponent(
+                    metric: .bodyFat, value: .quantity(DecimalQuantity(mantissa: 251, exponent: -1)), unit: "%"))
         #expect(composition.components.map(\.metric).contains(.impedance) && composition.rawPayloads.count == 2)
         #expect(readings.filter { $0.context.userID == 2 }.count == readings.count / 2)
     }
@@ -190,16 +216,23 @@ import Testing
 
     /// A body composition analyser without the Weight Scale Service is its own profile with the same session.
     @Test func aBodyCompositionAnalyserAlone() async throws {
-        let analyser = Self.scale { $0.hasWeightScaleService = false; $0.splitsBodyComposition = false }
+        let analyser = Self.scale {
+            $0.hasWeightScaleService = false
+            $0.splitsBodyComposition = false
+        }
         await analyser.measure(count: 2, users: [1], seed: 3, end: simulationNow, spacing: 86_400)
         let client = try await connect(analyser)
         let log = await SessionLog.collect(WeightScaleSession(client: client, options: sessionOptions()).run())
         #expect(log.measurements.count == 2 && log.measurements.allSatisfy { $0.rawPayloads.count == 1 })
-        #expect(HealthProfile.of(try #require(log.events.lazy.compactMap { if case .discovered(let d) = $0 { d } else { nil } }.first)) == .bodyComposition)
+        #expect(
+            HealthProfile.of(
+                try #require(log.events.lazy.compactMap { if case .discovered(let d) = $0 { d } else { nil } }.first))
+                == .bodyComposition)
     }
 
     @Test func theDescriptorNamesTheProfiles() {
-        #expect(HealthProfile.named("scale") == .weightScale && HealthProfile.named("body_composition") == .bodyComposition)
+        #expect(
+            HealthProfile.named("scale") == .weightScale && HealthProfile.named("body_composition") == .bodyComposition)
         #expect(Appearance(rawValue: 0x0300).healthProfile == .weightScale)  // 0x00C Weight Scale
         #expect(HealthProfile.serving(BluetoothUUID(0x181B)) == .bodyComposition)
     }

@@ -55,7 +55,8 @@ import TimeSeries
 
     static func demoDay() -> [Reading] {
         [
-            pressure(120, 80, minutes: 0), pressure(130, 84, minutes: 5), pressure(170, 100, minutes: 10, flags: [.bodyMovement]),
+            pressure(120, 80, minutes: 0), pressure(130, 84, minutes: 5),
+            pressure(170, 100, minutes: 10, flags: [.bodyMovement]),
             pressure(126, 82, minutes: 690),
         ] + strap() + meter()
     }
@@ -69,8 +70,12 @@ import TimeSeries
         let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
         let later = Fixture.at0830 + 24 * 60 * Self.minute
         let all = try summaries.summaries(subject: "alice", day: Self.day, issuedMicros: later)
-        func one(_ kind: DailySummaries.Kind) throws -> FHIRJSON { try #require(all.first { $0.kind == kind }?.resource.json) }
-        func means(_ json: FHIRJSON) -> [String] { (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText } }
+        func one(_ kind: DailySummaries.Kind) throws -> FHIRJSON {
+            try #require(all.first { $0.kind == kind }?.resource.json)
+        }
+        func means(_ json: FHIRJSON) -> [String] {
+            (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText }
+        }
 
         let morning = try one(.morningBloodPressure)
         #expect(Self.code(morning) == DailySummaries.Kind.morningBloodPressure.rawValue)
@@ -91,12 +96,17 @@ import TimeSeries
         let rmssd = try one(.rmssd)
         #expect(rmssd["valueQuantity"]?["value"]?.numberText == "20.0")
         #expect(rmssd["valueQuantity"]?["code"]?.stringValue == "ms")
-        #expect(rmssd["extension"]?[0]?["valueQuantity"]?["value"]?.numberText == "6")  // 30 minutes of 5-minute windows
+        // 30 minutes of 5-minute windows
+        #expect(rmssd["extension"]?[0]?["valueQuantity"]?["value"]?.numberText == "6")
 
         let meals = all.filter { $0.kind == .glucoseByMeal }.map(\.resource.json)
         #expect(meals.count == 2)
         func meal(_ name: String) -> FHIRJSON? {
-            meals.first { ($0["component"]?.arrayValue ?? []).contains { $0["valueCodeableConcept"]?["text"]?.stringValue == name } }
+            meals.first {
+                ($0["component"]?.arrayValue ?? []).contains {
+                    $0["valueCodeableConcept"]?["text"]?.stringValue == name
+                }
+            }
         }
         #expect(meal("fasting")?["component"]?[0]?["valueQuantity"]?["value"]?.numberText == "95.0")
         #expect(meal("fasting")?["component"]?[0]?["valueQuantity"]?["code"]?.stringValue == "mg/dL")
@@ -106,7 +116,8 @@ import TimeSeries
         #expect(meal("fasting")?["category"] == nil)  // glucose is not a vital sign
 
         // A day not yet over is preliminary; a day without readings has no summaries.
-        let during = try summaries.summaries(subject: "alice", day: Self.day, kinds: [.restingHeartRate], issuedMicros: Fixture.at0830)
+        let during = try summaries.summaries(
+            subject: "alice", day: Self.day, kinds: [.restingHeartRate], issuedMicros: Fixture.at0830)
         #expect(during.first?.resource.json["status"]?.stringValue == "preliminary")
         #expect(try summaries.summaries(subject: "alice", day: Self.day.adding(days: 1), issuedMicros: later).isEmpty)
         #expect(try summaries.summaries(subject: "bob", day: Self.day, issuedMicros: later).isEmpty)
@@ -126,7 +137,9 @@ import TimeSeries
             reading.kind = .oxygenSaturation
             reading.components = [ReadingComponent(metric: .oxygenSaturation, value: Fixture.q(percent), unit: "%")]
             reading.time = Fixture.receiveTime(micros)
-            reading.rawPayloads = [[0x00, UInt8(percent), 0x00, UInt8(micros / 1_000_000 & 0xFF), UInt8(micros / 256_000_000 & 0xFF)]]
+            reading.rawPayloads = [
+                [0x00, UInt8(percent), 0x00, UInt8(micros / 1_000_000 & 0xFF), UInt8(micros / 256_000_000 & 0xFF)]
+            ]
             return reading
         }
         let start = Fixture.at0830 - 6 * 60 * Self.minute  // 02:30 in Tokyo
@@ -140,7 +153,9 @@ import TimeSeries
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         _ = try await world.engine.ingest(batch: night.map { PendingReading(reading: $0, acknowledge: {}) })
         let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
-        let all = try summaries.summaries(subject: "alice", day: Self.day, kinds: [.lowestOxygenSaturation], issuedMicros: Fixture.at0830 + 24 * 60 * Self.minute)
+        let all = try summaries.summaries(
+            subject: "alice", day: Self.day, kinds: [.lowestOxygenSaturation],
+            issuedMicros: Fixture.at0830 + 24 * 60 * Self.minute)
         let json = try #require(all.first?.resource.json)
         #expect(json["valueQuantity"]?["value"]?.numberText == "88")
         #expect(json["valueQuantity"]?["code"]?.stringValue == "%")
@@ -161,19 +176,23 @@ import TimeSeries
             reading.kind = .bodyWeight
             reading.components = [ReadingComponent(metric: .bodyWeight, value: Fixture.q(grams, -3), unit: "kg")]
             reading.time = Fixture.receiveTime(micros)
-            reading.rawPayloads = [[0x00, UInt8(grams & 0xFF), UInt8(grams >> 8 & 0xFF), UInt8(micros / 1_000_000 & 0xFF)]]
+            reading.rawPayloads = [
+                [0x00, UInt8(grams & 0xFF), UInt8(grams >> 8 & 0xFF), UInt8(micros / 1_000_000 & 0xFF)]
+            ]
             return reading
         }
         let day: Int64 = 86_400_000_000
         let readings = [
-            weighing(62_300, at: Fixture.at0830 - 7 * day), weighing(70_000, at: Fixture.at0830 - 6 * day, flags: [.bodyMovement]),
+            weighing(62_300, at: Fixture.at0830 - 7 * day),
+            weighing(70_000, at: Fixture.at0830 - 6 * day, flags: [.bodyMovement]),
             weighing(63_900, at: Fixture.at0830 - 60 * Self.minute), weighing(63_850, at: Fixture.at0830),
         ]
         let world = try SyncClientTests.world(rules: [])
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         _ = try await world.engine.ingest(batch: readings.map { PendingReading(reading: $0, acknowledge: {}) })
         let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
-        let all = try summaries.summaries(subject: "alice", day: Self.day, kinds: [.weightWeeklyChange], issuedMicros: Fixture.at0830 + day)
+        let all = try summaries.summaries(
+            subject: "alice", day: Self.day, kinds: [.weightWeeklyChange], issuedMicros: Fixture.at0830 + day)
         let json = try #require(all.first?.resource.json)
         #expect(json["valueQuantity"]?["value"]?.numberText == "1.550")
         #expect(json["valueQuantity"]?["code"]?.stringValue == "kg")
@@ -181,13 +200,18 @@ import TimeSeries
         #expect(json["component"]?[1]?["valueQuantity"]?["value"]?.numberText == "62.300")
         #expect(json["effectivePeriod"]?["start"]?.stringValue == "2026-11-11T08:30:00+09:00")
         // Without a weighing a week before there is no change to report.
-        #expect(try summaries.summaries(subject: "alice", day: Self.day.adding(days: -6), kinds: [.weightWeeklyChange], issuedMicros: Fixture.at0830 + day).isEmpty)
+        #expect(
+            try summaries.summaries(
+                subject: "alice", day: Self.day.adding(days: -6), kinds: [.weightWeeklyChange],
+                issuedMicros: Fixture.at0830 + day
+            ).isEmpty)
     }
 
     /// Synced under consent: a rule for heart-rate summaries only sends resting HR and RMSSD (no blood pressure or
     /// glucose summary, no reading); a late strap notification revises them as new versions of the same resources.
     @Test func dailySummariesAreSyncedUnderConsentAndRevisedByLateData() async throws {
-        let world = try SyncClientTests.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: false)])
+        let world = try SyncClientTests.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: false)]
+        )
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         _ = try await world.engine.ingest(batch: Self.demoDay().map { PendingReading(reading: $0, acknowledge: {}) })
         let now = Fixture.at0830 + 24 * 60 * Self.minute
@@ -195,11 +219,16 @@ import TimeSeries
         let upstream = SyncClientTests.Upstream()
         while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: now) {}
         func daily() -> [String: (version: Int, json: FHIRJSON)] {
-            upstream.state.withLock { $0.stored }.filter { $0.value.json["code"]?["coding"]?[0]?["system"]?.stringValue == DailySummaries.codeSystem }
+            upstream.state.withLock { $0.stored }.filter {
+                $0.value.json["code"]?["coding"]?[0]?["system"]?.stringValue == DailySummaries.codeSystem
+            }
         }
         let sent = daily()
         #expect(Set(sent.values.compactMap { Self.code($0.json) }) == ["resting-heart-rate", "rmssd"], "\(sent.keys)")
-        #expect(!upstream.state.withLock { $0.stored }.values.contains { $0.json["valueQuantity"]?["code"]?.stringValue == "mm[Hg]" })
+        #expect(
+            !upstream.state.withLock { $0.stored }.values.contains {
+                $0.json["valueQuantity"]?["code"]?.stringValue == "mm[Hg]"
+            })
 
         // A late notification at 06:00 with 50 /min for five minutes: a new resting rate, the same resource.
         let late = Self.strap(from: Fixture.at0830 - 150 * Self.minute, count: 60).map { reading in

@@ -299,7 +299,10 @@ import Testing
                 "body-movement", "irregular-pulse", "improper-body-position",
             ])
         #expect(bits.first?["code"]?["text"]?.stringValue == "Too much body movement")
-        #expect(bits.allSatisfy { $0["code"]?["coding"]?[0]?["system"]?.stringValue == "http://terminology.hl7.org/CodeSystem/ASN1ToHL7" })
+        #expect(
+            bits.allSatisfy {
+                $0["code"]?["coding"]?[0]?["system"]?.stringValue == "http://terminology.hl7.org/CodeSystem/ASN1ToHL7"
+            })
         // PhdBitsEnumerationObservation: `component.value[x] only boolean`.
         #expect(bits.allSatisfy { $0["valueBoolean"] == .bool(true) && $0["valueCodeableConcept"] == nil })
 
@@ -348,7 +351,8 @@ import Testing
         let main = map(reading)[0].json
         #expect(main["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.numericProfile)
         #expect(main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["150364", "8310-5"])
-        #expect(main["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } == true)
+        #expect(
+            main["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } == true)
         #expect(main["valueQuantity"]?["value"]?.numberText == "98.24")
         #expect(main["valueQuantity"]?["code"]?.stringValue == "[degF]")
         #expect(main["valueQuantity"]?["unit"]?.stringValue == "°F")
@@ -367,7 +371,8 @@ import Testing
             ReadingComponent(metric: .pulseAmplitudeIndex, value: Fixture.q(42, -1), unit: "%"),
         ]
         let main = map(saturation)[0].json
-        #expect(main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["150456", "59408-5", "2708-6"])
+        #expect(
+            main["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["150456", "59408-5", "2708-6"])
         #expect(main["valueQuantity"]?["value"]?.numberText == "97")
         #expect(main["valueQuantity"]?["code"]?.stringValue == "%")
         #expect(main["component"]?[0]?["code"]?["coding"]?[0]?["code"]?.stringValue == "150448")
@@ -375,7 +380,8 @@ import Testing
         var pulse = Fixture.pulse()
         pulse.kind = .oximetryPulseRate
         pulse.components = [ReadingComponent(metric: .oximetryPulseRate, value: Fixture.q(64), unit: "/min")]
-        #expect(map(pulse)[0].json["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["149530", "8867-4"])
+        #expect(
+            map(pulse)[0].json["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["149530", "8867-4"])
         let device = DeviceMapper.phdDevice(pulse.device, kinds: [.oxygenSaturation, .oximetryPulseRate]).json
         #expect(device.prettyText.components(separatedBy: "MDC_DEV_SPEC_PROFILE_PULS_OXIM").count == 2)  // once
     }
@@ -398,10 +404,12 @@ import Testing
         ]
         let body = map(analysis)[0].json
         #expect(body["code"]?["coding"]?.arrayValue?.map { $0["code"]?.stringValue } == ["188748", "41982-0"])
-        #expect(body["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } != true)
+        #expect(
+            body["category"]?.arrayValue?.contains { $0["coding"]?[0]?["code"]?.stringValue == "vital-signs" } != true)
         let components = body["component"]?.arrayValue ?? []
         #expect(components.count == 2)
-        #expect(components[0]["code"]?["coding"] == nil && components[0]["code"]?["text"]?.stringValue == "Body impedance")
+        #expect(
+            components[0]["code"]?["coding"] == nil && components[0]["code"]?["text"]?.stringValue == "Body impedance")
         #expect(components[1]["code"]?["coding"]?[0]?["code"]?.stringValue == "188776")
     }
 
@@ -430,7 +438,8 @@ import Testing
         #expect(main["valueQuantity"]?["value"]?.numberText == "95")
         #expect(main["valueQuantity"]?["code"]?.stringValue == "mg/dL")
         #expect(main["category"]?.arrayValue?.count == 1)  // PHD only: glucose is not a vital sign
-        #expect(main["device"]?["reference"]?.stringValue?.hasPrefix("Device/phd-x") == true)  // no System ID: hashed key
+        // no System ID: hashed key
+        #expect(main["device"]?["reference"]?.stringValue?.hasPrefix("Device/phd-x") == true)
 
         let meal = try #require(resources.first { $0.id.hasPrefix("meal-") }?.json)
         #expect(meal["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.codedProfile)
@@ -466,7 +475,9 @@ import Testing
         var reading = Fixture.glucoseWithFullContext()
         let resources = map(reading)
         let identity = try #require(reading.identity)
-        func derived(_ kind: String) throws -> FHIRJSON { try #require(resources.first { $0.id.hasPrefix(kind + "-") }?.json) }
+        func derived(_ kind: String) throws -> FHIRJSON {
+            try #require(resources.first { $0.id.hasPrefix(kind + "-") }?.json)
+        }
 
         let tester = try derived("tester")
         #expect(tester["code"]?["coding"]?[0]?["code"]?.stringValue == "8417884")

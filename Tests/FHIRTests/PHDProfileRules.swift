@@ -31,7 +31,9 @@ enum PHDProfileRules {
         }
         let name = String(profile.dropFirst(FHIRCodes.phdProfileBase.count))
         let coincident = name == "PhdCoincidentTimeStampObservation"
-        if !["final", "preliminary"].contains(json["status"]?.stringValue ?? "") { fail("status is neither final nor preliminary") }
+        if !["final", "preliminary"].contains(json["status"]?.stringValue ?? "") {
+            fail("status is neither final nor preliminary")
+        }
         if !hasMDC(json["code"]) { fail("code has no MDC coding (code.coding[MDCType] 1..1)") }
         if !coincident {
             // PhdBaseObservation
@@ -41,25 +43,36 @@ enum PHDProfileRules {
                 }
             }
             if !phd { fail("category has no PhdObservationCategories#phd (category[PHD-Observation] 1..1)") }
-            let gateway = (json["extension"]?.arrayValue ?? []).filter { $0["url"]?.stringValue == FHIRCodes.gatewayDeviceExtension }
-            if gateway.count != 1 || gateway.first?["valueReference"]?["reference"]?.stringValue?.hasPrefix("Device/") != true {
+            let gateway = (json["extension"]?.arrayValue ?? []).filter {
+                $0["url"]?.stringValue == FHIRCodes.gatewayDeviceExtension
+            }
+            if gateway.count != 1
+                || gateway.first?["valueReference"]?["reference"]?.stringValue?.hasPrefix("Device/") != true
+            {
                 fail("extension[GatewayDevice] 1..1 with a Device reference")
             }
             if json["effectiveDateTime"] == nil && json["effectivePeriod"] == nil { fail("effective[x] 1..") }
-            guard let subject = json["subject"]?["reference"]?.stringValue, subject.hasPrefix("Patient/") || subject.hasPrefix("Device/")
+            guard let subject = json["subject"]?["reference"]?.stringValue,
+                subject.hasPrefix("Patient/") || subject.hasPrefix("Device/")
             else { return fail("subject 1.. (Patient or PhdDevice)") }
         } else {
             // PhdCoincidentTimeStampObservation: about the PHD's clock, its subject the PhdDevice, its device the PHG.
-            if json["subject"]?["reference"]?.stringValue?.hasPrefix("Device/") != true { fail("subject only Reference(PhdDevice)") }
+            if json["subject"]?["reference"]?.stringValue?.hasPrefix("Device/") != true {
+                fail("subject only Reference(PhdDevice)")
+            }
             if json["valueDateTime"] == nil && json["valueQuantity"] == nil && json["dataAbsentReason"] == nil {
                 fail("value[x] (dateTime or Quantity) or dataAbsentReason")
             }
             if json["status"]?.stringValue != "final" { fail("status = final (exactly)") }
         }
-        if json["device"]?["reference"]?.stringValue?.hasPrefix("Device/") != true { fail("device 1.. with a Device reference") }
+        if json["device"]?["reference"]?.stringValue?.hasPrefix("Device/") != true {
+            fail("device 1.. with a Device reference")
+        }
         for identifier in json["identifier"]?.arrayValue ?? [] where !coincident {
             if identifier["system"]?.stringValue != FHIRCodes.conditionalCreateSystem {
-                fail("an identifier's system is not the conditionalCreate slice's fixed \(FHIRCodes.conditionalCreateSystem)")
+                fail(
+                    "an identifier's system is not the conditionalCreate slice's fixed \(FHIRCodes.conditionalCreateSystem)"
+                )
             }
             if identifier["type"] != nil { fail("identifier[conditionalCreate].type ..0") }
             if identifier["value"]?.stringValue?.isEmpty != false { fail("identifier[conditionalCreate].value 1..") }
@@ -72,14 +85,19 @@ enum PHDProfileRules {
         }
         switch name {
         case "PhdNumericObservation":
-            if values != ["valueQuantity"] && json["dataAbsentReason"] == nil { fail("value[x] only Quantity, or dataAbsentReason") }
-            if let quantity = json["valueQuantity"], quantity["system"]?.stringValue != FHIRCodes.ucum || quantity["code"] == nil {
+            if values != ["valueQuantity"] && json["dataAbsentReason"] == nil {
+                fail("value[x] only Quantity, or dataAbsentReason")
+            }
+            if let quantity = json["valueQuantity"],
+                quantity["system"]?.stringValue != FHIRCodes.ucum || quantity["code"] == nil
+            {
                 fail("valueQuantity with a UCUM system and code")
             }
         case "PhdCompoundNumericObservation":
             if !values.isEmpty { fail("value[x] ..0") }
             if components.isEmpty { fail("component 1..") }
-            for component in components where component["valueQuantity"] == nil && component["dataAbsentReason"] == nil {
+            for component in components where component["valueQuantity"] == nil && component["dataAbsentReason"] == nil
+            {
                 fail("component value[x] only Quantity, or dataAbsentReason")
             }
         case "PhdBitsEnumerationObservation":
@@ -99,7 +117,9 @@ enum PHDProfileRules {
                 }
             }
         case "PhdCodedEnumerationObservation":
-            if values != ["valueCodeableConcept"] && json["dataAbsentReason"] == nil { fail("value[x] only CodeableConcept") }
+            if values != ["valueCodeableConcept"] && json["dataAbsentReason"] == nil {
+                fail("value[x] only CodeableConcept")
+            }
         default:
             break
         }
@@ -129,7 +149,8 @@ enum PHDProfileRules {
         deviceIdentifiers(json, fail: fail)
         if (json["identifier"]?.arrayValue ?? []).isEmpty { fail("identifier 1..") }
         let type = json["type"]?["coding"]?.arrayValue ?? []
-        if !type.contains(where: { $0["system"]?.stringValue == FHIRCodes.mdc && $0["code"]?.stringValue == "531981" }) {
+        if !type.contains(where: { $0["system"]?.stringValue == FHIRCodes.mdc && $0["code"]?.stringValue == "531981" })
+        {
             fail("type.coding[MDCType] = MDC#531981")
         }
         let specializations = json["specialization"]?.arrayValue ?? []
@@ -144,14 +165,19 @@ enum PHDProfileRules {
     /// The typed identifier slices: ContinuaDeviceIdentifiers type, the slice's fixed system, an EUI of the right
     /// length; a System ID that is all zeros identifies nothing (and would make every gateway the same).
     static func deviceIdentifiers(_ json: FHIRJSON, fail: (String) -> Void) {
-        let slices = ["SYSID": (FHIRCodes.eui64System, 8), "BTMAC": (FHIRCodes.bluetoothAddressSystem, 6), "ETHMAC": (FHIRCodes.ethernetAddressSystem, 6)]
+        let slices = [
+            "SYSID": (FHIRCodes.eui64System, 8), "BTMAC": (FHIRCodes.bluetoothAddressSystem, 6),
+            "ETHMAC": (FHIRCodes.ethernetAddressSystem, 6),
+        ]
         for identifier in json["identifier"]?.arrayValue ?? [] {
             guard let coding = identifier["type"]?["coding"]?[0] else {
                 if identifier["system"] == nil { fail("an identifier with neither type nor system") }
                 continue
             }
             if coding["system"]?.stringValue != "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers" {
-                fail("identifier.type from ContinuaDeviceIdentifiers (http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers)")
+                fail(
+                    "identifier.type from ContinuaDeviceIdentifiers (http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers)"
+                )
             }
             guard let code = coding["code"]?.stringValue, let (system, octets) = slices[code] else { continue }
             if identifier["system"]?.stringValue != system { fail("identifier[\(code)].system = \(system)") }
@@ -160,14 +186,17 @@ enum PHDProfileRules {
             if parts.count != octets || !parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }) {
                 fail("identifier[\(code)].value '\(value)' is not an EUI-\(octets * 8)")
             }
-            if code == "SYSID", json["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.phgDeviceProfile, parts.allSatisfy({ $0 == "00" }) {
+            if code == "SYSID", json["meta"]?["profile"]?[0]?.stringValue == FHIRCodes.phgDeviceProfile,
+                parts.allSatisfy({ $0 == "00" })
+            {
                 fail("the PhgDevice's System ID is all zeros")
             }
         }
     }
 
     static func versions(_ json: FHIRJSON, fail: (String) -> Void) {
-        for version in json["version"]?.arrayValue ?? [] where !hasMDC(version["type"]) || version["value"]?.stringValue == nil {
+        for version in json["version"]?.arrayValue ?? []
+        where !hasMDC(version["type"]) || version["value"]?.stringValue == nil {
             fail("version[MDCType] with an MDC type and a value")
         }
     }
@@ -175,12 +204,17 @@ enum PHDProfileRules {
     // MARK: Helpers
 
     static func hasMDC(_ concept: FHIRJSON?) -> Bool {
-        (concept?["coding"]?.arrayValue ?? []).contains { $0["system"]?.stringValue == FHIRCodes.mdc && $0["code"]?.stringValue != nil }
+        (concept?["coding"]?.arrayValue ?? []).contains {
+            $0["system"]?.stringValue == FHIRCodes.mdc && $0["code"]?.stringValue != nil
+        }
     }
 
     /// The `value[x]` keys an element has.
     static func valueKeys(_ json: FHIRJSON) -> Set<String> {
         guard case .object(let members) = json else { return [] }
-        return Set(members.map(\.key).filter { $0.hasPrefix("value") && $0.count > 5 && $0.dropFirst(5).first?.isUppercase == true })
+        return Set(
+            members.map(\.key).filter {
+                $0.hasPrefix("value") && $0.count > 5 && $0.dropFirst(5).first?.isUppercase == true
+            })
     }
 }

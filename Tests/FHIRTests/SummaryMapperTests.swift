@@ -160,7 +160,9 @@ import Testing
         #expect(json["effectivePeriod"]?["end"]?.stringValue == "2026-11-18")
         #expect(json["issued"]?.stringValue == "2026-11-18T00:30:00Z")
         #expect(json["performer"]?[0]?["reference"]?.stringValue == "Patient/alice")
-        #expect(json["derivedFrom"]?[0]?["reference"]?.stringValue == "Observation/" + (readings.first?.identity?.hex ?? "?"))
+        #expect(
+            json["derivedFrom"]?[0]?["reference"]?.stringValue == "Observation/"
+                + (readings.first?.identity?.hex ?? "?"))
         let components = try #require(json["component"]?.arrayValue)
         #expect(components.map { $0["code"]?["coding"]?[0]?["code"]?.stringValue } == ["96608-5", "96609-3"])
         #expect(components.map { $0["valueQuantity"]?["value"]?.numberText } == ["120.8", "80.3"])

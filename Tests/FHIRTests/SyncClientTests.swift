@@ -1,12 +1,12 @@
-import FHIR
 import Crypto
+import FHIR
 import Foundation
-import _CryptoExtras
 import Provenance
 import StreamEngine
 import Synchronization
 import Testing
 import TimeSeries
+import _CryptoExtras
 
 /// The sync client against an in-process upstream that answers like a FHIR server (transaction-response Bundles),
 /// over a real engine, archive and outbox on disk — the HTTP side is covered by the two-process tests.
@@ -42,24 +42,36 @@ import TimeSeries
                     (400, Array(FHIRJSON.obj(["error": .string(error), "error_description": .string(why)]).text.utf8))
                 }
                 let fields = Dictionary(form, uniquingKeysWith: { a, _ in a })
-                guard url == Self.tokenURL, let clients = state.clients else { return refuse("invalid_request", "no token endpoint here") }
-                guard fields["grant_type"] == "client_credentials", fields["client_assertion_type"] == ClientAssertion.type else {
+                guard url == Self.tokenURL, let clients = state.clients else {
+                    return refuse("invalid_request", "no token endpoint here")
+                }
+                guard fields["grant_type"] == "client_credentials",
+                    fields["client_assertion_type"] == ClientAssertion.type
+                else {
                     return refuse("unsupported_grant_type", "client_credentials with a jwt-bearer assertion")
                 }
                 let claims: ClientAssertion.Claims
                 do {
                     claims = try ClientAssertion.verify(
-                        fields["client_assertion"] ?? "", audience: { $0 == Self.tokenURL }, nowSeconds: state.nowSeconds, key: { clients[$0] })
+                        fields["client_assertion"] ?? "", audience: { $0 == Self.tokenURL },
+                        nowSeconds: state.nowSeconds, key: { clients[$0] })
                 } catch {
                     return refuse("invalid_client", "\(error)")
                 }
-                guard state.seenJTIs.insert(claims.jti).inserted else { return refuse("invalid_client", "jti replayed") }
+                guard state.seenJTIs.insert(claims.jti).inserted else {
+                    return refuse("invalid_client", "jti replayed")
+                }
                 let token = "tok-\(state.tokenRequests)"
                 state.issued[token] = state.nowSeconds + state.tokenLifetime
-                return (200, Array(FHIRJSON.obj([
-                    "access_token": .string(token), "token_type": "bearer", "expires_in": .integer(state.tokenLifetime),
-                    "scope": .string(fields["scope"] ?? ""),
-                ]).text.utf8))
+                return (
+                    200,
+                    Array(
+                        FHIRJSON.obj([
+                            "access_token": .string(token), "token_type": "bearer",
+                            "expires_in": .integer(state.tokenLifetime),
+                            "scope": .string(fields["scope"] ?? ""),
+                        ]).text.utf8)
+                )
             }
         }
 
@@ -69,10 +81,22 @@ import TimeSeries
                 if state.down { throw URLError(.cannotConnectToHost) }
                 if state.clients != nil {
                     guard let token = bearerToken, let expiry = state.issued[token], expiry > state.nowSeconds else {
-                        return (401, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token"}]}"#.utf8))
+                        return (
+                            401,
+                            Array(
+                                #"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token"}]}"#
+                                    .utf8)
+                        )
                     }
                 }
-                if let status = state.status { return (status, Array(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"no"}]}"#.utf8)) }
+                if let status = state.status {
+                    return (
+                        status,
+                        Array(
+                            #"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"no"}]}"#
+                                .utf8)
+                    )
+                }
                 let bundle = try FHIRJSON.parse(body)
                 let given = Set((bundle["entry"]?.arrayValue ?? []).compactMap { $0["fullUrl"]?.stringValue })
                 for entry in bundle["entry"]?.arrayValue ?? [] {
@@ -92,7 +116,13 @@ import TimeSeries
                         responses.append(.obj(["response": .obj(["status": "201 Created"])]))
                     }
                 }
-                return (200, Array(FHIRJSON.obj(["resourceType": "Bundle", "type": "transaction-response", "entry": .array(responses)]).text.utf8))
+                return (
+                    200,
+                    Array(
+                        FHIRJSON.obj([
+                            "resourceType": "Bundle", "type": "transaction-response", "entry": .array(responses),
+                        ]).text.utf8)
+                )
             }
         }
     }
@@ -117,7 +147,8 @@ import TimeSeries
         let engine = try StreamEngine(
             store: store, archive: archive,
             windows: WindowTracker(
-                zones: ["alice": TimeZone(identifier: "Asia/Tokyo")!], testSubjects: Set(persons.filter(\.test).map(\.subject))))
+                zones: ["alice": TimeZone(identifier: "Asia/Tokyo")!],
+                testSubjects: Set(persons.filter(\.test).map(\.subject))))
         let outbox = try Outbox(path: dir + "/outbox.sqlite")
         var destination = SyncDestination(name: "phr", baseURL: "http://phr.invalid/fhir", rules: rules)
         destination.retryInitialSeconds = 1
@@ -141,7 +172,10 @@ import TimeSeries
     static func heartRate(_ bpm: Int64, minute: Int64, subject: String = "alice") -> Reading {
         var reading = Fixture.heartRate(rr: [])
         reading.subject = subject
-        reading.components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: bpm, exponent: 0)), unit: "/min")]
+        reading.components = [
+            ReadingComponent(
+                metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: bpm, exponent: 0)), unit: "/min")
+        ]
         reading.time.effectiveMicros = Fixture.at0830 + minute * 60_000_000
         reading.rawPayloads = [[UInt8(truncatingIfNeeded: bpm), UInt8(truncatingIfNeeded: minute)]]
         return reading
@@ -150,7 +184,11 @@ import TimeSeries
     @Test func consentDecidesWhatIsQueuedAndRevisedSummariesUpdateTheSameResource() async throws {
         let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: false)])
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
-        try await Self.ingest([Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1), Self.heartRate(80, minute: 2, subject: "bob")], into: world.engine)
+        try await Self.ingest(
+            [
+                Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1),
+                Self.heartRate(80, minute: 2, subject: "bob"),
+            ], into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
         let upstream = Upstream()
         let first = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830)
@@ -162,14 +200,25 @@ import TimeSeries
         // The Patient and the strap's PhdDevice travel with the summaries (which reference nothing else); references
         // point at their entries' fullUrls.
         #expect(stored["Patient|alice"] != nil && stored.keys.filter { $0.hasPrefix("Device|") }.count == 1)
-        #expect(observations.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|alice" })
-        #expect(observations.values.allSatisfy { $0.json["device"]?["reference"]?.stringValue.flatMap { fullUrls[$0] }?.hasPrefix("Device|") == true })
-        #expect(observations.values.allSatisfy { $0.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem })
+        #expect(
+            observations.values.allSatisfy {
+                $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|alice"
+            })
+        #expect(
+            observations.values.allSatisfy {
+                $0.json["device"]?["reference"]?.stringValue.flatMap { fullUrls[$0] }?.hasPrefix("Device|") == true
+            })
+        #expect(
+            observations.values.allSatisfy {
+                $0.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem
+            })
 
         // A late reading revises both windows: queued again, sent as an update of the same resources.
         try await Self.ingest([Self.heartRate(90, minute: 3)], into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
-        #expect(try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) == .delivered(sent: 2, refused: 0))
+        #expect(
+            try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830)
+                == .delivered(sent: 2, refused: 0))
         let after = upstream.state.withLock { $0.stored }.filter { $0.key.hasPrefix("Observation|") }
         #expect(after.count == 2)
         #expect(after.values.allSatisfy { $0.version == 2 })
@@ -181,32 +230,43 @@ import TimeSeries
     /// shared, sent one entry per Bundle: each Bundle carries the Patient, the Devices and the coincident timestamp its
     /// entry references, and no reference points outside it.
     @Test func everyReferenceResolvesInsideItsBundle() async throws {
-        let alice = PatientRecord(subject: "alice", name: "Alice", identifiers: [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
+        let alice = PatientRecord(
+            subject: "alice", name: "Alice",
+            identifiers: [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
         let world = try Self.world(
-            rules: [SharingRule(subjects: ["alice"], kinds: [.bloodPressure, .glucose, .heartRate], raw: true)], batchSize: 1,
+            rules: [SharingRule(subjects: ["alice"], kinds: [.bloodPressure, .glucose, .heartRate], raw: true)],
+            batchSize: 1,
             persons: [alice], account: PatientIdentifier(system: "https://phr.example/account", value: "A-1"))
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         var bob = Self.heartRate(75, minute: 5, subject: "bob")
         bob.rawPayloads = [[75, 5, 1]]
         try await Self.ingest(
-            [Fixture.bloodPressure(time: Fixture.mappedTime()), Fixture.glucose(), Self.heartRate(61, minute: 2), bob], into: world.engine)
+            [Fixture.bloodPressure(time: Fixture.mappedTime()), Fixture.glucose(), Self.heartRate(61, minute: 2), bob],
+            into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
         let upstream = Upstream()
         while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
-        let (stored, fullUrls, dangling, posts) = upstream.state.withLock { ($0.stored, $0.fullUrls, $0.dangling, $0.posts) }
+        let (stored, fullUrls, dangling, posts) = upstream.state.withLock {
+            ($0.stored, $0.fullUrls, $0.dangling, $0.posts)
+        }
         #expect(dangling.isEmpty, "references to nothing in their Bundle: \(dangling)")
         #expect(posts > 3)
         // The Patient is matched on the destination's account, and carries the configured identifiers and gatewayd's.
         let patient = stored["Patient|alice"]?.json
         let identifiers = (patient?["identifier"]?.arrayValue ?? []).compactMap { $0["system"]?.stringValue }
-        #expect(identifiers == ["https://phr.example/account", "urn:oid:1.2.392.100495.20.3.51.1", PatientMapper.subjectSystem])
+        #expect(
+            identifiers == [
+                "https://phr.example/account", "urn:oid:1.2.392.100495.20.3.51.1", PatientMapper.subjectSystem,
+            ])
         #expect(stored.keys.contains { $0.hasPrefix("Observation|coin-") }, "the coincident timestamp was not sent")
         #expect(stored["Patient|bob"] == nil)
         // Each stored batch's part for alice has its Provenance, naming her Observations (bob's are not hers to send).
         let provenances = stored.filter { $0.key.hasPrefix("Provenance|") }
         #expect(!provenances.isEmpty)
         for (key, value) in provenances {
-            let targets = (value.json["target"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue.flatMap { fullUrls[$0] } }
+            let targets = (value.json["target"]?.arrayValue ?? []).compactMap {
+                $0["reference"]?.stringValue.flatMap { fullUrls[$0] }
+            }
             #expect(!targets.isEmpty && targets.allSatisfy { $0.hasPrefix("Observation|") }, "\(key): \(targets)")
             #expect(!"\(value.json)".contains("bob"), "\(key) names bob")
         }
@@ -221,25 +281,37 @@ import TimeSeries
     /// with the endpoint's reason.
     @Test(arguments: ["ES384", "RS384"])
     func smartBackendTokensAreAskedForKeptRenewedAndRefusedClearly(algorithm: String) async throws {
-        let key: ClientKey = algorithm == "ES384" ? .es384(P384.Signing.PrivateKey()) : .rs384(try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let key: ClientKey =
+            algorithm == "ES384"
+            ? .es384(P384.Signing.PrivateKey()) : .rs384(try _RSA.Signing.PrivateKey(keySize: .bits2048))
         let settings = SMARTBackendSettings(tokenURL: Upstream.tokenURL, clientID: "home-pi", keyID: "k1", key: key)
-        let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)], batchSize: 1, smart: settings)
+        let world = try Self.world(
+            rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)], batchSize: 1, smart: settings)
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         let upstream = Upstream()
-        upstream.state.withLock { $0.clients = ["home-pi": key.publicKey]; $0.tokenLifetime = 120 }
+        upstream.state.withLock {
+            $0.clients = ["home-pi": key.publicKey]
+            $0.tokenLifetime = 120
+        }
         try await Self.ingest((0..<4).map { Self.heartRate(60 + $0, minute: $0) }, into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
         let now = Fixture.at0830
         #expect(try await world.client.deliver(transport: upstream, nowMicros: now) == .delivered(sent: 1, refused: 0))
-        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 30_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(
+            try await world.client.deliver(transport: upstream, nowMicros: now + 30_000_000)
+                == .delivered(sent: 1, refused: 0))
         #expect(upstream.state.withLock { $0.tokenRequests } == 1, "a live token is kept")
         // 100 s into a 120 s token: renewed before it expires (the margin is a fifth of its life).
         upstream.state.withLock { $0.nowSeconds += 100 }
-        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 100_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(
+            try await world.client.deliver(transport: upstream, nowMicros: now + 100_000_000)
+                == .delivered(sent: 1, refused: 0))
         #expect(upstream.state.withLock { $0.tokenRequests } == 2)
         // The server revokes every token: one renewal, and the Bundle goes through.
         upstream.state.withLock { $0.issued.removeAll() }
-        #expect(try await world.client.deliver(transport: upstream, nowMicros: now + 101_000_000) == .delivered(sent: 1, refused: 0))
+        #expect(
+            try await world.client.deliver(transport: upstream, nowMicros: now + 101_000_000)
+                == .delivered(sent: 1, refused: 0))
         #expect(upstream.state.withLock { $0.tokenRequests } == 3)
 
         // Another key than the registered one: the endpoint's reason, and a back-off.
@@ -255,7 +327,8 @@ import TimeSeries
             return
         }
         #expect(reason.contains("invalid_client") && reason.contains("does not verify"), "\(reason)")
-        #expect(try world.outbox.report(destination: "phr").pending == waiting, "nothing is lost while no token can be had")
+        #expect(
+            try world.outbox.report(destination: "phr").pending == waiting, "nothing is lost while no token can be had")
     }
 
     static func pressure(_ systolic: Int64, _ diastolic: Int64, day: Int64, minute: Int64 = 0) -> Reading {
@@ -271,13 +344,20 @@ import TimeSeries
     @Test func theWeeksAverageSelfMeasuredBloodPressureIsSentAndRevised() async throws {
         let world = try Self.world(rules: [SharingRule(subjects: ["alice"], kinds: [.bloodPressure], raw: false)])
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
-        try await Self.ingest([Self.pressure(120, 80, day: 0), Self.pressure(130, 84, day: 1), Self.pressure(126, 82, day: 2)], into: world.engine)
+        try await Self.ingest(
+            [Self.pressure(120, 80, day: 0), Self.pressure(130, 84, day: 1), Self.pressure(126, 82, day: 2)],
+            into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
         let upstream = Upstream()
         while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
         func averages() -> [(version: Int, json: FHIRJSON)] {
-            upstream.state.withLock { $0.stored }.values.filter { $0.json["code"]?["coding"]?[0]?["code"]?.stringValue == "96607-7" }
-                .sorted { ($0.json["effectivePeriod"]?["end"]?.stringValue ?? "") < ($1.json["effectivePeriod"]?["end"]?.stringValue ?? "") }
+            upstream.state.withLock { $0.stored }.values.filter {
+                $0.json["code"]?["coding"]?[0]?["code"]?.stringValue == "96607-7"
+            }
+            .sorted {
+                ($0.json["effectivePeriod"]?["end"]?.stringValue ?? "")
+                    < ($1.json["effectivePeriod"]?["end"]?.stringValue ?? "")
+            }
         }
         func means(_ json: FHIRJSON) -> [String] {
             (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText }
@@ -290,7 +370,9 @@ import TimeSeries
 
         try await Self.ingest([Self.pressure(140, 90, day: 2, minute: 10)], into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830 + 60_000_000)
-        while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830 + 60_000_000) {}
+        while case .delivered = try await world.client.deliver(
+            transport: upstream, nowMicros: Fixture.at0830 + 60_000_000)
+        {}
         let revised = try #require(averages().last)
         #expect(averages().count == 3)
         #expect(revised.version == 2 && means(revised.json) == ["129.0", "84.0"], "\(revised)")
@@ -307,14 +389,16 @@ import TimeSeries
         var now = Fixture.at0830
         var waits: [Int64] = []
         for _ in 0..<5 {
-            guard case .failed = try await world.client.deliver(transport: upstream, nowMicros: now, random: { 0.5 }) else {
+            guard case .failed = try await world.client.deliver(transport: upstream, nowMicros: now, random: { 0.5 })
+            else {
                 Issue.record("expected a failure while the upstream is down")
                 return
             }
             let next = try world.outbox.state(destination: "phr").nextAttemptMicros
             waits.append(next - now)
             // Before the backoff ends, nothing is tried.
-            #expect(try await world.client.deliver(transport: upstream, nowMicros: next - 1) == .waiting(untilMicros: next))
+            #expect(
+                try await world.client.deliver(transport: upstream, nowMicros: next - 1) == .waiting(untilMicros: next))
             now = next
         }
         // 1 s, 2 s, 4 s, 8 s, 8 s (capped), each three quarters of the step with jitter 0.5.
@@ -338,7 +422,8 @@ import TimeSeries
         let world = try Self.world(rules: [SharingRule(subjects: ["alice", "bob"], kinds: [.heartRate], raw: true)])
         defer { try? FileManager.default.removeItem(atPath: world.dir) }
         try await Self.ingest(
-            (0..<3).map { Self.heartRate(60 + $0, minute: $0) } + (0..<2).map { Self.heartRate(70 + $0, minute: $0, subject: "bob") },
+            (0..<3).map { Self.heartRate(60 + $0, minute: $0) }
+                + (0..<2).map { Self.heartRate(70 + $0, minute: $0, subject: "bob") },
             into: world.engine)
         try world.client.feed(nowMicros: Fixture.at0830)
         let upstream = Upstream()
@@ -357,7 +442,8 @@ import TimeSeries
         let withdrawals = Mutex<[SyncClient.Withdrawal]>([])
         // Still down, still backing off: the withdrawal happens anyway.
         let waiting = try await client.deliver(
-            transport: upstream, nowMicros: Fixture.at0830 + 1, onWithdraw: { withdrawal in withdrawals.withLock { $0.append(withdrawal) } })
+            transport: upstream, nowMicros: Fixture.at0830 + 1,
+            onWithdraw: { withdrawal in withdrawals.withLock { $0.append(withdrawal) } })
         guard case .waiting = waiting else {
             Issue.record("expected the backoff to go on: \(waiting)")
             return
@@ -374,7 +460,10 @@ import TimeSeries
         let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
         #expect(!stored.isEmpty)
         #expect(stored["Patient|bob"] == nil)
-        #expect(stored.values.allSatisfy { $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } != "Patient|bob" })
+        #expect(
+            stored.values.allSatisfy {
+                $0.json["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } != "Patient|bob"
+            })
         #expect(try world.outbox.report(destination: "phr").pending == 0)
         world.store.close()
     }
@@ -397,7 +486,8 @@ import TimeSeries
 
     @Test func testDataLeavesOnlyForADestinationThatTakesIt() {
         var destination = SyncDestination(
-            name: "phr", baseURL: "https://phr.invalid/fhir", rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)])
+            name: "phr", baseURL: "https://phr.invalid/fhir",
+            rules: [SharingRule(subjects: ["alice"], kinds: [.heartRate], raw: true)])
         let person = Self.heartRate(72, minute: 1)
         var check = person
         check.flags.insert(.testData)  // a control-solution check, a simulated device
@@ -414,35 +504,53 @@ import TimeSeries
         for takesTestData in [false, true] {
             let world = try Self.world(
                 rules: [SharingRule(subjects: ["alice", "bob"], kinds: [.heartRate], raw: true)],
-                persons: [PatientRecord(subject: "alice"), PatientRecord(subject: "bob", test: true)], testData: takesTestData)
+                persons: [PatientRecord(subject: "alice"), PatientRecord(subject: "bob", test: true)],
+                testData: takesTestData)
             defer { try? FileManager.default.removeItem(atPath: world.dir) }
             var simulated = Self.heartRate(150, minute: 2)
             simulated.flags.insert(.testData)
             var bobs = [Self.heartRate(80, minute: 0, subject: "bob"), Self.heartRate(90, minute: 1, subject: "bob")]
             for index in bobs.indices { bobs[index].flags.insert(.testData) }
-            try await Self.ingest([Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1), simulated] + bobs, into: world.engine)
+            try await Self.ingest(
+                [Self.heartRate(60, minute: 0), Self.heartRate(70, minute: 1), simulated] + bobs, into: world.engine)
             try world.client.feed(nowMicros: Fixture.at0830)
             let upstream = Upstream()
             while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
             let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
             let observations = stored.values.map(\.json).filter { $0["resourceType"]?.stringValue == "Observation" }
             func of(_ subject: String) -> [FHIRJSON] {
-                observations.filter { $0["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|" + subject }
+                observations.filter {
+                    $0["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|" + subject
+                }
             }
-            func isSummary(_ json: FHIRJSON) -> Bool { json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem }
-            func isTest(_ json: FHIRJSON) -> Bool { (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" } }
+            func isSummary(_ json: FHIRJSON) -> Bool {
+                json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem
+            }
+            func isTest(_ json: FHIRJSON) -> Bool {
+                (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" }
+            }
             func count(_ json: FHIRJSON) -> Int? {
-                (json["component"]?.arrayValue ?? []).first { $0["code"]?["coding"]?[0]?["code"]?.stringValue == "count" }?["valueInteger"]?.numberText.flatMap { Int($0) }
+                (json["component"]?.arrayValue ?? []).first {
+                    $0["code"]?["coding"]?[0]?["code"]?.stringValue == "count"
+                }?["valueInteger"]?.numberText.flatMap { Int($0) }
             }
             // alice: her two readings (the simulated one only to a destination taking test data); summaries of the two.
             #expect(of("alice").filter { !isSummary($0) }.count == (takesTestData ? 3 : 2))
-            let aliceSummaries = of("alice").filter { isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true }
-            #expect(!aliceSummaries.isEmpty && aliceSummaries.allSatisfy { count($0) == 2 && !isTest($0) }, "\(aliceSummaries)")
+            let aliceSummaries = of("alice").filter {
+                isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true
+            }
+            #expect(
+                !aliceSummaries.isEmpty && aliceSummaries.allSatisfy { count($0) == 2 && !isTest($0) },
+                "\(aliceSummaries)")
             // bob: nothing, or his test readings and summaries of them, labelled test data.
-            let bobSummaries = of("bob").filter { isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true }
+            let bobSummaries = of("bob").filter {
+                isSummary($0) && $0["code"]?["text"]?.stringValue?.contains("statistics") == true
+            }
             if takesTestData {
                 #expect(of("bob").filter { !isSummary($0) }.count == 2)
-                #expect(!bobSummaries.isEmpty && bobSummaries.allSatisfy { count($0) == 2 && isTest($0) }, "\(bobSummaries)")
+                #expect(
+                    !bobSummaries.isEmpty && bobSummaries.allSatisfy { count($0) == 2 && isTest($0) }, "\(bobSummaries)"
+                )
                 #expect(upstream.state.withLock { $0.stored["Patient|bob"] }.map { isTest($0.json) } == true)
             } else {
                 #expect(of("bob").isEmpty, "\(of("bob"))")

@@ -13,7 +13,9 @@ import Testing
 enum APIHarness {
     /// A fresh scratch directory; the caller removes it.
     static func scratch(_ label: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-\(label)-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gatewayd-\(label)-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
@@ -22,8 +24,10 @@ enum APIHarness {
     static func importReadings(_ readings: [Reading], into dir: String, arguments: [String] = []) throws {
         let encoder = JSONEncoder()
         let lines = try readings.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let imported = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"] + arguments)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let imported = try FHIRAPITests.run(
+            ["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"] + arguments)
         #expect(imported.status == 0, "\(imported.output)")
     }
 
@@ -37,7 +41,10 @@ enum APIHarness {
             let process = Process()
             process.executableURL = CrashRecoveryTests.gatewaydBinary
             process.arguments =
-                ["serve", "--dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--tz", "Asia/Tokyo", "--gateway-id", "gw-test"]
+                [
+                    "serve", "--dir", dataDirectory, "--listen", "127.0.0.1:\(port)", "--tz", "Asia/Tokyo",
+                    "--gateway-id", "gw-test",
+                ]
                 + tokens.flatMap { ["--token", $0] }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
@@ -77,15 +84,20 @@ enum APIHarness {
     }
 
     /// A POST whose answer is parsed like FHIRAPITests.get's.
-    static func post(_ url: String, token: String?, contentType: String?, body: String) async throws -> FHIRAPITests.Reply {
+    static func post(_ url: String, token: String?, contentType: String?, body: String) async throws
+        -> FHIRAPITests.Reply
+    {
         let (status, data) = try await send("POST", url, token: token, contentType: contentType, body: Data(body.utf8))
-        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
         return FHIRAPITests.Reply(status: status, contentType: "", json: json)
     }
 
     /// JSON text with sorted keys, for comparing two answers member by member.
     static func canonical(_ value: Any?) -> String {
-        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "nil" }
+        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else {
+            return "nil"
+        }
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -15,11 +15,17 @@ import Testing
             let server = try await APIHarness.Server.start(
                 dataDirectory: data, tokens: ["sys-secret=system/*.read", "alice-secret=patient/*.read@alice"])
             defer { server.stop() }
-            #expect(try await FHIRAPITests.get(server.base + "/Observation?subject=alice", token: "alice-secret").status == 200)
-            #expect(try await FHIRAPITests.get(server.base + "/Observation?subject=bob", token: "alice-secret").status == 403)
-            #expect(try await FHIRAPITests.get(server.base + "/Observation?subject=bob", token: "sys-secret").status == 200)
+            #expect(
+                try await FHIRAPITests.get(server.base + "/Observation?subject=alice", token: "alice-secret").status
+                    == 200)
+            #expect(
+                try await FHIRAPITests.get(server.base + "/Observation?subject=bob", token: "alice-secret").status
+                    == 403)
+            #expect(
+                try await FHIRAPITests.get(server.base + "/Observation?subject=bob", token: "sys-secret").status == 200)
             let post = try await APIHarness.post(
-                server.base + "/Observation/$stats", token: "alice-secret", contentType: "application/x-www-form-urlencoded",
+                server.base + "/Observation/$stats", token: "alice-secret",
+                contentType: "application/x-www-form-urlencoded",
                 body: "code=8480-6&period=2026-11-18/2026-11-19&statistic=count")
             #expect(post.status == 200)
         }
@@ -32,7 +38,8 @@ import Testing
             try handle.write(contentsOf: Data("{\"kind\":\"read\",\"time\":\"yesterday\"\nnot json at all\n".utf8))
         }
         log.recordShare(destination: "phr-clinic", subjects: ["alice"], resources: 12, status: 201, detail: nil)
-        log.recordShare(destination: "phr-clinic", subjects: ["bob"], resources: 3, status: 0, detail: "connection refused")
+        log.recordShare(
+            destination: "phr-clinic", subjects: ["bob"], resources: 3, status: 0, detail: "connection refused")
         let firstBad = readLines + 1
 
         let table = try APIHarness.run(["audit", "--dir", data])
@@ -40,12 +47,20 @@ import Testing
         let rows = table.stdout.split(separator: "\n").map(String.init)
         #expect(rows.first?.contains("kind") == true && rows.first?.contains("status") == true, "\(table.stdout)")
         #expect(rows.contains { $0.contains(" read ") && $0.contains("403") && $0.contains("bob") })
-        #expect(rows.contains { $0.contains(" read ") && $0.contains("POST /fhir/Observation/$stats") && $0.contains("alice") })
-        #expect(rows.contains { $0.contains(" share ") && $0.contains("phr-clinic") && $0.contains("12 resources shared") })
+        #expect(
+            rows.contains {
+                $0.contains(" read ") && $0.contains("POST /fhir/Observation/$stats") && $0.contains("alice")
+            })
+        #expect(
+            rows.contains { $0.contains(" share ") && $0.contains("phr-clinic") && $0.contains("12 resources shared") })
         #expect(rows.contains { $0.contains(" share ") && $0.contains("connection refused") })
         #expect(!table.stdout.contains("sys-secret") && !table.stdout.contains("alice-secret"))
-        #expect(rows.last == "\(readLines) reads, 1 refused; 2 shares, 1 failed; 2 malformed lines skipped", "\(table.stdout)")
-        #expect(table.stderr.contains("line \(firstBad):") && table.stderr.contains("line \(firstBad + 1):"), "\(table.stderr)")
+        #expect(
+            rows.last == "\(readLines) reads, 1 refused; 2 shares, 1 failed; 2 malformed lines skipped",
+            "\(table.stdout)")
+        #expect(
+            table.stderr.contains("line \(firstBad):") && table.stderr.contains("line \(firstBad + 1):"),
+            "\(table.stderr)")
         #expect(table.stderr.contains("skipped"))
 
         // Only what touched bob: the refused read, the system read, the failed share.
@@ -53,7 +68,8 @@ import Testing
         #expect(bob.status == 0)
         let bobRows = bob.stdout.split(separator: "\n").dropFirst().dropLast()
         #expect(bobRows.count == 3 && bobRows.allSatisfy { $0.contains("bob") }, "\(bob.stdout)")
-        #expect(bob.stdout.hasSuffix("2 reads, 1 refused; 1 share, 1 failed; 2 malformed lines skipped\n"), "\(bob.stdout)")
+        #expect(
+            bob.stdout.hasSuffix("2 reads, 1 refused; 1 share, 1 failed; 2 malformed lines skipped\n"), "\(bob.stdout)")
 
         // --json: the matching lines as they are, parseable; the summary on stderr.
         let json = try APIHarness.run(["audit", "--dir", data, "--subject", "alice", "--json"])
@@ -69,7 +85,9 @@ import Testing
         // --since: nothing is from the future; a day or an RFC 3339 time in the past keeps everything.
         let future = try APIHarness.run(["audit", "--dir", data, "--since", "2999-01-01"])
         #expect(future.stdout.contains("(no matching entries)") && future.stdout.contains("0 reads, 0 refused"))
-        let past = try APIHarness.run(["audit", "--dir", data, "--since", "2020-01-01T00:00:00+09:00", "--tz", "Asia/Tokyo"])
+        let past = try APIHarness.run([
+            "audit", "--dir", data, "--since", "2020-01-01T00:00:00+09:00", "--tz", "Asia/Tokyo",
+        ])
         #expect(past.stdout.contains("\(readLines) reads"))
         let bad = try APIHarness.run(["audit", "--dir", data, "--since", "last week"])
         #expect(bad.status != 0 && bad.stderr.contains("--since"), "\(bad.stderr)")

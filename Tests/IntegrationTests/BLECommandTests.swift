@@ -15,7 +15,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     @Test func decodePrintsExactJSONAndNamesWhatIsWrong() throws {
@@ -59,7 +61,9 @@ import Testing
         cuff.waitUntilExit()
         #expect(bp.status == 0)
         let bpLines = bp.stdout.split(separator: "\n")
-        #expect(bpLines.filter { $0.contains(#""event":"measurement""#) && $0.contains(#""delivery":"indication""#) }.count == 4)
+        #expect(
+            bpLines.filter { $0.contains(#""event":"measurement""#) && $0.contains(#""delivery":"indication""#) }.count
+                == 4)
         #expect(bp.stdout.contains(#""serial_number_string":"BP2-000417""#))
         #expect(bp.stdout.contains(#""year":2000"#))  // the reset clock, as the device reported it
 
@@ -72,10 +76,12 @@ import Testing
         #expect(glucose.stdout.contains(#""delivery":"stored_record 5""#))
         #expect(
             glucose.stdout.contains(
-                #"{"event":"transfer_complete","announced":3,"delivered":3,"response_code":"success","restarted_from_first_record":false}"#))
+                #"{"event":"transfer_complete","announced":3,"delivered":3,"response_code":"success","restarted_from_first_record":false}"#
+            ))
 
         let malformedSocket = dir.appendingPathComponent("bad.sock").path
-        let broken = try simulate(["--device", "bp", "--readings", "2", "--malformed-every", "2", "--once"], socket: malformedSocket)
+        let broken = try simulate(
+            ["--device", "bp", "--readings", "2", "--malformed-every", "2", "--once"], socket: malformedSocket)
         let bad = try run(["connect", "--unix", malformedSocket])
         broken.waitUntilExit()
         #expect(bad.status == 0)

@@ -15,7 +15,8 @@ import Testing
         let devices = DaemonCrashTests.deviceMappings
         let config = dir + "/gatewayd.yaml"
         try DaemonCrashTests.deviceMixConfiguration(
-            data: dir + "/data", gateway: "{ id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys/gateway.key }",
+            data: dir + "/data",
+            gateway: "{ id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys/gateway.key }",
             notifyEvery: "100ms"
         ).write(toFile: config, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/keys", withIntermediateDirectories: true)
@@ -28,7 +29,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(1500))
         // Taken while the strap notifies and the meter downloads.
         let backup = try APIHarness.run([
-            "backup", "--config", config, "--output", dir + "/gateway.backup", "--include-keys", "--passphrase-file", passphrase,
+            "backup", "--config", config, "--output", dir + "/gateway.backup", "--include-keys", "--passphrase-file",
+            passphrase,
         ])
         #expect(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
         #expect(backup.stdout.contains("verified") && backup.stdout.contains("keys sealed"), "\(backup.stdout)")
@@ -39,22 +41,31 @@ import Testing
         // Restored onto a "new card": its own data directory and key path.
         let restoredConfig = dir + "/restored.yaml"
         try """
-            data_directory: \(dir)/restored
-            gateway: { id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys2/gateway.key }
-            \(devices)
-            """.write(toFile: restoredConfig, atomically: true, encoding: .utf8)
+        data_directory: \(dir)/restored
+        gateway: { id: gw-backup, time_zone: Asia/Tokyo, signing_key_file: \(dir)/keys2/gateway.key }
+        \(devices)
+        """.write(toFile: restoredConfig, atomically: true, encoding: .utf8)
         let wrong = dir + "/wrong"
         try "not the passphrase\n".write(toFile: wrong, atomically: true, encoding: .utf8)
-        let refused = try APIHarness.run(["restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", wrong])
+        let refused = try APIHarness.run([
+            "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", wrong,
+        ])
         #expect(refused.status != 0 && refused.stderr.contains("passphrase does not open"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/restored/engine.sqlite"))
-        let restored = try APIHarness.run(["restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase])
+        let restored = try APIHarness.run([
+            "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase,
+        ])
         #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
-        #expect(restored.stdout.contains("keys restored: bluetooth") || restored.stdout.contains("keys restored: signing.key"), "\(restored.stdout)")
-        let keyMode = try FileManager.default.attributesOfItem(atPath: dir + "/keys2/gateway.key")[.posixPermissions] as? NSNumber
+        #expect(
+            restored.stdout.contains("keys restored: bluetooth")
+                || restored.stdout.contains("keys restored: signing.key"), "\(restored.stdout)")
+        let keyMode =
+            try FileManager.default.attributesOfItem(atPath: dir + "/keys2/gateway.key")[.posixPermissions] as? NSNumber
         #expect(keyMode?.intValue == 0o600)
         // The restored ledger verifies with the restored key's signatures.
-        let verified = try APIHarness.run(["verify", "--dir", dir + "/restored", "--public-key", dir + "/keys2/gateway.key.pub"])
+        let verified = try APIHarness.run([
+            "verify", "--dir", dir + "/restored", "--public-key", dir + "/keys2/gateway.key.pub",
+        ])
         #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)\(verified.stderr)")
         // The first start's recovery, then: each reading once, readable, in the store once.
         try await DaemonCrashTests.checkInvariant(data: dir + "/restored", final: false)
@@ -66,21 +77,31 @@ import Testing
         let back = try ReadingArchive(path: dir + "/restored/engine.sqlite")
         var restoredIdentities: Set<ReadingIdentity> = []
         for subject in try back.subjects() {
-            for reading in try back.readings(subject: subject) { if let identity = reading.identity { restoredIdentities.insert(identity) } }
+            for reading in try back.readings(subject: subject) {
+                if let identity = reading.identity { restoredIdentities.insert(identity) }
+            }
         }
         var liveIdentities: Set<ReadingIdentity> = []
         for subject in try live.subjects() {
-            for reading in try live.readings(subject: subject) { if let identity = reading.identity { liveIdentities.insert(identity) } }
+            for reading in try live.readings(subject: subject) {
+                if let identity = reading.identity { liveIdentities.insert(identity) }
+            }
         }
         #expect(restoredIdentities.count >= manifest.storedReadings)
-        #expect(restoredIdentities.isSubset(of: liveIdentities), "\(restoredIdentities.subtracting(liveIdentities).count) restored readings the gateway never stored")
+        #expect(
+            restoredIdentities.isSubset(of: liveIdentities),
+            "\(restoredIdentities.subtracting(liveIdentities).count) restored readings the gateway never stored")
         for sequence in 1...manifest.ledgerEntries {
             for item in try live.ledgerItems(ledgerSequence: sequence) {
-                #expect(restoredIdentities.contains(item.identity), "ledger entry \(sequence): \(item.identity.hex) missing from the restore")
+                #expect(
+                    restoredIdentities.contains(item.identity),
+                    "ledger entry \(sequence): \(item.identity.hex) missing from the restore")
             }
         }
         // Restoring over data is refused; the data there is untouched.
-        let again = try APIHarness.run(["restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase])
+        let again = try APIHarness.run([
+            "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase,
+        ])
         #expect(again.status != 0 && again.stderr.contains("holds data already"), "\(again.stderr)")
     }
 
@@ -102,7 +123,9 @@ import Testing
         // Cut short.
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: dir + "/short.tar"))
         let short = try APIHarness.run(["restore", "--input", dir + "/short.tar", "--dir", dir + "/r2"])
-        #expect(short.status != 0 && (short.stderr.contains("incomplete") || short.stderr.contains("MANIFEST")), "\(short.stderr)")
+        #expect(
+            short.status != 0 && (short.stderr.contains("incomplete") || short.stderr.contains("MANIFEST")),
+            "\(short.stderr)")
         // The intact one restores and verifies.
         let good = try APIHarness.run(["restore", "--input", dir + "/b.tar", "--dir", dir + "/r3"])
         #expect(good.status == 0 && good.stdout.contains("intact"), "\(good.stdout)\(good.stderr)")

@@ -31,15 +31,19 @@ struct BluetoothdBesideTests {
         // confirms it — the cuff still holds all five readings when the link ends.
         let first = try BlueZTestbedTests.servePeripheral(testbed) { await cuff.serve($0) }
         let bearer = try await L2CAPSocket.connect(
-            local: testbed.central, peer: testbed.peripheral, peerType: .lePublic, security: .low, timeout: BlueZTestbedTests.step)
-        let client = GATTClient(bearer: bearer, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(120)))
+            local: testbed.central, peer: testbed.peripheral, peerType: .lePublic, security: .low,
+            timeout: BlueZTestbedTests.step)
+        let client = GATTClient(
+            bearer: bearer, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(120)))
         await client.start()
         _ = try await client.exchangeMTU()
         let database = try await client.discoverAll()
         let measurement = try #require(database.characteristic(.bloodPressureMeasurement))
         let arrived = Task { () -> Bool in
             for await event in client.events {
-                if case .indication(let indication) = event, indication.handle == measurement.valueHandle { return true }
+                if case .indication(let indication) = event, indication.handle == measurement.valueHandle {
+                    return true
+                }
             }
             return false
         }
@@ -70,7 +74,9 @@ struct BluetoothdBesideTests {
         try await second.value
         let confirmed = await cuff.confirmedCount
         let kept = try pipeline.archive.quarantined().filter { $0.reading.kind == .bloodPressure }.count
-        #expect(confirmed == 5 && kept == 5, "\(confirmed) confirmed by the cuff, \(kept) blood-pressure readings kept by the gateway")
+        #expect(
+            confirmed == 5 && kept == 5,
+            "\(confirmed) confirmed by the cuff, \(kept) blood-pressure readings kept by the gateway")
         #expect(await cuff.stored.isEmpty)
     }
 }

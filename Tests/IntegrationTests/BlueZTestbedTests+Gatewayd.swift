@@ -47,7 +47,8 @@ extension BlueZTestbedTests {
     /// when it is switched on after the scan started) while it has no connection — a device that advertises after
     /// each measurement and stops once connected (re-enabling advertising mid-connection upsets btvirt's links).
     static func keepAdvertising(
-        _ testbed: BlueZTestbed, service: UInt16, name: String, index: UInt16? = nil, ioCapability: IOCapability = .noInputNoOutput
+        _ testbed: BlueZTestbed, service: UInt16, name: String, index: UInt16? = nil,
+        ioCapability: IOCapability = .noInputNoOutput
     ) -> Task<Void, Never> {
         let index = index ?? testbed.peripheralIndex
         return Task {
@@ -66,7 +67,10 @@ extension BlueZTestbedTests {
             }
             defer { watcher.cancel() }
             while !Task.isCancelled {
-                if links.value == 0 { try? await advertise(testbed, service: service, name: name, instance: 4, index: index, ioCapability: ioCapability) }
+                if links.value == 0 {
+                    try? await advertise(
+                        testbed, service: service, name: name, instance: 4, index: index, ioCapability: ioCapability)
+                }
                 try? await Task.sleep(for: .seconds(2))
             }
         }
@@ -81,7 +85,9 @@ extension BlueZTestbedTests {
     }
 
     /// Serves every connection on the peripheral controller until cancelled (a device that comes back).
-    static func servePeripheralRepeatedly(_ testbed: BlueZTestbed, _ serve: @escaping @Sendable (any ATTBearer) async -> Void) throws -> Task<Void, Never> {
+    static func servePeripheralRepeatedly(
+        _ testbed: BlueZTestbed, _ serve: @escaping @Sendable (any ATTBearer) async -> Void
+    ) throws -> Task<Void, Never> {
         let listener = try L2CAPSocket.Listener(local: testbed.peripheral)
         return Task {
             await withTaskCancellationHandler {
@@ -126,7 +132,10 @@ extension BlueZTestbedTests {
         let device = try Self.servePeripheralRepeatedly(testbed) { await cuff.serve($0) }
         defer { device.cancel() }
         try await Self.advertise(testbed, service: 0x1810, name: "BP-Cuff", instance: 4)
-        let pair = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--user", "1=alice", "--user", "2=bob", "--scan-seconds", "2"])
+        let pair = try GatewaydProcess([
+            "pair", "--config", config, "--address", "\(testbed.peripheral)", "--user", "1=alice", "--user", "2=bob",
+            "--scan-seconds", "2",
+        ])
         let status = await pair.wait(timeout: .seconds(240))
         Self.stage("gatewayd pair:\n\(pair.stdout)\n\(pair.stderr)")
         #expect(status == 0)
@@ -165,7 +174,8 @@ extension BlueZTestbedTests {
         await Self.unpairAll(testbed)
         let (config, data, dir) = try Self.gatewaydConfiguration("pair-passkey")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let keypad = PairingAgent(management: try BluetoothManagement.open(), index: testbed.peripheralIndex) { prompt in
+        let keypad = PairingAgent(management: try BluetoothManagement.open(), index: testbed.peripheralIndex) {
+            prompt in
             if case .passkeyEntry = prompt.request { return .passkey(123_456) }
             return await PairingAgent.justWorks(prompt)
         }
@@ -179,7 +189,10 @@ extension BlueZTestbedTests {
 
         try "654321\n".write(toFile: passkey, atomically: true, encoding: .utf8)
         try await Self.advertise(testbed, service: 0x1810, name: "BP-Keypad", instance: 4, ioCapability: .keyboardOnly)
-        let wrong = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file", passkey, "--scan-seconds", "2"])
+        let wrong = try GatewaydProcess([
+            "pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file",
+            passkey, "--scan-seconds", "2",
+        ])
         let wrongStatus = await wrong.wait(timeout: .seconds(180))
         Self.stage("gatewayd pair (wrong passkey):\n\(wrong.stdout)\n\(wrong.stderr)")
         #expect(wrongStatus != 0 && wrongStatus != nil)
@@ -189,14 +202,21 @@ extension BlueZTestbedTests {
         try await Self.settle(testbed)
         try "123456\n".write(toFile: passkey, atomically: true, encoding: .utf8)
         try await Self.advertise(testbed, service: 0x1810, name: "BP-Keypad", instance: 4, ioCapability: .keyboardOnly)
-        let right = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file", passkey, "--scan-seconds", "2"])
+        let right = try GatewaydProcess([
+            "pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--passkey-file",
+            passkey, "--scan-seconds", "2",
+        ])
         let rightStatus = await right.wait(timeout: .seconds(180))
         Self.stage("gatewayd pair (right passkey):\n\(right.stdout)\n\(right.stderr)")
         #expect(rightStatus == 0)
         #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().count == 1)
         // Passkey entry protects against a man in the middle: the kernel marks the key authenticated.
-        let keys = try #require(await BondStore(path: BluetoothSettings.bondsFile(data: data)).bond(for: testbed.peripheral)).longTermKeys
-        #expect(!keys.isEmpty && keys.allSatisfy { $0.keyType == .authenticatedLegacy || $0.keyType == .authenticatedP256 }, "\(keys.map(\.keyType))")
+        let keys = try #require(
+            await BondStore(path: BluetoothSettings.bondsFile(data: data)).bond(for: testbed.peripheral)
+        ).longTermKeys
+        #expect(
+            !keys.isEmpty && keys.allSatisfy { $0.keyType == .authenticatedLegacy || $0.keyType == .authenticatedP256 },
+            "\(keys.map(\.keyType))")
         #expect(await cuff.confirmedReadings.count == 1)
         // "--subject alice" for a cuff with user slots maps the slot it saw too: nothing is left held.
         let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
@@ -211,7 +231,10 @@ extension BlueZTestbedTests {
         try await Self.settle(testbed)
         try await Self.advertise(testbed, service: 0x180D, name: "HR-Sim")
         let (pipeline, dir) = try Self.pipeline("hr-sim")
-        defer { pipeline.close(); try? FileManager.default.removeItem(atPath: dir) }
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
         var configuration = SimulatedHeartRateStrap.Configuration()
         configuration.interval = .milliseconds(200)
         let strap = SimulatedHeartRateStrap(configuration: configuration)
@@ -253,7 +276,8 @@ extension BlueZTestbedTests {
         Self.stage("gatewayd pair (scan):\n\(pair.stdout)")
         try #require(listed, "no device list: \(pair.stdout) \(pair.stderr)")
         let line = pair.stdout.split(separator: "\n").first { $0.contains(". GL-Meter") }
-        let number = try #require(line.flatMap { $0.trimmingCharacters(in: .whitespaces).split(separator: ".").first }.map(String.init))
+        let number = try #require(
+            line.flatMap { $0.trimmingCharacters(in: .whitespaces).split(separator: ".").first }.map(String.init))
         try await Self.advertise(testbed, service: 0x1808, name: "GL-Meter", instance: 4, ioCapability: .displayYesNo)
         pair.send(number)
         // The person compares the six digits the gateway shows with the meter's display and says yes.
@@ -263,7 +287,9 @@ extension BlueZTestbedTests {
             if case .confirmation(let value, false) = prompt.request { return PairingPrompt.sixDigits(value) }
             return nil
         }
-        #expect(shown.count == 1 && pair.stdout.contains("Does the device show \(shown.first ?? "?")?"), "meter showed \(shown)")
+        #expect(
+            shown.count == 1 && pair.stdout.contains("Does the device show \(shown.first ?? "?")?"),
+            "meter showed \(shown)")
         pair.send("y")
         let asked = await pair.waitForOutput(timeout: .seconds(120)) { $0.contains("Whose readings") }
         try #require(asked, "never asked whose: \(pair.stdout) \(pair.stderr)")
@@ -276,7 +302,10 @@ extension BlueZTestbedTests {
         // 2. BlueZ's heart-rate peripheral, by address (a peer this project did not write).
         try await Self.settle(testbed)
         let strapAdvertising = Self.keepAdvertising(testbed, service: 0x180D, name: "btgatt-server", index: 0)
-        let strap = try GatewaydProcess(["pair", "--config", config, "--address", "\(testbed.gattServer)", "--subject", "alice", "--scan-seconds", "2"])
+        let strap = try GatewaydProcess([
+            "pair", "--config", config, "--address", "\(testbed.gattServer)", "--subject", "alice", "--scan-seconds",
+            "2",
+        ])
         let strapStatus = await strap.wait(timeout: .seconds(180))
         strapAdvertising.cancel()
         Self.stage("gatewayd pair (btgatt-server):\n\(strap.stdout)\n\(strap.stderr)")
@@ -290,23 +319,31 @@ extension BlueZTestbedTests {
         await SimulatedReadings.fill(meter, count: 6, end: Date(), spacing: 600)
         let daemon = try GatewaydProcess(["run", "--config", config, "--log-level", "info"])
         let meterAdvertising = Self.keepAdvertising(testbed, service: 0x1808, name: "GL-Meter")
-        let gotGlucose = await daemon.waitForStderr(timeout: .seconds(240)) { Self.count($0, "kind=glucose", "outcome=stored") >= 6 }
+        let gotGlucose = await daemon.waitForStderr(timeout: .seconds(240)) {
+            Self.count($0, "kind=glucose", "outcome=stored") >= 6
+        }
         meterAdvertising.cancel()
         try await Task.sleep(for: .seconds(1))
         try await Self.stopAdvertising(index: testbed.peripheralIndex)  // the meter is done: it goes quiet
         try await Task.sleep(for: .seconds(3))
         let strapAdvertising2 = Self.keepAdvertising(testbed, service: 0x180D, name: "btgatt-server", index: 0)
-        let gotHeartRate = await daemon.waitForStderr(timeout: .seconds(180)) { Self.count($0, "kind=heart_rate", "outcome=stored") >= 3 }
+        let gotHeartRate = await daemon.waitForStderr(timeout: .seconds(180)) {
+            Self.count($0, "kind=heart_rate", "outcome=stored") >= 3
+        }
         strapAdvertising2.cancel()
         daemon.process.terminate()  // SIGTERM
         let stopped = await daemon.wait(timeout: .seconds(90))
         Self.stage(
             "gatewayd run: \(Self.count(daemon.stderr, "kind=glucose", "outcome=stored")) glucose, \(Self.count(daemon.stderr, "kind=heart_rate", "outcome=stored")) heart-rate readings stored; connections:\n"
-                + daemon.stderr.split(separator: "\n").filter { $0.contains("connect") || $0.contains("device done") || $0.contains("warning") }.joined(separator: "\n"))
+                + daemon.stderr.split(separator: "\n").filter {
+                    $0.contains("connect") || $0.contains("device done") || $0.contains("warning")
+                }.joined(separator: "\n"))
         #expect(gotGlucose, "the daemon did not collect the meter's 6 new records")
         #expect(gotHeartRate, "the daemon did not collect 3 heart-rate readings from btgatt-server")
         #expect(stopped == 0)
-        #expect(Self.count(daemon.stderr, "connected", "\(testbed.peripheral)") >= 2, "the meter was not reconnected after it dropped the link")
+        #expect(
+            Self.count(daemon.stderr, "connected", "\(testbed.peripheral)") >= 2,
+            "the meter was not reconnected after it dropped the link")
         let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
         defer { pipeline.close() }
         let glucose = try pipeline.archive.readings(subject: "alice", kind: .glucose)

@@ -10,11 +10,13 @@ import Testing
 /// real kernel: BlueZTestbedTests in hw/testbed.)
 @Suite struct BluetoothCommandTests {
     static func parse(_ bluetooth: String) throws(ConfigError) -> GatewayConfiguration {
-        try GatewayConfiguration.parse("data_directory: /tmp/x\n" + bluetooth, file: "/etc/gatewayd/gatewayd.yaml", environment: [:])
+        try GatewayConfiguration.parse(
+            "data_directory: /tmp/x\n" + bluetooth, file: "/etc/gatewayd/gatewayd.yaml", environment: [:])
     }
 
     @Test func theBluetoothSectionNamesTheControllerAndTheBackoff() throws {
-        let configuration = try Self.parse("""
+        let configuration = try Self.parse(
+            """
             bluetooth:
               controller: hci1
               load_bonds: "no"
@@ -23,7 +25,9 @@ import Testing
             """)
         let bluetooth = try #require(configuration.bluetooth)
         #expect(bluetooth.controller == 1 && bluetooth.loadBonds == .no)
-        #expect(bluetooth.connectTimeoutSeconds == 45 && bluetooth.reconnectInitialSeconds == 5 && bluetooth.reconnectMaximumSeconds == 600)
+        #expect(
+            bluetooth.connectTimeoutSeconds == 45 && bluetooth.reconnectInitialSeconds == 5
+                && bluetooth.reconnectMaximumSeconds == 600)
         #expect(try Self.parse("bluetooth: { controller: 0 }").bluetooth?.controller == 0)
         #expect(try Self.parse("api: { listen: 127.0.0.1:1 }").bluetooth == nil)
     }
@@ -55,7 +59,8 @@ import Testing
         #expect(schedule.mayTry("A", now: 202) && !schedule.mayTry("A", now: 201.9), "readings came: back soon")
         #expect(schedule.failed("A", now: 300) == 2, "a success resets the doubling")
         schedule.succeeded("A", now: 400, readings: 0)
-        #expect(!schedule.mayTry("A", now: 419) && schedule.mayTry("A", now: 420), "nothing new: leave it alone longest")
+        #expect(
+            !schedule.mayTry("A", now: 419) && schedule.mayTry("A", now: 420), "nothing new: leave it alone longest")
     }
 
     @Test func onlyOneConnectionAttemptAtATime() async {
@@ -76,12 +81,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let list = PairedDevices(path: dir + "/bluetooth/paired.json")
         #expect(try list.load().isEmpty)
-        let cuff = PairedDevice(address: "00:AA:01:01:00:01", addressType: "le-public", kind: "blood_pressure", name: "BP", deviceKey: "k", pairedAt: Date(timeIntervalSince1970: 0), encrypted: true)
+        let cuff = PairedDevice(
+            address: "00:AA:01:01:00:01", addressType: "le-public", kind: "blood_pressure", name: "BP", deviceKey: "k",
+            pairedAt: Date(timeIntervalSince1970: 0), encrypted: true)
         try list.save(cuff)
         var renamed = cuff
         renamed.name = "BP again"
         try list.save(renamed)
-        try list.save(PairedDevice(address: "00:AA:01:00:00:00", addressType: "le-random", kind: "heart_rate", pairedAt: Date(), encrypted: false))
+        try list.save(
+            PairedDevice(
+                address: "00:AA:01:00:00:00", addressType: "le-random", kind: "heart_rate", pairedAt: Date(),
+                encrypted: false))
         let loaded = try list.load()
         #expect(loaded.map(\.address) == ["00:AA:01:00:00:00", "00:AA:01:01:00:01"])
         let expected = DeviceAddress(try BluetoothAddress(parsing: "00:AA:01:01:00:01"), type: .lePublic)
@@ -94,14 +104,24 @@ import Testing
 
     @Test func aScanShowsNameKindAndSignalOfHealthDevicesOnly() throws {
         let address = try BluetoothAddress(parsing: "00:AA:01:01:00:01")
-        let cuff = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -52, eir: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-7"))
+        let cuff = DeviceFound(
+            device: DeviceAddress(address, type: .lePublic), rawRSSI: -52,
+            eir: try AdvertisingData.encode(flags: nil, services: [0x1810], name: "BP-7"))
         let sighting = try #require(Sighting(cuff))
         #expect(sighting.line == "BP-7 — blood-pressure monitor — 00:AA:01:01:00:01 — signal strong (-52 dBm)")
-        let far = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -91, eir: try AdvertisingData.encode(flags: nil, services: [0x1808], name: nil))
-        #expect(try #require(Sighting(far)).line == "(no name) — glucose meter — 00:AA:01:01:00:01 — signal weak, bring it closer (-91 dBm)")
-        let speaker = DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: -40, eir: try AdvertisingData.encode(flags: nil, services: [0x110B], name: "Speaker"))
+        let far = DeviceFound(
+            device: DeviceAddress(address, type: .lePublic), rawRSSI: -91,
+            eir: try AdvertisingData.encode(flags: nil, services: [0x1808], name: nil))
+        #expect(
+            try #require(Sighting(far)).line
+                == "(no name) — glucose meter — 00:AA:01:01:00:01 — signal weak, bring it closer (-91 dBm)")
+        let speaker = DeviceFound(
+            device: DeviceAddress(address, type: .lePublic), rawRSSI: -40,
+            eir: try AdvertisingData.encode(flags: nil, services: [0x110B], name: "Speaker"))
         #expect(Sighting(speaker) == nil, "not a health device")
-        #expect(Sighting(DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: 127, eir: [0x05, 0x09])) == nil, "malformed advertisement")
+        #expect(
+            Sighting(DeviceFound(device: DeviceAddress(address, type: .lePublic), rawRSSI: 127, eir: [0x05, 0x09]))
+                == nil, "malformed advertisement")
         let list = SightingList()
         #expect(list.update(sighting) == true)
         #expect(list.update(sighting) == nil, "nothing new to show")
@@ -115,24 +135,39 @@ import Testing
         let dir = try APIHarness.scratch("pair-cmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let plain = dir + "/plain.yaml"
-        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\n".write(toFile: plain, atomically: true, encoding: .utf8)
+        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\n".write(
+            toFile: plain, atomically: true, encoding: .utf8)
         let radio = dir + "/radio.yaml"
-        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\nbluetooth: { controller: hci0 }\n".write(toFile: radio, atomically: true, encoding: .utf8)
+        try "data_directory: \(dir)/data\nsubjects: { alice: {} }\nbluetooth: { controller: hci0 }\n".write(
+            toFile: radio, atomically: true, encoding: .utf8)
 
         let noSection = try APIHarness.run(["pair", "--config", plain])
         #expect(noSection.status != 0 && noSection.stderr.contains("no bluetooth: section"), "\(noSection.stderr)")
         let nobody = try APIHarness.run(["--pair", "--config", radio, "--address", "00:AA:01:01:00:01"])
         #expect(nobody.status != 0 && nobody.stderr.contains("--address needs --subject"), "\(nobody.stderr)")
-        let stranger = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "mallory"])
-        #expect(stranger.status != 0 && stranger.stderr.contains("'mallory' is not one of the configuration's subjects"), "\(stranger.stderr)")
-        let slot = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--user", "one=alice"])
+        let stranger = try APIHarness.run([
+            "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "mallory",
+        ])
+        #expect(
+            stranger.status != 0 && stranger.stderr.contains("'mallory' is not one of the configuration's subjects"),
+            "\(stranger.stderr)")
+        let slot = try APIHarness.run([
+            "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--user", "one=alice",
+        ])
         #expect(slot.status != 0 && slot.stderr.contains("expected SLOT=SUBJECT"), "\(slot.stderr)")
         // These build machines have no Bluetooth in the kernel: the person is told so, not shown a stack trace.
         if (try? ManagementSocket()) == nil {
-            let noRadio = try APIHarness.run(["pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "alice"])
-            #expect(noRadio.status != 0 && (noRadio.stderr.contains("no Bluetooth support") || noRadio.stderr.contains("CAP_NET_ADMIN")), "\(noRadio.stderr)")
+            let noRadio = try APIHarness.run([
+                "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "alice",
+            ])
+            #expect(
+                noRadio.status != 0
+                    && (noRadio.stderr.contains("no Bluetooth support") || noRadio.stderr.contains("CAP_NET_ADMIN")),
+                "\(noRadio.stderr)")
         }
-        #expect(!FileManager.default.fileExists(atPath: dir + "/data/bluetooth/paired.json"), "nothing recorded by a refused pairing")
+        #expect(
+            !FileManager.default.fileExists(atPath: dir + "/data/bluetooth/paired.json"),
+            "nothing recorded by a refused pairing")
     }
     @Test func statusListsThePairedDevices() throws {
         let dir = try APIHarness.scratch("status-paired")
@@ -140,8 +175,11 @@ import Testing
         let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt)
         pipeline.close()
         try PairedDevices(path: BluetoothSettings.pairedFile(data: dir + "/data")).save(
-            PairedDevice(address: "00:AA:01:01:00:01", addressType: "le-public", kind: "glucose", name: "GL-Meter", deviceKey: "00-1B-C5-00-00-00-22-01", pairedAt: Date(), encrypted: true))
-        try "data_directory: \(dir)/data\nbluetooth: { controller: hci1 }\n".write(toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
+            PairedDevice(
+                address: "00:AA:01:01:00:01", addressType: "le-public", kind: "glucose", name: "GL-Meter",
+                deviceKey: "00-1B-C5-00-00-00-22-01", pairedAt: Date(), encrypted: true))
+        try "data_directory: \(dir)/data\nbluetooth: { controller: hci1 }\n".write(
+            toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
         let status = try APIHarness.run(["status", "--config", dir + "/gatewayd.yaml"])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("== bluetooth: hci1, 1 paired device(s)"), "\(status.stdout)")
@@ -165,9 +203,15 @@ import Testing
             .passkeyDisplay(passkey: 654_321, entered: 0),
         ]
         for request in requests {
-            #expect(refused.refuse(PairingPrompt(index: 1, device: cuff, request: request), pairedAddresses: paired, logger: Logger(label: "test")) == .reject)
+            #expect(
+                refused.refuse(
+                    PairingPrompt(index: 1, device: cuff, request: request), pairedAddresses: paired,
+                    logger: Logger(label: "test")) == .reject)
         }
-        #expect(refused.refuse(PairingPrompt(index: 1, device: stranger, request: requests[0]), pairedAddresses: paired, logger: Logger(label: "test")) == .reject)
+        #expect(
+            refused.refuse(
+                PairingPrompt(index: 1, device: stranger, request: requests[0]), pairedAddresses: paired,
+                logger: Logger(label: "test")) == .reject)
         let entries = refused.load()
         #expect(entries.map(\.address) == ["C0:FF:EE:00:00:07", "00:AA:01:01:00:01"])
         #expect(entries.map(\.count) == [1, 4] && entries.map(\.paired) == [false, true])
@@ -175,7 +219,9 @@ import Testing
         let status = try APIHarness.run(["status", "--dir", dir + "/data"])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("== pairing requests refused"), "\(status.stdout)")
-        #expect(status.stdout.contains("paired device asked to pair again 4 times, refused: if it is yours, pair it with `gatewayd pair`"))
+        #expect(
+            status.stdout.contains(
+                "paired device asked to pair again 4 times, refused: if it is yours, pair it with `gatewayd pair`"))
         #expect(status.stdout.contains("unknown device asked to pair 1 time"))
     }
 }

@@ -41,7 +41,9 @@ import Testing
                 raw: true
         """
 
-    static func parse(_ text: String, environment: [String: String] = ["ALICE_TOKEN": "a-secret", "PHR_TOKEN": "p-secret"]) throws(ConfigError) -> GatewayConfiguration {
+    static func parse(
+        _ text: String, environment: [String: String] = ["ALICE_TOKEN": "a-secret", "PHR_TOKEN": "p-secret"]
+    ) throws(ConfigError) -> GatewayConfiguration {
         try GatewayConfiguration.parse(text, file: "/etc/gatewayd/gatewayd.yaml", environment: environment)
     }
 
@@ -80,8 +82,14 @@ import Testing
     @Test func wrongTypesAndValuesAreNamed() throws {
         let cases: [(String, String, String, Int)] = [
             ("  listen: 0.0.0.0:8443", "  listen: [1, 2]", "api.listen", 13),
-            ("  - { device: \"cuff-1\", user: 1, subject: alice }", "  - { device: \"cuff-1\", user: one, subject: alice }", "devices[0].user", 10),
-            ("  - { device: \"strap-1\", subject: bob }", "  - { device: \"strap-1\", subject: carol }", "devices[1].subject", 11),
+            (
+                "  - { device: \"cuff-1\", user: 1, subject: alice }",
+                "  - { device: \"cuff-1\", user: one, subject: alice }", "devices[0].user", 10
+            ),
+            (
+                "  - { device: \"strap-1\", subject: bob }", "  - { device: \"strap-1\", subject: carol }",
+                "devices[1].subject", 11
+            ),
             ("  bob: { time_zone: Europe/Berlin }", "  bob: { time_zone: Europe/Berln }", "subjects.bob.time_zone", 8),
             ("        metrics: heart_rate", "        metrics: heart_rat", "sync[0].share[1].metrics", 29),
             ("    interval: 30s", "    interval: soon", "sync[0].interval", 23),
@@ -112,9 +120,11 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "from-a-file\n".write(toFile: dir + "/phr.token", atomically: true, encoding: .utf8)
-        let text = Self.example.replacingOccurrences(of: "token: { env: PHR_TOKEN }", with: "token: { file: phr.token }")
+        let text = Self.example.replacingOccurrences(
+            of: "token: { env: PHR_TOKEN }", with: "token: { file: phr.token }")
         try text.write(toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
-        let configuration = try GatewayConfiguration.load(path: dir + "/gatewayd.yaml", environment: ["ALICE_TOKEN": "a"])
+        let configuration = try GatewayConfiguration.load(
+            path: dir + "/gatewayd.yaml", environment: ["ALICE_TOKEN": "a"])
         #expect(configuration.destinations.first?.bearerToken == "from-a-file")
     }
 
@@ -145,7 +155,8 @@ extension ConfigurationTests {
         for name in ["api-alice-phone", "api-family-dashboard", "phr-token"] {
             try "secret-\(name)\n".write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
-        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "/run/credentials/gatewayd.service", with: dir)
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+            of: "/run/credentials/gatewayd.service", with: dir)
         let configuration = try GatewayConfiguration.parse(text, file: path, environment: [:])
         #expect(configuration.dataDirectory == "/var/lib/gatewayd")
         #expect(configuration.api.tokens.map(\.secret) == ["secret-api-alice-phone", "secret-api-family-dashboard"])
@@ -153,19 +164,25 @@ extension ConfigurationTests {
         #expect(configuration.devices.count == 3)
         // People as Patients: configured identifiers, and the PHR's own account id of alice.
         let alice = configuration.subjects.first { $0.id == "alice" }?.patient
-        #expect(alice?.identifiers == [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
+        #expect(
+            alice?.identifiers == [PatientIdentifier(system: "urn:oid:1.2.392.100495.20.3.51.1", value: "12345678")])
         #expect(alice?.name == "Alice Example")
-        #expect(configuration.destinations.first?.patientIdentifiers["alice"] == PatientIdentifier(system: "https://phr.example/account", value: "A-1001"))
+        #expect(
+            configuration.destinations.first?.patientIdentifiers["alice"]
+                == PatientIdentifier(system: "https://phr.example/account", value: "A-1001"))
     }
 
     /// An identifier is `system|value` with a URI system; one that is not is named with its key, and an account for
     /// someone who is not a subject too.
     @Test func patientIdentifiersAreCheckedWhereTheyAreWritten() throws {
         let bad = Self.example.replacingOccurrences(
-            of: "  bob: { time_zone: Europe/Berlin }", with: "  bob: { time_zone: Europe/Berlin, identifiers: [\"12345\"] }")
+            of: "  bob: { time_zone: Europe/Berlin }",
+            with: "  bob: { time_zone: Europe/Berlin, identifiers: [\"12345\"] }")
         let stranger = Self.example.replacingOccurrences(
             of: "    interval: 30s", with: "    interval: 30s\n    patients: { carol: \"urn:example:phr|C-1\" }")
-        for (text, key, named) in [(bad, "subjects.bob.identifiers[0]", "system|value"), (stranger, "sync[0].patients.carol", "carol")] {
+        for (text, key, named) in [
+            (bad, "subjects.bob.identifiers[0]", "system|value"), (stranger, "sync[0].patients.carol", "carol"),
+        ] {
             #expect(text != Self.example)
             do {
                 _ = try Self.parse(text)

@@ -14,8 +14,11 @@ import TimeSeries
 @Suite(.serialized) struct DaemonCrashTests {
     static func specs() -> [SimulatedDeviceSpec] {
         [
-            SimulatedDeviceSpec(profile: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3, number: 1),
-            SimulatedDeviceSpec(profile: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
+            SimulatedDeviceSpec(
+                profile: .bloodPressure, name: "cuff", users: [1, 2], storedReadings: 12, measureEverySeconds: 0.3,
+                number: 1),
+            SimulatedDeviceSpec(
+                profile: .glucose, name: "meter", storedReadings: 30, measureEverySeconds: 0.4, number: 2),
             SimulatedDeviceSpec(profile: .heartRate, name: "strap", notifyEverySeconds: 0.2, number: 3),
         ]
     }
@@ -33,7 +36,9 @@ import TimeSeries
     }
 
     /// A `gatewayd run` configuration of `specs()`'s devices, mapped, with the API on a free loopback port.
-    static func deviceMixConfiguration(data: String, gateway: String, port: Int = FHIRAPITests.freePort(), notifyEvery: String = "200ms") -> String {
+    static func deviceMixConfiguration(
+        data: String, gateway: String, port: Int = FHIRAPITests.freePort(), notifyEvery: String = "200ms"
+    ) -> String {
         """
         data_directory: \(data)
         gateway: \(gateway)
@@ -47,7 +52,9 @@ import TimeSeries
     }
 
     /// Writes the device mix's configuration to `config` and starts `gatewayd run` on it (the caller stops it).
-    static func runDeviceMix(config: String, data: String, gateway: String, port: Int, notifyEvery: String) throws -> GatewaydProcess {
+    static func runDeviceMix(config: String, data: String, gateway: String, port: Int, notifyEvery: String) throws
+        -> GatewaydProcess
+    {
         try deviceMixConfiguration(data: data, gateway: gateway, port: port, notifyEvery: notifyEvery)
             .write(toFile: config, atomically: true, encoding: .utf8)
         return try GatewaydProcess(["run", "--config", config])
@@ -62,7 +69,9 @@ import TimeSeries
         var generator = SystemRandomNumberGenerator()
         let rounds = 6
         for round in 0...rounds {
-            try await Self.run(config: config, for: .milliseconds(Int.random(in: 700...2_500, using: &generator)), then: round < rounds ? SIGKILL : SIGTERM)
+            try await Self.run(
+                config: config, for: .milliseconds(Int.random(in: 700...2_500, using: &generator)),
+                then: round < rounds ? SIGKILL : SIGTERM)
             try await Self.checkInvariant(data: dir + "/data", final: round == rounds)
         }
         let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
@@ -89,7 +98,9 @@ import TimeSeries
         let database = try DatabaseQueue(path: data + "/engine.sqlite")
         if final {
             // A clean stop revised every pending window (SummaryFlushService at shutdown).
-            let pending = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM window_pending") }
+            let pending = try await database.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM window_pending")
+            }
             #expect(pending == 0)
         }
         let store = try TimeSeriesStore(directory: data + "/store")
@@ -99,9 +110,11 @@ import TimeSeries
         let engine = try StreamEngine(store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger))
         try await engine.recover()
         // A row is one reading, a span row as many as it spans.
-        let rows = try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1")
-        } ?? 0
+        let rows =
+            try await database.read { db in
+                try Int.fetchOne(
+                    db, sql: "SELECT COALESCE(SUM(COALESCE(span_count, 1)), 0) FROM reading WHERE stored = 1")
+            } ?? 0
         var readable = 0
         // One sample of each reading's first component per (subject, device, metric): the store holds it exactly once.
         var expected: [SeriesKey: Int] = [:]
@@ -109,17 +122,23 @@ import TimeSeries
             for reading in try archive.readings(subject: subject) {
                 readable += 1
                 let first = try #require(reading.components.first)
-                expected[SeriesKey(subject: subject, device: reading.device.key, metric: first.metric.rawValue), default: 0] += 1
+                expected[
+                    SeriesKey(subject: subject, device: reading.device.key, metric: first.metric.rawValue), default: 0] +=
+                    1
             }
         }
         #expect(readable == rows, "\(rows - readable) stored readings do not read back")
         if final {
             // Every kind of device got readings through: both cuff users, the meter's records, the strap.
             let stored = Set(expected.keys.map { "\($0.subject)/\($0.metric)" })
-            #expect(stored.isSuperset(of: ["alice/bp_systolic", "bob/bp_systolic", "alice/glucose", "alice/heart_rate"]), "\(stored)")
+            #expect(
+                stored.isSuperset(of: ["alice/bp_systolic", "bob/bp_systolic", "alice/glucose", "alice/heart_rate"]),
+                "\(stored)")
         }
         for (key, count) in expected {
-            let samples = try store.existingSeries(key).map { try store.scan($0, range: Int64.min..<Int64.max).samples.count } ?? 0
+            let samples =
+                try store.existingSeries(key).map { try store.scan($0, range: Int64.min..<Int64.max).samples.count }
+                ?? 0
             #expect(samples == count, "\(key): \(samples) samples for \(count) readings")
         }
     }

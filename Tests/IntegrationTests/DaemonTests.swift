@@ -30,7 +30,9 @@ import Testing
                 for (index, byte) in bytes.enumerated() { raw[index] = byte }
             }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard fd >= 0, bound == 0 else { throw APIHarness.HarnessError(description: "cannot bind \(path)") }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -92,20 +94,20 @@ import Testing
         let config = dir + "/gatewayd.yaml"
         let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .heartRate, name: "strap", number: 1))
         try """
-            data_directory: data
-            gateway: { id: gw-retention, time_zone: Asia/Tokyo }
-            subjects:
-              alice: { time_zone: Asia/Tokyo }
-            devices:
-              - { device: "\(strap)", subject: alice }
-            api:
-              listen: 127.0.0.1:\(port)
-              tokens:
-                - { name: test, secret: \(Self.token), scopes: [system/*.read] }
-            retention: { raw_age: 10d }
-            simulated_devices:
-              - { kind: heart_rate, name: strap, notify_every: 100ms }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        data_directory: data
+        gateway: { id: gw-retention, time_zone: Asia/Tokyo }
+        subjects:
+          alice: { time_zone: Asia/Tokyo }
+        devices:
+          - { device: "\(strap)", subject: alice }
+        api:
+          listen: 127.0.0.1:\(port)
+          tokens:
+            - { name: test, secret: \(Self.token), scopes: [system/*.read] }
+        retention: { raw_age: 10d }
+        simulated_devices:
+          - { kind: heart_rate, name: strap, notify_every: 100ms }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = CrashRecoveryTests.gatewaydBinary
         process.arguments = ["run", "--config", config]
@@ -129,7 +131,10 @@ import Testing
         #expect(try archive.readings(subject: "bob").isEmpty)
         #expect(try archive.devices(subjects: ["bob"]).isEmpty)
         let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
-        #expect(verify.status == 0 && verify.output.contains("\(old.count) readings of earlier entries were removed by retention"), "\(verify.output)")
+        #expect(
+            verify.status == 0
+                && verify.output.contains("\(old.count) readings of earlier entries were removed by retention"),
+            "\(verify.output)")
     }
 
     @Test func runServesFromItsConfigurationTellsSystemdAndLosesNothingOnSIGTERM() async throws {
@@ -140,27 +145,29 @@ import Testing
         let cuff = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .bloodPressure, name: "cuff", number: 1))
         let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .heartRate, name: "strap", number: 2))
         try """
-            data_directory: data
-            gateway: { id: gw-daemon, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
-            subjects:
-              alice: { time_zone: Asia/Tokyo }
-            devices:
-              - { device: "\(cuff)", user: 1, subject: alice }
-              - { device: "\(strap)", subject: alice }
-            api:
-              listen: 127.0.0.1:\(port)
-              tokens:
-                - { name: test, secret: \(Self.token), scopes: [system/*.read] }
-            simulated_devices:
-              - { kind: blood_pressure, name: cuff, users: [1], stored_readings: 30, measure_every: 300ms }
-              - { kind: heart_rate, name: strap, notify_every: 50ms }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        data_directory: data
+        gateway: { id: gw-daemon, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
+        subjects:
+          alice: { time_zone: Asia/Tokyo }
+        devices:
+          - { device: "\(cuff)", user: 1, subject: alice }
+          - { device: "\(strap)", subject: alice }
+        api:
+          listen: 127.0.0.1:\(port)
+          tokens:
+            - { name: test, secret: \(Self.token), scopes: [system/*.read] }
+        simulated_devices:
+          - { kind: blood_pressure, name: cuff, users: [1], stored_readings: 30, measure_every: 300ms }
+          - { kind: heart_rate, name: strap, notify_every: 50ms }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let notify = try NotifySocket(path: dir + "/notify.sock")
         let process = Process()
         process.executableURL = CrashRecoveryTests.gatewaydBinary
         process.arguments = ["run", "--config", config]
         // As hw/gatewayd.service runs it: notify socket and a watchdog (here 2 s, so pings come every second).
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000",
+        ]) { $1 }
         // A file, not a pipe: a daemon blocked on a full pipe could never stop.
         FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
         let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/stderr.log"))
@@ -186,28 +193,36 @@ import Testing
         #expect(served.count > 40)
         // Simulated devices measure nobody: their readings are test data (HTEST), and alice is a real person, so her
         // statistics leave them out and count them.
-        let newest = try await FHIRAPITests.get(base + "/Observation?subject=alice&_sort=-date&_count=5", token: Self.token)
+        let newest = try await FHIRAPITests.get(
+            base + "/Observation?subject=alice&_sort=-date&_count=5", token: Self.token)
         for entry in FHIRAPITests.entries(newest.json) {
-            #expect(Self.securityCodes(entry).contains("HTEST"), "a simulated reading is not labelled test data: \(entry)")
+            #expect(
+                Self.securityCodes(entry).contains("HTEST"), "a simulated reading is not labelled test data: \(entry)")
         }
         let stats = try await FHIRAPITests.get(
-            base + "/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=2000-01-01/2100-01-01&statistic=count",
+            base
+                + "/Observation/$stats?subject=alice&code=http://loinc.org|8867-4&period=2000-01-01/2100-01-01&statistic=count",
             token: Self.token)
         let statistic = try #require(Self.statistics(stats.json).first, "\(stats.json)")
         #expect(Self.count(statistic) == 0 && Self.excluded(statistic) > 0, "\(statistic)")
         #expect(!Self.securityCodes(statistic).contains("HTEST"))
         let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token)
         let metricsText = String(decoding: metrics.data, as: UTF8.self)
-        #expect(metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"), "\(metricsText.prefix(400))")
+        #expect(
+            metrics.status == 200 && metricsText.contains("gatewayd_readings_ingested_total"),
+            "\(metricsText.prefix(400))")
         // The cuff reconnects for every measurement: after its first link, its table comes from the cache (its Database
         // Hash still matches) instead of a discovery.
         var reconnected = metricsText
         for _ in 0..<100 where !reconnected.contains("gatewayd_gatt_discoveries_total{source=\"cache\"}") {
             try await Task.sleep(nanoseconds: 100_000_000)
             notify.messages()
-            reconnected = String(decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token).data, as: UTF8.self)
+            reconnected = String(
+                decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: Self.token).data,
+                as: UTF8.self)
         }
-        #expect(reconnected.contains("gatewayd_gatt_discoveries_total{source=\"cache\"}"), "\(reconnected.prefix(3000))")
+        #expect(
+            reconnected.contains("gatewayd_gatt_discoveries_total{source=\"cache\"}"), "\(reconnected.prefix(3000))")
         #expect(try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).status == 401)
 
         process.terminate()  // SIGTERM, mid-ingest: the strap notifies every 50 ms
@@ -223,20 +238,28 @@ import Testing
 
         // Everything served before the stop is still there, stored, and the signed ledger verifies.
         let archive = try ReadingArchive(path: dir + "/data/engine.sqlite")
-        let stored = Set(try archive.readings(subject: "alice").compactMap { reading in
-            reading.identity.map { ResourceIDs.observation($0, of: reading) }
-        })
+        let stored = Set(
+            try archive.readings(subject: "alice").compactMap { reading in
+                reading.identity.map { ResourceIDs.observation($0, of: reading) }
+            })
         // A reading's own Observation: its identity, or (anchored on receipt) "t" + its time + identity digits.
-        let servedReadings = served.filter { $0.count == 64 && (!$0.contains("-") || ResourceIDs.readingLocation(ofObservationID: $0) != nil) }
-        #expect(!servedReadings.isEmpty && servedReadings.isSubset(of: stored), "\(servedReadings.subtracting(stored).count) served readings are gone")
-        let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data", "--public-key", dir + "/data/gateway.key.pub"])
+        let servedReadings = served.filter {
+            $0.count == 64 && (!$0.contains("-") || ResourceIDs.readingLocation(ofObservationID: $0) != nil)
+        }
+        #expect(
+            !servedReadings.isEmpty && servedReadings.isSubset(of: stored),
+            "\(servedReadings.subtracting(stored).count) served readings are gone")
+        let verify = try FHIRAPITests.run([
+            "verify", "--dir", dir + "/data", "--public-key", dir + "/data/gateway.key.pub",
+        ])
         #expect(verify.status == 0, "\(verify.output)")
     }
 
     @Test func aBadConfigurationIsRefusedWithTheKeyAndLine() throws {
         let dir = try APIHarness.scratch("badconfig")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "data_directory: data\napi:\n  listen: 127.0.0.1:1\n  tokenz: []\n".write(toFile: dir + "/g.yaml", atomically: true, encoding: .utf8)
+        try "data_directory: data\napi:\n  listen: 127.0.0.1:1\n  tokenz: []\n".write(
+            toFile: dir + "/g.yaml", atomically: true, encoding: .utf8)
         let result = try FHIRAPITests.run(["run", "--config", dir + "/g.yaml"])
         #expect(result.status != 0)
         #expect(result.output.contains("g.yaml:4") && result.output.contains("api.tokenz"), "\(result.output)")
@@ -248,13 +271,17 @@ import Testing
         let port = FHIRAPITests.freePort()
         // Output is collected as it comes: a read blocking on the pipe would hold one of the few cooperative threads for
         // as long as the demo takes to print its guide, and starve every other test of this process meanwhile.
-        let demo = try GatewaydProcess(["demo", "--listen", "127.0.0.1:\(port)", "--dir", dir + "/data", "--seconds", "60"])
+        let demo = try GatewaydProcess([
+            "demo", "--listen", "127.0.0.1:\(port)", "--dir", dir + "/data", "--seconds", "60",
+        ])
         let process = demo.process
         defer { if process.isRunning { process.terminate() } }
         // The guide names the token once the API is up and the first readings are in.
         _ = await demo.waitForOutput(timeout: .seconds(60)) { $0.contains("Stop with Ctrl-C") }
         var text = demo.stdout
-        let token = try #require(text.split(separator: " ").first { $0.hasPrefix("demo-") }.map { String($0.prefix { $0 != "'" }) }, "\(text)")
+        let token = try #require(
+            text.split(separator: " ").first { $0.hasPrefix("demo-") }.map { String($0.prefix { $0 != "'" }) },
+            "\(text)")
         let base = "http://127.0.0.1:\(port)/fhir"
         #expect(text.contains("Provenance?target=Observation/"), "the guide has no real Observation id:\n\(text)")
         let out = dir + "/fhir"
@@ -276,31 +303,44 @@ import Testing
         }
         // The demo's people are test people: their statistics are made of the simulated (test) readings and say so,
         // as their Patients do.
-        let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/3.json"))) as? [String: Any] ?? [:]
+        let stats =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/3.json")))
+            as? [String: Any] ?? [:]
         let hours = Self.statistics(stats)
         #expect(!hours.isEmpty && hours.allSatisfy { Self.securityCodes($0).contains("HTEST") }, "\(stats)")
         #expect(hours.contains { Self.count($0) > 0 }, "\(stats)")
         let patient = try await FHIRAPITests.get(base + "/Patient/alice", token: token)
         #expect(Self.securityCodes(patient.json).contains("HTEST"), "\(patient.json)")
         let alice = try await FHIRAPITests.get(base + "/Observation?subject=alice&_count=500", token: token)
-        let kinds = Set(FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
-        #expect(kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
+        let kinds = Set(
+            FHIRAPITests.entries(alice.json).compactMap { ($0["code"] as? [String: Any])?["text"] as? String })
+        #expect(
+            kinds.contains("Heart rate") && kinds.contains { $0.lowercased().contains("blood pressure") }, "\(kinds)")
         // Bob's thermometer (a fourth profile, from its descriptor alone): its stored temperatures reached FHIR.
-        let temperatures = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/6.json"))) as? [String: Any] ?? [:]
+        let temperatures =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/6.json")))
+            as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(temperatures).isEmpty, "\(temperatures)")
         // Alice's pulse oximeter (a fifth): its stored spot-checks reached FHIR.
-        let saturations = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/8.json"))) as? [String: Any] ?? [:]
+        let saturations =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/8.json")))
+            as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(saturations).isEmpty, "\(saturations)")
         // The scale's second user slot is bob's: his weighings reached FHIR, with the body composition beside them.
-        let weights = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/9.json"))) as? [String: Any] ?? [:]
+        let weights =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/9.json")))
+            as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(weights).isEmpty, "\(weights)")
         if let python = FHIRValidator.python {
             // Waited for off the cooperative pool (the validator takes seconds).
-            let (status, report) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, String), Never>) in
+            let (status, report) = await withCheckedContinuation {
+                (continuation: CheckedContinuation<(Int32, String), Never>) in
                 DispatchQueue.global().async {
                     let validator = Process()
                     validator.executableURL = URL(fileURLWithPath: python)
-                    validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, out]
+                    validator.arguments = [
+                        FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, out,
+                    ]
                     let pipe = Pipe()
                     validator.standardOutput = pipe
                     validator.standardError = pipe
@@ -318,7 +358,9 @@ import Testing
         process.interrupt()  // Ctrl-C
         #expect(await Self.waitForExit(process, seconds: 60), "gatewayd demo did not stop within 60 s of SIGINT")
         // The last lines may reach the pipe's handler just after the exit.
-        for _ in 0..<100 where !demo.stdout.contains("gatewayd demo stopped") { try? await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<100 where !demo.stdout.contains("gatewayd demo stopped") {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
         text = demo.stdout
         #expect(process.terminationStatus == 0)
         #expect(text.contains("gatewayd demo stopped"), "\(text.suffix(500))")
@@ -326,7 +368,9 @@ import Testing
 
     /// The codes of a resource's `meta.security` (HTEST: test data).
     static func securityCodes(_ resource: [String: Any]) -> [String] {
-        ((resource["meta"] as? [String: Any])?["security"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        ((resource["meta"] as? [String: Any])?["security"] as? [[String: Any]] ?? []).compactMap {
+            $0["code"] as? String
+        }
     }
 
     /// The statistics Observations of a `$stats` answer.
@@ -338,7 +382,8 @@ import Testing
     /// A statistics Observation's `count` component.
     static func count(_ statistic: [String: Any]) -> Int {
         (statistic["component"] as? [[String: Any]] ?? []).first { component in
-            (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String) == "count"
+            (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String)
+                == "count"
         }?["valueInteger"] as? Int ?? -1
     }
 
@@ -352,18 +397,30 @@ import Testing
         let root = FHIRValidator.packageRoot
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
         let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
-        let block = try #require(readme.components(separatedBy: "## Two commands").dropFirst().first?.components(separatedBy: "```").dropFirst().first)
-        let commands = block.split(separator: "\n").map { $0.split(separator: "#").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }.filter { !$0.isEmpty && $0 != "sh" }
+        let block = try #require(
+            readme.components(separatedBy: "## Two commands").dropFirst().first?.components(separatedBy: "```")
+                .dropFirst().first)
+        let commands = block.split(separator: "\n").map {
+            $0.split(separator: "#").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        }.filter { !$0.isEmpty && $0 != "sh" }
         #expect(commands == ["scripts/demo", "scripts/test"], "\(commands)")
         // CI runs README's test command, which runs swift test with the FHIR validator, then the real-kernel test bed.
-        let ciLines = ci.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        let ciLines = ci.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty && !$0.hasPrefix("#")
+        }
         #expect(ciLines.last == "scripts/test", "\(ciLines.suffix(2))")
         let test = try String(contentsOf: root.appendingPathComponent("scripts/test"), encoding: .utf8)
         #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/test").path))
-        #expect(test.contains("swift test \"$@\"") && test.contains("hw/testbed/run-bluetooth-tests.sh") && test.contains("GATEWAYD_FHIR_VALIDATOR"))
+        #expect(
+            test.contains("swift test \"$@\"") && test.contains("hw/testbed/run-bluetooth-tests.sh")
+                && test.contains("GATEWAYD_FHIR_VALIDATOR"))
         #expect(test.contains("PARTIAL RUN") && test.contains("exit 3"))
+        // The format check runs first, with the committed configuration.
+        #expect(test.contains("swift format lint --strict"))
         #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/demo").path))
         let demo = try String(contentsOf: root.appendingPathComponent("scripts/demo"), encoding: .utf8)
-        #expect(demo.contains("gatewayd\" demo") || demo.contains("gatewayd demo"), "scripts/demo must run the demo gateway")
+        #expect(
+            demo.contains("gatewayd\" demo") || demo.contains("gatewayd demo"), "scripts/demo must run the demo gateway"
+        )
     }
 }

@@ -14,26 +14,39 @@ import Testing
             var context = MeasurementContext()
             context.sensorContact = "detected"
             let rr = [1024, 1004, 1024, 1004].map {
-                ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: Int64($0) * 9_765_625, exponent: -10)), unit: "s")
+                ReadingComponent(
+                    metric: .rrInterval,
+                    value: .quantity(DecimalQuantity(mantissa: Int64($0) * 9_765_625, exponent: -10)), unit: "s")
             }
             return Reading(
                 kind: .heartRate,
-                components: [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: bpm, exponent: 0)), unit: "/min")] + rr,
-                subject: "alice", device: DeviceRecord(link: "strap"), gateway: GatewayRecord(id: "gw-test", softwareVersion: "test"),
+                components: [
+                    ReadingComponent(
+                        metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: bpm, exponent: 0)), unit: "/min")
+                ] + rr,
+                subject: "alice", device: DeviceRecord(link: "strap"),
+                gateway: GatewayRecord(id: "gw-test", softwareVersion: "test"),
                 context: context,
                 time: TimeProvenance(
-                    deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .receiveTime,
+                    deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil,
+                    decision: .receiveTime,
                     effectiveMicros: micros, localOffsetSeconds: 32_400, syncMethod: "none"),
                 flags: [], characteristic: "0x2A37", rawPayloads: [[0x16, UInt8(bpm), UInt8(i & 0xFF), UInt8(i >> 8)]])
         }
     }
 
-    static func ids(_ reply: FHIRAPITests.Reply) -> [String] { FHIRAPITests.entries(reply.json).compactMap { $0["id"] as? String } }
+    static func ids(_ reply: FHIRAPITests.Reply) -> [String] {
+        FHIRAPITests.entries(reply.json).compactMap { $0["id"] as? String }
+    }
 
     @Test func summariesAreSearchedByCodeDateAndPage() async throws {
         let dir = try APIHarness.scratch("daily")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pressures = [8, 9, 20].map { FHIRAPITests.bp("alice", user: 1, atHour: Int64($0), systolic: DecimalQuantity(mantissa: 120 + Int64($0), exponent: 0), diastolic: 80) }
+        let pressures = [8, 9, 20].map {
+            FHIRAPITests.bp(
+                "alice", user: 1, atHour: Int64($0), systolic: DecimalQuantity(mantissa: 120 + Int64($0), exponent: 0),
+                diastolic: 80)
+        }
         try APIHarness.importReadings(pressures + Self.strap(), into: dir)
         let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["sys=system/*.read"])
         defer { server.stop() }
@@ -61,7 +74,9 @@ import Testing
         #expect(FHIRAPITests.entries(try await search("code=\(own)rmssd&date=2026-11-19").json).isEmpty)
         let first = try await search("code=\(own)home-bp-morning,\(own)home-bp-evening&_sort=-date&_count=1")
         let evening = FHIRAPITests.entries(first.json)
-        #expect(((evening.first?["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String == "home-bp-evening")
+        #expect(
+            ((evening.first?["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String
+                == "home-bp-evening")
         let next = try #require(FHIRAPITests.link(first.json, "next"))
         let second = try await FHIRAPITests.get(next, token: "sys")
         #expect(Self.ids(second).count == 1 && Self.ids(second) != Self.ids(first))

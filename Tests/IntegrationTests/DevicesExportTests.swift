@@ -1,7 +1,7 @@
 import Foundation
 import Provenance
-import TimeSeries
 import Testing
+import TimeSeries
 
 @testable import GatewayRuntime
 
@@ -11,7 +11,8 @@ import Testing
         let dir = try APIHarness.scratch("devices")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Readings without a subject are held: the cuff's user 3 is nobody's yet.
-        var held = FHIRAPITests.bp("alice", user: 3, atHour: 1, systolic: DecimalQuantity(mantissa: 119, exponent: 0), diastolic: 77)
+        var held = FHIRAPITests.bp(
+            "alice", user: 3, atHour: 1, systolic: DecimalQuantity(mantissa: 119, exponent: 0), diastolic: 77)
         held.subject = nil
         try APIHarness.importReadings(FHIRAPITests.readings() + [held], into: dir)
         let key = held.device.key
@@ -31,7 +32,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let result = try FHIRAPITests.run([
-            "export", "--dir", dir + "/data", "--subject", "alice", "--from", "2026-11-18", "--to", "2026-11-18", "--tz", "Asia/Tokyo",
+            "export", "--dir", dir + "/data", "--subject", "alice", "--from", "2026-11-18", "--to", "2026-11-18",
+            "--tz", "Asia/Tokyo",
             "--output", dir + "/alice.json",
         ])
         #expect(result.status == 0, "\(result.output)")
@@ -54,16 +56,28 @@ import Testing
             return (value as? [Any])?.flatMap(references) ?? []
         }
         let references = references(bundle)
-        #expect(!references.isEmpty && references.allSatisfy(fullUrls.contains), "\(references.filter { !fullUrls.contains($0) })")
-        let patientURL = ((bundle["entry"] as? [[String: Any]]) ?? []).first { ($0["resource"] as? [String: Any])?["resourceType"] as? String == "Patient" }?["fullUrl"] as? String
+        #expect(
+            !references.isEmpty && references.allSatisfy(fullUrls.contains),
+            "\(references.filter { !fullUrls.contains($0) })")
+        let patientURL =
+            ((bundle["entry"] as? [[String: Any]]) ?? []).first {
+                ($0["resource"] as? [String: Any])?["resourceType"] as? String == "Patient"
+            }?["fullUrl"] as? String
         #expect(observations.allSatisfy { ($0["subject"] as? [String: Any])?["reference"] as? String == patientURL })
         #expect(observations.contains { ($0["id"] as? String)?.hasPrefix("stats-") ?? false })
         // The day's clinical summaries too: her morning blood pressure (08:00, systolic 120) and her evening one.
         let daily = observations.filter { ($0["id"] as? String)?.hasPrefix("daily-") ?? false }
-        let dailyCodes = daily.compactMap { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String }
+        let dailyCodes = daily.compactMap {
+            (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String
+        }
         #expect(Set(dailyCodes) == ["home-bp-morning", "home-bp-evening"], "\(dailyCodes)")
-        let morning = daily.first { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String == "home-bp-morning" }
-        #expect(((morning?["component"] as? [[String: Any]])?.first?["valueQuantity"] as? [String: Any])?["value"] as? NSNumber == 120)
+        let morning = daily.first {
+            (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String
+                == "home-bp-morning"
+        }
+        #expect(
+            ((morning?["component"] as? [[String: Any]])?.first?["valueQuantity"] as? [String: Any])?["value"]
+                as? NSNumber == 120)
         #expect(resources.contains { $0["resourceType"] as? String == "Device" })
         #expect(resources.contains { $0["resourceType"] as? String == "Provenance" })
         let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])
@@ -71,7 +85,9 @@ import Testing
         if let python = FHIRValidator.python {
             let validator = Process()
             validator.executableURL = URL(fileURLWithPath: python)
-            validator.arguments = [FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, dir + "/alice.json"]
+            validator.arguments = [
+                FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, dir + "/alice.json",
+            ]
             let pipe = Pipe()
             validator.standardOutput = pipe
             validator.standardError = pipe
@@ -86,7 +102,10 @@ import Testing
         let dir = try APIHarness.scratch("query")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
-        let arguments = ["query", "--dir", dir + "/data", "--subject", "alice", "--metric", "bp_systolic", "--window", "1d", "--tz", "Asia/Tokyo"]
+        let arguments = [
+            "query", "--dir", dir + "/data", "--subject", "alice", "--metric", "bp_systolic", "--window", "1d", "--tz",
+            "Asia/Tokyo",
+        ]
         let result = try FHIRAPITests.run(arguments)
         #expect(result.status == 0, "\(result.output)")
         // 11-18 has three clean readings; 11-19 one clean and one doubtful (left out, counted).
@@ -99,6 +118,8 @@ import Testing
         let busy = try FHIRAPITests.run(arguments)
         #expect(busy.status == 0 && busy.output == result.output, "\(busy.output)")
         let status = try FHIRAPITests.run(["status", "--dir", dir + "/data"])
-        #expect(status.status == 0 && status.output.contains("== store: ") && status.output.contains(" samples in "), "\(status.output)")
+        #expect(
+            status.status == 0 && status.output.contains("== store: ") && status.output.contains(" samples in "),
+            "\(status.output)")
     }
 }

@@ -25,7 +25,10 @@ enum SmallFileSystem {
     static func unmount(_ dir: String) { _ = try? APIHarness.runTool("/bin/umount", [dir]) }
 }
 
-@Suite(.serialized, .enabled(if: SmallFileSystem.canMount, "mounting a small tmpfs needs root; scripts/test says when this did not run"))
+@Suite(
+    .serialized,
+    .enabled(if: SmallFileSystem.canMount, "mounting a small tmpfs needs root; scripts/test says when this did not run")
+)
 struct DiskFullTests {
     @Test func aFullDiskStopsConfirmationsSaysWhyAndStoringResumesWhenSpaceReturns() async throws {
         let dir = try APIHarness.scratch("disk-full")
@@ -37,7 +40,8 @@ struct DiskFullTests {
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
         let daemon = try DaemonCrashTests.runDeviceMix(
-            config: config, data: fs + "/data", gateway: "{ id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
+            config: config, data: fs + "/data",
+            gateway: "{ id: gw-full, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
             notifyEvery: "50ms")
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
         #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })
@@ -50,29 +54,40 @@ struct DiskFullTests {
         let block = Data(count: 64 << 10)
         while (try? handle.write(contentsOf: block)) != nil {}
         try? handle.close()
-        #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("the disk is full: no reading is confirmed") }, "\(daemon.stderr.suffix(2000))")
+        #expect(
+            await daemon.waitForStderr(timeout: .seconds(30)) {
+                $0.contains("the disk is full: no reading is confirmed")
+            }, "\(daemon.stderr.suffix(2000))")
         let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil)
-        #expect(String(decoding: metrics.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 1"))
+        #expect(
+            String(decoding: metrics.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 1"))
         let status = try FHIRAPITests.run(["status", "--config", config])
         #expect(status.output.contains("FULL or nearly"), "\(status.output)")
         // Reads go on.
-        let read = try await FHIRAPITests.get("http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)
+        let read = try await FHIRAPITests.get(
+            "http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)
         #expect(read.status == 200)
         let storedWhenFull = try ReadingArchive(path: fs + "/data/engine.sqlite").storedReadingCount()
 
         // Space returns: storing resumes by itself.
         try FileManager.default.removeItem(atPath: filler)
-        #expect(await daemon.waitForStderr(timeout: .seconds(60)) { $0.contains("readings are stored again") }, "\(daemon.stderr.suffix(2000))")
+        #expect(
+            await daemon.waitForStderr(timeout: .seconds(60)) { $0.contains("readings are stored again") },
+            "\(daemon.stderr.suffix(2000))")
         try await Task.sleep(for: .milliseconds(2500))  // the devices whose links failed connect again
         #expect(try ReadingArchive(path: fs + "/data/engine.sqlite").storedReadingCount() > storedWhenFull)
         let after = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil)
-        #expect(String(decoding: after.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 0"))
+        #expect(
+            String(decoding: after.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 0"))
         daemon.process.terminate()
         daemon.process.waitUntilExit()
 
         // Every reading it stored is there once and readable, and the ledger holds together.
         try await DaemonCrashTests.checkInvariant(data: fs + "/data", final: true)
         let verified = try FHIRAPITests.run(["verify", "--dir", fs + "/data"])
-        #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)\n\(daemon.stderr.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))")
+        #expect(
+            verified.status == 0 && verified.output.contains("intact"),
+            "\(verified.output)\n\(daemon.stderr.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))"
+        )
     }
 }

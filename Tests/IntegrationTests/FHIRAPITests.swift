@@ -14,7 +14,10 @@ import Testing
     /// 2026-11-18 00:00 JST in UTC seconds.
     static let day1: Int64 = 1_794_927_600
 
-    static func bp(_ subject: String, user: UInt8, atHour hours: Int64, systolic: DecimalQuantity, diastolic: Int64, flags: ReadingFlags = [])
+    static func bp(
+        _ subject: String, user: UInt8, atHour hours: Int64, systolic: DecimalQuantity, diastolic: Int64,
+        flags: ReadingFlags = []
+    )
         -> Reading
     {
         var device = DeviceRecord(link: "test")
@@ -29,22 +32,31 @@ import Testing
             kind: .bloodPressure,
             components: [
                 ReadingComponent(metric: .systolicPressure, value: .quantity(systolic), unit: "mm[Hg]"),
-                ReadingComponent(metric: .diastolicPressure, value: .quantity(DecimalQuantity(mantissa: diastolic, exponent: 0)), unit: "mm[Hg]"),
+                ReadingComponent(
+                    metric: .diastolicPressure, value: .quantity(DecimalQuantity(mantissa: diastolic, exponent: 0)),
+                    unit: "mm[Hg]"),
             ],
-            subject: subject, device: device, gateway: GatewayRecord(id: "gw-test", softwareVersion: "test"), context: context,
+            subject: subject, device: device, gateway: GatewayRecord(id: "gw-test", softwareVersion: "test"),
+            context: context,
             time: time, flags: flags, characteristic: "0x2A35",
             rawPayloads: [[UInt8(truncatingIfNeeded: hours), UInt8(truncatingIfNeeded: systolic.mantissa), user]])
     }
 
     /// Alice: three readings on 11-18 (JST), one clean and one doubtful on 11-19; Bob: one on 11-18.
     static let systolic: [(hour: Int64, value: DecimalQuantity, doubtful: Bool)] = [
-        (8, DecimalQuantity(mantissa: 120, exponent: 0), false), (12, DecimalQuantity(mantissa: 1305, exponent: -1), false),
-        (20, DecimalQuantity(mantissa: 125, exponent: 0), false), (24 + 8, DecimalQuantity(mantissa: 140, exponent: 0), false),
+        (8, DecimalQuantity(mantissa: 120, exponent: 0), false),
+        (12, DecimalQuantity(mantissa: 1305, exponent: -1), false),
+        (20, DecimalQuantity(mantissa: 125, exponent: 0), false),
+        (24 + 8, DecimalQuantity(mantissa: 140, exponent: 0), false),
         (24 + 9, DecimalQuantity(mantissa: 200, exponent: 0), true),
     ]
 
     static func readings() -> [Reading] {
-        systolic.map { bp("alice", user: 1, atHour: $0.hour, systolic: $0.value, diastolic: 80, flags: $0.doubtful ? [.irregularPulse] : []) }
+        systolic.map {
+            bp(
+                "alice", user: 1, atHour: $0.hour, systolic: $0.value, diastolic: 80,
+                flags: $0.doubtful ? [.irregularPulse] : [])
+        }
             + [bp("bob", user: 2, atHour: 9, systolic: DecimalQuantity(mantissa: 110, exponent: 0), diastolic: 70)]
     }
 
@@ -77,7 +89,9 @@ import Testing
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 
@@ -108,8 +122,10 @@ import Testing
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
-        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
-        return Reply(status: http.statusCode, contentType: http.value(forHTTPHeaderField: "Content-Type") ?? "", json: json)
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
+        return Reply(
+            status: http.statusCode, contentType: http.value(forHTTPHeaderField: "Content-Type") ?? "", json: json)
     }
 
     static func entries(_ bundle: [String: Any]) -> [[String: Any]] {
@@ -125,13 +141,17 @@ import Testing
     }
 
     @Test func searchReadStatsErrorsAuthAndAudit() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let encoder = JSONEncoder()
         let lines = try Self.readings().map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let imported = try Self.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let imported = try Self.run([
+            "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
+        ])
         #expect(imported.status == 0, "\(imported.output)")
         #expect(imported.output.contains("stored 6"), "\(imported.output)")
 
@@ -143,7 +163,8 @@ import Testing
         let server = Process()
         server.executableURL = CrashRecoveryTests.gatewaydBinary
         server.arguments = [
-            "serve", "--dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--tz", "Asia/Tokyo", "--gateway-id", "gw-test",
+            "serve", "--dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--tz", "Asia/Tokyo", "--gateway-id",
+            "gw-test",
             "--token", "sys-secret=system/*.read", "--token", "alice-secret=patient/*.read@alice",
         ]
         server.standardOutput = FileHandle.nullDevice
@@ -171,7 +192,9 @@ import Testing
         #expect(capability.json["resourceType"] as? String == "CapabilityStatement")
         let resources = (((capability.json["rest"] as? [[String: Any]])?.first)?["resource"] as? [[String: Any]]) ?? []
         #expect(resources.compactMap { $0["type"] as? String } == ["Patient", "Observation", "Device", "Provenance"])
-        let params = (resources.first { $0["type"] as? String == "Observation" }?["searchParam"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        let params =
+            (resources.first { $0["type"] as? String == "Observation" }?["searchParam"] as? [[String: Any]])?.compactMap
+        { $0["name"] as? String } ?? []
         #expect(Set(["subject", "code", "date", "device", "category", "_count", "_sort"]).isSubset(of: Set(params)))
 
         // 401 without a token (metadata included), 401 with an unknown one.
@@ -182,7 +205,8 @@ import Testing
 
         // Search by subject and code, paged two at a time, newest first.
         let bpPanel = "http://loinc.org%7C85354-9"
-        let first = try await Self.get(base + "/Observation?subject=Patient/alice&code=\(bpPanel)&_count=2&_sort=-date", token: sys)
+        let first = try await Self.get(
+            base + "/Observation?subject=Patient/alice&code=\(bpPanel)&_count=2&_sort=-date", token: sys)
         #expect(first.status == 200 && first.contentType.hasPrefix("application/fhir+json"))
         #expect(first.json["type"] as? String == "searchset" && first.json["total"] as? Int == 5)
         let page1 = Self.entries(first.json)
@@ -206,7 +230,8 @@ import Testing
         let day = try await Self.get(base + "/Observation?subject=alice&code=\(bpPanel)&date=2026-11-18", token: sys)
         #expect(day.json["total"] as? Int == 3)
         let range = try await Self.get(
-            base + "/Observation?code=\(bpPanel)&date=ge2026-11-18T12:00:00%2B09:00&date=lt2026-11-19T09:00:00%2B09:00", token: sys)
+            base + "/Observation?code=\(bpPanel)&date=ge2026-11-18T12:00:00%2B09:00&date=lt2026-11-19T09:00:00%2B09:00",
+            token: sys)
         #expect(range.json["total"] as? Int == 3)  // alice 12:00, 20:00, 11-19 08:00 (bob's 09:00 on 11-18 is before)
 
         // Read by id; unknown id is a 404 OperationOutcome.
@@ -247,7 +272,9 @@ import Testing
             base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8480-6&period=2026-11-18/2026-11-19"
                 + "&statistic=average,minimum,maximum,count&interval=P1D", token: sys)
         #expect(stats.status == 200, "\(stats.json)")
-        let windows = ((stats.json["parameter"] as? [[String: Any]]) ?? []).compactMap { $0["resource"] as? [String: Any] }
+        let windows = ((stats.json["parameter"] as? [[String: Any]]) ?? []).compactMap {
+            $0["resource"] as? [String: Any]
+        }
         #expect(windows.count == 2)
         for (index, dayPrefix) in ["2026-11-18", "2026-11-19"].enumerated() where index < windows.count {
             let clean = Self.systolic.filter { !$0.doubtful && ($0.hour < 24) == (index == 0) }
@@ -259,8 +286,12 @@ import Testing
             #expect((period?["start"] as? String) == dayPrefix + "T00:00:00+09:00")
             var got: [String: String] = [:]
             for component in (window["component"] as? [[String: Any]]) ?? [] {
-                let code = (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String) ?? ""
-                if let quantity = component["valueQuantity"] as? [String: Any], let value = quantity["value"] as? NSNumber {
+                let code =
+                    (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String)
+                    ?? ""
+                if let quantity = component["valueQuantity"] as? [String: Any],
+                    let value = quantity["value"] as? NSNumber
+                {
                     got[code] = "\(value)"
                     if code == "average" {
                         #expect(String(format: "%.\(places)f", value.doubleValue) == naiveAverage)
@@ -275,9 +306,13 @@ import Testing
             let excluded = ((window["extension"] as? [[String: Any]])?.first?["valueInteger"] as? Int) ?? -1
             #expect(excluded == (index == 0 ? 0 : 1))
         }
-        let badStatistic = try await Self.get(base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=variance", token: sys)
+        let badStatistic = try await Self.get(
+            base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=variance",
+            token: sys)
         #expect(badStatistic.status == 400 && Self.diagnostics(badStatistic).contains("'statistic'"))
-        let limitAlone = try await Self.get(base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=count&limit=2", token: sys)
+        let limitAlone = try await Self.get(
+            base + "/Observation/$stats?subject=alice&code=8480-6&period=2026-11-18/2026-11-19&statistic=count&limit=2",
+            token: sys)
         #expect(limitAlone.status == 400 && Self.diagnostics(limitAlone).contains("include=true"))
 
         // sum, std-dev and median per local day equal a naive computation; include=true adds the newest sources.
@@ -286,8 +321,12 @@ import Testing
                 + "&statistic=sum,std-dev,median&interval=P1D&include=true&limit=2", token: sys)
         #expect(more.status == 200, "\(more.json)")
         let parameters = (more.json["parameter"] as? [[String: Any]]) ?? []
-        let dayWindows = parameters.filter { $0["name"] as? String == "statistics" }.compactMap { $0["resource"] as? [String: Any] }
-        let sources = parameters.filter { $0["name"] as? String == "source" }.compactMap { $0["resource"] as? [String: Any] }
+        let dayWindows = parameters.filter { $0["name"] as? String == "statistics" }.compactMap {
+            $0["resource"] as? [String: Any]
+        }
+        let sources = parameters.filter { $0["name"] as? String == "source" }.compactMap {
+            $0["resource"] as? [String: Any]
+        }
         #expect(dayWindows.count == 2)
         #expect(sources.count == 2 && sources.allSatisfy { $0["resourceType"] as? String == "Observation" })
         let sourceTimes = sources.compactMap { $0["effectiveDateTime"] as? String }
@@ -297,16 +336,21 @@ import Testing
                 .map { Double($0.value.mantissa) * pow(10, Double($0.value.exponent)) }.sorted()
             var got: [String: Double] = [:]
             for component in (window["component"] as? [[String: Any]]) ?? [] {
-                let code = (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String) ?? ""
+                let code =
+                    (((component["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String)
+                    ?? ""
                 got[code] = ((component["valueQuantity"] as? [String: Any])?["value"] as? NSNumber)?.doubleValue
             }
             let sum = values.reduce(0, +)
             #expect(abs((got["sum"] ?? .nan) - sum) < 1e-9, "\(got)")
-            let median = values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+            let median =
+                values.count % 2 == 1
+                ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
             #expect(abs((got["median"] ?? .nan) - median) < 1e-9, "\(got)")
             if values.count > 1 {
                 let mean = sum / Double(values.count)
-                let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+                let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1))
+                    .squareRoot()
                 #expect(abs((got["std-dev"] ?? .nan) - deviation) < 0.01, "\(got) vs \(deviation)")
             } else {
                 #expect(got["std-dev"] == nil)
@@ -318,21 +362,32 @@ import Testing
         #expect(provenance.status == 200)
         let provenances = Self.entries(provenance.json)
         #expect(provenances.count == 1 && provenances.first?["resourceType"] as? String == "Provenance")
-        let targets = ((provenances.first?["target"] as? [[String: Any]]) ?? []).compactMap { $0["reference"] as? String }
+        let targets = ((provenances.first?["target"] as? [[String: Any]]) ?? []).compactMap {
+            $0["reference"] as? String
+        }
         #expect(targets.contains("Observation/\(id)"))
-        let bobsIDs = Self.entries(try await Self.get(base + "/Observation?subject=bob", token: sys).json).compactMap { $0["id"] as? String }
+        let bobsIDs = Self.entries(try await Self.get(base + "/Observation?subject=bob", token: sys).json).compactMap {
+            $0["id"] as? String
+        }
         #expect(!bobsIDs.isEmpty)
         let alicesProvenance = try await Self.get(base + "/Provenance?target=Observation/\(id)", token: "alice-secret")
         #expect(alicesProvenance.status == 200)
-        let alicesTargets = Self.entries(alicesProvenance.json).flatMap { (($0["target"] as? [[String: Any]]) ?? []).compactMap { $0["reference"] as? String } }
-        #expect(alicesTargets.contains("Observation/\(id)") && !bobsIDs.contains { alicesTargets.contains("Observation/" + $0) })
+        let alicesTargets = Self.entries(alicesProvenance.json).flatMap {
+            (($0["target"] as? [[String: Any]]) ?? []).compactMap { $0["reference"] as? String }
+        }
+        #expect(
+            alicesTargets.contains("Observation/\(id)")
+                && !bobsIDs.contains { alicesTargets.contains("Observation/" + $0) })
         let noTarget = try await Self.get(base + "/Provenance", token: sys)
         #expect(noTarget.status == 400 && Self.diagnostics(noTarget).contains("'target'"))
 
         // $lastn: the newest reading of each code.
         let lastn = try await Self.get(base + "/Observation/$lastn?subject=alice&code=\(bpPanel)&max=2", token: sys)
         #expect(lastn.status == 200)
-        #expect(Self.entries(lastn.json).compactMap { $0["effectiveDateTime"] as? String } == ["2026-11-19T09:00:00+09:00", "2026-11-19T08:00:00+09:00"])
+        #expect(
+            Self.entries(lastn.json).compactMap { $0["effectiveDateTime"] as? String } == [
+                "2026-11-19T09:00:00+09:00", "2026-11-19T08:00:00+09:00",
+            ])
 
         // Writes are not allowed: 405.
         var post = URLRequest(url: try #require(URL(string: base + "/Observation")))
@@ -349,14 +404,16 @@ import Testing
         }
         #expect(entries.count >= 15)
         #expect(!audit.contains("sys-secret") && !audit.contains("alice-secret"))
-        #expect(entries.contains { ($0["status"] as? Int) == 403 && (($0["subjects"] as? [String]) ?? []).contains("bob") })
+        #expect(
+            entries.contains { ($0["status"] as? Int) == 403 && (($0["subjects"] as? [String]) ?? []).contains("bob") })
         #expect(entries.contains { ($0["status"] as? Int) == 401 && ($0["token"] as? String) == "none" })
         #expect(entries.allSatisfy { $0["time"] is String && $0["route"] is String && $0["token"] is String })
         #expect(entries.contains { ($0["status"] as? Int) == 401 && ($0["token"] as? String) == "unknown-token" })
     }
 
     @Test func allowLoopbackOpensTheAPIToLoopbackPeersOnly() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-fhirapi-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let line = String(decoding: try JSONEncoder().encode(Self.readings()[0]), as: UTF8.self)
@@ -395,15 +452,20 @@ import Testing
         // Connected at 10:00 JST (the cuff read 10:10), the cuff sent readings it took at 08:00 and 08:30 (stamped 08:10, 08:40).
         let connected = (FHIRAPITests.day1 + 10 * 3600) * 1_000_000
         let clock = ClockComparison(
-            deviceTime: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 10, minute: 10, second: 0), deviceUTCOffsetMinutes: nil,
+            deviceTime: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 10, minute: 10, second: 0),
+            deviceUTCOffsetMinutes: nil,
             gatewayMicros: connected, roundTripMicros: 40_000, afterSet: false)
         let readings = [Int64(0), 30].map { minute in
-            var reading = FHIRAPITests.bp("alice", user: 1, atHour: 8, systolic: DecimalQuantity(mantissa: 120 + minute, exponent: 0), diastolic: 80)
+            var reading = FHIRAPITests.bp(
+                "alice", user: 1, atHour: 8, systolic: DecimalQuantity(mantissa: 120 + minute, exponent: 0),
+                diastolic: 80)
             let micros = (FHIRAPITests.day1 + 8 * 3600 + minute * 60) * 1_000_000
             reading.time = TimeProvenance(
-                deviceTimestamp: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 8, minute: Int(minute) + 10, second: 0),
+                deviceTimestamp: DeviceWallClock(
+                    year: 2026, month: 11, day: 18, hour: 8, minute: Int(minute) + 10, second: 0),
                 receivedMicros: connected + 2_000_000 + minute, clock: clock, clockOffsetMicros: 600_000_000,
-                decision: .mapped(correctionMicros: -600_000_000), effectiveMicros: micros, localOffsetSeconds: 32_400, syncMethod: "cts_read")
+                decision: .mapped(correctionMicros: -600_000_000), effectiveMicros: micros, localOffsetSeconds: 32_400,
+                syncMethod: "cts_read")
             reading.rawPayloads = [[8, UInt8(minute)]]
             return reading
         }
@@ -413,7 +475,12 @@ import Testing
         let search = try await FHIRAPITests.get(server.base + "/Observation?subject=alice", token: "t")
         #expect(search.status == 200)
         let entries = (search.json["entry"] as? [[String: Any]]) ?? []
-        let modes = entries.map { (($0["search"] as? [String: Any])?["mode"] as? String ?? "", ($0["resource"] as? [String: Any])?["id"] as? String ?? "") }
+        let modes = entries.map {
+            (
+                ($0["search"] as? [String: Any])?["mode"] as? String ?? "",
+                ($0["resource"] as? [String: Any])?["id"] as? String ?? ""
+            )
+        }
         let included = modes.filter { $0.0 == "include" }.map(\.1)
         #expect(included.count == 1 && included.first?.hasPrefix("coin-") == true, "\(modes)")
         #expect(modes.filter { $0.0 == "match" }.allSatisfy { !$0.1.hasPrefix("coin-") }, "\(modes)")
@@ -435,7 +502,10 @@ import Testing
         #expect(fraction.start == 1_794_958_200_250_000 && fraction.end - fraction.start == 10_000)
         let day = try #require(DateText.range("2026-11-18", zone: tokyo))
         #expect(day.start == 1_794_927_600_000_000 && day.end - day.start == 86_400_000_000)
-        for bad in ["2026-02-30", "2026-13-01", "2026-11-18T25:00:00Z", "2026-11-18T08:30:00", "yesterday", "2026-11-18T08:30:00+0900"] {
+        for bad in [
+            "2026-02-30", "2026-13-01", "2026-11-18T25:00:00Z", "2026-11-18T08:30:00", "yesterday",
+            "2026-11-18T08:30:00+0900",
+        ] {
             #expect(DateText.range(bad, zone: tokyo) == nil, "\(bad)")
         }
         let ge = try DateParameter.parse("ge2026-11-18", parameter: "date", zone: tokyo)
@@ -449,15 +519,25 @@ import Testing
 
     @Test func tokensNeedAScopeAndPatientScopesASubject() throws {
         let patient = try APIToken.parse("abc=patient/Observation.read@alice,patient/Device.rs@alice")
-        #expect(patient.scopes == [.init(resourceType: "Observation", subject: "alice"), .init(resourceType: "Device", subject: "alice")])
+        #expect(
+            patient.scopes == [
+                .init(resourceType: "Observation", subject: "alice"), .init(resourceType: "Device", subject: "alice"),
+            ])
         #expect(patient.auditID.hasPrefix("tok-") && patient.auditID.count == 16 && !patient.auditID.contains("abc"))
-        for bad in ["abc", "abc=patient/*.read", "abc=system/*.delete", "abc=patient/*.write", "abc=user/*.read", "abc=system/Encounter.read", "=system/*.read"] {
+        for bad in [
+            "abc", "abc=patient/*.read", "abc=system/*.delete", "abc=patient/*.write", "abc=user/*.read",
+            "abc=system/Encounter.read", "=system/*.read",
+        ] {
             #expect(throws: APIToken.ParseError.self, "\(bad)") { try APIToken.parse(bad) }
         }
         let access = APIAccess(tokens: [patient], allowLoopback: false)
         let grant = try access.grant(authorization: "Bearer abc", peerIsLoopback: false, resourceType: "Observation")
         #expect(grant.subjects == ["alice"] && grant.allows(subject: "alice") && !grant.allows(subject: "bob"))
-        #expect(throws: APIError.self) { try access.grant(authorization: "Bearer abc", peerIsLoopback: false, resourceType: "Provenance") }
-        #expect(throws: APIError.self) { try access.grant(authorization: nil, peerIsLoopback: true, resourceType: "Observation") }
+        #expect(throws: APIError.self) {
+            try access.grant(authorization: "Bearer abc", peerIsLoopback: false, resourceType: "Provenance")
+        }
+        #expect(throws: APIError.self) {
+            try access.grant(authorization: nil, peerIsLoopback: true, resourceType: "Observation")
+        }
     }
 }

@@ -74,20 +74,26 @@ struct FHIRValidationTests {
     static func wall(_ micros: Int64) -> DeviceWallClock {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(secondsFromGMT: 32_400) ?? .gmt
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(micros) / 1e6))
-        return DeviceWallClock(year: c.year, month: c.month, day: c.day, hour: c.hour ?? 0, minute: c.minute ?? 0, second: c.second ?? 0)
+        let c = calendar.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(micros) / 1e6))
+        return DeviceWallClock(
+            year: c.year, month: c.month, day: c.day, hour: c.hour ?? 0, minute: c.minute ?? 0, second: c.second ?? 0)
     }
 
     /// A device timestamp, the clock read over CTS 5 s before, and the decision.
-    static func stamped(_ micros: Int64, offset: Int64 = 0, decision: TimeDecision = .kept, clock: Bool = true) -> TimeProvenance {
+    static func stamped(_ micros: Int64, offset: Int64 = 0, decision: TimeDecision = .kept, clock: Bool = true)
+        -> TimeProvenance
+    {
         let comparison = ClockComparison(
-            deviceTime: wall(micros - 5_000_000 + offset), deviceUTCOffsetMinutes: nil, gatewayMicros: micros - 5_000_000,
+            deviceTime: wall(micros - 5_000_000 + offset), deviceUTCOffsetMinutes: nil,
+            gatewayMicros: micros - 5_000_000,
             roundTripMicros: 40_000, afterSet: false)
         let effective: Int64
         if case .refused = decision { effective = micros + 7_000_000 } else { effective = micros }
         return TimeProvenance(
             deviceTimestamp: wall(micros + offset), receivedMicros: micros + 7_000_000, clock: clock ? comparison : nil,
-            clockOffsetMicros: clock ? offset : nil, decision: decision, effectiveMicros: effective, localOffsetSeconds: 32_400,
+            clockOffsetMicros: clock ? offset : nil, decision: decision, effectiveMicros: effective,
+            localOffsetSeconds: 32_400,
             syncMethod: clock ? "cts_read" : "none")
     }
 
@@ -97,7 +103,10 @@ struct FHIRValidationTests {
             effectiveMicros: micros, localOffsetSeconds: 32_400, syncMethod: "none")
     }
 
-    static func bloodPressure(at micros: Int64, systolic: ReadingValue, time: TimeProvenance, rawStatus: UInt16? = nil, flags: ReadingFlags = [])
+    static func bloodPressure(
+        at micros: Int64, systolic: ReadingValue, time: TimeProvenance, rawStatus: UInt16? = nil,
+        flags: ReadingFlags = []
+    )
         -> Reading
     {
         var context = MeasurementContext()
@@ -123,16 +132,21 @@ struct FHIRValidationTests {
         // BP with body movement (status-bits Observation, questionable), clock 10 min fast and mapped.
         list.append(
             bloodPressure(
-                at: at0830 + hour, systolic: q(142), time: stamped(at0830 + hour, offset: 600_000_000, decision: .mapped(correctionMicros: -600_000_000)),
+                at: at0830 + hour, systolic: q(142),
+                time: stamped(at0830 + hour, offset: 600_000_000, decision: .mapped(correctionMicros: -600_000_000)),
                 rawStatus: 0x0001, flags: [.bodyMovement, .timeCorrected]))
         // BP whose timestamp was refused (clock reset), and one whose device clock could not be read (time fault).
         var reset = stamped(at0830 + 2 * hour, decision: .refused(reason: "device clock reset to 2000-01-01"))
         reset.deviceTimestamp = DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 12, second: 0)
         reset.clock?.deviceTime = DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 12, second: 3)
         list.append(bloodPressure(at: at0830 + 2 * hour, systolic: q(130), time: reset, flags: [.timeRefused]))
-        list.append(bloodPressure(at: at0830 + 3 * hour, systolic: q(128), time: stamped(at0830 + 3 * hour, clock: false)))
+        list.append(
+            bloodPressure(at: at0830 + 3 * hour, systolic: q(128), time: stamped(at0830 + 3 * hour, clock: false)))
         // NaN systolic: dataAbsentReason in the component, never a value.
-        list.append(bloodPressure(at: at0830 + 4 * hour, systolic: .absent(.notANumber), time: stamped(at0830 + 4 * hour), flags: [.valueAbsent]))
+        list.append(
+            bloodPressure(
+                at: at0830 + 4 * hour, systolic: .absent(.notANumber), time: stamped(at0830 + 4 * hour),
+                flags: [.valueAbsent]))
 
         // Pulse rate from the cuff.
         var pulse = bloodPressure(at: at0830 + 5 * hour, systolic: q(120), time: stamped(at0830 + 5 * hour))
@@ -150,7 +164,9 @@ struct FHIRValidationTests {
                 Reading(
                     kind: .heartRate,
                     components: [ReadingComponent(metric: .heartRate, value: q(64), unit: "/min")]
-                        + rr.map { ReadingComponent(metric: .rrInterval, value: q(Int64($0) * 9_765_625, -10), unit: "s") },
+                        + rr.map {
+                            ReadingComponent(metric: .rrInterval, value: q(Int64($0) * 9_765_625, -10), unit: "s")
+                        },
                     subject: "alice", device: strap(), gateway: gateway, context: context, time: received(micros),
                     flags: index == 0 ? [] : [.noSensorContact], characteristic: "0x2A37",
                     rawPayloads: [[0x16, 0x40, UInt8(index)]]))
@@ -184,18 +200,23 @@ struct FHIRValidationTests {
             list.append(
                 Reading(
                     kind: .glucose, components: [ReadingComponent(metric: .glucose, value: item.value, unit: "kg/L")],
-                    subject: "alice", device: meter(), gateway: gateway, context: context, time: stamped(micros), flags: item.flags,
-                    characteristic: "0x2A18", rawPayloads: [[0x1B, UInt8(40 + index), 0x00], [0x02, UInt8(40 + index)]],
+                    subject: "alice", device: meter(), gateway: gateway, context: context, time: stamped(micros),
+                    flags: item.flags,
+                    characteristic: "0x2A18",
+                    rawPayloads: [[0x1B, UInt8(40 + index), 0x00], [0x02, UInt8(40 + index)]],
                     sequenceNumber: UInt16(40 + index)))
         }
         // Body temperature: 36.8 °C at the armpit (stamped), and a thermometer that could not finish in °F (NaN).
-        for (index, item) in [(q(368, -1), "Cel", "armpit"), (ReadingValue.absent(.notANumber), "[degF]", "mouth")].enumerated() {
+        for (index, item) in [(q(368, -1), "Cel", "armpit"), (ReadingValue.absent(.notANumber), "[degF]", "mouth")]
+            .enumerated()
+        {
             var context = MeasurementContext()
             context.bodySensorLocation = item.2
             let micros = at0830 + (11 + Int64(index)) * hour
             list.append(
                 Reading(
-                    kind: .bodyTemperature, components: [ReadingComponent(metric: .bodyTemperature, value: item.0, unit: item.1)],
+                    kind: .bodyTemperature,
+                    components: [ReadingComponent(metric: .bodyTemperature, value: item.0, unit: item.1)],
                     subject: "alice", device: cuff(), gateway: gateway, context: context, time: stamped(micros),
                     flags: index == 0 ? [] : [.valueAbsent], characteristic: "0x2A1C",
                     rawPayloads: [[0x06, 0x70, 0x01, 0x00, UInt8(0xFF - index)]]))
@@ -216,7 +237,8 @@ struct FHIRValidationTests {
                 flags: [.sensorAnnunciation], characteristic: "0x2A5E", rawPayloads: [[0x0F, 0x5D, 0x00, 0x40, 0x00]]))
         list.append(
             Reading(
-                kind: .oximetryPulseRate, components: [ReadingComponent(metric: .oximetryPulseRate, value: q(64), unit: "/min")],
+                kind: .oximetryPulseRate,
+                components: [ReadingComponent(metric: .oximetryPulseRate, value: q(64), unit: "/min")],
                 subject: "alice", device: strap(), gateway: gateway, context: oximetry, time: stamped(spotCheck),
                 flags: [.sensorAnnunciation], characteristic: "0x2A5E", rawPayloads: [[0x0F, 0x5D, 0x00, 0x40, 0x00]]))
         // A scale: weight (user slot 1), BMI, height, and a body-composition analysis (impedance has no code).
@@ -224,12 +246,14 @@ struct FHIRValidationTests {
         weighing.userID = 1
         let weighed = at0830 + 14 * hour
         for (kind, metric, value, unit) in [
-            (ReadingKind.bodyWeight, Metric.bodyWeight, q(62_300, -3), "kg"), (.bodyMassIndex, .bodyMassIndex, q(243, -1), "kg/m2"),
+            (ReadingKind.bodyWeight, Metric.bodyWeight, q(62_300, -3), "kg"),
+            (.bodyMassIndex, .bodyMassIndex, q(243, -1), "kg/m2"),
             (.bodyHeight, .bodyHeight, q(1600, -3), "m"),
         ] {
             list.append(
                 Reading(
-                    kind: kind, components: [ReadingComponent(metric: metric, value: value, unit: unit)], subject: "alice", device: cuff(),
+                    kind: kind, components: [ReadingComponent(metric: metric, value: value, unit: unit)],
+                    subject: "alice", device: cuff(),
                     gateway: gateway, context: weighing, time: stamped(weighed), flags: [], characteristic: "0x2A9D",
                     rawPayloads: [[0x0E, 0xAC, 0x30, UInt8(kind.rawValue.count)]]))
         }
@@ -241,7 +265,8 @@ struct FHIRValidationTests {
                     ReadingComponent(metric: .basalMetabolism, value: q(6230), unit: "kJ"),
                     ReadingComponent(metric: .impedance, value: q(5123, -1), unit: "Ohm"),
                 ],
-                subject: "alice", device: cuff(), gateway: gateway, context: weighing, time: stamped(weighed), flags: [],
+                subject: "alice", device: cuff(), gateway: gateway, context: weighing, time: stamped(weighed),
+                flags: [],
                 characteristic: "0x2A9C", rawPayloads: [[0x0C, 0x10, 0xFB, 0x00], [0x00, 0x12, 0xFB, 0x00]]))
         // Bob's reading: a patient-scoped Provenance of a mixed batch is a restricted one.
         var bobs = bloodPressure(at: at0830, systolic: q(110), time: stamped(at0830))
@@ -272,7 +297,8 @@ struct FHIRValidationTests {
             _ name: String, _ url: String, method: String = "GET", token: String? = "sys-secret", status: Int = 200,
             contentType: String? = nil, body: String? = nil
         ) async throws -> [String: Any] {
-            let reply = try await APIHarness.send(method, url, token: token, contentType: contentType, body: body.map { Data($0.utf8) })
+            let reply = try await APIHarness.send(
+                method, url, token: token, contentType: contentType, body: body.map { Data($0.utf8) })
             #expect(reply.status == status, "\(name): \(String(decoding: reply.data, as: UTF8.self).prefix(400))")
             let file = String(format: "%02d-", saved.count) + name + ".json"
             try reply.data.write(to: URL(fileURLWithPath: out + "/" + file))
@@ -284,18 +310,30 @@ struct FHIRValidationTests {
         let all = try await keep("observations", base + "/Observation?subject=alice&_count=500")
         let observations = FHIRAPITests.entries(all)
         // The fixture really gives every shape: make sure, or the validation proves less than it claims.
-        func profiles(_ resource: [String: Any]) -> [String] { ((resource["meta"] as? [String: Any])?["profile"] as? [String]) ?? [] }
+        func profiles(_ resource: [String: Any]) -> [String] {
+            ((resource["meta"] as? [String: Any])?["profile"] as? [String]) ?? []
+        }
         func codes(_ resource: [String: Any]) -> [String] {
-            (((resource["code"] as? [String: Any])?["coding"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
+            (((resource["code"] as? [String: Any])?["coding"] as? [[String: Any]]) ?? []).compactMap {
+                $0["code"] as? String
+            }
         }
         #expect(observations.contains { codes($0).contains("85354-9") })
         #expect(observations.contains { codes($0).contains("8867-4") && $0["component"] != nil })  // heart rate + RR
         #expect(observations.contains { $0["dataAbsentReason"] != nil })
-        #expect(observations.contains { resource in ((resource["component"] as? [[String: Any]]) ?? []).contains { $0["dataAbsentReason"] != nil } })
-        func isCoincident(_ resource: [String: Any]) -> Bool { profiles(resource).contains { $0.hasSuffix("PhdCoincidentTimeStampObservation") } }
+        #expect(
+            observations.contains { resource in
+                ((resource["component"] as? [[String: Any]]) ?? []).contains { $0["dataAbsentReason"] != nil }
+            })
+        func isCoincident(_ resource: [String: Any]) -> Bool {
+            profiles(resource).contains { $0.hasSuffix("PhdCoincidentTimeStampObservation") }
+        }
         #expect(observations.contains { resource in isCoincident(resource) && resource["valueDateTime"] != nil })
         #expect(observations.contains { resource in isCoincident(resource) && resource["dataAbsentReason"] != nil })
-        #expect(observations.contains { resource in profiles(resource).contains { $0.hasSuffix("PhdBitsEnumerationObservation") } })
+        #expect(
+            observations.contains { resource in
+                profiles(resource).contains { $0.hasSuffix("PhdBitsEnumerationObservation") }
+            })
         #expect(observations.contains { ($0["meta"] as? [String: Any])?["security"] != nil })
         #expect(observations.count >= 20, "\(observations.count) Observations")
 
@@ -325,21 +363,36 @@ struct FHIRValidationTests {
         #expect(!FHIRAPITests.entries(provenance).isEmpty)
         _ = try await keep("provenance-patient", base + "/Provenance?target=" + targets, token: "alice-secret")
 
-        let statsQuery = "subject=alice&code=http://loinc.org%7C8480-6&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count"
+        let statsQuery =
+            "subject=alice&code=http://loinc.org%7C8480-6&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count"
         _ = try await keep("stats-get", base + "/Observation/$stats?" + statsQuery)
         _ = try await keep("stats-get-hourly", base + "/Observation/$stats?" + statsQuery + "&interval=PT1H")
         _ = try await keep(
-            "stats-glucose", base + "/Observation/$stats?subject=alice&code=41653-7,2339-0,2345-7&period=2026-11-18/2026-11-19&statistic=average,count")
-        _ = try await keep("stats-post-form", base + "/Observation/$stats", method: "POST", contentType: "application/x-www-form-urlencoded", body: statsQuery)
-        _ = try await keep("stats-post-parameters", base + "/Observation/$stats", method: "POST", contentType: "application/fhir+json",
+            "stats-glucose",
+            base
+                + "/Observation/$stats?subject=alice&code=41653-7,2339-0,2345-7&period=2026-11-18/2026-11-19&statistic=average,count"
+        )
+        _ = try await keep(
+            "stats-post-form", base + "/Observation/$stats", method: "POST",
+            contentType: "application/x-www-form-urlencoded", body: statsQuery)
+        _ = try await keep(
+            "stats-post-parameters", base + "/Observation/$stats", method: "POST", contentType: "application/fhir+json",
             body: StatsPostTests.parameters)
         _ = try await keep(
-            "stats-temperature", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8310-5&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count")
+            "stats-temperature",
+            base
+                + "/Observation/$stats?subject=alice&code=http://loinc.org%7C8310-5&period=2026-11-18/2026-11-19&statistic=average,minimum,maximum,count"
+        )
         #expect(observations.contains { codes($0).contains("8310-5") && ($0["bodySite"] as? [String: Any]) != nil })
         #expect(observations.contains { codes($0).contains("59408-5") && codes($0).contains("2708-6") })
-        #expect(observations.contains { codes($0).contains("29463-7") } && observations.contains { codes($0).contains("41982-0") })
+        #expect(
+            observations.contains { codes($0).contains("29463-7") }
+                && observations.contains { codes($0).contains("41982-0") })
         _ = try await keep(
-            "stats-spo2", base + "/Observation/$stats?subject=alice&code=http://loinc.org%7C59408-5&period=2026-11-18/2026-11-19&statistic=minimum,count")
+            "stats-spo2",
+            base
+                + "/Observation/$stats?subject=alice&code=http://loinc.org%7C59408-5&period=2026-11-18/2026-11-19&statistic=minimum,count"
+        )
         _ = try await keep("lastn", base + "/Observation/$lastn?subject=alice&max=3")
         _ = try await keep("search-page", base + "/Observation?subject=alice&_count=2&_offset=2&_sort=-date")
         // The daily clinical summaries, found by their codes.
@@ -348,16 +401,25 @@ struct FHIRValidationTests {
             try await keep(
                 "daily-summaries",
                 base + "/Observation?subject=alice&code=96607-7,40443-4,\(own)rmssd,\(own)glucose-by-meal&_count=100"))
-        #expect(daily.contains { codes($0).contains("home-bp-morning") } && daily.contains { codes($0).contains("glucose-by-meal") }, "\(daily)")
+        #expect(
+            daily.contains { codes($0).contains("home-bp-morning") }
+                && daily.contains { codes($0).contains("glucose-by-meal") }, "\(daily)")
 
         // Errors are OperationOutcomes: 400, 401, 403, 404, 405, 415.
         _ = try await keep("error-400", base + "/Observation?date=yesterday", status: 400)
-        _ = try await keep("error-400-body", base + "/Observation/$stats", method: "POST", status: 400, contentType: "application/fhir+json", body: #"{"resourceType":"Parameters","parameter":[{"name":"period"}]}"#)
+        _ = try await keep(
+            "error-400-body", base + "/Observation/$stats", method: "POST", status: 400,
+            contentType: "application/fhir+json",
+            body: #"{"resourceType":"Parameters","parameter":[{"name":"period"}]}"#)
         _ = try await keep("error-401", base + "/Observation", token: nil, status: 401)
         _ = try await keep("error-403", base + "/Observation?subject=bob", token: "alice-secret", status: 403)
         _ = try await keep("error-404", base + "/Observation/nonexistent", status: 404)
-        _ = try await keep("error-405", base + "/Observation", method: "POST", status: 405, contentType: "application/fhir+json", body: "{}")
-        _ = try await keep("error-415", base + "/Observation/$stats", method: "POST", status: 415, contentType: "text/plain", body: "x")
+        _ = try await keep(
+            "error-405", base + "/Observation", method: "POST", status: 405, contentType: "application/fhir+json",
+            body: "{}")
+        _ = try await keep(
+            "error-415", base + "/Observation/$stats", method: "POST", status: 415, contentType: "text/plain", body: "x"
+        )
 
         let script = FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path
         let process = Process()

@@ -24,7 +24,8 @@ struct FailingDiskTests {
     static let sectors = 65_536  // 32 MiB
 
     @Test func aDiskThatFailsWritesStopsConfirmationsSaysSoAndLosesNothingConfirmed() async throws {
-        try #require(try Self.shell("command -v dmsetup && modprobe dm-flakey && modprobe loop && modprobe ext4").status == 0,
+        try #require(
+            try Self.shell("command -v dmsetup && modprobe dm-flakey && modprobe loop && modprobe ext4").status == 0,
             "the guest lacks dmsetup or the dm-flakey, loop or ext4 modules: rebuild it (hw/testbed/build-guest.sh)")
         let dir = try APIHarness.scratch("failing-disk")
         let card = dir + "/card"
@@ -34,7 +35,8 @@ struct FailingDiskTests {
         try #require(loop.hasPrefix("/dev/loop"), "losetup: \(loop)")
         let linear = "0 \(Self.sectors) linear \(loop) 0"
         let setUp = try Self.shell(
-            "dmsetup create gwcard --table '\(linear)' && mkfs.ext2 -q /dev/mapper/gwcard && mount -o errors=continue /dev/mapper/gwcard \(card)")
+            "dmsetup create gwcard --table '\(linear)' && mkfs.ext2 -q /dev/mapper/gwcard && mount -o errors=continue /dev/mapper/gwcard \(card)"
+        )
         try #require(setUp.status == 0, "\(setUp.output)")
         defer {
             _ = try? Self.shell("umount -l \(card); dmsetup remove --force gwcard; losetup -d \(loop)")
@@ -43,7 +45,8 @@ struct FailingDiskTests {
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
         let daemon = try DaemonCrashTests.runDeviceMix(
-            config: config, data: card + "/data", gateway: "{ id: gw-eio, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
+            config: config, data: card + "/data",
+            gateway: "{ id: gw-eio, time_zone: Asia/Tokyo, notification_linger: 200ms }", port: port,
             notifyEvery: "100ms")
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
         #expect(await daemon.waitForStderr(timeout: .seconds(120)) { $0.contains("gatewayd is running") })
@@ -54,15 +57,19 @@ struct FailingDiskTests {
         // The card starts failing every write; reads still work.
         let storedBefore = try stored()
         let fail = try Self.shell(
-            "dmsetup suspend gwcard && dmsetup load gwcard --table '0 \(Self.sectors) flakey \(loop) 0 0 3600 1 error_writes' && dmsetup resume gwcard")
+            "dmsetup suspend gwcard && dmsetup load gwcard --table '0 \(Self.sectors) flakey \(loop) 0 0 3600 1 error_writes' && dmsetup resume gwcard"
+        )
         try #require(fail.status == 0, "\(fail.output)")
         #expect(
             await daemon.waitForStderr(timeout: .seconds(120)) { $0.contains("the disk fails writes (I/O error)") },
             "\(daemon.stderr.suffix(3000))")
-        let metrics = String(decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).data, as: UTF8.self)
+        let metrics = String(
+            decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).data,
+            as: UTF8.self)
         #expect(metrics.contains("gatewayd_storage_failing{reason=\"io_error\"} 1"), "\(metrics.prefix(3000))")
         // Reads go on.
-        let read = try await FHIRAPITests.get("http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)
+        let read = try await FHIRAPITests.get(
+            "http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)
         #expect(read.status == 200)
 
         // The operator stops it and moves the data to a working card: here the same card working again, checked.
@@ -70,7 +77,8 @@ struct FailingDiskTests {
         #expect(await DaemonTests.waitForExit(daemon.process, seconds: 120), "gatewayd did not stop on a failing card")
         let repair = try Self.shell(
             "umount \(card) && dmsetup suspend gwcard && dmsetup load gwcard --table '\(linear)' && dmsetup resume gwcard "
-                + "&& (e2fsck -fy /dev/mapper/gwcard; [ $? -le 1 ]) && mount -o errors=continue /dev/mapper/gwcard \(card)")
+                + "&& (e2fsck -fy /dev/mapper/gwcard; [ $? -le 1 ]) && mount -o errors=continue /dev/mapper/gwcard \(card)"
+        )
         try #require(repair.status == 0, "\(repair.output)")
 
         // Every reading it confirmed is there once and readable, and the signed ledger holds together.

@@ -25,12 +25,16 @@ import Testing
         return (0..<count).map { index in
             let number = UInt64(index + 1)
             if index < straps {
-                return SimulatedDeviceSpec(profile: .heartRate, name: "strap-\(index + 1)", notifyEverySeconds: 0.5, number: number)
+                return SimulatedDeviceSpec(
+                    profile: .heartRate, name: "strap-\(index + 1)", notifyEverySeconds: 0.5, number: number)
             } else if index < straps + cuffs {
                 return SimulatedDeviceSpec(
-                    profile: .bloodPressure, name: "cuff-\(index + 1)", users: [1, 2], storedReadings: 6, measureEverySeconds: 0.7, number: number)
+                    profile: .bloodPressure, name: "cuff-\(index + 1)", users: [1, 2], storedReadings: 6,
+                    measureEverySeconds: 0.7, number: number)
             }
-            return SimulatedDeviceSpec(profile: .glucose, name: "meter-\(index + 1)", storedReadings: 20, measureEverySeconds: 0.9, number: number)
+            return SimulatedDeviceSpec(
+                profile: .glucose, name: "meter-\(index + 1)", storedReadings: 20, measureEverySeconds: 0.9,
+                number: number)
         }
     }
 
@@ -46,7 +50,9 @@ import Testing
             case .bloodPressure:
                 devices.append("  - { device: \"\(key)\", user: 1, subject: alice }")
                 devices.append("  - { device: \"\(key)\", user: 2, subject: bob }")
-                simulated.append("  - { kind: blood_pressure, name: \(spec.name), users: [1, 2], stored_readings: 6, measure_every: 700ms }")
+                simulated.append(
+                    "  - { kind: blood_pressure, name: \(spec.name), users: [1, 2], stored_readings: 6, measure_every: 700ms }"
+                )
             case .glucose:
                 devices.append("  - { device: \"\(key)\", subject: \(index % 2 == 0 ? "alice" : "bob") }")
                 simulated.append("  - { kind: glucose, name: \(spec.name), stored_readings: 20, measure_every: 900ms }")
@@ -79,12 +85,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let specs = Self.fleet(50)
         let config = dir + "/gatewayd.yaml"
-        try Self.configuration(data: dir + "/data", specs: specs).write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.configuration(data: dir + "/data", specs: specs).write(
+            toFile: config, atomically: true, encoding: .utf8)
         let meters = specs.filter { $0.profile == .glucose }.map(SimulatedFleet.deviceKey)
         var generator = SystemRandomNumberGenerator()
         for round in 0...Self.rounds {
             try await DaemonCrashTests.run(
-                config: config, for: .milliseconds(Int.random(in: 600...2_200, using: &generator)), then: round < Self.rounds ? SIGKILL : SIGTERM)
+                config: config, for: .milliseconds(Int.random(in: 600...2_200, using: &generator)),
+                then: round < Self.rounds ? SIGKILL : SIGTERM)
             try await DaemonCrashTests.checkInvariant(data: dir + "/data", final: round == Self.rounds)
             try Self.checkCursors(data: dir + "/data", meters: meters, round: round)
         }
@@ -108,11 +116,15 @@ import Testing
         }
         let queue = try DatabaseQueue(path: data + "/outbox.sqlite")
         let queued = try await queue.read { db in
-            try String.fetchAll(db, sql: "SELECT resource_key FROM outbox_entry WHERE destination = 'phr' AND category = 'reading'")
+            try String.fetchAll(
+                db, sql: "SELECT resource_key FROM outbox_entry WHERE destination = 'phr' AND category = 'reading'")
         }
         #expect(!queued.isEmpty)
         #expect(queued.count == Set(queued).count, "\(queued.count - Set(queued).count) readings queued twice")
-        #expect(Set(queued) == Set(expected), "\(Set(expected).subtracting(queued).count) stored readings missing from the outbox, \(Set(queued).subtracting(expected).count) queued that are not stored")
+        #expect(
+            Set(queued) == Set(expected),
+            "\(Set(expected).subtracting(queued).count) stored readings missing from the outbox, \(Set(queued).subtracting(expected).count) queued that are not stored"
+        )
     }
 
     /// A meter's cursor (the next record to ask for) is at most one past the highest record it has durably stored:
@@ -122,13 +134,17 @@ import Testing
         var highest: [String: UInt16] = [:]
         for subject in try archive.subjects() {
             for reading in try archive.readings(subject: subject, kind: .glucose) {
-                if let sequence = reading.sequenceNumber { highest[reading.device.key] = max(highest[reading.device.key] ?? 0, sequence) }
+                if let sequence = reading.sequenceNumber {
+                    highest[reading.device.key] = max(highest[reading.device.key] ?? 0, sequence)
+                }
             }
         }
         for meter in meters {
             guard let next = try archive.recordCursor(deviceKey: meter) else { continue }
             let durable = highest[meter] ?? 0
-            #expect(Int(next) <= Int(durable) + 1, "round \(round): meter \(meter) asks from record \(next), but only \(durable) is stored")
+            #expect(
+                Int(next) <= Int(durable) + 1,
+                "round \(round): meter \(meter) asks from record \(next), but only \(durable) is stored")
         }
     }
 }

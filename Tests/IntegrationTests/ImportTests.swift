@@ -17,14 +17,24 @@ import Testing
         let encoder = JSONEncoder()
         var lines = try readings.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         lines.insert(badLine, at: 600)  // line 601
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let result = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let result = try FHIRAPITests.run([
+            "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
+        ])
         #expect(result.status != 0)
-        #expect(result.output.contains("readings.jsonl line 601: not a reading") && result.output.contains("stored 600,"), "\(result.output)")
+        #expect(
+            result.output.contains("readings.jsonl line 601: not a reading") && result.output.contains("stored 600,"),
+            "\(result.output)")
         // Importing the whole file again (fixed) stores only what was missing.
         lines.remove(at: 600)
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let again = try FHIRAPITests.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"])
-        #expect(again.status == 0 && again.output.contains("stored \(readings.count - 600), duplicates 600"), "\(again.output)")
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
+        let again = try FHIRAPITests.run([
+            "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
+        ])
+        #expect(
+            again.status == 0 && again.output.contains("stored \(readings.count - 600), duplicates 600"),
+            "\(again.output)")
     }
 }

@@ -9,14 +9,19 @@ import Testing
     let commands = BLECommandTests()
 
     @Test func collectQuarantinesUnmappedReleasesOnMappingVerifiesAndSummarises() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID().uuidString.prefix(8))")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = dir + "/data"
         let cuffKey = "00-1B-C5-00-00-00-04-17"
         let socket = dir + "/bp.sock"
-        let cuff = try commands.simulate(["--device", "bp", "--readings", "6", "--users", "1,2", "--once"], socket: socket)
-        let first = try commands.run(["collect", "--dir", data, "--unix", socket, "--map", "\(cuffKey)#1=alice", "--tz", "Asia/Tokyo", "--key", dir + "/gw.key"])
+        let cuff = try commands.simulate(
+            ["--device", "bp", "--readings", "6", "--users", "1,2", "--once"], socket: socket)
+        let first = try commands.run([
+            "collect", "--dir", data, "--unix", socket, "--map", "\(cuffKey)#1=alice", "--tz", "Asia/Tokyo", "--key",
+            dir + "/gw.key",
+        ])
         cuff.waitUntilExit()
         #expect(first.status == 0)
         // 6 readings: users 1 and 2 alternate; the 6th is a NaN without pulse. BP + pulse readings for user 1: 3 + 3.
@@ -37,7 +42,9 @@ import Testing
         // Readings exported as JSON lines import into another gateway once, however often the file is imported.
         let export = dir + "/export.jsonl"
         let stored = try ReadingArchive(path: data + "/engine.sqlite")
-        let lines = try stored.subjects().flatMap { try stored.readings(subject: $0) }.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let lines = try stored.subjects().flatMap { try stored.readings(subject: $0) }.map {
+            String(decoding: try JSONEncoder().encode($0), as: UTF8.self)
+        }
         try (lines.joined(separator: "\n") + "\n").write(toFile: export, atomically: true, encoding: .utf8)
         let imported = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
         #expect(imported.stdout.contains("stored 11, duplicates 0"))
@@ -53,10 +60,12 @@ import Testing
         let identity = try archive.write { db -> String in
             // A reading row holds its provenance id and a binary variation: format, present fields, receive offset
             // (varint), value count, then each value as a kind byte and a zigzag varint mantissa. Bump the systolic by 1.
-            let row = try Row.fetchOne(db, sql: """
-                SELECT r.id, r.body FROM reading r JOIN reading_stream s ON s.id = r.stream
-                WHERE s.subject = 'alice' AND s.kind = 'blood_pressure' LIMIT 1
-                """)
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT r.id, r.body FROM reading r JOIN reading_stream s ON s.id = r.stream
+                    WHERE s.subject = 'alice' AND s.kind = 'blood_pressure' LIMIT 1
+                    """)
             var body = [UInt8]((row?["body"] as Data?) ?? Data())
             var index = 2
             while index < body.count, body[index] & 0x80 != 0 { index += 1 }  // receive offset
@@ -67,8 +76,12 @@ import Testing
             try db.execute(sql: "UPDATE reading SET body = ? WHERE id = ?", arguments: [Data(body), id])
             // The ledger names readings by their full identity: the one whose values changed.
             let ledger = try String(contentsOfFile: data + "/ledger/ledger.jsonl", encoding: .utf8)
-            let key = try String.fetchOne(db, sql: "SELECT lower(hex(identity)) FROM reading WHERE id = ?", arguments: [id]) ?? "?"
-            return ledger.components(separatedBy: "\"id\":\"").dropFirst().map { String($0.prefix(64)) }.first { $0.hasPrefix(key) } ?? key
+            let key =
+                try String.fetchOne(db, sql: "SELECT lower(hex(identity)) FROM reading WHERE id = ?", arguments: [id])
+                ?? "?"
+            return ledger.components(separatedBy: "\"id\":\"").dropFirst().map { String($0.prefix(64)) }.first {
+                $0.hasPrefix(key)
+            } ?? key
         }
         let tampered = try commands.run(["verify", "--dir", data])
         #expect(tampered.status == 1)

@@ -31,10 +31,14 @@ import TimeSeries
         func stop() { listener.close() }
     }
 
-    static func systemID(_ n: UInt64) -> SystemID? { SystemID(manufacturerIdentifier: n, organizationallyUniqueIdentifier: 0x00_1B_C5) }
+    static func systemID(_ n: UInt64) -> SystemID? {
+        SystemID(manufacturerIdentifier: n, organizationallyUniqueIdentifier: 0x00_1B_C5)
+    }
 
     @Test func sigkillAtRandomMomentsLosesNothingConfirmedAndDuplicatesNothing() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-crash-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-crash-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let data = directory + "/data"
@@ -51,14 +55,16 @@ import TimeSeries
             let key = Self.systemID(UInt64(0x5000 + index))?.eui64Text ?? ""
             arguments += ["--unix", path, "--map", "\(key)#1=alice-\(index)", "--map", "\(key)#2=bob-\(index)"]
         }
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         var generator = SystemRandomNumberGenerator()
         var seed: UInt64 = 1
         let rounds = 100
         for round in 0...rounds {
             for cuff in cuffs {
                 seed += 1
-                await SimulatedReadings.fill(cuff, count: 2, users: [1, 2], seed: seed, end: Date().addingTimeInterval(-Double(round)), spacing: 1)
+                await SimulatedReadings.fill(
+                    cuff, count: 2, users: [1, 2], seed: seed, end: Date().addingTimeInterval(-Double(round)),
+                    spacing: 1)
             }
             let process = Process()
             process.executableURL = CrashRecoveryTests.gatewaydBinary
@@ -93,17 +99,25 @@ import TimeSeries
             }
             let confirmed = await cuff.confirmedReadings
             for measurement in confirmed {
-                #expect(archived[measurement.encoded()] == 1, "a confirmed reading of cuff \(index) is stored \(archived[measurement.encoded()] ?? 0) times")
+                #expect(
+                    archived[measurement.encoded()] == 1,
+                    "a confirmed reading of cuff \(index) is stored \(archived[measurement.encoded()] ?? 0) times")
             }
             #expect(archived.values.allSatisfy { $0 == 1 })
             if final {
-                #expect(await cuff.stored.isEmpty, "cuff \(index) still holds unconfirmed readings after the last, uninterrupted round")
+                #expect(
+                    await cuff.stored.isEmpty,
+                    "cuff \(index) still holds unconfirmed readings after the last, uninterrupted round")
             }
             // The store holds exactly one systolic sample per archived BP reading.
             for subject in ["alice-\(index)", "bob-\(index)"] {
-                let key = SeriesKey(subject: subject, device: systemID(UInt64(0x5000 + index))?.eui64Text ?? "", metric: Metric.systolicPressure.rawValue)
+                let key = SeriesKey(
+                    subject: subject, device: systemID(UInt64(0x5000 + index))?.eui64Text ?? "",
+                    metric: Metric.systolicPressure.rawValue)
                 let count = try archive.readings(subject: subject, kind: .bloodPressure).count
-                let samples = try store.existingSeries(key).map { try store.scan($0, range: Int64.min..<Int64.max).samples.count } ?? 0
+                let samples =
+                    try store.existingSeries(key).map { try store.scan($0, range: Int64.min..<Int64.max).samples.count }
+                    ?? 0
                 #expect(samples == count, "\(key): \(samples) samples for \(count) readings")
             }
         }

@@ -38,7 +38,8 @@ import Testing
         #expect(windows.count == 2)
         let expected = APIHarness.canonical(get.json)
 
-        let form = try await APIHarness.post(stats, token: sys, contentType: "application/x-www-form-urlencoded", body: Self.query)
+        let form = try await APIHarness.post(
+            stats, token: sys, contentType: "application/x-www-form-urlencoded", body: Self.query)
         #expect(form.status == 200, "\(form.json)")
         #expect(APIHarness.canonical(form.json) == expected)
 
@@ -63,13 +64,16 @@ import Testing
             stats, token: "alice-secret", contentType: "application/x-www-form-urlencoded",
             body: Self.query.replacingOccurrences(of: "subject=alice", with: "subject=bob"))
         #expect(bobs.status == 403)
-        let anonymous = try await APIHarness.post(stats, token: nil, contentType: "application/fhir+json", body: Self.parameters)
+        let anonymous = try await APIHarness.post(
+            stats, token: nil, contentType: "application/fhir+json", body: Self.parameters)
         #expect(anonymous.status == 401)
 
         // POST reads are audited like GET ones, with the subject they touched.
         let audit = try String(contentsOfFile: dir + "/data/audit.jsonl", encoding: .utf8)
-        let posts = audit.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["method"] as? String == "POST" }
+        let posts = audit.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        .filter { $0["method"] as? String == "POST" }
         #expect(posts.count == 7)
         #expect(posts.contains { $0["status"] as? Int == 200 && ($0["subjects"] as? [String]) == ["alice"] })
         #expect(posts.contains { $0["status"] as? Int == 403 && ($0["subjects"] as? [String]) == ["bob"] })
@@ -79,7 +83,8 @@ import Testing
         let dir = try APIHarness.scratch("statspost-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
-        let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["sys-secret=system/*.read"])
+        let server = try await APIHarness.Server.start(
+            dataDirectory: dir + "/data", tokens: ["sys-secret=system/*.read"])
         defer { server.stop() }
         let stats = server.base + "/Observation/$stats"
         let sys = "sys-secret"
@@ -91,7 +96,9 @@ import Testing
 
         let noValue = try await APIHarness.post(
             stats, token: sys, contentType: fhir,
-            body: #"{"resourceType":"Parameters","parameter":[{"name":"subject","valueString":"alice"},{"name":"code","valueString":"8480-6"},{"name":"period"}]}"#)
+            body:
+                #"{"resourceType":"Parameters","parameter":[{"name":"subject","valueString":"alice"},{"name":"code","valueString":"8480-6"},{"name":"period"}]}"#
+        )
         #expect(noValue.status == 400 && noValue.json["resourceType"] as? String == "OperationOutcome")
         #expect(FHIRAPITests.diagnostics(noValue).contains("Parameters.parameter[2]: no value[x]"), "\(noValue.json)")
         #expect(expression(noValue) == ["Parameters.parameter[2]"])
@@ -100,15 +107,30 @@ import Testing
             ("{not json", "Parameters: the body is not JSON"),
             (#"{"resourceType":"Bundle"}"#, "resourceType is 'Bundle'; expected Parameters"),
             (#"{"resourceType":"Parameters","parameter":{"name":"x"}}"#, "Parameters.parameter: must be an array"),
-            (#"{"resourceType":"Parameters","parameter":[{"valueString":"alice"}]}"#, "Parameters.parameter[0]: no name"),
-            (#"{"resourceType":"Parameters","parameter":[{"name":"subject","valueString":"a","valueCode":"b"}]}"#, "more than one value[x]"),
-            (#"{"resourceType":"Parameters","parameter":[{"name":"period","valuePeriod":{"start":"2026-11-18"}}]}"#,
-             "Parameters.parameter[0].valuePeriod: needs both start and end"),
-            (#"{"resourceType":"Parameters","parameter":[{"name":"include","valueBoolean":true}]}"#, "valueBoolean is not supported"),
-            (#"{"resourceType":"Parameters","parameter":[{"name":"duration","valueDecimal":"24"}]}"#,
-             "Parameters.parameter[0].valueDecimal: must be a JSON number"),
-            (#"{"resourceType":"Parameters","parameter":[{"name":"coding","valueCoding":{"system":"http://loinc.org"}}]}"#,
-             "Parameters.parameter[0].valueCoding: needs a code"),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"valueString":"alice"}]}"#,
+                "Parameters.parameter[0]: no name"
+            ),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"name":"subject","valueString":"a","valueCode":"b"}]}"#,
+                "more than one value[x]"
+            ),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"name":"period","valuePeriod":{"start":"2026-11-18"}}]}"#,
+                "Parameters.parameter[0].valuePeriod: needs both start and end"
+            ),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"name":"include","valueBoolean":true}]}"#,
+                "valueBoolean is not supported"
+            ),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"name":"duration","valueDecimal":"24"}]}"#,
+                "Parameters.parameter[0].valueDecimal: must be a JSON number"
+            ),
+            (
+                #"{"resourceType":"Parameters","parameter":[{"name":"coding","valueCoding":{"system":"http://loinc.org"}}]}"#,
+                "Parameters.parameter[0].valueCoding: needs a code"
+            ),
         ]
         for (body, says) in cases {
             let reply = try await APIHarness.post(stats, token: sys, contentType: fhir, body: body)
@@ -131,12 +153,14 @@ import Testing
 
         // POST is for $stats only.
         for path in ["/Observation", "/Observation/$lastn", "/Device", "/metadata", "/Provenance"] {
-            let reply = try await APIHarness.post(server.base + path, token: sys, contentType: fhir, body: Self.parameters)
+            let reply = try await APIHarness.post(
+                server.base + path, token: sys, contentType: fhir, body: Self.parameters)
             #expect(reply.status == 405, "\(path)")
             #expect(reply.json["resourceType"] as? String == "OperationOutcome")
             #expect(FHIRAPITests.diagnostics(reply).contains("only for /fhir/Observation/$stats"), "\(path)")
         }
-        let put = try await APIHarness.send("PUT", stats, token: sys, contentType: fhir, body: Data(Self.parameters.utf8))
+        let put = try await APIHarness.send(
+            "PUT", stats, token: sys, contentType: fhir, body: Data(Self.parameters.utf8))
         #expect(put.status == 405)
     }
 }
@@ -145,7 +169,8 @@ import Testing
 @Suite struct OperationParametersTests {
     func request(_ body: String, type: String?, query: String? = nil) -> APIRequest {
         APIRequest(
-            method: "POST", path: "/fhir/Observation/$stats", query: query, authorization: nil, host: nil, peerIsLoopback: true,
+            method: "POST", path: "/fhir/Observation/$stats", query: query, authorization: nil, host: nil,
+            peerIsLoopback: true,
             body: Array(body.utf8), contentType: type)
     }
 
@@ -167,12 +192,15 @@ import Testing
         let pairs = query.items.map { "\($0.name)=\($0.value)" }
         #expect(
             pairs == [
-                "_format=json", "subject=Patient/alice", "code=8480-6", "coding=http://loinc.org|8480-6", "system=http://loinc.org",
+                "_format=json", "subject=Patient/alice", "code=8480-6", "coding=http://loinc.org|8480-6",
+                "system=http://loinc.org",
                 "period=2026-11-18T00:00:00+09:00/2026-11-19", "duration=1.5", "limit=3", "since=2026-11-18T08:30:00Z",
                 "statistic=average",
             ])
         // A form body keeps '+' as the query string does, so an unencoded offset survives.
-        let form = try OperationParameters.query(request("period=2026-11-18T00:00:00+09:00/2026-11-19&code=a%7Cb\n", type: "application/x-www-form-urlencoded"))
+        let form = try OperationParameters.query(
+            request(
+                "period=2026-11-18T00:00:00+09:00/2026-11-19&code=a%7Cb\n", type: "application/x-www-form-urlencoded"))
         #expect(form.items.map(\.value) == ["2026-11-18T00:00:00+09:00/2026-11-19", "a|b"])
         #expect(try OperationParameters.query(request("", type: nil)).items.isEmpty)
     }
@@ -186,10 +214,16 @@ import Testing
                 return error.diagnostics
             }
         }
-        #expect(diagnostics(#"{"resourceType":"Parameters","parameter":[{"name":"limit","valueInteger":1.5}]}"#)
-            == "Parameters.parameter[0].valueInteger: '1.5' is not an integer")
-        #expect(diagnostics(#"{"resourceType":"Parameters","parameter":[{"name":"x","part":[]}]}"#).contains("'part' is not used by $stats"))
-        #expect(diagnostics(#"{"resourceType":"Parameters","parameter":[{"name":"subject","valueReference":{"display":"Alice"}}]}"#)
+        #expect(
+            diagnostics(#"{"resourceType":"Parameters","parameter":[{"name":"limit","valueInteger":1.5}]}"#)
+                == "Parameters.parameter[0].valueInteger: '1.5' is not an integer")
+        #expect(
+            diagnostics(#"{"resourceType":"Parameters","parameter":[{"name":"x","part":[]}]}"#).contains(
+                "'part' is not used by $stats"))
+        #expect(
+            diagnostics(
+                #"{"resourceType":"Parameters","parameter":[{"name":"subject","valueReference":{"display":"Alice"}}]}"#
+            )
             .contains("valueReference: needs a reference"))
         #expect(diagnostics(#"[1,2]"#) == "Parameters: the body is not a JSON object")
         #expect(diagnostics(#"{"parameter":[]}"#).contains("resourceType is missing"))

@@ -33,7 +33,9 @@ import Testing
         #expect(query.status == 0)
         #expect(query.output.contains("2026-03-28T09:00:00+09:00"))
 
-        let badZone = try run(["store", "query", "--dir", store, "--series", "alice/strap/hr", "--window", "1h", "--tz", "Mars/Base"])
+        let badZone = try run([
+            "store", "query", "--dir", store, "--series", "alice/strap/hr", "--window", "1h", "--tz", "Mars/Base",
+        ])
         #expect(badZone.status != 0)
         #expect(badZone.output.contains("'Mars/Base' is not an IANA time zone"))
         let badFile = dir.appendingPathComponent("bad.csv").path

@@ -19,21 +19,27 @@ import Testing
     static func reading(_ kind: ReadingKind, _ subject: String, atHour hours: Int64, value: Int64) -> Reading {
         switch kind {
         case .bloodPressure:
-            return FHIRAPITests.bp(subject, user: subject == "alice" ? 1 : 2, atHour: hours, systolic: DecimalQuantity(mantissa: value, exponent: 0), diastolic: 80)
+            return FHIRAPITests.bp(
+                subject, user: subject == "alice" ? 1 : 2, atHour: hours,
+                systolic: DecimalQuantity(mantissa: value, exponent: 0), diastolic: 80)
         default:
             var device = DeviceRecord(link: "test-\(kind.rawValue)")
             device.systemID = kind == .glucose ? "00-1B-C5-00-00-00-07-01" : "00-1B-C5-00-00-00-09-01"
             let micros = (FHIRAPITests.day1 + hours * 3600) * 1_000_000
             let time = TimeProvenance(
-                deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .kept, effectiveMicros: micros,
+                deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .kept,
+                effectiveMicros: micros,
                 localOffsetSeconds: 32_400, syncMethod: "none")
             let component =
                 kind == .glucose
-                ? ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: value, exponent: -5)), unit: "kg/L")
-                : ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: value, exponent: 0)), unit: "/min")
+                ? ReadingComponent(
+                    metric: .glucose, value: .quantity(DecimalQuantity(mantissa: value, exponent: -5)), unit: "kg/L")
+                : ReadingComponent(
+                    metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: value, exponent: 0)), unit: "/min")
             return Reading(
                 kind: kind, components: [component], subject: subject, device: device,
-                gateway: GatewayRecord(id: "gw-home", softwareVersion: "test"), context: MeasurementContext(), time: time, flags: [],
+                gateway: GatewayRecord(id: "gw-home", softwareVersion: "test"), context: MeasurementContext(),
+                time: time, flags: [],
                 characteristic: kind == .glucose ? "0x2A18" : "0x2A37",
                 rawPayloads: [[UInt8(truncatingIfNeeded: hours), UInt8(truncatingIfNeeded: value)]])
         }
@@ -42,9 +48,15 @@ import Testing
     /// A simulated day of alice's and bob's readings: BP morning and evening, HR every two hours, glucose at meals.
     static func day() -> [Reading] {
         var readings: [Reading] = []
-        for hour in stride(from: Int64(0), to: 24, by: 2) { readings.append(reading(.heartRate, "alice", atHour: hour, value: 60 + hour)) }
-        for (hour, value) in [(Int64(7), Int64(128)), (21, 131)] { readings.append(reading(.bloodPressure, "alice", atHour: hour, value: value)) }
-        for (hour, value) in [(Int64(8), Int64(95)), (13, Int64(140))] { readings.append(reading(.glucose, "alice", atHour: hour, value: value)) }
+        for hour in stride(from: Int64(0), to: 24, by: 2) {
+            readings.append(reading(.heartRate, "alice", atHour: hour, value: 60 + hour))
+        }
+        for (hour, value) in [(Int64(7), Int64(128)), (21, 131)] {
+            readings.append(reading(.bloodPressure, "alice", atHour: hour, value: value))
+        }
+        for (hour, value) in [(Int64(8), Int64(95)), (13, Int64(140))] {
+            readings.append(reading(.glucose, "alice", atHour: hour, value: value))
+        }
         readings.append(reading(.bloodPressure, "bob", atHour: 9, value: 118))
         return readings
     }
@@ -61,37 +73,37 @@ import Testing
         let port = FHIRAPITests.freePort()
         let hubConfig = dir + "/hub.yaml"
         try """
-            # the care-facility hub
-            data_directory: hub-data
-            gateway: { id: hub-1, time_zone: Asia/Tokyo }
-            api:
-              listen: 127.0.0.1:\(port)
-              hub: true
-              tokens:
-                - name: home
-                  secret: \(uploadToken)
-                  scopes: [system/*.write]
-                - name: nurse
-                  secret: { env: GATEWAYD_TEST_READER }
-                  scopes: system/*.read
-            """.write(toFile: hubConfig, atomically: true, encoding: .utf8)
+        # the care-facility hub
+        data_directory: hub-data
+        gateway: { id: hub-1, time_zone: Asia/Tokyo }
+        api:
+          listen: 127.0.0.1:\(port)
+          hub: true
+          tokens:
+            - name: home
+              secret: \(uploadToken)
+              scopes: [system/*.write]
+            - name: nurse
+              secret: { env: GATEWAYD_TEST_READER }
+              scopes: system/*.read
+        """.write(toFile: hubConfig, atomically: true, encoding: .utf8)
         let homeConfig = dir + "/home.yaml"
         try """
-            data_directory: data
-            gateway: { id: gw-home, time_zone: Asia/Tokyo }
-            subjects:
-              alice: { time_zone: Asia/Tokyo }
-              bob: { time_zone: Asia/Tokyo }
-            sync:
-              - name: hub
-                url: http://127.0.0.1:\(port)/fhir
-                token: { file: upload.token }
-                retry: { initial: 100ms, maximum: 300ms }
-                share:
-                  - subjects: [alice]
-                    metrics: [blood_pressure, heart_rate]
-                    raw: true
-            """.write(toFile: homeConfig, atomically: true, encoding: .utf8)
+        data_directory: data
+        gateway: { id: gw-home, time_zone: Asia/Tokyo }
+        subjects:
+          alice: { time_zone: Asia/Tokyo }
+          bob: { time_zone: Asia/Tokyo }
+        sync:
+          - name: hub
+            url: http://127.0.0.1:\(port)/fhir
+            token: { file: upload.token }
+            retry: { initial: 100ms, maximum: 300ms }
+            share:
+              - subjects: [alice]
+                metrics: [blood_pressure, heart_rate]
+                raw: true
+        """.write(toFile: homeConfig, atomically: true, encoding: .utf8)
         try (uploadToken + "\n").write(toFile: dir + "/upload.token", atomically: true, encoding: .utf8)
         return Setup(dir: dir, hubPort: port, homeConfig: homeConfig, hubConfig: hubConfig)
     }
@@ -105,7 +117,10 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<100 {
-            if (try? await FHIRAPITests.get("http://127.0.0.1:\(setup.hubPort)/fhir/metadata", token: readToken)) != nil { return process }
+            if (try? await FHIRAPITests.get("http://127.0.0.1:\(setup.hubPort)/fhir/metadata", token: readToken)) != nil
+            {
+                return process
+            }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         process.terminate()
@@ -114,7 +129,8 @@ import Testing
 
     /// Every Observation the hub holds for `subject` (one page of up to 500).
     static func hubObservations(_ setup: Setup, subject: String) async throws -> [[String: Any]] {
-        let reply = try await FHIRAPITests.get("http://127.0.0.1:\(setup.hubPort)/fhir/Observation?subject=\(subject)&_count=500", token: readToken)
+        let reply = try await FHIRAPITests.get(
+            "http://127.0.0.1:\(setup.hubPort)/fhir/Observation?subject=\(subject)&_count=500", token: readToken)
         #expect(reply.status == 200, "\(reply.json)")
         return FHIRAPITests.entries(reply.json)
     }
@@ -154,14 +170,22 @@ import Testing
         let home = try APIHarness.localReadings(dataDirectory: setup.dir + "/data", subject: "alice")
         let consented = home.filter { $0.kind == .bloodPressure || $0.kind == .heartRate }
         for reading in consented {
-            #expect(identifiers.contains(reading.identity?.hex ?? "?"), "reading \(reading.kind) at \(reading.time.effectiveMicros) missing upstream")
+            #expect(
+                identifiers.contains(reading.identity?.hex ?? "?"),
+                "reading \(reading.kind) at \(reading.time.effectiveMicros) missing upstream")
         }
         // Consent: no glucose, raw or summarised, and nothing of bob.
-        let codes = alice.flatMap { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]]) ?? [] }.compactMap { $0["code"] as? String }
-        #expect(!codes.contains("15074-8") && !codes.contains("2339-0") && !codes.contains("160184"), "glucose left without consent: \(codes)")
+        let codes = alice.flatMap { (($0["code"] as? [String: Any])?["coding"] as? [[String: Any]]) ?? [] }.compactMap {
+            $0["code"] as? String
+        }
+        #expect(
+            !codes.contains("15074-8") && !codes.contains("2339-0") && !codes.contains("160184"),
+            "glucose left without consent: \(codes)")
         #expect(try await Self.hubObservations(setup, subject: "bob").isEmpty)
         // Summaries arrived: hourly and daily statistics of alice's series.
-        let summaries = alice.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary" }
+        let summaries = alice.filter {
+            (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary"
+        }
         #expect(!summaries.isEmpty)
 
         // Every batch's part for alice came with its Provenance: its targets are Observations the hub holds, and it
@@ -170,10 +194,14 @@ import Testing
         let provenances = try received.resources(type: "Provenance", subjects: [""])
         #expect(!provenances.isEmpty)
         for provenance in provenances {
-            let targets = (provenance.resource.json["target"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue }
+            let targets = (provenance.resource.json["target"]?.arrayValue ?? []).compactMap {
+                $0["reference"]?.stringValue
+            }
             #expect(!targets.isEmpty)
             for target in targets {
-                #expect(try received.resource(type: "Observation", id: String(target.dropFirst("Observation/".count))) != nil, "\(target)")
+                #expect(
+                    try received.resource(type: "Observation", id: String(target.dropFirst("Observation/".count)))
+                        != nil, "\(target)")
             }
             #expect("\(provenance.resource.json)".contains(ProvenanceMapper.ledgerEntryExtension))
         }
@@ -186,7 +214,9 @@ import Testing
         try APIHarness.importReadings([Self.reading(.bloodPressure, "alice", atHour: 7, value: 140)], into: setup.dir)
         #expect(try Self.sync(setup).contains("hub: sent"))
         let after = try await Self.hubObservations(setup, subject: "alice")
-        let summariesAfter = after.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary" }
+        let summariesAfter = after.filter {
+            (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary"
+        }
         #expect(summariesAfter.count == summaries.count, "a revised summary was added instead of updated")
         #expect(after.count == alice.count + 1, "exactly the one new reading's Observation is new")
         let revised = summariesAfter.filter { (($0["meta"] as? [String: Any])?["versionId"] as? String) == "2" }
@@ -204,7 +234,8 @@ extension SyncTests {
         let homeText = try String(contentsOfFile: setup.homeConfig, encoding: .utf8)
             .replacingOccurrences(of: "metrics: [blood_pressure, heart_rate]", with: "metrics: \"*\"")
             .replacingOccurrences(
-                of: "retry: { initial: 100ms, maximum: 300ms }", with: "retry: { initial: 100ms, maximum: 300ms }\n    batch_size: 3\n    interval: 50ms")
+                of: "retry: { initial: 100ms, maximum: 300ms }",
+                with: "retry: { initial: 100ms, maximum: 300ms }\n    batch_size: 3\n    interval: 50ms")
         try homeText.write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
         let readings = FHIRValidationTests.readings()
         try APIHarness.importReadings(readings, into: setup.dir)
@@ -228,7 +259,9 @@ extension SyncTests {
             sender.standardError = FileHandle.nullDevice
             let before = try received.counts()["Observation"] ?? 0
             try sender.run()
-            for _ in 0..<400 where (try received.counts()["Observation"] ?? 0) == before { try await Task.sleep(nanoseconds: 5_000_000) }
+            for _ in 0..<400 where (try received.counts()["Observation"] ?? 0) == before {
+                try await Task.sleep(nanoseconds: 5_000_000)
+            }
             kill(sender.processIdentifier, SIGKILL)
             sender.waitUntilExit()
         }
@@ -243,16 +276,31 @@ extension SyncTests {
         let home = try APIHarness.localReadings(dataDirectory: setup.dir + "/data", subject: "alice")
         #expect(home.count == readings.filter { $0.subject == "alice" }.count)
         // Test data (the meter's control-solution check) stays home: this destination does not take it.
-        let (testData, shared) = (home.filter { $0.flags.contains(.testData) }, home.filter { !$0.flags.contains(.testData) })
-        let expected = Set(shared.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
-        let withheld = Set(testData.flatMap { ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) }.map(\.id))
+        let (testData, shared) = (
+            home.filter { $0.flags.contains(.testData) }, home.filter { !$0.flags.contains(.testData) }
+        )
+        let expected = Set(
+            shared.flatMap {
+                ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
+            }.map(\.id))
+        let withheld = Set(
+            testData.flatMap {
+                ObservationMapper.observations(for: $0, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
+            }.map(\.id))
         let alice = try await Self.hubObservations(setup, subject: "alice")
-        let readingsUpstream = alice.filter { (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) != "urn:gatewayd:summary" }
+        let readingsUpstream = alice.filter {
+            (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) != "urn:gatewayd:summary"
+        }
         let ids = readingsUpstream.compactMap { $0["id"] as? String }
         #expect(ids.count == Set(ids).count, "an Observation arrived twice")
         let deviceSubject = Set(try received.resources(type: "Observation", subjects: [""]).map(\.resource.id))
-        #expect(Set(ids).union(deviceSubject) == expected, "missing: \(expected.subtracting(ids).subtracting(deviceSubject)); extra: \(Set(ids).subtracting(expected))")
-        #expect(!testData.isEmpty && Set(ids).isDisjoint(with: withheld.subtracting(expected)), "test data left for the hub")
+        #expect(
+            Set(ids).union(deviceSubject) == expected,
+            "missing: \(expected.subtracting(ids).subtracting(deviceSubject)); extra: \(Set(ids).subtracting(expected))"
+        )
+        #expect(
+            !testData.isEmpty && Set(ids).isDisjoint(with: withheld.subtracting(expected)), "test data left for the hub"
+        )
         #expect(try await Self.hubObservations(setup, subject: "bob").isEmpty)
 
         // Every reference of everything the hub holds resolves to a resource it holds.

@@ -1,14 +1,15 @@
-import struct TimeSeries.SplitMix64
 import Crypto
 import Foundation
 import Testing
 
+import struct TimeSeries.SplitMix64
+
 @testable import Provenance
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: Helpers
@@ -46,7 +47,9 @@ private func batches(_ count: Int, size: Int = 3) -> [[Reading]] {
     (0..<count).map { batch in
         (0..<size).map { index in
             let n = batch * size + index
-            return sampleReading(sequence: UInt16(n), payload: [0x1E, UInt8(truncatingIfNeeded: n), 0xF4], received: 1_795_000_000_000_000 + Int64(n))
+            return sampleReading(
+                sequence: UInt16(n), payload: [0x1E, UInt8(truncatingIfNeeded: n), 0xF4],
+                received: 1_795_000_000_000_000 + Int64(n))
         }
     }
 }
@@ -54,13 +57,15 @@ private func batches(_ count: Int, size: Int = 3) -> [[Reading]] {
 /// Writes the batches to a ledger in `directory`, returning the entries and the archive holding the readings.
 /// `format` 1 writes entries as ledgers before the Merkle root did (they must go on verifying).
 private func writeLedger(
-    in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 4, tagWidth: Int = BatchDigest.tagLength
+    in directory: String, batches: [[Reading]], key: GatewayKey? = nil, format: Int = 4,
+    tagWidth: Int = BatchDigest.tagLength
 ) throws -> ([LedgerEntry], Archive) {
     let ledger = try Ledger(directory: directory, key: key, entryFormat: format, tagWidth: tagWidth)
     var archive = Archive()
     var entries: [LedgerEntry] = []
     for (index, batch) in batches.enumerated() {
-        entries.append(try ledger.append(readings: batch, recordedMicros: 1_795_000_100_000_000 + Int64(index) * 1_000_000))
+        entries.append(
+            try ledger.append(readings: batch, recordedMicros: 1_795_000_100_000_000 + Int64(index) * 1_000_000))
         archive.add(batch, sequence: entries.last?.sequence)
     }
     return (entries, archive)
@@ -85,13 +90,13 @@ private func encodeEntry(_ entry: LedgerEntry) throws -> String {
     String(decoding: try entry.jsonLine(), as: UTF8.self)
 }
 
-
 /// A reading with every optional part filled, to exercise the canonical encoding.
 private func richReading() -> Reading {
     var reading = sampleReading(sequence: 42)
     reading.kind = .glucose
     reading.components = [
-        ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: 56, exponent: -4)), unit: "mol/L"),
+        ReadingComponent(
+            metric: .glucose, value: .quantity(DecimalQuantity(mantissa: 56, exponent: -4)), unit: "mol/L"),
         ReadingComponent(metric: .heartRate, value: .absent(.notAtThisResolution), unit: "/min"),
     ]
     reading.device.address = "AA:BB:CC:DD:EE:FF"
@@ -102,7 +107,8 @@ private func richReading() -> Reading {
     glucose.carbohydrateKilograms = DecimalQuantity(mantissa: 45, exponent: -3)
     reading.context.glucose = glucose
     reading.time.clock = ClockComparison(
-        deviceTime: DeviceWallClock(year: nil, month: 2, day: 3, hour: 4, minute: 5, second: 6), deviceUTCOffsetMinutes: -300,
+        deviceTime: DeviceWallClock(year: nil, month: 2, day: 3, hour: 4, minute: 5, second: 6),
+        deviceUTCOffsetMinutes: -300,
         gatewayMicros: 1_795_000_000_123_456, roundTripMicros: 8_000, afterSet: true)
     reading.time.decision = .refused(reason: "clock reset to 2000-01-01")
     reading.flags = [.sensorAnnunciation, .timeRefused]
@@ -132,7 +138,8 @@ private func richReading() -> Reading {
     /// the change would stop verifying, and this test is where that must show up first.
     @Test func theCanonicalEncodingOfASampleReadingIsPinned() throws {
         let text = String(decoding: try ReadingDigest.canonicalEncoding(of: sampleReading(sequence: 7)), as: UTF8.self)
-        let expected = #"{"characteristic":"0x2A35","components":[{"metric":"bp_systolic","unit":"mm[Hg]","value":{"quantity":{"_0":{"exponent":-1,"mantissa":1205}}}}],"context":{"setting":"home","statusLabels":[],"userID":1},"device":{"link":"socketpair","systemID":"00-1B-C5-00-00-00-04-17"},"flags":0,"gateway":{"id":"gw-1","softwareVersion":"test"},"kind":"blood_pressure","modelVersion":1,"rawPayloads":[[30,181,244]],"sequenceNumber":7,"subject":"alice","time":{"decision":{"kept":{}},"deviceTimestamp":{"day":18,"hour":7,"minute":30,"month":11,"second":0,"year":2026},"effectiveMicros":1795000000000000,"localOffsetSeconds":32400,"receivedMicros":1795000000000000,"syncMethod":"none"}}"#
+        let expected =
+            #"{"characteristic":"0x2A35","components":[{"metric":"bp_systolic","unit":"mm[Hg]","value":{"quantity":{"_0":{"exponent":-1,"mantissa":1205}}}}],"context":{"setting":"home","statusLabels":[],"userID":1},"device":{"link":"socketpair","systemID":"00-1B-C5-00-00-00-04-17"},"flags":0,"gateway":{"id":"gw-1","softwareVersion":"test"},"kind":"blood_pressure","modelVersion":1,"rawPayloads":[[30,181,244]],"sequenceNumber":7,"subject":"alice","time":{"decision":{"kept":{}},"deviceTimestamp":{"day":18,"hour":7,"minute":30,"month":11,"second":0,"year":2026},"effectiveMicros":1795000000000000,"localOffsetSeconds":32400,"receivedMicros":1795000000000000,"syncMethod":"none"}}"#
         #expect(text == expected)
     }
 
@@ -147,7 +154,8 @@ private func richReading() -> Reading {
         for index in 1..<entries.count { #expect(entries[index].previousHash == entries[index - 1].hash) }
         #expect(entries.allSatisfy { $0.hash == $0.computedHash && $0.signature == nil && $0.signer == nil })
 
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact)
         #expect(result.entriesVerified == 5)
         #expect(result.readingsVerified == 15)
@@ -159,7 +167,11 @@ private func richReading() -> Reading {
     @Test func theCanonicalEntryTextIsLineBased() throws {
         let entry = LedgerEntry(
             sequence: 2, previousHash: String(repeating: "a", count: 64), recordedMicros: 17,
-            items: [LedgerEntry.Item(identity: ReadingIdentity(hex: String(repeating: "1", count: 64)), digest: ReadingDigest(hex: String(repeating: "2", count: 64)))],
+            items: [
+                LedgerEntry.Item(
+                    identity: ReadingIdentity(hex: String(repeating: "1", count: 64)),
+                    digest: ReadingDigest(hex: String(repeating: "2", count: 64)))
+            ],
             signer: nil)
         #expect(
             entry.canonicalText == """
@@ -228,7 +240,8 @@ private func richReading() -> Reading {
         }
         #expect(ledger.lastSequence == 0)
         #expect(throws: LedgerError.missing(path: scratch.path + "/nowhere/" + Ledger.fileName)) {
-            _ = try Ledger.verify(directory: scratch.path + "/nowhere", lookup: { _ in nil }, batch: { _ in [] }, publicKey: nil)
+            _ = try Ledger.verify(
+                directory: scratch.path + "/nowhere", lookup: { _ in nil }, batch: { _ in [] }, publicKey: nil)
         }
     }
 
@@ -245,7 +258,8 @@ private func richReading() -> Reading {
         altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))  // 120.5 → 110.5 mmHg
         archive.readings[identity] = altered
 
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         let problem = try #require(result.problem)
         #expect(problem.sequence == 3 && problem.line == 3 && problem.identity == identity)
         guard case .readingChanged(_, _, _, let recorded, let current, let identityFieldsChanged) = problem else {
@@ -256,16 +270,19 @@ private func richReading() -> Reading {
         #expect(try current == ReadingDigest(of: altered))
         #expect(!identityFieldsChanged)
         #expect(result.entriesVerified == 2 && result.readingsVerified == 7)
-        #expect(problem.description.contains("no longer matches its digest") && problem.description.contains(identity.hex))
+        #expect(
+            problem.description.contains("no longer matches its digest") && problem.description.contains(identity.hex))
         #expect(result.summary.contains("FAILED"))
 
         // A change to what the identity is made of (the payload) is called out as such.
         altered = target
         altered.rawPayloads = [[0x1E, 0x00, 0x00]]
         archive.readings[identity] = altered
-        let second = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let second = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .readingChanged(3, 3, identity, _, _, true) = second.problem else {
-            Issue.record("expected readingChanged with identity fields changed, got \(String(describing: second.problem))")
+            Issue.record(
+                "expected readingChanged with identity fields changed, got \(String(describing: second.problem))")
             return
         }
     }
@@ -277,12 +294,15 @@ private func richReading() -> Reading {
         var (_, archive) = try writeLedger(in: scratch.path, batches: all, format: 1)
         let identity = try #require(all[1][2].identity)
         archive.readings[identity] = nil
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .readingMissing(sequence: 2, line: 2, identity: identity))
         #expect(result.problem?.description == "entry 2 (line 2): reading \(identity.hex) is missing from the archive")
 
         struct ArchiveDown: Error {}
-        let failing = try Ledger.verify(directory: scratch.path, lookup: { _ in throw ArchiveDown() }, batch: { _ in throw ArchiveDown() }, publicKey: nil)
+        let failing = try Ledger.verify(
+            directory: scratch.path, lookup: { _ in throw ArchiveDown() }, batch: { _ in throw ArchiveDown() },
+            publicKey: nil)
         guard case .archiveLookupFailed(1, 1, _, _) = failing.problem else {
             Issue.record("expected archiveLookupFailed, got \(String(describing: failing.problem))")
             return
@@ -300,7 +320,8 @@ private func richReading() -> Reading {
         let digit = lines[2][marker.upperBound]
         lines[2].replaceSubrange(marker.upperBound...marker.upperBound, with: digit == "0" ? "1" : "0")
         try writeLines(lines, to: scratch.ledgerPath)
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .alteredEntry(sequence: 3, line: 3))
         #expect(result.problem?.description == "entry 3 (line 3) has been altered: its hash does not match its content")
         #expect(result.entriesVerified == 2)
@@ -322,7 +343,8 @@ private func richReading() -> Reading {
         lines[2] = try encodeEntry(entry)
         archive.readings[entry.items[0].identity] = altered
         try writeLines(lines, to: scratch.ledgerPath)
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .brokenLink(sequence: 4, line: 4))
         #expect(result.problem?.description.hasPrefix("entry 4's previous-hash does not match entry 3") == true)
         #expect(result.entriesVerified == 3)
@@ -337,26 +359,30 @@ private func richReading() -> Reading {
         var swapped = original
         swapped.swapAt(1, 2)
         try writeLines(swapped, to: scratch.ledgerPath)
-        var result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        var result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 2, expected: 2, found: 3))
 
         var deleted = original
         deleted.remove(at: 2)
         try writeLines(deleted, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 3, expected: 3, found: 4))
         #expect(result.problem?.description.contains("entry 3 is missing") == true)
 
         var duplicated = original
         duplicated.insert(original[1], at: 2)
         try writeLines(duplicated, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.problem == .sequenceBreak(line: 3, expected: 3, found: 2))
 
         var reformatted = original
         reformatted[3] = reformatted[3].replacingOccurrences(of: ",", with: ", ")
         try writeLines(reformatted, to: scratch.ledgerPath)
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .malformedLine(4, _) = result.problem else {
             Issue.record("expected malformedLine at 4, got \(String(describing: result.problem))")
             return
@@ -372,14 +398,18 @@ private func richReading() -> Reading {
         let (entries, archive) = try writeLedger(in: scratch.path, batches: batches(4), key: key)
         #expect(entries.allSatisfy { $0.signer == key.fingerprint && $0.signature?.count == 128 })
 
-        let good = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
+        let good = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(good.isIntact && good.signaturesVerified == 4)
 
         let other = GatewayKey.generate()
-        let wrong = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: other.publicKey)
-        #expect(wrong.problem == .wrongSigner(sequence: 1, line: 1, signer: key.fingerprint, expected: other.fingerprint))
+        let wrong = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: other.publicKey)
+        #expect(
+            wrong.problem == .wrongSigner(sequence: 1, line: 1, signer: key.fingerprint, expected: other.fingerprint))
 
-        let unchecked = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let unchecked = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(unchecked.isIntact && unchecked.signaturesUnchecked == 4)
         #expect(unchecked.summary.contains("4 signatures not checked"))
 
@@ -389,7 +419,8 @@ private func richReading() -> Reading {
         entry.signature = try other.sign(try #require(bytesFromHex(entry.hash))).hexString
         lines[2] = try encodeEntry(entry)
         try writeLines(lines, to: scratch.ledgerPath)
-        let forged = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
+        let forged = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(forged.problem == .badSignature(sequence: 3, line: 3))
         #expect(forged.problem?.description == "signature of entry 3 (line 3) does not verify")
 
@@ -397,7 +428,8 @@ private func richReading() -> Reading {
         entry.signature = nil
         lines[2] = try encodeEntry(entry)
         try writeLines(lines, to: scratch.ledgerPath)
-        let stripped = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let stripped = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(stripped.problem == .missingSignature(sequence: 3, line: 3, signer: key.fingerprint))
     }
 
@@ -406,7 +438,8 @@ private func richReading() -> Reading {
         defer { scratch.remove() }
         let (_, archive) = try writeLedger(in: scratch.path, batches: batches(3))
         let key = GatewayKey.generate()
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: key.publicKey)
         #expect(result.problem == .unsignedEntry(sequence: 1, line: 1))
 
         // Turning signing on later is allowed, and said, but one key cannot verify both parts.
@@ -433,7 +466,8 @@ private func richReading() -> Reading {
         try handle.write(contentsOf: half)
         try handle.close()
 
-        let before = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let before = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(before.problem == .incompleteLastLine(line: 4))
         #expect(before.entriesVerified == 3)
 
@@ -508,14 +542,18 @@ private func richReading() -> Reading {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data(bytes).write(to: URL(fileURLWithPath: directory + "/" + Ledger.fileName))
 
-            let result = try Ledger.verify(directory: directory, lookup: archive.lookup, batch: archive.batch, publicKey: signed ? key.publicKey : nil)
+            let result = try Ledger.verify(
+                directory: directory, lookup: archive.lookup, batch: archive.batch,
+                publicKey: signed ? key.publicKey : nil)
             #expect(!result.isIntact, "trial \(trial): flipping byte \(position) went unnoticed")
             #expect(result.summary.contains("FAILED"))
 
             do {
                 let ledger = try Ledger(directory: directory, key: signed ? key : nil)
-                let reopened = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: signed ? key.publicKey : nil)
-                #expect(!reopened.isIntact || ledger.recovery != nil, "trial \(trial): byte \(position) silently repaired")
+                let reopened = try ledger.verify(
+                    lookup: archive.lookup, batch: archive.batch, publicKey: signed ? key.publicKey : nil)
+                #expect(
+                    !reopened.isIntact || ledger.recovery != nil, "trial \(trial): byte \(position) silently repaired")
             } catch {
                 #expect(error.description.contains("cannot continue the ledger"), "trial \(trial): \(error)")
             }
@@ -533,7 +571,9 @@ private func richReading() -> Reading {
         var info = stat()
         #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
         #expect(created.fingerprint.count == 16)
-        #expect(created.fingerprint == String(Array(SHA256.hash(data: created.publicKey.rawRepresentation)).hexString.prefix(16)))
+        #expect(
+            created.fingerprint
+                == String(Array(SHA256.hash(data: created.publicKey.rawRepresentation)).hexString.prefix(16)))
 
         let loaded = try GatewayKey.loadOrCreate(at: path)
         #expect(loaded.fingerprint == created.fingerprint)
@@ -541,7 +581,9 @@ private func richReading() -> Reading {
         #expect(throws: GatewayKeyError.alreadyExists(path: path)) { _ = try GatewayKey.create(at: path) }
 
         #expect(chmod(path, 0o644) == 0)
-        let error = #expect(throws: GatewayKeyError.insecurePermissions(path: path, mode: 0o644)) { _ = try GatewayKey.load(from: path) }
+        let error = #expect(throws: GatewayKeyError.insecurePermissions(path: path, mode: 0o644)) {
+            _ = try GatewayKey.load(from: path)
+        }
         #expect(error?.description.contains("chmod 600 \(path)") == true)
         #expect(chmod(path, 0o600) == 0)
 
@@ -550,7 +592,9 @@ private func richReading() -> Reading {
         #expect(try GatewayKey.loadPublicKey(from: publicPath).rawRepresentation == created.publicKey.rawRepresentation)
 
         let garbage = scratch.path + "/garbage.key"
-        #expect(FileManager.default.createFile(atPath: garbage, contents: Data("not a key\n".utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: garbage, contents: Data("not a key\n".utf8), attributes: [.posixPermissions: 0o600]))
         let malformed = #expect(throws: GatewayKeyError.self) { _ = try GatewayKey.load(from: garbage) }
         guard case .malformed = malformed else {
             Issue.record("expected malformed, got \(String(describing: malformed))")
@@ -580,7 +624,8 @@ private func richReading() -> Reading {
         #expect(entries[1].root == digest.root && entries[1].tags == digest.tagsText)
         #expect(entries[1].canonicalText.hasPrefix("gatewayd-ledger-entry-v2\nsequence:2\n"))
         #expect(entries[1].canonicalText.hasSuffix("readings:200\nroot:\(digest.root)\ntags:\(digest.tagsText)\n"))
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 600)
     }
 
@@ -594,7 +639,8 @@ private func richReading() -> Reading {
         var altered = target
         altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))
         archive.readings[identity] = altered
-        var result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        var result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .batchReadingChanged(3, 3, identity, _) = result.problem else {
             Issue.record("expected batchReadingChanged naming \(identity), got \(String(describing: result.problem))")
             return
@@ -603,7 +649,8 @@ private func richReading() -> Reading {
         #expect(result.summary.contains("FAILED") && result.summary.contains(identity.hex))
 
         archive.readings[identity] = nil
-        result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .batchCountChanged(3, 3, 50, 49, let difference) = result.problem else {
             Issue.record("expected batchCountChanged, got \(String(describing: result.problem))")
             return
@@ -612,7 +659,8 @@ private func richReading() -> Reading {
         let place = try #require(sorted.firstIndex(of: identity))
         #expect(difference == (place == 0 ? .atStart : .after(sorted[place - 1])))
         struct ArchiveDown: Error {}
-        let failing = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: { _ in throw ArchiveDown() }, publicKey: nil)
+        let failing = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: { _ in throw ArchiveDown() }, publicKey: nil)
         guard case .batchLookupFailed(1, 1, _) = failing.problem else {
             Issue.record("expected batchLookupFailed, got \(String(describing: failing.problem))")
             return
@@ -633,8 +681,10 @@ private func richReading() -> Reading {
         let digest = try BatchDigest(readings: batches(3, size: 200)[1].reversed())
         #expect(entries[1].root == digest.root && entries[1].locators == digest.locatorsText)
         #expect(entries[1].canonicalText.hasPrefix("gatewayd-ledger-entry-v4\nsequence:2\n"))
-        #expect(entries[1].canonicalText.hasSuffix("readings:200\nroot:\(digest.root)\nlocators:\(digest.locatorsText)\n"))
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        #expect(
+            entries[1].canonicalText.hasSuffix("readings:200\nroot:\(digest.root)\nlocators:\(digest.locatorsText)\n"))
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 4 && result.readingsVerified == 601)
 
         var wrongLength = entries[0]
@@ -682,7 +732,8 @@ private func richReading() -> Reading {
             altered.components[0].value = .quantity(DecimalQuantity(mantissa: 1105, exponent: -1))
             archive.readings[try #require(target.identity)] = altered
         }
-        let result = try Ledger.verify(directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
+        let result = try Ledger.verify(
+            directory: scratch.path, lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         guard case .batchChanged(2, 2) = result.problem else {
             Issue.record("expected batchChanged, got \(String(describing: result.problem))")
             return
@@ -700,7 +751,9 @@ private func richReading() -> Reading {
         let ledger = try Ledger(directory: scratch.path)
         entries.append(try ledger.append(readings: all[2], recordedMicros: 1_795_000_200_000_000))
         archive.add(all[2], sequence: entries.last?.sequence)
-        #expect(entries[2].format == 4 && entries[2].tags == nil && Data(base64Encoded: entries[2].locators ?? "")?.count == 4 * 7)
+        #expect(
+            entries[2].format == 4 && entries[2].tags == nil
+                && Data(base64Encoded: entries[2].locators ?? "")?.count == 4 * 7)
         var result = try ledger.verify(lookup: archive.lookup, batch: archive.batch, publicKey: nil)
         #expect(result.isIntact && result.entriesVerified == 3 && result.readingsVerified == 120)
 
@@ -739,7 +792,9 @@ private func richReading() -> Reading {
         _ = try writeLedger(in: scratch.path, batches: all)
         let ledger = try Ledger(directory: scratch.path)
         func items(_ readings: [Reading]) throws -> [LedgerEntry.Item] {
-            try readings.map { LedgerEntry.Item(identity: try #require($0.identity), digest: try ReadingDigest(of: $0)) }
+            try readings.map {
+                LedgerEntry.Item(identity: try #require($0.identity), digest: try ReadingDigest(of: $0))
+            }
         }
         #expect(ledger.lastEntryRecorded(try items(all[1].shuffled())) == 2)
         #expect(ledger.lastEntryRecorded(try items(Array(all[1].dropLast()))) == nil)
@@ -761,7 +816,8 @@ private func richReading() -> Reading {
         #expect(LedgerLookup.entry(sequence: 0, inFile: scratch.ledgerPath) == nil)
         #expect(LedgerLookup.entry(sequence: 1, inFile: scratch.path + "/missing.jsonl") == nil)
         // Damage one line in the middle (as `verify` would report it): every other entry is still found.
-        var lines = try String(contentsOfFile: scratch.ledgerPath, encoding: .utf8).split(separator: "\n").map(String.init)
+        var lines = try String(contentsOfFile: scratch.ledgerPath, encoding: .utf8).split(separator: "\n").map(
+            String.init)
         lines[30] = "{\"sequence\": 31, damaged"
         try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.ledgerPath, atomically: true, encoding: .utf8)
         for sequence in 1...57 where sequence != 31 {

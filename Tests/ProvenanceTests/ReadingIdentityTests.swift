@@ -2,8 +2,11 @@ import Testing
 
 @testable import Provenance
 
-func sampleReading(sequence: UInt16? = nil, stamp: DeviceWallClock? = DeviceWallClock(year: 2026, month: 11, day: 18, hour: 7, minute: 30, second: 0),
-                   payload: [UInt8] = [0x1E, 0xB5, 0xF4], received: Int64 = 1_795_000_000_000_000, user: UInt8? = 1) -> Reading {
+func sampleReading(
+    sequence: UInt16? = nil,
+    stamp: DeviceWallClock? = DeviceWallClock(year: 2026, month: 11, day: 18, hour: 7, minute: 30, second: 0),
+    payload: [UInt8] = [0x1E, 0xB5, 0xF4], received: Int64 = 1_795_000_000_000_000, user: UInt8? = 1
+) -> Reading {
     var device = DeviceRecord(link: "socketpair")
     device.systemID = "00-1B-C5-00-00-00-04-17"
     var context = MeasurementContext()
@@ -13,8 +16,13 @@ func sampleReading(sequence: UInt16? = nil, stamp: DeviceWallClock? = DeviceWall
         effectiveMicros: received, localOffsetSeconds: 32_400, syncMethod: "none")
     return Reading(
         kind: .bloodPressure,
-        components: [ReadingComponent(metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)), unit: "mm[Hg]")],
-        subject: "alice", device: device, gateway: GatewayRecord(id: "gw-1", softwareVersion: "test"), context: context, time: time,
+        components: [
+            ReadingComponent(
+                metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)),
+                unit: "mm[Hg]")
+        ],
+        subject: "alice", device: device, gateway: GatewayRecord(id: "gw-1", softwareVersion: "test"), context: context,
+        time: time,
         flags: [], characteristic: "0x2A35", rawPayloads: [payload], sequenceNumber: sequence)
 }
 
@@ -31,7 +39,9 @@ func sampleReading(sequence: UInt16? = nil, stamp: DeviceWallClock? = DeviceWall
     @Test func whatDistinguishesReadingsChangesTheIdentity() {
         let base = sampleReading()
         #expect(sampleReading(payload: [0x1E, 0xB5, 0xF5]).identity != base.identity)
-        #expect(sampleReading(stamp: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 7, minute: 31, second: 0)).identity != base.identity)
+        #expect(
+            sampleReading(stamp: DeviceWallClock(year: 2026, month: 11, day: 18, hour: 7, minute: 31, second: 0))
+                .identity != base.identity)
         #expect(sampleReading(user: 2).identity != base.identity)
         var other = base
         other.subject = "bob"

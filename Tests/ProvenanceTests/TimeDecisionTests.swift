@@ -18,19 +18,25 @@ private func wall(_ micros: Int64, zoneOffset: Int64 = 0) -> DeviceWallClock {
 }
 
 /// A CTS read at gateway time `gateway` of a device whose clock is `offset` ahead (negative: behind).
-private func comparison(at gateway: Int64, offset: Int64, zoneOffset: Int64 = 0, utcOffsetMinutes: Int? = nil, afterSet: Bool = false)
+private func comparison(
+    at gateway: Int64, offset: Int64, zoneOffset: Int64 = 0, utcOffsetMinutes: Int? = nil, afterSet: Bool = false
+)
     -> ClockComparison
 {
     ClockComparison(
-        deviceTime: wall(gateway + offset, zoneOffset: zoneOffset), deviceUTCOffsetMinutes: utcOffsetMinutes, gatewayMicros: gateway,
+        deviceTime: wall(gateway + offset, zoneOffset: zoneOffset), deviceUTCOffsetMinutes: utcOffsetMinutes,
+        gatewayMicros: gateway,
         roundTripMicros: 40_000, afterSet: afterSet)
 }
 
-private func decide(_ stamp: DeviceWallClock?, clock: ClockComparison?, policy: TimePolicy = utc, offsetMinutes: Int? = nil)
+private func decide(
+    _ stamp: DeviceWallClock?, clock: ClockComparison?, policy: TimePolicy = utc, offsetMinutes: Int? = nil
+)
     -> TimeProvenance
 {
     TimeDecisionRules.decide(
-        deviceTimestamp: stamp, deviceTimeOffsetMinutes: offsetMinutes, receivedMicros: received, clock: clock, policy: policy)
+        deviceTimestamp: stamp, deviceTimeOffsetMinutes: offsetMinutes, receivedMicros: received, clock: clock,
+        policy: policy)
 }
 
 private func reason(_ time: TimeProvenance) -> String? {
@@ -48,7 +54,9 @@ private func reason(_ time: TimeProvenance) -> String? {
         #expect(time.syncMethod == "none")
         #expect(time.localOffsetSeconds == 0)
 
-        let tokyo = decide(nil, clock: comparison(at: received - 30 * second, offset: 0), policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
+        let tokyo = decide(
+            nil, clock: comparison(at: received - 30 * second, offset: 0),
+            policy: TimePolicy(timeZoneIdentifier: "Asia/Tokyo"))
         #expect(tokyo.decision == .receiveTime)
         #expect(tokyo.effectiveMicros == received)
         #expect(tokyo.localOffsetSeconds == 32_400)
@@ -81,7 +89,9 @@ private func reason(_ time: TimeProvenance) -> String? {
             #expect(reason(time)?.hasPrefix("invalid_timestamp") == true, "\(stamp)")
             #expect(time.effectiveMicros == received)
         }
-        #expect(TimeDecisionRules.wallMicros(DeviceWallClock(year: 2028, month: 2, day: 29, hour: 0, minute: 0, second: 0)) != nil)
+        #expect(
+            TimeDecisionRules.wallMicros(DeviceWallClock(year: 2028, month: 2, day: 29, hour: 0, minute: 0, second: 0))
+                != nil)
     }
 
     // MARK: Rows 4–5: no usable clock comparison
@@ -172,7 +182,8 @@ private func reason(_ time: TimeProvenance) -> String? {
 
         // A 2000 stamp from a clock that is right now was made before the clock was set: it cannot be mapped.
         let stale = decide(
-            DeviceWallClock(year: 2000, month: 1, day: 3, hour: 7, minute: 0, second: 0), clock: comparison(at: received, offset: 3 * second))
+            DeviceWallClock(year: 2000, month: 1, day: 3, hour: 7, minute: 0, second: 0),
+            clock: comparison(at: received, offset: 3 * second))
         #expect(reason(stale)?.hasPrefix("before_earliest") == true)
         #expect(stale.effectiveMicros == received)
     }
@@ -191,8 +202,9 @@ private func reason(_ time: TimeProvenance) -> String? {
 
     /// The battery was changed three days before the gateway connects; the clock restarted at 2000-01-01T00:00:00.
     private static let batteryChanged: Int64 = received - 3 * day - 4 * hour
-    private static let resetEpoch: Int64 = TimeDecisionRules.wallMicros(
-        DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0)) ?? 0
+    private static let resetEpoch: Int64 =
+        TimeDecisionRules.wallMicros(
+            DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0)) ?? 0
     /// The reset clock's offset: it shows 2000-01-01 at the battery change.
     private static let resetOffset: Int64 = resetEpoch - batteryChanged
     /// CTS read 30 s before the records arrive.
@@ -247,7 +259,8 @@ private func reason(_ time: TimeProvenance) -> String? {
 
         func decideAll(_ stamp: DeviceWallClock) -> TimeProvenance {
             TimeDecisionRules.decide(
-                deviceTimestamp: stamp, deviceTimeOffsetMinutes: nil, receivedMicros: received, comparisons: comparisons, policy: utc)
+                deviceTimestamp: stamp, deviceTimeOffsetMinutes: nil, receivedMicros: received,
+                comparisons: comparisons, policy: utc)
         }
         // A record made after the battery change, before the set: mapped with the read before the set.
         let taken = Self.batteryChanged + 30 * hour
@@ -274,7 +287,8 @@ private func reason(_ time: TimeProvenance) -> String? {
             comparison(at: received - 35 * second, offset: 0, afterSet: true),
         ]
         let recent = TimeDecisionRules.decide(
-            deviceTimestamp: wall(received - 60 * second + 10 * minute), deviceTimeOffsetMinutes: nil, receivedMicros: received,
+            deviceTimestamp: wall(received - 60 * second + 10 * minute), deviceTimeOffsetMinutes: nil,
+            receivedMicros: received,
             comparisons: fast, policy: utc)
         #expect(recent.decision == .mapped(correctionMicros: -10 * minute))
         #expect(recent.effectiveMicros == received - 60 * second)
@@ -290,7 +304,8 @@ private func reason(_ time: TimeProvenance) -> String? {
 
         // No comparisons at all: as without a clock.
         let none = TimeDecisionRules.decide(
-            deviceTimestamp: wall(received - hour), deviceTimeOffsetMinutes: nil, receivedMicros: received, comparisons: [], policy: utc)
+            deviceTimestamp: wall(received - hour), deviceTimeOffsetMinutes: nil, receivedMicros: received,
+            comparisons: [], policy: utc)
         #expect(none.decision == .kept)
         #expect(none.syncMethod == "none")
     }
@@ -321,7 +336,8 @@ private func reason(_ time: TimeProvenance) -> String? {
         let jst: Int64 = 9 * hour
         let clock = comparison(at: received - 20 * second, offset: 0, zoneOffset: jst, utcOffsetMinutes: 540)
         let taken = received - hour
-        let time = decide(wall(taken, zoneOffset: jst), clock: clock, policy: TimePolicy(timeZoneIdentifier: "Europe/Berlin"))
+        let time = decide(
+            wall(taken, zoneOffset: jst), clock: clock, policy: TimePolicy(timeZoneIdentifier: "Europe/Berlin"))
         #expect(time.decision == .kept)
         #expect(time.effectiveMicros == taken)
         #expect(time.localOffsetSeconds == 3600)  // the policy's zone (CET in November)
@@ -331,15 +347,23 @@ private func reason(_ time: TimeProvenance) -> String? {
         let berlin = TimePolicy(timeZoneIdentifier: "Europe/Berlin")
         let summer = DeviceWallClock(year: 2026, month: 7, day: 1, hour: 12, minute: 0, second: 0)
         let summerUTC = TimeDecisionRules.utcMicros(of: summer, utcOffsetMinutes: nil, policy: berlin)
-        #expect(summerUTC == TimeDecisionRules.wallMicros(DeviceWallClock(year: 2026, month: 7, day: 1, hour: 10, minute: 0, second: 0)))
+        #expect(
+            summerUTC
+                == TimeDecisionRules.wallMicros(
+                    DeviceWallClock(year: 2026, month: 7, day: 1, hour: 10, minute: 0, second: 0)))
         let winter = DeviceWallClock(year: 2026, month: 12, day: 1, hour: 12, minute: 0, second: 0)
         let winterUTC = TimeDecisionRules.utcMicros(of: winter, utcOffsetMinutes: nil, policy: berlin)
-        #expect(winterUTC == TimeDecisionRules.wallMicros(DeviceWallClock(year: 2026, month: 12, day: 1, hour: 11, minute: 0, second: 0)))
+        #expect(
+            winterUTC
+                == TimeDecisionRules.wallMicros(
+                    DeviceWallClock(year: 2026, month: 12, day: 1, hour: 11, minute: 0, second: 0)))
         // 02:30 on 2026-10-25 happens twice (CEST, then CET): either instant is acceptable.
         let twice = DeviceWallClock(year: 2026, month: 10, day: 25, hour: 2, minute: 30, second: 0)
         let twiceUTC = TimeDecisionRules.utcMicros(of: twice, utcOffsetMinutes: nil, policy: berlin)
-        let cest = TimeDecisionRules.wallMicros(DeviceWallClock(year: 2026, month: 10, day: 25, hour: 0, minute: 30, second: 0))
-        let cet = TimeDecisionRules.wallMicros(DeviceWallClock(year: 2026, month: 10, day: 25, hour: 1, minute: 30, second: 0))
+        let cest = TimeDecisionRules.wallMicros(
+            DeviceWallClock(year: 2026, month: 10, day: 25, hour: 0, minute: 30, second: 0))
+        let cet = TimeDecisionRules.wallMicros(
+            DeviceWallClock(year: 2026, month: 10, day: 25, hour: 1, minute: 30, second: 0))
         #expect(twiceUTC == cest || twiceUTC == cet)
         // 02:30 on 2026-03-29 never happens: some instant within the hour around it, never nil.
         let skipped = DeviceWallClock(year: 2026, month: 3, day: 29, hour: 2, minute: 30, second: 0)
@@ -362,7 +386,10 @@ private func reason(_ time: TimeProvenance) -> String? {
         #expect(
             TimeDecisionRules.applying(minutes: 45, to: lateBase)
                 == DeviceWallClock(year: 2027, month: 1, day: 1, hour: 0, minute: 15, second: 0))
-        #expect(TimeDecisionRules.applying(minutes: -45, to: DeviceWallClock(year: 2027, month: 1, day: 1, hour: 0, minute: 15, second: 0)) == lateBase)
+        #expect(
+            TimeDecisionRules.applying(
+                minutes: -45, to: DeviceWallClock(year: 2027, month: 1, day: 1, hour: 0, minute: 15, second: 0))
+                == lateBase)
     }
 
     // MARK: Policy and helpers
@@ -371,7 +398,10 @@ private func reason(_ time: TimeProvenance) -> String? {
         let policy = TimePolicy(timeZoneIdentifier: "UTC")
         #expect(policy.syncToleranceMicros == 60 * second)
         #expect(policy.maxFutureMicros == 5 * minute)
-        #expect(policy.earliestBelievableMicros == TimeDecisionRules.wallMicros(DeviceWallClock(year: 2015, month: 1, day: 1, hour: 0, minute: 0, second: 0)))
+        #expect(
+            policy.earliestBelievableMicros
+                == TimeDecisionRules.wallMicros(
+                    DeviceWallClock(year: 2015, month: 1, day: 1, hour: 0, minute: 0, second: 0)))
         #expect(TimePolicy(timeZoneIdentifier: "Not/AZone").timeZone.secondsFromGMT(for: Date()) == 0)
         #expect(TimeDecisionRules.syncMethod(nil) == "none")
     }
@@ -387,7 +417,9 @@ private func reason(_ time: TimeProvenance) -> String? {
 
 @Suite struct DeviceClockHistoryTests {
     /// A comparison of a clock `ppm` fast with `initial` offset, `elapsed` after `start`; the device shows whole seconds.
-    private func drifting(_ elapsed: Int64, start: Int64 = received, initial: Int64 = 3 * second, ppm: Double = 40) -> ClockComparison {
+    private func drifting(_ elapsed: Int64, start: Int64 = received, initial: Int64 = 3 * second, ppm: Double = 40)
+        -> ClockComparison
+    {
         let gateway = start + elapsed + 123_456  // the middle of a read is not on a second boundary
         let offset = initial + Int64((Double(elapsed) * ppm / 1_000_000).rounded())
         return comparison(at: gateway, offset: offset)
@@ -424,7 +456,9 @@ private func reason(_ time: TimeProvenance) -> String? {
         let before = try #require(history.driftPPM)
         // Battery change: the clock restarts at 2000-01-01.
         let resetAt = received + 3 * day + hour
-        let resetEpoch = TimeDecisionRules.wallMicros(DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0)) ?? 0
+        let resetEpoch =
+            TimeDecisionRules.wallMicros(DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0))
+            ?? 0
         let resetOffset = resetEpoch - resetAt
         let entry = history.record(comparison(at: resetAt + day, offset: resetOffset))
         #expect(entry?.epoch == 1)
@@ -474,7 +508,9 @@ private func reason(_ time: TimeProvenance) -> String? {
 
     @Test func theHistoryIsBoundedAndCodable() throws {
         var history = DeviceClockHistory(timeZoneIdentifier: "Asia/Tokyo", maxEntries: 5)
-        for step: Int64 in 0..<8 { history.record(comparison(at: received + step * hour, offset: 0, zoneOffset: 9 * hour)) }
+        for step: Int64 in 0..<8 {
+            history.record(comparison(at: received + step * hour, offset: 0, zoneOffset: 9 * hour))
+        }
         #expect(history.entries.count == 5)
         #expect(history.latestOffsetMicros == 0)
         let decoded = try JSONDecoder().decode(DeviceClockHistory.self, from: JSONEncoder().encode(history))

@@ -22,7 +22,9 @@ import TimeSeries
 
     static func records(_ count: Int, from sequence: UInt16 = 1) -> AsyncStream<PendingReading> {
         let records = (0..<count).map { index in
-            glucoseReading(SeriesReadingTests.base + Int64(index) * 60_000_000, mgdl: 100 + Int64(index), sequence: sequence + UInt16(index))
+            glucoseReading(
+                SeriesReadingTests.base + Int64(index) * 60_000_000, mgdl: 100 + Int64(index),
+                sequence: sequence + UInt16(index))
         }
         return AsyncStream { continuation in
             for record in records { continuation.yield(PendingReading(reading: record, waiter: .transfer) {}) }
@@ -32,7 +34,9 @@ import TimeSeries
 
     /// A meter's sync ends while a strap's notifications linger: they go on lingering (a hub's meters ending their
     /// syncs every few seconds cut every strap's linger short, and its batches to a tenth of their size).
-    @Test(.timeLimit(.minutes(1))) func aSourceEndingWithNothingLingeringLeavesTheOthersNotificationsLingering() async throws {
+    @Test(.timeLimit(.minutes(1))) func aSourceEndingWithNothingLingeringLeavesTheOthersNotificationsLingering()
+        async throws
+    {
         let directory = try NotificationLingerTests.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
@@ -41,7 +45,8 @@ import TimeSeries
         let (strap, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(strap) }
         for second in 0..<12 {
-            let notification = SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
+            let notification = SeriesReadingTests.strap(
+                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
             continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
         }
         for _ in 0..<3_000 where await engine.queueDepth < 12 { try await Task.sleep(for: .milliseconds(10)) }
@@ -64,7 +69,9 @@ import TimeSeries
         let ledger = CountingLedger()
         let (store, engine) = try Self.engine(directory, ledger: ledger, batchSize: 32)
         defer { store.close() }
-        #expect(try await engine.ingest(PendingReading(reading: ProvenanceCatalogTests.readings()[0], waiter: .device) {}) != .quarantined)
+        #expect(
+            try await engine.ingest(PendingReading(reading: ProvenanceCatalogTests.readings()[0], waiter: .device) {})
+                != .quarantined)
         try await engine.consume(Self.records(10))
         let batches = ledger.batches
         #expect(batches.first == 1 && batches.dropFirst().reduce(0, +) == 10)
@@ -91,7 +98,8 @@ import TimeSeries
         }
         try await engine.consume(source)
         #expect(ledger.recorded.withLock { $0 } == 6)
-        #expect(ledger.confirmedFirst.withLock { $0 }, "a batch was recorded in the ledger before its device was confirmed")
+        #expect(
+            ledger.confirmedFirst.withLock { $0 }, "a batch was recorded in the ledger before its device was confirmed")
         #expect(try ReadingArchive(path: directory + "/engine.sqlite").readings(subject: "carol") == readings)
     }
 
@@ -104,7 +112,8 @@ import TimeSeries
             SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70 + second, rr: [850])
         }
         let batch = try readings.map { (try #require($0.identity).hex, $0) }
-        let spanned = try ReadingArchive(path: directory + "/spanned.sqlite").journal(batch, quarantine: [], released: [])
+        let spanned = try ReadingArchive(path: directory + "/spanned.sqlite").journal(
+            batch, quarantine: [], released: [])
         #expect(spanned.rows.count == 1 && spanned.tags.allSatisfy { $0 != nil })
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         let journaled = try archive.journal(batch, quarantine: [], released: [], rowsOnly: true)

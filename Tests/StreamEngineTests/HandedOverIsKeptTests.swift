@@ -18,13 +18,17 @@ import TimeSeries
         defer { pipeline.remove() }
         var configuration = SimulatedBloodPressureMonitor.Configuration()
         configuration.identity.serial = "BP2-9"
-        configuration.identity.systemID = SystemID(manufacturerIdentifier: 0x1009, organizationallyUniqueIdentifier: 0x00_1B_C5)
+        configuration.identity.systemID = SystemID(
+            manufacturerIdentifier: 0x1009, organizationallyUniqueIdentifier: 0x00_1B_C5)
         configuration.clock = SimulatedClock(reference: pipelineNow, timeZone: pipelineZone)
         configuration.faults.malformedEvery = 2  // the 2nd and 4th indications arrive one byte short
         let cuff = SimulatedBloodPressureMonitor(configuration: configuration, now: { pipelineNow })
-        await SimulatedReadings.fill(cuff, count: 4, users: [1, 2], seed: 9, end: pipelineNow.addingTimeInterval(-600), spacing: 3 * 3600)
+        await SimulatedReadings.fill(
+            cuff, count: 4, users: [1, 2], seed: 9, end: pipelineNow.addingTimeInterval(-600), spacing: 3 * 3600)
 
-        let failure = try await collect(cuff, engine: pipeline.engine, archive: pipeline.archive) { _, _ in throw DiskRefused() }
+        let failure = try await collect(cuff, engine: pipeline.engine, archive: pipeline.archive) { _, _ in
+            throw DiskRefused()
+        }
         let error = try #require(failure as? MalformedPayloadNotKept, "\(String(describing: failure))")
         #expect(error.description.contains("disk I/O error") && error.description.contains("not confirmed"))
         #expect(await cuff.confirmedCount == 1)  // the reading before it, which was stored
@@ -45,7 +49,9 @@ import TimeSeries
     final class RefusingLedger: BatchLedger {
         func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int { throw DiskRefused() }
         func lastBatch(recorded items: [LedgerEntry.Item]) -> Int? { nil }
-        func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int { throw DiskRefused() }
+        func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int {
+            throw DiskRefused()
+        }
     }
 
     /// A cuff's reading whose batch fails is never confirmed, and the link closes as soon as the batch fails — not when
@@ -55,7 +61,8 @@ import TimeSeries
         defer { pipeline.remove() }
         let cuff = await PipelineTests.cuff(5)
         for (user, subject) in [(UInt8(1), "alice"), (2, "bob")] {
-            _ = try await pipeline.engine.mapSubject(deviceKey: PipelineTests.key(0x1005), userID: user, subject: subject)
+            _ = try await pipeline.engine.mapSubject(
+                deviceKey: PipelineTests.key(0x1005), userID: user, subject: subject)
         }
         let held = await cuff.stored.count
         let clock = ContinuousClock()
@@ -64,7 +71,8 @@ import TimeSeries
             cuff, engine: pipeline.engine, archive: pipeline.archive,
             clientOptions: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(120)), closeOnFailure: true)
         #expect(failure != nil)
-        #expect(started.duration(to: clock.now) < .seconds(60), "the link stayed open until the acknowledgement wait ended")
+        #expect(
+            started.duration(to: clock.now) < .seconds(60), "the link stayed open until the acknowledgement wait ended")
         #expect(await cuff.confirmedCount == 0)
         #expect(await cuff.stored.count == held, "the cuff must keep the readings nobody stored")
     }
@@ -75,7 +83,9 @@ import TimeSeries
         let pipeline = try await TestPipeline.make()
         defer { pipeline.remove() }
         let meter = await PipelineTests.meter(7)
-        await meter.measure(milligramsPerDeciliter: 0, status: [.stripInsertionError], statusOnly: true, at: pipelineNow.addingTimeInterval(-300))
+        await meter.measure(
+            milligramsPerDeciliter: 0, status: [.stripInsertionError], statusOnly: true,
+            at: pipelineNow.addingTimeInterval(-300))
         await meter.measure(milligramsPerDeciliter: 104, at: pipelineNow.addingTimeInterval(-200))
         #expect(try await collect(meter, engine: pipeline.engine, archive: pipeline.archive) == nil)
         let readings = try pipeline.archive.quarantined().map(\.reading)

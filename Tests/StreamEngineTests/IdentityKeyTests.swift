@@ -10,12 +10,14 @@ import Testing
 /// reading (v10) convert on first open and are found, deduplicated and read back exactly as before.
 @Suite struct IdentityKeyTests {
     @Test func rowsWrittenWithAKeyForEveryReadingConvertAndAreStillFound() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("identity-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("identity-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/engine.sqlite"
         let readings = ProvenanceCatalogTests.readings()
-        #expect(readings.contains { $0.identityAnchoredOnReceipt } && readings.contains { !$0.identityAnchoredOnReceipt })
+        #expect(
+            readings.contains { $0.identityAnchoredOnReceipt } && readings.contains { !$0.identityAnchoredOnReceipt })
         do {
             // As v10 wrote them: every row with its 16-byte key, in one batch of ledger entry 5.
             let queue = try DatabaseQueue(path: path)
@@ -32,17 +34,24 @@ import Testing
                             VALUES (?, ?, ?, ?, ?, 1, 5, ?)
                             """,
                         arguments: [
-                            IdentityKey.of(identity), try streams.id(subject: reading.subject ?? "", kind: reading.kind, db),
-                            reading.time.effectiveMicros, Int(reading.flags.rawValue), try catalog.entry(of: template, db).id,
+                            IdentityKey.of(identity),
+                            try streams.id(subject: reading.subject ?? "", kind: reading.kind, db),
+                            reading.time.effectiveMicros, Int(reading.flags.rawValue),
+                            try catalog.entry(of: template, db).id,
                             Data(variation.encoded()),
                         ])
                 }
-                try db.execute(sql: "INSERT INTO reading_batch (first_row, last_row, ledger_sequence, feed_seq) SELECT min(id), max(id), 5, 1 FROM reading")
+                try db.execute(
+                    sql:
+                        "INSERT INTO reading_batch (first_row, last_row, ledger_sequence, feed_seq) SELECT min(id), max(id), 5, 1 FROM reading"
+                )
             }
         }
         let archive = try ReadingArchive(path: path)
         let keys = try await archive.queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT identity FROM reading ORDER BY id").map { ($0["identity"] as Data?) != nil }
+            try Row.fetchAll(db, sql: "SELECT identity FROM reading ORDER BY id").map {
+                ($0["identity"] as Data?) != nil
+            }
         }
         #expect(keys == readings.map { !$0.identityAnchoredOnReceipt })
         let indexed = try await archive.queue.read { db in
@@ -58,10 +67,15 @@ import Testing
             #expect(try archive.ledgerSequence(of: reading) == 5)
             if reading.identityAnchoredOnReceipt {
                 let found = try archive.readings(
-                    effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)), subjects: ["carol", "dave"])
+                    effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)),
+                    subjects: ["carol", "dave"])
                 #expect(found == [reading])
                 // Another subject's streams do not answer, and a different identity at the same instant is not it.
-                #expect(try archive.readings(effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)), subjects: ["nobody"]).isEmpty)
+                #expect(
+                    try archive.readings(
+                        effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)),
+                        subjects: ["nobody"]
+                    ).isEmpty)
                 var other = reading
                 other.rawPayloads = [[0x00, 0x01]]
                 #expect(try archive.archived(other) == nil)
@@ -81,13 +95,20 @@ import Testing
         let batch = try [notification, twin].map { (try #require($0.identity).hex, $0) }
         #expect(batch[0].0 != batch[1].0)
         #expect(try archive.existing(batch).isEmpty)
-        #expect(try await pipeline.engine.ingest(PendingReading(reading: notification) {}) == .stored(try #require(notification.identity)))
+        #expect(
+            try await pipeline.engine.ingest(PendingReading(reading: notification) {})
+                == .stored(try #require(notification.identity)))
         #expect(try archive.existing(batch) == [batch[0].0])
-        #expect(try await pipeline.engine.ingest(PendingReading(reading: twin) {}) == .stored(try #require(twin.identity)))
+        #expect(
+            try await pipeline.engine.ingest(PendingReading(reading: twin) {}) == .stored(try #require(twin.identity)))
         #expect(try archive.existing(batch) == Set(batch.map(\.0)))
-        #expect(try await pipeline.engine.ingest(PendingReading(reading: notification) {}) == .duplicate(try #require(notification.identity)))
+        #expect(
+            try await pipeline.engine.ingest(PendingReading(reading: notification) {})
+                == .duplicate(try #require(notification.identity)))
         let rows = try await archive.queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT identity, span_count FROM reading ORDER BY id").map { (($0["identity"] as Data?) != nil, $0["span_count"] as Int?) }
+            try Row.fetchAll(db, sql: "SELECT identity, span_count FROM reading ORDER BY id").map {
+                (($0["identity"] as Data?) != nil, $0["span_count"] as Int?)
+            }
         }
         #expect(rows.map(\.0) == [false, false])
         #expect(rows.map(\.1) == [nil, nil])  // one notification in a batch is a row (a span holds several)

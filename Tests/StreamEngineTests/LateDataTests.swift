@@ -1,23 +1,33 @@
 import Foundation
-import Synchronization
 import Provenance
-@testable import StreamEngine
+import Synchronization
 import Testing
 import TimeSeries
 
+@testable import StreamEngine
+
 /// A glucose reading at `micros` with value `mgdl` (kg/L exact: mg/dL × 10⁻⁵), anchored by `sequence`.
-func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: ReadingFlags = [], subject: String? = "carol") -> Reading {
+func glucoseReading(
+    _ micros: Int64, mgdl: Int64, sequence: UInt16, flags: ReadingFlags = [], subject: String? = "carol"
+) -> Reading {
     var device = DeviceRecord(link: "test")
     device.systemID = "00-1B-C5-00-00-00-22-01"
     var context = MeasurementContext()
     context.glucose = GlucoseContext(sequenceNumber: sequence)
     let time = TimeProvenance(
-        deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .kept, effectiveMicros: micros,
+        deviceTimestamp: nil, receivedMicros: micros, clock: nil, clockOffsetMicros: nil, decision: .kept,
+        effectiveMicros: micros,
         localOffsetSeconds: 32_400, syncMethod: "none")
     return Reading(
-        kind: .glucose, components: [ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: mgdl, exponent: -5)), unit: "kg/L")],
-        subject: subject, device: device, gateway: GatewayRecord(id: "gw", softwareVersion: "test"), context: context, time: time, flags: flags,
-        characteristic: "0x2A18", rawPayloads: [[UInt8(truncatingIfNeeded: sequence), UInt8(truncatingIfNeeded: mgdl)]], sequenceNumber: sequence)
+        kind: .glucose,
+        components: [
+            ReadingComponent(
+                metric: .glucose, value: .quantity(DecimalQuantity(mantissa: mgdl, exponent: -5)), unit: "kg/L")
+        ],
+        subject: subject, device: device, gateway: GatewayRecord(id: "gw", softwareVersion: "test"), context: context,
+        time: time, flags: flags,
+        characteristic: "0x2A18",
+        rawPayloads: [[UInt8(truncatingIfNeeded: sequence), UInt8(truncatingIfNeeded: mgdl)]], sequenceNumber: sequence)
 }
 
 @Suite struct LateDataTests {
@@ -30,14 +40,19 @@ func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: Readi
         defer { pipeline.remove() }
         var revisions = pipeline.engine.revisions.makeAsyncIterator()
         // Tuesday 08:10 and Saturday 08:05 arrive first.
-        #expect(try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 600_000_000, mgdl: 100, sequence: 1)) {}) != .quarantined)
+        #expect(
+            try await pipeline.engine.ingest(
+                PendingReading(reading: glucoseReading(Self.tuesday8 + 600_000_000, mgdl: 100, sequence: 1)) {})
+                != .quarantined)
         let first = [await revisions.next(), await revisions.next()].compactMap { $0 }
         #expect(first.map(\.width) == [.hour, .day])
         #expect(first.allSatisfy { $0.version == 1 && $0.summary.aggregate.count == 1 })
-        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.saturday8 + 300_000_000, mgdl: 140, sequence: 3)) {})
+        _ = try await pipeline.engine.ingest(
+            PendingReading(reading: glucoseReading(Self.saturday8 + 300_000_000, mgdl: 140, sequence: 3)) {})
         _ = [await revisions.next(), await revisions.next()]
         // Then a stored record from Tuesday 08:40 arrives: Tuesday's 08:00 hour and Tuesday's day get version 2.
-        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 2_400_000_000, mgdl: 121, sequence: 2)) {})
+        _ = try await pipeline.engine.ingest(
+            PendingReading(reading: glucoseReading(Self.tuesday8 + 2_400_000_000, mgdl: 121, sequence: 2)) {})
         let late = [await revisions.next(), await revisions.next()].compactMap { $0 }
         let hour = try #require(late.first { $0.width == .hour })
         let day = try #require(late.first { $0.width == .day })
@@ -49,7 +64,11 @@ func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: Readi
         #expect(day.startMicros == Self.tuesday8 - 8 * 3_600_000_000)
         #expect(hour.late && day.late)
         // A doubtful reading revises the window too, and is counted as excluded, not averaged.
-        _ = try await pipeline.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 3_000_000_000, mgdl: 400, sequence: 4, flags: [.sensorAnnunciation])) {})
+        _ = try await pipeline.engine.ingest(
+            PendingReading(
+                reading: glucoseReading(
+                    Self.tuesday8 + 3_000_000_000, mgdl: 400, sequence: 4, flags: [.sensorAnnunciation])
+            ) {})
         let doubtful = try #require(await revisions.next())
         #expect(doubtful.version == 3 && doubtful.summary.aggregate.count == 2 && doubtful.summary.excludedCount == 1)
     }
@@ -57,15 +76,19 @@ func glucoseReading(_ micros: Int64, mgdl: Int64, sequence: UInt16, flags: Readi
     @Test func versionsContinueAcrossARestart() async throws {
         let zones = ["carol": TimeZone(identifier: "Asia/Tokyo")!]
         let first = try await TestPipeline.make(zones: zones)
-        _ = try await first.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
+        _ = try await first.engine.ingest(
+            PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
         first.close()
         let second = try await TestPipeline.make(zones: zones, directory: first.directory)
         defer { second.remove() }
         var revisions = second.engine.revisions.makeAsyncIterator()
         // The same record again is a duplicate: no revision. A new one in the same hour is version 2.
-        #expect(try await second.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
-            == .duplicate(try #require(glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1).identity)))
-        _ = try await second.engine.ingest(PendingReading(reading: glucoseReading(Self.tuesday8 + 60_000_000, mgdl: 104, sequence: 2)) {})
+        #expect(
+            try await second.engine.ingest(
+                PendingReading(reading: glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1)) {})
+                == .duplicate(try #require(glucoseReading(Self.tuesday8, mgdl: 100, sequence: 1).identity)))
+        _ = try await second.engine.ingest(
+            PendingReading(reading: glucoseReading(Self.tuesday8 + 60_000_000, mgdl: 104, sequence: 2)) {})
         #expect(await revisions.next()?.version == 2)
     }
 }
@@ -75,13 +98,23 @@ final class ManualClock: @unchecked Sendable {
     private let lock = NSLock()
     private var micros: Int64
     init(_ micros: Int64) { self.micros = micros }
-    var now: Int64 { lock.lock(); defer { lock.unlock() }; return micros }
-    func advance(seconds: Int64) { lock.lock(); micros += seconds * 1_000_000; lock.unlock() }
+    var now: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return micros
+    }
+    func advance(seconds: Int64) {
+        lock.lock()
+        micros += seconds * 1_000_000
+        lock.unlock()
+    }
 }
 
 @Suite struct CoalescedSummaryTests {
     /// An engine whose windows wait a minute before they are revised, on a clock the test moves.
-    static func engine(_ directory: String, clock: ManualClock) throws -> (TimeSeriesStore, ReadingArchive, StreamEngine) {
+    static func engine(_ directory: String, clock: ManualClock) throws -> (
+        TimeSeriesStore, ReadingArchive, StreamEngine
+    ) {
         let store = try TimeSeriesStore(directory: directory + "/store")
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
         var options = StreamEngineOptions()
@@ -91,7 +124,9 @@ final class ManualClock: @unchecked Sendable {
     }
 
     @Test func aBusyHourIsRevisedOncePerIntervalAndTheFinalVersionSurvivesAStop() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-coalesce-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-coalesce-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let saturday = LateDataTests.saturday8
@@ -99,38 +134,49 @@ final class ManualClock: @unchecked Sendable {
         var (store, archive, engine) = try Self.engine(directory, clock: clock)
         // Ten batches in the same hour, seconds apart: nothing is revised yet (each would have made two versions).
         for i in 0..<10 {
-            _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + Int64(i) * 1_000_000, mgdl: 100 + Int64(i), sequence: UInt16(i + 1))) {})
+            _ = try await engine.ingest(
+                PendingReading(
+                    reading: glucoseReading(
+                        saturday + Int64(i) * 1_000_000, mgdl: 100 + Int64(i), sequence: UInt16(i + 1))
+                ) {})
             clock.advance(seconds: 5)
         }
         #expect(try archive.summaryRevisions(after: 0).isEmpty)
         // A minute after the window became pending, the next batch revises it once, with every reading so far.
         clock.advance(seconds: 20)
-        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 30_000_000, mgdl: 130, sequence: 11)) {})
+        _ = try await engine.ingest(
+            PendingReading(reading: glucoseReading(saturday + 30_000_000, mgdl: 130, sequence: 11)) {})
         let revised = try archive.summaryRevisions(after: 0)
         #expect(revised.map(\.revision.width) == [.hour, .day])
         #expect(revised.allSatisfy { $0.revision.version == 1 && $0.revision.summary.aggregate.count == 11 })
         // A late record pends again; a timer with nothing else arriving revises it once due.
-        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 40_000_000, mgdl: 90, sequence: 12)) {})
+        _ = try await engine.ingest(
+            PendingReading(reading: glucoseReading(saturday + 40_000_000, mgdl: 90, sequence: 12)) {})
         await engine.flushSummaries()
         #expect(try archive.summaryRevisions(after: 0).count == 2)
         clock.advance(seconds: 61)
         await engine.flushSummaries()
         let second = try archive.summaryRevisions(after: 0).dropFirst(2)
-        #expect(second.map(\.revision.version) == [2, 2] && second.allSatisfy { $0.revision.summary.aggregate.count == 12 })
+        #expect(
+            second.map(\.revision.version) == [2, 2] && second.allSatisfy { $0.revision.summary.aggregate.count == 12 })
         // One more reading, then a stop before it is due: the pending window is revised at the next start.
-        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 50_000_000, mgdl: 95, sequence: 13)) {})
+        _ = try await engine.ingest(
+            PendingReading(reading: glucoseReading(saturday + 50_000_000, mgdl: 95, sequence: 13)) {})
         store.close()
         (store, archive, engine) = try Self.engine(directory, clock: clock)
         defer { store.close() }
         try await engine.recover()
         let third = try archive.summaryRevisions(after: 0).dropFirst(4)
-        #expect(third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
+        #expect(
+            third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
     }
 
     /// A batch revises at most `WindowTracker.flushLimitPerBatch` due windows (the oldest first), so no reading
     /// waiting in it pays for a whole minute of windows; the rest follow with the next batch or the timer.
     @Test func aBatchRevisesABoundedNumberOfDueWindows() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-coalesce-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-coalesce-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let saturday = LateDataTests.saturday8
@@ -139,11 +185,13 @@ final class ManualClock: @unchecked Sendable {
         defer { store.close() }
         // Forty people's meters: 80 windows (hour and day) pending.
         for person in 0..<40 {
-            _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday, mgdl: 100, sequence: 1, subject: "p\(person)")) {})
+            _ = try await engine.ingest(
+                PendingReading(reading: glucoseReading(saturday, mgdl: 100, sequence: 1, subject: "p\(person)")) {})
         }
         #expect(try archive.summaryRevisions(after: 0).isEmpty)
         clock.advance(seconds: 61)
-        _ = try await engine.ingest(PendingReading(reading: glucoseReading(saturday + 1_000_000, mgdl: 101, sequence: 2)) {})
+        _ = try await engine.ingest(
+            PendingReading(reading: glucoseReading(saturday + 1_000_000, mgdl: 101, sequence: 2)) {})
         #expect(try archive.summaryRevisions(after: 0).count == WindowTracker.flushLimitPerBatch)
         await engine.flushSummaries()
         let all = try archive.summaryRevisions(after: 0)
@@ -156,7 +204,11 @@ final class ManualClock: @unchecked Sendable {
 final class CountingLedger: BatchLedger, @unchecked Sendable {
     private let lock = NSLock()
     private var sizes: [Int] = []
-    var batches: [Int] { lock.lock(); defer { lock.unlock() }; return sizes }
+    var batches: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return sizes
+    }
     func record(_ readings: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int {
         lock.lock()
         defer { lock.unlock() }
@@ -175,13 +227,16 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 @Suite struct NotificationLingerTests {
     /// A fresh data directory for one test (the caller removes it).
     static func directory() throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-linger-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-linger-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory
     }
 
     static func engine(
-        _ directory: String, ledger: CountingLedger, linger: Duration, batchSize: Int? = nil, importBatchSize: Int? = nil
+        _ directory: String, ledger: CountingLedger, linger: Duration, batchSize: Int? = nil,
+        importBatchSize: Int? = nil
     ) throws -> (TimeSeriesStore, StreamEngine) {
         let store = try TimeSeriesStore(directory: directory + "/store")
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
@@ -236,7 +291,10 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         let pressure = ProvenanceCatalogTests.readings()[0]
         var pulse = pressure
         pulse.kind = .pulseRate
-        pulse.components = [ReadingComponent(metric: .pulseRate, value: .quantity(DecimalQuantity(mantissa: 72, exponent: 0)), unit: "/min")]
+        pulse.components = [
+            ReadingComponent(
+                metric: .pulseRate, value: .quantity(DecimalQuantity(mantissa: 72, exponent: 0)), unit: "/min")
+        ]
         pulse.flags.remove(.valueAbsent)
         let readings = [pressure, pulse]
         let events = Mutex<[String]>([])
@@ -262,12 +320,14 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
-        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600), batchSize: 8, importBatchSize: 64)
+        let (store, engine) = try Self.engine(
+            directory, ledger: ledger, linger: .seconds(600), batchSize: 8, importBatchSize: 64)
         defer { store.close() }
         let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(stream) }
         for second in 0..<40 {
-            let notification = SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
+            let notification = SeriesReadingTests.strap(
+                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
             continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
         }
         for _ in 0..<3_000 where await engine.queueDepth < 40 { try await Task.sleep(for: .milliseconds(10)) }
@@ -284,13 +344,15 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = CountingLedger()
         // A batch is six notifications: full before the (long) linger ends.
-        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .seconds(600), batchSize: 6, importBatchSize: 6)
+        let (store, engine) = try Self.engine(
+            directory, ledger: ledger, linger: .seconds(600), batchSize: 6, importBatchSize: 6)
         defer { store.close() }
         let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(stream) }
         for group in 0..<4 {
             for second in (group * 6)..<(group * 6 + 6) {
-                let notification = SeriesReadingTests.strap(SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70 + second % 9, rr: [850])
+                let notification = SeriesReadingTests.strap(
+                    SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70 + second % 9, rr: [850])
                 continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
             }
             for _ in 0..<500 where ledger.batches.count <= group { try await Task.sleep(for: .milliseconds(10)) }

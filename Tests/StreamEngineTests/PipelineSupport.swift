@@ -11,12 +11,18 @@ struct TestPipeline {
     let archive: ReadingArchive
     let engine: StreamEngine
 
-    static func make(zones: [String: TimeZone] = [:], ledger: (any BatchLedger)? = nil, directory: String? = nil) async throws -> TestPipeline {
-        let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("gw-engine-\(UUID().uuidString.prefix(8))").path
+    static func make(zones: [String: TimeZone] = [:], ledger: (any BatchLedger)? = nil, directory: String? = nil)
+        async throws -> TestPipeline
+    {
+        let directory =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("gw-engine-\(UUID().uuidString.prefix(8))")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try TimeSeriesStore(directory: directory + "/store")
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
-        let engine = try StreamEngine(store: store, archive: archive, ledger: ledger, windows: WindowTracker(zones: zones))
+        let engine = try StreamEngine(
+            store: store, archive: archive, ledger: ledger, windows: WindowTracker(zones: zones))
         try await engine.recover()
         return TestPipeline(directory: directory, store: store, archive: archive, engine: engine)
     }
@@ -52,8 +58,11 @@ let pipelineZone = TimeZone(identifier: "Asia/Tokyo")!
 /// marked as test data (the tests check clinical flags, not HTEST).
 func mapperOptions() -> ReadingMapperOptions {
     let policy = TimePolicy(timeZoneIdentifier: "Asia/Tokyo")
-    return ReadingMapperOptions(gateway: GatewayRecord(id: "gw-test", softwareVersion: "test")) { stamp, offset, received, clocks in
-        TimeDecisionRules.decide(deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks, policy: policy)
+    return ReadingMapperOptions(gateway: GatewayRecord(id: "gw-test", softwareVersion: "test")) {
+        stamp, offset, received, clocks in
+        TimeDecisionRules.decide(
+            deviceTimestamp: stamp, deviceTimeOffsetMinutes: offset, receivedMicros: received, comparisons: clocks,
+            policy: policy)
     }
 }
 
@@ -71,20 +80,23 @@ func collect(
     await client.start()
     defer { client.close() }
     let sessionOptions = ProfileSessionOptions(
-        setDeviceClockWhenOffBy: nil, deviceTimeZone: pipelineZone, clock: GatewayClock { pipelineClock.now() }, link: "socketpair")
+        setDeviceClockWhenOffBy: nil, deviceTimeZone: pipelineZone, clock: GatewayClock { pipelineClock.now() },
+        link: "socketpair")
     let connection = try await DeviceReadings.readings(
         client: client, sessionOptions: sessionOptions, mapperOptions: mapperOptions(),
         cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
         saveCursor: { device, next in
             // As gatewayd keeps them (RecordCursorWriter), but written at once: the tests read the cursor right after.
             try? archive.setRecordCursor(deviceKey: device.key, to: next)
-        }
-    ) { payload, identity in
-        if let onMalformed { return try await onMalformed(payload, identity) }
-        try archive.recordMalformed(
-            deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? "unknown", characteristic: payload.characteristic.description,
-            bytes: payload.bytes, error: payload.error.description, receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
-    }
+        },
+        onMalformed: { payload, identity in
+            if let onMalformed { return try await onMalformed(payload, identity) }
+            try archive.recordMalformed(
+                deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? "unknown",
+                characteristic: payload.characteristic.description,
+                bytes: payload.bytes, error: payload.error.description,
+                receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
+        })
     var failure: (any Error)?
     do {
         // As gatewayd does: a reading that could not be stored closes the link at once (`closeOnFailure`).

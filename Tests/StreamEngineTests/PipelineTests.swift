@@ -6,34 +6,45 @@ import Testing
 import TimeSeries
 
 @Suite struct PipelineTests {
-    static func cuff(_ index: Int, resend: Bool = false, batteryChangedHoursAgo: Double? = nil) async -> SimulatedBloodPressureMonitor {
+    static func cuff(_ index: Int, resend: Bool = false, batteryChangedHoursAgo: Double? = nil) async
+        -> SimulatedBloodPressureMonitor
+    {
         var configuration = SimulatedBloodPressureMonitor.Configuration()
         configuration.identity.serial = "BP2-\(index)"
-        configuration.identity.systemID = SystemID(manufacturerIdentifier: UInt64(0x1000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
+        configuration.identity.systemID = SystemID(
+            manufacturerIdentifier: UInt64(0x1000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
         configuration.clock = SimulatedClock(reference: pipelineNow, timeZone: pipelineZone)
-        if let hours = batteryChangedHoursAgo { configuration.clock.batteryChangedAt = pipelineNow.addingTimeInterval(-hours * 3600) }
+        if let hours = batteryChangedHoursAgo {
+            configuration.clock.batteryChangedAt = pipelineNow.addingTimeInterval(-hours * 3600)
+        }
         configuration.resendsStoredReadings = resend
         let cuff = SimulatedBloodPressureMonitor(configuration: configuration, now: { pipelineNow })
-        await SimulatedReadings.fill(cuff, count: 4, users: [1, 2], seed: UInt64(index), end: pipelineNow.addingTimeInterval(-600), spacing: 3 * 3600)
+        await SimulatedReadings.fill(
+            cuff, count: 4, users: [1, 2], seed: UInt64(index), end: pipelineNow.addingTimeInterval(-600),
+            spacing: 3 * 3600)
         return cuff
     }
 
-    static func meter(_ index: Int, ignoresFilter: Bool = false, clockOffset: Double = 0) async -> SimulatedGlucoseMeter {
+    static func meter(_ index: Int, ignoresFilter: Bool = false, clockOffset: Double = 0) async -> SimulatedGlucoseMeter
+    {
         var configuration = SimulatedGlucoseMeter.Configuration()
         configuration.identity.serial = "GL1-\(index)"
-        configuration.identity.systemID = SystemID(manufacturerIdentifier: UInt64(0x2000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
+        configuration.identity.systemID = SystemID(
+            manufacturerIdentifier: UInt64(0x2000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
         configuration.clock = SimulatedClock(offset: clockOffset, reference: pipelineNow, timeZone: pipelineZone)
         configuration.recordInterval = .zero
         configuration.ignoresRecordFilter = ignoresFilter
         let meter = SimulatedGlucoseMeter(configuration: configuration, now: { pipelineNow })
-        await SimulatedReadings.fill(meter, count: 5, seed: UInt64(index), end: pipelineNow.addingTimeInterval(-600), spacing: 3600)
+        await SimulatedReadings.fill(
+            meter, count: 5, seed: UInt64(index), end: pipelineNow.addingTimeInterval(-600), spacing: 3600)
         return meter
     }
 
     static func strap(_ index: Int) -> SimulatedHeartRateStrap {
         var configuration = SimulatedHeartRateStrap.Configuration()
         configuration.identity.serial = "HR5-\(index)"
-        configuration.identity.systemID = SystemID(manufacturerIdentifier: UInt64(0x3000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
+        configuration.identity.systemID = SystemID(
+            manufacturerIdentifier: UInt64(0x3000 + index), organizationallyUniqueIdentifier: 0x00_1B_C5)
         configuration.interval = .milliseconds(2)
         configuration.count = 5
         configuration.seed = UInt64(index)
@@ -51,17 +62,27 @@ import TimeSeries
         let archive = pipeline.archive
         // Subjects: every cuff's user 1 and 2 (except cuff 0's user 2, left unmapped), every meter and strap.
         for index in 0..<20 {
-            try await engine.mapSubject(deviceKey: Self.key(UInt64(0x1000 + index)), userID: 1, subject: "alice-\(index)")
-            if index != 0 { try await engine.mapSubject(deviceKey: Self.key(UInt64(0x1000 + index)), userID: 2, subject: "bob-\(index)") }
+            try await engine.mapSubject(
+                deviceKey: Self.key(UInt64(0x1000 + index)), userID: 1, subject: "alice-\(index)")
+            if index != 0 {
+                try await engine.mapSubject(
+                    deviceKey: Self.key(UInt64(0x1000 + index)), userID: 2, subject: "bob-\(index)")
+            }
         }
         for index in 0..<15 {
-            try await engine.mapSubject(deviceKey: Self.key(UInt64(0x2000 + index)), userID: nil, subject: "carol-\(index)")
-            try await engine.mapSubject(deviceKey: Self.key(UInt64(0x3000 + index)), userID: nil, subject: "dave-\(index)")
+            try await engine.mapSubject(
+                deviceKey: Self.key(UInt64(0x2000 + index)), userID: nil, subject: "carol-\(index)")
+            try await engine.mapSubject(
+                deviceKey: Self.key(UInt64(0x3000 + index)), userID: nil, subject: "dave-\(index)")
         }
         var cuffs: [SimulatedBloodPressureMonitor] = []
-        for index in 0..<20 { cuffs.append(await Self.cuff(index, resend: index % 2 == 0, batteryChangedHoursAgo: index == 3 ? 24 : nil)) }
+        for index in 0..<20 {
+            cuffs.append(await Self.cuff(index, resend: index % 2 == 0, batteryChangedHoursAgo: index == 3 ? 24 : nil))
+        }
         var meters: [SimulatedGlucoseMeter] = []
-        for index in 0..<15 { meters.append(await Self.meter(index, ignoresFilter: index % 3 == 0, clockOffset: index == 1 ? 600 : 0)) }
+        for index in 0..<15 {
+            meters.append(await Self.meter(index, ignoresFilter: index % 3 == 0, clockOffset: index == 1 ? 600 : 0))
+        }
         let straps = (0..<15).map(Self.strap)
 
         // Two rounds of connections, all 50 devices at once each round.
@@ -97,7 +118,8 @@ import TimeSeries
         // The reset cuff's readings are never dated 2000.
         let resetKey = Self.key(0x1003)
         for reading in try archive.readings(subject: "alice-3") where reading.device.key == resetKey {
-            #expect(reading.time.effectiveMicros > 1_700_000_000_000_000, "a reading dated \(reading.time.effectiveMicros)")
+            #expect(
+                reading.time.effectiveMicros > 1_700_000_000_000_000, "a reading dated \(reading.time.effectiveMicros)")
         }
 
         // Meter 1 runs 10 minutes fast: its records are mapped back by exactly 600 s; meter 2 is in sync: kept.
@@ -123,7 +145,9 @@ import TimeSeries
             for reading in try archive.readings(subject: subject) {
                 let identity = try #require(reading.identity)
                 #expect(try archive.archived(reading) == reading)
-                if !reading.identityAnchoredOnReceipt { #expect(try archive.reading(identity: identity.hex) == reading) }
+                if !reading.identityAnchoredOnReceipt {
+                    #expect(try archive.reading(identity: identity.hex) == reading)
+                }
                 // A strap's Body Sensor Location, read once per connection, is on every reading of it.
                 if reading.kind == .heartRate { #expect(reading.context.bodySensorLocation == "chest") }
                 identities += 1

@@ -22,17 +22,24 @@ import TimeSeries
         bp.context.statusLabels = ["body_movement_detected", "improper_measurement_position"]
         bp.context.pulseRateRange = "within_range"
         bp.components = [
-            ReadingComponent(metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)), unit: "mm[Hg]"),
-            ReadingComponent(metric: .diastolicPressure, value: .quantity(DecimalQuantity(mantissa: 80, exponent: 0)), unit: "mm[Hg]"),
+            ReadingComponent(
+                metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)),
+                unit: "mm[Hg]"),
+            ReadingComponent(
+                metric: .diastolicPressure, value: .quantity(DecimalQuantity(mantissa: 80, exponent: 0)), unit: "mm[Hg]"
+            ),
             ReadingComponent(metric: .meanArterialPressure, value: .absent(.notANumber), unit: "mm[Hg]"),
         ]
         bp.flags = [.bodyMovement, .improperPosition, .valueAbsent, .timeCorrected]
         bp.time = TimeProvenance(
-            deviceTimestamp: DeviceWallClock(year: 2026, month: 11, day: 21, hour: 8, minute: 3, second: 0), receivedMicros: 1_795_388_500_000_000,
+            deviceTimestamp: DeviceWallClock(year: 2026, month: 11, day: 21, hour: 8, minute: 3, second: 0),
+            receivedMicros: 1_795_388_500_000_000,
             clock: ClockComparison(
-                deviceTime: DeviceWallClock(year: 2026, month: 11, day: 21, hour: 8, minute: 4, second: 40), deviceUTCOffsetMinutes: 540,
+                deviceTime: DeviceWallClock(year: 2026, month: 11, day: 21, hour: 8, minute: 4, second: 40),
+                deviceUTCOffsetMinutes: 540,
                 gatewayMicros: 1_795_388_499_000_000, roundTripMicros: 41_000, afterSet: false),
-            clockOffsetMicros: 180_000_000, decision: .mapped(correctionMicros: -180_000_000), effectiveMicros: 1_795_388_400_000_000,
+            clockOffsetMicros: 180_000_000, decision: .mapped(correctionMicros: -180_000_000),
+            effectiveMicros: 1_795_388_400_000_000,
             localOffsetSeconds: 32_400, syncMethod: "cts_read")
         bp.rawPayloads = [[0x1E, 0xB5, 0xF4, 0x50, 0x00, 0xFF, 0x07]]
 
@@ -61,12 +68,18 @@ import TimeSeries
         strap.context = MeasurementContext()
         strap.context.sensorContact = "detected"
         strap.components = [
-            ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: 71, exponent: 0)), unit: "/min"),
-            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 845 * 9_765_625, exponent: -10)), unit: "s"),
-            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 851 * 9_765_625, exponent: -10)), unit: "s"),
+            ReadingComponent(
+                metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: 71, exponent: 0)), unit: "/min"),
+            ReadingComponent(
+                metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 845 * 9_765_625, exponent: -10)),
+                unit: "s"),
+            ReadingComponent(
+                metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 851 * 9_765_625, exponent: -10)),
+                unit: "s"),
         ]
         strap.time = TimeProvenance(
-            deviceTimestamp: nil, receivedMicros: 1_795_388_800_000_123, clock: nil, clockOffsetMicros: nil, decision: .receiveTime,
+            deviceTimestamp: nil, receivedMicros: 1_795_388_800_000_123, clock: nil, clockOffsetMicros: nil,
+            decision: .receiveTime,
             effectiveMicros: 1_795_388_800_000_123, localOffsetSeconds: 32_400, syncMethod: "none")
         strap.rawPayloads = [[0x16, 71, 0x4D, 0x03, 0x53, 0x03]]
         var bare = strap
@@ -89,7 +102,9 @@ import TimeSeries
             if reading.kind == .heartRate { #expect(body.count <= 32) }
             // A damaged body is an error that names what is wrong, never a different reading.
             for cut in [1, body.count / 2, body.count - 1] {
-                #expect(throws: ReadingSplitError.self) { try ReadingVariation(decoding: Array(body.prefix(cut)), effectiveMicros: 0) }
+                #expect(throws: ReadingSplitError.self) {
+                    try ReadingVariation(decoding: Array(body.prefix(cut)), effectiveMicros: 0)
+                }
             }
         }
         // Notifications of one strap share their template; only the variation differs.
@@ -120,7 +135,8 @@ import TimeSeries
         var skewed = cuff
         skewed.time.decision = .mapped(correctionMicros: -170_000_123)
         let (skewedTemplate, skewedVariation) = skewed.split()
-        let skewedDecoded = try ReadingVariation(decoding: skewedVariation.encoded(), effectiveMicros: skewed.time.effectiveMicros)
+        let skewedDecoded = try ReadingVariation(
+            decoding: skewedVariation.encoded(), effectiveMicros: skewed.time.effectiveMicros)
         #expect(try Reading(template: skewedTemplate, variation: skewedDecoded) == skewed)
         // Series readings keep it in the template (their variation is not stored).
         #expect(cuff.split(evidenceInVariation: false).0.time.clock == cuff.time.clock)
@@ -135,7 +151,8 @@ import TimeSeries
         for clock in [
             DeviceWallClock(year: nil, month: 11, day: 21, hour: 8, minute: 4, second: 40),  // no year: whole
             DeviceWallClock(year: 2026, month: 11, day: 21, hour: 25, minute: 4, second: 40),  // no such hour: whole
-            DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0),  // reset clock: far, still exact
+            // reset clock: far, still exact
+            DeviceWallClock(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0),
         ] {
             var reading = cuff
             reading.time.clock?.deviceTime = clock
@@ -147,8 +164,16 @@ import TimeSeries
         for reading in unusual {
             let (template, variation) = reading.split()
             let body = variation.encoded()
-            #expect(try Reading(template: template, variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros)) == reading)
-            if reading.time.clock?.deviceTime.year == 2000 { #expect(body.count < compact.count + 4) } else { #expect(body.count > compact.count) }
+            #expect(
+                try Reading(
+                    template: template,
+                    variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros))
+                    == reading)
+            if reading.time.clock?.deviceTime.year == 2000 {
+                #expect(body.count < compact.count + 4)
+            } else {
+                #expect(body.count > compact.count)
+            }
         }
         let meter = Self.readings()[1]
         #expect(meter.context.glucose?.sequenceNumber == meter.sequenceNumber)
@@ -157,7 +182,11 @@ import TimeSeries
         for reading in [meter, renumbered] {
             let (template, variation) = reading.split()
             let body = variation.encoded()
-            #expect(try Reading(template: template, variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros)) == reading)
+            #expect(
+                try Reading(
+                    template: template,
+                    variation: ReadingVariation(decoding: body, effectiveMicros: reading.time.effectiveMicros))
+                    == reading)
         }
         #expect(renumbered.split().1.encoded().count == meter.split().1.encoded().count + 2)
     }
@@ -176,7 +205,9 @@ import TimeSeries
             readings.append(next)
         }
         for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
-        let templates = try await pipeline.archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM provenance") }
+        let templates = try await pipeline.archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM provenance")
+        }
         #expect(templates == 4)  // the cuff, the meter, the strap with contact, the strap without
         let read = try pipeline.archive.readings(subject: "carol")
         #expect(read == readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
@@ -186,7 +217,8 @@ import TimeSeries
     /// A directory written before the compact rows (v8: template + JSON variation; before v8: whole JSON) opens
     /// and converts on first start, losing nothing: the same readings, feed positions and ledger sequences.
     @Test func rowsWrittenBeforeTheCompactFormatAreConverted() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compact-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("compact-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/engine.sqlite"
@@ -219,20 +251,26 @@ import TimeSeries
                             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
                             """,
                         arguments: [
-                            identity, reading.subject, reading.device.key, reading.kind.rawValue, reading.time.effectiveMicros,
+                            identity, reading.subject, reading.device.key, reading.kind.rawValue,
+                            reading.time.effectiveMicros,
                             reading.time.receivedMicros, Int(reading.flags.rawValue), index + 7, json, provenance, body,
                         ])
-                    try db.execute(sql: "INSERT INTO reading_feed (seq, identity, stored_micros) VALUES (?, ?, ?)", arguments: [index * 10 + 3, identity, 42])
+                    try db.execute(
+                        sql: "INSERT INTO reading_feed (seq, identity, stored_micros) VALUES (?, ?, ?)",
+                        arguments: [index * 10 + 3, identity, 42])
                 }
                 // A row that does not decode is kept aside, not lost and not blocking the rest.
-                try db.execute(sql: """
-                    INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
-                    VALUES ('\(String(repeating: "ab", count: 32))', 'carol', 'x', 'heart_rate', 1, 1, 0, 1, X'7B')
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO reading (identity, subject, device_key, kind, effective_micros, received_micros, flags, stored, json)
+                        VALUES ('\(String(repeating: "ab", count: 32))', 'carol', 'x', 'heart_rate', 1, 1, 0, 1, X'7B')
+                        """)
             }
         }
         let archive = try ReadingArchive(path: path)
-        #expect(try archive.readings(subject: "carol") == readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
+        #expect(
+            try archive.readings(subject: "carol")
+                == readings.sorted { $0.time.effectiveMicros < $1.time.effectiveMicros })
         for (index, reading) in readings.enumerated() {
             let identity = try #require(reading.identity).hex
             #expect(try archive.archived(reading) == reading)
@@ -243,7 +281,9 @@ import TimeSeries
         #expect(feed.map(\.sequence) == readings.indices.map { Int64($0 * 10 + 3) })
         #expect(feed.map(\.reading) == readings)
         #expect(try archive.feedPositions().readings == Int64((readings.count - 1) * 10 + 3))
-        let kept = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading_unconverted") }
+        let kept = try await archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM reading_unconverted")
+        }
         #expect(kept == 1)
 
         // Readings stored after the conversion continue the feed: one position per stored batch, after the old ones.
@@ -258,7 +298,8 @@ import TimeSeries
         try archive.markStored(rows: journaled.rows, ledgerSequence: 99)
         try archive.markStored(rows: journaled.rows, ledgerSequence: 99)  // a repeated mark feeds nothing twice
         let fed = try archive.storedReadings(after: Int64((readings.count - 1) * 10 + 3))
-        #expect(fed.map(\.reading) == [later, latest] && Set(fed.map(\.sequence)) == [Int64((readings.count - 1) * 10 + 4)])
+        #expect(
+            fed.map(\.reading) == [later, latest] && Set(fed.map(\.sequence)) == [Int64((readings.count - 1) * 10 + 4)])
         #expect(try archive.feedPositions().readings == Int64((readings.count - 1) * 10 + 4))
         #expect(try archive.storedReadings(after: Int64((readings.count - 1) * 10 + 4)).isEmpty)
         #expect(try archive.storedReadings(after: 0).count == readings.count + 2)
@@ -271,11 +312,17 @@ import TimeSeries
             e: reading.time.effectiveMicros, r: reading.time.receivedMicros - reading.time.effectiveMicros,
             c: reading.components.map { component in
                 switch component.value {
-                case .quantity(let q): [.text(component.metric.rawValue), .text(component.unit), .number(q.mantissa), .number(Int64(q.exponent))]
-                case .absent(let reason): [.text(component.metric.rawValue), .text(component.unit), .text(reason.rawValue)]
+                case .quantity(let q):
+                    [
+                        .text(component.metric.rawValue), .text(component.unit), .number(q.mantissa),
+                        .number(Int64(q.exponent)),
+                    ]
+                case .absent(let reason):
+                    [.text(component.metric.rawValue), .text(component.unit), .text(reason.rawValue)]
                 }
             },
-            p: reading.rawPayloads.map { Data($0).base64EncodedString() }, s: reading.sequenceNumber, d: reading.time.deviceTimestamp,
+            p: reading.rawPayloads.map { Data($0).base64EncodedString() }, s: reading.sequenceNumber,
+            d: reading.time.deviceTimestamp,
             o: reading.time.deviceTimeOffsetMinutes, g: reading.context.glucose?.sequenceNumber)
     }
 
@@ -300,7 +347,8 @@ import TimeSeries
         }
         for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
         let entries = try await pipeline.archive.queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, base_id, json_length, length(body) AS stored FROM provenance ORDER BY id")
+            try Row.fetchAll(
+                db, sql: "SELECT id, base_id, json_length, length(body) AS stored FROM provenance ORDER BY id")
         }
         #expect(entries.count == 40)
         // The first and the 33rd are keyframes; the others are stored against the keyframe before them.
@@ -314,8 +362,11 @@ import TimeSeries
         let keyed = try await pipeline.archive.queue.read { db in
             try Row.fetchAll(db, sql: "SELECT device_key, length(digest_key) AS key FROM provenance ORDER BY id")
         }
-        #expect(keyed.allSatisfy { ($0["key"] as Int) == 8 } && keyed.filter { ($0["device_key"] as String?) != nil }.count == 2)
-        #expect(try reopened.newestReadings(subject: "carol", device: cuff.device.key, limit: 50) == readings.reversed())
+        #expect(
+            keyed.allSatisfy { ($0["key"] as Int) == 8 }
+                && keyed.filter { ($0["device_key"] as String?) != nil }.count == 2)
+        #expect(
+            try reopened.newestReadings(subject: "carol", device: cuff.device.key, limit: 50) == readings.reversed())
         #expect(try reopened.newestReadings(subject: "carol", device: "00-00-00-00-00-00-00-00", limit: 50).isEmpty)
         let seventh = readings[7].split().0
         let again = try await reopened.queue.write { db in try reopened.catalog.entry(of: seventh, db).id }
@@ -339,7 +390,10 @@ import TimeSeries
         sameTemplate.time.clock?.gatewayMicros += 86_400_000_000 * 60
         sameTemplate.time.deviceTimestamp?.month = 3
         let outcome = try await pipelineAfter.engine.ingest(PendingReading(reading: sameTemplate) {})
-        guard case .stored = outcome else { Issue.record("expected stored, got \(outcome)"); return }
+        guard case .stored = outcome else {
+            Issue.record("expected stored, got \(outcome)")
+            return
+        }
         #expect(try pipelineAfter.archive.archived(sameTemplate) == sameTemplate)
     }
 
@@ -350,7 +404,9 @@ import TimeSeries
         for reading in readings { _ = try await pipeline.engine.ingest(PendingReading(reading: reading) {}) }
         let damaged = try #require(readings[1].identity).hex
         try await pipeline.archive.queue.write { db in
-            try db.execute(sql: "UPDATE reading SET body = ? WHERE identity = ?", arguments: [Data("{\"e\": ".utf8), IdentityKey.of(damaged)])
+            try db.execute(
+                sql: "UPDATE reading SET body = ? WHERE identity = ?",
+                arguments: [Data("{\"e\": ".utf8), IdentityKey.of(damaged)])
         }
         #expect(try pipeline.archive.readings(subject: "carol").count == readings.count - 1)
         #expect(throws: (any Error).self) { try pipeline.archive.reading(identity: damaged) }

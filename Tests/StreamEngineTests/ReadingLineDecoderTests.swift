@@ -39,12 +39,16 @@ import Testing
 
     @Test func unknownKeysAreIgnoredAndBadLinesFailAsJSONDecoderFails() throws {
         let reading = ProvenanceCatalogTests.readings()[0]
-        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(reading)) as? [String: Any])
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(reading)) as? [String: Any])
         object["futureField"] = ["nested": [1, 2, 3]]
         let extended = Array(try JSONSerialization.data(withJSONObject: object))
         #expect(try ReadingLineDecoder().decode(extended) == reading)
 
-        for bad in ["", "{", "{\"kind\":\"heart_rate\"}", "not json", "{\"kind\":7}", String(decoding: extended, as: UTF8.self) + "x"] {
+        for bad in [
+            "", "{", "{\"kind\":\"heart_rate\"}", "not json", "{\"kind\":7}",
+            String(decoding: extended, as: UTF8.self) + "x",
+        ] {
             #expect(throws: (any Error).self) { try ReadingLineDecoder().decode(Array(bad.utf8)) }
         }
         // A value JSONDecoder accepts in another spelling is still decoded (through JSONDecoder).

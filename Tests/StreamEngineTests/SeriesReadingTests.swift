@@ -12,16 +12,23 @@ import TimeSeries
     static let base: Int64 = 1_795_388_800_000_123
 
     /// A strap notification as the mapper makes it: payload and components agree.
-    static func strap(_ micros: Int64, bpm: Int, rr: [Int], contact: Bool = true, device: String = "00-1B-C5-00-00-00-00-01") -> Reading {
+    static func strap(
+        _ micros: Int64, bpm: Int, rr: [Int], contact: Bool = true, device: String = "00-1B-C5-00-00-00-00-01"
+    ) -> Reading {
         var reading = ProvenanceCatalogTests.readings()[2]
         reading.device.systemID = device
         reading.time.receivedMicros = micros
         reading.time.effectiveMicros = micros
-        reading.components = [ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(bpm), exponent: 0)), unit: "/min")]
+        reading.components = [
+            ReadingComponent(
+                metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(bpm), exponent: 0)), unit: "/min")
+        ]
         var payload: [UInt8] = [(contact ? 0x06 : 0x04) | (rr.isEmpty ? 0 : 0x10), UInt8(bpm)]
         for ticks in rr {
-            reading.components.append(ReadingComponent(
-                metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: Int64(ticks) * 9_765_625, exponent: -10)), unit: "s"))
+            reading.components.append(
+                ReadingComponent(
+                    metric: .rrInterval,
+                    value: .quantity(DecimalQuantity(mantissa: Int64(ticks) * 9_765_625, exponent: -10)), unit: "s"))
             payload += [UInt8(ticks & 0xFF), UInt8(ticks >> 8)]
         }
         reading.context.sensorContact = contact ? "detected" : "not_detected"
@@ -36,10 +43,14 @@ import TimeSeries
         var readings: [Reading] = []
         for second in 0..<120 {
             let rr = second % 3 == 0 ? [800 + second, 810 + second] : [820 + second]
-            readings.append(strap(base + Int64(second) * 1_000_000, bpm: 60 + second % 30, rr: rr, contact: !(40..<50).contains(second)))
+            readings.append(
+                strap(
+                    base + Int64(second) * 1_000_000, bpm: 60 + second % 30, rr: rr,
+                    contact: !(40..<50).contains(second)))
         }
         for second in stride(from: 30, to: 90, by: 2) {
-            readings.append(strap(base + Int64(second) * 1_000_000 + 500_000, bpm: 90, rr: [], device: "00-1B-C5-00-00-00-00-02"))
+            readings.append(
+                strap(base + Int64(second) * 1_000_000 + 500_000, bpm: 90, rr: [], device: "00-1B-C5-00-00-00-00-02"))
         }
         return readings
     }
@@ -49,14 +60,20 @@ import TimeSeries
         wide.components[0].value = .quantity(DecimalQuantity(mantissa: 300, exponent: 0))
         wide.rawPayloads = [[0x17, 0x2C, 0x01, 0x84, 0x03]]
         var energy = Self.strap(Self.base, bpm: 70, rr: [700])
-        energy.components.append(ReadingComponent(metric: .energyExpended, value: .quantity(DecimalQuantity(mantissa: 513, exponent: 0)), unit: "kJ"))
+        energy.components.append(
+            ReadingComponent(
+                metric: .energyExpended, value: .quantity(DecimalQuantity(mantissa: 513, exponent: 0)), unit: "kJ"))
         energy.rawPayloads = [[0x1E, 70, 0x01, 0x02, 0xBC, 0x02]]
         var reserved = Self.strap(Self.base, bpm: 70, rr: [])
         reserved.rawPayloads = [[0xE6, 70]]  // reserved flag bits are kept in the entry's flags byte
-        for reading in [Self.strap(Self.base, bpm: 70, rr: []), Self.strap(Self.base, bpm: 70, rr: [1, 65_535]), wide, energy, reserved] {
+        for reading in [
+            Self.strap(Self.base, bpm: 70, rr: []), Self.strap(Self.base, bpm: 70, rr: [1, 65_535]), wide, energy,
+            reserved,
+        ] {
             let (template, variation) = try #require(SeriesReadings.split(reading))
             #expect(variation.payloads.isEmpty && template.payloadPrefix == [reading.rawPayloads[0][0]])
-            let rebuilt = try SeriesReadings.reading(template: template, effectiveMicros: variation.effectiveMicros, values: variation.values)
+            let rebuilt = try SeriesReadings.reading(
+                template: template, effectiveMicros: variation.effectiveMicros, values: variation.values)
             #expect(rebuilt == reading)
         }
         var trailing = Self.strap(Self.base, bpm: 70, rr: [])
@@ -74,7 +91,9 @@ import TimeSeries
     }
 
     @Test func aSessionIsKeptInAFewSpansAndEveryReadFindsEachNotificationAsReceived() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-series-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-series-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = try Ledger(directory: directory + "/ledger")
         let pipeline = try await TestPipeline.make(ledger: LedgerRecorder(ledger: ledger), directory: directory)
@@ -92,20 +111,27 @@ import TimeSeries
         #expect(rows == 3)
         #expect(try archive.storedReadingCount() == readings.count)
         #expect(try archive.readings(subject: "carol") == sorted)
-        #expect(try archive.readings(subject: "carol", from: Self.base + 45_000_000, to: Self.base + 47_000_000) == Array(sorted.filter {
-            (Self.base + 45_000_000..<Self.base + 47_000_000).contains($0.time.effectiveMicros)
-        }))
+        #expect(
+            try archive.readings(subject: "carol", from: Self.base + 45_000_000, to: Self.base + 47_000_000)
+                == Array(
+                    sorted.filter {
+                        (Self.base + 45_000_000..<Self.base + 47_000_000).contains($0.time.effectiveMicros)
+                    }))
         #expect(try archive.newestReadings(subject: "carol", limit: 3) == Array(sorted.reversed().prefix(3)))
-        #expect(try archive.newestReadings(subject: "carol", kind: .heartRate, anyOf: [.noSensorContact], limit: 4)
-            == Array(sorted.filter { $0.flags.contains(.noSensorContact) }.reversed().prefix(4)))
-        #expect(try archive.newestReadings(subject: "carol", device: "00-1B-C5-00-00-00-00-02", limit: 2)
-            == Array(sorted.filter { $0.device.key == "00-1B-C5-00-00-00-00-02" }.reversed().prefix(2)))
+        #expect(
+            try archive.newestReadings(subject: "carol", kind: .heartRate, anyOf: [.noSensorContact], limit: 4)
+                == Array(sorted.filter { $0.flags.contains(.noSensorContact) }.reversed().prefix(4)))
+        #expect(
+            try archive.newestReadings(subject: "carol", device: "00-1B-C5-00-00-00-00-02", limit: 2)
+                == Array(sorted.filter { $0.device.key == "00-1B-C5-00-00-00-00-02" }.reversed().prefix(2)))
         // Pages of 7, both ways, through the overlapping straps.
         for descending in [false, true] {
             var paged: [Reading] = []
-            var from = Self.base, to = Self.base + 200_000_000
+            var from = Self.base
+            var to = Self.base + 200_000_000
             while true {
-                let page = try archive.readings(subject: "carol", kind: .heartRate, from: from, to: to, descending: descending, limit: 7)
+                let page = try archive.readings(
+                    subject: "carol", kind: .heartRate, from: from, to: to, descending: descending, limit: 7)
                 paged += page
                 guard page.count == 7, let last = page.last?.time.effectiveMicros else { break }
                 if descending { to = last } else { from = last + 1 }
@@ -116,16 +142,22 @@ import TimeSeries
             let identity = try #require(reading.identity)
             #expect(try archive.archived(reading) == reading)
             #expect(try archive.ledgerSequence(of: reading) != nil)
-            #expect(try archive.readings(effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)), subjects: ["carol"])
-                == [reading])
+            #expect(
+                try archive.readings(
+                    effectiveMicros: reading.time.effectiveMicros, identityPrefix: String(identity.hex.prefix(46)),
+                    subjects: ["carol"])
+                    == [reading])
         }
         // The same readings again are duplicates; the feed and the ledger hold each once.
         let again = try await pipeline.engine.ingest(batch: readings.map { PendingReading(reading: $0) {} })
         #expect(again.allSatisfy { if case .duplicate = $0 { true } else { false } })
         #expect(try archive.storedReadingCount() == readings.count)
-        #expect(Set(try archive.storedReadings(after: 0, limit: 10_000).map(\.reading.time.effectiveMicros)).count == readings.count)
+        #expect(
+            Set(try archive.storedReadings(after: 0, limit: 10_000).map(\.reading.time.effectiveMicros)).count
+                == readings.count)
         let report = try ledger.verify(
-            lookup: { try archive.reading(identity: $0.hex) }, batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
+            lookup: { try archive.reading(identity: $0.hex) },
+            batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
         #expect(report.isIntact && report.readingsVerified == readings.count)
     }
 
@@ -133,7 +165,9 @@ import TimeSeries
     /// an hour, extended in place, while each batch still knows its own readings — for `verify`, the feed and the ledger
     /// entry of a reading — and retention past the first hour keeps the ledger intact and the readings after it.
     @Test func strapsKeepOneSpanAnHourAndEachBatchItsOwnReadings() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-series-hub-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-series-hub-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = try Ledger(directory: directory + "/ledger")
         let pipeline = try await TestPipeline.make(ledger: LedgerRecorder(ledger: ledger), directory: directory)
@@ -146,7 +180,10 @@ import TimeSeries
             for second in (minute * 60)..<(minute * 60 + 60) {
                 for (index, device) in devices.enumerated() {
                     let rr = (second + index) % 4 == 0 ? [] : [700 + (second * 7 + index) % 300]
-                    batch.append(Self.strap(Self.base + Int64(second) * 1_000_000 + Int64(index) * 1_000, bpm: 60 + (second / 7 + index) % 40, rr: rr, device: device))
+                    batch.append(
+                        Self.strap(
+                            Self.base + Int64(second) * 1_000_000 + Int64(index) * 1_000,
+                            bpm: 60 + (second / 7 + index) % 40, rr: rr, device: device))
                 }
             }
             let outcomes = try await pipeline.engine.ingest(batch: batch.map { PendingReading(reading: $0) {} })
@@ -155,7 +192,9 @@ import TimeSeries
             all += batch
         }
         let archive = pipeline.archive
-        let spans = try await archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NOT NULL") }
+        let spans = try await archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NOT NULL")
+        }
         // Per strap (with RR intervals or without: entries of one span), an hour a span: three each.
         #expect(spans == devices.count * 3)
         #expect(try archive.storedReadingCount() == all.count)
@@ -164,10 +203,14 @@ import TimeSeries
         #expect(try archive.storedReadings(after: 0, limit: 1_000_000).count == all.count)
         for (index, batch) in batches.enumerated() where [0, 59, 60, 61, 149].contains(index) {
             #expect(try archive.ledgerSequence(of: batch[batch.count / 2]) == index + 1)
-            #expect(try Set(archive.readings(ledgerSequence: index + 1).compactMap(\.identity)) == Set(batch.compactMap(\.identity)))
+            #expect(
+                try Set(archive.readings(ledgerSequence: index + 1).compactMap(\.identity))
+                    == Set(batch.compactMap(\.identity)))
         }
         func verify() throws -> LedgerVerification {
-            try ledger.verify(lookup: { try archive.reading(identity: $0.hex) }, batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
+            try ledger.verify(
+                lookup: { try archive.reading(identity: $0.hex) },
+                batch: { try archive.ledgerItems(ledgerSequence: $0.sequence) }, publicKey: nil)
         }
         let intact = try verify()
         #expect(intact.isIntact && intact.readingsVerified == all.count)
@@ -175,7 +218,9 @@ import TimeSeries
         // Retention at 70 minutes: the batches of the first hour go; the first spans end in the 61st batch, which stays
         // (it begins the second spans), so their rows stay, beginning where that batch's parts begin.
         let hour = Self.base + 3_600_000_000
-        let report = try await pipeline.engine.applyRetention(olderThan: Self.base + 4_200_000_000, feedReadThrough: nil, summariesReadThrough: nil).archive
+        let report = try await pipeline.engine.applyRetention(
+            olderThan: Self.base + 4_200_000_000, feedReadThrough: nil, summariesReadThrough: nil
+        ).archive
         #expect(report.batches == 60 && report.readings == 60 * 60 * devices.count)
         #expect(try archive.readings(subject: "carol") == all.filter { $0.time.effectiveMicros >= hour })
         let after = try verify()
@@ -189,19 +234,33 @@ import TimeSeries
     @Test func intervalsOfAnyCountShareOneEntryAndTwoAtOneInstantStayApart() async throws {
         let pipeline = try await TestPipeline.make()
         defer { pipeline.remove() }
-        var readings = (0..<30).map { Self.strap(Self.base + Int64($0) * 1_000_000, bpm: 70 + $0 % 5, rr: Array([850, 860, 870].prefix(1 + $0 % 3))) }
+        var readings = (0..<30).map {
+            Self.strap(
+                Self.base + Int64($0) * 1_000_000, bpm: 70 + $0 % 5, rr: Array([850, 860, 870].prefix(1 + $0 % 3)))
+        }
         readings.append(Self.strap(Self.base + 7_000_000, bpm: 99, rr: [990]))  // at the instant of readings[7]
         let outcomes = try await pipeline.engine.ingest(batch: readings.map { PendingReading(reading: $0) {} })
         #expect(outcomes.allSatisfy { if case .stored = $0 { true } else { false } })
         let archived = try pipeline.archive.readings(subject: "carol")
         #expect(archived.count == readings.count && Set(archived) == Set(readings))
         for reading in readings { #expect(try pipeline.archive.archived(reading) == reading) }
-        let series = try #require(pipeline.store.existingSeries(SeriesKey(subject: "carol", device: readings[0].device.key, metric: "heart_rate")))
-        let tags = try pipeline.store.scan(series, range: Self.base..<(Self.base + 60_000_000)).samples.map(\.contextTag)
+        let series = try #require(
+            pipeline.store.existingSeries(
+                SeriesKey(subject: "carol", device: readings[0].device.key, metric: "heart_rate")))
+        let tags = try pipeline.store.scan(series, range: Self.base..<(Self.base + 60_000_000)).samples.map(
+            \.contextTag)
         #expect(tags.count == 31 && Set(tags.compactMap { $0 }).count == 1 && tags.count { $0 == nil } == 1)
-        let intervals = try #require(pipeline.store.existingSeries(SeriesKey(subject: "carol", device: readings[0].device.key, metric: "rr_interval")))
-        #expect(try Set(pipeline.store.scan(intervals, range: Self.base..<(Self.base + 60_000_000)).samples.compactMap(\.contextTag)).count == 1)
-        let rows = try await pipeline.archive.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NULL") }
+        let intervals = try #require(
+            pipeline.store.existingSeries(
+                SeriesKey(subject: "carol", device: readings[0].device.key, metric: "rr_interval")))
+        #expect(
+            try Set(
+                pipeline.store.scan(intervals, range: Self.base..<(Self.base + 60_000_000)).samples.compactMap(
+                    \.contextTag)
+            ).count == 1)
+        let rows = try await pipeline.archive.queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE span_count IS NULL")
+        }
         #expect(rows == 1)
     }
 
@@ -226,7 +285,9 @@ import TimeSeries
     /// confirmed, so the span goes and nothing is recorded; after the append, recovery records them once.
     @Test(arguments: [false, true])
     func aSpanInterruptedByACrashIsSettledByWhatTheStoreHolds(appended: Bool) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-series-crash-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-series-crash-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ledger = try Ledger(directory: directory + "/ledger")
         let recorder = LedgerRecorder(ledger: ledger)
@@ -234,10 +295,13 @@ import TimeSeries
         let readings = Self.session()
         _ = try await pipeline.engine.ingest(batch: readings[0..<60].map { PendingReading(reading: $0) {} })
         let interrupted = Array(readings[60..<120])
-        let journaled = try pipeline.archive.journal(interrupted.map { (try #require($0.identity).hex, $0) }, quarantine: [], released: [])
+        let journaled = try pipeline.archive.journal(
+            interrupted.map { (try #require($0.identity).hex, $0) }, quarantine: [], released: [])
         if appended {
             var samples: [SeriesSample] = []
-            for (reading, tag) in zip(interrupted, journaled.tags) { samples += try SampleMapping.seriesSamples(reading, store: pipeline.store, tag: tag) }
+            for (reading, tag) in zip(interrupted, journaled.tags) {
+                samples += try SampleMapping.seriesSamples(reading, store: pipeline.store, tag: tag)
+            }
             try await pipeline.store.append(samples)
         }
         let sequenceBefore = ledger.lastSequence

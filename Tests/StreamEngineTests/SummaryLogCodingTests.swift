@@ -12,14 +12,19 @@ import TimeSeries
         WindowSummary(
             labelMicros: 1_793_574_000_000_000, startMicros: 1_793_574_000_000_000, endMicros: 1_793_577_600_000_000,
             aggregate: Aggregate(
-                count: 3_600, min: DecimalValue(mantissa: 48, exponent: 0), max: DecimalValue(mantissa: 14_250, exponent: -2),
-                sum: ExactDecimal(mantissa: Int128(Int64.max) * 1_000, exponent: -2), sumOfSquares: ExactDecimal(mantissa: -17_161, exponent: 0),
-                first: TimedValue(timestampMicros: 1_793_574_000_000_123, value: DecimalValue(mantissa: -7, exponent: -10)),
-                last: TimedValue(timestampMicros: 1_793_573_999_000_000, value: DecimalValue(mantissa: 131, exponent: 0))),
+                count: 3_600, min: DecimalValue(mantissa: 48, exponent: 0),
+                max: DecimalValue(mantissa: 14_250, exponent: -2),
+                sum: ExactDecimal(mantissa: Int128(Int64.max) * 1_000, exponent: -2),
+                sumOfSquares: ExactDecimal(mantissa: -17_161, exponent: 0),
+                first: TimedValue(
+                    timestampMicros: 1_793_574_000_000_123, value: DecimalValue(mantissa: -7, exponent: -10)),
+                last: TimedValue(
+                    timestampMicros: 1_793_573_999_000_000, value: DecimalValue(mantissa: 131, exponent: 0))),
             excludedCount: 12),
         WindowSummary(
             labelMicros: 0, startMicros: 0, endMicros: 86_400_000_000,
-            aggregate: Aggregate(count: 0, min: nil, max: nil, sum: nil, sumOfSquares: nil, first: nil, last: nil), excludedCount: 2),
+            aggregate: Aggregate(count: 0, min: nil, max: nil, sum: nil, sumOfSquares: nil, first: nil, last: nil),
+            excludedCount: 2),
     ]
 
     @Test func everyFigureComesBackFromAFewBytes() throws {
@@ -36,9 +41,13 @@ import TimeSeries
     /// label in full, every figure) still reads and comes back the same in version 2.
     @Test func aWindowOfOneValueTakesAFewBytesAndVersionOneStillReads() throws {
         let start: Int64 = 1_793_574_000_000_000
-        let v1 = Data(hexString: "01010080F0AFD2DFCFAF063F86020086020000830100008986010080" + "82CFCC1A860200" + "8082CFCC1A860200")
+        let v1 = Data(
+            hexString: "01010080F0AFD2DFCFAF063F86020086020000830100008986010080" + "82CFCC1A860200"
+                + "8082CFCC1A860200")
         let old = try SummaryLog.decode(try #require(v1), start: start, end: start + 3_600_000_000)
-        #expect(old.labelMicros == start && old.aggregate.count == 1 && old.aggregate.min == DecimalValue(mantissa: 131, exponent: 0))
+        #expect(
+            old.labelMicros == start && old.aggregate.count == 1
+                && old.aggregate.min == DecimalValue(mantissa: 131, exponent: 0))
         #expect(old.aggregate == FiguresCoding.oneValue(try #require(old.aggregate.first)))
         let v2 = try SummaryLog.encode(old)
         #expect(v2.count <= 14 && v2.first == 2)
@@ -47,7 +56,8 @@ import TimeSeries
         var shifted = old
         shifted.labelMicros = start + 1_800_000_000
         shifted.excludedCount = 3
-        #expect(try SummaryLog.decode(try SummaryLog.encode(shifted), start: start, end: start + 3_600_000_000) == shifted)
+        #expect(
+            try SummaryLog.decode(try SummaryLog.encode(shifted), start: start, end: start + 3_600_000_000) == shifted)
     }
 
     @Test func aTruncatedRevisionIsAnErrorThatSaysSo() throws {
@@ -60,14 +70,17 @@ import TimeSeries
     /// Revisions and window versions written with their series as text (before v16) keep their feed positions, figures
     /// and versions under series ids; the next revision continues after the highest position ever given.
     @Test func revisionsWrittenWithSeriesTextKeepTheirPositionsUnderIds() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-summary-v16-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-summary-v16-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/engine.sqlite"
         let series = ["carol/00-1B-C5-00-00-10-00-00/bp_systolic", "dave/00-1B-C5-00-00-20-00-00/glucose"]
         do {
             let queue = try DatabaseQueue(path: path)
-            try ReadingArchive.migrator(catalog: ProvenanceCatalog(), path: path).migrate(queue, upTo: "v15: window versions without a rowid")
+            try ReadingArchive.migrator(catalog: ProvenanceCatalog(), path: path).migrate(
+                queue, upTo: "v15: window versions without a rowid")
             try await queue.write { db in
                 for seq in 1...5 {
                     try db.execute(
@@ -76,8 +89,10 @@ import TimeSeries
                             summary, recorded_micros) VALUES (?, ?, ?, 3600, ?, ?, ?, ?, 0, 'mm[Hg]', ?, ?)
                             """,
                         arguments: [
-                            seq, String(series[seq % 2].prefix { $0 != "/" }), series[seq % 2], Int64(seq) * 3_600_000_000,
-                            Self.summaries[seq % 2].startMicros, Self.summaries[seq % 2].endMicros, seq, try SummaryLog.encode(Self.summaries[seq % 2]), Int64(seq),
+                            seq, String(series[seq % 2].prefix { $0 != "/" }), series[seq % 2],
+                            Int64(seq) * 3_600_000_000,
+                            Self.summaries[seq % 2].startMicros, Self.summaries[seq % 2].endMicros, seq,
+                            try SummaryLog.encode(Self.summaries[seq % 2]), Int64(seq),
                         ])
                     try db.execute(
                         sql: "INSERT INTO window_version (series, width, label, version) VALUES (?, 3600, ?, ?)",
@@ -89,13 +104,17 @@ import TimeSeries
         let archive = try ReadingArchive(path: path)
         let revisions = try archive.summaryRevisions(after: 0)
         #expect(revisions.map(\.sequence) == [1, 2, 3] && revisions.map(\.recordedMicros) == [1, 2, 3])
-        #expect(revisions.map(\.revision.label) == [3_600_000_000, 7_200_000_000, 10_800_000_000] && revisions.allSatisfy { $0.revision.width == .hour })
+        #expect(
+            revisions.map(\.revision.label) == [3_600_000_000, 7_200_000_000, 10_800_000_000]
+                && revisions.allSatisfy { $0.revision.width == .hour })
         #expect(revisions.map { $0.revision.series.description } == [series[1], series[0], series[1]])
         #expect(revisions.map(\.revision.version) == [1, 2, 3] && revisions.allSatisfy { $0.unit == "mm[Hg]" })
         #expect(revisions[1].revision.summary.aggregate == Self.summaries[0].aggregate)
         let (versions, next) = try await archive.queue.write { db in
             let versions = try Int.fetchAll(
-                db, sql: "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label_seconds",
+                db,
+                sql:
+                    "SELECT v.version FROM window_version v JOIN summary_series s ON s.id = v.series_id WHERE s.series = ? ORDER BY v.label_seconds",
                 arguments: [series[1]])
             let ownUnits = try Int.fetchOne(db, sql: "SELECT count(*) FROM summary_revision WHERE unit IS NOT NULL")
             try db.execute(

@@ -63,7 +63,9 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         // Integers → one place: 362 / 3 = 120.666… → 120.7.
         #expect(ExactMean([dec("120"), dec("121"), dec("121")]).value(extraPlaces: 1)?.description == "120.7")
         // kg/L at 0.00001 → six places: 0.00294 / 3 = 0.00098.
-        #expect(ExactMean([dec("0.00095"), dec("0.00098"), dec("0.00101")]).value(extraPlaces: 1)?.description == "0.000980")
+        #expect(
+            ExactMean([dec("0.00095"), dec("0.00098"), dec("0.00101")]).value(extraPlaces: 1)?.description == "0.000980"
+        )
     }
 
     @Test func exactMeanComparesWithoutDividing() {
@@ -83,9 +85,13 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
     @Test func exclusionReasonsNameDoubtfulFlagsAndAbsentValues() {
         let both: ReadingFlags = [.bodyMovement, .irregularPulse, .timeCorrected]
         // time_corrected is informational, not a reason to leave a reading out.
-        #expect(ExclusionCount.reasons(flags: both, hasValue: true, excluding: .doubtful) == ["body_movement", "irregular_pulse"])
+        #expect(
+            ExclusionCount.reasons(flags: both, hasValue: true, excluding: .doubtful) == [
+                "body_movement", "irregular_pulse",
+            ])
         #expect(ExclusionCount.reasons(flags: [], hasValue: false, excluding: .doubtful) == ["value_absent"])
-        #expect(ExclusionCount.reasons(flags: [.valueAbsent], hasValue: false, excluding: .doubtful) == ["value_absent"])
+        #expect(
+            ExclusionCount.reasons(flags: [.valueAbsent], hasValue: false, excluding: .doubtful) == ["value_absent"])
         // Asked to include doubtful readings, a NaN is still no number.
         #expect(ExclusionCount.reasons(flags: [.bodyMovement], hasValue: true, excluding: []).isEmpty)
         #expect(ExclusionCount.reasons(flags: [.bodyMovement], hasValue: false, excluding: []) == ["value_absent"])
@@ -165,13 +171,16 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         ]
         let days = HomeBloodPressureSummary(clock: berlin).days(points)
         #expect(days.map(\.day.description) == ["2026-10-24", "2026-10-25", "2026-10-26"])
-        let d24 = days[0], d25 = days[1], d26 = days[2]
+        let d24 = days[0]
+        let d25 = days[1]
+        let d26 = days[2]
 
         #expect(d24.morning.systolic?.description == "120.8")
         #expect(d24.morning.diastolic?.description == "80.3")
         #expect(d24.morning.count == 3)
         #expect(d24.morning.excluded.total == 1 && d24.morning.excluded["body_movement"] == 1)
-        #expect(d24.morning.firstMicros == utc(2026, 10, 24, 5, 30) && d24.morning.lastMicros == utc(2026, 10, 24, 5, 34))
+        #expect(
+            d24.morning.firstMicros == utc(2026, 10, 24, 5, 30) && d24.morning.lastMicros == utc(2026, 10, 24, 5, 34))
         #expect(d24.evening.systolic?.description == "129.0")
         #expect(d24.evening.diastolic?.description == "84.5")
         #expect(d24.evening.count == 2)
@@ -226,7 +235,8 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
     }
 
     @Test func configurableDayParts() throws {
-        let windows = DayPartWindows(morning: try DayPart(start: "05:00", end: "09:00"), evening: try DayPart(start: "20:00", end: "23:30"))
+        let windows = DayPartWindows(
+            morning: try DayPart(start: "05:00", end: "09:00"), evening: try DayPart(start: "20:00", end: "23:30"))
         #expect(windows.morning.description == "05:00–09:00")
         #expect(DayPartWindows.standard.morning.description == "04:00–11:00")
         #expect(DayPartWindows.standard.evening.description == "18:00–02:00")
@@ -276,7 +286,8 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(inTokyo.mean.diastolic?.description == "92.2")
         #expect(inTokyo.mean.count == 4)
 
-        let threeDays = HomeBloodPressureSummary(clock: berlin, places: 0).average(points, endingAt: date("2026-10-25"), days: 3)
+        let threeDays = HomeBloodPressureSummary(clock: berlin, places: 0).average(
+            points, endingAt: date("2026-10-25"), days: 3)
         #expect(threeDays.from.description == "2026-10-23")
         #expect(threeDays.mean.systolic?.description == "130")  // (128+132)/2
         #expect(threeDays.mean.count == 2)
@@ -353,7 +364,9 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(w.differences == 4)
         #expect(w.excluded.isEmpty)
         #expect(w.window.startMicros == utc(2026, 10, 25, 8, 0))  // 09:00 CET
-        #expect(try HeartRateVariability(clock: berlin, minimumDifferences: 4).windows(series).first?.rmssdMilliseconds?.description == "28")
+        #expect(
+            try HeartRateVariability(clock: berlin, minimumDifferences: 4).windows(series).first?.rmssdMilliseconds?
+                .description == "28")
         // Fewer differences than the default minimum (30): counts, no number.
         let sparse = try HeartRateVariability(clock: berlin).windows(series)
         #expect(sparse.first?.rmssdMilliseconds == nil && sparse.first?.differences == 4)
@@ -406,7 +419,8 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         let windows = hrv.windows([
             SummaryPoint(micros: utc(2026, 10, 25, 8, 4, 58), value: ticks(800)),
             SummaryPoint(micros: utc(2026, 10, 25, 8, 4, 59), value: ticks(810)),  // +10 in the 09:00 window
-            SummaryPoint(micros: utc(2026, 10, 25, 8, 5, 0), value: ticks(830)),  // next window: no pair across the edge
+            // next window: no pair across the edge
+            SummaryPoint(micros: utc(2026, 10, 25, 8, 5, 0), value: ticks(830)),
             SummaryPoint(micros: utc(2026, 10, 25, 8, 5, 1), value: ticks(820)),  // −10
             SummaryPoint(micros: utc(2026, 10, 25, 8, 5, 10), value: ticks(1000)),  // 9 s later: no pair, no jump test
             SummaryPoint(micros: utc(2026, 10, 25, 8, 5, 11), value: ticks(1000)),  // 0
@@ -443,7 +457,9 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
 
     // MARK: from readings
 
-    private func reading(_ kind: ReadingKind, _ components: [ReadingComponent], flags: ReadingFlags = [], meal: String? = nil) -> Reading {
+    private func reading(
+        _ kind: ReadingKind, _ components: [ReadingComponent], flags: ReadingFlags = [], meal: String? = nil
+    ) -> Reading {
         var context = MeasurementContext()
         if let meal {
             var g = GlucoseContext(sequenceNumber: 7)
@@ -452,7 +468,8 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         }
         let time = TimeProvenance(
             deviceTimestamp: nil, receivedMicros: utc(2026, 10, 25, 6, 0), clock: nil, clockOffsetMicros: nil,
-            decision: .receiveTime, effectiveMicros: utc(2026, 10, 25, 5, 59), localOffsetSeconds: 3600, syncMethod: "none")
+            decision: .receiveTime, effectiveMicros: utc(2026, 10, 25, 5, 59), localOffsetSeconds: 3600,
+            syncMethod: "none")
         return Reading(
             kind: kind, components: components, subject: "alice", device: DeviceRecord(link: "le"),
             gateway: GatewayRecord(id: "gw", softwareVersion: "1"), context: context, time: time, flags: flags,
@@ -460,10 +477,14 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
     }
 
     @Test func pointsFromReadingsKeepTheExactValuesAndFlags() {
-        let pressure = reading(.bloodPressure, [
-            ReadingComponent(metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)), unit: "mm[Hg]"),
-            ReadingComponent(metric: .diastolicPressure, value: .absent(.notANumber), unit: "mm[Hg]"),
-        ], flags: [.irregularPulse])
+        let pressure = reading(
+            .bloodPressure,
+            [
+                ReadingComponent(
+                    metric: .systolicPressure, value: .quantity(DecimalQuantity(mantissa: 1205, exponent: -1)),
+                    unit: "mm[Hg]"),
+                ReadingComponent(metric: .diastolicPressure, value: .absent(.notANumber), unit: "mm[Hg]"),
+            ], flags: [.irregularPulse])
         let point = BloodPressurePoint(reading: pressure)
         #expect(point?.micros == utc(2026, 10, 25, 5, 59))
         #expect(point?.systolic?.description == "120.5")
@@ -471,24 +492,35 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(point?.flags == [.irregularPulse])
         #expect(BloodPressurePoint(reading: reading(.heartRate, [])) == nil)
 
-        let strap = reading(.heartRate, [
-            ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: 62, exponent: 0)), unit: "/min"),
-            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 78125, exponent: -5)), unit: "s"),
-            ReadingComponent(metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 80078125, exponent: -8)), unit: "s"),
-        ])
-        #expect(SummaryPoint.points(of: .rrInterval, in: strap).map { $0.value?.description } == ["0.78125", "0.80078125"])
+        let strap = reading(
+            .heartRate,
+            [
+                ReadingComponent(
+                    metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: 62, exponent: 0)), unit: "/min"),
+                ReadingComponent(
+                    metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 78125, exponent: -5)), unit: "s"),
+                ReadingComponent(
+                    metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: 80_078_125, exponent: -8)),
+                    unit: "s"),
+            ])
+        #expect(
+            SummaryPoint.points(of: .rrInterval, in: strap).map { $0.value?.description } == ["0.78125", "0.80078125"])
         #expect(SummaryPoint.points(of: .heartRate, in: strap).count == 1)
 
-        let meter = reading(.glucose, [
-            ReadingComponent(metric: .glucose, value: .quantity(DecimalQuantity(mantissa: 95, exponent: -5)), unit: "kg/L"),
-        ], meal: "fasting")
+        let meter = reading(
+            .glucose,
+            [
+                ReadingComponent(
+                    metric: .glucose, value: .quantity(DecimalQuantity(mantissa: 95, exponent: -5)), unit: "kg/L")
+            ], meal: "fasting")
         #expect(SummaryPoint.points(of: .glucose, in: meter).first?.meal == "fasting")
         #expect(SummaryPoint.points(of: .glucose, in: meter).first?.value?.description == "0.00095")
     }
 
     // MARK: glucose by meal
 
-    private func glucose(_ micros: Int64, _ value: String?, _ meal: String?, _ flags: ReadingFlags = []) -> SummaryPoint {
+    private func glucose(_ micros: Int64, _ value: String?, _ meal: String?, _ flags: ReadingFlags = []) -> SummaryPoint
+    {
         SummaryPoint(micros: micros, value: value.map(dec), flags: flags, meal: meal)
     }
 
@@ -510,14 +542,17 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
             glucose(utc(2026, 10, 25, 22, 30), "125", "bedtime"),  // 23:30 CET: still the 25th
             glucose(utc(2026, 10, 25, 23, 30), "500", "fasting"),  // 00:30 CET on the 26th: outside the span
         ]
-        let summary = GlucoseByMeal(clock: berlin).summarize(points, from: date("2026-10-24"), through: date("2026-10-25"))
+        let summary = GlucoseByMeal(clock: berlin).summarize(
+            points, from: date("2026-10-24"), through: date("2026-10-25"))
         #expect(summary.places == 1)
-        #expect(summary.meals.map(\.meal) == ["fasting", "preprandial", "postprandial", "casual", "bedtime", "unspecified"])
+        #expect(
+            summary.meals.map(\.meal) == ["fasting", "preprandial", "postprandial", "casual", "bedtime", "unspecified"])
         let means = Dictionary(uniqueKeysWithValues: summary.meals.map { ($0.meal, $0) })
         #expect(means["fasting"]?.mean?.description == "97.5")  // (95+100)/2
         #expect(means["fasting"]?.count == 2)
         #expect(means["fasting"]?.excluded.total == 2)
-        #expect(means["fasting"]?.excluded["sensor_annunciation"] == 1 && means["fasting"]?.excluded["value_absent"] == 1)
+        #expect(
+            means["fasting"]?.excluded["sensor_annunciation"] == 1 && means["fasting"]?.excluded["value_absent"] == 1)
         #expect(means["preprandial"]?.mean?.description == "100.5")  // (102+99)/2
         #expect(means["postprandial"]?.mean?.description == "148.5")  // (145+152)/2
         #expect(means["postprandial"]?.excluded["test_data"] == 1)
@@ -546,11 +581,13 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
             glucose(utc(2026, 10, 26, 5, 0), "0.00101", "fasting"),
             glucose(utc(2026, 10, 26, 12, 0), "0.0014", "postprandial"),
         ]
-        let summary = GlucoseByMeal(clock: tokyo).summarize(points, from: date("2026-10-24"), through: date("2026-10-26"))
+        let summary = GlucoseByMeal(clock: tokyo).summarize(
+            points, from: date("2026-10-24"), through: date("2026-10-26"))
         #expect(summary.places == 6)
         #expect(summary.meals.first?.mean?.description == "0.000980")  // 0.00294 / 3
         #expect(summary.meals.last?.mean?.description == "0.001400")
-        let fixed = GlucoseByMeal(clock: tokyo, places: 4).summarize(points, from: date("2026-10-24"), through: date("2026-10-26"))
+        let fixed = GlucoseByMeal(clock: tokyo, places: 4).summarize(
+            points, from: date("2026-10-24"), through: date("2026-10-26"))
         #expect(fixed.meals.first?.mean?.description == "0.0010")  // 0.00098 → 0.0010
     }
 }

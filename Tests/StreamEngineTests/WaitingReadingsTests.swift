@@ -7,7 +7,9 @@ import Testing
 @Suite struct WaitingReadingsTests {
     @Test func aDevicesReadingsComeOutFirstThenATransfersThenNotificationsEachInArrivalOrder() {
         var waiting = WaitingReadings<String>()
-        for (index, waiter) in [PendingReading.Waiter.nobody, .transfer, .device, .nobody, .transfer, .device, .transfer].enumerated() {
+        for (index, waiter) in [
+            PendingReading.Waiter.nobody, .transfer, .device, .nobody, .transfer, .device, .transfer,
+        ].enumerated() {
             waiting.append("\(waiter)-\(index)", waiter: waiter)
         }
         #expect(waiting.count == 7 && waiting.awaitConfirmation && waiting.contains(.device))

@@ -13,7 +13,8 @@ import Testing
             let exponent: Int8 = i > count / 2 ? -2 : -1  // exponent changes mid-chunk
             return Sample(
                 timestampMicros: t, value: DecimalValue(mantissa: exponent == -2 ? m * 10 : m, exponent: exponent),
-                flags: rng.next() % 50 == 0 ? 0x0004 : 0, contextTag: rng.next() % 3 == 0 ? UInt32(rng.next() % 9) : nil)
+                flags: rng.next() % 50 == 0 ? 0x0004 : 0, contextTag: rng.next() % 3 == 0 ? UInt32(rng.next() % 9) : nil
+            )
         }
     }
 
@@ -25,7 +26,7 @@ import Testing
         #expect((0..<decoded.count).map(decoded.sample(at:)) == input)
         #expect(stats.count == count)
         var naive = Aggregate()
-        input.forEach { naive.add($0) }
+        for sample in input { naive.add(sample) }
         #expect(stats.aggregate == naive)
     }
 

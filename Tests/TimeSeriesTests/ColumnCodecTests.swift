@@ -14,7 +14,10 @@ import Testing
         (0..<1000).map { $0 % 97 == 0 ? Int64($0) * 2_000_000 : Int64($0) * 1_000_000 },
     ]
 
-    @Test(arguments: [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta, .scaledZigzagDelta, .runLength])
+    @Test(arguments: [
+        ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta,
+        .scaledZigzagDelta, .runLength,
+    ])
     func edgeColumnsRoundTrip(_ encoding: ColumnEncoding) throws {
         for values in Self.edgeColumns {
             for minimumWidth in [0, 8] {
@@ -35,7 +38,10 @@ import Testing
                 v &+= Int64(bitPattern: rng.next() % spread) &- Int64(bitPattern: spread / 2)
                 return v
             }
-            for encoding in [ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta, .scaledZigzagDelta, .runLength] {
+            for encoding in [
+                ColumnEncoding.timestampDelta, .timestampDeltaOfDelta, .timestampPredictedDelta, .zigzagDelta,
+                .scaledZigzagDelta, .runLength,
+            ] {
                 let bytes = ColumnCodec.encode(values, as: encoding)
                 #expect(try ColumnCodec.decode(bytes[...], as: encoding, expectedCount: count) == values)
             }
@@ -51,12 +57,16 @@ import Testing
             return ticks * 9_765_625
         }
         let (_, report) = try ColumnContainer.encode(
-            kind: 9, rowCount: mantissas.count, columns: [.init(id: 2, values: mantissas, candidates: [.zigzagDelta, .scaledZigzagDelta])],
+            kind: 9, rowCount: mantissas.count,
+            columns: [.init(id: 2, values: mantissas, candidates: [.zigzagDelta, .scaledZigzagDelta])],
             compressionLevel: 3)
         #expect(report[0].encoding == .scaledZigzagDelta)
-        #expect(report[0].storedBytes < mantissas.count * 7 / 8, "\(report[0].storedBytes) bytes for \(mantissas.count) values")
+        #expect(
+            report[0].storedBytes < mantissas.count * 7 / 8,
+            "\(report[0].storedBytes) bytes for \(mantissas.count) values")
         let scaled = ColumnCodec.encode(mantissas, as: .scaledZigzagDelta)
-        #expect(try ColumnCodec.decode(scaled[...], as: .scaledZigzagDelta, expectedCount: mantissas.count) == mantissas)
+        #expect(
+            try ColumnCodec.decode(scaled[...], as: .scaledZigzagDelta, expectedCount: mantissas.count) == mantissas)
     }
 
     @Test func truncatedColumnIsATypedError() {

@@ -14,7 +14,9 @@ import Testing
 
     @Test func extremeValuesRoundTrip() {
         let samples = [
-            Sample(timestampMicros: .max, value: DecimalValue(mantissa: .min, exponent: .min), flags: .max, contextTag: .max),
+            Sample(
+                timestampMicros: .max, value: DecimalValue(mantissa: .min, exponent: .min), flags: .max,
+                contextTag: .max),
             Sample(timestampMicros: .min, value: DecimalValue(mantissa: .max, exponent: .max), flags: 0, contextTag: 0),
             Sample(timestampMicros: 0, value: DecimalValue(mantissa: 0, exponent: 0)),
             Sample(timestampMicros: -5, value: DecimalValue(mantissa: -1, exponent: -3), flags: 1, contextTag: nil),

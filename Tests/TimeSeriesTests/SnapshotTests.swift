@@ -29,12 +29,16 @@ import Testing
         let more = StoreTests.samples(from: 2_000_000_000, count: 400, stepMicros: 1_000_000, seed: 8)
         try await writer.append(more, to: id)
         #expect(try snapshot.scan(snapshotID, range: Int64.min..<Int64.max).samples.count == input.count)
-        let windows = try snapshot.windows(WindowQuery(series: snapshotID, range: 0..<2_000_000_000, widthMicros: 3_600_000_000, timeZone: TimeZone(identifier: "UTC")!))
+        let windows = try snapshot.windows(
+            WindowQuery(
+                series: snapshotID, range: 0..<2_000_000_000, widthMicros: 3_600_000_000,
+                timeZone: TimeZone(identifier: "UTC")!))
         #expect(windows.windows.reduce(0) { $0 + $1.aggregate.count + $1.excludedCount } == input.count)
 
         // A new snapshot sees everything.
         let later = try TimeSeriesStore(snapshotOf: dir.path, configuration: Self.small)
-        #expect(try later.scan(snapshotID, range: Int64.min..<Int64.max).samples == ChunkEncoder.stableSorted(input + more))
+        #expect(
+            try later.scan(snapshotID, range: Int64.min..<Int64.max).samples == ChunkEncoder.stableSorted(input + more))
         #expect(try later.inspect().series.first?.samples == input.count + more.count)
     }
 
@@ -44,7 +48,9 @@ import Testing
         let id = try writer.series(StoreTests.key)
         try await writer.append(StoreTests.samples(from: 0, count: 10, stepMicros: 1_000_000, seed: 1), to: id)
         let snapshot = try TimeSeriesStore(snapshotOf: dir.path, configuration: Self.small)
-        await #expect(throws: StoreError.self) { try await snapshot.append([Sample(timestampMicros: 1, value: .init(mantissa: 1, exponent: 0))], to: id) }
+        await #expect(throws: StoreError.self) {
+            try await snapshot.append([Sample(timestampMicros: 1, value: .init(mantissa: 1, exponent: 0))], to: id)
+        }
         #expect(throws: StoreError.self) { try snapshot.series(SeriesKey(subject: "bob", device: "d", metric: "m")) }
         #expect(throws: StoreError.self) { try snapshot.applyRetention(rawOlderThan: 0) }
         do {
@@ -54,7 +60,8 @@ import Testing
             #expect("\(error)".contains(dir.path) && "\(error)".contains("read-only"))
         }
         // The writer is unaffected, and after it closes a snapshot still opens (the log it left is read as is).
-        try await writer.append(StoreTests.samples(from: 100_000_000, count: 10, stepMicros: 1_000_000, seed: 2), to: id)
+        try await writer.append(
+            StoreTests.samples(from: 100_000_000, count: 10, stepMicros: 1_000_000, seed: 2), to: id)
         writer.close()
         let after = try TimeSeriesStore(snapshotOf: dir.path, configuration: Self.small)
         #expect(try after.scan(id, range: Int64.min..<Int64.max).samples.count == 20)

@@ -52,11 +52,13 @@ final class TemporaryDirectory {
     @Test func theLogShrinksToWhatIsNotSealedOnceChunksHoldTheRest() async throws {
         let dir = TemporaryDirectory()
         let configuration = StoreConfiguration(
-            chunkMaxSamples: 2_000, compressionLevel: 3, groupCommit: GroupCommitConfiguration(compactionFloorBytes: 16 << 10))
+            chunkMaxSamples: 2_000, compressionLevel: 3,
+            groupCommit: GroupCommitConfiguration(compactionFloorBytes: 16 << 10))
         let input = Self.samples(from: 0, count: 9_000, stepMicros: 1_000_000, seed: 5)
         func logBytes() throws -> Int {
             try FileManager.default.contentsOfDirectory(atPath: dir.path + "/wal").reduce(0) { total, name in
-                total + ((try FileManager.default.attributesOfItem(atPath: dir.path + "/wal/" + name)[.size] as? Int) ?? 0)
+                total
+                    + ((try FileManager.default.attributesOfItem(atPath: dir.path + "/wal/" + name)[.size] as? Int) ?? 0)
             }
         }
         do {
@@ -110,7 +112,9 @@ final class TemporaryDirectory {
         do {
             let store = try TimeSeriesStore(directory: dir.path, configuration: Self.small)
             let id = try store.series(Self.key)
-            for batch in stride(from: 0, to: 50, by: 10) { try await store.append(Array(input[batch..<(batch + 10)]), to: id) }
+            for batch in stride(from: 0, to: 50, by: 10) {
+                try await store.append(Array(input[batch..<(batch + 10)]), to: id)
+            }
             store.close()
         }
         let log = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/wal").first)
@@ -120,10 +124,16 @@ final class TemporaryDirectory {
         // Records 1 and 2 are whole; flip a byte in the payload of record 3 (samples 20..<30).
         var offset = 0
         for _ in 0..<2 {
-            guard case .record(let record) = LogRecord.read(bytes, at: offset) else { Issue.record("unreadable log"); return }
+            guard case .record(let record) = LogRecord.read(bytes, at: offset) else {
+                Issue.record("unreadable log")
+                return
+            }
             offset += record.length
         }
-        guard case .record(let third) = LogRecord.read(bytes, at: offset) else { Issue.record("unreadable log"); return }
+        guard case .record(let third) = LogRecord.read(bytes, at: offset) else {
+            Issue.record("unreadable log")
+            return
+        }
         bytes[offset + LogRecord.headerSize + 3] ^= 0x55
         try Data(bytes).write(to: URL(fileURLWithPath: path))
 
@@ -147,21 +157,36 @@ final class TemporaryDirectory {
         var entries: [SeriesSample] = []
         for index in 0..<600 {
             let time = 1_795_000_000_000_000 + Int64(index / 2) * 1_000_000
-            entries.append(SeriesSample(series: Int64(index % 3), sample: Sample(
-                timestampMicros: time, value: DecimalValue(mantissa: index % 3 == 1 ? Int64(800 + index % 40) * 9_765_625 : Int64(60 + index % 25) - (index % 3 == 2 ? 200 : 0),
-                                                          exponent: index % 3 == 1 ? -10 : 0),
-                flags: UInt16(index % 7 == 0 ? 4 : 0), contextTag: index % 5 == 0 ? nil : UInt32(index % 4))))
+            entries.append(
+                SeriesSample(
+                    series: Int64(index % 3),
+                    sample: Sample(
+                        timestampMicros: time,
+                        value: DecimalValue(
+                            mantissa: index % 3 == 1
+                                ? Int64(800 + index % 40) * 9_765_625
+                                : Int64(60 + index % 25) - (index % 3 == 2 ? 200 : 0),
+                            exponent: index % 3 == 1 ? -10 : 0),
+                        flags: UInt16(index % 7 == 0 ? 4 : 0), contextTag: index % 5 == 0 ? nil : UInt32(index % 4))))
         }
         let record = LogRecord.encode(lsn: 9, kind: .append, entries: entries)
-        guard case .record(let decoded) = LogRecord.read(record, at: 0) else { Issue.record("the record did not read back"); return }
-        #expect(decoded.entries == entries && decoded.lsn == 9 && decoded.kind == .append && decoded.length == record.count)
+        guard case .record(let decoded) = LogRecord.read(record, at: 0) else {
+            Issue.record("the record did not read back")
+            return
+        }
+        #expect(
+            decoded.entries == entries && decoded.lsn == 9 && decoded.kind == .append && decoded.length == record.count)
         #expect(record[LogRecord.headerSize] == LogRecord.Kind.append.rawValue | LogRecord.compressedBit)
-        let plain = LogRecord.encode(lsn: 9, kind: .append, entries: Array(entries.prefix(LogRecord.compressionThreshold - 1)))
+        let plain = LogRecord.encode(
+            lsn: 9, kind: .append, entries: Array(entries.prefix(LogRecord.compressionThreshold - 1)))
         #expect(plain[LogRecord.headerSize] == LogRecord.Kind.append.rawValue)
         #expect(record.count * 3 < entries.count * 8)
         var damaged = record
         damaged[record.count / 2] ^= 0x40
-        guard case .invalid = LogRecord.read(damaged, at: 0) else { Issue.record("a damaged record was read"); return }
+        guard case .invalid = LogRecord.read(damaged, at: 0) else {
+            Issue.record("a damaged record was read")
+            return
+        }
     }
 
     @Test func corruptChunkIsReportedAndSkipped() async throws {
@@ -230,7 +255,8 @@ final class TemporaryDirectory {
             try CSVSamples.parse(Array("ts_ms,bpm\n1,70\n2,x\n".utf8))
         }
         #expect(throws: CSVImportError.self) { try CSVSamples.parse(Array("time,bpm\n1,70\n".utf8)) }
-        #expect(try CSVSamples.parse(Array("ts_s,v,flags\n1,120.5,4\n".utf8))
-            == [Sample(timestampMicros: 1_000_000, value: DecimalValue(mantissa: 1205, exponent: -1), flags: 4)])
+        #expect(
+            try CSVSamples.parse(Array("ts_s,v,flags\n1,120.5,4\n".utf8))
+                == [Sample(timestampMicros: 1_000_000, value: DecimalValue(mantissa: 1205, exponent: -1), flags: 4)])
     }
 }

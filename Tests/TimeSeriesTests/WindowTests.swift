@@ -42,7 +42,8 @@ import Testing
         defer { store.close() }
         let id = try store.series(SeriesKey(subject: "s", device: "d", metric: "m"))
         var samples = StoreTests.samples(from: start, count: 9000, stepMicros: 61_000_000, seed: 11)
-        samples += StoreTests.samples(from: start + 3_600_000_000, count: 50, stepMicros: 3_000_000_000, seed: 12)  // late
+        // late
+        samples += StoreTests.samples(from: start + 3_600_000_000, count: 50, stepMicros: 3_000_000_000, seed: 12)
         for batch in stride(from: 0, to: samples.count, by: 250) {
             try await store.append(Array(samples[batch..<min(batch + 250, samples.count)]), to: id)
         }
@@ -67,7 +68,9 @@ import Testing
                 // Chunks spanning several hourly or daily windows come from their per-hour statistics when every
                 // flagged sample is excluded (zones a whole number of hours from UTC).
                 if width >= 3_600_000_000 && exclude != 0 && zoneName != "America/St_Johns" {
-                    #expect(result.plan.chunksFromBuckets > 0, "\(zoneName) \(width): chunks should come from per-hour statistics")
+                    #expect(
+                        result.plan.chunksFromBuckets > 0,
+                        "\(zoneName) \(width): chunks should come from per-hour statistics")
                 }
             }
         }

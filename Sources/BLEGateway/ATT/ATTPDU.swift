@@ -13,7 +13,9 @@ public struct HandleRange: Hashable, Sendable {
     public func overlaps(_ other: HandleRange) -> Bool { start <= other.end && other.start <= end }
 
     /// The smallest range holding both.
-    public func union(_ other: HandleRange) -> HandleRange { HandleRange(start: min(start, other.start), end: max(end, other.end)) }
+    public func union(_ other: HandleRange) -> HandleRange {
+        HandleRange(start: min(start, other.start), end: max(end, other.end))
+    }
 }
 
 /// One (handle, value) pair of a Read By Type Response.
@@ -128,7 +130,8 @@ public enum ATTPDU: Hashable, Sendable {
             self = try Self.decode(opcode: opcode, &reader)
             try reader.finish()
         } catch {
-            throw .malformed(opcode: opcode, reason: "\(error.field) at parameter offset \(error.offset): \(error.problem)")
+            throw .malformed(
+                opcode: opcode, reason: "\(error.field) at parameter offset \(error.offset): \(error.problem)")
         }
     }
 
@@ -139,7 +142,8 @@ public enum ATTPDU: Hashable, Sendable {
         switch known {
         case .errorResponse:
             return .errorResponse(
-                requestOpcode: try r.uint8("request_opcode_in_error"), handle: try r.uint16("attribute_handle_in_error"),
+                requestOpcode: try r.uint8("request_opcode_in_error"),
+                handle: try r.uint16("attribute_handle_in_error"),
                 error: ATTErrorCode(rawValue: try r.uint8("error_code")))
         case .exchangeMTURequest: return .exchangeMTURequest(clientRxMTU: try r.uint16("client_rx_mtu"))
         case .exchangeMTUResponse: return .exchangeMTUResponse(serverRxMTU: try r.uint16("server_rx_mtu"))
@@ -177,11 +181,14 @@ public enum ATTPDU: Hashable, Sendable {
         case .readByTypeResponse:
             let lengthOffset = r.offset
             let length = Int(try r.uint8("length"))
-            guard length >= 2 else { throw r.error("length", .invalidValue("each entry needs a 2-byte handle"), at: lengthOffset) }
+            guard length >= 2 else {
+                throw r.error("length", .invalidValue("each entry needs a 2-byte handle"), at: lengthOffset)
+            }
             var entries: [HandleValue] = []
             repeat {
                 entries.append(
-                    HandleValue(handle: try r.uint16("attribute_handle"), value: try r.bytes(length - 2, "attribute_value")))
+                    HandleValue(
+                        handle: try r.uint16("attribute_handle"), value: try r.bytes(length - 2, "attribute_value")))
             } while !r.isAtEnd
             return .readByTypeResponse(entries)
         case .readRequest: return .readRequest(handle: try r.uint16("attribute_handle"))
@@ -206,10 +213,12 @@ public enum ATTPDU: Hashable, Sendable {
             } while !r.isAtEnd
             return .readByGroupTypeResponse(entries)
         case .writeRequest:
-            return .writeRequest(handle: try r.uint16("attribute_handle"), value: try r.bytes(r.remaining, "attribute_value"))
+            return .writeRequest(
+                handle: try r.uint16("attribute_handle"), value: try r.bytes(r.remaining, "attribute_value"))
         case .writeResponse: return .writeResponse
         case .writeCommand:
-            return .writeCommand(handle: try r.uint16("attribute_handle"), value: try r.bytes(r.remaining, "attribute_value"))
+            return .writeCommand(
+                handle: try r.uint16("attribute_handle"), value: try r.bytes(r.remaining, "attribute_value"))
         case .handleValueNotification:
             return .handleValueNotification(
                 handle: try r.uint16("attribute_handle"), value: try r.bytes(r.remaining, "attribute_value"))
@@ -226,7 +235,9 @@ public enum ATTPDU: Hashable, Sendable {
         HandleRange(start: try r.uint16("starting_handle"), end: try r.uint16("ending_handle"))
     }
 
-    private static func uuid(_ r: inout PayloadReader, _ field: String) throws(CharacteristicDecodeError) -> BluetoothUUID {
+    private static func uuid(_ r: inout PayloadReader, _ field: String) throws(CharacteristicDecodeError)
+        -> BluetoothUUID
+    {
         let offset = r.offset
         let size = r.remaining
         guard size == 2 || size == 16, let uuid = BluetoothUUID(attBytes: try r.bytes(size, field)) else {

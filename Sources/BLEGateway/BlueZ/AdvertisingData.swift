@@ -113,7 +113,9 @@ public struct AdvertisingData: Equatable, Sendable {
             default: size = 16
             }
             guard data.count % size == 0 else {
-                throw invalid("service_uuids", "a list of \(size * 8)-bit UUIDs has \(data.count) bytes, not a multiple of \(size)")
+                throw invalid(
+                    "service_uuids",
+                    "a list of \(size * 8)-bit UUIDs has \(data.count) bytes, not a multiple of \(size)")
             }
             if structure.type & 1 == 1 { hasCompleteServiceList = true }  // 0x03, 0x05, 0x07 are the complete lists
             for start in stride(from: 0, to: data.count, by: size) {
@@ -126,17 +128,25 @@ public struct AdvertisingData: Equatable, Sendable {
         case ADType.completeLocalName:
             if localName?.isComplete != true { localName = LocalName(data, isComplete: true) }
         case ADType.txPowerLevel:
-            guard data.count == 1 else { throw invalid("tx_power_level", "\(data.count) bytes; the TX power level is 1 byte") }
+            guard data.count == 1 else {
+                throw invalid("tx_power_level", "\(data.count) bytes; the TX power level is 1 byte")
+            }
             txPower = Int8(bitPattern: data[0])
         case ADType.serviceData16:
-            guard data.count >= 2 else { throw invalid("service_data", "\(data.count) bytes cannot hold the 16-bit UUID") }
-            serviceData.append(ServiceData(uuid: BluetoothUUID(UInt16(data[0]) | UInt16(data[1]) << 8), data: Array(data[2...])))
+            guard data.count >= 2 else {
+                throw invalid("service_data", "\(data.count) bytes cannot hold the 16-bit UUID")
+            }
+            serviceData.append(
+                ServiceData(uuid: BluetoothUUID(UInt16(data[0]) | UInt16(data[1]) << 8), data: Array(data[2...])))
         case ADType.appearance:
             guard data.count == 2 else { throw invalid("appearance", "\(data.count) bytes; the appearance is 2 bytes") }
             appearance = Appearance(rawValue: UInt16(data[0]) | UInt16(data[1]) << 8)
         case ADType.manufacturerSpecific:
-            guard data.count >= 2 else { throw invalid("manufacturer_data", "\(data.count) bytes cannot hold the company identifier") }
-            manufacturerData.append(ManufacturerData(companyID: UInt16(data[0]) | UInt16(data[1]) << 8, data: Array(data[2...])))
+            guard data.count >= 2 else {
+                throw invalid("manufacturer_data", "\(data.count) bytes cannot hold the company identifier")
+            }
+            manufacturerData.append(
+                ManufacturerData(companyID: UInt16(data[0]) | UInt16(data[1]) << 8, data: Array(data[2...])))
         default:
             break  // kept in `structures`
         }

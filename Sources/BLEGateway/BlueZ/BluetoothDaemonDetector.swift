@@ -21,10 +21,12 @@ public struct BluetoothDaemonDetector: Sendable {
         /// One paragraph for the log at start-up.
         public var advice: String {
             guard isRunning else {
-                return "bluetoothd is not running: gatewayd answers pairing requests itself and restores its saved bonds into the kernel at start."
+                return
+                    "bluetoothd is not running: gatewayd answers pairing requests itself and restores its saved bonds into the kernel at start."
             }
             let pids = processIDs.map(String.init).joined(separator: ", ")
-            return "bluetoothd is running (pid \(pids)): it also answers pairing requests, replaces the kernel's keys with its own bonds and may connect to devices gatewayd wants. Either stop it (systemctl disable --now bluetooth) so gatewayd owns the controller, or let bluetoothd own pairing (pair once with bluetoothctl) and run gatewayd without its pairing agent and bond store."
+            return
+                "bluetoothd is running (pid \(pids)): it also answers pairing requests, replaces the kernel's keys with its own bonds and may connect to devices gatewayd wants. Either stop it (systemctl disable --now bluetooth) so gatewayd owns the controller, or let bluetoothd own pairing (pair once with bluetoothctl) and run gatewayd without its pairing agent and bond store."
         }
     }
 

@@ -38,11 +38,13 @@ public enum ManagementError: Error, Equatable, Sendable, CustomStringConvertible
             let advice = status.advice.map { ": \($0)" } ?? ""
             return "\(opcode.name) on \(ManagementFormat.controller(index)) failed with status \(status)\(advice)"
         case .timeout(let opcode, let index, let seconds):
-            return "\(opcode.name) on \(ManagementFormat.controller(index)) got no answer within \(seconds) s (kernel busy, or a slow emulated controller: raise the timeout)"
+            return
+                "\(opcode.name) on \(ManagementFormat.controller(index)) got no answer within \(seconds) s (kernel busy, or a slow emulated controller: raise the timeout)"
         case .transport(let error): return "could not send the management command: \(error)"
         case .closed(let reason):
             return "the Bluetooth management socket closed before the answer came" + (reason.map { ": \($0)" } ?? "")
-        case .malformedReply(let opcode, let error): return "the kernel's reply to \(opcode.name) is malformed: \(error)"
+        case .malformedReply(let opcode, let error):
+            return "the kernel's reply to \(opcode.name) is malformed: \(error)"
         case .invalidCommand(let opcode, let reason): return "\(opcode.name) was not sent: \(reason)"
         case .unsupported(let index, let reason): return "\(ManagementFormat.controller(index)): \(reason)"
         }
@@ -92,7 +94,9 @@ public actor BluetoothManagement {
     /// Replies that matched no command (another program on the same socket? a kernel bug?), for diagnostics.
     public private(set) var unmatchedReplies = 0
 
-    public init(transport: any ManagementTransport, options: ManagementOptions = ManagementOptions(), logger: Logger? = nil) {
+    public init(
+        transport: any ManagementTransport, options: ManagementOptions = ManagementOptions(), logger: Logger? = nil
+    ) {
         self.transport = transport
         self.options = options
         self.logger = logger ?? Logger(label: "gatewayd.bluetooth-mgmt")
@@ -129,7 +133,8 @@ public actor BluetoothManagement {
         bufferingPolicy: AsyncStream<ManagementEventPacket>.Continuation.BufferingPolicy = .unbounded
     ) -> AsyncStream<ManagementEventPacket> {
         start()
-        let (stream, continuation) = AsyncStream.makeStream(of: ManagementEventPacket.self, bufferingPolicy: bufferingPolicy)
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: ManagementEventPacket.self, bufferingPolicy: bufferingPolicy)
         if failure != nil {
             continuation.finish()
             return stream
@@ -150,7 +155,8 @@ public actor BluetoothManagement {
     /// Sends `command` to controller `index` and returns its return parameters; a non-success status throws
     /// `.commandFailed` naming it.
     @discardableResult
-    public func send(_ command: ManagementCommand, index: UInt16, timeout: Duration? = nil) async throws(ManagementError)
+    public func send(_ command: ManagementCommand, index: UInt16, timeout: Duration? = nil)
+        async throws(ManagementError)
         -> [UInt8]
     {
         let reply = try await exchange(command, index: index, timeout: timeout ?? options.commandTimeout)
@@ -164,15 +170,20 @@ public actor BluetoothManagement {
     }
 
     /// Sends and waits for the reply whatever its status.
-    func exchange(_ command: ManagementCommand, index: UInt16, timeout: Duration) async throws(ManagementError) -> Reply {
+    func exchange(_ command: ManagementCommand, index: UInt16, timeout: Duration) async throws(ManagementError) -> Reply
+    {
         start()
         if let failure { throw failure }
         let bytes = try command.packet(index: index).encoded()
         let id = nextID
         nextID += 1
         let opcode = command.opcode
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Reply, ManagementError>, Never>) in
-            pending.append(Pending(id: id, opcode: opcode, index: index, device: command.device?.wireBytes, continuation: continuation))
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Reply, ManagementError>, Never>) in
+            pending.append(
+                Pending(
+                    id: id, opcode: opcode, index: index, device: command.device?.wireBytes, continuation: continuation)
+            )
             do throws(ManagementSocketError) {
                 try transport.send(bytes)
             } catch {
@@ -180,7 +191,9 @@ public actor BluetoothManagement {
                 continuation.resume(returning: .failure(.transport(error)))
                 return
             }
-            logger.debug("mgmt command sent", metadata: ["command": "\(opcode)", "controller": "\(ManagementFormat.controller(index))"])
+            logger.debug(
+                "mgmt command sent",
+                metadata: ["command": "\(opcode)", "controller": "\(ManagementFormat.controller(index))"])
             let timer = Task { [weak self] in
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled else { return }
@@ -199,7 +212,10 @@ public actor BluetoothManagement {
         let entry = pending[position]
         logger.warning(
             "mgmt command timed out",
-            metadata: ["command": "\(entry.opcode)", "controller": "\(ManagementFormat.controller(entry.index))", "seconds": "\(seconds)"])
+            metadata: [
+                "command": "\(entry.opcode)", "controller": "\(ManagementFormat.controller(entry.index))",
+                "seconds": "\(seconds)",
+            ])
         Counter(label: "gatewayd_bluetooth_mgmt_timeouts_total").increment()
         continuation.resume(returning: .failure(.timeout(entry.opcode, index: entry.index, seconds: seconds)))
     }
@@ -208,13 +224,19 @@ public actor BluetoothManagement {
 
     private func handle(_ bytes: [UInt8]) {
         let packet = ManagementEventPacket(decoding: bytes)
-        logger.trace("mgmt event", metadata: ["event": "\(packet.event)", "controller": "\(ManagementFormat.controller(packet.index))"])
+        logger.trace(
+            "mgmt event",
+            metadata: ["event": "\(packet.event)", "controller": "\(ManagementFormat.controller(packet.index))"])
         switch packet.event {
         case .commandComplete(let opcode, let status, let parameters):
-            if match(opcode: opcode, index: packet.index, reply: Reply(status: status, parameters: parameters)) { return }
+            if match(opcode: opcode, index: packet.index, reply: Reply(status: status, parameters: parameters)) {
+                return
+            }
         case .commandStatus(let opcode, let status):
             // A success status announces a pending command, which will complete later; only failures end it.
-            if status == .success, pending.contains(where: { $0.opcode == opcode && $0.index == packet.index }) { return }
+            if status == .success, pending.contains(where: { $0.opcode == opcode && $0.index == packet.index }) {
+                return
+            }
             if match(opcode: opcode, index: packet.index, reply: Reply(status: status, parameters: [])) { return }
         case .malformed(let code, _, let error):
             logger.warning("malformed mgmt event", metadata: ["event": "\(code)", "error": "\(error)"])
@@ -229,7 +251,8 @@ public actor BluetoothManagement {
         let candidates = pending.indices.filter { pending[$0].opcode == opcode && pending[$0].index == index }
         guard let first = candidates.first else {
             unmatchedReplies += 1
-            logger.warning("mgmt reply matches no command", metadata: ["command": "\(opcode)", "status": "\(reply.status)"])
+            logger.warning(
+                "mgmt reply matches no command", metadata: ["command": "\(opcode)", "status": "\(reply.status)"])
             return false
         }
         var chosen = first
@@ -242,7 +265,9 @@ public actor BluetoothManagement {
         if let continuation = entry.continuation {
             continuation.resume(returning: .success(reply))
         } else {
-            logger.info("late mgmt reply to a timed-out command discarded", metadata: ["command": "\(opcode)", "status": "\(reply.status)"])
+            logger.info(
+                "late mgmt reply to a timed-out command discarded",
+                metadata: ["command": "\(opcode)", "status": "\(reply.status)"])
         }
         return true
     }
@@ -267,18 +292,24 @@ public actor BluetoothManagement {
 
     public func version() async throws(ManagementError) -> ManagementVersion {
         let parameters = try await send(.readVersion, index: ManagementPacket.noController)
-        return try decode(.readVersion) { () throws(CharacteristicDecodeError) in try ManagementVersion(returnParameters: parameters) }
+        return try decode(.readVersion) { () throws(CharacteristicDecodeError) in
+            try ManagementVersion(returnParameters: parameters)
+        }
     }
 
     /// The controller indexes the kernel knows (hci0 → 0).
     public func controllers() async throws(ManagementError) -> [UInt16] {
         let parameters = try await send(.readControllerIndexList, index: ManagementPacket.noController)
-        return try decode(.readControllerIndexList) { () throws(CharacteristicDecodeError) in try ControllerIndexList.decode(parameters) }
+        return try decode(.readControllerIndexList) { () throws(CharacteristicDecodeError) in
+            try ControllerIndexList.decode(parameters)
+        }
     }
 
     public func info(index: UInt16) async throws(ManagementError) -> ControllerInfo {
         let parameters = try await send(.readControllerInfo, index: index)
-        return try decode(.readControllerInfo) { () throws(CharacteristicDecodeError) in try ControllerInfo(returnParameters: parameters) }
+        return try decode(.readControllerInfo) { () throws(CharacteristicDecodeError) in
+            try ControllerInfo(returnParameters: parameters)
+        }
     }
 
     @discardableResult
@@ -302,7 +333,9 @@ public actor BluetoothManagement {
     }
 
     @discardableResult
-    public func setAdvertising(_ mode: AdvertisingMode, index: UInt16) async throws(ManagementError) -> ControllerSettings {
+    public func setAdvertising(_ mode: AdvertisingMode, index: UInt16) async throws(ManagementError)
+        -> ControllerSettings
+    {
         try await settings(.setAdvertising(mode), index: index)
     }
 
@@ -318,7 +351,8 @@ public actor BluetoothManagement {
     {
         let info = try await info(index: index)
         guard info.supportedSettings.contains(.lowEnergy) else {
-            throw .unsupported(index: index, reason: "the controller \(info.address) does not support Bluetooth Low Energy")
+            throw .unsupported(
+                index: index, reason: "the controller \(info.address) does not support Bluetooth Low Energy")
         }
         if !info.currentSettings.contains(.lowEnergy) { try await setLowEnergy(true, index: index) }
         // LE Secure Connections when the device offers them: ECDH keys instead of legacy pairing's guessable TK,
@@ -354,7 +388,8 @@ public actor BluetoothManagement {
         let device = DeviceAddress(address, type: type)
         let reply: Reply
         do {
-            reply = try await exchange(.pairDevice(device, ioCapability: ioCapability), index: index, timeout: options.pairingTimeout)
+            reply = try await exchange(
+                .pairDevice(device, ioCapability: ioCapability), index: index, timeout: options.pairingTimeout)
         } catch {
             if case .timeout = error {
                 _ = try? await exchange(.cancelPairDevice(device), index: index, timeout: options.commandTimeout)
@@ -374,7 +409,9 @@ public actor BluetoothManagement {
         }
     }
 
-    public func cancelPairing(address: BluetoothAddress, type: BluetoothAddressType, index: UInt16) async throws(ManagementError) {
+    public func cancelPairing(address: BluetoothAddress, type: BluetoothAddressType, index: UInt16)
+        async throws(ManagementError)
+    {
         try await send(.cancelPairDevice(DeviceAddress(address, type: type)), index: index)
     }
 
@@ -383,7 +420,8 @@ public actor BluetoothManagement {
         async throws(ManagementError)
     {
         let reply = try await exchange(
-            .unpairDevice(DeviceAddress(address, type: type), disconnect: disconnect), index: index, timeout: options.commandTimeout)
+            .unpairDevice(DeviceAddress(address, type: type), disconnect: disconnect), index: index,
+            timeout: options.commandTimeout)
         guard reply.status == .success || reply.status == .notPaired else {
             throw .commandFailed(.unpairDevice, index: index, status: reply.status)
         }
@@ -406,7 +444,9 @@ public actor BluetoothManagement {
         for request in await store.loadCommands(index: index) { try await send(request) }
     }
 
-    private func settings(_ command: ManagementCommand, index: UInt16) async throws(ManagementError) -> ControllerSettings {
+    private func settings(_ command: ManagementCommand, index: UInt16) async throws(ManagementError)
+        -> ControllerSettings
+    {
         let parameters = try await send(command, index: index)
         return try decode(command.opcode) { () throws(CharacteristicDecodeError) in
             var reader = PayloadReader(parameters, characteristic: "mgmt \(command.opcode.name) reply")
@@ -414,7 +454,9 @@ public actor BluetoothManagement {
         }
     }
 
-    private func decode<T>(_ opcode: ManagementOpcode, _ body: () throws(CharacteristicDecodeError) -> T) throws(ManagementError) -> T {
+    private func decode<T>(_ opcode: ManagementOpcode, _ body: () throws(CharacteristicDecodeError) -> T)
+        throws(ManagementError) -> T
+    {
         do {
             return try body()
         } catch {

@@ -14,7 +14,9 @@ public struct Bond: Equatable, Sendable {
     public var longTermKeys: [LongTermKey]
     public var identityResolvingKey: IdentityResolvingKey?
 
-    public init(identity: DeviceAddress, longTermKeys: [LongTermKey] = [], identityResolvingKey: IdentityResolvingKey? = nil) {
+    public init(
+        identity: DeviceAddress, longTermKeys: [LongTermKey] = [], identityResolvingKey: IdentityResolvingKey? = nil
+    ) {
         self.identity = identity
         self.longTermKeys = longTermKeys
         self.identityResolvingKey = identityResolvingKey
@@ -65,7 +67,11 @@ public actor BondStore {
 
     /// All bonds, ordered by address.
     public var bonds: [Bond] {
-        bondsByIdentity.values.sorted { ($0.identity.address.description, $0.identity.type.rawValue) < ($1.identity.address.description, $1.identity.type.rawValue) }
+        bondsByIdentity.values.sorted {
+            ($0.identity.address.description, $0.identity.type.rawValue) < (
+                $1.identity.address.description, $1.identity.type.rawValue
+            )
+        }
     }
 
     public func bond(for address: BluetoothAddress) -> Bond? {
@@ -146,7 +152,9 @@ public actor BondStore {
     }
 
     private func logFailure(_ error: BondStoreError) {
-        logger.error("a pairing key could not be saved; the device will need pairing again after a restart", metadata: ["error": "\(error)"])
+        logger.error(
+            "a pairing key could not be saved; the device will need pairing again after a restart",
+            metadata: ["error": "\(error)"])
     }
 
     // MARK: File
@@ -167,7 +175,9 @@ public actor BondStore {
         }
         defer { Glibc.close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .io(path: path, call: "fstat", message: String(cString: strerror(errno))) }
+        guard fstat(fd, &status) == 0 else {
+            throw .io(path: path, call: "fstat", message: String(cString: strerror(errno)))
+        }
         guard status.st_mode & S_IFMT == S_IFREG else { throw .notARegularFile(path: path) }
         let mode = UInt32(status.st_mode & 0o7777)
         guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode) }
@@ -199,7 +209,9 @@ public actor BondStore {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .io(path: temporary, call: "open", message: String(cString: strerror(errno))) }
         var failure: BondStoreError?
-        if fchmod(fd, 0o600) != 0 { failure = .io(path: temporary, call: "fchmod", message: String(cString: strerror(errno))) }
+        if fchmod(fd, 0o600) != 0 {
+            failure = .io(path: temporary, call: "fchmod", message: String(cString: strerror(errno)))
+        }
         var written = 0
         let bytes = [UInt8](data)
         while failure == nil, written < bytes.count {
@@ -211,7 +223,9 @@ public actor BondStore {
                 written += count
             }
         }
-        if failure == nil, fsync(fd) != 0 { failure = .io(path: temporary, call: "fsync", message: String(cString: strerror(errno))) }
+        if failure == nil, fsync(fd) != 0 {
+            failure = .io(path: temporary, call: "fsync", message: String(cString: strerror(errno)))
+        }
         Glibc.close(fd)
         if failure == nil, rename(temporary, path) != 0 {
             failure = .io(path: path, call: "rename", message: String(cString: strerror(errno)))
@@ -237,7 +251,8 @@ public actor BondStore {
             throw .corrupt(path: path, reason: "not a bond file: \(error)")
         }
         guard file.version == BondFile.currentVersion else {
-            throw .corrupt(path: path, reason: "version \(file.version); this gatewayd reads version \(BondFile.currentVersion)")
+            throw .corrupt(
+                path: path, reason: "version \(file.version); this gatewayd reads version \(BondFile.currentVersion)")
         }
         var bonds: [DeviceAddress: Bond] = [:]
         for (position, stored) in file.bonds.enumerated() {
@@ -321,7 +336,8 @@ struct StoredBond: Codable {
         }
         var irk: IdentityResolvingKey?
         if let identityResolvingKey {
-            irk = IdentityResolvingKey(device: device, value: try Self.hex(identityResolvingKey, bytes: 16, field: "identity resolving key"))
+            irk = IdentityResolvingKey(
+                device: device, value: try Self.hex(identityResolvingKey, bytes: 16, field: "identity resolving key"))
         }
         return Bond(identity: device, longTermKeys: keys, identityResolvingKey: irk)
     }

@@ -87,7 +87,8 @@ public enum ManagementCommand: Equatable, Sendable {
     public var device: DeviceAddress? {
         switch self {
         case .disconnect(let device), .pairDevice(let device, _), .cancelPairDevice(let device),
-            .unpairDevice(let device, _), .userConfirmationReply(let device), .userConfirmationNegativeReply(let device),
+            .unpairDevice(let device, _), .userConfirmationReply(let device),
+            .userConfirmationNegativeReply(let device),
             .userPasskeyReply(let device, _), .userPasskeyNegativeReply(let device):
             device
         default: nil
@@ -422,7 +423,8 @@ public struct AdvertisingInstance: Equatable, Sendable {
         if flagsManaged { advertisingLimit -= 3 }
         if flags.contains(.txPower) { advertisingLimit -= 3 }
         guard advertisingData.count <= advertisingLimit else {
-            throw fail("\(advertisingData.count) bytes of advertising data exceed the \(advertisingLimit) these flags leave")
+            throw fail(
+                "\(advertisingData.count) bytes of advertising data exceed the \(advertisingLimit) these flags leave")
         }
         guard scanResponse.count <= 31 else {
             throw fail("\(scanResponse.count) bytes of scan response exceed 31")
@@ -443,7 +445,9 @@ public struct AdvertisingInstance: Equatable, Sendable {
                     AdvertisingData.ADType.appearance where flags.contains(.appearance),
                     AdvertisingData.ADType.completeLocalName where flags.contains(.localName),
                     AdvertisingData.ADType.shortenedLocalName where flags.contains(.localName):
-                    throw fail("the \(part) carries AD type 0x\(ManagementFormat.hex(structure.type)), which the kernel adds itself for these flags")
+                    throw fail(
+                        "the \(part) carries AD type 0x\(ManagementFormat.hex(structure.type)), which the kernel adds itself for these flags"
+                    )
                 default: break
                 }
             }

@@ -52,7 +52,9 @@ public enum ManagementEvent: Equatable, Sendable {
         case .commandComplete:
             let opcode = ManagementOpcode(rawValue: try reader.uint16("command_opcode"))
             let status = ManagementStatus(rawValue: try reader.uint8("status"))
-            self = .commandComplete(opcode: opcode, status: status, returnParameters: try reader.bytes(reader.remaining, "return_parameters"))
+            self = .commandComplete(
+                opcode: opcode, status: status,
+                returnParameters: try reader.bytes(reader.remaining, "return_parameters"))
         case .commandStatus:
             let opcode = ManagementOpcode(rawValue: try reader.uint16("command_opcode"))
             self = .commandStatus(opcode: opcode, status: ManagementStatus(rawValue: try reader.uint8("status")))
@@ -103,7 +105,8 @@ public enum ManagementEvent: Equatable, Sendable {
         case .newIdentityResolvingKey:
             let hint = try reader.uint8("store_hint")
             let random = try reader.bluetoothAddress("random_address")
-            self = .newIdentityResolvingKey(storeHint: hint != 0, randomAddress: random, key: try IdentityResolvingKey(&reader))
+            self = .newIdentityResolvingKey(
+                storeHint: hint != 0, randomAddress: random, key: try IdentityResolvingKey(&reader))
         default:
             self = .unknown(code, parameters: parameters)
         }

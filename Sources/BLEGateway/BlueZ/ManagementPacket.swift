@@ -19,7 +19,9 @@ public struct ManagementPacket: Equatable, Sendable, CustomStringConvertible {
         guard parameters.count <= Self.maximumParameterLength else {
             throw .invalidCommand(
                 ManagementOpcode(rawValue: code),
-                reason: "its \(parameters.count) parameter bytes exceed the \(Self.maximumParameterLength) a packet can carry")
+                reason:
+                    "its \(parameters.count) parameter bytes exceed the \(Self.maximumParameterLength) a packet can carry"
+            )
         }
         self.code = code
         self.index = index
@@ -209,7 +211,8 @@ public struct ManagementStatus: RawRepresentable, Hashable, Sendable, CustomStri
         case .permissionDenied:
             "the management socket is not trusted; gatewayd needs CAP_NET_ADMIN (root, or AmbientCapabilities=CAP_NET_ADMIN)"
         case .invalidIndex: "no controller has this index (was the adapter unplugged? list them with `btmgmt info`)"
-        case .busy: "the controller is busy with another operation (another process such as bluetoothd may be using it); retry"
+        case .busy:
+            "the controller is busy with another operation (another process such as bluetoothd may be using it); retry"
         case .authenticationFailed:
             "pairing failed; the device may have dropped its bond (remove ours with unpair and pair again) or nobody answered the pairing request"
         case .alreadyPaired: "the device is already paired; unpair it first to pair again"

@@ -115,7 +115,9 @@ public final class ManagementSocket: ManagementTransport, @unchecked Sendable {
         let failure: ManagementSocketError? = lock.withLock {
             guard !isClosed else { return .closed }
             while true {
-                let sent = packet.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) }
+                let sent = packet.withUnsafeBytes { raw in
+                    Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+                }
                 if sent >= 0 { return nil }
                 let code = errno
                 if code == EINTR { continue }

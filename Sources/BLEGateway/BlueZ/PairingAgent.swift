@@ -85,7 +85,10 @@ public actor PairingAgent {
     /// prompts on every management socket; a gateway answers only for its own.
     public nonisolated let index: UInt16?
 
-    public init(management: BluetoothManagement, index: UInt16? = nil, logger: Logger? = nil, decide: @escaping Decide = PairingAgent.justWorks) {
+    public init(
+        management: BluetoothManagement, index: UInt16? = nil, logger: Logger? = nil,
+        decide: @escaping Decide = PairingAgent.justWorks
+    ) {
         self.management = management
         self.index = index
         self.decide = decide
@@ -132,15 +135,21 @@ public actor PairingAgent {
         }
     }
 
-    private static func answer(_ prompt: PairingPrompt, management: BluetoothManagement, decide: Decide, logger: Logger) async {
+    private static func answer(_ prompt: PairingPrompt, management: BluetoothManagement, decide: Decide, logger: Logger)
+        async
+    {
         let answer = await decide(prompt)
         guard let command = command(for: prompt, answer: answer) else {
             logger.notice("pairing passkey to show", metadata: ["prompt": "\(prompt)"])
             return
         }
         let accepted = command.opcode == .userConfirmationReply || command.opcode == .userPasskeyReply
-        logger.info("answering pairing request", metadata: ["prompt": "\(prompt)", "answer": "\(accepted ? "accept" : "reject")"])
-        Counter(label: "gatewayd_bluetooth_pairing_prompts_total", dimensions: [("answer", accepted ? "accept" : "reject")]).increment()
+        logger.info(
+            "answering pairing request",
+            metadata: ["prompt": "\(prompt)", "answer": "\(accepted ? "accept" : "reject")"])
+        Counter(
+            label: "gatewayd_bluetooth_pairing_prompts_total", dimensions: [("answer", accepted ? "accept" : "reject")]
+        ).increment()
         do {
             try await management.send(command, index: prompt.index)
         } catch {

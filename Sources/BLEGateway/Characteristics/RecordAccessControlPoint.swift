@@ -377,7 +377,8 @@ public enum RACPRequest: Hashable, Sendable {
         guard opCode.isRequest else {
             throw reject(
                 .opCodeNotSupported,
-                reader.error("op_code", .invalidValue("\(opCode.specName) is sent by the server, not a request"), at: 0))
+                reader.error("op_code", .invalidValue("\(opCode.specName) is sent by the server, not a request"), at: 0)
+            )
         }
         guard support.opCodes.contains(opCode) else {
             throw reject(
@@ -385,7 +386,8 @@ public enum RACPRequest: Hashable, Sendable {
                 reader.error("op_code", .invalidValue("\(opCode.specName) is not supported by this server"), at: 0))
         }
 
-        let rawOperator = try reading(&reader, echo: rawOpCode, .invalidOperator) { r throws(CharacteristicDecodeError) in
+        let rawOperator = try reading(&reader, echo: rawOpCode, .invalidOperator) {
+            r throws(CharacteristicDecodeError) in
             try r.uint8("operator")
         }
         let knownOperator = RACPOperator(rawValue: rawOperator)
@@ -629,7 +631,8 @@ public enum RACPResponse: Hashable, Sendable {
         switch self {
         case .numberOfStoredRecords(let count): operand = .object([("number_of_records", .int(count))])
         case .responseCode(let requestOpCode, let value):
-            let request: JSONValue = RACPOpCode(rawValue: requestOpCode).map { .string($0.specName) } ?? .int(requestOpCode)
+            let request: JSONValue =
+                RACPOpCode(rawValue: requestOpCode).map { .string($0.specName) } ?? .int(requestOpCode)
             operand = .object([("request_op_code", request), ("response_code_value", .string(value.specName))])
         }
         return .object([

@@ -99,7 +99,8 @@ public actor GATTClient {
     func rememberDiscovered(_ database: DiscoveredDatabase, fromCache: Bool = false) {
         discoveredDatabase = database
         if fromCache { cacheHits += 1 } else { discoveries += 1 }
-        Counter(label: "gatewayd_gatt_discoveries_total", dimensions: [("source", fromCache ? "cache" : "device")]).increment()
+        Counter(label: "gatewayd_gatt_discoveries_total", dimensions: [("source", fromCache ? "cache" : "device")])
+            .increment()
     }
 
     /// The change a Service Changed indication announced, taken by the discovery that handles it.
@@ -117,7 +118,8 @@ public actor GATTClient {
     public private(set) var unexpectedPDUs = 0
 
     public init(
-        bearer: any ATTBearer, options: GATTClientOptions = GATTClientOptions(), cache: GATTCacheSlot? = nil, logger: Logger? = nil
+        bearer: any ATTBearer, options: GATTClientOptions = GATTClientOptions(), cache: GATTCacheSlot? = nil,
+        logger: Logger? = nil
     ) {
         self.bearer = bearer
         self.options = options
@@ -167,7 +169,8 @@ public actor GATTClient {
             guard !Task.isCancelled else { return }
             await self?.transactionTimedOut(id: id)
         }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>) in
             if let early = pending?.result {
                 continuation.resume(returning: early)
             } else {
@@ -224,7 +227,9 @@ public actor GATTClient {
     private func transactionTimedOut(id: UInt64) {
         guard let current = pending, current.id == id, current.result == nil else { return }
         let error = GATTError.transactionTimeout(request: current.opcode, seconds: options.transactionTimeout.seconds)
-        logger.warning("ATT transaction timed out; closing the link", metadata: ["request": "\(GATTError.opcodeName(current.opcode))"])
+        logger.warning(
+            "ATT transaction timed out; closing the link",
+            metadata: ["request": "\(GATTError.opcodeName(current.opcode))"])
         failure = error
         Counter(label: "gatewayd_att_transaction_timeouts_total").increment()
         complete(.failure(error))
@@ -253,7 +258,8 @@ public actor GATTClient {
         switch pdu {
         case .errorResponse(let requestOpcode, let handle, let code):
             if let current = pending, current.opcode == requestOpcode {
-                Counter(label: "gatewayd_att_error_responses_total", dimensions: [("code", "\(code.rawValue)")]).increment()
+                Counter(label: "gatewayd_att_error_responses_total", dimensions: [("code", "\(code.rawValue)")])
+                    .increment()
                 complete(.failure(.errorResponse(request: requestOpcode, handle: handle, code: code)))
             } else {
                 unexpected(pdu)
@@ -264,7 +270,8 @@ public actor GATTClient {
             await receivedIndication(handle: handle, value: value)
         default:
             let opcode = pdu.opcode
-            if let current = pending, opcode == current.opcode &+ 1, !(ATTOpcode(rawValue: opcode)?.isRequest ?? false) {
+            if let current = pending, opcode == current.opcode &+ 1, !(ATTOpcode(rawValue: opcode)?.isRequest ?? false)
+            {
                 complete(.success(pdu))
             } else if ATTOpcode.isCommand(opcode) {
                 unexpected(pdu)  // commands we do not handle are ignored (Vol 3 F 3.4.9)
@@ -315,7 +322,8 @@ public actor GATTClient {
                 // read): that range is discovered again on the next call, and no cached copy is trusted any more.
                 let changed =
                     value.count >= 4
-                    ? HandleRange(start: UInt16(value[0]) | UInt16(value[1]) << 8, end: UInt16(value[2]) | UInt16(value[3]) << 8)
+                    ? HandleRange(
+                        start: UInt16(value[0]) | UInt16(value[1]) << 8, end: UInt16(value[2]) | UInt16(value[3]) << 8)
                     : HandleRange.all
                 let range = changed.isValid ? changed : HandleRange.all
                 pendingChange = pendingChange.map { $0.union(range) } ?? range

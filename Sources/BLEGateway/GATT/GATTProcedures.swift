@@ -82,16 +82,23 @@ extension GATTClient {
         while start <= range.end {
             let response: ATTPDU
             do {
-                response = try await transaction(.readByGroupTypeRequest(HandleRange(start: start, end: range.end), type: .primaryService))
+                response = try await transaction(
+                    .readByGroupTypeRequest(HandleRange(start: start, end: range.end), type: .primaryService))
             } catch .errorResponse(_, _, .attributeNotFound) {
                 break
             }
-            guard case .readByGroupTypeResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x10) }
+            guard case .readByGroupTypeResponse(let entries) = response else {
+                throw unexpectedResponse(response, to: 0x10)
+            }
             for entry in entries {
-                guard let uuid = BluetoothUUID(attBytes: entry.value), entry.endGroupHandle >= entry.handle, entry.handle >= start else {
-                    throw .invalidResponse(request: 0x10, reason: "service declaration at handle \(entry.handle) is malformed")
+                guard let uuid = BluetoothUUID(attBytes: entry.value), entry.endGroupHandle >= entry.handle,
+                    entry.handle >= start
+                else {
+                    throw .invalidResponse(
+                        request: 0x10, reason: "service declaration at handle \(entry.handle) is malformed")
                 }
-                services.append(DiscoveredService(uuid: uuid, handles: HandleRange(start: entry.handle, end: entry.endGroupHandle)))
+                services.append(
+                    DiscoveredService(uuid: uuid, handles: HandleRange(start: entry.handle, end: entry.endGroupHandle)))
             }
             guard let last = entries.last?.endGroupHandle, last < range.end else { break }
             start = last + 1
@@ -100,13 +107,16 @@ extension GATTClient {
     }
 
     /// Discover All Characteristics of a Service, then their descriptors.
-    public func discoverCharacteristics(of service: DiscoveredService) async throws(GATTError) -> [DiscoveredCharacteristic] {
+    public func discoverCharacteristics(of service: DiscoveredService) async throws(GATTError)
+        -> [DiscoveredCharacteristic]
+    {
         var found: [DiscoveredCharacteristic] = []
         var start = service.handles.start
         while start <= service.handles.end {
             let response: ATTPDU
             do {
-                response = try await transaction(.readByTypeRequest(HandleRange(start: start, end: service.handles.end), type: .characteristic))
+                response = try await transaction(
+                    .readByTypeRequest(HandleRange(start: start, end: service.handles.end), type: .characteristic))
             } catch .errorResponse(_, _, .attributeNotFound) {
                 break
             }
@@ -117,13 +127,14 @@ extension GATTClient {
                     let properties = CharacteristicProperties(rawValue: try reader.uint8("properties"))
                     let valueHandle = try reader.uint16("value_handle")
                     guard let uuid = BluetoothUUID(attBytes: try reader.bytes(reader.remaining, "uuid")),
-                          entry.handle >= start, valueHandle > entry.handle
+                        entry.handle >= start, valueHandle > entry.handle
                     else {
                         throw reader.error("uuid", .invalidValue("bad characteristic declaration"))
                     }
                     found.append(
                         DiscoveredCharacteristic(
-                            uuid: uuid, declarationHandle: entry.handle, valueHandle: valueHandle, properties: properties,
+                            uuid: uuid, declarationHandle: entry.handle, valueHandle: valueHandle,
+                            properties: properties,
                             endHandle: service.handles.end))
                 } catch {
                     throw .invalidResponse(request: 0x08, reason: error.description)
@@ -153,7 +164,9 @@ extension GATTClient {
             } catch .errorResponse(_, _, .attributeNotFound) {
                 break
             }
-            guard case .findInformationResponse(let entries) = response else { throw unexpectedResponse(response, to: 0x04) }
+            guard case .findInformationResponse(let entries) = response else {
+                throw unexpectedResponse(response, to: 0x04)
+            }
             found += entries
             guard let last = entries.last?.handle, last < range.end, last >= start else { break }
             start = last + 1
@@ -181,7 +194,8 @@ extension GATTClient {
                     rememberDiscovered(entry.database, fromCache: true)
                     return entry.database
                 }
-                logger.info("the device's Database Hash changed; discovering again", metadata: ["device": "\(slot.key)"])
+                logger.info(
+                    "the device's Database Hash changed; discovering again", metadata: ["device": "\(slot.key)"])
             } else if slot.bonded {
                 rememberDiscovered(entry.database, fromCache: true)
                 return entry.database
@@ -219,7 +233,8 @@ extension GATTClient {
         let response: ATTPDU
         do {
             response = try await transaction(.readByTypeRequest(.all, type: .databaseHash))
-        } catch .errorResponse(_, _, let code) where code == .attributeNotFound || code == .readNotPermitted
+        } catch .errorResponse(_, _, let code)
+            where code == .attributeNotFound || code == .readNotPermitted
             || code == .insufficientAuthentication || code == .insufficientEncryption
         {
             return nil
@@ -230,7 +245,8 @@ extension GATTClient {
 
     /// Discovers the services in `changed` again (whole: a change may start or end inside a service) and keeps the
     /// services outside it as they were.
-    func rediscover(_ changed: HandleRange, in known: DiscoveredDatabase) async throws(GATTError) -> DiscoveredDatabase {
+    func rediscover(_ changed: HandleRange, in known: DiscoveredDatabase) async throws(GATTError) -> DiscoveredDatabase
+    {
         var range = changed
         for service in known.services where service.handles.overlaps(changed) { range = range.union(service.handles) }
         var services = known.services.filter { !$0.handles.overlaps(range) }

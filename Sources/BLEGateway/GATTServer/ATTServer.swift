@@ -63,7 +63,8 @@ public actor ATTServer {
     public func notify(_ valueHandle: UInt16, _ value: [UInt8]) async -> Bool {
         guard !isClosed, configuration[valueHandle] == .notifications else { return false }
         do {
-            try await bearer.send(ATTPDU.handleValueNotification(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
+            try await bearer.send(
+                ATTPDU.handleValueNotification(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
             return true
         } catch {
             return false
@@ -78,7 +79,8 @@ public actor ATTServer {
         confirmationArrived = false
         defer { indicationInFlight = false }
         do {
-            try await bearer.send(ATTPDU.handleValueIndication(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
+            try await bearer.send(
+                ATTPDU.handleValueIndication(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
         } catch {
             return false
         }
@@ -137,7 +139,8 @@ public actor ATTServer {
         case .readRequest(let handle):
             switch await readAttribute(handle) {
             case .success(let value): await send(.readResponse(value: Array(value.prefix(mtu - 1))))
-            case .failure(let error): await send(.errorResponse(requestOpcode: pdu.opcode, handle: handle, error: error))
+            case .failure(let error):
+                await send(.errorResponse(requestOpcode: pdu.opcode, handle: handle, error: error))
             }
         case .readBlobRequest(let handle, let offset):
             switch await readAttribute(handle) {
@@ -149,7 +152,8 @@ public actor ATTServer {
                 } else {
                     await send(.readBlobResponse(value: Array(value[Int(offset)...].prefix(mtu - 1))))
                 }
-            case .failure(let error): await send(.errorResponse(requestOpcode: pdu.opcode, handle: handle, error: error))
+            case .failure(let error):
+                await send(.errorResponse(requestOpcode: pdu.opcode, handle: handle, error: error))
             }
         case .writeRequest(let handle, let value):
             if let error = await write(handle, value, withResponse: true) {
@@ -208,7 +212,9 @@ public actor ATTServer {
 
     private func readByGroupType(_ range: HandleRange, _ type: BluetoothUUID) -> ATTPDU {
         let opcode = ATTOpcode.readByGroupTypeRequest.rawValue
-        guard range.isValid else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle) }
+        guard range.isValid else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle)
+        }
         guard type == .primaryService || type == .secondaryService else {
             return .errorResponse(requestOpcode: opcode, handle: range.start, error: .unsupportedGroupType)
         }
@@ -217,15 +223,21 @@ public actor ATTServer {
             guard case .fixed(let value) = attribute.value else { continue }
             if let first = entries.first, first.value.count != value.count { break }
             if (entries.count + 1) * (4 + value.count) > mtu - 2 { break }
-            entries.append(GroupValue(handle: attribute.handle, endGroupHandle: attribute.groupEnd ?? attribute.handle, value: value))
+            entries.append(
+                GroupValue(
+                    handle: attribute.handle, endGroupHandle: attribute.groupEnd ?? attribute.handle, value: value))
         }
-        guard !entries.isEmpty else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound) }
+        guard !entries.isEmpty else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound)
+        }
         return .readByGroupTypeResponse(entries)
     }
 
     private func readByType(_ range: HandleRange, _ type: BluetoothUUID) async -> ATTPDU {
         let opcode = ATTOpcode.readByTypeRequest.rawValue
-        guard range.isValid else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle) }
+        guard range.isValid else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle)
+        }
         var entries: [HandleValue] = []
         for attribute in database.attributes(in: range) where attribute.type == type {
             guard attribute.readable else {
@@ -240,13 +252,17 @@ public actor ATTServer {
             if (entries.count + 1) * (2 + value.count) > mtu - 2 { break }
             entries.append(HandleValue(handle: attribute.handle, value: value))
         }
-        guard !entries.isEmpty else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound) }
+        guard !entries.isEmpty else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound)
+        }
         return .readByTypeResponse(entries)
     }
 
     private func findInformation(_ range: HandleRange) -> ATTPDU {
         let opcode = ATTOpcode.findInformationRequest.rawValue
-        guard range.isValid else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle) }
+        guard range.isValid else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle)
+        }
         var entries: [HandleType] = []
         for attribute in database.attributes(in: range) {
             let short = attribute.type.shortValue != nil
@@ -254,20 +270,26 @@ public actor ATTServer {
             if (entries.count + 1) * (short ? 4 : 18) > mtu - 2 { break }
             entries.append(HandleType(handle: attribute.handle, type: attribute.type))
         }
-        guard !entries.isEmpty else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound) }
+        guard !entries.isEmpty else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound)
+        }
         return .findInformationResponse(entries)
     }
 
     private func findByTypeValue(_ range: HandleRange, _ type: UInt16, _ value: [UInt8]) -> ATTPDU {
         let opcode = ATTOpcode.findByTypeValueRequest.rawValue
-        guard range.isValid else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle) }
+        guard range.isValid else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .invalidHandle)
+        }
         var entries: [HandleRange] = []
         for attribute in database.attributes(in: range) where attribute.type == BluetoothUUID(type) {
             guard case .fixed(let bytes) = attribute.value, bytes == value else { continue }
             if (entries.count + 1) * 4 > mtu - 1 { break }
             entries.append(HandleRange(start: attribute.handle, end: attribute.groupEnd ?? attribute.handle))
         }
-        guard !entries.isEmpty else { return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound) }
+        guard !entries.isEmpty else {
+            return .errorResponse(requestOpcode: opcode, handle: range.start, error: .attributeNotFound)
+        }
         return .findByTypeValueResponse(entries)
     }
 }

@@ -40,7 +40,9 @@ public struct AttributeDatabase: Sendable {
         closeService()
         openService = attributes.count
         attributes.append(
-            Attribute(handle: nextHandle, type: .primaryService, value: .fixed(uuid.attBytes), readable: true, writable: false))
+            Attribute(
+                handle: nextHandle, type: .primaryService, value: .fixed(uuid.attBytes), readable: true, writable: false
+            ))
     }
 
     /// Adds a characteristic to the open service, with a CCCD when it notifies or indicates.
@@ -55,7 +57,9 @@ public struct AttributeDatabase: Sendable {
         declarationValue.uint16(valueHandle)
         declarationValue.append(uuid.attBytes)
         attributes.append(
-            Attribute(handle: declaration, type: .characteristic, value: .fixed(declarationValue.bytes), readable: true, writable: false))
+            Attribute(
+                handle: declaration, type: .characteristic, value: .fixed(declarationValue.bytes), readable: true,
+                writable: false))
         attributes.append(
             Attribute(
                 handle: valueHandle, type: uuid, value: value, readable: properties.contains(.read),
@@ -66,7 +70,8 @@ public struct AttributeDatabase: Sendable {
             attributes.append(
                 Attribute(
                     handle: nextHandle, type: .clientCharacteristicConfiguration,
-                    value: .clientConfiguration(characteristicValueHandle: valueHandle), readable: true, writable: true))
+                    value: .clientConfiguration(characteristicValueHandle: valueHandle), readable: true, writable: true)
+            )
         }
         return CharacteristicHandles(declaration: declaration, value: valueHandle, cccd: cccd)
     }

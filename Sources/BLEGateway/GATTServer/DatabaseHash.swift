@@ -26,7 +26,9 @@ public enum AESCMAC {
         let last: [UInt8] =
             !message.isEmpty && message.count % 16 == 0
             ? xor(Array(message[lastStart...]), subkey1)
-            : xor(Array(message[lastStart...]) + [0x80] + [UInt8](repeating: 0, count: 15 - (message.count - lastStart)), subkey2)
+            : xor(
+                Array(message[lastStart...]) + [0x80] + [UInt8](repeating: 0, count: 15 - (message.count - lastStart)),
+                subkey2)
         var state = [UInt8](repeating: 0, count: 16)
         for block in 0..<(blocks - 1) { state = encrypt(xor(state, message[(block * 16)..<(block * 16 + 16)])) }
         return encrypt(xor(state, last))
@@ -44,7 +46,8 @@ extension AttributeDatabase {
         let withoutValue: Set<UInt16> = [0x2901, 0x2902, 0x2903, 0x2904, 0x2905]
         var message: [UInt8] = []
         for attribute in attributes {
-            guard let short = attribute.type.shortValue, withValue.contains(short) || withoutValue.contains(short) else { continue }
+            guard let short = attribute.type.shortValue, withValue.contains(short) || withoutValue.contains(short)
+            else { continue }
             message += [UInt8(attribute.handle & 0xFF), UInt8(attribute.handle >> 8)] + attribute.type.attBytes
             if withValue.contains(short), case .fixed(let value) = attribute.value { message += value }
         }

@@ -28,7 +28,9 @@ public struct DeviceIdentity: Hashable, Sendable {
         add("firmware_revision_string", firmwareRevision)
         add("software_revision_string", softwareRevision)
         if let systemID { members.append(("system_id", systemID.json)) }
-        if let regulatoryCertification { members.append(("regulatory_certification_data_list", regulatoryCertification.json)) }
+        if let regulatoryCertification {
+            members.append(("regulatory_certification_data_list", regulatoryCertification.json))
+        }
         if let pnpID { members.append(("pnp_id", pnpID.json)) }
         if !problems.isEmpty { members.append(("problems", .array(problems.map { .string($0) }))) }
         return .object(members)

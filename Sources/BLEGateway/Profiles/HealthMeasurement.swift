@@ -28,7 +28,9 @@ public struct Measurement: Hashable, Sendable {
     public var json: JSONValue { value.measurementJSON }
     public var summary: String { value.summary }
 
-    public static func == (lhs: Measurement, rhs: Measurement) -> Bool { AnyHashable(lhs.value) == AnyHashable(rhs.value) }
+    public static func == (lhs: Measurement, rhs: Measurement) -> Bool {
+        AnyHashable(lhs.value) == AnyHashable(rhs.value)
+    }
     public func hash(into hasher: inout Hasher) { hasher.combine(AnyHashable(value)) }
 
     /// The measurement as the profile's own type, when it is one.
@@ -68,22 +70,29 @@ public struct ReadingMapping: Sendable {
     /// The reading's time provenance under the gateway's rules, from the device's stamp (nil: none) and an offset in
     /// minutes added to it (a glucose record's Time Offset).
     public func time(deviceTime: DateTime?, offsetMinutes: Int? = nil) -> TimeProvenance {
-        options.decideTime(deviceTime.map(ReadingMapper.wallClock), offsetMinutes, ReadingMapper.micros(received.receivedAt), clocks)
+        options.decideTime(
+            deviceTime.map(ReadingMapper.wallClock), offsetMinutes, ReadingMapper.micros(received.receivedAt), clocks)
     }
 
     /// One reading of `kind` with the mapping's context and flags; a component without a number marks it value-absent,
     /// and the time decision marks it refused or corrected.
-    public func reading(_ kind: ReadingKind, _ components: [ReadingComponent], time: TimeProvenance, sequence: UInt16? = nil) -> Reading {
+    public func reading(
+        _ kind: ReadingKind, _ components: [ReadingComponent], time: TimeProvenance, sequence: UInt16? = nil
+    ) -> Reading {
         var flags = flags
-        if components.contains(where: { if case .absent = $0.value { true } else { false } }) { flags.insert(.valueAbsent) }
+        if components.contains(where: { if case .absent = $0.value { true } else { false } }) {
+            flags.insert(.valueAbsent)
+        }
         switch time.decision {
         case .refused: flags.insert(.timeRefused)
         case .mapped: flags.insert(.timeCorrected)
         default: break
         }
         return Reading(
-            kind: kind, components: components, subject: nil, device: device, gateway: options.gateway, context: context,
-            time: time, flags: flags, characteristic: received.characteristic.description, rawPayloads: received.rawPayloads,
+            kind: kind, components: components, subject: nil, device: device, gateway: options.gateway,
+            context: context,
+            time: time, flags: flags, characteristic: received.characteristic.description,
+            rawPayloads: received.rawPayloads,
             sequenceNumber: sequence)
     }
 

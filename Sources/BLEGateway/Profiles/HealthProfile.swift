@@ -19,7 +19,9 @@ public struct HealthProfile: Sendable, Hashable, CustomStringConvertible {
     public let characteristics: [any CharacteristicValue.Type]
     /// Runs the profile's session on a connected, discovered device. `cursor` is the device's durable stored-record
     /// cursor; profiles without stored records ignore it.
-    public let session: @Sendable (_ client: GATTClient, _ cursor: StoredRecordCursor, _ options: ProfileSessionOptions) -> ProfileEvents
+    public let session:
+        @Sendable (_ client: GATTClient, _ cursor: StoredRecordCursor, _ options: ProfileSessionOptions) ->
+            ProfileEvents
     /// A device that notifies its measurements at a nominal cadence (a strap, once a second): a connection's report
     /// expects that many. nil for devices that say how many records they send, or send what was measured.
     public let notificationCadence: Duration?

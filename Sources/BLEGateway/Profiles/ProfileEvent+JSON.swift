@@ -7,18 +7,27 @@ extension ProfileEvent {
         case .discovered(let database):
             return .object([
                 ("event", .string("discovered")),
-                ("services", .array(database.services.map { service in
-                    .object([
-                        ("uuid", .string(service.uuid.description)),
-                        ("handles", .string("\(service.handles.start)-\(service.handles.end)")),
-                        ("characteristics", .array(service.characteristics.map { .string($0.uuid.description) })),
-                    ])
-                })),
+                (
+                    "services",
+                    .array(
+                        database.services.map { service in
+                            .object([
+                                ("uuid", .string(service.uuid.description)),
+                                ("handles", .string("\(service.handles.start)-\(service.handles.end)")),
+                                (
+                                    "characteristics",
+                                    .array(service.characteristics.map { .string($0.uuid.description) })
+                                ),
+                            ])
+                        })
+                ),
             ])
         case .identity(let identity): return .object([("event", .string("identity")), ("device", identity.json)])
         case .clock(let clock): return .object([("event", .string("clock")), ("observation", clock.json)])
         case .characteristicRead(let value):
-            return .object([("event", .string("read")), ("characteristic", .string(type(of: value).name)), ("value", value.json)])
+            return .object([
+                ("event", .string("read")), ("characteristic", .string(type(of: value).name)), ("value", value.json),
+            ])
         case .batteryLevel(let level): return .object([("event", .string("battery")), ("value", level.json)])
         case .measurement(let received):
             return .object([
@@ -37,7 +46,8 @@ extension ProfileEvent {
                 ("error", .string(payload.error.description)),
                 ("raw", .string(HexBytes.text(payload.bytes))),
             ])
-        case .storedRecordCount(let count): return .object([("event", .string("stored_records")), ("count", .int(count))])
+        case .storedRecordCount(let count):
+            return .object([("event", .string("stored_records")), ("count", .int(count))])
         case .transferComplete(let transfer):
             return .object([
                 ("event", .string("transfer_complete")),

@@ -78,7 +78,8 @@ public struct StoredRecordTransfer: Hashable, Sendable {
     /// answers at its address): every record it holds was asked for again.
     public var restartedFromFirstRecord = false
 
-    public init(announced: Int?, delivered: Int, responseCode: RACPResponseCode, restartedFromFirstRecord: Bool = false) {
+    public init(announced: Int?, delivered: Int, responseCode: RACPResponseCode, restartedFromFirstRecord: Bool = false)
+    {
         (self.announced, self.delivered, self.responseCode) = (announced, delivered, responseCode)
         self.restartedFromFirstRecord = restartedFromFirstRecord
     }

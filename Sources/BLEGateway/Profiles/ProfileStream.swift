@@ -1,3 +1,6 @@
+import Foundation
+import Metrics
+
 /// A session's events, as it emits them: bounded, so a session whose consumer is behind stops reading its link.
 public typealias ProfileEvents = BoundedChannel<ProfileEvent>
 
@@ -8,7 +11,9 @@ let profileEventCapacity = 4
 /// body. The stream ends with the body's error, if any. `emit` waits while the consumer is `profileEventCapacity`
 /// events behind.
 func profileStream(
-    _ body: @escaping @Sendable (_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) -> Void
+    _ body:
+        @escaping @Sendable (_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) ->
+        Void
 ) -> ProfileEvents {
     ProfileEvents.producing(capacity: profileEventCapacity) { channel in
         // A consumer that went away cancels this task; the session then ends at its next await.
@@ -20,7 +25,9 @@ func profileStream(
 /// body's ordinary disconnect finishes the stream, any other GATT error fails it.
 func disconnectEndedStream(
     _ client: GATTClient, _ options: ProfileSessionOptions,
-    _ body: @escaping @Sendable (GATTClient, ProfileSessionOptions, @escaping @Sendable (ProfileEvent) async -> Void) async throws(GATTError) -> Void
+    _ body:
+        @escaping @Sendable (GATTClient, ProfileSessionOptions, @escaping @Sendable (ProfileEvent) async -> Void)
+        async throws(GATTError) -> Void
 ) -> ProfileEvents {
     profileStream { emit throws(ProfileError) in
         do throws(GATTError) {
@@ -50,16 +57,15 @@ func decodedEvent<Value: CharacteristicValue & HealthMeasurement>(
         let value = try Value(decoding: bytes)
         return .measurement(
             ReceivedMeasurement(
-                measurement: Measurement(value), characteristic: Value.uuid, rawPayloads: [bytes], receivedAt: receivedAt,
+                measurement: Measurement(value), characteristic: Value.uuid, rawPayloads: [bytes],
+                receivedAt: receivedAt,
                 delivery: delivery, contextMissing: false, acknowledgement: acknowledgement))
     } catch {
-        Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "\(Value.uuid)")]).increment()
+        Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "\(Value.uuid)")])
+            .increment()
         return .malformed(
             MalformedPayload(
                 characteristic: Value.uuid, bytes: bytes, error: error, receivedAt: receivedAt, delivery: delivery,
                 acknowledgement: acknowledgement))
     }
 }
-
-import Foundation
-import Metrics

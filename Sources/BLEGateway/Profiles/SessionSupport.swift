@@ -66,7 +66,9 @@ final class SessionInbox: Sendable {
 
 /// The steps every health profile starts with: MTU, discovery, Device Information, battery, the clock.
 enum SessionPrelude {
-    static func discover(_ client: GATTClient, emit: (ProfileEvent) async -> Void) async throws(GATTError) -> DiscoveredDatabase {
+    static func discover(_ client: GATTClient, emit: (ProfileEvent) async -> Void) async throws(GATTError)
+        -> DiscoveredDatabase
+    {
         try await client.exchangeMTU()
         let database = try await client.discoverAll()
         await emit(.discovered(database))
@@ -74,14 +76,18 @@ enum SessionPrelude {
     }
 
     /// Reads every DIS characteristic present; one that fails to decode is noted, not fatal.
-    static func identity(_ client: GATTClient, _ database: DiscoveredDatabase, link: String) async throws(GATTError) -> DeviceIdentity {
+    static func identity(_ client: GATTClient, _ database: DiscoveredDatabase, link: String) async throws(GATTError)
+        -> DeviceIdentity
+    {
         var identity = DeviceIdentity(link: link)
         guard let dis = database.service(.deviceInformationService) else {
             identity.problems.append("no Device Information Service")
             return identity
         }
         func value<V: CharacteristicValue>(_ type: V.Type) async throws(GATTError) -> V? {
-            guard let characteristic = dis.characteristic(V.uuid), characteristic.properties.contains(.read) else { return nil }
+            guard let characteristic = dis.characteristic(V.uuid), characteristic.properties.contains(.read) else {
+                return nil
+            }
             let bytes = try await client.read(handle: characteristic.valueHandle)
             do {
                 return try V(decoding: bytes)
@@ -102,7 +108,9 @@ enum SessionPrelude {
         return identity
     }
 
-    static func battery(_ client: GATTClient, _ database: DiscoveredDatabase, emit: (ProfileEvent) async -> Void) async throws(GATTError) {
+    static func battery(_ client: GATTClient, _ database: DiscoveredDatabase, emit: (ProfileEvent) async -> Void)
+        async throws(GATTError)
+    {
         guard let characteristic = database.characteristic(.batteryLevel, in: .batteryService) else { return }
         if let level = try? BatteryLevel(decoding: try await client.read(handle: characteristic.valueHandle)) {
             await emit(.batteryLevel(level))
@@ -111,13 +119,16 @@ enum SessionPrelude {
 
     /// Reads the device clock through CTS and, when allowed and needed, sets it and reads it back.
     static func clock(
-        _ client: GATTClient, _ database: DiscoveredDatabase, options: ProfileSessionOptions, emit: (ProfileEvent) async -> Void
+        _ client: GATTClient, _ database: DiscoveredDatabase, options: ProfileSessionOptions,
+        emit: (ProfileEvent) async -> Void
     ) async throws(GATTError) {
         guard let current = database.characteristic(.currentTime, in: .currentTimeService),
-              current.properties.contains(.read)
+            current.properties.contains(.read)
         else { return }
         let localTime: LocalTimeInformation?
-        if let local = database.characteristic(.localTimeInformation, in: .currentTimeService), local.properties.contains(.read) {
+        if let local = database.characteristic(.localTimeInformation, in: .currentTimeService),
+            local.properties.contains(.read)
+        {
             localTime = try? LocalTimeInformation(decoding: try await client.read(handle: local.valueHandle))
         } else {
             localTime = nil
@@ -136,7 +147,9 @@ enum SessionPrelude {
         } catch .errorResponse {
             return  // the device refused (e.g. value not allowed); its clock stays as observed
         }
-        if let after = try await readClock(client, current.valueHandle, localTime, .afterSet, options) { await emit(.clock(after)) }
+        if let after = try await readClock(client, current.valueHandle, localTime, .afterSet, options) {
+            await emit(.clock(after))
+        }
     }
 
     private static func readClock(
@@ -164,18 +177,21 @@ enum SessionPrelude {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
         return calendar.date(
-            from: DateComponents(year: year, month: month, day: day, hour: time.hours, minute: time.minutes, second: time.seconds))
+            from: DateComponents(
+                year: year, month: month, day: day, hour: time.hours, minute: time.minutes, second: time.seconds))
     }
 
     /// The Current Time value for `date` shown in `zone`, marked as an external-reference update.
     static func currentTime(at date: Date, zone: TimeZone) -> CurrentTime {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
+        let parts = calendar.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
         let weekday = parts.weekday.map { ($0 + 5) % 7 + 1 }  // Calendar: 1 = Sunday; CTS: 1 = Monday
         return CurrentTime(
             dateTime: DateTime(
-                year: parts.year, month: parts.month, day: parts.day, hours: parts.hour ?? 0, minutes: parts.minute ?? 0,
+                year: parts.year, month: parts.month, day: parts.day, hours: parts.hour ?? 0,
+                minutes: parts.minute ?? 0,
                 seconds: parts.second ?? 0),
             dayOfWeek: weekday.flatMap { CurrentTime.DayOfWeek(rawValue: UInt8($0)) },
             fractions256: UInt8(min(255, (parts.nanosecond ?? 0) / 3_906_250)),

@@ -103,7 +103,10 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
     fileprivate func terminate() {
         let (producers, consumer, action) = state.withLock { state in
             guard !state.terminated else {
-                return ([CheckedContinuation<Void, any Error>](), CheckedContinuation<Element?, any Error>?.none, (@Sendable () -> Void)?.none)
+                return (
+                    [CheckedContinuation<Void, any Error>](), CheckedContinuation<Element?, any Error>?.none,
+                    (@Sendable () -> Void)?.none
+                )
             }
             state.terminated = true
             state.buffer.removeAll()
@@ -123,7 +126,8 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
     fileprivate func next() async throws -> Element? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Element?, any Error>) in
-                let (result, released) = state.withLock { state -> (Result<Element?, any Error>?, [CheckedContinuation<Void, any Error>]) in
+                let (result, released) = state.withLock {
+                    state -> (Result<Element?, any Error>?, [CheckedContinuation<Void, any Error>]) in
                     if state.count > 0 {
                         let element = state.removeFirst()
                         var released: [CheckedContinuation<Void, any Error>] = []

@@ -10,7 +10,8 @@ public enum DeviceReadings {
     /// meter was restarted from its first record).
     public static func readings(
         client: GATTClient, sessionOptions: ProfileSessionOptions, mapperOptions: ReadingMapperOptions,
-        cursor: @Sendable (DeviceRecord) async -> UInt16?, saveCursor: (@Sendable (DeviceRecord, UInt16?) async -> Void)? = nil,
+        cursor: @Sendable (DeviceRecord) async -> UInt16?,
+        saveCursor: (@Sendable (DeviceRecord, UInt16?) async -> Void)? = nil,
         onEvent: (@Sendable (ProfileEvent) -> Void)? = nil, onMalformed: @escaping ReadingCollector.MalformedHandler
     ) async throws(ProfileError) -> (readings: PendingReadings, device: DeviceRecord, cursor: StoredRecordCursor) {
         let database: DiscoveredDatabase
@@ -28,6 +29,9 @@ public enum DeviceReadings {
         let cursor = StoredRecordCursor(next: await cursor(device), onMove: onMove)
         guard let profile = HealthProfile.of(database) else { throw .missing(HealthProfile.serviceList) }
         let events = profile.session(client, cursor, sessionOptions)
-        return (ReadingCollector.readings(from: events, options: mapperOptions, onEvent: onEvent, onMalformed: onMalformed), device, cursor)
+        return (
+            ReadingCollector.readings(from: events, options: mapperOptions, onEvent: onEvent, onMalformed: onMalformed),
+            device, cursor
+        )
     }
 }

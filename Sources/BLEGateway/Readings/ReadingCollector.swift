@@ -35,7 +35,8 @@ public enum ReadingCollector {
                 case .characteristicRead(let value): connectionValues.append(value)
                 case .measurement(let received):
                     let readings = ReadingMapper.readings(
-                        from: received, identity: identity ?? DeviceIdentity(link: "unknown"), clocks: clocks, options: options,
+                        from: received, identity: identity ?? DeviceIdentity(link: "unknown"), clocks: clocks,
+                        options: options,
                         connectionValues: connectionValues, device: device)
                     guard !readings.isEmpty else {
                         try? await received.acknowledgeDurable()  // nothing to keep (cuff pressure progress)
@@ -49,7 +50,8 @@ public enum ReadingCollector {
                     case .notification: waiter = .nobody
                     }
                     for reading in readings {
-                        try await output.send(PendingReading(reading: reading, waiter: waiter, acknowledge: acknowledge))
+                        try await output.send(
+                            PendingReading(reading: reading, waiter: waiter, acknowledge: acknowledge))
                     }
                 case .malformed(let payload):
                     do {
@@ -67,7 +69,9 @@ public enum ReadingCollector {
     /// What acknowledging one of a measurement's `readings` does: nothing for a notification; for one reading, the
     /// acknowledgement itself; for several, the last of them to become durable acknowledges. (A hub's notifications are
     /// most readings in flight: they need no group and no capture.)
-    static func acknowledgement(_ acknowledgement: DurabilityAcknowledgement, readings: Int) -> @Sendable () async -> Void {
+    static func acknowledgement(_ acknowledgement: DurabilityAcknowledgement, readings: Int)
+        -> @Sendable () async -> Void
+    {
         if case .nothingToDo = acknowledgement.kind { return {} }
         guard readings > 1 else { return { try? await acknowledgement.acknowledgeDurable() } }
         let group = AcknowledgementGroup(count: readings) { try? await acknowledgement.acknowledgeDurable() }

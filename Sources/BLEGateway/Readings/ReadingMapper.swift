@@ -9,7 +9,10 @@ public struct ReadingMapperOptions: Sendable {
     /// (the Provenance module's `TimeDecisionRules`, with the subject's policy).
     /// Every clock comparison of the connection is passed, so a record stamped before the gateway set the clock is
     /// judged against the comparison made before the set.
-    public var decideTime: @Sendable (_ deviceTime: DeviceWallClock?, _ offsetMinutes: Int?, _ receivedMicros: Int64, _ clocks: [ClockComparison]) -> TimeProvenance
+    public var decideTime:
+        @Sendable (
+            _ deviceTime: DeviceWallClock?, _ offsetMinutes: Int?, _ receivedMicros: Int64, _ clocks: [ClockComparison]
+        ) -> TimeProvenance
     /// Readings from simulated devices are test data (FHIR `meta.security` HTEST), never a person's.
     public var testData: Bool
 
@@ -45,13 +48,17 @@ public enum ReadingMapper {
     }
 
     public static func wallClock(_ time: DateTime) -> DeviceWallClock {
-        DeviceWallClock(year: time.year, month: time.month, day: time.day, hour: time.hours, minute: time.minutes, second: time.seconds)
+        DeviceWallClock(
+            year: time.year, month: time.month, day: time.day, hour: time.hours, minute: time.minutes,
+            second: time.seconds)
     }
 
     public static func clockComparison(_ observation: ClockObservation) -> ClockComparison {
         ClockComparison(
-            deviceTime: wallClock(observation.deviceTime.dateTime), deviceUTCOffsetMinutes: observation.localTime?.utcOffsetMinutes,
-            gatewayMicros: micros(observation.gatewayTime), roundTripMicros: Int64(observation.roundTrip.seconds * 1_000_000),
+            deviceTime: wallClock(observation.deviceTime.dateTime),
+            deviceUTCOffsetMinutes: observation.localTime?.utcOffsetMinutes,
+            gatewayMicros: micros(observation.gatewayTime),
+            roundTripMicros: Int64(observation.roundTrip.seconds * 1_000_000),
             afterSet: observation.kind == .afterSet)
     }
 
@@ -59,7 +66,8 @@ public enum ReadingMapper {
 
     static func value(_ float: MedicalFloat) -> ReadingValue {
         switch float {
-        case .number(let mantissa, let exponent): .quantity(DecimalQuantity(mantissa: Int64(mantissa), exponent: exponent))
+        case .number(let mantissa, let exponent):
+            .quantity(DecimalQuantity(mantissa: Int64(mantissa), exponent: exponent))
         case .nan: .absent(.notANumber)
         case .nres: .absent(.notAtThisResolution)
         case .positiveInfinity: .absent(.positiveInfinity)
@@ -72,11 +80,13 @@ public enum ReadingMapper {
     /// `connectionValues`: what the profile read once per connection (Body Sensor Location, a Feature).
     /// `device`: `deviceRecord(identity)` when the caller has it (a connection's readings then share its strings).
     public static func readings(
-        from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation], options: ReadingMapperOptions,
+        from received: ReceivedMeasurement, identity: DeviceIdentity, clocks: [ClockObservation],
+        options: ReadingMapperOptions,
         connectionValues: [any CharacteristicValue] = [], device: DeviceRecord? = nil
     ) -> [Reading] {
         let mapping = ReadingMapping(
-            received: received, device: device ?? deviceRecord(identity), options: options, clocks: clocks.map(clockComparison),
+            received: received, device: device ?? deviceRecord(identity), options: options,
+            clocks: clocks.map(clockComparison),
             connectionValues: connectionValues)
         return received.measurement.value.readings(mapping)
     }

@@ -13,7 +13,10 @@ public struct SimulatedClock: Sendable {
     /// The zone of the device's wall clock (devices show local time).
     public var timeZone: TimeZone
 
-    public init(offset: Double = 0, driftPPM: Double = 0, reference: Date = Date(), batteryChangedAt: Date? = nil, timeZone: TimeZone = .current) {
+    public init(
+        offset: Double = 0, driftPPM: Double = 0, reference: Date = Date(), batteryChangedAt: Date? = nil,
+        timeZone: TimeZone = .current
+    ) {
         self.offset = offset
         self.driftPPM = driftPPM
         self.reference = reference
@@ -25,7 +28,8 @@ public struct SimulatedClock: Sendable {
     public var resetEpoch: Date {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        return calendar.date(from: DateComponents(year: 2000, month: 1, day: 1)) ?? Date(timeIntervalSince1970: 946_684_800)
+        return calendar.date(from: DateComponents(year: 2000, month: 1, day: 1))
+            ?? Date(timeIntervalSince1970: 946_684_800)
     }
 
     /// What the device's clock shows at true time `now` (as an instant read in `timeZone`).

@@ -18,36 +18,43 @@ public enum SimulatedReadings {
             let user: BloodPressureUser = users.isEmpty ? .unknown : .user(users[index % users.count])
             let instant = end.map { $0.addingTimeInterval(-Double(count - 1 - index) * spacing) }
             if index % 6 == 5 {
-                await cuff.measure(systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: nil, user: user,
-                                   status: BloodPressureMeasurementStatus(cuffTooLoose: true), at: instant)
+                await cuff.measure(
+                    systolic: .nan, diastolic: .nan, meanArterialPressure: .nan, pulseRate: nil, user: user,
+                    status: BloodPressureMeasurementStatus(cuffTooLoose: true), at: instant)
                 continue
             }
             let doubtful = r % 5 == 0
             let status = BloodPressureMeasurementStatus(
-                bodyMovementDetected: doubtful && r % 2 == 0, cuffTooLoose: false, irregularPulseDetected: doubtful && r % 2 == 1)
+                bodyMovementDetected: doubtful && r % 2 == 0, cuffTooLoose: false,
+                irregularPulseDetected: doubtful && r % 2 == 1)
             await cuff.measure(
                 systolic: .number(mantissa: systolic * 10 + Int32((r >> 16) % 10), exponent: -1),
-                diastolic: .number(mantissa: diastolic, exponent: 0), meanArterialPressure: .number(mantissa: mean, exponent: 0),
-                pulseRate: .number(mantissa: Int32(58 + (r >> 24) % 30), exponent: 0), user: user, status: status, at: instant)
+                diastolic: .number(mantissa: diastolic, exponent: 0),
+                meanArterialPressure: .number(mantissa: mean, exponent: 0),
+                pulseRate: .number(mantissa: Int32(58 + (r >> 24) % 30), exponent: 0), user: user, status: status,
+                at: instant)
         }
     }
 
     /// `count` meter records, every other one with a meal context, one in seven with a sensor annunciation,
     /// `spacing` apart and ending at `end` (nil: all at the meter's "now").
     public static func fill(
-        _ meter: SimulatedGlucoseMeter, count: Int, seed: UInt64 = 11, end: Date? = nil, spacing: TimeInterval = 6 * 3600
+        _ meter: SimulatedGlucoseMeter, count: Int, seed: UInt64 = 11, end: Date? = nil,
+        spacing: TimeInterval = 6 * 3600
     ) async {
         var random = seed
         for index in 0..<count {
             let r = next(&random)
-            let context = index % 2 == 0
+            let context =
+                index % 2 == 0
                 ? GlucoseMeasurementContext(
                     sequenceNumber: 0, meal: index % 4 == 0 ? .preprandial : .postprandial,
                     testerHealth: GlucoseTesterHealth(tester: .`self`, health: .noHealthIssues))
                 : nil
             let status: GlucoseSensorStatus? = index % 7 == 6 ? [.sampleSizeInsufficient] : nil
             let instant = end.map { $0.addingTimeInterval(-Double(count - 1 - index) * spacing) }
-            await meter.measure(milligramsPerDeciliter: Int32(85 + r % 70), status: status, context: context, at: instant)
+            await meter.measure(
+                milligramsPerDeciliter: Int32(85 + r % 70), status: status, context: context, at: instant)
         }
     }
 

@@ -96,12 +96,16 @@ enum SimulatorDatabase {
     /// Adds the Device Information Service with fixed values.
     static func addDeviceInformation(_ db: inout AttributeDatabase, _ identity: SimulatedIdentity) {
         db.addPrimaryService(.deviceInformationService)
-        db.addCharacteristic(.manufacturerNameString, properties: [.read], value: .fixed(Array(identity.manufacturer.utf8)))
+        db.addCharacteristic(
+            .manufacturerNameString, properties: [.read], value: .fixed(Array(identity.manufacturer.utf8)))
         db.addCharacteristic(.modelNumberString, properties: [.read], value: .fixed(Array(identity.model.utf8)))
         db.addCharacteristic(.serialNumberString, properties: [.read], value: .fixed(Array(identity.serial.utf8)))
-        db.addCharacteristic(.hardwareRevisionString, properties: [.read], value: .fixed(Array(identity.hardwareRevision.utf8)))
-        db.addCharacteristic(.firmwareRevisionString, properties: [.read], value: .fixed(Array(identity.firmwareRevision.utf8)))
-        db.addCharacteristic(.softwareRevisionString, properties: [.read], value: .fixed(Array(identity.softwareRevision.utf8)))
+        db.addCharacteristic(
+            .hardwareRevisionString, properties: [.read], value: .fixed(Array(identity.hardwareRevision.utf8)))
+        db.addCharacteristic(
+            .firmwareRevisionString, properties: [.read], value: .fixed(Array(identity.firmwareRevision.utf8)))
+        db.addCharacteristic(
+            .softwareRevisionString, properties: [.read], value: .fixed(Array(identity.softwareRevision.utf8)))
         if let systemID = identity.systemID {
             db.addCharacteristic(.systemID, properties: [.read], value: .fixed(systemID.encoded()))
         }
@@ -116,13 +120,17 @@ enum SimulatorDatabase {
     /// Adds the Current Time Service; returns the Current Time value handle (dynamic, read + optional write).
     static func addCurrentTime(_ db: inout AttributeDatabase, writable: Bool, zone: TimeZone) -> UInt16 {
         db.addPrimaryService(.currentTimeService)
-        let handles = db.addCharacteristic(.currentTime, properties: writable ? [.read, .write, .notify] : [.read, .notify])
+        let handles = db.addCharacteristic(
+            .currentTime, properties: writable ? [.read, .write, .notify] : [.read, .notify])
         let minutes = zone.secondsFromGMT() / 60
         let daylight = zone.isDaylightSavingTime()
         let standard = (minutes - (daylight ? 60 : 0)) / 15
         db.addCharacteristic(
             .localTimeInformation, properties: [.read],
-            value: .fixed(LocalTimeInformation(timeZone: Int8(clamping: standard), dstOffset: daylight ? .daylightTime : .standardTime).encoded()))
+            value: .fixed(
+                LocalTimeInformation(
+                    timeZone: Int8(clamping: standard), dstOffset: daylight ? .daylightTime : .standardTime
+                ).encoded()))
         return handles.value
     }
 
@@ -136,7 +144,10 @@ enum SimulatorDatabase {
 enum SimulatedRegulatoryData {
     static func continua(deviceClass: UInt16) -> [UInt8] {
         let list = RegulatoryCertificationDataList(entries: [
-            .continuaVersion(ContinuaVersionStructure(majorIGVersion: 7, minorIGVersion: 0, certifiedDeviceClasses: [ContinuaCertifiedDeviceClass(rawValue: deviceClass)])),
+            .continuaVersion(
+                ContinuaVersionStructure(
+                    majorIGVersion: 7, minorIGVersion: 0,
+                    certifiedDeviceClasses: [ContinuaCertifiedDeviceClass(rawValue: deviceClass)])),
             .continuaRegulation(ContinuaRegulationStructure(regulationBitField: 0)),
         ])
         return list.encoded()

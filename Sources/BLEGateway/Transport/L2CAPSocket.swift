@@ -33,9 +33,11 @@ public enum L2CAPSocket {
         let result: Result<SeqPacketBearer, BearerError> = await withCheckedContinuation { continuation in
             // connect and poll block: off the cooperative pool.
             Thread.detachNewThread {
-                continuation.resume(returning: Result { () throws(BearerError) -> SeqPacketBearer in
-                    try connectBlocking(local: local, peer: peer, peerType: peerType, security: security, timeout: timeout)
-                })
+                continuation.resume(
+                    returning: Result { () throws(BearerError) -> SeqPacketBearer in
+                        try connectBlocking(
+                            local: local, peer: peer, peerType: peerType, security: security, timeout: timeout)
+                    })
             }
         }
         return try result.get()
@@ -52,7 +54,9 @@ public enum L2CAPSocket {
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
             var address = socketAddress(peer, type: peerType)
             let started = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size))
+                }
             }
             if started != 0 {
                 guard errno == EINPROGRESS else {
@@ -62,11 +66,15 @@ public enum L2CAPSocket {
                     throw systemError("connect(\(peer), \(peerType))")
                 }
                 var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+                let milliseconds = Int32(
+                    clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+                )
                 let ready = poll(&poller, 1, milliseconds)
                 guard ready > 0 else {
                     throw ready == 0
-                        ? BearerError.system(call: "connect(\(peer))", errno: ETIMEDOUT, message: "no connection within \(timeout) (is the device advertising and in range?)")
+                        ? BearerError.system(
+                            call: "connect(\(peer))", errno: ETIMEDOUT,
+                            message: "no connection within \(timeout) (is the device advertising and in range?)")
                         : systemError("poll(connect \(peer))")
                 }
                 var code: Int32 = 0
@@ -74,7 +82,8 @@ public enum L2CAPSocket {
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
                 guard code == 0 else {
                     if code == EBUSY { throw Self.heldByAnotherClient(peer) }
-                    throw BearerError.system(call: "connect(\(peer), \(peerType))", errno: code, message: String(cString: strerror(code)))
+                    throw BearerError.system(
+                        call: "connect(\(peer), \(peerType))", errno: code, message: String(cString: strerror(code)))
                 }
             }
             _ = fcntl(fd, F_SETFL, flags)
@@ -92,7 +101,8 @@ public enum L2CAPSocket {
     static func heldByAnotherClient(_ peer: BluetoothAddress) -> BearerError {
         .system(
             call: "connect(\(peer))", errno: EBUSY,
-            message: "another program's ATT client holds this device's link (bluetoothd connected it itself?); its readings would "
+            message:
+                "another program's ATT client holds this device's link (bluetoothd connected it itself?); its readings would "
                 + "be confirmed by that program, not stored here. Remove the device from bluetoothd (bluetoothctl remove \(peer)) "
                 + "or stop bluetoothd (systemctl disable --now bluetooth)")
     }
@@ -109,7 +119,9 @@ public enum L2CAPSocket {
         private let fd: Int32
         public let local: BluetoothAddress?
 
-        public init(local: BluetoothAddress?, type: AddressType = .lePublic, security: Security = .low) throws(BearerError) {
+        public init(local: BluetoothAddress?, type: AddressType = .lePublic, security: Security = .low)
+            throws(BearerError)
+        {
             self.local = local
             fd = try openSocket()
             do {
@@ -161,7 +173,11 @@ public enum L2CAPSocket {
         let fd = socket(AF_BLUETOOTH, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), BTPROTO_L2CAP)
         guard fd >= 0 else {
             if errno == EAFNOSUPPORT {
-                throw .system(call: "socket(AF_BLUETOOTH, L2CAP)", errno: errno, message: "this kernel has no Bluetooth support (AF_BLUETOOTH); load the bluetooth module or use simulated devices")
+                throw .system(
+                    call: "socket(AF_BLUETOOTH, L2CAP)", errno: errno,
+                    message:
+                        "this kernel has no Bluetooth support (AF_BLUETOOTH); load the bluetooth module or use simulated devices"
+                )
             }
             throw systemError("socket(AF_BLUETOOTH, SOCK_SEQPACKET, BTPROTO_L2CAP)")
         }
@@ -180,7 +196,9 @@ public enum L2CAPSocket {
     static func bind(_ fd: Int32, local: BluetoothAddress?, type: AddressType) throws(BearerError) {
         var address = socketAddress(local, type: type)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size))
+            }
         }
         guard bound == 0 else { throw systemError("bind(l2cap ATT, \(local?.description ?? "any controller"))") }
     }

@@ -40,10 +40,13 @@ public final class SeqPacketBearer: ATTBearer, @unchecked Sendable {
     public static func pair() throws(BearerError) -> (SeqPacketBearer, SeqPacketBearer) {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw .system(call: "socketpair(AF_UNIX, SOCK_SEQPACKET)", errno: errno, message: String(cString: strerror(errno)))
+            throw .system(
+                call: "socketpair(AF_UNIX, SOCK_SEQPACKET)", errno: errno, message: String(cString: strerror(errno)))
         }
-        return (SeqPacketBearer(fileDescriptor: fds[0], label: "socketpair"),
-                SeqPacketBearer(fileDescriptor: fds[1], label: "socketpair"))
+        return (
+            SeqPacketBearer(fileDescriptor: fds[0], label: "socketpair"),
+            SeqPacketBearer(fileDescriptor: fds[1], label: "socketpair")
+        )
     }
 
     public var closeReason: BearerError? { lock.withLock { reason } }
@@ -87,7 +90,8 @@ public final class SeqPacketBearer: ATTBearer, @unchecked Sendable {
                 buffer = [UInt8](repeating: 0, count: size)
                 continue
             }
-            let count = waiting < 0 ? waiting : buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress, raw.count, 0) }
+            let count =
+                waiting < 0 ? waiting : buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress, raw.count, 0) }
             if count > 0 {
                 continuation?.yield(Array(buffer[0..<count]))
                 continue
@@ -97,7 +101,9 @@ public final class SeqPacketBearer: ATTBearer, @unchecked Sendable {
             lock.withLock {
                 if !isClosed {
                     // The peer closed or the link failed; a local close() leaves `reason` nil.
-                    reason = count == 0 || code == ECONNRESET ? .closed
+                    reason =
+                        count == 0 || code == ECONNRESET
+                        ? .closed
                         : .system(call: "recv", errno: code, message: String(cString: strerror(code)))
                     isClosed = true
                 }
@@ -189,7 +195,9 @@ public enum UnixSeqPacket {
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard bytes.count < capacity else {
-            throw .system(call: "bind/connect", errno: ENAMETOOLONG, message: "socket path longer than \(capacity - 1) bytes: \(path)")
+            throw .system(
+                call: "bind/connect", errno: ENAMETOOLONG,
+                message: "socket path longer than \(capacity - 1) bytes: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }

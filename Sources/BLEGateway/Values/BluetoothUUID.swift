@@ -69,8 +69,11 @@ public struct BluetoothUUID: Hashable, Sendable, CustomStringConvertible {
         if let short = shortValue { return "0x" + Self.hex(UInt64(short), digits: 4) }
         let hex = bytes.map { Self.hex(UInt64($0), digits: 2) }.joined()
         let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
-            String(hex[hex.index(hex.startIndex, offsetBy: range.lowerBound)..<hex.index(
-                hex.startIndex, offsetBy: range.upperBound)])
+            String(
+                hex[
+                    hex.index(
+                        hex.startIndex, offsetBy: range.lowerBound)..<hex.index(
+                            hex.startIndex, offsetBy: range.upperBound)])
         }
         return parts.joined(separator: "-")
     }

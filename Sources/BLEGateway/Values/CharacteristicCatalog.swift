@@ -4,7 +4,8 @@ public enum CharacteristicCatalog {
     /// RACP, listed once).
     public static let all: [any CharacteristicValue.Type] = {
         var types: [any CharacteristicValue.Type] = [DateTime.self] + deviceInformationTypes + timeAndBatteryTypes
-        for type in HealthProfile.all.flatMap(\.characteristics) where !types.contains(where: { $0.uuid == type.uuid }) {
+        for type in HealthProfile.all.flatMap(\.characteristics) where !types.contains(where: { $0.uuid == type.uuid })
+        {
             types.append(type)
         }
         return types

@@ -71,7 +71,9 @@ public struct DateTime: CharacteristicValue, Hashable {
     ) throws(CharacteristicDecodeError) -> Int {
         let offset = reader.offset
         let value = Int(try reader.uint8(field))
-        guard !strict || range.contains(value) else { throw reader.error(field, .reservedValue(UInt64(value)), at: offset) }
+        guard !strict || range.contains(value) else {
+            throw reader.error(field, .reservedValue(UInt64(value)), at: offset)
+        }
         return value
     }
 

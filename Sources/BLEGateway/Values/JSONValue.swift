@@ -44,7 +44,10 @@ public indirect enum JSONValue: Equatable, Sendable {
         let closePad = String(repeating: " ", count: indent * level)
         switch self {
         case .object(let members):
-            guard !members.isEmpty else { out += "{}"; return }
+            guard !members.isEmpty else {
+                out += "{}"
+                return
+            }
             out += "{" + newline
             for (index, (key, value)) in members.enumerated() {
                 out += pad + Self.quoted(key) + (indent > 0 ? ": " : ":")
@@ -53,7 +56,10 @@ public indirect enum JSONValue: Equatable, Sendable {
             }
             out += closePad + "}"
         case .array(let items):
-            guard !items.isEmpty else { out += "[]"; return }
+            guard !items.isEmpty else {
+                out += "[]"
+                return
+            }
             out += "[" + newline
             for (index, item) in items.enumerated() {
                 out += pad

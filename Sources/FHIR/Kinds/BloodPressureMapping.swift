@@ -12,7 +12,8 @@ extension ReadingKindMapping {
                 ],
                 text: "Blood pressure"),
             components: [.systolicPressure, .diastolicPressure, .meanArterialPressure]),
-        vitalSign: true, specialization: .mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"), specializationText: "Blood Pressure Cuff",
+        vitalSign: true, specialization: .mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"),
+        specializationText: "Blood Pressure Cuff",
         statusBits: StatusBits.Table(
             code: .mdc(8_410_608, "MDC_BLOOD_PRESSURE_MEASUREMENT_STATUS"), kind: "bpstatus",
             bits: [
@@ -50,7 +51,9 @@ extension ReadingKindMapping {
         specialization: .mdc(528_391, "MDC_DEV_SPEC_PROFILE_BP"), specializationText: "Blood Pressure Cuff",
         code: { metric, _, _ in
             metric == .pulseRate
-                ? MeasurementCode(codings: [.mdc(149546, "MDC_PULS_RATE_NON_INV"), .loinc("8867-4", "Heart rate")], text: "Pulse rate")
+                ? MeasurementCode(
+                    codings: [.mdc(149546, "MDC_PULS_RATE_NON_INV"), .loinc("8867-4", "Heart rate")], text: "Pulse rate"
+                )
                 : nil
         })
 }

@@ -8,7 +8,9 @@ extension ReadingKindMapping {
         specialization: .mdc(528_392, "MDC_DEV_SPEC_PROFILE_TEMP"), specializationText: "Thermometer",
         code: { metric, _, _ in
             metric == .bodyTemperature
-                ? MeasurementCode(codings: [.mdc(150364, "MDC_TEMP_BODY"), .loinc("8310-5", "Body temperature")], text: "Body temperature")
+                ? MeasurementCode(
+                    codings: [.mdc(150364, "MDC_TEMP_BODY"), .loinc("8310-5", "Body temperature")],
+                    text: "Body temperature")
                 : nil
         })
 }

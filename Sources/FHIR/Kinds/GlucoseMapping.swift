@@ -14,7 +14,8 @@ extension ReadingKindMapping {
                 .init(bit: 2, name: "sensor-sample-size-insufficient", text: "The sample size is insufficient"),
                 .init(bit: 3, name: "sensor-strip-insertion", text: "The test strip was inserted incorrectly"),
                 .init(
-                    bit: 4, name: "sensor-strip-type-incorrect", text: "The test strip type is incompatible with the sensor"
+                    bit: 4, name: "sensor-strip-type-incorrect",
+                    text: "The test strip type is incompatible with the sensor"
                 ),
                 .init(bit: 5, name: "sensor-result-too-high", text: "The result is higher than the device can process"),
                 .init(bit: 6, name: "sensor-result-too-low", text: "The result is lower than the device can process"),
@@ -23,7 +24,8 @@ extension ReadingKindMapping {
                 .init(bit: 9, name: "sensor-read-interrupt", text: "The read process was interrupted"),
                 .init(bit: 10, name: "device-gen-fault", text: "General device fault"),
             ]),
-        code: { metric, sampleType, unit in metric == .glucose ? glucoseCode(sampleType: sampleType, unit: unit) : nil })
+        code: { metric, sampleType, unit in metric == .glucose ? glucoseCode(sampleType: sampleType, unit: unit) : nil }
+    )
 
     /// The glucose concentration code of a sample type (MDC partition 2, SCADA: 29112 capillary whole blood …),
     /// with the LOINC code of the specimen in mass or moles per volume. Capillary samples from a meter are LOINC's

@@ -9,7 +9,8 @@ extension ReadingKindMapping {
         code: { metric, _, _ in
             switch metric {
             case .heartRate:
-                MeasurementCode(codings: [.mdc(147842, "MDC_ECG_HEART_RATE"), .loinc("8867-4", "Heart rate")], text: "Heart rate")
+                MeasurementCode(
+                    codings: [.mdc(147842, "MDC_ECG_HEART_RATE"), .loinc("8867-4", "Heart rate")], text: "Heart rate")
             case .rrInterval: MeasurementCode(codings: [.mdc(147240, "MDC_ECG_TIME_PD_RR_GL")], text: "RR interval")
             default: nil
             }

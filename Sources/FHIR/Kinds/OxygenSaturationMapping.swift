@@ -29,7 +29,9 @@ extension ReadingKindMapping {
         specialization: .mdc(528_388, "MDC_DEV_SPEC_PROFILE_PULS_OXIM"), specializationText: "Pulse Oximeter",
         code: { metric, _, _ in
             metric == .oximetryPulseRate
-                ? MeasurementCode(codings: [.mdc(149530, "MDC_PULS_OXIM_PULS_RATE"), .loinc("8867-4", "Heart rate")], text: "Pulse rate")
+                ? MeasurementCode(
+                    codings: [.mdc(149530, "MDC_PULS_OXIM_PULS_RATE"), .loinc("8867-4", "Heart rate")],
+                    text: "Pulse rate")
                 : nil
         })
 }

@@ -25,7 +25,8 @@ public enum ClientKey: Sendable {
         } else if let key = try? _RSA.Signing.PrivateKey(pemRepresentation: pem), key.keySizeInBits >= 2048 {
             self = .rs384(key)
         } else {
-            throw ClientAssertionError("neither a P-384 EC private key (ES384) nor an RSA private key of 2048 bits or more (RS384) in PEM")
+            throw ClientAssertionError(
+                "neither a P-384 EC private key (ES384) nor an RSA private key of 2048 bits or more (RS384) in PEM")
         }
     }
 
@@ -39,15 +40,19 @@ public enum ClientKey: Sendable {
     func sign(_ bytes: [UInt8]) throws -> [UInt8] {
         switch self {
         case .es384(let raw):
-            Array(try P384.Signing.PrivateKey(rawRepresentation: raw).signature(for: SHA384.hash(data: bytes)).rawRepresentation)
-        case .rs384(let key): Array(try key.signature(for: SHA384.hash(data: bytes), padding: .insecurePKCS1v1_5).rawRepresentation)
+            Array(
+                try P384.Signing.PrivateKey(rawRepresentation: raw).signature(for: SHA384.hash(data: bytes))
+                    .rawRepresentation)
+        case .rs384(let key):
+            Array(try key.signature(for: SHA384.hash(data: bytes), padding: .insecurePKCS1v1_5).rawRepresentation)
         }
     }
 
     /// The public half, as a hub registers it.
     public var publicKey: ClientPublicKey {
         switch self {
-        case .es384(let raw): (try? P384.Signing.PrivateKey(rawRepresentation: raw)).map { .es384($0.publicKey) } ?? .es384(raw: Data())
+        case .es384(let raw):
+            (try? P384.Signing.PrivateKey(rawRepresentation: raw)).map { .es384($0.publicKey) } ?? .es384(raw: Data())
         case .rs384(let key): .rs384(key.publicKey)
         }
     }
@@ -67,7 +72,8 @@ public enum ClientPublicKey: Sendable {
         } else if let key = try? _RSA.Signing.PublicKey(pemRepresentation: pem), key.keySizeInBits >= 2048 {
             self = .rs384(key)
         } else {
-            throw ClientAssertionError("neither a P-384 EC public key (ES384) nor an RSA public key of 2048 bits or more (RS384) in PEM")
+            throw ClientAssertionError(
+                "neither a P-384 EC public key (ES384) nor an RSA public key of 2048 bits or more (RS384) in PEM")
         }
     }
 
@@ -87,7 +93,9 @@ public enum ClientPublicKey: Sendable {
             return key.isValidSignature(parsed, for: SHA384.hash(data: bytes))
         case .rs384(let key):
             guard algorithm == "RS384" else { return false }
-            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: bytes), padding: .insecurePKCS1v1_5)
+            return key.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA384.hash(data: bytes),
+                padding: .insecurePKCS1v1_5)
         }
     }
 }
@@ -99,7 +107,9 @@ public enum ClientAssertion {
     /// SMART: the assertion's `exp` is no more than five minutes in the future.
     public static let maximumLifetimeSeconds: Int64 = 300
 
-    public static func make(clientID: String, audience: String, keyID: String?, key: ClientKey, nowSeconds: Int64, jti: String) throws -> String {
+    public static func make(
+        clientID: String, audience: String, keyID: String?, key: ClientKey, nowSeconds: Int64, jti: String
+    ) throws -> String {
         let header = FHIRJSON.obj(["alg": .string(key.algorithm), "typ": "JWT", "kid": keyID.map(FHIRJSON.string)])
         let claims = FHIRJSON.obj([
             "iss": .string(clientID), "sub": .string(clientID), "aud": .string(audience),
@@ -124,31 +134,43 @@ public enum ClientAssertion {
     ) throws(ClientAssertionError) -> Claims {
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let headerBytes = unbase64URL(parts[0]), let claimBytes = unbase64URL(parts[1]),
-            let signature = unbase64URL(parts[2]), let header = try? FHIRJSON.parse(headerBytes), let claims = try? FHIRJSON.parse(claimBytes)
-        else { throw ClientAssertionError("the client assertion is not a signed JWT (header.claims.signature, base64url)") }
+            let signature = unbase64URL(parts[2]), let header = try? FHIRJSON.parse(headerBytes),
+            let claims = try? FHIRJSON.parse(claimBytes)
+        else {
+            throw ClientAssertionError("the client assertion is not a signed JWT (header.claims.signature, base64url)")
+        }
         guard let algorithm = header["alg"]?.stringValue, ["ES384", "RS384"].contains(algorithm) else {
-            throw ClientAssertionError("the assertion's alg is '\(header["alg"]?.stringValue ?? "none")': ES384 or RS384 is required")
+            throw ClientAssertionError(
+                "the assertion's alg is '\(header["alg"]?.stringValue ?? "none")': ES384 or RS384 is required")
         }
         guard let issuer = claims["iss"]?.stringValue, claims["sub"]?.stringValue == issuer else {
             throw ClientAssertionError("the assertion's iss and sub must both be the client_id")
         }
-        guard let publicKey = key(issuer) else { throw ClientAssertionError("client '\(issuer)' is not registered here") }
+        guard let publicKey = key(issuer) else {
+            throw ClientAssertionError("client '\(issuer)' is not registered here")
+        }
         guard publicKey.isValid(signature, for: Array((parts[0] + "." + parts[1]).utf8), algorithm: algorithm) else {
-            throw ClientAssertionError("the assertion's signature does not verify with the key registered for '\(issuer)'")
+            throw ClientAssertionError(
+                "the assertion's signature does not verify with the key registered for '\(issuer)'")
         }
         guard let audience = claims["aud"]?.stringValue, isExpected(audience) else {
-            throw ClientAssertionError("the assertion's aud '\(claims["aud"]?.stringValue ?? "")' is not this token endpoint")
+            throw ClientAssertionError(
+                "the assertion's aud '\(claims["aud"]?.stringValue ?? "")' is not this token endpoint")
         }
         guard let expires = claims["exp"]?.numberText.flatMap({ Int64($0) }), expires > nowSeconds,
             expires <= nowSeconds + maximumLifetimeSeconds + 60
         else { throw ClientAssertionError("the assertion has expired, or its exp is more than five minutes ahead") }
-        guard let jti = claims["jti"]?.stringValue, !jti.isEmpty else { throw ClientAssertionError("the assertion has no jti") }
+        guard let jti = claims["jti"]?.stringValue, !jti.isEmpty else {
+            throw ClientAssertionError("the assertion has no jti")
+        }
         return Claims(clientID: issuer, audience: audience, expiresSeconds: expires, jti: jti)
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/", with: "_"
+        )
+        .replacingOccurrences(of: "=", with: "")
     }
 
     static func unbase64URL(_ text: String) -> [UInt8]? {

@@ -14,28 +14,30 @@ public final class Outbox: Sendable {
         queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: outbox") { db in
-            try db.execute(sql: """
-                CREATE TABLE feed_position (
-                    destination TEXT PRIMARY KEY NOT NULL, summary_seq INTEGER NOT NULL, reading_seq INTEGER NOT NULL);
-                CREATE TABLE outbox_entry (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, resource_key TEXT NOT NULL,
-                    subject TEXT NOT NULL, category TEXT NOT NULL, version INTEGER NOT NULL, method TEXT NOT NULL,
-                    url TEXT NOT NULL, if_none_exist TEXT, resource BLOB NOT NULL, measured_micros INTEGER NOT NULL,
-                    enqueued_micros INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT, sent_micros INTEGER,
-                    sent_version INTEGER, UNIQUE (destination, resource_key));
-                CREATE INDEX outbox_pending ON outbox_entry(destination, state, id);
-                CREATE TABLE destination_state (
-                    destination TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL, next_attempt_micros INTEGER NOT NULL,
-                    last_error TEXT, last_success_micros INTEGER);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE feed_position (
+                        destination TEXT PRIMARY KEY NOT NULL, summary_seq INTEGER NOT NULL, reading_seq INTEGER NOT NULL);
+                    CREATE TABLE outbox_entry (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, resource_key TEXT NOT NULL,
+                        subject TEXT NOT NULL, category TEXT NOT NULL, version INTEGER NOT NULL, method TEXT NOT NULL,
+                        url TEXT NOT NULL, if_none_exist TEXT, resource BLOB NOT NULL, measured_micros INTEGER NOT NULL,
+                        enqueued_micros INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT, sent_micros INTEGER,
+                        sent_version INTEGER, UNIQUE (destination, resource_key));
+                    CREATE INDEX outbox_pending ON outbox_entry(destination, state, id);
+                    CREATE TABLE destination_state (
+                        destination TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL, next_attempt_micros INTEGER NOT NULL,
+                        last_error TEXT, last_success_micros INTEGER);
+                    """)
         }
         // The kind each entry was queued under consent for (a reading's kind, a summary's series kind), so consent can be
         // applied again when it changes; and the rules last applied to each destination's queue.
         migrator.registerMigration("v2: consent kinds") { db in
-            try db.execute(sql: """
-                ALTER TABLE outbox_entry ADD COLUMN kind TEXT;
-                CREATE TABLE consent_applied (destination TEXT PRIMARY KEY NOT NULL, rules TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox_entry ADD COLUMN kind TEXT;
+                    CREATE TABLE consent_applied (destination TEXT PRIMARY KEY NOT NULL, rules TEXT NOT NULL);
+                    """)
         }
         try migrator.migrate(queue)
     }
@@ -57,11 +59,14 @@ public final class Outbox: Sendable {
         public var kind: ReadingKind?
 
         public init(
-            resourceKey: String, subject: String, category: Category, version: Int, method: String, url: String, ifNoneExist: String?,
+            resourceKey: String, subject: String, category: Category, version: Int, method: String, url: String,
+            ifNoneExist: String?,
             resource: String, measuredMicros: Int64, kind: ReadingKind? = nil
         ) {
             (self.resourceKey, self.subject, self.category, self.version) = (resourceKey, subject, category, version)
-            (self.method, self.url, self.ifNoneExist, self.resource, self.measuredMicros) = (method, url, ifNoneExist, resource, measuredMicros)
+            (self.method, self.url, self.ifNoneExist, self.resource, self.measuredMicros) = (
+                method, url, ifNoneExist, resource, measuredMicros
+            )
             self.kind = kind
         }
     }
@@ -74,29 +79,36 @@ public final class Outbox: Sendable {
 
     public func positions(destination: String) throws -> (summaries: Int64, readings: Int64)? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT summary_seq, reading_seq FROM feed_position WHERE destination = ?", arguments: [destination])
-                .map { ($0["summary_seq"], $0["reading_seq"]) }
+            try Row.fetchOne(
+                db, sql: "SELECT summary_seq, reading_seq FROM feed_position WHERE destination = ?",
+                arguments: [destination]
+            )
+            .map { ($0["summary_seq"], $0["reading_seq"]) }
         }
     }
 
     /// Adds entries and moves the destination's feed positions, atomically. A device already owed or sent is left
     /// alone; a reading already there is left alone (same identity, same resource); a summary replaces an older
     /// version and is pending again.
-    public func enqueue(_ entries: [Entry], destination: String, positions: (summaries: Int64, readings: Int64), nowMicros: Int64) throws {
+    public func enqueue(
+        _ entries: [Entry], destination: String, positions: (summaries: Int64, readings: Int64), nowMicros: Int64
+    ) throws {
         try queue.write { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO outbox_entry (destination, resource_key, subject, category, version, method, url, if_none_exist, resource,
-                    measured_micros, enqueued_micros, state, kind)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
-                ON CONFLICT (destination, resource_key) DO UPDATE SET
-                    version = excluded.version, resource = excluded.resource, method = excluded.method, url = excluded.url,
-                    if_none_exist = excluded.if_none_exist, measured_micros = excluded.measured_micros,
-                    enqueued_micros = excluded.enqueued_micros, state = 'pending', last_error = NULL
-                WHERE excluded.category = 'summary' AND excluded.version > outbox_entry.version
-                """)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO outbox_entry (destination, resource_key, subject, category, version, method, url, if_none_exist, resource,
+                        measured_micros, enqueued_micros, state, kind)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+                    ON CONFLICT (destination, resource_key) DO UPDATE SET
+                        version = excluded.version, resource = excluded.resource, method = excluded.method, url = excluded.url,
+                        if_none_exist = excluded.if_none_exist, measured_micros = excluded.measured_micros,
+                        enqueued_micros = excluded.enqueued_micros, state = 'pending', last_error = NULL
+                    WHERE excluded.category = 'summary' AND excluded.version > outbox_entry.version
+                    """)
             for entry in entries {
                 try insert.execute(arguments: [
-                    destination, entry.resourceKey, entry.subject, entry.category.rawValue, entry.version, entry.method, entry.url,
+                    destination, entry.resourceKey, entry.subject, entry.category.rawValue, entry.version, entry.method,
+                    entry.url,
                     entry.ifNoneExist, entry.resource, entry.measuredMicros, nowMicros, entry.kind?.rawValue,
                 ])
             }
@@ -122,8 +134,10 @@ public final class Outbox: Sendable {
                 return Pending(
                     id: row["id"],
                     entry: Entry(
-                        resourceKey: row["resource_key"], subject: row["subject"], category: category, version: row["version"],
-                        method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"], resource: row["resource"],
+                        resourceKey: row["resource_key"], subject: row["subject"], category: category,
+                        version: row["version"],
+                        method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"],
+                        resource: row["resource"],
                         measuredMicros: row["measured_micros"]))
             }
         }
@@ -134,12 +148,15 @@ public final class Outbox: Sendable {
     public func entry(destination: String, resourceKey: String) throws -> Entry? {
         try queue.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM outbox_entry WHERE destination = ? AND resource_key = ?", arguments: [destination, resourceKey]
+                db, sql: "SELECT * FROM outbox_entry WHERE destination = ? AND resource_key = ?",
+                arguments: [destination, resourceKey]
             ).flatMap { row in
                 guard let category = Entry.Category(rawValue: row["category"]) else { return nil }
                 return Entry(
-                    resourceKey: row["resource_key"], subject: row["subject"], category: category, version: row["version"],
-                    method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"], resource: row["resource"],
+                    resourceKey: row["resource_key"], subject: row["subject"], category: category,
+                    version: row["version"],
+                    method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"],
+                    resource: row["resource"],
                     measuredMicros: row["measured_micros"])
             }
         }
@@ -148,10 +165,11 @@ public final class Outbox: Sendable {
     /// Marks entries delivered — only at the version that was sent: a summary revised meanwhile stays pending.
     public func markSent(_ sent: [(id: Int64, version: Int)], nowMicros: Int64) throws {
         try queue.write { db in
-            let update = try db.cachedStatement(sql: """
-                UPDATE outbox_entry SET state = 'sent', sent_micros = ?, sent_version = version, last_error = NULL
-                WHERE id = ? AND version = ?
-                """)
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE outbox_entry SET state = 'sent', sent_micros = ?, sent_version = version, last_error = NULL
+                    WHERE id = ? AND version = ?
+                    """)
             for item in sent { try update.execute(arguments: [nowMicros, item.id, item.version]) }
         }
     }
@@ -170,7 +188,8 @@ public final class Outbox: Sendable {
     public func retryFailed(destination: String) throws -> Int {
         try queue.write { db in
             try db.execute(
-                sql: "UPDATE outbox_entry SET state = 'pending', last_error = NULL WHERE destination = ? AND state = 'failed'",
+                sql:
+                    "UPDATE outbox_entry SET state = 'pending', last_error = NULL WHERE destination = ? AND state = 'failed'",
                 arguments: [destination])
             return db.changesCount
         }
@@ -181,7 +200,8 @@ public final class Outbox: Sendable {
     /// The rules last applied to a destination's queue (nil: never).
     public func appliedRules(destination: String) throws -> String? {
         try queue.read { db in
-            try String.fetchOne(db, sql: "SELECT rules FROM consent_applied WHERE destination = ?", arguments: [destination])
+            try String.fetchOne(
+                db, sql: "SELECT rules FROM consent_applied WHERE destination = ?", arguments: [destination])
         }
     }
 
@@ -189,12 +209,15 @@ public final class Outbox: Sendable {
     /// longer allows, and records `rules` as applied — in one transaction. Returns how many went, per subject. Sent
     /// entries are history (they left with consent); devices stay (they are no person's data).
     public func withdraw(
-        destination: String, rules: String, allowed: (_ subject: String, _ category: Entry.Category, _ kind: ReadingKind?) -> Bool
+        destination: String, rules: String,
+        allowed: (_ subject: String, _ category: Entry.Category, _ kind: ReadingKind?) -> Bool
     ) throws -> [String: Int] {
         try queue.write { db in
             var removed: [String: Int] = [:]
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT id, subject, category, kind FROM outbox_entry WHERE destination = ? AND state IN ('pending', 'failed')",
+                db,
+                sql:
+                    "SELECT id, subject, category, kind FROM outbox_entry WHERE destination = ? AND state IN ('pending', 'failed')",
                 arguments: [destination])
             var ids: [Int64] = []
             while let row = try rows.next() {
@@ -209,7 +232,8 @@ public final class Outbox: Sendable {
             let delete = try db.cachedStatement(sql: "DELETE FROM outbox_entry WHERE id = ?")
             for id in ids { try delete.execute(arguments: [id]) }
             try db.execute(
-                sql: "INSERT OR REPLACE INTO consent_applied (destination, rules) VALUES (?, ?)", arguments: [destination, rules])
+                sql: "INSERT OR REPLACE INTO consent_applied (destination, rules) VALUES (?, ?)",
+                arguments: [destination, rules])
             return removed
         }
     }
@@ -225,7 +249,10 @@ public final class Outbox: Sendable {
 
     public func state(destination: String) throws -> DestinationState {
         try queue.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM destination_state WHERE destination = ?", arguments: [destination]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM destination_state WHERE destination = ?", arguments: [destination])
+            else {
                 return DestinationState()
             }
             return DestinationState(
@@ -241,7 +268,9 @@ public final class Outbox: Sendable {
                     INSERT OR REPLACE INTO destination_state (destination, failures, next_attempt_micros, last_error, last_success_micros)
                     VALUES (?, ?, ?, ?, ?)
                     """,
-                arguments: [destination, state.failures, state.nextAttemptMicros, state.lastError, state.lastSuccessMicros])
+                arguments: [
+                    destination, state.failures, state.nextAttemptMicros, state.lastError, state.lastSuccessMicros,
+                ])
         }
     }
 
@@ -265,7 +294,8 @@ public final class Outbox: Sendable {
         report.state = try state(destination: destination)
         try queue.read { db in
             for row in try Row.fetchAll(
-                db, sql: "SELECT state, COUNT(*) AS n FROM outbox_entry WHERE destination = ? GROUP BY state", arguments: [destination])
+                db, sql: "SELECT state, COUNT(*) AS n FROM outbox_entry WHERE destination = ? GROUP BY state",
+                arguments: [destination])
             {
                 let n: Int = row["n"]
                 switch row["state"] as String {
@@ -275,7 +305,8 @@ public final class Outbox: Sendable {
                 }
             }
             report.oldestPendingMeasuredMicros = try Int64.fetchOne(
-                db, sql: "SELECT MIN(measured_micros) FROM outbox_entry WHERE destination = ? AND state = 'pending'", arguments: [destination])
+                db, sql: "SELECT MIN(measured_micros) FROM outbox_entry WHERE destination = ? AND state = 'pending'",
+                arguments: [destination])
             let lags = try Int64.fetchAll(
                 db,
                 sql: """
@@ -288,7 +319,9 @@ public final class Outbox: Sendable {
                 report.maximumLagSeconds = Double(lags[lags.count - 1]) / 1_000_000
             }
             report.failures = try Row.fetchAll(
-                db, sql: "SELECT resource_key, last_error FROM outbox_entry WHERE destination = ? AND state = 'failed' ORDER BY id LIMIT 20",
+                db,
+                sql:
+                    "SELECT resource_key, last_error FROM outbox_entry WHERE destination = ? AND state = 'failed' ORDER BY id LIMIT 20",
                 arguments: [destination]
             ).map { ($0["resource_key"], $0["last_error"] ?? "") }
         }

@@ -14,7 +14,8 @@ public struct SMARTBackendSettings: Sendable {
 
     public static let defaultScope = "system/Patient.cud system/Device.cud system/Observation.cud system/Provenance.cud"
 
-    public init(tokenURL: String, clientID: String, scope: String = defaultScope, keyID: String? = nil, key: ClientKey) {
+    public init(tokenURL: String, clientID: String, scope: String = defaultScope, keyID: String? = nil, key: ClientKey)
+    {
         (self.tokenURL, self.clientID, self.scope, self.keyID, self.key) = (tokenURL, clientID, scope, keyID, key)
     }
 }
@@ -53,7 +54,8 @@ public final class SMARTTokenSource: Sendable {
         guard response.status == 200, let token = json?["access_token"]?.stringValue, !token.isEmpty else {
             let error = json?["error"]?.stringValue ?? "no access_token"
             let detail = json?["error_description"]?.stringValue.map { ": " + $0 } ?? ""
-            throw SMARTTokenError(description: "the token endpoint \(settings.tokenURL) answered \(response.status) (\(error)\(detail))")
+            throw SMARTTokenError(
+                description: "the token endpoint \(settings.tokenURL) answered \(response.status) (\(error)\(detail))")
         }
         let lifetime = json?["expires_in"]?.numberText.flatMap { Int64($0) } ?? Self.assumedLifetimeSeconds
         let margin = min(60, max(1, lifetime / 5))

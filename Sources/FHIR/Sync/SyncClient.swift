@@ -47,10 +47,14 @@ public struct SyncClient: Sendable {
     public init(
         destination: SyncDestination, outbox: Outbox, archive: ReadingArchive, gateway: GatewayRecord,
         gatewayInfo: GatewayDeviceInfo = GatewayDeviceInfo(), persons: [PatientRecord] = [], ledgerPath: String? = nil,
-        zones: @escaping @Sendable (String) -> TimeZone, dayParts: @escaping @Sendable (String) -> DayPartWindows = { _ in .standard },
-        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 }, logger: Logger = Logger(label: "gatewayd.sync")
+        zones: @escaping @Sendable (String) -> TimeZone,
+        dayParts: @escaping @Sendable (String) -> DayPartWindows = { _ in .standard },
+        decorate: @escaping @Sendable (FHIRResource) -> FHIRResource = { $0 },
+        logger: Logger = Logger(label: "gatewayd.sync")
     ) {
-        (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (destination, outbox, archive, gateway, gatewayInfo)
+        (self.destination, self.outbox, self.archive, self.gateway, self.gatewayInfo) = (
+            destination, outbox, archive, gateway, gatewayInfo
+        )
         (self.zones, self.dayParts, self.decorate, self.logger) = (zones, dayParts, decorate, logger)
         self.persons = Dictionary(persons.map { ($0.subject, $0) }, uniquingKeysWith: { first, _ in first })
         tokens = destination.smart.map(SMARTTokenSource.init)
@@ -82,16 +86,20 @@ public struct SyncClient: Sendable {
             for record in summaries {
                 positions.summaries = record.sequence
                 let series = record.revision.series
-                guard destination.allowsSummary(subject: series.subject, metric: series.metric), mayShare(series.subject) else { continue }
+                guard destination.allowsSummary(subject: series.subject, metric: series.metric),
+                    mayShare(series.subject)
+                else { continue }
                 let resource = decorate(
                     SummaryMapper.statistics(
-                        record.revision, unit: record.unit, zone: zones(series.subject), testData: isTestPerson(series.subject)))
+                        record.revision, unit: record.unit, zone: zones(series.subject),
+                        testData: isTestPerson(series.subject)))
                 var entry = Self.summaryEntry(resource, subject: series.subject, record: record)
                 entry.kind = SyncDestination.kind(ofSeriesMetric: series.metric)
                 entries.append(entry)
                 if series.metric == Metric.systolicPressure.rawValue, record.revision.width == .day {
                     let day = LocalClock(zones(series.subject)).date(at: record.revision.startMicros)
-                    pressureDays[series.subject, default: [:]][day] = max(pressureDays[series.subject]?[day] ?? 0, record.recordedMicros)
+                    pressureDays[series.subject, default: [:]][day] = max(
+                        pressureDays[series.subject]?[day] ?? 0, record.recordedMicros)
                 }
                 if record.revision.width == .day {
                     let kinds = DailySummaries.Kind.allCases.filter { $0.metric.rawValue == series.metric }
@@ -106,21 +114,29 @@ public struct SyncClient: Sendable {
             }
             for subject in summaryDays.keys.sorted() {
                 for (day, change) in (summaryDays[subject] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    entries += try dailySummaryEntries(subject: subject, day: day, kinds: change.kinds, recordedMicros: change.recorded)
+                    entries += try dailySummaryEntries(
+                        subject: subject, day: day, kinds: change.kinds, recordedMicros: change.recorded)
                 }
             }
             for subject in pressureDays.keys.sorted() {
                 for (day, recorded) in (pressureDays[subject] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    entries.append(try averageSMBPEntry(subject: subject, endingAt: day, recordedMicros: recorded, nowMicros: nowMicros))
+                    entries.append(
+                        try averageSMBPEntry(
+                            subject: subject, endingAt: day, recordedMicros: recorded, nowMicros: nowMicros))
                 }
             }
             // The readings this destination may have, by stored batch and person: each such part gets its Provenance.
             var parts: [(batch: Int64, subject: String, readings: [Reading])] = []
             for record in readings {
                 positions.readings = record.sequence
-                guard destination.allowsRaw(record.reading), let subject = record.reading.subject, mayShare(subject) else { continue }
-                for resource in ObservationMapper.observations(for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway)) {
-                    var entry = Self.createEntry(decorate(resource), subject: subject, category: .reading, measuredMicros: record.reading.time.effectiveMicros)
+                guard destination.allowsRaw(record.reading), let subject = record.reading.subject, mayShare(subject)
+                else { continue }
+                for resource in ObservationMapper.observations(
+                    for: record.reading, gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
+                {
+                    var entry = Self.createEntry(
+                        decorate(resource), subject: subject, category: .reading,
+                        measuredMicros: record.reading.time.effectiveMicros)
                     entry.kind = record.reading.kind
                     entries.append(entry)
                 }
@@ -131,7 +147,9 @@ public struct SyncClient: Sendable {
                 }
             }
             for part in parts {
-                if let entry = try provenanceEntry(part.readings, subject: part.subject, nowMicros: nowMicros) { entries.append(entry) }
+                if let entry = try provenanceEntry(part.readings, subject: part.subject, nowMicros: nowMicros) {
+                    entries.append(entry)
+                }
             }
             try outbox.enqueue(entries, destination: destination.name, positions: positions, nowMicros: nowMicros)
             queued += entries.count
@@ -148,33 +166,46 @@ public struct SyncClient: Sendable {
         let ledgerEntry = try ledgerPath.flatMap { path in
             try archive.ledgerSequence(of: first).flatMap { LedgerLookup.entry(sequence: $0, inFile: path) }
         }
-        guard let provenance = ProvenanceMapper.provenance(
-            batch: readings, ledgerEntry: ledgerEntry, recordedMicros: ledgerEntry?.recordedMicros ?? nowMicros,
-            gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
+        guard
+            let provenance = ProvenanceMapper.provenance(
+                batch: readings, ledgerEntry: ledgerEntry, recordedMicros: ledgerEntry?.recordedMicros ?? nowMicros,
+                gatewayDeviceID: DeviceMapper.phgDeviceID(gateway))
         else { return nil }
         return Outbox.Entry(
-            resourceKey: provenance.reference, subject: subject, category: .provenance, version: 1, method: "PUT", url: provenance.reference,
-            ifNoneExist: nil, resource: provenance.text, measuredMicros: readings.map(\.time.effectiveMicros).max() ?? nowMicros)
+            resourceKey: provenance.reference, subject: subject, category: .provenance, version: 1, method: "PUT",
+            url: provenance.reference,
+            ifNoneExist: nil, resource: provenance.text,
+            measuredMicros: readings.map(\.time.effectiveMicros).max() ?? nowMicros)
     }
 
     /// The person's average self-measured blood pressure over the 7 local days ending with `day` (HL7 CardX
     /// AverageSMBP), sent again whenever that day's blood pressure changes: a conditional update on its identifier,
     /// versioned by when the change was recorded. Its `derivedFrom` names the readings when they may leave too.
-    func averageSMBPEntry(subject: String, endingAt day: LocalDate, recordedMicros: Int64, nowMicros: Int64) throws -> Outbox.Entry {
+    func averageSMBPEntry(subject: String, endingAt day: LocalDate, recordedMicros: Int64, nowMicros: Int64) throws
+        -> Outbox.Entry
+    {
         let clock = LocalClock(zones(subject))
-        let dayStart = Int64(day.daysSince1970) * 86_400_000_000  // UTC midnight of the date: within a day of the local one
+        // UTC midnight of the date: within a day of the local one
+        let dayStart = Int64(day.daysSince1970) * 86_400_000_000
         // Eight days of UTC around the seven local ones; the average keeps the readings of the local days only.
         let readings = try archive.readings(
-            subject: subject, from: dayStart - 7 * 86_400_000_000, to: dayStart + 2 * 86_400_000_000, kind: .bloodPressure)
-        let average = HomeBloodPressureSummary(clock: clock, excluding: .leftOutOfSummaries(testSubject: isTestPerson(subject))).sevenDayAverage(readings.compactMap(BloodPressurePoint.init(reading:)), endingAt: day)
-        let inWeek = readings.filter { (average.from...average.through).contains(clock.date(at: $0.time.effectiveMicros)) }
+            subject: subject, from: dayStart - 7 * 86_400_000_000, to: dayStart + 2 * 86_400_000_000,
+            kind: .bloodPressure)
+        let average = HomeBloodPressureSummary(
+            clock: clock, excluding: .leftOutOfSummaries(testSubject: isTestPerson(subject))
+        ).sevenDayAverage(readings.compactMap(BloodPressurePoint.init(reading:)), endingAt: day)
+        let inWeek = readings.filter {
+            (average.from...average.through).contains(clock.date(at: $0.time.effectiveMicros))
+        }
         let shared = inWeek.filter(destination.allowsRaw)
         let resource = decorate(
             SummaryMapper.averageSelfMeasuredBloodPressure(
-                average, subject: subject, readings: shared, issuedMicros: recordedMicros, testData: isTestPerson(subject)))
+                average, subject: subject, readings: shared, issuedMicros: recordedMicros,
+                testData: isTestPerson(subject)))
         let identifier = SummaryMapper.summaryIdentifierSystem + "|" + resource.id
         return Outbox.Entry(
-            resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000), method: "PUT",
+            resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000),
+            method: "PUT",
             url: "Observation?identifier=" + identifier, ifNoneExist: nil, resource: resource.text,
             measuredMicros: inWeek.map(\.time.effectiveMicros).max() ?? recordedMicros, kind: .bloodPressure)
     }
@@ -182,17 +213,24 @@ public struct SyncClient: Sendable {
     /// The person's daily clinical summaries of `day` (home BP morning and evening, resting HR, RMSSD, glucose by meal)
     /// that this destination may have, recomputed from that day's readings because one of their windows was revised:
     /// each a conditional update on its identifier, versioned by when the change was recorded.
-    func dailySummaryEntries(subject: String, day: LocalDate, kinds: Set<DailySummaries.Kind>, recordedMicros: Int64) throws -> [Outbox.Entry] {
+    func dailySummaryEntries(subject: String, day: LocalDate, kinds: Set<DailySummaries.Kind>, recordedMicros: Int64)
+        throws -> [Outbox.Entry]
+    {
         let allowed = kinds.filter { destination.allowsSummary(subject: subject, metric: $0.metric.rawValue) }
         guard !allowed.isEmpty else { return [] }
         let summaries = DailySummaries(
-            archive: archive, clock: LocalClock(zones(subject)), windows: dayParts(subject), testSubject: isTestPerson(subject))
-        return try summaries.summaries(subject: subject, day: day, kinds: allowed, issuedMicros: recordedMicros).map { summary in
+            archive: archive, clock: LocalClock(zones(subject)), windows: dayParts(subject),
+            testSubject: isTestPerson(subject))
+        return try summaries.summaries(subject: subject, day: day, kinds: allowed, issuedMicros: recordedMicros).map {
+            summary in
             let resource = decorate(summary.resource)
             return Outbox.Entry(
-                resourceKey: resource.reference, subject: subject, category: .summary, version: Int(recordedMicros / 1000),
-                method: "PUT", url: "Observation?identifier=" + SummaryMapper.summaryIdentifierSystem + "|" + resource.id,
-                ifNoneExist: nil, resource: resource.text, measuredMicros: summary.effectiveMicros, kind: summary.kind.readingKind)
+                resourceKey: resource.reference, subject: subject, category: .summary,
+                version: Int(recordedMicros / 1000),
+                method: "PUT",
+                url: "Observation?identifier=" + SummaryMapper.summaryIdentifierSystem + "|" + resource.id,
+                ifNoneExist: nil, resource: resource.text, measuredMicros: summary.effectiveMicros,
+                kind: summary.kind.readingKind)
         }
     }
 
@@ -200,13 +238,16 @@ public struct SyncClient: Sendable {
     static func summaryEntry(_ resource: FHIRResource, subject: String, record: SummaryRevisionRecord) -> Outbox.Entry {
         let identifier = SummaryMapper.summaryIdentifierSystem + "|" + resource.id
         return Outbox.Entry(
-            resourceKey: resource.reference, subject: subject, category: .summary, version: record.revision.version, method: "PUT",
+            resourceKey: resource.reference, subject: subject, category: .summary, version: record.revision.version,
+            method: "PUT",
             url: "Observation?identifier=" + identifier, ifNoneExist: nil, resource: resource.text,
             measuredMicros: record.revision.summary.aggregate.last?.timestampMicros ?? record.recordedMicros)
     }
 
     /// A reading's Observation or a Device: POST with ifNoneExist on its first identifier, so a resend is harmless.
-    static func createEntry(_ resource: FHIRResource, subject: String, category: Outbox.Entry.Category, measuredMicros: Int64) -> Outbox.Entry {
+    static func createEntry(
+        _ resource: FHIRResource, subject: String, category: Outbox.Entry.Category, measuredMicros: Int64
+    ) -> Outbox.Entry {
         // A Device is matched on gatewayd's own identifier (the device key or gateway id, listed last): two sensors
         // without a System ID share the all-zero EUI-64 and must not be taken for one another.
         let identifiers = resource.json["identifier"]?.arrayValue ?? []
@@ -214,8 +255,10 @@ public struct SyncClient: Sendable {
         let value = identifier?["value"]?.stringValue ?? resource.id
         let token = identifier?["system"]?.stringValue.map { $0 + "|" + value } ?? value
         return Outbox.Entry(
-            resourceKey: resource.reference, subject: subject, category: category, version: 1, method: "POST", url: resource.resourceType,
-            ifNoneExist: "identifier=" + Self.queryEncode(token), resource: resource.text, measuredMicros: measuredMicros)
+            resourceKey: resource.reference, subject: subject, category: category, version: 1, method: "POST",
+            url: resource.resourceType,
+            ifNoneExist: "identifier=" + Self.queryEncode(token), resource: resource.text,
+            measuredMicros: measuredMicros)
     }
 
     static func queryEncode(_ text: String) -> String {
@@ -234,7 +277,9 @@ public struct SyncClient: Sendable {
         let phg = DeviceMapper.phgDevice(gateway: gateway, info: gatewayInfo)
         let people = Set(subjects).union(persons.keys).sorted()
         var devices: [String: RegisteredDevice] = [:]
-        for device in try archive.devices(subjects: people) { devices[DeviceMapper.phdDeviceID(device.record)] = device }
+        for device in try archive.devices(subjects: people) {
+            devices[DeviceMapper.phdDeviceID(device.record)] = device
+        }
         let (persons, destination, gateway, outbox, decorate) = (persons, destination, gateway, outbox, decorate)
         return { [devices] reference in
             let parts = reference.split(separator: "/", maxSplits: 1).map(String.init)
@@ -242,7 +287,8 @@ public struct SyncClient: Sendable {
             switch parts[0] {
             case "Patient":
                 let person = persons[parts[1]] ?? PatientRecord(subject: parts[1])
-                let patient = PatientMapper.patient(person, gatewayID: gateway.id, destinationIdentifier: destination.patientIdentifiers[parts[1]])
+                let patient = PatientMapper.patient(
+                    person, gatewayID: gateway.id, destinationIdentifier: destination.patientIdentifiers[parts[1]])
                 return Self.createEntry(patient, subject: parts[1], category: .patient, measuredMicros: nowMicros)
             case "Device" where parts[1] == phg.id:
                 return Self.createEntry(phg, subject: "", category: .device, measuredMicros: nowMicros)
@@ -260,14 +306,24 @@ public struct SyncClient: Sendable {
 
     /// POSTs a Bundle with the destination's credentials. Under SMART Backend Services a 401 means the token was
     /// revoked or expired early: a new one is asked for once and the Bundle sent again; a second 401 is the answer.
-    func send(_ bundle: FHIRJSON, transport: any FHIRTransport, nowMicros: Int64) async throws -> (status: Int, body: [UInt8]) {
+    func send(_ bundle: FHIRJSON, transport: any FHIRTransport, nowMicros: Int64) async throws -> (
+        status: Int, body: [UInt8]
+    ) {
         let body = Array(bundle.text.utf8)
-        guard let tokens else { return try await transport.post(body, to: destination.baseURL, bearerToken: destination.bearerToken) }
-        let first = try await transport.post(body, to: destination.baseURL, bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
+        guard let tokens else {
+            return try await transport.post(body, to: destination.baseURL, bearerToken: destination.bearerToken)
+        }
+        let first = try await transport.post(
+            body, to: destination.baseURL,
+            bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
         guard first.status == 401 else { return first }
         tokens.invalidate()
-        logger.notice("the destination refused its access token; asking for a new one", metadata: ["destination": "\(destination.name)"])
-        return try await transport.post(body, to: destination.baseURL, bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
+        logger.notice(
+            "the destination refused its access token; asking for a new one",
+            metadata: ["destination": "\(destination.name)"])
+        return try await transport.post(
+            body, to: destination.baseURL,
+            bearerToken: try await tokens.token(transport: transport, nowMicros: nowMicros))
     }
 
     /// Answers that blame the content (a bad entry), not the destination: retrying the same Bundle cannot help.
@@ -300,9 +356,11 @@ public struct SyncClient: Sendable {
             destination.allows(subject: subject, raw: category == .reading || category == .provenance, kind: kind)
         }
         if !removed.isEmpty {
-            logger.notice("consent withdrawn: queued entries removed", metadata: [
-                "destination": "\(destination.name)", "removed": "\(removed.values.reduce(0, +))",
-            ])
+            logger.notice(
+                "consent withdrawn: queued entries removed",
+                metadata: [
+                    "destination": "\(destination.name)", "removed": "\(removed.values.reduce(0, +))",
+                ])
         }
         return Withdrawal(destination: destination.name, removed: removed)
     }
@@ -322,14 +380,18 @@ public struct SyncClient: Sendable {
 
         func backOff(_ reason: String) throws -> DeliveryResult {
             state.failures += 1
-            let backoff = Backoff(initialSeconds: destination.retryInitialSeconds, maximumSeconds: destination.retryMaximumSeconds)
-            state.nextAttemptMicros = nowMicros + Int64(backoff.delay(failures: state.failures, unit: random()) * 1_000_000)
+            let backoff = Backoff(
+                initialSeconds: destination.retryInitialSeconds, maximumSeconds: destination.retryMaximumSeconds)
+            state.nextAttemptMicros =
+                nowMicros + Int64(backoff.delay(failures: state.failures, unit: random()) * 1_000_000)
             state.lastError = reason
             try outbox.setState(state, destination: destination.name)
             Counter(label: "gatewayd_sync_failures_total", dimensions: [("destination", destination.name)]).increment()
-            logger.warning("sync failed; backing off", metadata: [
-                "destination": "\(destination.name)", "failures": "\(state.failures)", "error": "\(reason)",
-            ])
+            logger.warning(
+                "sync failed; backing off",
+                metadata: [
+                    "destination": "\(destination.name)", "failures": "\(state.failures)", "error": "\(reason)",
+                ])
             return .failed(reason)
         }
 
@@ -339,14 +401,23 @@ public struct SyncClient: Sendable {
         do {
             response = try await send(transaction.bundle, transport: transport, nowMicros: nowMicros)
         } catch let error as SMARTTokenError {
-            onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
+            onShare(
+                ShareRecord(
+                    destination: destination.name, subjects: subjects, resources: pending.count, status: 0,
+                    detail: "\(error)"))
             return try backOff("no access token: \(error)")
         } catch {
-            onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: 0, detail: "\(error)"))
+            onShare(
+                ShareRecord(
+                    destination: destination.name, subjects: subjects, resources: pending.count, status: 0,
+                    detail: "\(error)"))
             return try backOff("unreachable: \(error)")
         }
         let outcome = TransactionBundle.outcome(of: response.body)
-        onShare(ShareRecord(destination: destination.name, subjects: subjects, resources: pending.count, status: response.status, detail: outcome.diagnostics))
+        onShare(
+            ShareRecord(
+                destination: destination.name, subjects: subjects, resources: pending.count, status: response.status,
+                detail: outcome.diagnostics))
         switch response.status {
         case 200..<300:
             let statuses = outcome.entryStatuses
@@ -358,32 +429,43 @@ public struct SyncClient: Sendable {
                     sent.append((item.id, item.entry.version))
                 } else {
                     refused += 1
-                    try outbox.markFailed(id: item.id, version: item.entry.version, reason: "the destination answered \(status) for this entry")
+                    try outbox.markFailed(
+                        id: item.id, version: item.entry.version,
+                        reason: "the destination answered \(status) for this entry")
                 }
             }
             try outbox.markSent(sent, nowMicros: nowMicros)
-            state = Outbox.DestinationState(failures: 0, nextAttemptMicros: 0, lastError: nil, lastSuccessMicros: nowMicros)
+            state = Outbox.DestinationState(
+                failures: 0, nextAttemptMicros: 0, lastError: nil, lastSuccessMicros: nowMicros)
             try outbox.setState(state, destination: destination.name)
-            Counter(label: "gatewayd_sync_resources_sent_total", dimensions: [("destination", destination.name)]).increment(by: sent.count)
+            Counter(label: "gatewayd_sync_resources_sent_total", dimensions: [("destination", destination.name)])
+                .increment(by: sent.count)
             return .delivered(sent: sent.count, refused: refused)
         case let status where Self.entryFault.contains(status) && pending.count > 1:
             // The transaction was refused as a whole for one bad entry: send them one by one to find it.
-            var sent = 0, refused = 0
+            var sent = 0
+            var refused = 0
             for item in pending {
-                let single = try await send(TransactionBundle.make([item.entry], supporting: supporting).bundle, transport: transport, nowMicros: nowMicros)
+                let single = try await send(
+                    TransactionBundle.make([item.entry], supporting: supporting).bundle, transport: transport,
+                    nowMicros: nowMicros)
                 if (200..<300).contains(single.status) {
                     try outbox.markSent([(item.id, item.entry.version)], nowMicros: nowMicros)
                     sent += 1
                 } else {
                     refused += 1
                     let why = TransactionBundle.outcome(of: single.body).diagnostics ?? "HTTP \(single.status)"
-                    try outbox.markFailed(id: item.id, version: item.entry.version, reason: "refused (\(single.status)): \(why)")
+                    try outbox.markFailed(
+                        id: item.id, version: item.entry.version, reason: "refused (\(single.status)): \(why)")
                 }
             }
             return .delivered(sent: sent, refused: refused)
         case let status where Self.entryFault.contains(status):
             let why = outcome.diagnostics ?? "HTTP \(response.status)"
-            if let only = pending.first { try outbox.markFailed(id: only.id, version: only.entry.version, reason: "refused (\(response.status)): \(why)") }
+            if let only = pending.first {
+                try outbox.markFailed(
+                    id: only.id, version: only.entry.version, reason: "refused (\(response.status)): \(why)")
+            }
             return .delivered(sent: 0, refused: 1)
         default:
             // 401/403 (credentials), 408/429 (slow down), 5xx: the destination's problem, not the entries'.

@@ -59,14 +59,17 @@ public struct SyncDestination: Sendable {
     /// Whether an entry queued for `subject` (a raw reading, or a summary) of `kind` may still leave under these rules.
     /// An entry queued before kinds were kept (no kind) still may while a rule covers its subject for it.
     public func allows(subject: String, raw: Bool, kind: ReadingKind?) -> Bool {
-        rules.contains { rule in rule.covers(subject: subject) && (!raw || rule.raw) && (kind.map(rule.kinds.contains) ?? true) }
+        rules.contains { rule in
+            rule.covers(subject: subject) && (!raw || rule.raw) && (kind.map(rule.kinds.contains) ?? true)
+        }
     }
 
     /// The rules as text, one canonical line each in a stable order: what `Outbox.appliedRules` compares, so a changed
     /// rule is noticed (and the queue gone through) once, not on every pass.
     public var rulesText: String {
         rules.map { rule in
-            rule.subjects.sorted().joined(separator: ",") + "|" + rule.kinds.map(\.rawValue).sorted().joined(separator: ",")
+            rule.subjects.sorted().joined(separator: ",") + "|"
+                + rule.kinds.map(\.rawValue).sorted().joined(separator: ",")
                 + "|" + (rule.raw ? "raw" : "summaries")
         }.sorted().joined(separator: "\n")
     }

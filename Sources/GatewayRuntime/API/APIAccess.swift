@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 
 /// Bearer tokens with SMART-style scopes, from `--token TOKEN=SCOPE[,SCOPE…]`:
 /// - `system/*.read` (or `system/Observation.read`, `system/Device.read`, `system/Provenance.read`): every subject;
@@ -31,10 +31,11 @@ package struct APIToken: Sendable {
     }
 
     private var hashedID: String {
-        (name.map { $0 + ":" } ?? "") + "tok-" + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        (name.map { $0 + ":" } ?? "") + "tok-"
+            + SHA256.hash(data: Array(secret.utf8)).prefix(6).map { byte in
+                let hex = String(byte, radix: 16)
+                return byte < 16 ? "0" + hex : hex
+            }.joined()
     }
 
     package enum ParseError: Error, CustomStringConvertible {
@@ -56,7 +57,9 @@ package struct APIToken: Sendable {
             let scope = bound[0]
             let subject = bound.count == 2 ? bound[1] : nil
             let slash = scope.split(separator: "/", maxSplits: 1).map(String.init)
-            guard slash.count == 2, let dot = slash[1].lastIndex(of: ".") else { throw .bad("'\(item)' is not a scope like system/*.read") }
+            guard slash.count == 2, let dot = slash[1].lastIndex(of: ".") else {
+                throw .bad("'\(item)' is not a scope like system/*.read")
+            }
             let type = String(slash[1][..<dot])
             let access = String(slash[1][slash[1].index(after: dot)...])
             guard ["read", "rs", "write", "cud"].contains(access) else {
@@ -76,7 +79,9 @@ package struct APIToken: Sendable {
                 }
                 scopes.append(Scope(resourceType: type, subject: subject, write: write))
             default:
-                throw .bad("'\(item)': the context must be system or patient (user scopes need a login, which this API has not)")
+                throw .bad(
+                    "'\(item)': the context must be system or patient (user scopes need a login, which this API has not)"
+                )
             }
         }
         return APIToken(secret: sides[0], scopes: scopes)
@@ -105,7 +110,8 @@ package struct APIAccess: Sendable {
     }
 
     /// The grant for reading `resourceType` (nil: the CapabilityStatement, which any valid token may read), or 401/403.
-    package func grant(authorization: String?, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant {
+    package func grant(authorization: String?, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant
+    {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
             if allowLoopback && peerIsLoopback { return APIGrant(subjects: nil, caller: "loopback") }
             throw .missingToken
@@ -129,13 +135,17 @@ package struct APIAccess: Sendable {
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
         }
         let scopes = token.scopes.filter(\.write)
-        guard !scopes.isEmpty else { throw .forbidden("The token's scopes do not allow uploading (a write scope such as system/*.write is needed).") }
+        guard !scopes.isEmpty else {
+            throw .forbidden(
+                "The token's scopes do not allow uploading (a write scope such as system/*.write is needed).")
+        }
         if scopes.contains(where: { $0.subject == nil }) { return APIGrant(subjects: nil, caller: token.auditID) }
         return APIGrant(subjects: Set(scopes.compactMap(\.subject)), caller: token.auditID)
     }
 
     private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var difference: UInt8 = 0
         for i in x.indices { difference |= x[i] ^ y[i] }

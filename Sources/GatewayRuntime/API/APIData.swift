@@ -26,11 +26,15 @@ extension ObservationHit {
     /// False for an Observation about a device (a coincident timestamp: the PHD's clock, its subject the PhdDevice):
     /// no person's result, so never a match of a search for one — it comes along as an `include` of the readings that
     /// refer to it.
-    package var aboutPerson: Bool { resource.json["subject"]?["reference"]?.stringValue?.hasPrefix("Patient/") ?? false }
+    package var aboutPerson: Bool {
+        resource.json["subject"]?["reference"]?.stringValue?.hasPrefix("Patient/") ?? false
+    }
 
     /// The coincident timestamp this Observation refers to ("Observation/…"), if any.
     package var coincidentTimeStampReference: String? {
-        (resource.json["extension"]?.arrayValue ?? []).first { $0["url"]?.stringValue == FHIRCodes.coincidentTimeStampExtension }?[
+        (resource.json["extension"]?.arrayValue ?? []).first {
+            $0["url"]?.stringValue == FHIRCodes.coincidentTimeStampExtension
+        }?[
             "valueReference"]?["reference"]?.stringValue
     }
 
@@ -53,7 +57,8 @@ extension ObservationHit {
         }
         let testData = (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" }
         let status = json["status"]?.stringValue ?? "final"
-        return questionable || testData || json["dataAbsentReason"] != nil || !["final", "amended", "corrected"].contains(status)
+        return questionable || testData || json["dataAbsentReason"] != nil
+            || !["final", "amended", "corrected"].contains(status)
     }
 }
 
@@ -127,7 +132,9 @@ package struct APIData: Sendable {
     /// Every Observation of these readings, with the reading it came from.
     package func observations(of readings: [Reading]) -> [(reading: Reading, resource: FHIRResource)] {
         readings.flatMap { reading in
-            ObservationMapper.observations(for: reading, gatewayDeviceID: gatewayDeviceID).map { (reading, decorate($0)) }
+            ObservationMapper.observations(for: reading, gatewayDeviceID: gatewayDeviceID).map {
+                (reading, decorate($0))
+            }
         }
     }
 
@@ -147,7 +154,9 @@ package struct APIData: Sendable {
 
     /// The Observation with this id among the readable subjects' Observations.
     package func observation(id: String, subjects: [String]) throws -> ObservationHit? {
-        if id.count == 64, let reading = try archive.reading(identity: id), let subject = reading.subject, subjects.contains(subject) {
+        if id.count == 64, let reading = try archive.reading(identity: id), let subject = reading.subject,
+            subjects.contains(subject)
+        {
             if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) {
                 return ObservationHit(hit.resource, of: reading)
             }
@@ -160,7 +169,9 @@ package struct APIData: Sendable {
             for reading in try archive.readings(
                 effectiveMicros: location.effectiveMicros, identityPrefix: location.identityPrefix, subjects: subjects)
             {
-                if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) { return ObservationHit(hit.resource, of: reading) }
+                if let hit = observations(of: [reading]).first(where: { $0.resource.id == id }) {
+                    return ObservationHit(hit.resource, of: reading)
+                }
             }
             return nil
         }
@@ -186,13 +197,18 @@ package struct APIData: Sendable {
         if let received {
             var referenced: Set<String> = []
             for stored in try received.resources(type: "Observation", subjects: subjects) {
-                if let reference = stored.resource.json["device"]?["reference"]?.stringValue { referenced.insert(reference) }
+                if let reference = stored.resource.json["device"]?["reference"]?.stringValue {
+                    referenced.insert(reference)
+                }
                 for item in stored.resource.json["extension"]?.arrayValue ?? [] {
-                    if let reference = item["valueReference"]?["reference"]?.stringValue { referenced.insert(reference) }
+                    if let reference = item["valueReference"]?["reference"]?.stringValue {
+                        referenced.insert(reference)
+                    }
                 }
             }
             let known = Set(devices.map(\.reference))
-            for stored in try received.resources(type: "Device", subjects: [""]) where referenced.contains(stored.resource.reference) {
+            for stored in try received.resources(type: "Device", subjects: [""])
+            where referenced.contains(stored.resource.reference) {
                 if !known.contains(stored.resource.reference) { devices.append(stored.resource) }
             }
         }
@@ -206,12 +222,14 @@ extension APIData {
     /// `newest` keeps each (kind, device)'s newest reading and its Observations for the caller's request: a strap's heart
     /// rate, RR intervals and energy share one.
     package func element(
-        of metric: Metric, subject: String, device: String, newest: inout [String: (reading: Reading, observations: [FHIRResource])?]
+        of metric: Metric, subject: String, device: String,
+        newest: inout [String: (reading: Reading, observations: [FHIRResource])?]
     ) throws -> MetricElement? {
         let kind = metric.readingKind
         let key = kind.rawValue + "|" + device
         if newest.index(forKey: key) == nil {
-            newest[key] = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first.map { reading in
+            newest[key] = try archive.newestReadings(subject: subject, kind: kind, device: device, limit: 1).first.map {
+                reading in
                 (reading, observations(of: [reading]).map(\.resource))
             }
         }

@@ -12,12 +12,20 @@ package struct APIError: Error, Sendable {
     package static func badParameter(_ name: String, _ why: String) -> APIError {
         APIError(status: 400, code: "invalid", diagnostics: "Parameter '\(name)': \(why)", parameter: name)
     }
-    package static func notFound(_ what: String) -> APIError { APIError(status: 404, code: "not-found", diagnostics: what) }
+    package static func notFound(_ what: String) -> APIError {
+        APIError(status: 404, code: "not-found", diagnostics: what)
+    }
     package static let missingToken = APIError(
         status: 401, code: "login", diagnostics: "A bearer token is required (Authorization: Bearer TOKEN).")
-    package static func forbidden(_ why: String) -> APIError { APIError(status: 403, code: "forbidden", diagnostics: why) }
+    package static func forbidden(_ why: String) -> APIError {
+        APIError(status: 403, code: "forbidden", diagnostics: why)
+    }
     package static func methodNotAllowed(_ method: String) -> APIError {
-        APIError(status: 405, code: "not-supported", diagnostics: "Method \(method) is not supported here; reads are GET, $stats may be POSTed, and a hub takes transaction Bundles at POST /fhir.")
+        APIError(
+            status: 405, code: "not-supported",
+            diagnostics:
+                "Method \(method) is not supported here; reads are GET, $stats may be POSTed, and a hub takes transaction Bundles at POST /fhir."
+        )
     }
 
     package var outcome: FHIRJSON {

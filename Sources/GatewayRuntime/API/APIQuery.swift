@@ -8,7 +8,9 @@ package struct APIQuery: Sendable {
     package init(_ query: String?) {
         items = (query ?? "").split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = parts.first.flatMap({ String($0).removingPercentEncoding }), !name.isEmpty else { return nil }
+            guard let name = parts.first.flatMap({ String($0).removingPercentEncoding }), !name.isEmpty else {
+                return nil
+            }
             let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
             return (name, value)
         }

@@ -29,7 +29,8 @@ package enum APIServer {
     /// and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
     /// `security`: TLS (its certificate and key already in place, see `ListenerSecurity.prepare`) or plain HTTP.
     package static func application(
-        api: FHIRAPI, host: String, port: Int, security: ListenerSecurity, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        api: FHIRAPI, host: String, port: Int, security: ListenerSecurity, logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil,
         services: [any Service] = [], onServerRunning: @escaping @Sendable () async -> Void = {}
     ) throws -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
@@ -37,14 +38,20 @@ package enum APIServer {
             router.get("/metrics") { request, context -> Response in
                 let allowed =
                     (api.access.allowLoopback && context.peerIsLoopback)
-                    || (try? api.access.grant(authorization: request.headers[.authorization], peerIsLoopback: false, resourceType: nil)) != nil
+                    || (try? api.access.grant(
+                        authorization: request.headers[.authorization], peerIsLoopback: false, resourceType: nil))
+                        != nil
                 var headers = HTTPFields()
                 headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
                 guard allowed else {
                     headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\""
-                    return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+                    return Response(
+                        status: .unauthorized, headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
                 }
-                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             }
         }
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
@@ -61,7 +68,8 @@ package enum APIServer {
                         } catch {
                             let outcome = APIError(
                                 status: 413, code: "too-costly",
-                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.").outcome
+                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes."
+                            ).outcome
                             return Response(
                                 status: .contentTooLarge, headers: headers,
                                 body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.prettyText + "\n")))
@@ -77,16 +85,19 @@ package enum APIServer {
                         headers[.contentType] = contentType
                         headers[.cacheControl] = "no-store"  // OAuth: token responses are never cached
                     }
-                    let text = (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
+                    let text =
+                        (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
                     return Response(
                         status: HTTPResponse.Status(code: response.status), headers: headers,
                         body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
                 }
             }
         }
-        let server: HTTPServerBuilder = try security.serverConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let server: HTTPServerBuilder =
+            try security.serverConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
-            router: router, server: server, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
+            router: router, server: server,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
             services: services, onServerRunning: { _ in await onServerRunning() }, logger: logger)
     }
 }

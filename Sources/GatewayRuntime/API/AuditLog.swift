@@ -14,7 +14,8 @@ package final class AuditLog: Sendable {
     package init(path: String) throws {
         self.path = path
         if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            else {
                 throw AuditError.cannotCreate(path)
             }
         }
@@ -22,10 +23,13 @@ package final class AuditLog: Sendable {
 
     package enum AuditError: Error, CustomStringConvertible {
         case cannotCreate(String)
-        package var description: String { if case .cannotCreate(let path) = self { "cannot create audit log \(path)" } else { "" } }
+        package var description: String {
+            if case .cannotCreate(let path) = self { "cannot create audit log \(path)" } else { "" }
+        }
     }
 
-    package func record(caller: String, method: String, route: String, query: String?, subjects: [String], status: Int) {
+    package func record(caller: String, method: String, route: String, query: String?, subjects: [String], status: Int)
+    {
         append(
             .obj([
                 "kind": "read",

@@ -9,7 +9,8 @@ package enum Capability {
         .obj([
             "resourceType": "CapabilityStatement",
             "status": "active",
-            "date": .string(String(FHIRTime.instant(utcMicros: Int64(Date().timeIntervalSince1970 * 1_000_000)).prefix(10))),
+            "date": .string(
+                String(FHIRTime.instant(utcMicros: Int64(Date().timeIntervalSince1970 * 1_000_000)).prefix(10))),
             "kind": "instance",
             "software": .obj(["name": "gatewayd", "version": .string(GatewayVersion.current)]),
             "implementation": .obj(["description": "gatewayd local FHIR API (read-only)", "url": .string(base)]),
@@ -19,7 +20,8 @@ package enum Capability {
                 .obj([
                     "mode": "server",
                     "documentation": .string(
-                        "Read-only; POST is accepted only for Observation/$stats (form or Parameters body). Bearer tokens with SMART-style scopes: system/*.read, or patient/*.read@SUBJECT bound to one subject. /fhir/metadata needs a token too (any valid one). Every request is audited."),
+                        "Read-only; POST is accepted only for Observation/$stats (form or Parameters body). Bearer tokens with SMART-style scopes: system/*.read, or patient/*.read@SUBJECT bound to one subject. /fhir/metadata needs a token too (any valid one). Every request is audited."
+                    ),
                     "security": .obj([
                         "service": .array([
                             .obj([
@@ -31,7 +33,8 @@ package enum Capability {
                                 ])
                             ])
                         ]),
-                        "description": "Static bearer tokens configured with --token TOKEN=SCOPE[,SCOPE…]; SMART scopes, no OAuth flow.",
+                        "description":
+                            "Static bearer tokens configured with --token TOKEN=SCOPE[,SCOPE…]; SMART scopes, no OAuth flow.",
                     ]),
                     "resource": .array([patient, observation, device, provenance]),
                 ])
@@ -43,13 +46,16 @@ package enum Capability {
         .obj([
             "type": "Observation",
             "supportedProfile": .array([
-                .string(FHIRCodes.numericProfile), .string(FHIRCodes.compoundNumericProfile), .string(FHIRCodes.bitsProfile),
+                .string(FHIRCodes.numericProfile), .string(FHIRCodes.compoundNumericProfile),
+                .string(FHIRCodes.bitsProfile),
                 .string(FHIRCodes.codedProfile), .string(FHIRCodes.coincidentTimeStampProfile),
             ]),
             "interaction": .array([.obj(["code": "read"]), .obj(["code": "search-type"])]),
             "searchParam": .array(
                 ObservationSearch.parameters.map { param in
-                    .obj(["name": .string(param.name), "type": .string(param.type), "documentation": .string(param.doc)])
+                    .obj([
+                        "name": .string(param.name), "type": .string(param.type), "documentation": .string(param.doc),
+                    ])
                 }),
             "operation": .array([
                 .obj([
@@ -57,7 +63,8 @@ package enum Capability {
                     "definition": "http://hl7.org/fhir/OperationDefinition/Observation-stats",
                     "documentation": .string(
                         StatsOperation.documentation
-                            + " GET with a query string, or POST with the same parameters as application/x-www-form-urlencoded or as a Parameters resource (valueString, valueCode, valueUri, valueDateTime, valueDecimal, valueInteger, valuePeriod for period, valueCoding for coding, valueReference for subject)."),
+                            + " GET with a query string, or POST with the same parameters as application/x-www-form-urlencoded or as a Parameters resource (valueString, valueCode, valueUri, valueDateTime, valueDecimal, valueInteger, valuePeriod for period, valueCoding for coding, valueReference for subject)."
+                    ),
                 ]),
                 .obj([
                     "name": "lastn",
@@ -74,7 +81,9 @@ package enum Capability {
             "interaction": .array([.obj(["code": "read"]), .obj(["code": "search-type"])]),
             "searchParam": .array(
                 PatientSearch.parameters.map { param in
-                    .obj(["name": .string(param.name), "type": .string(param.type), "documentation": .string(param.doc)])
+                    .obj([
+                        "name": .string(param.name), "type": .string(param.type), "documentation": .string(param.doc),
+                    ])
                 }),
         ])
     }
@@ -84,7 +93,10 @@ package enum Capability {
             "type": "Provenance",
             "interaction": .array([.obj(["code": "search-type"])]),
             "searchParam": .array([
-                .obj(["name": "target", "type": "reference", "documentation": "Observation/ID: the Provenance of the batch it was accepted in"])
+                .obj([
+                    "name": "target", "type": "reference",
+                    "documentation": "Observation/ID: the Provenance of the batch it was accepted in",
+                ])
             ]),
         ])
     }

@@ -42,7 +42,8 @@ package struct DateParameter: Sendable, Equatable {
             body = body.dropFirst(2)
         }
         guard let range = DateText.range(String(body), zone: zone) else {
-            throw .badParameter(parameter, "'\(text)' is not a date (YYYY, YYYY-MM, YYYY-MM-DD) or an RFC 3339 date-time with a zone")
+            throw .badParameter(
+                parameter, "'\(text)' is not a date (YYYY, YYYY-MM, YYYY-MM-DD) or an RFC 3339 date-time with a zone")
         }
         return DateParameter(prefix: prefix, start: range.start, end: range.end)
     }
@@ -54,16 +55,19 @@ package enum DateText {
         if text.contains("T") { return dateTime(text) }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard (1...3).contains(parts.count), parts[0].count == 4,
-            parts.dropFirst().allSatisfy({ $0.count == 2 }), parts.allSatisfy({ $0.allSatisfy(\.isASCII) && Int($0) != nil })
+            parts.dropFirst().allSatisfy({ $0.count == 2 }),
+            parts.allSatisfy({ $0.allSatisfy(\.isASCII) && Int($0) != nil })
         else { return nil }
         let numbers = parts.compactMap { Int($0) }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
-        let components = DateComponents(year: numbers[0], month: numbers.count > 1 ? numbers[1] : 1, day: numbers.count > 2 ? numbers[2] : 1)
+        let components = DateComponents(
+            year: numbers[0], month: numbers.count > 1 ? numbers[1] : 1, day: numbers.count > 2 ? numbers[2] : 1)
         guard (1...12).contains(components.month ?? 0), (1...31).contains(components.day ?? 0),
             let start = calendar.date(from: components),
             calendar.component(.day, from: start) == components.day,
-            let end = calendar.date(byAdding: numbers.count == 1 ? .year : (numbers.count == 2 ? .month : .day), value: 1, to: start)
+            let end = calendar.date(
+                byAdding: numbers.count == 1 ? .year : (numbers.count == 2 ? .month : .day), value: 1, to: start)
         else { return nil }
         return (micros(start), micros(end))
     }
@@ -91,7 +95,8 @@ package enum DateText {
             return value
         }
         guard chars.count >= 17, let year = number(0, 4), chars[4] == 45, let month = number(5, 2), chars[7] == 45,
-            let day = number(8, 2), chars[10] == 84, let hour = number(11, 2), chars[13] == 58, let minute = number(14, 2),
+            let day = number(8, 2), chars[10] == 84, let hour = number(11, 2), chars[13] == 58,
+            let minute = number(14, 2),
             (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60
         else { return nil }
         var index = 16

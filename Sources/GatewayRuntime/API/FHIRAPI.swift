@@ -1,6 +1,6 @@
 import FHIR
-import Metrics
 import Foundation
+import Metrics
 import Provenance
 
 /// One HTTP request as the API needs it, independent of the server library.
@@ -53,7 +53,8 @@ package struct FHIRAPI: Sendable {
             response = APIResponse(status: error.status, body: error.outcome)
         } catch {
             response = APIResponse(
-                status: 500, body: APIError(status: 500, code: "exception", diagnostics: "Internal error: \(error)").outcome)
+                status: 500,
+                body: APIError(status: 500, code: "exception", diagnostics: "Internal error: \(error)").outcome)
         }
         audit.record(
             caller: caller, method: request.method, route: request.path, query: request.query, subjects: touched,
@@ -72,17 +73,23 @@ package struct FHIRAPI: Sendable {
             return response
         }
         // SMART discovery: public, like the CapabilityStatement's security section it complements.
-        if parts == ["fhir", ".well-known", "smart-configuration"], request.method == "GET" || request.method == "HEAD", tokenEndpoint != nil {
-            return APIResponse(status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
+        if parts == ["fhir", ".well-known", "smart-configuration"], request.method == "GET" || request.method == "HEAD",
+            tokenEndpoint != nil
+        {
+            return APIResponse(
+                status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
         }
         // Hub: POST /fhir (a transaction Bundle from another gateway) is routed here, before the read routes' checks.
-        if parts == ["fhir"], request.method == "POST" { return try receiveTransaction(request, touched: &touched, caller: &caller) }
+        if parts == ["fhir"], request.method == "POST" {
+            return try receiveTransaction(request, touched: &touched, caller: &caller)
+        }
         guard parts.first == "fhir", (2...3).contains(parts.count) else {
             throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
         }
         let known = ["metadata", "Observation", "Device", "Provenance", "Patient"]
         guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
-            throw APIError.notFound("No route \(request.path): resource types served are Patient, Observation, Device and Provenance.")
+            throw APIError.notFound(
+                "No route \(request.path): resource types served are Patient, Observation, Device and Provenance.")
         }
         try Self.checkMethod(request.method, parts)
         // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
@@ -127,7 +134,9 @@ package struct FHIRAPI: Sendable {
             touched = subjects
             let devices = try data.devices(subjects: subjects)
             return APIResponse(
-                status: 200, body: SearchBundle.searchset(devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
+                status: 200,
+                body: SearchBundle.searchset(
+                    devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
         case ("Device", let id?):
             let subjects = try data.subjects(allowed: grant.subjects)
             touched = subjects
@@ -147,7 +156,9 @@ package struct FHIRAPI: Sendable {
                     links: [("self", base(request) + "/Patient" + (request.query.map { "?" + $0 } ?? ""))]))
         case ("Patient", let id?):
             // Another person's id answers 404, as an unknown one does (as for Observations).
-            guard try data.subjects(allowed: grant.subjects).contains(id), let patient = try data.patients(subjects: [id]).first else {
+            guard try data.subjects(allowed: grant.subjects).contains(id),
+                let patient = try data.patients(subjects: [id]).first
+            else {
                 throw APIError.notFound("Patient/\(id) is not known.")
             }
             touched = [id]
@@ -179,16 +190,21 @@ package struct FHIRAPI: Sendable {
         default:
             throw APIError(
                 status: 405, code: "not-supported",
-                diagnostics: "Method \(method) is not supported on /\(parts.joined(separator: "/")); this API is read-only (GET), "
+                diagnostics:
+                    "Method \(method) is not supported on /\(parts.joined(separator: "/")); this API is read-only (GET), "
                     + "and POST is accepted only for /fhir/Observation/$stats.")
         }
     }
 
     /// POST /fhir on a hub: a home gateway's transaction Bundle, applied all or nothing (HubTransaction). Needs a
     /// token with a write scope (system/*.write, or patient/*.write@SUBJECT for one person's uploads).
-    private func receiveTransaction(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+    private func receiveTransaction(_ request: APIRequest, touched: inout [String], caller: inout String) throws
+        -> APIResponse
+    {
         guard let hub else {
-            throw APIError(status: 405, code: "not-supported", diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
+            throw APIError(
+                status: 405, code: "not-supported",
+                diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
         }
         caller = request.authorization == nil ? "none" : "unknown-token"
         let grant = try access.writeGrant(authorization: request.authorization)
@@ -203,7 +219,9 @@ package struct FHIRAPI: Sendable {
         return APIResponse(status: 200, body: result.response)
     }
 
-    private func searchObservations(_ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]) throws -> APIResponse {
+    private func searchObservations(
+        _ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]
+    ) throws -> APIResponse {
         let search = try ObservationSearch(query, zone: zone)
         var subjects = try data.subjects(allowed: grant.subjects)
         if let requested = search.subjects {
@@ -226,7 +244,8 @@ package struct FHIRAPI: Sendable {
         return APIResponse(
             status: 200,
             body: SearchBundle.searchset(
-                page.hits.map(\.resource), included: page.included, total: page.total, base: base(request), links: links))
+                page.hits.map(\.resource), included: page.included, total: page.total, base: base(request), links: links
+            ))
     }
 }
 
@@ -238,7 +257,9 @@ package enum SearchBundle {
         _ resources: [FHIRResource], included: [FHIRResource] = [], total: Int?, base: String, links: [(String, String)]
     ) -> FHIRJSON {
         var seen: Set<String> = []
-        let entries = (resources.map { ($0, "match") } + included.map { ($0, "include") }).filter { seen.insert($0.0.reference).inserted }
+        let entries = (resources.map { ($0, "match") } + included.map { ($0, "include") }).filter {
+            seen.insert($0.0.reference).inserted
+        }
         return .obj([
             "resourceType": "Bundle",
             "type": "searchset",

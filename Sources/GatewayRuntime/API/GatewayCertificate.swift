@@ -19,7 +19,9 @@ package struct GatewayCertificate {
             CommonName(commonName)
         }
         var alternatives: [GeneralName] = names.map { .dnsName($0) }
-        alternatives += addresses.compactMap { IPAddressBytes.parse($0).map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) } }
+        alternatives += addresses.compactMap {
+            IPAddressBytes.parse($0).map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) }
+        }
         let certificate = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(10 * 365.25 * 86400),
@@ -32,7 +34,8 @@ package struct GatewayCertificate {
                 SubjectAlternativeNames(alternatives)
             },
             issuerPrivateKey: .init(key))
-        return GatewayCertificate(certificatePEM: try certificate.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
+        return GatewayCertificate(
+            certificatePEM: try certificate.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
     }
 
     /// The SHA-256 of the first certificate's DER bytes, as colon-separated upper-case hex (what browsers and phones show).
@@ -56,7 +59,9 @@ package struct GatewayCertificate {
             addresses.append(address)
         }
         if IPAddressBytes.parse(listenHost) != nil {
-            if !["0.0.0.0", "::"].contains(listenHost), !addresses.contains(listenHost) { addresses.append(listenHost) }
+            if !["0.0.0.0", "::"].contains(listenHost), !addresses.contains(listenHost) {
+                addresses.append(listenHost)
+            }
         } else if !names.contains(listenHost) {
             names.append(listenHost)
         }

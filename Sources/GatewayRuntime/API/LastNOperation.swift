@@ -5,7 +5,8 @@ import Provenance
 /// `GET /fhir/Observation/$lastn`: the newest `max` Observations of each code (grouped by the Observation's first
 /// coding) of one subject, newest first within each code; optional `code` and `category` filters.
 package struct LastNOperation: Sendable {
-    package static let documentation = "subject (required unless the token is bound to one subject), max (1-100, default 1), code, category."
+    package static let documentation =
+        "subject (required unless the token is bound to one subject), max (1-100, default 1), code, category."
     package static let known: Set<String> = ["subject", "patient", "max", "code", "category"]
 
     package var subject: String
@@ -25,7 +26,8 @@ package struct LastNOperation: Sendable {
 
     /// Flags that come with a status-bits Observation (BP measurement status, glucose sensor annunciations).
     package static let statusFlags: ReadingFlags = [
-        .bodyMovement, .cuffTooLoose, .irregularPulse, .pulseRateOutOfRange, .improperPosition, .sensorAnnunciation, .unknownStatus,
+        .bodyMovement, .cuffTooLoose, .irregularPulse, .pulseRateOutOfRange, .improperPosition, .sensorAnnunciation,
+        .unknownStatus,
     ]
 
     /// The newest readings of each kind the subject has, walked back from the (subject, kind, time) index page by
@@ -52,7 +54,8 @@ package struct LastNOperation: Sendable {
             let page = [.bloodPressure, .glucose].contains(kind) ? Swift.max(max, 4) : max
             var codes: [String: Int] = [:]
             for round in 0..<16 {
-                let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1)).dropFirst(page * round)
+                let batch = try data.archive.newestReadings(subject: subject, kind: kind, limit: page * (round + 1))
+                    .dropFirst(page * round)
                 var newCode = false
                 for (_, resource) in map(Array(batch)) {
                     let key = Self.codeKey(resource)
@@ -66,7 +69,8 @@ package struct LastNOperation: Sendable {
             // Only blood pressure and glucose readings have status-bits Observations (the query would otherwise walk a
             // strap's whole history looking for a flag it never sets).
             if [.bloodPressure, .glucose].contains(kind) {
-                _ = map(try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max))
+                _ = map(
+                    try data.archive.newestReadings(subject: subject, kind: kind, anyOf: Self.statusFlags, limit: max))
             }
         }
         var hits = mapped.values.flatMap { $0 }.map { pair in ObservationHit(pair.resource, of: pair.reading) }
@@ -87,14 +91,16 @@ package struct LastNOperation: Sendable {
         // A coincident timestamp is about the device's clock, not the person: never one of a person's newest.
         let hits = try candidates(data).filter { hit in
             hit.aboutPerson && (code?.matches(hit.resource.json["code"]) ?? true)
-                && (category.map { c in (hit.resource.json["category"]?.arrayValue ?? []).contains(where: c.matches) } ?? true)
+                && (category.map { c in (hit.resource.json["category"]?.arrayValue ?? []).contains(where: c.matches) }
+                    ?? true)
         }
         var groups: [String: [ObservationHit]] = [:]
         for hit in hits { groups[Self.codeKey(hit.resource), default: []].append(hit) }
         var resources: [FHIRResource] = []
         for key in groups.keys.sorted() {
             let newest = (groups[key] ?? []).sorted { a, b in
-                a.effectiveMicros != b.effectiveMicros ? a.effectiveMicros > b.effectiveMicros : a.resource.id > b.resource.id
+                a.effectiveMicros != b.effectiveMicros
+                    ? a.effectiveMicros > b.effectiveMicros : a.resource.id > b.resource.id
             }
             resources += newest.prefix(max).map(\.resource)
         }

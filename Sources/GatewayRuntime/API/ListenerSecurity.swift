@@ -41,14 +41,19 @@ package enum ListenerSecurity: Sendable, Equatable {
         switch choice {
         case .automatic:
             if loopback || plainHTTP { return .plain }
-            return .tls(certificateFile: generatedCertificateFile(data: dataDirectory), keyFile: generatedKeyFile(data: dataDirectory), generated: true)
+            return .tls(
+                certificateFile: generatedCertificateFile(data: dataDirectory),
+                keyFile: generatedKeyFile(data: dataDirectory), generated: true)
         case .off:
             guard loopback || plainHTTP else { throw .plainOffLoopback(listen: listen) }
             return .plain
         case .generated:
-            return .tls(certificateFile: generatedCertificateFile(data: dataDirectory), keyFile: generatedKeyFile(data: dataDirectory), generated: true)
+            return .tls(
+                certificateFile: generatedCertificateFile(data: dataDirectory),
+                keyFile: generatedKeyFile(data: dataDirectory), generated: true)
         case .files(let certificate, let key):
-            for (setting, path) in [("api.tls.certificate", certificate), ("api.tls.key", key)] where !FileManager.default.isReadableFile(atPath: path) {
+            for (setting, path) in [("api.tls.certificate", certificate), ("api.tls.key", key)]
+            where !FileManager.default.isReadableFile(atPath: path) {
                 throw .missingFile(setting: setting, path: path)
             }
             return .tls(certificateFile: certificate, keyFile: key, generated: false)
@@ -58,14 +63,18 @@ package enum ListenerSecurity: Sendable, Equatable {
     /// Makes the gateway's own certificate if it is to be used and does not exist yet (the key readable by its owner only).
     package func prepare(listenHost: String) throws(ListenerSecurityError) {
         guard case .tls(let certificateFile, let keyFile, true) = self,
-              !FileManager.default.fileExists(atPath: certificateFile) || !FileManager.default.fileExists(atPath: keyFile)
+            !FileManager.default.fileExists(atPath: certificateFile) || !FileManager.default.fileExists(atPath: keyFile)
         else { return }
         do {
             let (names, addresses) = GatewayCertificate.localNames(listenHost: listenHost)
             let made = try GatewayCertificate.make(names: names, addresses: addresses)
             let directory = (certificateFile as NSString).deletingLastPathComponent
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard FileManager.default.createFile(atPath: keyFile, contents: Data(made.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600]) else {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard
+                FileManager.default.createFile(
+                    atPath: keyFile, contents: Data(made.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+            else {
                 throw CocoaError(.fileWriteUnknown)
             }
             try Data(made.certificatePEM.utf8).write(to: URL(fileURLWithPath: certificateFile), options: .atomic)
@@ -80,7 +89,8 @@ package enum ListenerSecurity: Sendable, Equatable {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
             let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
             return configuration
         } catch {
@@ -90,7 +100,9 @@ package enum ListenerSecurity: Sendable, Equatable {
 
     /// The SHA-256 fingerprint of the certificate in use (nil: plain HTTP, or the file cannot be read).
     package var fingerprint: String? {
-        guard case .tls(let certificateFile, _, _) = self, let pem = try? String(contentsOfFile: certificateFile, encoding: .utf8) else { return nil }
+        guard case .tls(let certificateFile, _, _) = self,
+            let pem = try? String(contentsOfFile: certificateFile, encoding: .utf8)
+        else { return nil }
         return try? GatewayCertificate.fingerprint(pem: pem)
     }
 }
@@ -108,7 +120,8 @@ package enum ListenerSecurityError: Error, CustomStringConvertible {
                 + "clear text. Remove tls: false (the gateway then makes its own certificate), give api.tls.certificate and "
                 + "api.tls.key, or write plain_http: true if plain HTTP there is really what you want."
         case .missingFile(let setting, let path): "\(setting): \(path) does not exist or cannot be read"
-        case .cannotMakeCertificate(let path, let reason): "could not make the gateway's TLS certificate at \(path): \(reason)"
+        case .cannotMakeCertificate(let path, let reason):
+            "could not make the gateway's TLS certificate at \(path): \(reason)"
         case .unusableFiles(let certificate, let key, let reason):
             "the TLS certificate \(certificate) and key \(key) cannot be used (\(reason)); they must be PEM files of one pair"
         }

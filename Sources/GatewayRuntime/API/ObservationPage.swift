@@ -21,7 +21,8 @@ package struct ObservationPage {
         let need = search.offset + search.count + 1
         var received: [ObservationHit] = []
         if let store = data.received {
-            received = try store.resources(type: "Observation", subjects: subjects, from: range.from, to: range.to).map { stored in
+            received = try store.resources(type: "Observation", subjects: subjects, from: range.from, to: range.to).map
+            { stored in
                 ObservationHit(received: stored, decorate: data.decorate)
             }.filter(search.matches)
         }
@@ -30,7 +31,9 @@ package struct ObservationPage {
         var streams: [(subject: String, kind: ReadingKind)] = []
         for subject in subjects {
             for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
-                guard let sample = try data.archive.newestReadings(subject: subject, kind: kind, limit: 1).first else { continue }
+                guard let sample = try data.archive.newestReadings(subject: subject, kind: kind, limit: 1).first else {
+                    continue
+                }
                 let observations = data.observations(of: [sample]).map(\.resource)
                 if observations.contains(where: { search.matchesCoding($0) }) { streams.append((subject, kind)) }
             }
@@ -47,14 +50,16 @@ package struct ObservationPage {
             var summaries: [ObservationHit] = []
             if !search.summaryKinds.isEmpty {
                 for subject in subjects {
-                    let stream = try dailySummaries(search, subject: subject, data: data, limit: summaryLimit, nowMicros: nowMicros)
+                    let stream = try dailySummaries(
+                        search, subject: subject, data: data, limit: summaryLimit, nowMicros: nowMicros)
                     summaries += stream.hits
                     if let cutoff = stream.cutoff { cutoffs.append(cutoff) }
                 }
             }
             for stream in streams {
                 let page = try data.archive.readings(
-                    subject: stream.subject, kind: stream.kind, from: range.from, to: range.to, descending: search.descending, limit: limit)
+                    subject: stream.subject, kind: stream.kind, from: range.from, to: range.to,
+                    descending: search.descending, limit: limit)
                 readings += page
                 if page.count == limit, let last = page.last { cutoffs.append(last.time.effectiveMicros) }
             }
@@ -73,12 +78,14 @@ package struct ObservationPage {
             }
             // Certain: strictly before every cut-off stream's last reading in the requested order.
             let certain = all.filter { hit in
-                search.descending ? cutoffs.allSatisfy { hit.effectiveMicros > $0 } : cutoffs.allSatisfy { hit.effectiveMicros < $0 }
+                search.descending
+                    ? cutoffs.allSatisfy { hit.effectiveMicros > $0 } : cutoffs.allSatisfy { hit.effectiveMicros < $0 }
             }
             if certain.count >= need {
                 let hits = Array(certain.dropFirst(search.offset).prefix(search.count))
                 return ObservationPage(
-                    hits: hits, included: try included(hits, local: aboutDevices, data: data), total: nil, hasMore: search.count > 0)
+                    hits: hits, included: try included(hits, local: aboutDevices, data: data), total: nil,
+                    hasMore: search.count > 0)
             }
             limit *= 4
             summaryLimit *= 4
@@ -97,9 +104,11 @@ package struct ObservationPage {
         var last: Int64?
         for kind in Set(search.summaryKinds.map(\.readingKind)) {
             for descending in [false, true] {
-                guard let reading = try data.archive.readings(
-                    subject: subject, kind: kind, from: range.from, to: range.to, descending: descending, limit: 1
-                ).first else { continue }
+                guard
+                    let reading = try data.archive.readings(
+                        subject: subject, kind: kind, from: range.from, to: range.to, descending: descending, limit: 1
+                    ).first
+                else { continue }
                 let t = reading.time.effectiveMicros
                 if descending { last = Swift.max(last ?? t, t) } else { first = Swift.min(first ?? t, t) }
             }
@@ -110,9 +119,12 @@ package struct ObservationPage {
         var hits: [ObservationHit] = []
         var day = search.descending ? days.upperBound : days.lowerBound
         while days.contains(day) {
-            for summary in try summaries.summaries(subject: subject, day: day, kinds: search.summaryKinds, issuedMicros: nowMicros) {
+            for summary in try summaries.summaries(
+                subject: subject, day: day, kinds: search.summaryKinds, issuedMicros: nowMicros)
+            {
                 let hit = ObservationHit(
-                    resource: data.decorate(summary.resource), subject: subject, effectiveMicros: summary.effectiveMicros, doubtful: false)
+                    resource: data.decorate(summary.resource), subject: subject,
+                    effectiveMicros: summary.effectiveMicros, doubtful: false)
                 if search.matches(hit) { hits.append(hit) }
             }
             day = day.adding(days: search.descending ? -1 : 1)
@@ -120,7 +132,11 @@ package struct ObservationPage {
                 // A day's summaries start within it; only an evening blood-pressure window runs past midnight (into
                 // the next day at most).
                 let overhang = search.summaryKinds.contains(.eveningBloodPressure) ? LocalClock.microsPerDay : 0
-                return (hits, search.descending ? summaries.startMicros(of: day.adding(days: 1)) + overhang - 1 : summaries.startMicros(of: day))
+                return (
+                    hits,
+                    search.descending
+                        ? summaries.startMicros(of: day.adding(days: 1)) + overhang - 1 : summaries.startMicros(of: day)
+                )
             }
         }
         return (hits, nil)
@@ -128,14 +144,18 @@ package struct ObservationPage {
 
     /// The coincident timestamps `hits` refer to, in the order first referred to, each once: mapped with the readings,
     /// or (on a hub) received.
-    package static func included(_ hits: [ObservationHit], local: [String: FHIRResource], data: APIData) throws -> [FHIRResource] {
+    package static func included(_ hits: [ObservationHit], local: [String: FHIRResource], data: APIData) throws
+        -> [FHIRResource]
+    {
         var seen: Set<String> = []
         var included: [FHIRResource] = []
         for hit in hits {
             guard let reference = hit.coincidentTimeStampReference, seen.insert(reference).inserted else { continue }
             if let resource = local[reference] {
                 included.append(resource)
-            } else if reference.hasPrefix("Observation/"), let stored = try data.received?.resource(type: "Observation", id: String(reference.dropFirst(12))) {
+            } else if reference.hasPrefix("Observation/"),
+                let stored = try data.received?.resource(type: "Observation", id: String(reference.dropFirst(12)))
+            {
                 included.append(data.decorate(stored.resource))
             }
         }

@@ -16,7 +16,8 @@ package enum OperationParameters {
     /// as it would be in a query string).
     package static func query(_ request: APIRequest) throws(APIError) -> APIQuery {
         let urlItems = APIQuery(request.query).items
-        let mediaType = (request.contentType ?? "").split(separator: ";").first
+        let mediaType =
+            (request.contentType ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let bodyItems: [(name: String, value: String)]
         switch mediaType {
@@ -52,7 +53,9 @@ package enum OperationParameters {
         guard case .string(let type)? = members["resourceType"] else {
             throw invalid("Parameters", "resourceType is missing; expected \"Parameters\"")
         }
-        guard type == "Parameters" else { throw invalid("Parameters", "resourceType is '\(type)'; expected Parameters") }
+        guard type == "Parameters" else {
+            throw invalid("Parameters", "resourceType is '\(type)'; expected Parameters")
+        }
         let entries: [BodyJSON]
         switch members["parameter"] {
         case nil: entries = []
@@ -68,7 +71,9 @@ package enum OperationParameters {
                 throw invalid(path, "'\(nested)' is not used by $stats (parameter '\(name)' takes a value[x])")
             }
             let valueKeys = fields.keys.filter { $0.hasPrefix("value") }.sorted()
-            guard let key = valueKeys.first, let value = fields[key] else { throw invalid(path, "no value[x] (parameter '\(name)')") }
+            guard let key = valueKeys.first, let value = fields[key] else {
+                throw invalid(path, "no value[x] (parameter '\(name)')")
+            }
             guard valueKeys.count == 1 else {
                 throw invalid(path, "more than one value[x] (\(valueKeys.joined(separator: ", ")))")
             }
@@ -89,7 +94,9 @@ package enum OperationParameters {
             guard Int(n) != nil else { throw invalid(path, "'\(n)' is not an integer") }
             return n
         case ("valuePeriod", .object(let period)):
-            guard case .string(let start)? = period["start"], case .string(let end)? = period["end"], !start.isEmpty, !end.isEmpty else {
+            guard case .string(let start)? = period["start"], case .string(let end)? = period["end"], !start.isEmpty,
+                !end.isEmpty
+            else {
                 throw invalid(path, "needs both start and end (date-time strings)")
             }
             return start + "/" + end
@@ -106,7 +113,8 @@ package enum OperationParameters {
             }
             return text
         case _ where !supportedValueTypes.contains(key):
-            throw invalid(path, "\(key) is not supported here (use one of \(supportedValueTypes.joined(separator: ", ")))")
+            throw invalid(
+                path, "\(key) is not supported here (use one of \(supportedValueTypes.joined(separator: ", ")))")
         default:
             let expected =
                 switch key {

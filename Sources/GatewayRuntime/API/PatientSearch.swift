@@ -6,7 +6,10 @@ import Foundation
 /// bound to subjects sees only theirs.
 package struct PatientSearch {
     package static let parameters: [(name: String, type: String, doc: String)] = [
-        ("identifier", "token", "[system|]value: a configured identifier, or gatewayd's own (urn:gatewayd:subject|GATEWAY-ID/subject)"),
+        (
+            "identifier", "token",
+            "[system|]value: a configured identifier, or gatewayd's own (urn:gatewayd:subject|GATEWAY-ID/subject)"
+        ),
         ("_id", "token", "the Patient's id (the subject's local name)"),
     ]
 
@@ -22,7 +25,8 @@ package struct PatientSearch {
                         identifiers.append((nil, token))
                         continue
                     }
-                    let system = String(token[..<bar]), value = String(token[token.index(after: bar)...])
+                    let system = String(token[..<bar])
+                    let value = String(token[token.index(after: bar)...])
                     guard !value.isEmpty else { throw .badParameter("identifier", "'\(token)' has no value after '|'") }
                     identifiers.append((system.isEmpty ? nil : system, value))
                 }
@@ -30,7 +34,8 @@ package struct PatientSearch {
                 ids += item.value.split(separator: ",").map(String.init)
             default:
                 throw .badParameter(
-                    item.name, "Patient supports the search parameters \(Self.parameters.map(\.name).joined(separator: ", "))")
+                    item.name,
+                    "Patient supports the search parameters \(Self.parameters.map(\.name).joined(separator: ", "))")
             }
         }
     }
@@ -38,8 +43,12 @@ package struct PatientSearch {
     package func matches(_ patient: FHIRResource) -> Bool {
         if !ids.isEmpty, !ids.contains(patient.id) { return false }
         guard !identifiers.isEmpty else { return true }
-        let own = (patient.json["identifier"]?.arrayValue ?? []).map { ($0["system"]?.stringValue ?? "", $0["value"]?.stringValue ?? "") }
-        return identifiers.contains { wanted in own.contains { $0.1 == wanted.value && (wanted.system == nil || $0.0 == wanted.system) } }
+        let own = (patient.json["identifier"]?.arrayValue ?? []).map {
+            ($0["system"]?.stringValue ?? "", $0["value"]?.stringValue ?? "")
+        }
+        return identifiers.contains { wanted in
+            own.contains { $0.1 == wanted.value && (wanted.system == nil || $0.0 == wanted.system) }
+        }
     }
 }
 
@@ -53,7 +62,9 @@ extension APIData {
             found[subject] = PatientMapper.patient(person, gatewayID: gateway.id)
         }
         if let received {
-            for stored in try received.resources(type: "Patient", subjects: subjects) { found[stored.resource.id] = stored.resource }
+            for stored in try received.resources(type: "Patient", subjects: subjects) {
+                found[stored.resource.id] = stored.resource
+            }
         }
         return found.keys.sorted().compactMap { found[$0] }
     }

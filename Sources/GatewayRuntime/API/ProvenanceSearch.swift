@@ -19,7 +19,9 @@ package struct ProvenanceSearch: Sendable {
         targets = try ReferenceParameter(text, type: "Observation", parameter: "target").ids
     }
 
-    package func run(_ data: APIData, grant: APIGrant, directory: String, base: String, touched: inout [String]) throws -> FHIRJSON {
+    package func run(_ data: APIData, grant: APIGrant, directory: String, base: String, touched: inout [String]) throws
+        -> FHIRJSON
+    {
         let path = directory + "/ledger/" + Ledger.fileName
         var resources: [FHIRResource] = []
         for id in targets {
@@ -49,8 +51,11 @@ package struct ProvenanceSearch: Sendable {
 
     /// The ledger entry that recorded a reading: found by the sequence the archive keeps with the reading (a binary
     /// search over the file), or — for a reading stored without one — by reading the format 1 entries through.
-    package static func entry(recording reading: Reading, identity: ReadingIdentity, archive: ReadingArchive, ledger path: String) throws -> LedgerEntry? {
-        if let sequence = try archive.ledgerSequence(of: reading), let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
+    package static func entry(
+        recording reading: Reading, identity: ReadingIdentity, archive: ReadingArchive, ledger path: String
+    ) throws -> LedgerEntry? {
+        if let sequence = try archive.ledgerSequence(of: reading),
+            let entry = LedgerLookup.entry(sequence: sequence, inFile: path),
             entry.root != nil || entry.items.contains(where: { $0.identity == identity })
         {
             return entry
@@ -62,6 +67,8 @@ package struct ProvenanceSearch: Sendable {
     package static func ledgerEntries(_ path: String) -> [LedgerEntry] {
         guard let contents = FileManager.default.contents(atPath: path) else { return [] }
         let decoder = JSONDecoder()
-        return contents.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(LedgerEntry.self, from: Data($0)) }
+        return contents.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? decoder.decode(LedgerEntry.self, from: Data($0))
+        }
     }
 }

@@ -15,10 +15,14 @@ package struct StatsOperation: Sendable {
     package static let excludedExtension = FHIRCodes.gatewaydExtensionBase + "excluded-count"
     package static let supportedStatistics = ["average", "minimum", "maximum", "count", "sum", "std-dev", "median"]
     package static let known: Set<String> = [
-        "subject", "patient", "code", "system", "coding", "period", "duration", "statistic", "interval", "include", "limit",
+        "subject", "patient", "code", "system", "coding", "period", "duration", "statistic", "interval", "include",
+        "limit",
     ]
 
-    package enum Interval: String, Sendable { case hour = "PT1H", day = "P1D" }
+    package enum Interval: String, Sendable {
+        case hour = "PT1H"
+        case day = "P1D"
+    }
 
     package var subject: String
     package var code: TokenParameter
@@ -43,16 +47,22 @@ package struct StatsOperation: Sendable {
             code = try TokenParameter(coding, parameter: "coding")
         } else if let text = try query.single("code") {
             let system = try query.single("system")
-            code = try TokenParameter(system.map { s in text.split(separator: ",").map { s + "|" + $0 }.joined(separator: ",") } ?? text, parameter: "code")
+            code = try TokenParameter(
+                system.map { s in text.split(separator: ",").map { s + "|" + $0 }.joined(separator: ",") } ?? text,
+                parameter: "code")
         } else {
             throw .badParameter("code", "required (system|code, or system + code, or coding)")
         }
 
         if let period = try query.single("period") {
             let ends = period.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard ends.count == 2, let start = DateText.range(ends[0], zone: zone), let end = DateText.range(ends[1], zone: zone),
+            guard ends.count == 2, let start = DateText.range(ends[0], zone: zone),
+                let end = DateText.range(ends[1], zone: zone),
                 start.start < end.end
-            else { throw .badParameter("period", "'\(period)': expected START/END, dates or RFC 3339 date-times, START before END") }
+            else {
+                throw .badParameter(
+                    "period", "'\(period)': expected START/END, dates or RFC 3339 date-times, START before END")
+            }
             (from, to) = (start.start, end.end)
         } else if let duration = try query.single("duration") {
             guard let hours = Double(duration), hours > 0, hours <= 24 * 366 * 10 else {
@@ -64,16 +74,23 @@ package struct StatsOperation: Sendable {
         }
 
         statistics = query.all("statistic").flatMap { $0.split(separator: ",").map(String.init) }
-        guard !statistics.isEmpty else { throw .badParameter("statistic", "required: \(Self.supportedStatistics.joined(separator: ", "))") }
+        guard !statistics.isEmpty else {
+            throw .badParameter("statistic", "required: \(Self.supportedStatistics.joined(separator: ", "))")
+        }
         for statistic in statistics where !Self.supportedStatistics.contains(statistic) {
-            throw .badParameter("statistic", "'\(statistic)' is not supported (supported: \(Self.supportedStatistics.joined(separator: ", ")))")
+            throw .badParameter(
+                "statistic",
+                "'\(statistic)' is not supported (supported: \(Self.supportedStatistics.joined(separator: ", ")))")
         }
         if let text = try query.single("interval") {
-            guard let parsed = Interval(rawValue: text) else { throw .badParameter("interval", "'\(text)': supported are PT1H and P1D") }
+            guard let parsed = Interval(rawValue: text) else {
+                throw .badParameter("interval", "'\(text)': supported are PT1H and P1D")
+            }
             interval = parsed
         }
         switch try query.single("include") {
-        case nil, "false": if try query.single("limit") != nil { throw .badParameter("limit", "only with include=true") }
+        case nil, "false":
+            if try query.single("limit") != nil { throw .badParameter("limit", "only with include=true") }
         case "true": sourceLimit = try query.integer("limit", default: 100, range: 1...1000)
         case let other?: throw .badParameter("include", "'\(other)' is not a boolean (true or false)")
         }
@@ -127,9 +144,11 @@ package struct StatsOperation: Sendable {
         for metric in Metric.allCases {
             var elements: [SeriesKey: MetricElement] = [:]
             let matching = try data.model.windows(
-                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone, excludeFlags: leftOut
+                subject: subject, metric: metric, range: from..<to, widthMicros: width, zone: zone,
+                excludeFlags: leftOut
             ) { key in
-                guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
+                guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest),
+                    code.matches(element.code)
                 else {
                     return false
                 }
@@ -139,7 +158,8 @@ package struct StatsOperation: Sendable {
             for series in matching {
                 guard let element = elements[series.key] else { continue }
                 for summary in series.result.windows {
-                    let window = interval == nil ? (start: from, end: to) : (start: summary.startMicros, end: summary.endMicros)
+                    let window =
+                        interval == nil ? (start: from, end: to) : (start: summary.startMicros, end: summary.endMicros)
                     let key = "\(window.start)|\(element.unit)"
                     windows[key] = window
                     var tally = tallies[key] ?? Tally(code: element.code, unit: element.unit)
@@ -153,8 +173,13 @@ package struct StatsOperation: Sendable {
         if statistics.contains("median") {
             for metric in Metric.allCases {
                 var units: [SeriesKey: String] = [:]
-                let series = try data.model.samples(subject: subject, metric: metric, range: from..<to, excludeFlags: leftOut) { key in
-                    guard let element = try data.element(of: metric, subject: subject, device: key.device, newest: &newest), code.matches(element.code)
+                let series = try data.model.samples(
+                    subject: subject, metric: metric, range: from..<to, excludeFlags: leftOut
+                ) { key in
+                    guard
+                        let element = try data.element(
+                            of: metric, subject: subject, device: key.device, newest: &newest),
+                        code.matches(element.code)
                     else { return false }
                     units[key] = element.unit
                     return true
@@ -175,7 +200,9 @@ package struct StatsOperation: Sendable {
             let doubtful = ObservationHit.receivedDoubtful(stored.resource.json)
             let resource = data.decorate(stored.resource)
             // A hub also holds uploaded window summaries: statistics of statistics would be wrong, so they are skipped.
-            if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem { continue }
+            if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem {
+                continue
+            }
             var elements: [FHIRJSON] = [resource.json]
             elements += resource.json["component"]?.arrayValue ?? []
             for element in elements where code.matches(element["code"]) {
@@ -208,14 +235,21 @@ package struct StatsOperation: Sendable {
             var offset = 0
             while sources.count < sourceLimit && offset < 5000 {
                 let search = try ObservationSearch(
-                    APIQuery(APIQuery.encode([
-                        ("subject", subject), ("date", "ge" + FHIRTime.instant(utcMicros: from)), ("date", "lt" + FHIRTime.instant(utcMicros: to)),
-                        ("_sort", "-date"), ("_count", "500"), ("_offset", String(offset)),
-                    ])), zone: zone)
+                    APIQuery(
+                        APIQuery.encode([
+                            ("subject", subject), ("date", "ge" + FHIRTime.instant(utcMicros: from)),
+                            ("date", "lt" + FHIRTime.instant(utcMicros: to)),
+                            ("_sort", "-date"), ("_count", "500"), ("_offset", String(offset)),
+                        ])), zone: zone)
                 let page = try ObservationPage.find(search, subjects: [subject], data: data)
-                for hit in page.hits where sources.count < sourceLimit && !(hit.reading.map { !$0.flags.isDisjoint(with: leftOut) } ?? hit.doubtful) {
+                for hit in page.hits
+                where sources.count < sourceLimit
+                    && !(hit.reading.map { !$0.flags.isDisjoint(with: leftOut) } ?? hit.doubtful)
+                {
                     let json = hit.resource.json
-                    if code.matches(json["code"]) || (json["component"]?.arrayValue ?? []).contains(where: { code.matches($0["code"]) }) {
+                    if code.matches(json["code"])
+                        || (json["component"]?.arrayValue ?? []).contains(where: { code.matches($0["code"]) })
+                    {
                         sources.append(json)
                     }
                 }
@@ -242,7 +276,9 @@ package struct StatsOperation: Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
         let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-        guard let range = calendar.dateInterval(of: interval == .day ? .day : .hour, for: date) else { return (from, to) }
+        guard let range = calendar.dateInterval(of: interval == .day ? .day : .hour, for: date) else {
+            return (from, to)
+        }
         return (DateText.micros(range.start), DateText.micros(range.end))
     }
 
@@ -252,10 +288,14 @@ package struct StatsOperation: Sendable {
     }
 
     package func observation(_ tally: Tally, _ window: (start: Int64, end: Int64), testData: Bool) -> FHIRJSON {
-        let seed = "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
+        let seed =
+            "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
         let id = "stats-" + Array(SHA256.hash(data: Array(seed.utf8)).prefix(20)).hexString
         func quantity(_ text: String) -> FHIRJSON {
-            .obj(["value": .number(text), "unit": .string(tally.unit), "system": .string(FHIRCodes.ucum), "code": .string(tally.unit)])
+            .obj([
+                "value": .number(text), "unit": .string(tally.unit), "system": .string(FHIRCodes.ucum),
+                "code": .string(tally.unit),
+            ])
         }
         var components: [FHIRJSON] = []
         for statistic in statistics {
@@ -268,22 +308,34 @@ package struct StatsOperation: Sendable {
             case "std-dev":
                 // Not exact by nature: two places finer than the finest value.
                 let places = max(0, -(tally.mean.finestExponent ?? 0)) + 2
-                value = tally.sums.standardDeviation.map { ("valueQuantity", quantity(String(format: "%.\(places)f", $0))) }
+                value = tally.sums.standardDeviation.map {
+                    ("valueQuantity", quantity(String(format: "%.\(places)f", $0)))
+                }
             case "median": value = Self.median(tally.values).map { ("valueQuantity", quantity($0)) }
             default: value = ("valueInteger", .integer(tally.mean.count))
             }
             guard let value else { continue }
-            components.append(.object([
-                .init("code", .obj(["coding": .array([.obj(["system": .string(FHIRCodes.statistics), "code": .string(statistic)])])])),
-                .init(value.0, value.1),
-            ]))
+            components.append(
+                .object([
+                    .init(
+                        "code",
+                        .obj([
+                            "coding": .array([
+                                .obj(["system": .string(FHIRCodes.statistics), "code": .string(statistic)])
+                            ])
+                        ])),
+                    .init(value.0, value.1),
+                ]))
         }
-        let note = tally.excluded > 0 ? "\(tally.excluded) doubtful or valueless reading(s) left out of the statistics." : nil
+        let note =
+            tally.excluded > 0 ? "\(tally.excluded) doubtful or valueless reading(s) left out of the statistics." : nil
         return .obj([
             "resourceType": "Observation",
             "id": .string(id),
             "meta": testData ? Element.testDataMeta : nil,
-            "extension": .array([.obj(["url": .string(Self.excludedExtension), "valueInteger": .integer(tally.excluded)])]),
+            "extension": .array([
+                .obj(["url": .string(Self.excludedExtension), "valueInteger": .integer(tally.excluded)])
+            ]),
             "status": .string(window.end <= nowMicros ? "final" : "preliminary"),
             "code": tally.code,
             "subject": .obj(["reference": .string("Patient/" + subject)]),

@@ -51,7 +51,11 @@ package struct TokenEndpoint {
 
     package func respond(_ request: APIRequest, nowSeconds: Int64) -> (response: APIResponse, caller: String) {
         func refuse(_ status: Int, _ error: String, _ why: String, caller: String = "none") -> (APIResponse, String) {
-            (APIResponse(status: status, body: .obj(["error": .string(error), "error_description": .string(why)]), contentType: "application/json"), caller)
+            (
+                APIResponse(
+                    status: status, body: .obj(["error": .string(error), "error_description": .string(why)]),
+                    contentType: "application/json"), caller
+            )
         }
         guard request.method == "POST" else { return refuse(405, "invalid_request", "the token endpoint takes POST") }
         guard (request.contentType ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded") else {
@@ -61,8 +65,12 @@ package struct TokenEndpoint {
         guard form.all("grant_type") == ["client_credentials"] else {
             return refuse(400, "unsupported_grant_type", "grant_type must be client_credentials")
         }
-        guard form.all("client_assertion_type") == [ClientAssertion.type], let assertion = form.all("client_assertion").first else {
-            return refuse(400, "invalid_client", "a client_assertion of type \(ClientAssertion.type) is required (private_key_jwt)")
+        guard form.all("client_assertion_type") == [ClientAssertion.type],
+            let assertion = form.all("client_assertion").first
+        else {
+            return refuse(
+                400, "invalid_client",
+                "a client_assertion of type \(ClientAssertion.type) is required (private_key_jwt)")
         }
         let claims: ClientAssertion.Claims
         do {
@@ -75,7 +83,10 @@ package struct TokenEndpoint {
         guard let client = clients.first(where: { $0.id == claims.clientID }) else {
             return refuse(400, "invalid_client", "client '\(claims.clientID)' is not registered here")
         }
-        guard let secret = issued.issue(to: client, jti: claims.jti, assertionExpires: claims.expiresSeconds, nowSeconds: nowSeconds) else {
+        guard
+            let secret = issued.issue(
+                to: client, jti: claims.jti, assertionExpires: claims.expiresSeconds, nowSeconds: nowSeconds)
+        else {
             return refuse(400, "invalid_client", "this assertion (jti) was already used", caller: "client:" + client.id)
         }
         let scope = client.scopes.map { scope in
@@ -83,7 +94,8 @@ package struct TokenEndpoint {
                 + (scope.subject.map { "@" + $0 } ?? "")
         }.joined(separator: " ")
         let body = FHIRJSON.obj([
-            "access_token": .string(secret), "token_type": "bearer", "expires_in": .integer(IssuedTokens.lifetimeSeconds),
+            "access_token": .string(secret), "token_type": "bearer",
+            "expires_in": .integer(IssuedTokens.lifetimeSeconds),
             "scope": .string(scope),
         ])
         return (APIResponse(status: 200, body: body, contentType: "application/json"), "client:" + client.id)

@@ -36,7 +36,10 @@ package struct BackupTarWriter {
         try handle.write(contentsOf: try Self.header(name: name, size: bytes.count, mode: mode))
         try handle.write(contentsOf: bytes)
         try pad(bytes.count)
-        if listed { members.append(BackupManifest.Member(name: name, size: bytes.count, sha256: Self.hex(SHA256.hash(data: bytes)))) }
+        if listed {
+            members.append(
+                BackupManifest.Member(name: name, size: bytes.count, sha256: Self.hex(SHA256.hash(data: bytes))))
+        }
     }
 
     /// The end-of-archive marker, then fsync.
@@ -51,7 +54,9 @@ package struct BackupTarWriter {
         if remainder != 0 { try handle.write(contentsOf: [UInt8](repeating: 0, count: 512 - remainder)) }
     }
 
-    package static func hex(_ digest: some Sequence<UInt8>) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    package static func hex(_ digest: some Sequence<UInt8>) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
 
     /// A ustar header: names up to 100 bytes, or a prefix of up to 155 and a name of up to 100 split at a '/'.
     package static func header(name: String, size: Int, mode: Int) throws -> [UInt8] {
@@ -59,10 +64,12 @@ package struct BackupTarWriter {
         var prefix = ""
         var short = name
         if name.utf8.count > 100 {
-            guard let slash = name.utf8.indices.filter({ name.utf8[$0] == UInt8(ascii: "/") }).last(where: {
-                name.utf8.distance(from: name.utf8.startIndex, to: $0) <= 155
-                    && name.utf8.distance(from: $0, to: name.utf8.endIndex) - 1 <= 100
-            }) else { throw BackupError.nameTooLong(name) }
+            guard
+                let slash = name.utf8.indices.filter({ name.utf8[$0] == UInt8(ascii: "/") }).last(where: {
+                    name.utf8.distance(from: name.utf8.startIndex, to: $0) <= 155
+                        && name.utf8.distance(from: $0, to: name.utf8.endIndex) - 1 <= 100
+                })
+            else { throw BackupError.nameTooLong(name) }
             prefix = String(name[..<slash])
             short = String(name[name.index(after: slash)...])
         }
@@ -70,7 +77,9 @@ package struct BackupTarWriter {
             for (index, byte) in text.utf8.prefix(length).enumerated() { header[offset + index] = byte }
         }
         func octal(_ value: Int, at offset: Int, length: Int) {
-            put(String(repeating: "0", count: max(0, length - 1 - String(value, radix: 8).count)) + String(value, radix: 8), at: offset, length: length - 1)
+            put(
+                String(repeating: "0", count: max(0, length - 1 - String(value, radix: 8).count))
+                    + String(value, radix: 8), at: offset, length: length - 1)
         }
         put(short, at: 0, length: 100)
         octal(mode, at: 100, length: 8)
@@ -95,17 +104,23 @@ package struct BackupTarWriter {
 
 /// Reads a backup's members in order, each body handed to `body` in pieces; checks every header's checksum.
 package enum BackupTarReader {
-    package static func read(path: String, member: (String, Int) throws -> Void, body: ([UInt8]) throws -> Void, end: () throws -> Void) throws {
+    package static func read(
+        path: String, member: (String, Int) throws -> Void, body: ([UInt8]) throws -> Void, end: () throws -> Void
+    ) throws {
         guard let input = FileHandle(forReadingAtPath: path) else { throw BackupError.cannotRead(path: path) }
         defer { try? input.close() }
         while true {
-            guard let block = try input.read(upToCount: 512), block.count == 512 else { throw BackupError.truncated(path: path) }
+            guard let block = try input.read(upToCount: 512), block.count == 512 else {
+                throw BackupError.truncated(path: path)
+            }
             let header = [UInt8](block)
             if header.allSatisfy({ $0 == 0 }) { return }
             let stored = Int(text(header[148..<156]).trimmingCharacters(in: .whitespaces), radix: 8)
             var check = header
             for index in 148..<156 { check[index] = UInt8(ascii: " ") }
-            guard stored == check.reduce(0, { $0 + Int($1) }) else { throw BackupError.damaged(path: path, reason: "a member's header fails its checksum") }
+            guard stored == check.reduce(0, { $0 + Int($1) }) else {
+                throw BackupError.damaged(path: path, reason: "a member's header fails its checksum")
+            }
             guard let size = Int(text(header[124..<136]).trimmingCharacters(in: .whitespaces), radix: 8) else {
                 throw BackupError.damaged(path: path, reason: "a member's size is not a number")
             }
@@ -117,7 +132,9 @@ package enum BackupTarReader {
             try member(name, size)
             var left = size
             while left > 0 {
-                guard let piece = try input.read(upToCount: min(1 << 20, left)), !piece.isEmpty else { throw BackupError.truncated(path: path) }
+                guard let piece = try input.read(upToCount: min(1 << 20, left)), !piece.isEmpty else {
+                    throw BackupError.truncated(path: path)
+                }
                 try body([UInt8](piece))
                 left -= piece.count
             }
@@ -139,7 +156,9 @@ package struct BackupManifest: Codable {
         package var size: Int
         package var sha256: String
 
-        package init(name: String, size: Int, sha256: String) { (self.name, self.size, self.sha256) = (name, size, sha256) }
+        package init(name: String, size: Int, sha256: String) {
+            (self.name, self.size, self.sha256) = (name, size, sha256)
+        }
     }
 
     package static let format = "gatewayd-backup 1"
@@ -156,8 +175,13 @@ package struct BackupManifest: Codable {
     package var keysSealed: Bool
     package var members: [Member]
 
-    package init(created: String, gatewayID: String?, ledgerEntries: Int, storedReadings: Int, keysSealed: Bool, members: [Member]) {
-        (self.created, self.gatewayID, self.ledgerEntries, self.storedReadings) = (created, gatewayID, ledgerEntries, storedReadings)
+    package init(
+        created: String, gatewayID: String?, ledgerEntries: Int, storedReadings: Int, keysSealed: Bool,
+        members: [Member]
+    ) {
+        (self.created, self.gatewayID, self.ledgerEntries, self.storedReadings) = (
+            created, gatewayID, ledgerEntries, storedReadings
+        )
         (self.keysSealed, self.members) = (keysSealed, members)
     }
 }
@@ -183,7 +207,8 @@ package enum BackupError: Error, CustomStringConvertible {
         case .nameTooLong(let name): "\(name): the path is too long for a tar member"
         case .changedWhileCopying(let name): "\(name) changed size while it was copied"
         case .verificationFailed(let member, let reason): "member \(member): \(reason)"
-        case .notEmpty(let path): "\(path) holds data already: restore into a new or empty directory, so nothing is overwritten"
+        case .notEmpty(let path):
+            "\(path) holds data already: restore into a new or empty directory, so nothing is overwritten"
         case .keys(let problem): problem
         case .notIntact(let summary): "the restored data does not verify: \(summary)"
         }

@@ -31,7 +31,8 @@ package enum DataSnapshot {
         }
         return names.filter { name in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && !isDirectory.boolValue
+            return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
+                && !isDirectory.boolValue
                 && isData((name as NSString).lastPathComponent)
         }.sorted()
     }
@@ -44,7 +45,8 @@ package enum DataSnapshot {
         let manager = FileManager.default
         func target(_ name: String) throws -> String {
             let path = staging + "/" + name
-            try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try manager.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             return path
         }
         // The store's log before its catalog, the catalog before the chunks (see BackupCommand).

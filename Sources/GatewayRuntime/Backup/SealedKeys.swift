@@ -22,7 +22,9 @@ package struct SealedKeys: Codable {
         var sealed = SealedKeys(salt: Data(salt).base64EncodedString(), box: "")
         let key = try sealed.key(passphrase)
         let plaintext = try JSONEncoder().encode(files.mapValues { Data($0).base64EncodedString() })
-        guard let combined = try AES.GCM.seal(plaintext, using: key).combined else { throw BackupError.keys("the keys could not be sealed") }
+        guard let combined = try AES.GCM.seal(plaintext, using: key).combined else {
+            throw BackupError.keys("the keys could not be sealed")
+        }
         sealed.box = combined.base64EncodedString()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -45,22 +47,29 @@ package struct SealedKeys: Codable {
         }
         let encoded = try JSONDecoder().decode([String: String].self, from: plaintext)
         return try encoded.mapValues { text in
-            guard let data = Data(base64Encoded: text) else { throw BackupError.keys("keys.sealed holds a file that is not base64") }
+            guard let data = Data(base64Encoded: text) else {
+                throw BackupError.keys("keys.sealed holds a file that is not base64")
+            }
             return [UInt8](data)
         }
     }
 
     private func key(_ passphrase: String) throws -> SymmetricKey {
         guard let salt = Data(base64Encoded: salt) else { throw BackupError.keys("keys.sealed has no usable salt") }
-        return try KDF.Scrypt.deriveKey(from: Array(passphrase.utf8), salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
+        return try KDF.Scrypt.deriveKey(
+            from: Array(passphrase.utf8), salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
     }
 
     /// The passphrase: the first line of `path` (a file readable by its owner only, never a command-line argument,
     /// which other users see in the process list).
     package static func passphrase(file path: String) throws -> String {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw BackupError.keys("--passphrase-file \(path) cannot be read") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw BackupError.keys("--passphrase-file \(path) cannot be read")
+        }
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        guard line.count >= 8 else { throw BackupError.keys("--passphrase-file \(path): a passphrase needs at least 8 characters") }
+        guard line.count >= 8 else {
+            throw BackupError.keys("--passphrase-file \(path): a passphrase needs at least 8 characters")
+        }
         return line
     }
 }

@@ -37,7 +37,8 @@ extension GatewayConfiguration.Reader {
         let controllerNode = try b.required("controller")
         let text = try controllerNode.string()
         guard let index = BluetoothSettings.controllerIndex(text) else {
-            throw controllerNode.error("'\(text)' is not a controller such as hci0 (see `gatewayd pair --list-controllers`)")
+            throw controllerNode.error(
+                "'\(text)' is not a controller such as hci0 (see `gatewayd pair --list-controllers`)")
         }
         var settings = BluetoothSettings(controller: index)
         if let load = b.optional("load_bonds") {
@@ -47,11 +48,17 @@ extension GatewayConfiguration.Reader {
             }
             settings.loadBonds = mode
         }
-        if let timeout = b.optional("connect_timeout") { settings.connectTimeoutSeconds = max(1, try timeout.seconds()) }
+        if let timeout = b.optional("connect_timeout") {
+            settings.connectTimeoutSeconds = max(1, try timeout.seconds())
+        }
         if let reconnect = b.optional("reconnect") {
             let r = try reconnect.mapping()
-            if let initial = r.optional("initial") { settings.reconnectInitialSeconds = max(0.1, try initial.seconds()) }
-            if let maximum = r.optional("maximum") { settings.reconnectMaximumSeconds = max(0.1, try maximum.seconds()) }
+            if let initial = r.optional("initial") {
+                settings.reconnectInitialSeconds = max(0.1, try initial.seconds())
+            }
+            if let maximum = r.optional("maximum") {
+                settings.reconnectMaximumSeconds = max(0.1, try maximum.seconds())
+            }
             try r.finish()
         }
         try b.finish()

@@ -66,9 +66,12 @@ package struct BondedDeviceService: Service {
             refused.refuse(prompt, pairedAddresses: known, logger: logger)
         }
         await agent.start()
-        logger.notice("waiting for paired devices to advertise", metadata: [
-            "controller": "hci\(radio.index)", "devices": "\(devices.map(\.address).joined(separator: ","))", "keys_loaded": "\(radio.ownsKeys)",
-        ])
+        logger.notice(
+            "waiting for paired devices to advertise",
+            metadata: [
+                "controller": "hci\(radio.index)", "devices": "\(devices.map(\.address).joined(separator: ","))",
+                "keys_loaded": "\(radio.ownsKeys)",
+            ])
         await cancelWhenGracefulShutdown { await watch(devices, radio: radio) }
         await agent.stop()
         logger.notice("bluetooth devices stopped")
@@ -77,7 +80,9 @@ package struct BondedDeviceService: Service {
     private func watch(_ devices: [PairedDevice], radio: RadioController) async {
         let byAddress = Dictionary(devices.map { ($0.address.uppercased(), $0) }, uniquingKeysWith: { a, _ in a })
         let events = await radio.management.events()
-        let state = ReconnectState(schedule: ReconnectSchedule(initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
+        let state = ReconnectState(
+            schedule: ReconnectSchedule(
+                initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
         await scan(radio)
         await withDiscardingTaskGroup { group in
             // Discovery rounds end by themselves; a timer restarts scanning should an end be missed.
@@ -103,7 +108,9 @@ package struct BondedDeviceService: Service {
             // went away): then the timer must stop too, and the service ends, which stops the daemon for systemd
             // to restart rather than leave it deaf.
             if !Task.isCancelled {
-                logger.error("the Bluetooth management socket closed; stopping so the service can be restarted", metadata: ["controller": "hci\(radio.index)"])
+                logger.error(
+                    "the Bluetooth management socket closed; stopping so the service can be restarted",
+                    metadata: ["controller": "hci\(radio.index)"])
             }
             group.cancelAll()
         }
@@ -119,19 +126,27 @@ package struct BondedDeviceService: Service {
         }
     }
 
-    private func connect(_ device: PairedDevice, identity: DeviceAddress, radio: RadioController, state: ReconnectState) async {
+    private func connect(_ device: PairedDevice, identity: DeviceAddress, radio: RadioController, state: ReconnectState)
+        async
+    {
         let key = device.address.uppercased()
         _ = try? await radio.management.stopDiscovery(index: radio.index)
-        Counter(label: "gatewayd_device_connections_total", dimensions: [("device", device.deviceKey ?? device.address)]).increment()
+        Counter(
+            label: "gatewayd_device_connections_total", dimensions: [("device", device.deviceKey ?? device.address)]
+        ).increment()
         let bearer: SeqPacketBearer
         do {
             bearer = try await L2CAPSocket.connect(
-                local: radio.address, peer: identity.address, peerType: identity.type == .leRandom ? .leRandom : .lePublic,
-                security: device.encrypted ? .medium : .low, timeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)))
+                local: radio.address, peer: identity.address,
+                peerType: identity.type == .leRandom ? .leRandom : .lePublic,
+                security: device.encrypted ? .medium : .low,
+                timeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)))
         } catch {
             let wait = await state.failed(key, now: Self.now, whileConnecting: true)
             Counter(label: "gatewayd_bluetooth_connect_failures_total").increment()
-            logger.warning("could not connect to a paired device", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+            logger.warning(
+                "could not connect to a paired device",
+                metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
             await scan(radio)
             return
         }
@@ -145,7 +160,8 @@ package struct BondedDeviceService: Service {
                 // (A device paired without a bond — most straps — is cached only by its Database Hash: it owes an
                 // unbonded client no Service Changed.)
                 try await pipeline.collect(
-                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper, cacheKey: device.address,
+                    bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper,
+                    cacheKey: device.address,
                     bonded: device.encrypted
                 ) { outcome, reading in
                     received.add()
@@ -158,7 +174,9 @@ package struct BondedDeviceService: Service {
             logger.info("device done", metadata: ["device": "\(device.address)", "readings": "\(received.value)"])
         } catch {
             let wait = await state.failed(key, now: Self.now, whileConnecting: false)
-            logger.warning("connection to a paired device failed", metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
+            logger.warning(
+                "connection to a paired device failed",
+                metadata: ["device": "\(device.address)", "error": "\(error)", "retry_after_s": "\(wait)"])
         }
         bearer.close()
     }

@@ -41,7 +41,11 @@ package final class Conversation: @unchecked Sendable {
     }
 
     package func confirm(_ question: String) async -> Bool {
-        await ask(question + " [y/n]", parse: { ["y", "yes"].contains($0.lowercased()) ? true : (["n", "no"].contains($0.lowercased()) ? false : nil) }, otherwise: "Please answer y or n.") ?? false
+        await ask(
+            question + " [y/n]",
+            parse: {
+                ["y", "yes"].contains($0.lowercased()) ? true : (["n", "no"].contains($0.lowercased()) ? false : nil)
+            }, otherwise: "Please answer y or n.") ?? false
     }
 
     private func startReading() {

@@ -14,16 +14,21 @@ package struct PairedDevice: Codable, Equatable, Sendable {
     package var pairedAt: Date
 
     package init(
-        address: String, addressType: String, kind: String, name: String? = nil, deviceKey: String? = nil, pairedAt: Date, encrypted: Bool
+        address: String, addressType: String, kind: String, name: String? = nil, deviceKey: String? = nil,
+        pairedAt: Date, encrypted: Bool
     ) {
-        (self.address, self.addressType, self.kind, self.name, self.deviceKey) = (address, addressType, kind, name, deviceKey)
+        (self.address, self.addressType, self.kind, self.name, self.deviceKey) = (
+            address, addressType, kind, name, deviceKey
+        )
         (self.pairedAt, self.encrypted) = (pairedAt, encrypted)
     }
     /// Whether the link must be encrypted (a bonded cuff or meter); heart-rate straps usually do not bond.
     package var encrypted: Bool
 
     package var deviceAddress: DeviceAddress? {
-        guard let address = try? BluetoothAddress(parsing: address), let type = BluetoothAddressType(identifier: addressType) else { return nil }
+        guard let address = try? BluetoothAddress(parsing: address),
+            let type = BluetoothAddressType(identifier: addressType)
+        else { return nil }
         return DeviceAddress(address, type: type)
     }
 }
@@ -44,7 +49,8 @@ package struct PairedDevices: Sendable {
         do {
             return try Self.decoder.decode([PairedDevice].self, from: data)
         } catch {
-            throw PairedDevicesError(description: "\(path) is not a paired-device list (\(error)); move it aside and pair the devices again")
+            throw PairedDevicesError(
+                description: "\(path) is not a paired-device list (\(error)); move it aside and pair the devices again")
         }
     }
 
@@ -65,12 +71,14 @@ package struct PairedDevices: Sendable {
     }
 
     private func write(_ devices: [PairedDevice]) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        try encoder.encode(devices.sorted { $0.address < $1.address }).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(devices.sorted { $0.address < $1.address }).write(
+            to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     private static var decoder: JSONDecoder {

@@ -22,7 +22,8 @@ package struct RadioController: Sendable {
 
     package static func open(
         settings: BluetoothSettings, dataDirectory: String, ioCapability: IOCapability = .noInputNoOutput,
-        options: ManagementOptions = ManagementOptions(commandTimeout: .seconds(20), pairingTimeout: .seconds(90)), logger: Logger
+        options: ManagementOptions = ManagementOptions(commandTimeout: .seconds(20), pairingTimeout: .seconds(90)),
+        logger: Logger
     ) async throws -> RadioController {
         let management: BluetoothManagement
         do {
@@ -35,7 +36,8 @@ package struct RadioController: Sendable {
             guard controllers.contains(settings.controller) else {
                 throw RadioError(
                     description: "bluetooth.controller hci\(settings.controller) does not exist; this machine has "
-                        + (controllers.isEmpty ? "no Bluetooth controller" : controllers.map { "hci\($0)" }.joined(separator: ", ")))
+                        + (controllers.isEmpty
+                            ? "no Bluetooth controller" : controllers.map { "hci\($0)" }.joined(separator: ", ")))
             }
             let bluetoothd = BluetoothDaemonDetector().detect()
             let ownsKeys =
@@ -44,20 +46,26 @@ package struct RadioController: Sendable {
                 case .no: false
                 case .auto: !bluetoothd.isRunning
                 }
-            if bluetoothd.isRunning { logger.warning("bluetoothd is running", metadata: ["advice": "\(bluetoothd.advice)"]) }
+            if bluetoothd.isRunning {
+                logger.warning("bluetoothd is running", metadata: ["advice": "\(bluetoothd.advice)"])
+            }
             try await management.powerOnForLE(index: settings.controller, ioCapability: ioCapability)
             let info = try await management.info(index: settings.controller)
             let directory = BluetoothSettings.directory(data: dataDirectory)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let bonds = try BondStore(path: BluetoothSettings.bondsFile(data: dataDirectory), logger: logger)
             if ownsKeys {
                 try await management.restoreBonds(from: bonds, index: settings.controller)
                 let count = await bonds.bonds.count
-                logger.info("bonds loaded into the kernel", metadata: ["bonds": "\(count)", "controller": "hci\(settings.controller)"])
+                logger.info(
+                    "bonds loaded into the kernel",
+                    metadata: ["bonds": "\(count)", "controller": "hci\(settings.controller)"])
             }
             let follower = await bonds.follow(management, index: settings.controller)
             return RadioController(
-                management: management, index: settings.controller, address: info.address, bonds: bonds, ownsKeys: ownsKeys,
+                management: management, index: settings.controller, address: info.address, bonds: bonds,
+                ownsKeys: ownsKeys,
                 bluetoothd: bluetoothd, follower: follower)
         } catch {
             management.close()
@@ -80,7 +88,9 @@ package struct Sighting: Equatable, Sendable {
     package var connectable: Bool
 
     package init?(_ found: DeviceFound) {
-        guard let advertisement = try? found.advertisingData, let profile = advertisement.healthProfile else { return nil }
+        guard let advertisement = try? found.advertisingData, let profile = advertisement.healthProfile else {
+            return nil
+        }
         device = found.device
         name = advertisement.localName?.text
         self.profile = profile
@@ -95,7 +105,9 @@ package struct Sighting: Equatable, Sendable {
         return "signal \(word) (\(rssi) dBm)"
     }
 
-    package var line: String { "\(name ?? "(no name)") — \(profile?.deviceName ?? "health device") — \(device.address) — \(signal)" }
+    package var line: String {
+        "\(name ?? "(no name)") — \(profile?.deviceName ?? "health device") — \(device.address) — \(signal)"
+    }
 }
 
 /// Discovery on one controller, reporting health devices as they are heard.
@@ -103,7 +115,8 @@ package enum HealthDeviceScan {
     /// Scans for `seconds` (discovery is restarted whenever the kernel ends a scan round), calling `heard` for each
     /// new device and each change of its name or kind; returns the devices in the order first heard.
     package static func run(
-        _ management: BluetoothManagement, index: UInt16, seconds: Double, until stop: (@Sendable (Sighting) -> Bool)? = nil,
+        _ management: BluetoothManagement, index: UInt16, seconds: Double,
+        until stop: (@Sendable (Sighting) -> Bool)? = nil,
         heard: @escaping @Sendable (Sighting, _ isNew: Bool) -> Void
     ) async throws -> [Sighting] {
         let events = await management.events()

@@ -30,12 +30,15 @@ package struct RefusedPairings: Sendable {
     /// Counts one more refusal for `address`.
     package func record(address: String, paired: Bool, request: String, at date: Date) throws {
         var entries = load()
-        var entry = entries.first { $0.address == address } ?? Entry(address: address, paired: paired, request: request, count: 0, last: date)
+        var entry =
+            entries.first { $0.address == address }
+            ?? Entry(address: address, paired: paired, request: request, count: 0, last: date)
         entries.removeAll { $0.address == address }
         entry.count += 1
         (entry.paired, entry.request, entry.last) = (paired, request, date)
         entries = Array(([entry] + entries).prefix(Self.limit))
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -43,7 +46,9 @@ package struct RefusedPairings: Sendable {
     }
 
     /// The daemon's answer to every pairing prompt: refused, logged, counted and kept for `gatewayd status`.
-    package func refuse(_ prompt: PairingPrompt, pairedAddresses: Set<String>, logger: Logger, now: Date = Date()) -> PairingAnswer {
+    package func refuse(_ prompt: PairingPrompt, pairedAddresses: Set<String>, logger: Logger, now: Date = Date())
+        -> PairingAnswer
+    {
         let address = "\(prompt.device.address)".uppercased()
         let paired = pairedAddresses.contains(address)
         logger.warning(
@@ -54,7 +59,8 @@ package struct RefusedPairings: Sendable {
             ])
         Counter(label: "gatewayd_pairing_refused_total", dimensions: [("paired_device", "\(paired)")]).increment()
         do { try record(address: address, paired: paired, request: "\(prompt.request)", at: now) } catch {
-            logger.error("could not keep the refused pairing request for gatewayd status", metadata: ["error": "\(error)"])
+            logger.error(
+                "could not keep the refused pairing request for gatewayd status", metadata: ["error": "\(error)"])
         }
         return .reject
     }

@@ -22,7 +22,9 @@ package struct ConfigNode {
 
     package var line: Int? { node.mark?.line }
 
-    package func error(_ problem: String) -> ConfigError { ConfigError(file: file, line: line, key: path, problem: problem) }
+    package func error(_ problem: String) -> ConfigError {
+        ConfigError(file: file, line: line, key: path, problem: problem)
+    }
 
     package func string() throws(ConfigError) -> String {
         guard case .scalar(let scalar) = node else { throw error("expected a text value, found \(kind)") }
@@ -30,8 +32,12 @@ package struct ConfigNode {
     }
 
     package func int(_ range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard case .scalar(let scalar) = node, let value = Int(scalar.string) else { throw error("expected a whole number, found \(kind)") }
-        guard range.contains(value) else { throw error("\(value) is outside \(range.lowerBound)...\(range.upperBound)") }
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
+            throw error("expected a whole number, found \(kind)")
+        }
+        guard range.contains(value) else {
+            throw error("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
         return value
     }
 
@@ -66,7 +72,9 @@ package struct ConfigNode {
     }
 
     package func mapping() throws(ConfigError) -> ConfigMapping {
-        guard case .mapping(let pairs) = node else { throw error("expected a mapping (key: value lines), found \(kind)") }
+        guard case .mapping(let pairs) = node else {
+            throw error("expected a mapping (key: value lines), found \(kind)")
+        }
         var entries: [(key: String, value: ConfigNode, line: Int?)] = []
         for (key, value) in pairs {
             guard case .scalar(let name) = key else {
@@ -113,7 +121,7 @@ package final class ConfigMapping {
 
     /// Every entry, for maps keyed by name (subjects: alice: …).
     package func all() -> [(key: String, value: ConfigNode)] {
-        entries.forEach { taken.insert($0.key) }
+        for entry in entries { taken.insert(entry.key) }
         return entries.map { ($0.key, $0.value) }
     }
 

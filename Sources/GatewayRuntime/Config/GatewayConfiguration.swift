@@ -22,7 +22,9 @@ package struct GatewayConfiguration: Sendable {
         /// destination that does not take test data. A real person's summaries never include test data.
         package var test = false
 
-        package var patient: PatientRecord { PatientRecord(subject: id, name: name, identifiers: identifiers, test: test) }
+        package var patient: PatientRecord {
+            PatientRecord(subject: id, name: name, identifiers: identifiers, test: test)
+        }
     }
 
     package struct DeviceMapping: Sendable {
@@ -53,7 +55,8 @@ package struct GatewayConfiguration: Sendable {
     package var signingKeyFile: String?
     package var defaultZone: TimeZone
 
-    package init(file: String, dataDirectory: String, gatewayID: String, signingKeyFile: String?, defaultZone: TimeZone) {
+    package init(file: String, dataDirectory: String, gatewayID: String, signingKeyFile: String?, defaultZone: TimeZone)
+    {
         (self.file, self.dataDirectory, self.gatewayID, self.signingKeyFile, self.defaultZone) =
             (file, dataDirectory, gatewayID, signingKeyFile, defaultZone)
     }
@@ -71,18 +74,25 @@ package struct GatewayConfiguration: Sendable {
     package var bluetooth: BluetoothSettings?
 
     package func zone(for subject: String) -> TimeZone { subjects.first { $0.id == subject }?.zone ?? defaultZone }
-    package var zones: [String: TimeZone] { Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
+    package var zones: [String: TimeZone] {
+        Dictionary(subjects.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a })
+    }
     /// The test people (`subjects.<id>.test: true`).
     package var testSubjects: Set<String> { Set(subjects.filter(\.test).map(\.id)) }
 
-    package static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfiguration {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+    package static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> GatewayConfiguration
+    {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ConfigError(file: path, line: nil, key: "", problem: "cannot read the configuration file")
         }
         return try parse(text, file: path, environment: environment)
     }
 
-    package static func parse(_ text: String, file: String, environment: [String: String]) throws(ConfigError) -> GatewayConfiguration {
+    package static func parse(_ text: String, file: String, environment: [String: String]) throws(ConfigError)
+        -> GatewayConfiguration
+    {
         let root: Node
         do {
             guard let composed = try Yams.compose(yaml: text) else {
@@ -92,7 +102,8 @@ package struct GatewayConfiguration: Sendable {
         } catch let error as ConfigError {
             throw error
         } catch let error as YamlError {
-            throw ConfigError(file: file, line: Self.line(of: error), key: "", problem: "not valid YAML: \(Self.problem(of: error))")
+            throw ConfigError(
+                file: file, line: Self.line(of: error), key: "", problem: "not valid YAML: \(Self.problem(of: error))")
         } catch {
             throw ConfigError(file: file, line: nil, key: "", problem: "not valid YAML: \(error)")
         }
@@ -130,7 +141,9 @@ package struct GatewayConfiguration: Sendable {
 
         package func zone(_ node: ConfigNode) throws(ConfigError) -> TimeZone {
             let name = try node.string()
-            guard let zone = TimeZone(identifier: name) else { throw node.error("'\(name)' is not an IANA time zone name (e.g. Asia/Tokyo)") }
+            guard let zone = TimeZone(identifier: name) else {
+                throw node.error("'\(name)' is not an IANA time zone name (e.g. Asia/Tokyo)")
+            }
             return zone
         }
 
@@ -155,7 +168,9 @@ package struct GatewayConfiguration: Sendable {
                 value = found
             } else if let fileNode = map.optional("file") {
                 let secretPath = try path(fileNode)
-                guard let data = FileManager.default.contents(atPath: secretPath), let text = String(data: data, encoding: .utf8) else {
+                guard let data = FileManager.default.contents(atPath: secretPath),
+                    let text = String(data: data, encoding: .utf8)
+                else {
                     throw fileNode.error("cannot read the secret file \(secretPath)")
                 }
                 value = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
@@ -184,23 +199,30 @@ package struct GatewayConfiguration: Sendable {
                 if let zoneNode = g.optional("time_zone") { defaultZone = try zone(zoneNode) }
                 if let node = g.optional("notification_linger") {
                     linger = try node.seconds()
-                    guard linger <= 60 else { throw node.error("a notification may wait at most 60 s to share a batch, not \(linger) s") }
+                    guard linger <= 60 else {
+                        throw node.error("a notification may wait at most 60 s to share a batch, not \(linger) s")
+                    }
                 }
                 try g.finish()
             }
             var configuration = GatewayConfiguration(
-                file: file, dataDirectory: dataDirectory, gatewayID: gatewayID, signingKeyFile: signingKey, defaultZone: defaultZone)
+                file: file, dataDirectory: dataDirectory, gatewayID: gatewayID, signingKeyFile: signingKey,
+                defaultZone: defaultZone)
             configuration.notificationLingerSeconds = linger
             if let subjects = map.optional("subjects") {
                 for (id, value) in try subjects.mapping().all() {
                     let s = try value.mapping()
-                    var subject = Subject(id: id, zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone)
+                    var subject = Subject(
+                        id: id,
+                        zone: try s.optional("time_zone").map { n throws(ConfigError) in try zone(n) } ?? defaultZone)
                     if let morning = s.optional("morning") { subject.windows.morning = try dayPart(morning) }
                     if let evening = s.optional("evening") { subject.windows.evening = try dayPart(evening) }
                     if let name = s.optional("name") { subject.name = try name.string() }
                     if let test = s.optional("test") { subject.test = try test.bool() }
                     if let identifiers = s.optional("identifiers") {
-                        subject.identifiers = try identifiers.sequenceOrScalar().map { n throws(ConfigError) in try identifier(n) }
+                        subject.identifiers = try identifiers.sequenceOrScalar().map { n throws(ConfigError) in
+                            try identifier(n)
+                        }
                     }
                     configuration.subjects.append(subject)
                     try s.finish()
@@ -219,7 +241,9 @@ package struct GatewayConfiguration: Sendable {
                     let d = try item.mapping()
                     let user = try d.optional("user").map { n throws(ConfigError) in UInt8(try n.int(0...254)) }
                     configuration.devices.append(
-                        DeviceMapping(device: try d.required("device").string(), user: user, subject: try subject(try d.required("subject"))))
+                        DeviceMapping(
+                            device: try d.required("device").string(), user: user,
+                            subject: try subject(try d.required("subject"))))
                     try d.finish()
                 }
             }
@@ -237,7 +261,9 @@ package struct GatewayConfiguration: Sendable {
                         let secretNode = try t.required("secret")
                         let secret = try self.secret(secretNode)
                         let scopesNode = try t.required("scopes")
-                        let text = secret.replacingOccurrences(of: "=", with: "") + "=" + (try scopesNode.strings()).joined(separator: ",")
+                        let text =
+                            secret.replacingOccurrences(of: "=", with: "") + "="
+                            + (try scopesNode.strings()).joined(separator: ",")
                         do {
                             var token = try APIToken.parse(text)
                             token.secret = secret
@@ -260,11 +286,14 @@ package struct GatewayConfiguration: Sendable {
                         let scopesNode = try c.required("scopes")
                         let scopes: [APIToken.Scope]
                         do {
-                            scopes = try APIToken.parse("client=" + (try scopesNode.strings()).joined(separator: ",")).scopes
+                            scopes = try APIToken.parse("client=" + (try scopesNode.strings()).joined(separator: ","))
+                                .scopes
                         } catch {
                             throw scopesNode.error("\(error)")
                         }
-                        guard !configuration.api.clients.contains(where: { $0.id == id }) else { throw item.error("two clients are named '\(id)'") }
+                        guard !configuration.api.clients.contains(where: { $0.id == id }) else {
+                            throw item.error("two clients are named '\(id)'")
+                        }
                         configuration.api.clients.append(APIClient(id: id, key: key, scopes: scopes))
                         try c.finish()
                     }
@@ -300,9 +329,14 @@ package struct GatewayConfiguration: Sendable {
             let kindNode = try d.required("kind")
             let kindText = try kindNode.string()
             guard let profile = HealthProfile.all.first(where: { $0.id == kindText }) else {
-                throw kindNode.error("'\(kindText)' is not a simulated device kind (\(HealthProfile.all.map(\.id).joined(separator: ", ")))")
+                throw kindNode.error(
+                    "'\(kindText)' is not a simulated device kind (\(HealthProfile.all.map(\.id).joined(separator: ", ")))"
+                )
             }
-            var spec = SimulatedDeviceSpec(profile: profile, name: try d.optional("name").map { n throws(ConfigError) in try n.string() } ?? "\(kindText)-\(index + 1)")
+            var spec = SimulatedDeviceSpec(
+                profile: profile,
+                name: try d.optional("name").map { n throws(ConfigError) in try n.string() }
+                    ?? "\(kindText)-\(index + 1)")
             spec.number = UInt64(index + 1)
             if let users = d.optional("users") {
                 spec.users = try users.sequenceOrScalar().map { n throws(ConfigError) in UInt8(try n.int(0...254)) }
@@ -331,7 +365,9 @@ package struct GatewayConfiguration: Sendable {
 
         package func pemFile(_ node: ConfigNode) throws(ConfigError) -> (path: String, text: String) {
             let keyPath = try path(node)
-            guard let data = FileManager.default.contents(atPath: keyPath) else { throw node.error("cannot read the key file \(keyPath)") }
+            guard let data = FileManager.default.contents(atPath: keyPath) else {
+                throw node.error("cannot read the key file \(keyPath)")
+            }
             return (keyPath, String(decoding: data, as: UTF8.self))
         }
 
@@ -360,7 +396,9 @@ package struct GatewayConfiguration: Sendable {
         package func identifier(_ node: ConfigNode) throws(ConfigError) -> PatientIdentifier {
             let text = try node.string()
             guard let identifier = PatientIdentifier(token: text), identifier.system.contains(":") else {
-                throw node.error("'\(text)' is not an identifier 'system|value' with a URI system, e.g. urn:oid:1.2.392.100495.20.3.51.1|12345678")
+                throw node.error(
+                    "'\(text)' is not an identifier 'system|value' with a URI system, e.g. urn:oid:1.2.392.100495.20.3.51.1|12345678"
+                )
             }
             return identifier
         }
@@ -379,7 +417,8 @@ package struct GatewayConfiguration: Sendable {
             guard let url = URL(string: urlText), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
                 throw urlNode.error("'\(urlText)' is not an http(s) base URL such as https://phr.example/fhir")
             }
-            var destination = SyncDestination(name: name, baseURL: urlText.hasSuffix("/") ? String(urlText.dropLast()) : urlText)
+            var destination = SyncDestination(
+                name: name, baseURL: urlText.hasSuffix("/") ? String(urlText.dropLast()) : urlText)
             let plainHTTP = try d.optional("plain_http").map { n throws(ConfigError) in try n.bool() } ?? false
             if url.scheme == "http", !ListenerSecurity.isLoopback(host: url.host ?? ""), !plainHTTP {
                 throw urlNode.error(
@@ -390,12 +429,16 @@ package struct GatewayConfiguration: Sendable {
             if let caNode = d.optional("ca_file") {
                 let caPath = try path(caNode)
                 guard url.scheme == "https" else { throw caNode.error("ca_file is for an https:// destination") }
-                guard FileManager.default.isReadableFile(atPath: caPath) else { throw caNode.error("\(caPath) does not exist or cannot be read") }
+                guard FileManager.default.isReadableFile(atPath: caPath) else {
+                    throw caNode.error("\(caPath) does not exist or cannot be read")
+                }
                 destination.caFile = caPath
             }
             if let token = d.optional("token") { destination.bearerToken = try secret(token) }
             if let auth = d.optional("auth") {
-                guard destination.bearerToken == nil else { throw auth.error("give either token (a static bearer token) or auth, not both") }
+                guard destination.bearerToken == nil else {
+                    throw auth.error("give either token (a static bearer token) or auth, not both")
+                }
                 destination.smart = try smartBackend(auth)
             }
             if let test = d.optional("test_data") { destination.testData = try test.bool() }
@@ -404,15 +447,20 @@ package struct GatewayConfiguration: Sendable {
             if let patients = d.optional("patients") {
                 for (id, value) in try patients.mapping().all() {
                     guard known.isEmpty || known.contains(id) else {
-                        throw value.error("'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
+                        throw value.error(
+                            "'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
                     }
                     destination.patientIdentifiers[id] = try identifier(value)
                 }
             }
             if let retry = d.optional("retry") {
                 let r = try retry.mapping()
-                if let initial = r.optional("initial") { destination.retryInitialSeconds = max(0.01, try initial.seconds()) }
-                if let maximum = r.optional("maximum") { destination.retryMaximumSeconds = max(0.01, try maximum.seconds()) }
+                if let initial = r.optional("initial") {
+                    destination.retryInitialSeconds = max(0.01, try initial.seconds())
+                }
+                if let maximum = r.optional("maximum") {
+                    destination.retryMaximumSeconds = max(0.01, try maximum.seconds())
+                }
                 try r.finish()
             }
             let share = try d.required("share")
@@ -429,14 +477,18 @@ package struct GatewayConfiguration: Sendable {
                     } else if let kind = ReadingKind(rawValue: text) {
                         kinds.insert(kind)
                     } else {
-                        throw kindNode.error("'\(text)' is not a metric (\(ReadingKind.allCases.map(\.rawValue).joined(separator: ", ")) or *)")
+                        throw kindNode.error(
+                            "'\(text)' is not a metric (\(ReadingKind.allCases.map(\.rawValue).joined(separator: ", ")) or *)"
+                        )
                     }
                 }
                 let raw = try r.optional("raw").map { n throws(ConfigError) in try n.bool() } ?? false
                 destination.rules.append(SharingRule(subjects: Set(subjects), kinds: kinds, raw: raw))
                 try r.finish()
             }
-            guard !destination.rules.isEmpty else { throw share.error("a destination needs at least one sharing rule; nothing else leaves") }
+            guard !destination.rules.isEmpty else {
+                throw share.error("a destination needs at least one sharing rule; nothing else leaves")
+            }
             try d.finish()
             return destination
         }

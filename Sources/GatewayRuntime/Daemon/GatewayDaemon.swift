@@ -20,7 +20,10 @@ package struct GatewayDaemon {
     /// Called once the API listens (the demo prints its guide here).
     package var onReady: @Sendable () async -> Void = {}
 
-    package init(configuration: GatewayConfiguration, logger: Logger = Logger(label: "gatewayd"), onReady: @escaping @Sendable () async -> Void = {}) {
+    package init(
+        configuration: GatewayConfiguration, logger: Logger = Logger(label: "gatewayd"),
+        onReady: @escaping @Sendable () async -> Void = {}
+    ) {
         (self.configuration, self.logger, self.onReady) = (configuration, logger, onReady)
     }
 
@@ -41,18 +44,25 @@ package struct GatewayDaemon {
             return loaded
         }
         let pipeline = try GatewayPipeline.open(
-            directory: directory, zone: configuration.defaultZone, zones: configuration.zones, testSubjects: configuration.testSubjects, key: key,
+            directory: directory, zone: configuration.defaultZone, zones: configuration.zones,
+            testSubjects: configuration.testSubjects, key: key,
             notificationLingerSeconds: configuration.notificationLingerSeconds)
         defer { pipeline.close() }
         let recovered = try await pipeline.engine.recover()
         if recovered.confirmed + recovered.appended > 0 {
-            logger.notice("recovered readings journaled before the last stop", metadata: [
-                "confirmed": "\(recovered.confirmed)", "appended": "\(recovered.appended)",
-            ])
+            logger.notice(
+                "recovered readings journaled before the last stop",
+                metadata: [
+                    "confirmed": "\(recovered.confirmed)", "appended": "\(recovered.appended)",
+                ])
         }
         for mapping in configuration.devices {
-            let released = try await pipeline.engine.mapSubject(deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
-            if released > 0 { logger.notice("released quarantined readings", metadata: ["device": "\(mapping.device)", "count": "\(released)"]) }
+            let released = try await pipeline.engine.mapSubject(
+                deviceKey: mapping.device, userID: mapping.user, subject: mapping.subject)
+            if released > 0 {
+                logger.notice(
+                    "released quarantined readings", metadata: ["device": "\(mapping.device)", "count": "\(released)"])
+            }
         }
 
         let (host, port, security) = try configuration.apiListener()
@@ -64,37 +74,47 @@ package struct GatewayDaemon {
         // happened, to which device and whose reading.
         let readingLogger = logger
         let logReading: @Sendable (IngestOutcome, Reading) async -> Void = { outcome, reading in
-            readingLogger.info("reading", metadata: [
-                "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)", "device": "\(reading.device.key)",
-                "subject": "\(reading.subject ?? "-")",
-            ])
+            readingLogger.info(
+                "reading",
+                metadata: [
+                    "outcome": "\(outcomeLabel(outcome))", "kind": "\(reading.kind.rawValue)",
+                    "device": "\(reading.device.key)",
+                    "subject": "\(reading.subject ?? "-")",
+                ])
         }
         let mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
         if !configuration.simulatedDevices.isEmpty {
             let fleet = SimulatedFleet(
-                specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone, mapper: mapper, logger: logger,
+                specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone,
+                mapper: mapper, logger: logger,
                 onReading: logReading)
             services.append(FleetService(fleet: fleet))
         }
         if let bluetooth = configuration.bluetooth {
             services.append(
                 BondedDeviceService(
-                    settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone, mapper: mapper,
+                    settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone,
+                    mapper: mapper,
                     logger: logger, onReading: logReading))
         }
         // After the devices stop (the group stops services in reverse order), pending windows get their final version.
-        services.append(SummaryFlushService(engine: pipeline.engine, intervalSeconds: Double(GatewayPipeline.summaryCoalesceMicros) / 1_000_000))
+        services.append(
+            SummaryFlushService(
+                engine: pipeline.engine, intervalSeconds: Double(GatewayPipeline.summaryCoalesceMicros) / 1_000_000))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var outbox: Outbox?
         if !configuration.destinations.isEmpty {
             let (sync, opened) = try SyncService.open(configuration: configuration)
             outbox = opened
-            services.append(SyncWorkerService(sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
+            services.append(
+                SyncWorkerService(
+                    sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
         }
         if let age = configuration.retentionRawAgeSeconds {
             services.append(
                 RetentionService(
-                    engine: pipeline.engine, rawAgeSeconds: age, outbox: outbox, destinations: configuration.destinations.map(\.name),
+                    engine: pipeline.engine, rawAgeSeconds: age, outbox: outbox,
+                    destinations: configuration.destinations.map(\.name),
                     logger: logger))
         }
         let ready = onReady
@@ -102,7 +122,9 @@ package struct GatewayDaemon {
         let listen = configuration.api.listen
         let fingerprint = security.fingerprint
         let scheme = security.scheme
-        let application = try APIServer.application(api: api, host: host, port: port, security: security, logger: logger, metrics: registry) {
+        let application = try APIServer.application(
+            api: api, host: host, port: port, security: security, logger: logger, metrics: registry
+        ) {
             var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
             if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
             readyLogger.notice("gatewayd is running", metadata: metadata)
@@ -114,9 +136,13 @@ package struct GatewayDaemon {
         // the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;
         // hw/gatewayd.service allows 90 s before systemd kills.
         var watchdog: [any Service] = []
-        if let interval = SystemdNotifier.watchdogInterval() { watchdog.append(WatchdogService(notifier: notifier, interval: interval)) }
+        if let interval = SystemdNotifier.watchdogInterval() {
+            watchdog.append(WatchdogService(notifier: notifier, interval: interval))
+        }
         var group = ServiceGroupConfiguration(
-            services: (watchdog + [application] + services.reversed()).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: (watchdog + [application] + services.reversed()).map {
+                ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+            },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(60)
         do {

@@ -1,8 +1,8 @@
 import FHIR
 import Foundation
-import StreamEngine
 import Logging
 import ServiceLifecycle
+import StreamEngine
 import TimeSeries
 
 /// `retention.raw_age`: once an hour, everything readings left behind that is older than the cutoff goes — the store's
@@ -26,7 +26,9 @@ package struct RetentionService: Service {
                 let (store, archive) = try await engine.applyRetention(
                     olderThan: cutoff, feedReadThrough: read?.readings, summariesReadThrough: read?.summaries)
                 // Worth a line at the default level only when something went.
-                let removed = archive.readings + archive.provenanceEntries + archive.quarantined + archive.malformed + archive.summaryRevisions > 0
+                let removed =
+                    archive.readings + archive.provenanceEntries + archive.quarantined + archive.malformed
+                    + archive.summaryRevisions > 0
                 logger.log(
                     level: removed || archive.heldForSync ? .notice : .info, "retention applied",
                     metadata: ["store": "\(store)", "archive": "\(archive)"])

@@ -39,12 +39,15 @@ package struct SimulatedFleet: Sendable {
     /// Every reading of a simulated device is test data (HTEST): no person measured it, so it never moves a real
     /// person's summaries and never leaves for a destination that does not take test data.
     package init(
-        specs: [SimulatedDeviceSpec], pipeline: GatewayPipeline, zone: TimeZone, mapper: ReadingMapperOptions, logger: Logger,
+        specs: [SimulatedDeviceSpec], pipeline: GatewayPipeline, zone: TimeZone, mapper: ReadingMapperOptions,
+        logger: Logger,
         onReading: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) {
         var mapper = mapper
         mapper.testData = true
-        (self.specs, self.pipeline, self.zone, self.mapper, self.logger, self.onReading) = (specs, pipeline, zone, mapper, logger, onReading)
+        (self.specs, self.pipeline, self.zone, self.mapper, self.logger, self.onReading) = (
+            specs, pipeline, zone, mapper, logger, onReading
+        )
     }
 
     package func run() async {
@@ -62,7 +65,9 @@ package struct SimulatedFleet: Sendable {
         let model = spec.profile.simulator.model
         return SimulatedIdentity(
             manufacturer: "Gatewayd Simulated Devices", model: model, serial: "\(model)-\(spec.name)",
-            systemID: SystemID(manufacturerIdentifier: spec.profile.simulator.systemIDBase + spec.number, organizationallyUniqueIdentifier: 0x00_1B_C5))
+            systemID: SystemID(
+                manufacturerIdentifier: spec.profile.simulator.systemIDBase + spec.number,
+                organizationallyUniqueIdentifier: 0x00_1B_C5))
     }
 
     /// The key the gateway stores this device's readings under (what `devices:` mappings name).
@@ -81,7 +86,8 @@ package struct SimulatedFleet: Sendable {
         settings.identity = Self.identity(spec)
         settings.clock = SimulatedClock(offset: spec.clockOffsetSeconds, driftPPM: 0, reference: now)
         if spec.batteryChanged {
-            settings.clock.batteryChangedAt = now.addingTimeInterval(-Double(max(spec.storedReadings, 1)) * recipe.recordSpacing - 3600)
+            settings.clock.batteryChangedAt = now.addingTimeInterval(
+                -Double(max(spec.storedReadings, 1)) * recipe.recordSpacing - 3600)
         }
         settings.interval = .milliseconds(Int64(spec.notifyEverySeconds * 1000))
         settings.seed = spec.seed
@@ -93,7 +99,8 @@ package struct SimulatedFleet: Sendable {
             }
             return
         }
-        await device.measure(count: spec.storedReadings, users: spec.users, seed: spec.seed, end: now, spacing: recipe.recordSpacing)
+        await device.measure(
+            count: spec.storedReadings, users: spec.users, seed: spec.seed, end: now, spacing: recipe.recordSpacing)
         var round: UInt64 = 0
         while !Task.isCancelled {
             await connect(spec, serve: { await device.serve($0) })
@@ -115,14 +122,16 @@ package struct SimulatedFleet: Sendable {
             // device keeps the rest for the next connection.
             try await withTaskCancellationHandler {
                 try await pipeline.collect(
-                    bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, cacheKey: "sim:\(spec.name)", onOutcome: onReading)
+                    bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, cacheKey: "sim:\(spec.name)",
+                    onOutcome: onReading)
             } onCancel: {
                 peripheral.close()
             }
             peripheral.close()
         } catch is CancellationError {
         } catch {
-            logger.warning("simulated device connection failed", metadata: ["device": "\(spec.name)", "error": "\(error)"])
+            logger.warning(
+                "simulated device connection failed", metadata: ["device": "\(spec.name)", "error": "\(error)"])
         }
     }
 }

@@ -13,7 +13,9 @@ package struct SystemdNotifier: Sendable {
     }
 
     /// The watchdog interval systemd expects pings within ($WATCHDOG_USEC, for this process when $WATCHDOG_PID says so).
-    package static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
+    package static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> Duration?
+    {
         guard let text = environment["WATCHDOG_USEC"], let micros = Int64(text), micros > 0 else { return nil }
         if let pid = environment["WATCHDOG_PID"], Int32(pid) != getpid() { return nil }
         return .microseconds(micros)
@@ -38,7 +40,10 @@ package struct SystemdNotifier: Sendable {
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
                 // Never blocks: a notify socket whose queue is full (nobody reading) must not stall the daemon.
-                message.withUnsafeBytes { sendto(fd, $0.baseAddress, message.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sockaddrPointer, length) }
+                message.withUnsafeBytes {
+                    sendto(
+                        fd, $0.baseAddress, message.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sockaddrPointer, length)
+                }
             }
         }
         return sent == message.count

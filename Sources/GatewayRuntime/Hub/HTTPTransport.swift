@@ -42,7 +42,9 @@ package struct HTTPTransport: FHIRTransport {
         return request
     }
 
-    package func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (status: Int, body: [UInt8]) {
+    package func post(_ body: [UInt8], to url: String, bearerToken: String?) async throws -> (
+        status: Int, body: [UInt8]
+    ) {
         var request = request(url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/fhir+json")

@@ -42,10 +42,16 @@ package struct HubTransaction {
         package var at: String { "Bundle.entry[\(index)]" }
     }
 
-    package func apply(_ bundle: FHIRJSON, nowMicros: Int64) throws(APIError) -> (response: FHIRJSON, subjects: [String]) {
-        guard bundle["resourceType"]?.stringValue == "Bundle" else { throw invalid("Bundle", "the body is not a Bundle") }
+    package func apply(_ bundle: FHIRJSON, nowMicros: Int64) throws(APIError) -> (
+        response: FHIRJSON, subjects: [String]
+    ) {
+        guard bundle["resourceType"]?.stringValue == "Bundle" else {
+            throw invalid("Bundle", "the body is not a Bundle")
+        }
         guard bundle["type"]?.stringValue == "transaction" else {
-            throw invalid("Bundle.type", "only transaction Bundles are accepted here (found \(bundle["type"]?.stringValue ?? "none"))")
+            throw invalid(
+                "Bundle.type",
+                "only transaction Bundles are accepted here (found \(bundle["type"]?.stringValue ?? "none"))")
         }
         let entries = bundle["entry"]?.arrayValue ?? []
         guard entries.count <= 5000 else { throw invalid("Bundle.entry", "at most 5,000 entries per transaction") }
@@ -58,20 +64,26 @@ package struct HubTransaction {
                 for (index, entry) in entries.enumerated() {
                     let plan = try self.plan(entry, index: index, db: db, created: &created)
                     if let fullURL = entry["fullUrl"]?.stringValue {
-                        guard resolved[fullURL] == nil else { throw invalid(plan.at + ".fullUrl", "'\(fullURL)' is used by two entries") }
+                        guard resolved[fullURL] == nil else {
+                            throw invalid(plan.at + ".fullUrl", "'\(fullURL)' is used by two entries")
+                        }
                         resolved[fullURL] = "\(plan.type)/\(plan.id)"
                     }
                     planned.append(plan)
                 }
                 // Patients first, so the Observations of a Patient created here find who may write for it.
-                for plan in planned.sorted(by: { ($0.type == "Patient" ? 0 : 1, $0.index) < ($1.type == "Patient" ? 0 : 1, $1.index) }) {
-                    outcomes[plan.index] = try store(plan, resolved: resolved, created: created, db: db, nowMicros: nowMicros)
+                for plan in planned.sorted(by: {
+                    ($0.type == "Patient" ? 0 : 1, $0.index) < ($1.type == "Patient" ? 0 : 1, $1.index)
+                }) {
+                    outcomes[plan.index] = try store(
+                        plan, resolved: resolved, created: created, db: db, nowMicros: nowMicros)
                 }
             }
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError(status: 500, code: "exception", diagnostics: "The hub could not store the transaction: \(error)")
+            throw APIError(
+                status: 500, code: "exception", diagnostics: "The hub could not store the transaction: \(error)")
         }
         let done = outcomes.compactMap { $0 }
         let response = FHIRJSON.obj([
@@ -96,9 +108,12 @@ package struct HubTransaction {
             throw invalid(at + ".resource", "missing, or without resourceType")
         }
         guard Self.acceptedTypes.contains(type) else {
-            throw invalid(at + ".resource", "\(type) is not accepted (accepted: \(Self.acceptedTypes.sorted().joined(separator: ", ")))")
+            throw invalid(
+                at + ".resource",
+                "\(type) is not accepted (accepted: \(Self.acceptedTypes.sorted().joined(separator: ", ")))")
         }
-        guard let method = entry["request"]?["method"]?.stringValue, let url = entry["request"]?["url"]?.stringValue else {
+        guard let method = entry["request"]?["method"]?.stringValue, let url = entry["request"]?["url"]?.stringValue
+        else {
             throw invalid(at + ".request", "method and url are required")
         }
         // The identifier the entry is matched on (for a Provenance, which has none, its id).
@@ -111,14 +126,22 @@ package struct HubTransaction {
             guard type == "Provenance", parts.count == 2, parts[0] == type, resource["id"]?.stringValue == parts[1],
                 Self.id(of: resource, type: type, token: (nil, parts[1])) == parts[1]
             else {
-                throw invalid(at + ".request.url", "PUT Type/ID is accepted for a Provenance whose id is ID; other types use PUT Type?identifier=…")
+                throw invalid(
+                    at + ".request.url",
+                    "PUT Type/ID is accepted for a Provenance whose id is ID; other types use PUT Type?identifier=…")
             }
             byID = parts[1]
             token = (nil, parts[1])
         case "POST":
-            guard url == type else { throw invalid(at + ".request.url", "a create is POSTed to '\(type)', not '\(url)'") }
-            guard let condition = entry["request"]?["ifNoneExist"]?.stringValue, let parsed = Self.identifierToken(condition) else {
-                throw invalid(at + ".request.ifNoneExist", "identifier=[system|]value is required: the hub stores only what it can deduplicate")
+            guard url == type else {
+                throw invalid(at + ".request.url", "a create is POSTed to '\(type)', not '\(url)'")
+            }
+            guard let condition = entry["request"]?["ifNoneExist"]?.stringValue,
+                let parsed = Self.identifierToken(condition)
+            else {
+                throw invalid(
+                    at + ".request.ifNoneExist",
+                    "identifier=[system|]value is required: the hub stores only what it can deduplicate")
             }
             token = parsed
         case "PUT":
@@ -128,20 +151,30 @@ package struct HubTransaction {
             }
             token = parsed
         default:
-            throw invalid(at + ".request.method", "\(method) is not accepted (POST with ifNoneExist, or conditional PUT)")
+            throw invalid(
+                at + ".request.method", "\(method) is not accepted (POST with ifNoneExist, or conditional PUT)")
         }
-        guard byID != nil || Self.identifiers(of: resource).contains(where: { $0.value == token.value && (token.system == nil || $0.system == token.system) }) else {
+        guard
+            byID != nil
+                || Self.identifiers(of: resource).contains(where: {
+                    $0.value == token.value && (token.system == nil || $0.system == token.system)
+                })
+        else {
             throw invalid(at + ".resource.identifier", "the resource does not carry the identifier its request names")
         }
-        let matches = try byID.map { id in try store.row(type: type, id: id, db) == nil ? [] : [id] }
+        let matches =
+            try byID.map { id in try store.row(type: type, id: id, db) == nil ? [] : [id] }
             ?? store.matches(type: type, system: token.system, value: token.value, db)
         guard matches.count <= 1 else {
             // R4: a conditional create or update whose criteria match more than one resource fails with 412.
             throw APIError(
                 status: 412, code: "duplicate",
-                diagnostics: "\(at).request: identifier=\(token.system.map { $0 + "|" } ?? "")\(token.value) matches \(matches.count) \(type) resources")
+                diagnostics:
+                    "\(at).request: identifier=\(token.system.map { $0 + "|" } ?? "")\(token.value) matches \(matches.count) \(type) resources"
+            )
         }
-        var plan = Planned(index: index, type: type, method: method, token: token, resource: resource, id: "", existing: nil)
+        var plan = Planned(
+            index: index, type: type, method: method, token: token, resource: resource, id: "", existing: nil)
         if let id = matches.first, let row = try store.row(type: type, id: id, db) {
             plan.id = id
             plan.existing = (row["version"], row["json"], row["last_updated_micros"])
@@ -177,35 +210,49 @@ package struct HubTransaction {
         }
         if let target = unresolved.first {
             throw invalid(
-                plan.at + ".resource", "the reference '\(target)' resolves neither to an entry of the Bundle nor to a resource this hub holds")
+                plan.at + ".resource",
+                "the reference '\(target)' resolves neither to an entry of the Bundle nor to a resource this hub holds")
         }
         let subject = try subjectOf(resource, plan: plan)
-        let type = plan.type, id = plan.id
+        let type = plan.type
+        let id = plan.id
         try authorize(plan, subject: subject, db: db)
         // Every Patient a resource names (a Provenance's subjects, an Observation's performer) must be one the uploader
         // may write for, not only its subject.
-        for reference in Set(FHIRReferences.all(in: resource)) where type != "Patient" && reference.hasPrefix("Patient/") {
+        for reference in Set(FHIRReferences.all(in: resource))
+        where type != "Patient" && reference.hasPrefix("Patient/") {
             let other = String(reference.dropFirst(8))
             if other != subject { try authorize(plan, subject: other, db: db) }
         }
         if type == "Patient" { try store.addUploader(source, patient: id, db) }
         if let existing = plan.existing, plan.method == "POST" {
-            return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
+            return EntryOutcome(
+                status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
         }
         let version = (plan.existing?.version ?? 0) + 1
         // A resend of the same content (a retry whose answer was lost) changes nothing, not even the version.
         if let existing = plan.existing {
-            guard existing.json != Data(stamped(resource, id: id, version: existing.version, nowMicros: existing.lastUpdated).text.utf8) else {
-                return EntryOutcome(status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
+            guard
+                existing.json
+                    != Data(
+                        stamped(resource, id: id, version: existing.version, nowMicros: existing.lastUpdated).text.utf8)
+            else {
+                return EntryOutcome(
+                    status: "200 OK", location: "\(type)/\(id)/_history/\(existing.version)", subject: subject)
             }
         }
         let stored = stamped(resource, id: id, version: version, nowMicros: nowMicros)
         let identifiers = Self.identifiers(of: resource)
         try store.put(
-            type: type, id: id, system: plan.token.system ?? identifiers.first { $0.value == plan.token.value }?.system ?? "",
-            value: plan.token.value, subject: subject, effectiveMicros: Self.effectiveMicros(resource), version: version,
-            nowMicros: nowMicros, source: source, json: Data(stored.text.utf8), identifiers: type == "Patient" ? identifiers : [], db)
-        return EntryOutcome(status: plan.existing == nil ? "201 Created" : "200 OK", location: "\(type)/\(id)/_history/\(version)", subject: subject)
+            type: type, id: id,
+            system: plan.token.system ?? identifiers.first { $0.value == plan.token.value }?.system ?? "",
+            value: plan.token.value, subject: subject, effectiveMicros: Self.effectiveMicros(resource),
+            version: version,
+            nowMicros: nowMicros, source: source, json: Data(stored.text.utf8),
+            identifiers: type == "Patient" ? identifiers : [], db)
+        return EntryOutcome(
+            status: plan.existing == nil ? "201 Created" : "200 OK", location: "\(type)/\(id)/_history/\(version)",
+            subject: subject)
     }
 
     /// Whether this uploader may write the entry: a Patient it created or may join, an Observation of such a Patient.
@@ -213,12 +260,15 @@ package struct HubTransaction {
     private func authorize(_ plan: Planned, subject: String, db: Database) throws {
         guard !subject.isEmpty else {
             if plan.type == "Observation", allowedSubjects != nil {
-                throw APIError.forbidden("\(plan.at): a patient-scoped token may upload only its Patients' Observations and their Devices.")
+                throw APIError.forbidden(
+                    "\(plan.at): a patient-scoped token may upload only its Patients' Observations and their Devices.")
             }
             return
         }
         if try store.uploaders(patient: subject, db).contains(source) { return }
-        let identifiers = try store.identifiers(patient: subject, db).map(\.token) + Self.identifiers(of: plan.type == "Patient" ? plan.resource : .null)
+        let identifiers =
+            try store.identifiers(patient: subject, db).map(\.token)
+            + Self.identifiers(of: plan.type == "Patient" ? plan.resource : .null)
             .map { $0.system + "|" + $0.value }
         if let allowedSubjects {
             if allowedSubjects.contains(subject) || identifiers.contains(where: allowedSubjects.contains) {
@@ -237,14 +287,17 @@ package struct HubTransaction {
                     + "give the person a shared identifier (an insurance number, a PHR account) in both gateways' configurations, "
                     + "or grant this token patient/*.write@\(subject) on the hub.")
         }
-        throw APIError.forbidden("\(plan.at): the token did not upload Patient '\(subject)' and may not write data for it.")
+        throw APIError.forbidden(
+            "\(plan.at): the token did not upload Patient '\(subject)' and may not write data for it.")
     }
 
     /// "identifier=system|value" or "identifier=value" (percent-encoded as a query).
     package static func identifierToken(_ query: String) -> (system: String?, value: String)? {
         let pairs = query.split(separator: "&")
         guard pairs.count == 1, pairs[0].hasPrefix("identifier=") else { return nil }
-        guard let text = String(pairs[0].dropFirst("identifier=".count)).removingPercentEncoding, !text.isEmpty else { return nil }
+        guard let text = String(pairs[0].dropFirst("identifier=".count)).removingPercentEncoding, !text.isEmpty else {
+            return nil
+        }
         guard let bar = text.firstIndex(of: "|") else { return (nil, text) }
         let value = String(text[text.index(after: bar)...])
         return value.isEmpty ? nil : (String(text[..<bar]), value)
@@ -260,7 +313,9 @@ package struct HubTransaction {
     private func subjectOf(_ resource: FHIRJSON, plan: Planned) throws -> String {
         if plan.type == "Patient" { return plan.id }
         guard let reference = resource["subject"]?["reference"]?.stringValue else {
-            if plan.type == "Observation" { throw invalid(plan.at + ".resource.subject", "an Observation needs a subject") }
+            if plan.type == "Observation" {
+                throw invalid(plan.at + ".resource.subject", "an Observation needs a subject")
+            }
             return ""
         }
         // An Observation about a device (PhdCoincidentTimeStampObservation: the PHD's clock; PhdBaseObservation
@@ -289,7 +344,9 @@ package struct HubTransaction {
     }
 
     package static func effectiveMicros(_ resource: FHIRJSON) -> Int64 {
-        let text = resource["effectiveDateTime"]?.stringValue ?? resource["effectivePeriod"]?["start"]?.stringValue ?? resource["recorded"]?.stringValue
+        let text =
+            resource["effectiveDateTime"]?.stringValue ?? resource["effectivePeriod"]?["start"]?.stringValue
+            ?? resource["recorded"]?.stringValue
         return text.flatMap { DateText.dateTime($0)?.start } ?? 0
     }
 
@@ -299,9 +356,13 @@ package struct HubTransaction {
         members.removeAll { $0.key == "id" }
         members.insert(FHIRJSON.Member("id", .string(id)), at: min(1, members.count))
         var meta: [FHIRJSON.Member] = []
-        if case .object(let existing)? = resource["meta"] { meta = existing.filter { $0.key != "versionId" && $0.key != "lastUpdated" } }
+        if case .object(let existing)? = resource["meta"] {
+            meta = existing.filter { $0.key != "versionId" && $0.key != "lastUpdated" }
+        }
         meta.insert(FHIRJSON.Member("versionId", .string(String(version))), at: 0)
-        if nowMicros != 0 { meta.insert(FHIRJSON.Member("lastUpdated", .string(FHIRTime.instant(utcMicros: nowMicros))), at: 1) }
+        if nowMicros != 0 {
+            meta.insert(FHIRJSON.Member("lastUpdated", .string(FHIRTime.instant(utcMicros: nowMicros))), at: 1)
+        }
         if let index = members.firstIndex(where: { $0.key == "meta" }) {
             members[index] = FHIRJSON.Member("meta", .object(meta))
         } else {

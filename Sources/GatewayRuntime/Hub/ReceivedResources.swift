@@ -13,25 +13,27 @@ package final class ReceivedResources: Sendable {
         queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: received resources") { db in
-            try db.execute(sql: """
-                CREATE TABLE received_resource (
-                    resource_type TEXT NOT NULL, id TEXT NOT NULL, identifier_system TEXT NOT NULL, identifier_value TEXT NOT NULL,
-                    subject TEXT NOT NULL, effective_micros INTEGER NOT NULL, version INTEGER NOT NULL,
-                    last_updated_micros INTEGER NOT NULL, source TEXT NOT NULL, json BLOB NOT NULL,
-                    PRIMARY KEY (resource_type, id));
-                CREATE INDEX received_by_identifier ON received_resource(resource_type, identifier_value, identifier_system);
-                CREATE INDEX received_by_subject_time ON received_resource(resource_type, subject, effective_micros);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE received_resource (
+                        resource_type TEXT NOT NULL, id TEXT NOT NULL, identifier_system TEXT NOT NULL, identifier_value TEXT NOT NULL,
+                        subject TEXT NOT NULL, effective_micros INTEGER NOT NULL, version INTEGER NOT NULL,
+                        last_updated_micros INTEGER NOT NULL, source TEXT NOT NULL, json BLOB NOT NULL,
+                        PRIMARY KEY (resource_type, id));
+                    CREATE INDEX received_by_identifier ON received_resource(resource_type, identifier_value, identifier_system);
+                    CREATE INDEX received_by_subject_time ON received_resource(resource_type, subject, effective_micros);
+                    """)
         }
         // Patients are matched on any of their identifiers (R4 token search), and remember which uploaders write for them.
         migrator.registerMigration("v2: patients") { db in
-            try db.execute(sql: """
-                CREATE TABLE patient_identifier (
-                    system TEXT NOT NULL, value TEXT NOT NULL, patient_id TEXT NOT NULL, PRIMARY KEY (system, value, patient_id));
-                CREATE INDEX patient_identifier_by_value ON patient_identifier(value);
-                CREATE INDEX patient_identifier_by_patient ON patient_identifier(patient_id);
-                CREATE TABLE patient_uploader (patient_id TEXT NOT NULL, uploader TEXT NOT NULL, PRIMARY KEY (patient_id, uploader));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE patient_identifier (
+                        system TEXT NOT NULL, value TEXT NOT NULL, patient_id TEXT NOT NULL, PRIMARY KEY (system, value, patient_id));
+                    CREATE INDEX patient_identifier_by_value ON patient_identifier(value);
+                    CREATE INDEX patient_identifier_by_patient ON patient_identifier(patient_id);
+                    CREATE TABLE patient_uploader (patient_id TEXT NOT NULL, uploader TEXT NOT NULL, PRIMARY KEY (patient_id, uploader));
+                    """)
         }
         try migrator.migrate(queue)
     }
@@ -45,7 +47,8 @@ package final class ReceivedResources: Sendable {
     package func matches(type: String, system: String?, value: String, _ db: Database) throws -> [String] {
         if type == "Patient" {
             return try String.fetchAll(
-                db, sql: "SELECT DISTINCT patient_id FROM patient_identifier WHERE value = ? AND (? IS NULL OR system = ?)",
+                db,
+                sql: "SELECT DISTINCT patient_id FROM patient_identifier WHERE value = ? AND (? IS NULL OR system = ?)",
                 arguments: [value, system, system])
         }
         return try String.fetchAll(
@@ -58,13 +61,15 @@ package final class ReceivedResources: Sendable {
 
     package func row(type: String, id: String, _ db: Database) throws -> Row? {
         try Row.fetchOne(
-            db, sql: "SELECT version, json, last_updated_micros FROM received_resource WHERE resource_type = ? AND id = ?",
+            db,
+            sql: "SELECT version, json, last_updated_micros FROM received_resource WHERE resource_type = ? AND id = ?",
             arguments: [type, id])
     }
 
     /// Stores a resource's version (a Patient's identifiers with it).
     package func put(
-        type: String, id: String, system: String, value: String, subject: String, effectiveMicros: Int64, version: Int, nowMicros: Int64,
+        type: String, id: String, system: String, value: String, subject: String, effectiveMicros: Int64, version: Int,
+        nowMicros: Int64,
         source: String, json: Data, identifiers: [(system: String, value: String)], _ db: Database
     ) throws {
         try db.execute(
@@ -83,17 +88,23 @@ package final class ReceivedResources: Sendable {
     }
 
     package func identifiers(patient: String, _ db: Database) throws -> [PatientIdentifier] {
-        try Row.fetchAll(db, sql: "SELECT system, value FROM patient_identifier WHERE patient_id = ?", arguments: [patient]).map { row in
+        try Row.fetchAll(
+            db, sql: "SELECT system, value FROM patient_identifier WHERE patient_id = ?", arguments: [patient]
+        ).map { row in
             PatientIdentifier(system: row["system"], value: row["value"])
         }
     }
 
     package func uploaders(patient: String, _ db: Database) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: "SELECT uploader FROM patient_uploader WHERE patient_id = ?", arguments: [patient]))
+        Set(
+            try String.fetchAll(
+                db, sql: "SELECT uploader FROM patient_uploader WHERE patient_id = ?", arguments: [patient]))
     }
 
     package func addUploader(_ uploader: String, patient: String, _ db: Database) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO patient_uploader (patient_id, uploader) VALUES (?, ?)", arguments: [patient, uploader])
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO patient_uploader (patient_id, uploader) VALUES (?, ?)",
+            arguments: [patient, uploader])
     }
 
     // MARK: Reading (the API)
@@ -124,8 +135,10 @@ package final class ReceivedResources: Sendable {
 
     package func resource(type: String, id: String) throws -> Stored? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM received_resource WHERE resource_type = ? AND id = ?", arguments: [type, id])
-                .flatMap(Self.stored)
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM received_resource WHERE resource_type = ? AND id = ?", arguments: [type, id]
+            )
+            .flatMap(Self.stored)
         }
     }
 
@@ -133,8 +146,11 @@ package final class ReceivedResources: Sendable {
     package func patients(identifiedBy system: String?, value: String) throws -> [Stored] {
         try queue.read { db in
             try matches(type: "Patient", system: system, value: value, db).compactMap { id in
-                try Row.fetchOne(db, sql: "SELECT * FROM received_resource WHERE resource_type = 'Patient' AND id = ?", arguments: [id])
-                    .flatMap(Self.stored)
+                try Row.fetchOne(
+                    db, sql: "SELECT * FROM received_resource WHERE resource_type = 'Patient' AND id = ?",
+                    arguments: [id]
+                )
+                .flatMap(Self.stored)
             }
         }
     }
@@ -142,7 +158,8 @@ package final class ReceivedResources: Sendable {
     /// Subjects with received resources.
     package func subjects() throws -> [String] {
         try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM received_resource WHERE subject <> '' ORDER BY subject")
+            try String.fetchAll(
+                db, sql: "SELECT DISTINCT subject FROM received_resource WHERE subject <> '' ORDER BY subject")
         }
     }
 
@@ -150,7 +167,9 @@ package final class ReceivedResources: Sendable {
     package func counts() throws -> [String: Int] {
         try queue.read { db in
             var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT resource_type, COUNT(*) AS n FROM received_resource GROUP BY resource_type") {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT resource_type, COUNT(*) AS n FROM received_resource GROUP BY resource_type")
+            {
                 counts[row["resource_type"]] = row["n"]
             }
             return counts
@@ -160,7 +179,8 @@ package final class ReceivedResources: Sendable {
     private static func stored(_ row: Row) -> Stored? {
         guard let json = try? FHIRJSON.parse(Array(row["json"] as Data)) else { return nil }
         return Stored(
-            resource: FHIRResource(resourceType: row["resource_type"], id: row["id"], json: json), subject: row["subject"],
+            resource: FHIRResource(resourceType: row["resource_type"], id: row["id"], json: json),
+            subject: row["subject"],
             effectiveMicros: row["effective_micros"])
     }
 }

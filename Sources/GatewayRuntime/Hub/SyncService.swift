@@ -20,11 +20,14 @@ package struct SyncService: Sendable {
         let gateway = GatewayRecord(id: configuration.gatewayID, softwareVersion: GatewayVersion.current)
         let decorate = JapaneseCoding.decorator(enabled: configuration.api.japaneseCoding)
         let host = GatewayDeviceInfo.host()
-        let dayParts = Dictionary(configuration.subjects.map { ($0.id, $0.windows) }, uniquingKeysWith: { first, _ in first })
+        let dayParts = Dictionary(
+            configuration.subjects.map { ($0.id, $0.windows) }, uniquingKeysWith: { first, _ in first })
         clients = configuration.destinations.map { destination in
             SyncClient(
                 destination: destination, outbox: outbox, archive: archive, gateway: gateway, gatewayInfo: host,
-                persons: configuration.subjects.map(\.patient), ledgerPath: configuration.dataDirectory + "/ledger/" + Ledger.fileName, zones: { zones[$0] ?? fallback },
+                persons: configuration.subjects.map(\.patient),
+                ledgerPath: configuration.dataDirectory + "/ledger/" + Ledger.fileName,
+                zones: { zones[$0] ?? fallback },
                 dayParts: { subject in dayParts[subject] ?? .standard }, decorate: decorate)
         }
         self.audit = audit
@@ -54,16 +57,20 @@ package struct SyncService: Sendable {
         do {
             try client.feed(nowMicros: Self.now())
             // Batch after batch until nothing is due; the pass reports the totals (or why it stopped).
-            var sent = 0, refused = 0
+            var sent = 0
+            var refused = 0
             for _ in 0..<1000 {
                 let result = try await client.deliver(
                     transport: transport, nowMicros: Self.now(),
                     onShare: { share in
                         audit.recordShare(
-                            destination: share.destination, subjects: share.subjects, resources: share.resources, status: share.status,
+                            destination: share.destination, subjects: share.subjects, resources: share.resources,
+                            status: share.status,
                             detail: share.detail)
                     },
-                    onWithdraw: { withdrawal in audit.recordWithdrawal(destination: withdrawal.destination, removed: withdrawal.removed) })
+                    onWithdraw: { withdrawal in
+                        audit.recordWithdrawal(destination: withdrawal.destination, removed: withdrawal.removed)
+                    })
                 guard case .delivered(let batchSent, let batchRefused) = result else {
                     return result == .idle && sent + refused > 0 ? .delivered(sent: sent, refused: refused) : result
                 }
@@ -72,7 +79,8 @@ package struct SyncService: Sendable {
             }
             return .delivered(sent: sent, refused: refused)
         } catch {
-            logger.error("sync pass failed", metadata: ["destination": "\(client.destination.name)", "error": "\(error)"])
+            logger.error(
+                "sync pass failed", metadata: ["destination": "\(client.destination.name)", "error": "\(error)"])
             return .failed("\(error)")
         }
     }

@@ -20,7 +20,10 @@ public struct ExactMean: Hashable, Sendable {
     public init(_ aggregate: Aggregate) {
         count = aggregate.count
         sum = aggregate.sum
-        finestExponent = aggregate.count > 0 ? min(aggregate.sum?.exponent ?? 0, Int(aggregate.min?.exponent ?? 0), Int(aggregate.max?.exponent ?? 0)) : nil
+        finestExponent =
+            aggregate.count > 0
+            ? min(aggregate.sum?.exponent ?? 0, Int(aggregate.min?.exponent ?? 0), Int(aggregate.max?.exponent ?? 0))
+            : nil
     }
 
     public init(_ values: some Sequence<DecimalValue>) {

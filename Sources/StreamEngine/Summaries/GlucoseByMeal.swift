@@ -78,7 +78,9 @@ public struct GlucoseByMeal: Sendable {
         let places = places ?? max(0, -(finest.finestExponent ?? 0)) + 1
         return GlucoseMealSummary(
             from: from, through: through, places: places, meals: Self.report(overall, places: places),
-            days: daily.keys.sorted().map { GlucoseMealDay(day: $0, meals: Self.report(daily[$0] ?? [:], places: places)) },
+            days: daily.keys.sorted().map {
+                GlucoseMealDay(day: $0, meals: Self.report(daily[$0] ?? [:], places: places))
+            },
             excluded: excluded)
     }
 
@@ -94,7 +96,8 @@ public struct GlucoseByMeal: Sendable {
         }
         return buckets.keys.sorted { rank($0) < rank($1) }.compactMap { meal in
             buckets[meal].map {
-                GlucoseMealMean(meal: meal, mean: $0.mean.value(places: places), count: $0.mean.count, excluded: $0.excluded)
+                GlucoseMealMean(
+                    meal: meal, mean: $0.mean.value(places: places), count: $0.mean.count, excluded: $0.excluded)
             }
         }
     }

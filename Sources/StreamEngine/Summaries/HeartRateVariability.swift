@@ -53,14 +53,16 @@ public struct HeartRateVariability: Sendable {
 
     public init(
         clock: LocalClock, windowMicros: Int64 = 300_000_000,
-        plausible: ClosedRange<DecimalValue> = DecimalValue(mantissa: 3, exponent: -1)...DecimalValue(mantissa: 2, exponent: 0),
+        plausible: ClosedRange<DecimalValue> = DecimalValue(
+            mantissa: 3, exponent: -1)...DecimalValue(mantissa: 2, exponent: 0),
         maximumChange: DecimalValue = DecimalValue(mantissa: 2, exponent: -1), maximumGapMicros: Int64 = 5_000_000,
         minimumDifferences: Int = 30, excluding: ReadingFlags = .doubtful, places: Int = 0
     ) throws(SummaryError) {
         guard windowMicros > 0, windowMicros <= LocalClock.microsPerDay else {
             throw .invalidWindow("HRV window must be 1 µs…1 day, got \(windowMicros) µs")
         }
-        guard maximumChange.mantissa >= 0, maximumGapMicros >= 0, minimumDifferences >= 1, (0...9).contains(places) else {
+        guard maximumChange.mantissa >= 0, maximumGapMicros >= 0, minimumDifferences >= 1, (0...9).contains(places)
+        else {
             throw .invalidWindow("HRV limits must be non-negative, minimum differences ≥ 1, places 0…9")
         }
         self.clock = clock
@@ -86,7 +88,10 @@ public struct HeartRateVariability: Sendable {
             let window = clock.window(containing: point.micros, widthMicros: windowMicros)
             if results.last?.window.startMicros != window.startMicros {
                 if !results.isEmpty { results[results.count - 1].rmssdMilliseconds = rmssd(squares) }
-                results.append(RMSSDWindow(window: window, rmssdMilliseconds: nil, intervalsUsed: 0, differences: 0, excluded: ExclusionCount()))
+                results.append(
+                    RMSSDWindow(
+                        window: window, rmssdMilliseconds: nil, intervalsUsed: 0, differences: 0,
+                        excluded: ExclusionCount()))
                 squares = SquareSum()
             }
             let adjacent = previous.map { point.micros - $0.micros <= maximumGapMicros } ?? false
@@ -97,13 +102,17 @@ public struct HeartRateVariability: Sendable {
                     reasons = ["out_of_range"]
                 } else {
                     reference = value
-                    if adjacent, let before = previous?.reference, isJump(from: before, to: value) { reasons = ["artefact_jump"] }
+                    if adjacent, let before = previous?.reference, isJump(from: before, to: value) {
+                        reasons = ["artefact_jump"]
+                    }
                 }
             }
             let accepted = reasons.isEmpty
             if accepted, let value = reference {
                 results[results.count - 1].intervalsUsed += 1
-                if adjacent, let previous, previous.accepted, previous.window == window.startMicros, let before = previous.reference {
+                if adjacent, let previous, previous.accepted, previous.window == window.startMicros,
+                    let before = previous.reference
+                {
                     squares.add(difference(value, before))
                     results[results.count - 1].differences += 1
                 }
@@ -121,13 +130,16 @@ public struct HeartRateVariability: Sendable {
         guard let change = difference(value, before).exact,
             let limit = ExactDecimal(maximumChange).multiplied(by: ExactDecimal(before))
         else { return true }
-        let magnitude = change.mantissa < 0 ? ExactDecimal(mantissa: -change.mantissa, exponent: change.exponent) : change
+        let magnitude =
+            change.mantissa < 0 ? ExactDecimal(mantissa: -change.mantissa, exponent: change.exponent) : change
         return magnitude.compare(limit) > 0
     }
 
     private func difference(_ a: DecimalValue, _ b: DecimalValue) -> (exact: ExactDecimal?, approximate: Double) {
-        (ExactDecimal(a).adding(ExactDecimal(mantissa: -Int128(b.mantissa), exponent: Int(b.exponent))),
-         a.doubleValue - b.doubleValue)
+        (
+            ExactDecimal(a).adding(ExactDecimal(mantissa: -Int128(b.mantissa), exponent: Int(b.exponent))),
+            a.doubleValue - b.doubleValue
+        )
     }
 
     private func rmssd(_ squares: SquareSum) -> DecimalValue? {

@@ -46,7 +46,9 @@ public struct DayPart: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        func hhmm(_ m: Int) -> String { (m / 60 < 10 ? "0" : "") + "\(m / 60):" + (m % 60 < 10 ? "0" : "") + "\(m % 60)" }
+        func hhmm(_ m: Int) -> String {
+            (m / 60 < 10 ? "0" : "") + "\(m / 60):" + (m % 60 < 10 ? "0" : "") + "\(m % 60)"
+        }
         return "\(hhmm(startMinute))–\(hhmm(endMinute))"
     }
 
@@ -120,7 +122,9 @@ public struct HomeBloodPressureSummary: Sendable {
     public var excluding: ReadingFlags
     public var places: Int
 
-    public init(clock: LocalClock, windows: DayPartWindows = .standard, excluding: ReadingFlags = .doubtful, places: Int = 1) {
+    public init(
+        clock: LocalClock, windows: DayPartWindows = .standard, excluding: ReadingFlags = .doubtful, places: Int = 1
+    ) {
         self.clock = clock
         self.windows = windows
         self.excluding = excluding
@@ -153,7 +157,9 @@ public struct HomeBloodPressureSummary: Sendable {
     /// The mean of every clean reading whose wall-clock date is one of the `days` local days ending with
     /// `endingAt` (whatever the time of day), with the number of readings and the days that had one.
     /// `days` below 1 is taken as 1.
-    public func average(_ points: [BloodPressurePoint], endingAt end: LocalDate, days: Int) -> SelfMeasuredBloodPressureAverage {
+    public func average(_ points: [BloodPressurePoint], endingAt end: LocalDate, days: Int)
+        -> SelfMeasuredBloodPressureAverage
+    {
         let start = end.adding(days: -(max(days, 1) - 1))
         var accumulator = PressureAccumulator()
         var covered = Set<LocalDate>()
@@ -167,7 +173,9 @@ public struct HomeBloodPressureSummary: Sendable {
     }
 
     /// The 7-day average of self-measured blood pressure ending with `endingAt` (the ESH/AHA monitoring week).
-    public func sevenDayAverage(_ points: [BloodPressurePoint], endingAt end: LocalDate) -> SelfMeasuredBloodPressureAverage {
+    public func sevenDayAverage(_ points: [BloodPressurePoint], endingAt end: LocalDate)
+        -> SelfMeasuredBloodPressureAverage
+    {
         average(points, endingAt: end, days: 7)
     }
 }

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// Why a summary could not be set up. Each case names what was wrong (DESIGN.md rule 8).
 public enum SummaryError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -126,7 +126,9 @@ public struct LocalClock: Sendable, Hashable {
         let offset = Int64(timeZone.secondsFromGMT(for: date)) * 1_000_000
         // Valid until the zone's next transition, and at most an hour: a change of a zone's standard offset is not a
         // daylight-saving transition, so it is caught within the hour.
-        let next = timeZone.nextDaylightSavingTimeTransition(after: date).map { Int64($0.timeIntervalSince1970.rounded(.down)) }
+        let next = timeZone.nextDaylightSavingTimeTransition(after: date).map {
+            Int64($0.timeIntervalSince1970.rounded(.down))
+        }
         lastSpan.remember(seconds..<min(next ?? .max, seconds + 3_600), offset: offset)
         return offset
     }

@@ -34,7 +34,9 @@ struct BackupCommand: ParsableCommand {
     var passphraseFile: String?
 
     func validate() throws {
-        if includeKeys && passphraseFile == nil { throw ValidationError("--include-keys needs --passphrase-file: keys are never written in clear") }
+        if includeKeys && passphraseFile == nil {
+            throw ValidationError("--include-keys needs --passphrase-file: keys are never written in clear")
+        }
     }
 
     func run() throws {
@@ -42,7 +44,9 @@ struct BackupCommand: ParsableCommand {
         let (signingKey, gatewayID) = (configuration?.signingKeyFile, configuration?.gatewayID)
         let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
         let dataPath = URL(fileURLWithPath: data).standardizedFileURL.path
-        guard !outputPath.hasPrefix(dataPath + "/") else { throw ValidationError("--output \(output): put the backup outside the data directory") }
+        guard !outputPath.hasPrefix(dataPath + "/") else {
+            throw ValidationError("--output \(output): put the backup outside the data directory")
+        }
         guard FileManager.default.fileExists(atPath: data + "/engine.sqlite") else {
             throw ValidationError("\(data): no gateway data here (missing engine.sqlite)")
         }
@@ -77,12 +81,15 @@ struct BackupCommand: ParsableCommand {
             for (name, path) in keys.files {
                 if let bytes = FileManager.default.contents(atPath: path) { files[name] = [UInt8](bytes) }
             }
-            try writer.add(name: BackupManifest.sealedKeysName, bytes: try SealedKeys.seal(files, passphrase: passphrase), mode: 0o600)
+            try writer.add(
+                name: BackupManifest.sealedKeysName, bytes: try SealedKeys.seal(files, passphrase: passphrase),
+                mode: 0o600)
             sealed = true
         }
         let manifest = BackupManifest(
             created: ISO8601DateFormatter().string(from: Date()), gatewayID: gatewayID,
-            ledgerEntries: check.report.entriesVerified, storedReadings: check.stored, keysSealed: sealed, members: writer.members)
+            ledgerEntries: check.report.entriesVerified, storedReadings: check.stored, keysSealed: sealed,
+            members: writer.members)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writer.add(name: BackupManifest.memberName, bytes: Array(try encoder.encode(manifest)), listed: false)
@@ -95,6 +102,7 @@ struct BackupCommand: ParsableCommand {
             "backup \(output): \(manifest.members.count) files, \(bytes) bytes; ledger \(manifest.ledgerEntries) entries, "
                 + "\(manifest.storedReadings) readings; keys \(sealed ? "sealed with the passphrase" : "not included (--include-keys)"); "
                 + "verified (\(read.members.count) members read back against MANIFEST.json); ingest paused "
-                + "\(paused.components.seconds * 1000 + paused.components.attoseconds / 1_000_000_000_000_000) ms for the copy")
+                + "\(paused.components.seconds * 1000 + paused.components.attoseconds / 1_000_000_000_000_000) ms for the copy"
+        )
     }
 }

@@ -4,7 +4,6 @@ import Foundation
 import GatewayRuntime
 import Provenance
 
-
 /// `gatewayd restore`: a backup back into a new data directory (a new SD card), checked member by member, then verified.
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +40,9 @@ struct RestoreCommand: ParsableCommand {
         var keys: [String: [UInt8]] = [:]
         if let sealed = contents.sealedKeys, !withoutKeys {
             guard let passphraseFile else {
-                throw BackupError.keys("this backup holds the gateway's keys: give --passphrase-file (or --without-keys to pair devices again)")
+                throw BackupError.keys(
+                    "this backup holds the gateway's keys: give --passphrase-file (or --without-keys to pair devices again)"
+                )
             }
             keys = try SealedKeys.open(sealed, passphrase: try SealedKeys.passphrase(file: passphraseFile))
         }
@@ -56,9 +57,16 @@ struct RestoreCommand: ParsableCommand {
                     case "signing.key.pub": signingKey + ".pub"
                     default: data + "/" + name
                     }
-                try manager.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard !manager.fileExists(atPath: target) else { throw BackupError.keys("\(target) exists already; it is not overwritten") }
-                guard manager.createFile(atPath: target, contents: Data(bytes), attributes: [.posixPermissions: name.hasSuffix(".pub") ? 0o644 : 0o600]) else {
+                try manager.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                guard !manager.fileExists(atPath: target) else {
+                    throw BackupError.keys("\(target) exists already; it is not overwritten")
+                }
+                guard
+                    manager.createFile(
+                        atPath: target, contents: Data(bytes),
+                        attributes: [.posixPermissions: name.hasSuffix(".pub") ? 0o644 : 0o600])
+                else {
                     throw BackupError.cannotWrite(path: target, reason: "the key file cannot be created")
                 }
             }
@@ -66,7 +74,9 @@ struct RestoreCommand: ParsableCommand {
             try? manager.removeItem(atPath: data)
             throw error
         }
-        let publicKey = keys["signing.key.pub"].flatMap { _ in try? GatewayKey.loadPublicKey(from: (configuredKey ?? data + "/gateway.key") + ".pub") }
+        let publicKey = keys["signing.key.pub"].flatMap { _ in
+            try? GatewayKey.loadPublicKey(from: (configuredKey ?? data + "/gateway.key") + ".pub")
+        }
         let check = try VerifyCommand.verify(dir: data, publicKey: publicKey)
         print(check.report.summary)
         guard check.intact else { throw BackupError.notIntact(check.warning ?? check.report.summary) }
@@ -75,7 +85,8 @@ struct RestoreCommand: ParsableCommand {
             "restored \(manifest.members.count) files of the backup made \(manifest.created) into \(data): "
                 + "\(manifest.storedReadings) readings, ledger \(manifest.ledgerEntries) entries; "
                 + (keys.isEmpty
-                    ? (contents.sealedKeys == nil ? "the backup held no keys" : "keys left out") + " (pair devices again; a new signing key starts on the first run)"
+                    ? (contents.sealedKeys == nil ? "the backup held no keys" : "keys left out")
+                        + " (pair devices again; a new signing key starts on the first run)"
                     : "keys restored: \(keys.keys.sorted().joined(separator: ", "))"))
     }
 }

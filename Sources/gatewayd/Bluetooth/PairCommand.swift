@@ -67,25 +67,34 @@ struct PairCommand: AsyncParsableCommand {
         let paired = PairedDevices(path: BluetoothSettings.pairedFile(data: configuration.dataDirectory))
         if list {
             for device in try paired.load() {
-                print("\(device.address) (\(device.addressType)) \(device.kind) \(device.name ?? "-") device \(device.deviceKey ?? "-") paired \(device.pairedAt)")
+                print(
+                    "\(device.address) (\(device.addressType)) \(device.kind) \(device.name ?? "-") device \(device.deviceKey ?? "-") paired \(device.pairedAt)"
+                )
             }
             return
         }
         var settings = configuration.bluetooth ?? BluetoothSettings(controller: 0)
         if let controller {
-            guard let index = BluetoothSettings.controllerIndex(controller) else { throw ValidationError("--controller '\(controller)' is not like hci0") }
+            guard let index = BluetoothSettings.controllerIndex(controller) else {
+                throw ValidationError("--controller '\(controller)' is not like hci0")
+            }
             settings.controller = index
         } else if configuration.bluetooth == nil {
-            throw ValidationError("\(config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller")
+            throw ValidationError(
+                "\(config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller"
+            )
         }
         let mappings = try slotMappings(configuration)
         let conversation = Conversation(interactive: address == nil && forget == nil)
         var logger = Logger(label: "gatewayd.pair")
         logger.logLevel = .warning
-        let capability: IOCapability = conversation.interactive ? .keyboardDisplay : (passkeyFile != nil ? .keyboardOnly : .noInputNoOutput)
+        let capability: IOCapability =
+            conversation.interactive ? .keyboardDisplay : (passkeyFile != nil ? .keyboardOnly : .noInputNoOutput)
         let radio: RadioController
         do {
-            radio = try await RadioController.open(settings: settings, dataDirectory: configuration.dataDirectory, ioCapability: capability, logger: logger)
+            radio = try await RadioController.open(
+                settings: settings, dataDirectory: configuration.dataDirectory, ioCapability: capability, logger: logger
+            )
         } catch {
             throw PairingFailure(description: "\(error)")
         }
@@ -96,18 +105,25 @@ struct PairCommand: AsyncParsableCommand {
         let target = try await chooseDevice(radio: radio, conversation: conversation)
         try await pair(target, radio: radio, ioCapability: capability, conversation: conversation, logger: logger)
         let pipeline = try GatewayPipeline.open(
-            directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones, testSubjects: configuration.testSubjects,
+            directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
+            testSubjects: configuration.testSubjects,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
         defer { pipeline.close() }
-        let download = try await self.download(target, radio: radio, settings: settings, pipeline: pipeline, configuration: configuration, conversation: conversation)
-        let assigned = try await assign(download, mappings: mappings, configuration: configuration, pipeline: pipeline, conversation: conversation)
+        let download = try await self.download(
+            target, radio: radio, settings: settings, pipeline: pipeline, configuration: configuration,
+            conversation: conversation)
+        let assigned = try await assign(
+            download, mappings: mappings, configuration: configuration, pipeline: pipeline, conversation: conversation)
         try paired.save(
             PairedDevice(
-                address: "\(target.device.address)", addressType: target.device.type.identifier, kind: target.profile?.id ?? download.kind ?? "unknown",
+                address: "\(target.device.address)", addressType: target.device.type.identifier,
+                kind: target.profile?.id ?? download.kind ?? "unknown",
                 name: target.name, deviceKey: download.device.key, pairedAt: Date(), encrypted: true))
         conversation.say(
             "Done: \(target.name ?? "\(target.device.address)") is paired; \(download.readings) reading(s) downloaded"
-                + (assigned.isEmpty ? ", held until you say whose they are (gatewayd devices --map)." : " for \(assigned.joined(separator: ", ")).")
+                + (assigned.isEmpty
+                    ? ", held until you say whose they are (gatewayd devices --map)."
+                    : " for \(assigned.joined(separator: ", ")).")
                 + " `gatewayd run` collects its new readings whenever it advertises.")
     }
 
@@ -121,19 +137,28 @@ struct PairCommand: AsyncParsableCommand {
 
     private func chooseDevice(radio: RadioController, conversation: Conversation) async throws -> Target {
         if let address {
-            guard let parsed = try? BluetoothAddress(parsing: address) else { throw ValidationError("--address '\(address)' is not like 00:AA:01:01:00:01") }
+            guard let parsed = try? BluetoothAddress(parsing: address) else {
+                throw ValidationError("--address '\(address)' is not like 00:AA:01:01:00:01")
+            }
             guard let type = BluetoothAddressType(identifier: addressType), type != .brEdr else {
                 throw ValidationError("--address-type '\(addressType)' is not le-public or le-random")
             }
             // A quick look for its advertisement, to name it; pairing goes ahead without.
             let heard =
-                (try? await HealthDeviceScan.run(radio.management, index: radio.index, seconds: min(scanSeconds, 5), until: { $0.device.address == parsed }) { _, _ in }) ?? []
+                (try? await HealthDeviceScan.run(
+                    radio.management, index: radio.index, seconds: min(scanSeconds, 5),
+                    until: { $0.device.address == parsed }, heard: { _, _ in })) ?? []
             let sighting = heard.first { $0.device.address == parsed }
-            return Target(device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name, profile: sighting?.profile)
+            return Target(
+                device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name,
+                profile: sighting?.profile)
         }
         while true {
-            conversation.say("Looking for health devices for \(Int(scanSeconds)) s. Put the device in pairing mode (see its manual; often: hold the Bluetooth button until the symbol blinks).")
-            let heard = try await HealthDeviceScan.run(radio.management, index: radio.index, seconds: scanSeconds) { sighting, isNew in
+            conversation.say(
+                "Looking for health devices for \(Int(scanSeconds)) s. Put the device in pairing mode (see its manual; often: hold the Bluetooth button until the symbol blinks)."
+            )
+            let heard = try await HealthDeviceScan.run(radio.management, index: radio.index, seconds: scanSeconds) {
+                sighting, isNew in
                 conversation.say((isNew ? "  found: " : "  now:   ") + sighting.line)
             }
             if heard.isEmpty {
@@ -158,9 +183,13 @@ struct PairCommand: AsyncParsableCommand {
 
     /// `ioCapability` is what the gateway can do here: with a person at the terminal a display and a keyboard (so a
     /// device with a display gets numeric comparison, one with a keypad a passkey); for scripts only what was given.
-    private func pair(_ target: Target, radio: RadioController, ioCapability: IOCapability, conversation: Conversation, logger: Logger) async throws {
+    private func pair(
+        _ target: Target, radio: RadioController, ioCapability: IOCapability, conversation: Conversation, logger: Logger
+    ) async throws {
         let passkey = try passkeyFile.map { path -> UInt32 in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8), let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value <= 999_999 else {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value <= 999_999
+            else {
                 throw ValidationError("--passkey-file \(path): expected the 6-digit passkey the device shows")
             }
             return value
@@ -175,13 +204,20 @@ struct PairCommand: AsyncParsableCommand {
                 return .accept
             case .confirmation(let value, false):
                 let code = PairingPrompt.sixDigits(value)
-                if interactive { return await conversation.confirm("Does the device show \(code)?") ? .accept : .reject }
-                conversation.say("The device should show \(code)" + (acceptComparison ? "; accepted (--yes)." : "; refused: run with --yes to accept codes unseen."))
+                if interactive {
+                    return await conversation.confirm("Does the device show \(code)?") ? .accept : .reject
+                }
+                conversation.say(
+                    "The device should show \(code)"
+                        + (acceptComparison
+                            ? "; accepted (--yes)." : "; refused: run with --yes to accept codes unseen."))
                 return acceptComparison ? .accept : .reject
             case .passkeyEntry:
                 if let passkey { return .passkey(passkey) }
                 if interactive {
-                    let typed = await conversation.ask("Type the 6-digit code the device shows:", parse: { UInt32($0).flatMap { $0 <= 999_999 ? $0 : nil } }, otherwise: "Six digits, please.")
+                    let typed = await conversation.ask(
+                        "Type the 6-digit code the device shows:",
+                        parse: { UInt32($0).flatMap { $0 <= 999_999 ? $0 : nil } }, otherwise: "Six digits, please.")
                     return typed.map { .passkey($0) } ?? .reject
                 }
                 conversation.say("The device asks for a passkey: give it with --passkey-file.")
@@ -195,13 +231,18 @@ struct PairCommand: AsyncParsableCommand {
         defer { Task { await agent.stop() } }
         conversation.say("Pairing with \(target.name ?? "\(target.device.address)")…")
         do {
-            switch try await radio.management.pair(address: target.device.address, type: target.device.type, ioCapability: ioCapability, index: radio.index) {
+            switch try await radio.management.pair(
+                address: target.device.address, type: target.device.type, ioCapability: ioCapability, index: radio.index
+            ) {
             case .paired: conversation.say("Paired.")
             case .alreadyPaired: conversation.say("Already paired with this gateway.")
             }
         } catch {
             if case .commandFailed(_, _, let status) = error, status == .authenticationFailed || status == .rejected {
-                throw PairingFailure(description: "pairing with \(target.device.address) was refused (\(status)): a wrong code, or the device left pairing mode; put it in pairing mode and try again")
+                throw PairingFailure(
+                    description:
+                        "pairing with \(target.device.address) was refused (\(status)): a wrong code, or the device left pairing mode; put it in pairing mode and try again"
+                )
             }
             throw PairingFailure(description: "pairing with \(target.device.address) failed: \(error)")
         }
@@ -216,17 +257,22 @@ struct PairCommand: AsyncParsableCommand {
     }
 
     private func download(
-        _ target: Target, radio: RadioController, settings: BluetoothSettings, pipeline: GatewayPipeline, configuration: GatewayConfiguration,
+        _ target: Target, radio: RadioController, settings: BluetoothSettings, pipeline: GatewayPipeline,
+        configuration: GatewayConfiguration,
         conversation: Conversation
     ) async throws -> Download {
         // The link after pairing lingers a moment; the kernel reuses it or makes a new encrypted one with the bond.
         let bearer: SeqPacketBearer
         do {
             bearer = try await L2CAPSocket.connect(
-                local: radio.address, peer: target.device.address, peerType: target.device.type == .leRandom ? .leRandom : .lePublic,
+                local: radio.address, peer: target.device.address,
+                peerType: target.device.type == .leRandom ? .leRandom : .lePublic,
                 security: .medium, timeout: .seconds(Int64(settings.connectTimeoutSeconds)))
         } catch {
-            throw PairingFailure(description: "paired, but the encrypted connection to \(target.device.address) failed: \(error). Run `gatewayd pair --address \(target.device.address) …` again while it advertises.")
+            throw PairingFailure(
+                description:
+                    "paired, but the encrypted connection to \(target.device.address) failed: \(error). Run `gatewayd pair --address \(target.device.address) …` again while it advertises."
+            )
         }
         let progress = DownloadProgress()
         let limit = heartRateReadings
@@ -241,7 +287,10 @@ struct PairCommand: AsyncParsableCommand {
                 bearer: bearer, link: "l2cap:\(target.device.address)", zone: configuration.defaultZone, mapper: mapper,
                 onDevice: { device in
                     let model = [device.manufacturer, device.model].compactMap { $0 }.joined(separator: " ")
-                    conversation.say("Connected: \(model.isEmpty ? "a device" : model)" + (device.serialNumber.map { ", serial \($0)" } ?? "") + (device.systemID.map { ", System ID \($0)" } ?? ""))
+                    conversation.say(
+                        "Connected: \(model.isEmpty ? "a device" : model)"
+                            + (device.serialNumber.map { ", serial \($0)" } ?? "")
+                            + (device.systemID.map { ", System ID \($0)" } ?? ""))
                     progress.device = device
                 },
                 onEvent: { event in
@@ -249,33 +298,42 @@ struct PairCommand: AsyncParsableCommand {
                         progress.expected = count
                         conversation.say("It holds \(count) stored reading(s); downloading…")
                     }
-                }
-            ) { outcome, reading in
-                switch outcome {
-                case .stored, .quarantined, .duplicate:
-                    let (count, expected) = progress.add(reading)
-                    // A cuff's pulse rides along with its blood pressure: one line per measurement.
-                    guard reading.kind != .pulseRate else { return }
-                    conversation.say("  \(count)\(expected.map { " of \($0)" } ?? ""): \(reading.kind.rawValue) \(Self.describe(reading))")
-                    if reading.kind == .heartRate, count >= limit { bearer.close() }
-                default: break
-                }
-            }
+                },
+                onOutcome: { outcome, reading in
+                    switch outcome {
+                    case .stored, .quarantined, .duplicate:
+                        let (count, expected) = progress.add(reading)
+                        // A cuff's pulse rides along with its blood pressure: one line per measurement.
+                        guard reading.kind != .pulseRate else { return }
+                        conversation.say(
+                            "  \(count)\(expected.map { " of \($0)" } ?? ""): \(reading.kind.rawValue) \(Self.describe(reading))"
+                        )
+                        if reading.kind == .heartRate, count >= limit { bearer.close() }
+                    default: break
+                    }
+                })
         } catch {
-            throw PairingFailure(description: "paired, but downloading from \(target.device.address) failed: \(error); what arrived is kept")
+            throw PairingFailure(
+                description:
+                    "paired, but downloading from \(target.device.address) failed: \(error); what arrived is kept")
         }
-        guard let device = progress.device else { throw PairingFailure(description: "the connection to \(target.device.address) ended before the device said what it is") }
+        guard let device = progress.device else {
+            throw PairingFailure(
+                description: "the connection to \(target.device.address) ended before the device said what it is")
+        }
         return Download(device: device, readings: progress.count, kind: progress.kind, users: progress.users)
     }
 
     static func describe(_ reading: Reading) -> String {
-        let values = reading.components.map { "\($0.value.quantity.map { "\($0)" } ?? "-") \($0.unit)" }.joined(separator: ", ")
+        let values = reading.components.map { "\($0.value.quantity.map { "\($0)" } ?? "-") \($0.unit)" }.joined(
+            separator: ", ")
         return values + (reading.context.userID.map { " (user \($0))" } ?? "")
     }
 
     /// Maps the device (or each user slot) to a person and releases the readings held for it.
     private func assign(
-        _ download: Download, mappings: [UInt8?: String], configuration: GatewayConfiguration, pipeline: GatewayPipeline, conversation: Conversation
+        _ download: Download, mappings: [UInt8?: String], configuration: GatewayConfiguration,
+        pipeline: GatewayPipeline, conversation: Conversation
     ) async throws -> [String] {
         var chosen = mappings
         if chosen.isEmpty, conversation.interactive {
@@ -284,11 +342,17 @@ struct PairCommand: AsyncParsableCommand {
             let questions: [UInt8?] = slots.count > 1 ? slots.map { Optional($0) } : [nil]
             for slot in questions {
                 let whom = slot.map { "user \($0) of this cuff" } ?? "this device"
-                if !people.isEmpty { conversation.say("People on this gateway: " + people.enumerated().map { "\($0.offset + 1). \($0.element)" }.joined(separator: "  ")) }
+                if !people.isEmpty {
+                    conversation.say(
+                        "People on this gateway: "
+                            + people.enumerated().map { "\($0.offset + 1). \($0.element)" }.joined(separator: "  "))
+                }
                 let answer = await conversation.ask(
                     "Whose readings does \(whom) take? Type a number or a name (empty: decide later):",
                     parse: { text -> String? in
-                        if let number = Int(text), (1...max(people.count, 1)).contains(number), !people.isEmpty { return people[number - 1] }
+                        if let number = Int(text), (1...max(people.count, 1)).contains(number), !people.isEmpty {
+                            return people[number - 1]
+                        }
                         return text
                     }, otherwise: "")
                 if let answer, !answer.isEmpty { chosen[slot] = answer }
@@ -297,13 +361,18 @@ struct PairCommand: AsyncParsableCommand {
         // The engine never guesses a user slot from a device-wide mapping (a shared cuff's slots are different
         // people), so "the device is alice's" maps each slot the download showed, as well as the device itself.
         if let whole = chosen[nil] {
-            for slot in download.users.compactMap({ $0 }) where slot != 0xFF && chosen[slot] == nil { chosen[slot] = whole }
+            for slot in download.users.compactMap({ $0 }) where slot != 0xFF && chosen[slot] == nil {
+                chosen[slot] = whole
+            }
         }
         var done: [String] = []
         for (slot, subject) in chosen.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
-            let released = try await pipeline.engine.mapSubject(deviceKey: download.device.key, userID: slot, subject: subject)
+            let released = try await pipeline.engine.mapSubject(
+                deviceKey: download.device.key, userID: slot, subject: subject)
             done.append(slot.map { "user \($0) → \(subject)" } ?? subject)
-            conversation.say("\(slot.map { "User \($0)" } ?? "The device") belongs to \(subject); \(released) held reading(s) stored for \(subject).")
+            conversation.say(
+                "\(slot.map { "User \($0)" } ?? "The device") belongs to \(subject); \(released) held reading(s) stored for \(subject)."
+            )
         }
         return done
     }
@@ -313,7 +382,9 @@ struct PairCommand: AsyncParsableCommand {
         let known = Set(configuration.subjects.map(\.id))
         func check(_ subject: String, _ option: String) throws {
             guard known.isEmpty || known.contains(subject) else {
-                throw ValidationError("\(option): '\(subject)' is not one of the configuration's subjects (\(known.sorted().joined(separator: ", ")))")
+                throw ValidationError(
+                    "\(option): '\(subject)' is not one of the configuration's subjects (\(known.sorted().joined(separator: ", ")))"
+                )
             }
         }
         if let subject {
@@ -329,13 +400,18 @@ struct PairCommand: AsyncParsableCommand {
             result[slot] = sides[1]
         }
         if address != nil, forget == nil, result.isEmpty {
-            throw ValidationError("--address needs --subject (or --user SLOT=SUBJECT): nobody is there to answer whose the device is")
+            throw ValidationError(
+                "--address needs --subject (or --user SLOT=SUBJECT): nobody is there to answer whose the device is")
         }
         return result
     }
 
-    private func forget(_ text: String, radio: RadioController, paired: PairedDevices, conversation: Conversation) async throws {
-        guard let address = try? BluetoothAddress(parsing: text) else { throw ValidationError("--forget '\(text)' is not like 00:AA:01:01:00:01") }
+    private func forget(_ text: String, radio: RadioController, paired: PairedDevices, conversation: Conversation)
+        async throws
+    {
+        guard let address = try? BluetoothAddress(parsing: text) else {
+            throw ValidationError("--forget '\(text)' is not like 00:AA:01:01:00:01")
+        }
         let entry = try paired.load().first { $0.address.uppercased() == "\(address)".uppercased() }
         let type = entry?.deviceAddress?.type ?? .lePublic
         do {
@@ -346,7 +422,9 @@ struct PairCommand: AsyncParsableCommand {
         let hadKeys = try await radio.bonds.forget(address: address)
         let listed = try paired.remove(address: "\(address)")
         conversation.say(
-            hadKeys || listed ? "Forgot \(address): keys removed, the gateway no longer connects to it; its readings stay." : "\(address) was not paired with this gateway.")
+            hadKeys || listed
+                ? "Forgot \(address): keys removed, the gateway no longer connects to it; its readings stay."
+                : "\(address) was not paired with this gateway.")
     }
 }
 

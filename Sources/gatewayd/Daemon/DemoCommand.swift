@@ -12,7 +12,8 @@ import StreamEngine
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a demo gateway: simulated BP cuff, glucose meter, thermometer, pulse oximeter, scale and two HR straps, the full pipeline, the FHIR API on loopback.",
+        abstract:
+            "Run a demo gateway: simulated BP cuff, glucose meter, thermometer, pulse oximeter, scale and two HR straps, the full pipeline, the FHIR API on loopback.",
         discussion: """
             Everything lives in a new temporary data directory (printed; kept afterwards so you can look). The devices: a \
             blood-pressure cuff with two users (alice, bob) whose clock was reset by a battery change, a glucose meter with \
@@ -35,9 +36,12 @@ struct DemoCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let token = "demo-" + (0..<12).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
         let configPath = directory + "/gatewayd.yaml"
-        try Self.configurationText(dataDirectory: directory, listen: listen, token: token).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try Self.configurationText(dataDirectory: directory, listen: listen, token: token).write(
+            toFile: configPath, atomically: true, encoding: .utf8)
         let configuration: GatewayConfiguration
-        do { configuration = try GatewayConfiguration.load(path: configPath) } catch { throw ValidationError("\(error)") }
+        do { configuration = try GatewayConfiguration.load(path: configPath) } catch {
+            throw ValidationError("\(error)")
+        }
         // The guide is the demo's output; modules only speak up about problems.
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -46,7 +50,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "gatewayd")
         logger.logLevel = .warning
-        FileHandleOutput.standardOutput("""
+        FileHandleOutput.standardOutput(
+            """
             gatewayd demo — data directory \(directory) (its configuration: \(configPath))
             Starting: a BP cuff (users 1 = alice, 2 = bob; its clock was reset to 2000 by a battery change), a glucose meter
             (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter (alice), a scale (users 1 = alice,
@@ -66,7 +71,9 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-demo-" + UUID().uuidString.prefix(8)).path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gatewayd-demo-" + UUID().uuidString.prefix(8)
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -84,7 +91,8 @@ struct DemoCommand: AsyncParsableCommand {
         """
 
     static func configurationText(dataDirectory: String, listen: String, token: String) throws -> String {
-        let specs = try GatewayConfiguration.parse("data_directory: .\n" + fleet, file: "(demo)", environment: [:]).simulatedDevices
+        let specs = try GatewayConfiguration.parse("data_directory: .\n" + fleet, file: "(demo)", environment: [:])
+            .simulatedDevices
         func key(_ name: String) -> String { specs.first { $0.name == name }.map(SimulatedFleet.deviceKey) ?? name }
         return """
             # Written by `gatewayd demo`: the same file format as /etc/gatewayd/gatewayd.yaml (README, "Configuration").
@@ -119,18 +127,21 @@ struct DemoCommand: AsyncParsableCommand {
         let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
         var observationID: String?
         for _ in 0..<150 {
-            if observationID == nil, let reading = try? archive?.newestReadings(subject: "alice", kind: .bloodPressure, limit: 1).first,
+            if observationID == nil,
+                let reading = try? archive?.newestReadings(subject: "alice", kind: .bloodPressure, limit: 1).first,
                 let identity = reading.identity
             {
                 observationID = ResourceIDs.observation(identity, of: reading)
             }
-            let heartRate = (try? archive?.newestReadings(subject: "alice", kind: .heartRate, limit: 1).isEmpty == false) ?? false
+            let heartRate =
+                (try? archive?.newestReadings(subject: "alice", kind: .heartRate, limit: 1).isEmpty == false) ?? false
             if observationID != nil, heartRate { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
         let auth = "-H 'Authorization: Bearer \(token)'"
         let today = DateText.localDay(Date(), zone: TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
-        FileHandleOutput.standardOutput("""
+        FileHandleOutput.standardOutput(
+            """
 
             The FHIR API is up at \(base) (every request needs the token; every read is audited). Try:
 
@@ -142,12 +153,14 @@ struct DemoCommand: AsyncParsableCommand {
               curl -s \(auth) '\(base)/Observation/$lastn?subject=alice&max=1'
             """)
         if let observationID {
-            FileHandleOutput.standardOutput("""
+            FileHandleOutput.standardOutput(
+                """
                   # where a blood pressure came from: devices, the clock correction (the cuff's clock said 2000), the signed ledger entry
                   curl -s \(auth) '\(base)/Provenance?target=Observation/\(observationID)'
                 """)
         }
-        FileHandleOutput.standardOutput("""
+        FileHandleOutput.standardOutput(
+            """
               # the devices (PhdDevice per sensor, PhgDevice for this gateway)
               curl -s \(auth) '\(base)/Device'
               # metrics for Prometheus

@@ -7,7 +7,8 @@ import Logging
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the gateway: devices, the durable pipeline, the FHIR API with /metrics, and PHR sync, until SIGTERM.",
+        abstract:
+            "Run the gateway: devices, the durable pipeline, the FHIR API with /metrics, and PHR sync, until SIGTERM.",
         discussion: """
             Everything comes from the configuration file (README, "Configuration"; an example is hw/gatewayd.yaml). \
             Under systemd (Type=notify) it reports READY=1 once the API listens and pings the watchdog when WatchdogSec \
@@ -21,11 +22,14 @@ struct RunCommand: AsyncParsableCommand {
     var logLevel = "notice"
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: '\(logLevel)' is not a level") }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level: '\(logLevel)' is not a level")
+        }
         let configuration: GatewayConfiguration
         do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
-            throw ValidationError("\(config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
+            throw ValidationError(
+                "\(config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
         }
         // Every module's logger (GATT client, store, engine, sync) follows --log-level: one line per event on stderr.
         LoggingSystem.bootstrap { label in

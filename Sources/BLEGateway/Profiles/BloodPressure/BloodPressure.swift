@@ -119,7 +119,8 @@ public struct BloodPressureMeasurementStatus: Hashable, Sendable {
         let raw = try reader.uint16(field)
         self.init(
             bodyMovementDetected: raw & 0x0001 != 0, cuffTooLoose: raw & 0x0002 != 0,
-            irregularPulseDetected: raw & 0x0004 != 0, pulseRateRange: PulseRateRange(rawValue: UInt8((raw >> 3) & 0x3)) ?? .reserved,
+            irregularPulseDetected: raw & 0x0004 != 0,
+            pulseRateRange: PulseRateRange(rawValue: UInt8((raw >> 3) & 0x3)) ?? .reserved,
             improperMeasurementPosition: raw & 0x0020 != 0, reservedBits: raw & Self.reservedMask)
     }
 

@@ -56,15 +56,21 @@ extension BloodPressureMeasurement: HealthMeasurement {
             mapping.reading(
                 .bloodPressure,
                 [
-                    ReadingComponent(metric: .systolicPressure, value: ReadingMapping.value(record.systolic), unit: unit),
-                    ReadingComponent(metric: .diastolicPressure, value: ReadingMapping.value(record.diastolic), unit: unit),
                     ReadingComponent(
-                        metric: .meanArterialPressure, value: ReadingMapping.value(record.meanArterialPressure), unit: unit),
+                        metric: .systolicPressure, value: ReadingMapping.value(record.systolic), unit: unit),
+                    ReadingComponent(
+                        metric: .diastolicPressure, value: ReadingMapping.value(record.diastolic), unit: unit),
+                    ReadingComponent(
+                        metric: .meanArterialPressure, value: ReadingMapping.value(record.meanArterialPressure),
+                        unit: unit),
                 ], time: time)
         ]
         if let pulse = record.pulseRate {
             readings.append(
-                mapping.reading(.pulseRate, [ReadingComponent(metric: .pulseRate, value: ReadingMapping.value(pulse), unit: "/min")], time: time))
+                mapping.reading(
+                    .pulseRate,
+                    [ReadingComponent(metric: .pulseRate, value: ReadingMapping.value(pulse), unit: "/min")], time: time
+                ))
         }
         return readings
     }
@@ -83,11 +89,15 @@ extension BloodPressureRecord {
     /// loose", or "cuff pressure 84 mmHg" while inflating.
     func summary(cuff: Bool) -> String {
         let unit = unit.displayName
-        var text = cuff ? "cuff pressure \(systolic) \(unit)" : "\(systolic)/\(diastolic) \(unit) (MAP \(meanArterialPressure))"
+        var text =
+            cuff
+            ? "cuff pressure \(systolic) \(unit)" : "\(systolic)/\(diastolic) \(unit) (MAP \(meanArterialPressure))"
         if let pulseRate { text += ", pulse \(pulseRate)" }
         if let userID { text += ", \(userID)" }
         if let timeStamp { text += ", at \(timeStamp.isoText) on the device clock" }
-        if let status = measurementStatus, status.hasConcern { text += "; doubtful: " + status.concerns.joined(separator: ", ") }
+        if let status = measurementStatus, status.hasConcern {
+            text += "; doubtful: " + status.concerns.joined(separator: ", ")
+        }
         return text
     }
 }

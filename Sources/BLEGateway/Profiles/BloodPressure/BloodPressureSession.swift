@@ -23,11 +23,12 @@ public struct BloodPressureSession: Sendable {
     ) async throws(GATTError) {
         let database = try await SessionPrelude.discover(client, emit: emit)
         guard let service = database.service(.bloodPressureService),
-              let measurement = service.characteristic(.bloodPressureMeasurement), measurement.properties.contains(.indicate)
+            let measurement = service.characteristic(.bloodPressureMeasurement),
+            measurement.properties.contains(.indicate)
         else { throw .missing("the Blood Pressure Service with an indicating Blood Pressure Measurement") }
         await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
         if let feature = service.characteristic(.bloodPressureFeature), feature.properties.contains(.read),
-           let value = try? BloodPressureFeature(decoding: try await client.read(handle: feature.valueHandle))
+            let value = try? BloodPressureFeature(decoding: try await client.read(handle: feature.valueHandle))
         {
             await emit(.characteristicRead(value))
         }
@@ -49,7 +50,8 @@ public struct BloodPressureSession: Sendable {
                 }
                 await emit(
                     decodedEvent(
-                        BloodPressureMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
+                        BloodPressureMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
                         acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
             case .event(.notification(let handle, let value)):
                 guard handle == cuff?.valueHandle else { continue }

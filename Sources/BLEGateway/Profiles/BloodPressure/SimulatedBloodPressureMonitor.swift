@@ -57,7 +57,8 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
         self.now = now
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) cuff".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) cuff".utf8)))
         db.addPrimaryService(.bloodPressureService)
         measurementHandle = db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate]).value
         cuffHandle = db.addCharacteristic(.intermediateCuffPressure, properties: [.notify]).value
@@ -68,9 +69,12 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
                     bodyMovementDetection: true, cuffFitDetection: true, irregularPulseDetection: true,
                     pulseRateRangeDetection: true, measurementPositionDetection: true, multipleBond: true
                 ).encoded()))
-        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(
+            &db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
         var identity = configuration.identity
-        if identity.regulatoryCertification == nil { identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1007) }
+        if identity.regulatoryCertification == nil {
+            identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1007)
+        }
         SimulatorDatabase.addDeviceInformation(&db, identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
         db.finishWithGenericAttribute()
@@ -80,12 +84,14 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
     /// Takes a reading now (or at `instant`): it is time-stamped by the device's own (possibly wrong) clock.
     public func measure(
         systolic: MedicalFloat, diastolic: MedicalFloat, meanArterialPressure: MedicalFloat, pulseRate: MedicalFloat?,
-        user: BloodPressureUser?, status: BloodPressureMeasurementStatus? = nil, unit: BloodPressureUnit = .millimetresOfMercury,
+        user: BloodPressureUser?, status: BloodPressureMeasurementStatus? = nil,
+        unit: BloodPressureUnit = .millimetresOfMercury,
         at instant: Date? = nil
     ) {
         let record = BloodPressureRecord(
             unit: unit, systolic: systolic, diastolic: diastolic, meanArterialPressure: meanArterialPressure,
-            timeStamp: configuration.clock.dateTime(at: instant ?? now()), pulseRate: pulseRate, userID: user, measurementStatus: status)
+            timeStamp: configuration.clock.dateTime(at: instant ?? now()), pulseRate: pulseRate, userID: user,
+            measurementStatus: status)
         stored.append(StoredReading(measurement: BloodPressureMeasurement(record: record)))
         newReadings?.yield()
     }
@@ -120,7 +126,8 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
             signal.finish()
         }
         if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
-            let staysForNewReadings = !configuration.disconnectsWhenDone && configuration.indicatesNewReadingsWhileConnected
+            let staysForNewReadings =
+                !configuration.disconnectsWhenDone && configuration.indicatesNewReadingsWhileConnected
             if staysForNewReadings { newReadings = signal }
             await sendReadings(server)
             if configuration.disconnectsWhenDone {
@@ -145,15 +152,19 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
                 for pressure in [1500, 1200, 900] as [Int32] {
                     let cuff = IntermediateCuffPressure(
                         record: BloodPressureRecord(
-                            unit: .millimetresOfMercury, systolic: .number(mantissa: pressure, exponent: -1), diastolic: .nan,
-                            meanArterialPressure: .nan, timeStamp: nil, pulseRate: nil, userID: stored[index].measurement.record.userID,
+                            unit: .millimetresOfMercury, systolic: .number(mantissa: pressure, exponent: -1),
+                            diastolic: .nan,
+                            meanArterialPressure: .nan, timeStamp: nil, pulseRate: nil,
+                            userID: stored[index].measurement.record.userID,
                             measurementStatus: nil))
                     await server.notify(cuffHandle, cuff.encoded())
                 }
             }
             sentCount += 1
             var payload = stored[index].measurement.encoded()
-            if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+            if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 {
+                payload = payload.truncatedByOne
+            }
             let sentAt = ContinuousClock.now
             guard await server.indicate(measurementHandle, payload) else { return }  // link gone: keep it
             configuration.indicationLatencyRecorder?(sentAt.duration(to: .now))

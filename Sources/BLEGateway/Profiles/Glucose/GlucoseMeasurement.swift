@@ -74,7 +74,8 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         if flags & 0x02 != 0 {
             let value = try reader.sfloat("glucose_concentration")
             // A reserved type or sample location keeps the concentration: the field is unknown, the reading doubtful.
-            concentration = GlucoseConcentration(value: value, rawTypeSampleLocation: try reader.uint8("type_sample_location"))
+            concentration = GlucoseConcentration(
+                value: value, rawTypeSampleLocation: try reader.uint8("type_sample_location"))
         } else {
             concentration = nil
         }
@@ -108,13 +109,24 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         if let concentration {
             members.append(("glucose_concentration", concentration.value.json))
             members.append(("glucose_concentration_units", .string(concentrationUnits.symbol)))
-            members.append((
-                "type_sample_location",
-                .object([
-                    ("type", .string(concentration.type?.specName ?? "reserved (\(concentration.rawTypeSampleLocation & 0x0F))")),
-                    ("sample_location", .string(concentration.sampleLocation?.specName ?? "reserved (\(concentration.rawTypeSampleLocation >> 4))")),
-                ])
-            ))
+            members.append(
+                (
+                    "type_sample_location",
+                    .object([
+                        (
+                            "type",
+                            .string(
+                                concentration.type?.specName
+                                    ?? "reserved (\(concentration.rawTypeSampleLocation & 0x0F))")
+                        ),
+                        (
+                            "sample_location",
+                            .string(
+                                concentration.sampleLocation?.specName
+                                    ?? "reserved (\(concentration.rawTypeSampleLocation >> 4))")
+                        ),
+                    ])
+                ))
         }
         if let sensorStatus { members.append(("sensor_status_annunciation", sensorStatus.json)) }
         members.append(("context_information_follows", .bool(contextInformationFollows)))

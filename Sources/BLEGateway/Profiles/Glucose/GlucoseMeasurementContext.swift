@@ -140,20 +140,24 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             members.append(("carbohydrate_id", .string(carbohydrate.name)))
             members.append(("carbohydrate", carbohydrate.amount.json))
         }
-        if let mealByte { members.append(("meal", .string(meal?.specName ?? GlucoseMeasurementContext.reservedName(mealByte)))) }
+        if let mealByte {
+            members.append(("meal", .string(meal?.specName ?? GlucoseMeasurementContext.reservedName(mealByte))))
+        }
         if let testerHealth {
-            members.append((
-                "tester_health",
-                .object([
-                    ("tester", .string(testerHealth.testerName)),
-                    ("health", .string(testerHealth.healthName)),
-                ])
-            ))
+            members.append(
+                (
+                    "tester_health",
+                    .object([
+                        ("tester", .string(testerHealth.testerName)),
+                        ("health", .string(testerHealth.healthName)),
+                    ])
+                ))
         }
         if let exercise {
-            members.append((
-                "exercise_duration", exercise.isOverrun ? .string("overrun") : .int(exercise.durationSeconds)
-            ))
+            members.append(
+                (
+                    "exercise_duration", exercise.isOverrun ? .string("overrun") : .int(exercise.durationSeconds)
+                ))
             members.append(("exercise_intensity", .int(exercise.intensityPercent)))
         }
         if let medication {
@@ -191,7 +195,13 @@ public struct GlucoseCarbohydrate: Hashable, Sendable {
 
 /// Carbohydrate ID values; 0 and 8–255 are reserved.
 public enum GlucoseCarbohydrateID: UInt8, Hashable, Sendable, CaseIterable {
-    case breakfast = 1, lunch = 2, dinner = 3, snack = 4, drink = 5, supper = 6, brunch = 7
+    case breakfast = 1
+    case lunch = 2
+    case dinner = 3
+    case snack = 4
+    case drink = 5
+    case supper = 6
+    case brunch = 7
 
     public var specName: String {
         switch self {
@@ -208,7 +218,11 @@ public enum GlucoseCarbohydrateID: UInt8, Hashable, Sendable, CaseIterable {
 
 /// Meal values: when the sample was taken relative to eating; 0 and 6–255 are reserved.
 public enum GlucoseMeal: UInt8, Hashable, Sendable, CaseIterable {
-    case preprandial = 1, postprandial = 2, fasting = 3, casual = 4, bedtime = 5
+    case preprandial = 1
+    case postprandial = 2
+    case fasting = 3
+    case casual = 4
+    case bedtime = 5
 
     public var specName: String {
         switch self {

@@ -6,7 +6,9 @@ extension HealthProfile {
     public static let glucose = HealthProfile(
         id: "glucose", serviceName: "Glucose", service: .glucoseService, deviceName: "glucose meter",
         appearanceCategories: [0x010],
-        characteristics: [GlucoseMeasurement.self, GlucoseMeasurementContext.self, GlucoseFeature.self, RecordAccessControlPoint.self],
+        characteristics: [
+            GlucoseMeasurement.self, GlucoseMeasurementContext.self, GlucoseFeature.self, RecordAccessControlPoint.self,
+        ],
         session: { client, cursor, options in GlucoseSession(client: client, cursor: cursor, options: options).run() },
         simulator: SimulatorRecipe(
             shortName: "glucose", model: "GL-3", systemIDBase: 0x22_0100, recordSpacing: 6 * 3600, streams: false
@@ -48,7 +50,8 @@ public struct GlucoseRecord: HealthMeasurement {
         var text = "glucose #\(value.sequenceNumber)"
         if let concentration = value.concentration {
             text += " \(concentration.value) \(value.concentrationUnits == .kilogramsPerLiter ? "kg/L" : "mol/L")"
-            text += " (\(concentration.type?.specName ?? "reserved type"), \(concentration.sampleLocation?.specName ?? "reserved location"))"
+            text +=
+                " (\(concentration.type?.specName ?? "reserved type"), \(concentration.sampleLocation?.specName ?? "reserved location"))"
         }
         text += " at \(value.baseTime.isoText) on the device clock"
         if let offset = value.timeOffset, offset != 0 { text += " \(offset >= 0 ? "+" : "")\(offset) min" }

@@ -13,7 +13,9 @@ public struct GlucoseSession: Sendable {
     public let options: ProfileSessionOptions
     public let cursor: StoredRecordCursor
 
-    public init(client: GATTClient, cursor: StoredRecordCursor, options: ProfileSessionOptions = ProfileSessionOptions()) {
+    public init(
+        client: GATTClient, cursor: StoredRecordCursor, options: ProfileSessionOptions = ProfileSessionOptions()
+    ) {
         self.client = client
         self.cursor = cursor
         self.options = options
@@ -43,18 +45,24 @@ public struct GlucoseSession: Sendable {
     private func body(_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) {
         let client = self.client
         let options = self.options
-        let database = try await gatt { () async throws(GATTError) in try await SessionPrelude.discover(client, emit: emit) }
+        let database = try await gatt { () async throws(GATTError) in
+            try await SessionPrelude.discover(client, emit: emit)
+        }
         guard let service = database.service(.glucoseService),
-              let measurement = service.characteristic(.glucoseMeasurement), measurement.properties.contains(.notify),
-              let controlPoint = service.characteristic(.recordAccessControlPoint),
-              controlPoint.properties.contains(.indicate), controlPoint.properties.contains(.write)
-        else { throw .missing("the Glucose Service with Glucose Measurement notifications and a Record Access Control Point") }
+            let measurement = service.characteristic(.glucoseMeasurement), measurement.properties.contains(.notify),
+            let controlPoint = service.characteristic(.recordAccessControlPoint),
+            controlPoint.properties.contains(.indicate), controlPoint.properties.contains(.write)
+        else {
+            throw .missing(
+                "the Glucose Service with Glucose Measurement notifications and a Record Access Control Point")
+        }
         let handles = Handles(
-            measurement: measurement, context: service.characteristic(.glucoseMeasurementContext), controlPoint: controlPoint)
+            measurement: measurement, context: service.characteristic(.glucoseMeasurementContext),
+            controlPoint: controlPoint)
         try await gatt { () async throws(GATTError) in
             await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
             if let feature = service.characteristic(.glucoseFeature), feature.properties.contains(.read),
-               let value = try? GlucoseFeature(decoding: try await client.read(handle: feature.valueHandle))
+                let value = try? GlucoseFeature(decoding: try await client.read(handle: feature.valueHandle))
             {
                 await emit(.characteristicRead(value))
             }
@@ -88,7 +96,8 @@ public struct GlucoseSession: Sendable {
             switch response {
             case .numberOfStoredRecords(let count): return Int(count)
             case .responseCode(_, .noRecordsFound): return 0
-            case .responseCode(_, .opCodeNotSupported), .responseCode(_, .operatorNotSupported), .responseCode(_, .operandNotSupported):
+            case .responseCode(_, .opCodeNotSupported), .responseCode(_, .operatorNotSupported),
+                .responseCode(_, .operandNotSupported):
                 return nil  // the meter cannot count; the report still works
             case .responseCode(let request, let code):
                 throw .recordAccessFailed(request: request, code: code)
@@ -119,8 +128,11 @@ public struct GlucoseSession: Sendable {
         if let announced { await emit(.storedRecordCount(announced)) }
         let restarted = await cursor.restarted
         if announced == 0 {
-            await emit(.transferComplete(StoredRecordTransfer(
-                announced: 0, delivered: 0, responseCode: .noRecordsFound, restartedFromFirstRecord: restarted)))
+            await emit(
+                .transferComplete(
+                    StoredRecordTransfer(
+                        announced: 0, delivered: 0, responseCode: .noRecordsFound, restartedFromFirstRecord: restarted))
+            )
             return
         }
 
@@ -133,17 +145,22 @@ public struct GlucoseSession: Sendable {
         var deadline = inbox.schedule(deadlineID, after: options.procedureTimeout)
         defer { deadline.cancel() }
 
-        func deliver(_ record: GlucoseMeasurement, _ raw: [UInt8], context: (GlucoseMeasurementContext, [UInt8])?, at time: Date, missing: Bool) async {
+        func deliver(
+            _ record: GlucoseMeasurement, _ raw: [UInt8], context: (GlucoseMeasurementContext, [UInt8])?, at time: Date,
+            missing: Bool
+        ) async {
             await cursor.delivered(record.sequenceNumber)
             delivered += 1
             Counter(label: "gatewayd_racp_records_fetched_total").increment()
             await emit(
                 .measurement(
                     ReceivedMeasurement(
-                        measurement: Measurement(GlucoseRecord(measurement: record, context: context?.0)), characteristic: .glucoseMeasurement,
+                        measurement: Measurement(GlucoseRecord(measurement: record, context: context?.0)),
+                        characteristic: .glucoseMeasurement,
                         rawPayloads: [raw] + (context.map { [$0.1] } ?? []), receivedAt: time,
                         delivery: .storedRecord(sequenceNumber: record.sequenceNumber), contextMissing: missing,
-                        acknowledgement: DurabilityAcknowledgement(kind: .storedRecord(cursor, record.sequenceNumber)))))
+                        acknowledgement: DurabilityAcknowledgement(kind: .storedRecord(cursor, record.sequenceNumber))))
+            )
         }
 
         while let input = await iterator.next() {
@@ -163,10 +180,14 @@ public struct GlucoseSession: Sendable {
                         await deliver(record, value, context: nil, at: now, missing: record.contextInformationFollows)
                     }
                 } catch {
-                    Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "0x2A18")]).increment()
-                    await emit(.malformed(MalformedPayload(
-                        characteristic: .glucoseMeasurement, bytes: value, error: error, receivedAt: now, delivery: .notification,
-                        acknowledgement: .none)))
+                    Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "0x2A18")])
+                        .increment()
+                    await emit(
+                        .malformed(
+                            MalformedPayload(
+                                characteristic: .glucoseMeasurement, bytes: value, error: error, receivedAt: now,
+                                delivery: .notification,
+                                acknowledgement: .none)))
                 }
             case .event(.notification(let handle, let value)) where handle == handles.context?.valueHandle:
                 do {
@@ -177,9 +198,12 @@ public struct GlucoseSession: Sendable {
                         earlyContexts[context.sequenceNumber] = (context, value)
                     }
                 } catch {
-                    await emit(.malformed(MalformedPayload(
-                        characteristic: .glucoseMeasurementContext, bytes: value, error: error, receivedAt: options.clock.now(),
-                        delivery: .notification, acknowledgement: .none)))
+                    await emit(
+                        .malformed(
+                            MalformedPayload(
+                                characteristic: .glucoseMeasurementContext, bytes: value, error: error,
+                                receivedAt: options.clock.now(),
+                                delivery: .notification, acknowledgement: .none)))
                 }
             case .event(.indication(let indication)) where indication.handle == handles.controlPoint.valueHandle:
                 try await gatt { () async throws(GATTError) in try await indication.acknowledgeDurable() }
@@ -198,8 +222,11 @@ public struct GlucoseSession: Sendable {
                 waitingForContext.removeAll()
                 switch response {
                 case .responseCode(_, let code) where code == .success || code == .noRecordsFound:
-                    await emit(.transferComplete(StoredRecordTransfer(
-                        announced: announced, delivered: delivered, responseCode: code, restartedFromFirstRecord: restarted)))
+                    await emit(
+                        .transferComplete(
+                            StoredRecordTransfer(
+                                announced: announced, delivered: delivered, responseCode: code,
+                                restartedFromFirstRecord: restarted)))
                     return
                 case .responseCode(let request, let code):
                     throw .recordAccessFailed(request: request, code: code)

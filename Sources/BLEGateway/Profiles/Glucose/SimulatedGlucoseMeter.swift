@@ -60,17 +60,25 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         self.now = now
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) meter".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) meter".utf8)))
         db.addPrimaryService(.glucoseService)
         measurementHandle = db.addCharacteristic(.glucoseMeasurement, properties: [.notify]).value
         contextHandle = db.addCharacteristic(.glucoseMeasurementContext, properties: [.notify]).value
         db.addCharacteristic(
             .glucoseFeature, properties: [.read],
-            value: .fixed(GlucoseFeature([.lowBatteryDetection, .sensorMalfunctionDetection, .sensorSampleSize, .sensorStripInsertionErrorDetection, .timeFault]).encoded()))
+            value: .fixed(
+                GlucoseFeature([
+                    .lowBatteryDetection, .sensorMalfunctionDetection, .sensorSampleSize,
+                    .sensorStripInsertionErrorDetection, .timeFault,
+                ]).encoded()))
         controlPointHandle = db.addCharacteristic(.recordAccessControlPoint, properties: [.write, .indicate]).value
-        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(
+            &db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
         var identity = configuration.identity
-        if identity.regulatoryCertification == nil { identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1011) }
+        if identity.regulatoryCertification == nil {
+            identity.regulatoryCertification = SimulatedRegulatoryData.continua(deviceClass: 0x1011)
+        }
         SimulatorDatabase.addDeviceInformation(&db, identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
         db.finishWithGenericAttribute()
@@ -81,8 +89,10 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
     /// `statusOnly`: a record without a concentration, only its sensor status (a strip error), as real meters keep.
     @discardableResult
     public func measure(
-        milligramsPerDeciliter: Int32, type: GlucoseSampleType = .capillaryPlasma, location: GlucoseSampleLocation = .finger,
-        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false, statusOnly: Bool = false,
+        milligramsPerDeciliter: Int32, type: GlucoseSampleType = .capillaryPlasma,
+        location: GlucoseSampleLocation = .finger,
+        status: GlucoseSensorStatus? = nil, context: GlucoseMeasurementContext? = nil, nan: Bool = false,
+        statusOnly: Bool = false,
         at instant: Date? = nil
     ) -> UInt16 {
         let sequence = nextSequence
@@ -138,7 +148,9 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
     private func write(_ handle: UInt16, _ value: [UInt8], _ link: SimulatorLink) async -> ATTErrorCode? {
         if handle == currentTimeHandle {
             guard configuration.clockWritable else { return .writeNotPermitted }
-            guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
+            guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else {
+                return .valueNotAllowed
+            }
             configuration.clock.set(to: time.dateTime, at: now())
             return nil
         }
@@ -205,7 +217,8 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         case .withinRangeOf(let range):
             return indices.filter {
                 let k = key(records[$0], range.filterType)
-                return !k.lexicographicallyPrecedes(range.minimum.orderKey) && !range.maximum.orderKey.lexicographicallyPrecedes(k)
+                return !k.lexicographicallyPrecedes(range.minimum.orderKey)
+                    && !range.maximum.orderKey.lexicographicallyPrecedes(k)
             }
         }
     }

@@ -6,7 +6,9 @@ extension HealthProfile {
     public static let healthThermometer = HealthProfile(
         id: "health_thermometer", serviceName: "Health Thermometer", service: .healthThermometerService,
         deviceName: "thermometer", appearanceCategories: [0x003],
-        characteristics: [TemperatureMeasurement.self, TemperatureType.self, IntermediateTemperature.self, MeasurementInterval.self],
+        characteristics: [
+            TemperatureMeasurement.self, TemperatureType.self, IntermediateTemperature.self, MeasurementInterval.self,
+        ],
         session: { client, _, options in HealthThermometerSession(client: client, options: options).run() },
         simulator: SimulatorRecipe(
             shortName: "thermo", model: "TH-2", systemIDBase: 0x09_0100, recordSpacing: 8 * 3600, streams: false
@@ -34,7 +36,10 @@ extension TemperatureMeasurement: HealthMeasurement {
         return [
             mapping.reading(
                 .bodyTemperature,
-                [ReadingComponent(metric: .bodyTemperature, value: ReadingMapping.value(record.value), unit: record.unit.ucum)],
+                [
+                    ReadingComponent(
+                        metric: .bodyTemperature, value: ReadingMapping.value(record.value), unit: record.unit.ucum)
+                ],
                 time: time)
         ]
     }

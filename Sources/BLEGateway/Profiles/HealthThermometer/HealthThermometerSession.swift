@@ -24,7 +24,8 @@ public struct HealthThermometerSession: Sendable {
     ) async throws(GATTError) {
         let database = try await SessionPrelude.discover(client, emit: emit)
         guard let service = database.service(.healthThermometerService),
-            let measurement = service.characteristic(.temperatureMeasurement), measurement.properties.contains(.indicate)
+            let measurement = service.characteristic(.temperatureMeasurement),
+            measurement.properties.contains(.indicate)
         else { throw .missing("the Health Thermometer Service with an indicating Temperature Measurement") }
         await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
         if let type = service.characteristic(.temperatureType), type.properties.contains(.read),
@@ -43,7 +44,9 @@ public struct HealthThermometerSession: Sendable {
         let inbox = SessionInbox(client: client)
         defer { inbox.finish() }
         let intermediate = service.characteristic(.intermediateTemperature)
-        if let intermediate, intermediate.properties.contains(.notify) { try await client.configure(intermediate, .notifications) }
+        if let intermediate, intermediate.properties.contains(.notify) {
+            try await client.configure(intermediate, .notifications)
+        }
         try await client.configure(measurement, .indications)
 
         for await input in inbox.stream {
@@ -55,7 +58,8 @@ public struct HealthThermometerSession: Sendable {
                 }
                 await emit(
                     decodedEvent(
-                        TemperatureMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
+                        TemperatureMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
                         acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
             case .event(.notification(let handle, let value)):
                 guard handle == intermediate?.valueHandle else { continue }

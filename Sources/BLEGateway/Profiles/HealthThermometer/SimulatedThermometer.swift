@@ -41,15 +41,20 @@ public actor SimulatedThermometer: SimulatedHealthDevice {
         self.now = now
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) thermometer".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) thermometer".utf8)))
         db.addPrimaryService(.healthThermometerService)
         measurementHandle = db.addCharacteristic(.temperatureMeasurement, properties: [.indicate]).value
         if !configuration.siteInMeasurement {
-            db.addCharacteristic(.temperatureType, properties: [.read], value: .fixed(TemperatureType(site: configuration.site).encoded()))
+            db.addCharacteristic(
+                .temperatureType, properties: [.read],
+                value: .fixed(TemperatureType(site: configuration.site).encoded()))
         }
         intermediateHandle = db.addCharacteristic(.intermediateTemperature, properties: [.notify]).value
-        db.addCharacteristic(.measurementInterval, properties: [.read], value: .fixed(MeasurementInterval(seconds: 0).encoded()))
-        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        db.addCharacteristic(
+            .measurementInterval, properties: [.read], value: .fixed(MeasurementInterval(seconds: 0).encoded()))
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(
+            &db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
         SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
         db.finishWithGenericAttribute()
@@ -109,7 +114,9 @@ public actor SimulatedThermometer: SimulatedHealthDevice {
 
     private func sendMeasurements(_ server: ATTServer) async {
         while let measurement = stored.first {
-            if configuration.sendsIntermediateTemperature, case .number(let mantissa, let exponent) = measurement.record.value {
+            if configuration.sendsIntermediateTemperature,
+                case .number(let mantissa, let exponent) = measurement.record.value
+            {
                 for step in [Int32(12), 6, 2] {
                     var settling = measurement.record
                     settling.value = .number(mantissa: mantissa - step * (exponent == -1 ? 1 : 10), exponent: exponent)
@@ -118,7 +125,9 @@ public actor SimulatedThermometer: SimulatedHealthDevice {
             }
             sentCount += 1
             var payload = measurement.encoded()
-            if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+            if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 {
+                payload = payload.truncatedByOne
+            }
             guard await server.indicate(measurementHandle, payload) else { return }  // link gone: keep it
             confirmedMeasurements.append(measurement)
             stored.removeFirst()

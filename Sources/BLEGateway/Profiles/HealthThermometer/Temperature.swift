@@ -40,11 +40,13 @@ public struct TemperatureSite: Hashable, Sendable, CustomStringConvertible {
     public static let tympanum = TemperatureSite(raw: 9)
 
     private static let names = [
-        1: "Armpit", 2: "Body (general)", 3: "Ear (usually earlobe)", 4: "Finger", 5: "Gastro-intestinal Tract", 6: "Mouth",
+        1: "Armpit", 2: "Body (general)", 3: "Ear (usually earlobe)", 4: "Finger", 5: "Gastro-intestinal Tract",
+        6: "Mouth",
         7: "Rectum", 8: "Toe", 9: "Tympanum (ear drum)",
     ]
     private static let keys = [
-        1: "armpit", 2: "body", 3: "ear_lobe", 4: "finger", 5: "gastrointestinal_tract", 6: "mouth", 7: "rectum", 8: "toe",
+        1: "armpit", 2: "body", 3: "ear_lobe", 4: "finger", 5: "gastrointestinal_tract", 6: "mouth", 7: "rectum",
+        8: "toe",
         9: "tympanum",
     ]
 
@@ -71,7 +73,9 @@ public struct TemperatureRecord: Hashable, Sendable {
     public var site: TemperatureSite?
     public var reservedFlags: UInt8 = 0
 
-    public init(unit: TemperatureUnit = .celsius, value: MedicalFloat, timeStamp: DateTime? = nil, site: TemperatureSite? = nil) {
+    public init(
+        unit: TemperatureUnit = .celsius, value: MedicalFloat, timeStamp: DateTime? = nil, site: TemperatureSite? = nil
+    ) {
         (self.unit, self.value, self.timeStamp, self.site) = (unit, value, timeStamp, site)
     }
 
@@ -130,7 +134,8 @@ public struct TemperatureMeasurement: CharacteristicValue, Hashable {
     public init(record: TemperatureRecord) { self.record = record }
 
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
-        record = try TemperatureRecord(decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
+        record = try TemperatureRecord(
+            decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
     }
 
     public func encoded() -> [UInt8] { record.encoded() }
@@ -147,7 +152,8 @@ public struct IntermediateTemperature: CharacteristicValue, Hashable {
     public init(record: TemperatureRecord) { self.record = record }
 
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
-        record = try TemperatureRecord(decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
+        record = try TemperatureRecord(
+            decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
     }
 
     public func encoded() -> [UInt8] { record.encoded() }

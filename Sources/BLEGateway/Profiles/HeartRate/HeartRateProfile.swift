@@ -48,18 +48,23 @@ extension HeartRateMeasurement: HealthMeasurement {
         if sensorContact == .notDetected { mapping.flags.insert(.noSensorContact) }
         let time = mapping.time(deviceTime: nil)
         var components = [
-            ReadingComponent(metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(heartRate.intValue), exponent: 0)), unit: "/min")
+            ReadingComponent(
+                metric: .heartRate, value: .quantity(DecimalQuantity(mantissa: Int64(heartRate.intValue), exponent: 0)),
+                unit: "/min")
         ]
         for interval in rrIntervals ?? [] {
             // ticks / 1024 s = ticks × 9765625 × 10⁻¹⁰ s, exactly.
             components.append(
                 ReadingComponent(
-                    metric: .rrInterval, value: .quantity(DecimalQuantity(mantissa: Int64(interval.ticks) * 9_765_625, exponent: -10)),
+                    metric: .rrInterval,
+                    value: .quantity(DecimalQuantity(mantissa: Int64(interval.ticks) * 9_765_625, exponent: -10)),
                     unit: "s"))
         }
         if let energyExpended {
             components.append(
-                ReadingComponent(metric: .energyExpended, value: .quantity(DecimalQuantity(mantissa: Int64(energyExpended), exponent: 0)), unit: "kJ"))
+                ReadingComponent(
+                    metric: .energyExpended,
+                    value: .quantity(DecimalQuantity(mantissa: Int64(energyExpended), exponent: 0)), unit: "kJ"))
         }
         return [mapping.reading(.heartRate, components, time: time)]
     }

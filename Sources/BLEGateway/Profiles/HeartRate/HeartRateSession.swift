@@ -12,12 +12,14 @@ public struct HeartRateSession: Sendable {
     }
 
     /// Resets the strap's Energy Expended counter (Heart Rate Control Point, op code 1).
-    public static func resetEnergyExpended(client: GATTClient, database: DiscoveredDatabase) async throws(ProfileError) {
+    public static func resetEnergyExpended(client: GATTClient, database: DiscoveredDatabase) async throws(ProfileError)
+    {
         guard let controlPoint = database.characteristic(.heartRateControlPoint, in: .heartRateService) else {
             throw .missing("the Heart Rate Control Point (energy expended is not supported)")
         }
         do {
-            try await client.write(handle: controlPoint.valueHandle, value: HeartRateControlPoint(opCode: .resetEnergyExpended).encoded())
+            try await client.write(
+                handle: controlPoint.valueHandle, value: HeartRateControlPoint(opCode: .resetEnergyExpended).encoded())
         } catch {
             throw .gatt(error)
         }
@@ -32,11 +34,11 @@ public struct HeartRateSession: Sendable {
     ) async throws(GATTError) {
         let database = try await SessionPrelude.discover(client, emit: emit)
         guard let service = database.service(.heartRateService),
-              let measurement = service.characteristic(.heartRateMeasurement), measurement.properties.contains(.notify)
+            let measurement = service.characteristic(.heartRateMeasurement), measurement.properties.contains(.notify)
         else { throw .missing("the Heart Rate Service with a notifying Heart Rate Measurement") }
         await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
         if let location = service.characteristic(.bodySensorLocation), location.properties.contains(.read),
-           let value = try? BodySensorLocation(decoding: try await client.read(handle: location.valueHandle))
+            let value = try? BodySensorLocation(decoding: try await client.read(handle: location.valueHandle))
         {
             await emit(.characteristicRead(value))
         }

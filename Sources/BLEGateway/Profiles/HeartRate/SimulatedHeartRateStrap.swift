@@ -41,7 +41,8 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
         state = configuration.seed
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) strap".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) strap".utf8)))
         db.addPrimaryService(.heartRateService)
         measurementHandle = db.addCharacteristic(.heartRateMeasurement, properties: [.notify]).value
         db.addCharacteristic(.bodySensorLocation, properties: [.read], value: .fixed(configuration.location.encoded()))
@@ -64,7 +65,8 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
         let beats = rate >= 90 ? 2 : 1
         let rr = (0..<beats).map { HeartRateMeasurement.RRInterval(ticks: ticks &+ UInt16($0)) }
         if configuration.sendsEnergyExpended { energyExpended &+= UInt16(rate / 20) }
-        let contact: HeartRateMeasurement.SensorContact = configuration.contactLostAt.contains(sent) ? .notDetected : .detected
+        let contact: HeartRateMeasurement.SensorContact =
+            configuration.contactLostAt.contains(sent) ? .notDetected : .detected
         sent += 1
         return HeartRateMeasurement(
             heartRate: configuration.uses16BitValues ? .uint16(UInt16(rate)) : .uint8(UInt8(clamping: rate)),
@@ -89,7 +91,9 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
             while configuration.count.map({ index < $0 }) ?? true {
                 var payload = nextMeasurement().encoded()
                 index += 1
-                if let every = configuration.faults.malformedEvery, every > 0, index % every == 0 { payload = payload.truncatedByOne }
+                if let every = configuration.faults.malformedEvery, every > 0, index % every == 0 {
+                    payload = payload.truncatedByOne
+                }
                 guard await server.notify(measurementHandle, payload) else { break }
                 try? await Task.sleep(for: configuration.interval)
             }

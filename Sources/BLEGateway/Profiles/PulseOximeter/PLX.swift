@@ -38,7 +38,8 @@ public struct PLXMeasurementStatus: OptionSet, Hashable, Sendable {
     public static let named: [(PLXMeasurementStatus, String)] = [
         (.measurementOngoing, "measurement_ongoing"), (.earlyEstimatedData, "early_estimated_data"),
         (.validatedData, "validated_data"), (.fullyQualifiedData, "fully_qualified_data"),
-        (.dataFromMeasurementStorage, "data_from_measurement_storage"), (.dataForDemonstration, "data_for_demonstration"),
+        (.dataFromMeasurementStorage, "data_from_measurement_storage"),
+        (.dataForDemonstration, "data_for_demonstration"),
         (.dataForTesting, "data_for_testing"), (.calibrationOngoing, "calibration_ongoing"),
         (.measurementUnavailable, "measurement_unavailable"),
         (.questionableMeasurementDetected, "questionable_measurement_detected"),
@@ -85,8 +86,10 @@ public struct PLXDeviceAndSensorStatus: OptionSet, Hashable, Sendable {
         (.signalProcessingIrregularityDetected, "signal_processing_irregularity_detected"),
         (.inadequateSignalDetected, "inadequate_signal_detected"), (.poorSignalDetected, "poor_signal_detected"),
         (.lowPerfusionDetected, "low_perfusion_detected"), (.erraticSignalDetected, "erratic_signal_detected"),
-        (.nonpulsatileSignalDetected, "nonpulsatile_signal_detected"), (.questionablePulseDetected, "questionable_pulse_detected"),
-        (.signalAnalysisOngoing, "signal_analysis_ongoing"), (.sensorInterferenceDetected, "sensor_interference_detected"),
+        (.nonpulsatileSignalDetected, "nonpulsatile_signal_detected"),
+        (.questionablePulseDetected, "questionable_pulse_detected"),
+        (.signalAnalysisOngoing, "signal_analysis_ongoing"),
+        (.sensorInterferenceDetected, "sensor_interference_detected"),
         (.sensorUnconnectedToUser, "sensor_unconnected_to_user"), (.unknownSensorConnected, "unknown_sensor_connected"),
         (.sensorDisplaced, "sensor_displaced"), (.sensorMalfunctioning, "sensor_malfunctioning"),
         (.sensorDisconnected, "sensor_disconnected"),
@@ -130,7 +133,9 @@ extension PayloadReader {
         PLXMeasurementStatus(rawValue: try uint16(field))
     }
 
-    mutating func plxDeviceAndSensorStatus(_ field: String) throws(CharacteristicDecodeError) -> PLXDeviceAndSensorStatus {
+    mutating func plxDeviceAndSensorStatus(_ field: String) throws(CharacteristicDecodeError)
+        -> PLXDeviceAndSensorStatus
+    {
         PLXDeviceAndSensorStatus(rawValue: try uint24(field))
     }
 }
@@ -171,7 +176,8 @@ public struct PLXSpotCheckMeasurement: CharacteristicValue, Hashable {
         value = try SpO2PR(reading: &reader, "spo2pr_spot_check")
         timeStamp = try flags & 0x01 != 0 ? DateTime(reading: &reader, field: "timestamp", reservedValues: .keep) : nil
         measurementStatus = try flags & 0x02 != 0 ? reader.plxMeasurementStatus("measurement_status") : nil
-        deviceAndSensorStatus = try flags & 0x04 != 0 ? reader.plxDeviceAndSensorStatus("device_and_sensor_status") : nil
+        deviceAndSensorStatus =
+            try flags & 0x04 != 0 ? reader.plxDeviceAndSensorStatus("device_and_sensor_status") : nil
         pulseAmplitudeIndex = try flags & 0x08 != 0 ? reader.sfloat("pulse_amplitude_index") : nil
         deviceClockNotSet = flags & 0x10 != 0
         if reservedFlags == 0 { try reader.finish() }
@@ -241,7 +247,8 @@ public struct PLXContinuousMeasurement: CharacteristicValue, Hashable {
         fast = try flags & 0x01 != 0 ? SpO2PR(reading: &reader, "spo2pr_fast") : nil
         slow = try flags & 0x02 != 0 ? SpO2PR(reading: &reader, "spo2pr_slow") : nil
         measurementStatus = try flags & 0x04 != 0 ? reader.plxMeasurementStatus("measurement_status") : nil
-        deviceAndSensorStatus = try flags & 0x08 != 0 ? reader.plxDeviceAndSensorStatus("device_and_sensor_status") : nil
+        deviceAndSensorStatus =
+            try flags & 0x08 != 0 ? reader.plxDeviceAndSensorStatus("device_and_sensor_status") : nil
         pulseAmplitudeIndex = try flags & 0x10 != 0 ? reader.sfloat("pulse_amplitude_index") : nil
         if reservedFlags == 0 { try reader.finish() }
     }
@@ -317,8 +324,16 @@ public struct PLXFeatures: CharacteristicValue, Hashable {
         deviceAndSensorStatusSupport: PLXDeviceAndSensorStatus? = nil
     ) {
         var supported = supported
-        if measurementStatusSupport != nil { supported.insert(.measurementStatus) } else { supported.remove(.measurementStatus) }
-        if deviceAndSensorStatusSupport != nil { supported.insert(.deviceAndSensorStatus) } else { supported.remove(.deviceAndSensorStatus) }
+        if measurementStatusSupport != nil {
+            supported.insert(.measurementStatus)
+        } else {
+            supported.remove(.measurementStatus)
+        }
+        if deviceAndSensorStatusSupport != nil {
+            supported.insert(.deviceAndSensorStatus)
+        } else {
+            supported.remove(.deviceAndSensorStatus)
+        }
         (self.supported, self.measurementStatusSupport, self.deviceAndSensorStatusSupport) =
             (supported, measurementStatusSupport, deviceAndSensorStatusSupport)
     }
@@ -348,7 +363,9 @@ public struct PLXFeatures: CharacteristicValue, Hashable {
         ]
         let reserved = supported.rawValue & 0xFF00
         if reserved != 0 { members.append(("reserved_feature_bits", .int(reserved))) }
-        if let measurementStatusSupport { members.append(("measurement_status_support", measurementStatusSupport.json)) }
+        if let measurementStatusSupport {
+            members.append(("measurement_status_support", measurementStatusSupport.json))
+        }
         if let deviceAndSensorStatusSupport {
             members.append(("device_and_sensor_status_support", deviceAndSensorStatusSupport.json))
         }

@@ -4,7 +4,8 @@ import Provenance
 extension HealthProfile {
     /// Pulse Oximeter (0x1822): spot-checks indicated (stored ones through the RACP), continuous measurements notified.
     public static let pulseOximeter = HealthProfile(
-        id: "pulse_oximeter", serviceName: "Pulse Oximeter", service: .pulseOximeterService, deviceName: "pulse oximeter",
+        id: "pulse_oximeter", serviceName: "Pulse Oximeter", service: .pulseOximeterService,
+        deviceName: "pulse oximeter",
         appearanceCategories: [0x031],
         characteristics: [PLXSpotCheckMeasurement.self, PLXContinuousMeasurement.self, PLXFeatures.self],
         session: { client, _, options in PulseOximeterSession(client: client, options: options).run() },
@@ -37,12 +38,16 @@ private func oximetryReadings(
             .questionableMeasurementDetected, .invalidMeasurementDetected,
         ]
         if !measurementStatus.isDisjoint(with: doubtful) { mapping.flags.insert(.sensorAnnunciation) }
-        if !measurementStatus.isDisjoint(with: [.dataForDemonstration, .dataForTesting]) { mapping.flags.insert(.testData) }
+        if !measurementStatus.isDisjoint(with: [.dataForDemonstration, .dataForTesting]) {
+            mapping.flags.insert(.testData)
+        }
         if measurementStatus.reservedBits != 0 { mapping.flags.insert(.unknownStatus) }
     }
     if let sensorStatus {
         labels += sensorStatus.names
-        if !sensorStatus.subtracting(.extendedDisplayUpdateOngoing).intersection(PLXDeviceAndSensorStatus(rawValue: 0xFFFF)).isEmpty {
+        if !sensorStatus.subtracting(.extendedDisplayUpdateOngoing).intersection(
+            PLXDeviceAndSensorStatus(rawValue: 0xFFFF)
+        ).isEmpty {
             mapping.flags.insert(.sensorAnnunciation)
         }
         if sensorStatus.reservedBits != 0 { mapping.flags.insert(.unknownStatus) }
@@ -52,12 +57,14 @@ private func oximetryReadings(
     let time = mapping.time(deviceTime: timeStamp)
     var saturation = [ReadingComponent(metric: .oxygenSaturation, value: ReadingMapping.value(pair.spO2), unit: "%")]
     if let pulseAmplitudeIndex {
-        saturation.append(ReadingComponent(metric: .pulseAmplitudeIndex, value: ReadingMapping.value(pulseAmplitudeIndex), unit: "%"))
+        saturation.append(
+            ReadingComponent(metric: .pulseAmplitudeIndex, value: ReadingMapping.value(pulseAmplitudeIndex), unit: "%"))
     }
     return [
         mapping.reading(.oxygenSaturation, saturation, time: time),
         mapping.reading(
-            .oximetryPulseRate, [ReadingComponent(metric: .oximetryPulseRate, value: ReadingMapping.value(pair.pulseRate), unit: "/min")],
+            .oximetryPulseRate,
+            [ReadingComponent(metric: .oximetryPulseRate, value: ReadingMapping.value(pair.pulseRate), unit: "/min")],
             time: time),
     ]
 }

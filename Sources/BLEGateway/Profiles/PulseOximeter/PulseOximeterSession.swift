@@ -46,9 +46,15 @@ public struct PulseOximeterSession: Sendable {
         } catch {
             throw .gatt(error)
         }
-        guard let service = database.service(.pulseOximeterService) else { throw .missing("the Pulse Oximeter Service") }
-        let spotCheck = service.characteristic(.plxSpotCheckMeasurement).flatMap { $0.properties.contains(.indicate) ? $0 : nil }
-        let continuous = service.characteristic(.plxContinuousMeasurement).flatMap { $0.properties.contains(.notify) ? $0 : nil }
+        guard let service = database.service(.pulseOximeterService) else {
+            throw .missing("the Pulse Oximeter Service")
+        }
+        let spotCheck = service.characteristic(.plxSpotCheckMeasurement).flatMap {
+            $0.properties.contains(.indicate) ? $0 : nil
+        }
+        let continuous = service.characteristic(.plxContinuousMeasurement).flatMap {
+            $0.properties.contains(.notify) ? $0 : nil
+        }
         guard spotCheck != nil || continuous != nil else {
             throw .missing("an indicating PLX Spot-Check Measurement or a notifying PLX Continuous Measurement")
         }
@@ -69,7 +75,8 @@ public struct PulseOximeterSession: Sendable {
         let controlPoint = service.characteristic(.recordAccessControlPoint).flatMap {
             $0.properties.contains(.indicate) && $0.properties.contains(.write) ? $0 : nil
         }
-        let storesRecords = spotCheck != nil && controlPoint != nil && features?.supported.contains(.spotCheckStorage) == true
+        let storesRecords =
+            spotCheck != nil && controlPoint != nil && features?.supported.contains(.spotCheckStorage) == true
 
         let inbox = SessionInbox(client: client)
         defer { inbox.finish() }
@@ -83,7 +90,8 @@ public struct PulseOximeterSession: Sendable {
             if storesRecords, let controlPoint {
                 try await client.configure(controlPoint, .indications)
                 try await client.write(
-                    handle: controlPoint.valueHandle, value: RACPRequest.reportNumberOfStoredRecords(.allRecords).encoded())
+                    handle: controlPoint.valueHandle,
+                    value: RACPRequest.reportNumberOfStoredRecords(.allRecords).encoded())
                 transfer = .counting
                 deadline = inbox.schedule(1, after: options.procedureTimeout)
             }
@@ -107,7 +115,8 @@ public struct PulseOximeterSession: Sendable {
             deadline?.cancel()
             deadline = nil
             transfer = .idle
-            await emit(.transferComplete(StoredRecordTransfer(announced: announced, delivered: delivered, responseCode: code)))
+            await emit(
+                .transferComplete(StoredRecordTransfer(announced: announced, delivered: delivered, responseCode: code)))
         }
 
         for await input in inbox.stream {
@@ -143,7 +152,10 @@ public struct PulseOximeterSession: Sendable {
                     } else {
                         await finish(announced: announced, code)
                     }
-                case (.deleting(let announced, let reportCode), .responseCode(RACPOpCode.deleteStoredRecords.rawValue, let code)):
+                case (
+                    .deleting(let announced, let reportCode),
+                    .responseCode(RACPOpCode.deleteStoredRecords.rawValue, let code)
+                ):
                     if code != .success {
                         Counter(label: "gatewayd_racp_delete_failures_total").increment()
                     }
@@ -156,7 +168,8 @@ public struct PulseOximeterSession: Sendable {
                 Counter(label: "gatewayd_racp_records_fetched_total").increment()
                 await emit(
                     decodedEvent(
-                        PLXSpotCheckMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
+                        PLXSpotCheckMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
                         acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
             case .event(.indication(let indication)):
                 do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // not a reading
@@ -170,7 +183,8 @@ public struct PulseOximeterSession: Sendable {
                 guard case .idle = transfer else {
                     let seconds = Double(options.procedureTimeout.components.seconds)
                     if let controlPoint {
-                        try? await client.write(handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
+                        try? await client.write(
+                            handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
                     }
                     throw .procedureTimeout(seconds: seconds)
                 }

@@ -55,18 +55,21 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
         self.now = now
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) oximeter".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) oximeter".utf8)))
         db.addPrimaryService(.pulseOximeterService)
         spotCheckHandle = db.addCharacteristic(.plxSpotCheckMeasurement, properties: [.indicate]).value
         continuousHandle = db.addCharacteristic(.plxContinuousMeasurement, properties: [.notify]).value
         let features = PLXFeatures(
             supported: configuration.storesSpotChecks
-                ? [.spotCheckStorage, .spotCheckTimestamp, .pulseAmplitudeIndex] : [.spotCheckTimestamp, .pulseAmplitudeIndex],
+                ? [.spotCheckStorage, .spotCheckTimestamp, .pulseAmplitudeIndex]
+                : [.spotCheckTimestamp, .pulseAmplitudeIndex],
             measurementStatusSupport: [.dataFromMeasurementStorage, .questionableMeasurementDetected, .validatedData],
             deviceAndSensorStatusSupport: [.lowPerfusionDetected, .sensorDisplaced, .erraticSignalDetected])
         db.addCharacteristic(.plxFeatures, properties: [.read], value: .fixed(features.encoded()))
         controlPointHandle = db.addCharacteristic(.recordAccessControlPoint, properties: [.write, .indicate]).value
-        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(
+            &db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
         SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
         db.finishWithGenericAttribute()
@@ -80,8 +83,10 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
     ) {
         stored.append(
             PLXSpotCheckMeasurement(
-                value: SpO2PR(spO2: spO2, pulseRate: pulseRate), timeStamp: configuration.clock.dateTime(at: instant ?? now()),
-                measurementStatus: status, deviceAndSensorStatus: sensor, pulseAmplitudeIndex: .number(mantissa: 42, exponent: -1)))
+                value: SpO2PR(spO2: spO2, pulseRate: pulseRate),
+                timeStamp: configuration.clock.dateTime(at: instant ?? now()),
+                measurementStatus: status, deviceAndSensorStatus: sensor,
+                pulseAmplitudeIndex: .number(mantissa: 42, exponent: -1)))
     }
 
     /// Plausible spot-checks: SpO2 93-99 %, pulse 55-94/min; one in six with low perfusion (doubtful), every eighth
@@ -96,7 +101,8 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
                 continue
             }
             measure(
-                spO2: .number(mantissa: Int32(93 + r % 7), exponent: 0), pulseRate: .number(mantissa: Int32(55 + (r >> 8) % 40), exponent: 0),
+                spO2: .number(mantissa: Int32(93 + r % 7), exponent: 0),
+                pulseRate: .number(mantissa: Int32(55 + (r >> 8) % 40), exponent: 0),
                 status: [.validatedData], sensor: r % 6 == 0 ? [.lowPerfusionDetected] : [], at: instant)
         }
     }
@@ -152,15 +158,21 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
     private func nextContinuous() -> PLXContinuousMeasurement {
         let r = SimulatedReadings.next(&state)
         return PLXContinuousMeasurement(
-            normal: SpO2PR(spO2: .number(mantissa: Int32(95 + r % 4), exponent: 0), pulseRate: .number(mantissa: Int32(60 + (r >> 8) % 20), exponent: 0)),
-            fast: SpO2PR(spO2: .number(mantissa: Int32(94 + r % 5), exponent: 0), pulseRate: .number(mantissa: Int32(58 + (r >> 16) % 24), exponent: 0)),
+            normal: SpO2PR(
+                spO2: .number(mantissa: Int32(95 + r % 4), exponent: 0),
+                pulseRate: .number(mantissa: Int32(60 + (r >> 8) % 20), exponent: 0)),
+            fast: SpO2PR(
+                spO2: .number(mantissa: Int32(94 + r % 5), exponent: 0),
+                pulseRate: .number(mantissa: Int32(58 + (r >> 16) % 24), exponent: 0)),
             measurementStatus: [.validatedData], pulseAmplitudeIndex: .number(mantissa: 38, exponent: -1))
     }
 
     private func send(_ measurement: PLXSpotCheckMeasurement, _ server: ATTServer) async -> Bool {
         sentCount += 1
         var payload = measurement.encoded()
-        if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+        if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 {
+            payload = payload.truncatedByOne
+        }
         guard await server.indicate(spotCheckHandle, payload) else { return false }  // link gone: keep it
         confirmedSpotChecks.append(measurement)
         return true
@@ -182,7 +194,9 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
     private func write(_ handle: UInt16, _ value: [UInt8], _ link: SimulatorLink) async -> ATTErrorCode? {
         if handle == currentTimeHandle {
             guard configuration.clockWritable else { return .writeNotPermitted }
-            guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
+            guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else {
+                return .valueNotAllowed
+            }
             configuration.clock.set(to: time.dateTime, at: now())
             return nil
         }

@@ -29,7 +29,9 @@ public actor SimulatedScale: SimulatedHealthDevice {
         public var weightConfirmed = false
     }
 
-    public nonisolated var profile: HealthProfile { configuration.hasWeightScaleService ? .weightScale : .bodyComposition }
+    public nonisolated var profile: HealthProfile {
+        configuration.hasWeightScaleService ? .weightScale : .bodyComposition
+    }
     private nonisolated let configuration: Configuration
     public private(set) var stored: [Weighing] = []
     /// Every weighing whose last indication the collector confirmed, in order.
@@ -48,20 +50,27 @@ public actor SimulatedScale: SimulatedHealthDevice {
         clock = configuration.clock
         var db = AttributeDatabase()
         db.addPrimaryService(.genericAccessService)
-        db.addCharacteristic(.deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) scale".utf8)))
+        db.addCharacteristic(
+            .deviceName, properties: [.read], value: .fixed(Array("\(configuration.identity.model) scale".utf8)))
         if configuration.hasWeightScaleService {
             db.addPrimaryService(.weightScaleService)
             weightHandle = db.addCharacteristic(.weightMeasurement, properties: [.indicate]).value
             db.addCharacteristic(
                 .weightScaleFeature, properties: [.read],
-                value: .fixed(WeightScaleFeature(timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3).encoded()))
+                value: .fixed(
+                    WeightScaleFeature(
+                        timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3
+                    ).encoded()))
         } else {
             weightHandle = nil
         }
         db.addPrimaryService(.bodyCompositionService)
         compositionHandle = db.addCharacteristic(.bodyCompositionMeasurement, properties: [.indicate]).value
-        db.addCharacteristic(.bodyCompositionFeature, properties: [.read], value: .fixed(BodyCompositionFeature(rawValue: 0x7FF | 7 << 11).encoded()))
-        currentTimeHandle = SimulatorDatabase.addCurrentTime(&db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
+        db.addCharacteristic(
+            .bodyCompositionFeature, properties: [.read],
+            value: .fixed(BodyCompositionFeature(rawValue: 0x7FF | 7 << 11).encoded()))
+        currentTimeHandle = SimulatorDatabase.addCurrentTime(
+            &db, writable: configuration.clockWritable, zone: configuration.clock.timeZone)
         SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
         SimulatorDatabase.addBattery(&db, percent: configuration.batteryPercent)
         db.finishWithGenericAttribute()
@@ -70,7 +79,9 @@ public actor SimulatedScale: SimulatedHealthDevice {
 
     /// Weighs user `user` now (or at `instant`): `kilograms` in 0.005 kg steps, body fat in 0.1 % steps, the rest
     /// derived; `height` in millimetres (BMI from it). Imperial scales send the same in pounds and inches.
-    public func measure(user: UInt8, weightSteps: UInt16, bodyFatTenths: UInt16, heightMillimetres: UInt16, at instant: Date? = nil) {
+    public func measure(
+        user: UInt8, weightSteps: UInt16, bodyFatTenths: UInt16, heightMillimetres: UInt16, at instant: Date? = nil
+    ) {
         let stamp = clock.dateTime(at: instant ?? now())
         let kilograms = Double(weightSteps) * 0.005
         let metres = Double(heightMillimetres) / 1000
@@ -84,9 +95,11 @@ public actor SimulatedScale: SimulatedHealthDevice {
             bmiAndHeight: (ScaleValue(raw: bmiTenths), ScaleValue(raw: heightRaw)))
         let composition = BodyCompositionMeasurement(
             units: units, bodyFatPercentage: ScaleValue(raw: bodyFatTenths), timeStamp: stamp, userID: user,
-            basalMetabolism: ScaleValue(raw: UInt16(kilograms * 100)), musclePercentage: ScaleValue(raw: 1000 - bodyFatTenths - 180),
+            basalMetabolism: ScaleValue(raw: UInt16(kilograms * 100)),
+            musclePercentage: ScaleValue(raw: 1000 - bodyFatTenths - 180),
             muscleMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.9)), fatFreeMass: ScaleValue(raw: fatFree),
-            softLeanMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.93)), bodyWaterMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.73)),
+            softLeanMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.93)),
+            bodyWaterMass: ScaleValue(raw: UInt16(Double(fatFree) * 0.73)),
             impedance: ScaleValue(raw: 5123), weight: ScaleValue(raw: weightRaw), height: ScaleValue(raw: heightRaw))
         stored.append(Weighing(weight: weight, composition: composition))
     }
@@ -104,7 +117,8 @@ public actor SimulatedScale: SimulatedHealthDevice {
             let instant = end.map { $0.addingTimeInterval(-Double(count - 1 - index) * spacing) }
             let (base, height): (UInt16, UInt16) = user % 2 == 1 ? (12_460, 1600) : (15_700, 1750)
             measure(
-                user: user, weightSteps: base + UInt16(r % 200), bodyFatTenths: 220 + UInt16((r >> 8) % 80), heightMillimetres: height,
+                user: user, weightSteps: base + UInt16(r % 200), bodyFatTenths: 220 + UInt16((r >> 8) % 80),
+                heightMillimetres: height,
                 at: instant)
         }
     }
@@ -146,7 +160,9 @@ public actor SimulatedScale: SimulatedHealthDevice {
     private func indicate(_ handle: UInt16, _ bytes: [UInt8], _ server: ATTServer) async -> Bool {
         sentCount += 1
         var payload = bytes
-        if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 { payload = payload.truncatedByOne }
+        if let every = configuration.faults.malformedEvery, every > 0, sentCount % every == 0 {
+            payload = payload.truncatedByOne
+        }
         return await server.indicate(handle, payload)
     }
 
@@ -154,7 +170,8 @@ public actor SimulatedScale: SimulatedHealthDevice {
         let compositionSubscribed = await link.isSubscribed(compositionHandle, .indications)
         while var weighing = stored.first {
             if let weightHandle, !weighing.weightConfirmed {
-                guard await indicate(weightHandle, weighing.weight.encoded(), server) else { return }  // link gone: keep it
+                // link gone: keep it
+                guard await indicate(weightHandle, weighing.weight.encoded(), server) else { return }
                 weighing.weightConfirmed = true
                 stored[0] = weighing
             }

@@ -45,9 +45,13 @@ public struct ScaleValue: Hashable, Sendable {
     public var isUnsuccessful: Bool { raw == 0xFFFF }
 
     /// A mass: 0.005 kg or 0.01 lb a step, exactly.
-    func mass(_ units: MassUnits) -> ScaleDecimal { units == .si ? ScaleDecimal(Int64(raw) * 5, -3) : ScaleDecimal(Int64(raw), -2) }
+    func mass(_ units: MassUnits) -> ScaleDecimal {
+        units == .si ? ScaleDecimal(Int64(raw) * 5, -3) : ScaleDecimal(Int64(raw), -2)
+    }
     /// A length: 0.001 m or 0.1 in a step.
-    func length(_ units: MassUnits) -> ScaleDecimal { units == .si ? ScaleDecimal(Int64(raw), -3) : ScaleDecimal(Int64(raw), -1) }
+    func length(_ units: MassUnits) -> ScaleDecimal {
+        units == .si ? ScaleDecimal(Int64(raw), -3) : ScaleDecimal(Int64(raw), -1)
+    }
     /// A tenth: BMI, percentages, ohms.
     var tenths: ScaleDecimal { ScaleDecimal(Int64(raw), -1) }
     /// Whole units: basal metabolism in kJ.
@@ -161,8 +165,12 @@ public struct WeightScaleFeature: CharacteristicValue, Hashable {
 
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public init(timeStamp: Bool, multipleUsers: Bool, bmi: Bool, weightResolution: UInt32 = 0, heightResolution: UInt32 = 0) {
-        rawValue = (timeStamp ? 1 : 0) | (multipleUsers ? 2 : 0) | (bmi ? 4 : 0) | (weightResolution & 0xF) << 3 | (heightResolution & 0x7) << 7
+    public init(
+        timeStamp: Bool, multipleUsers: Bool, bmi: Bool, weightResolution: UInt32 = 0, heightResolution: UInt32 = 0
+    ) {
+        rawValue =
+            (timeStamp ? 1 : 0) | (multipleUsers ? 2 : 0) | (bmi ? 4 : 0) | (weightResolution & 0xF) << 3
+            | (heightResolution & 0x7) << 7
     }
 
     public var timeStampSupported: Bool { rawValue & 1 != 0 }
@@ -186,17 +194,29 @@ public struct WeightScaleFeature: CharacteristicValue, Hashable {
     }
 
     static let weightResolutions = [
-        "not specified", "0.5 kg or 1 lb", "0.2 kg or 0.5 lb", "0.1 kg or 0.2 lb", "0.05 kg or 0.1 lb", "0.02 kg or 0.05 lb",
+        "not specified", "0.5 kg or 1 lb", "0.2 kg or 0.5 lb", "0.1 kg or 0.2 lb", "0.05 kg or 0.1 lb",
+        "0.02 kg or 0.05 lb",
         "0.01 kg or 0.02 lb", "0.005 kg or 0.01 lb",
     ]
     static let heightResolutions = ["not specified", "0.01 m or 1 in", "0.005 m or 0.5 in", "0.001 m or 0.1 in"]
 
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [
-            ("time_stamp_supported", .bool(timeStampSupported)), ("multiple_users_supported", .bool(multipleUsersSupported)),
+            ("time_stamp_supported", .bool(timeStampSupported)),
+            ("multiple_users_supported", .bool(multipleUsersSupported)),
             ("bmi_supported", .bool(bmiSupported)),
-            ("weight_resolution", .string(Self.weightResolutions.indices.contains(Int(weightResolution)) ? Self.weightResolutions[Int(weightResolution)] : "reserved (\(weightResolution))")),
-            ("height_resolution", .string(Self.heightResolutions.indices.contains(Int(heightResolution)) ? Self.heightResolutions[Int(heightResolution)] : "reserved (\(heightResolution))")),
+            (
+                "weight_resolution",
+                .string(
+                    Self.weightResolutions.indices.contains(Int(weightResolution))
+                        ? Self.weightResolutions[Int(weightResolution)] : "reserved (\(weightResolution))")
+            ),
+            (
+                "height_resolution",
+                .string(
+                    Self.heightResolutions.indices.contains(Int(heightResolution))
+                        ? Self.heightResolutions[Int(heightResolution)] : "reserved (\(heightResolution))")
+            ),
         ]
         if rawValue >> 10 != 0 { members.append(("reserved_bits", .int(rawValue & ~0x3FF))) }
         return .object(members)
@@ -235,7 +255,9 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
         fatFreeMass: ScaleValue? = nil, softLeanMass: ScaleValue? = nil, bodyWaterMass: ScaleValue? = nil,
         impedance: ScaleValue? = nil, weight: ScaleValue? = nil, height: ScaleValue? = nil, multiplePacket: Bool = false
     ) {
-        (self.units, self.bodyFatPercentage, self.timeStamp, self.userID) = (units, bodyFatPercentage, timeStamp, userID)
+        (self.units, self.bodyFatPercentage, self.timeStamp, self.userID) = (
+            units, bodyFatPercentage, timeStamp, userID
+        )
         (self.basalMetabolism, self.musclePercentage, self.muscleMass) = (basalMetabolism, musclePercentage, muscleMass)
         (self.fatFreeMass, self.softLeanMass, self.bodyWaterMass) = (fatFreeMass, softLeanMass, bodyWaterMass)
         (self.impedance, self.weight, self.height, self.multiplePacket) = (impedance, weight, height, multiplePacket)
@@ -243,14 +265,18 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
 
     /// The optional uint16 fields in wire order; each is announced by flag bit 3 + its position.
     public enum Field: Int, CaseIterable, Sendable {
-        case basalMetabolism, musclePercentage, muscleMass, fatFreeMass, softLeanMass, bodyWaterMass, impedance, weight, height
+        case basalMetabolism, musclePercentage, muscleMass, fatFreeMass, softLeanMass, bodyWaterMass, impedance, weight,
+            height
 
         var bit: UInt16 { 1 << UInt16(rawValue + 3) }
 
         /// The specification's name in snake_case.
         public var name: String {
-            ["basal_metabolism", "muscle_percentage", "muscle_mass", "fat_free_mass", "soft_lean_mass", "body_water_mass",
-             "impedance", "weight", "height"][rawValue]
+            [
+                "basal_metabolism", "muscle_percentage", "muscle_mass", "fat_free_mass", "soft_lean_mass",
+                "body_water_mass",
+                "impedance", "weight", "height",
+            ][rawValue]
         }
     }
 
@@ -287,7 +313,8 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
         var reader = PayloadReader(bytes, characteristic: Self.name)
         let flags = try reader.uint16("flags")
         self.init(
-            units: flags & 0x01 == 0 ? .si : .imperial, bodyFatPercentage: ScaleValue(raw: try reader.uint16("body_fat_percentage")),
+            units: flags & 0x01 == 0 ? .si : .imperial,
+            bodyFatPercentage: ScaleValue(raw: try reader.uint16("body_fat_percentage")),
             multiplePacket: flags & 0x1000 != 0)
         reservedFlags = flags & ~Self.knownFlags
         timeStamp = try flags & 0x02 != 0 ? DateTime(reading: &reader, field: "time_stamp", reservedValues: .keep) : nil
@@ -329,7 +356,10 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [
             ("units", .string(units == .si ? "kg, m" : "lb, in")),
-            ("body_fat_percentage", bodyFatPercentage.isUnsuccessful ? .string("measurement unsuccessful") : bodyFatPercentage.tenths.json),
+            (
+                "body_fat_percentage",
+                bodyFatPercentage.isUnsuccessful ? .string("measurement unsuccessful") : bodyFatPercentage.tenths.json
+            ),
         ]
         if let timeStamp { members.append(("time_stamp", timeStamp.json)) }
         if let userID { members.append(("user_id", userID == 0xFF ? .string("unknown user") : .int(userID))) }
@@ -370,7 +400,13 @@ public struct BodyCompositionFeature: CharacteristicValue, Hashable {
 
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [
-            ("supported", .array(Self.named.enumerated().filter { rawValue & (1 << UInt32($0.offset)) != 0 }.map { .string($0.element) })),
+            (
+                "supported",
+                .array(
+                    Self.named.enumerated().filter { rawValue & (1 << UInt32($0.offset)) != 0 }.map {
+                        .string($0.element)
+                    })
+            ),
             ("mass_resolution", .int((rawValue >> 11) & 0xF)), ("height_resolution", .int((rawValue >> 15) & 0x7)),
         ]
         if rawValue >> 18 != 0 { members.append(("reserved_bits", .int(rawValue & ~0x3FFFF))) }

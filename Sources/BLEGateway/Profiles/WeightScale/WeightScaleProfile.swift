@@ -7,7 +7,10 @@ extension HealthProfile {
     public static let weightScale = HealthProfile(
         id: "weight_scale", serviceName: "Weight Scale", service: .weightScaleService, deviceName: "scale",
         appearanceCategories: [0x00C],
-        characteristics: [WeightMeasurement.self, WeightScaleFeature.self, BodyCompositionMeasurement.self, BodyCompositionFeature.self],
+        characteristics: [
+            WeightMeasurement.self, WeightScaleFeature.self, BodyCompositionMeasurement.self,
+            BodyCompositionFeature.self,
+        ],
         session: { client, _, options in WeightScaleSession(client: client, options: options).run() },
         simulator: SimulatorRecipe(
             shortName: "scale", model: "WS-4", systemIDBase: 0x0D_0100, recordSpacing: 24 * 3600, streams: false
@@ -65,15 +68,27 @@ extension WeightMeasurement: HealthMeasurement {
         let units = units
         var readings = [
             mapping.reading(
-                .bodyWeight, [ReadingComponent(metric: .bodyWeight, value: weight.readingValue { $0.mass(units) }, unit: units.massUCUM)],
+                .bodyWeight,
+                [
+                    ReadingComponent(
+                        metric: .bodyWeight, value: weight.readingValue { $0.mass(units) }, unit: units.massUCUM)
+                ],
                 time: time)
         ]
         if let bmi, let height {
             readings.append(
-                mapping.reading(.bodyMassIndex, [ReadingComponent(metric: .bodyMassIndex, value: bmi.readingValue(\.tenths), unit: "kg/m2")], time: time))
+                mapping.reading(
+                    .bodyMassIndex,
+                    [ReadingComponent(metric: .bodyMassIndex, value: bmi.readingValue(\.tenths), unit: "kg/m2")],
+                    time: time))
             readings.append(
                 mapping.reading(
-                    .bodyHeight, [ReadingComponent(metric: .bodyHeight, value: height.readingValue { $0.length(units) }, unit: units.lengthUCUM)],
+                    .bodyHeight,
+                    [
+                        ReadingComponent(
+                            metric: .bodyHeight, value: height.readingValue { $0.length(units) }, unit: units.lengthUCUM
+                        )
+                    ],
                     time: time))
         }
         return readings
@@ -109,9 +124,13 @@ public struct BodyCompositionRecord: HealthMeasurement {
 
     public var summary: String {
         let m = joined
-        var text = m.bodyFatPercentage.isUnsuccessful ? "body composition unsuccessful" : "body fat \(m.bodyFatPercentage.tenths) %"
+        var text =
+            m.bodyFatPercentage.isUnsuccessful
+            ? "body composition unsuccessful" : "body fat \(m.bodyFatPercentage.tenths) %"
         for field in BodyCompositionMeasurement.Field.allCases {
-            if let value = m[field] { text += ", \(field.name.replacingOccurrences(of: "_", with: " ")) \(m.text(field, value))" }
+            if let value = m[field] {
+                text += ", \(field.name.replacingOccurrences(of: "_", with: " ")) \(m.text(field, value))"
+            }
         }
         if let userID = m.userID { text += userID == 0xFF ? ", unknown user" : ", user \(userID)" }
         if isIncomplete { text += "; its second packet never came" }
@@ -130,7 +149,9 @@ public struct BodyCompositionRecord: HealthMeasurement {
         }
         let time = mapping.time(deviceTime: m.timeStamp)
         let units = m.units
-        func component(_ metric: Metric, _ value: ScaleValue?, _ unit: String, _ decimal: (ScaleValue) -> ScaleDecimal) -> ReadingComponent? {
+        func component(_ metric: Metric, _ value: ScaleValue?, _ unit: String, _ decimal: (ScaleValue) -> ScaleDecimal)
+            -> ReadingComponent?
+        {
             value.map { ReadingComponent(metric: metric, value: $0.readingValue(decimal), unit: unit) }
         }
         let components = [
@@ -146,11 +167,22 @@ public struct BodyCompositionRecord: HealthMeasurement {
         var readings = [mapping.reading(.bodyComposition, components, time: time)]
         if let weight = m.weight {
             readings.append(
-                mapping.reading(.bodyWeight, [ReadingComponent(metric: .bodyWeight, value: weight.readingValue { $0.mass(units) }, unit: units.massUCUM)], time: time))
+                mapping.reading(
+                    .bodyWeight,
+                    [
+                        ReadingComponent(
+                            metric: .bodyWeight, value: weight.readingValue { $0.mass(units) }, unit: units.massUCUM)
+                    ], time: time))
         }
         if let height = m.height {
             readings.append(
-                mapping.reading(.bodyHeight, [ReadingComponent(metric: .bodyHeight, value: height.readingValue { $0.length(units) }, unit: units.lengthUCUM)], time: time))
+                mapping.reading(
+                    .bodyHeight,
+                    [
+                        ReadingComponent(
+                            metric: .bodyHeight, value: height.readingValue { $0.length(units) }, unit: units.lengthUCUM
+                        )
+                    ], time: time))
         }
         return readings
     }

@@ -36,7 +36,8 @@ public struct WeightScaleSession: Sendable {
             throw .missing("an indicating Weight Measurement or Body Composition Measurement")
         }
         await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
-        if let feature = database.characteristic(.weightScaleFeature, in: .weightScaleService), feature.properties.contains(.read),
+        if let feature = database.characteristic(.weightScaleFeature, in: .weightScaleService),
+            feature.properties.contains(.read),
             let value = try? WeightScaleFeature(decoding: try await client.read(handle: feature.valueHandle))
         {
             await emit(.characteristicRead(value))
@@ -58,12 +59,17 @@ public struct WeightScaleSession: Sendable {
         /// The first packet of a two-packet body composition measurement, confirmed and waiting for the second.
         var firstPacket: (packet: BodyCompositionMeasurement, bytes: [UInt8], receivedAt: Date)?
 
-        func emitComposition(_ packets: [(BodyCompositionMeasurement, [UInt8])], receivedAt: Date, acknowledgement: DurabilityAcknowledgement) async {
+        func emitComposition(
+            _ packets: [(BodyCompositionMeasurement, [UInt8])], receivedAt: Date,
+            acknowledgement: DurabilityAcknowledgement
+        ) async {
             await emit(
                 .measurement(
                     ReceivedMeasurement(
-                        measurement: Measurement(BodyCompositionRecord(packets: packets.map(\.0))), characteristic: .bodyCompositionMeasurement,
-                        rawPayloads: packets.map(\.1), receivedAt: receivedAt, delivery: .indication, contextMissing: false,
+                        measurement: Measurement(BodyCompositionRecord(packets: packets.map(\.0))),
+                        characteristic: .bodyCompositionMeasurement,
+                        rawPayloads: packets.map(\.1), receivedAt: receivedAt, delivery: .indication,
+                        contextMissing: false,
                         acknowledgement: acknowledgement)))
         }
 
@@ -72,7 +78,8 @@ public struct WeightScaleSession: Sendable {
             case .event(.indication(let indication)) where indication.handle == weight?.valueHandle:
                 await emit(
                     decodedEvent(
-                        WeightMeasurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
+                        WeightMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
                         acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
             case .event(.indication(let indication)) where indication.handle == composition?.valueHandle:
                 let now = options.clock.now()
@@ -81,29 +88,37 @@ public struct WeightScaleSession: Sendable {
                 do {
                     packet = try BodyCompositionMeasurement(decoding: indication.value)
                 } catch {
-                    Counter(label: "gatewayd_ble_malformed_payloads_total", dimensions: [("characteristic", "\(BluetoothUUID.bodyCompositionMeasurement)")])
-                        .increment()
+                    Counter(
+                        label: "gatewayd_ble_malformed_payloads_total",
+                        dimensions: [("characteristic", "\(BluetoothUUID.bodyCompositionMeasurement)")]
+                    )
+                    .increment()
                     await emit(
                         .malformed(
                             MalformedPayload(
-                                characteristic: .bodyCompositionMeasurement, bytes: indication.value, error: error, receivedAt: now,
+                                characteristic: .bodyCompositionMeasurement, bytes: indication.value, error: error,
+                                receivedAt: now,
                                 delivery: .indication, acknowledgement: acknowledgement)))
                     continue
                 }
                 if let first = firstPacket {
                     firstPacket = nil
                     if packet.multiplePacket {
-                        await emitComposition([(first.packet, first.bytes), (packet, indication.value)], receivedAt: now, acknowledgement: acknowledgement)
+                        await emitComposition(
+                            [(first.packet, first.bytes), (packet, indication.value)], receivedAt: now,
+                            acknowledgement: acknowledgement)
                         continue
                     }
                     // The second packet never came: the first is kept as it is (its measurement incomplete, and said so).
-                    await emitComposition([(first.packet, first.bytes)], receivedAt: first.receivedAt, acknowledgement: .none)
+                    await emitComposition(
+                        [(first.packet, first.bytes)], receivedAt: first.receivedAt, acknowledgement: .none)
                 }
                 if packet.multiplePacket {
                     firstPacket = (packet, indication.value, now)
                     try await indication.acknowledgeDurable()  // the scale waits for it before the second packet
                 } else {
-                    await emitComposition([(packet, indication.value)], receivedAt: now, acknowledgement: acknowledgement)
+                    await emitComposition(
+                        [(packet, indication.value)], receivedAt: now, acknowledgement: acknowledgement)
                 }
             case .event(.indication(let indication)):
                 try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)

@@ -295,6 +295,7 @@ import Testing
             "/Observation/$stats?subject=bob&code=http://loinc.org|8310-5&period=\(today)/\(today)&statistic=average,minimum,maximum,count",
             "/Observation?subject=alice&code=http://loinc.org|59408-5&_count=10",
             "/Observation?subject=bob&code=http://loinc.org|29463-7&_count=10",
+            "/Observation?subject=alice&code=urn:iso:std:iso:11073:10101|160212&_count=10",
         ]
         for (index, path) in urls.enumerated() {
             let reply = try await APIHarness.send("GET", base + path, token: token)
@@ -331,6 +332,11 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/9.json")))
             as? [String: Any] ?? [:]
         #expect(!FHIRAPITests.entries(weights).isEmpty, "\(weights)")
+        // Alice's CGM: its stored records, on the session's timeline, reached FHIR as interstitial glucose.
+        let interstitial =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/10.json")))
+            as? [String: Any] ?? [:]
+        #expect(FHIRAPITests.entries(interstitial).count >= 10, "\(interstitial)")
         if let python = FHIRValidator.python {
             // Waited for off the cooperative pool (the validator takes seconds).
             let (status, report) = await withCheckedContinuation {

@@ -3,5 +3,6 @@ extension HealthProfile {
     /// Registering a profile is one line here (README "Adding a device profile").
     public static let all: [HealthProfile] = [
         .bloodPressure, .glucose, .heartRate, .healthThermometer, .pulseOximeter, .weightScale, .bodyComposition,
+        .continuousGlucose,
     ]
 }

@@ -26,16 +26,26 @@ package struct ObservationPage {
                 ObservationHit(received: stored, decorate: data.decorate)
             }.filter(search.matches)
         }
-        // Kinds whose Observations can match at all (judged on the newest reading of each kind), so a search for the
-        // blood-pressure code does not walk a strap's notifications.
+        // Kinds whose Observations can match at all, so a search for the blood-pressure code does not walk a strap's
+        // notifications. Judged on the newest reading of each kind from each of the person's devices: one kind can
+        // carry different codes from different devices (a meter's capillary glucose, a CGM's interstitial glucose).
         var streams: [(subject: String, kind: ReadingKind)] = []
         for subject in subjects {
+            let registered = try data.archive.devices(subjects: [subject])
             for kind in try data.archive.kinds(subject: subject).sorted(by: { $0.rawValue < $1.rawValue }) {
-                guard let sample = try data.archive.newestReadings(subject: subject, kind: kind, limit: 1).first else {
-                    continue
+                let devices: [String?] = registered.filter { $0.kinds.contains(kind) }.map(\.record.key)
+                for device in devices.isEmpty ? [nil] : devices {
+                    guard
+                        let sample = try data.archive.newestReadings(
+                            subject: subject, kind: kind, device: device, limit: 1
+                        )
+                        .first
+                    else { continue }
+                    if data.observations(of: [sample]).map(\.resource).contains(where: { search.matchesCoding($0) }) {
+                        streams.append((subject, kind))
+                        break
+                    }
                 }
-                let observations = data.observations(of: [sample]).map(\.resource)
-                if observations.contains(where: { search.matchesCoding($0) }) { streams.append((subject, kind)) }
             }
         }
         // One reading more than the page needs: the hits before the cut-off reading are then certain to fill it.

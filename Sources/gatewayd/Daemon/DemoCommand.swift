@@ -13,11 +13,11 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract:
-            "Run a demo gateway: simulated BP cuff, glucose meter, thermometer, pulse oximeter, scale and two HR straps, the full pipeline, the FHIR API on loopback.",
+            "Run a demo gateway: simulated devices of every profile, the full pipeline, the FHIR API on loopback.",
         discussion: """
             Everything lives in a new temporary data directory (printed; kept afterwards so you can look). The devices: a \
             blood-pressure cuff with two users (alice, bob) whose clock was reset by a battery change, a glucose meter with \
-            stored records and a clock 10 minutes fast, bob's thermometer, alice's pulse oximeter, a scale with body \
+            stored records and a clock 10 minutes fast, bob's thermometer, alice's pulse oximeter and CGM, a scale with body \
             composition for both, and two heart-rate straps sending RR intervals. \
             Stop with Ctrl-C.
             """)
@@ -54,8 +54,8 @@ struct DemoCommand: AsyncParsableCommand {
             """
             gatewayd demo — data directory \(directory) (its configuration: \(configPath))
             Starting: a BP cuff (users 1 = alice, 2 = bob; its clock was reset to 2000 by a battery change), a glucose meter
-            (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter (alice), a scale (users 1 = alice,
-            2 = bob), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
+            (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter and a CGM (alice), a scale
+            (users 1 = alice, 2 = bob), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
             """)
         if let seconds {
             Task {
@@ -86,6 +86,7 @@ struct DemoCommand: AsyncParsableCommand {
           - { kind: health_thermometer, name: thermometer, stored_readings: 4, measure_every: 30s, seed: 13 }
           - { kind: pulse_oximeter, name: oximeter, stored_readings: 5, measure_every: 40s, seed: 17 }
           - { kind: weight_scale, name: scale, users: [1, 2], stored_readings: 4, measure_every: 50s, seed: 19 }
+          - { kind: cgm, name: sensor, stored_readings: 36, measure_every: 30s, seed: 23 }
           - { kind: heart_rate, name: strap-alice, notify_every: 1s, seed: 3 }
           - { kind: heart_rate, name: strap-bob, notify_every: 1s, seed: 5 }
         """
@@ -109,6 +110,7 @@ struct DemoCommand: AsyncParsableCommand {
               - { device: "\(key("meter"))", subject: alice }
               - { device: "\(key("thermometer"))", subject: bob }
               - { device: "\(key("oximeter"))", subject: alice }
+              - { device: "\(key("sensor"))", subject: alice }
               - { device: "\(key("scale"))", user: 1, subject: alice }
               - { device: "\(key("scale"))", user: 2, subject: bob }
               - { device: "\(key("strap-alice"))", subject: alice }

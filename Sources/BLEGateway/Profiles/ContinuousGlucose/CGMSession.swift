@@ -1,0 +1,227 @@
+import Foundation
+import Metrics
+
+/// The Continuous Glucose Monitoring profile, collector side: identity, CGM Feature and Session Start Time (the
+/// records' time base), battery; then the sensor's stored records from the durable cursor on through the RACP (filter:
+/// Time Offset), and live records as they are notified, until the sensor drops the link.
+///
+/// Every record — stored or live — moves the durable cursor only once acknowledged, so a dropped link resumes after
+/// the last durable record. Time offsets restart at 0 with a new session: when the sensor no longer holds the last
+/// durable offset, everything it holds is asked for again and kept once (a reading's identity).
+public struct CGMSession: Sendable {
+    public let client: GATTClient
+    public let cursor: StoredRecordCursor
+    public let options: ProfileSessionOptions
+
+    public init(
+        client: GATTClient, cursor: StoredRecordCursor, options: ProfileSessionOptions = ProfileSessionOptions()
+    ) {
+        (self.client, self.cursor, self.options) = (client, cursor, options)
+    }
+
+    public func run() -> ProfileEvents {
+        let session = self
+        return profileStream { emit throws(ProfileError) in
+            do throws(ProfileError) {
+                try await session.body(emit)
+            } catch .gatt(let error) where error.isOrdinaryDisconnect {
+                return
+            }
+        }
+    }
+
+    /// Writes a Specific Ops Control Point request (start or stop a session, the communication interval) and returns
+    /// the sensor's answer; the caller must have enabled indications on it.
+    public static func control(
+        _ request: CGMSpecificOpsControlPoint, client: GATTClient, database: DiscoveredDatabase
+    ) async throws(ProfileError) {
+        guard let point = database.characteristic(.cgmSpecificOpsControlPoint, in: .continuousGlucoseMonitoringService)
+        else {
+            throw .missing("the CGM Specific Ops Control Point")
+        }
+        do {
+            try await client.write(handle: point.valueHandle, value: request.encoded())
+        } catch {
+            throw .gatt(error)
+        }
+    }
+
+    private enum Transfer {
+        case counting(restartCheck: Bool)
+        case reporting(announced: Int?)
+        case done
+    }
+
+    private func body(_ emit: @escaping @Sendable (ProfileEvent) async -> Void) async throws(ProfileError) {
+        let (client, options, cursor) = (self.client, self.options, self.cursor)
+        let database: DiscoveredDatabase
+        do {
+            database = try await SessionPrelude.discover(client, emit: emit)
+        } catch {
+            throw .gatt(error)
+        }
+        guard let service = database.service(.continuousGlucoseMonitoringService),
+            let measurement = service.characteristic(.cgmMeasurement), measurement.properties.contains(.notify),
+            let controlPoint = service.characteristic(.recordAccessControlPoint),
+            controlPoint.properties.contains(.indicate), controlPoint.properties.contains(.write)
+        else { throw .missing("the CGM Service with CGM Measurement notifications and a Record Access Control Point") }
+        do {
+            await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
+            if let characteristic = service.characteristic(.cgmFeature), characteristic.properties.contains(.read),
+                let feature = try? CGMFeature(decoding: try await client.read(handle: characteristic.valueHandle))
+            {
+                await emit(.characteristicRead(feature))
+            }
+            if let characteristic = service.characteristic(.cgmSessionStartTime),
+                characteristic.properties.contains(.read),
+                let start = try? CGMSessionStartTime(
+                    decoding: try await client.read(handle: characteristic.valueHandle))
+            {
+                await emit(.characteristicRead(start))
+            }
+            try await SessionPrelude.battery(client, database, emit: emit)
+        } catch {
+            throw .gatt(error)
+        }
+
+        let inbox = SessionInbox(client: client)
+        defer { inbox.finish() }
+        var deadline: Task<Void, Never>?
+        defer { deadline?.cancel() }
+        func write(_ request: RACPRequest) async throws(ProfileError) {
+            deadline?.cancel()
+            deadline = inbox.schedule(1, after: options.procedureTimeout)
+            do {
+                try await client.write(handle: controlPoint.valueHandle, value: request.encoded())
+            } catch {
+                throw .gatt(error)
+            }
+        }
+        var transfer: Transfer
+        var delivered = 0
+        do {
+            try await client.configure(measurement, .notifications)
+            try await client.configure(controlPoint, .indications)
+            if let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.indicate) {
+                try await client.configure(socp, .indications)
+            }
+        } catch {
+            throw .gatt(error)
+        }
+        // From the last durable record: a sensor that still holds it continues; one that does not (a new session,
+        // offsets from 0 again) is asked for everything.
+        if let last = await cursor.lastDurable {
+            transfer = .counting(restartCheck: true)
+            try await write(.reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(last))))
+        } else {
+            transfer = .counting(restartCheck: false)
+            try await write(.reportNumberOfStoredRecords(.allRecords))
+        }
+
+        for await input in inbox.stream {
+            switch input {
+            case .event(.indication(let indication)) where indication.handle == controlPoint.valueHandle:
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
+                let response: RACPResponse
+                do {
+                    response = try RACPResponse(decoding: indication.value)
+                } catch {
+                    throw .unexpectedControlPointResponse(error.description)
+                }
+                switch (transfer, response) {
+                case (.counting(true), .numberOfStoredRecords(0)), (.counting(true), .responseCode(_, .noRecordsFound)):
+                    Counter(label: "gatewayd_racp_sequence_restarts_total").increment()
+                    await cursor.restart()
+                    transfer = .counting(restartCheck: false)
+                    try await write(.reportNumberOfStoredRecords(.allRecords))
+                case (.counting(let restartCheck), .numberOfStoredRecords(let count)):
+                    // From the last durable record on, that record itself is counted too.
+                    let announced = restartCheck ? Int(count) - 1 : Int(count)
+                    await emit(.storedRecordCount(announced))
+                    if announced <= 0 {
+                        deadline?.cancel()
+                        transfer = .done
+                        await emit(
+                            .transferComplete(
+                                StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
+                    } else {
+                        transfer = .reporting(announced: announced)
+                        let next = await cursor.next
+                        try await write(
+                            .reportStoredRecords(next.map { .greaterThanOrEqualTo(.sequenceNumber($0)) } ?? .allRecords)
+                        )
+                    }
+                case (.counting, .responseCode(_, .noRecordsFound)):
+                    deadline?.cancel()
+                    transfer = .done
+                    await emit(
+                        .transferComplete(
+                            StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
+                case (.reporting(let announced), .responseCode(_, let code))
+                where code == .success || code == .noRecordsFound:
+                    deadline?.cancel()
+                    transfer = .done
+                    await emit(
+                        .transferComplete(
+                            StoredRecordTransfer(
+                                announced: announced, delivered: delivered, responseCode: code,
+                                restartedFromFirstRecord: await cursor.restarted)))
+                case (_, .responseCode(let request, let code)):
+                    throw .recordAccessFailed(request: request, code: code)
+                default:
+                    throw .unexpectedControlPointResponse("\(response)")
+                }
+            case .event(.indication(let indication)):
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // a SOCP answer
+            case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
+                let now = options.clock.now()
+                let decoded: CGMMeasurement
+                do {
+                    decoded = try CGMMeasurement(decoding: value)
+                } catch {
+                    Counter(
+                        label: "gatewayd_ble_malformed_payloads_total",
+                        dimensions: [("characteristic", "\(BluetoothUUID.cgmMeasurement)")]
+                    )
+                    .increment()
+                    await emit(
+                        .malformed(
+                            MalformedPayload(
+                                characteristic: .cgmMeasurement, bytes: value, error: error, receivedAt: now,
+                                delivery: .notification,
+                                acknowledgement: .none)))
+                    continue
+                }
+                if case .reporting = transfer {
+                    deadline?.cancel()
+                    deadline = inbox.schedule(1, after: options.procedureTimeout)
+                }
+                // Each record's bytes as sent (its Size says where it ends), kept with its reading.
+                var start = 0
+                for record in decoded.records {
+                    let size = Int(value[start])
+                    let raw = Array(value[start..<(start + size)])
+                    start += size
+                    await cursor.delivered(record.timeOffset)
+                    if case .reporting = transfer { delivered += 1 }
+                    Counter(label: "gatewayd_racp_records_fetched_total").increment()
+                    await emit(
+                        .measurement(
+                            ReceivedMeasurement(
+                                measurement: Measurement(record), characteristic: .cgmMeasurement, rawPayloads: [raw],
+                                receivedAt: now, delivery: .storedRecord(sequenceNumber: record.timeOffset),
+                                contextMissing: false,
+                                acknowledgement: DurabilityAcknowledgement(
+                                    kind: .storedRecord(cursor, record.timeOffset)))))
+                }
+            case .event: continue
+            case .deadline:
+                if case .done = transfer { continue }
+                try? await client.write(handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
+                throw .procedureTimeout(seconds: options.procedureTimeout.seconds)
+            case .linkClosed:
+                throw .gatt(await client.failure ?? .linkClosed(nil))
+            }
+        }
+    }
+}

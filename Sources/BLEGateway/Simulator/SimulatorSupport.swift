@@ -158,3 +158,20 @@ extension Array where Element == UInt8 {
     /// The payload with its last byte cut off, as a buggy firmware would send it.
     var truncatedByOne: [UInt8] { isEmpty ? self : Array(dropLast()) }
 }
+
+extension SimulatedClock {
+    /// A collector reading the Current Time characteristic (after the device's configured response delay, if any).
+    func currentTimeRead(at instant: Date, faults: SimulatedFaults) async -> Result<[UInt8], ATTErrorCode> {
+        if let delay = faults.responseDelay { try? await Task.sleep(for: delay) }
+        return .success(currentTime(at: instant).encoded())
+    }
+
+    /// A collector writing Current Time: the clock is set when it may be and the value is a whole date and time; the
+    /// ATT error a device answers otherwise.
+    mutating func currentTimeWritten(_ value: [UInt8], writable: Bool, at instant: Date) -> ATTErrorCode? {
+        guard writable else { return .writeNotPermitted }
+        guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
+        set(to: time.dateTime, at: instant)
+        return nil
+    }
+}

@@ -135,15 +135,12 @@ public actor SimulatedThermometer: SimulatedHealthDevice {
     }
 
     private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
-        if let delay = configuration.faults.responseDelay { try? await Task.sleep(for: delay) }
         guard handle == currentTimeHandle else { return .failure(.unlikelyError) }
-        return .success(configuration.clock.currentTime(at: now()).encoded())
+        return await configuration.clock.currentTimeRead(at: now(), faults: configuration.faults)
     }
 
     private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
-        guard handle == currentTimeHandle, configuration.clockWritable else { return .writeNotPermitted }
-        guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
-        configuration.clock.set(to: time.dateTime, at: now())
-        return nil
+        guard handle == currentTimeHandle else { return .writeNotPermitted }
+        return configuration.clock.currentTimeWritten(value, writable: configuration.clockWritable, at: now())
     }
 }

@@ -124,40 +124,38 @@ public struct TemperatureRecord: Hashable, Sendable {
     }
 }
 
-/// Temperature Measurement (0x2A1C): a finished measurement, indicated; the thermometer keeps it until confirmed.
-public struct TemperatureMeasurement: CharacteristicValue, Hashable {
-    public static let uuid = BluetoothUUID.temperatureMeasurement
-    public static let name = "Temperature Measurement"
+/// A characteristic whose value is one `TemperatureRecord`: the decoder, encoder and JSON both Temperature Measurement
+/// and Intermediate Temperature use.
+public protocol TemperatureRecordCharacteristic: CharacteristicValue, Hashable {
+    var record: TemperatureRecord { get }
+    init(record: TemperatureRecord)
+}
 
-    public var record: TemperatureRecord
-
-    public init(record: TemperatureRecord) { self.record = record }
-
+extension TemperatureRecordCharacteristic {
     public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
-        record = try TemperatureRecord(
-            decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
+        self.init(
+            record: try TemperatureRecord(
+                decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value"))
     }
 
     public func encoded() -> [UInt8] { record.encoded() }
     public var json: JSONValue { record.json(valueField: "temperature_measurement_value") }
 }
 
+/// Temperature Measurement (0x2A1C): a finished measurement, indicated; the thermometer keeps it until confirmed.
+public struct TemperatureMeasurement: TemperatureRecordCharacteristic {
+    public static let uuid = BluetoothUUID.temperatureMeasurement
+    public static let name = "Temperature Measurement"
+    public var record: TemperatureRecord
+    public init(record: TemperatureRecord) { self.record = record }
+}
+
 /// Intermediate Temperature (0x2A1E): values while the thermometer settles, notified; not a result.
-public struct IntermediateTemperature: CharacteristicValue, Hashable {
+public struct IntermediateTemperature: TemperatureRecordCharacteristic {
     public static let uuid = BluetoothUUID.intermediateTemperature
     public static let name = "Intermediate Temperature"
-
     public var record: TemperatureRecord
-
     public init(record: TemperatureRecord) { self.record = record }
-
-    public init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) {
-        record = try TemperatureRecord(
-            decoding: bytes, characteristic: Self.name, valueField: "temperature_measurement_value")
-    }
-
-    public func encoded() -> [UInt8] { record.encoded() }
-    public var json: JSONValue { record.json(valueField: "temperature_measurement_value") }
 }
 
 /// Temperature Type (0x2A1D): where the thermometer measures, for a device whose measurements do not carry it.

@@ -186,15 +186,12 @@ public actor SimulatedScale: SimulatedHealthDevice {
     }
 
     private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
-        if let delay = configuration.faults.responseDelay { try? await Task.sleep(for: delay) }
         guard handle == currentTimeHandle else { return .failure(.unlikelyError) }
-        return .success(clock.currentTime(at: now()).encoded())
+        return await clock.currentTimeRead(at: now(), faults: configuration.faults)
     }
 
     private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
-        guard handle == currentTimeHandle, configuration.clockWritable else { return .writeNotPermitted }
-        guard let time = try? CurrentTime(decoding: value), time.dateTime.isComplete else { return .valueNotAllowed }
-        clock.set(to: time.dateTime, at: now())
-        return nil
+        guard handle == currentTimeHandle else { return .writeNotPermitted }
+        return clock.currentTimeWritten(value, writable: configuration.clockWritable, at: now())
     }
 }

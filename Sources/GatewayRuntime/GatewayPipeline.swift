@@ -133,6 +133,9 @@ package final class ConnectionStats: @unchecked Sendable {
     private let policy: TimePolicy
     private let started = Date()
     private var received = 0
+    /// Of `received`, the measurements a device keeps until acknowledged (indications, stored records): what a count it
+    /// announced is compared with, not the oximeter's continuous values beside them.
+    private var receivedKept = 0
     private var announced: Int?
     /// A device that notifies at a nominal cadence (a strap, once a second): what it should have sent.
     private var cadence: Duration?
@@ -150,6 +153,7 @@ package final class ConnectionStats: @unchecked Sendable {
         case .measurement(let measurement):
             if measurement.measurement.value.isIntermediate { return }
             received += 1
+            if measurement.delivery != .notification { receivedKept += 1 }
         case .discovered(let database): cadence = HealthProfile.of(database)?.notificationCadence
         case .storedRecordCount(let count): announced = (announced ?? 0) + count
         case .transferComplete(let transfer) where transfer.restartedFromFirstRecord: restarted = true
@@ -175,7 +179,8 @@ package final class ConnectionStats: @unchecked Sendable {
         var report = ReadingArchive.ConnectionReport(
             device: device, startedMicros: Int64(started.timeIntervalSince1970 * 1_000_000),
             endedMicros: Int64(ended.timeIntervalSince1970 * 1_000_000),
-            readingsReceived: received, readingsExpected: expected, clockOffsetMicros: offset,
+            readingsReceived: announced == nil ? received : receivedKept, readingsExpected: expected,
+            clockOffsetMicros: offset,
             clockComparisons: comparisons,
             error: error
                 ?? (restarted

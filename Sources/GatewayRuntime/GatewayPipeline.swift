@@ -74,7 +74,7 @@ package struct GatewayPipeline: Sendable {
     /// event (stored-record counts, clocks) for progress.
     package func collect(
         bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions, cacheKey: String? = nil,
-        bonded: Bool = false,
+        bonded: Bool = false, userConsents: [UInt8: UInt16] = [:],
         onDevice: (@Sendable (DeviceRecord) async -> Void)? = nil, onEvent: (@Sendable (ProfileEvent) -> Void)? = nil,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) async throws {
@@ -84,7 +84,9 @@ package struct GatewayPipeline: Sendable {
         defer { client.close() }
         let archive = self.archive
         let stats = ConnectionStats(policy: TimePolicy(timeZoneIdentifier: zone.identifier))
-        let sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
+        var sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
+        // A multi-user device's User Data Service consent codes (slot → code) for this link.
+        sessionOptions.userConsents = { _ in userConsents }
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
             cursor: { device in try? archive.recordCursor(deviceKey: device.key) },

@@ -106,6 +106,8 @@ public struct SimulatorSettings: Sendable {
     public var deleteAfterTransfer = false
     /// A meter drops the link after this many records of a transfer, once.
     public var disconnectAfter: Int?
+    /// A multi-user device with the User Data Service, its users registered (slot → consent code); nil: no UDS.
+    public var userConsents: [UInt8: UInt16]?
 
     public init() {}
 }

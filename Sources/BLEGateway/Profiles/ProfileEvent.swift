@@ -107,6 +107,8 @@ public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
     case gatt(GATTError)
     /// The device lacks what the profile requires.
     case missing(String)
+    /// The device's current user slot has no consent code at this gateway, or the device refused the one it has.
+    case userConsent(slot: UInt8, problem: String)
     /// The RACP procedure did not finish in time; an abort was sent.
     case procedureTimeout(seconds: Double)
     /// The meter answered a RACP request with a failure code.
@@ -118,6 +120,8 @@ public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .gatt(let error): error.description
         case .missing(let what): "the device does not expose \(what)"
+        case .userConsent(let slot, let problem):
+            "user slot \(slot) of the device: \(problem); `gatewayd pair` registers this gateway for a slot and says whose it is"
         case .procedureTimeout(let seconds):
             "the stored-record transfer did not complete within \(seconds) s; it was aborted and will resume from the durable cursor"
         case .recordAccessFailed(let request, let code):

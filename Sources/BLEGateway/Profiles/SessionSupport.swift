@@ -11,6 +11,9 @@ public struct ProfileSessionOptions: Sendable {
     public var clock: GatewayClock = .system
     /// A label for the link in identities and logs.
     public var link: String = "unknown"
+    /// The consent codes this gateway holds for a device's User Data Service slots (slot → code), asked once its
+    /// identity is known: a multi-user device sends a user's data only after the collector consents as that user.
+    public var userConsents: @Sendable (DeviceIdentity) async -> [UInt8: UInt16] = { _ in [:] }
 
     public init(
         setDeviceClockWhenOffBy: Duration? = .seconds(60), deviceTimeZone: TimeZone = .current,

@@ -4,8 +4,13 @@ public enum CharacteristicCatalog {
     /// RACP, listed once).
     public static let all: [any CharacteristicValue.Type] = {
         var types: [any CharacteristicValue.Type] = [DateTime.self] + deviceInformationTypes + timeAndBatteryTypes
-        for type in HealthProfile.all.flatMap(\.characteristics) where !types.contains(where: { $0.uuid == type.uuid })
-        {
+        // The User Data Service, which multi-user devices of several profiles carry, comes last: appended, the fuzz
+        // seeds keep their meaning.
+        let userData: [any CharacteristicValue.Type] = [
+            UserIndex.self, DatabaseChangeIncrement.self, UserControlPoint.self,
+        ]
+        for type in HealthProfile.all.flatMap(\.characteristics) + userData
+        where !types.contains(where: { $0.uuid == type.uuid }) {
             types.append(type)
         }
         return types

@@ -348,6 +348,7 @@ package struct GatewayConfiguration: Sendable {
             if let every = d.optional("measure_every") { spec.measureEverySeconds = max(0.1, try every.seconds()) }
             if let every = d.optional("notify_every") { spec.notifyEverySeconds = max(0.01, try every.seconds()) }
             if let seed = d.optional("seed") { spec.seed = UInt64(try seed.int(0...Int(Int32.max))) }
+            if let userData = d.optional("user_data") { spec.userData = try userData.bool() }
             try d.finish()
             return spec
         }

@@ -22,6 +22,12 @@ package struct SimulatedDeviceSpec: Sendable {
     /// A streaming device (a strap): seconds between notifications.
     package var notifyEverySeconds = 1.0
     package var seed: UInt64 = 1
+    /// The device has the User Data Service with its `users` registered (slot → consent code 1000 + slot): the gateway
+    /// consents as the current user before it collects.
+    package var userData = false
+    package var consentCodes: [UInt8: UInt16] {
+        userData ? Dictionary(uniqueKeysWithValues: users.map { ($0, 1000 + UInt16($0)) }) : [:]
+    }
     /// Distinguishes two devices of one kind (System ID and serial number).
     package var number: UInt64 = 1
 }
@@ -91,6 +97,7 @@ package struct SimulatedFleet: Sendable {
         }
         settings.interval = .milliseconds(Int64(spec.notifyEverySeconds * 1000))
         settings.seed = spec.seed
+        settings.userConsents = spec.userData ? spec.consentCodes : nil
         let device = recipe.make(settings)
         if recipe.streams {
             while !Task.isCancelled {
@@ -123,7 +130,7 @@ package struct SimulatedFleet: Sendable {
             try await withTaskCancellationHandler {
                 try await pipeline.collect(
                     bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, cacheKey: "sim:\(spec.name)",
-                    onOutcome: onReading)
+                    userConsents: spec.consentCodes, onOutcome: onReading)
             } onCancel: {
                 peripheral.close()
             }

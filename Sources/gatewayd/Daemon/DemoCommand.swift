@@ -85,7 +85,7 @@ struct DemoCommand: AsyncParsableCommand {
           - { kind: glucose, name: meter, stored_readings: 8, clock_offset: 600s, measure_every: 45s, seed: 11 }
           - { kind: health_thermometer, name: thermometer, stored_readings: 4, measure_every: 30s, seed: 13 }
           - { kind: pulse_oximeter, name: oximeter, stored_readings: 5, measure_every: 40s, seed: 17 }
-          - { kind: weight_scale, name: scale, users: [1, 2], stored_readings: 4, measure_every: 50s, seed: 19 }
+          - { kind: weight_scale, name: scale, users: [1, 2], stored_readings: 4, measure_every: 50s, seed: 19, user_data: true }
           - { kind: cgm, name: sensor, stored_readings: 36, measure_every: 30s, seed: 23 }
           - { kind: heart_rate, name: strap-alice, notify_every: 1s, seed: 3 }
           - { kind: heart_rate, name: strap-bob, notify_every: 1s, seed: 5 }

@@ -15,6 +15,10 @@ public actor SimulatedScale: SimulatedHealthDevice {
         public var units = MassUnits.si
         /// false: a body composition analyser without the Weight Scale Service.
         public var hasWeightScaleService = true
+        /// The User Data Service: a user's weighings are sent only after the collector consents as that user.
+        public var usesUserData = false
+        /// Users already registered on the scale (slot → consent code).
+        public var consentCodes: [UInt8: UInt16] = [:]
         /// Body composition as two packets (false: one, as on a link with a larger MTU).
         public var splitsBodyComposition = true
         public var faults = SimulatedFaults()
@@ -40,6 +44,12 @@ public actor SimulatedScale: SimulatedHealthDevice {
     private let weightHandle: UInt16?
     private let compositionHandle: UInt16
     private let currentTimeHandle: UInt16
+    private let userIndexHandle: UInt16?
+    private let userControlPointHandle: UInt16?
+    /// Registered users (slot → consent code), and the slot consented on the current link.
+    public private(set) var consentCodes: [UInt8: UInt16]
+    private var consented: UInt8?
+    private var activeServer: ATTServer?
     private let now: @Sendable () -> Date
     private var clock: SimulatedClock
     private var sentCount = 0
@@ -64,6 +74,17 @@ public actor SimulatedScale: SimulatedHealthDevice {
         } else {
             weightHandle = nil
         }
+        if configuration.usesUserData {
+            db.addPrimaryService(.userDataService)
+            userIndexHandle = db.addCharacteristic(.userIndex, properties: [.read]).value
+            db.addCharacteristic(
+                .databaseChangeIncrement, properties: [.read],
+                value: .fixed(DatabaseChangeIncrement(value: 0).encoded()))
+            userControlPointHandle = db.addCharacteristic(.userControlPoint, properties: [.write, .indicate]).value
+        } else {
+            (userIndexHandle, userControlPointHandle) = (nil, nil)
+        }
+        consentCodes = configuration.consentCodes
         db.addPrimaryService(.bodyCompositionService)
         compositionHandle = db.addCharacteristic(.bodyCompositionMeasurement, properties: [.indicate]).value
         db.addCharacteristic(
@@ -131,6 +152,8 @@ public actor SimulatedScale: SimulatedHealthDevice {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
+        activeServer = server
+        consented = nil
         let running = Task {
             await server.run()
             await link.closed()
@@ -168,12 +191,15 @@ public actor SimulatedScale: SimulatedHealthDevice {
 
     private func sendStored(_ server: ATTServer, _ link: SimulatorLink) async {
         let compositionSubscribed = await link.isSubscribed(compositionHandle, .indications)
-        while var weighing = stored.first {
+        // With the User Data Service, only the consented user's weighings go; the others stay for their own user.
+        while let position = stored.firstIndex(where: { !configuration.usesUserData || $0.weight.userID == consented })
+        {
+            var weighing = stored[position]
             if let weightHandle, !weighing.weightConfirmed {
                 // link gone: keep it
                 guard await indicate(weightHandle, weighing.weight.encoded(), server) else { return }
                 weighing.weightConfirmed = true
-                stored[0] = weighing
+                stored[position] = weighing
             }
             if compositionSubscribed {
                 for packet in packets(weighing.composition) {
@@ -181,16 +207,53 @@ public actor SimulatedScale: SimulatedHealthDevice {
                 }
             }
             confirmed.append(weighing)
-            stored.removeFirst()
+            stored.remove(at: position)
         }
     }
 
+    /// The scale's current user: whoever stepped on it last (the newest weighing's slot); 0xFF when nobody has.
+    public var currentUser: UInt8 { stored.last?.weight.userID ?? confirmed.last?.weight.userID ?? 0xFF }
+
     private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
+        if handle == userIndexHandle { return .success(UserIndex(index: currentUser).encoded()) }
         guard handle == currentTimeHandle else { return .failure(.unlikelyError) }
         return await clock.currentTimeRead(at: now(), faults: configuration.faults)
     }
 
     private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
+        if handle == userControlPointHandle {
+            let answer: UserControlPoint
+            switch try? UserControlPoint(decoding: value) {
+            case .registerNewUser(let code)?:
+                let slot = (1...UInt8(254)).first { consentCodes[$0] == nil } ?? 0xFF
+                if slot != 0xFF { consentCodes[slot] = code }
+                answer = .response(
+                    request: 0x01, result: slot == 0xFF ? .operationFailed : .success,
+                    userIndex: slot == 0xFF ? nil : slot)
+            case .consent(let slot, let code)?:
+                let known = consentCodes[slot]
+                if known == code { consented = slot }
+                answer = .response(
+                    request: 0x02,
+                    result: known == nil ? .invalidParameter : (known == code ? .success : .userNotAuthorized),
+                    userIndex: nil)
+            case .deleteUserData?:
+                guard let slot = consented else {
+                    answer = .response(request: 0x03, result: .userNotAuthorized, userIndex: nil)
+                    break
+                }
+                consentCodes[slot] = nil
+                stored.removeAll { $0.weight.userID == slot }
+                answer = .response(request: 0x03, result: .success, userIndex: nil)
+            case .response?, nil:
+                answer = .response(
+                    request: value.first ?? 0, result: value.isEmpty ? .invalidParameter : .opCodeNotSupported,
+                    userIndex: nil)
+            }
+            let server = activeServer
+            Task { _ = await server?.indicate(handle, answer.encoded()) }
+            return nil
+        }
         guard handle == currentTimeHandle else { return .writeNotPermitted }
         return clock.currentTimeWritten(value, writable: configuration.clockWritable, at: now())
     }

@@ -19,6 +19,10 @@ extension HealthProfile {
             if let identity = settings.identity { configuration.identity = identity }
             configuration.clock = settings.clock
             configuration.faults = settings.faults
+            if let consents = settings.userConsents {
+                configuration.usesUserData = true
+                configuration.consentCodes = consents
+            }
             return SimulatedScale(configuration: configuration)
         })
 

@@ -25,7 +25,13 @@ public enum StorageFailure: String, Sendable {
             default: self = .other
             }
         } else {
-            self = .other
+            // An SQLite failure that reached here wrapped or re-described (seen in the failing-disk test as "disk I/O
+            // error" classed as other, which flipped the io_error gauge back to 0): SQLite's own texts for
+            // SQLITE_IOERR and SQLITE_FULL (sqlite3_errstr) still say which it is.
+            let text = String(describing: error)
+            self =
+                text.contains("disk I/O error")
+                ? .ioError : text.contains("database or disk is full") ? .diskFull : .other
         }
     }
 

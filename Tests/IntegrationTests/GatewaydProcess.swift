@@ -18,12 +18,23 @@ final class GatewaydProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input
+        // At end of file (the child exited) the handler is removed: its dispatch source is cancelled before the pipe's
+        // descriptor can be closed under it (a source left watching a closed, reused descriptor crashed libdispatch's
+        // event loop once in CI) — and it stops being called for empty reads.
         out.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
             self?.lock.withLock { self?.output += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
             self?.lock.withLock { self?.errors += String(decoding: data, as: UTF8.self) }
         }
         try process.run()

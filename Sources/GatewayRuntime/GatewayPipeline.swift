@@ -75,6 +75,7 @@ package struct GatewayPipeline: Sendable {
     package func collect(
         bearer: any ATTBearer, link: String, zone: TimeZone, mapper: ReadingMapperOptions, cacheKey: String? = nil,
         bonded: Bool = false, userConsents: [UInt8: UInt16] = [:],
+        newUserConsentCode: @escaping @Sendable (DeviceIdentity) async -> UInt16? = { _ in nil },
         onDevice: (@Sendable (DeviceRecord) async -> Void)? = nil, onEvent: (@Sendable (ProfileEvent) -> Void)? = nil,
         onOutcome: @escaping @Sendable (IngestOutcome, Reading) async -> Void
     ) async throws {
@@ -87,6 +88,7 @@ package struct GatewayPipeline: Sendable {
         var sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
         // A multi-user device's User Data Service consent codes (slot → code) for this link.
         sessionOptions.userConsents = { _ in userConsents }
+        sessionOptions.newUserConsentCode = newUserConsentCode
         let connection = try await DeviceReadings.readings(
             client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
             cursor: { device in try? archive.recordCursor(deviceKey: device.key) },

@@ -95,6 +95,34 @@ import Testing
         #expect(Kit.catalogType(0x2AA7) == ObjectIdentifier(CGMMeasurement.self))
     }
 
+    /// CGM Status and Session Run Time: with and without the E2E-CRC, every status bit (reserved ones kept), a damaged
+    /// CRC and a cut-short value refused with the field and its offset.
+    @Test func statusAndSessionRunTimeRoundTripAndNameTheirFaults() throws {
+        for crc in [false, true] {
+            for bit in 0..<24 {
+                Kit.expectRoundTrip(
+                    CGMStatus(timeOffset: 1440, status: CGMSensorStatus(rawValue: 1 << UInt32(bit)), crcProtected: crc))
+            }
+            Kit.expectRoundTrip(CGMSessionRunTime(hours: 336, crcProtected: crc))
+            Kit.expectRoundTrip(CGMSessionRunTime(hours: 0xFFFF, crcProtected: crc))
+        }
+        let stopped = try CGMStatus(decoding: [0xA0, 0x05, 0xC1, 0x00, 0x00])
+        #expect(stopped.timeOffset == 1440 && stopped.status.contains(.sessionStopped))
+        #expect(stopped.status.reservedBits == 0xC0 && stopped.encoded() == [0xA0, 0x05, 0xC1, 0x00, 0x00])
+        var damaged = CGMStatus(timeOffset: 1440, crcProtected: true).encoded()
+        damaged[0] ^= 0x01
+        #expect(Kit.decodeError(CGMStatus.self, damaged)?.field == "e2e_crc")
+        #expect(Kit.decodeError(CGMStatus.self, damaged)?.offset == 5)
+        Kit.expectError(
+            CGMStatus.self, [0xA0, 0x05, 0x01], field: "cgm_status", offset: 2,
+            problem: .truncated(needed: 3, available: 1))
+        Kit.expectError(
+            CGMSessionRunTime.self, [0x50, 0x01, 0x00], field: "end_of_payload", offset: 2,
+            problem: .trailingBytes(count: 1))
+        #expect(Kit.catalogType(0x2AA9) == ObjectIdentifier(CGMStatus.self))
+        #expect(Kit.catalogType(0x2AAB) == ObjectIdentifier(CGMSessionRunTime.self))
+    }
+
     @Test func fuzzedPayloadsAreRefusedOrSurviveTheirEncoding() {
         let result = Kit.fuzz(
             CGMMeasurement.self, seed: 0x181F,
@@ -148,6 +176,10 @@ import Testing
         #expect(log.transfer?.delivered == 12 && log.transfer?.announced == 12)
         let last = try #require(records.last?.timeOffset)
         #expect(await cursor.next == last &+ 1)
+        // Where the session stands and how long it runs, read before the records.
+        let read = log.events.compactMap { if case .characteristicRead(let value) = $0 { value } else { nil } }
+        #expect(read.compactMap { $0 as? CGMStatus }.map(\.timeOffset) == [1440])
+        #expect(read.compactMap { $0 as? CGMSessionRunTime }.map(\.hours) == [336])
 
         let start = await sensor.sessionStartTime
         let readings = log.measurements.flatMap { received in

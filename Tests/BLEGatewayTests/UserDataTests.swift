@@ -83,23 +83,47 @@ import Testing
         #expect(await scale.stored.count == 1)
     }
 
-    /// Registration: the scale gives the new user a free slot; consenting with its code then collects its weighings.
-    @Test func registeringANewUserGivesItsSlot() async throws {
+    /// Registration (pairing): the scale gives the new user a free slot, the session says which and consents as it;
+    /// the next session consents with that code and collects the new user's weighings. A code out of range is refused
+    /// before anything is written.
+    @Test func registeringANewUserGivesItsSlotAndConsentsAsIt() async throws {
         let scale = Self.scale([1: 1001])
-        let client = try await connect(scale)
-        try await client.exchangeMTU()
-        let database = try await client.discoverAll()
-        let slot = try await WeightScaleSession.registerNewUser(consentCode: 4242, client: client, database: database)
-        client.close()
-        #expect(slot == 2)
+        await scale.measure(user: 1, weightSteps: 12_460, bodyFatTenths: 251, heightMillimetres: 1600)
+        var pairing = Self.options([:])
+        pairing.newUserConsentCode = { _ in 4242 }
+        let registered = await SessionLog.collect(
+            WeightScaleSession(client: try await connect(scale), options: pairing).run())
+        #expect(registered.error == nil, "\(String(describing: registered.error))")
+        #expect(
+            registered.events.contains {
+                if case .userRegistered(2, 4242) = $0 { true } else { false }
+            })
         #expect(await scale.consentCodes[2] == 4242)
-        await scale.measure(user: slot, weightSteps: 14_000, bodyFatTenths: 240, heightMillimetres: 1700)
+        // The new user has weighed nothing yet, and slot 1's weighing is not theirs.
+        #expect(registered.measurements.isEmpty)
+        #expect(await scale.stored.count == 1)
+        await scale.measure(user: 2, weightSteps: 14_000, bodyFatTenths: 240, heightMillimetres: 1700)
         let log = await SessionLog.collect(
             WeightScaleSession(client: try await connect(scale), options: Self.options([2: 4242])).run())
         #expect(log.measurements.compactMap { $0.measurement.as(WeightMeasurement.self) }.map(\.userID) == [2])
-        await #expect(throws: ProfileError.self) {
-            _ = try await WeightScaleSession.registerNewUser(
-                consentCode: 10_000, client: try await connect(scale), database: database)
-        }
+        var outOfRange = Self.options([:])
+        outOfRange.newUserConsentCode = { _ in 10_000 }
+        let refused = await SessionLog.collect(
+            WeightScaleSession(client: try await connect(scale), options: outOfRange).run())
+        #expect(refused.error as? ProfileError == .userConsent(slot: 0xFF, problem: "consent code 10000 is not 0-9999"))
+        #expect(await scale.consentCodes.count == 2)
+    }
+
+    /// Someone whose code the gateway lacks stepped on last: the gateway consents as a user it holds a code for, and
+    /// that user's weighings come; the other user's stay on the scale.
+    @Test func anotherUserLastOnTheScaleDoesNotStopAHeldUsersWeighings() async throws {
+        let scale = Self.scale([1: 1001, 2: 1002])
+        await scale.measure(user: 1, weightSteps: 12_460, bodyFatTenths: 251, heightMillimetres: 1600)
+        await scale.measure(user: 2, weightSteps: 15_700, bodyFatTenths: 230, heightMillimetres: 1750)
+        let log = await SessionLog.collect(
+            WeightScaleSession(client: try await connect(scale), options: Self.options([1: 1001])).run())
+        #expect(log.error == nil, "\(String(describing: log.error))")
+        #expect(log.measurements.compactMap { $0.measurement.as(WeightMeasurement.self) }.map(\.userID) == [1])
+        #expect(await scale.stored.map(\.weight.userID) == [2])
     }
 }

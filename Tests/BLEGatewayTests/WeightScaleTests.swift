@@ -166,11 +166,15 @@ import Testing
         #expect(await scale.confirmed.count == 2)
         #expect(await scale.stored.isEmpty)
 
+        let read = log.events.compactMap { if case .characteristicRead(let value) = $0 { value } else { nil } }
         let readings = log.measurements.flatMap {
-            ReadingMapper.readings(from: $0, identity: DeviceIdentity(link: "test"), clocks: [], options: Self.options)
+            ReadingMapper.readings(
+                from: $0, identity: DeviceIdentity(link: "test"), clocks: [], options: Self.options,
+                connectionValues: read)
         }
         let kinds = readings.map(\.kind)
-        #expect(kinds.filter { $0 == .bodyWeight }.count == 4)  // from the weight and from the composition, twice
+        // One weight per weighing: the scale's Weight Measurement; the composition's copy is not a second reading.
+        #expect(kinds.filter { $0 == .bodyWeight }.count == 2 && kinds.filter { $0 == .bodyHeight }.count == 2)
         #expect(kinds.filter { $0 == .bodyMassIndex }.count == 2 && kinds.filter { $0 == .bodyComposition }.count == 2)
         let first = try #require(readings.first)
         #expect(
@@ -224,6 +228,14 @@ import Testing
         let client = try await connect(analyser)
         let log = await SessionLog.collect(WeightScaleSession(client: client, options: sessionOptions()).run())
         #expect(log.measurements.count == 2 && log.measurements.allSatisfy { $0.rawPayloads.count == 1 })
+        // Without a Weight Measurement, the weight and height the analysis carries are the weighing's readings.
+        let read = log.events.compactMap { if case .characteristicRead(let value) = $0 { value } else { nil } }
+        let kinds = log.measurements.flatMap {
+            ReadingMapper.readings(
+                from: $0, identity: DeviceIdentity(link: "test"), clocks: [], options: Self.options,
+                connectionValues: read)
+        }.map(\.kind)
+        #expect(kinds.filter { $0 == .bodyWeight }.count == 2 && kinds.filter { $0 == .bodyComposition }.count == 2)
         #expect(
             HealthProfile.of(
                 try #require(log.events.lazy.compactMap { if case .discovered(let d) = $0 { d } else { nil } }.first))

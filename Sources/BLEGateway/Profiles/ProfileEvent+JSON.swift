@@ -56,6 +56,9 @@ extension ProfileEvent {
                 ("response_code", .string(transfer.responseCode.specName)),
                 ("restarted_from_first_record", .bool(transfer.restartedFromFirstRecord)),
             ])
+        case .userRegistered(let slot, _):
+            // The consent code is the user's key to their data on the device: kept by pairing, never printed.
+            return .object([("event", .string("user_registered")), ("user_index", .int(slot))])
         }
     }
 }

@@ -100,6 +100,8 @@ public enum ProfileEvent: Sendable {
     /// The number of stored records ≥ the cursor, before the transfer starts.
     case storedRecordCount(Int)
     case transferComplete(StoredRecordTransfer)
+    /// The device registered a new user (User Data Service) in this slot under this consent code: what pairing keeps.
+    case userRegistered(slot: UInt8, consentCode: UInt16)
 }
 
 /// Why a profile session stopped before its end.

@@ -14,6 +14,9 @@ public struct ProfileSessionOptions: Sendable {
     /// The consent codes this gateway holds for a device's User Data Service slots (slot → code), asked once its
     /// identity is known: a multi-user device sends a user's data only after the collector consents as that user.
     public var userConsents: @Sendable (DeviceIdentity) async -> [UInt8: UInt16] = { _ in [:] }
+    /// Asked once when the device has a User Data Service (pairing): a consent code (0-9999) to register a new user
+    /// under, whose data the session then collects, or nil to consent as a user the gateway already holds a code for.
+    public var newUserConsentCode: @Sendable (DeviceIdentity) async -> UInt16? = { _ in nil }
 
     public init(
         setDeviceClockWhenOffBy: Duration? = .seconds(60), deviceTimeZone: TimeZone = .current,

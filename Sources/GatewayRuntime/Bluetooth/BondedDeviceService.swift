@@ -162,7 +162,7 @@ package struct BondedDeviceService: Service {
                 try await pipeline.collect(
                     bearer: bearer, link: "l2cap:\(device.address)", zone: zone, mapper: mapper,
                     cacheKey: device.address,
-                    bonded: device.encrypted
+                    bonded: device.encrypted, userConsents: device.userConsents
                 ) { outcome, reading in
                     received.add()
                     await onReading(outcome, reading)

@@ -15,15 +15,30 @@ package struct PairedDevice: Codable, Equatable, Sendable {
 
     package init(
         address: String, addressType: String, kind: String, name: String? = nil, deviceKey: String? = nil,
-        pairedAt: Date, encrypted: Bool
+        pairedAt: Date, encrypted: Bool, userConsents: [UInt8: UInt16] = [:]
     ) {
         (self.address, self.addressType, self.kind, self.name, self.deviceKey) = (
             address, addressType, kind, name, deviceKey
         )
         (self.pairedAt, self.encrypted) = (pairedAt, encrypted)
+        if !userConsents.isEmpty {
+            consentCodes = Dictionary(uniqueKeysWithValues: userConsents.map { ("\($0.key)", $0.value) })
+        }
     }
     /// Whether the link must be encrypted (a bonded cuff or meter); heart-rate straps usually do not bond.
     package var encrypted: Bool
+    /// A multi-user device's User Data Service consent codes, by user slot ("3": 4821): the gateway consents as one of
+    /// these users before it collects, as the device sends only a consented user's data. Absent for other devices.
+    package var consentCodes: [String: UInt16]?
+
+    /// The consent codes by slot, as a session asks for them.
+    package var userConsents: [UInt8: UInt16] {
+        var result: [UInt8: UInt16] = [:]
+        for (slot, code) in consentCodes ?? [:] {
+            if let slot = UInt8(slot) { result[slot] = code }
+        }
+        return result
+    }
 
     package var deviceAddress: DeviceAddress? {
         guard let address = try? BluetoothAddress(parsing: address),
@@ -79,6 +94,8 @@ package struct PairedDevices: Sendable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try encoder.encode(devices.sorted { $0.address < $1.address }).write(
             to: URL(fileURLWithPath: path), options: .atomic)
+        // Consent codes open a person's data on a shared scale: readable by the gateway's owner only, as its keys are.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
 
     private static var decoder: JSONDecoder {

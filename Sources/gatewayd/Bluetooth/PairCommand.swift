@@ -16,6 +16,7 @@ struct PairCommand: AsyncParsableCommand {
             Interactive:      gatewayd pair --config /etc/gatewayd/gatewayd.yaml
             For scripts:      gatewayd pair --config F --address 00:AA:01:01:00:01 --subject alice [--passkey-file F]
             A two-user cuff:  gatewayd pair --config F --address A --user 1=alice --user 2=bob
+            A family scale:   gatewayd pair --config F --address A --new-user alice   (again later: --new-user bob)
             Remove a device:  gatewayd pair --config F --forget 00:AA:01:01:00:01
             The readings are downloaded before the question "whose is it?" is asked, because a device waits for each
             reading to be confirmed and gives up after 30 s; until then they are held (durably) in quarantine.
@@ -39,6 +40,18 @@ struct PairCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("user"), help: "SLOT=SUBJECT: whose a multi-user cuff's user slot is (repeatable).")
     var users: [String] = []
+
+    @Option(
+        help: """
+            A multi-user scale or cuff (User Data Service): register a new user on the device for this person, under a \
+            consent code the gateway keeps.
+            """)
+    var newUser: String?
+
+    @Option(
+        name: .customLong("consent"),
+        help: "SLOT=CODE: the consent code of a user already registered on the device, e.g. by its app (repeatable).")
+    var consents: [String] = []
 
     @Option(help: "A file holding the 6-digit passkey the device shows (for devices that ask for one).")
     var passkeyFile: String?
@@ -67,9 +80,10 @@ struct PairCommand: AsyncParsableCommand {
         let paired = PairedDevices(path: BluetoothSettings.pairedFile(data: configuration.dataDirectory))
         if list {
             for device in try paired.load() {
+                let slots = device.userConsents.keys.sorted().map { "\($0)" }.joined(separator: ",")
                 print(
                     "\(device.address) (\(device.addressType)) \(device.kind) \(device.name ?? "-") device \(device.deviceKey ?? "-") paired \(device.pairedAt)"
-                )
+                        + (slots.isEmpty ? "" : " user slots \(slots)"))
             }
             return
         }
@@ -84,7 +98,8 @@ struct PairCommand: AsyncParsableCommand {
                 "\(config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller"
             )
         }
-        let mappings = try slotMappings(configuration)
+        var mappings = try slotMappings(configuration)
+        let givenConsents = try consentCodes()
         let conversation = Conversation(interactive: address == nil && forget == nil)
         var logger = Logger(label: "gatewayd.pair")
         logger.logLevel = .warning
@@ -109,16 +124,21 @@ struct PairCommand: AsyncParsableCommand {
             testSubjects: configuration.testSubjects,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
         defer { pipeline.close() }
+        // Codes held from an earlier pairing stay (a second person registers on the family scale with a second run).
+        let earlier = try paired.load().first { $0.address.uppercased() == "\(target.device.address)".uppercased() }
+        let held = (earlier?.userConsents ?? [:]).merging(givenConsents) { $1 }
         let download = try await self.download(
             target, radio: radio, settings: settings, pipeline: pipeline, configuration: configuration,
-            conversation: conversation)
+            userConsents: held, conversation: conversation)
+        if let registered = download.registered, let newUser { mappings[registered.slot] = newUser }
         let assigned = try await assign(
             download, mappings: mappings, configuration: configuration, pipeline: pipeline, conversation: conversation)
         try paired.save(
             PairedDevice(
                 address: "\(target.device.address)", addressType: target.device.type.identifier,
                 kind: target.profile?.id ?? download.kind ?? "unknown",
-                name: target.name, deviceKey: download.device.key, pairedAt: Date(), encrypted: true))
+                name: target.name, deviceKey: download.device.key, pairedAt: Date(), encrypted: true,
+                userConsents: held.merging(download.registered.map { [$0.slot: $0.code] } ?? [:]) { $1 }))
         conversation.say(
             "Done: \(target.name ?? "\(target.device.address)") is paired; \(download.readings) reading(s) downloaded"
                 + (assigned.isEmpty
@@ -254,12 +274,13 @@ struct PairCommand: AsyncParsableCommand {
         var kind: String?
         /// User slots the readings came from (nil: the device has none).
         var users: [UInt8?]
+        /// The user the device registered for this gateway (User Data Service), and its consent code.
+        var registered: (slot: UInt8, code: UInt16)?
     }
 
     private func download(
         _ target: Target, radio: RadioController, settings: BluetoothSettings, pipeline: GatewayPipeline,
-        configuration: GatewayConfiguration,
-        conversation: Conversation
+        configuration: GatewayConfiguration, userConsents: [UInt8: UInt16], conversation: Conversation
     ) async throws -> Download {
         // The link after pairing lingers a moment; the kernel reuses it or makes a new encrypted one with the bond.
         let bearer: SeqPacketBearer
@@ -282,9 +303,21 @@ struct PairCommand: AsyncParsableCommand {
         }
         defer { timeout.cancel() }
         let mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
+        // A new user's consent code: four random digits, kept in the paired list (the device asks for it each time).
+        let code = UInt16.random(in: UserControlPoint.consentCodes)
+        let (registers, asks) = (newUser != nil, conversation.interactive && consents.isEmpty)
         do {
             try await pipeline.collect(
                 bearer: bearer, link: "l2cap:\(target.device.address)", zone: configuration.defaultZone, mapper: mapper,
+                userConsents: userConsents,
+                newUserConsentCode: { _ in
+                    if registers { return code }
+                    guard asks else { return nil }
+                    let register = await conversation.confirm(
+                        "This device keeps each person's readings apart (User Data Service). Register a new user on it for this gateway?"
+                    )
+                    return register ? code : nil
+                },
                 onDevice: { device in
                     let model = [device.manufacturer, device.model].compactMap { $0 }.joined(separator: " ")
                     conversation.say(
@@ -294,9 +327,14 @@ struct PairCommand: AsyncParsableCommand {
                     progress.device = device
                 },
                 onEvent: { event in
-                    if case .storedRecordCount(let count) = event {
+                    switch event {
+                    case .storedRecordCount(let count):
                         progress.expected = count
                         conversation.say("It holds \(count) stored reading(s); downloading…")
+                    case .userRegistered(let slot, let code):
+                        progress.registered = (slot, code)
+                        conversation.say("The device registered user \(slot) for this gateway.")
+                    default: break
                     }
                 },
                 onOutcome: { outcome, reading in
@@ -321,7 +359,9 @@ struct PairCommand: AsyncParsableCommand {
             throw PairingFailure(
                 description: "the connection to \(target.device.address) ended before the device said what it is")
         }
-        return Download(device: device, readings: progress.count, kind: progress.kind, users: progress.users)
+        return Download(
+            device: device, readings: progress.count, kind: progress.kind, users: progress.users,
+            registered: progress.registered)
     }
 
     static func describe(_ reading: Reading) -> String {
@@ -339,9 +379,11 @@ struct PairCommand: AsyncParsableCommand {
         if chosen.isEmpty, conversation.interactive {
             let people = configuration.subjects.map(\.id)
             let slots = download.users.compactMap { $0 }.filter { $0 != 0xFF }
-            let questions: [UInt8?] = slots.count > 1 ? slots.map { Optional($0) } : [nil]
+            // A user registered now is the one to name; else each slot the readings came from, or the whole device.
+            let questions: [UInt8?] =
+                download.registered.map { [$0.slot] } ?? (slots.count > 1 ? slots.map { Optional($0) } : [nil])
             for slot in questions {
-                let whom = slot.map { "user \($0) of this cuff" } ?? "this device"
+                let whom = slot.map { "user \($0) of this device" } ?? "this device"
                 if !people.isEmpty {
                     conversation.say(
                         "People on this gateway: "
@@ -399,9 +441,25 @@ struct PairCommand: AsyncParsableCommand {
             try check(sides[1], "--user")
             result[slot] = sides[1]
         }
-        if address != nil, forget == nil, result.isEmpty {
+        if let newUser { try check(newUser, "--new-user") }
+        if address != nil, forget == nil, result.isEmpty, newUser == nil {
             throw ValidationError(
-                "--address needs --subject (or --user SLOT=SUBJECT): nobody is there to answer whose the device is")
+                "--address needs --subject (or --user SLOT=SUBJECT, or --new-user SUBJECT): nobody is there to answer whose the device is"
+            )
+        }
+        return result
+    }
+
+    private func consentCodes() throws -> [UInt8: UInt16] {
+        var result: [UInt8: UInt16] = [:]
+        for text in consents {
+            let sides = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard sides.count == 2, let slot = UInt8(sides[0]), slot != 0xFF, let code = UInt16(sides[1]),
+                UserControlPoint.consentCodes.contains(code)
+            else {
+                throw ValidationError("--consent '\(text)': expected SLOT=CODE with a code from 0 to 9999, e.g. 1=0042")
+            }
+            result[slot] = code
         }
         return result
     }
@@ -441,6 +499,7 @@ final class DownloadProgress: @unchecked Sendable {
     private var _count = 0
     private var _kind: String?
     private var _users: [UInt8?] = []
+    private var _registered: (slot: UInt8, code: UInt16)?
 
     var device: DeviceRecord? {
         get { lock.withLock { _device } }
@@ -453,6 +512,10 @@ final class DownloadProgress: @unchecked Sendable {
     var count: Int { lock.withLock { _count } }
     var kind: String? { lock.withLock { _kind } }
     var users: [UInt8?] { lock.withLock { _users } }
+    var registered: (slot: UInt8, code: UInt16)? {
+        get { lock.withLock { _registered } }
+        set { lock.withLock { _registered = newValue } }
+    }
 
     func add(_ reading: Reading) -> (Int, Int?) {
         lock.withLock {

@@ -9,6 +9,7 @@ extension HealthProfile {
         deviceName: "continuous glucose monitor", appearanceCategories: [],
         characteristics: [
             CGMMeasurement.self, CGMFeature.self, CGMSessionStartTime.self, CGMSpecificOpsControlPoint.self,
+            CGMStatus.self, CGMSessionRunTime.self,
         ],
         session: { client, cursor, options in CGMSession(client: client, cursor: cursor, options: options).run() },
         simulator: SimulatorRecipe(

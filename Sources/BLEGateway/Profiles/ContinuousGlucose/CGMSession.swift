@@ -1,8 +1,8 @@
 import Foundation
 import Metrics
 
-/// The Continuous Glucose Monitoring profile, collector side: identity, CGM Feature and Session Start Time (the
-/// records' time base), battery; then the sensor's stored records from the durable cursor on through the RACP (filter:
+/// The Continuous Glucose Monitoring profile, collector side: identity, CGM Feature, Session Start Time (the records'
+/// time base), Status and Session Run Time, battery; then the sensor's stored records from the durable cursor on through the RACP (filter:
 /// Time Offset), and live records as they are notified, until the sensor drops the link.
 ///
 /// Every record — stored or live — moves the durable cursor only once acknowledged, so a dropped link resumes after
@@ -72,12 +72,16 @@ public struct CGMSession: Sendable {
             {
                 await emit(.characteristicRead(feature))
             }
-            if let characteristic = service.characteristic(.cgmSessionStartTime),
-                characteristic.properties.contains(.read),
-                let start = try? CGMSessionStartTime(
-                    decoding: try await client.read(handle: characteristic.valueHandle))
+            // The session's time base, then where it stands and how long it runs (a stopped session, a failing
+            // sensor, a sensor due for replacement are said before any record).
+            for value in [CGMSessionStartTime.self, CGMStatus.self, CGMSessionRunTime.self]
+                as [any CharacteristicValue.Type]
             {
-                await emit(.characteristicRead(start))
+                if let characteristic = service.characteristic(value.uuid), characteristic.properties.contains(.read),
+                    let read = try? value.init(decoding: try await client.read(handle: characteristic.valueHandle))
+                {
+                    await emit(.characteristicRead(read))
+                }
             }
             try await SessionPrelude.battery(client, database, emit: emit)
         } catch {

@@ -13,6 +13,8 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         public var clock = SimulatedClock()
         /// The session started this long before the sensor was made.
         public var sessionAge: TimeInterval = 3 * 86_400
+        /// How long a session is made to run (CGM Session Run Time): a 14-day sensor.
+        public var sessionRunHours: UInt16 = 14 * 24
         public var e2eCRC = true
         public var faults = SimulatedFaults()
         public var batteryPercent: UInt8 = 81
@@ -30,6 +32,8 @@ public actor SimulatedCGM: SimulatedHealthDevice {
     private let database: AttributeDatabase
     private let measurementHandle: UInt16
     private let startTimeHandle: UInt16
+    private let statusHandle: UInt16
+    private let runTimeHandle: UInt16
     private let controlPointHandle: UInt16
     private let opsHandle: UInt16
     private let now: @Sendable () -> Date
@@ -59,7 +63,15 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         db.addCharacteristic(
             .cgmFeature, properties: [.read],
             value: .fixed(CGMFeature(features: features, typeAndLocation: 0x59).encoded()))
+        statusHandle = db.addCharacteristic(.cgmStatus, properties: [.read]).value
         startTimeHandle = db.addCharacteristic(.cgmSessionStartTime, properties: [.read]).value
+        runTimeHandle =
+            db.addCharacteristic(
+                .cgmSessionRunTime, properties: [.read],
+                value: .fixed(
+                    CGMSessionRunTime(hours: configuration.sessionRunHours, crcProtected: configuration.e2eCRC)
+                        .encoded())
+            ).value
         controlPointHandle = db.addCharacteristic(.recordAccessControlPoint, properties: [.write, .indicate]).value
         opsHandle = db.addCharacteristic(.cgmSpecificOpsControlPoint, properties: [.write, .indicate]).value
         SimulatorDatabase.addDeviceInformation(&db, configuration.identity)
@@ -73,6 +85,14 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         let zone = configuration.clock.timeZone.secondsFromGMT(for: sessionStart)
         return CGMSessionStartTime(
             start: configuration.clock.dateTime(at: sessionStart), timeZone: Int8(zone / 900),
+            crcProtected: configuration.e2eCRC)
+    }
+
+    /// Where the session is now (CGM Status): its time offset, and "session stopped" once stopped.
+    public var status: CGMStatus {
+        let minutes = max(0, Int((now().timeIntervalSince(sessionStart) / 60).rounded(.down)))
+        return CGMStatus(
+            timeOffset: UInt16(clamping: minutes), status: sessionRunning ? [] : [.sessionStopped],
             crcProtected: configuration.e2eCRC)
     }
 
@@ -136,6 +156,7 @@ public actor SimulatedCGM: SimulatedHealthDevice {
 
     private func read(_ handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
         if let delay = configuration.faults.responseDelay { try? await Task.sleep(for: delay) }
+        if handle == statusHandle { return .success(status.encoded()) }
         guard handle == startTimeHandle else { return .failure(.unlikelyError) }
         return .success(sessionStartTime.encoded())
     }

@@ -142,7 +142,10 @@ public struct BodyCompositionRecord: HealthMeasurement {
     }
 
     /// Body fat with the analysis's other values as components; the weight and height it carries as readings of their
-    /// own. An incomplete measurement is kept, doubtful, and says which packet is missing.
+    /// own when the device is a body composition analyser alone. A scale with the Weight Scale Service (its Weight
+    /// Scale Feature was read) sends the same weighing's weight and height in its Weight Measurement too: taking them
+    /// from both would count every weighing twice. An incomplete measurement is kept, doubtful, and says which packet
+    /// is missing.
     public func readings(_ mapping: ReadingMapping) -> [Reading] {
         var mapping = mapping
         let m = joined
@@ -169,6 +172,7 @@ public struct BodyCompositionRecord: HealthMeasurement {
             component(.impedance, m.impedance, "Ohm", \.tenths),
         ].compactMap { $0 }
         var readings = [mapping.reading(.bodyComposition, components, time: time)]
+        guard mapping.connectionValue(WeightScaleFeature.self) == nil else { return readings }
         if let weight = m.weight {
             readings.append(
                 mapping.reading(

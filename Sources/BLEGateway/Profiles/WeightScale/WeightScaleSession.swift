@@ -145,9 +145,11 @@ public struct WeightScaleSession: Sendable {
         }
     }
 
-    /// On a device with the User Data Service: the current user slot (User Index), and Consent with the code this
-    /// gateway holds for it, before any measurement is asked for — the device sends only the consented user's data.
-    /// A slot without a code, or a code the device refuses, ends the session with an error that says what to do.
+    /// On a device with the User Data Service, before any measurement is asked for (the device sends only the
+    /// consented user's data): registers a new user when pairing asks for one and consents as it; otherwise consents as
+    /// the current user (User Index) when the gateway holds its code, else as the lowest slot it holds a code for — so
+    /// one person's weighings still come when someone whose code the gateway lacks stepped on last. With no code for
+    /// the current user nor any other, or a code the device refuses, the session ends with an error saying what to do.
     private static func consent(
         _ client: GATTClient, _ database: DiscoveredDatabase, identity: DeviceIdentity, options: ProfileSessionOptions,
         inbox: SessionInbox, inputs: inout AsyncStream<SessionInput>.Iterator,
@@ -161,82 +163,66 @@ public struct WeightScaleSession: Sendable {
             (try? UserIndex(decoding: try await client.read(handle: indexCharacteristic.valueHandle)))
             ?? UserIndex(index: 0xFF)
         await emit(.characteristicRead(current))
-        guard !current.isUnknown else { return }  // nobody selected on the device: nothing of a user's to ask for
-        guard let code = await options.userConsents(identity)[current.index] else {
+        var held = await options.userConsents(identity)
+        try await client.configure(point, .indications)
+        let slot: UInt8
+        if let code = await options.newUserConsentCode(identity) {
+            guard UserControlPoint.consentCodes.contains(code) else {
+                throw ProfileError.userConsent(slot: 0xFF, problem: "consent code \(code) is not 0-9999")
+            }
+            let (result, index) = try await request(
+                .registerNewUser(consentCode: code), point: point, client: client, options: options, inbox: inbox,
+                inputs: &inputs)
+            guard result == .success, let index else {
+                throw ProfileError.userConsent(
+                    slot: 0xFF, problem: "the device did not register a new user (\(result.specName))")
+            }
+            await emit(.userRegistered(slot: index, consentCode: code))
+            held[index] = code
+            slot = index
+        } else if !current.isUnknown, held[current.index] != nil {
+            slot = current.index
+        } else if let lowest = held.keys.min() {
+            slot = lowest
+        } else if current.isUnknown {
+            return  // nobody selected on the device and no code held: nothing of a user's to ask for
+        } else {
             throw ProfileError.userConsent(slot: current.index, problem: "this gateway holds no consent code for it")
         }
-        try await client.configure(point, .indications)
-        try await client.write(
-            handle: point.valueHandle,
-            value: UserControlPoint.consent(userIndex: current.index, consentCode: code).encoded())
+        let (result, _) = try await request(
+            .consent(userIndex: slot, consentCode: held[slot] ?? 0), point: point, client: client, options: options,
+            inbox: inbox, inputs: &inputs)
+        guard result == .success else {
+            throw ProfileError.userConsent(
+                slot: slot, problem: "the device refused its consent code (\(result.specName))")
+        }
+    }
+
+    /// Writes one User Control Point request and waits for the device's Response Code to it: the result, and the new
+    /// user's slot after a registration. Other indications meanwhile (e.g. Service Changed) are confirmed and skipped.
+    private static func request(
+        _ request: UserControlPoint, point: DiscoveredCharacteristic, client: GATTClient,
+        options: ProfileSessionOptions, inbox: SessionInbox, inputs: inout AsyncStream<SessionInput>.Iterator
+    ) async throws -> (UserControlPoint.Result, UInt8?) {
+        let bytes = request.encoded()
+        try await client.write(handle: point.valueHandle, value: bytes)
         let deadline = inbox.schedule(2, after: options.procedureTimeout)
         defer { deadline.cancel() }
         while let input = await inputs.next() {
             switch input {
-            case .event(.indication(let indication)) where indication.handle == point.valueHandle:
-                try await indication.acknowledgeDurable()
-                guard case .response(0x02, let result, _)? = try? UserControlPoint(decoding: indication.value) else {
-                    continue
-                }
-                guard result == .success else {
-                    throw ProfileError.userConsent(
-                        slot: current.index, problem: "the device refused its consent code (\(result.specName))")
-                }
-                return
             case .event(.indication(let indication)):
                 try await indication.acknowledgeDurable()
+                guard indication.handle == point.valueHandle,
+                    case .response(bytes.first ?? 0, let result, let index)? = try? UserControlPoint(
+                        decoding: indication.value)
+                else { continue }
+                return (result, index)
             case .deadline(2):
                 throw ProfileError.procedureTimeout(seconds: options.procedureTimeout.seconds)
             case .event, .deadline: continue
             case .linkClosed: throw await client.failure ?? GATTError.linkClosed(nil)
             }
         }
+        throw await client.failure ?? GATTError.linkClosed(nil)
     }
-
-    /// Registers a new user on a device with the User Data Service under `consentCode` (0-9999), and returns the slot
-    /// the device gave it — what pairing keeps with the person the slot belongs to.
-    public static func registerNewUser(
-        consentCode: UInt16, client: GATTClient, database: DiscoveredDatabase, timeout: Duration = .seconds(30)
-    ) async throws(ProfileError) -> UInt8 {
-        guard UserControlPoint.consentCodes.contains(consentCode) else {
-            throw .userConsent(slot: 0xFF, problem: "consent code \(consentCode) is not 0-9999")
-        }
-        guard let point = database.characteristic(.userControlPoint, in: .userDataService) else {
-            throw .missing("the User Data Service's User Control Point")
-        }
-        let inbox = SessionInbox(client: client)
-        defer { inbox.finish() }
-        let deadline = inbox.schedule(1, after: timeout)
-        defer { deadline.cancel() }
-        do {
-            try await client.configure(point, .indications)
-            try await client.write(
-                handle: point.valueHandle, value: UserControlPoint.registerNewUser(consentCode: consentCode).encoded())
-            for await input in inbox.stream {
-                switch input {
-                case .event(.indication(let indication)):
-                    try await indication.acknowledgeDurable()
-                    guard indication.handle == point.valueHandle,
-                        case .response(0x01, let result, let index)? = try? UserControlPoint(decoding: indication.value)
-                    else { continue }
-                    guard result == .success, let index else {
-                        throw ProfileError.userConsent(
-                            slot: 0xFF, problem: "the device did not register a new user (\(result.specName))")
-                    }
-                    return index
-                case .deadline: throw ProfileError.procedureTimeout(seconds: timeout.seconds)
-                case .event: continue
-                case .linkClosed: throw ProfileError.gatt(await client.failure ?? .linkClosed(nil))
-                }
-            }
-        } catch let error as ProfileError {
-            throw error
-        } catch let error as GATTError {
-            throw .gatt(error)
-        } catch {
-            throw .missing("\(error)")
-        }
-        throw .gatt(await client.failure ?? .linkClosed(nil))
-    }
-
 }

@@ -31,6 +31,36 @@ struct ConnectCommand: AsyncParsableCommand {
     @Flag(help: "One short human-readable line per reading instead of JSON.")
     var brief = false
 
+    @Option(
+        name: .customLong("cgm"),
+        help: """
+            A CGM's Specific Ops Control Point, before the download: start-session, stop-session, get-interval or \
+            set-interval=MINUTES (repeatable, in order).
+            """)
+    var cgmOperations: [String] = []
+
+    func validate() throws {
+        _ = try cgmRequests()
+    }
+
+    /// The `--cgm` operations as requests; the first one not understood is named.
+    func cgmRequests() throws -> [CGMSpecificOpsControlPoint] {
+        try cgmOperations.map { text in
+            switch text {
+            case "start-session": return CGMSpecificOpsControlPoint(.startSession)
+            case "stop-session": return CGMSpecificOpsControlPoint(.stopSession)
+            case "get-interval": return CGMSpecificOpsControlPoint(.getCommunicationInterval)
+            default:
+                if text.hasPrefix("set-interval="), let minutes = UInt8(text.dropFirst("set-interval=".count)) {
+                    return CGMSpecificOpsControlPoint(.setCommunicationInterval, operand: [minutes])
+                }
+                throw ValidationError(
+                    "--cgm '\(text)': expected start-session, stop-session, get-interval or set-interval=MINUTES (0-255)"
+                )
+            }
+        }
+    }
+
     func run() async throws {
         let bearer: SeqPacketBearer
         do {
@@ -54,6 +84,27 @@ struct ConnectCommand: AsyncParsableCommand {
             FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.rendered(indent: 0))
             FileHandleOutput.standardError("gatewayd connect: no \(HealthProfile.serviceList) on this device")
             throw ExitCode(1)
+        }
+        let requests = try cgmRequests()
+        if !requests.isEmpty {
+            guard profile == .continuousGlucose else {
+                FileHandleOutput.standardError("gatewayd connect: --cgm needs a CGM; this is a \(profile.deviceName)")
+                throw ExitCode(1)
+            }
+            do {
+                for answer in try await CGMSession.operate(requests, client: client, database: database) {
+                    FileHandleOutput.standardOutput(ProfileEvent.characteristicRead(answer).json.rendered(indent: 0))
+                    if let response = answer.response, response.code != 1 {
+                        FileHandleOutput.standardError(
+                            "gatewayd connect: the sensor refused op code \(response.request): \(CGMSpecificOpsControlPoint.responseName(response.code))"
+                        )
+                        throw ExitCode(1)
+                    }
+                }
+            } catch let error as ProfileError {
+                FileHandleOutput.standardError("gatewayd connect: \(error)")
+                throw ExitCode(1)
+            }
         }
         let stream = profile.session(client, StoredRecordCursor(next: cursor), options)
         if let seconds {

@@ -212,19 +212,22 @@ import Testing
         let cursor = StoredRecordCursor(next: nil)
         _ = await SessionLog.collect(
             CGMSession(client: try await connect(sensor), cursor: cursor, options: sessionOptions()).run())
-        // Start a new session through the Specific Ops Control Point (E2E-CRC on, as the sensor requires).
+        // Start a new session through the Specific Ops Control Point (E2E-CRC on, as the sensor's Feature says), set
+        // and read the communication interval; each answered before the next.
         let client = try await connect(sensor)
         try await client.exchangeMTU()
         let database = try await client.discoverAll()
-        let ops = try #require(database.characteristic(.cgmSpecificOpsControlPoint))
-        try await client.configure(ops, .indications)
-        try await CGMSession.control(
-            CGMSpecificOpsControlPoint(.startSession, crcProtected: true), client: client, database: database)
-        for _ in 0..<200 {
-            if await sensor.records.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let answers = try await CGMSession.operate(
+            [
+                CGMSpecificOpsControlPoint(.startSession),
+                CGMSpecificOpsControlPoint(.setCommunicationInterval, operand: [1]),
+                CGMSpecificOpsControlPoint(.getCommunicationInterval),
+                try CGMSpecificOpsControlPoint(decoding: [0x05]),  // Get Glucose Calibration Value: not supported
+            ], client: client, database: database)
         client.close()
+        #expect(answers.map(\.response?.code) == [1, 1, nil, 2])
+        #expect(answers.allSatisfy(\.crcProtected) && answers[2].operand == [1])
+        #expect(await sensor.communicationIntervalMinutes == 1)
         #expect(await sensor.records.isEmpty)
         #expect(await sensor.sessionRunning)
         await sensor.measure(count: 3, users: [], seed: 6, end: simulationNow.addingTimeInterval(900), spacing: 300)

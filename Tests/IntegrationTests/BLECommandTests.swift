@@ -87,6 +87,26 @@ import Testing
         #expect(bad.status == 0)
         #expect(bad.stdout.contains(#""event":"malformed""#))
 
+        // A CGM: a new session started and the interval set through its Specific Ops Control Point before the
+        // download (E2E-CRC on both ways); an operation it does not know is refused before anything is sent.
+        let cgmSocket = dir.appendingPathComponent("cgm.sock").path
+        let sensor = try simulate(["--device", "cgm", "--readings", "4", "--once"], socket: cgmSocket)
+        let cgm = try run([
+            "connect", "--unix", cgmSocket, "--cgm", "start-session", "--cgm", "set-interval=1", "--cgm",
+            "get-interval",
+        ])
+        sensor.waitUntilExit()
+        #expect(cgm.status == 0, "\(cgm.stderr)")
+        #expect(
+            cgm.stdout.contains(
+                #""value":{"op_code":28,"request_op_code":26,"response_code":"success"}"#))
+        #expect(cgm.stdout.contains(#""communication_interval_minutes":1"#))
+        #expect(cgm.stdout.contains(#""characteristic":"CGM Status""#))
+        // The new session holds no records yet: nothing to download.
+        #expect(!cgm.stdout.contains(#""event":"measurement""#))
+        let unknownOperation = try run(["connect", "--unix", cgmSocket, "--cgm", "calibrate"])
+        #expect(unknownOperation.status != 0 && unknownOperation.stderr.contains("--cgm 'calibrate'"))
+
         let missing = try run(["connect", "--unix", dir.appendingPathComponent("nobody.sock").path])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nobody.sock"))

@@ -414,5 +414,42 @@ public struct CGMSpecificOpsControlPoint: CharacteristicValue, Hashable {
         return bytes
     }
 
-    public var json: JSONValue { .object([("op_code", .int(opCode)), ("operand", .string(HexBytes.text(operand)))]) }
+    /// The Response Code values (CGMS 3.6.2).
+    public static func responseName(_ code: UInt8) -> String {
+        switch code {
+        case 1: "success"
+        case 2: "op code not supported"
+        case 3: "invalid operand"
+        case 4: "procedure not completed"
+        case 5: "parameter out of range"
+        default: "reserved (\(code))"
+        }
+    }
+
+    public var json: JSONValue {
+        if let response {
+            return .object([
+                ("op_code", .int(opCode)), ("request_op_code", .int(response.request)),
+                ("response_code", .string(Self.responseName(response.code))),
+            ])
+        }
+        if opCode == OpCode.communicationIntervalResponse.rawValue, let minutes = operand.first {
+            return .object([("op_code", .int(opCode)), ("communication_interval_minutes", .int(minutes))])
+        }
+        return .object([("op_code", .int(opCode)), ("operand", .string(HexBytes.text(operand)))])
+    }
+
+    /// A sensor's answer as sent, its E2E-CRC checked and removed when the sensor protects its values with one.
+    public init(answer bytes: [UInt8], crcProtected: Bool) throws(CharacteristicDecodeError) {
+        guard crcProtected else {
+            try self.init(decoding: bytes)
+            return
+        }
+        var reader = PayloadReader(bytes, characteristic: Self.name)
+        guard bytes.count >= 3 else { throw reader.error("e2e_crc", .truncated(needed: 3, available: bytes.count)) }
+        _ = try reader.bytes(bytes.count - 2, "op_code_and_operand")
+        try reader.cgmCRC(over: bytes, count: bytes.count - 2)
+        try self.init(decoding: Array(bytes.dropLast(2)))
+        self.crcProtected = true
+    }
 }

@@ -30,20 +30,61 @@ public struct CGMSession: Sendable {
         }
     }
 
-    /// Writes a Specific Ops Control Point request (start or stop a session, the communication interval) and returns
-    /// the sensor's answer; the caller must have enabled indications on it.
-    public static func control(
-        _ request: CGMSpecificOpsControlPoint, client: GATTClient, database: DiscoveredDatabase
-    ) async throws(ProfileError) {
-        guard let point = database.characteristic(.cgmSpecificOpsControlPoint, in: .continuousGlucoseMonitoringService)
+    /// Runs Specific Ops Control Point procedures one at a time — start or stop the sensor's session, set or read the
+    /// communication interval — each answered by the sensor's indication before the next is written, and returns the
+    /// answers in order. The requests carry the E2E-CRC, and the answers' CRC is checked, when the CGM Feature says the
+    /// sensor uses it. Run it before (not during) a session on the same client.
+    public static func operate(
+        _ requests: [CGMSpecificOpsControlPoint], client: GATTClient, database: DiscoveredDatabase,
+        timeout: Duration = .seconds(30)
+    ) async throws(ProfileError) -> [CGMSpecificOpsControlPoint] {
+        guard let point = database.characteristic(.cgmSpecificOpsControlPoint, in: .continuousGlucoseMonitoringService),
+            point.properties.contains(.write), point.properties.contains(.indicate)
         else {
             throw .missing("the CGM Specific Ops Control Point")
         }
+        let inbox = SessionInbox(client: client)
+        defer { inbox.finish() }
+        var answers: [CGMSpecificOpsControlPoint] = []
         do {
-            try await client.write(handle: point.valueHandle, value: request.encoded())
-        } catch {
+            var crc = false
+            if let feature = database.characteristic(.cgmFeature, in: .continuousGlucoseMonitoringService) {
+                crc =
+                    (try? CGMFeature(decoding: try await client.read(handle: feature.valueHandle)))?.supportsE2ECRC
+                    ?? false
+            }
+            try await client.configure(point, .indications)
+            var inputs = inbox.stream.makeAsyncIterator()
+            for var request in requests {
+                request.crcProtected = crc
+                try await client.write(handle: point.valueHandle, value: request.encoded())
+                let deadline = inbox.schedule(1, after: timeout)
+                defer { deadline.cancel() }
+                waiting: while let input = await inputs.next() {
+                    switch input {
+                    case .event(.indication(let indication)):
+                        try await indication.acknowledgeDurable()
+                        guard indication.handle == point.valueHandle else { continue }
+                        do {
+                            answers.append(try CGMSpecificOpsControlPoint(answer: indication.value, crcProtected: crc))
+                        } catch {
+                            throw ProfileError.unexpectedControlPointResponse("\(error)")
+                        }
+                        break waiting
+                    case .deadline: throw ProfileError.procedureTimeout(seconds: timeout.seconds)
+                    case .event: continue
+                    case .linkClosed: throw ProfileError.gatt(await client.failure ?? .linkClosed(nil))
+                    }
+                }
+            }
+        } catch let error as ProfileError {
+            throw error
+        } catch let error as GATTError {
             throw .gatt(error)
+        } catch {
+            throw .missing("\(error)")
         }
+        return answers
     }
 
     private enum Transfer {

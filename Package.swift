@@ -100,10 +100,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
+        // The local pages (and next the FHIR routes): Hummingbird routes over the runtime (DESIGN.md "Modules").
+        .target(
+            name: "GatewayHTTP",
+            dependencies: [
+                "GatewayRuntime", "Provenance", "StreamEngine", "FHIR",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
         .executableTarget(
             name: "gatewayd",
             dependencies: [
-                "GatewayRuntime", "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR",
+                "GatewayRuntime", "GatewayHTTP", "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -153,6 +160,13 @@ let package = Package(
             dependencies: [
                 "FHIR", "Provenance", "StreamEngine", "TimeSeries", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]),
+        .testTarget(
+            name: "GatewayHTTPTests",
+            dependencies: [
+                "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(
             name: "IntegrationTests",

@@ -1242,6 +1242,32 @@ public final class ReadingArchive: Sendable {
         }
     }
 
+    /// Readings waiting for a person, by device and user slot: how many and the newest's receive time. What a page asks
+    /// ("whose are these?") costs the quarantine's size, never a person's history.
+    public struct WaitingGroup: Sendable, Equatable {
+        public var deviceKey: String
+        public var userID: UInt8?
+        public var count: Int
+        public var newestReceivedMicros: Int64
+    }
+
+    public func waitingGroups() throws -> [WaitingGroup] {
+        try queue.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT device_key, user_id, count(*) AS n, max(received_micros) AS newest FROM quarantine
+                    GROUP BY device_key, user_id ORDER BY device_key, user_id
+                    """
+            ).map { row in
+                let user: Int = row["user_id"]
+                return WaitingGroup(
+                    deviceKey: row["device_key"], userID: user < 0 ? nil : UInt8(clamping: user), count: row["n"],
+                    newestReceivedMicros: row["newest"])
+            }
+        }
+    }
+
     public func quarantineCount() throws -> Int {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine") ?? 0 }
     }

@@ -280,7 +280,9 @@ import Testing
         _ = await demo.waitForOutput(timeout: .seconds(60)) { $0.contains("Stop with Ctrl-C") }
         var text = demo.stdout
         let token = try #require(
-            text.split(separator: " ").first { $0.hasPrefix("demo-") }.map { String($0.prefix { $0 != "'" }) },
+            text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("demo-") }.map {
+                String($0.prefix { $0 != "'" })
+            },
             "\(text)")
         let base = "http://127.0.0.1:\(port)/fhir"
         #expect(text.contains("Provenance?target=Observation/"), "the guide has no real Observation id:\n\(text)")
@@ -421,8 +423,9 @@ import Testing
             test.contains("swift test \"$@\"") && test.contains("hw/testbed/run-bluetooth-tests.sh")
                 && test.contains("GATEWAYD_FHIR_VALIDATOR"))
         #expect(test.contains("PARTIAL RUN") && test.contains("exit 3"))
-        // The format check runs first, with the committed configuration.
+        // The format check runs first, with the committed configuration; the pages are tested in a real browser.
         #expect(test.contains("swift format lint --strict"))
+        #expect(test.contains("Tests/Browser/pages_in_a_browser.py") && ci.contains("chromium-driver"))
         #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("scripts/demo").path))
         let demo = try String(contentsOf: root.appendingPathComponent("scripts/demo"), encoding: .utf8)
         #expect(

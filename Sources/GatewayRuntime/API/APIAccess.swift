@@ -7,6 +7,8 @@ import Foundation
 ///   patient scope must name its subject, since there is no SMART launch context to bind it to.
 /// `.rs` (SMART v2) is accepted as a synonym of `.read`. A hub's uploaders hold `system/*.write` (or
 /// `patient/*.write@SUBJECT`, `.cud` in SMART v2): it lets them POST transaction Bundles to /fhir, nothing else.
+/// `system/Device.write` (or `patient/Device.write@SUBJECT`) lets a signed-in page say whose a device's waiting
+/// readings are (for that subject), and uploads nothing.
 package struct APIToken: Sendable {
     package struct Scope: Sendable, Equatable {
         /// "*" or a resource type.
@@ -104,6 +106,10 @@ package struct APIAccess: Sendable {
     /// Tokens the hub's token endpoint issued to SMART Backend Services clients (`TokenEndpoint`).
     package var issued: IssuedTokens? = nil
 
+    package init(tokens: [APIToken], allowLoopback: Bool, issued: IssuedTokens? = nil) {
+        (self.tokens, self.allowLoopback, self.issued) = (tokens, allowLoopback, issued)
+    }
+
     /// The token a secret is: a configured one, or a live one the token endpoint issued.
     package func token(secret: String, nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)) -> APIToken? {
         tokens.first(where: { constantTimeEqual($0.secret, secret) }) ?? issued?.token(secret, nowSeconds: nowSeconds)
@@ -134,7 +140,8 @@ package struct APIAccess: Sendable {
         guard let token = token(secret: secret) else {
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
         }
-        let scopes = token.scopes.filter(\.write)
+        // A Device write scope says whose a device is (the pages' "assign"); it uploads nothing.
+        let scopes = token.scopes.filter { $0.write && ($0.resourceType == "*" || $0.resourceType == "Observation") }
         guard !scopes.isEmpty else {
             throw .forbidden(
                 "The token's scopes do not allow uploading (a write scope such as system/*.write is needed).")

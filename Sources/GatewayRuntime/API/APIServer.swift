@@ -26,14 +26,16 @@ package enum APIServer {
     package static let maximumBodyBytes = 16 << 20
 
     /// The FHIR API, `/metrics` (Prometheus text, when `metrics` is given: to loopback callers and any valid token),
-    /// and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
+    /// `routes` (the local pages) and `services` run beside the server under its service group (SIGTERM/SIGINT shut them down gracefully).
     /// `security`: TLS (its certificate and key already in place, see `ListenerSecurity.prepare`) or plain HTTP.
     package static func application(
         api: FHIRAPI, host: String, port: Int, security: ListenerSecurity, logger: Logger,
-        metrics: PrometheusCollectorRegistry? = nil,
+        metrics: PrometheusCollectorRegistry? = nil, routes: (Router<APIRequestContext>) -> Void = { _ in },
         services: [any Service] = [], onServerRunning: @escaping @Sendable () async -> Void = {}
     ) throws -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
+        // More specific routes (the local pages under /app) before the API's catch-all.
+        routes(router)
         if let metrics {
             router.get("/metrics") { request, context -> Response in
                 let allowed =

@@ -19,6 +19,17 @@ package struct GatewayDaemon {
     package var logger = Logger(label: "gatewayd")
     /// Called once the API listens (the demo prints its guide here).
     package var onReady: @Sendable () async -> Void = {}
+    /// Routes beside the API on its listener (the local pages, from GatewayHTTP), given what the daemon opened.
+    package var routes: @Sendable (Router<APIRequestContext>, DaemonParts) -> Void = { _, _ in }
+
+    /// What the daemon opened, for the routes beside the API.
+    package struct DaemonParts: Sendable {
+        package let configuration: GatewayConfiguration
+        package let pipeline: GatewayPipeline
+        package let api: FHIRAPI
+        /// The listener speaks TLS.
+        package let secure: Bool
+    }
 
     package init(
         configuration: GatewayConfiguration, logger: Logger = Logger(label: "gatewayd"),
@@ -122,15 +133,19 @@ package struct GatewayDaemon {
         let listen = configuration.api.listen
         let fingerprint = security.fingerprint
         let scheme = security.scheme
+        let parts = DaemonParts(
+            configuration: configuration, pipeline: pipeline, api: api, secure: security.scheme == "https")
+        let routes = self.routes
         let application = try APIServer.application(
-            api: api, host: host, port: port, security: security, logger: logger, metrics: registry
-        ) {
-            var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
-            if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
-            readyLogger.notice("gatewayd is running", metadata: metadata)
-            notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
-            await ready()
-        }
+            api: api, host: host, port: port, security: security, logger: logger, metrics: registry,
+            routes: { routes($0, parts) },
+            onServerRunning: {
+                var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
+                if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
+                readyLogger.notice("gatewayd is running", metadata: metadata)
+                notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
+                await ready()
+            })
         // A group shuts its services down in reverse order: the devices first (their links end, every acknowledged
         // reading is on disk — draining what they sent can take a while on a loaded Pi), then sync, then the API, and
         // the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;

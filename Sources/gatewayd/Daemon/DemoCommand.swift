@@ -16,7 +16,8 @@ struct DemoCommand: AsyncParsableCommand {
             "Run a demo gateway: simulated devices of every profile, the full pipeline, the FHIR API on loopback.",
         discussion: """
             Everything lives in a new temporary data directory (printed; kept afterwards so you can look). The devices: a \
-            blood-pressure cuff with two users (alice, bob) whose clock was reset by a battery change, a glucose meter with \
+            blood-pressure cuff with users alice and bob (and a visitor's readings, whose nobody has said yet) whose clock \
+            was reset by a battery change, a glucose meter with \
             stored records and a clock 10 minutes fast, bob's thermometer, alice's pulse oximeter and CGM, a scale with body \
             composition for both, and two heart-rate straps sending RR intervals. \
             Stop with Ctrl-C.
@@ -53,7 +54,8 @@ struct DemoCommand: AsyncParsableCommand {
         FileHandleOutput.standardOutput(
             """
             gatewayd demo — data directory \(directory) (its configuration: \(configPath))
-            Starting: a BP cuff (users 1 = alice, 2 = bob; its clock was reset to 2000 by a battery change), a glucose meter
+            Starting: a BP cuff (users 1 = alice, 2 = bob, 3 = a visitor nobody has named; its clock was reset to 2000 by a
+            battery change), a glucose meter
             (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter and a CGM (alice), a scale
             (users 1 = alice, 2 = bob), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
             """)
@@ -66,7 +68,7 @@ struct DemoCommand: AsyncParsableCommand {
         let base = "http://\(listen)/fhir"
         try await GatewayDaemon(configuration: configuration, logger: logger) {
             await Self.printGuide(base: base, token: token, directory: directory, configPath: configPath)
-        }.run()
+        }.withPages().run()
         FileHandleOutput.standardOutput("gatewayd demo stopped; the data stays in \(directory)")
     }
 
@@ -81,7 +83,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// The demo's devices, as they would be written in a configuration file.
     static let fleet = """
         simulated_devices:
-          - { kind: blood_pressure, name: cuff, users: [1, 2], stored_readings: 6, battery_changed: true, measure_every: 20s, seed: 7 }
+          - { kind: blood_pressure, name: cuff, users: [1, 2, 3], stored_readings: 6, battery_changed: true, measure_every: 20s, seed: 7 }
           - { kind: glucose, name: meter, stored_readings: 8, clock_offset: 600s, measure_every: 45s, seed: 11 }
           - { kind: health_thermometer, name: thermometer, stored_readings: 4, measure_every: 30s, seed: 13 }
           - { kind: pulse_oximeter, name: oximeter, stored_readings: 5, measure_every: 40s, seed: 17 }
@@ -118,7 +120,7 @@ struct DemoCommand: AsyncParsableCommand {
             api:
               listen: \(listen)
               tokens:
-                - { name: demo, secret: \(token), scopes: [system/*.read] }
+                - { name: demo, secret: \(token), scopes: [system/*.read, system/Device.write] }
             \(fleet)
             """
     }
@@ -144,6 +146,9 @@ struct DemoCommand: AsyncParsableCommand {
         let today = DateText.localDay(Date(), zone: TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         FileHandleOutput.standardOutput(
             """
+
+            The pages are at http://\(base.dropFirst(7).split(separator: "/").first ?? "")/app — sign in with the token \(token)
+            (what needs attention: the cuff's reset clock, the visitor's readings waiting for a person).
 
             The FHIR API is up at \(base) (every request needs the token; every read is audited). Try:
 

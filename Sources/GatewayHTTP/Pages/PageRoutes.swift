@@ -1,0 +1,275 @@
+import Foundation
+import GatewayRuntime
+import Hummingbird
+import StreamEngine
+
+/// The pages for the people a gateway serves, on the API's listener beside /fhir (issue: "a page for the people it
+/// serves"): sign in with a token (it becomes a session cookie), then "Needs attention". Every page view and every
+/// action is audited as API reads are; every action carries the session's form token (CSRF) and a cookie that is
+/// HttpOnly, SameSite=Strict and, under TLS, Secure. A page shows nothing the API would not show the same token.
+package struct Pages: Sendable {
+    package var configuration: GatewayConfiguration
+    package var archive: ReadingArchive
+    package var engine: StreamEngine
+    package var access: APIAccess
+    package var audit: AuditLog
+    /// The listener speaks TLS: cookies are Secure.
+    package var secure: Bool
+    package var sessions = PageSessions()
+    package var now: @Sendable () -> Date = { Date() }
+
+    package init(
+        configuration: GatewayConfiguration, archive: ReadingArchive, engine: StreamEngine, access: APIAccess,
+        audit: AuditLog, secure: Bool
+    ) {
+        (self.configuration, self.archive, self.engine, self.access, self.audit, self.secure) = (
+            configuration, archive, engine, access, audit, secure
+        )
+    }
+
+    static let sessionCookie = "gw_session"
+    static let languageCookie = "gw_lang"
+    static let sizeCookie = "gw_size"
+    /// A form is a few hundred bytes; anything much larger is not one of ours.
+    static let maximumFormBytes = 16 << 10
+
+    package func install(on router: Router<APIRequestContext>) {
+        let pages = self
+        for (path, type, text) in [
+            ("/app/style.css", "text/css; charset=utf-8", HTML.stylesheet),
+            ("/app/icon.svg", "image/svg+xml", HTML.icon),
+        ] {
+            router.get(RouterPath(path)) { _, _ -> Response in
+                var headers = HTTPFields()
+                headers[.contentType] = type
+                headers[.cacheControl] = "max-age=3600"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
+        router.get("/app") { request, _ in await pages.needsAttention(request) }  // "/app/" too
+        router.get("/app/login") { request, _ in await pages.loginForm(request, problem: nil, status: .ok) }
+        router.post("/app/login") { request, _ in await pages.login(request) }
+        router.post("/app/logout") { request, _ in await pages.logout(request) }
+        router.post("/app/assign") { request, _ in await pages.assign(request) }
+        router.get("/app/prefs") { request, _ in pages.preferences(request) }
+    }
+
+    // MARK: Pages and actions
+
+    func needsAttention(_ request: Request) async -> Response {
+        guard let session = await session(request) else { return Self.redirect("/app/login") }
+        let language = language(request)
+        let query = PageForm.fields(request.uri.query ?? "")
+        var main = "<h1>\(PageText.needsAttention.text(language))</h1>\n"
+        if let count = query["assigned"], let subject = query["to"] {
+            main +=
+                "<p class=\"done\" role=\"status\">\(HTML.escape(PageText.assigned.fill(language, count, subject)))</p>\n"
+        }
+        if query["problem"] == "form" {
+            main += "<p class=\"error\" role=\"alert\">\(PageText.formExpired.text(language))</p>\n"
+        }
+        if query["problem"] == "scope" {
+            main += "<p class=\"error\" role=\"alert\">\(PageText.notAllowedToAssign.text(language))</p>\n"
+        }
+        let items: [AttentionItem]
+        do {
+            items = try NeedsAttention(archive: archive, configuration: configuration, now: now).items(
+                for: session, language: language)
+        } catch {
+            audit.record(
+                caller: session.caller, method: "GET", route: "/app", query: nil, subjects: [], status: 500)
+            return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
+        }
+        if items.isEmpty {
+            main += "<p class=\"ok\">\(PageText.nothingNeedsAttention.text(language))</p>\n"
+        } else {
+            main += "<ul class=\"attention\">\n"
+            for (index, item) in items.enumerated() {
+                main += "<li data-kind=\"\(item.kind.rawValue)\"\(item.urgent ? "" : " class=\"notice\"")>"
+                main += "<h2>\(HTML.escape(item.title))</h2><p>\(HTML.escape(item.detail))</p>"
+                if item.kind == .waitingReadings { main += assignForm(item, index: index, session, language) }
+                main += "</li>\n"
+            }
+            main += "</ul>\n"
+        }
+        audit.record(
+            caller: session.caller, method: "GET", route: "/app", query: request.uri.query,
+            subjects: session.subjects.map { $0.sorted() } ?? [], status: 200)
+        return Self.html(
+            .ok,
+            HTML.page(
+                HTML.Frame(
+                    language: language, large: large(request), title: PageText.needsAttention.text(language),
+                    csrf: session.csrf, path: "/app"), main: main))
+    }
+
+    /// Whose the readings of a device's user slot are: the people this session may assign to.
+    func assignForm(_ item: AttentionItem, index: Int, _ session: PageSession, _ language: PageLanguage) -> String {
+        let people = configuration.subjects.filter { session.mayAssign(to: $0.id) }
+        guard let device = item.deviceKey, !people.isEmpty else {
+            return "<p>\(PageText.notAllowedToAssign.text(language))</p>"
+        }
+        let options = people.map { person -> String in
+            let label = (person.name ?? person.id) + (person.test ? " (\(PageText.testData.text(language)))" : "")
+            return "<option value=\"\(HTML.escape(person.id))\">\(HTML.escape(label))</option>"
+        }.joined()
+        return """
+            <form method="post" action="/app/assign">\
+            <input type="hidden" name="csrf" value="\(session.csrf)">\
+            <input type="hidden" name="device" value="\(HTML.escape(device))">\
+            <input type="hidden" name="user" value="\(item.userID.map(String.init) ?? "")">\
+            <label for="whose-\(index)">\(PageText.whoseAreThey.text(language))</label>\
+            <select id="whose-\(index)" name="subject">\(options)</select> \
+            <button type="submit">\(PageText.assign.text(language))</button></form>
+            """
+    }
+
+    func loginForm(_ request: Request, problem: String?, status: HTTPResponse.Status) async -> Response {
+        if problem == nil, await session(request) != nil { return Self.redirect("/app") }
+        let language = language(request)
+        var main = "<h1>\(PageText.signIn.text(language))</h1>\n"
+        if let problem { main += "<p class=\"error\" role=\"alert\">\(HTML.escape(problem))</p>\n" }
+        main += """
+            <p>\(PageText.signInHelp.text(language))</p>
+            <form method="post" action="/app/login">
+            <label for="token">\(PageText.accessToken.text(language))</label>
+            <input id="token" name="token" type="password" autocomplete="current-password" required>
+            <button type="submit">\(PageText.signIn.text(language))</button>
+            </form>
+            """
+        return Self.html(
+            status,
+            HTML.page(
+                HTML.Frame(
+                    language: language, large: large(request), title: PageText.signIn.text(language), csrf: nil,
+                    path: "/app/login"), main: main))
+    }
+
+    /// A token the gateway knows, with a read scope, becomes a session: its people (a patient scope) or everyone (a
+    /// system scope), and whose readings it may assign (a Device write scope).
+    func login(_ request: Request) async -> Response {
+        let fields = await form(request)
+        let secret = (fields["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let language = language(request)
+        guard !secret.isEmpty, let token = access.token(secret: secret),
+            let grant = try? access.grant(
+                authorization: "Bearer " + secret, peerIsLoopback: false, resourceType: "Observation")
+        else {
+            audit.record(caller: "none", method: "POST", route: "/app/login", query: nil, subjects: [], status: 401)
+            return await loginForm(request, problem: PageText.wrongToken.text(language), status: .unauthorized)
+        }
+        let writes = token.scopes.filter { $0.write && ($0.resourceType == "Device" || $0.resourceType == "*") }
+        let assignable: Set<String>? =
+            writes.contains { $0.subject == nil } ? nil : Set(writes.compactMap(\.subject))
+        let session = await sessions.open(caller: grant.caller, subjects: grant.subjects, assignable: assignable)
+        audit.record(caller: grant.caller, method: "POST", route: "/app/login", query: nil, subjects: [], status: 303)
+        return Self.redirect(
+            "/app", cookies: [PageForm.setCookie(Self.sessionCookie, session.id, secure: secure)])
+    }
+
+    func logout(_ request: Request) async -> Response {
+        let fields = await form(request)
+        if let session = await session(request), fields["csrf"] == session.csrf {
+            await sessions.close(session.id)
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/logout", query: nil, subjects: [], status: 303)
+        }
+        return Self.redirect(
+            "/app/login", cookies: [PageForm.setCookie(Self.sessionCookie, "", secure: secure, maxAge: 0)])
+    }
+
+    /// Says whose a device's (user slot's) waiting readings are: they are stored for that person now, and the
+    /// device's next readings go to them too — as `gatewayd devices --map` does.
+    func assign(_ request: Request) async -> Response {
+        let fields = await form(request)
+        guard let session = await session(request) else { return Self.redirect("/app/login") }
+        guard fields["csrf"] == session.csrf, let device = fields["device"], !device.isEmpty,
+            let subject = fields["subject"], configuration.subjects.contains(where: { $0.id == subject })
+        else {
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/assign", query: nil, subjects: [], status: 403)
+            return Self.redirect("/app?problem=form")
+        }
+        let userText = fields["user"] ?? ""
+        let user = UInt8(userText)
+        guard session.seesEverything, session.mayAssign(to: subject), userText.isEmpty || user != nil else {
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/assign", query: "device=\(device)",
+                subjects: [subject], status: 403)
+            return Self.redirect("/app?problem=scope")
+        }
+        do {
+            let released = try await engine.mapSubject(deviceKey: device, userID: user, subject: subject)
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/assign",
+                query: "device=\(device)&user=\(userText)", subjects: [subject], status: 303)
+            return Self.redirect(
+                "/app?assigned=\(released)&to=\(subject.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            )
+        } catch {
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/assign", query: "device=\(device)",
+                subjects: [subject], status: 500)
+            return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
+        }
+    }
+
+    /// The language and text-size switches: cookies for a year, then back to the page (only ever a page of ours).
+    func preferences(_ request: Request) -> Response {
+        let query = PageForm.fields(request.uri.query ?? "")
+        var cookies: [String] = []
+        if let language = query["lang"].flatMap(PageLanguage.init(rawValue:)) {
+            cookies.append(
+                PageForm.setCookie(Self.languageCookie, language.rawValue, secure: secure, maxAge: 31_536_000))
+        }
+        if let size = query["size"], size == "large" || size == "normal" {
+            cookies.append(PageForm.setCookie(Self.sizeCookie, size, secure: secure, maxAge: 31_536_000))
+        }
+        let back = query["back"] ?? "/app"
+        let safe = back.hasPrefix("/app") && !back.contains("//") ? back : "/app"
+        return Self.redirect(safe, cookies: cookies)
+    }
+
+    // MARK: Helpers
+
+    func session(_ request: Request) async -> PageSession? {
+        await sessions.session(PageForm.cookies(request.headers[.cookie])[Self.sessionCookie])
+    }
+
+    func language(_ request: Request) -> PageLanguage {
+        PageLanguage.preferred(
+            cookie: PageForm.cookies(request.headers[.cookie])[Self.languageCookie],
+            acceptLanguage: request.headers[.acceptLanguage])
+    }
+
+    func large(_ request: Request) -> Bool { PageForm.cookies(request.headers[.cookie])[Self.sizeCookie] == "large" }
+
+    func form(_ request: Request) async -> [String: String] {
+        guard let buffer = try? await request.body.collect(upTo: Self.maximumFormBytes) else { return [:] }
+        return PageForm.fields(String(buffer: buffer))
+    }
+
+    static func html(_ status: HTTPResponse.Status, _ text: String, cookies: [String] = []) -> Response {
+        var headers = securityHeaders(cookies: cookies)
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func redirect(_ location: String, cookies: [String] = []) -> Response {
+        var headers = securityHeaders(cookies: cookies)
+        headers[.location] = location
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    /// No caching of a person's data; nothing loaded from anywhere but this gateway; no framing; no referrer.
+    static func securityHeaders(cookies: [String]) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.cacheControl] = "no-store"
+        headers[.contentSecurityPolicy] =
+            "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        if let nosniff = HTTPFields.Element.Name("X-Content-Type-Options") { headers[nosniff] = "nosniff" }
+        if let referrer = HTTPFields.Element.Name("Referrer-Policy") { headers[referrer] = "no-referrer" }
+        for cookie in cookies { headers.append(.init(name: .setCookie, value: cookie)) }
+        return headers
+    }
+}

@@ -1,0 +1,150 @@
+/// The language a page is written in: chosen with the page's switch (a cookie), else the browser's Accept-Language,
+/// else English.
+package enum PageLanguage: String, Sendable, CaseIterable {
+    case en
+    case ja
+
+    /// The first supported language in an Accept-Language header, by its q-values ("ja,en;q=0.8").
+    package static func preferred(cookie: String?, acceptLanguage: String?) -> PageLanguage {
+        if let cookie, let chosen = PageLanguage(rawValue: cookie) { return chosen }
+        let ranked = (acceptLanguage ?? "").split(separator: ",").compactMap { part -> (String, Double)? in
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let tag = pieces.first, !tag.isEmpty else { return nil }
+            let q = pieces.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return (tag.lowercased(), q)
+        }
+        for (tag, _) in ranked.sorted(by: { $0.1 > $1.1 }) {
+            let primary = String(tag.prefix { $0 != "-" })
+            if let language = PageLanguage(rawValue: primary) { return language }
+        }
+        return .en
+    }
+
+    /// The language's own name, for the switch.
+    package var ownName: String {
+        switch self {
+        case .en: "English"
+        case .ja: "日本語"
+        }
+    }
+}
+
+/// Every string the pages show, in one catalog: English and Japanese side by side, so a missing translation is a
+/// compile error rather than an English word on a Japanese page. Placeholders are filled by the caller with `fill`.
+package enum PageText: CaseIterable, Sendable {
+    case appName
+    case needsAttention
+    case nothingNeedsAttention
+    case signIn
+    case signInHelp
+    case accessToken
+    case signOut
+    case wrongToken
+    case sessionExpired
+    case largeText
+    case normalText
+    case waitingReadings
+    case waitingReadingsDetail
+    case whoseAreThey
+    case assign
+    case assigned
+    case notAllowedToAssign
+    case clockReset
+    case clockResetDetail
+    case clockResetFixedDetail
+    case clockOff
+    case clockOffDetail
+    case silentDevice
+    case silentDeviceDetail
+    case connectionProblem
+    case refusedByPHR
+    case syncBehind
+    case syncBehindDetail
+    case diskFilling
+    case diskFillingDetail
+    case device
+    case userSlot
+    case testData
+    case formExpired
+
+    package func text(_ language: PageLanguage) -> String {
+        let (en, ja) = strings
+        return language == .ja ? ja : en
+    }
+
+    /// The text with `{1}`, `{2}` … replaced by the arguments, in order.
+    package func fill(_ language: PageLanguage, _ arguments: String...) -> String {
+        var result = text(language)
+        for (index, argument) in arguments.enumerated() {
+            result = result.replacingOccurrences(of: "{\(index + 1)}", with: argument)
+        }
+        return result
+    }
+
+    private var strings: (String, String) {
+        switch self {
+        case .appName: ("Health gateway", "ヘルスゲートウェイ")
+        case .needsAttention: ("Needs attention", "確認が必要なこと")
+        case .nothingNeedsAttention: ("Nothing needs attention. All is well.", "確認が必要なことはありません。")
+        case .signIn: ("Sign in", "ログイン")
+        case .signInHelp:
+            (
+                "Type the access token you were given (it is in the gateway's configuration).",
+                "渡されたアクセストークンを入力してください（ゲートウェイの設定にあります）。"
+            )
+        case .accessToken: ("Access token", "アクセストークン")
+        case .signOut: ("Sign out", "ログアウト")
+        case .wrongToken: ("This token is not known to this gateway.", "このトークンはこのゲートウェイでは使えません。")
+        case .sessionExpired: ("Please sign in again.", "もう一度ログインしてください。")
+        case .largeText: ("Larger text", "文字を大きく")
+        case .normalText: ("Normal text", "文字を標準に")
+        case .waitingReadings: ("Readings waiting for a person", "だれの測定か決まっていない記録")
+        case .waitingReadingsDetail:
+            ("{1}, user {2}: {3} reading(s), the newest {4}.", "{1}（ユーザー{2}）：{3}件、最新は{4}。")
+        case .whoseAreThey: ("Whose are they?", "だれの記録ですか？")
+        case .assign: ("Assign", "決定")
+        case .assigned: ("{1} reading(s) are now {2}'s.", "{1}件の記録を{2}さんの記録にしました。")
+        case .notAllowedToAssign:
+            (
+                "Your token may not say whose a device's readings are (it needs a Device write scope).",
+                "このトークンでは記録の持ち主を決められません（Device の書き込み権限が必要です）。"
+            )
+        case .clockReset: ("A device's clock was reset", "機器の時計がリセットされています")
+        case .clockResetDetail:
+            (
+                "{1} shows a date {2} away from now (often after a battery change). Its readings are kept on the gateway's time and marked; set its clock, or the gateway sets it at the next connection.",
+                "{1} の時計が {2} ずれています（電池交換の後によくあります）。記録はゲートウェイの時刻で保存し、印を付けています。機器の時計を合わせてください（次の接続で自動で合わせます）。"
+            )
+        case .clockResetFixedDetail:
+            (
+                "{1} showed a date {2} away from now on {3} (often after a battery change); the gateway has set its clock again. Readings taken meanwhile are kept on the gateway's time and marked.",
+                "{1} の時計が {3} に {2} ずれていました（電池交換の後によくあります）。ゲートウェイが時計を合わせ直しました。その間の記録はゲートウェイの時刻で保存し、印を付けています。"
+            )
+        case .clockOff: ("A device's clock is off", "機器の時計がずれています")
+        case .clockOffDetail:
+            ("{1} is {2} off the gateway's clock.", "{1} の時計はゲートウェイと {2} ずれています。")
+        case .silentDevice: ("A device has been silent longer than usual", "いつもより長く通信のない機器")
+        case .silentDeviceDetail:
+            (
+                "{1} last sent something {2}. Is it switched on, with a charged battery, near the gateway?",
+                "{1} の最後の通信は {2} です。電源・電池・ゲートウェイとの距離を確認してください。"
+            )
+        case .connectionProblem: ("The last connection failed", "前回の接続に失敗しました")
+        case .refusedByPHR: ("The health record refused an entry", "健康記録サービスが受け取りを拒否しました")
+        case .syncBehind: ("Sharing is behind", "共有が遅れています")
+        case .syncBehindDetail:
+            (
+                "{1}: {2} entries wait, the oldest measured {3}.",
+                "{1}：{2}件が送信待ち。最も古い測定は{3}。"
+            )
+        case .diskFilling: ("The gateway's storage is nearly full", "ゲートウェイの保存領域がほぼいっぱいです")
+        case .diskFillingDetail:
+            ("{1} free of {2}.", "空き {1}（全体 {2}）。")
+        case .device: ("Device", "機器")
+        case .userSlot: ("user", "ユーザー")
+        case .testData: ("test data", "テストデータ")
+        case .formExpired:
+            ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import GatewayHTTP
+import GatewayRuntime
+
+extension GatewayDaemon {
+    /// The daemon with the local pages (GatewayHTTP) beside the API on its listener.
+    func withPages() -> GatewayDaemon {
+        var daemon = self
+        daemon.routes = { router, parts in
+            Pages(
+                configuration: parts.configuration, archive: parts.pipeline.archive, engine: parts.pipeline.engine,
+                access: parts.api.access, audit: parts.api.audit, secure: parts.secure
+            ).install(on: router)
+        }
+        return daemon
+    }
+}

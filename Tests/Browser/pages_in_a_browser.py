@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""The pages in a real browser: headless Chromium from Debian (chromium, chromium-driver), driven by selenium, against
+`gatewayd demo`. Signs in with the demo's token, finds the cuff's reset clock and the visitor's readings waiting for a
+person on "Needs attention", says whose they are from the page and sees them move, switches to Japanese and to large
+text, and checks that the browser logged no error and asked for nothing but the gateway on loopback.
+
+usage: pages_in_a_browser.py PATH/TO/gatewayd [SCREENSHOT_DIR]
+Exit status 0 when every check passed; each failed check is printed.
+"""
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+failures = []
+
+
+def check(condition, what):
+    print(("ok    " if condition else "FAIL  ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+    return condition
+
+
+def follow(driver, element):
+    """Clicks a link or a form's button and waits for the next page to replace this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_demo(gatewayd, port):
+    demo = subprocess.Popen(
+        [gatewayd, "demo", "--listen", f"127.0.0.1:{port}", "--seconds", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    token = None
+    deadline = time.time() + 180
+    lines = []
+    while time.time() < deadline:
+        line = demo.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"sign in with the token (\S+)", line)
+        if match:
+            token = match.group(1)
+            break
+    # Keep draining its output so it never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in demo.stdout], daemon=True).start()
+    if token is None:
+        print("".join(lines))
+    return demo, token
+
+
+def fhir_count(base, token, query):
+    """How many Observations a search finds, following its pages."""
+    url, count = f"{base}/fhir/Observation?{query}&_count=200", 0
+    while url:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            bundle = json.load(response)
+        count += sum(1 for entry in bundle.get("entry", []) if entry["search"]["mode"] == "match")
+        url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+    return count
+
+
+def main():
+    gatewayd = sys.argv[1]
+    shots = sys.argv[2] if len(sys.argv) > 2 else None
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    demo, token = start_demo(gatewayd, port)
+    if not check(token is not None, "gatewayd demo printed the pages' address and its token"):
+        demo.kill()
+        return 1
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1000,1300", "--lang=en-GB", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--disable-default-apps"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(base + "/app")
+        check(driver.current_url.endswith("/app/login"), "not signed in: the page asks to sign in")
+        driver.find_element(By.ID, "token").send_keys(token)
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/app/login'] button[type=submit]"))
+        check(driver.current_url.rstrip("/").endswith("/app"), "signed in: Needs attention")
+        check("HttpOnly" not in str(driver.get_cookies()) and any(
+            c["name"] == "gw_session" and c["httpOnly"] and c.get("sameSite") == "Strict" for c in driver.get_cookies()),
+            "the session cookie is HttpOnly and SameSite=Strict")
+        # The cuff's first connection brings the visitor's readings: reload until they are listed.
+        waiting = []
+        for _ in range(90):
+            waiting = driver.find_elements(By.CSS_SELECTOR, "li[data-kind='waiting-readings']")
+            if waiting and driver.find_elements(By.CSS_SELECTOR, "li[data-kind='clock-reset']"):
+                break
+            time.sleep(1)
+            driver.refresh()
+        check(len(waiting) == 1, "the visitor's readings wait for a person (user 3 of the cuff)")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "li[data-kind='clock-reset']")) == 1,
+              "the cuff's reset clock is listed")
+        if shots:
+            driver.save_screenshot(f"{shots}/needs-attention.png")
+        if waiting:
+            text = waiting[0].text
+            check("user 3" in text, f"the waiting item names the user slot: {text!r}")
+            count = int(re.search(r"user 3: (\d+) reading", text).group(1))
+            before = fhir_count(base, token, "subject=bob")
+            Select(waiting[0].find_element(By.TAG_NAME, "select")).select_by_value("bob")
+            follow(driver, waiting[0].find_element(By.CSS_SELECTOR, "button[type=submit]"))
+            done = driver.find_elements(By.CSS_SELECTOR, ".done")
+            check(bool(done) and re.search(r"\d+ reading\(s\) are now bob's", done[0].text) is not None,
+                  "assigning says how many readings are now bob's")
+            check(not driver.find_elements(By.CSS_SELECTOR, "li[data-kind='waiting-readings']"),
+                  "nothing waits for a person any more")
+            after = fhir_count(base, token, "subject=bob")
+            check(after >= before + count // 2, f"bob's Observations grew with the readings ({before} -> {after})")
+        # Japanese, then large text; the choices persist across pages.
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "a[lang='ja']"))
+        check(driver.find_element(By.TAG_NAME, "h1").text == "確認が必要なこと", "the page switches to Japanese")
+        check(driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja", "and says so (lang=ja)")
+        follow(driver, driver.find_element(By.XPATH, "//a[contains(@href, 'size=large')]"))
+        check("large" in driver.find_element(By.TAG_NAME, "body").get_attribute("class"), "larger text")
+        if shots:
+            driver.save_screenshot(f"{shots}/needs-attention-ja-large.png")
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        check(not errors, f"no errors in the browser's console {errors}")
+        outside = []
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                url = message["params"]["request"]["url"]
+                if not (url.startswith(base + "/") or url.startswith("data:") or url.startswith("about:")):
+                    outside.append(url)
+        check(not outside, f"no request left the gateway on loopback {outside}")
+    finally:
+        driver.quit()
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+    print(f"pages in a browser: {'all checks passed' if not failures else f'{len(failures)} check(s) failed'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

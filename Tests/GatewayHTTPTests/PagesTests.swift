@@ -1,0 +1,194 @@
+import BLEGateway
+import Foundation
+import GatewayRuntime
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import GatewayHTTP
+
+/// The pages in process, on a real listener (HummingbirdTesting's live server), over a data directory that a simulated
+/// cuff filled as the demo's does: two users mapped, a third (a visitor) not, its clock reset by a battery change.
+@Suite struct PagesTests {
+    static let system = "system-token"
+    static let alice = "alice-token"
+
+    /// A data directory after one connection of the demo's kind of cuff, and the pages over it.
+    static func fixture() async throws -> (Pages, GatewayPipeline, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString.prefix(8))")
+            .path
+        let configuration = try GatewayConfiguration.parse(
+            """
+            data_directory: \(dir)
+            subjects:
+              alice: { name: Alice, test: true }
+              bob: {}
+            """, file: "(test)", environment: [:])
+        let pipeline = try GatewayPipeline.open(directory: dir, zone: .gmt)
+        let recipe = try #require(HealthProfile.bloodPressure.simulator)
+        var settings = SimulatorSettings()
+        settings.clock = SimulatedClock(batteryChangedAt: Date().addingTimeInterval(-3600))
+        let cuff = recipe.make(settings)
+        await cuff.measure(count: 6, users: [1, 2, 3], seed: 7, end: nil, spacing: 600)
+        let key = "00-1B-C5-00-00-00-04-17"
+        _ = try await pipeline.engine.mapSubject(deviceKey: key, userID: 1, subject: "alice")
+        _ = try await pipeline.engine.mapSubject(deviceKey: key, userID: 2, subject: "bob")
+        let (central, peripheral) = try SeqPacketBearer.pair()
+        let serving = Task { await cuff.serve(peripheral) }
+        try await pipeline.collect(
+            bearer: central, link: "sim:cuff", zone: .gmt,
+            mapper: GatewayPipeline.mapperOptions(gatewayID: "gw", zone: .gmt)
+        ) { _, _ in }
+        await serving.value
+        let access = APIAccess(
+            tokens: [
+                try APIToken.parse("\(system)=system/*.read,system/Device.write"),
+                try APIToken.parse("\(alice)=patient/*.read@alice"),
+            ], allowLoopback: false)
+        let pages = Pages(
+            configuration: configuration, archive: pipeline.archive, engine: pipeline.engine, access: access,
+            audit: try AuditLog(path: dir + "/audit.jsonl"), secure: false)
+        return (pages, pipeline, dir)
+    }
+
+    static func application(_ pages: Pages) -> some ApplicationProtocol {
+        let router = Router(context: APIRequestContext.self)
+        pages.install(on: router)
+        return Application(router: router)
+    }
+
+    /// Signs in with `token` and returns the session cookie (name=value).
+    static func signIn(_ client: some TestClientProtocol, _ token: String) async throws -> String? {
+        try await client.execute(
+            uri: "/app/login", method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(token)")
+        ) { response in
+            guard response.status == .seeOther, let cookie = response.headers[.setCookie] else { return nil }
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
+            return String(cookie.prefix { $0 != ";" })
+        }
+    }
+
+    static func text(_ response: TestResponse) -> String { String(buffer: response.body) }
+
+    @Test func signingInShowsWhatNeedsAttentionAndAssigningMovesTheReadings() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let waiting = try #require(try pipeline.archive.waitingGroups().first)
+        #expect(try pipeline.archive.waitingGroups().map(\.userID) == [3])
+        let bobBefore = try pipeline.archive.readings(subject: "bob").count
+        try await Self.application(pages).test(.live) { client in
+            // Not signed in: to the sign-in page; a wrong token is refused there.
+            try await client.execute(uri: "/app", method: .get) { response in
+                #expect(response.status == .seeOther && response.headers[.location] == "/app/login")
+            }
+            try await client.execute(
+                uri: "/app/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=nope")
+            ) { response in
+                #expect(response.status == .unauthorized)
+                #expect(Self.text(response).contains("This token is not known to this gateway."))
+            }
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let page = try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 }
+            let html = Self.text(page)
+            #expect(page.status == .ok && page.headers[.contentSecurityPolicy]?.contains("default-src 'self'") == true)
+            #expect(html.contains("data-kind=\"clock-reset\"") && html.contains("data-kind=\"waiting-readings\""))
+            #expect(html.contains("user 3: \(waiting.count) reading(s)"), "\(html)")
+            #expect(html.contains("<option value=\"alice\">Alice (test data)</option>"))
+            let csrf = try #require(
+                html.range(of: #"name="csrf" value=""#).map { range in
+                    String(html[range.upperBound...].prefix { $0 != "\"" })
+                })
+            // A form without the session's form token changes nothing.
+            try await client.execute(
+                uri: "/app/assign", method: .post,
+                headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=forged&device=00-1B-C5-00-00-00-04-17&user=3&subject=bob")
+            ) { response in
+                #expect(response.headers[.location] == "/app?problem=form")
+            }
+            #expect(try pipeline.archive.waitingGroups().count == 1)
+            try await client.execute(
+                uri: "/app/assign", method: .post,
+                headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=\(csrf)&device=00-1B-C5-00-00-00-04-17&user=3&subject=bob")
+            ) { response in
+                #expect(
+                    response.status == .seeOther
+                        && response.headers[.location] == "/app?assigned=\(waiting.count)&to=bob")
+            }
+            #expect(try pipeline.archive.waitingGroups().isEmpty)
+            #expect(
+                try pipeline.archive.readings(subject: "bob").count == bobBefore + waiting.count)
+            let after = Self.text(
+                try await client.execute(
+                    uri: "/app?assigned=\(waiting.count)&to=bob", method: .get, headers: [.cookie: cookie]
+                ) { $0 })
+            #expect(
+                after.contains("\(waiting.count) reading(s) are now bob&#39;s.")
+                    && !after.contains("data-kind=\"waiting-readings\""))
+        }
+        let audit = try String(contentsOfFile: dir + "/audit.jsonl", encoding: .utf8)
+        #expect(audit.contains("/app/assign") && audit.contains("\"status\":403") && audit.contains("\"status\":303"))
+    }
+
+    /// A person's token sees that person's devices only: no waiting readings (they belong to nobody yet), no form.
+    @Test func aPersonsTokenSeesOnlyTheirDevicesAndMayNotAssign() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.alice))
+            let html = Self.text(try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(html.contains("data-kind=\"clock-reset\""))  // alice's cuff
+            #expect(!html.contains("waiting-readings") && !html.contains("/app/assign\" "))
+        }
+    }
+
+    /// Japanese by Accept-Language, and by the switch (a cookie) over it; the large-text switch.
+    @Test func languageAndTextSize() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        #expect(PageLanguage.preferred(cookie: nil, acceptLanguage: "ja-JP,ja;q=0.9,en;q=0.8") == .ja)
+        #expect(PageLanguage.preferred(cookie: "en", acceptLanguage: "ja") == .en)
+        #expect(PageLanguage.preferred(cookie: nil, acceptLanguage: "fr, de;q=0.5") == .en)
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let ja = Self.text(
+                try await client.execute(
+                    uri: "/app", method: .get, headers: [.cookie: cookie, .acceptLanguage: "ja"]
+                ) { $0 })
+            #expect(ja.contains("<html lang=\"ja\">") && ja.contains("確認が必要なこと") && ja.contains("時計が"))
+            try await client.execute(uri: "/app/prefs?size=large&back=/app", method: .get) { response in
+                #expect(response.headers[.setCookie]?.hasPrefix("gw_size=large;") == true)
+                #expect(response.headers[.location] == "/app")
+            }
+            try await client.execute(uri: "/app/prefs?lang=en&back=https://elsewhere.example/", method: .get) {
+                response in
+                #expect(response.headers[.location] == "/app")  // never a redirect off the gateway
+            }
+            let large = Self.text(
+                try await client.execute(
+                    uri: "/app", method: .get,
+                    headers: [.cookie: cookie + "; gw_size=large; gw_lang=en", .acceptLanguage: "ja"]
+                ) { $0 })
+            #expect(large.contains("<body class=\"large\">") && large.contains("Needs attention"))
+        }
+        // Every string has both languages.
+        for text in PageText.allCases {
+            #expect(
+                !text.text(.en).isEmpty && !text.text(.ja).isEmpty && text.text(.en) != text.text(.ja)
+                    || text == .appName)
+        }
+    }
+}

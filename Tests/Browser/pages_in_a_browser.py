@@ -71,6 +71,17 @@ def start_demo(gatewayd, port):
     return demo, token
 
 
+def fhir_get(base, token, path):
+    request = urllib.request.Request(f"{base}/fhir/{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read().decode(), parse_float=str, parse_int=str)
+
+
+def format_number(value):
+    """A JSON number as the page writes it: its exact text (parsed as a string, never through a float)."""
+    return str(value)
+
+
 def fhir_count(base, token, query):
     """How many Observations a search finds, following its pages."""
     url, count = f"{base}/fhir/Observation?{query}&_count=200", 0
@@ -136,6 +147,25 @@ def main():
                   "nothing waits for a person any more")
             after = fhir_count(base, token, "subject=bob")
             check(after >= before + count // 2, f"bob's Observations grew with the readings ({before} -> {after})")
+        # alice's page: the blood-pressure chart holds exactly the daily averages $stats returns for its period.
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.people a[href='/app/person/alice']"))
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.periods a[href$='days=7']"))
+        figure = driver.find_element(By.ID, "blood-pressure")
+        period = figure.get_attribute("data-period")
+        shown = [(c.get_attribute("data-start"), c.get_attribute("data-value"))
+                 for c in figure.find_elements(By.CSS_SELECTOR, "circle[data-code='8480-6']")]
+        stats = fhir_get(base, token, "Observation/$stats?subject=alice&code=http://loinc.org|8480-6"
+                         f"&period={period}&statistic=average&interval=P1D")
+        expected = [(p["resource"]["effectivePeriod"]["start"], p["resource"]["component"][0]["valueQuantity"]["value"])
+                    for p in stats.get("parameter", [])]
+        expected = [(start, format_number(value)) for start, value in expected]
+        check(bool(shown) and shown == expected, f"alice's chart holds exactly what $stats returns ({len(shown)} days)")
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "p.average[data-chart='blood-pressure']")),
+              "and the last 7 days' average")
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "h1 .badge")), "her readings are labelled test data")
+        if shots:
+            driver.save_screenshot(f"{shots}/person.png")
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
         # Japanese, then large text; the choices persist across pages.
         follow(driver, driver.find_element(By.CSS_SELECTOR, "a[lang='ja']"))
         check(driver.find_element(By.TAG_NAME, "h1").text == "確認が必要なこと", "the page switches to Japanese")

@@ -23,6 +23,10 @@ import Testing
             subjects:
               alice: { name: Alice, test: true }
               bob: {}
+            api:
+              tokens:
+                - { name: system, secret: \(system), scopes: [system/*.read, system/Device.write] }
+                - { name: alice, secret: \(alice), scopes: [patient/*.read@alice] }
             """, file: "(test)", environment: [:])
         let pipeline = try GatewayPipeline.open(directory: dir, zone: .gmt)
         let recipe = try #require(HealthProfile.bloodPressure.simulator)
@@ -40,14 +44,9 @@ import Testing
             mapper: GatewayPipeline.mapperOptions(gatewayID: "gw", zone: .gmt)
         ) { _, _ in }
         await serving.value
-        let access = APIAccess(
-            tokens: [
-                try APIToken.parse("\(system)=system/*.read,system/Device.write"),
-                try APIToken.parse("\(alice)=patient/*.read@alice"),
-            ], allowLoopback: false)
         let pages = Pages(
-            configuration: configuration, archive: pipeline.archive, engine: pipeline.engine, access: access,
-            audit: try AuditLog(path: dir + "/audit.jsonl"), secure: false)
+            configuration: configuration, archive: pipeline.archive, engine: pipeline.engine,
+            api: try FHIRAPI.make(configuration, store: pipeline.store), secure: false)
         return (pages, pipeline, dir)
     }
 
@@ -149,6 +148,52 @@ import Testing
             let html = Self.text(try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
             #expect(html.contains("data-kind=\"clock-reset\""))  // alice's cuff
             #expect(!html.contains("waiting-readings") && !html.contains("/app/assign\" "))
+        }
+    }
+
+    /// A person's page: the blood-pressure chart's points are exactly the daily averages `$stats` gives through the API
+    /// for the same period; another person's page is refused to a token limited to alice.
+    @Test func aPersonsChartHoldsWhatStatsReturns() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let html = Self.text(
+                try await client.execute(uri: "/app/person/alice?days=7", method: .get, headers: [.cookie: cookie]) {
+                    $0
+                })
+            #expect(html.contains("<figure id=\"blood-pressure\"") && html.contains("class=\"badge\""))
+            let period = try #require(
+                html.range(of: #"data-period=""#).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) })
+            let shown = html.components(separatedBy: #"data-code="8480-6" data-start=""#).dropFirst().map {
+                part -> String in
+                let start = String(part.prefix { $0 != "\"" })
+                let value = part.components(separatedBy: #"data-value=""#).dropFirst().first.map {
+                    String($0.prefix { $0 != "\"" })
+                }
+                return start + "=" + (value ?? "")
+            }
+            let response = pages.api.respond(
+                APIRequest(
+                    method: "GET", path: "/fhir/Observation/$stats",
+                    query:
+                        "subject=alice&code=http://loinc.org|8480-6&period=\(period)&statistic=average&interval=P1D",
+                    authorization: "Bearer \(Self.system)", host: nil, peerIsLoopback: false))
+            let expected = (response.body["parameter"]?.arrayValue ?? []).compactMap { parameter -> String? in
+                guard let start = parameter["resource"]?["effectivePeriod"]?["start"]?.stringValue,
+                    let value = parameter["resource"]?["component"]?[0]?["valueQuantity"]?["value"]?.numberText
+                else { return nil }
+                return start + "=" + value
+            }
+            #expect(!shown.isEmpty && shown == expected, "page \(shown), $stats \(expected)")
+            #expect(html.contains("data-chart=\"blood-pressure\""))  // the 7-day average
+            let mine = try #require(try await Self.signIn(client, Self.alice))
+            try await client.execute(uri: "/app/person/bob", method: .get, headers: [.cookie: mine]) { response in
+                #expect(response.status == .forbidden)
+            }
         }
     }
 

@@ -95,5 +95,18 @@ package enum HTML {
         .error { border-left: .4em solid #b3261e; background: #fdf3f2; padding: .6em .9em; }
         .ok { font-size: 1.1em; }
         label { display: block; margin: .6em 0 .2em; }
+        nav.people ul { list-style: none; padding: 0; display: flex; gap: 1em; flex-wrap: wrap; }
+        nav.people h2 { font-size: 1em; margin: 0; }
+        .badge { font-size: .6em; vertical-align: middle; background: #8a5a00; color: #fff; padding: .15em .5em;
+          border-radius: .3em; }
+        figure { margin: 1.5em 0; }
+        figure h2 { font-size: 1.15em; }
+        svg.chart { width: 100%; height: auto; background: #fafafa; border: 1px solid #ccc; }
+        table { border-collapse: collapse; }
+        th, td { padding: .2em .7em; border-bottom: 1px solid #ddd; text-align: right; }
+        .note { color: #5c3d00; }
+        .line0 { color: #0b3d62; }
+        .line1 { color: #b3261e; }
+        .line2 { color: #1e6b34; }
         """
 }

@@ -11,21 +11,23 @@ package struct Pages: Sendable {
     package var configuration: GatewayConfiguration
     package var archive: ReadingArchive
     package var engine: StreamEngine
-    package var access: APIAccess
-    package var audit: AuditLog
+    /// The API the pages stand beside: its tokens, its audit log, and its read path (`$stats` for the charts).
+    package var api: FHIRAPI
     /// The listener speaks TLS: cookies are Secure.
     package var secure: Bool
     package var sessions = PageSessions()
     package var now: @Sendable () -> Date = { Date() }
 
     package init(
-        configuration: GatewayConfiguration, archive: ReadingArchive, engine: StreamEngine, access: APIAccess,
-        audit: AuditLog, secure: Bool
+        configuration: GatewayConfiguration, archive: ReadingArchive, engine: StreamEngine, api: FHIRAPI, secure: Bool
     ) {
-        (self.configuration, self.archive, self.engine, self.access, self.audit, self.secure) = (
-            configuration, archive, engine, access, audit, secure
+        (self.configuration, self.archive, self.engine, self.api, self.secure) = (
+            configuration, archive, engine, api, secure
         )
     }
+
+    var access: APIAccess { api.access }
+    var audit: AuditLog { api.audit }
 
     static let sessionCookie = "gw_session"
     static let languageCookie = "gw_lang"
@@ -47,6 +49,9 @@ package struct Pages: Sendable {
             }
         }
         router.get("/app") { request, _ in await pages.needsAttention(request) }  // "/app/" too
+        router.get("/app/person/:subject") { request, context in
+            await pages.person(request, subject: context.parameters.get("subject") ?? "")
+        }
         router.get("/app/login") { request, _ in await pages.loginForm(request, problem: nil, status: .ok) }
         router.post("/app/login") { request, _ in await pages.login(request) }
         router.post("/app/logout") { request, _ in await pages.logout(request) }
@@ -80,6 +85,7 @@ package struct Pages: Sendable {
                 caller: session.caller, method: "GET", route: "/app", query: nil, subjects: [], status: 500)
             return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
         }
+        main += peopleList(session, language)
         if items.isEmpty {
             main += "<p class=\"ok\">\(PageText.nothingNeedsAttention.text(language))</p>\n"
         } else {
@@ -101,6 +107,92 @@ package struct Pages: Sendable {
                 HTML.Frame(
                     language: language, large: large(request), title: PageText.needsAttention.text(language),
                     csrf: session.csrf, path: "/app"), main: main))
+    }
+
+    /// The people this session may see, each a link to their page.
+    func peopleList(_ session: PageSession, _ language: PageLanguage) -> String {
+        let people = configuration.subjects.filter { session.subjects?.contains($0.id) ?? true }
+        guard !people.isEmpty else { return "" }
+        let links = people.map { person -> String in
+            let label = (person.name ?? person.id) + (person.test ? " (\(PageText.testData.text(language)))" : "")
+            let path = person.id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? person.id
+            return "<li><a href=\"/app/person/\(path)\">\(HTML.escape(label))</a></li>"
+        }.joined()
+        return
+            "<nav aria-label=\"\(PageText.people.text(language))\" class=\"people\"><h2>\(PageText.people.text(language))</h2><ul>\(links)</ul></nav>\n"
+    }
+
+    /// A person's page: a chart per kind of reading they have (daily averages over 7, 30 or 90 days, from `$stats`),
+    /// the last 7 days' average, reference lines where guidelines give them. Test data is labelled.
+    func person(_ request: Request, subject: String) async -> Response {
+        guard let session = await session(request) else { return Self.redirect("/app/login") }
+        let language = language(request)
+        let path = "/app/person/" + (subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")
+        guard let person = configuration.subjects.first(where: { $0.id == subject }),
+            session.subjects?.contains(subject) ?? true
+        else {
+            audit.record(
+                caller: session.caller, method: "GET", route: "/app/person", query: nil, subjects: [subject],
+                status: 403)
+            return Self.html(
+                .forbidden,
+                HTML.page(
+                    HTML.Frame(
+                        language: language, large: large(request), title: PageText.notYours.text(language),
+                        csrf: session.csrf, path: "/app"),
+                    main: "<p class=\"error\" role=\"alert\">\(PageText.notYours.text(language))</p>"))
+        }
+        let requested = Int(PageForm.fields(request.uri.query ?? "")["days"] ?? "") ?? 30
+        let days = [7, 30, 90].contains(requested) ? requested : 30
+        let grant = APIGrant(subjects: session.subjects, caller: session.caller)
+        let name = person.name ?? person.id
+        var main = "<p><a href=\"/app\">← \(PageText.needsAttention.text(language))</a></p>\n"
+        main += "<h1>\(HTML.escape(name))"
+        if person.test { main += " <span class=\"badge\">\(PageText.testData.text(language))</span>" }
+        main += "</h1>\n<nav class=\"periods\" aria-label=\"period\">"
+        for choice in [7, 30, 90] {
+            let label = PageText.lastDays.fill(language, String(choice))
+            main +=
+                choice == days
+                ? "<strong aria-current=\"page\">\(label)</strong> "
+                : "<a href=\"\(path)?days=\(choice)\">\(label)</a> "
+        }
+        main += "</nav>\n"
+        let charts = PersonCharts(api: api, subject: subject, grant: grant, days: days, now: now())
+        let week = PersonCharts(api: api, subject: subject, grant: grant, days: 7, now: now())
+        var shown = 0
+        do {
+            for spec in ChartSpec.all {
+                guard let figure = try charts.figure(spec, language: language) else { continue }
+                shown += 1
+                main += figure
+                let averages = try spec.lines.compactMap { line -> String? in
+                    try week.average(code: line.code).map { "\(line.label.text(language)) \($0)" }
+                }
+                if !averages.isEmpty {
+                    main +=
+                        "<p class=\"average\" data-chart=\"\(spec.id)\">"
+                        + HTML.escape(
+                            PageText.sevenDayAverage.fill(language, averages.joined(separator: ", ") + " " + spec.unit))
+                        + "</p>\n"
+                }
+            }
+        } catch {
+            audit.record(
+                caller: session.caller, method: "GET", route: "/app/person", query: nil, subjects: [subject],
+                status: 500)
+            return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
+        }
+        if shown == 0 { main += "<p>\(PageText.noReadings.text(language))</p>" }
+        audit.record(
+            caller: session.caller, method: "GET", route: "/app/person", query: "subject=\(subject)&days=\(days)",
+            subjects: [subject], status: 200)
+        return Self.html(
+            .ok,
+            HTML.page(
+                HTML.Frame(
+                    language: language, large: large(request), title: name, csrf: session.csrf,
+                    path: path + "?days=\(days)"), main: main))
     }
 
     /// Whose the readings of a device's user slot are: the people this session may assign to.

@@ -66,6 +66,22 @@ package enum PageText: CaseIterable, Sendable {
     case userSlot
     case testData
     case formExpired
+    case people
+    case bloodPressure
+    case systolic
+    case diastolic
+    case heartRate
+    case oxygenSaturation
+    case bodyWeight
+    case bodyTemperature
+    case dailyAverage
+    case theNumbers
+    case day
+    case doubtfulLeftOut
+    case sevenDayAverage
+    case lastDays
+    case noReadings
+    case notYours
 
     package func text(_ language: PageLanguage) -> String {
         let (en, ja) = strings
@@ -143,6 +159,26 @@ package enum PageText: CaseIterable, Sendable {
         case .device: ("Device", "機器")
         case .userSlot: ("user", "ユーザー")
         case .testData: ("test data", "テストデータ")
+        case .people: ("People", "利用者")
+        case .bloodPressure: ("Blood pressure", "血圧")
+        case .systolic: ("systolic", "最高血圧")
+        case .diastolic: ("diastolic", "最低血圧")
+        case .heartRate: ("Heart rate", "心拍数")
+        case .oxygenSaturation: ("Blood oxygen (SpO2)", "血中酸素（SpO2）")
+        case .bodyWeight: ("Weight", "体重")
+        case .bodyTemperature: ("Body temperature", "体温")
+        case .dailyAverage: ("daily average", "1日の平均")
+        case .theNumbers: ("The numbers", "数値の一覧")
+        case .day: ("Day", "日付")
+        case .doubtfulLeftOut:
+            (
+                "{1} doubtful reading(s) (cuff loose, body movement, clock unknown …) are left out of the averages.",
+                "疑わしい記録 {1} 件（カフのゆるみ・体動・時刻不明など）は平均から除いています。"
+            )
+        case .sevenDayAverage: ("Average of the last 7 days: {1}", "直近7日間の平均：{1}")
+        case .lastDays: ("{1} days", "{1}日間")
+        case .noReadings: ("No readings in this period.", "この期間の記録はありません。")
+        case .notYours: ("This token may not see this person.", "このトークンではこの人の記録を見られません。")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

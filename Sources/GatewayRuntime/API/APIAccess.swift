@@ -97,6 +97,8 @@ package struct APIGrant: Sendable {
     /// The audit log's name for the caller.
     package var caller: String
 
+    package init(subjects: Set<String>?, caller: String) { (self.subjects, self.caller) = (subjects, caller) }
+
     package func allows(subject: String) -> Bool { subjects.map { $0.contains(subject) } ?? true }
 }
 

@@ -14,6 +14,14 @@ package struct APIRequest: Sendable {
     /// The request body (POST): at most `APIServer.maximumBodyBytes`.
     package var body: [UInt8] = []
     package var contentType: String? = nil
+
+    package init(
+        method: String, path: String, query: String?, authorization: String?, host: String?, peerIsLoopback: Bool,
+        body: [UInt8] = [], contentType: String? = nil
+    ) {
+        (self.method, self.path, self.query, self.authorization, self.host) = (method, path, query, authorization, host)
+        (self.peerIsLoopback, self.body, self.contentType) = (peerIsLoopback, body, contentType)
+    }
 }
 
 package struct APIResponse: Sendable {

@@ -8,7 +8,7 @@ extension GatewayDaemon {
         daemon.routes = { router, parts in
             Pages(
                 configuration: parts.configuration, archive: parts.pipeline.archive, engine: parts.pipeline.engine,
-                access: parts.api.access, audit: parts.api.audit, secure: parts.secure
+                api: parts.api, secure: parts.secure
             ).install(on: router)
         }
         return daemon

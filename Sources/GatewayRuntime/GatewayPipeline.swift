@@ -144,6 +144,7 @@ package final class ConnectionStats: @unchecked Sendable {
     /// A device that notifies at a nominal cadence (a strap, once a second): what it should have sent.
     private var cadence: Duration?
     private var offset: Int64?
+    private var battery: Int?
     private var comparisons: [ClockComparison] = []
     /// The meter no longer held the last record stored from it: everything was downloaded again.
     private var restarted = false
@@ -161,6 +162,7 @@ package final class ConnectionStats: @unchecked Sendable {
         case .discovered(let database): cadence = HealthProfile.of(database)?.notificationCadence
         case .storedRecordCount(let count): announced = (announced ?? 0) + count
         case .transferComplete(let transfer) where transfer.restartedFromFirstRecord: restarted = true
+        case .batteryLevel(let level): battery = Int(level.percent)
         case .clock(let observation):
             let comparison = ReadingMapper.clockComparison(observation)
             comparisons.append(comparison)
@@ -191,6 +193,7 @@ package final class ConnectionStats: @unchecked Sendable {
                     ? "the meter's record numbers went back (memory cleared, or another meter at its address): every record it holds "
                         + "was downloaded again, duplicates kept once" : nil))
         report.clockZone = policy.timeZoneIdentifier
+        report.batteryPercent = battery
         return report
     }
 }

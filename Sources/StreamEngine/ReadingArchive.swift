@@ -233,6 +233,9 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v19: the store's log sequence number of each batch") { db in
             try db.execute(sql: JournalBatches.storeLSNMigration)
         }
+        migrator.registerMigration("v20: each connection of a device") { db in
+            try db.execute(sql: ConnectionLog.migration)
+        }
         return migrator
     }
 
@@ -1142,6 +1145,8 @@ public final class ReadingArchive: Sendable {
         /// The zone device wall clocks without Local Time Information are read in.
         public var clockZone = "UTC"
         public var error: String?
+        /// The device's Battery Level read during the connection.
+        public var batteryPercent: Int?
 
         public init(
             device: DeviceRecord, startedMicros: Int64, endedMicros: Int64, readingsReceived: Int,
@@ -1201,6 +1206,7 @@ public final class ReadingArchive: Sendable {
             try db.execute(
                 sql: "UPDATE device_health SET clock_history = ? WHERE device_key = ?",
                 arguments: [try Self.encoder.encode(history), report.device.key])
+            try ConnectionLog.record(report, in: db)
         }
     }
 

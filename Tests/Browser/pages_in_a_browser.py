@@ -147,6 +147,16 @@ def main():
                   "nothing waits for a person any more")
             after = fhir_count(base, token, "subject=bob")
             check(after >= before + count // 2, f"bob's Observations grew with the readings ({before} -> {after})")
+        # The cuff's page: its connections, readings received against expected, its clock.
+        cuff = [a for a in driver.find_elements(By.CSS_SELECTOR, "nav.devices a") if "BP-" in a.text]
+        if check(len(cuff) == 1, "the devices list links the cuff"):
+            follow(driver, cuff[0])
+            rows = driver.find_elements(By.CSS_SELECTOR, "table.connections tbody tr")
+            check(len(rows) >= 1, f"the cuff's page lists its connections ({len(rows)})")
+            check(bool(driver.find_elements(By.CSS_SELECTOR, "table.clock tbody tr")), "and its clock's history")
+            if shots:
+                driver.save_screenshot(f"{shots}/device.png")
+            follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
         # alice's page: the blood-pressure chart holds exactly the daily averages $stats returns for its period.
         follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.people a[href='/app/person/alice']"))
         follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.periods a[href$='days=7']"))

@@ -197,6 +197,39 @@ import Testing
         }
     }
 
+    /// A device's page: whose it is, its battery, each connection with readings received against expected, its clock
+    /// history; a person's token sees their own devices only.
+    @Test func aDevicesPageShowsItsConnectionsAndClock() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let connection = try #require(try pipeline.archive.connections(deviceKey: "00-1B-C5-00-00-00-04-17").first)
+        #expect(connection.batteryPercent != nil && connection.readingsReceived > 0)
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let list = Self.text(try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(list.contains("href=\"/app/device/00-1B-C5-00-00-00-04-17\""))
+            let html = Self.text(
+                try await client.execute(
+                    uri: "/app/device/00-1B-C5-00-00-00-04-17", method: .get, headers: [.cookie: cookie]
+                ) { $0 })
+            #expect(html.contains("<table class=\"connections\">") && html.contains("<table class=\"clock\">"))
+            #expect(html.contains("<td>\(connection.readingsReceived)"), "\(html)")
+            #expect(html.contains("\(connection.batteryPercent ?? -1) %"))
+            #expect(html.contains("user 1: <a href=\"/app/person/alice\">alice</a>"))
+            let mine = try #require(try await Self.signIn(client, Self.alice))
+            try await client.execute(uri: "/app/device/00-1B-C5-00-00-00-04-17", method: .get, headers: [.cookie: mine])
+            { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/app/device/unknown", method: .get, headers: [.cookie: mine]) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
     /// Japanese by Accept-Language, and by the switch (a cookie) over it; the large-text switch.
     @Test func languageAndTextSize() async throws {
         let (pages, pipeline, dir) = try await Self.fixture()

@@ -71,8 +71,12 @@ extension BlueZTestbedTests {
         #expect(weights.count == 2 && weights.allSatisfy { $0.context.userID == 2 }, "\(weights.count) for alice")
         #expect(try pipeline.archive.readings(subject: "alice", kind: .bodyComposition).count == 2)
         #expect(try pipeline.archive.quarantineCount() == 0)
+        // Slot 1's weighing stays on the scale: it was never the gateway's to take. (Whether the scale has also marked
+        // alice's last weighing confirmed depends on its final confirmation arriving before the link drops — seen to
+        // miss once under CI load; it would come again and be kept once.)
         let left = await scale.stored.map(\.weight)
-        #expect(left.map(\.userID) == [1], "\(left)")
+        #expect(left.contains { $0.userID == 1 } && left.allSatisfy { $0.userID == 1 || $0.userID == 2 }, "\(left)")
+        #expect(try pipeline.archive.readings(subject: "alice").allSatisfy { $0.context.userID == 2 })
     }
 }
 

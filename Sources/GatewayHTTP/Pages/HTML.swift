@@ -105,6 +105,9 @@ package enum HTML {
         table { border-collapse: collapse; }
         th, td { padding: .2em .7em; border-bottom: 1px solid #ddd; text-align: right; }
         .note { color: #5c3d00; }
+        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3em 1em; }
+        dl.facts dt { font-weight: bold; }
+        dl.facts dd { margin: 0; }
         .line0 { color: #0b3d62; }
         .line1 { color: #b3261e; }
         .line2 { color: #1e6b34; }

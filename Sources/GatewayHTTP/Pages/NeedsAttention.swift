@@ -162,7 +162,7 @@ package struct PageFormat: Sendable {
         return formatter.string(from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
     }
 
-    /// "26.9 years", "3.0 h", "12 min" (ja: 年, 時間, 分).
+    /// "26.9 years", "3.0 h", "12 min", "8 s" (ja: 年, 時間, 分, 秒).
     package func duration(_ micros: Int64) -> String {
         let seconds = Double(abs(micros)) / 1_000_000
         let (value, en, ja): (String, String, String) =
@@ -172,10 +172,18 @@ package struct PageFormat: Sendable {
                 (String(format: "%.1f", seconds / 86_400), "days", "日")
             } else if seconds >= 3600 {
                 (String(format: "%.1f", seconds / 3600), "h", "時間")
-            } else {
+            } else if seconds >= 60 {
                 (String(format: "%.0f", seconds / 60), "min", "分")
+            } else {
+                (String(format: "%.0f", seconds), "s", "秒")
             }
         return language == .ja ? value + ja : value + " " + en
+    }
+
+    /// A clock offset with its direction: "+10 min", "−26.9 years", "0 s".
+    package func offset(_ micros: Int64) -> String {
+        let text = duration(micros)
+        return abs(micros) < 500_000 ? text : (micros < 0 ? "−" : "+") + text
     }
 
     package func bytes(_ count: Double) -> String {

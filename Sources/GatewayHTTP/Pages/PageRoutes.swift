@@ -52,6 +52,9 @@ package struct Pages: Sendable {
         router.get("/app/person/:subject") { request, context in
             await pages.person(request, subject: context.parameters.get("subject") ?? "")
         }
+        router.get("/app/device/:key") { request, context in
+            await pages.device(request, key: context.parameters.get("key") ?? "")
+        }
         router.get("/app/login") { request, _ in await pages.loginForm(request, problem: nil, status: .ok) }
         router.post("/app/login") { request, _ in await pages.login(request) }
         router.post("/app/logout") { request, _ in await pages.logout(request) }
@@ -86,6 +89,7 @@ package struct Pages: Sendable {
             return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
         }
         main += peopleList(session, language)
+        main += (try? deviceList(session, language)) ?? ""
         if items.isEmpty {
             main += "<p class=\"ok\">\(PageText.nothingNeedsAttention.text(language))</p>\n"
         } else {

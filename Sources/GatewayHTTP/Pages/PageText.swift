@@ -82,6 +82,21 @@ package enum PageText: CaseIterable, Sendable {
     case lastDays
     case noReadings
     case notYours
+    case devices
+    case lastContact
+    case battery
+    case clockNow
+    case drift
+    case whose
+    case nobodyYet
+    case connections
+    case connectionEnded
+    case receivedOfExpected
+    case clockOffset
+    case problem
+    case clockHistory
+    case deviceUnknown
+    case readingsOf
 
     package func text(_ language: PageLanguage) -> String {
         let (en, ja) = strings
@@ -179,6 +194,21 @@ package enum PageText: CaseIterable, Sendable {
         case .lastDays: ("{1} days", "{1}日間")
         case .noReadings: ("No readings in this period.", "この期間の記録はありません。")
         case .notYours: ("This token may not see this person.", "このトークンではこの人の記録を見られません。")
+        case .devices: ("Devices", "機器")
+        case .lastContact: ("Last contact", "最後の通信")
+        case .battery: ("Battery", "電池")
+        case .clockNow: ("Clock, compared with the gateway's", "時計（ゲートウェイとの差）")
+        case .drift: ("drift", "ずれの進み")
+        case .whose: ("Whose readings", "だれの記録か")
+        case .nobodyYet: ("nobody yet", "まだ決まっていません")
+        case .connections: ("Connections", "接続の記録")
+        case .connectionEnded: ("Ended", "終了")
+        case .receivedOfExpected: ("Received (expected)", "受信（予定）")
+        case .clockOffset: ("Clock offset", "時計のずれ")
+        case .problem: ("Problem", "問題")
+        case .clockHistory: ("Clock offset over time", "時計のずれの記録")
+        case .deviceUnknown: ("This gateway has not heard from that device.", "この機器からの通信はまだありません。")
+        case .readingsOf: ("Readings: see {1}.", "記録：{1} のページ")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

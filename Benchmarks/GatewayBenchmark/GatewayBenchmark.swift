@@ -106,7 +106,11 @@ struct GatewayBenchmark: AsyncParsableCommand {
 
         // 2. The FHIR API through HTTP, on that data.
         let server = try Child.start(
-            binary, ["serve", "--dir", data, "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "UTC"])
+            binary,
+            [
+                "serve", "--dir", data, "--listen", "127.0.0.1:\(port)", "--allow-loopback", "--tz", "UTC", "--token",
+                "bench-token=system/*.read",
+            ])
         defer { server.stop() }
         let base = "http://127.0.0.1:\(port)/fhir"
         try await waitForServer(base + "/metadata")
@@ -137,6 +141,32 @@ struct GatewayBenchmark: AsyncParsableCommand {
                 times.append(elapsed)
             }
             rows.append([name, String(format: "%.1f ms (median of %d)", median(times) * 1000, times.count), goal])
+        }
+        // The pages, signed in (a session cookie): what a page costs to make and to send, on the same data.
+        let cookie = try login("http://127.0.0.1:\(port)/app/login", token: "bench-token")
+        let first = try Child.run("/usr/bin/curl", ["-s", "-H", "Cookie: \(cookie)", "http://127.0.0.1:\(port)/app"])
+        let deviceLink = first.output.components(separatedBy: "href=\"/app/device/").dropFirst().first.map {
+            String($0.prefix { $0 != "\"" })
+        }
+        let pages: [(String, String)] =
+            [
+                ("page: Needs attention", "/app"),
+                ("page: a person, 7 days", "/app/person/person-0?days=7&until=\(iso(end - 1_000_000).prefix(10))"),
+                ("page: a person, 90 days", "/app/person/person-0?days=90&until=\(iso(end - 1_000_000).prefix(10))"),
+            ] + (deviceLink.map { [("page: a device", "/app/device/" + $0)] } ?? [])
+        for (name, path) in pages {
+            var times: [Double] = []
+            var bytes = 0
+            for _ in 0..<requests {
+                let (status, elapsed, size) = try fetchPage("http://127.0.0.1:\(port)" + path, cookie: cookie)
+                guard status == 200 else { throw BenchmarkError("\(path) answered \(status)") }
+                times.append(elapsed)
+                bytes = size
+            }
+            rows.append([
+                name, String(format: "%.1f ms (median of %d), %d bytes", median(times) * 1000, times.count, bytes),
+                "≤ 50 ms, ≤ 150 KB",
+            ])
         }
         let memory = server.memory()
         rows.append([
@@ -206,6 +236,30 @@ struct GatewayBenchmark: AsyncParsableCommand {
     }
 
     /// One GET: status and seconds from sending to the last byte.
+    /// Signs in on the pages and returns the session cookie (name=value).
+    func login(_ url: String, token: String) throws -> String {
+        let result = try Child.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", "-d", "token=\(token)", url])
+        guard
+            let line = result.output.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("set-cookie:") })
+        else { throw BenchmarkError("no session cookie from \(url): \(result.output)") }
+        return String(line.dropFirst("set-cookie:".count).trimmingCharacters(in: .whitespaces).prefix { $0 != ";" })
+    }
+
+    /// A page with the session cookie: status, total time, bytes over the wire.
+    func fetchPage(_ url: String, cookie: String) throws -> (Int, Double, Int) {
+        let result = try Child.run(
+            "/usr/bin/curl",
+            [
+                "-s", "-o", "/dev/null", "-H", "Cookie: \(cookie)", "-w", "%{http_code} %{time_total} %{size_download}",
+                url,
+            ])
+        let parts = result.output.split(separator: " ")
+        guard parts.count == 3, let status = Int(parts[0]), let time = Double(parts[1]), let size = Int(parts[2]) else {
+            throw BenchmarkError("curl: \(result.output)")
+        }
+        return (status, time, size)
+    }
+
     func fetch(_ url: String) async throws -> (Int, Double) {
         let result = try Child.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", url])
         let parts = result.output.split(separator: " ")

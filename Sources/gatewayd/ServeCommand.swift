@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FHIR
 import Foundation
+import GatewayHTTP
 import GatewayRuntime
 import Hummingbird
 import Logging
@@ -95,9 +96,11 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandleOutput.standardError(
                 "gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
         }
+        // The pages too, reading only: a running daemon holds the store (and says whose waiting readings are).
+        let pages = Pages(configuration: configuration, api: api, engine: nil, secure: security.scheme == "https")
         let application = try APIServer.application(
             api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry,
-            services: services)
+            routes: { pages.install(on: $0) }, services: services)
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         try? await client.shutdown()
     }

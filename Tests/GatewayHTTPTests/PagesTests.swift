@@ -45,8 +45,8 @@ import Testing
         ) { _, _ in }
         await serving.value
         let pages = Pages(
-            configuration: configuration, archive: pipeline.archive, engine: pipeline.engine,
-            api: try FHIRAPI.make(configuration, store: pipeline.store), secure: false)
+            configuration: configuration, api: try FHIRAPI.make(configuration, store: pipeline.store),
+            engine: pipeline.engine, secure: false)
         return (pages, pipeline, dir)
     }
 
@@ -134,6 +134,32 @@ import Testing
         }
         let audit = try String(contentsOfFile: dir + "/audit.jsonl", encoding: .utf8)
         #expect(audit.contains("/app/assign") && audit.contains("\"status\":403") && audit.contains("\"status\":303"))
+    }
+
+    /// Beside a running daemon (`gatewayd serve`) the pages only read: no form, and an assignment changes nothing.
+    @Test func servePagesOnlyRead() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        var reading = pages
+        reading.engine = nil
+        try await Self.application(reading).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let html = Self.text(try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(html.contains("data-kind=\"waiting-readings\"") && !html.contains("action=\"/app/assign\""))
+            let csrf = try #require(
+                html.range(of: #"name="csrf" value=""#).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) })
+            try await client.execute(
+                uri: "/app/assign", method: .post,
+                headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=\(csrf)&device=00-1B-C5-00-00-00-04-17&user=3&subject=bob")
+            ) { response in
+                #expect(response.headers[.location] == "/app?problem=read-only")
+            }
+            #expect(try pipeline.archive.waitingGroups().count == 1)
+        }
     }
 
     /// A person's token sees that person's devices only: no waiting readings (they belong to nobody yet), no form.

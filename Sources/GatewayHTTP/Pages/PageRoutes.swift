@@ -9,8 +9,9 @@ import StreamEngine
 /// HttpOnly, SameSite=Strict and, under TLS, Secure. A page shows nothing the API would not show the same token.
 package struct Pages: Sendable {
     package var configuration: GatewayConfiguration
-    package var archive: ReadingArchive
-    package var engine: StreamEngine
+    /// The engine, to say whose waiting readings are; nil where the pages only read (`gatewayd serve` beside a running
+    /// daemon, which holds the store).
+    package var engine: StreamEngine?
     /// The API the pages stand beside: its tokens, its audit log, and its read path (`$stats` for the charts).
     package var api: FHIRAPI
     /// The listener speaks TLS: cookies are Secure.
@@ -18,13 +19,12 @@ package struct Pages: Sendable {
     package var sessions = PageSessions()
     package var now: @Sendable () -> Date = { Date() }
 
-    package init(
-        configuration: GatewayConfiguration, archive: ReadingArchive, engine: StreamEngine, api: FHIRAPI, secure: Bool
-    ) {
-        (self.configuration, self.archive, self.engine, self.api, self.secure) = (
-            configuration, archive, engine, api, secure
-        )
+    package init(configuration: GatewayConfiguration, api: FHIRAPI, engine: StreamEngine?, secure: Bool) {
+        (self.configuration, self.api, self.engine, self.secure) = (configuration, api, engine, secure)
     }
+
+    /// The archive the API reads (device health, waiting readings, mappings, connections).
+    var archive: ReadingArchive { api.data.archive }
 
     var access: APIAccess { api.access }
     var audit: AuditLog { api.audit }
@@ -76,6 +76,9 @@ package struct Pages: Sendable {
         if query["problem"] == "form" {
             main += "<p class=\"error\" role=\"alert\">\(PageText.formExpired.text(language))</p>\n"
         }
+        if query["problem"] == "read-only" {
+            main += "<p class=\"error\" role=\"alert\">\(PageText.readOnly.text(language))</p>\n"
+        }
         if query["problem"] == "scope" {
             main += "<p class=\"error\" role=\"alert\">\(PageText.notAllowedToAssign.text(language))</p>\n"
         }
@@ -113,9 +116,26 @@ package struct Pages: Sendable {
                     csrf: session.csrf, path: "/app"), main: main))
     }
 
+    /// A person the pages know: from the configuration (with a name, a test flag), or only from the devices mapped to
+    /// them (`gatewayd serve --dir` has no configured people).
+    struct Person: Sendable {
+        var id: String
+        var name: String?
+        var test: Bool
+    }
+
+    func knownPeople() -> [Person] {
+        var people = configuration.subjects.map { Person(id: $0.id, name: $0.name, test: $0.test) }
+        let mapped = Set((try? archive.subjectMappings().map(\.subject)) ?? [])
+        for id in mapped.sorted() where !people.contains(where: { $0.id == id }) {
+            people.append(Person(id: id, name: nil, test: false))
+        }
+        return people
+    }
+
     /// The people this session may see, each a link to their page.
     func peopleList(_ session: PageSession, _ language: PageLanguage) -> String {
-        let people = configuration.subjects.filter { session.subjects?.contains($0.id) ?? true }
+        let people = knownPeople().filter { session.subjects?.contains($0.id) ?? true }
         guard !people.isEmpty else { return "" }
         let links = people.map { person -> String in
             let label = (person.name ?? person.id) + (person.test ? " (\(PageText.testData.text(language)))" : "")
@@ -132,7 +152,7 @@ package struct Pages: Sendable {
         guard let session = await session(request) else { return Self.redirect("/app/login") }
         let language = language(request)
         let path = "/app/person/" + (subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")
-        guard let person = configuration.subjects.first(where: { $0.id == subject }),
+        guard let person = knownPeople().first(where: { $0.id == subject }),
             session.subjects?.contains(subject) ?? true
         else {
             audit.record(
@@ -146,8 +166,16 @@ package struct Pages: Sendable {
                         csrf: session.csrf, path: "/app"),
                     main: "<p class=\"error\" role=\"alert\">\(PageText.notYours.text(language))</p>"))
         }
-        let requested = Int(PageForm.fields(request.uri.query ?? "")["days"] ?? "") ?? 30
+        let query = PageForm.fields(request.uri.query ?? "")
+        let requested = Int(query["days"] ?? "") ?? 30
         let days = [7, 30, 90].contains(requested) ? requested : 30
+        // `until=YYYY-MM-DD`: the period's last day (default today), to look back at an earlier month.
+        let until = query["until"].flatMap { LocalDate($0) }.flatMap { day -> Date? in
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = api.subjectZones[subject] ?? api.zone
+            return calendar.date(from: DateComponents(year: day.year, month: day.month, day: day.day, hour: 12))
+        }
+        let untilLink = query["until"].flatMap { LocalDate($0) }.map { "&amp;until=\($0)" } ?? ""
         let grant = APIGrant(subjects: session.subjects, caller: session.caller)
         let name = person.name ?? person.id
         var main = "<p><a href=\"/app\">← \(PageText.needsAttention.text(language))</a></p>\n"
@@ -159,11 +187,12 @@ package struct Pages: Sendable {
             main +=
                 choice == days
                 ? "<strong aria-current=\"page\">\(label)</strong> "
-                : "<a href=\"\(path)?days=\(choice)\">\(label)</a> "
+                : "<a href=\"\(path)?days=\(choice)\(untilLink)\">\(label)</a> "
         }
         main += "</nav>\n"
-        let charts = PersonCharts(api: api, subject: subject, grant: grant, days: days, now: now())
-        let week = PersonCharts(api: api, subject: subject, grant: grant, days: 7, now: now())
+        let end = until ?? now()
+        let charts = PersonCharts(api: api, subject: subject, grant: grant, days: days, now: end)
+        let week = PersonCharts(api: api, subject: subject, grant: grant, days: 7, now: end)
         var shown = 0
         do {
             for spec in ChartSpec.all {
@@ -201,6 +230,7 @@ package struct Pages: Sendable {
 
     /// Whose the readings of a device's user slot are: the people this session may assign to.
     func assignForm(_ item: AttentionItem, index: Int, _ session: PageSession, _ language: PageLanguage) -> String {
+        guard engine != nil else { return "<p>\(PageText.readOnly.text(language))</p>" }
         let people = configuration.subjects.filter { session.mayAssign(to: $0.id) }
         guard let device = item.deviceKey, !people.isEmpty else {
             return "<p>\(PageText.notAllowedToAssign.text(language))</p>"
@@ -288,6 +318,12 @@ package struct Pages: Sendable {
         }
         let userText = fields["user"] ?? ""
         let user = UInt8(userText)
+        guard let engine else {
+            audit.record(
+                caller: session.caller, method: "POST", route: "/app/assign", query: "device=\(device)",
+                subjects: [subject], status: 409)
+            return Self.redirect("/app?problem=read-only")
+        }
         guard session.seesEverything, session.mayAssign(to: subject), userText.isEmpty || user != nil else {
             audit.record(
                 caller: session.caller, method: "POST", route: "/app/assign", query: "device=\(device)",

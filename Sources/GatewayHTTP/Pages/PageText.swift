@@ -97,6 +97,7 @@ package enum PageText: CaseIterable, Sendable {
     case clockHistory
     case deviceUnknown
     case readingsOf
+    case readOnly
 
     package func text(_ language: PageLanguage) -> String {
         let (en, ja) = strings
@@ -209,6 +210,11 @@ package enum PageText: CaseIterable, Sendable {
         case .clockHistory: ("Clock offset over time", "時計のずれの記録")
         case .deviceUnknown: ("This gateway has not heard from that device.", "この機器からの通信はまだありません。")
         case .readingsOf: ("Readings: see {1}.", "記録：{1} のページ")
+        case .readOnly:
+            (
+                "These pages only read here (gatewayd serve); say whose readings are on the pages of gatewayd run.",
+                "ここでは閲覧のみです（gatewayd serve）。記録の持ち主は gatewayd run のページで決めてください。"
+            )
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

@@ -7,9 +7,9 @@ extension GatewayDaemon {
         var daemon = self
         daemon.routes = { router, parts in
             Pages(
-                configuration: parts.configuration, archive: parts.pipeline.archive, engine: parts.pipeline.engine,
-                api: parts.api, secure: parts.secure
-            ).install(on: router)
+                configuration: parts.configuration, api: parts.api, engine: parts.pipeline.engine, secure: parts.secure
+            )
+            .install(on: router)
         }
         return daemon
     }

@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "GatewayHTTPTests",
             dependencies: [
-                "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance",
+                "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance", "FHIR", "BLEGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),

@@ -157,6 +157,11 @@ def main():
             if shots:
                 driver.save_screenshot(f"{shots}/device.png")
             follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
+        # Sharing: the demo shares with nobody, and says so.
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app/sharing']"))
+        check("no destination is configured" in driver.find_element(By.TAG_NAME, "main").text,
+              "the sharing page says nothing is shared")
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
         # alice's page: the blood-pressure chart holds exactly the daily averages $stats returns for its period.
         follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.people a[href='/app/person/alice']"))
         follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.periods a[href$='days=7']"))

@@ -1,4 +1,5 @@
 import BLEGateway
+import FHIR
 import Foundation
 import GatewayRuntime
 import Hummingbird
@@ -14,7 +15,7 @@ import Testing
     static let alice = "alice-token"
 
     /// A data directory after one connection of the demo's kind of cuff, and the pages over it.
-    static func fixture() async throws -> (Pages, GatewayPipeline, String) {
+    static func fixture(sync: String = "") async throws -> (Pages, GatewayPipeline, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString.prefix(8))")
             .path
         let configuration = try GatewayConfiguration.parse(
@@ -27,7 +28,7 @@ import Testing
               tokens:
                 - { name: system, secret: \(system), scopes: [system/*.read, system/Device.write] }
                 - { name: alice, secret: \(alice), scopes: [patient/*.read@alice] }
-            """, file: "(test)", environment: [:])
+            """ + "\n" + sync, file: "(test)", environment: [:])
         let pipeline = try GatewayPipeline.open(directory: dir, zone: .gmt)
         let recipe = try #require(HealthProfile.bloodPressure.simulator)
         var settings = SimulatorSettings()
@@ -159,6 +160,62 @@ import Testing
                 #expect(response.headers[.location] == "/app?problem=read-only")
             }
             #expect(try pipeline.archive.waitingGroups().count == 1)
+        }
+    }
+
+    /// Sharing: what each destination may receive, in words; for an operator's token what waits, was sent and was
+    /// refused (with the reason) and a button that queues the refused entries again; a person's token sees only the
+    /// sentences about them.
+    @Test func sharingSaysWhatGoesWhereAndRetriesRefusals() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture(
+            sync: """
+                sync:
+                  - name: phr
+                    url: https://phr.example/fhir
+                    token: phr-token
+                    share:
+                      - { subjects: [alice], metrics: [blood_pressure, glucose] }
+                      - { subjects: [bob], metrics: [heart_rate], raw: true }
+                """)
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let outbox = try Outbox(path: dir + "/outbox.sqlite")
+        try outbox.enqueue(
+            [
+                Outbox.Entry(
+                    resourceKey: "summary-1", subject: "alice", category: .summary, version: 1, method: "PUT",
+                    url: "Observation/s1", ifNoneExist: nil, resource: "{}", measuredMicros: 1_796_000_000_000_000)
+            ], destination: "phr", positions: (0, 0), nowMicros: 1_796_000_000_000_000)
+        let pending = try #require(try outbox.pending(destination: "phr", limit: 10).first)
+        try outbox.markFailed(id: pending.id, version: 1, reason: "HTTP 422: unknown code")
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let html = Self.text(
+                try await client.execute(uri: "/app/sharing", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(
+                html.contains("alice&#39;s blood-pressure, glucose summaries go to phr (https://phr.example/fhir)."))
+            #expect(
+                html.contains(
+                    "bob&#39;s heart-rate summaries go to phr (https://phr.example/fhir), and the readings themselves.")
+            )
+            #expect(html.contains("<dd data-count=\"refused\">1</dd>") && html.contains("HTTP 422: unknown code"))
+            let csrf = try #require(
+                html.range(of: #"name="csrf" value=""#).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) })
+            try await client.execute(
+                uri: "/app/sharing/retry", method: .post,
+                headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=\(csrf)&destination=phr")
+            ) { response in
+                #expect(response.headers[.location] == "/app/sharing?retried=1&to=phr")
+            }
+            #expect(try outbox.report(destination: "phr").failed == 0)
+            let mine = try #require(try await Self.signIn(client, Self.alice))
+            let hers = Self.text(
+                try await client.execute(uri: "/app/sharing", method: .get, headers: [.cookie: mine]) { $0 })
+            #expect(hers.contains("alice&#39;s blood-pressure") && !hers.contains("bob&#39;s"))
+            #expect(!hers.contains("data-count") && !hers.contains("/app/sharing/retry"))
         }
     }
 

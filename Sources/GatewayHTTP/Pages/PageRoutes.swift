@@ -55,6 +55,8 @@ package struct Pages: Sendable {
         router.get("/app/device/:key") { request, context in
             await pages.device(request, key: context.parameters.get("key") ?? "")
         }
+        router.get("/app/sharing") { request, _ in await pages.sharing(request) }
+        router.post("/app/sharing/retry") { request, _ in await pages.retrySharing(request) }
         router.get("/app/login") { request, _ in await pages.loginForm(request, problem: nil, status: .ok) }
         router.post("/app/login") { request, _ in await pages.login(request) }
         router.post("/app/logout") { request, _ in await pages.logout(request) }
@@ -92,6 +94,7 @@ package struct Pages: Sendable {
             return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
         }
         main += peopleList(session, language)
+        main += "<p><a href=\"/app/sharing\">\(PageText.sharing.text(language))</a></p>\n"
         main += (try? deviceList(session, language)) ?? ""
         if items.isEmpty {
             main += "<p class=\"ok\">\(PageText.nothingNeedsAttention.text(language))</p>\n"

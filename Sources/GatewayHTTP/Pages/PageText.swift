@@ -1,3 +1,5 @@
+import Provenance
+
 /// The language a page is written in: chosen with the page's switch (a cookie), else the browser's Accept-Language,
 /// else English.
 package enum PageLanguage: String, Sendable, CaseIterable {
@@ -98,6 +100,37 @@ package enum PageText: CaseIterable, Sendable {
     case deviceUnknown
     case readingsOf
     case readOnly
+    case sharing
+    case shareSentence
+    case shareRawToo
+    case everyone
+    case pending
+    case sent
+    case refused
+    case oldestPending
+    case retryRefused
+    case retried
+    case nothingShared
+    case sharingNotYours
+
+    /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
+    package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
+        let (en, ja): (String, String) =
+            switch kind {
+            case .bloodPressure: ("blood-pressure", "血圧")
+            case .pulseRate: ("pulse", "脈拍")
+            case .heartRate: ("heart-rate", "心拍数")
+            case .glucose: ("glucose", "血糖")
+            case .bodyTemperature: ("temperature", "体温")
+            case .oxygenSaturation: ("SpO2", "SpO2")
+            case .oximetryPulseRate: ("oximeter pulse", "パルスオキシメーターの脈拍")
+            case .bodyWeight: ("weight", "体重")
+            case .bodyHeight: ("height", "身長")
+            case .bodyMassIndex: ("BMI", "BMI")
+            case .bodyComposition: ("body composition", "体組成")
+            }
+        return language == .ja ? ja : en
+    }
 
     package func text(_ language: PageLanguage) -> String {
         let (en, ja) = strings
@@ -214,6 +247,23 @@ package enum PageText: CaseIterable, Sendable {
             (
                 "These pages only read here (gatewayd serve); say whose readings are on the pages of gatewayd run.",
                 "ここでは閲覧のみです（gatewayd serve）。記録の持ち主は gatewayd run のページで決めてください。"
+            )
+        case .sharing: ("Sharing", "共有")
+        case .shareSentence: ("{1}'s {2} summaries go to {3}", "{1}さんの{2}の要約を {3} に送ります")
+        case .shareRawToo: (", and the readings themselves", "（測定値そのものも）")
+        case .everyone: ("Everyone", "全員")
+        case .pending: ("Waiting to be sent", "送信待ち")
+        case .sent: ("Sent", "送信済み")
+        case .refused: ("Refused", "拒否")
+        case .oldestPending: ("Oldest waiting measurement", "送信待ちの最も古い測定")
+        case .retryRefused: ("Send the refused entries again", "拒否された記録を再送する")
+        case .retried: ("{1} refused entr(y/ies) of {2} will be sent again.", "{2} へ拒否された {1} 件を再送します。")
+        case .nothingShared:
+            ("Nothing is shared: no destination is configured.", "共有先が設定されていないため、何も送っていません。")
+        case .sharingNotYours:
+            (
+                "The sharing counts and refusals are for a token that reads everyone's.",
+                "送信数と拒否の一覧は、全員の記録を読めるトークンでのみ表示します。"
             )
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")

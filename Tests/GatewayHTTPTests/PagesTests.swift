@@ -35,6 +35,12 @@ import Testing
         settings.clock = SimulatedClock(batteryChangedAt: Date().addingTimeInterval(-3600))
         let cuff = recipe.make(settings)
         await cuff.measure(count: 6, users: [1, 2, 3], seed: 7, end: nil, spacing: 600)
+        // alice's newest: taken with the cuff too loose (doubtful, and the page must say why).
+        let monitor = try #require(cuff as? SimulatedBloodPressureMonitor)
+        await monitor.measure(
+            systolic: .number(mantissa: 152, exponent: 0), diastolic: .number(mantissa: 91, exponent: 0),
+            meanArterialPressure: .number(mantissa: 111, exponent: 0), pulseRate: .number(mantissa: 70, exponent: 0),
+            user: .user(1), status: BloodPressureMeasurementStatus(cuffTooLoose: true))
         let key = "00-1B-C5-00-00-00-04-17"
         _ = try await pipeline.engine.mapSubject(deviceKey: key, userID: 1, subject: "alice")
         _ = try await pipeline.engine.mapSubject(deviceKey: key, userID: 2, subject: "bob")
@@ -273,6 +279,11 @@ import Testing
             }
             #expect(!shown.isEmpty && shown == expected, "page \(shown), $stats \(expected)")
             #expect(html.contains("data-chart=\"blood-pressure\""))  // the 7-day average
+            // Her newest readings; a doubtful one is set apart and says why.
+            #expect(html.contains("<ul class=\"readings\">"))
+            let doubtful = html.components(separatedBy: "data-doubtful=\"true\"").dropFirst()
+            #expect(!doubtful.isEmpty && doubtful.allSatisfy { $0.prefix(600).contains("⚠ doubtful: ") })
+            #expect(html.contains("⚠ doubtful: cuff too loose"))
             let mine = try #require(try await Self.signIn(client, Self.alice))
             try await client.execute(uri: "/app/person/bob", method: .get, headers: [.cookie: mine]) { response in
                 #expect(response.status == .forbidden)

@@ -108,8 +108,14 @@ package enum HTML {
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3em 1em; }
         dl.facts dt { font-weight: bold; }
         dl.facts dd { margin: 0; }
+        ul.readings { list-style: none; padding: 0; }
+        ul.readings li { padding: .3em .5em; border-bottom: 1px solid #ddd; }
+        ul.readings li.doubtful { background: #fff7e6; border-left: .4em solid #8a5a00; }
+        ul.readings .when { color: #444; }
+        ul.readings .why { color: #5c3d00; font-weight: normal; }
         .line0 { color: #0b3d62; }
         .line1 { color: #b3261e; }
         .line2 { color: #1e6b34; }
+        .line3 { color: #6a3d9a; }
         """
 }

@@ -198,6 +198,10 @@ package struct Pages: Sendable {
         let week = PersonCharts(api: api, subject: subject, grant: grant, days: 7, now: end)
         var shown = 0
         do {
+            if let home = try charts.homeBloodPressure(language: language) {
+                shown += 1
+                main += home
+            }
             for spec in ChartSpec.all {
                 guard let figure = try charts.figure(spec, language: language) else { continue }
                 shown += 1
@@ -220,6 +224,7 @@ package struct Pages: Sendable {
             return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
         }
         if shown == 0 { main += "<p>\(PageText.noReadings.text(language))</p>" }
+        main += recentReadings(subject: subject, test: person.test, language: language)
         audit.record(
             caller: session.caller, method: "GET", route: "/app/person", query: "subject=\(subject)&days=\(days)",
             subjects: [subject], status: 200)

@@ -112,6 +112,12 @@ package enum PageText: CaseIterable, Sendable {
     case retried
     case nothingShared
     case sharingNotYours
+    case homeBloodPressure
+    case morning
+    case evening
+    case recentReadings
+    case doubtfulBecause
+    case doubtful
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
     package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
@@ -128,6 +134,27 @@ package enum PageText: CaseIterable, Sendable {
             case .bodyHeight: ("height", "身長")
             case .bodyMassIndex: ("BMI", "BMI")
             case .bodyComposition: ("body composition", "体組成")
+            }
+        return language == .ja ? ja : en
+    }
+
+    /// Why a reading is doubtful, in words ("cuff too loose", カフのゆるみ).
+    package static func flag(_ name: String, _ language: PageLanguage) -> String {
+        let (en, ja): (String, String) =
+            switch name {
+            case "body_movement": ("body movement", "体動")
+            case "cuff_too_loose": ("cuff too loose", "カフのゆるみ")
+            case "irregular_pulse": ("irregular pulse", "不規則な脈")
+            case "pulse_rate_out_of_range": ("pulse out of range", "脈拍が範囲外")
+            case "improper_position": ("improper measurement position", "測定姿勢が不適切")
+            case "sensor_annunciation": ("the sensor reported a problem", "センサーが異常を通知")
+            case "no_sensor_contact": ("no sensor contact", "センサーが接触していない")
+            case "test_data": ("test data", "テストデータ")
+            case "time_refused": ("clock unknown", "時刻不明")
+            case "time_corrected": ("time corrected by the gateway", "ゲートウェイが時刻を補正")
+            case "value_absent": ("no value", "値なし")
+            case "unknown_status": ("unknown status", "状態不明")
+            default: (name.replacingOccurrences(of: "_", with: " "), name)
             }
         return language == .ja ? ja : en
     }
@@ -265,6 +292,12 @@ package enum PageText: CaseIterable, Sendable {
                 "The sharing counts and refusals are for a token that reads everyone's.",
                 "送信数と拒否の一覧は、全員の記録を読めるトークンでのみ表示します。"
             )
+        case .homeBloodPressure: ("Home blood pressure, morning and evening", "家庭血圧（朝・晩）")
+        case .morning: ("morning", "朝")
+        case .evening: ("evening", "晩")
+        case .recentReadings: ("Recent readings", "最近の記録")
+        case .doubtfulBecause: ("doubtful: {1}", "疑わしい：{1}")
+        case .doubtful: ("doubtful", "疑わしい")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

@@ -15,6 +15,11 @@ package struct ChartSpec: Sendable {
     /// Reference lines (value, label): the home blood-pressure thresholds 135/85 mmHg.
     package var references: [(value: Double, label: String)] = []
 
+    /// Morning and evening home blood pressure (drawn from the daily summaries, not `$stats`).
+    package static let homeBloodPressure = ChartSpec(
+        id: "home-blood-pressure", title: .homeBloodPressure, lines: [], unit: "mm[Hg]",
+        references: [(135, "135"), (85, "85")])
+
     package static let all: [ChartSpec] = [
         ChartSpec(
             id: "blood-pressure", title: .bloodPressure,
@@ -88,7 +93,22 @@ package struct PersonCharts: Sendable {
     /// One chart as a figure: the SVG (a line per code, a dot per day with its exact value in a title and data
     /// attributes), the reference lines, and the table of the same values. Nil when the person has none of it.
     package func figure(_ spec: ChartSpec, language: PageLanguage) throws -> String? {
-        let series = try spec.lines.map { line in (line, try points(code: line.code)) }
+        let series = try spec.lines.map { line in
+            (ChartLine(code: line.code, label: line.label.text(language)), try points(code: line.code))
+        }
+        return draw(spec, series, language: language)
+    }
+
+    /// One line of a chart: what its dots are tagged with (`data-code`) and what it is called.
+    package struct ChartLine: Sendable {
+        package var code: String
+        package var label: String
+    }
+
+    /// The figure for these lines (nil when none has a point).
+    func draw(
+        _ spec: ChartSpec, _ series: [(ChartLine, (points: [ChartPoint], excluded: Int))], language: PageLanguage
+    ) -> String? {
         guard series.contains(where: { !$0.1.points.isEmpty }) else { return nil }
         let days = Array(Set(series.flatMap { $0.1.points.map(\.start) })).sorted()
         let values = series.flatMap { $0.1.points.compactMap { Double($0.value) } } + spec.references.map(\.value)
@@ -103,7 +123,7 @@ package struct PersonCharts: Sendable {
             return left + (index + 0.5) / Double(span) * (width - left - right)
         }
         func y(_ value: Double) -> Double { top + (high - value) / max(high - low, 1) * (height - top - bottom) }
-        let colours = ["#0b3d62", "#b3261e", "#1e6b34"]
+        let colours = ["#0b3d62", "#b3261e", "#1e6b34", "#6a3d9a"]
         var svg = """
             <svg viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-labelledby="\(spec.id)-title" \
             class="chart">
@@ -132,7 +152,7 @@ package struct PersonCharts: Sendable {
                     <circle class="point" data-code="\(line.code)" data-start="\(HTML.escape(point.start))" \
                     data-value="\(HTML.escape(point.value))" cx="\(String(format: "%.1f", x(point.start)))" \
                     cy="\(String(format: "%.1f", y(value)))" r="4" fill="\(colour)"><title>\
-                    \(HTML.escape(line.label.text(language))) \(HTML.escape(point.value)) \(HTML.escape(spec.unit)), \
+                    \(HTML.escape(line.label)) \(HTML.escape(point.value)) \(HTML.escape(spec.unit)), \
                     \(HTML.escape(String(point.start.prefix(10))))</title></circle>
                     """
             }
@@ -145,7 +165,7 @@ package struct PersonCharts: Sendable {
             """
         svg += "</svg>"
         let legend = series.enumerated().map { index, item in
-            "<span class=\"line\(index % colours.count)\">● \(item.0.label.text(language))</span>"
+            "<span class=\"line\(index % colours.count)\">● \(HTML.escape(item.0.label))</span>"
         }.joined(separator: " ")
         var rows = ""
         for day in days {
@@ -155,7 +175,7 @@ package struct PersonCharts: Sendable {
             }
             rows += "</tr>"
         }
-        let headers = series.map { "<th scope=\"col\">\($0.0.label.text(language)) (\(HTML.escape(spec.unit)))</th>" }
+        let headers = series.map { "<th scope=\"col\">\(HTML.escape($0.0.label)) (\(HTML.escape(spec.unit)))</th>" }
             .joined()
         let excluded = series.reduce(0) { $0 + $1.1.excluded }
         let note =
@@ -185,5 +205,51 @@ extension PersonCharts {
             ]))
         let parameters = try StatsOperation(query, grant: grant, zone: zone).run(api.data)
         return parameters["parameter"]?[0]?["resource"]?["component"]?[0]?["valueQuantity"]?["value"]?.numberText
+    }
+}
+
+extension PersonCharts {
+    /// Home blood pressure in the morning and in the evening, each day's mean as the daily summaries give it (the
+    /// `home-bp-morning` and `home-bp-evening` Observations the API serves), with the 135/85 mmHg lines.
+    package func homeBloodPressure(language: PageLanguage) throws -> String? {
+        var series: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
+        for (kind, part) in [("home-bp-morning", PageText.morning), ("home-bp-evening", .evening)] {
+            let (first, last) = (String(period.prefix(10)), String(period.suffix(10)))
+            let search = try ObservationSearch(
+                APIQuery(
+                    APIQuery.encode([
+                        ("subject", subject), ("code", DailySummaries.codeSystem + "|" + kind),
+                        ("date", "ge" + first), ("date", "le" + last), ("_count", "200"),
+                    ])), zone: zone)
+            let hits = try ObservationPage.find(search, subjects: [subject], data: api.data).hits
+            var systolic: [ChartPoint] = []
+            var diastolic: [ChartPoint] = []
+            for hit in hits.sorted(by: { $0.effectiveMicros < $1.effectiveMicros }) {
+                let json = hit.resource.json
+                guard
+                    let start = json["effectivePeriod"]?["start"]?.stringValue ?? json["effectiveDateTime"]?.stringValue
+                else { continue }
+                for component in json["component"]?.arrayValue ?? [] {
+                    guard let value = component["valueQuantity"]?["value"]?.numberText else { continue }
+                    switch component["code"]?["coding"]?[0]?["code"]?.stringValue {
+                    case "96608-5": systolic.append(ChartPoint(start: start, value: value, count: 1))
+                    case "96609-3": diastolic.append(ChartPoint(start: start, value: value, count: 1))
+                    default: break
+                    }
+                }
+            }
+            let name = part.text(language)
+            series.append(
+                (
+                    ChartLine(code: kind + "-systolic", label: name + " " + PageText.systolic.text(language)),
+                    (systolic, 0)
+                ))
+            series.append(
+                (
+                    ChartLine(code: kind + "-diastolic", label: name + " " + PageText.diastolic.text(language)),
+                    (diastolic, 0)
+                ))
+        }
+        return draw(ChartSpec.homeBloodPressure, series, language: language)
     }
 }

@@ -1,0 +1,35 @@
+import Foundation
+import GatewayRuntime
+import Provenance
+
+extension Pages {
+    /// A person's newest readings, each with its time and values; a doubtful one is set apart and says why (cuff too
+    /// loose, body movement, clock unknown …) — what the averages leave out. A test person's readings are all test
+    /// data, which their page says once rather than on every line.
+    func recentReadings(subject: String, test: Bool, language: PageLanguage, limit: Int = 12) -> String {
+        guard let readings = try? archive.newestReadings(subject: subject, limit: limit), !readings.isEmpty else {
+            return ""
+        }
+        let format = PageFormat(language: language, zone: api.subjectZones[subject] ?? api.zone)
+        let leftOut = ReadingFlags.leftOutOfSummaries(testSubject: test)
+        var html = "<h2>\(PageText.recentReadings.text(language))</h2>\n<ul class=\"readings\">"
+        for reading in readings {
+            let values = reading.components.map { component -> String in
+                let value = component.value.quantity.map { "\($0)" } ?? "–"
+                return value + " " + component.unit
+            }.joined(separator: ", ")
+            let reasons = reading.flags.intersection(leftOut).labels.map { PageText.flag($0, language) }
+            let doubtful = !reasons.isEmpty
+            html += "<li\(doubtful ? " class=\"doubtful\" data-doubtful=\"true\"" : "")>"
+            html += "<span class=\"when\">\(HTML.escape(format.time(reading.time.effectiveMicros)))</span> "
+            html += "<span class=\"what\">\(HTML.escape(PageText.kind(reading.kind, language)))</span> "
+            html += "<span class=\"value\">\(HTML.escape(values))</span>"
+            if doubtful {
+                html +=
+                    " <strong class=\"why\">⚠ \(HTML.escape(PageText.doubtfulBecause.fill(language, reasons.joined(separator: ", "))))</strong>"
+            }
+            html += "</li>"
+        }
+        return html + "</ul>\n"
+    }
+}

@@ -202,6 +202,10 @@ package struct Pages: Sendable {
                 shown += 1
                 main += home
             }
+            for figure in try charts.dailySummaryCharts(language: language) {
+                shown += 1
+                main += figure
+            }
             for spec in ChartSpec.all {
                 guard let figure = try charts.figure(spec, language: language) else { continue }
                 shown += 1

@@ -118,6 +118,10 @@ package enum PageText: CaseIterable, Sendable {
     case recentReadings
     case doubtfulBecause
     case doubtful
+    case restingHeartRate
+    case rmssd
+    case lowestOxygenSaturation
+    case glucoseByMeal
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
     package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
@@ -134,6 +138,21 @@ package enum PageText: CaseIterable, Sendable {
             case .bodyHeight: ("height", "身長")
             case .bodyMassIndex: ("BMI", "BMI")
             case .bodyComposition: ("body composition", "体組成")
+            }
+        return language == .ja ? ja : en
+    }
+
+    /// A glucose reading's relation to a meal, in words (the Glucose Measurement Context's values).
+    package static func meal(_ name: String, _ language: PageLanguage) -> String {
+        let (en, ja): (String, String) =
+            switch name {
+            case "preprandial": ("before a meal", "食前")
+            case "postprandial": ("after a meal", "食後")
+            case "fasting": ("fasting", "空腹時")
+            case "casual": ("casual", "随時")
+            case "bedtime": ("bedtime", "就寝前")
+            case "unknown": ("no meal given", "食事の記録なし")
+            default: (name.replacingOccurrences(of: "_", with: " "), name.replacingOccurrences(of: "_", with: " "))
             }
         return language == .ja ? ja : en
     }
@@ -298,6 +317,10 @@ package enum PageText: CaseIterable, Sendable {
         case .recentReadings: ("Recent readings", "最近の記録")
         case .doubtfulBecause: ("doubtful: {1}", "疑わしい：{1}")
         case .doubtful: ("doubtful", "疑わしい")
+        case .restingHeartRate: ("Resting heart rate", "安静時心拍数")
+        case .rmssd: ("Heart rate variability (RMSSD)", "心拍変動（RMSSD）")
+        case .lowestOxygenSaturation: ("Lowest SpO2 of the day", "1日の最低SpO2")
+        case .glucoseByMeal: ("Glucose by meal", "食事別の血糖")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

@@ -2,6 +2,7 @@ import FHIR
 import Foundation
 import GatewayRuntime
 import StreamEngine
+import TimeSeries
 
 /// One chart of a person's page: what it shows (LOINC codes of the values, one line each), its unit, its reference
 /// lines. Its points are exactly what `Observation/$stats` answers for the same subject, code and period (P1D
@@ -19,6 +20,13 @@ package struct ChartSpec: Sendable {
     package static let homeBloodPressure = ChartSpec(
         id: "home-blood-pressure", title: .homeBloodPressure, lines: [], unit: "mm[Hg]",
         references: [(135, "135"), (85, "85")])
+
+    package static let restingHeartRate = ChartSpec(
+        id: "resting-heart-rate", title: .restingHeartRate, lines: [], unit: "/min")
+    package static let rmssd = ChartSpec(id: "rmssd", title: .rmssd, lines: [], unit: "ms")
+    package static let lowestOxygenSaturation = ChartSpec(
+        id: "spo2-lowest", title: .lowestOxygenSaturation, lines: [], unit: "%", references: [(90, "90")])
+    package static let glucoseByMeal = ChartSpec(id: "glucose-by-meal", title: .glucoseByMeal, lines: [], unit: "mg/dL")
 
     package static let all: [ChartSpec] = [
         ChartSpec(
@@ -209,47 +217,105 @@ extension PersonCharts {
 }
 
 extension PersonCharts {
-    /// Home blood pressure in the morning and in the evening, each day's mean as the daily summaries give it (the
-    /// `home-bp-morning` and `home-bp-evening` Observations the API serves), with the 135/85 mmHg lines.
-    package func homeBloodPressure(language: PageLanguage) throws -> String? {
-        var series: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
-        for (kind, part) in [("home-bp-morning", PageText.morning), ("home-bp-evening", .evening)] {
-            let (first, last) = (String(period.prefix(10)), String(period.suffix(10)))
-            let search = try ObservationSearch(
-                APIQuery(
-                    APIQuery.encode([
-                        ("subject", subject), ("code", DailySummaries.codeSystem + "|" + kind),
-                        ("date", "ge" + first), ("date", "le" + last), ("_count", "200"),
-                    ])), zone: zone)
-            let hits = try ObservationPage.find(search, subjects: [subject], data: api.data).hits
-            var systolic: [ChartPoint] = []
-            var diastolic: [ChartPoint] = []
-            for hit in hits.sorted(by: { $0.effectiveMicros < $1.effectiveMicros }) {
-                let json = hit.resource.json
-                guard
-                    let start = json["effectivePeriod"]?["start"]?.stringValue ?? json["effectiveDateTime"]?.stringValue
-                else { continue }
-                for component in json["component"]?.arrayValue ?? [] {
-                    guard let value = component["valueQuantity"]?["value"]?.numberText else { continue }
-                    switch component["code"]?["coding"]?[0]?["code"]?.stringValue {
-                    case "96608-5": systolic.append(ChartPoint(start: start, value: value, count: 1))
-                    case "96609-3": diastolic.append(ChartPoint(start: start, value: value, count: 1))
-                    default: break
+    /// The daily summaries of `kind` (`home-bp-morning`, `resting-heart-rate`, `glucose-by-meal` …) in the period, as
+    /// the API's Observation search finds them, oldest first.
+    func summaries(kind: String) throws -> [FHIRJSON] {
+        let (first, last) = (String(period.prefix(10)), String(period.suffix(10)))
+        let search = try ObservationSearch(
+            APIQuery(
+                APIQuery.encode([
+                    ("subject", subject), ("code", DailySummaries.codeSystem + "|" + kind), ("date", "ge" + first),
+                    ("date", "le" + last), ("_count", "500"),
+                ])), zone: zone)
+        return try ObservationPage.find(search, subjects: [subject], data: api.data).hits
+            .sorted { $0.effectiveMicros < $1.effectiveMicros }.map(\.resource.json)
+    }
+
+    /// The day a summary is about (its effective date, or its period's start).
+    static func day(_ json: FHIRJSON) -> String? {
+        json["effectiveDateTime"]?.stringValue ?? json["effectivePeriod"]?["start"]?.stringValue
+    }
+
+    /// A chart of daily summaries: each summary gives a value to one or more lines (`values`: line code, label, value).
+    func summaryChart(
+        _ spec: ChartSpec, kinds: [String], language: PageLanguage,
+        values: (String, FHIRJSON) -> [(code: String, label: String, value: String)]
+    ) throws -> String? {
+        var lines: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
+        for kind in kinds {
+            for json in try summaries(kind: kind) {
+                guard let day = Self.day(json) else { continue }
+                for value in values(kind, json) {
+                    let point = ChartPoint(start: day, value: value.value, count: 1)
+                    if let index = lines.firstIndex(where: { $0.0.code == value.code }) {
+                        lines[index].1.points.append(point)
+                    } else {
+                        lines.append((ChartLine(code: value.code, label: value.label), ([point], 0)))
                     }
                 }
             }
-            let name = part.text(language)
-            series.append(
-                (
-                    ChartLine(code: kind + "-systolic", label: name + " " + PageText.systolic.text(language)),
-                    (systolic, 0)
-                ))
-            series.append(
-                (
-                    ChartLine(code: kind + "-diastolic", label: name + " " + PageText.diastolic.text(language)),
-                    (diastolic, 0)
-                ))
         }
-        return draw(ChartSpec.homeBloodPressure, series, language: language)
+        return draw(spec, lines, language: language)
+    }
+
+    /// Home blood pressure in the morning and in the evening, each day's mean as the daily summaries give it (the
+    /// `home-bp-morning` and `home-bp-evening` Observations the API serves), with the 135/85 mmHg lines.
+    package func homeBloodPressure(language: PageLanguage) throws -> String? {
+        try summaryChart(.homeBloodPressure, kinds: ["home-bp-morning", "home-bp-evening"], language: language) {
+            kind, json in
+            let part = (kind == "home-bp-morning" ? PageText.morning : .evening).text(language)
+            return (json["component"]?.arrayValue ?? []).compactMap { component in
+                guard let value = component["valueQuantity"]?["value"]?.numberText else { return nil }
+                switch component["code"]?["coding"]?[0]?["code"]?.stringValue {
+                case "96608-5": return (kind + "-systolic", part + " " + PageText.systolic.text(language), value)
+                case "96609-3": return (kind + "-diastolic", part + " " + PageText.diastolic.text(language), value)
+                default: return nil
+                }
+            }
+        }
+    }
+
+    /// The other daily summaries: resting heart rate and RMSSD (one value a day), glucose by meal (a line per meal
+    /// relation, in mg/dL), the night's lowest SpO2.
+    package func dailySummaryCharts(language: PageLanguage) throws -> [String] {
+        func single(_ kind: String, _ json: FHIRJSON, _ label: PageText) -> [(
+            code: String, label: String, value: String
+        )] {
+            json["valueQuantity"]?["value"]?.numberText.map { [(kind, label.text(language), $0)] } ?? []
+        }
+        var figures: [String?] = []
+        figures.append(
+            try summaryChart(.restingHeartRate, kinds: ["resting-heart-rate"], language: language) {
+                single($0, $1, .restingHeartRate)
+            })
+        figures.append(
+            try summaryChart(.rmssd, kinds: ["rmssd"], language: language) { single($0, $1, .rmssd) })
+        figures.append(
+            try summaryChart(.lowestOxygenSaturation, kinds: ["spo2-lowest"], language: language) {
+                single($0, $1, .lowestOxygenSaturation)
+            })
+        figures.append(
+            try summaryChart(.glucoseByMeal, kinds: ["glucose-by-meal"], language: language) { _, json in
+                let components = json["component"]?.arrayValue ?? []
+                let meal =
+                    components.lazy.compactMap { $0["valueCodeableConcept"]?["text"]?.stringValue }.first ?? "unknown"
+                guard
+                    let average = components.first(where: {
+                        $0["code"]?["coding"]?[0]?["code"]?.stringValue == "average"
+                    }),
+                    let text = average["valueQuantity"]?["value"]?.numberText,
+                    let unit = average["valueQuantity"]?["code"]?.stringValue
+                else { return [] }
+                return [
+                    ("glucose-" + meal, PageText.meal(meal, language), Self.milligramsPerDecilitre(text, unit: unit))
+                ]
+            })
+        return figures.compactMap { $0 }
+    }
+
+    /// A glucose concentration as mg/dL, exactly: kg/L is mg/dL × 10⁻⁵, so the decimal point moves five places.
+    static func milligramsPerDecilitre(_ text: String, unit: String) -> String {
+        guard unit == "kg/L", let value = DecimalValue(parsing: text), value.exponent <= 122 else { return text }
+        return DecimalValue(mantissa: value.mantissa, exponent: value.exponent + 5).description
     }
 }

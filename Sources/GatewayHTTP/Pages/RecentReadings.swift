@@ -3,13 +3,16 @@ import GatewayRuntime
 import Provenance
 
 extension Pages {
-    /// A person's newest readings, each with its time and values; a doubtful one is set apart and says why (cuff too
+    /// A person's newest measurements (not a strap's stream), each with its time and values; a doubtful one is set apart and says why (cuff too
     /// loose, body movement, clock unknown …) — what the averages leave out. A test person's readings are all test
     /// data, which their page says once rather than on every line.
     func recentReadings(subject: String, test: Bool, language: PageLanguage, limit: Int = 12) -> String {
-        guard let readings = try? archive.newestReadings(subject: subject, limit: limit), !readings.isEmpty else {
-            return ""
-        }
+        // Measurements, newest first — a strap's notifications every second would push every one of them off.
+        let kinds = ReadingKind.allCases.filter { $0 != .heartRate }
+        let readings = kinds.flatMap { kind in
+            (try? archive.newestReadings(subject: subject, kind: kind, limit: limit)) ?? []
+        }.sorted { $0.time.effectiveMicros > $1.time.effectiveMicros }.prefix(limit)
+        guard !readings.isEmpty else { return "" }
         let format = PageFormat(language: language, zone: api.subjectZones[subject] ?? api.zone)
         let leftOut = ReadingFlags.leftOutOfSummaries(testSubject: test)
         var html = "<h2>\(PageText.recentReadings.text(language))</h2>\n<ul class=\"readings\">"

@@ -113,9 +113,9 @@ package enum HTML {
         ul.readings li.doubtful { background: #fff7e6; border-left: .4em solid #8a5a00; }
         ul.readings .when { color: #444; }
         ul.readings .why { color: #5c3d00; font-weight: normal; }
-        .line0 { color: #0b3d62; }
-        .line1 { color: #b3261e; }
-        .line2 { color: #1e6b34; }
-        .line3 { color: #6a3d9a; }
+        .line0 { color: #0b3d62; fill: #0b3d62; }
+        .line1 { color: #b3261e; fill: #b3261e; }
+        .line2 { color: #1e6b34; fill: #1e6b34; }
+        .line3 { color: #6a3d9a; fill: #6a3d9a; }
         """
 }

@@ -198,11 +198,12 @@ package struct Pages: Sendable {
         let week = PersonCharts(api: api, subject: subject, grant: grant, days: 7, now: end)
         var shown = 0
         do {
-            if let home = try charts.homeBloodPressure(language: language) {
+            let summaries = try charts.summaries()
+            if let home = try charts.homeBloodPressure(summaries, language: language) {
                 shown += 1
                 main += home
             }
-            for figure in try charts.dailySummaryCharts(language: language) {
+            for figure in try charts.dailySummaryCharts(summaries, language: language) {
                 shown += 1
                 main += figure
             }

@@ -156,12 +156,12 @@ package struct PersonCharts: Sendable {
             }
             for point in result.points {
                 guard let value = Double(point.value) else { continue }
+                // A dot carries its exact value and window (the table below says the same in words): ~100 bytes, so a
+                // year of daily points stays well under the page's budget.
                 svg += """
-                    <circle class="point" data-code="\(line.code)" data-start="\(HTML.escape(point.start))" \
+                    <circle data-code="\(line.code)" data-start="\(HTML.escape(point.start))" \
                     data-value="\(HTML.escape(point.value))" cx="\(String(format: "%.1f", x(point.start)))" \
-                    cy="\(String(format: "%.1f", y(value)))" r="4" fill="\(colour)"><title>\
-                    \(HTML.escape(line.label)) \(HTML.escape(point.value)) \(HTML.escape(spec.unit)), \
-                    \(HTML.escape(String(point.start.prefix(10))))</title></circle>
+                    cy="\(String(format: "%.1f", y(value)))" r="4" class="line\(index % colours.count)"/>
                     """
             }
         }
@@ -217,18 +217,35 @@ extension PersonCharts {
 }
 
 extension PersonCharts {
-    /// The daily summaries of `kind` (`home-bp-morning`, `resting-heart-rate`, `glucose-by-meal` …) in the period, as
-    /// the API's Observation search finds them, oldest first.
-    func summaries(kind: String) throws -> [FHIRJSON] {
+    /// Every daily summary of the period (`home-bp-morning`, `resting-heart-rate`, `glucose-by-meal` …) by kind,
+    /// oldest first, as the API's Observation search finds them — one search for all kinds, so each day is summarised
+    /// once for the page, not once per chart.
+    package func summaries() throws -> [String: [FHIRJSON]] {
         let (first, last) = (String(period.prefix(10)), String(period.suffix(10)))
-        let search = try ObservationSearch(
-            APIQuery(
-                APIQuery.encode([
-                    ("subject", subject), ("code", DailySummaries.codeSystem + "|" + kind), ("date", "ge" + first),
-                    ("date", "le" + last), ("_count", "500"),
-                ])), zone: zone)
-        return try ObservationPage.find(search, subjects: [subject], data: api.data).hits
-            .sorted { $0.effectiveMicros < $1.effectiveMicros }.map(\.resource.json)
+        let codes = DailySummaries.Kind.allCases.map { DailySummaries.codeSystem + "|" + $0.rawValue }
+        var hits: [ObservationHit] = []
+        var offset = 0
+        while true {
+            let search = try ObservationSearch(
+                APIQuery(
+                    APIQuery.encode([
+                        ("subject", subject), ("code", codes.joined(separator: ",")), ("date", "ge" + first),
+                        ("date", "le" + last), ("_count", "500"), ("_offset", String(offset)),
+                    ])), zone: zone)
+            let page = try ObservationPage.find(search, subjects: [subject], data: api.data)
+            hits += page.hits
+            guard page.hasMore, offset < 5000 else { break }
+            offset += 500
+        }
+        var result: [String: [FHIRJSON]] = [:]
+        for hit in hits.sorted(by: { $0.effectiveMicros < $1.effectiveMicros }) {
+            let json = hit.resource.json
+            let kind = (json["code"]?["coding"]?.arrayValue ?? []).first {
+                $0["system"]?.stringValue == DailySummaries.codeSystem
+            }?["code"]?.stringValue
+            if let kind { result[kind, default: []].append(json) }
+        }
+        return result
     }
 
     /// The day a summary is about (its effective date, or its period's start).
@@ -238,12 +255,12 @@ extension PersonCharts {
 
     /// A chart of daily summaries: each summary gives a value to one or more lines (`values`: line code, label, value).
     func summaryChart(
-        _ spec: ChartSpec, kinds: [String], language: PageLanguage,
+        _ spec: ChartSpec, kinds: [String], from summaries: [String: [FHIRJSON]], language: PageLanguage,
         values: (String, FHIRJSON) -> [(code: String, label: String, value: String)]
     ) throws -> String? {
         var lines: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
         for kind in kinds {
-            for json in try summaries(kind: kind) {
+            for json in summaries[kind] ?? [] {
                 guard let day = Self.day(json) else { continue }
                 for value in values(kind, json) {
                     let point = ChartPoint(start: day, value: value.value, count: 1)
@@ -260,8 +277,10 @@ extension PersonCharts {
 
     /// Home blood pressure in the morning and in the evening, each day's mean as the daily summaries give it (the
     /// `home-bp-morning` and `home-bp-evening` Observations the API serves), with the 135/85 mmHg lines.
-    package func homeBloodPressure(language: PageLanguage) throws -> String? {
-        try summaryChart(.homeBloodPressure, kinds: ["home-bp-morning", "home-bp-evening"], language: language) {
+    package func homeBloodPressure(_ summaries: [String: [FHIRJSON]], language: PageLanguage) throws -> String? {
+        try summaryChart(
+            .homeBloodPressure, kinds: ["home-bp-morning", "home-bp-evening"], from: summaries, language: language
+        ) {
             kind, json in
             let part = (kind == "home-bp-morning" ? PageText.morning : .evening).text(language)
             return (json["component"]?.arrayValue ?? []).compactMap { component in
@@ -277,7 +296,7 @@ extension PersonCharts {
 
     /// The other daily summaries: resting heart rate and RMSSD (one value a day), glucose by meal (a line per meal
     /// relation, in mg/dL), the night's lowest SpO2.
-    package func dailySummaryCharts(language: PageLanguage) throws -> [String] {
+    package func dailySummaryCharts(_ summaries: [String: [FHIRJSON]], language: PageLanguage) throws -> [String] {
         func single(_ kind: String, _ json: FHIRJSON, _ label: PageText) -> [(
             code: String, label: String, value: String
         )] {
@@ -285,17 +304,18 @@ extension PersonCharts {
         }
         var figures: [String?] = []
         figures.append(
-            try summaryChart(.restingHeartRate, kinds: ["resting-heart-rate"], language: language) {
+            try summaryChart(.restingHeartRate, kinds: ["resting-heart-rate"], from: summaries, language: language) {
                 single($0, $1, .restingHeartRate)
             })
         figures.append(
-            try summaryChart(.rmssd, kinds: ["rmssd"], language: language) { single($0, $1, .rmssd) })
+            try summaryChart(.rmssd, kinds: ["rmssd"], from: summaries, language: language) { single($0, $1, .rmssd) })
         figures.append(
-            try summaryChart(.lowestOxygenSaturation, kinds: ["spo2-lowest"], language: language) {
+            try summaryChart(.lowestOxygenSaturation, kinds: ["spo2-lowest"], from: summaries, language: language) {
                 single($0, $1, .lowestOxygenSaturation)
             })
         figures.append(
-            try summaryChart(.glucoseByMeal, kinds: ["glucose-by-meal"], language: language) { _, json in
+            try summaryChart(.glucoseByMeal, kinds: ["glucose-by-meal"], from: summaries, language: language) {
+                _, json in
                 let components = json["component"]?.arrayValue ?? []
                 let meal =
                     components.lazy.compactMap { $0["valueCodeableConcept"]?["text"]?.stringValue }.first ?? "unknown"

@@ -313,6 +313,8 @@ import Testing
             #expect(html.contains("<td>\(connection.readingsReceived)"), "\(html)")
             #expect(html.contains("\(connection.batteryPercent ?? -1) %"))
             #expect(html.contains("user 1: <a href=\"/app/person/alice\">alice</a>"))
+            // Its newest readings (alice's and bob's; the visitor's are nobody's yet), the loose-cuff one marked.
+            #expect(html.contains("<ul class=\"readings\">") && html.contains("⚠ doubtful: cuff too loose"))
             let mine = try #require(try await Self.signIn(client, Self.alice))
             try await client.execute(uri: "/app/device/00-1B-C5-00-00-00-04-17", method: .get, headers: [.cookie: mine])
             { response in

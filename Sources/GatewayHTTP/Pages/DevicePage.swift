@@ -1,6 +1,7 @@
 import Foundation
 import GatewayRuntime
 import Hummingbird
+import Provenance
 import StreamEngine
 
 extension Pages {
@@ -71,6 +72,16 @@ extension Pages {
                     """
             }
             main += "</tbody></table>\n"
+            // Its newest readings, of the people this session may see (each person's through the by-device index).
+            let visibleOwners = Set(owners.map(\.subject)).filter { session.subjects?.contains($0) ?? true }
+            let readings = visibleOwners.flatMap { subject in
+                (try? archive.newestReadings(subject: subject, device: key, limit: 12)) ?? []
+            }.sorted { $0.time.effectiveMicros > $1.time.effectiveMicros }.prefix(12)
+            let testPeople = Set(configuration.subjects.filter(\.test).map(\.id))
+            main += readingList(
+                Array(readings),
+                leftOut: ReadingFlags.leftOutOfSummaries(testSubject: !visibleOwners.isDisjoint(with: testPeople)),
+                language: language, zone: configuration.defaultZone)
             let comparisons = (health.clockHistory?.entries ?? []).suffix(20).reversed()
             if !comparisons.isEmpty {
                 main += "<h2>\(PageText.clockHistory.text(language))</h2>\n<table class=\"clock\"><tbody>"

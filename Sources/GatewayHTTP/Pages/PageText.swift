@@ -122,6 +122,7 @@ package enum PageText: CaseIterable, Sendable {
     case rmssd
     case lowestOxygenSaturation
     case glucoseByMeal
+    case weightWeeklyChange
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
     package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
@@ -321,6 +322,7 @@ package enum PageText: CaseIterable, Sendable {
         case .rmssd: ("Heart rate variability (RMSSD)", "心拍変動（RMSSD）")
         case .lowestOxygenSaturation: ("Lowest SpO2 of the day", "1日の最低SpO2")
         case .glucoseByMeal: ("Glucose by meal", "食事別の血糖")
+        case .weightWeeklyChange: ("Weight change over a week", "1週間の体重の変化")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

@@ -26,6 +26,8 @@ package struct ChartSpec: Sendable {
     package static let rmssd = ChartSpec(id: "rmssd", title: .rmssd, lines: [], unit: "ms")
     package static let lowestOxygenSaturation = ChartSpec(
         id: "spo2-lowest", title: .lowestOxygenSaturation, lines: [], unit: "%", references: [(90, "90")])
+    package static let weightWeeklyChange = ChartSpec(
+        id: "weight-weekly-change", title: .weightWeeklyChange, lines: [], unit: "kg", references: [(0, "0")])
     package static let glucoseByMeal = ChartSpec(id: "glucose-by-meal", title: .glucoseByMeal, lines: [], unit: "mg/dL")
 
     package static let all: [ChartSpec] = [
@@ -256,12 +258,13 @@ extension PersonCharts {
     /// A chart of daily summaries: each summary gives a value to one or more lines (`values`: line code, label, value).
     func summaryChart(
         _ spec: ChartSpec, kinds: [String], from summaries: [String: [FHIRJSON]], language: PageLanguage,
+        dayOf: (FHIRJSON) -> String? = PersonCharts.day,
         values: (String, FHIRJSON) -> [(code: String, label: String, value: String)]
     ) throws -> String? {
         var lines: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
         for kind in kinds {
             for json in summaries[kind] ?? [] {
-                guard let day = Self.day(json) else { continue }
+                guard let day = dayOf(json) else { continue }
                 for value in values(kind, json) {
                     let point = ChartPoint(start: day, value: value.value, count: 1)
                     if let index = lines.firstIndex(where: { $0.0.code == value.code }) {
@@ -330,6 +333,15 @@ extension PersonCharts {
                     ("glucose-" + meal, PageText.meal(meal, language), Self.milligramsPerDecilitre(text, unit: unit))
                 ]
             })
+        // The week's change in weight belongs to the day it ends on; in the scale's unit (kg or lb).
+        var weight = ChartSpec.weightWeeklyChange
+        weight.unit =
+            summaries["weight-weekly-change"]?.first?["valueQuantity"]?["code"]?.stringValue ?? weight.unit
+        figures.append(
+            try summaryChart(
+                weight, kinds: ["weight-weekly-change"], from: summaries, language: language,
+                dayOf: { $0["effectivePeriod"]?["end"]?.stringValue }
+            ) { single($0, $1, .weightWeeklyChange) })
         return figures.compactMap { $0 }
     }
 

@@ -12,9 +12,15 @@ extension Pages {
         let readings = kinds.flatMap { kind in
             (try? archive.newestReadings(subject: subject, kind: kind, limit: limit)) ?? []
         }.sorted { $0.time.effectiveMicros > $1.time.effectiveMicros }.prefix(limit)
+        return readingList(
+            Array(readings), leftOut: ReadingFlags.leftOutOfSummaries(testSubject: test), language: language,
+            zone: api.subjectZones[subject] ?? api.zone)
+    }
+
+    /// Readings as a list: time, kind, values; a doubtful one (by `leftOut`) set apart with its reasons.
+    func readingList(_ readings: [Reading], leftOut: ReadingFlags, language: PageLanguage, zone: TimeZone) -> String {
         guard !readings.isEmpty else { return "" }
-        let format = PageFormat(language: language, zone: api.subjectZones[subject] ?? api.zone)
-        let leftOut = ReadingFlags.leftOutOfSummaries(testSubject: test)
+        let format = PageFormat(language: language, zone: zone)
         var html = "<h2>\(PageText.recentReadings.text(language))</h2>\n<ul class=\"readings\">"
         for reading in readings {
             let values = reading.components.map { component -> String in

@@ -326,6 +326,40 @@ import Testing
         }
     }
 
+    /// The daily summaries on a person's page: a strap worn for a few minutes gives alice a resting heart rate and an
+    /// RMSSD for today, drawn from the Observations the API serves.
+    @Test func aPersonsPageDrawsHerDailySummaries() async throws {
+        let (pages, pipeline, dir) = try await Self.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        var settings = SimulatorSettings()
+        settings.interval = .milliseconds(2)
+        settings.count = 240
+        let strap = try #require(HealthProfile.heartRate.simulator).make(settings)
+        let (central, peripheral) = try SeqPacketBearer.pair()
+        let serving = Task { await strap.serve(peripheral) }
+        try await pipeline.collect(
+            bearer: central, link: "sim:strap", zone: .gmt,
+            mapper: GatewayPipeline.mapperOptions(gatewayID: "gw", zone: .gmt)
+        ) { _, _ in }
+        await serving.value
+        let key = try #require(
+            try pipeline.archive.deviceHealth().map(\.device.key).first { $0 != "00-1B-C5-00-00-00-04-17" })
+        _ = try await pipeline.engine.mapSubject(deviceKey: key, userID: nil, subject: "alice")
+        try await Self.application(pages).test(.live) { client in
+            let cookie = try #require(try await Self.signIn(client, Self.system))
+            let html = Self.text(
+                try await client.execute(uri: "/app/person/alice?days=7", method: .get, headers: [.cookie: cookie]) {
+                    $0
+                })
+            #expect(
+                html.contains("<figure id=\"resting-heart-rate\"") && html.contains("data-code=\"resting-heart-rate\""))
+            #expect(html.contains("<figure id=\"rmssd\""))
+        }
+    }
+
     /// Japanese by Accept-Language, and by the switch (a cookie) over it; the large-text switch.
     @Test func languageAndTextSize() async throws {
         let (pages, pipeline, dir) = try await Self.fixture()

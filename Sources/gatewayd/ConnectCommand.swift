@@ -71,7 +71,7 @@ struct ConnectCommand: AsyncParsableCommand {
         let client = GATTClient(
             bearer: bearer, options: GATTClientOptions(transactionTimeout: .milliseconds(Int64(attTimeout * 1000))))
         await client.start()
-        let options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
+        var options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
         let database: DiscoveredDatabase
         do {
             try await client.exchangeMTU()
@@ -86,26 +86,11 @@ struct ConnectCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let requests = try cgmRequests()
-        if !requests.isEmpty {
-            guard profile == .continuousGlucose else {
-                FileHandleOutput.standardError("gatewayd connect: --cgm needs a CGM; this is a \(profile.deviceName)")
-                throw ExitCode(1)
-            }
-            do {
-                for answer in try await CGMSession.operate(requests, client: client, database: database) {
-                    FileHandleOutput.standardOutput(ProfileEvent.characteristicRead(answer).json.rendered(indent: 0))
-                    if let response = answer.response, response.code != 1 {
-                        FileHandleOutput.standardError(
-                            "gatewayd connect: the sensor refused op code \(response.request): \(CGMSpecificOpsControlPoint.responseName(response.code))"
-                        )
-                        throw ExitCode(1)
-                    }
-                }
-            } catch let error as ProfileError {
-                FileHandleOutput.standardError("gatewayd connect: \(error)")
-                throw ExitCode(1)
-            }
+        if !requests.isEmpty, profile != .continuousGlucose {
+            FileHandleOutput.standardError("gatewayd connect: --cgm needs a CGM; this is a \(profile.deviceName)")
+            throw ExitCode(1)
         }
+        options.cgmOperations = requests
         let stream = profile.session(client, StoredRecordCursor(next: cursor), options)
         if let seconds {
             Task {
@@ -120,12 +105,22 @@ struct ConnectCommand: AsyncParsableCommand {
                 } else {
                     FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
                 }
+                if case .characteristicRead(let value) = event, let answer = value as? CGMSpecificOpsControlPoint,
+                    let response = answer.response, response.code != 1
+                {
+                    FileHandleOutput.standardError(
+                        "gatewayd connect: the sensor refused op code \(response.request): \(CGMSpecificOpsControlPoint.responseName(response.code))"
+                    )
+                    throw ExitCode(1)
+                }
                 switch event {
                 case .measurement(let measurement): try await measurement.acknowledgeDurable()
                 case .malformed(let payload): try await payload.acknowledgement.acknowledgeDurable()
                 default: break
                 }
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandleOutput.standardError("gatewayd connect: \(error)")
             throw ExitCode(1)

@@ -213,21 +213,24 @@ import Testing
         _ = await SessionLog.collect(
             CGMSession(client: try await connect(sensor), cursor: cursor, options: sessionOptions()).run())
         // Start a new session through the Specific Ops Control Point (E2E-CRC on, as the sensor's Feature says), set
-        // and read the communication interval; each answered before the next.
-        let client = try await connect(sensor)
-        try await client.exchangeMTU()
-        let database = try await client.discoverAll()
-        let answers = try await CGMSession.operate(
-            [
-                CGMSpecificOpsControlPoint(.startSession),
-                CGMSpecificOpsControlPoint(.setCommunicationInterval, operand: [1]),
-                CGMSpecificOpsControlPoint(.getCommunicationInterval),
-                try CGMSpecificOpsControlPoint(decoding: [0x05]),  // Get Glucose Calibration Value: not supported
-            ], client: client, database: database)
-        client.close()
+        // and read the communication interval — each answered before the next — then the (now empty) download.
+        var options = sessionOptions()
+        options.cgmOperations = [
+            CGMSpecificOpsControlPoint(.startSession),
+            CGMSpecificOpsControlPoint(.setCommunicationInterval, operand: [1]),
+            CGMSpecificOpsControlPoint(.getCommunicationInterval),
+            try CGMSpecificOpsControlPoint(decoding: [0x05]),  // Get Glucose Calibration Value: not supported
+        ]
+        let operated = await SessionLog.collect(
+            CGMSession(client: try await connect(sensor), cursor: cursor, options: options).run())
+        #expect(operated.error == nil, "\(String(describing: operated.error))")
+        let answers = operated.events.compactMap { event -> CGMSpecificOpsControlPoint? in
+            if case .characteristicRead(let value) = event { value as? CGMSpecificOpsControlPoint } else { nil }
+        }
         #expect(answers.map(\.response?.code) == [1, 1, nil, 2])
         #expect(answers.allSatisfy(\.crcProtected) && answers[2].operand == [1])
         #expect(await sensor.communicationIntervalMinutes == 1)
+        #expect(operated.measurements.isEmpty)
         #expect(await sensor.records.isEmpty)
         #expect(await sensor.sessionRunning)
         await sensor.measure(count: 3, users: [], seed: 6, end: simulationNow.addingTimeInterval(900), spacing: 300)

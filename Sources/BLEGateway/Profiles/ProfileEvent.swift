@@ -113,6 +113,8 @@ public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
     case userConsent(slot: UInt8, problem: String)
     /// The RACP procedure did not finish in time; an abort was sent.
     case procedureTimeout(seconds: Double)
+    /// A control point (User Control Point, CGM Specific Ops Control Point) did not answer in time.
+    case controlPointTimeout(String, seconds: Double)
     /// The meter answered a RACP request with a failure code.
     case recordAccessFailed(request: UInt8, code: RACPResponseCode)
     /// The meter's RACP response was not what the request calls for.
@@ -126,6 +128,7 @@ public enum ProfileError: Error, Equatable, Sendable, CustomStringConvertible {
             "user slot \(slot) of the device: \(problem); `gatewayd pair` registers this gateway for a slot and says whose it is"
         case .procedureTimeout(let seconds):
             "the stored-record transfer did not complete within \(seconds) s; it was aborted and will resume from the durable cursor"
+        case .controlPointTimeout(let name, let seconds): "the device did not answer on its \(name) within \(seconds) s"
         case .recordAccessFailed(let request, let code):
             "the meter answered RACP request op code \(request) with \(code.specName)"
         case .unexpectedControlPointResponse(let what): "unexpected Record Access Control Point response: \(what)"

@@ -17,6 +17,9 @@ public struct ProfileSessionOptions: Sendable {
     /// Asked once when the device has a User Data Service (pairing): a consent code (0-9999) to register a new user
     /// under, whose data the session then collects, or nil to consent as a user the gateway already holds a code for.
     public var newUserConsentCode: @Sendable (DeviceIdentity) async -> UInt16? = { _ in nil }
+    /// A CGM's Specific Ops Control Point procedures to run before the download (start or stop a session, the
+    /// communication interval), in order; their answers are emitted as characteristics read.
+    public var cgmOperations: [CGMSpecificOpsControlPoint] = []
 
     public init(
         setDeviceClockWhenOffBy: Duration? = .seconds(60), deviceTimeZone: TimeZone = .current,

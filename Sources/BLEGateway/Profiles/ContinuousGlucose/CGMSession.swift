@@ -30,61 +30,44 @@ public struct CGMSession: Sendable {
         }
     }
 
-    /// Runs Specific Ops Control Point procedures one at a time — start or stop the sensor's session, set or read the
-    /// communication interval — each answered by the sensor's indication before the next is written, and returns the
-    /// answers in order. The requests carry the E2E-CRC, and the answers' CRC is checked, when the CGM Feature says the
-    /// sensor uses it. Run it before (not during) a session on the same client.
-    public static func operate(
-        _ requests: [CGMSpecificOpsControlPoint], client: GATTClient, database: DiscoveredDatabase,
-        timeout: Duration = .seconds(30)
-    ) async throws(ProfileError) -> [CGMSpecificOpsControlPoint] {
-        guard let point = database.characteristic(.cgmSpecificOpsControlPoint, in: .continuousGlucoseMonitoringService),
-            point.properties.contains(.write), point.properties.contains(.indicate)
-        else {
-            throw .missing("the CGM Specific Ops Control Point")
-        }
-        let inbox = SessionInbox(client: client)
-        defer { inbox.finish() }
-        var answers: [CGMSpecificOpsControlPoint] = []
-        do {
-            var crc = false
-            if let feature = database.characteristic(.cgmFeature, in: .continuousGlucoseMonitoringService) {
-                crc =
-                    (try? CGMFeature(decoding: try await client.read(handle: feature.valueHandle)))?.supportsE2ECRC
-                    ?? false
-            }
-            try await client.configure(point, .indications)
-            var inputs = inbox.stream.makeAsyncIterator()
-            for var request in requests {
-                request.crcProtected = crc
+    /// Runs the Specific Ops Control Point procedures the options ask for, one at a time — start or stop the sensor's
+    /// session, set or read the communication interval — each answered by the sensor's indication before the next is
+    /// written; each answer is emitted as read. The requests carry the E2E-CRC, and the answers' CRC is checked, when the
+    /// CGM Feature says the sensor uses it. Runs on the session's own inbox: a client's events have one reader.
+    private static func operate(
+        _ requests: [CGMSpecificOpsControlPoint], point: DiscoveredCharacteristic, crc: Bool, client: GATTClient,
+        timeout: Duration, inbox: SessionInbox, inputs: inout AsyncStream<SessionInput>.Iterator,
+        emit: @escaping @Sendable (ProfileEvent) async -> Void
+    ) async throws(ProfileError) {
+        for var request in requests {
+            request.crcProtected = crc
+            do {
                 try await client.write(handle: point.valueHandle, value: request.encoded())
-                let deadline = inbox.schedule(1, after: timeout)
-                defer { deadline.cancel() }
-                waiting: while let input = await inputs.next() {
-                    switch input {
-                    case .event(.indication(let indication)):
-                        try await indication.acknowledgeDurable()
-                        guard indication.handle == point.valueHandle else { continue }
-                        do {
-                            answers.append(try CGMSpecificOpsControlPoint(answer: indication.value, crcProtected: crc))
-                        } catch {
-                            throw ProfileError.unexpectedControlPointResponse("\(error)")
-                        }
-                        break waiting
-                    case .deadline: throw ProfileError.procedureTimeout(seconds: timeout.seconds)
-                    case .event: continue
-                    case .linkClosed: throw ProfileError.gatt(await client.failure ?? .linkClosed(nil))
+            } catch {
+                throw .gatt(error)
+            }
+            let deadline = inbox.schedule(2, after: timeout)
+            defer { deadline.cancel() }
+            waiting: while let input = await inputs.next() {
+                switch input {
+                case .event(.indication(let indication)):
+                    do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
+                    guard indication.handle == point.valueHandle else { continue }
+                    do {
+                        await emit(
+                            .characteristicRead(
+                                try CGMSpecificOpsControlPoint(answer: indication.value, crcProtected: crc)))
+                    } catch {
+                        throw .unexpectedControlPointResponse("\(error)")
                     }
+                    break waiting
+                case .deadline(2):
+                    throw .controlPointTimeout(CGMSpecificOpsControlPoint.name, seconds: timeout.seconds)
+                case .event, .deadline: continue
+                case .linkClosed: throw .gatt(await client.failure ?? .linkClosed(nil))
                 }
             }
-        } catch let error as ProfileError {
-            throw error
-        } catch let error as GATTError {
-            throw .gatt(error)
-        } catch {
-            throw .missing("\(error)")
         }
-        return answers
     }
 
     private enum Transfer {
@@ -106,11 +89,13 @@ public struct CGMSession: Sendable {
             let controlPoint = service.characteristic(.recordAccessControlPoint),
             controlPoint.properties.contains(.indicate), controlPoint.properties.contains(.write)
         else { throw .missing("the CGM Service with CGM Measurement notifications and a Record Access Control Point") }
+        var crc = false
         do {
             await emit(.identity(try await SessionPrelude.identity(client, database, link: options.link)))
             if let characteristic = service.characteristic(.cgmFeature), characteristic.properties.contains(.read),
                 let feature = try? CGMFeature(decoding: try await client.read(handle: characteristic.valueHandle))
             {
+                crc = feature.supportsE2ECRC
                 await emit(.characteristicRead(feature))
             }
             // The session's time base, then where it stands and how long it runs (a stopped session, a failing
@@ -153,6 +138,15 @@ public struct CGMSession: Sendable {
         } catch {
             throw .gatt(error)
         }
+        var inputs = inbox.stream.makeAsyncIterator()
+        if !options.cgmOperations.isEmpty {
+            guard let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.write),
+                socp.properties.contains(.indicate)
+            else { throw .missing("the CGM Specific Ops Control Point") }
+            try await Self.operate(
+                options.cgmOperations, point: socp, crc: crc, client: client, timeout: options.procedureTimeout,
+                inbox: inbox, inputs: &inputs, emit: emit)
+        }
         // From the last durable record: a sensor that still holds it continues; one that does not (a new session,
         // offsets from 0 again) is asked for everything.
         if let last = await cursor.lastDurable {
@@ -163,7 +157,7 @@ public struct CGMSession: Sendable {
             try await write(.reportNumberOfStoredRecords(.allRecords))
         }
 
-        for await input in inbox.stream {
+        while let input = await inputs.next() {
             switch input {
             case .event(.indication(let indication)) where indication.handle == controlPoint.valueHandle:
                 do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }

@@ -218,7 +218,7 @@ public struct WeightScaleSession: Sendable {
                 else { continue }
                 return (result, index)
             case .deadline(2):
-                throw ProfileError.procedureTimeout(seconds: options.procedureTimeout.seconds)
+                throw ProfileError.controlPointTimeout(UserControlPoint.name, seconds: options.procedureTimeout.seconds)
             case .event, .deadline: continue
             case .linkClosed: throw await client.failure ?? GATTError.linkClosed(nil)
             }

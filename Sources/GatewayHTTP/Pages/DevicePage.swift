@@ -94,10 +94,9 @@ extension Pages {
                 }
                 main += "</tbody></table>\n"
             }
-            audit.record(
-                caller: session.caller, method: "GET", route: "/app/device", query: "device=\(key)",
-                subjects: owners.map(\.subject).sorted(), status: 200)
-            return Self.html(.ok, HTML.page(frame, main: main))
+            return signedInPage(
+                request, session, route: "/app/device", query: "device=\(key)",
+                subjects: owners.map(\.subject).sorted(), title: frame.title, path: path, main: main)
         } catch {
             audit.record(
                 caller: session.caller, method: "GET", route: "/app/device", query: "device=\(key)", subjects: [],

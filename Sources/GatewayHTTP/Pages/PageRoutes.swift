@@ -108,15 +108,24 @@ package struct Pages: Sendable {
             }
             main += "</ul>\n"
         }
-        audit.record(
-            caller: session.caller, method: "GET", route: "/app", query: request.uri.query,
-            subjects: session.subjects.map { $0.sorted() } ?? [], status: 200)
+        return signedInPage(
+            request, session, route: "/app", query: request.uri.query,
+            subjects: session.subjects.map { $0.sorted() } ?? [], title: PageText.needsAttention.text(language),
+            path: "/app", main: main)
+    }
+
+    /// A signed-in page that was read: audited as the API audits a read, then framed (language, text size, sign-out).
+    func signedInPage(
+        _ request: Request, _ session: PageSession, route: String, query: String?, subjects: [String], title: String,
+        path: String, main: String
+    ) -> Response {
+        audit.record(caller: session.caller, method: "GET", route: route, query: query, subjects: subjects, status: 200)
         return Self.html(
             .ok,
             HTML.page(
                 HTML.Frame(
-                    language: language, large: large(request), title: PageText.needsAttention.text(language),
-                    csrf: session.csrf, path: "/app"), main: main))
+                    language: language(request), large: large(request), title: title, csrf: session.csrf, path: path),
+                main: main))
     }
 
     /// A person the pages know: from the configuration (with a name, a test flag), or only from the devices mapped to
@@ -230,15 +239,9 @@ package struct Pages: Sendable {
         }
         if shown == 0 { main += "<p>\(PageText.noReadings.text(language))</p>" }
         main += recentReadings(subject: subject, test: person.test, language: language)
-        audit.record(
-            caller: session.caller, method: "GET", route: "/app/person", query: "subject=\(subject)&days=\(days)",
-            subjects: [subject], status: 200)
-        return Self.html(
-            .ok,
-            HTML.page(
-                HTML.Frame(
-                    language: language, large: large(request), title: name, csrf: session.csrf,
-                    path: path + "?days=\(days)"), main: main))
+        return signedInPage(
+            request, session, route: "/app/person", query: "subject=\(subject)&days=\(days)", subjects: [subject],
+            title: name, path: path + "?days=\(days)", main: main)
     }
 
     /// Whose the readings of a device's user slot are: the people this session may assign to.

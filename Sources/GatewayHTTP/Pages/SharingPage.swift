@@ -75,15 +75,9 @@ extension Pages {
             main += "</section>\n"
         }
         if !session.seesEverything { main += "<p class=\"note\">\(PageText.sharingNotYours.text(language))</p>" }
-        audit.record(
-            caller: session.caller, method: "GET", route: "/app/sharing", query: nil,
-            subjects: session.subjects.map { $0.sorted() } ?? [], status: 200)
-        return Self.html(
-            .ok,
-            HTML.page(
-                HTML.Frame(
-                    language: language, large: large(request), title: PageText.sharing.text(language),
-                    csrf: session.csrf, path: "/app/sharing"), main: main))
+        return signedInPage(
+            request, session, route: "/app/sharing", query: nil, subjects: session.subjects.map { $0.sorted() } ?? [],
+            title: PageText.sharing.text(language), path: "/app/sharing", main: main)
     }
 
     /// Queues a destination's refused entries again (as `gatewayd sync --retry-failed NAME`): an operator's act, for a

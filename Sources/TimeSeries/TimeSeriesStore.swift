@@ -47,6 +47,17 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private let sealedCounter = Counter(label: "timeseries_chunks_sealed_total")
     let corruptCounter = Counter(label: "timeseries_corrupt_chunks_total")
 
+    /// Whether another process (a running daemon) has the store in `directory` open: its lock is held. Nothing is
+    /// opened or created when there is no store yet.
+    public static func isOpenElsewhere(directory: String) -> Bool {
+        let descriptor = open(directory + "/LOCK", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { _ = Glibc.close(descriptor) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
+        _ = flock(descriptor, LOCK_UN)
+        return false
+    }
+
     /// Opens (or creates) a store in `directory`, replaying the write-ahead log.
     public init(
         directory: String, configuration: StoreConfiguration = .init(),

@@ -16,6 +16,8 @@ package struct Pages: Sendable {
     package var api: FHIRAPI
     /// The listener speaks TLS: cookies are Secure.
     package var secure: Bool
+    /// The daemon's pairing (nil under `gatewayd serve`, which has no radio).
+    package var pairing: DevicePairing?
     package var sessions = PageSessions()
     package var now: @Sendable () -> Date = { Date() }
 
@@ -40,6 +42,7 @@ package struct Pages: Sendable {
         for (path, type, text) in [
             ("/app/style.css", "text/css; charset=utf-8", HTML.stylesheet),
             ("/app/icon.svg", "image/svg+xml", HTML.icon),
+            ("/app/pair.js", "text/javascript; charset=utf-8", Pages.pairingScript),
         ] {
             router.get(RouterPath(path)) { _, _ -> Response in
                 var headers = HTTPFields()
@@ -62,6 +65,18 @@ package struct Pages: Sendable {
         router.post("/app/logout") { request, _ in await pages.logout(request) }
         router.post("/app/assign") { request, _ in await pages.assign(request) }
         router.get("/app/prefs") { request, _ in pages.preferences(request) }
+        router.get("/app/pair") { request, _ in await pages.pairingPage(request) }
+        router.get("/app/pair/events") { request, _ in await pages.pairingEvents(request) }
+        router.post("/app/pair/:action") { request, context in
+            await pages.pairingAction(request, action: context.parameters.get("action") ?? "")
+        }
+        router.get("/app/api/pairing") { request, context in
+            await pages.pairingAPI(request, action: nil, peerIsLoopback: context.peerIsLoopback)
+        }
+        router.post("/app/api/pairing/:action") { request, context in
+            await pages.pairingAPI(
+                request, action: context.parameters.get("action") ?? "", peerIsLoopback: context.peerIsLoopback)
+        }
     }
 
     // MARK: Pages and actions
@@ -94,7 +109,11 @@ package struct Pages: Sendable {
             return Self.html(.internalServerError, "<!doctype html><p>\(HTML.escape("\(error)"))</p>")
         }
         main += peopleList(session, language)
-        main += "<p><a href=\"/app/sharing\">\(PageText.sharing.text(language))</a></p>\n"
+        main += "<p><a href=\"/app/sharing\">\(PageText.sharing.text(language))</a>"
+        if mayPair(session), pairing != nil {
+            main += " · <a href=\"/app/pair\">\(PageText.pairDevice.text(language))</a>"
+        }
+        main += "</p>\n"
         main += (try? deviceList(session, language)) ?? ""
         if items.isEmpty {
             main += "<p class=\"ok\">\(PageText.nothingNeedsAttention.text(language))</p>\n"

@@ -1,3 +1,4 @@
+import BLEGateway
 import Provenance
 
 /// The language a page is written in: chosen with the page's switch (a cookie), else the browser's Accept-Language,
@@ -123,6 +124,40 @@ package enum PageText: CaseIterable, Sendable {
     case lowestOxygenSaturation
     case glucoseByMeal
     case weightWeeklyChange
+    case pairDevice
+    case notAllowedToPair
+    case cannotPairNow
+    case simulatedDevices
+    case pairIntro
+    case lookForDevices
+    case lookingForDevices
+    case devicesFound
+    case noDeviceFound
+    case noName
+    case thisOne
+    case lookAgain
+    case pairingWith
+    case stop
+    case doesItShow
+    case yesSame
+    case noDifferent
+    case typePasskey
+    case send
+    case typeOnDevice
+    case downloadingReadings
+    case downloaded
+    case userOfDevice
+    case thisDevice
+    case whoseSlot
+    case decideLater
+    case save
+    case pairedDone
+    case slotBelongsTo
+    case pairAnother
+    case pairingFailed
+    case tryAgain
+    case refresh
+    case newUserFor
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
     package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
@@ -141,6 +176,23 @@ package enum PageText: CaseIterable, Sendable {
             case .bodyComposition: ("body composition", "体組成")
             }
         return language == .ja ? ja : en
+    }
+
+    /// What a person calls a kind of device on a list of devices found nearby.
+    package static func profileName(_ profile: HealthProfile, _ language: PageLanguage) -> String {
+        let ja: String =
+            switch profile.id {
+            case "blood_pressure": "血圧計"
+            case "glucose": "血糖測定器"
+            case "cgm": "持続血糖測定器"
+            case "heart_rate": "心拍センサー"
+            case "health_thermometer": "体温計"
+            case "pulse_oximeter": "パルスオキシメーター"
+            case "weight_scale": "体重計"
+            case "body_composition": "体組成計"
+            default: profile.deviceName
+            }
+        return language == .ja ? ja : profile.deviceName
     }
 
     /// A glucose reading's relation to a meal, in words (the Glucose Measurement Context's values).
@@ -323,6 +375,63 @@ package enum PageText: CaseIterable, Sendable {
         case .lowestOxygenSaturation: ("Lowest SpO2 of the day", "1日の最低SpO2")
         case .glucoseByMeal: ("Glucose by meal", "食事別の血糖")
         case .weightWeeklyChange: ("Weight change over a week", "1週間の体重の変化")
+        case .pairDevice: ("Pair a device", "機器を登録する（ペアリング）")
+        case .notAllowedToPair:
+            (
+                "Pairing needs a token that may say whose every device is (a system/Device.write scope).",
+                "ペアリングには、すべての機器の持ち主を設定できるトークン（system/Device.write）が必要です。"
+            )
+        case .cannotPairNow: ("This gateway cannot pair now.", "このゲートウェイは今ペアリングできません。")
+        case .simulatedDevices:
+            ("These are the demo's simulated devices: their readings are test data.", "これはデモの模擬機器です。測定値はテストデータです。")
+        case .pairIntro:
+            (
+                "Put the device in pairing mode (see its manual; often: hold the Bluetooth button until the symbol blinks), keep it within a few metres, then look for it. The gateway keeps collecting from the other devices meanwhile.",
+                "機器をペアリングモードにして（説明書を参照。多くはBluetoothボタンを記号が点滅するまで長押し）、数メートル以内に置いてから探してください。その間も他の機器からの受信は続きます。"
+            )
+        case .lookForDevices: ("Look for devices", "機器を探す")
+        case .lookingForDevices:
+            ("Looking for devices… they appear here as they are found.", "機器を探しています…見つかった順にここに表示します。")
+        case .devicesFound: ("Which one is yours?", "どれがあなたの機器ですか？")
+        case .noDeviceFound:
+            (
+                "No health device found. Is it in pairing mode and within a few metres?",
+                "機器が見つかりません。ペアリングモードで、数メートル以内にありますか？"
+            )
+        case .noName: ("(no name)", "（名前なし）")
+        case .thisOne: ("This one", "これです")
+        case .lookAgain: ("Look again", "もう一度探す")
+        case .pairingWith: ("Pairing with {1}…", "{1} とペアリングしています…")
+        case .stop: ("Stop", "中止")
+        case .doesItShow: ("Does the device show {1}?", "機器に {1} と表示されていますか？")
+        case .yesSame: ("Yes, the same", "はい、同じです")
+        case .noDifferent: ("No, it is different", "いいえ、違います")
+        case .typePasskey: ("Type the 6-digit code the device shows", "機器に表示された6桁の数字を入力してください")
+        case .send: ("Send", "送信")
+        case .typeOnDevice: ("Type {1} on the device.", "機器で {1} を入力してください。")
+        case .downloadingReadings:
+            ("Paired with {1}. Downloading its stored readings: {2}", "{1} とペアリングしました。記録を取り込んでいます：{2}")
+        case .downloaded:
+            (
+                "{1}: {2} reading(s) downloaded. They are held until you say whose they are.",
+                "{1}：{2} 件を取り込みました。持ち主を決めるまで保留します。"
+            )
+        case .userOfDevice: ("user {1} of this device", "この機器のユーザー{1}")
+        case .thisDevice: ("this device", "この機器")
+        case .whoseSlot: ("Whose readings does {1} take?", "{1} の測定値はどなたのものですか？")
+        case .decideLater: ("Decide later", "後で決める")
+        case .save: ("Save", "保存")
+        case .pairedDone:
+            (
+                "{1} is paired: {2} reading(s) downloaded. It is collected from whenever it advertises.",
+                "{1} を登録しました（{2} 件取り込み）。今後は測定のたびに受信します。"
+            )
+        case .slotBelongsTo: ("{1} belongs to {2}.", "{1} は {2} さんのものです。")
+        case .pairAnother: ("Pair another device", "別の機器を登録する")
+        case .pairingFailed: ("Pairing did not work.", "ペアリングできませんでした。")
+        case .tryAgain: ("Try again", "やり直す")
+        case .refresh: ("Refresh", "更新")
+        case .newUserFor: ("A family scale: register a new user on it for", "家族で使う体重計：新しいユーザーとして登録する人")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")
         }

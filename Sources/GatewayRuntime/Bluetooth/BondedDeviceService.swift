@@ -52,37 +52,66 @@ package struct BondedDeviceService: Service {
     package let mapper: ReadingMapperOptions
     package let logger: Logger
     package let onReading: @Sendable (IngestOutcome, Reading) async -> Void
+    /// The daemon's pairing (the pages, `gatewayd pair` as a client): given this radio once it is open.
+    package var pairing: DevicePairing?
+
+    package init(
+        settings: BluetoothSettings, dataDirectory: String, pipeline: GatewayPipeline, zone: TimeZone,
+        mapper: ReadingMapperOptions, logger: Logger, pairing: DevicePairing? = nil,
+        onReading: @escaping @Sendable (IngestOutcome, Reading) async -> Void
+    ) {
+        (self.settings, self.dataDirectory, self.pipeline, self.zone, self.mapper, self.logger) = (
+            settings, dataDirectory, pipeline, zone, mapper, logger
+        )
+        (self.pairing, self.onReading) = (pairing, onReading)
+    }
 
     package func run() async throws {
-        let devices = try PairedDevices(path: BluetoothSettings.pairedFile(data: dataDirectory)).load()
-        let radio = try await RadioController.open(settings: settings, dataDirectory: dataDirectory, logger: logger)
+        let roster = PairedRoster(try PairedDevices(path: BluetoothSettings.pairedFile(data: dataDirectory)).load())
+        let radio: RadioController
+        do {
+            radio = try await RadioController.open(settings: settings, dataDirectory: dataDirectory, logger: logger)
+        } catch {
+            await pairing?.detach("the Bluetooth radio could not be opened: \(error)")
+            throw error
+        }
         defer { radio.close() }
-        let known = Set(devices.map { $0.address.uppercased() })
         // No pairing on a device's word, not even from a paired address: a stranger can use that address to write
-        // readings onto a person. A device that lost its keys is paired again by an operator (`gatewayd pair`).
+        // readings onto a person. A device that lost its keys is paired again by an operator (the pages, or
+        // `gatewayd pair`), whose pairing answers its own device's questions through the router.
         let refused = RefusedPairings(data: dataDirectory)
         let logger = self.logger
+        let prompts = PromptRouter()
         let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
-            refused.refuse(prompt, pairedAddresses: known, logger: logger)
+            await prompts.decide(prompt) { refused.refuse($0, pairedAddresses: roster.addresses, logger: logger) }
         }
         await agent.start()
+        let state = ReconnectState(
+            schedule: ReconnectSchedule(
+                initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
+        await pairing?.attach(
+            radio: KernelPairingRadio(
+                radio: radio, prompts: prompts,
+                connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))),
+            hold: RadioHold(acquire: { await state.hold() }, release: { await state.release() }),
+            onPaired: { device in
+                roster.add(device)
+                logger.notice("collecting from a newly paired device", metadata: ["device": "\(device.address)"])
+            })
         logger.notice(
             "waiting for paired devices to advertise",
             metadata: [
-                "controller": "hci\(radio.index)", "devices": "\(devices.map(\.address).joined(separator: ","))",
+                "controller": "hci\(radio.index)", "devices": "\(roster.addresses.sorted().joined(separator: ","))",
                 "keys_loaded": "\(radio.ownsKeys)",
             ])
-        await cancelWhenGracefulShutdown { await watch(devices, radio: radio) }
+        await cancelWhenGracefulShutdown { await watch(roster, radio: radio, state: state) }
+        await pairing?.detach("the Bluetooth service stopped")
         await agent.stop()
         logger.notice("bluetooth devices stopped")
     }
 
-    private func watch(_ devices: [PairedDevice], radio: RadioController) async {
-        let byAddress = Dictionary(devices.map { ($0.address.uppercased(), $0) }, uniquingKeysWith: { a, _ in a })
+    private func watch(_ roster: PairedRoster, radio: RadioController, state: ReconnectState) async {
         let events = await radio.management.events()
-        let state = ReconnectState(
-            schedule: ReconnectSchedule(
-                initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
         await scan(radio)
         await withDiscardingTaskGroup { group in
             // Discovery rounds end by themselves; a timer restarts scanning should an end be missed.
@@ -98,7 +127,7 @@ package struct BondedDeviceService: Service {
                     if await !state.isConnecting { await scan(radio) }
                 case .deviceFound(let found):
                     let key = "\(found.device.address)".uppercased()
-                    guard let device = byAddress[key], await state.begin(key, now: Self.now) else { continue }
+                    guard let device = roster.device(key), await state.begin(key, now: Self.now) else { continue }
                     group.addTask { await connect(device, identity: found.device, radio: radio, state: state) }
                 default:
                     break
@@ -189,12 +218,16 @@ package actor ReconnectState {
     private var schedule: ReconnectSchedule
     private var busy: Set<String> = []
     package private(set) var isConnecting = false
+    /// A pairing holds the radio: no new connection starts, and the pairing waits for the running ones to end.
+    private var held = false
+    private var waitingForIdle: [CheckedContinuation<Void, Never>] = []
 
     package init(schedule: ReconnectSchedule) { self.schedule = schedule }
 
-    /// Claims the device for an attempt if it is free, due, and no other attempt is under way.
+    /// Claims the device for an attempt if it is free, due, no other attempt is under way and no pairing holds the
+    /// radio.
     package func begin(_ address: String, now: Double) -> Bool {
-        guard !isConnecting, !busy.contains(address), schedule.mayTry(address, now: now) else { return false }
+        guard !held, !isConnecting, !busy.contains(address), schedule.mayTry(address, now: now) else { return false }
         busy.insert(address)
         isConnecting = true
         return true
@@ -205,13 +238,55 @@ package actor ReconnectState {
     package func succeeded(_ address: String, now: Double, readings: Int) {
         busy.remove(address)
         schedule.succeeded(address, now: now, readings: readings)
+        wakeIfIdle()
     }
 
     package func failed(_ address: String, now: Double, whileConnecting: Bool) -> Double {
         busy.remove(address)
         if whileConnecting { isConnecting = false }
+        wakeIfIdle()
         return schedule.failed(address, now: now)
     }
+
+    /// Holds the radio for a pairing: returns once no connection of the daemon's own runs, or after `patience` (a
+    /// strap streams for as long as it is worn; a real controller holds several links, only some cannot).
+    package func hold(patience: Duration = .seconds(20)) async {
+        held = true
+        if busy.isEmpty { return }
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: patience)) != nil else { return }
+            await self?.wakeAll()
+        }
+        await withCheckedContinuation { waitingForIdle.append($0) }
+        timer.cancel()
+    }
+
+    package func release() { held = false }
+
+    private func wakeIfIdle() {
+        guard busy.isEmpty else { return }
+        wakeAll()
+    }
+
+    private func wakeAll() {
+        let waiting = waitingForIdle
+        waitingForIdle = []
+        for continuation in waiting { continuation.resume() }
+    }
+}
+
+/// The paired devices the daemon collects from: the list at start, and each device paired while it runs.
+package final class PairedRoster: @unchecked Sendable {
+    private let lock = NSLock()
+    private var devices: [String: PairedDevice]
+
+    package init(_ devices: [PairedDevice]) {
+        self.devices = Dictionary(devices.map { ($0.address.uppercased(), $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    package func device(_ address: String) -> PairedDevice? { lock.withLock { devices[address.uppercased()] } }
+    package func add(_ device: PairedDevice) { lock.withLock { devices[device.address.uppercased()] = device } }
+    package var addresses: Set<String> { lock.withLock { Set(devices.keys) } }
 }
 
 package final class ReadingCount: @unchecked Sendable {

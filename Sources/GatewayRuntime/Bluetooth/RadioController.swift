@@ -87,6 +87,10 @@ package struct Sighting: Equatable, Sendable {
     package var rssi: Int8?
     package var connectable: Bool
 
+    package init(device: DeviceAddress, name: String?, profile: HealthProfile?, rssi: Int8?, connectable: Bool = true) {
+        (self.device, self.name, self.profile, self.rssi, self.connectable) = (device, name, profile, rssi, connectable)
+    }
+
     package init?(_ found: DeviceFound) {
         guard let advertisement = try? found.advertisingData, let profile = advertisement.healthProfile else {
             return nil

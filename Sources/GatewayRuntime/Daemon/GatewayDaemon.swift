@@ -21,6 +21,8 @@ package struct GatewayDaemon {
     package var onReady: @Sendable () async -> Void = {}
     /// Routes beside the API on its listener (the local pages, from GatewayHTTP), given what the daemon opened.
     package var routes: @Sendable (Router<APIRequestContext>, DaemonParts) -> Void = { _, _ in }
+    /// A radio to pair with besides the configured controller's: the demo's simulated devices in pairing mode.
+    package var simulatedPairing: SimulatedPairingRadio?
 
     /// What the daemon opened, for the routes beside the API.
     package struct DaemonParts: Sendable {
@@ -29,6 +31,8 @@ package struct GatewayDaemon {
         package let api: FHIRAPI
         /// The listener speaks TLS.
         package let secure: Bool
+        /// Pairing while the daemon runs (its radio, its store).
+        package let pairing: DevicePairing
     }
 
     package init(
@@ -94,6 +98,12 @@ package struct GatewayDaemon {
                 ])
         }
         let mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
+        let pairing = DevicePairing(
+            pipeline: pipeline, configuration: configuration, logger: logger,
+            unavailable: configuration.bluetooth == nil
+                ? "This gateway has no Bluetooth radio configured (bluetooth: { controller: hci0 } in its configuration)."
+                : "The Bluetooth radio is starting.")
+        if let simulatedPairing { await pairing.attach(radio: simulatedPairing) }
         if !configuration.simulatedDevices.isEmpty {
             let fleet = SimulatedFleet(
                 specs: configuration.simulatedDevices, pipeline: pipeline, zone: configuration.defaultZone,
@@ -105,8 +115,7 @@ package struct GatewayDaemon {
             services.append(
                 BondedDeviceService(
                     settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone,
-                    mapper: mapper,
-                    logger: logger, onReading: logReading))
+                    mapper: mapper, logger: logger, pairing: pairing, onReading: logReading))
         }
         // After the devices stop (the group stops services in reverse order), pending windows get their final version.
         services.append(
@@ -134,7 +143,8 @@ package struct GatewayDaemon {
         let fingerprint = security.fingerprint
         let scheme = security.scheme
         let parts = DaemonParts(
-            configuration: configuration, pipeline: pipeline, api: api, secure: security.scheme == "https")
+            configuration: configuration, pipeline: pipeline, api: api, secure: security.scheme == "https",
+            pairing: pairing)
         let routes = self.routes
         let application = try APIServer.application(
             api: api, host: host, port: port, security: security, logger: logger, metrics: registry,

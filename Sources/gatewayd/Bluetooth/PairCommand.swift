@@ -5,6 +5,7 @@ import GatewayRuntime
 import Logging
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// `gatewayd pair` (also `gatewayd --pair`): adds a Bluetooth health device to the gateway, guided for a person
 /// who is not technical — scan, pick, pair, see what the device is, say whose it is, download what it holds.
@@ -20,7 +21,9 @@ struct PairCommand: AsyncParsableCommand {
             Remove a device:  gatewayd pair --config F --forget 00:AA:01:01:00:01
             The readings are downloaded before the question "whose is it?" is asked, because a device waits for each
             reading to be confirmed and gives up after 30 s; until then they are held (durably) in quarantine.
-            Stop the daemon while pairing (it holds the store). It reconnects paired devices when they advertise.
+            While the daemon runs (it holds the radio and the store) this command asks the daemon to pair, through its
+            API on loopback with a token of the configuration that may pair (system/Device.write) — the same pairing
+            as the page /app/pair. It collects from the new device whenever it advertises.
             """)
 
     @Option(help: "The configuration file (its bluetooth.controller is the radio used).")
@@ -87,6 +90,23 @@ struct PairCommand: AsyncParsableCommand {
             }
             return
         }
+        let mappings = try slotMappings(configuration)
+        let consents = try consentCodes()
+        let conversation = Conversation(interactive: address == nil && forget == nil)
+        let passkey = try passkeyFromFile()
+        if forget == nil, TimeSeriesStore.isOpenElsewhere(directory: configuration.dataDirectory + "/store") {
+            conversation.say("The gateway is running: it pairs the device itself (as on its page /app/pair).")
+            let client = try PairingClient.forDaemon(configuration)
+            do {
+                try await talk(conversation, passkey: passkey).run(
+                    client, mappings: mappings, consents: consents)
+                await client.shutdown()
+            } catch {
+                await client.shutdown()
+                throw error
+            }
+            return
+        }
         var settings = configuration.bluetooth ?? BluetoothSettings(controller: 0)
         if let controller {
             guard let index = BluetoothSettings.controllerIndex(controller) else {
@@ -98,115 +118,51 @@ struct PairCommand: AsyncParsableCommand {
                 "\(config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller"
             )
         }
-        var mappings = try slotMappings(configuration)
-        let givenConsents = try consentCodes()
-        let conversation = Conversation(interactive: address == nil && forget == nil)
         var logger = Logger(label: "gatewayd.pair")
         logger.logLevel = .warning
-        let capability: IOCapability =
-            conversation.interactive ? .keyboardDisplay : (passkeyFile != nil ? .keyboardOnly : .noInputNoOutput)
         let radio: RadioController
         do {
             radio = try await RadioController.open(
-                settings: settings, dataDirectory: configuration.dataDirectory, ioCapability: capability, logger: logger
-            )
+                settings: settings, dataDirectory: configuration.dataDirectory,
+                ioCapability: PairingConversation.capability(interactive: conversation.interactive, passkey: passkey),
+                logger: logger)
         } catch {
             throw PairingFailure(description: "\(error)")
         }
         defer { radio.close() }
         if radio.bluetoothd.isRunning { conversation.say("Note: \(radio.bluetoothd.advice)") }
         if let forget { return try await self.forget(forget, radio: radio, paired: paired, conversation: conversation) }
-
-        let target = try await chooseDevice(radio: radio, conversation: conversation)
-        try await pair(target, radio: radio, ioCapability: capability, conversation: conversation, logger: logger)
         let pipeline = try GatewayPipeline.open(
             directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
             testSubjects: configuration.testSubjects,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
         defer { pipeline.close() }
-        // Codes held from an earlier pairing stay (a second person registers on the family scale with a second run).
-        let earlier = try paired.load().first { $0.address.uppercased() == "\(target.device.address)".uppercased() }
-        let held = (earlier?.userConsents ?? [:]).merging(givenConsents) { $1 }
-        let download = try await self.download(
-            target, radio: radio, settings: settings, pipeline: pipeline, configuration: configuration,
-            userConsents: held, conversation: conversation)
-        if let registered = download.registered, let newUser { mappings[registered.slot] = newUser }
-        let assigned = try await assign(
-            download, mappings: mappings, configuration: configuration, pipeline: pipeline, conversation: conversation)
-        try paired.save(
-            PairedDevice(
-                address: "\(target.device.address)", addressType: target.device.type.identifier,
-                kind: target.profile?.id ?? download.kind ?? "unknown",
-                name: target.name, deviceKey: download.device.key, pairedAt: Date(), encrypted: true,
-                userConsents: held.merging(download.registered.map { [$0.slot: $0.code] } ?? [:]) { $1 }))
-        conversation.say(
-            "Done: \(target.name ?? "\(target.device.address)") is paired; \(download.readings) reading(s) downloaded"
-                + (assigned.isEmpty
-                    ? ", held until you say whose they are (gatewayd devices --map)."
-                    : " for \(assigned.joined(separator: ", ")).")
-                + " `gatewayd run` collects its new readings whenever it advertises.")
-    }
-
-    // MARK: Steps
-
-    struct Target: Sendable {
-        var device: DeviceAddress
-        var name: String?
-        var profile: HealthProfile?
-    }
-
-    private func chooseDevice(radio: RadioController, conversation: Conversation) async throws -> Target {
-        if let address {
-            guard let parsed = try? BluetoothAddress(parsing: address) else {
-                throw ValidationError("--address '\(address)' is not like 00:AA:01:01:00:01")
-            }
-            guard let type = BluetoothAddressType(identifier: addressType), type != .brEdr else {
-                throw ValidationError("--address-type '\(addressType)' is not le-public or le-random")
-            }
-            // A quick look for its advertisement, to name it; pairing goes ahead without.
-            let heard =
-                (try? await HealthDeviceScan.run(
-                    radio.management, index: radio.index, seconds: min(scanSeconds, 5),
-                    until: { $0.device.address == parsed }, heard: { _, _ in })) ?? []
-            let sighting = heard.first { $0.device.address == parsed }
-            return Target(
-                device: DeviceAddress(parsed, type: sighting?.device.type ?? type), name: sighting?.name,
-                profile: sighting?.profile)
+        // The same pairing the daemon runs, in this process: only this controller's prompts, and only those about the
+        // device being paired (the router's); anything else nearby is refused.
+        let prompts = PromptRouter()
+        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
+            await prompts.decide(prompt) { _ in .reject }
         }
-        while true {
-            conversation.say(
-                "Looking for health devices for \(Int(scanSeconds)) s. Put the device in pairing mode (see its manual; often: hold the Bluetooth button until the symbol blinks)."
-            )
-            let heard = try await HealthDeviceScan.run(radio.management, index: radio.index, seconds: scanSeconds) {
-                sighting, isNew in
-                conversation.say((isNew ? "  found: " : "  now:   ") + sighting.line)
-            }
-            if heard.isEmpty {
-                conversation.say("No health device found. Is it in pairing mode and within a few metres?")
-                guard await conversation.confirm("Look again?") else { throw ExitCode(1) }
-                continue
-            }
-            for (number, sighting) in heard.enumerated() { conversation.say("  \(number + 1). \(sighting.line)") }
-            let choice = await conversation.ask(
-                "Which one is yours? Type its number (or r to look again):",
-                parse: { answer -> Int? in
-                    if answer.lowercased() == "r" { return 0 }
-                    guard let number = Int(answer), (1...heard.count).contains(number) else { return nil }
-                    return number
-                }, otherwise: "Please type a number from 1 to \(heard.count), or r.")
-            guard let choice else { throw ExitCode(1) }
-            if choice == 0 { continue }
-            let sighting = heard[choice - 1]
-            return Target(device: sighting.device, name: sighting.name, profile: sighting.profile)
-        }
+        await agent.start()
+        defer { Task { await agent.stop() } }
+        let pairing = DevicePairing(pipeline: pipeline, configuration: configuration, logger: logger, unavailable: "")
+        await pairing.setDownloadTimeout(.milliseconds(Int64(downloadTimeout * 1000)))
+        await pairing.attach(
+            radio: KernelPairingRadio(
+                radio: radio, prompts: prompts,
+                connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))))
+        try await talk(conversation, passkey: passkey).run(
+            LocalPairingDriver(pairing: pairing, caller: "gatewayd pair"), mappings: mappings, consents: consents)
     }
 
-    /// `ioCapability` is what the gateway can do here: with a person at the terminal a display and a keyboard (so a
-    /// device with a display gets numeric comparison, one with a keypad a passkey); for scripts only what was given.
-    private func pair(
-        _ target: Target, radio: RadioController, ioCapability: IOCapability, conversation: Conversation, logger: Logger
-    ) async throws {
-        let passkey = try passkeyFile.map { path -> UInt32 in
+    private func talk(_ conversation: Conversation, passkey: UInt32?) -> PairingConversation {
+        PairingConversation(
+            conversation: conversation, address: address, addressType: addressType, newUser: newUser,
+            passkey: passkey, acceptComparison: yes, scanSeconds: scanSeconds, heartRateReadings: heartRateReadings)
+    }
+
+    private func passkeyFromFile() throws -> UInt32? {
+        try passkeyFile.map { path -> UInt32 in
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),
                 let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value <= 999_999
             else {
@@ -214,209 +170,6 @@ struct PairCommand: AsyncParsableCommand {
             }
             return value
         }
-        let interactive = conversation.interactive
-        let acceptComparison = yes
-        // Only this controller's prompts, and only about this device: anything else nearby is refused.
-        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
-            guard prompt.device.address == target.device.address else { return .reject }
-            switch prompt.request {
-            case .confirmation(_, true):
-                return .accept
-            case .confirmation(let value, false):
-                let code = PairingPrompt.sixDigits(value)
-                if interactive {
-                    return await conversation.confirm("Does the device show \(code)?") ? .accept : .reject
-                }
-                conversation.say(
-                    "The device should show \(code)"
-                        + (acceptComparison
-                            ? "; accepted (--yes)." : "; refused: run with --yes to accept codes unseen."))
-                return acceptComparison ? .accept : .reject
-            case .passkeyEntry:
-                if let passkey { return .passkey(passkey) }
-                if interactive {
-                    let typed = await conversation.ask(
-                        "Type the 6-digit code the device shows:",
-                        parse: { UInt32($0).flatMap { $0 <= 999_999 ? $0 : nil } }, otherwise: "Six digits, please.")
-                    return typed.map { .passkey($0) } ?? .reject
-                }
-                conversation.say("The device asks for a passkey: give it with --passkey-file.")
-                return .reject
-            case .passkeyDisplay(let passkey, _):
-                conversation.say("Type \(PairingPrompt.sixDigits(passkey)) on the device.")
-                return .accept
-            }
-        }
-        await agent.start()
-        defer { Task { await agent.stop() } }
-        conversation.say("Pairing with \(target.name ?? "\(target.device.address)")…")
-        do {
-            switch try await radio.management.pair(
-                address: target.device.address, type: target.device.type, ioCapability: ioCapability, index: radio.index
-            ) {
-            case .paired: conversation.say("Paired.")
-            case .alreadyPaired: conversation.say("Already paired with this gateway.")
-            }
-        } catch {
-            if case .commandFailed(_, _, let status) = error, status == .authenticationFailed || status == .rejected {
-                throw PairingFailure(
-                    description:
-                        "pairing with \(target.device.address) was refused (\(status)): a wrong code, or the device left pairing mode; put it in pairing mode and try again"
-                )
-            }
-            throw PairingFailure(description: "pairing with \(target.device.address) failed: \(error)")
-        }
-    }
-
-    struct Download: Sendable {
-        var device: DeviceRecord
-        var readings: Int
-        var kind: String?
-        /// User slots the readings came from (nil: the device has none).
-        var users: [UInt8?]
-        /// The user the device registered for this gateway (User Data Service), and its consent code.
-        var registered: (slot: UInt8, code: UInt16)?
-    }
-
-    private func download(
-        _ target: Target, radio: RadioController, settings: BluetoothSettings, pipeline: GatewayPipeline,
-        configuration: GatewayConfiguration, userConsents: [UInt8: UInt16], conversation: Conversation
-    ) async throws -> Download {
-        // The link after pairing lingers a moment; the kernel reuses it or makes a new encrypted one with the bond.
-        let bearer: SeqPacketBearer
-        do {
-            bearer = try await L2CAPSocket.connect(
-                local: radio.address, peer: target.device.address,
-                peerType: target.device.type == .leRandom ? .leRandom : .lePublic,
-                security: .medium, timeout: .seconds(Int64(settings.connectTimeoutSeconds)))
-        } catch {
-            throw PairingFailure(
-                description:
-                    "paired, but the encrypted connection to \(target.device.address) failed: \(error). Run `gatewayd pair --address \(target.device.address) …` again while it advertises."
-            )
-        }
-        let progress = DownloadProgress()
-        let limit = heartRateReadings
-        let timeout = Task {
-            try await Task.sleep(for: .milliseconds(Int64(downloadTimeout * 1000)))
-            bearer.close()
-        }
-        defer { timeout.cancel() }
-        let mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
-        // A new user's consent code: four random digits, kept in the paired list (the device asks for it each time).
-        let code = UInt16.random(in: UserControlPoint.consentCodes)
-        let (registers, asks) = (newUser != nil, conversation.interactive && consents.isEmpty)
-        do {
-            try await pipeline.collect(
-                bearer: bearer, link: "l2cap:\(target.device.address)", zone: configuration.defaultZone, mapper: mapper,
-                userConsents: userConsents,
-                newUserConsentCode: { _ in
-                    if registers { return code }
-                    guard asks else { return nil }
-                    let register = await conversation.confirm(
-                        "This device keeps each person's readings apart (User Data Service). Register a new user on it for this gateway?"
-                    )
-                    return register ? code : nil
-                },
-                onDevice: { device in
-                    let model = [device.manufacturer, device.model].compactMap { $0 }.joined(separator: " ")
-                    conversation.say(
-                        "Connected: \(model.isEmpty ? "a device" : model)"
-                            + (device.serialNumber.map { ", serial \($0)" } ?? "")
-                            + (device.systemID.map { ", System ID \($0)" } ?? ""))
-                    progress.device = device
-                },
-                onEvent: { event in
-                    switch event {
-                    case .storedRecordCount(let count):
-                        progress.expected = count
-                        conversation.say("It holds \(count) stored reading(s); downloading…")
-                    case .userRegistered(let slot, let code):
-                        progress.registered = (slot, code)
-                        conversation.say("The device registered user \(slot) for this gateway.")
-                    default: break
-                    }
-                },
-                onOutcome: { outcome, reading in
-                    switch outcome {
-                    case .stored, .quarantined, .duplicate:
-                        let (count, expected) = progress.add(reading)
-                        // A cuff's pulse rides along with its blood pressure: one line per measurement.
-                        guard reading.kind != .pulseRate else { return }
-                        conversation.say(
-                            "  \(count)\(expected.map { " of \($0)" } ?? ""): \(reading.kind.rawValue) \(Self.describe(reading))"
-                        )
-                        if reading.kind == .heartRate, count >= limit { bearer.close() }
-                    default: break
-                    }
-                })
-        } catch {
-            throw PairingFailure(
-                description:
-                    "paired, but downloading from \(target.device.address) failed: \(error); what arrived is kept")
-        }
-        guard let device = progress.device else {
-            throw PairingFailure(
-                description: "the connection to \(target.device.address) ended before the device said what it is")
-        }
-        return Download(
-            device: device, readings: progress.count, kind: progress.kind, users: progress.users,
-            registered: progress.registered)
-    }
-
-    static func describe(_ reading: Reading) -> String {
-        let values = reading.components.map { "\($0.value.quantity.map { "\($0)" } ?? "-") \($0.unit)" }.joined(
-            separator: ", ")
-        return values + (reading.context.userID.map { " (user \($0))" } ?? "")
-    }
-
-    /// Maps the device (or each user slot) to a person and releases the readings held for it.
-    private func assign(
-        _ download: Download, mappings: [UInt8?: String], configuration: GatewayConfiguration,
-        pipeline: GatewayPipeline, conversation: Conversation
-    ) async throws -> [String] {
-        var chosen = mappings
-        if chosen.isEmpty, conversation.interactive {
-            let people = configuration.subjects.map(\.id)
-            let slots = download.users.compactMap { $0 }.filter { $0 != 0xFF }
-            // A user registered now is the one to name; else each slot the readings came from, or the whole device.
-            let questions: [UInt8?] =
-                download.registered.map { [$0.slot] } ?? (slots.count > 1 ? slots.map { Optional($0) } : [nil])
-            for slot in questions {
-                let whom = slot.map { "user \($0) of this device" } ?? "this device"
-                if !people.isEmpty {
-                    conversation.say(
-                        "People on this gateway: "
-                            + people.enumerated().map { "\($0.offset + 1). \($0.element)" }.joined(separator: "  "))
-                }
-                let answer = await conversation.ask(
-                    "Whose readings does \(whom) take? Type a number or a name (empty: decide later):",
-                    parse: { text -> String? in
-                        if let number = Int(text), (1...max(people.count, 1)).contains(number), !people.isEmpty {
-                            return people[number - 1]
-                        }
-                        return text
-                    }, otherwise: "")
-                if let answer, !answer.isEmpty { chosen[slot] = answer }
-            }
-        }
-        // The engine never guesses a user slot from a device-wide mapping (a shared cuff's slots are different
-        // people), so "the device is alice's" maps each slot the download showed, as well as the device itself.
-        if let whole = chosen[nil] {
-            for slot in download.users.compactMap({ $0 }) where slot != 0xFF && chosen[slot] == nil {
-                chosen[slot] = whole
-            }
-        }
-        var done: [String] = []
-        for (slot, subject) in chosen.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
-            let released = try await pipeline.engine.mapSubject(
-                deviceKey: download.device.key, userID: slot, subject: subject)
-            done.append(slot.map { "user \($0) → \(subject)" } ?? subject)
-            conversation.say(
-                "\(slot.map { "User \($0)" } ?? "The device") belongs to \(subject); \(released) held reading(s) stored for \(subject)."
-            )
-        }
-        return done
     }
 
     private func slotMappings(_ configuration: GatewayConfiguration) throws -> [UInt8?: String] {
@@ -483,48 +236,5 @@ struct PairCommand: AsyncParsableCommand {
             hadKeys || listed
                 ? "Forgot \(address): keys removed, the gateway no longer connects to it; its readings stay."
                 : "\(address) was not paired with this gateway.")
-    }
-}
-
-/// A pairing step that failed at run time (not a usage error): said plainly, without the usage text.
-struct PairingFailure: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Counts a download as it goes (callbacks run on the pipeline's tasks).
-final class DownloadProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _device: DeviceRecord?
-    private var _expected: Int?
-    private var _count = 0
-    private var _kind: String?
-    private var _users: [UInt8?] = []
-    private var _registered: (slot: UInt8, code: UInt16)?
-
-    var device: DeviceRecord? {
-        get { lock.withLock { _device } }
-        set { lock.withLock { _device = newValue } }
-    }
-    var expected: Int? {
-        get { lock.withLock { _expected } }
-        set { lock.withLock { _expected = newValue } }
-    }
-    var count: Int { lock.withLock { _count } }
-    var kind: String? { lock.withLock { _kind } }
-    var users: [UInt8?] { lock.withLock { _users } }
-    var registered: (slot: UInt8, code: UInt16)? {
-        get { lock.withLock { _registered } }
-        set { lock.withLock { _registered = newValue } }
-    }
-
-    func add(_ reading: Reading) -> (Int, Int?) {
-        lock.withLock {
-            // A cuff's pulse rides along with its blood pressure: count measurements, not their parts.
-            if reading.kind != .pulseRate { _count += 1 }
-            // The paired list names the kind as readings do (blood_pressure, glucose, heart_rate).
-            if _kind == nil, reading.kind != .pulseRate { _kind = reading.kind.rawValue }
-            if !_users.contains(reading.context.userID) { _users.append(reading.context.userID) }
-            return (_count, _expected)
-        }
     }
 }

@@ -6,10 +6,10 @@ extension GatewayDaemon {
     func withPages() -> GatewayDaemon {
         var daemon = self
         daemon.routes = { router, parts in
-            Pages(
-                configuration: parts.configuration, api: parts.api, engine: parts.pipeline.engine, secure: parts.secure
-            )
-            .install(on: router)
+            var pages = Pages(
+                configuration: parts.configuration, api: parts.api, engine: parts.pipeline.engine, secure: parts.secure)
+            pages.pairing = parts.pairing
+            pages.install(on: router)
         }
         return daemon
     }

@@ -66,9 +66,14 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         let base = "http://\(listen)/fhir"
-        try await GatewayDaemon(configuration: configuration, logger: logger) {
+        var daemon = GatewayDaemon(configuration: configuration, logger: logger) {
             await Self.printGuide(base: base, token: token, directory: directory, configPath: configPath)
-        }.withPages().run()
+        }.withPages()
+        // A second cuff in pairing mode, to pair from the page; this terminal is its display.
+        daemon.simulatedPairing = SimulatedPairingRadio.demo { name, code in
+            FileHandleOutput.standardOutput("(simulated) \(name) shows \(code) while it pairs")
+        }
+        try await daemon.run()
         FileHandleOutput.standardOutput("gatewayd demo stopped; the data stays in \(directory)")
     }
 
@@ -148,7 +153,8 @@ struct DemoCommand: AsyncParsableCommand {
             """
 
             The pages are at http://\(base.dropFirst(7).split(separator: "/").first ?? "")/app — sign in with the token \(token)
-            (what needs attention: the cuff's reset clock, the visitor's readings waiting for a person).
+            (what needs attention: the cuff's reset clock, the visitor's readings waiting for a person). Pair a new cuff
+            (simulated, in pairing mode) at /app/pair: the six digits it shows are printed here.
 
             The FHIR API is up at \(base) (every request needs the token; every read is audited). Try:
 

@@ -55,6 +55,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+DEMO_OUTPUT = []
+
+
+def wait_for(driver, selector, seconds=30):
+    """Waits (without reloading: the page's live panel must bring it) for an element; returns it or None."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        found = driver.find_elements(By.CSS_SELECTOR, selector)
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    return None
+
+
 def start_demo(gatewayd, port):
     demo = subprocess.Popen(
         [gatewayd, "demo", "--listen", f"127.0.0.1:{port}", "--seconds", "600"],
@@ -71,8 +85,8 @@ def start_demo(gatewayd, port):
         if match:
             token = match.group(1)
             break
-    # Keep draining its output so it never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in demo.stdout], daemon=True).start()
+    # Keep draining its output so it never blocks on a full pipe (kept: the simulated cuff "shows" its code there).
+    threading.Thread(target=lambda: [DEMO_OUTPUT.append(line) for line in demo.stdout], daemon=True).start()
     if token is None:
         print("".join(lines))
     return demo, token
@@ -168,6 +182,31 @@ def main():
         follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app/sharing']"))
         check("no destination is configured" in driver.find_element(By.TAG_NAME, "main").text,
               "the sharing page says nothing is shared")
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
+        # Pairing while the service runs: the demo's new cuff in pairing mode. After each click the panel follows
+        # the daemon's pairing live (server-sent events), without a reload.
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app/pair']"))
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/app/pair/scan'] button"))
+        pick = wait_for(driver, "form[action='/app/pair/choose'] button")
+        if check(pick is not None, "looking for devices lists the new cuff with a 'This one' button"):
+            check("BP-7 new" in driver.find_element(By.ID, "pairing").text, "named as it advertises")
+            follow(driver, pick)
+            code = wait_for(driver, "#pairing p.code")
+            shown = re.findall(r"BP-7 new shows (\d{6})", "".join(DEMO_OUTPUT))
+            check(code is not None and bool(shown) and shown[-1] in code.text,
+                  f"the page shows the six digits the cuff shows ({shown[-1:]}), live")
+            if shots:
+                driver.save_screenshot(f"{shots}/pairing.png")
+            yes = wait_for(driver, "form[action='/app/pair/answer'] input[value='accept'] ~ button")
+            if check(yes is not None, "and asks: the same? yes / no"):
+                follow(driver, yes)
+                whose = wait_for(driver, "select[name='slot-device']")
+                if check(whose is not None, "after the download it asks whose the cuff's readings are, live"):
+                    Select(whose).select_by_value("alice")
+                    follow(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/app/pair/whose'] button"))
+                    done = wait_for(driver, "#pairing p.done")
+                    check(done is not None and "is paired" in done.text and "alice" in done.text,
+                          "the cuff is paired and its readings are alice's")
         follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
         # alice's page: the blood-pressure chart holds exactly the daily averages $stats returns for its period.
         follow(driver, driver.find_element(By.CSS_SELECTOR, "nav.people a[href='/app/person/alice']"))

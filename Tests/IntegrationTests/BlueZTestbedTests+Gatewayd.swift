@@ -356,3 +356,63 @@ extension BlueZTestbedTests {
         log.split(separator: "\n").filter { line in needles.allSatisfy { line.contains($0) } }.count
     }
 }
+
+extension BlueZTestbedTests {
+    /// Pairing while the service runs: `gatewayd run` holds the radio and the store, so `gatewayd pair` asks the
+    /// daemon to pair (its page's pairing) over loopback; the daemon pairs through the kernel, downloads, maps, and
+    /// then collects the cuff's next measurement without a restart.
+    @Test func theDaemonPairsWhileItRunsWithGatewaydPairAsItsClient() async throws {
+        let testbed = try #require(BlueZTestbed.current)
+        try await Self.settle(testbed)
+        await Self.unpairAll(testbed)
+        let (config, data, dir) = try Self.gatewaydConfiguration("daemon-pairs")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let agents = try await Self.peerAgents(testbed)
+        defer { for agent in agents { agent.management.close() } }
+        let cuff = SimulatedBloodPressureMonitor()
+        await SimulatedReadings.fill(cuff, count: 2, users: [1], end: Date(), spacing: 3600)
+        let device = try Self.servePeripheralRepeatedly(testbed) { await cuff.serve($0) }
+        defer { device.cancel() }
+        let daemon = try GatewaydProcess(["run", "--config", config, "--log-level", "info"])
+        defer { if daemon.process.isRunning { daemon.process.terminate() } }
+        let listening = await daemon.waitForStderr(timeout: .seconds(60)) {
+            $0.contains("waiting for paired devices to advertise")
+        }
+        try #require(listening, "the daemon did not start: \(daemon.stderr)")
+        try await Self.advertise(testbed, service: 0x1810, name: "BP-Cuff", instance: 4)
+        let pair = try GatewaydProcess([
+            "pair", "--config", config, "--address", "\(testbed.peripheral)", "--subject", "alice", "--scan-seconds",
+            "3",
+        ])
+        let status = await pair.wait(timeout: .seconds(240))
+        Self.stage("gatewayd pair (client of the daemon):\n\(pair.stdout)\n\(pair.stderr)")
+        #expect(status == 0)
+        #expect(pair.stdout.contains("The gateway is running: it pairs the device itself"))
+        #expect(pair.stdout.contains("Paired") && pair.stdout.contains("Done:") && pair.stdout.contains("alice"))
+        #expect(await cuff.confirmedReadings.count == 2)
+        #expect(try PairedDevices(path: BluetoothSettings.pairedFile(data: data)).load().count == 1)
+
+        // The next measurement: the daemon knows the cuff now and collects it when it advertises.
+        try await Self.settle(testbed)
+        await SimulatedReadings.fill(cuff, count: 1, users: [1], end: Date(), spacing: 60)
+        let advertising = Self.keepAdvertising(testbed, service: 0x1810, name: "BP-Cuff")
+        let collected = await daemon.waitForStderr(timeout: .seconds(120)) {
+            Self.count($0, "kind=blood_pressure", "outcome=stored") >= 1
+        }
+        advertising.cancel()
+        daemon.process.terminate()
+        let stopped = await daemon.wait(timeout: .seconds(90))
+        Self.stage(
+            "gatewayd run:\n"
+                + daemon.stderr.split(separator: "\n").filter {
+                    $0.contains("pair") || $0.contains("connect") || $0.contains("warning")
+                }.joined(separator: "\n"))
+        #expect(collected, "the daemon did not collect the newly paired cuff's next measurement")
+        #expect(stopped == 0)
+        #expect(daemon.stderr.contains("device paired"))
+        let pipeline = try GatewayPipeline.open(directory: data, zone: .gmt)
+        defer { pipeline.close() }
+        #expect(try pipeline.archive.readings(subject: "alice", kind: .bloodPressure).count == 3)
+        #expect(try pipeline.archive.quarantineCount() == 0)
+    }
+}

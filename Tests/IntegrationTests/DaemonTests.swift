@@ -363,6 +363,21 @@ import Testing
             }
             #expect(status == 0, "\(report)")
         }
+        // `gatewayd pair` while the daemon runs is a client of the daemon's pairing: the demo's new cuff in pairing
+        // mode, its six digits accepted (--yes), its stored readings alice's.
+        let configPath = try #require(
+            text.range(of: "(its configuration: ").map { String(text[$0.upperBound...].prefix { $0 != ")" }) })
+        let pair = try GatewaydProcess([
+            "pair", "--config", configPath, "--address", "00:5D:E3:00:00:02", "--subject", "alice", "--yes",
+        ])
+        let paired = await pair.wait(timeout: .seconds(60))
+        #expect(paired == 0, "\(pair.stdout)\n\(pair.stderr)")
+        for line in [
+            "The gateway is running: it pairs the device itself", "Does the device show", "Accepted (--yes).",
+            "belongs to alice", "Done: BP-7 new is paired; 3 reading(s) downloaded.",
+        ] {
+            #expect(pair.stdout.contains(line), "\(line): \(pair.stdout)")
+        }
         process.interrupt()  // Ctrl-C
         #expect(await Self.waitForExit(process, seconds: 60), "gatewayd demo did not stop within 60 s of SIGINT")
         // The last lines may reach the pipe's handler just after the exit.

@@ -113,6 +113,10 @@ package enum HTML {
         ul.readings li.doubtful { background: #fff7e6; border-left: .4em solid #8a5a00; }
         ul.readings .when { color: #444; }
         ul.readings .why { color: #5c3d00; font-weight: normal; }
+        p.code { font-size: 1.5em; }
+        .answers { display: flex; gap: .8em; flex-wrap: wrap; margin: .6em 0; }
+        ul.sightings { list-style: none; padding: 0; }
+        ul.sightings li { padding: .5em 0; border-bottom: 1px solid #ddd; }
         .line0 { color: #0b3d62; fill: #0b3d62; }
         .line1 { color: #b3261e; fill: #b3261e; }
         .line2 { color: #1e6b34; fill: #1e6b34; }

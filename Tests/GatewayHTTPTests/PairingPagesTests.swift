@@ -161,3 +161,33 @@ import Testing
         }
     }
 }
+
+/// Needs attention lists a device whose last connection read a low battery (before it stops and loses its clock).
+@Suite struct BatteryAttentionTests {
+    @Test func aCuffWithALowBatteryNeedsAttention() async throws {
+        let (pages, pipeline, dir) = try await PagesTests.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        var configuration = SimulatedBloodPressureMonitor.Configuration()
+        configuration.batteryPercent = 9
+        let cuff = SimulatedBloodPressureMonitor(configuration: configuration)
+        await cuff.measure(count: 1, users: [1], seed: 3, end: nil, spacing: 600)
+        let (central, peripheral) = try SeqPacketBearer.pair()
+        let serving = Task { await cuff.serve(peripheral) }
+        try await pipeline.collect(
+            bearer: central, link: "sim:weak-cuff", zone: .gmt,
+            mapper: GatewayPipeline.mapperOptions(gatewayID: "gw", zone: .gmt)
+        ) { _, _ in }
+        await serving.value
+        let session = await PageSessions().open(caller: "t", subjects: nil, assignable: nil)
+        let items = try NeedsAttention(archive: pipeline.archive, configuration: pages.configuration, now: { Date() })
+            .items(for: session, language: .en)
+        let low = items.filter { $0.kind == .batteryLow }
+        #expect(low.count == 1 && low.first?.urgent == true, "\(items.map(\.kind))")
+        #expect(low.first?.detail.contains("9 % at its last connection") == true, "\(low.first?.detail ?? "")")
+        // The fixture's cuff (80 %) is not listed.
+        #expect(!items.contains { $0.kind == .batteryLow && $0.detail.contains("80 %") })
+    }
+}

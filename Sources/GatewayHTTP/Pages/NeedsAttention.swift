@@ -12,6 +12,7 @@ package struct AttentionItem: Sendable, Equatable {
         case clockReset = "clock-reset"
         case clockOff = "clock-off"
         case silentDevice = "silent-device"
+        case batteryLow = "battery-low"
         case connectionProblem = "connection-problem"
         case refusedByPHR = "refused-by-phr"
         case syncBehind = "sync-behind"
@@ -42,6 +43,9 @@ package struct NeedsAttention: Sendable {
     static let recentResetMicros: Int64 = 7 * 86_400 * 1_000_000
     /// A clock further off than this is worth saying.
     static let offMicros: Int64 = 5 * 60 * 1_000_000
+    /// A battery this low at the last connection is worth changing before the device stops (and loses its clock).
+    static let lowBatteryPercent = 20
+
     /// A device is silent when it has not been heard from for three of its usual gaps, and at least a day.
     static let minimumSilenceMicros: Int64 = 86_400 * 1_000_000
 
@@ -102,6 +106,17 @@ package struct NeedsAttention: Sendable {
                         kind: .silentDevice, title: PageText.silentDevice.text(language),
                         detail: PageText.silentDeviceDetail.fill(
                             language, name, formatter.time(health.lastContactMicros))))
+            }
+            // The battery its newest connection read (one indexed row per device).
+            if let last = try archive.connections(deviceKey: health.device.key, limit: 1).first,
+                let battery = last.batteryPercent, battery <= Self.lowBatteryPercent
+            {
+                items.append(
+                    AttentionItem(
+                        kind: .batteryLow, title: PageText.batteryLow.text(language),
+                        detail: PageText.batteryLowDetail.fill(
+                            language, name, String(battery), formatter.time(last.endedMicros)),
+                        urgent: battery <= Self.lowBatteryPercent / 2))
             }
             if let error = health.lastError {
                 items.append(

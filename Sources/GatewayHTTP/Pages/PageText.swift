@@ -58,6 +58,8 @@ package enum PageText: CaseIterable, Sendable {
     case clockOff
     case clockOffDetail
     case silentDevice
+    case batteryLow
+    case batteryLowDetail
     case silentDeviceDetail
     case connectionProblem
     case refusedByPHR
@@ -158,6 +160,7 @@ package enum PageText: CaseIterable, Sendable {
     case tryAgain
     case refresh
     case newUserFor
+    case saving
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
     package static func kind(_ kind: ReadingKind, _ language: PageLanguage) -> String {
@@ -287,6 +290,12 @@ package enum PageText: CaseIterable, Sendable {
         case .clockOff: ("A device's clock is off", "機器の時計がずれています")
         case .clockOffDetail:
             ("{1} is {2} off the gateway's clock.", "{1} の時計はゲートウェイと {2} ずれています。")
+        case .batteryLow: ("A device's battery is low", "電池が少なくなった機器")
+        case .batteryLowDetail:
+            (
+                "{1}: {2} % at its last connection ({3}). Change the batteries soon; afterwards check its clock.",
+                "{1}：前回の接続（{3}）で残り {2} %。早めに電池を交換し、交換後は時計を確認してください。"
+            )
         case .silentDevice: ("A device has been silent longer than usual", "いつもより長く通信のない機器")
         case .silentDeviceDetail:
             (
@@ -431,6 +440,7 @@ package enum PageText: CaseIterable, Sendable {
         case .pairingFailed: ("Pairing did not work.", "ペアリングできませんでした。")
         case .tryAgain: ("Try again", "やり直す")
         case .refresh: ("Refresh", "更新")
+        case .saving: ("Saving…", "保存しています…")
         case .newUserFor: ("A family scale: register a new user on it for", "家族で使う体重計：新しいユーザーとして登録する人")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")

@@ -106,6 +106,8 @@ extension Pages {
                 break
             }
             html += button("cancel", .stop)
+        case .saving:
+            html += "<p role=\"status\">\(PageText.saving.text(language))</p>"
         case .downloading:
             if case .passkeyDisplay(let passkey, _)? = status.question {
                 html +=

@@ -12,7 +12,10 @@ package actor DevicePairing {
     package enum Phase: String, Sendable {
         /// No radio to pair with (no `bluetooth:` section; or it could not be opened): `message` says why.
         case unavailable
-        case idle, scanning, choosing, pairing, question, downloading, whose, done, failed
+        case idle, scanning, choosing, pairing, question, downloading, whose
+        /// Whose it is was said: the held readings are being released and the device saved.
+        case saving
+        case done, failed
     }
 
     /// What a person pairing sees: the step, what was heard, the question to answer, progress.
@@ -43,7 +46,7 @@ package actor DevicePairing {
         package var simulated = false
 
         /// A pairing is under way: another cannot start.
-        package var busy: Bool { [.pairing, .question, .downloading, .whose].contains(phase) }
+        package var busy: Bool { [.pairing, .question, .downloading, .whose, .saving].contains(phase) }
     }
 
     /// What a choice of device says beyond the device: whose it is when known now (`gatewayd pair --subject`), a new
@@ -203,6 +206,9 @@ package actor DevicePairing {
                     "'\(subject)' is not one of this gateway's people (\(known.sorted().joined(separator: ", ")))")
         }
         pendingWhose = nil
+        state.phase = .saving
+        state.whose = []
+        changed()
         pending.resume(returning: mappings)
     }
 

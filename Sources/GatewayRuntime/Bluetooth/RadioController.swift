@@ -124,7 +124,13 @@ package enum HealthDeviceScan {
         heard: @escaping @Sendable (Sighting, _ isNew: Bool) -> Void
     ) async throws -> [Sighting] {
         let events = await management.events()
-        try await management.startDiscovery(index: index)
+        do {
+            try await management.startDiscovery(index: index)
+        } catch {
+            // Busy: the controller is discovering already (the daemon scans for its paired devices all the time);
+            // every management socket hears what it finds.
+            guard case .commandFailed(_, _, let status) = error, status == .busy else { throw error }
+        }
         let found = SightingList()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -55,7 +55,8 @@ struct PairingConversation {
                 answer.answer = await self.answer(current)
                 current = try await driver.post("answer", answer)
                 continue
-            case "whose":
+            case "whose" where current.version != answered:
+                answered = current.version
                 var whose = PairingRequestMessage()
                 whose.whose = await self.whose(current)
                 current = try await driver.post("whose", whose)

@@ -226,6 +226,18 @@ def main():
         check(bool(driver.find_elements(By.CSS_SELECTOR, "h1 .badge")), "her readings are labelled test data")
         if shots:
             driver.save_screenshot(f"{shots}/person.png")
+        # On a phone: nothing wider than the screen (no sideways scrolling), on the person page and the first page.
+        driver.set_window_size(390, 844)
+        for path in ["/app/person/alice?days=30", "/app", "/app/pair"]:
+            driver.get(base + path)
+            wide = driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            check(wide <= 0, f"{path} fits a phone's width (390 px; {wide} px too wide)")
+        if shots:
+            driver.get(base + "/app")
+            driver.save_screenshot(f"{shots}/needs-attention-phone.png")
+        driver.set_window_size(1000, 1300)
+        driver.get(base + "/app/person/alice?days=7")
         follow(driver, driver.find_element(By.CSS_SELECTOR, "main a[href='/app']"))
         # Japanese, then large text; the choices persist across pages.
         follow(driver, driver.find_element(By.CSS_SELECTOR, "a[lang='ja']"))

@@ -191,3 +191,31 @@ import Testing
         #expect(!items.contains { $0.kind == .batteryLow && $0.detail.contains("80 %") })
     }
 }
+
+/// Wrong tokens from one address: after ten in five minutes that address waits, even with the right token.
+@Suite struct SignInThrottleTests {
+    @Test func tenWrongTokensMakeThatAddressWait() async throws {
+        let (pages, pipeline, dir) = try await PagesTests.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try await PagesTests.application(pages).test(.live) { client in
+            for attempt in 0..<PageSessions.maximumFailures {
+                try await client.execute(
+                    uri: "/app/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                    body: ByteBuffer(string: "token=guess-\(attempt)")
+                ) { #expect($0.status == .unauthorized) }
+            }
+            try await client.execute(
+                uri: "/app/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=\(PagesTests.system)")
+            ) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(PagesTests.text(response).contains("Wait five minutes"))
+            }
+        }
+        let audit = try String(contentsOfFile: pages.audit.path, encoding: .utf8)
+        #expect(audit.contains("\"status\":429"))
+    }
+}

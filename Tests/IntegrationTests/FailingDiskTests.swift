@@ -74,7 +74,9 @@ struct FailingDiskTests {
 
         // The operator stops it and moves the data to a working card: here the same card working again, checked.
         daemon.process.terminate()
-        #expect(await DaemonTests.waitForExit(daemon.process, seconds: 120), "gatewayd did not stop on a failing card")
+        #expect(
+            await DaemonTests.waitForExit(daemon.process, seconds: 120),
+            "gatewayd did not stop on a failing card: \(daemon.stderr.suffix(4000))")
         let repair = try Self.shell(
             "umount \(card) && dmsetup suspend gwcard && dmsetup load gwcard --table '\(linear)' && dmsetup resume gwcard "
                 + "&& (e2fsck -fy /dev/mapper/gwcard; [ $? -le 1 ]) && mount -o errors=continue /dev/mapper/gwcard \(card)"

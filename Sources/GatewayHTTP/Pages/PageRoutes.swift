@@ -61,7 +61,7 @@ package struct Pages: Sendable {
         router.get("/app/sharing") { request, _ in await pages.sharing(request) }
         router.post("/app/sharing/retry") { request, _ in await pages.retrySharing(request) }
         router.get("/app/login") { request, _ in await pages.loginForm(request, problem: nil, status: .ok) }
-        router.post("/app/login") { request, _ in await pages.login(request) }
+        router.post("/app/login") { request, context in await pages.login(request, peer: context.peerAddress) }
         router.post("/app/logout") { request, _ in await pages.logout(request) }
         router.post("/app/assign") { request, _ in await pages.assign(request) }
         router.get("/app/prefs") { request, _ in pages.preferences(request) }
@@ -308,14 +308,20 @@ package struct Pages: Sendable {
 
     /// A token the gateway knows, with a read scope, becomes a session: its people (a patient scope) or everyone (a
     /// system scope), and whose readings it may assign (a Device write scope).
-    func login(_ request: Request) async -> Response {
+    func login(_ request: Request, peer: String) async -> Response {
         let fields = await form(request)
         let secret = (fields["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let language = language(request)
+        guard await sessions.maySignIn(from: peer) else {
+            audit.record(caller: "none", method: "POST", route: "/app/login", query: nil, subjects: [], status: 429)
+            return await loginForm(
+                request, problem: PageText.tooManyWrongTokens.text(language), status: .tooManyRequests)
+        }
         guard !secret.isEmpty, let token = access.token(secret: secret),
             let grant = try? access.grant(
                 authorization: "Bearer " + secret, peerIsLoopback: false, resourceType: "Observation")
         else {
+            await sessions.failedSignIn(from: peer)
             audit.record(caller: "none", method: "POST", route: "/app/login", query: nil, subjects: [], status: 401)
             return await loginForm(request, problem: PageText.wrongToken.text(language), status: .unauthorized)
         }

@@ -52,6 +52,25 @@ package actor PageSessions {
 
     package func close(_ id: String) { sessions[id] = nil }
 
+    /// Wrong tokens typed from each address, newest last: after `maximumFailures` in `failureWindow` that address
+    /// waits out the window. Tokens are long random strings, so this is defence in depth against a script on the home
+    /// network; it is per address so a script cannot lock the family out.
+    private var failures: [String: [Date]] = [:]
+    package static let maximumFailures = 10
+    package static let failureWindow: TimeInterval = 300
+
+    /// Whether `peer` may try a token now.
+    package func maySignIn(from peer: String) -> Bool {
+        let recent = (failures[peer] ?? []).filter { now().timeIntervalSince($0) < Self.failureWindow }
+        failures[peer] = recent.isEmpty ? nil : recent
+        return recent.count < Self.maximumFailures
+    }
+
+    package func failedSignIn(from peer: String) {
+        if failures.count > 10_000 { failures = [:] }  // a flood of addresses must not grow memory without end
+        failures[peer, default: []].append(now())
+    }
+
     /// `bytes` random bytes from the system's generator (getrandom on Linux), as hex.
     static func randomHex(_ bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()

@@ -160,6 +160,7 @@ package enum PageText: CaseIterable, Sendable {
     case tryAgain
     case refresh
     case newUserFor
+    case tooManyWrongTokens
     case saving
 
     /// What a kind of reading is called on the pages ("blood-pressure", 血圧).
@@ -441,6 +442,11 @@ package enum PageText: CaseIterable, Sendable {
         case .tryAgain: ("Try again", "やり直す")
         case .refresh: ("Refresh", "更新")
         case .saving: ("Saving…", "保存しています…")
+        case .tooManyWrongTokens:
+            (
+                "Too many wrong tokens from this device. Wait five minutes, then try again.",
+                "この機器から誤ったトークンが続きました。5分待ってからもう一度お試しください。"
+            )
         case .newUserFor: ("A family scale: register a new user on it for", "家族で使う体重計：新しいユーザーとして登録する人")
         case .formExpired:
             ("The form was too old or not from this page; nothing was changed.", "フォームが古いか不正なため、変更していません。")

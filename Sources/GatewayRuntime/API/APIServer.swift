@@ -11,10 +11,13 @@ import ServiceLifecycle
 package struct APIRequestContext: RequestContext {
     package var coreContext: CoreRequestContextStorage
     package let peerIsLoopback: Bool
+    /// The peer's IP address ("" when unknown): what the pages' sign-in throttle counts by.
+    package let peerAddress: String
 
     package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         let address = source.channel.remoteAddress?.ipAddress ?? ""
+        peerAddress = address
         peerIsLoopback = address == "::1" || address.hasPrefix("127.") || address.hasPrefix("::ffff:127.")
     }
 }

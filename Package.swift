@@ -173,6 +173,8 @@ let package = Package(
             dependencies: [
                 "gatewayd", "GatewayRuntime", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
                 "FHIR",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -23,6 +23,8 @@ package struct GatewayDaemon {
     package var routes: @Sendable (Router<APIRequestContext>, DaemonParts) -> Void = { _, _ in }
     /// A radio to pair with besides the configured controller's: the demo's simulated devices in pairing mode.
     package var simulatedPairing: SimulatedPairingRadio?
+    /// Stop by itself after this long, through the same graceful shutdown as SIGTERM (`gatewayd demo --seconds`).
+    package var stopAfter: Duration?
 
     /// What the daemon opened, for the routes beside the API.
     package struct DaemonParts: Sendable {
@@ -164,11 +166,18 @@ package struct GatewayDaemon {
         if let interval = SystemdNotifier.watchdogInterval() {
             watchdog.append(WatchdogService(notifier: notifier, interval: interval))
         }
+        var configurations = (watchdog + [application] + services.reversed()).map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+        }
+        if let stopAfter {
+            // Returning ends the group as a signal would: every service is shut down gracefully.
+            configurations.append(
+                .init(
+                    service: StopAfterService(duration: stopAfter), successTerminationBehavior: .gracefullyShutdownGroup
+                ))
+        }
         var group = ServiceGroupConfiguration(
-            services: (watchdog + [application] + services.reversed()).map {
-                ServiceGroupConfiguration.ServiceConfiguration(service: $0)
-            },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(60)
         do {
             try await ServiceGroup(configuration: group).run()
@@ -183,9 +192,25 @@ package struct GatewayDaemon {
     }
 }
 
+/// Returns after `duration` (the group then shuts down gracefully), or at once when the group is shutting down anyway.
+package struct StopAfterService: Service {
+    package let duration: Duration
+    package let clock: any Clock<Duration>
+
+    package init(duration: Duration, clock: any Clock<Duration> = ContinuousClock()) {
+        (self.duration, self.clock) = (duration, clock)
+    }
+
+    package func run() async throws {
+        await cancelWhenGracefulShutdown { try? await clock.sleep(for: duration, tolerance: nil) }
+    }
+}
+
 /// The simulated devices as a service: cancelled on graceful shutdown, which ends their links.
 package struct FleetService: Service {
     package let fleet: SimulatedFleet
+
+    package init(fleet: SimulatedFleet) { self.fleet = fleet }
     package func run() async throws {
         await cancelWhenGracefulShutdown { await fleet.run() }
         fleet.logger.notice("devices stopped")

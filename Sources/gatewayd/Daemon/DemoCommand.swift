@@ -59,16 +59,11 @@ struct DemoCommand: AsyncParsableCommand {
             (8 stored records, clock 10 min fast), a thermometer (bob), a pulse oximeter and a CGM (alice), a scale
             (users 1 = alice, 2 = bob), two HR straps (alice, bob). All speak real ATT to the gateway's GATT client.
             """)
-        if let seconds {
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                kill(getpid(), SIGTERM)
-            }
-        }
         let base = "http://\(listen)/fhir"
         var daemon = GatewayDaemon(configuration: configuration, logger: logger) {
             await Self.printGuide(base: base, token: token, directory: directory, configPath: configPath)
         }.withPages()
+        daemon.stopAfter = seconds.map { .seconds($0) }
         // A second cuff in pairing mode, to pair from the page; this terminal is its display.
         daemon.simulatedPairing = SimulatedPairingRadio.demo { name, code in
             FileHandleOutput.standardOutput("(simulated) \(name) shows \(code) while it pairs")

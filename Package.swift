@@ -78,16 +78,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        // The daemon's library: configuration, the data directory's pipeline, the daemon's services, the HTTP API and
-        // hub, backup's file formats. (The HTTP API goes to its own GatewayHTTP target next: DESIGN.md "Modules".)
+        // The daemon's library: configuration (tokens, the listener's TLS), the data directory's pipeline, the daemon's
+        // services, pairing, the hub's transactions and sync, backup's file formats. No HTTP server: that is GatewayHTTP.
         .target(
             name: "GatewayRuntime",
             dependencies: [
                 "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -100,12 +97,21 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        // The local pages (and next the FHIR routes): Hummingbird routes over the runtime (DESIGN.md "Modules").
+        // The router: the FHIR API's routes and operations, /metrics, the token endpoint and the local pages, over the
+        // runtime (DESIGN.md "Modules"); the executable gives the daemon its server from here.
         .target(
             name: "GatewayHTTP",
             dependencies: [
-                "GatewayRuntime", "Provenance", "StreamEngine", "FHIR",
+                "GatewayRuntime", "Provenance", "StreamEngine", "FHIR", "TimeSeries", "BLEGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "gatewayd",
@@ -171,8 +177,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "gatewayd", "GatewayRuntime", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway", "CBlueZ",
-                "FHIR",
+                "gatewayd", "GatewayRuntime", "GatewayHTTP", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway",
+                "CBlueZ", "FHIR",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),

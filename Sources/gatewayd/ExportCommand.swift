@@ -1,6 +1,7 @@
 import ArgumentParser
 import FHIR
 import Foundation
+import GatewayHTTP
 import GatewayRuntime
 import Provenance
 import StreamEngine

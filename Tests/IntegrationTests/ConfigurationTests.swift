@@ -3,6 +3,7 @@ import Foundation
 import Provenance
 import Testing
 
+@testable import GatewayHTTP
 @testable import GatewayRuntime
 
 /// The configuration file: every key read, unknown keys and wrong types named with their line, secrets from the

@@ -3,6 +3,7 @@ import Foundation
 import Provenance
 import Testing
 
+@testable import GatewayHTTP
 @testable import GatewayRuntime
 
 #if canImport(FoundationNetworking)

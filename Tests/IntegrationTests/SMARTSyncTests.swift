@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 
+@testable import GatewayHTTP
 @testable import GatewayRuntime
 
 /// SMART Backend Services between two real gatewayd processes on loopback: the home gateway signs a client assertion

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import GatewayHTTP
 @testable import GatewayRuntime
 
 /// `POST /fhir/Observation/$stats` through the real server: a form body and a Parameters body give exactly what

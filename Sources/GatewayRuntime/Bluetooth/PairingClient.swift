@@ -76,7 +76,7 @@ package struct PairingClient: Sendable {
         } catch {
             throw PairingFailure(description: "the running daemon's pairing could not be reached at \(base): \(error)")
         }
-        let body = try await response.body.collect(upTo: 1 << 20)
+        let body = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         guard response.status == .ok else {

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import BLEGateway
 import FHIR
 import Foundation
-import Hummingbird
 import Logging
 import Metrics
 import Prometheus
@@ -19,22 +18,30 @@ package struct GatewayDaemon {
     package var logger = Logger(label: "gatewayd")
     /// Called once the API listens (the demo prints its guide here).
     package var onReady: @Sendable () async -> Void = {}
-    /// Routes beside the API on its listener (the local pages, from GatewayHTTP), given what the daemon opened.
-    package var routes: @Sendable (Router<APIRequestContext>, DaemonParts) -> Void = { _, _ in }
+    /// The HTTP server the daemon runs (GatewayHTTP's FHIR API and pages, wired by the executable), given what the
+    /// daemon opened. The daemon knows no routes: the module arrows go from GatewayHTTP to the runtime, not back.
+    package var server: @Sendable (DaemonParts) throws -> any Service = { _ in
+        throw GatewayDaemonError(description: "no HTTP server was given to the daemon (GatewayDaemon.server)")
+    }
     /// A radio to pair with besides the configured controller's: the demo's simulated devices in pairing mode.
     package var simulatedPairing: SimulatedPairingRadio?
     /// Stop by itself after this long, through the same graceful shutdown as SIGTERM (`gatewayd demo --seconds`).
     package var stopAfter: Duration?
 
-    /// What the daemon opened, for the routes beside the API.
+    /// What the daemon opened and where it listens, for the HTTP server it runs.
     package struct DaemonParts: Sendable {
         package let configuration: GatewayConfiguration
         package let pipeline: GatewayPipeline
-        package let api: FHIRAPI
-        /// The listener speaks TLS.
-        package let secure: Bool
         /// Pairing while the daemon runs (its radio, its store).
         package let pairing: DevicePairing
+        package let host: String
+        package let port: Int
+        package let security: ListenerSecurity
+        package let logger: Logger
+        /// What /metrics exports.
+        package let metrics: PrometheusCollectorRegistry
+        /// Called once the server listens: the daemon reports READY to systemd and the demo prints its guide.
+        package let onServerRunning: @Sendable () async -> Void
     }
 
     package init(
@@ -83,8 +90,6 @@ package struct GatewayDaemon {
         }
 
         let (host, port, security) = try configuration.apiListener()
-        var api = try FHIRAPI.make(configuration, store: pipeline.store)
-        api.scheme = security.scheme
         let notifier = SystemdNotifier()
         var services: [any Service] = []
         // Simulated and radio devices report each reading the same way. No health values at info level: what
@@ -144,20 +149,17 @@ package struct GatewayDaemon {
         let listen = configuration.api.listen
         let fingerprint = security.fingerprint
         let scheme = security.scheme
-        let parts = DaemonParts(
-            configuration: configuration, pipeline: pipeline, api: api, secure: security.scheme == "https",
-            pairing: pairing)
-        let routes = self.routes
-        let application = try APIServer.application(
-            api: api, host: host, port: port, security: security, logger: logger, metrics: registry,
-            routes: { routes($0, parts) },
-            onServerRunning: {
-                var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
-                if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
-                readyLogger.notice("gatewayd is running", metadata: metadata)
-                notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
-                await ready()
-            })
+        let application = try server(
+            DaemonParts(
+                configuration: configuration, pipeline: pipeline, pairing: pairing, host: host, port: port,
+                security: security, logger: logger, metrics: registry,
+                onServerRunning: {
+                    var metadata: Logger.Metadata = ["api": "\(scheme)://\(listen)/fhir"]
+                    if let fingerprint { metadata["tls_sha256"] = "\(fingerprint)" }
+                    readyLogger.notice("gatewayd is running", metadata: metadata)
+                    notifier.notify("READY=1\nSTATUS=serving FHIR on \(listen)")
+                    await ready()
+                }))
         // A group shuts its services down in reverse order: the devices first (their links end, every acknowledged
         // reading is on disk — draining what they sent can take a while on a loaded Pi), then sync, then the API, and
         // the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;
@@ -190,6 +192,11 @@ package struct GatewayDaemon {
         try? await client.shutdown()
         logger.notice("gatewayd stopped; every acknowledged reading is on disk")
     }
+}
+
+/// The daemon was not given what it needs to run.
+package struct GatewayDaemonError: Error, CustomStringConvertible {
+    package var description: String
 }
 
 /// Returns after `duration` (the group then shuts down gracefully), or at once when the group is shutting down anyway.

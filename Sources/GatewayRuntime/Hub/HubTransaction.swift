@@ -23,6 +23,10 @@ package struct HubTransaction {
     package let source: String
     package let allowedSubjects: Set<String>?
 
+    package init(store: ReceivedResources, source: String, allowedSubjects: Set<String>?) {
+        (self.store, self.source, self.allowedSubjects) = (store, source, allowedSubjects)
+    }
+
     package struct EntryOutcome {
         package var status: String
         package var location: String

@@ -62,7 +62,7 @@ struct DemoCommand: AsyncParsableCommand {
         let base = "http://\(listen)/fhir"
         var daemon = GatewayDaemon(configuration: configuration, logger: logger) {
             await Self.printGuide(base: base, token: token, directory: directory, configPath: configPath)
-        }.withPages()
+        }.withHTTP()
         daemon.stopAfter = seconds.map { .seconds($0) }
         // A second cuff in pairing mode, to pair from the page; this terminal is its display.
         daemon.simulatedPairing = SimulatedPairingRadio.demo { name, code in

@@ -39,6 +39,6 @@ struct RunCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "gatewayd")
         logger.logLevel = level
-        try await GatewayDaemon(configuration: configuration, logger: logger).withPages().run()
+        try await GatewayDaemon(configuration: configuration, logger: logger).withHTTP().run()
     }
 }

@@ -1,4 +1,5 @@
 import FHIR
+import GatewayRuntime
 
 /// FHIR token search values ("system|code", "|code", "code", comma = or) against CodeableConcepts.
 package struct TokenParameter: Sendable {

@@ -1,4 +1,5 @@
 import FHIR
+import GatewayRuntime
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS

@@ -1,6 +1,7 @@
 import Crypto
 import FHIR
 import Foundation
+import GatewayRuntime
 import Provenance
 import StreamEngine
 import TimeSeries

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayRuntime
 
 /// A request's query string as ordered (name, value) pairs, percent-decoded; '+' stays '+' (clients must encode a
 /// time zone's '+' as %2B, as RFC 3986 query text requires).

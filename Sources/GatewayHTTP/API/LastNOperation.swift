@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayRuntime
 import Provenance
 
 /// `GET /fhir/Observation/$lastn`: the newest `max` Observations of each code (grouped by the Observation's first

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayRuntime
 
 /// `GET /Patient` and `GET /Patient/ID`: the people of this gateway (from the configuration, and anyone with readings)
 /// and, on a hub, the Patients home gateways uploaded. Searched by `identifier` (`[system|]value`) and `_id`; a token

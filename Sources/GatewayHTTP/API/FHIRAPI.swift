@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayRuntime
 import Metrics
 import Provenance
 

@@ -9,6 +9,10 @@ package struct APIError: Error, Sendable {
     /// The offending search parameter, named in `expression` as well as in the text.
     package var parameter: String?
 
+    package init(status: Int, code: String, diagnostics: String, parameter: String? = nil) {
+        (self.status, self.code, self.diagnostics, self.parameter) = (status, code, diagnostics, parameter)
+    }
+
     package static func badParameter(_ name: String, _ why: String) -> APIError {
         APIError(status: 400, code: "invalid", diagnostics: "Parameter '\(name)': \(why)", parameter: name)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayRuntime
 
 /// The body of `POST /fhir/Observation/$stats` turned into the same `APIQuery` the GET path reads, so both methods
 /// share one parser and one set of error messages (StatsOperation). Two bodies are accepted, as FHIR allows for

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayRuntime
 import Provenance
 
 /// `GET /fhir/Observation?…`: the search parameters the CapabilityStatement lists, nothing more.

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayRuntime
 
 /// The CapabilityStatement: exactly what `FHIRAPI` implements — read and search-type on Observation and Device,
 /// the Observation search parameters `ObservationSearch` accepts, and the $stats operation (GET, or POST with its

@@ -325,10 +325,7 @@ package struct Pages: Sendable {
             audit.record(caller: "none", method: "POST", route: "/app/login", query: nil, subjects: [], status: 401)
             return await loginForm(request, problem: PageText.wrongToken.text(language), status: .unauthorized)
         }
-        let writes = token.scopes.filter { $0.write && ($0.resourceType == "Device" || $0.resourceType == "*") }
-        let assignable: Set<String>? =
-            writes.contains { $0.subject == nil } ? nil : Set(writes.compactMap(\.subject))
-        let session = await sessions.open(caller: grant.caller, subjects: grant.subjects, assignable: assignable)
+        let session = await sessions.open(caller: grant.caller, subjects: grant.subjects, assignable: token.assignable)
         audit.record(caller: grant.caller, method: "POST", route: "/app/login", query: nil, subjects: [], status: 303)
         return Self.redirect(
             "/app", cookies: [PageForm.setCookie(Self.sessionCookie, session.id, secure: secure)])

@@ -66,10 +66,7 @@ extension Pages {
         guard let token = access.token(secret: secret) else {
             return .failure(CallerProblem(status: 401, message: "the bearer token is not known to this gateway"))
         }
-        let everyone = token.scopes.contains {
-            $0.write && $0.subject == nil && ($0.resourceType == "Device" || $0.resourceType == "*")
-        }
-        guard everyone else {
+        guard token.mayPair else {
             return .failure(
                 CallerProblem(
                     status: 403, message: "pairing needs a token with system/Device.write (it says whose a device is)"))

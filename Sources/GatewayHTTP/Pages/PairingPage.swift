@@ -179,39 +179,20 @@ extension Pages {
             audit.record(caller: session.caller, method: "POST", route: route, query: nil, subjects: [], status: 403)
             return Self.redirect("/app?problem=form")
         }
-        var subjects: [String] = []
+        // The form's fields as the pairing's request message: the same steps as the JSON face and `gatewayd pair`.
+        var message = PairingRequestMessage()
+        message.seconds = 10
+        message.address = fields["address"]
+        message.newUser = fields["new_user"].flatMap { $0.isEmpty ? nil : $0 }
+        message.answer = fields["answer"]
+        var whose: [String: String] = [:]
+        for (key, value) in fields where key.hasPrefix("slot-") { whose[String(key.dropFirst(5))] = value }
+        message.whose = whose
+        let subjects: [String]
         do {
-            switch action {
-            case "scan":
-                try await pairing.scan(seconds: 10, caller: session.caller)
-            case "choose":
-                var choice = DevicePairing.Choice(address: fields["address"] ?? "", caller: session.caller)
-                if let newUser = fields["new_user"], !newUser.isEmpty {
-                    choice.newUser = newUser
-                    subjects = [newUser]
-                }
-                try await pairing.choose(choice)
-            case "answer":
-                guard let answer = PairingRequestMessage.answer(fields["answer"] ?? "") else {
-                    throw DevicePairing.RequestError(description: "six digits, please")
-                }
-                try await pairing.answer(answer)
-            case "whose":
-                var whose: [String: String] = [:]
-                for (key, value) in fields where key.hasPrefix("slot-") { whose[String(key.dropFirst(5))] = value }
-                guard let mappings = PairingRequestMessage.mappings(whose) else {
-                    throw DevicePairing.RequestError(description: "the form names no user slot")
-                }
-                subjects = mappings.values.sorted()
-                try await pairing.whose(mappings)
-            case "cancel":
-                await pairing.cancel()
-            default:
-                throw DevicePairing.RequestError(description: "unknown action")
-            }
+            subjects = try await pairing.perform(action, message, caller: session.caller)
         } catch {
-            audit.record(
-                caller: session.caller, method: "POST", route: route, query: nil, subjects: subjects, status: 409)
+            audit.record(caller: session.caller, method: "POST", route: route, query: nil, subjects: [], status: 409)
             let problem = "\(error)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             return Self.redirect("/app/pair?problem=" + problem)
         }

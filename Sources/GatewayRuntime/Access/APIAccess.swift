@@ -26,6 +26,16 @@ package struct APIToken: Sendable {
     /// is given, so what it uploaded stays its own across renewals.
     package var client: String?
 
+    /// The people whose devices this token may say whose they are (a Device or `*` write scope): nil every person,
+    /// empty nobody. Pairing takes nil: it names the person as it pairs.
+    package var assignable: Set<String>? {
+        let writes = scopes.filter { $0.write && ($0.resourceType == "Device" || $0.resourceType == "*") }
+        return writes.contains { $0.subject == nil } ? nil : Set(writes.compactMap(\.subject))
+    }
+
+    /// May pair devices and say whose any device is.
+    package var mayPair: Bool { assignable == nil }
+
     /// What the audit log records instead of the secret: the first 12 hex digits of its SHA-256.
     package var auditID: String {
         if let client { return client }

@@ -16,11 +16,7 @@ package struct PairingClient: Sendable {
         let security = try ListenerSecurity.resolve(
             choice: configuration.api.tls, plainHTTP: configuration.api.plainHTTP, listen: configuration.api.listen,
             host: host, dataDirectory: configuration.dataDirectory)
-        let token = configuration.api.tokens.first { token in
-            token.scopes.contains {
-                $0.write && $0.subject == nil && ($0.resourceType == "Device" || $0.resourceType == "*")
-            }
-        }
+        let token = configuration.api.tokens.first(where: \.mayPair)
         guard token != nil || configuration.api.allowLoopback else {
             throw PairingFailure(
                 description: "the daemon is running and pairs itself, but the configuration has no API token that may "

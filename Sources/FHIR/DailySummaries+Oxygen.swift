@@ -13,7 +13,7 @@ extension DailySummaries {
     /// it, from the day's samples of the person's oximeters only: a night of 1 Hz values is one day's samples, never
     /// the history.
     func oxygenSaturation(_ c: Context) throws -> [Summary] {
-        guard let store = try archive.sampleStore() else { return [] }
+        guard let store = try sampleStore() else { return [] }
         let ids = series(c, .oxygenSaturation, in: store)
         guard !ids.isEmpty else { return [] }
         let day = c.startMicros..<clock.start(of: c.day.adding(days: 1))

@@ -19,12 +19,12 @@ extension DailySummaries {
             }
         }
         let today = clean(
-            try archive.readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bodyWeight)
+            try readings(subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bodyWeight)
         )
         .filter { clock.date(at: $0.micros) == c.day }
         guard let latest = today.max(by: { $0.micros < $1.micros }) else { return [] }
         let target = latest.micros - Self.weekMicros
-        let window = try archive.readings(
+        let window = try readings(
             subject: c.subject, from: target - Self.dayMicros, to: target + Self.dayMicros + 1, kind: .bodyWeight)
         guard
             let reference = clean(window).filter({ $0.unit == latest.unit })

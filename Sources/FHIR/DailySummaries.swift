@@ -80,6 +80,8 @@ public struct DailySummaries: Sendable {
     /// A test person's (the demo's): their summaries are made of test data and are labelled HTEST; a real person's
     /// leave test data out (`ReadingFlags.leftOutOfSummaries`).
     public let testSubject: Bool
+    /// A block of days' readings read at once (`prefetching`); nil: each day asks the archive.
+    public internal(set) var prefetched: PrefetchedReadings?
 
     public init(
         archive: ReadingArchive, clock: LocalClock, windows: DayPartWindows = .standard, testSubject: Bool = false
@@ -197,7 +199,7 @@ public struct DailySummaries: Sendable {
 
     func bloodPressure(_ c: Context) throws -> [Summary] {
         let span = Self.utcSpan(of: c.day)
-        let points = try archive.readings(
+        let points = try readings(
             subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .bloodPressure
         )
         .compactMap(BloodPressurePoint.init(reading:))
@@ -270,7 +272,7 @@ public struct DailySummaries: Sendable {
     /// least 30 clean samples, compared without division), RMSSD an hour of RR intervals at a time (its windows
     /// never span an hour's edge, so nothing changes but the memory each pass holds).
     func heart(_ c: Context) throws -> [Summary] {
-        guard let store = try archive.sampleStore() else { return [] }
+        guard let store = try sampleStore() else { return [] }
         let day = c.startMicros..<clock.start(of: c.day.adding(days: 1))
         var out: [Summary] = []
         let window: Int64 = 300_000_000
@@ -365,7 +367,7 @@ public struct DailySummaries: Sendable {
 
     func glucose(_ c: Context) throws -> [Summary] {
         let span = Self.utcSpan(of: c.day)
-        let readings = try archive.readings(
+        let readings = try self.readings(
             subject: c.subject, from: span.lowerBound, to: span.upperBound, kind: .glucose)
         // One summary per unit: a mean of mg/dL and mmol/L readings together would be meaningless.
         var byUnit: [String: [SummaryPoint]] = [:]

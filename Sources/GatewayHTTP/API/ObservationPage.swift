@@ -125,11 +125,23 @@ package struct ObservationPage {
             }
         }
         guard let first, let last else { return ([], nil) }
-        let summaries = data.dailySummaries(of: subject)
-        let days = summaries.clock.date(at: first)...summaries.clock.date(at: last)
+        let plain = data.dailySummaries(of: subject)
+        let days = plain.clock.date(at: first)...plain.clock.date(at: last)
         var hits: [ObservationHit] = []
         var day = search.descending ? days.upperBound : days.lowerBound
+        // The readings are read a block of days at a time, in the direction of the search (not a query per day and
+        // kind); a block is a month at most, so a first page of a long range costs what its days cost.
+        var summaries = plain
+        var block: ClosedRange<LocalDate>?
         while days.contains(day) {
+            if !(block?.contains(day) ?? false) {
+                let edge = day.adding(days: search.descending ? -30 : 30)
+                let range =
+                    search.descending
+                    ? Swift.max(edge, days.lowerBound)...day : day...Swift.min(edge, days.upperBound)
+                summaries = try plain.prefetching(subject: subject, days: range, kinds: search.summaryKinds)
+                block = range
+            }
             for summary in try summaries.summaries(
                 subject: subject, day: day, kinds: search.summaryKinds, issuedMicros: nowMicros)
             {

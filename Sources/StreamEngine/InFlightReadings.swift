@@ -19,6 +19,9 @@ final class InFlightReadings: Sendable {
     /// Readings of this source nobody confirms that have no outcome yet.
     var notificationsOutstanding: Int { state.withLock { $0.notifications } }
 
+    /// A source is waiting here, for a place or for the last outcome (what a test waits for instead of sleeping).
+    var hasWaiter: Bool { state.withLock { $0.slotWaiter != nil || $0.drainWaiter != nil } }
+
     /// Takes a place, waiting for one when `limit` readings are out; throws the first failure instead.
     /// `notification`: the reading awaits no confirmation (counted in `notificationsOutstanding` until it finishes).
     func reserve(notification: Bool = false) async throws {

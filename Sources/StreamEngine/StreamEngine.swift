@@ -319,6 +319,7 @@ public actor StreamEngine {
         if pending.waiter == .device { lastDeviceWait = .now }
         waiting.append(WaitingReading(pending, completion: completion), waiter: pending.waiter)
         queueGauge.record(waiting.count)
+        wakeDepthWaiters()
         if !flushing {
             flushing = true
             Task { await self.flushLoop() }
@@ -398,6 +399,23 @@ public actor StreamEngine {
     }
 
     public var queueDepth: Int { waiting.count }
+
+    /// Returns once at least `count` readings wait for their batch (at once if they do): what a test or a benchmark
+    /// waits for instead of polling `queueDepth`.
+    public func waitUntilQueued(_ count: Int) async {
+        if waiting.count >= count { return }
+        await withCheckedContinuation { depthWaiters.append((count, $0)) }
+    }
+
+    private var depthWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+    private func wakeDepthWaiters() {
+        guard !depthWaiters.isEmpty else { return }
+        let depth = waiting.count
+        let ready = depthWaiters.filter { $0.count <= depth }
+        depthWaiters.removeAll { $0.count <= depth }
+        for waiter in ready { waiter.continuation.resume() }
+    }
 
     /// Notifications alone may fill a bigger batch than readings waiting for a confirmation: nobody waits for it, and
     /// a hub's hundred straps then share one journal transaction, store commit and ledger line per linger, not one per

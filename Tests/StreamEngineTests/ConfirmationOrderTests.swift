@@ -49,7 +49,7 @@ import TimeSeries
                 SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
             continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
         }
-        for _ in 0..<3_000 where await engine.queueDepth < 12 { try await Task.sleep(for: .milliseconds(10)) }
+        await engine.waitUntilQueued(12)
         try await engine.consume(Self.records(3))
         // The records are stored (in one batch, or one by one when the engine takes each as it arrives: that race is
         // not what this is about), and the notifications still linger, all twelve.

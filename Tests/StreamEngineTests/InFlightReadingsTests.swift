@@ -18,7 +18,7 @@ import Testing
             try await flight.reserve()
             placed.withLock { $0 = true }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        while !flight.hasWaiter { await Task.yield() }
         #expect(!placed.withLock { $0 })  // three are out: the fourth waits
         flight.finished(.success(.quarantined))  // a place frees: the fourth takes it
         try await fourth.value
@@ -53,7 +53,7 @@ import Testing
             try await flight.drain()
             return finished.withLock { $0 }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        while !flight.hasWaiter { await Task.yield() }  // the drain waits for the last outcome
         finished.withLock { $0 = true }
         flight.finished(.success(.quarantined))
         #expect(try await draining.value)

@@ -204,16 +204,34 @@ final class ManualClock: @unchecked Sendable {
 final class CountingLedger: BatchLedger, @unchecked Sendable {
     private let lock = NSLock()
     private var sizes: [Int] = []
+    private var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     var batches: [Int] {
         lock.lock()
         defer { lock.unlock() }
         return sizes
     }
+
+    /// Returns once `count` batches are recorded (a test waits for the engine instead of polling).
+    func waitForBatches(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = lock.withLock { () -> Bool in
+                if sizes.count >= count { return true }
+                waiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
     func record(_ readings: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        sizes.append(readings.count)
-        return sizes.count
+        let (count, ready) = lock.withLock { () -> (Int, [CheckedContinuation<Void, Never>]) in
+            sizes.append(readings.count)
+            let ready = waiters.filter { $0.count <= sizes.count }.map(\.continuation)
+            waiters.removeAll { $0.count <= sizes.count }
+            return (sizes.count, ready)
+        }
+        for continuation in ready { continuation.resume() }
+        return count
     }
     func lastBatch(recorded readings: [LedgerEntry.Item]) -> Int? { nil }
     func recordRetirement(through: Int, cutoffMicros: Int64, recordedMicros: Int64) throws -> Int {
@@ -266,7 +284,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
             continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
         }
         // All twelve wait together (none is stored alone).
-        for _ in 0..<3_000 where await engine.queueDepth < 12 { try await Task.sleep(for: .milliseconds(10)) }
+        await engine.waitUntilQueued(12)
         #expect(await engine.queueDepth == 12 && ledger.batches.isEmpty)
         // A cuff's indication arrives: it is stored at once and alone (its confirmation does not wait for the
         // notifications' work), not after the linger; the notifications go on lingering until their source ends.
@@ -330,7 +348,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
                 SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
             continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
         }
-        for _ in 0..<3_000 where await engine.queueDepth < 40 { try await Task.sleep(for: .milliseconds(10)) }
+        await engine.waitUntilQueued(40)
         #expect(await engine.queueDepth == 40 && ledger.batches.isEmpty)
         continuation.finish()
         try await feeding.value
@@ -355,7 +373,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
                     SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70 + second % 9, rr: [850])
                 continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
             }
-            for _ in 0..<500 where ledger.batches.count <= group { try await Task.sleep(for: .milliseconds(10)) }
+            await ledger.waitForBatches(group + 1)
         }
         continuation.finish()
         try await feeding.value

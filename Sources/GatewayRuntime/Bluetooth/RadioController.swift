@@ -110,7 +110,12 @@ package struct Sighting: Equatable, Sendable {
     }
 
     package var line: String {
-        "\(name ?? "(no name)") — \(profile?.deviceName ?? "health device") — \(device.address) — \(signal)"
+        Self.line(name: name, profile: profile, address: "\(device.address)", signal: signal)
+    }
+
+    /// A device on a list of things found nearby, one line: also how `gatewayd pair` lists what the daemon heard.
+    package static func line(name: String?, profile: HealthProfile?, address: String, signal: String) -> String {
+        "\(name ?? "(no name)") — \(profile?.deviceName ?? "health device") — \(address) — \(signal)"
     }
 }
 
@@ -120,7 +125,6 @@ package enum HealthDeviceScan {
     /// new device and each change of its name or kind; returns the devices in the order first heard.
     package static func run(
         _ management: BluetoothManagement, index: UInt16, seconds: Double,
-        until stop: (@Sendable (Sighting) -> Bool)? = nil,
         heard: @escaping @Sendable (Sighting, _ isNew: Bool) -> Void
     ) async throws -> [Sighting] {
         let events = await management.events()
@@ -139,7 +143,6 @@ package enum HealthDeviceScan {
                     case .deviceFound(let device):
                         guard let sighting = Sighting(device), sighting.connectable else { continue }
                         if let isNew = found.update(sighting) { heard(sighting, isNew) }
-                        if stop?(sighting) == true { return }
                     case .discovering(_, let active) where !active:
                         _ = try? await management.startDiscovery(index: index)
                     default: break

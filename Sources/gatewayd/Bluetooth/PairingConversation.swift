@@ -144,8 +144,9 @@ struct PairingConversation {
     }
 
     static func line(_ device: PairingStatusMessage.Device) -> String {
-        let kind = device.kind.flatMap { id in HealthProfile.all.first { $0.id == id } }?.deviceName ?? "health device"
-        return "\(device.name ?? "(no name)") — \(kind) — \(device.address) — \(device.signal)"
+        Sighting.line(
+            name: device.name, profile: device.kind.flatMap { id in HealthProfile.all.first { $0.id == id } },
+            address: device.address, signal: device.signal)
     }
 
     /// Prints the pairing's new progress lines; returns how many have been printed.

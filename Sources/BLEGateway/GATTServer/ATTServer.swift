@@ -24,8 +24,12 @@ public actor ATTServer {
     public private(set) var mtu = 23
     private var configuration: [UInt16: CCCDValue] = [:]
     private var confirmationWaiter: CheckedContinuation<Bool, Never>?
-    private var indicationInFlight = false
-    private var confirmationArrived = false
+    /// The indication awaiting its confirmation, by number. Cleared when the confirmation is handled — not when the
+    /// sending task resumes later — so an indication a write answers right after can be sent (ATT allows the next one
+    /// once the confirmation arrived; clearing late dropped a CGM control point's second answer now and then).
+    private var indicationInFlight: Int?
+    private var indicationsSent = 0
+    private var lastConfirmed = 0
     private var isClosed = false
     /// Requests answered with an error because they were malformed (for tests and logs).
     public private(set) var malformedRequests = 0
@@ -48,6 +52,7 @@ public actor ATTServer {
             await handle(bytes)
         }
         isClosed = true
+        indicationInFlight = nil
         confirmationWaiter?.resume(returning: false)
         confirmationWaiter = nil
     }
@@ -74,18 +79,19 @@ public actor ATTServer {
     /// Sends an indication and waits for the client's confirmation: true when confirmed, false when the client
     /// had not enabled indications, the link closed, or no confirmation came within the timeout.
     public func indicate(_ valueHandle: UInt16, _ value: [UInt8]) async -> Bool {
-        guard !isClosed, configuration[valueHandle] == .indications, !indicationInFlight else { return false }
-        indicationInFlight = true
-        confirmationArrived = false
-        defer { indicationInFlight = false }
+        guard !isClosed, configuration[valueHandle] == .indications, indicationInFlight == nil else { return false }
+        indicationsSent += 1
+        let number = indicationsSent
+        indicationInFlight = number
         do {
             try await bearer.send(
                 ATTPDU.handleValueIndication(handle: valueHandle, value: Array(value.prefix(mtu - 3))).encoded())
         } catch {
+            if indicationInFlight == number { indicationInFlight = nil }
             return false
         }
         // The confirmation can be handled while this task was suspended in `send`.
-        if confirmationArrived { return true }
+        if lastConfirmed >= number { return true }
         let timeout = indicationTimeout
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
@@ -99,6 +105,7 @@ public actor ATTServer {
     private func confirmationTimedOut() {
         guard let waiter = confirmationWaiter else { return }
         confirmationWaiter = nil
+        indicationInFlight = nil
         logger.notice("no Handle Value Confirmation within the transaction timeout; closing the link")
         waiter.resume(returning: false)
         bearer.close()
@@ -164,11 +171,12 @@ public actor ATTServer {
         case .writeCommand(let handle, let value):
             _ = await write(handle, value, withResponse: false)
         case .handleValueConfirmation:
+            guard let number = indicationInFlight else { break }  // none outstanding: nothing to confirm
+            indicationInFlight = nil
+            lastConfirmed = number
             if let waiter = confirmationWaiter {
                 confirmationWaiter = nil
                 waiter.resume(returning: true)
-            } else if indicationInFlight {
-                confirmationArrived = true
             }
         default:
             let opcode = pdu.opcode

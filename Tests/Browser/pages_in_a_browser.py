@@ -217,8 +217,10 @@ def main():
                  for c in figure.find_elements(By.CSS_SELECTOR, "circle[data-code='8480-6']")]
         stats = fhir_get(base, token, "Observation/$stats?subject=alice&code=http://loinc.org|8480-6"
                          f"&period={period}&statistic=average&interval=P1D")
+        # A day whose readings were all left out (doubtful) has a window with no average: the chart draws no dot
+        # for it (seen just after midnight in Tokyo, when the day's first readings were all doubtful).
         expected = [(p["resource"]["effectivePeriod"]["start"], p["resource"]["component"][0]["valueQuantity"]["value"])
-                    for p in stats.get("parameter", [])]
+                    for p in stats.get("parameter", []) if p.get("resource", {}).get("component")]
         expected = [(start, format_number(value)) for start, value in expected]
         check(bool(shown) and shown == expected, f"alice's chart holds exactly what $stats returns ({len(shown)} days)")
         check(bool(driver.find_elements(By.CSS_SELECTOR, "p.average[data-chart='blood-pressure']")),

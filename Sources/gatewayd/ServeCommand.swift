@@ -86,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
             "gatewayd serve: FHIR API on \(security.scheme)://\(configuration.api.listen)/fhir"
                 + (hub != nil ? " (hub: accepting POST /fhir)" : "")
                 + (security.fingerprint.map { "; TLS certificate SHA-256 \($0)" } ?? ""))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPTransport.makeClient()
         var services: [any Service] = []
         if !configuration.destinations.isEmpty {
             let (sync, _) = try SyncService.open(configuration: configuration)

@@ -45,7 +45,7 @@ struct SyncCommand: AsyncParsableCommand {
             FileHandleOutput.standardError(
                 "gatewayd sync: \(count) refused entr\(count == 1 ? "y" : "ies") of \(retryFailed) queued again")
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPTransport.makeClient()
         let transport = try HTTPTransport(client: client, destinations: configuration.destinations)
         if once {
             for (name, result) in await service.runOnce(transport: transport) {

@@ -23,7 +23,7 @@ import TimeSeries
         var rng = SystemRandomNumberGenerator()
         var acknowledgedUpTo: Int64 = 0  // samples 0..<acknowledgedUpTo were acknowledged
         var next: Int64 = 0
-        for round in 0..<12 {
+        for round in 0..<CrashCampaign.rounds("CrashRecoveryTests", quick: 6, full: 12) {
             let process = Process()
             process.executableURL = Self.gatewaydBinary
             process.arguments = [
@@ -34,8 +34,7 @@ import TimeSeries
             process.standardOutput = pipe
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let delayMicros = UInt32.random(in: 150_000...700_000, using: &rng)
-            usleep(delayMicros)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...700, using: &rng)))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

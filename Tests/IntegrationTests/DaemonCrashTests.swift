@@ -67,7 +67,7 @@ import TimeSeries
         try Self.deviceMixConfiguration(data: dir + "/data", gateway: "{ id: gw-crash, time_zone: Asia/Tokyo }")
             .write(toFile: config, atomically: true, encoding: .utf8)
         var generator = SystemRandomNumberGenerator()
-        let rounds = 6
+        let rounds = CrashCampaign.rounds("DaemonCrashTests", quick: 3, full: 6)
         for round in 0...rounds {
             try await Self.run(
                 config: config, for: .milliseconds(Int.random(in: 700...2_500, using: &generator)),

@@ -13,9 +13,12 @@ import Testing
 /// once; every meter's RACP cursor is at or behind its last durable record; at the end the ledger verifies and the
 /// outbox of a PHR that was down throughout holds every stored reading's Observations exactly once.
 ///
-/// 10 rounds in `scripts/test` (about half a minute); `GATEWAYD_CRASH_ROUNDS=100` for the full campaign.
+/// 3 rounds in `swift test`, 10 in `scripts/test`'s full crash campaign (about half a minute);
+/// `GATEWAYD_CRASH_ROUNDS=100` for a long one.
 @Suite(.serialized) struct FleetCrashTests {
-    static let rounds = ProcessInfo.processInfo.environment["GATEWAYD_CRASH_ROUNDS"].flatMap(Int.init) ?? 10
+    static let rounds =
+        ProcessInfo.processInfo.environment["GATEWAYD_CRASH_ROUNDS"].flatMap(Int.init)
+        ?? CrashCampaign.rounds("FleetCrashTests", quick: 3, full: 10)
 
     /// `count` devices in configuration order: 60 % straps, 25 % two-user cuffs holding readings, the rest meters
     /// holding records; `number` as the configuration gives it (its position), which the device keys follow.

@@ -58,7 +58,7 @@ import TimeSeries
         defer { for server in servers { server.stop() } }
         var generator = SystemRandomNumberGenerator()
         var seed: UInt64 = 1
-        let rounds = 100
+        let rounds = CrashCampaign.rounds("PipelineCrashTests", quick: 25, full: 100)
         for round in 0...rounds {
             for cuff in cuffs {
                 seed += 1

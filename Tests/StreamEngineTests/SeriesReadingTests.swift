@@ -172,7 +172,8 @@ import TimeSeries
         let ledger = try Ledger(directory: directory + "/ledger")
         let pipeline = try await TestPipeline.make(ledger: LedgerRecorder(ledger: ledger), directory: directory)
         defer { pipeline.close() }
-        let devices = ["00-1B-C5-00-00-00-00-01", "00-1B-C5-00-00-00-00-02", "00-1B-C5-00-00-00-00-03"]
+        // Two straps interleave as a hub's do; a third would add time, not a case.
+        let devices = ["00-1B-C5-00-00-00-00-01", "00-1B-C5-00-00-00-00-02"]
         var all: [Reading] = []
         var batches: [[Reading]] = []
         for minute in 0..<150 {

@@ -128,7 +128,7 @@ package struct GatewayDaemon {
         services.append(
             SummaryFlushService(
                 engine: pipeline.engine, intervalSeconds: Double(GatewayPipeline.summaryCoalesceMicros) / 1_000_000))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPTransport.makeClient()
         var outbox: Outbox?
         if !configuration.destinations.isEmpty {
             let (sync, opened) = try SyncService.open(configuration: configuration)

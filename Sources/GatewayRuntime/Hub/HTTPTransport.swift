@@ -14,6 +14,16 @@ package struct HTTPTransport: FHIRTransport {
     /// TLS trusting a destination's `ca_file`, by the host and port of its base and token URLs.
     private var trust: [String: TLSConfiguration] = [:]
 
+    /// The sync client's HTTP client. It does not retry a refused connection itself: the outbox has its own backoff
+    /// (each destination's `retry`), and AsyncHTTPClient's would hold every pass against a down upstream for its whole
+    /// connect timeout (10 s) before saying "unreachable". A host that does not answer at all fails after 5 s.
+    package static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
     package init(client: HTTPClient, destinations: [SyncDestination] = []) throws {
         self.client = client
         for destination in destinations {

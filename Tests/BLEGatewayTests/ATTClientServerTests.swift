@@ -3,17 +3,35 @@ import Testing
 
 @testable import BLEGateway
 
-/// A small application behind the test server: values by handle, optional slowness, recorded writes.
+/// A small application behind the test server: values by handle, a slow device's reads (held until the test lets
+/// them go, so nothing waits for time), recorded writes.
 actor RecordingHandler: GATTServerHandler {
     var values: [UInt16: [UInt8]] = [:]
-    var readDelay: Duration?
+    var holdsReads = false
+    private var heldReads: [CheckedContinuation<Void, Never>] = []
+    /// How many reads are held, each time one more is.
+    nonisolated let heldReadCounts: AsyncStream<Int>
+    private let heldReadCount: AsyncStream<Int>.Continuation
     var writes: [(handle: UInt16, value: [UInt8], withResponse: Bool)] = []
 
+    init() { (heldReadCounts, heldReadCount) = AsyncStream.makeStream() }
+
     func set(_ handle: UInt16, _ value: [UInt8]) { values[handle] = value }
-    func setDelay(_ delay: Duration?) { readDelay = delay }
+    /// From now on every read waits for `releaseReads()`.
+    func holdReads() { holdsReads = true }
+    func releaseReads() {
+        let held = heldReads
+        heldReads.removeAll()
+        for read in held { read.resume() }
+    }
 
     func readValue(handle: UInt16) async -> Result<[UInt8], ATTErrorCode> {
-        if let readDelay { try? await Task.sleep(for: readDelay) }
+        if holdsReads {
+            await withCheckedContinuation {
+                heldReads.append($0)
+                heldReadCount.yield(heldReads.count)
+            }
+        }
         return values[handle].map { .success($0) } ?? .failure(.unlikelyError)
     }
 
@@ -143,9 +161,18 @@ struct TestPeripheral {
 
     @Test func concurrentRequestsAreSerialisedOneAtATime() async throws {
         let peripheral = try await TestPeripheral.make()
-        await peripheral.handler.setDelay(.milliseconds(20))
+        let handler = peripheral.handler
+        await handler.holdReads()
         let client = peripheral.client
         let handle = peripheral.longName.value
+        // The device answers each request (a read, then its blobs) only when let go: the others wait at the client.
+        let device = Task {
+            for await held in handler.heldReadCounts {
+                #expect(held == 1, "the client sent a request while one was outstanding")
+                await handler.releaseReads()
+            }
+        }
+        defer { device.cancel() }
         try await withThrowingTaskGroup(of: [UInt8].self) { group in
             for _ in 0..<8 { group.addTask { try await client.read(handle: handle) } }
             for try await value in group { #expect(value.count == 66) }
@@ -184,8 +211,10 @@ struct TestPeripheral {
             return
         }
         #expect(indication.value == [0x00, 1, 2, 3, 4, 5, 6])
-        // Not confirmed until acknowledged: the server is still waiting.
-        try await Task.sleep(for: .milliseconds(100))
+        // Not confirmed until acknowledged: the server is still waiting. A read after the event proves it without
+        // waiting for time: the server handles PDUs in order, so a confirmation sent before it would be handled first.
+        _ = try await peripheral.client.read(handle: try #require(bpm.cccdHandle))
+        #expect(await peripheral.server.awaitsConfirmation)
         #expect(await peripheral.server.isSubscribed(bpm.valueHandle, for: .indications))
         try await indication.acknowledgeDurable()
         #expect(await confirmed.value == true)
@@ -246,7 +275,9 @@ struct TestPeripheral {
             Issue.record("expected a held indication")
             return
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // Still held: a read answered after the event means no confirmation went before it (PDUs are handled in order).
+        _ = try await setup.read(handle: try #require(bpm.cccd))
+        #expect(await server.awaitsConfirmation)
         #expect(await server.isSubscribed(bpm.value, for: .indications))
         try await indication.acknowledgeDurable()
         #expect(await confirmed.value == true)
@@ -275,7 +306,7 @@ struct TestPeripheral {
     @Test func aSlowDeviceTimesOutTheTransactionAndPoisonsTheBearer() async throws {
         let options = GATTClientOptions(transactionTimeout: .milliseconds(200))
         let peripheral = try await TestPeripheral.make(options: options)
-        await peripheral.handler.setDelay(.seconds(2))
+        await peripheral.handler.holdReads()  // a device that never answers
         await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) {
             try await peripheral.client.read(handle: peripheral.longName.value)
         }
@@ -283,6 +314,7 @@ struct TestPeripheral {
         await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) {
             try await peripheral.client.read(handle: peripheral.custom.value)
         }
+        await peripheral.handler.releaseReads()
     }
 
     @Test func serverAnswersUnknownAndMalformedRequestsAndIgnoresUnknownCommands() async throws {

@@ -17,8 +17,7 @@ import Testing
             channel.finish()
         }
         // Sends 0 and 1 return (within capacity); sending 2 waits until something is read.
-        try await waitUntil { sent.withLock { $0 } == 2 }
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntil { channel.waitingProducers == 1 }
         #expect(sent.withLock { $0 } == 2, "the producer ran past the channel's capacity")
         var received: [Int] = []
         for try await value in channel { received.append(value) }
@@ -85,8 +84,9 @@ import Testing
             let pending = try #require(try await iterator.next())
             await pending.acknowledge()
         }
-        try await waitUntil { await cursor.unacknowledged >= 2 || taken.withLock { $0 } >= 6 }
-        try await Task.sleep(for: .milliseconds(100))
+        // The chain stands still once both stages wait for room: the collector to hand over a reading, the session an
+        // event. Neither can move on until something is taken, so what they took is final.
+        try await waitUntil { readings.waitingProducers == 1 && events.waitingProducers == 1 }
         // The collector holds at most its capacity and one in hand; the session its events' capacity and one in hand.
         let collectorBound = 2 + ReadingCollector.readingCapacity + 1
         #expect(taken.withLock { $0 } <= collectorBound)
@@ -103,14 +103,7 @@ import Testing
     }
 }
 
-/// Polls `condition` every few milliseconds for up to two seconds.
+/// Waits until `condition` holds (`eventually`), recording an issue if it never does.
 func waitUntil(_ condition: @Sendable () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(2)
-    while !(await condition()) {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("condition not met within 2 s")
-            return
-        }
-        try await Task.sleep(for: .milliseconds(2))
-    }
+    if !(await eventually(20, condition)) { Issue.record("condition not met within 20 s") }
 }

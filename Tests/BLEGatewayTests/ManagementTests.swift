@@ -85,7 +85,6 @@ actor Collected<T: Sendable> {
     func append(_ value: T) { values.append(value) }
 }
 
-/// Polls `condition` until it holds or `seconds` pass.
 /// Polls until `condition` holds. The deadline only matters when it never does: it is long, because the whole suite
 /// (daemons started by the integration tests among them) shares two cores and a busy moment can take seconds.
 func eventually(_ seconds: Double = 20, _ condition: @Sendable () async -> Bool) async -> Bool {

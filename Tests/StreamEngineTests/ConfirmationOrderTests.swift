@@ -125,19 +125,29 @@ import TimeSeries
 
 /// A ledger that, before recording a batch, waits (up to 5 s) until every reading recorded so far and the batch's own
 /// have been confirmed to their device, and notes whether they were.
-final class ConfirmationWatchingLedger: BatchLedger, Sendable {
-    let confirmed = Mutex(0)
+final class ConfirmationWatchingLedger: BatchLedger, @unchecked Sendable {
+    /// Confirmations so far, guarded by `confirmation` (a condition: `record` waits on it, `confirm` signals it).
+    private var confirmedCount = 0
+    private let confirmation = NSCondition()
     let recorded = Mutex(0)
     let confirmedFirst = Mutex(true)
 
     /// A device heard its confirmation.
-    func confirm() { confirmed.withLock { $0 += 1 } }
+    func confirm() {
+        confirmation.lock()
+        confirmedCount += 1
+        confirmation.broadcast()
+        confirmation.unlock()
+    }
 
     func record(_ items: [LedgerEntry.Item], recordedMicros: Int64) throws -> Int {
         let wanted = recorded.withLock { $0 } + items.count
         let deadline = Date().addingTimeInterval(5)
-        while confirmed.withLock({ $0 }) < wanted, Date() < deadline { usleep(1_000) }
-        if confirmed.withLock({ $0 }) < wanted { confirmedFirst.withLock { $0 = false } }
+        confirmation.lock()
+        while confirmedCount < wanted, confirmation.wait(until: deadline) {}
+        let confirmedInTime = confirmedCount >= wanted
+        confirmation.unlock()
+        if !confirmedInTime { confirmedFirst.withLock { $0 = false } }
         return recorded.withLock { count in
             count += items.count
             return count

@@ -57,6 +57,9 @@ public actor ATTServer {
         confirmationWaiter = nil
     }
 
+    /// An indication was sent and its confirmation has not been handled yet.
+    public var awaitsConfirmation: Bool { indicationInFlight != nil }
+
     public func isSubscribed(_ valueHandle: UInt16, for kind: CCCDValue) -> Bool { configuration[valueHandle] == kind }
 
     /// Replaces the attribute table while connected (a firmware update added a service or a characteristic); the

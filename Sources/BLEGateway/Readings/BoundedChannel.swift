@@ -39,6 +39,9 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         state = Mutex(initial)
     }
 
+    /// How many producers wait for room: the stages back-pressure holds right now (tests wait for it instead of time).
+    package var waitingProducers: Int { state.withLock { $0.producers.count } }
+
     /// Runs once when the consumer goes away before the stream finished (e.g. to cancel the producing task).
     public func onTermination(_ action: @escaping @Sendable () -> Void) {
         let runNow = state.withLock { state -> Bool in

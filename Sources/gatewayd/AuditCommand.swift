@@ -65,7 +65,7 @@ struct AuditCommand: ParsableCommand {
         defer { try? handle.close() }
 
         var rows: [[String]] = [["time", "kind", "status", "who", "subjects", "request"]]
-        var tally = Tally()
+        var tally = AuditTally()
         try AuditLines.forEach(in: handle) { number, line in
             guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { return }
             let entry: AuditEntry
@@ -93,7 +93,7 @@ struct AuditCommand: ParsableCommand {
         }
     }
 
-    /// Table.aligned right-aligns every column after the first; names and routes read better left-aligned, so
+    /// TextTable.aligned right-aligns every column after the first; names and routes read better left-aligned, so
     /// those cells are padded to their column's width first (and the lines' trailing spaces dropped).
     static func render(_ rows: [[String]]) -> String {
         var padded = rows
@@ -103,125 +103,7 @@ struct AuditCommand: ParsableCommand {
                 padded[row][column] += String(repeating: " ", count: width - padded[row][column].count)
             }
         }
-        return Table.aligned(padded).split(separator: "\n", omittingEmptySubsequences: false)
+        return TextTable.aligned(padded).split(separator: "\n", omittingEmptySubsequences: false)
             .map { line in String(line.reversed().drop { $0 == " " }.reversed()) }.joined(separator: "\n")
-    }
-
-    /// The summary line: reads and how many were refused, and shares when there are any.
-    struct Tally {
-        var reads = 0
-        var refused = 0
-        var shares = 0
-        var failedShares = 0
-        var malformed = 0
-
-        mutating func add(_ entry: AuditEntry) {
-            let ok = (200..<300).contains(entry.status)
-            switch entry.kind {
-            case .read:
-                reads += 1
-                if !ok { refused += 1 }
-            case .share:
-                shares += 1
-                if !ok { failedShares += 1 }
-            }
-        }
-
-        var summary: String {
-            var text = "\(reads) read\(reads == 1 ? "" : "s"), \(refused) refused"
-            if shares > 0 { text += "; \(shares) share\(shares == 1 ? "" : "s"), \(failedShares) failed" }
-            if malformed > 0 { text += "; \(malformed) malformed line\(malformed == 1 ? "" : "s") skipped" }
-            return text
-        }
-    }
-}
-
-/// One line of DATA/audit.jsonl as `AuditLog` writes it.
-struct AuditEntry: Sendable {
-    enum Kind: String, Sendable { case read, share }
-
-    var kind: Kind
-    var time: String
-    var micros: Int64
-    var subjects: [String]
-    var status: Int
-    /// read: the token's audit id ("tok-…", "none", "loopback"); share: the destination's name.
-    var who: String
-    /// read: METHOD route?query; share: "N resources" and the detail.
-    var request: String
-
-    struct Malformed: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func parse(_ line: [UInt8]) throws(Malformed) -> AuditEntry {
-        let object: [String: Any]
-        do {
-            guard let parsed = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                throw Malformed(description: "not a JSON object")
-            }
-            object = parsed
-        } catch let error as Malformed {
-            throw error
-        } catch {
-            throw Malformed(description: "not JSON")
-        }
-        func string(_ key: String) throws(Malformed) -> String {
-            guard let value = object[key] as? String else { throw Malformed(description: "no '\(key)' string") }
-            return value
-        }
-        let kindText = (object["kind"] as? String) ?? "read"
-        guard let kind = Kind(rawValue: kindText) else { throw Malformed(description: "unknown kind '\(kindText)'") }
-        let time = try string("time")
-        guard let range = DateText.dateTime(time) else {
-            throw Malformed(description: "'time' \(time) is not an RFC 3339 time")
-        }
-        guard let subjects = object["subjects"] as? [String] else {
-            throw Malformed(description: "no 'subjects' list of strings")
-        }
-        guard let status = object["status"] as? Int else { throw Malformed(description: "no 'status' number") }
-        switch kind {
-        case .read:
-            let query = (object["query"] as? String).map { "?" + $0 } ?? ""
-            return AuditEntry(
-                kind: kind, time: time, micros: range.start, subjects: subjects, status: status,
-                who: try string("token"),
-                request: try string("method") + " " + (try string("route")) + query)
-        case .share:
-            let count = object["resources"] as? Int ?? 0
-            let detail = (object["detail"] as? String).map { ": " + $0 } ?? ""
-            return AuditEntry(
-                kind: kind, time: time, micros: range.start, subjects: subjects, status: status,
-                who: try string("destination"), request: "\(count) resource\(count == 1 ? "" : "s") shared" + detail)
-        }
-    }
-
-    func row(zone: TimeZone) -> [String] {
-        [
-            TimeFormat.iso8601(micros, timeZone: zone), kind.rawValue, String(status), who,
-            subjects.isEmpty ? "-" : subjects.joined(separator: ","), request,
-        ]
-    }
-}
-
-/// Reads a file line by line in bounded memory (an audit log grows for years).
-enum AuditLines {
-    static func forEach(in handle: FileHandle, _ body: (_ number: Int, _ line: [UInt8]) throws -> Void) throws {
-        var pending: [UInt8] = []
-        var number = 0
-        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
-            pending += chunk
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                number += 1
-                try body(number, Array(pending[start..<newline]))
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-        }
-        if !pending.isEmpty {
-            number += 1
-            try body(number, pending)
-        }
     }
 }

@@ -81,6 +81,6 @@ struct DevicesCommand: AsyncParsableCommand {
                 mapping.deviceKey, "(not seen yet)", mapping.userID.map(String.init) ?? "-", mapping.subject, "-", "-",
             ])
         }
-        print(rows.count > 1 ? Table.aligned(rows) : "no devices and no mappings yet")
+        print(rows.count > 1 ? TextTable.aligned(rows) : "no devices and no mappings yet")
     }
 }

@@ -58,7 +58,7 @@ struct QueryCommand: AsyncParsableCommand {
             let result = try store.windows(
                 WindowQuery(series: id, range: range, widthMicros: window.micros, timeZone: zone, excludeFlags: mask))
             print("== \(key.device) (\(zone.identifier))")
-            print(Table.render(result, timeZone: zone))
+            print(TextTable.windows(result, timeZone: zone))
             print(
                 "\(result.windows.count) windows; \(result.excludedTotal) doubtful readings \(includeDoubtful ? "included" : "excluded")"
             )

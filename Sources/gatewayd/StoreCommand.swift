@@ -135,7 +135,7 @@ struct StoreQuery: AsyncParsableCommand {
         let range = (from?.micros ?? Int64.min / 4)..<(to?.micros ?? Int64.max / 4)
         let result = try db.windows(
             WindowQuery(series: id, range: range, widthMicros: window.micros, timeZone: zone, excludeFlags: mask))
-        print(Table.render(result, timeZone: zone))
+        print(TextTable.windows(result, timeZone: zone))
         print(
             "\(result.windows.count) windows; excluded \(result.excludedTotal) flagged samples; "
                 + "\(result.plan.chunksFromStatistics) chunks from statistics, \(result.plan.chunksDecoded) decoded, "

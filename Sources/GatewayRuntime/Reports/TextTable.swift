@@ -1,10 +1,10 @@
 import Foundation
-import GatewayRuntime
 import TimeSeries
 
-/// Renders window results as an aligned text table.
-enum Table {
-    static func render(_ result: WindowResult, timeZone: TimeZone) -> String {
+/// Aligned text tables: what the commands print (status, audit, store queries).
+package enum TextTable {
+    /// Window results, one row per window.
+    package static func windows(_ result: WindowResult, timeZone: TimeZone) -> String {
         var rows: [[String]] = [["window start", "count", "excluded", "min", "max", "mean", "stddev", "first", "last"]]
         for w in result.windows {
             let a = w.aggregate
@@ -20,7 +20,7 @@ enum Table {
     }
 
     /// Rows of cells as aligned text: the first column left-aligned, the others right-aligned.
-    static func aligned(_ rows: [[String]]) -> String {
+    package static func aligned(_ rows: [[String]]) -> String {
         guard let header = rows.first else { return "" }
         let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
@@ -30,28 +30,5 @@ enum Table {
                     : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n")
-    }
-}
-
-/// Progress on a terminal, silence in a pipe.
-struct Progress {
-    let total: Int
-    let label: String
-    let enabled = isatty(STDERR_FILENO) != 0
-
-    init(total: Int, label: String) {
-        self.total = total
-        self.label = label
-    }
-
-    func update(_ done: Int) {
-        guard enabled, total > 0 else { return }
-        let percent = done * 100 / total
-        FileHandle.standardError.write(Data("\r\(label) \(done)/\(total) (\(percent)%)".utf8))
-    }
-
-    func finish() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
     }
 }

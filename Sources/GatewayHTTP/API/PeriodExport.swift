@@ -1,0 +1,118 @@
+import FHIR
+import Foundation
+import GatewayRuntime
+import Provenance
+import StreamEngine
+
+/// One person's readings and summaries for a period as a FHIR Bundle (type collection): her Observations, one
+/// Provenance per ledger batch they were accepted in, her Devices, the newest version of each window statistic and the
+/// daily clinical summaries of each local day — with her Patient and this gateway, so every reference resolves inside
+/// the file (`gatewayd export`: a doctor's visit, or moving to another system).
+package struct PeriodExport {
+    package var dir: String
+    package var subject: String
+    /// The period, UTC microseconds, end exclusive.
+    package var start: Int64
+    package var end: Int64
+    package var zone: TimeZone
+    package var gatewayID: String
+    package var testSubject: Bool
+
+    package init(
+        dir: String, subject: String, start: Int64, end: Int64, zone: TimeZone, gatewayID: String, testSubject: Bool
+    ) {
+        self.dir = dir
+        self.subject = subject
+        self.start = start
+        self.end = end
+        self.zone = zone
+        self.gatewayID = gatewayID
+        self.testSubject = testSubject
+    }
+
+    /// The Bundle and how many resources it holds; `progress(done, total)` follows the readings' Observations.
+    package func bundle(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (
+        bundle: FHIRJSON, resources: Int
+    ) {
+        let subject = self.subject
+        let zone = self.zone
+        let testSubject = self.testSubject
+        let gatewayID = self.gatewayID
+        let dir = self.dir
+        let (start, end) = (self.start, self.end)
+        let data = try APIData(
+            directory: dir, gateway: GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current))
+        let readings = try data.readings(subjects: [subject], from: start, to: end)
+        var resources: [FHIRResource] = []
+        for (index, reading) in readings.enumerated() {
+            resources += data.observations(of: [reading]).map(\.resource)
+            if index % 200 == 0 { progress(index, readings.count) }
+        }
+        progress(readings.count, readings.count)
+        // One Provenance per ledger batch the readings were accepted in, naming its entry and signature.
+        let ledgerPath = dir + "/ledger/" + Ledger.fileName
+        var batches: [(sequence: Int?, readings: [Reading])] = []
+        for reading in readings {
+            let sequence = try data.archive.ledgerSequence(of: reading)
+            if let index = batches.firstIndex(where: { $0.sequence == sequence }) {
+                batches[index].readings.append(reading)
+            } else {
+                batches.append((sequence, [reading]))
+            }
+        }
+        for batch in batches {
+            let entry = batch.sequence.flatMap { LedgerLookup.entry(sequence: $0, inFile: ledgerPath) }
+            if let provenance = ProvenanceMapper.provenance(
+                batch: batch.readings, ledgerEntry: entry,
+                recordedMicros: entry?.recordedMicros ?? DateText.micros(Date()),
+                gatewayDeviceID: data.gatewayDeviceID)
+            {
+                resources.append(provenance)
+            }
+        }
+        resources += try data.devices(subjects: [subject])
+        // The newest version of every window of the subject inside the period.
+        var newest: [String: SummaryRevisionRecord] = [:]
+        var position: Int64 = 0
+        while true {
+            let batch = try data.archive.summaryRevisions(after: position, limit: 2000)
+            guard let last = batch.last else { break }
+            position = last.sequence
+            for record in batch
+            where record.revision.series.subject == subject
+                && record.revision.startMicros >= start && record.revision.endMicros <= end
+            {
+                let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
+                if (newest[key]?.revision.version ?? 0) < record.revision.version { newest[key] = record }
+            }
+        }
+        resources += newest.keys.sorted().compactMap { key in
+            newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone, testData: testSubject) }
+        }
+        // The daily clinical summaries of each local day of the period (home BP morning and evening, resting HR,
+        // RMSSD, glucose by meal), as the API and sync give them.
+        let daily = DailySummaries(archive: data.archive, clock: LocalClock(zone), testSubject: testSubject)
+        let now = DateText.micros(Date())
+        var day = daily.clock.date(at: start)
+        let lastDay = daily.clock.date(at: end - 1)
+        while day <= lastDay {
+            resources += try daily.summaries(subject: subject, day: day, issuedMicros: now).map(\.resource)
+            day = day.adding(days: 1)
+        }
+        // The person and this gateway travel with their readings, so every reference resolves inside the file.
+        let gateway = GatewayRecord(id: gatewayID, softwareVersion: GatewayVersion.current)
+        resources.insert(DeviceMapper.phgDevice(gateway: gateway, info: data.gatewayInfo), at: 0)
+        resources.insert(
+            PatientMapper.patient(PatientRecord(subject: subject, test: testSubject), gatewayID: gatewayID), at: 0)
+        let bundle = FHIRJSON.obj([
+            "resourceType": "Bundle",
+            "type": "collection",
+            "timestamp": .string(FHIRTime.instant(utcMicros: DateText.micros(Date()))),
+            "entry": .array(
+                TransactionBundle.resolvedEntries(resources).map {
+                    .obj(["fullUrl": .string($0.fullUrl), "resource": $0.json])
+                }),
+        ])
+        return (bundle, resources.count)
+    }
+}

@@ -114,6 +114,14 @@ public struct GatewayKey: Sendable {
     }
 
     /// Writes the public key (64 hex digits and a newline, mode 0644) for auditors who verify elsewhere.
+    /// The key at `path` (made on first use) with its public half beside it (PATH.pub), which `gatewayd verify
+    /// --public-key` and a downstream that checks the ledger's signatures read.
+    public static func loadOrCreatePublishing(at path: String) throws(GatewayKeyError) -> GatewayKey {
+        let key = try loadOrCreate(at: path)
+        if !FileManager.default.fileExists(atPath: path + ".pub") { try key.writePublicKey(to: path + ".pub") }
+        return key
+    }
+
     public func writePublicKey(to path: String) throws(GatewayKeyError) {
         do {
             let file = try LedgerFileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)

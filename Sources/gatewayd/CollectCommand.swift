@@ -52,15 +52,8 @@ struct CollectCommand: AsyncParsableCommand {
     func run() async throws {
         let zone = tz.zone
         let parsedMappings = try mappings.map(SubjectMappingArgument.parse)
-        // The public half goes beside the key (KEY.pub), for `gatewayd verify --public-key`.
         let signingKey = try key.map { path in
-            do {
-                let loaded = try GatewayKey.loadOrCreate(at: path)
-                if !FileManager.default.fileExists(atPath: path + ".pub") {
-                    try loaded.writePublicKey(to: path + ".pub")
-                }
-                return loaded
-            } catch {
+            do { return try GatewayKey.loadOrCreatePublishing(at: path) } catch {
                 throw ValidationError("--key \(path): \(error)")
             }
         }

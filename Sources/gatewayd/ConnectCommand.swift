@@ -101,7 +101,7 @@ struct ConnectCommand: AsyncParsableCommand {
         do {
             for try await event in stream {
                 if brief {
-                    if let line = Self.briefLine(event) { FileHandleOutput.standardOutput(line) }
+                    if let line = event.briefLine { FileHandleOutput.standardOutput(line) }
                 } else {
                     FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
                 }
@@ -124,25 +124,6 @@ struct ConnectCommand: AsyncParsableCommand {
         } catch {
             FileHandleOutput.standardError("gatewayd connect: \(error)")
             throw ExitCode(1)
-        }
-    }
-
-    static func briefLine(_ event: ProfileEvent) -> String? {
-        switch event {
-        case .identity(let identity):
-            return
-                "device: \(identity.manufacturerName ?? "?") \(identity.modelNumber ?? "?") serial \(identity.serialNumber ?? "?")"
-                + (identity.systemID.map { ", System ID \($0.eui64Text)" } ?? "")
-        case .clock(let clock):
-            return
-                "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
-        case .measurement(let received): return "reading: \(received.measurement.summary)"
-        case .malformed(let payload):
-            return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"
-        case .storedRecordCount(let count): return "meter holds \(count) record(s) from the cursor on"
-        case .transferComplete(let transfer):
-            return "transfer complete: \(transfer.delivered) record(s), \(transfer.responseCode.specName)"
-        default: return nil
         }
     }
 }

@@ -27,9 +27,7 @@ struct DevicesCommand: AsyncParsableCommand {
     var forget: [String] = []
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
-            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
-        }
+        try NoGatewayData.check(dir)
         let archive = try ReadingArchive(path: dir + "/engine.sqlite")
         if !map.isEmpty {
             // Through the engine, so quarantined readings are released into the store and ledger.

@@ -49,9 +49,7 @@ struct ExportCommand: ParsableCommand {
         guard let end = DateText.range(to, zone: zone), start.start < end.end else {
             throw ValidationError("--to '\(to)': expected YYYY-MM-DD or RFC 3339, not before --from")
         }
-        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
-            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
-        }
+        try NoGatewayData.check(dir)
         // A long export shows how far it got on a terminal, and nothing in a pipe.
         var progress: Progress?
         let (bundle, resourceCount) = try PeriodExport(

@@ -1,15 +1,7 @@
 import ArgumentParser
-import AsyncHTTPClient
-import FHIR
 import Foundation
 import GatewayHTTP
 import GatewayRuntime
-import Hummingbird
-import Logging
-import Provenance
-import ServiceLifecycle
-import StreamEngine
-import TimeSeries
 
 /// `gatewayd serve`: the local read-only FHIR API over the data directory's archive.
 struct ServeCommand: AsyncParsableCommand {
@@ -62,47 +54,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try resolvedConfiguration()
-        let dir = configuration.dataDirectory
-        let (host, port, security) = try configuration.apiListener()
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
             throw ValidationError(
                 "--token: give at least one token (or --allow-loopback), or nothing could ever be read")
         }
-        if configuration.api.hub {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: dir + "/engine.sqlite") {
-                _ = try ReadingArchive(path: dir + "/engine.sqlite")
-            }
-        }
-        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
-            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
-        }
-        var api = try FHIRAPI.make(configuration)
-        api.scheme = security.scheme
-        let hub = api.hub
-        var logger = Logger(label: "gatewayd.serve")
-        logger.logLevel = .notice
-        FileHandleOutput.standardError(
-            "gatewayd serve: FHIR API on \(security.scheme)://\(configuration.api.listen)/fhir"
-                + (hub != nil ? " (hub: accepting POST /fhir)" : "")
-                + (security.fingerprint.map { "; TLS certificate SHA-256 \($0)" } ?? ""))
-        let client = HTTPTransport.makeClient()
-        var services: [any Service] = []
-        if !configuration.destinations.isEmpty {
-            let (sync, _) = try SyncService.open(configuration: configuration)
-            services.append(
-                SyncWorkerService(
-                    sync: sync, transport: try HTTPTransport(client: client, destinations: configuration.destinations)))
-            FileHandleOutput.standardError(
-                "gatewayd serve: syncing to \(configuration.destinations.map(\.name).joined(separator: ", "))")
-        }
-        // The pages too, reading only: a running daemon holds the store (and says whose waiting readings are).
-        let pages = Pages(configuration: configuration, api: api, engine: nil, secure: security.scheme == "https")
-        let application = try APIServer.application(
-            api: api, host: host, port: port, security: security, logger: logger, metrics: GatewayDaemon.registry,
-            routes: { pages.install(on: $0) }, services: services)
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-        try? await client.shutdown()
+        try await ReadOnlyServer.run(configuration) { FileHandleOutput.standardError("gatewayd serve: " + $0) }
     }
 
     /// The configuration file, or one made of the command-line options.
@@ -121,10 +77,5 @@ struct ServeCommand: AsyncParsableCommand {
             do { return try APIToken.parse(text) } catch { throw ValidationError("--token: \(error)") }
         }
         return configuration
-    }
-
-    /// "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
-    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-        do { return try ListenAddress.parse(text) } catch { throw ValidationError("\(error)") }
     }
 }

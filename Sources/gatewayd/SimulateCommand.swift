@@ -100,23 +100,10 @@ struct SimulateCommand: AsyncParsableCommand {
         defer { listener.close() }
         FileHandleOutput.standardError("simulated \(profile.deviceName) listening on \(listen)")
         repeat {
-            let bearer = try await Self.accept(listener)
+            let bearer = try await listener.nextConnection()
             FileHandleOutput.standardError("connection accepted")
             await peripheral.serve(bearer)
             FileHandleOutput.standardError("connection closed")
         } while !once
-    }
-
-    /// `accept` blocks, so it runs off the cooperative pool.
-    static func accept(_ listener: UnixSeqPacket.Listener) async throws -> SeqPacketBearer {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                do {
-                    continuation.resume(returning: try listener.accept())
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
     }
 }

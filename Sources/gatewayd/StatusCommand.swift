@@ -18,9 +18,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let zone = tz.zone
         let (dir, configuration) = try location.resolve()
-        guard FileManager.default.fileExists(atPath: dir + "/engine.sqlite") else {
-            throw ValidationError("--dir \(dir): no gateway data here (missing engine.sqlite)")
-        }
+        try NoGatewayData.check(dir)
         for line in try GatewayStatusReport(dir: dir, configuration: configuration, zone: zone).lines() {
             print(line)
         }

@@ -16,19 +16,8 @@ struct StoreGenerate: AsyncParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 42
 
     func run() async throws {
-        var rng = SplitMix64(seed: seed)
-        var lines = ["ts_ms,bpm,flags"]
-        lines.reserveCapacity(count + 1)
-        var t = start.micros / 1_000
-        var bpm: Int64 = 72
-        for _ in 0..<count {
-            let flags = rng.next() % 500 == 0 ? 1 : 0
-            lines.append("\(t),\(bpm),\(flags)")
-            t += 1_000 + Int64(rng.next() % 9) - 4
-            let step = Int64(rng.next() % 5) - 2
-            bpm = min(150, max(50, bpm + (abs(step) == 2 && rng.next() % 2 == 0 ? 0 : step)))
-        }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: output, atomically: true, encoding: .utf8)
+        try SyntheticHeartRate.csv(count: count, startMillis: start.micros / 1_000, seed: seed).write(
+            toFile: output, atomically: true, encoding: .utf8)
         print("wrote \(count) samples to \(output)")
     }
 }

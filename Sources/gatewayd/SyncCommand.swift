@@ -32,10 +32,7 @@ struct SyncCommand: AsyncParsableCommand {
         guard !configuration.destinations.isEmpty else {
             throw ValidationError("\(config): no sync destinations are configured")
         }
-        guard FileManager.default.fileExists(atPath: configuration.dataDirectory + "/engine.sqlite") else {
-            throw ValidationError(
-                "data_directory \(configuration.dataDirectory): no gateway data here (missing engine.sqlite)")
-        }
+        try NoGatewayData.check(configuration.dataDirectory, givenAs: "data_directory")
         let (service, outbox) = try SyncService.open(configuration: configuration)
         if let retryFailed {
             guard configuration.destinations.contains(where: { $0.name == retryFailed }) else {

@@ -106,3 +106,26 @@ public enum HexBytes {
         }
     }
 }
+
+extension ProfileEvent {
+    /// One line a person reads (`gatewayd connect --brief`): who the device is, its clock, each reading; nil for the
+    /// steps nobody needs to see.
+    public var briefLine: String? {
+        switch self {
+        case .identity(let identity):
+            return
+                "device: \(identity.manufacturerName ?? "?") \(identity.modelNumber ?? "?") serial \(identity.serialNumber ?? "?")"
+                + (identity.systemID.map { ", System ID \($0.eui64Text)" } ?? "")
+        case .clock(let clock):
+            return
+                "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
+        case .measurement(let received): return "reading: \(received.measurement.summary)"
+        case .malformed(let payload):
+            return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"
+        case .storedRecordCount(let count): return "meter holds \(count) record(s) from the cursor on"
+        case .transferComplete(let transfer):
+            return "transfer complete: \(transfer.delivered) record(s), \(transfer.responseCode.specName)"
+        default: return nil
+        }
+    }
+}

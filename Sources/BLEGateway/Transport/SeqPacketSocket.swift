@@ -176,6 +176,19 @@ public enum UnixSeqPacket {
             }
         }
 
+        /// Waits for a peer without holding a thread of the cooperative pool (`accept` blocks, so it runs on its own).
+        public func nextConnection() async throws -> SeqPacketBearer {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    do {
+                        continuation.resume(returning: try self.accept())
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+
         /// Stops listening and removes the socket file.
         public func close() {
             shutdown(fd, Int32(SHUT_RDWR))

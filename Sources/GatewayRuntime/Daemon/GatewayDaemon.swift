@@ -62,11 +62,7 @@ package struct GatewayDaemon {
         let registry = Self.registry
         let directory = configuration.dataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let key = try configuration.signingKeyFile.map { path in
-            let loaded = try GatewayKey.loadOrCreate(at: path)
-            if !FileManager.default.fileExists(atPath: path + ".pub") { try loaded.writePublicKey(to: path + ".pub") }
-            return loaded
-        }
+        let key = try configuration.signingKeyFile.map { try GatewayKey.loadOrCreatePublishing(at: $0) }
         let pipeline = try GatewayPipeline.open(
             directory: directory, zone: configuration.defaultZone, zones: configuration.zones,
             testSubjects: configuration.testSubjects, key: key,

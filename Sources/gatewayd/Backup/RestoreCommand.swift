@@ -1,8 +1,6 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import GatewayRuntime
-import Provenance
 
 /// `gatewayd restore`: a backup back into a new data directory (a new SD card), checked member by member, then verified.
 struct RestoreCommand: ParsableCommand {
@@ -30,63 +28,19 @@ struct RestoreCommand: ParsableCommand {
 
     func run() throws {
         let (data, configuration) = try location.resolve()
-        let configuredKey = configuration?.signingKeyFile
-        let manager = FileManager.default
-        if manager.fileExists(atPath: data), !((try? manager.contentsOfDirectory(atPath: data)) ?? []).isEmpty {
-            throw BackupError.notEmpty(path: data)
-        }
-        // Checked before anything is written: a damaged backup leaves no half-restored directory behind.
-        let contents = try BackupReader.check(path: input)
-        var keys: [String: [UInt8]] = [:]
-        if let sealed = contents.sealedKeys, !withoutKeys {
-            guard let passphraseFile else {
-                throw BackupError.keys(
-                    "this backup holds the gateway's keys: give --passphrase-file (or --without-keys to pair devices again)"
-                )
-            }
-            keys = try SealedKeys.open(sealed, passphrase: try SealedKeys.passphrase(file: passphraseFile))
-        }
-        try manager.createDirectory(atPath: data, withIntermediateDirectories: true)
-        do {
-            _ = try BackupReader.check(path: input, extractInto: data)
-            let signingKey = configuredKey ?? data + "/gateway.key"
-            for (name, bytes) in keys {
-                let target: String =
-                    switch name {
-                    case "signing.key": signingKey
-                    case "signing.key.pub": signingKey + ".pub"
-                    default: data + "/" + name
-                    }
-                try manager.createDirectory(
-                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard !manager.fileExists(atPath: target) else {
-                    throw BackupError.keys("\(target) exists already; it is not overwritten")
-                }
-                guard
-                    manager.createFile(
-                        atPath: target, contents: Data(bytes),
-                        attributes: [.posixPermissions: name.hasSuffix(".pub") ? 0o644 : 0o600])
-                else {
-                    throw BackupError.cannotWrite(path: target, reason: "the key file cannot be created")
-                }
-            }
-        } catch {
-            try? manager.removeItem(atPath: data)
-            throw error
-        }
-        let publicKey = keys["signing.key.pub"].flatMap { _ in
-            try? GatewayKey.loadPublicKey(from: (configuredKey ?? data + "/gateway.key") + ".pub")
-        }
-        let check = try VerifyCommand.verify(dir: data, publicKey: publicKey)
+        let restored = try DataBackup.restore(
+            input, into: data, signingKey: configuration?.signingKeyFile,
+            passphrase: { try passphraseFile.map { try SealedKeys.passphrase(file: $0) } }, withoutKeys: withoutKeys)
+        let check = restored.verification
         print(check.report.summary)
         guard check.intact else { throw BackupError.notIntact(check.warning ?? check.report.summary) }
-        let manifest = contents.manifest
+        let manifest = restored.manifest
         print(
             "restored \(manifest.members.count) files of the backup made \(manifest.created) into \(data): "
                 + "\(manifest.storedReadings) readings, ledger \(manifest.ledgerEntries) entries; "
-                + (keys.isEmpty
-                    ? (contents.sealedKeys == nil ? "the backup held no keys" : "keys left out")
+                + (restored.keys.isEmpty
+                    ? (restored.backupHeldKeys ? "keys left out" : "the backup held no keys")
                         + " (pair devices again; a new signing key starts on the first run)"
-                    : "keys restored: \(keys.keys.sorted().joined(separator: ", "))"))
+                    : "keys restored: \(restored.keys.joined(separator: ", "))"))
     }
 }

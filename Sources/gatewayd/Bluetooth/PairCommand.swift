@@ -132,27 +132,16 @@ struct PairCommand: AsyncParsableCommand {
         defer { radio.close() }
         if radio.bluetoothd.isRunning { conversation.say("Note: \(radio.bluetoothd.advice)") }
         if let forget { return try await self.forget(forget, radio: radio, paired: paired, conversation: conversation) }
-        let pipeline = try GatewayPipeline.open(
-            directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
-            testSubjects: configuration.testSubjects,
-            key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreate(at: $0) })
-        defer { pipeline.close() }
-        // The same pairing the daemon runs, in this process: only this controller's prompts, and only those about the
-        // device being paired (the router's); anything else nearby is refused.
-        let prompts = PromptRouter()
-        let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
-            await prompts.decide(prompt) { _ in .reject }
+        let pairing = try await LocalPairing.open(
+            radio: radio, configuration: configuration, settings: settings,
+            downloadTimeout: .milliseconds(Int64(downloadTimeout * 1000)), caller: "gatewayd pair", logger: logger)
+        do {
+            try await talk(conversation, passkey: passkey).run(pairing.driver, mappings: mappings, consents: consents)
+            await pairing.close()
+        } catch {
+            await pairing.close()
+            throw error
         }
-        await agent.start()
-        defer { Task { await agent.stop() } }
-        let pairing = DevicePairing(pipeline: pipeline, configuration: configuration, logger: logger, unavailable: "")
-        await pairing.setDownloadTimeout(.milliseconds(Int64(downloadTimeout * 1000)))
-        await pairing.attach(
-            radio: KernelPairingRadio(
-                radio: radio, prompts: prompts,
-                connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))))
-        try await talk(conversation, passkey: passkey).run(
-            LocalPairingDriver(pairing: pairing, caller: "gatewayd pair"), mappings: mappings, consents: consents)
     }
 
     private func talk(_ conversation: Conversation, passkey: UInt32?) -> PairingConversation {
@@ -223,17 +212,9 @@ struct PairCommand: AsyncParsableCommand {
         guard let address = try? BluetoothAddress(parsing: text) else {
             throw ValidationError("--forget '\(text)' is not like 00:AA:01:01:00:01")
         }
-        let entry = try paired.load().first { $0.address.uppercased() == "\(address)".uppercased() }
-        let type = entry?.deviceAddress?.type ?? .lePublic
-        do {
-            try await radio.management.unpair(address: address, type: type, index: radio.index)
-        } catch {
-            throw PairingFailure(description: "the kernel refused to unpair \(address): \(error)")
-        }
-        let hadKeys = try await radio.bonds.forget(address: address)
-        let listed = try paired.remove(address: "\(address)")
+        let forgotten = try await radio.forget(address, paired: paired)
         conversation.say(
-            hadKeys || listed
+            forgotten
                 ? "Forgot \(address): keys removed, the gateway no longer connects to it; its readings stay."
                 : "\(address) was not paired with this gateway.")
     }

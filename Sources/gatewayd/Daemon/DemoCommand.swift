@@ -33,11 +33,11 @@ struct DemoCommand: AsyncParsableCommand {
     var dir: String?
 
     func run() async throws {
-        let directory = try dir ?? Self.temporaryDirectory()
+        let directory = try dir ?? DemoGateway.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let token = "demo-" + (0..<12).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
+        let token = DemoGateway.token()
         let configPath = directory + "/gatewayd.yaml"
-        try Self.configurationText(dataDirectory: directory, listen: listen, token: token).write(
+        try DemoGateway.configurationText(dataDirectory: directory, listen: listen, token: token).write(
             toFile: configPath, atomically: true, encoding: .utf8)
         let configuration: GatewayConfiguration
         do { configuration = try GatewayConfiguration.load(path: configPath) } catch {
@@ -70,59 +70,6 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await daemon.run()
         FileHandleOutput.standardOutput("gatewayd demo stopped; the data stays in \(directory)")
-    }
-
-    static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "gatewayd-demo-" + UUID().uuidString.prefix(8)
-        ).path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    /// The demo's devices, as they would be written in a configuration file.
-    static let fleet = """
-        simulated_devices:
-          - { kind: blood_pressure, name: cuff, users: [1, 2, 3], stored_readings: 6, battery_changed: true, measure_every: 20s, seed: 7 }
-          - { kind: glucose, name: meter, stored_readings: 8, clock_offset: 600s, measure_every: 45s, seed: 11 }
-          - { kind: health_thermometer, name: thermometer, stored_readings: 4, measure_every: 30s, seed: 13 }
-          - { kind: pulse_oximeter, name: oximeter, stored_readings: 5, measure_every: 40s, seed: 17 }
-          - { kind: weight_scale, name: scale, users: [1, 2], stored_readings: 4, measure_every: 50s, seed: 19, user_data: true }
-          - { kind: cgm, name: sensor, stored_readings: 36, measure_every: 30s, seed: 23 }
-          - { kind: heart_rate, name: strap-alice, notify_every: 1s, seed: 3 }
-          - { kind: heart_rate, name: strap-bob, notify_every: 1s, seed: 5 }
-        """
-
-    static func configurationText(dataDirectory: String, listen: String, token: String) throws -> String {
-        let specs = try GatewayConfiguration.parse("data_directory: .\n" + fleet, file: "(demo)", environment: [:])
-            .simulatedDevices
-        func key(_ name: String) -> String { specs.first { $0.name == name }.map(SimulatedFleet.deviceKey) ?? name }
-        return """
-            # Written by `gatewayd demo`: the same file format as /etc/gatewayd/gatewayd.yaml (README, "Configuration").
-            data_directory: \(dataDirectory)
-            gateway: { id: demo-gateway, signing_key_file: gateway.key, time_zone: Asia/Tokyo }
-            # The demo's people are test people: their readings come from simulated devices (test data, HTEST), and
-            # their summaries are made of that test data and say so.
-            subjects:
-              alice: { time_zone: Asia/Tokyo, test: true }
-              bob: { time_zone: Asia/Tokyo, test: true }
-            devices:
-              - { device: "\(key("cuff"))", user: 1, subject: alice }
-              - { device: "\(key("cuff"))", user: 2, subject: bob }
-              - { device: "\(key("meter"))", subject: alice }
-              - { device: "\(key("thermometer"))", subject: bob }
-              - { device: "\(key("oximeter"))", subject: alice }
-              - { device: "\(key("sensor"))", subject: alice }
-              - { device: "\(key("scale"))", user: 1, subject: alice }
-              - { device: "\(key("scale"))", user: 2, subject: bob }
-              - { device: "\(key("strap-alice"))", subject: alice }
-              - { device: "\(key("strap-bob"))", subject: bob }
-            api:
-              listen: \(listen)
-              tokens:
-                - { name: demo, secret: \(token), scopes: [system/*.read, system/Device.write] }
-            \(fleet)
-            """
     }
 
     /// Waits for the first readings — a blood pressure and a heart rate, whose notifications wait up to the pipeline's

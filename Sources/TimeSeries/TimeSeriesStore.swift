@@ -472,6 +472,15 @@ public struct StoreInspection: Sendable {
 
 extension TimeSeriesStore {
     /// Counts samples per series and verifies every chunk's checksum by reading it.
+    /// How many samples the store holds: the catalog's counts of the sealed chunks and the unsealed heads — no chunk is
+    /// read (`inspect` reads and checks every one; a status line must not cost the whole history).
+    public func sampleCount() throws -> Int {
+        let sealed = try catalog.allChunks().reduce(0) { $0 + ($1.kind == .samples ? $1.rowCount : 0) }
+        let ids = Set(allSeries().values)
+        return sealed
+            + stateLock.locked { ids.reduce(0) { $0 + (heads[$1]?.samples.count ?? frozenHeads[$1]?.count ?? 0) } }
+    }
+
     public func inspect() throws -> StoreInspection {
         let chunks = try catalog.allChunks()
         var infos: [SeriesID: StoreInspection.SeriesInfo] = [:]
@@ -496,5 +505,24 @@ extension TimeSeriesStore {
             infos[chunk.seriesID] = info
         }
         return StoreInspection(series: infos.values.sorted { $0.key.description < $1.key.description })
+    }
+}
+
+extension TimeSeriesStore {
+    /// Appends `samples` to the series `key` durably, `batch` at a time (each append one group commit), then seals
+    /// and checkpoints, so the import is on disk in its final form when this returns. `progress` hears how many are in.
+    public func importSamples(
+        _ samples: [Sample], into key: SeriesKey, batch: Int, progress: (Int) -> Void = { _ in }
+    ) async throws {
+        let id = try series(key)
+        var index = 0
+        while index < samples.count {
+            let end = min(index + max(batch, 1), samples.count)
+            try await append(Array(samples[index..<end]), to: id)
+            index = end
+            progress(index)
+        }
+        try sealAll()
+        try checkpointCatalog()
     }
 }

@@ -59,25 +59,12 @@ struct AuditCommand: ParsableCommand {
             print("0 reads, 0 refused")
             return
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ValidationError("cannot read \(path) (permissions?)")
-        }
-        defer { try? handle.close() }
-
         var rows: [[String]] = [["time", "kind", "status", "who", "subjects", "request"]]
         var tally = AuditTally()
-        try AuditLines.forEach(in: handle) { number, line in
-            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { return }
-            let entry: AuditEntry
-            do throws(AuditEntry.Malformed) {
-                entry = try AuditEntry.parse(line)
-            } catch {
-                tally.malformed += 1
-                FileHandleOutput.standardError("gatewayd audit: \(path) line \(number): \(error.description); skipped")
-                return
-            }
-            if let sinceMicros, entry.micros < sinceMicros { return }
-            if let wanted, !entry.subjects.contains(wanted) { return }
+        try AuditLines.entries(in: path, since: sinceMicros, subject: wanted) { number, problem in
+            tally.malformed += 1
+            FileHandleOutput.standardError("gatewayd audit: \(path) line \(number): \(problem); skipped")
+        } _: { entry, line in
             tally.add(entry)
             if json {
                 FileHandle.standardOutput.write(Data(line + [UInt8(ascii: "\n")]))

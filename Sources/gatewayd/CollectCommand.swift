@@ -66,38 +66,24 @@ struct CollectCommand: AsyncParsableCommand {
                 FileHandleOutput.standardError("released \(released) quarantined reading(s) to \(mapping.subject)")
             }
         }
-        let tally = OutcomeTally()
+        let tally = IngestTally()
         let mapper = GatewayPipeline.mapperOptions(gatewayID: gatewayID, zone: zone)
-        await withTaskGroup(of: Void.self) { group in
-            for path in sockets {
-                group.addTask {
-                    do {
-                        let bearer = try UnixSeqPacket.connect(path: path)
-                        try await pipeline.collect(bearer: bearer, link: "unix:\(path)", zone: zone, mapper: mapper) {
-                            outcome, reading in
-                            await tally.add(outcome)
-                            if verbose {
-                                FileHandleOutput.standardOutput(
-                                    "\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(reading.device.key)")
-                            }
-                        }
-                    } catch {
-                        FileHandleOutput.standardError("gatewayd collect: \(path): \(error)")
-                        await tally.fail()
-                    }
-                }
+        await pipeline.collect(unixSockets: sockets, zone: zone, mapper: mapper) { outcome, reading in
+            await tally.add(outcome)
+            if verbose {
+                FileHandleOutput.standardOutput(
+                    "\(outcomeLabel(outcome)) \(reading.kind.rawValue) from \(reading.device.key)")
             }
+        } failed: { path, error in
+            FileHandleOutput.standardError("gatewayd collect: \(path): \(error)")
+            await tally.fail()
         }
         for file in imports {
-            // A file's readings wait for no confirmation: they go through the engine a decoded chunk at a time, in
-            // full batches (one journal transaction, one fsync, one ledger entry each), while the next chunk decodes.
-            // A bad line ends the file there, after everything before it is stored.
             do {
-                for try await chunk in ReadingFile.readings(path: file) {
-                    let outcomes = try await pipeline.engine.ingest(batch: chunk)
-                    await tally.add(outcomes)
+                try await pipeline.importReadings(file: file) { batch in
+                    await tally.add(batch.map(\.0))
                     if verbose {
-                        for (outcome, pending) in zip(outcomes, chunk) {
+                        for (outcome, pending) in batch {
                             FileHandleOutput.standardOutput(
                                 "\(outcomeLabel(outcome)) \(pending.reading.kind.rawValue) from \(file)")
                         }
@@ -118,6 +104,24 @@ struct CollectCommand: AsyncParsableCommand {
     }
 }
 
+/// DEVICE[#USER]: a device and, for a multi-user one, a user slot 0…254 (255 is the specification's "unknown user").
+struct DeviceSlotArgument {
+    var device: String
+    var user: UInt8?
+
+    static func parse(_ text: String, option: String, whole: String? = nil) throws -> DeviceSlotArgument {
+        let parts = text.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let device = parts.first, !device.isEmpty else {
+            throw ValidationError("\(option) '\(whole ?? text)': expected DEVICE[#USER]")
+        }
+        guard parts.count == 2 else { return DeviceSlotArgument(device: device) }
+        guard let user = UInt8(parts[1]), user != 0xFF else {
+            throw ValidationError("\(option) '\(whole ?? text)': user '\(parts[1])' is not a user slot 0…254")
+        }
+        return DeviceSlotArgument(device: device, user: user)
+    }
+}
+
 /// DEVICE[#USER]=SUBJECT.
 struct SubjectMappingArgument {
     var device: String
@@ -130,36 +134,7 @@ struct SubjectMappingArgument {
             throw ValidationError(
                 "--map '\(text)': expected DEVICE[#USER]=SUBJECT, e.g. 00-1B-C5-00-00-00-04-17#1=alice")
         }
-        let deviceParts = sides[0].split(separator: "#", maxSplits: 1).map(String.init)
-        var user: UInt8?
-        if deviceParts.count == 2 {
-            guard let parsed = UInt8(deviceParts[1]) else {
-                throw ValidationError("--map '\(text)': user '\(deviceParts[1])' is not a user slot 0…255")
-            }
-            user = parsed
-        }
-        return SubjectMappingArgument(device: deviceParts[0], user: user, subject: sides[1])
+        let slot = try DeviceSlotArgument.parse(sides[0], option: "--map", whole: text)
+        return SubjectMappingArgument(device: slot.device, user: slot.user, subject: sides[1])
     }
-}
-
-actor OutcomeTally {
-    struct Totals {
-        var stored = 0, duplicates = 0, quarantined = 0, rejected = 0, failures = 0
-    }
-    private(set) var totals = Totals()
-
-    func add(_ outcomes: [IngestOutcome]) {
-        for outcome in outcomes { add(outcome) }
-    }
-
-    func add(_ outcome: IngestOutcome) {
-        switch outcome {
-        case .stored: totals.stored += 1
-        case .duplicate: totals.duplicates += 1
-        case .quarantined: totals.quarantined += 1
-        case .rejected: totals.rejected += 1
-        }
-    }
-
-    func fail() { totals.failures += 1 }
 }

@@ -21,8 +21,7 @@ struct DataLocationOptions: ParsableArguments {
 
     /// The configuration of `--config` (nil without it), its errors as the command's.
     func configuration() throws -> GatewayConfiguration? {
-        guard let config else { return nil }
-        do { return try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        try config.map(ConfigurationFile.load)
     }
 
     /// The data directory (the configuration's, or `--dir`) and the configuration when there is one.
@@ -32,6 +31,19 @@ struct DataLocationOptions: ParsableArguments {
             throw ValidationError("give --config FILE or --dir DATA")
         }
         return (dir, configuration)
+    }
+}
+
+/// `--config FILE` for the commands that need a configuration (run, sync, pair): loaded once, its errors as the
+/// command's.
+struct ConfigurationFile: ParsableArguments {
+    @Option(help: "The configuration file.")
+    var config: String
+
+    func load() throws -> GatewayConfiguration { try Self.load(config) }
+
+    static func load(_ path: String) throws -> GatewayConfiguration {
+        do { return try GatewayConfiguration.load(path: path) } catch { throw ValidationError("\(error)") }
     }
 }
 

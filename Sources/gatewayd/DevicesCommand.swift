@@ -41,44 +41,10 @@ struct DevicesCommand: AsyncParsableCommand {
             }
         }
         for text in forget {
-            let parts = text.split(separator: "#", maxSplits: 1).map(String.init)
-            guard let device = parts.first, !device.isEmpty else {
-                throw ValidationError("--forget '\(text)': expected DEVICE[#USER]")
-            }
-            var user: UInt8?
-            if parts.count == 2 {
-                guard let parsed = UInt8(parts[1]), parsed != 0xFF else {
-                    throw ValidationError("--forget '\(text)': USER is 0…254")
-                }
-                user = parsed
-            }
-            try archive.forgetSubjectMapping(deviceKey: device, userID: user)
+            let slot = try DeviceSlotArgument.parse(text, option: "--forget")
+            try archive.forgetSubjectMapping(deviceKey: slot.device, userID: slot.user)
             print("forgot \(text)")
         }
-        let mappings = try archive.subjectMappings()
-        let health = try archive.deviceHealth()
-        var rows: [[String]] = [["device", "model", "user", "subject", "last contact", "quarantined"]]
-        var listed: Set<String> = []
-        for device in health {
-            let model = [device.device.manufacturer, device.device.model].compactMap { $0 }.joined(separator: " ")
-            let mine = mappings.filter { $0.deviceKey == device.device.key }
-            listed.insert(device.device.key)
-            let last = TimeFormat.iso8601(device.lastContactMicros, timeZone: .gmt)
-            if mine.isEmpty {
-                rows.append([device.device.key, model, "-", "(unmapped)", last, String(device.quarantined)])
-            }
-            for mapping in mine {
-                rows.append([
-                    device.device.key, model, mapping.userID.map(String.init) ?? "-", mapping.subject, last,
-                    String(device.quarantined),
-                ])
-            }
-        }
-        for mapping in mappings where !listed.contains(mapping.deviceKey) {
-            rows.append([
-                mapping.deviceKey, "(not seen yet)", mapping.userID.map(String.init) ?? "-", mapping.subject, "-", "-",
-            ])
-        }
-        print(rows.count > 1 ? TextTable.aligned(rows) : "no devices and no mappings yet")
+        print(try DeviceListReport.text(archive))
     }
 }

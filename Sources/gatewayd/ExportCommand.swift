@@ -52,27 +52,13 @@ struct ExportCommand: ParsableCommand {
         try NoGatewayData.check(dir)
         // A long export shows how far it got on a terminal, and nothing in a pipe.
         var progress: Progress?
-        let (bundle, resourceCount) = try PeriodExport(
+        try PeriodExport(
             dir: dir, subject: subject, start: start.start, end: end.end, zone: zone, gatewayID: gatewayID,
             testSubject: testSubject
-        ).bundle { done, total in
+        ).write(to: output, period: "\(from)…\(to)") { done, total in
             if progress == nil { progress = Progress(total: total, label: "export \(subject): readings") }
             progress?.update(done)
         }
         progress?.finish()
-        let text = bundle.prettyText + "\n"
-        if let output {
-            guard
-                FileManager.default.createFile(
-                    atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-            else {
-                throw ValidationError("--output \(output): cannot write the file")
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
-        try AuditLog(path: dir + "/audit.jsonl").recordShare(
-            destination: "export:" + (output ?? "stdout"), subjects: [subject], resources: resourceCount, status: 200,
-            detail: "\(from)…\(to)")
     }
 }

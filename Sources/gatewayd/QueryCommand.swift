@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import GatewayRuntime
-import Logging
 import Provenance
 import TimeSeries
 
@@ -38,15 +37,9 @@ struct QueryCommand: AsyncParsableCommand {
         guard let zone = TimeZone(identifier: zoneName) else {
             throw ValidationError("--tz: '\(zoneName)' is not an IANA time zone name")
         }
-        var logger = Logger(label: "gatewayd.store")
-        logger.logLevel = .warning
         // A read-only snapshot: the query answers beside a running daemon, which keeps the store open for writing.
         let store: TimeSeriesStore
-        do {
-            store = try TimeSeriesStore(snapshotOf: dir + "/store", logger: logger)
-        } catch let error as StoreError {
-            throw ValidationError("\(error)")
-        }
+        do { store = try TimeSeriesStore.quietSnapshot(of: dir + "/store") } catch { throw ValidationError("\(error)") }
         defer { store.close() }
         let series = store.allSeries().filter { $0.key.subject == subject && $0.key.metric == metric }.sorted {
             $0.key.device < $1.key.device

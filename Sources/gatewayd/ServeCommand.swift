@@ -64,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// The configuration file, or one made of the command-line options.
     func resolvedConfiguration() throws -> GatewayConfiguration {
         if let config {
-            do { return try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+            return try ConfigurationFile.load(config)
         }
         guard let dir else { throw ValidationError("give --config FILE, or --dir DATA with --token/--allow-loopback") }
         let zone = tz.zone

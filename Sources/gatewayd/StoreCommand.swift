@@ -40,22 +40,12 @@ struct SeriesArgument: ExpressibleByArgument {
     static var defaultValueDescription: String { "subject/device/metric" }
 }
 
-/// Parses durations like 90s, 15m, 1h, 1d, 7d, or ISO-8601 PT1H / P1D.
+/// A positive duration like 90s, 15m, 1h, 7d, or ISO-8601 PT1H / P1D (`DurationText`, as in the configuration).
 struct DurationArgument: ExpressibleByArgument {
     let micros: Int64
     init?(argument: String) {
-        var text = argument.uppercased()
-        if text.hasPrefix("PT") { text.removeFirst(2) } else if text.hasPrefix("P") { text.removeFirst() }
-        guard let unit = text.last, let amount = Int64(text.dropLast()), amount > 0 else { return nil }
-        let unitMicros: Int64
-        switch unit {
-        case "S": unitMicros = 1_000_000
-        case "M": unitMicros = 60_000_000
-        case "H": unitMicros = 3_600_000_000
-        case "D": unitMicros = 86_400_000_000
-        default: return nil
-        }
-        micros = amount * unitMicros
+        guard let seconds = DurationText.seconds(argument), seconds > 0 else { return nil }
+        micros = Int64((seconds * 1_000_000).rounded())
     }
 }
 
@@ -92,17 +82,8 @@ struct StoreImport: AsyncParsableCommand {
         }
         let db = try store.open()
         defer { db.close() }
-        let id = try db.series(series.key)
         let progress = Progress(total: samples.count, label: "importing")
-        var index = 0
-        while index < samples.count {
-            let end = min(index + batch, samples.count)
-            try await db.append(Array(samples[index..<end]), to: id)
-            index = end
-            progress.update(index)
-        }
-        try db.sealAll()
-        try db.checkpointCatalog()
+        try await db.importSamples(samples, into: series.key, batch: batch, progress: progress.update)
         progress.finish()
         print("imported \(samples.count) samples into \(series.key) (\(db.diskBytes()) bytes on disk in \(store.dir))")
     }

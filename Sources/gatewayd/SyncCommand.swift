@@ -1,6 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
-import FHIR
 import Foundation
 import GatewayRuntime
 
@@ -17,8 +15,7 @@ struct SyncCommand: AsyncParsableCommand {
             pending, sent and refused entries and the lag from measurement to upload.
             """)
 
-    @Option(help: "The configuration file.")
-    var config: String
+    @OptionGroup var file: ConfigurationFile
 
     @Flag(help: "One pass over every destination (feed, then send what is due), then exit.")
     var once = false
@@ -27,10 +24,9 @@ struct SyncCommand: AsyncParsableCommand {
     var retryFailed: String?
 
     func run() async throws {
-        let configuration: GatewayConfiguration
-        do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        let configuration = try file.load()
         guard !configuration.destinations.isEmpty else {
-            throw ValidationError("\(config): no sync destinations are configured")
+            throw ValidationError("\(file.config): no sync destinations are configured")
         }
         try NoGatewayData.check(configuration.dataDirectory, givenAs: "data_directory")
         let (service, outbox) = try SyncService.open(configuration: configuration)
@@ -46,7 +42,7 @@ struct SyncCommand: AsyncParsableCommand {
         let transport = try HTTPTransport(client: client, destinations: configuration.destinations)
         if once {
             for (name, result) in await service.runOnce(transport: transport) {
-                print("\(name): \(Self.describe(result))")
+                print("\(name): \(result)")
             }
         } else {
             FileHandleOutput.standardError(
@@ -54,15 +50,5 @@ struct SyncCommand: AsyncParsableCommand {
             await service.run(transport: transport)
         }
         try await client.shutdown()
-    }
-
-    static func describe(_ result: SyncClient.DeliveryResult) -> String {
-        switch result {
-        case .idle: "nothing to send"
-        case .waiting(let until): "backing off until \(FHIRTime.instant(utcMicros: until))"
-        case .delivered(let sent, let refused):
-            "sent \(sent)" + (refused > 0 ? ", \(refused) refused (see gatewayd status)" : "")
-        case .failed(let why): "failed: \(why) (will retry)"
-        }
     }
 }

@@ -149,7 +149,7 @@ import Testing
             "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "mallory",
         ])
         #expect(
-            stranger.status != 0 && stranger.stderr.contains("'mallory' is not one of the configuration's subjects"),
+            stranger.status != 0 && stranger.stderr.contains("--subject: 'mallory' is not one of the subjects"),
             "\(stranger.stderr)")
         let slot = try APIHarness.run([
             "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--user", "one=alice",

@@ -194,3 +194,15 @@ extension ConfigurationTests {
         }
     }
 }
+
+/// One duration syntax for the configuration and the command line.
+@Suite struct DurationTextTests {
+    @Test func durationsReadTheSameEverywhere() {
+        let cases: [(String, Double?)] = [
+            ("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("90", 90), ("1.5s", 1.5),
+            ("PT1H", 3600), ("PT15M", 900), ("pt30s", 30), ("P1D", 86400), ("P7D", 604_800),
+            ("P1M", nil), ("-5s", nil), ("5 parsecs", nil), ("", nil), ("m", nil),
+        ]
+        for (text, seconds) in cases { #expect(DurationText.seconds(text) == seconds, "\(text)") }
+    }
+}

@@ -24,7 +24,10 @@ import TimeSeries
         let forgot = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#3"])
         #expect(forgot.status == 0 && !forgot.output.contains("carol"), "\(forgot.output)")
         let bad = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#999"])
-        #expect(bad.status != 0 && bad.output.contains("USER is 0…254"), "\(bad.output)")
+        #expect(bad.status != 0 && bad.output.contains("user '999' is not a user slot 0…254"), "\(bad.output)")
+        // --map says it the same way (one parser): 255 is the specification's "unknown user", never a slot.
+        let unknown = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#255=carol"])
+        #expect(unknown.status != 0 && unknown.output.contains("is not a user slot 0…254"), "\(unknown.output)")
     }
 
     @Test func exportWritesACollectionOfTheSubjectsPeriodAndAuditsIt() throws {

@@ -40,6 +40,10 @@ import Testing
         #expect(
             try later.scan(snapshotID, range: Int64.min..<Int64.max).samples == ChunkEncoder.stableSorted(input + more))
         #expect(try later.inspect().series.first?.samples == input.count + more.count)
+        // The count status shows comes from the catalog and the heads, reading no chunk, and agrees.
+        #expect(try later.sampleCount() == input.count + more.count)
+        #expect(try snapshot.sampleCount() == input.count)
+        #expect(try writer.sampleCount() == input.count + more.count)
     }
 
     @Test func snapshotRefusesChangesAndNamesTheStore() async throws {

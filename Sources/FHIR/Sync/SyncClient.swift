@@ -329,7 +329,7 @@ public struct SyncClient: Sendable {
     /// Answers that blame the content (a bad entry), not the destination: retrying the same Bundle cannot help.
     static let entryFault: Set<Int> = [400, 404, 409, 412, 422]
 
-    public enum DeliveryResult: Sendable, Equatable {
+    public enum DeliveryResult: Sendable, Equatable, CustomStringConvertible {
         /// Nothing was pending.
         case idle
         /// The destination is backing off until this instant.
@@ -337,6 +337,17 @@ public struct SyncClient: Sendable {
         case delivered(sent: Int, refused: Int)
         /// The destination could not take the Bundle; retried after the backoff.
         case failed(String)
+
+        /// What a pass did, as `gatewayd sync --once` says it.
+        public var description: String {
+            switch self {
+            case .idle: "nothing to send"
+            case .waiting(let until): "backing off until \(FHIRTime.instant(utcMicros: until))"
+            case .delivered(let sent, let refused):
+                "sent \(sent)" + (refused > 0 ? ", \(refused) refused (see gatewayd status)" : "")
+            case .failed(let why): "failed: \(why) (will retry)"
+            }
+        }
     }
 
     /// What withdrawing consent removed from a destination's queue, per subject (for the audit log).

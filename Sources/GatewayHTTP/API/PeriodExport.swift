@@ -115,4 +115,32 @@ package struct PeriodExport {
         ])
         return (bundle, resources.count)
     }
+
+    /// Writes the Bundle to `output` (readable only by its owner: it holds a person's health data) or to standard
+    /// output, then records the export in the audit log as a share — every export is one (DESIGN.md rule 7).
+    package func write(
+        to output: String?, period: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws {
+        let (bundle, resources) = try bundle(progress: progress)
+        let text = bundle.prettyText + "\n"
+        if let output {
+            guard
+                FileManager.default.createFile(
+                    atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            else {
+                throw CannotWriteExport(path: output)
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        try AuditLog(path: dir + "/audit.jsonl").recordShare(
+            destination: "export:" + (output ?? "stdout"), subjects: [subject], resources: resources, status: 200,
+            detail: period)
+    }
+}
+
+/// The export's file cannot be created (its directory is missing or not writable).
+package struct CannotWriteExport: Error, CustomStringConvertible {
+    package var path: String
+    package var description: String { "--output \(path): cannot write the file" }
 }

@@ -73,6 +73,32 @@ package struct AuditEntry: Sendable {
 
 /// Reads a file line by line in bounded memory (an audit log grows for years).
 package enum AuditLines {
+    /// The entries of the log at `path` at or after `since` that touched `subject`, each with its line as written. A
+    /// damaged line is told to `malformed` (its number and what is wrong) and skipped: one bad line never hides the
+    /// rest of the record.
+    package static func entries(
+        in path: String, since: Int64?, subject: String?, malformed: (_ line: Int, _ problem: String) -> Void,
+        _ body: (AuditEntry, [UInt8]) throws -> Void
+    ) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AuditLogUnreadable(path: path)
+        }
+        defer { try? handle.close() }
+        try forEach(in: handle) { number, line in
+            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { return }
+            let entry: AuditEntry
+            do throws(AuditEntry.Malformed) {
+                entry = try AuditEntry.parse(line)
+            } catch {
+                malformed(number, error.description)
+                return
+            }
+            if let since, entry.micros < since { return }
+            if let subject, !entry.subjects.contains(subject) { return }
+            try body(entry, line)
+        }
+    }
+
     package static func forEach(in handle: FileHandle, _ body: (_ number: Int, _ line: [UInt8]) throws -> Void) throws {
         var pending: [UInt8] = []
         var number = 0
@@ -91,6 +117,12 @@ package enum AuditLines {
             try body(number, pending)
         }
     }
+}
+
+/// The audit log exists but cannot be opened.
+package struct AuditLogUnreadable: Error, CustomStringConvertible {
+    package var path: String
+    package var description: String { "cannot read \(path) (permissions?)" }
 }
 
 /// The summary line of a listing: reads and how many were refused, and shares when there are any.

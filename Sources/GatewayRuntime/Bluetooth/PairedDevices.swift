@@ -105,3 +105,13 @@ package struct PairedDevices: Sendable {
         return decoder
     }
 }
+
+extension PairedDevice {
+    /// One line of `gatewayd pair --list`: address and type, kind, name, device key, when, and its user slots.
+    package var line: String {
+        let slots = userConsents.keys.sorted().map { "\($0)" }.joined(separator: ",")
+        return
+            "\(address) (\(addressType)) \(kind) \(name ?? "-") device \(deviceKey ?? "-") paired \(pairedAt)"
+            + (slots.isEmpty ? "" : " user slots \(slots)")
+    }
+}

@@ -53,11 +53,7 @@ package struct ConfigNode {
     /// A duration such as 500ms, 30s, 5m, 2h, 1d (or a plain number of seconds).
     package func seconds() throws(ConfigError) -> Double {
         let text = try string().trimmingCharacters(in: .whitespaces)
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number >= 0 { return number * factor }
-        }
-        if let number = Double(text), number >= 0 { return number }
+        if let seconds = DurationText.seconds(text) { return seconds }
         throw error("'\(text)' is not a duration like 500ms, 30s, 5m, 2h or 1d")
     }
 

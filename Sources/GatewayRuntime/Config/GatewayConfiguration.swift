@@ -231,8 +231,8 @@ package struct GatewayConfiguration: Sendable {
             let known = Set(configuration.subjects.map(\.id))
             func subject(_ node: ConfigNode) throws(ConfigError) -> String {
                 let id = try node.string()
-                guard id == "*" || known.isEmpty || known.contains(id) else {
-                    throw node.error("'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
+                if id != "*", let problem = GatewayConfiguration.unknownSubject(id, among: known) {
+                    throw node.error(problem)
                 }
                 return id
             }
@@ -447,9 +447,8 @@ package struct GatewayConfiguration: Sendable {
             if let batch = d.optional("batch_size") { destination.batchSize = try batch.int(1...1000) }
             if let patients = d.optional("patients") {
                 for (id, value) in try patients.mapping().all() {
-                    guard known.isEmpty || known.contains(id) else {
-                        throw value.error(
-                            "'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))")
+                    if let problem = GatewayConfiguration.unknownSubject(id, among: known) {
+                        throw value.error(problem)
                     }
                     destination.patientIdentifiers[id] = try identifier(value)
                 }
@@ -501,5 +500,16 @@ extension ConfigNode {
     package func sequenceOrScalar() throws(ConfigError) -> [ConfigNode] {
         if case .scalar = node { return [self] }
         return try sequence()
+    }
+}
+
+extension GatewayConfiguration {
+    /// Why `id` cannot be named as a person here — it is not one of the configured subjects — or nil when it can
+    /// (it is one, or no subjects are configured).
+    package func unknownSubject(_ id: String) -> String? { Self.unknownSubject(id, among: Set(subjects.map(\.id))) }
+
+    package static func unknownSubject(_ id: String, among known: Set<String>) -> String? {
+        guard !known.isEmpty, !known.contains(id) else { return nil }
+        return "'\(id)' is not one of the subjects (\(known.sorted().joined(separator: ", ")))"
     }
 }

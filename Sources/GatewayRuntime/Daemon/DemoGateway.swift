@@ -1,4 +1,6 @@
+import FHIR
 import Foundation
+import StreamEngine
 
 /// The demo gateway's setup (`gatewayd demo`): a new data directory and a configuration in the same file format as
 /// /etc/gatewayd/gatewayd.yaml — its simulated devices (the device mix the tests use: a cuff with a reset clock and two
@@ -61,5 +63,26 @@ package enum DemoGateway {
     /// A random token for the demo's API (printed in its guide).
     package static func token() -> String {
         "demo-" + (0..<12).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
+    }
+
+    /// Waits (up to 15 s) for the demo's first readings — alice's blood pressure and heart rate, whose notifications
+    /// wait up to the pipeline's linger (8 s) to share a batch — so the guide can name a real Observation; returns
+    /// the blood pressure's id.
+    package static func firstReadings(directory: String) async -> String? {
+        let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
+        var observationID: String?
+        for _ in 0..<150 {
+            if observationID == nil,
+                let reading = try? archive?.newestReadings(subject: "alice", kind: .bloodPressure, limit: 1).first,
+                let identity = reading.identity
+            {
+                observationID = ResourceIDs.observation(identity, of: reading)
+            }
+            let heartRate =
+                (try? archive?.newestReadings(subject: "alice", kind: .heartRate, limit: 1).isEmpty == false) ?? false
+            if observationID != nil, heartRate { break }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return observationID
     }
 }

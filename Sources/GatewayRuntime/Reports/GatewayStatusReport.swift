@@ -101,12 +101,10 @@ package struct GatewayStatusReport {
             "== readings: \(stored) stored, \(try archive.quarantineCount()) quarantined (unmapped), \(try archive.malformedCount()) malformed payloads kept"
         )
         if FileManager.default.fileExists(atPath: dir + "/store") {
-            var logger = Logger(label: "gatewayd.store")
-            logger.logLevel = .warning
             // A read-only snapshot, so status answers while a running gatewayd holds the store for writing.
-            let store = try TimeSeriesStore(snapshotOf: dir + "/store", logger: logger)
+            let store = try TimeSeriesStore.quietSnapshot(of: dir + "/store")
             defer { store.close() }
-            let samples = try store.inspect().series.reduce(0) { $0 + $1.samples }
+            let samples = try store.sampleCount()
             let bytes = store.diskBytes()
             let perSample = samples > 0 ? String(format: "%.2f", Double(bytes) / Double(samples)) : "-"
             lines.append(

@@ -26,8 +26,8 @@ struct PairCommand: AsyncParsableCommand {
             as the page /app/pair. It collects from the new device whenever it advertises.
             """)
 
-    @Option(help: "The configuration file (its bluetooth.controller is the radio used).")
-    var config: String
+    /// Its bluetooth.controller is the radio used.
+    @OptionGroup var file: ConfigurationFile
 
     @Option(help: "Use this controller instead of bluetooth.controller (hci0, hci1, …).")
     var controller: String?
@@ -77,17 +77,20 @@ struct PairCommand: AsyncParsableCommand {
     @Flag(help: "List the paired devices and exit.")
     var list = false
 
+    func validate() throws {
+        if address != nil, forget == nil, subject == nil, users.isEmpty, newUser == nil {
+            throw ValidationError(
+                "--address needs --subject (or --user SLOT=SUBJECT, or --new-user SUBJECT): nobody is there to answer whose the device is"
+            )
+        }
+        _ = try consentCodes()
+    }
+
     func run() async throws {
-        let configuration: GatewayConfiguration
-        do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        let configuration = try file.load()
         let paired = PairedDevices(path: BluetoothSettings.pairedFile(data: configuration.dataDirectory))
         if list {
-            for device in try paired.load() {
-                let slots = device.userConsents.keys.sorted().map { "\($0)" }.joined(separator: ",")
-                print(
-                    "\(device.address) (\(device.addressType)) \(device.kind) \(device.name ?? "-") device \(device.deviceKey ?? "-") paired \(device.pairedAt)"
-                        + (slots.isEmpty ? "" : " user slots \(slots)"))
-            }
+            for device in try paired.load() { print(device.line) }
             return
         }
         let mappings = try slotMappings(configuration)
@@ -115,7 +118,7 @@ struct PairCommand: AsyncParsableCommand {
             settings.controller = index
         } else if configuration.bluetooth == nil {
             throw ValidationError(
-                "\(config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller"
+                "\(file.config) has no bluetooth: section naming the controller (bluetooth: { controller: hci0 }); or give --controller"
             )
         }
         var logger = Logger(label: "gatewayd.pair")
@@ -163,13 +166,8 @@ struct PairCommand: AsyncParsableCommand {
 
     private func slotMappings(_ configuration: GatewayConfiguration) throws -> [UInt8?: String] {
         var result: [UInt8?: String] = [:]
-        let known = Set(configuration.subjects.map(\.id))
         func check(_ subject: String, _ option: String) throws {
-            guard known.isEmpty || known.contains(subject) else {
-                throw ValidationError(
-                    "\(option): '\(subject)' is not one of the configuration's subjects (\(known.sorted().joined(separator: ", ")))"
-                )
-            }
+            if let problem = configuration.unknownSubject(subject) { throw ValidationError("\(option): \(problem)") }
         }
         if let subject {
             try check(subject, "--subject")
@@ -184,11 +182,6 @@ struct PairCommand: AsyncParsableCommand {
             result[slot] = sides[1]
         }
         if let newUser { try check(newUser, "--new-user") }
-        if address != nil, forget == nil, result.isEmpty, newUser == nil {
-            throw ValidationError(
-                "--address needs --subject (or --user SLOT=SUBJECT, or --new-user SUBJECT): nobody is there to answer whose the device is"
-            )
-        }
         return result
     }
 

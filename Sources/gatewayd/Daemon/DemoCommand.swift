@@ -39,18 +39,9 @@ struct DemoCommand: AsyncParsableCommand {
         let configPath = directory + "/gatewayd.yaml"
         try DemoGateway.configurationText(dataDirectory: directory, listen: listen, token: token).write(
             toFile: configPath, atomically: true, encoding: .utf8)
-        let configuration: GatewayConfiguration
-        do { configuration = try GatewayConfiguration.load(path: configPath) } catch {
-            throw ValidationError("\(error)")
-        }
+        let configuration = try ConfigurationFile.load(configPath)
         // The guide is the demo's output; modules only speak up about problems.
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        var logger = Logger(label: "gatewayd")
-        logger.logLevel = .warning
+        let logger = GatewayLogging.bootstrap(level: .warning)
         FileHandleOutput.standardOutput(
             """
             gatewayd demo — data directory \(directory) (its configuration: \(configPath))
@@ -75,20 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// Waits for the first readings — a blood pressure and a heart rate, whose notifications wait up to the pipeline's
     /// linger (8 s) to share a batch — then prints commands that show them, with real ids.
     static func printGuide(base: String, token: String, directory: String, configPath: String) async {
-        let archive = try? ReadingArchive(path: directory + "/engine.sqlite")
-        var observationID: String?
-        for _ in 0..<150 {
-            if observationID == nil,
-                let reading = try? archive?.newestReadings(subject: "alice", kind: .bloodPressure, limit: 1).first,
-                let identity = reading.identity
-            {
-                observationID = ResourceIDs.observation(identity, of: reading)
-            }
-            let heartRate =
-                (try? archive?.newestReadings(subject: "alice", kind: .heartRate, limit: 1).isEmpty == false) ?? false
-            if observationID != nil, heartRate { break }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
+        let observationID = await DemoGateway.firstReadings(directory: directory)
         let auth = "-H 'Authorization: Bearer \(token)'"
         let today = DateText.localDay(Date(), zone: TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         FileHandleOutput.standardOutput(

@@ -15,8 +15,7 @@ struct RunCommand: AsyncParsableCommand {
             is set. SIGTERM or SIGINT ends device links cleanly: every acknowledged reading is on disk before it exits.
             """)
 
-    @Option(help: "The configuration file.")
-    var config: String
+    @OptionGroup var file: ConfigurationFile
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
@@ -25,20 +24,13 @@ struct RunCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level: '\(logLevel)' is not a level")
         }
-        let configuration: GatewayConfiguration
-        do { configuration = try GatewayConfiguration.load(path: config) } catch { throw ValidationError("\(error)") }
+        let configuration = try file.load()
         guard !configuration.api.tokens.isEmpty || configuration.api.allowLoopback else {
             throw ValidationError(
-                "\(config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
+                "\(file.config): api.tokens is empty and api.allow_loopback is false, so nothing could ever be read")
         }
         // Every module's logger (GATT client, store, engine, sync) follows --log-level: one line per event on stderr.
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "gatewayd")
-        logger.logLevel = level
+        let logger = GatewayLogging.bootstrap(level: level)
         try await GatewayDaemon(configuration: configuration, logger: logger).withHTTP().run()
     }
 }

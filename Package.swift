@@ -156,11 +156,14 @@ let package = Package(
             dependencies: ["BLEGateway", .product(name: "Logging", package: "swift-log")],
             path: "Fuzz/ATTClientFuzzer"),
 
-        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
-        .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TimeSeries"]),
-        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TimeSeries"]),
+        // Helpers the test targets share (seeded randomness, scratch directories, polling for state without an event).
+        .target(name: "TestSupport", dependencies: ["TimeSeries"], path: "Tests/TestSupport"),
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"]),
+        .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TestSupport"]),
+        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TestSupport"]),
         .testTarget(
-            name: "StreamEngineTests", dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway"]),
+            name: "StreamEngineTests",
+            dependencies: ["StreamEngine", "Provenance", "TimeSeries", "BLEGateway", "TestSupport"]),
         .testTarget(
             name: "FHIRTests",
             dependencies: [

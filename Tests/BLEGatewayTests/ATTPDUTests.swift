@@ -1,5 +1,5 @@
+import TestSupport
 import Testing
-import TimeSeries
 
 @testable import BLEGateway
 
@@ -76,6 +76,3 @@ import TimeSeries
         #expect(BluetoothUUID.bloodPressureMeasurement.description == "0x2A35")
     }
 }
-
-/// The project's seeded SplitMix64, for reproducible random inputs.
-typealias TestRandom = TimeSeries.SplitMix64

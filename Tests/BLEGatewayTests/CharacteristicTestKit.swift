@@ -1,5 +1,5 @@
+import TestSupport
 import Testing
-import TimeSeries
 
 @testable import BLEGateway
 
@@ -7,7 +7,7 @@ import TimeSeries
 /// field layout, and a seeded fuzz loop. Namespaced so it cannot collide with other suites' helpers.
 enum CharacteristicTestKit {
     /// The project's seeded SplitMix64, so a fuzz failure reproduces exactly.
-    typealias SplitMix64 = TimeSeries.SplitMix64
+    typealias SplitMix64 = TestRandom
 
     /// The catalog's type for a 16-bit UUID, as an identity that can be compared.
     static func catalogType(_ uuid: UInt16) -> ObjectIdentifier? {
@@ -133,7 +133,7 @@ enum CharacteristicTestKit {
     }
 }
 
-extension TimeSeries.SplitMix64 {
+extension TestRandom {
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
 
     /// 0..<bound (bound > 0).

@@ -1,5 +1,5 @@
+import TestSupport
 import Testing
-import TimeSeries
 
 @testable import BLEGateway
 
@@ -16,7 +16,7 @@ enum GlucoseTestKit {
     }
 
     /// The project's seeded SplitMix64, so the fuzz loops are reproducible.
-    typealias SplitMix64 = TimeSeries.SplitMix64
+    typealias SplitMix64 = TestRandom
 
     /// 2026-11-21 08:30:05 as the 7 wire bytes.
     static let sampleTimeBytes: [UInt8] = [0xEA, 0x07, 11, 21, 8, 30, 5]

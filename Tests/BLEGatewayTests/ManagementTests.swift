@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import BLEGateway
@@ -77,23 +78,6 @@ final class FakeKernel: ManagementTransport, @unchecked Sendable {
 
     /// The Address + Address_Type that start the command's parameters (Pair Device, replies …).
     static func peer(_ packet: ManagementPacket) -> [UInt8] { Array(packet.parameters.prefix(7)) }
-}
-
-/// Collects values from concurrent tasks.
-actor Collected<T: Sendable> {
-    private(set) var values: [T] = []
-    func append(_ value: T) { values.append(value) }
-}
-
-/// Polls until `condition` holds. The deadline only matters when it never does: it is long, because the whole suite
-/// (daemons started by the integration tests among them) shares two cores and a busy moment can take seconds.
-func eventually(_ seconds: Double = 20, _ condition: @Sendable () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return await condition()
 }
 
 /// Commands, events, the management actor against a fake kernel, the pairing agent and the host checks.

@@ -1,8 +1,7 @@
 import Crypto
 import Foundation
+import TestSupport
 import Testing
-
-import struct TimeSeries.SplitMix64
 
 @testable import Provenance
 
@@ -533,7 +532,7 @@ private func richReading() -> Reading {
         let source = scratch.path + "/source"
         let (_, archive) = try writeLedger(in: source, batches: batches(6, size: 2), key: signed ? key : nil)
         let original = try Data(contentsOf: URL(fileURLWithPath: source + "/" + Ledger.fileName))
-        var random = SplitMix64(seed: signed ? 0x5EED_0001 : 0x5EED_0002)
+        var random = TestRandom(seed: signed ? 0x5EED_0001 : 0x5EED_0002)
         for trial in 0..<400 {
             var bytes = [UInt8](original)
             let position = Int.random(in: 0..<bytes.count, using: &random)

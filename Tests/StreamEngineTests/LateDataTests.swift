@@ -1,6 +1,7 @@
 import Foundation
 import Provenance
 import Synchronization
+import TestSupport
 import Testing
 import TimeSeries
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import TimeSeries
@@ -88,6 +89,3 @@ import Testing
         #expect(bytes.count < 100)
     }
 }
-
-/// Deterministic randomness for property tests.
-typealias TestRandom = SplitMix64

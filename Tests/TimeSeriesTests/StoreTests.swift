@@ -1,17 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import TimeSeries
-
-/// A fresh directory per test, removed afterwards.
-final class TemporaryDirectory {
-    let path: String
-    init() {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-test-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 @Suite struct StoreTests {
     static let key = SeriesKey(subject: "alice", device: "cuff-1", metric: "systolic")

@@ -320,6 +320,7 @@ public actor StreamEngine {
         waiting.append(WaitingReading(pending, completion: completion), waiter: pending.waiter)
         queueGauge.record(waiting.count)
         wakeDepthWaiters()
+        wakeLinger()
         if !flushing {
             flushing = true
             Task { await self.flushLoop() }
@@ -375,6 +376,7 @@ public actor StreamEngine {
             return
         }
         lingerCutShort = true
+        wakeLinger()
         if !waiting.isEmpty, !flushing {
             flushing = true
             Task { await self.flushLoop() }
@@ -386,6 +388,8 @@ public actor StreamEngine {
     private var lingerCutShort = false
 
     /// While only notifications wait, fewer than a batch, and the oldest has waited less than the linger: let more come.
+    /// It sleeps until something could end it — a reading joins, a source ends, the oldest's linger is up — instead of
+    /// polling: a hub's straps linger most of the time, and a Raspberry Pi should not wake 200 times a second for it.
     private func lingerForNotifications() async {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
@@ -394,8 +398,22 @@ public actor StreamEngine {
             !waiting.awaitConfirmation,
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {
-            try? await Task.sleep(for: .milliseconds(5))
+            let lingerEnds = Task { [weak self] in
+                try? await Task.sleep(until: oldest.advanced(by: linger), clock: .continuous)
+                guard !Task.isCancelled else { return }
+                await self?.wakeLinger()
+            }
+            await withCheckedContinuation { lingerWake = $0 }
+            lingerEnds.cancel()
         }
+    }
+
+    /// The linger waiting for its next reason to look again (one flush loop at a time, so one waiter at most).
+    private var lingerWake: CheckedContinuation<Void, Never>?
+
+    private func wakeLinger() {
+        lingerWake?.resume()
+        lingerWake = nil
     }
 
     public var queueDepth: Int { waiting.count }

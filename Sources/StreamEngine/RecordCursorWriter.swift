@@ -11,6 +11,8 @@ public final class RecordCursorWriter: Sendable {
         /// The newest position per device not yet written (nil: the meter restarted from its first record).
         var pending: [String: UInt16?] = [:]
         var draining = false
+        /// `flush` callers waiting for the drain to finish.
+        var flushed: [CheckedContinuation<Void, Never>] = []
     }
     private let state = Mutex(State())
 
@@ -29,18 +31,30 @@ public final class RecordCursorWriter: Sendable {
 
     /// Returns once every saved position is in the archive.
     public func flush() async {
-        while state.withLock({ $0.draining || !$0.pending.isEmpty }) { try? await Task.sleep(for: .milliseconds(1)) }
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                guard state.draining || !state.pending.isEmpty else { return true }
+                state.flushed.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     private func drain() {
         while true {
-            let batch = state.withLock { state -> [String: UInt16?] in
+            let (batch, flushed) = state.withLock { state -> ([String: UInt16?], [CheckedContinuation<Void, Never>]) in
                 let batch = state.pending
                 state.pending = [:]
-                if batch.isEmpty { state.draining = false }
-                return batch
+                guard batch.isEmpty else { return (batch, []) }
+                state.draining = false
+                defer { state.flushed = [] }
+                return (batch, state.flushed)
             }
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty else {
+                for waiter in flushed { waiter.resume() }
+                return
+            }
             // A position not written is only records asked for again (dedupe keeps them once).
             try? archive.setRecordCursors(batch.map { ($0.key, $0.value) })
         }

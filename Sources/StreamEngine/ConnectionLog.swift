@@ -15,22 +15,62 @@ enum ConnectionLog {
     static let kept = 100
 
     static func record(_ report: ReadingArchive.ConnectionReport, in db: Database) throws {
-        try db.execute(
-            sql: """
-                INSERT INTO device_connection (device_key, started_micros, ended_micros, readings_received,
-                    readings_expected, clock_offset_micros, battery_percent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                report.device.key, report.startedMicros, report.endedMicros, report.readingsReceived,
-                report.readingsExpected, report.clockOffsetMicros, report.batteryPercent, report.error,
-            ])
-        try db.execute(
-            sql: """
-                DELETE FROM device_connection WHERE device_key = ? AND id <= (
-                    SELECT id FROM device_connection WHERE device_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
-                """,
-            arguments: [report.device.key, report.device.key, kept])
+        var row = DeviceConnectionRecord(
+            deviceKey: report.device.key,
+            entry: ReadingArchive.ConnectionEntry(
+                startedMicros: report.startedMicros, endedMicros: report.endedMicros,
+                readingsReceived: report.readingsReceived, readingsExpected: report.readingsExpected,
+                clockOffsetMicros: report.clockOffsetMicros, batteryPercent: report.batteryPercent,
+                error: report.error))
+        try row.insert(db)
+        // The device's rows beyond the newest `kept` go (one indexed range: device_connection_by_device).
+        let device = DeviceConnectionRecord.Columns.deviceKey == report.device.key
+        if let oldestKept = try DeviceConnectionRecord.filter(device).order(DeviceConnectionRecord.Columns.id.desc)
+            .limit(1, offset: kept).select(DeviceConnectionRecord.Columns.id, as: Int64.self).fetchOne(db)
+        {
+            try DeviceConnectionRecord.filter(device && DeviceConnectionRecord.Columns.id <= oldestKept).deleteAll(db)
+        }
     }
+}
+
+/// A row of `device_connection`: its columns are the record's properties in snake case.
+struct DeviceConnectionRecord: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "device_connection"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    enum Columns {
+        static let id = Column("id")
+        static let deviceKey = Column("device_key")
+    }
+
+    var id: Int64?
+    var deviceKey: String
+    var startedMicros: Int64
+    var endedMicros: Int64
+    var readingsReceived: Int
+    var readingsExpected: Int?
+    var clockOffsetMicros: Int64?
+    var batteryPercent: Int?
+    var error: String?
+
+    init(deviceKey: String, entry: ReadingArchive.ConnectionEntry) {
+        self.deviceKey = deviceKey
+        (startedMicros, endedMicros, readingsReceived) = (
+            entry.startedMicros, entry.endedMicros, entry.readingsReceived
+        )
+        (readingsExpected, clockOffsetMicros) = (entry.readingsExpected, entry.clockOffsetMicros)
+        (batteryPercent, error) = (entry.batteryPercent, entry.error)
+    }
+
+    var entry: ReadingArchive.ConnectionEntry {
+        ReadingArchive.ConnectionEntry(
+            startedMicros: startedMicros, endedMicros: endedMicros, readingsReceived: readingsReceived,
+            readingsExpected: readingsExpected, clockOffsetMicros: clockOffsetMicros, batteryPercent: batteryPercent,
+            error: error)
+    }
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 extension ReadingArchive {
@@ -48,18 +88,8 @@ extension ReadingArchive {
     /// A device's connections, newest first.
     public func connections(deviceKey: String, limit: Int = 30) throws -> [ConnectionEntry] {
         try queue.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM device_connection WHERE device_key = ? ORDER BY id DESC LIMIT ?
-                    """, arguments: [deviceKey, limit]
-            ).map { row in
-                ConnectionEntry(
-                    startedMicros: row["started_micros"], endedMicros: row["ended_micros"],
-                    readingsReceived: row["readings_received"], readingsExpected: row["readings_expected"],
-                    clockOffsetMicros: row["clock_offset_micros"], batteryPercent: row["battery_percent"],
-                    error: row["error"])
-            }
+            try DeviceConnectionRecord.filter(DeviceConnectionRecord.Columns.deviceKey == deviceKey)
+                .order(DeviceConnectionRecord.Columns.id.desc).limit(limit).fetchAll(db).map(\.entry)
         }
     }
 }

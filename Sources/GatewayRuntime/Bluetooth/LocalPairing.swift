@@ -12,9 +12,7 @@ package final class LocalPairing: Sendable {
     private let pipeline: GatewayPipeline
 
     private init(driver: LocalPairingDriver, agent: PairingAgent, pipeline: GatewayPipeline) {
-        self.driver = driver
-        self.agent = agent
-        self.pipeline = pipeline
+        (self.driver, self.agent, self.pipeline) = (driver, agent, pipeline)
     }
 
     package static func open(

@@ -57,9 +57,11 @@ import Testing
         return (pages, pipeline, dir)
     }
 
+    /// The pages and, behind them, the FHIR API with its middleware — as the server has them, in process.
     static func application(_ pages: Pages) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         pages.install(on: router)
+        APIServer.install(pages.api, on: router)
         return Application(router: router)
     }
 
@@ -265,13 +267,17 @@ import Testing
                 }
                 return start + "=" + (value ?? "")
             }
-            let response = pages.api.respond(
-                APIRequest(
-                    method: "GET", path: "/fhir/Observation/$stats",
-                    query:
-                        "subject=alice&code=http://loinc.org|8480-6&period=\(period)&statistic=average&interval=P1D",
-                    authorization: "Bearer \(Self.system)", host: nil, peerIsLoopback: false))
-            let expected = (response.body["parameter"]?.arrayValue ?? []).compactMap { parameter -> String? in
+            let stats = try await client.execute(
+                uri:
+                    "/fhir/Observation/$stats?subject=alice&code=http://loinc.org%7C8480-6&period=\(period)&statistic=average&interval=P1D",
+                method: .get, headers: [.authorization: "Bearer \(Self.system)"]
+            ) { response in
+                #expect(
+                    response.status == .ok && response.headers[.contentType]?.hasPrefix("application/fhir+json") == true
+                )
+                return try FHIRJSON.parse(Array(response.body.readableBytesView))
+            }
+            let expected = (stats["parameter"]?.arrayValue ?? []).compactMap { parameter -> String? in
                 guard let start = parameter["resource"]?["effectivePeriod"]?["start"]?.stringValue,
                     let value = parameter["resource"]?["component"]?[0]?["valueQuantity"]?["value"]?.numberText
                 else { return nil }

@@ -14,6 +14,8 @@ package struct APIRequestContext: RequestContext {
     package let peerIsLoopback: Bool
     /// The peer's IP address ("" when unknown): what the pages' sign-in throttle counts by.
     package let peerAddress: String
+    /// Who called and whose data the request touched, for the API's audit middleware.
+    package let note = APIRequestNote()
 
     package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -23,8 +25,9 @@ package struct APIRequestContext: RequestContext {
     }
 }
 
-/// Hummingbird wiring: every method on every path goes to `FHIRAPI`, which routes (so unknown routes and methods
-/// get FHIR OperationOutcomes too), and every response is application/fhir+json.
+/// Hummingbird wiring: every method on every path not taken by a more specific route (the pages, /metrics) goes to
+/// `FHIRAPI`, which routes (so unknown routes and methods get FHIR OperationOutcomes too), through the API's middleware:
+/// metrics, audit, and errors as OperationOutcomes.
 package enum APIServer {
     /// A transaction Bundle of a day of one person's readings is well under this; larger bodies get 413.
     package static let maximumBodyBytes = 16 << 20
@@ -60,50 +63,45 @@ package enum APIServer {
                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
             }
         }
-        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
-        for method in methods {
-            for path in ["/", "**"] {
-                router.on(RouterPath(path), method: method) { request, context -> Response in
-                    var headers = HTTPFields()
-                    headers[.contentType] = "application/fhir+json; charset=utf-8"
-                    var body: [UInt8] = []
-                    if method == .post || method == .put {
-                        do {
-                            let buffer = try await request.body.collect(upTo: maximumBodyBytes)
-                            body = Array(buffer.readableBytesView)
-                        } catch {
-                            let outcome = APIError(
-                                status: 413, code: "too-costly",
-                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes."
-                            ).outcome
-                            return Response(
-                                status: .contentTooLarge, headers: headers,
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.prettyText + "\n")))
-                        }
-                    }
-                    let apiRequest = APIRequest(
-                        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-                        authorization: request.headers[.authorization], host: request.head.authority,
-                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
-                    let response = api.respond(apiRequest)
-                    if response.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"gatewayd\"" }
-                    if let contentType = response.contentType {
-                        headers[.contentType] = contentType
-                        headers[.cacheControl] = "no-store"  // OAuth: token responses are never cached
-                    }
-                    let text =
-                        (APIQuery(request.uri.query).pretty ? response.body.prettyText : response.body.text) + "\n"
-                    return Response(
-                        status: HTTPResponse.Status(code: response.status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-                }
-            }
-        }
+        install(api, on: router)
         let server: HTTPServerBuilder =
             try security.serverConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router, server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gatewayd"),
             services: services, onServerRunning: { _ in await onServerRunning() }, logger: logger)
+    }
+
+    /// The FHIR API's routes and middleware on `router` (after any more specific routes): what the server runs and
+    /// what tests drive in process with HummingbirdTesting.
+    package static func install(_ api: FHIRAPI, on router: Router<APIRequestContext>) {
+        // Outermost first: the count and the audit see the answer the OperationOutcome middleware made of an error.
+        let group = router.group()
+            .add(middleware: APIMetricsMiddleware())
+            .add(middleware: APIAuditMiddleware(audit: api.audit))
+            .add(middleware: OperationOutcomeMiddleware())
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+        for method in methods {
+            for path in ["/", "**"] {
+                group.on(RouterPath(path), method: method) { request, context -> Response in
+                    var body: [UInt8] = []
+                    if method == .post || method == .put {
+                        do {
+                            body = Array(try await request.body.collect(upTo: maximumBodyBytes).readableBytesView)
+                        } catch {
+                            throw APIError(
+                                status: 413, code: "too-costly",
+                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.")
+                        }
+                    }
+                    let apiRequest = APIRequest(
+                        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                        authorization: request.headers[.authorization], host: request.head.authority,
+                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
+                    return FHIRHTTPResponse.make(
+                        try api.route(apiRequest, note: context.note), pretty: APIQuery(request.uri.query).pretty)
+                }
+            }
+        }
     }
 }

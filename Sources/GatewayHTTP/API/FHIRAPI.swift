@@ -52,29 +52,18 @@ package struct FHIRAPI: Sendable {
     /// SMART Backend Services clients' token endpoint (POST /auth/token), when clients are registered.
     package var tokenEndpoint: TokenEndpoint? = nil
 
-    package func respond(_ request: APIRequest) -> APIResponse {
-        var touched: [String] = []
-        var caller = "none"
-        let response: APIResponse
-        do {
-            response = try route(request, touched: &touched, caller: &caller)
-        } catch let error as APIError {
-            response = APIResponse(status: error.status, body: error.outcome)
-        } catch {
-            response = APIResponse(
-                status: 500,
-                body: APIError(status: 500, code: "exception", diagnostics: "Internal error: \(error)").outcome)
-        }
-        audit.record(
-            caller: caller, method: request.method, route: request.path, query: request.query, subjects: touched,
-            status: response.status)
-        Counter(label: "gatewayd_api_requests_total", dimensions: [("status", String(response.status))]).increment()
-        return response
-    }
-
     package func base(_ request: APIRequest) -> String { scheme + "://" + (request.host ?? listen) + "/fhir" }
 
-    private func route(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+    /// Answers one request, or throws the `APIError` that says why not (`OperationOutcomeMiddleware` makes it the
+    /// answer). `note` learns who called and whose data was touched — also when it throws: the audit log keeps both.
+    package func route(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        var touched: [String] = []
+        var caller = "none"
+        defer { (note.caller, note.subjects) = (caller, touched) }
+        return try dispatch(request, touched: &touched, caller: &caller)
+    }
+
+    private func dispatch(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
         let parts = request.path.split(separator: "/").map(String.init)
         if request.path == TokenEndpoint.path, let tokenEndpoint {
             let (response, client) = tokenEndpoint.respond(request, nowSeconds: Int64(Date().timeIntervalSince1970))

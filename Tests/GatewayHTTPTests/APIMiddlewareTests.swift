@@ -1,0 +1,69 @@
+import FHIR
+import Foundation
+import GatewayHTTP
+import GatewayRuntime
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The FHIR API's routes in process (HummingbirdTesting) on the pages' fixture (a cuff with a reset clock, two
+/// users): errors answer as OperationOutcomes with their status, and the audit middleware records every request —
+/// refused and unknown ones too — with its caller, the subjects it touched and the status it got.
+@Suite struct APIMiddlewareTests {
+    static func auditEntries(_ dir: String) throws -> [AuditEntry] {
+        let text = try String(contentsOfFile: dir + "/audit.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try AuditEntry.parse(Array($0.utf8)) }
+    }
+
+    static func json(_ response: TestResponse) throws -> FHIRJSON {
+        try FHIRJSON.parse(Array(response.body.readableBytesView))
+    }
+
+    @Test func errorsAreOperationOutcomesAndEveryRequestIsAudited() async throws {
+        let (pages, pipeline, dir) = try await PagesTests.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try await PagesTests.application(pages).test(.router) { client in
+            // No token: 401 with the Bearer challenge, as FHIR JSON.
+            let anonymous = try await client.execute(uri: "/fhir/Observation?subject=alice", method: .get) { $0 }
+            #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.headers[.wwwAuthenticate] == "Bearer realm=\"gatewayd\"")
+            #expect(anonymous.headers[.contentType]?.hasPrefix("application/fhir+json") == true)
+            #expect(try Self.json(anonymous)["resourceType"]?.stringValue == "OperationOutcome")
+            // A token that is not one: 401 again, its caller "unknown-token".
+            try await client.execute(
+                uri: "/fhir/Observation?subject=alice", method: .get, headers: [.authorization: "Bearer wrong"]
+            ) { #expect($0.status == .unauthorized) }
+            // alice's token for bob's data: 403, and bob is named in the audit (the person whose data was asked for).
+            let forbidden = try await client.execute(
+                uri: "/fhir/Observation?subject=bob", method: .get,
+                headers: [.authorization: "Bearer \(PagesTests.alice)"]
+            ) { $0 }
+            #expect(forbidden.status == .forbidden)
+            #expect(try Self.json(forbidden)["issue"]?[0]?["code"]?.stringValue == "forbidden")
+            // No route: 404 OperationOutcome; `_pretty` indents errors too.
+            let nowhere = try await client.execute(uri: "/nowhere?_pretty=true", method: .get) { $0 }
+            #expect(nowhere.status == .notFound)
+            #expect(String(buffer: nowhere.body).contains("\n  \"resourceType\""))
+            // A method the API does not take: 405.
+            try await client.execute(
+                uri: "/fhir/Device", method: .delete, headers: [.authorization: "Bearer \(PagesTests.system)"]
+            ) { #expect($0.status == .methodNotAllowed) }
+            // A read that works.
+            let read = try await client.execute(
+                uri: "/fhir/Observation?subject=alice&_count=2", method: .get,
+                headers: [.authorization: "Bearer \(PagesTests.system)"]
+            ) { $0 }
+            #expect(read.status == .ok)
+            #expect(try Self.json(read)["resourceType"]?.stringValue == "Bundle")
+        }
+        let entries = try Self.auditEntries(dir)
+        #expect(entries.map(\.status) == [401, 401, 403, 404, 405, 200])
+        #expect(entries.map(\.who).prefix(2) == ["none", "unknown-token"])
+        #expect(entries[2].subjects == ["bob"] && entries[2].who.hasPrefix("alice:tok-"))
+        #expect(entries[3].request == "GET /nowhere?_pretty=true")
+        #expect(entries[5].subjects == ["alice"] && entries[5].who.hasPrefix("system:tok-"))
+    }
+}

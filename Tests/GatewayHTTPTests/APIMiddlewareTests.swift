@@ -47,6 +47,11 @@ import Testing
             let nowhere = try await client.execute(uri: "/nowhere?_pretty=true", method: .get) { $0 }
             #expect(nowhere.status == .notFound)
             #expect(String(buffer: nowhere.body).contains("\n  \"resourceType\""))
+            // A known token on a route that does not exist: 404, audited under the token's name (authentication ran).
+            let lost = try await client.execute(
+                uri: "/fhir/Nothing", method: .get, headers: [.authorization: "Bearer \(PagesTests.alice)"]
+            ) { $0 }
+            #expect(lost.status == .notFound)
             // A method the API does not take: 405.
             try await client.execute(
                 uri: "/fhir/Device", method: .delete, headers: [.authorization: "Bearer \(PagesTests.system)"]
@@ -60,10 +65,11 @@ import Testing
             #expect(try Self.json(read)["resourceType"]?.stringValue == "Bundle")
         }
         let entries = try Self.auditEntries(dir)
-        #expect(entries.map(\.status) == [401, 401, 403, 404, 405, 200])
+        #expect(entries.map(\.status) == [401, 401, 403, 404, 404, 405, 200])
         #expect(entries.map(\.who).prefix(2) == ["none", "unknown-token"])
         #expect(entries[2].subjects == ["bob"] && entries[2].who.hasPrefix("alice:tok-"))
         #expect(entries[3].request == "GET /nowhere?_pretty=true")
-        #expect(entries[5].subjects == ["alice"] && entries[5].who.hasPrefix("system:tok-"))
+        #expect(entries[4].who.hasPrefix("alice:tok-") && entries[4].subjects.isEmpty)
+        #expect(entries[6].subjects == ["alice"] && entries[6].who.hasPrefix("system:tok-"))
     }
 }

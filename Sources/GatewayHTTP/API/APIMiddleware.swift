@@ -39,6 +39,24 @@ struct APIAuditMiddleware: RouterMiddleware {
     }
 }
 
+/// Authentication: who the bearer token says is calling, found once per request — a configured token, one the token
+/// endpoint issued, an unknown one, or none — and named for the audit log. It refuses nothing itself: the route that
+/// knows the resource asks the grant (so an unknown route is a 404 and a wrong method a 405 before any 401, and a token
+/// refused for a resource is audited by its name).
+struct APIAuthenticationMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let access: APIAccess
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.caller = access.caller(authorization: request.headers[.authorization])
+        context.note.caller = context.caller.auditName
+        return try await next(request, context)
+    }
+}
+
 /// `gatewayd_api_requests_total{status}`: what the API answered, counted for /metrics.
 struct APIMetricsMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext

@@ -16,6 +16,9 @@ package struct APIRequestContext: RequestContext {
     package let peerAddress: String
     /// Who called and whose data the request touched, for the API's audit middleware.
     package let note = APIRequestNote()
+    /// Who the Authorization header says is calling (`APIAuthenticationMiddleware`); what they may read is decided by
+    /// the route that knows the resource.
+    package var caller: APICaller = .anonymous
 
     package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -80,6 +83,7 @@ package enum APIServer {
             .add(middleware: APIMetricsMiddleware())
             .add(middleware: APIAuditMiddleware(audit: api.audit))
             .add(middleware: OperationOutcomeMiddleware())
+            .add(middleware: APIAuthenticationMiddleware(access: api.access))
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
         for method in methods {
             for path in ["/", "**"] {
@@ -97,7 +101,8 @@ package enum APIServer {
                     let apiRequest = APIRequest(
                         method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
                         authorization: request.headers[.authorization], host: request.head.authority,
-                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType])
+                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType],
+                        caller: context.caller)
                     return FHIRHTTPResponse.make(
                         try api.route(apiRequest, note: context.note), pretty: APIQuery(request.uri.query).pretty)
                 }

@@ -15,13 +15,15 @@ package struct APIRequest: Sendable {
     /// The request body (POST): at most `APIServer.maximumBodyBytes`.
     package var body: [UInt8] = []
     package var contentType: String? = nil
+    /// Who the Authorization header says is calling (the authentication middleware's finding).
+    package var caller: APICaller = .anonymous
 
     package init(
         method: String, path: String, query: String?, authorization: String?, host: String?, peerIsLoopback: Bool,
-        body: [UInt8] = [], contentType: String? = nil
+        body: [UInt8] = [], contentType: String? = nil, caller: APICaller = .anonymous
     ) {
         (self.method, self.path, self.query, self.authorization, self.host) = (method, path, query, authorization, host)
-        (self.peerIsLoopback, self.body, self.contentType) = (peerIsLoopback, body, contentType)
+        (self.peerIsLoopback, self.body, self.contentType, self.caller) = (peerIsLoopback, body, contentType, caller)
     }
 }
 
@@ -58,7 +60,7 @@ package struct FHIRAPI: Sendable {
     /// answer). `note` learns who called and whose data was touched — also when it throws: the audit log keeps both.
     package func route(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
         var touched: [String] = []
-        var caller = "none"
+        var caller = request.caller.auditName
         defer { (note.caller, note.subjects) = (caller, touched) }
         return try dispatch(request, touched: &touched, caller: &caller)
     }
@@ -91,9 +93,8 @@ package struct FHIRAPI: Sendable {
         }
         try Self.checkMethod(request.method, parts)
         // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
-        caller = request.authorization == nil ? "none" : "unknown-token"
         let grant = try access.grant(
-            authorization: request.authorization, peerIsLoopback: request.peerIsLoopback,
+            request.caller, peerIsLoopback: request.peerIsLoopback,
             resourceType: parts[1] == "metadata" ? nil : parts[1])
         caller = grant.caller
         if parts[1] == "metadata" { return APIResponse(status: 200, body: Capability.statement(base: base(request))) }
@@ -204,8 +205,7 @@ package struct FHIRAPI: Sendable {
                 status: 405, code: "not-supported",
                 diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
         }
-        caller = request.authorization == nil ? "none" : "unknown-token"
-        let grant = try access.writeGrant(authorization: request.authorization)
+        let grant = try access.writeGrant(request.caller)
         caller = grant.caller
         let bundle: FHIRJSON
         do { bundle = try FHIRJSON.parse(request.body) } catch {

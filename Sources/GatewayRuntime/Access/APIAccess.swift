@@ -112,6 +112,25 @@ package struct APIGrant: Sendable {
     package func allows(subject: String) -> Bool { subjects.map { $0.contains(subject) } ?? true }
 }
 
+/// Who a request comes from, before anything is decided about what they may do: what authentication finds in the
+/// Authorization header. (Whether that is enough — loopback, a scope for the resource — is the grant's question.)
+package enum APICaller: Sendable {
+    /// No bearer token.
+    case anonymous
+    /// A bearer token this gateway does not know (or one the token endpoint issued that has expired).
+    case unknownToken
+    case token(APIToken)
+
+    /// The audit log's name for the caller: never the secret.
+    package var auditName: String {
+        switch self {
+        case .anonymous: "none"
+        case .unknownToken: "unknown-token"
+        case .token(let token): token.auditID
+        }
+    }
+}
+
 package struct APIAccess: Sendable {
     package var tokens: [APIToken]
     package var allowLoopback: Bool
@@ -127,16 +146,28 @@ package struct APIAccess: Sendable {
         tokens.first(where: { constantTimeEqual($0.secret, secret) }) ?? issued?.token(secret, nowSeconds: nowSeconds)
     }
 
+    /// Who the Authorization header says is calling.
+    package func caller(authorization: String?) -> APICaller {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return .anonymous }
+        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        return token(secret: secret).map(APICaller.token) ?? .unknownToken
+    }
+
     /// The grant for reading `resourceType` (nil: the CapabilityStatement, which any valid token may read), or 401/403.
     package func grant(authorization: String?, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant
     {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+        try grant(caller(authorization: authorization), peerIsLoopback: peerIsLoopback, resourceType: resourceType)
+    }
+
+    package func grant(_ caller: APICaller, peerIsLoopback: Bool, resourceType: String?) throws(APIError) -> APIGrant {
+        let token: APIToken
+        switch caller {
+        case .anonymous:
             if allowLoopback && peerIsLoopback { return APIGrant(subjects: nil, caller: "loopback") }
             throw .missingToken
-        }
-        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let token = token(secret: secret) else {
+        case .unknownToken:
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
+        case .token(let known): token = known
         }
         guard let resourceType else { return APIGrant(subjects: [], caller: token.auditID) }
         let scopes = token.scopes.filter { !$0.write && ($0.resourceType == "*" || $0.resourceType == resourceType) }
@@ -146,11 +177,13 @@ package struct APIAccess: Sendable {
     }
 
     /// The grant for uploading a transaction Bundle (hub mode): a token with a write scope.
-    package func writeGrant(authorization: String?) throws(APIError) -> APIGrant {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw .missingToken }
-        let secret = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let token = token(secret: secret) else {
+    package func writeGrant(_ caller: APICaller) throws(APIError) -> APIGrant {
+        let token: APIToken
+        switch caller {
+        case .anonymous: throw .missingToken
+        case .unknownToken:
             throw APIError(status: 401, code: "login", diagnostics: "The bearer token is not known to this gateway.")
+        case .token(let known): token = known
         }
         // A Device write scope says whose a device is (the pages' "assign"); it uploads nothing.
         let scopes = token.scopes.filter { $0.write && ($0.resourceType == "*" || $0.resourceType == "Observation") }

@@ -247,48 +247,6 @@ public final class ReadingArchive: Sendable {
         return encoder
     }()
 
-    /// The user slot key of the subject map: the BP User ID, or −1 for a device without user slots.
-    static func userKey(_ userID: UInt8?) -> Int { userID.map(Int.init) ?? -1 }
-
-    // MARK: Subjects
-
-    /// Maps (device, user slot) to a subject. Explicit: nothing is ever inferred (DESIGN.md rule 6).
-    public func mapSubject(deviceKey: String, userID: UInt8?, subject: String) throws {
-        try queue.write { db in
-            try db.execute(
-                sql:
-                    "INSERT INTO subject_map (device_key, user_id, subject) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET subject = excluded.subject",
-                arguments: [deviceKey, Self.userKey(userID), subject])
-        }
-    }
-
-    public func forgetSubjectMapping(deviceKey: String, userID: UInt8?) throws {
-        try queue.write { db in
-            try db.execute(
-                sql: "DELETE FROM subject_map WHERE device_key = ? AND user_id = ?",
-                arguments: [deviceKey, Self.userKey(userID)])
-        }
-    }
-
-    public struct SubjectMapping: Hashable, Sendable {
-        public var deviceKey: String
-        public var userID: UInt8?
-        public var subject: String
-    }
-
-    public func subjectMappings() throws -> [SubjectMapping] {
-        try queue.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT device_key, user_id, subject FROM subject_map ORDER BY device_key, user_id"
-            ).map { row in
-                let user: Int = row["user_id"]
-                return SubjectMapping(
-                    deviceKey: row["device_key"], userID: user < 0 ? nil : UInt8(clamping: user),
-                    subject: row["subject"])
-            }
-        }
-    }
-
     // MARK: Readings
 
     /// Which of these readings are already archived. A reading the device anchored is looked up by its identity key;
@@ -1064,68 +1022,6 @@ public final class ReadingArchive: Sendable {
                 guard let reading = try? JSONDecoder().decode(Reading.self, from: data) else { return nil }
                 return QuarantinedReading(id: row["id"], reading: reading)
             }
-        }
-    }
-
-    // MARK: Malformed payloads and cursors
-
-    public func recordMalformed(
-        deviceKey: String, characteristic: String, bytes: [UInt8], error: String, receivedMicros: Int64
-    ) throws {
-        try queue.write { db in
-            try db.execute(
-                sql:
-                    "INSERT INTO malformed (device_key, characteristic, bytes, error, received_micros) VALUES (?, ?, ?, ?, ?)",
-                arguments: [deviceKey, characteristic, Data(bytes), error, receivedMicros])
-        }
-    }
-
-    public func malformedCount() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM malformed") ?? 0 }
-    }
-
-    /// The next stored-record sequence number to ask a device for (nil: from the start).
-    public func recordCursor(deviceKey: String) throws -> UInt16? {
-        try queue.read { db in
-            try Int.fetchOne(
-                db, sql: "SELECT next_sequence FROM record_cursor WHERE device_key = ?", arguments: [deviceKey]
-            ).map { UInt16(clamping: $0) }
-        }
-    }
-
-    /// Sets a device's stored-record cursor as the cursor itself decided (it moves forward in serial-number order, and
-    /// back to nothing when the meter's numbers restarted); nil removes it.
-    public func setRecordCursor(deviceKey: String, to next: UInt16?) throws {
-        try setRecordCursors([(deviceKey, next)])
-    }
-
-    /// Several devices' cursors in one transaction (see `RecordCursorWriter`).
-    public func setRecordCursors(_ cursors: [(deviceKey: String, next: UInt16?)]) throws {
-        try queue.write { db in
-            for (deviceKey, next) in cursors {
-                if let next {
-                    try db.cachedStatement(
-                        sql:
-                            "INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?) ON CONFLICT DO UPDATE SET next_sequence = excluded.next_sequence"
-                    ).execute(arguments: [deviceKey, Int(next)])
-                } else {
-                    try db.cachedStatement(sql: "DELETE FROM record_cursor WHERE device_key = ?").execute(arguments: [
-                        deviceKey
-                    ])
-                }
-            }
-        }
-    }
-
-    /// Cursors move only forward.
-    public func advanceRecordCursor(deviceKey: String, to next: UInt16) throws {
-        try queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO record_cursor (device_key, next_sequence) VALUES (?, ?)
-                    ON CONFLICT DO UPDATE SET next_sequence = max(next_sequence, excluded.next_sequence)
-                    """,
-                arguments: [deviceKey, Int(next)])
         }
     }
 

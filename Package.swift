@@ -181,7 +181,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "gatewayd", "GatewayRuntime", "GatewayHTTP", "TimeSeries", "StreamEngine", "Provenance", "BLEGateway",
-                "CBlueZ", "FHIR",
+                "CBlueZ", "FHIR", "TestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),

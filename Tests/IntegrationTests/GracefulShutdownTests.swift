@@ -1,9 +1,11 @@
 import BLEGateway
+import CBlueZ
 import Foundation
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import StreamEngine
+import TestSupport
 import Testing
 
 @testable import GatewayRuntime
@@ -85,5 +87,107 @@ extension GracefulShutdownTests {
             try? await Task.sleep(for: .milliseconds(50))  // the last line may reach the pipe's reader after the exit
         }
         #expect(demo.stdout.contains("gatewayd demo stopped"))
+    }
+}
+
+/// The daemon's timers run on an injected clock: with a manual one the test moves time itself and waits for none.
+@Suite struct ServiceTimerTests {
+    actor Counter {
+        private(set) var count = 0
+        func increment() { count += 1 }
+    }
+
+    /// `repeatUntilGracefulShutdown` (the watchdog, the summary flush, retention): work at once, then once per interval
+    /// of its clock — not before — and the loop ends on graceful shutdown while it sleeps.
+    @Test func aTimerFiresOncePerIntervalOfItsClockAndEndsOnGracefulShutdown() async throws {
+        let clock = ManualClock()
+        let runs = Counter()
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await repeatUntilGracefulShutdown(every: .seconds(30), clock: clock) { await runs.increment() }
+                }
+                #expect(await eventually { clock.sleepers == 1 })
+                #expect(await runs.count == 1)
+                clock.advance(by: .seconds(29))
+                let early = await runs.count
+                #expect(clock.sleepers == 1 && early == 1, "it fired before its interval")
+                clock.advance(by: .seconds(1))
+                #expect(await eventually { await runs.count == 2 && clock.sleepers == 1 })
+                clock.advance(by: .seconds(90))  // one interval's sleep ends however far the clock jumps
+                #expect(await eventually { await runs.count == 3 && clock.sleepers == 1 })
+                trigger.triggerGracefulShutdown()
+                try await group.next()
+            }
+        }
+        let total = await runs.count
+        #expect(total == 3 && clock.sleepers == 0)
+    }
+
+    /// The watchdog pings at half systemd's interval, on its clock.
+    @Test func theWatchdogPingsAtHalfItsIntervalOnItsClock() async throws {
+        let clock = ManualClock()
+        let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "notify-\(UUID().uuidString.prefix(8))"
+        ).path
+        let listener = try DatagramListener(path: socketPath)
+        defer { listener.close() }
+        var watchdog = WatchdogService(
+            notifier: SystemdNotifier(environment: ["NOTIFY_SOCKET": socketPath]), interval: .seconds(20))
+        watchdog.clock = clock
+        let service = watchdog
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await service.run() }
+                #expect(await eventually { clock.sleepers == 1 })
+                clock.advance(by: .seconds(10))
+                #expect(await eventually { clock.sleepers == 1 && listener.received().count == 2 })
+                trigger.triggerGracefulShutdown()
+                try await group.next()
+            }
+        }
+        #expect(listener.received() == ["WATCHDOG=1", "WATCHDOG=1"])
+    }
+}
+
+/// A unix datagram socket standing in for systemd's notify socket: what the daemon sent, read without blocking.
+final class DatagramListener: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+    private let lock = NSLock()
+    private var messages: [String] = []
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    /// Every datagram so far.
+    func received() -> [String] {
+        lock.withLock {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                guard count > 0 else { break }
+                messages.append(String(decoding: buffer[0..<count], as: UTF8.self))
+            }
+            return messages
+        }
+    }
+
+    func close() {
+        Glibc.close(fd)
+        unlink(path)
     }
 }

@@ -17,9 +17,10 @@ package struct RetentionService: Service {
     package let outbox: Outbox?
     package let destinations: [String]
     package let logger: Logger
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package func run() async throws {
-        await repeatUntilGracefulShutdown(every: .seconds(3600)) {
+        await repeatUntilGracefulShutdown(every: .seconds(3600), clock: clock) {
             let cutoff = Int64((Date().timeIntervalSince1970 - rawAgeSeconds) * 1_000_000)
             do {
                 let read = try readThrough()
@@ -55,9 +56,12 @@ package struct RetentionService: Service {
 package struct SummaryFlushService: Service {
     package let engine: StreamEngine
     package let intervalSeconds: Double
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package func run() async throws {
-        await repeatUntilGracefulShutdown(every: .seconds(intervalSeconds)) { await engine.flushSummaries() }
+        await repeatUntilGracefulShutdown(every: .seconds(intervalSeconds), clock: clock) {
+            await engine.flushSummaries()
+        }
         await engine.flushSummaries(all: true)
     }
 }

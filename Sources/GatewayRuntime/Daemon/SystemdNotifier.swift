@@ -54,19 +54,23 @@ package struct SystemdNotifier: Sendable {
 package struct WatchdogService: Service {
     package let notifier: SystemdNotifier
     package let interval: Duration
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package func run() async throws {
-        await repeatUntilGracefulShutdown(every: interval / 2) { notifier.notify("WATCHDOG=1") }
+        await repeatUntilGracefulShutdown(every: interval / 2, clock: clock) { notifier.notify("WATCHDOG=1") }
     }
 }
 
-/// Does `work` now and then every `interval` until the service group shuts down gracefully. Cancellation ends the
-/// loop quietly: a thrown CancellationError would fail the group.
-package func repeatUntilGracefulShutdown(every interval: Duration, _ work: @escaping @Sendable () async -> Void) async {
+/// Does `work` now and then every `interval` of `clock` (tests give a manual one) until the service group shuts down
+/// gracefully. Cancellation ends the loop quietly: a thrown CancellationError would fail the group.
+package func repeatUntilGracefulShutdown(
+    every interval: Duration, clock: any Clock<Duration> = ContinuousClock(),
+    _ work: @escaping @Sendable () async -> Void
+) async {
     await cancelWhenGracefulShutdown {
         while !Task.isCancelled {
             await work()
-            try? await Task.sleep(for: interval)
+            try? await clock.sleep(for: interval)
         }
     }
 }

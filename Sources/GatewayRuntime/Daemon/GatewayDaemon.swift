@@ -223,10 +223,11 @@ package struct FleetService: Service {
 package struct SyncWorkerService: Service {
     package let sync: SyncService
     package let transport: HTTPTransport
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package init(sync: SyncService, transport: HTTPTransport) { (self.sync, self.transport) = (sync, transport) }
     package func run() async throws {
-        await cancelWhenGracefulShutdown { await sync.run(transport: transport) }
+        await cancelWhenGracefulShutdown { await sync.run(transport: transport, clock: clock) }
         sync.logger.notice("sync stopped")
     }
 }

@@ -85,14 +85,14 @@ package struct SyncService: Sendable {
         }
     }
 
-    /// Runs every destination's loop until the task is cancelled.
-    package func run(transport: any FHIRTransport) async {
+    /// Runs every destination's loop until the task is cancelled, a pass every `interval` of `clock`.
+    package func run(transport: any FHIRTransport, clock: any Clock<Duration> = ContinuousClock()) async {
         await withTaskGroup(of: Void.self) { group in
             for client in clients {
                 group.addTask {
                     while !Task.isCancelled {
                         _ = await pass(client, transport: transport)
-                        try? await Task.sleep(for: .seconds(client.destination.intervalSeconds))
+                        try? await clock.sleep(for: .seconds(client.destination.intervalSeconds))
                     }
                 }
             }

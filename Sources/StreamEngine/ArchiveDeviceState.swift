@@ -3,10 +3,8 @@ import GRDB
 
 /// A payload a device sent that did not decode: kept, raw, with why (DESIGN.md: nothing is thrown away), and counted
 /// for `gatewayd status`. A row of `malformed`.
-struct MalformedPayloadRecord: Codable, FetchableRecord, MutablePersistableRecord {
+struct MalformedPayloadRecord: ArchiveRecord, MutablePersistableRecord {
     static let databaseTableName = "malformed"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64?
     var deviceKey: String
@@ -19,10 +17,8 @@ struct MalformedPayloadRecord: Codable, FetchableRecord, MutablePersistableRecor
 }
 
 /// The next stored record to ask a meter for (RACP "greater than or equal to"). A row of `record_cursor`.
-struct RecordCursorRecord: Codable, FetchableRecord, PersistableRecord {
+struct RecordCursorRecord: ArchiveRecord, PersistableRecord {
     static let databaseTableName = "record_cursor"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var deviceKey: String
     var nextSequence: Int

@@ -3,10 +3,8 @@ import GRDB
 
 /// Whose readings a device (and a user slot of it) takes: explicit, never inferred (DESIGN.md rule 6). A row of
 /// `subject_map`; a device without user slots is slot −1.
-struct SubjectMapRecord: Codable, FetchableRecord, PersistableRecord {
+struct SubjectMapRecord: ArchiveRecord, PersistableRecord {
     static let databaseTableName = "subject_map"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     enum Columns {
         static let deviceKey = Column("device_key")

@@ -34,10 +34,8 @@ enum ConnectionLog {
 }
 
 /// A row of `device_connection`: its columns are the record's properties in snake case.
-struct DeviceConnectionRecord: Codable, FetchableRecord, MutablePersistableRecord {
+struct DeviceConnectionRecord: ArchiveRecord, MutablePersistableRecord {
     static let databaseTableName = "device_connection"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     enum Columns {
         static let id = Column("id")

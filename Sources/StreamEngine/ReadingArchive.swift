@@ -236,9 +236,6 @@ public final class ReadingArchive: Sendable {
         migrator.registerMigration("v20: each connection of a device") { db in
             try db.execute(sql: ConnectionLog.migration)
         }
-        migrator.registerMigration("v21: summary revisions by window") { db in
-            try db.execute(sql: SummaryLog.revisionsByWindowMigration)
-        }
         return migrator
     }
 

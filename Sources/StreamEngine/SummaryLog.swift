@@ -98,26 +98,6 @@ enum SummaryLog {
     static func widthHours(_ width: SummaryWidth) -> Int { width.rawValue / 3600 }
     static func labelSeconds(_ label: Int64) -> Int64 { label / 1_000_000 }
 
-    /// A revision row (with its series, unit and recording time joined) as a record; nil for a series or width this
-    /// version does not know.
-    static func revisionRecord(_ row: Row) throws -> SummaryRevisionRecord? {
-        guard let key = SeriesKey(parsing: row["series"]), let width = width(row) else { return nil }
-        let start = start(row)
-        let end = end(row, start: start)
-        let summary = try decode(row["summary"], start: start, end: end)
-        let revision = WindowRevision(
-            series: key, width: width, label: label(row), startMicros: start, endMicros: end, version: row["version"],
-            summary: summary, late: row["late"])
-        return SummaryRevisionRecord(
-            sequence: row["seq"], revision: revision, unit: row["series_unit"],
-            recordedMicros: row["recorded_micros"] ?? 0)
-    }
-
-    /// A series' revisions by window label: a period's revisions without reading the others (`gatewayd export`).
-    static let revisionsByWindowMigration = """
-        CREATE INDEX summary_revision_by_window ON summary_revision (series_id, label_seconds);
-        """
-
     /// A revision row's label, start (NULL: its label) and end (NULL: start plus width).
     static func label(_ row: Row) -> Int64 { (row["label_seconds"] as Int64) * 1_000_000 }
     static func width(_ row: Row) -> SummaryWidth? { SummaryWidth(rawValue: (row["width_hours"] as Int) * 3600) }
@@ -350,36 +330,19 @@ extension ReadingArchive {
                     JOIN summary_series s ON s.id = r.series_id
                     WHERE r.seq > ? ORDER BY r.seq LIMIT ?
                     """, arguments: [sequence, limit]
-            ).compactMap(SummaryLog.revisionRecord)
-        }
-    }
-
-    /// Every version of the summary windows of `subject`'s series that lie in [`from`, `to`), oldest first — what a
-    /// period's export asks for. Read through `summary_revision_by_window` (a series' revisions by label), so it costs
-    /// what the period holds, not the whole history of revisions.
-    public func summaryRevisions(subject: String, from: Int64, to: Int64) throws -> [SummaryRevisionRecord] {
-        try queue.read { db in
-            let series = try Row.fetchAll(db, sql: "SELECT id, series FROM summary_series").filter { row in
-                SeriesKey(parsing: row["series"])?.subject == subject
-            }.map { $0["id"] as Int64 }
-            // Labels are window starts (or near them); a margin of two days covers any zone, then the exact test.
-            let margin: Int64 = 2 * 86_400
-            var records: [SummaryRevisionRecord] = []
-            for id in series {
-                records += try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT r.*, s.series, COALESCE(r.unit, s.unit, '') AS series_unit, \(SummaryLog.recordedExpression) AS recorded_micros
-                        FROM summary_revision r
-                        JOIN summary_series s ON s.id = r.series_id
-                        WHERE r.series_id = ? AND r.label_seconds >= ? AND r.label_seconds < ?
-                        """,
-                    arguments: [id, from / 1_000_000 - margin, to / 1_000_000 + margin]
-                ).compactMap(SummaryLog.revisionRecord).filter {
-                    $0.revision.startMicros >= from && $0.revision.endMicros <= to
-                }
+            ).compactMap { row in
+                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryLog.width(row) else { return nil }
+                let start = SummaryLog.start(row)
+                let end = SummaryLog.end(row, start: start)
+                let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
+                let revision = WindowRevision(
+                    series: key, width: width, label: SummaryLog.label(row), startMicros: start, endMicros: end,
+                    version: row["version"],
+                    summary: summary, late: row["late"])
+                return SummaryRevisionRecord(
+                    sequence: row["seq"], revision: revision, unit: row["series_unit"],
+                    recordedMicros: row["recorded_micros"] ?? 0)
             }
-            return records.sorted { $0.sequence < $1.sequence }
         }
     }
 

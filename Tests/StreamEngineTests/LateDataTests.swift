@@ -170,18 +170,6 @@ final class ManualClock: @unchecked Sendable {
         let third = try archive.summaryRevisions(after: 0).dropFirst(4)
         #expect(
             third.map(\.revision.version) == [3, 3] && third.allSatisfy { $0.revision.summary.aggregate.count == 13 })
-
-        // A period's export asks for one person's windows in the period (through the revisions' index by window): the
-        // same as every revision filtered by hand, the hour's versions without the day's, nobody else's.
-        let all = try archive.summaryRevisions(after: 0)
-        let subject = try #require(all.first?.revision.series.subject)
-        let wide = try archive.summaryRevisions(
-            subject: subject, from: saturday - 86_400_000_000, to: saturday + 2 * 86_400_000_000)
-        #expect(wide.map(\.sequence) == all.map(\.sequence))
-        let hourStart = saturday - saturday % 3_600_000_000
-        let hour = try archive.summaryRevisions(subject: subject, from: hourStart, to: hourStart + 3_600_000_000)
-        #expect(hour.map(\.sequence) == all.filter { $0.revision.width == .hour }.map(\.sequence) && hour.count == 3)
-        #expect(try archive.summaryRevisions(subject: "nobody", from: 0, to: Int64.max / 2).isEmpty)
     }
 
     /// A batch revises at most `WindowTracker.flushLimitPerBatch` due windows (the oldest first), so no reading

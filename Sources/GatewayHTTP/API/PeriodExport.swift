@@ -73,9 +73,18 @@ package struct PeriodExport {
         resources += try data.devices(subjects: [subject])
         // The newest version of every window of the subject inside the period.
         var newest: [String: SummaryRevisionRecord] = [:]
-        for record in try data.archive.summaryRevisions(subject: subject, from: start, to: end) {
-            let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
-            if (newest[key]?.revision.version ?? 0) < record.revision.version { newest[key] = record }
+        var position: Int64 = 0
+        while true {
+            let batch = try data.archive.summaryRevisions(after: position, limit: 2000)
+            guard let last = batch.last else { break }
+            position = last.sequence
+            for record in batch
+            where record.revision.series.subject == subject
+                && record.revision.startMicros >= start && record.revision.endMicros <= end
+            {
+                let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
+                if (newest[key]?.revision.version ?? 0) < record.revision.version { newest[key] = record }
+            }
         }
         resources += newest.keys.sorted().compactMap { key in
             newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone, testData: testSubject) }

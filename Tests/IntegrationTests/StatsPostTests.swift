@@ -170,7 +170,7 @@ import Testing
 @Suite struct OperationParametersTests {
     func request(_ body: String, type: String?, query: String? = nil) -> APIRequest {
         APIRequest(
-            method: "POST", path: "/fhir/Observation/$stats", query: query, authorization: nil, host: nil,
+            method: "POST", path: "/fhir/Observation/$stats", query: query, host: nil,
             peerIsLoopback: true,
             body: Array(body.utf8), contentType: type)
     }

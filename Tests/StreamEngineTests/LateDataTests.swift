@@ -95,7 +95,7 @@ func glucoseReading(
 }
 
 /// A gateway clock the test moves by hand.
-final class ManualClock: @unchecked Sendable {
+final class ManualWallClock: @unchecked Sendable {
     private let lock = NSLock()
     private var micros: Int64
     init(_ micros: Int64) { self.micros = micros }
@@ -113,7 +113,7 @@ final class ManualClock: @unchecked Sendable {
 
 @Suite struct CoalescedSummaryTests {
     /// An engine whose windows wait a minute before they are revised, on a clock the test moves.
-    static func engine(_ directory: String, clock: ManualClock) throws -> (
+    static func engine(_ directory: String, clock: ManualWallClock) throws -> (
         TimeSeriesStore, ReadingArchive, StreamEngine
     ) {
         let store = try TimeSeriesStore(directory: directory + "/store")
@@ -131,7 +131,7 @@ final class ManualClock: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let saturday = LateDataTests.saturday8
-        let clock = ManualClock(saturday + 120_000_000)
+        let clock = ManualWallClock(saturday + 120_000_000)
         var (store, archive, engine) = try Self.engine(directory, clock: clock)
         // Ten batches in the same hour, seconds apart: nothing is revised yet (each would have made two versions).
         for i in 0..<10 {
@@ -181,7 +181,7 @@ final class ManualClock: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let saturday = LateDataTests.saturday8
-        let clock = ManualClock(saturday + 120_000_000)
+        let clock = ManualWallClock(saturday + 120_000_000)
         let (store, archive, engine) = try Self.engine(directory, clock: clock)
         defer { store.close() }
         // Forty people's meters: 80 windows (hour and day) pending.

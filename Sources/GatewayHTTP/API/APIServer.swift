@@ -100,7 +100,7 @@ package enum APIServer {
                     }
                     let apiRequest = APIRequest(
                         method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-                        authorization: request.headers[.authorization], host: request.head.authority,
+                        host: request.head.authority,
                         peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType],
                         caller: context.caller)
                     return FHIRHTTPResponse.make(

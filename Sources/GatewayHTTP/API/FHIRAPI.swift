@@ -1,7 +1,6 @@
 import FHIR
 import Foundation
 import GatewayRuntime
-import Metrics
 import Provenance
 
 /// One HTTP request as the API needs it, independent of the server library.
@@ -9,7 +8,6 @@ package struct APIRequest: Sendable {
     package var method: String
     package var path: String
     package var query: String?
-    package var authorization: String?
     package var host: String?
     package var peerIsLoopback: Bool
     /// The request body (POST): at most `APIServer.maximumBodyBytes`.
@@ -19,10 +17,10 @@ package struct APIRequest: Sendable {
     package var caller: APICaller = .anonymous
 
     package init(
-        method: String, path: String, query: String?, authorization: String?, host: String?, peerIsLoopback: Bool,
+        method: String, path: String, query: String?, host: String?, peerIsLoopback: Bool,
         body: [UInt8] = [], contentType: String? = nil, caller: APICaller = .anonymous
     ) {
-        (self.method, self.path, self.query, self.authorization, self.host) = (method, path, query, authorization, host)
+        (self.method, self.path, self.query, self.host) = (method, path, query, host)
         (self.peerIsLoopback, self.body, self.contentType, self.caller) = (peerIsLoopback, body, contentType, caller)
     }
 }

@@ -173,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "GatewayHTTPTests",
             dependencies: [
-                "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance", "FHIR", "BLEGateway",
+                "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance", "FHIR", "BLEGateway", "TimeSeries",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),

@@ -1,4 +1,4 @@
-import StreamEngine
+import TimeSeries
 
 /// FHIR `dateTime` / `instant` text from the gateway's UTC microseconds, in integer arithmetic (no `Date`, no
 /// formatter, no locale): the same instant always prints the same text, which keeps mapped resources stable.
@@ -13,7 +13,7 @@ public enum FHIRTime {
     public static func dateTime(utcMicros: Int64, offsetSeconds: Int) -> String {
         let offset = offsetSeconds % 60 == 0 ? offsetSeconds : 0
         let local = utcMicros &+ Int64(offset) * microsPerSecond
-        let day = floorDiv(local, microsPerDay)
+        let day = local.dividedRoundingDown(by: microsPerDay)
         let intoDay = local - day * microsPerDay
         let date = LocalDate(daysSince1970: Int(day))
         let seconds = intoDay / microsPerSecond
@@ -50,9 +50,4 @@ public enum FHIRTime {
     }
 
     static func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
-    static func floorDiv(_ n: Int64, _ d: Int64) -> Int64 {
-        let (q, r) = n.quotientAndRemainder(dividingBy: d)
-        return (r != 0 && (r < 0) != (d < 0)) ? q - 1 : q
-    }
 }

@@ -130,9 +130,7 @@ public final class WindowTracker: Sendable {
                 }
                 var windows: [(start: Int64, end: Int64)] = []
                 for width in SummaryWidth.allCases {
-                    let calendar = WindowCalendar(
-                        widthMicros: width.micros, timeZone: zone(for: subject), covering: t..<(t + 1))
-                    let window = calendar.window(containing: t)
+                    let window = LocalClock(zone(for: subject)).window(containing: t, widthMicros: width.micros)
                     windows.append((window.start, window.end))
                     let entry = Touched(key: key, width: width, label: window.label)
                     if touched[entry] == nil {

@@ -40,7 +40,7 @@ public enum TimeFormat {
 
 extension Int64 {
     /// Floor division: -1 / 60 is -1, not 0, so windows before 1970 are bucketed correctly.
-    @inline(__always) func dividedRoundingDown(by d: Int64) -> Int64 {
+    @inline(__always) public func dividedRoundingDown(by d: Int64) -> Int64 {
         let q = self / d
         return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
     }

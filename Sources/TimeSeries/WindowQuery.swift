@@ -160,7 +160,7 @@ extension TimeSeriesStore {
         guard query.range.lowerBound < query.range.upperBound else {
             throw StoreError.invalidArgument(name: "range", problem: "the start must be before the end")
         }
-        let calendar = WindowCalendar(widthMicros: query.widthMicros, timeZone: query.timeZone, covering: query.range)
+        let calendar = WindowCalendar(widthMicros: query.widthMicros, timeZone: query.timeZone)
         var accumulator = WindowAccumulator(calendar: calendar)
         var plan = QueryPlanReport()
         var corrupt: [CorruptChunkReport] = []

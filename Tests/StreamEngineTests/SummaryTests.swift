@@ -125,8 +125,8 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(tokyo.date(at: utc(2026, 10, 24, 15, 0)).description == "2026-10-25")  // 00:00 JST
 
         // 02:02 CEST and 02:02 CET: the same wall time, two distinct 5-minute windows of physical time.
-        let first = berlin.window(containing: utc(2026, 10, 25, 0, 2), widthMicros: 300_000_000)
-        let second = berlin.window(containing: utc(2026, 10, 25, 1, 2), widthMicros: 300_000_000)
+        let first = berlin.measurementWindow(containing: utc(2026, 10, 25, 0, 2), widthMicros: 300_000_000)
+        let second = berlin.measurementWindow(containing: utc(2026, 10, 25, 1, 2), widthMicros: 300_000_000)
         #expect(first.startMicros == utc(2026, 10, 25, 0, 0))
         #expect(second.startMicros == utc(2026, 10, 25, 1, 0))
         #expect(first.endMicros - first.startMicros == 300_000_000)

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// How a transaction Bundle reaches a destination (AsyncHTTPClient in the daemon). Throwing means the
 /// destination could not be reached; an HTTP answer, whatever its status, is returned.

@@ -3,6 +3,7 @@ import Foundation
 import GatewayRuntime
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// One page of an Observation search, read from the (subject, kind, time) index in the requested order instead of
 /// mapping every reading in the range: each (subject, kind) stream gives its first `limit` readings, and a hit is

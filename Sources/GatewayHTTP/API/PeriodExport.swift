@@ -3,6 +3,7 @@ import Foundation
 import GatewayRuntime
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// One person's readings and summaries for a period as a FHIR Bundle (type collection): her Observations, one
 /// Provenance per ledger batch they were accepted in, her Devices, the newest version of each window statistic and the

@@ -271,16 +271,13 @@ package struct StatsOperation: Sendable {
         return ExactMean([sorted[middle - 1], sorted[middle]]).value(extraPlaces: 1)?.description
     }
 
-    /// The window an instant falls in: the interval's local hour or day, or the whole period.
+    /// The window an instant falls in: the interval's local hour or day (the store's windows, from the one
+    /// calendar), or the whole period.
     package func window(_ micros: Int64) -> (start: Int64, end: Int64) {
         guard let interval else { return (from, to) }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
-        let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-        guard let range = calendar.dateInterval(of: interval == .day ? .day : .hour, for: date) else {
-            return (from, to)
-        }
-        return (DateText.micros(range.start), DateText.micros(range.end))
+        let window = LocalClock(zone).window(
+            containing: micros, widthMicros: interval == .day ? LocalClock.microsPerDay : 3_600_000_000)
+        return (window.start, window.end)
     }
 
     package func local(_ micros: Int64) -> String {

@@ -2,6 +2,7 @@ import Foundation
 import GatewayRuntime
 import Hummingbird
 import StreamEngine
+import TimeSeries
 
 /// The pages for the people a gateway serves, on the API's listener beside /fhir (issue: "a page for the people it
 /// serves"): sign in with a token (it becomes a session cookie), then "Needs attention". Every page view and every

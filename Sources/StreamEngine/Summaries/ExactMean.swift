@@ -81,14 +81,8 @@ public struct ExactMean: Hashable, Sendable {
     }
 }
 
-/// Integer helpers for the summaries: floor division for time, and exact rounding division and square root.
+/// Integer helpers for the summaries: exact rounding division and square root.
 enum SummaryMath {
-    /// Floor division (toward −∞), so instants before 1970 land in the right day and window.
-    static func floorDiv(_ n: Int64, _ d: Int64) -> Int64 {
-        let (q, r) = n.quotientAndRemainder(dividingBy: d)
-        return (r != 0 && (r < 0) != (d < 0)) ? q - 1 : q
-    }
-
     /// n × 10^power, or nil on 128-bit overflow.
     static func times(_ n: Int128, powerOfTen power: Int) -> Int128? {
         guard power >= 0 else { return nil }

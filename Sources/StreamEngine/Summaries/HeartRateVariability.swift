@@ -3,7 +3,7 @@ import TimeSeries
 
 /// RMSSD of one window and what went into it.
 public struct RMSSDWindow: Hashable, Sendable {
-    public var window: SummaryWindow
+    public var window: MeasurementWindow
     /// Root mean square of successive differences, in milliseconds, rounded half to even at the calculator's
     /// `places`; nil when the window has fewer than `minimumDifferences` usable differences.
     public var rmssdMilliseconds: DecimalValue?
@@ -85,7 +85,7 @@ public struct HeartRateVariability: Sendable {
         var previous: (micros: Int64, reference: DecimalValue?, accepted: Bool, window: Int64)?
 
         for (_, point) in ordered {
-            let window = clock.window(containing: point.micros, widthMicros: windowMicros)
+            let window = clock.measurementWindow(containing: point.micros, widthMicros: windowMicros)
             if results.last?.window.startMicros != window.startMicros {
                 if !results.isEmpty { results[results.count - 1].rmssdMilliseconds = rmssd(squares) }
                 results.append(

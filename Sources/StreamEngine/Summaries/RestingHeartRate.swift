@@ -7,7 +7,7 @@ public struct RestingHeartRateDay: Hashable, Sendable {
     /// The resting rate (/min), rounded half to even; nil when no window of the day had enough clean samples.
     public var rate: DecimalValue?
     /// The window it was measured in.
-    public var window: SummaryWindow?
+    public var window: MeasurementWindow?
     /// Clean samples in that window.
     public var samplesInWindow: Int
     /// Windows of the day with enough clean samples to be candidates.
@@ -55,10 +55,10 @@ public struct RestingHeartRate: Sendable {
     }
 
     public func days(_ points: [SummaryPoint]) -> [RestingHeartRateDay] {
-        var windows: [Int64: (window: SummaryWindow, mean: ExactMean)] = [:]
+        var windows: [Int64: (window: MeasurementWindow, mean: ExactMean)] = [:]
         var excluded: [LocalDate: ExclusionCount] = [:]
         for point in points {
-            let window = clock.window(containing: point.micros, widthMicros: windowMicros)
+            let window = clock.measurementWindow(containing: point.micros, widthMicros: windowMicros)
             let reasons = ExclusionCount.reasons(flags: point.flags, hasValue: point.value != nil, excluding: excluding)
             guard reasons.isEmpty, let value = point.value else {
                 excluded[window.day, default: ExclusionCount()].record(reasons)
@@ -66,7 +66,7 @@ public struct RestingHeartRate: Sendable {
             }
             windows[window.startMicros, default: (window, ExactMean())].mean.add(value)
         }
-        var byDay: [LocalDate: [(window: SummaryWindow, mean: ExactMean)]] = [:]
+        var byDay: [LocalDate: [(window: MeasurementWindow, mean: ExactMean)]] = [:]
         for entry in windows.values { byDay[entry.window.day, default: []].append(entry) }
 
         return Set(byDay.keys).union(excluded.keys).sorted().map { day in

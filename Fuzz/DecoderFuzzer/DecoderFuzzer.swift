@@ -38,8 +38,8 @@ private func fuzzCharacteristic(_ input: [UInt8]) {
     } catch {
         fatalError("\(type.name): \(hex(payload)) decodes, but its re-encoding \(hex(reencoded)) does not: \(error)")
     }
-    let json = first.json.rendered(indent: 0)
-    let jsonAgain = second.json.rendered(indent: 0)
+    let json = first.json.text
+    let jsonAgain = second.json.text
     if json != jsonAgain {
         fatalError(
             "\(type.name): round trip changed the value: \(hex(payload)) -> \(json); re-encoded \(hex(reencoded)) -> \(jsonAgain)"

@@ -19,7 +19,7 @@ enum CoincidentTimeStamp {
         let offset = time.localOffsetSeconds
         let id: String
         let effective: String
-        let value: (String, FHIRJSON)
+        let value: (String, ExactJSON)
         if let clock = time.clock {
             id =
                 "coin-"
@@ -55,7 +55,7 @@ enum CoincidentTimeStamp {
                     text: "Sensor time fault: the device's current time was not available")
             )
         }
-        var members: [FHIRJSON.Member] = [
+        var members: [ExactJSON.Member] = [
             .init("resourceType", "Observation"), .init("id", .string(id)),
             .init(
                 "meta",

@@ -41,7 +41,7 @@ extension DailySummaries {
         }
         // Whole seconds (the samples' spacing is a second or more; the microseconds would be noise).
         let seconds = DecimalQuantity(mantissa: belowMicros / 1_000_000, exponent: 0)
-        func component(_ code: String, _ display: String, _ key: String, _ value: FHIRJSON) -> FHIRJSON {
+        func component(_ code: String, _ display: String, _ key: String, _ value: ExactJSON) -> ExactJSON {
             .obj(["code": Element.codeable([Concept(Self.codeSystem, code, display)], text: display), key: value])
         }
         let kind = Kind.lowestOxygenSaturation

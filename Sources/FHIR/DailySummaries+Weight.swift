@@ -31,7 +31,7 @@ extension DailySummaries {
                 .min(by: { abs($0.micros - target) < abs($1.micros - target) }),
             let change = latest.value.subtracting(reference.value)
         else { return [] }
-        func component(_ code: String, _ display: String, _ value: DecimalQuantity) -> FHIRJSON {
+        func component(_ code: String, _ display: String, _ value: DecimalQuantity) -> ExactJSON {
             .obj([
                 "code": Element.codeable([Concept(Self.codeSystem, code, display)], text: display),
                 "valueQuantity": Element.quantity(value, ucum: latest.unit),

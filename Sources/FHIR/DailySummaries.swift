@@ -56,7 +56,7 @@ public struct DailySummaries: Sendable {
         }
 
         /// `Observation.code` of this kind's summaries (what a `code` search parameter is matched against).
-        public var code: FHIRJSON { Element.codeable(codings, text: display) }
+        public var code: ExactJSON { Element.codeable(codings, text: display) }
 
         var display: String {
             switch self {
@@ -156,8 +156,8 @@ public struct DailySummaries: Sendable {
         }
 
         func observation(
-            _ kind: Kind, id: String, effective: (key: String, json: FHIRJSON), valueQuantity: FHIRJSON? = nil,
-            components: [FHIRJSON] = [], notes: [String] = [], count: Int, text: String? = nil
+            _ kind: Kind, id: String, effective: (key: String, json: ExactJSON), valueQuantity: ExactJSON? = nil,
+            components: [ExactJSON] = [], notes: [String] = [], count: Int, text: String? = nil
         ) -> FHIRResource {
             let notes = notes.filter { !$0.isEmpty }
             return FHIRResource.make(
@@ -182,8 +182,8 @@ public struct DailySummaries: Sendable {
                     "effectivePeriod": effective.key == "effectivePeriod" ? effective.json : nil,
                     "issued": .string(FHIRTime.instant(utcMicros: issuedMicros)),
                     "valueQuantity": valueQuantity,
-                    "note": FHIRJSON.list(notes.map { .obj(["text": .string($0)]) }),
-                    "component": FHIRJSON.list(components),
+                    "note": ExactJSON.list(notes.map { .obj(["text": .string($0)]) }),
+                    "component": ExactJSON.list(components),
                 ])
         }
     }
@@ -214,8 +214,8 @@ public struct DailySummaries: Sendable {
             (Kind.morningBloodPressure, day.morning, windows.morning),
             (.eveningBloodPressure, day.evening, windows.evening),
         ] where mean.count + mean.excluded.total > 0 {
-            func component(_ code: String, _ name: String, _ value: DecimalValue?) -> FHIRJSON {
-                let (key, json): (String, FHIRJSON) =
+            func component(_ code: String, _ name: String, _ value: DecimalValue?) -> ExactJSON {
+                let (key, json): (String, ExactJSON) =
                     value.map { ("valueQuantity", Element.quantity(DecimalQuantity($0), ucum: "mm[Hg]")) }
                     ?? (
                         "dataAbsentReason",
@@ -223,7 +223,7 @@ public struct DailySummaries: Sendable {
                     )
                 return .obj(["code": Element.codeable([.loinc(code, name)], text: name), key: json])
             }
-            let effective: (String, FHIRJSON) =
+            let effective: (String, ExactJSON) =
                 if let first = mean.firstMicros, let last = mean.lastMicros {
                     ("effectivePeriod", .obj(["start": .string(c.time(first)), "end": .string(c.time(last))]))
                 } else {
@@ -381,7 +381,7 @@ public struct DailySummaries: Sendable {
             let summary = GlucoseByMeal(clock: clock, excluding: leftOut).summarize(points, from: c.day, through: c.day)
             for meal in summary.days.first(where: { $0.day == c.day })?.meals ?? []
             where meal.count + meal.excluded.total > 0 {
-                var components: [FHIRJSON] = []
+                var components: [ExactJSON] = []
                 components.append(
                     meal.mean.map {
                         SummaryMapper.statistic("average", "Average", Element.quantity(DecimalQuantity($0), ucum: unit))

@@ -90,18 +90,18 @@ public enum DeviceMapper {
         identifiers.append(.obj(["system": .string(deviceKeySystem), "value": .string(record.key)]))
 
         var seen: Set<String> = []
-        let specializations: [FHIRJSON] = ReadingKind.allCases.compactMap { kind in
+        let specializations: [ExactJSON] = ReadingKind.allCases.compactMap { kind in
             guard kinds.contains(kind) else { return nil }
             let (code, text) = specialization(of: kind)
             guard seen.insert(code.code).inserted else { return nil }
             return .obj(["systemType": Element.codeable([code], text: text), "version": .string(specializationVersion)])
         }
-        let versions: [FHIRJSON] = [
+        let versions: [ExactJSON] = [
             (record.firmwareRevision, Concept.mdc(531_976, "MDC_ID_PROD_SPEC_FW"), "Firmware revision"),
             (record.softwareRevision, Concept.mdc(531_975, "MDC_ID_PROD_SPEC_SW"), "Software revision"),
             (record.hardwareRevision, Concept.mdc(531_974, "MDC_ID_PROD_SPEC_HW"), "Hardware revision"),
         ].compactMap { value, type, text in value.map { version(type, text, $0) } }
-        let properties: [FHIRJSON] = record.unregulated.map { [regulationStatus(unregulated: $0)] } ?? []
+        let properties: [ExactJSON] = record.unregulated.map { [regulationStatus(unregulated: $0)] } ?? []
         let note = record.regulatoryCertificationHex.map {
             "IEEE 11073-20601 Reg-Cert-Data-List as sent (hex): \($0)"
         }
@@ -110,10 +110,10 @@ public enum DeviceMapper {
             [
                 "meta": Element.meta(profiles: [FHIRCodes.phdDeviceProfile], testData: false),
                 "identifier": .array(identifiers),
-                "manufacturer": record.manufacturer.map(FHIRJSON.string),
+                "manufacturer": record.manufacturer.map(ExactJSON.string),
                 "_manufacturer": record.manufacturer == nil ? unknownValue : nil,
-                "serialNumber": record.serialNumber.map(FHIRJSON.string),
-                "modelNumber": record.model.map(FHIRJSON.string),
+                "serialNumber": record.serialNumber.map(ExactJSON.string),
+                "modelNumber": record.model.map(ExactJSON.string),
                 "_modelNumber": record.model == nil ? unknownValue : nil,
                 "type": Element.codeable([.mdc(65573, "MDC_MOC_VMS_MDS_SIMP")], text: "Personal Health Device"),
                 "specialization": .list(specializations),
@@ -130,7 +130,7 @@ public enum DeviceMapper {
     /// configured gateway id. Its specializations are the ones it reads: BP cuffs, glucose meters, heart-rate straps.
     public static func phgDevice(gateway: GatewayRecord, info: GatewayDeviceInfo = GatewayDeviceInfo()) -> FHIRResource
     {
-        var identifiers: [FHIRJSON] = []
+        var identifiers: [ExactJSON] = []
         if let systemID = eui(info.systemID, octets: 8), systemID != allZeroEUI64 {
             identifiers.append(identifier("SYSID", FHIRCodes.eui64System, systemID))
         }
@@ -155,7 +155,7 @@ public enum DeviceMapper {
             [
                 "meta": Element.meta(profiles: [FHIRCodes.phgDeviceProfile], testData: false),
                 "identifier": .array(identifiers),
-                "manufacturer": info.manufacturer.map(FHIRJSON.string),
+                "manufacturer": info.manufacturer.map(ExactJSON.string),
                 "modelNumber": .string(info.model),
                 "type": Element.codeable([.mdc(531_981, "MDC_MOC_VMS_MDS_AHD")], text: "Personal Health Gateway"),
                 // Every specialization whose readings the gateway maps (the cuff's pulse rate is the cuff's).
@@ -173,25 +173,25 @@ public enum DeviceMapper {
     /// PhdDevice requires `manufacturer` and `modelNumber`; a device whose Device Information Service does not give
     /// them (many straps) gets the element with FHIR's data-absent-reason extension instead of a value — "unknown", not
     /// an invented string.
-    static let unknownValue: FHIRJSON = .obj([
+    static let unknownValue: ExactJSON = .obj([
         "extension": .array([
             .obj(["url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"])
         ])
     ])
 
-    static func identifier(_ type: String, _ system: String, _ value: String) -> FHIRJSON {
+    static func identifier(_ type: String, _ system: String, _ value: String) -> ExactJSON {
         .obj([
             "type": Element.codeable([Concept(FHIRCodes.deviceIdentifierType, type)]),
             "system": .string(system), "value": .string(value),
         ])
     }
 
-    static func version(_ type: Concept, _ text: String, _ value: String) -> FHIRJSON {
+    static func version(_ type: Concept, _ text: String, _ value: String) -> ExactJSON {
         .obj(["type": Element.codeable([type], text: text), "value": .string(value)])
     }
 
     /// ASN1ToHL7 532354.0: set (Y) = not regulated, cleared (N) = regulated — a state, so both are reported.
-    static func regulationStatus(unregulated: Bool) -> FHIRJSON {
+    static func regulationStatus(unregulated: Bool) -> ExactJSON {
         .obj([
             "type": Element.codeable(
                 [Concept(FHIRCodes.asn1ToHL7, "532354.0", "regulation-status")], text: "regulation-status"),

@@ -1,15 +1,17 @@
+import Provenance
+
 /// The `Reference.reference` strings inside a resource, found and rewritten wherever they sit (subject, device,
 /// derivedFrom, an extension's valueReference…), so a transaction's sender and its receiver both resolve them by the
 /// one rule of R4 §3.1.0.11.2 instead of knowing each element that may hold one.
 public enum FHIRReferences {
     /// Every reference string in `json`, in document order (repeats included).
-    public static func all(in json: FHIRJSON) -> [String] {
+    public static func all(in json: ExactJSON) -> [String] {
         var found: [String] = []
         collect(json, into: &found)
         return found
     }
 
-    private static func collect(_ json: FHIRJSON, into found: inout [String]) {
+    private static func collect(_ json: ExactJSON, into found: inout [String]) {
         switch json {
         case .object(let members):
             for member in members {
@@ -37,19 +39,19 @@ public enum FHIRReferences {
 
     /// `json` with every reference resolved by `resolve`. A removed Reference takes with it the array item or the
     /// extension that held it; an array left empty is dropped (FHIR forbids empty arrays).
-    public static func rewrite(_ json: FHIRJSON, _ resolve: (String) -> Resolution) -> FHIRJSON {
+    public static func rewrite(_ json: ExactJSON, _ resolve: (String) -> Resolution) -> ExactJSON {
         rewritten(json, resolve) ?? .null
     }
 
-    private static func rewritten(_ json: FHIRJSON, _ resolve: (String) -> Resolution) -> FHIRJSON? {
+    private static func rewritten(_ json: ExactJSON, _ resolve: (String) -> Resolution) -> ExactJSON? {
         switch json {
         case .object(let members):
-            var kept: [FHIRJSON.Member] = []
+            var kept: [ExactJSON.Member] = []
             for member in members {
                 if member.key == "reference", case .string(let target) = member.value {
                     switch resolve(target) {
                     case .keep: kept.append(member)
-                    case .replace(let new): kept.append(FHIRJSON.Member("reference", .string(new)))
+                    case .replace(let new): kept.append(ExactJSON.Member("reference", .string(new)))
                     case .remove: return nil
                     }
                     continue
@@ -59,7 +61,7 @@ public enum FHIRReferences {
                     if member.key.hasPrefix("value") { return nil }
                     continue
                 }
-                kept.append(FHIRJSON.Member(member.key, value))
+                kept.append(ExactJSON.Member(member.key, value))
             }
             return .object(kept)
         case .array(let items):

@@ -130,10 +130,10 @@ enum GlucoseContextObservations {
             }
         }
         if let intensity = context.exerciseIntensityPercent {
-            var duration: [FHIRJSON] = []
+            var duration: [ExactJSON] = []
             if let seconds = context.exerciseDurationSeconds {
                 // 65535 is the field's overrun value: longer than it can hold, so "at least" that long.
-                let quantity = FHIRJSON.obj([
+                let quantity = ExactJSON.obj([
                     "value": .integer(seconds), "comparator": seconds == 0xFFFF ? .string(">=") : nil,
                     "unit": .string("s"),
                     "system": .string(FHIRCodes.ucum), "code": .string("s"),
@@ -159,8 +159,8 @@ enum GlucoseContextObservations {
     }
 
     static func numeric(
-        _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: FHIRJSON,
-        components: [FHIRJSON] = []
+        _ frame: ObservationFrame, kind: String, code: Concept, text: String, value: ExactJSON,
+        components: [ExactJSON] = []
     ) -> FHIRResource {
         frame.observation(
             id: ResourceIDs.derived(kind, of: frame.identity, reading: frame.reading),

@@ -1,3 +1,5 @@
+import Provenance
+
 /// Optional Japanese coding (JP Core): vital-sign Observations carry JP Core's vital-signs category coding next to
 /// the international one, so Japanese PHR services that filter on it find them. Off unless configured
 /// (`api.japanese_coding`); nothing else of the resource changes.
@@ -16,7 +18,7 @@ public enum JapaneseCoding {
             let index = members.firstIndex(where: { $0.key == "category" }),
             case .array(let categories) = members[index].value
         else { return resource }
-        let updated: [FHIRJSON] = categories.map { category in
+        let updated: [ExactJSON] = categories.map { category in
             guard case .object(var fields) = category,
                 let codingIndex = fields.firstIndex(where: { $0.key == "coding" }),
                 case .array(var codings) = fields[codingIndex].value,
@@ -24,10 +26,10 @@ public enum JapaneseCoding {
                 !codings.contains(where: { $0["system"]?.stringValue == categorySystem })
             else { return category }
             codings.append(.obj(["system": .string(categorySystem), "code": "vital-signs", "display": "Vital Signs"]))
-            fields[codingIndex] = FHIRJSON.Member("coding", .array(codings))
+            fields[codingIndex] = ExactJSON.Member("coding", .array(codings))
             return .object(fields)
         }
-        members[index] = FHIRJSON.Member("category", .array(updated))
+        members[index] = ExactJSON.Member("category", .array(updated))
         return FHIRResource(resourceType: resource.resourceType, id: resource.id, json: .object(members))
     }
 }

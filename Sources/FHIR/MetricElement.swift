@@ -4,7 +4,7 @@ import Provenance
 /// statistics computed from the store's series carry the very code and unit the Observations carry.
 public struct MetricElement: Sendable {
     /// The element's `code` (with every coding the served Observation has, decorations included).
-    public var code: FHIRJSON
+    public var code: ExactJSON
     /// The UCUM unit of the metric in that reading.
     public var unit: String
 
@@ -15,7 +15,7 @@ public struct MetricElement: Sendable {
         let sampleType = reading.context.glucose?.sampleType
         let measurement = Nomenclature.code(of: metric, glucoseSampleType: sampleType, unit: component.unit)
         guard let wanted = measurement?.codings.first else { return nil }
-        func names(_ element: FHIRJSON) -> Bool {
+        func names(_ element: ExactJSON) -> Bool {
             (element["code"]?["coding"]?.arrayValue ?? []).contains {
                 $0["system"]?.stringValue == wanted.system && $0["code"]?.stringValue == wanted.code
             }

@@ -10,7 +10,7 @@ public struct MeasurementCode: Hashable, Sendable {
 enum Nomenclature {
     /// Where a heart-rate sensor is worn (Body Sensor Location) or a temperature was taken (Temperature Type), as SNOMED
     /// CT body structures; "other" has text only.
-    static func bodySite(_ location: String?) -> FHIRJSON? {
+    static func bodySite(_ location: String?) -> ExactJSON? {
         guard let location else { return nil }
         let structures: [String: (String, String)] = [
             "chest": ("51185008", "Thoracic structure"), "wrist": ("8205005", "Wrist region structure"),

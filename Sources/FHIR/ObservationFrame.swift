@@ -19,9 +19,9 @@ struct ObservationFrame {
     /// One PHD Observation. `identifier` is the IG's conditional-create identifier (PhdBaseObservation slice
     /// `conditionalCreate`: the profile's fixed system, no type), unique for the measurement, the same when it is resent.
     func observation(
-        id: String, profiles: [String], identifier: String, vitalSign: Bool, code: FHIRJSON,
-        value: (key: String, json: FHIRJSON)? = nil, interpretation: FHIRJSON? = nil, note: String? = nil,
-        bodySite: FHIRJSON? = nil, derivedFrom: [String] = [], components: [FHIRJSON] = []
+        id: String, profiles: [String], identifier: String, vitalSign: Bool, code: ExactJSON,
+        value: (key: String, json: ExactJSON)? = nil, interpretation: ExactJSON? = nil, note: String? = nil,
+        bodySite: ExactJSON? = nil, derivedFrom: [String] = [], components: [ExactJSON] = []
     ) -> FHIRResource {
         var extensions = [Element.extensionReference(FHIRCodes.gatewayDeviceExtension, "Device/" + gatewayDeviceID)]
         if let coincidentTimeStampID {
@@ -30,7 +30,7 @@ struct ObservationFrame {
                     FHIRCodes.coincidentTimeStampExtension, "Observation/" + coincidentTimeStampID))
         }
         let categories = vitalSign ? [Element.vitalSignsCategory, Element.phdCategory] : [Element.phdCategory]
-        var members: [FHIRJSON.Member] = [
+        var members: [ExactJSON.Member] = [
             .init("resourceType", "Observation"), .init("id", .string(id)),
             .init("meta", Element.meta(profiles: profiles, testData: testData)),
             .init("extension", .array(extensions)),
@@ -52,10 +52,10 @@ struct ObservationFrame {
         if let note { members.append(.init("note", .array([.obj(["text": .string(note)])]))) }
         if let bodySite { members.append(.init("bodySite", bodySite)) }
         members.append(.init("device", Element.reference("Device/" + phdDeviceID)))
-        if let derived = FHIRJSON.list(derivedFrom.map { Element.reference($0) }) {
+        if let derived = ExactJSON.list(derivedFrom.map { Element.reference($0) }) {
             members.append(.init("derivedFrom", derived))
         }
-        if let components = FHIRJSON.list(components) { members.append(.init("component", components)) }
+        if let components = ExactJSON.list(components) { members.append(.init("component", components)) }
         return FHIRResource(resourceType: "Observation", id: id, json: .object(members))
     }
 
@@ -65,7 +65,7 @@ struct ObservationFrame {
 
     /// `interpretation` = measurement-status "questionable" when the device (or the time decision) made the
     /// reading doubtful, with the reasons in the text; nil for a clean reading.
-    var interpretation: FHIRJSON? {
+    var interpretation: ExactJSON? {
         let doubtful = reading.flags.intersection(Self.questionableFlags)
         guard !doubtful.isEmpty else { return nil }
         return Element.codeable(
@@ -89,7 +89,7 @@ struct ObservationFrame {
     }
 
     /// A component: code and either its exact value or the reason it has none.
-    static func component(_ code: MeasurementCode, _ value: ReadingValue, ucum: String) -> FHIRJSON {
+    static func component(_ code: MeasurementCode, _ value: ReadingValue, ucum: String) -> ExactJSON {
         let (key, json) = Element.value(value, ucum: ucum)
         return .object([.init("code", Element.codeable(code)), .init(key, json)])
     }

@@ -35,7 +35,7 @@ public enum ObservationMapper {
         switch mapping.shape {
         case .compound(let code, let metrics):
             // Compound numeric: no value of its own, one component per metric, each exact or absent.
-            let components: [FHIRJSON] = reading.components.compactMap { component in
+            let components: [ExactJSON] = reading.components.compactMap { component in
                 guard metrics.contains(component.metric),
                     let code = mapping.code(component.metric, nil, component.unit)
                 else { return nil }
@@ -54,7 +54,7 @@ public enum ObservationMapper {
             let value = Element.value(main?.value ?? .absent(.notANumber), ucum: unit)
             // The reading's other coded components travel with it in their order: a strap's RR intervals in beat
             // order, then the energy it has counted since it was reset.
-            let components: [FHIRJSON] = reading.components.filter { $0.metric != metric }.compactMap { component in
+            let components: [ExactJSON] = reading.components.filter { $0.metric != metric }.compactMap { component in
                 (mapping.code(component.metric, sampleType, component.unit) ?? mapping.componentCode(component.metric))
                     .map {
                         ObservationFrame.component($0, component.value, ucum: component.unit)

@@ -64,8 +64,8 @@ public enum ProvenanceMapper {
             ])
     }
 
-    static func agents(_ readings: [Reading], gatewayDeviceID: String) -> [FHIRJSON] {
-        var agents: [FHIRJSON] = []
+    static func agents(_ readings: [Reading], gatewayDeviceID: String) -> [ExactJSON] {
+        var agents: [ExactJSON] = []
         var seen = Set<String>()
         for reading in readings where seen.insert("device:" + reading.device.key).inserted {
             agents.append(
@@ -82,13 +82,13 @@ public enum ProvenanceMapper {
         return agents
     }
 
-    static func agent(_ system: String, _ code: String, _ display: String, who: String) -> FHIRJSON {
+    static func agent(_ system: String, _ code: String, _ display: String, who: String) -> ExactJSON {
         .obj(["type": Element.codeable([Concept(system, code, display)]), "who": Element.reference(who)])
     }
 
     /// SHA-256 over every raw payload of the batch in order, each preceded by its length as 4 big-endian bytes (so
     /// payload boundaries are part of what is hashed). Named as an RFC 6920 `ni:` URI, with the hex for audits.
-    static func payloadEntity(_ readings: [Reading]) -> FHIRJSON {
+    static func payloadEntity(_ readings: [Reading]) -> ExactJSON {
         var bytes: [UInt8] = []
         var count = 0
         for reading in readings {
@@ -117,7 +117,7 @@ public enum ProvenanceMapper {
 
     /// One `clock-correction` extension per device and time decision in the batch: what was decided, the
     /// correction applied, the measured clock offset, how the clocks were compared, how many readings it covers.
-    static func clockCorrections(_ readings: [Reading]) -> [FHIRJSON] {
+    static func clockCorrections(_ readings: [Reading]) -> [ExactJSON] {
         struct Key: Hashable {
             var device: String
             var decision: TimeDecision
@@ -134,7 +134,7 @@ public enum ProvenanceMapper {
             counts[key, default: 0] += 1
         }
         return order.map { key in
-            var parts: [FHIRJSON] = [
+            var parts: [ExactJSON] = [
                 .obj([
                     "url": "device",
                     "valueReference": Element.reference("Device/" + ResourceIDs.phdDevice(key: key.device)),
@@ -154,15 +154,15 @@ public enum ProvenanceMapper {
         }
     }
 
-    static func seconds(_ micros: Int64) -> FHIRJSON {
+    static func seconds(_ micros: Int64) -> ExactJSON {
         Element.quantity(
             number: DecimalQuantity(mantissa: micros, exponent: -6).trimmed.description, code: "s", unit: "s")
     }
 
     /// The ledger entry the batch was recorded in. When the Provenance covers only part of it (one person's readings, or
     /// what consent lets leave), `readings` says how many of the entry's: the signature is over the whole entry's hash.
-    static func ledger(_ entry: LedgerEntry, readings: Int) -> FHIRJSON {
-        var parts: [FHIRJSON] = [
+    static func ledger(_ entry: LedgerEntry, readings: Int) -> ExactJSON {
+        var parts: [ExactJSON] = [
             .obj(["url": "sequence", "valueString": .string(String(entry.sequence))]),
             .obj(["url": "hash", "valueString": .string(entry.hash)]),
             .obj(["url": "previous", "valueString": .string(entry.previousHash)]),
@@ -176,7 +176,7 @@ public enum ProvenanceMapper {
 
     /// The ledger entry's Ed25519 signature (over the 32 bytes of the entry hash in the `ledger-entry` extension),
     /// by the gateway; nil for an unsigned ledger.
-    static func signature(_ entry: LedgerEntry, recorded: String, gatewayDeviceID: String) -> FHIRJSON? {
+    static func signature(_ entry: LedgerEntry, recorded: String, gatewayDeviceID: String) -> ExactJSON? {
         guard let signature = entry.signature, let bytes = hexBytes(signature) else { return nil }
         return .obj([
             "type": .array([

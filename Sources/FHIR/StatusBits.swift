@@ -31,7 +31,7 @@ enum StatusBits {
         guard let table = ReadingKindMapping.of(frame.reading.kind).statusBits else { return nil }
         let set = table.bits.filter { raw & (1 << UInt16($0.bit)) != 0 }
         guard !set.isEmpty else { return nil }
-        let components: [FHIRJSON] = set.map { bit in
+        let components: [ExactJSON] = set.map { bit in
             .obj([
                 "code": Element.codeable(
                     [Concept(FHIRCodes.asn1ToHL7, "\(table.code.code).\(bit.bit)", bit.name)], text: bit.text),

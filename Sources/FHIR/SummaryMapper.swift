@@ -34,7 +34,7 @@ public enum SummaryMapper {
         let code = Nomenclature.code(ofSeriesMetric: series.metric, unit: unit)
         let vitalSign = Metric(rawValue: series.metric).map { ReadingKindMapping.of($0.readingKind).vitalSign } ?? false
 
-        var components: [FHIRJSON] = []
+        var components: [ExactJSON] = []
         if aggregate.count > 0 {
             if let average = exactAverage(aggregate) {
                 components.append(statistic("average", "Average", shiftedQuantity(average, unit: unit)))
@@ -83,8 +83,8 @@ public enum SummaryMapper {
             ])
     }
 
-    static func statistic(_ code: String, _ display: String, _ value: FHIRJSON, key: String = "valueQuantity")
-        -> FHIRJSON
+    static func statistic(_ code: String, _ display: String, _ value: ExactJSON, key: String = "valueQuantity")
+        -> ExactJSON
     {
         .object([
             .init("code", Element.codeable([Concept(FHIRCodes.statistics, code, display)], text: display)),
@@ -113,7 +113,7 @@ public enum SummaryMapper {
         return ExactDecimal(mantissa: rounded, exponent: -places)
     }
 
-    static func shiftedQuantity(_ value: ExactDecimal, unit: String) -> FHIRJSON {
+    static func shiftedQuantity(_ value: ExactDecimal, unit: String) -> ExactJSON {
         let presentation = UnitPresentation(ucum: unit)
         let shifted = ExactDecimal(mantissa: value.mantissa, exponent: value.exponent + presentation.exponentShift)
         return Element.quantity(number: shifted.description, code: presentation.code, unit: presentation.unit)
@@ -131,8 +131,8 @@ public enum SummaryMapper {
             "smbp-"
             + ResourceIDs.sha256Hex(Array("gatewayd-smbp\n\(subject)\n\(average.from)\n\(average.through)".utf8))
             .prefix(40)
-        func mean(_ code: String, _ name: String, _ value: DecimalValue?) -> FHIRJSON {
-            let (key, json): (String, FHIRJSON) =
+        func mean(_ code: String, _ name: String, _ value: DecimalValue?) -> ExactJSON {
+            let (key, json): (String, ExactJSON) =
                 value.map { ("valueQuantity", Element.quantity(DecimalQuantity($0), ucum: unit)) }
                 ?? (
                     "dataAbsentReason",

@@ -81,7 +81,7 @@ struct ConnectCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard let profile = HealthProfile.of(database) else {
-            FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.rendered(indent: 0))
+            FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.text)
             FileHandleOutput.standardError("gatewayd connect: no \(HealthProfile.serviceList) on this device")
             throw ExitCode(1)
         }
@@ -103,7 +103,7 @@ struct ConnectCommand: AsyncParsableCommand {
                 if brief {
                     if let line = event.briefLine { FileHandleOutput.standardOutput(line) }
                 } else {
-                    FileHandleOutput.standardOutput(event.json.rendered(indent: 0))
+                    FileHandleOutput.standardOutput(event.json.text)
                 }
                 if case .characteristicRead(let value) = event, let answer = value as? CGMSpecificOpsControlPoint,
                     let response = answer.response, response.code != 1

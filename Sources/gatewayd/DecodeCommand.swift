@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLEGateway
 import GatewayRuntime
+import Provenance
 
 /// `gatewayd decode <uuid> <hex>`: what a device's bytes mean, for anyone debugging a device.
 struct DecodeCommand: ParsableCommand {
@@ -36,10 +37,10 @@ struct DecodeCommand: ParsableCommand {
         do {
             let value = try CharacteristicCatalog.decode(uuid: uuid, bytes: bytes)
             let type = Swift.type(of: value)
-            let document = JSONValue.object([
+            let document = ExactJSON.members([
                 ("characteristic", .string(type.uuid.description)), ("name", .string(type.name)), ("value", value.json),
             ])
-            print(document.rendered(indent: compact ? 0 : 2))
+            print(compact ? document.text : document.prettyText)
         } catch {
             FileHandleOutput.standardError("gatewayd decode: \(error)")
             throw ExitCode(1)

@@ -57,7 +57,7 @@ import Testing
             + #""pulse_rate":72,"user_id":1,"measurement_status":{"body_movement_detected":false,"#
             + #""cuff_too_loose":false,"irregular_pulse_detected":true,"pulse_rate_range":"exceeds upper limit","#
             + #""improper_measurement_position":false,"reserved_bits":0}}"#
-        #expect(value.json.rendered(indent: 0) == expected)
+        #expect(value.json.text == expected)
     }
 
     @Test func minimalKilopascalMeasurementWithSpecialValues() throws {
@@ -71,7 +71,7 @@ import Testing
         #expect(value.timeStamp == nil && value.pulseRate == nil && value.userID == nil)
         #expect(value.measurementStatus == nil)
         #expect(
-            value.json.rendered(indent: 0)
+            value.json.text
                 == #"{"units":"kPa","systolic":16.0,"diastolic":"NaN","mean_arterial_pressure":"NRes"}"#)
     }
 
@@ -139,7 +139,7 @@ import Testing
             measurement.record.systolic == clean.record.systolic
                 && measurement.record.measurementStatus == clean.record.measurementStatus)
         #expect(measurement.encoded() == bytes)
-        #expect(measurement.json["reserved_flags"] == .int(bit))
+        #expect(measurement.json["reserved_flags"] == .integer(bit))
         #expect(try IntermediateCuffPressure(decoding: bytes).record.reservedFlags == bit)
         let newer = try BloodPressureMeasurement(decoding: bytes + [0x01, 0x02])
         #expect(newer.record.systolic == clean.record.systolic && newer.record.reservedFlags == bit)
@@ -253,7 +253,7 @@ import Testing
         #expect(value.currentCuffPressure == .number(mantissa: 145, exponent: 0))
         #expect(value.diastolic == .nan)
         #expect(
-            value.json.rendered(indent: 0)
+            value.json.text
                 == #"{"units":"mmHg","current_cuff_pressure":145,"diastolic":"NaN","mean_arterial_pressure":"NaN"}"#)
         value.currentCuffPressure = .number(mantissa: 150, exponent: 0)
         #expect(value.record.systolic == .number(mantissa: 150, exponent: 0))

@@ -117,7 +117,7 @@ enum CharacteristicTestKit {
                 if isCanonical(bytes), encoded != bytes {
                     Issue.record("\(T.name): \(bytes) re-encodes as \(encoded)", sourceLocation: sourceLocation)
                 }
-                if value.json.rendered(indent: 0).isEmpty {
+                if value.json.text.isEmpty {
                     Issue.record("\(T.name): empty JSON", sourceLocation: sourceLocation)
                 }
             } catch {

@@ -17,8 +17,8 @@ import Testing
         #expect(try FirmwareRevisionString(decoding: bytes).value == text)
         #expect(try SoftwareRevisionString(decoding: bytes).value == text)
         #expect(try SerialNumberString(decoding: bytes).encoded() == bytes)
-        #expect(ManufacturerNameString("Acme").json == .object([("manufacturer_name", .string("Acme"))]))
-        #expect(FirmwareRevisionString("1.2.3").json == .object([("firmware_revision", .string("1.2.3"))]))
+        #expect(ManufacturerNameString("Acme").json == .members([("manufacturer_name", .string("Acme"))]))
+        #expect(FirmwareRevisionString("1.2.3").json == .members([("firmware_revision", .string("1.2.3"))]))
     }
 
     @Test func eachStringKindHasItsOwnIdentity() {
@@ -250,7 +250,7 @@ import Testing
         #expect(value.productVersion == 0x0110)
         #expect(value.encoded() == Self.pnp)
         #expect(
-            value.json.rendered(indent: 0)
+            value.json.text
                 == #"{"vendor_id_source":"Bluetooth SIG","vendor_id":13,"product_id":1,"product_version":272}"#)
         var usb = Self.pnp
         usb[0] = 0x02

@@ -283,7 +283,7 @@ private typealias GlucoseKit = GlucoseTestKit
         let value = try GlucoseMeasurementContext(decoding: bytes)
         #expect(value.extendedFlags == bit && value.hba1c == .number(mantissa: 65, exponent: -1))
         #expect(value.encoded() == bytes)
-        #expect(value.json["extended_flags"] == .int(bit))
+        #expect(value.json["extended_flags"] == .integer(bit))
         #expect(try GlucoseMeasurementContext(decoding: bytes + [0x00]).meal == .preprandial)
     }
 

@@ -26,7 +26,7 @@ import Testing
             #"{"heart_rate_measurement_value":300,"heart_rate_value_format":"uint16","#
             + #""sensor_contact_status":"detected","energy_expended":1000,"#
             + #""rr_intervals":[{"ticks":1024,"seconds":1}]}"#
-        #expect(value.json.rendered(indent: 0) == expected)
+        #expect(value.json.text == expected)
     }
 
     @Test func typicalStrapNotification() throws {
@@ -116,7 +116,7 @@ import Testing
             if raw < names.count {
                 let location = try BodySensorLocation(decoding: bytes)
                 #expect(location.rawValue == UInt8(raw))
-                #expect(location.json == .object([("body_sensor_location", .string(names[raw]))]))
+                #expect(location.json == .members([("body_sensor_location", .string(names[raw]))]))
                 #expect(location.encoded() == bytes)
             } else {
                 Kit.expectError(

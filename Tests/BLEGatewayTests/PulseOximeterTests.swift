@@ -116,7 +116,7 @@ import Testing
         let features = try PLXFeatures(decoding: [0x04, 0xF0])
         #expect(features.supported.contains(.spotCheckStorage) && features.supported.rawValue & 0xFF00 == 0xF000)
         #expect(features.encoded() == [0x04, 0xF0])
-        #expect(features.json.rendered(indent: 0).contains("reserved_feature_bits"))
+        #expect(features.json.text.contains("reserved_feature_bits"))
     }
 
     @Test func fuzzedPayloadsAreRefusedOrSurviveTheirEncoding() {

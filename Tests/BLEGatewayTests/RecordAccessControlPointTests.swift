@@ -1,3 +1,4 @@
+import Provenance
 import Testing
 
 @testable import BLEGateway
@@ -67,11 +68,11 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
         let request = try RACPRequest(decoding: [0x01, 0x04, 0x01, 0x05, 0x00, 0x0A, 0x00])
         #expect(
             request.json
-                == .object([
+                == .members([
                     ("op_code", .string("report_stored_records")), ("operator", .string("within_range_of")),
                     (
                         "operand",
-                        .object([
+                        .members([
                             ("filter_type", .string("sequence_number")), ("minimum", .number("5")),
                             ("maximum", .number("10")),
                         ])
@@ -103,7 +104,7 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
         #expect(echo.json["operand"]?["request_op_code"] == .number("7"))
         #expect(
             RACPResponse.responseCode(for: .deleteStoredRecords, .noRecordsFound).json["operand"]
-                == .object([
+                == .members([
                     ("request_op_code", .string("delete_stored_records")),
                     ("response_code_value", .string("no_records_found")),
                 ]))
@@ -327,5 +328,5 @@ private struct RACPRequestStrict: CharacteristicValue, Equatable {
     let request: RACPRequest
     init(decoding bytes: [UInt8]) throws(CharacteristicDecodeError) { request = try RACPRequest(decoding: bytes) }
     func encoded() -> [UInt8] { request.encoded() }
-    var json: JSONValue { request.json }
+    var json: ExactJSON { request.json }
 }

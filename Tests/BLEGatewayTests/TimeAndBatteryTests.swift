@@ -112,7 +112,7 @@ import Testing
         #expect(unknown.timeZone == nil)
         #expect(unknown.dstOffset == nil)
         #expect(unknown.utcOffsetMinutes == nil)
-        #expect(unknown.json.rendered(indent: 0) == #"{"time_zone":"not known","dst_offset":"not known"}"#)
+        #expect(unknown.json.text == #"{"time_zone":"not known","dst_offset":"not known"}"#)
         #expect(unknown.encoded() == [0x80, 0xFF])
     }
 
@@ -164,7 +164,7 @@ import Testing
                 let value = try BatteryLevel(decoding: [UInt8(raw)])
                 #expect(Int(value.percent) == raw)
                 #expect(value.encoded() == [UInt8(raw)])
-                #expect(value.json == .object([("battery_level", .int(raw))]))
+                #expect(value.json == .members([("battery_level", .integer(raw))]))
             } else {
                 Kit.expectError(
                     BatteryLevel.self, [UInt8(raw)], field: "battery_level", offset: 0,

@@ -67,7 +67,7 @@ import Testing
         let feature = WeightScaleFeature(
             timeStamp: true, multipleUsers: true, bmi: true, weightResolution: 7, heightResolution: 3)
         #expect(try WeightScaleFeature(decoding: feature.encoded()).weightResolution == 7)
-        #expect(feature.json.rendered(indent: 0).contains("0.005 kg or 0.01 lb"))
+        #expect(feature.json.text.contains("0.005 kg or 0.01 lb"))
     }
 
     @Test func truncationNamesTheFieldAndItsOffset() {
@@ -96,7 +96,7 @@ import Testing
         #expect(composition.reservedFlags == 0x2000 && composition.encoded() == [0x00, 0x20, 0xFB, 0x00])
         let feature = try WeightScaleFeature(decoding: [0x00, 0x00, 0x00, 0x80])
         #expect(
-            feature.json.rendered(indent: 0).contains("reserved_bits") && feature.encoded() == [0x00, 0x00, 0x00, 0x80])
+            feature.json.text.contains("reserved_bits") && feature.encoded() == [0x00, 0x00, 0x00, 0x80])
     }
 
     @Test func fuzzedPayloadsAreRefusedOrSurviveTheirEncoding() {

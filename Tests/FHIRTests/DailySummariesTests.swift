@@ -61,7 +61,7 @@ import TimeSeries
         ] + strap() + meter()
     }
 
-    static func code(_ json: FHIRJSON) -> String? { json["code"]?["coding"]?[0]?["code"]?.stringValue }
+    static func code(_ json: ExactJSON) -> String? { json["code"]?["coding"]?[0]?["code"]?.stringValue }
 
     @Test func eachSummaryOfTheDayIsAnObservationWithExactValues() async throws {
         let world = try SyncClientTests.world(rules: [])
@@ -70,10 +70,10 @@ import TimeSeries
         let summaries = DailySummaries(archive: world.archive, clock: LocalClock(Self.tokyo))
         let later = Fixture.at0830 + 24 * 60 * Self.minute
         let all = try summaries.summaries(subject: "alice", day: Self.day, issuedMicros: later)
-        func one(_ kind: DailySummaries.Kind) throws -> FHIRJSON {
+        func one(_ kind: DailySummaries.Kind) throws -> ExactJSON {
             try #require(all.first { $0.kind == kind }?.resource.json)
         }
-        func means(_ json: FHIRJSON) -> [String] {
+        func means(_ json: ExactJSON) -> [String] {
             (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText }
         }
 
@@ -101,7 +101,7 @@ import TimeSeries
 
         let meals = all.filter { $0.kind == .glucoseByMeal }.map(\.resource.json)
         #expect(meals.count == 2)
-        func meal(_ name: String) -> FHIRJSON? {
+        func meal(_ name: String) -> ExactJSON? {
             meals.first {
                 ($0["component"]?.arrayValue ?? []).contains {
                     $0["valueCodeableConcept"]?["text"]?.stringValue == name
@@ -218,7 +218,7 @@ import TimeSeries
         try world.client.feed(nowMicros: now)
         let upstream = SyncClientTests.Upstream()
         while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: now) {}
-        func daily() -> [String: (version: Int, json: FHIRJSON)] {
+        func daily() -> [String: (version: Int, json: ExactJSON)] {
             upstream.state.withLock { $0.stored }.filter {
                 $0.value.json["code"]?["coding"]?[0]?["system"]?.stringValue == DailySummaries.codeSystem
             }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct FHIRJSONTests {
     @Test func numbersAreWrittenAsTheirExactText() {
-        let json = FHIRJSON.obj([
+        let json = ExactJSON.obj([
             "a": .number(DecimalQuantity(mantissa: 1205, exponent: -1).description),
             "b": .number(DecimalQuantity(mantissa: 20, exponent: -1).description),
             "c": .number(DecimalQuantity(mantissa: 90, exponent: -5).description),
@@ -16,16 +16,16 @@ import Testing
     }
 
     @Test func stringsAreEscapedAndOrderIsKept() throws {
-        let json = FHIRJSON.obj(["z": "quote \" back \\ tab \t nl \n bell \u{07} ünï", "a": .array(["x", "y"])])
+        let json = ExactJSON.obj(["z": "quote \" back \\ tab \t nl \n bell \u{07} ünï", "a": .array(["x", "y"])])
         #expect(json.text == #"{"z":"quote \" back \\ tab \t nl \n bell \u0007 ünï","a":["x","y"]}"#)
         // Whatever we write, a standard parser reads back the same strings.
         let parsed = try JSONSerialization.jsonObject(with: Data(json.text.utf8)) as? [String: Any]
         #expect(parsed?["z"] as? String == "quote \" back \\ tab \t nl \n bell \u{07} ünï")
-        #expect(FHIRJSON.list([]) == nil)
+        #expect(ExactJSON.list([]) == nil)
     }
 
     @Test func prettyTextIsIndentedJSON() throws {
-        let json = FHIRJSON.obj(["a": .array([.obj(["b": .number("1.50")])]), "c": .object([])])
+        let json = ExactJSON.obj(["a": .array([.obj(["b": .number("1.50")])]), "c": .object([])])
         #expect(json.prettyText == "{\n  \"a\": [\n    {\n      \"b\": 1.50\n    }\n  ],\n  \"c\": {}\n}")
         #expect(try JSONSerialization.jsonObject(with: Data(json.prettyText.utf8)) is [String: Any])
     }

@@ -475,7 +475,7 @@ import Testing
         var reading = Fixture.glucoseWithFullContext()
         let resources = map(reading)
         let identity = try #require(reading.identity)
-        func derived(_ kind: String) throws -> FHIRJSON {
+        func derived(_ kind: String) throws -> ExactJSON {
             try #require(resources.first { $0.id.hasPrefix(kind + "-") }?.json)
         }
 

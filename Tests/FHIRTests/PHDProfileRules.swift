@@ -1,4 +1,5 @@
 import Foundation
+import Provenance
 
 @testable import FHIR
 
@@ -25,7 +26,7 @@ enum PHDProfileRules {
 
     // MARK: Observations
 
-    static func observation(_ json: FHIRJSON, profiles: [String], fail: (String) -> Void) {
+    static func observation(_ json: ExactJSON, profiles: [String], fail: (String) -> Void) {
         guard let profile = profiles.first(where: { $0.hasPrefix(FHIRCodes.phdProfileBase) }) else {
             return fail("meta.profile names no PHD profile")
         }
@@ -127,7 +128,7 @@ enum PHDProfileRules {
 
     // MARK: Devices
 
-    static func phdDevice(_ json: FHIRJSON, fail: (String) -> Void) {
+    static func phdDevice(_ json: ExactJSON, fail: (String) -> Void) {
         deviceIdentifiers(json, fail: fail)
         if (json["identifier"]?.arrayValue ?? []).isEmpty { fail("identifier 1..") }
         if json["manufacturer"] == nil && json["_manufacturer"] == nil { fail("manufacturer 1..") }
@@ -145,7 +146,7 @@ enum PHDProfileRules {
         versions(json, fail: fail)
     }
 
-    static func phgDevice(_ json: FHIRJSON, fail: (String) -> Void) {
+    static func phgDevice(_ json: ExactJSON, fail: (String) -> Void) {
         deviceIdentifiers(json, fail: fail)
         if (json["identifier"]?.arrayValue ?? []).isEmpty { fail("identifier 1..") }
         let type = json["type"]?["coding"]?.arrayValue ?? []
@@ -164,7 +165,7 @@ enum PHDProfileRules {
 
     /// The typed identifier slices: ContinuaDeviceIdentifiers type, the slice's fixed system, an EUI of the right
     /// length; a System ID that is all zeros identifies nothing (and would make every gateway the same).
-    static func deviceIdentifiers(_ json: FHIRJSON, fail: (String) -> Void) {
+    static func deviceIdentifiers(_ json: ExactJSON, fail: (String) -> Void) {
         let slices = [
             "SYSID": (FHIRCodes.eui64System, 8), "BTMAC": (FHIRCodes.bluetoothAddressSystem, 6),
             "ETHMAC": (FHIRCodes.ethernetAddressSystem, 6),
@@ -194,7 +195,7 @@ enum PHDProfileRules {
         }
     }
 
-    static func versions(_ json: FHIRJSON, fail: (String) -> Void) {
+    static func versions(_ json: ExactJSON, fail: (String) -> Void) {
         for version in json["version"]?.arrayValue ?? []
         where !hasMDC(version["type"]) || version["value"]?.stringValue == nil {
             fail("version[MDCType] with an MDC type and a value")
@@ -203,14 +204,14 @@ enum PHDProfileRules {
 
     // MARK: Helpers
 
-    static func hasMDC(_ concept: FHIRJSON?) -> Bool {
+    static func hasMDC(_ concept: ExactJSON?) -> Bool {
         (concept?["coding"]?.arrayValue ?? []).contains {
             $0["system"]?.stringValue == FHIRCodes.mdc && $0["code"]?.stringValue != nil
         }
     }
 
     /// The `value[x]` keys an element has.
-    static func valueKeys(_ json: FHIRJSON) -> Set<String> {
+    static func valueKeys(_ json: ExactJSON) -> Set<String> {
         guard case .object(let members) = json else { return [] }
         return Set(
             members.map(\.key).filter {

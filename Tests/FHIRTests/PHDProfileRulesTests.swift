@@ -135,13 +135,13 @@ import Testing
     }
 
     /// `json` with the member at `path` (one level) replaced by `transform` of it, under `key` when given.
-    static func replacing(_ json: FHIRJSON, path: [String], key: String? = nil, _ transform: (FHIRJSON) -> FHIRJSON)
-        -> FHIRJSON
+    static func replacing(_ json: ExactJSON, path: [String], key: String? = nil, _ transform: (ExactJSON) -> ExactJSON)
+        -> ExactJSON
     {
         guard case .object(let members) = json, let name = path.first else { return json }
         return .object(
             members.map { member in
-                member.key == name ? FHIRJSON.Member(key ?? member.key, transform(member.value)) : member
+                member.key == name ? ExactJSON.Member(key ?? member.key, transform(member.value)) : member
             })
     }
 }

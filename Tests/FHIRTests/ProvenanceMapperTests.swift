@@ -54,7 +54,7 @@ import Testing
         }
         #expect(corrections.count == 3)  // BP (mapped), pulse (kept), glucose meter (kept)
         let mapped = try #require(corrections.first)
-        func part(_ name: String) -> FHIRJSON? {
+        func part(_ name: String) -> ExactJSON? {
             mapped["extension"]?.arrayValue?.first { $0["url"]?.stringValue == name }
         }
         #expect(part("decision")?["valueCode"]?.stringValue == "mapped")

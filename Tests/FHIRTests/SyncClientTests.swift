@@ -19,7 +19,7 @@ import _CryptoExtras
 
         struct State {
             var down = false
-            var stored: [String: (version: Int, json: FHIRJSON)] = [:]
+            var stored: [String: (version: Int, json: ExactJSON)] = [:]
             var posts = 0
             var status: Int?
             var fullUrls: [String: String] = [:]
@@ -39,7 +39,7 @@ import _CryptoExtras
             state.withLock { state in
                 state.tokenRequests += 1
                 func refuse(_ error: String, _ why: String) -> (status: Int, body: [UInt8]) {
-                    (400, Array(FHIRJSON.obj(["error": .string(error), "error_description": .string(why)]).text.utf8))
+                    (400, Array(ExactJSON.obj(["error": .string(error), "error_description": .string(why)]).text.utf8))
                 }
                 let fields = Dictionary(form, uniquingKeysWith: { a, _ in a })
                 guard url == Self.tokenURL, let clients = state.clients else {
@@ -66,7 +66,7 @@ import _CryptoExtras
                 return (
                     200,
                     Array(
-                        FHIRJSON.obj([
+                        ExactJSON.obj([
                             "access_token": .string(token), "token_type": "bearer",
                             "expires_in": .integer(state.tokenLifetime),
                             "scope": .string(fields["scope"] ?? ""),
@@ -97,12 +97,12 @@ import _CryptoExtras
                                 .utf8)
                     )
                 }
-                let bundle = try FHIRJSON.parse(body)
+                let bundle = try ExactJSON.parse(body)
                 let given = Set((bundle["entry"]?.arrayValue ?? []).compactMap { $0["fullUrl"]?.stringValue })
                 for entry in bundle["entry"]?.arrayValue ?? [] {
                     state.dangling += FHIRReferences.all(in: entry["resource"] ?? .null).filter { !given.contains($0) }
                 }
-                var responses: [FHIRJSON] = []
+                var responses: [ExactJSON] = []
                 for entry in bundle["entry"]?.arrayValue ?? [] {
                     let resource = entry["resource"] ?? .null
                     let key = (resource["resourceType"]?.stringValue ?? "") + "|" + (resource["id"]?.stringValue ?? "")
@@ -119,7 +119,7 @@ import _CryptoExtras
                 return (
                     200,
                     Array(
-                        FHIRJSON.obj([
+                        ExactJSON.obj([
                             "resourceType": "Bundle", "type": "transaction-response", "entry": .array(responses),
                         ]).text.utf8)
                 )
@@ -350,7 +350,7 @@ import _CryptoExtras
         try world.client.feed(nowMicros: Fixture.at0830)
         let upstream = Upstream()
         while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
-        func averages() -> [(version: Int, json: FHIRJSON)] {
+        func averages() -> [(version: Int, json: ExactJSON)] {
             upstream.state.withLock { $0.stored }.values.filter {
                 $0.json["code"]?["coding"]?[0]?["code"]?.stringValue == "96607-7"
             }
@@ -359,7 +359,7 @@ import _CryptoExtras
                     < ($1.json["effectivePeriod"]?["end"]?.stringValue ?? "")
             }
         }
-        func means(_ json: FHIRJSON) -> [String] {
+        func means(_ json: ExactJSON) -> [String] {
             (json["component"]?.arrayValue ?? []).compactMap { $0["valueQuantity"]?["value"]?.numberText }
         }
         #expect(averages().count == 3)
@@ -518,18 +518,18 @@ import _CryptoExtras
             while case .delivered = try await world.client.deliver(transport: upstream, nowMicros: Fixture.at0830) {}
             let (stored, fullUrls) = upstream.state.withLock { ($0.stored, $0.fullUrls) }
             let observations = stored.values.map(\.json).filter { $0["resourceType"]?.stringValue == "Observation" }
-            func of(_ subject: String) -> [FHIRJSON] {
+            func of(_ subject: String) -> [ExactJSON] {
                 observations.filter {
                     $0["subject"]?["reference"]?.stringValue.flatMap { fullUrls[$0] } == "Patient|" + subject
                 }
             }
-            func isSummary(_ json: FHIRJSON) -> Bool {
+            func isSummary(_ json: ExactJSON) -> Bool {
                 json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem
             }
-            func isTest(_ json: FHIRJSON) -> Bool {
+            func isTest(_ json: ExactJSON) -> Bool {
                 (json["meta"]?["security"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "HTEST" }
             }
-            func count(_ json: FHIRJSON) -> Int? {
+            func count(_ json: ExactJSON) -> Int? {
                 (json["component"]?.arrayValue ?? []).first {
                     $0["code"]?["coding"]?[0]?["code"]?.stringValue == "count"
                 }?["valueInteger"]?.numberText.flatMap { Int($0) }
@@ -569,14 +569,14 @@ import _CryptoExtras
     }
 
     @Test func theJSONParserKeepsNumberTextAndOrderAndNamesTheOffsetOfAnError() throws {
-        let json = try FHIRJSON.parse(#"{"b":120.50,"a":[1e3,-0.0,"\u00e9\ud83d\ude00"],"c":null}"#)
+        let json = try ExactJSON.parse(#"{"b":120.50,"a":[1e3,-0.0,"\u00e9\ud83d\ude00"],"c":null}"#)
         #expect(json.keys == ["b", "a", "c"])
         #expect(json["b"]?.numberText == "120.50")
         #expect(json["a"]?[0]?.numberText == "1e3")
         #expect(json["a"]?[2]?.stringValue == "é😀")
-        #expect(throws: FHIRJSONParseError.self) { try FHIRJSON.parse(#"{"a":1,"a":2}"#) }
+        #expect(throws: ExactJSONParseError.self) { try ExactJSON.parse(#"{"a":1,"a":2}"#) }
         do {
-            _ = try FHIRJSON.parse(#"{"a": 01}"#)
+            _ = try ExactJSON.parse(#"{"a": 01}"#)
             Issue.record("a leading zero was accepted")
         } catch {
             #expect(error.offset == 8)

@@ -4,6 +4,7 @@ import GatewayHTTP
 import GatewayRuntime
 import Hummingbird
 import HummingbirdTesting
+import Provenance
 import Testing
 
 /// The FHIR API's routes in process (HummingbirdTesting) on the pages' fixture (a cuff with a reset clock, two
@@ -15,8 +16,8 @@ import Testing
         return try text.split(separator: "\n").map { try AuditEntry.parse(Array($0.utf8)) }
     }
 
-    static func json(_ response: TestResponse) throws -> FHIRJSON {
-        try FHIRJSON.parse(Array(response.body.readableBytesView))
+    static func json(_ response: TestResponse) throws -> ExactJSON {
+        try ExactJSON.parse(Array(response.body.readableBytesView))
     }
 
     @Test func errorsAreOperationOutcomesAndEveryRequestIsAudited() async throws {

@@ -4,6 +4,7 @@ import Foundation
 import GatewayRuntime
 import Hummingbird
 import HummingbirdTesting
+import Provenance
 import Testing
 
 @testable import GatewayHTTP
@@ -275,7 +276,7 @@ import Testing
                 #expect(
                     response.status == .ok && response.headers[.contentType]?.hasPrefix("application/fhir+json") == true
                 )
-                return try FHIRJSON.parse(Array(response.body.readableBytesView))
+                return try ExactJSON.parse(Array(response.body.readableBytesView))
             }
             let expected = (stats["parameter"]?.arrayValue ?? []).compactMap { parameter -> String? in
                 guard let start = parameter["resource"]?["effectivePeriod"]?["start"]?.stringValue,

@@ -102,7 +102,8 @@ import TimeSeries
     }
 
     /// Every Observation of every reading, as the whole-history path mapped them: (time, id, code key, resource).
-    static func everyObservation(_ readings: [Reading]) -> [(micros: Int64, id: String, code: String, json: FHIRJSON)] {
+    static func everyObservation(_ readings: [Reading]) -> [(micros: Int64, id: String, code: String, json: ExactJSON)]
+    {
         let phg = DeviceMapper.phgDeviceID(GatewayRecord(id: "gw-test", softwareVersion: GatewayVersion.current))
         // A coincident timestamp is about the device: a search includes it, never matches it.
         return readings.flatMap { reading in

@@ -1,3 +1,5 @@
+import Provenance
+
 /// Small exact-arithmetic helpers shared by the characteristic decoders (heart-rate RR intervals in 1/1024 s,
 /// Current Time's 1/256 s fractions, hex text for identifiers). Nothing here goes through `Double`.
 enum CharacteristicFormatting {
@@ -16,7 +18,7 @@ enum CharacteristicFormatting {
 
     /// The exact value of `numerator / 2^power` as a JSON number (2^-n has exactly n decimal places, so it is
     /// numerator × 5^n × 10^-n; power ≤ 20 keeps that inside Int64 for 16-bit numerators).
-    static func binaryFraction(_ numerator: UInt64, power: Int) -> JSONValue {
+    static func binaryFraction(_ numerator: UInt64, power: Int) -> ExactJSON {
         var five: Int64 = 1
         for _ in 0..<power { five *= 5 }
         return .number(text(mantissa: Int64(numerator) * five, exponent: -power))

@@ -1,3 +1,5 @@
+import Provenance
+
 // Device Information Service characteristics. These identify the sensor behind every reading (FHIR PhdDevice:
 // manufacturer, model, serial, revisions, System ID → EUI-64), so they are decoded as strictly as readings.
 //
@@ -56,7 +58,7 @@ public struct DeviceInformationString<Kind: DeviceInformationStringKind>: Charac
         return String(String.UnicodeScalarView(scalars))
     }
 
-    public var json: JSONValue { .object([(Kind.fieldName, .string(value))]) }
+    public var json: ExactJSON { .members([(Kind.fieldName, .string(value))]) }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.value.utf8.elementsEqual(rhs.value.utf8) }
 
@@ -168,10 +170,10 @@ public struct SystemID: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([
-            ("manufacturer_identifier", .int(manufacturerIdentifier)),
-            ("organizationally_unique_identifier", .int(organizationallyUniqueIdentifier)),
+    public var json: ExactJSON {
+        .members([
+            ("manufacturer_identifier", .integer(manufacturerIdentifier)),
+            ("organizationally_unique_identifier", .integer(organizationallyUniqueIdentifier)),
             ("eui_64", .string(eui64Text)),
         ])
     }
@@ -218,11 +220,11 @@ public struct ContinuaCertifiedDeviceClass: Hashable, Sendable {
         }
     }
 
-    var json: JSONValue {
-        .object([
-            ("certified_device_class_entry", .int(rawValue)),
-            ("transport", transportName.map { .string($0) } ?? .int(transportCode)),
-            ("specialization", .int(specializationCode)),
+    var json: ExactJSON {
+        .members([
+            ("certified_device_class_entry", .integer(rawValue)),
+            ("transport", transportName.map { .string($0) } ?? .integer(transportCode)),
+            ("specialization", .integer(specializationCode)),
         ])
     }
 }
@@ -267,10 +269,10 @@ public struct ContinuaVersionStructure: Hashable, Sendable {
         for entry in certifiedDeviceClasses { writer.mderUInt16(entry.rawValue) }
     }
 
-    var json: JSONValue {
-        .object([
-            ("major_ig_version", .int(majorIGVersion)),
-            ("minor_ig_version", .int(minorIGVersion)),
+    var json: ExactJSON {
+        .members([
+            ("major_ig_version", .integer(majorIGVersion)),
+            ("minor_ig_version", .integer(minorIGVersion)),
             ("certified_device_class_list", .array(certifiedDeviceClasses.map(\.json))),
         ])
     }
@@ -288,9 +290,9 @@ public struct ContinuaRegulationStructure: Hashable, Sendable {
 
     public var unregulatedDevice: Bool { regulationBitField & Self.unregulatedDeviceBit != 0 }
 
-    var json: JSONValue {
-        .object([
-            ("regulation_bit_field", .int(regulationBitField)),
+    var json: ExactJSON {
+        .members([
+            ("regulation_bit_field", .integer(regulationBitField)),
             ("unregulated_device", .bool(unregulatedDevice)),
         ])
     }
@@ -384,11 +386,11 @@ public enum RegulatoryCertificationData: Hashable, Sendable {
         writer.append(data)
     }
 
-    var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("auth_body", .int(authBody)),
+    var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("auth_body", .integer(authBody)),
             ("auth_body_name", authBodyName.map { .string($0) } ?? .null),
-            ("auth_body_struc_type", .int(structureType)),
+            ("auth_body_struc_type", .integer(structureType)),
         ]
         switch self {
         case .continuaVersion(let structure): members.append(("continua_version_struct", structure.json))
@@ -396,7 +398,7 @@ public enum RegulatoryCertificationData: Hashable, Sendable {
         case .other: break
         }
         members.append(("auth_body_data", .string(CharacteristicFormatting.hex(data))))
-        return .object(members)
+        return .members(members)
     }
 }
 
@@ -454,8 +456,8 @@ public struct RegulatoryCertificationDataList: CharacteristicValue, Hashable {
         return nil
     }
 
-    public var json: JSONValue {
-        .object([
+    public var json: ExactJSON {
+        .members([
             ("reg_cert_data_list", .array(entries.map(\.json))),
             ("raw", .string(CharacteristicFormatting.hex(encoded()))),
         ])
@@ -518,12 +520,12 @@ public struct PnPID: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([
+    public var json: ExactJSON {
+        .members([
             ("vendor_id_source", .string(vendorIDSource.displayName)),
-            ("vendor_id", .int(vendorID)),
-            ("product_id", .int(productID)),
-            ("product_version", .int(productVersion)),
+            ("vendor_id", .integer(vendorID)),
+            ("product_id", .integer(productID)),
+            ("product_version", .integer(productVersion)),
         ])
     }
 }

@@ -1,3 +1,5 @@
+import Provenance
+
 /// The Record Access Control Point (0x2A52) as the Glucose Service uses it: the client writes a request
 /// (report, delete or count stored records, or abort), the meter indicates a response on the same
 /// characteristic. Both directions are one characteristic value here, because the gateway writes requests and
@@ -39,7 +41,7 @@ public enum RecordAccessControlPoint: CharacteristicValue, Hashable {
         }
     }
 
-    public var json: JSONValue {
+    public var json: ExactJSON {
         switch self {
         case .request(let request): request.json
         case .response(let response): response.json
@@ -189,9 +191,9 @@ public enum RACPFilterValue: Hashable, Sendable {
         }
     }
 
-    var json: JSONValue {
+    var json: ExactJSON {
         switch self {
-        case .sequenceNumber(let number): .int(number)
+        case .sequenceNumber(let number): .integer(number)
         case .userFacingTime(let time): time.json
         }
     }
@@ -269,15 +271,15 @@ public enum RACPRecordSelection: Hashable, Sendable {
         }
     }
 
-    var operandJSON: JSONValue? {
+    var operandJSON: ExactJSON? {
         switch self {
         case .allRecords, .firstRecord, .lastRecord: nil
         case .lessThanOrEqualTo(let value):
-            .object([("filter_type", .string(value.filterType.specName)), ("maximum", value.json)])
+            .members([("filter_type", .string(value.filterType.specName)), ("maximum", value.json)])
         case .greaterThanOrEqualTo(let value):
-            .object([("filter_type", .string(value.filterType.specName)), ("minimum", value.json)])
+            .members([("filter_type", .string(value.filterType.specName)), ("minimum", value.json)])
         case .withinRangeOf(let range):
-            .object([
+            .members([
                 ("filter_type", .string(range.filterType.specName)),
                 ("minimum", range.minimum.json), ("maximum", range.maximum.json),
             ])
@@ -509,13 +511,13 @@ public enum RACPRequest: Hashable, Sendable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("op_code", .string(opCode.specName)),
             ("operator", .string((selection?.operatorCode ?? .null).specName)),
         ]
         if let operand = selection?.operandJSON { members.append(("operand", operand)) }
-        return .object(members)
+        return .members(members)
     }
 }
 
@@ -626,16 +628,16 @@ public enum RACPResponse: Hashable, Sendable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        let operand: JSONValue
+    public var json: ExactJSON {
+        let operand: ExactJSON
         switch self {
-        case .numberOfStoredRecords(let count): operand = .object([("number_of_records", .int(count))])
+        case .numberOfStoredRecords(let count): operand = .members([("number_of_records", .integer(count))])
         case .responseCode(let requestOpCode, let value):
-            let request: JSONValue =
-                RACPOpCode(rawValue: requestOpCode).map { .string($0.specName) } ?? .int(requestOpCode)
-            operand = .object([("request_op_code", request), ("response_code_value", .string(value.specName))])
+            let request: ExactJSON =
+                RACPOpCode(rawValue: requestOpCode).map { .string($0.specName) } ?? .integer(requestOpCode)
+            operand = .members([("request_op_code", request), ("response_code_value", .string(value.specName))])
         }
-        return .object([
+        return .members([
             ("op_code", .string(opCode.specName)), ("operator", .string(RACPOperator.null.specName)),
             ("operand", operand),
         ])

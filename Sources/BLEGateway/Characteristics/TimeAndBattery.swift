@@ -1,3 +1,5 @@
+import Provenance
+
 // Current Time Service and Battery Service characteristics, as laid out in the GATT Specification Supplement:
 // Current Time = Exact Time 256 (Day Date Time: Date Time + Day of Week; Fractions256) + Adjust Reason; Local
 // Time Information = Time Zone (sint8, 15-minute steps, -48...56, -128 unknown) + DST Offset (0, 2, 4, 8, 255
@@ -57,8 +59,8 @@ public struct CurrentTime: CharacteristicValue, Hashable {
                 | (changeOfDST ? 0x08 : 0)
         }
 
-        var json: JSONValue {
-            .object([
+        var json: ExactJSON {
+            .members([
                 ("manual_time_update", .bool(manualTimeUpdate)),
                 ("external_reference_time_update", .bool(externalReferenceTimeUpdate)),
                 ("change_of_time_zone", .bool(changeOfTimeZone)),
@@ -120,11 +122,11 @@ public struct CurrentTime: CharacteristicValue, Hashable {
         CharacteristicFormatting.text(mantissa: Int64(fractions256) * 390_625, exponent: -8)
     }
 
-    public var json: JSONValue {
-        .object([
+    public var json: ExactJSON {
+        .members([
             ("date_time", dateTime.json),
             ("day_of_week", .string(dayOfWeek?.displayName ?? "not known")),
-            ("fractions256", .int(fractions256)),
+            ("fractions256", .integer(fractions256)),
             ("fraction_seconds", .number(fractionSeconds)),
             ("adjust_reason", adjustReason.json),
         ])
@@ -213,16 +215,16 @@ public struct LocalTimeInformation: CharacteristicValue, Hashable {
         return sign + (hours < 10 ? "0" : "") + String(hours) + ":" + (rest < 10 ? "0" : "") + String(rest)
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("time_zone", timeZone.map { .int($0) } ?? .string("not known")),
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("time_zone", timeZone.map { .integer($0) } ?? .string("not known")),
             ("dst_offset", .string(dstOffset?.displayName ?? "not known")),
         ]
         if let standardOffsetMinutes {
             members.append(("standard_utc_offset", .string(Self.offsetText(minutes: standardOffsetMinutes))))
         }
         if let utcOffsetMinutes { members.append(("utc_offset", .string(Self.offsetText(minutes: utcOffsetMinutes)))) }
-        return .object(members)
+        return .members(members)
     }
 }
 
@@ -250,5 +252,5 @@ public struct BatteryLevel: CharacteristicValue, Hashable {
 
     public func encoded() -> [UInt8] { [percent] }
 
-    public var json: JSONValue { .object([("battery_level", .int(percent))]) }
+    public var json: ExactJSON { .members([("battery_level", .integer(percent))]) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Provenance
 
 /// Who the device says it is: the Device Information Service, read once per connection.
 public struct DeviceIdentity: Hashable, Sendable {
@@ -18,8 +19,8 @@ public struct DeviceIdentity: Hashable, Sendable {
 
     public init(link: String) { self.link = link }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [("link", .string(link))]
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [("link", .string(link))]
         func add(_ key: String, _ value: String?) { if let value { members.append((key, .string(value))) } }
         add("manufacturer_name_string", manufacturerName)
         add("model_number_string", modelNumber)
@@ -33,7 +34,7 @@ public struct DeviceIdentity: Hashable, Sendable {
         }
         if let pnpID { members.append(("pnp_id", pnpID.json)) }
         if !problems.isEmpty { members.append(("problems", .array(problems.map { .string($0) }))) }
-        return .object(members)
+        return .members(members)
     }
 }
 
@@ -57,8 +58,8 @@ public struct ClockObservation: Hashable, Sendable {
     /// How long the read took; bounds the uncertainty of the offset.
     public var roundTrip: Duration
 
-    public var json: JSONValue {
-        .object([
+    public var json: ExactJSON {
+        .members([
             ("kind", .string(kind == .read ? "read" : "after_set")),
             ("current_time", deviceTime.json),
             ("local_time_information", localTime?.json ?? .null),

@@ -5,7 +5,7 @@ import Provenance
 /// which readings it gives, so nothing outside the profile's folder switches on what kind of measurement it is.
 public protocol HealthMeasurement: Hashable, Sendable {
     /// For `gatewayd connect`: one object keyed by the characteristic's snake_case name.
-    var measurementJSON: JSONValue { get }
+    var measurementJSON: ExactJSON { get }
     /// One line a person can read ("120.5/80 mmHg (MAP 93.5), pulse 64, …"); values exact, special values by name.
     var summary: String { get }
     /// The readings it gives: none for progress values (Intermediate Cuff Pressure, Intermediate Temperature).
@@ -25,7 +25,7 @@ public struct Measurement: Hashable, Sendable {
 
     public init(_ value: any HealthMeasurement) { self.value = value }
 
-    public var json: JSONValue { value.measurementJSON }
+    public var json: ExactJSON { value.measurementJSON }
     public var summary: String { value.summary }
 
     public static func == (lhs: Measurement, rhs: Measurement) -> Bool {

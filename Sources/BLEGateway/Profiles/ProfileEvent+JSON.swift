@@ -1,17 +1,18 @@
 import Foundation
+import Provenance
 
 extension ProfileEvent {
     /// One JSON object per event, for `gatewayd connect` and logs at debug level.
-    public var json: JSONValue {
+    public var json: ExactJSON {
         switch self {
         case .discovered(let database):
-            return .object([
+            return .members([
                 ("event", .string("discovered")),
                 (
                     "services",
                     .array(
                         database.services.map { service in
-                            .object([
+                            .members([
                                 ("uuid", .string(service.uuid.description)),
                                 ("handles", .string("\(service.handles.start)-\(service.handles.end)")),
                                 (
@@ -22,15 +23,15 @@ extension ProfileEvent {
                         })
                 ),
             ])
-        case .identity(let identity): return .object([("event", .string("identity")), ("device", identity.json)])
-        case .clock(let clock): return .object([("event", .string("clock")), ("observation", clock.json)])
+        case .identity(let identity): return .members([("event", .string("identity")), ("device", identity.json)])
+        case .clock(let clock): return .members([("event", .string("clock")), ("observation", clock.json)])
         case .characteristicRead(let value):
-            return .object([
+            return .members([
                 ("event", .string("read")), ("characteristic", .string(type(of: value).name)), ("value", value.json),
             ])
-        case .batteryLevel(let level): return .object([("event", .string("battery")), ("value", level.json)])
+        case .batteryLevel(let level): return .members([("event", .string("battery")), ("value", level.json)])
         case .measurement(let received):
-            return .object([
+            return .members([
                 ("event", .string("measurement")),
                 ("characteristic", .string(received.characteristic.description)),
                 ("delivery", .string(received.delivery.label)),
@@ -40,25 +41,25 @@ extension ProfileEvent {
                 ("raw", .array(received.rawPayloads.map { .string(HexBytes.text($0)) })),
             ])
         case .malformed(let payload):
-            return .object([
+            return .members([
                 ("event", .string("malformed")),
                 ("characteristic", .string(payload.characteristic.description)),
                 ("error", .string(payload.error.description)),
                 ("raw", .string(HexBytes.text(payload.bytes))),
             ])
         case .storedRecordCount(let count):
-            return .object([("event", .string("stored_records")), ("count", .int(count))])
+            return .members([("event", .string("stored_records")), ("count", .integer(count))])
         case .transferComplete(let transfer):
-            return .object([
+            return .members([
                 ("event", .string("transfer_complete")),
-                ("announced", transfer.announced.map { .int($0) } ?? .null),
-                ("delivered", .int(transfer.delivered)),
+                ("announced", transfer.announced.map { .integer($0) } ?? .null),
+                ("delivered", .integer(transfer.delivered)),
                 ("response_code", .string(transfer.responseCode.specName)),
                 ("restarted_from_first_record", .bool(transfer.restartedFromFirstRecord)),
             ])
         case .userRegistered(let slot, _):
             // The consent code is the user's key to their data on the device: kept by pairing, never printed.
-            return .object([("event", .string("user_registered")), ("user_index", .int(slot))])
+            return .members([("event", .string("user_registered")), ("user_index", .integer(slot))])
         }
     }
 }

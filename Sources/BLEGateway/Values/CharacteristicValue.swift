@@ -1,3 +1,5 @@
+import Provenance
+
 /// A characteristic value type: decoded from the bytes a device sends, encoded back to those bytes (the
 /// simulated peripherals and RACP requests need the encoder; round trips test both).
 ///
@@ -22,5 +24,5 @@ public protocol CharacteristicValue: Sendable {
     func encoded() -> [UInt8]
     /// JSON for `gatewayd decode`: field names are the specification's names in snake_case, exact decimals
     /// are JSON numbers, special values are strings.
-    var json: JSONValue { get }
+    var json: ExactJSON { get }
 }

@@ -1,3 +1,5 @@
+import Provenance
+
 /// The Date Time characteristic (0x2A08) and the 7-byte field of that shape inside BP, glucose and CTS.
 ///
 /// It carries no time zone: it is the device's wall clock. Year, month and day may each be "not known" (0),
@@ -105,14 +107,14 @@ public struct DateTime: CharacteristicValue, Hashable {
         return "\(yearText)-\(two(month))-\(two(day))T\(two(hours)):\(two(minutes)):\(two(seconds))"
     }
 
-    public var json: JSONValue {
-        .object([
-            ("year", year.map { .int($0) } ?? .string("not known")),
-            ("month", month.map { .int($0) } ?? .string("not known")),
-            ("day", day.map { .int($0) } ?? .string("not known")),
-            ("hours", .int(hours)),
-            ("minutes", .int(minutes)),
-            ("seconds", .int(seconds)),
+    public var json: ExactJSON {
+        .members([
+            ("year", year.map { .integer($0) } ?? .string("not known")),
+            ("month", month.map { .integer($0) } ?? .string("not known")),
+            ("day", day.map { .integer($0) } ?? .string("not known")),
+            ("hours", .integer(hours)),
+            ("minutes", .integer(minutes)),
+            ("seconds", .integer(seconds)),
         ])
     }
 }

@@ -1,3 +1,5 @@
+import Provenance
+
 /// An IEEE 11073-20601 SFLOAT (16-bit) or FLOAT (32-bit) value, kept exactly as the device sent it.
 ///
 /// These are decimal numbers, mantissa × 10^exponent, and DESIGN.md rule 1 forbids rounding them through
@@ -123,7 +125,7 @@ public enum MedicalFloat: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// JSON: numbers as exact JSON numbers, special values as strings.
-    public var json: JSONValue {
+    public var json: ExactJSON {
         switch self {
         case .number: .number(description)
         default: .string(specialName ?? "reserved")

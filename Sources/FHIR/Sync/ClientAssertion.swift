@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Provenance
 import _CryptoExtras
 
 /// A problem with a client key or an assertion, said so a person can fix it.
@@ -110,8 +111,8 @@ public enum ClientAssertion {
     public static func make(
         clientID: String, audience: String, keyID: String?, key: ClientKey, nowSeconds: Int64, jti: String
     ) throws -> String {
-        let header = FHIRJSON.obj(["alg": .string(key.algorithm), "typ": "JWT", "kid": keyID.map(FHIRJSON.string)])
-        let claims = FHIRJSON.obj([
+        let header = ExactJSON.obj(["alg": .string(key.algorithm), "typ": "JWT", "kid": keyID.map(ExactJSON.string)])
+        let claims = ExactJSON.obj([
             "iss": .string(clientID), "sub": .string(clientID), "aud": .string(audience),
             "exp": .integer(nowSeconds + maximumLifetimeSeconds), "jti": .string(jti),
         ])
@@ -134,8 +135,8 @@ public enum ClientAssertion {
     ) throws(ClientAssertionError) -> Claims {
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let headerBytes = unbase64URL(parts[0]), let claimBytes = unbase64URL(parts[1]),
-            let signature = unbase64URL(parts[2]), let header = try? FHIRJSON.parse(headerBytes),
-            let claims = try? FHIRJSON.parse(claimBytes)
+            let signature = unbase64URL(parts[2]), let header = try? ExactJSON.parse(headerBytes),
+            let claims = try? ExactJSON.parse(claimBytes)
         else {
             throw ClientAssertionError("the client assertion is not a signed JWT (header.claims.signature, base64url)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Provenance
 import Synchronization
 
 /// How a destination is reached with SMART Backend Services: a client registered at the PHR with this gateway's public
@@ -50,7 +51,7 @@ public final class SMARTTokenSource: Sendable {
             ("client_assertion_type", ClientAssertion.type), ("client_assertion", assertion),
         ]
         let response = try await transport.postForm(form, to: settings.tokenURL)
-        let json = try? FHIRJSON.parse(response.body)
+        let json = try? ExactJSON.parse(response.body)
         guard response.status == 200, let token = json?["access_token"]?.stringValue, !token.isEmpty else {
             let error = json?["error"]?.stringValue ?? "no access_token"
             let detail = json?["error_description"]?.stringValue.map { ": " + $0 } ?? ""

@@ -307,7 +307,7 @@ public struct SyncClient: Sendable {
 
     /// POSTs a Bundle with the destination's credentials. Under SMART Backend Services a 401 means the token was
     /// revoked or expired early: a new one is asked for once and the Bundle sent again; a second 401 is the answer.
-    func send(_ bundle: FHIRJSON, transport: any FHIRTransport, nowMicros: Int64) async throws -> (
+    func send(_ bundle: ExactJSON, transport: any FHIRTransport, nowMicros: Int64) async throws -> (
         status: Int, body: [UInt8]
     ) {
         let body = Array(bundle.text.utf8)

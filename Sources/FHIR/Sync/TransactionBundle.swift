@@ -1,4 +1,5 @@
 import Crypto
+import Provenance
 
 /// FHIR transaction Bundles: what the sync client sends and what it reads back.
 public enum TransactionBundle {
@@ -9,17 +10,17 @@ public enum TransactionBundle {
     /// left dangling. `positions` says where each of `entries` is in the Bundle (its answer is at the same index).
     static func make(
         _ entries: [Outbox.Entry], supporting: (String) -> Outbox.Entry? = { _ in nil }
-    ) -> (bundle: FHIRJSON, positions: [Int]) {
+    ) -> (bundle: ExactJSON, positions: [Int]) {
         var keys = Set(entries.map(\.resourceKey))
-        var parsed = entries.map { (entry: $0, json: (try? FHIRJSON.parse($0.resource)) ?? .null) }
+        var parsed = entries.map { (entry: $0, json: (try? ExactJSON.parse($0.resource)) ?? .null) }
         // Referenced resources, found breadth-first (a coincident timestamp brings its Devices), each once.
-        var added: [(entry: Outbox.Entry, json: FHIRJSON)] = []
+        var added: [(entry: Outbox.Entry, json: ExactJSON)] = []
         var next = 0
-        func bring(_ json: FHIRJSON) {
+        func bring(_ json: ExactJSON) {
             for target in FHIRReferences.all(in: json) where !keys.contains(target) {
                 keys.insert(target)
                 guard let entry = supporting(target) else { continue }
-                added.append((entry, (try? FHIRJSON.parse(entry.resource)) ?? .null))
+                added.append((entry, (try? ExactJSON.parse(entry.resource)) ?? .null))
             }
         }
         for item in parsed { bring(item.json) }
@@ -38,7 +39,7 @@ public enum TransactionBundle {
                 // Absolute and urn references name something outside gatewayd's ids: kept as they are.
                 return target.hasPrefix("urn:") || target.contains("://") ? .keep : .remove
             }
-            return FHIRJSON.obj([
+            return ExactJSON.obj([
                 "fullUrl": .string(fullURL(item.entry.resourceKey)),
                 "resource": resource,
                 "request": .obj([
@@ -48,7 +49,7 @@ public enum TransactionBundle {
                 ]),
             ])
         }
-        let bundle = FHIRJSON.obj(["resourceType": "Bundle", "type": "transaction", "entry": .array(bundleEntries)])
+        let bundle = ExactJSON.obj(["resourceType": "Bundle", "type": "transaction", "entry": .array(bundleEntries)])
         return (bundle, Array(added.count..<(added.count + entries.count)))
     }
 
@@ -68,7 +69,7 @@ public enum TransactionBundle {
 
     /// Resources as Bundle entries that resolve among themselves (an export's collection): each with its `urn:uuid`
     /// fullUrl, every reference to one of them pointed at it, a reference to anything else removed.
-    public static func resolvedEntries(_ resources: [FHIRResource]) -> [(fullUrl: String, json: FHIRJSON)] {
+    public static func resolvedEntries(_ resources: [FHIRResource]) -> [(fullUrl: String, json: ExactJSON)] {
         let given = Set(resources.map(\.reference))
         return resources.map { resource in
             let json = FHIRReferences.rewrite(resource.json) { target in
@@ -86,7 +87,7 @@ public enum TransactionBundle {
     }
 
     static func outcome(of body: [UInt8]) -> Outcome {
-        guard let json = try? FHIRJSON.parse(body) else { return Outcome() }
+        guard let json = try? ExactJSON.parse(body) else { return Outcome() }
         var outcome = Outcome()
         if json["resourceType"]?.stringValue == "OperationOutcome" {
             outcome.diagnostics = json["issue"]?[0]?["diagnostics"]?.stringValue

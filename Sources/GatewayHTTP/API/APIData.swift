@@ -50,7 +50,7 @@ extension ObservationHit {
     /// What makes an uploaded Observation doubtful, read from the FHIR itself the way gatewayd writes it (DESIGN.md rule
     /// 5): an interpretation of measurement-status "questionable", HTEST test data, a value absent for a reason, or a
     /// status other than final/amended/corrected. A hub's `$stats` leaves these out as the gateway's own does.
-    package static func receivedDoubtful(_ json: FHIRJSON) -> Bool {
+    package static func receivedDoubtful(_ json: ExactJSON) -> Bool {
         let questionable = (json["interpretation"]?.arrayValue ?? []).contains { concept in
             (concept["coding"]?.arrayValue ?? []).contains {
                 $0["system"]?.stringValue == FHIRCodes.measurementStatus && $0["code"]?.stringValue == "questionable"

@@ -1,12 +1,13 @@
 import FHIR
 import Foundation
 import GatewayRuntime
+import Provenance
 
 /// The CapabilityStatement: exactly what `FHIRAPI` implements — read and search-type on Observation and Device,
 /// the Observation search parameters `ObservationSearch` accepts, and the $stats operation (GET, or POST with its
 /// parameters in the body). Nothing is written.
 package enum Capability {
-    package static func statement(base: String) -> FHIRJSON {
+    package static func statement(base: String) -> ExactJSON {
         .obj([
             "resourceType": "CapabilityStatement",
             "status": "active",
@@ -43,7 +44,7 @@ package enum Capability {
         ])
     }
 
-    package static var observation: FHIRJSON {
+    package static var observation: ExactJSON {
         .obj([
             "type": "Observation",
             "supportedProfile": .array([
@@ -76,7 +77,7 @@ package enum Capability {
         ])
     }
 
-    package static var patient: FHIRJSON {
+    package static var patient: ExactJSON {
         .obj([
             "type": "Patient",
             "interaction": .array([.obj(["code": "read"]), .obj(["code": "search-type"])]),
@@ -89,7 +90,7 @@ package enum Capability {
         ])
     }
 
-    package static var provenance: FHIRJSON {
+    package static var provenance: ExactJSON {
         .obj([
             "type": "Provenance",
             "interaction": .array([.obj(["code": "search-type"])]),
@@ -102,7 +103,7 @@ package enum Capability {
         ])
     }
 
-    package static var device: FHIRJSON {
+    package static var device: ExactJSON {
         .obj([
             "type": "Device",
             "supportedProfile": .array([.string(FHIRCodes.phdDeviceProfile), .string(FHIRCodes.phgDeviceProfile)]),

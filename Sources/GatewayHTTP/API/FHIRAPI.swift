@@ -27,7 +27,7 @@ package struct APIRequest: Sendable {
 
 package struct APIResponse: Sendable {
     package var status: Int
-    package var body: FHIRJSON
+    package var body: ExactJSON
     /// nil: application/fhir+json; the token endpoint answers OAuth's application/json.
     package var contentType: String? = nil
 }
@@ -205,8 +205,8 @@ package struct FHIRAPI: Sendable {
         }
         let grant = try access.writeGrant(request.caller)
         caller = grant.caller
-        let bundle: FHIRJSON
-        do { bundle = try FHIRJSON.parse(request.body) } catch {
+        let bundle: ExactJSON
+        do { bundle = try ExactJSON.parse(request.body) } catch {
             throw APIError(status: 400, code: "invalid", diagnostics: "The body is not JSON: \(error)")
         }
         let transaction = HubTransaction(store: hub, source: grant.caller, allowedSubjects: grant.subjects)
@@ -251,7 +251,7 @@ package enum SearchBundle {
     /// refer to (`search.mode = include`, not counted in `total`). A resource is in the Bundle once.
     package static func searchset(
         _ resources: [FHIRResource], included: [FHIRResource] = [], total: Int?, base: String, links: [(String, String)]
-    ) -> FHIRJSON {
+    ) -> ExactJSON {
         var seen: Set<String> = []
         let entries = (resources.map { ($0, "match") } + included.map { ($0, "include") }).filter {
             seen.insert($0.0.reference).inserted

@@ -88,7 +88,7 @@ package struct LastNOperation: Sendable {
         return (coding?["system"]?.stringValue ?? "") + "|" + (coding?["code"]?.stringValue ?? "")
     }
 
-    package func run(_ data: APIData, base: String) throws -> FHIRJSON {
+    package func run(_ data: APIData, base: String) throws -> ExactJSON {
         // A coincident timestamp is about the device's clock, not the person: never one of a person's newest.
         let hits = try candidates(data).filter { hit in
             hit.aboutPerson && (code?.matches(hit.resource.json["code"]) ?? true)

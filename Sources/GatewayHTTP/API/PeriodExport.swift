@@ -33,7 +33,7 @@ package struct PeriodExport {
 
     /// The Bundle and how many resources it holds; `progress(done, total)` follows the readings' Observations.
     package func bundle(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (
-        bundle: FHIRJSON, resources: Int
+        bundle: ExactJSON, resources: Int
     ) {
         let subject = self.subject
         let zone = self.zone
@@ -105,7 +105,7 @@ package struct PeriodExport {
         resources.insert(DeviceMapper.phgDevice(gateway: gateway, info: data.gatewayInfo), at: 0)
         resources.insert(
             PatientMapper.patient(PatientRecord(subject: subject, test: testSubject), gatewayID: gatewayID), at: 0)
-        let bundle = FHIRJSON.obj([
+        let bundle = ExactJSON.obj([
             "resourceType": "Bundle",
             "type": "collection",
             "timestamp": .string(FHIRTime.instant(utcMicros: DateText.micros(Date()))),

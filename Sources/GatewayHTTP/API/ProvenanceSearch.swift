@@ -21,7 +21,7 @@ package struct ProvenanceSearch: Sendable {
     }
 
     package func run(_ data: APIData, grant: APIGrant, directory: String, base: String, touched: inout [String]) throws
-        -> FHIRJSON
+        -> ExactJSON
     {
         let path = directory + "/ledger/" + Ledger.fileName
         var resources: [FHIRResource] = []

@@ -99,7 +99,7 @@ package struct StatsOperation: Sendable {
 
     /// One window's tally of one unit.
     package struct Tally {
-        package var code: FHIRJSON
+        package var code: ExactJSON
         package var unit: String
         package var mean = ExactMean()
         /// The exact sum and sum of squares (for the standard deviation).
@@ -133,7 +133,7 @@ package struct StatsOperation: Sendable {
         }
     }
 
-    package func run(_ data: APIData) throws -> FHIRJSON {
+    package func run(_ data: APIData) throws -> ExactJSON {
         var tallies: [String: Tally] = [:]
         var windows: [String: (start: Int64, end: Int64)] = [:]
         // The gateway's own readings: the store's windows of every series whose Observation element the code names
@@ -204,7 +204,7 @@ package struct StatsOperation: Sendable {
             if resource.json["identifier"]?[0]?["system"]?.stringValue == SummaryMapper.summaryIdentifierSystem {
                 continue
             }
-            var elements: [FHIRJSON] = [resource.json]
+            var elements: [ExactJSON] = [resource.json]
             elements += resource.json["component"]?.arrayValue ?? []
             for element in elements where code.matches(element["code"]) {
                 let quantity = element["valueQuantity"]
@@ -224,15 +224,15 @@ package struct StatsOperation: Sendable {
             let (wa, wb) = (windows[a]?.start ?? 0, windows[b]?.start ?? 0)
             return wa != wb ? wa < wb : a < b
         }
-        let observations: [FHIRJSON] = keys.compactMap { key in
+        let observations: [ExactJSON] = keys.compactMap { key in
             guard let tally = tallies[key], let window = windows[key] else { return nil }
             return observation(tally, window, testData: data.isTestPerson(subject))
         }
-        var parameters = observations.map { FHIRJSON.obj(["name": "statistics", "resource": $0]) }
+        var parameters = observations.map { ExactJSON.obj(["name": "statistics", "resource": $0]) }
         if sourceLimit > 0 {
             // R4's `source`: the Observations the statistics were made from (the code may name a component, such as a
             // panel's systolic), newest first, through the search's read path: at most 10 pages of 500 are looked at.
-            var sources: [FHIRJSON] = []
+            var sources: [ExactJSON] = []
             var offset = 0
             while sources.count < sourceLimit && offset < 5000 {
                 let search = try ObservationSearch(
@@ -285,19 +285,19 @@ package struct StatsOperation: Sendable {
         return FHIRTime.dateTime(utcMicros: micros, offsetSeconds: offset)
     }
 
-    package func observation(_ tally: Tally, _ window: (start: Int64, end: Int64), testData: Bool) -> FHIRJSON {
+    package func observation(_ tally: Tally, _ window: (start: Int64, end: Int64), testData: Bool) -> ExactJSON {
         let seed =
             "gatewayd-api-stats\n\(subject)\n\(code.alternatives.map { ($0.system ?? "") + "|" + $0.code })\n\(interval?.rawValue ?? "period")\n\(window.start)\n\(window.end)\n\(tally.unit)"
         let id = "stats-" + Array(SHA256.hash(data: Array(seed.utf8)).prefix(20)).hexString
-        func quantity(_ text: String) -> FHIRJSON {
+        func quantity(_ text: String) -> ExactJSON {
             .obj([
                 "value": .number(text), "unit": .string(tally.unit), "system": .string(FHIRCodes.ucum),
                 "code": .string(tally.unit),
             ])
         }
-        var components: [FHIRJSON] = []
+        var components: [ExactJSON] = []
         for statistic in statistics {
-            let value: (String, FHIRJSON)?
+            let value: (String, ExactJSON)?
             switch statistic {
             case "average": value = tally.mean.value(extraPlaces: 1).map { ("valueQuantity", quantity($0.description)) }
             case "minimum": value = tally.minimum.map { ("valueQuantity", quantity($0.text)) }

@@ -2,6 +2,7 @@ import Crypto
 import FHIR
 import Foundation
 import GatewayRuntime
+import Provenance
 import Synchronization
 
 /// `POST /auth/token` (SMART Backend Services, RFC 6749 client credentials with an RFC 7523 `private_key_jwt`
@@ -57,7 +58,7 @@ package struct TokenEndpoint {
             (scope.subject == nil ? "system/" : "patient/") + scope.resourceType + (scope.write ? ".cud" : ".rs")
                 + (scope.subject.map { "@" + $0 } ?? "")
         }.joined(separator: " ")
-        let body = FHIRJSON.obj([
+        let body = ExactJSON.obj([
             "access_token": .string(secret), "token_type": "bearer",
             "expires_in": .integer(IssuedTokens.lifetimeSeconds),
             "scope": .string(scope),
@@ -74,7 +75,7 @@ package struct TokenEndpoint {
     }
 
     /// `/.well-known/smart-configuration`: where the token endpoint is and what it supports.
-    package static func configuration(base: String) -> FHIRJSON {
+    package static func configuration(base: String) -> ExactJSON {
         let root = base.hasSuffix("/fhir") ? String(base.dropLast(5)) : base
         return .obj([
             "token_endpoint": .string(root + path),

@@ -1,5 +1,6 @@
 import FHIR
 import GatewayRuntime
+import Provenance
 
 /// FHIR token search values ("system|code", "|code", "code", comma = or) against CodeableConcepts.
 package struct TokenParameter: Sendable {
@@ -23,7 +24,7 @@ package struct TokenParameter: Sendable {
     }
 
     /// Whether any coding of the CodeableConcept matches any alternative.
-    package func matches(_ concept: FHIRJSON?) -> Bool {
+    package func matches(_ concept: ExactJSON?) -> Bool {
         let codings = concept?["coding"]?.arrayValue ?? []
         return codings.contains { coding in
             let system = coding["system"]?.stringValue ?? ""

@@ -1,6 +1,7 @@
 import FHIR
 import Foundation
 import GatewayRuntime
+import Provenance
 import StreamEngine
 import TimeSeries
 
@@ -222,7 +223,7 @@ extension PersonCharts {
     /// Every daily summary of the period (`home-bp-morning`, `resting-heart-rate`, `glucose-by-meal` …) by kind,
     /// oldest first, as the API's Observation search finds them — one search for all kinds, so each day is summarised
     /// once for the page, not once per chart.
-    package func summaries() throws -> [String: [FHIRJSON]] {
+    package func summaries() throws -> [String: [ExactJSON]] {
         let (first, last) = (String(period.prefix(10)), String(period.suffix(10)))
         let codes = DailySummaries.Kind.allCases.map { DailySummaries.codeSystem + "|" + $0.rawValue }
         var hits: [ObservationHit] = []
@@ -239,7 +240,7 @@ extension PersonCharts {
             guard page.hasMore, offset < 5000 else { break }
             offset += 500
         }
-        var result: [String: [FHIRJSON]] = [:]
+        var result: [String: [ExactJSON]] = [:]
         for hit in hits.sorted(by: { $0.effectiveMicros < $1.effectiveMicros }) {
             let json = hit.resource.json
             let kind = (json["code"]?["coding"]?.arrayValue ?? []).first {
@@ -251,15 +252,15 @@ extension PersonCharts {
     }
 
     /// The day a summary is about (its effective date, or its period's start).
-    static func day(_ json: FHIRJSON) -> String? {
+    static func day(_ json: ExactJSON) -> String? {
         json["effectiveDateTime"]?.stringValue ?? json["effectivePeriod"]?["start"]?.stringValue
     }
 
     /// A chart of daily summaries: each summary gives a value to one or more lines (`values`: line code, label, value).
     func summaryChart(
-        _ spec: ChartSpec, kinds: [String], from summaries: [String: [FHIRJSON]], language: PageLanguage,
-        dayOf: (FHIRJSON) -> String? = PersonCharts.day,
-        values: (String, FHIRJSON) -> [(code: String, label: String, value: String)]
+        _ spec: ChartSpec, kinds: [String], from summaries: [String: [ExactJSON]], language: PageLanguage,
+        dayOf: (ExactJSON) -> String? = PersonCharts.day,
+        values: (String, ExactJSON) -> [(code: String, label: String, value: String)]
     ) throws -> String? {
         var lines: [(ChartLine, (points: [ChartPoint], excluded: Int))] = []
         for kind in kinds {
@@ -280,7 +281,7 @@ extension PersonCharts {
 
     /// Home blood pressure in the morning and in the evening, each day's mean as the daily summaries give it (the
     /// `home-bp-morning` and `home-bp-evening` Observations the API serves), with the 135/85 mmHg lines.
-    package func homeBloodPressure(_ summaries: [String: [FHIRJSON]], language: PageLanguage) throws -> String? {
+    package func homeBloodPressure(_ summaries: [String: [ExactJSON]], language: PageLanguage) throws -> String? {
         try summaryChart(
             .homeBloodPressure, kinds: ["home-bp-morning", "home-bp-evening"], from: summaries, language: language
         ) {
@@ -299,8 +300,8 @@ extension PersonCharts {
 
     /// The other daily summaries: resting heart rate and RMSSD (one value a day), glucose by meal (a line per meal
     /// relation, in mg/dL), the night's lowest SpO2.
-    package func dailySummaryCharts(_ summaries: [String: [FHIRJSON]], language: PageLanguage) throws -> [String] {
-        func single(_ kind: String, _ json: FHIRJSON, _ label: PageText) -> [(
+    package func dailySummaryCharts(_ summaries: [String: [ExactJSON]], language: PageLanguage) throws -> [String] {
+        func single(_ kind: String, _ json: ExactJSON, _ label: PageText) -> [(
             code: String, label: String, value: String
         )] {
             json["valueQuantity"]?["value"]?.numberText.map { [(kind, label.text(language), $0)] } ?? []

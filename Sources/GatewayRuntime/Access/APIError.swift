@@ -1,4 +1,5 @@
 import FHIR
+import Provenance
 
 /// A request the API refuses, with the HTTP status and what an OperationOutcome says about it.
 package struct APIError: Error, Sendable {
@@ -32,7 +33,7 @@ package struct APIError: Error, Sendable {
         )
     }
 
-    package var outcome: FHIRJSON {
+    package var outcome: ExactJSON {
         .obj([
             "resourceType": "OperationOutcome",
             "issue": .array([

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import Provenance
 import Synchronization
 
 /// DATA/audit.jsonl: one JSON line per API read — when, who (a token's hash prefix, never the secret), which
@@ -75,7 +76,7 @@ package final class AuditLog: Sendable {
         FHIRTime.instant(utcMicros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
     }
 
-    private func append(_ entry: FHIRJSON) {
+    private func append(_ entry: ExactJSON) {
         let line = entry.text + "\n"
         lock.withLock { _ in
             guard let handle = FileHandle(forWritingAtPath: path) else {

@@ -2,6 +2,7 @@ import Crypto
 import FHIR
 import Foundation
 import GRDB
+import Provenance
 
 /// `POST /fhir` on a hub: a FHIR transaction Bundle from a home gateway, applied all or nothing, the way R4
 /// §3.1.0.11.2 processes one. Each entry is a conditional create (`POST Type` + `ifNoneExist: identifier=…`: stored
@@ -39,15 +40,15 @@ package struct HubTransaction {
         package var type: String
         package var method: String
         package var token: (system: String?, value: String)
-        package var resource: FHIRJSON
+        package var resource: ExactJSON
         package var id: String
         /// The stored row it matched: its version and JSON (nil: a new resource).
         package var existing: (version: Int, json: Data, lastUpdated: Int64)?
         package var at: String { "Bundle.entry[\(index)]" }
     }
 
-    package func apply(_ bundle: FHIRJSON, nowMicros: Int64) throws(APIError) -> (
-        response: FHIRJSON, subjects: [String]
+    package func apply(_ bundle: ExactJSON, nowMicros: Int64) throws(APIError) -> (
+        response: ExactJSON, subjects: [String]
     ) {
         guard bundle["resourceType"]?.stringValue == "Bundle" else {
             throw invalid("Bundle", "the body is not a Bundle")
@@ -90,7 +91,7 @@ package struct HubTransaction {
                 status: 500, code: "exception", diagnostics: "The hub could not store the transaction: \(error)")
         }
         let done = outcomes.compactMap { $0 }
-        let response = FHIRJSON.obj([
+        let response = ExactJSON.obj([
             "resourceType": "Bundle",
             "type": "transaction-response",
             "entry": .array(
@@ -106,7 +107,7 @@ package struct HubTransaction {
     }
 
     /// Pass 1: checks the entry and settles its id — the stored resource its condition matches, or a new id.
-    private func plan(_ entry: FHIRJSON, index: Int, db: Database, created: inout Set<String>) throws -> Planned {
+    private func plan(_ entry: ExactJSON, index: Int, db: Database, created: inout Set<String>) throws -> Planned {
         let at = "Bundle.entry[\(index)]"
         guard let resource = entry["resource"], let type = resource["resourceType"]?.stringValue else {
             throw invalid(at + ".resource", "missing, or without resourceType")
@@ -307,14 +308,14 @@ package struct HubTransaction {
         return value.isEmpty ? nil : (String(text[..<bar]), value)
     }
 
-    package static func identifiers(of resource: FHIRJSON) -> [(system: String, value: String)] {
+    package static func identifiers(of resource: ExactJSON) -> [(system: String, value: String)] {
         let list = resource["identifier"]?.arrayValue ?? (resource["identifier"].map { [$0] } ?? [])
         return list.compactMap { item in item["value"]?.stringValue.map { (item["system"]?.stringValue ?? "", $0) } }
     }
 
     /// The hub Patient a resolved resource is about ("" for Devices and Observations about a device); a Patient is
     /// its own subject.
-    private func subjectOf(_ resource: FHIRJSON, plan: Planned) throws -> String {
+    private func subjectOf(_ resource: ExactJSON, plan: Planned) throws -> String {
         if plan.type == "Patient" { return plan.id }
         guard let reference = resource["subject"]?["reference"]?.stringValue else {
             if plan.type == "Observation" {
@@ -332,7 +333,7 @@ package struct HubTransaction {
     }
 
     /// The uploader's id when it is a valid FHIR id, else one derived from the identifier.
-    package static func id(of resource: FHIRJSON, type: String, token: (system: String?, value: String)) -> String {
+    package static func id(of resource: ExactJSON, type: String, token: (system: String?, value: String)) -> String {
         if let id = resource["id"]?.stringValue, (1...64).contains(id.count),
             id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") })
         {
@@ -347,7 +348,7 @@ package struct HubTransaction {
         return "hub-" + Array(digest.prefix(20)).hexString
     }
 
-    package static func effectiveMicros(_ resource: FHIRJSON) -> Int64 {
+    package static func effectiveMicros(_ resource: ExactJSON) -> Int64 {
         let text =
             resource["effectiveDateTime"]?.stringValue ?? resource["effectivePeriod"]?["start"]?.stringValue
             ?? resource["recorded"]?.stringValue
@@ -355,22 +356,22 @@ package struct HubTransaction {
     }
 
     /// The resource as the hub serves it: its id, and meta.versionId/lastUpdated set (other meta kept).
-    private func stamped(_ resource: FHIRJSON, id: String, version: Int, nowMicros: Int64) -> FHIRJSON {
+    private func stamped(_ resource: ExactJSON, id: String, version: Int, nowMicros: Int64) -> ExactJSON {
         guard case .object(var members) = resource else { return resource }
         members.removeAll { $0.key == "id" }
-        members.insert(FHIRJSON.Member("id", .string(id)), at: min(1, members.count))
-        var meta: [FHIRJSON.Member] = []
+        members.insert(ExactJSON.Member("id", .string(id)), at: min(1, members.count))
+        var meta: [ExactJSON.Member] = []
         if case .object(let existing)? = resource["meta"] {
             meta = existing.filter { $0.key != "versionId" && $0.key != "lastUpdated" }
         }
-        meta.insert(FHIRJSON.Member("versionId", .string(String(version))), at: 0)
+        meta.insert(ExactJSON.Member("versionId", .string(String(version))), at: 0)
         if nowMicros != 0 {
-            meta.insert(FHIRJSON.Member("lastUpdated", .string(FHIRTime.instant(utcMicros: nowMicros))), at: 1)
+            meta.insert(ExactJSON.Member("lastUpdated", .string(FHIRTime.instant(utcMicros: nowMicros))), at: 1)
         }
         if let index = members.firstIndex(where: { $0.key == "meta" }) {
-            members[index] = FHIRJSON.Member("meta", .object(meta))
+            members[index] = ExactJSON.Member("meta", .object(meta))
         } else {
-            members.insert(FHIRJSON.Member("meta", .object(meta)), at: min(2, members.count))
+            members.insert(ExactJSON.Member("meta", .object(meta)), at: min(2, members.count))
         }
         return .object(members)
     }

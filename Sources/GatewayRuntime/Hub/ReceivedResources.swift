@@ -1,6 +1,7 @@
 import FHIR
 import Foundation
 import GRDB
+import Provenance
 import StreamEngine
 
 /// The care-facility hub's store (DATA/hub.sqlite): resources home gateways uploaded in transaction Bundles, one row
@@ -177,7 +178,7 @@ package final class ReceivedResources: Sendable {
     }
 
     private static func stored(_ row: Row) -> Stored? {
-        guard let json = try? FHIRJSON.parse(Array(row["json"] as Data)) else { return nil }
+        guard let json = try? ExactJSON.parse(Array(row["json"] as Data)) else { return nil }
         return Stored(
             resource: FHIRResource(resourceType: row["resource_type"], id: row["id"], json: json),
             subject: row["subject"],

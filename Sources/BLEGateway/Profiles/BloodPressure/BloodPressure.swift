@@ -1,3 +1,5 @@
+import Provenance
+
 // Blood Pressure Service characteristics: Blood Pressure Measurement (0x2A35), Intermediate Cuff Pressure
 // (0x2A36) and Blood Pressure Feature (0x2A49).
 //
@@ -60,9 +62,9 @@ public enum BloodPressureUser: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    var json: JSONValue {
+    var json: ExactJSON {
         switch self {
-        case .user(let index): .int(index)
+        case .user(let index): .integer(index)
         case .unknown: .string("unknown user")
         }
     }
@@ -151,14 +153,14 @@ public struct BloodPressureMeasurementStatus: Hashable, Sendable {
     /// True when the monitor flagged anything about this reading.
     public var hasConcern: Bool { !concerns.isEmpty }
 
-    public var json: JSONValue {
-        .object([
+    public var json: ExactJSON {
+        .members([
             ("body_movement_detected", .bool(bodyMovementDetected)),
             ("cuff_too_loose", .bool(cuffTooLoose)),
             ("irregular_pulse_detected", .bool(irregularPulseDetected)),
             ("pulse_rate_range", .string(pulseRateRange.displayName)),
             ("improper_measurement_position", .bool(improperMeasurementPosition)),
-            ("reserved_bits", .int(reservedBits & Self.reservedMask)),
+            ("reserved_bits", .integer(reservedBits & Self.reservedMask)),
         ])
     }
 }
@@ -238,8 +240,8 @@ public struct BloodPressureRecord: Hashable, Sendable {
         if let measurementStatus { writer.uint16(measurementStatus.rawValue) }
     }
 
-    func json(firstField: String) -> JSONValue {
-        var members: [(String, JSONValue)] = [
+    func json(firstField: String) -> ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("units", .string(unit.displayName)),
             (firstField, systolic.json),
             ("diastolic", diastolic.json),
@@ -249,8 +251,8 @@ public struct BloodPressureRecord: Hashable, Sendable {
         if let pulseRate { members.append(("pulse_rate", pulseRate.json)) }
         if let userID { members.append(("user_id", userID.json)) }
         if let measurementStatus { members.append(("measurement_status", measurementStatus.json)) }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -277,7 +279,7 @@ extension BloodPressureRecordCharacteristic {
         return writer.bytes
     }
 
-    public var json: JSONValue { record.json(firstField: Self.firstPressureField) }
+    public var json: ExactJSON { record.json(firstField: Self.firstPressureField) }
 }
 
 /// Blood Pressure Measurement (0x2A35): the final, indicated result of one cuff measurement.
@@ -396,5 +398,5 @@ public struct BloodPressureFeature: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue { .object(bits.map { ($0.0, .bool($0.1)) }) }
+    public var json: ExactJSON { .members(bits.map { ($0.0, .bool($0.1)) }) }
 }

@@ -27,7 +27,7 @@ extension SimulatedBloodPressureMonitor: SimulatedHealthDevice {
 }
 
 extension BloodPressureMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("blood_pressure_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("blood_pressure_measurement", json)]) }
     public var summary: String { record.summary(cuff: false) }
 
     /// The pressure, and the pulse rate when the cuff sent one; every status bit a flag, a reserved pulse-rate range
@@ -77,7 +77,7 @@ extension BloodPressureMeasurement: HealthMeasurement {
 }
 
 extension IntermediateCuffPressure: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("intermediate_cuff_pressure", json)]) }
+    public var measurementJSON: ExactJSON { .members([("intermediate_cuff_pressure", json)]) }
     public var summary: String { record.summary(cuff: true) }
     /// Progress while the cuff inflates, not a result: no reading.
     public func readings(_ mapping: ReadingMapping) -> [Reading] { [] }

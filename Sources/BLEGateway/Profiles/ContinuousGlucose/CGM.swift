@@ -1,3 +1,5 @@
+import Provenance
+
 // Continuous Glucose Monitoring Service characteristics, as the GATT Specification Supplement and CGMS lay them out:
 // - CGM Measurement (0x2AA7, notified): one or more records, each: Size (uint8, the record's length including itself),
 //   Flags (bit 0 Trend, 1 Quality present; 5 Warning-, 6 Cal/Temp-, 7 Status-octet present; 2-4 reserved), glucose
@@ -100,10 +102,10 @@ public struct CGMSensorStatus: OptionSet, Hashable, Sendable {
     var calTemp: UInt8 { UInt8(rawValue >> 8 & 0xFF) }
     var warning: UInt8 { UInt8(rawValue >> 16 & 0xFF) }
 
-    var json: JSONValue {
-        var members: [(String, JSONValue)] = [("set", .array(names.map(JSONValue.string)))]
-        if reservedBits != 0 { members.append(("reserved_bits", .int(reservedBits))) }
-        return .object(members)
+    var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [("set", .array(names.map(ExactJSON.string)))]
+        if reservedBits != 0 { members.append(("reserved_bits", .integer(reservedBits))) }
+        return .members(members)
     }
 }
 
@@ -165,9 +167,9 @@ public struct CGMRecord: Hashable, Sendable {
         return writer.bytes
     }
 
-    var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("cgm_glucose_concentration", glucose.json), ("time_offset", .int(timeOffset)),
+    var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("cgm_glucose_concentration", glucose.json), ("time_offset", .integer(timeOffset)),
         ]
         if warningOctetPresent || calTempOctetPresent || statusOctetPresent {
             members.append(("sensor_status_annunciation", annunciation.json))
@@ -175,8 +177,8 @@ public struct CGMRecord: Hashable, Sendable {
         if let trend { members.append(("cgm_trend_information", trend.json)) }
         if let quality { members.append(("cgm_quality", quality.json)) }
         members.append(("e2e_crc", .bool(crcProtected)))
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -265,7 +267,7 @@ public struct CGMMeasurement: CharacteristicValue, Hashable {
 
     public func encoded() -> [UInt8] { records.flatMap { $0.encoded() } }
 
-    public var json: JSONValue { .object([("records", .array(records.map(\.json)))]) }
+    public var json: ExactJSON { .members([("records", .array(records.map(\.json)))]) }
 }
 
 /// CGM Feature (0x2AA8): what the sensor supports, its sample type and location.
@@ -313,10 +315,10 @@ public struct CGMFeature: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([
-            ("cgm_feature", .int(features)), ("e2e_crc_supported", .bool(supportsE2ECRC)),
-            ("type", .int(typeAndLocation & 0x0F)), ("sample_location", .int(typeAndLocation >> 4)),
+    public var json: ExactJSON {
+        .members([
+            ("cgm_feature", .integer(features)), ("e2e_crc_supported", .bool(supportsE2ECRC)),
+            ("type", .integer(typeAndLocation & 0x0F)), ("sample_location", .integer(typeAndLocation >> 4)),
         ])
     }
 }
@@ -362,8 +364,10 @@ public struct CGMSessionStartTime: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([("session_start_time", start.json), ("time_zone", .int(timeZone)), ("dst_offset", .int(dstOffset))])
+    public var json: ExactJSON {
+        .members([
+            ("session_start_time", start.json), ("time_zone", .integer(timeZone)), ("dst_offset", .integer(dstOffset)),
+        ])
     }
 }
 
@@ -426,17 +430,17 @@ public struct CGMSpecificOpsControlPoint: CharacteristicValue, Hashable {
         }
     }
 
-    public var json: JSONValue {
+    public var json: ExactJSON {
         if let response {
-            return .object([
-                ("op_code", .int(opCode)), ("request_op_code", .int(response.request)),
+            return .members([
+                ("op_code", .integer(opCode)), ("request_op_code", .integer(response.request)),
                 ("response_code", .string(Self.responseName(response.code))),
             ])
         }
         if opCode == OpCode.communicationIntervalResponse.rawValue, let minutes = operand.first {
-            return .object([("op_code", .int(opCode)), ("communication_interval_minutes", .int(minutes))])
+            return .members([("op_code", .integer(opCode)), ("communication_interval_minutes", .integer(minutes))])
         }
-        return .object([("op_code", .int(opCode)), ("operand", .string(HexBytes.text(operand)))])
+        return .members([("op_code", .integer(opCode)), ("operand", .string(HexBytes.text(operand)))])
     }
 
     /// A sensor's answer as sent, its E2E-CRC checked and removed when the sensor protects its values with one.

@@ -24,7 +24,7 @@ extension HealthProfile {
 }
 
 extension CGMRecord: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("cgm_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("cgm_measurement", json)]) }
 
     public var summary: String {
         var text = "CGM \(glucose) mg/dL at session minute \(timeOffset)"

@@ -1,3 +1,5 @@
+import Provenance
+
 /// CGM Status (0x2AA9, read): the sensor's state now — the Time Offset it has reached in the session and its Sensor
 /// Status Annunciation (Status, Cal/Temp and Warning octets, as a record carries them) — with the E2E-CRC when the
 /// sensor supports it. Read once per connection: a stopped session or a failing sensor is said before any record.
@@ -32,8 +34,8 @@ public struct CGMStatus: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([("time_offset_minutes", .int(timeOffset)), ("cgm_status", status.json)])
+    public var json: ExactJSON {
+        .members([("time_offset_minutes", .integer(timeOffset)), ("cgm_status", status.json)])
     }
 }
 
@@ -65,5 +67,5 @@ public struct CGMSessionRunTime: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue { .object([("session_run_time_hours", .int(hours))]) }
+    public var json: ExactJSON { .members([("session_run_time_hours", .integer(hours))]) }
 }

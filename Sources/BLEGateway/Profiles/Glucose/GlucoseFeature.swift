@@ -1,3 +1,5 @@
+import Provenance
+
 /// The Glucose Feature characteristic (0x2A51): which annunciations and abilities the meter supports.
 ///
 /// The gateway reads it once per connection to know which sensor status bits a meter can ever set (a bit the
@@ -77,9 +79,9 @@ public struct GlucoseFeature: CharacteristicValue, OptionSet, Hashable {
         return status
     }
 
-    public var json: JSONValue {
-        .object([
-            ("glucose_feature", .int(rawValue)),
+    public var json: ExactJSON {
+        .members([
+            ("glucose_feature", .integer(rawValue)),
             ("supported", .array(Self.named.filter { contains($0.0) }.map { .string($0.1) })),
         ])
     }

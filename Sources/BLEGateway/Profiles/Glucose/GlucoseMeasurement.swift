@@ -1,3 +1,5 @@
+import Provenance
+
 /// The Glucose Measurement characteristic (0x2A18): one glucose record, live or replayed through RACP.
 ///
 /// Layout (Glucose Service 1.0.1 and the GATT Specification Supplement): flags (uint8), sequence number
@@ -99,20 +101,20 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("flags", .int(flags)),
-            ("sequence_number", .int(sequenceNumber)),
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("flags", .integer(flags)),
+            ("sequence_number", .integer(sequenceNumber)),
             ("base_time", baseTime.json),
         ]
-        if let timeOffset { members.append(("time_offset", .int(timeOffset))) }
+        if let timeOffset { members.append(("time_offset", .integer(timeOffset))) }
         if let concentration {
             members.append(("glucose_concentration", concentration.value.json))
             members.append(("glucose_concentration_units", .string(concentrationUnits.symbol)))
             members.append(
                 (
                     "type_sample_location",
-                    .object([
+                    .members([
                         (
                             "type",
                             .string(
@@ -130,7 +132,7 @@ public struct GlucoseMeasurement: CharacteristicValue, Hashable {
         }
         if let sensorStatus { members.append(("sensor_status_annunciation", sensorStatus.json)) }
         members.append(("context_information_follows", .bool(contextInformationFollows)))
-        return .object(members)
+        return .members(members)
     }
 
     /// True when the record measured control solution rather than a person (by type or by sample location):
@@ -272,12 +274,12 @@ public struct GlucoseSensorStatus: OptionSet, Hashable, Sendable {
     public var reservedBits: UInt16 { rawValue & 0xF000 }
 
     /// JSON: the raw word, the names of the set bits, and the reserved bits when any are set.
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("value", .int(rawValue)),
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("value", .integer(rawValue)),
             ("set", .array(Self.named.filter { contains($0.0) }.map { .string($0.1) })),
         ]
-        if reservedBits != 0 { members.append(("reserved_bits", .int(reservedBits))) }
-        return .object(members)
+        if reservedBits != 0 { members.append(("reserved_bits", .integer(reservedBits))) }
+        return .members(members)
     }
 }

@@ -1,3 +1,5 @@
+import Provenance
+
 /// The Glucose Measurement Context characteristic (0x2A34): what was going on around one glucose record
 /// (meal, carbohydrates, exercise, medication, HbA1c, who tested and how they felt).
 ///
@@ -130,12 +132,12 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("flags", .int(flags)),
-            ("sequence_number", .int(sequenceNumber)),
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("flags", .integer(flags)),
+            ("sequence_number", .integer(sequenceNumber)),
         ]
-        if extendedFlagsPresent { members.append(("extended_flags", .int(extendedFlags))) }
+        if extendedFlagsPresent { members.append(("extended_flags", .integer(extendedFlags))) }
         if let carbohydrate {
             members.append(("carbohydrate_id", .string(carbohydrate.name)))
             members.append(("carbohydrate", carbohydrate.amount.json))
@@ -147,7 +149,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             members.append(
                 (
                     "tester_health",
-                    .object([
+                    .members([
                         ("tester", .string(testerHealth.testerName)),
                         ("health", .string(testerHealth.healthName)),
                     ])
@@ -156,9 +158,9 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
         if let exercise {
             members.append(
                 (
-                    "exercise_duration", exercise.isOverrun ? .string("overrun") : .int(exercise.durationSeconds)
+                    "exercise_duration", exercise.isOverrun ? .string("overrun") : .integer(exercise.durationSeconds)
                 ))
-            members.append(("exercise_intensity", .int(exercise.intensityPercent)))
+            members.append(("exercise_intensity", .integer(exercise.intensityPercent)))
         }
         if let medication {
             members.append(("medication_id", .string(medication.name)))
@@ -166,7 +168,7 @@ public struct GlucoseMeasurementContext: CharacteristicValue, Hashable {
             members.append(("medication_value_units", .string(medicationUnits.specName)))
         }
         if let hba1c { members.append(("hba1c", hba1c.json)) }
-        return .object(members)
+        return .members(members)
     }
 
     /// How a reserved enumeration value is named where a name is expected ("reserved_9").

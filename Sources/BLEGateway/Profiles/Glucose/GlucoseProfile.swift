@@ -41,8 +41,8 @@ public struct GlucoseRecord: HealthMeasurement {
         self.context = context
     }
 
-    public var measurementJSON: JSONValue {
-        .object([("glucose_measurement", measurement.json), ("glucose_measurement_context", context?.json ?? .null)])
+    public var measurementJSON: ExactJSON {
+        .members([("glucose_measurement", measurement.json), ("glucose_measurement_context", context?.json ?? .null)])
     }
 
     public var summary: String {

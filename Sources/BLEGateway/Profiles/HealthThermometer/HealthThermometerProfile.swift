@@ -22,7 +22,7 @@ extension HealthProfile {
 }
 
 extension TemperatureMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("temperature_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("temperature_measurement", json)]) }
     public var summary: String { "temperature " + record.summary }
 
     /// One body-temperature reading in the unit sent (°C or °F, exact); where it was taken comes from the measurement,
@@ -46,7 +46,7 @@ extension TemperatureMeasurement: HealthMeasurement {
 }
 
 extension IntermediateTemperature: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("intermediate_temperature", json)]) }
+    public var measurementJSON: ExactJSON { .members([("intermediate_temperature", json)]) }
     public var summary: String { "settling " + record.summary }
     /// The thermometer settling, not a result: no reading.
     public func readings(_ mapping: ReadingMapping) -> [Reading] { [] }

@@ -1,3 +1,5 @@
+import Provenance
+
 // Health Thermometer Service characteristics, as the GATT Specification Supplement lays them out: Temperature
 // Measurement (0x2A1C, indicated) and Intermediate Temperature (0x2A1E, notified) share one layout — flags (bit 0
 // units °C/°F, bit 1 Time Stamp present, bit 2 Temperature Type present, bits 3-7 reserved), the value as an
@@ -56,7 +58,7 @@ public struct TemperatureSite: Hashable, Sendable, CustomStringConvertible {
     /// The body site as readings name it ("armpit", "ear_lobe"); nil for "body (general)" and reserved values.
     public var siteKey: String? { raw == 2 ? nil : Self.keys[Int(raw)] }
 
-    var json: JSONValue { isReserved ? .object([("reserved", .int(raw))]) : .string(description) }
+    var json: ExactJSON { isReserved ? .members([("reserved", .integer(raw))]) : .string(description) }
 }
 
 /// The fields Temperature Measurement and Intermediate Temperature share.
@@ -107,12 +109,12 @@ public struct TemperatureRecord: Hashable, Sendable {
         return writer.bytes
     }
 
-    func json(valueField: String) -> JSONValue {
-        var members: [(String, JSONValue)] = [("units", .string(unit.displayName)), (valueField, value.json)]
+    func json(valueField: String) -> ExactJSON {
+        var members: [(String, ExactJSON)] = [("units", .string(unit.displayName)), (valueField, value.json)]
         if let timeStamp { members.append(("time_stamp", timeStamp.json)) }
         if let site { members.append(("temperature_type", site.json)) }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 
     /// "36.8 °C (Mouth), at 2026-12-07T07:10:00 on the device clock".
@@ -139,7 +141,7 @@ extension TemperatureRecordCharacteristic {
     }
 
     public func encoded() -> [UInt8] { record.encoded() }
-    public var json: JSONValue { record.json(valueField: "temperature_measurement_value") }
+    public var json: ExactJSON { record.json(valueField: "temperature_measurement_value") }
 }
 
 /// Temperature Measurement (0x2A1C): a finished measurement, indicated; the thermometer keeps it until confirmed.
@@ -175,7 +177,7 @@ public struct TemperatureType: CharacteristicValue, Hashable {
     }
 
     public func encoded() -> [UInt8] { [site.raw] }
-    public var json: JSONValue { .object([("temperature_type", site.json)]) }
+    public var json: ExactJSON { .members([("temperature_type", site.json)]) }
 }
 
 /// Measurement Interval (0x2A21): seconds between periodic measurements; 0 means the thermometer measures only when
@@ -200,7 +202,7 @@ public struct MeasurementInterval: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        .object([("measurement_interval", seconds == 0 ? .string("no periodic measurement") : .int(seconds))])
+    public var json: ExactJSON {
+        .members([("measurement_interval", seconds == 0 ? .string("no periodic measurement") : .integer(seconds))])
     }
 }

@@ -1,3 +1,5 @@
+import Provenance
+
 // Heart Rate Service characteristics: Heart Rate Measurement (0x2A37), Body Sensor Location (0x2A38) and Heart
 // Rate Control Point (0x2A39), as the GATT Specification Supplement lays them out: measurement flags bit 0
 // value format, bits 1-2 sensor contact, bit 3 energy expended (uint16 kJ), bit 4 RR intervals (uint16,
@@ -130,21 +132,21 @@ public struct HeartRateMeasurement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("heart_rate_measurement_value", .int(heartRate.beatsPerMinute)),
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("heart_rate_measurement_value", .integer(heartRate.beatsPerMinute)),
             ("heart_rate_value_format", .string(heartRate.formatName)),
             ("sensor_contact_status", .string(sensorContact.displayName)),
         ]
-        if let energyExpended { members.append(("energy_expended", .int(energyExpended))) }
+        if let energyExpended { members.append(("energy_expended", .integer(energyExpended))) }
         if let rrIntervals {
             let intervals = rrIntervals.map {
-                JSONValue.object([("ticks", .int($0.ticks)), ("seconds", .number($0.seconds))])
+                ExactJSON.members([("ticks", .integer($0.ticks)), ("seconds", .number($0.seconds))])
             }
             members.append(("rr_intervals", .array(intervals)))
         }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -194,7 +196,7 @@ public enum BodySensorLocation: UInt8, CharacteristicValue, Hashable, CaseIterab
         }
     }
 
-    public var json: JSONValue { .object([("body_sensor_location", .string(displayName))]) }
+    public var json: ExactJSON { .members([("body_sensor_location", .string(displayName))]) }
 }
 
 /// Heart Rate Control Point (0x2A39): the one command a heart-rate sensor accepts, written by the gateway.
@@ -223,9 +225,9 @@ public struct HeartRateControlPoint: CharacteristicValue, Hashable {
 
     public func encoded() -> [UInt8] { [opCode.rawValue] }
 
-    public var json: JSONValue {
+    public var json: ExactJSON {
         switch opCode {
-        case .resetEnergyExpended: .object([("heart_rate_control_point", .string("Reset Energy Expended"))])
+        case .resetEnergyExpended: .members([("heart_rate_control_point", .string("Reset Energy Expended"))])
         }
     }
 }

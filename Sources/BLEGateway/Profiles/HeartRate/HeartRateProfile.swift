@@ -28,7 +28,7 @@ extension SimulatedHeartRateStrap: SimulatedHealthDevice {
 }
 
 extension HeartRateMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("heart_rate_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("heart_rate_measurement", json)]) }
 
     public var summary: String {
         var text = "heart rate \(heartRate.intValue) bpm, contact \(sensorContact)"

@@ -1,3 +1,5 @@
+import Provenance
+
 // Pulse Oximeter Service characteristics, as the GATT Specification Supplement lays them out:
 // - PLX Spot-Check Measurement (0x2A5E, indicated): flags (bit 0 Timestamp, 1 Measurement Status, 2 Device and Sensor
 //   Status, 3 Pulse Amplitude Index present, 4 Device Clock is Not Set; 5-7 reserved), SpO2 and PR (SFLOAT), then the
@@ -49,10 +51,12 @@ public struct PLXMeasurementStatus: OptionSet, Hashable, Sendable {
     public var names: [String] { Self.named.filter { contains($0.0) }.map(\.1) }
     public var reservedBits: UInt16 { rawValue & ~Self.definedBits }
 
-    var json: JSONValue {
-        var members: [(String, JSONValue)] = [("raw", .int(rawValue)), ("set", .array(names.map(JSONValue.string)))]
-        if reservedBits != 0 { members.append(("reserved_bits", .int(reservedBits))) }
-        return .object(members)
+    var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("raw", .integer(rawValue)), ("set", .array(names.map(ExactJSON.string))),
+        ]
+        if reservedBits != 0 { members.append(("reserved_bits", .integer(reservedBits))) }
+        return .members(members)
     }
 }
 
@@ -98,10 +102,12 @@ public struct PLXDeviceAndSensorStatus: OptionSet, Hashable, Sendable {
     public var names: [String] { Self.named.filter { contains($0.0) }.map(\.1) }
     public var reservedBits: UInt32 { rawValue & ~Self.definedBits }
 
-    var json: JSONValue {
-        var members: [(String, JSONValue)] = [("raw", .int(rawValue)), ("set", .array(names.map(JSONValue.string)))]
-        if reservedBits != 0 { members.append(("reserved_bits", .int(reservedBits))) }
-        return .object(members)
+    var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
+            ("raw", .integer(rawValue)), ("set", .array(names.map(ExactJSON.string))),
+        ]
+        if reservedBits != 0 { members.append(("reserved_bits", .integer(reservedBits))) }
+        return .members(members)
     }
 }
 
@@ -125,7 +131,7 @@ public struct SpO2PR: Hashable, Sendable {
         writer.sfloat(pulseRate)
     }
 
-    var json: JSONValue { .object([("spo2", spO2.json), ("pr", pulseRate.json)]) }
+    var json: ExactJSON { .members([("spo2", spO2.json), ("pr", pulseRate.json)]) }
 }
 
 extension PayloadReader {
@@ -204,15 +210,15 @@ public struct PLXSpotCheckMeasurement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [("spo2pr_spot_check", value.json)]
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [("spo2pr_spot_check", value.json)]
         if let timeStamp { members.append(("timestamp", timeStamp.json)) }
         if let measurementStatus { members.append(("measurement_status", measurementStatus.json)) }
         if let deviceAndSensorStatus { members.append(("device_and_sensor_status", deviceAndSensorStatus.json)) }
         if let pulseAmplitudeIndex { members.append(("pulse_amplitude_index", pulseAmplitudeIndex.json)) }
         members.append(("device_clock_not_set", .bool(deviceClockNotSet)))
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -275,15 +281,15 @@ public struct PLXContinuousMeasurement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [("spo2pr_normal", normal.json)]
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [("spo2pr_normal", normal.json)]
         if let fast { members.append(("spo2pr_fast", fast.json)) }
         if let slow { members.append(("spo2pr_slow", slow.json)) }
         if let measurementStatus { members.append(("measurement_status", measurementStatus.json)) }
         if let deviceAndSensorStatus { members.append(("device_and_sensor_status", deviceAndSensorStatus.json)) }
         if let pulseAmplitudeIndex { members.append(("pulse_amplitude_index", pulseAmplitudeIndex.json)) }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -357,18 +363,18 @@ public struct PLXFeatures: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("supported_features", .array(Supported.named.filter { supported.contains($0.0) }.map { .string($0.1) }))
         ]
         let reserved = supported.rawValue & 0xFF00
-        if reserved != 0 { members.append(("reserved_feature_bits", .int(reserved))) }
+        if reserved != 0 { members.append(("reserved_feature_bits", .integer(reserved))) }
         if let measurementStatusSupport {
             members.append(("measurement_status_support", measurementStatusSupport.json))
         }
         if let deviceAndSensorStatusSupport {
             members.append(("device_and_sensor_status_support", deviceAndSensorStatusSupport.json))
         }
-        return .object(members)
+        return .members(members)
     }
 }

@@ -70,7 +70,7 @@ private func oximetryReadings(
 }
 
 extension PLXSpotCheckMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("plx_spot_check_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("plx_spot_check_measurement", json)]) }
 
     public var summary: String {
         var text = "SpO2 \(value.spO2) %, pulse \(value.pulseRate)/min"
@@ -92,7 +92,7 @@ extension PLXSpotCheckMeasurement: HealthMeasurement {
 }
 
 extension PLXContinuousMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("plx_continuous_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("plx_continuous_measurement", json)]) }
 
     public var summary: String {
         var text = "continuous SpO2 \(normal.spO2) %, pulse \(normal.pulseRate)/min"

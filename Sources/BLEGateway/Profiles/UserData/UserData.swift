@@ -1,3 +1,5 @@
+import Provenance
+
 // User Data Service characteristics (a multi-user scale's, a cuff's), as the GATT Specification Supplement and UDS lay
 // them out: User Index (0x2A9A, uint8, 0xFF = unknown user), Database Change Increment (0x2A99, uint32), and the User
 // Control Point (0x2A9F, written and indicated): Register New User (0x01, a consent code 0-9999), Consent (0x02, a user
@@ -28,7 +30,7 @@ public struct UserIndex: CharacteristicValue, Hashable {
     }
 
     public func encoded() -> [UInt8] { [index] }
-    public var json: JSONValue { .object([("user_index", isUnknown ? .string("unknown user") : .int(index))]) }
+    public var json: ExactJSON { .members([("user_index", isUnknown ? .string("unknown user") : .integer(index))]) }
 }
 
 /// Database Change Increment (0x2A99): raised by whichever side changes a user's data, so the other knows to read it.
@@ -51,7 +53,7 @@ public struct DatabaseChangeIncrement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue { .object([("database_change_increment", .int(value))]) }
+    public var json: ExactJSON { .members([("database_change_increment", .integer(value))]) }
 }
 
 /// User Control Point (0x2A9F): the requests a collector writes and the answers the device indicates.
@@ -143,20 +145,22 @@ public enum UserControlPoint: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
+    public var json: ExactJSON {
         switch self {
         case .registerNewUser(let code):
-            .object([("op_code", .string("register new user")), ("consent_code", .int(code))])
+            .members([("op_code", .string("register new user")), ("consent_code", .integer(code))])
         case .consent(let index, let code):
-            .object([("op_code", .string("consent")), ("user_index", .int(index)), ("consent_code", .int(code))])
-        case .deleteUserData: .object([("op_code", .string("delete user data"))])
+            .members([
+                ("op_code", .string("consent")), ("user_index", .integer(index)), ("consent_code", .integer(code)),
+            ])
+        case .deleteUserData: .members([("op_code", .string("delete user data"))])
         case .response(let request, let result, let index):
-            .object(
+            .members(
                 [
-                    ("op_code", .string("response code")), ("request_op_code", .int(request)),
+                    ("op_code", .string("response code")), ("request_op_code", .integer(request)),
                     ("response_value", .string(result.specName)),
                 ]
-                    + (index.map { [("user_index", JSONValue.int($0))] } ?? []))
+                    + (index.map { [("user_index", ExactJSON.integer($0))] } ?? []))
         }
     }
 }

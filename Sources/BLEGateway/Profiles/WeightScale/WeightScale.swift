@@ -1,3 +1,5 @@
+import Provenance
+
 // Weight Scale and Body Composition Service characteristics, as the GATT Specification Supplement lays them out:
 // - Weight Measurement (0x2A9D, indicated): flags (bit 0 imperial units, 1 Time Stamp, 2 User ID, 3 BMI and Height
 //   present; 4-7 reserved), weight (uint16: 0.005 kg or 0.01 lb; 0xFFFF = measurement unsuccessful), then the
@@ -69,7 +71,7 @@ public struct ScaleDecimal: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { DecimalText.render(mantissa: mantissa, exponent: Int(exponent)) }
-    var json: JSONValue { .number(description) }
+    var json: ExactJSON { .number(description) }
 }
 
 /// Weight Measurement (0x2A9D): one weighing, indicated; the scale keeps it until confirmed.
@@ -137,19 +139,19 @@ public struct WeightMeasurement: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("units", .string(units == .si ? "kg, m" : "lb, in")),
             ("weight", weight.isUnsuccessful ? .string("measurement unsuccessful") : weight.mass(units).json),
         ]
         if let timeStamp { members.append(("time_stamp", timeStamp.json)) }
-        if let userID { members.append(("user_id", userID == 0xFF ? .string("unknown user") : .int(userID))) }
+        if let userID { members.append(("user_id", userID == 0xFF ? .string("unknown user") : .integer(userID))) }
         if let bmi, let height {
             members.append(("bmi", bmi.tenths.json))
             members.append(("height", height.length(units).json))
         }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 
     public static func == (lhs: WeightMeasurement, rhs: WeightMeasurement) -> Bool { lhs.encoded() == rhs.encoded() }
@@ -200,8 +202,8 @@ public struct WeightScaleFeature: CharacteristicValue, Hashable {
     ]
     static let heightResolutions = ["not specified", "0.01 m or 1 in", "0.005 m or 0.5 in", "0.001 m or 0.1 in"]
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("time_stamp_supported", .bool(timeStampSupported)),
             ("multiple_users_supported", .bool(multipleUsersSupported)),
             ("bmi_supported", .bool(bmiSupported)),
@@ -218,8 +220,8 @@ public struct WeightScaleFeature: CharacteristicValue, Hashable {
                         ? Self.heightResolutions[Int(heightResolution)] : "reserved (\(heightResolution))")
             ),
         ]
-        if rawValue >> 10 != 0 { members.append(("reserved_bits", .int(rawValue & ~0x3FF))) }
-        return .object(members)
+        if rawValue >> 10 != 0 { members.append(("reserved_bits", .integer(rawValue & ~0x3FF))) }
+        return .members(members)
     }
 }
 
@@ -353,8 +355,8 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
         }
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             ("units", .string(units == .si ? "kg, m" : "lb, in")),
             (
                 "body_fat_percentage",
@@ -362,13 +364,13 @@ public struct BodyCompositionMeasurement: CharacteristicValue, Hashable {
             ),
         ]
         if let timeStamp { members.append(("time_stamp", timeStamp.json)) }
-        if let userID { members.append(("user_id", userID == 0xFF ? .string("unknown user") : .int(userID))) }
+        if let userID { members.append(("user_id", userID == 0xFF ? .string("unknown user") : .integer(userID))) }
         for field in Field.allCases {
             if let value = self[field] { members.append((field.name, text(field, value).json)) }
         }
         if multiplePacket { members.append(("multiple_packet_measurement", .bool(true))) }
-        if reservedFlags != 0 { members.append(("reserved_flags", .int(reservedFlags))) }
-        return .object(members)
+        if reservedFlags != 0 { members.append(("reserved_flags", .integer(reservedFlags))) }
+        return .members(members)
     }
 }
 
@@ -398,8 +400,8 @@ public struct BodyCompositionFeature: CharacteristicValue, Hashable {
         return writer.bytes
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
+    public var json: ExactJSON {
+        var members: [(String, ExactJSON)] = [
             (
                 "supported",
                 .array(
@@ -407,9 +409,10 @@ public struct BodyCompositionFeature: CharacteristicValue, Hashable {
                         .string($0.element)
                     })
             ),
-            ("mass_resolution", .int((rawValue >> 11) & 0xF)), ("height_resolution", .int((rawValue >> 15) & 0x7)),
+            ("mass_resolution", .integer((rawValue >> 11) & 0xF)),
+            ("height_resolution", .integer((rawValue >> 15) & 0x7)),
         ]
-        if rawValue >> 18 != 0 { members.append(("reserved_bits", .int(rawValue & ~0x3FFFF))) }
-        return .object(members)
+        if rawValue >> 18 != 0 { members.append(("reserved_bits", .integer(rawValue & ~0x3FFFF))) }
+        return .members(members)
     }
 }

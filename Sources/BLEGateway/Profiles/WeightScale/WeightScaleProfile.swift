@@ -54,7 +54,7 @@ extension ScaleValue {
 }
 
 extension WeightMeasurement: HealthMeasurement {
-    public var measurementJSON: JSONValue { .object([("weight_measurement", json)]) }
+    public var measurementJSON: ExactJSON { .members([("weight_measurement", json)]) }
 
     public var summary: String {
         var text = weight.isUnsuccessful ? "weighing unsuccessful" : "weight \(weight.mass(units)) \(units.massName)"
@@ -122,8 +122,8 @@ public struct BodyCompositionRecord: HealthMeasurement {
     /// A measurement announced as two packets of which one arrived.
     public var isIncomplete: Bool { packets.count == 1 && packets[0].multiplePacket }
 
-    public var measurementJSON: JSONValue {
-        .object([("body_composition_measurement", .array(packets.map(\.json)))])
+    public var measurementJSON: ExactJSON {
+        .members([("body_composition_measurement", .array(packets.map(\.json)))])
     }
 
     public var summary: String {

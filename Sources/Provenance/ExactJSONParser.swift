@@ -1,15 +1,15 @@
-/// Parses JSON text into `FHIRJSON`, keeping member order and every number's exact text (FHIR decimals must not be
+/// Parses JSON text into `ExactJSON`, keeping member order and every number's exact text (FHIR decimals must not be
 /// rounded through Double: 120.50 stays "120.50"). Used where resources come in from outside: the hub's
 /// transaction endpoint and the sync client's responses.
-public struct FHIRJSONParseError: Error, Sendable, CustomStringConvertible {
+public struct ExactJSONParseError: Error, Sendable, CustomStringConvertible {
     public var offset: Int
     public var problem: String
     public var description: String { "invalid JSON at byte \(offset): \(problem)" }
 }
 
-extension FHIRJSON {
+extension ExactJSON {
     /// Parses a whole document; nesting deeper than 64 levels is refused (no resource needs it).
-    public static func parse(_ bytes: [UInt8]) throws(FHIRJSONParseError) -> FHIRJSON {
+    public static func parse(_ bytes: [UInt8]) throws(ExactJSONParseError) -> ExactJSON {
         var parser = Parser(bytes: bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -18,19 +18,19 @@ extension FHIRJSON {
         return value
     }
 
-    public static func parse(_ text: String) throws(FHIRJSONParseError) -> FHIRJSON { try parse(Array(text.utf8)) }
+    public static func parse(_ text: String) throws(ExactJSONParseError) -> ExactJSON { try parse(Array(text.utf8)) }
 
     private struct Parser {
         let bytes: [UInt8]
         var index = 0
 
-        func fail(_ problem: String) -> FHIRJSONParseError { FHIRJSONParseError(offset: index, problem: problem) }
+        func fail(_ problem: String) -> ExactJSONParseError { ExactJSONParseError(offset: index, problem: problem) }
 
         mutating func skipSpace() {
             while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
         }
 
-        mutating func expect(_ literal: String, _ result: FHIRJSON) throws(FHIRJSONParseError) -> FHIRJSON {
+        mutating func expect(_ literal: String, _ result: ExactJSON) throws(ExactJSONParseError) -> ExactJSON {
             let text = Array(literal.utf8)
             guard index + text.count <= bytes.count, Array(bytes[index..<(index + text.count)]) == text else {
                 throw fail("expected \(literal)")
@@ -39,13 +39,13 @@ extension FHIRJSON {
             return result
         }
 
-        mutating func value(depth: Int) throws(FHIRJSONParseError) -> FHIRJSON {
+        mutating func value(depth: Int) throws(ExactJSONParseError) -> ExactJSON {
             guard depth < 64 else { throw fail("nesting deeper than 64 levels") }
             guard index < bytes.count else { throw fail("unexpected end of input") }
             switch bytes[index] {
             case UInt8(ascii: "{"):
                 index += 1
-                var members: [FHIRJSON.Member] = []
+                var members: [ExactJSON.Member] = []
                 skipSpace()
                 if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                     index += 1
@@ -62,7 +62,7 @@ extension FHIRJSON {
                     guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                     index += 1
                     skipSpace()
-                    members.append(FHIRJSON.Member(key, try value(depth: depth + 1)))
+                    members.append(ExactJSON.Member(key, try value(depth: depth + 1)))
                     skipSpace()
                     guard index < bytes.count else { throw fail("unexpected end of input in an object") }
                     if bytes[index] == UInt8(ascii: ",") {
@@ -75,7 +75,7 @@ extension FHIRJSON {
                 }
             case UInt8(ascii: "["):
                 index += 1
-                var items: [FHIRJSON] = []
+                var items: [ExactJSON] = []
                 skipSpace()
                 if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
                     index += 1
@@ -102,7 +102,7 @@ extension FHIRJSON {
             }
         }
 
-        mutating func number() throws(FHIRJSONParseError) -> String {
+        mutating func number() throws(ExactJSONParseError) -> String {
             let start = index
             func digits() -> Int {
                 let from = index
@@ -127,7 +127,7 @@ extension FHIRJSON {
             return String(decoding: bytes[start..<index], as: UTF8.self)
         }
 
-        mutating func hex4() throws(FHIRJSONParseError) -> UInt32 {
+        mutating func hex4() throws(ExactJSONParseError) -> UInt32 {
             guard index + 4 <= bytes.count else { throw fail("truncated \\u escape") }
             var value: UInt32 = 0
             for _ in 0..<4 {
@@ -145,7 +145,7 @@ extension FHIRJSON {
             return value
         }
 
-        mutating func string() throws(FHIRJSONParseError) -> String {
+        mutating func string() throws(ExactJSONParseError) -> String {
             index += 1  // opening quote
             var out: [UInt8] = []
             while true {

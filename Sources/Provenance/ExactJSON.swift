@@ -1,9 +1,10 @@
-/// A JSON value that keeps what FHIR needs and `JSONSerialization` loses: member order, and numbers as the exact
-/// decimal text they were measured with (120.5 mmHg stays `120.5`, 2.0 stays `2.0` — DESIGN.md rule 1). Numbers
-/// never pass through `Double` here.
-public indirect enum FHIRJSON: Hashable, Sendable {
+/// A JSON value that keeps what `JSONSerialization` loses: member order, and numbers as the exact decimal text
+/// they were measured with (120.5 mmHg stays `120.5`, 2.0 stays `2.0` — DESIGN.md rule 1). Numbers never pass
+/// through `Double` here. The one JSON writer of the gateway: FHIR resources, and the decoded characteristics that
+/// `gatewayd decode` and `gatewayd connect` print in the specification's field order.
+public indirect enum ExactJSON: Hashable, Sendable {
     case object([Member])
-    case array([FHIRJSON])
+    case array([ExactJSON])
     case string(String)
     /// JSON number text, written as is (build it with `decimal(_:)` or `integer(_:)`).
     case number(String)
@@ -13,32 +14,37 @@ public indirect enum FHIRJSON: Hashable, Sendable {
     /// One member of an object; order is kept as built.
     public struct Member: Hashable, Sendable {
         public var key: String
-        public var value: FHIRJSON
+        public var value: ExactJSON
 
-        public init(_ key: String, _ value: FHIRJSON) {
+        public init(_ key: String, _ value: ExactJSON) {
             self.key = key
             self.value = value
         }
     }
 
     /// An object from ordered pairs; nil values are left out, so optional FHIR elements are simply absent.
-    public static func obj(_ pairs: KeyValuePairs<String, FHIRJSON?>) -> FHIRJSON {
+    public static func obj(_ pairs: KeyValuePairs<String, ExactJSON?>) -> ExactJSON {
         .object(pairs.compactMap { pair in pair.value.map { Member(pair.key, $0) } })
     }
 
-    /// An array, or nil when empty (FHIR forbids empty arrays).
-    public static func list(_ items: [FHIRJSON]) -> FHIRJSON? { items.isEmpty ? nil : .array(items) }
+    /// An object from ordered (key, value) pairs, every one written (a decoded characteristic's fields).
+    public static func members(_ pairs: [(String, ExactJSON)]) -> ExactJSON {
+        .object(pairs.map { Member($0.0, $0.1) })
+    }
 
-    public static func integer(_ value: some BinaryInteger) -> FHIRJSON { .number(String(value)) }
+    /// An array, or nil when empty (FHIR forbids empty arrays).
+    public static func list(_ items: [ExactJSON]) -> ExactJSON? { items.isEmpty ? nil : .array(items) }
+
+    public static func integer(_ value: some BinaryInteger) -> ExactJSON { .number(String(value)) }
 
     // MARK: Reading values back (tests, and callers that inspect a resource)
 
-    public subscript(key: String) -> FHIRJSON? {
+    public subscript(key: String) -> ExactJSON? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value
     }
 
-    public subscript(index: Int) -> FHIRJSON? {
+    public subscript(index: Int) -> ExactJSON? {
         guard case .array(let items) = self, items.indices.contains(index) else { return nil }
         return items[index]
     }
@@ -54,7 +60,7 @@ public indirect enum FHIRJSON: Hashable, Sendable {
         return nil
     }
 
-    public var arrayValue: [FHIRJSON]? {
+    public var arrayValue: [ExactJSON]? {
         if case .array(let items) = self { return items }
         return nil
     }
@@ -154,6 +160,6 @@ public indirect enum FHIRJSON: Hashable, Sendable {
     }
 }
 
-extension FHIRJSON: ExpressibleByStringLiteral {
+extension ExactJSON: ExpressibleByStringLiteral {
     public init(stringLiteral value: String) { self = .string(value) }
 }

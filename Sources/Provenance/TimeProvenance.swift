@@ -1,4 +1,5 @@
-/// A device's wall-clock reading, without a zone (as BLE Date Time carries it). Unknown parts stay nil.
+/// A device's wall-clock reading, without a zone, as BLE Date Time carries it (BLEGateway decodes the characteristic
+/// straight into this type: the one wall-clock type). Unknown parts stay nil.
 public struct DeviceWallClock: Hashable, Sendable, Codable, CustomStringConvertible {
     public var year: Int?
     public var month: Int?
@@ -18,9 +19,10 @@ public struct DeviceWallClock: Hashable, Sendable, Codable, CustomStringConverti
 
     public var isComplete: Bool { year != nil && month != nil && day != nil }
 
+    /// "2026-11-21T08:30:05" (no zone: it is the device's wall clock); unknown parts print as "????"/"??".
     public var description: String {
         func two(_ v: Int?) -> String { v.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "??" }
-        let y = year.map { String($0) } ?? "????"
+        let y = year.map { String(repeating: "0", count: max(0, 4 - String($0).count)) + String($0) } ?? "????"
         return "\(y)-\(two(month))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second))"
     }
 }

@@ -34,7 +34,7 @@ import Testing
         #expect(value.systolic == .number(mantissa: 120, exponent: 0))
         #expect(value.diastolic == .number(mantissa: 80, exponent: 0))
         #expect(value.meanArterialPressure == .number(mantissa: 933, exponent: -1))
-        #expect(value.timeStamp == DateTime(year: 2024, month: 3, day: 15, hours: 8, minutes: 30, seconds: 5))
+        #expect(value.timeStamp == DateTime(year: 2024, month: 3, day: 15, hour: 8, minute: 30, second: 5))
         #expect(value.pulseRate == .number(mantissa: 72, exponent: 0))
         #expect(value.userID == .user(1))
         let status = try #require(value.measurementStatus)
@@ -94,7 +94,7 @@ import Testing
                 systolic: .number(mantissa: 1215, exponent: -1), diastolic: .number(mantissa: 79, exponent: 0),
                 meanArterialPressure: .nan,
                 timeStamp: flags & 0x02 != 0
-                    ? DateTime(year: nil, month: 1, day: 2, hours: 3, minutes: 4, seconds: 5) : nil,
+                    ? DateTime(year: nil, month: 1, day: 2, hour: 3, minute: 4, second: 5) : nil,
                 pulseRate: flags & 0x04 != 0 ? .number(mantissa: 64, exponent: 0) : nil,
                 userID: flags & 0x08 != 0 ? .unknown : nil,
                 measurementStatus: flags & 0x10 != 0

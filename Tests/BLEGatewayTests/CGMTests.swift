@@ -88,7 +88,7 @@ import Testing
         bad[4] ^= 0xFF
         #expect(Kit.decodeError(CGMFeature.self, bad)?.field == "e2e_crc")
         let start = CGMSessionStartTime(
-            start: DateTime(year: 2026, month: 12, day: 4, hours: 8, minutes: 0, seconds: 0), timeZone: 36,
+            start: DateTime(year: 2026, month: 12, day: 4, hour: 8, minute: 0, second: 0), timeZone: 36,
             crcProtected: true)
         #expect(try CGMSessionStartTime(decoding: start.encoded()) == start)
         #expect(start.utcOffsetMinutes == 540)

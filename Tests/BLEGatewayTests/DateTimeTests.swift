@@ -13,11 +13,11 @@ import Testing
         #expect(value.year == 2024)
         #expect(value.month == 3)
         #expect(value.day == 15)
-        #expect(value.hours == 8)
-        #expect(value.minutes == 30)
-        #expect(value.seconds == 5)
+        #expect(value.hour == 8)
+        #expect(value.minute == 30)
+        #expect(value.second == 5)
         #expect(value.isComplete)
-        #expect(value.isoText == "2024-03-15T08:30:05")
+        #expect(value.description == "2024-03-15T08:30:05")
         #expect(value.encoded() == Self.example)
     }
 
@@ -27,7 +27,7 @@ import Testing
         #expect(value.month == nil)
         #expect(value.day == nil)
         #expect(!value.isComplete)
-        #expect(value.isoText == "????-??-??T12:00:00")
+        #expect(value.description == "????-??-??T12:00:00")
         #expect(value.json["year"] == .string("not known"))
         #expect(value.json["hours"] == .number("12"))
         #expect(value.encoded() == [0x00, 0x00, 0x00, 0x00, 0x0C, 0x00, 0x00])
@@ -74,7 +74,7 @@ import Testing
             guard random.chance(50) else { return random.bytes(random.below(10)) }
             let valid = DateTime(
                 year: 1582 + random.below(8418), month: random.below(13), day: random.below(32),
-                hours: random.below(24), minutes: random.below(60), seconds: random.below(60))
+                hour: random.below(24), minute: random.below(60), second: random.below(60))
             return Kit.mutated(valid.encoded(), &random)
         }
         #expect(result.decoded > 300)

@@ -20,7 +20,7 @@ enum GlucoseTestKit {
 
     /// 2026-11-21 08:30:05 as the 7 wire bytes.
     static let sampleTimeBytes: [UInt8] = [0xEA, 0x07, 11, 21, 8, 30, 5]
-    static let sampleTime = DateTime(year: 2026, month: 11, day: 21, hours: 8, minutes: 30, seconds: 5)
+    static let sampleTime = DateTime(year: 2026, month: 11, day: 21, hour: 8, minute: 30, second: 5)
 
     /// (field, first byte offset, length) in order, for truncation tables.
     typealias FieldSpan = (name: String, start: Int, length: Int)

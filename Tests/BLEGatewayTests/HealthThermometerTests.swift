@@ -9,7 +9,7 @@ import Testing
 @Suite struct HealthThermometerTests {
     typealias Kit = CharacteristicTestKit
 
-    static let stamp = DateTime(year: 2026, month: 12, day: 7, hours: 7, minutes: 10, seconds: 0)
+    static let stamp = DateTime(year: 2026, month: 12, day: 7, hour: 7, minute: 10, second: 0)
     static let specials: [MedicalFloat] = [
         .number(mantissa: 368, exponent: -1), .number(mantissa: 9824, exponent: -2), .number(mantissa: -5, exponent: 0),
         .nan,
@@ -127,7 +127,7 @@ import Testing
         #expect(log.error == nil)
         let finished = log.measurements.compactMap { $0.measurement.as(TemperatureMeasurement.self) }
         #expect(finished.map(\.record.value.description) == ["36.8", "NaN", "38.5"])
-        #expect(finished.allSatisfy { $0.record.timeStamp?.isoText == "2026-11-18T20:06:40" })  // Tokyo wall time
+        #expect(finished.allSatisfy { $0.record.timeStamp?.description == "2026-11-18T20:06:40" })  // Tokyo wall time
         let settling = log.measurements.filter { $0.measurement.value.isIntermediate }
         #expect(settling.count == 6 && settling.allSatisfy { $0.delivery == .notification })
         #expect(

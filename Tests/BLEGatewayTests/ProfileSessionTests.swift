@@ -108,7 +108,7 @@ struct SessionLog {
         try #require(readings.count == 4)
         #expect(readings[0].record.systolic.description == "120.5")
         #expect(readings[0].record.userID == .user(1))
-        #expect(readings[0].record.timeStamp?.isoText == "2026-11-18T20:06:40")  // the cuff shows Tokyo wall time
+        #expect(readings[0].record.timeStamp?.description == "2026-11-18T20:06:40")  // the cuff shows Tokyo wall time
         #expect(readings[1].record.measurementStatus?.bodyMovementDetected == true)
         #expect(readings[1].record.measurementStatus?.irregularPulseDetected == true)
         #expect(readings[2].record.systolic == .nan && readings[2].record.userID == .unknown)
@@ -183,7 +183,7 @@ struct SessionLog {
         #expect(log.clocks.count == 2)
         #expect(log.clocks[0].kind == .read && log.clocks[0].deviceTime.dateTime.year == 2000)
         #expect(log.clocks[1].kind == .afterSet)
-        #expect(log.clocks[1].deviceTime.dateTime.isoText == "2026-11-18T20:06:40")
+        #expect(log.clocks[1].deviceTime.dateTime.description == "2026-11-18T20:06:40")
         #expect(await cuff.configuration.clock.batteryChangedAt == nil)
     }
 
@@ -509,7 +509,7 @@ struct SessionLog {
             ).run())
         #expect(log.glucose.first?.0.baseTime.year == 2000)
         #expect(log.clocks.map(\.kind) == [.read])
-        #expect(log.clocks.first?.deviceTime.dateTime.isoText == "2000-01-01T00:00:00")
+        #expect(log.clocks.first?.deviceTime.dateTime.description == "2000-01-01T00:00:00")
     }
 
     @Test func theMeterAnswersMalformedControlPointRequestsWithResponseCodes() async throws {

@@ -10,7 +10,7 @@ import Testing
 @Suite struct PulseOximeterTests {
     typealias Kit = CharacteristicTestKit
 
-    static let stamp = DateTime(year: 2026, month: 12, day: 7, hours: 6, minutes: 30, seconds: 0)
+    static let stamp = DateTime(year: 2026, month: 12, day: 7, hour: 6, minute: 30, second: 0)
     static let values: [MedicalFloat] = [
         .number(mantissa: 97, exponent: 0), .number(mantissa: 955, exponent: -1), .nan, .nres, .positiveInfinity,
         .negativeInfinity,

@@ -15,9 +15,9 @@ private func racpError(_ field: String, _ offset: Int, _ problem: Characteristic
 
 /// 2025-01-31 23:59:58 as the 7 wire bytes.
 private let laterTimeBytes: [UInt8] = [0xE9, 0x07, 1, 31, 23, 59, 58]
-private let laterTime = DateTime(year: 2025, month: 1, day: 31, hours: 23, minutes: 59, seconds: 58)
+private let laterTime = DateTime(year: 2025, month: 1, day: 31, hour: 23, minute: 59, second: 58)
 private let earlierTimeBytes: [UInt8] = [0xE9, 0x07, 1, 1, 0, 0, 0]
-private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minutes: 0, seconds: 0)
+private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hour: 0, minute: 0, second: 0)
 
 @Suite struct RecordAccessControlPointTests {
     /// Every selection with its operator byte and operand bytes, for both filter types.
@@ -283,7 +283,7 @@ private let earlierTime = DateTime(year: 2025, month: 1, day: 1, hours: 0, minut
         #expect(same?.filterType == .userFacingTime)
         // Seconds decide when everything above them is equal.
         var oneSecondLater = laterTime
-        oneSecondLater.seconds += 1
+        oneSecondLater.second += 1
         #expect(RACPFilterRange(minimum: .userFacingTime(oneSecondLater), maximum: .userFacingTime(laterTime)) == nil)
         #expect(RACPFilterRange(sequenceNumbers: 0...UInt16.max).maximum == .sequenceNumber(0xFFFF))
     }

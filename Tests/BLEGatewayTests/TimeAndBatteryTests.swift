@@ -12,7 +12,7 @@ import Testing
 
     @Test func currentTimeDecodesFieldByField() throws {
         let value = try CurrentTime(decoding: Self.currentTime)
-        #expect(value.dateTime == DateTime(year: 2024, month: 3, day: 15, hours: 8, minutes: 30, seconds: 5))
+        #expect(value.dateTime == DateTime(year: 2024, month: 3, day: 15, hour: 8, minute: 30, second: 5))
         #expect(value.dayOfWeek == .friday)
         #expect(value.fractions256 == 128)
         #expect(value.fractionSeconds == "0.5")
@@ -45,7 +45,7 @@ import Testing
     @Test func currentTimeFractionsAreExact() {
         func seconds(_ fractions: UInt8) -> String {
             CurrentTime(
-                dateTime: DateTime(year: nil, month: nil, day: nil, hours: 0, minutes: 0, seconds: 0),
+                dateTime: DateTime(year: nil, month: nil, day: nil, hour: 0, minute: 0, second: 0),
                 dayOfWeek: nil, fractions256: fractions
             ).fractionSeconds
         }
@@ -198,7 +198,7 @@ import Testing
             let valid = CurrentTime(
                 dateTime: DateTime(
                     year: 2000 + random.below(100), month: random.below(13), day: random.below(32),
-                    hours: random.below(24), minutes: random.below(60), seconds: random.below(60)),
+                    hour: random.below(24), minute: random.below(60), second: random.below(60)),
                 dayOfWeek: CurrentTime.DayOfWeek(rawValue: UInt8(random.below(8))), fractions256: random.byte(),
                 adjustReason: .init(manualTimeUpdate: random.chance(50), changeOfDST: random.chance(50)))
             return Kit.mutated(valid.encoded(), &random)

@@ -10,7 +10,7 @@ import Testing
 @Suite struct WeightScaleTests {
     typealias Kit = CharacteristicTestKit
 
-    static let stamp = DateTime(year: 2026, month: 12, day: 7, hours: 7, minutes: 5, seconds: 0)
+    static let stamp = DateTime(year: 2026, month: 12, day: 7, hour: 7, minute: 5, second: 0)
 
     @Test func everyWeightFlagCombinationRoundTrips() {
         for flags in 0..<16 {

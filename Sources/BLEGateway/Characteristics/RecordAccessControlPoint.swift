@@ -187,7 +187,7 @@ public enum RACPFilterValue: Hashable, Sendable {
         switch self {
         case .sequenceNumber(let number): [Int(number)]
         case .userFacingTime(let time):
-            [time.year ?? 0, time.month ?? 0, time.day ?? 0, time.hours, time.minutes, time.seconds]
+            [time.year ?? 0, time.month ?? 0, time.day ?? 0, time.hour, time.minute, time.second]
         }
     }
 

@@ -71,7 +71,7 @@ public struct ReadingMapping: Sendable {
     /// minutes added to it (a glucose record's Time Offset).
     public func time(deviceTime: DateTime?, offsetMinutes: Int? = nil) -> TimeProvenance {
         options.decideTime(
-            deviceTime.map(ReadingMapper.wallClock), offsetMinutes, ReadingMapper.micros(received.receivedAt), clocks)
+            deviceTime, offsetMinutes, ReadingMapper.micros(received.receivedAt), clocks)
     }
 
     /// One reading of `kind` with the mapping's context and flags; a component without a number marks it value-absent,

@@ -119,7 +119,7 @@ extension ProfileEvent {
                 + (identity.systemID.map { ", System ID \($0.eui64Text)" } ?? "")
         case .clock(let clock):
             return
-                "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime.isoText)"
+                "device clock (\(clock.kind == .read ? "read" : "after the gateway set it")): \(clock.deviceTime.dateTime)"
         case .measurement(let received): return "reading: \(received.measurement.summary)"
         case .malformed(let payload):
             return "malformed \(payload.characteristic): \(payload.error) — raw \(HexBytes.text(payload.bytes)) kept"

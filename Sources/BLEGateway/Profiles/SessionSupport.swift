@@ -187,7 +187,7 @@ enum SessionPrelude {
         calendar.timeZone = zone
         return calendar.date(
             from: DateComponents(
-                year: year, month: month, day: day, hour: time.hours, minute: time.minutes, second: time.seconds))
+                year: year, month: month, day: day, hour: time.hour, minute: time.minute, second: time.second))
     }
 
     /// The Current Time value for `date` shown in `zone`, marked as an external-reference update.
@@ -199,9 +199,9 @@ enum SessionPrelude {
         let weekday = parts.weekday.map { ($0 + 5) % 7 + 1 }  // Calendar: 1 = Sunday; CTS: 1 = Monday
         return CurrentTime(
             dateTime: DateTime(
-                year: parts.year, month: parts.month, day: parts.day, hours: parts.hour ?? 0,
-                minutes: parts.minute ?? 0,
-                seconds: parts.second ?? 0),
+                year: parts.year, month: parts.month, day: parts.day, hour: parts.hour ?? 0,
+                minute: parts.minute ?? 0,
+                second: parts.second ?? 0),
             dayOfWeek: weekday.flatMap { CurrentTime.DayOfWeek(rawValue: UInt8($0)) },
             fractions256: UInt8(min(255, (parts.nanosecond ?? 0) / 3_906_250)),
             adjustReason: CurrentTime.AdjustReason(externalReferenceTimeUpdate: true))

@@ -47,15 +47,9 @@ public enum ReadingMapper {
         return record
     }
 
-    public static func wallClock(_ time: DateTime) -> DeviceWallClock {
-        DeviceWallClock(
-            year: time.year, month: time.month, day: time.day, hour: time.hours, minute: time.minutes,
-            second: time.seconds)
-    }
-
     public static func clockComparison(_ observation: ClockObservation) -> ClockComparison {
         ClockComparison(
-            deviceTime: wallClock(observation.deviceTime.dateTime),
+            deviceTime: observation.deviceTime.dateTime,
             deviceUTCOffsetMinutes: observation.localTime?.utcOffsetMinutes,
             gatewayMicros: micros(observation.gatewayTime),
             roundTripMicros: Int64(observation.roundTrip.seconds * 1_000_000),

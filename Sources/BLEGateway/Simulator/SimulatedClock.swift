@@ -47,8 +47,8 @@ public struct SimulatedClock: Sendable {
         calendar.timeZone = timeZone
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: deviceDate(at: now))
         return DateTime(
-            year: parts.year, month: parts.month, day: parts.day, hours: parts.hour ?? 0, minutes: parts.minute ?? 0,
-            seconds: parts.second ?? 0)
+            year: parts.year, month: parts.month, day: parts.day, hour: parts.hour ?? 0, minute: parts.minute ?? 0,
+            second: parts.second ?? 0)
     }
 
     /// The device's Current Time at true time `now`.

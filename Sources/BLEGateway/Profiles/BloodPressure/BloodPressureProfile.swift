@@ -94,7 +94,7 @@ extension BloodPressureRecord {
             ? "cuff pressure \(systolic) \(unit)" : "\(systolic)/\(diastolic) \(unit) (MAP \(meanArterialPressure))"
         if let pulseRate { text += ", pulse \(pulseRate)" }
         if let userID { text += ", \(userID)" }
-        if let timeStamp { text += ", at \(timeStamp.isoText) on the device clock" }
+        if let timeStamp { text += ", at \(timeStamp) on the device clock" }
         if let status = measurementStatus, status.hasConcern {
             text += "; doubtful: " + status.concerns.joined(separator: ", ")
         }

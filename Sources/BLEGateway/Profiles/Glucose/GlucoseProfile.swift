@@ -53,7 +53,7 @@ public struct GlucoseRecord: HealthMeasurement {
             text +=
                 " (\(concentration.type?.specName ?? "reserved type"), \(concentration.sampleLocation?.specName ?? "reserved location"))"
         }
-        text += " at \(value.baseTime.isoText) on the device clock"
+        text += " at \(value.baseTime) on the device clock"
         if let offset = value.timeOffset, offset != 0 { text += " \(offset >= 0 ? "+" : "")\(offset) min" }
         if let meal = context?.meal { text += ", meal: \(meal.specName)" }
         if let status = value.sensorStatus, status.rawValue != 0 {

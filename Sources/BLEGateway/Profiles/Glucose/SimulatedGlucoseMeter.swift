@@ -197,7 +197,7 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
             case .sequenceNumber: return [Int(record.measurement.sequenceNumber)]
             case .userFacingTime:
                 let time = record.measurement.baseTime
-                return [time.year ?? 0, time.month ?? 0, time.day ?? 0, time.hours, time.minutes, time.seconds]
+                return [time.year ?? 0, time.month ?? 0, time.day ?? 0, time.hour, time.minute, time.second]
             }
         }
         switch selection {

@@ -121,7 +121,7 @@ public struct TemperatureRecord: Hashable, Sendable {
     var summary: String {
         var text = "\(value) \(unit.displayName)"
         if let site { text += " (\(site))" }
-        if let timeStamp { text += ", at \(timeStamp.isoText) on the device clock" }
+        if let timeStamp { text += ", at \(timeStamp) on the device clock" }
         return text
     }
 }

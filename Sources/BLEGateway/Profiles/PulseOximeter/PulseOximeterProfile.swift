@@ -75,7 +75,7 @@ extension PLXSpotCheckMeasurement: HealthMeasurement {
     public var summary: String {
         var text = "SpO2 \(value.spO2) %, pulse \(value.pulseRate)/min"
         if let pulseAmplitudeIndex { text += ", PAI \(pulseAmplitudeIndex) %" }
-        if let timeStamp { text += ", at \(timeStamp.isoText) on the device clock" }
+        if let timeStamp { text += ", at \(timeStamp) on the device clock" }
         if deviceClockNotSet { text += " (clock not set)" }
         let notes = (measurementStatus?.names ?? []) + (deviceAndSensorStatus?.names ?? [])
         if !notes.isEmpty { text += "; " + notes.joined(separator: ", ") }

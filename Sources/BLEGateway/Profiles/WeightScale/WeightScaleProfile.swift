@@ -60,7 +60,7 @@ extension WeightMeasurement: HealthMeasurement {
         var text = weight.isUnsuccessful ? "weighing unsuccessful" : "weight \(weight.mass(units)) \(units.massName)"
         if let bmi, let height { text += ", BMI \(bmi.tenths), height \(height.length(units)) \(units.lengthName)" }
         if let userID { text += userID == 0xFF ? ", unknown user" : ", user \(userID)" }
-        if let timeStamp { text += ", at \(timeStamp.isoText) on the device clock" }
+        if let timeStamp { text += ", at \(timeStamp) on the device clock" }
         return text
     }
 

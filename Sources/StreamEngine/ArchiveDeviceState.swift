@@ -3,7 +3,7 @@ import GRDB
 
 /// A payload a device sent that did not decode: kept, raw, with why (DESIGN.md: nothing is thrown away), and counted
 /// for `gatewayd status`. A row of `malformed`.
-struct MalformedPayloadRecord: ArchiveRecord, MutablePersistableRecord {
+struct MalformedPayloadRecord: SnakeCaseRecord, MutablePersistableRecord {
     static let databaseTableName = "malformed"
 
     var id: Int64?
@@ -17,7 +17,7 @@ struct MalformedPayloadRecord: ArchiveRecord, MutablePersistableRecord {
 }
 
 /// The next stored record to ask a meter for (RACP "greater than or equal to"). A row of `record_cursor`.
-struct RecordCursorRecord: ArchiveRecord, PersistableRecord {
+struct RecordCursorRecord: SnakeCaseRecord, PersistableRecord {
     static let databaseTableName = "record_cursor"
 
     var deviceKey: String

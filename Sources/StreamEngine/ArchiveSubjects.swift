@@ -3,7 +3,7 @@ import GRDB
 
 /// Whose readings a device (and a user slot of it) takes: explicit, never inferred (DESIGN.md rule 6). A row of
 /// `subject_map`; a device without user slots is slot −1.
-struct SubjectMapRecord: ArchiveRecord, PersistableRecord {
+struct SubjectMapRecord: SnakeCaseRecord, PersistableRecord {
     static let databaseTableName = "subject_map"
 
     enum Columns {

@@ -34,7 +34,7 @@ enum ConnectionLog {
 }
 
 /// A row of `device_connection`: its columns are the record's properties in snake case.
-struct DeviceConnectionRecord: ArchiveRecord, MutablePersistableRecord {
+struct DeviceConnectionRecord: SnakeCaseRecord, MutablePersistableRecord {
     static let databaseTableName = "device_connection"
 
     enum Columns {

@@ -79,11 +79,7 @@ public final class Outbox: Sendable {
 
     public func positions(destination: String) throws -> (summaries: Int64, readings: Int64)? {
         try queue.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT summary_seq, reading_seq FROM feed_position WHERE destination = ?",
-                arguments: [destination]
-            )
-            .map { ($0["summary_seq"], $0["reading_seq"]) }
+            try FeedPositionRecord.fetchOne(db, key: destination).map { ($0.summarySeq, $0.readingSeq) }
         }
     }
 
@@ -94,6 +90,7 @@ public final class Outbox: Sendable {
         _ entries: [Entry], destination: String, positions: (summaries: Int64, readings: Int64), nowMicros: Int64
     ) throws {
         try queue.write { db in
+            // A conditional upsert (only a newer summary replaces what is there) is past the query interface.
             let insert = try db.cachedStatement(
                 sql: """
                     INSERT INTO outbox_entry (destination, resource_key, subject, category, version, method, url, if_none_exist, resource,
@@ -112,34 +109,21 @@ public final class Outbox: Sendable {
                     entry.ifNoneExist, entry.resource, entry.measuredMicros, nowMicros, entry.kind?.rawValue,
                 ])
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO feed_position (destination, summary_seq, reading_seq) VALUES (?, ?, ?)
-                    ON CONFLICT (destination) DO UPDATE SET summary_seq = excluded.summary_seq, reading_seq = excluded.reading_seq
-                    """, arguments: [destination, positions.summaries, positions.readings])
+            try FeedPositionRecord(
+                destination: destination, summarySeq: positions.summaries, readingSeq: positions.readings
+            ).upsert(db)
         }
     }
 
     /// The oldest pending entries, devices first (so references resolve upstream in the order they arrive).
     public func pending(destination: String, limit: Int) throws -> [Pending] {
         try queue.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM outbox_entry WHERE destination = ? AND state = 'pending'
-                    ORDER BY CASE category WHEN 'device' THEN 0 ELSE 1 END, id LIMIT ?
-                    """, arguments: [destination, limit]
-            ).compactMap { row in
-                guard let category = Entry.Category(rawValue: row["category"]) else { return nil }
-                return Pending(
-                    id: row["id"],
-                    entry: Entry(
-                        resourceKey: row["resource_key"], subject: row["subject"], category: category,
-                        version: row["version"],
-                        method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"],
-                        resource: row["resource"],
-                        measuredMicros: row["measured_micros"]))
-            }
+            let columns = OutboxEntryRecord.Columns.self
+            return try OutboxEntryRecord.of(destination, state: "pending")
+                .order(columns.category != Outbox.Entry.Category.device.rawValue, columns.id)
+                .limit(limit)
+                .fetchAll(db)
+                .compactMap { record in record.entry.map { Pending(id: record.id, entry: $0) } }
         }
     }
 
@@ -147,39 +131,32 @@ public final class Outbox: Sendable {
     /// references goes again with it as a conditional create, which the receiver matches to what it already holds.
     public func entry(destination: String, resourceKey: String) throws -> Entry? {
         try queue.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM outbox_entry WHERE destination = ? AND resource_key = ?",
-                arguments: [destination, resourceKey]
-            ).flatMap { row in
-                guard let category = Entry.Category(rawValue: row["category"]) else { return nil }
-                return Entry(
-                    resourceKey: row["resource_key"], subject: row["subject"], category: category,
-                    version: row["version"],
-                    method: row["method"], url: row["url"], ifNoneExist: row["if_none_exist"],
-                    resource: row["resource"],
-                    measuredMicros: row["measured_micros"])
-            }
+            let columns = OutboxEntryRecord.Columns.self
+            return try OutboxEntryRecord.filter(
+                columns.destination == destination && columns.resourceKey == resourceKey
+            )
+            .fetchOne(db)?.entry
         }
     }
 
     /// Marks entries delivered — only at the version that was sent: a summary revised meanwhile stays pending.
     public func markSent(_ sent: [(id: Int64, version: Int)], nowMicros: Int64) throws {
         try queue.write { db in
-            let update = try db.cachedStatement(
-                sql: """
-                    UPDATE outbox_entry SET state = 'sent', sent_micros = ?, sent_version = version, last_error = NULL
-                    WHERE id = ? AND version = ?
-                    """)
-            for item in sent { try update.execute(arguments: [nowMicros, item.id, item.version]) }
+            let columns = OutboxEntryRecord.Columns.self
+            for item in sent {
+                try OutboxEntryRecord.filter(columns.id == item.id && columns.version == item.version).updateAll(
+                    db, columns.state.set(to: "sent"), columns.sentMicros.set(to: nowMicros),
+                    columns.sentVersion.set(to: columns.version), columns.lastError.set(to: nil))
+            }
         }
     }
 
     /// Marks an entry the destination refused for a reason retrying cannot fix; it stays visible in `status`.
     public func markFailed(id: Int64, version: Int, reason: String) throws {
         try queue.write { db in
-            try db.execute(
-                sql: "UPDATE outbox_entry SET state = 'failed', last_error = ? WHERE id = ? AND version = ?",
-                arguments: [reason, id, version])
+            let columns = OutboxEntryRecord.Columns.self
+            try OutboxEntryRecord.filter(columns.id == id && columns.version == version).updateAll(
+                db, columns.state.set(to: "failed"), columns.lastError.set(to: reason))
         }
     }
 
@@ -187,11 +164,9 @@ public final class Outbox: Sendable {
     @discardableResult
     public func retryFailed(destination: String) throws -> Int {
         try queue.write { db in
-            try db.execute(
-                sql:
-                    "UPDATE outbox_entry SET state = 'pending', last_error = NULL WHERE destination = ? AND state = 'failed'",
-                arguments: [destination])
-            return db.changesCount
+            let columns = OutboxEntryRecord.Columns.self
+            return try OutboxEntryRecord.of(destination, state: "failed").updateAll(
+                db, columns.state.set(to: "pending"), columns.lastError.set(to: nil))
         }
     }
 
@@ -200,8 +175,7 @@ public final class Outbox: Sendable {
     /// The rules last applied to a destination's queue (nil: never).
     public func appliedRules(destination: String) throws -> String? {
         try queue.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT rules FROM consent_applied WHERE destination = ?", arguments: [destination])
+            try ConsentAppliedRecord.fetchOne(db, key: destination)?.rules
         }
     }
 
@@ -214,26 +188,23 @@ public final class Outbox: Sendable {
     ) throws -> [String: Int] {
         try queue.write { db in
             var removed: [String: Int] = [:]
-            let rows = try Row.fetchCursor(
-                db,
-                sql:
-                    "SELECT id, subject, category, kind FROM outbox_entry WHERE destination = ? AND state IN ('pending', 'failed')",
-                arguments: [destination])
+            let columns = OutboxEntryRecord.Columns.self
+            let owed = try OutboxEntryRecord.filter(
+                columns.destination == destination && ["pending", "failed"].contains(columns.state)
+            )
+            .select(columns.id, Column("subject"), columns.category, Column("kind"))
+            .asRequest(of: OutboxConsentRecord.self)
+            .fetchCursor(db)
             var ids: [Int64] = []
-            while let row = try rows.next() {
-                guard let category = Entry.Category(rawValue: row["category"]), category != .device else { continue }
-                let subject: String = row["subject"]
-                let kind = (row["kind"] as String?).flatMap(ReadingKind.init(rawValue:))
-                if !allowed(subject, category, kind) {
-                    ids.append(row["id"])
-                    removed[subject, default: 0] += 1
+            while let entry = try owed.next() {
+                guard let category = Entry.Category(rawValue: entry.category), category != .device else { continue }
+                if !allowed(entry.subject, category, entry.kind.flatMap(ReadingKind.init(rawValue:))) {
+                    ids.append(entry.id)
+                    removed[entry.subject, default: 0] += 1
                 }
             }
-            let delete = try db.cachedStatement(sql: "DELETE FROM outbox_entry WHERE id = ?")
-            for id in ids { try delete.execute(arguments: [id]) }
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO consent_applied (destination, rules) VALUES (?, ?)",
-                arguments: [destination, rules])
+            try OutboxEntryRecord.deleteAll(db, keys: ids)
+            try ConsentAppliedRecord(destination: destination, rules: rules).upsert(db)
             return removed
         }
     }
@@ -249,28 +220,21 @@ public final class Outbox: Sendable {
 
     public func state(destination: String) throws -> DestinationState {
         try queue.read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM destination_state WHERE destination = ?", arguments: [destination])
-            else {
+            guard let record = try DestinationStateRecord.fetchOne(db, key: destination) else {
                 return DestinationState()
             }
             return DestinationState(
-                failures: row["failures"], nextAttemptMicros: row["next_attempt_micros"], lastError: row["last_error"],
-                lastSuccessMicros: row["last_success_micros"])
+                failures: record.failures, nextAttemptMicros: record.nextAttemptMicros, lastError: record.lastError,
+                lastSuccessMicros: record.lastSuccessMicros)
         }
     }
 
     public func setState(_ state: DestinationState, destination: String) throws {
         try queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT OR REPLACE INTO destination_state (destination, failures, next_attempt_micros, last_error, last_success_micros)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    destination, state.failures, state.nextAttemptMicros, state.lastError, state.lastSuccessMicros,
-                ])
+            try DestinationStateRecord(
+                destination: destination, failures: state.failures, nextAttemptMicros: state.nextAttemptMicros,
+                lastError: state.lastError, lastSuccessMicros: state.lastSuccessMicros
+            ).upsert(db)
         }
     }
 
@@ -293,37 +257,39 @@ public final class Outbox: Sendable {
         var report = Report(destination: destination)
         report.state = try state(destination: destination)
         try queue.read { db in
-            for row in try Row.fetchAll(
-                db, sql: "SELECT state, COUNT(*) AS n FROM outbox_entry WHERE destination = ? GROUP BY state",
-                arguments: [destination])
+            let columns = OutboxEntryRecord.Columns.self
+            for tally in try OutboxEntryRecord.filter(columns.destination == destination)
+                .select(columns.state, count(columns.id).forKey("count"))
+                .group(columns.state)
+                .asRequest(of: OutboxStateCount.self)
+                .fetchAll(db)
             {
-                let n: Int = row["n"]
-                switch row["state"] as String {
-                case "pending": report.pending = n
-                case "sent": report.sent = n
-                default: report.failed = n
+                switch tally.state {
+                case "pending": report.pending = tally.count
+                case "sent": report.sent = tally.count
+                default: report.failed = tally.count
                 }
             }
-            report.oldestPendingMeasuredMicros = try Int64.fetchOne(
-                db, sql: "SELECT MIN(measured_micros) FROM outbox_entry WHERE destination = ? AND state = 'pending'",
-                arguments: [destination])
-            let lags = try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT sent_micros - measured_micros FROM outbox_entry WHERE destination = ? AND state = 'sent'
-                    ORDER BY sent_micros DESC LIMIT 1000
-                    """, arguments: [destination]
-            ).sorted()
+            report.oldestPendingMeasuredMicros = try OutboxEntryRecord.of(destination, state: "pending")
+                .select(min(columns.measuredMicros), as: Int64.self)
+                .fetchOne(db)
+            let lags = try OutboxEntryRecord.of(destination, state: "sent")
+                .select(columns.sentMicros - columns.measuredMicros, as: Int64.self)
+                .order(columns.sentMicros.desc)
+                .limit(1000)
+                .fetchAll(db)
+                .sorted()
             if !lags.isEmpty {
                 report.medianLagSeconds = Double(lags[lags.count / 2]) / 1_000_000
                 report.maximumLagSeconds = Double(lags[lags.count - 1]) / 1_000_000
             }
-            report.failures = try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT resource_key, last_error FROM outbox_entry WHERE destination = ? AND state = 'failed' ORDER BY id LIMIT 20",
-                arguments: [destination]
-            ).map { ($0["resource_key"], $0["last_error"] ?? "") }
+            report.failures = try OutboxEntryRecord.of(destination, state: "failed")
+                .select(columns.resourceKey, columns.lastError)
+                .order(columns.id)
+                .limit(20)
+                .asRequest(of: OutboxFailure.self)
+                .fetchAll(db)
+                .map { ($0.resourceKey, $0.lastError ?? "") }
         }
         return report
     }

@@ -168,7 +168,7 @@ package struct HubTransaction {
             throw invalid(at + ".resource.identifier", "the resource does not carry the identifier its request names")
         }
         let matches =
-            try byID.map { id in try store.row(type: type, id: id, db) == nil ? [] : [id] }
+            try byID.map { id in try store.existing(type: type, id: id, db) == nil ? [] : [id] }
             ?? store.matches(type: type, system: token.system, value: token.value, db)
         guard matches.count <= 1 else {
             // R4: a conditional create or update whose criteria match more than one resource fails with 412.
@@ -180,13 +180,13 @@ package struct HubTransaction {
         }
         var plan = Planned(
             index: index, type: type, method: method, token: token, resource: resource, id: "", existing: nil)
-        if let id = matches.first, let row = try store.row(type: type, id: id, db) {
+        if let id = matches.first, let existing = try store.existing(type: type, id: id, db) {
             plan.id = id
-            plan.existing = (row["version"], row["json"], row["last_updated_micros"])
+            plan.existing = existing
         } else {
             // The uploader's id when it is a valid id no other resource of the type holds; else one derived from the identifier.
             var id = byID ?? Self.id(of: resource, type: type, token: token)
-            let taken = try store.row(type: type, id: id, db) != nil
+            let taken = try store.existing(type: type, id: id, db) != nil
             if byID == nil, taken || created.contains("\(type)/\(id)") {
                 id = Self.derivedID(type: type, token: token)
             }
@@ -206,7 +206,7 @@ package struct HubTransaction {
             if target.contains("://") { return .keep }
             let parts = target.split(separator: "/").map(String.init)
             if parts.count == 2, !target.hasPrefix("urn:"),
-                created.contains(target) || (try? store.row(type: parts[0], id: parts[1], db)) != nil
+                created.contains(target) || (try? store.existing(type: parts[0], id: parts[1], db)) != nil
             {
                 return .keep
             }

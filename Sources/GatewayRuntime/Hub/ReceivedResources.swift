@@ -47,24 +47,25 @@ package final class ReceivedResources: Sendable {
     /// resend of an upgraded gateway updates it instead of storing it twice.
     package func matches(type: String, system: String?, value: String, _ db: Database) throws -> [String] {
         if type == "Patient" {
-            return try String.fetchAll(
-                db,
-                sql: "SELECT DISTINCT patient_id FROM patient_identifier WHERE value = ? AND (? IS NULL OR system = ?)",
-                arguments: [value, system, system])
+            var request = PatientIdentifierRecord.filter(Column("value") == value)
+            if let system { request = request.filter(Column("system") == system) }
+            return try request.select(Column("patient_id"), as: String.self).distinct().fetchAll(db)
         }
-        return try String.fetchAll(
-            db,
-            sql: """
-                SELECT id FROM received_resource WHERE resource_type = ? AND identifier_value = ?
-                AND (? IS NULL OR identifier_system = ? OR identifier_system = '')
-                """, arguments: [type, value, system, system])
+        let columns = ReceivedResourceRecord.Columns.self
+        var request = ReceivedResourceRecord.filter(columns.resourceType == type && columns.identifierValue == value)
+        if let system { request = request.filter([system, ""].contains(columns.identifierSystem)) }
+        return try request.select(columns.id, as: String.self).fetchAll(db)
     }
 
-    package func row(type: String, id: String, _ db: Database) throws -> Row? {
-        try Row.fetchOne(
-            db,
-            sql: "SELECT version, json, last_updated_micros FROM received_resource WHERE resource_type = ? AND id = ?",
-            arguments: [type, id])
+    /// The version stored for a resource, if any: its number, its text and when it was written.
+    package func existing(type: String, id: String, _ db: Database) throws -> (
+        version: Int, json: Data, lastUpdated: Int64
+    )? {
+        try ReceivedResourceRecord.find(type: type, id: id)
+            .select(Column("version"), Column("json"), Column("last_updated_micros"))
+            .asRequest(of: ReceivedVersionRecord.self)
+            .fetchOne(db)
+            .map { ($0.version, $0.json, $0.lastUpdatedMicros) }
     }
 
     /// Stores a resource's version (a Patient's identifiers with it).
@@ -73,39 +74,30 @@ package final class ReceivedResources: Sendable {
         nowMicros: Int64,
         source: String, json: Data, identifiers: [(system: String, value: String)], _ db: Database
     ) throws {
-        try db.execute(
-            sql: """
-                INSERT OR REPLACE INTO received_resource (resource_type, id, identifier_system, identifier_value, subject,
-                    effective_micros, version, last_updated_micros, source, json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [type, id, system, value, subject, effectiveMicros, version, nowMicros, source, json])
+        try ReceivedResourceRecord(
+            resourceType: type, id: id, identifierSystem: system, identifierValue: value, subject: subject,
+            effectiveMicros: effectiveMicros, version: version, lastUpdatedMicros: nowMicros, source: source, json: json
+        ).insert(db, onConflict: .replace)
         guard type == "Patient" else { return }
-        try db.execute(sql: "DELETE FROM patient_identifier WHERE patient_id = ?", arguments: [id])
+        try PatientIdentifierRecord.filter(Column("patient_id") == id).deleteAll(db)
         for identifier in identifiers where !identifier.system.isEmpty {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO patient_identifier (system, value, patient_id) VALUES (?, ?, ?)",
-                arguments: [identifier.system, identifier.value, id])
+            try PatientIdentifierRecord(system: identifier.system, value: identifier.value, patientId: id)
+                .insert(db, onConflict: .ignore)
         }
     }
 
     package func identifiers(patient: String, _ db: Database) throws -> [PatientIdentifier] {
-        try Row.fetchAll(
-            db, sql: "SELECT system, value FROM patient_identifier WHERE patient_id = ?", arguments: [patient]
-        ).map { row in
-            PatientIdentifier(system: row["system"], value: row["value"])
+        try PatientIdentifierRecord.filter(Column("patient_id") == patient).fetchAll(db).map {
+            PatientIdentifier(system: $0.system, value: $0.value)
         }
     }
 
     package func uploaders(patient: String, _ db: Database) throws -> Set<String> {
-        Set(
-            try String.fetchAll(
-                db, sql: "SELECT uploader FROM patient_uploader WHERE patient_id = ?", arguments: [patient]))
+        Set(try PatientUploaderRecord.filter(Column("patient_id") == patient).fetchAll(db).map(\.uploader))
     }
 
     package func addUploader(_ uploader: String, patient: String, _ db: Database) throws {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO patient_uploader (patient_id, uploader) VALUES (?, ?)",
-            arguments: [patient, uploader])
+        try PatientUploaderRecord(patientId: patient, uploader: uploader).insert(db, onConflict: .ignore)
     }
 
     // MARK: Reading (the API)
@@ -119,27 +111,21 @@ package final class ReceivedResources: Sendable {
     /// Received resources of a type for these subjects ("" = resources without a subject, e.g. Devices) in [from, to).
     package func resources(type: String, subjects: [String], from: Int64 = .min, to: Int64 = .max) throws -> [Stored] {
         guard !subjects.isEmpty else { return [] }
+        let columns = ReceivedResourceRecord.Columns.self
         return try queue.read { db in
-            let marks = Array(repeating: "?", count: subjects.count).joined(separator: ",")
-            var arguments: StatementArguments = [type]
-            arguments += StatementArguments(subjects)
-            arguments += [from, to]
-            return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM received_resource WHERE resource_type = ? AND subject IN (\(marks))
-                    AND effective_micros >= ? AND effective_micros < ? ORDER BY effective_micros, id
-                    """, arguments: arguments
-            ).compactMap(Self.stored)
+            try ReceivedResourceRecord.filter(
+                columns.resourceType == type && subjects.contains(columns.subject) && columns.effectiveMicros >= from
+                    && columns.effectiveMicros < to
+            )
+            .order(columns.effectiveMicros, columns.id)
+            .fetchAll(db)
+            .compactMap(Self.stored)
         }
     }
 
     package func resource(type: String, id: String) throws -> Stored? {
         try queue.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM received_resource WHERE resource_type = ? AND id = ?", arguments: [type, id]
-            )
-            .flatMap(Self.stored)
+            try ReceivedResourceRecord.find(type: type, id: id).fetchOne(db).flatMap(Self.stored)
         }
     }
 
@@ -147,11 +133,7 @@ package final class ReceivedResources: Sendable {
     package func patients(identifiedBy system: String?, value: String) throws -> [Stored] {
         try queue.read { db in
             try matches(type: "Patient", system: system, value: value, db).compactMap { id in
-                try Row.fetchOne(
-                    db, sql: "SELECT * FROM received_resource WHERE resource_type = 'Patient' AND id = ?",
-                    arguments: [id]
-                )
-                .flatMap(Self.stored)
+                try ReceivedResourceRecord.find(type: "Patient", id: id).fetchOne(db).flatMap(Self.stored)
             }
         }
     }
@@ -159,29 +141,26 @@ package final class ReceivedResources: Sendable {
     /// Subjects with received resources.
     package func subjects() throws -> [String] {
         try queue.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT DISTINCT subject FROM received_resource WHERE subject <> '' ORDER BY subject")
+            let subject = ReceivedResourceRecord.Columns.subject
+            return try ReceivedResourceRecord.filter(subject != "").select(subject, as: String.self).distinct()
+                .order(subject).fetchAll(db)
         }
     }
 
     /// How many resources of each type are stored (for tests and `status`).
     package func counts() throws -> [String: Int] {
         try queue.read { db in
-            var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT resource_type, COUNT(*) AS n FROM received_resource GROUP BY resource_type")
-            {
-                counts[row["resource_type"]] = row["n"]
-            }
-            return counts
+            let type = ReceivedResourceRecord.Columns.resourceType
+            let tallies = try ReceivedResourceRecord.select(type, count(type).forKey("count")).group(type)
+                .asRequest(of: ReceivedTypeCount.self).fetchAll(db)
+            return Dictionary(uniqueKeysWithValues: tallies.map { ($0.resourceType, $0.count) })
         }
     }
 
-    private static func stored(_ row: Row) -> Stored? {
-        guard let json = try? ExactJSON.parse(Array(row["json"] as Data)) else { return nil }
+    private static func stored(_ record: ReceivedResourceRecord) -> Stored? {
+        guard let json = try? ExactJSON.parse(Array(record.json)) else { return nil }
         return Stored(
-            resource: FHIRResource(resourceType: row["resource_type"], id: row["id"], json: json),
-            subject: row["subject"],
-            effectiveMicros: row["effective_micros"])
+            resource: FHIRResource(resourceType: record.resourceType, id: record.id, json: json),
+            subject: record.subject, effectiveMicros: record.effectiveMicros)
     }
 }

@@ -70,7 +70,8 @@ final class Catalog: Sendable {
             guard try db.tableExists("chunk") else {
                 throw StoreError.catalog("\(path) has no chunk table: not a gatewayd store")
             }
-            return (try allSeries(db), try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM chunk") ?? 0)
+            let maxID = try ChunkRow.select(max(ChunkRow.Columns.id), as: Int64.self).fetchOne(db)
+            return (try allSeries(db), maxID ?? 0)
         }
         return (Catalog(pool: pool, maxChunkID: maxID), series)
     }
@@ -122,24 +123,19 @@ final class Catalog: Sendable {
     }
 
     private static func allSeries(_ db: Database) throws -> [(SeriesID, SeriesKey, UInt64)] {
-        try Row.fetchAll(db, sql: "SELECT id, subject, device, metric, sealed_lsn FROM series").map { row in
-            (
-                row["id"], SeriesKey(subject: row["subject"], device: row["device"], metric: row["metric"]),
-                UInt64(bitPattern: row["sealed_lsn"] as Int64)
-            )
-        }
+        try SeriesRow.fetchAll(db).map { row in (row.id ?? 0, row.key, UInt64(bitPattern: row.sealedLsn)) }
     }
 
     func insertSeries(_ key: SeriesKey) throws -> SeriesID {
         try pool.write { db in
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO series (subject, device, metric) VALUES (?, ?, ?)",
-                arguments: [key.subject, key.device, key.metric])
-            guard
-                let id = try Int64.fetchOne(
-                    db, sql: "SELECT id FROM series WHERE subject = ? AND device = ? AND metric = ?",
-                    arguments: [key.subject, key.device, key.metric])
-            else { throw StoreError.catalog("series \(key) vanished right after it was inserted") }
+            var row = SeriesRow(key)
+            try row.insert(db, onConflict: .ignore)
+            let stored = try SeriesRow.filter(
+                Column("subject") == key.subject && Column("device") == key.device && Column("metric") == key.metric
+            ).fetchOne(db)
+            guard let id = stored?.id else {
+                throw StoreError.catalog("series \(key) vanished right after it was inserted")
+            }
             return id
         }
     }
@@ -148,32 +144,26 @@ final class Catalog: Sendable {
     func recordSealedChunk(_ chunk: ChunkRecord, sealedLSN: UInt64) throws -> Int64 {
         try pool.write { db in
             let id = try insert(chunk, db)
-            try db.execute(
-                sql: "UPDATE series SET sealed_lsn = ? WHERE id = ?",
-                arguments: [Int64(bitPattern: sealedLSN), chunk.seriesID])
+            try SeriesRow.filter(key: chunk.seriesID).updateAll(
+                db, Column("sealed_lsn").set(to: Int64(bitPattern: sealedLSN)))
             return id
         }
     }
 
     private func insert(_ chunk: ChunkRecord, _ db: Database) throws -> Int64 {
-        try db.execute(
-            sql: """
-                INSERT INTO chunk (series_id, kind, min_ts, max_ts, row_count, file, offset, length, stats, buckets)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                chunk.seriesID, chunk.kind.rawValue, chunk.minTimestampMicros, chunk.maxTimestampMicros,
-                chunk.rowCount, chunk.file, chunk.offset, chunk.length,
-                chunk.statistics.map { Data(StatisticsCoding.encode($0)) },
-                try chunk.hourBuckets.map { Data(try RollupCodec.encode($0, compressionLevel: 3)) },
-            ])
-        return db.lastInsertedRowID
+        var row = ChunkRow(
+            seriesId: chunk.seriesID, kind: chunk.kind.rawValue, minTs: chunk.minTimestampMicros,
+            maxTs: chunk.maxTimestampMicros, rowCount: chunk.rowCount, file: chunk.file, offset: chunk.offset,
+            length: chunk.length, stats: chunk.statistics.map { Data(StatisticsCoding.encode($0)) },
+            buckets: try chunk.hourBuckets.map { Data(try RollupCodec.encode($0, compressionLevel: 3)) })
+        try row.insert(db)
+        return row.id ?? db.lastInsertedRowID
     }
 
     /// Replaces raw chunks by their rollups (retention), atomically.
     func replace(chunkIDs: [Int64], with rollups: [ChunkRecord]) throws {
         try pool.write { db in
-            for id in chunkIDs { try db.execute(sql: "DELETE FROM chunk WHERE id = ?", arguments: [id]) }
+            try ChunkRow.deleteAll(db, keys: chunkIDs)
             for rollup in rollups { _ = try insert(rollup, db) }
         }
     }
@@ -182,38 +172,35 @@ final class Catalog: Sendable {
     func relocate(_ moves: [(id: Int64, file: Int, offset: Int)]) throws {
         try pool.write { db in
             for move in moves {
-                try db.execute(
-                    sql: "UPDATE chunk SET file = ?, offset = ? WHERE id = ?",
-                    arguments: [move.file, move.offset, move.id])
+                try ChunkRow.filter(key: move.id).updateAll(
+                    db, ChunkRow.Columns.file.set(to: move.file), ChunkRow.Columns.offset.set(to: move.offset))
             }
         }
     }
 
     func chunks(series: SeriesID, kind: ChunkRecord.Kind, overlapping range: Range<Int64>) throws -> [ChunkRecord] {
         try pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM chunk WHERE series_id = ? AND kind = ? AND min_ts < ? AND max_ts >= ? AND id <= ?
-                    ORDER BY min_ts, id
-                    """,
-                arguments: [series, kind.rawValue, range.upperBound, range.lowerBound, chunkLimit]
-            ).map(cachedRecord)
+            let columns = ChunkRow.Columns.self
+            return try ChunkRow.filter(
+                columns.seriesId == series && columns.kind == kind.rawValue && columns.minTs < range.upperBound
+                    && columns.maxTs >= range.lowerBound && columns.id <= chunkLimit
+            )
+            .order(columns.minTs, columns.id)
+            .fetchAll(db)
+            .map(cachedRecord)
         }
     }
 
     /// `record(_:)` with the decoded parts from the cache when this chunk was read before.
-    private func cachedRecord(_ row: Row) throws -> ChunkRecord {
+    private func cachedRecord(_ row: ChunkRow) throws -> ChunkRecord {
         let key = ContentKey(
-            id: row["id"], kind: row["kind"], minimum: row["min_ts"], maximum: row["max_ts"], rows: row["row_count"],
-            length: row["length"])
+            id: row.id ?? 0, kind: row.kind, minimum: row.minTs, maximum: row.maxTs, rows: row.rowCount,
+            length: row.length)
         if let known = decoded.withLock({ $0[key] }) {
             return ChunkRecord(
-                id: key.id, seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: key.kind) ?? .samples,
-                minTimestampMicros: key.minimum,
-                maxTimestampMicros: key.maximum, rowCount: key.rows, file: row["file"], offset: row["offset"],
-                length: key.length,
-                statistics: known.statistics, hourBuckets: known.hourBuckets)
+                id: key.id, seriesID: row.seriesId, kind: ChunkRecord.Kind(rawValue: key.kind) ?? .samples,
+                minTimestampMicros: key.minimum, maxTimestampMicros: key.maximum, rowCount: key.rows, file: row.file,
+                offset: row.offset, length: key.length, statistics: known.statistics, hourBuckets: known.hourBuckets)
         }
         let record = try Self.record(row)
         decoded.withLock {
@@ -225,7 +212,7 @@ final class Catalog: Sendable {
 
     func allChunks() throws -> [ChunkRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM chunk WHERE id <= ? ORDER BY id", arguments: [chunkLimit]).map(
+            try ChunkRow.filter(ChunkRow.Columns.id <= chunkLimit).order(ChunkRow.Columns.id).fetchAll(db).map(
                 Self.record)
         }
     }
@@ -233,23 +220,20 @@ final class Catalog: Sendable {
     /// The end of the last chunk written to each data file: anything beyond it is an unrecorded partial write.
     func dataFileEnds() throws -> [Int: Int] {
         try pool.read { db in
-            var ends: [Int: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT file, MAX(offset + length) AS e FROM chunk GROUP BY file") {
-                ends[row["file"]] = row["e"]
-            }
-            return ends
+            let columns = ChunkRow.Columns.self
+            let ends = try ChunkRow.select(columns.file, max(columns.offset + columns.length).forKey("end"))
+                .group(columns.file).asRequest(of: DataFileEnd.self).fetchAll(db)
+            return Dictionary(uniqueKeysWithValues: ends.map { ($0.file, $0.end) })
         }
     }
 
-    private static func record(_ row: Row) throws -> ChunkRecord {
-        let stats: Data? = row["stats"]
+    private static func record(_ row: ChunkRow) throws -> ChunkRecord {
         // Buckets are an optimisation: ones that do not decode are ignored and the chunk is decoded instead.
-        let buckets: Data? = row.hasColumn("buckets") ? row["buckets"] : nil
-        return ChunkRecord(
-            id: row["id"], seriesID: row["series_id"], kind: ChunkRecord.Kind(rawValue: row["kind"]) ?? .samples,
-            minTimestampMicros: row["min_ts"], maxTimestampMicros: row["max_ts"], rowCount: row["row_count"],
-            file: row["file"], offset: row["offset"], length: row["length"],
-            statistics: try stats.map { try StatisticsCoding.decode([UInt8]($0)) },
-            hourBuckets: buckets.flatMap { try? RollupCodec.decode([UInt8]($0)[...]) })
+        ChunkRecord(
+            id: row.id ?? 0, seriesID: row.seriesId, kind: ChunkRecord.Kind(rawValue: row.kind) ?? .samples,
+            minTimestampMicros: row.minTs, maxTimestampMicros: row.maxTs, rowCount: row.rowCount, file: row.file,
+            offset: row.offset, length: row.length,
+            statistics: try row.stats.map { try StatisticsCoding.decode([UInt8]($0)) },
+            hourBuckets: row.buckets.flatMap { try? RollupCodec.decode([UInt8]($0)[...]) })
     }
 }

@@ -21,10 +21,18 @@ public struct LocalClock: Sendable, Hashable {
 
     public let timeZone: TimeZone
     let offsets: ZoneOffsets
+    /// The zone's table as it was when the clock was made; instants outside it go to the shared, growing one.
+    private let known: ZoneOffsets.Table
 
     public init(_ timeZone: TimeZone) {
         self.timeZone = timeZone
         offsets = ZoneOffsets.of(timeZone)
+        known = offsets.snapshot()
+    }
+
+    /// Runs `body` over a table that covers `range`: the clock's own without a lock, else the shared one.
+    private func withTable<R>(covering range: ClosedRange<Int64>, _ body: (borrowing ZoneOffsets.Table) -> R) -> R {
+        known.covers(range) ? body(known) : offsets.withTable(covering: range, body)
     }
 
     public static let utc = LocalClock(.gmt)
@@ -33,7 +41,9 @@ public struct LocalClock: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(timeZone) }
 
     /// The zone's offset from UTC at a UTC instant, in µs.
-    public func offsetMicros(at utcMicros: Int64) -> Int64 { offsets.offset(at: utcMicros) }
+    public func offsetMicros(at utcMicros: Int64) -> Int64 {
+        withTable(covering: utcMicros...utcMicros) { $0.offsets[$0.segment(containing: utcMicros)] }
+    }
 
     /// The wall-clock reading at a UTC instant, as local µs since 1970-01-01 00:00.
     public func wallMicros(at utcMicros: Int64) -> Int64 { utcMicros &+ offsetMicros(at: utcMicros) }
@@ -42,13 +52,13 @@ public struct LocalClock: Sendable, Hashable {
 
     /// The label (wall-clock start, local µs since 1970) of the window of `widthMicros` containing `t`.
     public func label(for t: Int64, widthMicros: Int64) -> Int64 {
-        offsets.withTable(covering: t...t) { $0.maxLocal(t).dividedRoundingDown(by: widthMicros) * widthMicros }
+        withTable(covering: t...t) { $0.maxLocal(t).dividedRoundingDown(by: widthMicros) * widthMicros }
     }
 
     /// The UTC instant the window labelled `label` starts: the first instant whose wall clock reads `label` or later.
     public func start(ofLabel label: Int64) -> Int64 {
         let margin = 2 * Self.microsPerDay
-        return offsets.withTable(covering: (label &- margin)...(label &+ margin)) { $0.start(ofLabel: label) }
+        return withTable(covering: (label &- margin)...(label &+ margin)) { $0.start(ofLabel: label) }
     }
 
     /// The window of `widthMicros` containing `t`: its label and its UTC half-open interval.

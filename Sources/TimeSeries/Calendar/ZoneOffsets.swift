@@ -15,6 +15,12 @@ final class ZoneOffsets: Sendable {
         /// The instants whose transitions have been looked up.
         var covered: Range<Int64>
 
+        /// Whether every instant of `range` (within `bounds`) has been looked up.
+        func covers(_ range: ClosedRange<Int64>) -> Bool {
+            let (lower, upper) = ZoneOffsets.clamped(range)
+            return covered.contains(lower) && covered.contains(upper)
+        }
+
         func segment(containing t: Int64) -> Int {
             var lo = 0
             var hi = starts.count - 1
@@ -51,8 +57,7 @@ final class ZoneOffsets: Sendable {
 
     /// Runs `body` over a table that covers `range` (clamped to `bounds`), extending it first when needed.
     func withTable<R>(covering range: ClosedRange<Int64>, _ body: (borrowing Table) -> R) -> R {
-        let lower = min(max(range.lowerBound, Self.bounds.lowerBound), Self.bounds.upperBound - 1)
-        let upper = min(max(range.upperBound, Self.bounds.lowerBound), Self.bounds.upperBound - 1)
+        let (lower, upper) = Self.clamped(range)
         return table.withLock { table in
             if let known = table, known.covered.contains(lower), known.covered.contains(upper) {
                 return body(known)
@@ -69,9 +74,19 @@ final class ZoneOffsets: Sendable {
         }
     }
 
-    /// The offset at `t` in µs.
-    func offset(at t: Int64) -> Int64 {
-        withTable(covering: t...t) { $0.offsets[$0.segment(containing: t)] }
+    /// The table as it is now, covering at least a year around the present: a clock keeps one and reads it without
+    /// the lock (a summary reads the clock once per sample).
+    func snapshot() -> Table {
+        let now = Int64(Date().timeIntervalSince1970) * 1_000_000
+        return withTable(covering: now...now) { copy $0 }
+    }
+
+    /// `range` within `bounds` (a table never grows past them).
+    static func clamped(_ range: ClosedRange<Int64>) -> (lower: Int64, upper: Int64) {
+        (
+            min(max(range.lowerBound, bounds.lowerBound), bounds.upperBound - 1),
+            min(max(range.upperBound, bounds.lowerBound), bounds.upperBound - 1)
+        )
     }
 
     private func build(from: Int64, to: Int64) -> Table {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import BLEGateway
@@ -285,7 +286,8 @@ struct TestPeripheral {
     }
 
     @Test func unacknowledgedIndicationIsNeverConfirmedAndTheLinkCloses() async throws {
-        let options = GATTClientOptions(indicationAcknowledgementTimeout: .milliseconds(200))
+        let clock = ManualClock()
+        let options = GATTClientOptions(indicationAcknowledgementTimeout: .milliseconds(200), timeoutClock: clock)
         let peripheral = try await TestPeripheral.make(options: options)
         let database = try await peripheral.client.discoverAll()
         let bpm = try #require(database.characteristic(.bloodPressureMeasurement))
@@ -296,6 +298,9 @@ struct TestPeripheral {
             Issue.record("expected an indication")
             return
         }
+        // Nothing acknowledges it; once only the acknowledgement timer waits, its 0.2 s pass.
+        #expect(await eventually { clock.sleepers == 1 })
+        clock.advance(by: .milliseconds(200))
         #expect(await confirmed.value == false)  // the device keeps its reading
         await #expect(throws: GATTError.indicationNotAcknowledged(handle: bpm.valueHandle, seconds: 0.2)) {
             try await indication.acknowledgeDurable()
@@ -304,12 +309,14 @@ struct TestPeripheral {
     }
 
     @Test func aSlowDeviceTimesOutTheTransactionAndPoisonsTheBearer() async throws {
-        let options = GATTClientOptions(transactionTimeout: .milliseconds(200))
+        let clock = ManualClock()
+        let options = GATTClientOptions(transactionTimeout: .milliseconds(200), timeoutClock: clock)
         let peripheral = try await TestPeripheral.make(options: options)
         await peripheral.handler.holdReads()  // a device that never answers
-        await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) {
-            try await peripheral.client.read(handle: peripheral.longName.value)
-        }
+        let read = Task { try await peripheral.client.read(handle: peripheral.longName.value) }
+        #expect(await eventually { clock.sleepers == 1 }, "the read waits for its response")
+        clock.advance(by: .milliseconds(200))
+        await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) { try await read.value }
         // No further PDUs on a timed-out bearer (Vol 3 F 3.3.3).
         await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) {
             try await peripheral.client.read(handle: peripheral.custom.value)

@@ -385,7 +385,23 @@ extension ManagementTests {
 
 extension ManagementTests {
     @Suite struct Actor {
-        static let fast = ManagementOptions(commandTimeout: .milliseconds(300), pairingTimeout: .milliseconds(300))
+        /// Timeouts of 0.3 s on a clock the test moves: a timeout is reached when the test says, not after waiting.
+        static func manual(_ clock: ManualClock) -> ManagementOptions {
+            ManagementOptions(
+                commandTimeout: .milliseconds(300), pairingTimeout: .milliseconds(300), timeoutClock: clock)
+        }
+
+        /// Runs `command` and lets its timeout pass once it waits for an answer.
+        static func timingOut<T: Sendable>(
+            _ clock: ManualClock, _ command: @escaping @Sendable () async throws -> T
+        ) async -> Result<T, any Error> {
+            let running = Task { () async -> Result<T, any Error> in
+                do { return .success(try await command()) } catch { return .failure(error) }
+            }
+            #expect(await eventually { clock.sleepers == 1 }, "the command waits for its answer")
+            clock.advance(by: .milliseconds(300))
+            return await running.value
+        }
 
         @Test func controllersAndVersion() async throws {
             let kernel = FakeKernel { packet in
@@ -422,13 +438,13 @@ extension ManagementTests {
 
         @Test func commandTimesOutAndTheLateReplyIsNotTakenForTheNextOne() async throws {
             let kernel = FakeKernel()  // answers nothing
-            let management = BluetoothManagement(transport: kernel, options: Self.fast)
-            do {
-                try await management.setPowered(true, index: 0)
-                Issue.record("a command nobody answered succeeded")
-            } catch {
-                #expect(error == .timeout(.setPowered, index: 0, seconds: 0.3))
-                #expect(error.description.contains("no answer within 0.3 s"))
+            let clock = ManualClock()
+            let management = BluetoothManagement(transport: kernel, options: Self.manual(clock))
+            switch await Self.timingOut(clock, { try await management.setPowered(true, index: 0) }) {
+            case .success: Issue.record("a command nobody answered succeeded")
+            case .failure(let error):
+                #expect(error as? ManagementError == .timeout(.setPowered, index: 0, seconds: 0.3))
+                #expect("\(error)".contains("no answer within 0.3 s"))
             }
             // The kernel answers the first command late (settings 0), then answers the next one (powered).
             kernel.respond { packet in [FakeKernel.complete(packet, .success, [0x01, 0x00, 0x00, 0x00])] }
@@ -640,10 +656,16 @@ extension ManagementTests {
                 default: []
                 }
             }
-            let management = BluetoothManagement(transport: kernel, options: Self.fast)
-            await #expect(throws: ManagementError.timeout(.pairDevice, index: 0, seconds: 0.3)) {
+            let clock = ManualClock()
+            let management = BluetoothManagement(transport: kernel, options: Self.manual(clock))
+            let outcome = await Self.timingOut(clock) {
                 try await management.pair(address: MgmtVectors.cuff.address, type: .lePublic, index: 0)
             }
+            guard case .failure(let error) = outcome else {
+                Issue.record("a pairing nobody answered succeeded")
+                return
+            }
+            #expect(error as? ManagementError == .timeout(.pairDevice, index: 0, seconds: 0.3))
             #expect(kernel.sentOpcodes == [0x0019, 0x001A])
             #expect(await management.unmatchedReplies == 0)
         }

@@ -8,10 +8,16 @@ public struct ManagementOptions: Sendable {
     public var commandTimeout: Duration
     /// How long Pair Device may take (connection + SMP, whose own timeout is 30 s).
     public var pairingTimeout: Duration
+    /// The clock both timeouts run on (a test moves a manual one instead of waiting).
+    public var timeoutClock: any Clock<Duration>
 
-    public init(commandTimeout: Duration = .seconds(10), pairingTimeout: Duration = .seconds(60)) {
+    public init(
+        commandTimeout: Duration = .seconds(10), pairingTimeout: Duration = .seconds(60),
+        timeoutClock: any Clock<Duration> = ContinuousClock()
+    ) {
         self.commandTimeout = commandTimeout
         self.pairingTimeout = pairingTimeout
+        self.timeoutClock = timeoutClock
     }
 }
 
@@ -194,8 +200,9 @@ public actor BluetoothManagement {
             logger.debug(
                 "mgmt command sent",
                 metadata: ["command": "\(opcode)", "controller": "\(ManagementFormat.controller(index))"])
+            let clock = options.timeoutClock
             let timer = Task { [weak self] in
-                try? await Task.sleep(for: timeout)
+                try? await clock.sleep(for: timeout, tolerance: nil)
                 guard !Task.isCancelled else { return }
                 await self?.timedOut(id: id, seconds: timeout.seconds)
             }

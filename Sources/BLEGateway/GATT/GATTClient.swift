@@ -34,14 +34,17 @@ public struct GATTClientOptions: Sendable {
     public var indicationAcknowledgementTimeout: Duration = .seconds(20)
     /// The MTU we offer in the MTU exchange.
     public var preferredMTU: UInt16 = 517
+    /// The clock both timeouts run on (a test moves a manual one instead of waiting).
+    public var timeoutClock: any Clock<Duration> = ContinuousClock()
 
     public init(
         transactionTimeout: Duration = .seconds(30), indicationAcknowledgementTimeout: Duration = .seconds(20),
-        preferredMTU: UInt16 = 517
+        preferredMTU: UInt16 = 517, timeoutClock: any Clock<Duration> = ContinuousClock()
     ) {
         self.transactionTimeout = transactionTimeout
         self.indicationAcknowledgementTimeout = indicationAcknowledgementTimeout
         self.preferredMTU = preferredMTU
+        self.timeoutClock = timeoutClock
     }
 }
 
@@ -163,9 +166,9 @@ public actor GATTClient {
             pending = nil
             throw .bearer(error)
         }
-        let timeout = options.transactionTimeout
+        let (timeout, clock) = (options.transactionTimeout, options.timeoutClock)
         pending?.timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            try? await clock.sleep(for: timeout, tolerance: nil)
             guard !Task.isCancelled else { return }
             await self?.transactionTimedOut(id: id)
         }
@@ -337,9 +340,9 @@ public actor GATTClient {
         }
         let id = nextID
         nextID += 1
-        let timeout = options.indicationAcknowledgementTimeout
+        let (timeout, clock) = (options.indicationAcknowledgementTimeout, options.timeoutClock)
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            try? await clock.sleep(for: timeout, tolerance: nil)
             guard !Task.isCancelled else { return }
             await self?.indicationTimedOut(id: id)
         }

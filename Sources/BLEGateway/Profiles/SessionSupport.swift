@@ -8,6 +8,8 @@ public struct ProfileSessionOptions: Sendable {
     public var deviceTimeZone: TimeZone = .current
     /// How long a RACP procedure may go without progress before it is aborted (30 s, as devices use).
     public var procedureTimeout: Duration = .seconds(30)
+    /// The clock procedure timeouts run on (a test moves a manual one instead of waiting).
+    public var timeoutClock: any Clock<Duration> = ContinuousClock()
     public var clock: GatewayClock = .system
     /// A label for the link in identities and logs.
     public var link: String = "unknown"
@@ -47,10 +49,13 @@ final class SessionInbox: Sendable {
     private let sink: AsyncStream<SessionInput>.Continuation
     private let pump: Task<Void, Never>
 
-    init(client: GATTClient) {
+    private let clock: any Clock<Duration>
+
+    init(client: GATTClient, clock: any Clock<Duration>) {
         let (stream, sink) = AsyncStream.makeStream(of: SessionInput.self, bufferingPolicy: .unbounded)
         self.stream = stream
         self.sink = sink
+        self.clock = clock
         let events = client.events
         pump = Task {
             for await event in events { sink.yield(.event(event)) }
@@ -60,9 +65,9 @@ final class SessionInbox: Sendable {
 
     /// Delivers `.deadline(id)` after `delay`.
     func schedule(_ id: UInt64, after delay: Duration) -> Task<Void, Never> {
-        let sink = self.sink
+        let (sink, clock) = (self.sink, self.clock)
         return Task {
-            try? await Task.sleep(for: delay)
+            try? await clock.sleep(for: delay, tolerance: nil)
             if !Task.isCancelled { sink.yield(.deadline(id)) }
         }
     }

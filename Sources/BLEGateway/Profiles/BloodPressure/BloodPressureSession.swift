@@ -35,7 +35,7 @@ public struct BloodPressureSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         let cuff = service.characteristic(.intermediateCuffPressure)
         if let cuff, cuff.properties.contains(.notify) { try await client.configure(cuff, .notifications) }

@@ -114,7 +114,7 @@ public struct CGMSession: Sendable {
             throw .gatt(error)
         }
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         var deadline: Task<Void, Never>?
         defer { deadline?.cancel() }

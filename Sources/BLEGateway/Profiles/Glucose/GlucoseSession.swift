@@ -70,7 +70,7 @@ public struct GlucoseSession: Sendable {
             try await SessionPrelude.clock(client, database, options: options, emit: emit)
         }
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         try await gatt { () async throws(GATTError) in
             try await client.configure(handles.measurement, .notifications)

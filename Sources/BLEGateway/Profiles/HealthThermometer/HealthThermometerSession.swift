@@ -41,7 +41,7 @@ public struct HealthThermometerSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         let intermediate = service.characteristic(.intermediateTemperature)
         if let intermediate, intermediate.properties.contains(.notify) {

@@ -44,7 +44,7 @@ public struct HeartRateSession: Sendable {
         }
         try await SessionPrelude.battery(client, database, emit: emit)
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         try await client.configure(measurement, .notifications)
         for await input in inbox.stream {

@@ -78,7 +78,7 @@ public struct PulseOximeterSession: Sendable {
         let storesRecords =
             spotCheck != nil && controlPoint != nil && features?.supported.contains(.spotCheckStorage) == true
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         var transfer = Transfer.idle
         var delivered = 0

@@ -64,7 +64,7 @@ public struct WeightScaleSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        let inbox = SessionInbox(client: client)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
         defer { inbox.finish() }
         var inputs = inbox.stream.makeAsyncIterator()
         try await Self.consent(

@@ -73,4 +73,37 @@ import Testing
         #expect(entries[4].who.hasPrefix("alice:tok-") && entries[4].subjects.isEmpty)
         #expect(entries[6].subjects == ["alice"] && entries[6].who.hasPrefix("system:tok-"))
     }
+
+    /// Each resource has its route; what none takes still gets FHIR's answer (404 before 405 before 401), as an
+    /// OperationOutcome, and is audited — also below a path whose first components match a route.
+    @Test func whatNoRouteTakesGetsFHIRsAnswerAndIsAudited() async throws {
+        let (pages, pipeline, dir) = try await PagesTests.fixture()
+        defer {
+            pipeline.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let system: HTTPFields = [.authorization: "Bearer \(PagesTests.system)"]
+        let cases: [(String, HTTPRequest.Method, HTTPFields, HTTPResponse.Status)] = [
+            ("/fhir/Observation/x/y", .get, [:], .notFound),
+            ("/fhir/Provenance/p1", .get, [:], .notFound),
+            ("/fhir/metadata/x", .get, [:], .notFound),
+            ("/auth/token/x", .post, [:], .notFound),
+            ("/fhir/Observation/$lastn", .post, [:], .methodNotAllowed),
+            ("/fhir/Patient", .put, [:], .methodNotAllowed),
+            ("/fhir/Device", .get, [:], .unauthorized),
+            ("/fhir/metadata", .head, system, .ok),
+            ("/fhir/Observation/$stats?subject=alice&code=8867-4&duration=1&statistic=count", .get, system, .ok),
+            ("/fhir/Patient/alice", .get, system, .ok),
+        ]
+        try await PagesTests.application(pages).test(.router) { client in
+            for (uri, method, headers, status) in cases {
+                try await client.execute(uri: uri, method: method, headers: headers) { response in
+                    #expect(response.status == status, "\(method) \(uri)")
+                    #expect(response.headers[.contentType]?.hasPrefix("application/fhir+json") == true, "\(uri)")
+                }
+            }
+        }
+        let entries = try Self.auditEntries(dir)
+        #expect(entries.map(\.status) == cases.map { Int($0.3.code) })
+    }
 }

@@ -84,29 +84,62 @@ package enum APIServer {
             .add(middleware: APIAuditMiddleware(audit: api.audit))
             .add(middleware: OperationOutcomeMiddleware())
             .add(middleware: APIAuthenticationMiddleware(access: api.access))
-        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
-        for method in methods {
-            for path in ["/", "**"] {
+        let read: Set<HTTPRequest.Method> = [.get, .head]
+        func route(
+            _ path: String, _ methods: Set<HTTPRequest.Method>,
+            _ handle: @escaping @Sendable (APIRequest, Parameters, APIRequestNote) throws -> APIResponse
+        ) {
+            // Every method is registered: one the route does not take gets the FHIR 405 (or 404) from `unrouted`,
+            // not the router's bare 404.
+            for method in allMethods {
                 group.on(RouterPath(path), method: method) { request, context -> Response in
-                    var body: [UInt8] = []
-                    if method == .post || method == .put {
-                        do {
-                            body = Array(try await request.body.collect(upTo: maximumBodyBytes).readableBytesView)
-                        } catch {
-                            throw APIError(
-                                status: 413, code: "too-costly",
-                                diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.")
-                        }
-                    }
-                    let apiRequest = APIRequest(
-                        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-                        host: request.head.authority,
-                        peerIsLoopback: context.peerIsLoopback, body: body, contentType: request.headers[.contentType],
-                        caller: context.caller)
-                    return FHIRHTTPResponse.make(
-                        try api.route(apiRequest, note: context.note), pretty: APIQuery(request.uri.query).pretty)
+                    let apiRequest = try await apiRequest(request, context)
+                    context.note.caller = apiRequest.caller.auditName
+                    let response =
+                        methods.contains(method)
+                        ? try handle(apiRequest, context.parameters, context.note) : try api.unrouted(apiRequest)
+                    return FHIRHTTPResponse.make(response, pretty: APIQuery(request.uri.query).pretty)
                 }
             }
         }
+        // Constant path components win over parameters (`$stats` over `:id`), and both over the catch-all.
+        route("/auth/token", Set(allMethods)) { try api.token($0, note: $2) }
+        route("/fhir/.well-known/smart-configuration", read) { try api.smartConfiguration($0, note: $2) }
+        route("/fhir", [.post]) { try api.receiveTransaction($0, note: $2) }
+        route("/fhir/metadata", read) { try api.metadata($0, note: $2) }
+        route("/fhir/Observation", read) { try api.searchObservations($0, note: $2) }
+        route("/fhir/Observation/$stats", read.union([.post])) { try api.stats($0, note: $2) }
+        route("/fhir/Observation/$lastn", read) { try api.lastN($0, note: $2) }
+        route("/fhir/Observation/:id", read) { try api.observation($0, id: try $1.require("id"), note: $2) }
+        route("/fhir/Device", read) { try api.devices($0, note: $2) }
+        route("/fhir/Device/:id", read) { try api.device($0, id: try $1.require("id"), note: $2) }
+        route("/fhir/Patient", read) { try api.patients($0, note: $2) }
+        route("/fhir/Patient/:id", read) { try api.patient($0, id: try $1.require("id"), note: $2) }
+        route("/fhir/Provenance", read) { try api.provenance($0, note: $2) }
+        // Everything else: FHIR's 404 or 405. The router does not go back up a path once a constant component matched
+        // (`/fhir/Nothing` goes down `fhir`), so each constant first component has a catch-all of its own.
+        for path in ["/", "**", "/fhir/**", "/auth/**"] {
+            route(path, []) { request, _, _ in try api.unrouted(request) }
+        }
+    }
+
+    private static let allMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+
+    /// The request as the API sees it: its body read (POST and PUT, up to `maximumBodyBytes`), its caller found.
+    private static func apiRequest(_ request: Request, _ context: APIRequestContext) async throws -> APIRequest {
+        var body: [UInt8] = []
+        if request.method == .post || request.method == .put {
+            do {
+                body = Array(try await request.body.collect(upTo: maximumBodyBytes).readableBytesView)
+            } catch {
+                throw APIError(
+                    status: 413, code: "too-costly",
+                    diagnostics: "The request body is larger than \(maximumBodyBytes) bytes.")
+            }
+        }
+        return APIRequest(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+            host: request.head.authority, peerIsLoopback: context.peerIsLoopback, body: body,
+            contentType: request.headers[.contentType], caller: context.caller)
     }
 }

@@ -32,8 +32,9 @@ package struct APIResponse: Sendable {
     package var contentType: String? = nil
 }
 
-/// The read-only FHIR API: routing, access control, audit. Every response body is a FHIR resource (errors are
-/// OperationOutcomes), served as application/fhir+json.
+/// The FHIR API's handlers, one per route (`APIServer.install` gives each its path and methods), and the answer for
+/// what no route takes. Every response body is a FHIR resource (errors are OperationOutcomes), served as
+/// application/fhir+json.
 package struct FHIRAPI: Sendable {
     package let data: APIData
     package let access: APIAccess
@@ -54,120 +55,147 @@ package struct FHIRAPI: Sendable {
 
     package func base(_ request: APIRequest) -> String { scheme + "://" + (request.host ?? listen) + "/fhir" }
 
-    /// Answers one request, or throws the `APIError` that says why not (`OperationOutcomeMiddleware` makes it the
-    /// answer). `note` learns who called and whose data was touched — also when it throws: the audit log keeps both.
-    package func route(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
-        var touched: [String] = []
-        var caller = request.caller.auditName
-        defer { (note.caller, note.subjects) = (caller, touched) }
-        return try dispatch(request, touched: &touched, caller: &caller)
-    }
-
-    private func dispatch(_ request: APIRequest, touched: inout [String], caller: inout String) throws -> APIResponse {
+    /// A request no route takes: the FHIR answer for an unknown path (404) or a method the path does not take (405),
+    /// decided before any token is looked at, so a caller without one learns what exists the way one with one does.
+    package func unrouted(_ request: APIRequest) throws -> APIResponse {
         let parts = request.path.split(separator: "/").map(String.init)
-        if request.path == TokenEndpoint.path, let tokenEndpoint {
-            let (response, client) = tokenEndpoint.respond(request, nowSeconds: Int64(Date().timeIntervalSince1970))
-            caller = client
-            return response
-        }
-        // SMART discovery: public, like the CapabilityStatement's security section it complements.
-        if parts == ["fhir", ".well-known", "smart-configuration"], request.method == "GET" || request.method == "HEAD",
-            tokenEndpoint != nil
-        {
-            return APIResponse(
-                status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
-        }
-        // Hub: POST /fhir (a transaction Bundle from another gateway) is routed here, before the read routes' checks.
-        if parts == ["fhir"], request.method == "POST" {
-            return try receiveTransaction(request, touched: &touched, caller: &caller)
-        }
         guard parts.first == "fhir", (2...3).contains(parts.count) else {
             throw APIError.notFound("No route \(request.path) (see /fhir/metadata).")
         }
-        let known = ["metadata", "Observation", "Device", "Provenance", "Patient"]
-        guard known.contains(parts[1]), parts[1] != "metadata" || parts.count == 2 else {
+        guard Self.resourceTypes.contains(parts[1]) || (parts[1] == "metadata" && parts.count == 2) else {
             throw APIError.notFound(
                 "No route \(request.path): resource types served are Patient, Observation, Device and Provenance.")
         }
         try Self.checkMethod(request.method, parts)
-        // DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
-        let grant = try access.grant(
-            request.caller, peerIsLoopback: request.peerIsLoopback,
-            resourceType: parts[1] == "metadata" ? nil : parts[1])
-        caller = grant.caller
-        if parts[1] == "metadata" { return APIResponse(status: 200, body: Capability.statement(base: base(request))) }
+        throw APIError.notFound("No route \(request.path) (Provenance is searched by target, not read by id).")
+    }
 
-        // A POST carries its parameters in the body (form or Parameters); they join the URL's and are read as one query.
+    package static let resourceTypes = ["Observation", "Device", "Provenance", "Patient"]
+
+    /// DESIGN.md rule 7: no read without a valid token unless loopback was opened — the CapabilityStatement too.
+    private func readGrant(_ request: APIRequest, _ resourceType: String?, _ note: APIRequestNote) throws -> APIGrant {
+        let grant = try access.grant(request.caller, peerIsLoopback: request.peerIsLoopback, resourceType: resourceType)
+        note.caller = grant.caller
+        return grant
+    }
+
+    // MARK: Routes (APIServer.install gives each its path and methods)
+
+    /// POST /auth/token: SMART Backend Services' client credentials grant.
+    package func token(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        guard let tokenEndpoint else { return try unrouted(request) }
+        let (response, client) = tokenEndpoint.respond(request, nowSeconds: Int64(Date().timeIntervalSince1970))
+        note.caller = client
+        return response
+    }
+
+    /// SMART discovery: public, like the CapabilityStatement's security section it complements.
+    package func smartConfiguration(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        guard tokenEndpoint != nil else { return try unrouted(request) }
+        return APIResponse(
+            status: 200, body: TokenEndpoint.configuration(base: base(request)), contentType: "application/json")
+    }
+
+    package func metadata(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        _ = try readGrant(request, nil, note)
+        return APIResponse(status: 200, body: Capability.statement(base: base(request)))
+    }
+
+    package func searchObservations(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Observation", note)
+        return try searchObservations(request, APIQuery(request.query), grant, note: note)
+    }
+
+    /// `$stats` by GET, or by POST with its parameters in the body (form or Parameters), joined to the URL's.
+    package func stats(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Observation", note)
         let query = request.method == "POST" ? try OperationParameters.query(request) : APIQuery(request.query)
-        switch (parts[1], parts.count == 3 ? parts[2] : nil) {
-        case ("Observation", nil):
-            return try searchObservations(request, query, grant, touched: &touched)
-        case ("Observation", "$stats"?):
-            // The subject asked for is audited even when the request is refused (a 403 is what its person wants to see).
-            touched = Self.requestedSubjects(query)
-            // StatsOperation reports a bad request itself, in its own order (an unknown parameter first).
-            let subjectZone = (try? query.operationSubject(grant: grant)).flatMap { subjectZones[$0] } ?? zone
-            let stats = try StatsOperation(query, grant: grant, zone: subjectZone)
-            touched = [stats.subject]
-            return APIResponse(status: 200, body: try stats.run(data))
-        case ("Observation", "$lastn"?):
-            touched = Self.requestedSubjects(query)
-            let lastN = try LastNOperation(query, grant: grant)
-            touched = [lastN.subject]
-            return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
-        case ("Observation", let id?):
-            // Only the token's own subjects are looked in: another person's id answers 404, as an unknown one does,
-            // so a patient-scoped token cannot learn which ids exist.
-            guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)) else {
-                throw APIError.notFound("Observation/\(id) is not known.")
-            }
-            touched = [hit.subject]
-            return APIResponse(status: 200, body: hit.resource.json)
-        case ("Device", nil):
-            for item in query.items where !APIQuery.isResponseFormatting(item.name) {
-                throw APIError.badParameter(item.name, "Device supports no search parameters; it lists every device")
-            }
-            let subjects = try data.subjects(allowed: grant.subjects)
-            touched = subjects
-            let devices = try data.devices(subjects: subjects)
-            return APIResponse(
-                status: 200,
-                body: SearchBundle.searchset(
-                    devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
-        case ("Device", let id?):
-            let subjects = try data.subjects(allowed: grant.subjects)
-            touched = subjects
-            guard let device = try data.devices(subjects: subjects).first(where: { $0.id == id }) else {
-                throw APIError.notFound("Device/\(id) is not known.")
-            }
-            return APIResponse(status: 200, body: device.json)
-        case ("Patient", nil):
-            let search = try PatientSearch(query)
-            let subjects = try data.subjects(allowed: grant.subjects)
-            let patients = try data.patients(subjects: subjects).filter(search.matches)
-            touched = patients.map(\.id)
-            return APIResponse(
-                status: 200,
-                body: SearchBundle.searchset(
-                    patients, total: patients.count, base: base(request),
-                    links: [("self", base(request) + "/Patient" + (request.query.map { "?" + $0 } ?? ""))]))
-        case ("Patient", let id?):
-            // Another person's id answers 404, as an unknown one does (as for Observations).
-            guard try data.subjects(allowed: grant.subjects).contains(id),
-                let patient = try data.patients(subjects: [id]).first
-            else {
-                throw APIError.notFound("Patient/\(id) is not known.")
-            }
-            touched = [id]
-            return APIResponse(status: 200, body: patient.json)
-        case ("Provenance", nil):
-            let search = try ProvenanceSearch(query)
-            return APIResponse(
-                status: 200,
-                body: try search.run(data, grant: grant, directory: directory, base: base(request), touched: &touched))
-        default:
-            throw APIError.notFound("No route \(request.path) (Provenance is searched by target, not read by id).")
+        // The subject asked for is audited even when the request is refused (a 403 is what its person wants to see).
+        note.subjects = Self.requestedSubjects(query)
+        // StatsOperation reports a bad request itself, in its own order (an unknown parameter first).
+        let subjectZone = (try? query.operationSubject(grant: grant)).flatMap { subjectZones[$0] } ?? zone
+        let stats = try StatsOperation(query, grant: grant, zone: subjectZone)
+        note.subjects = [stats.subject]
+        return APIResponse(status: 200, body: try stats.run(data))
+    }
+
+    package func lastN(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Observation", note)
+        let query = APIQuery(request.query)
+        note.subjects = Self.requestedSubjects(query)
+        let lastN = try LastNOperation(query, grant: grant)
+        note.subjects = [lastN.subject]
+        return APIResponse(status: 200, body: try lastN.run(data, base: base(request)))
+    }
+
+    package func observation(_ request: APIRequest, id: String, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Observation", note)
+        // Only the token's own subjects are looked in: another person's id answers 404, as an unknown one does,
+        // so a patient-scoped token cannot learn which ids exist.
+        guard let hit = try data.observation(id: id, subjects: try data.subjects(allowed: grant.subjects)) else {
+            throw APIError.notFound("Observation/\(id) is not known.")
         }
+        note.subjects = [hit.subject]
+        return APIResponse(status: 200, body: hit.resource.json)
+    }
+
+    package func devices(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Device", note)
+        for item in APIQuery(request.query).items where !APIQuery.isResponseFormatting(item.name) {
+            throw APIError.badParameter(item.name, "Device supports no search parameters; it lists every device")
+        }
+        let subjects = try data.subjects(allowed: grant.subjects)
+        note.subjects = subjects
+        let devices = try data.devices(subjects: subjects)
+        return APIResponse(
+            status: 200,
+            body: SearchBundle.searchset(
+                devices, total: devices.count, base: base(request), links: [("self", base(request) + "/Device")]))
+    }
+
+    package func device(_ request: APIRequest, id: String, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Device", note)
+        let subjects = try data.subjects(allowed: grant.subjects)
+        note.subjects = subjects
+        guard let device = try data.devices(subjects: subjects).first(where: { $0.id == id }) else {
+            throw APIError.notFound("Device/\(id) is not known.")
+        }
+        return APIResponse(status: 200, body: device.json)
+    }
+
+    package func patients(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Patient", note)
+        let search = try PatientSearch(APIQuery(request.query))
+        let subjects = try data.subjects(allowed: grant.subjects)
+        let patients = try data.patients(subjects: subjects).filter(search.matches)
+        note.subjects = patients.map(\.id)
+        return APIResponse(
+            status: 200,
+            body: SearchBundle.searchset(
+                patients, total: patients.count, base: base(request),
+                links: [("self", base(request) + "/Patient" + (request.query.map { "?" + $0 } ?? ""))]))
+    }
+
+    package func patient(_ request: APIRequest, id: String, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Patient", note)
+        // Another person's id answers 404, as an unknown one does (as for Observations).
+        guard try data.subjects(allowed: grant.subjects).contains(id),
+            let patient = try data.patients(subjects: [id]).first
+        else {
+            throw APIError.notFound("Patient/\(id) is not known.")
+        }
+        note.subjects = [id]
+        return APIResponse(status: 200, body: patient.json)
+    }
+
+    package func provenance(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
+        let grant = try readGrant(request, "Provenance", note)
+        let search = try ProvenanceSearch(APIQuery(request.query))
+        var touched: [String] = []
+        defer { note.subjects = touched }
+        return APIResponse(
+            status: 200,
+            body: try search.run(data, grant: grant, directory: directory, base: base(request), touched: &touched))
     }
 
     /// The subjects an operation's `subject`/`patient` parameters name, for the audit log of a refused request.
@@ -183,7 +211,7 @@ package struct FHIRAPI: Sendable {
         switch (method, parts.count == 3 ? parts[2] : nil) {
         case ("GET", _), ("HEAD", _): return
         case ("POST", "$stats"?) where parts[1] == "Observation": return
-        // POST /fhir (the hub) never reaches here: see the top of `route`.
+        // POST /fhir (the hub) has its own route.
         default:
             throw APIError(
                 status: 405, code: "not-supported",
@@ -195,39 +223,37 @@ package struct FHIRAPI: Sendable {
 
     /// POST /fhir on a hub: a home gateway's transaction Bundle, applied all or nothing (HubTransaction). Needs a
     /// token with a write scope (system/*.write, or patient/*.write@SUBJECT for one person's uploads).
-    private func receiveTransaction(_ request: APIRequest, touched: inout [String], caller: inout String) throws
-        -> APIResponse
-    {
+    package func receiveTransaction(_ request: APIRequest, note: APIRequestNote) throws -> APIResponse {
         guard let hub else {
             throw APIError(
                 status: 405, code: "not-supported",
                 diagnostics: "This gateway is not a hub: it accepts no uploads (api.hub in the configuration).")
         }
         let grant = try access.writeGrant(request.caller)
-        caller = grant.caller
+        note.caller = grant.caller
         let bundle: ExactJSON
         do { bundle = try ExactJSON.parse(request.body) } catch {
             throw APIError(status: 400, code: "invalid", diagnostics: "The body is not JSON: \(error)")
         }
         let transaction = HubTransaction(store: hub, source: grant.caller, allowedSubjects: grant.subjects)
         let result = try transaction.apply(bundle, nowMicros: DateText.micros(Date()))
-        touched = result.subjects
+        note.subjects = result.subjects
         return APIResponse(status: 200, body: result.response)
     }
 
     private func searchObservations(
-        _ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, touched: inout [String]
+        _ request: APIRequest, _ query: APIQuery, _ grant: APIGrant, note: APIRequestNote
     ) throws -> APIResponse {
         let search = try ObservationSearch(query, zone: zone)
         var subjects = try data.subjects(allowed: grant.subjects)
         if let requested = search.subjects {
             if let denied = requested.first(where: { !grant.allows(subject: $0) }) {
-                touched = requested
+                note.subjects = requested
                 throw APIError.forbidden("The token may not read subject '\(denied)'.")
             }
             subjects = requested
         }
-        touched = subjects
+        note.subjects = subjects
         let page = try ObservationPage.find(search, subjects: subjects, data: data)
 
         let kept = query.items.filter { $0.name != "_offset" }

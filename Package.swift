@@ -158,7 +158,9 @@ let package = Package(
 
         // Helpers the test targets share (seeded randomness, scratch directories, polling for state without an event).
         .target(name: "TestSupport", dependencies: ["TimeSeries"], path: "Tests/TestSupport"),
-        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"]),
+        .testTarget(
+            name: "TimeSeriesTests",
+            dependencies: ["TimeSeries", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BLEGatewayTests", dependencies: ["BLEGateway", "TestSupport"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "TestSupport"]),
         .testTarget(

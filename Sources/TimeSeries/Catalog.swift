@@ -56,6 +56,9 @@ final class Catalog: Sendable {
             try db.execute(sql: "PRAGMA cache_size = -256")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // The pool switches the file to WAL and then sets its writer to `synchronous = NORMAL`, under which a commit
+        // can be lost in a power cut: FULL again, after it.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
         maxChunkID = nil
     }

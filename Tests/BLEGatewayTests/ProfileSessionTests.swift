@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import TestSupport
 import Testing
 
 @testable import BLEGateway
@@ -479,16 +478,11 @@ struct SessionLog {
     @Test func aStalledTransferIsAbortedAfterTheProcedureTimeout() async throws {
         let meter = Self.meter { $0.controlPointDelay = .seconds(1) }
         await Self.fill(meter, count: 2)
-        let clock = ManualClock()
-        var options = sessionOptions(procedureTimeout: .milliseconds(200))
-        options.timeoutClock = clock
-        let session = GlucoseSession(
-            client: try await connect(meter), cursor: StoredRecordCursor(next: nil), options: options)
-        let collecting = Task { await SessionLog.collect(session.run()) }
-        // The meter does not answer the RACP request; once the procedure's deadline waits, its 0.2 s pass.
-        #expect(await eventually { clock.sleepers == 1 }, "the session waits for the meter")
-        clock.advance(by: .milliseconds(200))
-        let log = await collecting.value
+        let log = await SessionLog.collect(
+            GlucoseSession(
+                client: try await connect(meter), cursor: StoredRecordCursor(next: nil),
+                options: sessionOptions(procedureTimeout: .milliseconds(200))
+            ).run())
         #expect((log.error as? ProfileError) == .procedureTimeout(seconds: 0.2))
         #expect(await meter.acceptedRequests.contains(.abortOperation))
     }

@@ -1,7 +1,7 @@
 import GRDB
 
-/// How gatewayd opens each of its SQLite files (engine archive, outbox, hub store): WAL, so readers in other
-/// processes (`serve`, `status`, `sync`) do not block the writer, and `synchronous = FULL`, so a committed
+/// How gatewayd opens each of its SQLite files (engine archive, outbox, hub store): WAL, so readers — in this process or
+/// in others (`serve`, `status`, `sync`) — do not block the writer, and `synchronous = FULL`, so a committed
 /// transaction survives a power cut — an acknowledgement or a share must never be undone by one.
 ///
 /// `pageSize`: the page size of a file created now (an existing file keeps its own). Every commit writes each page it
@@ -12,19 +12,26 @@ public enum DurableDatabase {
     /// Each connection's page cache, KiB (SQLite's default is 2,000). The files' hot pages stay in the kernel's page
     /// cache anyway; what SQLite keeps on top is memory the gateway holds for every open file.
     static let cacheKiB = 512
+    /// Readers beside the writer: an API request, a page and the sync pass read while a batch is written.
+    static let readers = 2
 
+    /// A pool: one writer and `readers` readers, so a request reads while the pipeline writes instead of waiting for it.
     public static func open(path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil) throws
-        -> DatabaseQueue
+        -> DatabasePool
     {
         var configuration = Configuration()
         if let busyTimeoutSeconds { configuration.busyMode = .timeout(busyTimeoutSeconds) }
+        configuration.maximumReaderCount = readers
         configuration.prepareDatabase { db in
+            // Before the pool switches a new file to WAL: a WAL file's page size can no longer change.
             if let pageSize { try db.execute(sql: "PRAGMA page_size = \(pageSize)") }
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -\(cacheKiB)")
         }
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
-        return queue
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // The pool sets its writer to `synchronous = NORMAL` when it switches the file to WAL; a commit under NORMAL can
+        // be lost in a power cut, so FULL again, after it.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return pool
     }
 }

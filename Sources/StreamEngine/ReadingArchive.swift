@@ -13,7 +13,7 @@ import TimeSeries
 /// A reading is journaled (stored = 0) before its samples go to the time-series store and marked stored
 /// after, so a crash in between is resolved at start-up by looking in the store (see `StreamEngine.recover`).
 public final class ReadingArchive: Sendable {
-    let queue: DatabaseQueue
+    let queue: DatabasePool
     public let path: String
     /// Shared provenance of readings, stored once (a reading row holds its id and what varies per reading).
     let catalog: ProvenanceCatalog

@@ -8,7 +8,7 @@ import StreamEngine
 /// queueing twice; each destination's read positions in the engine's feeds are kept in the same database and
 /// advanced in the same transaction as the entries they produced, so a crash can neither lose nor repeat one.
 public final class Outbox: Sendable {
-    let queue: DatabaseQueue
+    let queue: DatabasePool
 
     public init(path: String) throws {
         queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)

@@ -8,7 +8,7 @@ import StreamEngine
 /// per resource, found again by identifier (so a resend is recognised, never stored twice) and by subject and time
 /// (so the API's searches use an index instead of reading everything).
 package final class ReceivedResources: Sendable {
-    package let queue: DatabaseQueue
+    package let queue: DatabasePool
 
     package init(path: String) throws {
         queue = try DurableDatabase.open(path: path, busyTimeoutSeconds: 10)

@@ -72,24 +72,17 @@ package struct PeriodExport {
             }
         }
         resources += try data.devices(subjects: [subject])
-        // The newest version of every window of the subject inside the period.
-        var newest: [String: SummaryRevisionRecord] = [:]
-        var position: Int64 = 0
-        while true {
-            let batch = try data.archive.summaryRevisions(after: position, limit: 2000)
-            guard let last = batch.last else { break }
-            position = last.sequence
-            for record in batch
-            where record.revision.series.subject == subject
-                && record.revision.startMicros >= start && record.revision.endMicros <= end
-            {
-                let key = "\(record.revision.series)|\(record.revision.width.rawValue)|\(record.revision.label)"
-                if (newest[key]?.revision.version ?? 0) < record.revision.version { newest[key] = record }
-            }
+        // The newest version of every window of the subject inside the period (from the windows' versions and the
+        // store: what it costs follows the period).
+        let newest = try data.archive.newestWindows(
+            subject: subject, within: start..<end, zone: zone, testSubject: testSubject,
+            nowMicros: DateText.micros(Date()))
+        resources += newest.sorted {
+            ($0.revision.series.description, $0.revision.width.rawValue, $0.revision.label) < (
+                $1.revision.series.description, $1.revision.width.rawValue, $1.revision.label
+            )
         }
-        resources += newest.keys.sorted().compactMap { key in
-            newest[key].map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone, testData: testSubject) }
-        }
+        .map { SummaryMapper.statistics($0.revision, unit: $0.unit, zone: zone, testData: testSubject) }
         // The daily clinical summaries of each local day of the period (home BP morning and evening, resting HR,
         // RMSSD, glucose by meal), as the API and sync give them.
         let daily = DailySummaries(archive: data.archive, clock: LocalClock(zone), testSubject: testSubject)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TimeSeries
 
 /// A payload a device sent that did not decode: kept, raw, with why (DESIGN.md: nothing is thrown away), and counted
 /// for `gatewayd status`. A row of `malformed`.

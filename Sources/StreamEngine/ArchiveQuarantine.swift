@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Provenance
+import TimeSeries
 
 /// A reading held until its (device, user slot) is given a person (DESIGN.md rule 6: nothing is inferred, nothing is
 /// thrown away). A row of `quarantine`.

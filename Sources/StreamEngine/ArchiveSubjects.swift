@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TimeSeries
 
 /// Whose readings a device (and a user slot of it) takes: explicit, never inferred (DESIGN.md rule 6). A row of
 /// `subject_map`; a device without user slots is slot −1.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TimeSeries
 
 /// Each connection of a device as it went — when, readings received against expected, the clock's offset, the battery,
 /// what failed — for a device's page. Bounded: the newest `kept` per device, so its size follows the devices, not the

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Metrics
 import Provenance
+import TimeSeries
 
 /// What the gateway knows of one device's health across connections — first and last contact, readings received
 /// against expected, the clock's offset and its history, the last error — for `gatewayd status` and the device page.

@@ -1,16 +1,8 @@
 import Foundation
 import GRDB
 
-/// The catalog's rows as Codable values; columns are the properties' names in snake case.
-protocol CatalogRow: Codable, FetchableRecord, EncodableRecord {}
-
-extension CatalogRow {
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
-}
-
 /// One series and how far its samples are sealed into chunks. A row of `series`.
-struct SeriesRow: CatalogRow, MutablePersistableRecord {
+struct SeriesRow: SnakeCaseRecord, MutablePersistableRecord {
     static let databaseTableName = "series"
 
     var id: Int64?
@@ -27,7 +19,7 @@ struct SeriesRow: CatalogRow, MutablePersistableRecord {
 }
 
 /// Where one chunk lives and its encoded statistics. A row of `chunk`.
-struct ChunkRow: CatalogRow, MutablePersistableRecord {
+struct ChunkRow: SnakeCaseRecord, MutablePersistableRecord {
     static let databaseTableName = "chunk"
 
     enum Columns {
@@ -58,7 +50,7 @@ struct ChunkRow: CatalogRow, MutablePersistableRecord {
 }
 
 /// The end of the last chunk written to one data file.
-struct DataFileEnd: CatalogRow {
+struct DataFileEnd: SnakeCaseRecord {
     var file: Int
     var end: Int
 }

@@ -1,5 +1,6 @@
 import GRDB
 import StreamEngine
+import TimeSeries
 
 /// A destination's read positions in the engine's two feeds. A row of `feed_position`.
 struct FeedPositionRecord: SnakeCaseRecord, PersistableRecord {

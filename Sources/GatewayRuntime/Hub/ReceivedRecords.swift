@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StreamEngine
+import TimeSeries
 
 /// One version of a resource an uploader sent, as the hub keeps it. A row of `received_resource`.
 struct ReceivedResourceRecord: SnakeCaseRecord, PersistableRecord {

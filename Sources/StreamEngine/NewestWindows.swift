@@ -34,11 +34,11 @@ struct PendingWindowRecord: SnakeCaseRecord, TableRecord {
 
 extension ReadingArchive {
     /// The newest version of each hourly and daily window of `subject` that lies inside `range` (windows in `zone`, the
-    /// subject's, as the window tracker has them), with its unit: the
-    /// version from `window_version` (one more for a window still pending: the revision it is owed) and the summary
-    /// from the store, which is what that revision holds. Its cost follows the question — the subject's series, an
-    /// indexed range of window versions each, the store's windows of the period — and never the revision log, which
-    /// holds every revision of every person (`gatewayd export` read all of it).
+    /// subject's, as the window tracker has them), with its unit: the version from `window_version` (one more for a
+    /// window still pending: the revision it is owed) and the summary from the store, which is what that revision
+    /// holds. Its cost follows the question — the series (one row per person, device and metric), an indexed range of
+    /// window versions per series of the subject, the store's windows of the period — and never the revision log,
+    /// which holds every revision of every person (`gatewayd export` read all of it).
     public func newestWindows(
         subject: String, within range: Range<Int64>, zone: TimeZone, testSubject: Bool, nowMicros: Int64
     ) throws -> [(revision: WindowRevision, unit: String)] {

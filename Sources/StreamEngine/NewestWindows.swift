@@ -4,22 +4,30 @@ import Provenance
 import TimeSeries
 
 /// A summary series: one (subject, device, metric) with hourly and daily windows. A row of `summary_series`.
-struct SummarySeriesRecord: SnakeCaseRecord, TableRecord {
+struct SummarySeriesRecord: SnakeCaseRecord, MutablePersistableRecord {
     static let databaseTableName = "summary_series"
 
-    var id: Int64
+    var id: Int64?
     var series: String
     var unit: String?
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// The version a window's summary has reached. A row of `window_version`.
-struct WindowVersionRecord: SnakeCaseRecord, TableRecord {
+struct WindowVersionRecord: SnakeCaseRecord, PersistableRecord {
     static let databaseTableName = "window_version"
 
     var seriesId: Int64
     var widthHours: Int
     var labelSeconds: Int64
     var version: Int
+
+    /// The version a window has reached (0: none yet).
+    static func version(series: Int64, widthHours: Int, labelSeconds: Int64, _ db: Database) throws -> Int {
+        try fetchOne(db, key: ["series_id": series, "width_hours": widthHours, "label_seconds": labelSeconds])?.version
+            ?? 0
+    }
 }
 
 /// A window owed a new revision (the next flush writes it). A row of `window_pending`.
@@ -54,8 +62,9 @@ extension ReadingArchive {
             }
             var versions: [String: Int] = [:]
             for (row, _) in series {
+                guard let id = row.id else { continue }
                 for version in try WindowVersionRecord.filter(
-                    Column("series_id") == row.id && labels.contains(Column("label_seconds"))
+                    Column("series_id") == id && labels.contains(Column("label_seconds"))
                 ).fetchAll(db) {
                     versions["\(row.series)|\(version.widthHours * 3600)|\(version.labelSeconds)"] = version.version
                 }

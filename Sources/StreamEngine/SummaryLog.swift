@@ -121,15 +121,12 @@ enum SummaryLog {
 
     /// The id of a series' text in `summary_series` and its unit, added with `unit` when new.
     static func series(_ series: String, unit: String, _ db: Database) throws -> (id: Int64, unit: String?) {
-        if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, unit FROM summary_series WHERE series = ?"), arguments: [series])
-        {
-            return (row["id"], row["unit"])
+        if let known = try SummarySeriesRecord.filter(Column("series") == series).fetchOne(db), let id = known.id {
+            return (id, known.unit)
         }
-        try db.cachedStatement(sql: "INSERT INTO summary_series (series, unit) VALUES (?, ?)").execute(arguments: [
-            series, unit,
-        ])
-        return (db.lastInsertedRowID, unit)
+        var added = SummarySeriesRecord(series: series, unit: unit)
+        try added.insert(db)
+        return (added.id ?? db.lastInsertedRowID, unit)
     }
 
     /// The window's figures as JSON; big decimals as "mantissa e exponent" text so nothing goes through Double.

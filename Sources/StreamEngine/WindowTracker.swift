@@ -73,12 +73,11 @@ public final class WindowTracker: Sendable {
         if let known = pendingKeys.withLock({ $0 }) { return known }
         let loaded = try archive.queue.read { db in
             Set(
-                try Row.fetchAll(db, sql: "SELECT series, width, label FROM window_pending").compactMap {
-                    row -> PendingWindow? in
+                try PendingWindowRecord.fetchAll(db).compactMap { row -> PendingWindow? in
                     // A row this version cannot parse is dropped by the next flush; it is never matched.
-                    guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"])
+                    guard let key = SeriesKey(parsing: row.series), let width = SummaryWidth(rawValue: row.width)
                     else { return nil }
-                    return PendingWindow(key: key, width: width, label: row["label"])
+                    return PendingWindow(key: key, width: width, label: row.label)
                 })
         }
         pendingKeys.withLock { $0 = loaded }
@@ -213,12 +212,6 @@ public final class WindowTracker: Sendable {
                 try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label])
             }
             flushed = order
-            let select = try db.cachedStatement(
-                sql: "SELECT version FROM window_version WHERE series_id = ? AND width_hours = ? AND label_seconds = ?")
-            let upsert = try db.cachedStatement(
-                sql:
-                    "INSERT OR REPLACE INTO window_version (series_id, width_hours, label_seconds, version) VALUES (?, ?, ?, ?)"
-            )
             let log = try db.cachedStatement(
                 sql: """
                     INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
@@ -238,8 +231,12 @@ public final class WindowTracker: Sendable {
                 let (series, seriesUnit) = try SummaryLog.series(entry.key.description, unit: unit, db)
                 let hours = SummaryLog.widthHours(entry.width)
                 let seconds = SummaryLog.labelSeconds(entry.label)
-                let previous = try Int.fetchOne(select, arguments: [series, hours, seconds]) ?? 0
-                try upsert.execute(arguments: [series, hours, seconds, previous + 1])
+                let previous = try WindowVersionRecord.version(
+                    series: series, widthHours: hours, labelSeconds: seconds, db)
+                try WindowVersionRecord(
+                    seriesId: series, widthHours: hours, labelSeconds: seconds, version: previous + 1
+                )
+                .insert(db, onConflict: .replace)
                 let stored = SummaryLog.storedBounds(
                     label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
                 try log.execute(arguments: [

@@ -47,18 +47,10 @@ final class Catalog: Sendable {
     }
 
     init(path: String) throws {
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            // Chunk rows must be durable before the log segments that held their samples are deleted.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            // A chunk row is found by series and time through a small index; SQLite's default 2 MB cache per
-            // connection held more of the catalog than a hub ever reads twice.
-            try db.execute(sql: "PRAGMA cache_size = -256")
-        }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        // The pool switches the file to WAL and then sets its writer to `synchronous = NORMAL`, under which a commit
-        // can be lost in a power cut: FULL again, after it.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        // Chunk rows must be durable before the log segments that held their samples are deleted (synchronous = FULL).
+        // A chunk row is found by series and time through a small index; SQLite's default 2 MB cache per connection held
+        // more of the catalog than a hub ever reads twice. Five readers: GRDB's default, as before.
+        pool = try DurableDatabase.open(path: path, cacheKiB: 256, readers: 5)
         try Self.migrator.migrate(pool)
         maxChunkID = nil
     }

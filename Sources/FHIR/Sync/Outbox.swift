@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// DATA/outbox.sqlite: what each destination is owed. Entries are keyed by (destination, resource), so a summary's
 /// new version replaces the one still waiting (or re-opens one already sent, to be updated upstream) instead of

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Provenance
 import StreamEngine
+import TimeSeries
 
 /// The care-facility hub's store (DATA/hub.sqlite): resources home gateways uploaded in transaction Bundles, one row
 /// per resource, found again by identifier (so a resend is recognised, never stored twice) and by subject and time

@@ -35,8 +35,6 @@ public struct LocalClock: Sendable, Hashable {
         known.covers(range) ? body(known) : offsets.withTable(covering: range, body)
     }
 
-    public static let utc = LocalClock(.gmt)
-
     public static func == (lhs: LocalClock, rhs: LocalClock) -> Bool { lhs.timeZone == rhs.timeZone }
     public func hash(into hasher: inout Hasher) { hasher.combine(timeZone) }
 

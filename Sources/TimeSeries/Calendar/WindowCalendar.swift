@@ -15,10 +15,6 @@ public struct WindowCalendar: Sendable {
         self.init(widthMicros: widthMicros, clock: LocalClock(timeZone))
     }
 
-    public static func utc(widthMicros: Int64) -> WindowCalendar {
-        WindowCalendar(widthMicros: widthMicros, clock: .utc)
-    }
-
     public var timeZone: TimeZone { clock.timeZone }
 
     /// The label (wall-clock start, local µs since 1970) of the window containing UTC instant `t`.

@@ -1,6 +1,6 @@
 import GRDB
 
-/// How gatewayd opens each of its SQLite files (engine archive, outbox, hub store): WAL, so readers — in this process or
+/// How gatewayd opens each of its SQLite files (the store's catalog, engine archive, outbox, hub store): WAL, so readers — in this process or
 /// in others (`serve`, `status`, `sync`) — do not block the writer, and `synchronous = FULL`, so a committed
 /// transaction survives a power cut — an acknowledgement or a share must never be undone by one.
 ///
@@ -11,14 +11,15 @@ import GRDB
 public enum DurableDatabase {
     /// Each connection's page cache, KiB (SQLite's default is 2,000). The files' hot pages stay in the kernel's page
     /// cache anyway; what SQLite keeps on top is memory the gateway holds for every open file.
-    static let cacheKiB = 512
+    public static let cacheKiB = 512
     /// Readers beside the writer: an API request, a page and the sync pass read while a batch is written.
-    static let readers = 2
+    public static let readers = 2
 
     /// A pool: one writer and `readers` readers, so a request reads while the pipeline writes instead of waiting for it.
-    public static func open(path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil) throws
-        -> DatabasePool
-    {
+    public static func open(
+        path: String, busyTimeoutSeconds: Double? = nil, pageSize: Int? = nil, cacheKiB: Int = cacheKiB,
+        readers: Int = readers
+    ) throws -> DatabasePool {
         var configuration = Configuration()
         if let busyTimeoutSeconds { configuration.busyMode = .timeout(busyTimeoutSeconds) }
         configuration.maximumReaderCount = readers

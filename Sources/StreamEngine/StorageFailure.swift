@@ -16,6 +16,8 @@ public enum StorageFailure: String, Sendable {
     public init(_ error: any Error) {
         if let io = error as? StoreIOError {
             self = Self(errno: io.code)
+        } else if case .io(let io)? = error as? StoreError {
+            self = Self(errno: io.code)
         } else if case .io(let io)? = error as? LedgerError {
             self = Self(errno: io.code)
         } else if let sqlite = error as? DatabaseError {
@@ -33,6 +35,14 @@ public enum StorageFailure: String, Sendable {
                 text.contains("disk I/O error")
                 ? .ioError : text.contains("database or disk is full") ? .diskFull : .other
         }
+    }
+
+    /// The reason to show for a failure classed as `self` while `shown` is shown. A failure that names no cause of its
+    /// own (a ledger that refuses appends because an earlier one failed, a store closed after a failed write) follows
+    /// from the one already shown, so it does not replace it: on a failing card the gauge kept flipping from
+    /// `io_error` to `other` (seen in the failing-disk test) and told the operator less than it knew.
+    public func following(_ shown: StorageFailure?) -> StorageFailure {
+        self == .other ? shown ?? .other : self
     }
 
     init(errno code: Int32) {

@@ -540,7 +540,7 @@ public actor StreamEngine {
                     }
                 }
             } catch {
-                let failure = StorageFailure(error)
+                let failure = StorageFailure(error).following(storageFailure)
                 if storageFailure != failure {
                     // one reason at a time
                     if let previous = storageFailure { storageFailingGauge(previous).record(0) }

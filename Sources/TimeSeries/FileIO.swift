@@ -10,6 +10,12 @@ public struct StoreIOError: Error, CustomStringConvertible {
     public let path: String
     public let code: Int32
 
+    public init(operation: String, path: String, code: Int32) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
     public var description: String { "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))" }
 }
 

@@ -66,7 +66,14 @@ struct FailingDiskTests {
         let metrics = String(
             decoding: try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil).data,
             as: UTF8.self)
-        #expect(metrics.contains("gatewayd_storage_failing{reason=\"io_error\"} 1"), "\(metrics.prefix(3000))")
+        // (What the engine logged for each failed batch says which error was classed how.)
+        let failures = metrics.split(separator: "\n").filter {
+            $0.contains("storage_failing") || $0.contains("batches_failed")
+        }
+        let logged = daemon.stderr.split(separator: "\n").filter { $0.contains("reason=") }.suffix(8)
+        #expect(
+            metrics.contains("gatewayd_storage_failing{reason=\"io_error\"} 1"),
+            "\(failures.joined(separator: "\n"))\n\(logged.joined(separator: "\n"))")
         // Reads go on.
         let read = try await FHIRAPITests.get(
             "http://127.0.0.1:\(port)/fhir/Observation?subject=alice&_count=5", token: nil)

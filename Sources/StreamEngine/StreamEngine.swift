@@ -88,6 +88,14 @@ public actor StreamEngine {
     private var oldestWaiting: ContinuousClock.Instant?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     private var flushing = false
+    /// The flush task of a burst when nobody runs the engine (see `run()`); `run()` waits for it before it returns.
+    private var burst: Task<Void, Never>?
+    /// Set while `run()` runs: a reading that joins the queue wakes it instead of starting a burst.
+    private var running = false
+    /// Set by `stopRunning()`: what waits is batched without lingering, since nobody else is coming.
+    private var stopping = false
+    private nonisolated let runnerWakes: AsyncStream<Void>
+    private nonisolated let runnerWake: AsyncStream<Void>.Continuation
     private let revisionSink: AsyncStream<WindowRevision>.Continuation
     /// Every window whose summary a batch changed, in order (sinks: the FHIR outbox).
     public nonisolated let revisions: AsyncStream<WindowRevision>
@@ -121,6 +129,7 @@ public actor StreamEngine {
         archive.useStore(store)
         (revisions, revisionSink) = AsyncStream.makeStream(
             of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
+        (runnerWakes, runnerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         for mapping in try archive.subjectMappings() {
             subjects[Self.subjectKey(mapping.deviceKey, mapping.userID)] = mapping.subject
         }
@@ -321,10 +330,46 @@ public actor StreamEngine {
         queueGauge.record(waiting.count)
         wakeDepthWaiters()
         wakeLinger()
-        if !flushing {
+        startFlushing()
+    }
+
+    /// Batches what waits: the runner does (`run()`), or else a task of its own until the queue is empty.
+    private func startFlushing() {
+        if running {
+            runnerWake.yield()
+        } else if !flushing {
             flushing = true
-            Task { await self.flushLoop() }
+            burst = Task { await self.flushLoop() }
         }
+    }
+
+    /// Runs the engine's batches in its caller's task — the daemon's service for it, which the group stops after the
+    /// devices, the API and sync, so what they handed over is stored before the store closes — until `stopRunning()`
+    /// or cancellation; then batches what still waits, without lingering, and returns once nothing is being written.
+    /// While it runs, a reading that joins the queue wakes it; a command or a test that feeds the engine without
+    /// running it gets a task per burst instead, which ends when the queue is empty. One runner at a time, once.
+    public func run() async {
+        guard !running, !stopping else { return }
+        running = true
+        if !waiting.isEmpty { runnerWake.yield() }
+        for await _ in runnerWakes { await flushUnlessFlushing() }
+        running = false
+        stopping = true
+        await burst?.value
+        await flushUnlessFlushing()
+    }
+
+    /// Ends `run()`: what waits is batched at once (a linger is cut short), then it returns.
+    public func stopRunning() {
+        stopping = true
+        wakeLinger()
+        runnerWake.finish()
+    }
+
+    private func flushUnlessFlushing() async {
+        guard !flushing, !waiting.isEmpty else { return }
+        flushing = true
+        await flushLoop()
     }
 
     /// Takes readings nobody waits to confirm (a file) through the pipeline in batches of up to `importBatchSize`
@@ -377,10 +422,7 @@ public actor StreamEngine {
         }
         lingerCutShort = true
         wakeLinger()
-        if !waiting.isEmpty, !flushing {
-            flushing = true
-            Task { await self.flushLoop() }
-        }
+        if !waiting.isEmpty { startFlushing() }
         try await flight.drain()
     }
 
@@ -394,7 +436,8 @@ public actor StreamEngine {
         let linger = options.notificationLinger
         guard linger > .zero else { return }
         // A full queue ends the linger: its sources are waiting for room, so nobody else can come to share the batch.
-        while !waiting.isEmpty, !lingerCutShort, waiting.count < min(notificationLimit, options.queueCapacity),
+        while !waiting.isEmpty, !lingerCutShort, !stopping,
+            waiting.count < min(notificationLimit, options.queueCapacity),
             !waiting.awaitConfirmation,
             let oldest = oldestWaiting, oldest.duration(to: .now) < linger
         {

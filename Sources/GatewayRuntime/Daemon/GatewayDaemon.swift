@@ -157,16 +157,17 @@ package struct GatewayDaemon {
                     await ready()
                 }))
         // A group shuts its services down in reverse order: the devices first (their links end, every acknowledged
-        // reading is on disk — draining what they sent can take a while on a loaded Pi), then sync, then the API, and
-        // the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;
+        // reading is on disk — draining what they sent can take a while on a loaded Pi), then sync, then the API, then
+        // the engine (what they all handed over is batched), and the watchdog last. A service still not done after 60 s (an HTTP keep-alive connection, say) is cancelled;
         // hw/gatewayd.service allows 90 s before systemd kills.
         var watchdog: [any Service] = []
         if let interval = SystemdNotifier.watchdogInterval() {
             watchdog.append(WatchdogService(notifier: notifier, interval: interval))
         }
-        var configurations = (watchdog + [application] + services.reversed()).map {
-            ServiceGroupConfiguration.ServiceConfiguration(service: $0)
-        }
+        var configurations = (watchdog + [EngineService(engine: pipeline.engine), application] + services.reversed())
+            .map {
+                ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+            }
         if let stopAfter {
             // Returning ends the group as a signal would: every service is shut down gracefully.
             configurations.append(

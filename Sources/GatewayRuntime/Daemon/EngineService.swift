@@ -1,0 +1,25 @@
+import ServiceLifecycle
+import StreamEngine
+
+/// The engine's batches as a service (`StreamEngine.run()`). The daemon lists it before the API and the devices, so the
+/// group stops it after them: what the devices, the hub and sync handed over is batched, and nothing is being written
+/// when the daemon closes the store.
+package struct EngineService: Service {
+    package let engine: StreamEngine
+
+    package init(engine: StreamEngine) { self.engine = engine }
+
+    package func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await engine.run() }
+            group.addTask {
+                // Graceful shutdown ends the run, which batches what waits first; cancellation ends it too.
+                try? await gracefulShutdown()
+                await engine.stopRunning()
+            }
+            await group.next()
+            group.cancelAll()
+            await group.waitForAll()
+        }
+    }
+}

@@ -285,7 +285,7 @@ struct TestPeripheral {
         setup.close()
     }
 
-    @Test func unacknowledgedIndicationIsNeverConfirmedAndTheLinkCloses() async throws {
+    @Test(.timeLimit(.minutes(1))) func unacknowledgedIndicationIsNeverConfirmedAndTheLinkCloses() async throws {
         let clock = ManualClock()
         let options = GATTClientOptions(indicationAcknowledgementTimeout: .milliseconds(200), timeoutClock: clock)
         let peripheral = try await TestPeripheral.make(options: options)
@@ -299,7 +299,7 @@ struct TestPeripheral {
             return
         }
         // Nothing acknowledges it; once only the acknowledgement timer waits, its 0.2 s pass.
-        #expect(await eventually { clock.sleepers == 1 })
+        await clock.sleeping(atLeast: 1)
         clock.advance(by: .milliseconds(200))
         #expect(await confirmed.value == false)  // the device keeps its reading
         await #expect(throws: GATTError.indicationNotAcknowledged(handle: bpm.valueHandle, seconds: 0.2)) {
@@ -308,13 +308,13 @@ struct TestPeripheral {
         #expect(await events.next() == nil)
     }
 
-    @Test func aSlowDeviceTimesOutTheTransactionAndPoisonsTheBearer() async throws {
+    @Test(.timeLimit(.minutes(1))) func aSlowDeviceTimesOutTheTransactionAndPoisonsTheBearer() async throws {
         let clock = ManualClock()
         let options = GATTClientOptions(transactionTimeout: .milliseconds(200), timeoutClock: clock)
         let peripheral = try await TestPeripheral.make(options: options)
         await peripheral.handler.holdReads()  // a device that never answers
         let read = Task { try await peripheral.client.read(handle: peripheral.longName.value) }
-        #expect(await eventually { clock.sleepers == 1 }, "the read waits for its response")
+        await clock.sleeping(atLeast: 1)
         clock.advance(by: .milliseconds(200))
         await #expect(throws: GATTError.transactionTimeout(request: 0x0A, seconds: 0.2)) { try await read.value }
         // No further PDUs on a timed-out bearer (Vol 3 F 3.3.3).

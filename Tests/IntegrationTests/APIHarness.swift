@@ -21,12 +21,12 @@ enum APIHarness {
     }
 
     /// Imports `readings` into DIR/data through the real pipeline.
-    static func importReadings(_ readings: [Reading], into dir: String, arguments: [String] = []) throws {
+    static func importReadings(_ readings: [Reading], into dir: String, arguments: [String] = []) async throws {
         let encoder = JSONEncoder()
         let lines = try readings.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let imported = try FHIRAPITests.run(
+        let imported = try await FHIRAPITests.run(
             ["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo"] + arguments)
         #expect(imported.status == 0, "\(imported.output)")
     }
@@ -102,31 +102,13 @@ enum APIHarness {
     }
 
     /// A system tool's exit status (its output discarded).
-    static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+    static func runTool(_ path: String, _ arguments: [String]) async throws -> Int32 {
+        try await ChildProcess.run(URL(fileURLWithPath: path), arguments, mergingStandardError: true).status
     }
 
     /// `gatewayd ARGS` with stdout and stderr kept apart.
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = CrashRecoveryTests.gatewaydBinary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // stderr is small here; reading stdout to the end first cannot dead-lock on it.
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let result = try await ChildProcess.run(CrashRecoveryTests.gatewaydBinary, arguments)
+        return (result.status, result.stdout, result.stderr)
     }
 }

@@ -9,7 +9,7 @@ import Testing
     @Test func listsReadsAndSharesFiltersBySubjectAndTimeAndSkipsAMalformedLine() async throws {
         let dir = try APIHarness.scratch("audit")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let data = dir + "/data"
         do {
             let server = try await APIHarness.Server.start(
@@ -42,7 +42,7 @@ import Testing
             destination: "phr-clinic", subjects: ["bob"], resources: 3, status: 0, detail: "connection refused")
         let firstBad = readLines + 1
 
-        let table = try APIHarness.run(["audit", "--dir", data])
+        let table = try await APIHarness.run(["audit", "--dir", data])
         #expect(table.status == 0, "\(table.stderr)")
         let rows = table.stdout.split(separator: "\n").map(String.init)
         #expect(rows.first?.contains("kind") == true && rows.first?.contains("status") == true, "\(table.stdout)")
@@ -64,7 +64,7 @@ import Testing
         #expect(table.stderr.contains("skipped"))
 
         // Only what touched bob: the refused read, the system read, the failed share.
-        let bob = try APIHarness.run(["audit", "--dir", data, "--subject", "Patient/bob"])
+        let bob = try await APIHarness.run(["audit", "--dir", data, "--subject", "Patient/bob"])
         #expect(bob.status == 0)
         let bobRows = bob.stdout.split(separator: "\n").dropFirst().dropLast()
         #expect(bobRows.count == 3 && bobRows.allSatisfy { $0.contains("bob") }, "\(bob.stdout)")
@@ -72,7 +72,7 @@ import Testing
             bob.stdout.hasSuffix("2 reads, 1 refused; 1 share, 1 failed; 2 malformed lines skipped\n"), "\(bob.stdout)")
 
         // --json: the matching lines as they are, parseable; the summary on stderr.
-        let json = try APIHarness.run(["audit", "--dir", data, "--subject", "alice", "--json"])
+        let json = try await APIHarness.run(["audit", "--dir", data, "--subject", "alice", "--json"])
         #expect(json.status == 0)
         let objects = json.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -83,15 +83,15 @@ import Testing
         #expect(json.stderr.contains("2 reads, 0 refused; 1 share, 0 failed"), "\(json.stderr)")
 
         // --since: nothing is from the future; a day or an RFC 3339 time in the past keeps everything.
-        let future = try APIHarness.run(["audit", "--dir", data, "--since", "2999-01-01"])
+        let future = try await APIHarness.run(["audit", "--dir", data, "--since", "2999-01-01"])
         #expect(future.stdout.contains("(no matching entries)") && future.stdout.contains("0 reads, 0 refused"))
-        let past = try APIHarness.run([
+        let past = try await APIHarness.run([
             "audit", "--dir", data, "--since", "2020-01-01T00:00:00+09:00", "--tz", "Asia/Tokyo",
         ])
         #expect(past.stdout.contains("\(readLines) reads"))
-        let bad = try APIHarness.run(["audit", "--dir", data, "--since", "last week"])
+        let bad = try await APIHarness.run(["audit", "--dir", data, "--since", "last week"])
         #expect(bad.status != 0 && bad.stderr.contains("--since"), "\(bad.stderr)")
-        let missing = try APIHarness.run(["audit", "--dir", dir + "/nowhere"])
+        let missing = try await APIHarness.run(["audit", "--dir", dir + "/nowhere"])
         #expect(missing.status != 0 && missing.stderr.contains("--dir"))
     }
 }

@@ -3,38 +3,27 @@ import Testing
 
 /// `gatewayd decode`, `simulate` and `connect` as a person runs them: separate processes, real sockets.
 @Suite struct BLECommandTests {
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = CrashRecoveryTests.gatewaydBinary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
+    func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await APIHarness.run(arguments)
     }
 
-    @Test func decodePrintsExactJSONAndNamesWhatIsWrong() throws {
-        let bp = try run(["decode", "2A35", "1E B5 F4 50 00 A7 F3 EA 07 0B 12 14 06 28 40 00 01 00 00", "--compact"])
+    @Test func decodePrintsExactJSONAndNamesWhatIsWrong() async throws {
+        let bp = try await run([
+            "decode", "2A35", "1E B5 F4 50 00 A7 F3 EA 07 0B 12 14 06 28 40 00 01 00 00", "--compact",
+        ])
         #expect(bp.status == 0)
         #expect(bp.stdout.contains(#""systolic":120.5,"diastolic":80,"mean_arterial_pressure":93.5"#))
         #expect(bp.stdout.contains(#""user_id":1"#))
-        let nan = try run(["decode", "0x2A35", "00FF07FF07FF07", "--compact"])
+        let nan = try await run(["decode", "0x2A35", "00FF07FF07FF07", "--compact"])
         #expect(nan.status == 0)
         #expect(nan.stdout.contains(#""systolic":"NaN""#))
-        let truncated = try run(["decode", "2A35", "1E B5 F4 50 00"])
+        let truncated = try await run(["decode", "2A35", "1E B5 F4 50 00"])
         #expect(truncated.status == 1)
         #expect(truncated.stderr.contains("field mean_arterial_pressure at byte offset 5"))
-        let unknown = try run(["decode", "2A6E", "00"])
+        let unknown = try await run(["decode", "2A6E", "00"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("0x2A6E is not one this gateway decodes"))
-        let badHex = try run(["decode", "2A19", "6G"])
+        let badHex = try await run(["decode", "2A19", "6G"])
         #expect(badHex.status != 0)
         #expect(badHex.stderr.contains("'6G' at hex digit 0 is not a hex byte"))
     }
@@ -50,14 +39,14 @@ import Testing
         return process
     }
 
-    @Test func connectTalksToASimulatedDeviceInAnotherProcess() throws {
+    @Test func connectTalksToASimulatedDeviceInAnotherProcess() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
         let bpSocket = dir.appendingPathComponent("bp.sock").path
         let cuff = try simulate(["--device", "bp", "--readings", "4", "--battery-changed", "--once"], socket: bpSocket)
-        let bp = try run(["connect", "--unix", bpSocket])
+        let bp = try await run(["connect", "--unix", bpSocket])
         cuff.waitUntilExit()
         #expect(bp.status == 0)
         let bpLines = bp.stdout.split(separator: "\n")
@@ -69,7 +58,7 @@ import Testing
 
         let glucoseSocket = dir.appendingPathComponent("glucose.sock").path
         let meter = try simulate(["--device", "glucose", "--readings", "5", "--once"], socket: glucoseSocket)
-        let glucose = try run(["connect", "--unix", glucoseSocket, "--cursor", "3"])
+        let glucose = try await run(["connect", "--unix", glucoseSocket, "--cursor", "3"])
         meter.waitUntilExit()
         #expect(glucose.status == 0)
         #expect(glucose.stdout.contains(#"{"event":"stored_records","count":3}"#))
@@ -82,7 +71,7 @@ import Testing
         let malformedSocket = dir.appendingPathComponent("bad.sock").path
         let broken = try simulate(
             ["--device", "bp", "--readings", "2", "--malformed-every", "2", "--once"], socket: malformedSocket)
-        let bad = try run(["connect", "--unix", malformedSocket])
+        let bad = try await run(["connect", "--unix", malformedSocket])
         broken.waitUntilExit()
         #expect(bad.status == 0)
         #expect(bad.stdout.contains(#""event":"malformed""#))
@@ -91,7 +80,7 @@ import Testing
         // download (E2E-CRC on both ways); an operation it does not know is refused before anything is sent.
         let cgmSocket = dir.appendingPathComponent("cgm.sock").path
         let sensor = try simulate(["--device", "cgm", "--readings", "4", "--once"], socket: cgmSocket)
-        let cgm = try run([
+        let cgm = try await run([
             "connect", "--unix", cgmSocket, "--cgm", "start-session", "--cgm", "set-interval=1", "--cgm",
             "get-interval",
         ])
@@ -104,10 +93,10 @@ import Testing
         #expect(cgm.stdout.contains(#""characteristic":"CGM Status""#))
         // The new session holds no records yet: nothing to download.
         #expect(!cgm.stdout.contains(#""event":"measurement""#))
-        let unknownOperation = try run(["connect", "--unix", cgmSocket, "--cgm", "calibrate"])
+        let unknownOperation = try await run(["connect", "--unix", cgmSocket, "--cgm", "calibrate"])
         #expect(unknownOperation.status != 0 && unknownOperation.stderr.contains("--cgm 'calibrate'"))
 
-        let missing = try run(["connect", "--unix", dir.appendingPathComponent("nobody.sock").path])
+        let missing = try await run(["connect", "--unix", dir.appendingPathComponent("nobody.sock").path])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nobody.sock"))
     }

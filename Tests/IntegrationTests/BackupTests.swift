@@ -28,7 +28,7 @@ import Testing
         #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })
         try await Task.sleep(for: .milliseconds(1500))
         // Taken while the strap notifies and the meter downloads.
-        let backup = try APIHarness.run([
+        let backup = try await APIHarness.run([
             "backup", "--config", config, "--output", dir + "/gateway.backup", "--include-keys", "--passphrase-file",
             passphrase,
         ])
@@ -36,7 +36,7 @@ import Testing
         #expect(backup.stdout.contains("verified") && backup.stdout.contains("keys sealed"), "\(backup.stdout)")
         try await Task.sleep(for: .milliseconds(700))
         daemon.process.terminate()
-        daemon.process.waitUntilExit()
+        #expect(await DaemonTests.waitForExit(daemon.process, seconds: 60))
 
         // Restored onto a "new card": its own data directory and key path.
         let restoredConfig = dir + "/restored.yaml"
@@ -47,12 +47,12 @@ import Testing
         """.write(toFile: restoredConfig, atomically: true, encoding: .utf8)
         let wrong = dir + "/wrong"
         try "not the passphrase\n".write(toFile: wrong, atomically: true, encoding: .utf8)
-        let refused = try APIHarness.run([
+        let refused = try await APIHarness.run([
             "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", wrong,
         ])
         #expect(refused.status != 0 && refused.stderr.contains("passphrase does not open"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/restored/engine.sqlite"))
-        let restored = try APIHarness.run([
+        let restored = try await APIHarness.run([
             "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase,
         ])
         #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
@@ -63,7 +63,7 @@ import Testing
             try FileManager.default.attributesOfItem(atPath: dir + "/keys2/gateway.key")[.posixPermissions] as? NSNumber
         #expect(keyMode?.intValue == 0o600)
         // The restored ledger verifies with the restored key's signatures.
-        let verified = try APIHarness.run([
+        let verified = try await APIHarness.run([
             "verify", "--dir", dir + "/restored", "--public-key", dir + "/keys2/gateway.key.pub",
         ])
         #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)\(verified.stderr)")
@@ -99,7 +99,7 @@ import Testing
             }
         }
         // Restoring over data is refused; the data there is untouched.
-        let again = try APIHarness.run([
+        let again = try await APIHarness.run([
             "restore", "--input", dir + "/gateway.backup", "--config", restoredConfig, "--passphrase-file", passphrase,
         ])
         #expect(again.status != 0 && again.stderr.contains("holds data already"), "\(again.stderr)")
@@ -108,8 +108,8 @@ import Testing
     @Test func anAlteredOrTruncatedBackupRestoresNothingAndNamesWhy() async throws {
         let dir = try APIHarness.scratch("backup-damage")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(SyncTests.day(), into: dir)
-        let made = try APIHarness.run(["backup", "--dir", dir + "/data", "--output", dir + "/b.tar"])
+        try await APIHarness.importReadings(SyncTests.day(), into: dir)
+        let made = try await APIHarness.run(["backup", "--dir", dir + "/data", "--output", dir + "/b.tar"])
         #expect(made.status == 0 && made.stdout.contains("keys not included"), "\(made.stdout)\(made.stderr)")
         // tar itself reads it.
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/b.tar")))
@@ -117,17 +117,17 @@ import Testing
         // One byte of the first member's body altered.
         bytes[600] ^= 0x01
         try Data(bytes).write(to: URL(fileURLWithPath: dir + "/altered.tar"))
-        let altered = try APIHarness.run(["restore", "--input", dir + "/altered.tar", "--dir", dir + "/r1"])
+        let altered = try await APIHarness.run(["restore", "--input", dir + "/altered.tar", "--dir", dir + "/r1"])
         #expect(altered.status != 0 && altered.stderr.contains("differ from MANIFEST.json"), "\(altered.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/r1/engine.sqlite"))
         // Cut short.
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: dir + "/short.tar"))
-        let short = try APIHarness.run(["restore", "--input", dir + "/short.tar", "--dir", dir + "/r2"])
+        let short = try await APIHarness.run(["restore", "--input", dir + "/short.tar", "--dir", dir + "/r2"])
         #expect(
             short.status != 0 && (short.stderr.contains("incomplete") || short.stderr.contains("MANIFEST")),
             "\(short.stderr)")
         // The intact one restores and verifies.
-        let good = try APIHarness.run(["restore", "--input", dir + "/b.tar", "--dir", dir + "/r3"])
+        let good = try await APIHarness.run(["restore", "--input", dir + "/b.tar", "--dir", dir + "/r3"])
         #expect(good.status == 0 && good.stdout.contains("intact"), "\(good.stdout)\(good.stderr)")
     }
 }

@@ -131,7 +131,7 @@ import Testing
         #expect(list.all.count == 1)
     }
 
-    @Test func gatewaydPairRefusesWhatItCannotDoAndSaysWhy() throws {
+    @Test func gatewaydPairRefusesWhatItCannotDoAndSaysWhy() async throws {
         let dir = try APIHarness.scratch("pair-cmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let plain = dir + "/plain.yaml"
@@ -141,23 +141,23 @@ import Testing
         try "data_directory: \(dir)/data\nsubjects: { alice: {} }\nbluetooth: { controller: hci0 }\n".write(
             toFile: radio, atomically: true, encoding: .utf8)
 
-        let noSection = try APIHarness.run(["pair", "--config", plain])
+        let noSection = try await APIHarness.run(["pair", "--config", plain])
         #expect(noSection.status != 0 && noSection.stderr.contains("no bluetooth: section"), "\(noSection.stderr)")
-        let nobody = try APIHarness.run(["--pair", "--config", radio, "--address", "00:AA:01:01:00:01"])
+        let nobody = try await APIHarness.run(["--pair", "--config", radio, "--address", "00:AA:01:01:00:01"])
         #expect(nobody.status != 0 && nobody.stderr.contains("--address needs --subject"), "\(nobody.stderr)")
-        let stranger = try APIHarness.run([
+        let stranger = try await APIHarness.run([
             "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "mallory",
         ])
         #expect(
             stranger.status != 0 && stranger.stderr.contains("--subject: 'mallory' is not one of the subjects"),
             "\(stranger.stderr)")
-        let slot = try APIHarness.run([
+        let slot = try await APIHarness.run([
             "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--user", "one=alice",
         ])
         #expect(slot.status != 0 && slot.stderr.contains("expected SLOT=SUBJECT"), "\(slot.stderr)")
         // These build machines have no Bluetooth in the kernel: the person is told so, not shown a stack trace.
         if (try? ManagementSocket()) == nil {
-            let noRadio = try APIHarness.run([
+            let noRadio = try await APIHarness.run([
                 "pair", "--config", radio, "--address", "00:AA:01:01:00:01", "--subject", "alice",
             ])
             #expect(
@@ -169,7 +169,7 @@ import Testing
             !FileManager.default.fileExists(atPath: dir + "/data/bluetooth/paired.json"),
             "nothing recorded by a refused pairing")
     }
-    @Test func statusListsThePairedDevices() throws {
+    @Test func statusListsThePairedDevices() async throws {
         let dir = try APIHarness.scratch("status-paired")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt)
@@ -180,7 +180,7 @@ import Testing
                 deviceKey: "00-1B-C5-00-00-00-22-01", pairedAt: Date(), encrypted: true))
         try "data_directory: \(dir)/data\nbluetooth: { controller: hci1 }\n".write(
             toFile: dir + "/gatewayd.yaml", atomically: true, encoding: .utf8)
-        let status = try APIHarness.run(["status", "--config", dir + "/gatewayd.yaml"])
+        let status = try await APIHarness.run(["status", "--config", dir + "/gatewayd.yaml"])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("== bluetooth: hci1, 1 paired device(s)"), "\(status.stdout)")
         #expect(status.stdout.contains("00:AA:01:01:00:01") && status.stdout.contains("GL-Meter"), "\(status.stdout)")
@@ -189,7 +189,7 @@ import Testing
     /// The daemon pairs nothing on a device's word: a paired cuff's address asking to pair again (a device that lost
     /// its keys, or a stranger using that address) and an unknown device are both refused — every kind of prompt —
     /// counted per address, and `gatewayd status` tells the operator what to do.
-    @Test func theDaemonRefusesEveryPairingNoOperatorStartedAndStatusSaysSo() throws {
+    @Test func theDaemonRefusesEveryPairingNoOperatorStartedAndStatusSaysSo() async throws {
         let dir = try APIHarness.scratch("status-refused")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt)
@@ -216,7 +216,7 @@ import Testing
         #expect(entries.map(\.address) == ["C0:FF:EE:00:00:07", "00:AA:01:01:00:01"])
         #expect(entries.map(\.count) == [1, 4] && entries.map(\.paired) == [false, true])
 
-        let status = try APIHarness.run(["status", "--dir", dir + "/data"])
+        let status = try await APIHarness.run(["status", "--dir", dir + "/data"])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("== pairing requests refused"), "\(status.stdout)")
         #expect(

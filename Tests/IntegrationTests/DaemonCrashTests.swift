@@ -74,7 +74,7 @@ import TimeSeries
                 then: round < rounds ? SIGKILL : SIGTERM)
             try await Self.checkInvariant(data: dir + "/data", final: round == rounds)
         }
-        let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
+        let verified = try await FHIRAPITests.run(["verify", "--dir", dir + "/data"])
         #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
     }
 

@@ -89,7 +89,7 @@ import Testing
         let old = FHIRAPITests.readings()  // 2026-11-18 and 19: older than 10 days on the machines this runs on
         let cutoff = Int64((Date().timeIntervalSince1970 - 10 * 86_400) * 1_000_000)
         #expect(old.allSatisfy { $0.time.effectiveMicros < cutoff })
-        try APIHarness.importReadings(old, into: dir)
+        try await APIHarness.importReadings(old, into: dir)
         let port = FHIRAPITests.freePort()
         let config = dir + "/gatewayd.yaml"
         let strap = SimulatedFleet.deviceKey(SimulatedDeviceSpec(profile: .heartRate, name: "strap", number: 1))
@@ -130,7 +130,7 @@ import Testing
         #expect(!kept.isEmpty && kept.allSatisfy { $0.time.effectiveMicros >= cutoff && $0.kind == .heartRate })
         #expect(try archive.readings(subject: "bob").isEmpty)
         #expect(try archive.devices(subjects: ["bob"]).isEmpty)
-        let verify = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
+        let verify = try await FHIRAPITests.run(["verify", "--dir", dir + "/data"])
         #expect(
             verify.status == 0
                 && verify.output.contains("\(old.count) readings of earlier entries were removed by retention"),
@@ -249,18 +249,18 @@ import Testing
         #expect(
             !servedReadings.isEmpty && servedReadings.isSubset(of: stored),
             "\(servedReadings.subtracting(stored).count) served readings are gone")
-        let verify = try FHIRAPITests.run([
+        let verify = try await FHIRAPITests.run([
             "verify", "--dir", dir + "/data", "--public-key", dir + "/data/gateway.key.pub",
         ])
         #expect(verify.status == 0, "\(verify.output)")
     }
 
-    @Test func aBadConfigurationIsRefusedWithTheKeyAndLine() throws {
+    @Test func aBadConfigurationIsRefusedWithTheKeyAndLine() async throws {
         let dir = try APIHarness.scratch("badconfig")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "data_directory: data\napi:\n  listen: 127.0.0.1:1\n  tokenz: []\n".write(
             toFile: dir + "/g.yaml", atomically: true, encoding: .utf8)
-        let result = try FHIRAPITests.run(["run", "--config", dir + "/g.yaml"])
+        let result = try await FHIRAPITests.run(["run", "--config", dir + "/g.yaml"])
         #expect(result.status != 0)
         #expect(result.output.contains("g.yaml:4") && result.output.contains("api.tokenz"), "\(result.output)")
     }

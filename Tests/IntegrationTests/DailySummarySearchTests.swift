@@ -47,7 +47,7 @@ import Testing
                 "alice", user: 1, atHour: Int64($0), systolic: DecimalQuantity(mantissa: 120 + Int64($0), exponent: 0),
                 diastolic: 80)
         }
-        try APIHarness.importReadings(pressures + Self.strap(), into: dir)
+        try await APIHarness.importReadings(pressures + Self.strap(), into: dir)
         let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["sys=system/*.read"])
         defer { server.stop() }
         func search(_ query: String) async throws -> FHIRAPITests.Reply {

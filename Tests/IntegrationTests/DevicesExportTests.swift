@@ -7,34 +7,34 @@ import TimeSeries
 
 /// `gatewayd devices` (list, map, forget) and `gatewayd export` (a FHIR collection Bundle of a person's period).
 @Suite(.serialized) struct DevicesExportTests {
-    @Test func mappingReleasesQuarantinedReadingsAndForgettingHoldsNewOnes() throws {
+    @Test func mappingReleasesQuarantinedReadingsAndForgettingHoldsNewOnes() async throws {
         let dir = try APIHarness.scratch("devices")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Readings without a subject are held: the cuff's user 3 is nobody's yet.
         var held = FHIRAPITests.bp(
             "alice", user: 3, atHour: 1, systolic: DecimalQuantity(mantissa: 119, exponent: 0), diastolic: 77)
         held.subject = nil
-        try APIHarness.importReadings(FHIRAPITests.readings() + [held], into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings() + [held], into: dir)
         let key = held.device.key
-        let listed = try FHIRAPITests.run(["devices", "--dir", dir + "/data"])
+        let listed = try await FHIRAPITests.run(["devices", "--dir", dir + "/data"])
         #expect(listed.status == 0, "\(listed.output)")
-        let mapped = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#3=carol"])
+        let mapped = try await FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#3=carol"])
         #expect(mapped.status == 0 && mapped.output.contains("released 1"), "\(mapped.output)")
         #expect(mapped.output.contains("carol"), "\(mapped.output)")
-        let forgot = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#3"])
+        let forgot = try await FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#3"])
         #expect(forgot.status == 0 && !forgot.output.contains("carol"), "\(forgot.output)")
-        let bad = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#999"])
+        let bad = try await FHIRAPITests.run(["devices", "--dir", dir + "/data", "--forget", "\(key)#999"])
         #expect(bad.status != 0 && bad.output.contains("user '999' is not a user slot 0…254"), "\(bad.output)")
         // --map says it the same way (one parser): 255 is the specification's "unknown user", never a slot.
-        let unknown = try FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#255=carol"])
+        let unknown = try await FHIRAPITests.run(["devices", "--dir", dir + "/data", "--map", "\(key)#255=carol"])
         #expect(unknown.status != 0 && unknown.output.contains("is not a user slot 0…254"), "\(unknown.output)")
     }
 
-    @Test func exportWritesACollectionOfTheSubjectsPeriodAndAuditsIt() throws {
+    @Test func exportWritesACollectionOfTheSubjectsPeriodAndAuditsIt() async throws {
         let dir = try APIHarness.scratch("export")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
-        let result = try FHIRAPITests.run([
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        let result = try await FHIRAPITests.run([
             "export", "--dir", dir + "/data", "--subject", "alice", "--from", "2026-11-18", "--to", "2026-11-18",
             "--tz", "Asia/Tokyo",
             "--output", dir + "/alice.json",
@@ -83,44 +83,40 @@ import TimeSeries
                 as? NSNumber == 120)
         #expect(resources.contains { $0["resourceType"] as? String == "Device" })
         #expect(resources.contains { $0["resourceType"] as? String == "Provenance" })
-        let audit = try FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])
+        let audit = try await FHIRAPITests.run(["audit", "--dir", dir + "/data", "--subject", "alice"])
         #expect(audit.output.contains("export:"), "\(audit.output)")
         if let python = FHIRValidator.python {
-            let validator = Process()
-            validator.executableURL = URL(fileURLWithPath: python)
-            validator.arguments = [
-                FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path, dir + "/alice.json",
-            ]
-            let pipe = Pipe()
-            validator.standardOutput = pipe
-            validator.standardError = pipe
-            try validator.run()
-            let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            validator.waitUntilExit()
-            #expect(validator.terminationStatus == 0, "\(report)")
+            let validated = try await ChildProcess.run(
+                URL(fileURLWithPath: python),
+                [
+                    FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path,
+                    dir + "/alice.json",
+                ],
+                mergingStandardError: true)
+            #expect(validated.status == 0, "\(validated.stdout)")
         }
     }
 
-    @Test func queryPrintsWindowsAlsoBesideAProcessThatHoldsTheStore() throws {
+    @Test func queryPrintsWindowsAlsoBesideAProcessThatHoldsTheStore() async throws {
         let dir = try APIHarness.scratch("query")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let arguments = [
             "query", "--dir", dir + "/data", "--subject", "alice", "--metric", "bp_systolic", "--window", "1d", "--tz",
             "Asia/Tokyo",
         ]
-        let result = try FHIRAPITests.run(arguments)
+        let result = try await FHIRAPITests.run(arguments)
         #expect(result.status == 0, "\(result.output)")
         // 11-18 has three clean readings; 11-19 one clean and one doubtful (left out, counted).
         #expect(result.output.contains("2 windows; 1 doubtful readings excluded"), "\(result.output)")
-        let unknown = try FHIRAPITests.run(arguments.map { $0 == "bp_systolic" ? "bp_sistolic" : $0 })
+        let unknown = try await FHIRAPITests.run(arguments.map { $0 == "bp_systolic" ? "bp_sistolic" : $0 })
         #expect(unknown.status != 0 && unknown.output.contains("bp_sistolic"), "\(unknown.output)")
         // Another process (a running daemon) holding the store for writing: query and status read a snapshot.
         let holder = try TimeSeriesStore(directory: dir + "/data/store")
         defer { holder.close() }
-        let busy = try FHIRAPITests.run(arguments)
+        let busy = try await FHIRAPITests.run(arguments)
         #expect(busy.status == 0 && busy.output == result.output, "\(busy.output)")
-        let status = try FHIRAPITests.run(["status", "--dir", dir + "/data"])
+        let status = try await FHIRAPITests.run(["status", "--dir", dir + "/data"])
         #expect(
             status.status == 0 && status.output.contains("== store: ") && status.output.contains(" samples in "),
             "\(status.output)")

@@ -19,10 +19,23 @@ enum SmallFileSystem {
 
     @discardableResult
     static func mount(_ dir: String, megabytes: Int) -> Bool {
-        (try? APIHarness.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir])) == 0
+        tool("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir]) == 0
     }
 
-    static func unmount(_ dir: String) { _ = try? APIHarness.runTool("/bin/umount", [dir]) }
+    static func unmount(_ dir: String) { _ = tool("/bin/umount", [dir]) }
+
+    /// (Synchronous, unlike the tests' other commands: the probe is a trait's condition and the unmount a `defer`; mount
+    /// and umount take no time.)
+    private static func tool(_ path: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
 }
 
 @Suite(
@@ -61,7 +74,7 @@ struct DiskFullTests {
         let metrics = try await APIHarness.send("GET", "http://127.0.0.1:\(port)/metrics", token: nil)
         #expect(
             String(decoding: metrics.data, as: UTF8.self).contains("gatewayd_storage_failing{reason=\"disk_full\"} 1"))
-        let status = try FHIRAPITests.run(["status", "--config", config])
+        let status = try await FHIRAPITests.run(["status", "--config", config])
         #expect(status.output.contains("FULL or nearly"), "\(status.output)")
         // Reads go on.
         let read = try await FHIRAPITests.get(
@@ -84,7 +97,7 @@ struct DiskFullTests {
 
         // Every reading it stored is there once and readable, and the ledger holds together.
         try await DaemonCrashTests.checkInvariant(data: fs + "/data", final: true)
-        let verified = try FHIRAPITests.run(["verify", "--dir", fs + "/data"])
+        let verified = try await FHIRAPITests.run(["verify", "--dir", fs + "/data"])
         #expect(
             verified.status == 0 && verified.output.contains("intact"),
             "\(verified.output)\n\(daemon.stderr.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))"

@@ -61,22 +61,14 @@ import Testing
             + [bp("bob", user: 2, atHour: 9, systolic: DecimalQuantity(mantissa: 110, exponent: 0), diastolic: 70)]
     }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try run(CrashRecoveryTests.gatewaydBinary, arguments)
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await run(CrashRecoveryTests.gatewaydBinary, arguments)
     }
 
     /// Runs `executable` to its end; its status and what it printed (standard output and error together).
-    static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+    static func run(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let result = try await ChildProcess.run(executable, arguments, mergingStandardError: true)
+        return (result.status, result.stdout)
     }
 
     /// A port the kernel says is free right now (bind to port 0, read it back, close).
@@ -150,14 +142,14 @@ import Testing
         let lines = try Self.readings().map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let imported = try Self.run([
+        let imported = try await Self.run([
             "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
         ])
         #expect(imported.status == 0, "\(imported.output)")
         #expect(imported.output.contains("stored 6"), "\(imported.output)")
 
         // Bad options are refused before anything listens.
-        let badToken = try Self.run(["serve", "--dir", dir + "/data", "--token", "x=patient/*.read"])
+        let badToken = try await Self.run(["serve", "--dir", dir + "/data", "--token", "x=patient/*.read"])
         #expect(badToken.status != 0 && badToken.output.contains("--token"), "\(badToken.output)")
 
         let port = Self.freePort()
@@ -419,7 +411,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let line = String(decoding: try JSONEncoder().encode(Self.readings()[0]), as: UTF8.self)
         try (line + "\n").write(toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        #expect(try Self.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl"]).status == 0)
+        #expect(
+            try await Self.run(["collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl"]).status == 0)
         let port = Self.freePort()
         let server = Process()
         server.executableURL = CrashRecoveryTests.gatewaydBinary
@@ -470,7 +463,7 @@ import Testing
             reading.rawPayloads = [[8, UInt8(minute)]]
             return reading
         }
-        try APIHarness.importReadings(readings, into: dir)
+        try await APIHarness.importReadings(readings, into: dir)
         let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["t=system/*.read"])
         defer { server.stop() }
         let search = try await FHIRAPITests.get(server.base + "/Observation?subject=alice", token: "t")

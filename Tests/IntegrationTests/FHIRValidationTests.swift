@@ -282,7 +282,7 @@ struct FHIRValidationTests {
         let validator = try #require(FHIRValidator.python)
         let dir = try APIHarness.scratch("fhirvalidate")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(Self.readings(), into: dir, arguments: ["--key", dir + "/gw.key"])
+        try await APIHarness.importReadings(Self.readings(), into: dir, arguments: ["--key", dir + "/gw.key"])
         let server = try await APIHarness.Server.start(
             dataDirectory: dir + "/data", tokens: ["sys-secret=system/*.read", "alice-secret=patient/*.read@alice"])
         defer { server.stop() }
@@ -422,21 +422,16 @@ struct FHIRValidationTests {
         )
 
         let script = FHIRValidator.packageRoot.appendingPathComponent("scripts/validate_fhir.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: validator)
-        process.arguments = [script, out]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        let validated: ChildProcess.Result
         do {
-            try process.run()
+            validated = try await ChildProcess.run(
+                URL(fileURLWithPath: validator), [script, out], mergingStandardError: true)
         } catch {
             Issue.record("cannot run the FHIR validator \(validator) (GATEWAYD_FHIR_VALIDATOR): \(error)")
             return
         }
-        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "validate_fhir.py found problems:\n\(report)")
+        let report = validated.stdout
+        #expect(validated.status == 0, "validate_fhir.py found problems:\n\(report)")
         #expect(report.contains("\(saved.count) of \(saved.count) file(s) valid"), "\(report)")
     }
 }

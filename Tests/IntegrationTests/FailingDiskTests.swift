@@ -16,30 +16,37 @@ import Testing
 struct FailingDiskTests {
     /// Runs `command` with /bin/sh; its status and what it printed.
     @discardableResult
-    static func shell(_ command: String) throws -> (status: Int32, output: String) {
+    static func shell(_ command: String) async throws -> (status: Int32, output: String) {
         // No udev in the guest: libdevmapper makes the /dev/mapper nodes itself.
-        try FHIRAPITests.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "export DM_DISABLE_UDEV=1; " + command])
+        try await FHIRAPITests.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "export DM_DISABLE_UDEV=1; " + command])
     }
 
     static let sectors = 65_536  // 32 MiB
 
     @Test func aDiskThatFailsWritesStopsConfirmationsSaysSoAndLosesNothingConfirmed() async throws {
         try #require(
-            try Self.shell("command -v dmsetup && modprobe dm-flakey && modprobe loop && modprobe ext4").status == 0,
+            try await Self.shell("command -v dmsetup && modprobe dm-flakey && modprobe loop && modprobe ext4").status
+                == 0,
             "the guest lacks dmsetup or the dm-flakey, loop or ext4 modules: rebuild it (hw/testbed/build-guest.sh)")
         let dir = try APIHarness.scratch("failing-disk")
         let card = dir + "/card"
         try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
-        let loop = try Self.shell("truncate -s 32M \(dir)/card.img && losetup -f --show \(dir)/card.img").output
+        let loop = try await Self.shell("truncate -s 32M \(dir)/card.img && losetup -f --show \(dir)/card.img").output
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(loop.hasPrefix("/dev/loop"), "losetup: \(loop)")
         let linear = "0 \(Self.sectors) linear \(loop) 0"
-        let setUp = try Self.shell(
+        let setUp = try await Self.shell(
             "dmsetup create gwcard --table '\(linear)' && mkfs.ext2 -q /dev/mapper/gwcard && mount -o errors=continue /dev/mapper/gwcard \(card)"
         )
         try #require(setUp.status == 0, "\(setUp.output)")
         defer {
-            _ = try? Self.shell("umount -l \(card); dmsetup remove --force gwcard; losetup -d \(loop)")
+            // (Synchronous in a `defer`; these take no time.)
+            let cleanUp = Process()
+            cleanUp.executableURL = URL(fileURLWithPath: "/bin/sh")
+            cleanUp.arguments = [
+                "-c", "export DM_DISABLE_UDEV=1; umount -l \(card); dmsetup remove --force gwcard; losetup -d \(loop)",
+            ]
+            if (try? cleanUp.run()) != nil { cleanUp.waitUntilExit() }
             try? FileManager.default.removeItem(atPath: dir)
         }
         let port = FHIRAPITests.freePort()
@@ -56,7 +63,7 @@ struct FailingDiskTests {
 
         // The card starts failing every write; reads still work.
         let storedBefore = try stored()
-        let fail = try Self.shell(
+        let fail = try await Self.shell(
             "dmsetup suspend gwcard && dmsetup load gwcard --table '0 \(Self.sectors) flakey \(loop) 0 0 3600 1 error_writes' && dmsetup resume gwcard"
         )
         try #require(fail.status == 0, "\(fail.output)")
@@ -84,7 +91,7 @@ struct FailingDiskTests {
         #expect(
             await DaemonTests.waitForExit(daemon.process, seconds: 120),
             "gatewayd did not stop on a failing card: \(daemon.stderr.suffix(4000))")
-        let repair = try Self.shell(
+        let repair = try await Self.shell(
             "umount \(card) && dmsetup suspend gwcard && dmsetup load gwcard --table '\(linear)' && dmsetup resume gwcard "
                 + "&& (e2fsck -fy /dev/mapper/gwcard; [ $? -le 1 ]) && mount -o errors=continue /dev/mapper/gwcard \(card)"
         )
@@ -93,7 +100,7 @@ struct FailingDiskTests {
         // Every reading it confirmed is there once and readable, and the signed ledger holds together.
         try await DaemonCrashTests.checkInvariant(data: card + "/data", final: false)
         #expect(try stored() >= storedBefore)
-        let verified = try FHIRAPITests.run(["verify", "--dir", card + "/data"])
+        let verified = try await FHIRAPITests.run(["verify", "--dir", card + "/data"])
         #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
     }
 }

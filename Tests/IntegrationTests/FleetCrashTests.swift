@@ -99,7 +99,7 @@ import Testing
             try await DaemonCrashTests.checkInvariant(data: dir + "/data", final: round == Self.rounds)
             try Self.checkCursors(data: dir + "/data", meters: meters, round: round)
         }
-        let verified = try FHIRAPITests.run(["verify", "--dir", dir + "/data"])
+        let verified = try await FHIRAPITests.run(["verify", "--dir", dir + "/data"])
         #expect(verified.status == 0 && verified.output.contains("intact"), "\(verified.output)")
         try await Self.checkOutbox(config: config, data: dir + "/data")
     }
@@ -107,7 +107,7 @@ import Testing
     /// After the rounds (and one sync pass that feeds what the last run had not), the outbox holds every stored
     /// reading's Observations exactly once: kills mid-feed neither lost a reading's entry nor queued it twice.
     static func checkOutbox(config: String, data: String) async throws {
-        let pass = try FHIRAPITests.run(["sync", "--config", config, "--once"])
+        let pass = try await FHIRAPITests.run(["sync", "--config", config, "--once"])
         #expect(pass.output.contains("phr:"), "\(pass.output)")
         let archive = try ReadingArchive(path: data + "/engine.sqlite")
         let gateway = DeviceMapper.phgDeviceID(GatewayRecord(id: "gw-fleet", softwareVersion: GatewayVersion.current))

@@ -91,7 +91,7 @@ extension GracefulShutdownTests {
 }
 
 /// The daemon's timers run on an injected clock: with a manual one the test moves time itself and waits for none.
-@Suite struct ServiceTimerTests {
+@Suite(.timeLimit(.minutes(1))) struct ServiceTimerTests {
     actor Counter {
         private(set) var count = 0
         func increment() { count += 1 }
@@ -107,15 +107,17 @@ extension GracefulShutdownTests {
                 group.addTask {
                     await repeatUntilGracefulShutdown(every: .seconds(30), clock: clock) { await runs.increment() }
                 }
-                #expect(await eventually { clock.sleepers == 1 })
+                await clock.sleeping(atLeast: 1)
                 #expect(await runs.count == 1)
                 clock.advance(by: .seconds(29))
                 let early = await runs.count
                 #expect(clock.sleepers == 1 && early == 1, "it fired before its interval")
                 clock.advance(by: .seconds(1))
-                #expect(await eventually { await runs.count == 2 && clock.sleepers == 1 })
+                await clock.sleeping(atLeast: 1)  // it ran, and sleeps again
+                #expect(await runs.count == 2)
                 clock.advance(by: .seconds(90))  // one interval's sleep ends however far the clock jumps
-                #expect(await eventually { await runs.count == 3 && clock.sleepers == 1 })
+                await clock.sleeping(atLeast: 1)  // it ran, and sleeps again
+                #expect(await runs.count == 3)
                 trigger.triggerGracefulShutdown()
                 try await group.next()
             }
@@ -139,7 +141,7 @@ extension GracefulShutdownTests {
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
-                #expect(await eventually { clock.sleepers == 1 })
+                await clock.sleeping(atLeast: 1)
                 clock.advance(by: .seconds(10))
                 #expect(await eventually { clock.sleepers == 1 && listener.received().count == 2 })
                 trigger.triggerGracefulShutdown()

@@ -229,7 +229,7 @@ import Testing
     @Test func aGatewayThatIsNotAHubRefusesUploads() async throws {
         let dir = try APIHarness.scratch("nohub")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let server = try await APIHarness.Server.start(
             dataDirectory: dir + "/data", tokens: ["w=system/*.write", "r=system/*.read"])
         defer { server.stop() }

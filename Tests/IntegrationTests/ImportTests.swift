@@ -10,7 +10,7 @@ import Testing
     /// A line cut short, and a whole JSON object that is not a reading (which the fast line decoder hands to
     /// JSONDecoder, whose error is the one reported).
     @Test(arguments: [#"{"kind": "heart_rate""#, #"{"kind":"heart_rate","components":"seventy"}"#])
-    func aBadLineStopsTheImportThereAndKeepsEverythingBeforeIt(badLine: String) throws {
+    func aBadLineStopsTheImportThereAndKeepsEverythingBeforeIt(badLine: String) async throws {
         let dir = try APIHarness.scratch("import")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let readings = LongHistoryAPITests.readings()
@@ -19,7 +19,7 @@ import Testing
         lines.insert(badLine, at: 600)  // line 601
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let result = try FHIRAPITests.run([
+        let result = try await FHIRAPITests.run([
             "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
         ])
         #expect(result.status != 0)
@@ -30,7 +30,7 @@ import Testing
         lines.remove(at: 600)
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/readings.jsonl", atomically: true, encoding: .utf8)
-        let again = try FHIRAPITests.run([
+        let again = try await FHIRAPITests.run([
             "collect", "--dir", dir + "/data", "--import", dir + "/readings.jsonl", "--tz", "Asia/Tokyo",
         ])
         #expect(

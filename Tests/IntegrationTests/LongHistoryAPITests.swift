@@ -129,7 +129,7 @@ import TimeSeries
         let dir = try APIHarness.scratch("long-history")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let readings = Self.readings()
-        try APIHarness.importReadings(readings, into: dir)
+        try await APIHarness.importReadings(readings, into: dir)
         let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["t=system/*.read"])
         defer { server.stop() }
         let all = Self.everyObservation(readings)

@@ -8,7 +8,7 @@ import Testing
 @Suite struct PipelineCommandTests {
     let commands = BLECommandTests()
 
-    @Test func collectQuarantinesUnmappedReleasesOnMappingVerifiesAndSummarises() throws {
+    @Test func collectQuarantinesUnmappedReleasesOnMappingVerifiesAndSummarises() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(UUID().uuidString.prefix(8))")
             .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -18,7 +18,7 @@ import Testing
         let socket = dir + "/bp.sock"
         let cuff = try commands.simulate(
             ["--device", "bp", "--readings", "6", "--users", "1,2", "--once"], socket: socket)
-        let first = try commands.run([
+        let first = try await commands.run([
             "collect", "--dir", data, "--unix", socket, "--map", "\(cuffKey)#1=alice", "--tz", "Asia/Tokyo", "--key",
             dir + "/gw.key",
         ])
@@ -30,12 +30,12 @@ import Testing
         #expect(keyMode == 0o600)
 
         // Mapping user 2 releases the held readings, without any device connected.
-        let release = try commands.run(["collect", "--dir", data, "--map", "\(cuffKey)#2=bob"])
+        let release = try await commands.run(["collect", "--dir", data, "--map", "\(cuffKey)#2=bob"])
         #expect(release.status == 0)
         #expect(release.stderr.contains("released 5 quarantined reading(s) to bob"))
         #expect(release.stdout.contains("11 readings in"))
 
-        let verified = try commands.run(["verify", "--dir", data])
+        let verified = try await commands.run(["verify", "--dir", data])
         #expect(verified.status == 0, "\(verified.stdout)")
         #expect(verified.stdout.contains("intact") && verified.stdout.contains("11 readings verified"))
 
@@ -46,18 +46,18 @@ import Testing
             String(decoding: try JSONEncoder().encode($0), as: UTF8.self)
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: export, atomically: true, encoding: .utf8)
-        let imported = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
+        let imported = try await commands.run(["collect", "--dir", dir + "/other", "--import", export])
         #expect(imported.stdout.contains("stored 11, duplicates 0"))
-        let again = try commands.run(["collect", "--dir", dir + "/other", "--import", export])
+        let again = try await commands.run(["collect", "--dir", dir + "/other", "--import", export])
         #expect(again.stdout.contains("stored 0, duplicates 11"))
 
-        let summary = try commands.run(["summary", "--dir", data, "--subject", "alice", "--tz", "Asia/Tokyo"])
+        let summary = try await commands.run(["summary", "--dir", data, "--subject", "alice", "--tz", "Asia/Tokyo"])
         #expect(summary.status == 0)
         #expect(summary.stdout.contains("7-day average"))
 
         // Someone edits a stored reading's value in the archive: verify names the entry and the reading.
         let archive = try DatabaseQueue(path: data + "/engine.sqlite")
-        let identity = try archive.write { db -> String in
+        let identity = try await archive.write { db -> String in
             // A reading row holds its provenance id and a binary variation: format, present fields, receive offset
             // (varint), value count, then each value as a kind byte and a zigzag varint mantissa. Bump the systolic by 1.
             let row = try Row.fetchOne(
@@ -83,11 +83,11 @@ import Testing
                 $0.hasPrefix(key)
             } ?? key
         }
-        let tampered = try commands.run(["verify", "--dir", data])
+        let tampered = try await commands.run(["verify", "--dir", data])
         #expect(tampered.status == 1)
         #expect(tampered.stdout.contains("FAILED") && tampered.stdout.contains(identity))
 
-        let badMap = try commands.run(["collect", "--dir", data, "--map", "nobody"])
+        let badMap = try await commands.run(["collect", "--dir", data, "--map", "nobody"])
         #expect(badMap.status != 0)
         #expect(badMap.stderr.contains("expected DEVICE[#USER]=SUBJECT"))
     }

@@ -7,7 +7,7 @@ import Testing
     @Test func compactByDefaultIndentedOnRequest() async throws {
         let dir = try APIHarness.scratch("pretty")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let server = try await APIHarness.Server.start(dataDirectory: dir + "/data", tokens: ["sys=system/*.read"])
         defer { server.stop() }
         for path in ["/metadata", "/Observation?subject=alice", "/Device", "/Observation/$lastn?subject=alice&max=1"] {

@@ -26,7 +26,7 @@ import Testing
                 "auth: { token_url: \"http://127.0.0.1:\(setup.hubPort)/auth/token\", client_id: home-a, key_file: home-a.pem, key_id: k1 }"
         )
         try homeConfig.write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
-        try APIHarness.importReadings(SyncTests.day(), into: setup.dir)
+        try await APIHarness.importReadings(SyncTests.day(), into: setup.dir)
         let hub = try await SyncTests.startHub(setup)
         defer {
             hub.terminate()
@@ -39,7 +39,7 @@ import Testing
             discovery.json["token_endpoint"] as? String == "http://127.0.0.1:\(setup.hubPort)/auth/token",
             "\(discovery.json)")
 
-        let output = try SyncTests.sync(setup)
+        let output = try await SyncTests.sync(setup)
         #expect(output.contains("hub: sent"), "\(output)")
         let alice = try await SyncTests.hubObservations(setup, subject: "alice")
         #expect(alice.count >= 14, "\(alice.count) Observations arrived")
@@ -50,8 +50,9 @@ import Testing
         // A gateway whose key is not the registered one: nothing leaves, and the reason is the endpoint's.
         try P384.Signing.PrivateKey().pemRepresentation.write(
             toFile: setup.dir + "/home-a.pem", atomically: true, encoding: .utf8)
-        try APIHarness.importReadings([SyncTests.reading(.heartRate, "alice", atHour: 23, value: 99)], into: setup.dir)
-        let refused = try FHIRAPITests.run(["sync", "--config", setup.homeConfig, "--once"])
+        try await APIHarness.importReadings(
+            [SyncTests.reading(.heartRate, "alice", atHour: 23, value: 99)], into: setup.dir)
+        let refused = try await FHIRAPITests.run(["sync", "--config", setup.homeConfig, "--once"])
         #expect(
             refused.output.contains("invalid_client") && refused.output.contains("does not verify"), "\(refused.output)"
         )

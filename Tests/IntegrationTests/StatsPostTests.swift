@@ -26,7 +26,7 @@ import Testing
     @Test func formAndParametersBodiesAnswerAsTheQueryStringDoes() async throws {
         let dir = try APIHarness.scratch("statspost")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let server = try await APIHarness.Server.start(
             dataDirectory: dir + "/data", tokens: ["sys-secret=system/*.read", "alice-secret=patient/*.read@alice"])
         defer { server.stop() }
@@ -83,7 +83,7 @@ import Testing
     @Test func malformedBodiesAre400sNamingTheElementAndOtherPostsAre405() async throws {
         let dir = try APIHarness.scratch("statspost-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
+        try await APIHarness.importReadings(FHIRAPITests.readings(), into: dir)
         let server = try await APIHarness.Server.start(
             dataDirectory: dir + "/data", tokens: ["sys-secret=system/*.read"])
         defer { server.stop() }

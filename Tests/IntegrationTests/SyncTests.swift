@@ -135,8 +135,8 @@ import Testing
         return FHIRAPITests.entries(reply.json)
     }
 
-    static func sync(_ setup: Setup) throws -> String {
-        let result = try FHIRAPITests.run(["sync", "--config", setup.homeConfig, "--once"])
+    static func sync(_ setup: Setup) async throws -> String {
+        let result = try await FHIRAPITests.run(["sync", "--config", setup.homeConfig, "--once"])
         #expect(result.status == 0, "\(result.output)")
         return result.output
     }
@@ -144,14 +144,14 @@ import Testing
     @Test func upstreamDownForADayThenBackLosesAndDuplicatesNothingAndRespectsConsent() async throws {
         let setup = try Self.setup()
         defer { try? FileManager.default.removeItem(atPath: setup.dir) }
-        try APIHarness.importReadings(Self.day(), into: setup.dir)
+        try await APIHarness.importReadings(Self.day(), into: setup.dir)
 
         // The hub is down: every attempt fails, nothing is lost, the status shows what waits.
         for _ in 0..<3 {
-            #expect(try Self.sync(setup).contains("hub: failed: unreachable"))
+            #expect(try await Self.sync(setup).contains("hub: failed: unreachable"))
             try await Task.sleep(nanoseconds: 350_000_000)
         }
-        let waiting = try FHIRAPITests.run(["status", "--config", setup.homeConfig])
+        let waiting = try await FHIRAPITests.run(["status", "--config", setup.homeConfig])
         #expect(waiting.output.contains("hub"), "\(waiting.output)")
 
         let hub = try await Self.startHub(setup)
@@ -160,7 +160,7 @@ import Testing
             hub.waitUntilExit()
         }
         try await Task.sleep(nanoseconds: 350_000_000)
-        #expect(try Self.sync(setup).contains("hub: sent"))
+        #expect(try await Self.sync(setup).contains("hub: sent"))
 
         let alice = try await Self.hubObservations(setup, subject: "alice")
         let identifiers = alice.compactMap { (($0["identifier"] as? [[String: Any]])?.first?["value"]) as? String }
@@ -207,12 +207,13 @@ import Testing
         }
 
         // Nothing new: a second pass sends nothing and the hub holds the same.
-        #expect(try Self.sync(setup).contains("hub: nothing to send"))
+        #expect(try await Self.sync(setup).contains("hub: nothing to send"))
         #expect(try await Self.hubObservations(setup, subject: "alice").count == alice.count)
 
         // A late blood pressure in the 07:00 hour revises that hour's and the day's summaries: updated upstream, not added.
-        try APIHarness.importReadings([Self.reading(.bloodPressure, "alice", atHour: 7, value: 140)], into: setup.dir)
-        #expect(try Self.sync(setup).contains("hub: sent"))
+        try await APIHarness.importReadings(
+            [Self.reading(.bloodPressure, "alice", atHour: 7, value: 140)], into: setup.dir)
+        #expect(try await Self.sync(setup).contains("hub: sent"))
         let after = try await Self.hubObservations(setup, subject: "alice")
         let summariesAfter = after.filter {
             (($0["identifier"] as? [[String: Any]])?.first?["system"] as? String) == "urn:gatewayd:summary"
@@ -238,9 +239,9 @@ extension SyncTests {
                 with: "retry: { initial: 100ms, maximum: 300ms }\n    batch_size: 3\n    interval: 50ms")
         try homeText.write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
         let readings = FHIRValidationTests.readings()
-        try APIHarness.importReadings(readings, into: setup.dir)
+        try await APIHarness.importReadings(readings, into: setup.dir)
         for _ in 0..<3 {
-            #expect(try Self.sync(setup).contains("hub: failed: unreachable"))
+            #expect(try await Self.sync(setup).contains("hub: failed: unreachable"))
             try await Task.sleep(nanoseconds: 350_000_000)
         }
         let hub = try await Self.startHub(setup)
@@ -267,7 +268,7 @@ extension SyncTests {
         }
         var finished = false
         for _ in 0..<40 where !finished {
-            finished = try Self.sync(setup).contains("hub: nothing to send")
+            finished = try await Self.sync(setup).contains("hub: nothing to send")
         }
         #expect(finished)
 

@@ -80,7 +80,7 @@ import Testing
         let hubText = try String(contentsOfFile: setup.hubConfig, encoding: .utf8)
             .replacingOccurrences(of: "listen: 127.0.0.1:\(setup.hubPort)", with: "listen: 0.0.0.0:\(setup.hubPort)")
         try hubText.write(toFile: setup.hubConfig, atomically: true, encoding: .utf8)
-        try APIHarness.importReadings(SyncTests.day(), into: setup.dir)
+        try await APIHarness.importReadings(SyncTests.day(), into: setup.dir)
         let hub = try await Self.startHub(setup)
         defer {
             hub.terminate()
@@ -98,7 +98,7 @@ import Testing
         let fingerprint = try GatewayCertificate.fingerprint(
             pem: try String(contentsOfFile: certificate, encoding: .utf8))
         setenv("GATEWAYD_TEST_READER", SyncTests.readToken, 1)  // the hub's configuration reads a token from it
-        let status = try FHIRAPITests.run(["status", "--config", setup.hubConfig])
+        let status = try await FHIRAPITests.run(["status", "--config", setup.hubConfig])
         #expect(
             status.output.contains("https://0.0.0.0:\(setup.hubPort)/fhir, TLS certificate SHA-256 \(fingerprint)"),
             "\(status.output)")
@@ -108,7 +108,7 @@ import Testing
             .replacingOccurrences(
                 of: "url: http://127.0.0.1:\(setup.hubPort)/fhir", with: "url: https://localhost:\(setup.hubPort)/fhir")
         try homeText.write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
-        let untrusted = try SyncTests.sync(setup)
+        let untrusted = try await SyncTests.sync(setup)
         #expect(untrusted.contains("hub: failed"), "\(untrusted)")
         // Pinned with ca_file (the hub's own certificate): sent, and the hub verified by name (localhost).
         try homeText.replacingOccurrences(
@@ -117,7 +117,7 @@ import Testing
         )
         .write(toFile: setup.homeConfig, atomically: true, encoding: .utf8)
         try await Task.sleep(nanoseconds: 350_000_000)  // the destination's retry back-off
-        let pinned = try SyncTests.sync(setup)
+        let pinned = try await SyncTests.sync(setup)
         #expect(pinned.contains("hub: sent"), "\(pinned)")
         // Read back over TLS, trusting that certificate: the readings are there, and the links the hub writes are https.
         var tls = TLSConfiguration.makeClientConfiguration()

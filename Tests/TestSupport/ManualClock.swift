@@ -22,6 +22,7 @@ public final class ManualClock: Clock, @unchecked Sendable {
     private var waiting: [Sleeper] = []
     private var cancelled: Set<UInt64> = []
     private var nextID: UInt64 = 0
+    private var sleeperWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
     public init() {}
 
@@ -37,13 +38,17 @@ public final class ManualClock: Clock, @unchecked Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Void, any Error>? = lock.withLock {
-                    if cancelled.remove(id) != nil { return .failure(CancellationError()) }
-                    if deadline <= current { return .success(()) }
+                let (outcome, ready) = lock.withLock {
+                    () -> (Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
+                    if cancelled.remove(id) != nil { return (.failure(CancellationError()), []) }
+                    if deadline <= current { return (.success(()), []) }
                     waiting.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-                    return nil
+                    let ready = sleeperWaiters.filter { $0.count <= waiting.count }.map(\.continuation)
+                    sleeperWaiters.removeAll { $0.count <= waiting.count }
+                    return (nil, ready)
                 }
                 if let outcome { continuation.resume(with: outcome) }
+                for waiter in ready { waiter.resume() }
             }
         } onCancel: {
             let sleeper = lock.withLock { () -> Sleeper? in
@@ -54,6 +59,20 @@ public final class ManualClock: Clock, @unchecked Sendable {
                 return waiting.remove(at: index)
             }
             sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Returns once at least `count` sleeps wait — the code under test is asleep — so the test can move the clock. It
+    /// waits for that as long as it takes (bound it with the test's time limit): a poll with a deadline of its own ran
+    /// out on a loaded machine before the code got to sleep, and the test then waited forever for a timer not started.
+    public func sleeping(atLeast count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if waiting.count >= count { return true }
+                sleeperWaiters.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
         }
     }
 

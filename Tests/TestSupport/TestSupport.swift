@@ -25,7 +25,7 @@ public final class TemporaryDirectory: Sendable {
 /// Polls until `condition` holds: for state that has no event to wait on. The deadline only matters when it never
 /// does: it is long, because the whole suite (daemons started by the integration tests among them) shares two cores
 /// and a busy moment can take seconds.
-public func eventually(_ seconds: Double = 20, _ condition: @Sendable () async -> Bool) async -> Bool {
+public func eventually(_ seconds: Double = 60, _ condition: @Sendable () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if await condition() { return true }

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Runs a command to its end and waits for it off Swift's cooperative pool. A test that blocks a pool thread in
+/// `waitUntilExit` (a 2-core machine has two) holds up every other test meanwhile: under load, tests on a manual clock
+/// missed their window and one waited forever for a timer that never started.
+enum ChildProcess {
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        /// Empty when standard error went with standard output.
+        var stderr: String
+    }
+
+    /// `executable ARGS`; with `mergingStandardError`, what it printed to either stream is in `stdout`, in order.
+    static func run(_ executable: URL, _ arguments: [String], mergingStandardError: Bool = false) async throws -> Result
+    {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe()
+        let err = mergingStandardError ? out : Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return await withCheckedContinuation { continuation in
+            Thread {
+                // Standard error is read on a thread of its own, so a child that fills one pipe cannot stall the other.
+                let errors = mergingStandardError ? nil : ErrorsReader(err)
+                let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                let stderr = errors?.wait() ?? Data()
+                process.waitUntilExit()
+                continuation.resume(
+                    returning: Result(
+                        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                        stderr: String(decoding: stderr, as: UTF8.self)))
+            }.start()
+        }
+    }
+
+    /// Reads a pipe to its end on a thread of its own.
+    private final class ErrorsReader: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var data = Data()
+
+        init(_ pipe: Pipe) {
+            Thread { [self] in
+                data = pipe.fileHandleForReading.readDataToEndOfFile()
+                done.signal()
+            }.start()
+        }
+
+        func wait() -> Data {
+            done.wait()
+            return data
+        }
+    }
+}

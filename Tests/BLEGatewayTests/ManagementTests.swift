@@ -541,30 +541,28 @@ extension ManagementTests {
             let directory = try BondStoreTestKit.directory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let store = try BondStore(path: directory + "/bonds.json")
-            let follower = await store.follow(management)
-            defer { follower.cancel() }
             let prompts = Collected<PairingPrompt>()
             let agent = PairingAgent(management: management) { prompt in
                 await prompts.append(prompt)
                 return .accept
             }
-            await agent.start()
+            try await whileAnswering(agent, keeping: store) {
 
-            let outcome = try await management.pair(address: device.address, type: device.type, index: 0)
+                let outcome = try await management.pair(address: device.address, type: device.type, index: 0)
 
-            #expect(outcome == .paired(identity: device))
-            #expect(
-                await prompts.values == [
-                    PairingPrompt(index: 0, device: device, request: .confirmation(value: 0, justWorks: true))
-                ])
-            #expect(kernel.sentOpcodes == [0x0019, 0x001C])
-            #expect(kernel.sent.last?.parameters == MgmtVectors.meterWire)
-            #expect(
-                await eventually {
-                    let bond = await store.bond(for: device.address)
-                    return bond?.identityResolvingKey == irk && bond?.longTermKeys == [MgmtVectors.meterKey]
-                })
-            await agent.stop()
+                #expect(outcome == .paired(identity: device))
+                #expect(
+                    await prompts.values == [
+                        PairingPrompt(index: 0, device: device, request: .confirmation(value: 0, justWorks: true))
+                    ])
+                #expect(kernel.sentOpcodes == [0x0019, 0x001C])
+                #expect(kernel.sent.last?.parameters == MgmtVectors.meterWire)
+                #expect(
+                    await eventually {
+                        let bond = await store.bond(for: device.address)
+                        return bond?.identityResolvingKey == irk && bond?.longTermKeys == [MgmtVectors.meterKey]
+                    })
+            }
         }
 
         /// One kernel reports every controller's prompts and keys on every management socket: an agent and a bond
@@ -575,36 +573,35 @@ extension ManagementTests {
             let directory = try BondStoreTestKit.directory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let store = try BondStore(path: directory + "/bonds.json")
-            let follower = await store.follow(management, index: 1)
-            defer { follower.cancel() }
             let prompts = Collected<PairingPrompt>()
             let agent = PairingAgent(management: management, index: 1) { prompt in
                 await prompts.append(prompt)
                 return .accept
             }
-            await agent.start()
-            let otherKey = LongTermKey(
-                device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: true, encryptionSize: 16,
-                encryptedDiversifier: 1,
-                randomNumber: 2, value: MgmtVectors.keyValue)
-            kernel.deliver(
-                ManagementEventPacket(
-                    index: 0, event: .userConfirmationRequest(MgmtVectors.cuff, confirmHint: true, value: 0)))
-            kernel.deliver(ManagementEventPacket(index: 0, event: .newLongTermKey(storeHint: true, key: otherKey)))
-            kernel.deliver(
-                ManagementEventPacket(
-                    index: 1, event: .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)))
-            kernel.deliver(
-                ManagementEventPacket(index: 1, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
-            #expect(await eventually { await store.bond(for: MgmtVectors.meter.address) != nil })
-            #expect(await eventually { kernel.sent.count == 1 })
-            #expect(await prompts.values.map(\.index) == [1])
-            #expect(kernel.sent.map(\.index) == [1] && kernel.sentOpcodes == [0x001C])
-            #expect(await store.bond(for: MgmtVectors.cuff.address) == nil, "controller 0's key is not this gateway's")
-            await agent.stop()
+            try await whileAnswering(agent, keeping: store, index: 1) {
+                let otherKey = LongTermKey(
+                    device: MgmtVectors.cuff, keyType: .unauthenticatedLegacy, central: true, encryptionSize: 16,
+                    encryptedDiversifier: 1,
+                    randomNumber: 2, value: MgmtVectors.keyValue)
+                kernel.deliver(
+                    ManagementEventPacket(
+                        index: 0, event: .userConfirmationRequest(MgmtVectors.cuff, confirmHint: true, value: 0)))
+                kernel.deliver(ManagementEventPacket(index: 0, event: .newLongTermKey(storeHint: true, key: otherKey)))
+                kernel.deliver(
+                    ManagementEventPacket(
+                        index: 1, event: .userConfirmationRequest(MgmtVectors.meter, confirmHint: true, value: 0)))
+                kernel.deliver(
+                    ManagementEventPacket(index: 1, event: .newLongTermKey(storeHint: true, key: MgmtVectors.meterKey)))
+                #expect(await eventually { await store.bond(for: MgmtVectors.meter.address) != nil })
+                #expect(await eventually { kernel.sent.count == 1 })
+                #expect(await prompts.values.map(\.index) == [1])
+                #expect(kernel.sent.map(\.index) == [1] && kernel.sentOpcodes == [0x001C])
+                #expect(
+                    await store.bond(for: MgmtVectors.cuff.address) == nil, "controller 0's key is not this gateway's")
+            }
         }
 
-        @Test func pairingRejectedByTheAgentFailsWithTheKernelStatus() async {
+        @Test func pairingRejectedByTheAgentFailsWithTheKernelStatus() async throws {
             let device = MgmtVectors.cuff
             let kernel = FakeKernel { packet in
                 switch ManagementOpcode(rawValue: packet.code) {
@@ -630,15 +627,15 @@ extension ManagementTests {
             }
             let management = BluetoothManagement(transport: kernel)
             let agent = PairingAgent(management: management) { _ in .reject }
-            await agent.start()
-            do {
-                _ = try await management.pair(address: device.address, type: device.type, index: 0)
-                Issue.record("pairing succeeded although the agent rejected it")
-            } catch {
-                #expect(error == .commandFailed(.pairDevice, index: 0, status: .authenticationFailed))
+            try await whileAnswering(agent) {
+                do {
+                    _ = try await management.pair(address: device.address, type: device.type, index: 0)
+                    Issue.record("pairing succeeded although the agent rejected it")
+                } catch let error as ManagementError {
+                    #expect(error == .commandFailed(.pairDevice, index: 0, status: .authenticationFailed))
+                }
             }
             #expect(kernel.sentOpcodes == [0x0019, 0x001D])
-            await agent.stop()
         }
 
         @Test func pairingTimeoutCancelsThePairing() async {
@@ -817,16 +814,16 @@ extension ManagementTests {
             #expect(PairingPrompt(ManagementEventPacket(index: 0, event: .indexAdded)) == nil)
         }
 
-        @Test func passkeyEntryIsAnsweredOnTheSocket() async {
+        @Test func passkeyEntryIsAnsweredOnTheSocket() async throws {
             let kernel = FakeKernel { packet in [FakeKernel.complete(packet, .success, FakeKernel.peer(packet))] }
             let management = BluetoothManagement(transport: kernel)
             let agent = PairingAgent(management: management) { _ in .passkey(654_321) }
-            await agent.start()
-            kernel.deliver(ManagementEventPacket(index: 0, event: .userPasskeyRequest(device)))
-            #expect(await eventually { kernel.sentOpcodes == [0x001E] })
-            // 654321 = 0x0009FBF1
-            #expect(kernel.sent.first?.parameters == MgmtVectors.cuffWire + [0xF1, 0xFB, 0x09, 0x00])
-            await agent.stop()
+            try await whileAnswering(agent) {
+                kernel.deliver(ManagementEventPacket(index: 0, event: .userPasskeyRequest(device)))
+                #expect(await eventually { kernel.sentOpcodes == [0x001E] })
+                // 654321 = 0x0009FBF1
+                #expect(kernel.sent.first?.parameters == MgmtVectors.cuffWire + [0xF1, 0xFB, 0x09, 0x00])
+            }
         }
     }
 }
@@ -873,5 +870,20 @@ extension ManagementTests {
                 ManagementSocketError.permissionDenied(call: "bind(HCI_CHANNEL_CONTROL)").description.contains(
                     "needs CAP_NET_ADMIN"))
         }
+    }
+}
+
+/// Runs `body` while `agent` answers prompts and `store` (when given) records keys, as child tasks — the way the
+/// gateway runs them beside its radio's work — subscribed before `body` starts, so nothing it causes is missed.
+func whileAnswering(
+    _ agent: PairingAgent, keeping store: BondStore? = nil, index: UInt16? = nil, _ body: () async throws -> Void
+) async throws {
+    let prompts = await agent.management.events()
+    let keys = await agent.management.events()
+    try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { await agent.run(prompts) }
+        if let store { group.addTask { await store.follow(keys, index: index) } }
+        defer { group.cancelAll() }
+        try await body()
     }
 }

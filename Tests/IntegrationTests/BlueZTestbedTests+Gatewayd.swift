@@ -37,7 +37,7 @@ extension BlueZTestbedTests {
                 heard?.add(prompt)
                 return await PairingAgent.justWorks(prompt)
             }
-            await agent.start()
+            await agent.startAnswering()
             agents.append(agent)
         }
         return agents
@@ -179,7 +179,7 @@ extension BlueZTestbedTests {
             if case .passkeyEntry = prompt.request { return .passkey(123_456) }
             return await PairingAgent.justWorks(prompt)
         }
-        await keypad.start()
+        await keypad.startAnswering()
         defer { keypad.management.close() }
         let cuff = SimulatedBloodPressureMonitor()
         await SimulatedReadings.fill(cuff, count: 1, users: [1], end: Date(), spacing: 3600)
@@ -414,5 +414,15 @@ extension BlueZTestbedTests {
         defer { pipeline.close() }
         #expect(try pipeline.archive.readings(subject: "alice", kind: .bloodPressure).count == 3)
         #expect(try pipeline.archive.quarantineCount() == 0)
+    }
+}
+
+extension PairingAgent {
+    /// (The test bed's peers) answers from now on in a task of its own, which ends when the agent's management socket
+    /// closes or the task is cancelled; the gateway's own agents are child tasks of the radio's owner instead.
+    @discardableResult
+    func startAnswering() async -> Task<Void, Never> {
+        let events = await management.events()
+        return Task { await self.run(events) }
     }
 }

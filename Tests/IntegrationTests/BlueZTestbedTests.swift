@@ -279,12 +279,13 @@ extension BlueZTestbedTests {
             _ = prompts.increment()
             return await PairingAgent.justWorks(prompt)
         }
-        await agent.start()
-        defer { Task { await agent.stop() } }
+        let answering = await agent.startAnswering()
+        defer { answering.cancel() }
         let dir = try APIHarness.scratch("bonds")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bonds = try BondStore(path: dir + "/bonds.json")
-        let follower = await bonds.follow(management, index: testbed.centralIndex)
+        let bondEvents = await management.events()
+        let follower = Task { await bonds.follow(bondEvents, index: testbed.centralIndex) }
         defer { follower.cancel() }
         _ = try? await management.unpair(address: testbed.peripheral, type: .lePublic, index: testbed.centralIndex)
         Self.stage("pairing")

@@ -136,17 +136,16 @@ public actor BondStore {
         ]
     }
 
-    /// Records bond events from `management` until its socket closes — only those of controller `index` when
-    /// given: the management socket reports every controller's keys, and a store belongs to one controller.
-    public nonisolated func follow(_ management: BluetoothManagement, index: UInt16? = nil) async -> Task<Void, Never> {
-        let events = await management.events()
-        return Task {
-            for await packet in events where index == nil || packet.index == index {
-                do throws(BondStoreError) {
-                    try await self.record(packet.event)
-                } catch {
-                    await self.logFailure(error)
-                }
+    /// Records the bond events in `events` (a subscription to the management socket, `management.events()`, taken
+    /// before any pairing starts) until they end: the socket closed, or the task running this — a child of the radio's
+    /// owner — was cancelled. Only those of controller `index` when given: the management socket reports every
+    /// controller's keys, and a store belongs to one controller.
+    public nonisolated func follow(_ events: AsyncStream<ManagementEventPacket>, index: UInt16? = nil) async {
+        for await packet in events where index == nil || packet.index == index {
+            do throws(BondStoreError) {
+                try await self.record(packet.event)
+            } catch {
+                await self.logFailure(error)
             }
         }
     }

@@ -69,7 +69,6 @@ public actor PairingAgent {
     public nonisolated let management: BluetoothManagement
     private let decide: Decide
     private let logger: Logger
-    private var task: Task<Void, Never>?
 
     /// Accepts Just Works and numeric comparison (a headless gateway cannot show the number), refuses passkey
     /// entry (there is nobody to type it).
@@ -95,26 +94,20 @@ public actor PairingAgent {
         self.logger = logger ?? Logger(label: "gatewayd.pairing-agent")
     }
 
-    /// Subscribes to the management events and answers every prompt until `stop()` or the socket closes. Each
-    /// prompt is handled on its own task, so a slow decision never holds up another device's pairing.
-    public func start() async {
-        guard task == nil else { return }
-        let events = await management.events()
-        task = Task { [management, decide, logger, index] in
-            await withDiscardingTaskGroup { group in
-                for await packet in events where index == nil || packet.index == index {
-                    guard let prompt = PairingPrompt(packet) else { continue }
-                    group.addTask {
-                        await PairingAgent.answer(prompt, management: management, decide: decide, logger: logger)
-                    }
+    /// Answers every prompt in `events` (the owner subscribes with `management.events()` before it starts a pairing,
+    /// so none is missed) until they end: the socket closed, or the owner's task that runs this — a child of the radio's
+    /// owner — was cancelled. Each prompt is a child task of its own, so a slow decision never holds up another device's
+    /// pairing.
+    public nonisolated func run(_ events: AsyncStream<ManagementEventPacket>) async {
+        let (management, decide, logger, index) = (management, decide, logger, index)
+        await withDiscardingTaskGroup { group in
+            for await packet in events where index == nil || packet.index == index {
+                guard let prompt = PairingPrompt(packet) else { continue }
+                group.addTask {
+                    await PairingAgent.answer(prompt, management: management, decide: decide, logger: logger)
                 }
             }
         }
-    }
-
-    public func stop() {
-        task?.cancel()
-        task = nil
     }
 
     /// The reply command for `answer` to `prompt`; nil for passkey display, which takes no reply. Answers that do

@@ -85,7 +85,19 @@ package struct BondedDeviceService: Service {
         let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
             await prompts.decide(prompt) { refused.refuse($0, pairedAddresses: roster.addresses, logger: logger) }
         }
-        await agent.start()
+        let promptEvents = await radio.management.events()
+        // The bond store and the agent are children of this service: they end with it.
+        await withDiscardingTaskGroup { group in
+            group.addTask { await radio.keepBonds() }
+            group.addTask { await agent.run(promptEvents) }
+            await watchUntilShutdown(roster, radio: radio, prompts: prompts)
+            group.cancelAll()
+        }
+        logger.notice("bluetooth devices stopped")
+    }
+
+    /// Collects from the paired devices, and lends the radio to the daemon's pairing, until graceful shutdown.
+    private func watchUntilShutdown(_ roster: PairedRoster, radio: RadioController, prompts: PromptRouter) async {
         let state = ReconnectState(
             schedule: ReconnectSchedule(
                 initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
@@ -106,8 +118,6 @@ package struct BondedDeviceService: Service {
             ])
         await cancelWhenGracefulShutdown { await watch(roster, radio: radio, state: state) }
         await pairing?.detach("the Bluetooth service stopped")
-        await agent.stop()
-        logger.notice("bluetooth devices stopped")
     }
 
     private func watch(_ roster: PairedRoster, radio: RadioController, state: ReconnectState) async {

@@ -6,41 +6,36 @@ import Provenance
 /// The pairing `gatewayd pair` runs in its own process while the daemon is stopped: the same `DevicePairing` the daemon
 /// runs, on this controller and the data directory's pipeline, answering only the prompts about the device being paired
 /// (the router's); anything else nearby is refused.
-package final class LocalPairing: Sendable {
-    package let driver: LocalPairingDriver
-    private let agent: PairingAgent
-    private let pipeline: GatewayPipeline
-
-    private init(driver: LocalPairingDriver, agent: PairingAgent, pipeline: GatewayPipeline) {
-        (self.driver, self.agent, self.pipeline) = (driver, agent, pipeline)
-    }
-
-    package static func open(
+package enum LocalPairing {
+    /// Runs `body` with the pairing while its agent answers the router's prompts; the agent and the bond store's
+    /// follower are child tasks that end with it, and the pipeline closes after.
+    package static func run(
         radio: RadioController, configuration: GatewayConfiguration, settings: BluetoothSettings,
-        downloadTimeout: Duration, caller: String, logger: Logger
-    ) async throws -> LocalPairing {
+        downloadTimeout: Duration, caller: String, logger: Logger,
+        _ body: (LocalPairingDriver) async throws -> Void
+    ) async throws {
         let pipeline = try GatewayPipeline.open(
             directory: configuration.dataDirectory, zone: configuration.defaultZone, zones: configuration.zones,
             testSubjects: configuration.testSubjects,
             key: try configuration.signingKeyFile.map { try GatewayKey.loadOrCreatePublishing(at: $0) })
+        defer { pipeline.close() }
         let prompts = PromptRouter()
         let agent = PairingAgent(management: radio.management, index: radio.index, logger: logger) { prompt in
             await prompts.decide(prompt) { _ in .reject }
         }
-        await agent.start()
+        let promptEvents = await radio.management.events()
         let pairing = DevicePairing(pipeline: pipeline, configuration: configuration, logger: logger, unavailable: "")
         await pairing.setDownloadTimeout(downloadTimeout)
         await pairing.attach(
             radio: KernelPairingRadio(
                 radio: radio, prompts: prompts,
                 connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))))
-        return LocalPairing(
-            driver: LocalPairingDriver(pairing: pairing, caller: caller), agent: agent, pipeline: pipeline)
-    }
-
-    package func close() async {
-        await agent.stop()
-        pipeline.close()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await radio.keepBonds() }
+            group.addTask { await agent.run(promptEvents) }
+            defer { group.cancelAll() }
+            try await body(LocalPairingDriver(pairing: pairing, caller: caller))
+        }
     }
 }
 

@@ -18,7 +18,8 @@ package struct RadioController: Sendable {
     /// Whether gatewayd loaded its keys into the kernel (false when bluetoothd owns them).
     package let ownsKeys: Bool
     package let bluetoothd: BluetoothDaemonDetector.Status
-    private let follower: Task<Void, Never>
+    /// The management events from `open` on, for `keepBonds()`: subscribed before any pairing, so no key is missed.
+    private let bondEvents: AsyncStream<ManagementEventPacket>
 
     package static func open(
         settings: BluetoothSettings, dataDirectory: String, ioCapability: IOCapability = .noInputNoOutput,
@@ -62,21 +63,20 @@ package struct RadioController: Sendable {
                     "bonds loaded into the kernel",
                     metadata: ["bonds": "\(count)", "controller": "hci\(settings.controller)"])
             }
-            let follower = await bonds.follow(management, index: settings.controller)
             return RadioController(
                 management: management, index: settings.controller, address: info.address, bonds: bonds,
-                ownsKeys: ownsKeys,
-                bluetoothd: bluetoothd, follower: follower)
+                ownsKeys: ownsKeys, bluetoothd: bluetoothd, bondEvents: await management.events())
         } catch {
             management.close()
             throw error is RadioError ? error : RadioError(description: "\(error)")
         }
     }
 
-    package func close() {
-        management.close()
-        follower.cancel()
-    }
+    /// Writes every new key the kernel reports for this controller to the bond store, until the radio closes or the
+    /// owner's task running this (a child of the radio's owner, beside its work) is cancelled. Once per radio.
+    package func keepBonds() async { await bonds.follow(bondEvents, index: index) }
+
+    package func close() { management.close() }
 }
 
 /// A health device heard advertising: what a person picks from.

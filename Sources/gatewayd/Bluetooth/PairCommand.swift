@@ -135,15 +135,11 @@ struct PairCommand: AsyncParsableCommand {
         defer { radio.close() }
         if radio.bluetoothd.isRunning { conversation.say("Note: \(radio.bluetoothd.advice)") }
         if let forget { return try await self.forget(forget, radio: radio, paired: paired, conversation: conversation) }
-        let pairing = try await LocalPairing.open(
+        try await LocalPairing.run(
             radio: radio, configuration: configuration, settings: settings,
-            downloadTimeout: .milliseconds(Int64(downloadTimeout * 1000)), caller: "gatewayd pair", logger: logger)
-        do {
-            try await talk(conversation, passkey: passkey).run(pairing.driver, mappings: mappings, consents: consents)
-            await pairing.close()
-        } catch {
-            await pairing.close()
-            throw error
+            downloadTimeout: .milliseconds(Int64(downloadTimeout * 1000)), caller: "gatewayd pair", logger: logger
+        ) { driver in
+            try await talk(conversation, passkey: passkey).run(driver, mappings: mappings, consents: consents)
         }
     }
 

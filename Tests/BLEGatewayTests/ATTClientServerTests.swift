@@ -352,6 +352,33 @@ struct TestPeripheral {
         rawPeer.close()
     }
 
+    /// A client that never confirms an indication: once the transaction timeout has passed on the server's clock (a
+    /// manual one here, so the test waits for none of its 30 s), the indication was not delivered — the device keeps its
+    /// reading — and the server closes the link, as it may send nothing more on it (Vol 3 F 3.3.3).
+    @Test(.timeLimit(.minutes(1))) func serverClosesTheLinkWhenAnIndicationIsNeverConfirmed() async throws {
+        let (serverEnd, rawPeer) = try SeqPacketBearer.pair()
+        var db = AttributeDatabase()
+        db.addPrimaryService(.bloodPressureService)
+        let measurement = db.addCharacteristic(.bloodPressureMeasurement, properties: [.indicate])
+        db.finish()
+        let clock = ManualClock()
+        let server = ATTServer(bearer: serverEnd, database: db, handler: RecordingHandler(), timeoutClock: clock)
+        Task { await server.run() }
+        var replies = rawPeer.incoming.makeAsyncIterator()
+        let cccd = try #require(measurement.cccd)
+        try await rawPeer.send([0x12, UInt8(cccd & 0xFF), UInt8(cccd >> 8), 0x02, 0x00])  // indications on
+        #expect(await replies.next() == [0x13])
+        async let delivered = server.indicate(measurement.value, [0x00, 0x01])
+        #expect(
+            await replies.next() == [0x1D, UInt8(measurement.value & 0xFF), UInt8(measurement.value >> 8), 0x00, 0x01])
+        await clock.sleeping(atLeast: 1)
+        clock.advance(by: .seconds(29))
+        #expect(clock.sleepers == 1, "it gave up before the timeout")
+        clock.advance(by: .seconds(1))
+        #expect(await delivered == false)
+        #expect(await replies.next() == nil, "the link is closed")
+    }
+
     @Test func clientAnswersRequestsFromThePeerAsNotSupported() async throws {
         let (clientEnd, rawPeer) = try SeqPacketBearer.pair()
         let client = GATTClient(bearer: clientEnd)

@@ -21,6 +21,8 @@ public actor ATTServer {
     let supportedMTU: Int
     /// How long an indication waits for its confirmation (the ATT transaction timeout).
     let indicationTimeout: Duration
+    /// What `indicationTimeout` is measured on (a test's manual clock moves it without waiting).
+    let timeoutClock: any Clock<Duration>
     public private(set) var mtu = 23
     private var configuration: [UInt16: CCCDValue] = [:]
     private var confirmationWaiter: CheckedContinuation<Bool, Never>?
@@ -36,13 +38,15 @@ public actor ATTServer {
 
     public init(
         bearer: any ATTBearer, database: AttributeDatabase, handler: any GATTServerHandler, supportedMTU: Int = 247,
-        indicationTimeout: Duration = .seconds(30), logger: Logger? = nil
+        indicationTimeout: Duration = .seconds(30), timeoutClock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger? = nil
     ) {
         self.bearer = bearer
         self.database = database
         self.handler = handler
         self.supportedMTU = supportedMTU
         self.indicationTimeout = indicationTimeout
+        self.timeoutClock = timeoutClock
         self.logger = logger ?? Logger(label: "gatewayd.att-server")
     }
 
@@ -95,9 +99,9 @@ public actor ATTServer {
         }
         // The confirmation can be handled while this task was suspended in `send`.
         if lastConfirmed >= number { return true }
-        let timeout = indicationTimeout
+        let (timeout, clock) = (indicationTimeout, timeoutClock)
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            try? await clock.sleep(for: timeout, tolerance: nil)
             guard !Task.isCancelled else { return }
             await self?.confirmationTimedOut()
         }

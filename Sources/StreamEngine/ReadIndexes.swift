@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Provenance
 import Synchronization
+import TimeSeries
 
 /// What the API's reads need besides the store's windows, kept so each read costs what its answer costs: the device
 /// registry (every device that gave a subject readings, by kind, with its newest record) and an index of readings by
@@ -56,6 +57,26 @@ enum ReadIndexes {
     }
 }
 
+/// A row of the device registry (`subject_device`): a device that gave `subject` readings of `kind`, with its newest
+/// record as JSON. Written by `ReadIndexes.register`'s conditional upsert (only a newer record replaces a row).
+struct RegistryRecord: SnakeCaseRecord, TableRecord {
+    static let databaseTableName = "subject_device"
+
+    var subject: String
+    var deviceKey: String
+    var kind: String
+    var deviceJson: String
+    var lastMicros: Int64
+
+    enum Columns {
+        static let subject = Column("subject")
+        static let deviceKey = Column("device_key")
+        static let kind = Column("kind")
+        static let deviceJson = Column("device_json")
+        static let lastMicros = Column("last_micros")
+    }
+}
+
 /// A device that gave readings, and of which kinds.
 public struct RegisteredDevice: Sendable {
     public var record: DeviceRecord
@@ -69,23 +90,20 @@ extension ReadingArchive {
     public func devices(subjects: [String]) throws -> [RegisteredDevice] {
         guard !subjects.isEmpty else { return [] }
         return try queue.read { db in
-            let marks = subjects.map { _ in "?" }.joined(separator: ",")
             var devices: [String: RegisteredDevice] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM subject_device WHERE subject IN (\(marks)) ORDER BY last_micros",
-                arguments: StatementArguments(subjects))
-            {
-                let json: String = row["device_json"]
-                guard let record = try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8)),
-                    let kind = ReadingKind(rawValue: row["kind"])
+            let rows = try RegistryRecord.filter(subjects.contains(RegistryRecord.Columns.subject))
+                .order(RegistryRecord.Columns.lastMicros).fetchAll(db)
+            for row in rows {
+                guard let record = try? JSONDecoder().decode(DeviceRecord.self, from: Data(row.deviceJson.utf8)),
+                    let kind = ReadingKind(rawValue: row.kind)
                 else { continue }
                 var device =
                     devices[record.key]
-                    ?? RegisteredDevice(record: record, kinds: [], subjects: [], lastMicros: row["last_micros"])
+                    ?? RegisteredDevice(record: record, kinds: [], subjects: [], lastMicros: row.lastMicros)
                 device.record = record
                 device.kinds.insert(kind)
-                device.subjects.insert(row["subject"])
-                device.lastMicros = row["last_micros"]
+                device.subjects.insert(row.subject)
+                device.lastMicros = row.lastMicros
                 devices[record.key] = device
             }
             return devices.keys.sorted().compactMap { devices[$0] }
@@ -278,9 +296,33 @@ extension ReadingArchive {
     public func kinds(subject: String) throws -> Set<ReadingKind> {
         try queue.read { db in
             Set(
-                try String.fetchAll(
-                    db, sql: "SELECT DISTINCT kind FROM subject_device WHERE subject = ?", arguments: [subject]
-                ).compactMap(ReadingKind.init))
+                try RegistryRecord.filter(RegistryRecord.Columns.subject == subject)
+                    .select(RegistryRecord.Columns.kind, as: String.self).distinct().fetchAll(db)
+                    .compactMap(ReadingKind.init))
         }
+    }
+}
+
+/// A stream of readings (`reading_stream`): one subject's readings of one kind. Reading rows carry its id instead of
+/// the subject and kind, and the index by (stream, time) answers "the newest N of a kind" without a scan.
+struct ReadingStreamRecord: SnakeCaseRecord, MutablePersistableRecord {
+    static let databaseTableName = "reading_stream"
+
+    var id: Int64?
+    var subject: String
+    var kind: String
+
+    enum Columns {
+        static let id = Column("id")
+        static let subject = Column("subject")
+        static let kind = Column("kind")
+    }
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// A subject's streams; of one kind when given.
+    static func of(subject: String, kind: ReadingKind?) -> QueryInterfaceRequest<Self> {
+        let streams = filter(Columns.subject == subject)
+        return kind.map { streams.filter(Columns.kind == $0.rawValue) } ?? streams
     }
 }

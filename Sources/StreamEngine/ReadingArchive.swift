@@ -371,16 +371,14 @@ public final class ReadingArchive: Sendable {
     /// The stream (subject, kind) readings are indexed by, created on first use.
     static func streamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64 {
         if let id = try existingStreamID(subject: subject, kind: kind, db) { return id }
-        try db.cachedStatement(sql: "INSERT INTO reading_stream (subject, kind) VALUES (?, ?)").execute(arguments: [
-            subject, kind.rawValue,
-        ])
-        return db.lastInsertedRowID
+        var stream = ReadingStreamRecord(subject: subject, kind: kind.rawValue)
+        try stream.insert(db)
+        return stream.id ?? db.lastInsertedRowID
     }
 
     static func existingStreamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"),
-            arguments: [subject, kind.rawValue])
+        try ReadingStreamRecord.of(subject: subject, kind: kind).select(ReadingStreamRecord.Columns.id, as: Int64.self)
+            .fetchOne(db)
     }
 
     /// Stream ids looked up once per (subject, kind) within a transaction, and once per process where `shared` is given
@@ -436,14 +434,8 @@ public final class ReadingArchive: Sendable {
 
     /// The streams of a subject, by kind (one kind when given).
     static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
-        if let kind {
-            return try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? AND kind = ?"),
-                arguments: [subject, kind.rawValue])
-        }
-        return try Int64.fetchAll(
-            db.cachedStatement(sql: "SELECT id FROM reading_stream WHERE subject = ? ORDER BY id"), arguments: [subject]
-        )
+        try ReadingStreamRecord.of(subject: subject, kind: kind).order(ReadingStreamRecord.Columns.id)
+            .select(ReadingStreamRecord.Columns.id, as: Int64.self).fetchAll(db)
     }
 
     /// A reading's identity, template and encoded variation, computed before the journal's transaction.
@@ -976,8 +968,9 @@ public final class ReadingArchive: Sendable {
     /// Subjects with readings, from the device registry (its primary key), not from a scan of every reading.
     public func subjects() throws -> [String] {
         try queue.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT DISTINCT subject FROM subject_device WHERE subject <> '' ORDER BY subject")
+            try RegistryRecord.filter(RegistryRecord.Columns.subject != "")
+                .select(RegistryRecord.Columns.subject, as: String.self).distinct()
+                .order(RegistryRecord.Columns.subject).fetchAll(db)
         }
     }
 

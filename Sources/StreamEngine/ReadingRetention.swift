@@ -174,8 +174,7 @@ extension ReadingArchive {
     func retireLeftovers(cutoff: Int64, into report: inout ReadingRetentionReport) throws {
         try queue.write { db in
             if !report.heldForSync {
-                try db.execute(sql: "DELETE FROM subject_device WHERE last_micros < ?", arguments: [cutoff])
-                report.devices = db.changesCount
+                report.devices = try RegistryRecord.filter(RegistryRecord.Columns.lastMicros < cutoff).deleteAll(db)
             }
             try db.execute(sql: "DELETE FROM quarantine WHERE received_micros < ?", arguments: [cutoff])
             report.quarantined = db.changesCount

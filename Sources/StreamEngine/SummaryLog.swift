@@ -415,11 +415,9 @@ extension ReadingArchive {
     public func deviceRecord(key: String) throws -> DeviceRecord? {
         try queue.read { db in
             guard
-                let json = try String.fetchOne(
-                    db,
-                    sql:
-                        "SELECT device_json FROM subject_device WHERE device_key = ? ORDER BY last_micros DESC LIMIT 1",
-                    arguments: [key])
+                let json = try RegistryRecord.filter(RegistryRecord.Columns.deviceKey == key)
+                    .order(RegistryRecord.Columns.lastMicros.desc)
+                    .select(RegistryRecord.Columns.deviceJson, as: String.self).fetchOne(db)
             else { return nil }
             return try? JSONDecoder().decode(DeviceRecord.self, from: Data(json.utf8))
         }

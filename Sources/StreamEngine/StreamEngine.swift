@@ -60,6 +60,9 @@ public struct StreamEngineOptions: Sendable {
     /// How long readings nobody confirms (notifications) may wait for others to share their batch — its journal
     /// transaction, store fsync, ledger line and mark — when nothing waiting needs a confirmation. 0: never wait.
     public var notificationLinger: Duration = .zero
+    /// What the linger and the engine's "recently" (a device waited for a confirmation in the last minute) are measured
+    /// on; a test's manual clock moves them without waiting.
+    public var lingerClock: any Clock<Duration> = ContinuousClock()
     /// Held while each batch is written and while retention runs (see `IngestLock`); nil: no other process copies the data.
     public var ingestLock: IngestLock?
     public init() {}
@@ -84,8 +87,10 @@ public actor StreamEngine {
     /// Who hears a reading's outcome, once its source has been acknowledged.
     typealias Completion = WaitingReading.Completion
     private var waiting = WaitingReadings<WaitingReading>()
+    /// `options.lingerClock`'s time since the engine was made: one type for any clock's instants.
+    private nonisolated let elapsed: @Sendable () -> Duration
     /// When the oldest waiting reading arrived (for the notification linger).
-    private var oldestWaiting: ContinuousClock.Instant?
+    private var oldestWaiting: Duration?
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     private var flushing = false
     /// The flush task of a burst when nobody runs the engine (see `run()`); `run()` waits for it before it returns.
@@ -130,12 +135,18 @@ public actor StreamEngine {
         (revisions, revisionSink) = AsyncStream.makeStream(
             of: WindowRevision.self, bufferingPolicy: .bufferingNewest(10_000))
         (runnerWakes, runnerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        elapsed = Self.elapsedTime(on: options.lingerClock)
         for mapping in try archive.subjectMappings() {
             subjects[Self.subjectKey(mapping.deviceKey, mapping.userID)] = mapping.subject
         }
     }
 
     deinit { executor.shutdown() }
+
+    private static func elapsedTime<C: Clock<Duration>>(on clock: C) -> @Sendable () -> Duration {
+        let start = clock.now
+        return { start.duration(to: clock.now) }
+    }
 
     static func subjectKey(_ device: String, _ user: UInt8?) -> String { device + "#" + (user.map(String.init) ?? "-") }
 
@@ -320,12 +331,12 @@ public actor StreamEngine {
     }
 
     /// When a reading that awaits a confirmation last arrived (see `nextBatch`).
-    private var lastConfirmation: ContinuousClock.Instant?
+    private var lastConfirmation: Duration?
 
     private func enqueue(_ pending: PendingReading, completion: @escaping Completion) {
-        if waiting.isEmpty { oldestWaiting = .now }
-        if pending.awaitsConfirmation { lastConfirmation = .now }
-        if pending.waiter == .device { lastDeviceWait = .now }
+        if waiting.isEmpty { oldestWaiting = elapsed() }
+        if pending.awaitsConfirmation { lastConfirmation = elapsed() }
+        if pending.waiter == .device { lastDeviceWait = elapsed() }
         waiting.append(WaitingReading(pending, completion: completion), waiter: pending.waiter)
         queueGauge.record(waiting.count)
         wakeDepthWaiters()
@@ -439,10 +450,11 @@ public actor StreamEngine {
         while !waiting.isEmpty, !lingerCutShort, !stopping,
             waiting.count < min(notificationLimit, options.queueCapacity),
             !waiting.awaitConfirmation,
-            let oldest = oldestWaiting, oldest.duration(to: .now) < linger
+            let oldest = oldestWaiting, elapsed() - oldest < linger
         {
+            let (clock, remaining) = (options.lingerClock, oldest + linger - elapsed())
             let lingerEnds = Task { [weak self] in
-                try? await Task.sleep(until: oldest.advanced(by: linger), clock: .continuous)
+                try? await clock.sleep(for: remaining, tolerance: nil)
                 guard !Task.isCancelled else { return }
                 await self?.wakeLinger()
             }
@@ -489,9 +501,9 @@ public actor StreamEngine {
     /// hub's straps; 128 made PipelineBenchmark's BP confirmation p99 ~30 ms, 32 ~17 ms); while only a transfer's
     /// records do, `batchSize`.
     private var notificationLimit: Int {
-        let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        let devicesWait = lastDeviceWait.map { elapsed() - $0 < .seconds(60) } ?? false
         if devicesWait { return max(1, options.batchSize / 8) }
-        let confirmationsFlow = lastConfirmation.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        let confirmationsFlow = lastConfirmation.map { elapsed() - $0 < .seconds(60) } ?? false
         return confirmationsFlow ? options.batchSize : notificationBatchSize
     }
 
@@ -523,7 +535,7 @@ public actor StreamEngine {
     /// notification has waited its linger (or nothing waits to be confirmed), everything, those a device or a
     /// transfer waits on first.
     private func nextBatch() -> (batch: [WaitingReading], confirmationsOnly: Bool) {
-        let notificationsOverdue = oldestWaiting.map { $0.duration(to: .now) >= options.notificationLinger } ?? false
+        let notificationsOverdue = oldestWaiting.map { elapsed() - $0 >= options.notificationLinger } ?? false
         if !notificationsOverdue {
             if waiting.contains(.device) { return (waiting.take(.device, limit: options.batchSize), true) }
             if waiting.contains(.transfer) { return (waiting.take(.transfer, limit: transferLimit), true) }
@@ -532,12 +544,12 @@ public actor StreamEngine {
     }
 
     /// When a device last waited for a confirmation (see `transferLimit`).
-    private var lastDeviceWait: ContinuousClock.Instant?
+    private var lastDeviceWait: Duration?
 
     /// A transfer's records a batch takes: a sixteenth of `batchSize` (16) while devices wait for confirmations (one
     /// came in the last minute), so a cuff's indication waits at most for a few milliseconds of records.
     private var transferLimit: Int {
-        let devicesWait = lastDeviceWait.map { $0.duration(to: .now) < .seconds(60) } ?? false
+        let devicesWait = lastDeviceWait.map { elapsed() - $0 < .seconds(60) } ?? false
         return devicesWait ? max(1, options.batchSize / 16) : options.batchSize
     }
 
@@ -548,7 +560,7 @@ public actor StreamEngine {
             let (batch, confirmationsOnly) = nextBatch()
             let count = batch.count
             // The notifications left behind by a batch of confirmations keep their age (their linger runs on).
-            if !confirmationsOnly { oldestWaiting = waiting.isEmpty ? nil : .now }
+            if !confirmationsOnly { oldestWaiting = waiting.isEmpty ? nil : elapsed() }
             queueGauge.record(waiting.count)
             let resumable = min(spaceWaiters.count, count)
             for waiter in spaceWaiters.prefix(resumable) { waiter.resume() }

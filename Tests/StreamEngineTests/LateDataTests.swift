@@ -255,7 +255,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
 
     static func engine(
         _ directory: String, ledger: CountingLedger, linger: Duration, batchSize: Int? = nil,
-        importBatchSize: Int? = nil
+        importBatchSize: Int? = nil, clock: (any Clock<Duration>)? = nil
     ) throws -> (TimeSeriesStore, StreamEngine) {
         let store = try TimeSeriesStore(directory: directory + "/store")
         let archive = try ReadingArchive(path: directory + "/engine.sqlite")
@@ -263,7 +263,35 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         options.notificationLinger = linger
         if let batchSize { options.batchSize = batchSize }
         if let importBatchSize { options.importBatchSize = importBatchSize }
+        if let clock { options.lingerClock = clock }
         return (store, try StreamEngine(store: store, archive: archive, ledger: ledger, options: options))
+    }
+
+    /// Notifications alone wait their linger on the engine's clock, not a moment less, then share one batch. The clock
+    /// is a manual one: the test moves it through the 200 ms and waits for none of them.
+    @Test(.timeLimit(.minutes(1))) func notificationsWaitTheirLingerOnTheEnginesClockThenShareABatch() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ledger = CountingLedger()
+        let clock = ManualClock()
+        let (store, engine) = try Self.engine(directory, ledger: ledger, linger: .milliseconds(200), clock: clock)
+        defer { store.close() }
+        let (strap, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+        async let fed: Void = engine.consume(strap)
+        for second in 0..<5 {
+            let notification = SeriesReadingTests.strap(
+                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
+            continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
+        }
+        await engine.waitUntilQueued(5)
+        await clock.sleeping(atLeast: 1)
+        clock.advance(by: .milliseconds(199))
+        let waiting = await engine.queueDepth
+        #expect(ledger.batches.isEmpty && waiting == 5, "the linger ended early")
+        clock.advance(by: .milliseconds(1))
+        #expect(await eventually { ledger.batches == [5] }, "\(ledger.batches)")
+        continuation.finish()
+        try await fed
     }
 
     /// The linger is ten minutes and the test has one: it passes only if the confirmed reading does not wait for it.

@@ -377,8 +377,7 @@ public final class ReadingArchive: Sendable {
     }
 
     static func existingStreamID(subject: String, kind: ReadingKind, _ db: Database) throws -> Int64? {
-        try ReadingStreamRecord.of(subject: subject, kind: kind).select(ReadingStreamRecord.Columns.id, as: Int64.self)
-            .fetchOne(db)
+        try ReadingStreamRecord.ids(subject: subject, kind: kind, db).first
     }
 
     /// Stream ids looked up once per (subject, kind) within a transaction, and once per process where `shared` is given
@@ -434,8 +433,7 @@ public final class ReadingArchive: Sendable {
 
     /// The streams of a subject, by kind (one kind when given).
     static func streams(subject: String, kind: ReadingKind? = nil, _ db: Database) throws -> [Int64] {
-        try ReadingStreamRecord.of(subject: subject, kind: kind).order(ReadingStreamRecord.Columns.id)
-            .select(ReadingStreamRecord.Columns.id, as: Int64.self).fetchAll(db)
+        try ReadingStreamRecord.ids(subject: subject, kind: kind, db)
     }
 
     /// A reading's identity, template and encoded variation, computed before the journal's transaction.

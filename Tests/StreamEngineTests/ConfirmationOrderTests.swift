@@ -45,12 +45,7 @@ import TimeSeries
         defer { store.close() }
         let (strap, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(strap) }
-        for second in 0..<12 {
-            let notification = SeriesReadingTests.strap(
-                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
-            continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
-        }
-        await engine.waitUntilQueued(12)
+        await NotificationLingerTests.notify(continuation, 12, queuedIn: engine)
         try await engine.consume(Self.records(3))
         // The records are stored (in one batch, or one by one when the engine takes each as it arrives: that race is
         // not what this is about), and the notifications still linger, all twelve.

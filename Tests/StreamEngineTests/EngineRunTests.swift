@@ -35,12 +35,7 @@ import TimeSeries
         async let ran: Void = engine.run()
         let (strap, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         async let fed: Void = engine.consume(strap)
-        for second in 0..<12 {
-            let notification = SeriesReadingTests.strap(
-                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
-            continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
-        }
-        await engine.waitUntilQueued(12)
+        await NotificationLingerTests.notify(continuation, 12, queuedIn: engine)
         #expect(ledger.batches.isEmpty)
         await engine.stopRunning()
         await ran

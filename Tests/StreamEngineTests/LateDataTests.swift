@@ -267,6 +267,18 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         return (store, try StreamEngine(store: store, archive: archive, ledger: ledger, options: options))
     }
 
+    /// A strap's `count` notifications, a second apart, sent into `continuation`; returns once all wait in `engine`.
+    static func notify(
+        _ continuation: AsyncStream<PendingReading>.Continuation, _ count: Int, queuedIn engine: StreamEngine
+    ) async {
+        for second in 0..<count {
+            let notification = SeriesReadingTests.strap(
+                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
+            continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
+        }
+        await engine.waitUntilQueued(count)
+    }
+
     /// Notifications alone wait their linger on the engine's clock, not a moment less, then share one batch. The clock
     /// is a manual one: the test moves it through the 200 ms and waits for none of them.
     @Test(.timeLimit(.minutes(1))) func notificationsWaitTheirLingerOnTheEnginesClockThenShareABatch() async throws {
@@ -278,12 +290,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         defer { store.close() }
         let (strap, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         async let fed: Void = engine.consume(strap)
-        for second in 0..<5 {
-            let notification = SeriesReadingTests.strap(
-                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
-            continuation.yield(PendingReading(reading: notification, waiter: .nobody) {})
-        }
-        await engine.waitUntilQueued(5)
+        await NotificationLingerTests.notify(continuation, 5, queuedIn: engine)
         await clock.sleeping(atLeast: 1)
         clock.advance(by: .milliseconds(199))
         let waiting = await engine.queueDepth
@@ -372,12 +379,7 @@ final class CountingLedger: BatchLedger, @unchecked Sendable {
         defer { store.close() }
         let (stream, continuation) = AsyncStream.makeStream(of: PendingReading.self)
         let feeding = Task { try await engine.consume(stream) }
-        for second in 0..<40 {
-            let notification = SeriesReadingTests.strap(
-                SeriesReadingTests.base + Int64(second) * 1_000_000, bpm: 70, rr: [850])
-            continuation.yield(PendingReading(reading: notification, awaitsConfirmation: false) {})
-        }
-        await engine.waitUntilQueued(40)
+        await NotificationLingerTests.notify(continuation, 40, queuedIn: engine)
         #expect(await engine.queueDepth == 40 && ledger.batches.isEmpty)
         continuation.finish()
         try await feeding.value

@@ -2,6 +2,7 @@ import BLEGateway
 import CBlueZ
 import Foundation
 import Logging
+import Provenance
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import StreamEngine
@@ -60,6 +61,36 @@ import Testing
         // Nobody was mapped: all eight wait for a person, each once.
         #expect(try pipeline.archive.quarantineCount() == 8)
         #expect(await tally.value == 8)
+    }
+
+    /// The engine's service stops last but one (after the devices and the API): on graceful shutdown it batches what
+    /// still waits — notifications that would linger ten minutes here — before it returns, so nothing handed over is
+    /// left in the queue when the daemon closes the store.
+    @Test(.timeLimit(.minutes(1))) func theEngineServiceBatchesWhatWaitsBeforeItReturns() async throws {
+        let dir = try APIHarness.scratch("engine-service")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pipeline = try GatewayPipeline.open(directory: dir + "/data", zone: .gmt, notificationLingerSeconds: 600)
+        defer { pipeline.close() }
+        let readings = FHIRAPITests.readings()
+        let heard = Tally()
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await EngineService(engine: pipeline.engine).run() }
+                let (source, continuation) = AsyncStream.makeStream(of: PendingReading.self)
+                group.addTask {
+                    try await pipeline.engine.consume(source) { _, _ in await heard.add() }
+                }
+                for reading in readings { continuation.yield(PendingReading(reading: reading, waiter: .nobody) {}) }
+                await pipeline.engine.waitUntilQueued(readings.count)
+                #expect(await heard.value == 0, "they linger")
+                trigger.triggerGracefulShutdown()
+                try await group.next()  // the engine's service returned (the source has not ended)
+                await heard.wait(for: readings.count)
+                #expect(await pipeline.engine.queueDepth == 0)
+                continuation.finish()
+                try await group.waitForAll()
+            }
+        }
     }
 
     @Test func stopAfterReturnsAtOnceWhenTheGroupIsShuttingDownAnyway() async throws {

@@ -10,16 +10,22 @@ package struct EngineService: Service {
     package init(engine: StreamEngine) { self.engine = engine }
 
     package func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await engine.run() }
+        // (Each child says whether it was the engine's run.)
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await engine.run()
+                return true
+            }
             group.addTask {
                 // Graceful shutdown ends the run, which batches what waits first; cancellation ends it too.
                 try? await gracefulShutdown()
                 await engine.stopRunning()
+                return false
             }
-            await group.next()
-            group.cancelAll()
-            await group.waitForAll()
+            // The run is never cancelled while it batches what waits: only the waiter is, once the run has ended.
+            while let runEnded = await group.next() {
+                if runEnded { group.cancelAll() }
+            }
         }
     }
 }

@@ -81,17 +81,17 @@ enum JournalBatches {
         mutating func note(row: Int64, _ db: Database) throws {
             if let current, current.contains(row) { return }
             guard
-                let found = try Row.fetchOne(
-                    db,
-                    sql:
-                        "SELECT id, first_row, last_row FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1",
-                    arguments: [row])
+                let found = try JournalBatchRecord.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT \(JournalBatchRecord.columns) FROM journal_batch WHERE first_row <= ?
+                            ORDER BY first_row DESC LIMIT 1
+                            """),
+                    arguments: [row]),
+                let rows = found.rows, rows.contains(row)
             else { return }
-            let first: Int64 = found["first_row"]
-            let last: Int64 = found["last_row"]
-            guard first <= row, row <= last else { return }
-            current = first...last
-            batches.insert(found["id"])
+            current = rows
+            batches.insert(found.id)
         }
 
         /// Gives the batches their ledger entry and, once, their place in the feed (in batch order).
@@ -116,6 +116,33 @@ enum JournalBatches {
             }
         }
     }
+}
+
+/// A row of `journal_batch`: a journaled batch's rows (a range of ids; none when it only extended spans), its span
+/// parts, its ledger entry and feed position once marked stored, and its store append's log sequence number.
+struct JournalBatchRecord: SnakeCaseRecord, TableRecord {
+    static let databaseTableName = "journal_batch"
+
+    var id: Int64
+    var firstRow: Int64?
+    var lastRow: Int64?
+    var ledgerSequence: Int?
+    /// Its place in the stored-reading feed (after `reading_feed_base.legacy_seq`); nil until marked stored.
+    var feedSeq: Int64?
+    /// `SpanPart.encode`d parts of spans.
+    var parts: Data?
+    var storeLsn: Int64?
+
+    /// The columns a read selects (SQL).
+    static let columns = "id, first_row, last_row, ledger_sequence, feed_seq, parts, store_lsn"
+
+    /// The rows it inserted (nil: it only extended spans).
+    var rows: ClosedRange<Int64>? {
+        guard let firstRow, let lastRow, firstRow <= lastRow else { return nil }
+        return firstRow...lastRow
+    }
+
+    func spanParts() throws -> [SpanPart] { try SpanPart.decode(parts) }
 }
 
 /// The readings of a span a batch journaled: the span's row, the first and last reading's times and how many. A span
@@ -180,25 +207,22 @@ struct SpanPart: Hashable, Sendable {
 extension ReadingArchive {
     /// Where a batch's readings are: rows (a row that is an extendable span stands only for the parts batches list)
     /// and span parts, each as the row to rebuild and the time range within it.
-    func batchContents(first: Int64?, last: Int64?, parts: Data?, storedOnly: Bool, _ db: Database) throws -> [(
-        row: Row, within: Range<Int64>?
+    func batchContents(_ batch: JournalBatchRecord, storedOnly: Bool, _ db: Database) throws -> [(
+        row: ReadingRecord, within: Range<Int64>?
     )] {
-        var contents: [(row: Row, within: Range<Int64>?)] = []
-        if let first, let last {
-            for row in try Row.fetchAll(
+        var contents: [(row: ReadingRecord, within: Range<Int64>?)] = []
+        if let rows = batch.rows {
+            for row in try ReadingRecord.fetchAll(
                 db.cachedStatement(
-                    sql:
-                        "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? ORDER BY id"
-                ),
-                arguments: [first, last])
-            where !Self.isExtendable(row) && (!storedOnly || (row["stored"] as Int64) == 1) {
+                    sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE id BETWEEN ? AND ? ORDER BY id"),
+                arguments: [rows.lowerBound, rows.upperBound])
+            where !Self.isExtendable(row) && (!storedOnly || row.isStored) {
                 contents.append((row, nil))
             }
         }
-        let spanRow = try db.cachedStatement(
-            sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE id = ?")
-        for part in try SpanPart.decode(parts) {
-            guard let row = try Row.fetchOne(spanRow, arguments: [part.span]) else {
+        let spanRow = try db.cachedStatement(sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE id = ?")
+        for part in try batch.spanParts() {
+            guard let row = try ReadingRecord.fetchOne(spanRow, arguments: [part.span]) else {
                 throw ReadingSplitError(description: "span row \(part.span) of a batch is missing")
             }
             contents.append((row, part.from..<(part.to &+ 1)))
@@ -207,16 +231,15 @@ extension ReadingArchive {
     }
 
     /// The rows and span parts the archive holds for a ledger entry, by the batches recorded in it.
-    func contents(ledgerSequence: Int, _ db: Database) throws -> [(row: Row, within: Range<Int64>?)] {
-        var contents: [(row: Row, within: Range<Int64>?)] = []
-        for batch in try Row.fetchAll(
-            db, sql: "SELECT first_row, last_row, parts FROM journal_batch WHERE ledger_sequence = ? ORDER BY id",
+    func contents(ledgerSequence: Int, _ db: Database) throws -> [(row: ReadingRecord, within: Range<Int64>?)] {
+        var contents: [(row: ReadingRecord, within: Range<Int64>?)] = []
+        for batch in try JournalBatchRecord.fetchAll(
+            db,
+            sql: "SELECT \(JournalBatchRecord.columns) FROM journal_batch WHERE ledger_sequence = ? ORDER BY id",
             arguments: [ledgerSequence])
         {
-            contents += try batchContents(
-                first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: false, db
-            )
-            .filter { $0.within != nil || ($0.row["ledger_sequence"] as Int?) == ledgerSequence }
+            contents += try batchContents(batch, storedOnly: false, db)
+                .filter { $0.within != nil || $0.row.ledgerSequence == ledgerSequence }
         }
         return contents
     }
@@ -239,14 +262,26 @@ extension ReadingArchive {
                 db, sql: "SELECT id FROM journal_batch WHERE first_row <= ? ORDER BY first_row DESC LIMIT 1",
                 arguments: [span])
         else { return nil }
-        let cursor = try Row.fetchCursor(
-            db, sql: "SELECT ledger_sequence, parts FROM journal_batch WHERE id >= ? ORDER BY id", arguments: [creator])
+        let cursor = try JournalBatchRecord.fetchCursor(
+            db, sql: "SELECT \(JournalBatchRecord.columns) FROM journal_batch WHERE id >= ? ORDER BY id",
+            arguments: [creator])
         while let batch = try cursor.next() {
-            for part in try SpanPart.decode(batch["parts"]) where part.span == span {
-                if part.from <= micros && micros <= part.to { return batch["ledger_sequence"] }
+            for part in try batch.spanParts() where part.span == span {
+                if part.from <= micros && micros <= part.to { return batch.ledgerSequence }
                 if part.from > micros { return nil }
             }
         }
         return nil
     }
+}
+
+/// A row of the per-reading feed kept before the batch feed (`reading_feed`, written until v10): read for the positions
+/// it holds, so an outbox cursor from then stays valid.
+struct ReadingFeedRecord: SnakeCaseRecord, TableRecord {
+    static let databaseTableName = "reading_feed"
+
+    var seq: Int64
+    /// The `reading` row's id.
+    var reading: Int64
+    var storedMicros: Int64
 }

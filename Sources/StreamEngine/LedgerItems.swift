@@ -43,10 +43,10 @@ extension ReadingArchive {
     /// The readings a row holds with their ledger items, in the order a ledger entry lists them. A row that does not
     /// decode throws, naming it (so `gatewayd verify` reports it instead of counting it missing).
     /// `within`: a batch's part of an extendable span (nil: the whole row).
-    func ledgerItems(of row: Row, within: Range<Int64>? = nil, _ db: Database) throws -> [(
+    func ledgerItems(of row: ReadingRecord, within: Range<Int64>? = nil, _ db: Database) throws -> [(
         reading: Reading, item: LedgerEntry.Item
     )] {
-        let id: Int64 = row["id"]
+        let id = row.id
         let readings: [(reading: Reading, provenanceID: Int64)]
         do { readings = try expanded(row, within: within ?? Int64.min..<Int64.max, db) } catch {
             throw ReadingSplitError(description: "reading row \(id) does not decode: \(error)")
@@ -74,7 +74,7 @@ extension ReadingArchive {
                 }
                 body = variation.encoded()
             } else {
-                body = Array(row["body"] as Data)
+                body = Array(row.body)
             }
             let item = LedgerEntry.Item(
                 identity: ReadingIdentity(of: reading, subject: subject),

@@ -139,14 +139,14 @@ extension ReadingArchive {
             // Ties in time are ordered by row (the index's own order): readings anchored on receipt keep no identity.
             var found: [(row: Int64, place: Int, reading: Reading)] = []
             for stream in try Self.streams(subject: subject, kind: kind, db) {
-                let rows = try Row.fetchAll(
+                let rows = try ReadingRecord.fetchAll(
                     db.cachedStatement(
                         sql: """
-                            SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
+                            SELECT \(ReadingRecord.columns) FROM reading WHERE stream = ? AND stored = 1 AND span_count IS NULL\(filter)
                             ORDER BY effective_micros DESC, id DESC LIMIT ?
                             """),
                     arguments: [stream] + extra + [limit])
-                found += rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
+                found += rows.flatMap { row in servable(row, db).map { (row.id, 0, $0.reading) } }
                 found += try seriesReadings(
                     stream: stream, range: Int64.min..<Int64.max, descending: true, limit: limit, filter: filter,
                     arguments: extra, db)
@@ -165,10 +165,10 @@ extension ReadingArchive {
         _ db: Database
     ) throws -> [(row: Int64, place: Int, reading: Reading)] {
         let order = descending ? "DESC" : "ASC"
-        let cursor = try Row.fetchCursor(
+        let cursor = try ReadingRecord.fetchCursor(
             db.cachedStatement(
                 sql: """
-                    SELECT \(Self.readingColumns) FROM reading
+                    SELECT \(ReadingRecord.columns) FROM reading
                     WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
                     AND stored = 1\(filter)
                     ORDER BY effective_micros \(order), id \(order)
@@ -187,7 +187,7 @@ extension ReadingArchive {
                 if descending, span.last < times[times.count - limit] { continue }
                 if !descending, span.first > times[limit - 1] { continue }
             }
-            let id: Int64 = row["id"]
+            let id = row.id
             found += edgeReadings(of: row, span: span, range: range, descending: descending, limit: limit, db)
                 .enumerated().map { (id, $0.offset, $0.element) }
         }
@@ -198,7 +198,8 @@ extension ReadingArchive {
     /// a question for one reading rebuilds a few, not the span's thousands. Every span gives its own `limit` newest,
     /// so spans of two devices that overlap in time still merge exactly.
     func edgeReadings(
-        of row: Row, span: SeriesReadings.Span, range: Range<Int64>, descending: Bool, limit: Int, _ db: Database
+        of row: ReadingRecord, span: SeriesReadings.Span, range: Range<Int64>, descending: Bool, limit: Int,
+        _ db: Database
     ) -> [Reading] {
         let lower = max(range.lowerBound, span.first)
         let upper = min(range.upperBound, span.last &+ 1)
@@ -227,15 +228,15 @@ extension ReadingArchive {
         try queue.read { db in
             guard let stream = try Self.streams(subject: subject, kind: kind, db).first, from < to else { return [] }
             let order = descending ? "DESC" : "ASC"
-            let rows = try Row.fetchAll(
+            let rows = try ReadingRecord.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT \(Self.readingColumns) FROM reading
+                        SELECT \(ReadingRecord.columns) FROM reading
                         WHERE stream = ? AND effective_micros >= ? AND effective_micros < ? AND stored = 1 AND span_count IS NULL
                         ORDER BY effective_micros \(order), id \(order) LIMIT ?
                         """),
                 arguments: [stream, from, to, limit])
-            var found = rows.flatMap { row in servable(row, db).map { (row["id"] as Int64, 0, $0.reading) } }
+            var found = rows.flatMap { row in servable(row, db).map { (row.id, 0, $0.reading) } }
             found += try seriesReadings(stream: stream, range: from..<to, descending: descending, limit: limit, db)
             return Array(Self.ordered(found, descending: descending).prefix(limit))
         }
@@ -249,8 +250,8 @@ extension ReadingArchive {
         }
         return try queue.read { db in
             let found = readings(
-                from: try Row.fetchAll(
-                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ? AND stored = 1",
+                from: try ReadingRecord.fetchAll(
+                    db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE identity = ? AND stored = 1",
                     arguments: [key]), db)
             // Digits past the key are checked against the reading's identity.
             return found.filter { $0.identity?.hex.hasPrefix(prefix) ?? false }
@@ -269,10 +270,10 @@ extension ReadingArchive {
             let instant = effectiveMicros..<(effectiveMicros &+ 1)
             for subject in subjects {
                 for stream in try Self.streams(subject: subject, db) {
-                    var rows = try Row.fetchAll(
+                    var rows = try ReadingRecord.fetchAll(
                         db.cachedStatement(
                             sql: """
-                                SELECT \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
+                                SELECT \(ReadingRecord.columns) FROM reading WHERE stream = ? AND effective_micros = ? AND stored = 1 AND span_count IS NULL
                                 """),
                         arguments: [stream, effectiveMicros])
                     rows += try spanRows(stream: stream, overlapping: instant, storedOnly: true, db)

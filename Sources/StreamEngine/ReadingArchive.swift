@@ -42,25 +42,21 @@ public final class ReadingArchive: Sendable {
     /// The store as of now (nil: none yet).
     public func sampleStore() throws -> TimeSeriesStore? { try storeAccess.store() }
 
-    /// The columns a reading — or a span of series readings — is read from (`expanded(_:within:)`).
-    static let readingColumns = "id, provenance_id, body, effective_micros, flags, span_count, span_last_micros"
-
     /// A stored reading from its row: its provenance entry and its variation. A span row holds readings, not one.
-    func reading(from row: Row, _ db: Database) throws -> Reading {
+    func reading(from row: ReadingRecord, _ db: Database) throws -> Reading {
         if Self.span(of: row) != nil {
-            throw ReadingSplitError(
-                description: "row \(row["id"] as Int64? ?? 0) stands for series readings, not one reading")
+            throw ReadingSplitError(description: "row \(row.id) stands for series readings, not one reading")
         }
         return try catalog.reading(
-            provenance: row["provenance_id"], body: row["body"], effectiveMicros: row["effective_micros"], db)
+            provenance: row.provenanceId, body: row.body, effectiveMicros: row.effectiveMicros, db)
     }
 
     /// The span a row stands for (nil: the row is one reading).
-    static func span(of row: Row) -> SeriesReadings.Span? {
-        guard let count: Int = row["span_count"], let first: Int64 = row["effective_micros"] else { return nil }
+    static func span(of row: ReadingRecord) -> SeriesReadings.Span? {
+        guard let count = row.spanCount else { return nil }
         return SeriesReadings.Span(
-            provenanceID: row["provenance_id"], flags: UInt16(truncatingIfNeeded: row["flags"] as Int64), first: first,
-            last: row["span_last_micros"] ?? first, count: count)
+            provenanceID: row.provenanceId, flags: UInt16(truncatingIfNeeded: row.flags), first: row.effectiveMicros,
+            last: row.spanLastMicros ?? row.effectiveMicros, count: count)
     }
 
     /// engine.sqlite's page size when it is created (see `DurableDatabase.open`).
@@ -71,35 +67,36 @@ public final class ReadingArchive: Sendable {
     static let extendableSpanBody = Data([3])
 
     /// True when the row is an extendable span: a batch's readings in it are its parts, not the whole row.
-    static func isExtendable(_ row: Row) -> Bool {
-        row["span_count"] as Int? != nil && (row["body"] as Data?) == extendableSpanBody
+    static func isExtendable(_ row: ReadingRecord) -> Bool {
+        row.spanCount != nil && row.body == extendableSpanBody
     }
 
     /// The readings a row holds effective in `range`, each with its provenance entry: the row's own reading, or a span's
     /// series readings rebuilt from the store.
-    func expanded(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) throws -> [(
+    func expanded(_ row: ReadingRecord, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) throws -> [(
         reading: Reading, provenanceID: Int64
     )] {
         guard let span = Self.span(of: row) else {
-            guard range.contains(row["effective_micros"]) else { return [] }
-            return [(try reading(from: row, db), row["provenance_id"])]
+            guard range.contains(row.effectiveMicros) else { return [] }
+            return [(try reading(from: row, db), row.provenanceId)]
         }
         guard let store = try sampleStore() else {
             throw ReadingSplitError(
-                description:
-                    "row \(row["id"] as Int64? ?? 0) holds series readings, but there is no store beside \(path)")
+                description: "row \(row.id) holds series readings, but there is no store beside \(path)")
         }
         return try SeriesReadings.readings(of: span, range: range, store: store) { try catalog.template($0, db) }
     }
 
     /// Readings from rows (a span's limited to `range`); a row that does not decode (a damaged provenance entry or
     /// variation) is reported by name in the log and counted, and the others are still served (DESIGN.md rule 8).
-    func readings(from rows: [Row], within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [Reading] {
+    func readings(from rows: [ReadingRecord], within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database)
+        -> [Reading]
+    {
         rows.flatMap { row in servable(row, within: range, db).map(\.reading) }
     }
 
     /// `expanded`, with a row that does not decode logged, counted and left out.
-    func servable(_ row: Row, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [(
+    func servable(_ row: ReadingRecord, within range: Range<Int64> = Int64.min..<Int64.max, _ db: Database) -> [(
         reading: Reading, provenanceID: Int64
     )] {
         do { return try expanded(row, within: range, db) } catch {
@@ -312,11 +309,13 @@ public final class ReadingArchive: Sendable {
     }
 
     /// The span rows of a stream that may hold readings effective in `range` (through the spans' own index).
-    func spanRows(stream: Int64, overlapping range: Range<Int64>, storedOnly: Bool, _ db: Database) throws -> [Row] {
-        try Row.fetchAll(
+    func spanRows(stream: Int64, overlapping range: Range<Int64>, storedOnly: Bool, _ db: Database) throws
+        -> [ReadingRecord]
+    {
+        try ReadingRecord.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading
+                    SELECT \(ReadingRecord.columns) FROM reading
                     WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros < ? AND span_last_micros >= ?
                     \(storedOnly ? " AND stored = 1" : "")
                     ORDER BY effective_micros, id
@@ -336,19 +335,19 @@ public final class ReadingArchive: Sendable {
         guard let subject = reading.subject else { return [] }
         let identity = ReadingIdentity(of: reading, subject: subject)
         let time = reading.time.effectiveMicros
-        var rows: [Row]
+        var rows: [ReadingRecord]
         if !reading.identityAnchoredOnReceipt {
             guard let key = IdentityKey.of(identity.hex) else { return [] }
-            rows = try Row.fetchAll(
-                db, sql: "SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE identity = ?",
+            rows = try ReadingRecord.fetchAll(
+                db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE identity = ?",
                 arguments: [key])
         } else {
             guard let stream = try Self.existingStreamID(subject: subject, kind: reading.kind, db) else { return [] }
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT stored, ledger_sequence, \(Self.readingColumns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
+                    SELECT \(ReadingRecord.columns) FROM reading WHERE stream = ? AND effective_micros = ? AND span_count IS NULL
                     """)
-            rows = try Row.fetchAll(statement, arguments: [stream, time])
+            rows = try ReadingRecord.fetchAll(statement, arguments: [stream, time])
             rows += try spanRows(stream: stream, overlapping: time..<(time + 1), storedOnly: false, db)
         }
         var found: [(reading: Reading, stored: Bool, ledgerSequence: Int?)] = []
@@ -360,9 +359,9 @@ public final class ReadingArchive: Sendable {
                 // An extendable span's readings were recorded by the batches holding its parts.
                 let sequence: Int? =
                     Self.isExtendable(row)
-                    ? try partLedgerSequence(span: row["id"], at: stored.time.effectiveMicros, db)
-                    : row["ledger_sequence"]
-                found.append((stored, (row["stored"] as Int64) == 1, sequence))
+                    ? try partLedgerSequence(span: row.id, at: stored.time.effectiveMicros, db)
+                    : row.ledgerSequence
+                found.append((stored, row.isStored, sequence))
             }
         }
         return found
@@ -509,10 +508,10 @@ public final class ReadingArchive: Sendable {
     private func extendableSpan(
         stream: Int64, device: String, flags: UInt16, before low: Int64, reaching high: Int64, _ db: Database
     ) throws -> (row: Int64, first: Int64)? {
-        let candidates = try Row.fetchAll(
+        let candidates = try ReadingRecord.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT stored, \(Self.readingColumns) FROM reading
+                    SELECT \(ReadingRecord.columns) FROM reading
                     WHERE stream = ? AND \(SeriesReadings.spanCondition) AND effective_micros >= ? AND effective_micros <= ?
                     ORDER BY effective_micros DESC LIMIT 16
                     """),
@@ -521,8 +520,8 @@ public final class ReadingArchive: Sendable {
             guard let span = Self.span(of: row), span.flags == flags,
                 (try? catalog.template(span.provenanceID, db))?.device.key == device
             else { continue }
-            guard Self.isExtendable(row), (row["stored"] as Int64) == 1, span.last < low else { return nil }
-            return (row["id"], span.first)
+            guard Self.isExtendable(row), row.isStored, span.last < low else { return nil }
+            return (row.id, span.first)
         }
         return nil
     }
@@ -759,17 +758,19 @@ public final class ReadingArchive: Sendable {
         try queue.read { db in
             let low = Int64(clamping: lsns.lowerBound)
             let high = Int64(clamping: lsns.upperBound)
-            let batches = try Row.fetchAll(
+            let batches = try JournalBatchRecord.fetchAll(
                 db,
-                sql:
-                    "SELECT first_row, last_row FROM journal_batch WHERE store_lsn BETWEEN ? AND ? AND first_row IS NOT NULL",
+                sql: """
+                    SELECT \(JournalBatchRecord.columns) FROM journal_batch
+                    WHERE store_lsn BETWEEN ? AND ? AND first_row IS NOT NULL
+                    """,
                 arguments: [low, high])
             var readings: [Reading] = []
             var spans = 0
             for batch in batches {
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE id BETWEEN ? AND ? AND stored = 1",
-                    arguments: [batch["first_row"] as Int64, batch["last_row"] as Int64])
+                let rows = try ReadingRecord.fetchAll(
+                    db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE id BETWEEN ? AND ? AND stored = 1",
+                    arguments: [batch.firstRow, batch.lastRow])
                 for row in rows {
                     if Self.span(of: row) != nil {
                         spans += 1
@@ -812,27 +813,28 @@ public final class ReadingArchive: Sendable {
     /// before (extensions) are settled to what the store holds, and their readings returned with the rest.
     func unstored() throws -> (readings: [Unstored], batches: [Int64]) {
         try queue.write { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE stored = 0 ORDER BY id")
+            let rows = try ReadingRecord.fetchAll(
+                db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE stored = 0 ORDER BY id")
             var result: [Unstored] = []
             var unmarked: [Int64] = []
-            let tail = try Row.fetchCursor(db, sql: "SELECT id, feed_seq, parts FROM journal_batch ORDER BY id DESC")
+            let tail = try JournalBatchRecord.fetchCursor(
+                db, sql: "SELECT \(JournalBatchRecord.columns) FROM journal_batch ORDER BY id DESC")
             var extensions: [(batch: Int64, parts: [SpanPart])] = []
-            while let batch = try tail.next(), (batch["feed_seq"] as Int64?) == nil {
-                unmarked.append(batch["id"])
-                extensions.append((batch["id"], try SpanPart.decode(batch["parts"])))
+            while let batch = try tail.next(), batch.feedSeq == nil {
+                unmarked.append(batch.id)
+                extensions.append((batch.id, try batch.spanParts()))
             }
             for (batch, parts) in extensions.reversed() where !parts.isEmpty {
                 var settled: [SpanPart] = []
                 for part in parts {
                     guard
-                        let row = try Row.fetchOne(
-                            db, sql: "SELECT stored, \(Self.readingColumns) FROM reading WHERE id = ?",
+                        let row = try ReadingRecord.fetchOne(
+                            db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE id = ?",
                             arguments: [part.span]),
                         let span = Self.span(of: row)
                     else { continue }
                     // A span journaled in this batch is settled with the rows below (its one part follows it).
-                    guard (row["stored"] as Int64) == 1 else {
+                    guard row.isStored else {
                         settled.append(part)
                         continue
                     }
@@ -868,7 +870,7 @@ public final class ReadingArchive: Sendable {
                 if settled != parts { try JournalBatches.replaceParts(of: batch, with: settled, db) }
             }
             for row in rows {
-                let id: Int64 = row["id"]
+                let id = row.id
                 let items = try ledgerItems(of: row, db)
                 if let span = Self.span(of: row), span.count != items.count {
                     Self.logger.warning(
@@ -921,8 +923,8 @@ public final class ReadingArchive: Sendable {
     public func reading(identity: String) throws -> Reading? {
         try queue.read { db in
             guard let key = IdentityKey.of(identity),
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT \(Self.readingColumns) FROM reading WHERE identity = ?", arguments: [key])
+                let row = try ReadingRecord.fetchOne(
+                    db, sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE identity = ?", arguments: [key])
             else { return nil }
             return try reading(from: row, db)
         }
@@ -936,10 +938,10 @@ public final class ReadingArchive: Sendable {
             let streams = try Self.streams(subject: subject, kind: kind, db)
             guard !streams.isEmpty else { return [] }
             let marks = streams.map { _ in "?" }.joined(separator: ",")
-            var rows = try Row.fetchAll(
+            var rows = try ReadingRecord.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT \(Self.readingColumns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
+                        SELECT \(ReadingRecord.columns) FROM reading WHERE stream IN (\(marks)) AND effective_micros >= ? AND effective_micros < ?
                         AND stored = 1 AND span_count IS NULL ORDER BY effective_micros, id
                         """),
                 arguments: StatementArguments(streams) + [from, to])
@@ -947,7 +949,7 @@ public final class ReadingArchive: Sendable {
             return Self.ordered(
                 rows.flatMap { row in
                     servable(row, within: from..<to, db).enumerated().map {
-                        (row["id"] as Int64, $0.offset, $0.element.reading)
+                        (row.id, $0.offset, $0.element.reading)
                     }
                 }, descending: false)
         }

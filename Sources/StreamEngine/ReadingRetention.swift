@@ -54,37 +54,34 @@ extension ReadingArchive {
         try queue.read { db in
             var plan = RetirementPlan()
             let base = try Int64.fetchOne(db, sql: "SELECT legacy_seq FROM reading_feed_base") ?? 0
-            let batches = try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT id, first_row, last_row, ledger_sequence, feed_seq, parts FROM journal_batch ORDER BY id LIMIT ?",
+            let batches = try JournalBatchRecord.fetchAll(
+                db, sql: "SELECT \(JournalBatchRecord.columns) FROM journal_batch ORDER BY id LIMIT ?",
                 arguments: [limit + 1])
             let spanEnd = try db.cachedStatement(sql: "SELECT span_last_micros FROM reading WHERE id = ?")
-            var stoppedAt: Row?
+            var stoppedAt: JournalBatchRecord?
             for batch in batches {
-                let first: Int64? = batch["first_row"]
-                let last: Int64? = batch["last_row"]
+                let (first, last) = (batch.firstRow, batch.lastRow)
                 var count = 0
                 var newest: Int64?
                 var oldest: Int64?
-                var stored = (batch["feed_seq"] as Int64?) != nil
+                var stored = batch.feedSeq != nil
                 if let first, let last {
-                    let span = try Row.fetchOne(
+                    let rows = try BatchRowsSummary.fetchOne(
                         db,
                         sql: """
-                            SELECT max(COALESCE(span_last_micros, effective_micros)) AS newest, min(effective_micros) AS oldest, min(stored) AS stored,
-                            count(*) AS n FROM reading WHERE id BETWEEN ? AND ?
+                            SELECT max(COALESCE(span_last_micros, effective_micros)) AS newest, min(effective_micros) AS oldest,
+                            min(stored) AS stored, count(*) AS count FROM reading WHERE id BETWEEN ? AND ?
                             """,
                         arguments: [first, last])
-                    count = span?["n"] ?? 0
-                    if count > 0 {
-                        newest = span?["newest"]
-                        oldest = span?["oldest"]
-                        stored = stored && (span?["stored"] as Int64?) == 1
+                    count = rows?.count ?? 0
+                    if let rows, count > 0 {
+                        newest = rows.newest
+                        oldest = rows.oldest
+                        stored = stored && rows.stored == 1
                     }
                 }
                 // A part goes when its whole span has ended before the cutoff (the span row goes with its last part).
-                let parts = try SpanPart.decode(batch["parts"])
+                let parts = try batch.spanParts()
                 for part in parts {
                     count += 1
                     let end = try Int64.fetchOne(spanEnd, arguments: [part.span]) ?? part.to
@@ -98,15 +95,15 @@ extension ReadingArchive {
                         break
                     }
                 }
-                if let feedReadThrough, base + ((batch["feed_seq"] as Int64?) ?? 0) > feedReadThrough {
+                if let feedReadThrough, base + (batch.feedSeq ?? 0) > feedReadThrough {
                     plan.heldForSync = true
                     stoppedAt = batch
                     plan.keptFromMicros = oldest
                     break
                 }
-                plan.batches.append((batch["id"], first, last, parts, batch["ledger_sequence"]))
+                plan.batches.append((batch.id, first, last, parts, batch.ledgerSequence))
             }
-            if let sequence: Int = stoppedAt?["ledger_sequence"] {
+            if let sequence = stoppedAt?.ledgerSequence {
                 while let tail = plan.batches.last, tail.ledgerSequence == sequence { plan.batches.removeLast() }
             }
             return plan
@@ -261,4 +258,12 @@ extension StreamEngine {
             cutoff: cutoff, readThrough: summariesReadThrough, limit: 10_000)
         return (storeReport, report)
     }
+}
+
+/// What a batch's rows hold (`retirementPlan`): their newest and oldest time, whether all are stored, how many.
+private struct BatchRowsSummary: Decodable, FetchableRecord {
+    var newest: Int64?
+    var oldest: Int64?
+    var stored: Int64?
+    var count: Int
 }

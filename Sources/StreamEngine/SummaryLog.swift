@@ -350,30 +350,30 @@ extension ReadingArchive {
             var records: [StoredReadingRecord] = []
             if sequence < base {
                 // Positions of the per-reading feed kept before the batch feed.
-                for row in try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT f.seq, r.provenance_id, r.body, r.effective_micros FROM reading_feed f JOIN reading r ON r.id = f.reading
-                        WHERE f.seq > ? ORDER BY f.seq LIMIT ?
-                        """, arguments: [sequence, limit])
+                let row = try db.cachedStatement(sql: "SELECT \(ReadingRecord.columns) FROM reading WHERE id = ?")
+                for entry in try ReadingFeedRecord.fetchAll(
+                    db, sql: "SELECT seq, reading, stored_micros FROM reading_feed WHERE seq > ? ORDER BY seq LIMIT ?",
+                    arguments: [sequence, limit])
                 {
                     // An unreadable reading is logged and counted by `readings(from:)`; the feed goes on past it.
-                    guard let reading = readings(from: [row], db).first else { continue }
-                    records.append(StoredReadingRecord(sequence: row["seq"], reading: reading))
+                    guard let stored = try ReadingRecord.fetchOne(row, arguments: [entry.reading]),
+                        let reading = readings(from: [stored], db).first
+                    else { continue }
+                    records.append(StoredReadingRecord(sequence: entry.seq, reading: reading))
                 }
                 if records.count >= limit { return records }
             }
-            let batches = try Row.fetchAll(
+            let batches = try JournalBatchRecord.fetchAll(
                 db,
-                sql:
-                    "SELECT first_row, last_row, parts, feed_seq FROM journal_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                sql: """
+                    SELECT \(JournalBatchRecord.columns) FROM journal_batch WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?
+                    """,
                 arguments: [max(0, sequence - base), limit])
             for batch in batches {
-                let position = base + (batch["feed_seq"] as Int64)
-                let contents: [(row: Row, within: Range<Int64>?)]
+                let position = base + (batch.feedSeq ?? 0)
+                let contents: [(row: ReadingRecord, within: Range<Int64>?)]
                 do {
-                    contents = try batchContents(
-                        first: batch["first_row"], last: batch["last_row"], parts: batch["parts"], storedOnly: true, db)
+                    contents = try batchContents(batch, storedOnly: true, db)
                 } catch {
                     // Logged and counted like an unreadable row; the feed goes on past the batch.
                     Counter(label: "gatewayd_archive_unreadable_rows_total").increment()

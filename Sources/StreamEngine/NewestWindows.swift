@@ -30,14 +30,21 @@ struct WindowVersionRecord: SnakeCaseRecord, PersistableRecord {
     }
 }
 
-/// A window owed a new revision (the next flush writes it). A row of `window_pending`.
-struct PendingWindowRecord: SnakeCaseRecord, TableRecord {
+/// A window owed a new revision (the next flush writes it). A row of `window_pending`, unique by series, width and
+/// label. Written by `WindowTracker.revise`'s upsert, which keeps the time a window first became pending.
+struct PendingWindowRecord: SnakeCaseRecord, PersistableRecord {
     static let databaseTableName = "window_pending"
 
+    var subject: String
     var series: String
+    /// Seconds.
     var width: Int
     var label: Int64
+    var startMicros: Int64
+    var endMicros: Int64
     var unit: String
+    /// When it became pending: it is revised once this is older than the coalescing delay.
+    var sinceMicros: Int64
 }
 
 extension ReadingArchive {

@@ -182,18 +182,19 @@ final class ProvenanceCatalog: Sendable {
     /// `keyframeInterval` entries after it, else on its own (a new keyframe). Read from SQLite every time, not cached:
     /// new entries are rare (one per connection at most) and a keyframe from a rolled-back transaction must never be used.
     static func compressed(_ text: [UInt8], device: String, _ db: Database) throws -> (body: [UInt8], base: Int64?) {
-        if let keyframe = try Row.fetchOne(
+        if let keyframe = try ProvenanceEntryRecord.fetchOne(
             db.cachedStatement(
                 sql: """
-                    SELECT id, (SELECT count(*) FROM provenance p WHERE p.base_id = k.id) AS since
-                    FROM provenance k WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
+                    SELECT \(ProvenanceEntryRecord.columns) FROM provenance
+                    WHERE device_key = ? AND base_id IS NULL AND json_length IS NOT NULL ORDER BY id DESC LIMIT 1
                     """),
             arguments: [device]),
-            (keyframe["since"] as Int) < keyframeInterval - 1
+            (try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT count(*) FROM provenance WHERE base_id = ?"), arguments: [keyframe.id])
+                ?? 0) < keyframeInterval - 1
         {
-            let base: Int64 = keyframe["id"]
-            let dictionary = try Array(json(base, db))
-            return (try Zstd.compress(text, dictionary: dictionary, level: compressionLevel), base)
+            let dictionary = try Array(json(keyframe.id, db))
+            return (try Zstd.compress(text, dictionary: dictionary, level: compressionLevel), keyframe.id)
         }
         return (try Zstd.compress(text, level: compressionLevel), nil)
     }
@@ -201,31 +202,23 @@ final class ProvenanceCatalog: Sendable {
     /// An entry's JSON from its stored form (plain, on its own, or against its keyframe). A damaged entry is an error
     /// naming it, never another template.
     static func json(_ id: Int64, _ db: Database) throws -> Data {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT body, base_id, json_length FROM provenance WHERE id = ?"),
-                arguments: [id])
-        else {
+        let read = try db.cachedStatement(sql: "SELECT \(ProvenanceEntryRecord.columns) FROM provenance WHERE id = ?")
+        guard let entry = try ProvenanceEntryRecord.fetchOne(read, arguments: [id]) else {
             throw ReadingSplitError(description: "provenance entry \(id) is missing from the catalog")
         }
-        let body: Data = row["body"]
-        guard let length: Int = row["json_length"] else { return body }
+        guard let length = entry.jsonLength else { return entry.body }
         do {
-            guard let base: Int64 = row["base_id"] else {
-                return Data(try Zstd.decompress(Array(body)[...], expectedLength: length))
+            guard let base = entry.baseId else {
+                return Data(try Zstd.decompress(Array(entry.body)[...], expectedLength: length))
             }
-            guard base != id,
-                let keyframe = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: "SELECT body, json_length FROM provenance WHERE id = ? AND base_id IS NULL"),
-                    arguments: [base]),
-                let keyframeLength: Int = keyframe["json_length"]
+            guard base != id, let keyframe = try ProvenanceEntryRecord.fetchOne(read, arguments: [base]),
+                keyframe.baseId == nil, let keyframeLength = keyframe.jsonLength
             else {
                 throw ReadingSplitError(
                     description: "provenance entry \(id): its keyframe \(base) is missing or not a keyframe")
             }
-            let dictionary = try Zstd.decompress(Array(keyframe["body"] as Data)[...], expectedLength: keyframeLength)
-            return Data(try Zstd.decompress(Array(body)[...], dictionary: dictionary, expectedLength: length))
+            let dictionary = try Zstd.decompress(Array(keyframe.body)[...], expectedLength: keyframeLength)
+            return Data(try Zstd.decompress(Array(entry.body)[...], dictionary: dictionary, expectedLength: length))
         } catch let error as ZstdError {
             throw ReadingSplitError(description: "provenance entry \(id) is damaged: \(error)")
         }
@@ -252,4 +245,26 @@ final class ProvenanceCatalog: Sendable {
         let variation = try ReadingVariation(decoding: Array(body), effectiveMicros: effectiveMicros)
         return try Reading(template: try template(id, db), variation: variation)
     }
+}
+
+/// A row of `provenance`: a reading template's JSON, stored plain (`jsonLength` nil), zstd-compressed on its own (a
+/// keyframe, naming its device) or against its device's keyframe (`baseId`). Entries are inserted by
+/// `ProvenanceCatalog.entry(of:)`, which still writes the table as it was while migrations before v17 run.
+struct ProvenanceEntryRecord: SnakeCaseRecord, TableRecord {
+    static let databaseTableName = "provenance"
+
+    var id: Int64
+    var body: Data
+    /// A keyframe's device (since v17 only keyframes name theirs).
+    var deviceKey: String?
+    var baseId: Int64?
+    var jsonLength: Int?
+    /// The first 8 bytes of the JSON's SHA-256 (nil when not selected: reads select `columns`, which every version of
+    /// the table since v9 has, so the migrations before v17 read entries through this record too).
+    var digestKey: Data?
+    /// The newest reading row using the entry, for retention (`ProvenanceCatalog.noteUse`).
+    var lastRow: Int64?
+
+    /// The columns reads select (SQL).
+    static let columns = "id, body, device_key, base_id, json_length"
 }

@@ -98,13 +98,6 @@ enum SummaryLog {
     static func widthHours(_ width: SummaryWidth) -> Int { width.rawValue / 3600 }
     static func labelSeconds(_ label: Int64) -> Int64 { label / 1_000_000 }
 
-    /// A revision row's label, start (NULL: its label) and end (NULL: start plus width).
-    static func label(_ row: Row) -> Int64 { (row["label_seconds"] as Int64) * 1_000_000 }
-    static func width(_ row: Row) -> SummaryWidth? { SummaryWidth(rawValue: (row["width_hours"] as Int) * 3600) }
-    static func start(_ row: Row) -> Int64 { row["start_micros"] ?? label(row) }
-    static func end(_ row: Row, start: Int64) -> Int64 {
-        row["end_micros"] ?? start + Int64(row["width_hours"] as Int) * 3_600_000_000
-    }
     /// What a revision row keeps of its window's bounds (`start`, `end` read them back).
     /// A label that is not a whole second (never made by the calendar) keeps its start, so nothing is lost.
     static func storedBounds(label: Int64, width: SummaryWidth, start: Int64, end: Int64) -> (
@@ -115,9 +108,6 @@ enum SummaryLog {
     /// The SQL of a revision's end, for conditions.
     static let endExpression =
         "COALESCE(end_micros, COALESCE(start_micros, label_seconds * 1000000) + width_hours * 3600000000)"
-    /// The SQL of a revision's recorded time: its flush's (the newest flush at or before it).
-    static let recordedExpression =
-        "(SELECT f.recorded_micros FROM summary_flush f WHERE f.seq <= r.seq ORDER BY f.seq DESC LIMIT 1)"
 
     /// The id of a series' text in `summary_series` and its unit, added with `unit` when new.
     static func series(_ series: String, unit: String, _ db: Database) throws -> (id: Int64, unit: String?) {
@@ -315,30 +305,75 @@ enum FiguresCoding {
     }
 }
 
+/// A row of `summary_revision`: one revision of one window of a summary series, its place in the feed (`seq`).
+struct SummaryRevisionRow: SnakeCaseRecord, MutablePersistableRecord {
+    static let databaseTableName = "summary_revision"
+
+    var seq: Int64?
+    var seriesId: Int64
+    var widthHours: Int
+    var labelSeconds: Int64
+    /// NULL: its label (see `SummaryLog.storedBounds`).
+    var startMicros: Int64?
+    /// NULL: its start plus its width.
+    var endMicros: Int64?
+    var version: Int
+    var late: Bool
+    /// NULL: the series' unit (`summary_series.unit`).
+    var unit: String?
+    /// `SummaryLog.encode`d.
+    var summary: Data
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
+
+    var label: Int64 { labelSeconds * 1_000_000 }
+    var width: SummaryWidth? { SummaryWidth(rawValue: widthHours * 3600) }
+    var start: Int64 { startMicros ?? label }
+    var end: Int64 { endMicros ?? start + Int64(widthHours) * 3_600_000_000 }
+}
+
+/// A row of `summary_flush`: the first revision a flush wrote and when; every revision up to the next flush's was
+/// recorded then.
+struct SummaryFlushRecord: SnakeCaseRecord, PersistableRecord {
+    static let databaseTableName = "summary_flush"
+
+    var seq: Int64
+    var recordedMicros: Int64
+}
+
 extension ReadingArchive {
-    /// Summary revisions after `sequence`, oldest first.
+    /// Summary revisions after `sequence`, oldest first: the revisions, their series and the flushes that recorded them.
     public func summaryRevisions(after sequence: Int64, limit: Int = 500) throws -> [SummaryRevisionRecord] {
         try queue.read { db in
-            try Row.fetchAll(
+            let rows = try SummaryRevisionRow.fetchAll(
+                db, sql: "SELECT * FROM summary_revision WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [sequence, limit])
+            guard let first = rows.first?.seq, let last = rows.last?.seq else { return [] }
+            let series = Dictionary(
+                try SummarySeriesRecord.fetchAll(db, keys: Set(rows.map(\.seriesId))).compactMap { row in
+                    row.id.map { ($0, row) }
+                }, uniquingKeysWith: { a, _ in a })
+            // The flush of the first revision (the newest at or before it) and every later one up to the last.
+            let flushes = try SummaryFlushRecord.fetchAll(
                 db,
                 sql: """
-                    SELECT r.*, s.series, COALESCE(r.unit, s.unit, '') AS series_unit, \(SummaryLog.recordedExpression) AS recorded_micros
-                    FROM summary_revision r
-                    JOIN summary_series s ON s.id = r.series_id
-                    WHERE r.seq > ? ORDER BY r.seq LIMIT ?
-                    """, arguments: [sequence, limit]
-            ).compactMap { row in
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryLog.width(row) else { return nil }
-                let start = SummaryLog.start(row)
-                let end = SummaryLog.end(row, start: start)
-                let summary = try SummaryLog.decode(row["summary"], start: start, end: end)
+                    SELECT * FROM summary_flush
+                    WHERE seq >= COALESCE((SELECT MAX(seq) FROM summary_flush WHERE seq <= ?), 0) AND seq <= ? ORDER BY seq
+                    """, arguments: [first, last])
+            var flush = flushes.startIndex
+            return try rows.compactMap { row in
+                guard let seq = row.seq, let named = series[row.seriesId], let key = SeriesKey(parsing: named.series),
+                    let width = row.width
+                else { return nil }
+                while flush + 1 < flushes.endIndex, flushes[flush + 1].seq <= seq { flush += 1 }
+                let recorded = flush < flushes.endIndex && flushes[flush].seq <= seq ? flushes[flush].recordedMicros : 0
+                let (start, end) = (row.start, row.end)
+                let summary = try SummaryLog.decode(row.summary, start: start, end: end)
                 let revision = WindowRevision(
-                    series: key, width: width, label: SummaryLog.label(row), startMicros: start, endMicros: end,
-                    version: row["version"],
-                    summary: summary, late: row["late"])
+                    series: key, width: width, label: row.label, startMicros: start, endMicros: end,
+                    version: row.version, summary: summary, late: row.late)
                 return SummaryRevisionRecord(
-                    sequence: row["seq"], revision: revision, unit: row["series_unit"],
-                    recordedMicros: row["recorded_micros"] ?? 0)
+                    sequence: seq, revision: revision, unit: row.unit ?? named.unit ?? "", recordedMicros: recorded)
             }
         }
     }

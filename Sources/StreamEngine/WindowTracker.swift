@@ -187,22 +187,20 @@ public final class WindowTracker: Sendable {
             var touched: [Touched: (start: Int64, end: Int64)] = [:]
             var units: [SeriesKey: String] = [:]
             var order: [Touched] = []
-            for row in try Row.fetchAll(
+            for pending in try PendingWindowRecord.fetchAll(
                 db,
-                sql:
-                    "SELECT rowid AS pending_row, * FROM window_pending WHERE since_micros <= ? ORDER BY since_micros, rowid LIMIT ?",
+                sql: "SELECT * FROM window_pending WHERE since_micros <= ? ORDER BY since_micros, rowid LIMIT ?",
                 arguments: [due, limit ?? Int.max])
             {
-                guard let key = SeriesKey(parsing: row["series"]), let width = SummaryWidth(rawValue: row["width"])
+                guard let key = SeriesKey(parsing: pending.series), let width = SummaryWidth(rawValue: pending.width)
                 else {
                     // Not a window this version knows: dropped, so it does not hold its place at the head for ever.
-                    try db.execute(
-                        sql: "DELETE FROM window_pending WHERE rowid = ?", arguments: [row["pending_row"] as Int64])
+                    try pending.delete(db)
                     continue
                 }
-                let entry = Touched(key: key, width: width, label: row["label"])
-                touched[entry] = (row["start_micros"], row["end_micros"])
-                units[key] = row["unit"]
+                let entry = Touched(key: key, width: width, label: pending.label)
+                touched[entry] = (pending.startMicros, pending.endMicros)
+                units[key] = pending.unit
                 order.append(entry)
             }
             guard !order.isEmpty else { return }
@@ -212,11 +210,6 @@ public final class WindowTracker: Sendable {
                 try remove.execute(arguments: [entry.key.description, entry.width.rawValue, entry.label])
             }
             flushed = order
-            let log = try db.cachedStatement(
-                sql: """
-                    INSERT INTO summary_revision (series_id, width_hours, label_seconds, start_micros, end_micros, version, late, unit, summary)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
             var flushRecorded = false
             for entry in order {
                 guard let bounds = touched[entry], let id = store.existingSeries(entry.key) else { continue }
@@ -239,16 +232,14 @@ public final class WindowTracker: Sendable {
                 .insert(db, onConflict: .replace)
                 let stored = SummaryLog.storedBounds(
                     label: entry.label, width: entry.width, start: bounds.start, end: bounds.end)
-                try log.execute(arguments: [
-                    series, hours, seconds, stored.start, stored.end, previous + 1,
-                    bounds.end <= nowMicros, unit == seriesUnit ? nil : unit,
-                    try SummaryLog.encode(summary, start: bounds.start),
-                ])
-                if !flushRecorded {
+                var logged = SummaryRevisionRow(
+                    seriesId: series, widthHours: hours, labelSeconds: seconds, startMicros: stored.start,
+                    endMicros: stored.end, version: previous + 1, late: bounds.end <= nowMicros,
+                    unit: unit == seriesUnit ? nil : unit, summary: try SummaryLog.encode(summary, start: bounds.start))
+                try logged.insert(db)
+                if !flushRecorded, let seq = logged.seq {
                     // The flush's time, once: every revision up to the next flush row was recorded at it.
-                    try db.execute(
-                        sql: "INSERT INTO summary_flush (seq, recorded_micros) VALUES (?, ?)",
-                        arguments: [db.lastInsertedRowID, nowMicros])
+                    try SummaryFlushRecord(seq: seq, recordedMicros: nowMicros).insert(db)
                     flushRecorded = true
                 }
                 revisions.append(

@@ -176,7 +176,7 @@ let package = Package(
             name: "GatewayHTTPTests",
             dependencies: [
                 "GatewayHTTP", "GatewayRuntime", "StreamEngine", "Provenance", "FHIR", "BLEGateway", "TimeSeries",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(

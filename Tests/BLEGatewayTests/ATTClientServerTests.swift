@@ -324,6 +324,23 @@ struct TestPeripheral {
         await peripheral.handler.releaseReads()
     }
 
+    /// A caller that gives up on a transaction (its session cancelled) does not wait out the 30 s: the link closes at
+    /// once, since the device's late response would otherwise be taken for the next request's.
+    @Test(.timeLimit(.minutes(1))) func aCancelledTransactionClosesTheLinkAtOnce() async throws {
+        let clock = ManualClock()
+        let peripheral = try await TestPeripheral.make(options: GATTClientOptions(timeoutClock: clock))
+        await peripheral.handler.holdReads()
+        let read = Task { try await peripheral.client.read(handle: peripheral.longName.value) }
+        await clock.sleeping(atLeast: 1)
+        read.cancel()
+        await #expect(throws: GATTError.linkClosed(nil)) { try await read.value }
+        #expect(clock.now.offset == .zero)  // no time had to pass
+        await #expect(throws: GATTError.linkClosed(nil)) {
+            try await peripheral.client.read(handle: peripheral.custom.value)
+        }
+        await peripheral.handler.releaseReads()
+    }
+
     @Test func serverAnswersUnknownAndMalformedRequestsAndIgnoresUnknownCommands() async throws {
         let (serverEnd, rawPeer) = try SeqPacketBearer.pair()
         var db = AttributeDatabase()

@@ -1,6 +1,7 @@
 import BLEGateway
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import GatewayRuntime
@@ -74,6 +75,30 @@ import Testing
         #expect(await !state.isConnecting)
         await state.succeeded("A", now: 0, readings: 1)
         #expect(await state.begin("A", now: 1))
+    }
+
+    /// A pairing waits for the daemon's running connection to end, but no longer than its patience on the clock.
+    @Test(.timeLimit(.minutes(1))) func aPairingWaitsForTheRunningConnectionAtMostItsPatience() async {
+        let clock = ManualClock()
+        let state = ReconnectState(schedule: ReconnectSchedule(initialSeconds: 1, maximumSeconds: 4), clock: clock)
+        #expect(await state.begin("A", now: 0))
+        await state.connected()
+        let patient = Task { await state.hold(patience: .seconds(20)) }
+        await clock.sleeping(atLeast: 1)
+        clock.advance(by: .seconds(19))
+        #expect(clock.sleepers == 1)
+        clock.advance(by: .seconds(1))
+        await patient.value
+        #expect(await !state.begin("B", now: 0), "the pairing holds the radio")
+        await state.release()
+
+        // The connection ends first: the pairing goes on at once, and its timer ends with the wait.
+        let second = Task { await state.hold(patience: .seconds(20)) }
+        await clock.sleeping(atLeast: 1)
+        await state.succeeded("A", now: 0, readings: 1)
+        await second.value
+        #expect(clock.sleepers == 0)
+        #expect(clock.now.offset == .seconds(20))
     }
 
     @Test func thePairedDeviceListIsReplacedWholeAndRefusesGarbage() throws {

@@ -84,7 +84,6 @@ public actor BluetoothManagement {
         var device: [UInt8]?
         /// nil once the caller has been answered by a timeout: the entry only waits to swallow the late reply.
         var continuation: CheckedContinuation<Result<Reply, ManagementError>, Never>?
-        var timer: Task<Void, Never>?
     }
 
     struct Reply {
@@ -184,46 +183,48 @@ public actor BluetoothManagement {
         let id = nextID
         nextID += 1
         let opcode = command.opcode
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<Reply, ManagementError>, Never>) in
-            pending.append(
-                Pending(
-                    id: id, opcode: opcode, index: index, device: command.device?.wireBytes, continuation: continuation)
-            )
-            do throws(ManagementSocketError) {
-                try transport.send(bytes)
-            } catch {
-                pending.removeAll { $0.id == id }
-                continuation.resume(returning: .failure(.transport(error)))
-                return
-            }
-            logger.debug(
-                "mgmt command sent",
-                metadata: ["command": "\(opcode)", "controller": "\(ManagementFormat.controller(index))"])
-            let clock = options.timeoutClock
-            let timer = Task { [weak self] in
-                try? await clock.sleep(for: timeout, tolerance: nil)
-                guard !Task.isCancelled else { return }
-                await self?.timedOut(id: id, seconds: timeout.seconds)
-            }
-            if let position = pending.firstIndex(where: { $0.id == id }) { pending[position].timer = timer }
-        }
+        let result = await withExpiry(
+            after: timeout, on: options.timeoutClock,
+            expire: { [weak self] cause in await self?.timedOut(id: id, seconds: timeout.seconds, cause) },
+            body: {
+                await withCheckedContinuation {
+                    (continuation: CheckedContinuation<Result<Reply, ManagementError>, Never>) in
+                    pending.append(
+                        Pending(
+                            id: id, opcode: opcode, index: index, device: command.device?.wireBytes,
+                            continuation: continuation))
+                    do throws(ManagementSocketError) {
+                        try transport.send(bytes)
+                    } catch {
+                        pending.removeAll { $0.id == id }
+                        continuation.resume(returning: .failure(.transport(error)))
+                        return
+                    }
+                    logger.debug(
+                        "mgmt command sent",
+                        metadata: ["command": "\(opcode)", "controller": "\(ManagementFormat.controller(index))"])
+                }
+            })
         return try result.get()
     }
 
-    private func timedOut(id: UInt64, seconds: Double) {
+    /// The command's caller is answered (`.timeout`); its entry stays to swallow the kernel's late reply.
+    private func timedOut(id: UInt64, seconds: Double, _ cause: ExpiryCause) {
         guard let position = pending.firstIndex(where: { $0.id == id }),
             let continuation = pending[position].continuation
         else { return }
         pending[position].continuation = nil
         let entry = pending[position]
-        logger.warning(
-            "mgmt command timed out",
-            metadata: [
-                "command": "\(entry.opcode)", "controller": "\(ManagementFormat.controller(entry.index))",
-                "seconds": "\(seconds)",
-            ])
-        Counter(label: "gatewayd_bluetooth_mgmt_timeouts_total").increment()
+        let metadata: Logger.Metadata = [
+            "command": "\(entry.opcode)", "controller": "\(ManagementFormat.controller(entry.index))",
+            "seconds": "\(seconds)",
+        ]
+        if cause == .deadline {
+            logger.warning("mgmt command timed out", metadata: metadata)
+            Counter(label: "gatewayd_bluetooth_mgmt_timeouts_total").increment()
+        } else {
+            logger.debug("mgmt command abandoned by its caller", metadata: metadata)
+        }
         continuation.resume(returning: .failure(.timeout(entry.opcode, index: entry.index, seconds: seconds)))
     }
 
@@ -268,7 +269,6 @@ public actor BluetoothManagement {
             if let same = candidates.first(where: { pending[$0].device == peer }) { chosen = same }
         }
         let entry = pending.remove(at: chosen)
-        entry.timer?.cancel()
         if let continuation = entry.continuation {
             continuation.resume(returning: .success(reply))
         } else {
@@ -287,7 +287,6 @@ public actor BluetoothManagement {
         let error = ManagementError.closed(transport.closeReason)
         if failure == nil { failure = error }
         for entry in pending {
-            entry.timer?.cancel()
             entry.continuation?.resume(returning: .failure(error))
         }
         pending.removeAll()

@@ -71,7 +71,6 @@ public actor GATTClient {
         var id: UInt64
         var result: Result<ATTPDU, GATTError>?
         var continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>?
-        var timer: Task<Void, Never>?
     }
 
     private var pending: Pending?
@@ -166,21 +165,18 @@ public actor GATTClient {
             pending = nil
             throw .bearer(error)
         }
-        let (timeout, clock) = (options.transactionTimeout, options.timeoutClock)
-        pending?.timer = Task { [weak self] in
-            try? await clock.sleep(for: timeout, tolerance: nil)
-            guard !Task.isCancelled else { return }
-            await self?.transactionTimedOut(id: id)
-        }
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>) in
-            if let early = pending?.result {
-                continuation.resume(returning: early)
-            } else {
-                pending?.continuation = continuation
-            }
-        }
-        pending?.timer?.cancel()
+        let result = await withExpiry(
+            after: options.transactionTimeout, on: options.timeoutClock,
+            expire: { [weak self] cause in await self?.transactionExpired(id: id, cause) },
+            body: {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Result<ATTPDU, GATTError>, Never>) in
+                    if let early = pending?.result {
+                        continuation.resume(returning: early)
+                    } else {
+                        pending?.continuation = continuation
+                    }
+                }
+            })
         pending = nil
         return try result.get()
     }
@@ -220,21 +216,28 @@ public actor GATTClient {
         guard pending != nil else { return }
         if let continuation = pending?.continuation {
             pending?.continuation = nil
-            pending?.timer?.cancel()
             continuation.resume(returning: result)
         } else if pending?.result == nil {
             pending?.result = result
         }
     }
 
-    private func transactionTimedOut(id: UInt64) {
+    /// A transaction's response did not come in time, or its caller stopped waiting: either way a response may still
+    /// come, and would be taken for the next request's, so the link is closed (ATT: a timed-out bearer is done).
+    private func transactionExpired(id: UInt64, _ cause: ExpiryCause) {
         guard let current = pending, current.id == id, current.result == nil else { return }
-        let error = GATTError.transactionTimeout(request: current.opcode, seconds: options.transactionTimeout.seconds)
-        logger.warning(
-            "ATT transaction timed out; closing the link",
-            metadata: ["request": "\(GATTError.opcodeName(current.opcode))"])
+        let request = GATTError.opcodeName(current.opcode)
+        let error: GATTError
+        if cause == .deadline {
+            error = .transactionTimeout(request: current.opcode, seconds: options.transactionTimeout.seconds)
+            logger.warning("ATT transaction timed out; closing the link", metadata: ["request": "\(request)"])
+            Counter(label: "gatewayd_att_transaction_timeouts_total").increment()
+        } else {
+            error = .linkClosed(nil)
+            logger.debug(
+                "ATT transaction abandoned by its caller; closing the link", metadata: ["request": "\(request)"])
+        }
         failure = error
-        Counter(label: "gatewayd_att_transaction_timeouts_total").increment()
         complete(.failure(error))
         bearer.close()
     }

@@ -99,14 +99,11 @@ public actor ATTServer {
         }
         // The confirmation can be handled while this task was suspended in `send`.
         if lastConfirmed >= number { return true }
-        let (timeout, clock) = (indicationTimeout, timeoutClock)
-        let timer = Task { [weak self] in
-            try? await clock.sleep(for: timeout, tolerance: nil)
-            guard !Task.isCancelled else { return }
-            await self?.confirmationTimedOut()
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { confirmationWaiter = $0 }
+        return await withExpiry(
+            after: indicationTimeout, on: timeoutClock, expire: { [weak self] _ in await self?.confirmationTimedOut() },
+            body: {
+                await withCheckedContinuation { confirmationWaiter = $0 }
+            })
     }
 
     private func confirmationTimedOut() {

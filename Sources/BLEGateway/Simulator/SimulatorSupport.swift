@@ -36,12 +36,11 @@ actor SimulatorLink: GATTServerHandler {
     func waitForSubscription(_ handle: UInt16, _ kind: CCCDValue, timeout: Duration) async -> Bool {
         if subscriptions[handle] == kind { return true }
         if isClosed { return false }
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            await self?.expire(handle, kind)
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { waiters.append((handle, kind, $0)) }
+        return await withExpiry(
+            after: timeout, on: ContinuousClock(), expire: { [weak self] _ in await self?.expire(handle, kind) },
+            body: {
+                await withCheckedContinuation { waiters.append((handle, kind, $0)) }
+            })
     }
 
     /// The link closed: nobody will subscribe on it any more.
@@ -56,6 +55,24 @@ actor SimulatorLink: GATTServerHandler {
         let expired = waiters.filter { $0.handle == handle && $0.kind == kind }
         waiters.removeAll { $0.handle == handle && $0.kind == kind }
         for waiter in expired { waiter.continuation.resume(returning: false) }
+    }
+}
+
+/// Plays a simulated device's part of one link (`device`) while `server` answers the client on it, as a child task, and
+/// returns once the link has ended (`ended` runs then: the device's own note of a closed link). A device whose task is
+/// cancelled (the demo stopping) disconnects, as a device switched off does.
+func whileServing(
+    _ server: ATTServer, on link: SimulatorLink, isolation: isolated (any Actor)? = #isolation,
+    ended: @escaping @Sendable () async -> Void = {}, _ device: () async -> Void
+) async {
+    await withDiscardingTaskGroup(isolation: isolation) { group in
+        group.addTask {
+            await server.run()
+            await link.closed()
+            await ended()
+        }
+        await device()
+        if Task.isCancelled { await server.disconnect() }
     }
 }
 

@@ -54,6 +54,8 @@ package struct BondedDeviceService: Service {
     package let onReading: @Sendable (IngestOutcome, Reading) async -> Void
     /// The daemon's pairing (the pages, `gatewayd pair` as a client): given this radio once it is open.
     package var pairing: DevicePairing?
+    /// The clock of the scan restart and of a pairing's patience with running connections.
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package init(
         settings: BluetoothSettings, dataDirectory: String, pipeline: GatewayPipeline, zone: TimeZone,
@@ -100,7 +102,8 @@ package struct BondedDeviceService: Service {
     private func watchUntilShutdown(_ roster: PairedRoster, radio: RadioController, prompts: PromptRouter) async {
         let state = ReconnectState(
             schedule: ReconnectSchedule(
-                initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds))
+                initialSeconds: settings.reconnectInitialSeconds, maximumSeconds: settings.reconnectMaximumSeconds),
+            clock: clock)
         await pairing?.attach(
             radio: KernelPairingRadio(
                 radio: radio, prompts: prompts,
@@ -127,7 +130,7 @@ package struct BondedDeviceService: Service {
             // Discovery rounds end by themselves; a timer restarts scanning should an end be missed.
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(15))
+                    try? await clock.sleep(for: Self.scanRestart, tolerance: nil)
                     if await !state.isConnecting { await scan(radio) }
                 }
             }
@@ -221,6 +224,9 @@ package struct BondedDeviceService: Service {
     }
 
     package static var now: Double { Date().timeIntervalSince1970 }
+
+    /// How often scanning is started again should the end of a discovery round have been missed.
+    static let scanRestart: Duration = .seconds(15)
 }
 
 /// Which devices are being served, which attempt is under way and when each may be tried again.
@@ -232,7 +238,12 @@ package actor ReconnectState {
     private var held = false
     private var waitingForIdle: [CheckedContinuation<Void, Never>] = []
 
-    package init(schedule: ReconnectSchedule) { self.schedule = schedule }
+    /// The clock of a pairing's patience (`hold`).
+    private let clock: any Clock<Duration>
+
+    package init(schedule: ReconnectSchedule, clock: any Clock<Duration> = ContinuousClock()) {
+        (self.schedule, self.clock) = (schedule, clock)
+    }
 
     /// Claims the device for an attempt if it is free, due, no other attempt is under way and no pairing holds the
     /// radio.
@@ -263,12 +274,11 @@ package actor ReconnectState {
     package func hold(patience: Duration = .seconds(20)) async {
         held = true
         if busy.isEmpty { return }
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: patience)) != nil else { return }
-            await self?.wakeAll()
-        }
-        await withCheckedContinuation { waitingForIdle.append($0) }
-        timer.cancel()
+        await withExpiry(
+            after: patience, on: clock, expire: { [weak self] _ in await self?.wakeAll() },
+            body: {
+                await withCheckedContinuation { waitingForIdle.append($0) }
+            })
     }
 
     package func release() { held = false }

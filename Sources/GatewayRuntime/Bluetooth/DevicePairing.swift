@@ -83,13 +83,20 @@ package actor DevicePairing {
     private var bearer: (any ATTBearer)?
     private var pendingAnswer: CheckedContinuation<PairingAnswer, Never>?
     private var pendingWhose: CheckedContinuation<[UInt8?: String]?, Never>?
-    private var watchers: [CheckedContinuation<Void, Never>] = []
+    /// Long polls waiting for the next change, by number (`changes(after:)`).
+    private var watchers: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWatcher = 0
     private var downloadTimeout: Duration = .seconds(120)
+    /// The clock of the download timeout and the long polls' 25 s (a test moves a manual one).
+    private let clock: any Clock<Duration>
 
     package func setDownloadTimeout(_ timeout: Duration) { downloadTimeout = timeout }
 
-    package init(pipeline: GatewayPipeline, configuration: GatewayConfiguration, logger: Logger, unavailable: String) {
-        (self.pipeline, self.configuration, self.logger) = (pipeline, configuration, logger)
+    package init(
+        pipeline: GatewayPipeline, configuration: GatewayConfiguration, logger: Logger, unavailable: String,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
+        (self.pipeline, self.configuration, self.logger, self.clock) = (pipeline, configuration, logger, clock)
         state = Status(phase: .unavailable, message: unavailable)
     }
 
@@ -121,15 +128,18 @@ package actor DevicePairing {
     /// waiting task is cancelled — a page's event stream or a client's long poll.
     package func changes(after version: Int, timeout: Duration = .seconds(25)) async -> Status {
         if state.version > version { return state }
-        let timer = Task { [weak self] in
-            // A cancelled timer (its watcher was woken by a change) must not wake the next watcher.
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            await self?.wakeWatchers()
-        }
-        await withCheckedContinuation { watchers.append($0) }
-        timer.cancel()
+        let watcher = nextWatcher
+        nextWatcher += 1
+        await withExpiry(
+            after: timeout, on: clock, expire: { [weak self] _ in await self?.wake(watcher) },
+            body: {
+                await withCheckedContinuation { watchers[watcher] = $0 }
+            })
         return state
     }
+
+    /// Ends one long poll (its time is up, or its caller went away); the others wait on.
+    private func wake(_ watcher: Int) { watchers.removeValue(forKey: watcher)?.resume() }
 
     // MARK: Steps
 
@@ -257,6 +267,7 @@ package actor DevicePairing {
                 bearer: bearer, link: "l2cap:\(target.device.address)", pipeline: pipeline,
                 configuration: configuration, testData: radio.simulated, userConsents: held,
                 registerNewUser: { registers }, heartRateReadings: choice.heartRateReadings, timeout: downloadTimeout,
+                clock: clock,
                 report: { event in Task { await self.downloaded(event) } })
             bearer.close()
             self.bearer = nil
@@ -409,8 +420,8 @@ package actor DevicePairing {
 
     private func wakeWatchers() {
         let waiting = watchers
-        watchers = []
-        for watcher in waiting { watcher.resume() }
+        watchers = [:]
+        for watcher in waiting.values { watcher.resume() }
     }
 }
 

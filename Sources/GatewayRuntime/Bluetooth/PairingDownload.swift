@@ -44,14 +44,26 @@ package enum PairingDownload {
     package static func run(
         bearer: any ATTBearer, link: String, pipeline: GatewayPipeline, configuration: GatewayConfiguration,
         testData: Bool = false, userConsents: [UInt8: UInt16], registerNewUser: @escaping @Sendable () async -> Bool,
-        heartRateReadings: Int, timeout: Duration, report: @escaping @Sendable (Event) -> Void
+        heartRateReadings: Int, timeout: Duration, clock: any Clock<Duration> = ContinuousClock(),
+        report: @escaping @Sendable (Event) -> Void
+    ) async throws -> Result {
+        // Past `timeout` (or once the caller gives up) the link is closed: the download ends with what arrived.
+        try await withExpiry(
+            after: timeout, on: clock, expire: { _ in bearer.close() },
+            body: {
+                try await download(
+                    bearer: bearer, link: link, pipeline: pipeline, configuration: configuration, testData: testData,
+                    userConsents: userConsents, registerNewUser: registerNewUser, heartRateReadings: heartRateReadings,
+                    report: report)
+            })
+    }
+
+    private static func download(
+        bearer: any ATTBearer, link: String, pipeline: GatewayPipeline, configuration: GatewayConfiguration,
+        testData: Bool, userConsents: [UInt8: UInt16], registerNewUser: @escaping @Sendable () async -> Bool,
+        heartRateReadings: Int, report: @escaping @Sendable (Event) -> Void
     ) async throws -> Result {
         let progress = DownloadProgress()
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            bearer.close()
-        }
-        defer { timer.cancel() }
         var mapper = GatewayPipeline.mapperOptions(gatewayID: configuration.gatewayID, zone: configuration.defaultZone)
         mapper.testData = testData
         // A new user's consent code: four random digits, kept in the paired list (the device asks for it each time).

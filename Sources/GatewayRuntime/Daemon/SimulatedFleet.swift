@@ -41,6 +41,8 @@ package struct SimulatedFleet: Sendable {
     package let mapper: ReadingMapperOptions
     package let logger: Logger
     package let onReading: @Sendable (IngestOutcome, Reading) async -> Void
+    /// The clock of the devices' cadence: a strap's reconnection, a cuff's next measurement.
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     /// Every reading of a simulated device is test data (HTEST): no person measured it, so it never moves a real
     /// person's summaries and never leaves for a destination that does not take test data.
@@ -102,7 +104,7 @@ package struct SimulatedFleet: Sendable {
         if recipe.streams {
             while !Task.isCancelled {
                 await connect(spec, serve: { await device.serve($0) })
-                try? await Task.sleep(for: .seconds(2))
+                try? await clock.sleep(for: .seconds(2), tolerance: nil)
             }
             return
         }
@@ -111,7 +113,7 @@ package struct SimulatedFleet: Sendable {
         var round: UInt64 = 0
         while !Task.isCancelled {
             await connect(spec, serve: { await device.serve($0) })
-            try? await Task.sleep(for: .seconds(spec.measureEverySeconds))
+            try? await clock.sleep(for: .seconds(spec.measureEverySeconds), tolerance: nil)
             round += 1
             let user = spec.users[Int(round) % max(spec.users.count, 1)]
             await device.measure(count: 1, users: [user], seed: spec.seed &+ round, end: nil, spacing: 0)
@@ -123,18 +125,20 @@ package struct SimulatedFleet: Sendable {
         Counter(label: "gatewayd_device_connections_total", dimensions: [("device", Self.deviceKey(spec))]).increment()
         do {
             let (central, peripheral) = try SeqPacketBearer.pair()
-            let device = Task { await serve(peripheral) }
-            defer { device.cancel() }
-            // Stopping (SIGTERM) ends the link as a device walking away would: what was acknowledged is durable, the
-            // device keeps the rest for the next connection.
-            try await withTaskCancellationHandler {
-                try await pipeline.collect(
-                    bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper, cacheKey: "sim:\(spec.name)",
-                    userConsents: spec.consentCodes, onOutcome: onReading)
-            } onCancel: {
+            // The device serves its end as a child task; it ends once its link has closed.
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await serve(peripheral) }
+                // Stopping (SIGTERM) ends the link as a device walking away would: what was acknowledged is durable,
+                // the device keeps the rest for the next connection.
+                try await withTaskCancellationHandler {
+                    try await pipeline.collect(
+                        bearer: central, link: "sim:\(spec.name)", zone: zone, mapper: mapper,
+                        cacheKey: "sim:\(spec.name)", userConsents: spec.consentCodes, onOutcome: onReading)
+                } onCancel: {
+                    peripheral.close()
+                }
                 peripheral.close()
             }
-            peripheral.close()
         } catch is CancellationError {
         } catch {
             logger.warning(

@@ -120,12 +120,9 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let running = Task {
-            await server.run()
-            await link.closed()
-            signal.finish()
-        }
-        if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
+        let ended: @Sendable () async -> Void = { signal.finish() }
+        await whileServing(server, on: link, ended: ended) {
+            guard await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) else { return }
             let staysForNewReadings =
                 !configuration.disconnectsWhenDone && configuration.indicatesNewReadingsWhileConnected
             if staysForNewReadings { newReadings = signal }
@@ -138,7 +135,6 @@ public actor SimulatedBloodPressureMonitor: SimulatedPeripheral {
                 newReadings = nil
             }
         }
-        await running.value
     }
 
     private func sendReadings(_ server: ATTServer) async {

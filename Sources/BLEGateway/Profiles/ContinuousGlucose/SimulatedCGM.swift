@@ -133,17 +133,15 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         activeServer = server
         transferDone = false
         linkOpen = true
-        let running = Task {
-            await server.run()
-            await link.closed()
-            await self.linkEnded(server)
-        }
-        if await link.waitForSubscription(measurementHandle, .notifications, timeout: .seconds(60)) {
+        let ended: @Sendable () async -> Void = { await self.linkEnded(server) }
+        await whileServing(server, on: link, ended: ended) {
+            guard await link.waitForSubscription(measurementHandle, .notifications, timeout: .seconds(60)) else {
+                return
+            }
             for _ in 0..<3000 where !transferDone && linkOpen { try? await Task.sleep(for: .milliseconds(10)) }
             try? await Task.sleep(for: .milliseconds(20))
             await server.disconnect()
         }
-        await running.value
         if activeServer === server { activeServer = nil }
     }
 

@@ -100,16 +100,12 @@ public actor SimulatedThermometer: SimulatedHealthDevice {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
-        let running = Task {
-            await server.run()
-            await link.closed()
-        }
-        if await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) {
+        await whileServing(server, on: link) {
+            guard await link.waitForSubscription(measurementHandle, .indications, timeout: .seconds(60)) else { return }
             await sendMeasurements(server)
             try? await Task.sleep(for: .milliseconds(20))
             await server.disconnect()
         }
-        await running.value
     }
 
     private func sendMeasurements(_ server: ATTServer) async {

@@ -82,11 +82,10 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
                 return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
-        let running = Task {
-            await server.run()
-            await link.closed()
-        }
-        if await link.waitForSubscription(measurementHandle, .notifications, timeout: .seconds(60)) {
+        await whileServing(server, on: link) {
+            guard await link.waitForSubscription(measurementHandle, .notifications, timeout: .seconds(60)) else {
+                return
+            }
             var index = 0
             while configuration.count.map({ index < $0 }) ?? true {
                 var payload = nextMeasurement().encoded()
@@ -99,7 +98,6 @@ public actor SimulatedHeartRateStrap: SimulatedPeripheral {
             }
             if configuration.count != nil { await server.disconnect() }
         }
-        await running.value
     }
 
     private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {

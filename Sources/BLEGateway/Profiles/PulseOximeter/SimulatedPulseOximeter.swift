@@ -121,12 +121,9 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
         storageDone = false
         linkOpen = true
         if !procedureRunning { abortRequested = false }  // an abort of the last link's procedure is over
-        let running = Task {
-            await server.run()
-            await link.closed()
-            await self.linkEnded(server)
-        }
-        if await link.waitForSubscription(spotCheckHandle, .indications, timeout: .seconds(60)) {
+        let ended: @Sendable () async -> Void = { await self.linkEnded(server) }
+        await whileServing(server, on: link, ended: ended) {
+            guard await link.waitForSubscription(spotCheckHandle, .indications, timeout: .seconds(60)) else { return }
             if configuration.storesSpotChecks {
                 // The collector downloads and deletes through the RACP; wait until it is done (or goes away).
                 for _ in 0..<3000 where !storageDone && linkOpen { try? await Task.sleep(for: .milliseconds(10)) }
@@ -142,7 +139,6 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
             try? await Task.sleep(for: .milliseconds(20))
             await server.disconnect()
         }
-        await running.value
         // A new connection may have begun meanwhile: its server is not this one's to forget.
         if activeServer === server {
             activeServer = nil

@@ -154,16 +154,13 @@ public actor SimulatedScale: SimulatedHealthDevice {
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         activeServer = server
         consented = nil
-        let running = Task {
-            await server.run()
-            await link.closed()
-        }
-        if await link.waitForSubscription(weightHandle ?? compositionHandle, .indications, timeout: .seconds(60)) {
+        await whileServing(server, on: link) {
+            guard await link.waitForSubscription(weightHandle ?? compositionHandle, .indications, timeout: .seconds(60))
+            else { return }
             await sendStored(server, link)
             try? await Task.sleep(for: .milliseconds(20))
             await server.disconnect()
         }
-        await running.value
     }
 
     /// The body composition packets of a weighing: one, or two each marked "multiple packet".

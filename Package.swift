@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// gatewayd: a Bluetooth LE health-device gateway with a columnar time-series store and a FHIR API.
-/// Module arrows follow DESIGN.md: Provenance and TimeSeries import nothing of ours; only `gatewayd` wires.
+/// Module arrows follow DESIGN.md: Provenance and TimeSeries import nothing of ours but `CivilDate` (the calendar's
+/// arithmetic, no domain); only `gatewayd` wires.
 let package = Package(
     name: "gatewayd",
     platforms: [.macOS(.v15)],
@@ -39,11 +40,15 @@ let package = Package(
         // libsqlite3 is bridged by GRDB's own system-library target `GRDBSQLite` (the catalog and the
         // benchmark baseline both use it), so there is one module map for sqlite3.h, not two.
 
-        .target(name: "Provenance", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The civil calendar as integer arithmetic (`LocalDate`), under both leaves: a device's wall clock and the store's
+        // local days count days the same way, in one place.
+        .target(name: "CivilDate"),
+        .target(
+            name: "Provenance", dependencies: ["CivilDate", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "TimeSeries",
             dependencies: [
-                "CZstd",
+                "CivilDate", "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -83,7 +88,7 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
-                "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
+                "CivilDate", "Provenance", "TimeSeries", "BLEGateway", "StreamEngine", "FHIR", "CBlueZ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -1,3 +1,4 @@
+import CivilDate
 import Foundation
 
 /// What the gateway believes about device clocks: how close counts as "in sync", how early a date can be and still
@@ -347,12 +348,11 @@ public enum TimeDecisionRules {
 
     /// The wall clock's fields read as if they were UTC, µs since 1970; nil when incomplete or not a real date and time.
     public static func wallMicros(_ wall: DeviceWallClock) -> Int64? {
-        guard let year = wall.year, let month = wall.month, let day = wall.day,
-            (1...9999).contains(year), (1...12).contains(month),
-            (1...daysInMonth(year: year, month: month)).contains(day),
+        guard let year = wall.year, let month = wall.month, let day = wall.day, (1...9999).contains(year),
+            let date = LocalDate(year: year, month: month, day: day),
             (0..<24).contains(wall.hour), (0..<60).contains(wall.minute), (0..<60).contains(wall.second)
         else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = Int64(date.daysSince1970)
         return (days * 86_400 + Int64(wall.hour * 3600 + wall.minute * 60 + wall.second)) * 1_000_000
     }
 
@@ -361,41 +361,10 @@ public enum TimeDecisionRules {
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
-        let (year, month, day) = civilFromDays(days)
+        let date = LocalDate(daysSince1970: Int(days))
         return DeviceWallClock(
-            year: year, month: month, day: day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60,
+            year: date.year, month: date.month, day: date.day, hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60,
             second: secondOfDay % 60)
-    }
-
-    static func daysInMonth(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func civilFromDays(_ days: Int64) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
     }
 
     static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }

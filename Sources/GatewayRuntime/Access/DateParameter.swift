@@ -1,3 +1,4 @@
+import CivilDate
 import Foundation
 
 /// A FHIR `date` search value: a prefix and the instant range the value's precision covers, in UTC microseconds.
@@ -97,7 +98,7 @@ package enum DateText {
         guard chars.count >= 17, let year = number(0, 4), chars[4] == 45, let month = number(5, 2), chars[7] == 45,
             let day = number(8, 2), chars[10] == 84, let hour = number(11, 2), chars[13] == 58,
             let minute = number(14, 2),
-            (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60
+            let date = LocalDate(year: year, month: month, day: day), hour < 24, minute < 60
         else { return nil }
         var index = 16
         var second = 0
@@ -133,27 +134,9 @@ package enum DateText {
             else { return nil }
             offset = (oh * 3600 + om * 60) * (chars[index] == 45 ? -1 : 1)
         }
-        let days = Int64(daysFromCivil(year, month, day))
+        let days = Int64(date.daysSince1970)
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second - offset)
         let start = seconds * 1_000_000 + fraction
         return (start, start + unit)
-    }
-
-    package static func daysIn(_ month: Int, _ year: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    package static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }

@@ -1,3 +1,5 @@
+/// The store's calendar speaks in `LocalDate` (a window's local day): whoever imports the store has it.
+@_exported import CivilDate
 import Foundation
 
 /// The wall clock of one IANA time zone, read at UTC instants, and the windows of time it labels.

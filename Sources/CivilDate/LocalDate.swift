@@ -1,9 +1,8 @@
-import Foundation
-
 /// A calendar date on a wall clock (no zone, no time): days since 1970-01-01, proleptic Gregorian.
 ///
 /// Pure integer arithmetic (H. Hinnant's civil-date algorithms) so a date never depends on `Calendar`'s locale
-/// or on floating point.
+/// or on floating point. The one implementation of the civil calendar: the store's local days (`TimeSeries`), a
+/// device's wall clock (`Provenance`) and the API's `date` search values all count days with it.
 public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let daysSince1970: Int
 

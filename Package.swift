@@ -162,7 +162,7 @@ let package = Package(
             path: "Fuzz/ATTClientFuzzer"),
 
         // Helpers the test targets share (seeded randomness, scratch directories, polling for state without an event).
-        .target(name: "TestSupport", dependencies: ["TimeSeries"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["TimeSeries", "BLEGateway"], path: "Tests/TestSupport"),
         .testTarget(
             name: "TimeSeriesTests",
             dependencies: ["TimeSeries", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

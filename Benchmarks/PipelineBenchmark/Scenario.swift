@@ -170,7 +170,7 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
     }
     let serving = Task { await device.serve(bearers.device) }
     let client = GATTClient(bearer: bearers.gateway)
-    await client.start()
+    let receiving = Task { await client.run() }
     let deadline = context.deadline
     let closer = Task {
         try? await Task.sleep(until: deadline, clock: .continuous)
@@ -196,6 +196,7 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
     }
     closer.cancel()
     client.close()
+    await receiving.value
     await serving.value
 }
 

@@ -42,7 +42,7 @@ enum ClientSession {
     static func run(script: [UInt8]) async {
         let (clientSide, deviceSide) = InProcessBearer.pair()
         let client = GATTClient(bearer: clientSide, options: options, logger: quiet)
-        await client.start()
+        async let receiving: Void = client.run()
         async let device: Void = playDevice(deviceSide, script)
         async let events: Void = drainEvents(client)
 
@@ -57,6 +57,7 @@ enum ClientSession {
 
         client.close()
         deviceSide.close()
+        await receiving
         await device
         await events
     }

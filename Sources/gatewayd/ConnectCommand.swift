@@ -70,60 +70,65 @@ struct ConnectCommand: AsyncParsableCommand {
         }
         let client = GATTClient(
             bearer: bearer, options: GATTClientOptions(transactionTimeout: .milliseconds(Int64(attTimeout * 1000))))
-        await client.start()
-        var options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
-        let database: DiscoveredDatabase
-        do {
-            try await client.exchangeMTU()
-            database = try await client.discoverAll()
-        } catch {
-            FileHandleOutput.standardError("gatewayd connect: \(error)")
-            throw ExitCode(1)
-        }
-        guard let profile = HealthProfile.of(database) else {
-            FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.text)
-            FileHandleOutput.standardError("gatewayd connect: no \(HealthProfile.serviceList) on this device")
-            throw ExitCode(1)
-        }
-        let requests = try cgmRequests()
-        if !requests.isEmpty, profile != .continuousGlucose {
-            FileHandleOutput.standardError("gatewayd connect: --cgm needs a CGM; this is a \(profile.deviceName)")
-            throw ExitCode(1)
-        }
-        options.cgmOperations = requests
-        let stream = profile.session(client, StoredRecordCursor(next: cursor), options)
-        if let seconds {
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                client.close()
+        try await client.receiving {
+            var options = ProfileSessionOptions(setDeviceClockWhenOffBy: nil, link: "unix:\(unix)")
+            let database: DiscoveredDatabase
+            do {
+                try await client.exchangeMTU()
+                database = try await client.discoverAll()
+            } catch {
+                FileHandleOutput.standardError("gatewayd connect: \(error)")
+                throw ExitCode(1)
             }
-        }
-        do {
-            for try await event in stream {
-                if brief {
-                    if let line = event.briefLine { FileHandleOutput.standardOutput(line) }
+            guard let profile = HealthProfile.of(database) else {
+                FileHandleOutput.standardOutput(ProfileEvent.discovered(database).json.text)
+                FileHandleOutput.standardError("gatewayd connect: no \(HealthProfile.serviceList) on this device")
+                throw ExitCode(1)
+            }
+            let requests = try cgmRequests()
+            if !requests.isEmpty, profile != .continuousGlucose {
+                FileHandleOutput.standardError("gatewayd connect: --cgm needs a CGM; this is a \(profile.deviceName)")
+                throw ExitCode(1)
+            }
+            options.cgmOperations = requests
+            let stream = profile.session(client, StoredRecordCursor(next: cursor), options)
+            func consume() async throws {
+                for try await event in stream {
+                    if brief {
+                        if let line = event.briefLine { FileHandleOutput.standardOutput(line) }
+                    } else {
+                        FileHandleOutput.standardOutput(event.json.text)
+                    }
+                    if case .characteristicRead(let value) = event, let answer = value as? CGMSpecificOpsControlPoint,
+                        let response = answer.response, response.code != 1
+                    {
+                        FileHandleOutput.standardError(
+                            "gatewayd connect: the sensor refused op code \(response.request): \(CGMSpecificOpsControlPoint.responseName(response.code))"
+                        )
+                        throw ExitCode(1)
+                    }
+                    switch event {
+                    case .measurement(let measurement): try await measurement.acknowledgeDurable()
+                    case .malformed(let payload): try await payload.acknowledgement.acknowledgeDurable()
+                    default: break
+                    }
+                }
+            }
+            do {
+                if let seconds {
+                    // --seconds: the link closes then, which ends the session.
+                    try await withExpiry(
+                        after: .milliseconds(Int64(seconds * 1000)), on: ContinuousClock(),
+                        expire: { _ in client.close() }, body: consume)
                 } else {
-                    FileHandleOutput.standardOutput(event.json.text)
+                    try await consume()
                 }
-                if case .characteristicRead(let value) = event, let answer = value as? CGMSpecificOpsControlPoint,
-                    let response = answer.response, response.code != 1
-                {
-                    FileHandleOutput.standardError(
-                        "gatewayd connect: the sensor refused op code \(response.request): \(CGMSpecificOpsControlPoint.responseName(response.code))"
-                    )
-                    throw ExitCode(1)
-                }
-                switch event {
-                case .measurement(let measurement): try await measurement.acknowledgeDurable()
-                case .malformed(let payload): try await payload.acknowledgement.acknowledgeDurable()
-                default: break
-                }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                FileHandleOutput.standardError("gatewayd connect: \(error)")
+                throw ExitCode(1)
             }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            FileHandleOutput.standardError("gatewayd connect: \(error)")
-            throw ExitCode(1)
         }
     }
 }

@@ -90,7 +90,7 @@ struct TestPeripheral {
             bearer: serverEnd, database: db, handler: handler, supportedMTU: 64, indicationTimeout: .seconds(5))
         Task { await server.run() }
         let client = GATTClient(bearer: clientEnd, options: options)
-        await client.start()
+        client.startReceiving()
         return TestPeripheral(
             server: server, client: client, handler: handler, database: db, heartRate: heartRate, longName: longName,
             control: control, bloodPressure: bloodPressure, custom: custom)
@@ -244,7 +244,7 @@ struct TestPeripheral {
         // The device's side of a bond: both CCCDs already say "indicate" (written here as the earlier connection did).
         let setup = GATTClient(
             bearer: clientEnd, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(2)))
-        await setup.start()
+        setup.startReceiving()
         _ = try await setup.exchangeMTU()
         for handles in [serviceChanged, bpm] {
             try await setup.write(handle: try #require(handles.cccd), value: [0x02, 0x00])
@@ -399,7 +399,7 @@ struct TestPeripheral {
     @Test func clientAnswersRequestsFromThePeerAsNotSupported() async throws {
         let (clientEnd, rawPeer) = try SeqPacketBearer.pair()
         let client = GATTClient(bearer: clientEnd)
-        await client.start()
+        client.startReceiving()
         var replies = rawPeer.incoming.makeAsyncIterator()
         try await rawPeer.send([0x0A, 0x01, 0x00])  // the device tries to read from the gateway
         #expect(await replies.next() == [0x01, 0x0A, 0x00, 0x00, 0x06])

@@ -60,7 +60,7 @@ import Testing
             let (clientEnd, server) = InProcessBearer.pair()
             let client = GATTClient(
                 bearer: clientEnd, options: GATTClientOptions(transactionTimeout: .milliseconds(50)))
-            await client.start()
+            client.startReceiving()
             let discovery = Task { () -> Result<DiscoveredDatabase, GATTError> in
                 do throws(GATTError) { return .success(try await client.discoverAll()) } catch {
                     return .failure(error)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import BLEGateway
@@ -36,7 +37,7 @@ import Testing
             indicationTimeout: .seconds(5))
         Task { await server.run() }
         let client = GATTClient(bearer: clientEnd, cache: slot)
-        await client.start()
+        client.startReceiving()
         _ = try await client.exchangeMTU()
         return (server, client)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import BLEGateway
@@ -15,7 +16,7 @@ func connect(_ device: some SimulatedPeripheral, options: GATTClientOptions = GA
     let (deviceEnd, gatewayEnd) = try SeqPacketBearer.pair()
     Task { await device.serve(deviceEnd) }
     let client = GATTClient(bearer: gatewayEnd, options: options)
-    await client.start()
+    client.startReceiving()
     return client
 }
 

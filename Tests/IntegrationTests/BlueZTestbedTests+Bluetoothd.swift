@@ -1,5 +1,6 @@
 import BLEGateway
 import Foundation
+import TestSupport
 import Testing
 
 @testable import GatewayRuntime
@@ -35,7 +36,7 @@ struct BluetoothdBesideTests {
             timeout: BlueZTestbedTests.step)
         let client = GATTClient(
             bearer: bearer, options: GATTClientOptions(indicationAcknowledgementTimeout: .seconds(120)))
-        await client.start()
+        client.startReceiving()
         _ = try await client.exchangeMTU()
         let database = try await client.discoverAll()
         let measurement = try #require(database.characteristic(.bloodPressureMeasurement))

@@ -77,7 +77,7 @@ func collect(
     let (deviceEnd, gatewayEnd) = try SeqPacketBearer.pair()
     Task { await device.serve(deviceEnd) }
     let client = GATTClient(bearer: gatewayEnd, options: clientOptions)
-    await client.start()
+    client.startReceiving()
     defer { client.close() }
     let sessionOptions = ProfileSessionOptions(
         setDeviceClockWhenOffBy: nil, deviceTimeZone: pipelineZone, clock: GatewayClock { pipelineClock.now() },

@@ -115,7 +115,6 @@ public actor GATTClient {
     func holdIndications(_ handle: UInt16, _ held: Bool) {
         if held { heldIndicationHandles.insert(handle) } else { heldIndicationHandles.remove(handle) }
     }
-    private var receiveTask: Task<Void, Never>?
     /// PDUs that were neither a match for a request nor something we answer (counted for diagnostics).
     public private(set) var unexpectedPDUs = 0
 
@@ -130,17 +129,27 @@ public actor GATTClient {
         (events, eventSink) = AsyncStream.makeStream(of: GATTServerEvent.self, bufferingPolicy: .unbounded)
     }
 
-    /// Starts reading PDUs from the bearer. Call once, before the first request.
-    public func start() {
-        guard receiveTask == nil else { return }
-        let incoming = bearer.incoming
-        receiveTask = Task { [weak self] in
-            for await bytes in incoming {
-                guard let self else { return }
-                await self.handle(bytes)
-            }
-            await self?.linkEnded()
+    /// Reads PDUs from the bearer until the link closes: the client's receive loop. Its owner runs it beside the work
+    /// that uses the client, as a child task (`receiving(_:)`); nothing else reads the link, so a request made while
+    /// no loop runs waits for its timeout.
+    public func run() async {
+        for await bytes in bearer.incoming { await handle(bytes) }
+        linkEnded()
+    }
+
+    /// Runs `body` with the receive loop as a child task, closes the link once `body` ends (returning or throwing),
+    /// and returns when the loop has ended too: a connection's whole life in one scope.
+    public nonisolated func receiving<Value: Sendable, Failure: Error>(_ body: () async throws(Failure) -> Value)
+        async throws(Failure) -> Value
+    {
+        let outcome = await withTaskGroup(of: Void.self, returning: Result<Value, Failure>.self) { group in
+            group.addTask { await self.run() }
+            let outcome: Result<Value, Failure>
+            do throws(Failure) { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+            close()
+            return outcome
         }
+        return try outcome.get()
     }
 
     /// Closes the link.

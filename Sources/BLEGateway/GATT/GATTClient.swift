@@ -77,7 +77,12 @@ public actor GATTClient {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var nextID: UInt64 = 1
-    private var outstandingIndication: (id: UInt64, handle: UInt16, timer: Task<Void, Never>)?
+    private var outstandingIndication: (id: UInt64, handle: UInt16)?
+    /// Each held indication's number, for the receive loop's child that times its acknowledgement (`timeIndications`).
+    private let heldIndications: AsyncStream<UInt64>
+    private let heldIndication: AsyncStream<UInt64>.Continuation
+    /// That child, waiting for the outstanding indication to be settled (confirmed, timed out, or the link gone).
+    private var settlementWaiter: CheckedContinuation<Void, Never>?
     /// Value handles whose indications wait for `Indication.acknowledgeDurable()`: the ones subscribed with
     /// `configure(_, .indications)`, whose content a session stores. Any other indication is confirmed at once:
     /// ATT allows one outstanding indication, so leaving one unconfirmed would silence the device until its
@@ -127,14 +132,41 @@ public actor GATTClient {
         self.cacheSlot = cache
         self.logger = logger ?? Logger(label: "gatewayd.gatt-client")
         (events, eventSink) = AsyncStream.makeStream(of: GATTServerEvent.self, bufferingPolicy: .unbounded)
+        (heldIndications, heldIndication) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .unbounded)
     }
 
     /// Reads PDUs from the bearer until the link closes: the client's receive loop. Its owner runs it beside the work
     /// that uses the client, as a child task (`receiving(_:)`); nothing else reads the link, so a request made while
     /// no loop runs waits for its timeout.
     public func run() async {
-        for await bytes in bearer.incoming { await handle(bytes) }
-        linkEnded()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.timeIndications() }
+            for await bytes in bearer.incoming { await handle(bytes) }
+            linkEnded()
+        }
+    }
+
+    /// Gives each held indication `indicationAcknowledgementTimeout` to be acknowledged as durable (one at a time: ATT
+    /// allows one outstanding indication); ends with the link.
+    private func timeIndications() async {
+        for await id in heldIndications {
+            await withExpiry(
+                after: options.indicationAcknowledgementTimeout, on: options.timeoutClock,
+                expire: { [weak self] cause in if cause == .deadline { await self?.indicationTimedOut(id: id) } },
+                body: { await self.settled(id) })
+        }
+    }
+
+    /// Returns once indication `id` is no longer outstanding.
+    private func settled(_ id: UInt64) async {
+        guard outstandingIndication?.id == id else { return }
+        await withCheckedContinuation { settlementWaiter = $0 }
+    }
+
+    private func settle() {
+        outstandingIndication = nil
+        settlementWaiter?.resume()
+        settlementWaiter = nil
     }
 
     /// Runs `body` with the receive loop as a child task, closes the link once `body` ends (returning or throwing),
@@ -255,8 +287,8 @@ public actor GATTClient {
         let error = GATTError.linkClosed(bearer.closeReason)
         if failure == nil { failure = error }
         complete(.failure(failure ?? error))
-        outstandingIndication?.timer.cancel()
-        outstandingIndication = nil
+        settle()
+        heldIndication.finish()
         eventSink.finish()
     }
 
@@ -352,22 +384,14 @@ public actor GATTClient {
         }
         let id = nextID
         nextID += 1
-        let (timeout, clock) = (options.indicationAcknowledgementTimeout, options.timeoutClock)
-        let timer = Task { [weak self] in
-            try? await clock.sleep(for: timeout, tolerance: nil)
-            guard !Task.isCancelled else { return }
-            await self?.indicationTimedOut(id: id)
-        }
-        outstandingIndication = (id, handle, timer)
+        outstandingIndication = (id, handle)
+        heldIndication.yield(id)
         eventSink.yield(.indication(Indication(handle: handle, value: value, id: id, client: self)))
     }
 
     func confirmIndication(id: UInt64, handle: UInt16) async throws(GATTError) {
-        guard let outstanding = outstandingIndication, outstanding.id == id else {
-            throw failure ?? .indicationNotOutstanding(handle: handle)
-        }
-        outstanding.timer.cancel()
-        outstandingIndication = nil
+        guard outstandingIndication?.id == id else { throw failure ?? .indicationNotOutstanding(handle: handle) }
+        settle()
         do {
             try await bearer.send(ATTPDU.handleValueConfirmation.encoded())
         } catch {
@@ -377,7 +401,7 @@ public actor GATTClient {
 
     private func indicationTimedOut(id: UInt64) {
         guard let outstanding = outstandingIndication, outstanding.id == id else { return }
-        outstandingIndication = nil
+        settle()
         let error = GATTError.indicationNotAcknowledged(
             handle: outstanding.handle, seconds: options.indicationAcknowledgementTimeout.seconds)
         logger.warning("indication not acknowledged as durable in time; not confirming, closing the link")

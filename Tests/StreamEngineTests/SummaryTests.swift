@@ -414,6 +414,50 @@ private let tokyo = LocalClock(TimeZone(identifier: "Asia/Tokyo") ?? .gmt)
         #expect(edge.windows([rr(0, ticks(800)), rr(1, ticks(961))]).first?.excluded["artefact_jump"] == 1)
     }
 
+    /// A strap's intervals are all ticks at one exponent and come in time order: RMSSD then takes integer shortcuts
+    /// (no sort, mantissa comparisons). The same intervals written at mixed exponents and shuffled take the general
+    /// exact path, and every window comes out the same.
+    @Test func rmssdIsTheSameOnTheStrapsShortcutAsOnTheGeneralPath() throws {
+        var random = SplitMix64(seed: 16)
+        var strap: [SummaryPoint] = []
+        var tick: Int64 = 800
+        for beat in 0..<4_000 {
+            tick = max(500, min(1_200, tick + Int64(random.next() % 41) - 20))
+            // Now and then an ectopic beat (a jump), a beat too long to be plausible, no contact, no value.
+            let odd = random.next() % 50
+            let flags: ReadingFlags = odd == 1 ? [.noSensorContact] : []
+            let value = odd == 2 ? nil : ticks(odd == 3 ? tick + 400 : odd == 4 ? 2_100 : tick)
+            strap.append(
+                SummaryPoint(micros: utc(2026, 10, 25, 7, 0) + Int64(beat / 2) * 1_000_000, value: value, flags: flags))
+        }
+        let mixed = strap.enumerated().map { index, point in
+            var written = point
+            if index % 3 == 0, let value = point.value {
+                written.value = DecimalValue(mantissa: value.mantissa * 10, exponent: value.exponent - 1)
+            }
+            return written
+        }
+        // Out of order by whole seconds (a second's intervals keep their beat order, as one notification's do).
+        var seconds = Dictionary(grouping: mixed, by: \.micros).values.map { $0 }
+        seconds.shuffle(using: &random)
+        let shuffled = seconds.flatMap { $0 }
+        #expect(shuffled != mixed)
+        for hrv in [
+            try HeartRateVariability(clock: berlin),
+            try HeartRateVariability(clock: berlin, minimumDifferences: 5, places: 3),
+        ] {
+            let shortcut = hrv.windows(strap)
+            // 4,000 beats at two a second: seven 5-minute windows, each with an RMSSD and intervals left out.
+            #expect(shortcut.count == 7 && shortcut.allSatisfy { $0.rmssdMilliseconds != nil })
+            #expect(
+                shortcut.allSatisfy {
+                    ($0.excluded["artefact_jump"] ?? 0) > 0 && ($0.excluded["out_of_range"] ?? 0) > 0
+                })
+            #expect(hrv.windows(mixed) == shortcut)
+            #expect(hrv.windows(shuffled) == shortcut)
+        }
+    }
+
     @Test func rmssdDifferencesStayInsideWindowsAndDoNotSpanGaps() throws {
         let hrv = try HeartRateVariability(clock: berlin, minimumDifferences: 1)
         let windows = hrv.windows([

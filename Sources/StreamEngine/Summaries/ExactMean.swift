@@ -83,6 +83,14 @@ public struct ExactMean: Hashable, Sendable {
 
 /// Integer helpers for the summaries: exact rounding division and square root.
 enum SummaryMath {
+    /// 10^0 … 10^18 (callers keep to that range).
+    private static let powersOfTen: [Int128] = (0...18).reduce(into: []) { powers, n in
+        powers.append(n == 0 ? 1 : powers[n - 1] * 10)
+    }
+
+    /// 10^`power`, for 0 ≤ `power` ≤ 18.
+    static func powerOfTen(_ power: Int) -> Int128 { powersOfTen[power] }
+
     /// n × 10^power, or nil on 128-bit overflow.
     static func times(_ n: Int128, powerOfTen power: Int) -> Int128? {
         guard power >= 0 else { return nil }

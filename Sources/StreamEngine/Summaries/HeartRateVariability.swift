@@ -77,14 +77,22 @@ public struct HeartRateVariability: Sendable {
 
     /// One result per window that holds at least one interval, in time order.
     public func windows(_ intervals: [SummaryPoint]) -> [RMSSDWindow] {
-        // Time order; intervals of one notification share a timestamp and keep their beat order.
-        let ordered = intervals.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }
+        // Time order; intervals of one notification share a timestamp and keep their beat order. (A day's intervals
+        // come in order from the store: they are sorted only when they are not.)
+        let inOrder = zip(intervals, intervals.dropFirst()).allSatisfy { $0.micros <= $1.micros }
+        let ordered =
+            inOrder
+            ? intervals
+            : intervals.enumerated().sorted { ($0.element.micros, $0.offset) < ($1.element.micros, $1.offset) }
+                .map(\.element)
         var results: [RMSSDWindow] = []
         var squares = SquareSum()
         // The previous sample: its time, its value if clean and plausible, whether accepted, and its window.
         var previous: (micros: Int64, reference: DecimalValue?, accepted: Bool, window: Int64)?
+        // The plausible range at the intervals' exponent (a strap's are all ticks of 1/1024 s, one exponent).
+        var bounds: (exponent: Int8, range: ClosedRange<Int128>?)?
 
-        for (_, point) in ordered {
+        for point in ordered {
             let window = clock.measurementWindow(containing: point.micros, widthMicros: windowMicros)
             if results.last?.window.startMicros != window.startMicros {
                 if !results.isEmpty { results[results.count - 1].rmssdMilliseconds = rmssd(squares) }
@@ -95,10 +103,15 @@ public struct HeartRateVariability: Sendable {
                 squares = SquareSum()
             }
             let adjacent = previous.map { point.micros - $0.micros <= maximumGapMicros } ?? false
-            var reasons = ExclusionCount.reasons(flags: point.flags, hasValue: point.value != nil, excluding: excluding)
+            var reasons =
+                point.value != nil && point.flags.isDisjoint(with: excluding)
+                ? []
+                : ExclusionCount.reasons(flags: point.flags, hasValue: point.value != nil, excluding: excluding)
             var reference: DecimalValue?
             if reasons.isEmpty, let value = point.value {
-                if !plausible.contains(value) {
+                if bounds?.exponent != value.exponent { bounds = (value.exponent, plausibleRange(at: value.exponent)) }
+                let isPlausible = bounds?.range.map { $0.contains(Int128(value.mantissa)) } ?? plausible.contains(value)
+                if !isPlausible {
                     reasons = ["out_of_range"]
                 } else {
                     reference = value
@@ -125,8 +138,31 @@ public struct HeartRateVariability: Sendable {
         return results
     }
 
+    /// The plausible range as mantissas at `exponent`, so a value of that exponent is checked with two integer
+    /// comparisons; nil when a bound has digits finer than `exponent` (then `plausible.contains` decides).
+    private func plausibleRange(at exponent: Int8) -> ClosedRange<Int128>? {
+        guard let low = Self.mantissa(plausible.lowerBound, at: exponent),
+            let high = Self.mantissa(plausible.upperBound, at: exponent), low <= high
+        else { return nil }
+        return low...high
+    }
+
+    /// `value`'s mantissa at `exponent` (at most 18 places finer than its own), exactly; nil when it would lose digits.
+    static func mantissa(_ value: DecimalValue, at exponent: Int8) -> Int128? {
+        let shift = Int(value.exponent) - Int(exponent)
+        guard (0...18).contains(shift) else { return nil }
+        return Int128(value.mantissa) * SummaryMath.powerOfTen(shift)
+    }
+
     /// |value − before| > maximumChange × before, exactly. An arithmetic overflow counts as a jump (left out).
     private func isJump(from before: DecimalValue, to value: DecimalValue) -> Bool {
+        // One exponent (every interval of a strap) and a limit given to at most 18 places: with c = m × 10^k,
+        // |v − b| > c × b is |v_m − b_m| × 10^−k > m × b_m on the mantissas, in 128 bits without overflow.
+        if before.exponent == value.exponent, maximumChange.exponent <= 0, maximumChange.exponent >= -18 {
+            let change = (Int128(value.mantissa) - Int128(before.mantissa)).magnitude
+            let scaled = Int128(change) * SummaryMath.powerOfTen(-Int(maximumChange.exponent))
+            return scaled > Int128(maximumChange.mantissa) * Int128(before.mantissa)
+        }
         guard let change = difference(value, before).exact,
             let limit = ExactDecimal(maximumChange).multiplied(by: ExactDecimal(before))
         else { return true }
@@ -136,10 +172,12 @@ public struct HeartRateVariability: Sendable {
     }
 
     private func difference(_ a: DecimalValue, _ b: DecimalValue) -> (exact: ExactDecimal?, approximate: Double) {
-        (
-            ExactDecimal(a).adding(ExactDecimal(mantissa: -Int128(b.mantissa), exponent: Int(b.exponent))),
-            a.doubleValue - b.doubleValue
-        )
+        // One exponent: the difference of the mantissas (what `adding` gives then, without scaling either).
+        let exact =
+            a.exponent == b.exponent && a.mantissa != 0 && b.mantissa != 0
+            ? ExactDecimal(mantissa: Int128(a.mantissa) - Int128(b.mantissa), exponent: Int(a.exponent))
+            : ExactDecimal(a).adding(ExactDecimal(mantissa: -Int128(b.mantissa), exponent: Int(b.exponent)))
+        return (exact, a.doubleValue - b.doubleValue)
     }
 
     private func rmssd(_ squares: SquareSum) -> DecimalValue? {

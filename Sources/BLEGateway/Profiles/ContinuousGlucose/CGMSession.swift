@@ -212,7 +212,8 @@ public struct CGMSession: Sendable {
                         throw .unexpectedControlPointResponse("\(response)")
                     }
                 case .event(.indication(let indication)):
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // a SOCP answer
+                    // a SOCP answer
+                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
                 case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
                     let now = options.clock.now()
                     let decoded: CGMMeasurement

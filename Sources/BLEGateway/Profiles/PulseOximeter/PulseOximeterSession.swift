@@ -172,7 +172,8 @@ public struct PulseOximeterSession: Sendable {
                             delivery: .indication,
                             acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
                 case .event(.indication(let indication)):
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // not a reading
+                    // not a reading
+                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
                 case .event(.notification(let handle, let value)):
                     guard handle == continuous?.valueHandle else { continue }
                     await emit(

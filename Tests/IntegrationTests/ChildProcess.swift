@@ -37,6 +37,18 @@ enum ChildProcess {
         }
     }
 
+    /// Waits for a started process to end, on a thread of its own rather than a pool thread (see above). A crash test's
+    /// last round runs the daemon to its end; waiting for it in `waitUntilExit` held one of the two pool threads for
+    /// seconds, and with another test doing the same, tests beside them missed 30 s ATT timeouts.
+    static func exit(of process: Process) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume()
+            }.start()
+        }
+    }
+
     /// Reads a pipe to its end on a thread of its own.
     private final class ErrorsReader: @unchecked Sendable {
         private let done = DispatchSemaphore(value: 0)

@@ -88,7 +88,7 @@ import TimeSeries
         try process.run()
         try await Task.sleep(for: duration)
         kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        await ChildProcess.exit(of: process)
     }
 
     /// After the start-up recovery: each reading once in the archive and once in the store, and readable.

@@ -76,7 +76,7 @@ import TimeSeries
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...250, using: &generator)))
                 kill(process.processIdentifier, SIGKILL)
             }
-            process.waitUntilExit()
+            await ChildProcess.exit(of: process)
             try await Self.checkInvariant(data: data, cuffs: cuffs, final: round == rounds)
         }
     }

@@ -264,7 +264,7 @@ extension SyncTests {
                 try await Task.sleep(nanoseconds: 5_000_000)
             }
             kill(sender.processIdentifier, SIGKILL)
-            sender.waitUntilExit()
+            await ChildProcess.exit(of: sender)
         }
         var finished = false
         for _ in 0..<40 where !finished {

@@ -60,13 +60,10 @@ struct DiskFullTests {
         #expect(await daemon.waitForStderr(timeout: .seconds(30)) { $0.contains("gatewayd is running") })
         try await Task.sleep(for: .milliseconds(1500))
 
-        // Fill the card.
-        let filler = fs + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
-        let block = Data(count: 64 << 10)
-        while (try? handle.write(contentsOf: block)) != nil {}
-        try? handle.close()
+        // Fill the card, and keep it full: a failed batch's rolled-back files give a few pages back, and a filler that
+        // stopped at its first failed 64 KiB block left up to 64 KiB, where the next small batch was stored (CI saw
+        // the gauge back at 0 by the time it was read).
+        let filler = try await DiskFiller(path: fs + "/filler")
         #expect(
             await daemon.waitForStderr(timeout: .seconds(30)) {
                 $0.contains("the disk is full: no reading is confirmed")
@@ -83,7 +80,7 @@ struct DiskFullTests {
         let storedWhenFull = try ReadingArchive(path: fs + "/data/engine.sqlite").storedReadingCount()
 
         // Space returns: storing resumes by itself.
-        try FileManager.default.removeItem(atPath: filler)
+        try await filler.remove()
         #expect(
             await daemon.waitForStderr(timeout: .seconds(60)) { $0.contains("readings are stored again") },
             "\(daemon.stderr.suffix(2000))")
@@ -102,5 +99,62 @@ struct DiskFullTests {
             verified.status == 0 && verified.output.contains("intact"),
             "\(verified.output)\n\(daemon.stderr.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))"
         )
+    }
+}
+
+/// Writes a file until the file system is full, and goes on taking any space that comes back until `remove()`. It
+/// works on a thread of its own: file writes block.
+final class DiskFiller: @unchecked Sendable {
+    private let path: String
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private var stopping = false
+    private var stopped: CheckedContinuation<Void, Never>?
+    private var ended = false
+
+    /// Returns once the file system is full.
+    init(path: String) async throws {
+        self.path = path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        await withCheckedContinuation { (full: CheckedContinuation<Void, Never>) in
+            Thread { [self] in
+                var full: CheckedContinuation<Void, Never>? = full
+                while !lock.withLock({ stopping }) {
+                    fill()
+                    full?.resume()
+                    full = nil
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+                let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                    ended = true
+                    return stopped
+                }
+                waiter?.resume()
+            }.start()
+        }
+    }
+
+    /// Writes ever smaller blocks until not even a byte fits.
+    private func fill() {
+        for size in [64 << 10, 4 << 10, 512, 1] {
+            let block = Data(count: size)
+            while (try? handle.write(contentsOf: block)) != nil {}
+        }
+    }
+
+    /// Stops filling and deletes the file: the space returns.
+    func remove() async throws {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = lock.withLock { () -> Bool in
+                stopping = true
+                if ended { return true }
+                stopped = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        try? handle.close()
+        try FileManager.default.removeItem(atPath: path)
     }
 }

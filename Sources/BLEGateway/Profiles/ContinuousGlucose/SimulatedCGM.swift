@@ -168,7 +168,7 @@ public actor SimulatedCGM: SimulatedHealthDevice {
             else {
                 return .valueNotAllowed
             }
-            Task { await self.perform(request) }
+            link.afterAnswer { await self.perform(request) }
             return nil
         }
         guard handle == controlPointHandle else { return .writeNotPermitted }
@@ -178,10 +178,10 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         case .success(let request):
             acceptedRequests.append(request)
             procedureRunning = true
-            Task { await self.perform(request) }
+            link.afterAnswer { await self.perform(request) }
         case .failure(let rejection):
             if let response = rejection.response {
-                Task { await self.indicate(controlPointHandle, response.encoded()) }
+                link.afterAnswer { await self.indicate(self.controlPointHandle, response.encoded()) }
             }
         }
         return nil

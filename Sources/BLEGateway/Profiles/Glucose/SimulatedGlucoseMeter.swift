@@ -131,7 +131,8 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         activeServer = server
         activeLink = link
-        await server.run()
+        // The meter does nothing of its own on a link: it answers, and runs the procedures its control point starts.
+        await whileServing(server, on: link) {}
         // A new connection may have begun meanwhile: its server is not this one's to forget.
         guard activeServer === server else { return }
         activeServer = nil
@@ -158,14 +159,14 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
             acceptedRequests.append(request)
             if case .abortOperation = request {
                 abortRequested = procedureRunning
-                Task { await self.finishAbort() }
+                link.afterAnswer { await self.finishAbort() }
             } else {
                 procedureRunning = true
-                Task { await self.perform(request) }
+                link.afterAnswer { await self.perform(request) }
             }
         case .failure(let rejection):
             rejectedRequests.append(rejection)
-            if let response = rejection.response { Task { await self.indicate(response) } }
+            if let response = rejection.response { link.afterAnswer { await self.indicate(response) } }
         }
         return nil
     }

@@ -275,33 +275,18 @@ package actor DevicePairing {
             state.phase = .downloading
             state.question = nil
             changed()
-            let bearer = try await radio.connect(target.device)
-            self.bearer = bearer
             let earlier =
                 radio.simulated
                 ? nil
                 : try? pairedList().load().first { $0.address.uppercased() == "\(target.device.address)".uppercased() }
             let held = (earlier?.userConsents ?? [:]).merging(choice.consents) { $1 }
             let registers = choice.newUser != nil
-            // The download's progress is told as it comes, beside the download, and all of it before the next step.
-            let (events, report) = AsyncStream.makeStream(of: PairingDownload.Event.self, bufferingPolicy: .unbounded)
-            async let told: Void = tell(events)
-            let result: PairingDownload.Result
-            do {
-                result = try await PairingDownload.run(
-                    bearer: bearer, link: "l2cap:\(target.device.address)", pipeline: pipeline,
-                    configuration: configuration, testData: radio.simulated, userConsents: held,
-                    registerNewUser: { registers }, heartRateReadings: choice.heartRateReadings,
-                    timeout: downloadTimeout, clock: clock, report: { report.yield($0) })
-            } catch {
-                report.finish()
-                await told
-                throw error
+            let simulated = radio.simulated
+            // The link is the download's: it closes when the download ends, however it ends.
+            let result = try await radio.withConnection(to: target.device) { bearer in
+                try await self.download(
+                    bearer, target: target, choice: choice, consents: held, registers: registers, testData: simulated)
             }
-            report.finish()
-            await told
-            bearer.close()
-            self.bearer = nil
             try Task.checkCancellation()
             var mappings = choice.mappings
             if let registered = result.registered, let newUser = choice.newUser { mappings[registered.slot] = newUser }
@@ -392,6 +377,31 @@ package actor DevicePairing {
             state.sightings.isEmpty
                 ? "No health device found. Is it in pairing mode and within a few metres?"
                 : "Found \(state.sightings.count) device(s).")
+    }
+
+    private func download(
+        _ bearer: any ATTBearer, target: Sighting, choice: Choice, consents: [UInt8: UInt16], registers: Bool,
+        testData: Bool
+    ) async throws -> PairingDownload.Result {
+        self.bearer = bearer
+        defer { self.bearer = nil }
+        // The download's progress is told as it comes, beside the download, and all of it before the next step.
+        let (events, report) = AsyncStream.makeStream(of: PairingDownload.Event.self, bufferingPolicy: .unbounded)
+        async let told: Void = tell(events)
+        do {
+            let result = try await PairingDownload.run(
+                bearer: bearer, link: "l2cap:\(target.device.address)", pipeline: pipeline,
+                configuration: configuration, testData: testData, userConsents: consents,
+                registerNewUser: { registers }, heartRateReadings: choice.heartRateReadings,
+                timeout: downloadTimeout, clock: clock, report: { report.yield($0) })
+            report.finish()
+            await told
+            return result
+        } catch {
+            report.finish()
+            await told
+            throw error
+        }
     }
 
     private func tell(_ events: AsyncStream<PairingDownload.Event>) async {

@@ -18,8 +18,10 @@ package protocol PairingRadio: Sendable {
     /// Pairs with `device`; its questions (compare six digits, type a passkey) go to `ask`. True: newly paired.
     func pair(_ device: DeviceAddress, ioCapability: IOCapability, ask: @escaping PairingAgent.Decide) async throws
         -> Bool
-    /// An encrypted link to a device just paired.
-    func connect(_ device: DeviceAddress) async throws -> any ATTBearer
+    /// Runs `body` on an encrypted link to a device just paired, and closes the link when `body` ends.
+    func withConnection<Value: Sendable>(
+        to device: DeviceAddress, _ body: @Sendable (any ATTBearer) async throws -> Value
+    ) async throws -> Value
 }
 
 /// The kernel's pairing questions go to the daemon's one agent; those about the device being paired are put to
@@ -84,10 +86,13 @@ package struct KernelPairingRadio: PairingRadio {
         }
     }
 
-    package func connect(_ device: DeviceAddress) async throws -> any ATTBearer {
+    package func withConnection<Value: Sendable>(
+        to device: DeviceAddress, _ body: @Sendable (any ATTBearer) async throws -> Value
+    ) async throws -> Value {
+        let bearer: SeqPacketBearer
         do {
             // The link after pairing lingers a moment; the kernel reuses it or makes a new encrypted one with the bond.
-            return try await L2CAPSocket.connect(
+            bearer = try await L2CAPSocket.connect(
                 local: radio.address, peer: device.address, peerType: device.type == .leRandom ? .leRandom : .lePublic,
                 security: .medium, timeout: connectTimeout)
         } catch {
@@ -95,5 +100,7 @@ package struct KernelPairingRadio: PairingRadio {
                 description: "paired, but the encrypted connection to \(device.address) failed: \(error); pair it "
                     + "again while it advertises")
         }
+        defer { bearer.close() }
+        return try await body(bearer)
     }
 }

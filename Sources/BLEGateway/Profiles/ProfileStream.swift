@@ -69,3 +69,44 @@ func decodedEvent<Value: CharacteristicValue & HealthMeasurement>(
                 acknowledgement: acknowledgement))
     }
 }
+
+/// The loop of a profile that indicates its measurements and may notify an intermediate value meanwhile (a cuff's
+/// pressure while it inflates, a thermometer's temperature while it settles): each measurement is emitted to be
+/// confirmed once durable, each intermediate value as it comes, until the link ends (how these devices finish).
+func indicatedMeasurements<Measurement, Intermediate>(
+    _ measurement: DiscoveredCharacteristic, _: Measurement.Type, intermediate: DiscoveredCharacteristic?,
+    _: Intermediate.Type, client: GATTClient, options: ProfileSessionOptions, emit: (ProfileEvent) async -> Void
+) async throws(GATTError)
+where
+    Measurement: CharacteristicValue & HealthMeasurement, Intermediate: CharacteristicValue & HealthMeasurement
+{
+    try await withSessionInbox(events: client.events, clock: options.timeoutClock) { inbox throws(GATTError) in
+        if let intermediate, intermediate.properties.contains(.notify) {
+            try await client.configure(intermediate, .notifications)
+        }
+        try await client.configure(measurement, .indications)
+
+        for await input in inbox.stream {
+            switch input {
+            case .event(.indication(let indication)):
+                guard indication.handle == measurement.valueHandle else {
+                    try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
+                    continue
+                }
+                await emit(
+                    decodedEvent(
+                        Measurement.self, indication.value, receivedAt: options.clock.now(), delivery: .indication,
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
+            case .event(.notification(let handle, let value)):
+                guard handle == intermediate?.valueHandle else { continue }
+                await emit(
+                    decodedEvent(
+                        Intermediate.self, value, receivedAt: options.clock.now(), delivery: .notification,
+                        acknowledgement: .none))
+            case .event(.confirmedIndication), .deadline: continue
+            case .linkClosed:
+                throw await client.failure ?? .linkClosed(nil)
+            }
+        }
+    }
+}

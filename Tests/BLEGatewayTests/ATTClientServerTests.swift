@@ -18,7 +18,6 @@ actor RecordingHandler: GATTServerHandler {
     init() { (heldReadCounts, heldReadCount) = AsyncStream.makeStream() }
 
     func set(_ handle: UInt16, _ value: [UInt8]) { values[handle] = value }
-    func writeAnswered() {}
     /// From now on every read waits for `releaseReads()`.
     func holdReads() { holdsReads = true }
     func releaseReads() {

@@ -8,9 +8,6 @@ public protocol GATTServerHandler: Sendable {
     func writeValue(handle: UInt16, value: [UInt8], withResponse: Bool) async -> ATTErrorCode?
     /// A client changed a CCCD.
     func configurationChanged(valueHandle: UInt16, value: CCCDValue) async
-    /// A write has been answered (its Write Response or error sent; at once for a Write Command): what the write
-    /// started, such as a control point's procedure and its indications, may go now.
-    func writeAnswered() async
 }
 
 /// The ATT server role over one bearer: answers requests from an `AttributeDatabase`, keeps CCCD state per
@@ -183,10 +180,8 @@ public actor ATTServer {
             } else {
                 await send(.writeResponse)
             }
-            await handler.writeAnswered()
         case .writeCommand(let handle, let value):
             _ = await write(handle, value, withResponse: false)
-            await handler.writeAnswered()
         case .handleValueConfirmation:
             guard let number = indicationInFlight else { break }  // none outstanding: nothing to confirm
             indicationInFlight = nil

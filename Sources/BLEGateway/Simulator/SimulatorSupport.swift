@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The per-connection side of a simulated device: answers dynamic reads and writes through closures into the
 /// device, and lets the device wait until the client has subscribed.
@@ -13,35 +12,9 @@ actor SimulatorLink: GATTServerHandler {
     private var isClosed = false
     private var waiters: [(handle: UInt16, kind: CCCDValue, continuation: CheckedContinuation<Bool, Never>)] = []
 
-    /// Work a write started, held until its answer is sent (`afterAnswer`), then run by `runFollowUps`.
-    typealias FollowUp = @Sendable () async -> Void
-    private nonisolated let held = Mutex<[FollowUp]>([])
-    private nonisolated let followUps: AsyncStream<FollowUp>
-    private nonisolated let followUpSink: AsyncStream<FollowUp>.Continuation
-
     init(reader: @escaping Reader, writer: @escaping Writer) {
         self.reader = reader
         self.writer = writer
-        (followUps, followUpSink) = AsyncStream.makeStream(of: FollowUp.self, bufferingPolicy: .unbounded)
-    }
-
-    /// Runs `work` once the write being handled has been answered: a device sends its Write Response before the
-    /// indications of the procedure the write started. Each runs beside the others (an abort while a transfer runs).
-    nonisolated func afterAnswer(_ work: @escaping FollowUp) { held.withLock { $0.append(work) } }
-
-    nonisolated func writeAnswered() {
-        let answered = held.withLock { held in
-            defer { held = [] }
-            return held
-        }
-        for work in answered { followUpSink.yield(work) }
-    }
-
-    /// Runs the writes' follow-ups as child tasks, until the link has closed and they have ended.
-    nonisolated func runFollowUps() async {
-        await withDiscardingTaskGroup { group in
-            for await work in followUps { group.addTask { await work() } }
-        }
     }
 
     func readValue(handle: UInt16) async -> Result<[UInt8], ATTErrorCode> { await reader(handle) }
@@ -73,7 +46,6 @@ actor SimulatorLink: GATTServerHandler {
     /// The link closed: nobody will subscribe on it any more.
     func closed() {
         isClosed = true
-        followUpSink.finish()
         let all = waiters
         waiters.removeAll()
         for waiter in all { waiter.continuation.resume(returning: false) }
@@ -99,7 +71,6 @@ func whileServing(
             await link.closed()
             await ended()
         }
-        group.addTask { await link.runFollowUps() }
         await device()
         if Task.isCancelled { await server.disconnect() }
     }

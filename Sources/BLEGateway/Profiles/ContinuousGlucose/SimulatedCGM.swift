@@ -168,7 +168,7 @@ public actor SimulatedCGM: SimulatedHealthDevice {
             else {
                 return .valueNotAllowed
             }
-            link.afterAnswer { await self.perform(request) }
+            Task { await self.perform(request) }
             return nil
         }
         guard handle == controlPointHandle else { return .writeNotPermitted }
@@ -178,10 +178,10 @@ public actor SimulatedCGM: SimulatedHealthDevice {
         case .success(let request):
             acceptedRequests.append(request)
             procedureRunning = true
-            link.afterAnswer { await self.perform(request) }
+            Task { await self.perform(request) }
         case .failure(let rejection):
             if let response = rejection.response {
-                link.afterAnswer { await self.indicate(self.controlPointHandle, response.encoded()) }
+                Task { await self.indicate(controlPointHandle, response.encoded()) }
             }
         }
         return nil

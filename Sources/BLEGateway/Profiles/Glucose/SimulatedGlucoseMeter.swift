@@ -131,8 +131,7 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         activeServer = server
         activeLink = link
-        // The meter does nothing of its own on a link: it answers, and runs the procedures its control point starts.
-        await whileServing(server, on: link) {}
+        await server.run()
         // A new connection may have begun meanwhile: its server is not this one's to forget.
         guard activeServer === server else { return }
         activeServer = nil
@@ -159,14 +158,14 @@ public actor SimulatedGlucoseMeter: SimulatedPeripheral {
             acceptedRequests.append(request)
             if case .abortOperation = request {
                 abortRequested = procedureRunning
-                link.afterAnswer { await self.finishAbort() }
+                Task { await self.finishAbort() }
             } else {
                 procedureRunning = true
-                link.afterAnswer { await self.perform(request) }
+                Task { await self.perform(request) }
             }
         case .failure(let rejection):
             rejectedRequests.append(rejection)
-            if let response = rejection.response { link.afterAnswer { await self.indicate(response) } }
+            if let response = rejection.response { Task { await self.indicate(response) } }
         }
         return nil
     }

@@ -199,13 +199,13 @@ public actor SimulatedPulseOximeter: SimulatedHealthDevice {
             acceptedRequests.append(request)
             if case .abortOperation = request {
                 abortRequested = procedureRunning
-                link.afterAnswer { await self.finishAbort() }
+                Task { await self.finishAbort() }
             } else {
                 procedureRunning = true
-                link.afterAnswer { await self.perform(request) }
+                Task { await self.perform(request) }
             }
         case .failure(let rejection):
-            if let response = rejection.response { link.afterAnswer { await self.indicate(response) } }
+            if let response = rejection.response { Task { await self.indicate(response) } }
         }
         return nil
     }

@@ -147,9 +147,9 @@ public actor SimulatedScale: SimulatedHealthDevice {
     public func serve(_ bearer: any ATTBearer) async {
         let link = SimulatorLink(
             reader: { [weak self] handle in await self?.read(handle) ?? .failure(.unlikelyError) },
-            writer: { [weak self] handle, value, link in
+            writer: { [weak self] handle, value, _ in
                 guard let self else { return .unlikelyError }
-                return await self.write(handle, value, link)
+                return await self.write(handle, value)
             })
         let server = ATTServer(bearer: bearer, database: database, handler: link)
         activeServer = server
@@ -217,7 +217,7 @@ public actor SimulatedScale: SimulatedHealthDevice {
         return await clock.currentTimeRead(at: now(), faults: configuration.faults)
     }
 
-    private func write(_ handle: UInt16, _ value: [UInt8], _ link: SimulatorLink) -> ATTErrorCode? {
+    private func write(_ handle: UInt16, _ value: [UInt8]) -> ATTErrorCode? {
         if handle == userControlPointHandle {
             let answer: UserControlPoint
             switch try? UserControlPoint(decoding: value) {
@@ -248,7 +248,7 @@ public actor SimulatedScale: SimulatedHealthDevice {
                     userIndex: nil)
             }
             let server = activeServer
-            link.afterAnswer { _ = await server?.indicate(handle, answer.encoded()) }
+            Task { _ = await server?.indicate(handle, answer.encoded()) }
             return nil
         }
         guard handle == currentTimeHandle else { return .writeNotPermitted }

@@ -38,9 +38,10 @@ protocol ReadingSink: Sendable {
     func take(_ pending: PendingReading) async throws
     /// A connection's readings, as the sink takes them (the durable sink as gatewayd does: `StreamEngine.consume`).
     func takeAll(_ readings: PendingReadings, tally: Tally) async throws
-    /// Runs a connection's work with what keeps a meter's cursor as records become durable (as the daemon keeps it);
-    /// returns once the cursor is where the next connection will read it.
-    func connection(_ body: (_ saveCursor: @escaping @Sendable (DeviceRecord, UInt16?) -> Void) async -> Void) async
+    /// Told each move of a meter's cursor as records become durable (as the daemon keeps it).
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async
+    /// A connection ended: its cursor is where the next one will read it.
+    func connectionEnded() async
 }
 
 extension ReadingSink {
@@ -63,9 +64,8 @@ struct NoopSink: ReadingSink {
         await pending.acknowledge()
         tally.storedOne()
     }
-    func connection(_ body: (_ saveCursor: @escaping @Sendable (DeviceRecord, UInt16?) -> Void) async -> Void) async {
-        await body { [cursors] device, next in cursors[device.key] = next }
-    }
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async { cursors[device.key] = next }
+    func connectionEnded() async {}
 }
 
 final class CursorBook: @unchecked Sendable {
@@ -82,6 +82,7 @@ final class CursorBook: @unchecked Sendable {
 struct DurableSink: ReadingSink {
     let engine: StreamEngine
     let archive: ReadingArchive
+    let cursors: RecordCursorWriter
     let tally: Tally
 
     func cursor(_ device: DeviceRecord) async -> UInt16? { try? archive.recordCursor(deviceKey: device.key) }
@@ -107,12 +108,10 @@ struct DurableSink: ReadingSink {
         }
         try await engine.consume(counted, inFlight: 64) { outcome, _ in count(outcome) }
     }
-    /// As gatewayd keeps them: off the confirmation's path, by a writer beside the connection.
-    func connection(_ body: (_ saveCursor: @escaping @Sendable (DeviceRecord, UInt16?) -> Void) async -> Void) async {
-        await RecordCursorWriter.writing(to: archive) { cursors in
-            await body { device, next in cursors.save(deviceKey: device.key, next: next) }
-        }
+    func saveCursor(_ device: DeviceRecord, next: UInt16?) async {
+        cursors.save(deviceKey: device.key, next: next)  // as gatewayd keeps them: off the confirmation's path
     }
+    func connectionEnded() async { await cursors.flush() }
 }
 
 /// What one scenario measured; the child process prints it as one JSON line.
@@ -158,7 +157,7 @@ struct RunContext: Sendable {
 }
 
 /// One connection, as gatewayd's `collect` runs it: the device on one end of a socketpair, a GATT client and
-/// the profile session on the other, every reading into the sink, the RACP cursor kept as records become durable. The link
+/// the profile session on the other, every reading into the sink, the RACP cursor saved at the end. The link
 /// is closed by the gateway at the deadline if the device has not ended it before.
 func connect(_ device: some SimulatedPeripheral, name: String, context: RunContext) async {
     let tally = context.tally
@@ -179,22 +178,21 @@ func connect(_ device: some SimulatedPeripheral, name: String, context: RunConte
     }
     tally.connected()
     let sink = context.sink
-    await sink.connection { saveCursor in
+    do {
+        let connection = try await DeviceReadings.readings(
+            client: client, sessionOptions: context.sessionOptions, mapperOptions: context.mapper,
+            cursor: { await sink.cursor($0) }, saveCursor: { await sink.saveCursor($0, next: $1) },
+            onMalformed: { _, _ in tally.malformedOne() })
         do {
-            let connection = try await DeviceReadings.readings(
-                client: client, sessionOptions: context.sessionOptions, mapperOptions: context.mapper,
-                cursor: { await sink.cursor($0) }, saveCursor: { saveCursor($0, $1) },
-                onMalformed: { _, _ in tally.malformedOne() })
-            do {
-                try await sink.takeAll(connection.readings, tally: tally)
-            } catch let error as ProfileError where error.isOrdinaryEnd {
-                // The link closed: what was acknowledged is durable.
-            } catch {
-                if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
-            }
+            try await sink.takeAll(connection.readings, tally: tally)
+        } catch let error as ProfileError where error.isOrdinaryEnd {
+            // The link closed: what was acknowledged is durable.
         } catch {
             if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
         }
+        await sink.connectionEnded()
+    } catch {
+        if ContinuousClock.now < deadline { tally.failed("\(name): \(error)") }
     }
     closer.cancel()
     client.close()
@@ -263,7 +261,8 @@ func runScenario(_ scenario: Scenario, load: Load, directory: String) async thro
         }
         store = opened
         archive = readings
-        sink = DurableSink(engine: engine, archive: readings, tally: tally)
+        sink = DurableSink(
+            engine: engine, archive: readings, cursors: RecordCursorWriter(archive: readings), tally: tally)
     }
 
     // The devices, each seeded by its index: the same values in every run and in both scenarios.

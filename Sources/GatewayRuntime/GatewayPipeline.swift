@@ -12,6 +12,8 @@ package struct GatewayPipeline: Sendable {
     package let archive: ReadingArchive
     package let ledger: Ledger
     package let engine: StreamEngine
+    /// Meters' RACP cursors, kept as records become durable without holding up confirmations.
+    package let cursors: RecordCursorWriter
     /// Devices' discovered GATT databases between their connections (checked by Database Hash, or kept for a bonded
     /// device until it indicates Service Changed): a device that reconnects all day is not discovered every time.
     package let gattCache = GATTDatabaseCache()
@@ -49,7 +51,9 @@ package struct GatewayPipeline: Sendable {
         options.ingestLock = try IngestLock(dataDirectory: directory)
         let engine = try StreamEngine(
             store: store, archive: archive, ledger: LedgerRecorder(ledger: ledger), windows: windows, options: options)
-        return GatewayPipeline(store: store, archive: archive, ledger: ledger, engine: engine)
+        return GatewayPipeline(
+            store: store, archive: archive, ledger: ledger, engine: engine,
+            cursors: RecordCursorWriter(archive: archive))
     }
 
     package func close() { store.close() }
@@ -77,55 +81,52 @@ package struct GatewayPipeline: Sendable {
     ) async throws {
         let client = GATTClient(
             bearer: bearer, cache: cacheKey.map { GATTCacheSlot(cache: gattCache, key: $0, bonded: bonded) })
-        // The client's receive loop runs beside the connection's work; the link closes when that work ends. A meter's
-        // RACP cursor is kept as its records become durable, by a writer beside it too, without holding up confirmations.
+        // The client's receive loop runs beside the connection's work; the link closes when that work ends.
         try await client.receiving {
-            try await RecordCursorWriter.writing(to: archive) { cursors in
-                let archive = self.archive
-                let stats = ConnectionStats(policy: TimePolicy(timeZoneIdentifier: zone.identifier))
-                var sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
-                // A multi-user device's User Data Service consent codes (slot → code) for this link.
-                sessionOptions.userConsents = { _ in userConsents }
-                sessionOptions.newUserConsentCode = newUserConsentCode
-                let connection = try await DeviceReadings.readings(
-                    client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
-                    cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
-                    // Kept as records become durable, so a timeout or a crash mid-transfer resumes where it stopped. (A cursor
-                    // that could not be saved only means records are asked for again: dedupe keeps them once.)
-                    saveCursor: { device, next in cursors.save(deviceKey: device.key, next: next) },
-                    onEvent: { event in
-                        stats.observe(event)
-                        onEvent?(event)
-                    },
-                    onMalformed: { payload, identity in
-                        try archive.recordMalformed(
-                            deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link,
-                            characteristic: payload.characteristic.description,
-                            bytes: payload.bytes, error: payload.error.description,
-                            receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
-                    })
-                await onDevice?(connection.device)
-                var failure: String?
-                do {
-                    // Readings go on without waiting for their batch (up to 64 in flight), so they share batches; a device is
-                    // confirmed only once its readings are durable.
-                    // A reading that could not be stored is never confirmed: the link closes now rather than when the
-                    // acknowledgement times out (20 s), so the device keeps it and can reconnect soon.
-                    try await engine.consume(connection.readings, onOutcome: onOutcome, onFailure: nil)
-                } catch let error as ProfileError where error.isOrdinaryEnd {
-                    // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
-                    failure = "\(error)"
-                } catch {
-                    failure = "\(error)"
-                    await cursors.flush()
-                    try? archive.recordConnection(stats.report(device: connection.device, error: failure))
-                    throw error
-                }
-                // The next connection starts from the cursor this one left.
+            let archive = self.archive
+            let stats = ConnectionStats(policy: TimePolicy(timeZoneIdentifier: zone.identifier))
+            var sessionOptions = ProfileSessionOptions(deviceTimeZone: zone, link: link)
+            // A multi-user device's User Data Service consent codes (slot → code) for this link.
+            sessionOptions.userConsents = { _ in userConsents }
+            sessionOptions.newUserConsentCode = newUserConsentCode
+            let connection = try await DeviceReadings.readings(
+                client: client, sessionOptions: sessionOptions, mapperOptions: mapper,
+                cursor: { device in try? archive.recordCursor(deviceKey: device.key) },
+                // Kept as records become durable, so a timeout or a crash mid-transfer resumes where it stopped. (A cursor
+                // that could not be saved only means records are asked for again: dedupe keeps them once.)
+                saveCursor: { [cursors] device, next in cursors.save(deviceKey: device.key, next: next) },
+                onEvent: { event in
+                    stats.observe(event)
+                    onEvent?(event)
+                },
+                onMalformed: { payload, identity in
+                    try archive.recordMalformed(
+                        deviceKey: identity.map { ReadingMapper.deviceRecord($0).key } ?? link,
+                        characteristic: payload.characteristic.description,
+                        bytes: payload.bytes, error: payload.error.description,
+                        receivedMicros: Int64(payload.receivedAt.timeIntervalSince1970 * 1_000_000))
+                })
+            await onDevice?(connection.device)
+            var failure: String?
+            do {
+                // Readings go on without waiting for their batch (up to 64 in flight), so they share batches; a device is
+                // confirmed only once its readings are durable.
+                // A reading that could not be stored is never confirmed: the link closes now rather than when the
+                // acknowledgement times out (20 s), so the device keeps it and can reconnect soon.
+                try await engine.consume(connection.readings, onOutcome: onOutcome, onFailure: nil)
+            } catch let error as ProfileError where error.isOrdinaryEnd {
+                // The device went away mid-transfer: what was acknowledged is durable; the rest comes next time.
+                failure = "\(error)"
+            } catch {
+                failure = "\(error)"
                 await cursors.flush()
-
-                try archive.recordConnection(stats.report(device: connection.device, error: failure))
+                try? archive.recordConnection(stats.report(device: connection.device, error: failure))
+                throw error
             }
+            // The next connection starts from the cursor this one left.
+            await cursors.flush()
+
+            try archive.recordConnection(stats.report(device: connection.device, error: failure))
         }
     }
 }

@@ -453,16 +453,13 @@ public actor StreamEngine {
             let oldest = oldestWaiting, elapsed() - oldest < linger
         {
             let (clock, remaining) = (options.lingerClock, oldest + linger - elapsed())
-            // The linger's timer is a child of this wait: whichever comes first, the timer or a reason to look again,
-            // ends the wait, and the timer does not outlive it.
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { [weak self] in
-                    guard (try? await clock.sleep(for: remaining, tolerance: nil)) != nil else { return }
-                    await self?.wakeLinger()
-                }
-                await withCheckedContinuation { lingerWake = $0 }
-                group.cancelAll()
+            let lingerEnds = Task { [weak self] in
+                try? await clock.sleep(for: remaining, tolerance: nil)
+                guard !Task.isCancelled else { return }
+                await self?.wakeLinger()
             }
+            await withCheckedContinuation { lingerWake = $0 }
+            lingerEnds.cancel()
         }
     }
 
@@ -510,33 +507,18 @@ public actor StreamEngine {
         return confirmationsFlow ? options.batchSize : notificationBatchSize
     }
 
-    /// Batches until nothing waits. A batch's confirmations and outcomes are told by child tasks of this loop, while
-    /// the next batch is written; the loop returns once they are told.
     private func flushLoop() async {
-        await withDiscardingTaskGroup { group in
-            let (tellings, teller) = AsyncStream.makeStream(of: Telling.self, bufferingPolicy: .unbounded)
-            group.addTask {
-                await withDiscardingTaskGroup { tellers in
-                    for await telling in tellings { tellers.addTask { await telling() } }
-                }
-            }
-            repeat {
-                await flushWaiting(telling: teller)
-                // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next
-                // batch), and windows that became due while confirmations went first are revised.
-                // Readings that came meanwhile are taken by this loop (`flushing` is still set, so nobody else starts
-                // one).
-                await settleDeferredMark()
-                if waiting.isEmpty { await flushDueSummaries() }
-            } while !waiting.isEmpty
-            teller.finish()
-            flushing = false
-            lingerCutShort = false
-        }
+        repeat {
+            await flushWaiting()
+            // Nothing waits: the last batch's deferred mark is written now (the feed does not wait for the next batch),
+            // and windows that became due while confirmations went first are revised.
+            // Readings that came meanwhile are taken by this loop (`flushing` is still set, so nobody else starts one).
+            await settleDeferredMark()
+            if waiting.isEmpty { await flushDueSummaries() }
+        } while !waiting.isEmpty
+        flushing = false
+        lingerCutShort = false
     }
-
-    /// Confirmations and outcomes of a batch, told off the engine so the next batch need not wait for them.
-    private typealias Telling = @Sendable () async -> Void
 
     /// Due windows revised while the engine is idle, a batch's worth at a time, between batches (so not inside a
     /// batch whose readings someone waits to confirm).
@@ -571,8 +553,8 @@ public actor StreamEngine {
         return devicesWait ? max(1, options.batchSize / 16) : options.batchSize
     }
 
-    /// Batches what waits, until nothing does; each batch's confirmations and outcomes go to `teller`.
-    private func flushWaiting(telling teller: AsyncStream<Telling>.Continuation) async {
+    /// Batches what waits, until nothing does.
+    private func flushWaiting() async {
         while !waiting.isEmpty {
             await lingerForNotifications()
             let (batch, confirmationsOnly) = nextBatch()
@@ -592,7 +574,7 @@ public actor StreamEngine {
             let acknowledgeEarly = { (_: [IngestOutcome]) in
                 acknowledgedEarly = true
                 let waited = batch.map(\.pending).filter(\.awaitsConfirmation)
-                teller.yield { for pending in waited { await pending.acknowledge() } }
+                Task.detached { for pending in waited { await pending.acknowledge() } }
             }
             do {
                 let outcomes = try await process(
@@ -603,7 +585,7 @@ public actor StreamEngine {
                     logger.notice("readings are stored again", metadata: ["after": "\(failure.rawValue)"])
                 }
                 let early = acknowledgedEarly
-                teller.yield {
+                Task.detached {
                     let order = zip(batch, outcomes).sorted {
                         $0.0.pending.awaitsConfirmation && !$1.0.pending.awaitsConfirmation
                     }
@@ -630,7 +612,7 @@ public actor StreamEngine {
                 } else {
                     logger.error("\(failure.advice)", metadata: ["error": "\(error)", "reason": "\(failure.rawValue)"])
                 }
-                teller.yield { for entry in batch { await entry.completion(.failure(error), entry.pending.reading) } }
+                Task.detached { for entry in batch { await entry.completion(.failure(error), entry.pending.reading) } }
             }
         }
     }

@@ -27,15 +27,6 @@ import Testing
         func add(_ code: String) { lock.withLock { codes.append(code) } }
     }
 
-    /// Runs `body` while the pairing's steps run, as the daemon's service for them does.
-    static func running<Value>(_ pairing: DevicePairing?, _ body: () async throws -> Value) async throws -> Value {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            if let pairing { group.addTask { await pairing.run() } }
-            defer { group.cancelAll() }
-            return try await body()
-        }
-    }
-
     /// Waits (without sleeping) for the pairing to reach `phase`.
     static func wait(_ pairing: DevicePairing, for phase: DevicePairing.Phase) async -> DevicePairing.Status {
         var status = await pairing.status()
@@ -59,74 +50,70 @@ import Testing
         let (pairing, radio) = await Self.pairing(pipeline, pages)
         pages.pairing = pairing
         let before = try pipeline.archive.readings(subject: "alice", kind: .bloodPressure).count
-        try await Self.running(pairing) {
-            try await PagesTests.application(pages).test(.live) { client in
-                let cookie = try #require(try await PagesTests.signIn(client, PagesTests.system))
-                let home = PagesTests.text(
-                    try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
-                #expect(home.contains("href=\"/app/pair\""))
-                let page = try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 }
-                let html = PagesTests.text(page)
-                #expect(page.status == .ok && html.contains("Look for devices") && html.contains("/app/pair.js"))
-                #expect(html.contains("simulated devices"), "the demo's devices say they are simulated")
-                let csrf = try #require(
-                    html.range(of: #"name="csrf" value=""#).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) }
-                )
-                // A forged form starts nothing.
-                try await client.execute(
-                    uri: "/app/pair/scan", method: .post, headers: Self.form(cookie), body: ByteBuffer(string: "csrf=x")
-                ) { #expect($0.headers[.location] == "/app?problem=form") }
-                #expect(await pairing.status().phase == .idle)
+        try await PagesTests.application(pages).test(.live) { client in
+            let cookie = try #require(try await PagesTests.signIn(client, PagesTests.system))
+            let home = PagesTests.text(
+                try await client.execute(uri: "/app", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(home.contains("href=\"/app/pair\""))
+            let page = try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 }
+            let html = PagesTests.text(page)
+            #expect(page.status == .ok && html.contains("Look for devices") && html.contains("/app/pair.js"))
+            #expect(html.contains("simulated devices"), "the demo's devices say they are simulated")
+            let csrf = try #require(
+                html.range(of: #"name="csrf" value=""#).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) })
+            // A forged form starts nothing.
+            try await client.execute(
+                uri: "/app/pair/scan", method: .post, headers: Self.form(cookie), body: ByteBuffer(string: "csrf=x")
+            ) { #expect($0.headers[.location] == "/app?problem=form") }
+            #expect(await pairing.status().phase == .idle)
 
-                try await client.execute(
-                    uri: "/app/pair/scan", method: .post, headers: Self.form(cookie),
-                    body: ByteBuffer(string: "csrf=\(csrf)")
-                ) { #expect($0.headers[.location] == "/app/pair") }
-                let heard = await Self.wait(pairing, for: .choosing)
-                let cuff = try #require(heard.sightings.first)
-                let list = PagesTests.text(
-                    try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
-                #expect(
-                    list.contains("BP-7 new") && list.contains("blood-pressure monitor") && list.contains("This one"))
+            try await client.execute(
+                uri: "/app/pair/scan", method: .post, headers: Self.form(cookie),
+                body: ByteBuffer(string: "csrf=\(csrf)")
+            ) { #expect($0.headers[.location] == "/app/pair") }
+            let heard = await Self.wait(pairing, for: .choosing)
+            let cuff = try #require(heard.sightings.first)
+            let list = PagesTests.text(
+                try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(list.contains("BP-7 new") && list.contains("blood-pressure monitor") && list.contains("This one"))
 
-                try await client.execute(
-                    uri: "/app/pair/choose", method: .post, headers: Self.form(cookie),
-                    body: ByteBuffer(string: "csrf=\(csrf)&address=\(cuff.device.address)")
-                ) { #expect($0.headers[.location] == "/app/pair") }
-                let asked = await Self.wait(pairing, for: .question)
-                let code = try #require(radio.shownCode(cuff.device.address))
-                let question = PagesTests.text(
-                    try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
-                #expect(question.contains("Does the device show \(code)?"), "the page shows the device's six digits")
-                #expect(asked.question == .confirmation(value: UInt32(code) ?? 0, justWorks: false))
-                // The live panel: one server-sent event with the panel as it is now.
-                let events = try await client.execute(
-                    uri: "/app/pair/events?after=0&limit=1", method: .get, headers: [.cookie: cookie]
-                ) { $0 }
-                #expect(events.headers[.contentType]?.hasPrefix("text/event-stream") == true)
-                let stream = PagesTests.text(events)
-                #expect(stream.hasPrefix("id: ") && stream.contains("<p class=\"code\">Does the device show \(code)?"))
+            try await client.execute(
+                uri: "/app/pair/choose", method: .post, headers: Self.form(cookie),
+                body: ByteBuffer(string: "csrf=\(csrf)&address=\(cuff.device.address)")
+            ) { #expect($0.headers[.location] == "/app/pair") }
+            let asked = await Self.wait(pairing, for: .question)
+            let code = try #require(radio.shownCode(cuff.device.address))
+            let question = PagesTests.text(
+                try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(question.contains("Does the device show \(code)?"), "the page shows the device's six digits")
+            #expect(asked.question == .confirmation(value: UInt32(code) ?? 0, justWorks: false))
+            // The live panel: one server-sent event with the panel as it is now.
+            let events = try await client.execute(
+                uri: "/app/pair/events?after=0&limit=1", method: .get, headers: [.cookie: cookie]
+            ) { $0 }
+            #expect(events.headers[.contentType]?.hasPrefix("text/event-stream") == true)
+            let stream = PagesTests.text(events)
+            #expect(stream.hasPrefix("id: ") && stream.contains("<p class=\"code\">Does the device show \(code)?"))
 
-                try await client.execute(
-                    uri: "/app/pair/answer", method: .post, headers: Self.form(cookie),
-                    body: ByteBuffer(string: "csrf=\(csrf)&answer=accept")
-                ) { #expect($0.headers[.location] == "/app/pair") }
-                let whose = await Self.wait(pairing, for: .whose)
-                #expect(whose.received == 3 && whose.whose == [nil], "\(whose.log)")
-                let ask = PagesTests.text(
-                    try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
-                #expect(ask.contains("Whose readings does this device take?"))
+            try await client.execute(
+                uri: "/app/pair/answer", method: .post, headers: Self.form(cookie),
+                body: ByteBuffer(string: "csrf=\(csrf)&answer=accept")
+            ) { #expect($0.headers[.location] == "/app/pair") }
+            let whose = await Self.wait(pairing, for: .whose)
+            #expect(whose.received == 3 && whose.whose == [nil], "\(whose.log)")
+            let ask = PagesTests.text(
+                try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(ask.contains("Whose readings does this device take?"))
 
-                try await client.execute(
-                    uri: "/app/pair/whose", method: .post, headers: Self.form(cookie),
-                    body: ByteBuffer(string: "csrf=\(csrf)&slot-device=alice")
-                ) { #expect($0.headers[.location] == "/app/pair") }
-                let done = await Self.wait(pairing, for: .done)
-                #expect(done.assigned.contains { $0.subject == "alice" })
-                let finished = PagesTests.text(
-                    try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
-                #expect(finished.contains("BP-7 new is paired: 3 reading(s) downloaded"), "\(finished)")
-            }
+            try await client.execute(
+                uri: "/app/pair/whose", method: .post, headers: Self.form(cookie),
+                body: ByteBuffer(string: "csrf=\(csrf)&slot-device=alice")
+            ) { #expect($0.headers[.location] == "/app/pair") }
+            let done = await Self.wait(pairing, for: .done)
+            #expect(done.assigned.contains { $0.subject == "alice" })
+            let finished = PagesTests.text(
+                try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { $0 })
+            #expect(finished.contains("BP-7 new is paired: 3 reading(s) downloaded"), "\(finished)")
         }
         #expect(try pipeline.archive.readings(subject: "alice", kind: .bloodPressure).count == before + 3)
         let audit = try String(contentsOfFile: pages.audit.path, encoding: .utf8)
@@ -143,39 +130,34 @@ import Testing
         }
         var pages = base
         pages.pairing = await Self.pairing(pipeline, pages).0
-        try await Self.running(pages.pairing) {
-            try await PagesTests.application(pages).test(.live) { client in
-                let cookie = try #require(try await PagesTests.signIn(client, PagesTests.alice))
-                try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { response in
-                    #expect(response.status == .forbidden)
-                    #expect(PagesTests.text(response).contains("system/Device.write"))
-                }
-                // The JSON face (`gatewayd pair` as a client): a token, and one with the right scope.
-                try await client.execute(uri: "/app/api/pairing", method: .get) { #expect($0.status == .unauthorized) }
-                try await client.execute(
-                    uri: "/app/api/pairing/scan", method: .post, headers: [.authorization: "Bearer \(PagesTests.alice)"]
-                ) { #expect($0.status == .forbidden) }
-                try await client.execute(
-                    uri: "/app/api/pairing/scan", method: .post,
-                    headers: [.authorization: "Bearer \(PagesTests.system)"],
-                    body: ByteBuffer(string: #"{"seconds":1}"#)
-                ) { response in
-                    #expect(response.status == .ok)
-                    #expect(PagesTests.text(response).contains(#""phase":"scanning""#))
-                }
-                try await client.execute(
-                    uri: "/app/api/pairing/answer", method: .post,
-                    headers: [.authorization: "Bearer \(PagesTests.system)"],
-                    body: ByteBuffer(string: #"{"answer":"accept"}"#)
-                ) { response in
-                    #expect(response.status == .conflict)
-                    #expect(PagesTests.text(response).contains("the device is not asking anything now"))
-                }
-                try await client.execute(
-                    uri: "/app/api/pairing/jump", method: .post,
-                    headers: [.authorization: "Bearer \(PagesTests.system)"]
-                ) { #expect($0.status == .notFound) }
+        try await PagesTests.application(pages).test(.live) { client in
+            let cookie = try #require(try await PagesTests.signIn(client, PagesTests.alice))
+            try await client.execute(uri: "/app/pair", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .forbidden)
+                #expect(PagesTests.text(response).contains("system/Device.write"))
             }
+            // The JSON face (`gatewayd pair` as a client): a token, and one with the right scope.
+            try await client.execute(uri: "/app/api/pairing", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(
+                uri: "/app/api/pairing/scan", method: .post, headers: [.authorization: "Bearer \(PagesTests.alice)"]
+            ) { #expect($0.status == .forbidden) }
+            try await client.execute(
+                uri: "/app/api/pairing/scan", method: .post, headers: [.authorization: "Bearer \(PagesTests.system)"],
+                body: ByteBuffer(string: #"{"seconds":1}"#)
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(PagesTests.text(response).contains(#""phase":"scanning""#))
+            }
+            try await client.execute(
+                uri: "/app/api/pairing/answer", method: .post, headers: [.authorization: "Bearer \(PagesTests.system)"],
+                body: ByteBuffer(string: #"{"answer":"accept"}"#)
+            ) { response in
+                #expect(response.status == .conflict)
+                #expect(PagesTests.text(response).contains("the device is not asking anything now"))
+            }
+            try await client.execute(
+                uri: "/app/api/pairing/jump", method: .post, headers: [.authorization: "Bearer \(PagesTests.system)"]
+            ) { #expect($0.status == .notFound) }
         }
     }
 }

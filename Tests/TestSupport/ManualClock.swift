@@ -22,7 +22,7 @@ public final class ManualClock: Clock, @unchecked Sendable {
     private var waiting: [Sleeper] = []
     private var cancelled: Set<UInt64> = []
     private var nextID: UInt64 = 0
-    private var sleeperWaiters: [(ready: ([Sleeper]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var sleeperWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
     public init() {}
 
@@ -43,7 +43,9 @@ public final class ManualClock: Clock, @unchecked Sendable {
                     if cancelled.remove(id) != nil { return (.failure(CancellationError()), []) }
                     if deadline <= current { return (.success(()), []) }
                     waiting.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-                    return (nil, takeReadyWaiters())
+                    let ready = sleeperWaiters.filter { $0.count <= waiting.count }.map(\.continuation)
+                    sleeperWaiters.removeAll { $0.count <= waiting.count }
+                    return (nil, ready)
                 }
                 if let outcome { continuation.resume(with: outcome) }
                 for waiter in ready { waiter.resume() }
@@ -64,31 +66,14 @@ public final class ManualClock: Clock, @unchecked Sendable {
     /// waits for that as long as it takes (bound it with the test's time limit): a poll with a deadline of its own ran
     /// out on a loaded machine before the code got to sleep, and the test then waited forever for a timer not started.
     public func sleeping(atLeast count: Int) async {
-        await sleepers { $0.count >= count }
-    }
-
-    /// Returns once a sleep waits until `offset` from the clock's start: a timer re-armed for a new deadline is asleep
-    /// again, and the test can move the clock past it.
-    public func sleeping(until offset: Duration) async {
-        await sleepers { $0.contains { $0.deadline.offset == offset } }
-    }
-
-    private func sleepers(_ ready: @escaping ([Sleeper]) -> Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in
-                if ready(waiting) { return true }
-                sleeperWaiters.append((ready, continuation))
+                if waiting.count >= count { return true }
+                sleeperWaiters.append((count, continuation))
                 return false
             }
             if now { continuation.resume() }
         }
-    }
-
-    /// Called with the lock held whenever a sleep begins.
-    private func takeReadyWaiters() -> [CheckedContinuation<Void, Never>] {
-        let ready = sleeperWaiters.filter { $0.ready(waiting) }.map(\.continuation)
-        sleeperWaiters.removeAll { $0.ready(waiting) }
-        return ready
     }
 
     /// Moves the clock on; every sleep whose deadline has come ends, earliest first.

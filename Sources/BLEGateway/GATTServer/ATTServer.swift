@@ -25,9 +25,7 @@ public actor ATTServer {
     let timeoutClock: any Clock<Duration>
     public private(set) var mtu = 23
     private var configuration: [UInt16: CCCDValue] = [:]
-    /// Each indication's sender waiting for its confirmation, by the indication's number: each is answered by its own
-    /// confirmation, timeout or the link's end, never by another's.
-    private var confirmationWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+    private var confirmationWaiter: CheckedContinuation<Bool, Never>?
     /// The indication awaiting its confirmation, by number. Cleared when the confirmation is handled — not when the
     /// sending task resumes later — so an indication a write answers right after can be sent (ATT allows the next one
     /// once the confirmation arrived; clearing late dropped a CGM control point's second answer now and then).
@@ -59,9 +57,8 @@ public actor ATTServer {
         }
         isClosed = true
         indicationInFlight = nil
-        let waiters = confirmationWaiters.values
-        confirmationWaiters = [:]
-        for waiter in waiters { waiter.resume(returning: false) }
+        confirmationWaiter?.resume(returning: false)
+        confirmationWaiter = nil
     }
 
     /// An indication was sent and its confirmation has not been handled yet.
@@ -100,27 +97,22 @@ public actor ATTServer {
             if indicationInFlight == number { indicationInFlight = nil }
             return false
         }
-        // The confirmation can be handled while this task was suspended in `send`; the link can have ended too.
+        // The confirmation can be handled while this task was suspended in `send`.
         if lastConfirmed >= number { return true }
-        if isClosed { return false }
         return await withExpiry(
-            after: indicationTimeout, on: timeoutClock,
-            expire: { [weak self] cause in await self?.confirmationNotComing(number, cause) },
+            after: indicationTimeout, on: timeoutClock, expire: { [weak self] _ in await self?.confirmationTimedOut() },
             body: {
-                await withCheckedContinuation { confirmationWaiters[number] = $0 }
+                await withCheckedContinuation { confirmationWaiter = $0 }
             })
     }
 
-    /// Indication `number` waited its timeout, or its sender gave up: the link is closed (ATT allows nothing else).
-    private func confirmationNotComing(_ number: Int, _ cause: ExpiryCause) {
-        guard let waiter = confirmationWaiters.removeValue(forKey: number) else { return }
-        if indicationInFlight == number { indicationInFlight = nil }
-        if cause == .deadline {
-            logger.notice("no Handle Value Confirmation within the transaction timeout; closing the link")
-        }
-        // A confirmation that came later would be taken for the next indication's.
-        bearer.close()
+    private func confirmationTimedOut() {
+        guard let waiter = confirmationWaiter else { return }
+        confirmationWaiter = nil
+        indicationInFlight = nil
+        logger.notice("no Handle Value Confirmation within the transaction timeout; closing the link")
         waiter.resume(returning: false)
+        bearer.close()
     }
 
     /// Closes the link (a device walking away, a battery pulled mid-transfer).
@@ -186,7 +178,10 @@ public actor ATTServer {
             guard let number = indicationInFlight else { break }  // none outstanding: nothing to confirm
             indicationInFlight = nil
             lastConfirmed = number
-            confirmationWaiters.removeValue(forKey: number)?.resume(returning: true)
+            if let waiter = confirmationWaiter {
+                confirmationWaiter = nil
+                waiter.resume(returning: true)
+            }
         default:
             let opcode = pdu.opcode
             if ATTOpcode.mustBeAnswered(opcode) {

@@ -35,6 +35,49 @@ public struct ProfileSessionOptions: Sendable {
     }
 }
 
+/// What a session loop waits on: the device's notifications/indications, its deadlines, the link's end.
+enum SessionInput: Sendable {
+    case event(GATTServerEvent)
+    case deadline(UInt64)
+    case linkClosed
+}
+
+/// Merges the client's events and the session's timers into one ordered stream, so a session loop is a
+/// single `for await` without racing iterators.
+final class SessionInbox: Sendable {
+    let stream: AsyncStream<SessionInput>
+    private let sink: AsyncStream<SessionInput>.Continuation
+    private let pump: Task<Void, Never>
+
+    private let clock: any Clock<Duration>
+
+    init(client: GATTClient, clock: any Clock<Duration>) {
+        let (stream, sink) = AsyncStream.makeStream(of: SessionInput.self, bufferingPolicy: .unbounded)
+        self.stream = stream
+        self.sink = sink
+        self.clock = clock
+        let events = client.events
+        pump = Task {
+            for await event in events { sink.yield(.event(event)) }
+            sink.yield(.linkClosed)
+        }
+    }
+
+    /// Delivers `.deadline(id)` after `delay`.
+    func schedule(_ id: UInt64, after delay: Duration) -> Task<Void, Never> {
+        let (sink, clock) = (self.sink, self.clock)
+        return Task {
+            try? await clock.sleep(for: delay, tolerance: nil)
+            if !Task.isCancelled { sink.yield(.deadline(id)) }
+        }
+    }
+
+    func finish() {
+        pump.cancel()
+        sink.finish()
+    }
+}
+
 /// The steps every health profile starts with: MTU, discovery, Device Information, battery, the clock.
 enum SessionPrelude {
     static func discover(_ client: GATTClient, emit: (ProfileEvent) async -> Void) async throws(GATTError)

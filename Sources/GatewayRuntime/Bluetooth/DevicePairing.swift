@@ -79,8 +79,7 @@ package actor DevicePairing {
     private var hold: RadioHold?
     private var onPaired: @Sendable (PairedDevice) async -> Void = { _ in }
     private var state: Status
-    /// The step under way (a scan, or a pairing and its download), run by `run()`.
-    private nonisolated let steps = PairingSteps()
+    private var task: Task<Void, Never>?
     private var bearer: (any ATTBearer)?
     private var pendingAnswer: CheckedContinuation<PairingAnswer, Never>?
     private var pendingWhose: CheckedContinuation<[UInt8?: String]?, Never>?
@@ -148,32 +147,19 @@ package actor DevicePairing {
     package func scan(seconds: Double, caller: String) throws(RequestError) {
         guard let radio else { throw RequestError(description: state.message ?? "no Bluetooth radio to pair with") }
         guard !state.busy else { throw busy() }
+        task?.cancel()
         state = Status(version: state.version, phase: .scanning, startedBy: caller, simulated: radio.simulated)
         state.log = ["Looking for health devices for \(Int(seconds)) s."]
         changed()
-        steps.start { await self.scanStep(radio, seconds: seconds) }
-    }
-
-    private func scanStep(_ radio: any PairingRadio, seconds: Double) async {
-        // What the radio hears comes in as it is heard, beside the scan.
-        let (heard, hear) = AsyncStream.makeStream(of: Sighting.self, bufferingPolicy: .unbounded)
-        let scanned = await withTaskGroup(of: Result<Void, any Error>.self) { group in
-            group.addTask {
-                defer { hear.finish() }
-                do {
-                    _ = try await radio.scan(seconds: seconds) { hear.yield($0) }
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
+        task = Task {
+            do {
+                _ = try await radio.scan(seconds: seconds) { sighting in Task { await self.heard(sighting) } }
+                try Task.checkCancellation()
+                self.scanEnded()
+            } catch is CancellationError {
+            } catch {
+                self.fail("scanning failed: \(error)")
             }
-            for await sighting in heard { self.heard(sighting) }
-            return await group.next() ?? .success(())
-        }
-        switch scanned {
-        case .success where !Task.isCancelled: scanEnded()
-        case .success, .failure(is CancellationError): break
-        case .failure(let error): fail("scanning failed: \(error)")
         }
     }
 
@@ -195,13 +181,14 @@ package actor DevicePairing {
             target = Sighting(device: DeviceAddress(address, type: type), name: nil, profile: nil, rssi: nil)
         }
         guard let target else { throw RequestError(description: "no device") }
+        task?.cancel()
         let sightings = state.sightings
         state = Status(
             version: state.version, phase: .pairing, sightings: sightings, target: target, startedBy: choice.caller,
             simulated: radio.simulated)
         state.log = ["Pairing with \(target.name ?? "\(target.device.address)")…"]
         changed()
-        steps.start { await self.pairStep(choice, target: target, radio: radio) }
+        task = Task { await self.run(choice, target: target, radio: radio) }
     }
 
     /// The person's answer to the device's question (`questionVersion`: the status they answered, so a stale page
@@ -237,7 +224,8 @@ package actor DevicePairing {
 
     /// Stops whatever step runs; what was downloaded stays (held until someone says whose it is).
     package func cancel() {
-        steps.cancel()
+        task?.cancel()
+        task = nil
         bearer?.close()
         pendingAnswer?.resume(returning: .reject)
         pendingAnswer = nil
@@ -251,20 +239,12 @@ package actor DevicePairing {
         changed()
     }
 
-    /// Runs the steps requests start, until cancelled or the daemon shuts down gracefully (the daemon's service for
-    /// pairing; `gatewayd pair` and tests run it beside their work). A step started while nobody runs them waits.
-    package nonisolated func run() async { await steps.run() }
+    // MARK: The run
 
-    // MARK: The steps
-
-    private func pairStep(_ choice: Choice, target: Sighting, radio: any PairingRadio) async {
+    private func run(_ choice: Choice, target: Sighting, radio: any PairingRadio) async {
         let hold = self.hold
         await hold?.acquire()
-        await pairAndDownload(choice, target: target, radio: radio)
-        await hold?.release()
-    }
-
-    private func pairAndDownload(_ choice: Choice, target: Sighting, radio: any PairingRadio) async {
+        defer { if let hold { Task { await hold.release() } } }
         do {
             let newly = try await radio.pair(target.device, ioCapability: choice.ioCapability) { prompt in
                 await self.ask(prompt.request)
@@ -275,18 +255,23 @@ package actor DevicePairing {
             state.phase = .downloading
             state.question = nil
             changed()
+            let bearer = try await radio.connect(target.device)
+            self.bearer = bearer
             let earlier =
                 radio.simulated
                 ? nil
                 : try? pairedList().load().first { $0.address.uppercased() == "\(target.device.address)".uppercased() }
             let held = (earlier?.userConsents ?? [:]).merging(choice.consents) { $1 }
             let registers = choice.newUser != nil
-            let simulated = radio.simulated
-            // The link is the download's: it closes when the download ends, however it ends.
-            let result = try await radio.withConnection(to: target.device) { bearer in
-                try await self.download(
-                    bearer, target: target, choice: choice, consents: held, registers: registers, testData: simulated)
-            }
+            let result = try await PairingDownload.run(
+                bearer: bearer, link: "l2cap:\(target.device.address)", pipeline: pipeline,
+                configuration: configuration, testData: radio.simulated, userConsents: held,
+                registerNewUser: { registers }, heartRateReadings: choice.heartRateReadings, timeout: downloadTimeout,
+                clock: clock,
+                report: { event in Task { await self.downloaded(event) } })
+            bearer.close()
+            self.bearer = nil
+            await Task.yield()
             try Task.checkCancellation()
             var mappings = choice.mappings
             if let registered = result.registered, let newUser = choice.newUser { mappings[registered.slot] = newUser }
@@ -377,35 +362,6 @@ package actor DevicePairing {
             state.sightings.isEmpty
                 ? "No health device found. Is it in pairing mode and within a few metres?"
                 : "Found \(state.sightings.count) device(s).")
-    }
-
-    private func download(
-        _ bearer: any ATTBearer, target: Sighting, choice: Choice, consents: [UInt8: UInt16], registers: Bool,
-        testData: Bool
-    ) async throws -> PairingDownload.Result {
-        self.bearer = bearer
-        defer { self.bearer = nil }
-        // The download's progress is told as it comes, beside the download, and all of it before the next step.
-        let (events, report) = AsyncStream.makeStream(of: PairingDownload.Event.self, bufferingPolicy: .unbounded)
-        async let told: Void = tell(events)
-        do {
-            let result = try await PairingDownload.run(
-                bearer: bearer, link: "l2cap:\(target.device.address)", pipeline: pipeline,
-                configuration: configuration, testData: testData, userConsents: consents,
-                registerNewUser: { registers }, heartRateReadings: choice.heartRateReadings,
-                timeout: downloadTimeout, clock: clock, report: { report.yield($0) })
-            report.finish()
-            await told
-            return result
-        } catch {
-            report.finish()
-            await told
-            throw error
-        }
-    }
-
-    private func tell(_ events: AsyncStream<PairingDownload.Event>) async {
-        for await event in events { downloaded(event) }
     }
 
     private func downloaded(_ event: PairingDownload.Event) {

@@ -33,7 +33,6 @@ package enum LocalPairing {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await radio.keepBonds() }
             group.addTask { await agent.run(promptEvents) }
-            group.addTask { await pairing.run() }
             defer { group.cancelAll() }
             try await body(LocalPairingDriver(pairing: pairing, caller: caller))
         }

@@ -18,10 +18,8 @@ package protocol PairingRadio: Sendable {
     /// Pairs with `device`; its questions (compare six digits, type a passkey) go to `ask`. True: newly paired.
     func pair(_ device: DeviceAddress, ioCapability: IOCapability, ask: @escaping PairingAgent.Decide) async throws
         -> Bool
-    /// Runs `body` on an encrypted link to a device just paired, and closes the link when `body` ends.
-    func withConnection<Value: Sendable>(
-        to device: DeviceAddress, _ body: @Sendable (any ATTBearer) async throws -> Value
-    ) async throws -> Value
+    /// An encrypted link to a device just paired.
+    func connect(_ device: DeviceAddress) async throws -> any ATTBearer
 }
 
 /// The kernel's pairing questions go to the daemon's one agent; those about the device being paired are put to
@@ -86,13 +84,10 @@ package struct KernelPairingRadio: PairingRadio {
         }
     }
 
-    package func withConnection<Value: Sendable>(
-        to device: DeviceAddress, _ body: @Sendable (any ATTBearer) async throws -> Value
-    ) async throws -> Value {
-        let bearer: SeqPacketBearer
+    package func connect(_ device: DeviceAddress) async throws -> any ATTBearer {
         do {
             // The link after pairing lingers a moment; the kernel reuses it or makes a new encrypted one with the bond.
-            bearer = try await L2CAPSocket.connect(
+            return try await L2CAPSocket.connect(
                 local: radio.address, peer: device.address, peerType: device.type == .leRandom ? .leRandom : .lePublic,
                 security: .medium, timeout: connectTimeout)
         } catch {
@@ -100,7 +95,5 @@ package struct KernelPairingRadio: PairingRadio {
                 description: "paired, but the encrypted connection to \(device.address) failed: \(error); pair it "
                     + "again while it advertises")
         }
-        defer { bearer.close() }
-        return try await body(bearer)
     }
 }

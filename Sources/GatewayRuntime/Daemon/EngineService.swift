@@ -29,12 +29,3 @@ package struct EngineService: Service {
         }
     }
 }
-
-/// Pairing's steps as a service (`DevicePairing.run()`): a scan or a pairing a page started ends with the daemon.
-package struct PairingService: Service {
-    package let pairing: DevicePairing
-
-    package init(pairing: DevicePairing) { self.pairing = pairing }
-
-    package func run() async { await pairing.run() }
-}

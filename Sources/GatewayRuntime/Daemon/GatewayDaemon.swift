@@ -120,8 +120,6 @@ package struct GatewayDaemon {
                     settings: bluetooth, dataDirectory: directory, pipeline: pipeline, zone: configuration.defaultZone,
                     mapper: mapper, logger: logger, pairing: pairing, onReading: logReading))
         }
-        // The steps the pages and `gatewayd pair` start; stopped before the engine, whose batches a download feeds.
-        services.append(PairingService(pairing: pairing))
         // After the devices stop (the group stops services in reverse order), pending windows get their final version.
         services.append(
             SummaryFlushService(

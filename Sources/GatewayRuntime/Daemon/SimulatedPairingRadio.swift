@@ -86,23 +86,17 @@ package final class SimulatedPairingRadio: PairingRadio, @unchecked Sendable {
         return true
     }
 
-    /// The device plays its part of the link as a child task beside `body`.
-    package func withConnection<Value: Sendable>(
-        to device: DeviceAddress, _ body: @Sendable (any ATTBearer) async throws -> Value
-    ) async throws -> Value {
+    package func connect(_ device: DeviceAddress) async throws -> any ATTBearer {
         guard let entry = waiting.first(where: { $0.sighting.device == device }) else {
             throw PairingFailure(description: "the connection to \(device.address) failed: no such device in range")
         }
         let simulator = await self.simulator(entry)
         let (central, peripheral) = try SeqPacketBearer.pair()
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await simulator.serve(peripheral)
-                peripheral.close()
-            }
-            defer { central.close() }  // the device's side ends with the link
-            return try await body(central)
+        Task {
+            await simulator.serve(peripheral)
+            peripheral.close()
         }
+        return central
     }
 
     /// One simulator per device, made at first connection with its stored measurements, kept for the next.

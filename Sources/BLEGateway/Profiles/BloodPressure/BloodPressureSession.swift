@@ -35,8 +35,34 @@ public struct BloodPressureSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        try await indicatedMeasurements(
-            measurement, BloodPressureMeasurement.self, intermediate: service.characteristic(.intermediateCuffPressure),
-            IntermediateCuffPressure.self, client: client, options: options, emit: emit)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        let cuff = service.characteristic(.intermediateCuffPressure)
+        if let cuff, cuff.properties.contains(.notify) { try await client.configure(cuff, .notifications) }
+        try await client.configure(measurement, .indications)
+
+        for await input in inbox.stream {
+            switch input {
+            case .event(.indication(let indication)):
+                guard indication.handle == measurement.valueHandle else {
+                    try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
+                    continue
+                }
+                await emit(
+                    decodedEvent(
+                        BloodPressureMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
+            case .event(.notification(let handle, let value)):
+                guard handle == cuff?.valueHandle else { continue }
+                await emit(
+                    decodedEvent(
+                        IntermediateCuffPressure.self, value, receivedAt: options.clock.now(), delivery: .notification,
+                        acknowledgement: .none))
+            case .event(.confirmedIndication), .deadline: continue
+            case .linkClosed:
+                throw await client.failure ?? .linkClosed(nil)
+            }
+        }
     }
 }

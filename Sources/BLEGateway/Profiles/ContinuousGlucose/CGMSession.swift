@@ -114,157 +114,152 @@ public struct CGMSession: Sendable {
             throw .gatt(error)
         }
 
-        try await withSessionInbox(events: client.events, clock: options.timeoutClock) { inbox throws(ProfileError) in
-            var deadline: SessionDeadline?
-            defer { deadline?.cancel() }
-            func write(_ request: RACPRequest) async throws(ProfileError) {
-                deadline?.cancel()
-                deadline = inbox.schedule(1, after: options.procedureTimeout)
-                do {
-                    try await client.write(handle: controlPoint.valueHandle, value: request.encoded())
-                } catch {
-                    throw .gatt(error)
-                }
-            }
-            var transfer: Transfer
-            var delivered = 0
-            do throws(GATTError) {
-                try await client.configure(measurement, .notifications)
-                try await client.configure(controlPoint, .indications)
-                if let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.indicate) {
-                    try await client.configure(socp, .indications)
-                }
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        var deadline: Task<Void, Never>?
+        defer { deadline?.cancel() }
+        func write(_ request: RACPRequest) async throws(ProfileError) {
+            deadline?.cancel()
+            deadline = inbox.schedule(1, after: options.procedureTimeout)
+            do {
+                try await client.write(handle: controlPoint.valueHandle, value: request.encoded())
             } catch {
                 throw .gatt(error)
             }
-            var inputs = inbox.stream.makeAsyncIterator()
-            if !options.cgmOperations.isEmpty {
-                guard let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.write),
-                    socp.properties.contains(.indicate)
-                else { throw .missing("the CGM Specific Ops Control Point") }
-                try await Self.operate(
-                    options.cgmOperations, point: socp, crc: crc, client: client, timeout: options.procedureTimeout,
-                    inbox: inbox, inputs: &inputs, emit: emit)
+        }
+        var transfer: Transfer
+        var delivered = 0
+        do {
+            try await client.configure(measurement, .notifications)
+            try await client.configure(controlPoint, .indications)
+            if let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.indicate) {
+                try await client.configure(socp, .indications)
             }
-            // From the last durable record: a sensor that still holds it continues; one that does not (a new session,
-            // offsets from 0 again) is asked for everything.
-            if let last = await cursor.lastDurable {
-                transfer = .counting(restartCheck: true)
-                try await write(.reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(last))))
-            } else {
-                transfer = .counting(restartCheck: false)
-                try await write(.reportNumberOfStoredRecords(.allRecords))
-            }
+        } catch {
+            throw .gatt(error)
+        }
+        var inputs = inbox.stream.makeAsyncIterator()
+        if !options.cgmOperations.isEmpty {
+            guard let socp = service.characteristic(.cgmSpecificOpsControlPoint), socp.properties.contains(.write),
+                socp.properties.contains(.indicate)
+            else { throw .missing("the CGM Specific Ops Control Point") }
+            try await Self.operate(
+                options.cgmOperations, point: socp, crc: crc, client: client, timeout: options.procedureTimeout,
+                inbox: inbox, inputs: &inputs, emit: emit)
+        }
+        // From the last durable record: a sensor that still holds it continues; one that does not (a new session,
+        // offsets from 0 again) is asked for everything.
+        if let last = await cursor.lastDurable {
+            transfer = .counting(restartCheck: true)
+            try await write(.reportNumberOfStoredRecords(.greaterThanOrEqualTo(.sequenceNumber(last))))
+        } else {
+            transfer = .counting(restartCheck: false)
+            try await write(.reportNumberOfStoredRecords(.allRecords))
+        }
 
-            while let input = await inputs.next() {
-                switch input {
-                case .event(.indication(let indication)) where indication.handle == controlPoint.valueHandle:
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
-                    let response: RACPResponse
-                    do throws(CharacteristicDecodeError) {
-                        response = try RACPResponse(decoding: indication.value)
-                    } catch {
-                        throw .unexpectedControlPointResponse(error.description)
-                    }
-                    switch (transfer, response) {
-                    case (.counting(true), .numberOfStoredRecords(0)),
-                        (.counting(true), .responseCode(_, .noRecordsFound)):
-                        Counter(label: "gatewayd_racp_sequence_restarts_total").increment()
-                        await cursor.restart()
-                        transfer = .counting(restartCheck: false)
-                        try await write(.reportNumberOfStoredRecords(.allRecords))
-                    case (.counting(let restartCheck), .numberOfStoredRecords(let count)):
-                        // From the last durable record on, that record itself is counted too.
-                        let announced = restartCheck ? Int(count) - 1 : Int(count)
-                        await emit(.storedRecordCount(announced))
-                        if announced <= 0 {
-                            deadline?.cancel()
-                            transfer = .done
-                            await emit(
-                                .transferComplete(
-                                    StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
-                        } else {
-                            transfer = .reporting(announced: announced)
-                            let next = await cursor.next
-                            try await write(
-                                .reportStoredRecords(
-                                    next.map { .greaterThanOrEqualTo(.sequenceNumber($0)) } ?? .allRecords)
-                            )
-                        }
-                    case (.counting, .responseCode(_, .noRecordsFound)):
+        while let input = await inputs.next() {
+            switch input {
+            case .event(.indication(let indication)) where indication.handle == controlPoint.valueHandle:
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
+                let response: RACPResponse
+                do {
+                    response = try RACPResponse(decoding: indication.value)
+                } catch {
+                    throw .unexpectedControlPointResponse(error.description)
+                }
+                switch (transfer, response) {
+                case (.counting(true), .numberOfStoredRecords(0)), (.counting(true), .responseCode(_, .noRecordsFound)):
+                    Counter(label: "gatewayd_racp_sequence_restarts_total").increment()
+                    await cursor.restart()
+                    transfer = .counting(restartCheck: false)
+                    try await write(.reportNumberOfStoredRecords(.allRecords))
+                case (.counting(let restartCheck), .numberOfStoredRecords(let count)):
+                    // From the last durable record on, that record itself is counted too.
+                    let announced = restartCheck ? Int(count) - 1 : Int(count)
+                    await emit(.storedRecordCount(announced))
+                    if announced <= 0 {
                         deadline?.cancel()
                         transfer = .done
                         await emit(
                             .transferComplete(
                                 StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
-                    case (.reporting(let announced), .responseCode(_, let code))
-                    where code == .success || code == .noRecordsFound:
-                        deadline?.cancel()
-                        transfer = .done
-                        await emit(
-                            .transferComplete(
-                                StoredRecordTransfer(
-                                    announced: announced, delivered: delivered, responseCode: code,
-                                    restartedFromFirstRecord: await cursor.restarted)))
-                    case (_, .responseCode(let request, let code)):
-                        throw .recordAccessFailed(request: request, code: code)
-                    default:
-                        throw .unexpectedControlPointResponse("\(response)")
-                    }
-                case .event(.indication(let indication)):
-                    // a SOCP answer
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
-                case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
-                    let now = options.clock.now()
-                    let decoded: CGMMeasurement
-                    do throws(CharacteristicDecodeError) {
-                        decoded = try CGMMeasurement(decoding: value)
-                    } catch {
-                        Counter(
-                            label: "gatewayd_ble_malformed_payloads_total",
-                            dimensions: [("characteristic", "\(BluetoothUUID.cgmMeasurement)")]
+                    } else {
+                        transfer = .reporting(announced: announced)
+                        let next = await cursor.next
+                        try await write(
+                            .reportStoredRecords(next.map { .greaterThanOrEqualTo(.sequenceNumber($0)) } ?? .allRecords)
                         )
-                        .increment()
-                        await emit(
-                            .malformed(
-                                MalformedPayload(
-                                    characteristic: .cgmMeasurement, bytes: value, error: error, receivedAt: now,
-                                    delivery: .notification,
-                                    acknowledgement: .none)))
-                        continue
                     }
-                    if case .reporting = transfer {
-                        deadline?.cancel()
-                        deadline = inbox.schedule(1, after: options.procedureTimeout)
-                    }
-                    // Each record's bytes as sent (its Size says where it ends), kept with its reading.
-                    var start = 0
-                    for record in decoded.records {
-                        let size = Int(value[start])
-                        let raw = Array(value[start..<(start + size)])
-                        start += size
-                        await cursor.delivered(record.timeOffset)
-                        if case .reporting = transfer { delivered += 1 }
-                        Counter(label: "gatewayd_racp_records_fetched_total").increment()
-                        await emit(
-                            .measurement(
-                                ReceivedMeasurement(
-                                    measurement: Measurement(record), characteristic: .cgmMeasurement,
-                                    rawPayloads: [raw],
-                                    receivedAt: now, delivery: .storedRecord(sequenceNumber: record.timeOffset),
-                                    contextMissing: false,
-                                    acknowledgement: DurabilityAcknowledgement(
-                                        kind: .storedRecord(cursor, record.timeOffset)))))
-                    }
-                case .event: continue
-                case .deadline:
-                    if case .done = transfer { continue }
-                    try? await client.write(
-                        handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
-                    throw .procedureTimeout(seconds: options.procedureTimeout.seconds)
-                case .linkClosed:
-                    throw .gatt(await client.failure ?? .linkClosed(nil))
+                case (.counting, .responseCode(_, .noRecordsFound)):
+                    deadline?.cancel()
+                    transfer = .done
+                    await emit(
+                        .transferComplete(
+                            StoredRecordTransfer(announced: 0, delivered: 0, responseCode: .noRecordsFound)))
+                case (.reporting(let announced), .responseCode(_, let code))
+                where code == .success || code == .noRecordsFound:
+                    deadline?.cancel()
+                    transfer = .done
+                    await emit(
+                        .transferComplete(
+                            StoredRecordTransfer(
+                                announced: announced, delivered: delivered, responseCode: code,
+                                restartedFromFirstRecord: await cursor.restarted)))
+                case (_, .responseCode(let request, let code)):
+                    throw .recordAccessFailed(request: request, code: code)
+                default:
+                    throw .unexpectedControlPointResponse("\(response)")
                 }
+            case .event(.indication(let indication)):
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // a SOCP answer
+            case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
+                let now = options.clock.now()
+                let decoded: CGMMeasurement
+                do {
+                    decoded = try CGMMeasurement(decoding: value)
+                } catch {
+                    Counter(
+                        label: "gatewayd_ble_malformed_payloads_total",
+                        dimensions: [("characteristic", "\(BluetoothUUID.cgmMeasurement)")]
+                    )
+                    .increment()
+                    await emit(
+                        .malformed(
+                            MalformedPayload(
+                                characteristic: .cgmMeasurement, bytes: value, error: error, receivedAt: now,
+                                delivery: .notification,
+                                acknowledgement: .none)))
+                    continue
+                }
+                if case .reporting = transfer {
+                    deadline?.cancel()
+                    deadline = inbox.schedule(1, after: options.procedureTimeout)
+                }
+                // Each record's bytes as sent (its Size says where it ends), kept with its reading.
+                var start = 0
+                for record in decoded.records {
+                    let size = Int(value[start])
+                    let raw = Array(value[start..<(start + size)])
+                    start += size
+                    await cursor.delivered(record.timeOffset)
+                    if case .reporting = transfer { delivered += 1 }
+                    Counter(label: "gatewayd_racp_records_fetched_total").increment()
+                    await emit(
+                        .measurement(
+                            ReceivedMeasurement(
+                                measurement: Measurement(record), characteristic: .cgmMeasurement, rawPayloads: [raw],
+                                receivedAt: now, delivery: .storedRecord(sequenceNumber: record.timeOffset),
+                                contextMissing: false,
+                                acknowledgement: DurabilityAcknowledgement(
+                                    kind: .storedRecord(cursor, record.timeOffset)))))
+                }
+            case .event: continue
+            case .deadline:
+                if case .done = transfer { continue }
+                try? await client.write(handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
+                throw .procedureTimeout(seconds: options.procedureTimeout.seconds)
+            case .linkClosed:
+                throw .gatt(await client.failure ?? .linkClosed(nil))
             }
         }
     }

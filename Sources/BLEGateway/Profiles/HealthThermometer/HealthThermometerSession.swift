@@ -41,8 +41,36 @@ public struct HealthThermometerSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        try await indicatedMeasurements(
-            measurement, TemperatureMeasurement.self, intermediate: service.characteristic(.intermediateTemperature),
-            IntermediateTemperature.self, client: client, options: options, emit: emit)
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        let intermediate = service.characteristic(.intermediateTemperature)
+        if let intermediate, intermediate.properties.contains(.notify) {
+            try await client.configure(intermediate, .notifications)
+        }
+        try await client.configure(measurement, .indications)
+
+        for await input in inbox.stream {
+            switch input {
+            case .event(.indication(let indication)):
+                guard indication.handle == measurement.valueHandle else {
+                    try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
+                    continue
+                }
+                await emit(
+                    decodedEvent(
+                        TemperatureMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
+            case .event(.notification(let handle, let value)):
+                guard handle == intermediate?.valueHandle else { continue }
+                await emit(
+                    decodedEvent(
+                        IntermediateTemperature.self, value, receivedAt: options.clock.now(), delivery: .notification,
+                        acknowledgement: .none))
+            case .event(.confirmedIndication), .deadline: continue
+            case .linkClosed:
+                throw await client.failure ?? .linkClosed(nil)
+            }
+        }
     }
 }

@@ -44,21 +44,21 @@ public struct HeartRateSession: Sendable {
         }
         try await SessionPrelude.battery(client, database, emit: emit)
 
-        try await withSessionInbox(events: client.events, clock: options.timeoutClock) { inbox throws(GATTError) in
-            try await client.configure(measurement, .notifications)
-            for await input in inbox.stream {
-                switch input {
-                case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
-                    await emit(
-                        decodedEvent(
-                            HeartRateMeasurement.self, value, receivedAt: options.clock.now(), delivery: .notification,
-                            acknowledgement: .none))
-                case .event(.indication(let indication)):
-                    try await indication.acknowledgeDurable()
-                case .event, .deadline: continue
-                case .linkClosed:
-                    throw await client.failure ?? .linkClosed(nil)
-                }
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        try await client.configure(measurement, .notifications)
+        for await input in inbox.stream {
+            switch input {
+            case .event(.notification(let handle, let value)) where handle == measurement.valueHandle:
+                await emit(
+                    decodedEvent(
+                        HeartRateMeasurement.self, value, receivedAt: options.clock.now(), delivery: .notification,
+                        acknowledgement: .none))
+            case .event(.indication(let indication)):
+                try await indication.acknowledgeDurable()
+            case .event, .deadline: continue
+            case .linkClosed:
+                throw await client.failure ?? .linkClosed(nil)
             }
         }
     }

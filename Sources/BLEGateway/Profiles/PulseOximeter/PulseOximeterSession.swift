@@ -78,122 +78,119 @@ public struct PulseOximeterSession: Sendable {
         let storesRecords =
             spotCheck != nil && controlPoint != nil && features?.supported.contains(.spotCheckStorage) == true
 
-        try await withSessionInbox(events: client.events, clock: options.timeoutClock) { inbox throws(ProfileError) in
-            var transfer = Transfer.idle
-            var delivered = 0
-            var deadline: SessionDeadline?
-            defer { deadline?.cancel() }
-            do throws(GATTError) {
-                if let continuous { try await client.configure(continuous, .notifications) }
-                if let spotCheck { try await client.configure(spotCheck, .indications) }
-                if storesRecords, let controlPoint {
-                    try await client.configure(controlPoint, .indications)
-                    try await client.write(
-                        handle: controlPoint.valueHandle,
-                        value: RACPRequest.reportNumberOfStoredRecords(.allRecords).encoded())
-                    transfer = .counting
-                    deadline = inbox.schedule(1, after: options.procedureTimeout)
-                }
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        var transfer = Transfer.idle
+        var delivered = 0
+        var deadline: Task<Void, Never>?
+        defer { deadline?.cancel() }
+        do {
+            if let continuous { try await client.configure(continuous, .notifications) }
+            if let spotCheck { try await client.configure(spotCheck, .indications) }
+            if storesRecords, let controlPoint {
+                try await client.configure(controlPoint, .indications)
+                try await client.write(
+                    handle: controlPoint.valueHandle,
+                    value: RACPRequest.reportNumberOfStoredRecords(.allRecords).encoded())
+                transfer = .counting
+                deadline = inbox.schedule(1, after: options.procedureTimeout)
+            }
+        } catch {
+            throw .gatt(error)
+        }
+
+        /// The next RACP step; each restarts the procedure's deadline.
+        func write(_ request: RACPRequest) async throws(ProfileError) {
+            guard let controlPoint else { return }
+            deadline?.cancel()
+            deadline = inbox.schedule(1, after: options.procedureTimeout)
+            do {
+                try await client.write(handle: controlPoint.valueHandle, value: request.encoded())
             } catch {
                 throw .gatt(error)
             }
+        }
 
-            /// The next RACP step; each restarts the procedure's deadline.
-            func write(_ request: RACPRequest) async throws(ProfileError) {
-                guard let controlPoint else { return }
-                deadline?.cancel()
-                deadline = inbox.schedule(1, after: options.procedureTimeout)
+        func finish(announced: Int?, _ code: RACPResponseCode) async {
+            deadline?.cancel()
+            deadline = nil
+            transfer = .idle
+            await emit(
+                .transferComplete(StoredRecordTransfer(announced: announced, delivered: delivered, responseCode: code)))
+        }
+
+        for await input in inbox.stream {
+            switch input {
+            case .event(.indication(let indication)) where indication.handle == controlPoint?.valueHandle:
+                // A control-point answer, not a reading: confirmed at once.
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
+                let response: RACPResponse
                 do {
-                    try await client.write(handle: controlPoint.valueHandle, value: request.encoded())
+                    response = try RACPResponse(decoding: indication.value)
                 } catch {
-                    throw .gatt(error)
+                    throw .unexpectedControlPointResponse("\(error)")
                 }
-            }
-
-            func finish(announced: Int?, _ code: RACPResponseCode) async {
-                deadline?.cancel()
-                deadline = nil
-                transfer = .idle
-                await emit(
-                    .transferComplete(
-                        StoredRecordTransfer(announced: announced, delivered: delivered, responseCode: code)))
-            }
-
-            for await input in inbox.stream {
-                switch input {
-                case .event(.indication(let indication)) where indication.handle == controlPoint?.valueHandle:
-                    // A control-point answer, not a reading: confirmed at once.
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
-                    let response: RACPResponse
-                    do {
-                        response = try RACPResponse(decoding: indication.value)
-                    } catch {
-                        throw .unexpectedControlPointResponse("\(error)")
-                    }
-                    switch (transfer, response) {
-                    case (.counting, .numberOfStoredRecords(let count)):
-                        await emit(.storedRecordCount(Int(count)))
-                        if count == 0 {
-                            await finish(announced: 0, .noRecordsFound)
-                        } else {
-                            transfer = .reporting(announced: Int(count))
-                            try await write(.reportStoredRecords(.allRecords))
-                        }
-                    case (.counting, .responseCode(_, let code)) where code != .success:
-                        // The oximeter cannot count: the report still works.
-                        transfer = .reporting(announced: nil)
+                switch (transfer, response) {
+                case (.counting, .numberOfStoredRecords(let count)):
+                    await emit(.storedRecordCount(Int(count)))
+                    if count == 0 {
+                        await finish(announced: 0, .noRecordsFound)
+                    } else {
+                        transfer = .reporting(announced: Int(count))
                         try await write(.reportStoredRecords(.allRecords))
-                    case (.reporting(let announced), .responseCode(RACPOpCode.reportStoredRecords.rawValue, let code)):
-                        if code == .success, delivered > 0 {
-                            // Every reported record was confirmed before this answer could be indicated (one indication
-                            // at a time), and confirmed only once durable: the oximeter may forget them now.
-                            transfer = .deleting(announced: announced, response: code)
-                            try await write(.deleteStoredRecords(.allRecords))
-                        } else {
-                            await finish(announced: announced, code)
-                        }
-                    case (
-                        .deleting(let announced, let reportCode),
-                        .responseCode(RACPOpCode.deleteStoredRecords.rawValue, let code)
-                    ):
-                        if code != .success {
-                            Counter(label: "gatewayd_racp_delete_failures_total").increment()
-                        }
-                        await finish(announced: announced, reportCode)
-                    default:
-                        throw .unexpectedControlPointResponse("\(response) while \(transfer)")
                     }
-                case .event(.indication(let indication)) where indication.handle == spotCheck?.valueHandle:
-                    if case .reporting = transfer { delivered += 1 }
-                    Counter(label: "gatewayd_racp_records_fetched_total").increment()
-                    await emit(
-                        decodedEvent(
-                            PLXSpotCheckMeasurement.self, indication.value, receivedAt: options.clock.now(),
-                            delivery: .indication,
-                            acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
-                case .event(.indication(let indication)):
-                    // not a reading
-                    do throws(GATTError) { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }
-                case .event(.notification(let handle, let value)):
-                    guard handle == continuous?.valueHandle else { continue }
-                    await emit(
-                        decodedEvent(
-                            PLXContinuousMeasurement.self, value, receivedAt: options.clock.now(),
-                            delivery: .notification,
-                            acknowledgement: .none))
-                case .deadline:
-                    guard case .idle = transfer else {
-                        let seconds = Double(options.procedureTimeout.components.seconds)
-                        if let controlPoint {
-                            try? await client.write(
-                                handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
-                        }
-                        throw .procedureTimeout(seconds: seconds)
+                case (.counting, .responseCode(_, let code)) where code != .success:
+                    // The oximeter cannot count: the report still works.
+                    transfer = .reporting(announced: nil)
+                    try await write(.reportStoredRecords(.allRecords))
+                case (.reporting(let announced), .responseCode(RACPOpCode.reportStoredRecords.rawValue, let code)):
+                    if code == .success, delivered > 0 {
+                        // Every reported record was confirmed before this answer could be indicated (one indication
+                        // at a time), and confirmed only once durable: the oximeter may forget them now.
+                        transfer = .deleting(announced: announced, response: code)
+                        try await write(.deleteStoredRecords(.allRecords))
+                    } else {
+                        await finish(announced: announced, code)
                     }
-                case .event: continue
-                case .linkClosed:
-                    throw .gatt(await client.failure ?? .linkClosed(nil))
+                case (
+                    .deleting(let announced, let reportCode),
+                    .responseCode(RACPOpCode.deleteStoredRecords.rawValue, let code)
+                ):
+                    if code != .success {
+                        Counter(label: "gatewayd_racp_delete_failures_total").increment()
+                    }
+                    await finish(announced: announced, reportCode)
+                default:
+                    throw .unexpectedControlPointResponse("\(response) while \(transfer)")
                 }
+            case .event(.indication(let indication)) where indication.handle == spotCheck?.valueHandle:
+                if case .reporting = transfer { delivered += 1 }
+                Counter(label: "gatewayd_racp_records_fetched_total").increment()
+                await emit(
+                    decodedEvent(
+                        PLXSpotCheckMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
+            case .event(.indication(let indication)):
+                do { try await indication.acknowledgeDurable() } catch { throw .gatt(error) }  // not a reading
+            case .event(.notification(let handle, let value)):
+                guard handle == continuous?.valueHandle else { continue }
+                await emit(
+                    decodedEvent(
+                        PLXContinuousMeasurement.self, value, receivedAt: options.clock.now(), delivery: .notification,
+                        acknowledgement: .none))
+            case .deadline:
+                guard case .idle = transfer else {
+                    let seconds = Double(options.procedureTimeout.components.seconds)
+                    if let controlPoint {
+                        try? await client.write(
+                            handle: controlPoint.valueHandle, value: RACPRequest.abortOperation.encoded())
+                    }
+                    throw .procedureTimeout(seconds: seconds)
+                }
+            case .event: continue
+            case .linkClosed:
+                throw .gatt(await client.failure ?? .linkClosed(nil))
             }
         }
     }

@@ -64,83 +64,83 @@ public struct WeightScaleSession: Sendable {
         try await SessionPrelude.battery(client, database, emit: emit)
         try await SessionPrelude.clock(client, database, options: options, emit: emit)
 
-        try await withSessionInbox(events: client.events, clock: options.timeoutClock) { inbox in
-            var inputs = inbox.stream.makeAsyncIterator()
-            try await Self.consent(
-                client, database, identity: identity, options: options, inbox: inbox, inputs: &inputs, emit: emit)
-            if let composition { try await client.configure(composition, .indications) }
-            if let weight { try await client.configure(weight, .indications) }
+        let inbox = SessionInbox(client: client, clock: options.timeoutClock)
+        defer { inbox.finish() }
+        var inputs = inbox.stream.makeAsyncIterator()
+        try await Self.consent(
+            client, database, identity: identity, options: options, inbox: inbox, inputs: &inputs, emit: emit)
+        if let composition { try await client.configure(composition, .indications) }
+        if let weight { try await client.configure(weight, .indications) }
 
-            /// The first packet of a two-packet body composition measurement, confirmed and waiting for the second.
-            var firstPacket: (packet: BodyCompositionMeasurement, bytes: [UInt8], receivedAt: Date)?
+        /// The first packet of a two-packet body composition measurement, confirmed and waiting for the second.
+        var firstPacket: (packet: BodyCompositionMeasurement, bytes: [UInt8], receivedAt: Date)?
 
-            func emitComposition(
-                _ packets: [(BodyCompositionMeasurement, [UInt8])], receivedAt: Date,
-                acknowledgement: DurabilityAcknowledgement
-            ) async {
+        func emitComposition(
+            _ packets: [(BodyCompositionMeasurement, [UInt8])], receivedAt: Date,
+            acknowledgement: DurabilityAcknowledgement
+        ) async {
+            await emit(
+                .measurement(
+                    ReceivedMeasurement(
+                        measurement: Measurement(BodyCompositionRecord(packets: packets.map(\.0))),
+                        characteristic: .bodyCompositionMeasurement,
+                        rawPayloads: packets.map(\.1), receivedAt: receivedAt, delivery: .indication,
+                        contextMissing: false,
+                        acknowledgement: acknowledgement)))
+        }
+
+        while let input = await inputs.next() {
+            switch input {
+            case .event(.indication(let indication)) where indication.handle == weight?.valueHandle:
                 await emit(
-                    .measurement(
-                        ReceivedMeasurement(
-                            measurement: Measurement(BodyCompositionRecord(packets: packets.map(\.0))),
-                            characteristic: .bodyCompositionMeasurement,
-                            rawPayloads: packets.map(\.1), receivedAt: receivedAt, delivery: .indication,
-                            contextMissing: false,
-                            acknowledgement: acknowledgement)))
-            }
-
-            while let input = await inputs.next() {
-                switch input {
-                case .event(.indication(let indication)) where indication.handle == weight?.valueHandle:
+                    decodedEvent(
+                        WeightMeasurement.self, indication.value, receivedAt: options.clock.now(),
+                        delivery: .indication,
+                        acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
+            case .event(.indication(let indication)) where indication.handle == composition?.valueHandle:
+                let now = options.clock.now()
+                let acknowledgement = DurabilityAcknowledgement(kind: .indication(indication))
+                let packet: BodyCompositionMeasurement
+                do {
+                    packet = try BodyCompositionMeasurement(decoding: indication.value)
+                } catch {
+                    Counter(
+                        label: "gatewayd_ble_malformed_payloads_total",
+                        dimensions: [("characteristic", "\(BluetoothUUID.bodyCompositionMeasurement)")]
+                    )
+                    .increment()
                     await emit(
-                        decodedEvent(
-                            WeightMeasurement.self, indication.value, receivedAt: options.clock.now(),
-                            delivery: .indication,
-                            acknowledgement: DurabilityAcknowledgement(kind: .indication(indication))))
-                case .event(.indication(let indication)) where indication.handle == composition?.valueHandle:
-                    let now = options.clock.now()
-                    let acknowledgement = DurabilityAcknowledgement(kind: .indication(indication))
-                    let packet: BodyCompositionMeasurement
-                    do throws(CharacteristicDecodeError) {
-                        packet = try BodyCompositionMeasurement(decoding: indication.value)
-                    } catch {
-                        Counter(
-                            label: "gatewayd_ble_malformed_payloads_total",
-                            dimensions: [("characteristic", "\(BluetoothUUID.bodyCompositionMeasurement)")]
-                        )
-                        .increment()
-                        await emit(
-                            .malformed(
-                                MalformedPayload(
-                                    characteristic: .bodyCompositionMeasurement, bytes: indication.value, error: error,
-                                    receivedAt: now,
-                                    delivery: .indication, acknowledgement: acknowledgement)))
+                        .malformed(
+                            MalformedPayload(
+                                characteristic: .bodyCompositionMeasurement, bytes: indication.value, error: error,
+                                receivedAt: now,
+                                delivery: .indication, acknowledgement: acknowledgement)))
+                    continue
+                }
+                if let first = firstPacket {
+                    firstPacket = nil
+                    if packet.multiplePacket {
+                        await emitComposition(
+                            [(first.packet, first.bytes), (packet, indication.value)], receivedAt: now,
+                            acknowledgement: acknowledgement)
                         continue
                     }
-                    if let first = firstPacket {
-                        firstPacket = nil
-                        if packet.multiplePacket {
-                            await emitComposition(
-                                [(first.packet, first.bytes), (packet, indication.value)], receivedAt: now,
-                                acknowledgement: acknowledgement)
-                            continue
-                        }
-                        // The second packet never came: the first is kept as it is (its measurement incomplete, and said so).
-                        await emitComposition(
-                            [(first.packet, first.bytes)], receivedAt: first.receivedAt, acknowledgement: .none)
-                    }
-                    if packet.multiplePacket {
-                        firstPacket = (packet, indication.value, now)
-                        try await indication.acknowledgeDurable()  // the scale waits for it before the second packet
-                    } else {
-                        await emitComposition(
-                            [(packet, indication.value)], receivedAt: now, acknowledgement: acknowledgement)
-                    }
-                case .event(.indication(let indication)):
-                    try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
-                case .event, .deadline: continue
-                case .linkClosed:
-                    throw await client.failure ?? GATTError.linkClosed(nil)
+                    // The second packet never came: the first is kept as it is (its measurement incomplete, and said so).
+                    await emitComposition(
+                        [(first.packet, first.bytes)], receivedAt: first.receivedAt, acknowledgement: .none)
                 }
+                if packet.multiplePacket {
+                    firstPacket = (packet, indication.value, now)
+                    try await indication.acknowledgeDurable()  // the scale waits for it before the second packet
+                } else {
+                    await emitComposition(
+                        [(packet, indication.value)], receivedAt: now, acknowledgement: acknowledgement)
+                }
+            case .event(.indication(let indication)):
+                try await indication.acknowledgeDurable()  // not a reading (e.g. Service Changed)
+            case .event, .deadline: continue
+            case .linkClosed:
+                throw await client.failure ?? GATTError.linkClosed(nil)
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs a command to its end and waits for it off Swift's cooperative pool. A test that blocks a pool thread in
 /// `waitUntilExit` (a 2-core machine has two) holds up every other test meanwhile: under load, tests on a manual clock
@@ -37,15 +38,23 @@ enum ChildProcess {
         }
     }
 
-    /// Waits for a started process to end, on a thread of its own rather than a pool thread (see above). A crash test's
-    /// last round runs the daemon to its end; waiting for it in `waitUntilExit` held one of the two pool threads for
-    /// seconds, and with another test doing the same, tests beside them missed 30 s ATT timeouts.
+    /// Waits for a started process to end without holding a pool thread (see above) and without a thread of its own:
+    /// Foundation's `waitUntilExit()` on a secondary thread spins a whole core until the child exits. A crash test's
+    /// last round runs the daemon to its end; waiting for it in `waitUntilExit` on the pool held one of the two pool
+    /// threads for seconds, and with another test doing the same, tests beside them missed 30 s ATT timeouts.
     static func exit(of process: Process) async {
+        let resumed = Mutex(false)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                process.waitUntilExit()
-                continuation.resume()
-            }.start()
+            let once: @Sendable () -> Void = {
+                if resumed.withLock({ was in
+                    defer { was = true }
+                    return !was
+                }) {
+                    continuation.resume()
+                }
+            }
+            process.terminationHandler = { _ in once() }
+            if !process.isRunning { once() }  // it ended before the handler was set
         }
     }
 
